@@ -1,0 +1,43 @@
+// keyval: one binary, one subcommand per job.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "apps/cli.h"
+#include "apps/commands.h"
+
+namespace {
+
+void print_usage(std::ostream& out) {
+  out << "usage: keyval <command> [args]\n"
+         "\n"
+         "commands:\n"
+         "  demo [--dir D] [--entries N]      write, reopen and verify a WAL + LMDB store (storage check)\n"
+         "  wal dump DIR [--from I] [--to J]  one line per WAL record\n"
+         "  wal verify DIR                    check every record; exit 0 clean, 1 torn tail, 3 corruption\n"
+         "  bench wal --entries N --value-bytes B --sync none|each|batch:K [--dir D --keep]\n"
+         "  bench store [--entries N] [--value-bytes B] [--dir D --keep]\n"
+         "  help                              this text\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    print_usage(std::cerr);
+    return keyval::cli::exit_usage;
+  }
+  std::string command = args.front();
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (command == "wal") return keyval::commands::wal_main(rest);
+  if (command == "bench") return keyval::commands::bench_main(rest);
+  if (command == "demo") return keyval::commands::demo_main(rest);
+  if (command == "help" || command == "--help" || command == "-h") {
+    print_usage(std::cout);
+    return keyval::cli::exit_ok;
+  }
+  std::cerr << "keyval: unknown command '" << command << "'\n";
+  print_usage(std::cerr);
+  return keyval::cli::exit_usage;
+}

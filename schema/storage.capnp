@@ -1,0 +1,41 @@
+# The durable types of KeyVal's persistence layer.
+#
+# WAL records carry index, term and type in their fixed binary frame
+# (storage/wal_format.h); the payloads of metadata and snapshot records are the
+# structs below. The LMDB `log` database stores each entry as a WalEntry, whose
+# checksum (CRC32C over type, index, term and payload) is verified on every load.
+@0xf1a21f692fe9c6d4;
+
+$import "/capnp/c++.capnp".namespace("keyval::schema");
+
+enum EntryType {
+  invalid @0;    # never written: an all-zero frame is not a record
+  log @1;        # a Raft log entry; payload is the command bytes
+  metadata @2;   # current_term and voted_for (payload: Metadata)
+  snapshot @3;   # snapshot metadata (payload: SnapshotMetadata)
+  truncate @4;   # the log ends at `index`: later entries are discarded (Raft conflict)
+}
+
+struct WalEntry {
+  type @0 :EntryType;
+  index @1 :UInt64;
+  term @2 :UInt64;
+  payload @3 :Data;
+  checksum @4 :UInt32;   # CRC32C of type, index, term (little-endian) and payload
+}
+
+struct Metadata {
+  currentTerm @0 :UInt64;  # latest term this node has seen
+  votedFor @1 :UInt64;     # candidate voted for in currentTerm, 0 for none
+}
+
+struct Member {
+  id @0 :UInt64;
+  address @1 :Text;        # peer address, "host:port"; empty when not known
+}
+
+struct SnapshotMetadata {
+  lastIncludedIndex @0 :UInt64;
+  lastIncludedTerm @1 :UInt64;
+  configuration @2 :List(Member);  # the cluster configuration as of lastIncludedIndex
+}

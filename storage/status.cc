@@ -1,0 +1,45 @@
+// Status helpers: the one place where OS error numbers become Status values.
+#include "storage/status.h"
+
+#include <cerrno>
+#include <cstring>
+
+namespace keyval {
+
+const char* code_name(Code code) {
+  switch (code) {
+    case Code::ok: return "ok";
+    case Code::io_error: return "io error";
+    case Code::no_space: return "no space";
+    case Code::corruption: return "corruption";
+    case Code::not_found: return "not found";
+    case Code::invalid_argument: return "invalid argument";
+    case Code::locked: return "locked";
+    case Code::unsupported: return "unsupported";
+  }
+  return "unknown";
+}
+
+Status Status::from_errno(const char* operation, const std::string& path, int error_number) {
+  std::string message = std::string(operation) + " " + path + ": " + std::strerror(error_number);
+  switch (error_number) {
+    case ENOSPC:
+    case EDQUOT:
+      return no_space(std::move(message));
+    case ENOENT:
+      return not_found(std::move(message));
+    case EWOULDBLOCK:
+      return locked(std::move(message));
+    case EINVAL:
+      return invalid_argument(std::move(message));
+    default:
+      return io_error(std::move(message));
+  }
+}
+
+std::string Status::to_string() const {
+  if (is_ok()) return "ok";
+  return std::string(code_name(code_)) + ": " + message_;
+}
+
+}  // namespace keyval

@@ -1,0 +1,95 @@
+// The LMDB store: one environment per node with four named databases.
+//
+//   meta      current_term/voted_for (Metadata), and the positions the indexer
+//             and the state machine have reached ("indexed_index", "applied_index")
+//   log       Raft entries keyed by big-endian index (so LMDB's order is log order),
+//             each a Cap'n Proto WalEntry with a CRC32C checked on every load
+//   snapshot  snapshot metadata
+//   kv        the state machine's keys and values (used by the state machine)
+//
+// The map grows (doubling, up to map_bytes_max) when a write finds it full,
+// instead of failing. LMDB return codes become Status values in lmdb_error.cc.
+//
+// Durability: with sync_mode::durable every commit is fsynced; with
+// sync_mode::relaxed (MDB_NOSYNC, the indexer's mode behind the WAL) commits
+// stay atomic but the last ones may be lost at a power cut until sync().
+// Not thread-safe: one owner (the store_indexer actor) uses it at a time; the
+// environment is opened with MDB_NOTLS so that owner may move between threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "storage/status.h"
+#include "storage/types.h"
+
+namespace keyval {
+
+enum class SyncMode : uint8_t { durable, relaxed };
+
+struct StoreOptions {
+  SyncMode sync_mode = SyncMode::durable;
+  uint64_t map_bytes_initial = 64ull << 20;  // first map size
+  uint64_t map_bytes_max = 64ull << 30;      // growth stops here: no_space beyond
+};
+
+// Positions recorded in `meta`.
+struct StorePositions {
+  uint64_t indexed_index = 0;  // every WAL entry <= this is in the `log` database
+  uint64_t applied_index = 0;  // every entry <= this is applied to `kv`
+};
+
+class Store {
+ public:
+  // Opens (creating if needed) the environment in `directory` (a file data.mdb inside it).
+  static Result<std::unique_ptr<Store>> open(const std::string& directory, const StoreOptions& options = {});
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // --- meta ---
+  Status save_metadata(const Metadata& metadata);
+  // nullopt when never saved.
+  Result<std::optional<Metadata>> load_metadata();
+  Status save_positions(const StorePositions& positions);
+  Result<StorePositions> load_positions();  // zeros when never saved
+
+  // --- log ---
+  Status save_entry(const Entry& entry);
+  // One transaction for the whole batch; entries must have increasing indices.
+  // An entry whose index already exists replaces it.
+  Status save_entries(const std::vector<Entry>& entries);
+  // not_found when absent.
+  Result<Entry> load_entry(uint64_t index);
+  // Entries with first <= index <= last, in order; stops early at a gap (the result
+  // then ends before `last`), and at `bytes_max` of payload (always at least one entry).
+  Result<std::vector<Entry>> load_range(uint64_t first, uint64_t last, uint64_t bytes_max = UINT64_MAX);
+  // 0 when the log database is empty.
+  Result<uint64_t> first_index();
+  Result<uint64_t> last_index();
+  // Deletes every entry with index > `index` (Raft conflict).
+  Status delete_suffix_after(uint64_t index);
+  // Deletes every entry with index <= `index` (compaction).
+  Status delete_prefix_through(uint64_t index);
+
+  // --- snapshot ---
+  Status save_snapshot_metadata(const SnapshotMetadata& snapshot);
+  Result<std::optional<SnapshotMetadata>> load_snapshot_metadata();
+
+  // Forces everything committed so far to disk (needed in relaxed mode).
+  Status sync();
+
+  // Current map size in bytes (grows when full).
+  uint64_t map_bytes() const;
+  const std::string& directory() const;
+
+ private:
+  struct Impl;
+  explicit Store(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace keyval

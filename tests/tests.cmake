@@ -1,0 +1,33 @@
+# Boost.Test suites, one executable per unit, registered with CTest.
+# Labels: `unit` (pure logic), `storage` (real files / LMDB in temporary dirs).
+# `ctest -L storage` runs the storage suites; sanitizer CI runs `unit|storage`.
+
+add_library(keyval_test_support STATIC tests/support/temp_dir.cc)
+target_include_directories(keyval_test_support PUBLIC "${CMAKE_CURRENT_SOURCE_DIR}")
+target_link_libraries(keyval_test_support PUBLIC keyval_storage Boost::unit_test_framework)
+target_compile_definitions(keyval_test_support PUBLIC BOOST_TEST_DYN_LINK)
+
+function(keyval_test name label)
+  add_executable(${name} tests/${name}.cc)
+  target_link_libraries(${name} PRIVATE keyval_test_support)
+  add_test(NAME ${name} COMMAND ${name} --log_level=test_suite --report_level=short)
+  set_tests_properties(${name} PROPERTIES LABELS "${label}" TIMEOUT 600
+    ENVIRONMENT "KEYVAL_BINARY=$<TARGET_FILE:keyval>")
+endfunction()
+
+keyval_test(status_test unit)
+keyval_test(crc32c_test unit)
+keyval_test(codec_test unit)
+keyval_test(posix_env_test storage)
+keyval_test(wal_test storage)
+keyval_test(wal_recovery_test storage)
+keyval_test(store_test storage)
+keyval_test(tools_test storage)
+add_dependencies(tools_test keyval)
+
+# Micro-benchmarks (Google Benchmark); built on demand, never part of ctest.
+find_package(benchmark QUIET)
+if(benchmark_FOUND)
+  add_executable(keyval_microbench EXCLUDE_FROM_ALL tests/microbench.cc)
+  target_link_libraries(keyval_microbench PRIVATE keyval_storage benchmark::benchmark)
+endif()
