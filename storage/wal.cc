@@ -1,1 +1,700 @@
-// placeholder
+// The segmented write-ahead log (see wal.h for the contract and FORMAT.md for
+// the layout and what a crash at each point leaves behind).
+//
+// In memory the WAL keeps, per retained entry, where its record lives (segment id
+// and offset: 8 bytes an entry), the latest metadata and snapshot metadata, and a
+// write buffer of records not yet written to the active segment. Every mutation
+// is a record appended to the active segment; the in-memory state is the fold of
+// all records, which is exactly what open() rebuilds by scanning them.
+#include "storage/wal.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "storage/codec.h"
+#include "storage/wal_format.h"
+
+namespace keyval {
+
+using namespace wal_format;
+
+namespace {
+
+constexpr size_t scan_chunk_bytes = 4u << 20;  // read-ahead while scanning and replaying
+constexpr const char* lock_file_name = "LOCK";
+constexpr const char* prepared_suffix = ".wal.tmp";
+
+struct Location {
+  uint32_t segment_id;  // ids stay below 2^32 (asserted at rotation)
+  uint32_t offset;      // segments stay below 4 GiB (wal_format.h)
+};
+
+struct Segment {
+  uint64_t id = 0;
+  uint64_t first_index = 0;
+  std::string name;
+  std::unique_ptr<File> file;
+  uint32_t salt = 0;
+  uint64_t end_bytes = 0;      // end of the valid records, buffered ones included
+  uint64_t carried_bytes = 0;  // end of the header and the records carried over at creation
+};
+
+bool ends_with(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string at(const std::string& name, uint64_t offset) {
+  return "segment " + name + " offset " + std::to_string(offset);
+}
+
+// Sequential reads of one file through a large buffer.
+class ChunkReader {
+ public:
+  ChunkReader(File& file, uint64_t file_bytes) : file_(file), file_bytes_(file_bytes) {}
+
+  // Bytes [offset, offset + wanted), fewer (`*available`) at the end of the file.
+  Result<const uint8_t*> view(uint64_t offset, size_t wanted, size_t* available) {
+    if (offset < buffer_offset_ || offset + wanted > buffer_offset_ + buffer_bytes_) {
+      if (offset + wanted > buffer_offset_ + buffer_bytes_ && buffer_offset_ + buffer_bytes_ >= file_bytes_ &&
+          offset >= buffer_offset_ && offset <= buffer_offset_ + buffer_bytes_) {
+        // Already holding the end of the file.
+      } else {
+        KV_RETURN_IF_ERROR(refill(offset, wanted));
+      }
+    }
+    uint64_t end = buffer_offset_ + buffer_bytes_;
+    *available = offset >= end ? 0 : static_cast<size_t>(std::min<uint64_t>(wanted, end - offset));
+    return buffer_.data() + (offset - buffer_offset_);
+  }
+
+  uint64_t file_bytes() const { return file_bytes_; }
+
+ private:
+  Status refill(uint64_t offset, size_t wanted) {
+    size_t size = std::max(scan_chunk_bytes, wanted);
+    if (offset >= file_bytes_) size = 0;
+    size = static_cast<size_t>(std::min<uint64_t>(size, file_bytes_ - std::min(offset, file_bytes_)));
+    if (buffer_.size() < std::max(size, wanted)) buffer_.resize(std::max(size, wanted));
+    KV_ASSIGN_OR_RETURN(size_t read, file_.read_at(offset, buffer_.data(), size));
+    buffer_offset_ = offset;
+    buffer_bytes_ = read;
+    return Status::ok();
+  }
+
+  File& file_;
+  uint64_t file_bytes_;
+  std::vector<uint8_t> buffer_;
+  uint64_t buffer_offset_ = 0;
+  size_t buffer_bytes_ = 0;
+};
+
+// What lies after the point where a segment's records stop.
+struct TailScan {
+  bool valid_record_found = false;
+  uint64_t valid_record_offset = 0;
+  uint64_t nonzero_end = 0;  // end of the last non-zero 8-byte word (0: all zero)
+};
+
+// Looks at every aligned position from `from` to the end of the file for non-zero
+// bytes and for a record that validates in this segment. Reads in large chunks and
+// checks a position in full only when its type and reserved bytes look like a record.
+Result<TailScan> scan_tail(File& file, uint64_t file_bytes, uint64_t from, uint32_t salt) {
+  TailScan result;
+  std::vector<uint8_t> chunk(scan_chunk_bytes + record_header_bytes);
+  std::vector<uint8_t> candidate;
+  for (uint64_t base = from; base < file_bytes; base += scan_chunk_bytes) {
+    size_t wanted = static_cast<size_t>(std::min<uint64_t>(chunk.size(), file_bytes - base));
+    KV_ASSIGN_OR_RETURN(size_t read, file.read_at(base, chunk.data(), wanted));
+    size_t limit = std::min(read, scan_chunk_bytes);
+    for (size_t i = 0; i + record_alignment_bytes <= limit; i += record_alignment_bytes) {
+      uint64_t word;
+      std::memcpy(&word, chunk.data() + i, 8);
+      if (word != 0) result.nonzero_end = base + i + 8;
+      if (i + record_header_bytes > read || !is_valid_entry_type(chunk[i + 8])) continue;
+      RecordHeader header;
+      RecordCheck check = check_record(chunk.data() + i, record_header_bytes, salt, &header);
+      if (check == RecordCheck::incomplete) {
+        candidate.resize(static_cast<size_t>(record_bytes(header.payload_bytes)));
+        KV_ASSIGN_OR_RETURN(size_t got, file.read_at(base + i, candidate.data(), candidate.size()));
+        check = check_record(candidate.data(), got, salt, &header);
+      }
+      if (check == RecordCheck::valid) {
+        result.valid_record_found = true;
+        result.valid_record_offset = base + i;
+        return result;
+      }
+    }
+  }
+  return result;
+}
+
+}  // namespace
+
+struct Wal::Impl {
+  Impl(Env& env_in, std::string directory_in, const WalOptions& options_in)
+      : env(env_in), directory(std::move(directory_in)), options(options_in) {}
+
+  Env& env;
+  std::string directory;
+  WalOptions options;
+  std::unique_ptr<FileLock> lock;
+  std::vector<Segment> segments;  // ids contiguous, oldest first; the last is active
+  std::unique_ptr<File> prepared;
+  std::string prepared_path;
+
+  uint64_t first_index = 1;          // first retained entry
+  std::vector<Location> locations;  // entries first_index .. first_index + size - 1
+  std::optional<Metadata> metadata;
+  std::optional<SnapshotMetadata> snapshot;
+
+  std::vector<uint8_t> buffer;  // records for the active segment at [buffer_offset, ...)
+  uint64_t buffer_offset = 0;
+  uint64_t synced_index = 0;
+  Status failure;  // set once by a failed write or sync: fail-stop
+  WalOpenReport report;
+
+  uint64_t last_index() const { return first_index + locations.size() - 1; }
+  Segment& active() { return segments.back(); }
+  Segment& segment(uint32_t id) { return segments[id - segments.front().id]; }
+  // True when the record at `offset` of `where` is still in the write buffer.
+  bool is_buffered(const Segment& where, uint64_t offset) const {
+    return &where == &segments.back() && offset >= buffer_offset && offset - buffer_offset < buffer.size();
+  }
+
+  Status fail(Status status) {
+    if (!status.is_ok() && failure.is_ok()) failure = status;
+    return status;
+  }
+
+  // --- the fold of records into state ---
+  Status apply(const RecordHeader& header, const uint8_t* payload, const Segment& where, uint64_t offset);
+  void apply_truncate(uint64_t index);
+  Status apply_snapshot(const SnapshotMetadata& snapshot_in);
+  Result<uint64_t> term_at(uint64_t index);
+
+  // --- open ---
+  Status load_segments(const WalRecordObserver& observer);
+  Status scan_segment(Segment& segment, bool is_first, bool is_last, const WalRecordObserver& observer);
+  Status classify_stop(Segment& segment, ChunkReader& reader, uint64_t stop, bool stopped_at_bad, bool is_last);
+  Status create_segment(uint64_t id, uint64_t first_index_in);
+
+  // --- write ---
+  Status append_record(EntryType type, uint64_t index, uint64_t term, const uint8_t* payload, size_t bytes);
+  Status maybe_rotate(uint64_t record_size);
+  Status rotate();
+  Status prepare();
+  Status flush();
+
+  // --- read ---
+  Result<std::vector<uint8_t>> read_record(const Location& location, RecordHeader* header);
+};
+
+// ---------------------------------------------------------------------------------
+// The fold: what each record means.
+
+Status Wal::Impl::apply(const RecordHeader& header, const uint8_t* payload, const Segment& where, uint64_t offset) {
+  switch (header.type) {
+    case EntryType::log:
+      if (header.index != last_index() + 1) {
+        return Status::corruption(at(where.name, offset) + ": log record has index " + std::to_string(header.index) +
+                                  ", expected " + std::to_string(last_index() + 1));
+      }
+      locations.push_back(Location{static_cast<uint32_t>(where.id), static_cast<uint32_t>(offset)});
+      return Status::ok();
+    case EntryType::truncate:
+      apply_truncate(header.index);
+      return Status::ok();
+    case EntryType::metadata: {
+      KV_ASSIGN_OR_RETURN(Metadata decoded, decode_metadata(payload, header.payload_bytes, at(where.name, offset)));
+      metadata = decoded;
+      return Status::ok();
+    }
+    case EntryType::snapshot: {
+      KV_ASSIGN_OR_RETURN(SnapshotMetadata decoded,
+                          decode_snapshot_metadata(payload, header.payload_bytes, at(where.name, offset)));
+      return apply_snapshot(decoded);
+    }
+  }
+  return Status::corruption(at(where.name, offset) + ": unknown record type");
+}
+
+void Wal::Impl::apply_truncate(uint64_t index) {
+  if (index + 1 < first_index) {
+    locations.clear();
+    first_index = index + 1;
+    return;
+  }
+  if (index < last_index()) locations.resize(index + 1 - first_index);
+}
+
+Status Wal::Impl::apply_snapshot(const SnapshotMetadata& snapshot_in) {
+  snapshot = snapshot_in;
+  uint64_t index = snapshot_in.last_included_index;
+  // Entries before the retained log were compacted away: nothing to compare, the log stays.
+  if (index < first_index) return Status::ok();
+  if (index <= last_index()) {
+    KV_ASSIGN_OR_RETURN(uint64_t term, term_at(index));
+    if (term == snapshot_in.last_included_term) return Status::ok();  // the log continues the snapshot
+  }
+  // Raft §7: the log does not hold the snapshot's last entry, so all of it is superseded.
+  locations.clear();
+  first_index = index + 1;
+  return Status::ok();
+}
+
+Result<uint64_t> Wal::Impl::term_at(uint64_t index) {
+  RecordHeader header;
+  KV_ASSIGN_OR_RETURN(std::vector<uint8_t> record, read_record(locations[index - first_index], &header));
+  return header.term;
+}
+
+// ---------------------------------------------------------------------------------
+// Open: list, scan, repair.
+
+Status Wal::Impl::load_segments(const WalRecordObserver& observer) {
+  KV_ASSIGN_OR_RETURN(std::vector<std::string> names, env.list(directory));
+  for (const std::string& name : names) {
+    if (ends_with(name, prepared_suffix) && !options.read_only) {
+      // A crash while preparing a segment: it never held records.
+      KV_RETURN_IF_ERROR(env.remove(join_path(directory, name)));
+      ++report.segments_removed;
+      continue;
+    }
+    Segment segment;
+    if (!parse_segment_file_name(name, &segment.id, &segment.first_index)) continue;
+    if (!segments.empty() && segment.id != segments.back().id + 1) {
+      return Status::corruption("segment " + name + " follows segment " + segments.back().name +
+                                ": segment ids must be consecutive, a segment is missing");
+    }
+    segment.name = name;
+    segment.salt = segment_salt(segment.id);
+    segments.push_back(std::move(segment));
+  }
+  if (report.segments_removed > 0) KV_RETURN_IF_ERROR(env.sync_dir(directory));
+  for (size_t i = 0; i < segments.size(); ++i) {
+    bool is_last = i + 1 == segments.size();
+    OpenMode mode = (is_last && !options.read_only) ? OpenMode::read_write : OpenMode::read_only;
+    KV_ASSIGN_OR_RETURN(segments[i].file, env.open_file(join_path(directory, segments[i].name), mode));
+    KV_RETURN_IF_ERROR(scan_segment(segments[i], i == 0, is_last, observer));
+  }
+  report.segments = segments.size();
+  return Status::ok();
+}
+
+Status Wal::Impl::scan_segment(Segment& segment, bool is_first, bool is_last, const WalRecordObserver& observer) {
+  KV_ASSIGN_OR_RETURN(uint64_t file_bytes, segment.file->size());
+  ChunkReader reader(*segment.file, file_bytes);
+  size_t available = 0;
+  KV_ASSIGN_OR_RETURN(const uint8_t* head, reader.view(0, segment_header_bytes, &available));
+  KV_ASSIGN_OR_RETURN(SegmentHeader header, decode_segment_header(head, available, "segment " + segment.name));
+  if (header.segment_id != segment.id || header.first_index != segment.first_index) {
+    return Status::corruption("segment " + segment.name + " offset 0: header says segment " +
+                              std::to_string(header.segment_id) + " first index " + std::to_string(header.first_index) +
+                              ", which does not match the file name");
+  }
+  if (is_first) {
+    first_index = header.first_index;
+  } else if (header.first_index != last_index() + 1) {
+    return Status::corruption("segment " + segment.name + " starts at index " + std::to_string(header.first_index) +
+                              " but the log before it ends at " + std::to_string(last_index()) +
+                              ": a segment is missing or damaged");
+  }
+  uint64_t offset = segment_header_bytes;
+  bool stopped_at_bad = false;
+  while (true) {
+    KV_ASSIGN_OR_RETURN(const uint8_t* data, reader.view(offset, record_header_bytes, &available));
+    if (available < record_header_bytes) break;  // classify_stop tells zeros from garbage
+    RecordHeader record;
+    RecordCheck check = check_record(data, available, segment.salt, &record);
+    if (check == RecordCheck::incomplete) {
+      KV_ASSIGN_OR_RETURN(data, reader.view(offset, static_cast<size_t>(record_bytes(record.payload_bytes)), &available));
+      check = check_record(data, available, segment.salt, &record);
+    }
+    if (check != RecordCheck::valid) {
+      stopped_at_bad = check != RecordCheck::zero;
+      break;
+    }
+    KV_RETURN_IF_ERROR(apply(record, data + record_header_bytes, segment, offset));
+    if (observer) {
+      observer(WalRecordInfo{segment.name, offset, record.type, record.index, record.term, record.payload_bytes});
+    }
+    ++report.records;
+    report.bytes += record_bytes(record.payload_bytes);
+    offset += record_bytes(record.payload_bytes);
+  }
+  segment.end_bytes = offset;
+  segment.carried_bytes = offset;
+  return classify_stop(segment, reader, offset, stopped_at_bad, is_last);
+}
+
+// The records of `segment` stop at `stop`. Decides between the normal end (zeros), a torn
+// tail (garbage, nothing valid after it, last segment) and corruption (anything else).
+Status Wal::Impl::classify_stop(Segment& segment, ChunkReader& reader, uint64_t stop, bool stopped_at_bad,
+                                bool is_last) {
+  KV_ASSIGN_OR_RETURN(TailScan tail, scan_tail(*segment.file, reader.file_bytes(), stop, segment.salt));
+  if (tail.valid_record_found) {
+    return Status::corruption(at(segment.name, stop) + ": record is damaged but a valid record follows at offset " +
+                              std::to_string(tail.valid_record_offset) + " (not a torn write; refusing to skip it)");
+  }
+  if (!stopped_at_bad && tail.nonzero_end == 0) return Status::ok();  // clean end: zeros or end of file
+  if (!is_last) {
+    // Rotation syncs a segment before the next one exists, so its end cannot be torn.
+    return Status::corruption(at(segment.name, stop) + ": damaged record in a closed segment");
+  }
+  // The writer died while writing the last record(s): nothing after it was ever durable.
+  uint64_t torn_end = std::max(tail.nonzero_end, std::min<uint64_t>(stop + record_alignment_bytes, reader.file_bytes()));
+  report.torn_segment = segment.name;
+  report.torn_offset = stop;
+  report.torn_bytes = torn_end > stop ? torn_end - stop : 0;
+  if (options.read_only) return Status::ok();
+  KV_RETURN_IF_ERROR(segment.file->truncate(stop));
+  if (options.preallocate) KV_RETURN_IF_ERROR(segment.file->preallocate(options.segment_bytes));
+  return segment.file->sync_data();
+}
+
+Status Wal::Impl::create_segment(uint64_t id, uint64_t first_index_in) {
+  KV_ASSERT(id < (1ull << 32));
+  KV_RETURN_IF_ERROR(prepare());
+  uint8_t header[segment_header_bytes];
+  encode_segment_header(SegmentHeader{id, first_index_in}, header);
+  KV_RETURN_IF_ERROR(prepared->write_at(0, header, sizeof header));
+  // The header is durable before the name exists: a named segment always has a valid header.
+  KV_RETURN_IF_ERROR(prepared->sync_data());
+  Segment segment;
+  segment.id = id;
+  segment.first_index = first_index_in;
+  segment.name = segment_file_name(id, first_index_in);
+  segment.salt = segment_salt(id);
+  segment.end_bytes = segment_header_bytes;
+  segment.carried_bytes = segment_header_bytes;
+  KV_RETURN_IF_ERROR(env.rename(prepared_path, join_path(directory, segment.name)));
+  KV_RETURN_IF_ERROR(env.sync_dir(directory));
+  segment.file = std::move(prepared);
+  prepared_path.clear();
+  segments.push_back(std::move(segment));
+  buffer_offset = segment_header_bytes;
+  return Status::ok();
+}
+
+// ---------------------------------------------------------------------------------
+// Write path.
+
+Status Wal::Impl::prepare() {
+  if (prepared) return Status::ok();
+  uint64_t id = segments.empty() ? 1 : segments.back().id + 1;
+  char name[32];
+  std::snprintf(name, sizeof name, "%016llx", static_cast<unsigned long long>(id));
+  std::string path = join_path(directory, std::string(name) + prepared_suffix);
+  KV_ASSIGN_OR_RETURN(std::unique_ptr<File> file, env.open_file(path, OpenMode::create_or_open));
+  KV_RETURN_IF_ERROR(file->truncate(0));
+  if (options.preallocate) KV_RETURN_IF_ERROR(file->preallocate(options.segment_bytes));
+  KV_RETURN_IF_ERROR(file->sync_data());
+  prepared = std::move(file);
+  prepared_path = path;
+  return Status::ok();
+}
+
+Status Wal::Impl::flush() {
+  if (buffer.empty()) return Status::ok();
+  KV_RETURN_IF_ERROR(fail(active().file->write_at(buffer_offset, buffer.data(), buffer.size())));
+  buffer_offset += buffer.size();
+  buffer.clear();
+  return Status::ok();
+}
+
+Status Wal::Impl::maybe_rotate(uint64_t record_size) {
+  Segment& current = active();
+  bool full = current.end_bytes + record_size > options.segment_bytes;
+  bool holds_new_records = current.end_bytes > current.carried_bytes;
+  if (full && holds_new_records) return rotate();
+  return Status::ok();
+}
+
+// Seals the active segment (written and synced, so its end can never be torn) and starts the
+// next one with the current metadata and snapshot records carried over.
+Status Wal::Impl::rotate() {
+  KV_RETURN_IF_ERROR(flush());
+  KV_RETURN_IF_ERROR(fail(active().file->sync_data()));
+  synced_index = last_index();
+  KV_RETURN_IF_ERROR(fail(create_segment(active().id + 1, last_index() + 1)));
+  if (metadata) {
+    std::vector<uint8_t> payload = encode_metadata(*metadata);
+    KV_RETURN_IF_ERROR(append_record(EntryType::metadata, last_index(), metadata->current_term, payload.data(),
+                                     payload.size()));
+  }
+  if (snapshot) {
+    std::vector<uint8_t> payload = encode_snapshot_metadata(*snapshot);
+    KV_RETURN_IF_ERROR(append_record(EntryType::snapshot, snapshot->last_included_index,
+                                     snapshot->last_included_term, payload.data(), payload.size()));
+  }
+  active().carried_bytes = active().end_bytes;
+  return Status::ok();
+}
+
+Status Wal::Impl::append_record(EntryType type, uint64_t index, uint64_t term, const uint8_t* payload, size_t bytes) {
+  uint64_t size = record_bytes(bytes);
+  size_t position = buffer.size();
+  buffer.resize(position + size);
+  encode_record(active().salt, type, index, term, payload, bytes, buffer.data() + position);
+  active().end_bytes += size;
+  if (buffer.size() >= options.write_buffer_bytes) return flush();
+  return Status::ok();
+}
+
+// ---------------------------------------------------------------------------------
+// Read path.
+
+Result<std::vector<uint8_t>> Wal::Impl::read_record(const Location& location, RecordHeader* header) {
+  Segment& where = segment(location.segment_id);
+  std::vector<uint8_t> record(record_header_bytes);
+  bool buffered = is_buffered(where, location.offset);
+  auto fetch = [&](uint8_t* out, size_t bytes) -> Status {
+    if (buffered) {
+      size_t start = location.offset - buffer_offset;
+      if (start + bytes > buffer.size()) return Status::corruption(at(where.name, location.offset) + ": short buffer");
+      std::memcpy(out, buffer.data() + start, bytes);
+      return Status::ok();
+    }
+    KV_ASSIGN_OR_RETURN(size_t read, where.file->read_at(location.offset, out, bytes));
+    if (read != bytes) {
+      return Status::corruption(at(where.name, location.offset) + ": record ends past the end of the file");
+    }
+    return Status::ok();
+  };
+  KV_RETURN_IF_ERROR(fetch(record.data(), record_header_bytes));
+  RecordCheck check = check_record(record.data(), record.size(), where.salt, header);
+  if (check == RecordCheck::incomplete) {
+    record.resize(record_bytes(header->payload_bytes));
+    KV_RETURN_IF_ERROR(fetch(record.data(), record.size()));
+    check = check_record(record.data(), record.size(), where.salt, header);
+  }
+  if (check != RecordCheck::valid) {
+    return Status::corruption(at(where.name, location.offset) + ": record fails its checksum on read");
+  }
+  return record;
+}
+
+// ---------------------------------------------------------------------------------
+// Public interface.
+
+Wal::Wal(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Wal::~Wal() = default;
+
+Result<std::unique_ptr<Wal>> Wal::open(Env& env, const std::string& directory, const WalOptions& options,
+                                       const WalRecordObserver& observer) {
+  if (options.segment_bytes < segment_bytes_min || options.segment_bytes > segment_bytes_max) {
+    return Status::invalid_argument("WAL segment size " + std::to_string(options.segment_bytes) +
+                                    " bytes is outside [" + std::to_string(segment_bytes_min) + ", " +
+                                    std::to_string(segment_bytes_max) + "]");
+  }
+  if (options.first_index == 0) return Status::invalid_argument("WAL first index must be at least 1");
+  auto impl = std::make_unique<Impl>(env, directory, options);
+  if (options.read_only) {
+    if (!env.exists(directory)) return Status::not_found("WAL directory " + directory + " does not exist");
+  } else {
+    KV_RETURN_IF_ERROR(env.create_dir(directory));
+    auto lock = env.lock(join_path(directory, lock_file_name));
+    if (!lock.is_ok()) {
+      return Status(lock.status().code() == Code::locked
+                        ? Status::locked("WAL directory " + directory + " is in use by another process")
+                        : lock.status());
+    }
+    impl->lock = std::move(lock).value();
+  }
+  KV_RETURN_IF_ERROR(impl->load_segments(observer));
+  if (impl->segments.empty()) {
+    impl->first_index = options.first_index;
+    if (!options.read_only) KV_RETURN_IF_ERROR(impl->create_segment(1, options.first_index));
+  } else {
+    impl->buffer_offset = impl->active().end_bytes;
+  }
+  impl->synced_index = impl->last_index();
+  return std::unique_ptr<Wal>(new Wal(std::move(impl)));
+}
+
+const WalOpenReport& Wal::open_report() const { return impl_->report; }
+
+Status Wal::append(const Entry& entry) {
+  return append(entry.index, entry.term, entry.payload.data(), entry.payload.size());
+}
+
+Status Wal::append(uint64_t index, uint64_t term, const uint8_t* payload, size_t payload_bytes) {
+  Impl& wal = *impl_;
+  KV_RETURN_IF_ERROR(wal.failure);
+  if (wal.options.read_only) return Status::invalid_argument("WAL " + wal.directory + " is open read-only");
+  if (index != wal.last_index() + 1) {
+    return Status::invalid_argument("append of index " + std::to_string(index) + ", expected " +
+                                    std::to_string(wal.last_index() + 1));
+  }
+  if (payload_bytes > record_payload_bytes_max) {
+    return Status::invalid_argument("entry " + std::to_string(index) + " has " + std::to_string(payload_bytes) +
+                                    " payload bytes, more than the limit of " + std::to_string(record_payload_bytes_max));
+  }
+  KV_RETURN_IF_ERROR(wal.maybe_rotate(record_bytes(payload_bytes)));
+  Location location{static_cast<uint32_t>(wal.active().id), static_cast<uint32_t>(wal.active().end_bytes)};
+  KV_RETURN_IF_ERROR(wal.append_record(EntryType::log, index, term, payload, payload_bytes));
+  wal.locations.push_back(location);
+  return Status::ok();
+}
+
+Status Wal::append_batch(const std::vector<Entry>& entries) {
+  for (const Entry& entry : entries) KV_RETURN_IF_ERROR(append(entry));
+  return Status::ok();
+}
+
+Status Wal::save_metadata(const Metadata& metadata) {
+  Impl& wal = *impl_;
+  KV_RETURN_IF_ERROR(wal.failure);
+  if (wal.options.read_only) return Status::invalid_argument("WAL " + wal.directory + " is open read-only");
+  std::vector<uint8_t> payload = encode_metadata(metadata);
+  KV_RETURN_IF_ERROR(wal.maybe_rotate(record_bytes(payload.size())));
+  KV_RETURN_IF_ERROR(wal.append_record(EntryType::metadata, wal.last_index(), metadata.current_term, payload.data(),
+                                       payload.size()));
+  wal.metadata = metadata;
+  return Status::ok();
+}
+
+Status Wal::save_snapshot(const SnapshotMetadata& snapshot) {
+  Impl& wal = *impl_;
+  KV_RETURN_IF_ERROR(wal.failure);
+  if (wal.options.read_only) return Status::invalid_argument("WAL " + wal.directory + " is open read-only");
+  std::vector<uint8_t> payload = encode_snapshot_metadata(snapshot);
+  KV_RETURN_IF_ERROR(wal.maybe_rotate(record_bytes(payload.size())));
+  KV_RETURN_IF_ERROR(wal.append_record(EntryType::snapshot, snapshot.last_included_index,
+                                       snapshot.last_included_term, payload.data(), payload.size()));
+  KV_RETURN_IF_ERROR(wal.fail(wal.apply_snapshot(snapshot)));
+  wal.synced_index = std::min(wal.synced_index, wal.last_index());
+  return Status::ok();
+}
+
+Status Wal::truncate_suffix_after(uint64_t index) {
+  Impl& wal = *impl_;
+  KV_RETURN_IF_ERROR(wal.failure);
+  if (wal.options.read_only) return Status::invalid_argument("WAL " + wal.directory + " is open read-only");
+  if (index > wal.last_index()) {
+    return Status::invalid_argument("truncate after index " + std::to_string(index) + ", but the log ends at " +
+                                    std::to_string(wal.last_index()));
+  }
+  KV_RETURN_IF_ERROR(wal.maybe_rotate(record_bytes(0)));
+  KV_RETURN_IF_ERROR(wal.append_record(EntryType::truncate, index, 0, nullptr, 0));
+  wal.apply_truncate(index);
+  wal.synced_index = std::min(wal.synced_index, index);
+  return Status::ok();
+}
+
+Status Wal::flush() {
+  KV_RETURN_IF_ERROR(impl_->failure);
+  return impl_->flush();
+}
+
+Status Wal::sync() {
+  Impl& wal = *impl_;
+  KV_RETURN_IF_ERROR(wal.failure);
+  if (wal.options.read_only) return Status::ok();
+  KV_RETURN_IF_ERROR(wal.flush());
+  KV_RETURN_IF_ERROR(wal.fail(wal.active().file->sync_data()));
+  wal.synced_index = wal.last_index();
+  return Status::ok();
+}
+
+Result<uint64_t> Wal::drop_segments_through(uint64_t index) {
+  Impl& wal = *impl_;
+  KV_RETURN_IF_ERROR(wal.failure);
+  if (wal.options.read_only) return Status::invalid_argument("WAL " + wal.directory + " is open read-only");
+  uint64_t removed = 0;
+  while (wal.segments.size() > 1 && wal.segments[1].first_index <= index + 1) {
+    // Every entry of the oldest segment is below the next segment's first index.
+    uint32_t id = static_cast<uint32_t>(wal.segments.front().id);
+    KV_RETURN_IF_ERROR(wal.env.remove(join_path(wal.directory, wal.segments.front().name)));
+    size_t dropped = 0;
+    while (dropped < wal.locations.size() && wal.locations[dropped].segment_id == id) ++dropped;
+    wal.locations.erase(wal.locations.begin(), wal.locations.begin() + static_cast<std::ptrdiff_t>(dropped));
+    wal.first_index += dropped;
+    wal.segments.erase(wal.segments.begin());
+    ++removed;
+  }
+  if (removed > 0) KV_RETURN_IF_ERROR(wal.env.sync_dir(wal.directory));
+  return removed;
+}
+
+Status Wal::prepare_next_segment() {
+  KV_RETURN_IF_ERROR(impl_->failure);
+  if (impl_->options.read_only) return Status::invalid_argument("WAL " + impl_->directory + " is open read-only");
+  return impl_->fail(impl_->prepare());
+}
+
+uint64_t Wal::first_index() const { return impl_->first_index; }
+uint64_t Wal::last_index() const { return impl_->last_index(); }
+uint64_t Wal::synced_index() const { return impl_->synced_index; }
+std::optional<Metadata> Wal::metadata() const { return impl_->metadata; }
+std::optional<SnapshotMetadata> Wal::snapshot() const { return impl_->snapshot; }
+uint64_t Wal::segment_count() const { return impl_->segments.size(); }
+const std::string& Wal::directory() const { return impl_->directory; }
+
+Result<Entry> Wal::read(uint64_t index) {
+  Impl& wal = *impl_;
+  if (index < wal.first_index || index > wal.last_index()) {
+    return Status::not_found("WAL " + wal.directory + " holds entries " + std::to_string(wal.first_index) + ".." +
+                             std::to_string(wal.last_index()) + ", not " + std::to_string(index));
+  }
+  RecordHeader header;
+  KV_ASSIGN_OR_RETURN(std::vector<uint8_t> record, wal.read_record(wal.locations[index - wal.first_index], &header));
+  if (header.type != EntryType::log || header.index != index) {
+    return Status::corruption("WAL " + wal.directory + ": record located for entry " + std::to_string(index) +
+                              " holds " + entry_type_name(header.type) + " index " + std::to_string(header.index));
+  }
+  Entry entry;
+  entry.index = header.index;
+  entry.term = header.term;
+  entry.payload.assign(record.begin() + record_header_bytes, record.begin() + record_header_bytes + header.payload_bytes);
+  return entry;
+}
+
+Result<std::vector<Entry>> Wal::read_range(uint64_t first, uint64_t last) {
+  std::vector<Entry> entries;
+  Status status = replay(first, [&](const EntryView& view) {
+    if (view.index > last) return Status::not_found("end of range");
+    entries.push_back(Entry{view.index, view.term, std::vector<uint8_t>(view.payload, view.payload + view.payload_bytes)});
+    return Status::ok();
+  });
+  if (!status.is_ok() && !(status.code() == Code::not_found && status.message() == "end of range")) return status;
+  return entries;
+}
+
+Status Wal::replay(uint64_t from, const std::function<Status(const EntryView&)>& visit) {
+  Impl& wal = *impl_;
+  std::unique_ptr<ChunkReader> reader;
+  uint32_t reader_segment = 0;
+  for (uint64_t index = std::max(from, wal.first_index); index <= wal.last_index(); ++index) {
+    const Location location = wal.locations[index - wal.first_index];
+    Segment& where = wal.segment(location.segment_id);
+    const uint8_t* data = nullptr;
+    size_t available = 0;
+    if (wal.is_buffered(where, location.offset)) {
+      data = wal.buffer.data() + (location.offset - wal.buffer_offset);
+      available = wal.buffer.size() - (location.offset - wal.buffer_offset);
+    } else {
+      if (!reader || reader_segment != location.segment_id) {
+        KV_ASSIGN_OR_RETURN(uint64_t bytes, where.file->size());
+        reader = std::make_unique<ChunkReader>(*where.file, bytes);
+        reader_segment = location.segment_id;
+      }
+      KV_ASSIGN_OR_RETURN(data, reader->view(location.offset, record_header_bytes, &available));
+      RecordHeader peek;
+      if (available == record_header_bytes &&
+          check_record(data, available, where.salt, &peek) == RecordCheck::incomplete) {
+        KV_ASSIGN_OR_RETURN(data, reader->view(location.offset, record_bytes(peek.payload_bytes), &available));
+      }
+    }
+    RecordHeader header;
+    if (available < record_header_bytes || check_record(data, available, where.salt, &header) != RecordCheck::valid ||
+        header.index != index || header.type != EntryType::log) {
+      return Status::corruption(at(where.name, location.offset) + ": entry " + std::to_string(index) +
+                                " fails its check on replay");
+    }
+    KV_RETURN_IF_ERROR(visit(EntryView{index, header.term, data + record_header_bytes, header.payload_bytes}));
+  }
+  return Status::ok();
+}
+
+}  // namespace keyval
