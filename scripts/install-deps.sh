@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian packages KeyVal builds and tests with. Idempotent and
+# non-interactive: packages already present are left alone.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  libcaf-dev                      # CAF 0.17.6: actors
+  capnproto libcapnp-dev          # Cap'n Proto: schema compiler and library
+  liblmdb-dev lmdb-utils          # LMDB
+  libboost-test-dev               # Boost.Test
+  libbenchmark-dev                # Google Benchmark (micro-benchmarks)
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+echo "install-deps: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
