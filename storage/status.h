@@ -79,7 +79,8 @@ class [[nodiscard]] Result {
   }
   T& value() & { return checked(); }
   const T& value() const& { return const_cast<Result*>(this)->checked(); }
-  T&& value() && { return std::move(checked()); }
+  // By value: a reference into a temporary Result would dangle (e.g. in a range-for).
+  T value() && { return std::move(checked()); }
   T* operator->() { return &checked(); }
   const T* operator->() const { return &const_cast<Result*>(this)->checked(); }
   T& operator*() { return checked(); }

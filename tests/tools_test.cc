@@ -1,2 +1,193 @@
+// Goal: the keyval binary's storage tools keep their contracts (exit codes, one line per record, JSON last line).
+// Method: build real WALs in temporary directories, damage them, run the built binary and read its output.
 #define BOOST_TEST_MODULE tools_test
+#include <sys/wait.h>
+
 #include <boost/test/unit_test.hpp>
+#include <cstdio>
+#include <sstream>
+
+#include "storage/codec.h"
+#include "storage/env.h"
+#include "storage/wal.h"
+#include "storage/wal_format.h"
+#include "tests/support/temp_dir.h"
+
+using namespace keyval;
+using keyval::testing::TempDir;
+
+namespace {
+
+struct Run {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr
+  std::string last_line() const {
+    std::string trimmed = output;
+    while (!trimmed.empty() && trimmed.back() == '\n') trimmed.pop_back();
+    auto newline = trimmed.rfind('\n');
+    return newline == std::string::npos ? trimmed : trimmed.substr(newline + 1);
+  }
+};
+
+Run run_keyval(const std::string& arguments) {
+  const char* binary = std::getenv("KEYVAL_BINARY");
+  BOOST_REQUIRE_MESSAGE(binary != nullptr, "KEYVAL_BINARY must name the keyval binary (CTest sets it)");
+  std::string command = std::string(binary) + " " + arguments + " 2>&1";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  BOOST_REQUIRE(pipe != nullptr);
+  Run run;
+  char buffer[4096];
+  while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) run.output.append(buffer, n);
+  int status = ::pclose(pipe);
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return run;
+}
+
+// Writes `count` entries of 100 bytes into a WAL in `directory` and syncs.
+void write_wal(const std::string& directory, uint64_t count, uint64_t segment_bytes = 64 * 1024) {
+  WalOptions options;
+  options.segment_bytes = segment_bytes;
+  auto wal = Wal::open(posix_env(), directory, options);
+  BOOST_REQUIRE_MESSAGE(wal.is_ok(), wal.status().to_string());
+  BOOST_REQUIRE((*wal)->save_metadata(Metadata{7, 2}).is_ok());
+  for (uint64_t index = 1; index <= count; ++index) {
+    BOOST_REQUIRE((*wal)->append(index, 7, keyval::testing::make_payload(index, 100).data(), 100).is_ok());
+  }
+  BOOST_REQUIRE((*wal)->sync().is_ok());
+}
+
+std::vector<std::string> segment_paths(const std::string& directory) {
+  std::vector<std::string> paths;
+  for (const std::string& name : posix_env().list(directory).value()) {
+    uint64_t id, first;
+    if (wal_format::parse_segment_file_name(name, &id, &first)) paths.push_back(directory + "/" + name);
+  }
+  return paths;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(tools)
+
+BOOST_AUTO_TEST_CASE(verify_clean_wal_exits_zero_with_json_summary) {
+  TempDir dir;
+  write_wal(dir.path(), 500);
+  Run run = run_keyval("wal verify " + dir.path());
+  BOOST_TEST(run.exit_code == 0, run.output);
+  std::string json = run.last_line();
+  BOOST_TEST(json.find("\"status\":\"clean\"") != std::string::npos, json);
+  BOOST_TEST(json.find("\"entries\":500") != std::string::npos, json);
+  BOOST_TEST(json.find("\"first_index\":1") != std::string::npos, json);
+  BOOST_TEST(json.find("\"last_index\":500") != std::string::npos, json);
+  BOOST_TEST(json.find("\"segments\":") != std::string::npos, json);
+  BOOST_TEST(json.find("\"current_term\":7") != std::string::npos, json);
+}
+
+BOOST_AUTO_TEST_CASE(verify_torn_tail_exits_one_and_names_bytes_without_changing_files) {
+  TempDir dir;
+  write_wal(dir.path(), 50, 1 << 20);
+  std::string segment = segment_paths(dir.path()).back();
+  std::vector<uint8_t> bytes = keyval::testing::read_file(segment);
+  uint64_t record = wal_format::record_bytes(100);
+  uint64_t end = wal_format::segment_header_bytes + wal_format::record_bytes(encode_metadata(Metadata{7, 2}).size()) + 50 * record;
+  // Wipe the second half of the last record: a write cut short.
+  for (uint64_t i = end - record / 2; i < end; ++i) bytes[i] = 0;
+  keyval::testing::write_file(segment, bytes);
+  Run run = run_keyval("wal verify " + dir.path());
+  BOOST_TEST(run.exit_code == 1, run.output);
+  BOOST_TEST(run.last_line().find("\"status\":\"torn\"") != std::string::npos, run.output);
+  BOOST_TEST(run.last_line().find("\"last_index\":49") != std::string::npos, run.output);
+  BOOST_TEST(run.output.find("torn tail:") != std::string::npos, run.output);
+  BOOST_TEST((keyval::testing::read_file(segment) == bytes), "verify must not change the segment");
+}
+
+BOOST_AUTO_TEST_CASE(verify_corruption_exits_three_naming_file_and_offset) {
+  TempDir dir;
+  write_wal(dir.path(), 50, 1 << 20);
+  std::string segment = segment_paths(dir.path()).back();
+  std::vector<uint8_t> bytes = keyval::testing::read_file(segment);
+  uint64_t record = wal_format::record_bytes(100);
+  uint64_t tenth = wal_format::segment_header_bytes + wal_format::record_bytes(encode_metadata(Metadata{7, 2}).size()) + 9 * record;
+  bytes[tenth + wal_format::record_header_bytes + 5] ^= 0x10;  // a payload bit of entry 10
+  keyval::testing::write_file(segment, bytes);
+  Run run = run_keyval("wal verify " + dir.path());
+  BOOST_TEST(run.exit_code == 3, run.output);
+  std::string name = segment.substr(segment.rfind('/') + 1);
+  BOOST_TEST(run.output.find(name) != std::string::npos, run.output);
+  BOOST_TEST(run.output.find("offset " + std::to_string(tenth)) != std::string::npos, run.output);
+  BOOST_TEST(run.last_line().find("\"status\":\"corruption\"") != std::string::npos, run.output);
+}
+
+BOOST_AUTO_TEST_CASE(verify_missing_directory_and_bad_usage_exit_two) {
+  TempDir dir;
+  Run missing = run_keyval("wal verify " + dir.path() + "/nothing-here");
+  BOOST_TEST(missing.exit_code == 2, missing.output);
+  BOOST_TEST(missing.output.find("nothing-here") != std::string::npos, missing.output);
+  Run no_directory = run_keyval("wal verify");
+  BOOST_TEST(no_directory.exit_code == 2, no_directory.output);
+  Run bad_flag = run_keyval("wal verify " + dir.path() + " --bogus");
+  BOOST_TEST(bad_flag.exit_code == 2, bad_flag.output);
+  BOOST_TEST(bad_flag.output.find("--bogus") != std::string::npos, bad_flag.output);
+}
+
+BOOST_AUTO_TEST_CASE(dump_prints_one_line_per_record_in_range) {
+  TempDir dir;
+  write_wal(dir.path(), 300, 16 * 1024);  // several 16 KiB segments, each starting with carried metadata
+  Run all = run_keyval("wal dump " + dir.path());
+  BOOST_TEST(all.exit_code == 0, all.output);
+  std::istringstream lines(all.output);
+  std::string line;
+  uint64_t log_lines = 0;
+  uint64_t metadata_lines = 0;
+  while (std::getline(lines, line)) {
+    if (line.find("type=log") != std::string::npos) {
+      ++log_lines;
+      BOOST_TEST(line.find("segment=") == 0, line);
+      BOOST_TEST(line.find(" offset=") != std::string::npos, line);
+      BOOST_TEST(line.find(" term=7 ") != std::string::npos, line);
+      BOOST_TEST(line.find(" payload_bytes=100") != std::string::npos, line);
+    }
+    if (line.find("type=metadata") != std::string::npos) ++metadata_lines;
+  }
+  BOOST_TEST(log_lines == 300u);
+  BOOST_TEST(metadata_lines > 1u, "each segment starts with the carried metadata record");
+  Run range = run_keyval("wal dump " + dir.path() + " --from 10 --to 19");
+  BOOST_TEST(range.exit_code == 0, range.output);
+  uint64_t in_range = 0;
+  std::istringstream range_lines(range.output);
+  while (std::getline(range_lines, line)) in_range += line.find("type=log") != std::string::npos;
+  BOOST_TEST(in_range == 10u, range.output);
+  BOOST_TEST(range.output.find(" index=10 ") != std::string::npos);
+  BOOST_TEST(range.output.find(" index=20 ") == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(bench_wal_prints_json_with_required_fields) {
+  TempDir dir;
+  Run run = run_keyval("bench wal --entries 2000 --value-bytes 128 --sync batch:100 --dir " + dir.path() + "/b --keep");
+  BOOST_TEST(run.exit_code == 0, run.output);
+  std::string json = run.last_line();
+  for (const char* key : {"\"entries\":2000", "\"seconds\":", "\"entries_per_s\":", "\"us_per_entry\":",
+                          "\"syncs\":21", "\"replay_entries_per_s\":"}) {
+    BOOST_TEST(json.find(key) != std::string::npos, key << " in " << json);
+  }
+  BOOST_TEST(posix_env().exists(dir.path() + "/b/wal/LOCK"), "--keep leaves the WAL in place");
+  Run verify = run_keyval("wal verify " + dir.path() + "/b/wal");
+  BOOST_TEST(verify.exit_code == 0, verify.output);
+  BOOST_TEST(verify.last_line().find("\"last_index\":2000") != std::string::npos, verify.output);
+}
+
+BOOST_AUTO_TEST_CASE(bench_wal_rejects_bad_sync_mode) {
+  Run run = run_keyval("bench wal --entries 10 --sync sometimes");
+  BOOST_TEST(run.exit_code == 2, run.output);
+  BOOST_TEST(run.output.find("--sync") != std::string::npos, run.output);
+}
+
+BOOST_AUTO_TEST_CASE(demo_writes_reopens_and_verifies) {
+  TempDir dir;
+  Run run = run_keyval("demo --entries 3000 --dir " + dir.path() + "/demo");
+  BOOST_TEST(run.exit_code == 0, run.output);
+  BOOST_TEST(run.output.find("all match") != std::string::npos, run.output);
+  BOOST_TEST(run.output.find("demo passed") != std::string::npos, run.output);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
