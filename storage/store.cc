@@ -1,1 +1,590 @@
-// placeholder
+// The LMDB store (store.h): one environment, <directory>/data.mdb, four named databases.
+//
+//   meta      "metadata"  -> encode_metadata(Metadata)
+//             "positions" -> 16 bytes: indexed_index then applied_index, each a u64 big-endian
+//   log       8-byte big-endian index (so LMDB's byte order is log order) -> encode_entry(Entry),
+//             a WalEntry whose CRC32C and index are checked on every load
+//   snapshot  "metadata"  -> encode_snapshot_metadata(SnapshotMetadata)
+//   kv        the state machine's keys and values (opened here, written by the state machine)
+//
+// Crash behaviour: each change is one LMDB transaction, and LMDB's copy-on-write B-tree with
+// its meta page written last leaves either the state before a commit or the state after it.
+// In durable mode a commit that returned ok survives a power cut; in relaxed mode
+// (MDB_NOSYNC) the last commits before a power cut may be lost, never torn, until sync().
+// The two deletes run in chunks of delete_chunk_entries_max entries, one transaction each,
+// removing the entries farthest from those kept first (the suffix from the last index down,
+// the prefix from the first index up): a crash between chunks leaves a contiguous log with
+// part of the range removed, and repeating the call finishes the job.
+#include "storage/store.h"
+
+#include <lmdb.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <array>
+#include <climits>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <set>
+
+#include "storage/codec.h"
+#include "storage/env.h"
+#include "storage/lmdb_error.h"
+
+namespace keyval {
+namespace {
+
+constexpr unsigned databases_max = 4;  // meta, log, snapshot, kv
+// Each attempt doubles the map, so 64 attempts reach any 64-bit size; the bound only guards
+// against a map that refuses to grow.
+constexpr int map_growth_attempts_max = 64;
+// Bounds the pages one delete transaction dirties: LMDB fails a transaction that dirties more
+// than 128 Ki pages (MDB_TXN_FULL), and a leaf holds at least two entries.
+constexpr uint64_t delete_chunk_entries_max = 16384;
+constexpr size_t index_key_bytes = 8;
+constexpr size_t positions_bytes = 16;
+constexpr mdb_mode_t file_mode = 0644;
+const char* const metadata_key = "metadata";
+const char* const positions_key = "positions";
+const char* const snapshot_key = "metadata";
+
+using IndexKey = std::array<uint8_t, index_key_bytes>;
+
+void store_big_endian(uint8_t* out, uint64_t value) {
+  for (int i = 7; i >= 0; --i) {
+    out[i] = static_cast<uint8_t>(value);
+    value >>= 8;
+  }
+}
+
+uint64_t load_big_endian(const uint8_t* in) {
+  uint64_t value = 0;
+  for (int i = 0; i < 8; ++i) value = (value << 8) | in[i];
+  return value;
+}
+
+IndexKey encode_index_key(uint64_t index) {
+  IndexKey key;
+  store_big_endian(key.data(), index);
+  return key;
+}
+
+MDB_val as_val(const void* data, size_t bytes) {
+  MDB_val value;
+  value.mv_size = bytes;
+  value.mv_data = const_cast<void*>(data);  // LMDB's API is not const-correct; it never writes input
+  return value;
+}
+
+// A transaction that is aborted when it goes out of scope without a commit, so every early
+// return (an error, an exception) leaves LMDB as it was.
+class Transaction {
+ public:
+  explicit Transaction(MDB_txn* txn) : txn_(txn) {}
+  Transaction(Transaction&& other) noexcept : txn_(other.txn_) { other.txn_ = nullptr; }
+  Transaction& operator=(Transaction&&) = delete;
+  ~Transaction() {
+    if (txn_ != nullptr) mdb_txn_abort(txn_);
+  }
+  MDB_txn* get() const { return txn_; }
+  // LMDB frees the transaction whether or not the commit succeeds.
+  int commit() {
+    MDB_txn* txn = txn_;
+    txn_ = nullptr;
+    return mdb_txn_commit(txn);
+  }
+
+ private:
+  MDB_txn* txn_;
+};
+
+// A cursor closed when it goes out of scope, always before its transaction ends.
+class Cursor {
+ public:
+  Cursor() = default;
+  Cursor(const Cursor&) = delete;
+  Cursor& operator=(const Cursor&) = delete;
+  ~Cursor() {
+    if (cursor_ != nullptr) mdb_cursor_close(cursor_);
+  }
+  Status open(MDB_txn* txn, MDB_dbi dbi, const std::string& what) {
+    return lmdb_status(mdb_cursor_open(txn, dbi, &cursor_), "open cursor on " + what);
+  }
+  MDB_cursor* get() const { return cursor_; }
+
+ private:
+  MDB_cursor* cursor_ = nullptr;
+};
+
+// LMDB forbids opening one environment twice in one process: closing either copy drops the
+// other's locks (lmdb.h, "Caveats"). Stores record here which directories are open.
+std::mutex& open_directories_mutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
+std::set<std::string>& open_directories() {
+  static std::set<std::string> directories;
+  return directories;
+}
+
+Status claim_directory(const std::string& canonical) {
+  std::lock_guard<std::mutex> lock(open_directories_mutex());
+  if (!open_directories().insert(canonical).second) {
+    return Status::locked("LMDB environment " + canonical + " is already open in this process");
+  }
+  return Status::ok();
+}
+
+void release_directory(const std::string& canonical) {
+  std::lock_guard<std::mutex> lock(open_directories_mutex());
+  open_directories().erase(canonical);
+}
+
+Result<std::string> canonical_path(const std::string& directory) {
+  char buffer[PATH_MAX];
+  if (::realpath(directory.c_str(), buffer) == nullptr) return Status::from_errno("resolve", directory, errno);
+  return std::string(buffer);
+}
+
+Status check_options(const std::string& directory, const StoreOptions& options) {
+  if (directory.empty()) return Status::invalid_argument("open store: empty directory");
+  if (options.map_bytes_initial == 0 || options.map_bytes_initial > options.map_bytes_max) {
+    return Status::invalid_argument("open store " + directory + ": map_bytes_initial " +
+                                    std::to_string(options.map_bytes_initial) + " must be in [1, map_bytes_max " +
+                                    std::to_string(options.map_bytes_max) + "]");
+  }
+  return Status::ok();
+}
+
+// Runs `body`, turning any exception (allocation failure, an encoder refusing an oversized
+// payload) into a Status: no exception leaves the store.
+Status run_guarded(const std::string& what, const std::function<Status()>& body) {
+  try {
+    return body();
+  } catch (const std::exception& exception) {
+    return Status::io_error(what + ": unexpected exception: " + exception.what());
+  } catch (...) {
+    return Status::io_error(what + ": unexpected exception");
+  }
+}
+
+}  // namespace
+
+using TransactionBody = std::function<Status(MDB_txn*)>;
+
+struct Store::Impl {
+  std::string directory;
+  std::string canonical_directory;  // claimed in open_directories() while non-empty
+  StoreOptions options;
+  MDB_env* env = nullptr;
+  MDB_dbi meta = 0;
+  MDB_dbi log = 0;
+  MDB_dbi snapshot = 0;
+  MDB_dbi kv = 0;
+  uint64_t map_bytes = 0;
+
+  ~Impl() {
+    if (env != nullptr) mdb_env_close(env);  // also required after a failed mdb_env_open
+    if (!canonical_directory.empty()) release_directory(canonical_directory);
+  }
+
+  Status open_environment();
+  Status open_databases();
+  void refresh_map_bytes();
+  Result<Transaction> begin(unsigned flags, const std::string& what);
+  Status grow_map(const std::string& what);
+  Status write(const std::string& what, const TransactionBody& body);
+  Status write_once(const std::string& what, const TransactionBody& body);
+  Status read(const std::string& what, const TransactionBody& body);
+
+  Status put(MDB_txn* txn, MDB_dbi dbi, const std::string& key, const std::vector<uint8_t>& value,
+             const std::string& where);
+  Result<std::optional<std::vector<uint8_t>>> get(MDB_dbi dbi, const std::string& key, const std::string& where);
+  Status put_entries(MDB_txn* txn, const std::vector<Entry>& entries);
+  Status collect_range(MDB_txn* txn, uint64_t first, uint64_t last, uint64_t bytes_max, std::vector<Entry>* entries);
+  Result<uint64_t> cursor_edge_index(MDB_cursor* cursor, MDB_cursor_op op);
+  Result<uint64_t> edge_index(MDB_cursor_op op);
+  Status delete_chunk(MDB_txn* txn, bool from_end, uint64_t index, uint64_t* deleted);
+  Status delete_in_chunks(bool from_end, uint64_t index, const std::string& what);
+
+  // "/dir/data.mdb, database log, index 42": where a key lives, for error messages.
+  std::string where(const char* database, const std::string& key) const {
+    return directory + "/data.mdb, database " + database + ", " + key;
+  }
+  std::string where_index(uint64_t index) const { return where("log", "index " + std::to_string(index)); }
+  Result<uint64_t> decode_index_key(const MDB_val& key) const {
+    if (key.mv_size != index_key_bytes) {
+      return Status::corruption(where("log", "a key") + " has " + std::to_string(key.mv_size) + " bytes, expected " +
+                                std::to_string(index_key_bytes));
+    }
+    return load_big_endian(static_cast<const uint8_t*>(key.mv_data));
+  }
+};
+
+Status Store::Impl::open_environment() {
+  KV_RETURN_IF_ERROR(check_options(directory, options));
+  KV_RETURN_IF_ERROR(posix_env().create_dir(directory));
+  KV_ASSIGN_OR_RETURN(std::string canonical, canonical_path(directory));
+  KV_RETURN_IF_ERROR(claim_directory(canonical));
+  canonical_directory = canonical;
+  int rc = mdb_env_create(&env);
+  if (rc != 0) {
+    env = nullptr;
+    return lmdb_status(rc, "create environment for " + directory);
+  }
+  rc = mdb_env_set_maxdbs(env, databases_max);
+  if (rc != 0) return lmdb_status(rc, "set maxdbs for " + directory);
+  rc = mdb_env_set_mapsize(env, options.map_bytes_initial);
+  if (rc != 0) return lmdb_status(rc, "set map size " + std::to_string(options.map_bytes_initial) + " for " + directory);
+  // MDB_NOTLS: the owning actor may run on a different thread for each message.
+  // MDB_NOSYNC (relaxed): the WAL holds the durable copy; MDB_NOMETASYNC stays off because it
+  // would weaken durable mode without helping relaxed mode.
+  unsigned flags = MDB_NOTLS;
+  if (options.sync_mode == SyncMode::relaxed) flags |= MDB_NOSYNC;
+  rc = mdb_env_open(env, directory.c_str(), flags, file_mode);
+  if (rc != 0) return lmdb_status(rc, "open environment " + directory + "/data.mdb");
+  refresh_map_bytes();
+  return open_databases();
+}
+
+// Named database handles stay valid for the environment's life once their transaction commits.
+Status Store::Impl::open_databases() {
+  return write("open databases of " + directory, [this](MDB_txn* txn) -> Status {
+    const std::pair<const char*, MDB_dbi*> databases[] = {
+        {"meta", &meta}, {"log", &log}, {"snapshot", &snapshot}, {"kv", &kv}};
+    for (const auto& [name, handle] : databases) {
+      int rc = mdb_dbi_open(txn, name, MDB_CREATE, handle);
+      if (rc != 0) return lmdb_status(rc, "open " + where(name, "(database)"));
+    }
+    return Status::ok();
+  });
+}
+
+void Store::Impl::refresh_map_bytes() {
+  MDB_envinfo info{};
+  if (mdb_env_info(env, &info) == 0) map_bytes = info.me_mapsize;
+}
+
+Result<Transaction> Store::Impl::begin(unsigned flags, const std::string& what) {
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(env, nullptr, flags, &txn);
+  if (rc == MDB_MAP_RESIZED) {
+    // Another process grew the map: LMDB requires adopting its size before going on.
+    rc = mdb_env_set_mapsize(env, 0);
+    if (rc == 0) {
+      refresh_map_bytes();
+      rc = mdb_txn_begin(env, nullptr, flags, &txn);
+    }
+  }
+  if (rc != 0) return lmdb_status(rc, "begin transaction for " + what);
+  return Transaction(txn);
+}
+
+Status Store::Impl::grow_map(const std::string& what) {
+  if (map_bytes >= options.map_bytes_max) {
+    return Status::no_space(what + ": the LMDB map of " + directory + " is full at " + std::to_string(map_bytes) +
+                            " bytes, its configured maximum (map_bytes_max " +
+                            std::to_string(options.map_bytes_max) + ")");
+  }
+  uint64_t grown = map_bytes > options.map_bytes_max / 2 ? options.map_bytes_max : map_bytes * 2;
+  int rc = mdb_env_set_mapsize(env, grown);
+  if (rc != 0) return lmdb_status(rc, "grow the map of " + directory + " to " + std::to_string(grown) + " bytes");
+  refresh_map_bytes();
+  return Status::ok();
+}
+
+// A full map is not an error the caller should see: the failed transaction is gone (aborted),
+// so the map can be remapped larger and the whole operation run again.
+Status Store::Impl::write(const std::string& what, const TransactionBody& body) {
+  for (int attempt = 0; attempt < map_growth_attempts_max; ++attempt) {
+    Status status = write_once(what, body);
+    if (!is_map_full(status)) return status;
+    KV_RETURN_IF_ERROR(grow_map(what));
+  }
+  return Status::no_space(what + ": the LMDB map of " + directory + " is still full after " +
+                          std::to_string(map_growth_attempts_max) + " growths, at " + std::to_string(map_bytes) +
+                          " bytes");
+}
+
+Status Store::Impl::write_once(const std::string& what, const TransactionBody& body) {
+  return run_guarded(what, [&]() -> Status {
+    KV_ASSIGN_OR_RETURN(Transaction txn, begin(0, what));
+    KV_RETURN_IF_ERROR(body(txn.get()));
+    int rc = txn.commit();
+    if (rc != 0) return lmdb_status(rc, "commit " + what);
+    return Status::ok();
+  });
+}
+
+// Read transactions are only aborted: they changed nothing and that frees the reader slot.
+Status Store::Impl::read(const std::string& what, const TransactionBody& body) {
+  return run_guarded(what, [&]() -> Status {
+    KV_ASSIGN_OR_RETURN(Transaction txn, begin(MDB_RDONLY, what));
+    return body(txn.get());
+  });
+}
+
+Status Store::Impl::put(MDB_txn* txn, MDB_dbi dbi, const std::string& key, const std::vector<uint8_t>& value,
+                        const std::string& where) {
+  MDB_val key_val = as_val(key.data(), key.size());
+  MDB_val value_val = as_val(value.data(), value.size());
+  int rc = mdb_put(txn, dbi, &key_val, &value_val, 0);
+  if (rc != 0) return lmdb_status(rc, "put " + where);
+  return Status::ok();
+}
+
+// A copy of the value, since LMDB's pointer dies with the transaction; nullopt when absent.
+Result<std::optional<std::vector<uint8_t>>> Store::Impl::get(MDB_dbi dbi, const std::string& key,
+                                                             const std::string& where) {
+  std::optional<std::vector<uint8_t>> value;
+  Status status = read("get " + where, [&](MDB_txn* txn) -> Status {
+    MDB_val key_val = as_val(key.data(), key.size());
+    MDB_val value_val;
+    int rc = mdb_get(txn, dbi, &key_val, &value_val);
+    if (rc == MDB_NOTFOUND) return Status::ok();
+    if (rc != 0) return lmdb_status(rc, "get " + where);
+    const auto* bytes = static_cast<const uint8_t*>(value_val.mv_data);
+    value.emplace(bytes, bytes + value_val.mv_size);
+    return Status::ok();
+  });
+  if (!status.is_ok()) return status;
+  return value;
+}
+
+Status Store::Impl::put_entries(MDB_txn* txn, const std::vector<Entry>& entries) {
+  Cursor cursor;
+  KV_RETURN_IF_ERROR(cursor.open(txn, log, where("log", "(save entries)")));
+  KV_ASSIGN_OR_RETURN(uint64_t last, cursor_edge_index(cursor.get(), MDB_LAST));
+  uint64_t previous = 0;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const Entry& entry = entries[i];
+    // Index 0 means "no entry" (first_index/last_index of an empty log) and disables the
+    // index check on load; an unordered batch would defeat MDB_APPEND. Both are caller bugs
+    // reported as values, and returning aborts the whole batch.
+    if (entry.index == 0 || entry.index <= previous) {
+      return Status::invalid_argument("save entries in " + directory + ": entry " + std::to_string(i) +
+                                      " of the batch has index " + std::to_string(entry.index) + " after index " +
+                                      std::to_string(previous) + "; indices must be positive and increasing");
+    }
+    std::vector<uint8_t> value = encode_entry(entry);
+    IndexKey key = encode_index_key(entry.index);
+    MDB_val key_val = as_val(key.data(), key.size());
+    MDB_val value_val = as_val(value.data(), value.size());
+    // Past the last key LMDB may append without a search (and fills pages completely);
+    // anything else replaces or inserts through a normal put.
+    unsigned flags = entry.index > last ? MDB_APPEND : 0;
+    int rc = mdb_cursor_put(cursor.get(), &key_val, &value_val, flags);
+    if (rc != 0) return lmdb_status(rc, "put " + where_index(entry.index));
+    last = std::max(last, entry.index);
+    previous = entry.index;
+  }
+  return Status::ok();
+}
+
+Status Store::Impl::collect_range(MDB_txn* txn, uint64_t first, uint64_t last, uint64_t bytes_max,
+                                  std::vector<Entry>* entries) {
+  Cursor cursor;
+  KV_RETURN_IF_ERROR(cursor.open(txn, log, where("log", "(load range)")));
+  IndexKey first_key = encode_index_key(first);
+  MDB_val key = as_val(first_key.data(), first_key.size());
+  MDB_val value;
+  uint64_t payload_bytes = 0;
+  int rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_SET_RANGE);
+  for (uint64_t expected = first; rc != MDB_NOTFOUND && expected <= last; ++expected) {
+    if (rc != 0) return lmdb_status(rc, "read " + where_index(expected));
+    KV_ASSIGN_OR_RETURN(uint64_t index, decode_index_key(key));
+    if (index != expected) break;  // a gap: the result ends before it
+    KV_ASSIGN_OR_RETURN(Entry entry, decode_entry(static_cast<const uint8_t*>(value.mv_data), value.mv_size, index,
+                                                  where_index(index)));
+    if (!entries->empty() && payload_bytes + entry.payload.size() > bytes_max) break;
+    payload_bytes += entry.payload.size();
+    entries->push_back(std::move(entry));
+    if (expected == UINT64_MAX) break;  // the next expected index would wrap around
+    rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_NEXT);
+  }
+  return Status::ok();
+}
+
+// The first or last index under `cursor` (MDB_FIRST / MDB_LAST), 0 when the log is empty.
+Result<uint64_t> Store::Impl::cursor_edge_index(MDB_cursor* cursor, MDB_cursor_op op) {
+  MDB_val key;
+  MDB_val value;
+  int rc = mdb_cursor_get(cursor, &key, &value, op);
+  if (rc == MDB_NOTFOUND) return uint64_t{0};
+  if (rc != 0) return lmdb_status(rc, std::string("read the ") + (op == MDB_FIRST ? "first" : "last") + " key of " +
+                                          where("log", "(edge)"));
+  return decode_index_key(key);
+}
+
+Result<uint64_t> Store::Impl::edge_index(MDB_cursor_op op) {
+  uint64_t index = 0;
+  Status status = read("find the edge of " + where("log", "(edge)"), [&](MDB_txn* txn) -> Status {
+    Cursor cursor;
+    KV_RETURN_IF_ERROR(cursor.open(txn, log, where("log", "(edge)")));
+    KV_ASSIGN_OR_RETURN(index, cursor_edge_index(cursor.get(), op));
+    return Status::ok();
+  });
+  if (!status.is_ok()) return status;
+  return index;
+}
+
+// Deletes up to delete_chunk_entries_max entries from one end of the log: from the end while
+// the last index is > `index`, or from the start while the first index is <= `index`.
+// Re-seeking the end after each delete keeps the cursor logic obviously right.
+Status Store::Impl::delete_chunk(MDB_txn* txn, bool from_end, uint64_t index, uint64_t* deleted) {
+  Cursor cursor;
+  KV_RETURN_IF_ERROR(cursor.open(txn, log, where("log", "(delete)")));
+  *deleted = 0;
+  while (*deleted < delete_chunk_entries_max) {
+    KV_ASSIGN_OR_RETURN(uint64_t edge, cursor_edge_index(cursor.get(), from_end ? MDB_LAST : MDB_FIRST));
+    bool doomed = edge != 0 && (from_end ? edge > index : edge <= index);
+    if (!doomed) return Status::ok();
+    int rc = mdb_cursor_del(cursor.get(), 0);
+    if (rc != 0) return lmdb_status(rc, "delete " + where_index(edge));
+    ++*deleted;
+  }
+  return Status::ok();
+}
+
+Status Store::Impl::delete_in_chunks(bool from_end, uint64_t index, const std::string& what) {
+  // Ends: every pass but the last deletes a full chunk, and the log is finite.
+  for (;;) {
+    uint64_t deleted = 0;
+    KV_RETURN_IF_ERROR(write(what, [&](MDB_txn* txn) { return delete_chunk(txn, from_end, index, &deleted); }));
+    if (deleted < delete_chunk_entries_max) return Status::ok();
+  }
+}
+
+// --- Store -----------------------------------------------------------------------------------
+
+Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Store::~Store() = default;
+
+Result<std::unique_ptr<Store>> Store::open(const std::string& directory, const StoreOptions& options) {
+  std::unique_ptr<Impl> impl;
+  Status status = run_guarded("open store " + directory, [&]() -> Status {
+    impl = std::make_unique<Impl>();
+    impl->directory = directory;
+    impl->options = options;
+    return impl->open_environment();
+  });
+  if (!status.is_ok()) return status;
+  return std::unique_ptr<Store>(new Store(std::move(impl)));
+}
+
+Status Store::save_metadata(const Metadata& metadata) {
+  std::string where = impl_->where("meta", metadata_key);
+  return impl_->write("save " + where, [&](MDB_txn* txn) {
+    return impl_->put(txn, impl_->meta, metadata_key, encode_metadata(metadata), where);
+  });
+}
+
+Result<std::optional<Metadata>> Store::load_metadata() {
+  std::string where = impl_->where("meta", metadata_key);
+  KV_ASSIGN_OR_RETURN(std::optional<std::vector<uint8_t>> bytes, impl_->get(impl_->meta, metadata_key, where));
+  if (!bytes) return std::optional<Metadata>();
+  KV_ASSIGN_OR_RETURN(Metadata metadata, decode_metadata(bytes->data(), bytes->size(), where));
+  return std::optional<Metadata>(metadata);
+}
+
+Status Store::save_positions(const StorePositions& positions) {
+  std::vector<uint8_t> bytes(positions_bytes);
+  store_big_endian(bytes.data(), positions.indexed_index);
+  store_big_endian(bytes.data() + 8, positions.applied_index);
+  std::string where = impl_->where("meta", positions_key);
+  return impl_->write("save " + where, [&](MDB_txn* txn) {
+    return impl_->put(txn, impl_->meta, positions_key, bytes, where);
+  });
+}
+
+Result<StorePositions> Store::load_positions() {
+  std::string where = impl_->where("meta", positions_key);
+  KV_ASSIGN_OR_RETURN(std::optional<std::vector<uint8_t>> bytes, impl_->get(impl_->meta, positions_key, where));
+  StorePositions positions;
+  if (!bytes) return positions;
+  if (bytes->size() != positions_bytes) {
+    return Status::corruption(where + ": value has " + std::to_string(bytes->size()) + " bytes, expected " +
+                              std::to_string(positions_bytes));
+  }
+  positions.indexed_index = load_big_endian(bytes->data());
+  positions.applied_index = load_big_endian(bytes->data() + 8);
+  return positions;
+}
+
+Status Store::save_entry(const Entry& entry) { return save_entries({entry}); }
+
+Status Store::save_entries(const std::vector<Entry>& entries) {
+  if (entries.empty()) return Status::ok();
+  std::string what = "save " + std::to_string(entries.size()) + " entries from " +
+                     impl_->where_index(entries.front().index);
+  return impl_->write(what, [&](MDB_txn* txn) { return impl_->put_entries(txn, entries); });
+}
+
+Result<Entry> Store::load_entry(uint64_t index) {
+  std::optional<Entry> entry;
+  std::string where = impl_->where_index(index);
+  Status status = impl_->read("load " + where, [&](MDB_txn* txn) -> Status {
+    IndexKey key = encode_index_key(index);
+    MDB_val key_val = as_val(key.data(), key.size());
+    MDB_val value;
+    int rc = mdb_get(txn, impl_->log, &key_val, &value);
+    if (rc == MDB_NOTFOUND) return Status::not_found(where + ": no such entry");
+    if (rc != 0) return lmdb_status(rc, "load " + where);
+    KV_ASSIGN_OR_RETURN(entry, decode_entry(static_cast<const uint8_t*>(value.mv_data), value.mv_size, index, where));
+    return Status::ok();
+  });
+  if (!status.is_ok()) return status;
+  return std::move(*entry);
+}
+
+Result<std::vector<Entry>> Store::load_range(uint64_t first, uint64_t last, uint64_t bytes_max) {
+  std::vector<Entry> entries;
+  if (first > last) return entries;
+  std::string what = "load " + impl_->where("log", "indices " + std::to_string(first) + ".." + std::to_string(last));
+  Status status = impl_->read(what, [&](MDB_txn* txn) {
+    return impl_->collect_range(txn, first, last, bytes_max, &entries);
+  });
+  if (!status.is_ok()) return status;
+  return entries;
+}
+
+Result<uint64_t> Store::first_index() { return impl_->edge_index(MDB_FIRST); }
+Result<uint64_t> Store::last_index() { return impl_->edge_index(MDB_LAST); }
+
+Status Store::delete_suffix_after(uint64_t index) {
+  return impl_->delete_in_chunks(/*from_end=*/true, index,
+                                 "delete entries after " + impl_->where_index(index));
+}
+
+Status Store::delete_prefix_through(uint64_t index) {
+  return impl_->delete_in_chunks(/*from_end=*/false, index,
+                                 "delete entries through " + impl_->where_index(index));
+}
+
+Status Store::save_snapshot_metadata(const SnapshotMetadata& snapshot) {
+  std::string where = impl_->where("snapshot", snapshot_key);
+  return impl_->write("save " + where, [&](MDB_txn* txn) -> Status {
+    return impl_->put(txn, impl_->snapshot, snapshot_key, encode_snapshot_metadata(snapshot), where);
+  });
+}
+
+Result<std::optional<SnapshotMetadata>> Store::load_snapshot_metadata() {
+  std::string where = impl_->where("snapshot", snapshot_key);
+  KV_ASSIGN_OR_RETURN(std::optional<std::vector<uint8_t>> bytes, impl_->get(impl_->snapshot, snapshot_key, where));
+  if (!bytes) return std::optional<SnapshotMetadata>();
+  KV_ASSIGN_OR_RETURN(SnapshotMetadata snapshot, decode_snapshot_metadata(bytes->data(), bytes->size(), where));
+  return std::optional<SnapshotMetadata>(std::move(snapshot));
+}
+
+Status Store::sync() {
+  // force = 1: flush even though the environment was opened with MDB_NOSYNC.
+  return lmdb_status(mdb_env_sync(impl_->env, 1), "sync " + impl_->directory + "/data.mdb");
+}
+
+uint64_t Store::map_bytes() const { return impl_->map_bytes; }
+const std::string& Store::directory() const { return impl_->directory; }
+
+}  // namespace keyval

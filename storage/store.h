@@ -45,6 +45,7 @@ struct StorePositions {
 class Store {
  public:
   // Opens (creating if needed) the environment in `directory` (a file data.mdb inside it).
+  // `locked` when this process already has a Store open on that directory (LMDB forbids it).
   static Result<std::unique_ptr<Store>> open(const std::string& directory, const StoreOptions& options = {});
   ~Store();
   Store(const Store&) = delete;
@@ -59,7 +60,8 @@ class Store {
 
   // --- log ---
   Status save_entry(const Entry& entry);
-  // One transaction for the whole batch; entries must have increasing indices.
+  // One transaction for the whole batch; entries must have positive, increasing indices
+  // (invalid_argument otherwise, and nothing of the batch is saved).
   // An entry whose index already exists replaces it.
   Status save_entries(const std::vector<Entry>& entries);
   // not_found when absent.
@@ -70,6 +72,9 @@ class Store {
   // 0 when the log database is empty.
   Result<uint64_t> first_index();
   Result<uint64_t> last_index();
+  // The two deletes commit in transactions of a bounded number of entries, removing the entries
+  // farthest from those kept first: a crash part-way leaves a contiguous log, and repeating the
+  // call finishes the job.
   // Deletes every entry with index > `index` (Raft conflict).
   Status delete_suffix_after(uint64_t index);
   // Deletes every entry with index <= `index` (compaction).

@@ -1,2 +1,430 @@
+// Goal: the LMDB store keeps metadata, positions, snapshots and entries exactly, grows its map, reports failures as values.
+// Method: real LMDB in temporary directories, reopened to show durability; damage planted by flipping stored bytes.
 #define BOOST_TEST_MODULE store_test
 #include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "storage/store.h"
+#include "tests/support/temp_dir.h"
+
+namespace keyval {
+namespace {
+
+using testing::TempDir;
+using testing::make_payload;
+
+constexpr uint64_t mebibyte = 1ull << 20;
+
+std::string store_dir(const TempDir& temp) { return temp.file("store"); }
+
+std::unique_ptr<Store> open_store(const std::string& directory, const StoreOptions& options = {}) {
+  auto opened = Store::open(directory, options);
+  BOOST_REQUIRE_MESSAGE(opened.is_ok(), opened.status().to_string());
+  return std::move(opened).value();
+}
+
+StoreOptions relaxed_options() {
+  StoreOptions options;
+  options.sync_mode = SyncMode::relaxed;
+  return options;
+}
+
+void require_ok(const Status& status) { BOOST_REQUIRE_MESSAGE(status.is_ok(), status.to_string()); }
+
+Entry make_entry(uint64_t index, uint64_t term, size_t payload_bytes = 40) {
+  return Entry{index, term, make_payload(index * 1000 + term, payload_bytes)};
+}
+
+std::vector<Entry> make_entries(uint64_t first, uint64_t count, uint64_t term, size_t payload_bytes = 40) {
+  std::vector<Entry> entries;
+  for (uint64_t index = first; index < first + count; ++index) entries.push_back(make_entry(index, term, payload_bytes));
+  return entries;
+}
+
+Entry load(Store& store, uint64_t index) {
+  auto loaded = store.load_entry(index);
+  BOOST_REQUIRE_MESSAGE(loaded.is_ok(), loaded.status().to_string());
+  return loaded.value();
+}
+
+std::vector<Entry> load_range(Store& store, uint64_t first, uint64_t last, uint64_t bytes_max = UINT64_MAX) {
+  auto loaded = store.load_range(first, last, bytes_max);
+  BOOST_REQUIRE_MESSAGE(loaded.is_ok(), loaded.status().to_string());
+  return loaded.value();
+}
+
+uint64_t first_index(Store& store) {
+  auto index = store.first_index();
+  BOOST_REQUIRE_MESSAGE(index.is_ok(), index.status().to_string());
+  return index.value();
+}
+
+uint64_t last_index(Store& store) {
+  auto index = store.last_index();
+  BOOST_REQUIRE_MESSAGE(index.is_ok(), index.status().to_string());
+  return index.value();
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+// Flips one byte inside every copy of `marker` in `path` (old page versions may hold copies
+// too); returns how many copies it damaged.
+size_t damage_every_copy(const std::string& path, const std::vector<uint8_t>& marker) {
+  std::vector<uint8_t> bytes = testing::read_file(path);
+  size_t copies = 0;
+  auto position = bytes.begin();
+  while ((position = std::search(position, bytes.end(), marker.begin(), marker.end())) != bytes.end()) {
+    position[marker.size() / 2] ^= 0xFF;
+    position += static_cast<std::ptrdiff_t>(marker.size());
+    ++copies;
+  }
+  testing::write_file(path, bytes);
+  return copies;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(store)
+
+BOOST_AUTO_TEST_CASE(metadata_round_trips_and_survives_reopen) {
+  TempDir temp;
+  {
+    auto store = open_store(store_dir(temp));
+    require_ok(store->save_metadata(Metadata{3, 2}));
+    require_ok(store->save_metadata(Metadata{7, 5}));  // the later save wins
+  }
+  auto store = open_store(store_dir(temp));
+  auto metadata = store->load_metadata();
+  BOOST_REQUIRE_MESSAGE(metadata.is_ok(), metadata.status().to_string());
+  BOOST_REQUIRE(metadata.value().has_value());
+  BOOST_TEST(metadata.value()->current_term == 7u);
+  BOOST_TEST(metadata.value()->voted_for == 5u);
+}
+
+BOOST_AUTO_TEST_CASE(missing_metadata_is_nullopt) {
+  TempDir temp;
+  auto store = open_store(store_dir(temp));
+  auto metadata = store->load_metadata();
+  BOOST_REQUIRE_MESSAGE(metadata.is_ok(), metadata.status().to_string());
+  BOOST_TEST(!metadata.value().has_value());
+  auto snapshot = store->load_snapshot_metadata();
+  BOOST_REQUIRE_MESSAGE(snapshot.is_ok(), snapshot.status().to_string());
+  BOOST_TEST(!snapshot.value().has_value());
+}
+
+BOOST_AUTO_TEST_CASE(single_entry_save_and_load) {
+  TempDir temp;
+  auto store = open_store(store_dir(temp));
+  Entry entry = make_entry(1, 4);
+  require_ok(store->save_entry(entry));
+  BOOST_TEST((load(*store, 1) == entry));
+}
+
+BOOST_AUTO_TEST_CASE(batch_of_entries_saved_in_one_transaction) {
+  TempDir temp;
+  auto store = open_store(store_dir(temp));
+  std::vector<Entry> batch = make_entries(1, 50, 2);
+  require_ok(store->save_entries(batch));
+  BOOST_TEST((load_range(*store, 1, 50) == batch));
+
+  // A batch whose last entry is out of order is refused as a whole: the entries before it,
+  // already put inside the transaction, must not be visible afterwards.
+  std::vector<Entry> bad_batch = make_entries(51, 10, 3);
+  bad_batch.push_back(make_entry(55, 3));
+  Status status = store->save_entries(bad_batch);
+  BOOST_TEST((status.code() == Code::invalid_argument), status.to_string());
+  BOOST_TEST(last_index(*store) == 50u);
+  BOOST_TEST((store->load_entry(51).status().code() == Code::not_found));
+
+  Status zero = store->save_entry(make_entry(0, 3));
+  BOOST_TEST((zero.code() == Code::invalid_argument), zero.to_string());
+}
+
+BOOST_AUTO_TEST_CASE(load_range_returns_entries_in_order) {
+  TempDir temp;
+  auto store = open_store(store_dir(temp));
+  std::vector<Entry> entries = make_entries(10, 30, 1);
+  require_ok(store->save_entries(entries));
+  std::vector<Entry> middle = load_range(*store, 15, 24);
+  BOOST_REQUIRE(middle.size() == 10u);
+  for (size_t i = 0; i < middle.size(); ++i) BOOST_TEST((middle[i] == entries[5 + i]));
+  BOOST_TEST(load_range(*store, 20, 19).empty());  // first after last: nothing
+  BOOST_TEST(load_range(*store, 35, 1000).size() == 5u);  // ends with the log
+}
+
+BOOST_AUTO_TEST_CASE(load_range_stops_at_gap) {
+  TempDir temp;
+  auto store = open_store(store_dir(temp));
+  require_ok(store->save_entries(make_entries(1, 5, 1)));
+  require_ok(store->save_entries(make_entries(8, 5, 1)));  // 6 and 7 are missing
+  std::vector<Entry> loaded = load_range(*store, 1, 12);
+  BOOST_REQUIRE(loaded.size() == 5u);
+  BOOST_TEST(loaded.back().index == 5u);
+  BOOST_TEST(load_range(*store, 6, 12).empty());  // the first index itself is missing
+}
+
+BOOST_AUTO_TEST_CASE(load_range_respects_byte_limit) {
+  TempDir temp;
+  auto store = open_store(store_dir(temp));
+  require_ok(store->save_entries(make_entries(1, 20, 1, 100)));
+  BOOST_TEST(load_range(*store, 1, 20, 350).size() == 3u);  // a fourth would make 400 bytes
+  BOOST_TEST(load_range(*store, 1, 20, 400).size() == 4u);  // the limit itself is allowed
+  std::vector<Entry> one = load_range(*store, 7, 20, 10);  // smaller than one entry
+  BOOST_REQUIRE(one.size() == 1u);
+  BOOST_TEST(one.front().index == 7u);
+}
+
+BOOST_AUTO_TEST_CASE(first_and_last_index_of_empty_store_are_zero) {
+  TempDir temp;
+  auto store = open_store(store_dir(temp));
+  BOOST_TEST(first_index(*store) == 0u);
+  BOOST_TEST(last_index(*store) == 0u);
+  BOOST_TEST(load_range(*store, 1, 100).empty());
+}
+
+BOOST_AUTO_TEST_CASE(first_and_last_index_track_saves_and_deletes) {
+  TempDir temp;
+  auto store = open_store(store_dir(temp));
+  require_ok(store->save_entries(make_entries(5, 10, 1)));
+  BOOST_TEST(first_index(*store) == 5u);
+  BOOST_TEST(last_index(*store) == 14u);
+  require_ok(store->save_entry(make_entry(15, 2)));
+  BOOST_TEST(last_index(*store) == 15u);
+  require_ok(store->delete_prefix_through(7));
+  BOOST_TEST(first_index(*store) == 8u);
+  require_ok(store->delete_suffix_after(12));
+  BOOST_TEST(last_index(*store) == 12u);
+  require_ok(store->delete_prefix_through(12));
+  BOOST_TEST(first_index(*store) == 0u);
+  BOOST_TEST(last_index(*store) == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(delete_suffix_after_removes_later_entries) {
+  TempDir temp;
+  auto store = open_store(store_dir(temp));
+  std::vector<Entry> entries = make_entries(1, 20, 1);
+  require_ok(store->save_entries(entries));
+  require_ok(store->delete_suffix_after(12));
+  BOOST_TEST((load_range(*store, 1, 20) == std::vector<Entry>(entries.begin(), entries.begin() + 12)));
+  BOOST_TEST((store->load_entry(13).status().code() == Code::not_found));
+  require_ok(store->delete_suffix_after(100));  // nothing after it: a no-op
+  BOOST_TEST(last_index(*store) == 12u);
+  // After a conflict the log continues from the cut with the new term.
+  require_ok(store->save_entry(make_entry(13, 2)));
+  BOOST_TEST(load(*store, 13).term == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(delete_prefix_through_removes_earlier_entries) {
+  TempDir temp;
+  auto store = open_store(store_dir(temp));
+  std::vector<Entry> entries = make_entries(1, 20, 1);
+  require_ok(store->save_entries(entries));
+  require_ok(store->delete_prefix_through(9));
+  BOOST_TEST((store->load_entry(9).status().code() == Code::not_found));
+  BOOST_TEST((load_range(*store, 10, 20) == std::vector<Entry>(entries.begin() + 9, entries.end())));
+  require_ok(store->delete_prefix_through(3));  // already gone: a no-op
+  BOOST_TEST(first_index(*store) == 10u);
+}
+
+BOOST_AUTO_TEST_CASE(deletes_spanning_many_transactions_leave_exactly_the_rest) {
+  TempDir temp;
+  auto store = open_store(store_dir(temp), relaxed_options());
+  constexpr uint64_t count = 50000;  // several delete chunks each way
+  for (uint64_t first = 1; first <= count; first += 1000) require_ok(store->save_entries(make_entries(first, 1000, 1, 16)));
+  require_ok(store->delete_prefix_through(40000));
+  require_ok(store->delete_suffix_after(40010));
+  BOOST_TEST(first_index(*store) == 40001u);
+  BOOST_TEST(last_index(*store) == 40010u);
+  BOOST_TEST(load_range(*store, 1, count).empty());
+  BOOST_TEST(load_range(*store, 40001, count).size() == 10u);
+}
+
+BOOST_AUTO_TEST_CASE(saving_existing_index_replaces_it) {
+  TempDir temp;
+  auto store = open_store(store_dir(temp));
+  std::vector<Entry> entries = make_entries(1, 5, 1);
+  require_ok(store->save_entries(entries));
+  Entry replacement = make_entry(3, 2, 77);
+  require_ok(store->save_entry(replacement));
+  BOOST_TEST((load(*store, 3) == replacement));
+  BOOST_TEST((load(*store, 4) == entries[3]));  // neighbours untouched
+  BOOST_TEST(last_index(*store) == 5u);
+  // A batch that overlaps the end replaces the overlap and appends the rest.
+  std::vector<Entry> overlap = make_entries(4, 4, 3);
+  require_ok(store->save_entries(overlap));
+  BOOST_TEST((load_range(*store, 4, 7) == overlap));
+}
+
+BOOST_AUTO_TEST_CASE(missing_entry_is_not_found) {
+  TempDir temp;
+  auto store = open_store(store_dir(temp));
+  require_ok(store->save_entries(make_entries(1, 3, 1)));
+  Status missing = store->load_entry(42).status();
+  BOOST_TEST((missing.code() == Code::not_found), missing.to_string());
+  BOOST_TEST(contains(missing.message(), "index 42"), missing.message());
+  BOOST_TEST(contains(missing.message(), "database log"), missing.message());
+}
+
+BOOST_AUTO_TEST_CASE(map_grows_when_full) {
+  TempDir temp;
+  StoreOptions options = relaxed_options();
+  options.map_bytes_initial = 1 * mebibyte;
+  auto store = open_store(store_dir(temp), options);
+  BOOST_TEST(store->map_bytes() == 1 * mebibyte);
+  constexpr uint64_t count = 384;  // 384 x 64 KiB = 24 MiB
+  for (uint64_t first = 1; first <= count; first += 16) {
+    require_ok(store->save_entries(make_entries(first, 16, 1, 64 * 1024)));
+  }
+  BOOST_TEST(store->map_bytes() >= 24 * mebibyte);
+  std::vector<Entry> loaded = load_range(*store, 1, count);
+  BOOST_REQUIRE(loaded.size() == count);
+  for (uint64_t index = 1; index <= count; ++index) {
+    BOOST_TEST((loaded[index - 1] == make_entry(index, 1, 64 * 1024)));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(map_at_maximum_reports_no_space) {
+  TempDir temp;
+  StoreOptions options = relaxed_options();
+  options.map_bytes_initial = 1 * mebibyte;
+  options.map_bytes_max = 4 * mebibyte;
+  uint64_t saved = 0;
+  Status failure;
+  {
+    auto store = open_store(store_dir(temp), options);
+    for (int attempt = 0; attempt < 100 && failure.is_ok(); ++attempt) {
+      failure = store->save_entries(make_entries(saved + 1, 8, 1, 64 * 1024));
+      if (failure.is_ok()) saved += 8;
+    }
+    BOOST_TEST((failure.code() == Code::no_space), failure.to_string());
+    BOOST_TEST(contains(failure.message(), store_dir(temp)), failure.message());
+    BOOST_TEST(contains(failure.message(), std::to_string(4 * mebibyte)), failure.message());
+    BOOST_TEST(store->map_bytes() == 4 * mebibyte);
+    BOOST_TEST(saved >= 24u);  // the map did grow past its first mebibyte before giving up
+    BOOST_TEST(last_index(*store) == saved);  // the failed batch left nothing
+  }
+  auto store = open_store(store_dir(temp), options);
+  std::vector<Entry> loaded = load_range(*store, 1, saved + 8);
+  BOOST_REQUIRE(loaded.size() == saved);
+  for (uint64_t index = 1; index <= saved; ++index) {
+    BOOST_TEST((loaded[index - 1] == make_entry(index, 1, 64 * 1024)));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(snapshot_metadata_round_trips) {
+  TempDir temp;
+  SnapshotMetadata snapshot{120, 6, {Member{1, "10.0.0.1:7000"}, Member{2, "10.0.0.2:7000"}, Member{5, "node5:7001"}}};
+  {
+    auto store = open_store(store_dir(temp));
+    require_ok(store->save_snapshot_metadata(SnapshotMetadata{10, 1, {Member{1, "a:1"}}}));
+    require_ok(store->save_snapshot_metadata(snapshot));
+  }
+  auto store = open_store(store_dir(temp));
+  auto loaded = store->load_snapshot_metadata();
+  BOOST_REQUIRE_MESSAGE(loaded.is_ok(), loaded.status().to_string());
+  BOOST_REQUIRE(loaded.value().has_value());
+  BOOST_TEST((*loaded.value() == snapshot));
+}
+
+BOOST_AUTO_TEST_CASE(positions_round_trip) {
+  TempDir temp;
+  auto store = open_store(store_dir(temp));
+  auto initial = store->load_positions();
+  BOOST_REQUIRE_MESSAGE(initial.is_ok(), initial.status().to_string());
+  BOOST_TEST(initial.value().indexed_index == 0u);
+  BOOST_TEST(initial.value().applied_index == 0u);
+  StorePositions positions{0x0102030405060708ull, 99};
+  require_ok(store->save_positions(positions));
+  auto loaded = store->load_positions();
+  BOOST_REQUIRE_MESSAGE(loaded.is_ok(), loaded.status().to_string());
+  BOOST_TEST(loaded.value().indexed_index == positions.indexed_index);
+  BOOST_TEST(loaded.value().applied_index == positions.applied_index);
+}
+
+BOOST_AUTO_TEST_CASE(reopen_keeps_everything) {
+  TempDir temp;
+  std::vector<Entry> entries = make_entries(1, 200, 3);
+  SnapshotMetadata snapshot{0, 0, {Member{1, "h:1"}}};
+  {
+    auto store = open_store(store_dir(temp), relaxed_options());
+    require_ok(store->save_metadata(Metadata{3, 1}));
+    require_ok(store->save_positions(StorePositions{200, 150}));
+    require_ok(store->save_snapshot_metadata(snapshot));
+    require_ok(store->save_entries(entries));
+    require_ok(store->sync());
+  }
+  auto store = open_store(store_dir(temp));  // durable this time: the mode is per opening
+  auto metadata = store->load_metadata();
+  BOOST_REQUIRE(metadata.is_ok() && metadata.value().has_value());
+  BOOST_TEST((*metadata.value() == Metadata{3, 1}));
+  auto positions = store->load_positions();
+  BOOST_REQUIRE(positions.is_ok());
+  BOOST_TEST(positions.value().indexed_index == 200u);
+  BOOST_TEST(positions.value().applied_index == 150u);
+  auto loaded_snapshot = store->load_snapshot_metadata();
+  BOOST_REQUIRE(loaded_snapshot.is_ok() && loaded_snapshot.value().has_value());
+  BOOST_TEST((*loaded_snapshot.value() == snapshot));
+  BOOST_TEST((load_range(*store, 1, 200) == entries));
+}
+
+BOOST_AUTO_TEST_CASE(corrupted_entry_value_is_reported) {
+  TempDir temp;
+  Entry victim = make_entry(7, 2, 512);
+  {
+    auto store = open_store(store_dir(temp));
+    require_ok(store->save_entries(make_entries(1, 6, 2)));
+    require_ok(store->save_entry(victim));
+    require_ok(store->save_entry(make_entry(8, 2)));
+  }
+  std::vector<uint8_t> marker(victim.payload.begin() + 100, victim.payload.begin() + 164);
+  BOOST_REQUIRE(damage_every_copy(temp.file("store/data.mdb"), marker) >= 1u);
+
+  auto store = open_store(store_dir(temp));
+  Status damaged = store->load_entry(7).status();
+  BOOST_TEST((damaged.code() == Code::corruption), damaged.to_string());
+  BOOST_TEST(contains(damaged.message(), "database log, index 7"), damaged.message());
+  Status range = store->load_range(1, 8).status();
+  BOOST_TEST((range.code() == Code::corruption), range.to_string());
+  BOOST_TEST((load(*store, 6) == make_entry(6, 2)));  // the neighbours are intact
+  BOOST_TEST((load(*store, 8) == make_entry(8, 2)));
+}
+
+BOOST_AUTO_TEST_CASE(large_payload_entry) {
+  TempDir temp;
+  auto store = open_store(store_dir(temp));
+  Entry large = make_entry(2, 1, 1 * mebibyte);
+  require_ok(store->save_entries({make_entry(1, 1), large, make_entry(3, 1)}));
+  BOOST_TEST((load(*store, 2) == large));
+  std::vector<Entry> loaded = load_range(*store, 1, 3);
+  BOOST_REQUIRE(loaded.size() == 3u);
+  BOOST_TEST((loaded[1] == large));
+  BOOST_TEST(load_range(*store, 2, 3, 1024).size() == 1u);  // the large one alone exceeds the limit
+}
+
+BOOST_AUTO_TEST_CASE(opening_same_directory_twice_is_refused) {
+  TempDir temp;
+  auto store = open_store(store_dir(temp));
+  auto second = Store::open(store_dir(temp) + "/.");  // another spelling of the same directory
+  BOOST_TEST((second.status().code() == Code::locked), second.status().to_string());
+  store.reset();
+  auto reopened = Store::open(store_dir(temp));  // free again once the first one closed
+  BOOST_TEST(reopened.is_ok(), reopened.status().to_string());
+}
+
+BOOST_AUTO_TEST_CASE(impossible_map_options_are_rejected) {
+  TempDir temp;
+  StoreOptions options;
+  options.map_bytes_initial = 8 * mebibyte;
+  options.map_bytes_max = 4 * mebibyte;
+  auto opened = Store::open(store_dir(temp), options);
+  BOOST_TEST((opened.status().code() == Code::invalid_argument), opened.status().to_string());
+  BOOST_TEST((Store::open("").status().code() == Code::invalid_argument));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace keyval
