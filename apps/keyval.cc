@@ -16,7 +16,7 @@ void print_usage(std::ostream& out) {
          "  wal dump DIR [--from I] [--to J]  one line per WAL record\n"
          "  wal verify DIR                    check every record; exit 0 clean, 1 torn tail, 3 corruption\n"
          "  bench wal --entries N --value-bytes B --sync none|each|batch:K [--dir D --keep]\n"
-         "  bench store [--entries N] [--value-bytes B] [--dir D --keep]\n"
+         "  bench store [--entries N] [--value-bytes B] [--sync durable|relaxed|both] [--dir D --keep]\n"
          "  help                              this text\n";
 }
 

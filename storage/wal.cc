@@ -675,8 +675,9 @@ Status Wal::replay(uint64_t from, const std::function<Status(const EntryView&)>&
       available = wal.buffer.size() - (location.offset - wal.buffer_offset);
     } else {
       if (!reader || reader_segment != location.segment_id) {
-        KV_ASSIGN_OR_RETURN(uint64_t bytes, where.file->size());
-        reader = std::make_unique<ChunkReader>(*where.file, bytes);
+        // Only the written records, not the preallocated tail, are worth reading ahead.
+        uint64_t written = &where == &wal.active() ? wal.buffer_offset : where.end_bytes;
+        reader = std::make_unique<ChunkReader>(*where.file, written);
         reader_segment = location.segment_id;
       }
       KV_ASSIGN_OR_RETURN(data, reader->view(location.offset, record_header_bytes, &available));
