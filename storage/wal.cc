@@ -106,6 +106,10 @@ Result<TailScan> scan_tail(File& file, uint64_t file_bytes, uint64_t from, uint3
     size_t wanted = static_cast<size_t>(std::min<uint64_t>(chunk.size(), file_bytes - base));
     KV_ASSIGN_OR_RETURN(size_t read, file.read_at(base, chunk.data(), wanted));
     size_t limit = std::min(read, scan_chunk_bytes);
+    // A file can end inside an 8-byte word (a write cut short): those bytes count too.
+    for (size_t i = limit - limit % record_alignment_bytes; i < limit; ++i) {
+      if (chunk[i] != 0) result.nonzero_end = base + limit;
+    }
     for (size_t i = 0; i + record_alignment_bytes <= limit; i += record_alignment_bytes) {
       uint64_t word;
       std::memcpy(&word, chunk.data() + i, 8);

@@ -1,2 +1,777 @@
+// Goal: the WAL keeps entries, metadata and snapshot metadata exactly, through rotation, truncation, compaction and
+// reopen. Method: real segment files in temporary directories through posix_env(), reopened to show durability; a
+// forked process for the lock.
 #define BOOST_TEST_MODULE wal_test
 #include <boost/test/unit_test.hpp>
+
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <filesystem>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "storage/env.h"
+#include "storage/wal.h"
+#include "storage/wal_format.h"
+#include "tests/support/temp_dir.h"
+
+namespace keyval {
+
+// Lets BOOST_TEST print a Code it compares (found by argument-dependent lookup).
+static std::ostream& operator<<(std::ostream& out, Code code) {
+  return out << code_name(code);
+}
+
+namespace {
+
+using testing::make_payload;
+using testing::TempDir;
+
+constexpr uint64_t kibibyte = 1ull << 10;
+constexpr uint64_t mebibyte = 1ull << 20;
+
+std::string wal_dir(const TempDir& temp) {
+  return temp.file("wal");
+}
+
+void require_ok(const Status& status) {
+  BOOST_REQUIRE_MESSAGE(status.is_ok(), status.to_string());
+}
+
+std::unique_ptr<Wal> open_wal(const std::string& directory, const WalOptions& options = {}) {
+  auto opened = Wal::open(posix_env(), directory, options);
+  BOOST_REQUIRE_MESSAGE(opened.is_ok(), opened.status().to_string());
+  return std::move(opened).value();
+}
+
+WalOptions small_segments() {
+  WalOptions options;
+  options.segment_bytes = 4 * kibibyte;
+  return options;
+}
+
+Entry make_entry(uint64_t index, uint64_t term, size_t payload_bytes = 40) {
+  return Entry{index, term, make_payload(index * 1000 + term, payload_bytes)};
+}
+
+std::vector<Entry> make_entries(uint64_t first, uint64_t count, uint64_t term, size_t payload_bytes = 40) {
+  std::vector<Entry> entries;
+  for (uint64_t index = first; index < first + count; ++index)
+    entries.push_back(make_entry(index, term, payload_bytes));
+  return entries;
+}
+
+// The entries of `entries` (which starts at index 1) from `first_index` on.
+std::vector<Entry> from_index(const std::vector<Entry>& entries, uint64_t first_index) {
+  BOOST_REQUIRE(first_index >= 1 && first_index <= entries.size() + 1);
+  return std::vector<Entry>(entries.begin() + static_cast<std::ptrdiff_t>(first_index - 1), entries.end());
+}
+
+void append_all(Wal& wal, const std::vector<Entry>& entries) {
+  for (const Entry& entry : entries) require_ok(wal.append(entry));
+}
+
+Entry read_entry(Wal& wal, uint64_t index) {
+  auto read = wal.read(index);
+  BOOST_REQUIRE_MESSAGE(read.is_ok(), "read(" << index << "): " << read.status().to_string());
+  return std::move(read).value();
+}
+
+// Every entry of `expected` reads back exactly, one by one and as one range.
+void check_entries(Wal& wal, const std::vector<Entry>& expected) {
+  for (const Entry& entry : expected) {
+    Entry read = read_entry(wal, entry.index);
+    BOOST_TEST_REQUIRE((read == entry), "entry " << entry.index << " differs");
+  }
+  if (expected.empty()) return;
+  auto range = wal.read_range(expected.front().index, expected.back().index);
+  BOOST_REQUIRE_MESSAGE(range.is_ok(), range.status().to_string());
+  BOOST_TEST_REQUIRE(range.value().size() == expected.size());
+  BOOST_TEST((range.value() == expected));
+}
+
+void check_not_found(Wal& wal, uint64_t index) {
+  auto read = wal.read(index);
+  BOOST_TEST(!read.is_ok(), "read(" << index << ") should fail");
+  if (!read.is_ok()) BOOST_TEST(read.status().code() == Code::not_found, read.status().to_string());
+}
+
+// Segment file names in `directory` (names ending in ".wal"), sorted.
+std::vector<std::string> segment_files(const std::string& directory) {
+  std::vector<std::string> names;
+  for (const auto& item : std::filesystem::directory_iterator(directory)) {
+    std::string name = item.path().filename().string();
+    if (name.size() > 4 && name.compare(name.size() - 4, 4, ".wal") == 0) names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+bool file_exists(const std::string& directory, const std::string& name) {
+  return std::filesystem::exists(directory + "/" + name);
+}
+
+SnapshotMetadata make_snapshot(uint64_t index, uint64_t term) {
+  SnapshotMetadata snapshot;
+  snapshot.last_included_index = index;
+  snapshot.last_included_term = term;
+  snapshot.configuration = {Member{1, "10.0.0.1:7001"}, Member{2, "10.0.0.2:7001"}, Member{3, "10.0.0.3:7001"}};
+  return snapshot;
+}
+
+BOOST_AUTO_TEST_SUITE(wal)
+
+BOOST_AUTO_TEST_CASE(empty_wal_has_no_entries) {
+  TempDir temp;
+  for (int round = 0; round < 2; ++round) {  // brand new, then reopened
+    auto wal = open_wal(wal_dir(temp));
+    BOOST_TEST(wal->first_index() == 1u);
+    BOOST_TEST(wal->last_index() == 0u);
+    BOOST_TEST(wal->next_index() == 1u);
+    BOOST_TEST(!wal->metadata().has_value());
+    BOOST_TEST(!wal->snapshot().has_value());
+    BOOST_TEST(wal->open_report().torn_bytes == 0u);
+    check_not_found(*wal, 0);
+    check_not_found(*wal, 1);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(append_and_read_back) {
+  TempDir temp;
+  auto wal = open_wal(wal_dir(temp));
+  std::vector<Entry> entries;
+  for (uint64_t index = 1; index <= 20; ++index) entries.push_back(make_entry(index, 1 + index / 7, index * 13 % 97));
+  append_all(*wal, entries);
+  BOOST_TEST(wal->first_index() == 1u);
+  BOOST_TEST(wal->last_index() == 20u);
+  BOOST_TEST(wal->next_index() == 21u);
+  check_entries(*wal, entries);
+}
+
+BOOST_AUTO_TEST_CASE(append_batch_and_read_range) {
+  TempDir temp;
+  auto wal = open_wal(wal_dir(temp));
+  std::vector<Entry> entries = make_entries(1, 50, 3);
+  require_ok(wal->append_batch(entries));
+  BOOST_TEST(wal->last_index() == 50u);
+  auto middle = wal->read_range(10, 20);
+  BOOST_REQUIRE_MESSAGE(middle.is_ok(), middle.status().to_string());
+  std::vector<Entry> expected(entries.begin() + 9, entries.begin() + 20);
+  BOOST_TEST_REQUIRE(middle.value().size() == 11u);
+  BOOST_TEST((middle.value() == expected));
+  auto single = wal->read_range(50, 50);
+  BOOST_REQUIRE_MESSAGE(single.is_ok(), single.status().to_string());
+  BOOST_TEST_REQUIRE(single.value().size() == 1u);
+  BOOST_TEST((single.value()[0] == entries.back()));
+  check_entries(*wal, entries);
+}
+
+BOOST_AUTO_TEST_CASE(entries_survive_reopen_after_sync) {
+  TempDir temp;
+  std::vector<Entry> entries = make_entries(1, 100, 2, 300);
+  {
+    auto wal = open_wal(wal_dir(temp));
+    append_all(*wal, entries);
+    require_ok(wal->sync());
+  }
+  auto wal = open_wal(wal_dir(temp));
+  BOOST_TEST(wal->open_report().torn_bytes == 0u);
+  BOOST_TEST(wal->first_index() == 1u);
+  BOOST_TEST(wal->last_index() == 100u);
+  check_entries(*wal, entries);
+}
+
+BOOST_AUTO_TEST_CASE(unsynced_entries_after_sync_point_are_not_required) {
+  TempDir temp;
+  std::vector<Entry> entries = make_entries(1, 20, 1);
+  {
+    auto wal = open_wal(wal_dir(temp));
+    append_all(*wal, std::vector<Entry>(entries.begin(), entries.begin() + 10));
+    require_ok(wal->sync());
+    append_all(*wal, std::vector<Entry>(entries.begin() + 10, entries.end()));
+  }  // closed without sync: 11..20 may or may not be there
+  auto wal = open_wal(wal_dir(temp));
+  BOOST_TEST(wal->last_index() >= 10u);
+  BOOST_TEST_REQUIRE(wal->last_index() <= 20u);
+  // Whatever survived is an exact prefix of what was appended.
+  check_entries(*wal,
+                std::vector<Entry>(entries.begin(), entries.begin() + static_cast<std::ptrdiff_t>(wal->last_index())));
+}
+
+BOOST_AUTO_TEST_CASE(rotation_creates_several_segments) {
+  TempDir temp;
+  std::vector<Entry> entries = make_entries(1, 200, 1, 200);
+  uint64_t segments = 0;
+  {
+    auto wal = open_wal(wal_dir(temp), small_segments());
+    append_all(*wal, entries);
+    require_ok(wal->sync());
+    segments = wal->segment_count();
+    BOOST_TEST(segments > 3u);
+    check_entries(*wal, entries);
+  }
+  std::vector<std::string> files = segment_files(wal_dir(temp));
+  BOOST_TEST(files.size() == segments);
+  // Names carry consecutive ids from 1; the first segment starts at index 1; first indexes ascend.
+  uint64_t previous_first_index = 0;
+  for (size_t i = 0; i < files.size(); ++i) {
+    uint64_t id = 0;
+    uint64_t first_index = 0;
+    BOOST_TEST_REQUIRE(wal_format::parse_segment_file_name(files[i], &id, &first_index), files[i]);
+    BOOST_TEST(id == i + 1);
+    BOOST_TEST(first_index > previous_first_index);
+    if (i == 0) BOOST_TEST(first_index == 1u);
+    previous_first_index = first_index;
+  }
+  auto wal = open_wal(wal_dir(temp), small_segments());
+  BOOST_TEST(wal->segment_count() == segments);
+  BOOST_TEST(wal->open_report().segments == segments);
+  BOOST_TEST(wal->last_index() == 200u);
+  check_entries(*wal, entries);
+}
+
+BOOST_AUTO_TEST_CASE(reopen_continues_appending_in_last_segment) {
+  TempDir temp;
+  std::vector<Entry> entries = make_entries(1, 30, 1);
+  {
+    auto wal = open_wal(wal_dir(temp));
+    append_all(*wal, std::vector<Entry>(entries.begin(), entries.begin() + 10));
+    require_ok(wal->sync());
+  }
+  std::vector<std::string> files_before = segment_files(wal_dir(temp));
+  BOOST_TEST_REQUIRE(files_before.size() == 1u);
+  for (int round = 1; round <= 2; ++round) {
+    auto wal = open_wal(wal_dir(temp));
+    BOOST_TEST(wal->next_index() == 10u * round + 1);
+    append_all(*wal, std::vector<Entry>(entries.begin() + 10 * round, entries.begin() + 10 * (round + 1)));
+    require_ok(wal->sync());
+  }
+  BOOST_TEST(segment_files(wal_dir(temp)) == files_before, "no new segment for a reopen");
+  auto wal = open_wal(wal_dir(temp));
+  BOOST_TEST(wal->segment_count() == 1u);
+  BOOST_TEST(wal->last_index() == 30u);
+  check_entries(*wal, entries);
+}
+
+BOOST_AUTO_TEST_CASE(append_with_wrong_index_is_rejected) {
+  TempDir temp;
+  std::vector<Entry> entries = make_entries(1, 4, 1);
+  {
+    auto wal = open_wal(wal_dir(temp));
+    append_all(*wal, std::vector<Entry>(entries.begin(), entries.begin() + 3));
+    for (uint64_t wrong : {0ull, 1ull, 3ull, 5ull, 100ull}) {
+      Status status = wal->append(make_entry(wrong, 1));
+      BOOST_TEST(status.code() == Code::invalid_argument, "append(" << wrong << "): " << status.to_string());
+      BOOST_TEST(wal->last_index() == 3u);
+    }
+    require_ok(wal->sync());
+  }
+  {
+    auto wal = open_wal(wal_dir(temp));
+    BOOST_TEST(wal->last_index() == 3u);
+    BOOST_TEST(wal->open_report().records == 3u, "only the three accepted entries reached the file");
+    check_entries(*wal, std::vector<Entry>(entries.begin(), entries.begin() + 3));
+    require_ok(wal->append(entries[3]));  // the right index still works
+    require_ok(wal->sync());
+  }
+  auto wal = open_wal(wal_dir(temp));
+  BOOST_TEST(wal->last_index() == 4u);
+  check_entries(*wal, entries);
+}
+
+BOOST_AUTO_TEST_CASE(metadata_round_trips_and_survives_reopen) {
+  TempDir temp;
+  {
+    auto wal = open_wal(wal_dir(temp));
+    BOOST_TEST(!wal->metadata().has_value());
+    require_ok(wal->save_metadata(Metadata{3, 2}));
+    BOOST_TEST_REQUIRE(wal->metadata().has_value());
+    BOOST_TEST((*wal->metadata() == Metadata{3, 2}));
+    append_all(*wal, make_entries(1, 5, 3));
+    require_ok(wal->save_metadata(Metadata{4, 0}));
+    BOOST_TEST((*wal->metadata() == Metadata{4, 0}));
+    require_ok(wal->sync());
+  }
+  {
+    auto wal = open_wal(wal_dir(temp));
+    BOOST_TEST_REQUIRE(wal->metadata().has_value());
+    BOOST_TEST((*wal->metadata() == Metadata{4, 0}), "the latest metadata wins");
+    BOOST_TEST(wal->last_index() == 5u);
+    require_ok(wal->save_metadata(Metadata{9, 7}));
+    require_ok(wal->sync());
+  }
+  auto wal = open_wal(wal_dir(temp));
+  BOOST_TEST_REQUIRE(wal->metadata().has_value());
+  BOOST_TEST((*wal->metadata() == Metadata{9, 7}));
+  check_entries(*wal, make_entries(1, 5, 3));
+}
+
+BOOST_AUTO_TEST_CASE(latest_metadata_survives_rotation_and_segment_drop) {
+  TempDir temp;
+  std::vector<Entry> entries = make_entries(1, 300, 7, 100);
+  std::vector<std::string> files_before;
+  {
+    auto wal = open_wal(wal_dir(temp), small_segments());
+    require_ok(wal->save_metadata(Metadata{6, 1}));
+    require_ok(wal->save_metadata(Metadata{7, 3}));  // both records land in the first segment only
+    append_all(*wal, entries);
+    require_ok(wal->sync());
+    files_before = segment_files(wal_dir(temp));
+    BOOST_TEST_REQUIRE(files_before.size() > 3u);
+    auto removed = wal->drop_segments_through(200);
+    BOOST_REQUIRE_MESSAGE(removed.is_ok(), removed.status().to_string());
+    BOOST_TEST(removed.value() >= 2u);
+    BOOST_TEST((*wal->metadata() == Metadata{7, 3}));
+  }
+  BOOST_TEST(!file_exists(wal_dir(temp), files_before[0]), "the segment that held the metadata records is gone");
+  auto wal = open_wal(wal_dir(temp), small_segments());
+  BOOST_TEST(wal->first_index() > 1u);
+  BOOST_TEST(wal->first_index() <= 201u);
+  BOOST_TEST(wal->last_index() == 300u);
+  BOOST_TEST_REQUIRE(wal->metadata().has_value(), "metadata was carried over into later segments");
+  BOOST_TEST((*wal->metadata() == Metadata{7, 3}));
+  check_entries(*wal, from_index(entries, wal->first_index()));
+}
+
+BOOST_AUTO_TEST_CASE(snapshot_metadata_round_trips) {
+  TempDir temp;
+  std::vector<Entry> entries = make_entries(1, 10, 2);
+  SnapshotMetadata snapshot = make_snapshot(5, 2);
+  {
+    auto wal = open_wal(wal_dir(temp));
+    BOOST_TEST(!wal->snapshot().has_value());
+    append_all(*wal, entries);
+    require_ok(wal->save_snapshot(snapshot));
+    BOOST_TEST_REQUIRE(wal->snapshot().has_value());
+    BOOST_TEST((*wal->snapshot() == snapshot));
+    // The log holds entry 5 with term 2: it continues the snapshot and is kept.
+    BOOST_TEST(wal->last_index() == 10u);
+    check_entries(*wal, entries);
+    require_ok(wal->sync());
+  }
+  auto wal = open_wal(wal_dir(temp));
+  BOOST_TEST_REQUIRE(wal->snapshot().has_value());
+  BOOST_TEST((*wal->snapshot() == snapshot));
+  BOOST_TEST(wal->last_index() == 10u);
+  check_entries(*wal, entries);
+}
+
+BOOST_AUTO_TEST_CASE(snapshot_beyond_log_resets_log) {
+  TempDir temp;
+  SnapshotMetadata snapshot = make_snapshot(20, 4);
+  Entry next = make_entry(21, 4);
+  {
+    auto wal = open_wal(wal_dir(temp));
+    append_all(*wal, make_entries(1, 10, 2));
+    require_ok(wal->save_snapshot(snapshot));
+    BOOST_TEST(wal->last_index() == 20u);
+    BOOST_TEST(wal->next_index() == 21u);
+    BOOST_TEST(wal->first_index() == 21u);
+    check_not_found(*wal, 5);
+    check_not_found(*wal, 10);
+    require_ok(wal->append(next));
+    require_ok(wal->sync());
+  }
+  auto wal = open_wal(wal_dir(temp));
+  BOOST_TEST_REQUIRE(wal->snapshot().has_value());
+  BOOST_TEST((*wal->snapshot() == snapshot));
+  BOOST_TEST(wal->first_index() == 21u);
+  BOOST_TEST(wal->last_index() == 21u);
+  check_not_found(*wal, 5);
+  check_entries(*wal, {next});
+}
+
+BOOST_AUTO_TEST_CASE(snapshot_with_other_term_at_its_index_resets_log) {
+  TempDir temp;
+  SnapshotMetadata snapshot = make_snapshot(5, 3);  // the log has entry 5 with term 2
+  {
+    auto wal = open_wal(wal_dir(temp));
+    append_all(*wal, make_entries(1, 10, 2));
+    require_ok(wal->save_snapshot(snapshot));
+    BOOST_TEST(wal->first_index() == 6u);
+    BOOST_TEST(wal->last_index() == 5u);
+    check_not_found(*wal, 6);
+    require_ok(wal->append(make_entry(6, 3)));
+    require_ok(wal->sync());
+  }
+  auto wal = open_wal(wal_dir(temp));
+  BOOST_TEST(wal->first_index() == 6u);
+  BOOST_TEST(wal->last_index() == 6u);
+  check_entries(*wal, {make_entry(6, 3)});
+}
+
+BOOST_AUTO_TEST_CASE(truncate_suffix_after_discards_later_entries) {
+  TempDir temp;
+  std::vector<Entry> expected = make_entries(1, 6, 1);
+  std::vector<Entry> replacement = make_entries(7, 3, 2, 64);
+  expected.insert(expected.end(), replacement.begin(), replacement.end());
+  {
+    auto wal = open_wal(wal_dir(temp));
+    append_all(*wal, make_entries(1, 10, 1));
+    require_ok(wal->truncate_suffix_after(6));
+    BOOST_TEST(wal->last_index() == 6u);
+    BOOST_TEST(wal->next_index() == 7u);
+    check_not_found(*wal, 7);
+    check_not_found(*wal, 10);
+    append_all(*wal, replacement);
+    BOOST_TEST(wal->last_index() == 9u);
+    check_entries(*wal, expected);
+    require_ok(wal->sync());
+  }
+  auto wal = open_wal(wal_dir(temp));
+  BOOST_TEST(wal->last_index() == 9u);
+  check_not_found(*wal, 10);
+  check_entries(*wal, expected);
+}
+
+BOOST_AUTO_TEST_CASE(truncate_suffix_across_segment_boundaries) {
+  TempDir temp;
+  std::vector<Entry> expected = make_entries(1, 20, 1, 200);
+  std::vector<Entry> replacement = make_entries(21, 20, 2, 200);
+  expected.insert(expected.end(), replacement.begin(), replacement.end());
+  {
+    auto wal = open_wal(wal_dir(temp), small_segments());
+    append_all(*wal, make_entries(1, 100, 1, 200));
+    BOOST_TEST_REQUIRE(wal->segment_count() >= 4u);
+    require_ok(wal->truncate_suffix_after(20));  // inside the second segment
+    BOOST_TEST(wal->last_index() == 20u);
+    append_all(*wal, replacement);
+    check_entries(*wal, expected);
+    require_ok(wal->sync());
+  }
+  auto wal = open_wal(wal_dir(temp), small_segments());
+  BOOST_TEST(wal->first_index() == 1u);
+  BOOST_TEST(wal->last_index() == 40u);
+  check_not_found(*wal, 41);
+  check_entries(*wal, expected);
+  // And the log goes on from there.
+  require_ok(wal->append(make_entry(41, 2, 200)));
+  require_ok(wal->sync());
+  wal.reset();
+  wal = open_wal(wal_dir(temp), small_segments());
+  BOOST_TEST(wal->last_index() == 41u);
+  check_entries(*wal, {make_entry(41, 2, 200)});
+}
+
+BOOST_AUTO_TEST_CASE(metadata_written_after_cut_point_survives_truncation) {
+  TempDir temp;
+  {
+    auto wal = open_wal(wal_dir(temp));
+    append_all(*wal, make_entries(1, 10, 4));
+    require_ok(wal->save_metadata(Metadata{5, 2}));
+    require_ok(wal->truncate_suffix_after(7));
+    BOOST_TEST((*wal->metadata() == Metadata{5, 2}));
+    require_ok(wal->sync());
+  }
+  auto wal = open_wal(wal_dir(temp));
+  BOOST_TEST_REQUIRE(wal->metadata().has_value());
+  BOOST_TEST((*wal->metadata() == Metadata{5, 2}));
+  BOOST_TEST(wal->last_index() == 7u);
+  check_entries(*wal, make_entries(1, 7, 4));
+}
+
+BOOST_AUTO_TEST_CASE(drop_segments_through_removes_whole_old_segments) {
+  TempDir temp;
+  std::vector<Entry> entries = make_entries(1, 200, 1, 200);
+  uint64_t first_index_after_drop = 0;
+  std::vector<std::string> files_after;
+  {
+    auto wal = open_wal(wal_dir(temp), small_segments());
+    append_all(*wal, entries);
+    require_ok(wal->sync());
+    std::vector<std::string> files_before = segment_files(wal_dir(temp));
+    BOOST_TEST_REQUIRE(files_before.size() > 5u);
+    uint64_t count_before = wal->segment_count();
+
+    auto removed = wal->drop_segments_through(50);
+    BOOST_REQUIRE_MESSAGE(removed.is_ok(), removed.status().to_string());
+    BOOST_TEST(removed.value() >= 1u);
+    BOOST_TEST(wal->segment_count() == count_before - removed.value());
+    first_index_after_drop = wal->first_index();
+    BOOST_TEST(first_index_after_drop > 1u);
+    BOOST_TEST(first_index_after_drop <= 51u, "no entry after 50 may be dropped");
+    check_not_found(*wal, first_index_after_drop - 1);
+    BOOST_TEST(wal->last_index() == 200u);
+    check_entries(*wal, from_index(entries, first_index_after_drop));
+    files_after = segment_files(wal_dir(temp));
+    BOOST_TEST(files_after.size() == files_before.size() - removed.value());
+    // The oldest files went, the rest stayed.
+    for (size_t i = 0; i < files_before.size(); ++i) {
+      BOOST_TEST(file_exists(wal_dir(temp), files_before[i]) == (i >= removed.value()), files_before[i]);
+    }
+    // Dropping again through the same index removes nothing.
+    auto again = wal->drop_segments_through(50);
+    BOOST_REQUIRE_MESSAGE(again.is_ok(), again.status().to_string());
+    BOOST_TEST(again.value() == 0u);
+  }
+  {
+    auto wal = open_wal(wal_dir(temp), small_segments());
+    BOOST_TEST(wal->first_index() == first_index_after_drop);
+    BOOST_TEST(wal->last_index() == 200u);
+    BOOST_TEST(segment_files(wal_dir(temp)) == files_after);
+    check_entries(*wal, from_index(entries, first_index_after_drop));
+
+    // Through an index past the end: every segment but the active one goes.
+    std::string active = segment_files(wal_dir(temp)).back();
+    auto removed = wal->drop_segments_through(1000);
+    BOOST_REQUIRE_MESSAGE(removed.is_ok(), removed.status().to_string());
+    BOOST_TEST(wal->segment_count() == 1u);
+    BOOST_TEST((segment_files(wal_dir(temp)) == std::vector<std::string>{active}), "the active segment stays");
+    BOOST_TEST(wal->last_index() == 200u);
+    BOOST_TEST(wal->first_index() > first_index_after_drop);
+    BOOST_TEST(wal->first_index() <= 200u);
+    check_entries(*wal, from_index(entries, wal->first_index()));
+    require_ok(wal->append(make_entry(201, 1, 200)));
+    require_ok(wal->sync());
+    first_index_after_drop = wal->first_index();
+  }
+  auto wal = open_wal(wal_dir(temp), small_segments());
+  BOOST_TEST(wal->first_index() == first_index_after_drop);
+  BOOST_TEST(wal->last_index() == 201u);
+  check_entries(*wal, {make_entry(200, 1, 200), make_entry(201, 1, 200)});
+}
+
+BOOST_AUTO_TEST_CASE(drop_segments_across_truncation) {
+  TempDir temp;
+  std::vector<Entry> expected = make_entries(1, 30, 1, 200);
+  std::vector<Entry> replacement = make_entries(31, 90, 2, 200);
+  expected.insert(expected.end(), replacement.begin(), replacement.end());
+  uint64_t first_index_after_drop = 0;
+  {
+    auto wal = open_wal(wal_dir(temp), small_segments());
+    append_all(*wal, make_entries(1, 100, 1, 200));
+    require_ok(wal->truncate_suffix_after(30));
+    append_all(*wal, replacement);
+    require_ok(wal->sync());
+    BOOST_TEST_REQUIRE(wal->segment_count() > 6u);
+    auto removed = wal->drop_segments_through(60);
+    BOOST_REQUIRE_MESSAGE(removed.is_ok(), removed.status().to_string());
+    BOOST_TEST(removed.value() >= 1u);
+    first_index_after_drop = wal->first_index();
+    BOOST_TEST(first_index_after_drop > 1u);
+    BOOST_TEST(first_index_after_drop <= 61u, "no entry after 60 may be dropped");
+    BOOST_TEST(wal->last_index() == 120u);
+    check_entries(*wal, from_index(expected, first_index_after_drop));
+  }
+  auto wal = open_wal(wal_dir(temp), small_segments());
+  BOOST_TEST(wal->first_index() == first_index_after_drop);
+  BOOST_TEST(wal->last_index() == 120u);
+  check_entries(*wal, from_index(expected, first_index_after_drop));
+}
+
+BOOST_AUTO_TEST_CASE(entries_larger_than_write_buffer) {
+  TempDir temp;
+  WalOptions options;
+  options.segment_bytes = 1 * mebibyte;
+  options.write_buffer_bytes = 64 * kibibyte;
+  std::vector<Entry> entries = {make_entry(1, 1, 100), make_entry(2, 1, 3 * mebibyte), make_entry(3, 1, 100),
+                                make_entry(4, 1, 3 * mebibyte + 5), make_entry(5, 1, 7)};
+  {
+    auto wal = open_wal(wal_dir(temp), options);
+    append_all(*wal, entries);
+    check_entries(*wal, entries);
+    require_ok(wal->sync());
+    check_entries(*wal, entries);
+  }
+  auto wal = open_wal(wal_dir(temp), options);
+  BOOST_TEST(wal->open_report().torn_bytes == 0u);
+  BOOST_TEST(wal->last_index() == 5u);
+  check_entries(*wal, entries);
+}
+
+BOOST_AUTO_TEST_CASE(replay_from_index_visits_in_order) {
+  TempDir temp;
+  std::vector<Entry> entries = make_entries(1, 60, 1, 200);
+  auto wal = open_wal(wal_dir(temp), small_segments());
+  append_all(*wal, std::vector<Entry>(entries.begin(), entries.begin() + 50));
+  require_ok(wal->sync());
+  append_all(*wal, std::vector<Entry>(entries.begin() + 50, entries.end()));  // still buffered
+  BOOST_TEST_REQUIRE(wal->segment_count() > 2u);
+
+  std::vector<Entry> visited;
+  require_ok(wal->replay(10, [&](const EntryView& view) {
+    visited.push_back(
+        Entry{view.index, view.term, std::vector<uint8_t>(view.payload, view.payload + view.payload_bytes)});
+    return Status::ok();
+  }));
+  BOOST_TEST_REQUIRE(visited.size() == 51u);
+  BOOST_TEST((visited == std::vector<Entry>(entries.begin() + 9, entries.end())));
+
+  // A visitor's error stops the replay and comes back unchanged.
+  std::vector<uint64_t> seen;
+  Status stopped = wal->replay(10, [&](const EntryView& view) {
+    seen.push_back(view.index);
+    return view.index == 20 ? Status::io_error("visitor stops at 20") : Status::ok();
+  });
+  BOOST_TEST(stopped.code() == Code::io_error);
+  BOOST_TEST(stopped.message() == "visitor stops at 20");
+  BOOST_TEST_REQUIRE(seen.size() == 11u);
+  BOOST_TEST(seen.front() == 10u);
+  BOOST_TEST(seen.back() == 20u);
+
+  // From past the end: nothing to visit.
+  uint64_t calls = 0;
+  require_ok(wal->replay(61, [&](const EntryView&) {
+    ++calls;
+    return Status::ok();
+  }));
+  BOOST_TEST(calls == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(read_of_missing_index_is_not_found) {
+  TempDir temp;
+  auto wal = open_wal(wal_dir(temp));
+  check_not_found(*wal, 1);
+  append_all(*wal, make_entries(1, 5, 1));
+  check_not_found(*wal, 0);
+  check_not_found(*wal, 6);
+  check_not_found(*wal, 1000);
+  check_not_found(*wal, UINT64_MAX);
+  auto range = wal->read_range(7, 9);
+  BOOST_TEST((!range.is_ok() || range.value().empty()), "a range past the end holds no entries");
+}
+
+// Child process: opens `directory` and exits 0 when refused with Code::locked,
+// 1 when the open succeeded, 2 for any other failure.
+int open_in_child(const std::string& directory) {
+  pid_t child = ::fork();
+  BOOST_REQUIRE(child >= 0);
+  if (child == 0) {
+    auto opened = Wal::open(posix_env(), directory);
+    int code = opened.is_ok() ? 1 : (opened.status().code() == Code::locked ? 0 : 2);
+    ::_exit(code);  // no Boost.Test teardown, no static destructors in the child
+  }
+  int status = 0;
+  BOOST_REQUIRE(::waitpid(child, &status, 0) == child);
+  BOOST_REQUIRE(WIFEXITED(status));
+  return WEXITSTATUS(status);
+}
+
+BOOST_AUTO_TEST_CASE(second_open_of_same_directory_is_refused) {
+  TempDir temp;
+  {
+    auto wal = open_wal(wal_dir(temp));
+    auto second = Wal::open(posix_env(), wal_dir(temp));
+    BOOST_TEST(!second.is_ok(), "second open in the same process");
+    BOOST_TEST(second.status().code() == Code::locked, second.status().to_string());
+    BOOST_TEST(open_in_child(wal_dir(temp)) == 0, "another process is refused with Code::locked");
+  }
+  // Released when the owner closes.
+  BOOST_TEST(open_in_child(wal_dir(temp)) == 1, "another process opens once the owner has closed");
+  auto wal = Wal::open(posix_env(), wal_dir(temp));
+  BOOST_TEST(wal.is_ok(), wal.status().to_string());
+}
+
+BOOST_AUTO_TEST_CASE(synced_index_tracks_sync) {
+  TempDir temp;
+  {
+    auto wal = open_wal(wal_dir(temp));
+    BOOST_TEST(wal->synced_index() == 0u);
+    append_all(*wal, make_entries(1, 5, 1));
+    BOOST_TEST(wal->synced_index() == 0u, "buffered appends are not durable yet");
+    require_ok(wal->flush());
+    BOOST_TEST(wal->synced_index() == 0u, "written is not synced");
+    require_ok(wal->sync());
+    BOOST_TEST(wal->synced_index() == 5u);
+    append_all(*wal, make_entries(6, 3, 1));
+    BOOST_TEST(wal->synced_index() == 5u);
+    require_ok(wal->truncate_suffix_after(3));
+    BOOST_TEST(wal->synced_index() <= 3u, "never beyond the end of the log");
+    require_ok(wal->sync());
+    BOOST_TEST(wal->synced_index() == 3u);
+    append_all(*wal, make_entries(4, 2, 2));
+    require_ok(wal->sync());
+    BOOST_TEST(wal->synced_index() == 5u);
+  }
+  auto wal = open_wal(wal_dir(temp));
+  BOOST_TEST(wal->last_index() == 5u);
+  BOOST_TEST(wal->synced_index() == 5u, "what open found on disk is durable");
+}
+
+BOOST_AUTO_TEST_CASE(unsynced_appends_are_readable_before_flush) {
+  TempDir temp;
+  auto wal = open_wal(wal_dir(temp));  // 1 MiB write buffer: nothing below reaches the file
+  std::vector<Entry> first = make_entries(1, 10, 1, 100);
+  append_all(*wal, first);
+  check_entries(*wal, first);
+  // Mixed: some entries written out, later ones only buffered.
+  require_ok(wal->flush());
+  std::vector<Entry> second = make_entries(11, 10, 1, 100);
+  append_all(*wal, second);
+  std::vector<Entry> all = first;
+  all.insert(all.end(), second.begin(), second.end());
+  check_entries(*wal, all);
+  uint64_t replayed = 0;
+  require_ok(wal->replay(1, [&](const EntryView& view) {
+    BOOST_TEST((Entry{view.index, view.term, std::vector<uint8_t>(view.payload, view.payload + view.payload_bytes)} ==
+                all[view.index - 1]));
+    ++replayed;
+    return Status::ok();
+  }));
+  BOOST_TEST(replayed == 20u);
+}
+
+BOOST_AUTO_TEST_CASE(zero_length_payload_round_trips) {
+  TempDir temp;
+  std::vector<Entry> entries = {Entry{1, 1, {}}, make_entry(2, 1, 5), Entry{3, 2, {}}};
+  {
+    auto wal = open_wal(wal_dir(temp));
+    require_ok(wal->append(entries[0]));
+    require_ok(wal->append(entries[1]));
+    require_ok(wal->append(3, 2, nullptr, 0));
+    check_entries(*wal, entries);
+    require_ok(wal->sync());
+  }
+  auto wal = open_wal(wal_dir(temp));
+  BOOST_TEST(wal->last_index() == 3u);
+  check_entries(*wal, entries);
+  BOOST_TEST(read_entry(*wal, 3).payload.empty());
+}
+
+BOOST_AUTO_TEST_CASE(many_small_entries) {
+  TempDir temp;
+  constexpr uint64_t count = 100000;
+  constexpr size_t payload_bytes = 16;
+  auto sample_check = [&](Wal& wal) {
+    for (uint64_t index = 1; index <= count; index += 997) {
+      BOOST_TEST_REQUIRE((read_entry(wal, index) == make_entry(index, 1 + index / 10000, payload_bytes)));
+    }
+    BOOST_TEST((read_entry(wal, count) == make_entry(count, 1 + count / 10000, payload_bytes)));
+    uint64_t visited = 0;
+    uint64_t expected_index = 1;
+    require_ok(wal.replay(1, [&](const EntryView& view) {
+      if (view.index != expected_index++ || view.payload_bytes != payload_bytes) {
+        return Status::corruption("replay out of order at " + std::to_string(view.index));
+      }
+      ++visited;
+      return Status::ok();
+    }));
+    BOOST_TEST(visited == count);
+  };
+  {
+    auto wal = open_wal(wal_dir(temp));
+    for (uint64_t index = 1; index <= count; ++index) {
+      Entry entry = make_entry(index, 1 + index / 10000, payload_bytes);
+      Status status = wal->append(entry);
+      if (!status.is_ok()) BOOST_FAIL("append " << index << ": " << status.to_string());
+    }
+    require_ok(wal->sync());
+    BOOST_TEST(wal->last_index() == count);
+    sample_check(*wal);
+  }
+  auto wal = open_wal(wal_dir(temp));
+  BOOST_TEST(wal->last_index() == count);
+  BOOST_TEST(wal->open_report().torn_bytes == 0u);
+  sample_check(*wal);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace
+}  // namespace keyval
