@@ -6,6 +6,7 @@
 #include <capnp/serialize.h>
 #include <kj/exception.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "schema/storage.capnp.h"
@@ -16,6 +17,13 @@ namespace {
 
 // Bounds how much a reader may traverse, so a hostile length cannot make it loop.
 constexpr uint64_t decode_traversal_words_max = 64ull << 20;
+// The decoders below read each object once, so an honest message traverses at most its own words.
+// Cap'n Proto counts each zero-sized list element as one word: bounding the traversal by the message
+// size also bounds how many elements a hostile list may declare. Without it, 48 bytes could declare
+// 64 Mi empty Members and make the snapshot decoder allocate gigabytes. Headroom (twice the words, plus
+// a constant) keeps an honest message decodable if a decoder ever reads a field twice.
+constexpr uint64_t decode_traversal_words_per_message_word = 2;
+constexpr uint64_t decode_traversal_words_slack = 64;
 
 std::vector<uint8_t> to_bytes(capnp::MessageBuilder& builder) {
   kj::Array<capnp::word> words = capnp::messageToFlatArray(builder);
@@ -33,7 +41,9 @@ Status with_reader(const uint8_t* data, size_t bytes, const std::string& where, 
   kj::Array<capnp::word> aligned = kj::heapArray<capnp::word>(bytes / sizeof(capnp::word));
   std::memcpy(aligned.begin(), data, bytes);
   capnp::ReaderOptions options;
-  options.traversalLimitInWords = decode_traversal_words_max;
+  options.traversalLimitInWords =
+      std::min(decode_traversal_words_max,
+               decode_traversal_words_per_message_word * (bytes / sizeof(capnp::word)) + decode_traversal_words_slack);
   Status status;
   kj::Maybe<kj::Exception> failure = kj::runCatchingExceptions([&]() {
     capnp::FlatArrayMessageReader reader(aligned.asPtr(), options);

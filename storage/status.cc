@@ -16,6 +16,7 @@ const char* code_name(Code code) {
     case Code::invalid_argument: return "invalid argument";
     case Code::locked: return "locked";
     case Code::unsupported: return "unsupported";
+    case Code::busy: return "busy";
   }
   return "unknown";
 }

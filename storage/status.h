@@ -25,6 +25,7 @@ enum class Code : uint8_t {
   invalid_argument,  // the caller asked for something impossible
   locked,            // another process holds the directory
   unsupported,       // format version or feature this build does not know
+  busy,              // a bounded queue is full: retry later (back-pressure)
 };
 
 const char* code_name(Code code);
@@ -43,6 +44,7 @@ class [[nodiscard]] Status {
   }
   static Status locked(std::string message) { return Status(Code::locked, std::move(message)); }
   static Status unsupported(std::string message) { return Status(Code::unsupported, std::move(message)); }
+  static Status busy(std::string message) { return Status(Code::busy, std::move(message)); }
 
   // The one translation of an OS error number: `operation` on `path` failed with `error_number`.
   static Status from_errno(const char* operation, const std::string& path, int error_number);

@@ -1,2 +1,380 @@
+// Goal: the Cap'n Proto codec round-trips every persistent type and turns any damaged or foreign bytes into a corruption Status.
+// Method: encode then decode; plant damage in the encoded bytes (payload flips, truncation, odd lengths, seeded random garbage).
 #define BOOST_TEST_MODULE codec_test
 #include <boost/test/unit_test.hpp>
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <ostream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "schema/storage.capnp.h"
+#include "storage/codec.h"
+#include "tests/support/temp_dir.h"
+
+namespace keyval {
+
+// Lets BOOST_TEST print a Code when a comparison fails.
+std::ostream& boost_test_print_type(std::ostream& out, Code code) { return out << code_name(code); }
+
+namespace {
+
+using testing::make_payload;
+
+const std::string where = "log key 0000002a";
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+// 128 bytes that start with a marker no other part of an encoding can contain.
+std::vector<uint8_t> marked_payload() {
+  const std::string marker = "<<KEYVAL-PAYLOAD-MARKER>>";
+  std::vector<uint8_t> payload(marker.begin(), marker.end());
+  std::vector<uint8_t> filler = make_payload(17, 128 - payload.size());
+  payload.insert(payload.end(), filler.begin(), filler.end());
+  return payload;
+}
+
+size_t find_bytes(const std::vector<uint8_t>& haystack, const std::vector<uint8_t>& needle) {
+  auto found = std::search(haystack.begin(), haystack.end(), needle.begin(), needle.end());
+  BOOST_REQUIRE_MESSAGE(found != haystack.end(), "pattern not found in the encoding");
+  BOOST_REQUIRE_MESSAGE(std::search(found + 1, haystack.end(), needle.begin(), needle.end()) == haystack.end(),
+                        "pattern found twice in the encoding");
+  return static_cast<size_t>(found - haystack.begin());
+}
+
+Entry decode_ok(const std::vector<uint8_t>& bytes, uint64_t expected_index = 0) {
+  Result<Entry> decoded = decode_entry(bytes.data(), bytes.size(), expected_index, where);
+  BOOST_REQUIRE_MESSAGE(decoded.is_ok(), decoded.status().to_string());
+  return std::move(decoded).value();
+}
+
+// Decodes `bytes` with all three decoders; each must return ok or corruption naming `where`, never throw.
+// Returns how many of the three failed.
+int decode_all_expecting_ok_or_corruption(const std::vector<uint8_t>& bytes, bool entry_must_fail) {
+  int failures = 0;
+  auto check = [&](const Status& status, bool must_fail) {
+    if (status.is_ok()) {
+      if (must_fail) BOOST_ERROR("garbage of " << bytes.size() << " bytes decoded as an entry");
+      return;
+    }
+    ++failures;
+    if (status.code() != Code::corruption || !contains(status.message(), where)) {
+      BOOST_ERROR("garbage of " << bytes.size() << " bytes gave " << status.to_string());
+    }
+  };
+  try {
+    check(decode_entry(bytes.data(), bytes.size(), 0, where).status(), entry_must_fail);
+    check(decode_metadata(bytes.data(), bytes.size(), where).status(), false);
+    check(decode_snapshot_metadata(bytes.data(), bytes.size(), where).status(), false);
+  } catch (...) {
+    BOOST_ERROR("a decoder threw on garbage of " << bytes.size() << " bytes");
+  }
+  return failures;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(codec)
+
+BOOST_AUTO_TEST_CASE(metadata_round_trips) {
+  const std::vector<Metadata> values = {{0, 0}, {1, 0}, {7, 3}, {UINT64_MAX, UINT64_MAX - 1}};
+  for (const Metadata& metadata : values) {
+    std::vector<uint8_t> bytes = encode_metadata(metadata);
+    BOOST_TEST(bytes.size() % 8 == 0u);
+    Result<Metadata> decoded = decode_metadata(bytes.data(), bytes.size(), where);
+    BOOST_REQUIRE_MESSAGE(decoded.is_ok(), decoded.status().to_string());
+    BOOST_TEST(decoded->current_term == metadata.current_term);
+    BOOST_TEST(decoded->voted_for == metadata.voted_for);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(snapshot_metadata_round_trips_with_members) {
+  SnapshotMetadata snapshot;
+  snapshot.last_included_index = 123456;
+  snapshot.last_included_term = 42;
+  snapshot.configuration = {{1, "10.0.0.1:7001"}, {2, "node-two.example:7002"}, {3, ""}, {UINT64_MAX, "[::1]:7003"}};
+  std::vector<uint8_t> bytes = encode_snapshot_metadata(snapshot);
+  Result<SnapshotMetadata> decoded = decode_snapshot_metadata(bytes.data(), bytes.size(), where);
+  BOOST_REQUIRE_MESSAGE(decoded.is_ok(), decoded.status().to_string());
+  BOOST_TEST(decoded->last_included_index == 123456u);
+  BOOST_TEST(decoded->last_included_term == 42u);
+  BOOST_REQUIRE(decoded->configuration.size() == 4u);
+  for (size_t i = 0; i < 4; ++i) {
+    BOOST_TEST(decoded->configuration[i].id == snapshot.configuration[i].id);
+    BOOST_TEST(decoded->configuration[i].address == snapshot.configuration[i].address);
+  }
+  BOOST_TEST((decoded.value() == snapshot));
+
+  SnapshotMetadata empty;  // no members at all
+  std::vector<uint8_t> empty_bytes = encode_snapshot_metadata(empty);
+  Result<SnapshotMetadata> empty_decoded = decode_snapshot_metadata(empty_bytes.data(), empty_bytes.size(), where);
+  BOOST_REQUIRE_MESSAGE(empty_decoded.is_ok(), empty_decoded.status().to_string());
+  BOOST_TEST((empty_decoded.value() == empty));
+}
+
+BOOST_AUTO_TEST_CASE(entry_round_trips_at_many_payload_sizes) {
+  for (size_t payload_bytes : {1u, 7u, 8u, 9u, 128u, 4096u, 100000u}) {
+    Entry entry{1000 + payload_bytes, 5, make_payload(payload_bytes, payload_bytes)};
+    std::vector<uint8_t> bytes = encode_entry(entry);
+    BOOST_TEST(bytes.size() % 8 == 0u);
+    BOOST_TEST(bytes.size() >= payload_bytes);
+    Entry decoded = decode_ok(bytes, entry.index);
+    BOOST_TEST_CONTEXT("payload of " << payload_bytes << " bytes") {
+      BOOST_TEST(decoded.index == entry.index);
+      BOOST_TEST(decoded.term == entry.term);
+      BOOST_TEST((decoded.payload == entry.payload));
+    }
+  }
+  Entry extreme{UINT64_MAX, UINT64_MAX, marked_payload()};
+  BOOST_TEST((decode_ok(encode_entry(extreme)) == extreme));
+}
+
+BOOST_AUTO_TEST_CASE(entry_with_empty_payload_round_trips) {
+  Entry entry{9, 2, {}};
+  std::vector<uint8_t> bytes = encode_entry(entry);
+  Entry decoded = decode_ok(bytes, 9);
+  BOOST_TEST(decoded.index == 9u);
+  BOOST_TEST(decoded.term == 2u);
+  BOOST_TEST(decoded.payload.empty());
+  // An empty payload still binds index and term: a changed term must not pass.
+  BOOST_TEST(entry_checksum(EntryType::log, 9, 2, nullptr, 0) != entry_checksum(EntryType::log, 9, 3, nullptr, 0));
+}
+
+BOOST_AUTO_TEST_CASE(flipped_payload_byte_fails_the_checksum) {
+  Entry entry{77, 3, marked_payload()};
+  const std::vector<uint8_t> bytes = encode_entry(entry);
+  const size_t payload_offset = find_bytes(bytes, entry.payload);
+  for (size_t i = 0; i < entry.payload.size(); ++i) {
+    std::vector<uint8_t> damaged = bytes;
+    damaged[payload_offset + i] ^= 0x01;
+    Result<Entry> decoded = decode_entry(damaged.data(), damaged.size(), 77, where);
+    BOOST_TEST_CONTEXT("payload byte " << i) {
+      BOOST_REQUIRE(!decoded.is_ok());
+      BOOST_TEST(decoded.status().code() == Code::corruption);
+      BOOST_TEST(contains(decoded.status().message(), "checksum"));
+      BOOST_TEST(contains(decoded.status().message(), where));
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(flipped_index_or_term_fails_the_checksum) {
+  const uint64_t index = 0x1122334455667788ull;  // distinctive values to find in the encoding
+  const uint64_t term = 0x0102030405060708ull;
+  Entry entry{index, term, marked_payload()};
+  const std::vector<uint8_t> bytes = encode_entry(entry);
+  for (uint64_t field : {index, term}) {
+    std::vector<uint8_t> pattern(8);
+    std::memcpy(pattern.data(), &field, 8);  // Cap'n Proto is little-endian, like the host
+    const size_t offset = find_bytes(bytes, pattern);
+    std::vector<uint8_t> damaged = bytes;
+    damaged[offset + 7] ^= 0x80;
+    Result<Entry> decoded = decode_entry(damaged.data(), damaged.size(), 0, where);
+    BOOST_REQUIRE(!decoded.is_ok());
+    BOOST_TEST(decoded.status().code() == Code::corruption);
+    BOOST_TEST(contains(decoded.status().message(), "checksum"));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(wrong_expected_index_is_corruption_naming_both_indices) {
+  Entry entry{123456789, 4, make_payload(1, 32)};
+  const std::vector<uint8_t> bytes = encode_entry(entry);
+  Result<Entry> decoded = decode_entry(bytes.data(), bytes.size(), 987654321, where);
+  BOOST_REQUIRE(!decoded.is_ok());
+  BOOST_TEST(decoded.status().code() == Code::corruption);
+  BOOST_TEST(contains(decoded.status().message(), "123456789"));
+  BOOST_TEST(contains(decoded.status().message(), "987654321"));
+  BOOST_TEST(contains(decoded.status().message(), where));
+  // The right index, or 0 for any, accepts it.
+  BOOST_TEST(decode_entry(bytes.data(), bytes.size(), 123456789, where).is_ok());
+  BOOST_TEST(decode_entry(bytes.data(), bytes.size(), 0, where).is_ok());
+}
+
+BOOST_AUTO_TEST_CASE(entry_of_another_type_is_corruption) {
+  // A WalEntry whose checksum is right for its own type, but which is not a log entry.
+  capnp::MallocMessageBuilder builder;
+  auto root = builder.initRoot<schema::WalEntry>();
+  std::vector<uint8_t> payload = make_payload(3, 16);
+  root.setType(schema::EntryType::METADATA);
+  root.setIndex(5);
+  root.setTerm(1);
+  root.setPayload(kj::arrayPtr(payload.data(), payload.size()));
+  root.setChecksum(entry_checksum(EntryType::metadata, 5, 1, payload.data(), payload.size()));
+  kj::Array<capnp::word> words = capnp::messageToFlatArray(builder);
+  std::vector<uint8_t> bytes(words.asBytes().begin(), words.asBytes().end());
+
+  Result<Entry> decoded = decode_entry(bytes.data(), bytes.size(), 0, where);
+  BOOST_REQUIRE(!decoded.is_ok());
+  BOOST_TEST(decoded.status().code() == Code::corruption);
+  BOOST_TEST(contains(decoded.status().message(), "type"));
+}
+
+BOOST_AUTO_TEST_CASE(every_truncation_is_corruption) {
+  const std::vector<uint8_t> entry_bytes = encode_entry(Entry{31, 2, marked_payload()});
+  SnapshotMetadata snapshot{40, 3, {{1, "a:1"}, {2, "b:2"}}};
+  const std::vector<uint8_t> snapshot_bytes = encode_snapshot_metadata(snapshot);
+  const std::vector<uint8_t> metadata_bytes = encode_metadata(Metadata{5, 2});
+
+  for (size_t length = 0; length < entry_bytes.size(); ++length) {
+    BOOST_TEST_CONTEXT("entry truncated to " << length << " bytes") {
+      Result<Entry> decoded = Status::corruption("not run");
+      BOOST_CHECK_NO_THROW(decoded = decode_entry(entry_bytes.data(), length, 31, where));
+      BOOST_TEST(decoded.status().code() == Code::corruption);
+      BOOST_TEST(contains(decoded.status().message(), where));
+    }
+  }
+  for (size_t length = 0; length < snapshot_bytes.size(); ++length) {
+    BOOST_TEST_CONTEXT("snapshot metadata truncated to " << length << " bytes") {
+      Result<SnapshotMetadata> decoded = Status::corruption("not run");
+      BOOST_CHECK_NO_THROW(decoded = decode_snapshot_metadata(snapshot_bytes.data(), length, where));
+      BOOST_TEST(decoded.status().code() == Code::corruption);
+    }
+  }
+  for (size_t length = 0; length < metadata_bytes.size(); ++length) {
+    BOOST_TEST_CONTEXT("metadata truncated to " << length << " bytes") {
+      Result<Metadata> decoded = Status::corruption("not run");
+      BOOST_CHECK_NO_THROW(decoded = decode_metadata(metadata_bytes.data(), length, where));
+      BOOST_TEST(decoded.status().code() == Code::corruption);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(odd_length_input_is_corruption) {
+  std::vector<uint8_t> bytes = encode_entry(Entry{8, 1, make_payload(8, 40)});
+  for (size_t extra = 1; extra < 8; ++extra) {
+    std::vector<uint8_t> longer = bytes;
+    longer.resize(bytes.size() + extra, 0);
+    Result<Entry> decoded = decode_entry(longer.data(), longer.size(), 8, where);
+    BOOST_TEST_CONTEXT(extra << " trailing bytes") {
+      BOOST_TEST(decoded.status().code() == Code::corruption);
+      BOOST_TEST(contains(decoded.status().message(), std::to_string(longer.size()) + " bytes"));
+    }
+    BOOST_TEST(decode_metadata(longer.data(), longer.size(), where).status().code() == Code::corruption);
+    BOOST_TEST(decode_snapshot_metadata(longer.data(), longer.size(), where).status().code() == Code::corruption);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(random_garbage_is_corruption_never_a_throw_or_crash) {
+  std::mt19937_64 random(424242);
+  int decoder_failures = 0;
+  // Any length, mostly rejected by the word-size check or the segment table.
+  for (int round = 0; round < 2000; ++round) {
+    std::vector<uint8_t> garbage(random() % 300);
+    for (auto& byte : garbage) byte = static_cast<uint8_t>(random());
+    decoder_failures += decode_all_expecting_ok_or_corruption(garbage, true);
+  }
+  // Whole words behind a valid one-segment table, so the reader gets as far as following pointers.
+  for (int round = 0; round < 20000; ++round) {
+    const uint32_t segment_words = static_cast<uint32_t>(1 + random() % 40);
+    std::vector<uint8_t> garbage((1 + segment_words) * 8);
+    const uint32_t header[2] = {0, segment_words};
+    std::memcpy(garbage.data(), header, 8);
+    for (size_t i = 8; i < garbage.size(); ++i) garbage[i] = static_cast<uint8_t>(random());
+    decoder_failures += decode_all_expecting_ok_or_corruption(garbage, true);
+  }
+  // Fully random whole words, segment table included.
+  for (int round = 0; round < 5000; ++round) {
+    std::vector<uint8_t> garbage(8 * (1 + random() % 40));
+    for (auto& byte : garbage) byte = static_cast<uint8_t>(random());
+    decoder_failures += decode_all_expecting_ok_or_corruption(garbage, true);
+  }
+  BOOST_TEST_MESSAGE(decoder_failures << " decoder calls reported corruption");
+  BOOST_TEST(decoder_failures > 0);
+}
+
+BOOST_AUTO_TEST_CASE(plausible_pointer_garbage_is_corruption_or_a_value_never_a_throw) {
+  // Words that are mostly small, in-range struct and list pointers, so decoding goes deep into the
+  // message (nested structs, lists, text) before anything fails.
+  std::mt19937_64 random(31337);
+  int decoder_failures = 0;
+  for (int round = 0; round < 20000; ++round) {
+    const uint32_t segment_words = static_cast<uint32_t>(1 + random() % 24);
+    std::vector<uint64_t> words = {uint64_t{segment_words} << 32};
+    for (uint32_t i = 0; i < segment_words; ++i) {
+      const uint64_t offset = (random() % 8) << 2;  // pointer kind in the low 2 bits
+      const uint64_t kind = random() % 4;           // struct, list, far, other
+      uint64_t high;
+      if (kind == 1) {
+        high = (random() % 8) | ((random() % 16) << 3);  // element size, element count
+      } else {
+        high = (random() % 4) | ((random() % 4) << 16);  // data words, pointer count
+      }
+      words.push_back(random() % 4 == 0 ? random() : (offset | kind | (high << 32)));
+    }
+    std::vector<uint8_t> garbage(words.size() * 8);
+    std::memcpy(garbage.data(), words.data(), garbage.size());
+    decoder_failures += decode_all_expecting_ok_or_corruption(garbage, true);
+  }
+  BOOST_TEST_MESSAGE(decoder_failures << " of 60000 decoder calls reported corruption");
+  BOOST_TEST(decoder_failures > 0);
+}
+
+BOOST_AUTO_TEST_CASE(tiny_message_cannot_declare_millions_of_members) {
+  // 48 bytes: a SnapshotMetadata whose configuration is a list of 4 Mi zero-sized Members. They take no
+  // words, so only the traversal limit stands between these bytes and millions of decoded Members.
+  const uint64_t members_declared = 1ull << 22;
+  const std::vector<uint64_t> words = {
+      uint64_t{5} << 32,                         // segment table: one segment of 5 words
+      (uint64_t{2} << 32) | (uint64_t{1} << 48),  // root struct: 2 data words, 1 pointer
+      40, 3,                                     // lastIncludedIndex, lastIncludedTerm
+      1 | (uint64_t{7} << 32),                   // configuration: composite list of 0 words
+      members_declared << 2,                     // its tag: that many structs of 0 data, 0 pointers
+  };
+  std::vector<uint8_t> bytes(words.size() * 8);
+  std::memcpy(bytes.data(), words.data(), bytes.size());
+  Result<SnapshotMetadata> decoded = decode_snapshot_metadata(bytes.data(), bytes.size(), where);
+  if (decoded.is_ok()) {
+    BOOST_ERROR(bytes.size() << " bytes decoded into " << decoded->configuration.size() << " members");
+  } else {
+    BOOST_TEST(decoded.status().code() == Code::corruption);
+    BOOST_TEST_MESSAGE(decoded.status().to_string());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(large_configuration_still_round_trips) {
+  // The traversal bound must not reject honest messages: many members, long addresses.
+  SnapshotMetadata snapshot{1000000, 77, {}};
+  for (uint64_t id = 1; id <= 5000; ++id) {
+    snapshot.configuration.push_back(Member{id, "host-" + std::to_string(id) + std::string(id % 50, 'x') + ":7000"});
+  }
+  std::vector<uint8_t> bytes = encode_snapshot_metadata(snapshot);
+  Result<SnapshotMetadata> decoded = decode_snapshot_metadata(bytes.data(), bytes.size(), where);
+  BOOST_REQUIRE_MESSAGE(decoded.is_ok(), decoded.status().to_string());
+  BOOST_TEST((decoded.value() == snapshot));
+  Entry big{1, 1, make_payload(5, 8u << 20)};  // 8 MiB payload
+  BOOST_TEST((decode_ok(encode_entry(big), 1) == big));
+}
+
+BOOST_AUTO_TEST_CASE(any_single_byte_damage_is_caught_or_harmless) {
+  // Every byte of an encoded entry, damaged three ways: either corruption, or (padding, unused bits)
+  // exactly the original entry. Never a different entry.
+  const Entry entry{1234, 56, marked_payload()};
+  const std::vector<uint8_t> bytes = encode_entry(entry);
+  int caught = 0;
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    for (uint8_t mask : {0x01, 0x80, 0xFF}) {
+      std::vector<uint8_t> damaged = bytes;
+      damaged[i] ^= mask;
+      Result<Entry> decoded = Status::corruption("not run");
+      BOOST_CHECK_NO_THROW(decoded = decode_entry(damaged.data(), damaged.size(), 0, where));
+      if (!decoded.is_ok()) {
+        ++caught;
+        BOOST_TEST(decoded.status().code() == Code::corruption);
+      } else if (!(decoded.value() == entry)) {
+        BOOST_ERROR("byte " << i << " xor " << int(mask) << " decoded as a different entry");
+      }
+    }
+  }
+  BOOST_TEST(caught >= static_cast<int>(entry.payload.size()) * 3);  // at least every payload byte
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace keyval
