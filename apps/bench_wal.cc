@@ -32,7 +32,7 @@ Result<SyncPlan> parse_sync(const std::string& text) {
     if (every == 0) return Status::invalid_argument("--sync batch:K needs K >= 1");
     return SyncPlan{text, every};
   }
-  return Status::invalid_argument("--sync expects none, each or batch:K, got '" + text + "'");
+  return Status::invalid_argument("--sync expects none, each, batch:K or group, got '" + text + "'");
 }
 
 // The disk's own rate: append `bytes` then fdatasync, on a plain file, as a database log would.
@@ -104,13 +104,16 @@ Status run(const std::string& directory, uint64_t entries, size_t value_bytes, c
 }  // namespace
 
 int bench_wal_main(const std::vector<std::string>& args) {
-  auto flags = cli::Flags::parse(args, {"entries", "value-bytes", "sync", "dir", "segment-bytes"}, {"keep"});
+  auto flags = cli::Flags::parse(args, {"entries", "value-bytes", "sync", "dir", "segment-bytes", "writers"}, {"keep"});
   if (!flags.is_ok()) return cli::usage_error("bench wal", flags.status().message());
   auto entries = flags->get_u64("entries", 100000);
   auto value_bytes = flags->get_u64("value-bytes", 128);
   auto segment_bytes = flags->get_u64("segment-bytes", 64ull << 20);
-  auto plan = parse_sync(flags->get("sync", "none"));
-  for (const Status& status : {entries.status(), value_bytes.status(), segment_bytes.status(), plan.status()}) {
+  auto writers = flags->get_u64("writers", 1);
+  bool group = flags->get("sync", "none") == "group";
+  auto plan = parse_sync(group ? "none" : flags->get("sync", "none"));
+  for (const Status& status :
+       {entries.status(), value_bytes.status(), segment_bytes.status(), plan.status(), writers.status()}) {
     if (!status.is_ok()) return cli::usage_error("bench wal", status.message());
   }
   if (*entries == 0) return cli::usage_error("bench wal", "--entries must be at least 1");
@@ -124,6 +127,15 @@ int bench_wal_main(const std::vector<std::string>& args) {
   }
   Status made = posix_env().create_dir(directory);
   if (!made.is_ok()) return cli::usage_error("bench wal", made.to_string());
+  if (group) {
+    if (*writers == 0) return cli::usage_error("bench wal", "--writers must be at least 1");
+    int code = bench_wal_group_main(*entries, *value_bytes, *writers, directory + "/data");
+    if (!flags->has("keep")) {
+      std::error_code ignored;
+      std::filesystem::remove_all(directory, ignored);
+    }
+    return code;
+  }
 
   double disk_syncs_per_s = 0;
   if (plan->every_entries != 0) {
@@ -171,6 +183,7 @@ int bench_main(const std::vector<std::string>& args) {
   std::vector<std::string> rest(args.begin() + 1, args.end());
   if (args[0] == "wal") return bench_wal_main(rest);
   if (args[0] == "store") return bench_store_main(rest);
+  if (args[0] == "recovery") return bench_recovery_main(rest);
   return cli::usage_error("bench", "unknown target '" + args[0] + "' (expected wal or store)");
 }
 

@@ -14,9 +14,11 @@ void print_usage(std::ostream& out) {
          "commands:\n"
          "  demo [--dir D] [--entries N]      write, reopen and verify a WAL + LMDB store (storage check)\n"
          "  wal dump DIR [--from I] [--to J]  one line per WAL record\n"
-         "  wal verify DIR                    check every record; exit 0 clean, 1 torn tail, 3 corruption\n"
+         "  wal verify DIR                    check every record (a data directory: WAL + LMDB);\n"
+         "                                    exit 0 clean, 1 torn tail, 3 corruption\n"
          "  bench wal --entries N --value-bytes B --sync none|each|batch:K [--dir D --keep]\n"
          "  bench store [--entries N] [--value-bytes B] [--sync durable|relaxed|both] [--dir D --keep]\n"
+         "  bench recovery --entries N --value-bytes B [--indexed-percent P] [--dir D --keep]\n"
          "  help                              this text\n";
 }
 

@@ -2,11 +2,14 @@
 //
 // verify exit codes: 0 clean; 1 only a torn tail (bytes reported); 3 corruption
 // (file and offset named); 2 bad usage or an I/O error. Its last line is JSON.
+// Given a node's data directory (one holding `wal/`), verify checks the WAL and the
+// LMDB store together (storage/recovery.h, verify_data_directory), read-only.
 #include <iostream>
 
 #include "apps/cli.h"
 #include "apps/commands.h"
 #include "storage/env.h"
+#include "storage/recovery.h"
 #include "storage/types.h"
 #include "storage/wal.h"
 
@@ -45,11 +48,57 @@ cli::JsonLine summary(const std::string& directory, Wal& wal) {
   return line;
 }
 
+cli::JsonLine data_directory_summary(const std::string& directory, const DataDirectoryReport& report) {
+  const WalOpenReport& wal = report.wal;
+  bool empty = report.wal_last_index < report.wal_first_index;
+  cli::JsonLine line;
+  line.add("directory", directory)
+      .add_bool("data_directory", true)
+      .add("segments", wal.segments)
+      .add("records", wal.records)
+      .add("bytes", wal.bytes)
+      .add("entries", empty ? uint64_t{0} : report.wal_last_index - report.wal_first_index + 1)
+      .add("first_index", empty ? uint64_t{0} : report.wal_first_index)
+      .add("last_index", report.wal_last_index)
+      .add("current_term", report.metadata ? report.metadata->current_term : 0)
+      .add("voted_for", report.metadata ? report.metadata->voted_for : 0)
+      .add("snapshot_index", report.snapshot ? report.snapshot->last_included_index : 0)
+      .add("torn_bytes", wal.torn_bytes)
+      .add("torn_segment", wal.torn_segment)
+      .add("torn_offset", wal.torn_offset)
+      .add("lmdb_first_index", report.lmdb_first_index)
+      .add("lmdb_last_index", report.lmdb_last_index)
+      .add("lmdb_entries_checked", report.lmdb_entries_checked)
+      .add("lmdb_indexed_index", report.indexed_index)
+      .add("compared_index", report.compared_index);
+  return line;
+}
+
+// DIR holds wal/ (and usually lmdb/): check both and that they agree.
+int verify_data_directory_command(const std::string& directory) {
+  auto report = verify_data_directory(posix_env(), directory);
+  if (!report.is_ok()) return print_failure(cli::JsonLine().add("directory", directory), report.status());
+  cli::JsonLine line = data_directory_summary(directory, *report);
+  const WalOpenReport& wal = report->wal;
+  if (wal.torn_bytes > 0) {
+    std::cout << "torn tail: " << wal.torn_bytes << " bytes at segment " << wal.torn_segment << " offset "
+              << wal.torn_offset << " (a write cut short by a crash; recovery cuts it)\n";
+    std::cout << line.add("status", "torn").str() << std::endl;
+    return exit_torn_tail;
+  }
+  std::cout << "clean: " << wal.records << " WAL records in " << wal.segments << " segments; "
+            << report->lmdb_entries_checked << " LMDB entries checked";
+  if (report->compared_index != 0) std::cout << "; LMDB and WAL agree at index " << report->compared_index;
+  std::cout << "\n" << line.add("status", "clean").str() << std::endl;
+  return cli::exit_ok;
+}
+
 int verify(const std::vector<std::string>& args) {
   auto flags = cli::Flags::parse(args, {});
   if (!flags.is_ok()) return cli::usage_error("wal verify", flags.status().message());
   if (flags->positional().size() != 1) return cli::usage_error("wal verify", "expects one directory: keyval wal verify DIR");
   const std::string directory = flags->positional()[0];
+  if (posix_env().exists(join_path(directory, "wal"))) return verify_data_directory_command(directory);
   WalOptions options;
   options.read_only = true;
   auto wal = Wal::open(posix_env(), directory, options);

@@ -184,6 +184,9 @@ struct Store::Impl {
   MDB_dbi log = 0;
   MDB_dbi snapshot = 0;
   MDB_dbi kv = 0;
+  // Read-only over an environment whose databases were never created (open_databases makes
+  // all four in one transaction, so none exists): every read finds nothing.
+  bool databases_missing = false;
   uint64_t map_bytes = 0;
 
   ~Impl() {
@@ -193,6 +196,7 @@ struct Store::Impl {
 
   Status open_environment();
   Status open_databases();
+  Status open_databases_read_only();
   void refresh_map_bytes();
   Result<Transaction> begin(unsigned flags, const std::string& what);
   Status grow_map(const std::string& what);
@@ -226,7 +230,7 @@ struct Store::Impl {
 
 Status Store::Impl::open_environment() {
   KV_RETURN_IF_ERROR(check_options(directory, options));
-  KV_RETURN_IF_ERROR(posix_env().create_dir(directory));
+  if (!options.read_only) KV_RETURN_IF_ERROR(posix_env().create_dir(directory));
   KV_ASSIGN_OR_RETURN(std::string canonical, canonical_path(directory));
   KV_RETURN_IF_ERROR(claim_directory(canonical));
   canonical_directory = canonical;
@@ -244,10 +248,11 @@ Status Store::Impl::open_environment() {
   // would weaken durable mode without helping relaxed mode.
   unsigned flags = MDB_NOTLS;
   if (options.sync_mode == SyncMode::relaxed) flags |= MDB_NOSYNC;
+  if (options.read_only) flags |= MDB_RDONLY;
   rc = mdb_env_open(env, directory.c_str(), flags, file_mode);
   if (rc != 0) return lmdb_status(rc, "open environment " + directory + "/data.mdb");
   refresh_map_bytes();
-  return open_databases();
+  return options.read_only ? open_databases_read_only() : open_databases();
 }
 
 // Named database handles stay valid for the environment's life once their transaction commits.
@@ -259,6 +264,26 @@ Status Store::Impl::open_databases() {
       int rc = mdb_dbi_open(txn, name, MDB_CREATE, handle);
       if (rc != 0) return lmdb_status(rc, "open " + where(name, "(database)"));
     }
+    return Status::ok();
+  });
+}
+
+// Without MDB_CREATE; the read transaction is committed (not aborted) so the handles outlive it.
+Status Store::Impl::open_databases_read_only() {
+  return run_guarded("open databases of " + directory, [this]() -> Status {
+    KV_ASSIGN_OR_RETURN(Transaction txn, begin(MDB_RDONLY, "open databases of " + directory));
+    const std::pair<const char*, MDB_dbi*> databases[] = {
+        {"meta", &meta}, {"log", &log}, {"snapshot", &snapshot}, {"kv", &kv}};
+    for (const auto& [name, handle] : databases) {
+      int rc = mdb_dbi_open(txn.get(), name, 0, handle);
+      if (rc == MDB_NOTFOUND) {
+        databases_missing = true;
+        return Status::ok();  // aborting the transaction closes the handles opened so far
+      }
+      if (rc != 0) return lmdb_status(rc, "open " + where(name, "(database)"));
+    }
+    int rc = txn.commit();
+    if (rc != 0) return lmdb_status(rc, "commit the opening of the databases of " + directory);
     return Status::ok();
   });
 }
@@ -299,6 +324,7 @@ Status Store::Impl::grow_map(const std::string& what) {
 // A full map is not an error the caller should see: the failed transaction is gone (aborted),
 // so the map can be remapped larger and the whole operation run again.
 Status Store::Impl::write(const std::string& what, const TransactionBody& body) {
+  if (options.read_only) return Status::invalid_argument(what + ": the store " + directory + " is open read-only");
   for (int attempt = 0; attempt < map_growth_attempts_max; ++attempt) {
     Status status = write_once(what, body);
     if (!is_map_full(status)) return status;
@@ -321,6 +347,7 @@ Status Store::Impl::write_once(const std::string& what, const TransactionBody& b
 
 // Read transactions are only aborted: they changed nothing and that frees the reader slot.
 Status Store::Impl::read(const std::string& what, const TransactionBody& body) {
+  if (databases_missing) return Status::ok();  // the body's result stays "nothing found"
   return run_guarded(what, [&]() -> Status {
     KV_ASSIGN_OR_RETURN(Transaction txn, begin(MDB_RDONLY, what));
     return body(txn.get());
@@ -537,6 +564,7 @@ Result<Entry> Store::load_entry(uint64_t index) {
     return Status::ok();
   });
   if (!status.is_ok()) return status;
+  if (!entry) return Status::not_found(where + ": no such entry");  // read-only, databases never created
   return std::move(*entry);
 }
 
@@ -580,6 +608,7 @@ Result<std::optional<SnapshotMetadata>> Store::load_snapshot_metadata() {
 }
 
 Status Store::sync() {
+  if (impl_->options.read_only) return Status::ok();  // nothing written, nothing to flush
   // force = 1: flush even though the environment was opened with MDB_NOSYNC.
   return lmdb_status(mdb_env_sync(impl_->env, 1), "sync " + impl_->directory + "/data.mdb");
 }

@@ -34,6 +34,10 @@ struct StoreOptions {
   SyncMode sync_mode = SyncMode::durable;
   uint64_t map_bytes_initial = 64ull << 20;  // first map size
   uint64_t map_bytes_max = 64ull << 30;      // growth stops here: no_space beyond
+  // Read-only (MDB_RDONLY, for `keyval wal verify`): nothing is created or changed; the
+  // environment must exist; databases never created read as empty; writes return
+  // invalid_argument and sync() does nothing.
+  bool read_only = false;
 };
 
 // Positions recorded in `meta`.

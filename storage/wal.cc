@@ -371,10 +371,13 @@ Status Wal::Impl::create_segment(uint64_t id, uint64_t first_index_in) {
   segment.salt = segment_salt(id);
   segment.end_bytes = segment_header_bytes;
   segment.carried_bytes = segment_header_bytes;
-  KV_RETURN_IF_ERROR(env.rename(prepared_path, join_path(directory, segment.name)));
+  std::string path = join_path(directory, segment.name);
+  KV_RETURN_IF_ERROR(env.rename(prepared_path, path));
   KV_RETURN_IF_ERROR(env.sync_dir(directory));
-  segment.file = std::move(prepared);
+  // Reopened under its real name, so every later error names the file that exists.
+  prepared.reset();
   prepared_path.clear();
+  KV_ASSIGN_OR_RETURN(segment.file, env.open_file(path, OpenMode::read_write));
   segments.push_back(std::move(segment));
   buffer_offset = segment_header_bytes;
   return Status::ok();

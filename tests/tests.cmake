@@ -2,7 +2,8 @@
 # Labels: `unit` (pure logic), `storage` (real files / LMDB in temporary dirs).
 # `ctest -L storage` runs the storage suites; sanitizer CI runs `unit|storage`.
 
-add_library(keyval_test_support STATIC tests/support/temp_dir.cc)
+add_library(keyval_test_support STATIC tests/support/temp_dir.cc tests/support/fault_env.cc
+  tests/support/child_process.cc tests/support/crash_ledger.cc)
 target_include_directories(keyval_test_support PUBLIC "${CMAKE_CURRENT_SOURCE_DIR}")
 target_link_libraries(keyval_test_support PUBLIC keyval_storage Boost::unit_test_framework)
 target_compile_definitions(keyval_test_support PUBLIC BOOST_TEST_DYN_LINK)
@@ -22,8 +23,13 @@ keyval_test(posix_env_test storage)
 keyval_test(wal_test storage)
 keyval_test(wal_recovery_test storage)
 keyval_test(store_test storage)
+keyval_test(recovery_test storage)
 keyval_test(tools_test storage)
+keyval_test(persistence_actors_test actors)
+target_link_libraries(persistence_actors_test PRIVATE keyval_actors)
 add_dependencies(tools_test keyval)
+keyval_test(crash_test crash)
+target_link_libraries(crash_test PRIVATE keyval_actors)
 
 # Micro-benchmarks (Google Benchmark); built on demand, never part of ctest.
 find_package(benchmark QUIET)

@@ -190,4 +190,26 @@ BOOST_AUTO_TEST_CASE(demo_writes_reopens_and_verifies) {
   BOOST_TEST(run.output.find("demo passed") != std::string::npos, run.output);
 }
 
+BOOST_AUTO_TEST_CASE(verify_data_directory_checks_wal_and_lmdb_together) {
+  TempDir dir;
+  std::string data = dir.path() + "/node";
+  Run bench = run_keyval("bench recovery --entries 2000 --value-bytes 64 --indexed-percent 50 --dir " + data + " --keep");
+  BOOST_TEST(bench.exit_code == 0, bench.output);
+  for (const char* key : {"\"entries\":2000", "\"value_bytes\":64", "\"recovery_ms\":", "\"entries_per_s\":",
+                          "\"entries_replayed\":1000", "\"lmdb_entries_checked\":1000", "\"max_rss_kib\":"}) {
+    BOOST_TEST(bench.last_line().find(key) != std::string::npos, key << " in " << bench.last_line());
+  }
+  Run run = run_keyval("wal verify " + data);
+  BOOST_TEST(run.exit_code == 0, run.output);
+  std::string json = run.last_line();
+  for (const char* key : {"\"status\":\"clean\"", "\"data_directory\":true", "\"last_index\":2000",
+                          "\"lmdb_first_index\":1", "\"lmdb_last_index\":2000", "\"lmdb_entries_checked\":2000"}) {
+    BOOST_TEST(json.find(key) != std::string::npos, key << " in " << json);
+  }
+  // The WAL alone, given as before, is still a plain WAL directory.
+  Run wal_only = run_keyval("wal verify " + data + "/wal");
+  BOOST_TEST(wal_only.exit_code == 0, wal_only.output);
+  BOOST_TEST(wal_only.last_line().find("lmdb_") == std::string::npos, wal_only.output);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

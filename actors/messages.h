@@ -1,0 +1,79 @@
+// What the persistence actors say to each other: the Frame that carries a Cap'n
+// Proto message (schema/), the atoms, the typed interfaces, and the conversion
+// between Status and caf::error. Every actor system of a node must call
+// add_message_types() on its config.
+#pragma once
+
+#include <caf/all.hpp>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "storage/status.h"
+
+namespace keyval {
+
+// Cap'n Proto bytes in a copyable message element (CAF messages must be copyable).
+struct Frame {
+  std::vector<uint8_t> bytes;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, Frame& frame) {
+  return f(caf::meta::type_name("keyval.Frame"), frame.bytes);
+}
+
+}  // namespace keyval
+
+CAF_BEGIN_TYPE_ID_BLOCK(keyval, caf::first_custom_type_id)
+CAF_ADD_ATOM(keyval, keyval, persist_atom, "persist")
+CAF_ADD_ATOM(keyval, keyval, group_sync_atom, "groupsync")
+CAF_ADD_ATOM(keyval, keyval, index_atom, "index")
+CAF_ADD_ATOM(keyval, keyval, read_atom, "read")
+CAF_ADD_ATOM(keyval, keyval, bounds_atom, "bounds")
+CAF_ADD_ATOM(keyval, keyval, checkpoint_atom, "checkpoint")
+CAF_ADD_ATOM(keyval, keyval, recover_atom, "recover")
+CAF_ADD_ATOM(keyval, keyval, stats_atom, "stats")
+CAF_END_TYPE_ID_BLOCK(keyval)
+
+namespace keyval {
+
+// The wal_writer (actors/wal_writer.h).
+using wal_writer_actor = caf::typed_actor<
+    // Records (RecordBatch) to append; the reply comes once they are durable and is the
+    // index of the request's last log record (the last index of the log for a request
+    // without log records). Log records with index 0 get the next index assigned.
+    caf::replies_to<persist_atom, Frame>::with<uint64_t>,
+    // Internal: the group commit of everything queued since the last one.
+    caf::reacts_to<group_sync_atom>,
+    // LMDB synced, WAL segments it covers dropped; replies the index LMDB is durable through.
+    caf::replies_to<checkpoint_atom>::with<uint64_t>,
+    // last index, synced index, group commits so far, records appended so far.
+    caf::replies_to<stats_atom>::with<uint64_t, uint64_t, uint64_t, uint64_t>>;
+
+// The store_indexer (actors/store_indexer.h).
+using store_indexer_actor = caf::typed_actor<
+    // Records already durable in the WAL, in WAL order. Replies the index LMDB is now
+    // durable through when this batch made it sync, else 0.
+    caf::replies_to<index_atom, Frame>::with<uint64_t>,
+    // Entries first..last (RecordBatch of log records), bounded in bytes.
+    caf::replies_to<read_atom, uint64_t, uint64_t>::with<Frame>,
+    // First and last index LMDB holds (0, 0 when empty).
+    caf::replies_to<bounds_atom>::with<uint64_t, uint64_t>,
+    // Syncs LMDB; replies the index it is durable through.
+    caf::replies_to<checkpoint_atom>::with<uint64_t>>;
+
+// The recovery_coordinator (actors/recovery_coordinator.h).
+using recovery_coordinator_actor = caf::typed_actor<
+    // Recovers the data directory, spawns the wal_writer and store_indexer, and replies
+    // the recovered state (schema RecoveredState) with both handles.
+    caf::replies_to<recover_atom>::with<Frame, wal_writer_actor, store_indexer_actor>>;
+
+// Registers the Frame type and the error category on a node's actor system config.
+void add_message_types(caf::actor_system_config& config);
+
+// A Status as a caf::error of the "keyval" category (code and message kept), and back.
+caf::error to_error(const Status& status);
+Status to_status(const caf::error& error);
+
+}  // namespace keyval

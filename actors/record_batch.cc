@@ -1,0 +1,177 @@
+// Cap'n Proto encoding of the persistence actors' messages. Malformed input
+// becomes a Status; Cap'n Proto's exceptions never leave this file.
+#include "actors/record_batch.h"
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <kj/exception.h>
+
+#include <cstring>
+
+#include "schema/persistence.capnp.h"
+#include "storage/codec.h"
+
+namespace keyval {
+namespace {
+
+constexpr uint64_t frame_traversal_words_max = 256ull << 20;
+
+std::vector<uint8_t> to_bytes(capnp::MessageBuilder& builder) {
+  kj::Array<capnp::word> words = capnp::messageToFlatArray(builder);
+  kj::ArrayPtr<const kj::byte> bytes = words.asBytes();
+  return std::vector<uint8_t>(bytes.begin(), bytes.end());
+}
+
+template <class Function>
+Status read_frame(const std::vector<uint8_t>& bytes, const std::string& where, Function&& read) {
+  if (bytes.empty() || bytes.size() % sizeof(capnp::word) != 0) {
+    return Status::corruption(where + ": frame of " + std::to_string(bytes.size()) +
+                              " bytes is not a whole number of 8-byte words");
+  }
+  kj::Array<capnp::word> aligned = kj::heapArray<capnp::word>(bytes.size() / sizeof(capnp::word));
+  std::memcpy(aligned.begin(), bytes.data(), bytes.size());
+  capnp::ReaderOptions options;
+  options.traversalLimitInWords = frame_traversal_words_max;
+  Status status;
+  kj::Maybe<kj::Exception> failure = kj::runCatchingExceptions([&]() {
+    capnp::FlatArrayMessageReader reader(aligned.asPtr(), options);
+    status = read(reader);
+  });
+  KJ_IF_MAYBE(exception, failure) {
+    return Status::corruption(where + ": malformed frame: " + std::string(exception->getDescription().cStr()));
+  }
+  return status;
+}
+
+void fill(schema::WalEntry::Builder out, EntryType type, uint64_t index, uint64_t term,
+          const std::vector<uint8_t>& payload) {
+  out.setType(static_cast<schema::EntryType>(type));
+  out.setIndex(index);
+  out.setTerm(term);
+  out.setPayload(kj::arrayPtr(payload.data(), payload.size()));
+  out.setChecksum(entry_checksum(type, index, term, payload.data(), payload.size()));
+}
+
+Status read_record(schema::WalEntry::Reader in, const std::string& where, Record* out) {
+  uint8_t type = static_cast<uint8_t>(in.getType());
+  if (!is_valid_entry_type(type)) {
+    return Status::corruption(where + ": record of unknown type " + std::to_string(type));
+  }
+  out->type = static_cast<EntryType>(type);
+  out->index = in.getIndex();
+  out->term = in.getTerm();
+  auto payload = in.getPayload();
+  out->payload.assign(payload.begin(), payload.end());
+  if (in.getChecksum() != entry_checksum(out->type, out->index, out->term, out->payload.data(), out->payload.size())) {
+    return Status::corruption(where + ": record checksum mismatch at index " + std::to_string(out->index));
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Record Record::log(uint64_t index, uint64_t term, std::vector<uint8_t> payload) {
+  return Record{EntryType::log, index, term, std::move(payload)};
+}
+
+Record Record::metadata(const Metadata& metadata) {
+  return Record{EntryType::metadata, 0, metadata.current_term, encode_metadata(metadata)};
+}
+
+Record Record::snapshot(const SnapshotMetadata& snapshot) {
+  return Record{EntryType::snapshot, snapshot.last_included_index, snapshot.last_included_term,
+                encode_snapshot_metadata(snapshot)};
+}
+
+Record Record::truncate_after(uint64_t index) { return Record{EntryType::truncate, index, 0, {}}; }
+
+std::vector<uint8_t> encode_record_batch(const std::vector<Record>& records) {
+  capnp::MallocMessageBuilder builder;
+  auto list = builder.initRoot<schema::RecordBatch>().initRecords(static_cast<unsigned>(records.size()));
+  for (size_t i = 0; i < records.size(); ++i) {
+    const Record& record = records[i];
+    fill(list[static_cast<unsigned>(i)], record.type, record.index, record.term, record.payload);
+  }
+  return to_bytes(builder);
+}
+
+Result<std::vector<Record>> decode_record_batch(const std::vector<uint8_t>& bytes, const std::string& where) {
+  std::vector<Record> records;
+  Status status = read_frame(bytes, where, [&](capnp::MessageReader& reader) {
+    auto list = reader.getRoot<schema::RecordBatch>().getRecords();
+    records.resize(list.size());
+    for (unsigned i = 0; i < list.size(); ++i) KV_RETURN_IF_ERROR(read_record(list[i], where, &records[i]));
+    return Status::ok();
+  });
+  if (!status.is_ok()) return status;
+  return records;
+}
+
+std::vector<uint8_t> encode_entries(const std::vector<Entry>& entries) {
+  capnp::MallocMessageBuilder builder;
+  auto list = builder.initRoot<schema::RecordBatch>().initRecords(static_cast<unsigned>(entries.size()));
+  for (size_t i = 0; i < entries.size(); ++i) {
+    fill(list[static_cast<unsigned>(i)], EntryType::log, entries[i].index, entries[i].term, entries[i].payload);
+  }
+  return to_bytes(builder);
+}
+
+Result<std::vector<Entry>> decode_entries(const std::vector<uint8_t>& bytes, const std::string& where) {
+  KV_ASSIGN_OR_RETURN(std::vector<Record> records, decode_record_batch(bytes, where));
+  std::vector<Entry> entries;
+  entries.reserve(records.size());
+  for (Record& record : records) {
+    if (record.type != EntryType::log) return Status::corruption(where + ": expected only log entries");
+    entries.push_back(Entry{record.index, record.term, std::move(record.payload)});
+  }
+  return entries;
+}
+
+std::vector<uint8_t> encode_recovered_state(const RecoveredState& state, const std::string& summary) {
+  capnp::MallocMessageBuilder builder;
+  auto root = builder.initRoot<schema::RecoveredState>();
+  root.setCurrentTerm(state.metadata.current_term);
+  root.setVotedFor(state.metadata.voted_for);
+  root.setFirstIndex(state.first_index);
+  root.setLastIndex(state.last_index);
+  root.setLastTerm(state.last_term);
+  root.setHasSnapshot(state.snapshot.has_value());
+  if (state.snapshot) {
+    auto snapshot = root.initSnapshot();
+    snapshot.setLastIncludedIndex(state.snapshot->last_included_index);
+    snapshot.setLastIncludedTerm(state.snapshot->last_included_term);
+    auto members = snapshot.initConfiguration(static_cast<unsigned>(state.snapshot->configuration.size()));
+    for (size_t i = 0; i < state.snapshot->configuration.size(); ++i) {
+      members[static_cast<unsigned>(i)].setId(state.snapshot->configuration[i].id);
+      members[static_cast<unsigned>(i)].setAddress(state.snapshot->configuration[i].address);
+    }
+  }
+  root.setSummary(summary);
+  return to_bytes(builder);
+}
+
+Result<RecoveredState> decode_recovered_state(const std::vector<uint8_t>& bytes, std::string* summary) {
+  RecoveredState state;
+  Status status = read_frame(bytes, "recovered state", [&](capnp::MessageReader& reader) {
+    auto root = reader.getRoot<schema::RecoveredState>();
+    state.metadata = Metadata{root.getCurrentTerm(), root.getVotedFor()};
+    state.first_index = root.getFirstIndex();
+    state.last_index = root.getLastIndex();
+    state.last_term = root.getLastTerm();
+    if (root.getHasSnapshot()) {
+      SnapshotMetadata snapshot;
+      snapshot.last_included_index = root.getSnapshot().getLastIncludedIndex();
+      snapshot.last_included_term = root.getSnapshot().getLastIncludedTerm();
+      for (auto member : root.getSnapshot().getConfiguration()) {
+        snapshot.configuration.push_back(Member{member.getId(), member.getAddress().cStr()});
+      }
+      state.snapshot = snapshot;
+    }
+    if (summary != nullptr) *summary = root.getSummary().cStr();
+    return Status::ok();
+  });
+  if (!status.is_ok()) return status;
+  return state;
+}
+
+}  // namespace keyval

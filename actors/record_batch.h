@@ -1,0 +1,41 @@
+// Cap'n Proto frames exchanged by the persistence actors (schema/persistence.capnp):
+// record batches and the recovered state. Plain C++, no CAF: the actors carry
+// the bytes in a Frame (actors/messages.h).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "storage/recovery.h"
+#include "storage/status.h"
+#include "storage/types.h"
+
+namespace keyval {
+
+// One WAL record as it travels between actors.
+struct Record {
+  EntryType type = EntryType::log;
+  uint64_t index = 0;  // log: 0 asks the wal_writer to assign the next index
+  uint64_t term = 0;
+  std::vector<uint8_t> payload;  // log: command bytes; metadata/snapshot: their Cap'n Proto encoding
+
+  static Record log(uint64_t index, uint64_t term, std::vector<uint8_t> payload);
+  static Record metadata(const Metadata& metadata);
+  static Record snapshot(const SnapshotMetadata& snapshot);
+  static Record truncate_after(uint64_t index);
+};
+
+std::vector<uint8_t> encode_record_batch(const std::vector<Record>& records);
+// Checks each record's checksum; a malformed frame is a corruption Status naming `where`.
+Result<std::vector<Record>> decode_record_batch(const std::vector<uint8_t>& bytes, const std::string& where);
+
+// The entries of a batch (log records only), e.g. a store_indexer read reply.
+std::vector<uint8_t> encode_entries(const std::vector<Entry>& entries);
+Result<std::vector<Entry>> decode_entries(const std::vector<uint8_t>& bytes, const std::string& where);
+
+std::vector<uint8_t> encode_recovered_state(const RecoveredState& state, const std::string& summary);
+Result<RecoveredState> decode_recovered_state(const std::vector<uint8_t>& bytes, std::string* summary);
+
+}  // namespace keyval

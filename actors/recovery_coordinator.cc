@@ -1,0 +1,56 @@
+// The recovery_coordinator actor (see recovery_coordinator.h).
+#include "actors/recovery_coordinator.h"
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+
+#include "actors/record_batch.h"
+
+namespace keyval {
+namespace {
+
+using Self = recovery_coordinator_actor::pointer;
+
+void log_line(const PersistenceConfig& config, const std::string& line) {
+  if (config.log) {
+    config.log(line);
+  } else {
+    std::cerr << line << std::endl;
+  }
+}
+
+caf::result<Frame, wal_writer_actor, store_indexer_actor> on_recover(Self self, const PersistenceConfig& config) {
+  auto start = self->clock().now();
+  auto recovered = recover(*config.env, config.data_directory, config.recovery);
+  if (!recovered.is_ok()) {
+    log_line(config, "recovery_coordinator: refusing to start " + config.data_directory + ": " +
+                         recovered.status().to_string());
+    return to_error(recovered.status());
+  }
+  std::shared_ptr<Store> store = std::move(recovered->store);
+  std::shared_ptr<Wal> wal = std::move(recovered->wal);
+  auto indexer = spawn_store_indexer(self->system(), store, config.indexer, config.detached);
+  auto writer = spawn_wal_writer(self->system(), wal, indexer, config.writer, config.detached);
+  double milliseconds = std::chrono::duration<double, std::milli>(self->clock().now() - start).count();
+  char timing[64];
+  std::snprintf(timing, sizeof timing, " in %.1f ms", milliseconds);
+  std::string summary = recovered->report.summary() + timing;
+  log_line(config, "recovery_coordinator: " + config.data_directory + ": " + summary);
+  return {Frame{encode_recovered_state(recovered->state, summary)}, writer, indexer};
+}
+
+recovery_coordinator_actor::behavior_type recovery_coordinator(Self self, PersistenceConfig config) {
+  return {
+      [self, config](recover_atom) { return on_recover(self, config); },
+  };
+}
+
+}  // namespace
+
+recovery_coordinator_actor spawn_recovery_coordinator(caf::actor_system& system, const PersistenceConfig& config) {
+  if (config.detached) return system.spawn<caf::detached>(recovery_coordinator, config);
+  return system.spawn(recovery_coordinator, config);
+}
+
+}  // namespace keyval

@@ -1,0 +1,26 @@
+// The store_indexer actor: owns the node's LMDB environment.
+//
+// It receives records only after the WAL made them durable, in WAL order, and
+// applies each batch in LMDB transactions committed without sync (the WAL can
+// replay them). Every sync_every_entries entries, and on checkpoint, it syncs
+// LMDB and records how far it has indexed; the reply tells the wal_writer it may
+// drop the WAL segments LMDB now holds. It serves entry reads and log bounds.
+// An LMDB failure is fail-stop, as in the wal_writer: every later request gets it.
+#pragma once
+
+#include <memory>
+
+#include "actors/messages.h"
+#include "storage/store.h"
+
+namespace keyval {
+
+struct StoreIndexerConfig {
+  uint64_t sync_every_entries = 100000;  // LMDB sync (and WAL segment release) cadence
+  uint64_t read_bytes_max = 4ull << 20;  // payload bytes in one read reply (at least one entry)
+};
+
+store_indexer_actor spawn_store_indexer(caf::actor_system& system, std::shared_ptr<Store> store,
+                                        const StoreIndexerConfig& config, bool detached);
+
+}  // namespace keyval

@@ -1,0 +1,213 @@
+// The wal_writer actor (see wal_writer.h for the protocol).
+#include "actors/wal_writer.h"
+
+#include <iostream>
+
+#include "actors/record_batch.h"
+#include "storage/codec.h"
+
+namespace keyval {
+namespace {
+
+struct Waiter {
+  caf::typed_response_promise<uint64_t> promise;
+  uint64_t index;  // what the requester is told is durable
+};
+
+struct WalWriterState {
+  std::shared_ptr<Wal> wal;
+  store_indexer_actor indexer;
+  WalWriterConfig config;
+  std::vector<Waiter> waiting;    // answered at the next group commit
+  std::vector<Record> to_index;   // handed to the indexer once durable
+  uint64_t queued_bytes = 0;
+  bool sync_scheduled = false;
+  uint32_t sync_deferrals = 0;  // times the pending group commit let queued requests join it
+  uint64_t group_commits = 0;
+  uint64_t records = 0;
+  Status failure;
+
+  static inline const char* name = "wal_writer";
+};
+
+using Self = wal_writer_actor::stateful_pointer<WalWriterState>;
+
+// Fail-stop: from the first failed write or sync on, nothing is acknowledged again. The
+// actor stays up answering every request with that failure (so each requester learns why)
+// and the node's owner stops the node when it sees it.
+void fail_stop(Self self, const std::string& what, const Status& status) {
+  auto& state = self->state;
+  if (state.failure.is_ok()) {
+    state.failure = status;
+    std::cerr << "wal_writer: stopped, " << what << ": " << status.to_string() << std::endl;
+  }
+  for (Waiter& waiter : state.waiting) waiter.promise.deliver(to_error(state.failure));
+  state.waiting.clear();
+  state.to_index.clear();
+}
+
+// Checks the indices of a batch before anything is appended, so a bad request leaves no trace.
+Status assign_and_check(const Wal& wal, std::vector<Record>& records) {
+  uint64_t next = wal.next_index();
+  bool predictable = true;  // a snapshot record may reset the log: the WAL checks what follows it
+  for (Record& record : records) {
+    if (record.type == EntryType::log && predictable) {
+      if (record.index == 0) record.index = next;
+      if (record.index != next) {
+        return Status::invalid_argument("persist of entry " + std::to_string(record.index) + ", expected " +
+                                        std::to_string(next));
+      }
+      ++next;
+    } else if (record.type == EntryType::truncate && predictable) {
+      if (record.index >= next) {
+        return Status::invalid_argument("truncate after " + std::to_string(record.index) + ", but the log ends at " +
+                                        std::to_string(next - 1));
+      }
+      next = record.index + 1;
+    } else if (record.type == EntryType::snapshot) {
+      predictable = false;
+    }
+  }
+  return Status::ok();
+}
+
+Status append_records(Wal& wal, const std::vector<Record>& records) {
+  for (const Record& record : records) {
+    switch (record.type) {
+      case EntryType::log:
+        KV_RETURN_IF_ERROR(wal.append(record.index, record.term, record.payload.data(), record.payload.size()));
+        break;
+      case EntryType::truncate:
+        KV_RETURN_IF_ERROR(wal.truncate_suffix_after(record.index));
+        break;
+      case EntryType::metadata: {
+        KV_ASSIGN_OR_RETURN(Metadata metadata, decode_metadata(record.payload.data(), record.payload.size(), "persist"));
+        KV_RETURN_IF_ERROR(wal.save_metadata(metadata));
+        break;
+      }
+      case EntryType::snapshot: {
+        KV_ASSIGN_OR_RETURN(SnapshotMetadata snapshot,
+                            decode_snapshot_metadata(record.payload.data(), record.payload.size(), "persist"));
+        KV_RETURN_IF_ERROR(wal.save_snapshot(snapshot));
+        break;
+      }
+    }
+  }
+  return Status::ok();
+}
+
+caf::result<uint64_t> on_persist(Self self, Frame& frame) {
+  auto& state = self->state;
+  if (!state.failure.is_ok()) return to_error(state.failure);
+  if (state.queued_bytes + frame.bytes.size() > state.config.queue_bytes_max && !state.waiting.empty()) {
+    return to_error(Status::busy("wal_writer queue holds " + std::to_string(state.queued_bytes) +
+                                 " unsynced bytes (bound " + std::to_string(state.config.queue_bytes_max) + ")"));
+  }
+  auto records = decode_record_batch(frame.bytes, "persist request");
+  if (!records.is_ok()) return to_error(records.status());
+  Status checked = assign_and_check(*state.wal, *records);
+  if (!checked.is_ok()) return to_error(checked);
+  Status appended = append_records(*state.wal, *records);
+  if (!appended.is_ok()) {
+    // The batch was checked, so this is the WAL failing (or a snapshot reset breaking the order).
+    if (appended.code() == Code::invalid_argument) return to_error(appended);
+    fail_stop(self, "WAL append failed", appended);
+    return to_error(appended);
+  }
+  uint64_t reply_index = state.wal->last_index();
+  for (const Record& record : *records) {
+    if (record.type == EntryType::log) reply_index = record.index;
+  }
+  state.records += records->size();
+  state.queued_bytes += frame.bytes.size();
+  for (Record& record : *records) state.to_index.push_back(std::move(record));
+  auto promise = self->make_response_promise<uint64_t>();
+  state.waiting.push_back(Waiter{promise, reply_index});
+  if (!state.sync_scheduled) {
+    state.sync_scheduled = true;
+    self->send(self, group_sync_atom_v);
+  }
+  return promise;
+}
+
+void hand_to_indexer(Self self) {
+  auto& state = self->state;
+  if (state.to_index.empty()) return;
+  Frame frame{encode_record_batch(state.to_index)};
+  state.to_index.clear();
+  self->request(state.indexer, caf::infinite, index_atom_v, std::move(frame))
+      .then(
+          [self](uint64_t lmdb_durable_index) {
+            if (lmdb_durable_index == 0 || !self->state.failure.is_ok()) return;
+            auto dropped = self->state.wal->drop_segments_through(lmdb_durable_index);
+            if (!dropped.is_ok()) fail_stop(self, "dropping WAL segments failed", dropped.status());
+          },
+          [self](caf::error& error) { fail_stop(self, "store_indexer failed", to_status(error)); });
+}
+
+void on_group_sync(Self self) {
+  auto& state = self->state;
+  // Requests already in the mailbox join this group: one fdatasync for all of them.
+  if (!self->mailbox().empty() && state.sync_deferrals < state.config.group_deferrals_max &&
+      state.queued_bytes < state.config.queue_bytes_max / 2) {
+    ++state.sync_deferrals;
+    self->send(self, group_sync_atom_v);
+    return;
+  }
+  state.sync_deferrals = 0;
+  state.sync_scheduled = false;
+  if (!state.failure.is_ok() || state.waiting.empty()) return;
+  Status synced = state.wal->sync();
+  if (!synced.is_ok()) return fail_stop(self, "WAL sync failed", synced);
+  ++state.group_commits;
+  for (Waiter& waiter : state.waiting) waiter.promise.deliver(waiter.index);
+  state.waiting.clear();
+  state.queued_bytes = 0;
+  hand_to_indexer(self);
+  // Between groups: get the next segment ready so rotation never waits for allocation.
+  Status prepared = state.wal->prepare_next_segment();
+  if (!prepared.is_ok()) fail_stop(self, "preparing the next WAL segment failed", prepared);
+}
+
+caf::result<uint64_t> on_checkpoint(Self self) {
+  if (!self->state.failure.is_ok()) return to_error(self->state.failure);
+  auto promise = self->make_response_promise<uint64_t>();
+  self->request(self->state.indexer, caf::infinite, checkpoint_atom_v)
+      .then(
+          [self, promise](uint64_t lmdb_durable_index) mutable {
+            auto dropped = self->state.wal->drop_segments_through(lmdb_durable_index);
+            if (!dropped.is_ok()) {
+              promise.deliver(to_error(dropped.status()));
+              return fail_stop(self, "dropping WAL segments failed", dropped.status());
+            }
+            promise.deliver(lmdb_durable_index);
+          },
+          [promise](caf::error& error) mutable { promise.deliver(std::move(error)); });
+  return promise;
+}
+
+wal_writer_actor::behavior_type wal_writer(Self self, std::shared_ptr<Wal> wal, store_indexer_actor indexer,
+                                           WalWriterConfig config) {
+  self->state.wal = std::move(wal);
+  self->state.indexer = std::move(indexer);
+  self->state.config = config;
+  return {
+      [self](persist_atom, Frame& frame) { return on_persist(self, frame); },
+      [self](group_sync_atom) { on_group_sync(self); },
+      [self](checkpoint_atom) { return on_checkpoint(self); },
+      [self](stats_atom) -> caf::result<uint64_t, uint64_t, uint64_t, uint64_t> {
+        auto& state = self->state;
+        return {state.wal->last_index(), state.wal->synced_index(), state.group_commits, state.records};
+      },
+  };
+}
+
+}  // namespace
+
+wal_writer_actor spawn_wal_writer(caf::actor_system& system, std::shared_ptr<Wal> wal,
+                                  store_indexer_actor indexer, const WalWriterConfig& config, bool detached) {
+  if (detached) return system.spawn<caf::detached>(wal_writer, std::move(wal), std::move(indexer), config);
+  return system.spawn(wal_writer, std::move(wal), std::move(indexer), config);
+}
+
+}  // namespace keyval

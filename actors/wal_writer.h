@@ -1,0 +1,36 @@
+// The wal_writer actor: owns the node's WAL.
+//
+// Persist requests are appended to the WAL's buffer as they arrive; the first one
+// after a group commit sends the actor a group_sync message, which the mailbox
+// delivers after every request already queued. That message writes and
+// fdatasyncs everything at once (group commit) and only then answers each
+// requester "durable through index N" and hands the records to the store_indexer.
+// Requests arriving during the fdatasync form the next group.
+//
+// A failed write or sync is fail-stop: every waiting requester gets the error,
+// and from then on every request is answered with that same error; nothing is
+// retried as if it were safe. The node's owner stops the node when it sees it. The
+// queue of unsynced requests is bounded (queue_bytes_max): beyond it a request is
+// refused with Code::busy, which is the back-pressure the raft node must honour.
+// In a real node it runs detached (its own thread: fdatasync blocks); in the
+// simulator on the deterministic scheduler, the WAL's files through the seam.
+#pragma once
+
+#include <memory>
+
+#include "actors/messages.h"
+#include "storage/wal.h"
+
+namespace keyval {
+
+struct WalWriterConfig {
+  uint64_t queue_bytes_max = 64ull << 20;  // unsynced request bytes before Code::busy
+  // A due group commit steps back behind requests already queued at most this many times,
+  // so they share its fdatasync (bounded: a steady stream cannot postpone it forever).
+  uint32_t group_deferrals_max = 4;
+};
+
+wal_writer_actor spawn_wal_writer(caf::actor_system& system, std::shared_ptr<Wal> wal,
+                                  store_indexer_actor indexer, const WalWriterConfig& config, bool detached);
+
+}  // namespace keyval

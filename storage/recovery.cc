@@ -1,0 +1,446 @@
+// Start-up recovery and verification of a data directory (recovery.h).
+//
+// The WAL is the truth for every index it holds; LMDB is an index kept behind it. LMDB can
+// differ from the WAL in three ways a crash explains, and recovery repairs each:
+//   * it lags (relaxed commits lost at a power cut, or the indexer had not caught up):
+//     the missing WAL entries are copied in;
+//   * it holds entries the WAL later truncated (a Raft conflict, §5.3) or that a snapshot
+//     replaced (§7): those are deleted, then the WAL's entries copied in;
+//   * its metadata or snapshot metadata is older than the WAL's: the WAL's is saved.
+// Anything a crash cannot explain (a gap, a decreasing term, a checksum failure, a WAL that
+// starts after LMDB ends) refuses to start, before LMDB is changed.
+//
+// Crash during recovery: every step is idempotent. Deletes leave a contiguous log (Store's
+// contract), copies are re-done from the WAL, positions are saved last, so running recovery
+// again after a crash part-way reaches the same state.
+#include "storage/recovery.h"
+
+#include <algorithm>
+#include <functional>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "storage/wal_format.h"
+
+namespace keyval {
+namespace {
+
+const char* const wal_subdirectory = "wal";
+const char* const lmdb_subdirectory = "lmdb";
+const char* const lmdb_file_name = "data.mdb";
+
+// What steps 2-3 found in LMDB's log database.
+struct LmdbLog {
+  uint64_t first_index = 0;  // 0 when empty
+  uint64_t last_index = 0;   // 0 when empty
+  uint64_t entries_checked = 0;
+
+  bool empty() const { return last_index == 0; }
+};
+
+// What LMDB held before the WAL was looked at.
+struct LmdbState {
+  std::optional<Metadata> metadata;
+  std::optional<SnapshotMetadata> snapshot;
+  StorePositions positions;
+  LmdbLog log;
+};
+
+std::string lmdb_log_name(const Store& store) {
+  return "LMDB log " + join_path(store.directory(), lmdb_file_name);
+}
+
+// Steps 2-3: streams the whole log in bounded batches, checking that indices are sequential
+// and terms never decrease. load_range checks every entry's checksum and stops at a gap.
+Result<LmdbLog> check_lmdb_log(Store& store, uint64_t batch_entries_max, uint64_t batch_bytes_max) {
+  LmdbLog log;
+  KV_ASSIGN_OR_RETURN(log.first_index, store.first_index());
+  KV_ASSIGN_OR_RETURN(log.last_index, store.last_index());
+  uint64_t next = log.first_index;
+  uint64_t previous_term = 0;
+  while (!log.empty() && next <= log.last_index) {
+    uint64_t batch_last = next + std::min(batch_entries_max - 1, log.last_index - next);
+    KV_ASSIGN_OR_RETURN(std::vector<Entry> batch, store.load_range(next, batch_last, batch_bytes_max));
+    // load_range returns at least one entry unless `next` itself is missing.
+    if (batch.empty()) {
+      return Status::corruption(lmdb_log_name(store) + ": gap after index " + std::to_string(next - 1) + ": index " +
+                                std::to_string(next) + " is missing although the log spans " +
+                                std::to_string(log.first_index) + ".." + std::to_string(log.last_index));
+    }
+    for (const Entry& entry : batch) {
+      KV_ASSERT(entry.index == next);  // load_range's contract: sequential from `next`
+      if (entry.term < previous_term) {
+        return Status::corruption(lmdb_log_name(store) + ": term decreases from " + std::to_string(previous_term) +
+                                  " at index " + std::to_string(next - 1) + " to " + std::to_string(entry.term) +
+                                  " at index " + std::to_string(next));
+      }
+      previous_term = entry.term;
+      ++next;
+      ++log.entries_checked;
+    }
+  }
+  return log;
+}
+
+// Steps 1-4 after the store is open.
+Result<LmdbState> load_lmdb(Store& store, uint64_t batch_entries_max, uint64_t batch_bytes_max) {
+  LmdbState state;
+  KV_ASSIGN_OR_RETURN(state.metadata, store.load_metadata());
+  KV_ASSIGN_OR_RETURN(state.positions, store.load_positions());
+  KV_ASSIGN_OR_RETURN(state.snapshot, store.load_snapshot_metadata());
+  KV_ASSIGN_OR_RETURN(state.log, check_lmdb_log(store, batch_entries_max, batch_bytes_max));
+  return state;
+}
+
+bool has_segments(Env& env, const std::string& directory) {
+  if (!env.exists(directory)) return false;
+  auto names = env.list(directory);
+  if (!names.is_ok()) return true;  // let Wal::open report the I/O error
+  for (const std::string& name : *names) {
+    uint64_t id = 0;
+    uint64_t first = 0;
+    if (wal_format::parse_segment_file_name(name, &id, &first)) return true;
+  }
+  return false;
+}
+
+bool wal_holds_entries(const Wal& wal) {
+  return wal.last_index() >= wal.first_index();
+}
+
+// A WAL that lost its segments (an operator's rm, a wrong path) would otherwise read as an
+// empty log and make recovery delete everything LMDB holds.
+Status check_wal_exists(const std::string& wal_directory, bool wal_existed, const LmdbLog& log) {
+  if (log.empty() || wal_existed) return Status::ok();
+  return Status::corruption("WAL directory " + wal_directory + " holds no segments but LMDB holds entries " +
+                            std::to_string(log.first_index) + ".." + std::to_string(log.last_index) +
+                            ": the WAL, the durable copy, is missing");
+}
+
+// Refuses a WAL that starts after LMDB (and the snapshot) end: entries in between exist nowhere.
+Status check_wal_continues_lmdb(const Wal& wal, const LmdbLog& log, uint64_t snapshot_index) {
+  if (!wal_holds_entries(wal) && log.empty()) return Status::ok();  // a new log may start anywhere
+  uint64_t covered = std::max(log.last_index, snapshot_index);
+  if (wal.first_index() <= covered + 1) return Status::ok();
+  return Status::corruption(
+      "LMDB ends at " + std::to_string(log.last_index) +
+      (snapshot_index > log.last_index ? " (snapshot at " + std::to_string(snapshot_index) + ")" : std::string()) +
+      " but the WAL starts at " + std::to_string(wal.first_index()) + ": entries " + std::to_string(covered + 1) +
+      ".." + std::to_string(wal.first_index() - 1) + " exist nowhere (WAL " + wal.directory() + ")");
+}
+
+Result<uint64_t> lmdb_term(Store& store, uint64_t index) {
+  KV_ASSIGN_OR_RETURN(Entry entry, store.load_entry(index));
+  return entry.term;
+}
+
+Result<uint64_t> wal_term(Wal& wal, uint64_t index) {
+  KV_ASSIGN_OR_RETURN(Entry entry, wal.read(index));
+  return entry.term;
+}
+
+// The highest index in [low, high] where LMDB and the WAL hold the same term, given that they
+// agree at `low`. Log Matching (§5.3) makes agreement a prefix property, so binary search finds
+// it in O(log n) reads.
+Result<uint64_t> find_agreement(Store& store, Wal& wal, uint64_t low, uint64_t high) {
+  while (low < high) {
+    uint64_t middle = low + (high - low + 1) / 2;
+    KV_ASSIGN_OR_RETURN(uint64_t in_lmdb, lmdb_term(store, middle));
+    KV_ASSIGN_OR_RETURN(uint64_t in_wal, wal_term(wal, middle));
+    if (in_lmdb == in_wal) {
+      low = middle;
+    } else {
+      high = middle - 1;
+    }
+  }
+  return low;
+}
+
+// Deletes LMDB entries <= `index`, counting them as replaced.
+Status delete_lmdb_prefix(Store& store, uint64_t index, LmdbLog& log, RecoveryReport& report) {
+  if (log.empty() || log.first_index > index) return Status::ok();
+  KV_RETURN_IF_ERROR(store.delete_prefix_through(index));
+  report.lmdb_entries_replaced += std::min(index, log.last_index) - log.first_index + 1;
+  log = index >= log.last_index ? LmdbLog{0, 0, log.entries_checked}
+                                : LmdbLog{index + 1, log.last_index, log.entries_checked};
+  return Status::ok();
+}
+
+// Raft §7: a snapshot whose last entry the log did not hold resets the WAL's log to continue at
+// last_included_index + 1. LMDB entries up to the snapshot that do not lead to it are stale.
+// LMDB entries that end before the WAL starts (only possible below a snapshot, which the gap
+// check guarantees) cannot be joined to it either.
+Status drop_entries_the_snapshot_replaced(Store& store, const Wal& wal, uint64_t snapshot_index, LmdbLog& log,
+                                          RecoveryReport& report) {
+  if (log.empty()) return Status::ok();
+  std::optional<SnapshotMetadata> snapshot = wal.snapshot();
+  bool reset = snapshot && (!wal_holds_entries(wal) || wal.first_index() == snapshot->last_included_index + 1);
+  if (reset && log.first_index <= snapshot->last_included_index) {
+    uint64_t index = snapshot->last_included_index;
+    bool leads_to_snapshot = false;
+    if (log.last_index >= index) {
+      KV_ASSIGN_OR_RETURN(uint64_t term, lmdb_term(store, index));
+      leads_to_snapshot = term == snapshot->last_included_term;
+    }
+    if (!leads_to_snapshot) KV_RETURN_IF_ERROR(delete_lmdb_prefix(store, index, log, report));
+  }
+  if (!log.empty() && log.last_index + 1 < wal.first_index()) {
+    KV_ASSERT(log.last_index <= snapshot_index);  // check_wal_continues_lmdb passed
+    KV_RETURN_IF_ERROR(delete_lmdb_prefix(store, log.last_index, log, report));
+  }
+  return Status::ok();
+}
+
+// The last LMDB index that the WAL does not contradict.
+Result<uint64_t> lmdb_keeps_through(Store& store, Wal& wal, const LmdbLog& log) {
+  if (log.last_index < wal.first_index()) return log.last_index;  // nothing overlaps
+  // LMDB starts past the WAL's end: the WAL's log ended (truncation) before all of it.
+  if (log.first_index > wal.last_index()) return wal.last_index();
+  // Below LMDB's first index (compacted) and below the WAL's, nothing is compared.
+  uint64_t low = std::max(wal.first_index() - 1, log.first_index - 1);
+  uint64_t high = std::min(log.last_index, wal.last_index());
+  return find_agreement(store, wal, low, high);
+}
+
+// Copies WAL entries from..last_index() into LMDB in bounded batches, streaming the WAL.
+Status copy_wal_entries(Wal& wal, Store& store, uint64_t from, const RecoveryOptions& options, uint64_t* copied) {
+  std::vector<Entry> batch;
+  uint64_t batch_bytes = 0;
+  auto save_batch = [&]() -> Status {
+    KV_RETURN_IF_ERROR(store.save_entries(batch));
+    *copied += batch.size();
+    batch.clear();
+    batch_bytes = 0;
+    return Status::ok();
+  };
+  KV_RETURN_IF_ERROR(wal.replay(from, [&](const EntryView& view) -> Status {
+    // The view's bytes die with the next call on the WAL: copy them.
+    batch.push_back(
+        Entry{view.index, view.term, std::vector<uint8_t>(view.payload, view.payload + view.payload_bytes)});
+    batch_bytes += view.payload_bytes;
+    if (batch.size() < options.batch_entries_max && batch_bytes < options.batch_bytes_max) return Status::ok();
+    return save_batch();
+  }));
+  return batch.empty() ? Status::ok() : save_batch();
+}
+
+// Step 5, the log: makes LMDB hold exactly the WAL's entries (plus LMDB's older prefix).
+Status reconcile_log(Store& store, Wal& wal, uint64_t snapshot_index, const RecoveryOptions& options, LmdbLog& log,
+                     RecoveryReport& report) {
+  KV_RETURN_IF_ERROR(drop_entries_the_snapshot_replaced(store, wal, snapshot_index, log, report));
+  if (!log.empty()) {
+    KV_ASSIGN_OR_RETURN(uint64_t keep_through, lmdb_keeps_through(store, wal, log));
+    if (keep_through < log.last_index) {
+      KV_RETURN_IF_ERROR(store.delete_suffix_after(keep_through));
+      report.lmdb_entries_replaced += log.last_index - std::max(keep_through, log.first_index - 1);
+      log = keep_through < log.first_index ? LmdbLog{0, 0, log.entries_checked}
+                                           : LmdbLog{log.first_index, keep_through, log.entries_checked};
+    }
+  }
+  uint64_t from = std::max(wal.first_index(), log.last_index + 1);
+  if (from <= wal.last_index()) {
+    KV_RETURN_IF_ERROR(copy_wal_entries(wal, store, from, options, &report.entries_replayed));
+    if (log.empty()) log.first_index = from;
+    log.last_index = wal.last_index();
+  }
+  // Postcondition: LMDB ends where the WAL does (or is empty and so is the WAL's log).
+  KV_ASSERT(log.empty() ? !wal_holds_entries(wal) : log.last_index == wal.last_index());
+  return Status::ok();
+}
+
+// Step 5, metadata: the WAL's when it has one (it is written first), else LMDB's.
+template <class T>
+Result<std::optional<T>> reconcile_value(const std::optional<T>& in_wal, const std::optional<T>& in_lmdb,
+                                         const std::function<Status(const T&)>& save) {
+  if (!in_wal) return in_lmdb;
+  if (!(in_wal == in_lmdb)) KV_RETURN_IF_ERROR(save(*in_wal));  // the types define == only
+  return in_wal;
+}
+
+Status reconcile_metadata(Store& store, const Wal& wal, const LmdbState& lmdb, RecoveredState& state) {
+  KV_ASSIGN_OR_RETURN(std::optional<Metadata> metadata,
+                      reconcile_value<Metadata>(wal.metadata(), lmdb.metadata,
+                                                [&](const Metadata& value) { return store.save_metadata(value); }));
+  state.metadata = metadata.value_or(Metadata{});
+  KV_ASSIGN_OR_RETURN(state.snapshot, reconcile_value<SnapshotMetadata>(wal.snapshot(), lmdb.snapshot,
+                                                                        [&](const SnapshotMetadata& value) {
+                                                                          return store.save_snapshot_metadata(value);
+                                                                        }));
+  return Status::ok();
+}
+
+// Step 6: what Raft resumes from.
+Status fill_state(Store& store, Wal& wal, const LmdbLog& log, RecoveredState& state) {
+  state.first_index = log.empty() ? wal.first_index() : log.first_index;
+  state.last_index = wal.last_index();
+  if (state.last_index >= state.first_index) {
+    // The WAL holds the last entry unless its log is empty, in which case LMDB does.
+    auto term = wal_holds_entries(wal) ? wal_term(wal, state.last_index) : lmdb_term(store, state.last_index);
+    if (!term.is_ok()) return term.status();
+    state.last_term = *term;
+  } else {
+    state.last_term = state.snapshot ? state.snapshot->last_included_term : 0;
+  }
+  return Status::ok();
+}
+
+void fill_wal_report(const WalOpenReport& opened, RecoveryReport& report) {
+  report.wal_records = opened.records;
+  report.wal_segments = opened.segments;
+  report.torn_bytes_cut = opened.torn_bytes;
+  report.torn_segment = opened.torn_segment;
+  report.torn_offset = opened.torn_offset;
+}
+
+Status check_options(const RecoveryOptions& options) {
+  if (options.batch_entries_max == 0 || options.batch_bytes_max == 0) {
+    return Status::invalid_argument("recovery batches must allow at least one entry (batch_entries_max " +
+                                    std::to_string(options.batch_entries_max) + ", batch_bytes_max " +
+                                    std::to_string(options.batch_bytes_max) + ")");
+  }
+  if (options.wal.read_only || options.store.read_only) {
+    return Status::invalid_argument("recovery repairs the directory: it cannot open the WAL or LMDB read-only");
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+std::string RecoveryReport::summary() const {
+  std::string text = "recovered " + std::to_string(entries_recovered) + " entries (" +
+                     std::to_string(entries_replayed) + " replayed from the WAL, " +
+                     std::to_string(lmdb_entries_checked) + " checked in LMDB";
+  if (lmdb_entries_replaced > 0) text += ", " + std::to_string(lmdb_entries_replaced) + " replaced in LMDB";
+  text += "), cut " + std::to_string(torn_bytes_cut) + " torn bytes";
+  if (torn_bytes_cut > 0) text += " at " + torn_segment + " offset " + std::to_string(torn_offset);
+  return text;
+}
+
+Result<Recovered> recover(Env& env, const std::string& data_directory, const RecoveryOptions& options) {
+  KV_RETURN_IF_ERROR(check_options(options));
+  Recovered recovered;
+  RecoveryReport& report = recovered.report;
+  KV_ASSIGN_OR_RETURN(recovered.store, Store::open(join_path(data_directory, lmdb_subdirectory), options.store));
+  Store& store = *recovered.store;
+  KV_ASSIGN_OR_RETURN(LmdbState lmdb, load_lmdb(store, options.batch_entries_max, options.batch_bytes_max));
+  report.lmdb_entries_checked = lmdb.log.entries_checked;
+
+  std::string wal_directory = join_path(data_directory, wal_subdirectory);
+  // Asked before open, which creates a segment: a retry must refuse just the same.
+  KV_RETURN_IF_ERROR(check_wal_exists(wal_directory, has_segments(env, wal_directory), lmdb.log));
+  KV_ASSIGN_OR_RETURN(recovered.wal, Wal::open(env, wal_directory, options.wal));
+  Wal& wal = *recovered.wal;
+  fill_wal_report(wal.open_report(), report);
+
+  std::optional<SnapshotMetadata> snapshot = wal.snapshot() ? wal.snapshot() : lmdb.snapshot;
+  uint64_t snapshot_index = snapshot ? snapshot->last_included_index : 0;
+  KV_RETURN_IF_ERROR(check_wal_continues_lmdb(wal, lmdb.log, snapshot_index));
+  KV_RETURN_IF_ERROR(reconcile_log(store, wal, snapshot_index, options, lmdb.log, report));
+  KV_RETURN_IF_ERROR(reconcile_metadata(store, wal, lmdb, recovered.state));
+
+  StorePositions positions = lmdb.positions;
+  positions.indexed_index = wal.last_index();  // LMDB now holds every WAL entry
+  KV_RETURN_IF_ERROR(store.save_positions(positions));
+  KV_RETURN_IF_ERROR(store.sync());
+
+  KV_RETURN_IF_ERROR(fill_state(store, wal, lmdb.log, recovered.state));
+  const RecoveredState& state = recovered.state;
+  report.entries_recovered = state.last_index >= state.first_index ? state.last_index - state.first_index + 1 : 0;
+  return recovered;
+}
+
+Result<uint64_t> checkpoint(Wal& wal, Store& store) {
+  KV_RETURN_IF_ERROR(store.sync());
+  KV_ASSIGN_OR_RETURN(uint64_t lmdb_last, store.last_index());
+  uint64_t durable = std::min(lmdb_last, wal.last_index());
+  if (durable != 0 && durable >= wal.first_index()) {
+    KV_ASSIGN_OR_RETURN(uint64_t in_lmdb, lmdb_term(store, durable));
+    KV_ASSIGN_OR_RETURN(uint64_t in_wal, wal_term(wal, durable));
+    if (in_lmdb != in_wal) {
+      return Status::invalid_argument("checkpoint of " + wal.directory() + ": LMDB holds term " +
+                                      std::to_string(in_lmdb) + " at index " + std::to_string(durable) +
+                                      " but the WAL term " + std::to_string(in_wal) +
+                                      "; LMDB must apply the WAL's truncation before segments are dropped");
+    }
+  }
+  KV_ASSIGN_OR_RETURN(StorePositions positions, store.load_positions());
+  positions.indexed_index = durable;
+  KV_RETURN_IF_ERROR(store.save_positions(positions));
+  KV_RETURN_IF_ERROR(store.sync());
+  KV_RETURN_IF_ERROR(wal.drop_segments_through(durable).status());
+  return durable;
+}
+
+// --- verification -----------------------------------------------------------------------
+
+namespace {
+
+// The highest index where LMDB must already agree with the WAL: both hold it, LMDB has indexed
+// it, and no truncate record or snapshot reset the WAL still holds may have changed it since.
+uint64_t comparable_index(const Wal& wal, const LmdbLog& log, uint64_t indexed_index, uint64_t lowest_cut) {
+  uint64_t index = std::min({log.last_index, wal.last_index(), indexed_index, lowest_cut});
+  std::optional<SnapshotMetadata> snapshot = wal.snapshot();
+  if (snapshot && wal.first_index() == snapshot->last_included_index + 1) {
+    index = std::min(index, snapshot->last_included_index);
+  }
+  if (log.empty() || index < std::max(log.first_index, wal.first_index())) return 0;
+  return index;
+}
+
+Status check_agreement(Store& store, Wal& wal, uint64_t index) {
+  KV_ASSIGN_OR_RETURN(uint64_t in_lmdb, lmdb_term(store, index));
+  KV_ASSIGN_OR_RETURN(uint64_t in_wal, wal_term(wal, index));
+  if (in_lmdb == in_wal) return Status::ok();
+  return Status::corruption(lmdb_log_name(store) + " holds term " + std::to_string(in_lmdb) + " at index " +
+                            std::to_string(index) + " but the WAL " + wal.directory() + " holds term " +
+                            std::to_string(in_wal) + ", at or below LMDB's indexed position");
+}
+
+// LMDB read-only, or an empty state when the environment was never created.
+Result<std::unique_ptr<Store>> open_store_read_only(const std::string& data_directory) {
+  std::string directory = join_path(data_directory, lmdb_subdirectory);
+  if (!posix_env().exists(join_path(directory, lmdb_file_name))) return std::unique_ptr<Store>();
+  StoreOptions options;
+  options.read_only = true;
+  return Store::open(directory, options);
+}
+
+}  // namespace
+
+Result<DataDirectoryReport> verify_data_directory(Env& env, const std::string& data_directory) {
+  const RecoveryOptions defaults;
+  DataDirectoryReport report;
+  WalOptions wal_options;
+  wal_options.read_only = true;
+  uint64_t lowest_cut = UINT64_MAX;  // lowest index a truncate record in the WAL cut the log at
+  auto observe = [&](const WalRecordInfo& record) {
+    if (record.type == EntryType::truncate) lowest_cut = std::min(lowest_cut, record.index);
+  };
+  std::string wal_directory = join_path(data_directory, wal_subdirectory);
+  KV_ASSIGN_OR_RETURN(std::unique_ptr<Wal> wal, Wal::open(env, wal_directory, wal_options, observe));
+  report.wal = wal->open_report();
+  report.wal_first_index = wal->first_index();
+  report.wal_last_index = wal->last_index();
+
+  KV_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, open_store_read_only(data_directory));
+  LmdbState lmdb;
+  if (store) {
+    KV_ASSIGN_OR_RETURN(lmdb, load_lmdb(*store, defaults.batch_entries_max, defaults.batch_bytes_max));
+  }
+  report.lmdb_first_index = lmdb.log.first_index;
+  report.lmdb_last_index = lmdb.log.last_index;
+  report.lmdb_entries_checked = lmdb.log.entries_checked;
+  report.indexed_index = lmdb.positions.indexed_index;
+  report.metadata = wal->metadata() ? wal->metadata() : lmdb.metadata;
+  report.snapshot = wal->snapshot() ? wal->snapshot() : lmdb.snapshot;
+
+  KV_RETURN_IF_ERROR(check_wal_exists(wal_directory, report.wal.segments > 0, lmdb.log));
+  uint64_t snapshot_index = report.snapshot ? report.snapshot->last_included_index : 0;
+  KV_RETURN_IF_ERROR(check_wal_continues_lmdb(*wal, lmdb.log, snapshot_index));
+  report.compared_index = comparable_index(*wal, lmdb.log, lmdb.positions.indexed_index, lowest_cut);
+  if (report.compared_index != 0) KV_RETURN_IF_ERROR(check_agreement(*store, *wal, report.compared_index));
+  return report;
+}
+
+}  // namespace keyval

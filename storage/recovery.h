@@ -1,0 +1,107 @@
+// Start-up recovery of a node's data directory: the logic the
+// recovery_coordinator actor runs, as a plain function tested without actors.
+//
+// A data directory holds `wal/` (the durable copy) and `lmdb/` (the index the
+// store_indexer keeps behind the WAL, committed without sync). Recovery:
+//   1. loads metadata (current_term, voted_for) and positions from LMDB;
+//   2. streams the LMDB log range in bounded batches (never all in memory),
+//   3. checking indices are sequential, terms never decrease, checksums hold;
+//   4. loads snapshot metadata;
+//   5. opens the WAL (verifying every record, cutting a torn tail) and makes LMDB
+//      agree with it: LMDB entries the WAL contradicts (a later truncation, or
+//      commits lost because LMDB was not synced) are replaced by the WAL's;
+//   6. returns the recovered state with the WAL and store, ready to be handed to
+//      the wal_writer and store_indexer.
+// Every check that can refuse runs before LMDB is changed, so a refused start leaves
+// the directory as it was (only a torn WAL tail, which open() cuts, is gone).
+// Memory: LMDB entries are read and written in batches of batch_entries_max entries and
+// batch_bytes_max payload bytes; the WAL keeps its own index (8 bytes per entry).
+// Corruption anywhere (a bad record followed by good ones, an LMDB gap or
+// checksum failure, a WAL that starts after LMDB ends) refuses to start, with a
+// message naming file/database and offset/index.
+//
+// Relies on Raft's Log Matching property: two entries with the same index and
+// term are the same entry, so where LMDB and the WAL agree on a term at index i
+// they agree on every index below i.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "storage/env.h"
+#include "storage/status.h"
+#include "storage/store.h"
+#include "storage/types.h"
+#include "storage/wal.h"
+
+namespace keyval {
+
+struct RecoveryOptions {
+  WalOptions wal;
+  StoreOptions store = StoreOptions{SyncMode::relaxed};
+  uint64_t batch_entries_max = 4096;       // entries per LMDB read or write batch (bounds memory)
+  uint64_t batch_bytes_max = 64ull << 20;  // payload bytes per batch (a batch holds at least one entry)
+};
+
+// What Raft needs to resume.
+struct RecoveredState {
+  Metadata metadata;  // zeros when never saved
+  std::optional<SnapshotMetadata> snapshot;
+  uint64_t first_index = 1;  // first entry held (last_index + 1 when empty)
+  uint64_t last_index = 0;
+  uint64_t last_term = 0;  // term of last_index (snapshot term when the log is empty)
+};
+
+struct RecoveryReport {
+  uint64_t lmdb_entries_checked = 0;  // entries streamed and checked in step 2-3
+  uint64_t wal_records = 0;           // valid WAL records scanned
+  uint64_t wal_segments = 0;
+  uint64_t entries_replayed = 0;       // WAL entries copied into LMDB
+  uint64_t lmdb_entries_replaced = 0;  // LMDB entries removed because the WAL contradicted them
+  uint64_t torn_bytes_cut = 0;
+  std::string torn_segment;
+  uint64_t torn_offset = 0;
+  uint64_t entries_recovered = 0;  // entries the log holds after recovery (first_index..last_index)
+  // "recovered N entries (R replayed from the WAL, C checked in LMDB), cut T torn bytes"
+  std::string summary() const;
+};
+
+struct Recovered {
+  std::unique_ptr<Wal> wal;
+  std::unique_ptr<Store> store;
+  RecoveredState state;
+  RecoveryReport report;
+};
+
+// Opens and repairs `data_directory` (creating it when new). Files of the WAL go through `env`.
+Result<Recovered> recover(Env& env, const std::string& data_directory, const RecoveryOptions& options = {});
+
+// A consistent checkpoint: LMDB synced with its positions saved, then every WAL segment whose
+// entries LMDB now holds durably is dropped. Returns the index LMDB is durable through:
+// min(LMDB's last index, the WAL's last index). invalid_argument, dropping nothing, when LMDB
+// and the WAL disagree on that index's term (LMDB has not yet applied a WAL truncation:
+// dropping segments then would lose the WAL's newer entries).
+Result<uint64_t> checkpoint(Wal& wal, Store& store);
+
+struct DataDirectoryReport {
+  WalOpenReport wal;
+  uint64_t wal_first_index = 0, wal_last_index = 0;
+  uint64_t lmdb_first_index = 0, lmdb_last_index = 0, lmdb_entries_checked = 0;
+  uint64_t indexed_index = 0;                // LMDB's recorded position (positions.indexed_index)
+  uint64_t compared_index = 0;               // where LMDB's and the WAL's terms were compared; 0 when nowhere
+  std::optional<Metadata> metadata;          // the WAL's, else LMDB's
+  std::optional<SnapshotMetadata> snapshot;  // the WAL's, else LMDB's
+};
+
+// Checks a data directory without changing it: every WAL record, every LMDB entry (sequence,
+// terms, checksums), that the WAL continues LMDB without a gap, and that the two agree at the
+// highest index both hold up to LMDB's indexed position (above it LMDB may lag; by Log
+// Matching agreement there implies agreement below). That index is lowered to any truncate
+// record the WAL still holds, and below a snapshot that reset the WAL's log, since LMDB may
+// not yet have applied those. A torn WAL tail is reported in the report (wal.torn_bytes),
+// corruption as a Status. A missing lmdb/data.mdb reads as an empty LMDB.
+Result<DataDirectoryReport> verify_data_directory(Env& env, const std::string& data_directory);
+
+}  // namespace keyval

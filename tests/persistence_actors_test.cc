@@ -1,0 +1,272 @@
+// Goal: the wal_writer, store_indexer and recovery_coordinator keep the durability contract as actors.
+// Method: a real actor system over real files in a temporary directory, driven through BlockingPersistence.
+#define BOOST_TEST_MODULE persistence_actors_test
+#include <boost/test/unit_test.hpp>
+#include <thread>
+
+#include "actors/persistence.h"
+#include "storage/env.h"
+#include "tests/support/temp_dir.h"
+
+using namespace keyval;
+using keyval::testing::TempDir;
+
+namespace {
+
+// Passes everything to the real file system but fails fdatasync once `fail_syncs` is set.
+class FailingSyncEnv final : public Env {
+ public:
+  std::atomic<bool> fail_syncs{false};
+
+  Result<std::unique_ptr<File>> open_file(const std::string& path, OpenMode mode) override {
+    KV_ASSIGN_OR_RETURN(std::unique_ptr<File> file, posix_env().open_file(path, mode));
+    return std::unique_ptr<File>(new FailingFile(std::move(file), fail_syncs));
+  }
+  Status sync_dir(const std::string& directory) override { return posix_env().sync_dir(directory); }
+  Status rename(const std::string& from, const std::string& to) override { return posix_env().rename(from, to); }
+  Status remove(const std::string& path) override { return posix_env().remove(path); }
+  Result<std::vector<std::string>> list(const std::string& directory) override { return posix_env().list(directory); }
+  Status create_dir(const std::string& directory) override { return posix_env().create_dir(directory); }
+  bool exists(const std::string& path) override { return posix_env().exists(path); }
+  Result<std::unique_ptr<FileLock>> lock(const std::string& path) override { return posix_env().lock(path); }
+
+ private:
+  class FailingFile final : public File {
+   public:
+    FailingFile(std::unique_ptr<File> file, std::atomic<bool>& fail) : file_(std::move(file)), fail_(fail) {}
+    Result<size_t> read_at(uint64_t offset, uint8_t* destination, size_t bytes) override {
+      return file_->read_at(offset, destination, bytes);
+    }
+    Status write_at(uint64_t offset, const uint8_t* source, size_t bytes) override {
+      return file_->write_at(offset, source, bytes);
+    }
+    Status sync_data() override {
+      if (fail_) return Status::io_error("fdatasync " + file_->path() + ": Input/output error (injected)");
+      return file_->sync_data();
+    }
+    Status truncate(uint64_t size_bytes) override { return file_->truncate(size_bytes); }
+    Status preallocate(uint64_t size_bytes) override { return file_->preallocate(size_bytes); }
+    Result<uint64_t> size() override { return file_->size(); }
+    const std::string& path() const override { return file_->path(); }
+
+   private:
+    std::unique_ptr<File> file_;
+    std::atomic<bool>& fail_;
+  };
+};
+
+struct Node {
+  explicit Node(const std::string& directory, Env* env = &posix_env(), uint64_t sync_every_entries = 100000,
+                uint64_t segment_bytes = 64ull << 20, bool detached = true) {
+    add_message_types(config);
+    system = std::make_unique<caf::actor_system>(config);
+    PersistenceConfig persistence_config;
+    persistence_config.env = env;
+    persistence_config.data_directory = directory;
+    persistence_config.detached = detached;
+    persistence_config.indexer.sync_every_entries = sync_every_entries;
+    persistence_config.recovery.wal.segment_bytes = segment_bytes;
+    persistence_config.log = [this](const std::string& line) { log.push_back(line); };
+    auto started = BlockingPersistence::start(*system, persistence_config);
+    status = started.status();
+    if (started.is_ok()) persistence = std::move(started).value();
+  }
+  ~Node() {
+    if (persistence) persistence->stop();
+  }
+
+  caf::actor_system_config config;
+  std::unique_ptr<caf::actor_system> system;
+  std::unique_ptr<BlockingPersistence> persistence;
+  Status status;
+  std::vector<std::string> log;
+};
+
+std::vector<Entry> make_entries(uint64_t first, uint64_t count, uint64_t term) {
+  std::vector<Entry> entries;
+  for (uint64_t index = first; index < first + count; ++index) {
+    entries.push_back(Entry{index, term, keyval::testing::make_payload(index * 7 + term, 64)});
+  }
+  return entries;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(persistence_actors)
+
+BOOST_AUTO_TEST_CASE(entries_and_metadata_are_durable_when_acknowledged) {
+  TempDir dir;
+  {
+    Node node(dir.path());
+    BOOST_REQUIRE_MESSAGE(node.status.is_ok(), node.status.to_string());
+    BOOST_TEST(node.persistence->recovered().last_index == 0u);
+    auto durable = node.persistence->persist_metadata(Metadata{4, 2});
+    BOOST_REQUIRE(durable.is_ok());
+    auto entries = node.persistence->persist_entries(make_entries(1, 100, 4));
+    BOOST_REQUIRE_MESSAGE(entries.is_ok(), entries.status().to_string());
+    BOOST_TEST(*entries == 100u);
+  }
+  Node restarted(dir.path());
+  BOOST_REQUIRE_MESSAGE(restarted.status.is_ok(), restarted.status.to_string());
+  const RecoveredState& state = restarted.persistence->recovered();
+  BOOST_TEST(state.metadata.current_term == 4u);
+  BOOST_TEST(state.metadata.voted_for == 2u);
+  BOOST_TEST(state.last_index == 100u);
+  BOOST_TEST(state.last_term == 4u);
+  auto loaded = restarted.persistence->load_entries(1, 100);
+  BOOST_REQUIRE(loaded.is_ok());
+  BOOST_TEST((*loaded == make_entries(1, 100, 4)));
+  BOOST_REQUIRE(!restarted.log.empty());
+  BOOST_TEST(restarted.log.back().find("recovered") != std::string::npos, restarted.log.back());
+}
+
+BOOST_AUTO_TEST_CASE(index_zero_gets_the_next_index_assigned) {
+  TempDir dir;
+  Node node(dir.path());
+  BOOST_REQUIRE(node.status.is_ok());
+  auto first = node.persistence->persist({Record::log(0, 1, {1, 2, 3}), Record::log(0, 1, {4})});
+  BOOST_REQUIRE(first.is_ok());
+  BOOST_TEST(*first == 2u);
+  auto second = node.persistence->persist({Record::log(0, 1, {5})});
+  BOOST_REQUIRE(second.is_ok());
+  BOOST_TEST(*second == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(wrong_index_is_refused_and_leaves_no_trace) {
+  TempDir dir;
+  Node node(dir.path());
+  BOOST_REQUIRE(node.status.is_ok());
+  BOOST_REQUIRE(node.persistence->persist_entries(make_entries(1, 3, 1)).is_ok());
+  // The batch's first entry is fine, its second skips an index: nothing of it may land.
+  auto refused = node.persistence->persist({Record::log(4, 1, {9}), Record::log(6, 1, {9})});
+  BOOST_REQUIRE(!refused.is_ok());
+  BOOST_TEST((refused.status().code() == Code::invalid_argument));
+  BOOST_TEST(refused.status().message().find("expected 5") != std::string::npos, refused.status().message());
+  auto synced = node.persistence->sync();
+  BOOST_REQUIRE(synced.is_ok());
+  BOOST_TEST(*synced == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(truncation_then_new_entries_survive_restart) {
+  TempDir dir;
+  {
+    Node node(dir.path());
+    BOOST_REQUIRE(node.status.is_ok());
+    BOOST_REQUIRE(node.persistence->persist_entries(make_entries(1, 20, 1)).is_ok());
+    auto replaced = node.persistence->persist(
+        Persistence::batch(10, Metadata{2, 3}, make_entries(11, 5, 2)));
+    BOOST_REQUIRE_MESSAGE(replaced.is_ok(), replaced.status().to_string());
+    BOOST_TEST(*replaced == 15u);
+  }
+  Node restarted(dir.path());
+  BOOST_REQUIRE(restarted.status.is_ok());
+  BOOST_TEST(restarted.persistence->recovered().last_index == 15u);
+  BOOST_TEST(restarted.persistence->recovered().metadata.current_term == 2u);
+  auto loaded = restarted.persistence->load_entries(1, 15);
+  BOOST_REQUIRE(loaded.is_ok());
+  std::vector<Entry> expected = make_entries(1, 10, 1);
+  for (Entry& entry : make_entries(11, 5, 2)) expected.push_back(entry);
+  BOOST_TEST((*loaded == expected));
+}
+
+BOOST_AUTO_TEST_CASE(concurrent_requests_share_group_commits) {
+  TempDir dir;
+  Node node(dir.path());
+  BOOST_REQUIRE(node.status.is_ok());
+  constexpr int threads = 16;
+  constexpr int requests_per_thread = 50;
+  std::vector<std::thread> clients;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < threads; ++t) {
+    clients.emplace_back([&]() {
+      for (int i = 0; i < requests_per_thread; ++i) {
+        if (!node.persistence->persist({Record::log(0, 1, std::vector<uint8_t>(128, 7))}).is_ok()) ++failures;
+      }
+    });
+  }
+  for (auto& client : clients) client.join();
+  BOOST_TEST(failures.load() == 0);
+  caf::scoped_actor self{*node.system};
+  uint64_t last = 0, synced = 0, commits = 0, records = 0;
+  self->request(node.persistence->persistence().writer(), caf::infinite, stats_atom_v)
+      .receive([&](uint64_t a, uint64_t b, uint64_t c, uint64_t d) { last = a, synced = b, commits = c, records = d; },
+               [&](caf::error&) {});
+  BOOST_TEST(last == uint64_t{threads * requests_per_thread});
+  BOOST_TEST(synced == last);
+  BOOST_TEST(records == last);
+  BOOST_TEST_MESSAGE(records << " records in " << commits << " group commits");
+  BOOST_TEST(commits < records, "concurrent requests must share fdatasyncs");
+}
+
+BOOST_AUTO_TEST_CASE(checkpoint_releases_wal_segments_held_in_lmdb) {
+  TempDir dir;
+  Node node(dir.path(), &posix_env(), 100000, 16 * 1024);
+  BOOST_REQUIRE(node.status.is_ok());
+  for (int i = 0; i < 20; ++i) BOOST_REQUIRE(node.persistence->persist_entries(make_entries(i * 50 + 1, 50, 1)).is_ok());
+  auto segments_before = posix_env().list(dir.path() + "/wal").value().size();
+  auto checkpointed = node.persistence->checkpoint();
+  BOOST_REQUIRE_MESSAGE(checkpointed.is_ok(), checkpointed.status().to_string());
+  BOOST_TEST(*checkpointed == 1000u);
+  auto segments_after = posix_env().list(dir.path() + "/wal").value().size();
+  BOOST_TEST(segments_after < segments_before);
+  auto loaded = node.persistence->load_entries(1, 1000);
+  BOOST_REQUIRE(loaded.is_ok());
+  BOOST_TEST(loaded->size() == 1000u, "entries of dropped segments are served from LMDB");
+}
+
+BOOST_AUTO_TEST_CASE(failed_fdatasync_stops_the_writer_and_acknowledges_nothing) {
+  TempDir dir;
+  FailingSyncEnv env;
+  Node node(dir.path(), &env);
+  BOOST_REQUIRE(node.status.is_ok());
+  BOOST_REQUIRE(node.persistence->persist_entries(make_entries(1, 5, 1)).is_ok());
+  env.fail_syncs = true;
+  auto failed = node.persistence->persist_entries(make_entries(6, 1, 1));
+  BOOST_REQUIRE(!failed.is_ok());
+  BOOST_TEST(failed.status().message().find("injected") != std::string::npos, failed.status().to_string());
+  env.fail_syncs = false;
+  // Fail-stop: the writer is gone, later requests are refused rather than pretending.
+  auto after = node.persistence->persist_entries(make_entries(6, 1, 1));
+  BOOST_TEST(!after.is_ok());
+}
+
+BOOST_AUTO_TEST_CASE(corruption_refuses_start_naming_file_and_offset) {
+  TempDir dir;
+  {
+    Node node(dir.path(), &posix_env(), 100000, 16 * 1024);
+    BOOST_REQUIRE(node.status.is_ok());
+    for (int i = 0; i < 10; ++i) BOOST_REQUIRE(node.persistence->persist_entries(make_entries(i * 50 + 1, 50, 1)).is_ok());
+  }
+  std::vector<std::string> names = posix_env().list(dir.path() + "/wal").value();
+  std::string first_segment;
+  for (const std::string& name : names) {
+    if (name.size() > 4 && name.compare(name.size() - 4, 4, ".wal") == 0) {
+      first_segment = name;
+      break;
+    }
+  }
+  BOOST_REQUIRE(!first_segment.empty());
+  std::vector<uint8_t> bytes = keyval::testing::read_file(dir.path() + "/wal/" + first_segment);
+  bytes[200] ^= 0x01;
+  keyval::testing::write_file(dir.path() + "/wal/" + first_segment, bytes);
+  Node refused(dir.path(), &posix_env(), 100000, 16 * 1024);
+  BOOST_REQUIRE(!refused.status.is_ok());
+  BOOST_TEST((refused.status.code() == Code::corruption), refused.status.to_string());
+  BOOST_TEST(refused.status.message().find(first_segment) != std::string::npos, refused.status.message());
+  BOOST_TEST(refused.status.message().find("offset") != std::string::npos, refused.status.message());
+  BOOST_TEST(!refused.persistence, "nothing is served after refusing to start");
+}
+
+BOOST_AUTO_TEST_CASE(malformed_frame_is_refused_without_stopping_the_writer) {
+  TempDir dir;
+  Node node(dir.path());
+  BOOST_REQUIRE(node.status.is_ok());
+  caf::scoped_actor self{*node.system};
+  bool refused = false;
+  self->request(node.persistence->persistence().writer(), caf::infinite, persist_atom_v, Frame{{1, 2, 3}})
+      .receive([&](uint64_t) {}, [&](caf::error& error) { refused = to_status(error).code() == Code::corruption; });
+  BOOST_TEST(refused);
+  BOOST_TEST(node.persistence->persist_entries(make_entries(1, 1, 1)).is_ok());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
