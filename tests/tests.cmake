@@ -1,6 +1,8 @@
 # Boost.Test suites, one executable per unit, registered with CTest.
-# Labels: `unit` (pure logic), `storage` (real files / LMDB in temporary dirs).
-# `ctest -L storage` runs the storage suites; sanitizer CI runs `unit|storage`.
+# Labels: `unit` (pure logic), `storage` (real files / LMDB in temporary dirs),
+# `actors` (the persistence actors in a real actor system), `crash` (child
+# processes killed with SIGKILL). `ctest -L storage` runs one label; the
+# sanitizer build in CI runs `unit|storage`.
 
 add_library(keyval_test_support STATIC tests/support/temp_dir.cc tests/support/fault_env.cc
   tests/support/child_process.cc tests/support/crash_ledger.cc)
