@@ -67,7 +67,6 @@ double percentile(std::vector<double>& values, double fraction) {
 int bench_wal_group_main(uint64_t entries, uint64_t value_bytes, uint64_t writers, const std::string& directory) {
   caf::actor_system_config config;
   add_message_types(config);
-  if (const char* policy = std::getenv("KEYVAL_SCHEDULER")) config.set("scheduler.policy", std::string(policy) == "sharing" ? caf::atom("sharing") : caf::atom("stealing"));
   caf::actor_system system{config};
   PersistenceConfig persistence_config;
   persistence_config.data_directory = directory;
