@@ -36,6 +36,10 @@ class File {
   virtual Status preallocate(uint64_t size_bytes) = 0;
   virtual Result<uint64_t> size() = 0;
   virtual const std::string& path() const = 0;
+  // The first offset >= `offset` that may hold data: bytes before it are a hole or
+  // allocated-but-unwritten space and read as zeros. The file size when nothing follows.
+  // The default knows nothing and answers `offset` (readers then read and look).
+  virtual Result<uint64_t> next_data_offset(uint64_t offset) { return offset; }
 };
 
 // Holds a directory for one process; released when destroyed.

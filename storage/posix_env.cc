@@ -83,6 +83,14 @@ class PosixFile final : public File {
 
   const std::string& path() const override { return path_; }
 
+  Result<uint64_t> next_data_offset(uint64_t offset) override {
+    off_t found = ::lseek(descriptor_, static_cast<off_t>(offset), SEEK_DATA);
+    if (found >= 0) return static_cast<uint64_t>(found);
+    if (errno == ENXIO) return size();             // only a hole (or nothing) from here on
+    if (errno == EINVAL || errno == EOPNOTSUPP) return offset;  // the file system cannot tell
+    return Status::from_errno("seek data", path_, errno);
+  }
+
  private:
   int descriptor_;
   std::string path_;

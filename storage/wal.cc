@@ -88,6 +88,17 @@ class ChunkReader {
   size_t buffer_bytes_ = 0;
 };
 
+// True when the 72 bytes at `data` (a 64-byte line and the next word) are all zero.
+bool is_zero_line(const uint8_t* data) {
+  uint64_t bits = 0;
+  for (size_t k = 0; k < 9; ++k) {
+    uint64_t word;
+    std::memcpy(&word, data + 8 * k, 8);
+    bits |= word;
+  }
+  return bits == 0;
+}
+
 // What lies after the point where a segment's records stop.
 struct TailScan {
   bool valid_record_found = false;
@@ -103,6 +114,10 @@ Result<TailScan> scan_tail(File& file, uint64_t file_bytes, uint64_t from, uint3
   std::vector<uint8_t> chunk(scan_chunk_bytes + record_header_bytes);
   std::vector<uint8_t> candidate;
   for (uint64_t base = from; base < file_bytes; base += scan_chunk_bytes) {
+    // Preallocated space never written reads as zeros and can hold no record: skip it.
+    KV_ASSIGN_OR_RETURN(uint64_t data, file.next_data_offset(base));
+    if (data >= file_bytes) break;
+    if (data > base) base = data & ~(uint64_t{record_alignment_bytes} - 1);
     size_t wanted = static_cast<size_t>(std::min<uint64_t>(chunk.size(), file_bytes - base));
     KV_ASSIGN_OR_RETURN(size_t read, file.read_at(base, chunk.data(), wanted));
     size_t limit = std::min(read, scan_chunk_bytes);
@@ -111,6 +126,12 @@ Result<TailScan> scan_tail(File& file, uint64_t file_bytes, uint64_t from, uint3
       if (chunk[i] != 0) result.nonzero_end = base + limit;
     }
     for (size_t i = 0; i + record_alignment_bytes <= limit; i += record_alignment_bytes) {
+      // Fast path over zeros: no record starts in a 64-byte line whose bytes, and the type
+      // byte of its last position (in the next line), are all zero.
+      if (i % 64 == 0 && i + 72 <= read && is_zero_line(chunk.data() + i)) {
+        i += 64 - record_alignment_bytes;
+        continue;
+      }
       uint64_t word;
       std::memcpy(&word, chunk.data() + i, 8);
       if (word != 0) result.nonzero_end = base + i + 8;
