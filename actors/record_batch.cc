@@ -2,46 +2,12 @@
 // becomes a Status; Cap'n Proto's exceptions never leave this file.
 #include "actors/record_batch.h"
 
-#include <capnp/message.h>
-#include <capnp/serialize.h>
-#include <kj/exception.h>
-
-#include <cstring>
-
 #include "schema/persistence.capnp.h"
+#include "storage/capnp_message.h"
 #include "storage/codec.h"
 
 namespace keyval {
 namespace {
-
-constexpr uint64_t frame_traversal_words_max = 256ull << 20;
-
-std::vector<uint8_t> to_bytes(capnp::MessageBuilder& builder) {
-  kj::Array<capnp::word> words = capnp::messageToFlatArray(builder);
-  kj::ArrayPtr<const kj::byte> bytes = words.asBytes();
-  return std::vector<uint8_t>(bytes.begin(), bytes.end());
-}
-
-template <class Function>
-Status read_frame(const std::vector<uint8_t>& bytes, const std::string& where, Function&& read) {
-  if (bytes.empty() || bytes.size() % sizeof(capnp::word) != 0) {
-    return Status::corruption(where + ": frame of " + std::to_string(bytes.size()) +
-                              " bytes is not a whole number of 8-byte words");
-  }
-  kj::Array<capnp::word> aligned = kj::heapArray<capnp::word>(bytes.size() / sizeof(capnp::word));
-  std::memcpy(aligned.begin(), bytes.data(), bytes.size());
-  capnp::ReaderOptions options;
-  options.traversalLimitInWords = frame_traversal_words_max;
-  Status status;
-  kj::Maybe<kj::Exception> failure = kj::runCatchingExceptions([&]() {
-    capnp::FlatArrayMessageReader reader(aligned.asPtr(), options);
-    status = read(reader);
-  });
-  KJ_IF_MAYBE(exception, failure) {
-    return Status::corruption(where + ": malformed frame: " + std::string(exception->getDescription().cStr()));
-  }
-  return status;
-}
 
 void fill(schema::WalEntry::Builder out, EntryType type, uint64_t index, uint64_t term,
           const std::vector<uint8_t>& payload) {
@@ -92,12 +58,12 @@ std::vector<uint8_t> encode_record_batch(const std::vector<Record>& records) {
     const Record& record = records[i];
     fill(list[static_cast<unsigned>(i)], record.type, record.index, record.term, record.payload);
   }
-  return to_bytes(builder);
+  return message_to_bytes(builder);
 }
 
 Result<std::vector<Record>> decode_record_batch(const std::vector<uint8_t>& bytes, const std::string& where) {
   std::vector<Record> records;
-  Status status = read_frame(bytes, where, [&](capnp::MessageReader& reader) {
+  Status status = read_message(bytes.data(), bytes.size(), where, [&](capnp::MessageReader& reader) {
     auto list = reader.getRoot<schema::RecordBatch>().getRecords();
     records.resize(list.size());
     for (unsigned i = 0; i < list.size(); ++i) KV_RETURN_IF_ERROR(read_record(list[i], where, &records[i]));
@@ -113,7 +79,7 @@ std::vector<uint8_t> encode_entries(const std::vector<Entry>& entries) {
   for (size_t i = 0; i < entries.size(); ++i) {
     fill(list[static_cast<unsigned>(i)], EntryType::log, entries[i].index, entries[i].term, entries[i].payload);
   }
-  return to_bytes(builder);
+  return message_to_bytes(builder);
 }
 
 Result<std::vector<Entry>> decode_entries(const std::vector<uint8_t>& bytes, const std::string& where) {
@@ -147,12 +113,12 @@ std::vector<uint8_t> encode_recovered_state(const RecoveredState& state, const s
     }
   }
   root.setSummary(summary);
-  return to_bytes(builder);
+  return message_to_bytes(builder);
 }
 
 Result<RecoveredState> decode_recovered_state(const std::vector<uint8_t>& bytes, std::string* summary) {
   RecoveredState state;
-  Status status = read_frame(bytes, "recovered state", [&](capnp::MessageReader& reader) {
+  Status status = read_message(bytes.data(), bytes.size(), "recovered state", [&](capnp::MessageReader& reader) {
     auto root = reader.getRoot<schema::RecoveredState>();
     state.metadata = Metadata{root.getCurrentTerm(), root.getVotedFor()};
     state.first_index = root.getFirstIndex();

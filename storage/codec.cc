@@ -2,60 +2,13 @@
 // input with exceptions; they are caught here and never leave this file.
 #include "storage/codec.h"
 
-#include <capnp/message.h>
-#include <capnp/serialize.h>
-#include <kj/exception.h>
-
-#include <algorithm>
 #include <cstring>
 
 #include "schema/storage.capnp.h"
+#include "storage/capnp_message.h"
 #include "storage/crc32c.h"
 
 namespace keyval {
-namespace {
-
-// Bounds how much a reader may traverse, so a hostile length cannot make it loop.
-constexpr uint64_t decode_traversal_words_max = 64ull << 20;
-// The decoders below read each object once, so an honest message traverses at most its own words.
-// Cap'n Proto counts each zero-sized list element as one word: bounding the traversal by the message
-// size also bounds how many elements a hostile list may declare. Without it, 48 bytes could declare
-// 64 Mi empty Members and make the snapshot decoder allocate gigabytes. Headroom (twice the words, plus
-// a constant) keeps an honest message decodable if a decoder ever reads a field twice.
-constexpr uint64_t decode_traversal_words_per_message_word = 2;
-constexpr uint64_t decode_traversal_words_slack = 64;
-
-std::vector<uint8_t> to_bytes(capnp::MessageBuilder& builder) {
-  kj::Array<capnp::word> words = capnp::messageToFlatArray(builder);
-  kj::ArrayPtr<const kj::byte> bytes = words.asBytes();
-  return std::vector<uint8_t>(bytes.begin(), bytes.end());
-}
-
-// Runs `read` on a reader over `data`, which need not be word-aligned.
-template <class Function>
-Status with_reader(const uint8_t* data, size_t bytes, const std::string& where, Function&& read) {
-  if (bytes % sizeof(capnp::word) != 0 || bytes == 0) {
-    return Status::corruption(where + ": encoded message of " + std::to_string(bytes) +
-                              " bytes is not a whole number of 8-byte words");
-  }
-  kj::Array<capnp::word> aligned = kj::heapArray<capnp::word>(bytes / sizeof(capnp::word));
-  std::memcpy(aligned.begin(), data, bytes);
-  capnp::ReaderOptions options;
-  options.traversalLimitInWords =
-      std::min(decode_traversal_words_max,
-               decode_traversal_words_per_message_word * (bytes / sizeof(capnp::word)) + decode_traversal_words_slack);
-  Status status;
-  kj::Maybe<kj::Exception> failure = kj::runCatchingExceptions([&]() {
-    capnp::FlatArrayMessageReader reader(aligned.asPtr(), options);
-    status = read(reader);
-  });
-  KJ_IF_MAYBE(exception, failure) {
-    return Status::corruption(where + ": malformed message: " + std::string(exception->getDescription().cStr()));
-  }
-  return status;
-}
-
-}  // namespace
 
 const char* entry_type_name(EntryType type) {
   switch (type) {
@@ -74,12 +27,12 @@ std::vector<uint8_t> encode_metadata(const Metadata& metadata) {
   auto root = builder.initRoot<schema::Metadata>();
   root.setCurrentTerm(metadata.current_term);
   root.setVotedFor(metadata.voted_for);
-  return to_bytes(builder);
+  return message_to_bytes(builder);
 }
 
 Result<Metadata> decode_metadata(const uint8_t* data, size_t bytes, const std::string& where) {
   Metadata metadata;
-  Status status = with_reader(data, bytes, where, [&](capnp::MessageReader& reader) {
+  Status status = read_message(data, bytes, where, [&](capnp::MessageReader& reader) {
     auto root = reader.getRoot<schema::Metadata>();
     metadata.current_term = root.getCurrentTerm();
     metadata.voted_for = root.getVotedFor();
@@ -99,12 +52,12 @@ std::vector<uint8_t> encode_snapshot_metadata(const SnapshotMetadata& snapshot) 
     members[static_cast<unsigned>(i)].setId(snapshot.configuration[i].id);
     members[static_cast<unsigned>(i)].setAddress(snapshot.configuration[i].address);
   }
-  return to_bytes(builder);
+  return message_to_bytes(builder);
 }
 
 Result<SnapshotMetadata> decode_snapshot_metadata(const uint8_t* data, size_t bytes, const std::string& where) {
   SnapshotMetadata snapshot;
-  Status status = with_reader(data, bytes, where, [&](capnp::MessageReader& reader) {
+  Status status = read_message(data, bytes, where, [&](capnp::MessageReader& reader) {
     auto root = reader.getRoot<schema::SnapshotMetadata>();
     snapshot.last_included_index = root.getLastIncludedIndex();
     snapshot.last_included_term = root.getLastIncludedTerm();
@@ -134,12 +87,12 @@ std::vector<uint8_t> encode_entry(const Entry& entry) {
   root.setTerm(entry.term);
   root.setPayload(kj::arrayPtr(entry.payload.data(), entry.payload.size()));
   root.setChecksum(entry_checksum(EntryType::log, entry.index, entry.term, entry.payload.data(), entry.payload.size()));
-  return to_bytes(builder);
+  return message_to_bytes(builder);
 }
 
 Result<Entry> decode_entry(const uint8_t* data, size_t bytes, uint64_t expected_index, const std::string& where) {
   Entry entry;
-  Status status = with_reader(data, bytes, where, [&](capnp::MessageReader& reader) {
+  Status status = read_message(data, bytes, where, [&](capnp::MessageReader& reader) {
     auto root = reader.getRoot<schema::WalEntry>();
     if (root.getType() != schema::EntryType::LOG) {
       return Status::corruption(where + ": stored entry has type " +
