@@ -2,6 +2,8 @@
 // Method: a real actor system over real files in a temporary directory, driven through BlockingPersistence.
 #define BOOST_TEST_MODULE persistence_actors_test
 #include <boost/test/unit_test.hpp>
+#include <atomic>
+#include <chrono>
 #include <thread>
 
 #include "actors/persistence.h"
@@ -13,14 +15,16 @@ using keyval::testing::TempDir;
 
 namespace {
 
-// Passes everything to the real file system but fails fdatasync once `fail_syncs` is set.
+// Passes everything to the real file system but fails fdatasync once `fail_syncs` is set,
+// and makes each fdatasync take `sync_delay_ms` longer.
 class FailingSyncEnv final : public Env {
  public:
   std::atomic<bool> fail_syncs{false};
+  std::atomic<int> sync_delay_ms{0};
 
   Result<std::unique_ptr<File>> open_file(const std::string& path, OpenMode mode) override {
     KV_ASSIGN_OR_RETURN(std::unique_ptr<File> file, posix_env().open_file(path, mode));
-    return std::unique_ptr<File>(new FailingFile(std::move(file), fail_syncs));
+    return std::unique_ptr<File>(new FailingFile(std::move(file), fail_syncs, sync_delay_ms));
   }
   Status sync_dir(const std::string& directory) override { return posix_env().sync_dir(directory); }
   Status rename(const std::string& from, const std::string& to) override { return posix_env().rename(from, to); }
@@ -33,7 +37,8 @@ class FailingSyncEnv final : public Env {
  private:
   class FailingFile final : public File {
    public:
-    FailingFile(std::unique_ptr<File> file, std::atomic<bool>& fail) : file_(std::move(file)), fail_(fail) {}
+    FailingFile(std::unique_ptr<File> file, std::atomic<bool>& fail, std::atomic<int>& delay_ms)
+        : file_(std::move(file)), fail_(fail), delay_ms_(delay_ms) {}
     Result<size_t> read_at(uint64_t offset, uint8_t* destination, size_t bytes) override {
       return file_->read_at(offset, destination, bytes);
     }
@@ -41,6 +46,7 @@ class FailingSyncEnv final : public Env {
       return file_->write_at(offset, source, bytes);
     }
     Status sync_data() override {
+      std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_.load()));
       if (fail_) return Status::io_error("fdatasync " + file_->path() + ": Input/output error (injected)");
       return file_->sync_data();
     }
@@ -52,18 +58,19 @@ class FailingSyncEnv final : public Env {
    private:
     std::unique_ptr<File> file_;
     std::atomic<bool>& fail_;
+    std::atomic<int>& delay_ms_;
   };
 };
 
 struct Node {
   explicit Node(const std::string& directory, Env* env = &posix_env(), uint64_t sync_every_entries = 100000,
-                uint64_t segment_bytes = 64ull << 20, bool detached = true) {
+                uint64_t segment_bytes = 64ull << 20, uint64_t queue_bytes_max = 64ull << 20) {
     add_message_types(config);
     system = std::make_unique<caf::actor_system>(config);
     PersistenceConfig persistence_config;
     persistence_config.env = env;
     persistence_config.data_directory = directory;
-    persistence_config.detached = detached;
+    persistence_config.writer.queue_bytes_max = queue_bytes_max;
     persistence_config.indexer.sync_every_entries = sync_every_entries;
     persistence_config.recovery.wal.segment_bytes = segment_bytes;
     persistence_config.log = [this](const std::string& line) { log.push_back(line); };
@@ -255,6 +262,34 @@ BOOST_AUTO_TEST_CASE(corruption_refuses_start_naming_file_and_offset) {
   BOOST_TEST(refused.status.message().find(first_segment) != std::string::npos, refused.status.message());
   BOOST_TEST(refused.status.message().find("offset") != std::string::npos, refused.status.message());
   BOOST_TEST(!refused.persistence, "nothing is served after refusing to start");
+}
+
+BOOST_AUTO_TEST_CASE(full_queue_refuses_requests_with_busy) {
+  TempDir dir;
+  FailingSyncEnv env;
+  Node node(dir.path(), &env, 100000, 64ull << 20, /*queue_bytes_max=*/1);
+  BOOST_REQUIRE(node.status.is_ok());
+  env.sync_delay_ms = 200;
+  // The first request starts a slow group commit; the next three queue up behind it. When it
+  // returns, the second is accepted and the third and fourth find the queue over its bound.
+  std::vector<Status> results(4);
+  std::vector<std::thread> clients;
+  clients.emplace_back([&]() { results[0] = node.persistence->persist({Record::log(0, 1, {1})}).status(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  for (int i = 1; i < 4; ++i) {
+    clients.emplace_back([&, i]() { results[i] = node.persistence->persist({Record::log(0, 1, {1})}).status(); });
+  }
+  for (auto& client : clients) client.join();
+  int accepted = 0;
+  int busy = 0;
+  for (const Status& result : results) {
+    accepted += result.is_ok();
+    busy += result.code() == Code::busy;
+  }
+  BOOST_TEST(accepted == 2);
+  BOOST_TEST(busy == 2);
+  env.sync_delay_ms = 0;
+  BOOST_TEST(node.persistence->sync().is_ok(), "the writer keeps serving after refusing");
 }
 
 BOOST_AUTO_TEST_CASE(malformed_frame_is_refused_without_stopping_the_writer) {
