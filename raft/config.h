@@ -1,0 +1,35 @@
+// What a Raft core is told at construction: who it is, who votes, its timeouts in ticks
+// and the bounds on replication traffic. Time is counted in ticks so the core never
+// reads a clock; the host decides how long a tick is.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace keyval::raft {
+
+struct Config {
+  uint64_t node_id = 0;            // never 0 (0 means "none" in voted_for and leader ids)
+  std::vector<uint64_t> voters;    // every voting member, including node_id
+
+  // §5.2: a follower that hears nothing for a random timeout in [min, max] campaigns.
+  uint32_t election_timeout_ticks_min = 10;
+  uint32_t election_timeout_ticks_max = 20;
+  uint32_t heartbeat_ticks = 2;    // must be well below election_timeout_ticks_min
+
+  bool pre_vote = true;            // thesis §9.6: a partitioned node cannot inflate terms
+  bool check_quorum = true;        // a leader that lost a quorum steps down; live leader ⇒ ignore votes
+
+  // Bounds on one AppendEntries and on what may be unacknowledged per follower (pipelining).
+  uint32_t max_entries_per_append = 64;
+  uint64_t max_bytes_per_append = 1 << 20;
+  uint32_t max_inflight_appends = 8;
+  uint64_t max_inflight_bytes = 8 << 20;
+
+  // Bound on the committed entries handed out in one Ready (the rest follow in the next).
+  uint64_t max_apply_bytes_per_ready = 4 << 20;
+
+  uint64_t random_seed = 1;        // election timeouts; derive it from the node's seed
+};
+
+}  // namespace keyval::raft

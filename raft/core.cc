@@ -1,0 +1,243 @@
+// raft::Core: construction, the input/output plumbing and the durability gate on
+// outgoing messages. Elections live in election.cc, log replication in replication.cc.
+#include "raft/core.h"
+
+#include <algorithm>
+#include <set>
+#include <utility>
+
+#include "storage/status.h"
+
+namespace keyval::raft {
+
+const char* role_name(Role role) {
+  switch (role) {
+    case Role::follower: return "follower";
+    case Role::pre_candidate: return "pre_candidate";
+    case Role::candidate: return "candidate";
+    case Role::leader: return "leader";
+  }
+  return "unknown";
+}
+
+Core::Core(Config config, RecoveredState recovered)
+    : config_(std::move(config)), random_(config_.random_seed), log_(std::move(recovered.entries)) {
+  KV_ASSERT(config_.node_id != 0);
+  KV_ASSERT(is_voter(config_.node_id));
+  KV_ASSERT(std::set<uint64_t>(config_.voters.begin(), config_.voters.end()).size() == config_.voters.size());
+  KV_ASSERT(config_.heartbeat_ticks >= 1);
+  KV_ASSERT(config_.heartbeat_ticks < config_.election_timeout_ticks_min);
+  KV_ASSERT(config_.election_timeout_ticks_min <= config_.election_timeout_ticks_max);
+  KV_ASSERT(config_.max_entries_per_append >= 1 && config_.max_inflight_appends >= 1);
+  KV_ASSERT(recovered.applied_index <= log_.last_index());
+  // A log entry's term was the current term of some node that persisted it: never ahead of ours.
+  KV_ASSERT(log_.last_term() <= recovered.metadata.current_term);
+
+  metadata_ = durable_metadata_ = handed_metadata_ = recovered.metadata;
+  // Everything recovery found is on disk already.
+  durable_index_ = log_.last_index();
+  unstable_from_ = log_.last_index() + 1;
+  // Applied entries were committed; commit_index is volatile and restarts there (Figure 2).
+  commit_index_ = applied_index_ = recovered.applied_index;
+  become_follower(metadata_.current_term, 0);
+}
+
+bool Core::is_voter(uint64_t id) const {
+  return std::find(config_.voters.begin(), config_.voters.end(), id) != config_.voters.end();
+}
+
+const Progress* Core::progress(uint64_t peer) const {
+  auto found = progress_.find(peer);
+  return found == progress_.end() ? nullptr : &found->second;
+}
+
+void Core::tick() {
+  if (role_ == Role::leader) {
+    tick_heartbeat();
+  } else {
+    tick_election();
+  }
+}
+
+void Core::step(const Message& message) {
+  KV_ASSERT(message.to == config_.node_id);
+  // Only members take part; anything else is a misrouted or foreign packet.
+  if (!is_voter(message.from) || message.from == config_.node_id) return;
+  if (!handle_term(message)) return;
+  switch (message.type) {
+    case MessageType::request_vote:
+    case MessageType::pre_vote:
+      handle_vote_request(message);
+      break;
+    case MessageType::request_vote_response:
+    case MessageType::pre_vote_response:
+      handle_vote_response(message);
+      break;
+    case MessageType::append_entries:
+      handle_append(message);
+      break;
+    case MessageType::append_entries_response:
+      handle_append_response(message);
+      break;
+  }
+}
+
+ProposeResult Core::propose(std::vector<uint8_t> payload) {
+  ProposeResult result;
+  if (role_ != Role::leader || payload.empty()) {
+    result.leader_hint = leader_id_ == config_.node_id ? 0 : leader_id_;
+    return result;
+  }
+  Entry entry{log_.last_index() + 1, metadata_.current_term, std::move(payload)};
+  result.accepted = true;
+  result.index = entry.index;
+  result.term = entry.term;
+  append_local(std::move(entry));
+  // The AppendEntries go out in take_ready(), so proposals made between two Readies share
+  // one message per follower (batching).
+  return result;
+}
+
+void Core::durable(uint64_t index, uint64_t term) {
+  // Entries handed out before a truncation may report late; (index, term) names a whole
+  // prefix (log matching, §5.3), so a report whose term no longer matches is stale.
+  if (index == 0 || index >= unstable_from_ || log_.term_at(index) != term) return;
+  if (index <= durable_index_) return;
+  durable_index_ = index;
+  // §5.4.2 with §10.2.1 of the thesis: the leader counts itself only once its own copy is durable.
+  if (role_ == Role::leader) maybe_commit();
+}
+
+void Core::metadata_durable(const Metadata& metadata) {
+  KV_ASSERT(metadata.current_term <= metadata_.current_term);
+  if (metadata.current_term < durable_metadata_.current_term) return;  // an older write, overtaken
+  durable_metadata_ = metadata;
+  // A candidate counts its own vote only once that vote is durable.
+  if (role_ == Role::candidate) check_election_result();
+}
+
+void Core::send(Message message, bool needs_vote, uint64_t needs_log_index) {
+  message.from = config_.node_id;
+  Outgoing outgoing{std::move(message), std::nullopt, 0, 0};
+  const MessageType type = outgoing.message.type;
+  // PreVote traffic promises nothing and changes no state, so it is never held back.
+  if (type != MessageType::pre_vote && type != MessageType::pre_vote_response) {
+    KV_ASSERT(!needs_vote || metadata_.voted_for != 0);
+    outgoing.needs_metadata = Metadata{metadata_.current_term, needs_vote ? metadata_.voted_for : 0};
+  }
+  if (needs_log_index > 0) {
+    outgoing.needs_log_index = needs_log_index;
+    outgoing.needs_log_term = log_.term_at(needs_log_index);
+  }
+  outbox_.push_back(std::move(outgoing));
+}
+
+bool Core::deliverable(const Outgoing& outgoing, bool* stale) const {
+  *stale = false;
+  if (outgoing.needs_metadata) {
+    const Metadata& needs = *outgoing.needs_metadata;
+    // Our term moved on: the message speaks for a term we left; receivers would ignore it.
+    if (metadata_.current_term != needs.current_term) {
+      *stale = true;
+      return false;
+    }
+    if (durable_metadata_.current_term != needs.current_term) return false;
+    if (needs.voted_for != 0 && durable_metadata_.voted_for != needs.voted_for) return false;
+  }
+  if (outgoing.needs_log_index > 0) {
+    // The promised entries were replaced by a newer leader's: the success would be a lie.
+    if (log_.term_at(outgoing.needs_log_index) != outgoing.needs_log_term) {
+      *stale = true;
+      return false;
+    }
+    if (durable_index_ < outgoing.needs_log_index) return false;
+  }
+  return true;
+}
+
+std::vector<Message> Core::release_messages() {
+  std::vector<Message> released;
+  std::vector<Outgoing> held;
+  for (Outgoing& outgoing : outbox_) {
+    bool stale = false;
+    if (deliverable(outgoing, &stale)) {
+      released.push_back(std::move(outgoing.message));
+    } else if (!stale) {
+      held.push_back(std::move(outgoing));
+    }
+  }
+  outbox_ = std::move(held);
+  return released;
+}
+
+std::vector<Entry> Core::take_committed() {
+  std::vector<Entry> committed;
+  // Apply only what is durable here too, so an applied index never runs ahead of the local log.
+  const uint64_t upto = std::min(commit_index_, durable_index_);
+  uint64_t bytes = 0;
+  while (applied_index_ < upto) {
+    const Entry& entry = log_.at(applied_index_ + 1);
+    if (!committed.empty() && bytes + entry.payload.size() > config_.max_apply_bytes_per_ready) break;
+    bytes += entry.payload.size();
+    committed.push_back(entry);
+    ++applied_index_;
+  }
+  return committed;
+}
+
+bool Core::has_ready() const {
+  if (!(metadata_ == handed_metadata_) || truncate_pending_ || unstable_from_ <= log_.last_index()) return true;
+  if (std::min(commit_index_, durable_index_) > applied_index_ || !read_states_.empty()) return true;
+  if (!(SoftState{leader_id_, role_} == handed_soft_state_)) return true;
+  if (has_sendable_entries()) return true;
+  for (const Outgoing& outgoing : outbox_) {
+    bool stale = false;
+    if (deliverable(outgoing, &stale)) return true;
+  }
+  return false;
+}
+
+Ready Core::take_ready() {
+  Ready ready;
+  if (!(metadata_ == handed_metadata_)) {
+    ready.metadata = metadata_;
+    handed_metadata_ = metadata_;
+  }
+  if (truncate_pending_) {
+    ready.log_truncated_to = unstable_from_ - 1;
+    truncate_pending_ = false;
+  }
+  for (uint64_t index = unstable_from_; index <= log_.last_index(); ++index) ready.entries.push_back(log_.at(index));
+  unstable_from_ = log_.last_index() + 1;
+  if (role_ == Role::leader) broadcast_append();
+  ready.messages = release_messages();
+  ready.committed_entries = take_committed();
+  ready.read_states = std::move(read_states_);
+  read_states_.clear();
+  const SoftState soft_state{leader_id_, role_};
+  if (!(soft_state == handed_soft_state_)) {
+    ready.soft_state = soft_state;
+    handed_soft_state_ = soft_state;
+  }
+  return ready;
+}
+
+void Core::append_local(Entry entry) {
+  KV_ASSERT(entry.term <= metadata_.current_term);
+  log_.append(std::move(entry));
+}
+
+void Core::truncate_local(uint64_t index) {
+  // §5.4: a committed entry is never overwritten (Leader Completeness); if it were, this node
+  // could have applied something a leader does not hold.
+  KV_ASSERT(index >= commit_index_);
+  log_.truncate_after(index);
+  durable_index_ = std::min(durable_index_, index);
+  if (index + 1 < unstable_from_) {
+    // Part of the replaced suffix was already handed to persistence: it must be cut on disk.
+    unstable_from_ = index + 1;
+    truncate_pending_ = true;
+  }
+}
+
+}  // namespace keyval::raft

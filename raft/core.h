@@ -1,0 +1,203 @@
+// raft::Core: the Raft consensus algorithm (extended paper, Figure 2 and §5–§6) as a pure,
+// deterministic state machine. No I/O, no clock, no threads, no randomness of its own:
+// a host feeds it ticks, peer messages, proposals and durability reports, and drains a
+// Ready holding what to persist, what to send and what to apply (etcd/raft's Ready loop).
+//
+// How a host drives it:
+//   loop:
+//     on timer:      core.tick();
+//     on message:    core.step(message);
+//     on client:     core.propose(payload) / core.read_index(request_id);
+//     on WAL sync:   core.durable(index, term); core.metadata_durable(metadata);
+//     if (core.has_ready()) {
+//       Ready ready = core.take_ready();
+//       persist, in this order: ready.metadata, truncate to ready.log_truncated_to, ready.entries;
+//       send ready.messages (already safe: whatever they promise is durable);
+//       apply ready.committed_entries in order; serve ready.read_states once applied that far;
+//     }
+// Messages that promise something (a vote, an AppendEntries success) are held inside the
+// core until durable()/metadata_durable() say the state they depend on is on disk (§5.1,
+// Figure 2 "persistent state ... updated on stable storage before responding to RPCs").
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <vector>
+
+#include "raft/config.h"
+#include "raft/log.h"
+#include "raft/message.h"
+#include "raft/progress.h"
+#include "raft/random.h"
+#include "storage/types.h"
+
+namespace keyval::raft {
+
+enum class Role : uint8_t { follower, pre_candidate, candidate, leader };
+const char* role_name(Role role);
+
+// Volatile state worth logging when it changes.
+struct SoftState {
+  uint64_t leader_id = 0;  // 0: no known leader
+  Role role = Role::follower;
+  bool operator==(const SoftState& other) const { return leader_id == other.leader_id && role == other.role; }
+};
+
+// A linearizable read may be served once the state machine has applied read_index (§6.4).
+struct ReadState {
+  uint64_t request_id = 0;
+  uint64_t read_index = 0;
+};
+
+struct Ready {
+  std::optional<Metadata> metadata;          // persist; report with metadata_durable()
+  std::optional<uint64_t> log_truncated_to;  // the log now ends here: discard later entries first
+  std::vector<Entry> entries;                // then append these; report with durable()
+  std::vector<Message> messages;             // send now
+  std::vector<Entry> committed_entries;      // apply in order; each is handed out once
+  std::vector<ReadState> read_states;
+  std::optional<SoftState> soft_state;       // set when leader or role changed
+};
+
+// The durable state recovery found. Every entry is durable; applied_index is what the
+// state machine had applied (entries up to it are committed, so commit_index starts there).
+struct RecoveredState {
+  Metadata metadata;
+  std::vector<Entry> entries;
+  uint64_t applied_index = 0;
+};
+
+struct ProposeResult {
+  bool accepted = false;
+  uint64_t index = 0;        // accepted: where the entry sits; committed when applied there with `term`
+  uint64_t term = 0;
+  uint64_t leader_hint = 0;  // rejected: who to ask instead (0: unknown)
+};
+
+class Core {
+ public:
+  Core(Config config, RecoveredState recovered);
+
+  // Inputs.
+  void tick();
+  void step(const Message& message);
+  // An empty payload is reserved for the leader's no-op entry and is refused.
+  ProposeResult propose(std::vector<uint8_t> payload);
+  // §6.4: returns false (with leader_hint) on a non-leader; the answer comes as a ReadState.
+  bool read_index(uint64_t request_id, uint64_t* leader_hint);
+  // Persistence wrote and synced the log through (index, term). A report for an entry the
+  // log no longer holds (a suffix replaced since) is stale and ignored.
+  void durable(uint64_t index, uint64_t term);
+  void metadata_durable(const Metadata& metadata);
+
+  // Outputs.
+  bool has_ready() const;
+  Ready take_ready();
+
+  // Observation (logs, tests, the invariant checker).
+  uint64_t id() const { return config_.node_id; }
+  uint64_t current_term() const { return metadata_.current_term; }
+  uint64_t voted_for() const { return metadata_.voted_for; }
+  Role role() const { return role_; }
+  uint64_t leader_id() const { return leader_id_; }
+  uint64_t commit_index() const { return commit_index_; }
+  uint64_t durable_index() const { return durable_index_; }
+  const Log& log() const { return log_; }
+  const Progress* progress(uint64_t peer) const;
+
+ private:
+  // A message waiting until what it promises is durable (or dropped once stale).
+  struct Outgoing {
+    Message message;
+    // The term (and, for a vote grant or our own candidacy, voted_for) that must be durable.
+    std::optional<Metadata> needs_metadata;
+    uint64_t needs_log_index = 0;  // an append success: the log through here must be durable
+    uint64_t needs_log_term = 0;
+  };
+  struct PendingRead {
+    uint64_t request_id;
+    uint64_t read_index;
+    uint64_t context;
+  };
+
+  // election.cc
+  void tick_election();
+  void campaign(bool pre_vote);
+  void become_follower(uint64_t term, uint64_t leader_id);
+  void become_pre_candidate();
+  void become_candidate();
+  void become_leader();
+  void reset_timers();
+  bool handle_term(const Message& message);
+  bool in_lease() const;
+  void handle_vote_request(const Message& message);
+  void handle_vote_response(const Message& message);
+  void check_election_result();
+  bool log_up_to_date(uint64_t last_log_index, uint64_t last_log_term) const;
+
+  // replication.cc
+  void tick_heartbeat();
+  void check_quorum();
+  void broadcast_append();
+  void send_append(uint64_t peer, bool send_if_empty);
+  void send_heartbeat(uint64_t peer);
+  void handle_append(const Message& message);
+  void reject_append(const Message& message, Message& response);
+  void store_entries(const Message& message);
+  void handle_append_response(const Message& message);
+  uint64_t back_off_hint(const Message& message) const;
+  void maybe_commit();
+  void register_reads(const std::vector<uint64_t>& request_ids);
+  void release_reads();
+  bool has_sendable_entries() const;
+
+  // core.cc
+  void send(Message message, bool needs_vote = false, uint64_t needs_log_index = 0);
+  bool deliverable(const Outgoing& outgoing, bool* stale) const;
+  std::vector<Message> release_messages();
+  std::vector<Entry> take_committed();
+  uint64_t quorum() const { return config_.voters.size() / 2 + 1; }
+  bool is_voter(uint64_t id) const;
+  void append_local(Entry entry);
+  void truncate_local(uint64_t index);
+
+  Config config_;
+  SplitMix64 random_;
+  Log log_;
+
+  // Figure 2 persistent state. metadata_ is the live value; set ⇒ durable before any
+  // message that depends on it leaves (see Outgoing). durable_metadata_ is what
+  // persistence reported synced; handed_metadata_ what the last Ready carried.
+  Metadata metadata_;
+  Metadata durable_metadata_;
+  Metadata handed_metadata_;
+
+  // The log's durability: entries through durable_index_ are synced; entries from
+  // unstable_from_ on have not been handed to persistence yet; truncate_pending_ says a
+  // suffix already handed out was replaced, so the next Ready must truncate first.
+  uint64_t durable_index_ = 0;
+  uint64_t unstable_from_ = 1;
+  bool truncate_pending_ = false;
+
+  Role role_ = Role::follower;
+  uint64_t leader_id_ = 0;
+  uint64_t commit_index_ = 0;  // Figure 2 volatile state; never decreases
+  uint64_t applied_index_ = 0; // last entry handed out in committed_entries
+  SoftState handed_soft_state_;
+
+  uint32_t election_elapsed_ = 0;   // ticks since we heard from a leader (or, as leader, since CheckQuorum)
+  uint32_t heartbeat_elapsed_ = 0;
+  uint32_t randomized_election_timeout_ = 0;
+
+  std::map<uint64_t, bool> votes_;        // candidate: who answered and how
+  std::map<uint64_t, Progress> progress_; // leader: one per other voter (std::map: deterministic order)
+
+  std::vector<Outgoing> outbox_;
+  std::vector<ReadState> read_states_;
+  std::vector<PendingRead> pending_reads_;   // waiting for a quorum to confirm leadership
+  std::vector<uint64_t> reads_before_commit_;// waiting for the leader's first commit in its term
+  uint64_t read_context_ = 0;
+};
+
+}  // namespace keyval::raft

@@ -1,0 +1,194 @@
+// Leader election (§5.2) with PreVote and CheckQuorum's lease (etcd's names; thesis §9.6),
+// the term rules every message goes through (§5.1) and vote granting (§5.2, §5.4.1).
+#include <algorithm>
+
+#include "raft/core.h"
+#include "storage/status.h"
+
+namespace keyval::raft {
+
+void Core::reset_timers() {
+  election_elapsed_ = 0;
+  heartbeat_elapsed_ = 0;
+  // §5.2: randomized timeouts make split votes rare; the draw comes from the seeded generator.
+  randomized_election_timeout_ =
+      static_cast<uint32_t>(random_.between(config_.election_timeout_ticks_min, config_.election_timeout_ticks_max));
+}
+
+void Core::tick_election() {
+  ++election_elapsed_;
+  // §5.2: no word from a leader (or no decision) within the election timeout: campaign.
+  if (election_elapsed_ >= randomized_election_timeout_) campaign(config_.pre_vote);
+}
+
+void Core::campaign(bool pre_vote) {
+  if (pre_vote) {
+    become_pre_candidate();
+  } else {
+    become_candidate();
+  }
+  const MessageType type = pre_vote ? MessageType::pre_vote : MessageType::request_vote;
+  for (uint64_t peer : config_.voters) {
+    if (peer == config_.node_id) continue;
+    Message request;
+    request.type = type;
+    request.to = peer;
+    // A pre-vote asks about the term we would campaign in, without entering it.
+    request.term = pre_vote ? metadata_.current_term + 1 : metadata_.current_term;
+    request.last_log_index = log_.last_index();
+    request.last_log_term = log_.last_term();
+    // A real candidacy rests on our own vote: it must be durable before anyone sees it.
+    send(request, /*needs_vote=*/!pre_vote);
+  }
+  check_election_result();  // a single-node cluster decides at once
+}
+
+void Core::become_follower(uint64_t term, uint64_t leader_id) {
+  KV_ASSERT(term >= metadata_.current_term);
+  if (term > metadata_.current_term) {
+    // §5.1: adopt the newer term; the vote belongs to the old one.
+    metadata_ = Metadata{term, 0};
+  }
+  role_ = Role::follower;
+  leader_id_ = leader_id;
+  votes_.clear();
+  progress_.clear();
+  pending_reads_.clear();
+  reads_before_commit_.clear();
+  reset_timers();
+}
+
+void Core::become_pre_candidate() {
+  // PreVote changes neither term nor vote, so a node cut off from the cluster cannot inflate
+  // its term and depose a healthy leader when it returns.
+  role_ = Role::pre_candidate;
+  leader_id_ = 0;
+  votes_.clear();
+  reset_timers();
+}
+
+void Core::become_candidate() {
+  // §5.2: increment current_term, vote for self (set ⇒ durable before the candidacy counts).
+  metadata_ = Metadata{metadata_.current_term + 1, config_.node_id};
+  role_ = Role::candidate;
+  leader_id_ = 0;
+  votes_.clear();
+  reset_timers();
+}
+
+void Core::become_leader() {
+  KV_ASSERT(role_ == Role::candidate);
+  role_ = Role::leader;
+  leader_id_ = config_.node_id;
+  votes_.clear();
+  progress_.clear();
+  // Figure 2: next_index starts just past the leader's log, match_index at 0; probe first.
+  for (uint64_t peer : config_.voters) {
+    if (peer != config_.node_id) progress_.emplace(peer, Progress(log_.last_index() + 1));
+  }
+  election_elapsed_ = 0;
+  heartbeat_elapsed_ = 0;
+  // §5.4.2 / §8: a no-op in the new term lets the leader commit (and learn the commit index
+  // of) everything earlier, which it may not do by counting old-term replicas.
+  append_local(Entry{log_.last_index() + 1, metadata_.current_term, {}});
+  broadcast_append();
+}
+
+bool Core::in_lease() const {
+  // CheckQuorum's lease: we heard from a live leader within the minimum election timeout,
+  // so a candidate asking for votes is disrupting a working cluster.
+  return config_.check_quorum && leader_id_ != 0 && election_elapsed_ < config_.election_timeout_ticks_min;
+}
+
+bool Core::handle_term(const Message& message) {
+  const MessageType type = message.type;
+  const bool vote_request = type == MessageType::request_vote || type == MessageType::pre_vote;
+  if (message.term > metadata_.current_term) {
+    if (vote_request && in_lease()) return false;
+    // A pre-vote carries the term the sender would campaign in; a granted pre-vote response
+    // echoes it. Neither means a newer term exists.
+    if (type == MessageType::pre_vote) return true;
+    if (type == MessageType::pre_vote_response && message.vote_granted) return true;
+    // §5.1: a newer term always wins; leaders and candidates revert to follower.
+    become_follower(message.term, type == MessageType::append_entries ? message.from : 0);
+    return true;
+  }
+  if (message.term < metadata_.current_term) {
+    // With PreVote and CheckQuorum a stale leader or pre-candidate may never hear a newer
+    // term otherwise; answer with ours so it steps down (etcd does the same).
+    if (type == MessageType::append_entries || type == MessageType::pre_vote) {
+      Message response;
+      response.type = type == MessageType::pre_vote ? MessageType::pre_vote_response
+                                                     : MessageType::append_entries_response;
+      response.to = message.from;
+      response.term = metadata_.current_term;
+      response.reject_index = message.prev_log_index;
+      send(response);
+    }
+    return false;
+  }
+  return true;
+}
+
+bool Core::log_up_to_date(uint64_t last_log_index, uint64_t last_log_term) const {
+  // §5.4.1: compare the last entries' terms, then the lengths.
+  return last_log_term > log_.last_term() || (last_log_term == log_.last_term() && last_log_index >= log_.last_index());
+}
+
+void Core::handle_vote_request(const Message& message) {
+  const bool pre_vote = message.type == MessageType::pre_vote;
+  // A rejection is filled in first and overwritten only when the vote is granted.
+  Message response;
+  response.type = pre_vote ? MessageType::pre_vote_response : MessageType::request_vote_response;
+  response.to = message.from;
+  response.term = metadata_.current_term;
+  response.vote_granted = false;
+  // §5.2: one vote per term, first come first served; a known leader in this term means the
+  // election is over. A pre-vote for a later term binds nothing.
+  const bool can_vote = metadata_.voted_for == message.from || (metadata_.voted_for == 0 && leader_id_ == 0) ||
+                        (pre_vote && message.term > metadata_.current_term);
+  if (!can_vote || !log_up_to_date(message.last_log_index, message.last_log_term)) {
+    send(response);
+    return;
+  }
+  response.vote_granted = true;
+  response.term = message.term;
+  if (pre_vote) {
+    send(response);
+    return;
+  }
+  metadata_.voted_for = message.from;
+  election_elapsed_ = 0;  // §5.2: granting a vote resets the election timer
+  send(response, /*needs_vote=*/true);  // Figure 2: voted_for durable before the grant leaves
+}
+
+void Core::handle_vote_response(const Message& message) {
+  const bool pre_vote = message.type == MessageType::pre_vote_response;
+  if (pre_vote && role_ != Role::pre_candidate) return;
+  if (!pre_vote && role_ != Role::candidate) return;
+  // A granted pre-vote echoes the term we would campaign in; anything else is a leftover.
+  if (pre_vote && message.vote_granted && message.term != metadata_.current_term + 1) return;
+  votes_.emplace(message.from, message.vote_granted);  // the first answer of each voter counts
+  check_election_result();
+}
+
+void Core::check_election_result() {
+  uint64_t granted = 0;
+  uint64_t rejected = 0;
+  for (const auto& [voter, vote] : votes_) (vote ? granted : rejected) += 1;
+  // Our own vote: a pre-vote costs nothing; a real vote counts once it is durable, or a
+  // crash could let us vote again in this term for someone else (§5.1).
+  if (role_ == Role::pre_candidate) granted += 1;
+  if (role_ == Role::candidate && durable_metadata_ == metadata_) granted += 1;
+  if (granted >= quorum()) {
+    if (role_ == Role::pre_candidate) {
+      campaign(false);
+    } else {
+      become_leader();
+    }
+  } else if (rejected >= quorum()) {
+    become_follower(metadata_.current_term, 0);  // lost: wait for a leader or the next timeout
+  }
+}
+
+}  // namespace keyval::raft

@@ -1,0 +1,63 @@
+// InvariantChecker: the safety properties of Raft (§5.4, Figure 3) checked across a whole
+// cluster after every event, by a test or the simulator. It sees snapshots of each node's
+// state and the entries each node applied, remembers what it must (leaders per term,
+// committed entries, last terms and commit indexes) and returns violations as text.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "raft/core.h"
+#include "storage/types.h"
+
+namespace keyval::raft {
+
+// What the checker needs from one node at one moment.
+struct NodeState {
+  uint64_t id = 0;
+  uint64_t current_term = 0;
+  Role role = Role::follower;
+  uint64_t commit_index = 0;
+  std::vector<uint64_t> log_terms;  // log_terms[i] is the term of the entry at index i + 1
+
+  static NodeState of(const Core& core);
+};
+
+class InvariantChecker {
+ public:
+  // Checks the cluster as it is now; returns the violations found (empty: all good).
+  std::vector<std::string> observe(const std::vector<NodeState>& nodes);
+  std::vector<std::string> observe(const std::vector<const Core*>& cores);
+  // A node handed `entry` to its state machine. Each node applies each index once, in order.
+  std::vector<std::string> applied(uint64_t node_id, const Entry& entry);
+  // The node crashed and recovered. Its volatile commit_index may restart lower, it applies
+  // again from its recovered applied index, and a term that never became durable is gone
+  // (harmless: nothing that depended on it left the node); checks resume from there.
+  void restarted(uint64_t node_id, uint64_t recovered_term, uint64_t applied_index);
+
+ private:
+  struct Committed {
+    uint64_t entry_term;
+    uint64_t committed_in_term;  // the lowest current_term of a node that saw it committed
+  };
+  void check_election_safety(const NodeState& node, std::vector<std::string>& violations);
+  void check_monotonic(const NodeState& node, std::vector<std::string>& violations);
+  void record_committed(const NodeState& node, std::vector<std::string>& violations);
+  void check_leader_completeness(const NodeState& node, std::vector<std::string>& violations) const;
+  static void check_log_matching(const NodeState& a, const NodeState& b, std::vector<std::string>& violations);
+
+  std::map<uint64_t, uint64_t> leader_of_term_;
+  std::map<uint64_t, uint64_t> last_term_;
+  std::map<uint64_t, uint64_t> last_commit_index_;
+  std::map<uint64_t, Committed> committed_;  // by index
+  struct AppliedEntry {
+    uint64_t term;
+    std::vector<uint8_t> payload;
+  };
+  std::map<uint64_t, AppliedEntry> applied_;         // by index, first node to apply it
+  std::map<uint64_t, uint64_t> last_applied_index_;  // by node
+};
+
+}  // namespace keyval::raft

@@ -1,0 +1,18 @@
+// Names of message types, for logs and test failures.
+#include "raft/message.h"
+
+namespace keyval::raft {
+
+const char* message_type_name(MessageType type) {
+  switch (type) {
+    case MessageType::request_vote: return "request_vote";
+    case MessageType::request_vote_response: return "request_vote_response";
+    case MessageType::pre_vote: return "pre_vote";
+    case MessageType::pre_vote_response: return "pre_vote_response";
+    case MessageType::append_entries: return "append_entries";
+    case MessageType::append_entries_response: return "append_entries_response";
+  }
+  return "unknown";
+}
+
+}  // namespace keyval::raft

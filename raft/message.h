@@ -1,0 +1,60 @@
+// The messages Raft nodes exchange (extended Raft paper, Figure 2, plus PreVote from
+// §9.6 of Ongaro's thesis as etcd implements it). Plain structs with no I/O: the
+// Cap'n Proto wiring lives outside raft/. One flat struct, as etcd's raftpb.Message,
+// so the transport encodes one shape; each field says which types use it.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "storage/types.h"
+
+namespace keyval::raft {
+
+enum class MessageType : uint8_t {
+  request_vote = 1,             // §5.2: a candidate asks for a vote in `term`
+  request_vote_response = 2,    // vote_granted
+  pre_vote = 3,                 // would you vote for me in `term` (= my term + 1)? Changes no state.
+  pre_vote_response = 4,        // vote_granted
+  append_entries = 5,           // §5.3: entries (empty for a heartbeat) and the leader's commit index
+  append_entries_response = 6,  // success, match_index or the conflict hint
+};
+
+const char* message_type_name(MessageType type);
+
+struct Message {
+  MessageType type = MessageType::append_entries;
+  uint64_t from = 0;
+  uint64_t to = 0;
+  uint64_t term = 0;  // the sender's current_term (for pre_vote: the term it would campaign in)
+
+  // request_vote, pre_vote: the candidate's last log position, for the §5.4.1 up-to-date check.
+  uint64_t last_log_index = 0;
+  uint64_t last_log_term = 0;
+
+  // request_vote_response, pre_vote_response.
+  bool vote_granted = false;
+
+  // append_entries (§5.3): entries follow (prev_log_index, prev_log_term).
+  uint64_t prev_log_index = 0;
+  uint64_t prev_log_term = 0;
+  std::vector<Entry> entries;
+  uint64_t leader_commit = 0;
+
+  // append_entries_response. On success, match_index is the last index the request covered.
+  // On rejection: reject_index is the request's prev_log_index (so the leader can tell a
+  // stale rejection from a fresh one), and the conflict hint for fast back-off (§5.3, end):
+  // conflict_term is the follower's term at reject_index and conflict_index the first index
+  // it holds with that term; conflict_term 0 means the follower's log is too short and
+  // conflict_index is its last index + 1.
+  bool success = false;
+  uint64_t match_index = 0;
+  uint64_t reject_index = 0;
+  uint64_t conflict_term = 0;
+  uint64_t conflict_index = 0;
+
+  // append_entries and its response: the leader's ReadIndex round (§6.4), echoed back.
+  uint64_t read_context = 0;
+};
+
+}  // namespace keyval::raft

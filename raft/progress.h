@@ -1,0 +1,53 @@
+// What a leader knows about one follower (Figure 2 "volatile state on leaders": next_index,
+// match_index) plus the flow control etcd calls Progress: in `probe` mode the leader has at
+// most one AppendEntries outstanding while it searches for the point where the logs agree;
+// in `replicate` mode it pipelines, optimistically advancing next_index, within a bound on
+// messages and bytes in flight.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+
+namespace keyval::raft {
+
+class Progress {
+ public:
+  enum class Mode : uint8_t { probe, replicate };
+
+  Progress() = default;
+  explicit Progress(uint64_t next_index) : next_index(next_index) {}
+
+  uint64_t match_index = 0;  // highest index known replicated (and durable) on the follower
+  uint64_t next_index = 1;   // index of the next entry to send
+  Mode mode = Mode::probe;
+  bool probe_sent = false;   // probe mode: one request outstanding; cleared by a response or heartbeat
+  bool recent_active = false;  // heard from since the last CheckQuorum round
+  uint64_t read_context_acked = 0;  // highest ReadIndex round the follower answered (§6.4)
+  uint32_t ticks_without_progress = 0;  // replicate mode: retransmit timer for lost appends
+
+  // May the leader send an AppendEntries now, given the in-flight bounds?
+  bool paused(uint32_t inflight_max, uint64_t inflight_bytes_max) const;
+  // Records an AppendEntries carrying entries through `last_index` (`bytes` of payload).
+  void sent(uint64_t last_index, uint64_t bytes);
+  // A success acknowledging entries through `index`; false when it was stale (no news).
+  bool acknowledge(uint64_t index);
+  // A rejection of prev index `reject_index`; moves next_index to `hint`. False when stale.
+  bool reject(uint64_t reject_index, uint64_t hint);
+  void become_probe();       // next_index = match_index + 1, forget what is in flight
+  void become_replicate();
+
+  uint64_t inflight_count() const { return inflight_.size(); }
+  uint64_t inflight_bytes() const { return inflight_bytes_; }
+
+ private:
+  struct Inflight {
+    uint64_t last_index;
+    uint64_t bytes;
+  };
+  void free_through(uint64_t index);
+
+  std::deque<Inflight> inflight_;  // replicate mode, oldest first; bounded by max_inflight_appends
+  uint64_t inflight_bytes_ = 0;
+};
+
+}  // namespace keyval::raft

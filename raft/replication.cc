@@ -1,0 +1,240 @@
+// Log replication (§5.3), commitment (§5.4.2), CheckQuorum, flow control (probe vs
+// replicate with bounded pipelining, as etcd's Progress) and ReadIndex (§6.4).
+#include <algorithm>
+#include <functional>
+
+#include "raft/core.h"
+#include "storage/status.h"
+
+namespace keyval::raft {
+
+void Core::tick_heartbeat() {
+  ++heartbeat_elapsed_;
+  ++election_elapsed_;
+  if (election_elapsed_ >= config_.election_timeout_ticks_min) {
+    election_elapsed_ = 0;
+    if (config_.check_quorum) check_quorum();
+    if (role_ != Role::leader) return;
+  }
+  for (auto& [peer, progress] : progress_) {
+    // A pipelined append (or its answer) may be lost: with no progress for an election
+    // timeout, fall back to probing from match_index + 1 (a retransmission timer).
+    if (progress.mode != Progress::Mode::replicate || progress.inflight_count() == 0) continue;
+    if (++progress.ticks_without_progress >= config_.election_timeout_ticks_min) progress.become_probe();
+  }
+  if (heartbeat_elapsed_ >= config_.heartbeat_ticks) {
+    heartbeat_elapsed_ = 0;
+    // §5.2: leaders send periodic heartbeats to maintain their authority.
+    for (auto& [peer, progress] : progress_) send_heartbeat(peer);
+  }
+}
+
+void Core::check_quorum() {
+  uint64_t active = 1;  // ourselves
+  for (auto& [peer, progress] : progress_) {
+    if (progress.recent_active) ++active;
+    progress.recent_active = false;
+  }
+  // CheckQuorum: a leader cut off from a majority steps down, so clients stop waiting on it
+  // and its lease no longer blocks an election on the majority side.
+  if (active < quorum()) become_follower(metadata_.current_term, 0);
+}
+
+bool Core::has_sendable_entries() const {
+  if (role_ != Role::leader) return false;
+  for (const auto& [peer, progress] : progress_) {
+    if (progress.next_index <= log_.last_index() &&
+        !progress.paused(config_.max_inflight_appends, config_.max_inflight_bytes)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void Core::broadcast_append() {
+  for (auto& [peer, progress] : progress_) send_append(peer, false);
+}
+
+void Core::send_append(uint64_t peer, bool send_if_empty) {
+  Progress& progress = progress_.at(peer);
+  // Replicate mode pipelines: keep sending until the in-flight bounds or the log end stop us.
+  do {
+    if (progress.paused(config_.max_inflight_appends, config_.max_inflight_bytes)) return;
+    Message request;
+    request.type = MessageType::append_entries;
+    request.to = peer;
+    request.term = metadata_.current_term;
+    request.prev_log_index = progress.next_index - 1;
+    request.prev_log_term = log_.term_at(request.prev_log_index);
+    request.entries =
+        log_.slice(progress.next_index, config_.max_entries_per_append, config_.max_bytes_per_append);
+    if (request.entries.empty() && !send_if_empty) return;
+    request.leader_commit = commit_index_;
+    request.read_context = read_context_;
+    uint64_t bytes = 0;
+    for (const Entry& entry : request.entries) bytes += entry.payload.size();
+    const uint64_t last_index = request.entries.empty() ? request.prev_log_index : request.entries.back().index;
+    progress.sent(last_index, bytes);
+    send(std::move(request));
+    send_if_empty = false;
+  } while (progress.mode == Progress::Mode::replicate && progress.next_index <= log_.last_index());
+}
+
+void Core::send_heartbeat(uint64_t peer) {
+  Progress& progress = progress_.at(peer);
+  if (progress.mode == Progress::Mode::probe) {
+    // In probe mode the heartbeat doubles as a retransmitted probe.
+    progress.probe_sent = false;
+    send_append(peer, true);
+    return;
+  }
+  // In replicate mode, anchor the heartbeat at match_index: it always passes the consistency
+  // check and does not disturb what is in flight.
+  Message heartbeat;
+  heartbeat.type = MessageType::append_entries;
+  heartbeat.to = peer;
+  heartbeat.term = metadata_.current_term;
+  heartbeat.prev_log_index = progress.match_index;
+  heartbeat.prev_log_term = log_.term_at(progress.match_index);
+  heartbeat.leader_commit = commit_index_;
+  heartbeat.read_context = read_context_;
+  send(std::move(heartbeat));
+}
+
+void Core::handle_append(const Message& message) {
+  // Election safety makes a second leader in our term impossible; seeing one is a bug.
+  KV_ASSERT(role_ != Role::leader);
+  // §5.2: an AppendEntries of the current term comes from its legitimate leader.
+  if (role_ != Role::follower || leader_id_ != message.from) become_follower(message.term, message.from);
+  election_elapsed_ = 0;
+  Message response;
+  response.type = MessageType::append_entries_response;
+  response.to = message.from;
+  response.term = metadata_.current_term;
+  response.read_context = message.read_context;
+  // §5.3 consistency check: the log must hold prev_log_index with prev_log_term.
+  if (message.prev_log_index > log_.last_index() || log_.term_at(message.prev_log_index) != message.prev_log_term) {
+    reject_append(message, response);
+    send(std::move(response));
+    return;
+  }
+  store_entries(message);
+  const uint64_t last_new_index = message.prev_log_index + message.entries.size();
+  // Figure 2, receiver step 5: commit_index = min(leader_commit, index of last new entry).
+  commit_index_ = std::max(commit_index_, std::min(message.leader_commit, last_new_index));
+  response.success = true;
+  response.match_index = last_new_index;
+  // The success promises these entries survive a crash: hold it until they are durable.
+  send(std::move(response), false, last_new_index);
+}
+
+void Core::reject_append(const Message& message, Message& response) {
+  response.success = false;
+  response.reject_index = message.prev_log_index;
+  // §5.3 (end): a hint lets the leader skip a whole conflicting term per round trip.
+  if (message.prev_log_index > log_.last_index()) {
+    response.conflict_term = 0;
+    response.conflict_index = log_.last_index() + 1;
+    return;
+  }
+  response.conflict_term = log_.term_at(message.prev_log_index);
+  response.conflict_index = log_.first_index_of_term(response.conflict_term, message.prev_log_index);
+}
+
+void Core::store_entries(const Message& message) {
+  for (const Entry& entry : message.entries) {
+    if (entry.index <= log_.last_index()) {
+      // Figure 2, receiver step 3: an entry that matches is kept (a duplicate or reordered
+      // request must not truncate what a later one appended); a conflict drops the suffix.
+      if (log_.term_at(entry.index) == entry.term) continue;
+      truncate_local(entry.index - 1);
+    }
+    append_local(entry);  // step 4
+  }
+}
+
+uint64_t Core::back_off_hint(const Message& message) const {
+  if (message.conflict_term == 0) return message.conflict_index;  // the follower's log is short
+  // If we hold entries of the follower's conflicting term, the logs may agree up to our last
+  // one; otherwise the follower's whole term is wrong: skip to its first index.
+  const uint64_t index = log_.last_index_with_term_at_most(message.conflict_term);
+  if (index > 0 && log_.term_at(index) == message.conflict_term) return index + 1;
+  return message.conflict_index;
+}
+
+void Core::handle_append_response(const Message& message) {
+  if (role_ != Role::leader) return;
+  Progress& progress = progress_.at(message.from);
+  progress.recent_active = true;
+  progress.read_context_acked = std::max(progress.read_context_acked, message.read_context);
+  release_reads();
+  if (!message.success) {
+    if (progress.reject(message.reject_index, back_off_hint(message))) send_append(message.from, true);
+    return;
+  }
+  // A success that brings no news (duplicated, reordered) changes nothing; in probe mode the
+  // next heartbeat retries, so a lossy link cannot make the pair ping-pong without ticks.
+  if (!progress.acknowledge(message.match_index)) return;
+  // The first success in probe mode found where the logs agree: start pipelining.
+  if (progress.mode == Progress::Mode::probe) progress.become_replicate();
+  maybe_commit();
+  send_append(message.from, false);
+}
+
+void Core::maybe_commit() {
+  KV_ASSERT(role_ == Role::leader);
+  std::vector<uint64_t> match_indexes{durable_index_};
+  for (const auto& [peer, progress] : progress_) match_indexes.push_back(progress.match_index);
+  std::sort(match_indexes.begin(), match_indexes.end(), std::greater<uint64_t>());
+  const uint64_t replicated_index = match_indexes[quorum() - 1];  // held by a majority
+  // §5.4.2: only an entry of the current term is committed by counting replicas (Figure 8);
+  // earlier entries are committed indirectly, by the Log Matching Property.
+  if (replicated_index <= commit_index_ || log_.term_at(replicated_index) != metadata_.current_term) return;
+  commit_index_ = replicated_index;
+  // Tell followers now rather than at the next heartbeat.
+  for (auto& [peer, progress] : progress_) send_append(peer, true);
+  if (!reads_before_commit_.empty()) {
+    std::vector<uint64_t> waiting = std::move(reads_before_commit_);
+    reads_before_commit_.clear();
+    register_reads(waiting);
+  }
+}
+
+bool Core::read_index(uint64_t request_id, uint64_t* leader_hint) {
+  if (role_ != Role::leader) {
+    if (leader_hint != nullptr) *leader_hint = leader_id_;
+    return false;
+  }
+  // §6.4 step 1: until the leader commits an entry of its own term it does not know the
+  // commit index is current; the read waits for the no-op.
+  if (log_.term_at(commit_index_) != metadata_.current_term) {
+    reads_before_commit_.push_back(request_id);
+    return true;
+  }
+  register_reads({request_id});
+  return true;
+}
+
+void Core::register_reads(const std::vector<uint64_t>& request_ids) {
+  // §6.4 steps 2–3: remember commit_index as the read index, then confirm leadership with a
+  // round of heartbeats stamped with a fresh context; a majority echoing it proves no newer
+  // leader existed when the read arrived.
+  ++read_context_;
+  for (uint64_t request_id : request_ids) pending_reads_.push_back({request_id, commit_index_, read_context_});
+  for (auto& [peer, progress] : progress_) send_heartbeat(peer);
+  release_reads();
+}
+
+void Core::release_reads() {
+  size_t released = 0;
+  for (; released < pending_reads_.size(); ++released) {
+    const PendingRead& read = pending_reads_[released];
+    uint64_t acknowledged = 1;  // ourselves
+    for (const auto& [peer, progress] : progress_) acknowledged += progress.read_context_acked >= read.context;
+    if (acknowledged < quorum()) break;  // contexts increase: later reads cannot be confirmed either
+    read_states_.push_back({read.request_id, read.read_index});
+  }
+  pending_reads_.erase(pending_reads_.begin(), pending_reads_.begin() + released);
+}
+
+}  // namespace keyval::raft
