@@ -4,6 +4,7 @@
 // manual disk that reports durability when told; an InvariantChecker runs after every event.
 #define BOOST_TEST_MODULE raft_test
 #include <boost/test/unit_test.hpp>
+#include <cstdlib>
 
 #include <algorithm>
 #include <deque>
@@ -733,7 +734,10 @@ void run_randomized(uint64_t seed, int events, RandomizedStats& stats) {
 
 BOOST_AUTO_TEST_CASE(random_faults_never_violate_invariants) {
   RandomizedStats stats;
-  const uint64_t seeds = 200;
+  // KEYVAL_RAFT_SEEDS widens (a soak) or narrows (the sanitizer build in CI) the sweep.
+  const char* seeds_text = std::getenv("KEYVAL_RAFT_SEEDS");
+  const uint64_t seeds = seeds_text != nullptr ? std::strtoull(seeds_text, nullptr, 10) : 200;
+  BOOST_REQUIRE(seeds > 0);
   for (uint64_t seed = 1; seed <= seeds; ++seed) run_randomized(seed, 3000, stats);
   BOOST_TEST_MESSAGE("randomized: " << seeds << " seeds, highest term " << stats.max_term << ", "
                                     << stats.committed_under_faults << " entries committed under faults, "
