@@ -1,4 +1,4 @@
-// The LMDB store (store.h): one environment, <directory>/data.mdb, four named databases.
+// The LMDB store (store.h): one environment, <directory>/data.mdb, six named databases.
 //
 //   meta      "metadata"  -> encode_metadata(Metadata)
 //             "positions" -> 16 bytes: indexed_index then applied_index, each a u64 big-endian
@@ -6,6 +6,12 @@
 //             a WalEntry whose CRC32C and index are checked on every load
 //   snapshot  "metadata"  -> encode_snapshot_metadata(SnapshotMetadata)
 //   kv        the state machine's keys and values (opened here, written by the state machine)
+//   sessions       8-byte big-endian client id -> 8-byte big-endian last used index, then the
+//                  state machine's record (encode_session, kv_command.h)
+//   session_order  last used index then client id, each 8 bytes big-endian -> empty: LMDB's
+//                  order is least recently used first, so eviction reads one key
+// Both session databases change only in write_kv transactions, each session row together
+// with its order key, so they always describe the same sessions.
 //
 // Crash behaviour: each change is one LMDB transaction, and LMDB's copy-on-write B-tree with
 // its meta page written last leaves either the state before a commit or the state after it.
@@ -24,6 +30,7 @@
 #include <cerrno>
 #include <array>
 #include <climits>
+#include <cstring>
 #include <exception>
 #include <functional>
 #include <mutex>
@@ -36,7 +43,7 @@
 namespace keyval {
 namespace {
 
-constexpr unsigned databases_max = 4;  // meta, log, snapshot, kv
+constexpr unsigned databases_max = 6;  // meta, log, snapshot, kv, sessions, session_order
 // Each attempt doubles the map, so 64 attempts reach any 64-bit size; the bound only guards
 // against a map that refuses to grow.
 constexpr int map_growth_attempts_max = 64;
@@ -45,6 +52,7 @@ constexpr int map_growth_attempts_max = 64;
 constexpr uint64_t delete_chunk_entries_max = 16384;
 constexpr size_t index_key_bytes = 8;
 constexpr size_t positions_bytes = 16;
+constexpr size_t session_order_key_bytes = 16;
 constexpr mdb_mode_t file_mode = 0644;
 const char* const metadata_key = "metadata";
 const char* const positions_key = "positions";
@@ -68,6 +76,33 @@ uint64_t load_big_endian(const uint8_t* in) {
 IndexKey encode_index_key(uint64_t index) {
   IndexKey key;
   store_big_endian(key.data(), index);
+  return key;
+}
+
+std::vector<uint8_t> encode_positions(const StorePositions& positions) {
+  std::vector<uint8_t> bytes(positions_bytes);
+  store_big_endian(bytes.data(), positions.indexed_index);
+  store_big_endian(bytes.data() + 8, positions.applied_index);
+  return bytes;
+}
+
+Result<StorePositions> decode_positions(const uint8_t* bytes, size_t size, const std::string& where) {
+  if (size != positions_bytes) {
+    return Status::corruption(where + ": value has " + std::to_string(size) + " bytes, expected " +
+                              std::to_string(positions_bytes));
+  }
+  StorePositions positions;
+  positions.indexed_index = load_big_endian(bytes);
+  positions.applied_index = load_big_endian(bytes + 8);
+  return positions;
+}
+
+using SessionOrderKey = std::array<uint8_t, session_order_key_bytes>;
+
+SessionOrderKey encode_session_order_key(uint64_t last_used_index, uint64_t client_id) {
+  SessionOrderKey key;
+  store_big_endian(key.data(), last_used_index);
+  store_big_endian(key.data() + 8, client_id);
   return key;
 }
 
@@ -184,9 +219,14 @@ struct Store::Impl {
   MDB_dbi log = 0;
   MDB_dbi snapshot = 0;
   MDB_dbi kv = 0;
+  MDB_dbi sessions = 0;
+  MDB_dbi session_order = 0;
   // Read-only over an environment whose databases were never created (open_databases makes
-  // all four in one transaction, so none exists): every read finds nothing.
+  // all of them in one transaction, so none exists): every read finds nothing.
   bool databases_missing = false;
+  // Read-only over an environment written before the session databases existed: the session
+  // table reads as empty.
+  bool sessions_missing = false;
   uint64_t map_bytes = 0;
 
   ~Impl() {
@@ -213,6 +253,7 @@ struct Store::Impl {
   Result<uint64_t> edge_index(MDB_cursor_op op);
   Status delete_chunk(MDB_txn* txn, bool from_end, uint64_t index, uint64_t* deleted);
   Status delete_in_chunks(bool from_end, uint64_t index, const std::string& what);
+  class KvTransaction;  // the KvReader/KvWriter over one transaction (below)
 
   // "/dir/data.mdb, database log, index 42": where a key lives, for error messages.
   std::string where(const char* database, const std::string& key) const {
@@ -259,7 +300,8 @@ Status Store::Impl::open_environment() {
 Status Store::Impl::open_databases() {
   return write("open databases of " + directory, [this](MDB_txn* txn) -> Status {
     const std::pair<const char*, MDB_dbi*> databases[] = {
-        {"meta", &meta}, {"log", &log}, {"snapshot", &snapshot}, {"kv", &kv}};
+        {"meta", &meta}, {"log", &log}, {"snapshot", &snapshot}, {"kv", &kv},
+        {"sessions", &sessions}, {"session_order", &session_order}};
     for (const auto& [name, handle] : databases) {
       int rc = mdb_dbi_open(txn, name, MDB_CREATE, handle);
       if (rc != 0) return lmdb_status(rc, "open " + where(name, "(database)"));
@@ -279,6 +321,16 @@ Status Store::Impl::open_databases_read_only() {
       if (rc == MDB_NOTFOUND) {
         databases_missing = true;
         return Status::ok();  // aborting the transaction closes the handles opened so far
+      }
+      if (rc != 0) return lmdb_status(rc, "open " + where(name, "(database)"));
+    }
+    // Added after the first four: an older environment may lack them, and still verifies.
+    for (const auto& [name, handle] : {std::pair<const char*, MDB_dbi*>{"sessions", &sessions},
+                                       std::pair<const char*, MDB_dbi*>{"session_order", &session_order}}) {
+      int rc = mdb_dbi_open(txn.get(), name, 0, handle);
+      if (rc == MDB_NOTFOUND) {
+        sessions_missing = true;
+        continue;
       }
       if (rc != 0) return lmdb_status(rc, "open " + where(name, "(database)"));
     }
@@ -485,6 +537,139 @@ Status Store::Impl::delete_in_chunks(bool from_end, uint64_t index, const std::s
   }
 }
 
+// --- KvTransaction: the state machine's databases inside one transaction --------------------
+
+class Store::Impl::KvTransaction final : public KvWriter {
+ public:
+  KvTransaction(Impl& impl, MDB_txn* txn) : impl_(impl), txn_(txn) {}
+
+  Result<std::optional<std::string>> get(const std::string& key) override {
+    KV_ASSIGN_OR_RETURN(auto bytes, lookup(impl_.kv, as_val(key.data(), key.size()), "kv", "a key"));
+    if (!bytes) return std::optional<std::string>();
+    return std::optional<std::string>(std::string(bytes->begin(), bytes->end()));
+  }
+
+  Status put(const std::string& key, const std::string& value) override {
+    MDB_val key_val = as_val(key.data(), key.size());
+    MDB_val value_val = as_val(value.data(), value.size());
+    return lmdb_status(mdb_put(txn_, impl_.kv, &key_val, &value_val, 0),
+                       "put " + impl_.where("kv", "a key of " + std::to_string(key.size()) + " bytes"));
+  }
+
+  Status erase(const std::string& key) override {
+    MDB_val key_val = as_val(key.data(), key.size());
+    int rc = mdb_del(txn_, impl_.kv, &key_val, nullptr);
+    if (rc == MDB_NOTFOUND) return Status::ok();
+    return lmdb_status(rc, "delete " + impl_.where("kv", "a key of " + std::to_string(key.size()) + " bytes"));
+  }
+
+  Result<std::optional<StoredSession>> load_session(uint64_t client_id) override {
+    if (impl_.sessions_missing) return std::optional<StoredSession>();
+    IndexKey key = encode_index_key(client_id);
+    std::string what = "client " + std::to_string(client_id);
+    KV_ASSIGN_OR_RETURN(auto bytes, lookup(impl_.sessions, as_val(key.data(), key.size()), "sessions", what));
+    if (!bytes) return std::optional<StoredSession>();
+    if (bytes->size() < index_key_bytes) {
+      return Status::corruption(impl_.where("sessions", what) + ": value has " + std::to_string(bytes->size()) +
+                                " bytes, fewer than the " + std::to_string(index_key_bytes) + " of its index");
+    }
+    StoredSession session;
+    session.last_used_index = load_big_endian(bytes->data());
+    session.record.assign(bytes->begin() + index_key_bytes, bytes->end());
+    return std::optional<StoredSession>(std::move(session));
+  }
+
+  Status save_session(uint64_t client_id, const StoredSession& session) override {
+    KV_RETURN_IF_ERROR(erase_session(client_id));  // drops its old place in session_order
+    IndexKey key = encode_index_key(client_id);
+    std::vector<uint8_t> value(index_key_bytes);
+    store_big_endian(value.data(), session.last_used_index);
+    value.insert(value.end(), session.record.begin(), session.record.end());
+    std::string what = "client " + std::to_string(client_id);
+    KV_RETURN_IF_ERROR(put_raw(impl_.sessions, as_val(key.data(), key.size()), value, "sessions", what));
+    SessionOrderKey order = encode_session_order_key(session.last_used_index, client_id);
+    return put_raw(impl_.session_order, as_val(order.data(), order.size()), {}, "session_order", what);
+  }
+
+  Status erase_session(uint64_t client_id) override {
+    KV_ASSIGN_OR_RETURN(std::optional<StoredSession> old, load_session(client_id));
+    if (!old) return Status::ok();
+    std::string what = "client " + std::to_string(client_id);
+    IndexKey key = encode_index_key(client_id);
+    MDB_val key_val = as_val(key.data(), key.size());
+    KV_RETURN_IF_ERROR(lmdb_status(mdb_del(txn_, impl_.sessions, &key_val, nullptr),
+                                   "delete " + impl_.where("sessions", what)));
+    SessionOrderKey order = encode_session_order_key(old->last_used_index, client_id);
+    MDB_val order_val = as_val(order.data(), order.size());
+    int rc = mdb_del(txn_, impl_.session_order, &order_val, nullptr);
+    // The two rows change together; one without the other is damage, not a crash.
+    if (rc == MDB_NOTFOUND) return Status::corruption(impl_.where("session_order", what) + ": order key missing");
+    return lmdb_status(rc, "delete " + impl_.where("session_order", what));
+  }
+
+  Result<uint64_t> session_count() override {
+    if (impl_.sessions_missing) return uint64_t{0};
+    MDB_stat stat{};
+    KV_RETURN_IF_ERROR(lmdb_status(mdb_stat(txn_, impl_.sessions, &stat), "count " + impl_.where("sessions", "")));
+    return uint64_t{stat.ms_entries};
+  }
+
+  Result<std::optional<uint64_t>> least_recently_used_session() override {
+    if (impl_.sessions_missing) return std::optional<uint64_t>();
+    Cursor cursor;
+    KV_RETURN_IF_ERROR(cursor.open(txn_, impl_.session_order, impl_.where("session_order", "(oldest)")));
+    MDB_val key;
+    MDB_val value;
+    int rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_FIRST);
+    if (rc == MDB_NOTFOUND) return std::optional<uint64_t>();
+    if (rc != 0) return lmdb_status(rc, "read the first key of " + impl_.where("session_order", ""));
+    if (key.mv_size != session_order_key_bytes) {
+      return Status::corruption(impl_.where("session_order", "a key") + " has " + std::to_string(key.mv_size) +
+                                " bytes, expected " + std::to_string(session_order_key_bytes));
+    }
+    return std::optional<uint64_t>(load_big_endian(static_cast<const uint8_t*>(key.mv_data) + 8));
+  }
+
+  Result<uint64_t> applied_index() override {
+    KV_ASSIGN_OR_RETURN(StorePositions positions, load_positions());
+    return positions.applied_index;
+  }
+
+  Status set_applied_index(uint64_t index) override {
+    KV_ASSIGN_OR_RETURN(StorePositions positions, load_positions());
+    positions.applied_index = index;
+    return put_raw(impl_.meta, as_val(positions_key, std::strlen(positions_key)), encode_positions(positions), "meta",
+                   positions_key);
+  }
+
+ private:
+  Result<StorePositions> load_positions() {
+    MDB_val key = as_val(positions_key, std::strlen(positions_key));
+    KV_ASSIGN_OR_RETURN(auto bytes, lookup(impl_.meta, key, "meta", positions_key));
+    if (!bytes) return StorePositions{};
+    return decode_positions(bytes->data(), bytes->size(), impl_.where("meta", positions_key));
+  }
+
+  Result<std::optional<std::vector<uint8_t>>> lookup(MDB_dbi dbi, MDB_val key, const char* database,
+                                                     const std::string& what) {
+    MDB_val value;
+    int rc = mdb_get(txn_, dbi, &key, &value);
+    if (rc == MDB_NOTFOUND) return std::optional<std::vector<uint8_t>>();
+    if (rc != 0) return lmdb_status(rc, "get " + impl_.where(database, what));
+    const auto* bytes = static_cast<const uint8_t*>(value.mv_data);
+    return std::optional<std::vector<uint8_t>>(std::vector<uint8_t>(bytes, bytes + value.mv_size));
+  }
+
+  Status put_raw(MDB_dbi dbi, MDB_val key, const std::vector<uint8_t>& value, const char* database,
+                 const std::string& what) {
+    MDB_val value_val = as_val(value.data(), value.size());
+    return lmdb_status(mdb_put(txn_, dbi, &key, &value_val, 0), "put " + impl_.where(database, what));
+  }
+
+  Impl& impl_;
+  MDB_txn* txn_;
+};
+
 // --- Store -----------------------------------------------------------------------------------
 
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -518,9 +703,7 @@ Result<std::optional<Metadata>> Store::load_metadata() {
 }
 
 Status Store::save_positions(const StorePositions& positions) {
-  std::vector<uint8_t> bytes(positions_bytes);
-  store_big_endian(bytes.data(), positions.indexed_index);
-  store_big_endian(bytes.data() + 8, positions.applied_index);
+  std::vector<uint8_t> bytes = encode_positions(positions);
   std::string where = impl_->where("meta", positions_key);
   return impl_->write("save " + where, [&](MDB_txn* txn) {
     return impl_->put(txn, impl_->meta, positions_key, bytes, where);
@@ -530,15 +713,8 @@ Status Store::save_positions(const StorePositions& positions) {
 Result<StorePositions> Store::load_positions() {
   std::string where = impl_->where("meta", positions_key);
   KV_ASSIGN_OR_RETURN(std::optional<std::vector<uint8_t>> bytes, impl_->get(impl_->meta, positions_key, where));
-  StorePositions positions;
-  if (!bytes) return positions;
-  if (bytes->size() != positions_bytes) {
-    return Status::corruption(where + ": value has " + std::to_string(bytes->size()) + " bytes, expected " +
-                              std::to_string(positions_bytes));
-  }
-  positions.indexed_index = load_big_endian(bytes->data());
-  positions.applied_index = load_big_endian(bytes->data() + 8);
-  return positions;
+  if (!bytes) return StorePositions{};
+  return decode_positions(bytes->data(), bytes->size(), where);
 }
 
 Status Store::save_entry(const Entry& entry) { return save_entries({entry}); }
@@ -605,6 +781,20 @@ Result<std::optional<SnapshotMetadata>> Store::load_snapshot_metadata() {
   if (!bytes) return std::optional<SnapshotMetadata>();
   KV_ASSIGN_OR_RETURN(SnapshotMetadata snapshot, decode_snapshot_metadata(bytes->data(), bytes->size(), where));
   return std::optional<SnapshotMetadata>(std::move(snapshot));
+}
+
+Status Store::read_kv(const std::function<Status(KvReader&)>& body) {
+  return impl_->read("read " + impl_->where("kv", "(state machine)"), [&](MDB_txn* txn) {
+    Impl::KvTransaction transaction(*impl_, txn);
+    return body(transaction);
+  });
+}
+
+Status Store::write_kv(const std::function<Status(KvWriter&)>& body) {
+  return impl_->write("write " + impl_->where("kv", "(state machine)"), [&](MDB_txn* txn) {
+    Impl::KvTransaction transaction(*impl_, txn);
+    return body(transaction);
+  });
 }
 
 Status Store::sync() {

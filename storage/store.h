@@ -1,4 +1,4 @@
-// The LMDB store: one environment per node with four named databases.
+// The LMDB store: one environment per node with six named databases.
 //
 //   meta      current_term/voted_for (Metadata), and the positions the indexer
 //             and the state machine have reached ("indexed_index", "applied_index")
@@ -6,6 +6,8 @@
 //             each a Cap'n Proto WalEntry with a CRC32C checked on every load
 //   snapshot  snapshot metadata
 //   kv        the state machine's keys and values (used by the state machine)
+//   sessions       the state machine's client session table, by client id
+//   session_order  the same sessions ordered least recently used first
 //
 // The map grows (doubling, up to map_bytes_max) when a write finds it full,
 // instead of failing. LMDB return codes become Status values in lmdb_error.cc.
@@ -18,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -44,6 +47,38 @@ struct StoreOptions {
 struct StorePositions {
   uint64_t indexed_index = 0;  // every WAL entry <= this is in the `log` database
   uint64_t applied_index = 0;  // every entry <= this is applied to `kv`
+};
+
+// A stored client session: the index of the last entry that used it (its place in the
+// least-recently-used order) and the state machine's opaque record (kv_command.h Session).
+struct StoredSession {
+  uint64_t last_used_index = 0;
+  std::vector<uint8_t> record;
+};
+
+// The state machine's view of one LMDB transaction (Store::read_kv / write_kv): its data
+// (`kv`), its session table and its applied index, nothing else. Keys must hold 1 to
+// kv_key_bytes_max (kv_command.h) bytes, or LMDB refuses them with an io_error.
+class KvReader {
+ public:
+  virtual ~KvReader() = default;
+  virtual Result<std::optional<std::string>> get(const std::string& key) = 0;
+  virtual Result<std::optional<StoredSession>> load_session(uint64_t client_id) = 0;
+  virtual Result<uint64_t> session_count() = 0;
+  // The client id whose session has the lowest last_used_index (ties: lowest client id).
+  virtual Result<std::optional<uint64_t>> least_recently_used_session() = 0;
+  virtual Result<uint64_t> applied_index() = 0;  // positions.applied_index
+};
+
+class KvWriter : public KvReader {
+ public:
+  virtual Status put(const std::string& key, const std::string& value) = 0;
+  virtual Status erase(const std::string& key) = 0;  // ok when absent
+  // Replaces the client's session and moves it in the least-recently-used order.
+  virtual Status save_session(uint64_t client_id, const StoredSession& session) = 0;
+  virtual Status erase_session(uint64_t client_id) = 0;  // ok when absent
+  // Sets positions.applied_index, keeping indexed_index.
+  virtual Status set_applied_index(uint64_t index) = 0;
 };
 
 class Store {
@@ -87,6 +122,15 @@ class Store {
   // --- snapshot ---
   Status save_snapshot_metadata(const SnapshotMetadata& snapshot);
   Result<std::optional<SnapshotMetadata>> load_snapshot_metadata();
+
+  // --- kv, sessions (the state machine) ---
+  // One read-only transaction; a read-only store whose databases were never created runs
+  // nothing and returns ok (every read finds nothing).
+  Status read_kv(const std::function<Status(KvReader&)>& body);
+  // One write transaction: everything `body` does commits together, or nothing does when
+  // it returns an error. `body` may run more than once (a full map is grown and the whole
+  // transaction retried), so it must start from scratch each time.
+  Status write_kv(const std::function<Status(KvWriter&)>& body);
 
   // Forces everything committed so far to disk (needed in relaxed mode).
   Status sync();

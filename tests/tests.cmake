@@ -26,6 +26,7 @@ keyval_test(wal_test storage)
 keyval_test(wal_recovery_test storage)
 keyval_test(store_test storage)
 keyval_test(recovery_test storage)
+keyval_test(kv_state_machine_test storage)
 keyval_test(tools_test storage)
 keyval_test(raft_test unit)
 target_link_libraries(raft_test PRIVATE keyval_raft)
@@ -34,6 +35,9 @@ target_link_libraries(persistence_actors_test PRIVATE keyval_actors)
 add_dependencies(tools_test keyval)
 keyval_test(crash_test crash)
 target_link_libraries(crash_test PRIVATE keyval_actors)
+
+keyval_test(linearizability_test unit)
+target_link_libraries(linearizability_test PRIVATE keyval_sim)
 
 # Micro-benchmarks (Google Benchmark); built on demand, never part of ctest.
 find_package(benchmark QUIET)

@@ -1,0 +1,53 @@
+# The key-value state machine's commands and results (storage/kv_command.h).
+#
+# A Raft log entry's payload is an encoded Command (an empty payload is Raft's own
+# no-op). Results travel back to clients and are also stored in the client session
+# table (LMDB database `sessions`, storage/FORMAT.md) so a retried command is answered
+# with its first result. Keys and values are arbitrary bytes.
+@0xb01cf870dc0b0df2;
+
+$import "/capnp/c++.capnp".namespace("keyval::schema");
+
+struct Command {
+  clientId @0 :UInt64;   # 0: no session (applied every time it is committed, never deduplicated)
+  sequence @1 :UInt64;   # per client, starting at 1 and increasing; a retry repeats it
+  union {
+    noop @2 :Void;       # a client-level no-op (the default of an all-zero message)
+    put :group {
+      key @3 :Data;
+      value @4 :Data;
+    }
+    delete :group {
+      key @5 :Data;
+    }
+    cas :group {
+      key @6 :Data;
+      expectedAbsent @7 :Bool;  # true: succeed only when the key does not exist
+      expected @8 :Data;        # ignored when expectedAbsent
+      newValue @9 :Data;
+    }
+  }
+}
+
+enum CommandStatus {
+  ok @0;              # applied (a cas that did not match is still ok: see casSucceeded)
+  staleRequest @1;    # the sequence is below the client's last applied one
+  sessionExpired @2;  # unknown client with a sequence past 1: its session was evicted
+  rejected @3;        # the command is invalid (undecodable, empty or oversized key)
+  alreadyApplied @4;  # the entry was at or below the applied index and its result is gone
+}
+
+struct CommandResult {
+  status @0 :CommandStatus;
+  message @1 :Text;       # why, when status is not ok
+  index @2 :UInt64;       # log index of the entry that produced this result
+  found @3 :Bool;         # the key existed before the command
+  value @4 :Data;         # the value before the command (put, delete, cas)
+  casSucceeded @5 :Bool;
+}
+
+# One row of the session table: the client's last applied sequence and its result.
+struct Session {
+  sequence @0 :UInt64;
+  result @1 :CommandResult;
+}

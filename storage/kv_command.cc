@@ -1,0 +1,155 @@
+// Cap'n Proto encoding of the state machine's commands, results and sessions
+// (schema/kv.capnp). Cap'n Proto's exceptions are caught by read_message and never
+// leave this file.
+#include "storage/kv_command.h"
+
+#include <capnp/message.h>
+
+#include "schema/kv.capnp.h"
+#include "storage/capnp_message.h"
+
+namespace keyval {
+namespace {
+
+capnp::Data::Reader as_data(const std::string& bytes) {
+  return capnp::Data::Reader(reinterpret_cast<const kj::byte*>(bytes.data()), bytes.size());
+}
+
+std::string as_string(capnp::Data::Reader data) {
+  return std::string(reinterpret_cast<const char*>(data.begin()), data.size());
+}
+
+void fill_result(schema::CommandResult::Builder builder, const CommandResult& result) {
+  builder.setStatus(static_cast<schema::CommandStatus>(result.status));
+  builder.setMessage(result.message);
+  builder.setIndex(result.index);
+  builder.setFound(result.found);
+  builder.setValue(as_data(result.value));
+  builder.setCasSucceeded(result.cas_succeeded);
+}
+
+// An unknown status (a newer writer) is corruption for this build, not a silent "ok".
+Status read_result(schema::CommandResult::Reader reader, const std::string& where, CommandResult* result) {
+  auto status = static_cast<uint16_t>(reader.getStatus());
+  if (status > static_cast<uint16_t>(CommandStatus::already_applied)) {
+    return Status::corruption(where + ": unknown command status " + std::to_string(status));
+  }
+  result->status = static_cast<CommandStatus>(status);
+  result->message = reader.getMessage().cStr();
+  result->index = reader.getIndex();
+  result->found = reader.getFound();
+  result->value = as_string(reader.getValue());
+  result->cas_succeeded = reader.getCasSucceeded();
+  return Status::ok();
+}
+
+// A union member this build does not know (a newer proposer) is malformed for it.
+Status read_command(schema::Command::Reader reader, const std::string& where, Command* command) {
+  command->client_id = reader.getClientId();
+  command->sequence = reader.getSequence();
+  switch (reader.which()) {
+    case schema::Command::NOOP: command->kind = CommandKind::noop; return Status::ok();
+    case schema::Command::PUT:
+      command->kind = CommandKind::put;
+      command->key = as_string(reader.getPut().getKey());
+      command->value = as_string(reader.getPut().getValue());
+      return Status::ok();
+    case schema::Command::DELETE:
+      command->kind = CommandKind::erase;
+      command->key = as_string(reader.getDelete().getKey());
+      return Status::ok();
+    case schema::Command::CAS: {
+      auto cas = reader.getCas();
+      command->kind = CommandKind::cas;
+      command->key = as_string(cas.getKey());
+      command->value = as_string(cas.getNewValue());
+      if (!cas.getExpectedAbsent()) command->expected = as_string(cas.getExpected());
+      return Status::ok();
+    }
+  }
+  return Status::corruption(where + ": unknown command kind " + std::to_string(static_cast<int>(reader.which())));
+}
+
+}  // namespace
+
+const char* command_status_name(CommandStatus status) {
+  switch (status) {
+    case CommandStatus::ok: return "ok";
+    case CommandStatus::stale_request: return "stale_request";
+    case CommandStatus::session_expired: return "session_expired";
+    case CommandStatus::rejected: return "rejected";
+    case CommandStatus::already_applied: return "already_applied";
+  }
+  return "invalid";
+}
+
+std::vector<uint8_t> encode_command(const Command& command) {
+  capnp::MallocMessageBuilder builder;
+  auto root = builder.initRoot<schema::Command>();
+  root.setClientId(command.client_id);
+  root.setSequence(command.sequence);
+  switch (command.kind) {
+    case CommandKind::noop: root.setNoop(); break;
+    case CommandKind::put: {
+      auto put = root.initPut();
+      put.setKey(as_data(command.key));
+      put.setValue(as_data(command.value));
+      break;
+    }
+    case CommandKind::erase: root.initDelete().setKey(as_data(command.key)); break;
+    case CommandKind::cas: {
+      auto cas = root.initCas();
+      cas.setKey(as_data(command.key));
+      cas.setExpectedAbsent(!command.expected.has_value());
+      if (command.expected) cas.setExpected(as_data(*command.expected));
+      cas.setNewValue(as_data(command.value));
+      break;
+    }
+  }
+  return message_to_bytes(builder);
+}
+
+Result<Command> decode_command(const uint8_t* data, size_t bytes, const std::string& where) {
+  Command command;
+  Status status = read_message(data, bytes, where, [&](capnp::MessageReader& reader) {
+    return read_command(reader.getRoot<schema::Command>(), where, &command);
+  });
+  if (!status.is_ok()) return status;
+  return command;
+}
+
+std::vector<uint8_t> encode_result(const CommandResult& result) {
+  capnp::MallocMessageBuilder builder;
+  fill_result(builder.initRoot<schema::CommandResult>(), result);
+  return message_to_bytes(builder);
+}
+
+Result<CommandResult> decode_result(const uint8_t* data, size_t bytes, const std::string& where) {
+  CommandResult result;
+  Status status = read_message(data, bytes, where, [&](capnp::MessageReader& reader) {
+    return read_result(reader.getRoot<schema::CommandResult>(), where, &result);
+  });
+  if (!status.is_ok()) return status;
+  return result;
+}
+
+std::vector<uint8_t> encode_session(const Session& session) {
+  capnp::MallocMessageBuilder builder;
+  auto root = builder.initRoot<schema::Session>();
+  root.setSequence(session.sequence);
+  fill_result(root.initResult(), session.result);
+  return message_to_bytes(builder);
+}
+
+Result<Session> decode_session(const uint8_t* data, size_t bytes, const std::string& where) {
+  Session session;
+  Status status = read_message(data, bytes, where, [&](capnp::MessageReader& reader) {
+    auto root = reader.getRoot<schema::Session>();
+    session.sequence = root.getSequence();
+    return read_result(root.getResult(), where, &session.result);
+  });
+  if (!status.is_ok()) return status;
+  return session;
+}
+
+}  // namespace keyval

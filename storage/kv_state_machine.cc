@@ -1,0 +1,193 @@
+// The key-value state machine (kv_state_machine.h): commands applied to LMDB in one
+// transaction per batch, together with the session table and the applied index.
+#include "storage/kv_state_machine.h"
+
+#include <utility>
+
+namespace keyval {
+namespace {
+
+CommandResult refused(CommandStatus status, uint64_t index, std::string message) {
+  CommandResult result;
+  result.status = status;
+  result.index = index;
+  result.message = std::move(message);
+  return result;
+}
+
+std::string entry_name(uint64_t index) { return "entry " + std::to_string(index); }
+
+// A bad key is the client's mistake: rejected as a result, never an LMDB error that would
+// abort the batch and stop the node on every replica.
+std::optional<CommandResult> check_key(const Command& command, uint64_t index) {
+  if (command.kind == CommandKind::noop) return std::nullopt;
+  if (command.key.empty() || command.key.size() > kv_key_bytes_max) {
+    return refused(CommandStatus::rejected, index,
+                   entry_name(index) + ": key of " + std::to_string(command.key.size()) +
+                       " bytes; keys hold 1 to " + std::to_string(kv_key_bytes_max) + " bytes");
+  }
+  return std::nullopt;
+}
+
+// Runs one command against the data; the caller has dealt with sessions.
+Result<CommandResult> execute(KvWriter& writer, const Command& command, uint64_t index) {
+  if (auto bad = check_key(command, index)) return std::move(*bad);
+  CommandResult result;
+  result.index = index;
+  if (command.kind == CommandKind::noop) return result;
+  KV_ASSIGN_OR_RETURN(std::optional<std::string> previous, writer.get(command.key));
+  result.found = previous.has_value();
+  if (previous) result.value = *previous;
+  switch (command.kind) {
+    case CommandKind::noop: break;
+    case CommandKind::put: KV_RETURN_IF_ERROR(writer.put(command.key, command.value)); break;
+    case CommandKind::erase:
+      if (previous) KV_RETURN_IF_ERROR(writer.erase(command.key));
+      break;
+    case CommandKind::cas:
+      result.cas_succeeded = command.expected ? previous == command.expected : !previous.has_value();
+      if (result.cas_succeeded) KV_RETURN_IF_ERROR(writer.put(command.key, command.value));
+      break;
+  }
+  return result;
+}
+
+Result<std::optional<Session>> load_session(KvWriter& writer, uint64_t client_id) {
+  KV_ASSIGN_OR_RETURN(std::optional<StoredSession> stored, writer.load_session(client_id));
+  if (!stored) return std::optional<Session>();
+  std::string where = "session of client " + std::to_string(client_id);
+  KV_ASSIGN_OR_RETURN(Session session, decode_session(stored->record.data(), stored->record.size(), where));
+  return std::optional<Session>(std::move(session));
+}
+
+}  // namespace
+
+KvStateMachine::KvStateMachine(Store& store, KvStateMachineOptions options) : store_(store), options_(options) {
+  KV_ASSERT(options_.sessions_max >= 1);
+}
+
+Result<std::vector<CommandResult>> KvStateMachine::apply(const std::vector<Entry>& committed) {
+  std::vector<CommandResult> results;
+  if (committed.empty()) return results;
+  Status status = store_.write_kv([&](KvWriter& writer) { return apply_in(writer, committed, &results); });
+  if (!status.is_ok()) return status;
+  return results;
+}
+
+// May run more than once (write_kv retries after growing a full map): starts from scratch.
+Status KvStateMachine::apply_in(KvWriter& writer, const std::vector<Entry>& committed,
+                                std::vector<CommandResult>* results) {
+  results->clear();
+  KV_ASSIGN_OR_RETURN(uint64_t applied, writer.applied_index());
+  uint64_t previous = 0;
+  for (const Entry& entry : committed) {
+    // Raft hands out committed entries in order and without gaps; anything else is a caller
+    // bug, refused before anything is written (returning aborts the transaction).
+    bool in_order = entry.index > previous && (entry.index <= applied || entry.index == applied + 1);
+    if (!in_order) {
+      return Status::invalid_argument("apply " + entry_name(entry.index) + " after " + entry_name(previous) +
+                                      " with applied index " + std::to_string(applied) +
+                                      ": committed entries must be increasing and contiguous");
+    }
+    previous = entry.index;
+    if (entry.index <= applied) {
+      KV_ASSIGN_OR_RETURN(CommandResult skipped, skipped_result(writer, entry));
+      results->push_back(std::move(skipped));
+      continue;
+    }
+    KV_ASSIGN_OR_RETURN(CommandResult result, apply_entry(writer, entry));
+    results->push_back(std::move(result));
+    applied = entry.index;
+  }
+  return writer.set_applied_index(applied);
+}
+
+Result<CommandResult> KvStateMachine::apply_entry(KvWriter& writer, const Entry& entry) {
+  CommandResult result;
+  result.index = entry.index;
+  if (entry.payload.empty()) return result;  // Raft's own no-op (a new leader's first entry)
+  auto command = decode_command(entry.payload.data(), entry.payload.size(), entry_name(entry.index));
+  if (!command.is_ok()) {
+    // An undecodable payload is committed on every replica alike: applying it as a no-op
+    // recorded as rejected keeps replicas identical and the node running. Stopping here would
+    // stop every replica at the same entry, forever.
+    return refused(CommandStatus::rejected, entry.index, "undecodable command: " + command.status().message());
+  }
+  if (command->client_id == 0) return execute(writer, *command, entry.index);
+  return apply_with_session(writer, *command, entry.index);
+}
+
+Result<CommandResult> KvStateMachine::apply_with_session(KvWriter& writer, const Command& command, uint64_t index) {
+  std::string client = "client " + std::to_string(command.client_id);
+  KV_ASSIGN_OR_RETURN(std::optional<Session> session, load_session(writer, command.client_id));
+  if (session && command.sequence == session->sequence) {
+    // A retry: answered with the first result; the session counts as used again.
+    KV_RETURN_IF_ERROR(save_session(writer, command.client_id, *session, index));
+    return session->result;
+  }
+  if (session && command.sequence < session->sequence) {
+    return refused(CommandStatus::stale_request, index,
+                   client + " sequence " + std::to_string(command.sequence) + " is stale: sequence " +
+                       std::to_string(session->sequence) + " was already applied");
+  }
+  if (!session && command.sequence != 1) {
+    return refused(CommandStatus::session_expired, index,
+                   client + " has no session (expired or never started) and sent sequence " +
+                       std::to_string(command.sequence) + "; a new session starts at sequence 1");
+  }
+  KV_ASSIGN_OR_RETURN(CommandResult result, execute(writer, command, index));
+  KV_RETURN_IF_ERROR(save_session(writer, command.client_id, Session{command.sequence, result}, index));
+  if (!session) KV_RETURN_IF_ERROR(evict_beyond_bound(writer));
+  return result;
+}
+
+// An entry already applied before (a replay after a restart): the data already reflects it.
+Result<CommandResult> KvStateMachine::skipped_result(KvWriter& writer, const Entry& entry) {
+  CommandResult gone = refused(CommandStatus::already_applied, entry.index,
+                               entry_name(entry.index) + " was applied before and its result is no longer kept");
+  if (entry.payload.empty()) return gone;
+  auto command = decode_command(entry.payload.data(), entry.payload.size(), entry_name(entry.index));
+  if (!command.is_ok() || command->client_id == 0) return gone;
+  KV_ASSIGN_OR_RETURN(std::optional<Session> session, load_session(writer, command->client_id));
+  if (session && session->sequence == command->sequence) return session->result;
+  return gone;
+}
+
+Status KvStateMachine::save_session(KvWriter& writer, uint64_t client_id, const Session& session, uint64_t index) {
+  return writer.save_session(client_id, StoredSession{index, encode_session(session)});
+}
+
+// Deterministic: session_order sorts by last used index, then client id.
+Status KvStateMachine::evict_beyond_bound(KvWriter& writer) {
+  KV_ASSIGN_OR_RETURN(uint64_t count, writer.session_count());
+  for (; count > options_.sessions_max; --count) {
+    KV_ASSIGN_OR_RETURN(std::optional<uint64_t> oldest, writer.least_recently_used_session());
+    KV_ASSERT(oldest.has_value());  // count > sessions_max >= 1 sessions exist
+    KV_RETURN_IF_ERROR(writer.erase_session(*oldest));
+  }
+  return Status::ok();
+}
+
+Result<std::optional<std::string>> KvStateMachine::get(const std::string& key) {
+  std::optional<std::string> value;
+  // LMDB refuses such keys; none can have been stored.
+  if (key.empty() || key.size() > kv_key_bytes_max) return value;
+  Status status = store_.read_kv([&](KvReader& reader) -> Status {
+    KV_ASSIGN_OR_RETURN(value, reader.get(key));
+    return Status::ok();
+  });
+  if (!status.is_ok()) return status;
+  return value;
+}
+
+Result<uint64_t> KvStateMachine::applied_index() {
+  uint64_t index = 0;
+  Status status = store_.read_kv([&](KvReader& reader) -> Status {
+    KV_ASSIGN_OR_RETURN(index, reader.applied_index());
+    return Status::ok();
+  });
+  if (!status.is_ok()) return status;
+  return index;
+}
+
+}  // namespace keyval

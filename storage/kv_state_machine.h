@@ -1,0 +1,73 @@
+// The key-value state machine: applies committed Raft entries to LMDB (Store's `kv`
+// database), with client sessions so a retried command is applied once. A plain class;
+// the state machine actor hosts it and is its only user (Store is single-owner).
+//
+// Exactly once across restarts: one apply() is one LMDB write transaction holding the
+// data changes, the session table changes and positions.applied_index. A crash leaves the
+// state before the batch or after it, never part of it; entries with index <= the stored
+// applied index are skipped, so replaying a batch after a restart changes nothing.
+//
+// Client sessions (the Raft dissertation's §6.3): per client id, the last applied sequence
+// and its result. A command whose sequence equals the last one is a retry: it is not applied
+// again and gets the stored result. A lower sequence gets stale_request. A client with no
+// session must start at sequence 1; a higher sequence gets session_expired (its session was
+// evicted, so a retry of an old command cannot be told apart from a new one). Client id 0
+// has no session: its commands are applied every time they are committed.
+//
+// The table holds at most sessions_max clients. Adding one past the bound evicts the least
+// recently used: the lowest index of the last entry that used it (applied, or answered as a
+// retry), ties broken by the lowest client id. Every replica applies the same entries, so
+// every replica evicts the same clients. Limit: an evicted client that retries its sequence 1
+// gets it applied again; clients must not outlive sessions_max newer clients mid-retry.
+//
+// Reads: get() reads the local applied state. Linearizability is the raft node's job: it
+// calls get() only once the applied index has reached a ReadIndex (§6.4) confirmed by a
+// quorum, or answers reads through the log.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "storage/kv_command.h"
+#include "storage/status.h"
+#include "storage/store.h"
+#include "storage/types.h"
+
+namespace keyval {
+
+struct KvStateMachineOptions {
+  // Bound on the session table (clients remembered). Each row holds one result, including
+  // the previous value of the key it changed, so the table's bytes scale with values too.
+  uint64_t sessions_max = 4096;
+};
+
+class KvStateMachine {
+ public:
+  explicit KvStateMachine(Store& store, KvStateMachineOptions options = {});
+
+  // Applies a batch of committed entries (indices increasing, the first beyond the applied
+  // index being applied_index + 1) in one transaction; returns one result per entry, in order.
+  // Entries at or below the applied index are skipped: their result is the session's stored
+  // one when it is still the client's last command, else already_applied. A Status error
+  // (I/O, a gap in the indices) means nothing of the batch was applied.
+  Result<std::vector<CommandResult>> apply(const std::vector<Entry>& committed);
+
+  // The value of `key` in the applied state; nullopt when absent.
+  Result<std::optional<std::string>> get(const std::string& key);
+  Result<uint64_t> applied_index();
+
+ private:
+  Status apply_in(KvWriter& writer, const std::vector<Entry>& committed, std::vector<CommandResult>* results);
+  Result<CommandResult> apply_entry(KvWriter& writer, const Entry& entry);
+  Result<CommandResult> apply_with_session(KvWriter& writer, const Command& command, uint64_t index);
+  Result<CommandResult> skipped_result(KvWriter& writer, const Entry& entry);
+  Status save_session(KvWriter& writer, uint64_t client_id, const Session& session, uint64_t index);
+  Status evict_beyond_bound(KvWriter& writer);
+
+  Store& store_;
+  KvStateMachineOptions options_;
+};
+
+}  // namespace keyval
