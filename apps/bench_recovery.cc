@@ -198,9 +198,7 @@ Status run(const std::string& directory, const Config& config, Figures* figures)
 Result<std::string> make_directory(const Config& config) {
   std::string directory = config.directory;
   if (directory.empty()) {
-    char pattern[] = "/tmp/keyval-bench-recovery-XXXXXX";
-    if (::mkdtemp(pattern) == nullptr) return Status::from_errno("mkdtemp", pattern, errno);
-    return std::string(pattern);
+    return cli::make_temp_directory("bench-recovery");
   }
   if (posix_env().exists(join_path(directory, "wal")) || posix_env().exists(join_path(directory, "lmdb"))) {
     return Status::invalid_argument("--dir " + directory + " already holds a data directory; give an empty one");

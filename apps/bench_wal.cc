@@ -119,9 +119,9 @@ int bench_wal_main(const std::vector<std::string>& args) {
   if (*entries == 0) return cli::usage_error("bench wal", "--entries must be at least 1");
   std::string directory = flags->get("dir");
   if (directory.empty()) {
-    char pattern[] = "/tmp/keyval-bench-wal-XXXXXX";
-    if (::mkdtemp(pattern) == nullptr) return cli::usage_error("bench wal", "cannot create a temporary directory");
-    directory = pattern;
+    auto made_temporary = cli::make_temp_directory("bench-wal");
+    if (!made_temporary.is_ok()) return cli::usage_error("bench wal", made_temporary.status().to_string());
+    directory = *made_temporary;
   } else if (posix_env().exists(directory + "/LOCK")) {
     return cli::usage_error("bench wal", "--dir " + directory + " already holds a WAL; give an empty directory");
   }

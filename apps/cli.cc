@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 namespace keyval::cli {
@@ -137,6 +138,15 @@ std::string json_escape(const std::string& text) {
 int usage_error(const std::string& command, const std::string& message) {
   std::cerr << "keyval " << command << ": " << message << "\n";
   return exit_usage;
+}
+
+Result<std::string> make_temp_directory(const std::string& purpose) {
+  const char* base = std::getenv("TMPDIR");
+  std::string pattern = std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/keyval-" + purpose + "-XXXXXX";
+  std::vector<char> buffer(pattern.begin(), pattern.end());
+  buffer.push_back('\0');
+  if (::mkdtemp(buffer.data()) == nullptr) return Status::from_errno("create temporary directory", pattern, errno);
+  return std::string(buffer.data());
 }
 
 double monotonic_seconds() {

@@ -59,6 +59,9 @@ std::string json_escape(const std::string& text);
 // Prints "keyval <command>: <message>" to stderr and returns exit_usage.
 int usage_error(const std::string& command, const std::string& message);
 
+// A new directory under $TMPDIR (or /tmp) named keyval-<purpose>-XXXXXX, for benchmarks and demos.
+Result<std::string> make_temp_directory(const std::string& purpose);
+
 // Seconds on a monotonic clock, for benchmarks and progress lines (never in deterministic code).
 double monotonic_seconds();
 

@@ -102,9 +102,9 @@ int demo_main(const std::vector<std::string>& args) {
   std::string directory = flags->get("dir");
   bool temporary = directory.empty();
   if (temporary) {
-    char pattern[] = "/tmp/keyval-demo-XXXXXX";
-    if (::mkdtemp(pattern) == nullptr) return cli::usage_error("demo", "cannot create a temporary directory");
-    directory = pattern;
+    auto made = cli::make_temp_directory("demo");
+    if (!made.is_ok()) return cli::usage_error("demo", made.status().to_string());
+    directory = *made;
   } else if (posix_env().exists(directory) && !std::filesystem::is_empty(directory)) {
     return cli::usage_error("demo", "--dir " + directory + " is not empty; give a new or empty directory");
   }
