@@ -32,14 +32,11 @@
 #include "tests/support/child_process.h"
 #include "tests/support/crash_ledger.h"
 #include "tests/support/fault_env.h"
+#include "tests/support/print.h"
 #include "tests/support/temp_dir.h"
 
 namespace keyval {
 
-// Lets BOOST_TEST print a Code it compares (found by argument-dependent lookup).
-static std::ostream& operator<<(std::ostream& out, Code code) {
-  return out << code_name(code);
-}
 
 namespace {
 
@@ -50,6 +47,7 @@ using testing::FaultPoint;
 using testing::Ledger;
 using testing::mix;
 using testing::payload_for;
+using testing::segment_files;
 using testing::TempDir;
 using testing::Verified;
 using Clock = std::chrono::steady_clock;
@@ -421,17 +419,6 @@ std::string wal_directory(const std::string& data_directory) {
   return data_directory + "/wal";
 }
 
-// Segment file names, oldest first.
-std::vector<std::string> segment_files(const std::string& directory) {
-  std::vector<std::string> names;
-  for (const auto& item : std::filesystem::directory_iterator(directory)) {
-    std::string name = item.path().filename().string();
-    uint64_t id = 0, first = 0;
-    if (wal_format::parse_segment_file_name(name, &id, &first)) names.push_back(name);
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
 
 struct RecordSpan {
   uint64_t offset = 0;

@@ -14,14 +14,12 @@
 #include "storage/store.h"
 #include "storage/wal.h"
 #include "storage/wal_format.h"
+#include "tests/support/print.h"
 #include "tests/support/temp_dir.h"
 
 namespace keyval {
 
 // Printers for Boost.Test's failure messages (found by argument-dependent lookup).
-static std::ostream& operator<<(std::ostream& out, Code code) {
-  return out << code_name(code);
-}
 static std::ostream& operator<<(std::ostream& out, const Metadata& metadata) {
   return out << "{term " << metadata.current_term << ", voted_for " << metadata.voted_for << "}";
 }

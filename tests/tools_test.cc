@@ -58,10 +58,7 @@ void write_wal(const std::string& directory, uint64_t count, uint64_t segment_by
 
 std::vector<std::string> segment_paths(const std::string& directory) {
   std::vector<std::string> paths;
-  for (const std::string& name : posix_env().list(directory).value()) {
-    uint64_t id, first;
-    if (wal_format::parse_segment_file_name(name, &id, &first)) paths.push_back(directory + "/" + name);
-  }
+  for (const std::string& name : keyval::testing::segment_files(directory)) paths.push_back(directory + "/" + name);
   return paths;
 }
 

@@ -16,20 +16,18 @@
 #include "storage/env.h"
 #include "storage/wal.h"
 #include "storage/wal_format.h"
+#include "tests/support/print.h"
 #include "tests/support/temp_dir.h"
 
 namespace keyval {
 
-// Lets BOOST_TEST print a Code it compares (found by argument-dependent lookup).
-static std::ostream& operator<<(std::ostream& out, Code code) {
-  return out << code_name(code);
-}
 
 namespace {
 
 using testing::file_size;
 using testing::make_payload;
 using testing::read_file;
+using testing::segment_files;
 using testing::TempDir;
 using testing::write_file;
 using wal_format::record_bytes;
@@ -82,16 +80,6 @@ bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
-// Segment file names in `directory` (names ending in ".wal"), sorted: oldest first.
-std::vector<std::string> segment_files(const std::string& directory) {
-  std::vector<std::string> names;
-  for (const auto& item : std::filesystem::directory_iterator(directory)) {
-    std::string name = item.path().filename().string();
-    if (name.size() > 4 && name.compare(name.size() - 4, 4, ".wal") == 0) names.push_back(name);
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
 
 uint32_t load_u32(const uint8_t* in) {
   uint32_t value;

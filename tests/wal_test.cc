@@ -19,18 +19,16 @@
 #include "storage/env.h"
 #include "storage/wal.h"
 #include "storage/wal_format.h"
+#include "tests/support/print.h"
 #include "tests/support/temp_dir.h"
 
 namespace keyval {
 
-// Lets BOOST_TEST print a Code it compares (found by argument-dependent lookup).
-static std::ostream& operator<<(std::ostream& out, Code code) {
-  return out << code_name(code);
-}
 
 namespace {
 
 using testing::make_payload;
+using testing::segment_files;
 using testing::TempDir;
 
 constexpr uint64_t kibibyte = 1ull << 10;
@@ -102,16 +100,6 @@ void check_not_found(Wal& wal, uint64_t index) {
   if (!read.is_ok()) BOOST_TEST(read.status().code() == Code::not_found, read.status().to_string());
 }
 
-// Segment file names in `directory` (names ending in ".wal"), sorted.
-std::vector<std::string> segment_files(const std::string& directory) {
-  std::vector<std::string> names;
-  for (const auto& item : std::filesystem::directory_iterator(directory)) {
-    std::string name = item.path().filename().string();
-    if (name.size() > 4 && name.compare(name.size() - 4, 4, ".wal") == 0) names.push_back(name);
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
 
 bool file_exists(const std::string& directory, const std::string& name) {
   return std::filesystem::exists(directory + "/" + name);

@@ -1,6 +1,10 @@
 // Temporary directories and file helpers for the test suites.
 #include "tests/support/temp_dir.h"
 
+#include <algorithm>
+
+#include "storage/wal_format.h"
+
 #include <stdlib.h>
 #include <sys/stat.h>
 
@@ -40,6 +44,18 @@ void write_file(const std::string& path, const std::vector<uint8_t>& bytes) {
 }
 
 uint64_t file_size(const std::string& path) { return std::filesystem::file_size(path); }
+
+std::vector<std::string> segment_files(const std::string& wal_directory) {
+  std::vector<std::string> names;
+  for (const auto& item : std::filesystem::directory_iterator(wal_directory)) {
+    std::string name = item.path().filename().string();
+    uint64_t id = 0;
+    uint64_t first = 0;
+    if (wal_format::parse_segment_file_name(name, &id, &first)) names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
 
 std::vector<uint8_t> make_payload(uint64_t seed, size_t bytes) {
   std::vector<uint8_t> payload(bytes);

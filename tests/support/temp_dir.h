@@ -26,6 +26,9 @@ class TempDir {
 std::vector<uint8_t> read_file(const std::string& path);
 void write_file(const std::string& path, const std::vector<uint8_t>& bytes);
 uint64_t file_size(const std::string& path);
+// Names of the WAL segment files in `wal_directory`, oldest first (names sort by segment id).
+std::vector<std::string> segment_files(const std::string& wal_directory);
+
 // Payload of `bytes` bytes whose content depends on `seed`.
 std::vector<uint8_t> make_payload(uint64_t seed, size_t bytes);
 
