@@ -476,8 +476,11 @@ Status Store::Impl::collect_range(MDB_txn* txn, uint64_t first, uint64_t last, u
     if (rc != 0) return lmdb_status(rc, "read " + where_index(expected));
     KV_ASSIGN_OR_RETURN(uint64_t index, decode_index_key(key));
     if (index != expected) break;  // a gap: the result ends before it
-    KV_ASSIGN_OR_RETURN(Entry entry, decode_entry(static_cast<const uint8_t*>(value.mv_data), value.mv_size, index,
-                                                  where_index(index)));
+    const uint8_t* bytes = static_cast<const uint8_t*>(value.mv_data);
+    // The location string is built only on failure: this loop streams every entry at recovery.
+    auto decoded = decode_entry(bytes, value.mv_size, index, std::string());
+    if (!decoded.is_ok()) return decode_entry(bytes, value.mv_size, index, where_index(index)).status();
+    Entry entry = std::move(decoded).value();
     if (!entries->empty() && payload_bytes + entry.payload.size() > bytes_max) break;
     payload_bytes += entry.payload.size();
     entries->push_back(std::move(entry));
