@@ -34,6 +34,19 @@ CAF_ADD_ATOM(keyval, keyval, bounds_atom, "bounds")
 CAF_ADD_ATOM(keyval, keyval, checkpoint_atom, "checkpoint")
 CAF_ADD_ATOM(keyval, keyval, recover_atom, "recover")
 CAF_ADD_ATOM(keyval, keyval, stats_atom, "stats")
+CAF_ADD_ATOM(keyval, keyval, kv_apply_atom, "kvapply")
+CAF_ADD_ATOM(keyval, keyval, kv_get_atom, "kvget")
+CAF_ADD_ATOM(keyval, keyval, kv_applied_atom, "kvapplied")
+CAF_ADD_ATOM(keyval, keyval, apply_atom, "apply")
+CAF_ADD_ATOM(keyval, keyval, wait_atom, "wait")
+CAF_ADD_ATOM(keyval, keyval, client_atom, "client")
+CAF_ADD_ATOM(keyval, keyval, transport_send_atom, "tsend")
+CAF_ADD_ATOM(keyval, keyval, raft_tick_atom, "rafttick")
+CAF_ADD_ATOM(keyval, keyval, raft_message_atom, "raftmsg")
+CAF_ADD_ATOM(keyval, keyval, raft_propose_atom, "raftprop")
+CAF_ADD_ATOM(keyval, keyval, raft_peer_atom, "raftpeer")
+CAF_ADD_ATOM(keyval, keyval, raft_status_atom, "raftstat")
+CAF_ADD_ATOM(keyval, keyval, raft_read_atom, "raftread")
 CAF_END_TYPE_ID_BLOCK(keyval)
 
 namespace keyval {
@@ -61,7 +74,16 @@ using store_indexer_actor = caf::typed_actor<
     // First and last index LMDB holds (0, 0 when empty).
     caf::replies_to<bounds_atom>::with<uint64_t, uint64_t>,
     // Syncs LMDB; replies the index it is durable through.
-    caf::replies_to<checkpoint_atom>::with<uint64_t>>;
+    caf::replies_to<checkpoint_atom>::with<uint64_t>,
+    // The key-value state machine (storage/kv_state_machine.h) lives here too, beside the
+    // LMDB environment it writes (one owner per environment). Committed entries (the
+    // entries of a RecordBatch, in order, first = applied index + 1): replies the results
+    // (schema CommandResults), one per entry, applied in one transaction with the index.
+    caf::replies_to<kv_apply_atom, Frame>::with<Frame>,
+    // The applied value of a key: found, value.
+    caf::replies_to<kv_get_atom, std::string>::with<bool, std::string>,
+    // The state machine's applied index.
+    caf::replies_to<kv_applied_atom>::with<uint64_t>>;
 
 // The recovery_coordinator (actors/recovery_coordinator.h).
 using recovery_coordinator_actor = caf::typed_actor<

@@ -5,12 +5,14 @@
 
 #include "actors/record_batch.h"
 #include "storage/codec.h"
+#include "storage/kv_state_machine.h"
 
 namespace keyval {
 namespace {
 
 struct StoreIndexerState {
   std::shared_ptr<Store> store;
+  std::unique_ptr<KvStateMachine> kv;  // the node's state machine, on the same environment
   StoreIndexerConfig config;
   uint64_t indexed_index = 0;     // last log index applied to LMDB
   uint64_t unsynced_entries = 0;  // applied since the last LMDB sync
@@ -95,8 +97,32 @@ caf::result<Frame> on_read(Self self, uint64_t first, uint64_t last) {
   return Frame{encode_entries(*entries)};
 }
 
+// Applies committed entries to the kv state machine. A failure here is fail-stop too: an
+// entry the state machine cannot apply would make this replica diverge from the others.
+caf::result<Frame> on_kv_apply(Self self, Frame& frame) {
+  auto& state = self->state;
+  if (!state.failure.is_ok()) return to_error(state.failure);
+  auto entries = decode_entries(frame.bytes, "kv apply request");
+  if (!entries.is_ok()) return to_error(entries.status());
+  auto results = state.kv->apply(*entries);
+  if (!results.is_ok()) {
+    fail_stop(self, results.status());
+    return to_error(results.status());
+  }
+  return Frame{encode_results(*results)};
+}
+
+caf::result<bool, std::string> on_kv_get(Self self, const std::string& key) {
+  if (!self->state.failure.is_ok()) return to_error(self->state.failure);
+  auto value = self->state.kv->get(key);
+  if (!value.is_ok()) return to_error(value.status());
+  if (!value->has_value()) return {false, std::string()};
+  return {true, std::move(**value)};
+}
+
 store_indexer_actor::behavior_type store_indexer(Self self, std::shared_ptr<Store> store, StoreIndexerConfig config) {
   self->state.store = std::move(store);
+  self->state.kv = std::make_unique<KvStateMachine>(*self->state.store, config.kv);
   self->state.config = config;
   auto last = self->state.store->last_index();
   self->state.indexed_index = last.is_ok() ? *last : 0;
@@ -118,6 +144,13 @@ store_indexer_actor::behavior_type store_indexer(Self self, std::shared_ptr<Stor
           return to_error(synced.status());
         }
         return *synced;
+      },
+      [self](kv_apply_atom, Frame& frame) { return on_kv_apply(self, frame); },
+      [self](kv_get_atom, const std::string& key) { return on_kv_get(self, key); },
+      [self](kv_applied_atom) -> caf::result<uint64_t> {
+        auto applied = self->state.kv->applied_index();
+        if (!applied.is_ok()) return to_error(applied.status());
+        return *applied;
       },
   };
 }

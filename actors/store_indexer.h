@@ -5,12 +5,15 @@
 // replay them). Every sync_every_entries entries, and on checkpoint, it syncs
 // LMDB and records how far it has indexed; the reply tells the wal_writer it may
 // drop the WAL segments LMDB now holds. It serves entry reads and log bounds.
+// It also hosts the key-value state machine (the `kv` and session databases of the same
+// environment): committed entries are applied here, one transaction per batch.
 // An LMDB failure is fail-stop, as in the wal_writer: every later request gets it.
 #pragma once
 
 #include <memory>
 
 #include "actors/messages.h"
+#include "storage/kv_state_machine.h"
 #include "storage/store.h"
 
 namespace keyval {
@@ -18,6 +21,7 @@ namespace keyval {
 struct StoreIndexerConfig {
   uint64_t sync_every_entries = 100000;  // LMDB sync (and WAL segment release) cadence
   uint64_t read_bytes_max = 4ull << 20;  // payload bytes in one read reply (at least one entry)
+  KvStateMachineOptions kv;              // the state machine hosted beside the log
 };
 
 store_indexer_actor spawn_store_indexer(caf::actor_system& system, std::shared_ptr<Store> store,

@@ -16,5 +16,6 @@ int bench_wal_group_main(uint64_t entries, uint64_t value_bytes, uint64_t writer
 int bench_store_main(const std::vector<std::string>& args);  // keyval bench store
 int bench_recovery_main(const std::vector<std::string>& args);  // keyval bench recovery
 int demo_main(const std::vector<std::string>& args);         // keyval demo
+int sim_main(const std::vector<std::string>& args);          // keyval sim
 
 }  // namespace keyval::commands

@@ -19,6 +19,8 @@ void print_usage(std::ostream& out) {
          "  bench wal --entries N --value-bytes B --sync none|each|batch:K [--dir D --keep]\n"
          "  bench store [--entries N] [--value-bytes B] [--sync durable|relaxed|both] [--dir D --keep]\n"
          "  bench recovery --entries N --value-bytes B [--indexed-percent P] [--dir D --keep]\n"
+         "  sim --seed S | --seeds A..B [--nodes N] [--ops N] [--faults none|network|crash|disk|all]\n"
+         "      [--history FILE] [--trace]      deterministic cluster simulation; exit 0 when no violation\n"
          "  help                              this text\n";
 }
 
@@ -35,6 +37,7 @@ int main(int argc, char** argv) {
   if (command == "wal") return keyval::commands::wal_main(rest);
   if (command == "bench") return keyval::commands::bench_main(rest);
   if (command == "demo") return keyval::commands::demo_main(rest);
+  if (command == "sim") return keyval::commands::sim_main(rest);
   if (command == "help" || command == "--help" || command == "-h") {
     print_usage(std::cout);
     return keyval::cli::exit_ok;

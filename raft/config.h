@@ -8,6 +8,15 @@
 
 namespace keyval::raft {
 
+// Deliberate safety bugs, for the simulator's test that it catches them (tests/sim_test.cc).
+// Never set outside that test: each one breaks Raft.
+enum class PlantedBug : uint8_t {
+  none,
+  vote_before_durable,  // a vote grant leaves before the vote is durable (breaks Figure 2)
+  ack_before_durable,   // an append success leaves before its entries are durable (Figure 2)
+  commit_old_term,      // a leader commits an earlier term's entry by counting replicas (Figure 8)
+};
+
 struct Config {
   uint64_t node_id = 0;            // never 0 (0 means "none" in voted_for and leader ids)
   std::vector<uint64_t> voters;    // every voting member, including node_id
@@ -30,6 +39,8 @@ struct Config {
   uint64_t max_apply_bytes_per_ready = 4 << 20;
 
   uint64_t random_seed = 1;        // election timeouts; derive it from the node's seed
+
+  PlantedBug planted_bug = PlantedBug::none;  // tests only (see PlantedBug)
 };
 
 }  // namespace keyval::raft

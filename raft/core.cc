@@ -121,9 +121,15 @@ void Core::send(Message message, bool needs_vote, uint64_t needs_log_index) {
   Outgoing outgoing{std::move(message), std::nullopt, 0, 0};
   const MessageType type = outgoing.message.type;
   // PreVote traffic promises nothing and changes no state, so it is never held back.
-  if (type != MessageType::pre_vote && type != MessageType::pre_vote_response) {
+  const bool planted = config_.planted_bug == PlantedBug::vote_before_durable &&
+                       type == MessageType::request_vote_response;
+  if (type != MessageType::pre_vote && type != MessageType::pre_vote_response && !planted) {
     KV_ASSERT(!needs_vote || metadata_.voted_for != 0);
     outgoing.needs_metadata = Metadata{metadata_.current_term, needs_vote ? metadata_.voted_for : 0};
+  }
+  if (config_.planted_bug == PlantedBug::ack_before_durable && type == MessageType::append_entries_response) {
+    needs_log_index = 0;
+    outgoing.needs_metadata.reset();
   }
   if (needs_log_index > 0) {
     outgoing.needs_log_index = needs_log_index;

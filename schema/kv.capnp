@@ -51,3 +51,8 @@ struct Session {
   sequence @0 :UInt64;
   result @1 :CommandResult;
 }
+
+# The results of one applied batch, one per entry in order (store_indexer -> state machine).
+struct CommandResults {
+  results @0 :List(CommandResult);
+}

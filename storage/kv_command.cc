@@ -133,6 +133,25 @@ Result<CommandResult> decode_result(const uint8_t* data, size_t bytes, const std
   return result;
 }
 
+std::vector<uint8_t> encode_results(const std::vector<CommandResult>& results) {
+  capnp::MallocMessageBuilder builder;
+  auto list = builder.initRoot<schema::CommandResults>().initResults(static_cast<unsigned>(results.size()));
+  for (unsigned i = 0; i < results.size(); ++i) fill_result(list[i], results[i]);
+  return message_to_bytes(builder);
+}
+
+Result<std::vector<CommandResult>> decode_results(const uint8_t* data, size_t bytes, const std::string& where) {
+  std::vector<CommandResult> results;
+  Status status = read_message(data, bytes, where, [&](capnp::MessageReader& reader) {
+    auto list = reader.getRoot<schema::CommandResults>().getResults();
+    results.resize(list.size());
+    for (unsigned i = 0; i < list.size(); ++i) KV_RETURN_IF_ERROR(read_result(list[i], where, &results[i]));
+    return Status::ok();
+  });
+  if (!status.is_ok()) return status;
+  return results;
+}
+
 std::vector<uint8_t> encode_session(const Session& session) {
   capnp::MallocMessageBuilder builder;
   auto root = builder.initRoot<schema::Session>();

@@ -71,6 +71,10 @@ Result<Command> decode_command(const uint8_t* data, size_t bytes, const std::str
 std::vector<uint8_t> encode_result(const CommandResult& result);
 Result<CommandResult> decode_result(const uint8_t* data, size_t bytes, const std::string& where);
 
+// The results of one applied batch, in order.
+std::vector<uint8_t> encode_results(const std::vector<CommandResult>& results);
+Result<std::vector<CommandResult>> decode_results(const uint8_t* data, size_t bytes, const std::string& where);
+
 std::vector<uint8_t> encode_session(const Session& session);
 Result<Session> decode_session(const uint8_t* data, size_t bytes, const std::string& where);
 

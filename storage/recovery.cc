@@ -321,7 +321,9 @@ Result<Recovered> recover(Env& env, const std::string& data_directory, const Rec
   KV_RETURN_IF_ERROR(check_options(options));
   Recovered recovered;
   RecoveryReport& report = recovered.report;
-  KV_ASSIGN_OR_RETURN(recovered.store, Store::open(join_path(data_directory, lmdb_subdirectory), options.store));
+  const std::string lmdb_directory =
+      options.lmdb_directory.empty() ? join_path(data_directory, lmdb_subdirectory) : options.lmdb_directory;
+  KV_ASSIGN_OR_RETURN(recovered.store, Store::open(lmdb_directory, options.store));
   Store& store = *recovered.store;
   KV_ASSIGN_OR_RETURN(LmdbState lmdb, load_lmdb(store, options.batch_entries_max, options.batch_bytes_max));
   report.lmdb_entries_checked = lmdb.log.entries_checked;

@@ -43,6 +43,9 @@ struct RecoveryOptions {
   StoreOptions store = StoreOptions{SyncMode::relaxed};
   uint64_t batch_entries_max = 4096;       // entries per LMDB read or write batch (bounds memory)
   uint64_t batch_bytes_max = 64ull << 20;  // payload bytes per batch (a batch holds at least one entry)
+  // Where LMDB lives; empty: data_directory/lmdb. LMDB always uses the real file system, so
+  // the simulator, whose WAL is on its simulated disk, gives each node a real directory here.
+  std::string lmdb_directory;
 };
 
 // What Raft needs to resume.

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "actors/raft_node.h"
+#include "actors/transport.h"
 #include "tests/support/temp_dir.h"
 
 using namespace keyval;
@@ -59,6 +60,8 @@ struct Node {
     node_config.raft.voters = voters;
     node_config.raft.random_seed = 1000 + id;
     node_config.tick_interval = std::chrono::milliseconds(10);
+    transport = spawn_local_transport(*system);
+    node_config.transport = transport;
     node_config.apply = [this](const std::vector<Entry>& entries) {
       std::lock_guard<std::mutex> lock(mutex);
       for (const Entry& entry : entries) applied.push_back(entry);
@@ -73,7 +76,8 @@ struct Node {
     stopped = true;
     caf::scoped_actor self{*system};
     self->send_exit(raft, caf::exit_reason::user_shutdown);
-    self->wait_for(raft);
+    self->send_exit(transport, caf::exit_reason::user_shutdown);
+    self->wait_for(raft, transport);
     persistence->stop();
   }
 
@@ -115,6 +119,7 @@ struct Node {
   std::unique_ptr<caf::actor_system> system;
   std::unique_ptr<BlockingPersistence> persistence;
   caf::actor raft;
+  caf::actor transport;
   bool stopped = false;
   std::mutex mutex;
   std::vector<Entry> applied;
@@ -127,7 +132,7 @@ struct Cluster {
     for (uint64_t id : voters) nodes.push_back(std::make_unique<Node>(id, voters));
     for (auto& node : nodes) {
       for (auto& peer : nodes) {
-        if (peer != node) caf::anon_send(node->raft, raft_peer_atom::value, peer->id, peer->raft);
+        if (peer != node) caf::anon_send(node->transport, raft_peer_atom::value, peer->id, peer->raft);
       }
     }
   }
@@ -198,33 +203,6 @@ struct Cluster {
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(raft_node)
-
-BOOST_AUTO_TEST_CASE(raft_message_encoding_round_trips) {
-  raft::Message message;
-  message.type = raft::MessageType::append_entries_response;
-  message.from = 3;
-  message.to = 1;
-  message.term = 7;
-  message.success = true;
-  message.match_index = 42;
-  message.conflict_term = 5;
-  message.read_context = 9;
-  message.entries.push_back(Entry{41, 7, bytes_of("a")});
-  message.entries.push_back(Entry{42, 7, {}});
-  auto bytes = encode_raft_message(message);
-  auto decoded = decode_raft_message(bytes);
-  BOOST_REQUIRE(decoded.is_ok());
-  BOOST_TEST(static_cast<int>(decoded->type) == static_cast<int>(message.type));
-  BOOST_TEST(decoded->from == 3u);
-  BOOST_TEST(decoded->term == 7u);
-  BOOST_TEST(decoded->success);
-  BOOST_TEST(decoded->match_index == 42u);
-  BOOST_TEST(decoded->conflict_term == 5u);
-  BOOST_TEST(decoded->read_context == 9u);
-  BOOST_TEST(decoded->entries == message.entries);
-  bytes.pop_back();
-  BOOST_TEST(!decode_raft_message(bytes).is_ok());
-}
 
 BOOST_AUTO_TEST_CASE(three_nodes_elect_commit_and_survive_one_stop) {
   Cluster cluster(3);

@@ -40,6 +40,10 @@ target_link_libraries(crash_test PRIVATE keyval_actors)
 
 keyval_test(linearizability_test unit)
 target_link_libraries(linearizability_test PRIVATE keyval_sim)
+keyval_test(sim_disk_test unit)
+target_link_libraries(sim_disk_test PRIVATE keyval_sim)
+keyval_test(wire_test unit)
+target_link_libraries(wire_test PRIVATE keyval_actors)
 
 # Micro-benchmarks (Google Benchmark); built on demand, never part of ctest.
 find_package(benchmark QUIET)

@@ -1,0 +1,240 @@
+// The client protocol in Cap'n Proto (schema/client.capnp). Decoding goes through
+// read_message (storage/capnp_message.h), which aligns the input, bounds the traversal by
+// the message's size and turns Cap'n Proto's exceptions into a corruption Status.
+// Malformed bytes (oversized, unknown op or status) are corruption; a well-formed request
+// that names an impossible key is invalid_argument, so a gateway can answer `rejected`.
+#include "actors/client_protocol.h"
+
+#include <string>
+
+#include "schema/client.capnp.h"
+#include "storage/capnp_message.h"
+#include "storage/kv_command.h"
+
+namespace keyval {
+namespace {
+
+static_assert(static_cast<uint16_t>(schema::ClientStatus::UNAVAILABLE) ==
+                  static_cast<uint16_t>(ClientStatus::unavailable),
+              "schema/client.capnp numbers its statuses as ClientStatus, from 0 without gaps");
+static_assert(schema::ClientRequest::PUT == static_cast<uint16_t>(ClientOp::put) &&
+                  schema::ClientRequest::GET == static_cast<uint16_t>(ClientOp::get) &&
+                  schema::ClientRequest::DEL == static_cast<uint16_t>(ClientOp::del) &&
+                  schema::ClientRequest::CAS == static_cast<uint16_t>(ClientOp::cas) &&
+                  schema::ClientRequest::STATUS == static_cast<uint16_t>(ClientOp::status),
+              "schema/client.capnp orders its union as ClientOp");
+
+capnp::Data::Reader as_data(const std::string& bytes) {
+  return capnp::Data::Reader(reinterpret_cast<const kj::byte*>(bytes.data()), bytes.size());
+}
+
+std::string as_string(capnp::Data::Reader data) {
+  return std::string(reinterpret_cast<const char*>(data.begin()), data.size());
+}
+
+// By size, not cStr(): a message or role with a NUL byte survives the round trip.
+std::string as_string(capnp::Text::Reader text) {
+  return std::string(text.cStr(), text.size());
+}
+
+Status refuse_oversized(size_t bytes, const std::string& where) {
+  if (bytes <= client_message_bytes_max) return Status::ok();
+  return Status::corruption(where + ": " + std::to_string(bytes) + " bytes, over the bound of " +
+                            std::to_string(client_message_bytes_max));
+}
+
+// The same bounds the state machine applies (kv_command.h), checked at the edge so a bad
+// key is refused before it costs a log entry.
+Status check_key(const std::string& key, ClientOp op) {
+  if (key.empty()) {
+    return Status::invalid_argument(std::string("client request: ") + client_op_name(op) + " with an empty key");
+  }
+  if (key.size() > kv_key_bytes_max) {
+    return Status::invalid_argument(std::string("client request: ") + client_op_name(op) + " key of " +
+                                    std::to_string(key.size()) + " bytes, over the bound of " +
+                                    std::to_string(kv_key_bytes_max));
+  }
+  return Status::ok();
+}
+
+void fill_request(schema::ClientRequest::Builder out, const ClientRequest& request) {
+  out.setRequestId(request.request_id);
+  out.setClientId(request.client_id);
+  out.setSequence(request.sequence);
+  switch (request.op) {
+    case ClientOp::put: {
+      auto put = out.initPut();
+      put.setKey(as_data(request.key));
+      put.setValue(as_data(request.value));
+      return;
+    }
+    case ClientOp::get: out.initGet().setKey(as_data(request.key)); return;
+    case ClientOp::del: out.initDel().setKey(as_data(request.key)); return;
+    case ClientOp::cas: {
+      auto cas = out.initCas();
+      cas.setKey(as_data(request.key));
+      cas.setExpectedAbsent(!request.expected.has_value());
+      if (request.expected) cas.setExpected(as_data(*request.expected));
+      cas.setNewValue(as_data(request.value));
+      return;
+    }
+    case ClientOp::status: out.setStatus(); return;
+  }
+  KV_ASSERT(false && "ClientRequest with an op outside ClientOp");
+}
+
+// A union member this build does not know (a newer client) is malformed for it.
+Status read_op(schema::ClientRequest::Reader in, ClientRequest* request) {
+  switch (in.which()) {
+    case schema::ClientRequest::PUT:
+      request->op = ClientOp::put;
+      request->key = as_string(in.getPut().getKey());
+      request->value = as_string(in.getPut().getValue());
+      return Status::ok();
+    case schema::ClientRequest::GET:
+      request->op = ClientOp::get;
+      request->key = as_string(in.getGet().getKey());
+      return Status::ok();
+    case schema::ClientRequest::DEL:
+      request->op = ClientOp::del;
+      request->key = as_string(in.getDel().getKey());
+      return Status::ok();
+    case schema::ClientRequest::CAS: {
+      auto cas = in.getCas();
+      request->op = ClientOp::cas;
+      request->key = as_string(cas.getKey());
+      request->value = as_string(cas.getNewValue());
+      if (!cas.getExpectedAbsent()) request->expected = as_string(cas.getExpected());
+      return Status::ok();
+    }
+    case schema::ClientRequest::STATUS: request->op = ClientOp::status; return Status::ok();
+  }
+  return Status::corruption("client request: unknown op " + std::to_string(static_cast<uint16_t>(in.which())));
+}
+
+Status read_request(schema::ClientRequest::Reader in, ClientRequest* request) {
+  request->request_id = in.getRequestId();
+  request->client_id = in.getClientId();
+  request->sequence = in.getSequence();
+  KV_RETURN_IF_ERROR(read_op(in, request));
+  if (request->op == ClientOp::status) return Status::ok();
+  return check_key(request->key, request->op);
+}
+
+void fill_response(schema::ClientResponse::Builder out, const ClientResponse& response) {
+  out.setRequestId(response.request_id);
+  out.setStatus(static_cast<schema::ClientStatus>(response.status));
+  out.setMessage(capnp::Text::Reader(response.message.c_str(), response.message.size()));
+  out.setLeaderHint(response.leader_hint);
+  out.setFound(response.found);
+  out.setValue(as_data(response.value));
+  out.setCasSucceeded(response.cas_succeeded);
+  out.setIndex(response.index);
+  out.setNodeId(response.node_id);
+  out.setTerm(response.term);
+  out.setCommitIndex(response.commit_index);
+  out.setAppliedIndex(response.applied_index);
+  out.setRole(capnp::Text::Reader(response.role.c_str(), response.role.size()));
+}
+
+// An unknown status (a newer node) is corruption for this build, not a silent "ok".
+Status read_response(schema::ClientResponse::Reader in, ClientResponse* response) {
+  auto status = static_cast<uint16_t>(in.getStatus());
+  if (status > static_cast<uint16_t>(ClientStatus::unavailable)) {
+    return Status::corruption("client response: unknown status " + std::to_string(status));
+  }
+  response->request_id = in.getRequestId();
+  response->status = static_cast<ClientStatus>(status);
+  response->message = as_string(in.getMessage());
+  response->leader_hint = in.getLeaderHint();
+  response->found = in.getFound();
+  response->value = as_string(in.getValue());
+  response->cas_succeeded = in.getCasSucceeded();
+  response->index = in.getIndex();
+  response->node_id = in.getNodeId();
+  response->term = in.getTerm();
+  response->commit_index = in.getCommitIndex();
+  response->applied_index = in.getAppliedIndex();
+  response->role = as_string(in.getRole());
+  return Status::ok();
+}
+
+}  // namespace
+
+const char* client_op_name(ClientOp op) {
+  switch (op) {
+    case ClientOp::put: return "put";
+    case ClientOp::get: return "get";
+    case ClientOp::del: return "del";
+    case ClientOp::cas: return "cas";
+    case ClientOp::status: return "status";
+  }
+  return "invalid";
+}
+
+const char* client_status_name(ClientStatus status) {
+  switch (status) {
+    case ClientStatus::ok: return "ok";
+    case ClientStatus::not_leader: return "not_leader";
+    case ClientStatus::no_leader: return "no_leader";
+    case ClientStatus::timeout: return "timeout";
+    case ClientStatus::rejected: return "rejected";
+    case ClientStatus::stale_request: return "stale_request";
+    case ClientStatus::session_expired: return "session_expired";
+    case ClientStatus::lost: return "lost";
+    case ClientStatus::busy: return "busy";
+    case ClientStatus::unavailable: return "unavailable";
+  }
+  return "invalid";
+}
+
+bool ClientRequest::operator==(const ClientRequest& other) const {
+  return request_id == other.request_id && client_id == other.client_id && sequence == other.sequence &&
+         op == other.op && key == other.key && value == other.value && expected == other.expected;
+}
+
+bool ClientResponse::operator==(const ClientResponse& other) const {
+  return request_id == other.request_id && status == other.status && message == other.message &&
+         leader_hint == other.leader_hint && found == other.found && value == other.value &&
+         cas_succeeded == other.cas_succeeded && index == other.index && node_id == other.node_id &&
+         term == other.term && commit_index == other.commit_index && applied_index == other.applied_index &&
+         role == other.role;
+}
+
+// The encoders do not check client_message_bytes_max: the receiving decoder refuses an
+// oversized message, and the sender learns it from that reply or a closed connection.
+std::vector<uint8_t> encode_client_request(const ClientRequest& request) {
+  capnp::MallocMessageBuilder builder;
+  fill_request(builder.initRoot<schema::ClientRequest>(), request);
+  return message_to_bytes(builder);
+}
+
+Result<ClientRequest> decode_client_request(const uint8_t* data, size_t bytes) {
+  const std::string where = "client request";
+  KV_RETURN_IF_ERROR(refuse_oversized(bytes, where));
+  ClientRequest request;
+  Status status = read_message(data, bytes, where, [&](capnp::MessageReader& reader) {
+    return read_request(reader.getRoot<schema::ClientRequest>(), &request);
+  });
+  if (!status.is_ok()) return status;
+  return request;
+}
+
+std::vector<uint8_t> encode_client_response(const ClientResponse& response) {
+  capnp::MallocMessageBuilder builder;
+  fill_response(builder.initRoot<schema::ClientResponse>(), response);
+  return message_to_bytes(builder);
+}
+
+Result<ClientResponse> decode_client_response(const uint8_t* data, size_t bytes) {
+  const std::string where = "client response";
+  KV_RETURN_IF_ERROR(refuse_oversized(bytes, where));
+  ClientResponse response;
+  Status status = read_message(data, bytes, where, [&](capnp::MessageReader& reader) {
+    return read_response(reader.getRoot<schema::ClientResponse>(), &response);
+  });
+  if (!status.is_ok()) return status;
+  return response;
+}
+
+}  // namespace keyval

@@ -1,0 +1,79 @@
+// The client protocol: what a client asks a node and what it answers (schema/client.capnp).
+// The same bytes travel over a client's TCP connection (one frame per message) and, in the
+// simulator, between a simulated client and a node's client gateway.
+//
+// A write (put, del, cas) carries the client's session (client_id, sequence; the Raft
+// dissertation §6.3): a retry repeats the sequence and is applied once, answered with the
+// first result. request_id is echoed so a connection can have several requests in flight.
+// Decoding never throws: malformed bytes become a corruption Status naming what was wrong.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "storage/status.h"
+
+namespace keyval {
+
+enum class ClientOp : uint8_t { put = 0, get = 1, del = 2, cas = 3, status = 4 };
+const char* client_op_name(ClientOp op);  // "put", "get", "del", "cas", "status"
+
+struct ClientRequest {
+  uint64_t request_id = 0;  // echoed in the response
+  uint64_t client_id = 0;   // writes: the session (0: no session, never deduplicated)
+  uint64_t sequence = 0;    // writes: per client from 1, a retry repeats it
+  ClientOp op = ClientOp::get;
+  std::string key;                      // put, get, del, cas
+  std::string value;                    // put: the value; cas: the new value
+  std::optional<std::string> expected;  // cas: the value required (nullopt: the key must be absent)
+
+  bool operator==(const ClientRequest& other) const;
+};
+
+// Values are part of the wire format (schema/client.capnp ClientStatus).
+enum class ClientStatus : uint8_t {
+  ok = 0,               // done; the fields below hold the answer
+  not_leader = 1,       // this node is not the leader: ask leader_hint (0: unknown); nothing was done
+  no_leader = 2,        // no leader known right now: retry later; nothing was done
+  timeout = 3,          // gave up waiting: the write may or may not take effect (retry with the same sequence)
+  rejected = 4,         // invalid request (bad key, malformed): nothing was done
+  stale_request = 5,    // the session has a later sequence already: not applied
+  session_expired = 6,  // the session was evicted: not applied
+  lost = 7,             // proposed, but leadership changed and another entry took its place: not applied
+  busy = 8,             // the node is overloaded (back-pressure): nothing was done
+  unavailable = 9,      // the node is stopping or failed: the write may or may not take effect
+};
+const char* client_status_name(ClientStatus status);
+
+struct ClientResponse {
+  uint64_t request_id = 0;
+  ClientStatus status = ClientStatus::ok;
+  std::string message;      // why, when status is not ok
+  uint64_t leader_hint = 0; // the node id this node believes leads (0: unknown); always filled
+  // get: whether the key exists and its value. put, del, cas: whether the key existed before
+  // the command and its previous value.
+  bool found = false;
+  std::string value;
+  bool cas_succeeded = false;  // cas: the comparison matched and the new value was written
+  uint64_t index = 0;          // writes: the log index of the entry; get: the read index served
+  // status: the answering node's view.
+  uint64_t node_id = 0;
+  uint64_t term = 0;
+  uint64_t commit_index = 0;
+  uint64_t applied_index = 0;
+  std::string role;  // "leader", "follower", "candidate", "pre_candidate"
+
+  bool operator==(const ClientResponse& other) const;
+};
+
+// A frame's payload is bounded: a request or response larger than this is refused.
+constexpr size_t client_message_bytes_max = 4u << 20;
+
+std::vector<uint8_t> encode_client_request(const ClientRequest& request);
+Result<ClientRequest> decode_client_request(const uint8_t* data, size_t bytes);
+std::vector<uint8_t> encode_client_response(const ClientResponse& response);
+Result<ClientResponse> decode_client_response(const uint8_t* data, size_t bytes);
+
+}  // namespace keyval

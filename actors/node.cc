@@ -1,0 +1,125 @@
+// Assembling a node (see node.h).
+#include "actors/node.h"
+
+#include "actors/record_batch.h"
+
+namespace keyval {
+namespace {
+
+class NodeStarter : public caf::event_based_actor {
+ public:
+  NodeStarter(caf::actor_config& cfg, NodeConfig config, std::function<void(Result<NodeHandles>)> done)
+      : caf::event_based_actor(cfg), config_(std::move(config)), done_(std::move(done)) {}
+
+  // Stopped before it finished (the node crashed while starting): what it spawned goes too.
+  void on_exit() override {
+    if (!done_) return;
+    done_ = nullptr;
+    if (handles_.writer) caf::anon_send_exit(handles_.writer, caf::exit_reason::kill);
+    if (handles_.indexer) caf::anon_send_exit(handles_.indexer, caf::exit_reason::kill);
+    if (coordinator_) caf::anon_send_exit(coordinator_, caf::exit_reason::kill);
+  }
+
+  caf::behavior make_behavior() override {
+    handles_.node_id = config_.raft.raft.node_id;
+    coordinator_ = spawn_recovery_coordinator(system(), config_.persistence);
+    request(coordinator_, caf::infinite, recover_atom_v)
+        .then(
+            [this](Frame& state, wal_writer_actor& writer, store_indexer_actor& indexer) {
+              send_exit(coordinator_, caf::exit_reason::normal);
+              handles_.writer = writer;
+              handles_.indexer = indexer;
+              auto recovered = decode_recovered_state(state.bytes, &handles_.recovery_summary);
+              if (!recovered.is_ok()) return fail(recovered.status());
+              handles_.recovered = *recovered;
+              load_applied_index();
+            },
+            [this](caf::error& error) { fail(to_status(error)); });
+    return {[](stats_atom) {}};  // never sent: the replies above do the work
+  }
+
+ private:
+  void load_applied_index() {
+    request(handles_.indexer, caf::infinite, kv_applied_atom_v)
+        .then(
+            [this](uint64_t applied) {
+              handles_.applied_index = applied;
+              raft_state_.metadata = handles_.recovered.metadata;
+              raft_state_.applied_index = applied;
+              load_entries(handles_.recovered.first_index);
+            },
+            [this](caf::error& error) { fail(to_status(error)); });
+  }
+
+  // The whole log into the core (no snapshots yet), one bounded read at a time.
+  void load_entries(uint64_t next) {
+    if (next > handles_.recovered.last_index) return spawn_node();
+    request(handles_.indexer, caf::infinite, read_atom_v, next, handles_.recovered.last_index)
+        .then(
+            [this, next](Frame& frame) {
+              auto entries = decode_entries(frame.bytes, "recovered log");
+              if (!entries.is_ok()) return fail(entries.status());
+              if (entries->empty() || entries->front().index != next) {
+                return fail(Status::corruption("recovered log: read from index " + std::to_string(next) +
+                                               " returned no entry there"));
+              }
+              uint64_t last = entries->back().index;
+              for (Entry& entry : *entries) raft_state_.entries.push_back(std::move(entry));
+              load_entries(last + 1);
+            },
+            [this](caf::error& error) { fail(to_status(error)); });
+  }
+
+  void spawn_node() {
+    Persistence persistence(handles_.writer, handles_.indexer, handles_.recovered);
+    StateMachineConfig machine = config_.state_machine;
+    machine.applied_index = handles_.applied_index;
+    handles_.state_machine = spawn_state_machine(system(), handles_.indexer, machine);
+    RaftNodeConfig raft = config_.raft;
+    raft.state_machine = handles_.state_machine;
+    handles_.raft_node = spawn_raft_node(system(), std::move(raft), std::move(persistence), std::move(raft_state_));
+    ClientGatewayConfig gateway = config_.gateway;
+    gateway.node_id = handles_.node_id;
+    handles_.gateway = spawn_client_gateway(system(), gateway, handles_.raft_node, handles_.state_machine);
+    if (config_.raft.transport) send(config_.raft.transport, raft_peer_atom_v, handles_.node_id, handles_.raft_node);
+    finish(handles_);
+  }
+
+  void fail(const Status& status) {
+    if (handles_.writer) send_exit(handles_.writer, caf::exit_reason::user_shutdown);
+    if (handles_.indexer) send_exit(handles_.indexer, caf::exit_reason::user_shutdown);
+    if (coordinator_) send_exit(coordinator_, caf::exit_reason::user_shutdown);
+    finish(status);
+  }
+
+  void finish(Result<NodeHandles> result) {
+    auto done = std::move(done_);
+    done_ = nullptr;
+    config_ = NodeConfig{};
+    quit();
+    if (done) done(std::move(result));
+  }
+
+  NodeConfig config_;
+  std::function<void(Result<NodeHandles>)> done_;
+  recovery_coordinator_actor coordinator_;
+  NodeHandles handles_;
+  raft::RecoveredState raft_state_;
+};
+
+}  // namespace
+
+void start_node(caf::actor_system& system, NodeConfig config, std::function<void(Result<NodeHandles>)> done) {
+  system.spawn<NodeStarter>(std::move(config), std::move(done));
+}
+
+void stop_node(const NodeHandles& handles) {
+  auto reason = caf::exit_reason::user_shutdown;
+  if (handles.gateway) caf::anon_send_exit(handles.gateway, reason);
+  if (handles.raft_node) caf::anon_send_exit(handles.raft_node, reason);
+  if (handles.state_machine) caf::anon_send_exit(handles.state_machine, reason);
+  if (handles.writer) caf::anon_send_exit(handles.writer, reason);
+  if (handles.indexer) caf::anon_send_exit(handles.indexer, reason);
+}
+
+}  // namespace keyval

@@ -1,0 +1,54 @@
+// One KeyVal node, assembled: recovery first, then the actors that serve (DESIGN.md, "The
+// node"). The same code starts a real node (apps/, TCP transport, detached persistence
+// actors) and a simulated one (sim/, the simulator's transport and disk, everything on the
+// deterministic scheduler).
+//
+// start_node() never blocks. In the node's actor system it spawns a starter actor that:
+//   1. runs the recovery_coordinator (storage/recovery.h: LMDB and the WAL checked,
+//      repaired, reconciled), which spawns the wal_writer and store_indexer;
+//   2. asks the indexer for the state machine's applied index and loads the log;
+//   3. spawns the state machine, the raft node (given the transport) and the client
+//      gateway, tells the transport where this node's raft messages go
+//      (raft_peer_atom, node_id, raft node), and
+//   4. runs `done` with the handles, or with the error that stopped it (corruption, a
+//      locked data directory, ...), after which nothing of the node is left running.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "actors/client_gateway.h"
+#include "actors/raft_node.h"
+#include "actors/recovery_coordinator.h"
+#include "actors/state_machine.h"
+
+namespace keyval {
+
+struct NodeConfig {
+  PersistenceConfig persistence;  // data directory, Env, detached or not
+  RaftNodeConfig raft;            // raft.raft.node_id and voters must be set; transport and observers
+  ClientGatewayConfig gateway;    // node_id is filled in from raft.raft.node_id
+  StateMachineConfig state_machine;  // applied_index is filled in from recovery
+};
+
+struct NodeHandles {
+  uint64_t node_id = 0;
+  caf::actor raft_node;
+  state_machine_actor state_machine;
+  client_gateway_actor gateway;
+  wal_writer_actor writer;
+  store_indexer_actor indexer;
+  RecoveredState recovered;      // what recovery found (log bounds, metadata)
+  std::string recovery_summary;  // the recovery_coordinator's one line
+  uint64_t applied_index = 0;    // the state machine's, at start
+};
+
+void start_node(caf::actor_system& system, NodeConfig config, std::function<void(Result<NodeHandles>)> done);
+
+// Stops every actor of a started node (the raft node first, persistence last).
+void stop_node(const NodeHandles& handles);
+
+}  // namespace keyval

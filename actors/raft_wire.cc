@@ -1,0 +1,142 @@
+// raft::Message in Cap'n Proto (schema/raft.capnp). Decoding goes through read_message
+// (storage/capnp_message.h), which aligns the input, bounds the traversal by the message's
+// size and turns Cap'n Proto's exceptions into a corruption Status: none leaves this file.
+#include "actors/raft_wire.h"
+
+#include <string>
+
+#include "schema/raft.capnp.h"
+#include "storage/capnp_message.h"
+
+namespace keyval {
+namespace {
+
+const std::string where = "raft message";
+
+constexpr bool same_number(schema::RaftMessageType wire, raft::MessageType type) {
+  return static_cast<uint16_t>(wire) == static_cast<uint16_t>(type);
+}
+static_assert(same_number(schema::RaftMessageType::REQUEST_VOTE, raft::MessageType::request_vote) &&
+                  same_number(schema::RaftMessageType::REQUEST_VOTE_RESPONSE,
+                              raft::MessageType::request_vote_response) &&
+                  same_number(schema::RaftMessageType::PRE_VOTE, raft::MessageType::pre_vote) &&
+                  same_number(schema::RaftMessageType::PRE_VOTE_RESPONSE, raft::MessageType::pre_vote_response) &&
+                  same_number(schema::RaftMessageType::APPEND_ENTRIES, raft::MessageType::append_entries) &&
+                  same_number(schema::RaftMessageType::APPEND_ENTRIES_RESPONSE,
+                              raft::MessageType::append_entries_response),
+              "schema/raft.capnp numbers its types as raft::MessageType: the encoder casts one to the other");
+
+bool is_known_type(uint16_t type) {
+  return type >= static_cast<uint16_t>(raft::MessageType::request_vote) &&
+         type <= static_cast<uint16_t>(raft::MessageType::append_entries_response);
+}
+
+template <class Struct>
+constexpr size_t struct_words() {
+  return Struct::_capnpPrivate::dataWordSize + Struct::_capnpPrivate::pointerCount;
+}
+
+// Words of one segment that holds the whole message: the root pointer, the root struct,
+// the list tag, and per entry its struct and its padded payload. One segment keeps the
+// encoding free of far pointers and of further segment table entries.
+unsigned first_segment_words(const raft::Message& message) {
+  size_t words = 1 + struct_words<schema::RaftMessage>() + 1;
+  for (const Entry& entry : message.entries) {
+    words += struct_words<schema::RaftEntry>() + (entry.payload.size() + 7) / 8;
+  }
+  return static_cast<unsigned>(words);
+}
+
+void fill_entries(capnp::List<schema::RaftEntry>::Builder list, const std::vector<Entry>& entries) {
+  for (size_t i = 0; i < entries.size(); ++i) {
+    auto out = list[static_cast<unsigned>(i)];
+    out.setIndex(entries[i].index);
+    out.setTerm(entries[i].term);
+    out.setPayload(kj::arrayPtr(entries[i].payload.data(), entries[i].payload.size()));
+  }
+}
+
+// Checks each entry before keeping it: a hostile list of zero-sized elements (each reads as
+// index 0) is refused at its first element instead of growing the vector.
+Status read_entries(capnp::List<schema::RaftEntry>::Reader list, std::vector<Entry>* entries) {
+  for (unsigned i = 0; i < list.size(); ++i) {
+    auto in = list[i];
+    if (in.getIndex() == 0) return Status::corruption(where + ": entry " + std::to_string(i) + " has index 0");
+    auto payload = in.getPayload();
+    entries->push_back(Entry{in.getIndex(), in.getTerm(), std::vector<uint8_t>(payload.begin(), payload.end())});
+  }
+  return Status::ok();
+}
+
+Status read_raft_message(schema::RaftMessage::Reader in, raft::Message* message) {
+  auto type = static_cast<uint16_t>(in.getType());
+  if (!is_known_type(type)) return Status::corruption(where + ": unknown message type " + std::to_string(type));
+  // Node ids start at 1: 0 would be "nobody" (voted_for 0), never a sender or receiver.
+  if (in.getFrom() == 0 || in.getTo() == 0) {
+    return Status::corruption(where + ": node id 0 (from " + std::to_string(in.getFrom()) + ", to " +
+                              std::to_string(in.getTo()) + ")");
+  }
+  message->type = static_cast<raft::MessageType>(type);
+  message->from = in.getFrom();
+  message->to = in.getTo();
+  message->term = in.getTerm();
+  message->last_log_index = in.getLastLogIndex();
+  message->last_log_term = in.getLastLogTerm();
+  message->vote_granted = in.getVoteGranted();
+  message->prev_log_index = in.getPrevLogIndex();
+  message->prev_log_term = in.getPrevLogTerm();
+  message->leader_commit = in.getLeaderCommit();
+  message->success = in.getSuccess();
+  message->match_index = in.getMatchIndex();
+  message->reject_index = in.getRejectIndex();
+  message->conflict_term = in.getConflictTerm();
+  message->conflict_index = in.getConflictIndex();
+  message->read_context = in.getReadContext();
+  return read_entries(in.getEntries(), &message->entries);
+}
+
+}  // namespace
+
+// Does not check raft_message_bytes_max: the core bounds an append's entries by bytes, and
+// the receiver's decoder refuses an oversized message whatever the sender did.
+std::vector<uint8_t> encode_raft_message(const raft::Message& message) {
+  capnp::MallocMessageBuilder builder(first_segment_words(message));
+  auto out = builder.initRoot<schema::RaftMessage>();
+  out.setType(static_cast<schema::RaftMessageType>(message.type));
+  out.setFrom(message.from);
+  out.setTo(message.to);
+  out.setTerm(message.term);
+  out.setLastLogIndex(message.last_log_index);
+  out.setLastLogTerm(message.last_log_term);
+  out.setVoteGranted(message.vote_granted);
+  out.setPrevLogIndex(message.prev_log_index);
+  out.setPrevLogTerm(message.prev_log_term);
+  // A heartbeat leaves the list pointer null (read back as empty): no list tag word.
+  if (!message.entries.empty()) {
+    fill_entries(out.initEntries(static_cast<unsigned>(message.entries.size())), message.entries);
+  }
+  out.setLeaderCommit(message.leader_commit);
+  out.setSuccess(message.success);
+  out.setMatchIndex(message.match_index);
+  out.setRejectIndex(message.reject_index);
+  out.setConflictTerm(message.conflict_term);
+  out.setConflictIndex(message.conflict_index);
+  out.setReadContext(message.read_context);
+  return message_to_bytes(builder);
+}
+
+Result<raft::Message> decode_raft_message(const uint8_t* data, size_t bytes) {
+  // Checked before read_message copies the bytes into an aligned buffer.
+  if (bytes > raft_message_bytes_max) {
+    return Status::corruption(where + ": " + std::to_string(bytes) + " bytes, over the bound of " +
+                              std::to_string(raft_message_bytes_max));
+  }
+  raft::Message message;
+  Status status = read_message(data, bytes, where, [&](capnp::MessageReader& reader) {
+    return read_raft_message(reader.getRoot<schema::RaftMessage>(), &message);
+  });
+  if (!status.is_ok()) return status;
+  return message;
+}
+
+}  // namespace keyval

@@ -1,0 +1,173 @@
+// The state machine actor (see state_machine.h).
+#include "actors/state_machine.h"
+
+#include <deque>
+#include <map>
+#include <vector>
+
+#include "actors/record_batch.h"
+#include "storage/kv_command.h"
+
+namespace keyval {
+namespace {
+
+constexpr uint64_t apply_batch_bytes_max = 4u << 20;  // payload bytes merged into one apply
+
+using ResultPromise = caf::typed_response_promise<Frame>;
+using ReadPromise = caf::typed_response_promise<bool, std::string, uint64_t>;
+
+struct Wait {
+  uint64_t term;
+  ResultPromise promise;
+};
+struct Read {
+  std::string key;
+  ReadPromise promise;
+};
+struct Recent {
+  uint64_t term;
+  std::vector<uint8_t> result;  // encode_result
+};
+
+struct StateMachineState {
+  store_indexer_actor indexer;
+  StateMachineConfig config;
+  uint64_t applied_index = 0;
+  std::deque<std::vector<Entry>> queue;  // committed, not yet sent to the indexer
+  bool applying = false;                 // one kv_apply in flight at a time, in order
+  std::multimap<uint64_t, Wait> waits;   // by index
+  std::multimap<uint64_t, Read> reads;   // by read index
+  std::map<uint64_t, Recent> recent;     // by index, the last recent_max results
+
+  static inline const char* name = "state_machine";
+};
+
+using Self = state_machine_actor::stateful_pointer<StateMachineState>;
+
+caf::error lost_error(uint64_t index, uint64_t proposed_term, uint64_t applied_term) {
+  return to_error(Status::not_found("lost: the entry applied at index " + std::to_string(index) + " has term " +
+                                    std::to_string(applied_term) + ", not the proposal's term " +
+                                    std::to_string(proposed_term)));
+}
+
+void answer_wait(const Recent& recent, uint64_t index, Wait& wait) {
+  if (recent.term == wait.term) wait.promise.deliver(Frame{recent.result});
+  else wait.promise.deliver(lost_error(index, wait.term, recent.term));
+}
+
+void serve_read(Self self, const std::string& key, ReadPromise promise) {
+  const uint64_t served_at = self->state.applied_index;
+  self->request(self->state.indexer, caf::infinite, kv_get_atom_v, key)
+      .then([promise, served_at](bool found, std::string& value) mutable { promise.deliver(found, value, served_at); },
+            [promise](caf::error& error) mutable { promise.deliver(error); });
+}
+
+void pump(Self self);
+
+void on_applied(Self self, const std::vector<Entry>& batch, const std::vector<CommandResult>& results) {
+  auto& state = self->state;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const Entry& entry = batch[i];
+    Recent recent{entry.term, encode_result(results[i])};
+    auto range = state.waits.equal_range(entry.index);
+    for (auto it = range.first; it != range.second; ++it) answer_wait(recent, entry.index, it->second);
+    state.waits.erase(range.first, range.second);
+    state.recent[entry.index] = std::move(recent);
+    while (state.recent.size() > state.config.recent_max) state.recent.erase(state.recent.begin());
+  }
+  if (!batch.empty()) state.applied_index = std::max(state.applied_index, batch.back().index);
+  auto ready_end = state.reads.upper_bound(state.applied_index);
+  for (auto it = state.reads.begin(); it != ready_end; ++it) serve_read(self, it->second.key, it->second.promise);
+  state.reads.erase(state.reads.begin(), ready_end);
+  pump(self);
+}
+
+// Sends the queued entries (merged up to a byte bound) to the indexer's state machine.
+void pump(Self self) {
+  auto& state = self->state;
+  if (state.applying || state.queue.empty()) return;
+  std::vector<Entry> batch = std::move(state.queue.front());
+  state.queue.pop_front();
+  uint64_t bytes = 0;
+  for (const Entry& entry : batch) bytes += entry.payload.size();
+  while (!state.queue.empty() && bytes < apply_batch_bytes_max) {
+    for (Entry& entry : state.queue.front()) {
+      bytes += entry.payload.size();
+      batch.push_back(std::move(entry));
+    }
+    state.queue.pop_front();
+  }
+  state.applying = true;
+  Frame frame{encode_entries(batch)};
+  self->request(state.indexer, caf::infinite, kv_apply_atom_v, std::move(frame))
+      .then(
+          [self, batch](Frame& reply) {
+            self->state.applying = false;
+            auto results = decode_results(reply.bytes.data(), reply.bytes.size(), "kv apply reply");
+            if (!results.is_ok() || results->size() != batch.size()) {
+              self->quit(to_error(results.is_ok() ? Status::corruption("kv apply reply: wrong result count")
+                                                  : results.status()));
+              return;
+            }
+            on_applied(self, batch, *results);
+          },
+          [self](caf::error& error) { self->quit(error); });
+}
+
+caf::result<Frame> on_wait(Self self, uint64_t index, uint64_t term) {
+  auto& state = self->state;
+  if (index <= state.applied_index) {
+    auto recent = state.recent.find(index);
+    if (recent == state.recent.end()) {
+      return to_error(Status::unsupported("the result of index " + std::to_string(index) + " is no longer held"));
+    }
+    if (recent->second.term != term) return lost_error(index, term, recent->second.term);
+    return Frame{recent->second.result};
+  }
+  if (state.waits.size() + state.reads.size() >= state.config.waits_max) {
+    return to_error(Status::busy("state machine: too many pending requests"));
+  }
+  auto promise = self->make_response_promise<Frame>();
+  state.waits.emplace(index, Wait{term, promise});
+  return promise;
+}
+
+caf::result<bool, std::string, uint64_t> on_get(Self self, std::string& key, uint64_t read_index) {
+  auto& state = self->state;
+  if (state.waits.size() + state.reads.size() >= state.config.waits_max) {
+    return to_error(Status::busy("state machine: too many pending requests"));
+  }
+  auto promise = self->make_response_promise<bool, std::string, uint64_t>();
+  if (read_index <= state.applied_index) serve_read(self, key, promise);
+  else state.reads.emplace(read_index, Read{std::move(key), promise});
+  return promise;
+}
+
+state_machine_actor::behavior_type state_machine(Self self, store_indexer_actor indexer, StateMachineConfig config) {
+  self->state.indexer = std::move(indexer);
+  self->state.config = config;
+  self->state.applied_index = config.applied_index;
+  return {
+      [self](apply_atom, Frame& frame) {
+        auto entries = decode_entries(frame.bytes, "apply request");
+        if (!entries.is_ok()) {
+          self->quit(to_error(entries.status()));  // the raft node sent it: a bug, stop
+          return;
+        }
+        self->state.queue.push_back(std::move(entries).value());
+        pump(self);
+      },
+      [self](wait_atom, uint64_t index, uint64_t term) { return on_wait(self, index, term); },
+      [self](kv_get_atom, std::string& key, uint64_t read_index) { return on_get(self, key, read_index); },
+      [self](kv_applied_atom) { return self->state.applied_index; },
+  };
+}
+
+}  // namespace
+
+state_machine_actor spawn_state_machine(caf::actor_system& system, store_indexer_actor indexer,
+                                        StateMachineConfig config) {
+  return system.spawn(state_machine, std::move(indexer), config);
+}
+
+}  // namespace keyval

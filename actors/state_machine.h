@@ -1,0 +1,40 @@
+// The state machine actor: between the raft node and the key-value state machine that the
+// store_indexer hosts beside LMDB (actors/store_indexer.h). It keeps the node's applied
+// index, feeds committed entries to the indexer one batch at a time, and answers the
+// client gateway's two questions:
+//   * wait(index, term): the result of the entry at `index` once it is applied. If the
+//     entry applied there has another term, the proposal was replaced by a new leader's
+//     entry and never took effect: the answer is Code::not_found ("lost").
+//   * get(key, read_index): the key's value once the applied index has reached read_index
+//     (a ReadIndex confirmed by a quorum, §6.4), which makes the read linearizable.
+// Bounded: pending waits and reads (waits_max), results kept for late waits (recent_max).
+// A failure of the indexer is fail-stop: the actor quits with it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "actors/messages.h"
+
+namespace keyval {
+
+using state_machine_actor = caf::typed_actor<
+    // Committed entries (encode_entries), in log order, from the raft node.
+    caf::reacts_to<apply_atom, Frame>,
+    // The CommandResult (encode_result) of the entry at (index, term) once applied.
+    caf::replies_to<wait_atom, uint64_t, uint64_t>::with<Frame>,
+    // found, value, applied index served at, once applied >= read_index.
+    caf::replies_to<kv_get_atom, std::string, uint64_t>::with<bool, std::string, uint64_t>,
+    // The applied index now.
+    caf::replies_to<kv_applied_atom>::with<uint64_t>>;
+
+struct StateMachineConfig {
+  uint64_t applied_index = 0;  // what the indexer's state machine had applied at start
+  size_t waits_max = 65536;    // pending waits + reads; beyond it a request gets Code::busy
+  size_t recent_max = 4096;    // results remembered for a wait that arrives after its apply
+};
+
+state_machine_actor spawn_state_machine(caf::actor_system& system, store_indexer_actor indexer,
+                                        StateMachineConfig config);
+
+}  // namespace keyval

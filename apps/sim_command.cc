@@ -1,0 +1,164 @@
+// keyval sim: runs the deterministic simulator (sim/simulator.h) for one seed or a range.
+//
+//   keyval sim --seed S [--nodes N] [--ops N] [--clients C] [--keys K] [--duration-ms T]
+//              [--faults none|network|crash|disk|all] [--history FILE] [--trace]
+//   keyval sim --seeds A..B [same flags]     a sweep: one line per failing seed, with the
+//                                            command that replays it; a summary line last
+//   --planted-bug vote-before-durable|ack-before-durable|commit-old-term   (tests: a broken Raft to catch)
+// One seed: the last line is a JSON object (seed, trace_hash, ops, violations,
+// linearizable, lost_acked_writes, ...). Exit 0 only when nothing was violated, 1 when
+// something was, 2 on a usage error.
+#include <iostream>
+
+#include "apps/cli.h"
+#include "apps/commands.h"
+#include "sim/history_json.h"
+#include "sim/simulator.h"
+
+namespace keyval::commands {
+namespace {
+
+constexpr int exit_violation = 1;
+
+struct SeedRange {
+  uint64_t first = 1, last = 1;
+};
+
+Result<SeedRange> parse_seed_range(const std::string& text) {
+  auto dots = text.find("..");
+  if (dots == std::string::npos) return Status::invalid_argument("--seeds wants A..B, got '" + text + "'");
+  KV_ASSIGN_OR_RETURN(uint64_t first, cli::parse_u64(text.substr(0, dots), "--seeds start"));
+  KV_ASSIGN_OR_RETURN(uint64_t last, cli::parse_u64(text.substr(dots + 2), "--seeds end"));
+  if (last < first) return Status::invalid_argument("--seeds: " + text + " is an empty range");
+  return SeedRange{first, last};
+}
+
+Result<raft::PlantedBug> parse_planted_bug(const std::string& text) {
+  if (text.empty() || text == "none") return raft::PlantedBug::none;
+  if (text == "vote-before-durable") return raft::PlantedBug::vote_before_durable;
+  if (text == "ack-before-durable") return raft::PlantedBug::ack_before_durable;
+  if (text == "commit-old-term") return raft::PlantedBug::commit_old_term;
+  return Status::invalid_argument("--planted-bug: unknown '" + text + "' (vote-before-durable, ack-before-durable, commit-old-term)");
+}
+
+Result<sim::SimOptions> parse_options(const cli::Flags& flags) {
+  sim::SimOptions options;
+  KV_ASSIGN_OR_RETURN(options.seed, flags.get_u64("seed", 1));
+  KV_ASSIGN_OR_RETURN(uint64_t nodes, flags.get_u64("nodes", options.nodes));
+  KV_ASSIGN_OR_RETURN(options.ops, flags.get_u64("ops", options.ops));
+  KV_ASSIGN_OR_RETURN(uint64_t clients, flags.get_u64("clients", options.clients));
+  KV_ASSIGN_OR_RETURN(uint64_t keys, flags.get_u64("keys", options.keys));
+  KV_ASSIGN_OR_RETURN(options.duration_ms, flags.get_u64("duration-ms", options.duration_ms));
+  if (nodes < 1 || nodes > 9) return Status::invalid_argument("--nodes must be 1..9, got " + std::to_string(nodes));
+  if (clients < 1 || clients > 64) return Status::invalid_argument("--clients must be 1..64");
+  if (keys < 1 || keys > 1000) return Status::invalid_argument("--keys must be 1..1000");
+  options.nodes = nodes;
+  options.clients = clients;
+  options.keys = keys;
+  if (!sim::parse_fault_mode(flags.get("faults", "all"), &options.faults)) {
+    return Status::invalid_argument("--faults: unknown '" + flags.get("faults") + "' (none, network, crash, disk, all)");
+  }
+  KV_ASSIGN_OR_RETURN(options.planted_bug, parse_planted_bug(flags.get("planted-bug")));
+  options.trace = flags.has("trace");
+  return options;
+}
+
+std::string replay_command(const cli::Flags& flags, uint64_t seed) {
+  std::string command = "keyval sim --seed " + std::to_string(seed);
+  for (const char* name : {"nodes", "ops", "clients", "keys", "duration-ms", "faults", "planted-bug"}) {
+    if (flags.has(name)) command += std::string(" --") + name + " " + flags.get(name);
+  }
+  return command;
+}
+
+std::string result_json(const sim::SimResult& result) {
+  std::string violations = "[";
+  for (size_t i = 0; i < result.violations.size(); ++i) {
+    violations += (i ? "," : "") + ("\"" + cli::json_escape(result.violations[i]) + "\"");
+  }
+  violations += "]";
+  cli::JsonLine line;
+  line.add("seed", result.seed)
+      .add("trace_hash", result.trace_hash)
+      .add("ops", result.ops)
+      .add("ok", result.ops_ok)
+      .add("failed", result.ops_failed)
+      .add("unknown", result.ops_unknown)
+      .add_raw("violations", violations)
+      .add("linearizable", sim::verdict_name(result.linearizable))
+      .add("acked_writes", result.acked_writes)
+      .add("lost_acked_writes", result.lost_acked_writes)
+      .add("steps", result.steps)
+      .add("crashes", result.crashes)
+      .add("restarts", result.restarts)
+      .add("partitions", result.partitions)
+      .add("sync_failures", result.sync_failures)
+      .add("packets", result.packets_sent)
+      .add("virtual_s", result.virtual_seconds)
+      .add("wall_s", result.wall_seconds)
+      .add("sim_s_per_wall_s", result.wall_seconds > 0 ? result.virtual_seconds / result.wall_seconds : 0.0);
+  if (result.linearizable != sim::Verdict::yes) line.add("linearizability_detail", result.linearizability_detail);
+  return line.str();
+}
+
+int run_one(const cli::Flags& flags, const sim::SimOptions& options) {
+  sim::SimResult result = sim::run_simulation(options);
+  if (flags.has("history")) {
+    Status written = sim::write_history_file(flags.get("history"), result.history);
+    if (!written.is_ok()) return cli::usage_error("sim", "--history: " + written.to_string());
+  }
+  for (const std::string& violation : result.violations) std::cerr << "violation: " << violation << "\n";
+  std::cout << result_json(result) << std::endl;
+  return result.ok() ? cli::exit_ok : exit_violation;
+}
+
+int run_sweep(const cli::Flags& flags, sim::SimOptions options, SeedRange range) {
+  uint64_t failing = 0, runs = 0;
+  double wall = 0, simulated = 0;
+  const double start = cli::monotonic_seconds();
+  for (uint64_t seed = range.first; seed <= range.last; ++seed) {
+    options.seed = seed;
+    sim::SimResult result = sim::run_simulation(options);
+    ++runs;
+    wall += result.wall_seconds;
+    simulated += result.virtual_seconds;
+    if (!result.ok()) {
+      ++failing;
+      std::cout << "FAIL seed " << seed << ": "
+                << (result.violations.empty() ? std::string("not linearizable: ") + result.linearizability_detail
+                                              : result.violations.front())
+                << "\n  replay: " << replay_command(flags, seed) << std::endl;
+    }
+    if (runs % 50 == 0) {
+      std::cerr << "sim sweep: " << runs << " of " << (range.last - range.first + 1) << " seeds, " << failing
+                << " failing, " << cli::monotonic_seconds() - start << " s" << std::endl;
+    }
+  }
+  cli::JsonLine line;
+  line.add("seeds", runs).add("failing", failing).add("wall_s", wall).add("virtual_s", simulated)
+      .add("sim_s_per_wall_s", wall > 0 ? simulated / wall : 0.0);
+  std::cout << line.str() << std::endl;
+  return failing == 0 ? cli::exit_ok : exit_violation;
+}
+
+}  // namespace
+
+int sim_main(const std::vector<std::string>& args) {
+  auto flags = cli::Flags::parse(args, {"seed", "seeds", "nodes", "ops", "clients", "keys", "duration-ms", "faults",
+                                        "history", "planted-bug"},
+                                 {"trace"});
+  if (!flags.is_ok()) return cli::usage_error("sim", flags.status().message());
+  if (!flags->positional().empty()) return cli::usage_error("sim", "unexpected argument '" + flags->positional()[0] + "'");
+  auto options = parse_options(*flags);
+  if (!options.is_ok()) return cli::usage_error("sim", options.status().message());
+  if (flags->has("seeds")) {
+    if (flags->has("seed")) return cli::usage_error("sim", "give --seed or --seeds, not both");
+    if (flags->has("history")) return cli::usage_error("sim", "--history records one seed: use --seed");
+    auto range = parse_seed_range(flags->get("seeds"));
+    if (!range.is_ok()) return cli::usage_error("sim", range.status().message());
+    return run_sweep(*flags, *options, *range);
+  }
+  return run_one(*flags, *options);
+}
+
+}  // namespace keyval::commands

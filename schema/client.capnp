@@ -1,0 +1,69 @@
+# The client protocol (actors/client_protocol.h): what a client asks a node and what it
+# answers. One message per frame, over a client's TCP connection or, in the simulator,
+# between a simulated client and a node's client gateway.
+#
+# Keys and values are arbitrary bytes. Decoders refuse an unknown op or status, and a
+# put/get/del/cas whose key is empty or longer than kv_key_bytes_max (storage/kv_command.h).
+@0xcb67272f04fc2eae;
+
+$import "/capnp/c++.capnp".namespace("keyval::schema");
+
+struct ClientRequest {
+  requestId @0 :UInt64;  # echoed in the response, so a connection can have several requests in flight
+  clientId @1 :UInt64;   # writes: the session (0: no session, never deduplicated)
+  sequence @2 :UInt64;   # writes: per client from 1, a retry repeats it (dissertation §6.3)
+  # The union's order equals ClientOp's values: an all-zero message is a put with an empty
+  # key, which the decoder refuses.
+  union {
+    put :group {
+      key @3 :Data;
+      value @4 :Data;
+    }
+    get :group {
+      key @5 :Data;
+    }
+    del :group {
+      key @6 :Data;
+    }
+    cas :group {
+      key @7 :Data;
+      expectedAbsent @8 :Bool;  # true: succeed only when the key does not exist
+      expected @9 :Data;        # the value required; ignored when expectedAbsent
+      newValue @10 :Data;
+    }
+    status @11 :Void;           # the node's view: id, term, commit and applied index, role
+  }
+}
+
+# Numbers are part of the wire format and equal keyval::ClientStatus's values.
+enum ClientStatus {
+  ok @0;              # done; the response's fields hold the answer
+  notLeader @1;       # not the leader: ask leaderHint (0: unknown); nothing was done
+  noLeader @2;        # no leader known right now: retry later; nothing was done
+  timeout @3;         # gave up waiting: the write may or may not take effect (retry with the same sequence)
+  rejected @4;        # invalid request (bad key, malformed): nothing was done
+  staleRequest @5;    # the session has a later sequence already: not applied
+  sessionExpired @6;  # the session was evicted: not applied
+  lost @7;            # proposed, but leadership changed and another entry took its place: not applied
+  busy @8;            # the node is overloaded (back-pressure): nothing was done
+  unavailable @9;     # the node is stopping or failed: the write may or may not take effect
+}
+
+struct ClientResponse {
+  requestId @0 :UInt64;
+  status @1 :ClientStatus;
+  message @2 :Text;         # why, when status is not ok
+  leaderHint @3 :UInt64;    # the node id this node believes leads (0: unknown); always filled
+  # get: whether the key exists and its value. put, del, cas: whether the key existed before
+  # the command and its previous value.
+  found @4 :Bool;
+  value @5 :Data;
+  casSucceeded @6 :Bool;    # cas: the comparison matched and the new value was written
+  index @7 :UInt64;         # writes: the log index of the entry; get: the read index served
+  # status: the answering node's view.
+  nodeId @8 :UInt64;
+  term @9 :UInt64;
+  commitIndex @10 :UInt64;
+  appliedIndex @11 :UInt64;
+  role @12 :Text;           # "leader", "follower", "candidate", "pre_candidate"
+}

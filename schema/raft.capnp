@@ -1,0 +1,62 @@
+# The messages Raft nodes exchange (raft/message.h), as a transport carries them between
+# nodes in a Frame, over TCP or through the simulator's network (actors/raft_wire.h).
+#
+# One flat struct for every type, as raft/message.h (etcd's raftpb.Message): each field says
+# which types use it; the others are left at zero. Numbers of the enum are part of the wire
+# format and equal raft::MessageType's values. Decoders refuse an unknown type, from or to 0,
+# and an entry with index 0 (actors/raft_wire.cc).
+@0xa4aab7cf7b2f807a;
+
+$import "/capnp/c++.capnp".namespace("keyval::schema");
+
+enum RaftMessageType {
+  invalid @0;                # never sent: an all-zero message is not a Raft message
+  requestVote @1;            # §5.2: a candidate asks for a vote in `term`
+  requestVoteResponse @2;    # voteGranted
+  preVote @3;                # would you vote for me in `term` (= my term + 1)? Changes no state.
+  preVoteResponse @4;        # voteGranted
+  appendEntries @5;          # §5.3: entries (empty for a heartbeat) and the leader's commit index
+  appendEntriesResponse @6;  # success, matchIndex or the conflict hint
+}
+
+# One Raft log entry (storage/types.h Entry).
+struct RaftEntry {
+  index @0 :UInt64;   # from 1; 0 is refused
+  term @1 :UInt64;
+  payload @2 :Data;   # an encoded kv Command (schema/kv.capnp); empty: Raft's own no-op
+}
+
+struct RaftMessage {
+  type @0 :RaftMessageType;
+  from @1 :UInt64;          # sender's node id (never 0)
+  to @2 :UInt64;            # receiver's node id (never 0)
+  term @3 :UInt64;          # the sender's currentTerm (for preVote: the term it would campaign in)
+
+  # requestVote, preVote: the candidate's last log position, for the §5.4.1 up-to-date check.
+  lastLogIndex @4 :UInt64;
+  lastLogTerm @5 :UInt64;
+
+  # requestVoteResponse, preVoteResponse.
+  voteGranted @6 :Bool;
+
+  # appendEntries (§5.3): entries follow (prevLogIndex, prevLogTerm).
+  prevLogIndex @7 :UInt64;
+  prevLogTerm @8 :UInt64;
+  entries @9 :List(RaftEntry);
+  leaderCommit @10 :UInt64;
+
+  # appendEntriesResponse. On success, matchIndex is the last index the request covered.
+  # On rejection: rejectIndex is the request's prevLogIndex (so the leader can tell a stale
+  # rejection from a fresh one), and the conflict hint for fast back-off (§5.3, end):
+  # conflictTerm is the follower's term at rejectIndex and conflictIndex the first index it
+  # holds with that term; conflictTerm 0 means the follower's log is too short and
+  # conflictIndex is its last index + 1.
+  success @11 :Bool;
+  matchIndex @12 :UInt64;
+  rejectIndex @13 :UInt64;
+  conflictTerm @14 :UInt64;
+  conflictIndex @15 :UInt64;
+
+  # appendEntries and its response: the leader's ReadIndex round (§6.4), echoed back.
+  readContext @16 :UInt64;
+}

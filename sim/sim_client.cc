@@ -1,0 +1,206 @@
+// A simulated client (see sim_client.h).
+#include "sim/sim_client.h"
+
+#include <algorithm>
+
+namespace keyval::sim {
+namespace {
+
+constexpr uint64_t generation_shift = 16;  // client id = generation << 16 | slot
+constexpr uint64_t call_slot_shift = 40;   // call id = slot << 40 | n: the simulator routes replies by it
+
+std::string key_name(size_t key) { return "k" + std::to_string(key); }
+
+bool is_write(ClientOp op) { return op == ClientOp::put || op == ClientOp::del || op == ClientOp::cas; }
+
+Operation::Kind kind_of(ClientOp op) {
+  switch (op) {
+    case ClientOp::put: return Operation::put;
+    case ClientOp::del: return Operation::del;
+    case ClientOp::cas: return Operation::cas;
+    default: return Operation::get;
+  }
+}
+
+}  // namespace
+
+uint64_t client_slot_of_call(uint64_t call) { return call >> call_slot_shift; }
+
+SimClient::SimClient(uint64_t slot, ClientSettings settings, History& history, raft::SplitMix64& random)
+    : slot_(slot),
+      settings_(settings),
+      history_(history),
+      random_(random),
+      client_id_(slot),
+      last_seen_(settings.keys) {
+  next_invoke_ns_ = random_.between(0, settings_.think_ns_max);
+}
+
+void SimClient::read_all_keys_then_stop() {
+  invoking_ = false;
+  for (size_t key = settings_.keys; key-- > 0;) final_keys_.push_back(key_name(key));
+}
+
+uint64_t SimClient::random_node() { return random_.between(1, settings_.nodes); }
+
+std::optional<uint64_t> SimClient::next_action_ns() const {
+  if (op_) {
+    uint64_t next = op_->deadline_ns;
+    next = std::min(next, op_->retry_at_ns != 0 ? op_->retry_at_ns : op_->attempt_deadline_ns);
+    return next;
+  }
+  if (!final_keys_.empty()) return 0;
+  if (invoking_) return next_invoke_ns_;
+  return std::nullopt;
+}
+
+std::optional<ClientRequestOut> SimClient::act(uint64_t now_ns) {
+  if (!op_) {
+    if (!final_keys_.empty()) {
+      std::string key = final_keys_.back();
+      final_keys_.pop_back();
+      start_read(now_ns, key);
+    } else if (invoking_ && now_ns >= next_invoke_ns_) {
+      start_op(now_ns);
+    } else {
+      return std::nullopt;
+    }
+    return send_attempt(now_ns);
+  }
+  if (now_ns >= op_->deadline_ns) {
+    give_up(now_ns);
+    return std::nullopt;
+  }
+  if (op_->retry_at_ns == 0 && now_ns >= op_->attempt_deadline_ns) {
+    // No answer in time: the request (or its answer) may be anywhere.
+    if (is_write(op_->request.op)) op_->uncertain = true;
+    retry(now_ns, random_node(), 0);
+  }
+  if (op_->retry_at_ns != 0 && now_ns >= op_->retry_at_ns) return send_attempt(now_ns);
+  return std::nullopt;
+}
+
+void SimClient::start_op(uint64_t now_ns) {
+  ClientRequest request;
+  const size_t key = random_.between(0, settings_.keys - 1);
+  request.key = key_name(key);
+  const uint64_t dice = random_.between(0, 99);
+  request.op = dice < 40 ? ClientOp::get : dice < 70 ? ClientOp::put : dice < 90 ? ClientOp::cas : ClientOp::del;
+  std::optional<std::string> value, expected;
+  if (request.op == ClientOp::put || request.op == ClientOp::cas) {
+    request.value = "c" + std::to_string(slot_) + "." + std::to_string(++values_written_);
+    value = request.value;
+  }
+  if (request.op == ClientOp::cas) {
+    request.expected = last_seen_[key];
+    expected = request.expected;
+  }
+  if (is_write(request.op)) {
+    request.client_id = client_id_;
+    request.sequence = ++sequence_;
+  }
+  History::OperationId id = history_.invoke(slot_, kind_of(request.op), request.key, value, expected, now_ns);
+  op_ = Op{id, std::move(request), now_ns + settings_.operation_timeout_ns};
+  op_->target = leader_guess_;
+}
+
+void SimClient::start_read(uint64_t now_ns, const std::string& key) {
+  ClientRequest request;
+  request.op = ClientOp::get;
+  request.key = key;
+  History::OperationId id = history_.invoke(slot_, Operation::get, key, std::nullopt, std::nullopt, now_ns);
+  // Final reads wait as long as it takes: the simulator bounds the settle phase.
+  op_ = Op{id, std::move(request), UINT64_MAX};
+  op_->target = leader_guess_;
+}
+
+ClientRequestOut SimClient::send_attempt(uint64_t now_ns) {
+  const uint64_t call = (slot_ << call_slot_shift) | ++next_call_;
+  op_->request.request_id = call;
+  op_->calls.insert(call);
+  op_->retry_at_ns = 0;
+  op_->attempt_deadline_ns = now_ns + settings_.attempt_timeout_ns;
+  return ClientRequestOut{op_->target, call, encode_client_request(op_->request)};
+}
+
+void SimClient::retry(uint64_t now_ns, uint64_t target, uint64_t delay_ns) {
+  op_->target = target == 0 ? random_node() : target;
+  op_->retry_at_ns = std::max<uint64_t>(now_ns + delay_ns, 1);
+}
+
+void SimClient::give_up(uint64_t now_ns) {
+  // Unknown unless every attempt was refused: a write that may have reached a leader may
+  // still commit. A read that got no answer had no effect either way.
+  if (!op_->uncertain) history_.complete_fail(op_->id, now_ns);
+  if (is_write(op_->request.op) && !session_established_) {
+    // A session starts at sequence 1. Refused: sequence 1 is still free. Uncertain: it may
+    // still apply later, so the next write opens a fresh session (never session_expired).
+    if (op_->uncertain) client_id_ = (++generation_ << generation_shift) | slot_;
+    sequence_ = 0;
+  }
+  op_.reset();
+  next_invoke_ns_ = now_ns + random_.between(0, settings_.think_ns_max);
+}
+
+void SimClient::finish_ok(uint64_t now_ns, const ClientResponse& response) {
+  const ClientRequest& request = op_->request;
+  const size_t key = static_cast<size_t>(std::stoul(request.key.substr(1)));
+  std::optional<std::string> output;
+  switch (request.op) {
+    case ClientOp::get:
+      if (response.found) output = response.value;
+      last_seen_[key] = output;
+      break;
+    case ClientOp::put: last_seen_[key] = request.value; break;
+    case ClientOp::del:
+      output = response.found ? "true" : "false";
+      last_seen_[key] = std::nullopt;
+      break;
+    case ClientOp::cas:
+      output = response.cas_succeeded ? "true" : "false";
+      if (response.cas_succeeded) last_seen_[key] = request.value;
+      else last_seen_[key] = response.found ? std::optional<std::string>(response.value) : std::nullopt;
+      break;
+    default: break;
+  }
+  if (is_write(request.op)) {
+    session_established_ = true;
+    acked_.push_back(AckedWrite{response.index, request.client_id, request.sequence,
+                                std::string(client_op_name(request.op)) + " " + request.key + " by client " +
+                                    std::to_string(request.client_id) + " sequence " + std::to_string(request.sequence)});
+  }
+  history_.complete_ok(op_->id, output, now_ns);
+  op_.reset();
+  next_invoke_ns_ = now_ns + random_.between(0, settings_.think_ns_max);
+}
+
+void SimClient::on_response(uint64_t now_ns, uint64_t call, const ClientResponse& response) {
+  if (!op_ || op_->calls.count(call) == 0) return;  // an answer to an operation already finished
+  if (response.leader_hint != 0) leader_guess_ = response.leader_hint;
+  switch (response.status) {
+    case ClientStatus::ok: return finish_ok(now_ns, response);
+    case ClientStatus::not_leader: return retry(now_ns, response.leader_hint, 1'000'000);
+    case ClientStatus::no_leader: return retry(now_ns, 0, 20'000'000);
+    case ClientStatus::lost: return retry(now_ns, 0, 1'000'000);
+    case ClientStatus::timeout:
+    case ClientStatus::unavailable:
+    case ClientStatus::busy:
+      if (is_write(op_->request.op)) op_->uncertain = true;
+      return retry(now_ns, 0, 10'000'000);
+    case ClientStatus::session_expired:
+    case ClientStatus::stale_request:
+    case ClientStatus::rejected:
+      problems_.push_back("client " + std::to_string(slot_) + ": unexpected " + client_status_name(response.status) +
+                          " for " + client_op_name(op_->request.op) + " " + op_->request.key + ": " + response.message);
+      history_.complete_fail(op_->id, now_ns);  // never recorded as ok: the checker stays honest
+      op_.reset();
+      return;
+  }
+}
+
+void SimClient::on_refused(uint64_t now_ns, uint64_t call) {
+  if (!op_ || op_->calls.count(call) == 0) return;
+  retry(now_ns, 0, 5'000'000);
+}
+
+}  // namespace keyval::sim

@@ -1,0 +1,106 @@
+// A simulated client: invokes random operations on a small key space, one at a time, and
+// records each in the history. Writes carry a session (client id, sequence): a retry
+// repeats the sequence, so however many attempts reach a leader the write applies once.
+// Each attempt has a timeout; the operation has a deadline. Answers that prove nothing was
+// done (not leader, no leader, lost, connection refused) lead to a retry elsewhere; a
+// timeout makes the outcome uncertain. At the deadline the operation is recorded as failed
+// when every attempt was refused, else left unknown. Reads need no session.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "actors/client_protocol.h"
+#include "raft/random.h"
+#include "sim/history.h"
+
+namespace keyval::sim {
+
+struct ClientSettings {
+  size_t nodes = 5;
+  size_t keys = 4;
+  uint64_t think_ns_max = 30'000'000;        // pause between operations
+  uint64_t attempt_timeout_ns = 800'000'000;  // one request
+  uint64_t operation_timeout_ns = 3'000'000'000;
+};
+
+// A write the cluster acknowledged: it must stay in the log at `index`.
+struct AckedWrite {
+  uint64_t index = 0;
+  uint64_t client_id = 0;
+  uint64_t sequence = 0;
+  std::string what;  // for messages
+};
+
+struct ClientRequestOut {
+  uint64_t node = 0;
+  uint64_t call = 0;
+  std::vector<uint8_t> bytes;
+};
+
+// Which client (slot) sent a call.
+uint64_t client_slot_of_call(uint64_t call);
+
+class SimClient {
+ public:
+  SimClient(uint64_t slot, ClientSettings settings, History& history, raft::SplitMix64& random);
+
+  // Final reads: the client reads each key once, in order, then stops.
+  void read_all_keys_then_stop();
+  // No new operations after the current one.
+  void stop_invoking() { invoking_ = false; }
+  bool idle() const { return !op_ && !invoking_ && final_keys_.empty(); }
+
+  std::optional<uint64_t> next_action_ns() const;
+  std::optional<ClientRequestOut> act(uint64_t now_ns);
+  void on_response(uint64_t now_ns, uint64_t call, const ClientResponse& response);
+  void on_refused(uint64_t now_ns, uint64_t call);  // the node is down: nothing was done
+
+  uint64_t endpoint() const { return 1000 + slot_; }
+  const std::vector<AckedWrite>& acked_writes() const { return acked_; }
+  const std::vector<std::string>& problems() const { return problems_; }
+
+ private:
+  struct Op {
+    History::OperationId id;
+    ClientRequest request;
+    uint64_t deadline_ns;
+    uint64_t attempt_deadline_ns = 0;
+    uint64_t retry_at_ns = 0;   // when to send the next attempt (0: one is in flight)
+    uint64_t target = 1;
+    bool uncertain = false;     // some attempt may have reached a leader
+    std::set<uint64_t> calls;
+  };
+
+  void start_op(uint64_t now_ns);
+  void start_read(uint64_t now_ns, const std::string& key);
+  ClientRequestOut send_attempt(uint64_t now_ns);
+  void give_up(uint64_t now_ns);
+  void finish_ok(uint64_t now_ns, const ClientResponse& response);
+  void retry(uint64_t now_ns, uint64_t target, uint64_t delay_ns);
+  uint64_t random_node();
+
+  uint64_t slot_;
+  ClientSettings settings_;
+  History& history_;
+  raft::SplitMix64& random_;
+  bool invoking_ = true;
+  std::vector<std::string> final_keys_;
+  uint64_t next_invoke_ns_ = 0;
+  std::optional<Op> op_;
+  uint64_t client_id_;
+  uint64_t generation_ = 0;
+  uint64_t sequence_ = 0;     // last sequence used
+  bool session_established_ = false;  // a write of this session was acknowledged
+  uint64_t next_call_ = 0;
+  uint64_t values_written_ = 0;
+  uint64_t leader_guess_ = 1;
+  std::vector<std::optional<std::string>> last_seen_;  // per key, for cas
+  std::vector<AckedWrite> acked_;
+  std::vector<std::string> problems_;
+};
+
+}  // namespace keyval::sim

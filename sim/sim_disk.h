@@ -1,0 +1,71 @@
+// SimDisk: the simulator's disk, an in-memory Env (storage/env.h) shared by every simulated
+// node (each under its own directory prefix, e.g. "/n3"). It keeps, per file, what a power
+// cut would leave, so a crash can be played out exactly and reproducibly from a seed.
+//
+// Model (the POSIX contract the WAL relies on, storage/env.h, and nothing more):
+//   * Data: bytes written to a file are volatile until File::sync_data() returns ok; the
+//     sync makes the file's bytes and size durable. Writes, truncations and preallocations
+//     since the last sync are kept in order as a journal.
+//   * Names: creating, renaming and removing a file change the directory's volatile view;
+//     Env::sync_dir(directory) makes its current view durable. Directories themselves
+//     (create_dir) are durable at once.
+//   * crash(prefix, ...): a power cut for every file under `prefix`. Each directory reverts
+//     to its durable view (a created-but-not-dir-synced file disappears, a rename reverts, a
+//     removed file comes back). Each surviving file reverts to its durable bytes, then,
+//     when `tear` is set, a seeded random prefix of its journal is replayed, the last
+//     write replayed possibly only in part (a torn write: the disk wrote in order and lost
+//     power mid-way); with `garbage` the lost part of that torn write reads as random bytes
+//     instead of the old contents. File handles opened before the crash become dead: every
+//     call on them returns io_error ("crashed"). Locks under the prefix are released.
+//   * Faults: fail_syncs(prefix) makes sync_data and sync_dir under the prefix fail with
+//     io_error (what fdatasync's EIO looks like); set_capacity(bytes) makes a write,
+//     truncate or preallocate that would grow the disk's total size past it fail with
+//     no_space, leaving the file unchanged.
+// Deterministic: no clock, no global randomness, ordered containers only.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "raft/random.h"
+#include "storage/env.h"
+
+namespace keyval::sim {
+
+class SimDisk : public Env {
+ public:
+  SimDisk();
+  ~SimDisk() override;
+
+  // Env.
+  Result<std::unique_ptr<File>> open_file(const std::string& path, OpenMode mode) override;
+  Status sync_dir(const std::string& directory) override;
+  Status rename(const std::string& from, const std::string& to) override;
+  Status remove(const std::string& path) override;
+  Result<std::vector<std::string>> list(const std::string& directory) override;
+  Status create_dir(const std::string& directory) override;
+  bool exists(const std::string& path) override;
+  Result<std::unique_ptr<FileLock>> lock(const std::string& path) override;
+
+  // A power cut under `prefix` (see the model above). `random` decides the torn prefixes.
+  void crash(const std::string& prefix, raft::SplitMix64& random, bool tear, bool garbage);
+
+  // Faults.
+  void fail_syncs(const std::string& prefix, bool fail);
+  void set_capacity(uint64_t bytes);  // 0: unlimited
+
+  // Observation.
+  uint64_t unsynced_bytes(const std::string& prefix) const;  // journal bytes not yet synced
+  uint64_t used_bytes() const;                               // sum of current file sizes
+  uint64_t syncs() const;                                    // successful sync_data calls so far
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_;  // shared with open File handles
+};
+
+}  // namespace keyval::sim

@@ -1,0 +1,40 @@
+// The simulated network (see sim_network.h).
+#include "sim/sim_network.h"
+
+namespace keyval::sim {
+
+bool chance(raft::SplitMix64& random, double p) {
+  if (p <= 0) return false;
+  return static_cast<double>(random.next() % 1'000'000) < p * 1'000'000.0;
+}
+
+void SimNetwork::send(uint64_t now_ns, const Packet& packet) {
+  ++sent_;
+  if (chance(random_, faults_.drop)) {
+    ++dropped_;
+    return;
+  }
+  const int copies = chance(random_, faults_.duplicate) ? 2 : 1;
+  for (int copy = 0; copy < copies; ++copy) {
+    uint64_t delay = random_.between(faults_.delay_ns_min, faults_.delay_ns_max);
+    if (faults_.spike_ns_max > 0 && chance(random_, faults_.spike)) delay += random_.between(0, faults_.spike_ns_max);
+    queue_.emplace(std::make_pair(now_ns + delay, ++sequence_), packet);
+  }
+}
+
+std::optional<uint64_t> SimNetwork::next_due_ns() const {
+  if (queue_.empty()) return std::nullopt;
+  return queue_.begin()->first.first;
+}
+
+std::optional<Packet> SimNetwork::pop_due() {
+  Packet packet = std::move(queue_.begin()->second);
+  queue_.erase(queue_.begin());
+  if (is_cut(packet.from, packet.to)) {
+    ++dropped_;
+    return std::nullopt;
+  }
+  return packet;
+}
+
+}  // namespace keyval::sim

@@ -1,0 +1,138 @@
+// One simulated node (see sim_node.h).
+#include "sim/sim_node.h"
+
+#include <caf/detail/test_actor_clock.hpp>
+
+namespace keyval::sim {
+namespace {
+
+// Virtual time 0 is one second after the clock's epoch (a zero time_point means "unset").
+caf::actor_clock::time_point to_time_point(uint64_t now_ns) {
+  return caf::actor_clock::time_point{std::chrono::nanoseconds(now_ns + 1'000'000'000ull)};
+}
+
+uint64_t to_ns(caf::actor_clock::time_point time) {
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(time.time_since_epoch()).count();
+  return ns <= 1'000'000'000 ? 0 : static_cast<uint64_t>(ns) - 1'000'000'000ull;
+}
+
+// Bound on the jobs run to let a stopping actor system wind down.
+constexpr int shutdown_jobs_max = 1'000'000;
+
+}  // namespace
+
+caf::scheduler::test_coordinator& SimNode::coordinator() const {
+  return dynamic_cast<caf::scheduler::test_coordinator&>(system_->scheduler());
+}
+
+void SimNode::start(uint64_t now_ns, uint64_t seed) {
+  KV_ASSERT(!up());
+  failed_ = false;
+  system_config_ = std::make_unique<caf::actor_system_config>();
+  system_config_->set("scheduler.policy", caf::atom("testing"));
+  system_config_->set("logger.verbosity", caf::atom("quiet"));
+  add_message_types(*system_config_);
+  system_ = std::make_unique<caf::actor_system>(*system_config_);
+  set_time(now_ns);
+
+  crashing_ = false;
+  transport_ = spawn_sim_transport(*system_, config_.id, [this](uint64_t from, uint64_t to, std::vector<uint8_t> bytes) {
+    if (!crashing_) config_.send(from, to, std::move(bytes));
+  });
+
+  NodeConfig node;
+  node.persistence.env = config_.disk;
+  node.persistence.data_directory = data_directory();
+  node.persistence.detached = false;
+  node.persistence.recovery.lmdb_directory = config_.lmdb_directory;
+  node.persistence.recovery.wal.segment_bytes = 256u << 10;  // small: rotation happens in every run
+  node.persistence.recovery.wal.write_buffer_bytes = 64u << 10;
+  node.persistence.log = [](const std::string&) {};
+  node.raft.raft.node_id = config_.id;
+  node.raft.raft.voters = config_.voters;
+  node.raft.raft.random_seed = seed;
+  node.raft.raft.planted_bug = config_.planted_bug;
+  node.raft.tick_interval = config_.tick_interval;
+  node.raft.transport = transport_;
+  const uint64_t id = config_.id;
+  if (config_.observe) node.raft.observe = [observe = config_.observe, id](const raft::Core& core) { observe(id, core); };
+  if (config_.apply) node.raft.apply = [apply = config_.apply, id](const std::vector<Entry>& entries) { apply(id, entries); };
+  node.gateway.request_timeout = config_.request_timeout;
+
+  start_node(*system_, std::move(node), [this](Result<NodeHandles> result) {
+    if (!result.is_ok()) {
+      failed_ = true;
+    } else {
+      handles_ = *result;
+      client_port_ = spawn_sim_client_port(*system_, handles_->gateway, [this](uint64_t call, std::vector<uint8_t> bytes) {
+        if (!crashing_) config_.reply(call, std::move(bytes));
+      });
+      // Fail-stop: the raft node quits by itself when persistence fails.
+      handles_->raft_node->attach_functor([this](const caf::error& reason) {
+        if (reason != caf::exit_reason::kill && reason != caf::exit_reason::user_shutdown) failed_ = true;
+      });
+    }
+    if (config_.started) config_.started(config_.id, result);
+  });
+}
+
+void SimNode::crash() {
+  if (!up()) return;
+  crashing_ = true;
+  if (handles_) stop_node(*handles_);
+  for (auto* handle : {&transport_, &client_port_}) {
+    if (*handle) caf::anon_send_exit(*handle, caf::exit_reason::kill);
+  }
+  auto& scheduler = coordinator();
+  for (int round = 0; round < 2; ++round) {
+    scheduler.clock().cancel_all();
+    for (int i = 0; i < shutdown_jobs_max && scheduler.has_job(); ++i) scheduler.run_once();
+  }
+  scheduler.clock().cancel_all();
+  transport_ = nullptr;
+  client_port_ = nullptr;
+  handles_.reset();
+  system_.reset();
+  system_config_.reset();
+}
+
+bool SimNode::has_job() const { return up() && coordinator().has_job(); }
+
+// Actors of one node run concurrently in a real node, so the next actor to run is any with
+// work, not the first in line (each actor's own mailbox order is kept).
+void SimNode::run_job(uint64_t choice) {
+  auto& jobs = coordinator().jobs;
+  const size_t pick = choice % jobs.size();
+  if (pick != 0) {
+    auto* job = jobs[pick];
+    jobs.erase(jobs.begin() + static_cast<std::ptrdiff_t>(pick));
+    jobs.push_front(job);
+  }
+  coordinator().try_run_once();
+}
+
+std::optional<uint64_t> SimNode::next_timer_ns() const {
+  if (!up()) return std::nullopt;
+  const auto& schedule = coordinator().clock().schedule();
+  if (schedule.empty()) return std::nullopt;
+  return to_ns(schedule.begin()->first);
+}
+
+void SimNode::fire_timer() { coordinator().clock().trigger_timeout(); }
+
+void SimNode::set_time(uint64_t now_ns) {
+  if (up()) coordinator().clock().current_time = to_time_point(now_ns);
+}
+
+void SimNode::deliver_raft(std::vector<uint8_t> bytes) {
+  if (!serving()) return;
+  caf::anon_send(handles_->raft_node, raft_message_atom_v, Frame{std::move(bytes)});
+}
+
+bool SimNode::deliver_client(uint64_t call, std::vector<uint8_t> bytes) {
+  if (!serving() || !client_port_) return false;
+  caf::anon_send(client_port_, client_atom_v, call, Frame{std::move(bytes)});
+  return true;
+}
+
+}  // namespace keyval::sim

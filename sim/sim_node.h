@@ -1,0 +1,86 @@
+// One simulated node: the real node (actors/node.h) inside its own CAF actor system with
+// the testing scheduler, so that nothing in it runs unless the simulator says so. The
+// simulator reads its pending jobs and timers, runs one at a time, keeps its clock on the
+// shared virtual time, and crashes it by destroying the actor system (after stopping every
+// actor and cancelling every timer, which a testing actor system needs to shut down).
+#pragma once
+
+#include <caf/all.hpp>
+#include <caf/scheduler/test_coordinator.hpp>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "actors/node.h"
+#include "sim/sim_disk.h"
+#include "sim/sim_transport.h"
+
+namespace keyval::sim {
+
+struct SimNodeConfig {
+  uint64_t id = 0;
+  std::vector<uint64_t> voters;
+  SimDisk* disk = nullptr;             // the WAL lives here, under "/n<id>"
+  std::string lmdb_directory;          // a real directory
+  raft::PlantedBug planted_bug = raft::PlantedBug::none;
+  std::chrono::milliseconds tick_interval{10};
+  std::chrono::milliseconds request_timeout{300};  // the client gateway's, per stage
+  PacketSink send;                     // raft messages out
+  ReplySink reply;                     // client responses out
+  std::function<void(uint64_t id, const raft::Core&)> observe;
+  std::function<void(uint64_t id, const std::vector<Entry>&)> apply;
+  // The node recovered and serves (handles), or refused to start (error).
+  std::function<void(uint64_t id, const Result<NodeHandles>&)> started;
+};
+
+class SimNode {
+ public:
+  explicit SimNode(SimNodeConfig config) : config_(std::move(config)) {}
+  ~SimNode() { crash(); }
+  SimNode(const SimNode&) = delete;
+  SimNode& operator=(const SimNode&) = delete;
+
+  uint64_t id() const { return config_.id; }
+  std::string data_directory() const { return "/n" + std::to_string(config_.id); }
+
+  // A new actor system at virtual time now_ns; recovery starts as its first jobs.
+  // `seed` seeds this incarnation's Raft core.
+  void start(uint64_t now_ns, uint64_t seed);
+  // Stops everything and destroys the actor system (the disk's crash is the caller's: cut
+  // the power first, so that nothing run while winding down becomes durable). Nothing the
+  // node sends while winding down leaves it.
+  void crash();
+
+  bool up() const { return system_ != nullptr; }
+  bool serving() const { return up() && handles_.has_value() && !failed_; }
+  // The raft node stopped by itself (fail-stop after a failed persist), or start failed.
+  bool failed() const { return failed_; }
+
+  // Scheduling.
+  bool has_job() const;
+  void run_job(uint64_t choice);  // runs the job at choice % jobs: any actor with work
+  std::optional<uint64_t> next_timer_ns() const;
+  void fire_timer();
+  void set_time(uint64_t now_ns);
+
+  // Delivery from the simulated network (dropped when not serving).
+  void deliver_raft(std::vector<uint8_t> bytes);
+  bool deliver_client(uint64_t call, std::vector<uint8_t> bytes);
+
+ private:
+  caf::scheduler::test_coordinator& coordinator() const;
+
+  SimNodeConfig config_;
+  std::unique_ptr<caf::actor_system_config> system_config_;
+  std::unique_ptr<caf::actor_system> system_;
+  std::optional<NodeHandles> handles_;
+  caf::actor transport_;
+  caf::actor client_port_;
+  bool failed_ = false;
+  bool crashing_ = false;  // winding down: nothing leaves the node any more
+};
+
+}  // namespace keyval::sim

@@ -1,0 +1,602 @@
+// The deterministic simulator (see simulator.h).
+#include "sim/simulator.h"
+
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <memory>
+
+#include "actors/raft_wire.h"
+#include "raft/invariants.h"
+#include "sim/sim_client.h"
+#include "sim/sim_disk.h"
+#include "sim/sim_network.h"
+#include "sim/sim_node.h"
+#include "storage/kv_command.h"
+
+namespace keyval::sim {
+namespace {
+
+constexpr uint64_t ms = 1'000'000;  // ns
+constexpr size_t violations_max = 20;
+
+// FNV-1a, 64 bit: the trace hash folds every step in.
+class TraceHash {
+ public:
+  void add(uint64_t value) {
+    for (int i = 0; i < 8; ++i) add_byte(static_cast<uint8_t>(value >> (8 * i)));
+  }
+  void add(const std::vector<uint8_t>& bytes) {
+    add(bytes.size());
+    for (uint8_t byte : bytes) add_byte(byte);
+  }
+  uint64_t value() const { return hash_; }
+
+ private:
+  void add_byte(uint8_t byte) {
+    hash_ ^= byte;
+    hash_ *= 0x100000001b3ULL;
+  }
+  uint64_t hash_ = 0xcbf29ce484222325ULL;
+};
+
+enum StepKind : uint64_t { step_job = 1, step_timer, step_packet, step_client, step_fault };
+
+struct Candidate {
+  StepKind kind;
+  size_t index;  // node, client or fault slot
+};
+
+std::string make_work_directory(const std::string& parent_hint) {
+  std::string parent = parent_hint;
+  if (parent.empty()) {
+    const char* tmp = std::getenv("TMPDIR");
+    parent = std::filesystem::exists("/dev/shm") ? "/dev/shm" : (tmp != nullptr ? tmp : "/tmp");
+  }
+  std::string pattern = parent + "/keyval-sim-XXXXXX";
+  std::vector<char> buffer(pattern.begin(), pattern.end());
+  buffer.push_back('\0');
+  if (mkdtemp(buffer.data()) == nullptr) return parent_hint.empty() ? "/tmp" : parent_hint;
+  return buffer.data();
+}
+
+class Simulator {
+ public:
+  explicit Simulator(const SimOptions& options)
+      : options_(options), random_(options.seed * 0x9e3779b97f4a7c15ULL + 1), network_(random_) {
+    work_directory_ = make_work_directory(options.work_directory);
+    for (uint64_t id = 1; id <= options.nodes; ++id) voters_.push_back(id);
+    network_.set_faults(base_network());
+    for (uint64_t id : voters_) nodes_.push_back(std::make_unique<SimNode>(node_config(id)));
+    ClientSettings settings;
+    // Pauses that spread the operations over the whole workload phase.
+    settings.think_ns_max =
+        std::max<uint64_t>(1 * ms, 2 * options.duration_ms * ms * options.clients / std::max<uint64_t>(options.ops, 1));
+    settings.nodes = options.nodes;
+    settings.keys = options.keys;
+    for (uint64_t slot = 1; slot <= options.clients + 1; ++slot) {
+      clients_.push_back(std::make_unique<SimClient>(slot, settings, history_, random_));
+    }
+    clients_.back()->stop_invoking();  // the last one does the final reads
+    restart_at_.assign(options.nodes, 0);
+    crash_at_.assign(options.nodes, 0);
+  }
+
+  ~Simulator() {
+    nodes_.clear();
+    std::error_code ignored;
+    if (options_.work_directory.empty()) std::filesystem::remove_all(work_directory_, ignored);
+  }
+
+  SimResult run();
+
+ private:
+  bool faults(FaultMode mode) const { return options_.faults == mode || options_.faults == FaultMode::all; }
+
+  NetworkFaults base_network() const {
+    NetworkFaults network;
+    if (faults(FaultMode::network)) {
+      network.drop = 0.03;
+      network.duplicate = 0.02;
+      network.spike = 0.02;
+      network.spike_ns_max = 60 * ms;
+    }
+    return network;
+  }
+
+  SimNodeConfig node_config(uint64_t id) {
+    SimNodeConfig config;
+    config.id = id;
+    config.voters = voters_;
+    config.disk = &disk_;
+    config.lmdb_directory = work_directory_ + "/n" + std::to_string(id) + "-lmdb";
+    config.planted_bug = options_.planted_bug;
+    config.send = [this](uint64_t from, uint64_t to, std::vector<uint8_t> bytes) {
+      if (faults_active_ && faults(FaultMode::crash)) maybe_crash_after_promise(from, bytes);
+      network_.send(now_ns_, Packet{Packet::raft, from, to, 0, std::move(bytes)});
+    };
+    config.reply = [this, id](uint64_t call, std::vector<uint8_t> bytes) {
+      network_.send(now_ns_, Packet{Packet::client_response, id, 1000 + client_slot_of_call(call), call, std::move(bytes)});
+    };
+    config.observe = [this](uint64_t node, const raft::Core& core) {
+      states_[node] = raft::NodeState::of(core);
+      cores_[node] = &core;
+      observed_ = true;
+    };
+    config.apply = [this](uint64_t node, const std::vector<Entry>& entries) {
+      for (const Entry& entry : entries) add_violations(checker_.applied(node, entry));
+    };
+    config.started = [this](uint64_t node, const Result<NodeHandles>& result) { on_started(node, result); };
+    return config;
+  }
+
+  void trace(const std::string& line) {
+    if (options_.trace) std::cerr << "[" << now_ns_ / ms << " ms] " << line << "\n";
+  }
+
+  void add_violations(const std::vector<std::string>& found) {
+    for (const std::string& violation : found) {
+      if (result_.violations.size() < violations_max) {
+        result_.violations.push_back("at " + std::to_string(now_ns_ / ms) + " ms: " + violation);
+      }
+    }
+  }
+
+  void on_started(uint64_t node, const Result<NodeHandles>& result) {
+    if (!result.is_ok()) {
+      add_violations({"node " + std::to_string(node) + " refused to start: " + result.status().to_string()});
+      return;
+    }
+    checker_.restarted(node, result->recovered.metadata.current_term, result->applied_index);
+    trace("node " + std::to_string(node) + " up in term " + std::to_string(result->recovered.metadata.current_term) +
+          " (voted for " + std::to_string(result->recovered.metadata.voted_for) + "): " + result->recovery_summary);
+  }
+
+  SimNode& node(uint64_t id) { return *nodes_[id - 1]; }
+  size_t nodes_down() const {
+    size_t down = 0;
+    for (const auto& n : nodes_) down += n->up() ? 0 : 1;
+    return down;
+  }
+
+  void start_node(uint64_t id) {
+    disk_.fail_syncs(node(id).data_directory(), false);
+    node(id).start(now_ns_, random_.next());
+    restart_at_[id - 1] = 0;
+  }
+
+  void crash_node(uint64_t id, bool tear, bool garbage) {
+    // The power goes first: the disk keeps only what was synced (maybe a torn tail). Then
+    // the actor system winds down; whatever its actors still do can neither reach the disk
+    // durably (syncs fail, and a second cut drops what they wrote) nor leave the node.
+    const std::string prefix = node(id).data_directory();
+    disk_.fail_syncs(prefix, true);
+    disk_.crash(prefix, random_, tear, garbage);
+    node(id).crash();
+    disk_.crash(prefix, random_, false, false);
+    disk_.fail_syncs(prefix, false);
+    cores_.erase(id);
+    states_.erase(id);
+    crash_at_[id - 1] = 0;
+    ++result_.crashes;
+    // Down for a moment (a supervisor restarting the process) or for a while.
+    uint64_t down_ns = random_.between(50, 600) * ms;
+    if (bounce_[id]) down_ns = random_.between(100'000, 1'500'000);  // back before the election is over
+    else if (random_.between(0, 2) == 0) down_ns = random_.between(1, 10) * ms;
+    bounce_[id] = false;
+    restart_at_[id - 1] = now_ns_ + down_ns;
+    trace("node " + std::to_string(id) + " crashed" + (tear ? " (torn write)" : ""));
+  }
+
+  // Faults --------------------------------------------------------------------
+  void schedule_next_fault() { next_fault_ns_ = now_ns_ + random_.between(150, 900) * ms; }
+
+  void inject_fault();
+  void inject_network_fault();
+  void inject_crash(bool disk);
+  void heal_everything();
+  void maybe_crash_after_promise(uint64_t from, const std::vector<uint8_t>& bytes);
+
+  // Steps ---------------------------------------------------------------------
+  void collect(std::vector<Candidate>& candidates);
+  std::optional<uint64_t> next_due_ns();
+  void take(const Candidate& candidate);
+  void deliver(Packet packet);
+  void client_act(size_t index);
+  void after_step();
+
+  void settle();
+  void check_acked_writes();
+
+  SimOptions options_;
+  raft::SplitMix64 random_;
+  SimDisk disk_;
+  SimNetwork network_;
+  std::string work_directory_;
+  std::vector<uint64_t> voters_;
+  std::vector<std::unique_ptr<SimNode>> nodes_;
+  std::vector<std::unique_ptr<SimClient>> clients_;
+  History history_;
+  raft::InvariantChecker checker_;
+  std::map<uint64_t, raft::NodeState> states_;
+  std::map<uint64_t, const raft::Core*> cores_;
+  bool observed_ = false;
+  TraceHash hash_;
+  SimResult result_;
+  uint64_t now_ns_ = 0;
+  uint64_t next_fault_ns_ = UINT64_MAX;
+  uint64_t heal_at_ns_ = UINT64_MAX;
+  std::vector<uint64_t> restart_at_;  // per node; 0: not scheduled
+  std::vector<uint64_t> crash_at_;    // per node: crash deadline of a pending crash; 0: none
+  std::map<uint64_t, bool> crash_tear_;  // per node: the pending crash tears the last write
+  bool faults_active_ = true;
+  uint64_t crash_now_ = 0;  // a node to crash before anything else happens
+  std::map<uint64_t, bool> bounce_;  // per node: restart within milliseconds
+};
+
+void Simulator::inject_fault() {
+  std::vector<int> kinds;
+  if (faults(FaultMode::network)) kinds.push_back(0);
+  if (faults(FaultMode::crash)) kinds.push_back(1);
+  if (faults(FaultMode::disk)) kinds.push_back(2);
+  if (!kinds.empty()) {
+    switch (kinds[random_.between(0, kinds.size() - 1)]) {
+      case 0: inject_network_fault(); break;
+      case 1: inject_crash(false); break;
+      default: inject_crash(true); break;
+    }
+  }
+  schedule_next_fault();
+}
+
+void Simulator::inject_network_fault() {
+  if (network_.partitioned()) {
+    network_.heal();
+    trace("network healed");
+    return;
+  }
+  ++result_.partitions;
+  const uint64_t shape = random_.between(0, 2);
+  if (shape == 0) {  // two sides
+    std::vector<bool> side(options_.nodes + 1);
+    for (uint64_t id : voters_) side[id] = random_.between(0, 1) == 1;
+    for (uint64_t a : voters_) {
+      for (uint64_t b : voters_) {
+        if (side[a] != side[b]) network_.cut(a, b);
+      }
+    }
+    trace("network partitioned in two");
+  } else if (shape == 1) {  // one node isolated
+    uint64_t isolated = random_.between(1, options_.nodes);
+    for (uint64_t other : voters_) {
+      if (other != isolated) {
+        network_.cut(isolated, other);
+        network_.cut(other, isolated);
+      }
+    }
+    trace("node " + std::to_string(isolated) + " isolated");
+  } else {  // one-way: a node hears nobody (or nobody hears it)
+    uint64_t node = random_.between(1, options_.nodes);
+    bool deaf = random_.between(0, 1) == 1;
+    for (uint64_t other : voters_) {
+      if (other != node) deaf ? network_.cut(other, node) : network_.cut(node, other);
+    }
+    trace("node " + std::to_string(node) + (deaf ? " cannot hear" : " cannot speak"));
+  }
+  heal_at_ns_ = now_ns_ + random_.between(200, 1500) * ms;
+}
+
+void Simulator::inject_crash(bool disk) {
+  // A minority at most is down at once, so the cluster keeps making progress.
+  if (nodes_down() >= (options_.nodes - 1) / 2) return;
+  uint64_t id = random_.between(1, options_.nodes);
+  if (!node(id).up() || crash_at_[id - 1] != 0) return;
+  if (disk && random_.between(0, 2) == 0) {
+    // fdatasync starts failing: the node must stop by itself (fail-stop); it is restarted.
+    disk_.fail_syncs(node(id).data_directory(), true);
+    ++result_.sync_failures;
+    trace("node " + std::to_string(id) + ": fdatasync fails from now on");
+    return;
+  }
+  // Crash at a moment the node is busy (jobs pending), within 50 ms: the worst moments
+  // are between a decision and its fdatasync.
+  crash_at_[id - 1] = now_ns_ + 50 * ms;
+  crash_tear_[id] = disk;
+}
+
+// The moments a crash hurts most: right after a node promised something (a vote, an
+// append success). Raft is safe only if the promise was durable before it left, so the
+// simulator sometimes crashes the sender before it runs another job.
+void Simulator::maybe_crash_after_promise(uint64_t from, const std::vector<uint8_t>& bytes) {
+  auto message = decode_raft_message(bytes.data(), bytes.size());
+  if (!message.is_ok()) return;
+  const bool vote = message->type == raft::MessageType::request_vote_response && message->vote_granted;
+  const bool append = message->type == raft::MessageType::append_entries_response && message->success;
+  if (!(vote && chance(random_, 0.5)) && !(append && chance(random_, 0.003))) return;
+  if (nodes_down() >= (options_.nodes - 1) / 2 || crash_at_[from - 1] != 0) return;
+  crash_at_[from - 1] = now_ns_;
+  crash_tear_[from] = faults(FaultMode::disk);
+  crash_now_ = from;
+  bounce_[from] = vote;  // and back at once, while the election it voted in is still on
+  // Sometimes the node that received the promise goes down soon after acting on it (a new
+  // leader, a commit): if the promise was not durable, what it built on is now gone.
+  const uint64_t to = message->to;
+  if (to >= 1 && to <= options_.nodes && crash_at_[to - 1] == 0 && chance(random_, 0.5)) {
+    crash_at_[to - 1] = now_ns_ + random_.between(2, 20) * ms;
+    crash_tear_[to] = faults(FaultMode::disk);
+  }
+  trace("node " + std::to_string(from) + " crashes right after " + (vote ? "granting a vote" : "an append success") +
+        " to node " + std::to_string(message->to) + " in term " + std::to_string(message->term));
+}
+
+void Simulator::heal_everything() {
+  faults_active_ = false;
+  network_.heal();
+  network_.set_faults(NetworkFaults{});
+  heal_at_ns_ = UINT64_MAX;
+  next_fault_ns_ = UINT64_MAX;
+  for (uint64_t id : voters_) {
+    crash_at_[id - 1] = 0;
+    disk_.fail_syncs(node(id).data_directory(), false);
+    if (node(id).up() && node(id).failed()) crash_node(id, false, false);
+    if (!node(id).up()) restart_at_[id - 1] = now_ns_;
+  }
+  trace("faults stop: network healed, every node restarting");
+}
+
+void Simulator::collect(std::vector<Candidate>& candidates) {
+  candidates.clear();
+  if (crash_now_ != 0) {
+    candidates.push_back({step_fault, 0});
+    return;
+  }
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    if (nodes_[i]->has_job()) candidates.push_back({step_job, i});
+  }
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    auto due = nodes_[i]->next_timer_ns();
+    if (due && *due <= now_ns_) candidates.push_back({step_timer, i});
+  }
+  auto packet = network_.next_due_ns();
+  if (packet && *packet <= now_ns_) candidates.push_back({step_packet, 0});
+  for (size_t i = 0; i < clients_.size(); ++i) {
+    auto due = clients_[i]->next_action_ns();
+    if (due && *due <= now_ns_) candidates.push_back({step_client, i});
+  }
+  bool fault_due = next_fault_ns_ <= now_ns_ || heal_at_ns_ <= now_ns_;
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    if ((restart_at_[i] != 0 && restart_at_[i] <= now_ns_) || (crash_at_[i] != 0 && nodes_[i]->has_job()) ||
+        (crash_at_[i] != 0 && crash_at_[i] <= now_ns_) || (nodes_[i]->up() && nodes_[i]->failed())) {
+      fault_due = true;
+    }
+  }
+  if (fault_due) candidates.push_back({step_fault, 0});
+}
+
+std::optional<uint64_t> Simulator::next_due_ns() {
+  std::optional<uint64_t> next;
+  auto consider = [&](std::optional<uint64_t> due) {
+    if (due && (!next || *due < *next)) next = due;
+  };
+  for (const auto& n : nodes_) consider(n->next_timer_ns());
+  consider(network_.next_due_ns());
+  for (const auto& client : clients_) consider(client->next_action_ns());
+  if (next_fault_ns_ != UINT64_MAX) consider(next_fault_ns_);
+  if (heal_at_ns_ != UINT64_MAX) consider(heal_at_ns_);
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    if (restart_at_[i] != 0) consider(restart_at_[i]);
+    if (crash_at_[i] != 0) consider(crash_at_[i]);
+  }
+  return next;
+}
+
+void Simulator::take(const Candidate& candidate) {
+  hash_.add(candidate.kind);
+  hash_.add(candidate.index);
+  hash_.add(now_ns_);
+  switch (candidate.kind) {
+    case step_job: nodes_[candidate.index]->run_job(random_.next()); break;
+    case step_timer: nodes_[candidate.index]->fire_timer(); break;
+    case step_packet: {
+      auto packet = network_.pop_due();
+      if (packet) deliver(std::move(*packet));
+      break;
+    }
+    case step_client: client_act(candidate.index); break;
+    case step_fault: {
+      for (uint64_t id : voters_) {
+        SimNode& n = node(id);
+        if (!n.up()) crash_at_[id - 1] = 0;  // already down: nothing left to crash
+        if (n.up() && n.failed()) {
+          trace("node " + std::to_string(id) + " stopped itself (fail-stop)");
+          crash_node(id, faults(FaultMode::disk), faults(FaultMode::disk));
+        } else if (crash_at_[id - 1] != 0 && (n.has_job() || crash_at_[id - 1] <= now_ns_) && n.up()) {
+          bool tear = crash_tear_[id];
+          crash_node(id, tear, tear);
+        } else if (restart_at_[id - 1] != 0 && restart_at_[id - 1] <= now_ns_ && !n.up()) {
+          ++result_.restarts;
+          start_node(id);
+        }
+      }
+      crash_now_ = 0;
+      if (heal_at_ns_ <= now_ns_) {
+        network_.heal();
+        heal_at_ns_ = UINT64_MAX;
+        trace("network healed");
+      }
+      if (next_fault_ns_ <= now_ns_) inject_fault();
+      break;
+    }
+  }
+}
+
+void Simulator::deliver(Packet packet) {
+  hash_.add(packet.bytes);
+  switch (packet.kind) {
+    case Packet::raft: node(packet.to).deliver_raft(std::move(packet.bytes)); break;
+    case Packet::client_request: {
+      if (!node(packet.to).deliver_client(packet.call, std::move(packet.bytes))) {
+        // Connection refused: the client learns at once that nothing was done.
+        clients_[client_slot_of_call(packet.call) - 1]->on_refused(now_ns_, packet.call);
+      }
+      break;
+    }
+    case Packet::client_response: {
+      auto response = decode_client_response(packet.bytes.data(), packet.bytes.size());
+      if (!response.is_ok()) {
+        add_violations({"malformed client response: " + response.status().to_string()});
+        break;
+      }
+      hash_.add(static_cast<uint64_t>(response->status));
+      clients_[client_slot_of_call(packet.call) - 1]->on_response(now_ns_, packet.call, *response);
+      break;
+    }
+  }
+}
+
+void Simulator::client_act(size_t index) {
+  auto request = clients_[index]->act(now_ns_);
+  if (!request) return;
+  network_.send(now_ns_, Packet{Packet::client_request, clients_[index]->endpoint(), request->node, request->call,
+                                std::move(request->bytes)});
+}
+
+void Simulator::after_step() {
+  if (!observed_) return;
+  observed_ = false;
+  std::vector<raft::NodeState> live;
+  live.reserve(states_.size());
+  for (const auto& [id, state] : states_) live.push_back(state);
+  add_violations(checker_.observe(live));
+}
+
+SimResult Simulator::run() {
+  auto wall_start = std::chrono::steady_clock::now();
+  for (uint64_t id : voters_) start_node(id);
+  if (options_.faults != FaultMode::none) schedule_next_fault();
+  const uint64_t workload_end_ns = options_.duration_ms * ms;
+  const uint64_t settle_end_ns = workload_end_ns + options_.settle_ms_max * ms;
+  std::vector<Candidate> candidates;
+  bool final_reads_started = false;
+  uint64_t settled_at_ns = 0;
+  while (now_ns_ < settle_end_ns) {
+    if (faults_active_ && now_ns_ >= workload_end_ns) {
+      heal_everything();
+      for (size_t i = 0; i + 1 < clients_.size(); ++i) clients_[i]->stop_invoking();
+    }
+    if (faults_active_ && history_.operations().size() >= options_.ops) {
+      for (size_t i = 0; i + 1 < clients_.size(); ++i) clients_[i]->stop_invoking();
+    }
+    if (!faults_active_ && !final_reads_started) {
+      bool all_idle = true;
+      for (size_t i = 0; i + 1 < clients_.size(); ++i) all_idle = all_idle && clients_[i]->idle();
+      if (all_idle) {
+        final_reads_started = true;
+        clients_.back()->read_all_keys_then_stop();
+      }
+    }
+    if (final_reads_started && clients_.back()->idle()) {
+      if (settled_at_ns == 0) settled_at_ns = now_ns_ + 500 * ms;  // let followers apply
+      if (now_ns_ >= settled_at_ns) break;
+    }
+    collect(candidates);
+    if (candidates.empty()) {
+      auto next = next_due_ns();
+      if (!next) break;
+      now_ns_ = std::max(now_ns_, *next);
+      for (auto& n : nodes_) n->set_time(now_ns_);
+      continue;
+    }
+    take(candidates[random_.next() % candidates.size()]);
+    ++result_.steps;
+    after_step();
+  }
+  if (!(final_reads_started && clients_.back()->idle())) {
+    add_violations({"liveness: the cluster did not answer the final reads within " +
+                    std::to_string(options_.settle_ms_max) + " ms after the faults stopped"});
+  }
+  check_acked_writes();
+  for (const auto& client : clients_) add_violations(client->problems());
+
+  result_.seed = options_.seed;
+  result_.history = history_.operations();
+  for (const Operation& op : result_.history) {
+    (op.status == Operation::ok ? result_.ops_ok : op.status == Operation::fail ? result_.ops_failed : result_.ops_unknown)++;
+  }
+  result_.ops = result_.history.size();
+  CheckResult check = check_linearizable(result_.history);
+  result_.linearizable = check.linearizable;
+  result_.linearizability_detail = check.explanation;
+  result_.trace_hash = hash_.value();
+  result_.packets_sent = network_.sent();
+  result_.packets_dropped = network_.dropped();
+  result_.virtual_seconds = static_cast<double>(now_ns_) / 1e9;
+  result_.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  for (auto& n : nodes_) n->crash();
+  return result_;
+}
+
+// Every acknowledged write must be in the log of the final leader, committed, at the index
+// the client was told, as the same command (client id and sequence).
+void Simulator::check_acked_writes() {
+  const raft::Core* leader = nullptr;
+  for (const auto& [id, core] : cores_) {
+    if (!node(id).serving()) continue;  // its core may be gone
+    if (core->role() == raft::Role::leader && (leader == nullptr || core->current_term() > leader->current_term())) {
+      leader = core;
+    }
+  }
+  for (const auto& client : clients_) {
+    for (const AckedWrite& write : client->acked_writes()) {
+      ++result_.acked_writes;
+      std::string problem;
+      if (leader == nullptr) {
+        problem = "no leader at the end to check it against";
+      } else if (write.index > leader->commit_index()) {
+        problem = "index " + std::to_string(write.index) + " is past the final commit index " +
+                  std::to_string(leader->commit_index());
+      } else {
+        const Entry& entry = leader->log().at(write.index);
+        auto command = decode_command(entry.payload.data(), entry.payload.size(), "acked write check");
+        if (!command.is_ok() || command->client_id != write.client_id || command->sequence != write.sequence) {
+          problem = "the log holds another entry at index " + std::to_string(write.index);
+        }
+      }
+      if (!problem.empty()) {
+        ++result_.lost_acked_writes;
+        add_violations({"acknowledged write lost: " + write.what + ": " + problem});
+      }
+    }
+  }
+}
+
+}  // namespace
+
+const char* fault_mode_name(FaultMode mode) {
+  switch (mode) {
+    case FaultMode::none: return "none";
+    case FaultMode::network: return "network";
+    case FaultMode::crash: return "crash";
+    case FaultMode::disk: return "disk";
+    case FaultMode::all: return "all";
+  }
+  return "?";
+}
+
+bool parse_fault_mode(const std::string& text, FaultMode* mode) {
+  for (FaultMode candidate : {FaultMode::none, FaultMode::network, FaultMode::crash, FaultMode::disk, FaultMode::all}) {
+    if (text == fault_mode_name(candidate)) {
+      *mode = candidate;
+      return true;
+    }
+  }
+  return false;
+}
+
+SimResult run_simulation(const SimOptions& options) {
+  Simulator simulator(options);
+  return simulator.run();
+}
+
+}  // namespace keyval::sim

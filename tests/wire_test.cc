@@ -1,0 +1,457 @@
+// Goal: raft_wire.h and client_protocol.h round-trip every message and refuse any other bytes with a Status.
+// Method: encode then decode each type, op, status; decode every truncation, byte flips, oversized and foreign bytes.
+#define BOOST_TEST_MODULE wire_test
+#include <boost/test/unit_test.hpp>
+
+#include <capnp/message.h>
+#include <capnp/schema.h>
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "actors/client_protocol.h"
+#include "actors/raft_wire.h"
+#include "schema/client.capnp.h"
+#include "schema/raft.capnp.h"
+#include "storage/capnp_message.h"
+#include "storage/kv_command.h"
+#include "tests/support/print.h"
+#include "tests/support/temp_dir.h"
+
+namespace keyval {
+namespace {
+
+using testing::make_payload;
+
+const std::vector<raft::MessageType> all_types = {
+    raft::MessageType::request_vote,   raft::MessageType::request_vote_response,
+    raft::MessageType::pre_vote,       raft::MessageType::pre_vote_response,
+    raft::MessageType::append_entries, raft::MessageType::append_entries_response,
+};
+
+const std::vector<ClientStatus> all_statuses = {
+    ClientStatus::ok,       ClientStatus::not_leader,    ClientStatus::no_leader,       ClientStatus::timeout,
+    ClientStatus::rejected, ClientStatus::stale_request, ClientStatus::session_expired, ClientStatus::lost,
+    ClientStatus::busy,     ClientStatus::unavailable,
+};
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+// Every field distinct and non-zero, so a field read into the wrong place shows.
+raft::Message sample_message(raft::MessageType type, std::vector<Entry> entries) {
+  raft::Message message;
+  message.type = type;
+  message.from = 3;
+  message.to = 1;
+  message.term = 7;
+  message.last_log_index = 11;
+  message.last_log_term = 6;
+  message.vote_granted = true;
+  message.prev_log_index = 40;
+  message.prev_log_term = 5;
+  message.entries = std::move(entries);
+  message.leader_commit = 39;
+  message.success = true;
+  message.match_index = 42;
+  message.reject_index = 17;
+  message.conflict_term = 4;
+  message.conflict_index = 13;
+  message.read_context = UINT64_MAX;
+  return message;
+}
+
+std::vector<Entry> sample_entries() {
+  return {Entry{41, 7, make_payload(1, 100)}, Entry{42, 7, {}}, Entry{43, 7, make_payload(2, 1 << 20)},
+          Entry{44, 7, make_payload(3, 1)}};
+}
+
+// Every scalar field and each entry's position, for a readable failure.
+std::string describe(const raft::Message& m) {
+  std::string text = std::string(raft::message_type_name(m.type));
+  for (uint64_t field : {m.from, m.to, m.term, m.last_log_index, m.last_log_term, uint64_t{m.vote_granted},
+                         m.prev_log_index, m.prev_log_term, m.leader_commit, uint64_t{m.success}, m.match_index,
+                         m.reject_index, m.conflict_term, m.conflict_index, m.read_context}) {
+    text += " " + std::to_string(field);
+  }
+  for (const Entry& entry : m.entries) {
+    text += " [" + std::to_string(entry.index) + "," + std::to_string(entry.term) + "," +
+            std::to_string(entry.payload.size()) + "]";
+  }
+  return text;
+}
+
+Result<raft::Message> decode(const std::vector<uint8_t>& bytes) {
+  return decode_raft_message(bytes.data(), bytes.size());
+}
+
+void check_round_trip(const raft::Message& message) {
+  auto decoded = decode(encode_raft_message(message));
+  BOOST_REQUIRE_MESSAGE(decoded.is_ok(), decoded.status().to_string());
+  BOOST_TEST(describe(decoded.value()) == describe(message));
+  BOOST_TEST((decoded->entries == message.entries));
+}
+
+// Each prefix in its own buffer, so a read past it is a sanitizer error, not a silent success.
+template <class Decode>
+void check_every_truncation_refused(const std::vector<uint8_t>& bytes, Decode decode_prefix) {
+  for (size_t length = 0; length < bytes.size(); ++length) {
+    std::vector<uint8_t> prefix(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(length));
+    BOOST_TEST_CONTEXT("prefix of " << length << " of " << bytes.size() << " bytes") {
+      BOOST_TEST(!decode_prefix(prefix).is_ok());
+    }
+  }
+}
+
+// Flips 1-4 random bytes per trial. A flip may still leave a valid message (a changed term):
+// then its re-encoding must decode too. What may never happen is a crash or a throw.
+template <class Decode, class Encode>
+void check_byte_flips_never_crash(const std::vector<uint8_t>& bytes, Decode decode_bytes, Encode encode, int trials) {
+  std::mt19937_64 random(20240611);
+  for (int trial = 0; trial < trials; ++trial) {
+    std::vector<uint8_t> damaged = bytes;
+    int flips = 1 + static_cast<int>(random() % 4);
+    for (int i = 0; i < flips; ++i) damaged[random() % damaged.size()] ^= static_cast<uint8_t>(1 + random() % 255);
+    auto decoded = decode_bytes(damaged);
+    if (!decoded.is_ok()) continue;
+    auto again = decode_bytes(encode(decoded.value()));
+    BOOST_REQUIRE(again.is_ok());
+  }
+}
+
+ClientRequest sample_request(ClientOp op) {
+  ClientRequest request;
+  request.request_id = 77;
+  request.client_id = 5;
+  request.sequence = 12;
+  request.op = op;
+  if (op != ClientOp::status) request.key = std::string("k\0ey", 4);  // keys are bytes, NUL included
+  if (op == ClientOp::put || op == ClientOp::cas) request.value = std::string("v\0alue", 6);
+  if (op == ClientOp::cas) request.expected = std::string("old");
+  return request;
+}
+
+ClientResponse sample_response(ClientStatus status) {
+  ClientResponse response;
+  response.request_id = 77;
+  response.status = status;
+  response.message = std::string("because\0why", 11);
+  response.leader_hint = 2;
+  response.found = true;
+  response.value = std::string("v\0alue", 6);
+  response.cas_succeeded = true;
+  response.index = 99;
+  response.node_id = 1;
+  response.term = 8;
+  response.commit_index = 98;
+  response.applied_index = 97;
+  response.role = "leader";
+  return response;
+}
+
+Result<ClientRequest> decode_request(const std::vector<uint8_t>& bytes) {
+  return decode_client_request(bytes.data(), bytes.size());
+}
+
+Result<ClientResponse> decode_response(const std::vector<uint8_t>& bytes) {
+  return decode_client_response(bytes.data(), bytes.size());
+}
+
+// Byte offset of the ClientRequest union's discriminant in a flat single-segment message:
+// the segment table (8 bytes), the root pointer (8), then the root struct's data section.
+size_t request_discriminant_offset() {
+  auto proto = capnp::Schema::from<schema::ClientRequest>().getProto().getStruct();
+  return 16 + 2 * size_t{proto.getDiscriminantOffset()};
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(raft_wire)
+
+BOOST_AUTO_TEST_CASE(every_message_type_round_trips_without_entries) {
+  for (raft::MessageType type : all_types) {
+    BOOST_TEST_CONTEXT(raft::message_type_name(type)) {
+      check_round_trip(sample_message(type, {}));
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(every_message_type_round_trips_with_large_and_empty_entries) {
+  for (raft::MessageType type : all_types) {
+    BOOST_TEST_CONTEXT(raft::message_type_name(type)) {
+      check_round_trip(sample_message(type, sample_entries()));
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(all_zero_fields_and_flags_round_trip) {
+  raft::Message message;  // a bare heartbeat: only the type and the two node ids set
+  message.from = 1;
+  message.to = 2;
+  check_round_trip(message);
+}
+
+BOOST_AUTO_TEST_CASE(unaligned_input_decodes) {
+  std::vector<uint8_t> bytes = encode_raft_message(sample_message(raft::MessageType::append_entries, sample_entries()));
+  std::vector<uint8_t> shifted(bytes.size() + 1);
+  std::copy(bytes.begin(), bytes.end(), shifted.begin() + 1);
+  auto decoded = decode_raft_message(shifted.data() + 1, bytes.size());
+  BOOST_REQUIRE_MESSAGE(decoded.is_ok(), decoded.status().to_string());
+  BOOST_TEST((decoded->entries == sample_entries()));
+}
+
+BOOST_AUTO_TEST_CASE(encoded_sizes_of_a_heartbeat_and_a_small_append) {
+  raft::Message heartbeat = sample_message(raft::MessageType::append_entries, {});
+  raft::Message append = sample_message(raft::MessageType::append_entries, {Entry{41, 7, make_payload(1, 100)}});
+  size_t heartbeat_bytes = encode_raft_message(heartbeat).size();
+  size_t append_bytes = encode_raft_message(append).size();
+  BOOST_TEST_MESSAGE("append_entries heartbeat: " << heartbeat_bytes
+                                                  << " bytes; with one 100-byte entry: " << append_bytes << " bytes");
+  // One segment: the entry costs its struct, its list's tag and its payload padded to words.
+  BOOST_TEST(append_bytes - heartbeat_bytes == 8u * (1 + 3 + (100 + 7) / 8));
+}
+
+BOOST_AUTO_TEST_CASE(every_truncation_is_refused) {
+  check_every_truncation_refused(encode_raft_message(sample_message(raft::MessageType::request_vote, {})), decode);
+  check_every_truncation_refused(
+      encode_raft_message(
+          sample_message(raft::MessageType::append_entries, {Entry{41, 7, make_payload(1, 100)}, Entry{42, 7, {}}})),
+      decode);
+}
+
+BOOST_AUTO_TEST_CASE(random_byte_flips_never_crash) {
+  auto encode = [](const raft::Message& message) { return encode_raft_message(message); };
+  check_byte_flips_never_crash(encode_raft_message(sample_message(raft::MessageType::pre_vote, {})), decode, encode,
+                               5000);
+  check_byte_flips_never_crash(
+      encode_raft_message(
+          sample_message(raft::MessageType::append_entries, {Entry{41, 7, make_payload(1, 40)}, Entry{42, 7, {}}})),
+      decode, encode, 20000);
+}
+
+BOOST_AUTO_TEST_CASE(message_at_the_bound_decodes_and_one_word_more_is_refused) {
+  raft::Message message = sample_message(raft::MessageType::append_entries, {Entry{41, 7, {}}});
+  size_t overhead_bytes = encode_raft_message(message).size();
+  message.entries[0].payload = make_payload(4, raft_message_bytes_max - overhead_bytes);
+  std::vector<uint8_t> bytes = encode_raft_message(message);
+  BOOST_REQUIRE(bytes.size() == raft_message_bytes_max);
+  auto decoded = decode(bytes);
+  BOOST_REQUIRE_MESSAGE(decoded.is_ok(), decoded.status().to_string());
+  BOOST_TEST(decoded->entries[0].payload.size() == raft_message_bytes_max - overhead_bytes);
+
+  bytes.resize(raft_message_bytes_max + 8);
+  auto refused = decode(bytes);
+  BOOST_REQUIRE(!refused.is_ok());
+  BOOST_TEST(refused.status().code() == Code::corruption);
+  BOOST_TEST(contains(refused.status().message(), "over the bound"));
+}
+
+BOOST_AUTO_TEST_CASE(unknown_message_type_is_refused) {
+  for (uint16_t type : {0, 7, 0xffff}) {
+    capnp::MallocMessageBuilder builder;
+    auto root = builder.initRoot<schema::RaftMessage>();
+    root.setType(static_cast<schema::RaftMessageType>(type));
+    root.setFrom(1);
+    root.setTo(2);
+    auto decoded = decode(message_to_bytes(builder));
+    BOOST_REQUIRE(!decoded.is_ok());
+    BOOST_TEST(decoded.status().code() == Code::corruption);
+    BOOST_TEST(contains(decoded.status().message(), "unknown message type " + std::to_string(type)));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(node_id_zero_is_refused) {
+  for (bool zero_from : {true, false}) {
+    raft::Message message = sample_message(raft::MessageType::request_vote, {});
+    (zero_from ? message.from : message.to) = 0;
+    auto decoded = decode(encode_raft_message(message));
+    BOOST_REQUIRE(!decoded.is_ok());
+    BOOST_TEST(decoded.status().code() == Code::corruption);
+    BOOST_TEST(contains(decoded.status().message(), "node id 0"));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(entry_with_index_zero_is_refused) {
+  auto decoded = decode(encode_raft_message(
+      sample_message(raft::MessageType::append_entries, {Entry{41, 7, {}}, Entry{0, 7, make_payload(1, 8)}})));
+  BOOST_REQUIRE(!decoded.is_ok());
+  BOOST_TEST(decoded.status().code() == Code::corruption);
+  BOOST_TEST(contains(decoded.status().message(), "entry 1 has index 0"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(client_protocol)
+
+BOOST_AUTO_TEST_CASE(every_op_round_trips) {
+  for (ClientOp op : {ClientOp::put, ClientOp::get, ClientOp::del, ClientOp::cas, ClientOp::status}) {
+    BOOST_TEST_CONTEXT(client_op_name(op)) {
+      ClientRequest request = sample_request(op);
+      auto decoded = decode_request(encode_client_request(request));
+      BOOST_REQUIRE_MESSAGE(decoded.is_ok(), decoded.status().to_string());
+      BOOST_TEST((decoded.value() == request));
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(cas_on_an_absent_key_round_trips_apart_from_an_empty_expected_value) {
+  ClientRequest absent = sample_request(ClientOp::cas);
+  absent.expected.reset();
+  ClientRequest empty = sample_request(ClientOp::cas);
+  empty.expected = std::string();
+  for (const ClientRequest& request : {absent, empty}) {
+    auto decoded = decode_request(encode_client_request(request));
+    BOOST_REQUIRE(decoded.is_ok());
+    BOOST_TEST((decoded.value() == request));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(every_status_round_trips) {
+  for (ClientStatus status : all_statuses) {
+    BOOST_TEST_CONTEXT(client_status_name(status)) {
+      ClientResponse response = sample_response(status);
+      auto decoded = decode_response(encode_client_response(response));
+      BOOST_REQUIRE_MESSAGE(decoded.is_ok(), decoded.status().to_string());
+      BOOST_TEST((decoded.value() == response));
+    }
+  }
+  auto empty = decode_response(encode_client_response(ClientResponse{}));
+  BOOST_REQUIRE(empty.is_ok());
+  BOOST_TEST((empty.value() == ClientResponse{}));
+}
+
+BOOST_AUTO_TEST_CASE(names_match_the_header) {
+  const char* op_names[] = {"put", "get", "del", "cas", "status"};
+  for (uint8_t op = 0; op <= 4; ++op) BOOST_TEST(client_op_name(static_cast<ClientOp>(op)) == op_names[op]);
+  const char* status_names[] = {"ok",       "not_leader",    "no_leader",       "timeout",
+                                "rejected", "stale_request", "session_expired", "lost",
+                                "busy",     "unavailable"};
+  for (ClientStatus status : all_statuses) {
+    BOOST_TEST(client_status_name(status) == status_names[static_cast<uint8_t>(status)]);
+  }
+  BOOST_TEST(client_status_name(static_cast<ClientStatus>(10)) == "invalid");
+}
+
+BOOST_AUTO_TEST_CASE(equality_sees_every_field) {
+  const ClientRequest request = sample_request(ClientOp::cas);
+  std::vector<ClientRequest> requests(7, request);
+  requests[0].request_id++;
+  requests[1].client_id++;
+  requests[2].sequence++;
+  requests[3].op = ClientOp::put;
+  requests[4].key += "x";
+  requests[5].value += "x";
+  requests[6].expected.reset();
+  for (const ClientRequest& other : requests) BOOST_TEST(!(other == request));
+
+  const ClientResponse response = sample_response(ClientStatus::ok);
+  std::vector<ClientResponse> responses(13, response);
+  responses[0].request_id++;
+  responses[1].status = ClientStatus::busy;
+  responses[2].message += "x";
+  responses[3].leader_hint++;
+  responses[4].found = false;
+  responses[5].value += "x";
+  responses[6].cas_succeeded = false;
+  responses[7].index++;
+  responses[8].node_id++;
+  responses[9].term++;
+  responses[10].commit_index++;
+  responses[11].applied_index++;
+  responses[12].role = "follower";
+  for (const ClientResponse& other : responses) BOOST_TEST(!(other == response));
+}
+
+BOOST_AUTO_TEST_CASE(every_truncation_is_refused) {
+  for (ClientOp op : {ClientOp::put, ClientOp::cas, ClientOp::status}) {
+    check_every_truncation_refused(encode_client_request(sample_request(op)), decode_request);
+  }
+  check_every_truncation_refused(encode_client_response(sample_response(ClientStatus::not_leader)), decode_response);
+}
+
+BOOST_AUTO_TEST_CASE(random_byte_flips_never_crash) {
+  auto encode_request = [](const ClientRequest& request) { return encode_client_request(request); };
+  auto encode_response = [](const ClientResponse& response) { return encode_client_response(response); };
+  for (ClientOp op : {ClientOp::put, ClientOp::get, ClientOp::cas, ClientOp::status}) {
+    check_byte_flips_never_crash(encode_client_request(sample_request(op)), decode_request, encode_request, 5000);
+  }
+  check_byte_flips_never_crash(encode_client_response(sample_response(ClientStatus::ok)), decode_response,
+                               encode_response, 10000);
+}
+
+BOOST_AUTO_TEST_CASE(oversized_messages_are_refused) {
+  ClientRequest request = sample_request(ClientOp::put);
+  request.value.assign(client_message_bytes_max, 'v');
+  auto decoded_request = decode_request(encode_client_request(request));
+  BOOST_REQUIRE(!decoded_request.is_ok());
+  BOOST_TEST(decoded_request.status().code() == Code::corruption);
+  BOOST_TEST(contains(decoded_request.status().message(), "client request"));
+  BOOST_TEST(
+      contains(decoded_request.status().message(), "over the bound of " + std::to_string(client_message_bytes_max)));
+
+  ClientResponse response = sample_response(ClientStatus::ok);
+  response.value.assign(client_message_bytes_max, 'v');
+  auto decoded_response = decode_response(encode_client_response(response));
+  BOOST_REQUIRE(!decoded_response.is_ok());
+  BOOST_TEST(contains(decoded_response.status().message(), "over the bound"));
+}
+
+BOOST_AUTO_TEST_CASE(unknown_status_is_refused) {
+  for (uint16_t status : {10, 0xffff}) {
+    capnp::MallocMessageBuilder builder;
+    builder.initRoot<schema::ClientResponse>().setStatus(static_cast<schema::ClientStatus>(status));
+    auto decoded = decode_response(message_to_bytes(builder));
+    BOOST_REQUIRE(!decoded.is_ok());
+    BOOST_TEST(decoded.status().code() == Code::corruption);
+    BOOST_TEST(contains(decoded.status().message(), "unknown status " + std::to_string(status)));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(unknown_op_is_refused) {
+  std::vector<uint8_t> bytes = encode_client_request(sample_request(ClientOp::status));
+  size_t offset = request_discriminant_offset();
+  BOOST_REQUIRE(bytes[offset] == static_cast<uint8_t>(schema::ClientRequest::STATUS));  // the layout assumed
+  bytes[offset] = 5;
+  auto decoded = decode_request(bytes);
+  BOOST_REQUIRE(!decoded.is_ok());
+  BOOST_TEST(decoded.status().code() == Code::corruption);
+  BOOST_TEST(contains(decoded.status().message(), "unknown op 5"));
+}
+
+BOOST_AUTO_TEST_CASE(empty_key_is_refused_naming_the_op) {
+  for (ClientOp op : {ClientOp::put, ClientOp::get, ClientOp::del, ClientOp::cas}) {
+    ClientRequest request = sample_request(op);
+    request.key.clear();
+    auto decoded = decode_request(encode_client_request(request));
+    BOOST_REQUIRE(!decoded.is_ok());
+    BOOST_TEST(decoded.status().code() == Code::invalid_argument);
+    BOOST_TEST(decoded.status().message() ==
+               std::string("client request: ") + client_op_name(op) + " with an empty key");
+  }
+  // status takes no key: an all-zero status request is fine.
+  ClientRequest status;
+  status.op = ClientOp::status;
+  BOOST_TEST(decode_request(encode_client_request(status)).is_ok());
+}
+
+BOOST_AUTO_TEST_CASE(key_over_the_bound_is_refused_and_at_the_bound_accepted) {
+  for (ClientOp op : {ClientOp::put, ClientOp::get, ClientOp::del, ClientOp::cas}) {
+    ClientRequest request = sample_request(op);
+    request.key.assign(kv_key_bytes_max, 'k');
+    BOOST_TEST(decode_request(encode_client_request(request)).is_ok());
+    request.key.push_back('k');
+    auto decoded = decode_request(encode_client_request(request));
+    BOOST_REQUIRE(!decoded.is_ok());
+    BOOST_TEST(decoded.status().code() == Code::invalid_argument);
+    BOOST_TEST(decoded.status().message() == std::string("client request: ") + client_op_name(op) + " key of " +
+                                                 std::to_string(kv_key_bytes_max + 1) + " bytes, over the bound of " +
+                                                 std::to_string(kv_key_bytes_max));
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace keyval
