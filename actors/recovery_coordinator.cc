@@ -30,8 +30,12 @@ caf::result<Frame, wal_writer_actor, store_indexer_actor> on_recover(Self self, 
   }
   std::shared_ptr<Store> store = std::move(recovered->store);
   std::shared_ptr<Wal> wal = std::move(recovered->wal);
-  auto indexer = spawn_store_indexer(self->system(), store, config.indexer, config.detached);
-  auto writer = spawn_wal_writer(self->system(), wal, indexer, config.writer, config.detached);
+  StoreIndexerConfig indexer_config = config.indexer;
+  if (!indexer_config.log) indexer_config.log = config.log;
+  WalWriterConfig writer_config = config.writer;
+  if (!writer_config.log) writer_config.log = config.log;
+  auto indexer = spawn_store_indexer(self->system(), store, indexer_config, config.detached);
+  auto writer = spawn_wal_writer(self->system(), wal, indexer, writer_config, config.detached);
   double milliseconds = std::chrono::duration<double, std::milli>(self->clock().now() - start).count();
   char timing[64];
   std::snprintf(timing, sizeof timing, " in %.1f ms", milliseconds);

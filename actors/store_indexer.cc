@@ -27,7 +27,9 @@ using Self = store_indexer_actor::stateful_pointer<StoreIndexerState>;
 void fail_stop(Self self, const Status& status) {
   if (!self->state.failure.is_ok()) return;
   self->state.failure = status;
-  std::cerr << "store_indexer: stopped, LMDB failed: " << status.to_string() << std::endl;
+  std::string line = "store_indexer: stopped, LMDB failed: " + status.to_string();
+  if (self->state.config.log) self->state.config.log(line);
+  else std::cerr << line << std::endl;
 }
 
 Status apply_records(StoreIndexerState& state, std::vector<Record>& records) {

@@ -10,7 +10,9 @@
 // An LMDB failure is fail-stop, as in the wal_writer: every later request gets it.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <string>
 
 #include "actors/messages.h"
 #include "storage/kv_state_machine.h"
@@ -22,6 +24,7 @@ struct StoreIndexerConfig {
   uint64_t sync_every_entries = 100000;  // LMDB sync (and WAL segment release) cadence
   uint64_t read_bytes_max = 4ull << 20;  // payload bytes in one read reply (at least one entry)
   KvStateMachineOptions kv;              // the state machine hosted beside the log
+  std::function<void(const std::string&)> log;  // one line per event; stderr when empty
 };
 
 store_indexer_actor spawn_store_indexer(caf::actor_system& system, std::shared_ptr<Store> store,

@@ -39,7 +39,9 @@ void fail_stop(Self self, const std::string& what, const Status& status) {
   auto& state = self->state;
   if (state.failure.is_ok()) {
     state.failure = status;
-    std::cerr << "wal_writer: stopped, " << what << ": " << status.to_string() << std::endl;
+    std::string line = "wal_writer: stopped, " + what + ": " + status.to_string();
+    if (state.config.log) state.config.log(line);
+    else std::cerr << line << std::endl;
   }
   for (Waiter& waiter : state.waiting) waiter.promise.deliver(to_error(state.failure));
   state.waiting.clear();

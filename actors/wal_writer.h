@@ -16,7 +16,9 @@
 // simulator on the deterministic scheduler, the WAL's files through the seam.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <string>
 
 #include "actors/messages.h"
 #include "storage/wal.h"
@@ -28,6 +30,7 @@ struct WalWriterConfig {
   // A due group commit steps back behind requests already queued at most this many times,
   // so they share its fdatasync (bounded: a steady stream cannot postpone it forever).
   uint32_t group_deferrals_max = 4;
+  std::function<void(const std::string&)> log;  // one line per event; stderr when empty
 };
 
 wal_writer_actor spawn_wal_writer(caf::actor_system& system, std::shared_ptr<Wal> wal,

@@ -9,7 +9,7 @@
 namespace keyval::commands {
 
 int wal_main(const std::vector<std::string>& args);          // keyval wal dump|verify
-int bench_main(const std::vector<std::string>& args);        // keyval bench wal|store
+int bench_main(const std::vector<std::string>& args);        // keyval bench wal|store|recovery|kv
 int bench_wal_main(const std::vector<std::string>& args);    // keyval bench wal
 // keyval bench wal --sync group --writers K: through the wal_writer actor.
 int bench_wal_group_main(uint64_t entries, uint64_t value_bytes, uint64_t writers, const std::string& directory);
@@ -17,5 +17,13 @@ int bench_store_main(const std::vector<std::string>& args);  // keyval bench sto
 int bench_recovery_main(const std::vector<std::string>& args);  // keyval bench recovery
 int demo_main(const std::vector<std::string>& args);         // keyval demo
 int sim_main(const std::vector<std::string>& args);          // keyval sim
+// Against a running cluster (apps/client_commands.cc): exit 0 done, 1 absent / no match,
+// 2 usage, 3 the cluster did not complete it.
+int put_main(const std::vector<std::string>& args);          // keyval put KEY VALUE
+int get_main(const std::vector<std::string>& args);          // keyval get KEY
+int del_main(const std::vector<std::string>& args);          // keyval del KEY
+int cas_main(const std::vector<std::string>& args);          // keyval cas KEY OLD NEW | KEY NEW --expect-absent
+int status_main(const std::vector<std::string>& args);       // keyval status
+int bench_kv_main(const std::vector<std::string>& args);     // keyval bench kv (apps/bench_kv.cc)
 
 }  // namespace keyval::commands

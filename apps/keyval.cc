@@ -21,6 +21,12 @@ void print_usage(std::ostream& out) {
          "  bench recovery --entries N --value-bytes B [--indexed-percent P] [--dir D --keep]\n"
          "  sim --seed S | --seeds A..B [--nodes N] [--ops N] [--faults none|network|crash|disk|all]\n"
          "      [--history FILE] [--trace]      deterministic cluster simulation; exit 0 when no violation\n"
+         "  put KEY VALUE | get KEY | del KEY  one operation on a running cluster; flags:\n"
+         "  cas KEY OLD NEW | cas KEY NEW --expect-absent\n"
+         "      [--endpoints HOST:PORT,... in node-id order] [--timeout-ms T] [--request-timeout-ms R]\n"
+         "      exit 0 done, 1 get: key absent / cas: no match, 2 usage, 3 cluster did not complete it\n"
+         "  status [--endpoints ...]          one line per node and a JSON line; exit 3 when none answers\n"
+         "  bench kv [--endpoints ...] --clients C --ops N --value-bytes B --op put|get [--keys K] [--key-bytes 16]\n"
          "  help                              this text\n";
 }
 
@@ -38,6 +44,11 @@ int main(int argc, char** argv) {
   if (command == "bench") return keyval::commands::bench_main(rest);
   if (command == "demo") return keyval::commands::demo_main(rest);
   if (command == "sim") return keyval::commands::sim_main(rest);
+  if (command == "put") return keyval::commands::put_main(rest);
+  if (command == "get") return keyval::commands::get_main(rest);
+  if (command == "del") return keyval::commands::del_main(rest);
+  if (command == "cas") return keyval::commands::cas_main(rest);
+  if (command == "status") return keyval::commands::status_main(rest);
   if (command == "help" || command == "--help" || command == "-h") {
     print_usage(std::cout);
     return keyval::cli::exit_ok;

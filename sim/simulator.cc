@@ -6,6 +6,8 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <set>
+#include <stdexcept>
 
 #include "actors/raft_wire.h"
 #include "raft/invariants.h"
@@ -61,6 +63,21 @@ std::string make_work_directory(const std::string& parent_hint) {
   return buffer.data();
 }
 
+// A KV_ASSERT that fails while a simulation runs on this thread becomes an exception: inside
+// an actor, CAF ends that actor with an error; the simulator then reports the assertion as a
+// violation and stops the run (the state it checks is broken from there on). Elsewhere it
+// still aborts.
+struct AssertionFailure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+thread_local std::vector<std::string>* failed_assertions = nullptr;
+
+void throw_in_simulation(const std::string& what) {
+  if (failed_assertions == nullptr) return;
+  failed_assertions->push_back(what);
+  throw AssertionFailure(what);
+}
+
 class Simulator {
  public:
   explicit Simulator(const SimOptions& options)
@@ -70,9 +87,9 @@ class Simulator {
     network_.set_faults(base_network());
     for (uint64_t id : voters_) nodes_.push_back(std::make_unique<SimNode>(node_config(id)));
     ClientSettings settings;
-    // Pauses that spread the operations over the whole workload phase.
+    // Pauses that spread the operations over most of the workload phase.
     settings.think_ns_max =
-        std::max<uint64_t>(1 * ms, 2 * options.duration_ms * ms * options.clients / std::max<uint64_t>(options.ops, 1));
+        std::max<uint64_t>(1 * ms, options.duration_ms * ms * options.clients / std::max<uint64_t>(options.ops, 1));
     settings.nodes = options.nodes;
     settings.keys = options.keys;
     for (uint64_t slot = 1; slot <= options.clients + 1; ++slot) {
@@ -81,10 +98,13 @@ class Simulator {
     clients_.back()->stop_invoking();  // the last one does the final reads
     restart_at_.assign(options.nodes, 0);
     crash_at_.assign(options.nodes, 0);
+    set_assertion_handler(throw_in_simulation);
+    failed_assertions = &failed_assertions_;
   }
 
   ~Simulator() {
     nodes_.clear();
+    failed_assertions = nullptr;
     std::error_code ignored;
     if (options_.work_directory.empty()) std::filesystem::remove_all(work_directory_, ignored);
   }
@@ -136,7 +156,10 @@ class Simulator {
   }
 
   void add_violations(const std::vector<std::string>& found) {
+    // A broken state is reported once, when first seen: the checks run after every event
+    // and would otherwise repeat it until the run ends.
     for (const std::string& violation : found) {
+      if (!reported_violations_.insert(violation).second) continue;
       if (result_.violations.size() < violations_max) {
         result_.violations.push_back("at " + std::to_string(now_ns_ / ms) + " ms: " + violation);
       }
@@ -182,7 +205,7 @@ class Simulator {
     ++result_.crashes;
     // Down for a moment (a supervisor restarting the process) or for a while.
     uint64_t down_ns = random_.between(50, 600) * ms;
-    if (bounce_[id]) down_ns = random_.between(100'000, 1'500'000);  // back before the election is over
+    if (bounce_[id]) down_ns = random_.between(10'000, 300'000);  // back before the election is over
     else if (random_.between(0, 2) == 0) down_ns = random_.between(1, 10) * ms;
     bounce_[id] = false;
     restart_at_[id - 1] = now_ns_ + down_ns;
@@ -224,6 +247,8 @@ class Simulator {
   bool observed_ = false;
   TraceHash hash_;
   SimResult result_;
+  std::set<std::string> reported_violations_;
+  std::vector<std::string> failed_assertions_;  // KV_ASSERTs that failed during the run  // each violation once (add_violations)
   uint64_t now_ns_ = 0;
   uint64_t next_fault_ns_ = UINT64_MAX;
   uint64_t heal_at_ns_ = UINT64_MAX;
@@ -313,7 +338,7 @@ void Simulator::maybe_crash_after_promise(uint64_t from, const std::vector<uint8
   if (!message.is_ok()) return;
   const bool vote = message->type == raft::MessageType::request_vote_response && message->vote_granted;
   const bool append = message->type == raft::MessageType::append_entries_response && message->success;
-  if (!(vote && chance(random_, 0.5)) && !(append && chance(random_, 0.003))) return;
+  if (!(vote && chance(random_, 0.9)) && !(append && chance(random_, 0.003))) return;
   if (nodes_down() >= (options_.nodes - 1) / 2 || crash_at_[from - 1] != 0) return;
   crash_at_[from - 1] = now_ns_;
   crash_tear_[from] = faults(FaultMode::disk);
@@ -508,15 +533,29 @@ SimResult Simulator::run() {
       for (auto& n : nodes_) n->set_time(now_ns_);
       continue;
     }
-    take(candidates[random_.next() % candidates.size()]);
+    const Candidate chosen = candidates[random_.next() % candidates.size()];
+    try {
+      take(chosen);
+    } catch (const AssertionFailure&) {
+      // Raised in the simulator's own code; failed_assertions_ already holds it.
+    }
     ++result_.steps;
+    if (!failed_assertions_.empty()) {
+      std::string where = chosen.kind == step_job || chosen.kind == step_timer
+                              ? "node " + std::to_string(chosen.index + 1) + ": "
+                              : std::string();
+      add_violations({where + failed_assertions_.front() + " (run stopped here)"});
+      break;
+    }
     after_step();
   }
-  if (!(final_reads_started && clients_.back()->idle())) {
-    add_violations({"liveness: the cluster did not answer the final reads within " +
-                    std::to_string(options_.settle_ms_max) + " ms after the faults stopped"});
+  if (failed_assertions_.empty()) {
+    if (!(final_reads_started && clients_.back()->idle())) {
+      add_violations({"liveness: the cluster did not answer the final reads within " +
+                      std::to_string(options_.settle_ms_max) + " ms after the faults stopped"});
+    }
+    check_acked_writes();
   }
-  check_acked_writes();
   for (const auto& client : clients_) add_violations(client->problems());
 
   result_.seed = options_.seed;

@@ -1,7 +1,10 @@
 // Status helpers: the one place where OS error numbers become Status values.
 #include "storage/status.h"
 
+#include <atomic>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace keyval {
@@ -41,6 +44,19 @@ Status Status::from_errno(const char* operation, const std::string& path, int er
 std::string Status::to_string() const {
   if (is_ok()) return "ok";
   return std::string(code_name(code_)) + ": " + message_;
+}
+
+namespace {
+std::atomic<AssertionHandler> assertion_handler{nullptr};
+}  // namespace
+
+void set_assertion_handler(AssertionHandler handler) { assertion_handler.store(handler); }
+
+void assertion_failed(const char* condition, const char* file, int line) {
+  std::string what = std::string("assertion failed: ") + condition + " at " + file + ":" + std::to_string(line);
+  if (AssertionHandler handler = assertion_handler.load()) handler(what);
+  std::fprintf(stderr, "keyval: %s\n", what.c_str());
+  std::abort();
 }
 
 }  // namespace keyval

@@ -99,15 +99,19 @@ class [[nodiscard]] Result {
   std::variant<T, Status> state_;
 };
 
+// A failed KV_ASSERT: calls the installed handler (which may throw, as the simulator's does,
+// to turn a broken invariant inside one simulated node into a reported violation), then
+// prints "keyval: assertion failed: CONDITION at FILE:LINE" and aborts.
+using AssertionHandler = void (*)(const std::string& what);
+void set_assertion_handler(AssertionHandler handler);  // nullptr: print and abort only
+[[noreturn]] void assertion_failed(const char* condition, const char* file, int line);
+
 }  // namespace keyval
 
 // Always-on assertion for programmer bugs (never for bad input or I/O).
-#define KV_ASSERT(condition)                                                                   \
-  do {                                                                                         \
-    if (!(condition)) {                                                                        \
-      std::fprintf(stderr, "keyval: assertion failed: %s at %s:%d\n", #condition, __FILE__, __LINE__); \
-      std::abort();                                                                            \
-    }                                                                                          \
+#define KV_ASSERT(condition)                                           \
+  do {                                                                 \
+    if (!(condition)) ::keyval::assertion_failed(#condition, __FILE__, __LINE__); \
   } while (false)
 
 // Propagate a failed Status from the enclosing function.

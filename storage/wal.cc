@@ -633,7 +633,7 @@ Result<uint64_t> Wal::drop_segments_through(uint64_t index) {
   while (wal.segments.size() > 1 && wal.segments[1].first_index <= index + 1) {
     // Every entry of the oldest segment is below the next segment's first index.
     uint32_t id = static_cast<uint32_t>(wal.segments.front().id);
-    KV_RETURN_IF_ERROR(wal.env.remove(join_path(wal.directory, wal.segments.front().name)));
+    KV_RETURN_IF_ERROR(wal.fail(wal.env.remove(join_path(wal.directory, wal.segments.front().name))));
     size_t dropped = 0;
     while (dropped < wal.locations.size() && wal.locations[dropped].segment_id == id) ++dropped;
     wal.locations.erase(wal.locations.begin(), wal.locations.begin() + static_cast<std::ptrdiff_t>(dropped));
@@ -641,7 +641,8 @@ Result<uint64_t> Wal::drop_segments_through(uint64_t index) {
     wal.segments.erase(wal.segments.begin());
     ++removed;
   }
-  if (removed > 0) KV_RETURN_IF_ERROR(wal.env.sync_dir(wal.directory));
+  // Fail-stop like every other write or sync: a failed directory sync is never retried.
+  if (removed > 0) KV_RETURN_IF_ERROR(wal.fail(wal.env.sync_dir(wal.directory)));
   return removed;
 }
 

@@ -5,7 +5,7 @@
 # sanitizer build in CI runs `unit|storage`.
 
 add_library(keyval_test_support STATIC tests/support/temp_dir.cc tests/support/fault_env.cc
-  tests/support/child_process.cc tests/support/crash_ledger.cc)
+  tests/support/child_process.cc tests/support/crash_ledger.cc tests/support/run_keyval.cc)
 target_include_directories(keyval_test_support PUBLIC "${CMAKE_CURRENT_SOURCE_DIR}")
 target_link_libraries(keyval_test_support PUBLIC keyval_storage Boost::unit_test_framework)
 target_compile_definitions(keyval_test_support PUBLIC BOOST_TEST_DYN_LINK)
@@ -51,3 +51,14 @@ if(benchmark_FOUND)
   add_executable(keyval_microbench EXCLUDE_FROM_ALL tests/microbench.cc)
   target_link_libraries(keyval_microbench PRIVATE keyval_storage benchmark::benchmark)
 endif()
+
+keyval_test(sim_test sim)
+target_link_libraries(sim_test PRIVATE keyval_simulator)
+add_dependencies(sim_test keyval)
+
+keyval_test(kv_client_test storage)
+target_sources(kv_client_test PRIVATE apps/kv_socket.cc apps/kv_client.cc)
+target_link_libraries(kv_client_test PRIVATE keyval_actors)
+# Run directly (not through CTest), the test still finds the binary it runs.
+target_compile_definitions(kv_client_test PRIVATE KEYVAL_BINARY_DEFAULT="$<TARGET_FILE:keyval>")
+add_dependencies(kv_client_test keyval)

@@ -11,37 +11,15 @@
 #include "storage/env.h"
 #include "storage/wal.h"
 #include "storage/wal_format.h"
+#include "tests/support/run_keyval.h"
 #include "tests/support/temp_dir.h"
 
 using namespace keyval;
 using keyval::testing::TempDir;
+using keyval::testing::Run;
+using keyval::testing::run_keyval;
 
 namespace {
-
-struct Run {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-  std::string last_line() const {
-    std::string trimmed = output;
-    while (!trimmed.empty() && trimmed.back() == '\n') trimmed.pop_back();
-    auto newline = trimmed.rfind('\n');
-    return newline == std::string::npos ? trimmed : trimmed.substr(newline + 1);
-  }
-};
-
-Run run_keyval(const std::string& arguments) {
-  const char* binary = std::getenv("KEYVAL_BINARY");
-  BOOST_REQUIRE_MESSAGE(binary != nullptr, "KEYVAL_BINARY must name the keyval binary (CTest sets it)");
-  std::string command = std::string(binary) + " " + arguments + " 2>&1";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  BOOST_REQUIRE(pipe != nullptr);
-  Run run;
-  char buffer[4096];
-  while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) run.output.append(buffer, n);
-  int status = ::pclose(pipe);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
-}
 
 // Writes `count` entries of 100 bytes into a WAL in `directory` and syncs.
 void write_wal(const std::string& directory, uint64_t count, uint64_t segment_bytes = 64 * 1024) {

@@ -1,0 +1,166 @@
+// The client listener (see client_listener.h): one broker, each connection read as a stream
+// of length-prefixed ClientRequest frames, every request handed to the gateway.
+#include "actors/client_listener.h"
+
+#include <caf/io/all.hpp>
+#include <map>
+
+#include "actors/framing.h"
+
+namespace keyval {
+namespace {
+
+struct ClientConnection {
+  uint32_t payload_bytes = 0;  // the frame being read; 0 while reading a header
+  size_t requests_in_flight = 0;
+};
+
+struct ListenerState {
+  ClientListenerConfig config;
+  client_gateway_actor gateway;
+  uint16_t port = 0;
+  std::map<caf::io::connection_handle, ClientConnection> connections;
+  static inline const char* name = "client_listener";
+};
+
+using Broker = caf::io::stateful_broker<ListenerState>;
+
+void log_line(Broker* self, const std::string& line) {
+  if (self->state.config.log) self->state.config.log("client listener: " + line);
+}
+
+std::string peer_of(Broker* self, caf::io::connection_handle handle) {
+  return self->remote_addr(handle) + ":" + std::to_string(self->remote_port(handle));
+}
+
+void write_frame(Broker* self, caf::io::connection_handle handle, const std::vector<uint8_t>& payload) {
+  auto frame = make_frame(payload);
+  self->write(handle, frame.size(), frame.data());
+  self->flush(handle);
+}
+
+ClientResponse refusal(uint64_t request_id, ClientStatus status, std::string message) {
+  ClientResponse response;
+  response.request_id = request_id;
+  response.status = status;
+  response.message = std::move(message);
+  return response;
+}
+
+// One refusal, then close: CAF writes what is buffered before it sends the FIN.
+void refuse_and_close(Broker* self, caf::io::connection_handle handle, ClientStatus status, const std::string& why) {
+  log_line(self, "connection " + peer_of(self, handle) + " closed: " + why);
+  write_frame(self, handle, encode_client_response(refusal(0, status, why)));
+  self->state.connections.erase(handle);
+  self->close(handle);
+}
+
+void respond(Broker* self, caf::io::connection_handle handle, const ClientResponse& response) {
+  write_frame(self, handle, encode_client_response(response));
+}
+
+// The gateway's answer goes back on the connection that asked, if the client is still there.
+void forward_to_gateway(Broker* self, caf::io::connection_handle handle, ClientConnection& connection,
+                        uint64_t request_id, Frame request) {
+  ++connection.requests_in_flight;
+  auto finish = [self, handle](auto&& write) {
+    auto found = self->state.connections.find(handle);
+    if (found == self->state.connections.end()) return;  // closed meanwhile: nobody to answer
+    --found->second.requests_in_flight;
+    write();
+  };
+  self->request(self->state.gateway, self->state.config.request_timeout, client_atom_v, std::move(request))
+      .then(
+          [self, handle, finish, request_id](Frame& response) {
+            finish([&] {
+              if (response.bytes.size() <= self->state.config.frame_bytes_max) return write_frame(self, handle, response.bytes);
+              respond(self, handle, refusal(request_id, ClientStatus::rejected, "response too large"));
+            });
+          },
+          [self, handle, finish, request_id](caf::error& error) {
+            bool timed_out = error == caf::sec::request_timeout;
+            finish([&] {
+              respond(self, handle,
+                      refusal(request_id, timed_out ? ClientStatus::timeout : ClientStatus::unavailable,
+                              timed_out ? "gateway did not answer in time" : "gateway failed: " + self->system().render(error)));
+            });
+          });
+}
+
+void read_header(Broker* self, caf::io::connection_handle handle, ClientConnection& connection,
+                 const std::vector<char>& bytes) {
+  uint32_t length = read_frame_header(reinterpret_cast<const uint8_t*>(bytes.data()));
+  if (length == 0 || length > self->state.config.frame_bytes_max) {
+    return refuse_and_close(self, handle, ClientStatus::rejected,
+                            "frame length " + std::to_string(length) + " out of bounds (1.." +
+                                std::to_string(self->state.config.frame_bytes_max) + ")");
+  }
+  connection.payload_bytes = length;
+  self->configure_read(handle, caf::io::receive_policy::exactly(length));
+}
+
+void read_request(Broker* self, caf::io::connection_handle handle, ClientConnection& connection,
+                  const std::vector<char>& bytes) {
+  auto request = decode_client_request(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  if (!request.is_ok()) {
+    return refuse_and_close(self, handle, ClientStatus::rejected, "malformed request: " + request.status().message());
+  }
+  connection.payload_bytes = 0;
+  self->configure_read(handle, caf::io::receive_policy::exactly(frame_header_bytes));
+  uint64_t request_id = request.value().request_id;
+  if (connection.requests_in_flight >= self->state.config.requests_in_flight_max) {
+    return respond(self, handle, refusal(request_id, ClientStatus::busy, "too many requests in flight"));
+  }
+  forward_to_gateway(self, handle, connection, request_id, Frame{std::vector<uint8_t>(bytes.begin(), bytes.end())});
+}
+
+void read_data(Broker* self, caf::io::new_data_msg& message) {
+  auto found = self->state.connections.find(message.handle);
+  if (found == self->state.connections.end()) return;
+  if (found->second.payload_bytes == 0) return read_header(self, message.handle, found->second, message.buf);
+  read_request(self, message.handle, found->second, message.buf);
+}
+
+void accept_connection(Broker* self, caf::io::connection_handle handle) {
+  if (self->state.connections.size() >= self->state.config.connections_max) {
+    return refuse_and_close(self, handle, ClientStatus::busy, "too many connections");
+  }
+  self->state.connections[handle] = ClientConnection{};
+  self->configure_read(handle, caf::io::receive_policy::exactly(frame_header_bytes));
+}
+
+caf::behavior client_listener(Broker* self, ClientListenerConfig config, client_gateway_actor gateway,
+                              caf::io::doorman_ptr doorman) {
+  auto& state = self->state;
+  state.port = doorman->port();
+  self->add_doorman(std::move(doorman));
+  state.config = std::move(config);
+  state.gateway = std::move(gateway);
+  log_line(self, "listening on " + state.config.host + ":" + std::to_string(state.port));
+  return {
+      [self](bounds_atom) { return self->state.port; },
+      [self](const caf::io::new_connection_msg& message) { accept_connection(self, message.handle); },
+      [self](caf::io::new_data_msg& message) { read_data(self, message); },
+      [self](const caf::io::connection_closed_msg& message) { self->state.connections.erase(message.handle); },
+      [self](const caf::io::acceptor_closed_msg&) { log_line(self, "listener closed"); },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_client_listener(caf::actor_system& system, ClientListenerConfig config,
+                                 client_gateway_actor gateway) {
+  KV_ASSERT(config.frame_bytes_max > 0 && config.connections_max > 0 && config.requests_in_flight_max > 0);
+  // Reuse the address so that a restarted node gets its port back despite TIME_WAIT links.
+  auto doorman = system.middleman().backend().new_tcp_doorman(config.port, config.host.c_str(), true);
+  if (!doorman) {
+    if (config.log) {
+      config.log("client listener: cannot listen on " + config.host + ":" + std::to_string(config.port) + ": " +
+                 system.render(doorman.error()));
+    }
+    return {};
+  }
+  return system.middleman().spawn_broker(client_listener, std::move(config), std::move(gateway), std::move(*doorman));
+}
+
+}  // namespace keyval

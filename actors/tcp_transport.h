@@ -1,0 +1,70 @@
+// The peer transport over TCP (the protocol of actors/transport.h, between processes).
+// One CAF broker per node: the middleman's multiplexer thread does every read, write and
+// connect, so no scheduler thread ever blocks on a socket.
+//
+// Links. Each peer has one outgoing connection, used only to send; frames from a peer arrive
+// on the connection that peer opened to us. The connecting side writes the 16-byte hello of
+// actors/framing.h ("KVPEER01" + its node id, little-endian; not length-prefixed), then
+// length-prefixed frames (framing.h). Connects are non-blocking (the socket is handed to the
+// multiplexer while the TCP handshake is still in flight); a failed or closed link is
+// re-connected after an exponential backoff, reset once a connection carries bytes.
+//
+// Bounds and loss. Per peer, the frames queued plus the bytes handed to the socket but not yet
+// written stay within send_queue_bytes_max. A frame that does not fit evicts the OLDEST queued
+// frames (a newer AppendEntries or heartbeat carries the current term and commit index, so
+// it is worth more than an older one); if the bytes already handed to the socket leave no room,
+// the new frame is dropped. Frames queued while a peer is down are sent once it is back; bytes
+// handed to a socket that then fails are lost. Raft tolerates both (§5.3: a lost message is
+// re-sent by the leader). An incoming hello with the wrong magic, or a frame length of 0 or
+// above frame_bytes_max, closes that one connection with a log line.
+//
+// Messages the actor handles:
+//   (transport_send_atom, uint64_t to, Frame)     queue a frame for peer `to`; never blocks
+//   (raft_peer_atom, uint64_t own_id, caf::actor) the local raft node: incoming frames go to it
+//                                                 as (raft_message_atom, Frame); frames that
+//                                                 arrive before it is registered are dropped
+//   (raft_peer_atom, uint64_t id, std::string host, uint16_t port)
+//                                                 add or move a peer (e.g. once its port is known)
+//   (bounds_atom) -> uint16_t                     the port the listener is bound to (learn it
+//                                                 when the config asked for port 0)
+//   (stats_atom) -> (uint64_t frames_dropped_outgoing, uint64_t frames_dropped_incoming,
+//                    uint64_t frames_delivered)
+// Stop it with an exit message (caf::anon_send_exit): it is a normal actor, and the actor
+// system waits for it at shutdown.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "actors/messages.h"
+#include "actors/raft_wire.h"
+
+namespace keyval {
+
+struct TcpPeerAddress {
+  // A numeric IPv4 or IPv6 address ("localhost" is taken as 127.0.0.1). Names are resolved by
+  // the caller: a DNS lookup here would block the multiplexer thread and every link with it.
+  std::string host;
+  uint16_t port = 0;
+};
+
+struct TcpTransportConfig {
+  uint64_t node_id = 0;                      // sent in the hello; must not be 0
+  std::string listen_host = "127.0.0.1";
+  uint16_t listen_port = 0;                  // 0: the system picks one (ask with bounds_atom)
+  std::map<uint64_t, TcpPeerAddress> peers;  // id -> address; this node's own id is ignored
+  size_t frame_bytes_max = raft_message_bytes_max;    // payload bound, both directions
+  size_t send_queue_bytes_max = 2 * raft_message_bytes_max;  // per peer; >= one largest frame
+  uint32_t reconnect_backoff_ms_min = 50;
+  uint32_t reconnect_backoff_ms_max = 5000;
+  std::function<void(const std::string&)> log;  // one line per event; silent when empty
+};
+
+// Binds the listener now (in the caller's thread, so a taken port is reported at once) and
+// spawns the broker. Returns an invalid handle, after a log line naming the cause, when the
+// listener cannot be bound or a peer's host is not a numeric address.
+caf::actor spawn_tcp_transport(caf::actor_system& system, TcpTransportConfig config);
+
+}  // namespace keyval

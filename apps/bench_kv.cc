@@ -1,0 +1,174 @@
+// keyval bench kv: load on a running cluster, shaped like etcd's benchmark tool
+// (`benchmark put --clients --total --val-size`): C client threads, each its own KvClient
+// (its own connections and session) with one request in flight, N operations in total.
+//
+//   keyval bench kv [--endpoints HOST:PORT,...] [--clients C] [--ops N] [--value-bytes B]
+//                   [--op put|get] [--keys K] [--key-bytes 16] [--timeout-ms T]
+//
+// Operation i uses key number i mod K, written as "k" + zero-padded number, --key-bytes long.
+// --op get first writes those K keys (not timed) so every read finds its key; a read that
+// finds none counts as an error. Latency is per operation, retries included; ops_per_s counts
+// the operations that succeeded over the timed phase's wall time. Last line: one JSON object.
+// Exit 0 when any operation succeeded (errors are in the JSON), 2 usage, 3 when none did or
+// the keys could not be written beforehand.
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "apps/cli.h"
+#include "apps/commands.h"
+#include "apps/kv_client.h"
+#include "storage/kv_command.h"
+
+namespace keyval::commands {
+namespace {
+
+const char* const command_name = "bench kv";
+const char* const endpoints_default = "127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103";
+constexpr int exit_unavailable = 3;
+constexpr uint64_t clients_max = 1024;
+constexpr uint64_t ops_max = 100'000'000;
+constexpr uint64_t value_bytes_max = 1u << 20;  // well under client_message_bytes_max
+
+struct BenchConfig {
+  std::vector<Endpoint> endpoints;
+  uint64_t clients = 16;
+  uint64_t ops = 10000;
+  uint64_t value_bytes = 256;
+  uint64_t keys = 1000;
+  uint64_t key_bytes = 16;
+  bool get = false;
+  KvClientOptions options;
+};
+
+// What one client thread measured.
+struct ClientTally {
+  std::vector<double> latencies_ms;  // of the operations that succeeded
+  uint64_t errors = 0;
+  std::string first_error;
+};
+
+Result<BenchConfig> parse_config(const std::vector<std::string>& args) {
+  KV_ASSIGN_OR_RETURN(cli::Flags flags, cli::Flags::parse(args, {"endpoints", "clients", "ops", "value-bytes", "op",
+                                                                 "keys", "key-bytes", "timeout-ms"}));
+  if (!flags.positional().empty()) return Status::invalid_argument("unexpected argument '" + flags.positional()[0] + "'");
+  BenchConfig config;
+  KV_ASSIGN_OR_RETURN(config.endpoints, parse_endpoints(flags.get("endpoints", endpoints_default)));
+  KV_ASSIGN_OR_RETURN(config.clients, flags.get_u64("clients", config.clients));
+  KV_ASSIGN_OR_RETURN(config.ops, flags.get_u64("ops", config.ops));
+  KV_ASSIGN_OR_RETURN(config.value_bytes, flags.get_u64("value-bytes", config.value_bytes));
+  KV_ASSIGN_OR_RETURN(config.keys, flags.get_u64("keys", config.keys));
+  KV_ASSIGN_OR_RETURN(config.key_bytes, flags.get_u64("key-bytes", config.key_bytes));
+  KV_ASSIGN_OR_RETURN(config.options.operation_timeout_ms, flags.get_u64("timeout-ms", 5000));
+  std::string op = flags.get("op", "put");
+  if (op != "put" && op != "get") return Status::invalid_argument("--op expects put or get, got '" + op + "'");
+  config.get = op == "get";
+  if (config.clients == 0 || config.clients > clients_max) {
+    return Status::invalid_argument("--clients expects 1.." + std::to_string(clients_max));
+  }
+  if (config.ops == 0 || config.ops > ops_max) return Status::invalid_argument("--ops expects 1.." + std::to_string(ops_max));
+  if (config.value_bytes > value_bytes_max) {
+    return Status::invalid_argument("--value-bytes is over " + std::to_string(value_bytes_max));
+  }
+  if (config.keys == 0) return Status::invalid_argument("--keys must be at least 1");
+  if (config.key_bytes > kv_key_bytes_max || config.key_bytes < std::to_string(config.keys - 1).size() + 1) {
+    return Status::invalid_argument("--key-bytes " + std::to_string(config.key_bytes) + " cannot hold " +
+                                    std::to_string(config.keys) + " keys (at most " +
+                                    std::to_string(kv_key_bytes_max) + ")");
+  }
+  if (config.options.operation_timeout_ms == 0) return Status::invalid_argument("--timeout-ms must be at least 1");
+  config.options.request_timeout_ms = std::min<uint64_t>(1000, config.options.operation_timeout_ms);
+  return config;
+}
+
+std::string key_name(uint64_t number, uint64_t key_bytes) {
+  std::string digits = std::to_string(number);
+  return "k" + std::string(key_bytes - 1 - digits.size(), '0') + digits;
+}
+
+// Runs operations taken from `next` (shared) until `total`; `write_keys` makes every op a put.
+void client_loop(const BenchConfig& config, std::atomic<uint64_t>& next, uint64_t total, bool write_keys,
+                 ClientTally* tally) {
+  KvClient client(config.endpoints, config.options);
+  const std::string value(config.value_bytes, 'v');
+  for (uint64_t i = next++; i < total; i = next++) {
+    const std::string key = key_name(i % config.keys, config.key_bytes);
+    double start = cli::monotonic_seconds();
+    auto response = write_keys || !config.get ? client.put(key, value) : client.get(key);
+    double elapsed_ms = (cli::monotonic_seconds() - start) * 1e3;
+    Status failure = response.status();
+    if (failure.is_ok() && config.get && !write_keys && !response->found) {
+      failure = Status::not_found("get '" + key + "': absent, though written beforehand");
+    }
+    if (failure.is_ok()) {
+      tally->latencies_ms.push_back(elapsed_ms);
+    } else if (tally->errors++ == 0) {
+      tally->first_error = failure.message();
+    }
+  }
+}
+
+// Runs `total` operations on config.clients threads; returns each thread's tally.
+std::vector<ClientTally> run_clients(const BenchConfig& config, uint64_t total, bool write_keys) {
+  std::vector<ClientTally> tallies(config.clients);
+  std::atomic<uint64_t> next{0};
+  std::vector<std::thread> threads;
+  for (uint64_t c = 0; c < config.clients; ++c) {
+    threads.emplace_back(client_loop, std::cref(config), std::ref(next), total, write_keys, &tallies[c]);
+  }
+  for (std::thread& thread : threads) thread.join();
+  return tallies;
+}
+
+double percentile(const std::vector<double>& sorted, double fraction) {
+  if (sorted.empty()) return 0;
+  size_t rank = static_cast<size_t>(std::ceil(fraction * sorted.size()));
+  return sorted[std::min(sorted.size() - 1, rank == 0 ? 0 : rank - 1)];
+}
+
+}  // namespace
+
+int bench_kv_main(const std::vector<std::string>& args) {
+  auto config = parse_config(args);
+  if (!config.is_ok()) return cli::usage_error(command_name, config.status().message());
+  if (config->get) {
+    for (const ClientTally& tally : run_clients(*config, config->keys, true)) {
+      if (tally.errors != 0) {
+        std::cerr << "keyval bench kv: writing the keys to read failed: " << tally.first_error << "\n";
+        return exit_unavailable;
+      }
+    }
+  }
+  double start = cli::monotonic_seconds();
+  std::vector<ClientTally> tallies = run_clients(*config, config->ops, false);
+  double seconds = cli::monotonic_seconds() - start;
+  std::vector<double> latencies;
+  uint64_t errors = 0;
+  std::string first_error;
+  for (const ClientTally& tally : tallies) {
+    latencies.insert(latencies.end(), tally.latencies_ms.begin(), tally.latencies_ms.end());
+    if (tally.errors != 0 && first_error.empty()) first_error = tally.first_error;
+    errors += tally.errors;
+  }
+  std::sort(latencies.begin(), latencies.end());
+  const double ops_per_s = seconds > 0 ? latencies.size() / seconds : 0;
+  const std::string op = config->get ? "get" : "put";
+  if (errors != 0) std::cerr << "keyval bench kv: " << errors << " operations failed; first: " << first_error << "\n";
+  std::cout << op << ": " << config->ops << " ops by " << config->clients << " clients, " << config->value_bytes
+            << " B values: " << ops_per_s << " ops/s, p50 " << percentile(latencies, 0.5) << " ms, p99 "
+            << percentile(latencies, 0.99) << " ms, " << errors << " errors\n";
+  cli::JsonLine line;
+  line.add("bench", "kv").add("op", op).add("clients", config->clients).add("ops", config->ops)
+      .add("ok", static_cast<uint64_t>(latencies.size())).add("errors", errors).add("value_bytes", config->value_bytes)
+      .add("key_bytes", config->key_bytes).add("keys", config->keys).add("seconds", seconds)
+      .add("ops_per_s", ops_per_s).add("p50_ms", percentile(latencies, 0.5)).add("p90_ms", percentile(latencies, 0.9))
+      .add("p99_ms", percentile(latencies, 0.99)).add("max_ms", latencies.empty() ? 0.0 : latencies.back());
+  std::cout << line.str() << std::endl;
+  return latencies.empty() ? exit_unavailable : cli::exit_ok;
+}
+
+}  // namespace keyval::commands

@@ -1,0 +1,177 @@
+// keyval put|get|del|cas|status: one operation against a running cluster, through KvClient.
+//
+//   keyval put KEY VALUE            prints "OK (index I)"
+//   keyval get KEY                  prints the value; exit 1 when the key is absent
+//   keyval del KEY                  prints "deleted (index I)" or "absent, nothing deleted (index I)"
+//   keyval cas KEY OLD NEW          sets NEW if the value is OLD; exit 1 when it is not
+//   keyval cas KEY NEW --expect-absent   sets NEW only if KEY is absent; exit 1 when present
+//   keyval status                   one line per node, then a JSON line; exit 0 when any node answered
+// Flags: --endpoints HOST:PORT,... in node-id order (default 127.0.0.1:7101,127.0.0.1:7102,
+// 127.0.0.1:7103), --timeout-ms T for the whole operation (default 5000), --request-timeout-ms R
+// for one attempt (default min(1000, T)).
+// Exit codes: 0 done; 1 get found no key or cas did not match; 2 usage (bad flag, malformed
+// endpoint, missing argument) or a request the cluster rejected as invalid; 3 the cluster did not
+// complete it (no leader, unreachable, timed out: for a write the outcome may be unknown).
+#include <algorithm>
+#include <iostream>
+#include <memory>
+#include <optional>
+
+#include "apps/cli.h"
+#include "apps/commands.h"
+#include "apps/kv_client.h"
+#include "storage/kv_command.h"
+
+namespace keyval::commands {
+namespace {
+
+constexpr int exit_absent = 1;       // get: no such key; cas: the comparison did not match
+constexpr int exit_unavailable = 3;  // the cluster did not complete the operation
+constexpr uint64_t timeout_ms_default = 5000;
+constexpr uint64_t request_timeout_ms_default = 1000;
+constexpr uint64_t timeout_ms_max = 3'600'000;
+const char* const endpoints_default = "127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103";
+
+struct Invocation {
+  std::vector<std::string> words;  // positional arguments
+  std::unique_ptr<KvClient> client;
+  bool expect_absent = false;
+};
+
+// Parses the shared flags and checks the positional count; a usage message on failure.
+Result<Invocation> parse(const std::vector<std::string>& args, size_t words, const std::string& expected,
+                         bool allow_expect_absent = false) {
+  std::vector<std::string> booleans;
+  if (allow_expect_absent) booleans.push_back("expect-absent");
+  KV_ASSIGN_OR_RETURN(cli::Flags flags,
+                      cli::Flags::parse(args, {"endpoints", "timeout-ms", "request-timeout-ms"}, booleans));
+  Invocation invocation;
+  invocation.expect_absent = flags.has("expect-absent");
+  if (invocation.expect_absent) --words;  // cas KEY NEW: no OLD
+  if (flags.positional().size() != words) {
+    return Status::invalid_argument("expects " + (invocation.expect_absent ? std::string("KEY NEW --expect-absent")
+                                                                            : expected) +
+                                    ", got " + std::to_string(flags.positional().size()) + " argument(s)");
+  }
+  invocation.words = flags.positional();
+  if (words > 0 && invocation.words[0].empty()) return Status::invalid_argument("KEY must not be empty");
+  if (words > 0 && invocation.words[0].size() > kv_key_bytes_max) {
+    return Status::invalid_argument("KEY is over " + std::to_string(kv_key_bytes_max) + " bytes");
+  }
+  KV_ASSIGN_OR_RETURN(std::vector<Endpoint> endpoints, parse_endpoints(flags.get("endpoints", endpoints_default)));
+  KvClientOptions options;
+  KV_ASSIGN_OR_RETURN(options.operation_timeout_ms, flags.get_u64("timeout-ms", timeout_ms_default));
+  KV_ASSIGN_OR_RETURN(options.request_timeout_ms,
+                      flags.get_u64("request-timeout-ms",
+                                    std::min(request_timeout_ms_default, options.operation_timeout_ms)));
+  if (options.operation_timeout_ms == 0 || options.operation_timeout_ms > timeout_ms_max ||
+      options.request_timeout_ms == 0 || options.request_timeout_ms > timeout_ms_max) {
+    return Status::invalid_argument("--timeout-ms and --request-timeout-ms expect 1.." +
+                                    std::to_string(timeout_ms_max));
+  }
+  invocation.client = std::make_unique<KvClient>(std::move(endpoints), options);
+  return invocation;
+}
+
+// The error line and exit code of a failed operation.
+int failed(const std::string& command, const Status& status) {
+  std::cerr << "keyval " << command << ": " << status.message() << "\n";
+  return status.code() == Code::invalid_argument ? cli::exit_usage : exit_unavailable;
+}
+
+std::string describe(const ClientResponse& response) {
+  return response.found ? "'" + response.value + "'" : "absent";
+}
+
+}  // namespace
+
+int put_main(const std::vector<std::string>& args) {
+  auto invocation = parse(args, 2, "KEY VALUE");
+  if (!invocation.is_ok()) return cli::usage_error("put", invocation.status().message());
+  auto response = invocation->client->put(invocation->words[0], invocation->words[1]);
+  if (!response.is_ok()) return failed("put", response.status());
+  std::cout << "OK (index " << response->index << ")\n";
+  return cli::exit_ok;
+}
+
+int get_main(const std::vector<std::string>& args) {
+  auto invocation = parse(args, 1, "KEY");
+  if (!invocation.is_ok()) return cli::usage_error("get", invocation.status().message());
+  auto response = invocation->client->get(invocation->words[0]);
+  if (!response.is_ok()) return failed("get", response.status());
+  if (!response->found) {
+    std::cerr << "keyval get: key '" << invocation->words[0] << "' is absent\n";
+    return exit_absent;
+  }
+  std::cout << response->value << "\n";
+  return cli::exit_ok;
+}
+
+int del_main(const std::vector<std::string>& args) {
+  auto invocation = parse(args, 1, "KEY");
+  if (!invocation.is_ok()) return cli::usage_error("del", invocation.status().message());
+  auto response = invocation->client->del(invocation->words[0]);
+  if (!response.is_ok()) return failed("del", response.status());
+  std::cout << (response->found ? "deleted" : "absent, nothing deleted") << " (index " << response->index << ")\n";
+  return cli::exit_ok;
+}
+
+int cas_main(const std::vector<std::string>& args) {
+  auto invocation = parse(args, 3, "KEY OLD NEW (or KEY NEW --expect-absent)", true);
+  if (!invocation.is_ok()) return cli::usage_error("cas", invocation.status().message());
+  const auto& words = invocation->words;
+  std::optional<std::string> expected;
+  if (!invocation->expect_absent) expected = words[1];
+  auto response = invocation->client->cas(words[0], expected, words.back());
+  if (!response.is_ok()) return failed("cas", response.status());
+  if (!response->cas_succeeded) {
+    std::cout << "no match: the value is " << describe(*response) << "\n";
+    return exit_absent;
+  }
+  std::cout << "OK (index " << response->index << ")\n";
+  return cli::exit_ok;
+}
+
+int status_main(const std::vector<std::string>& args) {
+  auto invocation = parse(args, 0, "no arguments");
+  if (!invocation.is_ok()) return cli::usage_error("status", invocation.status().message());
+  KvClient& client = *invocation->client;
+  std::vector<Result<ClientResponse>> views = client.status_all();
+  std::string nodes_json;
+  uint64_t answered = 0;
+  uint64_t leader = 0;
+  for (uint64_t node = 1; node <= views.size(); ++node) {
+    const Result<ClientResponse>& view = views[node - 1];
+    const std::string endpoint = client.endpoints()[node - 1].str();
+    cli::JsonLine line;
+    line.add("id", node).add("endpoint", endpoint);
+    std::cout << "node " << node << " " << endpoint << ": ";
+    if (!view.is_ok()) {
+      std::cout << "unreachable (" << view.status().message() << ")\n";
+      line.add("error", view.status().message());
+    } else {
+      ++answered;
+      if (view->role == "leader") leader = node;
+      std::cout << "role " << view->role << ", leader " << view->leader_hint << ", term " << view->term
+                << ", commit " << view->commit_index << ", applied " << view->applied_index;
+      if (view->node_id != node) {
+        std::cout << " (it says it is node " << view->node_id << ": list --endpoints in node-id order)";
+      }
+      std::cout << "\n";
+      line.add("node_id", view->node_id).add("role", view->role).add("leader", view->leader_hint)
+          .add("term", view->term).add("commit_index", view->commit_index).add("applied_index", view->applied_index);
+    }
+    nodes_json += (node == 1 ? "" : ",") + line.str();
+  }
+  cli::JsonLine summary;
+  summary.add("command", "status").add("nodes_answered", answered).add("nodes", static_cast<uint64_t>(views.size()))
+      .add("leader", leader).add_raw("views", "[" + nodes_json + "]");
+  std::cout << summary.str() << std::endl;
+  if (answered == 0) {
+    std::cerr << "keyval status: no node answered\n";
+    return exit_unavailable;
+  }
+  return cli::exit_ok;
+}
+
+}  // namespace keyval::commands

@@ -1,0 +1,111 @@
+// KvClient: a blocking client for a KeyVal cluster over TCP, with plain POSIX sockets.
+// Frames as in actors/framing.h, payloads as in actors/client_protocol.h.
+//
+// Node ids map to endpoints by position: node id i is endpoints[i - 1]. The operator
+// lists the endpoints in node-id order (the same order as the cluster's configuration),
+// or a leader_hint would send the client to the wrong address.
+//
+// Finding the leader: an operation goes first to the last node that answered ok; a
+// not_leader answer with a hint is followed at once; no_leader, a refused connection, a
+// closed connection or no answer within request_timeout_ms moves on to the next endpoint
+// after a short backoff (doubling from backoff_ms_min to backoff_ms_max). The whole
+// operation, every retry included, ends within operation_timeout_ms: then the error names
+// the last failure seen at each node. Every socket wait goes through poll() with the
+// attempt's deadline, so nothing blocks forever (name resolution aside: give numeric hosts).
+//
+// Writes (put, del, cas) carry the session (client_id, sequence; the Raft dissertation
+// §6.3): sequences start at 1 and every retry of one operation repeats its sequence, so the
+// cluster applies it once. A timeout, an unavailable answer or a lost connection after the
+// request was sent leaves the outcome unknown: the client retries the same sequence until
+// the operation timeout, and if it gives up the error says the write may have taken effect.
+// A session starts at sequence 1: if the first write ends unknown, the next write starts a
+// new session (a new client id), since sequence 2 would find no session to follow.
+//
+// One connection per endpoint, reopened when closed; one request in flight. Not thread
+// safe: use one KvClient per thread (each its own session).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "actors/client_protocol.h"
+#include "storage/status.h"
+
+namespace keyval {
+
+struct Endpoint {
+  std::string host;  // a name or a numeric address ("127.0.0.1", "::1")
+  uint16_t port = 0;
+
+  std::string str() const;  // "host:port" ("[::1]:7101" for IPv6)
+};
+
+constexpr size_t endpoints_max = 64;  // bound on a cluster's endpoint list
+
+// "HOST:PORT" or "[IPV6]:PORT"; invalid_argument naming what is wrong.
+Result<Endpoint> parse_endpoint(const std::string& text);
+// A comma-separated list of endpoints in node-id order, at least one, at most endpoints_max.
+Result<std::vector<Endpoint>> parse_endpoints(const std::string& text);
+
+struct KvClientOptions {
+  uint64_t request_timeout_ms = 1000;    // one attempt: connect, send, wait for the answer
+  uint64_t operation_timeout_ms = 5000;  // one operation, every retry included
+  uint64_t client_id = 0;                // the session; 0: a random nonzero id from /dev/urandom
+  uint64_t backoff_ms_min = 10;          // first wait before retrying another endpoint
+  uint64_t backoff_ms_max = 200;         // the wait doubles up to this
+};
+
+class KvClient {
+ public:
+  explicit KvClient(std::vector<Endpoint> endpoints, KvClientOptions options = {});
+  ~KvClient();
+  KvClient(const KvClient&) = delete;
+  KvClient& operator=(const KvClient&) = delete;
+
+  // Each returns the ok response (its fields hold the answer: found, value, cas_succeeded,
+  // index) or an error naming why it failed: invalid_argument when the cluster rejected the
+  // request, io_error when no node completed it in time (with every node's last failure).
+  Result<ClientResponse> put(const std::string& key, const std::string& value);
+  Result<ClientResponse> get(const std::string& key);
+  Result<ClientResponse> del(const std::string& key);
+  // expected nullopt: the key must be absent. cas_succeeded says whether it matched.
+  Result<ClientResponse> cas(const std::string& key, const std::optional<std::string>& expected,
+                             const std::string& new_value);
+
+  // One node's view (node_id from 1), one attempt within request_timeout_ms.
+  Result<ClientResponse> status(uint64_t node_id);
+  // Every node's view, in node-id order: its answer or why it could not be reached.
+  std::vector<Result<ClientResponse>> status_all();
+
+  uint64_t client_id() const { return client_id_; }
+  uint64_t leader() const { return leader_; }  // the last node that answered ok; 0: none yet
+  const std::vector<Endpoint>& endpoints() const { return endpoints_; }
+
+ private:
+  struct Operation;  // one operation's retry state (kv_client.cc)
+
+  Result<ClientResponse> run(ClientRequest request);
+  // One request on node_id's connection (opened if need be) within deadline_ms.
+  // Sets *sent once the request bytes were handed to the kernel.
+  Result<ClientResponse> exchange(uint64_t node_id, const ClientRequest& request, uint64_t deadline_ms, bool* sent);
+  Status connect_node(uint64_t node_id, uint64_t deadline_ms);
+  void close_node(uint64_t node_id);
+  void finish_write(bool applied, bool uncertain);
+
+  std::vector<Endpoint> endpoints_;
+  KvClientOptions options_;
+  std::vector<int> sockets_;  // per node (index node_id - 1); -1: not connected
+  uint64_t client_id_ = 0;
+  uint64_t sequence_ = 0;     // the last sequence used by a write
+  bool session_started_ = false;  // a write of this session is known to have been applied
+  uint64_t leader_ = 0;
+  uint64_t next_node_ = 1;    // where cycling resumes
+  uint64_t request_id_ = 0;
+};
+
+// A nonzero random id from /dev/urandom (falls back to the clock and pid if it cannot be read).
+uint64_t random_client_id();
+
+}  // namespace keyval

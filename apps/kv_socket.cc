@@ -1,0 +1,130 @@
+// TCP helpers with poll() deadlines (see kv_socket.h).
+#include "apps/kv_socket.h"
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstring>
+
+namespace keyval {
+namespace {
+
+// Waits for `events` on descriptor until deadline_ms: true when ready (or in error, which the
+// next call reports), false on timeout.
+bool wait_for(int descriptor, short events, uint64_t deadline_ms) {
+  while (true) {
+    uint64_t now = steady_now_ms();
+    if (now >= deadline_ms) return false;
+    uint64_t remaining = deadline_ms - now;
+    pollfd entry{descriptor, events, 0};
+    int ready = ::poll(&entry, 1, static_cast<int>(remaining > INT_MAX ? INT_MAX : remaining));
+    if (ready > 0) return true;
+    if (ready < 0 && errno != EINTR) return true;  // let the read or write report it
+  }
+}
+
+std::string error_text(const char* operation, int error_number) {
+  return std::string(operation) + " failed: " + std::strerror(error_number);
+}
+
+// One address: connect without blocking, then wait for the outcome.
+Result<int> connect_address(const addrinfo& address, uint64_t deadline_ms) {
+  int descriptor = ::socket(address.ai_family, address.ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                            address.ai_protocol);
+  if (descriptor < 0) return Status::io_error(error_text("socket", errno));
+  int result = ::connect(descriptor, address.ai_addr, address.ai_addrlen);
+  if (result != 0 && errno != EINPROGRESS && errno != EINTR) {
+    int error_number = errno;
+    ::close(descriptor);
+    return Status::io_error(error_text("connect", error_number));
+  }
+  if (result != 0) {
+    if (!wait_for(descriptor, POLLOUT, deadline_ms)) {
+      ::close(descriptor);
+      return Status::io_error("connect timed out");
+    }
+    int error_number = 0;
+    socklen_t length = sizeof error_number;
+    if (::getsockopt(descriptor, SOL_SOCKET, SO_ERROR, &error_number, &length) != 0) error_number = errno;
+    if (error_number != 0) {
+      ::close(descriptor);
+      return Status::io_error(error_text("connect", error_number));
+    }
+  }
+  int one = 1;
+  ::setsockopt(descriptor, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // small frames, one in flight
+  return descriptor;
+}
+
+}  // namespace
+
+uint64_t steady_now_ms() {
+  using namespace std::chrono;
+  return static_cast<uint64_t>(duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count());
+}
+
+Result<int> socket_connect(const std::string& host, uint16_t port, uint64_t deadline_ms) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* addresses = nullptr;
+  int lookup = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &addresses);
+  if (lookup != 0) return Status::io_error("cannot resolve host '" + host + "': " + ::gai_strerror(lookup));
+  Status last = Status::io_error("no address for host '" + host + "'");
+  for (addrinfo* address = addresses; address != nullptr; address = address->ai_next) {
+    auto connected = connect_address(*address, deadline_ms);
+    if (connected.is_ok()) {
+      ::freeaddrinfo(addresses);
+      return connected;
+    }
+    last = connected.status();
+  }
+  ::freeaddrinfo(addresses);
+  return last;
+}
+
+SocketIo socket_write_all(int descriptor, const uint8_t* data, size_t bytes, uint64_t deadline_ms) {
+  size_t done = 0;
+  while (done < bytes) {
+    ssize_t written = ::send(descriptor, data + done, bytes - done, MSG_NOSIGNAL);
+    if (written > 0) {
+      done += static_cast<size_t>(written);
+    } else if (written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (!wait_for(descriptor, POLLOUT, deadline_ms)) return {SocketIo::timed_out, "send timed out"};
+    } else if (written < 0 && errno == EINTR) {
+      continue;
+    } else if (written < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+      return {SocketIo::closed, "connection closed by the node"};
+    } else {
+      return {SocketIo::failed, error_text("send", errno)};
+    }
+  }
+  return {};
+}
+
+SocketIo socket_read_exact(int descriptor, uint8_t* data, size_t bytes, uint64_t deadline_ms) {
+  size_t done = 0;
+  while (done < bytes) {
+    ssize_t got = ::recv(descriptor, data + done, bytes - done, 0);
+    if (got > 0) {
+      done += static_cast<size_t>(got);
+    } else if (got == 0 || (got < 0 && errno == ECONNRESET)) {
+      return {SocketIo::closed, "connection closed by the node"};
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (!wait_for(descriptor, POLLIN, deadline_ms)) return {SocketIo::timed_out, "no answer in time"};
+    } else if (errno != EINTR) {
+      return {SocketIo::failed, error_text("recv", errno)};
+    }
+  }
+  return {};
+}
+
+}  // namespace keyval

@@ -1,0 +1,32 @@
+// Blocking TCP I/O with deadlines, for the client side (apps/kv_client.h): non-blocking
+// sockets and poll(), so every wait ends by its deadline (milliseconds on the steady clock).
+// Failures are values naming what happened, in words an operator reads in an error message.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "storage/status.h"
+
+namespace keyval {
+
+struct SocketIo {
+  enum Kind { ok, closed, timed_out, failed };
+  Kind kind = ok;
+  std::string what;  // "connection closed by the node", "no answer in time", "send failed: ..."
+};
+
+// A connected, non-blocking TCP socket (TCP_NODELAY) to host:port, or an io_error:
+// "connect failed: Connection refused", "connect timed out", "cannot resolve host ...".
+// The name lookup itself (getaddrinfo) is not bounded: numeric hosts resolve at once.
+Result<int> socket_connect(const std::string& host, uint16_t port, uint64_t deadline_ms);
+
+// Writes all of data (no SIGPIPE) or reads exactly bytes, waiting at most until deadline_ms.
+SocketIo socket_write_all(int descriptor, const uint8_t* data, size_t bytes, uint64_t deadline_ms);
+SocketIo socket_read_exact(int descriptor, uint8_t* data, size_t bytes, uint64_t deadline_ms);
+
+// Milliseconds on the steady clock, the unit of the deadlines above.
+uint64_t steady_now_ms();
+
+}  // namespace keyval

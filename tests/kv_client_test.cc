@@ -1,0 +1,391 @@
+// Goal: KvClient finds the leader, retries with its session and fails clearly and in time; the
+// put/get/del/cas/status commands keep their exit codes. Method: fake nodes on 127.0.0.1 (threads
+// and POSIX sockets speaking the real framing and client protocol), and the real keyval binary.
+#define BOOST_TEST_MODULE kv_client_test
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/test/unit_test.hpp>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "actors/framing.h"
+#include "apps/kv_client.h"
+#include "tests/support/print.h"
+#include "tests/support/run_keyval.h"
+
+using namespace keyval;
+using keyval::testing::run_keyval;
+
+namespace {
+
+constexpr int poll_slice_ms = 20;  // how often a fake node's threads look at their stop flag
+
+// A socket bound to 127.0.0.1:port 0; listening unless `listen_too` is false (then it refuses).
+int bound_socket(bool listen_too, uint16_t* port) {
+  int descriptor = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  BOOST_REQUIRE(descriptor >= 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  BOOST_REQUIRE(::bind(descriptor, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  if (listen_too) BOOST_REQUIRE(::listen(descriptor, 16) == 0);
+  socklen_t length = sizeof address;
+  BOOST_REQUIRE(::getsockname(descriptor, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+  *port = ntohs(address.sin_port);
+  return descriptor;
+}
+
+// A port that refuses connections: bound, never listening, for as long as the object lives.
+class RefusingPort {
+ public:
+  RefusingPort() { descriptor_ = bound_socket(false, &port_); }
+  ~RefusingPort() { ::close(descriptor_); }
+  Endpoint endpoint() const { return {"127.0.0.1", port_}; }
+
+ private:
+  int descriptor_ = -1;
+  uint16_t port_ = 0;
+};
+
+// A fake node: answers each request with handler(request), or stays silent when it returns nullopt.
+// Handlers run one at a time (under the node's mutex) and see every request in arrival order.
+class FakeNode {
+ public:
+  using Handler = std::function<std::optional<ClientResponse>(const ClientRequest&)>;
+
+  explicit FakeNode(Handler handler) : handler_(std::move(handler)) {
+    listener_ = bound_socket(true, &port_);
+    accept_thread_ = std::thread([this] { accept_loop(); });
+  }
+  ~FakeNode() {
+    stop_ = true;
+    accept_thread_.join();
+    for (std::thread& thread : connection_threads_) thread.join();
+    ::close(listener_);
+  }
+  Endpoint endpoint() const { return {"127.0.0.1", port_}; }
+  std::vector<ClientRequest> requests() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return requests_;
+  }
+
+ private:
+  bool wait_readable(int descriptor) {
+    while (!stop_) {
+      pollfd entry{descriptor, POLLIN, 0};
+      if (::poll(&entry, 1, poll_slice_ms) > 0) return true;
+    }
+    return false;
+  }
+  bool read_exact(int descriptor, uint8_t* data, size_t bytes) {
+    for (size_t done = 0; done < bytes;) {
+      if (!wait_readable(descriptor)) return false;
+      ssize_t got = ::recv(descriptor, data + done, bytes - done, 0);
+      if (got <= 0) return false;
+      done += static_cast<size_t>(got);
+    }
+    return true;
+  }
+  void accept_loop() {
+    while (wait_readable(listener_)) {
+      int descriptor = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (descriptor >= 0) connection_threads_.emplace_back([this, descriptor] { serve(descriptor); });
+    }
+  }
+  void serve(int descriptor) {
+    uint8_t header[frame_header_bytes];
+    while (read_exact(descriptor, header, sizeof header)) {
+      std::vector<uint8_t> payload(read_frame_header(header));
+      if (payload.empty() || !read_exact(descriptor, payload.data(), payload.size())) break;
+      auto request = decode_client_request(payload.data(), payload.size());
+      if (!request.is_ok()) break;  // Boost.Test is not thread safe: the test sees no request
+      std::optional<ClientResponse> answer;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        requests_.push_back(*request);
+        answer = handler_(*request);
+      }
+      if (!answer) continue;
+      answer->request_id = request->request_id;
+      std::vector<uint8_t> frame = make_frame(encode_client_response(*answer));
+      if (::send(descriptor, frame.data(), frame.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(frame.size())) break;
+    }
+    ::close(descriptor);
+  }
+
+  Handler handler_;
+  int listener_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread accept_thread_;
+  std::vector<std::thread> connection_threads_;  // touched by the accept thread only, until stop
+  mutable std::mutex mutex_;
+  std::vector<ClientRequest> requests_;
+};
+
+ClientResponse answer(ClientStatus status, uint64_t leader_hint = 0) {
+  ClientResponse response;
+  response.status = status;
+  response.leader_hint = leader_hint;
+  if (status != ClientStatus::ok) response.message = std::string("fake: ") + client_status_name(status);
+  return response;
+}
+
+// A fake leader (node `node_id`) holding a real map: enough for the commands' exit codes.
+FakeNode::Handler kv_leader(uint64_t node_id) {
+  auto data = std::make_shared<std::map<std::string, std::string>>();
+  auto index = std::make_shared<uint64_t>(0);
+  return [=](const ClientRequest& request) {
+    ClientResponse response = answer(ClientStatus::ok, node_id);
+    auto found = data->find(request.key);
+    response.found = found != data->end();
+    if (response.found) response.value = found->second;
+    response.index = ++*index;
+    switch (request.op) {
+      case ClientOp::put: (*data)[request.key] = request.value; break;
+      case ClientOp::del: data->erase(request.key); break;
+      case ClientOp::cas:
+        response.cas_succeeded = request.expected == (response.found ? std::optional<std::string>(response.value)
+                                                                      : std::nullopt);
+        if (response.cas_succeeded) (*data)[request.key] = request.value;
+        break;
+      case ClientOp::status:
+        response.node_id = node_id;
+        response.role = "leader";
+        response.term = 3;
+        response.commit_index = response.applied_index = *index;
+        break;
+      case ClientOp::get: break;
+    }
+    return std::optional<ClientResponse>(response);
+  };
+}
+
+KvClientOptions quick_options(uint64_t operation_timeout_ms = 3000, uint64_t request_timeout_ms = 200) {
+  KvClientOptions options;
+  options.operation_timeout_ms = operation_timeout_ms;
+  options.request_timeout_ms = request_timeout_ms;
+  return options;
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+// Runs the CLI with its endpoints; KEYVAL_BINARY (CTest) or the path this test was built with.
+testing::Run run_cli(const std::string& arguments) {
+  ::setenv("KEYVAL_BINARY", KEYVAL_BINARY_DEFAULT, 0);
+  return run_keyval(arguments);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(kv_client)
+
+BOOST_AUTO_TEST_CASE(follows_a_not_leader_hint_then_asks_the_leader_directly) {
+  FakeNode follower([](const ClientRequest&) { return std::optional(answer(ClientStatus::not_leader, 2)); });
+  FakeNode leader(kv_leader(2));
+  RefusingPort third;
+  KvClient client({follower.endpoint(), leader.endpoint(), third.endpoint()}, quick_options());
+  auto first = client.put("a", "1");
+  BOOST_REQUIRE_MESSAGE(first.is_ok(), first.status().to_string());
+  BOOST_TEST(client.leader() == 2u);
+  auto second = client.put("b", "2");
+  BOOST_REQUIRE_MESSAGE(second.is_ok(), second.status().to_string());
+  BOOST_TEST(follower.requests().size() == 1u);  // the second put went straight to node 2
+  std::vector<ClientRequest> writes = leader.requests();
+  BOOST_REQUIRE(writes.size() == 2u);
+  BOOST_TEST(writes[0].client_id == client.client_id());
+  BOOST_TEST(writes[0].client_id != 0u);
+  BOOST_TEST(writes[0].sequence == 1u);
+  BOOST_TEST(writes[1].sequence == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(cycles_past_a_refused_connection_and_a_node_without_leader) {
+  RefusingPort down;
+  FakeNode candidate([](const ClientRequest&) { return std::optional(answer(ClientStatus::no_leader)); });
+  FakeNode leader(kv_leader(3));
+  KvClient client({down.endpoint(), candidate.endpoint(), leader.endpoint()}, quick_options());
+  auto put = client.put("k", "v");
+  BOOST_REQUIRE_MESSAGE(put.is_ok(), put.status().to_string());
+  BOOST_TEST(candidate.requests().size() == 1u);
+  auto get = client.get("k");
+  BOOST_REQUIRE_MESSAGE(get.is_ok(), get.status().to_string());
+  BOOST_TEST(get->found);
+  BOOST_TEST(get->value == "v");
+  BOOST_TEST(get->request_id != 0u);
+}
+
+BOOST_AUTO_TEST_CASE(retries_an_unknown_outcome_with_the_same_sequence) {
+  // Attempt 1: no answer (the client's request timeout); attempt 2: timeout; attempt 3: ok.
+  // The fake checks that every attempt carries the first one's session.
+  std::optional<ClientRequest> first;
+  bool same_session = true;
+  int attempts = 0;
+  FakeNode leader([&](const ClientRequest& request) -> std::optional<ClientResponse> {
+    if (request.sequence == 2) return answer(ClientStatus::ok, 1);
+    if (!first) first = request;
+    same_session = same_session && request.client_id == first->client_id && request.sequence == first->sequence;
+    ++attempts;
+    if (attempts == 1) return std::nullopt;
+    if (attempts == 2) return answer(ClientStatus::timeout, 1);
+    return answer(ClientStatus::ok, 1);
+  });
+  KvClient client({leader.endpoint()}, quick_options(5000, 150));
+  auto put = client.put("k", "v");
+  BOOST_REQUIRE_MESSAGE(put.is_ok(), put.status().to_string());
+  BOOST_REQUIRE(client.put("k", "w").is_ok());
+  std::vector<ClientRequest> seen = leader.requests();
+  BOOST_REQUIRE(seen.size() == 4u);
+  BOOST_TEST(same_session);
+  BOOST_TEST(seen[0].sequence == 1u);
+  BOOST_TEST(seen[0].request_id != seen[1].request_id);
+  BOOST_TEST(seen[3].sequence == 2u);
+  BOOST_TEST(seen[3].client_id == seen[0].client_id);
+}
+
+BOOST_AUTO_TEST_CASE(names_every_node_when_none_answers_in_time) {
+  RefusingPort down;
+  FakeNode silent([](const ClientRequest&) { return std::optional<ClientResponse>(); });
+  FakeNode candidate([](const ClientRequest&) { return std::optional(answer(ClientStatus::no_leader)); });
+  KvClient client({down.endpoint(), silent.endpoint(), candidate.endpoint()}, quick_options(600, 100));
+  auto start = std::chrono::steady_clock::now();
+  auto put = client.put("k", "v");
+  auto elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  BOOST_REQUIRE(!put.is_ok());
+  BOOST_TEST(elapsed_ms.count() < 600 + 500);
+  const std::string& message = put.status().message();
+  BOOST_TEST(put.status().code() == Code::io_error);
+  BOOST_TEST(contains(message, "within 600 ms"), message);
+  BOOST_TEST(contains(message, "node 1 (" + down.endpoint().str() + "): connect failed: Connection refused"), message);
+  BOOST_TEST(contains(message, "node 2 (" + silent.endpoint().str() + "): no answer in time"), message);
+  BOOST_TEST(contains(message, "node 3 (" + candidate.endpoint().str() + "): said no_leader"), message);
+  BOOST_TEST(contains(message, "outcome unknown"), message);  // node 2 got the write and said nothing
+}
+
+BOOST_AUTO_TEST_CASE(a_refused_first_write_keeps_sequence_one_an_unknown_one_opens_a_new_session) {
+  std::atomic<int> mode{0};  // 0: no_leader, 1: silent, 2: ok
+  FakeNode node([&](const ClientRequest&) -> std::optional<ClientResponse> {
+    if (mode == 0) return answer(ClientStatus::no_leader);
+    if (mode == 1) return std::nullopt;
+    return answer(ClientStatus::ok, 1);
+  });
+  KvClient client({node.endpoint()}, quick_options(300, 100));
+  BOOST_REQUIRE(!client.put("k", "1").is_ok());  // refused every time: sequence 1 is still free
+  mode = 1;
+  BOOST_REQUIRE(!client.put("k", "2").is_ok());  // unknown: sequence 1 of this session may still apply
+  mode = 2;
+  BOOST_REQUIRE(client.put("k", "3").is_ok());
+  std::vector<ClientRequest> seen = node.requests();
+  BOOST_REQUIRE(seen.size() >= 3u);
+  const ClientRequest& refused = seen.front();
+  const ClientRequest& last = seen.back();
+  BOOST_TEST(refused.sequence == 1u);
+  BOOST_TEST(last.sequence == 1u);
+  BOOST_TEST(last.client_id != refused.client_id);
+  for (const ClientRequest& request : seen) {
+    if (request.value == "2") BOOST_TEST(request.client_id == refused.client_id);  // same session, same sequence
+    BOOST_TEST(request.sequence == 1u);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(status_all_reports_each_node_view_or_why_it_is_unreachable) {
+  FakeNode leader(kv_leader(1));
+  RefusingPort down;
+  KvClient client({leader.endpoint(), down.endpoint()}, quick_options());
+  auto views = client.status_all();
+  BOOST_REQUIRE(views.size() == 2u);
+  BOOST_REQUIRE_MESSAGE(views[0].is_ok(), views[0].status().to_string());
+  BOOST_TEST(views[0]->role == "leader");
+  BOOST_TEST(views[0]->term == 3u);
+  BOOST_TEST(!views[1].is_ok());
+  BOOST_TEST(contains(views[1].status().message(), "Connection refused"), views[1].status().message());
+}
+
+BOOST_AUTO_TEST_CASE(endpoints_parse_or_name_what_is_wrong) {
+  auto parsed = parse_endpoints("127.0.0.1:7101,[::1]:7102,db.local:7103");
+  BOOST_REQUIRE_MESSAGE(parsed.is_ok(), parsed.status().to_string());
+  BOOST_TEST((*parsed)[1].host == "::1");
+  BOOST_TEST((*parsed)[1].str() == "[::1]:7102");
+  BOOST_TEST((*parsed)[2].port == 7103);
+  for (const char* bad : {"127.0.0.1", ":7101", "h:0", "h:65536", "h:x1", "a:1,,b:2", ""}) {
+    auto result = parse_endpoints(bad);
+    BOOST_TEST(!result.is_ok(), bad);
+    BOOST_TEST(contains(result.status().message(), "malformed endpoint"), result.status().message());
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(client_commands)
+
+BOOST_AUTO_TEST_CASE(usage_errors_exit_two_and_say_what_is_wrong) {
+  auto malformed = run_cli("get k --endpoints 127.0.0.1");
+  BOOST_TEST(malformed.exit_code == 2, malformed.output);
+  BOOST_TEST(contains(malformed.output, "malformed endpoint '127.0.0.1'"), malformed.output);
+  auto port = run_cli("put k v --endpoints 127.0.0.1:7101,127.0.0.1:99999");
+  BOOST_TEST(port.exit_code == 2, port.output);
+  BOOST_TEST(contains(port.output, "99999"), port.output);
+  auto missing = run_cli("put k");
+  BOOST_TEST(missing.exit_code == 2, missing.output);
+  BOOST_TEST(contains(missing.output, "expects KEY VALUE"), missing.output);
+  auto cas = run_cli("cas k old");
+  BOOST_TEST(cas.exit_code == 2, cas.output);
+  auto flag = run_cli("get k --bogus 1");
+  BOOST_TEST(flag.exit_code == 2, flag.output);
+  BOOST_TEST(contains(flag.output, "unknown flag --bogus"), flag.output);
+  auto bench = run_cli("bench kv --op scan");
+  BOOST_TEST(bench.exit_code == 2, bench.output);
+}
+
+BOOST_AUTO_TEST_CASE(commands_exit_zero_when_done_and_one_when_absent_or_unmatched) {
+  FakeNode leader(kv_leader(1));
+  const std::string at = " --endpoints " + leader.endpoint().str();
+  auto put = run_cli("put k v1" + at);
+  BOOST_TEST(put.exit_code == 0, put.output);
+  BOOST_TEST(contains(put.output, "OK"), put.output);
+  auto get = run_cli("get k" + at);
+  BOOST_TEST(get.exit_code == 0, get.output);
+  BOOST_TEST(get.output == "v1\n");
+  auto absent = run_cli("get nothing" + at);
+  BOOST_TEST(absent.exit_code == 1, absent.output);
+  BOOST_TEST(contains(absent.output, "absent"), absent.output);
+  auto swapped = run_cli("cas k v1 v2" + at);
+  BOOST_TEST(swapped.exit_code == 0, swapped.output);
+  auto unmatched = run_cli("cas k v1 v3" + at);
+  BOOST_TEST(unmatched.exit_code == 1, unmatched.output);
+  BOOST_TEST(contains(unmatched.output, "'v2'"), unmatched.output);
+  auto created = run_cli("cas fresh n --expect-absent" + at);
+  BOOST_TEST(created.exit_code == 0, created.output);
+  auto exists = run_cli("cas fresh n --expect-absent" + at);
+  BOOST_TEST(exists.exit_code == 1, exists.output);
+  auto deleted = run_cli("del k" + at);
+  BOOST_TEST(deleted.exit_code == 0, deleted.output);
+  BOOST_TEST(run_cli("get k" + at).exit_code == 1);
+  auto status = run_cli("status" + at);
+  BOOST_TEST(status.exit_code == 0, status.output);
+  BOOST_TEST(contains(status.output, "node 1 " + leader.endpoint().str() + ": role leader"), status.output);
+  BOOST_TEST(testing::json_field(status.last_line(), "nodes_answered") == "1", status.output);
+  auto bench = run_cli("bench kv --clients 2 --ops 40 --op get --keys 5 --value-bytes 8" + at);
+  BOOST_TEST(bench.exit_code == 0, bench.output);
+  BOOST_TEST(testing::json_field(bench.last_line(), "ops") == "40", bench.output);
+  BOOST_TEST(testing::json_field(bench.last_line(), "errors") == "0", bench.output);
+}
+
+BOOST_AUTO_TEST_CASE(an_unreachable_cluster_exits_three_naming_the_failure) {
+  RefusingPort down;
+  auto get = run_cli("get k --timeout-ms 300 --endpoints " + down.endpoint().str());
+  BOOST_TEST(get.exit_code == 3, get.output);
+  BOOST_TEST(contains(get.output, "Connection refused"), get.output);
+  auto status = run_cli("status --timeout-ms 300 --endpoints " + down.endpoint().str());
+  BOOST_TEST(status.exit_code == 3, status.output);
+  BOOST_TEST(contains(status.output, "unreachable"), status.output);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

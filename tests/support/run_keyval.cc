@@ -1,0 +1,46 @@
+// Running the keyval binary from tests (see run_keyval.h).
+#include "tests/support/run_keyval.h"
+
+#include <sys/wait.h>
+
+#include <boost/test/unit_test.hpp>
+#include <cstdio>
+#include <cstdlib>
+
+namespace keyval::testing {
+
+std::string Run::last_line() const {
+  std::string trimmed = output;
+  while (!trimmed.empty() && trimmed.back() == '\n') trimmed.pop_back();
+  auto newline = trimmed.rfind('\n');
+  return newline == std::string::npos ? trimmed : trimmed.substr(newline + 1);
+}
+
+Run run_keyval(const std::string& arguments) {
+  const char* binary = std::getenv("KEYVAL_BINARY");
+  BOOST_REQUIRE_MESSAGE(binary != nullptr, "KEYVAL_BINARY must name the keyval binary (CTest sets it)");
+  std::string command = std::string(binary) + " " + arguments + " 2>&1";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  BOOST_REQUIRE(pipe != nullptr);
+  Run run;
+  char buffer[4096];
+  while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) run.output.append(buffer, n);
+  int status = ::pclose(pipe);
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return run;
+}
+
+std::string json_field(const std::string& json, const std::string& key) {
+  const std::string needle = "\"" + key + "\":";
+  auto at = json.find(needle);
+  if (at == std::string::npos) return "";
+  at += needle.size();
+  if (at < json.size() && json[at] == '"') {
+    auto end = json.find('"', at + 1);
+    return json.substr(at + 1, end == std::string::npos ? std::string::npos : end - at - 1);
+  }
+  auto end = json.find_first_of(",}", at);
+  return json.substr(at, end == std::string::npos ? std::string::npos : end - at);
+}
+
+}  // namespace keyval::testing
