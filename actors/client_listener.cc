@@ -11,6 +11,9 @@ namespace keyval {
 namespace {
 
 struct ClientConnection {
+  // CAF 0.17 names a connection by its socket descriptor, which the kernel hands to the next
+  // connection once this one is closed: a gateway answer finds its connection by this serial.
+  uint64_t serial = 0;
   uint32_t payload_bytes = 0;  // the frame being read; 0 while reading a header
   size_t requests_in_flight = 0;
 };
@@ -20,6 +23,7 @@ struct ListenerState {
   client_gateway_actor gateway;
   uint16_t port = 0;
   std::map<caf::io::connection_handle, ClientConnection> connections;
+  uint64_t connections_accepted = 0;  // the last serial handed out
   static inline const char* name = "client_listener";
 };
 
@@ -59,13 +63,15 @@ void respond(Broker* self, caf::io::connection_handle handle, const ClientRespon
   write_frame(self, handle, encode_client_response(response));
 }
 
-// The gateway's answer goes back on the connection that asked, if the client is still there.
+// The gateway's answer goes back on the connection that asked, if the client is still there
+// (not on a newer connection that got the same handle).
 void forward_to_gateway(Broker* self, caf::io::connection_handle handle, ClientConnection& connection,
                         uint64_t request_id, Frame request) {
   ++connection.requests_in_flight;
-  auto finish = [self, handle](auto&& write) {
+  auto finish = [self, handle, serial = connection.serial](auto&& write) {
     auto found = self->state.connections.find(handle);
-    if (found == self->state.connections.end()) return;  // closed meanwhile: nobody to answer
+    if (found == self->state.connections.end() || found->second.serial != serial) return;  // closed meanwhile
+    KV_ASSERT(found->second.requests_in_flight > 0);
     --found->second.requests_in_flight;
     write();
   };
@@ -125,7 +131,7 @@ void accept_connection(Broker* self, caf::io::connection_handle handle) {
   if (self->state.connections.size() >= self->state.config.connections_max) {
     return refuse_and_close(self, handle, ClientStatus::busy, "too many connections");
   }
-  self->state.connections[handle] = ClientConnection{};
+  self->state.connections[handle] = ClientConnection{++self->state.connections_accepted};
   self->configure_read(handle, caf::io::receive_policy::exactly(frame_header_bytes));
 }
 

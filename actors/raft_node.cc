@@ -119,8 +119,16 @@ class RaftNodeActor : public caf::event_based_actor {
   }
 
   void on_soft_state(const raft::SoftState& soft_state) {
-    log(std::string("role ") + raft::role_name(soft_state.role) + ", leader " + std::to_string(soft_state.leader_id) +
-        ", term " + std::to_string(core_.current_term()));
+    const std::string term = "term " + std::to_string(core_.current_term());
+    const std::string leader = soft_state.leader_id == 0 ? "no leader" : "leader " + std::to_string(soft_state.leader_id);
+    if (soft_state.role == raft::Role::leader) {
+      log("elected leader in " + term);
+    } else if (last_role_ == raft::Role::leader) {
+      log("stepped down in " + term + " (" + raft::role_name(soft_state.role) + ", " + leader + ")");
+    } else {
+      log(std::string(raft::role_name(soft_state.role)) + " in " + term + ", " + leader);
+    }
+    last_role_ = soft_state.role;
     if (soft_state.role == raft::Role::leader) return;
     // The core dropped its pending reads when it stopped leading: tell their requesters.
     std::map<uint64_t, ReadPromise> reads = std::move(reads_);
@@ -153,6 +161,7 @@ class RaftNodeActor : public caf::event_based_actor {
   raft::Core core_;
   uint64_t tick_epoch_ = 1;
   bool persist_in_flight_ = false;
+  raft::Role last_role_ = raft::Role::follower;  // for the elected / stepped down log lines
   uint64_t read_request_id_ = 0;
   std::map<uint64_t, ReadPromise> reads_;  // ReadIndex requests waiting for a quorum
 };

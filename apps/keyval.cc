@@ -21,6 +21,12 @@ void print_usage(std::ostream& out) {
          "  bench recovery --entries N --value-bytes B [--indexed-percent P] [--dir D --keep]\n"
          "  sim --seed S | --seeds A..B [--nodes N] [--ops N] [--faults none|network|crash|disk|all]\n"
          "      [--history FILE] [--trace]      deterministic cluster simulation; exit 0 when no violation\n"
+         "  node --id N --data-dir D [--peer-listen H:P] [--client-listen H:P] [--peers 1=H:P,2=H:P,...]\n"
+         "       [--cluster NAME] [--config FILE] [--tick-ms T]   one cluster node; SIGTERM stops it\n"
+         "  cluster start --dir D [--nodes 3] [--client-port-base 7101] [--peer-port-base 7201]\n"
+         "                                    a local cluster in the foreground; Ctrl-C stops it\n"
+         "  cluster demo [--dir D --keep] [--keys N] [--writers W] [--value-bytes B]\n"
+         "                                    start, write, kill the leader, recover, verify, stop\n"
          "  put KEY VALUE | get KEY | del KEY  one operation on a running cluster; flags:\n"
          "  cas KEY OLD NEW | cas KEY NEW --expect-absent\n"
          "      [--endpoints HOST:PORT,... in node-id order] [--timeout-ms T] [--request-timeout-ms R]\n"
@@ -44,6 +50,8 @@ int main(int argc, char** argv) {
   if (command == "bench") return keyval::commands::bench_main(rest);
   if (command == "demo") return keyval::commands::demo_main(rest);
   if (command == "sim") return keyval::commands::sim_main(rest);
+  if (command == "cluster") return keyval::commands::cluster_main(rest);
+  if (command == "node") return keyval::commands::node_main(rest);
   if (command == "put") return keyval::commands::put_main(rest);
   if (command == "get") return keyval::commands::get_main(rest);
   if (command == "del") return keyval::commands::del_main(rest);

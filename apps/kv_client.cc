@@ -330,6 +330,7 @@ void KvClient::close_node(uint64_t node_id) {
 }
 
 void KvClient::finish_write(bool applied, bool uncertain) {
+  last_write_uncertain_ = !applied && uncertain;
   if (applied) {
     session_started_ = true;
     return;

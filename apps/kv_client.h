@@ -80,6 +80,8 @@ class KvClient {
   std::vector<Result<ClientResponse>> status_all();
 
   uint64_t client_id() const { return client_id_; }
+  // The last write failed with an unknown outcome (it may still have taken effect).
+  bool last_write_uncertain() const { return last_write_uncertain_; }
   uint64_t leader() const { return leader_; }  // the last node that answered ok; 0: none yet
   const std::vector<Endpoint>& endpoints() const { return endpoints_; }
 
@@ -100,6 +102,7 @@ class KvClient {
   uint64_t client_id_ = 0;
   uint64_t sequence_ = 0;     // the last sequence used by a write
   bool session_started_ = false;  // a write of this session is known to have been applied
+  bool last_write_uncertain_ = false;
   uint64_t leader_ = 0;
   uint64_t next_node_ = 1;    // where cycling resumes
   uint64_t request_id_ = 0;

@@ -44,6 +44,8 @@ keyval_test(sim_disk_test unit)
 target_link_libraries(sim_disk_test PRIVATE keyval_sim)
 keyval_test(wire_test unit)
 target_link_libraries(wire_test PRIVATE keyval_actors)
+keyval_test(tcp_transport_test actors)
+target_link_libraries(tcp_transport_test PRIVATE keyval_actors)
 
 # Micro-benchmarks (Google Benchmark); built on demand, never part of ctest.
 find_package(benchmark QUIET)
@@ -57,8 +59,12 @@ target_link_libraries(sim_test PRIVATE keyval_simulator)
 add_dependencies(sim_test keyval)
 
 keyval_test(kv_client_test storage)
-target_sources(kv_client_test PRIVATE apps/kv_socket.cc apps/kv_client.cc)
-target_link_libraries(kv_client_test PRIVATE keyval_actors)
+target_link_libraries(kv_client_test PRIVATE keyval_cluster)
 # Run directly (not through CTest), the test still finds the binary it runs.
 target_compile_definitions(kv_client_test PRIVATE KEYVAL_BINARY_DEFAULT="$<TARGET_FILE:keyval>")
 add_dependencies(kv_client_test keyval)
+
+# Real three-process clusters on 127.0.0.1 (apps/local_cluster.h starts `keyval node`).
+keyval_test(cluster_test cluster)
+target_link_libraries(cluster_test PRIVATE keyval_cluster)
+add_dependencies(cluster_test keyval)

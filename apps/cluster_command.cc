@@ -1,0 +1,285 @@
+// keyval cluster start|demo: a local cluster of `keyval node` processes on 127.0.0.1.
+//
+//   keyval cluster start --dir D [--nodes 3] [--client-port-base 7101] [--peer-port-base 7201]
+//       starts the nodes (data in D/node<i>, logs in D/node<i>.log), waits for a leader,
+//       prints the endpoints and stays in the foreground; SIGINT or SIGTERM stops every node
+//       it started (SIGTERM, by PID) and exits 0 when all of them stopped cleanly.
+//   keyval cluster demo [--dir D --keep] [--keys N] [--writers W] [--value-bytes B]
+//       the README's main job: starts a cluster on free ports, writes and reads N keys, kills
+//       the leader with SIGKILL under load, shows the new leader and the restarted node's
+//       recovery, verifies every acknowledged write, stops everything. Last line JSON; exit 0
+//       only when no acknowledged write was lost and every node stopped cleanly.
+#include <signal.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "apps/cli.h"
+#include "apps/commands.h"
+#include "apps/local_cluster.h"
+
+namespace keyval::commands {
+namespace {
+
+constexpr int exit_failed = 1;
+constexpr uint64_t leader_timeout_ms = 10000;
+
+Result<std::unique_ptr<LocalCluster>> make_cluster(const std::string& directory, uint64_t nodes, uint16_t client_base,
+                                                   uint16_t peer_base) {
+  LocalClusterOptions options;
+  options.directory = directory;
+  options.nodes = nodes;
+  options.client_port_base = client_base;
+  options.peer_port_base = peer_base;
+  return LocalCluster::create(options);
+}
+
+// The last line of a node's log, from byte `from` on, that contains `needle` (its text after
+// the "[node N] " tag).
+std::string last_log_line(const LocalCluster& cluster, uint64_t id, const std::string& needle, uint64_t from = 0) {
+  std::ifstream in(cluster.log_path(id));
+  in.seekg(static_cast<std::streamoff>(from));
+  std::string line, found;
+  while (std::getline(in, line)) {
+    if (line.find(needle) != std::string::npos) found = line;
+  }
+  auto tag = found.find("] ");
+  return tag == std::string::npos ? found : found.substr(tag + 2);
+}
+
+// "node 1: exit 0, node 2: ..." and whether every one exited 0.
+bool describe_exits(const std::map<uint64_t, NodeExit>& exits, std::string* text) {
+  bool clean = true;
+  for (const auto& [id, exit] : exits) {
+    *text += (text->empty() ? "" : ", ") + ("node " + std::to_string(id) + ": " + exit.describe());
+    clean = clean && exit.exited && exit.code == 0;
+  }
+  return clean;
+}
+
+void print_status(LocalCluster& cluster) {
+  auto views = cluster.status();
+  for (uint64_t id = 1; id <= views.size(); ++id) {
+    std::cout << "      node " << id << " " << cluster.client_endpoints()[id - 1].str() << ": ";
+    if (!views[id - 1].is_ok()) {
+      std::cout << "down (" << views[id - 1].status().message() << ")\n";
+      continue;
+    }
+    const auto& view = *views[id - 1];
+    std::cout << view.role << ", term " << view.term << ", commit " << view.commit_index << ", applied "
+              << view.applied_index << " (pid " << cluster.pid(id) << ")\n";
+  }
+}
+
+// --- keyval cluster start -------------------------------------------------------------------
+
+int start_main(const std::vector<std::string>& args) {
+  auto flags = cli::Flags::parse(args, {"dir", "nodes", "client-port-base", "peer-port-base"});
+  if (!flags.is_ok()) return cli::usage_error("cluster start", flags.status().message());
+  if (!flags->positional().empty()) return cli::usage_error("cluster start", "unexpected argument '" + flags->positional()[0] + "'");
+  if (!flags->has("dir")) return cli::usage_error("cluster start", "--dir is required");
+  auto nodes = flags->get_u64("nodes", 3);
+  auto client_base = flags->get_u64("client-port-base", 7101);
+  auto peer_base = flags->get_u64("peer-port-base", 7201);
+  for (const auto* value : {&nodes, &client_base, &peer_base}) {
+    if (!value->is_ok()) return cli::usage_error("cluster start", value->status().message());
+  }
+  if (*nodes == 0 || *nodes > 9) return cli::usage_error("cluster start", "--nodes expects 1..9");
+  if (*client_base == 0 || *client_base + *nodes > 65536 || *peer_base == 0 || *peer_base + *nodes > 65536) {
+    return cli::usage_error("cluster start", "port bases expect 1..65535, with room for every node");
+  }
+  auto cluster = make_cluster(flags->get("dir"), *nodes, static_cast<uint16_t>(*client_base), static_cast<uint16_t>(*peer_base));
+  if (!cluster.is_ok()) return cli::usage_error("cluster start", cluster.status().message());
+  LocalCluster& c = **cluster;
+
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  Status started = c.start_all();
+  if (!started.is_ok()) {
+    std::cerr << "keyval cluster start: " << started.to_string() << "\n";
+    return exit_failed;
+  }
+  std::cout << "started " << *nodes << " nodes in " << c.directory() << " (logs: node<i>.log)\n";
+  auto leader = c.wait_for_leader(leader_timeout_ms);
+  if (!leader.is_ok()) {
+    std::string exits;
+    describe_exits(c.stop_all(), &exits);
+    std::cerr << "keyval cluster start: " << leader.status().message() << "; stopped (" << exits
+              << "); see the logs in " << c.directory() << "\n";
+    return exit_failed;
+  }
+  std::cout << "leader: node " << *leader << "\n";
+  print_status(c);
+  std::cout << "endpoints: " << c.endpoints_flag() << "\n"
+            << "try: keyval put hello world --endpoints " << c.endpoints_flag() << "\n"
+            << "stop: Ctrl-C, or kill " << ::getpid() << "\n"
+            << std::flush;
+  timespec poll{0, 200 * 1000 * 1000};
+  while (true) {
+    if (::sigtimedwait(&stop_signals, nullptr, &poll) > 0) break;
+    for (uint64_t id = 1; id <= *nodes; ++id) {
+      if (c.pid(id) != 0 && !c.running(id)) {
+        std::cout << "node " << id << " stopped by itself (" << c.last_exit(id)->describe() << "); see "
+                  << c.log_path(id) << "\n" << std::flush;
+      }
+    }
+  }
+  std::string exits;
+  bool clean = describe_exits(c.stop_all(), &exits);
+  std::cout << "stopped: " << exits << "\n";
+  return clean ? cli::exit_ok : exit_failed;
+}
+
+// --- keyval cluster demo --------------------------------------------------------------------
+
+int cluster_demo_main(const std::vector<std::string>& args) {
+  const char* command = "cluster demo";
+  auto flags = cli::Flags::parse(args, {"dir", "keys", "writers", "value-bytes"}, {"keep"});
+  if (!flags.is_ok()) return cli::usage_error(command, flags.status().message());
+  if (!flags->positional().empty()) return cli::usage_error(command, "unexpected argument '" + flags->positional()[0] + "'");
+  auto keys = flags->get_u64("keys", 1000);
+  auto writers = flags->get_u64("writers", 4);
+  auto value_bytes = flags->get_u64("value-bytes", 100);
+  for (const auto* value : {&keys, &writers, &value_bytes}) {
+    if (!value->is_ok()) return cli::usage_error(command, value->status().message());
+  }
+  if (*keys == 0 || *keys > 1000000) return cli::usage_error(command, "--keys expects 1..1000000");
+  if (*writers == 0 || *writers > 64) return cli::usage_error(command, "--writers expects 1..64");
+  if (*value_bytes > 65536) return cli::usage_error(command, "--value-bytes expects 0..65536");
+  std::string directory = flags->get("dir");
+  const bool remove_after = directory.empty() && !flags->has("keep");
+  if (directory.empty()) {
+    auto made = cli::make_temp_directory("cluster");
+    if (!made.is_ok()) return cli::usage_error(command, made.status().message());
+    directory = *made;
+  }
+  auto created = make_cluster(directory, 3, 0, 0);
+  if (!created.is_ok()) return cli::usage_error(command, created.status().message());
+  LocalCluster& c = **created;
+  auto fail = [&](const std::string& what) {
+    std::cerr << "keyval cluster demo: " << what << " (logs kept in " << directory << ")\n";
+    c.stop_all();
+    return exit_failed;
+  };
+  const double t0 = cli::monotonic_seconds();
+  auto ms_since = [](double start) { return static_cast<uint64_t>((cli::monotonic_seconds() - start) * 1e3); };
+
+  std::cout << "[1/7] starting 3 nodes in " << directory << " on 127.0.0.1 (" << c.endpoints_flag() << ")\n";
+  Status started = c.start_all();
+  if (!started.is_ok()) return fail(started.to_string());
+  auto leader = c.wait_for_leader(leader_timeout_ms);
+  if (!leader.is_ok()) return fail(leader.status().message());
+  std::cout << "      leader: node " << *leader << " after " << ms_since(t0) << " ms\n";
+
+  std::cout << "[2/7] writing " << *keys << " keys (" << *value_bytes << "-byte values, one client)\n";
+  KvClient client(c.client_endpoints());
+  double write_start = cli::monotonic_seconds();
+  for (uint64_t i = 0; i < *keys; ++i) {
+    std::string value = "value-" + std::to_string(i);
+    value.resize(std::max<size_t>(*value_bytes, value.size()), '.');
+    auto put = client.put("key-" + std::to_string(i), value);
+    if (!put.is_ok()) return fail("put: " + put.status().message());
+  }
+  double write_s = cli::monotonic_seconds() - write_start;
+  std::printf("      %llu acknowledged in %.2f s (%.0f puts/s, each durable on a majority)\n",
+              static_cast<unsigned long long>(*keys), write_s, *keys / write_s);
+
+  std::cout << "[3/7] reading them back (linearizable reads through the leader)\n";
+  uint64_t matched = 0;
+  for (uint64_t i = 0; i < *keys; ++i) {
+    std::string value = "value-" + std::to_string(i);
+    value.resize(std::max<size_t>(*value_bytes, value.size()), '.');
+    auto got = client.get("key-" + std::to_string(i));
+    if (got.is_ok() && got->found && got->value == value) ++matched;
+  }
+  std::cout << "      " << matched << " of " << *keys << " match\n";
+  if (matched != *keys) return fail("reads did not match the writes");
+
+  std::cout << "[4/7] " << *writers << " writers running; SIGKILL the leader, node " << *leader << " (pid "
+            << c.pid(*leader) << ")\n";
+  WriteLoad load(c.client_endpoints(), *writers, *value_bytes);
+  while (load.acknowledged() < 200) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const uint64_t killed = *leader;
+  double kill_time = cli::monotonic_seconds();
+  c.signal(killed, SIGKILL);
+  auto next_leader = c.wait_for_leader(leader_timeout_ms, killed);
+  if (!next_leader.is_ok()) return fail(next_leader.status().message());
+  uint64_t election_ms = ms_since(kill_time);
+  std::cout << "      new leader: node " << *next_leader << ", " << election_ms << " ms after the kill\n";
+  print_status(c);
+
+  std::cout << "[5/7] restarting node " << killed << "\n";
+  std::error_code ignored;
+  const uint64_t log_from = std::filesystem::file_size(c.log_path(killed), ignored);
+  double restart_time = cli::monotonic_seconds();
+  Status restarted = c.start(killed);
+  if (!restarted.is_ok()) return fail(restarted.to_string());
+  std::string recovery;
+  for (int i = 0; i < 500 && recovery.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    recovery = last_log_line(c, killed, "started in ", log_from);
+  }
+  std::cout << "      " << last_log_line(c, killed, "recovered ", log_from) << "\n      " << recovery << "\n";
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  load.stop();
+  auto views = c.status();
+  uint64_t commit = 0;
+  for (const auto& view : views) {
+    if (view.is_ok()) commit = std::max(commit, view->commit_index);
+  }
+  Status caught_up = c.wait_for_applied(commit, 10000);
+  if (!caught_up.is_ok()) return fail(caught_up.message());
+  uint64_t catch_up_ms = ms_since(restart_time);
+  std::cout << "      node " << killed << " applied through index " << commit << ", " << catch_up_ms
+            << " ms after its restart\n";
+  print_status(c);
+
+  std::cout << "[6/7] verifying every acknowledged write\n";
+  WriteLoadReport report = load.verify();
+  std::cout << "      " << report.acknowledged << " acknowledged under load: " << report.verified
+            << " read back with their value, " << report.lost << " lost, " << report.unreadable << " unreadable; "
+            << report.unknown << " of unknown outcome (" << report.unknown_present << " took effect), "
+            << report.failed << " refused\n";
+  for (const std::string& problem : report.problems) std::cout << "      problem: " << problem << "\n";
+
+  std::cout << "[7/7] stopping the cluster (SIGTERM to each node)\n";
+  std::string exits;
+  bool clean = describe_exits(c.stop_all(), &exits);
+  std::cout << "      " << exits << "\n";
+
+  const bool ok = report.lost == 0 && report.unreadable == 0 && clean;
+  cli::JsonLine json;
+  json.add("demo", "cluster").add("nodes", uint64_t{3}).add("keys", *keys).add("puts_per_s", *keys / write_s)
+      .add("killed_leader", killed).add("new_leader", *next_leader).add("election_ms", election_ms)
+      .add("catch_up_ms", catch_up_ms).add("acked_under_load", report.acknowledged).add("verified", report.verified)
+      .add("lost_acked_writes", report.lost).add("unreadable", report.unreadable).add("unknown", report.unknown)
+      .add_bool("clean_shutdown", clean).add_bool("ok", ok);
+  std::cout << json.str() << std::endl;
+  if (remove_after && ok) {
+    std::error_code ignored;
+    std::filesystem::remove_all(directory, ignored);
+  } else {
+    std::cout << "data and logs kept in " << directory << "\n";
+  }
+  return ok ? cli::exit_ok : exit_failed;
+}
+
+}  // namespace
+
+int cluster_main(const std::vector<std::string>& args) {
+  if (args.empty()) return cli::usage_error("cluster", "expects start or demo");
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (args[0] == "start") return start_main(rest);
+  if (args[0] == "demo") return cluster_demo_main(rest);
+  return cli::usage_error("cluster", "unknown subcommand '" + args[0] + "' (expected start or demo)");
+}
+
+}  // namespace keyval::commands

@@ -1,0 +1,375 @@
+// LocalCluster and WriteLoad (see local_cluster.h).
+#include "apps/local_cluster.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstring>
+#include <filesystem>
+
+#include "apps/kv_socket.h"
+
+namespace keyval {
+namespace {
+
+uint64_t now_ms() { return steady_now_ms(); }
+
+void sleep_ms(uint64_t ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+// Ports the kernel hands out for port 0, all held at once so they differ, then released.
+Result<std::vector<uint16_t>> free_ports(size_t count) {
+  std::vector<int> sockets;
+  std::vector<uint16_t> ports;
+  Status status;
+  for (size_t i = 0; i < count && status.is_ok(); ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      status = Status::io_error(std::string("socket: ") + std::strerror(errno));
+      break;
+    }
+    sockets.push_back(fd);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+      status = Status::io_error(std::string("bind 127.0.0.1:0: ") + std::strerror(errno));
+      break;
+    }
+    ports.push_back(ntohs(address.sin_port));
+  }
+  for (int fd : sockets) ::close(fd);
+  if (!status.is_ok()) return status;
+  return ports;
+}
+
+NodeExit exit_of(int wait_status) {
+  NodeExit exit;
+  exit.exited = WIFEXITED(wait_status);
+  exit.code = exit.exited ? WEXITSTATUS(wait_status) : WTERMSIG(wait_status);
+  return exit;
+}
+
+}  // namespace
+
+std::string NodeExit::describe() const {
+  return exited ? "exit " + std::to_string(code) : "killed by signal " + std::to_string(code);
+}
+
+// --- LocalCluster -------------------------------------------------------------------------
+
+Result<std::unique_ptr<LocalCluster>> LocalCluster::create(LocalClusterOptions options) {
+  if (options.nodes == 0 || options.nodes > endpoints_max) {
+    return Status::invalid_argument("a local cluster has 1.." + std::to_string(endpoints_max) + " nodes");
+  }
+  if (options.directory.empty()) return Status::invalid_argument("a local cluster needs a directory");
+  std::error_code error;
+  std::filesystem::create_directories(options.directory, error);
+  if (error) return Status::io_error("cannot create " + options.directory + ": " + error.message());
+  if (options.binary.empty()) {
+    char path[PATH_MAX];
+    ssize_t length = ::readlink("/proc/self/exe", path, sizeof path - 1);
+    if (length <= 0) return Status::io_error(std::string("cannot find this program: ") + std::strerror(errno));
+    options.binary.assign(path, static_cast<size_t>(length));
+  }
+  std::unique_ptr<LocalCluster> cluster(new LocalCluster(std::move(options)));
+  const LocalClusterOptions& o = cluster->options_;
+  std::vector<uint16_t> picked;
+  if (o.client_port_base == 0 || o.peer_port_base == 0) {
+    KV_ASSIGN_OR_RETURN(picked, free_ports(2 * o.nodes));
+  }
+  for (uint64_t i = 0; i < o.nodes; ++i) {
+    if (o.client_port_base + o.nodes > 65536 || o.peer_port_base + o.nodes > 65536) {
+      return Status::invalid_argument("port bases leave no room for " + std::to_string(o.nodes) + " nodes");
+    }
+    uint16_t client = o.client_port_base ? static_cast<uint16_t>(o.client_port_base + i) : picked[i];
+    uint16_t peer = o.peer_port_base ? static_cast<uint16_t>(o.peer_port_base + i) : picked[o.nodes + i];
+    cluster->client_endpoints_.push_back(Endpoint{"127.0.0.1", client});
+    cluster->peer_endpoints_.push_back(Endpoint{"127.0.0.1", peer});
+  }
+  cluster->pids_.assign(o.nodes, 0);
+  cluster->exits_.assign(o.nodes, std::nullopt);
+  return cluster;
+}
+
+LocalCluster::~LocalCluster() {
+  for (uint64_t id = 1; id <= options_.nodes; ++id) signal(id, SIGKILL);
+}
+
+std::string LocalCluster::endpoints_flag() const {
+  std::string text;
+  for (const Endpoint& endpoint : client_endpoints_) text += (text.empty() ? "" : ",") + endpoint.str();
+  return text;
+}
+
+std::string LocalCluster::peers_flag() const {
+  std::string text;
+  for (uint64_t id = 1; id <= options_.nodes; ++id) {
+    text += (text.empty() ? "" : ",") + std::to_string(id) + "=" + peer_endpoints_[id - 1].str();
+  }
+  return text;
+}
+
+std::string LocalCluster::log_path(uint64_t id) const {
+  return options_.directory + "/node" + std::to_string(id) + ".log";
+}
+
+std::string LocalCluster::data_directory(uint64_t id) const {
+  return options_.directory + "/node" + std::to_string(id);
+}
+
+pid_t LocalCluster::pid(uint64_t id) const { return pids_.at(id - 1); }
+
+std::optional<NodeExit> LocalCluster::last_exit(uint64_t id) const { return exits_.at(id - 1); }
+
+Status LocalCluster::start(uint64_t id) {
+  KV_ASSERT(id >= 1 && id <= options_.nodes);
+  if (running(id)) return Status::invalid_argument("node " + std::to_string(id) + " runs already");
+  std::vector<std::string> args = {options_.binary,
+                                   "node",
+                                   "--id",
+                                   std::to_string(id),
+                                   "--data-dir",
+                                   data_directory(id),
+                                   "--peers",
+                                   peers_flag(),
+                                   "--client-listen",
+                                   client_endpoints_[id - 1].str(),
+                                   "--cluster",
+                                   options_.cluster,
+                                   "--tick-ms",
+                                   std::to_string(options_.tick_ms)};
+  args.insert(args.end(), options_.extra_node_flags.begin(), options_.extra_node_flags.end());
+  std::vector<char*> argv;
+  for (std::string& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  const std::string log = log_path(id);
+  int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (log_fd < 0) return Status::from_errno("open", log, errno);
+  const pid_t parent = ::getpid();
+  pid_t child = ::fork();
+  if (child < 0) {
+    int error_number = errno;
+    ::close(log_fd);
+    return Status::from_errno("fork", options_.binary, error_number);
+  }
+  if (child == 0) {
+    // Only async-signal-safe calls from here to exec.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);  // the parent died before prctl took effect
+    ::dup2(log_fd, STDOUT_FILENO);
+    ::dup2(log_fd, STDERR_FILENO);
+    int null_fd = ::open("/dev/null", O_RDONLY);
+    if (null_fd >= 0) ::dup2(null_fd, STDIN_FILENO);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  ::close(log_fd);
+  pids_[id - 1] = child;
+  exits_[id - 1].reset();
+  return Status::ok();
+}
+
+Status LocalCluster::start_all() {
+  for (uint64_t id = 1; id <= options_.nodes; ++id) {
+    if (!running(id)) KV_RETURN_IF_ERROR(start(id));
+  }
+  return Status::ok();
+}
+
+void LocalCluster::reap(uint64_t id, int wait_status) {
+  exits_[id - 1] = exit_of(wait_status);
+  pids_[id - 1] = 0;
+}
+
+bool LocalCluster::running(uint64_t id) {
+  pid_t child = pids_.at(id - 1);
+  if (child == 0) return false;
+  int wait_status = 0;
+  if (::waitpid(child, &wait_status, WNOHANG) == child) {
+    reap(id, wait_status);
+    return false;
+  }
+  return true;
+}
+
+void LocalCluster::signal(uint64_t id, int signal_number) {
+  if (!running(id)) return;
+  pid_t child = pids_[id - 1];
+  ::kill(child, signal_number);
+  if (signal_number == SIGKILL) {
+    int wait_status = 0;
+    while (::waitpid(child, &wait_status, 0) < 0 && errno == EINTR) {
+    }
+    reap(id, wait_status);
+  }
+}
+
+Result<NodeExit> LocalCluster::wait_exit(uint64_t id, uint64_t timeout_ms) {
+  if (pids_.at(id - 1) == 0) {
+    if (exits_[id - 1]) return *exits_[id - 1];
+    return Status::not_found("node " + std::to_string(id) + " is not running");
+  }
+  const uint64_t deadline = now_ms() + timeout_ms;
+  while (running(id)) {
+    if (now_ms() >= deadline) {
+      return Status::io_error("node " + std::to_string(id) + " (pid " + std::to_string(pids_[id - 1]) +
+                              ") still runs after " + std::to_string(timeout_ms) + " ms");
+    }
+    sleep_ms(5);
+  }
+  return *exits_[id - 1];
+}
+
+std::map<uint64_t, NodeExit> LocalCluster::stop_all(uint64_t timeout_ms) {
+  std::map<uint64_t, NodeExit> exits;
+  std::vector<uint64_t> stopping;
+  for (uint64_t id = 1; id <= options_.nodes; ++id) {
+    if (running(id)) {
+      ::kill(pids_[id - 1], SIGTERM);
+      stopping.push_back(id);
+    }
+  }
+  const uint64_t deadline = now_ms() + timeout_ms;
+  for (uint64_t id : stopping) {
+    uint64_t now = now_ms();
+    auto exit = wait_exit(id, deadline > now ? deadline - now : 0);
+    if (!exit.is_ok()) {
+      signal(id, SIGKILL);
+      exit = *exits_[id - 1];
+    }
+    exits[id] = *exit;
+  }
+  return exits;
+}
+
+std::vector<Result<ClientResponse>> LocalCluster::status(uint64_t request_timeout_ms) {
+  KvClientOptions options;
+  options.request_timeout_ms = request_timeout_ms;
+  options.operation_timeout_ms = request_timeout_ms;
+  KvClient client(client_endpoints_, options);
+  return client.status_all();
+}
+
+Result<uint64_t> LocalCluster::wait_for_leader(uint64_t timeout_ms, uint64_t not_this) {
+  const uint64_t deadline = now_ms() + timeout_ms;
+  std::string last = "no node answered";
+  while (true) {
+    auto views = status();
+    for (uint64_t candidate = 1; candidate <= views.size(); ++candidate) {
+      const auto& view = views[candidate - 1];
+      if (!view.is_ok() || view->role != "leader" || candidate == not_this) continue;
+      uint64_t agreeing = 0;
+      for (const auto& other : views) {
+        if (other.is_ok() && other->leader_hint == candidate && other->term == view->term) ++agreeing;
+      }
+      if (agreeing > views.size() / 2) return candidate;
+      last = "node " + std::to_string(candidate) + " leads term " + std::to_string(view->term) + " but only " +
+             std::to_string(agreeing) + " node(s) follow it";
+    }
+    if (now_ms() >= deadline) {
+      return Status::io_error("no leader within " + std::to_string(timeout_ms) + " ms (" + last + ")");
+    }
+    sleep_ms(20);
+  }
+}
+
+Status LocalCluster::wait_for_applied(uint64_t index, uint64_t timeout_ms) {
+  const uint64_t deadline = now_ms() + timeout_ms;
+  while (true) {
+    auto views = status();
+    std::string behind;
+    for (uint64_t id = 1; id <= views.size(); ++id) {
+      if (!running(id)) continue;
+      if (!views[id - 1].is_ok()) {
+        behind += " node " + std::to_string(id) + " (" + views[id - 1].status().message() + ")";
+      } else if (views[id - 1]->applied_index < index) {
+        behind += " node " + std::to_string(id) + " (applied " + std::to_string(views[id - 1]->applied_index) + ")";
+      }
+    }
+    if (behind.empty()) return Status::ok();
+    if (now_ms() >= deadline) {
+      return Status::io_error("not applied through " + std::to_string(index) + " within " + std::to_string(timeout_ms) +
+                              " ms:" + behind);
+    }
+    sleep_ms(20);
+  }
+}
+
+// --- WriteLoad ----------------------------------------------------------------------------
+
+WriteLoad::WriteLoad(std::vector<Endpoint> endpoints, uint64_t writers, uint64_t value_bytes, KvClientOptions options)
+    : endpoints_(std::move(endpoints)), value_bytes_(value_bytes), options_(options) {
+  for (uint64_t writer = 1; writer <= writers; ++writer) threads_.emplace_back([this, writer] { run_writer(writer); });
+}
+
+WriteLoad::~WriteLoad() { stop(); }
+
+void WriteLoad::stop() {
+  stop_ = true;
+  for (std::thread& thread : threads_) {
+    if (thread.joinable()) thread.join();
+  }
+}
+
+void WriteLoad::run_writer(uint64_t writer) {
+  KvClient client(endpoints_, options_);
+  for (uint64_t n = 1; !stop_; ++n) {
+    Write write;
+    write.key = "w" + std::to_string(writer) + "-" + std::to_string(n);
+    write.value = write.key + ":";
+    write.value.resize(std::max<size_t>(value_bytes_, write.value.size()), 'v');
+    auto response = client.put(write.key, write.value);
+    if (response.is_ok()) {
+      write.outcome = Write::acknowledged;
+      ++acknowledged_;
+    } else {
+      write.outcome = client.last_write_uncertain() ? Write::unknown : Write::failed;
+    }
+    std::lock_guard<std::mutex> guard(mutex_);
+    writes_.push_back(std::move(write));
+  }
+}
+
+WriteLoadReport WriteLoad::verify(KvClientOptions options) {
+  stop();
+  WriteLoadReport report;
+  KvClient client(endpoints_, options);
+  for (const Write& write : writes_) {
+    if (write.outcome == Write::failed) {
+      ++report.failed;
+      continue;
+    }
+    auto read = client.get(write.key);
+    const bool present = read.is_ok() && read->found && read->value == write.value;
+    if (write.outcome == Write::unknown) {
+      ++report.unknown;
+      if (present) ++report.unknown_present;
+      continue;
+    }
+    ++report.acknowledged;
+    if (present) {
+      ++report.verified;
+      continue;
+    }
+    ++(read.is_ok() ? report.lost : report.unreadable);
+    if (report.problems.size() < 5) {
+      report.problems.push_back(write.key + ": " +
+                                (!read.is_ok() ? "read failed: " + read.status().message()
+                                               : read->found ? "another value" : "absent"));
+    }
+  }
+  return report;
+}
+
+}  // namespace keyval

@@ -1,0 +1,139 @@
+// A cluster of `keyval node` processes on 127.0.0.1, started, signalled and stopped by PID:
+// the engine of `keyval cluster start|demo` and of the cluster tests.
+//
+// Node i lives in DIR/node<i> (its data directory) and logs to DIR/node<i>.log (appended to
+// across restarts). Ports are fixed (client_port_base + i - 1, peer_port_base + i - 1) or,
+// with a base of 0, chosen free once at creation and kept across restarts. Every child runs
+// with PR_SET_PDEATHSIG = SIGKILL: if the process that started it dies, the nodes die too,
+// so nothing outlives a crashed test or a killed `keyval cluster`. The destructor kills
+// (SIGKILL) and reaps every node still running.
+//
+// WriteLoad: writer threads, each with its own KvClient (its own session), putting unique keys
+// (w<writer>-<n>) as fast as the cluster acknowledges them, and remembering which writes were
+// acknowledged and which ended with an unknown outcome; verify() then reads every key back
+// through the leader: an acknowledged write must be there with its value.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "apps/kv_client.h"
+#include "storage/status.h"
+
+namespace keyval {
+
+struct LocalClusterOptions {
+  std::string directory;           // created if missing
+  uint64_t nodes = 3;
+  std::string binary;              // the keyval binary; empty: this process's own (/proc/self/exe)
+  uint16_t client_port_base = 0;   // 0: free ports, picked at creation
+  uint16_t peer_port_base = 0;
+  std::string cluster = "keyval";
+  uint64_t tick_ms = 10;
+  std::vector<std::string> extra_node_flags;  // appended to every node's command line
+};
+
+struct NodeExit {
+  bool exited = false;  // false: killed by a signal
+  int code = 0;         // exit code, or the signal number
+  std::string describe() const;  // "exit 0", "killed by signal 9"
+};
+
+class LocalCluster {
+ public:
+  static Result<std::unique_ptr<LocalCluster>> create(LocalClusterOptions options);
+  ~LocalCluster();
+  LocalCluster(const LocalCluster&) = delete;
+  LocalCluster& operator=(const LocalCluster&) = delete;
+
+  Status start(uint64_t id);  // fork and exec `keyval node`; invalid_argument when it runs already
+  Status start_all();
+  // Sends `signal` to node id's PID (if it runs) and, for SIGKILL, reaps it at once.
+  void signal(uint64_t id, int signal);
+  // Waits up to timeout_ms for node id to exit; not_found when it is not running, io_error on timeout.
+  Result<NodeExit> wait_exit(uint64_t id, uint64_t timeout_ms);
+  // SIGTERM to every running node, then waits; a node still up after timeout_ms is killed.
+  // The exits, in node-id order (nodes that were not running are left out).
+  std::map<uint64_t, NodeExit> stop_all(uint64_t timeout_ms = 10000);
+  bool running(uint64_t id);  // reaps it if it exited meanwhile
+  pid_t pid(uint64_t id) const;
+  uint64_t nodes() const { return options_.nodes; }
+
+  const std::vector<Endpoint>& client_endpoints() const { return client_endpoints_; }
+  std::string endpoints_flag() const;  // "127.0.0.1:P1,127.0.0.1:P2,..." in node-id order
+  std::string peers_flag() const;      // "1=127.0.0.1:Q1,..."
+  std::string log_path(uint64_t id) const;
+  std::string data_directory(uint64_t id) const;
+  const std::string& directory() const { return options_.directory; }
+  // The node's exit, when it exited and was reaped since it was last started.
+  std::optional<NodeExit> last_exit(uint64_t id) const;
+
+  // Polls every node until one is leader and a majority of the nodes name it in its term;
+  // its id. not_this: wait for a leader other than this id (after killing it).
+  Result<uint64_t> wait_for_leader(uint64_t timeout_ms, uint64_t not_this = 0);
+  // Polls until every running node has applied at least `index`.
+  Status wait_for_applied(uint64_t index, uint64_t timeout_ms);
+  // One status poll: each node's view or why it did not answer.
+  std::vector<Result<ClientResponse>> status(uint64_t request_timeout_ms = 300);
+
+ private:
+  explicit LocalCluster(LocalClusterOptions options) : options_(std::move(options)) {}
+  void reap(uint64_t id, int wait_status);
+
+  LocalClusterOptions options_;
+  std::vector<Endpoint> client_endpoints_;
+  std::vector<Endpoint> peer_endpoints_;
+  std::vector<pid_t> pids_;  // index id - 1; 0: not running
+  std::vector<std::optional<NodeExit>> exits_;
+};
+
+struct WriteLoadReport {
+  uint64_t acknowledged = 0;
+  uint64_t unknown = 0;        // the client gave up without knowing whether it was applied
+  uint64_t failed = 0;         // refused for sure (never applied)
+  uint64_t verified = 0;       // acknowledged writes read back with their value
+  uint64_t lost = 0;           // acknowledged writes missing or with another value
+  uint64_t unreadable = 0;     // acknowledged writes whose read failed (no verdict)
+  uint64_t unknown_present = 0;  // unknown-outcome writes that did take effect
+  std::vector<std::string> problems;  // the first few lost or unreadable writes, described
+};
+
+class WriteLoad {
+ public:
+  // `writers` threads, one session each; value_bytes per value. Starts at once.
+  WriteLoad(std::vector<Endpoint> endpoints, uint64_t writers, uint64_t value_bytes, KvClientOptions options = {});
+  ~WriteLoad();  // stops and joins
+
+  void stop();  // stops the writers (each finishes its operation in flight) and joins them
+  uint64_t acknowledged() const { return acknowledged_.load(); }
+  // After stop(): reads every key written through a fresh client; counts as in WriteLoadReport.
+  WriteLoadReport verify(KvClientOptions options = {});
+
+ private:
+  struct Write {
+    std::string key;
+    std::string value;
+    enum Outcome { acknowledged, unknown, failed } outcome = failed;
+  };
+  void run_writer(uint64_t writer);
+
+  std::vector<Endpoint> endpoints_;
+  uint64_t value_bytes_;
+  KvClientOptions options_;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> acknowledged_{0};
+  std::mutex mutex_;
+  std::vector<Write> writes_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace keyval

@@ -1,0 +1,342 @@
+// keyval node: one cluster node as a process (DESIGN.md, "The node").
+//
+//   keyval node --id N --data-dir D [--peer-listen HOST:PORT] [--client-listen HOST:PORT]
+//               [--peers 1=HOST:PORT,2=HOST:PORT,3=HOST:PORT] [--cluster NAME] [--config FILE]
+//               [--tick-ms T]
+//
+// Defaults: --peers 1=127.0.0.1:7201,2=127.0.0.1:7202,3=127.0.0.1:7203; --peer-listen this
+// node's own entry in --peers; --client-listen 127.0.0.1:(7100 + N); --cluster keyval;
+// --tick-ms 10 (elections time out after 10-20 ticks, heartbeats every 2).
+// --config FILE reads the same settings from "name = value" lines (names as the flags
+// without the dashes; '#' starts a comment); a flag given on the command line wins.
+//
+// Log: one line per event on stderr, "TIME [node N] what": listening, recovered N entries in
+// M ms, role changes (elected, stepped down), peer up/down, shutdown.
+// Exit: 0 after SIGTERM or SIGINT (clean shutdown); 1 when the node cannot start (port in use,
+// data directory of another node or cluster, corrupt data) or stops itself (a failed fsync:
+// fail-stop); 2 for a bad flag or config file.
+#include <arpa/inet.h>
+#include <signal.h>
+#include <time.h>
+
+#include <atomic>
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
+#include <chrono>
+#include <fstream>
+#include <future>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <sstream>
+
+#include "actors/client_listener.h"
+#include "actors/messages.h"
+#include "actors/node.h"
+#include "actors/tcp_transport.h"
+#include "apps/cli.h"
+#include "apps/commands.h"
+#include "apps/kv_client.h"
+#include "storage/node_identity.h"
+
+namespace keyval::commands {
+namespace {
+
+constexpr int exit_failed = 1;
+const char* const command_name = "node";
+const char* const peers_default = "1=127.0.0.1:7201,2=127.0.0.1:7202,3=127.0.0.1:7203";
+const std::vector<std::string> setting_names = {"id",    "data-dir", "peer-listen", "client-listen",
+                                                "peers", "cluster",  "tick-ms"};
+
+struct NodeOptions {
+  uint64_t id = 0;
+  std::string data_directory;
+  Endpoint peer_listen;
+  Endpoint client_listen;
+  std::map<uint64_t, Endpoint> peers;  // every voter, this node included
+  std::string cluster = "keyval";
+  uint64_t tick_ms = 10;
+};
+
+// --- settings: flags over the config file ------------------------------------------------
+
+Result<std::map<std::string, std::string>> read_config_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::invalid_argument("cannot read config file " + path);
+  std::map<std::string, std::string> settings;
+  std::string line;
+  for (size_t number = 1; std::getline(in, line); ++number) {
+    if (auto hash = line.find('#'); hash != std::string::npos) line.resize(hash);
+    auto trim = [](std::string text) {
+      const char* blanks = " \t\r";
+      auto first = text.find_first_not_of(blanks);
+      if (first == std::string::npos) return std::string();
+      return text.substr(first, text.find_last_not_of(blanks) - first + 1);
+    };
+    line = trim(line);
+    if (line.empty()) continue;
+    auto equals = line.find('=');
+    std::string where = path + " line " + std::to_string(number) + ": ";
+    if (equals == std::string::npos) return Status::invalid_argument(where + "expected 'name = value', got '" + line + "'");
+    std::string name = trim(line.substr(0, equals)), value = trim(line.substr(equals + 1));
+    if (std::find(setting_names.begin(), setting_names.end(), name) == setting_names.end()) {
+      return Status::invalid_argument(where + "unknown setting '" + name + "'");
+    }
+    if (value.empty()) return Status::invalid_argument(where + "'" + name + "' has no value");
+    settings[name] = value;
+  }
+  return settings;
+}
+
+bool numeric_host(const std::string& host) {
+  unsigned char buffer[sizeof(in6_addr)];
+  return host == "localhost" || ::inet_pton(AF_INET, host.c_str(), buffer) == 1 ||
+         ::inet_pton(AF_INET6, host.c_str(), buffer) == 1;
+}
+
+Result<Endpoint> parse_listen(const std::string& flag, const std::string& text) {
+  auto endpoint = parse_endpoint(text);
+  if (!endpoint.is_ok()) return Status::invalid_argument("--" + flag + ": " + endpoint.status().message());
+  if (!numeric_host(endpoint->host)) {
+    return Status::invalid_argument("--" + flag + ": " + text + ": the host must be a numeric address");
+  }
+  return endpoint;
+}
+
+Result<std::map<uint64_t, Endpoint>> parse_peers(const std::string& text) {
+  std::map<uint64_t, Endpoint> peers;
+  std::istringstream items(text);
+  std::string item;
+  while (std::getline(items, item, ',')) {
+    auto equals = item.find('=');
+    if (equals == std::string::npos) return Status::invalid_argument("--peers: expected ID=HOST:PORT, got '" + item + "'");
+    auto id = cli::parse_u64(item.substr(0, equals), "--peers id");
+    if (!id.is_ok() || *id == 0) return Status::invalid_argument("--peers: '" + item + "': the id must be a number above 0");
+    KV_ASSIGN_OR_RETURN(Endpoint endpoint, parse_listen("peers", item.substr(equals + 1)));
+    if (!peers.emplace(*id, endpoint).second) {
+      return Status::invalid_argument("--peers: node " + std::to_string(*id) + " is listed twice");
+    }
+  }
+  if (peers.empty()) return Status::invalid_argument("--peers: no peers given");
+  if (peers.size() > endpoints_max) return Status::invalid_argument("--peers: more than " + std::to_string(endpoints_max));
+  return peers;
+}
+
+Result<NodeOptions> parse_options(const std::vector<std::string>& args) {
+  std::vector<std::string> flag_names = setting_names;
+  flag_names.push_back("config");
+  KV_ASSIGN_OR_RETURN(cli::Flags flags, cli::Flags::parse(args, flag_names));
+  if (!flags.positional().empty()) return Status::invalid_argument("unexpected argument '" + flags.positional()[0] + "'");
+  std::map<std::string, std::string> settings;
+  if (flags.has("config")) {
+    KV_ASSIGN_OR_RETURN(settings, read_config_file(flags.get("config")));
+  }
+  for (const std::string& name : setting_names) {
+    if (flags.has(name)) settings[name] = flags.get(name);
+  }
+  auto setting = [&](const std::string& name, const std::string& fallback) {
+    auto found = settings.find(name);
+    return found == settings.end() ? fallback : found->second;
+  };
+  NodeOptions options;
+  if (!settings.count("id")) return Status::invalid_argument("--id is required");
+  KV_ASSIGN_OR_RETURN(options.id, cli::parse_u64(settings["id"], "--id"));
+  if (options.id == 0) return Status::invalid_argument("--id must be above 0");
+  options.data_directory = setting("data-dir", "");
+  if (options.data_directory.empty()) return Status::invalid_argument("--data-dir is required");
+  KV_ASSIGN_OR_RETURN(options.peers, parse_peers(setting("peers", peers_default)));
+  auto own = options.peers.find(options.id);
+  if (own == options.peers.end()) {
+    return Status::invalid_argument("--peers does not list this node (--id " + std::to_string(options.id) + ")");
+  }
+  KV_ASSIGN_OR_RETURN(options.peer_listen, parse_listen("peer-listen", setting("peer-listen", own->second.str())));
+  if (options.id > 65535 - 7100 && !settings.count("client-listen")) {
+    return Status::invalid_argument("--client-listen is required for ids above " + std::to_string(65535 - 7100));
+  }
+  const std::string client_listen_default = "127.0.0.1:" + std::to_string(7100 + options.id);
+  KV_ASSIGN_OR_RETURN(options.client_listen, parse_listen("client-listen", setting("client-listen", client_listen_default)));
+  options.cluster = setting("cluster", options.cluster);
+  KV_ASSIGN_OR_RETURN(options.tick_ms, cli::parse_u64(setting("tick-ms", "10"), "--tick-ms"));
+  if (options.tick_ms == 0 || options.tick_ms > 10000) return Status::invalid_argument("--tick-ms expects 1..10000");
+  return options;
+}
+
+// --- the log --------------------------------------------------------------------------------
+
+class NodeLog {
+ public:
+  explicit NodeLog(uint64_t id) : prefix_("[node " + std::to_string(id) + "] ") {}
+
+  void operator()(const std::string& line) {
+    timespec now{};
+    ::clock_gettime(CLOCK_REALTIME, &now);
+    tm utc{};
+    ::gmtime_r(&now.tv_sec, &utc);
+    char stamp[96];
+    std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ ", utc.tm_year + 1900, utc.tm_mon + 1,
+                  utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, now.tv_nsec / 1000000);
+    std::lock_guard<std::mutex> guard(mutex_);
+    std::cerr << stamp << prefix_ << line << std::endl;
+  }
+
+  std::function<void(const std::string&)> sink() {
+    return [this](const std::string& line) { (*this)(line); };
+  }
+
+ private:
+  std::string prefix_;
+  std::mutex mutex_;
+};
+
+// --- running ------------------------------------------------------------------------------
+
+// Set from actors' exit functors when a part of the node stops by itself (fail-stop).
+struct Failure {
+  std::mutex mutex;
+  std::string reason;
+  std::atomic<bool> failed{false};
+
+  void report(const std::string& what) {
+    std::lock_guard<std::mutex> guard(mutex);
+    if (failed.exchange(true)) return;
+    reason = what;
+  }
+};
+
+void watch(caf::actor_system& system, const caf::strong_actor_ptr& actor, const std::string& name, Failure& failure) {
+  if (!actor) return;
+  auto* address = caf::actor_cast<caf::abstract_actor*>(actor);
+  address->attach_functor([&system, &failure, name](const caf::error& reason) {
+    if (reason && reason != caf::exit_reason::user_shutdown && reason != caf::exit_reason::kill) {
+      failure.report(name + " stopped: " + system.render(reason));
+    }
+  });
+}
+
+int run_node(const NodeOptions& options) {
+  NodeLog log(options.id);
+  NodeIdentity identity;
+  identity.cluster = options.cluster;
+  identity.node_id = options.id;
+  for (const auto& [id, endpoint] : options.peers) identity.voters.push_back(id);
+  Status claimed = claim_data_directory(posix_env(), options.data_directory, identity);
+  if (!claimed.is_ok()) {
+    log("cannot start: " + claimed.message());
+    return exit_failed;
+  }
+
+  // The signals are taken synchronously by this thread; every thread CAF starts inherits the mask.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  Failure failure;  // outlives the actor system: exit functors write to it
+  caf::actor_system_config system_config;
+  system_config.load<caf::io::middleman>();
+  system_config.set("logger.verbosity", caf::atom("quiet"));
+  system_config.set("middleman.enable-automatic-connections", false);
+  add_message_types(system_config);
+  caf::actor_system system{system_config};
+
+  TcpTransportConfig transport_config;
+  transport_config.node_id = options.id;
+  transport_config.listen_host = options.peer_listen.host;
+  transport_config.listen_port = options.peer_listen.port;
+  for (const auto& [id, endpoint] : options.peers) transport_config.peers[id] = TcpPeerAddress{endpoint.host, endpoint.port};
+  transport_config.log = log.sink();
+  caf::actor transport = spawn_tcp_transport(system, transport_config);
+  if (!transport) {
+    log("cannot start: cannot listen for peers on " + options.peer_listen.str());
+    return exit_failed;
+  }
+
+  NodeConfig config;
+  config.persistence.data_directory = options.data_directory;
+  config.persistence.detached = true;
+  config.persistence.log = log.sink();
+  config.raft.raft.node_id = options.id;
+  config.raft.raft.voters = identity.voters;
+  config.raft.raft.random_seed = random_client_id();
+  config.raft.tick_interval = std::chrono::milliseconds(options.tick_ms);
+  config.raft.transport = transport;
+  config.raft.log = log.sink();
+
+  log("starting " + identity.describe() + " in " + options.data_directory);
+  const double started_at = cli::monotonic_seconds();
+  std::promise<Result<NodeHandles>> started;
+  auto start_result = started.get_future();
+  start_node(system, std::move(config), [&started](Result<NodeHandles> result) { started.set_value(std::move(result)); });
+  bool stop_requested = false;
+  timespec no_wait{0, 0};
+  while (start_result.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
+    if (::sigtimedwait(&stop_signals, nullptr, &no_wait) > 0) stop_requested = true;
+  }
+  Result<NodeHandles> handles = start_result.get();
+  if (!handles.is_ok()) {
+    log("cannot start: " + handles.status().to_string());
+    caf::anon_send_exit(transport, caf::exit_reason::user_shutdown);
+    return exit_failed;
+  }
+  const double recovery_ms = (cli::monotonic_seconds() - started_at) * 1e3;
+  char recovered[200];
+  std::snprintf(recovered, sizeof recovered, "started in %.1f ms: log %llu..%llu, term %llu, applied %llu", recovery_ms,
+                static_cast<unsigned long long>(handles->recovered.first_index),
+                static_cast<unsigned long long>(handles->recovered.last_index),
+                static_cast<unsigned long long>(handles->recovered.metadata.current_term),
+                static_cast<unsigned long long>(handles->applied_index));
+  log(recovered);
+
+  ClientListenerConfig listener_config;
+  listener_config.host = options.client_listen.host;
+  listener_config.port = options.client_listen.port;
+  listener_config.log = log.sink();
+  caf::actor listener = spawn_client_listener(system, listener_config, handles->gateway);
+  if (!listener) {
+    log("cannot start: cannot listen for clients on " + options.client_listen.str());
+    stop_node(*handles);
+    caf::anon_send_exit(transport, caf::exit_reason::user_shutdown);
+    return exit_failed;
+  }
+
+  watch(system, caf::actor_cast<caf::strong_actor_ptr>(handles->raft_node), "raft node", failure);
+  watch(system, caf::actor_cast<caf::strong_actor_ptr>(handles->writer), "wal_writer", failure);
+  watch(system, caf::actor_cast<caf::strong_actor_ptr>(handles->indexer), "store_indexer", failure);
+  watch(system, caf::actor_cast<caf::strong_actor_ptr>(handles->state_machine), "state machine", failure);
+  log("serving clients on " + options.client_listen.str() + ", peers on " + options.peer_listen.str());
+
+  int exit_code = cli::exit_ok;
+  timespec poll_interval{0, 100 * 1000 * 1000};
+  while (!stop_requested) {
+    siginfo_t info{};
+    if (::sigtimedwait(&stop_signals, &info, &poll_interval) > 0) {
+      log(std::string(info.si_signo == SIGTERM ? "SIGTERM" : "SIGINT") + ": shutting down");
+      break;
+    }
+    if (failure.failed) {
+      std::lock_guard<std::mutex> guard(failure.mutex);
+      log(failure.reason + "; shutting down (fail-stop)");
+      exit_code = exit_failed;
+      break;
+    }
+  }
+  caf::anon_send_exit(listener, caf::exit_reason::user_shutdown);
+  stop_node(*handles);
+  caf::anon_send_exit(transport, caf::exit_reason::user_shutdown);
+  system.await_all_actors_done();
+  log(exit_code == cli::exit_ok ? "stopped" : "stopped after a failure");
+  return exit_code;
+}
+
+}  // namespace
+
+int node_main(const std::vector<std::string>& args) {
+  auto options = parse_options(args);
+  if (!options.is_ok()) return cli::usage_error(command_name, options.status().message());
+  return run_node(*options);
+}
+
+}  // namespace keyval::commands

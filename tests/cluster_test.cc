@@ -1,0 +1,341 @@
+// Real clusters: three `keyval node` processes on 127.0.0.1 (free ports), talking TCP,
+// writing real files, killed with SIGKILL by PID (apps/local_cluster.h drives them).
+#define BOOST_TEST_MODULE cluster_test
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/test/unit_test.hpp>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "actors/client_protocol.h"
+#include "actors/framing.h"
+#include "apps/kv_socket.h"
+#include "apps/local_cluster.h"
+#include "storage/node_identity.h"
+#include "tests/support/run_keyval.h"
+#include "tests/support/temp_dir.h"
+
+using keyval::testing::run_keyval;
+using keyval::testing::TempDir;
+
+namespace keyval {
+namespace {
+
+constexpr uint64_t leader_timeout_ms = 10000;
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+KvClientOptions load_options() {
+  KvClientOptions options;
+  options.operation_timeout_ms = 3000;  // writers give up on an operation within 3 s
+  options.request_timeout_ms = 500;
+  return options;
+}
+
+// A started three-node cluster in its own directory; every node is stopped by PID at the end.
+struct ClusterFixture {
+  TempDir dir;
+  std::unique_ptr<LocalCluster> cluster;
+
+  ClusterFixture() {
+    LocalClusterOptions options;
+    options.directory = dir.path() + "/cluster";
+    options.binary = std::getenv("KEYVAL_BINARY") ? std::getenv("KEYVAL_BINARY") : "";
+    BOOST_REQUIRE_MESSAGE(!options.binary.empty(), "KEYVAL_BINARY must name the keyval binary (CTest sets it)");
+    auto created = LocalCluster::create(options);
+    BOOST_REQUIRE_MESSAGE(created.is_ok(), created.status().to_string());
+    cluster = std::move(*created);
+    Status started = cluster->start_all();
+    BOOST_REQUIRE_MESSAGE(started.is_ok(), started.to_string());
+  }
+
+  ~ClusterFixture() { cluster->stop_all(5000); }
+
+  // Every node's log, for failure messages.
+  std::string logs() const {
+    std::string text;
+    for (uint64_t id = 1; id <= cluster->nodes(); ++id) {
+      std::string log = read_text(cluster->log_path(id));
+      if (log.size() > 4000) log = "..." + log.substr(log.size() - 4000);
+      text += "--- node " + std::to_string(id) + " ---\n" + log;
+    }
+    return text;
+  }
+
+  uint64_t leader(uint64_t not_this = 0) {
+    auto found = cluster->wait_for_leader(leader_timeout_ms, not_this);
+    BOOST_REQUIRE_MESSAGE(found.is_ok(), found.status().message() + "\n" + logs());
+    return *found;
+  }
+
+  uint64_t highest_commit() {
+    uint64_t commit = 0;
+    for (const auto& view : cluster->status()) {
+      if (view.is_ok()) commit = std::max(commit, view->commit_index);
+    }
+    return commit;
+  }
+
+  void expect_caught_up() {
+    Status applied = cluster->wait_for_applied(highest_commit(), 10000);
+    BOOST_TEST_REQUIRE(applied.is_ok(), applied.message() + "\n" + logs());
+  }
+
+  void expect_clean_stop() {
+    for (const auto& [id, exit] : cluster->stop_all(10000)) {
+      BOOST_TEST((exit.exited && exit.code == 0), "node " << id << ": " << exit.describe() << "\n" << logs());
+      BOOST_TEST(contains(read_text(cluster->log_path(id)), "] stopped"), "node " << id << "\n" << logs());
+    }
+  }
+
+  void expect_no_loss(WriteLoad& load) {
+    WriteLoadReport report = load.verify(load_options());
+    std::string problems;
+    for (const auto& problem : report.problems) problems += problem + "; ";
+    BOOST_TEST(report.acknowledged > 0u);
+    BOOST_TEST(report.lost == 0u, problems << "\n" << logs());
+    BOOST_TEST(report.unreadable == 0u, problems);
+    BOOST_TEST(report.verified == report.acknowledged);
+    BOOST_TEST_MESSAGE(report.acknowledged << " acknowledged, " << report.unknown << " unknown ("
+                                           << report.unknown_present << " applied), " << report.failed << " refused");
+  }
+
+  void wait_for_acks(WriteLoad& load, uint64_t at_least) {
+    const uint64_t deadline = steady_now_ms() + 20000;
+    while (load.acknowledged() < at_least && steady_now_ms() < deadline) ::usleep(5000);
+    BOOST_TEST_REQUIRE(load.acknowledged() >= at_least, "only " << load.acknowledged() << " writes acknowledged\n" << logs());
+  }
+};
+
+// One framed request on a fresh connection to `endpoint`; the response, or an error.
+Result<ClientResponse> exchange_once(const Endpoint& endpoint, const ClientRequest& request) {
+  const uint64_t deadline = steady_now_ms() + 3000;
+  KV_ASSIGN_OR_RETURN(int fd, socket_connect(endpoint.host, endpoint.port, deadline));
+  auto frame = make_frame(encode_client_request(request));
+  SocketIo wrote = socket_write_all(fd, frame.data(), frame.size(), deadline);
+  uint8_t header[frame_header_bytes];
+  SocketIo read = wrote.kind == SocketIo::ok ? socket_read_exact(fd, header, sizeof header, deadline) : wrote;
+  std::vector<uint8_t> payload;
+  if (read.kind == SocketIo::ok) {
+    payload.resize(read_frame_header(header));
+    read = socket_read_exact(fd, payload.data(), payload.size(), deadline);
+  }
+  ::close(fd);
+  if (read.kind != SocketIo::ok) return Status::io_error(read.what);
+  return decode_client_response(payload.data(), payload.size());
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(cluster)
+
+BOOST_FIXTURE_TEST_CASE(three_nodes_elect_one_leader_and_replicate_every_write, ClusterFixture) {
+  const uint64_t leader_id = leader();
+  KvClient client(cluster->client_endpoints());
+  for (int i = 0; i < 100; ++i) {
+    auto put = client.put("key-" + std::to_string(i), "value-" + std::to_string(i));
+    BOOST_TEST_REQUIRE(put.is_ok(), put.status().message());
+  }
+  expect_caught_up();
+  auto views = cluster->status();
+  uint64_t leaders = 0;
+  for (uint64_t id = 1; id <= views.size(); ++id) {
+    BOOST_TEST_REQUIRE(views[id - 1].is_ok());
+    leaders += views[id - 1]->role == "leader";
+    BOOST_TEST(views[id - 1]->leader_hint == leader_id);
+    BOOST_TEST(views[id - 1]->term == views[leader_id - 1]->term);
+    BOOST_TEST(views[id - 1]->applied_index >= 101u);  // the leader's no-op and 100 puts
+  }
+  BOOST_TEST(leaders == 1u);
+  auto got = client.get("key-42");
+  BOOST_TEST_REQUIRE(got.is_ok(), got.status().message());
+  BOOST_TEST(got->value == "value-42");
+  BOOST_TEST(contains(read_text(cluster->log_path(leader_id)), "elected leader in term"));
+  expect_clean_stop();
+}
+
+BOOST_FIXTURE_TEST_CASE(leader_killed_with_sigkill_under_load_loses_no_acknowledged_write, ClusterFixture) {
+  const uint64_t first = leader();
+  WriteLoad load(cluster->client_endpoints(), 4, 100, load_options());
+  wait_for_acks(load, 200);
+  cluster->signal(first, SIGKILL);
+  const uint64_t second = leader(first);
+  BOOST_TEST(second != first);
+  wait_for_acks(load, load.acknowledged() + 200);  // the cluster serves again without the old leader
+  BOOST_TEST_REQUIRE(cluster->start(first).is_ok());
+  expect_caught_up();
+  load.stop();
+  expect_no_loss(load);
+  expect_clean_stop();
+}
+
+BOOST_FIXTURE_TEST_CASE(a_follower_restarted_after_sigkill_catches_up, ClusterFixture) {
+  const uint64_t leader_id = leader();
+  const uint64_t follower = leader_id % 3 + 1;
+  cluster->signal(follower, SIGKILL);
+  KvClient client(cluster->client_endpoints());
+  for (int i = 0; i < 300; ++i) BOOST_TEST_REQUIRE(client.put("k" + std::to_string(i), std::string(100, 'x')).is_ok());
+  const uint64_t log_before = keyval::testing::file_size(cluster->log_path(follower));
+  BOOST_TEST_REQUIRE(cluster->start(follower).is_ok());
+  expect_caught_up();
+  std::string restart_log = read_text(cluster->log_path(follower)).substr(log_before);
+  BOOST_TEST(contains(restart_log, "recovered "), restart_log);
+  BOOST_TEST(contains(restart_log, "started in "), restart_log);
+  expect_clean_stop();
+  // The caught-up follower's data directory verifies clean: WAL and LMDB agree.
+  auto verify = run_keyval("wal verify " + cluster->data_directory(follower));
+  BOOST_TEST(verify.exit_code == 0, verify.output);
+  BOOST_TEST(keyval::testing::json_field(verify.last_line(), "status") == "clean");
+}
+
+BOOST_FIXTURE_TEST_CASE(all_nodes_killed_and_restarted_keep_every_acknowledged_write, ClusterFixture) {
+  leader();
+  WriteLoad load(cluster->client_endpoints(), 4, 100, load_options());
+  wait_for_acks(load, 300);
+  for (uint64_t id = 1; id <= 3; ++id) cluster->signal(id, SIGKILL);  // mid-load: writes in flight
+  load.stop();
+  BOOST_TEST_REQUIRE(cluster->start_all().is_ok());
+  leader();
+  expect_no_loss(load);
+  expect_clean_stop();
+}
+
+BOOST_FIXTURE_TEST_CASE(a_retried_write_is_applied_once_across_a_leader_change, ClusterFixture) {
+  const uint64_t first = leader();
+  ClientRequest request;
+  request.request_id = 1;
+  request.client_id = 0xC0FFEE;
+  request.sequence = 1;
+  request.op = ClientOp::cas;
+  request.key = "once";
+  request.value = "first";
+  request.expected = std::nullopt;  // only if absent: a second application would fail
+  auto answer = exchange_once(cluster->client_endpoints()[first - 1], request);
+  BOOST_TEST_REQUIRE(answer.is_ok(), answer.status().message());
+  BOOST_TEST_REQUIRE((answer->status == ClientStatus::ok), answer->message);
+  BOOST_TEST(answer->cas_succeeded);
+  expect_caught_up();  // the entry is on every node before its leader dies
+  cluster->signal(first, SIGKILL);
+  const uint64_t second = leader(first);
+  // The client did not hear the answer (say) and retries the same session and sequence.
+  auto retried = exchange_once(cluster->client_endpoints()[second - 1], request);
+  BOOST_TEST_REQUIRE(retried.is_ok(), retried.status().message());
+  BOOST_TEST_REQUIRE((retried->status == ClientStatus::ok), retried->message);
+  BOOST_TEST(retried->cas_succeeded);             // the first result, not a failed second cas
+  BOOST_TEST(retried->index == answer->index);    // the same entry
+  // A new sequence is a new operation: now the key exists and the cas does not match.
+  request.sequence = 2;
+  auto next = exchange_once(cluster->client_endpoints()[second - 1], request);
+  BOOST_TEST_REQUIRE(next.is_ok(), next.status().message());
+  BOOST_TEST(!next->cas_succeeded);
+  BOOST_TEST(next->value == "first");
+}
+
+BOOST_FIXTURE_TEST_CASE(malformed_client_frames_close_that_connection_only, ClusterFixture) {
+  const uint64_t leader_id = leader();
+  const Endpoint endpoint = cluster->client_endpoints()[leader_id - 1];
+  KvClient client(cluster->client_endpoints());
+  BOOST_TEST_REQUIRE(client.put("before", "1").is_ok());
+  auto refused = [&](const std::vector<uint8_t>& bytes) {
+    const uint64_t deadline = steady_now_ms() + 3000;
+    auto fd = socket_connect(endpoint.host, endpoint.port, deadline);
+    BOOST_TEST_REQUIRE(fd.is_ok(), fd.status().message());
+    BOOST_TEST_REQUIRE(socket_write_all(*fd, bytes.data(), bytes.size(), deadline).kind == SocketIo::ok);
+    uint8_t header[frame_header_bytes];
+    BOOST_TEST_REQUIRE(socket_read_exact(*fd, header, sizeof header, deadline).kind == SocketIo::ok);
+    std::vector<uint8_t> payload(read_frame_header(header));
+    BOOST_TEST_REQUIRE(socket_read_exact(*fd, payload.data(), payload.size(), deadline).kind == SocketIo::ok);
+    auto response = decode_client_response(payload.data(), payload.size());
+    uint8_t more;
+    SocketIo after = socket_read_exact(*fd, &more, 1, deadline);
+    ::close(*fd);
+    BOOST_TEST(after.kind == SocketIo::closed, after.what);  // the node closed the connection
+    BOOST_TEST_REQUIRE(response.is_ok(), response.status().message());
+    BOOST_TEST((response->status == ClientStatus::rejected));
+    return response->message;
+  };
+  std::vector<uint8_t> oversized;
+  append_frame_header(oversized, 0x7fffffff);
+  BOOST_TEST(contains(refused(oversized), "frame length 2147483647"));
+  BOOST_TEST(contains(refused(make_frame(std::vector<uint8_t>(64, 0xAB))), "malformed request"));
+  BOOST_TEST(contains(refused(make_frame({})), "frame length 0"));
+  // Everyone else is still served, by the same node.
+  auto put = client.put("after", "2");
+  BOOST_TEST_REQUIRE(put.is_ok(), put.status().message());
+  BOOST_TEST(cluster->running(leader_id));
+  BOOST_TEST(client.get("before")->value == "1");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(node_command)
+
+BOOST_AUTO_TEST_CASE(bad_flags_and_config_lines_exit_two_naming_the_problem) {
+  TempDir dir;
+  for (const char* arguments : {"node", "node --id 0 --data-dir x", "node --id 1", "node --id 4 --data-dir x",
+                                "node --id 1 --data-dir x --peers 1=nohost", "node --id 1 --data-dir x --tick-ms 0",
+                                "node --id 1 --data-dir x --bogus 1", "node --id 1 --data-dir x --peers 1=a.example:1"}) {
+    auto run = run_keyval(arguments);
+    BOOST_TEST(run.exit_code == 2, arguments << ": " << run.output);
+    BOOST_TEST(contains(run.output, "keyval node:"), run.output);
+  }
+  std::ofstream(dir.file("node.conf")) << "# a node\nid = 1\ndata-dir = " << dir.file("d") << "\nport 7000\n";
+  auto run = run_keyval("node --config " + dir.file("node.conf"));
+  BOOST_TEST(run.exit_code == 2, run.output);
+  BOOST_TEST(contains(run.output, "node.conf line 4: expected 'name = value'"), run.output);
+}
+
+BOOST_AUTO_TEST_CASE(a_data_directory_of_another_node_or_cluster_is_refused) {
+  TempDir dir;
+  NodeIdentity other;
+  other.cluster = "keyval";
+  other.node_id = 2;
+  other.voters = {1, 2, 3};
+  BOOST_TEST_REQUIRE(claim_data_directory(posix_env(), dir.file("d"), other).is_ok());
+  auto run = run_keyval("node --id 1 --data-dir " + dir.file("d") + " --peers 1=127.0.0.1:1,2=127.0.0.1:2,3=127.0.0.1:3");
+  BOOST_TEST(run.exit_code == 1, run.output);
+  BOOST_TEST(contains(run.output, "belongs to node 2 of cluster keyval"), run.output);
+  run = run_keyval("node --id 2 --cluster other --data-dir " + dir.file("d") +
+                   " --peers 1=127.0.0.1:1,2=127.0.0.1:2,3=127.0.0.1:3");
+  BOOST_TEST(run.exit_code == 1, run.output);
+  BOOST_TEST(contains(run.output, "not to node 2 of cluster other"), run.output);
+  // Data without an identity (not made by keyval node) is not guessed at either.
+  ::mkdir(dir.file("e").c_str(), 0755);
+  ::mkdir(dir.file("e/wal").c_str(), 0755);
+  run = run_keyval("node --id 1 --data-dir " + dir.file("e") + " --peers 1=127.0.0.1:1");
+  BOOST_TEST(run.exit_code == 1, run.output);
+  BOOST_TEST(contains(run.output, "holds data (wal/) but no IDENTITY"), run.output);
+}
+
+BOOST_AUTO_TEST_CASE(a_port_in_use_is_refused_with_the_address) {
+  TempDir dir;
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  BOOST_TEST_REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  BOOST_TEST_REQUIRE(::listen(fd, 1) == 0);
+  BOOST_TEST_REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+  const std::string taken = "127.0.0.1:" + std::to_string(ntohs(address.sin_port));
+  auto run = run_keyval("node --id 1 --data-dir " + dir.file("d") + " --peers 1=" + taken);
+  BOOST_TEST(run.exit_code == 1, run.output);
+  BOOST_TEST(contains(run.output, "cannot listen for peers on " + taken), run.output);
+  ::close(fd);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace keyval
