@@ -22,7 +22,7 @@ void print_usage(std::ostream& out) {
          "  sim --seed S | --seeds A..B [--nodes N] [--ops N] [--faults none|network|crash|disk|all]\n"
          "      [--history FILE] [--trace]      deterministic cluster simulation; exit 0 when no violation\n"
          "  node --id N --data-dir D [--peer-listen H:P] [--client-listen H:P] [--peers 1=H:P,2=H:P,...]\n"
-         "       [--cluster NAME] [--config FILE] [--tick-ms T]   one cluster node; SIGTERM stops it\n"
+         "       [--cluster NAME] [--config FILE] [--tick-ms T] [--threads N]   one node; SIGTERM stops it\n"
          "  cluster start --dir D [--nodes 3] [--client-port-base 7101] [--peer-port-base 7201]\n"
          "                                    a local cluster in the foreground; Ctrl-C stops it\n"
          "  cluster demo [--dir D --keep] [--keys N] [--writers W] [--value-bytes B]\n"

@@ -2,11 +2,12 @@
 //
 //   keyval node --id N --data-dir D [--peer-listen HOST:PORT] [--client-listen HOST:PORT]
 //               [--peers 1=HOST:PORT,2=HOST:PORT,3=HOST:PORT] [--cluster NAME] [--config FILE]
-//               [--tick-ms T]
+//               [--tick-ms T] [--threads N]
 //
 // Defaults: --peers 1=127.0.0.1:7201,2=127.0.0.1:7202,3=127.0.0.1:7203; --peer-listen this
 // node's own entry in --peers; --client-listen 127.0.0.1:(7100 + N); --cluster keyval;
-// --tick-ms 10 (elections time out after 10-20 ticks, heartbeats every 2).
+// --tick-ms 10 (elections time out after 10-20 ticks, heartbeats every 2); --threads 1 (CAF
+// scheduler workers; the WAL writer, the LMDB indexer and the network have their own threads).
 // --config FILE reads the same settings from "name = value" lines (names as the flags
 // without the dashes; '#' starts a comment); a flag given on the command line wins.
 //
@@ -47,7 +48,7 @@ constexpr int exit_failed = 1;
 const char* const command_name = "node";
 const char* const peers_default = "1=127.0.0.1:7201,2=127.0.0.1:7202,3=127.0.0.1:7203";
 const std::vector<std::string> setting_names = {"id",    "data-dir", "peer-listen", "client-listen",
-                                                "peers", "cluster",  "tick-ms"};
+                                                "peers", "cluster",  "tick-ms",  "threads"};
 
 struct NodeOptions {
   uint64_t id = 0;
@@ -57,6 +58,7 @@ struct NodeOptions {
   std::map<uint64_t, Endpoint> peers;  // every voter, this node included
   std::string cluster = "keyval";
   uint64_t tick_ms = 10;
+  uint64_t threads = 1;  // CAF scheduler workers
 };
 
 // --- settings: flags over the config file ------------------------------------------------
@@ -159,6 +161,8 @@ Result<NodeOptions> parse_options(const std::vector<std::string>& args) {
   options.cluster = setting("cluster", options.cluster);
   KV_ASSIGN_OR_RETURN(options.tick_ms, cli::parse_u64(setting("tick-ms", "10"), "--tick-ms"));
   if (options.tick_ms == 0 || options.tick_ms > 10000) return Status::invalid_argument("--tick-ms expects 1..10000");
+  KV_ASSIGN_OR_RETURN(options.threads, cli::parse_u64(setting("threads", "1"), "--threads"));
+  if (options.threads == 0 || options.threads > 64) return Status::invalid_argument("--threads expects 1..64");
   return options;
 }
 
@@ -239,6 +243,11 @@ int run_node(const NodeOptions& options) {
   system_config.load<caf::io::middleman>();
   system_config.set("logger.verbosity", caf::atom("quiet"));
   system_config.set("middleman.enable-automatic-connections", false);
+  // One shared queue and few workers: the persistence actors run on their own threads, and
+  // work-stealing workers polling for jobs cost a small machine more CPU than they save
+  // (docs/BENCHMARKS.md, "Where the time goes").
+  system_config.set("scheduler.policy", caf::atom("sharing"));
+  system_config.set("scheduler.max-threads", static_cast<size_t>(options.threads));
   add_message_types(system_config);
   caf::actor_system system{system_config};
 
