@@ -149,6 +149,7 @@ class Core {
   uint64_t back_off_hint(const Message& message) const;
   void maybe_commit();
   void register_reads(const std::vector<uint64_t>& request_ids);
+  void start_read_round(const std::vector<uint64_t>& request_ids);
   void release_reads();
   bool has_sendable_entries() const;
 
@@ -197,6 +198,7 @@ class Core {
   std::vector<ReadState> read_states_;
   std::vector<PendingRead> pending_reads_;   // waiting for a quorum to confirm leadership
   std::vector<uint64_t> reads_before_commit_;// waiting for the leader's first commit in its term
+  std::vector<uint64_t> reads_next_round_;   // arrived while a confirmation round was in flight
   uint64_t read_context_ = 0;
 };
 

@@ -55,6 +55,7 @@ void Core::become_follower(uint64_t term, uint64_t leader_id) {
   progress_.clear();
   pending_reads_.clear();
   reads_before_commit_.clear();
+  reads_next_round_.clear();
   reset_timers();
 }
 

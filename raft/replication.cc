@@ -218,6 +218,18 @@ bool Core::read_index(uint64_t request_id, uint64_t* leader_hint) {
 }
 
 void Core::register_reads(const std::vector<uint64_t>& request_ids) {
+  // One confirmation round in flight at a time: reads that arrive meanwhile share the next
+  // round, which starts when this one completes (one heartbeat per peer for a whole batch of
+  // reads instead of one per read). The next round's heartbeats leave after the reads
+  // arrived, as §6.4 requires.
+  if (!pending_reads_.empty()) {
+    reads_next_round_.insert(reads_next_round_.end(), request_ids.begin(), request_ids.end());
+    return;
+  }
+  start_read_round(request_ids);
+}
+
+void Core::start_read_round(const std::vector<uint64_t>& request_ids) {
   // §6.4 steps 2–3: remember commit_index as the read index, then confirm leadership with a
   // round of heartbeats stamped with a fresh context; a majority echoing it proves no newer
   // leader existed when the read arrived.
@@ -237,6 +249,11 @@ void Core::release_reads() {
     read_states_.push_back({read.request_id, read.read_index});
   }
   pending_reads_.erase(pending_reads_.begin(), pending_reads_.begin() + released);
+  if (pending_reads_.empty() && !reads_next_round_.empty()) {
+    std::vector<uint64_t> next = std::move(reads_next_round_);
+    reads_next_round_.clear();
+    start_read_round(next);
+  }
 }
 
 }  // namespace keyval::raft
