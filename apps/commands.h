@@ -25,6 +25,7 @@ int del_main(const std::vector<std::string>& args);          // keyval del KEY
 int cas_main(const std::vector<std::string>& args);          // keyval cas KEY OLD NEW | KEY NEW --expect-absent
 int status_main(const std::vector<std::string>& args);       // keyval status
 int cluster_main(const std::vector<std::string>& args);      // keyval cluster start|demo
+int experiment_main(const std::vector<std::string>& args);   // keyval experiment run (apps/experiment_command.cc)
 int node_main(const std::vector<std::string>& args);         // keyval node (apps/node_command.cc)
 int bench_kv_main(const std::vector<std::string>& args);     // keyval bench kv (apps/bench_kv.cc)
 

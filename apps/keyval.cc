@@ -27,6 +27,8 @@ void print_usage(std::ostream& out) {
          "                                    a local cluster in the foreground; Ctrl-C stops it\n"
          "  cluster demo [--dir D --keep] [--keys N] [--writers W] [--value-bytes B]\n"
          "                                    start, write, kill the leader, recover, verify, stop\n"
+         "  experiment run SCENARIO --out DIR [--seed S] [--keep-data]\n"
+         "                                    a restart-cycle scenario on real processes (docs/EXPERIMENTS.md)\n"
          "  put KEY VALUE | get KEY | del KEY  one operation on a running cluster; flags:\n"
          "  cas KEY OLD NEW | cas KEY NEW --expect-absent\n"
          "      [--endpoints HOST:PORT,... in node-id order] [--timeout-ms T] [--request-timeout-ms R]\n"
@@ -51,6 +53,7 @@ int main(int argc, char** argv) {
   if (command == "demo") return keyval::commands::demo_main(rest);
   if (command == "sim") return keyval::commands::sim_main(rest);
   if (command == "cluster") return keyval::commands::cluster_main(rest);
+  if (command == "experiment") return keyval::commands::experiment_main(rest);
   if (command == "node") return keyval::commands::node_main(rest);
   if (command == "put") return keyval::commands::put_main(rest);
   if (command == "get") return keyval::commands::get_main(rest);

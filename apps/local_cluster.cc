@@ -15,6 +15,7 @@
 #include <climits>
 #include <cstring>
 #include <filesystem>
+#include <random>
 
 #include "apps/kv_socket.h"
 
@@ -308,8 +309,10 @@ Status LocalCluster::wait_for_applied(uint64_t index, uint64_t timeout_ms) {
 
 // --- WriteLoad ----------------------------------------------------------------------------
 
-WriteLoad::WriteLoad(std::vector<Endpoint> endpoints, uint64_t writers, uint64_t value_bytes, KvClientOptions options)
-    : endpoints_(std::move(endpoints)), value_bytes_(value_bytes), options_(options) {
+WriteLoad::WriteLoad(std::vector<Endpoint> endpoints, uint64_t writers, uint64_t value_bytes, KvClientOptions options,
+                     LoadShape shape)
+    : endpoints_(std::move(endpoints)), writers_(writers), value_bytes_(value_bytes), options_(options), shape_(shape) {
+  KV_ASSERT(shape.put_percent + shape.get_percent + shape.del_percent + shape.cas_percent == 100);
   for (uint64_t writer = 1; writer <= writers; ++writer) threads_.emplace_back([this, writer] { run_writer(writer); });
 }
 
@@ -322,22 +325,63 @@ void WriteLoad::stop() {
   }
 }
 
+std::vector<LoadOp> WriteLoad::operations() {
+  std::lock_guard<std::mutex> guard(mutex_);
+  return operations_;
+}
+
 void WriteLoad::run_writer(uint64_t writer) {
   KvClient client(endpoints_, options_);
-  for (uint64_t n = 1; !stop_; ++n) {
+  std::mt19937_64 random(shape_.seed * 1000003 + writer);
+  // Paced: each writer starts one operation every writers/rate seconds (on schedule, not
+  // after the previous one: a slow answer does not lower the offered rate).
+  const double interval_ms = shape_.rate_ops_per_s == 0 ? 0 : 1000.0 * writers_ / shape_.rate_ops_per_s;
+  double next_ms = static_cast<double>(now_ms());
+  uint64_t puts = 0;
+  auto value_for = [this](const std::string& key) {
+    std::string value = key + ":";
+    value.resize(std::max<size_t>(value_bytes_, value.size()), 'v');
+    return value;
+  };
+  while (!stop_) {
+    if (interval_ms > 0) {
+      next_ms += interval_ms;
+      while (!stop_ && static_cast<double>(now_ms()) < next_ms) sleep_ms(1);
+      if (stop_) break;
+    }
+    LoadOp op;
+    const uint32_t roll = static_cast<uint32_t>(random() % 100);
+    op.kind = roll < shape_.put_percent                                              ? LoadOp::put
+              : roll < shape_.put_percent + shape_.get_percent                       ? LoadOp::get
+              : roll < shape_.put_percent + shape_.get_percent + shape_.del_percent ? LoadOp::del
+                                                                                     : LoadOp::cas;
+    op.invoke_ms = now_ms();
     Write write;
-    write.key = "w" + std::to_string(writer) + "-" + std::to_string(n);
-    write.value = write.key + ":";
-    write.value.resize(std::max<size_t>(value_bytes_, write.value.size()), 'v');
-    auto response = client.put(write.key, write.value);
-    if (response.is_ok()) {
-      write.outcome = Write::acknowledged;
-      ++acknowledged_;
+    Result<ClientResponse> response = Status::invalid_argument("no operation");
+    if (op.kind == LoadOp::put) {
+      write.key = "w" + std::to_string(writer) + "-" + std::to_string(++puts);
+      write.value = value_for(write.key);
+      response = client.put(write.key, write.value);
     } else {
-      write.outcome = client.last_write_uncertain() ? Write::unknown : Write::failed;
+      const std::string key = "k" + std::to_string(random() % shape_.keys);
+      if (op.kind == LoadOp::get) response = client.get(key);
+      if (op.kind == LoadOp::del) response = client.del(key);
+      if (op.kind == LoadOp::cas) response = client.cas(key, std::nullopt, value_for(key));
+    }
+    op.complete_ms = now_ms();
+    const bool is_write = op.kind != LoadOp::get;
+    op.outcome = response.is_ok()                                     ? LoadOp::acknowledged
+                 : is_write && client.last_write_uncertain()          ? LoadOp::unknown
+                                                                      : LoadOp::failed;
+    if (op.kind == LoadOp::put) {
+      write.outcome = op.outcome == LoadOp::acknowledged ? Write::acknowledged
+                      : op.outcome == LoadOp::unknown    ? Write::unknown
+                                                         : Write::failed;
+      if (write.outcome == Write::acknowledged) ++acknowledged_;
     }
     std::lock_guard<std::mutex> guard(mutex_);
-    writes_.push_back(std::move(write));
+    operations_.push_back(op);
+    if (op.kind == LoadOp::put) writes_.push_back(std::move(write));
   }
 }
 

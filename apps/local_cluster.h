@@ -9,9 +9,10 @@
 // (SIGKILL) and reaps every node still running.
 //
 // WriteLoad: writer threads, each with its own KvClient (its own session), putting unique keys
-// (w<writer>-<n>) as fast as the cluster acknowledges them, and remembering which writes were
-// acknowledged and which ended with an unknown outcome; verify() then reads every key back
-// through the leader: an acknowledged write must be there with its value.
+// (w<writer>-<n>) as fast as the cluster acknowledges them (or paced to a rate, and mixed with
+// gets, dels and cas on other keys: LoadShape), and remembering which writes were acknowledged
+// and which ended with an unknown outcome; verify() then reads every key back through the
+// leader: an acknowledged write must be there with its value.
 #pragma once
 
 #include <sys/types.h>
@@ -107,14 +108,34 @@ struct WriteLoadReport {
   std::vector<std::string> problems;  // the first few lost or unreadable writes, described
 };
 
+// What the load does besides its verified puts. Puts always write unique keys (checked by
+// verify()); gets, dels and cas work on a shared key space k0..k<keys-1> (exercising the
+// paths, not checked for loss).
+struct LoadShape {
+  uint32_t put_percent = 100, get_percent = 0, del_percent = 0, cas_percent = 0;
+  uint64_t keys = 1000;
+  uint64_t rate_ops_per_s = 0;  // total over the writers; 0: closed loop
+  uint64_t seed = 1;
+};
+
+// One operation of the load, for per-cycle accounting. Times on the steady clock (ms).
+struct LoadOp {
+  enum Kind : uint8_t { put, get, del, cas } kind = put;
+  enum Outcome : uint8_t { acknowledged, unknown, failed } outcome = failed;
+  uint64_t invoke_ms = 0;
+  uint64_t complete_ms = 0;
+};
+
 class WriteLoad {
  public:
   // `writers` threads, one session each; value_bytes per value. Starts at once.
-  WriteLoad(std::vector<Endpoint> endpoints, uint64_t writers, uint64_t value_bytes, KvClientOptions options = {});
+  WriteLoad(std::vector<Endpoint> endpoints, uint64_t writers, uint64_t value_bytes, KvClientOptions options = {},
+            LoadShape shape = {});
   ~WriteLoad();  // stops and joins
 
   void stop();  // stops the writers (each finishes its operation in flight) and joins them
-  uint64_t acknowledged() const { return acknowledged_.load(); }
+  uint64_t acknowledged() const { return acknowledged_.load(); }  // acknowledged puts
+  std::vector<LoadOp> operations();  // every operation completed so far
   // After stop(): reads every key written through a fresh client; counts as in WriteLoadReport.
   WriteLoadReport verify(KvClientOptions options = {});
 
@@ -127,12 +148,15 @@ class WriteLoad {
   void run_writer(uint64_t writer);
 
   std::vector<Endpoint> endpoints_;
+  uint64_t writers_;
   uint64_t value_bytes_;
   KvClientOptions options_;
+  LoadShape shape_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> acknowledged_{0};
   std::mutex mutex_;
   std::vector<Write> writes_;
+  std::vector<LoadOp> operations_;
   std::vector<std::thread> threads_;
 };
 

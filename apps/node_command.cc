@@ -257,6 +257,9 @@ int run_node(const NodeOptions& options) {
   transport_config.listen_port = options.peer_listen.port;
   for (const auto& [id, endpoint] : options.peers) transport_config.peers[id] = TcpPeerAddress{endpoint.host, endpoint.port};
   transport_config.log = log.sink();
+  // A restarted peer is found within half a second (the default backs off to 5 s, which
+  // would leave a node that was down a few seconds without its log for as long).
+  transport_config.reconnect_backoff_ms_max = 500;
   caf::actor transport = spawn_tcp_transport(system, transport_config);
   if (!transport) {
     log("cannot start: cannot listen for peers on " + options.peer_listen.str());

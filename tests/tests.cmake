@@ -68,3 +68,8 @@ add_dependencies(kv_client_test keyval)
 keyval_test(cluster_test cluster)
 target_link_libraries(cluster_test PRIVATE keyval_cluster)
 add_dependencies(cluster_test keyval)
+
+# Restart-cycle experiments: the scenario parser, the outputs, a short run on real processes.
+keyval_test(experiment_test cluster)
+target_link_libraries(experiment_test PRIVATE keyval_sim)
+add_dependencies(experiment_test keyval)

@@ -1,0 +1,408 @@
+// keyval experiment run SCENARIO --out DIR [--seed S] [--keep-data]
+//
+// Runs a restart-cycle scenario (sim/scenario.h) on real `keyval node` processes on 127.0.0.1
+// (free ports; data under DIR/cluster, removed at the end unless --keep-data), with the
+// scenario's load running throughout, and writes the outputs (cycles.csv, summary.json,
+// summary.txt, SVG plots) to DIR. A progress line per cycle goes to stderr; the last stdout
+// line is the summary JSON. Exit 0 when no acknowledged write was lost and every cycle
+// completed, 1 otherwise, 2 for bad usage or a bad scenario file.
+//
+// Kill methods on processes: sigkill; sigterm (waits for the clean exit); torn (SIGKILL, then
+// half of a next record is written after the node's last WAL record, as if power failed in the
+// middle of that write: its recovery must cut the torn tail).
+// disk-full is refused here (it needs a small file system per node; the crash tests cover a
+// full disk on a real tmpfs).
+#include <signal.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <random>
+
+#include "apps/cli.h"
+#include "apps/commands.h"
+#include "apps/kv_socket.h"
+#include "apps/local_cluster.h"
+#include "sim/scenario.h"
+#include "storage/env.h"
+#include "storage/wal.h"
+#include "storage/wal_format.h"
+
+namespace keyval::commands {
+namespace {
+
+using sim::CycleRecord;
+using sim::ExperimentResult;
+using sim::KillHow;
+using sim::KillTarget;
+using sim::KillWhen;
+using sim::Scenario;
+
+const char* const command_name = "experiment run";
+constexpr uint64_t leader_timeout_ms = 15000;
+constexpr uint64_t catch_up_timeout_ms = 30000;
+
+uint64_t now_ms() { return steady_now_ms(); }
+void sleep_ms(uint64_t ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+// The files' sizes (a WAL segment counts its preallocated space): the last resort below.
+uint64_t directory_bytes(const std::string& directory) {
+  uint64_t total = 0;
+  std::error_code error;
+  for (auto it = std::filesystem::directory_iterator(directory, error);
+       !error && it != std::filesystem::directory_iterator(); it.increment(error)) {
+    std::error_code size_error;
+    if (it->is_regular_file(size_error)) total += it->file_size(size_error);
+  }
+  return total;
+}
+
+// The WAL's bytes of records (not its preallocated space): what open() scanned. A running
+// node may be writing the tail while it is read (a record seen half-written, then whole), so
+// a failed read is retried; the files' size is the last resort.
+uint64_t wal_record_bytes(const std::string& data_directory) {
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    WalOptions options;
+    options.read_only = true;
+    uint64_t bytes = 0;
+    auto wal = Wal::open(posix_env(), data_directory + "/wal", options,
+                         [&](const WalRecordInfo& record) { bytes += wal_format::record_bytes(record.payload_bytes); });
+    if (wal.is_ok()) return bytes;
+    sleep_ms(2);
+  }
+  return directory_bytes(data_directory + "/wal");
+}
+
+// A write torn by a power cut: the first half of a record that was being appended after the
+// last complete one (a copy of the last record's first half, at the offset where the next
+// record would go). Nothing that was written whole is damaged: a torn write only ever
+// affects a write that had not completed, which no one was told about.
+Result<std::string> tear_next_write(const std::string& data_directory) {
+  WalOptions options;
+  options.read_only = true;
+  std::optional<WalRecordInfo> last;
+  {
+    auto wal = Wal::open(posix_env(), data_directory + "/wal", options, [&](const WalRecordInfo& record) { last = record; });
+    if (!wal.is_ok()) return wal.status();
+  }
+  if (!last) return Status::not_found("no WAL record in " + data_directory);
+  const uint64_t length = wal_format::record_bytes(last->payload_bytes);
+  const uint64_t end = last->offset + length;
+  const std::string path = data_directory + "/wal/" + last->segment;
+  KV_ASSIGN_OR_RETURN(std::unique_ptr<File> file, posix_env().open_file(path, OpenMode::read_write));
+  KV_ASSIGN_OR_RETURN(uint64_t size, file->size());
+  const uint64_t torn = std::max<uint64_t>(wal_format::record_header_bytes / 2, length / 2);
+  if (end + torn > size) return Status::invalid_argument("no room after the last record of " + path + " to tear a write");
+  std::vector<uint8_t> bytes(torn);
+  KV_ASSIGN_OR_RETURN(size_t read, file->read_at(last->offset, bytes.data(), bytes.size()));
+  bytes.resize(read);
+  KV_RETURN_IF_ERROR(file->write_at(end, bytes.data(), bytes.size()));
+  KV_RETURN_IF_ERROR(file->sync_data());
+  return "tore a write of " + std::to_string(bytes.size()) + " bytes after record " + std::to_string(last->index);
+}
+
+// From the restarted node's log (from byte `from`): "recovered N entries (...), cut T torn bytes ... in M ms".
+struct RecoveryLine {
+  bool found = false;
+  uint64_t entries = 0;
+  uint64_t torn_bytes = 0;
+  double ms = -1;
+};
+
+RecoveryLine read_recovery_line(const std::string& log_path, uint64_t from) {
+  std::ifstream in(log_path);
+  in.seekg(static_cast<std::streamoff>(from));
+  RecoveryLine result;
+  std::string line;
+  while (std::getline(in, line)) {
+    auto at = line.find("recovery_coordinator: ");
+    auto recovered = line.find(": recovered ");
+    if (at == std::string::npos || recovered == std::string::npos) continue;
+    try {
+      result.entries = std::stoull(line.substr(recovered + 12));
+      auto cut = line.find(", cut ", recovered);
+      if (cut != std::string::npos) result.torn_bytes = std::stoull(line.substr(cut + 6));
+      auto in_ms = line.rfind(" in ");
+      if (in_ms != std::string::npos) result.ms = std::stod(line.substr(in_ms + 4));
+      result.found = true;
+    } catch (const std::exception&) {
+      continue;  // not the line we look for
+    }
+  }
+  return result;
+}
+
+struct Runner {
+  Scenario scenario;
+  std::string out;
+  bool keep_data = false;
+  std::unique_ptr<LocalCluster> cluster;
+  std::unique_ptr<WriteLoad> load;
+  std::mt19937_64 random;
+  uint64_t start_ms = 0;
+  ExperimentResult result;
+
+  double since_start(uint64_t at) const { return static_cast<double>(at) - static_cast<double>(start_ms); }
+
+  uint64_t current_leader() {
+    auto leader = cluster->wait_for_leader(leader_timeout_ms);
+    return leader.is_ok() ? *leader : 0;
+  }
+
+  std::vector<uint64_t> pick_targets(uint64_t leader) {
+    const uint64_t n = scenario.nodes;
+    switch (scenario.target) {
+      case KillTarget::leader: return {leader != 0 ? leader : 1 + random() % n};
+      case KillTarget::follower: {
+        std::vector<uint64_t> followers;
+        for (uint64_t id = 1; id <= n; ++id) {
+          if (id != leader) followers.push_back(id);
+        }
+        return {followers[random() % followers.size()]};
+      }
+      case KillTarget::random: return {1 + random() % n};
+      case KillTarget::node: return {scenario.target_node};
+      case KillTarget::all: {
+        std::vector<uint64_t> all;
+        for (uint64_t id = 1; id <= n; ++id) all.push_back(id);
+        return all;
+      }
+    }
+    return {};
+  }
+
+  void wait_before_kill(uint64_t since_ms, uint64_t acked_at_restart) {
+    switch (scenario.when) {
+      case KillWhen::every: {
+        const uint64_t until = since_ms + scenario.every_ms;
+        while (now_ms() < until) sleep_ms(5);
+        break;
+      }
+      case KillWhen::after_writes: {
+        const uint64_t deadline = now_ms() + 120000;  // a cluster that stopped serving ends the wait
+        while (load->acknowledged() < acked_at_restart + scenario.after_writes && now_ms() < deadline) sleep_ms(2);
+        break;
+      }
+      case KillWhen::random: {
+        const uint64_t span = scenario.random_max_ms - scenario.random_min_ms;
+        const uint64_t until = since_ms + scenario.random_min_ms + (span == 0 ? 0 : random() % (span + 1));
+        while (now_ms() < until) sleep_ms(5);
+        break;
+      }
+    }
+  }
+
+  // One cycle; false when the cluster could not be brought back (recorded in problems).
+  bool cycle(uint64_t number, uint64_t* came_back_ms) {
+    CycleRecord record;
+    record.cycle = number;
+    record.how = sim::kill_how_name(scenario.how);
+    const uint64_t leader = current_leader();
+    record.leader_before = static_cast<int64_t>(leader);
+    std::vector<uint64_t> targets = pick_targets(leader);
+    std::vector<uint64_t> log_offsets;
+    for (uint64_t id : targets) {
+      record.nodes_down += (record.nodes_down.empty() ? "" : " ") + std::to_string(id);
+      record.was_leader = record.was_leader || id == leader;
+      std::error_code ignored;
+      log_offsets.push_back(std::filesystem::file_size(cluster->log_path(id), ignored));
+    }
+    const uint64_t killed_at = now_ms();
+    record.killed_at_ms = since_start(killed_at);
+    for (uint64_t id : targets) {
+      if (scenario.how == KillHow::sigterm) {
+        cluster->signal(id, SIGTERM);
+        auto exit = cluster->wait_exit(id, 10000);
+        if (!exit.is_ok()) cluster->signal(id, SIGKILL);
+      } else {
+        cluster->signal(id, SIGKILL);
+      }
+      if (scenario.how == KillHow::torn) {
+        auto torn = tear_next_write(cluster->data_directory(id));
+        if (!torn.is_ok()) result.problems.push_back("cycle " + std::to_string(number) + ": tearing node " +
+                                                     std::to_string(id) + ": " + torn.status().message());
+      }
+    }
+    while (now_ms() < killed_at + scenario.down_ms) sleep_ms(5);
+    record.down_ms = static_cast<double>(now_ms() - killed_at);
+    for (uint64_t id : targets) record.recovery_wal_bytes += wal_record_bytes(cluster->data_directory(id));
+    const uint64_t restarted_at = now_ms();
+    for (uint64_t id : targets) {
+      Status started = cluster->start(id);
+      if (!started.is_ok()) {
+        result.problems.push_back("cycle " + std::to_string(number) + ": restarting node " + std::to_string(id) + ": " +
+                                  started.message());
+        return false;
+      }
+    }
+    auto after = cluster->wait_for_leader(leader_timeout_ms);
+    if (!after.is_ok()) {
+      result.problems.push_back("cycle " + std::to_string(number) + ": " + after.status().message());
+      return false;
+    }
+    record.leader_after = static_cast<int64_t>(*after);
+    uint64_t commit = 0;
+    for (const auto& view : cluster->status()) {
+      if (view.is_ok()) commit = std::max(commit, view->commit_index);
+    }
+    Status caught_up = cluster->wait_for_applied(commit, catch_up_timeout_ms);
+    if (!caught_up.is_ok()) {
+      result.problems.push_back("cycle " + std::to_string(number) + ": " + caught_up.message());
+      return false;
+    }
+    record.catch_up_ms = static_cast<double>(now_ms() - restarted_at);
+    double recovery_ms = 0;
+    for (size_t i = 0; i < targets.size(); ++i) {
+      RecoveryLine line = read_recovery_line(cluster->log_path(targets[i]), log_offsets[i]);
+      if (!line.found) {
+        recovery_ms = -1;
+        continue;
+      }
+      record.recovery_entries += line.entries;
+      record.torn_bytes_cut += line.torn_bytes;
+      if (recovery_ms >= 0) recovery_ms = std::max(recovery_ms, line.ms);
+    }
+    record.recovery_ms = recovery_ms;
+    for (const auto& view : cluster->status()) {
+      if (view.is_ok()) record.log_entries = std::max(record.log_entries, view->commit_index);
+    }
+    for (uint64_t id = 1; id <= scenario.nodes; ++id) {
+      record.log_bytes = std::max(record.log_bytes, wal_record_bytes_live(id));
+    }
+    result.cycles.push_back(record);
+    *came_back_ms = now_ms();
+    return true;
+  }
+
+  uint64_t wal_record_bytes_live(uint64_t id) { return wal_record_bytes(cluster->data_directory(id)); }
+
+  // Fills each cycle's unavailability and operation counts, and the throughput series.
+  void account(const std::vector<LoadOp>& ops, uint64_t end_ms) {
+    for (size_t i = 0; i < result.cycles.size(); ++i) {
+      CycleRecord& record = result.cycles[i];
+      const double from = record.killed_at_ms;
+      const double to = i + 1 < result.cycles.size() ? result.cycles[i + 1].killed_at_ms : since_start(end_ms);
+      double first_ack = -1;
+      for (const LoadOp& op : ops) {
+        const double invoked = since_start(op.invoke_ms), completed = since_start(op.complete_ms);
+        if (completed >= from && completed < to) {
+          (op.outcome == LoadOp::acknowledged ? record.ops_acked
+           : op.outcome == LoadOp::unknown    ? record.ops_unknown
+                                              : record.ops_failed)++;
+        }
+        if (op.kind != LoadOp::get && op.outcome == LoadOp::acknowledged && invoked >= from &&
+            (first_ack < 0 || completed < first_ack)) {
+          first_ack = completed;
+        }
+      }
+      record.unavailable_ms = first_ack < 0 ? -1 : first_ack - from;
+    }
+    const double duration = since_start(end_ms);
+    result.throughput.assign(static_cast<size_t>(duration / result.bucket_ms) + 1, {});
+    for (size_t b = 0; b < result.throughput.size(); ++b) result.throughput[b].at_ms = b * result.bucket_ms;
+    for (const LoadOp& op : ops) {
+      if (op.outcome != LoadOp::acknowledged) continue;
+      const double at = since_start(op.complete_ms);
+      if (at < 0) continue;
+      size_t bucket = std::min(result.throughput.size() - 1, static_cast<size_t>(at / result.bucket_ms));
+      ++result.throughput[bucket].acked;
+    }
+  }
+
+  int run() {
+    result.scenario = scenario;
+    result.mode = "processes";
+    LocalClusterOptions options;
+    options.directory = out + "/cluster";
+    options.nodes = scenario.nodes;
+    auto created = LocalCluster::create(options);
+    if (!created.is_ok()) return cli::usage_error(command_name, created.status().message());
+    cluster = std::move(*created);
+    random.seed(scenario.seed);
+    start_ms = now_ms();
+    Status started = cluster->start_all();
+    if (!started.is_ok() || !cluster->wait_for_leader(leader_timeout_ms).is_ok()) {
+      std::cerr << "keyval experiment run: the cluster did not start; see the logs in " << options.directory << "\n";
+      return 1;
+    }
+    KvClientOptions client_options;
+    client_options.operation_timeout_ms = 3000;
+    client_options.request_timeout_ms = 500;
+    LoadShape shape;
+    shape.put_percent = scenario.put_percent;
+    shape.get_percent = scenario.get_percent;
+    shape.del_percent = scenario.del_percent;
+    shape.cas_percent = scenario.cas_percent;
+    shape.keys = scenario.keys;
+    shape.rate_ops_per_s = scenario.rate_ops_per_s;
+    shape.seed = scenario.seed;
+    load = std::make_unique<WriteLoad>(cluster->client_endpoints(), scenario.clients, scenario.value_bytes, client_options,
+                                       shape);
+    uint64_t came_back = now_ms();
+    for (uint64_t k = 1; k <= scenario.cycles; ++k) {
+      wait_before_kill(came_back, load->acknowledged());
+      if (!cycle(k, &came_back)) break;
+      std::cerr << "cycle " << k << " of " << scenario.cycles << ", " << (now_ms() - start_ms) / 1000.0 << " s, "
+                << load->operations().size() << " ops so far (node " << result.cycles.back().nodes_down << " down "
+                << result.cycles.back().down_ms << " ms, recovered " << result.cycles.back().recovery_entries
+                << " entries)" << std::endl;
+    }
+    const uint64_t settle_until = now_ms() + scenario.settle_ms;
+    while (now_ms() < settle_until) sleep_ms(10);
+    load->stop();
+    const uint64_t end = now_ms();
+    account(load->operations(), end);
+    WriteLoadReport report = load->verify(client_options);
+    result.acked_writes = report.acknowledged;
+    result.lost_acked_writes = report.lost;
+    if (report.unreadable > 0) {
+      result.problems.push_back(std::to_string(report.unreadable) + " acknowledged writes could not be read back");
+    }
+    for (const std::string& problem : report.problems) result.problems.push_back("write " + problem);
+    for (const auto& [id, exit] : cluster->stop_all()) {
+      if (!exit.exited || exit.code != 0) result.problems.push_back("node " + std::to_string(id) + " stopped with " + exit.describe());
+    }
+    result.duration_ms = since_start(now_ms());
+    Status written = sim::write_experiment_outputs(out, result);
+    if (!written.is_ok()) result.problems.push_back("outputs: " + written.message());
+    if (!keep_data && result.ok()) {
+      std::error_code ignored;
+      std::filesystem::remove_all(options.directory, ignored);
+    }
+    std::cout << sim::experiment_summary_json(result) << std::endl;
+    return result.ok() ? cli::exit_ok : 1;
+  }
+};
+
+int run_main(const std::vector<std::string>& args) {
+  auto flags = cli::Flags::parse(args, {"out", "seed"}, {"keep-data"});
+  if (!flags.is_ok()) return cli::usage_error(command_name, flags.status().message());
+  if (flags->positional().size() != 1) return cli::usage_error(command_name, "expects one scenario file");
+  if (!flags->has("out")) return cli::usage_error(command_name, "--out DIR is required");
+  auto scenario = sim::load_scenario(flags->positional()[0]);
+  if (!scenario.is_ok()) return cli::usage_error(command_name, scenario.status().message());
+  if (flags->has("seed")) {
+    auto seed = flags->get_u64("seed", 0);
+    if (!seed.is_ok()) return cli::usage_error(command_name, seed.status().message());
+    scenario->seed = *seed;
+  }
+  if (scenario->how == KillHow::disk_full) {
+    return cli::usage_error(command_name, "how disk-full is not supported on real processes (it needs a small file "
+                                          "system per node); use sigkill, sigterm or torn, or run it in the simulator");
+  }
+  Runner runner;
+  runner.scenario = *scenario;
+  runner.out = flags->get("out");
+  runner.keep_data = flags->has("keep-data");
+  return runner.run();
+}
+
+}  // namespace
+
+int experiment_main(const std::vector<std::string>& args) {
+  if (args.empty() || args[0] != "run") return cli::usage_error("experiment", "expects: run SCENARIO --out DIR");
+  return run_main(std::vector<std::string>(args.begin() + 1, args.end()));
+}
+
+}  // namespace keyval::commands

@@ -1,0 +1,215 @@
+// Restart-cycle experiments: the scenario parser's errors, the report files, and a short
+// scenario on real `keyval node` processes (127.0.0.1, SIGKILL by PID).
+#define BOOST_TEST_MODULE experiment_test
+#include <boost/test/unit_test.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "sim/scenario.h"
+#include "tests/support/run_keyval.h"
+#include "tests/support/temp_dir.h"
+
+using keyval::testing::json_field;
+using keyval::testing::run_keyval;
+using keyval::testing::TempDir;
+
+namespace keyval::sim {
+namespace {
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) lines.push_back(line);
+  }
+  return lines;
+}
+
+std::vector<std::string> fields_of(const std::string& line) {
+  std::vector<std::string> fields;
+  std::istringstream in(line);
+  for (std::string field; std::getline(in, field, ',');) fields.push_back(field);
+  return fields;
+}
+
+std::string parse_error(const std::string& text) {
+  auto parsed = parse_scenario(text, "s.scenario");
+  BOOST_TEST_REQUIRE(!parsed.is_ok(), "parsed: " << text);
+  return parsed.status().message();
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(scenario_file)
+
+BOOST_AUTO_TEST_CASE(every_setting_is_read) {
+  auto parsed = parse_scenario(
+      "# comment\nname rolling\nnodes 5\nclients 8   # trailing comment\nmix put 50 get 30 del 10 cas 10\n"
+      "keys 50\nvalue-bytes 256\nrate 400\nkill node 4\nhow torn\nrandom 500ms..2s\ndown 1500ms\ncycles 7\n"
+      "seed 9\nsettle 1m\nrecord csv plots\n",
+      "s.scenario");
+  BOOST_TEST_REQUIRE(parsed.is_ok(), parsed.status().to_string());
+  const Scenario& s = *parsed;
+  BOOST_TEST(s.name == "rolling");
+  BOOST_TEST(s.nodes == 5u);
+  BOOST_TEST(s.clients == 8u);
+  BOOST_TEST((s.put_percent == 50 && s.get_percent == 30 && s.del_percent == 10 && s.cas_percent == 10));
+  BOOST_TEST(s.keys == 50u);
+  BOOST_TEST(s.value_bytes == 256u);
+  BOOST_TEST(s.rate_ops_per_s == 400u);
+  BOOST_TEST((s.target == KillTarget::node && s.target_node == 4));
+  BOOST_TEST((s.how == KillHow::torn));
+  BOOST_TEST((s.when == KillWhen::random && s.random_min_ms == 500 && s.random_max_ms == 2000));
+  BOOST_TEST(s.down_ms == 1500u);
+  BOOST_TEST(s.cycles == 7u);
+  BOOST_TEST(s.seed == 9u);
+  BOOST_TEST(s.settle_ms == 60000u);
+  BOOST_TEST((s.record_csv && s.record_plots && !s.record_summary));
+}
+
+BOOST_AUTO_TEST_CASE(defaults_and_the_name_from_the_file) {
+  auto parsed = parse_scenario("", "dir/leader-killed.scenario");
+  BOOST_TEST_REQUIRE(parsed.is_ok());
+  BOOST_TEST(parsed->name == "leader-killed");
+  BOOST_TEST(parsed->nodes == 3u);
+  BOOST_TEST((parsed->target == KillTarget::leader && parsed->how == KillHow::sigkill));
+  BOOST_TEST((parsed->when == KillWhen::every && parsed->every_ms == 5000));
+  BOOST_TEST(parsed->put_percent == 100u);
+}
+
+BOOST_AUTO_TEST_CASE(bad_lines_are_named_with_what_was_expected) {
+  BOOST_TEST(contains(parse_error("nodes 3\nnodez 4\n"), "s.scenario line 2: unknown setting 'nodez'"));
+  BOOST_TEST(contains(parse_error("nodes ten\n"), "line 1: 'nodes' expects a whole number in 1..9, got 'ten'"));
+  BOOST_TEST(contains(parse_error("\n\nnodes 3\nnodes 4\n"), "line 4: 'nodes' is given twice"));
+  BOOST_TEST(contains(parse_error("mix put 50 get 40\n"), "line 1: 'mix' percentages sum to 90, not 100"));
+  BOOST_TEST(contains(parse_error("mix put 50 scan 50\n"), "'mix' expects put, get, del or cas, got 'scan'"));
+  BOOST_TEST(contains(parse_error("every 5\n"), "line 1: 'every' expects a duration such as 500ms, 2s or 1m, got '5'"));
+  BOOST_TEST(contains(parse_error("every 5s\nafter-writes 10\n"), "line 2: only one of 'every', 'after-writes' and 'random'"));
+  BOOST_TEST(contains(parse_error("random 6s..2s\n"), "'random' range is reversed"));
+  BOOST_TEST(contains(parse_error("kill leaders\n"), "'kill' expects leader, follower, random, all or 'node N', got 'leaders'"));
+  BOOST_TEST(contains(parse_error("how crash\n"), "'how' expects sigkill, sigterm, torn or disk-full, got 'crash'"));
+  BOOST_TEST(contains(parse_error("nodes 3\nkill node 5\n"), "'kill node 5' but the cluster has 3 nodes"));
+  BOOST_TEST(contains(parse_error("record csv pictures\n"), "'record' expects 'all' or any of csv, summary, plots"));
+  BOOST_TEST(contains(parse_error("rate fast\n"), "'rate' expects 'closed' or a number"));
+}
+
+BOOST_AUTO_TEST_CASE(outputs_hold_one_row_per_cycle_and_the_plots) {
+  TempDir dir;
+  ExperimentResult result;
+  result.scenario.name = "unit";
+  result.scenario.cycles = 2;
+  result.mode = "processes";
+  for (uint64_t k = 1; k <= 2; ++k) {
+    CycleRecord record;
+    record.cycle = k;
+    record.nodes_down = std::to_string(k);
+    record.how = "sigkill";
+    record.killed_at_ms = 1000.0 * k;
+    record.unavailable_ms = 100.0 * k;
+    record.recovery_ms = 10.5 * k;
+    record.recovery_wal_bytes = 4096 * k;
+    record.ops_acked = 50;
+    result.cycles.push_back(record);
+  }
+  result.throughput = {{0, 10}, {100, 12}, {200, 0}};
+  result.acked_writes = 100;
+  BOOST_TEST_REQUIRE(write_experiment_outputs(dir.path() + "/out", result).is_ok());
+  auto rows = lines_of(read_text(dir.path() + "/out/cycles.csv"));
+  BOOST_TEST_REQUIRE(rows.size() == 3u);
+  BOOST_TEST(fields_of(rows[0]).size() == 19u);
+  BOOST_TEST(fields_of(rows[2]).size() == 19u);
+  BOOST_TEST(rows[2].rfind("2,2,sigkill,0,2000,", 0) == 0u, rows[2]);
+  const std::string summary = read_text(dir.path() + "/out/summary.json");
+  BOOST_TEST(json_field(summary, "ops_acked") == "100");
+  BOOST_TEST(json_field(summary, "ok") == "true");
+  BOOST_TEST(contains(read_text(dir.path() + "/out/summary.txt"), "result: ok"));
+  for (const char* plot : {"recovery_vs_log_size.svg", "unavailability.svg", "throughput.svg"}) {
+    const std::string svg = read_text(dir.path() + "/out/" + plot);
+    BOOST_TEST(svg.rfind("<svg", 0) == 0u, plot);
+    BOOST_TEST(contains(svg, "</svg>"), plot);
+  }
+  BOOST_TEST(contains(read_text(dir.path() + "/out/throughput.svg"), "stroke-dasharray"));  // the kills
+  result.lost_acked_writes = 1;
+  BOOST_TEST(json_field(experiment_summary_json(result), "ok") == "false");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(experiment_run)
+
+// A short scenario on real processes: the leader killed twice, then a follower torn, all under
+// load; every cycle recorded, nothing acknowledged lost.
+BOOST_AUTO_TEST_CASE(a_short_scenario_on_processes_records_every_cycle_and_loses_nothing) {
+  TempDir dir;
+  const std::string scenario = dir.file("short.scenario");
+  std::ofstream(scenario) << "name short\nnodes 3\nclients 3\nmix put 80 get 20\nkill leader\nhow sigkill\n"
+                             "every 700ms\ndown 300ms\ncycles 2\nsettle 300ms\n";
+  auto run = run_keyval("experiment run " + scenario + " --out " + dir.file("out"));
+  BOOST_TEST_REQUIRE(run.exit_code == 0, run.output);
+  BOOST_TEST(contains(run.output, "cycle 2 of 2"), run.output);  // the progress lines
+  const std::string summary = run.last_line();
+  BOOST_TEST(json_field(summary, "lost_acked_writes") == "0");
+  BOOST_TEST(json_field(summary, "mode") == "processes");
+  BOOST_TEST(std::stoull(json_field(summary, "acked_writes")) > 0u);
+  auto rows = lines_of(read_text(dir.file("out/cycles.csv")));
+  BOOST_TEST_REQUIRE(rows.size() == 3u, read_text(dir.file("out/cycles.csv")));
+  const auto header = fields_of(rows[0]);
+  for (size_t row = 1; row < rows.size(); ++row) {
+    auto fields = fields_of(rows[row]);
+    BOOST_TEST_REQUIRE(fields.size() == header.size());
+    auto field = [&](const std::string& name) {
+      return fields[std::find(header.begin(), header.end(), name) - header.begin()];
+    };
+    BOOST_TEST(field("cycle") == std::to_string(row));
+    BOOST_TEST(field("was_leader") == "1");                       // the leader went down
+    BOOST_TEST(field("leader_after") != field("nodes_down"));     // and another one took over
+    BOOST_TEST(std::stod(field("unavailable_ms")) >= 0);
+    BOOST_TEST(std::stoull(field("recovery_entries")) > 0u);      // it came back with its log
+    BOOST_TEST(std::stod(field("recovery_ms")) >= 0);
+    BOOST_TEST(std::stod(field("catch_up_ms")) >= 0);
+    BOOST_TEST(std::stoull(field("ops_acked")) > 0u);
+  }
+  for (const char* output : {"summary.json", "summary.txt", "recovery_vs_log_size.svg", "unavailability.svg", "throughput.svg"}) {
+    BOOST_TEST(!read_text(dir.file(std::string("out/") + output)).empty(), output);
+  }
+
+  // A torn write on a follower is cut by its recovery.
+  std::ofstream(scenario, std::ios::trunc) << "nodes 3\nclients 2\nkill follower\nhow torn\nafter-writes 100\n"
+                                              "down 200ms\ncycles 1\nsettle 200ms\n";
+  run = run_keyval("experiment run " + scenario + " --out " + dir.file("torn"));
+  BOOST_TEST_REQUIRE(run.exit_code == 0, run.output);
+  rows = lines_of(read_text(dir.file("torn/cycles.csv")));
+  BOOST_TEST_REQUIRE(rows.size() == 2u);
+  BOOST_TEST(std::stoull(fields_of(rows[1])[12]) > 0u, rows[1]);  // torn_bytes_cut
+}
+
+BOOST_AUTO_TEST_CASE(bad_usage_and_bad_files_exit_two_naming_the_line) {
+  TempDir dir;
+  std::ofstream(dir.file("bad.scenario")) << "nodes 3\ncycles many\n";
+  auto run = run_keyval("experiment run " + dir.file("bad.scenario") + " --out " + dir.file("out"));
+  BOOST_TEST(run.exit_code == 2, run.output);
+  BOOST_TEST(contains(run.output, "bad.scenario line 2: 'cycles' expects a whole number"), run.output);
+  run = run_keyval("experiment run " + dir.file("missing.scenario") + " --out " + dir.file("out"));
+  BOOST_TEST(run.exit_code == 2, run.output);
+  BOOST_TEST(contains(run.output, "cannot read scenario file"), run.output);
+  run = run_keyval("experiment run " + dir.file("bad.scenario"));
+  BOOST_TEST(run.exit_code == 2, run.output);
+  BOOST_TEST(contains(run.output, "--out DIR is required"), run.output);
+  std::ofstream(dir.file("full.scenario")) << "how disk-full\n";
+  run = run_keyval("experiment run " + dir.file("full.scenario") + " --out " + dir.file("out"));
+  BOOST_TEST(run.exit_code == 2, run.output);
+  BOOST_TEST(contains(run.output, "disk-full is not supported on real processes"), run.output);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace keyval::sim
