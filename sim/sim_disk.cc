@@ -125,6 +125,7 @@ struct SimDisk::State {
   std::map<std::string, uint64_t> locks;  // held lock path -> holder token
   uint64_t next_lock_token = 1;
   std::set<std::string> failing_prefixes;
+  std::set<std::string> full_prefixes;  // set_full: no growth under these
   uint64_t capacity_bytes = 0;  // 0: unlimited
   uint64_t syncs = 0;
 
@@ -167,7 +168,14 @@ struct SimDisk::State {
 
   // no_space when growing a file from `current` to `wanted` bytes would pass the capacity.
   Status check_growth(const char* operation, const std::string& path, uint64_t current, uint64_t wanted) const {
-    if (capacity_bytes == 0 || wanted <= current) return Status::ok();
+    if (wanted <= current) return Status::ok();
+    for (const std::string& prefix : full_prefixes) {
+      if (is_under(path, prefix)) {
+        return Status::no_space(std::string(operation) + " " + path + ": the simulated disk of " + prefix +
+                                " is full (" + std::to_string(wanted - current) + " more bytes needed)");
+      }
+    }
+    if (capacity_bytes == 0) return Status::ok();
     uint64_t used = used_bytes();
     if (used + (wanted - current) <= capacity_bytes) return Status::ok();
     return Status::no_space(std::string(operation) + " " + path + ": the simulated disk is full (" +
@@ -235,6 +243,16 @@ struct SimDisk::State {
       inode->data = inode->durable;  // what is on the platter after the cut is durable by definition
       inode->journal.clear();
     }
+  }
+
+  // Sum of the sizes of the files named under `prefix` now.
+  uint64_t used_bytes(const std::string& prefix) const {
+    std::set<const Inode*> counted;
+    uint64_t used = 0;
+    for (const auto& [path, inode] : names) {
+      if (is_under(path, prefix) && counted.insert(inode.get()).second) used += inode->data.size();
+    }
+    return used;
   }
 
   // Sum of the bytes written but not synced to the files named under `prefix`.
@@ -476,6 +494,20 @@ void SimDisk::fail_syncs(const std::string& prefix, bool fail) {
 void SimDisk::set_capacity(uint64_t bytes) {
   std::lock_guard<std::mutex> guard(state_->mutex);
   state_->capacity_bytes = bytes;
+}
+
+void SimDisk::set_full(const std::string& prefix, bool full) {
+  std::lock_guard<std::mutex> guard(state_->mutex);
+  if (full) {
+    state_->full_prefixes.insert(normalize(prefix));
+  } else {
+    state_->full_prefixes.erase(normalize(prefix));
+  }
+}
+
+uint64_t SimDisk::used_bytes(const std::string& prefix) const {
+  std::lock_guard<std::mutex> guard(state_->mutex);
+  return state_->used_bytes(normalize(prefix));
 }
 
 uint64_t SimDisk::unsynced_bytes(const std::string& prefix) const {

@@ -20,7 +20,9 @@
 //   * Faults: fail_syncs(prefix) makes sync_data and sync_dir under the prefix fail with
 //     io_error (what fdatasync's EIO looks like); set_capacity(bytes) makes a write,
 //     truncate or preallocate that would grow the disk's total size past it fail with
-//     no_space, leaving the file unchanged.
+//     no_space, leaving the file unchanged; set_full(prefix) does the same for every growth
+//     of a file under the prefix (one node's disk full, the others' not). Writes into space
+//     a file already has (a preallocated WAL segment) still succeed, as on a real full disk.
 // Deterministic: no clock, no global randomness, ordered containers only.
 #pragma once
 
@@ -57,10 +59,12 @@ class SimDisk : public Env {
   // Faults.
   void fail_syncs(const std::string& prefix, bool fail);
   void set_capacity(uint64_t bytes);  // 0: unlimited
+  void set_full(const std::string& prefix, bool full);
 
   // Observation.
   uint64_t unsynced_bytes(const std::string& prefix) const;  // journal bytes not yet synced
   uint64_t used_bytes() const;                               // sum of current file sizes
+  uint64_t used_bytes(const std::string& prefix) const;      // of the files named under `prefix`
   uint64_t syncs() const;                                    // successful sync_data calls so far
 
  private:
