@@ -157,6 +157,16 @@ BOOST_AUTO_TEST_CASE(bench_wal_rejects_bad_sync_mode) {
   BOOST_TEST(run.output.find("--sync") != std::string::npos, run.output);
 }
 
+BOOST_AUTO_TEST_CASE(bench_names_the_benchmarks_it_knows) {
+  Run run = run_keyval("bench");
+  BOOST_TEST(run.exit_code == 2, run.output);
+  BOOST_TEST(run.output.find("keyval bench: expects a benchmark: wal, store, recovery or kv") != std::string::npos, run.output);
+  run = run_keyval("bench disk");
+  BOOST_TEST(run.exit_code == 2, run.output);
+  BOOST_TEST(run.output.find("unknown benchmark 'disk' (expected wal, store, recovery or kv)") != std::string::npos,
+             run.output);
+}
+
 BOOST_AUTO_TEST_CASE(demo_writes_reopens_and_verifies) {
   TempDir dir;
   Run run = run_keyval("demo --entries 3000 --dir " + dir.path() + "/demo");
