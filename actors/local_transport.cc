@@ -11,7 +11,9 @@ struct LocalTransportState {
   static inline const char* name = "local_transport";
 };
 
-caf::behavior local_transport(caf::stateful_actor<LocalTransportState>* self) {
+// `unused`: CAF 0.17.6 dereferences a null pointer (UBSan reports it) when a function-based
+// actor is spawned without arguments.
+caf::behavior local_transport(caf::stateful_actor<LocalTransportState>* self, int /*unused*/) {
   // The state (and with it the peer handles, which hold this transport too) is destroyed
   // when the actor exits, so the cycle ends with it.
   return {
@@ -26,6 +28,6 @@ caf::behavior local_transport(caf::stateful_actor<LocalTransportState>* self) {
 
 }  // namespace
 
-caf::actor spawn_local_transport(caf::actor_system& system) { return system.spawn(local_transport); }
+caf::actor spawn_local_transport(caf::actor_system& system) { return system.spawn(local_transport, 0); }
 
 }  // namespace keyval
