@@ -5,14 +5,20 @@
 //   keyval sim --seeds A..B [same flags]     a sweep: one line per failing seed, with the
 //                                            command that replays it; a summary line last
 //   --planted-bug vote-before-durable|ack-before-durable|commit-old-term   (tests: a broken Raft to catch)
+//   keyval sim --scenario FILE [--out DIR] [--seed S] [--history FILE] [--trace]
+//                                            a restart-cycle experiment (sim/scenario.h) in
+//                                            virtual time: a progress line per cycle on stderr,
+//                                            DIR/cycles.csv, summary.json, ... when --out is given
 // One seed: the last line is a JSON object (seed, trace_hash, ops, violations,
-// linearizable, lost_acked_writes, ...). Exit 0 only when nothing was violated, 1 when
-// something was, 2 on a usage error.
+// linearizable, lost_acked_writes, ...); a scenario: the experiment's summary. Exit 0 only
+// when nothing was violated, 1 when something was, 2 on a usage error or a bad scenario file.
 #include <iostream>
 
 #include "apps/cli.h"
 #include "apps/commands.h"
 #include "sim/history_json.h"
+#include "sim/scenario.h"
+#include "sim/scenario_sim.h"
 #include "sim/simulator.h"
 
 namespace keyval::commands {
@@ -141,14 +147,73 @@ int run_sweep(const cli::Flags& flags, sim::SimOptions options, SeedRange range)
   return failing == 0 ? cli::exit_ok : exit_violation;
 }
 
+// A scenario says what these say.
+constexpr const char* flags_a_scenario_sets[] = {"seeds", "nodes", "ops", "clients", "keys", "duration-ms", "faults"};
+
+int run_scenario(const cli::Flags& flags) {
+  for (const char* name : flags_a_scenario_sets) {
+    if (!flags.has(name)) continue;
+    const std::string why = std::string(name) == "seeds" ? "one seed: --seed" : "the scenario says";
+    return cli::usage_error("sim", std::string("--") + name + " does not go with --scenario (" + why + ")");
+  }
+  if (flags.has("out") && flags.get("out").empty()) return cli::usage_error("sim", "--out wants a directory");
+  auto scenario = sim::load_scenario(flags.get("scenario"));
+  if (!scenario.is_ok()) return cli::usage_error("sim", scenario.status().message());
+  if (flags.has("seed")) {
+    auto seed = flags.get_u64("seed", scenario->seed);
+    if (!seed.is_ok()) return cli::usage_error("sim", seed.status().message());
+    scenario->seed = *seed;
+  }
+  Status runnable = sim::check_scenario_for_simulation(*scenario);
+  if (!runnable.is_ok()) return cli::usage_error("sim", flags.get("scenario") + ": " + runnable.message());
+  sim::SimOptions base;
+  auto planted_bug = parse_planted_bug(flags.get("planted-bug"));
+  if (!planted_bug.is_ok()) return cli::usage_error("sim", planted_bug.status().message());
+  base.planted_bug = *planted_bug;
+  base.trace = flags.has("trace");
+
+  const uint64_t cycles = scenario->cycles;
+  sim::ScenarioRun run = sim::run_scenario_simulation(
+      *scenario, base, [cycles](const sim::CycleRecord& cycle, double virtual_s, uint64_t operations) {
+        std::cerr << "cycle " << cycle.cycle << " of " << cycles << ", virtual " << virtual_s << " s, ops so far "
+                  << operations << std::endl;
+      });
+  if (flags.has("history")) {
+    Status written = sim::write_history_file(flags.get("history"), run.simulation.history);
+    if (!written.is_ok()) return cli::usage_error("sim", "--history: " + written.to_string());
+  }
+  if (flags.has("out")) {
+    Status written = sim::write_experiment_outputs(flags.get("out"), run.experiment);
+    if (!written.is_ok()) return cli::usage_error("sim", "--out: " + written.to_string());
+  }
+  for (const std::string& problem : run.experiment.problems) std::cerr << "problem: " << problem << "\n";
+  for (const std::string& violation : run.simulation.violations) {
+    if (violation.find("acknowledged write lost") != std::string::npos) std::cerr << "violation: " << violation << "\n";
+  }
+  // Same scenario, same seed: same trace hash (the replay check).
+  const sim::SimResult& simulation = run.simulation;
+  cli::JsonLine line;
+  line.add("seed", simulation.seed)
+      .add("trace_hash", simulation.trace_hash)
+      .add("steps", simulation.steps)
+      .add("ops", simulation.ops)
+      .add("linearizable", sim::verdict_name(simulation.linearizable))
+      .add("virtual_s", simulation.virtual_seconds)
+      .add("wall_s", simulation.wall_seconds);
+  std::cout << line.str() << "\n" << sim::experiment_summary_json(run.experiment) << std::endl;
+  return run.experiment.ok() ? cli::exit_ok : exit_violation;
+}
+
 }  // namespace
 
 int sim_main(const std::vector<std::string>& args) {
   auto flags = cli::Flags::parse(args, {"seed", "seeds", "nodes", "ops", "clients", "keys", "duration-ms", "faults",
-                                        "history", "planted-bug"},
+                                        "history", "planted-bug", "scenario", "out"},
                                  {"trace"});
   if (!flags.is_ok()) return cli::usage_error("sim", flags.status().message());
   if (!flags->positional().empty()) return cli::usage_error("sim", "unexpected argument '" + flags->positional()[0] + "'");
+  if (flags->has("scenario")) return run_scenario(*flags);
+  if (flags->has("out")) return cli::usage_error("sim", "--out writes a scenario's outputs: give --scenario FILE");
   auto options = parse_options(*flags);
   if (!options.is_ok()) return cli::usage_error("sim", options.status().message());
   if (flags->has("seeds")) {

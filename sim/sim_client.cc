@@ -31,14 +31,34 @@ SimClient::SimClient(uint64_t slot, ClientSettings settings, History& history, r
       settings_(settings),
       history_(history),
       random_(random),
-      client_id_(slot),
-      last_seen_(settings.keys) {
-  next_invoke_ns_ = random_.between(0, settings_.think_ns_max);
+      client_id_(slot) {
+  next_invoke_ns_ = random_.between(0, settings_.pace_ns != 0 ? settings_.pace_ns : settings_.think_ns_max);
 }
 
 void SimClient::read_all_keys_then_stop() {
   invoking_ = false;
   for (size_t key = settings_.keys; key-- > 0;) final_keys_.push_back(key_name(key));
+}
+
+void SimClient::read_keys_then_stop(const std::vector<std::string>& keys) {
+  invoking_ = false;
+  final_keys_.insert(final_keys_.end(), keys.rbegin(), keys.rend());
+}
+
+void SimClient::schedule_next_invoke(uint64_t now_ns) {
+  if (settings_.pace_ns != 0) {
+    next_invoke_ns_ = std::max(now_ns, last_invoke_ns_ + settings_.pace_ns);
+  } else {
+    next_invoke_ns_ = now_ns + random_.between(0, settings_.think_ns_max);
+  }
+}
+
+// Unique per client ("c<slot>.<n>": the linearizability checker tells writes apart by value),
+// then padded to value_bytes.
+std::string SimClient::next_value() {
+  std::string value = "c" + std::to_string(slot_) + "." + std::to_string(++values_written_);
+  if (value.size() < settings_.value_bytes) value += "." + std::string(settings_.value_bytes - value.size() - 1, 'v');
+  return value;
 }
 
 uint64_t SimClient::random_node() { return random_.between(1, settings_.nodes); }
@@ -85,10 +105,16 @@ void SimClient::start_op(uint64_t now_ns) {
   const size_t key = random_.between(0, settings_.keys - 1);
   request.key = key_name(key);
   const uint64_t dice = random_.between(0, 99);
-  request.op = dice < 40 ? ClientOp::get : dice < 70 ? ClientOp::put : dice < 90 ? ClientOp::cas : ClientOp::del;
+  const uint64_t get_below = settings_.get_percent;
+  const uint64_t put_below = get_below + settings_.put_percent;
+  const uint64_t cas_below = put_below + settings_.cas_percent;
+  request.op = dice < get_below   ? ClientOp::get
+               : dice < put_below ? ClientOp::put
+               : dice < cas_below ? ClientOp::cas
+                                  : ClientOp::del;
   std::optional<std::string> value, expected;
   if (request.op == ClientOp::put || request.op == ClientOp::cas) {
-    request.value = "c" + std::to_string(slot_) + "." + std::to_string(++values_written_);
+    request.value = next_value();
     value = request.value;
   }
   if (request.op == ClientOp::cas) {
@@ -100,6 +126,7 @@ void SimClient::start_op(uint64_t now_ns) {
     request.sequence = ++sequence_;
   }
   History::OperationId id = history_.invoke(slot_, kind_of(request.op), request.key, value, expected, now_ns);
+  last_invoke_ns_ = now_ns;
   op_ = Op{id, std::move(request), now_ns + settings_.operation_timeout_ns};
   op_->target = leader_guess_;
 }
@@ -118,6 +145,7 @@ ClientRequestOut SimClient::send_attempt(uint64_t now_ns) {
   const uint64_t call = (slot_ << call_slot_shift) | ++next_call_;
   op_->request.request_id = call;
   op_->calls.insert(call);
+  op_->current_call = call;
   op_->retry_at_ns = 0;
   op_->attempt_deadline_ns = now_ns + settings_.attempt_timeout_ns;
   return ClientRequestOut{op_->target, call, encode_client_request(op_->request)};
@@ -139,7 +167,7 @@ void SimClient::give_up(uint64_t now_ns) {
     sequence_ = 0;
   }
   op_.reset();
-  next_invoke_ns_ = now_ns + random_.between(0, settings_.think_ns_max);
+  schedule_next_invoke(now_ns);
 }
 
 void SimClient::finish_ok(uint64_t now_ns, const ClientResponse& response) {
@@ -171,7 +199,7 @@ void SimClient::finish_ok(uint64_t now_ns, const ClientResponse& response) {
   }
   history_.complete_ok(op_->id, output, now_ns);
   op_.reset();
-  next_invoke_ns_ = now_ns + random_.between(0, settings_.think_ns_max);
+  schedule_next_invoke(now_ns);
 }
 
 void SimClient::on_response(uint64_t now_ns, uint64_t call, const ClientResponse& response) {
@@ -201,6 +229,13 @@ void SimClient::on_response(uint64_t now_ns, uint64_t call, const ClientResponse
 void SimClient::on_refused(uint64_t now_ns, uint64_t call) {
   if (!op_ || op_->calls.count(call) == 0) return;
   retry(now_ns, 0, 5'000'000);
+}
+
+void SimClient::on_connection_lost(uint64_t now_ns, uint64_t call) {
+  // Only the attempt in flight matters: an older one was already given up on.
+  if (!op_ || call != op_->current_call || op_->retry_at_ns != 0) return;
+  if (is_write(op_->request.op)) op_->uncertain = true;
+  retry(now_ns, 0, 1'000'000);
 }
 
 }  // namespace keyval::sim

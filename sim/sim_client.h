@@ -1,5 +1,6 @@
 // A simulated client: invokes random operations on a small key space, one at a time, and
-// records each in the history. Writes carry a session (client id, sequence): a retry
+// records each in the history. The mix (get, put, cas, del), the value size and the pace
+// (random pauses, or a fixed interval between invocations) are settings. Writes carry a session (client id, sequence): a retry
 // repeats the sequence, so however many attempts reach a leader the write applies once.
 // Each attempt has a timeout; the operation has a deadline. Answers that prove nothing was
 // done (not leader, no leader, lost, connection refused) lead to a retry elsewhere; a
@@ -8,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -22,7 +24,12 @@ namespace keyval::sim {
 struct ClientSettings {
   size_t nodes = 5;
   size_t keys = 4;
-  uint64_t think_ns_max = 30'000'000;        // pause between operations
+  // The operation mix in percent (sums to 100); drawn in this order: get, put, cas, del.
+  uint32_t get_percent = 40, put_percent = 30, cas_percent = 20, del_percent = 10;
+  uint64_t value_bytes = 0;                  // values padded to this size (0: as short as they come)
+  uint64_t think_ns_max = 30'000'000;        // pause between operations (random, up to this)
+  uint64_t pace_ns = 0;                      // if set: an invocation every pace_ns instead, when
+                                             // the previous one is done (no random pause)
   uint64_t attempt_timeout_ns = 800'000'000;  // one request
   uint64_t operation_timeout_ns = 3'000'000'000;
 };
@@ -50,6 +57,11 @@ class SimClient {
 
   // Final reads: the client reads each key once, in order, then stops.
   void read_all_keys_then_stop();
+  // Final reads of the keys given, in that order, then stops.
+  void read_keys_then_stop(const std::vector<std::string>& keys);
+  // The connection that carried `call` broke (its node went down) before an answer came: a
+  // write may or may not have happened; the client retries elsewhere at once.
+  void on_connection_lost(uint64_t now_ns, uint64_t call);
   // No new operations after the current one.
   void stop_invoking() { invoking_ = false; }
   bool idle() const { return !op_ && !invoking_ && final_keys_.empty(); }
@@ -71,8 +83,9 @@ class SimClient {
     uint64_t attempt_deadline_ns = 0;
     uint64_t retry_at_ns = 0;   // when to send the next attempt (0: one is in flight)
     uint64_t target = 1;
+    uint64_t current_call = 0;  // the latest attempt's
     bool uncertain = false;     // some attempt may have reached a leader
-    std::set<uint64_t> calls;
+    std::set<uint64_t> calls{};
   };
 
   void start_op(uint64_t now_ns);
@@ -81,6 +94,8 @@ class SimClient {
   void give_up(uint64_t now_ns);
   void finish_ok(uint64_t now_ns, const ClientResponse& response);
   void retry(uint64_t now_ns, uint64_t target, uint64_t delay_ns);
+  void schedule_next_invoke(uint64_t now_ns);
+  std::string next_value();
   uint64_t random_node();
 
   uint64_t slot_;
@@ -90,6 +105,7 @@ class SimClient {
   bool invoking_ = true;
   std::vector<std::string> final_keys_;
   uint64_t next_invoke_ns_ = 0;
+  uint64_t last_invoke_ns_ = 0;
   std::optional<Op> op_;
   uint64_t client_id_;
   uint64_t generation_ = 0;
@@ -98,7 +114,7 @@ class SimClient {
   uint64_t next_call_ = 0;
   uint64_t values_written_ = 0;
   uint64_t leader_guess_ = 1;
-  std::vector<std::optional<std::string>> last_seen_;  // per key, for cas
+  std::map<size_t, std::optional<std::string>> last_seen_;  // per key (absent: never seen), for cas
   std::vector<AckedWrite> acked_;
   std::vector<std::string> problems_;
 };

@@ -78,10 +78,14 @@ void throw_in_simulation(const std::string& what) {
   throw AssertionFailure(what);
 }
 
-class Simulator {
+class Simulator final : public SimCluster {
  public:
-  explicit Simulator(const SimOptions& options)
-      : options_(options), random_(options.seed * 0x9e3779b97f4a7c15ULL + 1), network_(random_) {
+  Simulator(const SimOptions& options, SimController* controller)
+      : options_(options),
+        controller_(controller),
+        random_(options.seed * 0x9e3779b97f4a7c15ULL + 1),
+        network_(random_) {
+    if (controller_ != nullptr) options_.faults = FaultMode::none;  // the controller's downs only
     work_directory_ = make_work_directory(options.work_directory);
     for (uint64_t id = 1; id <= options.nodes; ++id) voters_.push_back(id);
     network_.set_faults(base_network());
@@ -90,8 +94,15 @@ class Simulator {
     // Pauses that spread the operations over most of the workload phase.
     settings.think_ns_max =
         std::max<uint64_t>(1 * ms, options.duration_ms * ms * options.clients / std::max<uint64_t>(options.ops, 1));
+    if (options.closed_loop) settings.think_ns_max = 0;
+    settings.pace_ns = options.closed_loop ? 0 : options.client_pace_ns;
     settings.nodes = options.nodes;
     settings.keys = options.keys;
+    settings.get_percent = options.get_percent;
+    settings.put_percent = options.put_percent;
+    settings.cas_percent = options.cas_percent;
+    settings.del_percent = options.del_percent;
+    settings.value_bytes = options.value_bytes;
     for (uint64_t slot = 1; slot <= options.clients + 1; ++slot) {
       clients_.push_back(std::make_unique<SimClient>(slot, settings, history_, random_));
     }
@@ -110,6 +121,29 @@ class Simulator {
   }
 
   SimResult run();
+
+  // SimCluster: what a controller sees and does.
+  uint64_t now_ns() const override { return now_ns_; }
+  size_t node_count() const override { return nodes_.size(); }
+  uint64_t leader() const override;
+  bool up(uint64_t id) const override { return nodes_[id - 1]->up(); }
+  bool serving(uint64_t id) const override { return nodes_[id - 1]->serving(); }
+  bool failed(uint64_t id) const override { return nodes_[id - 1]->up() && nodes_[id - 1]->failed(); }
+  uint64_t commit_index(uint64_t id) const override;
+  uint64_t last_index(uint64_t id) const override;
+  uint64_t applied_index(uint64_t id) const override;
+  uint64_t wal_bytes(uint64_t id) const override { return disk_.used_bytes(nodes_[id - 1]->data_directory() + "/wal"); }
+  uint64_t unsynced_bytes(uint64_t id) const override { return disk_.unsynced_bytes(nodes_[id - 1]->data_directory()); }
+  uint64_t acked_writes() const override;
+  uint64_t operations() const override { return history_.operations().size(); }
+  void take_down(uint64_t id, Down how) override;
+  void restart(uint64_t id) override;
+  void set_disk_full(uint64_t id, bool full) override { disk_.set_full(node(id).data_directory(), full); }
+  void fail_syncs(uint64_t id, bool fail) override { disk_.fail_syncs(node(id).data_directory(), fail); }
+  uint64_t random() override { return random_.next(); }
+  void trace(const std::string& line) override {
+    if (options_.trace) std::cerr << "[" << now_ns_ / ms << " ms] " << line << "\n";
+  }
 
  private:
   bool faults(FaultMode mode) const { return options_.faults == mode || options_.faults == FaultMode::all; }
@@ -146,13 +180,10 @@ class Simulator {
     };
     config.apply = [this](uint64_t node, const std::vector<Entry>& entries) {
       for (const Entry& entry : entries) add_violations(checker_.applied(node, entry));
+      if (!entries.empty()) applied_[node] = entries.back().index;
     };
     config.started = [this](uint64_t node, const Result<NodeHandles>& result) { on_started(node, result); };
     return config;
-  }
-
-  void trace(const std::string& line) {
-    if (options_.trace) std::cerr << "[" << now_ns_ / ms << " ms] " << line << "\n";
   }
 
   void add_violations(const std::vector<std::string>& found) {
@@ -172,11 +203,18 @@ class Simulator {
       return;
     }
     checker_.restarted(node, result->recovered.metadata.current_term, result->applied_index);
+    applied_[node] = result->applied_index;
+    if (controller_ != nullptr) controller_->node_started(node, now_ns_, result->recovery_summary);
     trace("node " + std::to_string(node) + " up in term " + std::to_string(result->recovered.metadata.current_term) +
           " (voted for " + std::to_string(result->recovered.metadata.voted_for) + "): " + result->recovery_summary);
   }
 
   SimNode& node(uint64_t id) { return *nodes_[id - 1]; }
+  const SimNode& node(uint64_t id) const { return *nodes_[id - 1]; }
+  const raft::Core* serving_core(uint64_t id) const {
+    auto found = cores_.find(id);
+    return found != cores_.end() && node(id).serving() ? found->second : nullptr;
+  }
   size_t nodes_down() const {
     size_t down = 0;
     for (const auto& n : nodes_) down += n->up() ? 0 : 1;
@@ -189,20 +227,38 @@ class Simulator {
     restart_at_[id - 1] = 0;
   }
 
-  void crash_node(uint64_t id, bool tear, bool garbage) {
-    // The power goes first: the disk keeps only what was synced (maybe a torn tail). Then
-    // the actor system winds down; whatever its actors still do can neither reach the disk
-    // durably (syncs fail, and a second cut drops what they wrote) nor leave the node.
+  // The power goes first: the disk keeps only what was synced (maybe a torn tail). Then the
+  // actor system winds down; whatever its actors still do can neither reach the disk durably
+  // (syncs fail, and a second cut drops what they wrote) nor leave the node.
+  void power_off(uint64_t id, bool tear, bool garbage) {
     const std::string prefix = node(id).data_directory();
     disk_.fail_syncs(prefix, true);
     disk_.crash(prefix, random_, tear, garbage);
     node(id).crash();
     disk_.crash(prefix, random_, false, false);
     disk_.fail_syncs(prefix, false);
+    forget_node(id);
+    ++result_.crashes;
+  }
+
+  // The node is down: what the simulator knew of it goes, and the connections to it break.
+  void forget_node(uint64_t id) {
     cores_.erase(id);
     states_.erase(id);
+    applied_.erase(id);
     crash_at_[id - 1] = 0;
-    ++result_.crashes;
+    for (auto it = calls_at_node_.begin(); it != calls_at_node_.end();) {
+      if (it->second != id) {
+        ++it;
+        continue;
+      }
+      clients_[client_slot_of_call(it->first) - 1]->on_connection_lost(now_ns_, it->first);
+      it = calls_at_node_.erase(it);
+    }
+  }
+
+  void crash_node(uint64_t id, bool tear, bool garbage) {
+    power_off(id, tear, garbage);
     // Down for a moment (a supervisor restarting the process) or for a while.
     uint64_t down_ns = random_.between(50, 600) * ms;
     if (bounce_[id]) down_ns = random_.between(10'000, 300'000);  // back before the election is over
@@ -229,10 +285,13 @@ class Simulator {
   void client_act(size_t index);
   void after_step();
 
-  void settle();
+  void end_workload();
+  void start_final_reads();
+  bool clients_idle() const;
   void check_acked_writes();
 
   SimOptions options_;
+  SimController* controller_;  // none: the random faults of options_.faults
   raft::SplitMix64 random_;
   SimDisk disk_;
   SimNetwork network_;
@@ -244,6 +303,10 @@ class Simulator {
   raft::InvariantChecker checker_;
   std::map<uint64_t, raft::NodeState> states_;
   std::map<uint64_t, const raft::Core*> cores_;
+  std::map<uint64_t, uint64_t> applied_;  // per node up: the last index handed to its state machine
+  // Under a controller: client calls delivered to a node and not answered yet (call -> node),
+  // so that a node going down breaks their connections as a real process's exit does.
+  std::map<uint64_t, uint64_t> calls_at_node_;
   bool observed_ = false;
   TraceHash hash_;
   SimResult result_;
@@ -364,6 +427,7 @@ void Simulator::heal_everything() {
   for (uint64_t id : voters_) {
     crash_at_[id - 1] = 0;
     disk_.fail_syncs(node(id).data_directory(), false);
+    disk_.set_full(node(id).data_directory(), false);
     if (node(id).up() && node(id).failed()) crash_node(id, false, false);
     if (!node(id).up()) restart_at_[id - 1] = now_ns_;
   }
@@ -408,6 +472,10 @@ std::optional<uint64_t> Simulator::next_due_ns() {
   consider(network_.next_due_ns());
   for (const auto& client : clients_) consider(client->next_action_ns());
   if (next_fault_ns_ != UINT64_MAX) consider(next_fault_ns_);
+  if (controller_ != nullptr && faults_active_) {
+    auto due = controller_->next_due_ns();
+    if (due && *due > now_ns_) consider(due);  // a due in the past would stop time from moving
+  }
   if (heal_at_ns_ != UINT64_MAX) consider(heal_at_ns_);
   for (size_t i = 0; i < nodes_.size(); ++i) {
     if (restart_at_[i] != 0) consider(restart_at_[i]);
@@ -464,6 +532,8 @@ void Simulator::deliver(Packet packet) {
       if (!node(packet.to).deliver_client(packet.call, std::move(packet.bytes))) {
         // Connection refused: the client learns at once that nothing was done.
         clients_[client_slot_of_call(packet.call) - 1]->on_refused(now_ns_, packet.call);
+      } else if (controller_ != nullptr) {
+        calls_at_node_[packet.call] = packet.to;
       }
       break;
     }
@@ -474,6 +544,7 @@ void Simulator::deliver(Packet packet) {
         break;
       }
       hash_.add(static_cast<uint64_t>(response->status));
+      calls_at_node_.erase(packet.call);
       clients_[client_slot_of_call(packet.call) - 1]->on_response(now_ns_, packet.call, *response);
       break;
     }
@@ -500,28 +571,29 @@ SimResult Simulator::run() {
   auto wall_start = std::chrono::steady_clock::now();
   for (uint64_t id : voters_) start_node(id);
   if (options_.faults != FaultMode::none) schedule_next_fault();
-  const uint64_t workload_end_ns = options_.duration_ms * ms;
-  const uint64_t settle_end_ns = workload_end_ns + options_.settle_ms_max * ms;
+  // With a controller the workload lasts until it says so (ops and duration_ms do not count).
+  const uint64_t workload_end_ns = controller_ != nullptr ? UINT64_MAX : options_.duration_ms * ms;
+  uint64_t settle_end_ns = controller_ != nullptr ? UINT64_MAX : workload_end_ns + options_.settle_ms_max * ms;
   std::vector<Candidate> candidates;
   bool final_reads_started = false;
   uint64_t settled_at_ns = 0;
   while (now_ns_ < settle_end_ns) {
-    if (faults_active_ && now_ns_ >= workload_end_ns) {
-      heal_everything();
-      for (size_t i = 0; i + 1 < clients_.size(); ++i) clients_[i]->stop_invoking();
-    }
-    if (faults_active_ && history_.operations().size() >= options_.ops) {
-      for (size_t i = 0; i + 1 < clients_.size(); ++i) clients_[i]->stop_invoking();
-    }
-    if (!faults_active_ && !final_reads_started) {
-      bool all_idle = true;
-      for (size_t i = 0; i + 1 < clients_.size(); ++i) all_idle = all_idle && clients_[i]->idle();
-      if (all_idle) {
-        final_reads_started = true;
-        clients_.back()->read_all_keys_then_stop();
+    if (controller_ != nullptr && faults_active_) {
+      controller_->act(*this);
+      if (controller_->workload_done()) {
+        end_workload();
+        settle_end_ns = now_ns_ + options_.settle_ms_max * ms;
       }
     }
-    if (final_reads_started && clients_.back()->idle()) {
+    if (faults_active_ && now_ns_ >= workload_end_ns) end_workload();
+    if (controller_ == nullptr && faults_active_ && history_.operations().size() >= options_.ops) {
+      for (size_t i = 0; i + 1 < clients_.size(); ++i) clients_[i]->stop_invoking();
+    }
+    if (!faults_active_ && !final_reads_started && clients_idle()) {
+      final_reads_started = true;
+      start_final_reads();
+    }
+    if (final_reads_started && clients_idle()) {
       if (settled_at_ns == 0) settled_at_ns = now_ns_ + 500 * ms;  // let followers apply
       if (now_ns_ >= settled_at_ns) break;
     }
@@ -550,7 +622,7 @@ SimResult Simulator::run() {
     after_step();
   }
   if (failed_assertions_.empty()) {
-    if (!(final_reads_started && clients_.back()->idle())) {
+    if (!(final_reads_started && clients_idle())) {
       add_violations({"liveness: the cluster did not answer the final reads within " +
                       std::to_string(options_.settle_ms_max) + " ms after the faults stopped"});
     }
@@ -574,6 +646,96 @@ SimResult Simulator::run() {
   result_.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   for (auto& n : nodes_) n->crash();
   return result_;
+}
+
+void Simulator::end_workload() {
+  heal_everything();
+  for (size_t i = 0; i + 1 < clients_.size(); ++i) clients_[i]->stop_invoking();
+}
+
+// The last client reads every key. Under a controller (restart cycles over a key space of up
+// to millions) the keys the history touched are read, each client its share, round-robin: a
+// key nobody touched holds nothing to check.
+void Simulator::start_final_reads() {
+  if (controller_ == nullptr) return clients_.back()->read_all_keys_then_stop();
+  std::set<std::string> touched;
+  for (const Operation& op : history_.operations()) touched.insert(op.key);
+  std::vector<std::vector<std::string>> shares(clients_.size());
+  size_t next = 0;
+  for (const std::string& key : touched) shares[next++ % clients_.size()].push_back(key);
+  for (size_t i = 0; i < clients_.size(); ++i) clients_[i]->read_keys_then_stop(shares[i]);
+}
+
+// Once the workload is over a client that is idle stays idle, except for the final reads.
+bool Simulator::clients_idle() const {
+  for (const auto& client : clients_) {
+    if (!client->idle()) return false;
+  }
+  return true;
+}
+
+uint64_t Simulator::leader() const {
+  const raft::Core* leader = nullptr;
+  for (const auto& [id, core] : cores_) {
+    if (!node(id).serving()) continue;
+    if (core->role() == raft::Role::leader && (leader == nullptr || core->current_term() > leader->current_term())) {
+      leader = core;
+    }
+  }
+  return leader != nullptr ? leader->id() : 0;
+}
+
+uint64_t Simulator::commit_index(uint64_t id) const {
+  const raft::Core* core = serving_core(id);
+  return core != nullptr ? core->commit_index() : 0;
+}
+
+uint64_t Simulator::last_index(uint64_t id) const {
+  const raft::Core* core = serving_core(id);
+  return core != nullptr ? core->log().last_index() : 0;
+}
+
+uint64_t Simulator::applied_index(uint64_t id) const {
+  auto found = applied_.find(id);
+  return found != applied_.end() && node(id).up() ? found->second : 0;
+}
+
+uint64_t Simulator::acked_writes() const {
+  uint64_t acked = 0;
+  for (const auto& client : clients_) acked += client->acked_writes().size();
+  return acked;
+}
+
+// A controller's down and up go into the trace hash like any fault step.
+void Simulator::take_down(uint64_t id, Down how) {
+  if (!node(id).up()) return;
+  hash_.add(step_fault);
+  hash_.add(id);
+  hash_.add(now_ns_);
+  hash_.add(static_cast<uint64_t>(how));
+  restart_at_[id - 1] = 0;
+  switch (how) {
+    case Down::power_cut: power_off(id, false, false); break;
+    case Down::power_cut_torn: power_off(id, true, false); break;
+    case Down::clean_stop:
+      // The process stops: its actors wind down with the disk working, and the operating system
+      // keeps every byte written, synced or not (a later power cut may still lose the unsynced
+      // ones). Nothing it sends while stopping leaves it.
+      node(id).crash();
+      forget_node(id);
+      break;
+  }
+  trace("node " + std::to_string(id) + (how == Down::clean_stop ? " stopped" : " crashed") +
+        (how == Down::power_cut_torn ? " (torn write)" : ""));
+}
+
+void Simulator::restart(uint64_t id) {
+  if (node(id).up()) return;
+  hash_.add(step_fault);
+  hash_.add(id);
+  hash_.add(now_ns_);
+  ++result_.restarts;
+  start_node(id);
 }
 
 // Every acknowledged write must be in the log of the final leader, committed, at the index
@@ -634,7 +796,12 @@ bool parse_fault_mode(const std::string& text, FaultMode* mode) {
 }
 
 SimResult run_simulation(const SimOptions& options) {
-  Simulator simulator(options);
+  Simulator simulator(options, nullptr);
+  return simulator.run();
+}
+
+SimResult run_simulation(const SimOptions& options, SimController& controller) {
+  Simulator simulator(options, &controller);
   return simulator.run();
 }
 

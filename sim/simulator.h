@@ -20,9 +20,14 @@
 // history. After the workload the simulator heals everything, restarts every node, waits
 // for the cluster to settle, and checks: the Raft invariants (after every step), the
 // history's linearizability, and that every acknowledged write is still in the log.
+//
+// A SimController (below) can drive a run instead of the random faults: between steps it
+// looks at the cluster and takes nodes down and back up (sim/scenario_sim.h runs restart-
+// cycle scenarios with one). The checks at the end are the same.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +54,14 @@ struct SimOptions {
   raft::PlantedBug planted_bug = raft::PlantedBug::none;  // tests only
   std::string work_directory;         // real directory for the nodes' LMDB; empty: a temp dir
   bool trace = false;                 // print one line per fault and node event to stderr
+  // The clients' operations, in percent (sum 100), and value size (0: short unique values).
+  uint32_t get_percent = 40, put_percent = 30, cas_percent = 20, del_percent = 10;
+  uint64_t value_bytes = 0;
+  // Pace of each client: by default `ops` spread over `duration_ms` with random pauses;
+  // closed_loop: no pause at all; client_pace_ns: an invocation every client_pace_ns (at once
+  // when the previous operation took longer).
+  bool closed_loop = false;
+  uint64_t client_pace_ns = 0;
 };
 
 struct SimResult {
@@ -74,5 +87,53 @@ struct SimResult {
 };
 
 SimResult run_simulation(const SimOptions& options);
+
+// What a controller sees of the cluster and may do to it, between two steps. Node ids are
+// 1..node_count(); times are virtual nanoseconds since the run started.
+class SimCluster {
+ public:
+  enum class Down : uint8_t {
+    power_cut,       // the disk keeps only what was synced
+    power_cut_torn,  // ... and a prefix of the unsynced writes, the last one possibly torn
+    clean_stop,      // the process stops; every byte it wrote stays on the disk, synced or not
+  };
+
+  virtual ~SimCluster() = default;
+  virtual uint64_t now_ns() const = 0;
+  virtual size_t node_count() const = 0;
+  virtual uint64_t leader() const = 0;  // the serving leader of the highest term; 0: none
+  virtual bool up(uint64_t id) const = 0;       // running (maybe still recovering)
+  virtual bool serving(uint64_t id) const = 0;  // recovered, its raft node running
+  virtual bool failed(uint64_t id) const = 0;   // stopped by itself (fail-stop) or refused to start
+  virtual uint64_t commit_index(uint64_t id) const = 0;   // 0 when not serving
+  virtual uint64_t last_index(uint64_t id) const = 0;     // 0 when not serving
+  virtual uint64_t applied_index(uint64_t id) const = 0;  // handed to its state machine; 0 when down
+  virtual uint64_t wal_bytes(uint64_t id) const = 0;      // its WAL's files on the simulated disk
+  virtual uint64_t unsynced_bytes(uint64_t id) const = 0;
+  virtual uint64_t acked_writes() const = 0;  // writes acknowledged to the clients so far
+  virtual uint64_t operations() const = 0;    // operations invoked so far
+  virtual void take_down(uint64_t id, Down how) = 0;
+  virtual void restart(uint64_t id) = 0;  // through the real recovery, at once
+  virtual void set_disk_full(uint64_t id, bool full) = 0;  // its WAL's files cannot grow
+  virtual void fail_syncs(uint64_t id, bool fail) = 0;     // its fdatasyncs fail (until take_down)
+  virtual uint64_t random() = 0;           // from the run's seeded generator
+  virtual void trace(const std::string& line) = 0;  // SimOptions::trace
+};
+
+// Drives a run in place of the random faults (SimOptions::faults is ignored then): it acts
+// before every step, the simulator never jumps time past its next_due_ns(), and when it says
+// the workload is done the simulator heals everything, restarts every node that is down,
+// does the final reads and checks as usual.
+class SimController {
+ public:
+  virtual ~SimController() = default;
+  virtual void act(SimCluster& cluster) = 0;
+  virtual std::optional<uint64_t> next_due_ns() const = 0;  // when it wants to act next, if at a time
+  virtual bool workload_done() const = 0;
+  // A node recovered and serves; `recovery_summary` is the recovery_coordinator's line.
+  virtual void node_started(uint64_t id, uint64_t now_ns, const std::string& recovery_summary) = 0;
+};
+
+SimResult run_simulation(const SimOptions& options, SimController& controller);
 
 }  // namespace keyval::sim
