@@ -21,7 +21,27 @@ NodeState NodeState::of(const Core& core) {
   state.commit_index = core.commit_index();
   state.log_terms.reserve(core.log().last_index());
   for (uint64_t index = 1; index <= core.log().last_index(); ++index) state.log_terms.push_back(core.log().term_at(index));
+  state.last_index = core.log().last_index();
   return state;
+}
+
+NodeState NodeState::roles_of(const Core& core) {
+  NodeState state;
+  state.id = core.id();
+  state.current_term = core.current_term();
+  state.role = core.role();
+  state.commit_index = core.commit_index();
+  state.last_index = core.log().last_index();
+  return state;
+}
+
+std::vector<std::string> InvariantChecker::observe_roles(const std::vector<NodeState>& nodes) {
+  std::vector<std::string> violations;
+  for (const NodeState& node : nodes) {
+    check_election_safety(node, violations);
+    check_monotonic(node, violations);
+  }
+  return violations;
 }
 
 std::vector<std::string> InvariantChecker::observe(const std::vector<const Core*>& cores) {
@@ -68,9 +88,10 @@ void InvariantChecker::check_monotonic(const NodeState& node, std::vector<std::s
                          " to " + std::to_string(node.commit_index));
   }
   last_commit = std::max(last_commit, node.commit_index);
-  if (node.commit_index > node.log_terms.size()) {
+  const uint64_t log_length = std::max<uint64_t>(node.last_index, node.log_terms.size());
+  if (node.commit_index > log_length) {
     violations.push_back("commit index past the log: " + node_name(node.id) + " commits " +
-                         std::to_string(node.commit_index) + " of " + std::to_string(node.log_terms.size()));
+                         std::to_string(node.commit_index) + " of " + std::to_string(log_length));
   }
 }
 

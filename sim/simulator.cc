@@ -174,7 +174,7 @@ class Simulator final : public SimCluster {
       network_.send(now_ns_, Packet{Packet::client_response, id, 1000 + client_slot_of_call(call), call, std::move(bytes)});
     };
     config.observe = [this](uint64_t node, const raft::Core& core) {
-      states_[node] = raft::NodeState::of(core);
+      states_[node] = raft::NodeState::roles_of(core);
       cores_[node] = &core;
       observed_ = true;
     };
@@ -284,6 +284,7 @@ class Simulator final : public SimCluster {
   void deliver(Packet packet);
   void client_act(size_t index);
   void after_step();
+  void full_check();  // the invariant checks that walk whole logs (after_step)
 
   void end_workload();
   void start_final_reads();
@@ -308,6 +309,8 @@ class Simulator final : public SimCluster {
   // so that a node going down breaks their connections as a real process's exit does.
   std::map<uint64_t, uint64_t> calls_at_node_;
   bool observed_ = false;
+  uint64_t steps_since_full_check_ = 0;
+  uint64_t logged_entries_ = 0;  // the live logs' total length at the last full check
   TraceHash hash_;
   SimResult result_;
   std::set<std::string> reported_violations_;
@@ -558,12 +561,30 @@ void Simulator::client_act(size_t index) {
                                 std::move(request->bytes)});
 }
 
+// Election safety and monotonic terms and commit indexes are checked after every event. The
+// checks that walk whole logs (log matching, leader completeness, committed entries) cost
+// O(log length): they run after every event while the logs are short, and then after every
+// (total log length / 64) events, so a long run stays linear; and once more at the end.
 void Simulator::after_step() {
+  ++steps_since_full_check_;
   if (!observed_) return;
   observed_ = false;
   std::vector<raft::NodeState> live;
   live.reserve(states_.size());
   for (const auto& [id, state] : states_) live.push_back(state);
+  add_violations(checker_.observe_roles(live));
+  if (steps_since_full_check_ >= std::max<uint64_t>(1, logged_entries_ / 64)) full_check();
+}
+
+void Simulator::full_check() {
+  steps_since_full_check_ = 0;
+  std::vector<const raft::Core*> live;
+  logged_entries_ = 0;
+  for (const auto& [id, core] : cores_) {
+    if (!node(id).serving()) continue;  // its core may be gone
+    live.push_back(core);
+    logged_entries_ += core->log().last_index();
+  }
   add_violations(checker_.observe(live));
 }
 
@@ -621,6 +642,7 @@ SimResult Simulator::run() {
     }
     after_step();
   }
+  if (failed_assertions_.empty()) full_check();
   if (failed_assertions_.empty()) {
     if (!(final_reads_started && clients_idle())) {
       add_violations({"liveness: the cluster did not answer the final reads within " +
