@@ -337,6 +337,8 @@ caf::behavior tcp_transport(Broker* self, TcpTransportConfig config, caf::io::do
 
 }  // namespace
 
+bool is_numeric_host(const std::string& host) { return numeric_address(TcpPeerAddress{host, 0}).has_value(); }
+
 caf::actor spawn_tcp_transport(caf::actor_system& system, TcpTransportConfig config) {
   KV_ASSERT(config.node_id != 0);
   KV_ASSERT(config.send_queue_bytes_max >= frame_header_bytes + config.frame_bytes_max);

@@ -62,6 +62,9 @@ struct TcpTransportConfig {
   std::function<void(const std::string&)> log;  // one line per event; silent when empty
 };
 
+// Whether the transport takes `host` as is: a numeric IPv4 or IPv6 address, or "localhost".
+bool is_numeric_host(const std::string& host);
+
 // Binds the listener now (in the caller's thread, so a taken port is reported at once) and
 // spawns the broker. Returns an invalid handle, after a log line naming the cause, when the
 // listener cannot be bound or a peer's host is not a numeric address.

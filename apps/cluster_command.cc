@@ -15,7 +15,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 
 #include "apps/cli.h"
@@ -36,19 +35,6 @@ Result<std::unique_ptr<LocalCluster>> make_cluster(const std::string& directory,
   options.client_port_base = client_base;
   options.peer_port_base = peer_base;
   return LocalCluster::create(options);
-}
-
-// The last line of a node's log, from byte `from` on, that contains `needle` (its text after
-// the "[node N] " tag).
-std::string last_log_line(const LocalCluster& cluster, uint64_t id, const std::string& needle, uint64_t from = 0) {
-  std::ifstream in(cluster.log_path(id));
-  in.seekg(static_cast<std::streamoff>(from));
-  std::string line, found;
-  while (std::getline(in, line)) {
-    if (line.find(needle) != std::string::npos) found = line;
-  }
-  auto tag = found.find("] ");
-  return tag == std::string::npos ? found : found.substr(tag + 2);
 }
 
 // "node 1: exit 0, node 2: ..." and whether every one exited 0.
@@ -217,17 +203,16 @@ int cluster_demo_main(const std::vector<std::string>& args) {
   print_status(c);
 
   std::cout << "[5/7] restarting node " << killed << "\n";
-  std::error_code ignored;
-  const uint64_t log_from = std::filesystem::file_size(c.log_path(killed), ignored);
+  const uint64_t log_from = c.log_bytes(killed);
   double restart_time = cli::monotonic_seconds();
   Status restarted = c.start(killed);
   if (!restarted.is_ok()) return fail(restarted.to_string());
   std::string recovery;
   for (int i = 0; i < 500 && recovery.empty(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    recovery = last_log_line(c, killed, "started in ", log_from);
+    recovery = c.last_log_line(killed, "started in ", log_from);
   }
-  std::cout << "      " << last_log_line(c, killed, "recovered ", log_from) << "\n      " << recovery << "\n";
+  std::cout << "      " << c.last_log_line(killed, "recovered ", log_from) << "\n      " << recovery << "\n";
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   load.stop();
   auto views = c.status();

@@ -15,8 +15,8 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <optional>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <random>
 
@@ -98,25 +98,20 @@ struct RecoveryLine {
   double ms = -1;
 };
 
-RecoveryLine read_recovery_line(const std::string& log_path, uint64_t from) {
-  std::ifstream in(log_path);
-  in.seekg(static_cast<std::streamoff>(from));
+// `line`: "recovery_coordinator: DIR: recovered N entries (...), cut T torn bytes ... in M ms".
+RecoveryLine parse_recovery_line(const std::string& line) {
   RecoveryLine result;
-  std::string line;
-  while (std::getline(in, line)) {
-    auto at = line.find("recovery_coordinator: ");
-    auto recovered = line.find(": recovered ");
-    if (at == std::string::npos || recovered == std::string::npos) continue;
-    try {
-      result.entries = std::stoull(line.substr(recovered + 12));
-      auto cut = line.find(", cut ", recovered);
-      if (cut != std::string::npos) result.torn_bytes = std::stoull(line.substr(cut + 6));
-      auto in_ms = line.rfind(" in ");
-      if (in_ms != std::string::npos) result.ms = std::stod(line.substr(in_ms + 4));
-      result.found = true;
-    } catch (const std::exception&) {
-      continue;  // not the line we look for
-    }
+  auto recovered = line.find(": recovered ");
+  if (line.rfind("recovery_coordinator: ", 0) != 0 || recovered == std::string::npos) return result;
+  try {
+    result.entries = std::stoull(line.substr(recovered + 12));
+    auto cut = line.find(", cut ", recovered);
+    if (cut != std::string::npos) result.torn_bytes = std::stoull(line.substr(cut + 6));
+    auto in_ms = line.rfind(" in ");
+    if (in_ms != std::string::npos) result.ms = std::stod(line.substr(in_ms + 4));
+    result.found = true;
+  } catch (const std::exception&) {
+    result = RecoveryLine{};  // not the line it looks like
   }
   return result;
 }
@@ -193,8 +188,7 @@ struct Runner {
     for (uint64_t id : targets) {
       record.nodes_down += (record.nodes_down.empty() ? "" : " ") + std::to_string(id);
       record.was_leader = record.was_leader || id == leader;
-      std::error_code ignored;
-      log_offsets.push_back(std::filesystem::file_size(cluster->log_path(id), ignored));
+      log_offsets.push_back(cluster->log_bytes(id));
     }
     const uint64_t killed_at = now_ms();
     record.killed_at_ms = since_start(killed_at);
@@ -242,7 +236,8 @@ struct Runner {
     record.catch_up_ms = static_cast<double>(now_ms() - restarted_at);
     double recovery_ms = 0;
     for (size_t i = 0; i < targets.size(); ++i) {
-      RecoveryLine line = read_recovery_line(cluster->log_path(targets[i]), log_offsets[i]);
+      RecoveryLine line =
+          parse_recovery_line(cluster->last_log_line(targets[i], "recovery_coordinator: ", log_offsets[i]));
       if (!line.found) {
         recovery_ms = -1;
         continue;
@@ -266,36 +261,42 @@ struct Runner {
     return true;
   }
 
-  // Fills each cycle's unavailability and operation counts, and the throughput series.
+  // Fills each cycle's unavailability and operation counts, and the throughput series, in
+  // one pass over the operations.
   void account(const std::vector<LoadOp>& ops, uint64_t end_ms) {
-    for (size_t i = 0; i < result.cycles.size(); ++i) {
-      CycleRecord& record = result.cycles[i];
-      const double from = record.killed_at_ms;
-      const double to = i + 1 < result.cycles.size() ? result.cycles[i + 1].killed_at_ms : since_start(end_ms);
-      double first_ack = -1;
-      for (const LoadOp& op : ops) {
-        const double invoked = since_start(op.invoke_ms), completed = since_start(op.complete_ms);
-        if (completed >= from && completed < to) {
-          (op.outcome == LoadOp::acknowledged ? record.ops_acked
-           : op.outcome == LoadOp::unknown    ? record.ops_unknown
-                                              : record.ops_failed)++;
-        }
-        if (op.kind != LoadOp::get && op.outcome == LoadOp::acknowledged && invoked >= from &&
-            (first_ack < 0 || completed < first_ack)) {
-          first_ack = completed;
-        }
-      }
-      record.unavailable_ms = first_ack < 0 ? -1 : first_ack - from;
-    }
+    auto& cycles = result.cycles;
+    // The cycle an instant falls in: the last kill at or before it (none before the first).
+    auto cycle_at = [&](double at) -> std::optional<size_t> {
+      auto after = std::upper_bound(cycles.begin(), cycles.end(), at,
+                                    [](double t, const CycleRecord& record) { return t < record.killed_at_ms; });
+      if (after == cycles.begin()) return std::nullopt;
+      return static_cast<size_t>(after - cycles.begin() - 1);
+    };
+    std::vector<double> first_ack(cycles.size(), -1);  // of the writes invoked in each cycle
     const double duration = since_start(end_ms);
     result.throughput.assign(static_cast<size_t>(duration / result.bucket_ms) + 1, {});
     for (size_t b = 0; b < result.throughput.size(); ++b) result.throughput[b].at_ms = b * result.bucket_ms;
     for (const LoadOp& op : ops) {
+      const double invoked = since_start(op.invoke_ms), completed = since_start(op.complete_ms);
+      if (auto c = cycle_at(completed)) {
+        (op.outcome == LoadOp::acknowledged ? cycles[*c].ops_acked
+         : op.outcome == LoadOp::unknown    ? cycles[*c].ops_unknown
+                                            : cycles[*c].ops_failed)++;
+      }
       if (op.outcome != LoadOp::acknowledged) continue;
-      const double at = since_start(op.complete_ms);
-      if (at < 0) continue;
-      size_t bucket = std::min(result.throughput.size() - 1, static_cast<size_t>(at / result.bucket_ms));
-      ++result.throughput[bucket].acked;
+      if (completed >= 0) {
+        size_t bucket = std::min(result.throughput.size() - 1, static_cast<size_t>(completed / result.bucket_ms));
+        ++result.throughput[bucket].acked;
+      }
+      auto c = op.kind == LoadOp::get ? std::nullopt : cycle_at(invoked);
+      if (c && (first_ack[*c] < 0 || completed < first_ack[*c])) first_ack[*c] = completed;
+    }
+    // Unavailability: from the kill to the first write acknowledged among those invoked after
+    // it, in this cycle or a later one.
+    double earliest = -1;
+    for (size_t c = cycles.size(); c-- > 0;) {
+      if (first_ack[c] >= 0 && (earliest < 0 || first_ack[c] < earliest)) earliest = first_ack[c];
+      cycles[c].unavailable_ms = earliest < 0 ? -1 : earliest - cycles[c].killed_at_ms;
     }
   }
 
@@ -333,7 +334,7 @@ struct Runner {
       wait_before_kill(came_back, load->acknowledged());
       if (!cycle(k, &came_back)) break;
       std::cerr << "cycle " << k << " of " << scenario.cycles << ", " << (now_ms() - start_ms) / 1000.0 << " s, "
-                << load->operations().size() << " ops so far (node " << result.cycles.back().nodes_down << " down "
+                << load->completed() << " ops so far (node " << result.cycles.back().nodes_down << " down "
                 << result.cycles.back().down_ms << " ms, recovered " << result.cycles.back().recovery_entries
                 << " entries)" << std::endl;
     }

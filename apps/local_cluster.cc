@@ -15,6 +15,7 @@
 #include <climits>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <random>
 
 #include "apps/kv_socket.h"
@@ -123,6 +124,23 @@ std::string LocalCluster::peers_flag() const {
 
 std::string LocalCluster::log_path(uint64_t id) const {
   return options_.directory + "/node" + std::to_string(id) + ".log";
+}
+
+uint64_t LocalCluster::log_bytes(uint64_t id) const {
+  std::error_code error;
+  uint64_t size = std::filesystem::file_size(log_path(id), error);
+  return error ? 0 : size;
+}
+
+std::string LocalCluster::last_log_line(uint64_t id, const std::string& needle, uint64_t from) const {
+  std::ifstream in(log_path(id));
+  in.seekg(static_cast<std::streamoff>(from));
+  std::string line, found;
+  while (std::getline(in, line)) {
+    if (line.find(needle) != std::string::npos) found = line;
+  }
+  auto tag = found.find("] ");
+  return tag == std::string::npos ? found : found.substr(tag + 2);
 }
 
 std::string LocalCluster::data_directory(uint64_t id) const {
@@ -379,6 +397,7 @@ void WriteLoad::run_writer(uint64_t writer) {
                                                          : Write::failed;
       if (write.outcome == Write::acknowledged) ++acknowledged_;
     }
+    ++completed_;
     std::lock_guard<std::mutex> guard(mutex_);
     operations_.push_back(op);
     if (op.kind == LoadOp::put) writes_.push_back(std::move(write));

@@ -73,6 +73,10 @@ class LocalCluster {
   std::string endpoints_flag() const;  // "127.0.0.1:P1,127.0.0.1:P2,..." in node-id order
   std::string peers_flag() const;      // "1=127.0.0.1:Q1,..."
   std::string log_path(uint64_t id) const;
+  uint64_t log_bytes(uint64_t id) const;  // the log's size now: where a restart's lines begin
+  // The last line of node id's log from byte `from` on that contains `needle`, without its
+  // time and "[node N] " tag; empty when there is none.
+  std::string last_log_line(uint64_t id, const std::string& needle, uint64_t from = 0) const;
   std::string data_directory(uint64_t id) const;
   const std::string& directory() const { return options_.directory; }
   // The node's exit, when it exited and was reaped since it was last started.
@@ -135,7 +139,8 @@ class WriteLoad {
 
   void stop();  // stops the writers (each finishes its operation in flight) and joins them
   uint64_t acknowledged() const { return acknowledged_.load(); }  // acknowledged puts
-  std::vector<LoadOp> operations();  // every operation completed so far
+  uint64_t completed() const { return completed_.load(); }  // operations completed so far
+  std::vector<LoadOp> operations();  // every operation completed so far (a copy)
   // After stop(): reads every key written through a fresh client; counts as in WriteLoadReport.
   WriteLoadReport verify(KvClientOptions options = {});
 
@@ -154,6 +159,7 @@ class WriteLoad {
   LoadShape shape_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> acknowledged_{0};
+  std::atomic<uint64_t> completed_{0};
   std::mutex mutex_;
   std::vector<Write> writes_;
   std::vector<LoadOp> operations_;

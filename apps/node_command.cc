@@ -16,7 +16,6 @@
 // Exit: 0 after SIGTERM or SIGINT (clean shutdown); 1 when the node cannot start (port in use,
 // data directory of another node or cluster, corrupt data) or stops itself (a failed fsync:
 // fail-stop); 2 for a bad flag or config file.
-#include <arpa/inet.h>
 #include <signal.h>
 #include <time.h>
 
@@ -91,16 +90,10 @@ Result<std::map<std::string, std::string>> read_config_file(const std::string& p
   return settings;
 }
 
-bool numeric_host(const std::string& host) {
-  unsigned char buffer[sizeof(in6_addr)];
-  return host == "localhost" || ::inet_pton(AF_INET, host.c_str(), buffer) == 1 ||
-         ::inet_pton(AF_INET6, host.c_str(), buffer) == 1;
-}
-
 Result<Endpoint> parse_listen(const std::string& flag, const std::string& text) {
   auto endpoint = parse_endpoint(text);
   if (!endpoint.is_ok()) return Status::invalid_argument("--" + flag + ": " + endpoint.status().message());
-  if (!numeric_host(endpoint->host)) {
+  if (!is_numeric_host(endpoint->host)) {
     return Status::invalid_argument("--" + flag + ": " + text + ": the host must be a numeric address");
   }
   return endpoint;

@@ -20,6 +20,9 @@
 #include "tests/support/run_keyval.h"
 #include "tests/support/temp_dir.h"
 
+using keyval::testing::contains;
+using keyval::testing::read_text;
+
 using keyval::testing::run_keyval;
 using keyval::testing::TempDir;
 
@@ -27,15 +30,6 @@ namespace keyval {
 namespace {
 
 constexpr uint64_t leader_timeout_ms = 10000;
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 KvClientOptions load_options() {
   KvClientOptions options;

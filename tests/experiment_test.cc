@@ -9,19 +9,15 @@
 #include "tests/support/run_keyval.h"
 #include "tests/support/temp_dir.h"
 
+using keyval::testing::contains;
+using keyval::testing::read_text;
+
 using keyval::testing::json_field;
 using keyval::testing::run_keyval;
 using keyval::testing::TempDir;
 
 namespace keyval::sim {
 namespace {
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> lines;
@@ -44,8 +40,6 @@ std::string parse_error(const std::string& text) {
   BOOST_TEST_REQUIRE(!parsed.is_ok(), "parsed: " << text);
   return parsed.status().message();
 }
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 }  // namespace
 

@@ -20,6 +20,10 @@
 #include "apps/kv_client.h"
 #include "tests/support/print.h"
 #include "tests/support/run_keyval.h"
+#include "tests/support/temp_dir.h"
+
+using keyval::testing::contains;
+using keyval::testing::read_text;
 
 using namespace keyval;
 using keyval::testing::run_keyval;
@@ -175,8 +179,6 @@ KvClientOptions quick_options(uint64_t operation_timeout_ms = 3000, uint64_t req
   options.request_timeout_ms = request_timeout_ms;
   return options;
 }
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 // Runs the CLI with its endpoints; KEYVAL_BINARY (CTest) or the path this test was built with.
 testing::Run run_cli(const std::string& arguments) {

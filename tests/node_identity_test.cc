@@ -6,6 +6,9 @@
 #include "storage/node_identity.h"
 #include "tests/support/temp_dir.h"
 
+using keyval::testing::contains;
+using keyval::testing::read_text;
+
 using keyval::testing::TempDir;
 
 namespace keyval {
@@ -18,8 +21,6 @@ NodeIdentity identity(uint64_t node_id, std::string cluster = "keyval", std::vec
   id.voters = std::move(voters);
   return id;
 }
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 }  // namespace
 

@@ -18,6 +18,9 @@
 #include "tests/support/run_keyval.h"
 #include "tests/support/temp_dir.h"
 
+using keyval::testing::contains;
+using keyval::testing::read_text;
+
 using namespace keyval;
 using namespace keyval::sim;
 using keyval::testing::json_field;
@@ -36,13 +39,6 @@ std::string describe(const SimResult& result) {
   for (const std::string& violation : result.violations) text += "\n  " + violation;
   if (result.linearizable == Verdict::no) text += "\n  " + result.linearizability_detail;
   return text + "\n  replay: keyval sim --seed " + std::to_string(result.seed);
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 void write_text(const std::string& path, const std::string& text) { std::ofstream(path) << text; }

@@ -27,6 +27,10 @@
 #include "actors/client_listener.h"
 #include "actors/framing.h"
 #include "actors/tcp_transport.h"
+#include "tests/support/temp_dir.h"
+
+using keyval::testing::contains;
+using keyval::testing::read_text;
 
 using namespace keyval;
 using Clock = std::chrono::steady_clock;
@@ -38,10 +42,6 @@ namespace {
 constexpr milliseconds wait_max{3000};
 // How long "nothing more arrives" is watched.
 constexpr milliseconds quiet_period{150};
-
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
 
 std::vector<uint8_t> bytes_of(const std::string& text) { return std::vector<uint8_t>(text.begin(), text.end()); }
 

@@ -1,6 +1,8 @@
 // Temporary directories and file helpers for the test suites.
 #include "tests/support/temp_dir.h"
 
+#include <sstream>
+
 #include <algorithm>
 
 #include "storage/wal_format.h"
@@ -30,6 +32,15 @@ TempDir::~TempDir() {
   std::error_code ignored;
   std::filesystem::remove_all(path_, ignored);
 }
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 std::vector<uint8_t> read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

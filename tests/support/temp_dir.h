@@ -24,6 +24,8 @@ class TempDir {
 
 // Whole-file helpers for planting damage in tests.
 std::vector<uint8_t> read_file(const std::string& path);
+std::string read_text(const std::string& path);  // "" when it cannot be read
+bool contains(const std::string& text, const std::string& part);
 void write_file(const std::string& path, const std::vector<uint8_t>& bytes);
 uint64_t file_size(const std::string& path);
 // Names of the WAL segment files in `wal_directory`, oldest first (names sort by segment id).
