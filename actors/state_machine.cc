@@ -26,14 +26,25 @@ struct Read {
 };
 struct Recent {
   uint64_t term;
-  std::vector<uint8_t> result;  // encode_result
+  CommandResult result;  // encoded only when someone asks for it
+};
+// One committed batch from the raft node: its frame as it came (sent to the indexer as is
+// when nothing else is queued), and what the answers need of each entry.
+struct EntryId {
+  uint64_t index;
+  uint64_t term;
+};
+struct Batch {
+  Frame frame;
+  std::vector<EntryId> ids;
+  uint64_t payload_bytes = 0;
 };
 
 struct StateMachineState {
   store_indexer_actor indexer;
   StateMachineConfig config;
   uint64_t applied_index = 0;
-  std::deque<std::vector<Entry>> queue;  // committed, not yet sent to the indexer
+  std::deque<Batch> queue;               // committed, not yet sent to the indexer
   bool applying = false;                 // one kv_apply in flight at a time, in order
   std::multimap<uint64_t, Wait> waits;   // by index
   std::multimap<uint64_t, Read> reads;   // by read index
@@ -51,7 +62,7 @@ caf::error lost_error(uint64_t index, uint64_t proposed_term, uint64_t applied_t
 }
 
 void answer_wait(const Recent& recent, uint64_t index, Wait& wait) {
-  if (recent.term == wait.term) wait.promise.deliver(Frame{recent.result});
+  if (recent.term == wait.term) wait.promise.deliver(Frame{encode_result(recent.result)});
   else wait.promise.deliver(lost_error(index, wait.term, recent.term));
 }
 
@@ -64,52 +75,57 @@ void serve_read(Self self, const std::string& key, ReadPromise promise) {
 
 void pump(Self self);
 
-void on_applied(Self self, const std::vector<Entry>& batch, const std::vector<CommandResult>& results) {
+void on_applied(Self self, const std::vector<EntryId>& ids, std::vector<CommandResult>& results) {
   auto& state = self->state;
-  for (size_t i = 0; i < batch.size(); ++i) {
-    const Entry& entry = batch[i];
-    Recent recent{entry.term, encode_result(results[i])};
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const EntryId& entry = ids[i];
+    Recent recent{entry.term, std::move(results[i])};
     auto range = state.waits.equal_range(entry.index);
     for (auto it = range.first; it != range.second; ++it) answer_wait(recent, entry.index, it->second);
     state.waits.erase(range.first, range.second);
     state.recent[entry.index] = std::move(recent);
     while (state.recent.size() > state.config.recent_max) state.recent.erase(state.recent.begin());
   }
-  if (!batch.empty()) state.applied_index = std::max(state.applied_index, batch.back().index);
+  if (!ids.empty()) state.applied_index = std::max(state.applied_index, ids.back().index);
   auto ready_end = state.reads.upper_bound(state.applied_index);
   for (auto it = state.reads.begin(); it != ready_end; ++it) serve_read(self, it->second.key, it->second.promise);
   state.reads.erase(state.reads.begin(), ready_end);
   pump(self);
 }
 
-// Sends the queued entries (merged up to a byte bound) to the indexer's state machine.
+// Sends the queued batches to the indexer's state machine: one as it came, or several
+// merged (up to a byte bound) into one frame.
 void pump(Self self) {
   auto& state = self->state;
   if (state.applying || state.queue.empty()) return;
-  std::vector<Entry> batch = std::move(state.queue.front());
+  Batch batch = std::move(state.queue.front());
   state.queue.pop_front();
-  uint64_t bytes = 0;
-  for (const Entry& entry : batch) bytes += entry.payload.size();
-  while (!state.queue.empty() && bytes < apply_batch_bytes_max) {
-    for (Entry& entry : state.queue.front()) {
-      bytes += entry.payload.size();
-      batch.push_back(std::move(entry));
+  if (!state.queue.empty() && batch.payload_bytes < apply_batch_bytes_max) {
+    auto merged = decode_entries(batch.frame.bytes, "apply queue");
+    KV_ASSERT(merged.is_ok());  // decoded once already when it arrived
+    while (!state.queue.empty() && batch.payload_bytes < apply_batch_bytes_max) {
+      Batch& next = state.queue.front();
+      auto entries = decode_entries(next.frame.bytes, "apply queue");
+      KV_ASSERT(entries.is_ok());
+      for (Entry& entry : *entries) merged->push_back(std::move(entry));
+      batch.ids.insert(batch.ids.end(), next.ids.begin(), next.ids.end());
+      batch.payload_bytes += next.payload_bytes;
+      state.queue.pop_front();
     }
-    state.queue.pop_front();
+    batch.frame = Frame{encode_entries(*merged)};
   }
   state.applying = true;
-  Frame frame{encode_entries(batch)};
-  self->request(state.indexer, caf::infinite, kv_apply_atom_v, std::move(frame))
+  self->request(state.indexer, caf::infinite, kv_apply_atom_v, std::move(batch.frame))
       .then(
-          [self, batch](Frame& reply) {
+          [self, ids = std::move(batch.ids)](Frame& reply) {
             self->state.applying = false;
             auto results = decode_results(reply.bytes.data(), reply.bytes.size(), "kv apply reply");
-            if (!results.is_ok() || results->size() != batch.size()) {
+            if (!results.is_ok() || results->size() != ids.size()) {
               self->quit(to_error(results.is_ok() ? Status::corruption("kv apply reply: wrong result count")
                                                   : results.status()));
               return;
             }
-            on_applied(self, batch, *results);
+            on_applied(self, ids, *results);
           },
           [self](caf::error& error) { self->quit(error); });
 }
@@ -122,7 +138,7 @@ caf::result<Frame> on_wait(Self self, uint64_t index, uint64_t term) {
       return to_error(Status::unsupported("the result of index " + std::to_string(index) + " is no longer held"));
     }
     if (recent->second.term != term) return lost_error(index, term, recent->second.term);
-    return Frame{recent->second.result};
+    return Frame{encode_result(recent->second.result)};
   }
   if (state.waits.size() + state.reads.size() >= state.config.waits_max) {
     return to_error(Status::busy("state machine: too many pending requests"));
@@ -154,7 +170,14 @@ state_machine_actor::behavior_type state_machine(Self self, store_indexer_actor 
           self->quit(to_error(entries.status()));  // the raft node sent it: a bug, stop
           return;
         }
-        self->state.queue.push_back(std::move(entries).value());
+        Batch batch;
+        batch.ids.reserve(entries->size());
+        for (const Entry& entry : *entries) {
+          batch.ids.push_back({entry.index, entry.term});
+          batch.payload_bytes += entry.payload.size();
+        }
+        batch.frame = std::move(frame);
+        self->state.queue.push_back(std::move(batch));
         pump(self);
       },
       [self](wait_atom, uint64_t index, uint64_t term) { return on_wait(self, index, term); },

@@ -189,8 +189,8 @@ void Core::maybe_commit() {
   const uint64_t replicated_index = match_indexes[quorum() - 1];  // held by a majority
   // §5.4.2: only an entry of the current term is committed by counting replicas (Figure 8);
   // earlier entries are committed indirectly, by the Log Matching Property.
-  const bool current_term = log_.term_at(replicated_index) == metadata_.current_term;
   if (replicated_index <= commit_index_) return;
+  const bool current_term = log_.term_at(replicated_index) == metadata_.current_term;
   if (!current_term && config_.planted_bug != PlantedBug::commit_old_term) return;
   commit_index_ = replicated_index;
   // Tell followers now rather than at the next heartbeat.
