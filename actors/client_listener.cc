@@ -38,8 +38,10 @@ std::string peer_of(Broker* self, caf::io::connection_handle handle) {
 }
 
 void write_frame(Broker* self, caf::io::connection_handle handle, const std::vector<uint8_t>& payload) {
-  auto frame = make_frame(payload);
-  self->write(handle, frame.size(), frame.data());
+  uint8_t header[frame_header_bytes];
+  write_frame_header(header, static_cast<uint32_t>(payload.size()));
+  self->write(handle, sizeof header, header);
+  self->write(handle, payload.size(), payload.data());
   self->flush(handle);
 }
 

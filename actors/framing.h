@@ -17,6 +17,10 @@ constexpr size_t frame_header_bytes = 4;
 constexpr char peer_hello_magic[8] = {'K', 'V', 'P', 'E', 'E', 'R', '0', '1'};
 constexpr size_t peer_hello_bytes = 16;
 
+inline void write_frame_header(uint8_t* header, uint32_t payload_bytes) {
+  for (int i = 0; i < 4; ++i) header[i] = static_cast<uint8_t>(payload_bytes >> (8 * i));
+}
+
 inline void append_frame_header(std::vector<uint8_t>& out, uint32_t payload_bytes) {
   for (int i = 0; i < 4; ++i) out.push_back(static_cast<uint8_t>(payload_bytes >> (8 * i)));
 }

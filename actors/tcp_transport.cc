@@ -32,7 +32,7 @@ constexpr size_t outgoing_read_bytes_max = 256;
 
 struct OutgoingLink {
   TcpPeerAddress address;
-  std::deque<std::vector<uint8_t>> queue;  // encoded frames (header + payload), oldest first
+  std::deque<std::vector<uint8_t>> queue;  // payloads, oldest first (the header is written with each)
   size_t queued_bytes = 0;
   size_t in_flight_bytes = 0;  // handed to the socket, not yet written by it
   std::optional<caf::io::connection_handle> connection;
@@ -165,12 +165,17 @@ void connect_peer(Broker* self, uint64_t peer_id, OutgoingLink& link) {
 void pump(Broker* self, OutgoingLink& link) {
   if (!link.up) return;
   bool wrote = false;
-  while (!link.queue.empty() &&
-         (link.in_flight_bytes == 0 || link.in_flight_bytes + link.queue.front().size() <= socket_window_bytes)) {
-    auto& frame = link.queue.front();
-    self->write(*link.connection, frame.size(), frame.data());
-    link.in_flight_bytes += frame.size();
-    link.queued_bytes -= frame.size();
+  while (!link.queue.empty() && (link.in_flight_bytes == 0 || link.in_flight_bytes + frame_header_bytes +
+                                                                      link.queue.front().size() <=
+                                                                  socket_window_bytes)) {
+    auto& payload = link.queue.front();
+    uint8_t header[frame_header_bytes];
+    write_frame_header(header, static_cast<uint32_t>(payload.size()));
+    self->write(*link.connection, sizeof header, header);
+    self->write(*link.connection, payload.size(), payload.data());
+    const size_t bytes = frame_header_bytes + payload.size();
+    link.in_flight_bytes += bytes;
+    link.queued_bytes -= bytes;
     link.queue.pop_front();
     wrote = true;
   }
@@ -196,12 +201,12 @@ void enqueue(Broker* self, uint64_t to, Frame& frame) {
   auto& link = found->second;
   const size_t bytes = frame_header_bytes + frame.bytes.size();
   while (!link.queue.empty() && link.queued_bytes + link.in_flight_bytes + bytes > state.config.send_queue_bytes_max) {
-    link.queued_bytes -= link.queue.front().size();
+    link.queued_bytes -= frame_header_bytes + link.queue.front().size();
     link.queue.pop_front();
     drop_outgoing(self, to, link);
   }
   if (link.in_flight_bytes + bytes > state.config.send_queue_bytes_max) return drop_outgoing(self, to, link);
-  link.queue.push_back(make_frame(frame.bytes));
+  link.queue.push_back(std::move(frame.bytes));
   link.queued_bytes += bytes;
   pump(self, link);
 }
