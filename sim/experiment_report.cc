@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "sim/history_json.h"
 #include "sim/scenario.h"
 
 namespace keyval::sim {
@@ -17,15 +18,6 @@ std::string number(double value) {
   char text[32];
   std::snprintf(text, sizeof text, "%.3f", value);
   return text;
-}
-
-std::string quoted(const std::string& text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
 }
 
 const char* const csv_header =
@@ -190,9 +182,9 @@ std::string experiment_summary_json(const ExperimentResult& result) {
     unknown += r.ops_unknown;
   }
   std::string problems = "[";
-  for (size_t i = 0; i < result.problems.size(); ++i) problems += (i ? "," : "") + quoted(result.problems[i]);
+  for (size_t i = 0; i < result.problems.size(); ++i) problems += (i ? "," : "") + json_quoted(result.problems[i]);
   problems += "]";
-  return "{\"experiment\":" + quoted(result.scenario.name) + ",\"mode\":" + quoted(result.mode) +
+  return "{\"experiment\":" + json_quoted(result.scenario.name) + ",\"mode\":" + json_quoted(result.mode) +
          ",\"seed\":" + std::to_string(result.scenario.seed) + ",\"cycles\":" + std::to_string(result.cycles.size()) +
          ",\"duration_ms\":" + number(result.duration_ms) + ",\"ops_acked\":" + std::to_string(acked) +
          ",\"ops_failed\":" + std::to_string(failed) + ",\"ops_unknown\":" + std::to_string(unknown) +

@@ -293,6 +293,12 @@ Result<Operation> operation_from(const Fields& fields, size_t line_number) {
 
 }  // namespace
 
+std::string json_quoted(const std::string& text) {
+  std::string out;
+  append_escaped(out, text);
+  return out;
+}
+
 std::string to_json_line(const Operation& operation) {
   std::string out = "{\"client\":" + std::to_string(operation.client) + ",\"op\":\"" + kind_name(operation.op) +
                     "\",\"key\":";

@@ -29,6 +29,8 @@ namespace keyval::sim {
 
 // One line, without the trailing newline.
 std::string to_json_line(const Operation& operation);
+// `text` as a JSON string: quoted, with quotes, backslashes and control characters escaped.
+std::string json_quoted(const std::string& text);
 // `line_number` (1-based) only goes into error messages.
 Result<Operation> parse_json_line(std::string_view line, size_t line_number);
 

@@ -1,6 +1,7 @@
 // The deterministic simulator (see simulator.h).
 #include "sim/simulator.h"
 
+#include <cerrno>
 #include <chrono>
 #include <filesystem>
 #include <iostream>
@@ -50,7 +51,9 @@ struct Candidate {
   size_t index;  // node, client or fault slot
 };
 
-std::string make_work_directory(const std::string& parent_hint) {
+// A fresh directory for one run's LMDB files (under parent_hint, or /dev/shm, $TMPDIR, /tmp),
+// never shared with another run.
+Result<std::string> make_work_directory(const std::string& parent_hint) {
   std::string parent = parent_hint;
   if (parent.empty()) {
     const char* tmp = std::getenv("TMPDIR");
@@ -59,8 +62,16 @@ std::string make_work_directory(const std::string& parent_hint) {
   std::string pattern = parent + "/keyval-sim-XXXXXX";
   std::vector<char> buffer(pattern.begin(), pattern.end());
   buffer.push_back('\0');
-  if (mkdtemp(buffer.data()) == nullptr) return parent_hint.empty() ? "/tmp" : parent_hint;
-  return buffer.data();
+  if (mkdtemp(buffer.data()) == nullptr) return Status::from_errno("create the work directory", pattern, errno);
+  return std::string(buffer.data());
+}
+
+// A run that could not start: the reason as its one violation.
+SimResult refused_run(const SimOptions& options, const Status& status) {
+  SimResult result;
+  result.seed = options.seed;
+  result.violations.push_back("simulator: " + status.to_string());
+  return result;
 }
 
 // A KV_ASSERT that fails while a simulation runs on this thread becomes an exception: inside
@@ -80,13 +91,13 @@ void throw_in_simulation(const std::string& what) {
 
 class Simulator final : public SimCluster {
  public:
-  Simulator(const SimOptions& options, SimController* controller)
+  Simulator(const SimOptions& options, SimController* controller, std::string work_directory)
       : options_(options),
+        work_directory_(std::move(work_directory)),
         controller_(controller),
         random_(options.seed * 0x9e3779b97f4a7c15ULL + 1),
         network_(random_) {
     if (controller_ != nullptr) options_.faults = FaultMode::none;  // the controller's downs only
-    work_directory_ = make_work_directory(options.work_directory);
     for (uint64_t id = 1; id <= options.nodes; ++id) voters_.push_back(id);
     network_.set_faults(base_network());
     for (uint64_t id : voters_) nodes_.push_back(std::make_unique<SimNode>(node_config(id)));
@@ -126,6 +137,7 @@ class Simulator final : public SimCluster {
   uint64_t now_ns() const override { return now_ns_; }
   size_t node_count() const override { return nodes_.size(); }
   uint64_t leader() const override;
+  const raft::Core* leader_core() const;
   bool up(uint64_t id) const override { return nodes_[id - 1]->up(); }
   bool serving(uint64_t id) const override { return nodes_[id - 1]->serving(); }
   bool failed(uint64_t id) const override { return nodes_[id - 1]->up() && nodes_[id - 1]->failed(); }
@@ -292,11 +304,11 @@ class Simulator final : public SimCluster {
   void check_acked_writes();
 
   SimOptions options_;
+  std::string work_directory_;  // this run's own (make_work_directory)
   SimController* controller_;  // none: the random faults of options_.faults
   raft::SplitMix64 random_;
   SimDisk disk_;
   SimNetwork network_;
-  std::string work_directory_;
   std::vector<uint64_t> voters_;
   std::vector<std::unique_ptr<SimNode>> nodes_;
   std::vector<std::unique_ptr<SimClient>> clients_;
@@ -697,14 +709,20 @@ bool Simulator::clients_idle() const {
 }
 
 uint64_t Simulator::leader() const {
+  const raft::Core* core = leader_core();
+  return core != nullptr ? core->id() : 0;
+}
+
+// The serving leader of the highest term, if any.
+const raft::Core* Simulator::leader_core() const {
   const raft::Core* leader = nullptr;
   for (const auto& [id, core] : cores_) {
-    if (!node(id).serving()) continue;
+    if (!node(id).serving()) continue;  // its core may be gone
     if (core->role() == raft::Role::leader && (leader == nullptr || core->current_term() > leader->current_term())) {
       leader = core;
     }
   }
-  return leader != nullptr ? leader->id() : 0;
+  return leader;
 }
 
 uint64_t Simulator::commit_index(uint64_t id) const {
@@ -763,13 +781,7 @@ void Simulator::restart(uint64_t id) {
 // Every acknowledged write must be in the log of the final leader, committed, at the index
 // the client was told, as the same command (client id and sequence).
 void Simulator::check_acked_writes() {
-  const raft::Core* leader = nullptr;
-  for (const auto& [id, core] : cores_) {
-    if (!node(id).serving()) continue;  // its core may be gone
-    if (core->role() == raft::Role::leader && (leader == nullptr || core->current_term() > leader->current_term())) {
-      leader = core;
-    }
-  }
+  const raft::Core* leader = leader_core();
   for (const auto& client : clients_) {
     for (const AckedWrite& write : client->acked_writes()) {
       ++result_.acked_writes;
@@ -818,12 +830,16 @@ bool parse_fault_mode(const std::string& text, FaultMode* mode) {
 }
 
 SimResult run_simulation(const SimOptions& options) {
-  Simulator simulator(options, nullptr);
+  auto directory = make_work_directory(options.work_directory);
+  if (!directory.is_ok()) return refused_run(options, directory.status());
+  Simulator simulator(options, nullptr, std::move(directory).value());
   return simulator.run();
 }
 
 SimResult run_simulation(const SimOptions& options, SimController& controller) {
-  Simulator simulator(options, &controller);
+  auto directory = make_work_directory(options.work_directory);
+  if (!directory.is_ok()) return refused_run(options, directory.status());
+  Simulator simulator(options, &controller, std::move(directory).value());
   return simulator.run();
 }
 

@@ -134,6 +134,12 @@ BOOST_AUTO_TEST_CASE(outputs_hold_one_row_per_cycle_and_the_plots) {
   BOOST_TEST(contains(read_text(dir.path() + "/out/throughput.svg"), "stroke-dasharray"));  // the kills
   result.lost_acked_writes = 1;
   BOOST_TEST(json_field(experiment_summary_json(result), "ok") == "false");
+  // Problem texts may hold quotes and newlines (a linearizability explanation): still one
+  // valid JSON line.
+  result.problems = {"not linearizable:\nkey \"a\"\tread 1"};
+  const std::string json = experiment_summary_json(result);
+  BOOST_TEST(json.find('\n') == std::string::npos, json);
+  BOOST_TEST(contains(json, "\"problems\":[\"not linearizable:\\nkey \\\"a\\\"\\tread 1\"]"), json);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -215,6 +215,17 @@ BOOST_AUTO_TEST_CASE(a_sweep_names_each_failing_seed_with_its_replay_command) {
   BOOST_TEST(json_field(clean.last_line(), "failing") == "0");
 }
 
+BOOST_AUTO_TEST_CASE(a_work_directory_that_cannot_be_made_fails_the_run_naming_it) {
+  SimOptions options;
+  options.seed = 1;
+  options.work_directory = "/nonexistent-keyval-parent/runs";
+  SimResult result = run_simulation(options);
+  BOOST_TEST(!result.ok());
+  BOOST_TEST_REQUIRE(result.violations.size() == 1u);
+  BOOST_TEST(contains(result.violations[0], "/nonexistent-keyval-parent/runs/keyval-sim-XXXXXX"), result.violations[0]);
+  BOOST_TEST(result.ops == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(bad_flags_are_refused_with_a_message) {
   for (const char* arguments : {"sim --seed x", "sim --faults lots", "sim --nodes 0", "sim --seeds 5..2",
                                 "sim --seed 1 --seeds 1..2", "sim --bogus", "sim extra"}) {
