@@ -21,11 +21,7 @@ using Promise = caf::typed_response_promise<Frame>;
 void answer(Promise& promise, const ClientResponse& response) { promise.deliver(Frame{encode_client_response(response)}); }
 
 ClientResponse response_for(const ClientRequest& request, ClientStatus status, std::string message = {}) {
-  ClientResponse response;
-  response.request_id = request.request_id;
-  response.status = status;
-  response.message = std::move(message);
-  return response;
+  return client_refusal(request.request_id, status, std::move(message));
 }
 
 // An error from a stage: a timeout or a failed node leaves the outcome unknown.

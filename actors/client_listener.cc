@@ -45,18 +45,10 @@ void write_frame(Broker* self, caf::io::connection_handle handle, const std::vec
   self->flush(handle);
 }
 
-ClientResponse refusal(uint64_t request_id, ClientStatus status, std::string message) {
-  ClientResponse response;
-  response.request_id = request_id;
-  response.status = status;
-  response.message = std::move(message);
-  return response;
-}
-
 // One refusal, then close: CAF writes what is buffered before it sends the FIN.
 void refuse_and_close(Broker* self, caf::io::connection_handle handle, ClientStatus status, const std::string& why) {
   log_line(self, "connection " + peer_of(self, handle) + " closed: " + why);
-  write_frame(self, handle, encode_client_response(refusal(0, status, why)));
+  write_frame(self, handle, encode_client_response(client_refusal(0, status, why)));
   self->state.connections.erase(handle);
   self->close(handle);
 }
@@ -82,14 +74,14 @@ void forward_to_gateway(Broker* self, caf::io::connection_handle handle, ClientC
           [self, handle, finish, request_id](Frame& response) {
             finish([&] {
               if (response.bytes.size() <= self->state.config.frame_bytes_max) return write_frame(self, handle, response.bytes);
-              respond(self, handle, refusal(request_id, ClientStatus::rejected, "response too large"));
+              respond(self, handle, client_refusal(request_id, ClientStatus::rejected, "response too large"));
             });
           },
           [self, handle, finish, request_id](caf::error& error) {
             bool timed_out = error == caf::sec::request_timeout;
             finish([&] {
               respond(self, handle,
-                      refusal(request_id, timed_out ? ClientStatus::timeout : ClientStatus::unavailable,
+                      client_refusal(request_id, timed_out ? ClientStatus::timeout : ClientStatus::unavailable,
                               timed_out ? "gateway did not answer in time" : "gateway failed: " + self->system().render(error)));
             });
           });
@@ -117,7 +109,7 @@ void read_request(Broker* self, caf::io::connection_handle handle, ClientConnect
   self->configure_read(handle, caf::io::receive_policy::exactly(frame_header_bytes));
   uint64_t request_id = request.value().request_id;
   if (connection.requests_in_flight >= self->state.config.requests_in_flight_max) {
-    return respond(self, handle, refusal(request_id, ClientStatus::busy, "too many requests in flight"));
+    return respond(self, handle, client_refusal(request_id, ClientStatus::busy, "too many requests in flight"));
   }
   forward_to_gateway(self, handle, connection, request_id, Frame{std::vector<uint8_t>(bytes.begin(), bytes.end())});
 }

@@ -24,19 +24,6 @@ static_assert(schema::ClientRequest::PUT == static_cast<uint16_t>(ClientOp::put)
                   schema::ClientRequest::STATUS == static_cast<uint16_t>(ClientOp::status),
               "schema/client.capnp orders its union as ClientOp");
 
-capnp::Data::Reader as_data(const std::string& bytes) {
-  return capnp::Data::Reader(reinterpret_cast<const kj::byte*>(bytes.data()), bytes.size());
-}
-
-std::string as_string(capnp::Data::Reader data) {
-  return std::string(reinterpret_cast<const char*>(data.begin()), data.size());
-}
-
-// By size, not cStr(): a message or role with a NUL byte survives the round trip.
-std::string as_string(capnp::Text::Reader text) {
-  return std::string(text.cStr(), text.size());
-}
-
 Status refuse_oversized(size_t bytes, const std::string& where) {
   if (bytes <= client_message_bytes_max) return Status::ok();
   return Status::corruption(where + ": " + std::to_string(bytes) + " bytes, over the bound of " +
@@ -160,6 +147,14 @@ Status read_response(schema::ClientResponse::Reader in, ClientResponse* response
 }
 
 }  // namespace
+
+ClientResponse client_refusal(uint64_t request_id, ClientStatus status, std::string message) {
+  ClientResponse response;
+  response.request_id = request_id;
+  response.status = status;
+  response.message = std::move(message);
+  return response;
+}
 
 const char* client_op_name(ClientOp op) {
   switch (op) {

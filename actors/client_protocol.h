@@ -71,6 +71,9 @@ struct ClientResponse {
 // A frame's payload is bounded: a request or response larger than this is refused.
 constexpr size_t client_message_bytes_max = 4u << 20;
 
+// An answer that carries only a status and why (request_id echoed, no leader hint yet).
+ClientResponse client_refusal(uint64_t request_id, ClientStatus status, std::string message);
+
 std::vector<uint8_t> encode_client_request(const ClientRequest& request);
 Result<ClientRequest> decode_client_request(const uint8_t* data, size_t bytes);
 std::vector<uint8_t> encode_client_response(const ClientResponse& response);

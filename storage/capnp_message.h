@@ -26,6 +26,18 @@ constexpr uint64_t decode_traversal_words_max = 256ull << 20;
 constexpr uint64_t decode_traversal_words_per_message_word = 2;
 constexpr uint64_t decode_traversal_words_slack = 64;
 
+// Byte strings in and out of Data fields.
+inline capnp::Data::Reader as_data(const std::string& bytes) {
+  return capnp::Data::Reader(reinterpret_cast<const kj::byte*>(bytes.data()), bytes.size());
+}
+
+inline std::string as_string(capnp::Data::Reader data) {
+  return std::string(reinterpret_cast<const char*>(data.begin()), data.size());
+}
+
+// By size, not cStr(): a text with a NUL byte survives the round trip.
+inline std::string as_string(capnp::Text::Reader text) { return std::string(text.cStr(), text.size()); }
+
 inline std::vector<uint8_t> message_to_bytes(capnp::MessageBuilder& builder) {
   kj::Array<capnp::word> words = capnp::messageToFlatArray(builder);
   kj::ArrayPtr<const kj::byte> bytes = words.asBytes();

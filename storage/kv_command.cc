@@ -11,14 +11,6 @@
 namespace keyval {
 namespace {
 
-capnp::Data::Reader as_data(const std::string& bytes) {
-  return capnp::Data::Reader(reinterpret_cast<const kj::byte*>(bytes.data()), bytes.size());
-}
-
-std::string as_string(capnp::Data::Reader data) {
-  return std::string(reinterpret_cast<const char*>(data.begin()), data.size());
-}
-
 void fill_result(schema::CommandResult::Builder builder, const CommandResult& result) {
   builder.setStatus(static_cast<schema::CommandStatus>(result.status));
   builder.setMessage(result.message);
