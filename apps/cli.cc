@@ -7,6 +7,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
+
+#include "storage/decimal.h"
 
 namespace keyval::cli {
 
@@ -61,10 +64,9 @@ Result<uint64_t> parse_u64(const std::string& text, const std::string& what) {
   if (text.empty() || text.size() > 20 || !std::all_of(text.begin(), text.end(), ::isdigit)) {
     return Status::invalid_argument(what + " expects a whole number, got '" + text + "'");
   }
-  errno = 0;
-  unsigned long long value = std::strtoull(text.c_str(), nullptr, 10);
-  if (errno == ERANGE) return Status::invalid_argument(what + " is out of range: '" + text + "'");
-  return static_cast<uint64_t>(value);
+  std::optional<uint64_t> value = parse_decimal(text);
+  if (!value) return Status::invalid_argument(what + " is out of range: '" + text + "'");
+  return *value;
 }
 
 void JsonLine::key(const std::string& name) {

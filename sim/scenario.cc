@@ -1,6 +1,8 @@
 // The scenario file parser (see scenario.h).
 #include "sim/scenario.h"
 
+#include "storage/decimal.h"
+
 #include <algorithm>
 #include <fstream>
 #include <set>
@@ -22,11 +24,9 @@ std::vector<std::string> words_of(const std::string& line) {
 }
 
 bool whole_number(const std::string& text, uint64_t* value) {
-  if (text.empty() || text.size() > 18 || !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    return false;
-  }
-  *value = std::stoull(text);
-  return true;
+  auto parsed = parse_decimal(text);
+  if (parsed) *value = *parsed;
+  return parsed.has_value();
 }
 
 // "250ms", "2s", "1m" -> milliseconds.

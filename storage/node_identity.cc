@@ -1,6 +1,8 @@
 // Reading, writing and checking D/IDENTITY (see node_identity.h).
 #include "storage/node_identity.h"
 
+#include "storage/decimal.h"
+
 #include <algorithm>
 #include <sstream>
 
@@ -23,11 +25,9 @@ std::string render(const NodeIdentity& identity) {
 }
 
 bool parse_number(const std::string& text, uint64_t* value) {
-  if (text.empty() || text.size() > 19 || !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    return false;
-  }
-  *value = std::stoull(text);
-  return true;
+  auto parsed = parse_decimal(text);
+  if (parsed) *value = *parsed;
+  return parsed.has_value();
 }
 
 Result<NodeIdentity> parse(const std::string& text, const std::string& path) {

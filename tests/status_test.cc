@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "storage/decimal.h"
 #include "storage/status.h"
 
 namespace keyval {
@@ -212,3 +213,13 @@ BOOST_AUTO_TEST_CASE(assign_or_return_works_in_status_functions_and_with_move_on
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace keyval
+
+BOOST_AUTO_TEST_CASE(parse_decimal_takes_digits_within_uint64_only) {
+  BOOST_TEST(keyval::parse_decimal("0").value() == 0u);
+  BOOST_TEST(keyval::parse_decimal("18446744073709551615").value() == UINT64_MAX);
+  BOOST_TEST(!keyval::parse_decimal("18446744073709551616").has_value());  // one past the top
+  BOOST_TEST(!keyval::parse_decimal("").has_value());
+  BOOST_TEST(!keyval::parse_decimal("-1").has_value());
+  BOOST_TEST(!keyval::parse_decimal("1 ").has_value());
+  BOOST_TEST(!keyval::parse_decimal("0x10").has_value());
+}
