@@ -8,7 +8,7 @@ bool chance(raft::SplitMix64& random, double p) {
   return static_cast<double>(random.next() % 1'000'000) < p * 1'000'000.0;
 }
 
-void SimNetwork::send(uint64_t now_ns, const Packet& packet) {
+void SimNetwork::send(uint64_t now_ns, Packet packet) {
   ++sent_;
   if (chance(random_, faults_.drop)) {
     ++dropped_;
@@ -18,7 +18,8 @@ void SimNetwork::send(uint64_t now_ns, const Packet& packet) {
   for (int copy = 0; copy < copies; ++copy) {
     uint64_t delay = random_.between(faults_.delay_ns_min, faults_.delay_ns_max);
     if (faults_.spike_ns_max > 0 && chance(random_, faults_.spike)) delay += random_.between(0, faults_.spike_ns_max);
-    queue_.emplace(std::make_pair(now_ns + delay, ++sequence_), packet);
+    // The last copy takes the packet's bytes; a duplicate copies them.
+    queue_.emplace(std::make_pair(now_ns + delay, ++sequence_), copy + 1 == copies ? std::move(packet) : packet);
   }
 }
 

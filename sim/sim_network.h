@@ -46,7 +46,7 @@ class SimNetwork {
   const NetworkFaults& faults() const { return faults_; }
 
   // Queues `packet`, sent at now_ns (maybe lost, maybe twice, each copy with its own delay).
-  void send(uint64_t now_ns, const Packet& packet);
+  void send(uint64_t now_ns, Packet packet);
 
   void cut(uint64_t from, uint64_t to) { cut_.insert({from, to}); }
   void heal() { cut_.clear(); }

@@ -100,8 +100,10 @@ class [[nodiscard]] Result {
 };
 
 // A failed KV_ASSERT: calls the installed handler (which may throw, as the simulator's does,
-// to turn a broken invariant inside one simulated node into a reported violation), then
-// prints "keyval: assertion failed: CONDITION at FILE:LINE" and aborts.
+// to turn a broken invariant inside one simulated node into a reported violation: CAF ends
+// the actor that threw; a throw out of code that must not throw, a destructor or a noexcept
+// function, ends the process as the abort would), then prints "keyval: assertion failed:
+// CONDITION at FILE:LINE" and aborts. Real nodes install no handler.
 using AssertionHandler = void (*)(const std::string& what);
 void set_assertion_handler(AssertionHandler handler);  // nullptr: print and abort only
 [[noreturn]] void assertion_failed(const char* condition, const char* file, int line);
