@@ -126,8 +126,12 @@ std::string peer_name(uint64_t peer_id) { return "peer " + std::to_string(peer_i
 
 // --- outgoing links ------------------------------------------------------------------
 
+// Sent without a sender: a broker's cleanup (CAF 0.17) never empties its mailbox, so a
+// message naming the broker as its sender that arrives after the broker quit would keep
+// the broker alive through its own mailbox (a reference cycle, found by LeakSanitizer).
 void schedule_reconnect(Broker* self, uint64_t peer_id, OutgoingLink& link) {
-  self->delayed_send(self, std::chrono::milliseconds(link.backoff_ms), reconnect_atom_v, peer_id, link.epoch);
+  caf::delayed_anon_send(caf::actor_cast<caf::actor>(self), std::chrono::milliseconds(link.backoff_ms),
+                         reconnect_atom_v, peer_id, link.epoch);
   link.backoff_ms = std::min(link.backoff_ms * 2, self->state.config.reconnect_backoff_ms_max);
 }
 
