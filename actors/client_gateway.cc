@@ -1,32 +1,42 @@
 // The client gateway (see client_gateway.h).
 #include "actors/client_gateway.h"
 
+#include <algorithm>
+
 #include "actors/client_protocol.h"
+#include "actors/deadlines.h"
 #include "raft/core.h"
 #include "storage/kv_command.h"
 
 namespace keyval {
 namespace {
 
+using Promise = caf::typed_response_promise<Frame>;
+
+// A client request not yet answered.
+struct PendingRequest {
+  Promise promise;
+  uint64_t request_id;
+};
+
 struct GatewayState {
   ClientGatewayConfig config;
   caf::actor raft_node;
   state_machine_actor state_machine;
+  Deadlines<PendingRequest> pending;
   static inline const char* name = "client_gateway";
 };
 
-using Self = client_gateway_actor::stateful_pointer<GatewayState>;
-using Promise = caf::typed_response_promise<Frame>;
-
-void answer(Promise& promise, const ClientResponse& response) { promise.deliver(Frame{encode_client_response(response)}); }
+// The gateway's own interface: the client's, plus its deadline timer.
+using gateway_impl_actor = client_gateway_actor::extend<caf::reacts_to<sweep_atom>>;
+using Self = gateway_impl_actor::stateful_pointer<GatewayState>;
 
 ClientResponse response_for(const ClientRequest& request, ClientStatus status, std::string message = {}) {
   return client_refusal(request.request_id, status, std::move(message));
 }
 
-// An error from a stage: a timeout or a failed node leaves the outcome unknown.
+// An error from a stage: a failed node leaves the outcome unknown.
 ClientResponse failure(const ClientRequest& request, const caf::error& error) {
-  if (error == caf::sec::request_timeout) return response_for(request, ClientStatus::timeout, "request timed out");
   Status status = to_status(error);
   if (status.code() == Code::not_found) return response_for(request, ClientStatus::lost, status.message());
   if (status.code() == Code::busy) return response_for(request, ClientStatus::busy, status.message());
@@ -76,76 +86,102 @@ ClientResponse write_response(const ClientRequest& request, const CommandResult&
   return response;
 }
 
-void wait_applied(Self self, const ClientRequest& request, Promise promise, uint64_t index, uint64_t term,
+// Answers the request behind `token`, unless its deadline passed (then it was answered
+// `timeout` by the sweep, and this answer is dropped).
+void answer(Self self, uint64_t token, const ClientResponse& response) {
+  auto pending = self->state.pending.take(token);
+  if (pending) pending->promise.deliver(Frame{encode_client_response(response)});
+}
+
+// Arms the deadline timer for the oldest pending request, if none is armed.
+void arm_sweep(Self self) {
+  auto& pending = self->state.pending;
+  if (!pending.arm()) return;
+  auto delay = std::max(pending.next_due() - self->clock().now(), caf::actor_clock::duration_type::zero());
+  caf::delayed_anon_send(caf::actor_cast<gateway_impl_actor>(self), delay, sweep_atom_v);
+}
+
+void sweep(Self self) {
+  auto& pending = self->state.pending;
+  pending.swept();
+  pending.sweep(self->clock().now(), [](PendingRequest& request) {
+    request.promise.deliver(
+        Frame{encode_client_response(client_refusal(request.request_id, ClientStatus::timeout, "request timed out"))});
+  });
+  arm_sweep(self);
+}
+
+// The stages below ask actors of this node with no CAF timeout (the request's deadline is
+// the gateway's own): the raft node answers a proposal at once and a ReadIndex by the time
+// CheckQuorum settles leadership; the state machine answers a wait once that index is
+// applied, under its own bound on pending waits.
+
+void wait_applied(Self self, const ClientRequest& request, uint64_t token, uint64_t index, uint64_t term,
                   uint64_t leader) {
-  self->request(self->state.state_machine, self->state.config.request_timeout, wait_atom_v, index, term)
+  self->request(self->state.state_machine, caf::infinite, wait_atom_v, index, term)
       .then(
-          [request, promise, leader](Frame& frame) mutable {
+          [self, request, token, leader](Frame& frame) {
             auto result = decode_result(frame.bytes.data(), frame.bytes.size(), "state machine result");
-            if (!result.is_ok()) return answer(promise, response_for(request, ClientStatus::unavailable, result.status().to_string()));
-            answer(promise, write_response(request, *result, leader));
+            if (!result.is_ok()) {
+              return answer(self, token, response_for(request, ClientStatus::unavailable, result.status().to_string()));
+            }
+            answer(self, token, write_response(request, *result, leader));
           },
-          [request, promise](caf::error& error) mutable { answer(promise, failure(request, error)); });
+          [self, request, token](caf::error& error) { answer(self, token, failure(request, error)); });
 }
 
-void write(Self self, const ClientRequest& request, Promise promise) {
+void write(Self self, const ClientRequest& request, uint64_t token) {
   const uint64_t node_id = self->state.config.node_id;
-  self->request(self->state.raft_node, self->state.config.request_timeout, raft_propose_atom_v,
-                encode_command(command_of(request)))
+  self->request(self->state.raft_node, caf::infinite, raft_propose_atom_v, encode_command(command_of(request)))
       .then(
-          [self, request, promise, node_id](bool accepted, uint64_t index, uint64_t term, uint64_t hint) mutable {
-            if (!accepted) return answer(promise, not_leader(request, hint));
-            wait_applied(self, request, promise, index, term, node_id);
+          [self, request, token, node_id](bool accepted, uint64_t index, uint64_t term, uint64_t hint) {
+            if (!accepted) return answer(self, token, not_leader(request, hint));
+            wait_applied(self, request, token, index, term, node_id);
           },
-          [request, promise](caf::error& error) mutable { answer(promise, failure(request, error)); });
+          [self, request, token](caf::error& error) { answer(self, token, failure(request, error)); });
 }
 
-void read(Self self, const ClientRequest& request, Promise promise) {
-  auto state_machine = self->state.state_machine;
-  auto timeout = self->state.config.request_timeout;
+void read(Self self, const ClientRequest& request, uint64_t token) {
   const uint64_t node_id = self->state.config.node_id;
-  self->request(self->state.raft_node, timeout, raft_read_atom_v)
+  self->request(self->state.raft_node, caf::infinite, raft_read_atom_v)
       .then(
-          [self, request, promise, state_machine, timeout, node_id](bool ok, uint64_t read_index, uint64_t hint) mutable {
-            if (!ok) return answer(promise, not_leader(request, hint));
-            self->request(state_machine, timeout, kv_get_atom_v, request.key, read_index)
+          [self, request, token, node_id](bool ok, uint64_t read_index, uint64_t hint) {
+            if (!ok) return answer(self, token, not_leader(request, hint));
+            self->request(self->state.state_machine, caf::infinite, kv_get_atom_v, request.key, read_index)
                 .then(
-                    [request, promise, node_id](bool found, std::string& value, uint64_t served_at) mutable {
+                    [self, request, token, node_id](bool found, std::string& value, uint64_t served_at) {
                       ClientResponse response = response_for(request, ClientStatus::ok);
                       response.leader_hint = node_id;
                       response.found = found;
                       response.value = std::move(value);
                       response.index = served_at;
-                      answer(promise, response);
+                      answer(self, token, response);
                     },
-                    [request, promise](caf::error& error) mutable { answer(promise, failure(request, error)); });
+                    [self, request, token](caf::error& error) { answer(self, token, failure(request, error)); });
           },
-          [request, promise](caf::error& error) mutable { answer(promise, failure(request, error)); });
+          [self, request, token](caf::error& error) { answer(self, token, failure(request, error)); });
 }
 
-void status(Self self, const ClientRequest& request, Promise promise) {
-  auto state_machine = self->state.state_machine;
-  auto timeout = self->state.config.request_timeout;
+void status(Self self, const ClientRequest& request, uint64_t token) {
   const uint64_t node_id = self->state.config.node_id;
-  self->request(self->state.raft_node, timeout, raft_status_atom_v)
+  self->request(self->state.raft_node, caf::infinite, raft_status_atom_v)
       .then(
-          [self, request, promise, state_machine, timeout, node_id](uint64_t role, uint64_t leader, uint64_t term,
-                                                                     uint64_t commit, uint64_t) mutable {
+          [self, request, token, node_id](uint64_t role, uint64_t leader, uint64_t term, uint64_t commit, uint64_t) {
             ClientResponse response = response_for(request, ClientStatus::ok);
             response.node_id = node_id;
             response.leader_hint = leader;
             response.term = term;
             response.commit_index = commit;
             response.role = raft::role_name(static_cast<raft::Role>(role));
-            self->request(state_machine, timeout, kv_applied_atom_v)
+            self->request(self->state.state_machine, caf::infinite, kv_applied_atom_v)
                 .then(
-                    [promise, response](uint64_t applied) mutable {
+                    [self, token, response](uint64_t applied) mutable {
                       response.applied_index = applied;
-                      answer(promise, response);
+                      answer(self, token, response);
                     },
-                    [request, promise](caf::error& error) mutable { answer(promise, failure(request, error)); });
+                    [self, request, token](caf::error& error) { answer(self, token, failure(request, error)); });
           },
-          [request, promise](caf::error& error) mutable { answer(promise, failure(request, error)); });
+          [self, request, token](caf::error& error) { answer(self, token, failure(request, error)); });
 }
 
 caf::result<Frame> on_client(Self self, const Frame& frame) {
@@ -157,20 +193,26 @@ caf::result<Frame> on_client(Self self, const Frame& frame) {
     return Frame{encode_client_response(response)};
   }
   auto promise = self->make_response_promise<Frame>();
+  const uint64_t token = self->state.pending.add(self->clock().now(), PendingRequest{promise, request->request_id});
+  arm_sweep(self);
   switch (request->op) {
-    case ClientOp::get: read(self, *request, promise); break;
-    case ClientOp::status: status(self, *request, promise); break;
-    default: write(self, *request, promise); break;
+    case ClientOp::get: read(self, *request, token); break;
+    case ClientOp::status: status(self, *request, token); break;
+    default: write(self, *request, token); break;
   }
   return promise;
 }
 
-client_gateway_actor::behavior_type client_gateway(Self self, ClientGatewayConfig config, caf::actor raft_node,
+gateway_impl_actor::behavior_type client_gateway(Self self, ClientGatewayConfig config, caf::actor raft_node,
                                                    state_machine_actor state_machine) {
   self->state.config = config;
   self->state.raft_node = std::move(raft_node);
   self->state.state_machine = std::move(state_machine);
-  return {[self](client_atom, const Frame& frame) { return on_client(self, frame); }};
+  self->state.pending = Deadlines<PendingRequest>(config.request_timeout);
+  return {
+      [self](client_atom, const Frame& frame) { return on_client(self, frame); },
+      [self](sweep_atom) { sweep(self); },
+  };
 }
 
 }  // namespace

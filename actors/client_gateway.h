@@ -9,7 +9,9 @@
 //   get: a ReadIndex (§6.4) from the raft node, then the value once the state machine has
 //     applied that far: linearizable, without a log entry.
 //   status: the node's role, term, commit and applied index.
-// Every request is answered exactly once, within about two request timeouts.
+// Every request is answered exactly once, within its request timeout: the gateway keeps the
+// deadlines itself (actors/deadlines.h) and answers `timeout` (outcome unknown) for what is
+// still waiting then; an answer that comes later is dropped.
 #pragma once
 
 #include <chrono>
@@ -24,7 +26,7 @@ using client_gateway_actor = caf::typed_actor<caf::replies_to<client_atom, Frame
 
 struct ClientGatewayConfig {
   uint64_t node_id = 0;
-  std::chrono::milliseconds request_timeout{2000};  // per stage (propose/ReadIndex, then apply/read)
+  std::chrono::milliseconds request_timeout{2000};  // from the request's arrival to its answer
 };
 
 client_gateway_actor spawn_client_gateway(caf::actor_system& system, ClientGatewayConfig config, caf::actor raft_node,

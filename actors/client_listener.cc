@@ -2,9 +2,11 @@
 // of length-prefixed ClientRequest frames, every request handed to the gateway.
 #include "actors/client_listener.h"
 
+#include <algorithm>
 #include <caf/io/all.hpp>
 #include <map>
 
+#include "actors/deadlines.h"
 #include "actors/framing.h"
 
 namespace keyval {
@@ -18,9 +20,21 @@ struct ClientConnection {
   size_t requests_in_flight = 0;
 };
 
+// A request handed to the gateway and not answered yet. The connection may be gone by the
+// answer, or replaced by a newer one with the same handle: the serial tells.
+struct ForwardedRequest {
+  caf::io::connection_handle handle;
+  uint64_t serial;
+  uint64_t request_id;
+};
+
+using sweep_listener_atom = caf::atom_constant<caf::atom("lsweep")>;
+constexpr sweep_listener_atom sweep_listener_atom_v{};
+
 struct ListenerState {
   ClientListenerConfig config;
   client_gateway_actor gateway;
+  Deadlines<ForwardedRequest> forwarded;  // a net under the gateway's own deadline
   uint16_t port = 0;
   std::map<caf::io::connection_handle, ClientConnection> connections;
   uint64_t connections_accepted = 0;  // the last serial handed out
@@ -57,33 +71,59 @@ void respond(Broker* self, caf::io::connection_handle handle, const ClientRespon
   write_frame(self, handle, encode_client_response(response));
 }
 
-// The gateway's answer goes back on the connection that asked, if the client is still there
-// (not on a newer connection that got the same handle).
+// The connection a forwarded request came on, if the client is still there (not a newer
+// connection that got the same handle); it has one request less in flight.
+ClientConnection* connection_of(Broker* self, const ForwardedRequest& request) {
+  auto found = self->state.connections.find(request.handle);
+  if (found == self->state.connections.end() || found->second.serial != request.serial) return nullptr;
+  KV_ASSERT(found->second.requests_in_flight > 0);
+  --found->second.requests_in_flight;
+  return &found->second;
+}
+
+// Arms the deadline timer for the oldest forwarded request (sent without a sender: see
+// schedule_reconnect in actors/tcp_transport.cc for why a broker's own timers must be).
+void arm_sweep(Broker* self) {
+  auto& forwarded = self->state.forwarded;
+  if (!forwarded.arm()) return;
+  auto delay = std::max(forwarded.next_due() - self->clock().now(), caf::actor_clock::duration_type::zero());
+  caf::delayed_anon_send(caf::actor_cast<caf::actor>(self), delay, sweep_listener_atom_v);
+}
+
+void sweep(Broker* self) {
+  auto& forwarded = self->state.forwarded;
+  forwarded.swept();
+  forwarded.sweep(self->clock().now(), [self](const ForwardedRequest& request) {
+    if (!connection_of(self, request)) return;
+    respond(self, request.handle,
+            client_refusal(request.request_id, ClientStatus::timeout, "gateway did not answer in time"));
+  });
+  arm_sweep(self);
+}
+
+// The gateway keeps each request's deadline (it always answers); the listener's own, longer
+// one only catches a gateway that is stuck.
 void forward_to_gateway(Broker* self, caf::io::connection_handle handle, ClientConnection& connection,
                         uint64_t request_id, Frame request) {
   ++connection.requests_in_flight;
-  auto finish = [self, handle, serial = connection.serial](auto&& write) {
-    auto found = self->state.connections.find(handle);
-    if (found == self->state.connections.end() || found->second.serial != serial) return;  // closed meanwhile
-    KV_ASSERT(found->second.requests_in_flight > 0);
-    --found->second.requests_in_flight;
-    write();
-  };
-  self->request(self->state.gateway, self->state.config.request_timeout, client_atom_v, std::move(request))
+  const uint64_t token = self->state.forwarded.add(self->clock().now(), ForwardedRequest{handle, connection.serial, request_id});
+  arm_sweep(self);
+  self->request(self->state.gateway, caf::infinite, client_atom_v, std::move(request))
       .then(
-          [self, handle, finish, request_id](Frame& response) {
-            finish([&] {
-              if (response.bytes.size() <= self->state.config.frame_bytes_max) return write_frame(self, handle, response.bytes);
-              respond(self, handle, client_refusal(request_id, ClientStatus::rejected, "response too large"));
-            });
+          [self, token](Frame& response) {
+            auto request = self->state.forwarded.take(token);
+            if (!request || !connection_of(self, *request)) return;  // timed out, or the client left
+            if (response.bytes.size() <= self->state.config.frame_bytes_max) {
+              return write_frame(self, request->handle, response.bytes);
+            }
+            respond(self, request->handle, client_refusal(request->request_id, ClientStatus::rejected, "response too large"));
           },
-          [self, handle, finish, request_id](caf::error& error) {
-            bool timed_out = error == caf::sec::request_timeout;
-            finish([&] {
-              respond(self, handle,
-                      client_refusal(request_id, timed_out ? ClientStatus::timeout : ClientStatus::unavailable,
-                              timed_out ? "gateway did not answer in time" : "gateway failed: " + self->system().render(error)));
-            });
+          [self, token](caf::error& error) {
+            auto request = self->state.forwarded.take(token);
+            if (!request || !connection_of(self, *request)) return;
+            respond(self, request->handle,
+                    client_refusal(request->request_id, ClientStatus::unavailable,
+                                   "gateway failed: " + self->system().render(error)));
           });
 }
 
@@ -136,9 +176,11 @@ caf::behavior client_listener(Broker* self, ClientListenerConfig config, client_
   self->add_doorman(std::move(doorman));
   state.config = std::move(config);
   state.gateway = std::move(gateway);
+  state.forwarded = Deadlines<ForwardedRequest>(state.config.request_timeout);
   log_line(self, "listening on " + state.config.host + ":" + std::to_string(state.port));
   return {
       [self](bounds_atom) { return self->state.port; },
+      [self](sweep_listener_atom) { sweep(self); },
       [self](const caf::io::new_connection_msg& message) { accept_connection(self, message.handle); },
       [self](caf::io::new_data_msg& message) { read_data(self, message); },
       [self](const caf::io::connection_closed_msg& message) { self->state.connections.erase(message.handle); },

@@ -47,6 +47,7 @@ CAF_ADD_ATOM(keyval, keyval, raft_propose_atom, "raftprop")
 CAF_ADD_ATOM(keyval, keyval, raft_peer_atom, "raftpeer")
 CAF_ADD_ATOM(keyval, keyval, raft_status_atom, "raftstat")
 CAF_ADD_ATOM(keyval, keyval, raft_read_atom, "raftread")
+CAF_ADD_ATOM(keyval, keyval, sweep_atom, "sweep")
 CAF_END_TYPE_ID_BLOCK(keyval)
 
 namespace keyval {
