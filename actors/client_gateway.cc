@@ -2,6 +2,7 @@
 #include "actors/client_gateway.h"
 
 #include <algorithm>
+#include <memory>
 
 #include "actors/client_protocol.h"
 #include "actors/deadlines.h"
@@ -116,58 +117,61 @@ void sweep(Self self) {
 // CheckQuorum settles leadership; the state machine answers a wait once that index is
 // applied, under its own bound on pending waits.
 
-void wait_applied(Self self, const ClientRequest& request, uint64_t token, uint64_t index, uint64_t term,
+// Stages share the decoded request: a closure holds a pointer, not a copy of its key and value.
+using SharedRequest = std::shared_ptr<const ClientRequest>;
+
+void wait_applied(Self self, const SharedRequest& request, uint64_t token, uint64_t index, uint64_t term,
                   uint64_t leader) {
   self->request(self->state.state_machine, caf::infinite, wait_atom_v, index, term)
       .then(
           [self, request, token, leader](Frame& frame) {
             auto result = decode_result(frame.bytes.data(), frame.bytes.size(), "state machine result");
             if (!result.is_ok()) {
-              return answer(self, token, response_for(request, ClientStatus::unavailable, result.status().to_string()));
+              return answer(self, token, response_for(*request, ClientStatus::unavailable, result.status().to_string()));
             }
-            answer(self, token, write_response(request, *result, leader));
+            answer(self, token, write_response(*request, *result, leader));
           },
-          [self, request, token](caf::error& error) { answer(self, token, failure(request, error)); });
+          [self, request, token](caf::error& error) { answer(self, token, failure(*request, error)); });
 }
 
-void write(Self self, const ClientRequest& request, uint64_t token) {
+void write(Self self, const SharedRequest& request, uint64_t token) {
   const uint64_t node_id = self->state.config.node_id;
-  self->request(self->state.raft_node, caf::infinite, raft_propose_atom_v, encode_command(command_of(request)))
+  self->request(self->state.raft_node, caf::infinite, raft_propose_atom_v, encode_command(command_of(*request)))
       .then(
           [self, request, token, node_id](bool accepted, uint64_t index, uint64_t term, uint64_t hint) {
-            if (!accepted) return answer(self, token, not_leader(request, hint));
+            if (!accepted) return answer(self, token, not_leader(*request, hint));
             wait_applied(self, request, token, index, term, node_id);
           },
-          [self, request, token](caf::error& error) { answer(self, token, failure(request, error)); });
+          [self, request, token](caf::error& error) { answer(self, token, failure(*request, error)); });
 }
 
-void read(Self self, const ClientRequest& request, uint64_t token) {
+void read(Self self, const SharedRequest& request, uint64_t token) {
   const uint64_t node_id = self->state.config.node_id;
   self->request(self->state.raft_node, caf::infinite, raft_read_atom_v)
       .then(
           [self, request, token, node_id](bool ok, uint64_t read_index, uint64_t hint) {
-            if (!ok) return answer(self, token, not_leader(request, hint));
-            self->request(self->state.state_machine, caf::infinite, kv_get_atom_v, request.key, read_index)
+            if (!ok) return answer(self, token, not_leader(*request, hint));
+            self->request(self->state.state_machine, caf::infinite, kv_get_atom_v, request->key, read_index)
                 .then(
                     [self, request, token, node_id](bool found, std::string& value, uint64_t served_at) {
-                      ClientResponse response = response_for(request, ClientStatus::ok);
+                      ClientResponse response = response_for(*request, ClientStatus::ok);
                       response.leader_hint = node_id;
                       response.found = found;
                       response.value = std::move(value);
                       response.index = served_at;
                       answer(self, token, response);
                     },
-                    [self, request, token](caf::error& error) { answer(self, token, failure(request, error)); });
+                    [self, request, token](caf::error& error) { answer(self, token, failure(*request, error)); });
           },
-          [self, request, token](caf::error& error) { answer(self, token, failure(request, error)); });
+          [self, request, token](caf::error& error) { answer(self, token, failure(*request, error)); });
 }
 
-void status(Self self, const ClientRequest& request, uint64_t token) {
+void status(Self self, const SharedRequest& request, uint64_t token) {
   const uint64_t node_id = self->state.config.node_id;
   self->request(self->state.raft_node, caf::infinite, raft_status_atom_v)
       .then(
           [self, request, token, node_id](uint64_t role, uint64_t leader, uint64_t term, uint64_t commit, uint64_t) {
-            ClientResponse response = response_for(request, ClientStatus::ok);
+            ClientResponse response = response_for(*request, ClientStatus::ok);
             response.node_id = node_id;
             response.leader_hint = leader;
             response.term = term;
@@ -179,9 +183,9 @@ void status(Self self, const ClientRequest& request, uint64_t token) {
                       response.applied_index = applied;
                       answer(self, token, response);
                     },
-                    [self, request, token](caf::error& error) { answer(self, token, failure(request, error)); });
+                    [self, request, token](caf::error& error) { answer(self, token, failure(*request, error)); });
           },
-          [self, request, token](caf::error& error) { answer(self, token, failure(request, error)); });
+          [self, request, token](caf::error& error) { answer(self, token, failure(*request, error)); });
 }
 
 caf::result<Frame> on_client(Self self, const Frame& frame) {
@@ -195,10 +199,11 @@ caf::result<Frame> on_client(Self self, const Frame& frame) {
   auto promise = self->make_response_promise<Frame>();
   const uint64_t token = self->state.pending.add(self->clock().now(), PendingRequest{promise, request->request_id});
   arm_sweep(self);
-  switch (request->op) {
-    case ClientOp::get: read(self, *request, token); break;
-    case ClientOp::status: status(self, *request, token); break;
-    default: write(self, *request, token); break;
+  auto shared = std::make_shared<const ClientRequest>(std::move(*request));
+  switch (shared->op) {
+    case ClientOp::get: read(self, shared, token); break;
+    case ClientOp::status: status(self, shared, token); break;
+    default: write(self, shared, token); break;
   }
   return promise;
 }

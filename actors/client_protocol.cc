@@ -199,7 +199,9 @@ bool ClientResponse::operator==(const ClientResponse& other) const {
 // The encoders do not check client_message_bytes_max: the receiving decoder refuses an
 // oversized message, and the sender learns it from that reply or a closed connection.
 std::vector<uint8_t> encode_client_request(const ClientRequest& request) {
-  capnp::MallocMessageBuilder builder;
+  const size_t expected_bytes = request.expected ? request.expected->size() : 0;
+  capnp::MallocMessageBuilder builder(first_segment_words(1 + struct_words<schema::ClientRequest>(),
+                                                          request.key.size() + request.value.size() + expected_bytes, 3));
   fill_request(builder.initRoot<schema::ClientRequest>(), request);
   return message_to_bytes(builder);
 }
@@ -216,7 +218,9 @@ Result<ClientRequest> decode_client_request(const uint8_t* data, size_t bytes) {
 }
 
 std::vector<uint8_t> encode_client_response(const ClientResponse& response) {
-  capnp::MallocMessageBuilder builder;
+  capnp::MallocMessageBuilder builder(
+      first_segment_words(1 + struct_words<schema::ClientResponse>(),
+                          response.message.size() + 1 + response.value.size() + response.role.size() + 1, 3));
   fill_response(builder.initRoot<schema::ClientResponse>(), response);
   return message_to_bytes(builder);
 }

@@ -31,11 +31,6 @@ bool is_known_type(uint16_t type) {
          type <= static_cast<uint16_t>(raft::MessageType::append_entries_response);
 }
 
-template <class Struct>
-constexpr size_t struct_words() {
-  return Struct::_capnpPrivate::dataWordSize + Struct::_capnpPrivate::pointerCount;
-}
-
 // Words of one segment that holds the whole message: the root pointer, the root struct,
 // the list tag, and per entry its struct and its padded payload. One segment keeps the
 // encoding free of far pointers and of further segment table entries.

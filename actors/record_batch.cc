@@ -51,8 +51,17 @@ Record Record::snapshot(const SnapshotMetadata& snapshot) {
 
 Record Record::truncate_after(uint64_t index) { return Record{EntryType::truncate, index, 0, {}}; }
 
+// The root, the batch, the list tag, then per record its struct and its payload.
+template <class Item>
+unsigned batch_words(const std::vector<Item>& items) {
+  size_t payload_bytes = 0;
+  for (const Item& item : items) payload_bytes += item.payload.size();
+  return first_segment_words(2 + struct_words<schema::RecordBatch>() + items.size() * struct_words<schema::WalEntry>(),
+                             payload_bytes, items.size());
+}
+
 std::vector<uint8_t> encode_record_batch(const std::vector<Record>& records) {
-  capnp::MallocMessageBuilder builder;
+  capnp::MallocMessageBuilder builder(batch_words(records));
   auto list = builder.initRoot<schema::RecordBatch>().initRecords(static_cast<unsigned>(records.size()));
   for (size_t i = 0; i < records.size(); ++i) {
     const Record& record = records[i];
@@ -74,7 +83,7 @@ Result<std::vector<Record>> decode_record_batch(const std::vector<uint8_t>& byte
 }
 
 std::vector<uint8_t> encode_entries(const std::vector<Entry>& entries) {
-  capnp::MallocMessageBuilder builder;
+  capnp::MallocMessageBuilder builder(batch_words(entries));
   auto list = builder.initRoot<schema::RecordBatch>().initRecords(static_cast<unsigned>(entries.size()));
   for (size_t i = 0; i < entries.size(); ++i) {
     fill(list[static_cast<unsigned>(i)], EntryType::log, entries[i].index, entries[i].term, entries[i].payload);

@@ -76,7 +76,10 @@ const char* command_status_name(CommandStatus status) {
 }
 
 std::vector<uint8_t> encode_command(const Command& command) {
-  capnp::MallocMessageBuilder builder;
+  const size_t expected_bytes = command.expected ? command.expected->size() : 0;
+  // The root, the command, one of its union's structs (at most 4 words), and its byte fields.
+  capnp::MallocMessageBuilder builder(first_segment_words(1 + struct_words<schema::Command>() + 4,
+                                                          command.key.size() + command.value.size() + expected_bytes, 3));
   auto root = builder.initRoot<schema::Command>();
   root.setClientId(command.client_id);
   root.setSequence(command.sequence);
@@ -110,8 +113,12 @@ Result<Command> decode_command(const uint8_t* data, size_t bytes, const std::str
   return command;
 }
 
+// A result's words in a message, beside its struct: its message text (with its NUL) and value.
+size_t result_data_bytes(const CommandResult& result) { return result.message.size() + 1 + result.value.size(); }
+
 std::vector<uint8_t> encode_result(const CommandResult& result) {
-  capnp::MallocMessageBuilder builder;
+  capnp::MallocMessageBuilder builder(
+      first_segment_words(1 + struct_words<schema::CommandResult>(), result_data_bytes(result), 2));
   fill_result(builder.initRoot<schema::CommandResult>(), result);
   return message_to_bytes(builder);
 }
@@ -126,7 +133,11 @@ Result<CommandResult> decode_result(const uint8_t* data, size_t bytes, const std
 }
 
 std::vector<uint8_t> encode_results(const std::vector<CommandResult>& results) {
-  capnp::MallocMessageBuilder builder;
+  size_t data_bytes = 0;
+  for (const CommandResult& result : results) data_bytes += result_data_bytes(result);
+  capnp::MallocMessageBuilder builder(first_segment_words(
+      2 + struct_words<schema::CommandResults>() + results.size() * struct_words<schema::CommandResult>(), data_bytes,
+      2 * results.size()));
   auto list = builder.initRoot<schema::CommandResults>().initResults(static_cast<unsigned>(results.size()));
   for (unsigned i = 0; i < results.size(); ++i) fill_result(list[i], results[i]);
   return message_to_bytes(builder);

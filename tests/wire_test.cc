@@ -5,9 +5,11 @@
 
 #include <capnp/message.h>
 #include <capnp/schema.h>
+#include <capnp/serialize.h>
 
 #include <cstdint>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -450,6 +452,59 @@ BOOST_AUTO_TEST_CASE(key_over_the_bound_is_refused_and_at_the_bound_accepted) {
                                                  std::to_string(kv_key_bytes_max + 1) + " bytes, over the bound of " +
                                                  std::to_string(kv_key_bytes_max));
   }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(capnp_message)
+
+// message_to_bytes writes the segment table itself: it must match Cap'n Proto's own flat
+// encoding, for one segment, for an odd and an even number of segments (the table's padding).
+BOOST_AUTO_TEST_CASE(message_to_bytes_is_capnp_flat_encoding_for_any_segment_count) {
+  std::set<size_t> segment_counts;
+  for (size_t values : {size_t{0}, size_t{1}, size_t{2}, size_t{3}, size_t{12}}) {
+    capnp::MallocMessageBuilder builder(4, capnp::AllocationStrategy::FIXED_SIZE);  // tiny segments
+    auto put = builder.initRoot<schema::ClientRequest>().initPut();
+    put.setKey(as_data(std::string(100 * (values + 1), 'k')));
+    if (values != 0) put.setValue(as_data(std::string(37 * values, 'v')));
+    kj::Array<capnp::word> expected = capnp::messageToFlatArray(builder);
+    std::vector<uint8_t> bytes = message_to_bytes(builder);
+    segment_counts.insert(builder.getSegmentsForOutput().size());
+    BOOST_REQUIRE_EQUAL(bytes.size(), expected.asBytes().size());
+    BOOST_CHECK(std::equal(bytes.begin(), bytes.end(), expected.asBytes().begin()));
+  }
+  size_t odd = 0, even = 0;
+  for (size_t count : segment_counts) (count % 2 ? odd : even) += 1;
+  BOOST_CHECK_MESSAGE(odd > 0 && even > 0, "wanted odd and even segment counts above 1, got "
+                                               << *segment_counts.begin() << ".." << *segment_counts.rbegin());
+  capnp::MallocMessageBuilder single(64);
+  single.initRoot<schema::ClientRequest>().initGet().setKey(as_data(std::string("key")));
+  BOOST_REQUIRE_EQUAL(single.getSegmentsForOutput().size(), 1u);
+  kj::Array<capnp::word> expected = capnp::messageToFlatArray(single);
+  std::vector<uint8_t> bytes = message_to_bytes(single);
+  BOOST_REQUIRE_EQUAL(bytes.size(), expected.asBytes().size());
+  BOOST_CHECK(std::equal(bytes.begin(), bytes.end(), expected.asBytes().begin()));
+}
+
+// A put's encodings fit in their first segment: the sized builders hold the whole message.
+BOOST_AUTO_TEST_CASE(a_put_encodes_in_one_segment) {
+  ClientRequest request;
+  request.op = ClientOp::put;
+  request.key = std::string(16, 'k');
+  request.value = std::string(100, 'v');
+  std::vector<uint8_t> bytes = encode_client_request(request);
+  BOOST_CHECK_EQUAL(bytes[0] | bytes[1] << 8 | bytes[2] << 16 | bytes[3] << 24, 0);  // segment count - 1
+  Command command;
+  command.kind = CommandKind::put;
+  command.key = request.key;
+  command.value = request.value;
+  bytes = encode_command(command);
+  BOOST_CHECK_EQUAL(bytes[0] | bytes[1] << 8 | bytes[2] << 16 | bytes[3] << 24, 0);
+  CommandResult result;
+  result.value = request.value;
+  result.message = "ok";
+  bytes = encode_results({result, result, result});
+  BOOST_CHECK_EQUAL(bytes[0] | bytes[1] << 8 | bytes[2] << 16 | bytes[3] << 24, 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
