@@ -39,8 +39,9 @@ struct ClientListenerConfig {
   size_t frame_bytes_max = client_message_bytes_max;  // request payload bound
   size_t connections_max = 1024;
   size_t requests_in_flight_max = 1024;  // per connection
-  // Longer than the gateway's own bound (about two of its request timeouts), so that a
-  // timeout here means a gateway that is stuck, not a slow request.
+  // Longer than the gateway's own deadline (its request_timeout), so that a timeout here
+  // means a gateway that is stuck, not a slow request. Kept by the listener itself, like
+  // the gateway's (actors/deadlines.h): no CAF timer per request.
   std::chrono::milliseconds request_timeout{10000};
   std::function<void(const std::string&)> log;  // one line per event; silent when empty
 };

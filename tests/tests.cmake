@@ -45,6 +45,8 @@ target_link_libraries(sim_disk_test PRIVATE keyval_sim)
 keyval_test(node_identity_test unit)
 keyval_test(wire_test unit)
 target_link_libraries(wire_test PRIVATE keyval_actors)
+keyval_test(client_gateway_test actors)
+target_link_libraries(client_gateway_test PRIVATE keyval_actors)
 keyval_test(tcp_transport_test actors)
 target_link_libraries(tcp_transport_test PRIVATE keyval_actors)
 
