@@ -1,7 +1,6 @@
 // The client gateway (see client_gateway.h).
 #include "actors/client_gateway.h"
 
-#include <algorithm>
 #include <memory>
 
 #include "actors/client_protocol.h"
@@ -94,18 +93,12 @@ void answer(Self self, uint64_t token, const ClientResponse& response) {
   if (pending) pending->promise.deliver(Frame{encode_client_response(response)});
 }
 
-// Arms the deadline timer for the oldest pending request, if none is armed.
 void arm_sweep(Self self) {
-  auto& pending = self->state.pending;
-  if (!pending.arm()) return;
-  auto delay = std::max(pending.next_due() - self->clock().now(), caf::actor_clock::duration_type::zero());
-  caf::delayed_anon_send(caf::actor_cast<gateway_impl_actor>(self), delay, sweep_atom_v);
+  keyval::arm_sweep(self->state.pending, caf::actor_cast<gateway_impl_actor>(self), self->clock());
 }
 
 void sweep(Self self) {
-  auto& pending = self->state.pending;
-  pending.swept();
-  pending.sweep(self->clock().now(), [](PendingRequest& request) {
+  self->state.pending.sweep(self->clock().now(), [](PendingRequest& request) {
     request.promise.deliver(
         Frame{encode_client_response(client_refusal(request.request_id, ClientStatus::timeout, "request timed out"))});
   });

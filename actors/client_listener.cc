@@ -2,7 +2,6 @@
 // of length-prefixed ClientRequest frames, every request handed to the gateway.
 #include "actors/client_listener.h"
 
-#include <algorithm>
 #include <caf/io/all.hpp>
 #include <map>
 
@@ -27,9 +26,6 @@ struct ForwardedRequest {
   uint64_t serial;
   uint64_t request_id;
 };
-
-using sweep_listener_atom = caf::atom_constant<caf::atom("lsweep")>;
-constexpr sweep_listener_atom sweep_listener_atom_v{};
 
 struct ListenerState {
   ClientListenerConfig config;
@@ -81,19 +77,12 @@ ClientConnection* connection_of(Broker* self, const ForwardedRequest& request) {
   return &found->second;
 }
 
-// Arms the deadline timer for the oldest forwarded request (sent without a sender: see
-// schedule_reconnect in actors/tcp_transport.cc for why a broker's own timers must be).
 void arm_sweep(Broker* self) {
-  auto& forwarded = self->state.forwarded;
-  if (!forwarded.arm()) return;
-  auto delay = std::max(forwarded.next_due() - self->clock().now(), caf::actor_clock::duration_type::zero());
-  caf::delayed_anon_send(caf::actor_cast<caf::actor>(self), delay, sweep_listener_atom_v);
+  keyval::arm_sweep(self->state.forwarded, caf::actor_cast<caf::actor>(self), self->clock());
 }
 
 void sweep(Broker* self) {
-  auto& forwarded = self->state.forwarded;
-  forwarded.swept();
-  forwarded.sweep(self->clock().now(), [self](const ForwardedRequest& request) {
+  self->state.forwarded.sweep(self->clock().now(), [self](const ForwardedRequest& request) {
     if (!connection_of(self, request)) return;
     respond(self, request.handle,
             client_refusal(request.request_id, ClientStatus::timeout, "gateway did not answer in time"));
@@ -180,7 +169,7 @@ caf::behavior client_listener(Broker* self, ClientListenerConfig config, client_
   log_line(self, "listening on " + state.config.host + ":" + std::to_string(state.port));
   return {
       [self](bounds_atom) { return self->state.port; },
-      [self](sweep_listener_atom) { sweep(self); },
+      [self](sweep_atom) { sweep(self); },
       [self](const caf::io::new_connection_msg& message) { accept_connection(self, message.handle); },
       [self](caf::io::new_data_msg& message) { read_data(self, message); },
       [self](const caf::io::connection_closed_msg& message) { self->state.connections.erase(message.handle); },

@@ -12,12 +12,14 @@
 // the sweep. A reply that comes after its entry was swept finds nothing and is dropped.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <utility>
 
+#include "actors/messages.h"
 #include "storage/status.h"
 
 namespace keyval {
@@ -50,9 +52,11 @@ class Deadlines {
     return pending;
   }
 
-  // Removes every entry due at or before `now`, oldest first, handing each to `expire`.
+  // The owner's sweep timer fired: removes every entry due at or before `now`, oldest
+  // first, handing each to `expire`. The timer is no longer armed.
   template <class Expire>
   void sweep(Clock::time_point now, Expire&& expire) {
+    armed_ = false;
     while (!entries_.empty() && entries_.begin()->second.due <= now) {
       Pending pending = std::move(entries_.begin()->second.pending);
       entries_.erase(entries_.begin());
@@ -66,14 +70,13 @@ class Deadlines {
     return entries_.begin()->second.due;
   }
 
-  // Sweep timer bookkeeping for the owner: true when a sweep should be armed now (entries
-  // wait and no sweep is armed); the owner calls swept() when its sweep message arrives.
+  // True when the owner should arm its sweep timer now: entries wait and none is armed
+  // (then it counts as armed until the next sweep).
   bool arm() {
     if (armed_ || entries_.empty()) return false;
     armed_ = true;
     return true;
   }
-  void swept() { armed_ = false; }
 
  private:
   struct Entry {
@@ -86,5 +89,16 @@ class Deadlines {
   std::map<uint64_t, Entry> entries_;  // by token: also by due time, the timeout being one
   bool armed_ = false;
 };
+
+// Arms `owner`'s sweep timer for its oldest entry, unless one is armed: a sweep_atom at
+// that entry's due time, on the owner's own clock (virtual in the simulator). Sent without
+// a sender: a CAF 0.17 broker never empties its mailbox when it quits, so a message naming
+// it as sender that arrives after that would keep it alive (a reference cycle).
+template <class Pending, class Handle>
+void arm_sweep(Deadlines<Pending>& deadlines, const Handle& owner, caf::actor_clock& clock) {
+  if (!deadlines.arm()) return;
+  auto delay = std::max(deadlines.next_due() - clock.now(), caf::actor_clock::duration_type::zero());
+  caf::delayed_anon_send(owner, delay, sweep_atom_v);
+}
 
 }  // namespace keyval

@@ -22,7 +22,9 @@ inline void write_frame_header(uint8_t* header, uint32_t payload_bytes) {
 }
 
 inline void append_frame_header(std::vector<uint8_t>& out, uint32_t payload_bytes) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<uint8_t>(payload_bytes >> (8 * i)));
+  uint8_t header[frame_header_bytes];
+  write_frame_header(header, payload_bytes);
+  out.insert(out.end(), header, header + frame_header_bytes);
 }
 
 inline uint32_t read_frame_header(const uint8_t* header) {

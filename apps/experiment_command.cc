@@ -15,9 +15,9 @@
 #include <signal.h>
 
 #include <algorithm>
-#include <optional>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <random>
 
 #include "apps/cli.h"

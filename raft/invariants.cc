@@ -14,14 +14,9 @@ std::string node_name(uint64_t id) { return "node " + std::to_string(id); }
 }  // namespace
 
 NodeState NodeState::of(const Core& core) {
-  NodeState state;
-  state.id = core.id();
-  state.current_term = core.current_term();
-  state.role = core.role();
-  state.commit_index = core.commit_index();
+  NodeState state = roles_of(core);
   state.log_terms.reserve(core.log().last_index());
   for (uint64_t index = 1; index <= core.log().last_index(); ++index) state.log_terms.push_back(core.log().term_at(index));
-  state.last_index = core.log().last_index();
   return state;
 }
 
