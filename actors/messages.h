@@ -48,6 +48,14 @@ CAF_ADD_ATOM(keyval, keyval, raft_peer_atom, "raftpeer")
 CAF_ADD_ATOM(keyval, keyval, raft_status_atom, "raftstat")
 CAF_ADD_ATOM(keyval, keyval, raft_read_atom, "raftread")
 CAF_ADD_ATOM(keyval, keyval, sweep_atom, "sweep")
+CAF_ADD_ATOM(keyval, keyval, snapshot_take_atom, "snaptake")
+CAF_ADD_ATOM(keyval, keyval, snapshot_read_atom, "snapread")
+CAF_ADD_ATOM(keyval, keyval, snapshot_write_atom, "snapwrite")
+CAF_ADD_ATOM(keyval, keyval, snapshot_finish_atom, "snapfin")
+CAF_ADD_ATOM(keyval, keyval, snapshot_install_atom, "snapinst")
+CAF_ADD_ATOM(keyval, keyval, snapshot_status_atom, "snapstat")
+CAF_ADD_ATOM(keyval, keyval, compact_atom, "compact")
+CAF_ADD_ATOM(keyval, keyval, hash_atom, "hash")
 CAF_END_TYPE_ID_BLOCK(keyval)
 
 namespace keyval {
@@ -62,6 +70,10 @@ using wal_writer_actor = caf::typed_actor<
     caf::reacts_to<group_sync_atom>,
     // LMDB synced, WAL segments it covers dropped; replies the index LMDB is durable through.
     caf::replies_to<checkpoint_atom>::with<uint64_t>,
+    // A snapshot through `index` is durable (file and WAL record): whole segments whose
+    // entries are all <= index are released. Replies the segments released and the WAL's
+    // first retained index.
+    caf::replies_to<compact_atom, uint64_t>::with<uint64_t, uint64_t>,
     // last index, synced index, group commits so far, records appended so far.
     caf::replies_to<stats_atom>::with<uint64_t, uint64_t, uint64_t, uint64_t>>;
 
@@ -84,13 +96,36 @@ using store_indexer_actor = caf::typed_actor<
     // The applied value of a key: found, value.
     caf::replies_to<kv_get_atom, std::string>::with<bool, std::string>,
     // The state machine's applied index.
-    caf::replies_to<kv_applied_atom>::with<uint64_t>>;
+    caf::replies_to<kv_applied_atom>::with<uint64_t>,
+    // Releases the `log` database's entries <= index (compaction); replies how many went.
+    caf::replies_to<compact_atom, uint64_t>::with<uint64_t>,
+    // Replaces the state machine with the published snapshot file (index, term), in one
+    // transaction; replies the keys loaded.
+    caf::replies_to<snapshot_install_atom, uint64_t, uint64_t>::with<uint64_t>,
+    // The hash of the key-value state (storage/snapshot.h) and the applied index it is at.
+    caf::replies_to<hash_atom>::with<uint64_t, uint64_t>>;
+
+// The snapshotter (actors/snapshotter.h): all snapshot file I/O of a node.
+using snapshotter_actor = caf::typed_actor<
+    // Takes a snapshot of the state machine now (configuration: an encoded SnapshotMetadata
+    // whose members are used). Replies the snapshot's encoded SnapshotMetadata (index, term,
+    // configuration), its file bytes and its keys, once the file is durable and published.
+    caf::replies_to<snapshot_take_atom, Frame>::with<Frame, uint64_t, uint64_t>,
+    // Bytes [offset, offset + bytes_max) of the published snapshot (index, term) and the
+    // file's total size (the leader's InstallSnapshot, a backup).
+    caf::replies_to<snapshot_read_atom, uint64_t, uint64_t, uint64_t, uint64_t>::with<Frame, uint64_t>,
+    // An incoming snapshot's bytes at `offset` (offset 0 starts it over); replies the next
+    // offset it expects (less than offset + size when the bytes did not continue the file).
+    caf::replies_to<snapshot_write_atom, uint64_t, uint64_t, uint64_t, Frame>::with<uint64_t>,
+    // The incoming snapshot is complete: verified end to end, synced and published.
+    // Replies its encoded SnapshotMetadata and keys.
+    caf::replies_to<snapshot_finish_atom, uint64_t, uint64_t>::with<Frame, uint64_t>>;
 
 // The recovery_coordinator (actors/recovery_coordinator.h).
 using recovery_coordinator_actor = caf::typed_actor<
-    // Recovers the data directory, spawns the wal_writer and store_indexer, and replies
-    // the recovered state (schema RecoveredState) with both handles.
-    caf::replies_to<recover_atom>::with<Frame, wal_writer_actor, store_indexer_actor>>;
+    // Recovers the data directory, spawns the wal_writer, store_indexer and snapshotter,
+    // and replies the recovered state (schema RecoveredState) with their handles.
+    caf::replies_to<recover_atom>::with<Frame, wal_writer_actor, store_indexer_actor, snapshotter_actor>>;
 
 // Registers the Frame type and the error category on a node's actor system config.
 void add_message_types(caf::actor_system_config& config);

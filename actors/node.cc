@@ -17,6 +17,7 @@ class NodeStarter : public caf::event_based_actor {
     done_ = nullptr;
     if (handles_.writer) caf::anon_send_exit(handles_.writer, caf::exit_reason::kill);
     if (handles_.indexer) caf::anon_send_exit(handles_.indexer, caf::exit_reason::kill);
+    if (handles_.snapshotter) caf::anon_send_exit(handles_.snapshotter, caf::exit_reason::kill);
     if (coordinator_) caf::anon_send_exit(coordinator_, caf::exit_reason::kill);
   }
 
@@ -25,10 +26,12 @@ class NodeStarter : public caf::event_based_actor {
     coordinator_ = spawn_recovery_coordinator(system(), config_.persistence);
     request(coordinator_, caf::infinite, recover_atom_v)
         .then(
-            [this](Frame& state, wal_writer_actor& writer, store_indexer_actor& indexer) {
+            [this](Frame& state, wal_writer_actor& writer, store_indexer_actor& indexer,
+                   snapshotter_actor& snapshotter) {
               send_exit(coordinator_, caf::exit_reason::normal);
               handles_.writer = writer;
               handles_.indexer = indexer;
+              handles_.snapshotter = snapshotter;
               auto recovered = decode_recovered_state(state.bytes, &handles_.recovery_summary);
               if (!recovered.is_ok()) return fail(recovered.status());
               handles_.recovered = *recovered;
@@ -46,12 +49,24 @@ class NodeStarter : public caf::event_based_actor {
               handles_.applied_index = applied;
               raft_state_.metadata = handles_.recovered.metadata;
               raft_state_.applied_index = applied;
-              load_entries(handles_.recovered.first_index);
+              // The core's log starts right after the base snapshot (§7): the term there is
+              // known. LMDB's tail below it serves nothing after a restart and stays on disk
+              // until the next compaction.
+              uint64_t first = handles_.recovered.first_index;
+              if (handles_.recovered.snapshot) {
+                const SnapshotMetadata& snapshot = *handles_.recovered.snapshot;
+                raft_state_.snapshot_index = snapshot.last_included_index;
+                raft_state_.snapshot_term = snapshot.last_included_term;
+                raft_state_.log_start_index = snapshot.last_included_index;
+                raft_state_.log_start_term = snapshot.last_included_term;
+                first = std::max(first, snapshot.last_included_index + 1);
+              }
+              load_entries(first);
             },
             [this](caf::error& error) { fail(to_status(error)); });
   }
 
-  // The whole log into the core (no snapshots yet), one bounded read at a time.
+  // The log after the base snapshot into the core, one bounded read at a time.
   void load_entries(uint64_t next) {
     if (next > handles_.recovered.last_index) return spawn_node();
     request(handles_.indexer, caf::infinite, read_atom_v, next, handles_.recovered.last_index)
@@ -71,7 +86,7 @@ class NodeStarter : public caf::event_based_actor {
   }
 
   void spawn_node() {
-    Persistence persistence(handles_.writer, handles_.indexer, handles_.recovered);
+    Persistence persistence(handles_.writer, handles_.indexer, handles_.recovered, handles_.snapshotter);
     StateMachineConfig machine = config_.state_machine;
     machine.applied_index = handles_.applied_index;
     handles_.state_machine = spawn_state_machine(system(), handles_.indexer, machine);
@@ -88,6 +103,7 @@ class NodeStarter : public caf::event_based_actor {
   void fail(const Status& status) {
     if (handles_.writer) send_exit(handles_.writer, caf::exit_reason::user_shutdown);
     if (handles_.indexer) send_exit(handles_.indexer, caf::exit_reason::user_shutdown);
+    if (handles_.snapshotter) send_exit(handles_.snapshotter, caf::exit_reason::user_shutdown);
     if (coordinator_) send_exit(coordinator_, caf::exit_reason::user_shutdown);
     finish(status);
   }
@@ -118,6 +134,7 @@ void stop_node(const NodeHandles& handles) {
   if (handles.gateway) caf::anon_send_exit(handles.gateway, reason);
   if (handles.raft_node) caf::anon_send_exit(handles.raft_node, reason);
   if (handles.state_machine) caf::anon_send_exit(handles.state_machine, reason);
+  if (handles.snapshotter) caf::anon_send_exit(handles.snapshotter, reason);
   if (handles.writer) caf::anon_send_exit(handles.writer, reason);
   if (handles.indexer) caf::anon_send_exit(handles.indexer, reason);
 }

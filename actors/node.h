@@ -41,6 +41,7 @@ struct NodeHandles {
   client_gateway_actor gateway;
   wal_writer_actor writer;
   store_indexer_actor indexer;
+  snapshotter_actor snapshotter;
   RecoveredState recovered;      // what recovery found (log bounds, metadata)
   std::string recovery_summary;  // the recovery_coordinator's one line
   uint64_t applied_index = 0;    // the state machine's, at start

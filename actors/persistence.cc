@@ -11,8 +11,10 @@ std::vector<Record> Persistence::entry_records(const std::vector<Entry>& entries
 }
 
 std::vector<Record> Persistence::batch(std::optional<uint64_t> truncate_after, const std::optional<Metadata>& metadata,
-                                       const std::vector<Entry>& entries) {
+                                       const std::vector<Entry>& entries,
+                                       const std::optional<SnapshotMetadata>& snapshot) {
   std::vector<Record> records;
+  if (snapshot) records.push_back(Record::snapshot(*snapshot));
   if (truncate_after) records.push_back(Record::truncate_after(*truncate_after));
   if (metadata) records.push_back(Record::metadata(*metadata));
   for (Record& record : entry_records(entries)) records.push_back(std::move(record));
@@ -27,14 +29,14 @@ Result<std::unique_ptr<BlockingPersistence>> BlockingPersistence::start(caf::act
   std::unique_ptr<BlockingPersistence> result;
   self->request(coordinator, caf::infinite, recover_atom_v)
       .receive(
-          [&](Frame& frame, wal_writer_actor& writer, store_indexer_actor& indexer) {
+          [&](Frame& frame, wal_writer_actor& writer, store_indexer_actor& indexer, snapshotter_actor& snapshotter) {
             std::string summary;
             auto state = decode_recovered_state(frame.bytes, &summary);
             if (!state.is_ok()) {
               status = state.status();
               return;
             }
-            result.reset(new BlockingPersistence(system, Persistence(writer, indexer, *state), summary));
+            result.reset(new BlockingPersistence(system, Persistence(writer, indexer, *state, snapshotter), summary));
           },
           [&](caf::error& error) { status = to_status(error); });
   self->send_exit(coordinator, caf::exit_reason::user_shutdown);
@@ -69,8 +71,10 @@ Result<uint64_t> BlockingPersistence::checkpoint() {
 
 void BlockingPersistence::stop() {
   caf::scoped_actor self{system_};
-  for (const caf::actor& actor : {caf::actor_cast<caf::actor>(persistence_.writer()),
+  for (const caf::actor& actor : {caf::actor_cast<caf::actor>(persistence_.snapshotter()),
+                                  caf::actor_cast<caf::actor>(persistence_.writer()),
                                   caf::actor_cast<caf::actor>(persistence_.indexer())}) {
+    if (!actor) continue;
     self->send_exit(actor, caf::exit_reason::user_shutdown);
     self->wait_for(actor);
   }

@@ -24,13 +24,18 @@ class Persistence {
   using DurableCallback = std::function<void(const Status&, uint64_t durable_index)>;
   using EntriesCallback = std::function<void(const Status&, std::vector<Entry>)>;
 
-  Persistence(wal_writer_actor writer, store_indexer_actor indexer, RecoveredState recovered)
-      : writer_(std::move(writer)), indexer_(std::move(indexer)), recovered_(std::move(recovered)) {}
+  Persistence(wal_writer_actor writer, store_indexer_actor indexer, RecoveredState recovered,
+              snapshotter_actor snapshotter = {})
+      : writer_(std::move(writer)),
+        indexer_(std::move(indexer)),
+        snapshotter_(std::move(snapshotter)),
+        recovered_(std::move(recovered)) {}
 
   // The state recovered at start: current_term, voted_for, log bounds, snapshot.
   const RecoveredState& recovered() const { return recovered_; }
   const wal_writer_actor& writer() const { return writer_; }
   const store_indexer_actor& indexer() const { return indexer_; }
+  const snapshotter_actor& snapshotter() const { return snapshotter_; }
 
   // Any records in order; `done` runs once they are durable (or failed).
   template <class Self>
@@ -66,12 +71,15 @@ class Persistence {
 
   static std::vector<Record> entry_records(const std::vector<Entry>& entries);
   // One group: optional truncation, optional metadata, then entries.
+  // A snapshot record (an installed snapshot, §7) goes first: it resets the log the rest follows.
   static std::vector<Record> batch(std::optional<uint64_t> truncate_after, const std::optional<Metadata>& metadata,
-                                   const std::vector<Entry>& entries);
+                                   const std::vector<Entry>& entries,
+                                   const std::optional<SnapshotMetadata>& snapshot = std::nullopt);
 
  private:
   wal_writer_actor writer_;
   store_indexer_actor indexer_;
+  snapshotter_actor snapshotter_;
   RecoveredState recovered_;
 };
 

@@ -1,11 +1,13 @@
 // The raft node actor (see raft_node.h).
 #include "actors/raft_node.h"
 
+#include <chrono>
 #include <map>
 #include <optional>
 
 #include "actors/raft_wire.h"
 #include "actors/record_batch.h"
+#include "storage/codec.h"
 
 namespace keyval {
 namespace {
@@ -17,13 +19,19 @@ class RaftNodeActor : public caf::event_based_actor {
       : caf::event_based_actor(cfg),
         config_(std::move(config)),
         persistence_(std::in_place, std::move(persistence)),
-        core_(config_.raft, std::move(recovered)) {}
+        core_(config_.raft, std::move(recovered)) {
+    applied_index_ = core_.commit_index();  // the recovered applied index
+  }
 
   void on_exit() override {
     // Handles to other actors (which may hold this one) are released with the actor.
     config_.transport = nullptr;
     config_.state_machine = nullptr;
     persistence_.reset();
+    for (auto& promise : forced_now_) promise.deliver(to_error(Status::unsupported("node stopped")));
+    for (auto& promise : forced_next_) promise.deliver(to_error(Status::unsupported("node stopped")));
+    forced_now_.clear();
+    forced_next_.clear();
     for (auto& [id, promise] : reads_) promise.deliver(false, uint64_t{0}, uint64_t{0});
     reads_.clear();
   }
@@ -35,6 +43,7 @@ class RaftNodeActor : public caf::event_based_actor {
           if (epoch != tick_epoch_) return;  // a timer from an earlier schedule
           core_.tick();
           schedule_tick();
+          tick_transfers();
           after_input();
         },
         [this](raft_message_atom, const Frame& frame) {
@@ -44,6 +53,8 @@ class RaftNodeActor : public caf::event_based_actor {
             return;
           }
           if (message->to != core_.id()) return;
+          if (message->type == raft::MessageType::snapshot_chunk) return on_chunk(*message);
+          if (message->type == raft::MessageType::snapshot_chunk_response) return on_chunk_response(*message);
           core_.step(*message);
           after_input();
         },
@@ -66,6 +77,17 @@ class RaftNodeActor : public caf::event_based_actor {
         [this](raft_status_atom) {
           return caf::make_message(static_cast<uint64_t>(core_.role()), core_.leader_id(), core_.current_term(),
                                    core_.commit_index(), core_.durable_index());
+        },
+        [this](snapshot_status_atom) {
+          return caf::make_message(core_.snapshot_index(), core_.snapshot_term(), core_.log().first_index(),
+                                   core_.log().last_index());
+        },
+        [this](snapshot_take_atom) -> caf::result<uint64_t, uint64_t, uint64_t> {
+          if (!persistence_->snapshotter()) return to_error(Status::unsupported("this node has no snapshotter"));
+          auto promise = make_response_promise<uint64_t, uint64_t, uint64_t>();
+          forced_next_.push_back(promise);
+          maybe_snapshot();
+          return promise;
         },
     };
   }
@@ -92,9 +114,10 @@ class RaftNodeActor : public caf::event_based_actor {
     while (!persist_in_flight_ && core_.has_ready()) {
       raft::Ready ready = core_.take_ready();
       if (ready.soft_state) on_soft_state(*ready.soft_state);
-      if (ready.metadata || ready.log_truncated_to || !ready.entries.empty()) persist(ready);
+      if (ready.snapshot || ready.metadata || ready.log_truncated_to || !ready.entries.empty()) persist(ready);
       send_messages(ready.messages);
       if (!ready.committed_entries.empty()) apply(ready.committed_entries);
+      if (ready.soft_state && ready.soft_state->role != raft::Role::leader) transfers_.clear();
       for (const raft::ReadState& read : ready.read_states) answer_read(read.request_id, true, read.read_index);
     }
   }
@@ -103,15 +126,18 @@ class RaftNodeActor : public caf::event_based_actor {
     std::optional<Metadata> metadata = ready.metadata;
     std::optional<std::pair<uint64_t, uint64_t>> last;
     if (!ready.entries.empty()) last = std::make_pair(ready.entries.back().index, ready.entries.back().term);
+    std::optional<SnapshotMetadata> snapshot;
+    if (ready.snapshot) snapshot = installing_metadata(ready.snapshot->index, ready.snapshot->term);
     persist_in_flight_ = true;
-    persistence_->persist(this, Persistence::batch(ready.log_truncated_to, ready.metadata, ready.entries),
-                          [this, metadata, last](const Status& status, uint64_t) {
+    persistence_->persist(this, Persistence::batch(ready.log_truncated_to, ready.metadata, ready.entries, snapshot),
+                          [this, metadata, last, snapshot](const Status& status, uint64_t) {
                             persist_in_flight_ = false;
                             if (!status.is_ok()) {
                               log("persist failed, stopping: " + status.to_string());
                               quit(to_error(status));
                               return;
                             }
+                            if (snapshot) installed(*snapshot);
                             if (metadata) core_.metadata_durable(*metadata);
                             if (last) core_.durable(last->first, last->second);
                             after_input();
@@ -144,15 +170,376 @@ class RaftNodeActor : public caf::event_based_actor {
   }
 
   void send_messages(const std::vector<raft::Message>& messages) {
-    if (!config_.transport) return;
     for (const raft::Message& message : messages) {
-      send(config_.transport, transport_send_atom_v, message.to, Frame{encode_raft_message(message)});
+      // The core names the snapshot; its bytes travel as chunks this actor streams.
+      if (message.type == raft::MessageType::install_snapshot) {
+        start_transfer(message);
+        continue;
+      }
+      send_message(message);
     }
+  }
+
+  void send_message(const raft::Message& message) {
+    if (config_.transport) send(config_.transport, transport_send_atom_v, message.to, Frame{encode_raft_message(message)});
   }
 
   void apply(const std::vector<Entry>& committed) {
     if (config_.apply) config_.apply(committed);
     if (config_.state_machine) send(config_.state_machine, apply_atom_v, Frame{encode_entries(committed)});
+    for (const Entry& entry : committed) applied_bytes_since_snapshot_ += entry.payload.size();
+    applied_index_ = committed.back().index;
+    maybe_snapshot();
+  }
+
+  // ---- taking snapshots (§7) and compaction ----
+
+  bool snapshot_due() const {
+    if (!forced_next_.empty()) return true;
+    const uint64_t entries = applied_index_ > core_.snapshot_index() ? applied_index_ - core_.snapshot_index() : 0;
+    if (config_.snapshot_entries > 0 && entries >= config_.snapshot_entries) return true;
+    return config_.snapshot_bytes > 0 && applied_bytes_since_snapshot_ >= config_.snapshot_bytes && entries > 0;
+  }
+
+  void maybe_snapshot() {
+    if (snapshot_in_progress_ || !persistence_ || !persistence_->snapshotter() || !snapshot_due()) return;
+    snapshot_in_progress_ = true;
+    forced_now_ = std::move(forced_next_);
+    forced_next_.clear();
+    applied_bytes_since_snapshot_ = 0;
+    const auto started = clock().now();
+    SnapshotMetadata configuration{0, 0, config_.members};
+    request(persistence_->snapshotter(), caf::infinite, snapshot_take_atom_v,
+            Frame{encode_snapshot_metadata(configuration)})
+        .then(
+            [this, started](Frame& frame, uint64_t file_bytes, uint64_t keys) {
+              auto taken = decode_snapshot_metadata(frame.bytes.data(), frame.bytes.size(), "snapshot taken");
+              if (!taken.is_ok()) return snapshot_finished(taken.status(), 0, 0, 0);
+              const double ms = std::chrono::duration<double, std::milli>(clock().now() - started).count();
+              record_snapshot(*taken, file_bytes, keys, ms);
+            },
+            [this](caf::error& error) {
+              log("snapshot failed, the previous one stays: " + to_status(error).to_string());
+              snapshot_finished(to_status(error), 0, 0, 0);
+            });
+  }
+
+  // The snapshot file is durable; the WAL record makes it the node's base (the commit point).
+  void record_snapshot(const SnapshotMetadata& taken, uint64_t file_bytes, uint64_t keys, double ms) {
+    const uint64_t index = taken.last_included_index;
+    const uint64_t term = taken.last_included_term;
+    if (index <= core_.snapshot_index()) {
+      // Nothing applied since the last one (or an install overtook it): that one stands.
+      return snapshot_finished(Status::ok(), core_.snapshot_index(), core_.snapshot_term(), file_bytes);
+    }
+    char line[160];
+    std::snprintf(line, sizeof line, "snapshot taken at index %llu (term %llu): %llu keys, %llu bytes in %.1f ms",
+                  static_cast<unsigned long long>(index), static_cast<unsigned long long>(term),
+                  static_cast<unsigned long long>(keys), static_cast<unsigned long long>(file_bytes), ms);
+    log(line);
+    persistence_->persist(this, {Record::snapshot(taken)}, [this, index, term, file_bytes](const Status& status, uint64_t) {
+      if (!status.is_ok()) {
+        log("persist failed, stopping: " + status.to_string());
+        quit(to_error(status));
+        return;
+      }
+      const uint64_t first_before = core_.log().first_index();
+      core_.snapshot_taken(index, term);
+      compact(index, core_.log().first_index() - first_before);
+      snapshot_finished(Status::ok(), index, term, file_bytes);
+      after_input();
+    });
+  }
+
+  void snapshot_finished(const Status& status, uint64_t index, uint64_t term, uint64_t file_bytes) {
+    snapshot_in_progress_ = false;
+    for (auto& promise : forced_now_) {
+      if (status.is_ok()) promise.deliver(index, term, file_bytes);
+      else promise.deliver(to_error(status));
+    }
+    forced_now_.clear();
+    maybe_snapshot();
+  }
+
+  // Releases what a durable snapshot through `index` covers: the WAL's whole segments and
+  // LMDB's log below the kept tail. One log line when both answered.
+  void compact(uint64_t index, uint64_t memory_entries) {
+    const uint64_t tail = config_.raft.log_tail_entries;
+    const uint64_t lmdb_through = index > tail ? index - tail : 0;
+    request(persistence_->writer(), caf::infinite, compact_atom_v, index)
+        .then(
+            [this, index, memory_entries, lmdb_through](uint64_t segments, uint64_t wal_first) {
+              request(persistence_->indexer(), caf::infinite, compact_atom_v, lmdb_through)
+                  .then(
+                      [this, index, memory_entries, segments, wal_first](uint64_t lmdb_entries) {
+                        log("compacted through index " + std::to_string(index) + ": released " +
+                            std::to_string(memory_entries) + " entries from memory, " + std::to_string(lmdb_entries) +
+                            " from LMDB's log, " + std::to_string(segments) + " WAL segments (the WAL starts at " +
+                            std::to_string(wal_first) + ")");
+                      },
+                      [this](caf::error& error) { log("LMDB compaction failed: " + to_status(error).to_string()); });
+            },
+            [this](caf::error& error) { log("WAL compaction failed: " + to_status(error).to_string()); });
+  }
+
+  // ---- InstallSnapshot: the leader's side ----
+
+  struct OutgoingTransfer {
+    uint64_t index = 0;
+    uint64_t term = 0;
+    uint64_t total_bytes = 0;   // known after the first read
+    uint64_t next_offset = 0;   // next byte to read and send
+    uint64_t acked_offset = 0;  // the follower has every byte below this
+    bool reading = false;       // one read from the snapshotter at a time
+    uint32_t idle_ticks = 0;
+    uint64_t epoch = 0;         // tells replies of an abandoned transfer apart
+    std::chrono::steady_clock::time_point started;
+  };
+
+  void start_transfer(const raft::Message& message) {
+    auto existing = transfers_.find(message.to);
+    if (existing != transfers_.end() && existing->second.index == message.snapshot_index &&
+        existing->second.term == message.snapshot_term) {
+      return;  // already streaming this snapshot to that follower
+    }
+    OutgoingTransfer transfer;
+    transfer.index = message.snapshot_index;
+    transfer.term = message.snapshot_term;
+    transfer.epoch = ++transfer_epoch_;
+    transfer.started = std::chrono::steady_clock::now();
+    transfers_[message.to] = transfer;
+    log("sending snapshot " + std::to_string(transfer.index) + " (term " + std::to_string(transfer.term) +
+        ") to node " + std::to_string(message.to));
+    pump_transfer(message.to);
+  }
+
+  void abandon_transfer(uint64_t peer, const std::string& why) {
+    auto found = transfers_.find(peer);
+    if (found == transfers_.end()) return;
+    log("snapshot transfer to node " + std::to_string(peer) + " abandoned: " + why);
+    transfers_.erase(found);
+    core_.snapshot_failed(peer);
+    after_input();
+  }
+
+  void pump_transfer(uint64_t peer) {
+    auto found = transfers_.find(peer);
+    if (found == transfers_.end()) return;
+    OutgoingTransfer& transfer = found->second;
+    if (transfer.reading) return;
+    const uint64_t window = config_.snapshot_chunk_bytes * config_.snapshot_chunks_in_flight_max;
+    if (transfer.total_bytes > 0 && transfer.next_offset >= transfer.total_bytes) return;
+    if (transfer.next_offset >= transfer.acked_offset + window) return;
+    transfer.reading = true;
+    const uint64_t epoch = transfer.epoch;
+    const uint64_t offset = transfer.next_offset;
+    request(persistence_->snapshotter(), caf::infinite, snapshot_read_atom_v, transfer.index, transfer.term, offset,
+            config_.snapshot_chunk_bytes)
+        .then(
+            [this, peer, epoch, offset](Frame& chunk, uint64_t total_bytes) {
+              auto found = transfers_.find(peer);
+              if (found == transfers_.end() || found->second.epoch != epoch) return;
+              OutgoingTransfer& transfer = found->second;
+              transfer.reading = false;
+              transfer.total_bytes = total_bytes;
+              if (offset != transfer.next_offset) return pump_transfer(peer);  // rewound meanwhile
+              raft::Message message;
+              message.type = raft::MessageType::snapshot_chunk;
+              message.from = core_.id();
+              message.to = peer;
+              message.term = core_.current_term();
+              message.snapshot_index = transfer.index;
+              message.snapshot_term = transfer.term;
+              message.leader_commit = core_.commit_index();
+              message.chunk_offset = offset;
+              message.chunk_total_bytes = total_bytes;
+              message.chunk_done = offset + chunk.bytes.size() >= total_bytes;
+              transfer.next_offset = offset + chunk.bytes.size();
+              message.chunk_data = std::move(chunk.bytes);
+              send_message(message);
+              pump_transfer(peer);
+            },
+            [this, peer, epoch](caf::error& error) {
+              auto found = transfers_.find(peer);
+              if (found == transfers_.end() || found->second.epoch != epoch) return;
+              abandon_transfer(peer, "reading the snapshot failed: " + to_status(error).to_string());
+            });
+  }
+
+  void on_chunk_response(const raft::Message& message) {
+    auto found = transfers_.find(message.from);
+    if (found == transfers_.end()) return;
+    OutgoingTransfer& transfer = found->second;
+    if (message.snapshot_index != transfer.index || message.snapshot_term != transfer.term) return;
+    transfer.idle_ticks = 0;
+    if (message.chunk_error) {
+      // The follower dropped what it had (a failed write or verification): start over.
+      transfer.next_offset = transfer.acked_offset = message.chunk_offset;
+      return pump_transfer(message.from);
+    }
+    // chunk_offset: the follower holds every byte below it; reject_index: the chunk answered.
+    if (message.reject_index > message.chunk_offset) {
+      // It expects an earlier byte than the chunk it answers: a chunk was lost or reordered,
+      // or the follower restarted. Go back to what it expects.
+      transfer.acked_offset = message.chunk_offset;
+      if (message.chunk_offset < transfer.next_offset) transfer.next_offset = message.chunk_offset;
+    } else if (message.chunk_offset > transfer.acked_offset) {
+      transfer.acked_offset = message.chunk_offset;
+    }
+    if (transfer.total_bytes > 0 && transfer.acked_offset >= transfer.total_bytes && message.chunk_done) {
+      const double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - transfer.started).count();
+      char line[160];
+      std::snprintf(line, sizeof line, "snapshot %llu sent to node %llu: %llu bytes in %.3f s",
+                    static_cast<unsigned long long>(transfer.index), static_cast<unsigned long long>(message.from),
+                    static_cast<unsigned long long>(transfer.total_bytes), seconds);
+      log(line);
+      transfers_.erase(found);  // the core leaves snapshot mode on the follower's append answer
+      return;
+    }
+    pump_transfer(message.from);
+  }
+
+  void tick_transfers() {
+    std::vector<uint64_t> abandoned;
+    for (auto& [peer, transfer] : transfers_) {
+      ++transfer.idle_ticks;
+      if (transfer.idle_ticks >= config_.snapshot_transfer_idle_ticks_max) {
+        abandoned.push_back(peer);
+      } else if (transfer.idle_ticks == config_.snapshot_transfer_idle_ticks_max / 2 && !transfer.reading) {
+        transfer.next_offset = transfer.acked_offset;  // the unacknowledged tail may be lost: resend it
+        pump_transfer(peer);
+      }
+    }
+    for (uint64_t peer : abandoned) abandon_transfer(peer, "no progress for " + std::to_string(config_.snapshot_transfer_idle_ticks_max) + " ticks");
+  }
+
+  // ---- InstallSnapshot: the follower's side ----
+
+  struct IncomingTransfer {
+    uint64_t leader = 0;
+    uint64_t index = 0;
+    uint64_t term = 0;
+    uint64_t next_offset = 0;  // the next byte expected (written, or on its way to the snapshotter)
+    bool finishing = false;
+    std::chrono::steady_clock::time_point started;
+  };
+
+  void answer_chunk(const raft::Message& chunk, uint64_t expected_offset, bool error, bool done) {
+    raft::Message answer;
+    answer.type = raft::MessageType::snapshot_chunk_response;
+    answer.from = core_.id();
+    answer.to = chunk.from;
+    answer.term = core_.current_term();
+    answer.snapshot_index = chunk.snapshot_index;
+    answer.snapshot_term = chunk.snapshot_term;
+    answer.chunk_offset = expected_offset;
+    answer.reject_index = chunk.chunk_offset;  // which chunk this answers
+    answer.chunk_error = error;
+    answer.chunk_done = done;
+    send_message(answer);
+  }
+
+  void on_chunk(const raft::Message& chunk) {
+    if (chunk.term < core_.current_term() || !persistence_->snapshotter()) return;  // a deposed leader
+    const bool same = incoming_ && incoming_->leader == chunk.from && incoming_->index == chunk.snapshot_index &&
+                      incoming_->term == chunk.snapshot_term;
+    if (!same) {
+      if (chunk.chunk_offset != 0) return answer_chunk(chunk, 0, false, false);
+      incoming_ = IncomingTransfer{chunk.from, chunk.snapshot_index, chunk.snapshot_term, 0, false,
+                                   std::chrono::steady_clock::now()};
+      log("receiving snapshot " + std::to_string(chunk.snapshot_index) + " (term " +
+          std::to_string(chunk.snapshot_term) + ") from node " + std::to_string(chunk.from));
+    }
+    IncomingTransfer& incoming = *incoming_;
+    if (incoming.finishing) return;
+    if (chunk.chunk_offset != incoming.next_offset) return answer_chunk(chunk, incoming.next_offset, false, false);
+    incoming.next_offset += chunk.chunk_data.size();
+    const bool last = chunk.chunk_done && incoming.next_offset >= chunk.chunk_total_bytes;
+    if (last) incoming.finishing = true;
+    raft::Message header = chunk;
+    header.chunk_data.clear();
+    request(persistence_->snapshotter(), caf::infinite, snapshot_write_atom_v, chunk.snapshot_index,
+            chunk.snapshot_term, chunk.chunk_offset, Frame{chunk.chunk_data})
+        .then(
+            [this, header, last](uint64_t expected) {
+              if (!last) return answer_chunk(header, expected, false, false);
+              finish_incoming(header, expected);
+            },
+            [this, header](caf::error&) {
+              incoming_.reset();
+              answer_chunk(header, 0, true, false);
+            });
+  }
+
+  void finish_incoming(const raft::Message& header, uint64_t expected) {
+    request(persistence_->snapshotter(), caf::infinite, snapshot_finish_atom_v, header.snapshot_index,
+            header.snapshot_term)
+        .then(
+            [this, header, expected](Frame& frame, uint64_t keys) {
+              auto metadata = decode_snapshot_metadata(frame.bytes.data(), frame.bytes.size(), "snapshot finished");
+              if (!metadata.is_ok()) {
+                incoming_.reset();
+                return answer_chunk(header, 0, true, false);
+              }
+              const double seconds = incoming_ ? std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                                               incoming_->started).count()
+                                               : 0.0;
+              char line[160];
+              std::snprintf(line, sizeof line, "snapshot %llu received from node %llu: %llu bytes, %llu keys in %.3f s",
+                            static_cast<unsigned long long>(header.snapshot_index),
+                            static_cast<unsigned long long>(header.from), static_cast<unsigned long long>(expected),
+                            static_cast<unsigned long long>(keys), seconds);
+              log(line);
+              incoming_.reset();
+              received_[{metadata->last_included_index, metadata->last_included_term}] = *metadata;
+              answer_chunk(header, expected, false, true);
+              // The file is durable and published; the core decides whether it replaces the log.
+              raft::Message install;
+              install.type = raft::MessageType::install_snapshot;
+              install.from = header.from;
+              install.to = core_.id();
+              install.term = header.term;
+              install.snapshot_index = header.snapshot_index;
+              install.snapshot_term = header.snapshot_term;
+              install.leader_commit = header.leader_commit;
+              core_.step(install);
+              after_input();
+            },
+            [this, header](caf::error&) {
+              incoming_.reset();
+              answer_chunk(header, 0, true, false);
+            });
+  }
+
+  // The metadata (with its configuration) of a received snapshot the core is installing.
+  SnapshotMetadata installing_metadata(uint64_t index, uint64_t term) {
+    auto found = received_.find({index, term});
+    if (found != received_.end()) return found->second;
+    return SnapshotMetadata{index, term, config_.members};
+  }
+
+  // The WAL now names the installed snapshot: the core may acknowledge it, and the state
+  // machine is replaced after every batch sent to it before.
+  void installed(const SnapshotMetadata& snapshot) {
+    const uint64_t index = snapshot.last_included_index;
+    const uint64_t term = snapshot.last_included_term;
+    received_.clear();
+    core_.snapshot_durable(index, term);
+    applied_index_ = index;
+    applied_bytes_since_snapshot_ = 0;
+    if (config_.installed) config_.installed(index, term);
+    if (config_.state_machine) {
+      request(config_.state_machine, caf::infinite, snapshot_install_atom_v, index, term)
+          .then([this, index](uint64_t keys) {
+                  log("installed snapshot " + std::to_string(index) + " (" + std::to_string(keys) + " keys)");
+                },
+                [this](caf::error& error) {
+                  log("installing the snapshot failed, stopping: " + to_status(error).to_string());
+                  quit(error);
+                });
+    }
+    compact(index, 0);
   }
 
   RaftNodeConfig config_;
@@ -164,6 +551,18 @@ class RaftNodeActor : public caf::event_based_actor {
   raft::Role last_role_ = raft::Role::follower;  // for the elected / stepped down log lines
   uint64_t read_request_id_ = 0;
   std::map<uint64_t, ReadPromise> reads_;  // ReadIndex requests waiting for a quorum
+
+  // Snapshots.
+  using TakePromise = caf::typed_response_promise<uint64_t, uint64_t, uint64_t>;
+  uint64_t applied_index_ = 0;                  // last entry handed to the state machine
+  uint64_t applied_bytes_since_snapshot_ = 0;
+  bool snapshot_in_progress_ = false;
+  std::vector<TakePromise> forced_now_;         // answered by the snapshot being taken
+  std::vector<TakePromise> forced_next_;        // arrived since: need a later one
+  std::map<uint64_t, OutgoingTransfer> transfers_;  // leader: by follower
+  uint64_t transfer_epoch_ = 0;
+  std::optional<IncomingTransfer> incoming_;    // follower
+  std::map<std::pair<uint64_t, uint64_t>, SnapshotMetadata> received_;  // (index, term): published, not installed
 };
 
 }  // namespace

@@ -11,6 +11,17 @@
 //   * committed entries go to the state machine actor (and the apply observer), in order;
 //   * read states answer the waiting ReadIndex requests.
 // A failed persist stops the actor (fail-stop) with the error.
+//
+// Snapshots. After enough applied entries the node asks the snapshotter for a snapshot,
+// records it in the WAL (the commit point), tells the core (snapshot_taken: in-memory
+// compaction) and releases the WAL segments and LMDB log entries it covers; one log line
+// each. A leader whose core asks for install_snapshot streams its snapshot file to that
+// follower in chunks (snapshot_chunk), a bounded number unacknowledged; the follower writes
+// them through its snapshotter, answers each with the offset it expects next (a lost or
+// reordered chunk makes the leader go back there), and once the file is verified end to end
+// and published steps the core with install_snapshot. The core's Ready.snapshot is persisted
+// (a WAL snapshot record, with the rest of that Ready) before the state machine is replaced
+// and before the core may acknowledge it (snapshot_durable).
 #pragma once
 
 #include <chrono>
@@ -38,6 +49,21 @@ struct RaftNodeConfig {
   std::function<void(const std::vector<Entry>&)> apply;
   std::function<void(const raft::Core&)> observe;
   std::function<void(const std::string&)> log;            // one line per event; silent when empty
+
+  // Snapshots (§7, docs/SNAPSHOTS.md). The node takes one on its own once snapshot_entries
+  // entries or snapshot_bytes payload bytes were applied since the last (0: never on its
+  // own), then releases the log it covers (keeping raft.log_tail_entries).
+  uint64_t snapshot_entries = 10000;
+  uint64_t snapshot_bytes = 64ull << 20;
+  std::vector<Member> members;                            // the configuration a snapshot records
+  // InstallSnapshot transfers: chunk size, chunks unacknowledged at once, and the ticks
+  // without progress after which the lost tail is sent again (half) or the transfer is
+  // abandoned and started over (whole).
+  uint64_t snapshot_chunk_bytes = 1ull << 20;
+  uint32_t snapshot_chunks_in_flight_max = 4;
+  uint32_t snapshot_transfer_idle_ticks_max = 100;
+  // The simulator's checker: a snapshot (index, term) replaced this node's state.
+  std::function<void(uint64_t, uint64_t)> installed;
 };
 
 // Messages the actor handles:
@@ -53,6 +79,10 @@ struct RaftNodeConfig {
 //       while waiting), with the hint
 //   (raft_status_atom) -> (uint64_t role, uint64_t leader, uint64_t term, uint64_t commit,
 //                          uint64_t durable)
+//   (snapshot_status_atom) -> (uint64_t snapshot_index, uint64_t snapshot_term,
+//                              uint64_t first_index, uint64_t last_index)
+//   (snapshot_take_atom) -> (uint64_t index, uint64_t term, uint64_t file_bytes)
+//       a snapshot taken after the request arrived, once durable (a backup's first step)
 caf::actor spawn_raft_node(caf::actor_system& system, RaftNodeConfig config, Persistence persistence,
                            raft::RecoveredState recovered);
 

@@ -20,7 +20,7 @@ void log_line(const PersistenceConfig& config, const std::string& line) {
   }
 }
 
-caf::result<Frame, wal_writer_actor, store_indexer_actor> on_recover(Self self, const PersistenceConfig& config) {
+caf::result<Frame, wal_writer_actor, store_indexer_actor, snapshotter_actor> on_recover(Self self, const PersistenceConfig& config) {
   auto start = self->clock().now();
   auto recovered = recover(*config.env, config.data_directory, config.recovery);
   if (!recovered.is_ok()) {
@@ -34,6 +34,14 @@ caf::result<Frame, wal_writer_actor, store_indexer_actor> on_recover(Self self, 
   if (!indexer_config.log) indexer_config.log = config.log;
   WalWriterConfig writer_config = config.writer;
   if (!writer_config.log) writer_config.log = config.log;
+  SnapshotterConfig snapshotter_config = config.snapshotter;
+  snapshotter_config.env = config.env;
+  snapshotter_config.directory = snapshot_directory_of(config.data_directory, config.recovery);
+  if (!snapshotter_config.log) snapshotter_config.log = config.log;
+  indexer_config.env = config.env;
+  indexer_config.snapshot_directory = snapshotter_config.directory;
+  indexer_config.data_directory = config.data_directory;
+  auto snapshotter = spawn_snapshotter(self->system(), store, snapshotter_config, config.detached);
   auto indexer = spawn_store_indexer(self->system(), store, indexer_config, config.detached);
   auto writer = spawn_wal_writer(self->system(), wal, indexer, writer_config, config.detached);
   double milliseconds = std::chrono::duration<double, std::milli>(self->clock().now() - start).count();
@@ -41,7 +49,7 @@ caf::result<Frame, wal_writer_actor, store_indexer_actor> on_recover(Self self, 
   std::snprintf(timing, sizeof timing, " in %.1f ms", milliseconds);
   std::string summary = recovered->report.summary() + timing;
   log_line(config, "recovery_coordinator: " + config.data_directory + ": " + summary);
-  return {Frame{encode_recovered_state(recovered->state, summary)}, writer, indexer};
+  return {Frame{encode_recovered_state(recovered->state, summary)}, writer, indexer, snapshotter};
 }
 
 recovery_coordinator_actor::behavior_type recovery_coordinator(Self self, PersistenceConfig config) {

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "actors/messages.h"
+#include "actors/snapshotter.h"
 #include "actors/store_indexer.h"
 #include "actors/wal_writer.h"
 #include "storage/env.h"
@@ -24,6 +25,7 @@ struct PersistenceConfig {
   RecoveryOptions recovery;
   WalWriterConfig writer;
   StoreIndexerConfig indexer;
+  SnapshotterConfig snapshotter;   // env and directory are filled in (DATA/snapshots)
   bool detached = true;            // real node: blocking I/O on own threads
   std::function<void(const std::string&)> log;  // one line per event; stderr when empty
 };

@@ -2,6 +2,7 @@
 #include "actors/state_machine.h"
 
 #include <deque>
+#include <optional>
 #include <map>
 #include <vector>
 
@@ -38,6 +39,9 @@ struct Batch {
   Frame frame;
   std::vector<EntryId> ids;
   uint64_t payload_bytes = 0;
+  // A snapshot to install instead of entries (ordered with the batches around it).
+  std::optional<EntryId> snapshot;
+  caf::typed_response_promise<uint64_t> installed;
 };
 
 struct StateMachineState {
@@ -95,15 +99,48 @@ void on_applied(Self self, const std::vector<EntryId>& ids, std::vector<CommandR
 
 // Sends the queued batches to the indexer's state machine: one as it came, or several
 // merged (up to a byte bound) into one frame.
+void on_installed(Self self, EntryId snapshot) {
+  auto& state = self->state;
+  state.applied_index = snapshot.index;
+  auto forgotten_end = state.waits.upper_bound(snapshot.index);
+  for (auto it = state.waits.begin(); it != forgotten_end; ++it) {
+    it->second.promise.deliver(to_error(Status::unsupported(
+        "the result of index " + std::to_string(it->first) + " is no longer held (a snapshot replaced it)")));
+  }
+  state.waits.erase(state.waits.begin(), forgotten_end);
+  state.recent.clear();
+  auto ready_end = state.reads.upper_bound(state.applied_index);
+  for (auto it = state.reads.begin(); it != ready_end; ++it) serve_read(self, it->second.key, it->second.promise);
+  state.reads.erase(state.reads.begin(), ready_end);
+}
+
+void install(Self self, Batch batch) {
+  self->state.applying = true;
+  const EntryId snapshot = *batch.snapshot;
+  self->request(self->state.indexer, caf::infinite, snapshot_install_atom_v, snapshot.index, snapshot.term)
+      .then(
+          [self, snapshot, promise = batch.installed](uint64_t keys) mutable {
+            self->state.applying = false;
+            on_installed(self, snapshot);
+            promise.deliver(keys);
+            pump(self);
+          },
+          [self, promise = batch.installed](caf::error& error) mutable {
+            promise.deliver(error);
+            self->quit(error);
+          });
+}
+
 void pump(Self self) {
   auto& state = self->state;
   if (state.applying || state.queue.empty()) return;
   Batch batch = std::move(state.queue.front());
   state.queue.pop_front();
-  if (!state.queue.empty() && batch.payload_bytes < apply_batch_bytes_max) {
+  if (batch.snapshot) return install(self, std::move(batch));
+  if (!state.queue.empty() && batch.payload_bytes < apply_batch_bytes_max && !state.queue.front().snapshot) {
     auto merged = decode_entries(batch.frame.bytes, "apply queue");
     KV_ASSERT(merged.is_ok());  // decoded once already when it arrived
-    while (!state.queue.empty() && batch.payload_bytes < apply_batch_bytes_max) {
+    while (!state.queue.empty() && batch.payload_bytes < apply_batch_bytes_max && !state.queue.front().snapshot) {
       Batch& next = state.queue.front();
       auto entries = decode_entries(next.frame.bytes, "apply queue");
       KV_ASSERT(entries.is_ok());
@@ -183,6 +220,15 @@ state_machine_actor::behavior_type state_machine(Self self, store_indexer_actor 
       [self](wait_atom, uint64_t index, uint64_t term) { return on_wait(self, index, term); },
       [self](kv_get_atom, std::string& key, uint64_t read_index) { return on_get(self, key, read_index); },
       [self](kv_applied_atom) { return self->state.applied_index; },
+      [self](snapshot_install_atom, uint64_t index, uint64_t term) -> caf::result<uint64_t> {
+        Batch batch;
+        batch.snapshot = EntryId{index, term};
+        batch.installed = self->make_response_promise<uint64_t>();
+        auto promise = batch.installed;
+        self->state.queue.push_back(std::move(batch));
+        pump(self);
+        return promise;
+      },
   };
 }
 

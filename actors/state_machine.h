@@ -26,7 +26,11 @@ using state_machine_actor = caf::typed_actor<
     // found, value, applied index served at, once applied >= read_index.
     caf::replies_to<kv_get_atom, std::string, uint64_t>::with<bool, std::string, uint64_t>,
     // The applied index now.
-    caf::replies_to<kv_applied_atom>::with<uint64_t>>;
+    caf::replies_to<kv_applied_atom>::with<uint64_t>,
+    // An installed snapshot (index, term) replaces the state (§7), after every batch that
+    // arrived before it; replies the keys loaded. Waits at or below it are answered as
+    // forgotten (their results are not in a snapshot).
+    caf::replies_to<snapshot_install_atom, uint64_t, uint64_t>::with<uint64_t>>;
 
 struct StateMachineConfig {
   uint64_t applied_index = 0;  // what the indexer's state machine had applied at start

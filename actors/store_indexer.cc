@@ -6,6 +6,9 @@
 #include "actors/record_batch.h"
 #include "storage/codec.h"
 #include "storage/kv_state_machine.h"
+#include "storage/recovery.h"
+#include "storage/snapshot.h"
+#include "storage/snapshot_file.h"
 
 namespace keyval {
 namespace {
@@ -17,6 +20,8 @@ struct StoreIndexerState {
   uint64_t indexed_index = 0;     // last log index applied to LMDB
   uint64_t unsynced_entries = 0;  // applied since the last LMDB sync
   Status failure;
+  // Set with failure; shared with the exit hook, which runs after the state is gone.
+  std::shared_ptr<bool> failed = std::make_shared<bool>(false);
 
   static inline const char* name = "store_indexer";
 };
@@ -27,9 +32,21 @@ using Self = store_indexer_actor::stateful_pointer<StoreIndexerState>;
 void fail_stop(Self self, const Status& status) {
   if (!self->state.failure.is_ok()) return;
   self->state.failure = status;
+  *self->state.failed = true;
   std::string line = "store_indexer: stopped, LMDB failed: " + status.to_string();
   if (self->state.config.log) self->state.config.log(line);
   else std::cerr << line << std::endl;
+}
+
+// Raft §7, as Wal::save_snapshot does: a snapshot whose last entry the log holds with its
+// term leaves the log alone; otherwise the snapshot replaced the whole log.
+Status drop_log_a_snapshot_replaced(StoreIndexerState& state, const SnapshotMetadata& snapshot) {
+  auto entry = state.store->load_entry(snapshot.last_included_index);
+  if (entry.is_ok() && entry->term == snapshot.last_included_term) return Status::ok();
+  if (!entry.is_ok() && entry.status().code() != Code::not_found) return entry.status();
+  KV_RETURN_IF_ERROR(state.store->delete_suffix_after(0));
+  state.indexed_index = snapshot.last_included_index;
+  return Status::ok();
 }
 
 Status apply_records(StoreIndexerState& state, std::vector<Record>& records) {
@@ -57,6 +74,7 @@ Status apply_records(StoreIndexerState& state, std::vector<Record>& records) {
     } else {
       KV_ASSIGN_OR_RETURN(SnapshotMetadata snapshot,
                           decode_snapshot_metadata(record.payload.data(), record.payload.size(), "index"));
+      KV_RETURN_IF_ERROR(drop_log_a_snapshot_replaced(state, snapshot));
       KV_RETURN_IF_ERROR(state.store->save_snapshot_metadata(snapshot));
     }
   }
@@ -122,12 +140,54 @@ caf::result<bool, std::string> on_kv_get(Self self, const std::string& key) {
   return {true, std::move(**value)};
 }
 
+caf::result<uint64_t> on_install(Self self, uint64_t index, uint64_t term) {
+  auto& state = self->state;
+  if (!state.failure.is_ok()) return to_error(state.failure);
+  if (state.config.env == nullptr) return to_error(Status::invalid_argument("store_indexer: no snapshot directory"));
+  SnapshotDirectory directory(*state.config.env, state.config.snapshot_directory);
+  auto loaded = load_snapshot(*state.config.env, directory.path_for(index, term), *state.store);
+  if (!loaded.is_ok()) {
+    // The file was verified and published before the WAL named it: failing to load it now
+    // is the disk failing under us. Fail-stop; recovery retries the load from the file.
+    fail_stop(self, loaded.status());
+    return to_error(loaded.status());
+  }
+  return loaded->keys;
+}
+
+caf::result<uint64_t> on_compact(Self self, uint64_t index) {
+  auto& state = self->state;
+  if (!state.failure.is_ok()) return to_error(state.failure);
+  auto first = state.store->first_index();
+  if (!first.is_ok()) return to_error(first.status());
+  if (*first == 0 || *first > index) return uint64_t{0};
+  uint64_t last_dropped = std::min(index, state.indexed_index);
+  Status deleted = state.store->delete_prefix_through(last_dropped);
+  if (!deleted.is_ok()) {
+    fail_stop(self, deleted);
+    return to_error(deleted);
+  }
+  return last_dropped >= *first ? last_dropped - *first + 1 : 0;
+}
+
+// A clean stop leaves LMDB synced and marked so: the next start may trust it after a reboot.
+void on_stop(const std::shared_ptr<Store>& store, const StoreIndexerConfig& config, const caf::error& reason) {
+  if (reason && reason != caf::exit_reason::user_shutdown && reason != caf::exit_reason::normal) return;
+  if (config.env == nullptr || config.data_directory.empty()) return;
+  if (!store->sync().is_ok()) return;
+  Status marked = mark_lmdb_clean(*config.env, config.data_directory);
+  if (!marked.is_ok() && config.log) config.log("store_indexer: could not mark LMDB clean: " + marked.to_string());
+}
+
 store_indexer_actor::behavior_type store_indexer(Self self, std::shared_ptr<Store> store, StoreIndexerConfig config) {
   self->state.store = std::move(store);
   self->state.kv = std::make_unique<KvStateMachine>(*self->state.store, config.kv);
   self->state.config = config;
   auto last = self->state.store->last_index();
   self->state.indexed_index = last.is_ok() ? *last : 0;
+  self->attach_functor([store = self->state.store, failed = self->state.failed, config](const caf::error& reason) {
+    if (!*failed) on_stop(store, config, reason);
+  });
   return {
       [self](index_atom, Frame& frame) { return on_index(self, frame); },
       [self](read_atom, uint64_t first, uint64_t last) { return on_read(self, first, last); },
@@ -153,6 +213,14 @@ store_indexer_actor::behavior_type store_indexer(Self self, std::shared_ptr<Stor
         auto applied = self->state.kv->applied_index();
         if (!applied.is_ok()) return to_error(applied.status());
         return *applied;
+      },
+      [self](compact_atom, uint64_t index) { return on_compact(self, index); },
+      [self](snapshot_install_atom, uint64_t index, uint64_t term) { return on_install(self, index, term); },
+      [self](hash_atom) -> caf::result<uint64_t, uint64_t> {
+        if (!self->state.failure.is_ok()) return to_error(self->state.failure);
+        auto hashed = hash_state_machine(*self->state.store);
+        if (!hashed.is_ok()) return to_error(hashed.status());
+        return {hashed->first, hashed->second};
       },
   };
 }

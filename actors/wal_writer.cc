@@ -132,6 +132,15 @@ caf::result<uint64_t> on_persist(Self self, Frame& frame) {
   return promise;
 }
 
+// WAL segments may go once LMDB holds their entries durably AND the base snapshot covers
+// them: LMDB is rebuilt from the snapshot and the WAL after a power cut (storage/recovery.h),
+// so the WAL keeps everything after the snapshot whatever LMDB has synced.
+uint64_t releasable_through(const Wal& wal, uint64_t lmdb_durable_index) {
+  std::optional<SnapshotMetadata> snapshot = wal.snapshot();
+  uint64_t snapshot_index = snapshot ? snapshot->last_included_index : 0;
+  return std::min(lmdb_durable_index, snapshot_index);
+}
+
 void hand_to_indexer(Self self) {
   auto& state = self->state;
   if (state.to_index.empty()) return;
@@ -141,7 +150,9 @@ void hand_to_indexer(Self self) {
       .then(
           [self](uint64_t lmdb_durable_index) {
             if (lmdb_durable_index == 0 || !self->state.failure.is_ok()) return;
-            auto dropped = self->state.wal->drop_segments_through(lmdb_durable_index);
+            uint64_t through = releasable_through(*self->state.wal, lmdb_durable_index);
+            if (through == 0) return;
+            auto dropped = self->state.wal->drop_segments_through(through);
             if (!dropped.is_ok()) fail_stop(self, "dropping WAL segments failed", dropped.status());
           },
           [self](caf::error& error) { fail_stop(self, "store_indexer failed", to_status(error)); });
@@ -177,7 +188,7 @@ caf::result<uint64_t> on_checkpoint(Self self) {
   self->request(self->state.indexer, caf::infinite, checkpoint_atom_v)
       .then(
           [self, promise](uint64_t lmdb_durable_index) mutable {
-            auto dropped = self->state.wal->drop_segments_through(lmdb_durable_index);
+            auto dropped = self->state.wal->drop_segments_through(releasable_through(*self->state.wal, lmdb_durable_index));
             if (!dropped.is_ok()) {
               promise.deliver(to_error(dropped.status()));
               return fail_stop(self, "dropping WAL segments failed", dropped.status());
@@ -197,6 +208,21 @@ wal_writer_actor::behavior_type wal_writer(Self self, std::shared_ptr<Wal> wal, 
       [self](persist_atom, Frame& frame) { return on_persist(self, frame); },
       [self](group_sync_atom) { on_group_sync(self); },
       [self](checkpoint_atom) { return on_checkpoint(self); },
+      [self](compact_atom, uint64_t index) -> caf::result<uint64_t, uint64_t> {
+        auto& state = self->state;
+        if (!state.failure.is_ok()) return to_error(state.failure);
+        // Only what the WAL's own snapshot record covers: a request naming a snapshot whose
+        // record is not durable yet releases nothing it would still need.
+        std::optional<SnapshotMetadata> snapshot = state.wal->snapshot();
+        uint64_t through = std::min(index, snapshot ? snapshot->last_included_index : 0);
+        if (through == 0) return {uint64_t{0}, state.wal->first_index()};
+        auto dropped = state.wal->drop_segments_through(through);
+        if (!dropped.is_ok()) {
+          fail_stop(self, "dropping WAL segments failed", dropped.status());
+          return to_error(dropped.status());
+        }
+        return {*dropped, state.wal->first_index()};
+      },
       [self](stats_atom) -> caf::result<uint64_t, uint64_t, uint64_t, uint64_t> {
         auto& state = self->state;
         return {state.wal->last_index(), state.wal->synced_index(), state.group_commits, state.records};
