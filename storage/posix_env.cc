@@ -165,7 +165,13 @@ class PosixEnv final : public Env {
       position = directory.find('/', position + 1);
       prefix = directory.substr(0, position);
       if (prefix.empty()) continue;
-      if (::mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST) {
+      if (::mkdir(prefix.c_str(), 0755) == 0) {
+        // A new directory's name is durable only once its parent is synced (POSIX; ext4's
+        // ordered journal hides it, other file systems do not): without this a power cut
+        // could take wal/ with every acknowledged write in it.
+        const size_t slash = prefix.find_last_of('/');
+        KV_RETURN_IF_ERROR(sync_dir(slash == std::string::npos ? "." : slash == 0 ? "/" : prefix.substr(0, slash)));
+      } else if (errno != EEXIST) {
         return Status::from_errno("create directory", prefix, errno);
       }
     }

@@ -28,6 +28,7 @@
 
 #include "actors/persistence.h"
 #include "storage/recovery.h"
+#include "storage/snapshot_file.h"
 #include "storage/wal_format.h"
 #include "tests/support/child_process.h"
 #include "tests/support/crash_ledger.h"
@@ -73,6 +74,7 @@ struct ChildConfig {
   uint32_t records_per_request_max = 3;
   uint64_t segment_bytes = 64 * kibibyte;
   uint64_t sync_every_entries = 500;
+  bool snapshots = false;  // take (empty) snapshots so that WAL segments are dropped
   FaultPoint fault = FaultPoint::none;
   uint64_t fault_hit = 1;
   uint64_t wal_space_bytes = 0;  // > 0: the WAL's Env refuses to grow beyond this (full-disk fallback)
@@ -114,6 +116,27 @@ void append_loop(BlockingPersistence& node, const ChildConfig& config, uint32_t 
     }
     seq += count;
     if (seen_error && attempts_after_error++ == post_error_attempts) return;
+  }
+}
+
+// The node's own snapshots, as a raft node takes them: the WAL keeps every entry after the
+// base snapshot, so only a snapshot lets whole segments go. The child has no state machine:
+// its snapshot files are empty but real (published, then named by a WAL snapshot record),
+// and a checkpoint then drops the segments both LMDB and the snapshot cover.
+void snapshot_loop(BlockingPersistence& node, const ChildConfig& config, uint64_t recovered_last_index,
+                   const std::atomic<bool>& done) {
+  SnapshotDirectory directory(posix_env(), join_path(config.data_directory, "snapshots"));
+  if (!directory.create().is_ok()) return;
+  while (!done) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    Result<uint64_t> synced = node.sync();
+    if (!synced.is_ok() || *synced <= recovered_last_index) continue;  // only this cycle's entries have a known term
+    const uint64_t index = *synced, term = config.cycle;
+    auto writer = SnapshotWriter::create(posix_env(), directory.temp_path_for(index, term, "take"), {index, term, {}});
+    if (!writer.is_ok() || !(*writer)->finish().is_ok()) return;
+    if (!directory.publish(directory.temp_path_for(index, term, "take"), index, term).is_ok()) return;
+    if (!node.persist({Record::snapshot(SnapshotMetadata{index, term, {}})}).is_ok()) return;
+    if (!node.checkpoint().is_ok()) return;
   }
 }
 
@@ -177,7 +200,12 @@ int child_main(const ChildConfig& config, int fd) {
   for (uint32_t writer = 0; writer < config.writers; ++writer) {
     writers.emplace_back([&, writer] { append_loop(node, config, writer, fd, failed); });
   }
+  std::atomic<bool> writers_done{false};
+  std::thread snapshots;
+  if (config.snapshots) snapshots = std::thread([&] { snapshot_loop(node, config, state.last_index, writers_done); });
   for (std::thread& thread : writers) thread.join();
+  writers_done = true;
+  if (snapshots.joinable()) snapshots.join();
   report_stops(*watcher, node, fd);
   testing::report_line(fd, "D");
   std::fflush(nullptr);
@@ -530,7 +558,8 @@ BOOST_AUTO_TEST_CASE(many_restart_cycles_lose_nothing) {
 BOOST_AUTO_TEST_CASE(data_integrity_after_crashes) {
   Node node("data_integrity_after_crashes", 3);
   node.config.segment_bytes = 16 * kibibyte;  // rotate often
-  node.config.sync_every_entries = 200;       // LMDB syncs often: the WAL drops old segments
+  node.config.sync_every_entries = 200;       // LMDB syncs often
+  node.config.snapshots = true;               // and snapshots let the WAL drop old segments
   uint64_t acked_only_in_lmdb = 0;
   uint64_t entries_checked = 0;
   for (int cycle = 0; cycle < 10; ++cycle) {
@@ -691,6 +720,7 @@ BOOST_AUTO_TEST_CASE(crash_during_segment_rotation_loses_nothing) {
   Node node("crash_during_segment_rotation_loses_nothing", 8);
   node.config.segment_bytes = 16 * kibibyte;  // a rotation every ~100 entries
   node.config.sync_every_entries = 200;       // and segment drops
+  node.config.snapshots = true;
   std::ostringstream points;
   for (int round = 0; round < 3; ++round) {
     for (FaultPoint point : testing::all_fault_points()) {
