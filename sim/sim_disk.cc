@@ -128,6 +128,7 @@ struct SimDisk::State {
   std::set<std::string> full_prefixes;  // set_full: no growth under these
   uint64_t capacity_bytes = 0;  // 0: unlimited
   uint64_t syncs = 0;
+  uint64_t power_cuts = 0;  // crash() calls so far: the boot id
 
   bool directory_exists(const std::string& directory) const {
     return directory.empty() || directory == "/" || directories.count(directory) > 0;
@@ -480,6 +481,12 @@ void SimDisk::crash(const std::string& prefix_in, raft::SplitMix64& random, bool
   state_->release_locks(prefix);
   state_->revert_names(prefix);
   state_->revert_contents(prefix, random, tear, garbage);
+  ++state_->power_cuts;
+}
+
+std::string SimDisk::boot_id() {
+  std::lock_guard<std::mutex> guard(state_->mutex);
+  return "sim-boot-" + std::to_string(state_->power_cuts);
 }
 
 void SimDisk::fail_syncs(const std::string& prefix, bool fail) {

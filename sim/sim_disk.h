@@ -23,6 +23,11 @@
 //     no_space, leaving the file unchanged; set_full(prefix) does the same for every growth
 //     of a file under the prefix (one node's disk full, the others' not). Writes into space
 //     a file already has (a preallocated WAL segment) still succeed, as on a real full disk.
+//   * Boot id (Env::boot_id): "sim-boot-<power cuts so far>", changed by every crash(). The
+//     disk is shared by every node and boot_id() names no path, so a power cut of one node
+//     changes the id all nodes see: a node restarted after a mere process crash may then
+//     think it lost power too. That only costs it an LMDB rebuild (always safe), never trust
+//     in an LMDB that a power cut may have torn.
 // Deterministic: no clock, no global randomness, ordered containers only.
 #pragma once
 
@@ -52,6 +57,7 @@ class SimDisk : public Env {
   Status create_dir(const std::string& directory) override;
   bool exists(const std::string& path) override;
   Result<std::unique_ptr<FileLock>> lock(const std::string& path) override;
+  std::string boot_id() override;
 
   // A power cut under `prefix` (see the model above). `random` decides the torn prefixes.
   void crash(const std::string& prefix, raft::SplitMix64& random, bool tear, bool garbage);

@@ -70,6 +70,11 @@ class Env {
   virtual bool exists(const std::string& path) = 0;
   // Exclusive lock on `path` (created if missing); `locked` when another holder has it.
   virtual Result<std::unique_ptr<FileLock>> lock(const std::string& path) = 0;
+  // Names the current boot of the machine whose page cache holds this Env's unsynced writes:
+  // it changes when a power cut (or OS crash) may have lost them, and stays the same across a
+  // process crash. Recovery trusts an LMDB written without sync only within one boot
+  // (storage/recovery.h). "" means unknown, and is never taken to be the same boot.
+  virtual std::string boot_id() { return ""; }
 };
 
 // The real file system. One instance serves the whole process.

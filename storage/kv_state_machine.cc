@@ -79,6 +79,7 @@ Status KvStateMachine::apply_in(KvWriter& writer, const std::vector<Entry>& comm
                                 std::vector<CommandResult>* results) {
   results->clear();
   KV_ASSIGN_OR_RETURN(uint64_t applied, writer.applied_index());
+  KV_ASSIGN_OR_RETURN(uint64_t applied_term, writer.applied_term());
   uint64_t previous = 0;
   for (const Entry& entry : committed) {
     // Raft hands out committed entries in order and without gaps; anything else is a caller
@@ -98,8 +99,9 @@ Status KvStateMachine::apply_in(KvWriter& writer, const std::vector<Entry>& comm
     KV_ASSIGN_OR_RETURN(CommandResult result, apply_entry(writer, entry));
     results->push_back(std::move(result));
     applied = entry.index;
+    applied_term = entry.term;
   }
-  return writer.set_applied_index(applied);
+  return writer.set_applied(applied, applied_term);
 }
 
 Result<CommandResult> KvStateMachine::apply_entry(KvWriter& writer, const Entry& entry) {
@@ -178,6 +180,17 @@ Result<std::optional<std::string>> KvStateMachine::get(const std::string& key) {
   });
   if (!status.is_ok()) return status;
   return value;
+}
+
+Result<std::pair<uint64_t, uint64_t>> KvStateMachine::applied() {
+  std::pair<uint64_t, uint64_t> position;
+  Status status = store_.read_kv([&](KvReader& reader) -> Status {
+    KV_ASSIGN_OR_RETURN(position.first, reader.applied_index());
+    KV_ASSIGN_OR_RETURN(position.second, reader.applied_term());
+    return Status::ok();
+  });
+  if (!status.is_ok()) return status;
+  return position;
 }
 
 Result<uint64_t> KvStateMachine::applied_index() {

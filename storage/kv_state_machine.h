@@ -3,7 +3,8 @@
 // the state machine actor hosts it and is its only user (Store is single-owner).
 //
 // Exactly once across restarts: one apply() is one LMDB write transaction holding the
-// data changes, the session table changes and positions.applied_index. A crash leaves the
+// data changes, the session table changes and positions.applied_index (with the term of
+// that entry, positions.applied_term, which a snapshot of the state records). A crash leaves the
 // state before the batch or after it, never part of it; entries with index <= the stored
 // applied index are skipped, so replaying a batch after a restart changes nothing.
 //
@@ -28,6 +29,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "storage/kv_command.h"
@@ -57,6 +59,8 @@ class KvStateMachine {
   // The value of `key` in the applied state; nullopt when absent.
   Result<std::optional<std::string>> get(const std::string& key);
   Result<uint64_t> applied_index();
+  // (applied index, term of that entry); the term is 0 when an older build applied it.
+  Result<std::pair<uint64_t, uint64_t>> applied();
 
  private:
   Status apply_in(KvWriter& writer, const std::vector<Entry>& committed, std::vector<CommandResult>* results);

@@ -1,5 +1,7 @@
 // POSIX implementation of the file-system seam: pread/pwrite, fdatasync,
 // fallocate, rename and flock. Every failure becomes a Status naming the path.
+// The boot id is Linux's /proc/sys/kernel/random/boot_id (a new UUID at every boot), or
+// the environment variable KEYVAL_BOOT_ID when set (tests play a reboot with it).
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -8,7 +10,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <vector>
 
 #include "storage/env.h"
@@ -186,6 +190,26 @@ class PosixEnv final : public Env {
       return Status::from_errno("lock", path, error_number);
     }
     return std::unique_ptr<FileLock>(new PosixLock(descriptor));
+  }
+
+  // Read at every call (cheap, rare: once per recovery), so a test may change KEYVAL_BOOT_ID.
+  std::string boot_id() override {
+    if (const char* overridden = std::getenv(boot_id_variable)) return trimmed(overridden);
+    std::ifstream file(boot_id_path);
+    std::string line;
+    if (!file || !std::getline(file, line)) return "";  // unknown: recovery assumes a new boot
+    return trimmed(line);
+  }
+
+ private:
+  static constexpr const char* boot_id_variable = "KEYVAL_BOOT_ID";
+  static constexpr const char* boot_id_path = "/proc/sys/kernel/random/boot_id";
+
+  static std::string trimmed(const std::string& text) {
+    const char* blanks = " \t\r\n";
+    size_t first = text.find_first_not_of(blanks);
+    if (first == std::string::npos) return "";
+    return text.substr(first, text.find_last_not_of(blanks) - first + 1);
   }
 };
 

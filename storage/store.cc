@@ -1,7 +1,9 @@
 // The LMDB store (store.h): one environment, <directory>/data.mdb, six named databases.
 //
 //   meta      "metadata"  -> encode_metadata(Metadata)
-//             "positions" -> 16 bytes: indexed_index then applied_index, each a u64 big-endian
+//             "positions" -> 24 bytes: indexed_index, applied_index, applied_term, each a u64
+//                            big-endian (16 bytes, without applied_term, from older builds: read
+//                            with applied_term 0)
 //   log       8-byte big-endian index (so LMDB's byte order is log order) -> encode_entry(Entry),
 //             a WalEntry whose CRC32C and index are checked on every load
 //   snapshot  "metadata"  -> encode_snapshot_metadata(SnapshotMetadata)
@@ -35,6 +37,7 @@
 #include <functional>
 #include <mutex>
 #include <set>
+#include <shared_mutex>
 
 #include "storage/codec.h"
 #include "storage/env.h"
@@ -51,7 +54,8 @@ constexpr int map_growth_attempts_max = 64;
 // than 128 Ki pages (MDB_TXN_FULL), and a leaf holds at least two entries.
 constexpr uint64_t delete_chunk_entries_max = 16384;
 constexpr size_t index_key_bytes = 8;
-constexpr size_t positions_bytes = 16;
+constexpr size_t positions_bytes = 24;
+constexpr size_t positions_bytes_old = 16;  // before applied_term
 constexpr size_t session_order_key_bytes = 16;
 constexpr mdb_mode_t file_mode = 0644;
 const char* const metadata_key = "metadata";
@@ -83,17 +87,20 @@ std::vector<uint8_t> encode_positions(const StorePositions& positions) {
   std::vector<uint8_t> bytes(positions_bytes);
   store_big_endian(bytes.data(), positions.indexed_index);
   store_big_endian(bytes.data() + 8, positions.applied_index);
+  store_big_endian(bytes.data() + 16, positions.applied_term);
   return bytes;
 }
 
 Result<StorePositions> decode_positions(const uint8_t* bytes, size_t size, const std::string& where) {
-  if (size != positions_bytes) {
+  if (size != positions_bytes && size != positions_bytes_old) {
     return Status::corruption(where + ": value has " + std::to_string(size) + " bytes, expected " +
-                              std::to_string(positions_bytes));
+                              std::to_string(positions_bytes) + " (or " + std::to_string(positions_bytes_old) +
+                              " from an older build)");
   }
   StorePositions positions;
   positions.indexed_index = load_big_endian(bytes);
   positions.applied_index = load_big_endian(bytes + 8);
+  if (size == positions_bytes) positions.applied_term = load_big_endian(bytes + 16);
   return positions;
 }
 
@@ -228,6 +235,9 @@ struct Store::Impl {
   // table reads as empty.
   bool sessions_missing = false;
   uint64_t map_bytes = 0;
+  // mdb_env_set_mapsize needs no transaction open in the process: growth holds this
+  // exclusively, read_state_machine (another thread's read transaction) shared.
+  std::shared_mutex map_mutex;
 
   ~Impl() {
     if (env != nullptr) mdb_env_close(env);  // also required after a failed mdb_env_open
@@ -253,6 +263,9 @@ struct Store::Impl {
   Result<uint64_t> edge_index(MDB_cursor_op op);
   Status delete_chunk(MDB_txn* txn, bool from_end, uint64_t index, uint64_t* deleted);
   Status delete_in_chunks(bool from_end, uint64_t index, const std::string& what);
+  // Visits every row of `dbi` in LMDB's order; stops at the first error the visitor returns.
+  Status scan(MDB_txn* txn, MDB_dbi dbi, const char* database,
+              const std::function<Status(const MDB_val& key, const MDB_val& value)>& visit);
   class KvTransaction;  // the KvReader/KvWriter over one transaction (below)
 
   // "/dir/data.mdb, database log, index 42": where a key lives, for error messages.
@@ -367,6 +380,7 @@ Status Store::Impl::grow_map(const std::string& what) {
                             std::to_string(options.map_bytes_max) + ")");
   }
   uint64_t grown = map_bytes > options.map_bytes_max / 2 ? options.map_bytes_max : map_bytes * 2;
+  std::unique_lock<std::shared_mutex> no_reader(map_mutex);
   int rc = mdb_env_set_mapsize(env, grown);
   if (rc != 0) return lmdb_status(rc, "grow the map of " + directory + " to " + std::to_string(grown) + " bytes");
   refresh_map_bytes();
@@ -540,6 +554,18 @@ Status Store::Impl::delete_in_chunks(bool from_end, uint64_t index, const std::s
   }
 }
 
+Status Store::Impl::scan(MDB_txn* txn, MDB_dbi dbi, const char* database,
+                         const std::function<Status(const MDB_val& key, const MDB_val& value)>& visit) {
+  Cursor cursor;
+  KV_RETURN_IF_ERROR(cursor.open(txn, dbi, where(database, "(scan)")));
+  MDB_val key;
+  MDB_val value;
+  int rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_FIRST);
+  for (; rc == 0; rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_NEXT)) KV_RETURN_IF_ERROR(visit(key, value));
+  if (rc != MDB_NOTFOUND) return lmdb_status(rc, "scan " + where(database, "(next row)"));
+  return Status::ok();
+}
+
 // --- KvTransaction: the state machine's databases inside one transaction --------------------
 
 class Store::Impl::KvTransaction final : public KvWriter {
@@ -638,9 +664,15 @@ class Store::Impl::KvTransaction final : public KvWriter {
     return positions.applied_index;
   }
 
-  Status set_applied_index(uint64_t index) override {
+  Result<uint64_t> applied_term() override {
+    KV_ASSIGN_OR_RETURN(StorePositions positions, load_positions());
+    return positions.applied_term;
+  }
+
+  Status set_applied(uint64_t index, uint64_t term) override {
     KV_ASSIGN_OR_RETURN(StorePositions positions, load_positions());
     positions.applied_index = index;
+    positions.applied_term = term;
     return put_raw(impl_.meta, as_val(positions_key, std::strlen(positions_key)), encode_positions(positions), "meta",
                    positions_key);
   }
@@ -797,6 +829,50 @@ Status Store::write_kv(const std::function<Status(KvWriter&)>& body) {
   return impl_->write("write " + impl_->where("kv", "(state machine)"), [&](MDB_txn* txn) {
     Impl::KvTransaction transaction(*impl_, txn);
     return body(transaction);
+  });
+}
+
+// Under the shared lock for the whole transaction: a map growth (mdb_env_set_mapsize) while
+// this thread's read transaction is open is undefined behaviour in LMDB.
+Status Store::read_state_machine(const StateMachineVisitor& visitor) {
+  std::shared_lock<std::shared_mutex> no_growth(impl_->map_mutex);
+  return impl_->read("read the state machine of " + impl_->directory, [&](MDB_txn* txn) -> Status {
+    Impl::KvTransaction transaction(*impl_, txn);
+    KV_ASSIGN_OR_RETURN(uint64_t index, transaction.applied_index());
+    KV_ASSIGN_OR_RETURN(uint64_t term, transaction.applied_term());
+    if (visitor.applied) KV_RETURN_IF_ERROR(visitor.applied(index, term));
+    KV_RETURN_IF_ERROR(impl_->scan(txn, impl_->kv, "kv", [&](const MDB_val& key, const MDB_val& value) -> Status {
+      if (!visitor.kv) return Status::ok();
+      return visitor.kv(std::string_view(static_cast<const char*>(key.mv_data), key.mv_size),
+                        std::string_view(static_cast<const char*>(value.mv_data), value.mv_size));
+    }));
+    if (impl_->sessions_missing) return Status::ok();
+    StoredSession session;
+    return impl_->scan(txn, impl_->sessions, "sessions", [&](const MDB_val& key, const MDB_val& value) -> Status {
+      if (key.mv_size != index_key_bytes || value.mv_size < index_key_bytes) {
+        return Status::corruption(impl_->where("sessions", "a row") + " has a key of " + std::to_string(key.mv_size) +
+                                  " bytes and a value of " + std::to_string(value.mv_size) + " bytes");
+      }
+      if (!visitor.session) return Status::ok();
+      const auto* bytes = static_cast<const uint8_t*>(value.mv_data);
+      session.last_used_index = load_big_endian(bytes);
+      session.record.assign(bytes + index_key_bytes, bytes + value.mv_size);
+      return visitor.session(load_big_endian(static_cast<const uint8_t*>(key.mv_data)), session);
+    });
+  });
+}
+
+Status Store::replace_state_machine(uint64_t index, uint64_t term, const std::function<Status(KvWriter&)>& fill) {
+  std::string what = "replace the state machine of " + impl_->directory + " with the state at index " +
+                     std::to_string(index) + " term " + std::to_string(term);
+  return impl_->write(what, [&](MDB_txn* txn) -> Status {
+    for (auto [dbi, name] : {std::pair<MDB_dbi, const char*>{impl_->kv, "kv"}, {impl_->sessions, "sessions"},
+                             {impl_->session_order, "session_order"}}) {
+      KV_RETURN_IF_ERROR(lmdb_status(mdb_drop(txn, dbi, 0), "empty " + impl_->where(name, "(all keys)")));
+    }
+    Impl::KvTransaction transaction(*impl_, txn);
+    KV_RETURN_IF_ERROR(fill(transaction));
+    return transaction.set_applied(index, term);
   });
 }
 

@@ -1,7 +1,7 @@
 // The LMDB store: one environment per node with six named databases.
 //
 //   meta      current_term/voted_for (Metadata), and the positions the indexer
-//             and the state machine have reached ("indexed_index", "applied_index")
+//             and the state machine have reached (indexed_index, applied_index/_term)
 //   log       Raft entries keyed by big-endian index (so LMDB's order is log order),
 //             each a Cap'n Proto WalEntry with a CRC32C checked on every load
 //   snapshot  snapshot metadata
@@ -16,7 +16,10 @@
 // sync_mode::relaxed (MDB_NOSYNC, the indexer's mode behind the WAL) commits
 // stay atomic but the last ones may be lost at a power cut until sync().
 // Not thread-safe: one owner (the store_indexer actor) uses it at a time; the
-// environment is opened with MDB_NOTLS so that owner may move between threads.
+// environment is opened with MDB_NOTLS so that owner may move between threads. The one
+// exception is read_state_machine(), which another thread (the snapshotter) may run while
+// the owner keeps writing: LMDB's MVCC gives it a fixed view, and map growth (which LMDB
+// allows only while no transaction is open) waits for it on a shared_mutex.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +27,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "storage/status.h"
@@ -47,6 +51,7 @@ struct StoreOptions {
 struct StorePositions {
   uint64_t indexed_index = 0;  // every WAL entry <= this is in the `log` database
   uint64_t applied_index = 0;  // every entry <= this is applied to `kv`
+  uint64_t applied_term = 0;   // the term of entry applied_index (0: unknown, written by an older build)
 };
 
 // A stored client session: the index of the last entry that used it (its place in the
@@ -68,6 +73,7 @@ class KvReader {
   // The client id whose session has the lowest last_used_index (ties: lowest client id).
   virtual Result<std::optional<uint64_t>> least_recently_used_session() = 0;
   virtual Result<uint64_t> applied_index() = 0;  // positions.applied_index
+  virtual Result<uint64_t> applied_term() = 0;   // positions.applied_term
 };
 
 class KvWriter : public KvReader {
@@ -77,8 +83,16 @@ class KvWriter : public KvReader {
   // Replaces the client's session and moves it in the least-recently-used order.
   virtual Status save_session(uint64_t client_id, const StoredSession& session) = 0;
   virtual Status erase_session(uint64_t client_id) = 0;  // ok when absent
-  // Sets positions.applied_index, keeping indexed_index.
-  virtual Status set_applied_index(uint64_t index) = 0;
+  // Sets positions.applied_index and applied_term (the term of that entry), keeping indexed_index.
+  virtual Status set_applied(uint64_t index, uint64_t term) = 0;
+};
+
+// What read_state_machine reports, in this order: the applied position, then every kv pair in
+// key order, then every session by client id. The views die when the visitor returns.
+struct StateMachineVisitor {
+  std::function<Status(uint64_t applied_index, uint64_t applied_term)> applied;
+  std::function<Status(std::string_view key, std::string_view value)> kv;
+  std::function<Status(uint64_t client_id, const StoredSession& session)> session;
 };
 
 class Store {
@@ -131,6 +145,15 @@ class Store {
   // it returns an error. `body` may run more than once (a full map is grown and the whole
   // transaction retried), so it must start from scratch each time.
   Status write_kv(const std::function<Status(KvWriter&)>& body);
+  // The whole state machine from one read-only transaction (a consistent view at one applied
+  // index), streamed to `visitor`. The one call another thread may make while the owner
+  // writes (see above); map growth waits until it returns, so keep the visitor's work bounded.
+  Status read_state_machine(const StateMachineVisitor& visitor);
+  // One write transaction: clears kv, sessions and session_order, runs `fill` (which writes
+  // the new pairs and sessions through the KvWriter), then sets the applied position to
+  // (index, term), keeping indexed_index. Like write_kv, `fill` may run more than once (the
+  // map is grown and the whole transaction retried) and must start from scratch each time.
+  Status replace_state_machine(uint64_t index, uint64_t term, const std::function<Status(KvWriter&)>& fill);
 
   // Forces everything committed so far to disk (needed in relaxed mode).
   Status sync();

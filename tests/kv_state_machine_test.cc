@@ -192,6 +192,21 @@ BOOST_AUTO_TEST_CASE(applied_index_is_stored_with_the_batch_and_keeps_the_indexe
   BOOST_CHECK(fixture.get("j") == std::optional<std::string>("b"));
 }
 
+BOOST_AUTO_TEST_CASE(applied_term_is_the_term_of_the_last_applied_entry) {
+  Fixture fixture;
+  fixture.apply({Entry{1, 1, {}}, Entry{2, 3, {}}});
+  auto applied = fixture.machine().applied();
+  BOOST_REQUIRE_MESSAGE(applied.is_ok(), applied.status().to_string());
+  BOOST_CHECK_EQUAL(applied->first, 2u);
+  BOOST_CHECK_EQUAL(applied->second, 3u);
+  fixture.apply({Entry{2, 3, {}}});  // only skipped entries: the position stays
+  BOOST_CHECK_EQUAL(fixture.machine().applied().value().second, 3u);
+  fixture.apply({Entry{3, 4, {}}});
+  fixture.reopen();
+  BOOST_CHECK_EQUAL(fixture.machine().applied().value().first, 3u);
+  BOOST_CHECK_EQUAL(fixture.machine().applied().value().second, 4u);
+}
+
 BOOST_AUTO_TEST_CASE(reapplying_after_a_restart_skips_applied_entries) {
   Fixture fixture;
   const std::vector<Entry> batch = {entry(1, put(0, 0, "k", "a")), entry(2, put(7, 1, "s", "x"))};

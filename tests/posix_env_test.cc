@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -305,6 +306,25 @@ BOOST_AUTO_TEST_CASE(join_path_adds_one_separator) {
   BOOST_TEST(join_path("dir", "name") == "dir/name");
   BOOST_TEST(join_path("dir/", "name") == "dir/name");
   BOOST_TEST(join_path("", "name") == "name");
+}
+
+BOOST_AUTO_TEST_CASE(boot_id_is_the_kernels_trimmed_unless_overridden) {
+  ::unsetenv("KEYVAL_BOOT_ID");
+  std::string kernel = testing::read_text("/proc/sys/kernel/random/boot_id");
+  std::string id = env().boot_id();
+  if (!kernel.empty()) {
+    BOOST_TEST(!id.empty());
+    BOOST_TEST(id.find('\n') == std::string::npos);
+    BOOST_TEST(contains(kernel, id));
+  }
+  BOOST_TEST(env().boot_id() == id, "stable within one boot");
+
+  ::setenv("KEYVAL_BOOT_ID", "  boot-a\n", 1);
+  BOOST_TEST(env().boot_id() == "boot-a");
+  ::setenv("KEYVAL_BOOT_ID", "boot-b", 1);
+  BOOST_TEST(env().boot_id() == "boot-b");
+  ::unsetenv("KEYVAL_BOOT_ID");
+  BOOST_TEST(env().boot_id() == id);
 }
 
 BOOST_AUTO_TEST_CASE(second_lock_in_the_same_process_is_locked) {

@@ -101,6 +101,24 @@ std::set<std::string> in_order_outcomes(const std::string& base, const std::vect
 
 BOOST_AUTO_TEST_SUITE(sim_disk)
 
+BOOST_AUTO_TEST_CASE(boot_id_changes_at_every_power_cut_and_only_then) {
+  SimDisk disk;
+  require_ok(disk.create_dir("/n1"));
+  const std::string first = disk.boot_id();
+  BOOST_TEST(!first.empty());
+  auto file = open(disk, "/n1/f", OpenMode::create_new);
+  write(*file, 0, "abc");
+  require_ok(file->sync_data());
+  BOOST_TEST(disk.boot_id() == first, "writes and syncs are no reboot");
+
+  crash(disk, "/n1");
+  const std::string second = disk.boot_id();
+  BOOST_TEST(second != first);
+  crash(disk, "/n2");  // another node's power cut: the shared disk cannot tell the nodes apart
+  BOOST_TEST(disk.boot_id() != second);
+  BOOST_TEST(disk.boot_id() != first);
+}
+
 BOOST_AUTO_TEST_CASE(synced_bytes_survive_a_crash) {
   auto disk = disk_with_durable_file("hello");
   for (uint64_t seed = 0; seed < 20; ++seed) {

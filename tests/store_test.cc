@@ -3,9 +3,16 @@
 #define BOOST_TEST_MODULE store_test
 #include <boost/test/unit_test.hpp>
 
+#include <lmdb.h>
+
 #include <algorithm>
+#include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "storage/store.h"
@@ -337,12 +344,210 @@ BOOST_AUTO_TEST_CASE(positions_round_trip) {
   BOOST_REQUIRE_MESSAGE(initial.is_ok(), initial.status().to_string());
   BOOST_TEST(initial.value().indexed_index == 0u);
   BOOST_TEST(initial.value().applied_index == 0u);
-  StorePositions positions{0x0102030405060708ull, 99};
+  StorePositions positions{0x0102030405060708ull, 99, 7};
   require_ok(store->save_positions(positions));
   auto loaded = store->load_positions();
   BOOST_REQUIRE_MESSAGE(loaded.is_ok(), loaded.status().to_string());
   BOOST_TEST(loaded.value().indexed_index == positions.indexed_index);
   BOOST_TEST(loaded.value().applied_index == positions.applied_index);
+  BOOST_TEST(loaded.value().applied_term == 7u);
+}
+
+BOOST_AUTO_TEST_CASE(positions_of_sixteen_bytes_from_an_older_build_read_with_applied_term_zero) {
+  TempDir temp;
+  open_store(store_dir(temp)).reset();  // creates the environment and its databases
+  {
+    // The value an older build wrote: indexed_index then applied_index, 8 bytes big-endian each.
+    MDB_env* env = nullptr;
+    BOOST_REQUIRE(mdb_env_create(&env) == 0);
+    BOOST_REQUIRE(mdb_env_set_maxdbs(env, 8) == 0);
+    BOOST_REQUIRE(mdb_env_open(env, store_dir(temp).c_str(), 0, 0644) == 0);
+    MDB_txn* txn = nullptr;
+    BOOST_REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+    MDB_dbi meta = 0;
+    BOOST_REQUIRE(mdb_dbi_open(txn, "meta", 0, &meta) == 0);
+    uint8_t value[16] = {0, 0, 0, 0, 0, 0, 0, 40, 0, 0, 0, 0, 0, 0, 0, 30};
+    MDB_val key_val{9, const_cast<char*>("positions")};
+    MDB_val value_val{sizeof(value), value};
+    BOOST_REQUIRE(mdb_put(txn, meta, &key_val, &value_val, 0) == 0);
+    BOOST_REQUIRE(mdb_txn_commit(txn) == 0);
+    mdb_env_close(env);
+  }
+  auto store = open_store(store_dir(temp));
+  auto loaded = store->load_positions();
+  BOOST_REQUIRE_MESSAGE(loaded.is_ok(), loaded.status().to_string());
+  BOOST_TEST(loaded.value().indexed_index == 40u);
+  BOOST_TEST(loaded.value().applied_index == 30u);
+  BOOST_TEST(loaded.value().applied_term == 0u);
+  // Written back in today's form, still read the same.
+  require_ok(store->write_kv([](KvWriter& writer) { return writer.set_applied(31, 2); }));
+  loaded = store->load_positions();
+  BOOST_TEST(loaded.value().indexed_index == 40u);
+  BOOST_TEST(loaded.value().applied_index == 31u);
+  BOOST_TEST(loaded.value().applied_term == 2u);
+}
+
+// The state a test wrote: kv pairs and sessions, as read_state_machine reports them.
+struct StateMachineContents {
+  uint64_t applied_index = 0, applied_term = 0;
+  std::vector<std::pair<std::string, std::string>> pairs;
+  std::vector<std::pair<uint64_t, uint64_t>> sessions;  // client id, last used index
+  std::vector<std::string> order;                     // "applied", "kv", "session" as reported
+};
+
+StateMachineContents read_contents(Store& store) {
+  StateMachineContents contents;
+  StateMachineVisitor visitor;
+  visitor.applied = [&](uint64_t index, uint64_t term) {
+    contents.applied_index = index;
+    contents.applied_term = term;
+    contents.order.push_back("applied");
+    return Status::ok();
+  };
+  visitor.kv = [&](std::string_view key, std::string_view value) {
+    contents.pairs.emplace_back(std::string(key), std::string(value));
+    if (contents.order.back() != "kv") contents.order.push_back("kv");
+    return Status::ok();
+  };
+  visitor.session = [&](uint64_t client_id, const StoredSession& session) {
+    contents.sessions.emplace_back(client_id, session.last_used_index);
+    if (contents.order.back() != "session") contents.order.push_back("session");
+    return Status::ok();
+  };
+  require_ok(store.read_state_machine(visitor));
+  return contents;
+}
+
+BOOST_AUTO_TEST_CASE(read_state_machine_reports_applied_then_pairs_in_key_order_then_sessions) {
+  TempDir temp;
+  auto store = open_store(store_dir(temp));
+  require_ok(store->write_kv([](KvWriter& writer) -> Status {
+    KV_RETURN_IF_ERROR(writer.put("b", "2"));
+    KV_RETURN_IF_ERROR(writer.put("a", "1"));
+    KV_RETURN_IF_ERROR(writer.put("c", "3"));
+    KV_RETURN_IF_ERROR(writer.save_session(9, StoredSession{12, {1, 2}}));
+    KV_RETURN_IF_ERROR(writer.save_session(4, StoredSession{11, {3}}));
+    return writer.set_applied(12, 3);
+  }));
+  StateMachineContents contents = read_contents(*store);
+  BOOST_TEST(contents.applied_index == 12u);
+  BOOST_TEST(contents.applied_term == 3u);
+  BOOST_TEST((contents.order == std::vector<std::string>{"applied", "kv", "session"}));
+  BOOST_TEST((contents.pairs == std::vector<std::pair<std::string, std::string>>{{"a", "1"}, {"b", "2"}, {"c", "3"}}));
+  BOOST_TEST((contents.sessions == std::vector<std::pair<uint64_t, uint64_t>>{{4, 11}, {9, 12}}));
+}
+
+BOOST_AUTO_TEST_CASE(replace_state_machine_clears_everything_and_sets_the_applied_position) {
+  TempDir temp;
+  auto store = open_store(store_dir(temp));
+  require_ok(store->save_positions(StorePositions{50, 40, 2}));
+  require_ok(store->write_kv([](KvWriter& writer) -> Status {
+    KV_RETURN_IF_ERROR(writer.put("old", "x"));
+    return writer.save_session(1, StoredSession{40, {7}});
+  }));
+  require_ok(store->replace_state_machine(100, 5, [](KvWriter& writer) -> Status {
+    KV_RETURN_IF_ERROR(writer.put("new", "y"));
+    return writer.save_session(2, StoredSession{99, {8}});
+  }));
+  StateMachineContents contents = read_contents(*store);
+  BOOST_TEST(contents.applied_index == 100u);
+  BOOST_TEST(contents.applied_term == 5u);
+  BOOST_TEST((contents.pairs == std::vector<std::pair<std::string, std::string>>{{"new", "y"}}));
+  BOOST_TEST((contents.sessions == std::vector<std::pair<uint64_t, uint64_t>>{{2, 99}}));
+  BOOST_TEST(store->load_positions().value().indexed_index == 50u, "the log's position is kept");
+  // session_order was cleared with sessions: the oldest session is the new one.
+  require_ok(store->read_kv([](KvReader& reader) -> Status {
+    auto oldest = reader.least_recently_used_session();
+    BOOST_TEST((oldest.is_ok() && oldest.value() == std::optional<uint64_t>(2)));
+    BOOST_TEST(reader.session_count().value() == 1u);
+    return Status::ok();
+  }));
+}
+
+BOOST_AUTO_TEST_CASE(failed_replace_state_machine_leaves_the_state_as_it_was) {
+  TempDir temp;
+  auto store = open_store(store_dir(temp));
+  require_ok(store->write_kv([](KvWriter& writer) -> Status {
+    KV_RETURN_IF_ERROR(writer.put("old", "x"));
+    return writer.set_applied(7, 1);
+  }));
+  Status status = store->replace_state_machine(100, 5, [](KvWriter& writer) -> Status {
+    KV_RETURN_IF_ERROR(writer.put("new", "y"));
+    return Status::corruption("the snapshot file is damaged");
+  });
+  BOOST_TEST((status.code() == Code::corruption));
+  StateMachineContents contents = read_contents(*store);
+  BOOST_TEST(contents.applied_index == 7u);
+  BOOST_TEST((contents.pairs == std::vector<std::pair<std::string, std::string>>{{"old", "x"}}));
+}
+
+BOOST_AUTO_TEST_CASE(replace_state_machine_larger_than_the_map_grows_it_and_runs_fill_again) {
+  TempDir temp;
+  StoreOptions options;
+  options.map_bytes_initial = 1 * mebibyte;
+  auto store = open_store(store_dir(temp), options);
+  const std::string value(64 * 1024, 'v');
+  int runs = 0;
+  require_ok(store->replace_state_machine(64, 2, [&](KvWriter& writer) -> Status {
+    ++runs;
+    for (int i = 0; i < 64; ++i) KV_RETURN_IF_ERROR(writer.put("key" + std::to_string(i), value));
+    return Status::ok();
+  }));
+  BOOST_TEST(runs > 1, "the first run filled the 1 MiB map");
+  BOOST_TEST(store->map_bytes() > 1 * mebibyte);
+  StateMachineContents contents = read_contents(*store);
+  BOOST_TEST(contents.pairs.size() == 64u);
+  BOOST_TEST(contents.applied_index == 64u);
+}
+
+// Each write transaction i sets "counter" and "mirror" to i, adds a 64 KiB value (so the map
+// must grow many times) and sets applied to (i, 1); a reader on another thread must always
+// see counter == mirror == applied, and map growth must wait for it rather than break it.
+BOOST_AUTO_TEST_CASE(read_state_machine_on_another_thread_sees_one_state_while_the_owner_writes_and_grows) {
+  TempDir temp;
+  StoreOptions options;
+  options.sync_mode = SyncMode::relaxed;
+  options.map_bytes_initial = 1 * mebibyte;
+  auto store = open_store(store_dir(temp), options);
+  const std::string filler(64 * 1024, 'f');
+  constexpr uint64_t writes = 300;
+  std::atomic<bool> done{false};
+  std::atomic<uint64_t> reads{0};
+  std::atomic<uint64_t> inconsistent{0};
+  std::thread reader([&] {
+    while (!done.load()) {
+      uint64_t applied = 0;
+      std::string counter, mirror;
+      StateMachineVisitor visitor;
+      visitor.applied = [&](uint64_t index, uint64_t) {
+        applied = index;
+        return Status::ok();
+      };
+      visitor.kv = [&](std::string_view key, std::string_view value) {
+        if (key == "counter") counter = std::string(value);
+        if (key == "mirror") mirror = std::string(value);
+        return Status::ok();
+      };
+      Status status = store->read_state_machine(visitor);
+      bool same = status.is_ok() && counter == mirror && counter == (applied == 0 ? "" : std::to_string(applied));
+      if (!same) ++inconsistent;
+      ++reads;
+    }
+  });
+  for (uint64_t i = 1; i <= writes; ++i) {
+    require_ok(store->write_kv([&](KvWriter& writer) -> Status {
+      KV_RETURN_IF_ERROR(writer.put("counter", std::to_string(i)));
+      KV_RETURN_IF_ERROR(writer.put("filler" + std::to_string(i), filler));
+      KV_RETURN_IF_ERROR(writer.put("mirror", std::to_string(i)));
+      return writer.set_applied(i, 1);
+    }));
+  }
+  done = true;
+  reader.join();
+  BOOST_TEST(reads.load() > 0u);
+  BOOST_TEST(inconsistent.load() == 0u);
+  BOOST_TEST(store->map_bytes() >= 16 * mebibyte, "the map grew while the reader ran");
+  BOOST_TEST(read_contents(*store).applied_index == writes);
 }
 
 BOOST_AUTO_TEST_CASE(reopen_keeps_everything) {

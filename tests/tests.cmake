@@ -27,6 +27,8 @@ keyval_test(wal_recovery_test storage)
 keyval_test(store_test storage)
 keyval_test(recovery_test storage)
 keyval_test(kv_state_machine_test storage)
+keyval_test(snapshot_file_test storage)
+target_link_libraries(snapshot_file_test PRIVATE keyval_sim)  # SimDisk, for power cuts
 keyval_test(tools_test storage)
 keyval_test(raft_test unit)
 target_link_libraries(raft_test PRIVATE keyval_raft)

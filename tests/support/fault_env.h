@@ -59,6 +59,7 @@ class FaultEnv final : public Env {
   Status create_dir(const std::string& directory) override { return base_.create_dir(directory); }
   bool exists(const std::string& path) override { return base_.exists(path); }
   Result<std::unique_ptr<FileLock>> lock(const std::string& path) override { return base_.lock(path); }
+  std::string boot_id() override { return base_.boot_id(); }
 
   // Used by the file wrapper.
   // Counts an occurrence of `point`; true when it is the armed hit (the caller then fires).
