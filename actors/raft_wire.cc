@@ -23,19 +23,23 @@ static_assert(same_number(schema::RaftMessageType::REQUEST_VOTE, raft::MessageTy
                   same_number(schema::RaftMessageType::PRE_VOTE_RESPONSE, raft::MessageType::pre_vote_response) &&
                   same_number(schema::RaftMessageType::APPEND_ENTRIES, raft::MessageType::append_entries) &&
                   same_number(schema::RaftMessageType::APPEND_ENTRIES_RESPONSE,
-                              raft::MessageType::append_entries_response),
+                              raft::MessageType::append_entries_response) &&
+                  same_number(schema::RaftMessageType::INSTALL_SNAPSHOT, raft::MessageType::install_snapshot) &&
+                  same_number(schema::RaftMessageType::SNAPSHOT_CHUNK, raft::MessageType::snapshot_chunk) &&
+                  same_number(schema::RaftMessageType::SNAPSHOT_CHUNK_RESPONSE,
+                              raft::MessageType::snapshot_chunk_response),
               "schema/raft.capnp numbers its types as raft::MessageType: the encoder casts one to the other");
 
 bool is_known_type(uint16_t type) {
   return type >= static_cast<uint16_t>(raft::MessageType::request_vote) &&
-         type <= static_cast<uint16_t>(raft::MessageType::append_entries_response);
+         type <= static_cast<uint16_t>(raft::MessageType::snapshot_chunk_response);
 }
 
 // Words of one segment that holds the whole message: the root pointer, the root struct,
-// the list tag, and per entry its struct and its padded payload. One segment keeps the
-// encoding free of far pointers and of further segment table entries.
+// the list tag, per entry its struct and its padded payload, and a chunk's padded data.
+// One segment keeps the encoding free of far pointers and of further segment table entries.
 unsigned first_segment_words(const raft::Message& message) {
-  size_t words = 1 + struct_words<schema::RaftMessage>() + 1;
+  size_t words = 1 + struct_words<schema::RaftMessage>() + 1 + (message.chunk_data.size() + 7) / 8;
   for (const Entry& entry : message.entries) {
     words += struct_words<schema::RaftEntry>() + (entry.payload.size() + 7) / 8;
   }
@@ -87,6 +91,14 @@ Status read_raft_message(schema::RaftMessage::Reader in, raft::Message* message)
   message->conflict_term = in.getConflictTerm();
   message->conflict_index = in.getConflictIndex();
   message->read_context = in.getReadContext();
+  message->snapshot_index = in.getSnapshotIndex();
+  message->snapshot_term = in.getSnapshotTerm();
+  message->chunk_offset = in.getChunkOffset();
+  message->chunk_total_bytes = in.getChunkTotalBytes();
+  message->chunk_done = in.getChunkDone();
+  auto chunk_data = in.getChunkData();
+  message->chunk_data.assign(chunk_data.begin(), chunk_data.end());
+  message->chunk_error = in.getChunkError();
   return read_entries(in.getEntries(), &message->entries);
 }
 
@@ -117,6 +129,14 @@ std::vector<uint8_t> encode_raft_message(const raft::Message& message) {
   out.setConflictTerm(message.conflict_term);
   out.setConflictIndex(message.conflict_index);
   out.setReadContext(message.read_context);
+  out.setSnapshotIndex(message.snapshot_index);
+  out.setSnapshotTerm(message.snapshot_term);
+  out.setChunkOffset(message.chunk_offset);
+  out.setChunkTotalBytes(message.chunk_total_bytes);
+  out.setChunkDone(message.chunk_done);
+  // Left null (read back as empty) unless there are bytes, as the entry list.
+  if (!message.chunk_data.empty()) out.setChunkData(kj::arrayPtr(message.chunk_data.data(), message.chunk_data.size()));
+  out.setChunkError(message.chunk_error);
   return message_to_bytes(builder);
 }
 

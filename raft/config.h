@@ -15,6 +15,8 @@ enum class PlantedBug : uint8_t {
   vote_before_durable,  // a vote grant leaves before the vote is durable (breaks Figure 2)
   ack_before_durable,   // an append success leaves before its entries are durable (Figure 2)
   commit_old_term,      // a leader commits an earlier term's entry by counting replicas (Figure 8)
+  snapshot_ack_before_durable,  // an InstallSnapshot success leaves before snapshot_durable()
+  compact_past_commit,  // snapshot_taken() compacts the whole log, uncommitted entries included (§7)
 };
 
 struct Config {
@@ -37,6 +39,10 @@ struct Config {
 
   // Bound on the committed entries handed out in one Ready (the rest follow in the next).
   uint64_t max_apply_bytes_per_ready = 4 << 20;
+
+  // §7: entries kept in memory below a snapshot, so a follower a little behind catches up by
+  // AppendEntries instead of a whole snapshot (etcd's SnapshotCatchUpEntries).
+  uint64_t log_tail_entries = 5000;
 
   uint64_t random_seed = 1;        // election timeouts; derive it from the node's seed
 

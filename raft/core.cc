@@ -20,8 +20,7 @@ const char* role_name(Role role) {
   return "unknown";
 }
 
-Core::Core(Config config, RecoveredState recovered)
-    : config_(std::move(config)), random_(config_.random_seed), log_(std::move(recovered.entries)) {
+Core::Core(Config config, RecoveredState recovered) : config_(std::move(config)), random_(config_.random_seed) {
   KV_ASSERT(config_.node_id != 0);
   KV_ASSERT(is_voter(config_.node_id));
   KV_ASSERT(std::set<uint64_t>(config_.voters.begin(), config_.voters.end()).size() == config_.voters.size());
@@ -29,6 +28,9 @@ Core::Core(Config config, RecoveredState recovered)
   KV_ASSERT(config_.heartbeat_ticks < config_.election_timeout_ticks_min);
   KV_ASSERT(config_.election_timeout_ticks_min <= config_.election_timeout_ticks_max);
   KV_ASSERT(config_.max_entries_per_append >= 1 && config_.max_inflight_appends >= 1);
+  recover_log(recovered);
+  // The state machine holds at least the base snapshot, and never more than the log reaches.
+  KV_ASSERT(recovered.applied_index >= recovered.snapshot_index);
   KV_ASSERT(recovered.applied_index <= log_.last_index());
   // A log entry's term was the current term of some node that persisted it: never ahead of ours.
   KV_ASSERT(log_.last_term() <= recovered.metadata.current_term);
@@ -39,7 +41,34 @@ Core::Core(Config config, RecoveredState recovered)
   unstable_from_ = log_.last_index() + 1;
   // Applied entries were committed; commit_index is volatile and restarts there (Figure 2).
   commit_index_ = applied_index_ = recovered.applied_index;
+  snapshot_index_ = durable_snapshot_index_ = recovered.snapshot_index;
+  snapshot_term_ = recovered.snapshot_term;
   become_follower(metadata_.current_term, 0);
+}
+
+void Core::recover_log(RecoveredState& recovered) {
+  std::vector<Entry>& entries = recovered.entries;
+  const uint64_t snapshot_index = recovered.snapshot_index;
+  KV_ASSERT(snapshot_index != 0 || recovered.snapshot_term == 0);
+  // Entries that end before the snapshot are all covered by it: the log continues after it.
+  if (!entries.empty() && entries.back().index < snapshot_index) entries.clear();
+  uint64_t start_index = recovered.log_start_index;
+  uint64_t start_term = recovered.log_start_term;
+  if (entries.empty()) {
+    if (start_index < snapshot_index) {
+      start_index = snapshot_index;
+      start_term = recovered.snapshot_term;
+    }
+  } else if (entries.front().index != start_index + 1) {
+    start_index = entries.front().index - 1;
+    KV_ASSERT(start_index == 0 || start_index == snapshot_index);
+    start_term = start_index == 0 ? 0 : recovered.snapshot_term;
+  }
+  // §7: only what a snapshot covers is ever compacted, and the snapshot is where it is said to be.
+  KV_ASSERT(start_index <= snapshot_index);
+  KV_ASSERT(start_index != snapshot_index || start_term == recovered.snapshot_term);
+  log_ = Log(start_index, start_term, std::move(entries));
+  KV_ASSERT(log_.last_index() >= snapshot_index && log_.term_at(snapshot_index) == recovered.snapshot_term);
 }
 
 bool Core::is_voter(uint64_t id) const {
@@ -61,6 +90,8 @@ void Core::tick() {
 
 void Core::step(const Message& message) {
   KV_ASSERT(message.to == config_.node_id);
+  // The hosts move a snapshot's bytes between themselves; the core sees only install_snapshot.
+  if (message.type == MessageType::snapshot_chunk || message.type == MessageType::snapshot_chunk_response) return;
   // Only members take part; anything else is a misrouted or foreign packet.
   if (!is_voter(message.from) || message.from == config_.node_id) return;
   if (!handle_term(message)) return;
@@ -78,6 +109,12 @@ void Core::step(const Message& message) {
       break;
     case MessageType::append_entries_response:
       handle_append_response(message);
+      break;
+    case MessageType::install_snapshot:
+      handle_install_snapshot(message);
+      break;
+    case MessageType::snapshot_chunk:
+    case MessageType::snapshot_chunk_response:
       break;
   }
 }
@@ -116,9 +153,44 @@ void Core::metadata_durable(const Metadata& metadata) {
   if (role_ == Role::candidate) check_election_result();
 }
 
-void Core::send(Message message, bool needs_vote, uint64_t needs_log_index) {
+void Core::snapshot_taken(uint64_t index, uint64_t term) {
+  if (index <= snapshot_index_) return;  // an older snapshot than the one we have (or installed)
+  // The host snapshots what it applied, and applied entries are committed and held.
+  KV_ASSERT(index <= applied_index_ && index <= commit_index_);
+  KV_ASSERT(log_.term_at(index) == term);
+  snapshot_index_ = index;
+  snapshot_term_ = term;
+  durable_snapshot_index_ = std::max(durable_snapshot_index_, index);
+  // Keep a tail below the snapshot for followers slightly behind; never drop what is not
+  // committed and applied: a leader must still send it, a follower may still lose it to a
+  // newer leader (§5.3), and take_committed() must still hand it out.
+  uint64_t through = index > config_.log_tail_entries ? index - config_.log_tail_entries : 0;
+  through = std::min({through, commit_index_, applied_index_});
+  if (config_.planted_bug == PlantedBug::compact_past_commit) through = log_.last_index();
+  if (through > log_.start_index()) log_.compact_through(through);
+  if (config_.planted_bug != PlantedBug::compact_past_commit) KV_ASSERT(log_.start_index() <= commit_index_);
+}
+
+void Core::snapshot_durable(uint64_t index, uint64_t term) {
+  if (index <= durable_snapshot_index_) return;
+  // Only a snapshot this core asked the host to install (or one it superseded) is reported.
+  KV_ASSERT(index <= snapshot_index_);
+  KV_ASSERT(index != snapshot_index_ || term == snapshot_term_);
+  durable_snapshot_index_ = index;
+}
+
+void Core::snapshot_failed(uint64_t peer) {
+  if (role_ != Role::leader) return;
+  auto found = progress_.find(peer);
+  if (found == progress_.end() || found->second.mode != Progress::Mode::snapshot) return;
+  // Retry at the next heartbeat (a probe again), not at once: the failure may be the peer being down.
+  found->second.become_probe();
+  found->second.probe_sent = true;
+}
+
+void Core::send(Message message, bool needs_vote, uint64_t needs_log_index, uint64_t needs_snapshot_index) {
   message.from = config_.node_id;
-  Outgoing outgoing{std::move(message), std::nullopt, 0, 0};
+  Outgoing outgoing{std::move(message), std::nullopt, 0, 0, 0};
   const MessageType type = outgoing.message.type;
   // PreVote traffic promises nothing and changes no state, so it is never held back.
   const bool planted = config_.planted_bug == PlantedBug::vote_before_durable &&
@@ -135,6 +207,8 @@ void Core::send(Message message, bool needs_vote, uint64_t needs_log_index) {
     outgoing.needs_log_index = needs_log_index;
     outgoing.needs_log_term = log_.term_at(needs_log_index);
   }
+  if (config_.planted_bug == PlantedBug::snapshot_ack_before_durable) needs_snapshot_index = 0;
+  outgoing.needs_snapshot_index = needs_snapshot_index;
   outbox_.push_back(std::move(outgoing));
 }
 
@@ -158,6 +232,12 @@ bool Core::deliverable(const Outgoing& outgoing, bool* stale) const {
     }
     if (durable_index_ < outgoing.needs_log_index) return false;
   }
+  if (outgoing.needs_log_index > 0 || outgoing.needs_snapshot_index > 0) {
+    // §7: a log that starts at an installed snapshot rests on it: until the snapshot is durable a
+    // crash would bring back the old log, so nothing resting on the new one may be promised.
+    if (durable_snapshot_index_ < log_.start_index()) return false;
+    if (durable_snapshot_index_ < outgoing.needs_snapshot_index) return false;
+  }
   return true;
 }
 
@@ -180,6 +260,8 @@ std::vector<Entry> Core::take_committed() {
   std::vector<Entry> committed;
   // Apply only what is durable here too, so an applied index never runs ahead of the local log.
   const uint64_t upto = std::min(commit_index_, durable_index_);
+  // Compaction never passes what was applied, and an installed snapshot counts as applied.
+  KV_ASSERT(applied_index_ >= log_.start_index() || upto <= applied_index_);
   uint64_t bytes = 0;
   while (applied_index_ < upto) {
     const Entry& entry = log_.at(applied_index_ + 1);
@@ -192,6 +274,7 @@ std::vector<Entry> Core::take_committed() {
 }
 
 bool Core::has_ready() const {
+  if (snapshot_to_install_) return true;
   if (!(metadata_ == handed_metadata_) || truncate_pending_ || unstable_from_ <= log_.last_index()) return true;
   if (std::min(commit_index_, durable_index_) > applied_index_ || !read_states_.empty()) return true;
   if (!(SoftState{leader_id_, role_} == handed_soft_state_)) return true;
@@ -205,6 +288,8 @@ bool Core::has_ready() const {
 
 Ready Core::take_ready() {
   Ready ready;
+  ready.snapshot = snapshot_to_install_;
+  snapshot_to_install_.reset();
   if (!(metadata_ == handed_metadata_)) {
     ready.metadata = metadata_;
     handed_metadata_ = metadata_;

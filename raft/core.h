@@ -9,8 +9,11 @@
 //     on message:    core.step(message);
 //     on client:     core.propose(payload) / core.read_index(request_id);
 //     on WAL sync:   core.durable(index, term); core.metadata_durable(metadata);
+//     on snapshots:  core.snapshot_taken(index, term) / snapshot_durable(index, term) /
+//                    snapshot_failed(peer) (§7, see below);
 //     if (core.has_ready()) {
 //       Ready ready = core.take_ready();
+//       first ready.snapshot: the log was replaced by that snapshot (install it);
 //       persist, in this order: ready.metadata, truncate to ready.log_truncated_to, ready.entries;
 //       send ready.messages (already safe: whatever they promise is durable);
 //       apply ready.committed_entries in order; serve ready.read_states once applied that far;
@@ -18,6 +21,14 @@
 // Messages that promise something (a vote, an AppendEntries success) are held inside the
 // core until durable()/metadata_durable() say the state they depend on is on disk (§5.1,
 // Figure 2 "persistent state ... updated on stable storage before responding to RPCs").
+//
+// Snapshots and log compaction (§7). The host snapshots its state machine at its applied
+// index and reports it with snapshot_taken(); the core then keeps log_tail_entries below it
+// and compacts the rest. A leader whose follower needs a compacted entry sends it an
+// install_snapshot naming that snapshot; the leader's host streams the file (snapshot_chunk)
+// and delivers the install_snapshot to the follower's core once the file is complete there,
+// or calls snapshot_failed(peer). A follower whose log does not reach the snapshot replaces
+// its log by it and hands the host Ready.snapshot; its success waits for snapshot_durable().
 #pragma once
 
 #include <cstdint>
@@ -50,7 +61,19 @@ struct ReadState {
   uint64_t read_index = 0;
 };
 
+// A snapshot by its last included entry.
+struct SnapshotRef {
+  uint64_t index = 0;
+  uint64_t term = 0;
+  bool operator==(const SnapshotRef& other) const { return index == other.index && term == other.term; }
+};
+
 struct Ready {
+  // Follower: the log was replaced by the snapshot at (index, term) and is empty after it.
+  // Handled before anything else of this Ready: drop the log (entries and any truncation
+  // already handed out), make the snapshot the node's base (file + WAL record, durable),
+  // install it in the state machine (applied = index), then report snapshot_durable().
+  std::optional<SnapshotRef> snapshot;
   std::optional<Metadata> metadata;          // persist; report with metadata_durable()
   std::optional<uint64_t> log_truncated_to;  // the log now ends here: discard later entries first
   std::vector<Entry> entries;                // then append these; report with durable()
@@ -62,10 +85,20 @@ struct Ready {
 
 // The durable state recovery found. Every entry is durable; applied_index is what the
 // state machine had applied (entries up to it are committed, so commit_index starts there).
+// With a base snapshot (snapshot_index > 0) the state machine holds at least it
+// (applied_index >= snapshot_index) and `entries` are the tail kept: they start anywhere at
+// or below snapshot_index + 1, right after (log_start_index, log_start_term). Without
+// entries, or with log_start_index left 0 and entries not from 1, the start is derived:
+// the snapshot when there are no entries, else the position before entries.front() (whose
+// term must then be the snapshot's or log_start_term).
 struct RecoveredState {
   Metadata metadata;
   std::vector<Entry> entries;
   uint64_t applied_index = 0;
+  uint64_t snapshot_index = 0;
+  uint64_t snapshot_term = 0;
+  uint64_t log_start_index = 0;
+  uint64_t log_start_term = 0;
 };
 
 struct ProposeResult {
@@ -91,6 +124,18 @@ class Core {
   void durable(uint64_t index, uint64_t term);
   void metadata_durable(const Metadata& metadata);
 
+  // §7. Host: a snapshot of the state machine at (index, term), its applied index, is durable
+  // (file + WAL record). It becomes the snapshot InstallSnapshot names, and the in-memory log
+  // is compacted through index - log_tail_entries (never past commit_index or applied). An
+  // older snapshot than the current one is ignored.
+  void snapshot_taken(uint64_t index, uint64_t term);
+  // Follower host: the snapshot Ready.snapshot asked for is durable (file + WAL record) and
+  // installed; releases the success held for it.
+  void snapshot_durable(uint64_t index, uint64_t term);
+  // Leader host: the transfer to `peer` ended without success (timeout, read error, peer
+  // down). The leader probes again at the next heartbeat, which sends the snapshot anew.
+  void snapshot_failed(uint64_t peer);
+
   // Outputs.
   bool has_ready() const;
   Ready take_ready();
@@ -103,8 +148,13 @@ class Core {
   uint64_t leader_id() const { return leader_id_; }
   uint64_t commit_index() const { return commit_index_; }
   uint64_t durable_index() const { return durable_index_; }
+  uint64_t applied_index() const { return applied_index_; }
+  // The node's latest snapshot (taken, recovered or installed); (0, 0) for none.
+  uint64_t snapshot_index() const { return snapshot_index_; }
+  uint64_t snapshot_term() const { return snapshot_term_; }
   const Log& log() const { return log_; }
   const Progress* progress(uint64_t peer) const;
+  const std::map<uint64_t, Progress>& progress_by_peer() const { return progress_; }  // leader; else empty
 
  private:
   // A message waiting until what it promises is durable (or dropped once stale).
@@ -114,6 +164,7 @@ class Core {
     std::optional<Metadata> needs_metadata;
     uint64_t needs_log_index = 0;  // an append success: the log through here must be durable
     uint64_t needs_log_term = 0;
+    uint64_t needs_snapshot_index = 0;  // an InstallSnapshot success: that snapshot must be durable
   };
   struct PendingRead {
     uint64_t request_id;
@@ -138,13 +189,17 @@ class Core {
 
   // replication.cc
   void tick_heartbeat();
+  void tick_progress(Progress& progress);
   void check_quorum();
   void broadcast_append();
   void send_append(uint64_t peer, bool send_if_empty);
   void send_heartbeat(uint64_t peer);
+  void send_snapshot(uint64_t peer);
   void handle_append(const Message& message);
+  void handle_install_snapshot(const Message& message);
+  void accept_leader(const Message& message);
   void reject_append(const Message& message, Message& response);
-  void store_entries(const Message& message);
+  void store_entries(const std::vector<Entry>& entries, size_t from);
   void handle_append_response(const Message& message);
   uint64_t back_off_hint(const Message& message) const;
   void maybe_commit();
@@ -154,7 +209,8 @@ class Core {
   bool has_sendable_entries() const;
 
   // core.cc
-  void send(Message message, bool needs_vote = false, uint64_t needs_log_index = 0);
+  void send(Message message, bool needs_vote = false, uint64_t needs_log_index = 0,
+            uint64_t needs_snapshot_index = 0);
   bool deliverable(const Outgoing& outgoing, bool* stale) const;
   std::vector<Message> release_messages();
   std::vector<Entry> take_committed();
@@ -162,6 +218,7 @@ class Core {
   bool is_voter(uint64_t id) const;
   void append_local(Entry entry);
   void truncate_local(uint64_t index);
+  void recover_log(RecoveredState& recovered);
 
   Config config_;
   SplitMix64 random_;
@@ -184,7 +241,16 @@ class Core {
   Role role_ = Role::follower;
   uint64_t leader_id_ = 0;
   uint64_t commit_index_ = 0;  // Figure 2 volatile state; never decreases
-  uint64_t applied_index_ = 0; // last entry handed out in committed_entries
+  uint64_t applied_index_ = 0; // last entry handed out in committed_entries (or installed)
+
+  // §7. snapshot_index_/term_: the latest snapshot of this node (taken, recovered or
+  // installed); the log never starts after it. durable_snapshot_index_: the latest the host
+  // reported durable; while it is below the log's start (an installed snapshot not yet
+  // durable) no success that rests on the log leaves. snapshot_to_install_: for Ready.snapshot.
+  uint64_t snapshot_index_ = 0;
+  uint64_t snapshot_term_ = 0;
+  uint64_t durable_snapshot_index_ = 0;
+  std::optional<SnapshotRef> snapshot_to_install_;
   SoftState handed_soft_state_;
 
   uint32_t election_elapsed_ = 0;   // ticks since we heard from a leader (or, as leader, since CheckQuorum)

@@ -111,13 +111,15 @@ bool Core::handle_term(const Message& message) {
     if (type == MessageType::pre_vote) return true;
     if (type == MessageType::pre_vote_response && message.vote_granted) return true;
     // §5.1: a newer term always wins; leaders and candidates revert to follower.
-    become_follower(message.term, type == MessageType::append_entries ? message.from : 0);
+    const bool from_leader = type == MessageType::append_entries || type == MessageType::install_snapshot;
+    become_follower(message.term, from_leader ? message.from : 0);
     return true;
   }
   if (message.term < metadata_.current_term) {
     // With PreVote and CheckQuorum a stale leader or pre-candidate may never hear a newer
     // term otherwise; answer with ours so it steps down (etcd does the same).
-    if (type == MessageType::append_entries || type == MessageType::pre_vote) {
+    if (type == MessageType::append_entries || type == MessageType::install_snapshot ||
+        type == MessageType::pre_vote) {
       Message response;
       response.type = type == MessageType::pre_vote ? MessageType::pre_vote_response
                                                      : MessageType::append_entries_response;
@@ -132,7 +134,8 @@ bool Core::handle_term(const Message& message) {
 }
 
 bool Core::log_up_to_date(uint64_t last_log_index, uint64_t last_log_term) const {
-  // §5.4.1: compare the last entries' terms, then the lengths.
+  // §5.4.1: compare the last entries' terms, then the lengths. A log emptied by a snapshot
+  // ends at the snapshot (Log::last_term() is then its term).
   return last_log_term > log_.last_term() || (last_log_term == log_.last_term() && last_log_index >= log_.last_index());
 }
 

@@ -15,9 +15,16 @@ std::string node_name(uint64_t id) { return "node " + std::to_string(id); }
 
 NodeState NodeState::of(const Core& core) {
   NodeState state = roles_of(core);
-  state.log_terms.reserve(core.log().last_index());
-  for (uint64_t index = 1; index <= core.log().last_index(); ++index) state.log_terms.push_back(core.log().term_at(index));
+  const Log& log = core.log();
+  state.log_terms.reserve(log.last_index() - log.start_index());
+  for (uint64_t index = log.first_index(); index <= log.last_index(); ++index) state.log_terms.push_back(log.term_at(index));
   return state;
+}
+
+uint64_t NodeState::term_at(uint64_t index) const {
+  if (index == log_start_index) return log_start_term;
+  if (index < log_start_index || index > held_last_index()) return 0;
+  return log_terms[index - log_start_index - 1];
 }
 
 NodeState NodeState::roles_of(const Core& core) {
@@ -27,16 +34,28 @@ NodeState NodeState::roles_of(const Core& core) {
   state.role = core.role();
   state.commit_index = core.commit_index();
   state.last_index = core.log().last_index();
+  state.log_start_index = core.log().start_index();
+  state.log_start_term = core.log().start_term();
+  state.snapshot_index = core.snapshot_index();
+  for (const auto& [peer, progress] : core.progress_by_peer()) state.match_indexes.emplace_back(peer, progress.match_index);
   return state;
 }
 
 std::vector<std::string> InvariantChecker::observe_roles(const std::vector<NodeState>& nodes) {
   std::vector<std::string> violations;
+  take_deferred(violations);
   for (const NodeState& node : nodes) {
     check_election_safety(node, violations);
     check_monotonic(node, violations);
+    check_compaction(node, violations);
   }
+  check_match_indexes(nodes, violations);
   return violations;
+}
+
+void InvariantChecker::take_deferred(std::vector<std::string>& violations) {
+  violations.insert(violations.end(), deferred_.begin(), deferred_.end());
+  deferred_.clear();
 }
 
 std::vector<std::string> InvariantChecker::observe(const std::vector<const Core*>& cores) {
@@ -48,11 +67,14 @@ std::vector<std::string> InvariantChecker::observe(const std::vector<const Core*
 
 std::vector<std::string> InvariantChecker::observe(const std::vector<NodeState>& nodes) {
   std::vector<std::string> violations;
+  take_deferred(violations);
   for (const NodeState& node : nodes) {
     check_election_safety(node, violations);
     check_monotonic(node, violations);
+    check_compaction(node, violations);
     record_committed(node, violations);
   }
+  check_match_indexes(nodes, violations);
   for (const NodeState& node : nodes) check_leader_completeness(node, violations);
   for (size_t i = 0; i < nodes.size(); ++i) {
     for (size_t j = i + 1; j < nodes.size(); ++j) check_log_matching(nodes[i], nodes[j], violations);
@@ -83,17 +105,32 @@ void InvariantChecker::check_monotonic(const NodeState& node, std::vector<std::s
                          " to " + std::to_string(node.commit_index));
   }
   last_commit = std::max(last_commit, node.commit_index);
-  const uint64_t log_length = std::max<uint64_t>(node.last_index, node.log_terms.size());
+  const uint64_t log_length = std::max<uint64_t>(node.last_index, node.held_last_index());
   if (node.commit_index > log_length) {
     violations.push_back("commit index past the log: " + node_name(node.id) + " commits " +
                          std::to_string(node.commit_index) + " of " + std::to_string(log_length));
   }
 }
 
+void InvariantChecker::check_compaction(const NodeState& node, std::vector<std::string>& violations) {
+  // §7: a snapshot holds only committed entries, and compaction drops only what one covers;
+  // an uncommitted entry compacted away could be one a newer leader replaces.
+  if (node.log_start_index > node.commit_index) {
+    violations.push_back("compacted past commit: " + node_name(node.id) + " log starts after index " +
+                         std::to_string(node.log_start_index) + " but commits " + std::to_string(node.commit_index));
+  }
+  if (node.log_start_index > node.snapshot_index) {
+    violations.push_back("compacted past the snapshot: " + node_name(node.id) + " log starts after index " +
+                         std::to_string(node.log_start_index) + ", snapshot at " +
+                         std::to_string(node.snapshot_index));
+  }
+}
+
 void InvariantChecker::record_committed(const NodeState& node, std::vector<std::string>& violations) {
-  const uint64_t upto = std::min<uint64_t>(node.commit_index, node.log_terms.size());
-  for (uint64_t index = 1; index <= upto; ++index) {
-    const uint64_t term = node.log_terms[index - 1];
+  // The log start is committed too (it is covered by a snapshot), and its term is known.
+  const uint64_t upto = std::min<uint64_t>(node.commit_index, node.held_last_index());
+  for (uint64_t index = std::max<uint64_t>(1, node.log_start_index); index <= upto; ++index) {
+    const uint64_t term = node.term_at(index);
     auto [found, inserted] = committed_.emplace(index, Committed{term, node.current_term});
     if (inserted) continue;
     // Two nodes committed different entries at one index: state machine safety is lost.
@@ -106,13 +143,37 @@ void InvariantChecker::record_committed(const NodeState& node, std::vector<std::
   }
 }
 
+void InvariantChecker::check_match_indexes(const std::vector<NodeState>& nodes, std::vector<std::string>& violations) {
+  // A success is durable before it leaves (Figure 2), and within one term only its leader
+  // changes a follower's log, never below what the follower acknowledged: so a leader's
+  // match_index for a follower in its term never runs past the follower's log, crashes
+  // included. (A success that left early, then lost in a crash, shows here.)
+  std::map<uint64_t, const NodeState*> by_id;
+  for (const NodeState& node : nodes) by_id[node.id] = &node;
+  for (const NodeState& leader : nodes) {
+    if (leader.role != Role::leader) continue;
+    for (const auto& [peer, match_index] : leader.match_indexes) {
+      auto found = by_id.find(peer);
+      if (found == by_id.end() || found->second->current_term != leader.current_term) continue;
+      const NodeState& follower = *found->second;
+      const uint64_t follower_last = std::max<uint64_t>(follower.last_index, follower.held_last_index());
+      if (match_index <= follower_last) continue;
+      violations.push_back("match index past the follower's log: leader " + node_name(leader.id) + " of term " +
+                           std::to_string(leader.current_term) + " has match " + std::to_string(match_index) +
+                           " for " + node_name(peer) + ", whose log ends at " + std::to_string(follower_last));
+    }
+  }
+}
+
 void InvariantChecker::check_leader_completeness(const NodeState& node, std::vector<std::string>& violations) const {
   if (node.role != Role::leader) return;
   // Leader Completeness (§5.4): an entry committed in a term is in the log of every leader of
-  // every later term.
-  for (const auto& [index, committed] : committed_) {
+  // every later term. Below the leader's log start its snapshot covers it (compaction keeps
+  // only committed entries, checked on its own): the check starts at the log start.
+  for (auto it = committed_.lower_bound(std::max<uint64_t>(1, node.log_start_index)); it != committed_.end(); ++it) {
+    const auto& [index, committed] = *it;
     if (committed.committed_in_term >= node.current_term) continue;
-    const uint64_t term = index <= node.log_terms.size() ? node.log_terms[index - 1] : 0;
+    const uint64_t term = node.term_at(index);
     if (term != committed.entry_term) {
       violations.push_back("leader completeness: leader " + node_name(node.id) + " of term " +
                            std::to_string(node.current_term) + " lacks committed entry " + std::to_string(index) +
@@ -123,15 +184,17 @@ void InvariantChecker::check_leader_completeness(const NodeState& node, std::vec
 
 void InvariantChecker::check_log_matching(const NodeState& a, const NodeState& b, std::vector<std::string>& violations) {
   // Log Matching (§5.3): if two logs hold an entry with the same index and term, they are
-  // identical up to it; so the indices where they agree form a prefix.
-  const size_t common = std::min(a.log_terms.size(), b.log_terms.size());
-  size_t first_difference = 0;
-  while (first_difference < common && a.log_terms[first_difference] == b.log_terms[first_difference]) ++first_difference;
-  for (size_t i = first_difference + 1; i < common; ++i) {
-    if (a.log_terms[i] != b.log_terms[i]) continue;
+  // identical up to it; so where the parts both hold overlap (log starts included, their
+  // terms being known), the indices where they agree form a prefix of the overlap.
+  const uint64_t low = std::max(a.log_start_index, b.log_start_index);
+  const uint64_t high = std::min(a.held_last_index(), b.held_last_index());
+  uint64_t first_difference = low;
+  while (first_difference <= high && a.term_at(first_difference) == b.term_at(first_difference)) ++first_difference;
+  for (uint64_t index = first_difference + 1; index <= high; ++index) {
+    if (a.term_at(index) != b.term_at(index)) continue;
     violations.push_back("log matching: " + node_name(a.id) + " and " + node_name(b.id) + " agree at index " +
-                         std::to_string(i + 1) + " (term " + std::to_string(a.log_terms[i]) +
-                         ") but differ at index " + std::to_string(first_difference + 1));
+                         std::to_string(index) + " (term " + std::to_string(a.term_at(index)) +
+                         ") but differ at index " + std::to_string(first_difference));
     return;
   }
 }
@@ -152,6 +215,29 @@ std::vector<std::string> InvariantChecker::applied(uint64_t node_id, const Entry
                          std::to_string(found->second.term) + ")");
   }
   return violations;
+}
+
+void InvariantChecker::installed_snapshot(uint64_t node_id, uint64_t index, uint64_t term) {
+  uint64_t& last_applied = last_applied_index_[node_id];
+  if (index < last_applied) {
+    deferred_.push_back("snapshot took applied back: " + node_name(node_id) + " installed index " +
+                        std::to_string(index) + " after applying " + std::to_string(last_applied));
+  }
+  last_applied = std::max(last_applied, index);
+  // State Machine Safety across snapshots: the snapshot's last entry is the one committed and
+  // applied at its index everywhere else.
+  auto committed = committed_.find(index);
+  if (committed != committed_.end() && committed->second.entry_term != term) {
+    deferred_.push_back("snapshot disagrees with committed: " + node_name(node_id) + " installed index " +
+                        std::to_string(index) + " term " + std::to_string(term) + ", committed term " +
+                        std::to_string(committed->second.entry_term));
+  }
+  auto applied = applied_.find(index);
+  if (applied != applied_.end() && applied->second.term != term) {
+    deferred_.push_back("state machine safety: " + node_name(node_id) + " installed a snapshot at index " +
+                        std::to_string(index) + " (term " + std::to_string(term) + ") where term " +
+                        std::to_string(applied->second.term) + " was applied");
+  }
 }
 
 void InvariantChecker::restarted(uint64_t node_id, uint64_t recovered_term, uint64_t applied_index) {

@@ -2,11 +2,14 @@
 // cluster after every event, by a test or the simulator. It sees snapshots of each node's
 // state and the entries each node applied, remembers what it must (leaders per term,
 // committed entries, last terms and commit indexes) and returns violations as text.
+// Logs may be compacted (§7): each node shows the part it holds, after its log start (the
+// last compacted position, whose term it still knows); the checks compare what is held.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "raft/core.h"
@@ -20,11 +23,22 @@ struct NodeState {
   uint64_t current_term = 0;
   Role role = Role::follower;
   uint64_t commit_index = 0;
-  std::vector<uint64_t> log_terms;  // log_terms[i] is the term of the entry at index i + 1
-  uint64_t last_index = 0;          // the log's length, also when log_terms is left empty
+  // log_terms[i] is the term of the entry at index log_start_index + 1 + i.
+  std::vector<uint64_t> log_terms;
+  uint64_t last_index = 0;          // the log's last index, also when log_terms is left empty
+  uint64_t log_start_index = 0;     // the last compacted index (0: nothing compacted)
+  uint64_t log_start_term = 0;      // its term
+  uint64_t snapshot_index = 0;      // the node's latest snapshot (0: none)
+  // A leader's match_index per peer: (peer, match_index).
+  std::vector<std::pair<uint64_t, uint64_t>> match_indexes;
 
+  // Costs the held log, not the history: a compacted prefix is not visited.
   static NodeState of(const Core& core);
   static NodeState roles_of(const Core& core);  // without log_terms (for observe_roles)
+
+  uint64_t held_last_index() const { return log_start_index + log_terms.size(); }
+  // The term at `index` if this state shows it (log_start_index..held_last_index), else 0.
+  uint64_t term_at(uint64_t index) const;
 };
 
 class InvariantChecker {
@@ -41,6 +55,10 @@ class InvariantChecker {
   // again from its recovered applied index, and a term that never became durable is gone
   // (harmless: nothing that depended on it left the node); checks resume from there.
   void restarted(uint64_t node_id, uint64_t recovered_term, uint64_t applied_index);
+  // The node's state machine was replaced by a snapshot at (index, term) (§7): its applied
+  // index jumps there. The snapshot must agree with what was committed and applied at index
+  // elsewhere, and never take applied back; violations are reported by the next observe().
+  void installed_snapshot(uint64_t node_id, uint64_t index, uint64_t term);
 
  private:
   struct Committed {
@@ -49,9 +67,12 @@ class InvariantChecker {
   };
   void check_election_safety(const NodeState& node, std::vector<std::string>& violations);
   void check_monotonic(const NodeState& node, std::vector<std::string>& violations);
+  static void check_compaction(const NodeState& node, std::vector<std::string>& violations);
+  void take_deferred(std::vector<std::string>& violations);
   void record_committed(const NodeState& node, std::vector<std::string>& violations);
   void check_leader_completeness(const NodeState& node, std::vector<std::string>& violations) const;
   static void check_log_matching(const NodeState& a, const NodeState& b, std::vector<std::string>& violations);
+  static void check_match_indexes(const std::vector<NodeState>& nodes, std::vector<std::string>& violations);
 
   std::map<uint64_t, uint64_t> leader_of_term_;
   std::map<uint64_t, uint64_t> last_term_;
@@ -63,6 +84,7 @@ class InvariantChecker {
   };
   std::map<uint64_t, AppliedEntry> applied_;         // by index, first node to apply it
   std::map<uint64_t, uint64_t> last_applied_index_;  // by node
+  std::vector<std::string> deferred_;                // found by installed_snapshot()
 };
 
 }  // namespace keyval::raft

@@ -7,37 +7,40 @@
 
 namespace keyval::raft {
 
-Log::Log(std::vector<Entry> entries) : entries_(std::move(entries)) {
-  for (uint64_t i = 0; i < entries_.size(); ++i) {
-    KV_ASSERT(entries_[i].index == i + 1);
-    // Terms never decrease along a log: each leader appends in its own, newer term.
-    KV_ASSERT(i == 0 || entries_[i].term >= entries_[i - 1].term);
-  }
+Log::Log(std::vector<Entry> entries) : Log(0, 0, std::move(entries)) {}
+
+Log::Log(uint64_t start_index, uint64_t start_term, std::vector<Entry> entries)
+    : start_index_(start_index), start_term_(start_term) {
+  // Index 0 is the empty prefix: it has no term.
+  KV_ASSERT(start_index != 0 || start_term == 0);
+  for (Entry& entry : entries) append(std::move(entry));
 }
 
 uint64_t Log::term_at(uint64_t index) const {
-  if (index == 0 || index > entries_.size()) return 0;
-  return entries_[index - 1].term;
+  if (index == start_index_) return start_term_;
+  if (index < start_index_ || index > last_index()) return 0;
+  return entries_[index - start_index_ - 1].term;
 }
 
 const Entry& Log::at(uint64_t index) const {
-  KV_ASSERT(index >= 1 && index <= entries_.size());
-  return entries_[index - 1];
+  KV_ASSERT(index > start_index_ && index <= last_index());
+  return entries_[index - start_index_ - 1];
 }
 
 uint64_t Log::first_index_of_term(uint64_t term, uint64_t index) const {
-  KV_ASSERT(index <= last_index() && term_at(index) == term);
-  while (index > 1 && term_at(index - 1) == term) --index;
+  KV_ASSERT(index >= start_index_ && index <= last_index() && term_at(index) == term);
+  while (index > first_index() && term_at(index - 1) == term) --index;
   return index;
 }
 
 uint64_t Log::last_index_with_term_at_most(uint64_t term) const {
   uint64_t index = last_index();
-  while (index > 0 && term_at(index) > term) --index;
+  while (index > start_index_ && term_at(index) > term) --index;
   return index;
 }
 
 std::vector<Entry> Log::slice(uint64_t from, uint64_t count_max, uint64_t bytes_max) const {
+  KV_ASSERT(from > start_index_);
   std::vector<Entry> result;
   uint64_t bytes = 0;
   for (uint64_t index = from; index <= last_index() && result.size() < count_max; ++index) {
@@ -51,13 +54,30 @@ std::vector<Entry> Log::slice(uint64_t from, uint64_t count_max, uint64_t bytes_
 
 void Log::append(Entry entry) {
   KV_ASSERT(entry.index == last_index() + 1);
+  // Terms never decrease along a log: each leader appends in its own, newer term.
   KV_ASSERT(entry.term >= last_term());
   entries_.push_back(std::move(entry));
 }
 
 void Log::truncate_after(uint64_t index) {
-  KV_ASSERT(index <= last_index());
-  entries_.resize(index);
+  KV_ASSERT(index >= start_index_ && index <= last_index());
+  entries_.resize(index - start_index_);
+}
+
+void Log::compact_through(uint64_t index) {
+  KV_ASSERT(index >= start_index_ && index <= last_index());
+  if (index == start_index_) return;
+  start_term_ = term_at(index);
+  // A deque drops its front without moving the rest: compaction costs the entries dropped.
+  entries_.erase(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(index - start_index_));
+  start_index_ = index;
+}
+
+void Log::reset(uint64_t index, uint64_t term) {
+  KV_ASSERT(index != 0 || term == 0);
+  entries_.clear();
+  start_index_ = index;
+  start_term_ = term;
 }
 
 }  // namespace keyval::raft

@@ -11,6 +11,9 @@ const char* message_type_name(MessageType type) {
     case MessageType::pre_vote_response: return "pre_vote_response";
     case MessageType::append_entries: return "append_entries";
     case MessageType::append_entries_response: return "append_entries_response";
+    case MessageType::install_snapshot: return "install_snapshot";
+    case MessageType::snapshot_chunk: return "snapshot_chunk";
+    case MessageType::snapshot_chunk_response: return "snapshot_chunk_response";
   }
   return "unknown";
 }

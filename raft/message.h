@@ -1,5 +1,6 @@
 // The messages Raft nodes exchange (extended Raft paper, Figure 2, plus PreVote from
-// §9.6 of Ongaro's thesis as etcd implements it). Plain structs with no I/O: the
+// §9.6 of Ongaro's thesis as etcd implements it, and InstallSnapshot from §7 with the
+// snapshot's bytes moved by the hosts in chunks). Plain structs with no I/O: the
 // Cap'n Proto wiring lives outside raft/. One flat struct, as etcd's raftpb.Message,
 // so the transport encodes one shape; each field says which types use it.
 #pragma once
@@ -18,6 +19,14 @@ enum class MessageType : uint8_t {
   pre_vote_response = 4,        // vote_granted
   append_entries = 5,           // §5.3: entries (empty for a heartbeat) and the leader's commit index
   append_entries_response = 6,  // success, match_index or the conflict hint
+  // §7: the follower needs entries the leader compacted; the host has the complete snapshot
+  // (snapshot_index, snapshot_term) and delivers this to the follower's core once the bytes
+  // arrived. Answered by an append_entries_response (success, match_index = snapshot_index).
+  install_snapshot = 7,
+  // Host-level transfer of a snapshot's bytes, leader host -> follower host and back. Never
+  // stepped into a core (Core::step ignores them).
+  snapshot_chunk = 8,
+  snapshot_chunk_response = 9,
 };
 
 const char* message_type_name(MessageType type);
@@ -55,6 +64,21 @@ struct Message {
 
   // append_entries and its response: the leader's ReadIndex round (§6.4), echoed back.
   uint64_t read_context = 0;
+
+  // install_snapshot (also uses leader_commit), snapshot_chunk, snapshot_chunk_response: the
+  // snapshot's last included index and its term.
+  uint64_t snapshot_index = 0;
+  uint64_t snapshot_term = 0;
+
+  // snapshot_chunk: chunk_data is the file's bytes from chunk_offset, of chunk_total_bytes in
+  // all; chunk_done marks the last chunk. snapshot_chunk_response: chunk_offset is where the
+  // receiver wants the next chunk from; chunk_error asks the sender to restart from
+  // chunk_offset (0: from scratch); chunk_done says the receiver has the whole file.
+  uint64_t chunk_offset = 0;
+  uint64_t chunk_total_bytes = 0;
+  bool chunk_done = false;
+  std::vector<uint8_t> chunk_data;
+  bool chunk_error = false;
 };
 
 }  // namespace keyval::raft

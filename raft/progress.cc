@@ -8,11 +8,13 @@
 namespace keyval::raft {
 
 bool Progress::paused(uint32_t inflight_max, uint64_t inflight_bytes_max) const {
+  if (mode == Mode::snapshot) return true;
   if (mode == Mode::probe) return probe_sent;
   return inflight_.size() >= inflight_max || inflight_bytes_ >= inflight_bytes_max;
 }
 
 void Progress::sent(uint64_t last_index, uint64_t bytes) {
+  KV_ASSERT(mode != Mode::snapshot);
   if (mode == Mode::probe) {
     probe_sent = true;
     return;
@@ -34,6 +36,8 @@ bool Progress::acknowledge(uint64_t index) {
 }
 
 bool Progress::reject(uint64_t reject_index, uint64_t hint) {
+  // Only heartbeats are out while a snapshot is: a rejection is a leftover of earlier appends.
+  if (mode == Mode::snapshot) return false;
   if (mode == Mode::replicate) {
     // Rejections of requests the follower already matched past are reordered leftovers.
     if (reject_index <= match_index) return false;
@@ -54,6 +58,7 @@ void Progress::become_probe() {
   inflight_.clear();
   inflight_bytes_ = 0;
   ticks_without_progress = 0;
+  pending_snapshot = 0;
 }
 
 void Progress::become_replicate() {
@@ -61,6 +66,15 @@ void Progress::become_replicate() {
   next_index = match_index + 1;
   probe_sent = false;
   ticks_without_progress = 0;
+  pending_snapshot = 0;
+}
+
+void Progress::become_snapshot(uint64_t snapshot_index) {
+  KV_ASSERT(snapshot_index > match_index);
+  become_probe();
+  mode = Mode::snapshot;
+  pending_snapshot = snapshot_index;
+  next_index = snapshot_index + 1;  // where appends resume once the snapshot is in place
 }
 
 void Progress::free_through(uint64_t index) {

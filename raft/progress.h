@@ -2,7 +2,8 @@
 // match_index) plus the flow control etcd calls Progress: in `probe` mode the leader has at
 // most one AppendEntries outstanding while it searches for the point where the logs agree;
 // in `replicate` mode it pipelines, optimistically advancing next_index, within a bound on
-// messages and bytes in flight.
+// messages and bytes in flight; in `snapshot` mode the follower needs entries the leader
+// compacted (§7): an InstallSnapshot is on its way and nothing else is sent but heartbeats.
 #pragma once
 
 #include <cstdint>
@@ -12,7 +13,7 @@ namespace keyval::raft {
 
 class Progress {
  public:
-  enum class Mode : uint8_t { probe, replicate };
+  enum class Mode : uint8_t { probe, replicate, snapshot };
 
   Progress() = default;
   explicit Progress(uint64_t next_index) : next_index(next_index) {}
@@ -23,7 +24,8 @@ class Progress {
   bool probe_sent = false;   // probe mode: one request outstanding; cleared by a response or heartbeat
   bool recent_active = false;  // heard from since the last CheckQuorum round
   uint64_t read_context_acked = 0;  // highest ReadIndex round the follower answered (§6.4)
-  uint32_t ticks_without_progress = 0;  // replicate mode: retransmit timer for lost appends
+  uint32_t ticks_without_progress = 0;  // replicate and snapshot modes: retransmit timer
+  uint64_t pending_snapshot = 0;  // snapshot mode: the index of the snapshot sent
 
   // May the leader send an AppendEntries now, given the in-flight bounds?
   bool paused(uint32_t inflight_max, uint64_t inflight_bytes_max) const;
@@ -35,6 +37,9 @@ class Progress {
   bool reject(uint64_t reject_index, uint64_t hint);
   void become_probe();       // next_index = match_index + 1, forget what is in flight
   void become_replicate();
+  // Paused until a success with match_index >= snapshot_index (then replicate), or the
+  // transfer failed or timed out (then probe, which sends the snapshot again).
+  void become_snapshot(uint64_t snapshot_index);
 
   uint64_t inflight_count() const { return inflight_.size(); }
   uint64_t inflight_bytes() const { return inflight_bytes_; }

@@ -1,5 +1,6 @@
 // Log replication (§5.3), commitment (§5.4.2), CheckQuorum, flow control (probe vs
-// replicate with bounded pipelining, as etcd's Progress) and ReadIndex (§6.4).
+// replicate with bounded pipelining, as etcd's Progress), InstallSnapshot for followers that
+// need compacted entries (§7) and ReadIndex (§6.4).
 #include <algorithm>
 #include <functional>
 
@@ -16,17 +17,23 @@ void Core::tick_heartbeat() {
     if (config_.check_quorum) check_quorum();
     if (role_ != Role::leader) return;
   }
-  for (auto& [peer, progress] : progress_) {
-    // A pipelined append (or its answer) may be lost: with no progress for an election
-    // timeout, fall back to probing from match_index + 1 (a retransmission timer).
-    if (progress.mode != Progress::Mode::replicate || progress.inflight_count() == 0) continue;
-    if (++progress.ticks_without_progress >= config_.election_timeout_ticks_min) progress.become_probe();
-  }
+  for (auto& [peer, progress] : progress_) tick_progress(progress);
   if (heartbeat_elapsed_ >= config_.heartbeat_ticks) {
     heartbeat_elapsed_ = 0;
     // §5.2: leaders send periodic heartbeats to maintain their authority.
     for (auto& [peer, progress] : progress_) send_heartbeat(peer);
   }
+}
+
+void Core::tick_progress(Progress& progress) {
+  // A pipelined append, an InstallSnapshot (or their answers) may be lost: with no progress for
+  // an election timeout, fall back to probing from match_index + 1 (a retransmission timer);
+  // a probe below the log start sends the snapshot again. The host calls snapshot_failed()
+  // sooner when it knows; it ignores a second install_snapshot while a transfer is running.
+  const bool waiting = progress.mode == Progress::Mode::snapshot ||
+                       (progress.mode == Progress::Mode::replicate && progress.inflight_count() > 0);
+  if (!waiting) return;
+  if (++progress.ticks_without_progress >= config_.election_timeout_ticks_min) progress.become_probe();
 }
 
 void Core::check_quorum() {
@@ -60,6 +67,11 @@ void Core::send_append(uint64_t peer, bool send_if_empty) {
   // Replicate mode pipelines: keep sending until the in-flight bounds or the log end stop us.
   do {
     if (progress.paused(config_.max_inflight_appends, config_.max_inflight_bytes)) return;
+    // §7: the entries this follower needs next were compacted; only the snapshot covers them.
+    if (progress.next_index - 1 < log_.start_index()) {
+      send_snapshot(peer);
+      return;
+    }
     Message request;
     request.type = MessageType::append_entries;
     request.to = peer;
@@ -86,40 +98,73 @@ void Core::send_heartbeat(uint64_t peer) {
     // In probe mode the heartbeat doubles as a retransmitted probe.
     progress.probe_sent = false;
     send_append(peer, true);
-    return;
+    // Unless the probe became an InstallSnapshot, which carries no ReadIndex context.
+    if (progress.mode != Progress::Mode::snapshot) return;
   }
-  // In replicate mode, anchor the heartbeat at match_index: it always passes the consistency
-  // check and does not disturb what is in flight.
+  // In replicate and snapshot modes, anchor the heartbeat at match_index: it always passes the
+  // consistency check and does not disturb what is in flight. Below our log start its term is
+  // unknown: anchor at 0 instead, which every log holds (a follower skips what its own
+  // snapshot covers); it keeps leadership and ReadIndex rounds alive while a snapshot travels.
+  const uint64_t anchor = log_.compacted(progress.match_index) ? 0 : progress.match_index;
   Message heartbeat;
   heartbeat.type = MessageType::append_entries;
   heartbeat.to = peer;
   heartbeat.term = metadata_.current_term;
-  heartbeat.prev_log_index = progress.match_index;
-  heartbeat.prev_log_term = log_.term_at(progress.match_index);
+  heartbeat.prev_log_index = anchor;
+  heartbeat.prev_log_term = log_.term_at(anchor);
   heartbeat.leader_commit = commit_index_;
   heartbeat.read_context = read_context_;
   send(std::move(heartbeat));
 }
 
-void Core::handle_append(const Message& message) {
+void Core::send_snapshot(uint64_t peer) {
+  Progress& progress = progress_.at(peer);
+  // The log never starts after our snapshot, so it covers what the follower lacks.
+  KV_ASSERT(snapshot_index_ >= log_.start_index() && snapshot_index_ > 0);
+  Message request;
+  request.type = MessageType::install_snapshot;
+  request.to = peer;
+  request.term = metadata_.current_term;
+  request.snapshot_index = snapshot_index_;
+  request.snapshot_term = snapshot_term_;
+  request.leader_commit = commit_index_;
+  progress.become_snapshot(snapshot_index_);
+  send(std::move(request));
+}
+
+void Core::accept_leader(const Message& message) {
   // Election safety makes a second leader in our term impossible; seeing one is a bug.
   KV_ASSERT(role_ != Role::leader);
-  // §5.2: an AppendEntries of the current term comes from its legitimate leader.
+  // §5.2: an AppendEntries (or InstallSnapshot) of the current term comes from its legitimate leader.
   if (role_ != Role::follower || leader_id_ != message.from) become_follower(message.term, message.from);
   election_elapsed_ = 0;
+}
+
+void Core::handle_append(const Message& message) {
+  accept_leader(message);
   Message response;
   response.type = MessageType::append_entries_response;
   response.to = message.from;
   response.term = metadata_.current_term;
   response.read_context = message.read_context;
+  // §7: entries through our log start are committed (our snapshot or compaction covers them),
+  // so they match the leader's (Leader Completeness, §5.4): skip them and check at the start.
+  uint64_t prev_log_index = message.prev_log_index;
+  uint64_t prev_log_term = message.prev_log_term;
+  size_t skip = 0;
+  if (prev_log_index < log_.start_index()) {
+    skip = static_cast<size_t>(std::min<uint64_t>(message.entries.size(), log_.start_index() - prev_log_index));
+    prev_log_index = log_.start_index();
+    prev_log_term = log_.start_term();
+  }
   // §5.3 consistency check: the log must hold prev_log_index with prev_log_term.
-  if (message.prev_log_index > log_.last_index() || log_.term_at(message.prev_log_index) != message.prev_log_term) {
+  if (prev_log_index > log_.last_index() || log_.term_at(prev_log_index) != prev_log_term) {
     reject_append(message, response);
     send(std::move(response));
     return;
   }
-  store_entries(message);
-  const uint64_t last_new_index = message.prev_log_index + message.entries.size();
+  store_entries(message.entries, skip);
+  const uint64_t last_new_index = prev_log_index + (message.entries.size() - skip);
   // Figure 2, receiver step 5: commit_index = min(leader_commit, index of last new entry).
   commit_index_ = std::max(commit_index_, std::min(message.leader_commit, last_new_index));
   response.success = true;
@@ -141,8 +186,48 @@ void Core::reject_append(const Message& message, Message& response) {
   response.conflict_index = log_.first_index_of_term(response.conflict_term, message.prev_log_index);
 }
 
-void Core::store_entries(const Message& message) {
-  for (const Entry& entry : message.entries) {
+void Core::handle_install_snapshot(const Message& message) {
+  accept_leader(message);
+  // Filled in as a success: the snapshot's entries are committed, so they never conflict.
+  Message response;
+  response.type = MessageType::append_entries_response;
+  response.to = message.from;
+  response.term = metadata_.current_term;
+  response.success = true;
+  const uint64_t index = message.snapshot_index;
+  const uint64_t term = message.snapshot_term;
+  if (index <= commit_index_) {
+    // Stale (a retransmission, or appends caught us up meanwhile): we hold more than it has.
+    response.match_index = commit_index_;
+    send(std::move(response), false, commit_index_);
+    return;
+  }
+  if (log_.term_at(index) == term) {
+    // We hold the snapshot's last entry, hence all before it (§5.3): as an append through it,
+    // keeping the entries after it, which may be a newer leader's and must not be lost.
+    commit_index_ = std::max(commit_index_, std::min(message.leader_commit, index));
+    response.match_index = index;
+    send(std::move(response), false, index);
+    return;
+  }
+  // §7: our log does not reach the snapshot or conflicts with it: discard it entirely. Nothing
+  // committed is lost: our commit_index is below the snapshot, which holds every committed
+  // entry up to it.
+  log_.reset(index, term);
+  commit_index_ = applied_index_ = durable_index_ = index;
+  unstable_from_ = index + 1;
+  truncate_pending_ = false;  // the snapshot replaces the whole log on disk
+  snapshot_index_ = index;
+  snapshot_term_ = term;
+  snapshot_to_install_ = SnapshotRef{index, term};
+  response.match_index = index;
+  // The success promises the snapshot survives a crash: hold it until snapshot_durable().
+  send(std::move(response), false, 0, index);
+}
+
+void Core::store_entries(const std::vector<Entry>& entries, size_t from) {
+  for (size_t i = from; i < entries.size(); ++i) {
+    const Entry& entry = entries[i];
     if (entry.index <= log_.last_index()) {
       // Figure 2, receiver step 3: an entry that matches is kept (a duplicate or reordered
       // request must not truncate what a later one appended); a conflict drops the suffix.
@@ -175,8 +260,11 @@ void Core::handle_append_response(const Message& message) {
   // A success that brings no news (duplicated, reordered) changes nothing; in probe mode the
   // next heartbeat retries, so a lossy link cannot make the pair ping-pong without ticks.
   if (!progress.acknowledge(message.match_index)) return;
-  // The first success in probe mode found where the logs agree: start pipelining.
-  if (progress.mode == Progress::Mode::probe) progress.become_replicate();
+  // The first success in probe mode found where the logs agree: start pipelining. In snapshot
+  // mode, a success through the snapshot says it is installed (and durable) there.
+  const bool snapshot_installed =
+      progress.mode == Progress::Mode::snapshot && progress.match_index >= progress.pending_snapshot;
+  if (progress.mode == Progress::Mode::probe || snapshot_installed) progress.become_replicate();
   maybe_commit();
   send_append(message.from, false);
 }

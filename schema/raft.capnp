@@ -17,6 +17,9 @@ enum RaftMessageType {
   preVoteResponse @4;        # voteGranted
   appendEntries @5;          # §5.3: entries (empty for a heartbeat) and the leader's commit index
   appendEntriesResponse @6;  # success, matchIndex or the conflict hint
+  installSnapshot @7;        # §7: replace your log by the snapshot (snapshotIndex, snapshotTerm)
+  snapshotChunk @8;          # host to host: chunkData of the snapshot file from chunkOffset
+  snapshotChunkResponse @9;  # host to host: the next chunkOffset wanted, chunkError, chunkDone
 }
 
 # One Raft log entry (storage/types.h Entry).
@@ -59,4 +62,19 @@ struct RaftMessage {
 
   # appendEntries and its response: the leader's ReadIndex round (§6.4), echoed back.
   readContext @16 :UInt64;
+
+  # installSnapshot (also uses leaderCommit), snapshotChunk, snapshotChunkResponse: the
+  # snapshot's last included index and its term.
+  snapshotIndex @17 :UInt64;
+  snapshotTerm @18 :UInt64;
+
+  # snapshotChunk: chunkData is the file's bytes from chunkOffset, of chunkTotalBytes in all;
+  # chunkDone marks the last chunk. snapshotChunkResponse: chunkOffset is where the receiver
+  # wants the next chunk from; chunkError asks to restart from chunkOffset (0: from scratch);
+  # chunkDone says the receiver has the whole file.
+  chunkOffset @19 :UInt64;
+  chunkTotalBytes @20 :UInt64;
+  chunkDone @21 :Bool;
+  chunkData @22 :Data;
+  chunkError @23 :Bool;
 }

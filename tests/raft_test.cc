@@ -2,6 +2,8 @@
 // every reply until what it promises is durable, and keeps the §5.4 invariants under faults.
 // Method: drive 1, 3 and 5 Cores in-process through a tiny network (drop, cut, reorder) and a
 // manual disk that reports durability when told; an InvariantChecker runs after every event.
+// Snapshots (§7) are positions only: the harness plays the host that takes them at the applied
+// index, transfers them (delivering install_snapshot is the transfer) and installs them.
 #define BOOST_TEST_MODULE raft_test
 #include <boost/test/unit_test.hpp>
 #include <cstdlib>
@@ -9,7 +11,9 @@
 #include <algorithm>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <random>
 #include <set>
@@ -30,6 +34,10 @@ std::ostream& boost_test_print_type(std::ostream& out, const Entry& entry) {
 namespace raft {
 
 std::ostream& boost_test_print_type(std::ostream& out, Role role) { return out << role_name(role); }
+std::ostream& boost_test_print_type(std::ostream& out, Progress::Mode mode) {
+  const char* names[] = {"probe", "replicate", "snapshot"};
+  return out << names[static_cast<int>(mode)];
+}
 
 namespace {
 
@@ -44,11 +52,16 @@ Config make_config(uint64_t id, size_t nodes, uint64_t seed) {
 }
 
 // What one node's persistence holds: written (handed over) and synced (reported durable).
+// The logs hold the entries after their start (the compacted prefix, as the WAL drops it).
 struct Disk {
   Metadata written_metadata;
   Metadata synced_metadata;
   std::vector<Entry> written_log;
   std::vector<Entry> synced_log;
+  SnapshotRef written_start;
+  SnapshotRef synced_start;
+  SnapshotRef snapshot;                  // the base snapshot (durable)
+  std::optional<SnapshotRef> installing;  // Ready.snapshot handed over, durable at the next sync
   std::vector<uint64_t> truncations;
   bool auto_sync = true;
 };
@@ -64,10 +77,18 @@ class Cluster {
       if (tweak) tweak(config);
       configs_.push_back(config);
       RecoveredState state = recovered.empty() ? RecoveredState{} : recovered[id - 1];
+      cores_.push_back(std::make_unique<Core>(config, state));
+      const Log& log = cores_.back()->log();
       Disk& disk = disks_[id - 1];
       disk.written_metadata = disk.synced_metadata = state.metadata;
-      disk.written_log = disk.synced_log = state.entries;
-      cores_.push_back(std::make_unique<Core>(config, state));
+      disk.written_start = disk.synced_start = SnapshotRef{log.start_index(), log.start_term()};
+      for (const Entry& entry : state.entries) {
+        if (entry.index > log.start_index()) disk.written_log.push_back(entry);
+      }
+      disk.synced_log = disk.written_log;
+      disk.snapshot = SnapshotRef{state.snapshot_index, state.snapshot_term};
+      applied_position_[id] = SnapshotRef{state.applied_index, log.term_at(state.applied_index)};
+      checker_.restarted(id, state.metadata.current_term, state.applied_index);
     }
     check();
   }
@@ -87,6 +108,29 @@ class Cluster {
   // Lets a test reshape a message in flight (e.g. shorten an AppendEntries, which is still a
   // request the leader could have sent).
   std::function<void(Message&)> rewrite;
+  // The leader host's transfer of a snapshot fails (reported with snapshot_failed) instead of
+  // delivering the install_snapshot.
+  std::function<bool(const Message&)> transfer_fails;
+  uint64_t installs = 0;            // snapshots installed (made durable) by followers
+  uint64_t transfers_failed = 0;
+
+  // The last position the node's state machine holds (applied entries or an installed snapshot).
+  SnapshotRef applied_position(uint64_t id) const { return applied_position_.at(id); }
+
+  // The host snapshots the state machine at its applied position and reports it durable; the
+  // disk drops the log prefix the core compacted, as the WAL would. False when there is nothing
+  // new to snapshot (or an install is still under way).
+  bool take_snapshot(uint64_t id) {
+    Disk& d = disk(id);
+    const SnapshotRef at = applied_position(id);
+    if (d.installing || at.index <= d.snapshot.index || at.index <= node(id).snapshot_index()) return false;
+    d.snapshot = at;
+    node(id).snapshot_taken(at.index, at.term);
+    compact_disk(d.written_log, d.written_start, node(id).log().start_index());
+    compact_disk(d.synced_log, d.synced_start, node(id).log().start_index());
+    process(id);
+    return true;
+  }
 
   void process(uint64_t id) {
     for (int rounds = 0; node(id).has_ready(); ++rounds) {
@@ -100,6 +144,7 @@ class Cluster {
       }
       for (const Entry& entry : ready.committed_entries) {
         applied_[id].push_back(entry);
+        applied_position_[id] = SnapshotRef{entry.index, entry.term};
         add(checker_.applied(id, entry));
       }
       for (const ReadState& read : ready.read_states) read_states.push_back(read);
@@ -112,18 +157,36 @@ class Cluster {
     for (uint64_t id = 1; id <= size(); ++id) process(id);
   }
 
-  // The disk says: everything written so far is durable.
+  // The disk says: everything written so far is durable. A snapshot being installed becomes the
+  // base and the state machine's content (the host installs it once its file and record are
+  // durable), before the entries after it are reported durable.
   void sync(uint64_t id) {
     Disk& d = disk(id);
     d.synced_metadata = d.written_metadata;
     d.synced_log = d.written_log;
+    d.synced_start = d.written_start;
     node(id).metadata_durable(d.synced_metadata);
+    if (d.installing) {
+      const SnapshotRef snapshot = *d.installing;
+      d.installing.reset();
+      d.snapshot = snapshot;
+      applied_position_[id] = snapshot;
+      checker_.installed_snapshot(id, snapshot.index, snapshot.term);
+      ++installs;
+      node(id).snapshot_durable(snapshot.index, snapshot.term);
+    }
     if (!d.synced_log.empty()) node(id).durable(d.synced_log.back().index, d.synced_log.back().term);
   }
 
   void deliver(Message message) {
     const bool lost = cut_.count({message.from, message.to}) > 0 || (drop_if && drop_if(message));
     if (lost) return;
+    if (message.type == MessageType::install_snapshot && transfer_fails && transfer_fails(message)) {
+      ++transfers_failed;
+      node(message.from).snapshot_failed(message.to);
+      process(message.from);
+      return;
+    }
     if (rewrite) rewrite(message);
     const uint64_t to = message.to;
     node(to).step(message);
@@ -193,7 +256,13 @@ class Cluster {
     Disk& d = disk(id);
     d.written_metadata = d.synced_metadata;
     d.written_log = d.synced_log;
-    RecoveredState state{d.synced_metadata, d.synced_log, applied_[id].empty() ? 0 : applied_[id].back().index};
+    d.written_start = d.synced_start;
+    d.installing.reset();  // not durable: the old base and log are what recovery finds
+    RecoveredState state{d.synced_metadata, d.synced_log, applied_position(id).index};
+    state.snapshot_index = d.snapshot.index;
+    state.snapshot_term = d.snapshot.term;
+    state.log_start_index = d.synced_start.index;
+    state.log_start_term = d.synced_start.term;
     cores_[id - 1] = std::make_unique<Core>(configs_[id - 1], state);
     checker_.restarted(id, state.metadata.current_term, state.applied_index);
     check();
@@ -208,17 +277,32 @@ class Cluster {
  private:
   void persist(uint64_t id, const Ready& ready) {
     Disk& d = disk(id);
+    if (ready.snapshot) {
+      // Before anything else: the log is replaced by the snapshot.
+      BOOST_REQUIRE(!ready.log_truncated_to);
+      d.written_log.clear();
+      d.written_start = *ready.snapshot;
+      d.installing = *ready.snapshot;
+    }
     if (ready.metadata) d.written_metadata = *ready.metadata;
     if (ready.log_truncated_to) {
-      BOOST_REQUIRE(*ready.log_truncated_to <= d.written_log.size());
-      d.written_log.resize(*ready.log_truncated_to);
-      d.truncations.push_back(*ready.log_truncated_to);
+      const uint64_t to = *ready.log_truncated_to;
+      BOOST_REQUIRE(to >= d.written_start.index && to - d.written_start.index <= d.written_log.size());
+      d.written_log.resize(to - d.written_start.index);
+      d.truncations.push_back(to);
     }
     for (const Entry& entry : ready.entries) {
       // The contract: entries extend the log (after the truncation) without gaps.
-      BOOST_REQUIRE_EQUAL(entry.index, d.written_log.size() + 1);
+      BOOST_REQUIRE_EQUAL(entry.index, d.written_start.index + d.written_log.size() + 1);
       d.written_log.push_back(entry);
     }
+  }
+
+  static void compact_disk(std::vector<Entry>& log, SnapshotRef& start, uint64_t through) {
+    if (through <= start.index || log.empty()) return;
+    const uint64_t drop = std::min<uint64_t>(through - start.index, log.size());
+    start = SnapshotRef{log[drop - 1].index, log[drop - 1].term};
+    log.erase(log.begin(), log.begin() + static_cast<std::ptrdiff_t>(drop));
   }
 
   void add(const std::vector<std::string>& found) {
@@ -232,6 +316,7 @@ class Cluster {
   std::vector<std::unique_ptr<Core>> cores_;
   std::vector<Disk> disks_;
   std::vector<std::vector<Entry>> applied_;
+  std::map<uint64_t, SnapshotRef> applied_position_;
   std::deque<Message> network_;
   std::set<std::pair<uint64_t, uint64_t>> cut_;
   InvariantChecker checker_;
@@ -663,6 +748,444 @@ BOOST_AUTO_TEST_CASE(invariant_checker_detects_log_and_commit_violations) {
   BOOST_TEST(found(checker.applied(2, Entry{3, 1, bytes_of("y")}), "apply order"));
 }
 
+// --- §7: snapshots, log compaction and InstallSnapshot ---------------------------------
+
+bool is_install_to(const Message& m, uint64_t to) { return m.type == MessageType::install_snapshot && m.to == to; }
+
+auto no_tail = [](Config& config) { config.log_tail_entries = 0; };
+
+// Node 1 leads; node 3 misses `proposals` entries while isolated; node 1 then snapshots at its
+// applied index and compacts everything (no tail), so node 3 can only catch up by a snapshot.
+void leave_follower_behind_a_snapshot(Cluster& cluster, int proposals) {
+  BOOST_REQUIRE(cluster.elect(1));
+  cluster.settle();
+  cluster.isolate(3);
+  for (int i = 0; i < proposals; ++i) cluster.propose(1, "p" + std::to_string(i));
+  cluster.settle();
+  BOOST_REQUIRE(cluster.take_snapshot(1));
+  BOOST_REQUIRE_EQUAL(cluster.node(1).snapshot_index(), cluster.node(1).commit_index());
+  BOOST_REQUIRE_EQUAL(cluster.node(1).log().start_index(), cluster.node(1).snapshot_index());
+  BOOST_REQUIRE(cluster.node(3).log().last_index() < cluster.node(1).log().start_index());
+  cluster.heal();
+  // Appends lost while node 3 was cut off are retransmitted after an election timeout of
+  // ticks (a probe from match_index + 1): that probe finds the entries compacted.
+  for (int tick = 0; tick < 10; ++tick) cluster.tick(1);
+}
+
+void heartbeat_rounds(Cluster& cluster, uint64_t leader, int rounds) {
+  for (int round = 0; round < rounds; ++round) {
+    cluster.tick(leader);
+    cluster.settle();
+  }
+}
+
+BOOST_AUTO_TEST_CASE(leader_sends_install_snapshot_when_follower_needs_compacted_entry) {
+  Cluster cluster(3, 1, no_tail);
+  leave_follower_behind_a_snapshot(cluster, 10);
+  const uint64_t snapshot = cluster.node(1).snapshot_index();
+  heartbeat_rounds(cluster, 1, 3);
+  const auto installs = count_sent(cluster, [](const Message& m) { return is_install_to(m, 3); });
+  BOOST_TEST(installs == 1u);
+  const Message& install = *std::find_if(cluster.sent.begin(), cluster.sent.end(),
+                                         [](const Message& m) { return is_install_to(m, 3); });
+  BOOST_TEST(install.snapshot_index == snapshot);
+  BOOST_TEST(install.snapshot_term == cluster.node(1).snapshot_term());
+  BOOST_TEST(install.leader_commit >= snapshot);
+  // Node 3 took the snapshot as its base, installed it, and replicates from there.
+  BOOST_TEST(cluster.node(3).log().start_index() == snapshot);
+  BOOST_TEST(cluster.node(3).snapshot_index() == snapshot);
+  BOOST_TEST(cluster.applied_position(3).index >= snapshot);
+  BOOST_TEST(cluster.installs == 1u);
+  BOOST_TEST(cluster.node(1).progress(3)->mode == Progress::Mode::replicate);
+  const ProposeResult after = cluster.propose(1, "after");
+  cluster.settle();
+  BOOST_TEST(cluster.node(3).commit_index() == after.index);
+  BOOST_TEST(cluster.applied_position(3).index == after.index);
+  BOOST_TEST(cluster.applied(3).back().payload == bytes_of("after"));
+  BOOST_TEST(cluster.violations().empty());
+}
+
+BOOST_AUTO_TEST_CASE(follower_reset_by_snapshot_acks_only_after_durable) {
+  for (bool planted : {false, true}) {
+    BOOST_TEST_CONTEXT("planted snapshot_ack_before_durable: " << planted) {
+      Cluster cluster(3, 1, [&](Config& config) {
+        config.log_tail_entries = 0;
+        if (planted) config.planted_bug = PlantedBug::snapshot_ack_before_durable;
+      });
+      leave_follower_behind_a_snapshot(cluster, 6);
+      const uint64_t snapshot = cluster.node(1).snapshot_index();
+      cluster.disk(3).auto_sync = false;
+      heartbeat_rounds(cluster, 1, 2);
+      // The snapshot replaced node 3's log: applied = commit = durable = the snapshot index.
+      BOOST_TEST(cluster.node(3).log().start_index() == snapshot);
+      BOOST_TEST(cluster.node(3).log().last_index() == snapshot);
+      BOOST_TEST(cluster.node(3).commit_index() == snapshot);
+      BOOST_TEST(cluster.node(3).applied_index() == snapshot);
+      BOOST_REQUIRE(cluster.disk(3).installing.has_value());
+      BOOST_TEST(cluster.disk(3).installing->index == snapshot);
+      auto acks = [&](const Message& m) {
+        return m.from == 3 && m.type == MessageType::append_entries_response && m.success && m.match_index >= snapshot;
+      };
+      if (planted) {
+        BOOST_TEST(count_sent(cluster, acks) >= 1u);  // the bug: promised before durable
+        continue;
+      }
+      BOOST_TEST(count_sent(cluster, acks) == 0u);
+      BOOST_TEST(cluster.node(1).progress(3)->mode == Progress::Mode::snapshot);
+      BOOST_TEST(cluster.node(1).progress(3)->match_index < snapshot);
+      cluster.sync(3);
+      cluster.process(3);
+      BOOST_TEST(count_sent(cluster, acks) >= 1u);
+      cluster.settle();
+      BOOST_TEST(cluster.node(1).progress(3)->match_index >= snapshot);
+      BOOST_TEST(cluster.node(1).progress(3)->mode == Progress::Mode::replicate);
+      BOOST_TEST(cluster.violations().empty());
+    }
+  }
+}
+
+// A follower in term 2 holding `terms`, with a leader (node 1) of term 2 that never ticks.
+Cluster follower_holding(std::initializer_list<uint64_t> terms, uint64_t applied) {
+  std::vector<RecoveredState> states{{{2, 0}, entries({1, 1, 2, 2, 2}), 0},
+                                     {{2, 0}, entries(terms), applied},
+                                     {{2, 0}, entries({1, 1, 2, 2, 2}), 0}};
+  return Cluster(3, 1, {}, states);
+}
+
+Message install_snapshot(uint64_t index, uint64_t term, uint64_t leader_commit) {
+  Message message;
+  message.type = MessageType::install_snapshot;
+  message.from = 1;
+  message.to = 2;
+  message.term = 2;
+  message.snapshot_index = index;
+  message.snapshot_term = term;
+  message.leader_commit = leader_commit;
+  return message;
+}
+
+BOOST_AUTO_TEST_CASE(install_snapshot_matching_log_keeps_suffix) {
+  Cluster cluster = follower_holding({1, 1, 2, 2, 2}, 0);
+  cluster.deliver(install_snapshot(3, 2, 3));
+  // Node 2 holds (3, term 2): it keeps its log, entries after 3 included, and commits through 3.
+  BOOST_TEST(cluster.node(2).log().last_index() == 5u);
+  BOOST_TEST(cluster.node(2).log().start_index() == 0u);
+  BOOST_TEST(cluster.node(2).commit_index() == 3u);
+  BOOST_TEST(!cluster.disk(2).installing.has_value());
+  BOOST_TEST(cluster.node(2).leader_id() == 1u);
+  BOOST_REQUIRE(!cluster.sent.empty());
+  const Message& answer = cluster.sent.back();
+  BOOST_TEST((answer.type == MessageType::append_entries_response));
+  BOOST_TEST(answer.success);
+  BOOST_TEST(answer.match_index == 3u);
+  // A conflicting log is replaced instead: (3, term 1) is not what node 2 holds at 3.
+  Cluster conflicting = follower_holding({1, 1, 1, 1}, 0);
+  conflicting.deliver(install_snapshot(3, 2, 3));
+  BOOST_TEST(conflicting.node(2).log().start_index() == 3u);
+  BOOST_TEST(conflicting.node(2).log().last_index() == 3u);
+  BOOST_TEST(conflicting.disk(2).snapshot.index == 3u);  // durable (auto_sync) and installed
+  BOOST_TEST(conflicting.applied_position(2).index == 3u);
+  BOOST_TEST(conflicting.sent.back().success);
+  BOOST_TEST(conflicting.sent.back().match_index == 3u);
+  BOOST_TEST(cluster.violations().empty());
+  BOOST_TEST(conflicting.violations().empty());
+}
+
+BOOST_AUTO_TEST_CASE(stale_install_snapshot_is_answered_with_commit_index) {
+  Cluster cluster = follower_holding({1, 1, 2, 2, 2}, 4);
+  BOOST_REQUIRE_EQUAL(cluster.node(2).commit_index(), 4u);
+  cluster.deliver(install_snapshot(2, 1, 4));
+  BOOST_TEST(cluster.node(2).log().last_index() == 5u);
+  BOOST_TEST(cluster.node(2).log().start_index() == 0u);
+  BOOST_TEST(!cluster.disk(2).installing.has_value());
+  BOOST_REQUIRE(!cluster.sent.empty());
+  BOOST_TEST(cluster.sent.back().success);
+  BOOST_TEST(cluster.sent.back().match_index == 4u);
+  BOOST_TEST(cluster.violations().empty());
+}
+
+BOOST_AUTO_TEST_CASE(append_below_follower_log_start_matches_the_compacted_prefix) {
+  // Node 2 recovered from a snapshot at (5, term 2) with nothing after it; an append from
+  // prev 2 carries 3..7: 3..5 are inside the snapshot (committed, so they match) and 6..7 are new.
+  std::vector<RecoveredState> states{{{2, 0}, entries({1, 1, 2, 2, 2, 2, 2}), 0}, {{2, 0}, {}, 5, 5, 2},
+                                     {{2, 0}, entries({1, 1, 2, 2, 2}), 0}};
+  Cluster cluster(3, 1, {}, states);
+  BOOST_REQUIRE_EQUAL(cluster.node(2).log().start_index(), 5u);
+  Message append;
+  append.type = MessageType::append_entries;
+  append.from = 1;
+  append.to = 2;
+  append.term = 2;
+  append.prev_log_index = 2;
+  append.prev_log_term = 1;
+  append.entries = entries({1, 1, 2, 2, 2, 2, 2});
+  append.entries.erase(append.entries.begin(), append.entries.begin() + 2);
+  append.leader_commit = 6;
+  cluster.deliver(append);
+  BOOST_TEST(cluster.node(2).log().last_index() == 7u);
+  BOOST_TEST(cluster.node(2).commit_index() == 6u);
+  BOOST_TEST(cluster.sent.back().success);
+  BOOST_TEST(cluster.sent.back().match_index == 7u);
+  // A heartbeat entirely below the start matches too, through the start.
+  append.entries.resize(1);
+  cluster.deliver(append);
+  BOOST_TEST(cluster.sent.back().success);
+  BOOST_TEST(cluster.sent.back().match_index == 5u);
+  BOOST_TEST(cluster.node(2).log().last_index() == 7u);
+  BOOST_TEST(cluster.violations().empty());
+}
+
+BOOST_AUTO_TEST_CASE(compaction_keeps_tail_and_never_passes_commit) {
+  Cluster cluster(3, 1, [](Config& config) { config.log_tail_entries = 3; });
+  BOOST_REQUIRE(cluster.elect(1));
+  for (int i = 0; i < 10; ++i) cluster.propose(1, "c" + std::to_string(i));
+  cluster.settle();
+  BOOST_REQUIRE_EQUAL(cluster.node(1).commit_index(), 11u);
+  // Uncommitted entries past the snapshot: node 1 alone holds 12..14.
+  cluster.isolate(1);
+  for (int i = 0; i < 3; ++i) cluster.propose(1, "u" + std::to_string(i));
+  cluster.settle();
+  BOOST_REQUIRE_EQUAL(cluster.node(1).log().last_index(), 14u);
+  BOOST_REQUIRE(cluster.take_snapshot(1));
+  const Log& log = cluster.node(1).log();
+  BOOST_TEST(cluster.node(1).snapshot_index() == 11u);
+  BOOST_TEST(log.start_index() == 8u);  // 11 - 3: the tail is kept
+  BOOST_TEST(log.start_term() == 1u);
+  BOOST_TEST(log.first_index() == 9u);
+  BOOST_TEST(log.last_index() == 14u);  // nothing after the snapshot is dropped
+  BOOST_TEST(log.compacted(7));
+  BOOST_TEST(!log.compacted(8));
+  BOOST_TEST(log.term_at(7) == 0u);
+  BOOST_TEST(log.at(9).payload == bytes_of("c7"));
+  // The disk dropped the same prefix, and an older snapshot changes nothing.
+  BOOST_TEST(cluster.disk(1).synced_start.index == 8u);
+  BOOST_TEST(cluster.disk(1).synced_log.front().index == 9u);
+  cluster.node(1).snapshot_taken(5, 1);
+  BOOST_TEST(cluster.node(1).snapshot_index() == 11u);
+  BOOST_TEST(cluster.node(1).log().start_index() == 8u);
+  // With no tail, the log is compacted through the snapshot, never past the commit index.
+  Cluster bare(1, 1, no_tail);
+  BOOST_REQUIRE(bare.elect(1));
+  bare.propose(1, "x");
+  bare.settle();
+  bare.disk(1).auto_sync = false;
+  bare.propose(1, "not yet durable, so not committed");
+  BOOST_REQUIRE(bare.take_snapshot(1));
+  BOOST_TEST(bare.node(1).log().start_index() == 2u);
+  BOOST_TEST(bare.node(1).log().last_index() == 3u);
+  BOOST_TEST(bare.node(1).commit_index() == 2u);
+  bare.sync(1);
+  bare.process(1);
+  BOOST_TEST(bare.node(1).commit_index() == 3u);  // applied past the compaction, from the log
+  BOOST_TEST(bare.applied_position(1).index == 3u);
+  BOOST_TEST(cluster.violations().empty());
+  BOOST_TEST(bare.violations().empty());
+}
+
+BOOST_AUTO_TEST_CASE(invariant_checker_catches_compaction_past_commit) {
+  Cluster cluster(3, 1, [](Config& config) {
+    config.log_tail_entries = 0;
+    config.planted_bug = PlantedBug::compact_past_commit;
+  });
+  BOOST_REQUIRE(cluster.elect(1));
+  cluster.propose(1, "committed");
+  cluster.settle();
+  cluster.isolate(1);
+  cluster.propose(1, "uncommitted");
+  BOOST_REQUIRE(cluster.take_snapshot(1));
+  BOOST_TEST(cluster.node(1).log().start_index() > cluster.node(1).commit_index());
+  BOOST_REQUIRE(!cluster.violations().empty());
+  BOOST_TEST(cluster.violations()[0].find("compacted past commit") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(heartbeat_to_follower_in_snapshot_mode_keeps_read_index_working) {
+  Cluster cluster(3, 1, no_tail);
+  leave_follower_behind_a_snapshot(cluster, 5);
+  // The transfer to node 3 never completes, and node 2 is gone: only node 3 can confirm reads.
+  cluster.drop_if = [](const Message& m) { return m.type == MessageType::install_snapshot; };
+  cluster.isolate(2);
+  heartbeat_rounds(cluster, 1, 2);
+  BOOST_REQUIRE(cluster.node(1).progress(3)->mode == Progress::Mode::snapshot);
+  BOOST_TEST(cluster.node(1).read_index(42, nullptr));
+  cluster.process(1);
+  cluster.settle();
+  BOOST_REQUIRE_EQUAL(cluster.read_states.size(), 1u);
+  BOOST_TEST(cluster.read_states[0].request_id == 42u);
+  BOOST_TEST(cluster.read_states[0].read_index == cluster.node(1).commit_index());
+  // Node 3's answers to heartbeats keep node 1 in office through CheckQuorum rounds, while it
+  // re-sends the snapshot each election timeout.
+  heartbeat_rounds(cluster, 1, 5 * 10);
+  BOOST_TEST(cluster.node(1).role() == Role::leader);
+  BOOST_TEST(cluster.node(3).leader_id() == 1u);
+  BOOST_TEST(count_sent(cluster, [](const Message& m) { return is_install_to(m, 3); }) >= 3u);
+  BOOST_TEST(cluster.node(1).read_index(43, nullptr));
+  cluster.process(1);
+  cluster.settle();
+  BOOST_TEST(cluster.read_states.size() == 2u);
+  BOOST_TEST(cluster.violations().empty());
+}
+
+BOOST_AUTO_TEST_CASE(snapshot_failed_returns_to_probe_and_retries) {
+  Cluster cluster(3, 1, no_tail);
+  leave_follower_behind_a_snapshot(cluster, 5);
+  int failures = 1;
+  cluster.transfer_fails = [&](const Message&) { return failures-- > 0; };
+  cluster.tick(1);
+  cluster.settle();
+  BOOST_TEST(cluster.transfers_failed == 1u);
+  // Back to probing, which waits for the next heartbeat to send the snapshot again.
+  BOOST_TEST(cluster.node(1).progress(3)->mode == Progress::Mode::probe);
+  BOOST_TEST(count_sent(cluster, [](const Message& m) { return is_install_to(m, 3); }) == 1u);
+  heartbeat_rounds(cluster, 1, 2);
+  BOOST_TEST(count_sent(cluster, [](const Message& m) { return is_install_to(m, 3); }) == 2u);
+  BOOST_TEST(cluster.installs == 1u);
+  BOOST_TEST(cluster.node(3).log().start_index() == cluster.node(1).snapshot_index());
+  BOOST_TEST(cluster.node(1).progress(3)->mode == Progress::Mode::replicate);
+  // A snapshot lost without a report: after an election timeout without an answer, again.
+  cluster.isolate(3);
+  for (int i = 0; i < 4; ++i) cluster.propose(1, "more" + std::to_string(i));
+  cluster.settle();
+  BOOST_REQUIRE(cluster.take_snapshot(1));
+  cluster.heal();
+  cluster.drop_if = [](const Message& m) { return m.type == MessageType::install_snapshot; };
+  heartbeat_rounds(cluster, 1, 10 + 2);
+  BOOST_REQUIRE(cluster.node(1).progress(3)->mode == Progress::Mode::snapshot);
+  const size_t sent_before = count_sent(cluster, [](const Message& m) { return is_install_to(m, 3); });
+  cluster.drop_if = {};
+  heartbeat_rounds(cluster, 1, 10 + 2);
+  BOOST_TEST(count_sent(cluster, [](const Message& m) { return is_install_to(m, 3); }) == sent_before + 1);
+  BOOST_TEST(cluster.node(3).commit_index() == cluster.node(1).commit_index());
+  BOOST_TEST(cluster.installs == 2u);
+  BOOST_TEST(cluster.violations().empty());
+}
+
+BOOST_AUTO_TEST_CASE(elections_after_snapshot_use_start_term) {
+  // Node 1's log is empty after a snapshot at (5, term 3): its last term is 3, which beats node
+  // 3's longer log ending in term 2. Node 3's conflict hint (term 2) is unknown to node 1's
+  // compacted log, so node 1 falls back to the hint's index, below its start: a snapshot.
+  std::vector<RecoveredState> states{{{3, 0}, {}, 5, 5, 3},
+                                     {{3, 0}, entries({1, 1, 2, 2, 3}), 0},
+                                     {{3, 0}, entries({1, 1, 2, 2, 2, 2}), 0}};
+  Cluster cluster(3, 1, [](Config& config) { config.check_quorum = false; }, states);
+  BOOST_REQUIRE_EQUAL(cluster.node(1).log().last_term(), 3u);
+  BOOST_REQUIRE_EQUAL(cluster.node(1).log().last_index(), 5u);
+  cluster.isolate(2);
+  // Node 3 cannot win node 1's vote: its last term 2 is older.
+  for (int ticks = 0; ticks < 30 && cluster.node(3).role() == Role::follower; ++ticks) cluster.tick(3);
+  cluster.settle();
+  BOOST_TEST(cluster.node(3).role() != Role::leader);
+  cluster.heal();
+  cluster.cut(1, 2);
+  cluster.cut(2, 1);
+  BOOST_REQUIRE(cluster.elect(1));
+  const Message& request = *std::find_if(cluster.sent.begin(), cluster.sent.end(), [](const Message& m) {
+    return m.from == 1 && m.type == MessageType::request_vote;
+  });
+  BOOST_TEST(request.last_log_index == 5u);
+  BOOST_TEST(request.last_log_term == 3u);
+  cluster.heal();
+  heartbeat_rounds(cluster, 1, 3);
+  BOOST_TEST(count_sent(cluster, [](const Message& m) {
+               return m.from == 3 && m.type == MessageType::append_entries_response && !m.success &&
+                      m.conflict_term == 2u;
+             }) >= 1u);
+  BOOST_TEST(count_sent(cluster, [](const Message& m) { return is_install_to(m, 3); }) == 1u);
+  BOOST_TEST(count_sent(cluster, [](const Message& m) { return is_install_to(m, 2); }) == 0u);
+  BOOST_TEST(cluster.node(3).log().start_index() == 5u);
+  BOOST_TEST(cluster.node(3).log().term_at(5) == 3u);
+  for (uint64_t id = 1; id <= 3; ++id) BOOST_TEST(cluster.node(id).commit_index() == 6u);
+  BOOST_TEST(cluster.violations().empty());
+}
+
+BOOST_AUTO_TEST_CASE(recovered_state_with_snapshot_and_tail) {
+  // A base snapshot at (6, term 2), the WAL's tail from 4 (start (3, term 1)) and one entry past it.
+  std::vector<Entry> tail = entries({1, 1, 1, 2, 2, 2, 2});
+  tail.erase(tail.begin(), tail.begin() + 3);
+  RecoveredState state{{2, 0}, tail, 6, 6, 2, 3, 1};
+  Core core(make_config(1, 1, 1), state);
+  BOOST_TEST(core.log().start_index() == 3u);
+  BOOST_TEST(core.log().start_term() == 1u);
+  BOOST_TEST(core.log().first_index() == 4u);
+  BOOST_TEST(core.log().last_index() == 7u);
+  BOOST_TEST(core.log().compacted(2));
+  BOOST_TEST(core.log().term_at(2) == 0u);
+  BOOST_TEST(core.snapshot_index() == 6u);
+  BOOST_TEST(core.snapshot_term() == 2u);
+  BOOST_TEST(core.commit_index() == 6u);
+  BOOST_TEST(core.applied_index() == 6u);
+  BOOST_TEST(core.durable_index() == 7u);
+  // The start may be left to be derived: from the snapshot when nothing follows it...
+  Core empty(make_config(1, 1, 1), RecoveredState{{2, 0}, {}, 6, 6, 2});
+  BOOST_TEST(empty.log().start_index() == 6u);
+  BOOST_TEST(empty.log().last_term() == 2u);
+  // ...and from the entries when they start right after it.
+  Core after(make_config(1, 1, 1), RecoveredState{{2, 0}, {Entry{7, 2, bytes_of("x")}}, 6, 6, 2});
+  BOOST_TEST(after.log().start_index() == 6u);
+  BOOST_TEST(after.log().start_term() == 2u);
+  BOOST_TEST(after.log().last_index() == 7u);
+  // In a cluster: a node restarts from its snapshot and tail, and carries on.
+  Cluster cluster(3, 1, [](Config& config) { config.log_tail_entries = 2; });
+  BOOST_REQUIRE(cluster.elect(1));
+  for (int i = 0; i < 8; ++i) cluster.propose(1, "r" + std::to_string(i));
+  cluster.settle();
+  BOOST_REQUIRE(cluster.take_snapshot(2));
+  BOOST_REQUIRE_EQUAL(cluster.node(2).log().start_index(), 7u);
+  cluster.restart(2);
+  BOOST_TEST(cluster.node(2).snapshot_index() == 9u);
+  BOOST_TEST(cluster.node(2).log().start_index() == 7u);
+  BOOST_TEST(cluster.node(2).log().last_index() == 9u);
+  BOOST_TEST(cluster.node(2).commit_index() == 9u);
+  const ProposeResult result = cluster.propose(1, "after restart");
+  heartbeat_rounds(cluster, 1, 3);
+  BOOST_TEST(cluster.node(2).commit_index() == result.index);
+  BOOST_TEST(cluster.applied(2).back().payload == bytes_of("after restart"));
+  BOOST_TEST(cluster.violations().empty());
+}
+
+BOOST_AUTO_TEST_CASE(invariant_checker_accepts_snapshots_and_checks_them) {
+  auto found = [](const std::vector<std::string>& violations, const std::string& what) {
+    return std::any_of(violations.begin(), violations.end(),
+                       [&](const std::string& v) { return v.find(what) != std::string::npos; });
+  };
+  InvariantChecker checker;
+  // Node 1 holds 1..4; node 2 compacted through (3, term 2) and holds 4..5. They agree on the overlap.
+  NodeState a{1, 2, Role::leader, 4, {1, 2, 2, 2}, 4, 0, 0, 0};
+  NodeState b{2, 2, Role::follower, 4, {2, 2}, 5, 3, 2, 3};
+  BOOST_TEST(checker.observe({a, b}).empty());
+  BOOST_TEST(checker.applied(1, Entry{1, 1, bytes_of("x")}).empty());
+  // A leader of a later term whose log starts past committed index 2 is complete (its snapshot
+  // covers it); one that lacks index 4 is not.
+  NodeState leader{3, 3, Role::leader, 4, {2, 3}, 5, 3, 2, 3};
+  BOOST_TEST(checker.observe({leader}).empty());
+  leader.current_term = 4;
+  leader.log_terms = {3};
+  leader.log_start_index = 3;
+  leader.last_index = 4;
+  leader.commit_index = 3;
+  std::vector<std::string> violations = checker.observe({leader});
+  BOOST_TEST(found(violations, "leader completeness"));
+  // Disagreeing at the overlap's start and agreeing after is a log matching violation.
+  InvariantChecker fresh;
+  NodeState c{4, 2, Role::follower, 0, {1, 1, 2, 2}, 4, 0, 0, 0};
+  NodeState d{5, 2, Role::follower, 3, {2}, 4, 3, 1, 3};
+  BOOST_TEST(found(fresh.observe({c, d}), "log matching"));
+  // Compaction past commit, a snapshot install disagreeing with a committed entry, and one
+  // that takes the applied index back.
+  InvariantChecker third;
+  NodeState e{6, 2, Role::follower, 2, {2}, 4, 3, 2, 3};
+  BOOST_TEST(found(third.observe({e}), "compacted past commit"));
+  InvariantChecker fourth;
+  NodeState f{7, 2, Role::follower, 3, {1, 1, 2}, 3, 0, 0, 0};
+  BOOST_TEST(fourth.observe({f}).empty());
+  fourth.installed_snapshot(8, 3, 1);
+  BOOST_TEST(found(fourth.observe({f}), "snapshot disagrees with committed"));
+  fourth.installed_snapshot(8, 3, 2);
+  BOOST_TEST(fourth.observe({f}).empty());
+  BOOST_TEST(fourth.applied(8, Entry{4, 2, bytes_of("y")}).empty());  // applies on from the snapshot
+  fourth.installed_snapshot(8, 2, 1);
+  BOOST_TEST(found(fourth.observe_roles({f}), "snapshot took applied back"));
+}
+
 // One randomized run: ticks, deliveries in random order, drops, duplicates, partitions,
 // unsynced disks and crashes on 5 nodes; the checker runs after every event.
 struct RandomizedStats {
@@ -745,6 +1268,104 @@ BOOST_AUTO_TEST_CASE(random_faults_never_violate_invariants) {
   // The faults must not be so harsh that nothing happens: the run has to exercise the core.
   BOOST_TEST(stats.committed_under_faults > seeds * 5);
   BOOST_TEST(stats.truncations > 0u);
+}
+
+// One randomized run with snapshots (§7): as run_randomized, on 3 or 5 nodes, plus frequent
+// snapshots on random nodes at their applied index (small tails, so followers that fall behind
+// need InstallSnapshot), transfers that fail, and restarts from a snapshot and a tail.
+struct SnapshotStats {
+  uint64_t snapshots = 0;
+  uint64_t installs = 0;
+  uint64_t transfers_failed = 0;
+  uint64_t restarts = 0;
+  uint64_t committed = 0;
+};
+
+uint64_t leader_or_one(Cluster& cluster) { return cluster.leader() != 0 ? cluster.leader() : 1; }
+
+void run_randomized_snapshots(uint64_t seed, int events, SnapshotStats& stats) {
+  const size_t nodes = seed % 2 == 0 ? 3 : 5;
+  Cluster cluster(nodes, seed, [&](Config& config) {
+    config.log_tail_entries = seed % 4;
+    config.max_entries_per_append = 4;
+  });
+  std::mt19937_64 random(seed);
+  cluster.transfer_fails = [&random](const Message&) { return random() % 4 == 0; };
+  for (uint64_t id = 1; id <= nodes; ++id) cluster.disk(id).auto_sync = random() % 2 == 0;
+  int proposals = 0;
+  for (int event = 0; event < events && cluster.violations().empty(); ++event) {
+    const uint64_t id = 1 + random() % nodes;
+    const uint64_t dice = random() % 100;
+    if (dice < 25) {
+      cluster.tick(id);
+    } else if (dice < 65 && !cluster.network().empty()) {
+      const size_t pick = random() % cluster.network().size();
+      Message message = cluster.network()[pick];
+      if (random() % 10 != 0) cluster.network().erase(cluster.network().begin() + pick);  // else duplicated
+      if (random() % 8 != 0) cluster.deliver(message);                                    // else lost
+    } else if (dice < 75) {
+      cluster.sync(id);
+      cluster.process(id);
+    } else if (dice < 85) {
+      const uint64_t leader = cluster.leader();
+      if (leader != 0) cluster.propose(leader, "z" + std::to_string(seed) + "-" + std::to_string(proposals++));
+    } else if (dice < 93) {
+      stats.snapshots += cluster.take_snapshot(id) ? 1 : 0;
+    } else if (dice < 96) {
+      cluster.cut(id, 1 + random() % nodes);
+    } else if (dice < 98) {
+      cluster.heal();
+    } else if (dice < 99) {
+      cluster.restart(id);
+      ++stats.restarts;
+    }
+  }
+  // Then heal, sync and let the cluster settle: it must elect a leader and commit again.
+  cluster.heal();
+  cluster.transfer_fails = {};
+  for (uint64_t id = 1; id <= nodes; ++id) cluster.disk(id).auto_sync = true;
+  for (int round = 0; round < 100 && cluster.violations().empty(); ++round) {
+    for (uint64_t id = 1; id <= nodes; ++id) cluster.sync(id);
+    cluster.tick_all();
+    cluster.settle();
+    if (round >= 30 && cluster.leader() != 0) break;
+  }
+  BOOST_TEST_CONTEXT("seed " << seed) {
+    BOOST_TEST(cluster.violations().empty());
+    const uint64_t leader = cluster.leader();
+    BOOST_REQUIRE(leader != 0u);
+    const ProposeResult result = cluster.propose(leader, "final");
+    BOOST_REQUIRE(result.accepted);
+    for (int round = 0; round < 30; ++round) {
+      cluster.tick_all();
+      cluster.settle();
+    }
+    for (uint64_t id = 1; id <= nodes; ++id) {
+      BOOST_TEST(cluster.node(id).commit_index() >= result.index);
+      BOOST_TEST(cluster.applied_position(id).index >= result.index);
+    }
+    BOOST_TEST(cluster.violations().empty());
+  }
+  stats.installs += cluster.installs;
+  stats.transfers_failed += cluster.transfers_failed;
+  stats.committed += cluster.node(leader_or_one(cluster)).commit_index();
+}
+
+BOOST_AUTO_TEST_CASE(random_faults_with_snapshots_never_violate_invariants) {
+  SnapshotStats stats;
+  const char* seeds_text = std::getenv("KEYVAL_RAFT_SEEDS");
+  const uint64_t seeds = seeds_text != nullptr ? std::strtoull(seeds_text, nullptr, 10) : 300;
+  BOOST_REQUIRE(seeds > 0);
+  for (uint64_t seed = 1; seed <= seeds; ++seed) run_randomized_snapshots(seed, 2500, stats);
+  BOOST_TEST_MESSAGE("randomized with snapshots: " << seeds << " seeds, " << stats.snapshots << " snapshots taken, "
+                                                   << stats.installs << " installed by followers, "
+                                                   << stats.transfers_failed << " transfers failed, "
+                                                   << stats.restarts << " restarts, " << stats.committed
+                                                   << " entries committed");
+  // The run must exercise what it claims: compaction, installs, failed transfers.
+  BOOST_TEST(stats.snapshots > seeds * 5);
+  BOOST_TEST(stats.installs > seeds);
+  BOOST_TEST(stats.transfers_failed > 0u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
