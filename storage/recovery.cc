@@ -10,6 +10,10 @@
 // Anything a crash cannot explain (a gap, a decreasing term, a checksum failure, a WAL that
 // starts after LMDB ends) refuses to start, before LMDB is changed.
 //
+// LMDB itself may be untrusted (lmdb_state.h: a power cut since it was opened may have torn
+// it): then it is deleted and rebuilt from the base snapshot and the WAL, which hold
+// everything durable. See recover() for the order of the steps and why.
+//
 // Crash during recovery: every step is idempotent. Deletes leave a contiguous log (Store's
 // contract), copies are re-done from the WAL, positions are saved last, so running recovery
 // again after a crash part-way reaches the same state.
@@ -21,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "storage/snapshot.h"
 #include "storage/wal_format.h"
 
 namespace keyval {
@@ -29,6 +34,8 @@ namespace {
 const char* const wal_subdirectory = "wal";
 const char* const lmdb_subdirectory = "lmdb";
 const char* const lmdb_file_name = "data.mdb";
+const char* const lmdb_lock_file_name = "lock.mdb";
+const char* const snapshot_subdirectory = "snapshots";
 
 // What steps 2-3 found in LMDB's log database.
 struct LmdbLog {
@@ -293,6 +300,68 @@ void fill_wal_report(const WalOpenReport& opened, RecoveryReport& report) {
   report.torn_offset = opened.torn_offset;
 }
 
+
+// --- LMDB trust and rebuild (lmdb_state.h) ---------------------------------------------------
+
+std::string describe_snapshot(const std::string& path, const SnapshotMetadata& snapshot) {
+  return "base snapshot " + path + " (index " + std::to_string(snapshot.last_included_index) + ", term " +
+         std::to_string(snapshot.last_included_term) + ", named by the WAL's snapshot record)";
+}
+
+// The base snapshot's file, read in full and its header compared with the WAL's record.
+Result<SnapshotSummary> check_base_snapshot(Env& env, const std::string& path, const SnapshotMetadata& snapshot) {
+  auto summary = verify_snapshot_file(env, path);
+  Status status = summary.status();
+  if (status.is_ok() && (summary->header.index != snapshot.last_included_index ||
+                         summary->header.term != snapshot.last_included_term)) {
+    status = Status::corruption("its header says index " + std::to_string(summary->header.index) + ", term " +
+                                std::to_string(summary->header.term));
+  }
+  if (status.is_ok()) return summary;
+  return Status::corruption(describe_snapshot(path, snapshot) + " cannot be used: " + status.to_string() +
+                            ". Without it LMDB cannot be rebuilt: restore this node from a peer or a backup");
+}
+
+// Loads the base snapshot into `store` (one transaction: on failure the store is unchanged).
+Status load_base_snapshot(Env& env, const std::string& path, const SnapshotMetadata& snapshot, Store& store,
+                          RecoveryReport& report) {
+  KV_RETURN_IF_ERROR(check_base_snapshot(env, path, snapshot).status());
+  auto loaded = load_snapshot(env, path, store);
+  if (!loaded.is_ok()) {
+    return Status::corruption(describe_snapshot(path, snapshot) + " cannot be loaded: " +
+                              loaded.status().to_string() + ". Restore this node from a peer or a backup");
+  }
+  report.snapshot_loaded = true;
+  report.snapshot_keys_loaded = loaded->keys;
+  return Status::ok();
+}
+
+std::optional<SnapshotMetadata> base_snapshot_of(const std::optional<SnapshotMetadata>& snapshot) {
+  if (snapshot && snapshot->last_included_index > 0) return snapshot;
+  return std::nullopt;
+}
+
+// LMDB can be rebuilt when the base snapshot and the WAL together hold everything: the WAL's
+// log continues the snapshot (or, without one, starts at index 1).
+bool rebuild_is_possible(const Wal& wal, const std::optional<SnapshotMetadata>& base) {
+  const uint64_t covered = base ? base->last_included_index : 0;
+  return wal.first_index() <= covered + 1;
+}
+
+Status remove_lmdb_files(const std::string& lmdb_directory) {
+  for (const char* name : {lmdb_file_name, lmdb_lock_file_name}) {
+    const std::string path = join_path(lmdb_directory, name);
+    if (posix_env().exists(path)) KV_RETURN_IF_ERROR(posix_env().remove(path));
+  }
+  return Status::ok();
+}
+
+Status clean_snapshot_directory(Env& env, const std::string& directory) {
+  SnapshotDirectory snapshots(env, directory);
+  KV_RETURN_IF_ERROR(snapshots.create());
+  return snapshots.remove_temporaries();
+}
+
 Status check_options(const RecoveryOptions& options) {
   if (options.batch_entries_max == 0 || options.batch_bytes_max == 0) {
     return Status::invalid_argument("recovery batches must allow at least one entry (batch_entries_max " +
@@ -314,29 +383,134 @@ std::string RecoveryReport::summary() const {
   if (lmdb_entries_replaced > 0) text += ", " + std::to_string(lmdb_entries_replaced) + " replaced in LMDB";
   text += "), cut " + std::to_string(torn_bytes_cut) + " torn bytes";
   if (torn_bytes_cut > 0) text += " at " + torn_segment + " offset " + std::to_string(torn_offset);
+  if (lmdb_rebuilt) {
+    text += "; LMDB rebuilt (" + lmdb_rebuild_reason + ")";
+    text += snapshot_loaded ? " from the snapshot at index " + std::to_string(snapshot_index) + " (" +
+                                  std::to_string(snapshot_keys_loaded) + " keys) and the WAL"
+                            : " from the WAL alone (no snapshot)";
+  } else {
+    if (snapshot_loaded) {
+      text += "; snapshot at index " + std::to_string(snapshot_index) + " loaded into LMDB (" +
+              std::to_string(snapshot_keys_loaded) + " keys)";
+    }
+    if (!lmdb_rebuild_reason.empty()) text += "; " + lmdb_rebuild_reason;
+  }
   return text;
 }
+
+namespace {
+
+struct RecoveryPaths {
+  std::string lmdb, wal, snapshots;
+};
+
+RecoveryPaths paths_of(const std::string& data_directory, const RecoveryOptions& options) {
+  RecoveryPaths paths;
+  paths.lmdb = options.lmdb_directory.empty() ? join_path(data_directory, lmdb_subdirectory) : options.lmdb_directory;
+  paths.wal = join_path(data_directory, wal_subdirectory);
+  paths.snapshots =
+      options.snapshot_directory.empty() ? join_path(data_directory, snapshot_subdirectory) : options.snapshot_directory;
+  return paths;
+}
+
+// Steps 1-4 on a trusted LMDB, then the WAL opened. The missing-WAL check runs before
+// Wal::open, which creates a segment: a retry must refuse just the same.
+Status open_trusted(Env& env, const RecoveryPaths& paths, bool wal_existed, const RecoveryOptions& options,
+                    Recovered& recovered, LmdbState& lmdb) {
+  KV_ASSIGN_OR_RETURN(recovered.store, Store::open(paths.lmdb, options.store));
+  KV_ASSIGN_OR_RETURN(lmdb, load_lmdb(*recovered.store, options.batch_entries_max, options.batch_bytes_max));
+  KV_RETURN_IF_ERROR(check_wal_exists(paths.wal, wal_existed, lmdb.log));
+  if (!recovered.wal) {
+    KV_ASSIGN_OR_RETURN(recovered.wal, Wal::open(env, paths.wal, options.wal));
+  }
+  return Status::ok();
+}
+
+// An untrusted LMDB (the WAL exists): the WAL first, to learn the base snapshot; then, when
+// the snapshot and the WAL hold everything, LMDB is deleted and the snapshot loaded into a
+// fresh one (steps 5-6 then replay the WAL's log into it). The snapshot file is checked in
+// full before LMDB is deleted, so a refused start leaves LMDB as it was. LMDB_STATE keeps
+// its old (distrusted) marker until the fresh LMDB holds the snapshot: a start refused or
+// a crash before that point distrusts LMDB again at the next start, in any boot.
+Status open_untrusted(Env& env, const std::string& data_directory, const RecoveryPaths& paths,
+                      const RecoveryOptions& options, Recovered& recovered, LmdbState& lmdb) {
+  RecoveryReport& report = recovered.report;
+  KV_ASSIGN_OR_RETURN(recovered.wal, Wal::open(env, paths.wal, options.wal));
+  const std::optional<SnapshotMetadata> base = base_snapshot_of(recovered.wal->snapshot());
+  if (!rebuild_is_possible(*recovered.wal, base)) {
+    // Entries before the WAL's first exist only in LMDB (segments dropped by an older build's
+    // rule): deleting it would lose them. Kept, as every build before LMDB_STATE did.
+    report.lmdb_rebuild_reason += "; not rebuilt: the WAL starts at " +
+                                  std::to_string(recovered.wal->first_index()) + " and " +
+                                  (base ? "the base snapshot ends at " + std::to_string(base->last_included_index)
+                                        : std::string("there is no base snapshot")) +
+                                  ", so LMDB holds the only copy of the entries before: trusted as is";
+    KV_RETURN_IF_ERROR(mark_lmdb_open(env, data_directory));
+    return open_trusted(env, paths, /*wal_existed=*/true, options, recovered, lmdb);
+  }
+  SnapshotDirectory snapshots(env, paths.snapshots);
+  if (base) {
+    const std::string path = snapshots.path_for(base->last_included_index, base->last_included_term);
+    KV_RETURN_IF_ERROR(check_base_snapshot(env, path, *base).status());
+  }
+  KV_RETURN_IF_ERROR(remove_lmdb_files(paths.lmdb));
+  report.lmdb_rebuilt = true;
+  KV_ASSIGN_OR_RETURN(recovered.store, Store::open(paths.lmdb, options.store));
+  if (base) {
+    const std::string path = snapshots.path_for(base->last_included_index, base->last_included_term);
+    KV_RETURN_IF_ERROR(load_base_snapshot(env, path, *base, *recovered.store, report));
+  }
+  // The fresh LMDB is consistent (one committed transaction, or empty) and lives in this
+  // boot's page cache from here on: the rule for any LMDB opened in this boot applies.
+  KV_RETURN_IF_ERROR(mark_lmdb_open(env, data_directory));
+  KV_ASSIGN_OR_RETURN(lmdb, load_lmdb(*recovered.store, options.batch_entries_max, options.batch_bytes_max));
+  return Status::ok();
+}
+
+}  // namespace
 
 Result<Recovered> recover(Env& env, const std::string& data_directory, const RecoveryOptions& options) {
   KV_RETURN_IF_ERROR(check_options(options));
   Recovered recovered;
   RecoveryReport& report = recovered.report;
-  const std::string lmdb_directory =
-      options.lmdb_directory.empty() ? join_path(data_directory, lmdb_subdirectory) : options.lmdb_directory;
-  KV_ASSIGN_OR_RETURN(recovered.store, Store::open(lmdb_directory, options.store));
-  Store& store = *recovered.store;
-  KV_ASSIGN_OR_RETURN(LmdbState lmdb, load_lmdb(store, options.batch_entries_max, options.batch_bytes_max));
-  report.lmdb_entries_checked = lmdb.log.entries_checked;
+  const RecoveryPaths paths = paths_of(data_directory, options);
 
-  std::string wal_directory = join_path(data_directory, wal_subdirectory);
-  // Asked before open, which creates a segment: a retry must refuse just the same.
-  KV_RETURN_IF_ERROR(check_wal_exists(wal_directory, has_segments(env, wal_directory), lmdb.log));
-  KV_ASSIGN_OR_RETURN(recovered.wal, Wal::open(env, wal_directory, options.wal));
+  // Step 0: trust, asked before anything is opened. A trusted LMDB gets "open <this boot>"
+  // durably before it is changed, so a power cut from here on makes the next start distrust
+  // it; an untrusted one keeps its marker until it is rebuilt (open_untrusted).
+  KV_RETURN_IF_ERROR(env.create_dir(data_directory));
+  const bool wal_existed = has_segments(env, paths.wal);
+  KV_ASSIGN_OR_RETURN(LmdbMarker marker, read_lmdb_marker(env, data_directory));
+  // Without segments nothing was ever acknowledged: LMDB is checked as it is (step 4 refuses
+  // one that holds entries without a WAL), never deleted.
+  LmdbTrust trust = decide_lmdb_trust(marker, env.boot_id(), wal_existed);
+  report.lmdb_rebuild_reason = trust.reason;
+  if (!trust.trusted && !wal_existed) report.lmdb_rebuild_reason += "; the WAL has no segments yet: LMDB checked as is";
+  KV_RETURN_IF_ERROR(clean_snapshot_directory(env, paths.snapshots));
+
+  LmdbState lmdb;
+  if (trust.trusted || !wal_existed) {
+    KV_RETURN_IF_ERROR(mark_lmdb_open(env, data_directory));
+    KV_RETURN_IF_ERROR(open_trusted(env, paths, wal_existed, options, recovered, lmdb));
+  } else {
+    KV_RETURN_IF_ERROR(open_untrusted(env, data_directory, paths, options, recovered, lmdb));
+  }
+  Store& store = *recovered.store;
   Wal& wal = *recovered.wal;
+  report.lmdb_entries_checked = lmdb.log.entries_checked;
   fill_wal_report(wal.open_report(), report);
 
   std::optional<SnapshotMetadata> snapshot = wal.snapshot() ? wal.snapshot() : lmdb.snapshot;
   uint64_t snapshot_index = snapshot ? snapshot->last_included_index : 0;
+  report.snapshot_index = snapshot_index;
+  if (!report.lmdb_rebuilt && snapshot_index > lmdb.positions.applied_index) {
+    // A crash between the WAL's snapshot record (the commit point of an install) and the
+    // state machine's replace: the install is finished here.
+    SnapshotDirectory snapshots(env, paths.snapshots);
+    const std::string path = snapshots.path_for(snapshot_index, snapshot->last_included_term);
+    KV_RETURN_IF_ERROR(load_base_snapshot(env, path, *snapshot, store, report));
+    KV_ASSIGN_OR_RETURN(lmdb.positions, store.load_positions());
+  }
   KV_RETURN_IF_ERROR(check_wal_continues_lmdb(wal, lmdb.log, snapshot_index));
   KV_RETURN_IF_ERROR(reconcile_log(store, wal, snapshot_index, options, lmdb.log, report));
   KV_RETURN_IF_ERROR(reconcile_metadata(store, wal, lmdb, recovered.state));
@@ -442,6 +616,12 @@ Result<DataDirectoryReport> verify_data_directory(Env& env, const std::string& d
   KV_RETURN_IF_ERROR(check_wal_continues_lmdb(*wal, lmdb.log, snapshot_index));
   report.compared_index = comparable_index(*wal, lmdb.log, lmdb.positions.indexed_index, lowest_cut);
   if (report.compared_index != 0) KV_RETURN_IF_ERROR(check_agreement(*store, *wal, report.compared_index));
+  if (auto base = base_snapshot_of(report.snapshot)) {
+    const RecoveryPaths paths = paths_of(data_directory, defaults);
+    const std::string path =
+        SnapshotDirectory(env, paths.snapshots).path_for(base->last_included_index, base->last_included_term);
+    KV_ASSIGN_OR_RETURN(report.snapshot_file, check_base_snapshot(env, path, *base));
+  }
   return report;
 }
 

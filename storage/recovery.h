@@ -1,8 +1,16 @@
 // Start-up recovery of a node's data directory: the logic the
 // recovery_coordinator actor runs, as a plain function tested without actors.
 //
-// A data directory holds `wal/` (the durable copy) and `lmdb/` (the index the
-// store_indexer keeps behind the WAL, committed without sync). Recovery:
+// A data directory holds `wal/` (the durable copy), `snapshots/` (the base snapshot the WAL's
+// snapshot record names, and perhaps newer or older ones), `lmdb/` (the index and state
+// machine the store_indexer keeps behind the WAL, committed without sync) and `LMDB_STATE`.
+// Recovery:
+//   0. decides whether LMDB can be trusted (lmdb_state.h): when not (a power cut since it was
+//      opened may have torn it), it deletes LMDB, loads the base snapshot into a fresh one
+//      and lets steps 5-6 replay the WAL's log into it; a trusted LMDB whose applied index is
+//      below the base snapshot (a crash while installing one) gets the snapshot loaded. A
+//      missing or damaged base snapshot, when needed, refuses the start. Stale snapshot .tmp
+//      files are removed. "open <boot id>" is written to LMDB_STATE before LMDB is touched;
 //   1. loads metadata (current_term, voted_for) and positions from LMDB;
 //   2. streams the LMDB log range in bounded batches (never all in memory),
 //   3. checking indices are sequential, terms never decrease, checksums hold;
@@ -31,6 +39,8 @@
 #include <string>
 
 #include "storage/env.h"
+#include "storage/lmdb_state.h"  // mark_lmdb_clean, for the store_indexer's clean stop
+#include "storage/snapshot_file.h"
 #include "storage/status.h"
 #include "storage/store.h"
 #include "storage/types.h"
@@ -46,6 +56,8 @@ struct RecoveryOptions {
   // Where LMDB lives; empty: data_directory/lmdb. LMDB always uses the real file system, so
   // the simulator, whose WAL is on its simulated disk, gives each node a real directory here.
   std::string lmdb_directory;
+  // Where snapshot files live; empty: data_directory/snapshots. Through `env`, as the WAL.
+  std::string snapshot_directory;
 };
 
 // What Raft needs to resume.
@@ -67,7 +79,15 @@ struct RecoveryReport {
   std::string torn_segment;
   uint64_t torn_offset = 0;
   uint64_t entries_recovered = 0;  // entries the log holds after recovery (first_index..last_index)
-  // "recovered N entries (R replayed from the WAL, C checked in LMDB), cut T torn bytes"
+  bool lmdb_rebuilt = false;       // LMDB was deleted and rebuilt from the base snapshot and the WAL
+  // Why LMDB was rebuilt; or, when not rebuilt, why an untrusted or legacy LMDB was kept. Empty
+  // when LMDB was trusted by the rule (closed cleanly, or opened in this boot).
+  std::string lmdb_rebuild_reason;
+  uint64_t snapshot_index = 0;        // the base snapshot (the WAL's snapshot record); 0: none
+  bool snapshot_loaded = false;       // its file was loaded into LMDB (rebuild, or LMDB behind it)
+  uint64_t snapshot_keys_loaded = 0;  // keys that load wrote (its cost, in place of a clock)
+  // "recovered N entries (R replayed from the WAL, C checked in LMDB), cut T torn bytes[, LMDB
+  // rebuilt (why) from snapshot I (K keys)]"
   std::string summary() const;
 };
 
@@ -96,6 +116,7 @@ struct DataDirectoryReport {
   uint64_t compared_index = 0;               // where LMDB's and the WAL's terms were compared; 0 when nowhere
   std::optional<Metadata> metadata;          // the WAL's, else LMDB's
   std::optional<SnapshotMetadata> snapshot;  // the WAL's, else LMDB's
+  std::optional<SnapshotSummary> snapshot_file;  // that snapshot's file, read and checked in full
 };
 
 // Checks a data directory without changing it: every WAL record, every LMDB entry (sequence,
@@ -104,7 +125,8 @@ struct DataDirectoryReport {
 // Matching agreement there implies agreement below). That index is lowered to any truncate
 // record the WAL still holds, and below a snapshot that reset the WAL's log, since LMDB may
 // not yet have applied those. A torn WAL tail is reported in the report (wal.torn_bytes),
-// corruption as a Status. A missing lmdb/data.mdb reads as an empty LMDB.
+// corruption as a Status. A missing lmdb/data.mdb reads as an empty LMDB. The base snapshot's
+// file (DATA/snapshots) is read and checked in full; missing or damaged, it is corruption.
 Result<DataDirectoryReport> verify_data_directory(Env& env, const std::string& data_directory);
 
 }  // namespace keyval

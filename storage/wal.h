@@ -32,7 +32,9 @@
 namespace keyval {
 
 struct WalOptions {
-  uint64_t segment_bytes = 64ull << 20;      // rotate when the next record would pass this
+  // Rotate when the next record would pass this. 8 MiB: an idle node holds two preallocated
+  // segments (16 MiB), and segments are dropped only through the base snapshot.
+  uint64_t segment_bytes = 8ull << 20;
   uint64_t write_buffer_bytes = 1ull << 20;  // buffered appends are written out when this fills
   bool preallocate = true;                   // allocate segments up front (cheaper fdatasync)
   uint64_t first_index = 1;                  // index of the first entry of a brand-new WAL

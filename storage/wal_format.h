@@ -39,7 +39,7 @@ constexpr size_t segment_header_bytes = 32;
 constexpr size_t record_header_bytes = 32;
 constexpr size_t record_alignment_bytes = 8;
 constexpr uint32_t record_payload_bytes_max = 64u << 20;
-constexpr uint64_t segment_bytes_default = 64ull << 20;
+constexpr uint64_t segment_bytes_default = 8ull << 20;
 constexpr uint64_t segment_bytes_min = 4096;
 // Offsets are kept as u32 in memory: a segment (even one holding one oversized record) stays below 4 GiB.
 constexpr uint64_t segment_bytes_max = 1ull << 31;

@@ -4,13 +4,16 @@
 #define BOOST_TEST_MODULE recovery_test
 #include <boost/test/unit_test.hpp>
 
+#include <cstdlib>
 #include <memory>
 #include <ostream>
 #include <string>
 #include <vector>
 
 #include "storage/env.h"
+#include "storage/kv_state_machine.h"
 #include "storage/recovery.h"
+#include "storage/snapshot.h"
 #include "storage/store.h"
 #include "storage/wal.h"
 #include "storage/wal_format.h"
@@ -116,6 +119,18 @@ WalRecordInfo locate(const TempDir& temp, uint64_t index) {
   BOOST_REQUIRE_MESSAGE(wal.is_ok(), wal.status().to_string());
   BOOST_REQUIRE_MESSAGE(!found.segment.empty(), "no record for entry " << index);
   return found;
+}
+
+// A snapshot file of an empty state at (index, term) in the node's snapshot directory: the
+// base snapshot a WAL snapshot record names.
+void write_base_snapshot(const TempDir& temp, uint64_t index, uint64_t term) {
+  SnapshotDirectory directory(posix_env(), node_dir(temp) + "/snapshots");
+  require_ok(directory.create());
+  const std::string tmp = directory.temp_path_for(index, term, "test");
+  auto writer = SnapshotWriter::create(posix_env(), tmp, SnapshotHeader{index, term, {}});
+  BOOST_REQUIRE(writer.is_ok());
+  BOOST_REQUIRE(writer.value()->finish().is_ok());
+  require_ok(directory.publish(tmp, index, term));
 }
 
 void damage(const std::string& path, uint64_t from, uint64_t to, uint8_t mask) {
@@ -242,6 +257,7 @@ BOOST_AUTO_TEST_CASE(snapshot_that_reset_the_wal_drops_stale_lmdb_entries) {
     append(*wal, 151, 160, 3);
     require_ok(wal->sync());
   }
+  write_base_snapshot(temp, 150, 3);
   index_into(*open_store(temp), 1, 100, 1);
   Recovered recovered = recover_ok(temp);
   BOOST_TEST(recovered.report.lmdb_entries_replaced == 100u);
@@ -265,6 +281,7 @@ BOOST_AUTO_TEST_CASE(snapshot_inside_lmdb_with_another_term_drops_the_lmdb_prefi
     append(*wal, 51, 60, 2);
     require_ok(wal->sync());
   }
+  write_base_snapshot(temp, 50, 2);
   index_into(*open_store(temp), 1, 100, 1);
   Recovered recovered = recover_ok(temp);
   BOOST_TEST(recovered.state.first_index == 51u, "LMDB's 1..50 do not lead to the snapshot");
@@ -519,6 +536,287 @@ BOOST_AUTO_TEST_CASE(read_only_store_reads_and_refuses_writes) {
   BOOST_TEST((*store)->save_metadata(Metadata{1, 1}).code() == Code::invalid_argument);
   BOOST_TEST(!Store::open(temp.file("nowhere"), options).is_ok());
   BOOST_TEST(!posix_env().exists(temp.file("nowhere")), "a read-only open creates nothing");
+}
+
+
+// --- LMDB trust and rebuild ------------------------------------------------------------------
+
+// Sets KEYVAL_BOOT_ID (posix_env().boot_id()) for the life of the guard: a reboot in a test.
+class BootId {
+ public:
+  explicit BootId(const std::string& id) { set(id); }
+  ~BootId() { ::unsetenv("KEYVAL_BOOT_ID"); }
+  void set(const std::string& id) { ::setenv("KEYVAL_BOOT_ID", id.c_str(), 1); }
+};
+
+Entry put_entry(uint64_t index, uint64_t term) {
+  Command command{index % 5 + 1, index / 5 + 1, CommandKind::put, "key" + std::to_string(index % 37),
+                  "value" + std::to_string(index), std::nullopt};
+  return Entry{index, term, encode_command(command)};
+}
+
+uint64_t hash_of(Store& store) {
+  auto hashed = hash_state_machine(store);
+  BOOST_REQUIRE_MESSAGE(hashed.is_ok(), hashed.status().to_string());
+  return hashed->second;
+}
+
+// Applies LMDB's log entries from..to to the state machine (what the node's state machine
+// actor does once Raft says they are committed).
+void apply_from_log(Store& store, uint64_t from, uint64_t to) {
+  KvStateMachine machine(store);
+  auto entries = store.load_range(from, to);
+  BOOST_REQUIRE(entries.is_ok());
+  BOOST_REQUIRE_EQUAL(entries->size(), to - from + 1);
+  BOOST_REQUIRE(machine.apply(entries.value()).is_ok());
+}
+
+std::string snapshots_dir(const TempDir& temp) { return node_dir(temp) + "/snapshots"; }
+std::string base_snapshot_path(const TempDir& temp) {
+  return SnapshotDirectory(posix_env(), snapshots_dir(temp)).path_for(150, 2);
+}
+
+// A node as the snapshot plan runs it: entries 1..200 (terms 1, then 2 from 101) in the WAL
+// and LMDB, applied through 200; a snapshot at 150 is the base (the WAL's snapshot record).
+// Returns the hash of the state at 200.
+uint64_t build_node_with_base_snapshot(const TempDir& temp) {
+  Recovered recovered = recover_ok(temp);
+  Wal& wal = *recovered.wal;
+  Store& store = *recovered.store;
+  std::vector<Entry> entries;
+  for (uint64_t index = 1; index <= 200; ++index) entries.push_back(put_entry(index, index <= 100 ? 1 : 2));
+  require_ok(wal.append_batch(entries));
+  require_ok(wal.sync());
+  require_ok(store.save_entries(entries));
+  apply_from_log(store, 1, 150);
+  SnapshotDirectory directory(posix_env(), snapshots_dir(temp));
+  auto taken = take_snapshot(posix_env(), store, directory, {Member{1, "a:1"}});
+  BOOST_REQUIRE_MESSAGE(taken.is_ok(), taken.status().to_string());
+  BOOST_REQUIRE_EQUAL(taken->header.index, 150u);
+  BOOST_REQUIRE_EQUAL(taken->header.term, 2u);
+  require_ok(wal.save_snapshot(SnapshotMetadata{150, 2, {Member{1, "a:1"}}}));
+  require_ok(wal.sync());
+  apply_from_log(store, 151, 200);
+  return hash_of(store);
+}
+
+BOOST_AUTO_TEST_CASE(lmdb_opened_in_this_boot_is_trusted_after_a_process_crash) {
+  TempDir temp;
+  BootId boot("boot-1");
+  const uint64_t before = build_node_with_base_snapshot(temp);
+  Recovered recovered = recover_ok(temp);  // same boot: a process crash kept the page cache
+  BOOST_TEST(!recovered.report.lmdb_rebuilt);
+  BOOST_TEST(recovered.report.lmdb_rebuild_reason.empty(), recovered.report.lmdb_rebuild_reason);
+  BOOST_TEST(recovered.report.snapshot_index == 150u);
+  BOOST_TEST(!recovered.report.snapshot_loaded);
+  BOOST_TEST(hash_of(*recovered.store) == before);
+}
+
+BOOST_AUTO_TEST_CASE(lmdb_is_rebuilt_from_the_base_snapshot_and_the_wal_after_a_boot_change) {
+  TempDir temp;
+  BootId boot("boot-1");
+  const uint64_t before = build_node_with_base_snapshot(temp);
+  boot.set("boot-2");  // a power cut: LMDB, written without sync, may be torn
+  Recovered recovered = recover_ok(temp);
+  const RecoveryReport& report = recovered.report;
+  BOOST_TEST(report.lmdb_rebuilt);
+  BOOST_TEST(contains(report.lmdb_rebuild_reason, "boot-1"), report.lmdb_rebuild_reason);
+  BOOST_TEST(contains(report.lmdb_rebuild_reason, "boot-2"), report.lmdb_rebuild_reason);
+  BOOST_TEST(report.snapshot_loaded);
+  BOOST_TEST(report.snapshot_index == 150u);
+  BOOST_TEST(report.snapshot_keys_loaded == 37u);
+  BOOST_TEST(report.entries_replayed == 200u, "the WAL's whole log, into a fresh LMDB");
+  BOOST_TEST(contains(report.summary(), "LMDB rebuilt"), report.summary());
+  Store& store = *recovered.store;
+  auto positions = store.load_positions().value();
+  BOOST_TEST(positions.applied_index == 150u);
+  BOOST_TEST(positions.applied_term == 2u);
+  BOOST_TEST(recovered.state.last_index == 200u);
+  BOOST_REQUIRE(recovered.state.snapshot.has_value());
+  BOOST_TEST(recovered.state.snapshot->last_included_index == 150u);
+  apply_from_log(store, 151, 200);  // the state machine catches up from the log, as the node does
+  BOOST_TEST(hash_of(store) == before);
+  // LMDB_STATE now names boot-2: a process crash in it keeps the rebuilt LMDB.
+  recovered = Recovered{};
+  Recovered again = recover_ok(temp);
+  BOOST_TEST(!again.report.lmdb_rebuilt);
+  BOOST_TEST(hash_of(*again.store) == before);
+}
+
+BOOST_AUTO_TEST_CASE(lmdb_full_of_garbage_after_a_boot_change_is_rebuilt) {
+  TempDir temp;
+  BootId boot("boot-1");
+  const uint64_t before = build_node_with_base_snapshot(temp);
+  const std::string data = lmdb_dir(temp) + "/data.mdb";
+  testing::write_file(data, testing::make_payload(99, testing::file_size(data)));
+  boot.set("boot-2");
+  Recovered recovered = recover_ok(temp);
+  BOOST_TEST(recovered.report.lmdb_rebuilt);
+  apply_from_log(*recovered.store, 151, 200);
+  BOOST_TEST(hash_of(*recovered.store) == before);
+}
+
+BOOST_AUTO_TEST_CASE(missing_or_damaged_base_snapshot_refuses_a_rebuild_and_leaves_lmdb_alone) {
+  TempDir temp;
+  BootId boot("boot-1");
+  build_node_with_base_snapshot(temp);
+  const std::string snapshot = base_snapshot_path(temp);
+  const std::vector<uint8_t> good = testing::read_file(snapshot);
+  boot.set("boot-2");
+  // The second pass runs in the same boot as the refused first one: a refused start must not
+  // have marked the torn LMDB as opened in this boot.
+  for (bool missing : {true, false}) {
+    BOOST_TEST_CONTEXT((missing ? "missing" : "damaged")) {
+      if (missing) {
+        require_ok(posix_env().remove(snapshot));
+      } else {
+        std::vector<uint8_t> bad = good;
+        bad[bad.size() / 2] ^= 1;
+        testing::write_file(snapshot, bad);
+      }
+      const uint64_t lmdb_bytes = testing::file_size(lmdb_dir(temp) + "/data.mdb");
+      Status status = recover_status(temp);
+      BOOST_TEST((status.code() == Code::corruption), status.to_string());
+      BOOST_TEST(contains(status.message(), snapshot), status.message());
+      BOOST_TEST(contains(status.message(), "restore this node from a peer or a backup"), status.message());
+      BOOST_TEST(testing::file_size(lmdb_dir(temp) + "/data.mdb") == lmdb_bytes, "LMDB is left for a post-mortem");
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(trusted_lmdb_behind_the_base_snapshot_gets_it_loaded) {
+  TempDir temp;
+  BootId boot("boot-1");
+  build_node_with_base_snapshot(temp);
+  // A leader's snapshot at 300 (term 3), received and made the base (the WAL record is the
+  // commit point); the crash came before the state machine replaced its state.
+  uint64_t leader_hash = 0;
+  {
+    TempDir leader_temp;
+    auto leader = Store::open(leader_temp.file("lmdb"), StoreOptions{SyncMode::relaxed}).value();
+    std::vector<Entry> entries;
+    for (uint64_t index = 1; index <= 300; ++index) entries.push_back(put_entry(index, index <= 250 ? 2 : 3));
+    require_ok(leader->save_entries(entries));
+    apply_from_log(*leader, 1, 300);
+    SnapshotDirectory directory(posix_env(), snapshots_dir(temp));
+    auto taken = take_snapshot(posix_env(), *leader, directory, {});
+    BOOST_REQUIRE(taken.is_ok());
+    BOOST_REQUIRE_EQUAL(taken->header.index, 300u);
+    leader_hash = hash_of(*leader);
+    auto wal = open_wal(temp);
+    require_ok(wal->save_snapshot(SnapshotMetadata{300, 3, {}}));
+    require_ok(wal->sync());
+  }
+  Recovered recovered = recover_ok(temp);  // same boot: LMDB is trusted, but behind the snapshot
+  BOOST_TEST(!recovered.report.lmdb_rebuilt);
+  BOOST_TEST(recovered.report.snapshot_loaded);
+  BOOST_TEST(contains(recovered.report.summary(), "snapshot at index 300 loaded"), recovered.report.summary());
+  BOOST_TEST(recovered.store->load_positions().value().applied_index == 300u);
+  BOOST_TEST(hash_of(*recovered.store) == leader_hash);
+  BOOST_TEST(recovered.state.first_index == 301u, "the snapshot reset the log");
+}
+
+BOOST_AUTO_TEST_CASE(lmdb_closed_cleanly_is_trusted_across_a_reboot) {
+  TempDir temp;
+  BootId boot("boot-1");
+  const uint64_t before = build_node_with_base_snapshot(temp);
+  require_ok(mark_lmdb_clean(posix_env(), node_dir(temp)));  // the indexer's last act at a clean stop
+  boot.set("boot-2");
+  Recovered recovered = recover_ok(temp);
+  BOOST_TEST(!recovered.report.lmdb_rebuilt);
+  BOOST_TEST(recovered.report.lmdb_rebuild_reason.empty());
+  BOOST_TEST(hash_of(*recovered.store) == before, "nothing to catch up: LMDB kept everything");
+  BOOST_TEST(contains(testing::read_text(node_dir(temp) + "/LMDB_STATE"), "open boot-2"));
+}
+
+BOOST_AUTO_TEST_CASE(unknown_boot_id_never_counts_as_the_same_boot) {
+  TempDir temp;
+  BootId boot("");  // set but empty: the boot is unknown
+  const uint64_t before = build_node_with_base_snapshot(temp);
+  Recovered recovered = recover_ok(temp);
+  BOOST_TEST(recovered.report.lmdb_rebuilt, "it cannot tell a process crash from a power cut");
+  BOOST_TEST(contains(recovered.report.lmdb_rebuild_reason, "(unknown)"), recovered.report.lmdb_rebuild_reason);
+  apply_from_log(*recovered.store, 151, 200);
+  BOOST_TEST(hash_of(*recovered.store) == before);
+}
+
+BOOST_AUTO_TEST_CASE(trust_rule_decides_from_the_marker_the_boot_and_the_wal) {
+  auto decide = [](LmdbMarkerKind kind, const std::string& recorded, const std::string& now, bool wal) {
+    return decide_lmdb_trust(LmdbMarker{kind, recorded, ""}, now, wal).trusted;
+  };
+  BOOST_TEST(decide(LmdbMarkerKind::clean, "a", "b", true));
+  BOOST_TEST(decide(LmdbMarkerKind::open, "a", "a", true));
+  BOOST_TEST(!decide(LmdbMarkerKind::open, "a", "b", true));
+  BOOST_TEST(!decide(LmdbMarkerKind::open, "", "", true));
+  BOOST_TEST(!decide(LmdbMarkerKind::open, "a", "", true));
+  BOOST_TEST(!decide(LmdbMarkerKind::unreadable, "", "a", true));
+  BOOST_TEST(decide(LmdbMarkerKind::missing, "", "a", false), "a brand-new directory");
+  BOOST_TEST(decide(LmdbMarkerKind::missing, "", "a", true), "a directory of an older build");
+}
+
+BOOST_AUTO_TEST_CASE(without_a_base_snapshot_a_wal_from_index_one_rebuilds_lmdb_alone) {
+  TempDir temp;
+  BootId boot("boot-1");
+  {
+    Recovered recovered = recover_ok(temp);
+    append(*recovered.wal, 1, 80, 1);
+    require_ok(recovered.wal->sync());
+  }
+  boot.set("boot-2");
+  Recovered recovered = recover_ok(temp);
+  BOOST_TEST(recovered.report.lmdb_rebuilt);
+  BOOST_TEST(!recovered.report.snapshot_loaded);
+  BOOST_TEST(recovered.report.entries_replayed == 80u);
+  require_lmdb_holds(*recovered.store, 1, 80, [](uint64_t) { return 1; });
+}
+
+BOOST_AUTO_TEST_CASE(lmdb_holding_the_only_copy_of_dropped_entries_is_kept_and_the_report_says_why) {
+  TempDir temp;
+  BootId boot("boot-1");
+  RecoveryOptions options;
+  options.wal.segment_bytes = 16 * 1024;
+  {
+    Recovered recovered = recover_ok(temp, options);
+    append(*recovered.wal, 1, 400, 1);
+    require_ok(recovered.wal->sync());
+    index_into(*recovered.store, 1, 400, 1);
+    auto durable = checkpoint(*recovered.wal, *recovered.store);  // the pre-snapshot rule: drops segments
+    BOOST_REQUIRE(durable.is_ok());
+    BOOST_REQUIRE(recovered.wal->first_index() > 1u);
+  }
+  boot.set("boot-2");
+  Recovered recovered = recover_ok(temp, options);
+  BOOST_TEST(!recovered.report.lmdb_rebuilt);
+  BOOST_TEST(contains(recovered.report.lmdb_rebuild_reason, "not rebuilt"), recovered.report.lmdb_rebuild_reason);
+  BOOST_TEST(recovered.state.first_index == 1u);
+  BOOST_TEST(recovered.state.last_index == 400u);
+}
+
+BOOST_AUTO_TEST_CASE(recovery_removes_stale_snapshot_temporaries) {
+  TempDir temp;
+  SnapshotDirectory directory(posix_env(), snapshots_dir(temp));
+  require_ok(directory.create());
+  const std::string stale = directory.temp_path_for(10, 1, "receive");
+  testing::write_file(stale, {1, 2, 3});
+  recover_ok(temp);
+  BOOST_TEST(!posix_env().exists(stale));
+}
+
+BOOST_AUTO_TEST_CASE(verify_reads_and_checks_the_base_snapshot_file) {
+  TempDir temp;
+  BootId boot("boot-1");
+  build_node_with_base_snapshot(temp);
+  auto report = verify_data_directory(posix_env(), node_dir(temp));
+  BOOST_REQUIRE_MESSAGE(report.is_ok(), report.status().to_string());
+  BOOST_REQUIRE(report->snapshot_file.has_value());
+  BOOST_TEST(report->snapshot_file->keys == 37u);
+  const std::string snapshot = base_snapshot_path(temp);
+  std::vector<uint8_t> bytes = testing::read_file(snapshot);
+  bytes[bytes.size() / 2] ^= 1;
+  testing::write_file(snapshot, bytes);
+  auto damaged = verify_data_directory(posix_env(), node_dir(temp));
+  BOOST_TEST((damaged.status().code() == Code::corruption), damaged.status().to_string());
+  BOOST_TEST(contains(damaged.status().message(), snapshot));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
