@@ -178,8 +178,9 @@ std::string describe_view(uint64_t node, const Result<ClientResponse>& view, cli
   return out.str();
 }
 
-// Whether the replicas that answered agree: the same hash at the same applied index (hashes at
-// different indexes say nothing: writes were applied in between).
+// Whether the replicas that answered agree: equal hashes are equal states, whatever index each
+// was read at; different hashes at the same applied index are replicas that diverged; different
+// hashes at different indexes say nothing (writes were applied in between).
 struct HashCheck {
   std::string verdict;  // "agree", "disagree", "different_indexes", "too_few"
   std::string line;     // for the operator
@@ -187,11 +188,13 @@ struct HashCheck {
 
 HashCheck check_hashes(const std::vector<Result<ClientResponse>>& views) {
   std::map<uint64_t, std::map<uint64_t, std::vector<uint64_t>>> nodes_by_index_and_hash;
+  std::map<uint64_t, std::vector<uint64_t>> nodes_by_hash;
   uint64_t hashed = 0;
   for (uint64_t node = 1; node <= views.size(); ++node) {
     const auto& view = views[node - 1];
     if (!view.is_ok() || !view->hashed) continue;
     nodes_by_index_and_hash[view->hash_index][view->state_hash].push_back(node);
+    nodes_by_hash[view->state_hash].push_back(node);
     ++hashed;
   }
   auto nodes_text = [](const std::vector<uint64_t>& nodes) {
@@ -207,13 +210,16 @@ HashCheck check_hashes(const std::vector<Result<ClientResponse>>& views) {
     return {"disagree", line};
   }
   if (hashed < 2) return {"too_few", "replicas not compared: fewer than two nodes hashed their state"};
-  if (nodes_by_index_and_hash.size() > 1) {
+  if (nodes_by_hash.size() > 1) {
     return {"different_indexes",
             "replicas not compared: they hashed different applied indexes (writes in progress); try again"};
   }
-  const auto& [index, by_hash] = *nodes_by_index_and_hash.begin();
-  return {"agree", "replicas agree: hash " + hex64(by_hash.begin()->first) + " at index " + std::to_string(index) +
-                       " on nodes " + nodes_text(by_hash.begin()->second)};
+  const uint64_t first_index = nodes_by_index_and_hash.begin()->first;
+  const uint64_t last_index = nodes_by_index_and_hash.rbegin()->first;
+  return {"agree", "replicas agree: hash " + hex64(nodes_by_hash.begin()->first) + " at index " +
+                       std::to_string(first_index) +
+                       (last_index != first_index ? ".." + std::to_string(last_index) : std::string()) +
+                       " on nodes " + nodes_text(nodes_by_hash.begin()->second)};
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "storage/lmdb_state.h"
 #include "storage/node_identity.h"
 #include "storage/snapshot.h"
 #include "storage/store.h"
@@ -131,6 +132,8 @@ Status build(Env& env, const RestoreOptions& options, const std::string& directo
     return Status::corruption("loaded " + std::to_string(report.keys_loaded) + " keys from the copy of " +
                               options.snapshot_path + ", which verified with " + std::to_string(report.backup.keys));
   }
+  // LMDB was written with durable commits and is closed: the node's first start trusts it.
+  KV_RETURN_IF_ERROR(mark_lmdb_clean(env, directory));
   return env.sync_dir(directory);
 }
 

@@ -10,7 +10,7 @@
 //                            snapshot record {index, term, configuration = the new members}: the
 //                            restored cluster's membership replaces the backup's
 //   lmdb/                    the snapshot loaded (storage/snapshot.h), so a damaged copy is
-//                            found now and not at the node's first start
+//                            found now and not at the node's first start; LMDB_STATE "clean"
 // The backup file is verified end to end before anything is written. Everything is built in
 // "<data dir>.restore.tmp" and renamed to the data directory at the end (which must be absent
 // or empty): a failure or a crash never leaves a half-restored data directory.
