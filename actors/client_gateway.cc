@@ -284,10 +284,8 @@ void snapshot_take(Self self, const SharedRequest& request, Ticket ticket, uint6
 
 // §6.4: the ReadIndex confirms this node leads; once applied >= it, every write acknowledged
 // before the request (by this leader or an earlier one) is in the state the snapshot reads.
+// (The raft node asks its own snapshotter; it answers an error when it has none.)
 void snapshot_begin(Self self, const SharedRequest& request, Ticket ticket) {
-  if (!self->state.snapshotter) {
-    return answer(self, ticket, response_for(*request, ClientStatus::unavailable, "this node takes no snapshots"));
-  }
   self->request(self->state.raft_node, caf::infinite, raft_read_atom_v)
       .then(
           [self, request, ticket](bool ok, uint64_t read_index, uint64_t hint) {
