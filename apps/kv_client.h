@@ -25,7 +25,8 @@
 // holds every write acknowledged before the call (snapshot_begin, found and retried as any
 // operation, under slow_request_timeout_ms), then its file is read from that node one chunk
 // request at a time into PATH.part, fdatasynced, verified end to end (storage/snapshot_file.h)
-// and renamed to PATH; any failure removes PATH.part and names what failed.
+// and renamed to PATH; a backup whose chunks can no longer be read starts over (a few times);
+// any failure removes PATH.part and names what failed.
 //
 // One connection per endpoint, reopened when closed; one request in flight. Not thread
 // safe: use one KvClient per thread (each its own session).
@@ -67,6 +68,9 @@ struct KvClientOptions {
   // with hash) or a backup's chunk; also the least operation timeout of snapshot_begin.
   uint64_t slow_request_timeout_ms = 60000;
   uint32_t snapshot_chunk_attempts_max = 3;  // a backup's chunk is asked again this often
+  // A backup whose chunks can no longer be read (the node released that snapshot, or stopped)
+  // starts over with a fresh snapshot, up to this many attempts in all.
+  uint32_t snapshot_save_attempts_max = 3;
 };
 
 // A backup's progress: bytes of the snapshot file written so far, and its size.
@@ -114,6 +118,10 @@ class KvClient {
   Result<ClientResponse> run(ClientRequest request, uint64_t attempt_timeout_ms, uint64_t operation_timeout_ms);
   // A backup's chunk from `offset`, from node_id, asked up to snapshot_chunk_attempts_max times.
   Result<ClientResponse> snapshot_chunk(uint64_t node_id, const ClientResponse& begun, uint64_t offset);
+  // One backup attempt: snapshot_begin at the leader (*begun), then every chunk into part_path,
+  // fdatasynced. *chunk_failed: the failure was reading a chunk (worth starting over).
+  Status snapshot_download(const std::string& part_path, const SnapshotSaveProgress& progress, ClientResponse* begun,
+                           bool* chunk_failed);
   // One request on node_id's connection (opened if need be) within deadline_ms.
   // Sets *sent once the request bytes were handed to the kernel.
   Result<ClientResponse> exchange(uint64_t node_id, const ClientRequest& request, uint64_t deadline_ms, bool* sent);

@@ -94,50 +94,72 @@ Result<ClientResponse> KvClient::snapshot_chunk(uint64_t node_id, const ClientRe
                           " (" + endpoints_[node_id - 1].str() + "): " + last_failure);
 }
 
-Result<SnapshotSummary> KvClient::snapshot_save(const std::string& path, const SnapshotSaveProgress& progress) {
+Status KvClient::snapshot_download(const std::string& part_path, const SnapshotSaveProgress& progress,
+                                   ClientResponse* begun, bool* chunk_failed) {
   Env& env = posix_env();
-  const std::string part_path = path + ".part";
-  auto fail = [&](const std::string& what, const Status& status) -> Status {
-    (void)env.remove(part_path);
-    return with_context(status, "snapshot save to " + path + ": " + what);
-  };
-
   ClientRequest begin;
   begin.op = ClientOp::snapshot_begin;
-  auto begun = run(begin, options_.slow_request_timeout_ms,
-                   std::max(options_.operation_timeout_ms, options_.slow_request_timeout_ms));
-  if (!begun.is_ok()) return fail("the leader took no snapshot", begun.status());
+  auto answer = run(begin, options_.slow_request_timeout_ms,
+                    std::max(options_.operation_timeout_ms, options_.slow_request_timeout_ms));
+  if (!answer.is_ok()) return with_context(answer.status(), "the leader took no snapshot");
+  *begun = std::move(*answer);
   const uint64_t node = leader_;
 
-  (void)env.remove(part_path);  // left by an earlier attempt that crashed
+  (void)env.remove(part_path);  // left by an earlier attempt
   auto opened = env.open_file(part_path, OpenMode::create_new);
-  if (!opened.is_ok()) return fail("cannot create " + part_path, opened.status());
+  if (!opened.is_ok()) return with_context(opened.status(), "cannot create " + part_path);
   std::unique_ptr<File> file = std::move(*opened);
   ChunkSink sink(*file, *begun);
   uint64_t offset = 0;
   if (progress) progress(0, begun->total_bytes);
   while (offset < begun->total_bytes) {
     auto chunk = snapshot_chunk(node, *begun, offset);
-    if (!chunk.is_ok()) return fail("reading snapshot " + std::to_string(begun->snapshot_index), chunk.status());
+    if (!chunk.is_ok()) {
+      *chunk_failed = true;
+      return with_context(chunk.status(), "reading snapshot " + std::to_string(begun->snapshot_index));
+    }
     Status written = sink.add(*chunk, offset);
-    if (!written.is_ok()) return fail("writing " + part_path, written);
+    if (!written.is_ok()) return with_context(written, "writing " + part_path);
     offset += chunk->chunk.size();
     if (progress) progress(offset, begun->total_bytes);
   }
   Status synced = file->sync_data();
-  if (!synced.is_ok()) return fail("syncing " + part_path, synced);
-  file.reset();
+  if (!synced.is_ok()) return with_context(synced, "syncing " + part_path);
+  return Status::ok();
+}
+
+Result<SnapshotSummary> KvClient::snapshot_save(const std::string& path, const SnapshotSaveProgress& progress) {
+  Env& env = posix_env();
+  const std::string part_path = path + ".part";
+  auto fail = [&](const std::string& what, const Status& status) -> Status {
+    (void)env.remove(part_path);
+    return with_context(status, "snapshot save to " + path + (what.empty() ? "" : ": " + what));
+  };
+
+  // A node releases a snapshot once a newer one is its base, and a leader can stop: a backup
+  // whose chunks cannot be read any more starts over with a fresh snapshot, a few times.
+  ClientResponse begun;
+  std::string earlier;
+  for (uint32_t attempt = 1;; ++attempt) {
+    bool chunk_failed = false;
+    Status downloaded = snapshot_download(part_path, progress, &begun, &chunk_failed);
+    if (downloaded.is_ok()) break;
+    if (!chunk_failed || attempt >= options_.snapshot_save_attempts_max) {
+      return fail(earlier, downloaded);
+    }
+    earlier += (earlier.empty() ? "attempt " : "; attempt ") + std::to_string(attempt) + ": " + downloaded.message();
+  }
 
   auto summary = verify_snapshot_file(env, part_path);
   if (!summary.is_ok()) return fail("the received file does not verify", summary.status());
-  if (summary->header.index != begun->snapshot_index || summary->header.term != begun->snapshot_term ||
-      summary->file_bytes != begun->total_bytes) {
+  if (summary->header.index != begun.snapshot_index || summary->header.term != begun.snapshot_term ||
+      summary->file_bytes != begun.total_bytes) {
     return fail("the received file does not match the snapshot begun",
                 Status::corruption("it holds index " + std::to_string(summary->header.index) + " term " +
                                    std::to_string(summary->header.term) + ", " + std::to_string(summary->file_bytes) +
-                                   " bytes; the leader named index " + std::to_string(begun->snapshot_index) +
-                                   " term " + std::to_string(begun->snapshot_term) + ", " +
-                                   std::to_string(begun->total_bytes) + " bytes"));
+                                   " bytes; the leader named index " + std::to_string(begun.snapshot_index) +
+                                   " term " + std::to_string(begun.snapshot_term) + ", " +
+                                   std::to_string(begun.total_bytes) + " bytes"));
   }
   Status renamed = env.rename(part_path, path);
   if (!renamed.is_ok()) return fail("renaming " + part_path, renamed);
