@@ -119,7 +119,10 @@ using snapshotter_actor = caf::typed_actor<
     caf::replies_to<snapshot_write_atom, uint64_t, uint64_t, uint64_t, Frame>::with<uint64_t>,
     // The incoming snapshot is complete: verified end to end, synced and published.
     // Replies its encoded SnapshotMetadata and keys.
-    caf::replies_to<snapshot_finish_atom, uint64_t, uint64_t>::with<Frame, uint64_t>>;
+    caf::replies_to<snapshot_finish_atom, uint64_t, uint64_t>::with<Frame, uint64_t>,
+    // The WAL now durably names (index, term) as the base snapshot: every older published
+    // snapshot goes (newer ones, published but not yet named, stay). Replies how many went.
+    caf::replies_to<compact_atom, uint64_t, uint64_t>::with<uint64_t>>;
 
 // The recovery_coordinator (actors/recovery_coordinator.h).
 using recovery_coordinator_actor = caf::typed_actor<

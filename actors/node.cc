@@ -130,8 +130,7 @@ void start_node(caf::actor_system& system, NodeConfig config, std::function<void
   system.spawn<NodeStarter>(std::move(config), std::move(done));
 }
 
-void stop_node(const NodeHandles& handles) {
-  auto reason = caf::exit_reason::user_shutdown;
+void stop_node(const NodeHandles& handles, caf::exit_reason reason) {
   if (handles.gateway) caf::anon_send_exit(handles.gateway, reason);
   if (handles.raft_node) caf::anon_send_exit(handles.raft_node, reason);
   if (handles.state_machine) caf::anon_send_exit(handles.state_machine, reason);

@@ -49,7 +49,9 @@ struct NodeHandles {
 
 void start_node(caf::actor_system& system, NodeConfig config, std::function<void(Result<NodeHandles>)> done);
 
-// Stops every actor of a started node (the raft node first, persistence last).
-void stop_node(const NodeHandles& handles);
+// Stops every actor of a started node (the raft node first, persistence last). With
+// user_shutdown (a clean stop) the store_indexer syncs LMDB and marks it clean; the
+// simulator's crashes use kill, which leaves LMDB as a crash would.
+void stop_node(const NodeHandles& handles, caf::exit_reason reason = caf::exit_reason::user_shutdown);
 
 }  // namespace keyval

@@ -245,7 +245,7 @@ class RaftNodeActor : public caf::event_based_actor {
       }
       const uint64_t first_before = core_.log().first_index();
       core_.snapshot_taken(index, term);
-      compact(index, core_.log().first_index() - first_before);
+      compact(index, term, core_.log().first_index() - first_before);
       snapshot_finished(Status::ok(), index, term, file_bytes);
       after_input();
     });
@@ -263,8 +263,9 @@ class RaftNodeActor : public caf::event_based_actor {
 
   // Releases what a durable snapshot through `index` covers: the WAL's whole segments and
   // LMDB's log below the kept tail. One log line when both answered.
-  void compact(uint64_t index, uint64_t memory_entries) {
+  void compact(uint64_t index, uint64_t term, uint64_t memory_entries) {
     const uint64_t tail = config_.raft.log_tail_entries;
+    send(persistence_->snapshotter(), compact_atom_v, index, term);
     const uint64_t lmdb_through = index > tail ? index - tail : 0;
     request(persistence_->writer(), caf::infinite, compact_atom_v, index)
         .then(
@@ -539,7 +540,7 @@ class RaftNodeActor : public caf::event_based_actor {
                   quit(error);
                 });
     }
-    compact(index, 0);
+    compact(index, term, 0);
   }
 
   RaftNodeConfig config_;

@@ -36,7 +36,9 @@ caf::result<Frame, wal_writer_actor, store_indexer_actor, snapshotter_actor> on_
   if (!writer_config.log) writer_config.log = config.log;
   SnapshotterConfig snapshotter_config = config.snapshotter;
   snapshotter_config.env = config.env;
-  snapshotter_config.directory = snapshot_directory_of(config.data_directory, config.recovery);
+  snapshotter_config.directory = config.recovery.snapshot_directory.empty()
+                                     ? join_path(config.data_directory, "snapshots")
+                                     : config.recovery.snapshot_directory;
   if (!snapshotter_config.log) snapshotter_config.log = config.log;
   indexer_config.env = config.env;
   indexer_config.snapshot_directory = snapshotter_config.directory;

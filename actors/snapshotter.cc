@@ -58,8 +58,6 @@ caf::result<Frame, uint64_t, uint64_t> on_take(Self self, const Frame& configura
     log_line(state, "taking a snapshot failed (the previous one stays): " + summary.status().to_string());
     return to_error(summary.status());
   }
-  Status retained = state.directory->retain_newest(state.config.retain_count);
-  if (!retained.is_ok()) log_line(state, "removing old snapshots failed: " + retained.to_string());
   return {metadata_frame(summary->header), summary->file_bytes, summary->keys};
 }
 
@@ -159,9 +157,26 @@ caf::result<Frame, uint64_t> on_finish(Self self, uint64_t index, uint64_t term)
   Status published = state.directory->publish(state.incoming->temp_path, index, term);
   if (!published.is_ok()) return fail(published);
   state.incoming.reset();
-  Status retained = state.directory->retain_newest(state.config.retain_count);
-  if (!retained.is_ok()) log_line(state, "removing old snapshots failed: " + retained.to_string());
   return {metadata_frame(summary->header), summary->keys};
+}
+
+// Only once the WAL names the base: until then recovery may still need the previous one.
+caf::result<uint64_t> on_release(Self self, uint64_t base_index, uint64_t base_term) {
+  auto& state = self->state;
+  auto published = state.directory->list();
+  if (!published.is_ok()) return to_error(published.status());
+  uint64_t removed = 0;
+  for (const auto& [index, term] : *published) {
+    if (index > base_index || (index == base_index && term == base_term)) continue;
+    if (state.reading && state.reading->index == index && state.reading->term == term) state.reading.reset();
+    Status status = state.config.env->remove(state.directory->path_for(index, term));
+    if (!status.is_ok()) {
+      log_line(state, "removing an old snapshot failed: " + status.to_string());
+      continue;
+    }
+    ++removed;
+  }
+  return removed;
 }
 
 snapshotter_actor::behavior_type snapshotter(Self self, std::shared_ptr<Store> store, SnapshotterConfig config) {
@@ -179,6 +194,7 @@ snapshotter_actor::behavior_type snapshotter(Self self, std::shared_ptr<Store> s
         return on_write(self, index, term, offset, frame);
       },
       [self](snapshot_finish_atom, uint64_t index, uint64_t term) { return on_finish(self, index, term); },
+      [self](compact_atom, uint64_t index, uint64_t term) { return on_release(self, index, term); },
   };
 }
 

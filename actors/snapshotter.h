@@ -2,8 +2,8 @@
 // storage/snapshot_file.h; the format is in storage/FORMAT.md).
 //
 //   * take: streams the state machine from one LMDB read transaction into a new snapshot
-//     file (written beside the final name, fdatasynced, renamed, directory synced), then
-//     keeps the newest `retain_count` snapshots. Reading LMDB from this actor while the
+//     file (written beside the final name, fdatasynced, renamed, directory synced).
+//     Older snapshots go once the WAL names a newer base (compact). Reading LMDB from this actor while the
 //     store_indexer keeps writing is safe: LMDB readers never block writers, and the
 //     store makes map growth wait for the reader (Store::read_state_machine).
 //   * read: bytes of a published snapshot, for the leader's InstallSnapshot and backups.
@@ -30,7 +30,6 @@ namespace keyval {
 struct SnapshotterConfig {
   Env* env = &posix_env();
   std::string directory;                // DATA/snapshots
-  size_t retain_count = 2;              // published snapshots kept (newest first)
   uint64_t read_bytes_max = 4ull << 20;  // bound on one read reply
   std::function<void(const std::string&)> log;  // one line per event; silent when empty
 };

@@ -6,7 +6,7 @@
 #include "actors/record_batch.h"
 #include "storage/codec.h"
 #include "storage/kv_state_machine.h"
-#include "storage/recovery.h"
+#include "storage/lmdb_state.h"
 #include "storage/snapshot.h"
 #include "storage/snapshot_file.h"
 

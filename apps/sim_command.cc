@@ -2,9 +2,11 @@
 //
 //   keyval sim --seed S [--nodes N] [--ops N] [--clients C] [--keys K] [--duration-ms T]
 //              [--faults none|network|crash|disk|all] [--history FILE] [--trace]
+//              [--snapshot-entries N (30)] [--log-tail-entries N (10)]   (0: no snapshots)
 //   keyval sim --seeds A..B [same flags]     a sweep: one line per failing seed, with the
 //                                            command that replays it; a summary line last
-//   --planted-bug vote-before-durable|ack-before-durable|commit-old-term   (tests: a broken Raft to catch)
+//   --planted-bug vote-before-durable|ack-before-durable|commit-old-term|snapshot-ack-before-durable|
+//                 compact-past-commit   (tests: a broken Raft to catch)
 //   keyval sim --scenario FILE [--out DIR] [--seed S] [--history FILE] [--trace]
 //                                            a restart-cycle experiment (sim/scenario.h) in
 //                                            virtual time: a progress line per cycle on stderr,
@@ -44,7 +46,11 @@ Result<raft::PlantedBug> parse_planted_bug(const std::string& text) {
   if (text == "vote-before-durable") return raft::PlantedBug::vote_before_durable;
   if (text == "ack-before-durable") return raft::PlantedBug::ack_before_durable;
   if (text == "commit-old-term") return raft::PlantedBug::commit_old_term;
-  return Status::invalid_argument("--planted-bug: unknown '" + text + "' (vote-before-durable, ack-before-durable, commit-old-term)");
+  if (text == "snapshot-ack-before-durable") return raft::PlantedBug::snapshot_ack_before_durable;
+  if (text == "compact-past-commit") return raft::PlantedBug::compact_past_commit;
+  return Status::invalid_argument("--planted-bug: unknown '" + text +
+                                  "' (vote-before-durable, ack-before-durable, commit-old-term, "
+                                  "snapshot-ack-before-durable, compact-past-commit)");
 }
 
 Result<sim::SimOptions> parse_options(const cli::Flags& flags) {
@@ -65,13 +71,16 @@ Result<sim::SimOptions> parse_options(const cli::Flags& flags) {
     return Status::invalid_argument("--faults: unknown '" + flags.get("faults") + "' (none, network, crash, disk, all)");
   }
   KV_ASSIGN_OR_RETURN(options.planted_bug, parse_planted_bug(flags.get("planted-bug")));
+  KV_ASSIGN_OR_RETURN(options.snapshot_entries, flags.get_u64("snapshot-entries", options.snapshot_entries));
+  KV_ASSIGN_OR_RETURN(options.log_tail_entries, flags.get_u64("log-tail-entries", options.log_tail_entries));
   options.trace = flags.has("trace");
   return options;
 }
 
 std::string replay_command(const cli::Flags& flags, uint64_t seed) {
   std::string command = "keyval sim --seed " + std::to_string(seed);
-  for (const char* name : {"nodes", "ops", "clients", "keys", "duration-ms", "faults", "planted-bug"}) {
+  for (const char* name : {"nodes", "ops", "clients", "keys", "duration-ms", "faults", "planted-bug", "snapshot-entries",
+                           "log-tail-entries"}) {
     if (flags.has(name)) command += std::string(" --") + name + " " + flags.get(name);
   }
   return command;
@@ -99,6 +108,8 @@ std::string result_json(const sim::SimResult& result) {
       .add("restarts", result.restarts)
       .add("partitions", result.partitions)
       .add("sync_failures", result.sync_failures)
+      .add("snapshots", result.snapshots)
+      .add("snapshots_installed", result.snapshots_installed)
       .add("packets", result.packets_sent)
       .add("virtual_s", result.virtual_seconds)
       .add("wall_s", result.wall_seconds)
@@ -208,7 +219,8 @@ int run_scenario(const cli::Flags& flags) {
 
 int sim_main(const std::vector<std::string>& args) {
   auto flags = cli::Flags::parse(args, {"seed", "seeds", "nodes", "ops", "clients", "keys", "duration-ms", "faults",
-                                        "history", "planted-bug", "scenario", "out"},
+                                        "history", "planted-bug", "scenario", "out", "snapshot-entries",
+                                        "log-tail-entries"},
                                  {"trace"});
   if (!flags.is_ok()) return cli::usage_error("sim", flags.status().message());
   if (!flags->positional().empty()) return cli::usage_error("sim", "unexpected argument '" + flags->positional()[0] + "'");

@@ -58,6 +58,15 @@ void SimNode::start(uint64_t now_ns, uint64_t seed) {
   if (config_.observe) node.raft.observe = [observe = config_.observe, id](const raft::Core& core) { observe(id, core); };
   if (config_.apply) node.raft.apply = [apply = config_.apply, id](const std::vector<Entry>& entries) { apply(id, entries); };
   node.gateway.request_timeout = config_.request_timeout;
+  node.raft.snapshot_entries = config_.snapshot_entries;
+  node.raft.snapshot_bytes = 0;
+  node.raft.raft.log_tail_entries = config_.log_tail_entries;
+  node.raft.snapshot_chunk_bytes = config_.snapshot_chunk_bytes;
+  node.raft.snapshot_chunks_in_flight_max = 2;
+  for (uint64_t voter : config_.voters) node.raft.members.push_back(Member{voter, "sim:" + std::to_string(voter)});
+  if (config_.installed) {
+    node.raft.installed = [installed = config_.installed, id](uint64_t index, uint64_t term) { installed(id, index, term); };
+  }
 
   start_node(*system_, std::move(node), [this](Result<NodeHandles> result) {
     if (!result.is_ok()) {
@@ -79,7 +88,8 @@ void SimNode::start(uint64_t now_ns, uint64_t seed) {
 void SimNode::crash() {
   if (!up()) return;
   crashing_ = true;
-  if (handles_) stop_node(*handles_);
+  // kill, not user_shutdown: a crash leaves LMDB unmarked, as SIGKILL or a power cut would.
+  if (handles_) stop_node(*handles_, caf::exit_reason::kill);
   for (auto* handle : {&transport_, &client_port_}) {
     if (*handle) caf::anon_send_exit(*handle, caf::exit_reason::kill);
   }

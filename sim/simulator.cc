@@ -178,6 +178,14 @@ class Simulator final : public SimCluster {
     config.disk = &disk_;
     config.lmdb_directory = work_directory_ + "/n" + std::to_string(id) + "-lmdb";
     config.planted_bug = options_.planted_bug;
+    config.snapshot_entries = options_.snapshot_entries;
+    config.log_tail_entries = options_.log_tail_entries;
+    config.snapshot_chunk_bytes = options_.snapshot_chunk_bytes;
+    config.installed = [this](uint64_t node, uint64_t index, uint64_t term) {
+      add_violations(checker_.installed_snapshot(node, index, term));
+      applied_[node] = index;
+      ++result_.snapshots_installed;
+    };
     config.send = [this](uint64_t from, uint64_t to, std::vector<uint8_t> bytes) {
       if (faults_active_ && faults(FaultMode::crash)) maybe_crash_after_promise(from, bytes);
       network_.send(now_ns_, Packet{Packet::raft, from, to, 0, std::move(bytes)});
@@ -188,10 +196,20 @@ class Simulator final : public SimCluster {
     config.observe = [this](uint64_t node, const raft::Core& core) {
       states_[node] = raft::NodeState::roles_of(core);
       cores_[node] = &core;
+      uint64_t& snapshot_index = snapshot_index_[node];
+      if (core.snapshot_index() > snapshot_index) ++result_.snapshots;
+      snapshot_index = core.snapshot_index();
       observed_ = true;
     };
     config.apply = [this](uint64_t node, const std::vector<Entry>& entries) {
-      for (const Entry& entry : entries) add_violations(checker_.applied(node, entry));
+      for (const Entry& entry : entries) {
+        add_violations(checker_.applied(node, entry));
+        // What was committed at each index, for the acknowledged-write check once the logs
+        // are compacted past it.
+        if (committed_commands_.count(entry.index) != 0 || entry.payload.empty()) continue;
+        auto command = decode_command(entry.payload.data(), entry.payload.size(), "applied entry");
+        if (command.is_ok()) committed_commands_[entry.index] = {command->client_id, command->sequence};
+      }
       if (!entries.empty()) applied_[node] = entries.back().index;
     };
     config.started = [this](uint64_t node, const Result<NodeHandles>& result) { on_started(node, result); };
@@ -321,6 +339,8 @@ class Simulator final : public SimCluster {
   // so that a node going down breaks their connections as a real process's exit does.
   std::map<uint64_t, uint64_t> calls_at_node_;
   bool observed_ = false;
+  std::map<uint64_t, std::pair<uint64_t, uint64_t>> committed_commands_;  // index -> (client id, sequence)
+  std::map<uint64_t, uint64_t> snapshot_index_;  // by node: its core's snapshot index last seen
   uint64_t steps_since_full_check_ = 0;
   uint64_t logged_entries_ = 0;  // the live logs' total length at the last full check
   TraceHash hash_;
@@ -595,7 +615,7 @@ void Simulator::full_check() {
   for (const auto& [id, core] : cores_) {
     if (!node(id).serving()) continue;  // its core may be gone
     live.push_back(core);
-    logged_entries_ += core->log().last_index();
+    logged_entries_ += core->log().last_index() - core->log().start_index();
   }
   add_violations(checker_.observe(live));
 }
@@ -791,6 +811,14 @@ void Simulator::check_acked_writes() {
       } else if (write.index > leader->commit_index()) {
         problem = "index " + std::to_string(write.index) + " is past the final commit index " +
                   std::to_string(leader->commit_index());
+      } else if (write.index < leader->log().first_index()) {
+        // Compacted into the leader's snapshot: check what was applied there.
+        auto found = committed_commands_.find(write.index);
+        if (found == committed_commands_.end()) {
+          problem = "index " + std::to_string(write.index) + " was never applied by any node";
+        } else if (found->second != std::make_pair(write.client_id, write.sequence)) {
+          problem = "another command was applied at index " + std::to_string(write.index);
+        }
       } else {
         const Entry& entry = leader->log().at(write.index);
         auto command = decode_command(entry.payload.data(), entry.payload.size(), "acked write check");

@@ -62,6 +62,12 @@ struct SimOptions {
   // when the previous operation took longer).
   bool closed_loop = false;
   uint64_t client_pace_ns = 0;
+  // Snapshots (§7): taken every snapshot_entries applied entries, keeping log_tail_entries,
+  // sent in chunks of snapshot_chunk_bytes; tiny so that every run takes, compacts, sends
+  // and installs them under the faults.
+  uint64_t snapshot_entries = 30;
+  uint64_t log_tail_entries = 10;
+  uint64_t snapshot_chunk_bytes = 256;
 };
 
 struct SimResult {
@@ -76,6 +82,8 @@ struct SimResult {
   uint64_t lost_acked_writes = 0;
   uint64_t steps = 0;
   uint64_t crashes = 0, restarts = 0, partitions = 0, sync_failures = 0;
+  uint64_t snapshots = 0;            // times a node's snapshot index rose (taken or installed)
+  uint64_t snapshots_installed = 0;  // of those, InstallSnapshot transfers completed (§7)
   uint64_t packets_sent = 0, packets_dropped = 0;
   double virtual_seconds = 0;
   double wall_seconds = 0;
