@@ -323,6 +323,7 @@ snapshotter_actor::behavior_type file_snapshotter(int) {
       },
       [](snapshot_write_atom, uint64_t, uint64_t, uint64_t, Frame&) -> caf::result<uint64_t> { return unused(); },
       [](snapshot_finish_atom, uint64_t, uint64_t) -> caf::result<Frame, uint64_t> { return unused(); },
+      [](compact_atom, uint64_t, uint64_t) -> caf::result<uint64_t> { return unused(); },
   };
 }
 
