@@ -196,6 +196,7 @@ class RaftNodeActor : public caf::event_based_actor {
 
   bool snapshot_due() const {
     if (!forced_next_.empty()) return true;
+    if (applied_index_ < snapshot_retry_at_) return false;
     const uint64_t entries = applied_index_ > core_.snapshot_index() ? applied_index_ - core_.snapshot_index() : 0;
     if (config_.snapshot_entries > 0 && entries >= config_.snapshot_entries) return true;
     return config_.snapshot_bytes > 0 && applied_bytes_since_snapshot_ >= config_.snapshot_bytes && entries > 0;
@@ -204,6 +205,7 @@ class RaftNodeActor : public caf::event_based_actor {
   void maybe_snapshot() {
     if (snapshot_in_progress_ || !persistence_ || !persistence_->snapshotter() || !snapshot_due()) return;
     snapshot_in_progress_ = true;
+    snapshot_index_before_ = core_.snapshot_index();
     forced_now_ = std::move(forced_next_);
     forced_next_.clear();
     applied_bytes_since_snapshot_ = 0;
@@ -253,6 +255,11 @@ class RaftNodeActor : public caf::event_based_actor {
 
   void snapshot_finished(const Status& status, uint64_t index, uint64_t term, uint64_t file_bytes) {
     snapshot_in_progress_ = false;
+    // A failed snapshot, or one that found nothing new (the state machine lags the log), is
+    // tried again only after more entries were applied, never in a loop.
+    if (!status.is_ok() || index <= snapshot_index_before_) {
+      snapshot_retry_at_ = applied_index_ + std::max<uint64_t>(1, config_.snapshot_entries / 4);
+    }
     for (auto& promise : forced_now_) {
       if (status.is_ok()) promise.deliver(index, term, file_bytes);
       else promise.deliver(to_error(status));
@@ -265,7 +272,9 @@ class RaftNodeActor : public caf::event_based_actor {
   // LMDB's log below the kept tail. One log line when both answered.
   void compact(uint64_t index, uint64_t term, uint64_t memory_entries) {
     const uint64_t tail = config_.raft.log_tail_entries;
-    send(persistence_->snapshotter(), compact_atom_v, index, term);
+    request(persistence_->snapshotter(), caf::infinite, compact_atom_v, index, term)
+        .then([](uint64_t) {},
+              [this](caf::error& error) { log("removing old snapshots failed: " + to_status(error).to_string()); });
     const uint64_t lmdb_through = index > tail ? index - tail : 0;
     request(persistence_->writer(), caf::infinite, compact_atom_v, index)
         .then(
@@ -558,6 +567,8 @@ class RaftNodeActor : public caf::event_based_actor {
   uint64_t applied_index_ = 0;                  // last entry handed to the state machine
   uint64_t applied_bytes_since_snapshot_ = 0;
   bool snapshot_in_progress_ = false;
+  uint64_t snapshot_index_before_ = 0;  // the core's snapshot when the one in progress started
+  uint64_t snapshot_retry_at_ = 0;      // after a failed or empty snapshot: not before this applied index
   std::vector<TakePromise> forced_now_;         // answered by the snapshot being taken
   std::vector<TakePromise> forced_next_;        // arrived since: need a later one
   std::map<uint64_t, OutgoingTransfer> transfers_;  // leader: by follower

@@ -2,7 +2,7 @@
 //
 //   keyval sim --seed S [--nodes N] [--ops N] [--clients C] [--keys K] [--duration-ms T]
 //              [--faults none|network|crash|disk|all] [--history FILE] [--trace]
-//              [--snapshot-entries N (30)] [--log-tail-entries N (10)]   (0: no snapshots)
+//              [--snapshot-entries N (20)] [--log-tail-entries N (2)]   (0: no snapshots)
 //   keyval sim --seeds A..B [same flags]     a sweep: one line per failing seed, with the
 //                                            command that replays it; a summary line last
 //   --planted-bug vote-before-durable|ack-before-durable|commit-old-term|snapshot-ack-before-durable|

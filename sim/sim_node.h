@@ -33,8 +33,8 @@ struct SimNodeConfig {
   std::function<void(uint64_t id, const raft::Core&)> observe;
   std::function<void(uint64_t id, const std::vector<Entry>&)> apply;
   // Snapshots: tiny thresholds so every run takes, sends and installs them.
-  uint64_t snapshot_entries = 30;
-  uint64_t log_tail_entries = 10;
+  uint64_t snapshot_entries = 20;
+  uint64_t log_tail_entries = 2;
   uint64_t snapshot_chunk_bytes = 256;
   std::function<void(uint64_t id, uint64_t index, uint64_t term)> installed;
   // The node recovered and serves (handles), or refused to start (error).

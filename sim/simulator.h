@@ -65,8 +65,8 @@ struct SimOptions {
   // Snapshots (§7): taken every snapshot_entries applied entries, keeping log_tail_entries,
   // sent in chunks of snapshot_chunk_bytes; tiny so that every run takes, compacts, sends
   // and installs them under the faults.
-  uint64_t snapshot_entries = 30;
-  uint64_t log_tail_entries = 10;
+  uint64_t snapshot_entries = 20;
+  uint64_t log_tail_entries = 2;
   uint64_t snapshot_chunk_bytes = 256;
 };
 

@@ -111,7 +111,9 @@ struct TailScan {
 // checks a position in full only when its type and reserved bytes look like a record.
 Result<TailScan> scan_tail(File& file, uint64_t file_bytes, uint64_t from, uint32_t salt) {
   TailScan result;
-  std::vector<uint8_t> chunk(scan_chunk_bytes + record_header_bytes);
+  // Sized to what is left to scan: a small segment must not cost a zeroed 4 MiB buffer.
+  const uint64_t left = file_bytes > from ? file_bytes - from : 0;
+  std::vector<uint8_t> chunk(static_cast<size_t>(std::min<uint64_t>(scan_chunk_bytes, left)) + record_header_bytes);
   std::vector<uint8_t> candidate;
   for (uint64_t base = from; base < file_bytes; base += scan_chunk_bytes) {
     // Preallocated space never written reads as zeros and can hold no record: skip it.
