@@ -1,6 +1,7 @@
 // The client gateway (see client_gateway.h).
 #include "actors/client_gateway.h"
 
+#include <algorithm>
 #include <memory>
 
 #include "actors/client_protocol.h"
@@ -13,22 +14,38 @@ namespace {
 
 using Promise = caf::typed_response_promise<Frame>;
 
+// The slow requests' deadline timer (sweep_atom is the others').
+using slow_sweep_atom = caf::atom_constant<caf::atom("slowsweep")>;
+constexpr slow_sweep_atom slow_sweep_atom_v{};
+
 // A client request not yet answered.
 struct PendingRequest {
   Promise promise;
   uint64_t request_id;
 };
 
+// Which request a stage answers: its token in `pending`, or in `slow` (snapshot_begin and
+// status with hash, under slow_request_timeout: one timeout per Deadlines keeps each one's
+// entries in deadline order).
+struct Ticket {
+  uint64_t token = 0;
+  bool slow = false;
+};
+
 struct GatewayState {
   ClientGatewayConfig config;
   caf::actor raft_node;
   state_machine_actor state_machine;
+  store_indexer_actor indexer;
+  snapshotter_actor snapshotter;
   Deadlines<PendingRequest> pending;
+  Deadlines<PendingRequest> slow;
   static inline const char* name = "client_gateway";
 };
 
-// The gateway's own interface: the client's, plus its deadline timer.
-using gateway_impl_actor = client_gateway_actor::extend<caf::reacts_to<sweep_atom>>;
+// The gateway's own interface: the client's, plus its deadline timers.
+using gateway_impl_actor =
+    client_gateway_actor::extend<caf::reacts_to<sweep_atom>, caf::reacts_to<slow_sweep_atom>>;
 using Self = gateway_impl_actor::stateful_pointer<GatewayState>;
 
 ClientResponse response_for(const ClientRequest& request, ClientStatus status, std::string message = {}) {
@@ -86,10 +103,10 @@ ClientResponse write_response(const ClientRequest& request, const CommandResult&
   return response;
 }
 
-// Answers the request behind `token`, unless its deadline passed (then it was answered
+// Answers the request behind `ticket`, unless its deadline passed (then it was answered
 // `timeout` by the sweep, and this answer is dropped).
-void answer(Self self, uint64_t token, const ClientResponse& response) {
-  auto pending = self->state.pending.take(token);
+void answer(Self self, Ticket ticket, const ClientResponse& response) {
+  auto pending = (ticket.slow ? self->state.slow : self->state.pending).take(ticket.token);
   if (pending) pending->promise.deliver(Frame{encode_client_response(response)});
 }
 
@@ -97,12 +114,27 @@ void arm_sweep(Self self) {
   keyval::arm_sweep(self->state.pending, caf::actor_cast<gateway_impl_actor>(self), self->clock());
 }
 
+// As keyval::arm_sweep (deadlines.h), with the slow requests' own atom.
+void arm_slow_sweep(Self self) {
+  Deadlines<PendingRequest>& slow = self->state.slow;
+  if (!slow.arm()) return;
+  auto delay = std::max(slow.next_due() - self->clock().now(), caf::actor_clock::duration_type::zero());
+  caf::delayed_anon_send(caf::actor_cast<gateway_impl_actor>(self), delay, slow_sweep_atom_v);
+}
+
+void expire(PendingRequest& request) {
+  request.promise.deliver(
+      Frame{encode_client_response(client_refusal(request.request_id, ClientStatus::timeout, "request timed out"))});
+}
+
 void sweep(Self self) {
-  self->state.pending.sweep(self->clock().now(), [](PendingRequest& request) {
-    request.promise.deliver(
-        Frame{encode_client_response(client_refusal(request.request_id, ClientStatus::timeout, "request timed out"))});
-  });
+  self->state.pending.sweep(self->clock().now(), expire);
   arm_sweep(self);
+}
+
+void slow_sweep(Self self) {
+  self->state.slow.sweep(self->clock().now(), expire);
+  arm_slow_sweep(self);
 }
 
 // The stages below ask actors of this node with no CAF timeout (the request's deadline is
@@ -113,72 +145,192 @@ void sweep(Self self) {
 // Stages share the decoded request: a closure holds a pointer, not a copy of its key and value.
 using SharedRequest = std::shared_ptr<const ClientRequest>;
 
-void wait_applied(Self self, const SharedRequest& request, uint64_t token, uint64_t index, uint64_t term,
+void wait_applied(Self self, const SharedRequest& request, Ticket ticket, uint64_t index, uint64_t term,
                   uint64_t leader) {
   self->request(self->state.state_machine, caf::infinite, wait_atom_v, index, term)
       .then(
-          [self, request, token, leader](Frame& frame) {
+          [self, request, ticket, leader](Frame& frame) {
             auto result = decode_result(frame.bytes.data(), frame.bytes.size(), "state machine result");
             if (!result.is_ok()) {
-              return answer(self, token, response_for(*request, ClientStatus::unavailable, result.status().to_string()));
+              return answer(self, ticket, response_for(*request, ClientStatus::unavailable, result.status().to_string()));
             }
-            answer(self, token, write_response(*request, *result, leader));
+            answer(self, ticket, write_response(*request, *result, leader));
           },
-          [self, request, token](caf::error& error) { answer(self, token, failure(*request, error)); });
+          [self, request, ticket](caf::error& error) { answer(self, ticket, failure(*request, error)); });
 }
 
-void write(Self self, const SharedRequest& request, uint64_t token) {
+void write(Self self, const SharedRequest& request, Ticket ticket) {
   const uint64_t node_id = self->state.config.node_id;
   self->request(self->state.raft_node, caf::infinite, raft_propose_atom_v, encode_command(command_of(*request)))
       .then(
-          [self, request, token, node_id](bool accepted, uint64_t index, uint64_t term, uint64_t hint) {
-            if (!accepted) return answer(self, token, not_leader(*request, hint));
-            wait_applied(self, request, token, index, term, node_id);
+          [self, request, ticket, node_id](bool accepted, uint64_t index, uint64_t term, uint64_t hint) {
+            if (!accepted) return answer(self, ticket, not_leader(*request, hint));
+            wait_applied(self, request, ticket, index, term, node_id);
           },
-          [self, request, token](caf::error& error) { answer(self, token, failure(*request, error)); });
+          [self, request, ticket](caf::error& error) { answer(self, ticket, failure(*request, error)); });
 }
 
-void read(Self self, const SharedRequest& request, uint64_t token) {
+void read(Self self, const SharedRequest& request, Ticket ticket) {
   const uint64_t node_id = self->state.config.node_id;
   self->request(self->state.raft_node, caf::infinite, raft_read_atom_v)
       .then(
-          [self, request, token, node_id](bool ok, uint64_t read_index, uint64_t hint) {
-            if (!ok) return answer(self, token, not_leader(*request, hint));
+          [self, request, ticket, node_id](bool ok, uint64_t read_index, uint64_t hint) {
+            if (!ok) return answer(self, ticket, not_leader(*request, hint));
             self->request(self->state.state_machine, caf::infinite, kv_get_atom_v, request->key, read_index)
                 .then(
-                    [self, request, token, node_id](bool found, std::string& value, uint64_t served_at) {
+                    [self, request, ticket, node_id](bool found, std::string& value, uint64_t served_at) {
                       ClientResponse response = response_for(*request, ClientStatus::ok);
                       response.leader_hint = node_id;
                       response.found = found;
                       response.value = std::move(value);
                       response.index = served_at;
-                      answer(self, token, response);
+                      answer(self, ticket, response);
                     },
-                    [self, request, token](caf::error& error) { answer(self, token, failure(*request, error)); });
+                    [self, request, ticket](caf::error& error) { answer(self, ticket, failure(*request, error)); });
           },
-          [self, request, token](caf::error& error) { answer(self, token, failure(*request, error)); });
+          [self, request, ticket](caf::error& error) { answer(self, ticket, failure(*request, error)); });
 }
 
-void status(Self self, const SharedRequest& request, uint64_t token) {
+// status, in stages that fill one response: the raft node's view, its log bounds, the
+// applied index, and (when asked) the state's hash.
+using SharedResponse = std::shared_ptr<ClientResponse>;
+
+void status_hash(Self self, const SharedRequest& request, Ticket ticket, const SharedResponse& response) {
+  if (!request->hash) return answer(self, ticket, *response);
+  if (!self->state.indexer) {
+    return answer(self, ticket, response_for(*request, ClientStatus::unavailable, "this node cannot hash its state"));
+  }
+  self->request(self->state.indexer, caf::infinite, hash_atom_v)
+      .then(
+          [self, ticket, response](uint64_t applied, uint64_t hash) {
+            response->hashed = true;
+            response->hash_index = applied;
+            response->state_hash = hash;
+            answer(self, ticket, *response);
+          },
+          [self, request, ticket](caf::error& error) { answer(self, ticket, failure(*request, error)); });
+}
+
+void status_applied(Self self, const SharedRequest& request, Ticket ticket, const SharedResponse& response) {
+  self->request(self->state.state_machine, caf::infinite, kv_applied_atom_v)
+      .then(
+          [self, request, ticket, response](uint64_t applied) {
+            response->applied_index = applied;
+            status_hash(self, request, ticket, response);
+          },
+          [self, request, ticket](caf::error& error) { answer(self, ticket, failure(*request, error)); });
+}
+
+void status_log_bounds(Self self, const SharedRequest& request, Ticket ticket, const SharedResponse& response) {
+  self->request(self->state.raft_node, caf::infinite, snapshot_status_atom_v)
+      .then(
+          [self, request, ticket, response](uint64_t snapshot_index, uint64_t snapshot_term, uint64_t first_index,
+                                            uint64_t last_index) {
+            response->snapshot_index = snapshot_index;
+            response->snapshot_term = snapshot_term;
+            response->first_index = first_index;
+            response->last_index = last_index;
+            status_applied(self, request, ticket, response);
+          },
+          [self, request, ticket](caf::error& error) { answer(self, ticket, failure(*request, error)); });
+}
+
+void status(Self self, const SharedRequest& request, Ticket ticket) {
   const uint64_t node_id = self->state.config.node_id;
   self->request(self->state.raft_node, caf::infinite, raft_status_atom_v)
       .then(
-          [self, request, token, node_id](uint64_t role, uint64_t leader, uint64_t term, uint64_t commit, uint64_t) {
+          [self, request, ticket, node_id](uint64_t role, uint64_t leader, uint64_t term, uint64_t commit, uint64_t) {
+            auto response = std::make_shared<ClientResponse>(response_for(*request, ClientStatus::ok));
+            response->node_id = node_id;
+            response->leader_hint = leader;
+            response->term = term;
+            response->commit_index = commit;
+            response->role = raft::role_name(static_cast<raft::Role>(role));
+            status_log_bounds(self, request, ticket, response);
+          },
+          [self, request, ticket](caf::error& error) { answer(self, ticket, failure(*request, error)); });
+}
+
+// A backup's key to read at the ReadIndex: the read only waits for the state machine to apply
+// through that index (its value, almost certainly absent, is not used). Any valid key works.
+const std::string backup_barrier_key = std::string(1, '\0') + "keyval-backup-barrier";
+
+// The snapshot, once the state holds every write acknowledged before the request.
+void snapshot_take(Self self, const SharedRequest& request, Ticket ticket, uint64_t read_index) {
+  const uint64_t node_id = self->state.config.node_id;
+  self->request(self->state.raft_node, caf::infinite, snapshot_take_atom_v)
+      .then(
+          [self, request, ticket, node_id, read_index](uint64_t index, uint64_t term, uint64_t file_bytes) {
+            if (index < read_index) {
+              // The raft node promises a snapshot taken after the request arrived.
+              return answer(self, ticket,
+                            response_for(*request, ClientStatus::unavailable,
+                                         "the snapshot at index " + std::to_string(index) +
+                                             " does not reach the read index " + std::to_string(read_index)));
+            }
             ClientResponse response = response_for(*request, ClientStatus::ok);
             response.node_id = node_id;
-            response.leader_hint = leader;
-            response.term = term;
-            response.commit_index = commit;
-            response.role = raft::role_name(static_cast<raft::Role>(role));
-            self->request(self->state.state_machine, caf::infinite, kv_applied_atom_v)
-                .then(
-                    [self, token, response](uint64_t applied) mutable {
-                      response.applied_index = applied;
-                      answer(self, token, response);
-                    },
-                    [self, request, token](caf::error& error) { answer(self, token, failure(*request, error)); });
+            response.leader_hint = node_id;
+            response.snapshot_index = index;
+            response.snapshot_term = term;
+            response.total_bytes = file_bytes;
+            answer(self, ticket, response);
           },
-          [self, request, token](caf::error& error) { answer(self, token, failure(*request, error)); });
+          [self, request, ticket](caf::error& error) {
+            answer(self, ticket, response_for(*request, ClientStatus::unavailable,
+                                              "taking the snapshot failed: " + to_status(error).to_string()));
+          });
+}
+
+// §6.4: the ReadIndex confirms this node leads; once applied >= it, every write acknowledged
+// before the request (by this leader or an earlier one) is in the state the snapshot reads.
+// (The raft node asks its own snapshotter; it answers an error when it has none.)
+void snapshot_begin(Self self, const SharedRequest& request, Ticket ticket) {
+  self->request(self->state.raft_node, caf::infinite, raft_read_atom_v)
+      .then(
+          [self, request, ticket](bool ok, uint64_t read_index, uint64_t hint) {
+            if (!ok) return answer(self, ticket, not_leader(*request, hint));
+            self->request(self->state.state_machine, caf::infinite, kv_get_atom_v, backup_barrier_key, read_index)
+                .then(
+                    [self, request, ticket, read_index](bool, std::string&, uint64_t) {
+                      snapshot_take(self, request, ticket, read_index);
+                    },
+                    [self, request, ticket](caf::error& error) { answer(self, ticket, failure(*request, error)); });
+          },
+          [self, request, ticket](caf::error& error) { answer(self, ticket, failure(*request, error)); });
+}
+
+void snapshot_chunk(Self self, const SharedRequest& request, Ticket ticket) {
+  if (!self->state.snapshotter) {
+    return answer(self, ticket, response_for(*request, ClientStatus::unavailable, "this node takes no snapshots"));
+  }
+  if (request->snapshot_index == 0) {
+    return answer(self, ticket, response_for(*request, ClientStatus::rejected, "snapshot_chunk names no snapshot"));
+  }
+  const uint64_t node_id = self->state.config.node_id;
+  self->request(self->state.snapshotter, caf::infinite, snapshot_read_atom_v, request->snapshot_index,
+                request->snapshot_term, request->chunk_offset, uint64_t{client_snapshot_chunk_bytes_max})
+      .then(
+          [self, request, ticket, node_id](Frame& bytes, uint64_t total_bytes) {
+            ClientResponse response = response_for(*request, ClientStatus::ok);
+            response.node_id = node_id;
+            response.snapshot_index = request->snapshot_index;
+            response.snapshot_term = request->snapshot_term;
+            response.total_bytes = total_bytes;
+            response.chunk.assign(bytes.bytes.begin(), bytes.bytes.end());
+            answer(self, ticket, response);
+          },
+          [self, request, ticket](caf::error& error) {
+            // Gone (replaced by newer snapshots and removed), or unreadable: a new backup is needed.
+            answer(self, ticket, response_for(*request, ClientStatus::unavailable,
+                                              "reading snapshot " + std::to_string(request->snapshot_index) +
+                                                  " (term " + std::to_string(request->snapshot_term) +
+                                                  ") failed: " + to_status(error).to_string()));
+          });
+}
+
+bool is_slow(const ClientRequest& request) {
+  return request.op == ClientOp::snapshot_begin || (request.op == ClientOp::status && request.hash);
 }
 
 caf::result<Frame> on_client(Self self, const Frame& frame) {
@@ -190,34 +342,52 @@ caf::result<Frame> on_client(Self self, const Frame& frame) {
     return Frame{encode_client_response(response)};
   }
   auto promise = self->make_response_promise<Frame>();
-  const uint64_t token = self->state.pending.add(self->clock().now(), PendingRequest{promise, request->request_id});
-  arm_sweep(self);
+  Ticket ticket;
+  ticket.slow = is_slow(*request);
+  if (ticket.slow) {
+    ticket.token = self->state.slow.add(self->clock().now(), PendingRequest{promise, request->request_id});
+    arm_slow_sweep(self);
+  } else {
+    ticket.token = self->state.pending.add(self->clock().now(), PendingRequest{promise, request->request_id});
+    arm_sweep(self);
+  }
   auto shared = std::make_shared<const ClientRequest>(std::move(*request));
   switch (shared->op) {
-    case ClientOp::get: read(self, shared, token); break;
-    case ClientOp::status: status(self, shared, token); break;
-    default: write(self, shared, token); break;
+    case ClientOp::get: read(self, shared, ticket); break;
+    case ClientOp::status: status(self, shared, ticket); break;
+    case ClientOp::snapshot_begin: snapshot_begin(self, shared, ticket); break;
+    case ClientOp::snapshot_chunk: snapshot_chunk(self, shared, ticket); break;
+    case ClientOp::put:
+    case ClientOp::del:
+    case ClientOp::cas: write(self, shared, ticket); break;
   }
   return promise;
 }
 
 gateway_impl_actor::behavior_type client_gateway(Self self, ClientGatewayConfig config, caf::actor raft_node,
-                                                   state_machine_actor state_machine) {
+                                                   state_machine_actor state_machine, store_indexer_actor indexer,
+                                                   snapshotter_actor snapshotter) {
   self->state.config = config;
   self->state.raft_node = std::move(raft_node);
   self->state.state_machine = std::move(state_machine);
+  self->state.indexer = std::move(indexer);
+  self->state.snapshotter = std::move(snapshotter);
   self->state.pending = Deadlines<PendingRequest>(config.request_timeout);
+  self->state.slow = Deadlines<PendingRequest>(config.slow_request_timeout);
   return {
       [self](client_atom, const Frame& frame) { return on_client(self, frame); },
       [self](sweep_atom) { sweep(self); },
+      [self](slow_sweep_atom) { slow_sweep(self); },
   };
 }
 
 }  // namespace
 
 client_gateway_actor spawn_client_gateway(caf::actor_system& system, ClientGatewayConfig config, caf::actor raft_node,
-                                          state_machine_actor state_machine) {
-  return system.spawn(client_gateway, config, std::move(raft_node), std::move(state_machine));
+                                          state_machine_actor state_machine, store_indexer_actor indexer,
+                                          snapshotter_actor snapshotter) {
+  return system.spawn(client_gateway, config, std::move(raft_node), std::move(state_machine), std::move(indexer),
+                      std::move(snapshotter));
 }
 
 }  // namespace keyval

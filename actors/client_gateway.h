@@ -8,10 +8,22 @@
 //     leader's entry answers lost (not applied); no answer in time is timeout (unknown).
 //   get: a ReadIndex (§6.4) from the raft node, then the value once the state machine has
 //     applied that far: linearizable, without a log entry.
-//   status: the node's role, term, commit and applied index.
+//   status: the node's role, term, commit and applied index, its latest snapshot and log
+//     bounds (the raft node's snapshot_status); with `hash`, also the key-value state's hash
+//     and the applied index it was computed at (the store_indexer's hash_atom), so an
+//     operator can see that the replicas agree (`keyval status --hash`).
+//   snapshot_begin (a backup): a ReadIndex confirms this node leads, the state machine
+//     applies through it (so every write acknowledged before the request is in the state),
+//     then the raft node takes a fresh snapshot and answers once it is durable: its index,
+//     term and file size.
+//   snapshot_chunk: up to client_snapshot_chunk_bytes_max bytes of that snapshot file from the
+//     snapshotter. Each chunk is its own request with its own deadline, so a big backup is
+//     never one long request.
 // Every request is answered exactly once, within its request timeout: the gateway keeps the
 // deadlines itself (actors/deadlines.h) and answers `timeout` (outcome unknown) for what is
-// still waiting then; an answer that comes later is dropped.
+// still waiting then; an answer that comes later is dropped. snapshot_begin and status with
+// hash read the whole state (seconds for a big one) and have the longer
+// slow_request_timeout.
 #pragma once
 
 #include <chrono>
@@ -27,9 +39,14 @@ using client_gateway_actor = caf::typed_actor<caf::replies_to<client_atom, Frame
 struct ClientGatewayConfig {
   uint64_t node_id = 0;
   std::chrono::milliseconds request_timeout{2000};  // from the request's arrival to its answer
+  // snapshot_begin and status with hash: they take a snapshot or hash the whole state.
+  std::chrono::milliseconds slow_request_timeout{60000};
 };
 
+// `indexer` answers status hashes, `snapshotter` backup chunks; a null handle makes those
+// requests answer `unavailable` (tests that need neither).
 client_gateway_actor spawn_client_gateway(caf::actor_system& system, ClientGatewayConfig config, caf::actor raft_node,
-                                          state_machine_actor state_machine);
+                                          state_machine_actor state_machine, store_indexer_actor indexer,
+                                          snapshotter_actor snapshotter);
 
 }  // namespace keyval

@@ -21,7 +21,9 @@ static_assert(schema::ClientRequest::PUT == static_cast<uint16_t>(ClientOp::put)
                   schema::ClientRequest::GET == static_cast<uint16_t>(ClientOp::get) &&
                   schema::ClientRequest::DEL == static_cast<uint16_t>(ClientOp::del) &&
                   schema::ClientRequest::CAS == static_cast<uint16_t>(ClientOp::cas) &&
-                  schema::ClientRequest::STATUS == static_cast<uint16_t>(ClientOp::status),
+                  schema::ClientRequest::STATUS == static_cast<uint16_t>(ClientOp::status) &&
+                  schema::ClientRequest::SNAPSHOT_BEGIN == static_cast<uint16_t>(ClientOp::snapshot_begin) &&
+                  schema::ClientRequest::SNAPSHOT_CHUNK == static_cast<uint16_t>(ClientOp::snapshot_chunk),
               "schema/client.capnp orders its union as ClientOp");
 
 Status refuse_oversized(size_t bytes, const std::string& where) {
@@ -44,10 +46,15 @@ Status check_key(const std::string& key, ClientOp op) {
   return Status::ok();
 }
 
+bool has_key(ClientOp op) {
+  return op == ClientOp::put || op == ClientOp::get || op == ClientOp::del || op == ClientOp::cas;
+}
+
 void fill_request(schema::ClientRequest::Builder out, const ClientRequest& request) {
   out.setRequestId(request.request_id);
   out.setClientId(request.client_id);
   out.setSequence(request.sequence);
+  out.setHash(request.hash);
   switch (request.op) {
     case ClientOp::put: {
       auto put = out.initPut();
@@ -66,6 +73,14 @@ void fill_request(schema::ClientRequest::Builder out, const ClientRequest& reque
       return;
     }
     case ClientOp::status: out.setStatus(); return;
+    case ClientOp::snapshot_begin: out.setSnapshotBegin(); return;
+    case ClientOp::snapshot_chunk: {
+      auto chunk = out.initSnapshotChunk();
+      chunk.setIndex(request.snapshot_index);
+      chunk.setTerm(request.snapshot_term);
+      chunk.setOffset(request.chunk_offset);
+      return;
+    }
   }
   KV_ASSERT(false && "ClientRequest with an op outside ClientOp");
 }
@@ -95,6 +110,15 @@ Status read_op(schema::ClientRequest::Reader in, ClientRequest* request) {
       return Status::ok();
     }
     case schema::ClientRequest::STATUS: request->op = ClientOp::status; return Status::ok();
+    case schema::ClientRequest::SNAPSHOT_BEGIN: request->op = ClientOp::snapshot_begin; return Status::ok();
+    case schema::ClientRequest::SNAPSHOT_CHUNK: {
+      auto chunk = in.getSnapshotChunk();
+      request->op = ClientOp::snapshot_chunk;
+      request->snapshot_index = chunk.getIndex();
+      request->snapshot_term = chunk.getTerm();
+      request->chunk_offset = chunk.getOffset();
+      return Status::ok();
+    }
   }
   return Status::corruption("client request: unknown op " + std::to_string(static_cast<uint16_t>(in.which())));
 }
@@ -103,8 +127,9 @@ Status read_request(schema::ClientRequest::Reader in, ClientRequest* request) {
   request->request_id = in.getRequestId();
   request->client_id = in.getClientId();
   request->sequence = in.getSequence();
+  request->hash = in.getHash();
   KV_RETURN_IF_ERROR(read_op(in, request));
-  if (request->op == ClientOp::status) return Status::ok();
+  if (!has_key(request->op)) return Status::ok();
   return check_key(request->key, request->op);
 }
 
@@ -122,6 +147,15 @@ void fill_response(schema::ClientResponse::Builder out, const ClientResponse& re
   out.setCommitIndex(response.commit_index);
   out.setAppliedIndex(response.applied_index);
   out.setRole(capnp::Text::Reader(response.role.c_str(), response.role.size()));
+  out.setSnapshotIndex(response.snapshot_index);
+  out.setSnapshotTerm(response.snapshot_term);
+  out.setFirstIndex(response.first_index);
+  out.setLastIndex(response.last_index);
+  out.setHashed(response.hashed);
+  out.setStateHash(response.state_hash);
+  out.setHashIndex(response.hash_index);
+  out.setTotalBytes(response.total_bytes);
+  out.setChunk(as_data(response.chunk));
 }
 
 // An unknown status (a newer node) is corruption for this build, not a silent "ok".
@@ -143,6 +177,15 @@ Status read_response(schema::ClientResponse::Reader in, ClientResponse* response
   response->commit_index = in.getCommitIndex();
   response->applied_index = in.getAppliedIndex();
   response->role = as_string(in.getRole());
+  response->snapshot_index = in.getSnapshotIndex();
+  response->snapshot_term = in.getSnapshotTerm();
+  response->first_index = in.getFirstIndex();
+  response->last_index = in.getLastIndex();
+  response->hashed = in.getHashed();
+  response->state_hash = in.getStateHash();
+  response->hash_index = in.getHashIndex();
+  response->total_bytes = in.getTotalBytes();
+  response->chunk = as_string(in.getChunk());
   return Status::ok();
 }
 
@@ -163,6 +206,8 @@ const char* client_op_name(ClientOp op) {
     case ClientOp::del: return "del";
     case ClientOp::cas: return "cas";
     case ClientOp::status: return "status";
+    case ClientOp::snapshot_begin: return "snapshot_begin";
+    case ClientOp::snapshot_chunk: return "snapshot_chunk";
   }
   return "invalid";
 }
@@ -185,7 +230,9 @@ const char* client_status_name(ClientStatus status) {
 
 bool ClientRequest::operator==(const ClientRequest& other) const {
   return request_id == other.request_id && client_id == other.client_id && sequence == other.sequence &&
-         op == other.op && key == other.key && value == other.value && expected == other.expected;
+         op == other.op && key == other.key && value == other.value && expected == other.expected &&
+         hash == other.hash && snapshot_index == other.snapshot_index && snapshot_term == other.snapshot_term &&
+         chunk_offset == other.chunk_offset;
 }
 
 bool ClientResponse::operator==(const ClientResponse& other) const {
@@ -193,7 +240,10 @@ bool ClientResponse::operator==(const ClientResponse& other) const {
          leader_hint == other.leader_hint && found == other.found && value == other.value &&
          cas_succeeded == other.cas_succeeded && index == other.index && node_id == other.node_id &&
          term == other.term && commit_index == other.commit_index && applied_index == other.applied_index &&
-         role == other.role;
+         role == other.role && snapshot_index == other.snapshot_index && snapshot_term == other.snapshot_term &&
+         first_index == other.first_index && last_index == other.last_index && hashed == other.hashed &&
+         state_hash == other.state_hash && hash_index == other.hash_index && total_bytes == other.total_bytes &&
+         chunk == other.chunk;
 }
 
 // The encoders do not check client_message_bytes_max: the receiving decoder refuses an
@@ -220,7 +270,9 @@ Result<ClientRequest> decode_client_request(const uint8_t* data, size_t bytes) {
 std::vector<uint8_t> encode_client_response(const ClientResponse& response) {
   capnp::MallocMessageBuilder builder(
       first_segment_words(1 + struct_words<schema::ClientResponse>(),
-                          response.message.size() + 1 + response.value.size() + response.role.size() + 1, 3));
+                          response.message.size() + 1 + response.value.size() + response.role.size() + 1 +
+                              response.chunk.size(),
+                          4));
   fill_response(builder.initRoot<schema::ClientResponse>(), response);
   return message_to_bytes(builder);
 }

@@ -6,6 +6,11 @@
 // dissertation §6.3): a retry repeats the sequence and is applied once, answered with the
 // first result. request_id is echoed so a connection can have several requests in flight.
 // Decoding never throws: malformed bytes become a corruption Status naming what was wrong.
+//
+// A backup (`keyval snapshot save`) is two kinds of request to the leader: snapshot_begin
+// (a fresh durable snapshot holding every write acknowledged before it; the answer names it
+// and its size) and then snapshot_chunk(index, term, offset) until the whole file is read,
+// each chunk its own request (so each has its own deadline, however big the file).
 #pragma once
 
 #include <cstdint>
@@ -17,8 +22,9 @@
 
 namespace keyval {
 
-enum class ClientOp : uint8_t { put = 0, get = 1, del = 2, cas = 3, status = 4 };
-const char* client_op_name(ClientOp op);  // "put", "get", "del", "cas", "status"
+enum class ClientOp : uint8_t { put = 0, get = 1, del = 2, cas = 3, status = 4, snapshot_begin = 5, snapshot_chunk = 6 };
+// "put", "get", "del", "cas", "status", "snapshot_begin", "snapshot_chunk"
+const char* client_op_name(ClientOp op);
 
 struct ClientRequest {
   uint64_t request_id = 0;  // echoed in the response
@@ -28,6 +34,11 @@ struct ClientRequest {
   std::string key;                      // put, get, del, cas
   std::string value;                    // put: the value; cas: the new value
   std::optional<std::string> expected;  // cas: the value required (nullopt: the key must be absent)
+  bool hash = false;                    // status: also the key-value state's hash (slow: reads it all)
+  // snapshot_chunk: the snapshot (as snapshot_begin named it) and the file offset to read from.
+  uint64_t snapshot_index = 0;
+  uint64_t snapshot_term = 0;
+  uint64_t chunk_offset = 0;
 
   bool operator==(const ClientRequest& other) const;
 };
@@ -64,12 +75,33 @@ struct ClientResponse {
   uint64_t commit_index = 0;
   uint64_t applied_index = 0;
   std::string role;  // "leader", "follower", "candidate", "pre_candidate"
+  // status: the node's latest snapshot and its log bounds. snapshot_begin, snapshot_chunk:
+  // the backup snapshot (snapshot_index, snapshot_term).
+  uint64_t snapshot_index = 0;
+  uint64_t snapshot_term = 0;
+  uint64_t first_index = 0;
+  uint64_t last_index = 0;
+  // status with hash: the key-value state's hash (storage/snapshot.h hash_state_machine) at
+  // applied index hash_index; `hashed` says they are filled in.
+  bool hashed = false;
+  uint64_t state_hash = 0;
+  uint64_t hash_index = 0;
+  // snapshot_begin: the snapshot file's size. snapshot_chunk: the same, and the file's bytes
+  // from the requested offset, at most client_snapshot_chunk_bytes_max (empty at its end).
+  uint64_t total_bytes = 0;
+  std::string chunk;
 
   bool operator==(const ClientResponse& other) const;
 };
 
 // A frame's payload is bounded: a request or response larger than this is refused.
 constexpr size_t client_message_bytes_max = 4u << 20;
+// A snapshot_chunk answer carries at most this many file bytes: with the rest of the
+// response it stays well inside client_message_bytes_max (and a 1 MiB read keeps the
+// snapshotter's reply, a copy of it, and the socket's buffer small).
+constexpr size_t client_snapshot_chunk_bytes_max = 1u << 20;
+static_assert(client_snapshot_chunk_bytes_max + (64u << 10) <= client_message_bytes_max,
+              "a full snapshot chunk and its response fields fit in one client message");
 
 // An answer that carries only a status and why (request_id echoed, no leader hint yet).
 ClientResponse client_refusal(uint64_t request_id, ClientStatus status, std::string message);

@@ -95,7 +95,8 @@ class NodeStarter : public caf::event_based_actor {
     handles_.raft_node = spawn_raft_node(system(), std::move(raft), std::move(persistence), std::move(raft_state_));
     ClientGatewayConfig gateway = config_.gateway;
     gateway.node_id = handles_.node_id;
-    handles_.gateway = spawn_client_gateway(system(), gateway, handles_.raft_node, handles_.state_machine);
+    handles_.gateway = spawn_client_gateway(system(), gateway, handles_.raft_node, handles_.state_machine,
+                                            handles_.indexer, handles_.snapshotter);
     if (config_.raft.transport) send(config_.raft.transport, raft_peer_atom_v, handles_.node_id, handles_.raft_node);
     finish(handles_);
   }

@@ -5,7 +5,9 @@
 //   keyval del KEY                  prints "deleted (index I)" or "absent, nothing deleted (index I)"
 //   keyval cas KEY OLD NEW          sets NEW if the value is OLD; exit 1 when it is not
 //   keyval cas KEY NEW --expect-absent   sets NEW only if KEY is absent; exit 1 when present
-//   keyval status                   one line per node, then a JSON line; exit 0 when any node answered
+//   keyval status [--hash]          one line per node, then a JSON line; exit 0 when any node answered
+//                                   (--hash: each node's state hash too, and whether the replicas
+//                                   agree; exit 1 when two hashed the same index differently)
 // Flags: --endpoints HOST:PORT,... in node-id order (default 127.0.0.1:7101,127.0.0.1:7102,
 // 127.0.0.1:7103), --timeout-ms T for the whole operation (default 5000), --request-timeout-ms R
 // for one attempt (default min(1000, T)).
@@ -13,9 +15,14 @@
 // endpoint, missing argument) or a request the cluster rejected as invalid; 3 the cluster did not
 // complete it (no leader, unreachable, timed out: for a write the outcome may be unknown).
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
+#include <sstream>
+#include <thread>
 
 #include "apps/cli.h"
 #include "apps/commands.h"
@@ -25,7 +32,7 @@
 namespace keyval::commands {
 namespace {
 
-constexpr int exit_absent = 1;       // get: no such key; cas: the comparison did not match
+constexpr int exit_absent = 1;       // get: no such key; cas: the comparison did not match; status --hash: replicas differ
 constexpr int exit_unavailable = 3;  // the cluster did not complete the operation
 constexpr uint64_t timeout_ms_default = 5000;
 constexpr uint64_t request_timeout_ms_default = 1000;
@@ -36,17 +43,17 @@ struct Invocation {
   std::vector<std::string> words;  // positional arguments
   std::unique_ptr<KvClient> client;
   bool expect_absent = false;
+  bool hash = false;
 };
 
 // Parses the shared flags and checks the positional count; a usage message on failure.
+// `booleans`: the command's own boolean flags ("expect-absent", "hash").
 Result<Invocation> parse(const std::vector<std::string>& args, size_t words, const std::string& expected,
-                         bool allow_expect_absent = false) {
-  std::vector<std::string> booleans;
-  if (allow_expect_absent) booleans.push_back("expect-absent");
-  KV_ASSIGN_OR_RETURN(cli::Flags flags,
-                      cli::Flags::parse(args, {"endpoints", "timeout-ms", "request-timeout-ms"}, booleans));
+                         const std::vector<std::string>& booleans = {}) {
+  KV_ASSIGN_OR_RETURN(cli::Flags flags, cli::Flags::parse(args, client_flag_names(), booleans));
   Invocation invocation;
   invocation.expect_absent = flags.has("expect-absent");
+  invocation.hash = flags.has("hash");
   if (invocation.expect_absent) --words;  // cas KEY NEW: no OLD
   if (flags.positional().size() != words) {
     return Status::invalid_argument("expects " + (invocation.expect_absent ? std::string("KEY NEW --expect-absent")
@@ -58,18 +65,7 @@ Result<Invocation> parse(const std::vector<std::string>& args, size_t words, con
   if (words > 0 && invocation.words[0].size() > kv_key_bytes_max) {
     return Status::invalid_argument("KEY is over " + std::to_string(kv_key_bytes_max) + " bytes");
   }
-  KV_ASSIGN_OR_RETURN(std::vector<Endpoint> endpoints, parse_endpoints(flags.get("endpoints", endpoints_default)));
-  KvClientOptions options;
-  KV_ASSIGN_OR_RETURN(options.operation_timeout_ms, flags.get_u64("timeout-ms", timeout_ms_default));
-  KV_ASSIGN_OR_RETURN(options.request_timeout_ms,
-                      flags.get_u64("request-timeout-ms",
-                                    std::min(request_timeout_ms_default, options.operation_timeout_ms)));
-  if (options.operation_timeout_ms == 0 || options.operation_timeout_ms > timeout_ms_max ||
-      options.request_timeout_ms == 0 || options.request_timeout_ms > timeout_ms_max) {
-    return Status::invalid_argument("--timeout-ms and --request-timeout-ms expect 1.." +
-                                    std::to_string(timeout_ms_max));
-  }
-  invocation.client = std::make_unique<KvClient>(std::move(endpoints), options);
+  KV_ASSIGN_OR_RETURN(invocation.client, client_from_flags(flags));
   return invocation;
 }
 
@@ -84,6 +80,23 @@ std::string describe(const ClientResponse& response) {
 }
 
 }  // namespace
+
+std::vector<std::string> client_flag_names() { return {"endpoints", "timeout-ms", "request-timeout-ms"}; }
+
+Result<std::unique_ptr<KvClient>> client_from_flags(const cli::Flags& flags) {
+  KV_ASSIGN_OR_RETURN(std::vector<Endpoint> endpoints, parse_endpoints(flags.get("endpoints", endpoints_default)));
+  KvClientOptions options;
+  KV_ASSIGN_OR_RETURN(options.operation_timeout_ms, flags.get_u64("timeout-ms", timeout_ms_default));
+  KV_ASSIGN_OR_RETURN(options.request_timeout_ms,
+                      flags.get_u64("request-timeout-ms",
+                                    std::min(request_timeout_ms_default, options.operation_timeout_ms)));
+  if (options.operation_timeout_ms == 0 || options.operation_timeout_ms > timeout_ms_max ||
+      options.request_timeout_ms == 0 || options.request_timeout_ms > timeout_ms_max) {
+    return Status::invalid_argument("--timeout-ms and --request-timeout-ms expect 1.." +
+                                    std::to_string(timeout_ms_max));
+  }
+  return std::make_unique<KvClient>(std::move(endpoints), options);
+}
 
 int put_main(const std::vector<std::string>& args) {
   auto invocation = parse(args, 2, "KEY VALUE");
@@ -117,7 +130,7 @@ int del_main(const std::vector<std::string>& args) {
 }
 
 int cas_main(const std::vector<std::string>& args) {
-  auto invocation = parse(args, 3, "KEY OLD NEW (or KEY NEW --expect-absent)", true);
+  auto invocation = parse(args, 3, "KEY OLD NEW (or KEY NEW --expect-absent)", {"expect-absent"});
   if (!invocation.is_ok()) return cli::usage_error("cas", invocation.status().message());
   const auto& words = invocation->words;
   std::optional<std::string> expected;
@@ -132,11 +145,97 @@ int cas_main(const std::vector<std::string>& args) {
   return cli::exit_ok;
 }
 
+namespace {
+
+constexpr int status_hash_rounds_max = 3;          // status --hash asks again while replicas are at different indexes
+constexpr uint64_t status_hash_round_pause_ms = 200;
+
+std::string hex64(uint64_t value) {
+  char text[24];
+  std::snprintf(text, sizeof text, "0x%016llx", static_cast<unsigned long long>(value));
+  return text;
+}
+
+// One node's line and its JSON view.
+std::string describe_view(uint64_t node, const Result<ClientResponse>& view, cli::JsonLine& line) {
+  std::ostringstream out;
+  if (!view.is_ok()) {
+    out << "unreachable (" << view.status().message() << ")";
+    line.add("error", view.status().message());
+    return out.str();
+  }
+  out << "role " << view->role << ", leader " << view->leader_hint << ", term " << view->term << ", commit "
+      << view->commit_index << ", applied " << view->applied_index << ", snapshot " << view->snapshot_index
+      << ", log " << view->first_index << ".." << view->last_index;
+  if (view->hashed) out << ", hash " << hex64(view->state_hash) << " at " << view->hash_index;
+  if (view->node_id != node) out << " (it says it is node " << view->node_id << ": list --endpoints in node-id order)";
+  line.add("node_id", view->node_id).add("role", view->role).add("leader", view->leader_hint).add("term", view->term)
+      .add("commit_index", view->commit_index).add("applied_index", view->applied_index)
+      .add("snapshot_index", view->snapshot_index).add("first_index", view->first_index)
+      .add("last_index", view->last_index);
+  // A string: JSON readers lose precision on integers above 2^53.
+  if (view->hashed) line.add("state_hash", hex64(view->state_hash)).add("hash_index", view->hash_index);
+  return out.str();
+}
+
+// Whether the replicas that answered agree: equal hashes are equal states, whatever index each
+// was read at; different hashes at the same applied index are replicas that diverged; different
+// hashes at different indexes say nothing (writes were applied in between).
+struct HashCheck {
+  std::string verdict;  // "agree", "disagree", "different_indexes", "too_few"
+  std::string line;     // for the operator
+};
+
+HashCheck check_hashes(const std::vector<Result<ClientResponse>>& views) {
+  std::map<uint64_t, std::map<uint64_t, std::vector<uint64_t>>> nodes_by_index_and_hash;
+  std::map<uint64_t, std::vector<uint64_t>> nodes_by_hash;
+  uint64_t hashed = 0;
+  for (uint64_t node = 1; node <= views.size(); ++node) {
+    const auto& view = views[node - 1];
+    if (!view.is_ok() || !view->hashed) continue;
+    nodes_by_index_and_hash[view->hash_index][view->state_hash].push_back(node);
+    nodes_by_hash[view->state_hash].push_back(node);
+    ++hashed;
+  }
+  auto nodes_text = [](const std::vector<uint64_t>& nodes) {
+    std::string text;
+    for (uint64_t node : nodes) text += (text.empty() ? "" : ",") + std::to_string(node);
+    return text;
+  };
+  for (const auto& [index, by_hash] : nodes_by_index_and_hash) {
+    if (by_hash.size() < 2) continue;
+    std::string line = "replicas DISAGREE at index " + std::to_string(index) + ":";
+    for (const auto& [hash, nodes] : by_hash) line += " " + hex64(hash) + " on node(s) " + nodes_text(nodes) + ";";
+    line.pop_back();
+    return {"disagree", line};
+  }
+  if (hashed < 2) return {"too_few", "replicas not compared: fewer than two nodes hashed their state"};
+  if (nodes_by_hash.size() > 1) {
+    return {"different_indexes",
+            "replicas not compared: they hashed different applied indexes (writes in progress); try again"};
+  }
+  const uint64_t first_index = nodes_by_index_and_hash.begin()->first;
+  const uint64_t last_index = nodes_by_index_and_hash.rbegin()->first;
+  return {"agree", "replicas agree: hash " + hex64(nodes_by_hash.begin()->first) + " at index " +
+                       std::to_string(first_index) +
+                       (last_index != first_index ? ".." + std::to_string(last_index) : std::string()) +
+                       " on nodes " + nodes_text(nodes_by_hash.begin()->second)};
+}
+
+}  // namespace
+
 int status_main(const std::vector<std::string>& args) {
-  auto invocation = parse(args, 0, "no arguments");
+  auto invocation = parse(args, 0, "no arguments", {"hash"});
   if (!invocation.is_ok()) return cli::usage_error("status", invocation.status().message());
   KvClient& client = *invocation->client;
-  std::vector<Result<ClientResponse>> views = client.status_all();
+  std::vector<Result<ClientResponse>> views = client.status_all(invocation->hash);
+  HashCheck hashes;
+  for (int round = 1; invocation->hash; ++round) {
+    hashes = check_hashes(views);
+    if (hashes.verdict != "different_indexes" || round == status_hash_rounds_max) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(status_hash_round_pause_ms));
+    views = client.status_all(true);
+  }
   std::string nodes_json;
   uint64_t answered = 0;
   uint64_t leader = 0;
@@ -145,31 +244,27 @@ int status_main(const std::vector<std::string>& args) {
     const std::string endpoint = client.endpoints()[node - 1].str();
     cli::JsonLine line;
     line.add("id", node).add("endpoint", endpoint);
-    std::cout << "node " << node << " " << endpoint << ": ";
-    if (!view.is_ok()) {
-      std::cout << "unreachable (" << view.status().message() << ")\n";
-      line.add("error", view.status().message());
-    } else {
+    std::cout << "node " << node << " " << endpoint << ": " << describe_view(node, view, line) << "\n";
+    if (view.is_ok()) {
       ++answered;
       if (view->role == "leader") leader = node;
-      std::cout << "role " << view->role << ", leader " << view->leader_hint << ", term " << view->term
-                << ", commit " << view->commit_index << ", applied " << view->applied_index;
-      if (view->node_id != node) {
-        std::cout << " (it says it is node " << view->node_id << ": list --endpoints in node-id order)";
-      }
-      std::cout << "\n";
-      line.add("node_id", view->node_id).add("role", view->role).add("leader", view->leader_hint)
-          .add("term", view->term).add("commit_index", view->commit_index).add("applied_index", view->applied_index);
     }
     nodes_json += (node == 1 ? "" : ",") + line.str();
   }
+  if (invocation->hash) std::cout << hashes.line << "\n";
   cli::JsonLine summary;
   summary.add("command", "status").add("nodes_answered", answered).add("nodes", static_cast<uint64_t>(views.size()))
-      .add("leader", leader).add_raw("views", "[" + nodes_json + "]");
+      .add("leader", leader);
+  if (invocation->hash) summary.add("hashes", hashes.verdict);
+  summary.add_raw("views", "[" + nodes_json + "]");
   std::cout << summary.str() << std::endl;
   if (answered == 0) {
     std::cerr << "keyval status: no node answered\n";
     return exit_unavailable;
+  }
+  if (invocation->hash && hashes.verdict == "disagree") {
+    std::cerr << "keyval status: " << hashes.line << "\n";
+    return exit_absent;
   }
   return cli::exit_ok;
 }

@@ -3,8 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "apps/cli.h"
+#include "apps/kv_client.h"
 
 namespace keyval::commands {
 
@@ -23,7 +27,14 @@ int put_main(const std::vector<std::string>& args);          // keyval put KEY V
 int get_main(const std::vector<std::string>& args);          // keyval get KEY
 int del_main(const std::vector<std::string>& args);          // keyval del KEY
 int cas_main(const std::vector<std::string>& args);          // keyval cas KEY OLD NEW | KEY NEW --expect-absent
-int status_main(const std::vector<std::string>& args);       // keyval status
+int status_main(const std::vector<std::string>& args);       // keyval status [--hash]
+// keyval snapshot save|status|restore (apps/snapshot_command.cc): exit 0 done, 1 a damaged
+// file or a refused restore, 2 usage, 3 the cluster did not complete the backup.
+int snapshot_main(const std::vector<std::string>& args);
+// The flags every command against a running cluster takes (--endpoints, --timeout-ms,
+// --request-timeout-ms), and the client they describe (apps/client_commands.cc).
+std::vector<std::string> client_flag_names();
+Result<std::unique_ptr<KvClient>> client_from_flags(const cli::Flags& flags);
 int cluster_main(const std::vector<std::string>& args);      // keyval cluster start|demo
 int experiment_main(const std::vector<std::string>& args);   // keyval experiment run (apps/experiment_command.cc)
 int node_main(const std::vector<std::string>& args);         // keyval node (apps/node_command.cc)

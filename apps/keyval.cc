@@ -23,6 +23,7 @@ void print_usage(std::ostream& out) {
          "      [--history FILE] [--trace]      deterministic cluster simulation; exit 0 when no violation\n"
          "  node --id N --data-dir D [--peer-listen H:P] [--client-listen H:P] [--peers 1=H:P,2=H:P,...]\n"
          "       [--cluster NAME] [--config FILE] [--tick-ms T] [--threads N]   one node; SIGTERM stops it\n"
+         "       [--snapshot-entries N (10000)] [--snapshot-bytes B (64 MiB)] [--log-tail-entries N (5000)]\n"
          "  cluster start --dir D [--nodes 3] [--client-port-base 7101] [--peer-port-base 7201]\n"
          "                                    a local cluster in the foreground; Ctrl-C stops it\n"
          "  cluster demo [--dir D --keep] [--keys N] [--writers W] [--value-bytes B]\n"
@@ -33,7 +34,13 @@ void print_usage(std::ostream& out) {
          "  cas KEY OLD NEW | cas KEY NEW --expect-absent\n"
          "      [--endpoints HOST:PORT,... in node-id order] [--timeout-ms T] [--request-timeout-ms R]\n"
          "      exit 0 done, 1 get: key absent / cas: no match, 2 usage, 3 cluster did not complete it\n"
-         "  status [--endpoints ...]          one line per node and a JSON line; exit 3 when none answers\n"
+         "  status [--endpoints ...] [--hash] one line per node and a JSON line; exit 3 when none answers;\n"
+         "                                    --hash: each node's state hash and whether the replicas agree\n"
+         "                                    (exit 1 when they differ at the same index)\n"
+         "  snapshot save FILE [--endpoints ...]   back up the cluster's state into FILE (progress on stderr)\n"
+         "  snapshot status FILE              verify a backup; print index, term, keys, bytes; exit 1 when damaged\n"
+         "  snapshot restore FILE --data-dir D --id N --peers 1=H:P,... [--cluster NAME]\n"
+         "                                    seed an empty D as node N of a new cluster from a backup\n"
          "  bench kv [--endpoints ...] --clients C --ops N --value-bytes B --op put|get [--keys K] [--key-bytes 16]\n"
          "  help                              this text\n";
 }
@@ -60,6 +67,7 @@ int main(int argc, char** argv) {
   if (command == "del") return keyval::commands::del_main(rest);
   if (command == "cas") return keyval::commands::cas_main(rest);
   if (command == "status") return keyval::commands::status_main(rest);
+  if (command == "snapshot") return keyval::commands::snapshot_main(rest);
   if (command == "help" || command == "--help" || command == "-h") {
     print_usage(std::cout);
     return keyval::cli::exit_ok;

@@ -26,6 +26,12 @@ std::string quoted_key(const std::string& key) {
   return "'" + key.substr(0, key_in_message_bytes_max) + "...'";
 }
 
+// "put 'key'", or "snapshot_begin" for an operation without a key.
+std::string operation_name(const ClientRequest& request) {
+  std::string name = client_op_name(request.op);
+  return request.key.empty() ? name : name + " " + quoted_key(request.key);
+}
+
 }  // namespace
 
 // One operation's retry state: its deadline, backoff, and each node's last failure.
@@ -143,16 +149,18 @@ Result<ClientResponse> KvClient::cas(const std::string& key, const std::optional
   return run(std::move(request));
 }
 
-Result<ClientResponse> KvClient::status(uint64_t node_id) {
+Result<ClientResponse> KvClient::status(uint64_t node_id, bool hash) {
   if (node_id == 0 || node_id > endpoints_.size()) {
     return Status::invalid_argument("no node " + std::to_string(node_id) + ": " +
                                     std::to_string(endpoints_.size()) + " endpoints");
   }
   ClientRequest request;
   request.op = ClientOp::status;
+  request.hash = hash;
   request.request_id = ++request_id_;
   bool sent = false;
-  auto answer = exchange(node_id, request, now_ms() + options_.request_timeout_ms, &sent);
+  const uint64_t timeout_ms = hash ? options_.slow_request_timeout_ms : options_.request_timeout_ms;
+  auto answer = exchange(node_id, request, now_ms() + timeout_ms, &sent);
   if (!answer.is_ok()) return answer.status();
   if (answer->status != ClientStatus::ok) {
     return Status::io_error("said " + std::string(client_status_name(answer->status)) +
@@ -161,13 +169,18 @@ Result<ClientResponse> KvClient::status(uint64_t node_id) {
   return answer;
 }
 
-std::vector<Result<ClientResponse>> KvClient::status_all() {
+std::vector<Result<ClientResponse>> KvClient::status_all(bool hash) {
   std::vector<Result<ClientResponse>> views;
-  for (uint64_t node = 1; node <= endpoints_.size(); ++node) views.push_back(status(node));
+  for (uint64_t node = 1; node <= endpoints_.size(); ++node) views.push_back(status(node, hash));
   return views;
 }
 
 Result<ClientResponse> KvClient::run(ClientRequest request) {
+  return run(std::move(request), options_.request_timeout_ms, options_.operation_timeout_ms);
+}
+
+Result<ClientResponse> KvClient::run(ClientRequest request, uint64_t attempt_timeout_ms,
+                                     uint64_t operation_timeout_ms) {
   const bool write = is_write(request.op);
   if (write) {
     request.client_id = client_id_;
@@ -176,7 +189,7 @@ Result<ClientResponse> KvClient::run(ClientRequest request) {
   const uint64_t nodes = endpoints_.size();
   auto next_of = [nodes](uint64_t node) { return node % nodes + 1; };
   Operation op;
-  op.deadline_ms = now_ms() + options_.operation_timeout_ms;
+  op.deadline_ms = now_ms() + operation_timeout_ms;
   op.backoff_ms = options_.backoff_ms_min;
   op.last_failure.assign(nodes + 1, "");
   uint64_t node = leader_ != 0 ? leader_ : next_node_;
@@ -200,7 +213,7 @@ Result<ClientResponse> KvClient::run(ClientRequest request) {
   while (now_ms() < op.deadline_ms) {
     request.request_id = ++request_id_;
     bool sent = false;
-    auto answer = exchange(node, request, std::min(now_ms() + options_.request_timeout_ms, op.deadline_ms), &sent);
+    auto answer = exchange(node, request, std::min(now_ms() + attempt_timeout_ms, op.deadline_ms), &sent);
     ++op.attempts;
     if (!answer.is_ok()) {
       if (sent && write) op.uncertain = true;  // it may have reached the node before the failure
@@ -220,12 +233,12 @@ Result<ClientResponse> KvClient::run(ClientRequest request) {
         return answer;
       case ClientStatus::rejected:
         if (write) finish_write(false, op.uncertain);
-        return Status::invalid_argument(std::string(client_op_name(request.op)) + " " + quoted_key(request.key) +
+        return Status::invalid_argument(operation_name(request) +
                                         ": node " + std::to_string(node) + " rejected it: " + response.message);
       case ClientStatus::stale_request:
       case ClientStatus::session_expired:
         if (write) finish_write(false, op.uncertain);
-        return Status::io_error(std::string(client_op_name(request.op)) + " " + quoted_key(request.key) +
+        return Status::io_error(operation_name(request) +
                                 ": client " + std::to_string(request.client_id) + " sequence " +
                                 std::to_string(request.sequence) + ": node " + std::to_string(node) + " " + said);
       case ClientStatus::not_leader:
@@ -257,9 +270,9 @@ Result<ClientResponse> KvClient::run(ClientRequest request) {
     KV_ASSERT(false && "ClientResponse with a status outside ClientStatus");
   }
   if (write) finish_write(false, op.uncertain);
-  std::string message = std::string(client_op_name(request.op)) + " " + quoted_key(request.key) + ": " +
+  std::string message = operation_name(request) + ": " +
                         (op.leader_unknown ? "no leader found" : "not completed") + " within " +
-                        std::to_string(options_.operation_timeout_ms) + " ms (" + std::to_string(op.attempts) +
+                        std::to_string(operation_timeout_ms) + " ms (" + std::to_string(op.attempts) +
                         " attempts)";
   std::string separator = ": ";
   for (uint64_t failed = 1; failed <= nodes; ++failed) {

@@ -21,16 +21,25 @@
 // A session starts at sequence 1: if the first write ends unknown, the next write starts a
 // new session (a new client id), since sequence 2 would find no session to follow.
 //
+// Backups (snapshot_save, apps/kv_client_snapshot.cc): the leader takes a fresh snapshot that
+// holds every write acknowledged before the call (snapshot_begin, found and retried as any
+// operation, under slow_request_timeout_ms), then its file is read from that node one chunk
+// request at a time into PATH.part, fdatasynced, verified end to end (storage/snapshot_file.h)
+// and renamed to PATH; a backup whose chunks can no longer be read starts over (a few times);
+// any failure removes PATH.part and names what failed.
+//
 // One connection per endpoint, reopened when closed; one request in flight. Not thread
 // safe: use one KvClient per thread (each its own session).
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "actors/client_protocol.h"
+#include "storage/snapshot_file.h"
 #include "storage/status.h"
 
 namespace keyval {
@@ -55,7 +64,17 @@ struct KvClientOptions {
   uint64_t client_id = 0;                // the session; 0: a random nonzero id from /dev/urandom
   uint64_t backoff_ms_min = 10;          // first wait before retrying another endpoint
   uint64_t backoff_ms_max = 200;         // the wait doubles up to this
+  // One attempt of a request that reads the whole state (a backup's snapshot_begin, a status
+  // with hash) or a backup's chunk; also the least operation timeout of snapshot_begin.
+  uint64_t slow_request_timeout_ms = 60000;
+  uint32_t snapshot_chunk_attempts_max = 3;  // a backup's chunk is asked again this often
+  // A backup whose chunks can no longer be read (the node released that snapshot, or stopped)
+  // starts over with a fresh snapshot, up to this many attempts in all.
+  uint32_t snapshot_save_attempts_max = 3;
 };
+
+// A backup's progress: bytes of the snapshot file written so far, and its size.
+using SnapshotSaveProgress = std::function<void(uint64_t bytes_done, uint64_t total_bytes)>;
 
 class KvClient {
  public:
@@ -74,10 +93,16 @@ class KvClient {
   Result<ClientResponse> cas(const std::string& key, const std::optional<std::string>& expected,
                              const std::string& new_value);
 
-  // One node's view (node_id from 1), one attempt within request_timeout_ms.
-  Result<ClientResponse> status(uint64_t node_id);
+  // One node's view (node_id from 1), one attempt within request_timeout_ms. With `hash`,
+  // also its key-value state's hash (state_hash at hash_index), within slow_request_timeout_ms.
+  Result<ClientResponse> status(uint64_t node_id, bool hash = false);
   // Every node's view, in node-id order: its answer or why it could not be reached.
-  std::vector<Result<ClientResponse>> status_all();
+  std::vector<Result<ClientResponse>> status_all(bool hash = false);
+
+  // A backup of the cluster's state into `path` (see the top of this file): the verified
+  // file's summary (index, term, keys, sessions, bytes, checksum); leader() names the node
+  // it came from. `progress` (may be empty) is called after each chunk.
+  Result<SnapshotSummary> snapshot_save(const std::string& path, const SnapshotSaveProgress& progress = nullptr);
 
   uint64_t client_id() const { return client_id_; }
   // The last write failed with an unknown outcome (it may still have taken effect).
@@ -89,6 +114,14 @@ class KvClient {
   struct Operation;  // one operation's retry state (kv_client.cc)
 
   Result<ClientResponse> run(ClientRequest request);
+  // run() with this attempt and operation timeout.
+  Result<ClientResponse> run(ClientRequest request, uint64_t attempt_timeout_ms, uint64_t operation_timeout_ms);
+  // A backup's chunk from `offset`, from node_id, asked up to snapshot_chunk_attempts_max times.
+  Result<ClientResponse> snapshot_chunk(uint64_t node_id, const ClientResponse& begun, uint64_t offset);
+  // One backup attempt: snapshot_begin at the leader (*begun), then every chunk into part_path,
+  // fdatasynced. *chunk_failed: the failure was reading a chunk (worth starting over).
+  Status snapshot_download(const std::string& part_path, const SnapshotSaveProgress& progress, ClientResponse* begun,
+                           bool* chunk_failed);
   // One request on node_id's connection (opened if need be) within deadline_ms.
   // Sets *sent once the request bytes were handed to the kernel.
   Result<ClientResponse> exchange(uint64_t node_id, const ClientRequest& request, uint64_t deadline_ms, bool* sent);

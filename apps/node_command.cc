@@ -2,12 +2,17 @@
 //
 //   keyval node --id N --data-dir D [--peer-listen HOST:PORT] [--client-listen HOST:PORT]
 //               [--peers 1=HOST:PORT,2=HOST:PORT,3=HOST:PORT] [--cluster NAME] [--config FILE]
-//               [--tick-ms T] [--threads N]
+//               [--tick-ms T] [--threads N] [--snapshot-entries N] [--snapshot-bytes B]
+//               [--log-tail-entries N]
 //
 // Defaults: --peers 1=127.0.0.1:7201,2=127.0.0.1:7202,3=127.0.0.1:7203; --peer-listen this
 // node's own entry in --peers; --client-listen 127.0.0.1:(7100 + N); --cluster keyval;
 // --tick-ms 10 (elections time out after 10-20 ticks, heartbeats every 2); --threads 1 (CAF
 // scheduler workers; the WAL writer, the LMDB indexer and the network have their own threads).
+// Snapshots: one is taken once --snapshot-entries (default 10000) entries or --snapshot-bytes
+// (default 67108864, 64 MiB) of entry payload were applied since the last (0 turns that
+// trigger off), and the log it covers is released but for the last --log-tail-entries
+// (default 5000) entries, kept for followers a little behind (docs/SNAPSHOTS.md).
 // --config FILE reads the same settings from "name = value" lines (names as the flags
 // without the dashes; '#' starts a comment); a flag given on the command line wins.
 //
@@ -29,7 +34,6 @@
 #include <map>
 #include <mutex>
 #include <optional>
-#include <sstream>
 
 #include "actors/client_listener.h"
 #include "actors/messages.h"
@@ -38,6 +42,7 @@
 #include "apps/cli.h"
 #include "apps/commands.h"
 #include "apps/kv_client.h"
+#include "apps/peers.h"
 #include "storage/node_identity.h"
 
 namespace keyval::commands {
@@ -46,8 +51,14 @@ namespace {
 constexpr int exit_failed = 1;
 const char* const command_name = "node";
 const char* const peers_default = "1=127.0.0.1:7201,2=127.0.0.1:7202,3=127.0.0.1:7203";
-const std::vector<std::string> setting_names = {"id",    "data-dir", "peer-listen", "client-listen",
-                                                "peers", "cluster",  "tick-ms",  "threads"};
+const std::vector<std::string> setting_names = {"id",      "data-dir",         "peer-listen",      "client-listen",
+                                                "peers",   "cluster",          "tick-ms",          "threads",
+                                                "snapshot-entries", "snapshot-bytes", "log-tail-entries"};
+// Bounds of the snapshot settings: far above any useful value, low enough that a typo in
+// units (bytes given as entries) is caught.
+constexpr uint64_t snapshot_entries_max = 1'000'000'000;
+constexpr uint64_t snapshot_bytes_max = 1ull << 40;
+constexpr uint64_t log_tail_entries_max = 1'000'000'000;
 
 struct NodeOptions {
   uint64_t id = 0;
@@ -58,6 +69,9 @@ struct NodeOptions {
   std::string cluster = "keyval";
   uint64_t tick_ms = 10;
   uint64_t threads = 1;  // CAF scheduler workers
+  uint64_t snapshot_entries = 10000;       // RaftNodeConfig::snapshot_entries
+  uint64_t snapshot_bytes = 64ull << 20;   // RaftNodeConfig::snapshot_bytes
+  uint64_t log_tail_entries = 5000;        // raft::Config::log_tail_entries
 };
 
 // --- settings: flags over the config file ------------------------------------------------
@@ -90,32 +104,24 @@ Result<std::map<std::string, std::string>> read_config_file(const std::string& p
   return settings;
 }
 
-Result<Endpoint> parse_listen(const std::string& flag, const std::string& text) {
-  auto endpoint = parse_endpoint(text);
-  if (!endpoint.is_ok()) return Status::invalid_argument("--" + flag + ": " + endpoint.status().message());
-  if (!is_numeric_host(endpoint->host)) {
-    return Status::invalid_argument("--" + flag + ": " + text + ": the host must be a numeric address");
-  }
-  return endpoint;
-}
-
-Result<std::map<uint64_t, Endpoint>> parse_peers(const std::string& text) {
-  std::map<uint64_t, Endpoint> peers;
-  std::istringstream items(text);
-  std::string item;
-  while (std::getline(items, item, ',')) {
-    auto equals = item.find('=');
-    if (equals == std::string::npos) return Status::invalid_argument("--peers: expected ID=HOST:PORT, got '" + item + "'");
-    auto id = cli::parse_u64(item.substr(0, equals), "--peers id");
-    if (!id.is_ok() || *id == 0) return Status::invalid_argument("--peers: '" + item + "': the id must be a number above 0");
-    KV_ASSIGN_OR_RETURN(Endpoint endpoint, parse_listen("peers", item.substr(equals + 1)));
-    if (!peers.emplace(*id, endpoint).second) {
-      return Status::invalid_argument("--peers: node " + std::to_string(*id) + " is listed twice");
+// --snapshot-entries, --snapshot-bytes, --log-tail-entries (0 allowed: that trigger off, no tail).
+template <class Setting>
+Status parse_snapshot_settings(const Setting& setting, NodeOptions& options) {
+  struct Bounded {
+    const char* name;
+    uint64_t* value;
+    uint64_t max;
+  };
+  for (const Bounded& bounded : {Bounded{"snapshot-entries", &options.snapshot_entries, snapshot_entries_max},
+                                 Bounded{"snapshot-bytes", &options.snapshot_bytes, snapshot_bytes_max},
+                                 Bounded{"log-tail-entries", &options.log_tail_entries, log_tail_entries_max}}) {
+    const std::string flag = std::string("--") + bounded.name;
+    KV_ASSIGN_OR_RETURN(*bounded.value, cli::parse_u64(setting(bounded.name, std::to_string(*bounded.value)), flag));
+    if (*bounded.value > bounded.max) {
+      return Status::invalid_argument(flag + " expects 0.." + std::to_string(bounded.max));
     }
   }
-  if (peers.empty()) return Status::invalid_argument("--peers: no peers given");
-  if (peers.size() > endpoints_max) return Status::invalid_argument("--peers: more than " + std::to_string(endpoints_max));
-  return peers;
+  return Status::ok();
 }
 
 Result<NodeOptions> parse_options(const std::vector<std::string>& args) {
@@ -156,6 +162,7 @@ Result<NodeOptions> parse_options(const std::vector<std::string>& args) {
   if (options.tick_ms == 0 || options.tick_ms > 10000) return Status::invalid_argument("--tick-ms expects 1..10000");
   KV_ASSIGN_OR_RETURN(options.threads, cli::parse_u64(setting("threads", "1"), "--threads"));
   if (options.threads == 0 || options.threads > 64) return Status::invalid_argument("--threads expects 1..64");
+  KV_RETURN_IF_ERROR(parse_snapshot_settings(setting, options));
   return options;
 }
 
@@ -266,6 +273,10 @@ int run_node(const NodeOptions& options) {
   config.raft.raft.node_id = options.id;
   config.raft.raft.voters = identity.voters;
   config.raft.raft.random_seed = random_client_id();
+  config.raft.raft.log_tail_entries = options.log_tail_entries;
+  config.raft.snapshot_entries = options.snapshot_entries;
+  config.raft.snapshot_bytes = options.snapshot_bytes;
+  config.raft.members = members_of(options.peers);
   config.raft.tick_interval = std::chrono::milliseconds(options.tick_ms);
   config.raft.transport = transport;
   config.raft.log = log.sink();

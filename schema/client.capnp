@@ -31,8 +31,22 @@ struct ClientRequest {
       expected @9 :Data;        # the value required; ignored when expectedAbsent
       newValue @10 :Data;
     }
-    status @11 :Void;           # the node's view: id, term, commit and applied index, role
+    status @11 :Void;           # the node's view: id, term, commit and applied index, role, log bounds
+    # A backup, step 1 (the leader only): every write acknowledged before this request is in
+    # a fresh durable snapshot; the answer names it (snapshotIndex, snapshotTerm) and its size
+    # (totalBytes).
+    snapshotBegin @12 :Void;
+    # A backup, step 2: bytes of that snapshot file from `offset` (at most
+    # client_snapshot_chunk_bytes_max); the answer holds them in `chunk`, with totalBytes.
+    snapshotChunk :group {
+      index @13 :UInt64;
+      term @14 :UInt64;
+      offset @15 :UInt64;
+    }
   }
+  # status: also hash the key-value state (stateHash at hashIndex), as `etcdctl endpoint hashkv`.
+  # It reads the whole state: ask for it when wanted, not on every status.
+  hash @16 :Bool;
 }
 
 # Numbers are part of the wire format and equal keyval::ClientStatus's values.
@@ -66,4 +80,19 @@ struct ClientResponse {
   commitIndex @10 :UInt64;
   appliedIndex @11 :UInt64;
   role @12 :Text;           # "leader", "follower", "candidate", "pre_candidate"
+  # status: the log bounds (the node's latest snapshot; its first and last log index).
+  # snapshotBegin, snapshotChunk: the backup snapshot's index and term.
+  snapshotIndex @13 :UInt64;
+  snapshotTerm @14 :UInt64;
+  firstIndex @15 :UInt64;
+  lastIndex @16 :UInt64;
+  # status with hash: the key-value state's hash (storage/snapshot.h hash_state_machine) and
+  # the applied index it was computed at; hashed says they are filled in.
+  hashed @17 :Bool;
+  stateHash @18 :UInt64;
+  hashIndex @19 :UInt64;
+  # snapshotBegin: the snapshot file's size; snapshotChunk: the same, and its bytes from the
+  # requested offset (empty at the end of the file).
+  totalBytes @20 :UInt64;
+  chunk @21 :Data;
 }

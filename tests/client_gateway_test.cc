@@ -2,9 +2,11 @@
 // that the gateway keeps request deadlines itself (actors/deadlines.h) instead of one CAF
 // request timeout per stage. Deadlines is checked as plain logic; the gateway is checked in
 // a real actor system against a fake raft node that holds its answers until told, so a
-// stage can be made to answer late or never.
+// stage can be made to answer late or never; and against fakes that answer at once, for
+// status (log bounds, hash) and the backup requests (snapshot_begin, snapshot_chunk).
 #define BOOST_TEST_MODULE client_gateway_test
 #include <boost/test/unit_test.hpp>
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -14,6 +16,7 @@
 #include "actors/client_gateway.h"
 #include "actors/client_protocol.h"
 #include "actors/deadlines.h"
+#include "raft/core.h"
 
 using namespace keyval;
 using namespace std::chrono_literals;
@@ -130,7 +133,9 @@ struct GatewayFixture {
     ClientGatewayConfig gateway_config;
     gateway_config.node_id = 1;
     gateway_config.request_timeout = request_timeout;
-    gateway = spawn_client_gateway(*system, gateway_config, raft_node, state_machine);
+    gateway_config.slow_request_timeout = slow_request_timeout;
+    gateway = spawn_client_gateway(*system, gateway_config, raft_node, state_machine, store_indexer_actor{},
+                                   snapshotter_actor{});
     self = std::make_unique<caf::scoped_actor>(*system);
   }
   ~GatewayFixture() {
@@ -146,6 +151,7 @@ struct GatewayFixture {
     request.op = op;
     request.key = "key";
     request.value = "value";
+    request.snapshot_index = 7;
     (*self)->send(gateway, client_atom_v, Frame{encode_client_request(request)});
   }
 
@@ -171,6 +177,7 @@ struct GatewayFixture {
   }
 
   const std::chrono::milliseconds request_timeout{300};
+  const std::chrono::milliseconds slow_request_timeout{900};
   caf::actor_system_config config;
   std::unique_ptr<caf::actor_system> system;
   caf::actor raft_node;
@@ -212,4 +219,228 @@ BOOST_FIXTURE_TEST_CASE(a_stage_that_answers_after_the_deadline_is_not_a_second_
   BOOST_CHECK_EQUAL(later[0].request_id, 2u);
   BOOST_CHECK(later[0].status == ClientStatus::not_leader);
   BOOST_CHECK_EQUAL(later[0].leader_hint, 7u);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_snapshot_begin_waits_for_the_slow_deadline_not_the_request_timeout, GatewayFixture) {
+  const auto sent_at = Clock::now();
+  send(1, ClientOp::snapshot_begin);
+  send(2, ClientOp::get);
+  auto first = answers(request_timeout * 2);
+  BOOST_REQUIRE_EQUAL(first.size(), 1u);
+  BOOST_CHECK_EQUAL(first[0].request_id, 2u);
+  auto later = answers(slow_request_timeout * 2);
+  const auto waited = Clock::now() - sent_at;
+  BOOST_REQUIRE_EQUAL(later.size(), 1u);
+  BOOST_CHECK_EQUAL(later[0].request_id, 1u);
+  BOOST_CHECK(later[0].status == ClientStatus::timeout);
+  BOOST_CHECK(waited >= slow_request_timeout);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_snapshot_begin_on_a_follower_answers_not_leader, GatewayFixture) {
+  caf::anon_send(raft_node, release_atom_v);
+  send(1, ClientOp::snapshot_begin);
+  auto responses = answers(request_timeout);
+  BOOST_REQUIRE_EQUAL(responses.size(), 1u);
+  BOOST_CHECK(responses[0].status == ClientStatus::not_leader);
+  BOOST_CHECK_EQUAL(responses[0].leader_hint, 7u);
+}
+
+BOOST_FIXTURE_TEST_CASE(without_a_snapshotter_or_indexer_backup_and_hash_answer_unavailable, GatewayFixture) {
+  send(1, ClientOp::snapshot_chunk);
+  auto responses = answers(request_timeout / 2);
+  BOOST_REQUIRE_EQUAL(responses.size(), 1u);
+  BOOST_CHECK(responses[0].status == ClientStatus::unavailable);
+}
+
+// --- a gateway whose stages answer at once ----------------------------------------------------
+
+namespace {
+
+constexpr uint64_t leader_read_index = 40;
+constexpr uint64_t snapshot_index = 42, snapshot_term = 3;
+constexpr uint64_t snapshot_file_bytes = 2 * client_snapshot_chunk_bytes_max + 1000;
+
+// The byte a fake snapshot file holds at `offset`.
+uint8_t file_byte(uint64_t offset) { return static_cast<uint8_t>(offset * 131 + offset / 7); }
+
+// A leader: reads confirmed at leader_read_index; a snapshot taken on request.
+caf::behavior leading_raft_node(caf::event_based_actor*, int) {
+  return {
+      [](raft_read_atom) { return caf::make_message(true, leader_read_index, uint64_t{1}); },
+      [](raft_status_atom) {
+        return caf::make_message(static_cast<uint64_t>(raft::Role::leader), uint64_t{1}, uint64_t{3}, uint64_t{45},
+                                 uint64_t{45});
+      },
+      [](snapshot_status_atom) { return caf::make_message(uint64_t{30}, uint64_t{2}, uint64_t{21}, uint64_t{46}); },
+      [](snapshot_take_atom) { return caf::make_message(snapshot_index, snapshot_term, snapshot_file_bytes); },
+  };
+}
+
+// Applied through 44; a read waits for nothing. Records the read index a backup waited for.
+state_machine_actor::behavior_type applied_state_machine(state_machine_actor::pointer, std::shared_ptr<uint64_t> waited) {
+  return {
+      [](apply_atom, Frame&) {},
+      [](wait_atom, uint64_t, uint64_t) -> caf::result<Frame> { return to_error(Status::busy("unused")); },
+      [waited](kv_get_atom, std::string&, uint64_t read_index) -> caf::result<bool, std::string, uint64_t> {
+        *waited = read_index;
+        return {false, std::string(), uint64_t{44}};
+      },
+      [](kv_applied_atom) { return uint64_t{44}; },
+      [](snapshot_install_atom, uint64_t, uint64_t) -> caf::result<uint64_t> { return to_error(Status::busy("unused")); },
+  };
+}
+
+caf::error unused() { return to_error(Status::unsupported("not used by the gateway")); }
+
+store_indexer_actor::behavior_type hashing_indexer(int) {
+  return {
+      [](index_atom, Frame&) -> caf::result<uint64_t> { return unused(); },
+      [](read_atom, uint64_t, uint64_t) -> caf::result<Frame> { return unused(); },
+      [](bounds_atom) -> caf::result<uint64_t, uint64_t> { return unused(); },
+      [](checkpoint_atom) -> caf::result<uint64_t> { return unused(); },
+      [](kv_apply_atom, Frame&) -> caf::result<Frame> { return unused(); },
+      [](kv_get_atom, std::string&) -> caf::result<bool, std::string> { return unused(); },
+      [](kv_applied_atom) -> caf::result<uint64_t> { return unused(); },
+      [](compact_atom, uint64_t) -> caf::result<uint64_t> { return unused(); },
+      [](snapshot_install_atom, uint64_t, uint64_t) -> caf::result<uint64_t> { return unused(); },
+      [](hash_atom) -> caf::result<uint64_t, uint64_t> { return {uint64_t{44}, uint64_t{0xfeedbeef}}; },
+  };
+}
+
+// Serves snapshot (snapshot_index, snapshot_term) of snapshot_file_bytes bytes, file_byte each.
+snapshotter_actor::behavior_type file_snapshotter(int) {
+  return {
+      [](snapshot_take_atom, Frame&) -> caf::result<Frame, uint64_t, uint64_t> { return unused(); },
+      [](snapshot_read_atom, uint64_t index, uint64_t term, uint64_t offset,
+         uint64_t bytes_max) -> caf::result<Frame, uint64_t> {
+        if (index != snapshot_index || term != snapshot_term) return to_error(Status::not_found("no such snapshot"));
+        if (offset > snapshot_file_bytes) return to_error(Status::invalid_argument("past the end"));
+        Frame frame;
+        for (uint64_t at = offset; at < std::min(offset + bytes_max, snapshot_file_bytes); ++at) {
+          frame.bytes.push_back(file_byte(at));
+        }
+        return {std::move(frame), snapshot_file_bytes};
+      },
+      [](snapshot_write_atom, uint64_t, uint64_t, uint64_t, Frame&) -> caf::result<uint64_t> { return unused(); },
+      [](snapshot_finish_atom, uint64_t, uint64_t) -> caf::result<Frame, uint64_t> { return unused(); },
+      [](compact_atom, uint64_t, uint64_t) -> caf::result<uint64_t> { return unused(); },
+  };
+}
+
+struct ServingFixture {
+  ServingFixture() {
+    add_message_types(config);
+    system = std::make_unique<caf::actor_system>(config);
+    raft_node = system->spawn(leading_raft_node, 0);
+    state_machine = system->spawn(applied_state_machine, waited_read_index);
+    indexer = system->spawn(hashing_indexer, 0);
+    snapshotter = system->spawn(file_snapshotter, 0);
+    ClientGatewayConfig gateway_config;
+    gateway_config.node_id = 1;
+    gateway = spawn_client_gateway(*system, gateway_config, raft_node, state_machine, indexer, snapshotter);
+    self = std::make_unique<caf::scoped_actor>(*system);
+  }
+  ~ServingFixture() {
+    for (const caf::actor& actor : {caf::actor_cast<caf::actor>(gateway), raft_node, caf::actor_cast<caf::actor>(state_machine),
+                                    caf::actor_cast<caf::actor>(indexer), caf::actor_cast<caf::actor>(snapshotter)}) {
+      caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
+    }
+  }
+
+  ClientResponse ask(const ClientRequest& request) {
+    ClientResponse response;
+    (*self)
+        ->request(gateway, std::chrono::seconds(5), client_atom_v, Frame{encode_client_request(request)})
+        .receive(
+            [&](Frame& frame) {
+              auto decoded = decode_client_response(frame.bytes.data(), frame.bytes.size());
+              BOOST_REQUIRE_MESSAGE(decoded.is_ok(), decoded.status().to_string());
+              response = *decoded;
+            },
+            [&](caf::error& error) { BOOST_FAIL("no answer: " << system->render(error)); });
+    return response;
+  }
+
+  caf::actor_system_config config;
+  std::unique_ptr<caf::actor_system> system;
+  std::shared_ptr<uint64_t> waited_read_index = std::make_shared<uint64_t>(0);
+  caf::actor raft_node;
+  state_machine_actor state_machine;
+  store_indexer_actor indexer;
+  snapshotter_actor snapshotter;
+  client_gateway_actor gateway;
+  std::unique_ptr<caf::scoped_actor> self;
+};
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_CASE(status_carries_the_log_bounds_and_the_hash_only_when_asked, ServingFixture) {
+  ClientRequest request;
+  request.request_id = 1;
+  request.op = ClientOp::status;
+  ClientResponse plain = ask(request);
+  BOOST_REQUIRE(plain.status == ClientStatus::ok);
+  BOOST_CHECK_EQUAL(plain.role, "leader");
+  BOOST_CHECK_EQUAL(plain.applied_index, 44u);
+  BOOST_CHECK_EQUAL(plain.snapshot_index, 30u);
+  BOOST_CHECK_EQUAL(plain.snapshot_term, 2u);
+  BOOST_CHECK_EQUAL(plain.first_index, 21u);
+  BOOST_CHECK_EQUAL(plain.last_index, 46u);
+  BOOST_CHECK(!plain.hashed);
+
+  request.hash = true;
+  ClientResponse hashed = ask(request);
+  BOOST_REQUIRE(hashed.status == ClientStatus::ok);
+  BOOST_CHECK(hashed.hashed);
+  BOOST_CHECK_EQUAL(hashed.state_hash, 0xfeedbeefu);
+  BOOST_CHECK_EQUAL(hashed.hash_index, 44u);
+  BOOST_CHECK_EQUAL(hashed.last_index, 46u);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_backup_begins_after_the_read_index_applied_and_reads_the_file_in_bounded_chunks,
+                        ServingFixture) {
+  ClientRequest begin;
+  begin.request_id = 1;
+  begin.op = ClientOp::snapshot_begin;
+  ClientResponse begun = ask(begin);
+  BOOST_REQUIRE_MESSAGE(begun.status == ClientStatus::ok, begun.message);
+  BOOST_CHECK_EQUAL(*waited_read_index, leader_read_index);
+  BOOST_CHECK_EQUAL(begun.snapshot_index, snapshot_index);
+  BOOST_CHECK_EQUAL(begun.snapshot_term, snapshot_term);
+  BOOST_CHECK_EQUAL(begun.total_bytes, snapshot_file_bytes);
+
+  uint64_t offset = 0;
+  size_t chunks = 0;
+  while (offset < begun.total_bytes) {
+    ClientRequest chunk;
+    chunk.request_id = 2 + chunks;
+    chunk.op = ClientOp::snapshot_chunk;
+    chunk.snapshot_index = begun.snapshot_index;
+    chunk.snapshot_term = begun.snapshot_term;
+    chunk.chunk_offset = offset;
+    ClientResponse answer = ask(chunk);
+    BOOST_REQUIRE_MESSAGE(answer.status == ClientStatus::ok, answer.message);
+    BOOST_REQUIRE(!answer.chunk.empty());
+    BOOST_REQUIRE_LE(answer.chunk.size(), client_snapshot_chunk_bytes_max);
+    BOOST_CHECK_EQUAL(answer.total_bytes, snapshot_file_bytes);
+    for (size_t i = 0; i < answer.chunk.size(); i += 4099) {
+      BOOST_REQUIRE_EQUAL(static_cast<uint8_t>(answer.chunk[i]), file_byte(offset + i));
+    }
+    offset += answer.chunk.size();
+    ++chunks;
+  }
+  BOOST_CHECK_EQUAL(offset, snapshot_file_bytes);
+  BOOST_CHECK_EQUAL(chunks, 3u);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_chunk_of_a_snapshot_the_node_does_not_have_answers_unavailable_naming_it, ServingFixture) {
+  ClientRequest chunk;
+  chunk.request_id = 1;
+  chunk.op = ClientOp::snapshot_chunk;
+  chunk.snapshot_index = snapshot_index + 1;
+  chunk.snapshot_term = snapshot_term;
+  ClientResponse answer = ask(chunk);
+  BOOST_CHECK(answer.status == ClientStatus::unavailable);
+  BOOST_CHECK_MESSAGE(answer.message.find("snapshot " + std::to_string(snapshot_index + 1)) != std::string::npos,
+                      answer.message);
 }

@@ -18,6 +18,7 @@
 
 #include "actors/framing.h"
 #include "apps/kv_client.h"
+#include "storage/snapshot_file.h"
 #include "tests/support/print.h"
 #include "tests/support/run_keyval.h"
 #include "tests/support/temp_dir.h"
@@ -168,6 +169,8 @@ FakeNode::Handler kv_leader(uint64_t node_id) {
         response.commit_index = response.applied_index = *index;
         break;
       case ClientOp::get: break;
+      case ClientOp::snapshot_begin:
+      case ClientOp::snapshot_chunk: return std::optional(answer(ClientStatus::unavailable, node_id));
     }
     return std::optional<ClientResponse>(response);
   };
@@ -388,6 +391,172 @@ BOOST_AUTO_TEST_CASE(an_unreachable_cluster_exits_three_naming_the_failure) {
   auto status = run_cli("status --timeout-ms 300 --endpoints " + down.endpoint().str());
   BOOST_TEST(status.exit_code == 3, status.output);
   BOOST_TEST(contains(status.output, "unreachable"), status.output);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// --- backups and state hashes ---------------------------------------------------------------
+
+namespace {
+
+constexpr uint64_t backup_index = 812, backup_term = 4, backup_keys = 2000;
+constexpr size_t fake_chunk_bytes = 16 << 10;  // a fake leader's chunks: many for a small file
+
+// A real snapshot file of backup_keys keys, as bytes.
+std::vector<uint8_t> snapshot_bytes(const testing::TempDir& dir) {
+  SnapshotHeader header;
+  header.index = backup_index;
+  header.term = backup_term;
+  header.configuration = {{1, "127.0.0.1:7201"}};
+  const std::string path = dir.file("source.snap");
+  auto writer = SnapshotWriter::create(posix_env(), path, header, 4096);
+  BOOST_REQUIRE_MESSAGE(writer.is_ok(), writer.status().to_string());
+  for (uint64_t i = 0; i < backup_keys; ++i) {
+    BOOST_REQUIRE((*writer)->add_kv("key-" + std::to_string(i), std::string(40, static_cast<char>('a' + i % 26))).is_ok());
+  }
+  BOOST_REQUIRE((*writer)->finish().is_ok());
+  return testing::read_file(path);
+}
+
+// A leader (node `node_id`) that backs up `file`; `damaged`: one byte it sends is flipped.
+FakeNode::Handler backup_leader(uint64_t node_id, std::vector<uint8_t> file, bool damaged = false) {
+  return [=](const ClientRequest& request) {
+    ClientResponse response = answer(ClientStatus::ok, node_id);
+    response.node_id = node_id;
+    response.snapshot_index = backup_index;
+    response.snapshot_term = backup_term;
+    response.total_bytes = file.size();
+    if (request.op == ClientOp::snapshot_chunk) {
+      if (request.snapshot_index != backup_index || request.chunk_offset > file.size()) {
+        return std::optional(answer(ClientStatus::unavailable, node_id));
+      }
+      const size_t end = std::min<size_t>(file.size(), request.chunk_offset + fake_chunk_bytes);
+      response.chunk.assign(file.begin() + request.chunk_offset, file.begin() + end);
+      if (damaged && request.chunk_offset <= file.size() / 2 && file.size() / 2 < end) {
+        response.chunk[file.size() / 2 - request.chunk_offset] ^= 0x20;
+      }
+    } else if (request.op != ClientOp::snapshot_begin) {
+      return std::optional(answer(ClientStatus::rejected, node_id));
+    }
+    return std::optional<ClientResponse>(response);
+  };
+}
+
+// A node whose status carries this hash at this applied index.
+FakeNode::Handler hashed_node(uint64_t node_id, uint64_t hash, uint64_t index) {
+  return [=](const ClientRequest& request) {
+    ClientResponse response = answer(ClientStatus::ok, 1);
+    response.node_id = node_id;
+    response.role = node_id == 1 ? "leader" : "follower";
+    response.applied_index = index;
+    response.snapshot_index = 100;
+    response.first_index = 51;
+    response.last_index = index;
+    if (request.hash) {
+      response.hashed = true;
+      response.state_hash = hash;
+      response.hash_index = index;
+    }
+    return std::optional<ClientResponse>(response);
+  };
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(backups)
+
+BOOST_AUTO_TEST_CASE(snapshot_save_follows_the_leader_and_writes_a_verified_file) {
+  testing::TempDir dir;
+  const std::vector<uint8_t> file = snapshot_bytes(dir);
+  BOOST_REQUIRE_GT(file.size(), 4 * fake_chunk_bytes);
+  FakeNode follower([](const ClientRequest&) { return std::optional(answer(ClientStatus::not_leader, 2)); });
+  FakeNode leader(backup_leader(2, file));
+  KvClient client({follower.endpoint(), leader.endpoint()}, quick_options());
+  std::vector<std::pair<uint64_t, uint64_t>> progress;
+  const std::string path = dir.file("backup.snap");
+  auto saved = client.snapshot_save(path, [&](uint64_t done, uint64_t total) { progress.emplace_back(done, total); });
+  BOOST_REQUIRE_MESSAGE(saved.is_ok(), saved.status().to_string());
+  BOOST_TEST(saved->header.index == backup_index);
+  BOOST_TEST(saved->header.term == backup_term);
+  BOOST_TEST(saved->keys == backup_keys);
+  BOOST_TEST(client.leader() == 2u);
+  BOOST_TEST((testing::read_file(path) == file));
+  BOOST_TEST(!posix_env().exists(path + ".part"));
+  BOOST_REQUIRE(!progress.empty());
+  BOOST_TEST(progress.back().first == file.size());
+  BOOST_TEST(progress.back().second == file.size());
+  for (size_t i = 1; i < progress.size(); ++i) BOOST_TEST(progress[i].first > progress[i - 1].first);
+}
+
+BOOST_AUTO_TEST_CASE(a_damaged_transfer_keeps_the_old_backup_and_removes_the_part_file) {
+  testing::TempDir dir;
+  const std::vector<uint8_t> file = snapshot_bytes(dir);
+  FakeNode leader(backup_leader(1, file, /*damaged=*/true));
+  KvClient client({leader.endpoint()}, quick_options());
+  const std::string path = dir.file("backup.snap");
+  const std::vector<uint8_t> older = {'o', 'l', 'd'};
+  testing::write_file(path, older);
+  auto saved = client.snapshot_save(path);
+  BOOST_REQUIRE(!saved.is_ok());
+  BOOST_TEST(contains(saved.status().message(), "does not verify"), saved.status().message());
+  BOOST_TEST(contains(saved.status().message(), "offset"), saved.status().message());
+  BOOST_TEST((testing::read_file(path) == older));
+  BOOST_TEST(!posix_env().exists(path + ".part"));
+}
+
+BOOST_AUTO_TEST_CASE(a_chunk_the_node_cannot_serve_fails_naming_node_and_offset) {
+  testing::TempDir dir;
+  const std::vector<uint8_t> file = snapshot_bytes(dir);
+  auto serve = backup_leader(1, file);
+  FakeNode leader([&](const ClientRequest& request) {
+    if (request.op == ClientOp::snapshot_chunk && request.chunk_offset > 0) {
+      return std::optional(answer(ClientStatus::unavailable, 1));
+    }
+    return serve(request);
+  });
+  KvClient client({leader.endpoint()}, quick_options());
+  const std::string path = dir.file("backup.snap");
+  auto saved = client.snapshot_save(path);
+  BOOST_REQUIRE(!saved.is_ok());
+  BOOST_TEST(contains(saved.status().message(), "offset " + std::to_string(fake_chunk_bytes) + " from node 1"),
+             saved.status().message());
+  BOOST_TEST(!posix_env().exists(path));
+  BOOST_TEST(!posix_env().exists(path + ".part"));
+}
+
+BOOST_AUTO_TEST_CASE(the_save_command_prints_progress_and_a_json_last_line) {
+  testing::TempDir dir;
+  const std::vector<uint8_t> file = snapshot_bytes(dir);
+  FakeNode leader(backup_leader(1, file));
+  const std::string path = dir.file("backup.snap");
+  auto run = run_cli("snapshot save " + path + " --endpoints " + leader.endpoint().str());
+  BOOST_TEST(run.exit_code == 0, run.output);
+  BOOST_TEST(contains(run.output, "MB/s"), run.output);
+  BOOST_TEST(testing::json_field(run.last_line(), "index") == std::to_string(backup_index), run.output);
+  BOOST_TEST(testing::json_field(run.last_line(), "keys") == std::to_string(backup_keys), run.output);
+  BOOST_TEST(testing::json_field(run.last_line(), "bytes") == std::to_string(file.size()), run.output);
+}
+
+BOOST_AUTO_TEST_CASE(status_hash_says_whether_the_replicas_agree) {
+  FakeNode one(hashed_node(1, 0xabcdef, 300));
+  FakeNode two(hashed_node(2, 0xabcdef, 300));
+  FakeNode three(hashed_node(3, 0x123456, 300));
+  const std::string agreeing = " --endpoints " + one.endpoint().str() + "," + two.endpoint().str();
+  auto agree = run_cli("status --hash" + agreeing);
+  BOOST_TEST(agree.exit_code == 0, agree.output);
+  BOOST_TEST(contains(agree.output, "replicas agree: hash 0x0000000000abcdef at index 300"), agree.output);
+  BOOST_TEST(contains(agree.output, "snapshot 100, log 51..300"), agree.output);
+  BOOST_TEST(testing::json_field(agree.last_line(), "hashes") == "agree", agree.output);
+  BOOST_TEST(contains(agree.last_line(), "\"state_hash\":\"0x0000000000abcdef\",\"hash_index\":300"), agree.output);
+
+  auto differ = run_cli("status --hash" + agreeing + "," + three.endpoint().str());
+  BOOST_TEST(differ.exit_code == 1, differ.output);
+  BOOST_TEST(contains(differ.output, "DISAGREE at index 300"), differ.output);
+
+  auto plain = run_cli("status" + agreeing);
+  BOOST_TEST(plain.exit_code == 0, plain.output);
+  BOOST_TEST(!contains(plain.output, "state_hash"), plain.output);
+  BOOST_TEST(contains(plain.last_line(), "\"snapshot_index\":100,\"first_index\":51,\"last_index\":300"), plain.output);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

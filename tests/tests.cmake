@@ -37,6 +37,8 @@ target_link_libraries(persistence_actors_test PRIVATE keyval_actors)
 keyval_test(raft_node_test actors)
 target_link_libraries(raft_node_test PRIVATE keyval_actors keyval_raft)
 add_dependencies(tools_test keyval)
+keyval_test(snapshot_tools_test storage)
+add_dependencies(snapshot_tools_test keyval)
 keyval_test(crash_test crash)
 target_link_libraries(crash_test PRIVATE keyval_actors)
 

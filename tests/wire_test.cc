@@ -35,6 +35,10 @@ const std::vector<raft::MessageType> all_types = {
     raft::MessageType::snapshot_chunk_response,
 };
 
+const std::vector<ClientOp> all_ops = {ClientOp::put,    ClientOp::get,            ClientOp::del,
+                                       ClientOp::cas,    ClientOp::status,         ClientOp::snapshot_begin,
+                                       ClientOp::snapshot_chunk};
+
 const std::vector<ClientStatus> all_statuses = {
     ClientStatus::ok,       ClientStatus::not_leader,    ClientStatus::no_leader,       ClientStatus::timeout,
     ClientStatus::rejected, ClientStatus::stale_request, ClientStatus::session_expired, ClientStatus::lost,
@@ -142,9 +146,16 @@ ClientRequest sample_request(ClientOp op) {
   request.client_id = 5;
   request.sequence = 12;
   request.op = op;
-  if (op != ClientOp::status) request.key = std::string("k\0ey", 4);  // keys are bytes, NUL included
+  const bool keyed = op == ClientOp::put || op == ClientOp::get || op == ClientOp::del || op == ClientOp::cas;
+  if (keyed) request.key = std::string("k\0ey", 4);  // keys are bytes, NUL included
   if (op == ClientOp::put || op == ClientOp::cas) request.value = std::string("v\0alue", 6);
   if (op == ClientOp::cas) request.expected = std::string("old");
+  if (op == ClientOp::status) request.hash = true;
+  if (op == ClientOp::snapshot_chunk) {
+    request.snapshot_index = 4000;
+    request.snapshot_term = 9;
+    request.chunk_offset = 3u << 20;
+  }
   return request;
 }
 
@@ -163,6 +174,15 @@ ClientResponse sample_response(ClientStatus status) {
   response.commit_index = 98;
   response.applied_index = 97;
   response.role = "leader";
+  response.snapshot_index = 90;
+  response.snapshot_term = 7;
+  response.first_index = 41;
+  response.last_index = 100;
+  response.hashed = true;
+  response.state_hash = 0xfedcba9876543210ull;
+  response.hash_index = 96;
+  response.total_bytes = 123456;
+  response.chunk = std::string("ch\0unk", 6);
   return response;
 }
 
@@ -367,7 +387,7 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(client_protocol)
 
 BOOST_AUTO_TEST_CASE(every_op_round_trips) {
-  for (ClientOp op : {ClientOp::put, ClientOp::get, ClientOp::del, ClientOp::cas, ClientOp::status}) {
+  for (ClientOp op : all_ops) {
     BOOST_TEST_CONTEXT(client_op_name(op)) {
       ClientRequest request = sample_request(op);
       auto decoded = decode_request(encode_client_request(request));
@@ -404,8 +424,9 @@ BOOST_AUTO_TEST_CASE(every_status_round_trips) {
 }
 
 BOOST_AUTO_TEST_CASE(names_match_the_header) {
-  const char* op_names[] = {"put", "get", "del", "cas", "status"};
-  for (uint8_t op = 0; op <= 4; ++op) BOOST_TEST(client_op_name(static_cast<ClientOp>(op)) == op_names[op]);
+  const char* op_names[] = {"put", "get", "del", "cas", "status", "snapshot_begin", "snapshot_chunk"};
+  for (uint8_t op = 0; op <= 6; ++op) BOOST_TEST(client_op_name(static_cast<ClientOp>(op)) == op_names[op]);
+  BOOST_TEST(client_op_name(static_cast<ClientOp>(7)) == "invalid");
   const char* status_names[] = {"ok",       "not_leader",    "no_leader",       "timeout",
                                 "rejected", "stale_request", "session_expired", "lost",
                                 "busy",     "unavailable"};
@@ -417,7 +438,7 @@ BOOST_AUTO_TEST_CASE(names_match_the_header) {
 
 BOOST_AUTO_TEST_CASE(equality_sees_every_field) {
   const ClientRequest request = sample_request(ClientOp::cas);
-  std::vector<ClientRequest> requests(7, request);
+  std::vector<ClientRequest> requests(11, request);
   requests[0].request_id++;
   requests[1].client_id++;
   requests[2].sequence++;
@@ -425,10 +446,14 @@ BOOST_AUTO_TEST_CASE(equality_sees_every_field) {
   requests[4].key += "x";
   requests[5].value += "x";
   requests[6].expected.reset();
+  requests[7].hash = !request.hash;
+  requests[8].snapshot_index++;
+  requests[9].snapshot_term++;
+  requests[10].chunk_offset++;
   for (const ClientRequest& other : requests) BOOST_TEST(!(other == request));
 
   const ClientResponse response = sample_response(ClientStatus::ok);
-  std::vector<ClientResponse> responses(13, response);
+  std::vector<ClientResponse> responses(22, response);
   responses[0].request_id++;
   responses[1].status = ClientStatus::busy;
   responses[2].message += "x";
@@ -442,11 +467,20 @@ BOOST_AUTO_TEST_CASE(equality_sees_every_field) {
   responses[10].commit_index++;
   responses[11].applied_index++;
   responses[12].role = "follower";
+  responses[13].snapshot_index++;
+  responses[14].snapshot_term++;
+  responses[15].first_index++;
+  responses[16].last_index++;
+  responses[17].hashed = false;
+  responses[18].state_hash++;
+  responses[19].hash_index++;
+  responses[20].total_bytes++;
+  responses[21].chunk += "x";
   for (const ClientResponse& other : responses) BOOST_TEST(!(other == response));
 }
 
 BOOST_AUTO_TEST_CASE(every_truncation_is_refused) {
-  for (ClientOp op : {ClientOp::put, ClientOp::cas, ClientOp::status}) {
+  for (ClientOp op : {ClientOp::put, ClientOp::cas, ClientOp::status, ClientOp::snapshot_chunk}) {
     check_every_truncation_refused(encode_client_request(sample_request(op)), decode_request);
   }
   check_every_truncation_refused(encode_client_response(sample_response(ClientStatus::not_leader)), decode_response);
@@ -455,7 +489,7 @@ BOOST_AUTO_TEST_CASE(every_truncation_is_refused) {
 BOOST_AUTO_TEST_CASE(random_byte_flips_never_crash) {
   auto encode_request = [](const ClientRequest& request) { return encode_client_request(request); };
   auto encode_response = [](const ClientResponse& response) { return encode_client_response(response); };
-  for (ClientOp op : {ClientOp::put, ClientOp::get, ClientOp::cas, ClientOp::status}) {
+  for (ClientOp op : {ClientOp::put, ClientOp::get, ClientOp::cas, ClientOp::status, ClientOp::snapshot_chunk}) {
     check_byte_flips_never_crash(encode_client_request(sample_request(op)), decode_request, encode_request, 5000);
   }
   check_byte_flips_never_crash(encode_client_response(sample_response(ClientStatus::ok)), decode_response,
@@ -494,11 +528,11 @@ BOOST_AUTO_TEST_CASE(unknown_op_is_refused) {
   std::vector<uint8_t> bytes = encode_client_request(sample_request(ClientOp::status));
   size_t offset = request_discriminant_offset();
   BOOST_REQUIRE(bytes[offset] == static_cast<uint8_t>(schema::ClientRequest::STATUS));  // the layout assumed
-  bytes[offset] = 5;
+  bytes[offset] = 7;  // one past snapshot_chunk
   auto decoded = decode_request(bytes);
   BOOST_REQUIRE(!decoded.is_ok());
   BOOST_TEST(decoded.status().code() == Code::corruption);
-  BOOST_TEST(contains(decoded.status().message(), "unknown op 5"));
+  BOOST_TEST(contains(decoded.status().message(), "unknown op 7"));
 }
 
 BOOST_AUTO_TEST_CASE(empty_key_is_refused_naming_the_op) {
@@ -511,10 +545,23 @@ BOOST_AUTO_TEST_CASE(empty_key_is_refused_naming_the_op) {
     BOOST_TEST(decoded.status().message() ==
                std::string("client request: ") + client_op_name(op) + " with an empty key");
   }
-  // status takes no key: an all-zero status request is fine.
-  ClientRequest status;
-  status.op = ClientOp::status;
-  BOOST_TEST(decode_request(encode_client_request(status)).is_ok());
+  // status and the backup requests take no key: all-zero ones decode.
+  for (ClientOp op : {ClientOp::status, ClientOp::snapshot_begin, ClientOp::snapshot_chunk}) {
+    ClientRequest keyless;
+    keyless.op = op;
+    BOOST_TEST(decode_request(encode_client_request(keyless)).is_ok());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_full_snapshot_chunk_answer_fits_in_a_client_message) {
+  ClientResponse response = sample_response(ClientStatus::ok);
+  response.chunk.assign(client_snapshot_chunk_bytes_max, 'c');
+  response.message.assign(4096, 'm');
+  const std::vector<uint8_t> bytes = encode_client_response(response);
+  BOOST_TEST(bytes.size() <= client_message_bytes_max);
+  auto decoded = decode_response(bytes);
+  BOOST_REQUIRE_MESSAGE(decoded.is_ok(), decoded.status().to_string());
+  BOOST_TEST((decoded.value() == response));
 }
 
 BOOST_AUTO_TEST_CASE(key_over_the_bound_is_refused_and_at_the_bound_accepted) {
