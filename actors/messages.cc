@@ -26,16 +26,7 @@ Status to_status(const caf::error& error) {
   std::string message;
   if (error.context().match_elements<std::string>()) message = error.context().get_as<std::string>(0);
   if (error.category() != error_category) return Status::io_error("actor error: " + caf::to_string(error));
-  switch (static_cast<Code>(error.code())) {
-    case Code::no_space: return Status::no_space(message);
-    case Code::corruption: return Status::corruption(message);
-    case Code::not_found: return Status::not_found(message);
-    case Code::invalid_argument: return Status::invalid_argument(message);
-    case Code::locked: return Status::locked(message);
-    case Code::unsupported: return Status::unsupported(message);
-    case Code::busy: return Status::busy(message);
-    default: return Status::io_error(message);
-  }
+  return Status::from_code(static_cast<Code>(error.code()), std::move(message));
 }
 
 }  // namespace keyval

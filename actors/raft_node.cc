@@ -303,7 +303,7 @@ class RaftNodeActor : public caf::event_based_actor {
     bool reading = false;       // one read from the snapshotter at a time
     uint32_t idle_ticks = 0;
     uint64_t epoch = 0;         // tells replies of an abandoned transfer apart
-    std::chrono::steady_clock::time_point started;
+    caf::actor_clock::time_point started;  // the actor clock: virtual in the simulator
   };
 
   void start_transfer(const raft::Message& message) {
@@ -316,7 +316,7 @@ class RaftNodeActor : public caf::event_based_actor {
     transfer.index = message.snapshot_index;
     transfer.term = message.snapshot_term;
     transfer.epoch = ++transfer_epoch_;
-    transfer.started = std::chrono::steady_clock::now();
+    transfer.started = clock().now();
     transfers_[message.to] = transfer;
     log("sending snapshot " + std::to_string(transfer.index) + " (term " + std::to_string(transfer.term) +
         ") to node " + std::to_string(message.to));
@@ -398,7 +398,7 @@ class RaftNodeActor : public caf::event_based_actor {
     }
     if (transfer.total_bytes > 0 && transfer.acked_offset >= transfer.total_bytes && message.chunk_done) {
       const double seconds =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - transfer.started).count();
+          std::chrono::duration<double>(clock().now() - transfer.started).count();
       char line[160];
       std::snprintf(line, sizeof line, "snapshot %llu sent to node %llu: %llu bytes in %.3f s",
                     static_cast<unsigned long long>(transfer.index), static_cast<unsigned long long>(message.from),
@@ -432,7 +432,7 @@ class RaftNodeActor : public caf::event_based_actor {
     uint64_t term = 0;
     uint64_t next_offset = 0;  // the next byte expected (written, or on its way to the snapshotter)
     bool finishing = false;
-    std::chrono::steady_clock::time_point started;
+    caf::actor_clock::time_point started;  // the actor clock: virtual in the simulator
   };
 
   void answer_chunk(const raft::Message& chunk, uint64_t expected_offset, bool error, bool done) {
@@ -457,7 +457,7 @@ class RaftNodeActor : public caf::event_based_actor {
     if (!same) {
       if (chunk.chunk_offset != 0) return answer_chunk(chunk, 0, false, false);
       incoming_ = IncomingTransfer{chunk.from, chunk.snapshot_index, chunk.snapshot_term, 0, false,
-                                   std::chrono::steady_clock::now()};
+                                   clock().now()};
       log("receiving snapshot " + std::to_string(chunk.snapshot_index) + " (term " +
           std::to_string(chunk.snapshot_term) + ") from node " + std::to_string(chunk.from));
     }
@@ -492,7 +492,7 @@ class RaftNodeActor : public caf::event_based_actor {
                 incoming_.reset();
                 return answer_chunk(header, 0, true, false);
               }
-              const double seconds = incoming_ ? std::chrono::duration<double>(std::chrono::steady_clock::now() -
+              const double seconds = incoming_ ? std::chrono::duration<double>(clock().now() -
                                                                                incoming_->started).count()
                                                : 0.0;
               char line[160];

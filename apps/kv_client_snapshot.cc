@@ -16,27 +16,6 @@
 namespace keyval {
 namespace {
 
-// `status` with `context` before its message, its code kept (callers decide on the code).
-Status with_context(const Status& status, const std::string& context) {
-  std::string message = context + ": " + status.message();
-  switch (status.code()) {
-    case Code::no_space: return Status::no_space(message);
-    case Code::corruption: return Status::corruption(message);
-    case Code::not_found: return Status::not_found(message);
-    case Code::invalid_argument: return Status::invalid_argument(message);
-    case Code::locked: return Status::locked(message);
-    case Code::unsupported: return Status::unsupported(message);
-    case Code::busy: return Status::busy(message);
-    default: return Status::io_error(message);
-  }
-}
-
-std::string parent_directory(const std::string& path) {
-  auto slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
 
 std::string said(const ClientResponse& response) {
   return std::string("said ") + client_status_name(response.status) +
@@ -101,13 +80,13 @@ Status KvClient::snapshot_download(const std::string& part_path, const SnapshotS
   begin.op = ClientOp::snapshot_begin;
   auto answer = run(begin, options_.slow_request_timeout_ms,
                     std::max(options_.operation_timeout_ms, options_.slow_request_timeout_ms));
-  if (!answer.is_ok()) return with_context(answer.status(), "the leader took no snapshot");
+  if (!answer.is_ok()) return answer.status().with_context("the leader took no snapshot");
   *begun = std::move(*answer);
   const uint64_t node = leader_;
 
   (void)env.remove(part_path);  // left by an earlier attempt
   auto opened = env.open_file(part_path, OpenMode::create_new);
-  if (!opened.is_ok()) return with_context(opened.status(), "cannot create " + part_path);
+  if (!opened.is_ok()) return opened.status().with_context("cannot create " + part_path);
   std::unique_ptr<File> file = std::move(*opened);
   ChunkSink sink(*file, *begun);
   uint64_t offset = 0;
@@ -116,15 +95,15 @@ Status KvClient::snapshot_download(const std::string& part_path, const SnapshotS
     auto chunk = snapshot_chunk(node, *begun, offset);
     if (!chunk.is_ok()) {
       *chunk_failed = true;
-      return with_context(chunk.status(), "reading snapshot " + std::to_string(begun->snapshot_index));
+      return chunk.status().with_context("reading snapshot " + std::to_string(begun->snapshot_index));
     }
     Status written = sink.add(*chunk, offset);
-    if (!written.is_ok()) return with_context(written, "writing " + part_path);
+    if (!written.is_ok()) return written.with_context("writing " + part_path);
     offset += chunk->chunk.size();
     if (progress) progress(offset, begun->total_bytes);
   }
   Status synced = file->sync_data();
-  if (!synced.is_ok()) return with_context(synced, "syncing " + part_path);
+  if (!synced.is_ok()) return synced.with_context("syncing " + part_path);
   return Status::ok();
 }
 
@@ -133,7 +112,7 @@ Result<SnapshotSummary> KvClient::snapshot_save(const std::string& path, const S
   const std::string part_path = path + ".part";
   auto fail = [&](const std::string& what, const Status& status) -> Status {
     (void)env.remove(part_path);
-    return with_context(status, "snapshot save to " + path + (what.empty() ? "" : ": " + what));
+    return status.with_context("snapshot save to " + path + (what.empty() ? "" : ": " + what));
   };
 
   // A node releases a snapshot once a newer one is its base, and a leader can stop: a backup
@@ -164,7 +143,7 @@ Result<SnapshotSummary> KvClient::snapshot_save(const std::string& path, const S
   Status renamed = env.rename(part_path, path);
   if (!renamed.is_ok()) return fail("renaming " + part_path, renamed);
   Status dir_synced = env.sync_dir(parent_directory(path));
-  if (!dir_synced.is_ok()) return with_context(dir_synced, "snapshot save to " + path + ": syncing its directory");
+  if (!dir_synced.is_ok()) return dir_synced.with_context("snapshot save to " + path + ": syncing its directory");
   return summary;
 }
 

@@ -20,14 +20,6 @@ const char* const lmdb_subdirectory = "lmdb";
 const char* const snapshot_subdirectory = "snapshots";
 constexpr size_t copy_bytes_max = 1u << 20;  // the file is copied in pieces of this size
 
-std::string parent_directory(const std::string& path) {
-  std::string trimmed = path;
-  while (trimmed.size() > 1 && trimmed.back() == '/') trimmed.pop_back();
-  auto slash = trimmed.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return trimmed.substr(0, slash);
-}
 
 Status check_options(const RestoreOptions& options) {
   if (options.snapshot_path.empty()) return Status::invalid_argument("no snapshot file given");

@@ -196,6 +196,7 @@ class Core {
   void send_heartbeat(uint64_t peer);
   void send_snapshot(uint64_t peer);
   void handle_append(const Message& message);
+  Message append_response_to(const Message& message) const;  // term, addressee, read context
   void handle_install_snapshot(const Message& message);
   void accept_leader(const Message& message);
   void reject_append(const Message& message, Message& response);

@@ -140,13 +140,18 @@ void Core::accept_leader(const Message& message) {
   election_elapsed_ = 0;
 }
 
-void Core::handle_append(const Message& message) {
-  accept_leader(message);
+Message Core::append_response_to(const Message& message) const {
   Message response;
   response.type = MessageType::append_entries_response;
   response.to = message.from;
   response.term = metadata_.current_term;
   response.read_context = message.read_context;
+  return response;
+}
+
+void Core::handle_append(const Message& message) {
+  accept_leader(message);
+  Message response = append_response_to(message);
   // §7: entries through our log start are committed (our snapshot or compaction covers them),
   // so they match the leader's (Leader Completeness, §5.4): skip them and check at the start.
   uint64_t prev_log_index = message.prev_log_index;
@@ -189,10 +194,7 @@ void Core::reject_append(const Message& message, Message& response) {
 void Core::handle_install_snapshot(const Message& message) {
   accept_leader(message);
   // Filled in as a success: the snapshot's entries are committed, so they never conflict.
-  Message response;
-  response.type = MessageType::append_entries_response;
-  response.to = message.from;
-  response.term = metadata_.current_term;
+  Message response = append_response_to(message);
   response.success = true;
   const uint64_t index = message.snapshot_index;
   const uint64_t term = message.snapshot_term;

@@ -82,5 +82,7 @@ Env& posix_env();
 
 // "dir/name", without doubling the separator.
 std::string join_path(const std::string& directory, const std::string& name);
+// The directory holding `path` (trailing slashes ignored): "." for a bare name, "/" at the root.
+std::string parent_directory(const std::string& path);
 
 }  // namespace keyval

@@ -169,8 +169,7 @@ class PosixEnv final : public Env {
         // A new directory's name is durable only once its parent is synced (POSIX; ext4's
         // ordered journal hides it, other file systems do not): without this a power cut
         // could take wal/ with every acknowledged write in it.
-        const size_t slash = prefix.find_last_of('/');
-        KV_RETURN_IF_ERROR(sync_dir(slash == std::string::npos ? "." : slash == 0 ? "/" : prefix.substr(0, slash)));
+        KV_RETURN_IF_ERROR(sync_dir(parent_directory(prefix)));
       } else if (errno != EEXIST) {
         return Status::from_errno("create directory", prefix, errno);
       }
@@ -230,6 +229,15 @@ std::string join_path(const std::string& directory, const std::string& name) {
   if (directory.empty()) return name;
   if (directory.back() == '/') return directory + name;
   return directory + "/" + name;
+}
+
+std::string parent_directory(const std::string& path) {
+  std::string trimmed = path;
+  while (trimmed.size() > 1 && trimmed.back() == '/') trimmed.pop_back();
+  const size_t slash = trimmed.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return trimmed.substr(0, slash);
 }
 
 }  // namespace keyval

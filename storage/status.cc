@@ -9,6 +9,21 @@
 
 namespace keyval {
 
+Status Status::from_code(Code code, std::string message) {
+  switch (code) {
+    case Code::no_space:
+    case Code::corruption:
+    case Code::not_found:
+    case Code::invalid_argument:
+    case Code::locked:
+    case Code::unsupported:
+    case Code::busy:
+      return Status(code, std::move(message));
+    default:
+      return Status(Code::io_error, std::move(message));
+  }
+}
+
 const char* code_name(Code code) {
   switch (code) {
     case Code::ok: return "ok";

@@ -48,6 +48,10 @@ class [[nodiscard]] Status {
 
   // The one translation of an OS error number: `operation` on `path` failed with `error_number`.
   static Status from_errno(const char* operation, const std::string& path, int error_number);
+  // A failure of `code` (io_error for ok or a value no Code names: a failure must stay one).
+  static Status from_code(Code code, std::string message);
+  // The same failure, its message prefixed with "context: " (callers decide on the code).
+  Status with_context(const std::string& context) const { return from_code(code_, context + ": " + message_); }
 
   bool is_ok() const { return code_ == Code::ok; }
   Code code() const { return code_; }

@@ -302,6 +302,21 @@ BOOST_AUTO_TEST_CASE(read_only_file_refuses_writes) {
   BOOST_TEST(contains(status.message(), temp.file("ro")));
 }
 
+BOOST_AUTO_TEST_CASE(parent_directory_of_names_paths_and_the_root) {
+  BOOST_TEST(parent_directory("a/b/c") == "a/b");
+  BOOST_TEST(parent_directory("a/b/") == "a");
+  BOOST_TEST(parent_directory("/top") == "/");
+  BOOST_TEST(parent_directory("name") == ".");
+}
+
+BOOST_AUTO_TEST_CASE(new_directories_are_created_with_their_parents) {
+  TempDir dir;
+  const std::string deep = dir.path() + "/x/y/z";
+  BOOST_REQUIRE(keyval::posix_env().create_dir(deep).is_ok());
+  BOOST_TEST(keyval::posix_env().exists(deep));
+  BOOST_TEST(keyval::posix_env().create_dir(deep).is_ok(), "an existing directory is fine");
+}
+
 BOOST_AUTO_TEST_CASE(join_path_adds_one_separator) {
   BOOST_TEST(join_path("dir", "name") == "dir/name");
   BOOST_TEST(join_path("dir/", "name") == "dir/name");

@@ -84,7 +84,7 @@ BOOST_AUTO_TEST_SUITE(simulator)
 // KEYVAL_SIM_SEEDS widens (or narrows) it.
 BOOST_AUTO_TEST_CASE(no_violation_in_200_seeds_of_five_nodes_under_all_faults) {
   const uint64_t seeds = seeds_from_environment(200);
-  uint64_t acked = 0, crashes = 0, partitions = 0, sync_failures = 0, ok_ops = 0;
+  uint64_t acked = 0, crashes = 0, partitions = 0, sync_failures = 0, ok_ops = 0, snapshots = 0, installs = 0;
   double simulated = 0, wall = 0;
   for (uint64_t seed = 1; seed <= seeds; ++seed) {
     SimOptions options;
@@ -96,17 +96,22 @@ BOOST_AUTO_TEST_CASE(no_violation_in_200_seeds_of_five_nodes_under_all_faults) {
     partitions += result.partitions;
     sync_failures += result.sync_failures;
     ok_ops += result.ops_ok;
+    snapshots += result.snapshots;
+    installs += result.snapshots_installed;
     simulated += result.virtual_seconds;
     wall += result.wall_seconds;
   }
   BOOST_TEST_MESSAGE(seeds << " seeds: " << ok_ops << " operations ok, " << acked << " acknowledged writes, "
                            << crashes << " crashes, " << partitions << " partitions, " << sync_failures
-                           << " failed fsyncs; " << simulated / wall << " simulated s per wall s");
+                           << " failed fsyncs, " << snapshots << " snapshots (" << installs
+                           << " installed from a leader); " << simulated / wall << " simulated s per wall s");
   // The sweep exercised what it claims to.
   BOOST_TEST(crashes > seeds);
   BOOST_TEST(partitions > seeds / 2);
   BOOST_TEST(sync_failures > 0u);
   BOOST_TEST(acked > seeds * 50);
+  BOOST_TEST(snapshots > seeds * 5, "every run takes snapshots (tiny threshold)");
+  BOOST_TEST(installs > seeds / 4, "InstallSnapshot runs under the faults");
 }
 
 BOOST_AUTO_TEST_CASE(without_faults_every_operation_completes) {
@@ -165,6 +170,31 @@ BOOST_AUTO_TEST_CASE(planted_vote_before_durable_is_caught_within_40_seeds) {
   BOOST_TEST_REQUIRE(caught_at != 0u, "the planted bug went unnoticed for 40 seeds");
   BOOST_TEST_MESSAGE("caught at seed " << caught_at << ": " << violation);
   // The same seeds with the correct Raft are clean: the bug, not the setup, was caught.
+  SimOptions correct;
+  correct.seed = caught_at;
+  correct.nodes = 3;
+  SimResult clean = run_simulation(correct);
+  BOOST_TEST(clean.ok(), describe(clean));
+}
+
+// A core that compacts its log past what its snapshot covers (and past commit) breaks the
+// invariant that a compacted prefix is committed: the checker must name it at once.
+BOOST_AUTO_TEST_CASE(planted_compact_past_commit_is_caught_within_10_seeds) {
+  uint64_t caught_at = 0;
+  std::string violation;
+  for (uint64_t seed = 1; seed <= 10 && caught_at == 0; ++seed) {
+    SimOptions options;
+    options.seed = seed;
+    options.nodes = 3;
+    options.planted_bug = raft::PlantedBug::compact_past_commit;
+    SimResult result = run_simulation(options);
+    if (!result.ok()) {
+      caught_at = seed;
+      violation = result.violations.empty() ? result.linearizability_detail : result.violations.front();
+    }
+  }
+  BOOST_TEST_REQUIRE(caught_at != 0u, "the planted bug went unnoticed for 10 seeds");
+  BOOST_TEST(violation.find("compacted past") != std::string::npos, violation);
   SimOptions correct;
   correct.seed = caught_at;
   correct.nodes = 3;

@@ -210,8 +210,6 @@ BOOST_AUTO_TEST_CASE(assign_or_return_works_in_status_functions_and_with_move_on
   BOOST_TEST(unboxed.value() == 9);
 }
 
-BOOST_AUTO_TEST_SUITE_END()
-
 }  // namespace keyval
 
 BOOST_AUTO_TEST_CASE(parse_decimal_takes_digits_within_uint64_only) {
@@ -223,3 +221,18 @@ BOOST_AUTO_TEST_CASE(parse_decimal_takes_digits_within_uint64_only) {
   BOOST_TEST(!keyval::parse_decimal("1 ").has_value());
   BOOST_TEST(!keyval::parse_decimal("0x10").has_value());
 }
+
+BOOST_AUTO_TEST_CASE(with_context_prefixes_the_message_and_keeps_the_code) {
+  Status status = Status::corruption("bad chunk").with_context("snapshot x");
+  BOOST_TEST((status.code() == Code::corruption));
+  BOOST_TEST(status.message() == "snapshot x: bad chunk");
+  BOOST_TEST((Status::busy("full").with_context("queue").code() == Code::busy));
+}
+
+BOOST_AUTO_TEST_CASE(from_code_never_turns_a_failure_into_ok) {
+  BOOST_TEST((Status::from_code(Code::no_space, "disk").code() == Code::no_space));
+  BOOST_TEST((Status::from_code(Code::ok, "odd").code() == Code::io_error));
+  BOOST_TEST((Status::from_code(static_cast<Code>(200), "unknown").code() == Code::io_error));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
