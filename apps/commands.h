@@ -39,5 +39,8 @@ int cluster_main(const std::vector<std::string>& args);      // keyval cluster s
 int experiment_main(const std::vector<std::string>& args);   // keyval experiment run (apps/experiment_command.cc)
 int node_main(const std::vector<std::string>& args);         // keyval node (apps/node_command.cc)
 int bench_kv_main(const std::vector<std::string>& args);     // keyval bench kv (apps/bench_kv.cc)
+// keyval bench snapshot, keyval bench size (apps/bench_snapshot.cc): their own 3-node clusters.
+int bench_snapshot_main(const std::vector<std::string>& args);
+int bench_size_main(const std::vector<std::string>& args);
 
 }  // namespace keyval::commands

@@ -42,6 +42,10 @@ void print_usage(std::ostream& out) {
          "  snapshot restore FILE --data-dir D --id N --peers 1=H:P,... [--cluster NAME]\n"
          "                                    seed an empty D as node N of a new cluster from a backup\n"
          "  bench kv [--endpoints ...] --clients C --ops N --value-bytes B --op put|get [--keys K] [--key-bytes 16]\n"
+         "  bench snapshot [--keys 1000000] [--value-bytes 100] [--clients 64] [--window-s 5] [--dir D --keep]\n"
+         "                                    snapshot take time and put p99 under it, InstallSnapshot rate, restore\n"
+         "  bench size [--puts 2000000] [--keys 10000] [--checkpoints A,B,C] [--dir D --keep] [-- NODE FLAGS]\n"
+         "                                    data directory size and memory of each node under puts, restart time\n"
          "  help                              this text\n";
 }
 

@@ -17,8 +17,13 @@
 //
 // Crash behaviour: each change is one LMDB transaction, and LMDB's copy-on-write B-tree with
 // its meta page written last leaves either the state before a commit or the state after it.
-// In durable mode a commit that returned ok survives a power cut; in relaxed mode
-// (MDB_NOSYNC) the last commits before a power cut may be lost, never torn, until sync().
+// In durable mode a commit that returned ok survives a power cut. In relaxed mode
+// (MDB_NOSYNC) a process crash loses nothing (the page cache keeps every commit), but a power
+// cut or an OS crash may tear the environment: its meta page may point at pages that never
+// reached the disk (LMDB's documentation of MDB_NOSYNC says so, and ext4 gives no ordering
+// that would prevent it). Such an LMDB is never trusted after a power cut: DATA/LMDB_STATE
+// (storage/lmdb_state.h) tells the two crashes apart, and recovery rebuilds LMDB from the
+// base snapshot and the WAL (storage/recovery.h).
 // The two deletes run in chunks of delete_chunk_entries_max entries, one transaction each,
 // removing the entries farthest from those kept first (the suffix from the last index down,
 // the prefix from the first index up): a crash between chunks leaves a contiguous log with
