@@ -586,14 +586,16 @@ class Store::Impl::KvTransaction final : public KvWriter {
   Status put(const std::string& key, const std::string& value) override {
     MDB_val key_val = as_val(key.data(), key.size());
     MDB_val value_val = as_val(value.data(), value.size());
-    return lmdb_status(mdb_put(txn_, impl_.kv, &key_val, &value_val, 0),
-                       "put " + impl_.where("kv", "a key of " + std::to_string(key.size()) + " bytes"));
+    // The message is built only on failure: this runs once per key of every apply and load.
+    const int rc = mdb_put(txn_, impl_.kv, &key_val, &value_val, 0);
+    if (rc == 0) return Status::ok();
+    return lmdb_status(rc, "put " + impl_.where("kv", "a key of " + std::to_string(key.size()) + " bytes"));
   }
 
   Status erase(const std::string& key) override {
     MDB_val key_val = as_val(key.data(), key.size());
     int rc = mdb_del(txn_, impl_.kv, &key_val, nullptr);
-    if (rc == MDB_NOTFOUND) return Status::ok();
+    if (rc == MDB_NOTFOUND || rc == 0) return Status::ok();
     return lmdb_status(rc, "delete " + impl_.where("kv", "a key of " + std::to_string(key.size()) + " bytes"));
   }
 
@@ -703,7 +705,9 @@ class Store::Impl::KvTransaction final : public KvWriter {
   Status put_raw(MDB_dbi dbi, MDB_val key, const std::vector<uint8_t>& value, const char* database,
                  const std::string& what) {
     MDB_val value_val = as_val(value.data(), value.size());
-    return lmdb_status(mdb_put(txn_, dbi, &key, &value_val, 0), "put " + impl_.where(database, what));
+    const int rc = mdb_put(txn_, dbi, &key, &value_val, 0);
+    if (rc == 0) return Status::ok();
+    return lmdb_status(rc, "put " + impl_.where(database, what));
   }
 
   Impl& impl_;
