@@ -348,6 +348,15 @@ std::vector<LoadOp> WriteLoad::operations() {
   return operations_;
 }
 
+std::vector<std::pair<std::string, std::string>> WriteLoad::acknowledged_writes() {
+  std::lock_guard<std::mutex> guard(mutex_);
+  std::vector<std::pair<std::string, std::string>> acknowledged;
+  for (const Write& write : writes_) {
+    if (write.outcome == Write::acknowledged) acknowledged.emplace_back(write.key, write.value);
+  }
+  return acknowledged;
+}
+
 void WriteLoad::run_writer(uint64_t writer) {
   KvClient client(endpoints_, options_);
   std::mt19937_64 random(shape_.seed * 1000003 + writer);

@@ -25,6 +25,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "apps/kv_client.h"
@@ -141,6 +142,9 @@ class WriteLoad {
   uint64_t acknowledged() const { return acknowledged_.load(); }  // acknowledged puts
   uint64_t completed() const { return completed_.load(); }  // operations completed so far
   std::vector<LoadOp> operations();  // every operation completed so far (a copy)
+  // The puts acknowledged so far, as (key, value): each was acknowledged before the call (a
+  // backup begun after it must hold them all).
+  std::vector<std::pair<std::string, std::string>> acknowledged_writes();
   // After stop(): reads every key written through a fresh client; counts as in WriteLoadReport.
   WriteLoadReport verify(KvClientOptions options = {});
 
