@@ -386,7 +386,7 @@ void WriteLoad::run_writer(uint64_t writer) {
     Write write;
     Result<ClientResponse> response = Status::invalid_argument("no operation");
     if (op.kind == LoadOp::put) {
-      write.key = "w" + std::to_string(writer) + "-" + std::to_string(++puts);
+      write.key = shape_.key_prefix + std::to_string(writer) + "-" + std::to_string(++puts);
       write.value = value_for(write.key);
       response = client.put(write.key, write.value);
     } else {
