@@ -38,7 +38,11 @@ constexpr uint64_t log_poll_ms = 1;  // how often a node's log is read while wai
 // The large state of the transfer tests: big enough that sending it takes a measurable time
 // (tens of 1 MiB chunks), small enough to write in seconds on a busy machine.
 constexpr uint64_t big_value_bytes = 256u << 10;
+#if defined(__SANITIZE_ADDRESS__)
+constexpr uint64_t big_state_bytes = 16u << 20;  // sanitized nodes (CI) run several times slower
+#else
 constexpr uint64_t big_state_bytes = 40u << 20;
+#endif
 // Their nodes snapshot every 8 MiB of payload (not by entry count: the small writes during a
 // transfer do not start a new snapshot) and keep a tail of 10 entries.
 const std::vector<std::string> big_state_flags = {"--snapshot-entries", "0", "--snapshot-bytes",
@@ -145,6 +149,31 @@ struct SnapshotClusterFixture {
       if (all) return true;
     }
     return false;
+  }
+
+  // Bytes in node id's partial snapshot files (snapshots/*.tmp: one being received or taken).
+  uint64_t partial_snapshot_bytes(uint64_t id) const {
+    const std::string snapshots = cluster->data_directory(id) + "/snapshots";
+    auto names = posix_env().list(snapshots);
+    uint64_t bytes = 0;
+    if (!names.is_ok()) return 0;
+    for (const std::string& name : *names) {
+      if (contains(name, ".tmp")) bytes += keyval::testing::file_size(snapshots + "/" + name);
+    }
+    return bytes;
+  }
+
+  // Polls until node id holds at least bytes_min of a snapshot it is receiving, or until it logs
+  // the whole file received, or timeout_ms; the partial bytes it held last.
+  uint64_t wait_for_partial_snapshot(uint64_t id, uint64_t bytes_min, uint64_t log_from, uint64_t timeout_ms) {
+    const uint64_t deadline = steady_now_ms() + timeout_ms;
+    while (true) {
+      const uint64_t bytes = partial_snapshot_bytes(id);
+      if (bytes >= bytes_min || steady_now_ms() >= deadline || has_log_line(id, {"received from node"}, log_from)) {
+        return bytes;
+      }
+      sleep_ms(log_poll_ms);
+    }
   }
 
   uint64_t count_log_lines(uint64_t id, const std::string& needle, uint64_t from) const {
@@ -282,8 +311,7 @@ BOOST_AUTO_TEST_CASE(a_follower_stopped_across_two_snapshots_catches_up_through_
 
 BOOST_AUTO_TEST_CASE(the_leader_killed_mid_transfer_the_follower_still_catches_up) {
   start(big_state_flags);
-  const uint64_t first = leader();
-  const uint64_t follower = first % 3 + 1;
+  const uint64_t follower = leader() % 3 + 1;
   expect_caught_up(*cluster);
   const uint64_t stopped_at = view(follower).last_index;
   cluster->signal(follower, SIGKILL);
@@ -295,54 +323,95 @@ BOOST_AUTO_TEST_CASE(the_leader_killed_mid_transfer_the_follower_still_catches_u
   paced.rate_ops_per_s = 50;
   paced.key_prefix = "s";
   WriteLoad small(cluster->client_endpoints(), 2, 100, load_options(), paced);
-  const uint64_t leader_from = cluster->log_bytes(first);
-  const uint64_t follower_from = cluster->log_bytes(follower);
+  std::map<uint64_t, uint64_t> log_from;
+  for (uint64_t id = 1; id <= 3; ++id) log_from[id] = cluster->log_bytes(id);
   BOOST_TEST_REQUIRE(cluster->start(follower).is_ok());
-  // The kill lands as soon as the first chunk reached the follower: of a 40 MB snapshot, tens of
-  // 1 MiB chunks are still to come (a transfer takes 0.1 to 1 s here; the log is polled every ms).
-  const std::string receiving = wait_for_log(follower, "receiving snapshot", follower_from, catch_up_timeout_ms);
-  cluster->signal(first, SIGKILL);
+  // The node sending the snapshot (the leader: on a busy machine not always the first one) is
+  // killed once the follower holds the first MiB of it: of a 40 MB snapshot, tens of 1 MiB
+  // chunks are still to come (a transfer takes 0.1 to 1 s here; the follower's files are polled
+  // every ms).
+  const std::string receiving = wait_for_log(follower, "receiving snapshot", log_from[follower], catch_up_timeout_ms);
   BOOST_TEST_REQUIRE(!receiving.empty(), "node " << follower << " received no snapshot\n" << logs());
-  const std::string from_first = "from node " + std::to_string(first);
-  BOOST_TEST_REQUIRE(contains(receiving, from_first), receiving);
+  const uint64_t sender = number_after(receiving, "from node ");
+  BOOST_TEST_REQUIRE((sender >= 1 && sender <= 3 && sender != follower), receiving);
+  const uint64_t partial_bytes = wait_for_partial_snapshot(follower, 1u << 20, log_from[follower], 10000);
+  cluster->signal(sender, SIGKILL);
   const uint64_t sent_index = number_after(receiving, "receiving snapshot ");
   BOOST_TEST(sent_index > stopped_at);
 
-  const uint64_t second = leader(first);
-  BOOST_TEST(second != first);
-  const std::string installed = wait_for_log(follower, "installed snapshot", follower_from, catch_up_timeout_ms);
+  const uint64_t second = leader(sender);
+  BOOST_TEST(second != sender);
+  const std::string installed = wait_for_log(follower, "installed snapshot", log_from[follower], catch_up_timeout_ms);
   BOOST_TEST_REQUIRE(!installed.empty(), "node " << follower << " installed no snapshot\n" << logs());
   BOOST_TEST(number_after(installed, "installed snapshot ") > stopped_at);
   // Whether the kill landed mid-transfer: the killed leader never heard the last chunk
   // acknowledged, and the follower never completed its file. Then what it installed came from
   // the new leader, which started over.
   const bool finished_before_kill =
-      has_log_line(first, {"snapshot " + std::to_string(sent_index) + " sent to node"}, leader_from) ||
-      has_log_line(follower, {"received " + from_first}, follower_from);
-  BOOST_TEST_MESSAGE("node " << first << " killed "
+      has_log_line(sender, {"snapshot " + std::to_string(sent_index) + " sent to node"}, log_from[sender]) ||
+      has_log_line(follower, {"received from node " + std::to_string(sender)}, log_from[follower]);
+  BOOST_TEST_MESSAGE("node " << sender << " killed "
                              << (finished_before_kill ? "AFTER the transfer completed (the kill came too late)"
                                                       : "mid-transfer")
-                             << "; node " << follower << ": " << installed);
+                             << ", node " << follower << " holding " << partial_bytes << " bytes of its snapshot; then "
+                             << installed);
   if (!finished_before_kill) {
-    BOOST_TEST(has_log_line(follower, {"received from node " + std::to_string(second)}, follower_from), logs());
+    BOOST_TEST(has_log_line(follower, {"received from node " + std::to_string(second)}, log_from[follower]), logs());
   }
   wait_for_acks(small, small.acknowledged() + 20);  // the cluster serves again
   small.stop();
   expect_caught_up(*cluster);
   expect_hashes_agree(*cluster);
 
-  // The old leader comes back and converges too.
-  BOOST_TEST_REQUIRE(cluster->start(first).is_ok());
+  // The killed leader comes back and converges too.
+  BOOST_TEST_REQUIRE(cluster->start(sender).is_ok());
   expect_caught_up(*cluster);
   expect_hashes_agree(*cluster);
   expect_no_loss(big);
   expect_no_loss(small);
 }
 
-BOOST_AUTO_TEST_CASE(the_leader_keeps_acknowledging_writes_while_it_sends_a_snapshot) {
+BOOST_AUTO_TEST_CASE(a_follower_killed_mid_receive_starts_over_and_keeps_no_partial_file) {
   start(big_state_flags);
   const uint64_t leader_id = leader();
   const uint64_t follower = leader_id % 3 + 1;
+  expect_caught_up(*cluster);
+  const uint64_t stopped_at = view(follower).last_index;
+  cluster->signal(follower, SIGKILL);
+  WriteLoad big(cluster->client_endpoints(), 2, big_value_bytes, load_options());
+  build_state_past(follower, stopped_at, big);
+
+  const uint64_t first_start = cluster->log_bytes(follower);
+  BOOST_TEST_REQUIRE(cluster->start(follower).is_ok());
+  // Killed once it holds the first MiB of tens: a partial file stays behind.
+  const std::string receiving = wait_for_log(follower, "receiving snapshot", first_start, catch_up_timeout_ms);
+  wait_for_partial_snapshot(follower, 1u << 20, first_start, 10000);
+  cluster->signal(follower, SIGKILL);
+  BOOST_TEST_REQUIRE(!receiving.empty(), "node " << follower << " received no snapshot\n" << logs());
+  const bool completed = has_log_line(follower, {"received from node"}, first_start);
+  const uint64_t partial_after_kill = partial_snapshot_bytes(follower);
+  BOOST_TEST_MESSAGE("node " << follower << " killed " << (completed ? "AFTER it received the whole file" : "mid-receive")
+                             << ", leaving " << partial_after_kill << " bytes of partial snapshot");
+  if (!completed) BOOST_TEST(partial_after_kill > 0u);
+
+  const uint64_t second_start = cluster->log_bytes(follower);
+  BOOST_TEST_REQUIRE(cluster->start(follower).is_ok());
+  if (!completed) {
+    // The partial file counts for nothing: the transfer starts over and completes.
+    const std::string installed = wait_for_log(follower, "installed snapshot", second_start, catch_up_timeout_ms);
+    BOOST_TEST_REQUIRE(!installed.empty(), "node " << follower << " installed no snapshot after its restart\n" << logs());
+    BOOST_TEST(number_after(installed, "installed snapshot ") > stopped_at);
+    BOOST_TEST(has_log_line(follower, {"receiving snapshot"}, second_start), logs());
+  }
+  expect_caught_up(*cluster);
+  expect_hashes_agree(*cluster);
+  BOOST_TEST(partial_snapshot_bytes(follower) == 0u, "a partial snapshot file outlived the restart");
+  expect_no_loss(big);
+}
+
+BOOST_AUTO_TEST_CASE(the_leader_keeps_acknowledging_writes_while_it_sends_a_snapshot) {
+  start(big_state_flags);
+  const uint64_t follower = leader() % 3 + 1;
   expect_caught_up(*cluster);
   const uint64_t stopped_at = view(follower).last_index;
   cluster->signal(follower, SIGKILL);
@@ -353,23 +422,22 @@ BOOST_AUTO_TEST_CASE(the_leader_keeps_acknowledging_writes_while_it_sends_a_snap
   small_keys.key_prefix = "s";
   WriteLoad small(cluster->client_endpoints(), 2, 100, load_options(), small_keys);
   wait_for_acks(small, 20);
-  const uint64_t leader_from = cluster->log_bytes(leader_id);
   const uint64_t follower_from = cluster->log_bytes(follower);
   BOOST_TEST_REQUIRE(cluster->start(follower).is_ok());
-  // From the first chunk's arrival (the leader may have begun the transfer before the follower
-  // was up: while it is down the leader tries again every second) to the last one's acknowledgement.
+  // From the first chunk's arrival at the follower to its whole file received (the leader may
+  // have begun the transfer before the follower was up: while it is down the leader tries again
+  // every second).
   const std::string receiving = wait_for_log(follower, "receiving snapshot", follower_from, catch_up_timeout_ms);
   const uint64_t acks_at_start = small.acknowledged();
   const uint64_t started_ms = steady_now_ms();
   BOOST_TEST_REQUIRE(!receiving.empty(), "node " << follower << " received no snapshot\n" << logs());
-  const std::string sent = wait_for_log(leader_id, "sent to node " + std::to_string(follower), leader_from,
-                                        catch_up_timeout_ms);
+  const std::string received = wait_for_log(follower, "received from node", follower_from, catch_up_timeout_ms);
   const uint64_t acks_at_end = small.acknowledged();
   const uint64_t transfer_ms = steady_now_ms() - started_ms;
-  BOOST_TEST_REQUIRE(!sent.empty(), "the transfer did not finish\n" << logs());
+  BOOST_TEST_REQUIRE(!received.empty(), "the transfer did not finish\n" << logs());
   BOOST_TEST_MESSAGE(acks_at_end - acks_at_start << " writes acknowledged during the transfer (" << transfer_ms
-                                                 << " ms as the test saw it; node: " << sent << ")");
-  BOOST_TEST(acks_at_end - acks_at_start >= 5u, "the leader acknowledged " << acks_at_end - acks_at_start
+                                                 << " ms as the test saw it; " << received << ")");
+  BOOST_TEST(acks_at_end - acks_at_start >= 5u, "the cluster acknowledged " << acks_at_end - acks_at_start
                                                 << " writes in " << transfer_ms << " ms of transfer\n" << logs());
   BOOST_TEST(!wait_for_log(follower, "installed snapshot", follower_from, catch_up_timeout_ms).empty(), logs());
   small.stop();
