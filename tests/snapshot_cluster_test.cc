@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <sstream>
@@ -151,27 +152,44 @@ struct SnapshotClusterFixture {
     return false;
   }
 
-  // Bytes in node id's partial snapshot files (snapshots/*.tmp: one being received or taken).
-  uint64_t partial_snapshot_bytes(uint64_t id) const {
+  // Bytes in node id's partial snapshot files (snapshots/*.tmp: one being received or taken);
+  // with `index`, only those of that snapshot.
+  uint64_t partial_snapshot_bytes(uint64_t id, uint64_t index = 0) const {
     const std::string snapshots = cluster->data_directory(id) + "/snapshots";
+    char prefix[32];
+    std::snprintf(prefix, sizeof prefix, "snap-%020llu-", static_cast<unsigned long long>(index));
     auto names = posix_env().list(snapshots);
     uint64_t bytes = 0;
     if (!names.is_ok()) return 0;
     for (const std::string& name : *names) {
-      if (contains(name, ".tmp")) bytes += keyval::testing::file_size(snapshots + "/" + name);
+      if (contains(name, ".tmp") && (index == 0 || contains(name, prefix))) {
+        bytes += keyval::testing::file_size(snapshots + "/" + name);
+      }
     }
     return bytes;
   }
 
-  // Polls until node id holds at least bytes_min of a snapshot it is receiving, or until it logs
-  // the whole file received, or timeout_ms; the partial bytes it held last.
-  uint64_t wait_for_partial_snapshot(uint64_t id, uint64_t bytes_min, uint64_t log_from, uint64_t timeout_ms) {
+  // Polls until `follower` receives the snapshot its sender is sending now, not a chunk of an
+  // older one (while the follower was down, the sender's transport queued the chunks of every
+  // attempt, up to its send queue bound, and delivers them first), and holds bytes_min of it or
+  // the whole file. Its "receiving snapshot" line (naming the snapshot and the sender), or ""
+  // after timeout_ms.
+  std::string wait_for_current_transfer(uint64_t follower, uint64_t log_from, uint64_t bytes_min, uint64_t timeout_ms) {
     const uint64_t deadline = steady_now_ms() + timeout_ms;
     while (true) {
-      const uint64_t bytes = partial_snapshot_bytes(id);
-      if (bytes >= bytes_min || steady_now_ms() >= deadline || has_log_line(id, {"received from node"}, log_from)) {
-        return bytes;
+      const std::string receiving = cluster->last_log_line(follower, "receiving snapshot", log_from);
+      const uint64_t index = number_after(receiving, "receiving snapshot ");
+      const uint64_t sender = number_after(receiving, "from node ");
+      if (sender >= 1 && sender <= cluster->nodes()) {
+        const std::string sending = cluster->last_log_line(sender, "sending snapshot");
+        const bool current = number_after(sending, "sending snapshot ") == index &&
+                             contains(sending, "to node " + std::to_string(follower));
+        if (current && (partial_snapshot_bytes(follower, index) >= bytes_min ||
+                        has_log_line(follower, {"snapshot " + std::to_string(index) + " received"}, log_from))) {
+          return receiving;
+        }
       }
+      if (steady_now_ms() >= deadline) return "";
       sleep_ms(log_poll_ms);
     }
   }
@@ -330,13 +348,12 @@ BOOST_AUTO_TEST_CASE(the_leader_killed_mid_transfer_the_follower_still_catches_u
   // killed once the follower holds the first MiB of it: of a 40 MB snapshot, tens of 1 MiB
   // chunks are still to come (a transfer takes 0.1 to 1 s here; the follower's files are polled
   // every ms).
-  const std::string receiving = wait_for_log(follower, "receiving snapshot", log_from[follower], catch_up_timeout_ms);
-  BOOST_TEST_REQUIRE(!receiving.empty(), "node " << follower << " received no snapshot\n" << logs());
+  const std::string receiving = wait_for_current_transfer(follower, log_from[follower], 1u << 20, catch_up_timeout_ms);
   const uint64_t sender = number_after(receiving, "from node ");
-  BOOST_TEST_REQUIRE((sender >= 1 && sender <= 3 && sender != follower), receiving);
-  const uint64_t partial_bytes = wait_for_partial_snapshot(follower, 1u << 20, log_from[follower], 10000);
-  cluster->signal(sender, SIGKILL);
+  if (!receiving.empty()) cluster->signal(sender, SIGKILL);
+  BOOST_TEST_REQUIRE(!receiving.empty(), "node " << follower << " received no snapshot\n" << logs());
   const uint64_t sent_index = number_after(receiving, "receiving snapshot ");
+  const uint64_t partial_bytes = partial_snapshot_bytes(follower, sent_index);
   BOOST_TEST(sent_index > stopped_at);
 
   const uint64_t second = leader(sender);
@@ -384,8 +401,7 @@ BOOST_AUTO_TEST_CASE(a_follower_killed_mid_receive_starts_over_and_keeps_no_part
   const uint64_t first_start = cluster->log_bytes(follower);
   BOOST_TEST_REQUIRE(cluster->start(follower).is_ok());
   // Killed once it holds the first MiB of tens: a partial file stays behind.
-  const std::string receiving = wait_for_log(follower, "receiving snapshot", first_start, catch_up_timeout_ms);
-  wait_for_partial_snapshot(follower, 1u << 20, first_start, 10000);
+  const std::string receiving = wait_for_current_transfer(follower, first_start, 1u << 20, catch_up_timeout_ms);
   cluster->signal(follower, SIGKILL);
   BOOST_TEST_REQUIRE(!receiving.empty(), "node " << follower << " received no snapshot\n" << logs());
   const bool completed = has_log_line(follower, {"received from node"}, first_start);
@@ -427,7 +443,7 @@ BOOST_AUTO_TEST_CASE(the_leader_keeps_acknowledging_writes_while_it_sends_a_snap
   // From the first chunk's arrival at the follower to its whole file received (the leader may
   // have begun the transfer before the follower was up: while it is down the leader tries again
   // every second).
-  const std::string receiving = wait_for_log(follower, "receiving snapshot", follower_from, catch_up_timeout_ms);
+  const std::string receiving = wait_for_current_transfer(follower, follower_from, 0, catch_up_timeout_ms);
   const uint64_t acks_at_start = small.acknowledged();
   const uint64_t started_ms = steady_now_ms();
   BOOST_TEST_REQUIRE(!receiving.empty(), "node " << follower << " received no snapshot\n" << logs());
