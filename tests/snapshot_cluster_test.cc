@@ -46,8 +46,8 @@ constexpr uint64_t big_state_bytes = 40u << 20;
 #endif
 // Their nodes snapshot every 8 MiB of payload (not by entry count: the small writes during a
 // transfer do not start a new snapshot) and keep a tail of 10 entries.
-const std::vector<std::string> big_state_flags = {"--snapshot-entries", "0", "--snapshot-bytes",
-                                                  std::to_string(8u << 20), "--log-tail-entries", "10"};
+const std::vector<std::string> big_state_flags = {
+    "--snapshot-entries", "0", "--snapshot-bytes", std::to_string(8u << 20), "--log-tail-entries", "10"};
 
 KvClientOptions load_options() {
   KvClientOptions options;
@@ -56,7 +56,9 @@ KvClientOptions load_options() {
   return options;
 }
 
-void sleep_ms(uint64_t ms) { ::usleep(static_cast<useconds_t>(ms * 1000)); }
+void sleep_ms(uint64_t ms) {
+  ::usleep(static_cast<useconds_t>(ms * 1000));
+}
 
 // The number that follows `prefix` in `line`; 0 when the prefix is absent.
 uint64_t number_after(const std::string& line, const std::string& prefix) {
@@ -214,20 +216,27 @@ struct SnapshotClusterFixture {
       for (uint64_t id = 1; id <= of.nodes(); ++id) {
         if (!of.running(id)) continue;
         auto answer = client.status(id, true);
-        if (answer.is_ok() && answer->hashed) hashed[id] = *answer;
-        else last = "node " + std::to_string(id) + ": " + (answer.is_ok() ? "no hash" : answer.status().message());
+        if (answer.is_ok() && answer->hashed) {
+          hashed[id] = *answer;
+        } else {
+          last = "node " + std::to_string(id) + ": " + (answer.is_ok() ? "no hash" : answer.status().message());
+        }
       }
       bool same_index = !hashed.empty();
-      for (const auto& [id, answer] : hashed) same_index = same_index && answer.hash_index == hashed.begin()->second.hash_index;
+      for (const auto& [id, answer] : hashed) {
+        same_index = same_index && answer.hash_index == hashed.begin()->second.hash_index;
+      }
       uint64_t running = 0;
       for (uint64_t id = 1; id <= of.nodes(); ++id) running += of.running(id);
       if (same_index && hashed.size() == running) {
         const ClientResponse& first = hashed.begin()->second;
         for (const auto& [id, answer] : hashed) {
-          BOOST_TEST(answer.state_hash == first.state_hash, "node " << id << " hashes " << answer.state_hash
-                     << ", node " << first.node_id << " " << first.state_hash << " at index " << first.hash_index);
+          BOOST_TEST(answer.state_hash == first.state_hash,
+                     "node " << id << " hashes " << answer.state_hash << ", node " << first.node_id << " "
+                             << first.state_hash << " at index " << first.hash_index);
         }
-        BOOST_TEST_MESSAGE(hashed.size() << " nodes agree: hash " << first.state_hash << " at index " << first.hash_index);
+        BOOST_TEST_MESSAGE(hashed.size() << " nodes agree: hash " << first.state_hash << " at index "
+                                         << first.hash_index);
         return first.hash_index;
       }
       if (!hashed.empty() && !same_index) last = "the nodes hashed at different indexes";
@@ -251,7 +260,8 @@ struct SnapshotClusterFixture {
   void wait_for_acks(WriteLoad& load, uint64_t at_least, uint64_t timeout_ms = 30000) {
     const uint64_t deadline = steady_now_ms() + timeout_ms;
     while (load.acknowledged() < at_least && steady_now_ms() < deadline) sleep_ms(5);
-    BOOST_TEST_REQUIRE(load.acknowledged() >= at_least, "only " << load.acknowledged() << " writes acknowledged\n" << logs());
+    BOOST_TEST_REQUIRE(load.acknowledged() >= at_least, "only " << load.acknowledged() << " writes acknowledged\n"
+                                                                << logs());
   }
 
   // Writes big_state_bytes in big values while `stopped` is down, until every running node
@@ -265,7 +275,8 @@ struct SnapshotClusterFixture {
       const ClientResponse status = view(id);
       BOOST_TEST_REQUIRE(status.first_index > stopped_last_index + 1,
                          "node " << id << " still holds entries from " << status.first_index << " (node " << stopped
-                                 << " stopped at " << stopped_last_index << ")\n" << logs());
+                                 << " stopped at " << stopped_last_index << ")\n"
+                                 << logs());
     }
   }
 };
@@ -279,12 +290,14 @@ BOOST_AUTO_TEST_CASE(a_follower_stopped_across_two_snapshots_catches_up_through_
   const uint64_t leader_id = leader();
   const uint64_t follower = leader_id % 3 + 1;
   KvClient client(cluster->client_endpoints(), load_options());
-  for (int i = 0; i < 50; ++i) BOOST_TEST_REQUIRE(client.put("early-" + std::to_string(i), "e" + std::to_string(i)).is_ok());
+  for (int i = 0; i < 50; ++i)
+    BOOST_TEST_REQUIRE(client.put("early-" + std::to_string(i), "e" + std::to_string(i)).is_ok());
   expect_caught_up(*cluster);
   const uint64_t stopped_at = view(follower).last_index;
   cluster->signal(follower, SIGTERM);
   auto exit = cluster->wait_exit(follower, 10000);
   BOOST_TEST_REQUIRE(exit.is_ok(), exit.status().message());
+  BOOST_TEST((exit->exited && exit->code == 0), exit->describe() << "\n" << logs());
 
   // The two others take two snapshots and release the log past the follower's last entry.
   std::map<uint64_t, uint64_t> log_from;
@@ -367,11 +380,10 @@ BOOST_AUTO_TEST_CASE(the_leader_killed_mid_transfer_the_follower_still_catches_u
   const bool finished_before_kill =
       has_log_line(sender, {"snapshot " + std::to_string(sent_index) + " sent to node"}, log_from[sender]) ||
       has_log_line(follower, {"received from node " + std::to_string(sender)}, log_from[follower]);
-  BOOST_TEST_MESSAGE("node " << sender << " killed "
-                             << (finished_before_kill ? "AFTER the transfer completed (the kill came too late)"
-                                                      : "mid-transfer")
-                             << ", node " << follower << " holding " << partial_bytes << " bytes of its snapshot; then "
-                             << installed);
+  BOOST_TEST_MESSAGE(
+      "node " << sender << " killed "
+              << (finished_before_kill ? "AFTER the transfer completed (the kill came too late)" : "mid-transfer")
+              << ", node " << follower << " holding " << partial_bytes << " bytes of its snapshot; then " << installed);
   if (!finished_before_kill) {
     BOOST_TEST(has_log_line(follower, {"received from node " + std::to_string(second)}, log_from[follower]), logs());
   }
@@ -406,8 +418,9 @@ BOOST_AUTO_TEST_CASE(a_follower_killed_mid_receive_starts_over_and_keeps_no_part
   BOOST_TEST_REQUIRE(!receiving.empty(), "node " << follower << " received no snapshot\n" << logs());
   const bool completed = has_log_line(follower, {"received from node"}, first_start);
   const uint64_t partial_after_kill = partial_snapshot_bytes(follower);
-  BOOST_TEST_MESSAGE("node " << follower << " killed " << (completed ? "AFTER it received the whole file" : "mid-receive")
-                             << ", leaving " << partial_after_kill << " bytes of partial snapshot");
+  BOOST_TEST_MESSAGE("node " << follower << " killed "
+                             << (completed ? "AFTER it received the whole file" : "mid-receive") << ", leaving "
+                             << partial_after_kill << " bytes of partial snapshot");
   if (!completed) BOOST_TEST(partial_after_kill > 0u);
 
   const uint64_t second_start = cluster->log_bytes(follower);
@@ -415,7 +428,8 @@ BOOST_AUTO_TEST_CASE(a_follower_killed_mid_receive_starts_over_and_keeps_no_part
   if (!completed) {
     // The partial file counts for nothing: the transfer starts over and completes.
     const std::string installed = wait_for_log(follower, "installed snapshot", second_start, catch_up_timeout_ms);
-    BOOST_TEST_REQUIRE(!installed.empty(), "node " << follower << " installed no snapshot after its restart\n" << logs());
+    BOOST_TEST_REQUIRE(!installed.empty(), "node " << follower << " installed no snapshot after its restart\n"
+                                                   << logs());
     BOOST_TEST(number_after(installed, "installed snapshot ") > stopped_at);
     BOOST_TEST(has_log_line(follower, {"receiving snapshot"}, second_start), logs());
   }
@@ -440,9 +454,8 @@ BOOST_AUTO_TEST_CASE(the_leader_keeps_acknowledging_writes_while_it_sends_a_snap
   wait_for_acks(small, 20);
   const uint64_t follower_from = cluster->log_bytes(follower);
   BOOST_TEST_REQUIRE(cluster->start(follower).is_ok());
-  // From the first chunk's arrival at the follower to its whole file received (the leader may
-  // have begun the transfer before the follower was up: while it is down the leader tries again
-  // every second).
+  // From the first chunk of the current snapshot at the follower to its whole file received
+  // (the leader may have begun that transfer before the follower was up).
   const std::string receiving = wait_for_current_transfer(follower, follower_from, 0, catch_up_timeout_ms);
   const uint64_t acks_at_start = small.acknowledged();
   const uint64_t started_ms = steady_now_ms();
@@ -454,7 +467,9 @@ BOOST_AUTO_TEST_CASE(the_leader_keeps_acknowledging_writes_while_it_sends_a_snap
   BOOST_TEST_MESSAGE(acks_at_end - acks_at_start << " writes acknowledged during the transfer (" << transfer_ms
                                                  << " ms as the test saw it; " << received << ")");
   BOOST_TEST(acks_at_end - acks_at_start >= 5u, "the cluster acknowledged " << acks_at_end - acks_at_start
-                                                << " writes in " << transfer_ms << " ms of transfer\n" << logs());
+                                                                            << " writes in " << transfer_ms
+                                                                            << " ms of transfer\n"
+                                                                            << logs());
   BOOST_TEST(!wait_for_log(follower, "installed snapshot", follower_from, catch_up_timeout_ms).empty(), logs());
   small.stop();
   expect_caught_up(*cluster);
@@ -505,11 +520,12 @@ BOOST_AUTO_TEST_CASE(a_backup_taken_under_load_restores_into_a_fresh_cluster_wit
   for (const auto& [key, value] : before) {
     auto got = client.get(key);
     if (got.is_ok() && got->found && got->value == value) continue;
-    if (missing++ == 0) first_missing = key + ": " + (got.is_ok() ? (got->found ? "another value" : "absent")
-                                                                   : got.status().message());
+    if (missing++ == 0)
+      first_missing = key + ": " + (got.is_ok() ? (got->found ? "another value" : "absent") : got.status().message());
   }
-  BOOST_TEST(missing == 0u, missing << " of " << before.size() << " acknowledged writes missing, first " << first_missing
-                                    << "\n" << logs_of(*restored));
+  BOOST_TEST(missing == 0u, missing << " of " << before.size() << " acknowledged writes missing, first "
+                                    << first_missing << "\n"
+                                    << logs_of(*restored));
   for (uint64_t id = 1; id <= 3; ++id) {
     auto view = KvClient(restored->client_endpoints(), load_options()).status(id);
     BOOST_TEST_REQUIRE(view.is_ok(), view.status().message());
@@ -538,8 +554,11 @@ BOOST_AUTO_TEST_CASE(a_corrupted_backup_is_refused_by_status_and_restore) {
   for (bool truncate : {false, true}) {
     BOOST_TEST_CONTEXT((truncate ? "truncated" : "one byte flipped")) {
       std::vector<uint8_t> damaged = bytes;
-      if (truncate) damaged.resize(damaged.size() * 2 / 3);
-      else damaged[damaged.size() / 2] ^= 0x40;
+      if (truncate) {
+        damaged.resize(damaged.size() * 2 / 3);
+      } else {
+        damaged[damaged.size() / 2] ^= 0x40;
+      }
       const std::string damaged_file = dir.file(truncate ? "truncated.snap" : "flipped.snap");
       keyval::testing::write_file(damaged_file, damaged);
       const Run status = run_keyval("snapshot status " + damaged_file);
