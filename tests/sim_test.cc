@@ -151,81 +151,58 @@ BOOST_AUTO_TEST_CASE(same_seed_gives_the_same_trace_in_another_process) {
   BOOST_TEST(json_field(second.last_line(), "trace_hash") == std::to_string(here.trace_hash));
 }
 
-// A Raft that answers votes before they are durable breaks election safety once a voter
-// crashes right after voting; the simulator's crashes at such moments must find it.
-BOOST_AUTO_TEST_CASE(planted_vote_before_durable_is_caught_within_40_seeds) {
-  uint64_t caught_at = 0;
+struct Caught {
+  uint64_t seed = 0;  // 0: not caught
   std::string violation;
-  for (uint64_t seed = 1; seed <= 40 && caught_at == 0; ++seed) {
+};
+
+// Runs seeds 1..seeds on 3 nodes with `bug` planted until one fails; that seed run again
+// without the bug must be clean (the bug, not the setup, was caught).
+Caught planted_bug_caught(raft::PlantedBug bug, uint64_t seeds) {
+  Caught caught;
+  for (uint64_t seed = 1; seed <= seeds && caught.seed == 0; ++seed) {
     SimOptions options;
     options.seed = seed;
     options.nodes = 3;
-    options.planted_bug = raft::PlantedBug::vote_before_durable;
+    options.planted_bug = bug;
     SimResult result = run_simulation(options);
     if (!result.ok()) {
-      caught_at = seed;
-      violation = result.violations.empty() ? result.linearizability_detail : result.violations.front();
+      caught.seed = seed;
+      caught.violation = result.violations.empty() ? result.linearizability_detail : result.violations.front();
     }
   }
-  BOOST_TEST_REQUIRE(caught_at != 0u, "the planted bug went unnoticed for 40 seeds");
-  BOOST_TEST_MESSAGE("caught at seed " << caught_at << ": " << violation);
-  // The same seeds with the correct Raft are clean: the bug, not the setup, was caught.
+  if (caught.seed == 0) return caught;
+  BOOST_TEST_MESSAGE("caught at seed " << caught.seed << ": " << caught.violation);
   SimOptions correct;
-  correct.seed = caught_at;
+  correct.seed = caught.seed;
   correct.nodes = 3;
   SimResult clean = run_simulation(correct);
   BOOST_TEST(clean.ok(), describe(clean));
+  return caught;
+}
+
+// A Raft that answers votes before they are durable breaks election safety once a voter
+// crashes right after voting; the simulator's crashes at such moments must find it.
+BOOST_AUTO_TEST_CASE(planted_vote_before_durable_is_caught_within_40_seeds) {
+  Caught caught = planted_bug_caught(raft::PlantedBug::vote_before_durable, 40);
+  BOOST_TEST(caught.seed != 0u, "the planted bug went unnoticed for 40 seeds");
 }
 
 // A core that compacts its log past what its snapshot covers (and past commit) breaks the
 // invariant that a compacted prefix is committed: the checker must name it at once.
 BOOST_AUTO_TEST_CASE(planted_compact_past_commit_is_caught_within_10_seeds) {
-  uint64_t caught_at = 0;
-  std::string violation;
-  for (uint64_t seed = 1; seed <= 10 && caught_at == 0; ++seed) {
-    SimOptions options;
-    options.seed = seed;
-    options.nodes = 3;
-    options.planted_bug = raft::PlantedBug::compact_past_commit;
-    SimResult result = run_simulation(options);
-    if (!result.ok()) {
-      caught_at = seed;
-      violation = result.violations.empty() ? result.linearizability_detail : result.violations.front();
-    }
-  }
-  BOOST_TEST_REQUIRE(caught_at != 0u, "the planted bug went unnoticed for 10 seeds");
-  BOOST_TEST(violation.find("compacted past") != std::string::npos, violation);
-  SimOptions correct;
-  correct.seed = caught_at;
-  correct.nodes = 3;
-  SimResult clean = run_simulation(correct);
-  BOOST_TEST(clean.ok(), describe(clean));
+  Caught caught = planted_bug_caught(raft::PlantedBug::compact_past_commit, 10);
+  BOOST_TEST_REQUIRE(caught.seed != 0u, "the planted bug went unnoticed for 10 seeds");
+  BOOST_TEST(caught.violation.find("compacted past") != std::string::npos, caught.violation);
 }
 
 // A follower that acknowledges an installed snapshot before its WAL record is durable, and
 // crashes right after (the simulator crashes a node after half of such promises), comes back
 // with its old log while the leader counts it as holding the snapshot.
 BOOST_AUTO_TEST_CASE(planted_snapshot_ack_before_durable_is_caught_within_20_seeds) {
-  uint64_t caught_at = 0;
-  std::string violation;
-  for (uint64_t seed = 1; seed <= 20 && caught_at == 0; ++seed) {
-    SimOptions options;
-    options.seed = seed;
-    options.nodes = 3;
-    options.planted_bug = raft::PlantedBug::snapshot_ack_before_durable;
-    SimResult result = run_simulation(options);
-    if (!result.ok()) {
-      caught_at = seed;
-      violation = result.violations.empty() ? result.linearizability_detail : result.violations.front();
-    }
-  }
-  BOOST_TEST_REQUIRE(caught_at != 0u, "the planted bug went unnoticed for 20 seeds");
-  BOOST_TEST(violation.find("match index past the follower's log") != std::string::npos, violation);
-  SimOptions correct;
-  correct.seed = caught_at;
-  correct.nodes = 3;
-  SimResult clean = run_simulation(correct);
-  BOOST_TEST(clean.ok(), describe(clean));
+  Caught caught = planted_bug_caught(raft::PlantedBug::snapshot_ack_before_durable, 20);
+  BOOST_TEST_REQUIRE(caught.seed != 0u, "the planted bug went unnoticed for 20 seeds");
+  BOOST_TEST(caught.violation.find("match index past the follower's log") != std::string::npos, caught.violation);
 }
 
 BOOST_AUTO_TEST_CASE(history_file_holds_every_operation_and_checks_linearizable) {
