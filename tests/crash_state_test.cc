@@ -33,7 +33,7 @@ using keyval::testing::TempDir;
 namespace keyval {
 namespace {
 
-constexpr size_t crash_states_default = 40;
+constexpr size_t crash_states_default = 80;
 constexpr uint64_t writers = 2;
 constexpr uint64_t puts_per_writer = 300;
 constexpr size_t value_bytes = 200;
@@ -162,6 +162,8 @@ TracedRun run_traced(const std::string& directory, const std::string& trace_path
 
 struct Tally {
   size_t states = 0, started = 0, refused = 0, failed = 0, acked_checked = 0;
+  // How the started nodes recovered, from their "recovered ..." log line (storage/recovery.h).
+  size_t rebuilt_from_snapshot = 0, rebuilt_from_wal = 0, lmdb_trusted = 0, torn_tails_cut = 0;
   std::map<std::string, size_t> by_kind;
   double slowest_s = 0;
 };
@@ -193,6 +195,13 @@ bool check_state(const keyval::testing::CrashState& state, const keyval::testing
     return false;
   }
   ++tally.started;
+  const std::string recovered = cluster->last_log_line(1, "recovered ");
+  if (contains(recovered, "LMDB rebuilt")) {
+    ++(contains(recovered, "from the snapshot") ? tally.rebuilt_from_snapshot : tally.rebuilt_from_wal);
+  } else {
+    ++tally.lmdb_trusted;
+  }
+  if (contains(recovered, " torn bytes at ")) ++tally.torn_tails_cut;
 
   bool ok = true;
   KvClient client(cluster->client_endpoints());
@@ -276,9 +285,11 @@ BOOST_AUTO_TEST_CASE(every_acknowledged_write_survives_every_crash_state) {
   for (const auto& [kind, number] : tally.by_kind) kinds += (kinds.empty() ? "" : ", ") + kind + " " + std::to_string(number);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at).count();
   BOOST_TEST_MESSAGE("crash states: " << tally.states << " (" << kinds << "), started " << tally.started << ", refused "
-                                      << tally.refused << ", failed " << tally.failed << ", acknowledged writes checked "
-                                      << tally.acked_checked << ", " << seconds << " s (slowest state " << tally.slowest_s
-                                      << " s)");
+                                      << tally.refused << ", failed " << tally.failed << "; LMDB rebuilt from a snapshot "
+                                      << tally.rebuilt_from_snapshot << ", from the WAL alone " << tally.rebuilt_from_wal
+                                      << ", trusted " << tally.lmdb_trusted << "; torn WAL tails cut "
+                                      << tally.torn_tails_cut << "; acknowledged writes checked " << tally.acked_checked
+                                      << "; " << seconds << " s (slowest state " << tally.slowest_s << " s)");
   BOOST_TEST(tally.states == specs.size());
   BOOST_TEST(tally.refused == 0u);
   BOOST_TEST(tally.failed == 0u);
