@@ -19,6 +19,7 @@ namespace keyval::testing {
 namespace {
 
 constexpr uint64_t between_points_max = 64;  // "between syncs" cuts spread over the whole trace
+constexpr uint64_t sector_bytes = 512;       // a torn write keeps a whole number of these
 
 const char* call_name(const TraceOp& op) {
   switch (op.kind) {
@@ -265,6 +266,16 @@ CrashState DiskModel::build(const CrashStateSpec& spec, uint64_t cut_time_ns) co
     for (size_t i = 0; i < file.pending.size(); ++i) {
       if (keep[i] || file.pending[i].forced) apply_change(content, file.pending[i]);
     }
+    // A prefix may end inside a write: the first one it leaves out is torn, its first sectors
+    // on disk and the rest not.
+    const size_t torn = static_cast<size_t>(std::find(keep.begin(), keep.end(), false) - keep.begin());
+    if (spec.kind == StateKind::prefix && torn < file.pending.size() && file.pending[torn].kind == io_trace_write &&
+        file.pending[torn].length > sector_bytes && (random() & 1) != 0) {
+      ContentChange part = file.pending[torn];
+      part.length = sector_bytes * std::uniform_int_distribution<uint64_t>(1, (part.length - 1) / sector_bytes)(random);
+      apply_change(content, part);
+      ++state.torn_writes;
+    }
     state.pending_changes += file.pending.size();
     state.pending_changes_kept += static_cast<uint64_t>(std::count(keep.begin(), keep.end(), true));
     state.files[path] = std::move(content);
@@ -348,7 +359,8 @@ std::string CrashState::describe(const IoTrace& trace) const {
   return "cut " + std::to_string(spec.cut) + "/" + std::to_string(ops.size()) + " (" + at + "; " + spec.category +
          ") " + state_kind_name(spec.kind) + " seed " + std::to_string(spec.seed) + ": kept " +
          std::to_string(pending_changes_kept) + "/" + std::to_string(pending_changes) + " pending changes, " +
-         std::to_string(pending_names_kept) + "/" + std::to_string(pending_names) + " pending names";
+         std::to_string(pending_names_kept) + "/" + std::to_string(pending_names) + " pending names, " +
+         std::to_string(torn_writes) + " torn writes";
 }
 
 // --- choosing states ----------------------------------------------------------------------------

@@ -6,7 +6,7 @@
 //     truncations and allocations after it are pending. A write through an O_SYNC/O_DSYNC
 //     descriptor is durable at once. A crash keeps any subset of a file's pending changes,
 //     applied in their order over the durable content (a kept write lands whole; the trace
-//     has the page-sized writes LMDB and the WAL make, and the WAL's checksums catch torn ones).
+//     has the page-sized writes LMDB and the WAL make; prefix states also tear one).
 //   * A name (create, mkdir, rename, unlink, rmdir) is durable once its directory is fsynced;
 //     the pending name changes reach the disk in the order they were made (a journaling file
 //     system commits them so), so a crash keeps a prefix of them. A name whose directory did
@@ -16,7 +16,9 @@
 // A state is cut at a point of the trace (the calls before it happened) and is one of:
 //   synced      only what was durable at the cut
 //   everything  every call before the cut (what a process crash leaves: the page cache survives)
-//   prefix      durable, plus a random prefix of each file's pending changes and of the names'
+//   prefix      durable, plus a random prefix of each file's pending changes and of the names';
+//               at random the first change left out of a file is a write torn at a sector
+//               boundary (its first sectors kept)
 //   subset      durable, plus a random subset of each file's pending changes, a prefix of the names'
 // The random choices come from the state's seed: a state is rebuilt exactly from (cut, kind, seed).
 #pragma once
@@ -85,6 +87,7 @@ struct CrashState {
   uint64_t cut_time_ns = 0;
   uint64_t pending_changes = 0, pending_changes_kept = 0;  // file content, every file
   uint64_t pending_names = 0, pending_names_kept = 0;
+  uint64_t torn_writes = 0;  // prefix states: writes cut after a whole number of sectors
 
   std::string describe(const IoTrace& trace) const;  // one line: cut, the call there, kind, what was kept
 };
