@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include "apps/kv_socket.h"
@@ -102,11 +103,22 @@ std::unique_ptr<LocalCluster> make_cluster(const std::string& directory) {
 }
 
 // Starts node 1 with `environment` added to this process's environment for the child only
-// (set before fork, removed after; this process has no other thread then).
+// (set before fork, restored after; this process has no other thread then).
 void start_with(LocalCluster& cluster, const std::map<std::string, std::string>& environment) {
-  for (const auto& [name, value] : environment) ::setenv(name.c_str(), value.c_str(), 1);
+  std::map<std::string, std::optional<std::string>> saved;
+  for (const auto& [name, value] : environment) {
+    const char* old = std::getenv(name.c_str());
+    saved[name] = old ? std::optional<std::string>(old) : std::nullopt;
+    ::setenv(name.c_str(), value.c_str(), 1);
+  }
   Status started = cluster.start(1);
-  for (const auto& [name, value] : environment) ::unsetenv(name.c_str());
+  for (const auto& [name, old] : saved) {
+    if (old) {
+      ::setenv(name.c_str(), old->c_str(), 1);
+    } else {
+      ::unsetenv(name.c_str());
+    }
+  }
   BOOST_REQUIRE_MESSAGE(started.is_ok(), started.to_string());
 }
 

@@ -114,7 +114,7 @@ void apply_name(std::map<std::string, size_t>& names, const NameChange& change) 
 
 class DiskModel {
  public:
-  DiskModel(const IoTrace& trace) : trace_(trace) {
+  explicit DiskModel(const IoTrace& trace) : trace_(trace) {
     inodes_.push_back(Inode{true, {}, {}});  // the traced directory, there before the run
     names_[""] = 0;
     durable_names_[""] = 0;
