@@ -164,6 +164,7 @@ void DiskModel::sync_directory(const std::string& directory) {
 }
 
 Status DiskModel::apply(const TraceOp& op) {
+  if (op.sequence == 1) descriptors_.clear();  // another process: its descriptors are its own
   const std::string where = "trace call " + std::to_string(op.sequence) + " (" + op.describe() + ")";
   switch (op.kind) {
     case io_trace_open: {
@@ -316,7 +317,8 @@ Result<IoTrace> IoTrace::read(const std::string& trace_path, const std::string& 
     }
     const uint64_t record_bytes = sizeof header + uint64_t{header.path_bytes} + header.path2_bytes + header.data_bytes;
     if (size - position < record_bytes) break;
-    if (header.sequence != last_sequence + 1) {
+    // Sequences start at 1 in each traced process; processes follow one another.
+    if (header.sequence != last_sequence + 1 && header.sequence != 1) {
       return Status::corruption(trace_path + ": sequence " + std::to_string(header.sequence) + " after " +
                                 std::to_string(last_sequence));
     }

@@ -53,8 +53,9 @@ struct TraceOp {
 
 class IoTrace {
  public:
-  // Reads the trace of files under `traced_directory`; a torn last record (the process was
-  // killed while writing it) is dropped and counted.
+  // Reads the trace of files under `traced_directory`, of one process or several one after
+  // another (each numbers its records from 1); a torn last record (the process was killed
+  // while writing it) is dropped and counted.
   static Result<IoTrace> read(const std::string& trace_path, const std::string& traced_directory);
 
   const std::vector<TraceOp>& ops() const { return ops_; }
