@@ -293,6 +293,11 @@ BOOST_AUTO_TEST_CASE(every_acknowledged_write_survives_every_crash_state) {
   const size_t count = environment_number("KEYVAL_CRASH_STATES", crash_states_default);
   const uint64_t seed = environment_number("KEYVAL_CRASH_SEED", 1);
   auto specs = keyval::testing::choose_states(*trace, count, seed);
+  size_t first_lmdb_sync = trace->ops().size();
+  for (size_t i = 0; i < trace->ops().size() && first_lmdb_sync == trace->ops().size(); ++i) {
+    const auto& op = trace->ops()[i];
+    if (op.kind == io_trace_sync && op.path == "lmdb/data.mdb") first_lmdb_sync = i;
+  }
   Tally tally;
   Status built = keyval::testing::build_crash_states(*trace, specs, [&](const keyval::testing::CrashState& state) {
     const std::string state_directory = dir.path() + "/state-" + std::to_string(tally.states);
@@ -302,6 +307,11 @@ BOOST_AUTO_TEST_CASE(every_acknowledged_write_survives_every_crash_state) {
       std::string listed;
       for (const auto& difference : differences) listed += difference + "; ";
       BOOST_TEST(differences.empty(), "the trace does not replay to the traced directory: " << listed);
+    }
+    if (state.spec.kind == keyval::testing::StateKind::synced && state.spec.cut > first_lmdb_sync) {
+      // LMDB synced means LMDB there after a power cut: its name too was durable by then.
+      BOOST_TEST(state.files.count("lmdb/data.mdb") == 1u, "no lmdb/data.mdb after LMDB's first sync: "
+                                                              << state.describe(*trace));
     }
     const auto state_started = std::chrono::steady_clock::now();
     const bool ok = check_state(state, *trace, run, state_directory, tally);

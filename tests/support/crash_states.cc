@@ -267,11 +267,11 @@ CrashState DiskModel::build(const CrashStateSpec& spec, uint64_t cut_time_ns) co
     for (size_t i = 0; i < file.pending.size(); ++i) {
       if (keep[i] || file.pending[i].forced) apply_change(content, file.pending[i]);
     }
-    // A prefix may end inside a write: the first one it leaves out is torn, its first sectors
-    // on disk and the rest not.
+    // A prefix ends inside a write when it can: the first one it leaves out is torn, its first
+    // sectors on disk and the rest not.
     const size_t torn = static_cast<size_t>(std::find(keep.begin(), keep.end(), false) - keep.begin());
     if (spec.kind == StateKind::prefix && torn < file.pending.size() && file.pending[torn].kind == io_trace_write &&
-        file.pending[torn].length > sector_bytes && (random() & 1) != 0) {
+        file.pending[torn].length > sector_bytes) {
       ContentChange part = file.pending[torn];
       part.length = sector_bytes * std::uniform_int_distribution<uint64_t>(1, (part.length - 1) / sector_bytes)(random);
       apply_change(content, part);

@@ -17,8 +17,8 @@
 //   synced      only what was durable at the cut
 //   everything  every call before the cut (what a process crash leaves: the page cache survives)
 //   prefix      durable, plus a random prefix of each file's pending changes and of the names';
-//               at random the first change left out of a file is a write torn at a sector
-//               boundary (its first sectors kept)
+//               the first change left out of a file, when it is a write of more than a
+//               sector, is torn at a sector boundary (its first sectors kept)
 //   subset      durable, plus a random subset of each file's pending changes, a prefix of the names'
 // The random choices come from the state's seed: a state is rebuilt exactly from (cut, kind, seed).
 #pragma once
