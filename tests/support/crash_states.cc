@@ -275,7 +275,7 @@ CrashState DiskModel::build(const CrashStateSpec& spec, uint64_t cut_time_ns) co
       ContentChange part = file.pending[torn];
       part.length = sector_bytes * std::uniform_int_distribution<uint64_t>(1, (part.length - 1) / sector_bytes)(random);
       apply_change(content, part);
-      ++state.torn_writes;
+      state.torn_files.push_back(path);
     }
     state.pending_changes += file.pending.size();
     state.pending_changes_kept += static_cast<uint64_t>(std::count(keep.begin(), keep.end(), true));
@@ -362,7 +362,7 @@ std::string CrashState::describe(const IoTrace& trace) const {
          ") " + state_kind_name(spec.kind) + " seed " + std::to_string(spec.seed) + ": kept " +
          std::to_string(pending_changes_kept) + "/" + std::to_string(pending_changes) + " pending changes, " +
          std::to_string(pending_names_kept) + "/" + std::to_string(pending_names) + " pending names, " +
-         std::to_string(torn_writes) + " torn writes";
+         std::to_string(torn_files.size()) + " torn writes";
 }
 
 // --- choosing states ----------------------------------------------------------------------------
@@ -381,7 +381,8 @@ std::map<std::string, std::vector<size_t>> interesting_cuts(const IoTrace& trace
     found["after " + what].insert(i + 1);
   }
   const size_t between = std::min<size_t>(between_points_max, writes.size());
-  for (size_t j = 0; j < between; ++j) found["between syncs"].insert(writes[(2 * j + 1) * writes.size() / (2 * between)]);
+  // Just after a write: it and whatever else was not synced yet are pending there.
+  for (size_t j = 0; j < between; ++j) found["between syncs"].insert(writes[(2 * j + 1) * writes.size() / (2 * between)] + 1);
   std::map<std::string, std::vector<size_t>> cuts;
   for (auto& [category, points] : found) cuts[category].assign(points.begin(), points.end());
   return cuts;

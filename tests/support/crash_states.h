@@ -88,14 +88,14 @@ struct CrashState {
   uint64_t cut_time_ns = 0;
   uint64_t pending_changes = 0, pending_changes_kept = 0;  // file content, every file
   uint64_t pending_names = 0, pending_names_kept = 0;
-  uint64_t torn_writes = 0;  // prefix states: writes cut after a whole number of sectors
+  std::vector<std::string> torn_files;  // prefix states: a write cut after a whole number of sectors
 
   std::string describe(const IoTrace& trace) const;  // one line: cut, the call there, kind, what was kept
 };
 
 // Points worth cutting at, by category: just before and just after each sync, rename, unlink,
-// mkdir and file creation (category = the call and the kind of file), and a spread of points
-// among the writes between them ("between syncs"). Cuts are unique within a category.
+// mkdir, truncation, allocation and file creation (category = the call and the kind of file),
+// and a spread of points just after writes ("between syncs"). Cuts are unique within a category.
 std::map<std::string, std::vector<size_t>> interesting_cuts(const IoTrace& trace);
 
 // `count` states spread over the categories (round robin, then evenly within each) with the
