@@ -3,7 +3,7 @@
 //   keyval node --id N --data-dir D [--peer-listen HOST:PORT] [--client-listen HOST:PORT]
 //               [--peers 1=HOST:PORT,2=HOST:PORT,3=HOST:PORT] [--cluster NAME] [--config FILE]
 //               [--tick-ms T] [--threads N] [--snapshot-entries N] [--snapshot-bytes B]
-//               [--log-tail-entries N]
+//               [--log-tail-entries N] [--wal-segment-bytes B]
 //
 // Defaults: --peers 1=127.0.0.1:7201,2=127.0.0.1:7202,3=127.0.0.1:7203; --peer-listen this
 // node's own entry in --peers; --client-listen 127.0.0.1:(7100 + N); --cluster keyval;
@@ -13,6 +13,8 @@
 // (default 67108864, 64 MiB) of entry payload were applied since the last (0 turns that
 // trigger off), and the log it covers is released but for the last --log-tail-entries
 // (default 5000) entries, kept for followers a little behind (docs/SNAPSHOTS.md).
+// --wal-segment-bytes (default 8388608, 8 MiB; 4096..2147483648) sizes the WAL's segments:
+// small ones make a short run rotate and drop segments (the crash-state tests use it).
 // --config FILE reads the same settings from "name = value" lines (names as the flags
 // without the dashes; '#' starts a comment); a flag given on the command line wins.
 //
@@ -44,6 +46,7 @@
 #include "apps/kv_client.h"
 #include "apps/peers.h"
 #include "storage/node_identity.h"
+#include "storage/wal_format.h"
 
 namespace keyval::commands {
 namespace {
@@ -53,7 +56,8 @@ const char* const command_name = "node";
 const char* const peers_default = "1=127.0.0.1:7201,2=127.0.0.1:7202,3=127.0.0.1:7203";
 const std::vector<std::string> setting_names = {"id",      "data-dir",         "peer-listen",      "client-listen",
                                                 "peers",   "cluster",          "tick-ms",          "threads",
-                                                "snapshot-entries", "snapshot-bytes", "log-tail-entries"};
+                                                "snapshot-entries", "snapshot-bytes", "log-tail-entries",
+                                                "wal-segment-bytes"};
 // Bounds of the snapshot settings: far above any useful value, low enough that a typo in
 // units (bytes given as entries) is caught.
 constexpr uint64_t snapshot_entries_max = 1'000'000'000;
@@ -72,6 +76,7 @@ struct NodeOptions {
   uint64_t snapshot_entries = 10000;       // RaftNodeConfig::snapshot_entries
   uint64_t snapshot_bytes = 64ull << 20;   // RaftNodeConfig::snapshot_bytes
   uint64_t log_tail_entries = 5000;        // raft::Config::log_tail_entries
+  uint64_t wal_segment_bytes = wal_format::segment_bytes_default;  // WalOptions::segment_bytes
 };
 
 // --- settings: flags over the config file ------------------------------------------------
@@ -163,6 +168,14 @@ Result<NodeOptions> parse_options(const std::vector<std::string>& args) {
   KV_ASSIGN_OR_RETURN(options.threads, cli::parse_u64(setting("threads", "1"), "--threads"));
   if (options.threads == 0 || options.threads > 64) return Status::invalid_argument("--threads expects 1..64");
   KV_RETURN_IF_ERROR(parse_snapshot_settings(setting, options));
+  KV_ASSIGN_OR_RETURN(options.wal_segment_bytes,
+                      cli::parse_u64(setting("wal-segment-bytes", std::to_string(options.wal_segment_bytes)),
+                                     "--wal-segment-bytes"));
+  if (options.wal_segment_bytes < wal_format::segment_bytes_min ||
+      options.wal_segment_bytes > wal_format::segment_bytes_max) {
+    return Status::invalid_argument("--wal-segment-bytes expects " + std::to_string(wal_format::segment_bytes_min) +
+                                    ".." + std::to_string(wal_format::segment_bytes_max));
+  }
   return options;
 }
 
@@ -270,6 +283,7 @@ int run_node(const NodeOptions& options) {
   config.persistence.data_directory = options.data_directory;
   config.persistence.detached = true;
   config.persistence.log = log.sink();
+  config.persistence.recovery.wal.segment_bytes = options.wal_segment_bytes;
   config.raft.raft.node_id = options.id;
   config.raft.raft.voters = identity.voters;
   config.raft.raft.random_seed = random_client_id();

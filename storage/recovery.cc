@@ -519,6 +519,13 @@ Result<Recovered> recover(Env& env, const std::string& data_directory, const Rec
   if (!trust.trusted && !wal_existed) report.lmdb_rebuild_reason += "; the WAL has no segments yet: LMDB checked as is";
   KV_RETURN_IF_ERROR(clean_snapshot_directory(env, paths.snapshots));
 
+  // A brand-new directory gets its first WAL segment, durably, before LMDB exists. A power cut
+  // in the first start then never leaves an LMDB (written without sync: possibly torn)
+  // beside a WAL without segments, which reads as a lost WAL and is refused at every start:
+  // LMDB without WAL segments means exactly that the WAL was lost.
+  if (!wal_existed && !posix_env().exists(join_path(paths.lmdb, lmdb_file_name))) {
+    KV_ASSIGN_OR_RETURN(recovered.wal, Wal::open(env, paths.wal, options.wal));
+  }
   LmdbState lmdb;
   if (!wal_existed && marker.kind == LmdbMarkerKind::clean) {
     // Refused before the marker is replaced, so every retry refuses just the same.

@@ -325,7 +325,8 @@ BOOST_AUTO_TEST_CASE(bad_flags_and_config_lines_exit_two_naming_the_problem) {
   TempDir dir;
   for (const char* arguments : {"node", "node --id 0 --data-dir x", "node --id 1", "node --id 4 --data-dir x",
                                 "node --id 1 --data-dir x --peers 1=nohost", "node --id 1 --data-dir x --tick-ms 0",
-                                "node --id 1 --data-dir x --bogus 1", "node --id 1 --data-dir x --peers 1=a.example:1"}) {
+                                "node --id 1 --data-dir x --bogus 1", "node --id 1 --data-dir x --peers 1=a.example:1",
+                                "node --id 1 --data-dir x --wal-segment-bytes 4095"}) {
     auto run = run_keyval(arguments);
     BOOST_TEST(run.exit_code == 2, arguments << ": " << run.output);
     BOOST_TEST(contains(run.output, "keyval node:"), run.output);

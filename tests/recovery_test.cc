@@ -19,6 +19,7 @@
 #include "storage/store.h"
 #include "storage/wal.h"
 #include "storage/wal_format.h"
+#include "tests/support/fault_env.h"
 #include "tests/support/print.h"
 #include "tests/support/temp_dir.h"
 
@@ -161,6 +162,24 @@ BOOST_AUTO_TEST_CASE(fresh_directory_recovers_empty_state) {
     BOOST_TEST(recovered.store->last_index().value() == 0u);
   }
   BOOST_TEST(posix_env().exists(wal_dir(temp)));
+  BOOST_TEST(posix_env().exists(lmdb_dir(temp) + "/data.mdb"));
+}
+
+// A power cut in the first start must not leave LMDB (written without sync, maybe torn) beside
+// a WAL without segments: that pair reads as a lost WAL and is refused at every start.
+BOOST_AUTO_TEST_CASE(new_directory_has_a_durable_wal_segment_before_lmdb_exists) {
+  TempDir temp;
+  testing::FaultEnv env(posix_env());
+  bool segment_durable = false;
+  bool lmdb_existed = true;
+  env.arm(testing::FaultPoint::directory_synced, 1, [&](testing::FaultPoint) {
+    segment_durable = true;
+    lmdb_existed = posix_env().exists(lmdb_dir(temp) + "/data.mdb");
+  });
+  auto recovered = recover(env, node_dir(temp), RecoveryOptions{});
+  BOOST_REQUIRE_MESSAGE(recovered.is_ok(), recovered.status().to_string());
+  BOOST_TEST(segment_durable, "the first segment was renamed into place and its directory synced");
+  BOOST_TEST(!lmdb_existed, "LMDB was created before the WAL had a durable segment");
   BOOST_TEST(posix_env().exists(lmdb_dir(temp) + "/data.mdb"));
 }
 

@@ -1,11 +1,13 @@
 # Boost.Test suites, one executable per unit, registered with CTest.
 # Labels: `unit` (pure logic), `storage` (real files / LMDB in temporary dirs),
 # `actors` (the persistence actors in a real actor system), `crash` (child
-# processes killed with SIGKILL). `ctest -L storage` runs one label; the
-# sanitizer build in CI runs `unit|storage`.
+# processes killed with SIGKILL, and power-cut crash states built from a traced
+# node). `ctest -L storage` runs one label; the sanitizer build in CI runs
+# `unit|storage|actors|cluster`.
 
 add_library(keyval_test_support STATIC tests/support/temp_dir.cc tests/support/fault_env.cc
-  tests/support/child_process.cc tests/support/crash_ledger.cc tests/support/run_keyval.cc)
+  tests/support/child_process.cc tests/support/crash_ledger.cc tests/support/run_keyval.cc
+  tests/support/crash_states.cc)
 target_include_directories(keyval_test_support PUBLIC "${CMAKE_CURRENT_SOURCE_DIR}")
 target_link_libraries(keyval_test_support PUBLIC keyval_storage Boost::unit_test_framework)
 target_compile_definitions(keyval_test_support PUBLIC BOOST_TEST_DYN_LINK)
@@ -41,6 +43,26 @@ keyval_test(snapshot_tools_test storage)
 add_dependencies(snapshot_tools_test keyval)
 keyval_test(crash_test crash)
 target_link_libraries(crash_test PRIVATE keyval_actors)
+
+# Power-cut crash states (docs/PERSISTENCE.md, "Crash states"): a `keyval node` traced by an
+# LD_PRELOAD shim, then a node started on each state its trace allows. The shim is built
+# without the sanitizers (it runs inside whatever it is preloaded into).
+add_library(keyval_io_trace_shim SHARED tests/support/io_trace_shim.c)
+target_link_libraries(keyval_io_trace_shim PRIVATE ${CMAKE_DL_LIBS} Threads::Threads)
+get_target_property(shim_compile_options keyval_io_trace_shim COMPILE_OPTIONS)
+list(FILTER shim_compile_options EXCLUDE REGEX "sanitize")
+set_target_properties(keyval_io_trace_shim PROPERTIES COMPILE_OPTIONS "${shim_compile_options}" LINK_OPTIONS "")
+keyval_test(crash_state_test crash)
+target_link_libraries(crash_state_test PRIVATE keyval_cluster)
+target_compile_definitions(crash_state_test PRIVATE KEYVAL_IO_TRACE_SHIM="$<TARGET_FILE:keyval_io_trace_shim>")
+add_dependencies(crash_state_test keyval keyval_io_trace_shim)
+# Many more states, never part of the default suite: cmake --build build --target crash_state_soak
+add_custom_target(crash_state_soak
+  COMMAND ${CMAKE_COMMAND} -E env KEYVAL_CRASH_STATES=2000 KEYVAL_BINARY=$<TARGET_FILE:keyval>
+          $<TARGET_FILE:crash_state_test> --log_level=test_suite --report_level=short
+  DEPENDS crash_state_test keyval keyval_io_trace_shim
+  USES_TERMINAL
+  COMMENT "crash_state_test with KEYVAL_CRASH_STATES=2000")
 
 keyval_test(linearizability_test unit)
 target_link_libraries(linearizability_test PRIVATE keyval_sim)
