@@ -523,14 +523,18 @@ Result<Recovered> recover(Env& env, const std::string& data_directory, const Rec
   // in the first start then never leaves an LMDB (written without sync: possibly torn)
   // beside a WAL without segments, which reads as a lost WAL and is refused at every start:
   // LMDB without WAL segments means exactly that the WAL was lost.
+  // What shows a used directory without opening LMDB is checked first: refused before
+  // anything is created or the marker replaced, so every retry refuses just the same.
+  if (!wal_existed) {
+    const std::string evidence = marker.kind == LmdbMarkerKind::clean ? "LMDB_STATE records a clean stop"
+                                 : holds_snapshot_files(env, paths.snapshots) ? "the snapshot directory holds snapshots"
+                                                                               : "";
+    KV_RETURN_IF_ERROR(check_wal_exists(paths.wal, wal_existed, evidence));
+  }
   if (!wal_existed && !posix_env().exists(join_path(paths.lmdb, lmdb_file_name))) {
     KV_ASSIGN_OR_RETURN(recovered.wal, Wal::open(env, paths.wal, options.wal));
   }
   LmdbState lmdb;
-  if (!wal_existed && marker.kind == LmdbMarkerKind::clean) {
-    // Refused before the marker is replaced, so every retry refuses just the same.
-    return check_wal_exists(paths.wal, wal_existed, "LMDB_STATE records a clean stop");
-  }
   if (trust.trusted || !wal_existed) {
     KV_RETURN_IF_ERROR(mark_lmdb_open(env, data_directory));
     KV_RETURN_IF_ERROR(open_trusted(env, paths, wal_existed, options, recovered, lmdb));

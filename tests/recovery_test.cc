@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -437,6 +438,20 @@ BOOST_AUTO_TEST_CASE(missing_wal_and_lmdb_after_a_clean_stop_refuse_start_every_
     Status status = recover_status(temp);
     BOOST_TEST(status.code() == Code::corruption, status.to_string());
     BOOST_TEST(contains(status.message(), "LMDB_STATE records a clean stop"), status.to_string());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(missing_wal_and_lmdb_beside_a_snapshot_refuse_start_every_time) {
+  TempDir temp;
+  recover_ok(temp);
+  std::filesystem::create_directories(node_dir(temp) + "/snapshots");
+  std::ofstream(node_dir(temp) + "/snapshots/snap-00000000000000000100-00000000000000000002.snap") << "x";
+  std::filesystem::remove_all(wal_dir(temp));
+  std::filesystem::remove_all(lmdb_dir(temp));
+  for (int run = 0; run < 2; ++run) {
+    Status status = recover_status(temp);
+    BOOST_TEST(status.code() == Code::corruption, status.to_string());
+    BOOST_TEST(contains(status.message(), "the snapshot directory holds snapshots"), status.to_string());
   }
 }
 
