@@ -413,6 +413,15 @@ RecoveryPaths paths_of(const std::string& data_directory, const RecoveryOptions&
   return paths;
 }
 
+// No WAL segment, no LMDB file, no snapshot file and no clean-stop marker: nothing was ever
+// written here but (perhaps) IDENTITY and an "open" marker from a first start cut short.
+bool is_brand_new(Env& env, const RecoveryPaths& paths, bool wal_existed, const LmdbMarker& marker) {
+  if (wal_existed || marker.kind == LmdbMarkerKind::clean) return false;
+  if (posix_env().exists(join_path(paths.lmdb, lmdb_file_name))) return false;
+  auto snapshots = SnapshotDirectory(env, paths.snapshots).list();
+  return snapshots.is_ok() && snapshots->empty();
+}
+
 // Steps 1-4 on a trusted LMDB, then the WAL opened. The missing-WAL check runs before
 // Wal::open, which creates a segment: a retry must refuse just the same.
 Status open_trusted(Env& env, const RecoveryPaths& paths, bool wal_existed, const RecoveryOptions& options,
@@ -491,8 +500,10 @@ Result<Recovered> recover(Env& env, const std::string& data_directory, const Rec
   // A brand-new directory gets its first WAL segment, durably, before LMDB exists. A power cut
   // in the first start then never leaves an LMDB (written without sync: possibly torn)
   // beside a WAL without segments, which reads as a lost WAL and is refused at every start:
-  // LMDB without WAL segments means exactly that the WAL was lost.
-  if (!wal_existed && !posix_env().exists(join_path(paths.lmdb, lmdb_file_name))) {
+  // LMDB without WAL segments means exactly that the WAL was lost. Only a directory with no
+  // trace of use (no LMDB, no snapshot file, no clean-stop marker) is new: a lost WAL must
+  // still be refused at every start, so none is created for it here.
+  if (is_brand_new(env, paths, wal_existed, marker)) {
     KV_ASSIGN_OR_RETURN(recovered.wal, Wal::open(env, paths.wal, options.wal));
   }
   LmdbState lmdb;
