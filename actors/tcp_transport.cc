@@ -143,7 +143,11 @@ void forget_connection(Broker* self, OutgoingLink& link) {
   link.in_flight_bytes = 0;
 }
 
-void drop_outgoing(Broker* self, uint64_t peer_id, OutgoingLink& link);
+void drop_outgoing(Broker* self, uint64_t peer_id, OutgoingLink& link) {
+  ++self->state.frames_dropped_outgoing;
+  if (!link.overflowing) log_line(self, peer_name(peer_id) + " send queue full: dropping the oldest frames");
+  link.overflowing = true;
+}
 
 // The bound on a link's queue: smaller while the peer is not reachable.
 size_t queue_bound(const TransportState& state, const OutgoingLink& link) {
@@ -206,12 +210,6 @@ void pump(Broker* self, OutgoingLink& link) {
   }
   if (wrote) self->flush(*link.connection);
   if (link.queue.empty()) link.overflowing = false;
-}
-
-void drop_outgoing(Broker* self, uint64_t peer_id, OutgoingLink& link) {
-  ++self->state.frames_dropped_outgoing;
-  if (!link.overflowing) log_line(self, peer_name(peer_id) + " send queue full: dropping the oldest frames");
-  link.overflowing = true;
 }
 
 void enqueue(Broker* self, uint64_t to, Frame& frame) {

@@ -85,18 +85,13 @@ Result<BenchConfig> parse_config(const std::vector<std::string>& args) {
   return config;
 }
 
-std::string key_name(uint64_t number, uint64_t key_bytes) {
-  std::string digits = std::to_string(number);
-  return "k" + std::string(key_bytes - 1 - digits.size(), '0') + digits;
-}
-
 // Runs operations taken from `next` (shared) until `total`; `write_keys` makes every op a put.
 void client_loop(const BenchConfig& config, std::atomic<uint64_t>& next, uint64_t total, bool write_keys,
                  ClientTally* tally) {
   KvClient client(config.endpoints, config.options);
   const std::string value(config.value_bytes, 'v');
   for (uint64_t i = next++; i < total; i = next++) {
-    const std::string key = key_name(i % config.keys, config.key_bytes);
+    const std::string key = cli::bench_key(i % config.keys, config.key_bytes);
     double start = cli::monotonic_seconds();
     auto response = write_keys || !config.get ? client.put(key, value) : client.get(key);
     double elapsed_ms = (cli::monotonic_seconds() - start) * 1e3;
@@ -122,12 +117,6 @@ std::vector<ClientTally> run_clients(const BenchConfig& config, uint64_t total, 
   }
   for (std::thread& thread : threads) thread.join();
   return tallies;
-}
-
-double percentile(const std::vector<double>& sorted, double fraction) {
-  if (sorted.empty()) return 0;
-  size_t rank = static_cast<size_t>(std::ceil(fraction * sorted.size()));
-  return sorted[std::min(sorted.size() - 1, rank == 0 ? 0 : rank - 1)];
 }
 
 }  // namespace
@@ -159,14 +148,14 @@ int bench_kv_main(const std::vector<std::string>& args) {
   const std::string op = config->get ? "get" : "put";
   if (errors != 0) std::cerr << "keyval bench kv: " << errors << " operations failed; first: " << first_error << "\n";
   std::cout << op << ": " << config->ops << " ops by " << config->clients << " clients, " << config->value_bytes
-            << " B values: " << ops_per_s << " ops/s, p50 " << percentile(latencies, 0.5) << " ms, p99 "
-            << percentile(latencies, 0.99) << " ms, " << errors << " errors\n";
+            << " B values: " << ops_per_s << " ops/s, p50 " << cli::percentile(latencies, 0.5) << " ms, p99 "
+            << cli::percentile(latencies, 0.99) << " ms, " << errors << " errors\n";
   cli::JsonLine line;
   line.add("bench", "kv").add("op", op).add("clients", config->clients).add("ops", config->ops)
       .add("ok", static_cast<uint64_t>(latencies.size())).add("errors", errors).add("value_bytes", config->value_bytes)
       .add("key_bytes", config->key_bytes).add("keys", config->keys).add("seconds", seconds)
-      .add("ops_per_s", ops_per_s).add("p50_ms", percentile(latencies, 0.5)).add("p90_ms", percentile(latencies, 0.9))
-      .add("p99_ms", percentile(latencies, 0.99)).add("max_ms", latencies.empty() ? 0.0 : latencies.back());
+      .add("ops_per_s", ops_per_s).add("p50_ms", cli::percentile(latencies, 0.5))
+      .add("p90_ms", cli::percentile(latencies, 0.9)).add("p99_ms", cli::percentile(latencies, 0.99)).add("max_ms", latencies.empty() ? 0.0 : latencies.back());
   std::cout << line.str() << std::endl;
   return latencies.empty() ? exit_unavailable : cli::exit_ok;
 }

@@ -52,16 +52,15 @@ namespace {
 
 constexpr int exit_failed = 3;
 
-std::string key_name(uint64_t number) {
-  std::string digits = std::to_string(number);
-  return "k" + std::string(digits.size() < 15 ? 15 - digits.size() : 0, '0') + digits;
-}
+// Keys as `keyval bench kv` names them (16 bytes).
+constexpr uint64_t key_bytes = 16;
 
-double percentile(std::vector<double> values, double fraction) {
-  if (values.empty()) return 0;
+std::string key_name(uint64_t number) { return cli::bench_key(number, key_bytes); }
+
+// The p99 of `values` (any order).
+double p99(std::vector<double> values) {
   std::sort(values.begin(), values.end());
-  size_t rank = static_cast<size_t>(std::ceil(fraction * values.size()));
-  return values[std::min(values.size() - 1, rank == 0 ? 0 : rank - 1)];
+  return cli::percentile(values, 0.99);
 }
 
 // Closed-loop put clients over keys [0, keys), each put timed on the monotonic clock.
@@ -313,7 +312,7 @@ int bench_snapshot_main(const std::vector<std::string>& args) {
                                                           std::to_string(snapshot_leader) + "'s log");
   const std::vector<double> without = load.latencies(window_start + 0.5, save_start);
   const std::vector<double> during = load.latencies(save_start, save_start + take_ms / 1e3);
-  const double p99_without = percentile(without, 0.99), p99_during = percentile(during, 0.99);
+  const double p99_without = p99(without), p99_during = p99(during);
   std::cout << "snapshot of " << saved->keys << " keys, " << saved->file_bytes << " B taken in " << take_ms
             << " ms under " << common->clients << " put clients; backup saved in " << save_s << " s\n"
             << "put p99 without a snapshot " << p99_without << " ms (" << without.size() << " puts), while taking it "

@@ -156,4 +156,15 @@ double monotonic_seconds() {
   return std::chrono::duration<double>(clock::now().time_since_epoch()).count();
 }
 
+double percentile(const std::vector<double>& sorted, double fraction) {
+  if (sorted.empty()) return 0;
+  size_t rank = static_cast<size_t>(std::ceil(fraction * sorted.size()));
+  return sorted[std::min(sorted.size() - 1, rank == 0 ? 0 : rank - 1)];
+}
+
+std::string bench_key(uint64_t number, uint64_t key_bytes) {
+  std::string digits = std::to_string(number);
+  return "k" + std::string(key_bytes > digits.size() + 1 ? key_bytes - 1 - digits.size() : 0, '0') + digits;
+}
+
 }  // namespace keyval::cli

@@ -65,4 +65,10 @@ Result<std::string> make_temp_directory(const std::string& purpose);
 // Seconds on a monotonic clock, for benchmarks and progress lines (never in deterministic code).
 double monotonic_seconds();
 
+// The benchmarks' shared figures. percentile: the nearest-rank value of `sorted` (ascending)
+// at `fraction` (0.99: p99); 0 when empty. bench_key: key `number` as "k" + zero-padded
+// digits, `key_bytes` long (at least the digits + 1).
+double percentile(const std::vector<double>& sorted, double fraction);
+std::string bench_key(uint64_t number, uint64_t key_bytes);
+
 }  // namespace keyval::cli

@@ -452,8 +452,9 @@ void Simulator::maybe_crash_after_promise(uint64_t from, const std::vector<uint8
     crash_at_[to - 1] = now_ns_ + random_.between(2, 20) * ms;
     crash_tear_[to] = faults(FaultMode::disk);
   }
-  trace("node " + std::to_string(from) + " crashes right after " + (vote ? "granting a vote" : install ? "an installed snapshot's success" : "an append success") +
-        " to node " + std::to_string(message->to) + " in term " + std::to_string(message->term));
+  const char* promise = vote ? "granting a vote" : install ? "an installed snapshot's success" : "an append success";
+  trace("node " + std::to_string(from) + " crashes right after " + promise + " to node " +
+        std::to_string(message->to) + " in term " + std::to_string(message->term));
 }
 
 void Simulator::heal_everything() {

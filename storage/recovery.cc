@@ -116,13 +116,11 @@ bool wal_holds_entries(const Wal& wal) {
   return wal.last_index() >= wal.first_index();
 }
 
-// What says this data directory held a log before, or "" when nothing does: LMDB's log,
-// term or applied position, or a snapshot file (a clean-stop marker is checked before LMDB
-// is opened, in recover()). A WAL is created (one
-// durable segment) at a directory's first start before any of these can exist, so without
-// segments any of them means the WAL was lost. A crash during the very first start leaves
-// only an "open" marker and an empty LMDB: nothing was ever acknowledged, and it starts.
-std::string evidence_of_use(const LmdbState& lmdb, bool snapshot_files) {
+// What LMDB shows of a directory's use, or "" when nothing: its log, a term, an applied
+// position or a snapshot. A new directory gets its first WAL segment (durably) before LMDB
+// exists, so without segments any of these means the WAL was lost. A crash during the very
+// first start leaves at most an empty LMDB: nothing was ever acknowledged, and it starts.
+std::string evidence_in_lmdb(const LmdbState& lmdb) {
   if (!lmdb.log.empty()) {
     return "LMDB holds entries " + std::to_string(lmdb.log.first_index) + ".." + std::to_string(lmdb.log.last_index);
   }
@@ -133,7 +131,6 @@ std::string evidence_of_use(const LmdbState& lmdb, bool snapshot_files) {
     return "LMDB has applied through index " + std::to_string(lmdb.positions.applied_index);
   }
   if (lmdb.snapshot) return "LMDB names snapshot " + std::to_string(lmdb.snapshot->last_included_index);
-  if (snapshot_files) return "the snapshot directory holds snapshots";
   return "";
 }
 
@@ -441,16 +438,20 @@ RecoveryPaths paths_of(const std::string& data_directory, const RecoveryOptions&
   return paths;
 }
 
+// What shows, before LMDB is opened, that this directory was used: "" when nothing does.
+std::string evidence_before_lmdb(Env& env, const RecoveryPaths& paths, const LmdbMarker& marker) {
+  if (marker.kind == LmdbMarkerKind::clean) return "LMDB_STATE records a clean stop";
+  if (holds_snapshot_files(env, paths.snapshots)) return "the snapshot directory holds snapshots";
+  return "";
+}
+
 // Steps 1-4 on a trusted LMDB, then the WAL opened. The missing-WAL check runs before
 // Wal::open, which creates a segment: a retry must refuse just the same.
 Status open_trusted(Env& env, const RecoveryPaths& paths, bool wal_existed, const RecoveryOptions& options,
                     Recovered& recovered, LmdbState& lmdb) {
   KV_ASSIGN_OR_RETURN(recovered.store, Store::open(paths.lmdb, options.store));
   KV_ASSIGN_OR_RETURN(lmdb, load_lmdb(*recovered.store, options.batch_entries_max, options.batch_bytes_max));
-  if (!wal_existed) {
-    KV_RETURN_IF_ERROR(check_wal_exists(
-        paths.wal, wal_existed, evidence_of_use(lmdb, holds_snapshot_files(env, paths.snapshots))));
-  }
+  if (!wal_existed) KV_RETURN_IF_ERROR(check_wal_exists(paths.wal, wal_existed, evidence_in_lmdb(lmdb)));
   if (!recovered.wal) {
     KV_ASSIGN_OR_RETURN(recovered.wal, Wal::open(env, paths.wal, options.wal));
   }
@@ -522,15 +523,14 @@ Result<Recovered> recover(Env& env, const std::string& data_directory, const Rec
   // A brand-new directory gets its first WAL segment, durably, before LMDB exists. A power cut
   // in the first start then never leaves an LMDB (written without sync: possibly torn)
   // beside a WAL without segments, which reads as a lost WAL and is refused at every start:
-  // LMDB without WAL segments means exactly that the WAL was lost.
-  // What shows a used directory without opening LMDB is checked first: refused before
-  // anything is created or the marker replaced, so every retry refuses just the same.
+  // LMDB without WAL segments means exactly that the WAL was lost. What shows a used
+  // directory without opening LMDB (a clean-stop marker, snapshot files) is refused first,
+  // before anything is created or the marker replaced, so every retry refuses just the same;
+  // LMDB's own evidence is checked once it is open (open_trusted), before Wal::open.
   if (!wal_existed) {
-    const std::string evidence = marker.kind == LmdbMarkerKind::clean ? "LMDB_STATE records a clean stop"
-                                 : holds_snapshot_files(env, paths.snapshots) ? "the snapshot directory holds snapshots"
-                                                                               : "";
-    KV_RETURN_IF_ERROR(check_wal_exists(paths.wal, wal_existed, evidence));
+    KV_RETURN_IF_ERROR(check_wal_exists(paths.wal, wal_existed, evidence_before_lmdb(env, paths, marker)));
   }
+  // LMDB is always a real directory (the simulator too keeps it real), hence posix_env().
   if (!wal_existed && !posix_env().exists(join_path(paths.lmdb, lmdb_file_name))) {
     KV_ASSIGN_OR_RETURN(recovered.wal, Wal::open(env, paths.wal, options.wal));
   }
@@ -657,7 +657,7 @@ Result<DataDirectoryReport> verify_data_directory(Env& env, const std::string& d
   report.metadata = wal->metadata() ? wal->metadata() : lmdb.metadata;
   report.snapshot = wal->snapshot() ? wal->snapshot() : lmdb.snapshot;
 
-  KV_RETURN_IF_ERROR(check_wal_exists(wal_directory, report.wal.segments > 0, evidence_of_use(lmdb, false)));
+  KV_RETURN_IF_ERROR(check_wal_exists(wal_directory, report.wal.segments > 0, evidence_in_lmdb(lmdb)));
   uint64_t snapshot_index = report.snapshot ? report.snapshot->last_included_index : 0;
   KV_RETURN_IF_ERROR(check_wal_continues_lmdb(*wal, lmdb.log, snapshot_index));
   report.compared_index = comparable_index(*wal, lmdb.log, lmdb.positions.indexed_index, lowest_cut);

@@ -44,6 +44,7 @@ constexpr uint64_t leader_timeout_ms = 20000;
 const std::vector<std::string> node_flags = {"--snapshot-entries", "50", "--log-tail-entries", "10",
                                              "--wal-segment-bytes", "65536"};
 const char* const traced_boot_id = "traced-boot";
+constexpr int quiet_polls_max = 3;  // 100 ms polls without a new trace record before the SIGKILL
 // What the trace cannot hold: LMDB's reader table lives in a writable mapping of lock.mdb,
 // rebuilt at every open; only its size is compared.
 const std::set<std::string> compared_by_size = {"lmdb/lock.mdb"};
@@ -184,6 +185,15 @@ TracedRun run_traced(const std::string& directory, const std::string& trace_path
   }
   start_traced(*cluster, run, trace_path);
   run_load(*cluster, puts_per_writer / 2, puts_per_writer, run);
+  // Killed once its trace is quiet: a call cut by SIGKILL between its return and its record
+  // would leave the directory one write ahead of the trace, and the replay check would flake.
+  uint64_t quiet_polls = 0, last_bytes = 0;
+  for (int poll = 0; poll < quiet_polls_max * 20 && quiet_polls < quiet_polls_max; ++poll) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const uint64_t bytes = keyval::testing::file_size(trace_path);
+    quiet_polls = bytes == last_bytes ? quiet_polls + 1 : 0;
+    last_bytes = bytes;
+  }
   cluster->signal(1, SIGKILL);
   return run;
 }
