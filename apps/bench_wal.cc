@@ -185,6 +185,7 @@ int bench_main(const std::vector<std::string>& args) {
   if (args[0] == "store") return bench_store_main(rest);
   if (args[0] == "recovery") return bench_recovery_main(rest);
   if (args[0] == "kv") return bench_kv_main(rest);
+  if (args[0] == "transfer") return bench_transfer_main(rest);
   return cli::usage_error("bench", "unknown benchmark '" + args[0] + "' (expected wal, store, recovery or kv)");
 }
 
