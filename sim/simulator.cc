@@ -304,6 +304,7 @@ class Simulator final : public SimCluster {
   void inject_fault();
   void inject_network_fault();
   void inject_crash(bool disk);
+  void inject_leader_transfer();
   void heal_everything();
   void maybe_crash_after_promise(uint64_t from, const std::vector<uint8_t>& bytes);
 
@@ -363,10 +364,12 @@ void Simulator::inject_fault() {
   if (faults(FaultMode::network)) kinds.push_back(0);
   if (faults(FaultMode::crash)) kinds.push_back(1);
   if (faults(FaultMode::disk)) kinds.push_back(2);
+  if (options_.faults == FaultMode::all) kinds.push_back(3);
   if (!kinds.empty()) {
     switch (kinds[random_.between(0, kinds.size() - 1)]) {
       case 0: inject_network_fault(); break;
       case 1: inject_crash(false); break;
+      case 3: inject_leader_transfer(); break;
       default: inject_crash(true); break;
     }
   }
@@ -408,6 +411,16 @@ void Simulator::inject_network_fault() {
     trace("node " + std::to_string(node) + (deaf ? " cannot hear" : " cannot speak"));
   }
   heal_at_ns_ = now_ns_ + random_.between(200, 1500) * ms;
+}
+
+// §3.10 under the other faults: the serving leader is asked to hand over to a random node.
+void Simulator::inject_leader_transfer() {
+  const uint64_t leader_id = leader();
+  if (leader_id == 0) return;
+  const uint64_t target = random_.between(1, options_.nodes);
+  if (!node(leader_id).request_leader_transfer(target)) return;
+  ++result_.leader_transfers;
+  trace("leader " + std::to_string(leader_id) + " asked to hand leadership to node " + std::to_string(target));
 }
 
 void Simulator::inject_crash(bool disk) {
