@@ -111,6 +111,7 @@ std::string result_json(const sim::SimResult& result) {
       .add("snapshots", result.snapshots)
       .add("snapshots_installed", result.snapshots_installed)
       .add("leader_transfers", result.leader_transfers)
+      .add("leader_transfers_completed", result.leader_transfers_completed)
       .add("packets", result.packets_sent)
       .add("virtual_s", result.virtual_seconds)
       .add("wall_s", result.wall_seconds)

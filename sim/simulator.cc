@@ -196,6 +196,11 @@ class Simulator final : public SimCluster {
     config.observe = [this](uint64_t node, const raft::Core& core) {
       states_[node] = raft::NodeState::roles_of(core);
       cores_[node] = &core;
+      if (transfer_asked_ && core.id() == transfer_asked_->first && core.role() == raft::Role::leader &&
+          core.current_term() == transfer_asked_->second + 1) {
+        ++result_.leader_transfers_completed;
+        transfer_asked_.reset();
+      }
       uint64_t& snapshot_index = snapshot_index_[node];
       if (core.snapshot_index() > snapshot_index) ++result_.snapshots;
       snapshot_index = core.snapshot_index();
@@ -357,6 +362,8 @@ class Simulator final : public SimCluster {
   bool faults_active_ = true;
   uint64_t crash_now_ = 0;  // a node to crash before anything else happens
   std::map<uint64_t, bool> bounce_;  // per node: restart within milliseconds
+  // The last leadership transfer asked: its target and the leader's term then.
+  std::optional<std::pair<uint64_t, uint64_t>> transfer_asked_;
 };
 
 void Simulator::inject_fault() {
@@ -420,6 +427,7 @@ void Simulator::inject_leader_transfer() {
   const uint64_t target = random_.between(1, options_.nodes);
   if (!node(leader_id).request_leader_transfer(target)) return;
   ++result_.leader_transfers;
+  transfer_asked_ = std::make_pair(target, leader_core()->current_term());
   trace("leader " + std::to_string(leader_id) + " asked to hand leadership to node " + std::to_string(target));
 }
 

@@ -87,6 +87,7 @@ struct SimResult {
   uint64_t snapshots = 0;            // times a node's snapshot index rose (taken or installed)
   uint64_t snapshots_installed = 0;  // of those, InstallSnapshot transfers completed (§7)
   uint64_t leader_transfers = 0;     // leadership transfers asked of the leader (§3.10; faults `all`)
+  uint64_t leader_transfers_completed = 0;  // of those, the target led in the leader's term + 1
   uint64_t packets_sent = 0, packets_dropped = 0;
   double virtual_seconds = 0;
   double wall_seconds = 0;

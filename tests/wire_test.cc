@@ -426,9 +426,10 @@ BOOST_AUTO_TEST_CASE(every_status_round_trips) {
 }
 
 BOOST_AUTO_TEST_CASE(names_match_the_header) {
-  const char* op_names[] = {"put", "get", "del", "cas", "status", "snapshot_begin", "snapshot_chunk"};
-  for (uint8_t op = 0; op <= 6; ++op) BOOST_TEST(client_op_name(static_cast<ClientOp>(op)) == op_names[op]);
-  BOOST_TEST(client_op_name(static_cast<ClientOp>(7)) == "invalid");
+  const char* op_names[] = {"put",    "get",           "del",            "cas",
+                            "status", "snapshot_begin", "snapshot_chunk", "leader_transfer"};
+  for (uint8_t op = 0; op <= 7; ++op) BOOST_TEST(client_op_name(static_cast<ClientOp>(op)) == op_names[op]);
+  BOOST_TEST(client_op_name(static_cast<ClientOp>(8)) == "invalid");
   const char* status_names[] = {"ok",       "not_leader",    "no_leader",       "timeout",
                                 "rejected", "stale_request", "session_expired", "lost",
                                 "busy",     "unavailable"};
@@ -530,11 +531,11 @@ BOOST_AUTO_TEST_CASE(unknown_op_is_refused) {
   std::vector<uint8_t> bytes = encode_client_request(sample_request(ClientOp::status));
   size_t offset = request_discriminant_offset();
   BOOST_REQUIRE(bytes[offset] == static_cast<uint8_t>(schema::ClientRequest::STATUS));  // the layout assumed
-  bytes[offset] = 7;  // one past snapshot_chunk
+  bytes[offset] = 8;  // one past leader_transfer
   auto decoded = decode_request(bytes);
   BOOST_REQUIRE(!decoded.is_ok());
   BOOST_TEST(decoded.status().code() == Code::corruption);
-  BOOST_TEST(contains(decoded.status().message(), "unknown op 7"));
+  BOOST_TEST(contains(decoded.status().message(), "unknown op 8"));
 }
 
 BOOST_AUTO_TEST_CASE(empty_key_is_refused_naming_the_op) {
