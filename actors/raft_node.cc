@@ -310,7 +310,9 @@ class RaftNodeActor : public caf::event_based_actor {
     if (!forced_next_.empty()) return true;
     if (applied_index_ < snapshot_retry_at_) return false;
     const uint64_t entries = applied_index_ > core_.snapshot_index() ? applied_index_ - core_.snapshot_index() : 0;
-    if (config_.snapshot_entries > 0 && entries >= config_.snapshot_entries) return true;
+    const bool amortized = config_.snapshot_size_divisor == 0 ||
+                           applied_bytes_since_snapshot_ >= last_snapshot_bytes_ / config_.snapshot_size_divisor;
+    if (config_.snapshot_entries > 0 && entries >= config_.snapshot_entries && amortized) return true;
     return config_.snapshot_bytes > 0 && applied_bytes_since_snapshot_ >= config_.snapshot_bytes && entries > 0;
   }
 
@@ -358,6 +360,7 @@ class RaftNodeActor : public caf::event_based_actor {
         return;
       }
       const uint64_t first_before = core_.log().first_index();
+      last_snapshot_bytes_ = file_bytes;
       core_.snapshot_taken(index, term);
       compact(index, term, core_.log().first_index() - first_before);
       snapshot_finished(Status::ok(), index, term, file_bytes);
@@ -615,6 +618,7 @@ class RaftNodeActor : public caf::event_based_actor {
               log(line);
               incoming_.reset();
               received_[{metadata->last_included_index, metadata->last_included_term}] = *metadata;
+              last_snapshot_bytes_ = expected;  // if the core installs it (else the next take resets it)
               answer_chunk(header, expected, false, true);
               // The file is durable and published; the core decides whether it replaces the log.
               raft::Message install;
@@ -679,6 +683,7 @@ class RaftNodeActor : public caf::event_based_actor {
   using TakePromise = caf::typed_response_promise<uint64_t, uint64_t, uint64_t>;
   uint64_t applied_index_ = 0;                  // last entry handed to the state machine
   uint64_t applied_bytes_since_snapshot_ = 0;
+  uint64_t last_snapshot_bytes_ = 0;  // the file size of the last snapshot taken or received (0: none since start)
   bool snapshot_in_progress_ = false;
   uint64_t snapshot_index_before_ = 0;  // the core's snapshot when the one in progress started
   uint64_t snapshot_retry_at_ = 0;      // after a failed or empty snapshot: not before this applied index

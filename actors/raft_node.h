@@ -55,6 +55,11 @@ struct RaftNodeConfig {
   // own), then releases the log it covers (keeping raft.log_tail_entries).
   uint64_t snapshot_entries = 10000;
   uint64_t snapshot_bytes = 64ull << 20;
+  // A large state is not rewritten every snapshot_entries entries: the entry threshold counts
+  // only once the payload applied since the last snapshot reaches 1/snapshot_size_divisor of
+  // that snapshot's file size (0: no such wait). Writing snapshots then costs at most that many
+  // times the log's own bytes; the byte threshold above still bounds the log whatever the state.
+  uint64_t snapshot_size_divisor = 4;
   std::vector<Member> members;                            // the configuration a snapshot records
   // InstallSnapshot transfers: chunk size, chunks unacknowledged at once, and the ticks
   // without progress after which the lost tail is sent again (half) or the transfer is

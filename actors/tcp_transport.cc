@@ -143,8 +143,29 @@ void forget_connection(Broker* self, OutgoingLink& link) {
   link.in_flight_bytes = 0;
 }
 
+void drop_outgoing(Broker* self, uint64_t peer_id, OutgoingLink& link);
+
+// The bound on a link's queue: smaller while the peer is not reachable.
+size_t queue_bound(const TransportState& state, const OutgoingLink& link) {
+  return link.up ? state.config.send_queue_bytes_max
+                 : std::min(state.config.send_queue_bytes_max, state.config.down_queue_bytes_max);
+}
+
+// Evicts the oldest queued frames until `incoming` more bytes fit the link's bound (the
+// newest frame always stays).
+void trim_queue(Broker* self, uint64_t peer_id, OutgoingLink& link, size_t incoming) {
+  const size_t bound = queue_bound(self->state, link);
+  while (!link.queue.empty() && (incoming > 0 || link.queue.size() > 1) &&
+         link.queued_bytes + link.in_flight_bytes + incoming > bound) {
+    link.queued_bytes -= frame_header_bytes + link.queue.front().size();
+    link.queue.pop_front();
+    drop_outgoing(self, peer_id, link);
+  }
+}
+
 void link_failed(Broker* self, uint64_t peer_id, OutgoingLink& link, const std::string& why) {
   forget_connection(self, link);
+  trim_queue(self, peer_id, link, 0);
   if (!link.reported_down) log_line(self, peer_name(peer_id) + " down" + (why.empty() ? "" : " (" + why + ")"));
   link.reported_down = true;
   schedule_reconnect(self, peer_id, link);
@@ -204,11 +225,7 @@ void enqueue(Broker* self, uint64_t to, Frame& frame) {
   }
   auto& link = found->second;
   const size_t bytes = frame_header_bytes + frame.bytes.size();
-  while (!link.queue.empty() && link.queued_bytes + link.in_flight_bytes + bytes > state.config.send_queue_bytes_max) {
-    link.queued_bytes -= frame_header_bytes + link.queue.front().size();
-    link.queue.pop_front();
-    drop_outgoing(self, to, link);
-  }
+  trim_queue(self, to, link, bytes);
   if (link.in_flight_bytes + bytes > state.config.send_queue_bytes_max) return drop_outgoing(self, to, link);
   link.queue.push_back(std::move(frame.bytes));
   link.queued_bytes += bytes;

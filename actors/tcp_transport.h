@@ -13,7 +13,8 @@
 // written stay within send_queue_bytes_max. A frame that does not fit evicts the OLDEST queued
 // frames (a newer AppendEntries or heartbeat carries the current term and commit index, so
 // it is worth more than an older one); if the bytes already handed to the socket leave no room,
-// the new frame is dropped. Frames queued while a peer is down are sent once it is back; bytes
+// the new frame is dropped. While a peer's link is not up the bound is down_queue_bytes_max
+// (at least the newest frame); frames queued while a peer is down are sent once it is back; bytes
 // handed to a socket that then fails are lost. Raft tolerates both (§5.3: a lost message is
 // re-sent by the leader). An incoming hello with the wrong magic, or a frame length of 0 or
 // above frame_bytes_max, closes that one connection with a log line.
@@ -57,6 +58,11 @@ struct TcpTransportConfig {
   std::map<uint64_t, TcpPeerAddress> peers;  // id -> address; this node's own id is ignored
   size_t frame_bytes_max = raft_message_bytes_max;    // payload bound, both directions
   size_t send_queue_bytes_max = 2 * raft_message_bytes_max;  // per peer; >= one largest frame
+  // While a peer's link is not up, its queue keeps at most this many bytes of the newest
+  // frames (or its one newest frame, when that is larger): a peer down for minutes would
+  // otherwise hold send_queue_bytes_max of appends and snapshot chunks it will never need
+  // (the leader sends again what a returning follower lacks).
+  size_t down_queue_bytes_max = 4u << 20;
   uint32_t reconnect_backoff_ms_min = 50;
   uint32_t reconnect_backoff_ms_max = 5000;
   std::function<void(const std::string&)> log;  // one line per event; silent when empty

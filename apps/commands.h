@@ -43,5 +43,8 @@ int bench_kv_main(const std::vector<std::string>& args);     // keyval bench kv 
 int leader_main(const std::vector<std::string>& args);
 // keyval bench transfer (apps/bench_transfer.cc): write unavailability across a transfer.
 int bench_transfer_main(const std::vector<std::string>& args);
+// keyval bench snapshot, keyval bench size (apps/bench_snapshot.cc): their own 3-node clusters.
+int bench_snapshot_main(const std::vector<std::string>& args);
+int bench_size_main(const std::vector<std::string>& args);
 
 }  // namespace keyval::commands

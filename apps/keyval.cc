@@ -46,6 +46,10 @@ void print_usage(std::ostream& out) {
          "                                    up-to-date follower); a JSON line; exit 0 done, 2 usage, 3 not done\n"
          "  bench transfer [--nodes 3] [--rounds R] [--writers W] [--dir D --keep]\n"
          "                                    write unavailability across a leadership transfer and a SIGKILL\n"
+         "  bench snapshot [--keys 1000000] [--value-bytes 100] [--clients 64] [--window-s 5] [--dir D --keep]\n"
+         "                                    snapshot take time and put p99 under it, InstallSnapshot rate, restore\n"
+         "  bench size [--puts 2000000] [--keys 10000] [--checkpoints A,B,C] [--dir D --keep] [-- NODE FLAGS]\n"
+         "                                    data directory size and memory of each node under puts, restart time\n"
          "  help                              this text\n";
 }
 

@@ -348,6 +348,15 @@ std::vector<LoadOp> WriteLoad::operations() {
   return operations_;
 }
 
+std::vector<std::pair<std::string, std::string>> WriteLoad::acknowledged_writes() {
+  std::lock_guard<std::mutex> guard(mutex_);
+  std::vector<std::pair<std::string, std::string>> acknowledged;
+  for (const Write& write : writes_) {
+    if (write.outcome == Write::acknowledged) acknowledged.emplace_back(write.key, write.value);
+  }
+  return acknowledged;
+}
+
 void WriteLoad::run_writer(uint64_t writer) {
   KvClient client(endpoints_, options_);
   std::mt19937_64 random(shape_.seed * 1000003 + writer);
@@ -377,7 +386,7 @@ void WriteLoad::run_writer(uint64_t writer) {
     Write write;
     Result<ClientResponse> response = Status::invalid_argument("no operation");
     if (op.kind == LoadOp::put) {
-      write.key = "w" + std::to_string(writer) + "-" + std::to_string(++puts);
+      write.key = shape_.key_prefix + std::to_string(writer) + "-" + std::to_string(++puts);
       write.value = value_for(write.key);
       response = client.put(write.key, write.value);
     } else {

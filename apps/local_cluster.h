@@ -9,10 +9,10 @@
 // (SIGKILL) and reaps every node still running.
 //
 // WriteLoad: writer threads, each with its own KvClient (its own session), putting unique keys
-// (w<writer>-<n>) as fast as the cluster acknowledges them (or paced to a rate, and mixed with
-// gets, dels and cas on other keys: LoadShape), and remembering which writes were acknowledged
-// and which ended with an unknown outcome; verify() then reads every key back through the
-// leader: an acknowledged write must be there with its value.
+// (w<writer>-<n>, or another prefix) as fast as the cluster acknowledges them (or paced to a
+// rate, and mixed with gets, dels and cas on other keys: LoadShape), and remembering which
+// writes were acknowledged and which ended with an unknown outcome; verify() then reads every
+// key back through the leader: an acknowledged write must be there with its value.
 #pragma once
 
 #include <sys/types.h>
@@ -25,6 +25,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "apps/kv_client.h"
@@ -120,6 +121,7 @@ struct LoadShape {
   uint64_t keys = 1000;
   uint64_t rate_ops_per_s = 0;  // total over the writers; 0: closed loop
   uint64_t seed = 1;
+  std::string key_prefix = "w";  // puts write <key_prefix><writer>-<n>: two loads on one cluster differ
 };
 
 // One operation of the load, for per-cycle accounting. Times on the steady clock (ms).
@@ -141,6 +143,9 @@ class WriteLoad {
   uint64_t acknowledged() const { return acknowledged_.load(); }  // acknowledged puts
   uint64_t completed() const { return completed_.load(); }  // operations completed so far
   std::vector<LoadOp> operations();  // every operation completed so far (a copy)
+  // The puts acknowledged so far, as (key, value): each was acknowledged before the call (a
+  // backup begun after it must hold them all).
+  std::vector<std::pair<std::string, std::string>> acknowledged_writes();
   // After stop(): reads every key written through a fresh client; counts as in WriteLoadReport.
   WriteLoadReport verify(KvClientOptions options = {});
 

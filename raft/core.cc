@@ -216,7 +216,11 @@ void Core::send(Message message, bool needs_vote, uint64_t needs_log_index, uint
     outgoing.needs_log_index = needs_log_index;
     outgoing.needs_log_term = log_.term_at(needs_log_index);
   }
-  if (config_.planted_bug == PlantedBug::snapshot_ack_before_durable) needs_snapshot_index = 0;
+  if (config_.planted_bug == PlantedBug::snapshot_ack_before_durable && needs_snapshot_index > 0) {
+    // The install's success leaves at once, past both snapshot gates below.
+    outgoing.planted_snapshot_ack = true;
+    needs_snapshot_index = 0;
+  }
   outgoing.needs_snapshot_index = needs_snapshot_index;
   outbox_.push_back(std::move(outgoing));
 }
@@ -241,7 +245,7 @@ bool Core::deliverable(const Outgoing& outgoing, bool* stale) const {
     }
     if (durable_index_ < outgoing.needs_log_index) return false;
   }
-  if (outgoing.needs_log_index > 0 || outgoing.needs_snapshot_index > 0) {
+  if ((outgoing.needs_log_index > 0 || outgoing.needs_snapshot_index > 0) && !outgoing.planted_snapshot_ack) {
     // §7: a log that starts at an installed snapshot rests on it: until the snapshot is durable a
     // crash would bring back the old log, so nothing resting on the new one may be promised.
     if (durable_snapshot_index_ < log_.start_index()) return false;

@@ -188,6 +188,7 @@ class Core {
     uint64_t needs_log_index = 0;  // an append success: the log through here must be durable
     uint64_t needs_log_term = 0;
     uint64_t needs_snapshot_index = 0;  // an InstallSnapshot success: that snapshot must be durable
+    bool planted_snapshot_ack = false;  // PlantedBug::snapshot_ack_before_durable: no snapshot gate
   };
   struct PendingRead {
     uint64_t request_id;

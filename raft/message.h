@@ -70,7 +70,9 @@ struct Message {
   uint64_t read_context = 0;
 
   // install_snapshot (also uses leader_commit), snapshot_chunk, snapshot_chunk_response: the
-  // snapshot's last included index and its term.
+  // snapshot's last included index and its term. An append_entries_response that answers an
+  // installed snapshot names it too (the leader reads only match_index; the simulator uses it
+  // to crash a node right after that promise).
   uint64_t snapshot_index = 0;
   uint64_t snapshot_term = 0;
 

@@ -224,6 +224,8 @@ void Core::handle_install_snapshot(const Message& message) {
   snapshot_term_ = term;
   snapshot_to_install_ = SnapshotRef{index, term};
   response.match_index = index;
+  response.snapshot_index = index;
+  response.snapshot_term = term;
   // The success promises the snapshot survives a crash: hold it until snapshot_durable().
   send(std::move(response), false, 0, index);
 }

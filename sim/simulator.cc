@@ -457,7 +457,10 @@ void Simulator::maybe_crash_after_promise(uint64_t from, const std::vector<uint8
   if (!message.is_ok()) return;
   const bool vote = message->type == raft::MessageType::request_vote_response && message->vote_granted;
   const bool append = message->type == raft::MessageType::append_entries_response && message->success;
-  if (!(vote && chance(random_, 0.9)) && !(append && chance(random_, 0.003))) return;
+  const bool install = append && message->snapshot_index > 0;  // rare: crash after most of them
+  if (!(vote && chance(random_, 0.9)) && !(install && chance(random_, 0.5)) && !(append && chance(random_, 0.003))) {
+    return;
+  }
   if (nodes_down() >= (options_.nodes - 1) / 2 || crash_at_[from - 1] != 0) return;
   crash_at_[from - 1] = now_ns_;
   crash_tear_[from] = faults(FaultMode::disk);
@@ -470,7 +473,7 @@ void Simulator::maybe_crash_after_promise(uint64_t from, const std::vector<uint8
     crash_at_[to - 1] = now_ns_ + random_.between(2, 20) * ms;
     crash_tear_[to] = faults(FaultMode::disk);
   }
-  trace("node " + std::to_string(from) + " crashes right after " + (vote ? "granting a vote" : "an append success") +
+  trace("node " + std::to_string(from) + " crashes right after " + (vote ? "granting a vote" : install ? "an installed snapshot's success" : "an append success") +
         " to node " + std::to_string(message->to) + " in term " + std::to_string(message->term));
 }
 

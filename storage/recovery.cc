@@ -116,13 +116,41 @@ bool wal_holds_entries(const Wal& wal) {
   return wal.last_index() >= wal.first_index();
 }
 
+// What says this data directory held a log before, or "" when nothing does: LMDB's log,
+// term or applied position, or a snapshot file (a clean-stop marker is checked before LMDB
+// is opened, in recover()). A WAL is created (one
+// durable segment) at a directory's first start before any of these can exist, so without
+// segments any of them means the WAL was lost. A crash during the very first start leaves
+// only an "open" marker and an empty LMDB: nothing was ever acknowledged, and it starts.
+std::string evidence_of_use(const LmdbState& lmdb, bool snapshot_files) {
+  if (!lmdb.log.empty()) {
+    return "LMDB holds entries " + std::to_string(lmdb.log.first_index) + ".." + std::to_string(lmdb.log.last_index);
+  }
+  if (lmdb.metadata && lmdb.metadata->current_term > 0) {
+    return "LMDB records term " + std::to_string(lmdb.metadata->current_term);
+  }
+  if (lmdb.positions.applied_index > 0) {
+    return "LMDB has applied through index " + std::to_string(lmdb.positions.applied_index);
+  }
+  if (lmdb.snapshot) return "LMDB names snapshot " + std::to_string(lmdb.snapshot->last_included_index);
+  if (snapshot_files) return "the snapshot directory holds snapshots";
+  return "";
+}
+
 // A WAL that lost its segments (an operator's rm, a wrong path) would otherwise read as an
-// empty log and make recovery delete everything LMDB holds.
-Status check_wal_exists(const std::string& wal_directory, bool wal_existed, const LmdbLog& log) {
-  if (log.empty() || wal_existed) return Status::ok();
-  return Status::corruption("WAL directory " + wal_directory + " holds no segments but LMDB holds entries " +
-                            std::to_string(log.first_index) + ".." + std::to_string(log.last_index) +
-                            ": the WAL, the durable copy, is missing");
+// empty log: recovery would delete everything LMDB holds, or the node would start with no
+// log and no votes (an amnesiac voter). Refused, naming what shows the directory was used.
+Status check_wal_exists(const std::string& wal_directory, bool wal_existed, const std::string& evidence) {
+  if (evidence.empty() || wal_existed) return Status::ok();
+  return Status::corruption("WAL directory " + wal_directory + " holds no segments but " + evidence +
+                            ": the WAL, the durable copy of the log and the votes, is missing; restore this "
+                            "node from a backup or replace it (docs/OPERATIONS.md)");
+}
+
+bool holds_snapshot_files(Env& env, const std::string& directory) {
+  if (!env.exists(directory)) return false;
+  auto listed = SnapshotDirectory(env, directory).list();
+  return !listed.is_ok() || !listed->empty();
 }
 
 // Refuses a WAL that starts after LMDB (and the snapshot) end: entries in between exist nowhere.
@@ -419,7 +447,10 @@ Status open_trusted(Env& env, const RecoveryPaths& paths, bool wal_existed, cons
                     Recovered& recovered, LmdbState& lmdb) {
   KV_ASSIGN_OR_RETURN(recovered.store, Store::open(paths.lmdb, options.store));
   KV_ASSIGN_OR_RETURN(lmdb, load_lmdb(*recovered.store, options.batch_entries_max, options.batch_bytes_max));
-  KV_RETURN_IF_ERROR(check_wal_exists(paths.wal, wal_existed, lmdb.log));
+  if (!wal_existed) {
+    KV_RETURN_IF_ERROR(check_wal_exists(
+        paths.wal, wal_existed, evidence_of_use(lmdb, holds_snapshot_files(env, paths.snapshots))));
+  }
   if (!recovered.wal) {
     KV_ASSIGN_OR_RETURN(recovered.wal, Wal::open(env, paths.wal, options.wal));
   }
@@ -489,6 +520,10 @@ Result<Recovered> recover(Env& env, const std::string& data_directory, const Rec
   KV_RETURN_IF_ERROR(clean_snapshot_directory(env, paths.snapshots));
 
   LmdbState lmdb;
+  if (!wal_existed && marker.kind == LmdbMarkerKind::clean) {
+    // Refused before the marker is replaced, so every retry refuses just the same.
+    return check_wal_exists(paths.wal, wal_existed, "LMDB_STATE records a clean stop");
+  }
   if (trust.trusted || !wal_existed) {
     KV_RETURN_IF_ERROR(mark_lmdb_open(env, data_directory));
     KV_RETURN_IF_ERROR(open_trusted(env, paths, wal_existed, options, recovered, lmdb));
@@ -611,7 +646,7 @@ Result<DataDirectoryReport> verify_data_directory(Env& env, const std::string& d
   report.metadata = wal->metadata() ? wal->metadata() : lmdb.metadata;
   report.snapshot = wal->snapshot() ? wal->snapshot() : lmdb.snapshot;
 
-  KV_RETURN_IF_ERROR(check_wal_exists(wal_directory, report.wal.segments > 0, lmdb.log));
+  KV_RETURN_IF_ERROR(check_wal_exists(wal_directory, report.wal.segments > 0, evidence_of_use(lmdb, false)));
   uint64_t snapshot_index = report.snapshot ? report.snapshot->last_included_index : 0;
   KV_RETURN_IF_ERROR(check_wal_continues_lmdb(*wal, lmdb.log, snapshot_index));
   report.compared_index = comparable_index(*wal, lmdb.log, lmdb.positions.indexed_index, lowest_cut);

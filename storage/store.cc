@@ -17,8 +17,13 @@
 //
 // Crash behaviour: each change is one LMDB transaction, and LMDB's copy-on-write B-tree with
 // its meta page written last leaves either the state before a commit or the state after it.
-// In durable mode a commit that returned ok survives a power cut; in relaxed mode
-// (MDB_NOSYNC) the last commits before a power cut may be lost, never torn, until sync().
+// In durable mode a commit that returned ok survives a power cut. In relaxed mode
+// (MDB_NOSYNC) a process crash loses nothing (the page cache keeps every commit), but a power
+// cut or an OS crash may tear the environment: its meta page may point at pages that never
+// reached the disk (LMDB's documentation of MDB_NOSYNC says so, and ext4 gives no ordering
+// that would prevent it). Such an LMDB is never trusted after a power cut: DATA/LMDB_STATE
+// (storage/lmdb_state.h) tells the two crashes apart, and recovery rebuilds LMDB from the
+// base snapshot and the WAL (storage/recovery.h).
 // The two deletes run in chunks of delete_chunk_entries_max entries, one transaction each,
 // removing the entries farthest from those kept first (the suffix from the last index down,
 // the prefix from the first index up): a crash between chunks leaves a contiguous log with
@@ -581,14 +586,16 @@ class Store::Impl::KvTransaction final : public KvWriter {
   Status put(const std::string& key, const std::string& value) override {
     MDB_val key_val = as_val(key.data(), key.size());
     MDB_val value_val = as_val(value.data(), value.size());
-    return lmdb_status(mdb_put(txn_, impl_.kv, &key_val, &value_val, 0),
-                       "put " + impl_.where("kv", "a key of " + std::to_string(key.size()) + " bytes"));
+    // The message is built only on failure: this runs once per key of every apply and load.
+    const int rc = mdb_put(txn_, impl_.kv, &key_val, &value_val, 0);
+    if (rc == 0) return Status::ok();
+    return lmdb_status(rc, "put " + impl_.where("kv", "a key of " + std::to_string(key.size()) + " bytes"));
   }
 
   Status erase(const std::string& key) override {
     MDB_val key_val = as_val(key.data(), key.size());
     int rc = mdb_del(txn_, impl_.kv, &key_val, nullptr);
-    if (rc == MDB_NOTFOUND) return Status::ok();
+    if (rc == MDB_NOTFOUND || rc == 0) return Status::ok();
     return lmdb_status(rc, "delete " + impl_.where("kv", "a key of " + std::to_string(key.size()) + " bytes"));
   }
 
@@ -698,7 +705,9 @@ class Store::Impl::KvTransaction final : public KvWriter {
   Status put_raw(MDB_dbi dbi, MDB_val key, const std::vector<uint8_t>& value, const char* database,
                  const std::string& what) {
     MDB_val value_val = as_val(value.data(), value.size());
-    return lmdb_status(mdb_put(txn_, dbi, &key, &value_val, 0), "put " + impl_.where(database, what));
+    const int rc = mdb_put(txn_, dbi, &key, &value_val, 0);
+    if (rc == 0) return Status::ok();
+    return lmdb_status(rc, "put " + impl_.where(database, what));
   }
 
   Impl& impl_;

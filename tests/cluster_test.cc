@@ -276,6 +276,51 @@ BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(node_command)
 
+// The entry threshold waits, for a state much larger than its entries, until the log since
+// the last snapshot holds a quarter of that snapshot's bytes (RaftNodeConfig::
+// snapshot_size_divisor): a large state is not rewritten every --snapshot-entries entries.
+BOOST_AUTO_TEST_CASE(a_large_state_is_not_rewritten_every_snapshot_entries_entries) {
+  TempDir dir;
+  LocalClusterOptions options;
+  options.directory = dir.path() + "/cluster";
+  options.binary = std::getenv("KEYVAL_BINARY") ? std::getenv("KEYVAL_BINARY") : "";
+  BOOST_REQUIRE_MESSAGE(!options.binary.empty(), "KEYVAL_BINARY must name the keyval binary (CTest sets it)");
+  options.nodes = 1;
+  options.extra_node_flags = {"--snapshot-entries", "100", "--log-tail-entries", "10"};
+  auto created = LocalCluster::create(options);
+  BOOST_REQUIRE_MESSAGE(created.is_ok(), created.status().to_string());
+  LocalCluster& cluster = **created;
+  BOOST_REQUIRE(cluster.start_all().is_ok());
+  BOOST_REQUIRE(cluster.wait_for_leader(leader_timeout_ms).is_ok());
+  KvClient client(cluster.client_endpoints(), load_options());
+  const std::string value(100, 'v');
+  auto put_range = [&](uint64_t first, uint64_t count) {
+    for (uint64_t i = first; i < first + count; ++i) {
+      auto put = client.put("key" + std::to_string(i % 2000), value);
+      BOOST_REQUIRE_MESSAGE(put.is_ok(), put.status().to_string());
+    }
+  };
+  auto snapshots_since = [&](uint64_t from) {
+    std::string log = read_text(cluster.log_path(1)).substr(from);
+    uint64_t count = 0;
+    for (size_t at = log.find("snapshot taken at index"); at != std::string::npos;
+         at = log.find("snapshot taken at index", at + 1)) {
+      ++count;
+    }
+    return count;
+  };
+  put_range(0, 2000);  // a state of 2,000 keys (about 300 KB in a snapshot file)
+  const uint64_t from = cluster.log_bytes(1);
+  const uint64_t taken_before = snapshots_since(0);
+  put_range(0, 1000);  // 1,000 overwrites: ten times --snapshot-entries
+  const uint64_t taken = snapshots_since(from);
+  // The entry threshold alone would take 10; a quarter of the state's bytes is about 500 puts.
+  BOOST_TEST(taken_before >= 3u, read_text(cluster.log_path(1)));
+  BOOST_TEST(taken >= 1u, read_text(cluster.log_path(1)));
+  BOOST_TEST(taken <= 4u, read_text(cluster.log_path(1)));
+  cluster.stop_all(5000);
+}
+
 BOOST_AUTO_TEST_CASE(bad_flags_and_config_lines_exit_two_naming_the_problem) {
   TempDir dir;
   for (const char* arguments : {"node", "node --id 0 --data-dir x", "node --id 1", "node --id 4 --data-dir x",

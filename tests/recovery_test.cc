@@ -5,6 +5,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -12,6 +13,7 @@
 
 #include "storage/env.h"
 #include "storage/kv_state_machine.h"
+#include "storage/lmdb_state.h"
 #include "storage/recovery.h"
 #include "storage/snapshot.h"
 #include "storage/store.h"
@@ -386,6 +388,47 @@ BOOST_AUTO_TEST_CASE(missing_wal_with_lmdb_entries_refuses_start_every_time) {
     BOOST_TEST(contains(status.message(), "holds no segments"), status.to_string());
   }
   BOOST_TEST(open_store(temp)->last_index().value() == 20u);
+}
+
+// A node that ran and then lost its WAL directory must not start as an empty voter (no log,
+// no votes): anything showing the directory was used refuses the start, every time.
+BOOST_AUTO_TEST_CASE(missing_wal_with_only_a_term_in_lmdb_refuses_start_every_time) {
+  TempDir temp;
+  {
+    Recovered recovered = recover_ok(temp);
+    require_ok(recovered.store->save_metadata(Metadata{7, 2}));
+    require_ok(recovered.store->sync());
+  }
+  std::filesystem::remove_all(wal_dir(temp));
+  for (int run = 0; run < 2; ++run) {
+    Status status = recover_status(temp);
+    BOOST_TEST(status.code() == Code::corruption, status.to_string());
+    BOOST_TEST(contains(status.message(), "holds no segments but LMDB records term 7"), status.to_string());
+    BOOST_TEST(contains(status.message(), "is missing"), status.to_string());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(missing_wal_and_lmdb_after_a_clean_stop_refuse_start_every_time) {
+  TempDir temp;
+  recover_ok(temp);
+  require_ok(mark_lmdb_clean(posix_env(), node_dir(temp)));
+  std::filesystem::remove_all(wal_dir(temp));
+  std::filesystem::remove_all(lmdb_dir(temp));
+  for (int run = 0; run < 2; ++run) {
+    Status status = recover_status(temp);
+    BOOST_TEST(status.code() == Code::corruption, status.to_string());
+    BOOST_TEST(contains(status.message(), "LMDB_STATE records a clean stop"), status.to_string());
+  }
+}
+
+// A crash during a directory's very first start (its "open" marker written, no WAL segment
+// yet) is not a lost WAL: nothing was ever acknowledged, and the node starts.
+BOOST_AUTO_TEST_CASE(a_crash_during_the_first_start_is_not_a_lost_wal) {
+  TempDir temp;
+  require_ok(posix_env().create_dir(node_dir(temp)));
+  require_ok(mark_lmdb_open(posix_env(), node_dir(temp)));
+  Recovered recovered = recover_ok(temp);
+  BOOST_TEST(recovered.wal->last_index() == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(checkpoint_drops_segments_lmdb_holds) {

@@ -433,6 +433,34 @@ BOOST_AUTO_TEST_CASE(a_dead_peer_never_blocks_the_others_and_its_queue_drops_the
   BOOST_CHECK_MESSAGE(!node2.receive(quiet_period), "an evicted frame reached peer 2");
 }
 
+// A peer that is down keeps only down_queue_bytes_max of the newest frames, however large
+// send_queue_bytes_max is: a long outage costs the sender little memory.
+BOOST_AUTO_TEST_CASE(a_down_peer_keeps_only_the_newest_frames_within_the_down_bound) {
+  LogLines log;
+  const uint16_t port2 = unused_port();
+  auto config1 = transport_config(1, log, {{2, TcpPeerAddress{"127.0.0.1", port2}}});
+  constexpr size_t frame_bytes = 1000;
+  constexpr size_t frames_kept = 2;
+  config1.frame_bytes_max = frame_bytes;
+  config1.send_queue_bytes_max = 10 * (frame_header_bytes + frame_bytes);
+  config1.down_queue_bytes_max = frames_kept * (frame_header_bytes + frame_bytes) + 100;
+  PeerNode node1(std::move(config1));  // peer 2 never listened: its link is not up
+
+  constexpr uint64_t frames_sent = 20;
+  std::vector<std::vector<uint8_t>> to_two;
+  for (uint64_t i = 0; i < frames_sent; ++i) {
+    to_two.push_back(numbered_payload(2, i, frame_bytes));
+    node1.send(2, to_two.back());
+  }
+  BOOST_CHECK_EQUAL(node1.stats().dropped_outgoing, frames_sent - frames_kept);
+
+  auto config2 = transport_config(2, log);
+  config2.listen_port = port2;
+  PeerNode node2(std::move(config2));
+  node2.expect_frames(std::vector<std::vector<uint8_t>>(to_two.end() - frames_kept, to_two.end()));
+  BOOST_CHECK_MESSAGE(!node2.receive(quiet_period), "an evicted frame reached peer 2");
+}
+
 BOOST_AUTO_TEST_CASE(a_malformed_hello_closes_that_link_only) {
   LogLines log;
   PeerNode node1(transport_config(1, log));

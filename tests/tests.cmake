@@ -75,6 +75,10 @@ add_dependencies(kv_client_test keyval)
 keyval_test(cluster_test cluster)
 target_link_libraries(cluster_test PRIVATE keyval_cluster)
 add_dependencies(cluster_test keyval)
+# Snapshots, InstallSnapshot, backup and restore on real three-process clusters.
+keyval_test(snapshot_cluster_test cluster)
+target_link_libraries(snapshot_cluster_test PRIVATE keyval_cluster)
+add_dependencies(snapshot_cluster_test keyval)
 
 # Restart-cycle experiments: the scenario parser, the outputs, a short run on real processes.
 keyval_test(experiment_test cluster)

@@ -160,11 +160,23 @@ BOOST_AUTO_TEST_CASE(bench_wal_rejects_bad_sync_mode) {
 BOOST_AUTO_TEST_CASE(bench_names_the_benchmarks_it_knows) {
   Run run = run_keyval("bench");
   BOOST_TEST(run.exit_code == 2, run.output);
-  BOOST_TEST(run.output.find("keyval bench: expects a benchmark: wal, store, recovery or kv") != std::string::npos, run.output);
+  BOOST_TEST(run.output.find("keyval bench: expects a benchmark: wal, store, recovery, kv, snapshot, size or transfer") != std::string::npos, run.output);
   run = run_keyval("bench disk");
   BOOST_TEST(run.exit_code == 2, run.output);
-  BOOST_TEST(run.output.find("unknown benchmark 'disk' (expected wal, store, recovery or kv)") != std::string::npos,
+  BOOST_TEST(run.output.find("unknown benchmark 'disk' (expected wal, store, recovery, kv, snapshot, size or transfer)") != std::string::npos,
              run.output);
+}
+
+BOOST_AUTO_TEST_CASE(bench_snapshot_and_size_refuse_bad_flags_naming_them) {
+  Run run = run_keyval("bench snapshot --keys 0");
+  BOOST_TEST(run.exit_code == 2, run.output);
+  BOOST_TEST(run.output.find("--keys must be at least 1") != std::string::npos, run.output);
+  run = run_keyval("bench size --puts 10 --checkpoints 5,20");
+  BOOST_TEST(run.exit_code == 2, run.output);
+  BOOST_TEST(run.output.find("--checkpoints must lie in 1..--puts") != std::string::npos, run.output);
+  run = run_keyval("bench size --clients 0");
+  BOOST_TEST(run.exit_code == 2, run.output);
+  BOOST_TEST(run.output.find("--clients expects 1..1024") != std::string::npos, run.output);
 }
 
 BOOST_AUTO_TEST_CASE(demo_writes_reopens_and_verifies) {
