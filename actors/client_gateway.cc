@@ -6,6 +6,7 @@
 
 #include "actors/client_protocol.h"
 #include "actors/deadlines.h"
+#include "actors/raft_node.h"
 #include "raft/core.h"
 #include "storage/kv_command.h"
 
@@ -329,6 +330,28 @@ void snapshot_chunk(Self self, const SharedRequest& request, Ticket ticket) {
           });
 }
 
+// §3.10: the raft node answers once the transfer is over (bounded by its election timeouts,
+// far inside the request timeout). ok: node_id handed leadership to leader_hint, in `term`.
+void leader_transfer(Self self, const SharedRequest& request, Ticket ticket) {
+  const uint64_t node_id = self->state.config.node_id;
+  self->request(self->state.raft_node, caf::infinite, leader_transfer_atom_v, request->transfer_target)
+      .then(
+          [self, request, ticket, node_id](uint64_t outcome, uint64_t leader, uint64_t term, std::string& why) {
+            ClientResponse response;
+            switch (static_cast<TransferOutcome>(outcome)) {
+              case TransferOutcome::done: response = response_for(*request, ClientStatus::ok); break;
+              case TransferOutcome::not_leader: return answer(self, ticket, not_leader(*request, leader));
+              case TransferOutcome::refused: response = response_for(*request, ClientStatus::rejected, why); break;
+              default: response = response_for(*request, ClientStatus::unavailable, why); break;
+            }
+            response.node_id = node_id;
+            response.leader_hint = leader;
+            response.term = term;
+            answer(self, ticket, response);
+          },
+          [self, request, ticket](caf::error& error) { answer(self, ticket, failure(*request, error)); });
+}
+
 bool is_slow(const ClientRequest& request) {
   return request.op == ClientOp::snapshot_begin || (request.op == ClientOp::status && request.hash);
 }
@@ -357,6 +380,7 @@ caf::result<Frame> on_client(Self self, const Frame& frame) {
     case ClientOp::status: status(self, shared, ticket); break;
     case ClientOp::snapshot_begin: snapshot_begin(self, shared, ticket); break;
     case ClientOp::snapshot_chunk: snapshot_chunk(self, shared, ticket); break;
+    case ClientOp::leader_transfer: leader_transfer(self, shared, ticket); break;
     case ClientOp::put:
     case ClientOp::del:
     case ClientOp::cas: write(self, shared, ticket); break;

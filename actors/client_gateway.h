@@ -19,6 +19,9 @@
 //   snapshot_chunk: up to client_snapshot_chunk_bytes_max bytes of that snapshot file from the
 //     snapshotter. Each chunk is its own request with its own deadline, so a big backup is
 //     never one long request.
+//   leader_transfer: the raft node hands leadership over (§3.10, raft_node.h) and the answer
+//     comes once it is over: ok (node_id handed over to leader_hint, which leads in term),
+//     not_leader, rejected (to itself, to a non-member) or unavailable (abandoned: why).
 // Every request is answered exactly once, within its request timeout: the gateway keeps the
 // deadlines itself (actors/deadlines.h) and answers `timeout` (outcome unknown) for what is
 // still waiting then; an answer that comes later is dropped. snapshot_begin and status with

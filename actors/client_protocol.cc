@@ -23,7 +23,8 @@ static_assert(schema::ClientRequest::PUT == static_cast<uint16_t>(ClientOp::put)
                   schema::ClientRequest::CAS == static_cast<uint16_t>(ClientOp::cas) &&
                   schema::ClientRequest::STATUS == static_cast<uint16_t>(ClientOp::status) &&
                   schema::ClientRequest::SNAPSHOT_BEGIN == static_cast<uint16_t>(ClientOp::snapshot_begin) &&
-                  schema::ClientRequest::SNAPSHOT_CHUNK == static_cast<uint16_t>(ClientOp::snapshot_chunk),
+                  schema::ClientRequest::SNAPSHOT_CHUNK == static_cast<uint16_t>(ClientOp::snapshot_chunk) &&
+                  schema::ClientRequest::LEADER_TRANSFER == static_cast<uint16_t>(ClientOp::leader_transfer),
               "schema/client.capnp orders its union as ClientOp");
 
 Status refuse_oversized(size_t bytes, const std::string& where) {
@@ -81,6 +82,7 @@ void fill_request(schema::ClientRequest::Builder out, const ClientRequest& reque
       chunk.setOffset(request.chunk_offset);
       return;
     }
+    case ClientOp::leader_transfer: out.initLeaderTransfer().setTarget(request.transfer_target); return;
   }
   KV_ASSERT(false && "ClientRequest with an op outside ClientOp");
 }
@@ -119,6 +121,10 @@ Status read_op(schema::ClientRequest::Reader in, ClientRequest* request) {
       request->chunk_offset = chunk.getOffset();
       return Status::ok();
     }
+    case schema::ClientRequest::LEADER_TRANSFER:
+      request->op = ClientOp::leader_transfer;
+      request->transfer_target = in.getLeaderTransfer().getTarget();
+      return Status::ok();
   }
   return Status::corruption("client request: unknown op " + std::to_string(static_cast<uint16_t>(in.which())));
 }
@@ -208,6 +214,7 @@ const char* client_op_name(ClientOp op) {
     case ClientOp::status: return "status";
     case ClientOp::snapshot_begin: return "snapshot_begin";
     case ClientOp::snapshot_chunk: return "snapshot_chunk";
+    case ClientOp::leader_transfer: return "leader_transfer";
   }
   return "invalid";
 }
@@ -232,7 +239,7 @@ bool ClientRequest::operator==(const ClientRequest& other) const {
   return request_id == other.request_id && client_id == other.client_id && sequence == other.sequence &&
          op == other.op && key == other.key && value == other.value && expected == other.expected &&
          hash == other.hash && snapshot_index == other.snapshot_index && snapshot_term == other.snapshot_term &&
-         chunk_offset == other.chunk_offset;
+         chunk_offset == other.chunk_offset && transfer_target == other.transfer_target;
 }
 
 bool ClientResponse::operator==(const ClientResponse& other) const {

@@ -22,8 +22,11 @@
 
 namespace keyval {
 
-enum class ClientOp : uint8_t { put = 0, get = 1, del = 2, cas = 3, status = 4, snapshot_begin = 5, snapshot_chunk = 6 };
-// "put", "get", "del", "cas", "status", "snapshot_begin", "snapshot_chunk"
+enum class ClientOp : uint8_t {
+  put = 0, get = 1, del = 2, cas = 3, status = 4, snapshot_begin = 5, snapshot_chunk = 6,
+  leader_transfer = 7,  // to the leader: hand leadership to transfer_target (0: the best follower)
+};
+// "put", "get", "del", "cas", "status", "snapshot_begin", "snapshot_chunk", "leader_transfer"
 const char* client_op_name(ClientOp op);
 
 struct ClientRequest {
@@ -39,6 +42,7 @@ struct ClientRequest {
   uint64_t snapshot_index = 0;
   uint64_t snapshot_term = 0;
   uint64_t chunk_offset = 0;
+  uint64_t transfer_target = 0;  // leader_transfer: the node to lead next (0: the leader picks)
 
   bool operator==(const ClientRequest& other) const;
 };

@@ -34,6 +34,13 @@ class RaftNodeActor : public caf::event_based_actor {
     forced_next_.clear();
     for (auto& [id, promise] : reads_) promise.deliver(false, uint64_t{0}, uint64_t{0});
     reads_.clear();
+    if (handoff_) {
+      for (auto& promise : handoff_->waiting) {
+        promise.deliver(static_cast<uint64_t>(TransferOutcome::failed), uint64_t{0}, uint64_t{0},
+                        std::string("node stopped"));
+      }
+      handoff_.reset();
+    }
   }
 
   caf::behavior make_behavior() override {
@@ -44,6 +51,7 @@ class RaftNodeActor : public caf::event_based_actor {
           core_.tick();
           schedule_tick();
           tick_transfers();
+          tick_handoff();
           after_input();
         },
         [this](raft_message_atom, const Frame& frame) {
@@ -89,6 +97,7 @@ class RaftNodeActor : public caf::event_based_actor {
           maybe_snapshot();
           return promise;
         },
+        [this](leader_transfer_atom, uint64_t target) { return start_handoff(target); },
     };
   }
 
@@ -105,7 +114,110 @@ class RaftNodeActor : public caf::event_based_actor {
 
   void after_input() {
     drain();
+    check_handoff();
     if (config_.observe) config_.observe(core_);
+  }
+
+  // ---- leadership transfer (§3.10) ----
+
+  using HandoffPromise = caf::typed_response_promise<uint64_t, uint64_t, uint64_t, std::string>;
+  using HandoffResult = caf::result<uint64_t, uint64_t, uint64_t, std::string>;
+
+  struct Handoff {
+    uint64_t target = 0;
+    uint64_t term = 0;                     // the leader's term when it began
+    caf::actor_clock::time_point started;  // the actor clock: virtual in the simulator
+    uint32_t ticks_without_leader = 0;     // after stepping down, until someone leads
+    std::vector<HandoffPromise> waiting;
+  };
+
+  static HandoffResult handoff_answer(TransferOutcome outcome, uint64_t leader, uint64_t term, std::string why) {
+    return {static_cast<uint64_t>(outcome), leader, term, std::move(why)};
+  }
+
+  // The follower whose log reaches furthest (the fewest entries to send before timeout_now);
+  // the lowest id among equals. 0 when there is none.
+  uint64_t most_up_to_date_follower() const {
+    uint64_t best = 0;
+    uint64_t best_match = 0;
+    for (const auto& [peer, progress] : core_.progress_by_peer()) {
+      if (best == 0 || progress.match_index > best_match) {
+        best = peer;
+        best_match = progress.match_index;
+      }
+    }
+    return best;
+  }
+
+  HandoffResult start_handoff(uint64_t target) {
+    const uint64_t term = core_.current_term();
+    if (core_.role() != raft::Role::leader) {
+      return handoff_answer(TransferOutcome::not_leader, core_.leader_id(), term, "not the leader");
+    }
+    if (target == 0) target = most_up_to_date_follower();
+    if (target == 0) return handoff_answer(TransferOutcome::refused, core_.id(), term, "no follower to hand over to");
+    if (handoff_ && handoff_->target != target) {
+      return handoff_answer(TransferOutcome::refused, core_.id(), term,
+                            "a transfer to node " + std::to_string(handoff_->target) + " is in progress");
+    }
+    if (!handoff_) {
+      const raft::TransferStart start = core_.transfer_leadership(target);
+      if (start != raft::TransferStart::started) {
+        return handoff_answer(TransferOutcome::refused, core_.id(), term,
+                              "node " + std::to_string(target) + ": " + raft::transfer_start_name(start));
+      }
+      handoff_ = Handoff{target, term, clock().now(), 0, {}};
+      const raft::Progress* progress = core_.progress(target);
+      log("leadership transfer to node " + std::to_string(target) + " started in term " + std::to_string(term) +
+          " (its log at " + std::to_string(progress != nullptr ? progress->match_index : 0) + " of " +
+          std::to_string(core_.log().last_index()) + ")");
+    }
+    auto promise = make_response_promise<uint64_t, uint64_t, uint64_t, std::string>();
+    handoff_->waiting.push_back(promise);
+    after_input();
+    return promise;
+  }
+
+  // After every input: is the transfer over?
+  void check_handoff() {
+    if (!handoff_) return;
+    const uint64_t target = handoff_->target;
+    if (core_.role() == raft::Role::leader) {
+      if (core_.transfer_target() == target) return;  // still catching it up, or its election is on
+      return finish_handoff(TransferOutcome::failed, core_.id(),
+                            "abandoned: node " + std::to_string(target) +
+                                " did not take over within an election timeout; this node leads on");
+    }
+    const uint64_t leader = core_.leader_id();
+    if (leader == target) return finish_handoff(TransferOutcome::done, leader, "");
+    if (leader != 0) {
+      return finish_handoff(TransferOutcome::failed, leader, "abandoned: node " + std::to_string(leader) +
+                                                                 " was elected instead of node " + std::to_string(target));
+    }
+  }
+
+  // Stepped down and no leader heard of yet: bounded by two election timeouts.
+  void tick_handoff() {
+    if (!handoff_ || core_.role() == raft::Role::leader) return;
+    if (++handoff_->ticks_without_leader < 2 * config_.raft.election_timeout_ticks_max) return;
+    finish_handoff(TransferOutcome::failed, 0, "abandoned: no leader heard of within two election timeouts");
+  }
+
+  void finish_handoff(TransferOutcome outcome, uint64_t leader, const std::string& why) {
+    Handoff handoff = std::move(*handoff_);
+    handoff_.reset();
+    const double ms = std::chrono::duration<double, std::milli>(clock().now() - handoff.started).count();
+    char took[40];
+    std::snprintf(took, sizeof took, "%.1f ms", ms);
+    const std::string target = "leadership transfer to node " + std::to_string(handoff.target);
+    if (outcome == TransferOutcome::done) {
+      log(target + " completed in " + took + ": it leads in term " + std::to_string(core_.current_term()));
+    } else {
+      log(target + " " + why + " (after " + took + ")");
+    }
+    for (auto& promise : handoff.waiting) {
+      promise.deliver(static_cast<uint64_t>(outcome), leader, core_.current_term(), why);
+    }
   }
 
   // Takes Readies until the core has nothing more, stopping at one that needs a persist:
@@ -565,6 +677,7 @@ class RaftNodeActor : public caf::event_based_actor {
   raft::Role last_role_ = raft::Role::follower;  // for the elected / stepped down log lines
   uint64_t read_request_id_ = 0;
   std::map<uint64_t, ReadPromise> reads_;  // ReadIndex requests waiting for a quorum
+  std::optional<Handoff> handoff_;         // a leadership transfer someone waits for (§3.10)
 
   // Snapshots.
   using TakePromise = caf::typed_response_promise<uint64_t, uint64_t, uint64_t>;

@@ -88,6 +88,15 @@ struct RaftNodeConfig {
 //                              uint64_t first_index, uint64_t last_index)
 //   (snapshot_take_atom) -> (uint64_t index, uint64_t term, uint64_t file_bytes)
 //       a snapshot taken after the request arrived, once durable (a backup's first step)
+//   (leader_transfer_atom, uint64_t target) -> (uint64_t outcome, uint64_t leader,
+//                                               uint64_t term, std::string why)
+//       leadership transfer (thesis §3.10) to `target`, or with target 0 to the most
+//       up-to-date follower. Answered once it is over: outcome is a TransferOutcome;
+//       done: `leader` (the target) leads in `term`; not_leader: `leader` is the hint (0:
+//       unknown); refused (to itself, to a non-voter) and failed (abandoned after an
+//       election timeout, or another node won): `why` says. At most one transfer is
+//       waited for at a time; a second request while one runs is refused.
+enum class TransferOutcome : uint64_t { done = 0, not_leader = 1, refused = 2, failed = 3 };
 caf::actor spawn_raft_node(caf::actor_system& system, RaftNodeConfig config, Persistence persistence,
                            raft::RecoveredState recovered);
 

@@ -27,12 +27,13 @@ static_assert(same_number(schema::RaftMessageType::REQUEST_VOTE, raft::MessageTy
                   same_number(schema::RaftMessageType::INSTALL_SNAPSHOT, raft::MessageType::install_snapshot) &&
                   same_number(schema::RaftMessageType::SNAPSHOT_CHUNK, raft::MessageType::snapshot_chunk) &&
                   same_number(schema::RaftMessageType::SNAPSHOT_CHUNK_RESPONSE,
-                              raft::MessageType::snapshot_chunk_response),
+                              raft::MessageType::snapshot_chunk_response) &&
+                  same_number(schema::RaftMessageType::TIMEOUT_NOW, raft::MessageType::timeout_now),
               "schema/raft.capnp numbers its types as raft::MessageType: the encoder casts one to the other");
 
 bool is_known_type(uint16_t type) {
   return type >= static_cast<uint16_t>(raft::MessageType::request_vote) &&
-         type <= static_cast<uint16_t>(raft::MessageType::snapshot_chunk_response);
+         type <= static_cast<uint16_t>(raft::MessageType::timeout_now);
 }
 
 // Words of one segment that holds the whole message: the root pointer, the root struct,
@@ -99,6 +100,7 @@ Status read_raft_message(schema::RaftMessage::Reader in, raft::Message* message)
   auto chunk_data = in.getChunkData();
   message->chunk_data.assign(chunk_data.begin(), chunk_data.end());
   message->chunk_error = in.getChunkError();
+  message->leadership_transfer = in.getLeadershipTransfer();
   return read_entries(in.getEntries(), &message->entries);
 }
 
@@ -137,6 +139,7 @@ std::vector<uint8_t> encode_raft_message(const raft::Message& message) {
   // Left null (read back as empty) unless there are bytes, as the entry list.
   if (!message.chunk_data.empty()) out.setChunkData(kj::arrayPtr(message.chunk_data.data(), message.chunk_data.size()));
   out.setChunkError(message.chunk_error);
+  out.setLeadershipTransfer(message.leadership_transfer);
   return message_to_bytes(builder);
 }
 

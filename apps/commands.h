@@ -39,6 +39,10 @@ int cluster_main(const std::vector<std::string>& args);      // keyval cluster s
 int experiment_main(const std::vector<std::string>& args);   // keyval experiment run (apps/experiment_command.cc)
 int node_main(const std::vector<std::string>& args);         // keyval node (apps/node_command.cc)
 int bench_kv_main(const std::vector<std::string>& args);     // keyval bench kv (apps/bench_kv.cc)
+// keyval leader transfer [ID] (apps/leader_command.cc): exit 0 done, 2 usage, 3 not done.
+int leader_main(const std::vector<std::string>& args);
+// keyval bench transfer (apps/bench_transfer.cc): write unavailability across a transfer.
+int bench_transfer_main(const std::vector<std::string>& args);
 // keyval bench snapshot, keyval bench size (apps/bench_snapshot.cc): their own 3-node clusters.
 int bench_snapshot_main(const std::vector<std::string>& args);
 int bench_size_main(const std::vector<std::string>& args);

@@ -42,6 +42,10 @@ void print_usage(std::ostream& out) {
          "  snapshot restore FILE --data-dir D --id N --peers 1=H:P,... [--cluster NAME]\n"
          "                                    seed an empty D as node N of a new cluster from a backup\n"
          "  bench kv [--endpoints ...] --clients C --ops N --value-bytes B --op put|get [--keys K] [--key-bytes 16]\n"
+         "  leader transfer [ID] [--endpoints ...]   hand leadership to node ID (default: the most\n"
+         "                                    up-to-date follower); a JSON line; exit 0 done, 2 usage, 3 not done\n"
+         "  bench transfer [--nodes 3] [--rounds R] [--writers W] [--dir D --keep]\n"
+         "                                    write unavailability across a leadership transfer and a SIGKILL\n"
          "  bench snapshot [--keys 1000000] [--value-bytes 100] [--clients 64] [--window-s 5] [--dir D --keep]\n"
          "                                    snapshot take time and put p99 under it, InstallSnapshot rate, restore\n"
          "  bench size [--puts 2000000] [--keys 10000] [--checkpoints A,B,C] [--dir D --keep] [-- NODE FLAGS]\n"
@@ -72,6 +76,7 @@ int main(int argc, char** argv) {
   if (command == "cas") return keyval::commands::cas_main(rest);
   if (command == "status") return keyval::commands::status_main(rest);
   if (command == "snapshot") return keyval::commands::snapshot_main(rest);
+  if (command == "leader") return keyval::commands::leader_main(rest);
   if (command == "help" || command == "--help" || command == "-h") {
     print_usage(std::cout);
     return keyval::cli::exit_ok;

@@ -149,6 +149,13 @@ Result<ClientResponse> KvClient::cas(const std::string& key, const std::optional
   return run(std::move(request));
 }
 
+Result<ClientResponse> KvClient::leader_transfer(uint64_t target) {
+  ClientRequest request;
+  request.op = ClientOp::leader_transfer;
+  request.transfer_target = target;
+  return run(std::move(request));
+}
+
 Result<ClientResponse> KvClient::status(uint64_t node_id, bool hash) {
   if (node_id == 0 || node_id > endpoints_.size()) {
     return Status::invalid_argument("no node " + std::to_string(node_id) + ": " +

@@ -104,6 +104,12 @@ class KvClient {
   // it came from. `progress` (may be empty) is called after each chunk.
   Result<SnapshotSummary> snapshot_save(const std::string& path, const SnapshotSaveProgress& progress = nullptr);
 
+  // Leadership transfer (§3.10): the leader (found as for any operation) hands leadership to
+  // node `target` (0: its most up-to-date follower). ok: node_id handed over to leader_hint,
+  // which leads in `term`. A transfer the cluster abandoned is asked again until the
+  // operation timeout; then io_error says why. invalid_argument: refused (itself, unknown id).
+  Result<ClientResponse> leader_transfer(uint64_t target);
+
   uint64_t client_id() const { return client_id_; }
   // The last write failed with an unknown outcome (it may still have taken effect).
   bool last_write_uncertain() const { return last_write_uncertain_; }

@@ -20,6 +20,9 @@
 //
 // Log: one line per event on stderr, "TIME [node N] what": listening, recovered N entries in
 // M ms, role changes (elected, stepped down), peer up/down, shutdown.
+// SIGTERM or SIGINT on the leader: it first hands leadership to its most up-to-date follower
+// (§3.10, docs/LEADERSHIP.md), waiting at most handoff_wait_ms, so a rolling restart costs
+// the cluster a round trip instead of an election timeout; then it stops.
 // Exit: 0 after SIGTERM or SIGINT (clean shutdown); 1 when the node cannot start (port in use,
 // data directory of another node or cluster, corrupt data) or stops itself (a failed fsync:
 // fail-stop); 2 for a bad flag or config file.
@@ -63,6 +66,9 @@ const std::vector<std::string> setting_names = {"id",      "data-dir",         "
 constexpr uint64_t snapshot_entries_max = 1'000'000'000;
 constexpr uint64_t snapshot_bytes_max = 1ull << 40;
 constexpr uint64_t log_tail_entries_max = 1'000'000'000;
+// A leader's hand-off before it stops: the raft node gives up after an election timeout (and
+// two more waiting for the new leader), far below this; the bound keeps a stop bounded.
+constexpr std::chrono::milliseconds handoff_wait_ms{2000};
 
 struct NodeOptions {
   uint64_t id = 0;
@@ -231,6 +237,18 @@ void watch(caf::actor_system& system, const caf::strong_actor_ptr& actor, const 
   });
 }
 
+// A stopping leader hands leadership over first (a follower answers not_leader at once and
+// stops without delay). The raft node logs the transfer's start and end.
+void hand_off_leadership(caf::actor_system& system, const caf::actor& raft_node, NodeLog& log) {
+  caf::scoped_actor self{system};
+  self->request(raft_node, handoff_wait_ms, leader_transfer_atom_v, uint64_t{0})
+      .receive(
+          [&](uint64_t outcome, uint64_t, uint64_t, std::string& why) {
+            if (outcome == static_cast<uint64_t>(TransferOutcome::refused)) log("no leadership hand-off: " + why);
+          },
+          [&](caf::error& error) { log("leadership hand-off: " + system.render(error)); });
+}
+
 int run_node(const NodeOptions& options) {
   NodeLog log(options.id);
   NodeIdentity identity;
@@ -344,6 +362,7 @@ int run_node(const NodeOptions& options) {
     siginfo_t info{};
     if (::sigtimedwait(&stop_signals, &info, &poll_interval) > 0) {
       log(std::string(info.si_signo == SIGTERM ? "SIGTERM" : "SIGINT") + ": shutting down");
+      hand_off_leadership(system, handles->raft_node, log);
       break;
     }
     if (failure.failed) {

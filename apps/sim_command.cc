@@ -110,6 +110,8 @@ std::string result_json(const sim::SimResult& result) {
       .add("sync_failures", result.sync_failures)
       .add("snapshots", result.snapshots)
       .add("snapshots_installed", result.snapshots_installed)
+      .add("leader_transfers", result.leader_transfers)
+      .add("leader_transfers_completed", result.leader_transfers_completed)
       .add("packets", result.packets_sent)
       .add("virtual_s", result.virtual_seconds)
       .add("wall_s", result.wall_seconds)

@@ -113,6 +113,9 @@ void Core::step(const Message& message) {
     case MessageType::install_snapshot:
       handle_install_snapshot(message);
       break;
+    case MessageType::timeout_now:
+      handle_timeout_now(message);
+      break;
     case MessageType::snapshot_chunk:
     case MessageType::snapshot_chunk_response:
       break;
@@ -121,6 +124,12 @@ void Core::step(const Message& message) {
 
 ProposeResult Core::propose(std::vector<uint8_t> payload) {
   ProposeResult result;
+  if (role_ == Role::leader && transfer_target_ != 0) {
+    // §3.10: the log must stop growing for the recipient to catch up; retry there shortly.
+    result.transfer_in_progress = true;
+    result.leader_hint = transfer_target_;
+    return result;
+  }
   if (role_ != Role::leader || payload.empty()) {
     result.leader_hint = leader_id_ == config_.node_id ? 0 : leader_id_;
     return result;

@@ -106,7 +106,19 @@ struct ProposeResult {
   uint64_t index = 0;        // accepted: where the entry sits; committed when applied there with `term`
   uint64_t term = 0;
   uint64_t leader_hint = 0;  // rejected: who to ask instead (0: unknown)
+  // Rejected by a leader handing over leadership (§3.10): leader_hint names the recipient.
+  // Nothing was done; retry there shortly.
+  bool transfer_in_progress = false;
 };
+
+// Why a leadership transfer (§3.10) did not start.
+enum class TransferStart : uint8_t {
+  started,     // the recipient is being caught up; proposals are refused until it is over
+  not_leader,  // only a leader transfers leadership
+  to_self,     // the leader is already the recipient
+  not_voter,   // the recipient is not a voting member (or unknown)
+};
+const char* transfer_start_name(TransferStart start);
 
 class Core {
  public:
@@ -136,6 +148,15 @@ class Core {
   // down). The leader probes again at the next heartbeat, which sends the snapshot anew.
   void snapshot_failed(uint64_t peer);
 
+  // Leadership transfer (thesis §3.10). The leader stops accepting proposals (they fail with
+  // transfer_in_progress and the recipient as hint), sends `target` whatever it lacks and,
+  // once target's match_index is the leader's last index, a timeout_now: target campaigns
+  // at once, without PreVote, and voters grant it despite the lease. The transfer is
+  // abandoned (proposals accepted again) if the leader still leads after an election
+  // timeout (election_timeout_ticks_min ticks); it ends when the leader steps down. A
+  // transfer to another target replaces a running one; to the same target it is a no-op.
+  TransferStart transfer_leadership(uint64_t target);
+
   // Outputs.
   bool has_ready() const;
   Ready take_ready();
@@ -155,6 +176,8 @@ class Core {
   const Log& log() const { return log_; }
   const Progress* progress(uint64_t peer) const;
   const std::map<uint64_t, Progress>& progress_by_peer() const { return progress_; }  // leader; else empty
+  // Leader: the recipient of the leadership transfer in progress; 0 when none.
+  uint64_t transfer_target() const { return transfer_target_; }
 
  private:
   // A message waiting until what it promises is durable (or dropped once stale).
@@ -175,7 +198,7 @@ class Core {
 
   // election.cc
   void tick_election();
-  void campaign(bool pre_vote);
+  void campaign(bool pre_vote, bool leadership_transfer = false);
   void become_follower(uint64_t term, uint64_t leader_id);
   void become_pre_candidate();
   void become_candidate();
@@ -187,6 +210,12 @@ class Core {
   void handle_vote_response(const Message& message);
   void check_election_result();
   bool log_up_to_date(uint64_t last_log_index, uint64_t last_log_term) const;
+  void handle_timeout_now(const Message& message);
+
+  // transfer.cc (§3.10)
+  void tick_transfer();
+  void maybe_send_timeout_now(uint64_t peer);
+  void end_transfer();
 
   // replication.cc
   void tick_heartbeat();
@@ -268,6 +297,10 @@ class Core {
   std::vector<uint64_t> reads_before_commit_;// waiting for the leader's first commit in its term
   std::vector<uint64_t> reads_next_round_;   // arrived while a confirmation round was in flight
   uint64_t read_context_ = 0;
+
+  // §3.10 leadership transfer, leader only: the recipient (0: none) and the ticks since it began.
+  uint64_t transfer_target_ = 0;
+  uint32_t transfer_elapsed_ = 0;
 };
 
 }  // namespace keyval::raft

@@ -21,7 +21,7 @@ void Core::tick_election() {
   if (election_elapsed_ >= randomized_election_timeout_) campaign(config_.pre_vote);
 }
 
-void Core::campaign(bool pre_vote) {
+void Core::campaign(bool pre_vote, bool leadership_transfer) {
   if (pre_vote) {
     become_pre_candidate();
   } else {
@@ -37,6 +37,7 @@ void Core::campaign(bool pre_vote) {
     request.term = pre_vote ? metadata_.current_term + 1 : metadata_.current_term;
     request.last_log_index = log_.last_index();
     request.last_log_term = log_.last_term();
+    request.leadership_transfer = leadership_transfer;
     // A real candidacy rests on our own vote: it must be durable before anyone sees it.
     send(request, /*needs_vote=*/!pre_vote);
   }
@@ -53,6 +54,7 @@ void Core::become_follower(uint64_t term, uint64_t leader_id) {
   leader_id_ = leader_id;
   votes_.clear();
   progress_.clear();
+  end_transfer();
   pending_reads_.clear();
   reads_before_commit_.clear();
   reads_next_round_.clear();
@@ -83,6 +85,7 @@ void Core::become_leader() {
   leader_id_ = config_.node_id;
   votes_.clear();
   progress_.clear();
+  end_transfer();
   // Figure 2: next_index starts just past the leader's log, match_index at 0; probe first.
   for (uint64_t peer : config_.voters) {
     if (peer != config_.node_id) progress_.emplace(peer, Progress(log_.last_index() + 1));
@@ -105,7 +108,8 @@ bool Core::handle_term(const Message& message) {
   const MessageType type = message.type;
   const bool vote_request = type == MessageType::request_vote || type == MessageType::pre_vote;
   if (message.term > metadata_.current_term) {
-    if (vote_request && in_lease()) return false;
+    // A campaign the leader asked for (timeout_now, §3.10) is not a disruption.
+    if (vote_request && in_lease() && !message.leadership_transfer) return false;
     // A pre-vote carries the term the sender would campaign in; a granted pre-vote response
     // echoes it. Neither means a newer term exists.
     if (type == MessageType::pre_vote) return true;
@@ -164,6 +168,15 @@ void Core::handle_vote_request(const Message& message) {
   metadata_.voted_for = message.from;
   election_elapsed_ = 0;  // §5.2: granting a vote resets the election timer
   send(response, /*needs_vote=*/true);  // Figure 2: voted_for durable before the grant leaves
+}
+
+void Core::handle_timeout_now(const Message& message) {
+  // §3.10: the leader of our term caught our log up to its own and steps aside: campaign now,
+  // in a real election (PreVote would only ask the same voters whether we could win). A
+  // candidate is campaigning already; a leader of this term is the sender itself.
+  (void)message;
+  if (role_ != Role::follower) return;
+  campaign(/*pre_vote=*/false, /*leadership_transfer=*/true);
 }
 
 void Core::handle_vote_response(const Message& message) {

@@ -14,6 +14,7 @@ const char* message_type_name(MessageType type) {
     case MessageType::install_snapshot: return "install_snapshot";
     case MessageType::snapshot_chunk: return "snapshot_chunk";
     case MessageType::snapshot_chunk_response: return "snapshot_chunk_response";
+    case MessageType::timeout_now: return "timeout_now";
   }
   return "unknown";
 }

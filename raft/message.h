@@ -27,6 +27,10 @@ enum class MessageType : uint8_t {
   // stepped into a core (Core::step ignores them).
   snapshot_chunk = 8,
   snapshot_chunk_response = 9,
+  // Leadership transfer (thesis §3.10): the leader has brought the recipient's log up to its
+  // own and asks it to campaign at once, skipping PreVote; its request_votes are marked
+  // leadership_transfer so voters grant them even within the current leader's lease.
+  timeout_now = 10,
 };
 
 const char* message_type_name(MessageType type);
@@ -81,6 +85,10 @@ struct Message {
   bool chunk_done = false;
   std::vector<uint8_t> chunk_data;
   bool chunk_error = false;
+
+  // request_vote, pre_vote: a campaign started by timeout_now (§3.10). Voters do not ignore it
+  // for having heard from a leader recently (CheckQuorum's lease): that leader asked for it.
+  bool leadership_transfer = false;
 };
 
 }  // namespace keyval::raft

@@ -12,6 +12,7 @@ namespace keyval::raft {
 void Core::tick_heartbeat() {
   ++heartbeat_elapsed_;
   ++election_elapsed_;
+  tick_transfer();
   if (election_elapsed_ >= config_.election_timeout_ticks_min) {
     election_elapsed_ = 0;
     if (config_.check_quorum) check_quorum();
@@ -263,7 +264,10 @@ void Core::handle_append_response(const Message& message) {
   }
   // A success that brings no news (duplicated, reordered) changes nothing; in probe mode the
   // next heartbeat retries, so a lossy link cannot make the pair ping-pong without ticks.
-  if (!progress.acknowledge(message.match_index)) return;
+  if (!progress.acknowledge(message.match_index)) {
+    maybe_send_timeout_now(message.from);  // a heartbeat's answer: the recipient may be caught up
+    return;
+  }
   // The first success in probe mode found where the logs agree: start pipelining. In snapshot
   // mode, a success through the snapshot says it is installed (and durable) there.
   const bool snapshot_installed =
@@ -271,6 +275,7 @@ void Core::handle_append_response(const Message& message) {
   if (progress.mode == Progress::Mode::probe || snapshot_installed) progress.become_replicate();
   maybe_commit();
   send_append(message.from, false);
+  maybe_send_timeout_now(message.from);
 }
 
 void Core::maybe_commit() {

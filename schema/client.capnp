@@ -43,6 +43,12 @@ struct ClientRequest {
       term @14 :UInt64;
       offset @15 :UInt64;
     }
+    # Leadership transfer (thesis §3.10), to the leader: hand leadership to node `target` (0:
+    # the most up-to-date follower), answered once it is over. ok: nodeId handed over to
+    # leaderHint, which leads in `term`; unavailable: it did not happen (message says why).
+    leaderTransfer :group {
+      target @17 :UInt64;
+    }
   }
   # status: also hash the key-value state (stateHash at hashIndex), as `etcdctl endpoint hashkv`.
   # It reads the whole state: ask for it when wanted, not on every status.

@@ -20,6 +20,7 @@ enum RaftMessageType {
   installSnapshot @7;        # §7: replace your log by the snapshot (snapshotIndex, snapshotTerm)
   snapshotChunk @8;          # host to host: chunkData of the snapshot file from chunkOffset
   snapshotChunkResponse @9;  # host to host: the next chunkOffset wanted, chunkError, chunkDone
+  timeoutNow @10;            # §3.10 leadership transfer: the leader asks the recipient to campaign now
 }
 
 # One Raft log entry (storage/types.h Entry).
@@ -77,4 +78,7 @@ struct RaftMessage {
   chunkDone @21 :Bool;
   chunkData @22 :Data;
   chunkError @23 :Bool;
+
+  # requestVote: a campaign started by timeoutNow (§3.10); voters grant it within a leader's lease.
+  leadershipTransfer @24 :Bool;
 }

@@ -139,6 +139,12 @@ void SimNode::deliver_raft(std::vector<uint8_t> bytes) {
   caf::anon_send(handles_->raft_node, raft_message_atom_v, Frame{std::move(bytes)});
 }
 
+bool SimNode::request_leader_transfer(uint64_t target) {
+  if (!serving()) return false;
+  caf::anon_send(handles_->raft_node, leader_transfer_atom_v, target);
+  return true;
+}
+
 bool SimNode::deliver_client(uint64_t call, std::vector<uint8_t> bytes) {
   if (!serving() || !client_port_) return false;
   caf::anon_send(client_port_, client_atom_v, call, Frame{std::move(bytes)});

@@ -74,6 +74,9 @@ class SimNode {
   // Delivery from the simulated network (dropped when not serving).
   void deliver_raft(std::vector<uint8_t> bytes);
   bool deliver_client(uint64_t call, std::vector<uint8_t> bytes);
+  // Asks the raft node to hand leadership to `target` (§3.10); its answer is dropped. False
+  // when the node does not serve.
+  bool request_leader_transfer(uint64_t target);
 
  private:
   caf::scheduler::test_coordinator& coordinator() const;

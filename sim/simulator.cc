@@ -196,6 +196,11 @@ class Simulator final : public SimCluster {
     config.observe = [this](uint64_t node, const raft::Core& core) {
       states_[node] = raft::NodeState::roles_of(core);
       cores_[node] = &core;
+      if (transfer_asked_ && core.id() == transfer_asked_->first && core.role() == raft::Role::leader &&
+          core.current_term() == transfer_asked_->second + 1) {
+        ++result_.leader_transfers_completed;
+        transfer_asked_.reset();
+      }
       uint64_t& snapshot_index = snapshot_index_[node];
       if (core.snapshot_index() > snapshot_index) ++result_.snapshots;
       snapshot_index = core.snapshot_index();
@@ -304,6 +309,7 @@ class Simulator final : public SimCluster {
   void inject_fault();
   void inject_network_fault();
   void inject_crash(bool disk);
+  void inject_leader_transfer();
   void heal_everything();
   void maybe_crash_after_promise(uint64_t from, const std::vector<uint8_t>& bytes);
 
@@ -356,6 +362,8 @@ class Simulator final : public SimCluster {
   bool faults_active_ = true;
   uint64_t crash_now_ = 0;  // a node to crash before anything else happens
   std::map<uint64_t, bool> bounce_;  // per node: restart within milliseconds
+  // The last leadership transfer asked: its target and the leader's term then.
+  std::optional<std::pair<uint64_t, uint64_t>> transfer_asked_;
 };
 
 void Simulator::inject_fault() {
@@ -363,10 +371,12 @@ void Simulator::inject_fault() {
   if (faults(FaultMode::network)) kinds.push_back(0);
   if (faults(FaultMode::crash)) kinds.push_back(1);
   if (faults(FaultMode::disk)) kinds.push_back(2);
+  if (options_.faults == FaultMode::all) kinds.push_back(3);
   if (!kinds.empty()) {
     switch (kinds[random_.between(0, kinds.size() - 1)]) {
       case 0: inject_network_fault(); break;
       case 1: inject_crash(false); break;
+      case 3: inject_leader_transfer(); break;
       default: inject_crash(true); break;
     }
   }
@@ -408,6 +418,17 @@ void Simulator::inject_network_fault() {
     trace("node " + std::to_string(node) + (deaf ? " cannot hear" : " cannot speak"));
   }
   heal_at_ns_ = now_ns_ + random_.between(200, 1500) * ms;
+}
+
+// §3.10 under the other faults: the serving leader is asked to hand over to a random node.
+void Simulator::inject_leader_transfer() {
+  const uint64_t leader_id = leader();
+  if (leader_id == 0) return;
+  const uint64_t target = random_.between(1, options_.nodes);
+  if (!node(leader_id).request_leader_transfer(target)) return;
+  ++result_.leader_transfers;
+  transfer_asked_ = std::make_pair(target, leader_core()->current_term());
+  trace("leader " + std::to_string(leader_id) + " asked to hand leadership to node " + std::to_string(target));
 }
 
 void Simulator::inject_crash(bool disk) {

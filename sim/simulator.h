@@ -13,7 +13,9 @@
 // and makes and heals partitions (also one-way); `crash` destroys a node's actor system
 // (the simulated disk loses what was not synced, may tear the last write) and restarts
 // it later through the real recovery; `disk` adds failed fsyncs (the node stops, fail-
-// stop, and is restarted) and torn writes with garbage; `all` is everything.
+// stop, and is restarted) and torn writes with garbage; `all` is everything, and also asks
+// the leader now and then to hand leadership to a random node (§3.10: itself and nodes that
+// are down included, which it refuses or abandons).
 //
 // Clients invoke random put/get/del/cas on a small key space with timeouts and retries
 // (a write retried with the same session sequence), following leader hints, and record a
@@ -84,6 +86,8 @@ struct SimResult {
   uint64_t crashes = 0, restarts = 0, partitions = 0, sync_failures = 0;
   uint64_t snapshots = 0;            // times a node's snapshot index rose (taken or installed)
   uint64_t snapshots_installed = 0;  // of those, InstallSnapshot transfers completed (§7)
+  uint64_t leader_transfers = 0;     // leadership transfers asked of the leader (§3.10; faults `all`)
+  uint64_t leader_transfers_completed = 0;  // of those, the target led in the leader's term + 1
   uint64_t packets_sent = 0, packets_dropped = 0;
   double virtual_seconds = 0;
   double wall_seconds = 0;

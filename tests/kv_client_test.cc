@@ -170,7 +170,8 @@ FakeNode::Handler kv_leader(uint64_t node_id) {
         break;
       case ClientOp::get: break;
       case ClientOp::snapshot_begin:
-      case ClientOp::snapshot_chunk: return std::optional(answer(ClientStatus::unavailable, node_id));
+      case ClientOp::snapshot_chunk:
+      case ClientOp::leader_transfer: return std::optional(answer(ClientStatus::unavailable, node_id));
     }
     return std::optional<ClientResponse>(response);
   };

@@ -1,6 +1,7 @@
 // Goal: the raft node actor drives raft::Core over real persistence: three nodes in one
 // process elect one leader, commit and apply a proposal on all of them, answer a follower's
-// proposal with the leader hint, and keep committing after one node is stopped.
+// proposal with the leader hint, keep committing after one node is stopped, and hand
+// leadership over on request (§3.10), answering once it moved.
 // Method: one real (non-testing) actor system per node, each over its own temporary data
 // directory through BlockingPersistence; nodes talk through the in-process transport
 // (peer handles); the test polls with real-time deadlines.
@@ -100,6 +101,22 @@ struct Node {
     self->request(raft, std::chrono::seconds(1), raft_propose_atom::value, bytes_of(payload))
         .receive([&](bool accepted, uint64_t index, uint64_t term,
                      uint64_t hint) { result = Proposal{accepted, index, term, hint}; },
+                 [&](caf::error&) {});
+    return result;
+  }
+
+  struct Transfer {
+    TransferOutcome outcome;
+    uint64_t leader, term;
+    std::string why;
+  };
+  // (leader_transfer_atom, target), waiting for the answer (the transfer's end).
+  std::optional<Transfer> transfer(uint64_t target) {
+    caf::scoped_actor self{*system};
+    std::optional<Transfer> result;
+    self->request(raft, std::chrono::seconds(3), leader_transfer_atom_v, target)
+        .receive([&](uint64_t outcome, uint64_t leader, uint64_t term,
+                     std::string& why) { result = Transfer{static_cast<TransferOutcome>(outcome), leader, term, why}; },
                  [&](caf::error&) {});
     return result;
   }
@@ -245,6 +262,42 @@ BOOST_AUTO_TEST_CASE(three_nodes_elect_commit_and_survive_one_stop) {
   uint64_t new_leader = cluster.wait_for_leader(Clock::now() + std::chrono::seconds(1));
   BOOST_TEST(new_leader != 0u);
   BOOST_TEST(new_leader != leader);
+}
+
+BOOST_AUTO_TEST_CASE(leader_transfer_answers_when_leadership_moved) {
+  Cluster cluster(3);
+  const uint64_t leader = cluster.wait_for_leader(Clock::now() + std::chrono::seconds(5));
+  BOOST_REQUIRE(leader != 0);
+  BOOST_REQUIRE(cluster.commit_everywhere("before", Clock::now() + std::chrono::seconds(5)));
+  const uint64_t term = cluster.node(leader).status()->term;
+
+  // Refused: by a follower (with the leader as hint), to the leader itself, to a stranger.
+  const uint64_t follower = leader % 3 + 1;
+  auto by_follower = cluster.node(follower).transfer(leader);
+  BOOST_REQUIRE(by_follower);
+  BOOST_TEST((by_follower->outcome == TransferOutcome::not_leader));
+  BOOST_TEST(by_follower->leader == leader);
+  auto to_self = cluster.node(leader).transfer(leader);
+  BOOST_REQUIRE(to_self);
+  BOOST_TEST((to_self->outcome == TransferOutcome::refused));
+  auto to_stranger = cluster.node(leader).transfer(9);
+  BOOST_REQUIRE(to_stranger);
+  BOOST_TEST((to_stranger->outcome == TransferOutcome::refused), to_stranger->why);
+
+  // Named target: answered once it leads, in a later term.
+  auto moved = cluster.node(leader).transfer(follower);
+  BOOST_REQUIRE(moved);
+  BOOST_TEST((moved->outcome == TransferOutcome::done), moved->why);
+  BOOST_TEST(moved->leader == follower);
+  BOOST_TEST(moved->term > term);
+  BOOST_TEST(cluster.wait_for_leader(Clock::now() + std::chrono::seconds(2)) == follower);
+
+  // No target: the leader picks a follower itself, and the cluster commits afterwards.
+  auto picked = cluster.node(follower).transfer(0);
+  BOOST_REQUIRE(picked);
+  BOOST_TEST((picked->outcome == TransferOutcome::done), picked->why);
+  BOOST_TEST(picked->leader != follower);
+  BOOST_TEST(cluster.commit_everywhere("after", Clock::now() + std::chrono::seconds(5)));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -34,6 +34,7 @@ std::ostream& boost_test_print_type(std::ostream& out, const Entry& entry) {
 namespace raft {
 
 std::ostream& boost_test_print_type(std::ostream& out, Role role) { return out << role_name(role); }
+std::ostream& boost_test_print_type(std::ostream& out, TransferStart start) { return out << transfer_start_name(start); }
 std::ostream& boost_test_print_type(std::ostream& out, Progress::Mode mode) {
   const char* names[] = {"probe", "replicate", "snapshot"};
   return out << names[static_cast<int>(mode)];
@@ -715,6 +716,152 @@ BOOST_AUTO_TEST_CASE(read_index_answers_after_leadership_is_confirmed) {
   BOOST_TEST(cluster.read_states.size() == 1u);
 }
 
+// --- leadership transfer (thesis §3.10) ---
+
+bool is_type(const Message& message, MessageType type) { return message.type == type; }
+
+BOOST_AUTO_TEST_CASE(transfer_completes_to_up_to_date_follower) {
+  Cluster cluster(3);
+  BOOST_REQUIRE(cluster.elect(1));
+  BOOST_REQUIRE(cluster.propose(1, "before").accepted);
+  cluster.settle();
+  const uint64_t term = cluster.node(1).current_term();
+  const size_t sent_before = cluster.sent.size();
+  BOOST_TEST(cluster.node(1).transfer_leadership(2) == TransferStart::started);
+  cluster.process(1);
+  cluster.settle();  // no ticks: node 3 heard from node 1 just now, so only the transfer mark wins its vote
+  BOOST_TEST(cluster.leader() == 2u);
+  BOOST_TEST(cluster.node(2).current_term() == term + 1);
+  BOOST_TEST(cluster.node(1).role() == Role::follower);
+  BOOST_TEST(cluster.node(1).leader_id() == 2u);
+  BOOST_TEST(cluster.node(3).leader_id() == 2u);
+  const std::vector<Message> after(cluster.sent.begin() + static_cast<std::ptrdiff_t>(sent_before), cluster.sent.end());
+  BOOST_TEST(std::count_if(after.begin(), after.end(),
+                           [](const Message& m) { return is_type(m, MessageType::timeout_now); }) >= 1);
+  BOOST_TEST(std::count_if(after.begin(), after.end(), [](const Message& m) { return is_type(m, MessageType::pre_vote); }) == 0);
+  for (const Message& message : after) {
+    if (message.type == MessageType::request_vote) BOOST_TEST(message.leadership_transfer);
+  }
+  // The new leader holds what the old one committed, and commits on its own.
+  BOOST_TEST(cluster.node(2).log().last_index() >= 2u);
+  const ProposeResult result = cluster.propose(2, "after");
+  BOOST_REQUIRE(result.accepted);
+  cluster.settle();
+  BOOST_TEST(cluster.node(1).commit_index() >= result.index);
+  BOOST_TEST(cluster.violations().empty());
+}
+
+BOOST_AUTO_TEST_CASE(transfer_catches_up_lagging_follower_first) {
+  Cluster cluster(3);
+  cluster.isolate(3);
+  BOOST_REQUIRE(cluster.elect(1));
+  for (int i = 0; i < 5; ++i) BOOST_REQUIRE(cluster.propose(1, "w" + std::to_string(i)).accepted);
+  cluster.settle();
+  const uint64_t last_index = cluster.node(1).log().last_index();
+  BOOST_REQUIRE(cluster.node(1).commit_index() == last_index);  // committed with node 2 alone
+  BOOST_REQUIRE(cluster.node(3).log().last_index() < last_index);
+  cluster.heal();
+  const auto timeout_nows = [&cluster] {
+    return count_sent(cluster, [](const Message& m) { return is_type(m, MessageType::timeout_now); });
+  };
+  BOOST_TEST(cluster.node(1).transfer_leadership(3) == TransferStart::started);
+  cluster.process(1);
+  BOOST_TEST(timeout_nows() == 0u);  // node 3 lacks entries: catch it up first
+  BOOST_TEST(cluster.node(1).transfer_target() == 3u);
+  for (int ticks = 0; ticks < 4 && cluster.leader() != 3; ++ticks) {
+    cluster.tick(1);  // the heartbeat probes node 3, whose answers bring it up to date
+    cluster.settle();
+  }
+  BOOST_TEST(timeout_nows() >= 1u);
+  BOOST_TEST(cluster.leader() == 3u);
+  BOOST_TEST(cluster.node(3).log().term_at(last_index) == cluster.node(1).log().term_at(last_index));
+  BOOST_TEST(cluster.violations().empty());
+}
+
+BOOST_AUTO_TEST_CASE(proposals_refused_during_transfer) {
+  Cluster cluster(3);
+  BOOST_REQUIRE(cluster.elect(1));
+  cluster.settle();
+  cluster.isolate(3);
+  BOOST_REQUIRE(cluster.node(1).transfer_leadership(3) == TransferStart::started);
+  cluster.process(1);
+  const ProposeResult refused = cluster.propose(1, "during");
+  BOOST_TEST(!refused.accepted);
+  BOOST_TEST(refused.transfer_in_progress);
+  BOOST_TEST(refused.leader_hint == 3u);
+  // Reads still confirm leadership through the transfer.
+  uint64_t hint = 0;
+  BOOST_TEST(cluster.node(1).read_index(11, &hint));
+  cluster.process(1);
+  cluster.settle();
+  BOOST_TEST(cluster.read_states.size() == 1u);
+  // A second request for the same target changes nothing; another target replaces it (and,
+  // node 2 being up to date, completes at once).
+  BOOST_TEST(cluster.node(1).transfer_leadership(3) == TransferStart::started);
+  BOOST_TEST(cluster.node(1).transfer_target() == 3u);
+  BOOST_TEST(cluster.node(1).transfer_leadership(2) == TransferStart::started);
+  BOOST_TEST(cluster.node(1).transfer_target() == 2u);
+  cluster.process(1);
+  cluster.settle();
+  BOOST_TEST(cluster.leader() == 2u);
+  BOOST_TEST(cluster.violations().empty());
+}
+
+BOOST_AUTO_TEST_CASE(transfer_abandoned_after_election_timeout) {
+  Cluster cluster(3);
+  BOOST_REQUIRE(cluster.elect(1));
+  cluster.settle();
+  cluster.isolate(3);  // the recipient never answers
+  BOOST_REQUIRE(cluster.node(1).transfer_leadership(3) == TransferStart::started);
+  cluster.process(1);
+  int ticks = 0;
+  for (; ticks < 100 && cluster.node(1).transfer_target() != 0; ++ticks) {
+    cluster.tick(1);
+    cluster.tick(2);
+    cluster.settle();
+  }
+  BOOST_TEST(ticks == 10);  // election_timeout_ticks_min
+  BOOST_TEST(cluster.node(1).role() == Role::leader);  // node 2 keeps CheckQuorum satisfied
+  const ProposeResult result = cluster.propose(1, "resumed");
+  BOOST_TEST(result.accepted);
+  cluster.settle();
+  BOOST_TEST(cluster.node(1).commit_index() >= result.index);
+  BOOST_TEST(cluster.violations().empty());
+}
+
+BOOST_AUTO_TEST_CASE(transfer_refused_to_self_unknown_and_by_follower) {
+  Cluster cluster(3);
+  BOOST_REQUIRE(cluster.elect(1));
+  cluster.settle();
+  BOOST_TEST(cluster.node(1).transfer_leadership(1) == TransferStart::to_self);
+  BOOST_TEST(cluster.node(1).transfer_leadership(7) == TransferStart::not_voter);
+  BOOST_TEST(cluster.node(1).transfer_leadership(0) == TransferStart::not_voter);
+  BOOST_TEST(cluster.node(2).transfer_leadership(3) == TransferStart::not_leader);
+  BOOST_TEST(cluster.node(1).transfer_target() == 0u);
+  BOOST_TEST(cluster.propose(1, "still").accepted);
+}
+
+BOOST_AUTO_TEST_CASE(stale_timeout_now_starts_no_second_campaign) {
+  Cluster cluster(3);
+  BOOST_REQUIRE(cluster.elect(1));
+  cluster.settle();
+  Message stale;
+  stale.type = MessageType::timeout_now;
+  stale.from = 1;
+  stale.to = 2;
+  stale.term = cluster.node(1).current_term();
+  BOOST_REQUIRE(cluster.node(1).transfer_leadership(2) == TransferStart::started);
+  cluster.process(1);
+  cluster.settle();
+  BOOST_REQUIRE(cluster.leader() == 2u);
+  const uint64_t term = cluster.node(2).current_term();
+  cluster.deliver(stale);  // a duplicate of the old leader's message arrives late
+  cluster.settle();
+  BOOST_TEST(cluster.leader() == 2u);
+  BOOST_TEST(cluster.node(2).current_term() == term);
+  BOOST_TEST(cluster.violations().empty());
+}
+
 BOOST_AUTO_TEST_CASE(invariant_checker_detects_two_leaders_in_one_term) {
   InvariantChecker checker;
   NodeState a{1, 3, Role::leader, 0, {1, 3}};
@@ -1193,6 +1340,7 @@ struct RandomizedStats {
   uint64_t committed_under_faults = 0;  // entries committed before the final healing
   uint64_t truncations = 0;
   uint64_t restarts = 0;
+  uint64_t leadership_transfers = 0;
 };
 
 void run_randomized(uint64_t seed, int events, RandomizedStats& stats) {
@@ -1224,6 +1372,13 @@ void run_randomized(uint64_t seed, int events, RandomizedStats& stats) {
     } else if (dice < 96) {
       cluster.restart(id);
       ++stats.restarts;
+    } else if (dice < 97) {
+      // §3.10 at random: to any node (itself and unknown ids are refused), under every fault.
+      const uint64_t leader = cluster.leader();
+      if (leader != 0 && cluster.node(leader).transfer_leadership(1 + random() % 6) == TransferStart::started) {
+        ++stats.leadership_transfers;
+        cluster.process(leader);
+      }
     }
     if (!cluster.violations().empty()) break;
   }
@@ -1264,10 +1419,12 @@ BOOST_AUTO_TEST_CASE(random_faults_never_violate_invariants) {
   for (uint64_t seed = 1; seed <= seeds; ++seed) run_randomized(seed, 3000, stats);
   BOOST_TEST_MESSAGE("randomized: " << seeds << " seeds, highest term " << stats.max_term << ", "
                                     << stats.committed_under_faults << " entries committed under faults, "
-                                    << stats.truncations << " log truncations, " << stats.restarts << " restarts");
+                                    << stats.truncations << " log truncations, " << stats.restarts << " restarts, "
+                                    << stats.leadership_transfers << " leadership transfers started");
   // The faults must not be so harsh that nothing happens: the run has to exercise the core.
   BOOST_TEST(stats.committed_under_faults > seeds * 5);
   BOOST_TEST(stats.truncations > 0u);
+  BOOST_TEST(stats.leadership_transfers > seeds);
 }
 
 // One randomized run with snapshots (§7): as run_randomized, on 3 or 5 nodes, plus frequent

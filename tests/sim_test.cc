@@ -85,6 +85,7 @@ BOOST_AUTO_TEST_SUITE(simulator)
 BOOST_AUTO_TEST_CASE(no_violation_in_200_seeds_of_five_nodes_under_all_faults) {
   const uint64_t seeds = seeds_from_environment(200);
   uint64_t acked = 0, crashes = 0, partitions = 0, sync_failures = 0, ok_ops = 0, snapshots = 0, installs = 0;
+  uint64_t leader_transfers = 0, leader_transfers_completed = 0;
   double simulated = 0, wall = 0;
   for (uint64_t seed = 1; seed <= seeds; ++seed) {
     SimOptions options;
@@ -98,13 +99,17 @@ BOOST_AUTO_TEST_CASE(no_violation_in_200_seeds_of_five_nodes_under_all_faults) {
     ok_ops += result.ops_ok;
     snapshots += result.snapshots;
     installs += result.snapshots_installed;
+    leader_transfers += result.leader_transfers;
+    leader_transfers_completed += result.leader_transfers_completed;
     simulated += result.virtual_seconds;
     wall += result.wall_seconds;
   }
   BOOST_TEST_MESSAGE(seeds << " seeds: " << ok_ops << " operations ok, " << acked << " acknowledged writes, "
                            << crashes << " crashes, " << partitions << " partitions, " << sync_failures
                            << " failed fsyncs, " << snapshots << " snapshots (" << installs
-                           << " installed from a leader); " << simulated / wall << " simulated s per wall s");
+                           << " installed from a leader), " << leader_transfers << " leadership transfers asked ("
+                           << leader_transfers_completed << " completed); "
+                           << simulated / wall << " simulated s per wall s");
   // The sweep exercised what it claims to.
   BOOST_TEST(crashes > seeds);
   BOOST_TEST(partitions > seeds / 2);
@@ -112,6 +117,8 @@ BOOST_AUTO_TEST_CASE(no_violation_in_200_seeds_of_five_nodes_under_all_faults) {
   BOOST_TEST(acked > seeds * 50);
   BOOST_TEST(snapshots > seeds * 5, "every run takes snapshots (tiny threshold)");
   BOOST_TEST(installs > seeds / 4, "InstallSnapshot runs under the faults");
+  BOOST_TEST(leader_transfers > seeds, "leadership transfers (§3.10) run under the faults");
+  BOOST_TEST(leader_transfers_completed > seeds / 2, "and many of them complete");
 }
 
 BOOST_AUTO_TEST_CASE(without_faults_every_operation_completes) {

@@ -106,3 +106,8 @@ add_dependencies(snapshot_cluster_test keyval)
 keyval_test(experiment_test cluster)
 target_link_libraries(experiment_test PRIVATE keyval_sim)
 add_dependencies(experiment_test keyval)
+
+# Leadership transfer (§3.10) on real processes: on request and on a leader's SIGTERM, under load.
+keyval_test(leader_transfer_test cluster)
+target_link_libraries(leader_transfer_test PRIVATE keyval_cluster)
+add_dependencies(leader_transfer_test keyval)

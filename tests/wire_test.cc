@@ -32,12 +32,12 @@ const std::vector<raft::MessageType> all_types = {
     raft::MessageType::pre_vote,       raft::MessageType::pre_vote_response,
     raft::MessageType::append_entries, raft::MessageType::append_entries_response,
     raft::MessageType::install_snapshot, raft::MessageType::snapshot_chunk,
-    raft::MessageType::snapshot_chunk_response,
+    raft::MessageType::snapshot_chunk_response, raft::MessageType::timeout_now,
 };
 
 const std::vector<ClientOp> all_ops = {ClientOp::put,    ClientOp::get,            ClientOp::del,
                                        ClientOp::cas,    ClientOp::status,         ClientOp::snapshot_begin,
-                                       ClientOp::snapshot_chunk};
+                                       ClientOp::snapshot_chunk, ClientOp::leader_transfer};
 
 const std::vector<ClientStatus> all_statuses = {
     ClientStatus::ok,       ClientStatus::not_leader,    ClientStatus::no_leader,       ClientStatus::timeout,
@@ -76,6 +76,7 @@ raft::Message sample_message(raft::MessageType type, std::vector<Entry> entries)
   message.chunk_done = true;
   message.chunk_data = make_payload(5, 33);
   message.chunk_error = true;
+  message.leadership_transfer = true;
   return message;
 }
 
@@ -91,7 +92,7 @@ std::string describe(const raft::Message& m) {
                          m.prev_log_index, m.prev_log_term, m.leader_commit, uint64_t{m.success}, m.match_index,
                          m.reject_index, m.conflict_term, m.conflict_index, m.read_context, m.snapshot_index,
                          m.snapshot_term, m.chunk_offset, m.chunk_total_bytes, uint64_t{m.chunk_done},
-                         uint64_t{m.chunk_error}, uint64_t{m.chunk_data.size()}}) {
+                         uint64_t{m.chunk_error}, uint64_t{m.chunk_data.size()}, uint64_t{m.leadership_transfer}}) {
     text += " " + std::to_string(field);
   }
   for (const Entry& entry : m.entries) {
@@ -156,6 +157,7 @@ ClientRequest sample_request(ClientOp op) {
     request.snapshot_term = 9;
     request.chunk_offset = 3u << 20;
   }
+  if (op == ClientOp::leader_transfer) request.transfer_target = 3;
   return request;
 }
 
@@ -350,7 +352,7 @@ BOOST_AUTO_TEST_CASE(message_at_the_bound_decodes_and_one_word_more_is_refused) 
 }
 
 BOOST_AUTO_TEST_CASE(unknown_message_type_is_refused) {
-  for (uint16_t type : {0, 10, 0xffff}) {
+  for (uint16_t type : {0, 11, 0xffff}) {
     capnp::MallocMessageBuilder builder;
     auto root = builder.initRoot<schema::RaftMessage>();
     root.setType(static_cast<schema::RaftMessageType>(type));
@@ -424,9 +426,10 @@ BOOST_AUTO_TEST_CASE(every_status_round_trips) {
 }
 
 BOOST_AUTO_TEST_CASE(names_match_the_header) {
-  const char* op_names[] = {"put", "get", "del", "cas", "status", "snapshot_begin", "snapshot_chunk"};
-  for (uint8_t op = 0; op <= 6; ++op) BOOST_TEST(client_op_name(static_cast<ClientOp>(op)) == op_names[op]);
-  BOOST_TEST(client_op_name(static_cast<ClientOp>(7)) == "invalid");
+  const char* op_names[] = {"put",    "get",           "del",            "cas",
+                            "status", "snapshot_begin", "snapshot_chunk", "leader_transfer"};
+  for (uint8_t op = 0; op <= 7; ++op) BOOST_TEST(client_op_name(static_cast<ClientOp>(op)) == op_names[op]);
+  BOOST_TEST(client_op_name(static_cast<ClientOp>(8)) == "invalid");
   const char* status_names[] = {"ok",       "not_leader",    "no_leader",       "timeout",
                                 "rejected", "stale_request", "session_expired", "lost",
                                 "busy",     "unavailable"};
@@ -528,11 +531,11 @@ BOOST_AUTO_TEST_CASE(unknown_op_is_refused) {
   std::vector<uint8_t> bytes = encode_client_request(sample_request(ClientOp::status));
   size_t offset = request_discriminant_offset();
   BOOST_REQUIRE(bytes[offset] == static_cast<uint8_t>(schema::ClientRequest::STATUS));  // the layout assumed
-  bytes[offset] = 7;  // one past snapshot_chunk
+  bytes[offset] = 8;  // one past leader_transfer
   auto decoded = decode_request(bytes);
   BOOST_REQUIRE(!decoded.is_ok());
   BOOST_TEST(decoded.status().code() == Code::corruption);
-  BOOST_TEST(contains(decoded.status().message(), "unknown op 7"));
+  BOOST_TEST(contains(decoded.status().message(), "unknown op 8"));
 }
 
 BOOST_AUTO_TEST_CASE(empty_key_is_refused_naming_the_op) {
