@@ -19,6 +19,9 @@
 //   snapshot_chunk: up to client_snapshot_chunk_bytes_max bytes of that snapshot file from the
 //     snapshotter. Each chunk is its own request with its own deadline, so a big backup is
 //     never one long request.
+// Every answer, whatever its status, names the answering node (node_id), the leader
+// (leader_hint) and its client address, and the members with their client addresses, as the
+// raft node last told the gateway (client_directory_atom; actors/client_addresses.h).
 // Every request is answered exactly once, within its request timeout: the gateway keeps the
 // deadlines itself (actors/deadlines.h) and answers `timeout` (outcome unknown) for what is
 // still waiting then; an answer that comes later is dropped. snapshot_begin and status with

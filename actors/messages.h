@@ -56,6 +56,7 @@ CAF_ADD_ATOM(keyval, keyval, snapshot_install_atom, "snapinst")
 CAF_ADD_ATOM(keyval, keyval, snapshot_status_atom, "snapstat")
 CAF_ADD_ATOM(keyval, keyval, compact_atom, "compact")
 CAF_ADD_ATOM(keyval, keyval, hash_atom, "hash")
+CAF_ADD_ATOM(keyval, keyval, client_directory_atom, "clientdir")
 CAF_END_TYPE_ID_BLOCK(keyval)
 
 namespace keyval {

@@ -56,6 +56,9 @@ struct RaftNodeConfig {
   uint64_t snapshot_entries = 10000;
   uint64_t snapshot_bytes = 64ull << 20;
   std::vector<Member> members;                            // the configuration a snapshot records
+  // Where this node serves clients ("HOST:PORT"), sent with every raft message so peers can
+  // tell clients (actors/client_addresses.h). Empty (the simulator): nothing sent, no bytes.
+  std::string client_address;
   // InstallSnapshot transfers: chunk size, chunks unacknowledged at once, and the ticks
   // without progress after which the lost tail is sent again (half) or the transfer is
   // abandoned and started over (whole).
@@ -83,6 +86,10 @@ struct RaftNodeConfig {
 //                              uint64_t first_index, uint64_t last_index)
 //   (snapshot_take_atom) -> (uint64_t index, uint64_t term, uint64_t file_bytes)
 //       a snapshot taken after the request arrived, once durable (a backup's first step)
+//   (client_directory_atom, caf::actor subscriber)
+//       from now on, whenever the leader or a member's client address changes (and once at
+//       once), the subscriber gets (client_directory_atom, uint64_t leader_id,
+//       std::vector<uint64_t> member_ids, std::vector<std::string> client_addresses)
 caf::actor spawn_raft_node(caf::actor_system& system, RaftNodeConfig config, Persistence persistence,
                            raft::RecoveredState recovered);
 

@@ -77,4 +77,10 @@ struct RaftMessage {
   chunkDone @21 :Bool;
   chunkData @22 :Data;
   chunkError @23 :Bool;
+
+  # Every type: the address the sender serves clients on ("HOST:PORT"; empty: none, as in the
+  # simulator). Receivers record it per sender so a client's answer can name the leader's and
+  # every member's client address (schema/client.capnp ClientMember). Not Raft state: the core
+  # never sees it.
+  senderClientAddress @24 :Text;
 }
