@@ -57,7 +57,10 @@ class RaftNodeActor : public caf::event_based_actor {
             return;
           }
           if (message->to != core_.id()) return;
-          if (addresses_.learn(message->from, sender_client_address)) directory_changed_ = true;
+          if (addresses_.learn(message->from, sender_client_address)) {
+            directory_changed_ = true;
+            log("node " + std::to_string(message->from) + " serves clients on " + sender_client_address);
+          }
           if (message->type == raft::MessageType::snapshot_chunk) return on_chunk(*message);
           if (message->type == raft::MessageType::snapshot_chunk_response) return on_chunk_response(*message);
           core_.step(*message);
