@@ -61,6 +61,28 @@ struct ClusterFixture {
   }
 
   const Endpoint& endpoint(uint64_t id) const { return cluster->client_endpoints()[id - 1]; }
+
+  // Waits until the leader's answers name every member's client address (it learns each from
+  // that member's first message to it), and checks they are the addresses the nodes serve on.
+  void expect_leader_names_everyone(uint64_t leader_id) {
+    KvClient client({endpoint(leader_id)});
+    const uint64_t deadline = steady_now_ms() + 5000;
+    std::vector<ClientMember> members;
+    while (steady_now_ms() < deadline) {
+      auto view = client.status_of(endpoint(leader_id));
+      if (view.is_ok()) members = view->members;
+      bool all = members.size() == cluster->nodes();
+      for (const ClientMember& member : members) all = all && !member.client_address.empty();
+      if (all) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    BOOST_REQUIRE_MESSAGE(members.size() == cluster->nodes(), "the leader lists " << members.size() << " members\n"
+                                                                                    << logs());
+    for (uint64_t id = 1; id <= cluster->nodes(); ++id) {
+      BOOST_TEST(members[id - 1].node_id == id);
+      BOOST_TEST(members[id - 1].client_address == endpoint(id).str(), logs());
+    }
+  }
 };
 
 int64_t elapsed_ms(std::chrono::steady_clock::time_point since) {
@@ -83,7 +105,9 @@ BOOST_AUTO_TEST_CASE(a_client_given_only_a_follower_puts_and_gets_quickly) {
   BOOST_TEST(elapsed_ms(start) < found_within_ms);
   BOOST_TEST(got->value == "y");
   BOOST_TEST(client.leader() == leader_id);
-  BOOST_TEST(client.known_nodes().size() == cluster->nodes());  // the follower named the others
+  auto leader_slot = client.known_nodes().find_id(leader_id);  // an address the client was not given
+  BOOST_REQUIRE(leader_slot.has_value());
+  BOOST_TEST(client.known_nodes().endpoint(*leader_slot).str() == endpoint(leader_id).str());
 
   // The command line as a new user types it.
   const auto cli_start = std::chrono::steady_clock::now();
@@ -110,7 +134,9 @@ BOOST_AUTO_TEST_CASE(endpoints_in_any_order_work_and_status_names_each_node) {
     BOOST_TEST(view.view->role == (id == leader_id ? "leader" : "follower"));
   }
 
-  // `keyval status` with a shuffled list, and with one follower only: every node, named right.
+  // `keyval status` with a shuffled list, and with one follower only: every node, named right
+  // (the follower names the leader, and the leader every member).
+  expect_leader_names_everyone(leader_id);
   const uint64_t follower = leader_id % cluster->nodes() + 1;
   for (const std::string& endpoints :
        {endpoint(2).str() + "," + endpoint(3).str() + "," + endpoint(1).str(), endpoint(follower).str()}) {
@@ -130,14 +156,16 @@ BOOST_AUTO_TEST_CASE(a_client_given_only_the_leader_writes_on_after_its_sigkill)
   KvClientOptions options;
   options.operation_timeout_ms = 10000;  // a new election fits well inside
   options.request_timeout_ms = 500;
+  expect_leader_names_everyone(first);
   KvClient client({endpoint(first)}, options);
-  // The leader names every member once it has heard from them (a heartbeat after its election).
-  const uint64_t deadline = steady_now_ms() + 5000;
-  while (client.known_nodes().size() < cluster->nodes() && steady_now_ms() < deadline) {
-    BOOST_REQUIRE(client.put("before", "1").is_ok());
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  BOOST_REQUIRE(client.put("before", "1").is_ok());
+  BOOST_REQUIRE(client.known_nodes().size() == cluster->nodes());  // learned from that answer
+  // Each node logs its peers' client addresses as it learns them.
+  for (uint64_t id = 1; id <= cluster->nodes(); ++id) {
+    if (id == first) continue;
+    BOOST_TEST(contains(read_text(cluster->log_path(first)),
+                        "node " + std::to_string(id) + " serves clients on " + endpoint(id).str()));
   }
-  BOOST_REQUIRE_MESSAGE(client.known_nodes().size() == cluster->nodes(), "the leader did not name its followers\n" + logs());
 
   cluster->signal(first, SIGKILL);
   for (int i = 0; i < 20; ++i) {
