@@ -165,7 +165,11 @@ Result<NodeOptions> parse_options(const std::vector<std::string>& args) {
   KV_ASSIGN_OR_RETURN(options.client_listen, parse_listen("client-listen", setting("client-listen", client_listen_default)));
   Endpoint advertised = options.client_listen;
   if (advertised.host == "0.0.0.0" || advertised.host == "::") advertised.host = own->second.host;
-  KV_ASSIGN_OR_RETURN(options.advertise_client, parse_endpoint(setting("advertise-client", advertised.str())));
+  auto advertise_client = parse_endpoint(setting("advertise-client", advertised.str()));
+  if (!advertise_client.is_ok()) {
+    return Status::invalid_argument("--advertise-client: " + advertise_client.status().message());
+  }
+  options.advertise_client = *advertise_client;
   options.cluster = setting("cluster", options.cluster);
   KV_ASSIGN_OR_RETURN(options.tick_ms, cli::parse_u64(setting("tick-ms", "10"), "--tick-ms"));
   if (options.tick_ms == 0 || options.tick_ms > 10000) return Status::invalid_argument("--tick-ms expects 1..10000");
