@@ -11,9 +11,10 @@
 // Finding the leader: an operation goes first to the last node that answered ok; a
 // not_leader answer with a hint is followed at once (to the leader's client address); a hint
 // without an address the client knows, no_leader, a refused connection, a closed connection
-// or no answer within request_timeout_ms moves on to the next known node after a short backoff (doubling from backoff_ms_min to backoff_ms_max). The whole
-// operation, every retry included, ends within operation_timeout_ms: then the error names
-// the last failure seen at each node. Every socket wait goes through poll() with the
+// or no answer within request_timeout_ms moves on to the next known node after a short
+// backoff (doubling from backoff_ms_min to backoff_ms_max). The whole operation, every retry
+// included, ends within operation_timeout_ms: then the error names the last failure seen at
+// each node. Every socket wait goes through poll() with the
 // attempt's deadline, so nothing blocks forever (name resolution aside: give numeric hosts).
 //
 // Writes (put, del, cas) carry the session (client_id, sequence; the Raft dissertation
@@ -31,7 +32,7 @@
 // and renamed to PATH; a backup whose chunks can no longer be read starts over (a few times);
 // any failure removes PATH.part and names what failed.
 //
-// One connection per endpoint, reopened when closed; one request in flight. Not thread
+// One connection per known node, reopened when closed; one request in flight. Not thread
 // safe: use one KvClient per thread (each its own session).
 #pragma once
 
