@@ -2,6 +2,7 @@
 #include "actors/client_gateway.h"
 
 #include <algorithm>
+#include <map>
 #include <memory>
 
 #include "actors/client_protocol.h"
@@ -41,12 +42,18 @@ struct GatewayState {
   snapshotter_actor snapshotter;
   Deadlines<PendingRequest> pending;
   Deadlines<PendingRequest> slow;
+  // Where the cluster serves clients, as the raft node last told it (client_directory_atom):
+  // the leader it follows and each member's client address. Empty until told (a gateway whose
+  // node has no client address is never told).
+  uint64_t directory_leader = 0;
+  std::map<uint64_t, std::string> client_addresses;
   static inline const char* name = "client_gateway";
 };
 
 // The gateway's own interface: the client's, plus its deadline timers.
-using gateway_impl_actor =
-    client_gateway_actor::extend<caf::reacts_to<sweep_atom>, caf::reacts_to<slow_sweep_atom>>;
+using gateway_impl_actor = client_gateway_actor::extend<
+    caf::reacts_to<sweep_atom>, caf::reacts_to<slow_sweep_atom>,
+    caf::reacts_to<client_directory_atom, uint64_t, std::vector<uint64_t>, std::vector<std::string>>>;
 using Self = gateway_impl_actor::stateful_pointer<GatewayState>;
 
 ClientResponse response_for(const ClientRequest& request, ClientStatus status, std::string message = {}) {
@@ -104,11 +111,38 @@ ClientResponse write_response(const ClientRequest& request, const CommandResult&
   return response;
 }
 
+// What every answer says about the cluster: which node answers, the leader and its client
+// address, the members and theirs (so a client given one endpoint finds the rest). A hint the
+// stage left at 0 is filled with the leader the raft node last named, unless the answer is
+// no_leader (the raft node just said it knows none).
+ClientResponse with_directory(const GatewayState& state, ClientResponse response) {
+  response.node_id = state.config.node_id;
+  if (response.leader_hint == 0 && response.status != ClientStatus::no_leader) {
+    response.leader_hint = state.directory_leader;
+  }
+  if (response.leader_hint != 0) {
+    auto leader = state.client_addresses.find(response.leader_hint);
+    if (leader != state.client_addresses.end()) response.leader_client_address = leader->second;
+  }
+  response.members.clear();
+  for (const auto& [id, address] : state.client_addresses) response.members.push_back(ClientMember{id, address});
+  return response;
+}
+
+void on_directory(Self self, uint64_t leader, const std::vector<uint64_t>& ids, const std::vector<std::string>& addresses) {
+  GatewayState& state = self->state;
+  state.directory_leader = leader;
+  state.client_addresses.clear();
+  for (size_t i = 0; i < ids.size() && i < addresses.size() && i < client_members_max; ++i) {
+    state.client_addresses[ids[i]] = addresses[i];
+  }
+}
+
 // Answers the request behind `ticket`, unless its deadline passed (then it was answered
 // `timeout` by the sweep, and this answer is dropped).
 void answer(Self self, Ticket ticket, const ClientResponse& response) {
   auto pending = (ticket.slow ? self->state.slow : self->state.pending).take(ticket.token);
-  if (pending) pending->promise.deliver(Frame{encode_client_response(response)});
+  if (pending) pending->promise.deliver(Frame{encode_client_response(with_directory(self->state, response))});
 }
 
 void arm_sweep(Self self) {
@@ -123,18 +157,18 @@ void arm_slow_sweep(Self self) {
   caf::delayed_anon_send(caf::actor_cast<gateway_impl_actor>(self), delay, slow_sweep_atom_v);
 }
 
-void expire(PendingRequest& request) {
-  request.promise.deliver(
-      Frame{encode_client_response(client_refusal(request.request_id, ClientStatus::timeout, "request timed out"))});
+void expire(const GatewayState& state, PendingRequest& request) {
+  request.promise.deliver(Frame{encode_client_response(
+      with_directory(state, client_refusal(request.request_id, ClientStatus::timeout, "request timed out")))});
 }
 
 void sweep(Self self) {
-  self->state.pending.sweep(self->clock().now(), expire);
+  self->state.pending.sweep(self->clock().now(), [self](PendingRequest& request) { expire(self->state, request); });
   arm_sweep(self);
 }
 
 void slow_sweep(Self self) {
-  self->state.slow.sweep(self->clock().now(), expire);
+  self->state.slow.sweep(self->clock().now(), [self](PendingRequest& request) { expire(self->state, request); });
   arm_slow_sweep(self);
 }
 
@@ -362,7 +396,7 @@ caf::result<Frame> on_client(Self self, const Frame& frame) {
     ClientResponse response;
     response.status = ClientStatus::rejected;
     response.message = request.status().to_string();
-    return Frame{encode_client_response(response)};
+    return Frame{encode_client_response(with_directory(self->state, response))};
   }
   auto promise = self->make_response_promise<Frame>();
   Ticket ticket;
@@ -402,6 +436,8 @@ gateway_impl_actor::behavior_type client_gateway(Self self, ClientGatewayConfig 
       [self](client_atom, const Frame& frame) { return on_client(self, frame); },
       [self](sweep_atom) { sweep(self); },
       [self](slow_sweep_atom) { slow_sweep(self); },
+      [self](client_directory_atom, uint64_t leader, const std::vector<uint64_t>& ids,
+             const std::vector<std::string>& addresses) { on_directory(self, leader, ids, addresses); },
   };
 }
 

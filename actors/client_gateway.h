@@ -22,6 +22,9 @@
 //   leader_transfer: the raft node hands leadership over (§3.10, raft_node.h) and the answer
 //     comes once it is over: ok (node_id handed over to leader_hint, which leads in term),
 //     not_leader, rejected (to itself, to a non-member) or unavailable (abandoned: why).
+// Every answer, whatever its status, names the answering node (node_id), the leader
+// (leader_hint) and its client address, and the members with their client addresses, as the
+// raft node last told the gateway (client_directory_atom; actors/client_addresses.h).
 // Every request is answered exactly once, within its request timeout: the gateway keeps the
 // deadlines itself (actors/deadlines.h) and answers `timeout` (outcome unknown) for what is
 // still waiting then; an answer that comes later is dropped. snapshot_begin and status with

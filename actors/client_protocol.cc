@@ -162,6 +162,38 @@ void fill_response(schema::ClientResponse::Builder out, const ClientResponse& re
   out.setHashIndex(response.hash_index);
   out.setTotalBytes(response.total_bytes);
   out.setChunk(as_data(response.chunk));
+  out.setLeaderClientAddress(
+      capnp::Text::Reader(response.leader_client_address.c_str(), response.leader_client_address.size()));
+  if (!response.members.empty()) {
+    auto members = out.initMembers(static_cast<unsigned>(response.members.size()));
+    for (unsigned i = 0; i < members.size(); ++i) {
+      const ClientMember& member = response.members[i];
+      members[i].setNodeId(member.node_id);
+      members[i].setClientAddress(capnp::Text::Reader(member.client_address.c_str(), member.client_address.size()));
+    }
+  }
+}
+
+// What an answer says about the cluster, bounded: a node never lists more than
+// client_members_max members, nor an address longer than client_address_bytes_max.
+Status read_members(schema::ClientResponse::Reader in, ClientResponse* response) {
+  auto bounded = [](capnp::Text::Reader text, const char* what) {
+    if (text.size() <= client_address_bytes_max) return Status::ok();
+    return Status::corruption(std::string("client response: ") + what + " of " + std::to_string(text.size()) +
+                              " bytes, over the bound of " + std::to_string(client_address_bytes_max));
+  };
+  KV_RETURN_IF_ERROR(bounded(in.getLeaderClientAddress(), "leader client address"));
+  response->leader_client_address = as_string(in.getLeaderClientAddress());
+  auto members = in.getMembers();
+  if (members.size() > client_members_max) {
+    return Status::corruption("client response: " + std::to_string(members.size()) + " members, over the bound of " +
+                              std::to_string(client_members_max));
+  }
+  for (auto member : members) {
+    KV_RETURN_IF_ERROR(bounded(member.getClientAddress(), "member client address"));
+    response->members.push_back(ClientMember{member.getNodeId(), as_string(member.getClientAddress())});
+  }
+  return Status::ok();
 }
 
 // An unknown status (a newer node) is corruption for this build, not a silent "ok".
@@ -192,7 +224,7 @@ Status read_response(schema::ClientResponse::Reader in, ClientResponse* response
   response->hash_index = in.getHashIndex();
   response->total_bytes = in.getTotalBytes();
   response->chunk = as_string(in.getChunk());
-  return Status::ok();
+  return read_members(in, response);
 }
 
 }  // namespace
@@ -250,7 +282,7 @@ bool ClientResponse::operator==(const ClientResponse& other) const {
          role == other.role && snapshot_index == other.snapshot_index && snapshot_term == other.snapshot_term &&
          first_index == other.first_index && last_index == other.last_index && hashed == other.hashed &&
          state_hash == other.state_hash && hash_index == other.hash_index && total_bytes == other.total_bytes &&
-         chunk == other.chunk;
+         chunk == other.chunk && leader_client_address == other.leader_client_address && members == other.members;
 }
 
 // The encoders do not check client_message_bytes_max: the receiving decoder refuses an
@@ -275,11 +307,15 @@ Result<ClientRequest> decode_client_request(const uint8_t* data, size_t bytes) {
 }
 
 std::vector<uint8_t> encode_client_response(const ClientResponse& response) {
+  size_t member_bytes = response.leader_client_address.size() + 1;
+  for (const ClientMember& member : response.members) {
+    member_bytes += struct_words<schema::ClientMember>() * 8 + member.client_address.size() + 1 + 8;
+  }
   capnp::MallocMessageBuilder builder(
       first_segment_words(1 + struct_words<schema::ClientResponse>(),
                           response.message.size() + 1 + response.value.size() + response.role.size() + 1 +
-                              response.chunk.size(),
-                          4));
+                              response.chunk.size() + member_bytes,
+                          6 + response.members.size()));
   fill_response(builder.initRoot<schema::ClientResponse>(), response);
   return message_to_bytes(builder);
 }

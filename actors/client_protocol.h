@@ -62,6 +62,21 @@ enum class ClientStatus : uint8_t {
 };
 const char* client_status_name(ClientStatus status);
 
+// A member of the cluster and where it serves clients (schema/client.capnp ClientMember).
+struct ClientMember {
+  uint64_t node_id = 0;
+  std::string client_address;  // "HOST:PORT"; empty: not known to the answering node
+
+  bool operator==(const ClientMember& other) const {
+    return node_id == other.node_id && client_address == other.client_address;
+  }
+};
+
+// Bounds of what an answer says about the cluster: a decoder refuses more members or a longer
+// address (a name of at most 253 bytes, brackets, a colon and a port fit).
+constexpr size_t client_members_max = 64;
+constexpr size_t client_address_bytes_max = 300;
+
 struct ClientResponse {
   uint64_t request_id = 0;
   ClientStatus status = ClientStatus::ok;
@@ -73,7 +88,7 @@ struct ClientResponse {
   std::string value;
   bool cas_succeeded = false;  // cas: the comparison matched and the new value was written
   uint64_t index = 0;          // writes: the log index of the entry; get: the read index served
-  // status: the answering node's view.
+  // The answering node's id (every answer); status: the answering node's view.
   uint64_t node_id = 0;
   uint64_t term = 0;
   uint64_t commit_index = 0;
@@ -94,6 +109,10 @@ struct ClientResponse {
   // from the requested offset, at most client_snapshot_chunk_bytes_max (empty at its end).
   uint64_t total_bytes = 0;
   std::string chunk;
+  // Every answer: leader_hint's client address ("" when unknown) and the members of the
+  // configuration with their client addresses, as the answering node knows them.
+  std::string leader_client_address;
+  std::vector<ClientMember> members;
 
   bool operator==(const ClientResponse& other) const;
 };

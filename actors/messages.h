@@ -57,6 +57,7 @@ CAF_ADD_ATOM(keyval, keyval, snapshot_status_atom, "snapstat")
 CAF_ADD_ATOM(keyval, keyval, compact_atom, "compact")
 CAF_ADD_ATOM(keyval, keyval, hash_atom, "hash")
 CAF_ADD_ATOM(keyval, keyval, leader_transfer_atom, "leadxfer")
+CAF_ADD_ATOM(keyval, keyval, client_directory_atom, "clientdir")
 CAF_END_TYPE_ID_BLOCK(keyval)
 
 namespace keyval {

@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 
+#include "actors/client_addresses.h"
 #include "actors/raft_wire.h"
 #include "actors/record_batch.h"
 #include "storage/codec.h"
@@ -19,7 +20,8 @@ class RaftNodeActor : public caf::event_based_actor {
       : caf::event_based_actor(cfg),
         config_(std::move(config)),
         persistence_(std::in_place, std::move(persistence)),
-        core_(config_.raft, std::move(recovered)) {
+        core_(config_.raft, std::move(recovered)),
+        addresses_(config_.raft.node_id, config_.client_address, config_.raft.voters) {
     applied_index_ = core_.commit_index();  // the recovered applied index
   }
 
@@ -27,6 +29,7 @@ class RaftNodeActor : public caf::event_based_actor {
     // Handles to other actors (which may hold this one) are released with the actor.
     config_.transport = nullptr;
     config_.state_machine = nullptr;
+    directory_subscribers_.clear();
     persistence_.reset();
     for (auto& promise : forced_now_) promise.deliver(to_error(Status::unsupported("node stopped")));
     for (auto& promise : forced_next_) promise.deliver(to_error(Status::unsupported("node stopped")));
@@ -55,12 +58,17 @@ class RaftNodeActor : public caf::event_based_actor {
           after_input();
         },
         [this](raft_message_atom, const Frame& frame) {
-          auto message = decode_raft_message(frame.bytes.data(), frame.bytes.size());
+          std::string sender_client_address;
+          auto message = decode_raft_message(frame.bytes.data(), frame.bytes.size(), &sender_client_address);
           if (!message.is_ok()) {
             log("dropped malformed raft message: " + message.status().to_string());
             return;
           }
           if (message->to != core_.id()) return;
+          if (addresses_.learn(message->from, sender_client_address)) {
+            directory_changed_ = true;
+            log("node " + std::to_string(message->from) + " serves clients on " + sender_client_address);
+          }
           if (message->type == raft::MessageType::snapshot_chunk) return on_chunk(*message);
           if (message->type == raft::MessageType::snapshot_chunk_response) return on_chunk_response(*message);
           core_.step(*message);
@@ -90,6 +98,10 @@ class RaftNodeActor : public caf::event_based_actor {
           return caf::make_message(core_.snapshot_index(), core_.snapshot_term(), core_.log().first_index(),
                                    core_.log().last_index());
         },
+        [this](client_directory_atom, caf::actor& subscriber) {
+          directory_subscribers_.push_back(subscriber);
+          send_directory(subscriber);
+        },
         [this](snapshot_take_atom) -> caf::result<uint64_t, uint64_t, uint64_t> {
           if (!persistence_->snapshotter()) return to_error(Status::unsupported("this node has no snapshotter"));
           auto promise = make_response_promise<uint64_t, uint64_t, uint64_t>();
@@ -115,6 +127,7 @@ class RaftNodeActor : public caf::event_based_actor {
   void after_input() {
     drain();
     check_handoff();
+    publish_directory();
     if (config_.observe) config_.observe(core_);
   }
 
@@ -220,6 +233,27 @@ class RaftNodeActor : public caf::event_based_actor {
     }
   }
 
+  // ---- where members serve clients (actors/client_addresses.h) ----
+
+  void send_directory(const caf::actor& subscriber) {
+    std::vector<uint64_t> ids;
+    std::vector<std::string> addresses;
+    for (const ClientMember& member : addresses_.members()) {
+      ids.push_back(member.node_id);
+      addresses.push_back(member.client_address);
+    }
+    send(subscriber, client_directory_atom_v, core_.leader_id(), std::move(ids), std::move(addresses));
+  }
+
+  // Tells the subscribers (the client gateway) when the leader or an address changed.
+  void publish_directory() {
+    if (directory_subscribers_.empty()) return;
+    if (!directory_changed_ && core_.leader_id() == published_leader_) return;
+    directory_changed_ = false;
+    published_leader_ = core_.leader_id();
+    for (const caf::actor& subscriber : directory_subscribers_) send_directory(subscriber);
+  }
+
   // Takes Readies until the core has nothing more, stopping at one that needs a persist:
   // the next Ready is taken once that persist is durable.
   void drain() {
@@ -293,7 +327,10 @@ class RaftNodeActor : public caf::event_based_actor {
   }
 
   void send_message(const raft::Message& message) {
-    if (config_.transport) send(config_.transport, transport_send_atom_v, message.to, Frame{encode_raft_message(message)});
+    if (config_.transport) {
+      send(config_.transport, transport_send_atom_v, message.to,
+           Frame{encode_raft_message(message, config_.client_address)});
+    }
   }
 
   void apply(const std::vector<Entry>& committed) {
@@ -672,6 +709,10 @@ class RaftNodeActor : public caf::event_based_actor {
   // Reset on exit: it must not keep the persistence actors alive.
   std::optional<Persistence> persistence_;
   raft::Core core_;
+  ClientAddressBook addresses_;                     // members' client addresses, learned from their messages
+  std::vector<caf::actor> directory_subscribers_;  // told when the leader or an address changes
+  bool directory_changed_ = false;
+  uint64_t published_leader_ = 0;
   uint64_t tick_epoch_ = 1;
   bool persist_in_flight_ = false;
   raft::Role last_role_ = raft::Role::follower;  // for the elected / stepped down log lines

@@ -61,6 +61,9 @@ struct RaftNodeConfig {
   // times the log's own bytes; the byte threshold above still bounds the log whatever the state.
   uint64_t snapshot_size_divisor = 4;
   std::vector<Member> members;                            // the configuration a snapshot records
+  // Where this node serves clients ("HOST:PORT"), sent with every raft message so peers can
+  // tell clients (actors/client_addresses.h). Empty (the simulator): nothing sent, no bytes.
+  std::string client_address;
   // InstallSnapshot transfers: chunk size, chunks unacknowledged at once, and the ticks
   // without progress after which the lost tail is sent again (half) or the transfer is
   // abandoned and started over (whole).
@@ -97,6 +100,10 @@ struct RaftNodeConfig {
 //       election timeout, or another node won): `why` says. At most one transfer is
 //       waited for at a time; a second request while one runs is refused.
 enum class TransferOutcome : uint64_t { done = 0, not_leader = 1, refused = 2, failed = 3 };
+//   (client_directory_atom, caf::actor subscriber)
+//       from now on, whenever the leader or a member's client address changes (and once at
+//       once), the subscriber gets (client_directory_atom, uint64_t leader_id,
+//       std::vector<uint64_t> member_ids, std::vector<std::string> client_addresses)
 caf::actor spawn_raft_node(caf::actor_system& system, RaftNodeConfig config, Persistence persistence,
                            raft::RecoveredState recovered);
 

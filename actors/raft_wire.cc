@@ -108,8 +108,10 @@ Status read_raft_message(schema::RaftMessage::Reader in, raft::Message* message)
 
 // Does not check raft_message_bytes_max: the core bounds an append's entries by bytes, and
 // the receiver's decoder refuses an oversized message whatever the sender did.
-std::vector<uint8_t> encode_raft_message(const raft::Message& message) {
-  capnp::MallocMessageBuilder builder(first_segment_words(message));
+std::vector<uint8_t> encode_raft_message(const raft::Message& message) { return encode_raft_message(message, ""); }
+
+std::vector<uint8_t> encode_raft_message(const raft::Message& message, const std::string& sender_client_address) {
+  capnp::MallocMessageBuilder builder(first_segment_words(message) + (sender_client_address.size() + 8) / 8);
   auto out = builder.initRoot<schema::RaftMessage>();
   out.setType(static_cast<schema::RaftMessageType>(message.type));
   out.setFrom(message.from);
@@ -140,10 +142,18 @@ std::vector<uint8_t> encode_raft_message(const raft::Message& message) {
   if (!message.chunk_data.empty()) out.setChunkData(kj::arrayPtr(message.chunk_data.data(), message.chunk_data.size()));
   out.setChunkError(message.chunk_error);
   out.setLeadershipTransfer(message.leadership_transfer);
+  // Left null without an address, so the simulator's messages keep their bytes.
+  if (!sender_client_address.empty()) {
+    out.setSenderClientAddress(capnp::Text::Reader(sender_client_address.c_str(), sender_client_address.size()));
+  }
   return message_to_bytes(builder);
 }
 
 Result<raft::Message> decode_raft_message(const uint8_t* data, size_t bytes) {
+  return decode_raft_message(data, bytes, nullptr);
+}
+
+Result<raft::Message> decode_raft_message(const uint8_t* data, size_t bytes, std::string* sender_client_address) {
   // Checked before read_message copies the bytes into an aligned buffer.
   if (bytes > raft_message_bytes_max) {
     return Status::corruption(where + ": " + std::to_string(bytes) + " bytes, over the bound of " +
@@ -151,7 +161,16 @@ Result<raft::Message> decode_raft_message(const uint8_t* data, size_t bytes) {
   }
   raft::Message message;
   Status status = read_message(data, bytes, where, [&](capnp::MessageReader& reader) {
-    return read_raft_message(reader.getRoot<schema::RaftMessage>(), &message);
+    auto root = reader.getRoot<schema::RaftMessage>();
+    KV_RETURN_IF_ERROR(read_raft_message(root, &message));
+    if (sender_client_address == nullptr) return Status::ok();
+    auto address = root.getSenderClientAddress();
+    if (address.size() > sender_client_address_bytes_max) {
+      return Status::corruption(where + ": sender client address of " + std::to_string(address.size()) +
+                                " bytes, over the bound of " + std::to_string(sender_client_address_bytes_max));
+    }
+    sender_client_address->assign(address.cStr(), address.size());
+    return Status::ok();
   });
   if (!status.is_ok()) return status;
   return message;

@@ -5,11 +5,12 @@
 //   keyval del KEY                  prints "deleted (index I)" or "absent, nothing deleted (index I)"
 //   keyval cas KEY OLD NEW          sets NEW if the value is OLD; exit 1 when it is not
 //   keyval cas KEY NEW --expect-absent   sets NEW only if KEY is absent; exit 1 when present
-//   keyval status [--hash]          one line per node, then a JSON line; exit 0 when any node answered
+//   keyval status [--hash]          one line per node (each endpoint given and each member the
+//                                   answers named, by node id), then a JSON line; exit 0 when any node answered
 //                                   (--hash: each node's state hash too, and whether the replicas
 //                                   agree; exit 1 when two hashed the same index differently)
-// Flags: --endpoints HOST:PORT,... in node-id order (default 127.0.0.1:7101,127.0.0.1:7102,
-// 127.0.0.1:7103), --timeout-ms T for the whole operation (default 5000), --request-timeout-ms R
+// Flags: --endpoints HOST:PORT,... in any order, one reachable node is enough: the others are
+// learned from its answers (default 127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103), --timeout-ms T for the whole operation (default 5000), --request-timeout-ms R
 // for one attempt (default min(1000, T)).
 // Exit codes: 0 done; 1 get found no key or cas did not match; 2 usage (bad flag, malformed
 // endpoint, missing argument) or a request the cluster rejected as invalid; 3 the cluster did not
@@ -157,7 +158,7 @@ std::string hex64(uint64_t value) {
 }
 
 // One node's line and its JSON view.
-std::string describe_view(uint64_t node, const Result<ClientResponse>& view, cli::JsonLine& line) {
+std::string describe_view(const Result<ClientResponse>& view, cli::JsonLine& line) {
   std::ostringstream out;
   if (!view.is_ok()) {
     out << "unreachable (" << view.status().message() << ")";
@@ -168,7 +169,6 @@ std::string describe_view(uint64_t node, const Result<ClientResponse>& view, cli
       << view->commit_index << ", applied " << view->applied_index << ", snapshot " << view->snapshot_index
       << ", log " << view->first_index << ".." << view->last_index;
   if (view->hashed) out << ", hash " << hex64(view->state_hash) << " at " << view->hash_index;
-  if (view->node_id != node) out << " (it says it is node " << view->node_id << ": list --endpoints in node-id order)";
   line.add("node_id", view->node_id).add("role", view->role).add("leader", view->leader_hint).add("term", view->term)
       .add("commit_index", view->commit_index).add("applied_index", view->applied_index)
       .add("snapshot_index", view->snapshot_index).add("first_index", view->first_index)
@@ -186,12 +186,13 @@ struct HashCheck {
   std::string line;     // for the operator
 };
 
-HashCheck check_hashes(const std::vector<Result<ClientResponse>>& views) {
+HashCheck check_hashes(const std::vector<NodeView>& views) {
   std::map<uint64_t, std::map<uint64_t, std::vector<uint64_t>>> nodes_by_index_and_hash;
   std::map<uint64_t, std::vector<uint64_t>> nodes_by_hash;
   uint64_t hashed = 0;
-  for (uint64_t node = 1; node <= views.size(); ++node) {
-    const auto& view = views[node - 1];
+  for (const NodeView& node_view : views) {
+    const auto& view = node_view.view;
+    const uint64_t node = node_view.node_id;
     if (!view.is_ok() || !view->hashed) continue;
     nodes_by_index_and_hash[view->hash_index][view->state_hash].push_back(node);
     nodes_by_hash[view->state_hash].push_back(node);
@@ -228,7 +229,7 @@ int status_main(const std::vector<std::string>& args) {
   auto invocation = parse(args, 0, "no arguments", {"hash"});
   if (!invocation.is_ok()) return cli::usage_error("status", invocation.status().message());
   KvClient& client = *invocation->client;
-  std::vector<Result<ClientResponse>> views = client.status_all(invocation->hash);
+  std::vector<NodeView> views = client.status_all(invocation->hash);
   HashCheck hashes;
   for (int round = 1; invocation->hash; ++round) {
     hashes = check_hashes(views);
@@ -239,17 +240,19 @@ int status_main(const std::vector<std::string>& args) {
   std::string nodes_json;
   uint64_t answered = 0;
   uint64_t leader = 0;
-  for (uint64_t node = 1; node <= views.size(); ++node) {
-    const Result<ClientResponse>& view = views[node - 1];
-    const std::string endpoint = client.endpoints()[node - 1].str();
+  for (const NodeView& node_view : views) {
+    const Result<ClientResponse>& view = node_view.view;
+    const uint64_t node = node_view.node_id;
+    const std::string endpoint = node_view.endpoint.host.empty() ? "(client address unknown)" : node_view.endpoint.str();
     cli::JsonLine line;
     line.add("id", node).add("endpoint", endpoint);
-    std::cout << "node " << node << " " << endpoint << ": " << describe_view(node, view, line) << "\n";
+    std::cout << "node " << (node == 0 ? std::string("?") : std::to_string(node)) << " " << endpoint << ": "
+              << describe_view(view, line) << "\n";
     if (view.is_ok()) {
       ++answered;
       if (view->role == "leader") leader = node;
     }
-    nodes_json += (node == 1 ? "" : ",") + line.str();
+    nodes_json += (nodes_json.empty() ? "" : ",") + line.str();
   }
   if (invocation->hash) std::cout << hashes.line << "\n";
   cli::JsonLine summary;

@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
+#include <set>
 #include <thread>
 
 #include "actors/framing.h"
@@ -41,51 +43,9 @@ struct KvClient::Operation {
   uint64_t attempts = 0;
   uint64_t hint_hops = 0;    // not_leader hints followed without a backoff in between
   bool uncertain = false;    // a write that may have reached a leader (timeout, lost answer)
-  std::vector<std::string> last_failure;  // per node; "" when it has not failed
+  std::map<size_t, std::string> last_failure;  // per slot of nodes_, those that failed
   bool leader_unknown = false;            // the latest failure was a node saying it knows no leader
 };
-
-std::string Endpoint::str() const {
-  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
-  return host + ":" + std::to_string(port);
-}
-
-Result<Endpoint> parse_endpoint(const std::string& text) {
-  auto malformed = [&](const std::string& why) {
-    return Status::invalid_argument("malformed endpoint '" + text + "': " + why + " (expected HOST:PORT)");
-  };
-  auto colon = text.rfind(':');
-  if (colon == std::string::npos) return malformed("no ':PORT'");
-  std::string host = text.substr(0, colon);
-  std::string port_text = text.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  if (host.empty()) return malformed("empty host");
-  if (host.find_first_of("[], ") != std::string::npos) return malformed("bad host '" + host + "'");
-  if (port_text.empty() || port_text.size() > 5 ||
-      !std::all_of(port_text.begin(), port_text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    return malformed("port '" + port_text + "' is not a number");
-  }
-  unsigned long port = std::stoul(port_text);
-  if (port == 0 || port > 65535) return malformed("port " + port_text + " is outside 1..65535");
-  return Endpoint{host, static_cast<uint16_t>(port)};
-}
-
-Result<std::vector<Endpoint>> parse_endpoints(const std::string& text) {
-  std::vector<Endpoint> endpoints;
-  size_t start = 0;
-  while (true) {
-    size_t comma = text.find(',', start);
-    std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    KV_ASSIGN_OR_RETURN(Endpoint endpoint, parse_endpoint(item));
-    endpoints.push_back(std::move(endpoint));
-    if (endpoints.size() > endpoints_max) {
-      return Status::invalid_argument("more than " + std::to_string(endpoints_max) + " endpoints");
-    }
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return endpoints;
-}
 
 uint64_t random_client_id() {
   uint64_t id = 0;
@@ -107,14 +67,13 @@ uint64_t random_client_id() {
 }
 
 KvClient::KvClient(std::vector<Endpoint> endpoints, KvClientOptions options)
-    : endpoints_(std::move(endpoints)), options_(options), sockets_(endpoints_.size(), -1) {
-  KV_ASSERT(!endpoints_.empty() && endpoints_.size() <= endpoints_max);
+    : endpoints_(std::move(endpoints)), options_(options), nodes_(endpoints_), sockets_(nodes_.size(), -1) {
   KV_ASSERT(options_.request_timeout_ms > 0 && options_.operation_timeout_ms > 0);
   client_id_ = options_.client_id != 0 ? options_.client_id : random_client_id();
 }
 
 KvClient::~KvClient() {
-  for (uint64_t node = 1; node <= endpoints_.size(); ++node) close_node(node);
+  for (size_t slot = 0; slot < sockets_.size(); ++slot) close_slot(slot);
 }
 
 Result<ClientResponse> KvClient::put(const std::string& key, const std::string& value) {
@@ -157,17 +116,30 @@ Result<ClientResponse> KvClient::leader_transfer(uint64_t target) {
 }
 
 Result<ClientResponse> KvClient::status(uint64_t node_id, bool hash) {
-  if (node_id == 0 || node_id > endpoints_.size()) {
-    return Status::invalid_argument("no node " + std::to_string(node_id) + ": " +
-                                    std::to_string(endpoints_.size()) + " endpoints");
+  // Not named by any answer yet: the endpoints whose id is unknown say who they are.
+  for (size_t slot = 0; !nodes_.find_id(node_id) && slot < nodes_.size(); ++slot) {
+    if (nodes_.node_id(slot) == 0) (void)status_at(slot, false);
   }
+  auto slot = nodes_.find_id(node_id);
+  if (!slot) return Status::not_found("no answer named node " + std::to_string(node_id) + " or its client address");
+  return status_at(*slot, hash);
+}
+
+Result<ClientResponse> KvClient::status_of(const Endpoint& endpoint, bool hash) {
+  auto slot = nodes_.add(endpoint);
+  if (!slot) return Status::invalid_argument("more than " + std::to_string(endpoints_max) + " nodes known");
+  sockets_.resize(nodes_.size(), -1);
+  return status_at(*slot, hash);
+}
+
+Result<ClientResponse> KvClient::status_at(size_t slot, bool hash) {
   ClientRequest request;
   request.op = ClientOp::status;
   request.hash = hash;
   request.request_id = ++request_id_;
   bool sent = false;
   const uint64_t timeout_ms = hash ? options_.slow_request_timeout_ms : options_.request_timeout_ms;
-  auto answer = exchange(node_id, request, now_ms() + timeout_ms, &sent);
+  auto answer = exchange(slot, request, now_ms() + timeout_ms, &sent);
   if (!answer.is_ok()) return answer.status();
   if (answer->status != ClientStatus::ok) {
     return Status::io_error("said " + std::string(client_status_name(answer->status)) +
@@ -176,9 +148,25 @@ Result<ClientResponse> KvClient::status(uint64_t node_id, bool hash) {
   return answer;
 }
 
-std::vector<Result<ClientResponse>> KvClient::status_all(bool hash) {
-  std::vector<Result<ClientResponse>> views;
-  for (uint64_t node = 1; node <= endpoints_.size(); ++node) views.push_back(status(node, hash));
+std::vector<NodeView> KvClient::status_all(bool hash) {
+  // Answers name members the client was not given: they are asked in turn (nodes_ grows).
+  std::map<size_t, Result<ClientResponse>> answers;
+  for (size_t slot = 0; slot < nodes_.size(); ++slot) answers.emplace(slot, status_at(slot, hash));
+  std::vector<NodeView> views;
+  std::set<uint64_t> listed;
+  for (size_t slot : nodes_.by_node_id()) {
+    const uint64_t id = nodes_.node_id(slot);
+    if (id != 0 && !listed.insert(id).second) continue;  // one line per node
+    views.push_back(NodeView{id, nodes_.endpoint(slot), answers.at(slot)});
+  }
+  for (uint64_t id : nodes_.members_without_endpoint()) {
+    if (!listed.insert(id).second) continue;
+    views.push_back(NodeView{id, Endpoint{}, Status::not_found("no node that answered knows its client address")});
+  }
+  std::stable_sort(views.begin(), views.end(), [](const NodeView& a, const NodeView& b) {
+    if ((a.node_id == 0) != (b.node_id == 0)) return b.node_id == 0;
+    return a.node_id < b.node_id;
+  });
   return views;
 }
 
@@ -193,18 +181,19 @@ Result<ClientResponse> KvClient::run(ClientRequest request, uint64_t attempt_tim
     request.client_id = client_id_;
     request.sequence = ++sequence_;  // the same on every retry below: applied once
   }
-  const uint64_t nodes = endpoints_.size();
-  auto next_of = [nodes](uint64_t node) { return node % nodes + 1; };
   Operation op;
   op.deadline_ms = now_ms() + operation_timeout_ms;
   op.backoff_ms = options_.backoff_ms_min;
-  op.last_failure.assign(nodes + 1, "");
-  uint64_t node = leader_ != 0 ? leader_ : next_node_;
-  // Moves on from `node`: to `target` (a hint, or next in turn when 0), after a backoff unless
-  // it follows a hint (bounded by hint_hops, so two nodes naming each other cannot spin).
-  auto move_on = [&](uint64_t target, bool backoff) {
-    if (leader_ == node) leader_ = 0;
-    if (!backoff && op.hint_hops < nodes) {
+  size_t slot = leader_slot_ ? *leader_slot_ : next_slot_ % nodes_.size();
+  // Moves on from `slot`: to `target` (the hinted leader's slot, or next in turn when none),
+  // after a backoff unless it follows a hint (bounded by hint_hops, so two nodes naming each
+  // other cannot spin).
+  auto move_on = [&](std::optional<size_t> target, bool backoff) {
+    if (leader_slot_ == slot) {
+      leader_slot_.reset();
+      leader_ = 0;
+    }
+    if (!backoff && op.hint_hops < nodes_.size()) {
       ++op.hint_hops;
     } else {
       op.hint_hops = 0;
@@ -213,65 +202,72 @@ Result<ClientResponse> KvClient::run(ClientRequest request, uint64_t attempt_tim
       std::this_thread::sleep_for(std::chrono::milliseconds(wait));
       op.backoff_ms = std::min(op.backoff_ms * 2, options_.backoff_ms_max);
     }
-    node = target != 0 ? target : next_of(node);
-    next_node_ = next_of(node);
+    slot = target ? *target : nodes_.next(slot);
+    next_slot_ = nodes_.next(slot);
   };
-  auto valid_hint = [&](uint64_t hint) { return hint != 0 && hint <= nodes ? hint : 0; };
   while (now_ms() < op.deadline_ms) {
     request.request_id = ++request_id_;
     bool sent = false;
-    auto answer = exchange(node, request, std::min(now_ms() + attempt_timeout_ms, op.deadline_ms), &sent);
+    std::optional<size_t> hinted;  // the slot of the leader the answer names, when reachable
+    auto answer = exchange(slot, request, std::min(now_ms() + attempt_timeout_ms, op.deadline_ms), &sent, &hinted);
     ++op.attempts;
     if (!answer.is_ok()) {
       if (sent && write) op.uncertain = true;  // it may have reached the node before the failure
-      op.last_failure[node] = answer.status().message();
+      op.last_failure[slot] = answer.status().message();
       op.leader_unknown = false;
-      move_on(0, true);
+      move_on(std::nullopt, true);
       continue;
     }
     const ClientResponse& response = *answer;
     const std::string said = std::string("said ") + client_status_name(response.status) +
                              (response.message.empty() ? "" : " (" + response.message + ")");
-    const uint64_t hint = valid_hint(response.leader_hint);
+    const std::string node = nodes_.describe(slot);  // named after what this answer taught
+    const uint64_t hint = response.leader_hint;
+    const bool hint_elsewhere = hinted && *hinted != slot;
     switch (response.status) {
       case ClientStatus::ok:
-        leader_ = node;
+        nodes_.assume(slot, hint);
+        leader_slot_ = slot;
+        leader_ = nodes_.node_id(slot);
         if (write) finish_write(true, op.uncertain);
         return answer;
       case ClientStatus::rejected:
         if (write) finish_write(false, op.uncertain);
-        return Status::invalid_argument(operation_name(request) +
-                                        ": node " + std::to_string(node) + " rejected it: " + response.message);
+        return Status::invalid_argument(operation_name(request) + ": " + node + " rejected it: " + response.message);
       case ClientStatus::stale_request:
       case ClientStatus::session_expired:
         if (write) finish_write(false, op.uncertain);
         return Status::io_error(operation_name(request) +
                                 ": client " + std::to_string(request.client_id) + " sequence " +
-                                std::to_string(request.sequence) + ": node " + std::to_string(node) + " " + said);
+                                std::to_string(request.sequence) + ": " + node + " " + said);
       case ClientStatus::not_leader:
-        op.last_failure[node] = said + (hint != 0 ? ", hint node " + std::to_string(hint) : "");
-        op.leader_unknown = hint == 0 || hint == node;
-        move_on(hint != node ? hint : 0, hint == 0 || hint == node);
+        op.last_failure[slot] = said + (hint == 0 ? "" : hint_elsewhere ? ", hint " + nodes_.describe(*hinted)
+                                                                        : ", hint node " + std::to_string(hint) +
+                                                                              " (client address unknown)");
+        op.leader_unknown = !hint_elsewhere;
+        move_on(hint_elsewhere ? hinted : std::nullopt, !hint_elsewhere);
         continue;
       case ClientStatus::no_leader:
-        op.last_failure[node] = said;
+        op.last_failure[slot] = said;
         op.leader_unknown = true;
-        move_on(0, true);
+        move_on(std::nullopt, true);
         continue;
       case ClientStatus::timeout:  // unknown outcome: ask the leader again, same sequence
         if (write) op.uncertain = true;
-        op.last_failure[node] = said;
+        op.last_failure[slot] = said;
         op.leader_unknown = false;
-        move_on(hint != 0 ? hint : node, true);
+        move_on(hinted ? hinted : std::optional<size_t>(slot), true);
         continue;
       case ClientStatus::unavailable:  // this node is stopping: unknown outcome, ask another
         if (write) op.uncertain = true;
         [[fallthrough]];
       case ClientStatus::lost:  // replaced by another leader's entry: not applied
       case ClientStatus::busy:
-        op.last_failure[node] = said;
+        op.last_failure[slot] = said;
         op.leader_unknown = false;
-        move_on(response.status == ClientStatus::busy ? node : (hint != node ? hint : 0), true);
+        move_on(response.status == ClientStatus::busy ? std::optional<size_t>(slot)
+                                                      : (hint_elsewhere ? hinted : std::nullopt),
+                true);
         continue;
     }
     KV_ASSERT(false && "ClientResponse with a status outside ClientStatus");
@@ -282,69 +278,72 @@ Result<ClientResponse> KvClient::run(ClientRequest request, uint64_t attempt_tim
                         std::to_string(operation_timeout_ms) + " ms (" + std::to_string(op.attempts) +
                         " attempts)";
   std::string separator = ": ";
-  for (uint64_t failed = 1; failed <= nodes; ++failed) {
-    if (op.last_failure[failed].empty()) continue;
-    message += separator + "node " + std::to_string(failed) + " (" + endpoints_[failed - 1].str() + "): " +
-               op.last_failure[failed];
+  for (size_t failed : nodes_.by_node_id()) {
+    auto found = op.last_failure.find(failed);
+    if (found == op.last_failure.end()) continue;
+    message += separator + nodes_.describe(failed) + ": " + found->second;
     separator = "; ";
   }
   if (write && op.uncertain) message += "; outcome unknown: the write may or may not have taken effect";
   return Status::io_error(message);
 }
 
-Result<ClientResponse> KvClient::exchange(uint64_t node_id, const ClientRequest& request, uint64_t deadline_ms,
-                                          bool* sent) {
+Result<ClientResponse> KvClient::exchange(size_t slot, const ClientRequest& request, uint64_t deadline_ms, bool* sent,
+                                          std::optional<size_t>* hinted) {
   const std::vector<uint8_t> frame = make_frame(encode_client_request(request));
   // A reused connection may have been closed by the node while idle (a restart, an idle
   // limit): one fresh connection is tried at once before this counts as a failure.
   for (int round = 0; round < 2; ++round) {
-    const bool reused = sockets_[node_id - 1] >= 0;
-    if (!reused) KV_RETURN_IF_ERROR(connect_node(node_id, deadline_ms));
-    const int descriptor = sockets_[node_id - 1];
+    const bool reused = sockets_[slot] >= 0;
+    if (!reused) KV_RETURN_IF_ERROR(connect_slot(slot, deadline_ms));
+    const int descriptor = sockets_[slot];
     SocketIo io = socket_write_all(descriptor, frame.data(), frame.size(), deadline_ms);
     if (io.kind == SocketIo::ok) *sent = true;
     uint8_t header[frame_header_bytes];
     if (io.kind == SocketIo::ok) io = socket_read_exact(descriptor, header, sizeof header, deadline_ms);
     if (io.kind == SocketIo::closed && reused) {
-      close_node(node_id);
+      close_slot(slot);
       continue;
     }
     if (io.kind != SocketIo::ok) {
-      close_node(node_id);
+      close_slot(slot);
       return Status::io_error(io.what);
     }
     const uint32_t length = read_frame_header(header);
     if (length == 0 || length > client_message_bytes_max) {
-      close_node(node_id);
+      close_slot(slot);
       return Status::io_error("answer frame of " + std::to_string(length) + " bytes (protocol error)");
     }
     std::vector<uint8_t> payload(length);
     io = socket_read_exact(descriptor, payload.data(), payload.size(), deadline_ms);
     if (io.kind != SocketIo::ok) {
-      close_node(node_id);
+      close_slot(slot);
       return Status::io_error(io.what);
     }
     auto response = decode_client_response(payload.data(), payload.size());
     if (!response.is_ok() || response->request_id != request.request_id) {
-      close_node(node_id);  // the stream can no longer be trusted
+      close_slot(slot);  // the stream can no longer be trusted
       return Status::io_error(response.is_ok() ? "answer to request " + std::to_string(response->request_id) +
                                                      ", expected " + std::to_string(request.request_id)
                                                : "malformed answer: " + response.status().message());
     }
+    std::optional<size_t> leader = nodes_.learn(slot, *response);
+    sockets_.resize(nodes_.size(), -1);
+    if (hinted) *hinted = leader;
     return response;
   }
   return Status::io_error("connection closed twice");
 }
 
-Status KvClient::connect_node(uint64_t node_id, uint64_t deadline_ms) {
-  KV_ASSIGN_OR_RETURN(int descriptor, socket_connect(endpoints_[node_id - 1].host, endpoints_[node_id - 1].port,
-                                                     deadline_ms));
-  sockets_[node_id - 1] = descriptor;
+Status KvClient::connect_slot(size_t slot, uint64_t deadline_ms) {
+  const Endpoint& endpoint = nodes_.endpoint(slot);
+  KV_ASSIGN_OR_RETURN(int descriptor, socket_connect(endpoint.host, endpoint.port, deadline_ms));
+  sockets_[slot] = descriptor;
   return Status::ok();
 }
 
-void KvClient::close_node(uint64_t node_id) {
-  int& descriptor = sockets_[node_id - 1];
+void KvClient::close_slot(size_t slot) {
+  int& descriptor = sockets_[slot];
   if (descriptor >= 0) ::close(descriptor);
   descriptor = -1;
 }

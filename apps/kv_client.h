@@ -1,16 +1,20 @@
 // KvClient: a blocking client for a KeyVal cluster over TCP, with plain POSIX sockets.
 // Frames as in actors/framing.h, payloads as in actors/client_protocol.h.
 //
-// Node ids map to endpoints by position: node id i is endpoints[i - 1]. The operator
-// lists the endpoints in node-id order (the same order as the cluster's configuration),
-// or a leader_hint would send the client to the wrong address.
+// Endpoints are addresses, in any order, and one reachable endpoint is enough: every answer
+// names the node that gave it, the leader with its client address and the members with
+// theirs, and the client learns them (apps/known_nodes.h). It learns which node each endpoint
+// is, goes to the leader at the address an answer named (one it may not have been given), and
+// cycles through every member it learned of when it must look for the leader. Errors name each
+// node by id and address ("node 2 (127.0.0.1:7102)"), or by address while its id is unknown.
 //
 // Finding the leader: an operation goes first to the last node that answered ok; a
-// not_leader answer with a hint is followed at once; no_leader, a refused connection, a
-// closed connection or no answer within request_timeout_ms moves on to the next endpoint
-// after a short backoff (doubling from backoff_ms_min to backoff_ms_max). The whole
-// operation, every retry included, ends within operation_timeout_ms: then the error names
-// the last failure seen at each node. Every socket wait goes through poll() with the
+// not_leader answer with a hint is followed at once (to the leader's client address); a hint
+// without an address the client knows, no_leader, a refused connection, a closed connection
+// or no answer within request_timeout_ms moves on to the next known node after a short
+// backoff (doubling from backoff_ms_min to backoff_ms_max). The whole operation, every retry
+// included, ends within operation_timeout_ms: then the error names the last failure seen at
+// each node. Every socket wait goes through poll() with the
 // attempt's deadline, so nothing blocks forever (name resolution aside: give numeric hosts).
 //
 // Writes (put, del, cas) carry the session (client_id, sequence; the Raft dissertation
@@ -28,7 +32,7 @@
 // and renamed to PATH; a backup whose chunks can no longer be read starts over (a few times);
 // any failure removes PATH.part and names what failed.
 //
-// One connection per endpoint, reopened when closed; one request in flight. Not thread
+// One connection per known node, reopened when closed; one request in flight. Not thread
 // safe: use one KvClient per thread (each its own session).
 #pragma once
 
@@ -39,24 +43,12 @@
 #include <vector>
 
 #include "actors/client_protocol.h"
+#include "apps/endpoint.h"
+#include "apps/known_nodes.h"
 #include "storage/snapshot_file.h"
 #include "storage/status.h"
 
 namespace keyval {
-
-struct Endpoint {
-  std::string host;  // a name or a numeric address ("127.0.0.1", "::1")
-  uint16_t port = 0;
-
-  std::string str() const;  // "host:port" ("[::1]:7101" for IPv6)
-};
-
-constexpr size_t endpoints_max = 64;  // bound on a cluster's endpoint list
-
-// "HOST:PORT" or "[IPV6]:PORT"; invalid_argument naming what is wrong.
-Result<Endpoint> parse_endpoint(const std::string& text);
-// A comma-separated list of endpoints in node-id order, at least one, at most endpoints_max.
-Result<std::vector<Endpoint>> parse_endpoints(const std::string& text);
 
 struct KvClientOptions {
   uint64_t request_timeout_ms = 1000;    // one attempt: connect, send, wait for the answer
@@ -71,6 +63,14 @@ struct KvClientOptions {
   // A backup whose chunks can no longer be read (the node released that snapshot, or stopped)
   // starts over with a fresh snapshot, up to this many attempts in all.
   uint32_t snapshot_save_attempts_max = 3;
+};
+
+// One node's view for `keyval status`: its id (0 when no answer named it), its client address
+// (empty when no node knew it), and its answer or why it could not be had.
+struct NodeView {
+  uint64_t node_id = 0;
+  Endpoint endpoint;
+  Result<ClientResponse> view;
 };
 
 // A backup's progress: bytes of the snapshot file written so far, and its size.
@@ -93,11 +93,16 @@ class KvClient {
   Result<ClientResponse> cas(const std::string& key, const std::optional<std::string>& expected,
                              const std::string& new_value);
 
-  // One node's view (node_id from 1), one attempt within request_timeout_ms. With `hash`,
-  // also its key-value state's hash (state_hash at hash_index), within slow_request_timeout_ms.
+  // One node's view, one attempt within request_timeout_ms. With `hash`, also its key-value
+  // state's hash (state_hash at hash_index), within slow_request_timeout_ms. By node id (the
+  // given endpoints are asked first when no answer has named that node yet: not_found when
+  // none does) or by address (any, given or not).
   Result<ClientResponse> status(uint64_t node_id, bool hash = false);
-  // Every node's view, in node-id order: its answer or why it could not be reached.
-  std::vector<Result<ClientResponse>> status_all(bool hash = false);
+  Result<ClientResponse> status_of(const Endpoint& endpoint, bool hash = false);
+  // Every node's view, in node-id order: each endpoint given and each member the answers named
+  // (asked in turn, so one reachable endpoint lists the whole cluster), then the endpoints
+  // whose id no answer named.
+  std::vector<NodeView> status_all(bool hash = false);
 
   // A backup of the cluster's state into `path` (see the top of this file): the verified
   // file's summary (index, term, keys, sessions, bytes, checksum); leader() names the node
@@ -114,7 +119,8 @@ class KvClient {
   // The last write failed with an unknown outcome (it may still have taken effect).
   bool last_write_uncertain() const { return last_write_uncertain_; }
   uint64_t leader() const { return leader_; }  // the last node that answered ok; 0: none yet
-  const std::vector<Endpoint>& endpoints() const { return endpoints_; }
+  const std::vector<Endpoint>& endpoints() const { return endpoints_; }  // as given
+  const KnownNodes& known_nodes() const { return nodes_; }             // given and learned
 
  private:
   struct Operation;  // one operation's retry state (kv_client.cc)
@@ -122,28 +128,35 @@ class KvClient {
   Result<ClientResponse> run(ClientRequest request);
   // run() with this attempt and operation timeout.
   Result<ClientResponse> run(ClientRequest request, uint64_t attempt_timeout_ms, uint64_t operation_timeout_ms);
-  // A backup's chunk from `offset`, from node_id, asked up to snapshot_chunk_attempts_max times.
-  Result<ClientResponse> snapshot_chunk(uint64_t node_id, const ClientResponse& begun, uint64_t offset);
+  // A backup's chunk from `offset`, from the node in `slot`, asked up to snapshot_chunk_attempts_max times.
+  Result<ClientResponse> snapshot_chunk(size_t slot, const ClientResponse& begun, uint64_t offset);
   // One backup attempt: snapshot_begin at the leader (*begun), then every chunk into part_path,
   // fdatasynced. *chunk_failed: the failure was reading a chunk (worth starting over).
   Status snapshot_download(const std::string& part_path, const SnapshotSaveProgress& progress, ClientResponse* begun,
                            bool* chunk_failed);
-  // One request on node_id's connection (opened if need be) within deadline_ms.
-  // Sets *sent once the request bytes were handed to the kernel.
-  Result<ClientResponse> exchange(uint64_t node_id, const ClientRequest& request, uint64_t deadline_ms, bool* sent);
-  Status connect_node(uint64_t node_id, uint64_t deadline_ms);
-  void close_node(uint64_t node_id);
+  // One status request to the node in `slot`.
+  Result<ClientResponse> status_at(size_t slot, bool hash);
+  // One request on the connection to the node in `slot` (opened if need be) within deadline_ms;
+  // what the answer says about the cluster is learned. Sets *sent once the request bytes were
+  // handed to the kernel.
+  // *hinted (when given): the slot of the leader the answer names, when its address is known.
+  Result<ClientResponse> exchange(size_t slot, const ClientRequest& request, uint64_t deadline_ms, bool* sent,
+                                  std::optional<size_t>* hinted = nullptr);
+  Status connect_slot(size_t slot, uint64_t deadline_ms);
+  void close_slot(size_t slot);
   void finish_write(bool applied, bool uncertain);
 
-  std::vector<Endpoint> endpoints_;
+  std::vector<Endpoint> endpoints_;  // as given
   KvClientOptions options_;
-  std::vector<int> sockets_;  // per node (index node_id - 1); -1: not connected
+  KnownNodes nodes_;          // given and learned; a slot per node
+  std::vector<int> sockets_;  // per slot of nodes_; -1: not connected
   uint64_t client_id_ = 0;
   uint64_t sequence_ = 0;     // the last sequence used by a write
   bool session_started_ = false;  // a write of this session is known to have been applied
   bool last_write_uncertain_ = false;
   uint64_t leader_ = 0;
-  uint64_t next_node_ = 1;    // where cycling resumes
+  std::optional<size_t> leader_slot_;  // the slot of the last node that answered ok
+  size_t next_slot_ = 0;               // where cycling resumes
   uint64_t request_id_ = 0;
 };
 

@@ -51,7 +51,7 @@ class ChunkSink {
 
 }  // namespace
 
-Result<ClientResponse> KvClient::snapshot_chunk(uint64_t node_id, const ClientResponse& begun, uint64_t offset) {
+Result<ClientResponse> KvClient::snapshot_chunk(size_t slot, const ClientResponse& begun, uint64_t offset) {
   ClientRequest request;
   request.op = ClientOp::snapshot_chunk;
   request.snapshot_index = begun.snapshot_index;
@@ -63,14 +63,14 @@ Result<ClientResponse> KvClient::snapshot_chunk(uint64_t node_id, const ClientRe
   for (uint32_t attempt = 1; attempt <= options_.snapshot_chunk_attempts_max; ++attempt) {
     request.request_id = ++request_id_;
     bool sent = false;
-    auto answer = exchange(node_id, request, steady_now_ms() + options_.slow_request_timeout_ms, &sent);
+    auto answer = exchange(slot, request, steady_now_ms() + options_.slow_request_timeout_ms, &sent);
     if (answer.is_ok() && answer->status == ClientStatus::ok) return answer;
     last_failure = answer.is_ok() ? said(*answer) : answer.status().message();
     const bool retry = !answer.is_ok() || answer->status == ClientStatus::timeout || answer->status == ClientStatus::busy;
     if (!retry) break;
   }
-  return Status::io_error("chunk at offset " + std::to_string(offset) + " from node " + std::to_string(node_id) +
-                          " (" + endpoints_[node_id - 1].str() + "): " + last_failure);
+  return Status::io_error("chunk at offset " + std::to_string(offset) + " from " + nodes_.describe(slot) + ": " +
+                          last_failure);
 }
 
 Status KvClient::snapshot_download(const std::string& part_path, const SnapshotSaveProgress& progress,
@@ -82,7 +82,8 @@ Status KvClient::snapshot_download(const std::string& part_path, const SnapshotS
                     std::max(options_.operation_timeout_ms, options_.slow_request_timeout_ms));
   if (!answer.is_ok()) return answer.status().with_context("the leader took no snapshot");
   *begun = std::move(*answer);
-  const uint64_t node = leader_;
+  KV_ASSERT(leader_slot_.has_value());  // run() returned an ok answer: it came from there
+  const size_t node = *leader_slot_;
 
   (void)env.remove(part_path);  // left by an earlier attempt
   auto opened = env.open_file(part_path, OpenMode::create_new);

@@ -3,7 +3,7 @@
 //   keyval node --id N --data-dir D [--peer-listen HOST:PORT] [--client-listen HOST:PORT]
 //               [--peers 1=HOST:PORT,2=HOST:PORT,3=HOST:PORT] [--cluster NAME] [--config FILE]
 //               [--tick-ms T] [--threads N] [--snapshot-entries N] [--snapshot-bytes B]
-//               [--log-tail-entries N] [--wal-segment-bytes B]
+//               [--log-tail-entries N] [--wal-segment-bytes B] [--advertise-client HOST:PORT]
 //
 // Defaults: --peers 1=127.0.0.1:7201,2=127.0.0.1:7202,3=127.0.0.1:7203; --peer-listen this
 // node's own entry in --peers; --client-listen 127.0.0.1:(7100 + N); --cluster keyval;
@@ -15,6 +15,10 @@
 // (default 5000) entries, kept for followers a little behind (docs/SNAPSHOTS.md).
 // --wal-segment-bytes (default 8388608, 8 MiB; 4096..2147483648) sizes the WAL's segments:
 // small ones make a short run rotate and drop segments (the crash-state tests use it).
+// --advertise-client: the address clients are told to reach this node on (in every answer,
+// and to its peers with its raft messages, so a client given one endpoint finds the others);
+// default --client-listen, with the host of this node's --peers entry when --client-listen
+// listens on every interface (0.0.0.0 or ::).
 // --config FILE reads the same settings from "name = value" lines (names as the flags
 // without the dashes; '#' starts a comment); a flag given on the command line wins.
 //
@@ -60,7 +64,7 @@ const char* const peers_default = "1=127.0.0.1:7201,2=127.0.0.1:7202,3=127.0.0.1
 const std::vector<std::string> setting_names = {"id",      "data-dir",         "peer-listen",      "client-listen",
                                                 "peers",   "cluster",          "tick-ms",          "threads",
                                                 "snapshot-entries", "snapshot-bytes", "log-tail-entries",
-                                                "wal-segment-bytes"};
+                                                "wal-segment-bytes", "advertise-client"};
 // Bounds of the snapshot settings: far above any useful value, low enough that a typo in
 // units (bytes given as entries) is caught.
 constexpr uint64_t snapshot_entries_max = 1'000'000'000;
@@ -75,6 +79,7 @@ struct NodeOptions {
   std::string data_directory;
   Endpoint peer_listen;
   Endpoint client_listen;
+  Endpoint advertise_client;           // told to clients and peers as this node's client address
   std::map<uint64_t, Endpoint> peers;  // every voter, this node included
   std::string cluster = "keyval";
   uint64_t tick_ms = 10;
@@ -168,6 +173,13 @@ Result<NodeOptions> parse_options(const std::vector<std::string>& args) {
   }
   const std::string client_listen_default = "127.0.0.1:" + std::to_string(7100 + options.id);
   KV_ASSIGN_OR_RETURN(options.client_listen, parse_listen("client-listen", setting("client-listen", client_listen_default)));
+  Endpoint advertised = options.client_listen;
+  if (advertised.host == "0.0.0.0" || advertised.host == "::") advertised.host = own->second.host;
+  auto advertise_client = parse_endpoint(setting("advertise-client", advertised.str()));
+  if (!advertise_client.is_ok()) {
+    return Status::invalid_argument("--advertise-client: " + advertise_client.status().message());
+  }
+  options.advertise_client = *advertise_client;
   options.cluster = setting("cluster", options.cluster);
   KV_ASSIGN_OR_RETURN(options.tick_ms, cli::parse_u64(setting("tick-ms", "10"), "--tick-ms"));
   if (options.tick_ms == 0 || options.tick_ms > 10000) return Status::invalid_argument("--tick-ms expects 1..10000");
@@ -309,6 +321,7 @@ int run_node(const NodeOptions& options) {
   config.raft.snapshot_entries = options.snapshot_entries;
   config.raft.snapshot_bytes = options.snapshot_bytes;
   config.raft.members = members_of(options.peers);
+  config.raft.client_address = options.advertise_client.str();
   config.raft.tick_interval = std::chrono::milliseconds(options.tick_ms);
   config.raft.transport = transport;
   config.raft.log = log.sink();

@@ -80,7 +80,7 @@ struct ClientResponse {
   value @5 :Data;
   casSucceeded @6 :Bool;    # cas: the comparison matched and the new value was written
   index @7 :UInt64;         # writes: the log index of the entry; get: the read index served
-  # status: the answering node's view.
+  # The answering node's id (every answer); status: the answering node's view.
   nodeId @8 :UInt64;
   term @9 :UInt64;
   commitIndex @10 :UInt64;
@@ -101,4 +101,18 @@ struct ClientResponse {
   # requested offset (empty at the end of the file).
   totalBytes @20 :UInt64;
   chunk @21 :Data;
+  # Every answer, whatever its status: where the cluster's nodes serve clients, so a client
+  # given one reachable endpoint finds the others (nodeId above names the answering node in
+  # every answer). leaderClientAddress is leaderHint's client address, "HOST:PORT" ("": not
+  # known to the answering node); members is the configuration as the answering node knows it.
+  leaderClientAddress @22 :Text;
+  members @23 :List(ClientMember);
+}
+
+# A member of the cluster and the address it serves clients on ("HOST:PORT"; "": not known to
+# the answering node). Nodes tell each other their client address with their raft messages
+# (schema/raft.capnp senderClientAddress).
+struct ClientMember {
+  nodeId @0 :UInt64;
+  clientAddress @1 :Text;
 }

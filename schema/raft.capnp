@@ -81,4 +81,10 @@ struct RaftMessage {
 
   # requestVote: a campaign started by timeoutNow (§3.10); voters grant it within a leader's lease.
   leadershipTransfer @24 :Bool;
+
+  # Every type: the address the sender serves clients on ("HOST:PORT"; empty: none, as in the
+  # simulator). Receivers record it per sender so a client's answer can name the leader's and
+  # every member's client address (schema/client.capnp ClientMember). Not Raft state: the core
+  # never sees it.
+  senderClientAddress @25 :Text;
 }

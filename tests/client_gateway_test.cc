@@ -245,6 +245,29 @@ BOOST_FIXTURE_TEST_CASE(a_snapshot_begin_on_a_follower_answers_not_leader, Gatew
   BOOST_CHECK_EQUAL(responses[0].leader_hint, 7u);
 }
 
+BOOST_FIXTURE_TEST_CASE(every_answer_names_this_node_the_leaders_client_address_and_the_members, GatewayFixture) {
+  // What the raft node tells a subscribed gateway (actors/raft_node.h, client_directory_atom).
+  caf::anon_send(caf::actor_cast<caf::actor>(gateway), client_directory_atom_v, uint64_t{7},
+                 std::vector<uint64_t>{1, 7, 9}, std::vector<std::string>{"127.0.0.1:7101", "127.0.0.1:7107", ""});
+  send(1, ClientOp::put);  // held: answered timeout at its deadline
+  auto timed_out = answers(request_timeout * 3);
+  caf::anon_send(raft_node, release_atom_v);
+  send(2, ClientOp::get);  // not_leader, hint 7
+  auto refused = answers(request_timeout / 2);
+  BOOST_REQUIRE_EQUAL(timed_out.size(), 1u);
+  BOOST_REQUIRE_EQUAL(refused.size(), 1u);
+  for (const ClientResponse& response : {timed_out[0], refused[0]}) {
+    BOOST_CHECK_EQUAL(response.node_id, 1u);
+    BOOST_CHECK_EQUAL(response.leader_hint, 7u);
+    BOOST_CHECK_EQUAL(response.leader_client_address, "127.0.0.1:7107");
+    BOOST_REQUIRE_EQUAL(response.members.size(), 3u);
+    BOOST_CHECK((response.members[0] == ClientMember{1, "127.0.0.1:7101"}));
+    BOOST_CHECK((response.members[2] == ClientMember{9, ""}));
+  }
+  BOOST_CHECK(timed_out[0].status == ClientStatus::timeout);
+  BOOST_CHECK(refused[0].status == ClientStatus::not_leader);
+}
+
 BOOST_FIXTURE_TEST_CASE(without_a_snapshotter_or_indexer_backup_and_hash_answer_unavailable, GatewayFixture) {
   send(1, ClientOp::snapshot_chunk);
   auto responses = answers(request_timeout / 2);

@@ -269,9 +269,11 @@ BOOST_AUTO_TEST_CASE(names_every_node_when_none_answers_in_time) {
   const std::string& message = put.status().message();
   BOOST_TEST(put.status().code() == Code::io_error);
   BOOST_TEST(contains(message, "within 600 ms"), message);
-  BOOST_TEST(contains(message, "node 1 (" + down.endpoint().str() + "): connect failed: Connection refused"), message);
-  BOOST_TEST(contains(message, "node 2 (" + silent.endpoint().str() + "): no answer in time"), message);
-  BOOST_TEST(contains(message, "node 3 (" + candidate.endpoint().str() + "): said no_leader"), message);
+  // No answer named a node: each is named by its address.
+  const std::string unnamed = " (node id not known yet): ";
+  BOOST_TEST(contains(message, down.endpoint().str() + unnamed + "connect failed: Connection refused"), message);
+  BOOST_TEST(contains(message, silent.endpoint().str() + unnamed + "no answer in time"), message);
+  BOOST_TEST(contains(message, candidate.endpoint().str() + unnamed + "said no_leader"), message);
   BOOST_TEST(contains(message, "outcome unknown"), message);  // node 2 got the write and said nothing
 }
 
@@ -307,11 +309,14 @@ BOOST_AUTO_TEST_CASE(status_all_reports_each_node_view_or_why_it_is_unreachable)
   KvClient client({leader.endpoint(), down.endpoint()}, quick_options());
   auto views = client.status_all();
   BOOST_REQUIRE(views.size() == 2u);
-  BOOST_REQUIRE_MESSAGE(views[0].is_ok(), views[0].status().to_string());
-  BOOST_TEST(views[0]->role == "leader");
-  BOOST_TEST(views[0]->term == 3u);
-  BOOST_TEST(!views[1].is_ok());
-  BOOST_TEST(contains(views[1].status().message(), "Connection refused"), views[1].status().message());
+  BOOST_REQUIRE_MESSAGE(views[0].view.is_ok(), views[0].view.status().to_string());
+  BOOST_TEST(views[0].node_id == 1u);
+  BOOST_TEST(views[0].view->role == "leader");
+  BOOST_TEST(views[0].view->term == 3u);
+  BOOST_TEST(views[1].node_id == 0u);  // it never answered: no id
+  BOOST_TEST(views[1].endpoint.str() == down.endpoint().str());
+  BOOST_TEST(!views[1].view.is_ok());
+  BOOST_TEST(contains(views[1].view.status().message(), "Connection refused"), views[1].view.status().message());
 }
 
 BOOST_AUTO_TEST_CASE(endpoints_parse_or_name_what_is_wrong) {
@@ -325,6 +330,132 @@ BOOST_AUTO_TEST_CASE(endpoints_parse_or_name_what_is_wrong) {
     BOOST_TEST(!result.is_ok(), bad);
     BOOST_TEST(contains(result.status().message(), "malformed endpoint"), result.status().message());
   }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// --- finding the cluster from one endpoint ---------------------------------------------------
+
+namespace {
+
+// The cluster as real nodes describe it in every answer: node ids 1..n at these client
+// addresses (filled in once the fakes listen), the leader named by id.
+struct FakeCluster {
+  std::vector<std::string> addresses;  // node i at addresses[i - 1]
+  uint64_t leader = 0;
+
+  ClientResponse stamp(uint64_t node_id, ClientResponse response) const {
+    response.node_id = node_id;
+    if (response.status != ClientStatus::no_leader) response.leader_hint = leader;
+    if (response.leader_hint != 0) response.leader_client_address = addresses[response.leader_hint - 1];
+    for (uint64_t id = 1; id <= addresses.size(); ++id) response.members.push_back({id, addresses[id - 1]});
+    return response;
+  }
+};
+
+// Node `node_id` of `cluster`: the leader's store when it leads, not_leader otherwise.
+FakeNode::Handler cluster_node(const FakeCluster& cluster, uint64_t node_id) {
+  auto store = kv_leader(node_id);
+  return [&cluster, node_id, store](const ClientRequest& request) -> std::optional<ClientResponse> {
+    if (request.op == ClientOp::status) {
+      ClientResponse response = answer(ClientStatus::ok);
+      response.role = cluster.leader == node_id ? "leader" : "follower";
+      return cluster.stamp(node_id, response);
+    }
+    if (cluster.leader != node_id) return cluster.stamp(node_id, answer(ClientStatus::not_leader));
+    return cluster.stamp(node_id, *store(request));
+  };
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(discovery)
+
+BOOST_AUTO_TEST_CASE(a_follower_endpoint_alone_leads_to_the_leader_it_names) {
+  FakeCluster cluster;
+  FakeNode one(cluster_node(cluster, 1)), two(cluster_node(cluster, 2)), three(cluster_node(cluster, 3));
+  cluster.addresses = {one.endpoint().str(), two.endpoint().str(), three.endpoint().str()};
+  cluster.leader = 3;
+  KvClient client({one.endpoint()}, quick_options());
+  auto put = client.put("k", "v");
+  BOOST_REQUIRE_MESSAGE(put.is_ok(), put.status().to_string());
+  BOOST_TEST(client.leader() == 3u);
+  BOOST_TEST(three.requests().size() == 1u);
+  BOOST_TEST(two.requests().empty());  // straight from the follower's hint to the leader
+  BOOST_REQUIRE(client.known_nodes().size() == 3u);
+  auto got = client.get("k");
+  BOOST_REQUIRE_MESSAGE(got.is_ok(), got.status().to_string());
+  BOOST_TEST(got->value == "v");
+  BOOST_TEST(one.requests().size() == 1u);  // the get went straight to the leader
+}
+
+BOOST_AUTO_TEST_CASE(endpoints_in_any_order_are_named_by_their_answers) {
+  FakeCluster cluster;
+  FakeNode one(cluster_node(cluster, 1)), two(cluster_node(cluster, 2)), three(cluster_node(cluster, 3));
+  cluster.addresses = {one.endpoint().str(), two.endpoint().str(), three.endpoint().str()};
+  cluster.leader = 1;
+  KvClient client({three.endpoint(), one.endpoint(), two.endpoint()}, quick_options());
+  auto views = client.status_all();
+  BOOST_REQUIRE(views.size() == 3u);
+  for (uint64_t id = 1; id <= 3; ++id) {
+    const NodeView& view = views[id - 1];
+    BOOST_TEST(view.node_id == id);
+    BOOST_TEST(view.endpoint.str() == cluster.addresses[id - 1]);
+    BOOST_REQUIRE_MESSAGE(view.view.is_ok(), view.view.status().to_string());
+    BOOST_TEST(view.view->role == (id == 1 ? "leader" : "follower"));
+  }
+  auto put = client.put("k", "v");
+  BOOST_REQUIRE_MESSAGE(put.is_ok(), put.status().to_string());
+  BOOST_TEST(client.leader() == 1u);
+  auto status = client.status(2);
+  BOOST_REQUIRE_MESSAGE(status.is_ok(), status.status().to_string());
+  BOOST_TEST(status->node_id == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(status_all_lists_every_member_one_endpoint_names) {
+  FakeCluster cluster;
+  FakeNode one(cluster_node(cluster, 1)), two(cluster_node(cluster, 2));
+  RefusingPort down;
+  cluster.addresses = {one.endpoint().str(), two.endpoint().str(), down.endpoint().str(), ""};
+  cluster.leader = 2;
+  KvClient client({two.endpoint()}, quick_options());
+  auto views = client.status_all();
+  BOOST_REQUIRE(views.size() == 4u);
+  BOOST_TEST(views[0].view.is_ok());
+  BOOST_TEST(views[1].view.is_ok());
+  BOOST_TEST(views[2].node_id == 3u);
+  BOOST_TEST(views[2].endpoint.str() == down.endpoint().str());
+  BOOST_TEST(contains(views[2].view.status().message(), "Connection refused"), views[2].view.status().message());
+  BOOST_TEST(views[3].node_id == 4u);
+  BOOST_TEST(views[3].endpoint.host.empty());
+  BOOST_TEST(contains(views[3].view.status().message(), "client address"), views[3].view.status().message());
+}
+
+BOOST_AUTO_TEST_CASE(an_error_names_the_node_that_answered_by_id_and_address) {
+  FakeNode node([](const ClientRequest&) {
+    ClientResponse response = answer(ClientStatus::rejected);
+    response.node_id = 7;
+    return std::optional(response);
+  });
+  KvClient client({node.endpoint()}, quick_options());
+  auto put = client.put("k", "v");
+  BOOST_REQUIRE(!put.is_ok());
+  BOOST_TEST(contains(put.status().message(), "node 7 (" + node.endpoint().str() + ") rejected it"),
+             put.status().message());
+}
+
+BOOST_AUTO_TEST_CASE(a_hint_without_an_address_names_the_node_and_moves_on) {
+  FakeNode follower([](const ClientRequest&) {
+    ClientResponse response = answer(ClientStatus::not_leader, 5);
+    response.node_id = 4;
+    return std::optional(response);
+  });
+  KvClient client({follower.endpoint()}, quick_options(300, 100));
+  auto put = client.put("k", "v");
+  BOOST_REQUIRE(!put.is_ok());
+  const std::string& message = put.status().message();
+  BOOST_TEST(contains(message, "node 4 (" + follower.endpoint().str() + "): said not_leader"), message);
+  BOOST_TEST(contains(message, "hint node 5 (client address unknown)"), message);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -377,6 +508,19 @@ BOOST_AUTO_TEST_CASE(commands_exit_zero_when_done_and_one_when_absent_or_unmatch
   auto status = run_cli("status" + at);
   BOOST_TEST(status.exit_code == 0, status.output);
   BOOST_TEST(contains(status.output, "node 1 " + leader.endpoint().str() + ": role leader"), status.output);
+  // Endpoints in any order: each line names the node that answered there.
+  FakeCluster cluster;
+  FakeNode one(cluster_node(cluster, 1)), two(cluster_node(cluster, 2)), three(cluster_node(cluster, 3));
+  cluster.addresses = {one.endpoint().str(), two.endpoint().str(), three.endpoint().str()};
+  cluster.leader = 2;
+  auto shuffled = run_cli("status --endpoints " + three.endpoint().str() + "," + one.endpoint().str());
+  BOOST_TEST(shuffled.exit_code == 0, shuffled.output);
+  for (uint64_t id = 1; id <= 3; ++id) {
+    BOOST_TEST(contains(shuffled.output, "node " + std::to_string(id) + " " + cluster.addresses[id - 1] + ": role " +
+                                             (id == 2 ? "leader" : "follower")),
+               shuffled.output);
+  }
+  BOOST_TEST(testing::json_field(shuffled.last_line(), "nodes_answered") == "3", shuffled.output);
   BOOST_TEST(testing::json_field(status.last_line(), "nodes_answered") == "1", status.output);
   auto bench = run_cli("bench kv --clients 2 --ops 40 --op get --keys 5 --value-bytes 8" + at);
   BOOST_TEST(bench.exit_code == 0, bench.output);

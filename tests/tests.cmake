@@ -87,6 +87,10 @@ keyval_test(sim_test sim)
 target_link_libraries(sim_test PRIVATE keyval_simulator)
 add_dependencies(sim_test keyval)
 
+# A client learning the cluster from answers; a node its peers' client addresses (no sockets).
+keyval_test(known_nodes_test unit)
+target_link_libraries(known_nodes_test PRIVATE keyval_cluster)
+
 keyval_test(kv_client_test storage)
 target_link_libraries(kv_client_test PRIVATE keyval_cluster)
 # Run directly (not through CTest), the test still finds the binary it runs.
@@ -101,6 +105,11 @@ add_dependencies(cluster_test keyval)
 keyval_test(snapshot_cluster_test cluster)
 target_link_libraries(snapshot_cluster_test PRIVATE keyval_cluster)
 add_dependencies(snapshot_cluster_test keyval)
+
+# Clients that find the cluster from one endpoint, in any order, across a leader's SIGKILL.
+keyval_test(client_discovery_test cluster)
+target_link_libraries(client_discovery_test PRIVATE keyval_cluster)
+add_dependencies(client_discovery_test keyval)
 
 # Restart-cycle experiments: the scenario parser, the outputs, a short run on real processes.
 keyval_test(experiment_test cluster)

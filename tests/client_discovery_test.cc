@@ -1,0 +1,200 @@
+// Goal: a client finds a real cluster from one reachable endpoint, given in any order, and names
+// each node correctly. Method: three `keyval node` processes on 127.0.0.1 (apps/local_cluster.h),
+// clients given one follower, the endpoints reversed, or only the leader, which is then SIGKILLed.
+#define BOOST_TEST_MODULE client_discovery_test
+#include <signal.h>
+
+#include <algorithm>
+#include <boost/test/unit_test.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <thread>
+
+#include "apps/kv_socket.h"
+#include "apps/local_cluster.h"
+#include "tests/support/run_keyval.h"
+#include "tests/support/temp_dir.h"
+
+using keyval::testing::contains;
+using keyval::testing::read_text;
+using keyval::testing::run_keyval;
+using keyval::testing::TempDir;
+
+namespace keyval {
+namespace {
+
+constexpr uint64_t leader_timeout_ms = 10000;
+constexpr int64_t found_within_ms = 2000;  // what failed after 5 s before clients learned the cluster
+
+struct ClusterFixture {
+  TempDir dir;
+  std::unique_ptr<LocalCluster> cluster;
+
+  ClusterFixture() {
+    LocalClusterOptions options;
+    options.directory = dir.path() + "/cluster";
+    options.binary = std::getenv("KEYVAL_BINARY") ? std::getenv("KEYVAL_BINARY") : "";
+    BOOST_REQUIRE_MESSAGE(!options.binary.empty(), "KEYVAL_BINARY must name the keyval binary (CTest sets it)");
+    auto created = LocalCluster::create(options);
+    BOOST_REQUIRE_MESSAGE(created.is_ok(), created.status().to_string());
+    cluster = std::move(*created);
+    Status started = cluster->start_all();
+    BOOST_REQUIRE_MESSAGE(started.is_ok(), started.to_string());
+  }
+
+  ~ClusterFixture() { cluster->stop_all(5000); }
+
+  std::string logs() const {
+    std::string text;
+    for (uint64_t id = 1; id <= cluster->nodes(); ++id) {
+      std::string log = read_text(cluster->log_path(id));
+      if (log.size() > 3000) log = "..." + log.substr(log.size() - 3000);
+      text += "--- node " + std::to_string(id) + " ---\n" + log;
+    }
+    return text;
+  }
+
+  uint64_t leader(uint64_t not_this = 0) {
+    auto found = cluster->wait_for_leader(leader_timeout_ms, not_this);
+    BOOST_REQUIRE_MESSAGE(found.is_ok(), found.status().message() + "\n" + logs());
+    return *found;
+  }
+
+  const Endpoint& endpoint(uint64_t id) const { return cluster->client_endpoints()[id - 1]; }
+
+  // Waits until the leader's answers name every member's client address (it learns each from
+  // that member's first message to it), and checks they are the addresses the nodes serve on.
+  void expect_leader_names_everyone(uint64_t leader_id) {
+    KvClient client({endpoint(leader_id)});
+    const uint64_t deadline = steady_now_ms() + 5000;
+    std::vector<ClientMember> members;
+    while (steady_now_ms() < deadline) {
+      auto view = client.status_of(endpoint(leader_id));
+      if (view.is_ok()) members = view->members;
+      bool all = members.size() == cluster->nodes();
+      for (const ClientMember& member : members) all = all && !member.client_address.empty();
+      if (all) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    BOOST_REQUIRE_MESSAGE(members.size() == cluster->nodes(), "the leader lists " << members.size() << " members\n"
+                                                                                    << logs());
+    for (uint64_t id = 1; id <= cluster->nodes(); ++id) {
+      BOOST_TEST(members[id - 1].node_id == id);
+      BOOST_TEST(members[id - 1].client_address == endpoint(id).str(), logs());
+    }
+  }
+};
+
+int64_t elapsed_ms(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - since).count();
+}
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(client_discovery, ClusterFixture)
+
+BOOST_AUTO_TEST_CASE(a_client_given_only_a_follower_puts_and_gets_quickly) {
+  const uint64_t leader_id = leader();
+  const uint64_t follower = leader_id % cluster->nodes() + 1;
+  const auto start = std::chrono::steady_clock::now();
+  KvClient client({endpoint(follower)});
+  auto put = client.put("x", "y");
+  BOOST_REQUIRE_MESSAGE(put.is_ok(), put.status().message() + "\n" + logs());
+  auto got = client.get("x");
+  BOOST_REQUIRE_MESSAGE(got.is_ok(), got.status().message());
+  BOOST_TEST(elapsed_ms(start) < found_within_ms);
+  BOOST_TEST(got->value == "y");
+  BOOST_TEST(client.leader() == leader_id);
+  auto leader_slot = client.known_nodes().find_id(leader_id);  // an address the client was not given
+  BOOST_REQUIRE(leader_slot.has_value());
+  BOOST_TEST(client.known_nodes().endpoint(*leader_slot).str() == endpoint(leader_id).str());
+
+  // The command line as a new user types it.
+  const auto cli_start = std::chrono::steady_clock::now();
+  auto run = run_keyval("put x z --endpoints " + endpoint(follower).str());
+  BOOST_TEST(run.exit_code == 0, run.output);
+  BOOST_TEST(elapsed_ms(cli_start) < found_within_ms, run.output);
+}
+
+BOOST_AUTO_TEST_CASE(endpoints_in_any_order_work_and_status_names_each_node) {
+  const uint64_t leader_id = leader();
+  std::vector<Endpoint> reversed(cluster->client_endpoints().rbegin(), cluster->client_endpoints().rend());
+  KvClient client(reversed);
+  auto put = client.put("k", "v");
+  BOOST_REQUIRE_MESSAGE(put.is_ok(), put.status().message());
+  BOOST_TEST(client.leader() == leader_id);
+  std::vector<NodeView> views = client.status_all();
+  BOOST_REQUIRE(views.size() == cluster->nodes());
+  for (uint64_t id = 1; id <= cluster->nodes(); ++id) {
+    const NodeView& view = views[id - 1];
+    BOOST_TEST(view.node_id == id);
+    BOOST_TEST(view.endpoint.str() == endpoint(id).str());
+    BOOST_REQUIRE_MESSAGE(view.view.is_ok(), view.view.status().message());
+    BOOST_TEST(view.view->node_id == id);
+    BOOST_TEST(view.view->role == (id == leader_id ? "leader" : "follower"));
+  }
+
+  // `keyval status` with a shuffled list, and with one follower only: every node, named right
+  // (the follower names the leader, and the leader every member).
+  expect_leader_names_everyone(leader_id);
+  const uint64_t follower = leader_id % cluster->nodes() + 1;
+  for (const std::string& endpoints :
+       {endpoint(2).str() + "," + endpoint(3).str() + "," + endpoint(1).str(), endpoint(follower).str()}) {
+    auto status = run_keyval("status --endpoints " + endpoints);
+    BOOST_TEST(status.exit_code == 0, status.output);
+    for (uint64_t id = 1; id <= cluster->nodes(); ++id) {
+      const std::string line = "node " + std::to_string(id) + " " + endpoint(id).str() + ": role " +
+                               (id == leader_id ? "leader" : "follower");
+      BOOST_TEST(contains(status.output, line), endpoints << ": " << status.output);
+    }
+    BOOST_TEST(testing::json_field(status.last_line(), "leader") == std::to_string(leader_id), status.output);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_client_given_only_the_leader_writes_on_after_its_sigkill) {
+  const uint64_t first = leader();
+  KvClientOptions options;
+  options.operation_timeout_ms = 10000;  // a new election fits well inside
+  options.request_timeout_ms = 500;
+  expect_leader_names_everyone(first);
+  KvClient client({endpoint(first)}, options);
+  BOOST_REQUIRE(client.put("before", "1").is_ok());
+  BOOST_REQUIRE(client.known_nodes().size() == cluster->nodes());  // learned from that answer
+  // Each node logs its peers' client addresses as it learns them.
+  for (uint64_t id = 1; id <= cluster->nodes(); ++id) {
+    if (id == first) continue;
+    BOOST_TEST(contains(read_text(cluster->log_path(first)),
+                        "node " + std::to_string(id) + " serves clients on " + endpoint(id).str()));
+  }
+
+  cluster->signal(first, SIGKILL);
+  for (int i = 0; i < 20; ++i) {
+    auto put = client.put("after-" + std::to_string(i), "v");
+    BOOST_REQUIRE_MESSAGE(put.is_ok(), "write " << i << ": " << put.status().message() << "\n" << logs());
+  }
+  BOOST_TEST(client.leader() != first);
+  BOOST_TEST(client.leader() != 0u);
+  auto got = client.get("after-19");
+  BOOST_REQUIRE_MESSAGE(got.is_ok(), got.status().message());
+  BOOST_TEST(got->found);
+}
+
+BOOST_AUTO_TEST_CASE(an_error_names_the_node_it_came_from) {
+  const uint64_t leader_id = leader();
+  std::vector<Endpoint> reversed(cluster->client_endpoints().rbegin(), cluster->client_endpoints().rend());
+  KvClientOptions options;
+  options.client_id = 0x5e55;  // two clients, one session: the second's sequence 1 is stale
+  KvClient ahead(reversed, options);
+  BOOST_REQUIRE(ahead.put("a", "1").is_ok());
+  BOOST_REQUIRE(ahead.put("a", "2").is_ok());
+  KvClient behind(reversed, options);
+  auto stale = behind.put("a", "3");
+  BOOST_REQUIRE(!stale.is_ok());
+  const std::string named = "node " + std::to_string(leader_id) + " (" + endpoint(leader_id).str() + ")";
+  BOOST_TEST(contains(stale.status().message(), named), stale.status().message());
+  BOOST_TEST(contains(stale.status().message(), "stale_request"), stale.status().message());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace keyval
