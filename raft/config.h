@@ -21,7 +21,9 @@ enum class PlantedBug : uint8_t {
 
 struct Config {
   uint64_t node_id = 0;            // never 0 (0 means "none" in voted_for and leader ids)
-  std::vector<uint64_t> voters;    // every voting member, including node_id
+  // Every voting member, including node_id: used only when the recovered state holds no
+  // configuration (a directory from before configurations were logged).
+  std::vector<uint64_t> voters;
 
   // §5.2: a follower that hears nothing for a random timeout in [min, max] campaigns.
   uint32_t election_timeout_ticks_min = 10;
@@ -43,6 +45,10 @@ struct Config {
   // §7: entries kept in memory below a snapshot, so a follower a little behind catches up by
   // AppendEntries instead of a whole snapshot (etcd's SnapshotCatchUpEntries).
   uint64_t log_tail_entries = 5000;
+
+  // Membership: a learner is promoted only while its log is at most this many entries behind
+  // the leader's last index and it answered within the last election timeout.
+  uint64_t promote_lag_max = 1000;
 
   uint64_t random_seed = 1;        // election timeouts; derive it from the node's seed
 

@@ -38,6 +38,7 @@
 
 #include "raft/config.h"
 #include "raft/log.h"
+#include "raft/membership.h"
 #include "raft/message.h"
 #include "raft/progress.h"
 #include "raft/random.h"
@@ -99,6 +100,10 @@ struct RecoveredState {
   uint64_t snapshot_term = 0;
   uint64_t log_start_index = 0;
   uint64_t log_start_term = 0;
+  // The configuration as of the snapshot (snapshot_index > 0) or of the log's start;
+  // configuration entries in `entries` supersede it. Empty with no configuration entry at
+  // all: a directory made before configurations were logged, and Config::voters is used.
+  std::vector<Member> configuration;
 };
 
 struct ProposeResult {
@@ -156,6 +161,25 @@ class Core {
   // timeout (election_timeout_ticks_min ticks); it ends when the leader steps down. A
   // transfer to another target replaces a running one; to the same target it is a no-op.
   TransferStart transfer_leadership(uint64_t target);
+
+  // Membership (raft/membership.h, thesis §4.1). Leader: appends a configuration entry for
+  // the change and returns where it sits; it takes effect at once (the latest configuration
+  // in the log is the one in use, committed or not) and is done once committed (it comes
+  // out in Ready.committed_entries as an entry of type configuration). Refused, with a
+  // reason, while another change is uncommitted, before the leader committed an entry of its
+  // term, and for the cases ConfChangeRefusal lists. `member`: for add_learner the new
+  // member (id, peer and client address); for promote and remove only its id counts.
+  ConfChangeResult propose_conf_change(ConfChangeKind kind, const Member& member);
+  // The configuration in use (the latest in the log) and the index of its entry (0: from the
+  // snapshot, the recovered state or Config::voters).
+  const std::vector<Member>& configuration() const;
+  uint64_t configuration_index() const;
+  // The configuration in effect at `index` (snapshot_index() <= index <= log().last_index()):
+  // what a snapshot taken at `index` records.
+  std::vector<Member> configuration_at(uint64_t index) const;
+  // This node is in the configuration in use (voter or learner) / votes in it.
+  bool is_member() const;
+  bool is_voter() const;
 
   // Outputs.
   bool has_ready() const;

@@ -17,6 +17,9 @@ Result<Metadata> decode_metadata(const uint8_t* data, size_t bytes, const std::s
 
 std::vector<uint8_t> encode_snapshot_metadata(const SnapshotMetadata& snapshot);
 Result<SnapshotMetadata> decode_snapshot_metadata(const uint8_t* data, size_t bytes, const std::string& where);
+// A configuration entry's payload (EntryType::configuration; raft/membership.h).
+std::vector<uint8_t> encode_configuration_entry(const ConfigurationEntry& entry);
+Result<ConfigurationEntry> decode_configuration_entry(const uint8_t* data, size_t bytes, const std::string& where);
 
 // A log entry as a WalEntry with its checksum, the form the LMDB `log` database stores.
 std::vector<uint8_t> encode_entry(const Entry& entry);

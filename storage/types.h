@@ -14,6 +14,7 @@ enum class EntryType : uint8_t {
   metadata = 2,  // current_term and voted_for
   snapshot = 3,  // snapshot metadata
   truncate = 4,  // the log ends at `index`; entries after it are discarded
+  configuration = 5,  // a Raft log entry holding a configuration change (raft/membership.h)
 };
 
 const char* entry_type_name(EntryType type);
@@ -24,9 +25,12 @@ struct Entry {
   uint64_t index = 0;
   uint64_t term = 0;
   std::vector<uint8_t> payload;
+  // log: a state-machine command (empty: the leader's no-op); configuration: the payload is
+  // encode_configuration_entry(...) (raft/membership.h), applied by Raft, not the state machine.
+  EntryType type = EntryType::log;
 
   bool operator==(const Entry& other) const {
-    return index == other.index && term == other.term && payload == other.payload;
+    return index == other.index && term == other.term && payload == other.payload && type == other.type;
   }
 };
 
@@ -42,9 +46,35 @@ struct Metadata {
 
 struct Member {
   uint64_t id = 0;
-  std::string address;  // "host:port"
+  std::string address;         // peer address, "host:port"
+  std::string client_address;  // where it serves clients, "host:port" (empty: not known)
+  bool learner = false;        // a non-voting member (raft/membership.h)
 
-  bool operator==(const Member& other) const { return id == other.id && address == other.address; }
+  bool operator==(const Member& other) const {
+    return id == other.id && address == other.address && client_address == other.client_address &&
+           learner == other.learner;
+  }
+};
+
+// What a change does. `bootstrap` is only ever the first entry of a new cluster's log
+// (index 1, term 1, written identically by every node `keyval node --bootstrap` creates).
+enum class ConfChangeKind : uint8_t {
+  bootstrap = 0,
+  add_learner = 1,  // a new member that receives the log but does not vote
+  promote = 2,      // a learner becomes a voter
+  remove = 3,       // a member (learner or voter) leaves
+};
+const char* conf_change_kind_name(ConfChangeKind kind);
+
+// One configuration entry's payload: the change and the configuration that results.
+struct ConfigurationEntry {
+  ConfChangeKind kind = ConfChangeKind::bootstrap;
+  uint64_t node_id = 0;         // the member changed (0 for bootstrap)
+  std::vector<Member> members;  // the whole configuration after the change, sorted by id
+
+  bool operator==(const ConfigurationEntry& other) const {
+    return kind == other.kind && node_id == other.node_id && members == other.members;
+  }
 };
 
 struct SnapshotMetadata {
