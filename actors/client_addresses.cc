@@ -4,7 +4,7 @@
 namespace keyval {
 
 ClientAddressBook::ClientAddressBook(uint64_t own_id, std::string own_address, std::vector<uint64_t> members)
-    : own_address_(std::move(own_address)) {
+    : own_id_(own_id), own_address_(std::move(own_address)) {
   for (uint64_t member : members) addresses_[member];
   addresses_[own_id] = own_address_;
 }
@@ -14,6 +14,18 @@ bool ClientAddressBook::learn(uint64_t node_id, const std::string& address) {
   auto found = addresses_.find(node_id);
   if (found == addresses_.end() || found->second == address) return false;
   found->second = address;
+  return true;
+}
+
+bool ClientAddressBook::set_members(const std::vector<uint64_t>& members) {
+  std::map<uint64_t, std::string> next;
+  for (uint64_t member : members) {
+    auto known = addresses_.find(member);
+    next[member] = known == addresses_.end() ? std::string() : known->second;
+  }
+  next[own_id_] = own_address_;
+  if (next == addresses_) return false;
+  addresses_ = std::move(next);
   return true;
 }
 

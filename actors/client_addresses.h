@@ -29,6 +29,10 @@ class ClientAddressBook {
   // book (a new or moved address); an empty address or a non-member changes nothing.
   bool learn(uint64_t node_id, const std::string& address);
 
+  // The configuration changed (a member added or removed): the book follows `members`, keeping
+  // what it knew of those that stay (this node always stays). True when that changed the book.
+  bool set_members(const std::vector<uint64_t>& members);
+
   const std::string& own_address() const { return own_address_; }
   // "" when unknown.
   const std::string& address_of(uint64_t node_id) const;
@@ -36,6 +40,7 @@ class ClientAddressBook {
   std::vector<ClientMember> members() const;
 
  private:
+  uint64_t own_id_ = 0;
   std::string own_address_;
   std::map<uint64_t, std::string> addresses_;  // member id -> address ("" when unknown)
 };

@@ -386,6 +386,86 @@ void leader_transfer(Self self, const SharedRequest& request, Ticket ticket) {
           [self, request, ticket](caf::error& error) { answer(self, ticket, failure(*request, error)); });
 }
 
+// Membership (raft_node.h member_list_atom): any node answers with the configuration it uses.
+void member_list(Self self, const SharedRequest& request, Ticket ticket) {
+  self->request(self->state.raft_node, caf::infinite, member_list_atom_v)
+      .then(
+          [self, request, ticket](Frame& frame) {
+            auto view = decode_client_response(frame.bytes.data(), frame.bytes.size());
+            if (!view.is_ok()) {
+              return answer(self, ticket, response_for(*request, ClientStatus::unavailable, view.status().to_string()));
+            }
+            view->request_id = request->request_id;
+            view->status = ClientStatus::ok;
+            answer(self, ticket, *view);
+          },
+          [self, request, ticket](caf::error& error) { answer(self, ticket, failure(*request, error)); });
+}
+
+raft::ConfChangeKind change_kind(ClientOp op) {
+  switch (op) {
+    case ClientOp::member_add: return raft::ConfChangeKind::add_learner;
+    case ClientOp::member_promote: return raft::ConfChangeKind::promote;
+    default: return raft::ConfChangeKind::remove;
+  }
+}
+
+// A change's answer carries the configuration in use once it is over (a second question to
+// the raft node: the change is committed by then, so it is in that view).
+void member_change_answered(Self self, const SharedRequest& request, Ticket ticket, ClientResponse response) {
+  if (response.status != ClientStatus::ok) return answer(self, ticket, response);
+  self->request(self->state.raft_node, caf::infinite, member_list_atom_v)
+      .then(
+          [self, ticket, response](Frame& frame) mutable {
+            auto view = decode_client_response(frame.bytes.data(), frame.bytes.size());
+            if (view.is_ok()) {
+              response.configuration = std::move(view->configuration);
+              response.configuration_index = view->configuration_index;
+              response.configuration_committed = view->configuration_committed;
+              response.commit_index = view->commit_index;
+            }
+            answer(self, ticket, response);
+          },
+          [self, ticket, response](caf::error&) { answer(self, ticket, response); });
+}
+
+// member_add, member_promote, member_remove: the raft node answers once the entry is
+// committed (ok: index, term), lost, refused (rejected, why), or, for a remove of the leader
+// itself, once leadership moved (not_leader naming the new leader).
+void member_change(Self self, const SharedRequest& request, Ticket ticket) {
+  if (request->op == ClientOp::member_add && !request->member_learner) {
+    return answer(self, ticket, response_for(*request, ClientStatus::rejected,
+                                             "a new member joins as a learner: add it with learner set, then "
+                                             "promote it once it caught up (keyval member add does both)"));
+  }
+  const uint64_t node_id = self->state.config.node_id;
+  self->request(self->state.raft_node, caf::infinite, member_change_atom_v,
+                static_cast<uint64_t>(change_kind(request->op)), request->member_id, request->member_peer_address,
+                request->member_client_address)
+      .then(
+          [self, request, ticket, node_id](uint64_t outcome, uint64_t leader, uint64_t index, uint64_t term,
+                                           std::string& why) {
+            ClientResponse response;
+            switch (static_cast<ConfChangeOutcome>(outcome)) {
+              case ConfChangeOutcome::done: response = response_for(*request, ClientStatus::ok); break;
+              case ConfChangeOutcome::not_leader: {
+                response = not_leader(*request, leader);
+                if (!why.empty()) response.message = why;
+                return answer(self, ticket, response);
+              }
+              case ConfChangeOutcome::refused: response = response_for(*request, ClientStatus::rejected, why); break;
+              case ConfChangeOutcome::lost: response = response_for(*request, ClientStatus::lost, why); break;
+              default: response = response_for(*request, ClientStatus::unavailable, why); break;
+            }
+            response.node_id = node_id;
+            response.leader_hint = leader;
+            response.index = index;
+            response.term = term;
+            member_change_answered(self, request, ticket, std::move(response));
+          },
+          [self, request, ticket](caf::error& error) { answer(self, ticket, failure(*request, error)); });
+}
+
 bool is_slow(const ClientRequest& request) {
   return request.op == ClientOp::snapshot_begin || (request.op == ClientOp::status && request.hash);
 }
@@ -415,6 +495,10 @@ caf::result<Frame> on_client(Self self, const Frame& frame) {
     case ClientOp::snapshot_begin: snapshot_begin(self, shared, ticket); break;
     case ClientOp::snapshot_chunk: snapshot_chunk(self, shared, ticket); break;
     case ClientOp::leader_transfer: leader_transfer(self, shared, ticket); break;
+    case ClientOp::member_list: member_list(self, shared, ticket); break;
+    case ClientOp::member_add:
+    case ClientOp::member_promote:
+    case ClientOp::member_remove: member_change(self, shared, ticket); break;
     case ClientOp::put:
     case ClientOp::del:
     case ClientOp::cas: write(self, shared, ticket); break;

@@ -24,7 +24,11 @@ static_assert(schema::ClientRequest::PUT == static_cast<uint16_t>(ClientOp::put)
                   schema::ClientRequest::STATUS == static_cast<uint16_t>(ClientOp::status) &&
                   schema::ClientRequest::SNAPSHOT_BEGIN == static_cast<uint16_t>(ClientOp::snapshot_begin) &&
                   schema::ClientRequest::SNAPSHOT_CHUNK == static_cast<uint16_t>(ClientOp::snapshot_chunk) &&
-                  schema::ClientRequest::LEADER_TRANSFER == static_cast<uint16_t>(ClientOp::leader_transfer),
+                  schema::ClientRequest::LEADER_TRANSFER == static_cast<uint16_t>(ClientOp::leader_transfer) &&
+                  schema::ClientRequest::MEMBER_LIST == static_cast<uint16_t>(ClientOp::member_list) &&
+                  schema::ClientRequest::MEMBER_ADD == static_cast<uint16_t>(ClientOp::member_add) &&
+                  schema::ClientRequest::MEMBER_PROMOTE == static_cast<uint16_t>(ClientOp::member_promote) &&
+                  schema::ClientRequest::MEMBER_REMOVE == static_cast<uint16_t>(ClientOp::member_remove),
               "schema/client.capnp orders its union as ClientOp");
 
 Status refuse_oversized(size_t bytes, const std::string& where) {
@@ -45,6 +49,14 @@ Status check_key(const std::string& key, ClientOp op) {
                                     std::to_string(kv_key_bytes_max));
   }
   return Status::ok();
+}
+
+capnp::Text::Reader as_text(const std::string& text) { return capnp::Text::Reader(text.c_str(), text.size()); }
+
+Status bounded_address(capnp::Text::Reader text, const char* what) {
+  if (text.size() <= client_address_bytes_max) return Status::ok();
+  return Status::corruption(std::string("client message: ") + what + " of " + std::to_string(text.size()) +
+                            " bytes, over the bound of " + std::to_string(client_address_bytes_max));
 }
 
 bool has_key(ClientOp op) {
@@ -83,6 +95,17 @@ void fill_request(schema::ClientRequest::Builder out, const ClientRequest& reque
       return;
     }
     case ClientOp::leader_transfer: out.initLeaderTransfer().setTarget(request.transfer_target); return;
+    case ClientOp::member_list: out.setMemberList(); return;
+    case ClientOp::member_add: {
+      auto add = out.initMemberAdd();
+      add.setNodeId(request.member_id);
+      add.setPeerAddress(as_text(request.member_peer_address));
+      add.setClientAddress(as_text(request.member_client_address));
+      add.setLearner(request.member_learner);
+      return;
+    }
+    case ClientOp::member_promote: out.initMemberPromote().setNodeId(request.member_id); return;
+    case ClientOp::member_remove: out.initMemberRemove().setNodeId(request.member_id); return;
   }
   KV_ASSERT(false && "ClientRequest with an op outside ClientOp");
 }
@@ -124,6 +147,26 @@ Status read_op(schema::ClientRequest::Reader in, ClientRequest* request) {
     case schema::ClientRequest::LEADER_TRANSFER:
       request->op = ClientOp::leader_transfer;
       request->transfer_target = in.getLeaderTransfer().getTarget();
+      return Status::ok();
+    case schema::ClientRequest::MEMBER_LIST: request->op = ClientOp::member_list; return Status::ok();
+    case schema::ClientRequest::MEMBER_ADD: {
+      auto add = in.getMemberAdd();
+      request->op = ClientOp::member_add;
+      request->member_id = add.getNodeId();
+      KV_RETURN_IF_ERROR(bounded_address(add.getPeerAddress(), "member_add peer address"));
+      KV_RETURN_IF_ERROR(bounded_address(add.getClientAddress(), "member_add client address"));
+      request->member_peer_address = as_string(add.getPeerAddress());
+      request->member_client_address = as_string(add.getClientAddress());
+      request->member_learner = add.getLearner();
+      return Status::ok();
+    }
+    case schema::ClientRequest::MEMBER_PROMOTE:
+      request->op = ClientOp::member_promote;
+      request->member_id = in.getMemberPromote().getNodeId();
+      return Status::ok();
+    case schema::ClientRequest::MEMBER_REMOVE:
+      request->op = ClientOp::member_remove;
+      request->member_id = in.getMemberRemove().getNodeId();
       return Status::ok();
   }
   return Status::corruption("client request: unknown op " + std::to_string(static_cast<uint16_t>(in.which())));
@@ -172,6 +215,38 @@ void fill_response(schema::ClientResponse::Builder out, const ClientResponse& re
       members[i].setClientAddress(capnp::Text::Reader(member.client_address.c_str(), member.client_address.size()));
     }
   }
+  out.setConfigurationIndex(response.configuration_index);
+  out.setConfigurationCommitted(response.configuration_committed);
+  if (!response.configuration.empty()) {
+    auto configuration = out.initConfiguration(static_cast<unsigned>(response.configuration.size()));
+    for (unsigned i = 0; i < configuration.size(); ++i) {
+      const ConfigurationMember& member = response.configuration[i];
+      configuration[i].setNodeId(member.node_id);
+      configuration[i].setPeerAddress(as_text(member.peer_address));
+      configuration[i].setClientAddress(as_text(member.client_address));
+      configuration[i].setLearner(member.learner);
+      configuration[i].setMatchIndex(member.match_index);
+    }
+  }
+}
+
+// The configuration an answer carries, bounded as the members are.
+Status read_configuration(schema::ClientResponse::Reader in, ClientResponse* response) {
+  response->configuration_index = in.getConfigurationIndex();
+  response->configuration_committed = in.getConfigurationCommitted();
+  auto configuration = in.getConfiguration();
+  if (configuration.size() > client_members_max) {
+    return Status::corruption("client response: a configuration of " + std::to_string(configuration.size()) +
+                              " members, over the bound of " + std::to_string(client_members_max));
+  }
+  for (auto member : configuration) {
+    KV_RETURN_IF_ERROR(bounded_address(member.getPeerAddress(), "member peer address"));
+    KV_RETURN_IF_ERROR(bounded_address(member.getClientAddress(), "member client address"));
+    response->configuration.push_back(ConfigurationMember{member.getNodeId(), as_string(member.getPeerAddress()),
+                                                          as_string(member.getClientAddress()), member.getLearner(),
+                                                          member.getMatchIndex()});
+  }
+  return Status::ok();
 }
 
 // What an answer says about the cluster, bounded: a node never lists more than
@@ -224,6 +299,7 @@ Status read_response(schema::ClientResponse::Reader in, ClientResponse* response
   response->hash_index = in.getHashIndex();
   response->total_bytes = in.getTotalBytes();
   response->chunk = as_string(in.getChunk());
+  KV_RETURN_IF_ERROR(read_configuration(in, response));
   return read_members(in, response);
 }
 
@@ -247,6 +323,10 @@ const char* client_op_name(ClientOp op) {
     case ClientOp::snapshot_begin: return "snapshot_begin";
     case ClientOp::snapshot_chunk: return "snapshot_chunk";
     case ClientOp::leader_transfer: return "leader_transfer";
+    case ClientOp::member_list: return "member_list";
+    case ClientOp::member_add: return "member_add";
+    case ClientOp::member_promote: return "member_promote";
+    case ClientOp::member_remove: return "member_remove";
   }
   return "invalid";
 }
@@ -271,7 +351,9 @@ bool ClientRequest::operator==(const ClientRequest& other) const {
   return request_id == other.request_id && client_id == other.client_id && sequence == other.sequence &&
          op == other.op && key == other.key && value == other.value && expected == other.expected &&
          hash == other.hash && snapshot_index == other.snapshot_index && snapshot_term == other.snapshot_term &&
-         chunk_offset == other.chunk_offset && transfer_target == other.transfer_target;
+         chunk_offset == other.chunk_offset && transfer_target == other.transfer_target &&
+         member_id == other.member_id && member_peer_address == other.member_peer_address &&
+         member_client_address == other.member_client_address && member_learner == other.member_learner;
 }
 
 bool ClientResponse::operator==(const ClientResponse& other) const {
@@ -282,15 +364,20 @@ bool ClientResponse::operator==(const ClientResponse& other) const {
          role == other.role && snapshot_index == other.snapshot_index && snapshot_term == other.snapshot_term &&
          first_index == other.first_index && last_index == other.last_index && hashed == other.hashed &&
          state_hash == other.state_hash && hash_index == other.hash_index && total_bytes == other.total_bytes &&
-         chunk == other.chunk && leader_client_address == other.leader_client_address && members == other.members;
+         chunk == other.chunk && leader_client_address == other.leader_client_address && members == other.members &&
+         configuration_index == other.configuration_index &&
+         configuration_committed == other.configuration_committed && configuration == other.configuration;
 }
 
 // The encoders do not check client_message_bytes_max: the receiving decoder refuses an
 // oversized message, and the sender learns it from that reply or a closed connection.
 std::vector<uint8_t> encode_client_request(const ClientRequest& request) {
   const size_t expected_bytes = request.expected ? request.expected->size() : 0;
-  capnp::MallocMessageBuilder builder(first_segment_words(1 + struct_words<schema::ClientRequest>(),
-                                                          request.key.size() + request.value.size() + expected_bytes, 3));
+  capnp::MallocMessageBuilder builder(first_segment_words(
+      1 + struct_words<schema::ClientRequest>(),
+      request.key.size() + request.value.size() + expected_bytes + request.member_peer_address.size() + 1 +
+          request.member_client_address.size() + 1,
+      5));
   fill_request(builder.initRoot<schema::ClientRequest>(), request);
   return message_to_bytes(builder);
 }
@@ -311,11 +398,15 @@ std::vector<uint8_t> encode_client_response(const ClientResponse& response) {
   for (const ClientMember& member : response.members) {
     member_bytes += struct_words<schema::ClientMember>() * 8 + member.client_address.size() + 1 + 8;
   }
+  for (const ConfigurationMember& member : response.configuration) {
+    member_bytes += struct_words<schema::ConfigurationMember>() * 8 + member.peer_address.size() +
+                    member.client_address.size() + 2 + 16;
+  }
   capnp::MallocMessageBuilder builder(
       first_segment_words(1 + struct_words<schema::ClientResponse>(),
                           response.message.size() + 1 + response.value.size() + response.role.size() + 1 +
                               response.chunk.size() + member_bytes,
-                          6 + response.members.size()));
+                          7 + response.members.size() + 2 * response.configuration.size()));
   fill_response(builder.initRoot<schema::ClientResponse>(), response);
   return message_to_bytes(builder);
 }

@@ -25,8 +25,12 @@ namespace keyval {
 enum class ClientOp : uint8_t {
   put = 0, get = 1, del = 2, cas = 3, status = 4, snapshot_begin = 5, snapshot_chunk = 6,
   leader_transfer = 7,  // to the leader: hand leadership to transfer_target (0: the best follower)
+  // Membership (docs/MEMBERSHIP.md): the configuration in use; to the leader, add a learner,
+  // promote a learner, remove a member (member_id, and for add its addresses).
+  member_list = 8, member_add = 9, member_promote = 10, member_remove = 11,
 };
-// "put", "get", "del", "cas", "status", "snapshot_begin", "snapshot_chunk", "leader_transfer"
+// "put", "get", "del", "cas", "status", "snapshot_begin", "snapshot_chunk", "leader_transfer",
+// "member_list", "member_add", "member_promote", "member_remove"
 const char* client_op_name(ClientOp op);
 
 struct ClientRequest {
@@ -43,6 +47,13 @@ struct ClientRequest {
   uint64_t snapshot_term = 0;
   uint64_t chunk_offset = 0;
   uint64_t transfer_target = 0;  // leader_transfer: the node to lead next (0: the leader picks)
+  // member_add, member_promote, member_remove: the member; member_add: where it listens for
+  // peers and serves clients ("HOST:PORT"), and `learner`, which must be true (a member joins
+  // as a learner and is promoted once caught up).
+  uint64_t member_id = 0;
+  std::string member_peer_address;
+  std::string member_client_address;
+  bool member_learner = true;
 
   bool operator==(const ClientRequest& other) const;
 };
@@ -69,6 +80,21 @@ struct ClientMember {
 
   bool operator==(const ClientMember& other) const {
     return node_id == other.node_id && client_address == other.client_address;
+  }
+};
+
+// A member of the configuration as member_list answers it (schema/client.capnp
+// ConfigurationMember). match_index: the leader's view of the member's log (0 from a follower).
+struct ConfigurationMember {
+  uint64_t node_id = 0;
+  std::string peer_address;
+  std::string client_address;
+  bool learner = false;
+  uint64_t match_index = 0;
+
+  bool operator==(const ConfigurationMember& other) const {
+    return node_id == other.node_id && peer_address == other.peer_address &&
+           client_address == other.client_address && learner == other.learner && match_index == other.match_index;
   }
 };
 
@@ -113,6 +139,12 @@ struct ClientResponse {
   // configuration with their client addresses, as the answering node knows them.
   std::string leader_client_address;
   std::vector<ClientMember> members;
+  // member_*: the configuration in use at the answering node, its entry's index (0: from a
+  // snapshot or the node's flags) and whether that entry is committed. A change's answer also
+  // names its entry (index, term).
+  uint64_t configuration_index = 0;
+  bool configuration_committed = false;
+  std::vector<ConfigurationMember> configuration;
 
   bool operator==(const ClientResponse& other) const;
 };

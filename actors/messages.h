@@ -58,6 +58,9 @@ CAF_ADD_ATOM(keyval, keyval, compact_atom, "compact")
 CAF_ADD_ATOM(keyval, keyval, hash_atom, "hash")
 CAF_ADD_ATOM(keyval, keyval, leader_transfer_atom, "leadxfer")
 CAF_ADD_ATOM(keyval, keyval, client_directory_atom, "clientdir")
+CAF_ADD_ATOM(keyval, keyval, member_change_atom, "memchange")
+CAF_ADD_ATOM(keyval, keyval, member_list_atom, "memlist")
+CAF_ADD_ATOM(keyval, keyval, transport_peers_atom, "tpeers")
 CAF_END_TYPE_ID_BLOCK(keyval)
 
 namespace keyval {

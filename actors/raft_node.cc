@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "actors/client_addresses.h"
+#include "actors/client_protocol.h"
 #include "actors/raft_wire.h"
 #include "actors/record_batch.h"
 #include "storage/codec.h"
@@ -42,12 +43,19 @@ class RaftNodeActor : public caf::event_based_actor {
         promise.deliver(static_cast<uint64_t>(TransferOutcome::failed), uint64_t{0}, uint64_t{0},
                         std::string("node stopped"));
       }
+      for (auto& finished : handoff_->on_finish) finished(TransferOutcome::failed, 0, "node stopped");
       handoff_.reset();
     }
+    for (auto& change : changes_) {
+      change.promise.deliver(static_cast<uint64_t>(ConfChangeOutcome::failed), uint64_t{0}, change.index, change.term,
+                             std::string("node stopped"));
+    }
+    changes_.clear();
   }
 
   caf::behavior make_behavior() override {
     schedule_tick();
+    track_configuration();
     return {
         [this](raft_tick_atom, uint64_t epoch) {
           if (epoch != tick_epoch_) return;  // a timer from an earlier schedule
@@ -110,6 +118,12 @@ class RaftNodeActor : public caf::event_based_actor {
           return promise;
         },
         [this](leader_transfer_atom, uint64_t target) { return start_handoff(target); },
+        [this](member_change_atom, uint64_t kind, uint64_t node_id, std::string& peer_address,
+               std::string& client_address) {
+          return change_membership(static_cast<raft::ConfChangeKind>(kind),
+                                   Member{node_id, std::move(peer_address), std::move(client_address), true});
+        },
+        [this](member_list_atom) { return Frame{encode_client_response(membership_view())}; },
     };
   }
 
@@ -126,6 +140,7 @@ class RaftNodeActor : public caf::event_based_actor {
 
   void after_input() {
     drain();
+    track_configuration();
     check_handoff();
     publish_directory();
     if (config_.observe) config_.observe(core_);
@@ -142,6 +157,8 @@ class RaftNodeActor : public caf::event_based_actor {
     caf::actor_clock::time_point started;  // the actor clock: virtual in the simulator
     uint32_t ticks_without_leader = 0;     // after stepping down, until someone leads
     std::vector<HandoffPromise> waiting;
+    // Others waiting for the end (a remove of this leader): outcome, leader, why.
+    std::vector<std::function<void(TransferOutcome, uint64_t, const std::string&)>> on_finish;
   };
 
   static HandoffResult handoff_answer(TransferOutcome outcome, uint64_t leader, uint64_t term, std::string why) {
@@ -150,10 +167,13 @@ class RaftNodeActor : public caf::event_based_actor {
 
   // The follower whose log reaches furthest (the fewest entries to send before timeout_now);
   // the lowest id among equals. 0 when there is none.
+  // Learners are passed over: only a voter can take leadership.
   uint64_t most_up_to_date_follower() const {
     uint64_t best = 0;
     uint64_t best_match = 0;
+    const std::vector<Member>& configuration = core_.configuration();
     for (const auto& [peer, progress] : core_.progress_by_peer()) {
+      if (!configuration.empty() && !raft::is_voter(configuration, peer)) continue;
       if (best == 0 || progress.match_index > best_match) {
         best = peer;
         best_match = progress.match_index;
@@ -162,29 +182,34 @@ class RaftNodeActor : public caf::event_based_actor {
     return best;
   }
 
+  // Starts a hand-off to `target` (0: the most up-to-date follower), or joins the one running
+  // to the same target. The refusal's why, or nothing once a hand-off runs.
+  std::optional<std::string> begin_handoff(uint64_t target) {
+    const uint64_t term = core_.current_term();
+    if (target == 0) target = most_up_to_date_follower();
+    if (target == 0) return std::string("no follower to hand over to");
+    if (handoff_ && handoff_->target != target) {
+      return "a transfer to node " + std::to_string(handoff_->target) + " is in progress";
+    }
+    if (handoff_) return std::nullopt;
+    const raft::TransferStart start = core_.transfer_leadership(target);
+    if (start != raft::TransferStart::started) {
+      return "node " + std::to_string(target) + ": " + raft::transfer_start_name(start);
+    }
+    handoff_ = Handoff{target, term, clock().now(), 0, {}, {}};
+    const raft::Progress* progress = core_.progress(target);
+    log("leadership transfer to node " + std::to_string(target) + " started in term " + std::to_string(term) +
+        " (its log at " + std::to_string(progress != nullptr ? progress->match_index : 0) + " of " +
+        std::to_string(core_.log().last_index()) + ")");
+    return std::nullopt;
+  }
+
   HandoffResult start_handoff(uint64_t target) {
     const uint64_t term = core_.current_term();
     if (core_.role() != raft::Role::leader) {
       return handoff_answer(TransferOutcome::not_leader, core_.leader_id(), term, "not the leader");
     }
-    if (target == 0) target = most_up_to_date_follower();
-    if (target == 0) return handoff_answer(TransferOutcome::refused, core_.id(), term, "no follower to hand over to");
-    if (handoff_ && handoff_->target != target) {
-      return handoff_answer(TransferOutcome::refused, core_.id(), term,
-                            "a transfer to node " + std::to_string(handoff_->target) + " is in progress");
-    }
-    if (!handoff_) {
-      const raft::TransferStart start = core_.transfer_leadership(target);
-      if (start != raft::TransferStart::started) {
-        return handoff_answer(TransferOutcome::refused, core_.id(), term,
-                              "node " + std::to_string(target) + ": " + raft::transfer_start_name(start));
-      }
-      handoff_ = Handoff{target, term, clock().now(), 0, {}};
-      const raft::Progress* progress = core_.progress(target);
-      log("leadership transfer to node " + std::to_string(target) + " started in term " + std::to_string(term) +
-          " (its log at " + std::to_string(progress != nullptr ? progress->match_index : 0) + " of " +
-          std::to_string(core_.log().last_index()) + ")");
-    }
+    if (auto refused = begin_handoff(target)) return handoff_answer(TransferOutcome::refused, core_.id(), term, *refused);
     auto promise = make_response_promise<uint64_t, uint64_t, uint64_t, std::string>();
     handoff_->waiting.push_back(promise);
     after_input();
@@ -231,6 +256,184 @@ class RaftNodeActor : public caf::event_based_actor {
     for (auto& promise : handoff.waiting) {
       promise.deliver(static_cast<uint64_t>(outcome), leader, core_.current_term(), why);
     }
+    for (auto& finished : handoff.on_finish) finished(outcome, leader, why);
+  }
+
+  // ---- membership (raft/membership.h, thesis §4.1) ----
+
+  using ChangePromise = caf::typed_response_promise<uint64_t, uint64_t, uint64_t, uint64_t, std::string>;
+  using ChangeResult = caf::result<uint64_t, uint64_t, uint64_t, uint64_t, std::string>;
+
+  // A proposed change waiting for its entry to come out committed.
+  struct PendingChange {
+    uint64_t index = 0;
+    uint64_t term = 0;
+    std::string what;  // "add learner 4", for the log line
+    ChangePromise promise;
+  };
+
+  static ChangeResult change_answer(ConfChangeOutcome outcome, uint64_t leader, uint64_t index, uint64_t term,
+                                    std::string why) {
+    return {static_cast<uint64_t>(outcome), leader, index, term, std::move(why)};
+  }
+
+  ChangeResult change_membership(raft::ConfChangeKind kind, const Member& member) {
+    const std::string what = std::string(raft::conf_change_kind_name(kind)) + " node " + std::to_string(member.id);
+    if (kind == raft::ConfChangeKind::remove && member.id == core_.id() && core_.role() == raft::Role::leader) {
+      return remove_this_leader();
+    }
+    raft::ConfChangeResult result = core_.propose_conf_change(kind, member);
+    if (result.refusal == raft::ConfChangeRefusal::not_leader) {
+      return change_answer(ConfChangeOutcome::not_leader, result.leader_hint, 0, 0, "not the leader");
+    }
+    if (result.refusal != raft::ConfChangeRefusal::none) {
+      log("membership change refused (" + what + "): " + raft::conf_change_refusal_name(result.refusal) + ": " +
+          result.why);
+      return change_answer(ConfChangeOutcome::refused, core_.id(), 0, 0,
+                           std::string(raft::conf_change_refusal_name(result.refusal)) + ": " + result.why);
+    }
+    log("membership change proposed (" + what + ") at index " + std::to_string(result.index) + " in term " +
+        std::to_string(result.term));
+    auto promise = make_response_promise<uint64_t, uint64_t, uint64_t, uint64_t, std::string>();
+    changes_.push_back(PendingChange{result.index, result.term, what, promise});
+    after_input();
+    return promise;
+  }
+
+  // The leader cannot remove itself (§4.2.2 would have it lead a configuration it is not in):
+  // it hands leadership to its most up-to-date voter first, and once that is over answers
+  // not_leader naming the new leader, where the client asks again.
+  ChangeResult remove_this_leader() {
+    const uint64_t term = core_.current_term();
+    if (auto refused = begin_handoff(0)) {
+      return change_answer(ConfChangeOutcome::refused, core_.id(), 0, 0,
+                           "remove_leader: this node leads and cannot hand over before leaving: " + *refused);
+    }
+    log("removing this leader: handing leadership to node " + std::to_string(handoff_->target) + " first");
+    auto promise = make_response_promise<uint64_t, uint64_t, uint64_t, uint64_t, std::string>();
+    handoff_->on_finish.push_back([promise, term](TransferOutcome outcome, uint64_t leader,
+                                                  const std::string& why) mutable {
+      if (outcome == TransferOutcome::done) {
+        promise.deliver(static_cast<uint64_t>(ConfChangeOutcome::not_leader), leader, uint64_t{0}, term,
+                        "leadership moved to node " + std::to_string(leader) + ": ask it to remove this node");
+      } else {
+        promise.deliver(static_cast<uint64_t>(ConfChangeOutcome::failed), leader, uint64_t{0}, term,
+                        "the leadership hand-off before the remove failed: " + why);
+      }
+    });
+    after_input();
+    return promise;
+  }
+
+  // Committed entries answer the changes waiting for them: done when the entry at the change's
+  // index has its term, lost when another leader's entry took that index.
+  void settle_changes(const std::vector<Entry>& committed) {
+    if (changes_.empty() || committed.empty()) return;
+    const uint64_t first = committed.front().index;
+    const uint64_t last = committed.back().index;
+    for (auto change = changes_.begin(); change != changes_.end();) {
+      if (change->index < first || change->index > last) {
+        ++change;
+        continue;
+      }
+      const Entry& entry = committed[change->index - first];
+      if (entry.term == change->term) {
+        log("membership change committed (" + change->what + ") at index " + std::to_string(change->index));
+        change->promise.deliver(static_cast<uint64_t>(ConfChangeOutcome::done), core_.id(), change->index,
+                                change->term, std::string());
+      } else {
+        change->promise.deliver(static_cast<uint64_t>(ConfChangeOutcome::lost), core_.leader_id(), change->index,
+                                change->term, "another entry (term " + std::to_string(entry.term) +
+                                                  ") took index " + std::to_string(change->index));
+      }
+      change = changes_.erase(change);
+    }
+  }
+
+  // A snapshot installed through `index`: changes at or below it were never seen committed here.
+  void fail_changes_through(uint64_t index) {
+    for (auto change = changes_.begin(); change != changes_.end();) {
+      if (change->index > index) {
+        ++change;
+        continue;
+      }
+      change->promise.deliver(static_cast<uint64_t>(ConfChangeOutcome::failed), core_.leader_id(), change->index,
+                              change->term, "a snapshot through index " + std::to_string(index) +
+                                                " replaced the log before the change's entry was seen: check with "
+                                                "member list");
+      change = changes_.erase(change);
+    }
+  }
+
+  // member_list: the configuration in use, with match indexes when this node leads.
+  ClientResponse membership_view() const {
+    ClientResponse response;
+    response.node_id = core_.id();
+    response.leader_hint = core_.leader_id();
+    response.term = core_.current_term();
+    response.commit_index = core_.commit_index();
+    response.role = raft::role_name(core_.role());
+    response.configuration_index = core_.configuration_index();
+    response.configuration_committed = core_.configuration_index() <= core_.commit_index();
+    const bool leads = core_.role() == raft::Role::leader;
+    for (const Member& member : core_.configuration()) {
+      ConfigurationMember view{member.id, member.address, member.client_address, member.learner, 0};
+      if (view.client_address.empty()) view.client_address = addresses_.address_of(member.id);
+      if (leads) {
+        const raft::Progress* progress = core_.progress(member.id);
+        view.match_index = member.id == core_.id() ? core_.durable_index() : progress ? progress->match_index : 0;
+      }
+      response.configuration.push_back(std::move(view));
+    }
+    return response;
+  }
+
+  static std::string describe(const std::vector<Member>& members) {
+    std::string text;
+    for (const Member& member : members) {
+      text += (text.empty() ? "" : ", ") + std::to_string(member.id) + (member.learner ? " (learner)" : "") + " at " +
+              member.address;
+    }
+    return text.empty() ? "no members" : text;
+  }
+
+  // After every input: the configuration in use changed (a new entry, a truncation, a
+  // snapshot)? Then the address book and the transport follow it, with one log line.
+  void track_configuration() {
+    const uint64_t index = core_.configuration_index();
+    if (configuration_tracked_ && index == tracked_configuration_index_ &&
+        core_.snapshot_index() == tracked_snapshot_index_) {
+      return;
+    }
+    tracked_configuration_index_ = index;
+    tracked_snapshot_index_ = core_.snapshot_index();
+    const std::vector<Member>& members = core_.configuration();
+    if (configuration_tracked_ && members == tracked_members_) return;
+    configuration_tracked_ = true;
+    tracked_members_ = members;
+    if (members.empty()) return;  // a joining node, until the leader's log or snapshot names one
+    log("configuration in use (entry " + std::to_string(index) + "): " + describe(members));
+    std::vector<uint64_t> ids;
+    for (const Member& member : members) ids.push_back(member.id);
+    if (addresses_.set_members(ids)) directory_changed_ = true;
+    for (const Member& member : members) {
+      if (addresses_.learn(member.id, member.client_address)) directory_changed_ = true;
+    }
+    const bool member = core_.is_member();
+    if (was_member_ && !member) {
+      log("removed from the configuration at index " + std::to_string(index) +
+          ": this node no longer votes or campaigns; stop it (its data directory is of no further use)");
+    }
+    was_member_ = member;
+    if (!config_.transport_follows_configuration || !config_.transport) return;
+    std::vector<uint64_t> peer_ids;
+    std::vector<std::string> peer_addresses;
+    for (const Member& other : members) {
+      if (other.id == core_.id()) continue;
+      peer_ids.push_back(other.id);
+      peer_addresses.push_back(other.address);
+    }
+    send(config_.transport, transport_peers_atom_v, std::move(peer_ids), std::move(peer_addresses));
   }
 
   // ---- where members serve clients (actors/client_addresses.h) ----
@@ -262,7 +465,10 @@ class RaftNodeActor : public caf::event_based_actor {
       if (ready.soft_state) on_soft_state(*ready.soft_state);
       if (ready.snapshot || ready.metadata || ready.log_truncated_to || !ready.entries.empty()) persist(ready);
       send_messages(ready.messages);
-      if (!ready.committed_entries.empty()) apply(ready.committed_entries);
+      if (!ready.committed_entries.empty()) {
+        apply(ready.committed_entries);
+        settle_changes(ready.committed_entries);
+      }
       if (ready.soft_state && ready.soft_state->role != raft::Role::leader) transfers_.clear();
       for (const raft::ReadState& read : ready.read_states) answer_read(read.request_id, true, read.read_index);
     }
@@ -689,6 +895,7 @@ class RaftNodeActor : public caf::event_based_actor {
     const uint64_t term = snapshot.last_included_term;
     received_.clear();
     core_.snapshot_durable(index, term);
+    fail_changes_through(index);
     applied_index_ = index;
     applied_bytes_since_snapshot_ = 0;
     if (config_.installed) config_.installed(index, term);
@@ -719,6 +926,13 @@ class RaftNodeActor : public caf::event_based_actor {
   uint64_t read_request_id_ = 0;
   std::map<uint64_t, ReadPromise> reads_;  // ReadIndex requests waiting for a quorum
   std::optional<Handoff> handoff_;         // a leadership transfer someone waits for (§3.10)
+  std::vector<PendingChange> changes_;     // membership changes waiting for their commit
+  // The configuration last told to the address book and the transport (track_configuration).
+  bool configuration_tracked_ = false;
+  uint64_t tracked_configuration_index_ = 0;
+  uint64_t tracked_snapshot_index_ = 0;
+  std::vector<Member> tracked_members_;
+  bool was_member_ = false;
 
   // Snapshots.
   using TakePromise = caf::typed_response_promise<uint64_t, uint64_t, uint64_t>;

@@ -72,6 +72,12 @@ struct RaftNodeConfig {
   uint32_t snapshot_transfer_idle_ticks_max = 100;
   // The simulator's checker: a snapshot (index, term) replaced this node's state.
   std::function<void(uint64_t, uint64_t)> installed;
+  // Membership: whenever the configuration in use changes (and once at start, when the node
+  // has one), the transport is told the peers to dial, (transport_peers_atom,
+  // std::vector<uint64_t> ids, std::vector<std::string> peer_addresses): every member but this
+  // node (the TCP transport adds, moves and drops links to match). Off for transports that
+  // know their peers otherwise (the simulator's, the in-process one).
+  bool transport_follows_configuration = false;
 };
 
 // Messages the actor handles:
@@ -100,6 +106,22 @@ struct RaftNodeConfig {
 //       election timeout, or another node won): `why` says. At most one transfer is
 //       waited for at a time; a second request while one runs is refused.
 enum class TransferOutcome : uint64_t { done = 0, not_leader = 1, refused = 2, failed = 3 };
+//   (member_change_atom, uint64_t kind, uint64_t node_id, std::string peer_address,
+//    std::string client_address) -> (uint64_t outcome, uint64_t leader, uint64_t index,
+//                                     uint64_t term, std::string why)
+//       a membership change (raft/membership.h; kind is a ConfChangeKind: add_learner, promote,
+//       remove), answered once it is over: outcome is a ConfChangeOutcome. done: the entry
+//       (index, term) is committed; not_leader: `leader` is the hint (0: unknown) — a remove of
+//       the leader itself first hands leadership to another voter and answers not_leader
+//       naming it once that is over, so the client asks the new leader; refused: the core's
+//       `why` (one change at a time, a learner far behind, ...), nothing proposed; lost:
+//       another entry took its index (not applied); failed: the node stopped, a snapshot
+//       replaced the log before the entry was seen, or the leadership hand-off failed (why).
+enum class ConfChangeOutcome : uint64_t { done = 0, not_leader = 1, refused = 2, lost = 3, failed = 4 };
+//   (member_list_atom) -> (Frame)
+//       the configuration in use as an encoded ClientResponse (actors/client_protocol.h):
+//       configuration (with match indexes when this node leads), configuration_index,
+//       configuration_committed, leader_hint, role, term, commit_index.
 //   (client_directory_atom, caf::actor subscriber)
 //       from now on, whenever the leader or a member's client address changes (and once at
 //       once), the subscriber gets (client_directory_atom, uint64_t leader_id,

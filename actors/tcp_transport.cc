@@ -66,6 +66,22 @@ struct SocketAddress {
   socklen_t length = 0;
 };
 
+// "HOST:PORT" or "[V6]:PORT" as an address (the host is checked where it is dialed).
+std::optional<TcpPeerAddress> parse_peer_address(const std::string& text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 >= text.size()) return std::nullopt;
+  std::string host = text.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  uint32_t port = 0;
+  for (size_t i = colon + 1; i < text.size(); ++i) {
+    if (text[i] < '0' || text[i] > '9') return std::nullopt;
+    port = port * 10 + static_cast<uint32_t>(text[i] - '0');
+    if (port > 65535) return std::nullopt;
+  }
+  if (port == 0) return std::nullopt;
+  return TcpPeerAddress{host, static_cast<uint16_t>(port)};
+}
+
 std::optional<SocketAddress> numeric_address(const TcpPeerAddress& address) {
   const std::string host = address.host == "localhost" ? "127.0.0.1" : address.host;
   SocketAddress out;
@@ -245,6 +261,36 @@ void set_peer_address(Broker* self, uint64_t peer_id, TcpPeerAddress address) {
   connect_peer(self, peer_id, link);
 }
 
+// The configuration changed (raft_node.h transport_follows_configuration): links follow the
+// members, a new one dialed, a moved one redialed, a removed one closed and no longer dialed.
+void set_peers(Broker* self, const std::vector<uint64_t>& ids, const std::vector<std::string>& addresses) {
+  auto& state = self->state;
+  std::map<uint64_t, TcpPeerAddress> wanted;
+  for (size_t i = 0; i < ids.size() && i < addresses.size(); ++i) {
+    if (ids[i] == state.config.node_id) continue;
+    auto parsed = parse_peer_address(addresses[i]);
+    if (!parsed) {
+      log_line(self, peer_name(ids[i]) + " ignored: not a HOST:PORT with a numeric host: " + addresses[i]);
+      continue;
+    }
+    wanted[ids[i]] = *parsed;
+  }
+  for (auto link = state.peers.begin(); link != state.peers.end();) {
+    if (wanted.count(link->first)) {
+      ++link;
+      continue;
+    }
+    log_line(self, peer_name(link->first) + " dropped: no longer a member");
+    if (link->second.connection) self->close(*link->second.connection);
+    forget_connection(self, link->second);
+    link = state.peers.erase(link);  // its reconnect timer finds no link and does nothing
+  }
+  for (auto& [peer_id, address] : wanted) {
+    if (!state.peers.count(peer_id)) log_line(self, peer_name(peer_id) + " added at " + address.host + ":" + std::to_string(address.port));
+    set_peer_address(self, peer_id, address);
+  }
+}
+
 // --- incoming links ------------------------------------------------------------------
 
 void close_incoming(Broker* self, caf::io::connection_handle handle, const std::string& why) {
@@ -337,6 +383,9 @@ caf::behavior tcp_transport(Broker* self, TcpTransportConfig config, caf::io::do
       },
       [self](raft_peer_atom, uint64_t peer_id, std::string& host, uint16_t port) {
         set_peer_address(self, peer_id, TcpPeerAddress{std::move(host), port});
+      },
+      [self](transport_peers_atom, const std::vector<uint64_t>& ids, const std::vector<std::string>& addresses) {
+        set_peers(self, ids, addresses);
       },
       [self](reconnect_atom, uint64_t peer_id, uint64_t epoch) {
         auto found = self->state.peers.find(peer_id);

@@ -26,6 +26,11 @@
 //                                                 arrive before it is registered are dropped
 //   (raft_peer_atom, uint64_t id, std::string host, uint16_t port)
 //                                                 add or move a peer (e.g. once its port is known)
+//   (transport_peers_atom, std::vector<uint64_t> ids, std::vector<std::string> addresses)
+//                                                 the peers are exactly these ("HOST:PORT"): new
+//                                                 ones dialed, moved ones redialed, the others'
+//                                                 links closed and their queues dropped (the raft
+//                                                 node sends it when the configuration changes)
 //   (bounds_atom) -> uint16_t                     the port the listener is bound to (learn it
 //                                                 when the config asked for port 0)
 //   (stats_atom) -> (uint64_t frames_dropped_outgoing, uint64_t frames_dropped_incoming,

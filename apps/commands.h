@@ -41,6 +41,8 @@ int node_main(const std::vector<std::string>& args);         // keyval node (app
 int bench_kv_main(const std::vector<std::string>& args);     // keyval bench kv (apps/bench_kv.cc)
 // keyval leader transfer [ID] (apps/leader_command.cc): exit 0 done, 2 usage, 3 not done.
 int leader_main(const std::vector<std::string>& args);
+// keyval member list|add|promote|remove (apps/member_command.cc): exit 0 done, 2 usage or refused, 3 not done.
+int member_main(const std::vector<std::string>& args);
 // keyval bench transfer (apps/bench_transfer.cc): write unavailability across a transfer.
 int bench_transfer_main(const std::vector<std::string>& args);
 // keyval bench snapshot, keyval bench size (apps/bench_snapshot.cc): their own 3-node clusters.

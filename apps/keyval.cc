@@ -44,6 +44,13 @@ void print_usage(std::ostream& out) {
          "  bench kv [--endpoints ...] --clients C --ops N --value-bytes B --op put|get [--keys K] [--key-bytes 16]\n"
          "  leader transfer [ID] [--endpoints ...]   hand leadership to node ID (default: the most\n"
          "                                    up-to-date follower); a JSON line; exit 0 done, 2 usage, 3 not done\n"
+         "  member list [--endpoints ...]     the configuration in use: voters, learners, addresses, match indexes\n"
+         "  member add ID --peer H:P --client H:P [--learner] [--catch-up-timeout-ms T] [--endpoints ...]\n"
+         "                                    add node ID as a learner; without --learner, wait until it caught\n"
+         "                                    up and promote it (start it with: node ... --join ENDPOINTS)\n"
+         "  member promote ID | member remove ID [--endpoints ...]\n"
+         "                                    make learner ID a voter / remove member ID (the leader hands\n"
+         "                                    over first when it is ID); docs/MEMBERSHIP.md\n"
          "  bench transfer [--nodes 3] [--rounds R] [--writers W] [--dir D --keep]\n"
          "                                    write unavailability across a leadership transfer and a SIGKILL\n"
          "  bench snapshot [--keys 1000000] [--value-bytes 100] [--clients 64] [--window-s 5] [--dir D --keep]\n"
@@ -77,6 +84,7 @@ int main(int argc, char** argv) {
   if (command == "status") return keyval::commands::status_main(rest);
   if (command == "snapshot") return keyval::commands::snapshot_main(rest);
   if (command == "leader") return keyval::commands::leader_main(rest);
+  if (command == "member") return keyval::commands::member_main(rest);
   if (command == "help" || command == "--help" || command == "-h") {
     print_usage(std::cout);
     return keyval::cli::exit_ok;

@@ -115,6 +115,46 @@ Result<ClientResponse> KvClient::leader_transfer(uint64_t target) {
   return run(std::move(request));
 }
 
+Result<ClientResponse> KvClient::member_list() {
+  ClientRequest request;
+  request.op = ClientOp::member_list;
+  auto answer = run(request);
+  if (!answer.is_ok() || answer->role == "leader" || answer->leader_hint == 0) return answer;
+  // A follower answered: the leader's view has the match indexes, when it can be had.
+  auto slot = nodes_.find_id(answer->leader_hint);
+  if (!slot) return answer;
+  request.request_id = ++request_id_;
+  bool sent = false;
+  auto leader = exchange(*slot, request, now_ms() + options_.request_timeout_ms, &sent);
+  if (leader.is_ok() && leader->status == ClientStatus::ok) return leader;
+  return answer;
+}
+
+Result<ClientResponse> KvClient::member_add(uint64_t id, const std::string& peer_address,
+                                            const std::string& client_address) {
+  ClientRequest request;
+  request.op = ClientOp::member_add;
+  request.member_id = id;
+  request.member_peer_address = peer_address;
+  request.member_client_address = client_address;
+  request.member_learner = true;
+  return run(std::move(request));
+}
+
+Result<ClientResponse> KvClient::member_promote(uint64_t id) {
+  ClientRequest request;
+  request.op = ClientOp::member_promote;
+  request.member_id = id;
+  return run(std::move(request));
+}
+
+Result<ClientResponse> KvClient::member_remove(uint64_t id) {
+  ClientRequest request;
+  request.op = ClientOp::member_remove;
+  request.member_id = id;
+  return run(std::move(request));
+}
+
 Result<ClientResponse> KvClient::status(uint64_t node_id, bool hash) {
   // Not named by any answer yet: the endpoints whose id is unknown say who they are.
   for (size_t slot = 0; !nodes_.find_id(node_id) && slot < nodes_.size(); ++slot) {

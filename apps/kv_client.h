@@ -115,6 +115,18 @@ class KvClient {
   // operation timeout; then io_error says why. invalid_argument: refused (itself, unknown id).
   Result<ClientResponse> leader_transfer(uint64_t target);
 
+  // Membership (docs/MEMBERSHIP.md). member_list: the configuration in use, from the leader
+  // when it can be reached (its answer has each member's match index), else from any node
+  // (role says whose view it is). The changes go to the leader (found as for any operation)
+  // and answer once committed: ok with index, term and the configuration now in use;
+  // invalid_argument when refused (the message says why); io_error when not completed. A
+  // remove of the leader itself is answered not_leader once leadership moved: the client
+  // follows that hint, so the new leader removes the old one.
+  Result<ClientResponse> member_list();
+  Result<ClientResponse> member_add(uint64_t id, const std::string& peer_address, const std::string& client_address);
+  Result<ClientResponse> member_promote(uint64_t id);
+  Result<ClientResponse> member_remove(uint64_t id);
+
   uint64_t client_id() const { return client_id_; }
   // The last write failed with an unknown outcome (it may still have taken effect).
   bool last_write_uncertain() const { return last_write_uncertain_; }

@@ -49,6 +49,27 @@ struct ClientRequest {
     leaderTransfer :group {
       target @17 :UInt64;
     }
+    # Membership (docs/MEMBERSHIP.md; Raft thesis §4.1, one server at a time). memberList: the
+    # configuration this node uses (any node answers; a leader's answer has match indexes).
+    memberList @18 :Void;
+    # To the leader: add node `nodeId` as a learner (it receives the log, does not vote), at
+    # peer address `peerAddress` and client address `clientAddress`. `learner` must be true: a
+    # member joins as a learner and becomes a voter by memberPromote once caught up.
+    memberAdd :group {
+      nodeId @19 :UInt64;
+      peerAddress @20 :Text;
+      clientAddress @21 :Text;
+      learner @22 :Bool;
+    }
+    # To the leader: make learner `nodeId` a voter (refused while it is far behind).
+    memberPromote :group {
+      nodeId @23 :UInt64;
+    }
+    # To the leader: remove member `nodeId`. Removing the leader itself first hands leadership
+    # to another voter and answers notLeader naming it: ask the new leader again.
+    memberRemove :group {
+      nodeId @24 :UInt64;
+    }
   }
   # status: also hash the key-value state (stateHash at hashIndex), as `etcdctl endpoint hashkv`.
   # It reads the whole state: ask for it when wanted, not on every status.
@@ -107,6 +128,25 @@ struct ClientResponse {
   # known to the answering node); members is the configuration as the answering node knows it.
   leaderClientAddress @22 :Text;
   members @23 :List(ClientMember);
+  # memberList, memberAdd, memberPromote, memberRemove (ok): the configuration in use at the
+  # answering node, the index of its entry (0: from a snapshot or the node's flags) and whether
+  # that entry is committed. memberAdd/Promote/Remove answer once their entry is committed
+  # (`index` and `term` name it); lost: another entry took its index; rejected: refused, and
+  # `message` says why (one change at a time, a learner far behind, ...).
+  configurationIndex @24 :UInt64;
+  configurationCommitted @25 :Bool;
+  configuration @26 :List(ConfigurationMember);
+}
+
+# One member of a configuration as member_list answers it. matchIndex: the leader's view of
+# how far the member's log matches its own (the leader's own last index for itself); 0 when
+# the answering node is not the leader.
+struct ConfigurationMember {
+  nodeId @0 :UInt64;
+  peerAddress @1 :Text;
+  clientAddress @2 :Text;
+  learner @3 :Bool;
+  matchIndex @4 :UInt64;
 }
 
 # A member of the cluster and the address it serves clients on ("HOST:PORT"; "": not known to

@@ -1,0 +1,241 @@
+// keyval member list|add|promote|remove: membership changes for operators (docs/MEMBERSHIP.md;
+// Raft thesis §4.1, one server at a time).
+//
+//   keyval member list
+//   keyval member add ID --peer HOST:PORT --client HOST:PORT [--learner] [--catch-up-timeout-ms T]
+//   keyval member promote ID
+//   keyval member remove ID
+//   (each with --endpoints ..., --timeout-ms T, --request-timeout-ms R as the other client commands)
+//
+// Each prints what it did and the configuration now in use (one line per member: voter or
+// learner, peer and client address, and in the leader's view its match index), and last a JSON
+// line {"command":"member add",...,"configuration_index":I,"committed":true,"leader":L,
+// "members":[{"id":1,"voter":true,"peer":"...","client":"...","match":M},...]}.
+// `member add` without --learner adds a learner, waits until its log is within the promote
+// bound of the leader's (raft::Config::promote_lag_max entries; it says so while it waits), then
+// promotes it; after --catch-up-timeout-ms (default 60000) it gives up, leaving it a learner.
+// Exit codes as the other client commands: 0 done; 2 usage, or a change the cluster refused
+// (the message says why: one change at a time, an id already a member, a learner far behind,
+// the last voter); 3 the cluster did not complete it (or a learner that did not catch up).
+#include <unistd.h>
+
+#include <chrono>
+#include <iostream>
+
+#include "apps/cli.h"
+#include "apps/commands.h"
+#include "apps/endpoint.h"
+#include "apps/kv_client.h"
+#include "apps/kv_socket.h"
+#include "raft/config.h"
+
+namespace keyval::commands {
+namespace {
+
+constexpr int exit_unavailable = 3;
+constexpr uint64_t catch_up_timeout_ms_default = 60000;
+constexpr uint64_t catch_up_poll_ms = 200;
+constexpr uint64_t catch_up_report_ms = 1000;  // a "waiting" line at most this often
+
+int failed(const std::string& command, const Status& status) {
+  std::cerr << "keyval " << command << ": " << status.message() << "\n";
+  return status.code() == Code::invalid_argument ? cli::exit_usage : exit_unavailable;
+}
+
+const ConfigurationMember* find_member(const ClientResponse& view, uint64_t id) {
+  for (const ConfigurationMember& member : view.configuration) {
+    if (member.node_id == id) return &member;
+  }
+  return nullptr;
+}
+
+// The leader's own entry in its view: its last durable index, what a member catches up to.
+uint64_t leader_index(const ClientResponse& view) {
+  const ConfigurationMember* leader = find_member(view, view.node_id);
+  return leader != nullptr ? leader->match_index : 0;
+}
+
+void print_configuration(const ClientResponse& view) {
+  std::cout << "configuration at index " << view.configuration_index << " ("
+            << (view.configuration_committed ? "committed" : "not yet committed") << "), leader "
+            << (view.leader_hint == 0 ? std::string("unknown") : "node " + std::to_string(view.leader_hint))
+            << ", as node " << view.node_id << " (" << view.role << ") sees it:\n";
+  const bool leads = view.role == "leader";
+  for (const ConfigurationMember& member : view.configuration) {
+    std::cout << "  node " << member.node_id << (member.learner ? " learner" : " voter  ") << "  peer "
+              << member.peer_address << "  client "
+              << (member.client_address.empty() ? std::string("(unknown)") : member.client_address);
+    if (leads) std::cout << "  match " << member.match_index;
+    std::cout << "\n";
+  }
+}
+
+std::string configuration_json(const ClientResponse& view) {
+  std::string members;
+  for (const ConfigurationMember& member : view.configuration) {
+    cli::JsonLine item;
+    item.add("id", member.node_id).add_bool("voter", !member.learner).add("peer", member.peer_address)
+        .add("client", member.client_address);
+    if (view.role == "leader") item.add("match", member.match_index);
+    members += (members.empty() ? "" : ",") + item.str();
+  }
+  return "[" + members + "]";
+}
+
+void add_configuration(cli::JsonLine& line, const ClientResponse& view) {
+  line.add("configuration_index", view.configuration_index).add_bool("committed", view.configuration_committed)
+      .add("leader", view.leader_hint).add("answered_by", view.node_id).add("role", view.role)
+      .add_raw("members", configuration_json(view));
+}
+
+// Prints the configuration the client sees now (from the leader when it can), and the JSON line.
+int finish(KvClient& client, const std::string& command, cli::JsonLine& line) {
+  auto view = client.member_list();
+  if (!view.is_ok()) return failed(command, view.status());
+  print_configuration(*view);
+  add_configuration(line, *view);
+  std::cout << line.str() << std::endl;
+  return cli::exit_ok;
+}
+
+Result<uint64_t> parse_id(const std::vector<std::string>& words, const std::string& command) {
+  if (words.size() != 1) {
+    return Status::invalid_argument("expects ID, got " + std::to_string(words.size()) + " arguments");
+  }
+  auto parsed = cli::parse_u64(words[0], "ID");
+  if (!parsed.is_ok() || *parsed == 0) return Status::invalid_argument(command + ": ID must be a node id from 1");
+  return *parsed;
+}
+
+int list_main(const cli::Flags& flags, KvClient& client) {
+  if (!flags.positional().empty()) return cli::usage_error("member list", "expects no arguments");
+  auto view = client.member_list();
+  if (!view.is_ok()) return failed("member list", view.status());
+  print_configuration(*view);
+  cli::JsonLine line;
+  line.add("command", "member list");
+  add_configuration(line, *view);
+  std::cout << line.str() << std::endl;
+  return cli::exit_ok;
+}
+
+// Polls the leader's view until learner `id` is within the promote bound; false on timeout.
+bool wait_for_catch_up(KvClient& client, uint64_t id, uint64_t timeout_ms, std::string* last_seen) {
+  const uint64_t lag_max = raft::Config{}.promote_lag_max;
+  const uint64_t deadline = steady_now_ms() + timeout_ms;
+  uint64_t reported_at = 0;
+  while (true) {
+    auto view = client.member_list();
+    if (view.is_ok() && view->role == "leader") {
+      const ConfigurationMember* member = find_member(*view, id);
+      const uint64_t target = leader_index(*view);
+      const uint64_t match = member != nullptr ? member->match_index : 0;
+      *last_seen = "its log at " + std::to_string(match) + " of the leader's " + std::to_string(target);
+      if (member != nullptr && match > 0 && match + lag_max >= target) return true;
+      if (steady_now_ms() - reported_at >= catch_up_report_ms) {
+        std::cout << "waiting for node " << id << " to catch up: " << *last_seen << " (promoted within "
+                  << lag_max << " entries)" << std::endl;
+        reported_at = steady_now_ms();
+      }
+    }
+    if (steady_now_ms() >= deadline) return false;
+    ::usleep(catch_up_poll_ms * 1000);
+  }
+}
+
+int add_main(const cli::Flags& flags, KvClient& client) {
+  const std::string command = "member add";
+  auto id = parse_id(flags.positional(), command);
+  if (!id.is_ok()) return cli::usage_error(command, id.status().message());
+  if (!flags.has("peer") || !flags.has("client")) return cli::usage_error(command, "--peer HOST:PORT and --client HOST:PORT are required");
+  for (const char* flag : {"peer", "client"}) {
+    auto endpoint = parse_endpoint(flags.get(flag));
+    if (!endpoint.is_ok()) return cli::usage_error(command, std::string("--") + flag + ": " + endpoint.status().message());
+  }
+  auto timeout_ms = flags.get_u64("catch-up-timeout-ms", catch_up_timeout_ms_default);
+  if (!timeout_ms.is_ok()) return cli::usage_error(command, timeout_ms.status().message());
+  const bool learner = flags.has("learner");
+  auto added = client.member_add(*id, flags.get("peer"), flags.get("client"));
+  if (!added.is_ok()) return failed(command, added.status());
+  std::cout << "added node " << *id << " as a learner at index " << added->index << " (term " << added->term
+            << "): peer " << flags.get("peer") << ", client " << flags.get("client") << std::endl;
+  cli::JsonLine line;
+  line.add("command", command).add("id", *id).add("added_index", added->index);
+  if (learner) {
+    line.add_bool("learner", true);
+    return finish(client, command, line);
+  }
+  std::string last_seen = "no view from the leader";
+  const uint64_t deadline = steady_now_ms() + *timeout_ms;
+  while (true) {
+    const uint64_t left = deadline > steady_now_ms() ? deadline - steady_now_ms() : 0;
+    if (!wait_for_catch_up(client, *id, left, &last_seen)) {
+      std::cerr << "keyval " << command << ": node " << *id << " did not catch up within " << *timeout_ms
+                << " ms (" << last_seen << "): it stays a learner. Is it running (keyval node --id " << *id
+                << " --join ...)? Promote it later with: keyval member promote " << *id << "\n";
+      return exit_unavailable;
+    }
+    auto promoted = client.member_promote(*id);
+    if (promoted.is_ok()) {
+      std::cout << "promoted node " << *id << " to voter at index " << promoted->index << " (term "
+                << promoted->term << ")" << std::endl;
+      line.add_bool("learner", false).add("promoted_index", promoted->index);
+      return finish(client, command, line);
+    }
+    // Behind again (the leader's log grew meanwhile): wait and ask again while time is left.
+    if (promoted.status().message().find("learner_behind") == std::string::npos || steady_now_ms() >= deadline) {
+      std::cerr << "keyval " << command << ": node " << *id << " was added as a learner but not promoted: "
+                << promoted.status().message() << "\n";
+      return promoted.status().code() == Code::invalid_argument ? cli::exit_usage : exit_unavailable;
+    }
+  }
+}
+
+int promote_main(const cli::Flags& flags, KvClient& client) {
+  const std::string command = "member promote";
+  auto id = parse_id(flags.positional(), command);
+  if (!id.is_ok()) return cli::usage_error(command, id.status().message());
+  auto promoted = client.member_promote(*id);
+  if (!promoted.is_ok()) return failed(command, promoted.status());
+  std::cout << "promoted node " << *id << " to voter at index " << promoted->index << " (term " << promoted->term
+            << ")" << std::endl;
+  cli::JsonLine line;
+  line.add("command", command).add("id", *id).add("index", promoted->index).add("term", promoted->term);
+  return finish(client, command, line);
+}
+
+int remove_main(const cli::Flags& flags, KvClient& client) {
+  const std::string command = "member remove";
+  auto id = parse_id(flags.positional(), command);
+  if (!id.is_ok()) return cli::usage_error(command, id.status().message());
+  auto removed = client.member_remove(*id);
+  if (!removed.is_ok()) return failed(command, removed.status());
+  std::cout << "removed node " << *id << " at index " << removed->index << " (term " << removed->term
+            << ", by leader node " << removed->node_id << ")" << std::endl;
+  cli::JsonLine line;
+  line.add("command", command).add("id", *id).add("index", removed->index).add("term", removed->term)
+      .add("by", removed->node_id);
+  return finish(client, command, line);
+}
+
+}  // namespace
+
+int member_main(const std::vector<std::string>& args) {
+  const std::string expects = "expects: member list | add ID --peer H:P --client H:P [--learner] | promote ID | remove ID";
+  if (args.empty()) return cli::usage_error("member", expects);
+  const std::string what = args[0];
+  std::vector<std::string> names = client_flag_names();
+  if (what == "add") names.insert(names.end(), {"peer", "client", "catch-up-timeout-ms"});
+  auto flags = cli::Flags::parse(std::vector<std::string>(args.begin() + 1, args.end()), names,
+                                 what == "add" ? std::vector<std::string>{"learner"} : std::vector<std::string>{});
+  if (what != "list" && what != "add" && what != "promote" && what != "remove") return cli::usage_error("member", expects);
+  if (!flags.is_ok()) return cli::usage_error("member " + what, flags.status().message());
+  auto client = client_from_flags(*flags);
+  if (!client.is_ok()) return cli::usage_error("member " + what, client.status().message());
+  if (what == "list") return list_main(*flags, **client);
+  if (what == "add") return add_main(*flags, **client);
+  if (what == "promote") return promote_main(*flags, **client);
+  return remove_main(*flags, **client);
+}
+
+}  // namespace keyval::commands
