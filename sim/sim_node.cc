@@ -145,6 +145,13 @@ bool SimNode::request_leader_transfer(uint64_t target) {
   return true;
 }
 
+bool SimNode::request_member_change(ConfChangeKind kind, uint64_t member) {
+  if (!serving()) return false;
+  caf::anon_send(handles_->raft_node, member_change_atom_v, static_cast<uint64_t>(kind), member,
+                 "sim:" + std::to_string(member), std::string());
+  return true;
+}
+
 bool SimNode::deliver_client(uint64_t call, std::vector<uint8_t> bytes) {
   if (!serving() || !client_port_) return false;
   caf::anon_send(client_port_, client_atom_v, call, Frame{std::move(bytes)});

@@ -22,7 +22,7 @@ namespace keyval::sim {
 
 struct SimNodeConfig {
   uint64_t id = 0;
-  std::vector<uint64_t> voters;
+  std::vector<uint64_t> voters;        // empty: a node joining a running cluster
   SimDisk* disk = nullptr;             // the WAL lives here, under "/n<id>"
   std::string lmdb_directory;          // a real directory
   raft::PlantedBug planted_bug = raft::PlantedBug::none;
@@ -77,6 +77,9 @@ class SimNode {
   // Asks the raft node to hand leadership to `target` (§3.10); its answer is dropped. False
   // when the node does not serve.
   bool request_leader_transfer(uint64_t target);
+  // Asks the raft node for a membership change (raft/membership.h) of node `member`, whose
+  // peer address is "sim:<id>"; its answer is dropped. False when the node does not serve.
+  bool request_member_change(ConfChangeKind kind, uint64_t member);
 
  private:
   caf::scheduler::test_coordinator& coordinator() const;

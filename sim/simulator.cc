@@ -99,15 +99,23 @@ class Simulator final : public SimCluster {
         network_(random_) {
     if (controller_ != nullptr) options_.faults = FaultMode::none;  // the controller's downs only
     for (uint64_t id = 1; id <= options.nodes; ++id) voters_.push_back(id);
+    ids_ = voters_;
+    current_voters_ = voters_;
+    if (controller_ == nullptr && options_.faults == FaultMode::all) {
+      for (uint64_t id = options.nodes + 1; id <= options.nodes + options.spare_nodes; ++id) {
+        ids_.push_back(id);
+        spares_.insert(id);
+      }
+    }
     network_.set_faults(base_network());
-    for (uint64_t id : voters_) nodes_.push_back(std::make_unique<SimNode>(node_config(id)));
+    for (uint64_t id : ids_) nodes_.push_back(std::make_unique<SimNode>(node_config(id)));
     ClientSettings settings;
     // Pauses that spread the operations over most of the workload phase.
     settings.think_ns_max =
         std::max<uint64_t>(1 * ms, options.duration_ms * ms * options.clients / std::max<uint64_t>(options.ops, 1));
     if (options.closed_loop) settings.think_ns_max = 0;
     settings.pace_ns = options.closed_loop ? 0 : options.client_pace_ns;
-    settings.nodes = options.nodes;
+    settings.nodes = ids_.size();  // spares and removed nodes refuse connections, as down ones do
     settings.keys = options.keys;
     settings.get_percent = options.get_percent;
     settings.put_percent = options.put_percent;
@@ -118,8 +126,8 @@ class Simulator final : public SimCluster {
       clients_.push_back(std::make_unique<SimClient>(slot, settings, history_, random_));
     }
     clients_.back()->stop_invoking();  // the last one does the final reads
-    restart_at_.assign(options.nodes, 0);
-    crash_at_.assign(options.nodes, 0);
+    restart_at_.assign(ids_.size(), 0);
+    crash_at_.assign(ids_.size(), 0);
     set_assertion_handler(throw_in_simulation);
     failed_assertions = &failed_assertions_;
   }
@@ -174,7 +182,7 @@ class Simulator final : public SimCluster {
   SimNodeConfig node_config(uint64_t id) {
     SimNodeConfig config;
     config.id = id;
-    config.voters = voters_;
+    if (id <= options_.nodes) config.voters = voters_;  // the others join a running cluster
     config.disk = &disk_;
     config.lmdb_directory = work_directory_ + "/n" + std::to_string(id) + "-lmdb";
     config.planted_bug = options_.planted_bug;
@@ -201,6 +209,7 @@ class Simulator final : public SimCluster {
         ++result_.leader_transfers_completed;
         transfer_asked_.reset();
       }
+      if (core.role() == raft::Role::leader) observe_configuration(core);
       uint64_t& snapshot_index = snapshot_index_[node];
       if (core.snapshot_index() > snapshot_index) ++result_.snapshots;
       snapshot_index = core.snapshot_index();
@@ -250,10 +259,62 @@ class Simulator final : public SimCluster {
     auto found = cores_.find(id);
     return found != cores_.end() && node(id).serving() ? found->second : nullptr;
   }
-  size_t nodes_down() const {
+  // Crashes keep a majority of the voters up, so the cluster keeps making progress.
+  bool may_take_down() const {
     size_t down = 0;
-    for (const auto& n : nodes_) down += n->up() ? 0 : 1;
-    return down;
+    for (uint64_t id : current_voters_) down += node(id).up() ? 0 : 1;
+    return down < (current_voters_.size() - 1) / 2;
+  }
+  bool active(uint64_t id) const { return spares_.count(id) == 0 && retired_.count(id) == 0; }
+  std::vector<uint64_t> active_ids() const {
+    std::vector<uint64_t> ids;
+    for (uint64_t id : ids_) {
+      if (active(id)) ids.push_back(id);
+    }
+    return ids;
+  }
+  uint64_t random_active() {
+    std::vector<uint64_t> ids = active_ids();
+    return ids[random_.between(0, ids.size() - 1)];
+  }
+
+  // Membership as the serving leader sees it: the voters crashes are budgeted on, members
+  // seen joining or promoted, and members removed by a committed configuration, which are
+  // then stopped for good.
+  void observe_configuration(const raft::Core& core) {
+    const std::vector<Member>& members = core.configuration();
+    if (members.empty()) return;
+    std::vector<uint64_t> voters;
+    for (const Member& member : members) {
+      if (!member.learner) voters.push_back(member.id);
+      if (member.id > options_.nodes && joined_.insert(member.id).second) {
+        ++result_.members_added;
+        trace("node " + std::to_string(member.id) + " joined the configuration as a learner");
+      }
+      if (!member.learner && member.id > options_.nodes && promoted_.insert(member.id).second) {
+        ++result_.members_promoted;
+        trace("node " + std::to_string(member.id) + " promoted to voter");
+      }
+    }
+    if (!voters.empty()) current_voters_ = voters;
+    if (core.configuration_index() > core.commit_index()) return;
+    for (uint64_t id : ids_) {
+      if (!active(id) || raft::find_member(members, id) != nullptr) continue;
+      if (id > options_.nodes && joined_.count(id) == 0) continue;  // asked to join, not added yet
+      to_retire_.insert(id);
+    }
+  }
+
+  void retire_removed() {
+    for (uint64_t id : to_retire_) {
+      if (!active(id)) continue;
+      if (node(id).up()) power_off(id, false, false);
+      restart_at_[id - 1] = 0;
+      retired_.insert(id);
+      ++result_.members_removed;
+      trace("node " + std::to_string(id) + " was removed from the configuration: stopped for good");
+    }
+    to_retire_.clear();
   }
 
   void start_node(uint64_t id) {
@@ -310,6 +371,7 @@ class Simulator final : public SimCluster {
   void inject_network_fault();
   void inject_crash(bool disk);
   void inject_leader_transfer();
+  void inject_member_change();
   void heal_everything();
   void maybe_crash_after_promise(uint64_t from, const std::vector<uint8_t>& bytes);
 
@@ -333,7 +395,13 @@ class Simulator final : public SimCluster {
   raft::SplitMix64 random_;
   SimDisk disk_;
   SimNetwork network_;
-  std::vector<uint64_t> voters_;
+  std::vector<uint64_t> voters_;  // the first configuration: nodes 1..options_.nodes
+  std::vector<uint64_t> ids_;     // every node: voters_ and the spares
+  std::set<uint64_t> spares_;     // not started yet: added by a membership change
+  std::set<uint64_t> retired_;    // removed from the configuration and stopped for good
+  std::set<uint64_t> to_retire_;  // removed by a committed configuration, to stop
+  std::set<uint64_t> joined_, promoted_;  // spares seen in a configuration / as voters
+  std::vector<uint64_t> current_voters_;  // the serving leader's latest configuration's voters
   std::vector<std::unique_ptr<SimNode>> nodes_;
   std::vector<std::unique_ptr<SimClient>> clients_;
   History history_;
@@ -372,11 +440,13 @@ void Simulator::inject_fault() {
   if (faults(FaultMode::crash)) kinds.push_back(1);
   if (faults(FaultMode::disk)) kinds.push_back(2);
   if (options_.faults == FaultMode::all) kinds.push_back(3);
+  if (options_.faults == FaultMode::all && options_.spare_nodes > 0) kinds.push_back(4);
   if (!kinds.empty()) {
     switch (kinds[random_.between(0, kinds.size() - 1)]) {
       case 0: inject_network_fault(); break;
       case 1: inject_crash(false); break;
       case 3: inject_leader_transfer(); break;
+      case 4: inject_member_change(); break;
       default: inject_crash(true); break;
     }
   }
@@ -392,17 +462,17 @@ void Simulator::inject_network_fault() {
   ++result_.partitions;
   const uint64_t shape = random_.between(0, 2);
   if (shape == 0) {  // two sides
-    std::vector<bool> side(options_.nodes + 1);
-    for (uint64_t id : voters_) side[id] = random_.between(0, 1) == 1;
-    for (uint64_t a : voters_) {
-      for (uint64_t b : voters_) {
+    std::vector<bool> side(ids_.size() + 1);
+    for (uint64_t id : ids_) side[id] = random_.between(0, 1) == 1;
+    for (uint64_t a : ids_) {
+      for (uint64_t b : ids_) {
         if (side[a] != side[b]) network_.cut(a, b);
       }
     }
     trace("network partitioned in two");
   } else if (shape == 1) {  // one node isolated
-    uint64_t isolated = random_.between(1, options_.nodes);
-    for (uint64_t other : voters_) {
+    uint64_t isolated = random_active();
+    for (uint64_t other : ids_) {
       if (other != isolated) {
         network_.cut(isolated, other);
         network_.cut(other, isolated);
@@ -410,9 +480,9 @@ void Simulator::inject_network_fault() {
     }
     trace("node " + std::to_string(isolated) + " isolated");
   } else {  // one-way: a node hears nobody (or nobody hears it)
-    uint64_t node = random_.between(1, options_.nodes);
+    uint64_t node = random_active();
     bool deaf = random_.between(0, 1) == 1;
-    for (uint64_t other : voters_) {
+    for (uint64_t other : ids_) {
       if (other != node) deaf ? network_.cut(other, node) : network_.cut(node, other);
     }
     trace("node " + std::to_string(node) + (deaf ? " cannot hear" : " cannot speak"));
@@ -424,17 +494,54 @@ void Simulator::inject_network_fault() {
 void Simulator::inject_leader_transfer() {
   const uint64_t leader_id = leader();
   if (leader_id == 0) return;
-  const uint64_t target = random_.between(1, options_.nodes);
+  const uint64_t target = random_active();
   if (!node(leader_id).request_leader_transfer(target)) return;
   ++result_.leader_transfers;
   transfer_asked_ = std::make_pair(target, leader_core()->current_term());
   trace("leader " + std::to_string(leader_id) + " asked to hand leadership to node " + std::to_string(target));
 }
 
+// Thesis ch. 4 under the other faults: the serving leader is asked to add a spare as a
+// learner (which then starts with an empty data directory), to promote a learner, or to
+// remove a member (itself included: it hands leadership over first). Refusals (a change
+// still uncommitted, a learner far behind) are part of the test. Fewer than three voters
+// are never asked for, so a crash budget remains.
+void Simulator::inject_member_change() {
+  const raft::Core* leader = leader_core();
+  if (leader == nullptr) return;
+  const std::vector<Member>& members = leader->configuration();
+  std::vector<uint64_t> learners, voters;
+  for (const Member& member : members) (member.learner ? learners : voters).push_back(member.id);
+  const uint64_t choice = random_.between(0, 2);
+  ConfChangeKind kind;
+  uint64_t member = 0;
+  if (choice == 0 && !spares_.empty()) {
+    kind = ConfChangeKind::add_learner;
+    member = *spares_.begin();
+  } else if (choice == 1 && !learners.empty()) {
+    kind = ConfChangeKind::promote;
+    member = learners[random_.between(0, learners.size() - 1)];
+  } else if (voters.size() > 3 || !learners.empty()) {
+    kind = ConfChangeKind::remove;
+    std::vector<uint64_t> removable = voters.size() > 3 ? voters : learners;
+    member = removable[random_.between(0, removable.size() - 1)];
+  } else {
+    return;
+  }
+  if (!node(leader->id()).request_member_change(kind, member)) return;
+  ++result_.member_changes;
+  trace("leader " + std::to_string(leader->id()) + " asked to " + conf_change_kind_name(kind) + " node " +
+        std::to_string(member));
+  if (kind == ConfChangeKind::add_learner) {
+    spares_.erase(member);
+    start_node(member);  // an empty data directory, no configuration: it learns it from the leader
+  }
+}
+
 void Simulator::inject_crash(bool disk) {
   // A minority at most is down at once, so the cluster keeps making progress.
-  if (nodes_down() >= (options_.nodes - 1) / 2) return;
-  uint64_t id = random_.between(1, options_.nodes);
+  if (!may_take_down()) return;
+  uint64_t id = random_active();
   if (!node(id).up() || crash_at_[id - 1] != 0) return;
   if (disk && random_.between(0, 2) == 0) {
     // fdatasync starts failing: the node must stop by itself (fail-stop); it is restarted.
@@ -461,7 +568,7 @@ void Simulator::maybe_crash_after_promise(uint64_t from, const std::vector<uint8
   if (!(vote && chance(random_, 0.9)) && !(install && chance(random_, 0.5)) && !(append && chance(random_, 0.003))) {
     return;
   }
-  if (nodes_down() >= (options_.nodes - 1) / 2 || crash_at_[from - 1] != 0) return;
+  if (!may_take_down() || !active(from) || crash_at_[from - 1] != 0) return;
   crash_at_[from - 1] = now_ns_;
   crash_tear_[from] = faults(FaultMode::disk);
   crash_now_ = from;
@@ -469,7 +576,7 @@ void Simulator::maybe_crash_after_promise(uint64_t from, const std::vector<uint8
   // Sometimes the node that received the promise goes down soon after acting on it (a new
   // leader, a commit): if the promise was not durable, what it built on is now gone.
   const uint64_t to = message->to;
-  if (to >= 1 && to <= options_.nodes && crash_at_[to - 1] == 0 && chance(random_, 0.5)) {
+  if (to >= 1 && to <= ids_.size() && active(to) && crash_at_[to - 1] == 0 && chance(random_, 0.5)) {
     crash_at_[to - 1] = now_ns_ + random_.between(2, 20) * ms;
     crash_tear_[to] = faults(FaultMode::disk);
   }
@@ -484,7 +591,7 @@ void Simulator::heal_everything() {
   network_.set_faults(NetworkFaults{});
   heal_at_ns_ = UINT64_MAX;
   next_fault_ns_ = UINT64_MAX;
-  for (uint64_t id : voters_) {
+  for (uint64_t id : active_ids()) {
     crash_at_[id - 1] = 0;
     disk_.fail_syncs(node(id).data_directory(), false);
     disk_.set_full(node(id).data_directory(), false);
@@ -558,7 +665,8 @@ void Simulator::take(const Candidate& candidate) {
     }
     case step_client: client_act(candidate.index); break;
     case step_fault: {
-      for (uint64_t id : voters_) {
+      retire_removed();
+      for (uint64_t id : active_ids()) {
         SimNode& n = node(id);
         if (!n.up()) crash_at_[id - 1] = 0;  // already down: nothing left to crash
         if (n.up() && n.failed()) {

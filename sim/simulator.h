@@ -70,6 +70,11 @@ struct SimOptions {
   uint64_t snapshot_entries = 20;
   uint64_t log_tail_entries = 2;
   uint64_t snapshot_chunk_bytes = 256;
+  // Membership (faults `all`, no controller): nodes beyond `nodes` that start outside the
+  // cluster. Changes at random add one as a learner (it starts with an empty data directory
+  // and joins), promote a learner, remove a member (the leader hands over first), so that
+  // over a run nodes are replaced by fresh ones; a removed node is stopped for good.
+  size_t spare_nodes = 2;
 };
 
 struct SimResult {
@@ -88,6 +93,11 @@ struct SimResult {
   uint64_t snapshots_installed = 0;  // of those, InstallSnapshot transfers completed (§7)
   uint64_t leader_transfers = 0;     // leadership transfers asked of the leader (§3.10; faults `all`)
   uint64_t leader_transfers_completed = 0;  // of those, the target led in the leader's term + 1
+  // Membership changes asked of the leader (faults `all`): add a learner, promote, remove;
+  // and what came of them: nodes that joined the configuration, voters promoted, members
+  // removed (and then stopped for good).
+  uint64_t member_changes = 0;
+  uint64_t members_added = 0, members_promoted = 0, members_removed = 0;
   uint64_t packets_sent = 0, packets_dropped = 0;
   double virtual_seconds = 0;
   double wall_seconds = 0;

@@ -86,6 +86,7 @@ BOOST_AUTO_TEST_CASE(no_violation_in_200_seeds_of_five_nodes_under_all_faults) {
   const uint64_t seeds = seeds_from_environment(200);
   uint64_t acked = 0, crashes = 0, partitions = 0, sync_failures = 0, ok_ops = 0, snapshots = 0, installs = 0;
   uint64_t leader_transfers = 0, leader_transfers_completed = 0;
+  uint64_t member_changes = 0, members_added = 0, members_promoted = 0, members_removed = 0;
   double simulated = 0, wall = 0;
   for (uint64_t seed = 1; seed <= seeds; ++seed) {
     SimOptions options;
@@ -101,6 +102,10 @@ BOOST_AUTO_TEST_CASE(no_violation_in_200_seeds_of_five_nodes_under_all_faults) {
     installs += result.snapshots_installed;
     leader_transfers += result.leader_transfers;
     leader_transfers_completed += result.leader_transfers_completed;
+    member_changes += result.member_changes;
+    members_added += result.members_added;
+    members_promoted += result.members_promoted;
+    members_removed += result.members_removed;
     simulated += result.virtual_seconds;
     wall += result.wall_seconds;
   }
@@ -108,8 +113,9 @@ BOOST_AUTO_TEST_CASE(no_violation_in_200_seeds_of_five_nodes_under_all_faults) {
                            << crashes << " crashes, " << partitions << " partitions, " << sync_failures
                            << " failed fsyncs, " << snapshots << " snapshots (" << installs
                            << " installed from a leader), " << leader_transfers << " leadership transfers asked ("
-                           << leader_transfers_completed << " completed); "
-                           << simulated / wall << " simulated s per wall s");
+                           << leader_transfers_completed << " completed), " << member_changes
+                           << " membership changes asked (" << members_added << " joined, " << members_promoted
+                           << " promoted, " << members_removed << " removed); " << simulated / wall << " simulated s per wall s");
   // The sweep exercised what it claims to.
   BOOST_TEST(crashes > seeds);
   BOOST_TEST(partitions > seeds / 2);
@@ -119,6 +125,10 @@ BOOST_AUTO_TEST_CASE(no_violation_in_200_seeds_of_five_nodes_under_all_faults) {
   BOOST_TEST(installs > seeds / 4, "InstallSnapshot runs under the faults");
   BOOST_TEST(leader_transfers > seeds, "leadership transfers (§3.10) run under the faults");
   BOOST_TEST(leader_transfers_completed > seeds / 2, "and many of them complete");
+  BOOST_TEST(member_changes > seeds, "membership changes (thesis ch. 4) run under the faults");
+  BOOST_TEST(members_added > seeds / 2, "fresh nodes join as learners");
+  BOOST_TEST(members_promoted > seeds / 4, "and are promoted to voters");
+  BOOST_TEST(members_removed > seeds / 4, "members are removed (and stopped for good)");
 }
 
 BOOST_AUTO_TEST_CASE(without_faults_every_operation_completes) {
