@@ -430,6 +430,9 @@ class RaftNodeActor : public caf::event_based_actor {
     std::vector<std::string> peer_addresses;
     for (const Member& other : members) {
       if (other.id == core_.id()) continue;
+      // A configuration without addresses (Config::voters of an older directory) says nothing
+      // about where peers are: the transport keeps the flags' addresses.
+      if (other.address.empty()) return;
       peer_ids.push_back(other.id);
       peer_addresses.push_back(other.address);
     }
