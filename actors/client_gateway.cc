@@ -455,6 +455,7 @@ void member_change(Self self, const SharedRequest& request, Ticket ticket) {
               }
               case ConfChangeOutcome::refused: response = response_for(*request, ClientStatus::rejected, why); break;
               case ConfChangeOutcome::lost: response = response_for(*request, ClientStatus::lost, why); break;
+              case ConfChangeOutcome::retry: response = response_for(*request, ClientStatus::busy, why); break;
               default: response = response_for(*request, ClientStatus::unavailable, why); break;
             }
             response.node_id = node_id;

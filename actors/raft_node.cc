@@ -289,7 +289,10 @@ class RaftNodeActor : public caf::event_based_actor {
     if (result.refusal != raft::ConfChangeRefusal::none) {
       log("membership change refused (" + what + "): " + raft::conf_change_refusal_name(result.refusal) + ": " +
           result.why);
-      return change_answer(ConfChangeOutcome::refused, core_.id(), 0, 0,
+      // A new leader's first commit, a hand-off under way: over within moments, worth a retry.
+      const bool passing = result.refusal == raft::ConfChangeRefusal::no_commit_in_term ||
+                           result.refusal == raft::ConfChangeRefusal::transfer_in_progress;
+      return change_answer(passing ? ConfChangeOutcome::retry : ConfChangeOutcome::refused, core_.id(), 0, 0,
                            std::string(raft::conf_change_refusal_name(result.refusal)) + ": " + result.why);
     }
     log("membership change proposed (" + what + ") at index " + std::to_string(result.index) + " in term " +
