@@ -59,6 +59,8 @@ class NodeStarter : public caf::event_based_actor {
                 raft_state_.snapshot_term = snapshot.last_included_term;
                 raft_state_.log_start_index = snapshot.last_included_index;
                 raft_state_.log_start_term = snapshot.last_included_term;
+                // The configuration as of the snapshot; configuration entries in the log supersede it.
+                raft_state_.configuration = snapshot.configuration;
                 first = std::max(first, snapshot.last_included_index + 1);
               }
               load_entries(first);

@@ -1,6 +1,7 @@
 // The raft node actor (see raft_node.h).
 #include "actors/raft_node.h"
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <optional>
@@ -573,7 +574,9 @@ class RaftNodeActor : public caf::event_based_actor {
     forced_next_.clear();
     applied_bytes_since_snapshot_ = 0;
     const auto started = clock().now();
-    SnapshotMetadata configuration{0, 0, config_.members};
+    // The state machine snapshots at its own applied index, at most applied_index_: the
+    // configuration there is the best known now; record_snapshot() sets the exact one.
+    SnapshotMetadata configuration{0, 0, configuration_at(applied_index_)};
     request(persistence_->snapshotter(), caf::infinite, snapshot_take_atom_v,
             Frame{encode_snapshot_metadata(configuration)})
         .then(
@@ -590,8 +593,9 @@ class RaftNodeActor : public caf::event_based_actor {
   }
 
   // The snapshot file is durable; the WAL record makes it the node's base (the commit point).
-  void record_snapshot(const SnapshotMetadata& taken, uint64_t file_bytes, uint64_t keys, double ms) {
+  void record_snapshot(SnapshotMetadata taken, uint64_t file_bytes, uint64_t keys, double ms) {
     const uint64_t index = taken.last_included_index;
+    if (index >= core_.snapshot_index()) taken.configuration = configuration_at(index);
     const uint64_t term = taken.last_included_term;
     if (index <= core_.snapshot_index()) {
       // Nothing applied since the last one (or an install overtook it): that one stands.
@@ -878,6 +882,7 @@ class RaftNodeActor : public caf::event_based_actor {
               install.snapshot_index = header.snapshot_index;
               install.snapshot_term = header.snapshot_term;
               install.leader_commit = header.leader_commit;
+              install.configuration = metadata->configuration;  // the core adopts it with the snapshot
               core_.step(install);
               after_input();
             },
@@ -885,6 +890,14 @@ class RaftNodeActor : public caf::event_based_actor {
               incoming_.reset();
               answer_chunk(header, 0, true, false);
             });
+  }
+
+  // The configuration a snapshot at `index` records: the core's, or the configured members
+  // when the core knows none (Config::voters only: a directory from before configurations were logged).
+  std::vector<Member> configuration_at(uint64_t index) const {
+    std::vector<Member> members = core_.configuration_at(std::max(index, core_.snapshot_index()));
+    const bool addressed = std::any_of(members.begin(), members.end(), [](const Member& m) { return !m.address.empty(); });
+    return addressed ? members : config_.members;
   }
 
   // The metadata (with its configuration) of a received snapshot the core is installing.

@@ -44,6 +44,10 @@ unsigned first_segment_words(const raft::Message& message) {
   for (const Entry& entry : message.entries) {
     words += struct_words<schema::RaftEntry>() + (entry.payload.size() + 7) / 8;
   }
+  if (!message.configuration.empty()) words += 1;  // the member list's tag
+  for (const Member& member : message.configuration) {
+    words += struct_words<schema::Member>() + (member.address.size() + 8) / 8 + (member.client_address.size() + 8) / 8;
+  }
   return static_cast<unsigned>(words);
 }
 
@@ -53,6 +57,7 @@ void fill_entries(capnp::List<schema::RaftEntry>::Builder list, const std::vecto
     out.setIndex(entries[i].index);
     out.setTerm(entries[i].term);
     out.setPayload(kj::arrayPtr(entries[i].payload.data(), entries[i].payload.size()));
+    out.setType(static_cast<schema::EntryType>(entries[i].type));
   }
 }
 
@@ -62,10 +67,33 @@ Status read_entries(capnp::List<schema::RaftEntry>::Reader list, std::vector<Ent
   for (unsigned i = 0; i < list.size(); ++i) {
     auto in = list[i];
     if (in.getIndex() == 0) return Status::corruption(where + ": entry " + std::to_string(i) + " has index 0");
+    const auto type = in.getType();
+    if (type != schema::EntryType::LOG && type != schema::EntryType::CONFIGURATION) {
+      return Status::corruption(where + ": entry " + std::to_string(i) + " has type " +
+                                std::to_string(static_cast<unsigned>(type)) + ", not log or configuration");
+    }
     auto payload = in.getPayload();
-    entries->push_back(Entry{in.getIndex(), in.getTerm(), std::vector<uint8_t>(payload.begin(), payload.end())});
+    entries->push_back(Entry{in.getIndex(), in.getTerm(), std::vector<uint8_t>(payload.begin(), payload.end()),
+                             static_cast<EntryType>(type)});
   }
   return Status::ok();
+}
+
+// Bounded by the message's size like the entries: each member is at least a struct.
+void read_members(capnp::List<schema::Member>::Reader list, std::vector<Member>* members) {
+  for (auto in : list) {
+    members->push_back(Member{in.getId(), in.getAddress().cStr(), in.getClientAddress().cStr(), in.getLearner()});
+  }
+}
+
+void fill_members(capnp::List<schema::Member>::Builder list, const std::vector<Member>& members) {
+  for (size_t i = 0; i < members.size(); ++i) {
+    auto out = list[static_cast<unsigned>(i)];
+    out.setId(members[i].id);
+    out.setAddress(members[i].address);
+    out.setClientAddress(members[i].client_address);
+    out.setLearner(members[i].learner);
+  }
 }
 
 Status read_raft_message(schema::RaftMessage::Reader in, raft::Message* message) {
@@ -101,6 +129,7 @@ Status read_raft_message(schema::RaftMessage::Reader in, raft::Message* message)
   message->chunk_data.assign(chunk_data.begin(), chunk_data.end());
   message->chunk_error = in.getChunkError();
   message->leadership_transfer = in.getLeadershipTransfer();
+  read_members(in.getConfiguration(), &message->configuration);
   return read_entries(in.getEntries(), &message->entries);
 }
 
@@ -142,6 +171,10 @@ std::vector<uint8_t> encode_raft_message(const raft::Message& message, const std
   if (!message.chunk_data.empty()) out.setChunkData(kj::arrayPtr(message.chunk_data.data(), message.chunk_data.size()));
   out.setChunkError(message.chunk_error);
   out.setLeadershipTransfer(message.leadership_transfer);
+  // Left null (read back as empty) unless it is an installSnapshot's configuration.
+  if (!message.configuration.empty()) {
+    fill_members(out.initConfiguration(static_cast<unsigned>(message.configuration.size())), message.configuration);
+  }
   // Left null without an address, so the simulator's messages keep their bytes.
   if (!sender_client_address.empty()) {
     out.setSenderClientAddress(capnp::Text::Reader(sender_client_address.c_str(), sender_client_address.size()));

@@ -40,6 +40,11 @@ Record Record::log(uint64_t index, uint64_t term, std::vector<uint8_t> payload) 
   return Record{EntryType::log, index, term, std::move(payload)};
 }
 
+Record Record::entry(const Entry& entry) {
+  KV_ASSERT(entry.type == EntryType::log || entry.type == EntryType::configuration);
+  return Record{entry.type, entry.index, entry.term, entry.payload};
+}
+
 Record Record::metadata(const Metadata& metadata) {
   return Record{EntryType::metadata, 0, metadata.current_term, encode_metadata(metadata)};
 }
@@ -86,7 +91,7 @@ std::vector<uint8_t> encode_entries(const std::vector<Entry>& entries) {
   capnp::MallocMessageBuilder builder(batch_words(entries));
   auto list = builder.initRoot<schema::RecordBatch>().initRecords(static_cast<unsigned>(entries.size()));
   for (size_t i = 0; i < entries.size(); ++i) {
-    fill(list[static_cast<unsigned>(i)], EntryType::log, entries[i].index, entries[i].term, entries[i].payload);
+    fill(list[static_cast<unsigned>(i)], entries[i].type, entries[i].index, entries[i].term, entries[i].payload);
   }
   return message_to_bytes(builder);
 }
@@ -96,8 +101,8 @@ Result<std::vector<Entry>> decode_entries(const std::vector<uint8_t>& bytes, con
   std::vector<Entry> entries;
   entries.reserve(records.size());
   for (Record& record : records) {
-    if (record.type != EntryType::log) return Status::corruption(where + ": expected only log entries");
-    entries.push_back(Entry{record.index, record.term, std::move(record.payload)});
+    if (!record.is_log_entry()) return Status::corruption(where + ": expected only log entries");
+    entries.push_back(Entry{record.index, record.term, std::move(record.payload), record.type});
   }
   return entries;
 }
@@ -115,10 +120,13 @@ std::vector<uint8_t> encode_recovered_state(const RecoveredState& state, const s
     auto snapshot = root.initSnapshot();
     snapshot.setLastIncludedIndex(state.snapshot->last_included_index);
     snapshot.setLastIncludedTerm(state.snapshot->last_included_term);
-    auto members = snapshot.initConfiguration(static_cast<unsigned>(state.snapshot->configuration.size()));
-    for (size_t i = 0; i < state.snapshot->configuration.size(); ++i) {
-      members[static_cast<unsigned>(i)].setId(state.snapshot->configuration[i].id);
-      members[static_cast<unsigned>(i)].setAddress(state.snapshot->configuration[i].address);
+    const std::vector<Member>& configuration = state.snapshot->configuration;
+    auto members = snapshot.initConfiguration(static_cast<unsigned>(configuration.size()));
+    for (size_t i = 0; i < configuration.size(); ++i) {
+      members[static_cast<unsigned>(i)].setId(configuration[i].id);
+      members[static_cast<unsigned>(i)].setAddress(configuration[i].address);
+      members[static_cast<unsigned>(i)].setClientAddress(configuration[i].client_address);
+      members[static_cast<unsigned>(i)].setLearner(configuration[i].learner);
     }
   }
   root.setSummary(summary);
@@ -138,7 +146,8 @@ Result<RecoveredState> decode_recovered_state(const std::vector<uint8_t>& bytes,
       snapshot.last_included_index = root.getSnapshot().getLastIncludedIndex();
       snapshot.last_included_term = root.getSnapshot().getLastIncludedTerm();
       for (auto member : root.getSnapshot().getConfiguration()) {
-        snapshot.configuration.push_back(Member{member.getId(), member.getAddress().cStr()});
+        snapshot.configuration.push_back(Member{member.getId(), member.getAddress().cStr(),
+                                                member.getClientAddress().cStr(), member.getLearner()});
       }
       state.snapshot = snapshot;
     }

@@ -22,6 +22,10 @@ struct Record {
   std::vector<uint8_t> payload;  // log: command bytes; metadata/snapshot: their Cap'n Proto encoding
 
   static Record log(uint64_t index, uint64_t term, std::vector<uint8_t> payload);
+  // A Raft log entry with its type (log or configuration).
+  static Record entry(const Entry& entry);
+  // Holds a Raft log entry (log or configuration), which takes the next index.
+  bool is_log_entry() const { return type == EntryType::log || type == EntryType::configuration; }
   static Record metadata(const Metadata& metadata);
   static Record snapshot(const SnapshotMetadata& snapshot);
   static Record truncate_after(uint64_t index);
@@ -31,7 +35,7 @@ std::vector<uint8_t> encode_record_batch(const std::vector<Record>& records);
 // Checks each record's checksum; a malformed frame is a corruption Status naming `where`.
 Result<std::vector<Record>> decode_record_batch(const std::vector<uint8_t>& bytes, const std::string& where);
 
-// The entries of a batch (log records only), e.g. a store_indexer read reply.
+// The entries of a batch (log and configuration records only), e.g. a store_indexer read reply.
 std::vector<uint8_t> encode_entries(const std::vector<Entry>& entries);
 Result<std::vector<Entry>> decode_entries(const std::vector<uint8_t>& bytes, const std::string& where);
 

@@ -60,8 +60,8 @@ Status apply_records(StoreIndexerState& state, std::vector<Record>& records) {
     return Status::ok();
   };
   for (Record& record : records) {
-    if (record.type == EntryType::log) {
-      batch.push_back(Entry{record.index, record.term, std::move(record.payload)});
+    if (record.is_log_entry()) {
+      batch.push_back(Entry{record.index, record.term, std::move(record.payload), record.type});
       continue;
     }
     KV_RETURN_IF_ERROR(flush());

@@ -53,7 +53,7 @@ Status assign_and_check(const Wal& wal, std::vector<Record>& records) {
   uint64_t next = wal.next_index();
   bool predictable = true;  // a snapshot record may reset the log: the WAL checks what follows it
   for (Record& record : records) {
-    if (record.type == EntryType::log && predictable) {
+    if (record.is_log_entry() && predictable) {
       if (record.index == 0) record.index = next;
       if (record.index != next) {
         return Status::invalid_argument("persist of entry " + std::to_string(record.index) + ", expected " +
@@ -77,7 +77,9 @@ Status append_records(Wal& wal, const std::vector<Record>& records) {
   for (const Record& record : records) {
     switch (record.type) {
       case EntryType::log:
-        KV_RETURN_IF_ERROR(wal.append(record.index, record.term, record.payload.data(), record.payload.size()));
+      case EntryType::configuration:
+        KV_RETURN_IF_ERROR(
+            wal.append(record.index, record.term, record.payload.data(), record.payload.size(), record.type));
         break;
       case EntryType::truncate:
         KV_RETURN_IF_ERROR(wal.truncate_suffix_after(record.index));
@@ -118,7 +120,7 @@ caf::result<uint64_t> on_persist(Self self, Frame& frame) {
   }
   uint64_t reply_index = state.wal->last_index();
   for (const Record& record : *records) {
-    if (record.type == EntryType::log) reply_index = record.index;
+    if (record.is_log_entry()) reply_index = record.index;
   }
   state.records += records->size();
   state.queued_bytes += frame.bytes.size();

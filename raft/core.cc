@@ -22,7 +22,6 @@ const char* role_name(Role role) {
 
 Core::Core(Config config, RecoveredState recovered) : config_(std::move(config)), random_(config_.random_seed) {
   KV_ASSERT(config_.node_id != 0);
-  KV_ASSERT(is_voter(config_.node_id));
   KV_ASSERT(std::set<uint64_t>(config_.voters.begin(), config_.voters.end()).size() == config_.voters.size());
   KV_ASSERT(config_.heartbeat_ticks >= 1);
   KV_ASSERT(config_.heartbeat_ticks < config_.election_timeout_ticks_min);
@@ -43,6 +42,7 @@ Core::Core(Config config, RecoveredState recovered) : config_(std::move(config))
   commit_index_ = applied_index_ = recovered.applied_index;
   snapshot_index_ = durable_snapshot_index_ = recovered.snapshot_index;
   snapshot_term_ = recovered.snapshot_term;
+  recover_configuration(recovered);
   become_follower(metadata_.current_term, 0);
 }
 
@@ -71,10 +71,6 @@ void Core::recover_log(RecoveredState& recovered) {
   KV_ASSERT(log_.last_index() >= snapshot_index && log_.term_at(snapshot_index) == recovered.snapshot_term);
 }
 
-bool Core::is_voter(uint64_t id) const {
-  return std::find(config_.voters.begin(), config_.voters.end(), id) != config_.voters.end();
-}
-
 const Progress* Core::progress(uint64_t peer) const {
   auto found = progress_.find(peer);
   return found == progress_.end() ? nullptr : &found->second;
@@ -92,8 +88,10 @@ void Core::step(const Message& message) {
   KV_ASSERT(message.to == config_.node_id);
   // The hosts move a snapshot's bytes between themselves; the core sees only install_snapshot.
   if (message.type == MessageType::snapshot_chunk || message.type == MessageType::snapshot_chunk_response) return;
-  // Only members take part; anything else is a misrouted or foreign packet.
-  if (!is_voter(message.from) || message.from == config_.node_id) return;
+  // §4.1: a node takes messages from servers outside its latest configuration too (a leader
+  // its log does not name yet, a candidate added since); what a non-voter says is weighed
+  // where it matters (votes, commit). Peers are authenticated by the transport.
+  if (message.from == 0 || message.from == config_.node_id) return;
   if (!handle_term(message)) return;
   switch (message.type) {
     case MessageType::request_vote:
@@ -170,6 +168,9 @@ void Core::snapshot_taken(uint64_t index, uint64_t term) {
   snapshot_index_ = index;
   snapshot_term_ = term;
   durable_snapshot_index_ = std::max(durable_snapshot_index_, index);
+  // The snapshot records the configuration as of its index; later entries still supersede it.
+  base_configuration_ = configuration_at(index);
+  log_configurations_.erase(log_configurations_.begin(), log_configurations_.upper_bound(index));
   // Keep a tail below the snapshot for followers slightly behind; never drop what is not
   // committed and applied: a leader must still send it, a follower may still lose it to a
   // newer leader (§5.3), and take_committed() must still hand it out.
@@ -328,7 +329,9 @@ Ready Core::take_ready() {
 
 void Core::append_local(Entry entry) {
   KV_ASSERT(entry.term <= metadata_.current_term);
+  const uint64_t index = entry.index;
   log_.append(std::move(entry));
+  note_configuration_entry(log_.at(index));  // §4.1: in use once in the log
 }
 
 void Core::truncate_local(uint64_t index) {
@@ -336,6 +339,7 @@ void Core::truncate_local(uint64_t index) {
   // could have applied something a leader does not hold.
   KV_ASSERT(index >= commit_index_);
   log_.truncate_after(index);
+  forget_configurations_after(index);  // §4.1: a cut configuration entry rolls back
   durable_index_ = std::min(durable_index_, index);
   if (index + 1 < unstable_from_) {
     // Part of the replaced suffix was already handed to persistence: it must be cut on disk.

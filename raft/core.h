@@ -199,7 +199,11 @@ class Core {
   uint64_t snapshot_term() const { return snapshot_term_; }
   const Log& log() const { return log_; }
   const Progress* progress(uint64_t peer) const;
-  const std::map<uint64_t, Progress>& progress_by_peer() const { return progress_; }  // leader; else empty
+  // Leader: one per other member of the configuration in use (voters and learners), and a
+  // removed member's until its removal is committed; else empty. A follower whose log went
+  // backwards shows as Progress::regressed (with regressions counting the events): its
+  // match_index is not lowered, so commit never counts less than was acknowledged.
+  const std::map<uint64_t, Progress>& progress_by_peer() const { return progress_; }
   // Leader: the recipient of the leadership transfer in progress; 0 when none.
   uint64_t transfer_target() const { return transfer_target_; }
 
@@ -269,11 +273,22 @@ class Core {
   bool deliverable(const Outgoing& outgoing, bool* stale) const;
   std::vector<Message> release_messages();
   std::vector<Entry> take_committed();
-  uint64_t quorum() const { return config_.voters.size() / 2 + 1; }
+  // Voters of the configuration in use (learners never count).
+  uint64_t quorum() const { return voter_count_ / 2 + 1; }
   bool is_voter(uint64_t id) const;
+  bool counts(uint64_t peer) const { return is_voter(peer); }
   void append_local(Entry entry);
   void truncate_local(uint64_t index);
   void recover_log(RecoveredState& recovered);
+
+  // membership.cc (thesis §4.1)
+  void recover_configuration(const RecoveredState& recovered);
+  void note_configuration_entry(const Entry& entry);  // appended: the latest is in use
+  void forget_configurations_after(uint64_t index);   // truncated: roll back
+  void use_latest_configuration();
+  void sync_progress();                               // leader: one Progress per member
+  void step_down_if_removed();                        // §4.2.2
+  ConfChangeRefusal check_conf_change(ConfChangeKind kind, const Member& member, std::string* why) const;
 
   Config config_;
   SplitMix64 random_;
@@ -325,6 +340,17 @@ class Core {
   // §3.10 leadership transfer, leader only: the recipient (0: none) and the ticks since it began.
   uint64_t transfer_target_ = 0;
   uint32_t transfer_elapsed_ = 0;
+
+  // Membership (raft/membership.h). base_configuration_: as of snapshot_index_ (the snapshot's,
+  // the recovered one, or Config::voters as members without addresses). log_configurations_:
+  // the configuration entries in the log after snapshot_index_, by index (a truncation drops
+  // the ones it cuts, rolling back to the one before). configuration_: the latest of these,
+  // the one in use; configuration_index_ its entry (0: the base).
+  std::vector<Member> base_configuration_;
+  std::map<uint64_t, std::vector<Member>> log_configurations_;
+  std::vector<Member> configuration_;
+  uint64_t configuration_index_ = 0;
+  uint64_t voter_count_ = 0;
 };
 
 }  // namespace keyval::raft

@@ -18,7 +18,14 @@ void Core::reset_timers() {
 void Core::tick_election() {
   ++election_elapsed_;
   // §5.2: no word from a leader (or no decision) within the election timeout: campaign.
-  if (election_elapsed_ >= randomized_election_timeout_) campaign(config_.pre_vote);
+  if (election_elapsed_ < randomized_election_timeout_) return;
+  // Learners and nodes outside the configuration (removed, or joining with an empty log)
+  // never campaign: they could not win, and a removed node would only disturb the others.
+  if (!is_voter()) {
+    reset_timers();
+    return;
+  }
+  campaign(config_.pre_vote);
 }
 
 void Core::campaign(bool pre_vote, bool leadership_transfer) {
@@ -27,8 +34,9 @@ void Core::campaign(bool pre_vote, bool leadership_transfer) {
   } else {
     become_candidate();
   }
+  KV_ASSERT(is_voter());
   const MessageType type = pre_vote ? MessageType::pre_vote : MessageType::request_vote;
-  for (uint64_t peer : config_.voters) {
+  for (uint64_t peer : voter_ids(configuration_)) {
     if (peer == config_.node_id) continue;
     Message request;
     request.type = type;
@@ -87,9 +95,8 @@ void Core::become_leader() {
   progress_.clear();
   end_transfer();
   // Figure 2: next_index starts just past the leader's log, match_index at 0; probe first.
-  for (uint64_t peer : config_.voters) {
-    if (peer != config_.node_id) progress_.emplace(peer, Progress(log_.last_index() + 1));
-  }
+  // Every member gets one, learners included (they replicate, they do not count).
+  sync_progress();
   election_elapsed_ = 0;
   heartbeat_elapsed_ = 0;
   // §5.4.2 / §8: a no-op in the new term lets the leader commit (and learn the commit index
@@ -151,6 +158,11 @@ void Core::handle_vote_request(const Message& message) {
   response.to = message.from;
   response.term = metadata_.current_term;
   response.vote_granted = false;
+  // Learners and nodes outside the configuration grant no votes (membership.h).
+  if (!is_voter()) {
+    send(response);
+    return;
+  }
   // §5.2: one vote per term, first come first served; a known leader in this term means the
   // election is over. A pre-vote for a later term binds nothing.
   const bool can_vote = metadata_.voted_for == message.from || (metadata_.voted_for == 0 && leader_id_ == 0) ||
@@ -175,7 +187,7 @@ void Core::handle_timeout_now(const Message& message) {
   // in a real election (PreVote would only ask the same voters whether we could win). A
   // candidate is campaigning already; a leader of this term is the sender itself.
   (void)message;
-  if (role_ != Role::follower) return;
+  if (role_ != Role::follower || !is_voter()) return;
   campaign(/*pre_vote=*/false, /*leadership_transfer=*/true);
 }
 
@@ -185,6 +197,7 @@ void Core::handle_vote_response(const Message& message) {
   if (!pre_vote && role_ != Role::candidate) return;
   // A granted pre-vote echoes the term we would campaign in; anything else is a leftover.
   if (pre_vote && message.vote_granted && message.term != metadata_.current_term + 1) return;
+  if (!is_voter(message.from)) return;  // only voters of the configuration in use count
   votes_.emplace(message.from, message.vote_granted);  // the first answer of each voter counts
   check_election_result();
 }
@@ -192,7 +205,9 @@ void Core::handle_vote_response(const Message& message) {
 void Core::check_election_result() {
   uint64_t granted = 0;
   uint64_t rejected = 0;
-  for (const auto& [voter, vote] : votes_) (vote ? granted : rejected) += 1;
+  for (const auto& [voter, vote] : votes_) {
+    if (is_voter(voter)) (vote ? granted : rejected) += 1;
+  }
   // Our own vote: a pre-vote costs nothing; a real vote counts once it is durable, or a
   // crash could let us vote again in this term for someone else (§5.1).
   if (role_ == Role::pre_candidate) granted += 1;

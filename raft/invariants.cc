@@ -37,7 +37,11 @@ NodeState NodeState::roles_of(const Core& core) {
   state.log_start_index = core.log().start_index();
   state.log_start_term = core.log().start_term();
   state.snapshot_index = core.snapshot_index();
-  for (const auto& [peer, progress] : core.progress_by_peer()) state.match_indexes.emplace_back(peer, progress.match_index);
+  // A regressed follower (its log lost what it acknowledged: a wiped directory) is reported by
+  // the core itself; its kept match_index is not a claim about its log as it is now.
+  for (const auto& [peer, progress] : core.progress_by_peer()) {
+    if (!progress.regressed) state.match_indexes.emplace_back(peer, progress.match_index);
+  }
   return state;
 }
 
@@ -208,8 +212,9 @@ std::vector<std::string> InvariantChecker::applied(uint64_t node_id, const Entry
   }
   last_applied = std::max(last_applied, entry.index);
   // State Machine Safety: no two nodes apply different entries at the same index.
-  auto [found, inserted] = applied_.emplace(entry.index, AppliedEntry{entry.term, entry.payload});
-  if (!inserted && (found->second.term != entry.term || found->second.payload != entry.payload)) {
+  auto [found, inserted] = applied_.emplace(entry.index, AppliedEntry{entry.term, entry.payload, entry.type});
+  if (!inserted && (found->second.term != entry.term || found->second.payload != entry.payload ||
+                    found->second.type != entry.type)) {
     violations.push_back("state machine safety: " + node_name(node_id) + " applied a different entry at index " +
                          std::to_string(entry.index) + " (term " + std::to_string(entry.term) + " vs " +
                          std::to_string(found->second.term) + ")");

@@ -81,6 +81,7 @@ class InvariantChecker {
   struct AppliedEntry {
     uint64_t term;
     std::vector<uint8_t> payload;
+    EntryType type;
   };
   std::map<uint64_t, AppliedEntry> applied_;         // by index, first node to apply it
   std::map<uint64_t, uint64_t> last_applied_index_;  // by node

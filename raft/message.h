@@ -89,6 +89,10 @@ struct Message {
   // request_vote, pre_vote: a campaign started by timeout_now (§3.10). Voters do not ignore it
   // for having heard from a leader recently (CheckQuorum's lease): that leader asked for it.
   bool leadership_transfer = false;
+
+  // install_snapshot: the cluster configuration as of snapshot_index (raft/membership.h); the
+  // receiver adopts it with the snapshot. Empty: the sender knew none (Config::voters).
+  std::vector<Member> configuration;
 };
 
 }  // namespace keyval::raft

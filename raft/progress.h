@@ -18,7 +18,9 @@ class Progress {
   Progress() = default;
   explicit Progress(uint64_t next_index) : next_index(next_index) {}
 
-  uint64_t match_index = 0;  // highest index known replicated (and durable) on the follower
+  // Highest index the follower acknowledged durable. Counts toward commit and is never lowered,
+  // not even when the follower's log later turns out shorter (see `regressed`).
+  uint64_t match_index = 0;
   uint64_t next_index = 1;   // index of the next entry to send
   Mode mode = Mode::probe;
   bool probe_sent = false;   // probe mode: one request outstanding; cleared by a response or heartbeat
@@ -26,6 +28,19 @@ class Progress {
   uint64_t read_context_acked = 0;  // highest ReadIndex round the follower answered (§6.4)
   uint32_t ticks_without_progress = 0;  // replicate and snapshot modes: retransmit timer
   uint64_t pending_snapshot = 0;  // snapshot mode: the index of the snapshot sent
+  // Ticks since the follower last answered (any append or snapshot response); starts "never".
+  uint32_t ticks_since_heard = UINT32_MAX;
+
+  // A follower whose log went backwards: it rejected an append because its log ends below
+  // match_index (its data directory was wiped or lost acknowledged writes). match_index keeps
+  // what it acknowledged (commit never counts less), while replication restarts from
+  // regressed_to + 1, the follower's log end as it reported it; regressed clears once it
+  // acknowledges match_index again. regressions counts such events, for the host to log each
+  // once (compare with the count it saw). A rejection reordered behind later successes may
+  // raise it spuriously: then only next_index moves back, and the resent entries match.
+  bool regressed = false;
+  uint64_t regressed_to = 0;
+  uint64_t regressions = 0;
 
   // May the leader send an AppendEntries now, given the in-flight bounds?
   bool paused(uint32_t inflight_max, uint64_t inflight_bytes_max) const;
@@ -35,6 +50,11 @@ class Progress {
   bool acknowledge(uint64_t index);
   // A rejection of prev index `reject_index`; moves next_index to `hint`. False when stale.
   bool reject(uint64_t reject_index, uint64_t hint);
+  // The follower said its log ends at `last_index` (a rejection saying its log is short),
+  // below match_index: records the regression and probes from there. False when not below.
+  bool regress(uint64_t last_index);
+  // Where the follower's log is known to reach: match_index, or regressed_to while regressed.
+  uint64_t replicated_index() const { return regressed ? regressed_to : match_index; }
   void become_probe();       // next_index = match_index + 1, forget what is in flight
   void become_replicate();
   // Paused until a success with match_index >= snapshot_index (then replicate), or the

@@ -18,7 +18,10 @@ void Core::tick_heartbeat() {
     if (config_.check_quorum) check_quorum();
     if (role_ != Role::leader) return;
   }
-  for (auto& [peer, progress] : progress_) tick_progress(progress);
+  for (auto& [peer, progress] : progress_) {
+    if (progress.ticks_since_heard != UINT32_MAX) ++progress.ticks_since_heard;
+    tick_progress(progress);
+  }
   if (heartbeat_elapsed_ >= config_.heartbeat_ticks) {
     heartbeat_elapsed_ = 0;
     // §5.2: leaders send periodic heartbeats to maintain their authority.
@@ -38,9 +41,9 @@ void Core::tick_progress(Progress& progress) {
 }
 
 void Core::check_quorum() {
-  uint64_t active = 1;  // ourselves
+  uint64_t active = is_voter(config_.node_id) ? 1 : 0;  // ourselves
   for (auto& [peer, progress] : progress_) {
-    if (progress.recent_active) ++active;
+    if (progress.recent_active && counts(peer)) ++active;  // learners keep no leader in office
     progress.recent_active = false;
   }
   // CheckQuorum: a leader cut off from a majority steps down, so clients stop waiting on it
@@ -106,7 +109,8 @@ void Core::send_heartbeat(uint64_t peer) {
   // consistency check and does not disturb what is in flight. Below our log start its term is
   // unknown: anchor at 0 instead, which every log holds (a follower skips what its own
   // snapshot covers); it keeps leadership and ReadIndex rounds alive while a snapshot travels.
-  const uint64_t anchor = log_.compacted(progress.match_index) ? 0 : progress.match_index;
+  const uint64_t known = progress.replicated_index();
+  const uint64_t anchor = log_.compacted(known) ? 0 : known;
   Message heartbeat;
   heartbeat.type = MessageType::append_entries;
   heartbeat.to = peer;
@@ -129,6 +133,7 @@ void Core::send_snapshot(uint64_t peer) {
   request.snapshot_index = snapshot_index_;
   request.snapshot_term = snapshot_term_;
   request.leader_commit = commit_index_;
+  request.configuration = base_configuration_;  // the configuration as of snapshot_index_
   progress.become_snapshot(snapshot_index_);
   send(std::move(request));
 }
@@ -223,6 +228,12 @@ void Core::handle_install_snapshot(const Message& message) {
   snapshot_index_ = index;
   snapshot_term_ = term;
   snapshot_to_install_ = SnapshotRef{index, term};
+  // The snapshot's configuration replaces whatever the discarded log said (a sender that knew
+  // none leaves ours in place).
+  if (!message.configuration.empty()) base_configuration_ = message.configuration;
+  else base_configuration_ = configuration_;
+  log_configurations_.clear();
+  use_latest_configuration();
   response.match_index = index;
   response.snapshot_index = index;
   response.snapshot_term = term;
@@ -254,11 +265,21 @@ uint64_t Core::back_off_hint(const Message& message) const {
 
 void Core::handle_append_response(const Message& message) {
   if (role_ != Role::leader) return;
-  Progress& progress = progress_.at(message.from);
+  auto found = progress_.find(message.from);
+  if (found == progress_.end()) return;  // no longer a member
+  Progress& progress = found->second;
   progress.recent_active = true;
+  progress.ticks_since_heard = 0;
   progress.read_context_acked = std::max(progress.read_context_acked, message.read_context);
   release_reads();
   if (!message.success) {
+    // The follower's log ends below what it acknowledged (wiped, or lost synced writes):
+    // replicate from its end again, but keep match_index for commit (Progress::regressed).
+    const bool short_log = message.conflict_term == 0 && progress.mode != Progress::Mode::snapshot;
+    if (short_log && message.conflict_index > 0 && progress.regress(message.conflict_index - 1)) {
+      send_append(message.from, true);
+      return;
+    }
     if (progress.reject(message.reject_index, back_off_hint(message))) send_append(message.from, true);
     return;
   }
@@ -271,17 +292,25 @@ void Core::handle_append_response(const Message& message) {
   // The first success in probe mode found where the logs agree: start pipelining. In snapshot
   // mode, a success through the snapshot says it is installed (and durable) there.
   const bool snapshot_installed =
-      progress.mode == Progress::Mode::snapshot && progress.match_index >= progress.pending_snapshot;
+      progress.mode == Progress::Mode::snapshot && progress.replicated_index() >= progress.pending_snapshot;
   if (progress.mode == Progress::Mode::probe || snapshot_installed) progress.become_replicate();
   maybe_commit();
+  // The commit may have ended a removal (the peer's Progress goes) or, defensively, this
+  // leader's own membership (§4.2.2).
+  if (role_ != Role::leader || progress_.count(message.from) == 0) return;
   send_append(message.from, false);
   maybe_send_timeout_now(message.from);
 }
 
 void Core::maybe_commit() {
   KV_ASSERT(role_ == Role::leader);
-  std::vector<uint64_t> match_indexes{durable_index_};
-  for (const auto& [peer, progress] : progress_) match_indexes.push_back(progress.match_index);
+  // Only voters of the configuration in use count (§4.1); learners replicate but do not.
+  std::vector<uint64_t> match_indexes;
+  if (is_voter(config_.node_id)) match_indexes.push_back(durable_index_);
+  for (const auto& [peer, progress] : progress_) {
+    if (counts(peer)) match_indexes.push_back(progress.match_index);
+  }
+  if (match_indexes.size() < quorum()) return;
   std::sort(match_indexes.begin(), match_indexes.end(), std::greater<uint64_t>());
   const uint64_t replicated_index = match_indexes[quorum() - 1];  // held by a majority
   // §5.4.2: only an entry of the current term is committed by counting replicas (Figure 8);
@@ -290,6 +319,10 @@ void Core::maybe_commit() {
   const bool current_term = log_.term_at(replicated_index) == metadata_.current_term;
   if (!current_term && config_.planted_bug != PlantedBug::commit_old_term) return;
   commit_index_ = replicated_index;
+  // A committed removal drops the removed member's Progress; §4.2.2 for ourselves.
+  sync_progress();
+  step_down_if_removed();
+  if (role_ != Role::leader) return;
   // Tell followers now rather than at the next heartbeat.
   for (auto& [peer, progress] : progress_) send_append(peer, true);
   if (!reads_before_commit_.empty()) {
@@ -340,8 +373,10 @@ void Core::release_reads() {
   size_t released = 0;
   for (; released < pending_reads_.size(); ++released) {
     const PendingRead& read = pending_reads_[released];
-    uint64_t acknowledged = 1;  // ourselves
-    for (const auto& [peer, progress] : progress_) acknowledged += progress.read_context_acked >= read.context;
+    uint64_t acknowledged = is_voter(config_.node_id) ? 1 : 0;  // ourselves
+    for (const auto& [peer, progress] : progress_) {
+      acknowledged += counts(peer) && progress.read_context_acked >= read.context;
+    }
     if (acknowledged < quorum()) break;  // contexts increase: later reads cannot be confirmed either
     read_states_.push_back({read.request_id, read.read_index});
   }

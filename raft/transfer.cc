@@ -47,7 +47,8 @@ void Core::maybe_send_timeout_now(uint64_t peer) {
   // its candidacy passes every voter's §5.4.1 check. Sent again with later answers until the
   // recipient moves to the next term: a copy that arrives after that is of an older term and
   // is dropped, so a duplicate never starts a second campaign.
-  if (progress_.at(peer).match_index != log_.last_index()) return;
+  auto found = progress_.find(peer);
+  if (found == progress_.end() || found->second.replicated_index() != log_.last_index()) return;
   Message message;
   message.type = MessageType::timeout_now;
   message.to = peer;

@@ -9,6 +9,8 @@
 
 $import "/capnp/c++.capnp".namespace("keyval::schema");
 
+using Storage = import "storage.capnp";
+
 enum RaftMessageType {
   invalid @0;                # never sent: an all-zero message is not a Raft message
   requestVote @1;            # §5.2: a candidate asks for a vote in `term`
@@ -27,7 +29,9 @@ enum RaftMessageType {
 struct RaftEntry {
   index @0 :UInt64;   # from 1; 0 is refused
   term @1 :UInt64;
-  payload @2 :Data;   # an encoded kv Command (schema/kv.capnp); empty: Raft's own no-op
+  payload @2 :Data;   # log: an encoded kv Command (schema/kv.capnp), empty: Raft's own no-op;
+                      # configuration: a Storage.ConfigurationEntry (raft/membership.h)
+  type @3 :Storage.EntryType = log;  # log or configuration; anything else is refused
 }
 
 struct RaftMessage {
@@ -87,4 +91,8 @@ struct RaftMessage {
   # every member's client address (schema/client.capnp ClientMember). Not Raft state: the core
   # never sees it.
   senderClientAddress @25 :Text;
+
+  # installSnapshot: the cluster configuration as of snapshotIndex (the snapshot's metadata),
+  # which the receiving core adopts with the snapshot (raft/membership.h).
+  configuration @26 :List(Storage.Member);
 }

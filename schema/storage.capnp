@@ -14,6 +14,7 @@ enum EntryType {
   metadata @2;   # current_term and voted_for (payload: Metadata)
   snapshot @3;   # snapshot metadata (payload: SnapshotMetadata)
   truncate @4;   # the log ends at `index`: later entries are discarded (Raft conflict)
+  configuration @5;  # a Raft log entry holding a configuration change (payload: ConfigurationEntry)
 }
 
 struct WalEntry {
@@ -32,6 +33,22 @@ struct Metadata {
 struct Member {
   id @0 :UInt64;
   address @1 :Text;        # peer address, "host:port"; empty when not known
+  clientAddress @2 :Text;  # where it serves clients, "host:port"; empty when not known
+  learner @3 :Bool;        # a non-voting member (absent in old data: a voter)
+}
+
+enum ConfChangeKind {
+  bootstrap @0;    # the first entry of a new cluster's log
+  addLearner @1;   # a new non-voting member
+  promote @2;      # a learner becomes a voter
+  remove @3;       # a member leaves
+}
+
+# The payload of a configuration log entry: the change and the whole configuration after it.
+struct ConfigurationEntry {
+  kind @0 :ConfChangeKind;
+  nodeId @1 :UInt64;               # the member changed (0 for bootstrap)
+  members @2 :List(Member);        # sorted by id
 }
 
 struct SnapshotMetadata {

@@ -211,7 +211,10 @@ class Simulator final : public SimCluster {
         add_violations(checker_.applied(node, entry));
         // What was committed at each index, for the acknowledged-write check once the logs
         // are compacted past it.
-        if (committed_commands_.count(entry.index) != 0 || entry.payload.empty()) continue;
+        if (committed_commands_.count(entry.index) != 0 || entry.payload.empty() ||
+            entry.type != EntryType::log) {
+          continue;
+        }
         auto command = decode_command(entry.payload.data(), entry.payload.size(), "applied entry");
         if (command.is_ok()) committed_commands_[entry.index] = {command->client_id, command->sequence};
       }

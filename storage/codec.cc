@@ -7,6 +7,7 @@
 #include "schema/storage.capnp.h"
 #include "storage/capnp_message.h"
 #include "storage/crc32c.h"
+#include "storage/status.h"
 
 namespace keyval {
 
@@ -16,11 +17,52 @@ const char* entry_type_name(EntryType type) {
     case EntryType::metadata: return "metadata";
     case EntryType::snapshot: return "snapshot";
     case EntryType::truncate: return "truncate";
+    case EntryType::configuration: return "configuration";
   }
   return "invalid";
 }
 
-bool is_valid_entry_type(uint8_t value) { return value >= 1 && value <= 4; }
+bool is_valid_entry_type(uint8_t value) { return value >= 1 && value <= 5; }
+
+const char* conf_change_kind_name(ConfChangeKind kind) {
+  switch (kind) {
+    case ConfChangeKind::bootstrap: return "bootstrap";
+    case ConfChangeKind::add_learner: return "add_learner";
+    case ConfChangeKind::promote: return "promote";
+    case ConfChangeKind::remove: return "remove";
+  }
+  return "invalid";
+}
+
+namespace {
+
+void set_members(capnp::List<schema::Member>::Builder out, const std::vector<Member>& members) {
+  for (size_t i = 0; i < members.size(); ++i) {
+    auto member = out[static_cast<unsigned>(i)];
+    member.setId(members[i].id);
+    member.setAddress(members[i].address);
+    member.setClientAddress(members[i].client_address);
+    member.setLearner(members[i].learner);
+  }
+}
+
+std::vector<Member> get_members(capnp::List<schema::Member>::Reader in) {
+  std::vector<Member> members;
+  members.reserve(in.size());
+  // Data written before clientAddress and learner existed reads them as "" and false: a voter.
+  for (auto member : in) {
+    members.push_back(Member{member.getId(), member.getAddress().cStr(), member.getClientAddress().cStr(),
+                             member.getLearner()});
+  }
+  return members;
+}
+
+// Only these two entry types are Raft log entries (the rest are WAL bookkeeping).
+bool is_log_entry_type(schema::EntryType type) {
+  return type == schema::EntryType::LOG || type == schema::EntryType::CONFIGURATION;
+}
+
+}  // namespace
 
 std::vector<uint8_t> encode_metadata(const Metadata& metadata) {
   capnp::MallocMessageBuilder builder(16);
@@ -47,11 +89,7 @@ std::vector<uint8_t> encode_snapshot_metadata(const SnapshotMetadata& snapshot) 
   auto root = builder.initRoot<schema::SnapshotMetadata>();
   root.setLastIncludedIndex(snapshot.last_included_index);
   root.setLastIncludedTerm(snapshot.last_included_term);
-  auto members = root.initConfiguration(static_cast<unsigned>(snapshot.configuration.size()));
-  for (size_t i = 0; i < snapshot.configuration.size(); ++i) {
-    members[static_cast<unsigned>(i)].setId(snapshot.configuration[i].id);
-    members[static_cast<unsigned>(i)].setAddress(snapshot.configuration[i].address);
-  }
+  set_members(root.initConfiguration(static_cast<unsigned>(snapshot.configuration.size())), snapshot.configuration);
   return message_to_bytes(builder);
 }
 
@@ -61,13 +99,37 @@ Result<SnapshotMetadata> decode_snapshot_metadata(const uint8_t* data, size_t by
     auto root = reader.getRoot<schema::SnapshotMetadata>();
     snapshot.last_included_index = root.getLastIncludedIndex();
     snapshot.last_included_term = root.getLastIncludedTerm();
-    for (auto member : root.getConfiguration()) {
-      snapshot.configuration.push_back(Member{member.getId(), member.getAddress().cStr()});
-    }
+    snapshot.configuration = get_members(root.getConfiguration());
     return Status::ok();
   });
   if (!status.is_ok()) return status;
   return snapshot;
+}
+
+std::vector<uint8_t> encode_configuration_entry(const ConfigurationEntry& entry) {
+  capnp::MallocMessageBuilder builder;
+  auto root = builder.initRoot<schema::ConfigurationEntry>();
+  root.setKind(static_cast<schema::ConfChangeKind>(entry.kind));
+  root.setNodeId(entry.node_id);
+  set_members(root.initMembers(static_cast<unsigned>(entry.members.size())), entry.members);
+  return message_to_bytes(builder);
+}
+
+Result<ConfigurationEntry> decode_configuration_entry(const uint8_t* data, size_t bytes, const std::string& where) {
+  ConfigurationEntry entry;
+  Status status = read_message(data, bytes, where, [&](capnp::MessageReader& reader) {
+    auto root = reader.getRoot<schema::ConfigurationEntry>();
+    const auto kind = static_cast<uint16_t>(root.getKind());
+    if (kind > static_cast<uint16_t>(ConfChangeKind::remove)) {
+      return Status::corruption(where + ": configuration entry has unknown kind " + std::to_string(kind));
+    }
+    entry.kind = static_cast<ConfChangeKind>(kind);
+    entry.node_id = root.getNodeId();
+    entry.members = get_members(root.getMembers());
+    return Status::ok();
+  });
+  if (!status.is_ok()) return status;
+  return entry;
 }
 
 uint32_t entry_checksum(EntryType type, uint64_t index, uint64_t term, const uint8_t* payload, size_t bytes) {
@@ -82,11 +144,12 @@ std::vector<uint8_t> encode_entry(const Entry& entry) {
   // Room for the root struct, the payload and the segment table in one first segment.
   capnp::MallocMessageBuilder builder(static_cast<unsigned>(8 + entry.payload.size() / 8));
   auto root = builder.initRoot<schema::WalEntry>();
-  root.setType(schema::EntryType::LOG);
+  KV_ASSERT(entry.type == EntryType::log || entry.type == EntryType::configuration);
+  root.setType(static_cast<schema::EntryType>(entry.type));
   root.setIndex(entry.index);
   root.setTerm(entry.term);
   root.setPayload(kj::arrayPtr(entry.payload.data(), entry.payload.size()));
-  root.setChecksum(entry_checksum(EntryType::log, entry.index, entry.term, entry.payload.data(), entry.payload.size()));
+  root.setChecksum(entry_checksum(entry.type, entry.index, entry.term, entry.payload.data(), entry.payload.size()));
   return message_to_bytes(builder);
 }
 
@@ -94,15 +157,17 @@ Result<Entry> decode_entry(const uint8_t* data, size_t bytes, uint64_t expected_
   Entry entry;
   Status status = read_message(data, bytes, where, [&](capnp::MessageReader& reader) {
     auto root = reader.getRoot<schema::WalEntry>();
-    if (root.getType() != schema::EntryType::LOG) {
+    if (!is_log_entry_type(root.getType())) {
       return Status::corruption(where + ": stored entry has type " +
-                                std::to_string(static_cast<unsigned>(root.getType())) + ", expected log (1)");
+                                std::to_string(static_cast<unsigned>(root.getType())) +
+                                ", expected log (1) or configuration (5)");
     }
+    entry.type = static_cast<EntryType>(root.getType());
     entry.index = root.getIndex();
     entry.term = root.getTerm();
     auto payload = root.getPayload();
     entry.payload.assign(payload.begin(), payload.end());
-    uint32_t expected = entry_checksum(EntryType::log, entry.index, entry.term, entry.payload.data(), entry.payload.size());
+    uint32_t expected = entry_checksum(entry.type, entry.index, entry.term, entry.payload.data(), entry.payload.size());
     if (root.getChecksum() != expected) {
       return Status::corruption(where + ": entry checksum mismatch (stored " + std::to_string(root.getChecksum()) +
                                 ", computed " + std::to_string(expected) + ")");

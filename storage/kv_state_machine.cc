@@ -108,6 +108,9 @@ Result<CommandResult> KvStateMachine::apply_entry(KvWriter& writer, const Entry&
   CommandResult result;
   result.index = entry.index;
   if (entry.payload.empty()) return result;  // Raft's own no-op (a new leader's first entry)
+  // A configuration change is Raft's own business (raft/membership.h): a no-op here that
+  // still advances the applied index, like the leader's no-op.
+  if (entry.type == EntryType::configuration) return result;
   auto command = decode_command(entry.payload.data(), entry.payload.size(), entry_name(entry.index));
   if (!command.is_ok()) {
     // An undecodable payload is committed on every replica alike: applying it as a no-op
@@ -147,7 +150,7 @@ Result<CommandResult> KvStateMachine::apply_with_session(KvWriter& writer, const
 Result<CommandResult> KvStateMachine::skipped_result(KvWriter& writer, const Entry& entry) {
   CommandResult gone = refused(CommandStatus::already_applied, entry.index,
                                entry_name(entry.index) + " was applied before and its result is no longer kept");
-  if (entry.payload.empty()) return gone;
+  if (entry.payload.empty() || entry.type == EntryType::configuration) return gone;
   auto command = decode_command(entry.payload.data(), entry.payload.size(), entry_name(entry.index));
   if (!command.is_ok() || command->client_id == 0) return gone;
   KV_ASSIGN_OR_RETURN(std::optional<Session> session, load_session(writer, command->client_id));

@@ -250,7 +250,7 @@ Status copy_wal_entries(Wal& wal, Store& store, uint64_t from, const RecoveryOpt
   KV_RETURN_IF_ERROR(wal.replay(from, [&](const EntryView& view) -> Status {
     // The view's bytes die with the next call on the WAL: copy them.
     batch.push_back(
-        Entry{view.index, view.term, std::vector<uint8_t>(view.payload, view.payload + view.payload_bytes)});
+        Entry{view.index, view.term, std::vector<uint8_t>(view.payload, view.payload + view.payload_bytes), view.type});
     batch_bytes += view.payload_bytes;
     if (batch.size() < options.batch_entries_max && batch_bytes < options.batch_bytes_max) return Status::ok();
     return save_batch();

@@ -20,6 +20,9 @@ using namespace wal_format;
 
 namespace {
 
+// Records that hold a Raft log entry and take the next index (the rest are bookkeeping).
+bool is_log_record(EntryType type) { return type == EntryType::log || type == EntryType::configuration; }
+
 constexpr size_t scan_chunk_bytes = 4u << 20;  // read-ahead while scanning and replaying
 constexpr const char* lock_file_name = "LOCK";
 constexpr const char* prepared_suffix = ".wal.tmp";
@@ -222,6 +225,7 @@ struct Wal::Impl {
 Status Wal::Impl::apply(const RecordHeader& header, const uint8_t* payload, const Segment& where, uint64_t offset) {
   switch (header.type) {
     case EntryType::log:
+    case EntryType::configuration:  // a Raft log entry like any other (raft/membership.h)
       if (header.index != last_index() + 1) {
         return Status::corruption(at(where.name, offset) + ": log record has index " + std::to_string(header.index) +
                                   ", expected " + std::to_string(last_index() + 1));
@@ -545,11 +549,12 @@ Result<std::unique_ptr<Wal>> Wal::open(Env& env, const std::string& directory, c
 const WalOpenReport& Wal::open_report() const { return impl_->report; }
 
 Status Wal::append(const Entry& entry) {
-  return append(entry.index, entry.term, entry.payload.data(), entry.payload.size());
+  return append(entry.index, entry.term, entry.payload.data(), entry.payload.size(), entry.type);
 }
 
-Status Wal::append(uint64_t index, uint64_t term, const uint8_t* payload, size_t payload_bytes) {
+Status Wal::append(uint64_t index, uint64_t term, const uint8_t* payload, size_t payload_bytes, EntryType type) {
   Impl& wal = *impl_;
+  KV_ASSERT(type == EntryType::log || type == EntryType::configuration);
   KV_RETURN_IF_ERROR(wal.failure);
   if (wal.options.read_only) return Status::invalid_argument("WAL " + wal.directory + " is open read-only");
   if (index != wal.last_index() + 1) {
@@ -562,7 +567,7 @@ Status Wal::append(uint64_t index, uint64_t term, const uint8_t* payload, size_t
   }
   KV_RETURN_IF_ERROR(wal.maybe_rotate(record_bytes(payload_bytes)));
   Location location{static_cast<uint32_t>(wal.active().id), static_cast<uint32_t>(wal.active().end_bytes)};
-  KV_RETURN_IF_ERROR(wal.append_record(EntryType::log, index, term, payload, payload_bytes));
+  KV_RETURN_IF_ERROR(wal.append_record(type, index, term, payload, payload_bytes));
   wal.locations.push_back(location);
   return Status::ok();
 }
@@ -670,13 +675,14 @@ Result<Entry> Wal::read(uint64_t index) {
   }
   RecordHeader header;
   KV_ASSIGN_OR_RETURN(std::vector<uint8_t> record, wal.read_record(wal.locations[index - wal.first_index], &header));
-  if (header.type != EntryType::log || header.index != index) {
+  if (!is_log_record(header.type) || header.index != index) {
     return Status::corruption("WAL " + wal.directory + ": record located for entry " + std::to_string(index) +
                               " holds " + entry_type_name(header.type) + " index " + std::to_string(header.index));
   }
   Entry entry;
   entry.index = header.index;
   entry.term = header.term;
+  entry.type = header.type;
   entry.payload.assign(record.begin() + record_header_bytes, record.begin() + record_header_bytes + header.payload_bytes);
   return entry;
 }
@@ -685,7 +691,8 @@ Result<std::vector<Entry>> Wal::read_range(uint64_t first, uint64_t last) {
   std::vector<Entry> entries;
   Status status = replay(first, [&](const EntryView& view) {
     if (view.index > last) return Status::not_found("end of range");
-    entries.push_back(Entry{view.index, view.term, std::vector<uint8_t>(view.payload, view.payload + view.payload_bytes)});
+    entries.push_back(
+        Entry{view.index, view.term, std::vector<uint8_t>(view.payload, view.payload + view.payload_bytes), view.type});
     return Status::ok();
   });
   if (!status.is_ok() && !(status.code() == Code::not_found && status.message() == "end of range")) return status;
@@ -720,11 +727,12 @@ Status Wal::replay(uint64_t from, const std::function<Status(const EntryView&)>&
     }
     RecordHeader header;
     if (available < record_header_bytes || check_record(data, available, where.salt, &header) != RecordCheck::valid ||
-        header.index != index || header.type != EntryType::log) {
+        header.index != index || !is_log_record(header.type)) {
       return Status::corruption(at(where.name, location.offset) + ": entry " + std::to_string(index) +
                                 " fails its check on replay");
     }
-    KV_RETURN_IF_ERROR(visit(EntryView{index, header.term, data + record_header_bytes, header.payload_bytes}));
+    KV_RETURN_IF_ERROR(
+        visit(EntryView{index, header.term, data + record_header_bytes, header.payload_bytes, header.type}));
   }
   return Status::ok();
 }

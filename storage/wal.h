@@ -71,6 +71,7 @@ struct EntryView {
   uint64_t term = 0;
   const uint8_t* payload = nullptr;
   size_t payload_bytes = 0;
+  EntryType type = EntryType::log;  // log or configuration: both are Raft log entries
 };
 
 class Wal {
@@ -86,7 +87,9 @@ class Wal {
   // --- writing (buffered until flush/sync) ---
   // `entry.index` must be next_index().
   Status append(const Entry& entry);
-  Status append(uint64_t index, uint64_t term, const uint8_t* payload, size_t payload_bytes);
+  // `type`: log or configuration (both are Raft log entries and take the next index).
+  Status append(uint64_t index, uint64_t term, const uint8_t* payload, size_t payload_bytes,
+                EntryType type = EntryType::log);
   Status append_batch(const std::vector<Entry>& entries);
   Status save_metadata(const Metadata& metadata);
   // Records snapshot metadata. When the log does not hold the snapshot's last included entry

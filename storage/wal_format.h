@@ -16,7 +16,7 @@
 //       [4, 32) of the header and the payload: a record copied from (or left over
 //       by) another segment never validates
 //    4  u32 payload bytes
-//    8  u8  type (1 log, 2 metadata, 3 snapshot, 4 truncate); 0 is never written,
+//    8  u8  type (1 log, 2 metadata, 3 snapshot, 4 truncate, 5 configuration); 0 is never written,
 //       so an all-zero header is unused space, never a record
 //    9  u8[7] reserved, zero
 //   16  u64 index

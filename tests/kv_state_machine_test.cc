@@ -207,6 +207,24 @@ BOOST_AUTO_TEST_CASE(applied_term_is_the_term_of_the_last_applied_entry) {
   BOOST_CHECK_EQUAL(fixture.machine().applied().value().second, 4u);
 }
 
+BOOST_AUTO_TEST_CASE(configuration_entry_is_a_no_op_that_advances_the_applied_index) {
+  Fixture fixture;
+  // Its payload is Raft's (a ConfigurationEntry), never decoded as a command, even when the
+  // bytes happen to decode as one.
+  Entry configuration = entry(2, put(0, 0, "never", "applied"));
+  configuration.type = EntryType::configuration;
+  std::vector<CommandResult> results =
+      fixture.apply({entry(1, put(0, 0, "k", "a")), configuration, entry(3, put(0, 0, "k", "b"))});
+  BOOST_REQUIRE_EQUAL(results.size(), 3u);
+  BOOST_CHECK(results[1].status == CommandStatus::ok);
+  BOOST_CHECK_EQUAL(results[1].index, 2u);
+  BOOST_CHECK(!fixture.get("never").has_value());
+  BOOST_CHECK(fixture.get("k") == std::optional<std::string>("b"));
+  BOOST_CHECK_EQUAL(fixture.applied_index(), 3u);
+  fixture.apply({Entry{4, 1, {1, 2, 3}, EntryType::configuration}});
+  BOOST_CHECK_EQUAL(fixture.applied_index(), 4u);
+}
+
 BOOST_AUTO_TEST_CASE(reapplying_after_a_restart_skips_applied_entries) {
   Fixture fixture;
   const std::vector<Entry> batch = {entry(1, put(0, 0, "k", "a")), entry(2, put(7, 1, "s", "x"))};

@@ -759,6 +759,39 @@ BOOST_AUTO_TEST_CASE(many_small_entries) {
   sample_check(*wal);
 }
 
+BOOST_AUTO_TEST_CASE(configuration_records_are_log_entries_that_keep_their_type) {
+  TempDir temp;
+  const std::string directory = wal_dir(temp);
+  std::vector<Entry> entries;
+  for (uint64_t index = 1; index <= 6; ++index) {
+    Entry entry{index, 1, std::vector<uint8_t>(index, static_cast<uint8_t>(index))};
+    if (index == 1 || index == 4) entry.type = EntryType::configuration;  // opaque bytes to the WAL
+    entries.push_back(entry);
+  }
+  {
+    auto wal = open_wal(directory);
+    BOOST_REQUIRE(wal->append_batch(entries).is_ok());
+    BOOST_REQUIRE(wal->sync().is_ok());
+  }
+  auto wal = open_wal(directory);
+  BOOST_TEST(wal->last_index() == 6u);
+  for (const Entry& entry : entries) {
+    auto read = wal->read(entry.index);
+    BOOST_REQUIRE(read.is_ok());
+    BOOST_TEST((read.value() == entry));
+  }
+  auto range = wal->read_range(1, 6);
+  BOOST_REQUIRE(range.is_ok());
+  BOOST_TEST((range.value() == entries));
+  // A truncation cuts a configuration record like any entry; the next append takes its index.
+  BOOST_REQUIRE(wal->truncate_suffix_after(3).is_ok());
+  Entry replacement{4, 2, {9}};
+  BOOST_REQUIRE(wal->append(replacement).is_ok());
+  auto read = wal->read(4);
+  BOOST_REQUIRE(read.is_ok());
+  BOOST_TEST((read->type == EntryType::log));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace

@@ -114,6 +114,7 @@ void check_round_trip(const raft::Message& message) {
   BOOST_TEST(describe(decoded.value()) == describe(message));
   BOOST_TEST((decoded->entries == message.entries));
   BOOST_TEST((decoded->chunk_data == message.chunk_data));
+  BOOST_TEST((decoded->configuration == message.configuration));
 }
 
 // Each prefix in its own buffer, so a read past it is a sanitizer error, not a silent success.
@@ -255,6 +256,29 @@ BOOST_AUTO_TEST_CASE(install_snapshot_round_trips) {
   BOOST_TEST(decoded->leader_commit == 10042u);
 }
 
+BOOST_AUTO_TEST_CASE(install_snapshot_carries_the_snapshot_configuration) {
+  raft::Message message;
+  message.type = raft::MessageType::install_snapshot;
+  message.from = 1;
+  message.to = 4;
+  message.term = 3;
+  message.snapshot_index = 50;
+  message.snapshot_term = 2;
+  message.configuration = {{1, "a:7001", "a:8001", false}, {2, "b:7001", "", false}, {4, "d:7001", "d:8001", true}};
+  check_round_trip(message);
+}
+
+BOOST_AUTO_TEST_CASE(configuration_entries_keep_their_type_on_the_wire) {
+  raft::Message message = sample_message(raft::MessageType::append_entries,
+                                         {Entry{7, 2, {}}, Entry{8, 2, make_payload(3, 40), EntryType::configuration},
+                                          Entry{9, 2, make_payload(4, 10)}});
+  check_round_trip(message);
+  auto decoded = decode(encode_raft_message(message));
+  BOOST_REQUIRE(decoded.is_ok());
+  BOOST_TEST((decoded->entries[1].type == EntryType::configuration));
+  BOOST_TEST((decoded->entries[2].type == EntryType::log));
+}
+
 BOOST_AUTO_TEST_CASE(snapshot_chunk_round_trips_its_bytes) {
   // A middle chunk of 1 MiB (binary, NULs and all), the last one (odd size, done), an empty
   // one, and the receiver's answers: the next offset wanted, or an error asking for a restart.
@@ -325,8 +349,9 @@ BOOST_AUTO_TEST_CASE(encoded_sizes_of_a_heartbeat_and_a_small_append) {
   size_t append_bytes = encode_raft_message(append).size();
   BOOST_TEST_MESSAGE("append_entries heartbeat: " << heartbeat_bytes
                                                   << " bytes; with one 100-byte entry: " << append_bytes << " bytes");
-  // One segment: the entry costs its struct, its list's tag and its payload padded to words.
-  BOOST_TEST(append_bytes - heartbeat_bytes == 8u * (1 + 3 + (100 + 7) / 8));
+  // One segment: the entry costs its struct (index, term, type and the payload pointer: 4
+  // words), its list's tag and its payload padded to words.
+  BOOST_TEST(append_bytes - heartbeat_bytes == 8u * (1 + 4 + (100 + 7) / 8));
 }
 
 BOOST_AUTO_TEST_CASE(every_truncation_is_refused) {
