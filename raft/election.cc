@@ -16,15 +16,13 @@ void Core::reset_timers() {
 }
 
 void Core::tick_election() {
-  ++election_elapsed_;
+  if (election_elapsed_ < UINT32_MAX) ++election_elapsed_;
   // §5.2: no word from a leader (or no decision) within the election timeout: campaign.
   if (election_elapsed_ < randomized_election_timeout_) return;
   // Learners and nodes outside the configuration (removed, or joining with an empty log)
   // never campaign: they could not win, and a removed node would only disturb the others.
-  if (!is_voter()) {
-    reset_timers();
-    return;
-  }
+  // Their timer keeps running, so CheckQuorum's lease (in_lease) ends for them as for voters.
+  if (!is_voter()) return;
   campaign(config_.pre_vote);
 }
 
@@ -158,8 +156,14 @@ void Core::handle_vote_request(const Message& message) {
   response.to = message.from;
   response.term = metadata_.current_term;
   response.vote_granted = false;
-  // Learners and nodes outside the configuration grant no votes (membership.h).
-  if (!is_voter()) {
+  // A node outside its configuration (removed, or joining with an empty log: possibly a voter
+  // that lost its data) grants no votes. A learner does answer: a candidate asks only the
+  // voters of its own configuration, so it asks a learner only when its log promotes it, and
+  // the learner may not have that entry yet. Refusing then can leave no electable voter (the
+  // leader that proposed the promotion steps down before the learner hears of it, and without
+  // the new voter's vote nobody reaches a majority); the vote is safe, being one per term and
+  // subject to the §5.4.1 check like any other.
+  if (!is_member()) {
     send(response);
     return;
   }

@@ -1,8 +1,9 @@
 // Cluster membership (thesis chapter 4, single-server changes, §4.1): which nodes replicate
 // the log, which of them vote, and the one change at a time that moves from one
 // configuration to the next. A configuration is a list of Members (storage/types.h); a
-// learner (non-voting member) receives the log but neither votes nor counts toward commit
-// or elections. Configurations live in the log as entries of type
+// learner (non-voting member) receives the log but never campaigns and never counts toward
+// commit or elections. It does answer a vote request (a candidate whose log promotes it
+// asks it; see Core::handle_vote_request); a node outside its configuration does not. Configurations live in the log as entries of type
 // EntryType::configuration whose payload is encode_configuration_entry(...)
 // (storage/codec.h; ConfigurationEntry is in storage/types.h) and in snapshots (SnapshotMetadata::configuration). A node uses the
 // latest configuration in its log, committed or not (§4.1); a truncated configuration

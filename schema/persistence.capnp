@@ -8,7 +8,8 @@ $import "/capnp/c++.capnp".namespace("keyval::schema");
 
 using Storage = import "storage.capnp";
 
-# Records in WAL order: log entries, metadata, snapshot metadata, truncations.
+# Records in WAL order: log and configuration entries (type 5, a Raft log entry like a log
+# record, see schema/storage.capnp), metadata, snapshot metadata, truncations.
 # A log record with index 0 asks the wal_writer to assign the next index.
 struct RecordBatch {
   records @0 :List(Storage.WalEntry);

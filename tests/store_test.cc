@@ -151,6 +151,21 @@ BOOST_AUTO_TEST_CASE(batch_of_entries_saved_in_one_transaction) {
   BOOST_TEST((zero.code() == Code::invalid_argument), zero.to_string());
 }
 
+BOOST_AUTO_TEST_CASE(configuration_entries_keep_their_type_in_the_log_database) {
+  TempDir temp;
+  std::vector<Entry> entries = make_entries(1, 6, 2);
+  entries[0].type = EntryType::configuration;
+  entries[3].type = EntryType::configuration;
+  {
+    auto store = open_store(store_dir(temp));
+    require_ok(store->save_entries(entries));
+  }
+  auto store = open_store(store_dir(temp));
+  BOOST_TEST((load_range(*store, 1, 6) == entries));
+  BOOST_TEST((load(*store, 4).type == EntryType::configuration));
+  BOOST_TEST((load(*store, 5).type == EntryType::log));
+}
+
 BOOST_AUTO_TEST_CASE(load_range_returns_entries_in_order) {
   TempDir temp;
   auto store = open_store(store_dir(temp));
