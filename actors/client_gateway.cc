@@ -412,7 +412,7 @@ raft::ConfChangeKind change_kind(ClientOp op) {
 
 // A change's answer carries the configuration in use once it is over (a second question to
 // the raft node: the change is committed by then, so it is in that view).
-void member_change_answered(Self self, const SharedRequest& request, Ticket ticket, ClientResponse response) {
+void member_change_answered(Self self, Ticket ticket, ClientResponse response) {
   if (response.status != ClientStatus::ok) return answer(self, ticket, response);
   self->request(self->state.raft_node, caf::infinite, member_list_atom_v)
       .then(
@@ -455,13 +455,14 @@ void member_change(Self self, const SharedRequest& request, Ticket ticket) {
               }
               case ConfChangeOutcome::refused: response = response_for(*request, ClientStatus::rejected, why); break;
               case ConfChangeOutcome::lost: response = response_for(*request, ClientStatus::lost, why); break;
+              case ConfChangeOutcome::retry: response = response_for(*request, ClientStatus::busy, why); break;
               default: response = response_for(*request, ClientStatus::unavailable, why); break;
             }
             response.node_id = node_id;
             response.leader_hint = leader;
             response.index = index;
             response.term = term;
-            member_change_answered(self, request, ticket, std::move(response));
+            member_change_answered(self, ticket, std::move(response));
           },
           [self, request, ticket](caf::error& error) { answer(self, ticket, failure(*request, error)); });
 }

@@ -22,6 +22,14 @@
 //   leader_transfer: the raft node hands leadership over (§3.10, raft_node.h) and the answer
 //     comes once it is over: ok (node_id handed over to leader_hint, which leads in term),
 //     not_leader, rejected (to itself, to a non-member) or unavailable (abandoned: why).
+//   member_list: the configuration the node uses (any node; the leader's has match indexes).
+//   member_add, member_promote, member_remove (docs/MEMBERSHIP.md): the raft node proposes
+//     the change and answers once its entry is committed: ok (index, term, and the
+//     configuration now in use), rejected (why: one change at a time, a learner far behind,
+//     an id already a member, ...), busy (a new leader's first commit or a hand-off is under
+//     way: ask again shortly), lost, or not_leader (a remove of the leader itself, once
+//     leadership moved: ask the new leader). member_add with learner false is rejected: a
+//     member joins as a learner.
 // Every answer, whatever its status, names the answering node (node_id), the leader
 // (leader_hint) and its client address, and the members with their client addresses, as the
 // raft node last told the gateway (client_directory_atom; actors/client_addresses.h).

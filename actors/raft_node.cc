@@ -290,7 +290,10 @@ class RaftNodeActor : public caf::event_based_actor {
     if (result.refusal != raft::ConfChangeRefusal::none) {
       log("membership change refused (" + what + "): " + raft::conf_change_refusal_name(result.refusal) + ": " +
           result.why);
-      return change_answer(ConfChangeOutcome::refused, core_.id(), 0, 0,
+      // A new leader's first commit, a hand-off under way: over within moments, worth a retry.
+      const bool passing = result.refusal == raft::ConfChangeRefusal::no_commit_in_term ||
+                           result.refusal == raft::ConfChangeRefusal::transfer_in_progress;
+      return change_answer(passing ? ConfChangeOutcome::retry : ConfChangeOutcome::refused, core_.id(), 0, 0,
                            std::string(raft::conf_change_refusal_name(result.refusal)) + ": " + result.why);
     }
     log("membership change proposed (" + what + ") at index " + std::to_string(result.index) + " in term " +
@@ -431,6 +434,9 @@ class RaftNodeActor : public caf::event_based_actor {
     std::vector<std::string> peer_addresses;
     for (const Member& other : members) {
       if (other.id == core_.id()) continue;
+      // A configuration without addresses (Config::voters of an older directory) says nothing
+      // about where peers are: the transport keeps the flags' addresses.
+      if (other.address.empty()) return;
       peer_ids.push_back(other.id);
       peer_addresses.push_back(other.address);
     }

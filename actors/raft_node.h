@@ -116,8 +116,10 @@ enum class TransferOutcome : uint64_t { done = 0, not_leader = 1, refused = 2, f
 //       naming it once that is over, so the client asks the new leader; refused: the core's
 //       `why` (one change at a time, a learner far behind, ...), nothing proposed; lost:
 //       another entry took its index (not applied); failed: the node stopped, a snapshot
-//       replaced the log before the entry was seen, or the leadership hand-off failed (why).
-enum class ConfChangeOutcome : uint64_t { done = 0, not_leader = 1, refused = 2, lost = 3, failed = 4 };
+//       replaced the log before the entry was seen, or the leadership hand-off failed (why);
+//       retry: refused for a moment only (a new leader that has not committed an entry of its
+//       term yet, a leadership hand-off under way), nothing proposed: ask again shortly.
+enum class ConfChangeOutcome : uint64_t { done = 0, not_leader = 1, refused = 2, lost = 3, failed = 4, retry = 5 };
 //   (member_list_atom) -> (Frame)
 //       the configuration in use as an encoded ClientResponse (actors/client_protocol.h):
 //       configuration (with match indexes when this node leads), configuration_index,

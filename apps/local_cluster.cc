@@ -114,9 +114,13 @@ std::string LocalCluster::endpoints_flag() const {
   return text;
 }
 
+uint64_t LocalCluster::bootstrap_nodes() const {
+  return options_.bootstrap_nodes == 0 ? options_.nodes : std::min(options_.bootstrap_nodes, options_.nodes);
+}
+
 std::string LocalCluster::peers_flag() const {
   std::string text;
-  for (uint64_t id = 1; id <= options_.nodes; ++id) {
+  for (uint64_t id = 1; id <= bootstrap_nodes(); ++id) {
     text += (text.empty() ? "" : ",") + std::to_string(id) + "=" + peer_endpoints_[id - 1].str();
   }
   return text;
@@ -151,23 +155,27 @@ pid_t LocalCluster::pid(uint64_t id) const { return pids_.at(id - 1); }
 
 std::optional<NodeExit> LocalCluster::last_exit(uint64_t id) const { return exits_.at(id - 1); }
 
+std::vector<std::string> LocalCluster::node_arguments(uint64_t id) const {
+  std::vector<std::string> args = {options_.binary,    "node",           "--id",          std::to_string(id),
+                                   "--data-dir",       data_directory(id), "--peers",     peers_flag(),
+                                   "--client-listen",  client_endpoints_[id - 1].str(), "--cluster", options_.cluster,
+                                   "--tick-ms",        std::to_string(options_.tick_ms)};
+  if (id <= bootstrap_nodes()) {
+    args.push_back("--bootstrap");  // creates the data directory at the first start, ignored at a restart
+    return args;
+  }
+  std::string endpoints;
+  for (uint64_t member = 1; member <= bootstrap_nodes(); ++member) {
+    endpoints += (endpoints.empty() ? "" : ",") + client_endpoints_[member - 1].str();
+  }
+  args.insert(args.end(), {"--peer-listen", peer_endpoints_[id - 1].str(), "--join", endpoints});
+  return args;
+}
+
 Status LocalCluster::start(uint64_t id) {
   KV_ASSERT(id >= 1 && id <= options_.nodes);
   if (running(id)) return Status::invalid_argument("node " + std::to_string(id) + " runs already");
-  std::vector<std::string> args = {options_.binary,
-                                   "node",
-                                   "--id",
-                                   std::to_string(id),
-                                   "--data-dir",
-                                   data_directory(id),
-                                   "--peers",
-                                   peers_flag(),
-                                   "--client-listen",
-                                   client_endpoints_[id - 1].str(),
-                                   "--cluster",
-                                   options_.cluster,
-                                   "--tick-ms",
-                                   std::to_string(options_.tick_ms)};
+  std::vector<std::string> args = node_arguments(id);
   args.insert(args.end(), options_.extra_node_flags.begin(), options_.extra_node_flags.end());
   std::vector<char*> argv;
   for (std::string& arg : args) argv.push_back(arg.data());

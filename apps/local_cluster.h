@@ -42,6 +42,11 @@ struct LocalClusterOptions {
   std::string cluster = "keyval";
   uint64_t tick_ms = 10;
   std::vector<std::string> extra_node_flags;  // appended to every node's command line
+  // Nodes 1..bootstrap_nodes form the cluster: each starts with --bootstrap and their --peers
+  // (which creates its data directory at the first start and is ignored at a restart). A node
+  // above them starts with --join (the first ones' client endpoints) and its own --peer-listen:
+  // add it first (keyval member add, KvClient::member_add). 0: every node bootstraps.
+  uint64_t bootstrap_nodes = 0;
 };
 
 struct NodeExit {
@@ -72,7 +77,8 @@ class LocalCluster {
 
   const std::vector<Endpoint>& client_endpoints() const { return client_endpoints_; }
   std::string endpoints_flag() const;  // "127.0.0.1:P1,127.0.0.1:P2,..." in node-id order
-  std::string peers_flag() const;      // "1=127.0.0.1:Q1,..."
+  std::string peers_flag() const;      // "1=127.0.0.1:Q1,..." (the bootstrap nodes)
+  const Endpoint& peer_endpoint(uint64_t id) const { return peer_endpoints_.at(id - 1); }
   std::string log_path(uint64_t id) const;
   uint64_t log_bytes(uint64_t id) const;  // the log's size now: where a restart's lines begin
   // The last line of node id's log from byte `from` on that contains `needle`, without its
@@ -94,6 +100,8 @@ class LocalCluster {
  private:
   explicit LocalCluster(LocalClusterOptions options) : options_(std::move(options)) {}
   void reap(uint64_t id, int wait_status);
+  uint64_t bootstrap_nodes() const;
+  std::vector<std::string> node_arguments(uint64_t id) const;
 
   LocalClusterOptions options_;
   std::vector<Endpoint> client_endpoints_;

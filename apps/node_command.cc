@@ -4,6 +4,22 @@
 //               [--peers 1=HOST:PORT,2=HOST:PORT,3=HOST:PORT] [--cluster NAME] [--config FILE]
 //               [--tick-ms T] [--threads N] [--snapshot-entries N] [--snapshot-bytes B]
 //               [--log-tail-entries N] [--wal-segment-bytes B] [--advertise-client HOST:PORT]
+//               [--bootstrap | --join HOST:PORT,...]
+//
+// A data directory is created only when asked (docs/MEMBERSHIP.md):
+//   --bootstrap  a node of a NEW cluster whose voters are --peers: a missing directory is
+//                created and its log starts with the bootstrap configuration entry (index 1,
+//                term 1, the members of --peers; the same on every node). For a directory that
+//                already belongs to this node and cluster it is ignored, so the same command line
+//                restarts the node.
+//   --join E     a new member of a RUNNING cluster, reached at client endpoints E: a member is
+//                asked for the configuration, which must list this node id (added first with
+//                `keyval member add`); the directory is created with no configuration (the node
+//                neither campaigns nor votes until the leader's log or snapshot gives it one),
+//                and the transport dials the members' peer addresses. For an existing directory
+//                the members' addresses are still asked for (best effort).
+// Without either, a missing data directory (or one without IDENTITY) is refused, naming the
+// path and both flags.
 //
 // Defaults: --peers 1=127.0.0.1:7201,2=127.0.0.1:7202,3=127.0.0.1:7203; --peer-listen this
 // node's own entry in --peers; --client-listen 127.0.0.1:(7100 + N); --cluster keyval;
@@ -64,7 +80,7 @@ const char* const peers_default = "1=127.0.0.1:7201,2=127.0.0.1:7202,3=127.0.0.1
 const std::vector<std::string> setting_names = {"id",      "data-dir",         "peer-listen",      "client-listen",
                                                 "peers",   "cluster",          "tick-ms",          "threads",
                                                 "snapshot-entries", "snapshot-bytes", "log-tail-entries",
-                                                "wal-segment-bytes", "advertise-client"};
+                                                "wal-segment-bytes", "advertise-client", "join"};
 // Bounds of the snapshot settings: far above any useful value, low enough that a typo in
 // units (bytes given as entries) is caught.
 constexpr uint64_t snapshot_entries_max = 1'000'000'000;
@@ -88,6 +104,8 @@ struct NodeOptions {
   uint64_t snapshot_bytes = 64ull << 20;   // RaftNodeConfig::snapshot_bytes
   uint64_t log_tail_entries = 5000;        // raft::Config::log_tail_entries
   uint64_t wal_segment_bytes = wal_format::segment_bytes_default;  // WalOptions::segment_bytes
+  bool bootstrap = false;              // --bootstrap: create a new cluster's node
+  std::vector<Endpoint> join;          // --join: a running cluster's client endpoints (empty: not joining)
 };
 
 // --- settings: flags over the config file ------------------------------------------------
@@ -143,7 +161,7 @@ Status parse_snapshot_settings(const Setting& setting, NodeOptions& options) {
 Result<NodeOptions> parse_options(const std::vector<std::string>& args) {
   std::vector<std::string> flag_names = setting_names;
   flag_names.push_back("config");
-  KV_ASSIGN_OR_RETURN(cli::Flags flags, cli::Flags::parse(args, flag_names));
+  KV_ASSIGN_OR_RETURN(cli::Flags flags, cli::Flags::parse(args, flag_names, {"bootstrap"}));
   if (!flags.positional().empty()) return Status::invalid_argument("unexpected argument '" + flags.positional()[0] + "'");
   std::map<std::string, std::string> settings;
   if (flags.has("config")) {
@@ -163,18 +181,33 @@ Result<NodeOptions> parse_options(const std::vector<std::string>& args) {
   options.data_directory = setting("data-dir", "");
   if (options.data_directory.empty()) return Status::invalid_argument("--data-dir is required");
   KV_ASSIGN_OR_RETURN(options.peers, parse_peers(setting("peers", peers_default)));
-  auto own = options.peers.find(options.id);
-  if (own == options.peers.end()) {
-    return Status::invalid_argument("--peers does not list this node (--id " + std::to_string(options.id) + ")");
+  options.bootstrap = flags.has("bootstrap");
+  if (settings.count("join")) {
+    auto join = parse_endpoints(settings["join"]);
+    if (!join.is_ok()) return Status::invalid_argument("--join: " + join.status().message());
+    options.join = *join;
   }
-  KV_ASSIGN_OR_RETURN(options.peer_listen, parse_listen("peer-listen", setting("peer-listen", own->second.str())));
+  if (options.bootstrap && !options.join.empty()) {
+    return Status::invalid_argument("--bootstrap (a new cluster) and --join (a running one) exclude each other");
+  }
+  // A joining node is not among the bootstrap --peers: it names its own --peer-listen.
+  auto own = options.peers.find(options.id);
+  if (own == options.peers.end() && (options.bootstrap || !settings.count("peer-listen"))) {
+    return Status::invalid_argument("--peers does not list this node (--id " + std::to_string(options.id) + ")" +
+                                    (options.bootstrap ? std::string()
+                                                       : ": give --peer-listen HOST:PORT (a node that joins)"));
+  }
+  const std::string own_peer = own != options.peers.end() ? own->second.str() : std::string();
+  KV_ASSIGN_OR_RETURN(options.peer_listen, parse_listen("peer-listen", setting("peer-listen", own_peer)));
   if (options.id > 65535 - 7100 && !settings.count("client-listen")) {
     return Status::invalid_argument("--client-listen is required for ids above " + std::to_string(65535 - 7100));
   }
   const std::string client_listen_default = "127.0.0.1:" + std::to_string(7100 + options.id);
   KV_ASSIGN_OR_RETURN(options.client_listen, parse_listen("client-listen", setting("client-listen", client_listen_default)));
   Endpoint advertised = options.client_listen;
-  if (advertised.host == "0.0.0.0" || advertised.host == "::") advertised.host = own->second.host;
+  if (advertised.host == "0.0.0.0" || advertised.host == "::") {
+    advertised.host = own != options.peers.end() ? own->second.host : options.peer_listen.host;
+  }
   auto advertise_client = parse_endpoint(setting("advertise-client", advertised.str()));
   if (!advertise_client.is_ok()) {
     return Status::invalid_argument("--advertise-client: " + advertise_client.status().message());
@@ -224,6 +257,111 @@ class NodeLog {
   std::mutex mutex_;
 };
 
+// --- the data directory: created only by --bootstrap or --join ----------------------------
+
+struct DataDirectory {
+  NodeIdentity identity;
+  std::map<uint64_t, Endpoint> peers;                // the transport dials these at start
+  std::optional<ConfigurationEntry> bootstrap;       // RecoveryOptions::bootstrap
+};
+
+// --join: the configuration a running member answers (member_list), its leader's view when it
+// can be had. not_found when it does not list this node.
+Result<std::vector<ConfigurationMember>> ask_cluster(const NodeOptions& options, NodeLog& log) {
+  KvClientOptions client_options;
+  client_options.operation_timeout_ms = 5000;
+  KvClient client(options.join, client_options);
+  auto view = client.member_list();
+  std::string endpoints;
+  for (const Endpoint& endpoint : options.join) endpoints += (endpoints.empty() ? "" : ",") + endpoint.str();
+  if (!view.is_ok()) {
+    return Status::io_error("--join " + endpoints + ": cannot get the cluster's configuration: " +
+                            view.status().message());
+  }
+  std::string ids;
+  const ConfigurationMember* self = nullptr;
+  for (const ConfigurationMember& member : view->configuration) {
+    ids += (ids.empty() ? "" : ",") + std::to_string(member.node_id) + (member.learner ? " (learner)" : "");
+    if (member.node_id == options.id) self = &member;
+  }
+  if (self == nullptr) {
+    return Status::not_found("--join " + endpoints + ": node " + std::to_string(view->node_id) +
+                             " answers that the configuration at index " + std::to_string(view->configuration_index) +
+                             " (members " + ids + ") does not list node " + std::to_string(options.id) +
+                             ": add it first with: keyval member add " + std::to_string(options.id) + " --peer " +
+                             options.peer_listen.str() + " --client " + options.advertise_client.str() +
+                             " --endpoints " + endpoints);
+  }
+  log("the cluster lists this node (configuration at index " + std::to_string(view->configuration_index) +
+      ", members " + ids + ", answered by node " + std::to_string(view->node_id) + ")");
+  if (self->peer_address != options.peer_listen.str()) {
+    log("warning: the cluster knows this node's peer address as " + self->peer_address + " but it listens on " +
+        options.peer_listen.str());
+  }
+  return view->configuration;
+}
+
+// The members' peer addresses as the transport's start list (this node left out).
+std::map<uint64_t, Endpoint> peers_of(const std::vector<ConfigurationMember>& members, uint64_t own_id, NodeLog& log) {
+  std::map<uint64_t, Endpoint> peers;
+  for (const ConfigurationMember& member : members) {
+    if (member.node_id == own_id) continue;
+    auto endpoint = parse_endpoint(member.peer_address);
+    if (endpoint.is_ok()) {
+      peers[member.node_id] = *endpoint;
+    } else {
+      log("node " + std::to_string(member.node_id) + ": peer address '" + member.peer_address + "' ignored: " +
+          endpoint.status().message());
+    }
+  }
+  return peers;
+}
+
+// Checks an existing data directory, or creates one when --bootstrap or --join asks for it.
+Result<DataDirectory> open_data_directory(const NodeOptions& options, NodeLog& log) {
+  DataDirectory directory;
+  directory.peers = options.peers;
+  ConfigurationEntry bootstrap;
+  bootstrap.kind = ConfChangeKind::bootstrap;
+  bootstrap.members = members_of(options.peers);
+  auto existing = check_data_directory(posix_env(), options.data_directory, options.cluster, options.id);
+  if (existing.is_ok()) {
+    directory.identity = *existing;
+    // A log never written to (a crash during its first start) is bootstrapped again; a joined
+    // node's never is: its configuration must come from the cluster it joined.
+    if (options.bootstrap && existing->created != "join") directory.bootstrap = bootstrap;
+    if (options.bootstrap && existing->created == "join") log("--bootstrap ignored: this directory was made by --join");
+    if (!options.join.empty()) {
+      auto members = ask_cluster(options, log);
+      if (members.is_ok()) directory.peers = peers_of(*members, options.id, log);
+      else log("starting with the members' addresses from its own log: " + members.status().message());
+    }
+    return directory;
+  }
+  if (existing.status().code() != Code::not_found) return existing.status();
+  if (!options.bootstrap && options.join.empty()) {
+    return Status::not_found(existing.status().message() +
+                             ": start a node of a new cluster with --bootstrap (the same --peers on every node), or "
+                             "add this node to a running cluster (keyval member add) and start it with --join "
+                             "HOST:PORT,... (the members' client addresses)");
+  }
+  directory.identity.cluster = options.cluster;
+  directory.identity.node_id = options.id;
+  if (options.bootstrap) {
+    directory.identity.created = "bootstrap";
+    directory.bootstrap = bootstrap;
+  } else {
+    directory.identity.created = "join";
+    KV_ASSIGN_OR_RETURN(std::vector<ConfigurationMember> members, ask_cluster(options, log));
+    directory.peers = peers_of(members, options.id, log);
+  }
+  KV_RETURN_IF_ERROR(claim_data_directory(posix_env(), options.data_directory, directory.identity));
+  log("created data directory " + options.data_directory + " for " + directory.identity.describe() + " (" +
+      (options.bootstrap ? "--bootstrap: its log starts with the members of --peers"
+                         : "--join: its configuration comes from the leader") + ")");
+  return directory;
+}
+
 // --- running ------------------------------------------------------------------------------
 
 // Set from actors' exit functors when a part of the node stops by itself (fail-stop).
@@ -263,15 +401,12 @@ void hand_off_leadership(caf::actor_system& system, const caf::actor& raft_node,
 
 int run_node(const NodeOptions& options) {
   NodeLog log(options.id);
-  NodeIdentity identity;
-  identity.cluster = options.cluster;
-  identity.node_id = options.id;
-  for (const auto& [id, endpoint] : options.peers) identity.voters.push_back(id);
-  Status claimed = claim_data_directory(posix_env(), options.data_directory, identity);
-  if (!claimed.is_ok()) {
-    log("cannot start: " + claimed.message());
+  auto directory = open_data_directory(options, log);
+  if (!directory.is_ok()) {
+    log("cannot start: " + directory.status().message());
     return exit_failed;
   }
+  const NodeIdentity& identity = directory->identity;
 
   // The signals are taken synchronously by this thread; every thread CAF starts inherits the mask.
   sigset_t stop_signals;
@@ -298,7 +433,9 @@ int run_node(const NodeOptions& options) {
   transport_config.node_id = options.id;
   transport_config.listen_host = options.peer_listen.host;
   transport_config.listen_port = options.peer_listen.port;
-  for (const auto& [id, endpoint] : options.peers) transport_config.peers[id] = TcpPeerAddress{endpoint.host, endpoint.port};
+  for (const auto& [id, endpoint] : directory->peers) {
+    transport_config.peers[id] = TcpPeerAddress{endpoint.host, endpoint.port};
+  }
   transport_config.log = log.sink();
   // A restarted peer is found within half a second (the default backs off to 5 s, which
   // would leave a node that was down a few seconds without its log for as long).
@@ -314,8 +451,12 @@ int run_node(const NodeOptions& options) {
   config.persistence.detached = true;
   config.persistence.log = log.sink();
   config.persistence.recovery.wal.segment_bytes = options.wal_segment_bytes;
+  config.persistence.recovery.bootstrap = directory->bootstrap;
   config.raft.raft.node_id = options.id;
+  // An older directory's voters (IDENTITY), used while its log holds no configuration; empty
+  // for one made by --bootstrap or --join, whose log (or the leader's) has the configuration.
   config.raft.raft.voters = identity.voters;
+  config.raft.transport_follows_configuration = true;
   config.raft.raft.random_seed = random_client_id();
   config.raft.raft.log_tail_entries = options.log_tail_entries;
   config.raft.snapshot_entries = options.snapshot_entries;

@@ -20,8 +20,11 @@ std::string join(const std::vector<uint64_t>& ids) {
 }
 
 std::string render(const NodeIdentity& identity) {
-  return std::string(format_line) + "\ncluster " + identity.cluster + "\nnode " + std::to_string(identity.node_id) +
-         "\nvoters " + join(identity.voters) + "\n";
+  std::string text = std::string(format_line) + "\ncluster " + identity.cluster + "\nnode " +
+                     std::to_string(identity.node_id) + "\n";
+  if (!identity.created.empty()) text += "created " + identity.created + "\n";
+  if (!identity.voters.empty()) text += "voters " + join(identity.voters) + "\n";
+  return text;
 }
 
 bool parse_number(const std::string& text, uint64_t* value) {
@@ -62,12 +65,16 @@ Result<NodeIdentity> parse(const std::string& text, const std::string& path) {
         identity.voters.push_back(voter);
       }
       seen_voters = true;
+    } else if (name == "created") {
+      if (value != "bootstrap" && value != "join") return bad("created must be bootstrap or join: '" + value + "'");
+      identity.created = value;
     } else {
       return bad("unknown field '" + name + "'");
     }
   }
-  if (!seen_format || !seen_cluster || !seen_node || !seen_voters) {
-    return Status::corruption(path + ": incomplete (needs the format line, cluster, node and voters)");
+  // Older directories name their voters; newer ones say how they were created.
+  if (!seen_format || !seen_cluster || !seen_node || (!seen_voters && identity.created.empty())) {
+    return Status::corruption(path + ": incomplete (needs the format line, cluster, node, and voters or created)");
   }
   Status valid = check_identity(identity);
   if (!valid.is_ok()) return Status::corruption(path + ": " + valid.message());
@@ -77,7 +84,8 @@ Result<NodeIdentity> parse(const std::string& text, const std::string& path) {
 }  // namespace
 
 std::string NodeIdentity::describe() const {
-  return "node " + std::to_string(node_id) + " of cluster " + cluster + " (voters " + join(voters) + ")";
+  return "node " + std::to_string(node_id) + " of cluster " + cluster +
+         (voters.empty() ? std::string() : " (voters " + join(voters) + ")");
 }
 
 Status check_identity(const NodeIdentity& identity) {
@@ -95,7 +103,7 @@ Status check_identity(const NodeIdentity& identity) {
     return Status::invalid_argument("voters must be distinct and sorted: " + join(identity.voters));
   }
   if (std::count(identity.voters.begin(), identity.voters.end(), 0)) return Status::invalid_argument("voter id 0");
-  if (!std::binary_search(identity.voters.begin(), identity.voters.end(), identity.node_id)) {
+  if (!identity.voters.empty() && !std::binary_search(identity.voters.begin(), identity.voters.end(), identity.node_id)) {
     return Status::invalid_argument("node " + std::to_string(identity.node_id) + " is not among the voters " +
                                     join(identity.voters));
   }
@@ -120,9 +128,8 @@ Status claim_data_directory(Env& env, const std::string& directory, const NodeId
   auto existing = read_identity(env, directory);
   if (existing.is_ok()) {
     const NodeIdentity& found = existing.value();
-    if (found.cluster == identity.cluster && found.node_id == identity.node_id && found.voters == identity.voters) {
-      return Status::ok();
-    }
+    // The members change over time (the log holds them): only cluster and node id identify.
+    if (found.cluster == identity.cluster && found.node_id == identity.node_id) return Status::ok();
     return Status::invalid_argument("data directory " + directory + " belongs to " + found.describe() +
                                     ", not to " + identity.describe());
   }
@@ -145,6 +152,25 @@ Status claim_data_directory(Env& env, const std::string& directory, const NodeId
   }
   KV_RETURN_IF_ERROR(env.rename(temporary, path));
   return env.sync_dir(directory);
+}
+
+Result<NodeIdentity> check_data_directory(Env& env, const std::string& directory, const std::string& cluster,
+                                          uint64_t node_id) {
+  if (!env.exists(directory)) return Status::not_found("data directory " + directory + " does not exist");
+  auto found = read_identity(env, directory);
+  if (!found.is_ok()) {
+    if (found.status().code() != Code::not_found) return found.status();
+    return Status::not_found("data directory " + directory + " holds no " + identity_file_name +
+                             " (it was never created for a node)");
+  }
+  if (found->cluster != cluster || found->node_id != node_id) {
+    NodeIdentity wanted;
+    wanted.cluster = cluster;
+    wanted.node_id = node_id;
+    return Status::invalid_argument("data directory " + directory + " belongs to " + found->describe() +
+                                    ", not to " + wanted.describe());
+  }
+  return found;
 }
 
 }  // namespace keyval

@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "storage/codec.h"
 #include "storage/snapshot.h"
 #include "storage/wal_format.h"
 
@@ -420,6 +421,7 @@ std::string RecoveryReport::summary() const {
     }
     if (!lmdb_rebuild_reason.empty()) text += "; " + lmdb_rebuild_reason;
   }
+  if (bootstrapped) text += "; bootstrapped: the log starts with the configuration entry at index 1 (term 1)";
   return text;
 }
 
@@ -499,6 +501,27 @@ Status open_untrusted(Env& env, const std::string& data_directory, const Recover
   return Status::ok();
 }
 
+// `keyval node --bootstrap`: a log never written to gets the bootstrap configuration entry
+// (index 1, term 1) and term 1, durably in the WAL; reconcile_log then copies it into LMDB.
+// A crash before the sync leaves the log untouched, and the next start writes it again.
+Status write_bootstrap(Wal& wal, const LmdbState& lmdb, const ConfigurationEntry& bootstrap, RecoveryReport& report) {
+  const bool untouched = !wal_holds_entries(wal) && wal.first_index() == 1 && !wal.snapshot() &&
+                         (!wal.metadata() || wal.metadata()->current_term == 0) && lmdb.log.empty() &&
+                         !lmdb.snapshot && (!lmdb.metadata || lmdb.metadata->current_term == 0);
+  if (!untouched) return Status::ok();
+  KV_ASSERT(bootstrap.kind == ConfChangeKind::bootstrap && !bootstrap.members.empty());
+  Entry entry;
+  entry.index = 1;
+  entry.term = 1;
+  entry.type = EntryType::configuration;
+  entry.payload = encode_configuration_entry(bootstrap);
+  KV_RETURN_IF_ERROR(wal.save_metadata(Metadata{1, 0}));
+  KV_RETURN_IF_ERROR(wal.append(entry));
+  KV_RETURN_IF_ERROR(wal.sync());
+  report.bootstrapped = true;
+  return Status::ok();
+}
+
 }  // namespace
 
 Result<Recovered> recover(Env& env, const std::string& data_directory, const RecoveryOptions& options) {
@@ -543,6 +566,7 @@ Result<Recovered> recover(Env& env, const std::string& data_directory, const Rec
   }
   Store& store = *recovered.store;
   Wal& wal = *recovered.wal;
+  if (options.bootstrap) KV_RETURN_IF_ERROR(write_bootstrap(wal, lmdb, *options.bootstrap, report));
   report.lmdb_entries_checked = lmdb.log.entries_checked;
   fill_wal_report(wal.open_report(), report);
 

@@ -58,6 +58,12 @@ struct RecoveryOptions {
   std::string lmdb_directory;
   // Where snapshot files live; empty: data_directory/snapshots. Through `env`, as the WAL.
   std::string snapshot_directory;
+  // `keyval node --bootstrap` (docs/MEMBERSHIP.md): a log never written to (no entry, no
+  // snapshot, term 0) starts with this configuration entry at index 1, term 1, and the
+  // metadata term 1, written to the WAL and synced before recovery goes on. Every node of a
+  // new cluster writes the same entry. Ignored for a log that holds anything, so the same
+  // command line restarts the node (and a crash before the sync bootstraps again).
+  std::optional<ConfigurationEntry> bootstrap;
 };
 
 // What Raft needs to resume.
@@ -85,6 +91,7 @@ struct RecoveryReport {
   std::string lmdb_rebuild_reason;
   uint64_t snapshot_index = 0;        // the base snapshot (the WAL's snapshot record); 0: none
   bool snapshot_loaded = false;       // its file was loaded into LMDB (rebuild, or LMDB behind it)
+  bool bootstrapped = false;          // RecoveryOptions::bootstrap was written (a new cluster's first start)
   uint64_t snapshot_keys_loaded = 0;  // keys that load wrote (its cost, in place of a clock)
   // "recovered N entries (R replayed from the WAL, C checked in LMDB), cut T torn bytes[, LMDB
   // rebuilt (why) from snapshot I (K keys)]"

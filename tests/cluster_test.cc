@@ -354,7 +354,7 @@ BOOST_AUTO_TEST_CASE(a_data_directory_of_another_node_or_cluster_is_refused) {
   // Data without an identity (not made by keyval node) is not guessed at either.
   ::mkdir(dir.file("e").c_str(), 0755);
   ::mkdir(dir.file("e/wal").c_str(), 0755);
-  run = run_keyval("node --id 1 --data-dir " + dir.file("e") + " --peers 1=127.0.0.1:1");
+  run = run_keyval("node --id 1 --data-dir " + dir.file("e") + " --peers 1=127.0.0.1:1 --bootstrap");
   BOOST_TEST(run.exit_code == 1, run.output);
   BOOST_TEST(contains(run.output, "holds data (wal/) but no IDENTITY"), run.output);
 }
@@ -370,7 +370,7 @@ BOOST_AUTO_TEST_CASE(a_port_in_use_is_refused_with_the_address) {
   BOOST_TEST_REQUIRE(::listen(fd, 1) == 0);
   BOOST_TEST_REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0);
   const std::string taken = "127.0.0.1:" + std::to_string(ntohs(address.sin_port));
-  auto run = run_keyval("node --id 1 --data-dir " + dir.file("d") + " --peers 1=" + taken);
+  auto run = run_keyval("node --id 1 --data-dir " + dir.file("d") + " --peers 1=" + taken + " --bootstrap");
   BOOST_TEST(run.exit_code == 1, run.output);
   BOOST_TEST(contains(run.output, "cannot listen for peers on " + taken), run.output);
   ::close(fd);

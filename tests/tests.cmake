@@ -120,3 +120,9 @@ add_dependencies(experiment_test keyval)
 keyval_test(leader_transfer_test cluster)
 target_link_libraries(leader_transfer_test PRIVATE keyval_cluster)
 add_dependencies(leader_transfer_test keyval)
+
+# Membership changes on real processes: a learner joins under load (--join), is promoted, the
+# old leader is removed; refused changes; --bootstrap and --join create data directories.
+keyval_test(membership_test cluster)
+target_link_libraries(membership_test PRIVATE keyval_cluster)
+add_dependencies(membership_test keyval)

@@ -105,6 +105,22 @@ BOOST_AUTO_TEST_CASE(verify_missing_directory_and_bad_usage_exit_two) {
   BOOST_TEST(bad_flag.output.find("--bogus") != std::string::npos, bad_flag.output);
 }
 
+BOOST_AUTO_TEST_CASE(member_commands_are_listed_and_bad_usage_exits_two) {
+  Run help = run_keyval("help");
+  BOOST_TEST(help.exit_code == 0, help.output);
+  for (const char* line : {"member list", "member add ID --peer H:P --client H:P [--learner]", "member promote ID",
+                           "member remove ID", "--bootstrap", "--join"}) {
+    BOOST_TEST(help.output.find(line) != std::string::npos, line << "\n" << help.output);
+  }
+  for (const char* arguments : {"member", "member frobnicate", "member add", "member add 0 --peer 127.0.0.1:1 --client 127.0.0.1:2",
+                                "member add 4 --peer 127.0.0.1:1", "member add 4 --peer nocolon --client 127.0.0.1:2",
+                                "member promote", "member remove 1 2", "member list extra", "member remove 1 --bogus 1"}) {
+    Run run = run_keyval(arguments);
+    BOOST_TEST(run.exit_code == 2, arguments << ": " << run.output);
+    BOOST_TEST(run.output.find("keyval member") != std::string::npos, arguments << ": " << run.output);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(dump_prints_one_line_per_record_in_range) {
   TempDir dir;
   write_wal(dir.path(), 300, 16 * 1024);  // several 16 KiB segments, each starting with carried metadata

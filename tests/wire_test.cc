@@ -37,7 +37,9 @@ const std::vector<raft::MessageType> all_types = {
 
 const std::vector<ClientOp> all_ops = {ClientOp::put,    ClientOp::get,            ClientOp::del,
                                        ClientOp::cas,    ClientOp::status,         ClientOp::snapshot_begin,
-                                       ClientOp::snapshot_chunk, ClientOp::leader_transfer};
+                                       ClientOp::snapshot_chunk, ClientOp::leader_transfer,
+                                       ClientOp::member_list, ClientOp::member_add, ClientOp::member_promote,
+                                       ClientOp::member_remove};
 
 const std::vector<ClientStatus> all_statuses = {
     ClientStatus::ok,       ClientStatus::not_leader,    ClientStatus::no_leader,       ClientStatus::timeout,
@@ -159,6 +161,13 @@ ClientRequest sample_request(ClientOp op) {
     request.chunk_offset = 3u << 20;
   }
   if (op == ClientOp::leader_transfer) request.transfer_target = 3;
+  if (op == ClientOp::member_add || op == ClientOp::member_promote || op == ClientOp::member_remove) {
+    request.member_id = 4;
+  }
+  if (op == ClientOp::member_add) {
+    request.member_peer_address = "127.0.0.1:7204";
+    request.member_client_address = "[::1]:7104";
+  }
   return request;
 }
 
@@ -186,6 +195,10 @@ ClientResponse sample_response(ClientStatus status) {
   response.hash_index = 96;
   response.total_bytes = 123456;
   response.chunk = std::string("ch\0unk", 6);
+  response.configuration_index = 57;
+  response.configuration_committed = true;
+  response.configuration = {ConfigurationMember{1, "127.0.0.1:7201", "127.0.0.1:7101", false, 99},
+                            ConfigurationMember{4, "127.0.0.1:7204", "", true, 12}};
   return response;
 }
 
@@ -452,9 +465,10 @@ BOOST_AUTO_TEST_CASE(every_status_round_trips) {
 
 BOOST_AUTO_TEST_CASE(names_match_the_header) {
   const char* op_names[] = {"put",    "get",           "del",            "cas",
-                            "status", "snapshot_begin", "snapshot_chunk", "leader_transfer"};
-  for (uint8_t op = 0; op <= 7; ++op) BOOST_TEST(client_op_name(static_cast<ClientOp>(op)) == op_names[op]);
-  BOOST_TEST(client_op_name(static_cast<ClientOp>(8)) == "invalid");
+                            "status", "snapshot_begin", "snapshot_chunk", "leader_transfer",
+                            "member_list", "member_add", "member_promote", "member_remove"};
+  for (uint8_t op = 0; op <= 11; ++op) BOOST_TEST(client_op_name(static_cast<ClientOp>(op)) == op_names[op]);
+  BOOST_TEST(client_op_name(static_cast<ClientOp>(12)) == "invalid");
   const char* status_names[] = {"ok",       "not_leader",    "no_leader",       "timeout",
                                 "rejected", "stale_request", "session_expired", "lost",
                                 "busy",     "unavailable"};
@@ -556,11 +570,11 @@ BOOST_AUTO_TEST_CASE(unknown_op_is_refused) {
   std::vector<uint8_t> bytes = encode_client_request(sample_request(ClientOp::status));
   size_t offset = request_discriminant_offset();
   BOOST_REQUIRE(bytes[offset] == static_cast<uint8_t>(schema::ClientRequest::STATUS));  // the layout assumed
-  bytes[offset] = 8;  // one past leader_transfer
+  bytes[offset] = 12;  // one past member_remove
   auto decoded = decode_request(bytes);
   BOOST_REQUIRE(!decoded.is_ok());
   BOOST_TEST(decoded.status().code() == Code::corruption);
-  BOOST_TEST(contains(decoded.status().message(), "unknown op 8"));
+  BOOST_TEST(contains(decoded.status().message(), "unknown op 12"));
 }
 
 BOOST_AUTO_TEST_CASE(empty_key_is_refused_naming_the_op) {
