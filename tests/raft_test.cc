@@ -4,6 +4,9 @@
 // manual disk that reports durability when told; an InvariantChecker runs after every event.
 // Snapshots (§7) are positions only: the harness plays the host that takes them at the applied
 // index, transfers them (delivering install_snapshot is the transfer) and installs them.
+// Membership (thesis §4.1): the `membership` suite changes the configuration of such clusters
+// (learners added, promoted, members removed) and checks who counts, who campaigns and votes,
+// and that configurations survive truncation, snapshots, InstallSnapshot and recovery.
 #define BOOST_TEST_MODULE raft_test
 #include <boost/test/unit_test.hpp>
 #include <cstdlib>
