@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "storage/codec.h"
 #include "storage/env.h"
 #include "storage/kv_state_machine.h"
 #include "storage/lmdb_state.h"
@@ -182,6 +183,38 @@ BOOST_AUTO_TEST_CASE(new_directory_has_a_durable_wal_segment_before_lmdb_exists)
   BOOST_TEST(segment_durable, "the first segment was renamed into place and its directory synced");
   BOOST_TEST(!lmdb_existed, "LMDB was created before the WAL had a durable segment");
   BOOST_TEST(posix_env().exists(lmdb_dir(temp) + "/data.mdb"));
+}
+
+// keyval node --bootstrap: a log never written to starts with the bootstrap configuration
+// entry at index 1, term 1, durably; a log that holds anything is left as it is.
+BOOST_AUTO_TEST_CASE(bootstrap_starts_an_untouched_log_with_the_configuration_entry_once) {
+  TempDir temp;
+  RecoveryOptions options;
+  ConfigurationEntry bootstrap;
+  bootstrap.kind = ConfChangeKind::bootstrap;
+  bootstrap.members = {Member{1, "127.0.0.1:7201"}, Member{2, "127.0.0.1:7202"}, Member{3, "127.0.0.1:7203"}};
+  options.bootstrap = bootstrap;
+  {
+    Recovered first = recover_ok(temp, options);
+    BOOST_TEST(first.report.bootstrapped);
+    BOOST_TEST(contains(first.report.summary(), "bootstrapped"), first.report.summary());
+    BOOST_TEST(first.state.metadata == (Metadata{1, 0}));
+    BOOST_TEST(first.state.last_index == 1u);
+    BOOST_TEST(first.state.last_term == 1u);
+    Entry entry = first.wal->read(1).value();
+    BOOST_TEST((entry.type == EntryType::configuration));
+    BOOST_TEST(entry.term == 1u);
+    auto decoded = decode_configuration_entry(entry.payload.data(), entry.payload.size(), "test");
+    BOOST_TEST_REQUIRE(decoded.is_ok(), decoded.status().to_string());
+    BOOST_TEST((decoded.value() == bootstrap));
+    append(*first.wal, 2, 10, 1);
+    require_ok(first.wal->sync());
+  }
+  Recovered again = recover_ok(temp, options);  // the same command line at a restart
+  BOOST_TEST(!again.report.bootstrapped);
+  BOOST_TEST(again.state.last_index == 10u);
+  BOOST_TEST((again.wal->read(1).value().type == EntryType::configuration));
+  BOOST_TEST((lmdb_log(*again.store).front().type == EntryType::configuration));
 }
 
 BOOST_AUTO_TEST_CASE(metadata_and_entries_survive_restart) {
