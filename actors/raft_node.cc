@@ -892,12 +892,10 @@ class RaftNodeActor : public caf::event_based_actor {
             });
   }
 
-  // The configuration a snapshot at `index` records: the core's, or the configured members
-  // when the core knows none (Config::voters only: a directory from before configurations were logged).
+  // The configuration a snapshot at `index` records: the core's (a directory from before
+  // configurations were logged starts from the configured members: spawn_raft_node).
   std::vector<Member> configuration_at(uint64_t index) const {
-    std::vector<Member> members = core_.configuration_at(std::max(index, core_.snapshot_index()));
-    const bool addressed = std::any_of(members.begin(), members.end(), [](const Member& m) { return !m.address.empty(); });
-    return addressed ? members : config_.members;
+    return core_.configuration_at(std::max(index, core_.snapshot_index()));
   }
 
   // The metadata (with its configuration) of a received snapshot the core is installing.
@@ -973,6 +971,19 @@ class RaftNodeActor : public caf::event_based_actor {
 
 caf::actor spawn_raft_node(caf::actor_system& system, RaftNodeConfig config, Persistence persistence,
                            raft::RecoveredState recovered) {
+  // A directory from before configurations were logged (no snapshot configuration, no
+  // configuration entry): its first configuration is the configured members, with their
+  // addresses, so that every change and every snapshot builds on a configuration that names
+  // them (never on the address-less voter list).
+  const bool logged = std::any_of(recovered.entries.begin(), recovered.entries.end(),
+                                  [](const Entry& entry) { return entry.type == EntryType::configuration; });
+  if (recovered.configuration.empty() && !logged && !config.raft.voters.empty()) {
+    for (const Member& member : config.members) {
+      if (std::find(config.raft.voters.begin(), config.raft.voters.end(), member.id) != config.raft.voters.end()) {
+        recovered.configuration.push_back(member);
+      }
+    }
+  }
   return system.spawn<RaftNodeActor>(std::move(config), std::move(persistence), std::move(recovered));
 }
 

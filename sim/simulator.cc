@@ -391,6 +391,25 @@ class Simulator final : public SimCluster {
   void start_final_reads();
   bool clients_idle() const;
   void check_acked_writes();
+  // With --trace: each node's Raft state and configuration when the run ends.
+  void trace_node_states() {
+    if (!options_.trace) return;
+    for (uint64_t id : ids_) {
+      const raft::Core* core = serving_core(id);
+      if (core == nullptr) {
+        trace("end: node " + std::to_string(id) + (spares_.count(id) ? " (spare)" : retired_.count(id) ? " (removed)" : " (down)"));
+        continue;
+      }
+      std::string members;
+      for (const Member& member : core->configuration()) {
+        members += " " + std::to_string(member.id) + (member.learner ? "(learner)" : "");
+      }
+      trace("end: node " + std::to_string(id) + " " + raft::role_name(core->role()) + " term " +
+            std::to_string(core->current_term()) + " leader " + std::to_string(core->leader_id()) + " commit " +
+            std::to_string(core->commit_index()) + " last " + std::to_string(core->log().last_index()) +
+            " configuration at " + std::to_string(core->configuration_index()) + ":" + members);
+    }
+  }
 
   SimOptions options_;
   std::string work_directory_;  // this run's own (make_work_directory)
@@ -811,6 +830,7 @@ SimResult Simulator::run() {
     after_step();
   }
   if (failed_assertions_.empty()) full_check();
+  trace_node_states();
   if (failed_assertions_.empty()) {
     if (!(final_reads_started && clients_idle())) {
       add_violations({"liveness: the cluster did not answer the final reads within " +

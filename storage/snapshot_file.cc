@@ -13,12 +13,17 @@ namespace keyval {
 namespace {
 
 constexpr uint8_t snapshot_magic[8] = {'K', 'V', 'S', 'N', 'A', 'P', 'S', 'H'};
-constexpr uint32_t snapshot_format_version = 1;
+// Version 2: each member also carries its learner flag and client address (version 1 files,
+// written before membership changes, are still read: every member a voter, no client address).
+constexpr uint32_t snapshot_format_version = 2;
+constexpr uint32_t snapshot_format_version_min = 1;
 // magic, version, header bytes, index, term, chunk_bytes_max, member count.
 constexpr size_t header_fixed_bytes = 8 + 4 + 4 + 8 + 8 + 8 + 4;
 constexpr size_t checksum_bytes = 4;
 constexpr size_t header_bytes_max = 1 << 20;  // bounds the configuration a header may carry
 constexpr size_t member_fixed_bytes = 8 + 4;  // id, address bytes
+constexpr size_t member_v2_bytes = 4 + 4;     // then flags, client address bytes
+constexpr uint32_t member_learner_flag = 1;
 constexpr size_t chunk_header_bytes = 16;     // kind, payload bytes, record count, CRC32C
 constexpr size_t chunk_checked_header_bytes = 12;
 constexpr uint32_t chunk_kind = 1;
@@ -83,6 +88,9 @@ std::vector<uint8_t> encode_header(const SnapshotHeader& header, uint64_t chunk_
     put_u64(bytes, member.id);
     put_u32(bytes, static_cast<uint32_t>(member.address.size()));
     bytes.insert(bytes.end(), member.address.begin(), member.address.end());
+    put_u32(bytes, member.learner ? member_learner_flag : 0);
+    put_u32(bytes, static_cast<uint32_t>(member.client_address.size()));
+    bytes.insert(bytes.end(), member.client_address.begin(), member.client_address.end());
   }
   store_u32(bytes.data() + 12, static_cast<uint32_t>(bytes.size() + checksum_bytes));
   put_u32(bytes, crc32c(bytes.data(), bytes.size()));
@@ -290,7 +298,7 @@ struct SnapshotReader::Impl {
   }
 
   Status read_header();
-  Status parse_members(const std::vector<uint8_t>& bytes, uint32_t count);
+  Status parse_members(const std::vector<uint8_t>& bytes, uint32_t count, uint32_t version);
   Status read_records(uint64_t chunk_offset, uint32_t records, const SnapshotKvVisitor& kv,
                       const SnapshotSessionVisitor& session, SnapshotSummary& summary);
   Status check_end(uint64_t offset, const uint8_t* payload, uint32_t file_checksum, const SnapshotSummary& summary);
@@ -303,9 +311,10 @@ Status SnapshotReader::Impl::read_header() {
     return corruption(0, "bad magic: not a KeyVal snapshot file");
   }
   const uint32_t version = load_u32(bytes.data() + 8);
-  if (version != snapshot_format_version) {
+  if (version < snapshot_format_version_min || version > snapshot_format_version) {
     return Status::unsupported("snapshot " + path + " at offset 8: format version " + std::to_string(version) +
-                               ", this build reads version " + std::to_string(snapshot_format_version));
+                               ", this build reads versions " + std::to_string(snapshot_format_version_min) + " to " +
+                               std::to_string(snapshot_format_version));
   }
   header_bytes = load_u32(bytes.data() + 12);
   if (header_bytes < header_fixed_bytes + checksum_bytes || header_bytes > header_bytes_max) {
@@ -323,10 +332,10 @@ Status SnapshotReader::Impl::read_header() {
   if (chunk_bytes_max < snapshot_chunk_bytes_min || chunk_bytes_max > snapshot_chunk_bytes_limit) {
     return corruption(32, "chunk bound " + std::to_string(chunk_bytes_max) + " is out of bounds");
   }
-  return parse_members(bytes, load_u32(bytes.data() + 40));
+  return parse_members(bytes, load_u32(bytes.data() + 40), version);
 }
 
-Status SnapshotReader::Impl::parse_members(const std::vector<uint8_t>& bytes, uint32_t count) {
+Status SnapshotReader::Impl::parse_members(const std::vector<uint8_t>& bytes, uint32_t count, uint32_t version) {
   const size_t end = header_bytes - checksum_bytes;
   size_t at = header_fixed_bytes;
   for (uint32_t i = 0; i < count; ++i) {
@@ -338,6 +347,19 @@ Status SnapshotReader::Impl::parse_members(const std::vector<uint8_t>& bytes, ui
     if (address_bytes > end - at) return corruption(at, "member address overruns the header");
     member.address.assign(reinterpret_cast<const char*>(bytes.data() + at), address_bytes);
     at += address_bytes;
+    if (version >= 2) {
+      if (member_v2_bytes > end - at) return corruption(at, "member " + std::to_string(i) + " overruns the header");
+      const uint32_t flags = load_u32(bytes.data() + at);
+      const uint32_t client_bytes = load_u32(bytes.data() + at + 4);
+      if ((flags & ~member_learner_flag) != 0) {
+        return corruption(at, "member " + std::to_string(i) + " has unknown flags " + std::to_string(flags));
+      }
+      at += member_v2_bytes;
+      if (client_bytes > end - at) return corruption(at, "member client address overruns the header");
+      member.learner = (flags & member_learner_flag) != 0;
+      member.client_address.assign(reinterpret_cast<const char*>(bytes.data() + at), client_bytes);
+      at += client_bytes;
+    }
     header.configuration.push_back(std::move(member));
   }
   if (at != end) return corruption(at, std::to_string(end - at) + " unexplained bytes in the header");

@@ -227,6 +227,21 @@ BOOST_AUTO_TEST_CASE(a_flipped_byte_anywhere_is_reported_with_the_offset_of_its_
              status.message());
 }
 
+BOOST_AUTO_TEST_CASE(the_header_keeps_learners_and_client_addresses) {
+  // A snapshot sent to a follower carries the configuration it installs: a learner read back
+  // as a voter would count toward a quorum it is not part of (the simulator found exactly that).
+  TempDir temp;
+  const std::string path = temp.file("snap");
+  Member learner{4, "d:4", "d:104", true};
+  const SnapshotHeader header{42, 3, {Member{1, "a:1", "a:101", false}, Member{2, "b:2", "", false}, learner}};
+  write_snapshot(posix_env(), path, header, make_contents(10, 1, 5));
+  auto reader = SnapshotReader::open(posix_env(), path);
+  BOOST_REQUIRE_MESSAGE(reader.is_ok(), reader.status().to_string());
+  BOOST_TEST(((*reader)->header() == header));
+  BOOST_TEST((*reader)->header().configuration.back().learner);
+  BOOST_TEST((*reader)->header().configuration.front().client_address == "a:101");
+}
+
 BOOST_AUTO_TEST_CASE(writer_refuses_bad_keys_and_bounds) {
   TempDir temp;
   BOOST_TEST((SnapshotWriter::create(posix_env(), temp.file("s"), header_at_42, 10).status().code() ==
