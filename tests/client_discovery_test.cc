@@ -12,6 +12,7 @@
 
 #include "apps/kv_socket.h"
 #include "apps/local_cluster.h"
+#include "tests/support/cluster_fixture.h"
 #include "tests/support/run_keyval.h"
 #include "tests/support/temp_dir.h"
 
@@ -23,43 +24,9 @@ using keyval::testing::TempDir;
 namespace keyval {
 namespace {
 
-constexpr uint64_t leader_timeout_ms = 10000;
 constexpr int64_t found_within_ms = 2000;  // what failed after 5 s before clients learned the cluster
 
-struct ClusterFixture {
-  TempDir dir;
-  std::unique_ptr<LocalCluster> cluster;
-
-  ClusterFixture() {
-    LocalClusterOptions options;
-    options.directory = dir.path() + "/cluster";
-    options.binary = std::getenv("KEYVAL_BINARY") ? std::getenv("KEYVAL_BINARY") : "";
-    BOOST_REQUIRE_MESSAGE(!options.binary.empty(), "KEYVAL_BINARY must name the keyval binary (CTest sets it)");
-    auto created = LocalCluster::create(options);
-    BOOST_REQUIRE_MESSAGE(created.is_ok(), created.status().to_string());
-    cluster = std::move(*created);
-    Status started = cluster->start_all();
-    BOOST_REQUIRE_MESSAGE(started.is_ok(), started.to_string());
-  }
-
-  ~ClusterFixture() { cluster->stop_all(5000); }
-
-  std::string logs() const {
-    std::string text;
-    for (uint64_t id = 1; id <= cluster->nodes(); ++id) {
-      std::string log = read_text(cluster->log_path(id));
-      if (log.size() > 3000) log = "..." + log.substr(log.size() - 3000);
-      text += "--- node " + std::to_string(id) + " ---\n" + log;
-    }
-    return text;
-  }
-
-  uint64_t leader(uint64_t not_this = 0) {
-    auto found = cluster->wait_for_leader(leader_timeout_ms, not_this);
-    BOOST_REQUIRE_MESSAGE(found.is_ok(), found.status().message() + "\n" + logs());
-    return *found;
-  }
-
+struct ClusterFixture : testing::ClusterFixture {
   const Endpoint& endpoint(uint64_t id) const { return cluster->client_endpoints()[id - 1]; }
 
   // Waits until the leader's answers name every member's client address (it learns each from
