@@ -10,6 +10,7 @@ packages=(
   liblmdb-dev lmdb-utils          # LMDB
   libboost-test-dev               # Boost.Test
   libbenchmark-dev                # Google Benchmark (micro-benchmarks)
+  clang libclang-rt-dev           # libFuzzer, ASan, UBSan for scripts/fuzz.sh
 )
 
 missing=()

@@ -379,6 +379,10 @@ Status SnapshotReader::Impl::read_records(uint64_t chunk_offset, uint32_t record
       const uint64_t key_bytes = load_u32(payload + at + 1);
       const uint64_t value_bytes = load_u32(payload + at + 5);
       if (key_bytes + value_bytes > size - at - kv_record_header_bytes) return corruption(offset, "kv record overruns its chunk");
+      if (key_bytes == 0 || key_bytes > kv_key_bytes_max) {
+        return corruption(offset, "kv record has a key of " + std::to_string(key_bytes) + " bytes (1.." +
+                                      std::to_string(kv_key_bytes_max) + " allowed)");
+      }
       const char* key = reinterpret_cast<const char*>(payload + at + kv_record_header_bytes);
       KV_RETURN_IF_ERROR(kv(std::string_view(key, key_bytes), std::string_view(key + key_bytes, value_bytes)));
       at += kv_record_header_bytes + key_bytes + value_bytes;

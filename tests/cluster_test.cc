@@ -17,10 +17,13 @@
 #include "apps/kv_socket.h"
 #include "apps/local_cluster.h"
 #include "storage/node_identity.h"
+#include "tests/support/cluster_fixture.h"
 #include "tests/support/run_keyval.h"
 #include "tests/support/temp_dir.h"
 
+using keyval::testing::cluster_leader_timeout_ms;
 using keyval::testing::contains;
+using keyval::testing::load_options;
 using keyval::testing::read_text;
 
 using keyval::testing::run_keyval;
@@ -29,87 +32,13 @@ using keyval::testing::TempDir;
 namespace keyval {
 namespace {
 
-constexpr uint64_t leader_timeout_ms = 10000;
-
-KvClientOptions load_options() {
-  KvClientOptions options;
-  options.operation_timeout_ms = 3000;  // writers give up on an operation within 3 s
-  options.request_timeout_ms = 500;
-  return options;
-}
-
-// A started three-node cluster in its own directory; every node is stopped by PID at the end.
-struct ClusterFixture {
-  TempDir dir;
-  std::unique_ptr<LocalCluster> cluster;
-
-  ClusterFixture() {
-    LocalClusterOptions options;
-    options.directory = dir.path() + "/cluster";
-    options.binary = std::getenv("KEYVAL_BINARY") ? std::getenv("KEYVAL_BINARY") : "";
-    BOOST_REQUIRE_MESSAGE(!options.binary.empty(), "KEYVAL_BINARY must name the keyval binary (CTest sets it)");
-    auto created = LocalCluster::create(options);
-    BOOST_REQUIRE_MESSAGE(created.is_ok(), created.status().to_string());
-    cluster = std::move(*created);
-    Status started = cluster->start_all();
-    BOOST_REQUIRE_MESSAGE(started.is_ok(), started.to_string());
-  }
-
-  ~ClusterFixture() { cluster->stop_all(5000); }
-
-  // Every node's log, for failure messages.
-  std::string logs() const {
-    std::string text;
-    for (uint64_t id = 1; id <= cluster->nodes(); ++id) {
-      std::string log = read_text(cluster->log_path(id));
-      if (log.size() > 4000) log = "..." + log.substr(log.size() - 4000);
-      text += "--- node " + std::to_string(id) + " ---\n" + log;
-    }
-    return text;
-  }
-
-  uint64_t leader(uint64_t not_this = 0) {
-    auto found = cluster->wait_for_leader(leader_timeout_ms, not_this);
-    BOOST_REQUIRE_MESSAGE(found.is_ok(), found.status().message() + "\n" + logs());
-    return *found;
-  }
-
-  uint64_t highest_commit() {
-    uint64_t commit = 0;
-    for (const auto& view : cluster->status()) {
-      if (view.is_ok()) commit = std::max(commit, view->commit_index);
-    }
-    return commit;
-  }
-
-  void expect_caught_up() {
-    Status applied = cluster->wait_for_applied(highest_commit(), 10000);
-    BOOST_TEST_REQUIRE(applied.is_ok(), applied.message() + "\n" + logs());
-  }
-
+// The shared three-node fixture, and a clean stop that every node must make.
+struct ClusterFixture : testing::ClusterFixture {
   void expect_clean_stop() {
     for (const auto& [id, exit] : cluster->stop_all(10000)) {
       BOOST_TEST((exit.exited && exit.code == 0), "node " << id << ": " << exit.describe() << "\n" << logs());
       BOOST_TEST(contains(read_text(cluster->log_path(id)), "] stopped"), "node " << id << "\n" << logs());
     }
-  }
-
-  void expect_no_loss(WriteLoad& load) {
-    WriteLoadReport report = load.verify(load_options());
-    std::string problems;
-    for (const auto& problem : report.problems) problems += problem + "; ";
-    BOOST_TEST(report.acknowledged > 0u);
-    BOOST_TEST(report.lost == 0u, problems << "\n" << logs());
-    BOOST_TEST(report.unreadable == 0u, problems);
-    BOOST_TEST(report.verified == report.acknowledged);
-    BOOST_TEST_MESSAGE(report.acknowledged << " acknowledged, " << report.unknown << " unknown ("
-                                           << report.unknown_present << " applied), " << report.failed << " refused");
-  }
-
-  void wait_for_acks(WriteLoad& load, uint64_t at_least) {
-    const uint64_t deadline = steady_now_ms() + 20000;
-    while (load.acknowledged() < at_least && steady_now_ms() < deadline) ::usleep(5000);
-    BOOST_TEST_REQUIRE(load.acknowledged() >= at_least, "only " << load.acknowledged() << " writes acknowledged\n" << logs());
   }
 };
 
@@ -291,7 +220,7 @@ BOOST_AUTO_TEST_CASE(a_large_state_is_not_rewritten_every_snapshot_entries_entri
   BOOST_REQUIRE_MESSAGE(created.is_ok(), created.status().to_string());
   LocalCluster& cluster = **created;
   BOOST_REQUIRE(cluster.start_all().is_ok());
-  BOOST_REQUIRE(cluster.wait_for_leader(leader_timeout_ms).is_ok());
+  BOOST_REQUIRE(cluster.wait_for_leader(cluster_leader_timeout_ms).is_ok());
   KvClient client(cluster.client_endpoints(), load_options());
   const std::string value(100, 'v');
   auto put_range = [&](uint64_t first, uint64_t count) {

@@ -12,11 +12,13 @@
 #include "apps/ack_gap.h"
 #include "apps/kv_socket.h"
 #include "apps/local_cluster.h"
+#include "tests/support/cluster_fixture.h"
 #include "tests/support/run_keyval.h"
 #include "tests/support/temp_dir.h"
 
 using keyval::testing::contains;
 using keyval::testing::json_field;
+using keyval::testing::load_options;
 using keyval::testing::read_text;
 using keyval::testing::run_keyval;
 using keyval::testing::TempDir;
@@ -24,71 +26,11 @@ using keyval::testing::TempDir;
 namespace keyval {
 namespace {
 
-constexpr uint64_t leader_timeout_ms = 10000;
 // Generous for a shared machine: a transfer costs tens of ms, a lost leader 100-350 ms plus
 // the clients' backoff; the figure itself is measured by `keyval bench transfer`.
 constexpr uint64_t gap_ms_max = 1000;
 
-KvClientOptions load_options() {
-  KvClientOptions options;
-  options.operation_timeout_ms = 3000;
-  options.request_timeout_ms = 500;
-  return options;
-}
-
-struct TransferFixture {
-  TempDir dir;
-  std::unique_ptr<LocalCluster> cluster;
-
-  TransferFixture() {
-    LocalClusterOptions options;
-    options.directory = dir.path() + "/cluster";
-    options.binary = std::getenv("KEYVAL_BINARY") ? std::getenv("KEYVAL_BINARY") : "";
-    BOOST_REQUIRE_MESSAGE(!options.binary.empty(), "KEYVAL_BINARY must name the keyval binary (CTest sets it)");
-    auto created = LocalCluster::create(options);
-    BOOST_REQUIRE_MESSAGE(created.is_ok(), created.status().to_string());
-    cluster = std::move(*created);
-    Status started = cluster->start_all();
-    BOOST_REQUIRE_MESSAGE(started.is_ok(), started.to_string());
-  }
-
-  ~TransferFixture() { cluster->stop_all(5000); }
-
-  std::string logs() const {
-    std::string text;
-    for (uint64_t id = 1; id <= cluster->nodes(); ++id) {
-      std::string log = read_text(cluster->log_path(id));
-      if (log.size() > 3000) log = "..." + log.substr(log.size() - 3000);
-      text += "--- node " + std::to_string(id) + " ---\n" + log;
-    }
-    return text;
-  }
-
-  uint64_t leader(uint64_t not_this = 0) {
-    auto found = cluster->wait_for_leader(leader_timeout_ms, not_this);
-    BOOST_REQUIRE_MESSAGE(found.is_ok(), found.status().message() + "\n" + logs());
-    return *found;
-  }
-
-  void wait_for_acks(WriteLoad& load, uint64_t at_least) {
-    const uint64_t deadline = steady_now_ms() + 20000;
-    while (load.acknowledged() < at_least && steady_now_ms() < deadline) ::usleep(5000);
-    BOOST_TEST_REQUIRE(load.acknowledged() >= at_least, "only " << load.acknowledged() << " acknowledged\n" << logs());
-  }
-
-  void expect_no_loss(WriteLoad& load) {
-    load.stop();
-    WriteLoadReport report = load.verify(load_options());
-    std::string problems;
-    for (const auto& problem : report.problems) problems += problem + "; ";
-    BOOST_TEST(report.acknowledged > 0u);
-    BOOST_TEST(report.lost == 0u, problems << "\n" << logs());
-    BOOST_TEST(report.unreadable == 0u, problems);
-    BOOST_TEST(report.verified == report.acknowledged);
-    BOOST_TEST_MESSAGE(report.acknowledged << " acknowledged, " << report.unknown << " unknown, " << report.failed
-                                           << " refused");
-  }
-};
+using TransferFixture = testing::ClusterFixture;
 
 BOOST_AUTO_TEST_CASE(transfer_under_load_moves_leadership_and_loses_no_write) {
   TransferFixture fixture;

@@ -20,20 +20,25 @@
 #include "apps/kv_socket.h"
 #include "apps/local_cluster.h"
 #include "storage/env.h"
+#include "tests/support/cluster_fixture.h"
 #include "tests/support/run_keyval.h"
 #include "tests/support/temp_dir.h"
 
+using keyval::testing::cluster_options;
 using keyval::testing::contains;
+using keyval::testing::create_cluster;
 using keyval::testing::json_field;
+using keyval::testing::load_options;
+using keyval::testing::logs_of;
 using keyval::testing::read_text;
 using keyval::testing::Run;
 using keyval::testing::run_keyval;
 using keyval::testing::TempDir;
+using keyval::testing::wait_for_leader;
 
 namespace keyval {
 namespace {
 
-constexpr uint64_t leader_timeout_ms = 10000;
 constexpr uint64_t catch_up_timeout_ms = 30000;
 constexpr uint64_t log_poll_ms = 1;  // how often a node's log is read while waiting for a line
 // The large state of the transfer tests: big enough that sending it takes a measurable time
@@ -49,13 +54,6 @@ constexpr uint64_t big_state_bytes = 40u << 20;
 const std::vector<std::string> big_state_flags = {
     "--snapshot-entries", "0", "--snapshot-bytes", std::to_string(8u << 20), "--log-tail-entries", "10"};
 
-KvClientOptions load_options() {
-  KvClientOptions options;
-  options.operation_timeout_ms = 3000;  // writers give up on an operation within 3 s
-  options.request_timeout_ms = 500;
-  return options;
-}
-
 void sleep_ms(uint64_t ms) {
   ::usleep(static_cast<useconds_t>(ms * 1000));
 }
@@ -65,17 +63,6 @@ uint64_t number_after(const std::string& line, const std::string& prefix) {
   auto at = line.find(prefix);
   if (at == std::string::npos) return 0;
   return std::strtoull(line.c_str() + at + prefix.size(), nullptr, 10);
-}
-
-// Every node's log (the last 4000 bytes of each), for failure messages.
-std::string logs_of(const LocalCluster& cluster) {
-  std::string text;
-  for (uint64_t id = 1; id <= cluster.nodes(); ++id) {
-    std::string log = read_text(cluster.log_path(id));
-    if (log.size() > 4000) log = "..." + log.substr(log.size() - 4000);
-    text += "--- node " + std::to_string(id) + " ---\n" + log;
-  }
-  return text;
 }
 
 // Three-node clusters in one temporary directory; every node still running is stopped at the end.
@@ -89,14 +76,7 @@ struct SnapshotClusterFixture {
 
   // A cluster in dir/<name> with `node_flags` on every node, not started.
   std::unique_ptr<LocalCluster> make_cluster(const std::string& name, const std::vector<std::string>& node_flags) {
-    LocalClusterOptions options;
-    options.directory = dir.path() + "/" + name;
-    options.binary = std::getenv("KEYVAL_BINARY") ? std::getenv("KEYVAL_BINARY") : "";
-    BOOST_REQUIRE_MESSAGE(!options.binary.empty(), "KEYVAL_BINARY must name the keyval binary (CTest sets it)");
-    options.extra_node_flags = node_flags;
-    auto created = LocalCluster::create(options);
-    BOOST_REQUIRE_MESSAGE(created.is_ok(), created.status().to_string());
-    return std::move(*created);
+    return create_cluster(cluster_options(dir.path() + "/" + name, node_flags));
   }
 
   void start(const std::vector<std::string>& node_flags) {
@@ -107,11 +87,7 @@ struct SnapshotClusterFixture {
 
   std::string logs() const { return logs_of(*cluster); }
 
-  uint64_t leader(LocalCluster& of, uint64_t not_this = 0) {
-    auto found = of.wait_for_leader(leader_timeout_ms, not_this);
-    BOOST_REQUIRE_MESSAGE(found.is_ok(), found.status().message() + "\n" + logs_of(of));
-    return *found;
-  }
+  uint64_t leader(LocalCluster& of, uint64_t not_this = 0) { return wait_for_leader(of, not_this); }
   uint64_t leader(uint64_t not_this = 0) { return leader(*cluster, not_this); }
 
   ClientResponse view(uint64_t id) {

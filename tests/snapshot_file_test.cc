@@ -15,6 +15,7 @@
 #include "raft/random.h"
 #include "sim/sim_disk.h"
 #include "storage/snapshot.h"
+#include "storage/crc32c.h"
 #include "storage/snapshot_file.h"
 #include "storage/store.h"
 #include "tests/support/fault_env.h"
@@ -240,6 +241,33 @@ BOOST_AUTO_TEST_CASE(the_header_keeps_learners_and_client_addresses) {
   BOOST_TEST(((*reader)->header() == header));
   BOOST_TEST((*reader)->header().configuration.back().learner);
   BOOST_TEST((*reader)->header().configuration.front().client_address == "a:101");
+BOOST_AUTO_TEST_CASE(a_key_of_zero_bytes_with_a_valid_checksum_is_refused_with_its_offset) {
+  // The writer never writes one; a file that holds one anyway (checksums recomputed) must not
+  // reach the state machine, whose LMDB would refuse the key only in the middle of an install.
+  TempDir temp;
+  const std::string path = temp.file("snap");
+  Contents one;
+  one.pairs["k"] = "vv";
+  write_snapshot(posix_env(), path, header_at_42, one);
+  std::vector<uint8_t> bytes = testing::read_file(path);
+  const uint64_t chunk = record_starts(bytes).front();
+  const uint64_t record = chunk + 16;
+  BOOST_REQUIRE_EQUAL(bytes[record], 1);  // a kv record: type, key bytes, value bytes, key, value
+  auto store = [&](uint64_t at, uint32_t value) {
+    for (int i = 0; i < 4; ++i) bytes[at + i] = static_cast<uint8_t>(value >> (8 * i));
+  };
+  store(record + 1, 0);  // no key: the key's byte becomes the value's first
+  store(record + 5, 3);
+  const uint32_t payload_bytes = uint32_t{bytes[chunk + 4]} | uint32_t{bytes[chunk + 5]} << 8 |
+                                 uint32_t{bytes[chunk + 6]} << 16 | uint32_t{bytes[chunk + 7]} << 24;
+  store(chunk + 12, crc32c_extend(crc32c(bytes.data() + chunk, 12), bytes.data() + chunk + 16, payload_bytes));
+  testing::write_file(path, bytes);
+  Contents read;
+  Status status = read_snapshot(posix_env(), path, &read);
+  BOOST_TEST((status.code() == Code::corruption), status.to_string());
+  BOOST_TEST(contains(status.message(), "at offset " + std::to_string(record) + ": kv record has a key of 0 bytes"),
+             status.message());
+  BOOST_TEST(read.pairs.empty());
 }
 
 BOOST_AUTO_TEST_CASE(writer_refuses_bad_keys_and_bounds) {
