@@ -534,13 +534,15 @@ void Simulator::inject_member_change() {
   const std::vector<Member>& members = leader->configuration();
   std::vector<uint64_t> learners, voters;
   for (const Member& member : members) (member.learner ? learners : voters).push_back(member.id);
-  const uint64_t choice = random_.between(0, 2);
+  // A learner is promoted half the time there is one (joining is what it is for); otherwise a
+  // spare joins or a member leaves.
+  const uint64_t choice = !learners.empty() && random_.between(0, 1) == 0 ? 1 : random_.between(0, 1) * 2;
   ConfChangeKind kind;
   uint64_t member = 0;
   if (choice == 0 && !spares_.empty()) {
     kind = ConfChangeKind::add_learner;
     member = *spares_.begin();
-  } else if (choice == 1 && !learners.empty()) {
+  } else if (choice == 1) {
     kind = ConfChangeKind::promote;
     member = learners[random_.between(0, learners.size() - 1)];
   } else if (voters.size() > 3 || !learners.empty()) {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace keyval {
@@ -45,6 +46,10 @@ struct Metadata {
 };
 
 struct Member {
+  Member() = default;
+  Member(uint64_t id_in, std::string address_in, std::string client_address_in = "", bool learner_in = false)
+      : id(id_in), address(std::move(address_in)), client_address(std::move(client_address_in)), learner(learner_in) {}
+
   uint64_t id = 0;
   std::string address;         // peer address, "host:port"
   std::string client_address;  // where it serves clients, "host:port" (empty: not known)

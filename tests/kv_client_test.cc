@@ -171,7 +171,11 @@ FakeNode::Handler kv_leader(uint64_t node_id) {
       case ClientOp::get: break;
       case ClientOp::snapshot_begin:
       case ClientOp::snapshot_chunk:
-      case ClientOp::leader_transfer: return std::optional(answer(ClientStatus::unavailable, node_id));
+      case ClientOp::leader_transfer:
+      case ClientOp::member_list:
+      case ClientOp::member_add:
+      case ClientOp::member_promote:
+      case ClientOp::member_remove: return std::optional(answer(ClientStatus::unavailable, node_id));
     }
     return std::optional<ClientResponse>(response);
   };

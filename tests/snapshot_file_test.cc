@@ -241,6 +241,8 @@ BOOST_AUTO_TEST_CASE(the_header_keeps_learners_and_client_addresses) {
   BOOST_TEST(((*reader)->header() == header));
   BOOST_TEST((*reader)->header().configuration.back().learner);
   BOOST_TEST((*reader)->header().configuration.front().client_address == "a:101");
+}
+
 BOOST_AUTO_TEST_CASE(a_key_of_zero_bytes_with_a_valid_checksum_is_refused_with_its_offset) {
   // The writer never writes one; a file that holds one anyway (checksums recomputed) must not
   // reach the state machine, whose LMDB would refuse the key only in the middle of an install.
