@@ -143,8 +143,25 @@ class RaftNodeActor : public caf::event_based_actor {
     drain();
     track_configuration();
     check_handoff();
+    log_regressions();
     publish_directory();
     if (config_.observe) config_.observe(core_);
+  }
+
+  // A follower whose log went backwards (its data directory wiped or replaced under the same
+  // id): logged once per event. The core keeps its match index for commit (raft/progress.h).
+  void log_regressions() {
+    if (core_.role() != raft::Role::leader) return;
+    for (const auto& [peer, progress] : core_.progress_by_peer()) {
+      uint64_t& logged = regressions_logged_[peer];
+      if (progress.regressions > logged && progress.regressed) {
+        log("follower " + std::to_string(peer) + "'s log went backwards: it holds entries only through " +
+            std::to_string(progress.regressed_to) + " but had acknowledged " + std::to_string(progress.match_index) +
+            " (a wiped or replaced data directory?); its acknowledgements are kept for commit. Replace it: keyval "
+            "member remove " + std::to_string(peer) + ", then add a new member with a new id (docs/MEMBERSHIP.md)");
+      }
+      logged = progress.regressions;
+    }
   }
 
   // ---- leadership transfer (§3.10) ----
@@ -934,6 +951,7 @@ class RaftNodeActor : public caf::event_based_actor {
   std::optional<Persistence> persistence_;
   raft::Core core_;
   ClientAddressBook addresses_;                     // members' client addresses, learned from their messages
+  std::map<uint64_t, uint64_t> regressions_logged_;  // per follower: Progress::regressions already logged
   std::vector<caf::actor> directory_subscribers_;  // told when the leader or an address changes
   bool directory_changed_ = false;
   uint64_t published_leader_ = 0;

@@ -1,5 +1,5 @@
 // libFuzzer: every decoder of bytes read back from LMDB or a WAL record payload: log entries
-// (storage/codec.h), Raft metadata, snapshot metadata, and the state
+// (storage/codec.h), Raft metadata, snapshot metadata, configuration entries, and the state
 // machine's commands, results and sessions (storage/kv_command.h). Each must return a
 // Status on malformed input; what decodes must survive encode/decode unchanged.
 #include <cstddef>
@@ -12,7 +12,7 @@ using namespace keyval;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
-  const uint8_t which = data[0] % 7;
+  const uint8_t which = data[0] % 8;
   const uint8_t* bytes = data + 1;
   const size_t n = size - 1;
   switch (which) {
@@ -55,6 +55,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 4: (void)decode_result(bytes, n, "fuzz"); break;
     case 5: (void)decode_results(bytes, n, "fuzz"); break;
     case 6: (void)decode_session(bytes, n, "fuzz"); break;
+    case 7: {
+      auto configuration = decode_configuration_entry(bytes, n, "fuzz");
+      if (configuration.is_ok()) {
+        auto bytes_again = encode_configuration_entry(*configuration);
+        auto again = decode_configuration_entry(bytes_again.data(), bytes_again.size(), "fuzz");
+        if (!again.is_ok() || !(*again == *configuration)) __builtin_trap();
+      }
+      break;
+    }
   }
   return 0;
 }

@@ -111,6 +111,11 @@ void codec_seeds() {
   write_seed("storage_codec", "result", tagged(4, encode_result(result)));
   write_seed("storage_codec", "results", tagged(5, encode_results({result, result})));
   write_seed("storage_codec", "session", tagged(6, encode_session(Session{3, result})));
+  ConfigurationEntry configuration;
+  configuration.kind = ConfChangeKind::add_learner;
+  configuration.node_id = 4;
+  configuration.members = {Member{1, "a:1", "a:101"}, Member{4, "d:4", "d:104", true}};
+  write_seed("storage_codec", "configuration", tagged(7, encode_configuration_entry(configuration)));
 }
 
 void wire_seeds() {
