@@ -114,7 +114,20 @@ BOOST_AUTO_TEST_CASE(a_joined_learner_is_promoted_and_the_old_leader_removed_und
   // node starts (--join) while the command waits.
   Run added;
   std::thread adding([&] { added = run_keyval("member add " + fixture.add_flags(4) + " --catch-up-timeout-ms 30000 --endpoints " + fixture.endpoints_flag(3)); });
-  ::usleep(300 * 1000);
+  // --join refuses unless the configuration lists the node: it starts once the learner is in.
+  {
+    KvClient client(fixture.founders(), load_options());
+    const uint64_t listed_by = steady_now_ms() + 20000;
+    bool listed = false;
+    while (!listed && steady_now_ms() < listed_by) {
+      auto members = client.member_list();
+      if (members.is_ok()) {
+        for (const auto& member : members->configuration) listed = listed || member.node_id == 4;
+      }
+      if (!listed) ::usleep(20000);
+    }
+    BOOST_REQUIRE_MESSAGE(listed, "node 4 was not added within 20 s\n" << fixture.logs());
+  }
   BOOST_REQUIRE(cluster.start(4).is_ok());
   adding.join();
   BOOST_TEST_REQUIRE(added.exit_code == 0, added.output << "\n" << fixture.logs());
