@@ -153,6 +153,7 @@ class RaftNodeActor : public caf::event_based_actor {
   void log_regressions() {
     if (core_.role() != raft::Role::leader) return;
     for (const auto& [peer, progress] : core_.progress_by_peer()) {
+      if (progress.regressions == 0) continue;  // the common case: nothing to look up
       uint64_t& logged = regressions_logged_[peer];
       if (progress.regressions > logged && progress.regressed) {
         log("follower " + std::to_string(peer) + "'s log went backwards: it holds entries only through " +

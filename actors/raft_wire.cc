@@ -7,6 +7,7 @@
 
 #include "schema/raft.capnp.h"
 #include "storage/capnp_message.h"
+#include "storage/member_codec.h"
 
 namespace keyval {
 namespace {
@@ -79,23 +80,6 @@ Status read_entries(capnp::List<schema::RaftEntry>::Reader list, std::vector<Ent
   return Status::ok();
 }
 
-// Bounded by the message's size like the entries: each member is at least a struct.
-void read_members(capnp::List<schema::Member>::Reader list, std::vector<Member>* members) {
-  for (auto in : list) {
-    members->push_back(Member{in.getId(), in.getAddress().cStr(), in.getClientAddress().cStr(), in.getLearner()});
-  }
-}
-
-void fill_members(capnp::List<schema::Member>::Builder list, const std::vector<Member>& members) {
-  for (size_t i = 0; i < members.size(); ++i) {
-    auto out = list[static_cast<unsigned>(i)];
-    out.setId(members[i].id);
-    out.setAddress(members[i].address);
-    out.setClientAddress(members[i].client_address);
-    out.setLearner(members[i].learner);
-  }
-}
-
 Status read_raft_message(schema::RaftMessage::Reader in, raft::Message* message) {
   auto type = static_cast<uint16_t>(in.getType());
   if (!is_known_type(type)) return Status::corruption(where + ": unknown message type " + std::to_string(type));
@@ -129,7 +113,7 @@ Status read_raft_message(schema::RaftMessage::Reader in, raft::Message* message)
   message->chunk_data.assign(chunk_data.begin(), chunk_data.end());
   message->chunk_error = in.getChunkError();
   message->leadership_transfer = in.getLeadershipTransfer();
-  read_members(in.getConfiguration(), &message->configuration);
+  message->configuration = get_members(in.getConfiguration());
   return read_entries(in.getEntries(), &message->entries);
 }
 
@@ -173,7 +157,7 @@ std::vector<uint8_t> encode_raft_message(const raft::Message& message, const std
   out.setLeadershipTransfer(message.leadership_transfer);
   // Left null (read back as empty) unless it is an installSnapshot's configuration.
   if (!message.configuration.empty()) {
-    fill_members(out.initConfiguration(static_cast<unsigned>(message.configuration.size())), message.configuration);
+    set_members(out.initConfiguration(static_cast<unsigned>(message.configuration.size())), message.configuration);
   }
   // Left null without an address, so the simulator's messages keep their bytes.
   if (!sender_client_address.empty()) {

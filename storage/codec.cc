@@ -7,6 +7,7 @@
 #include "schema/storage.capnp.h"
 #include "storage/capnp_message.h"
 #include "storage/crc32c.h"
+#include "storage/member_codec.h"
 #include "storage/status.h"
 
 namespace keyval {
@@ -35,27 +36,6 @@ const char* conf_change_kind_name(ConfChangeKind kind) {
 }
 
 namespace {
-
-void set_members(capnp::List<schema::Member>::Builder out, const std::vector<Member>& members) {
-  for (size_t i = 0; i < members.size(); ++i) {
-    auto member = out[static_cast<unsigned>(i)];
-    member.setId(members[i].id);
-    member.setAddress(members[i].address);
-    member.setClientAddress(members[i].client_address);
-    member.setLearner(members[i].learner);
-  }
-}
-
-std::vector<Member> get_members(capnp::List<schema::Member>::Reader in) {
-  std::vector<Member> members;
-  members.reserve(in.size());
-  // Data written before clientAddress and learner existed reads them as "" and false: a voter.
-  for (auto member : in) {
-    members.push_back(Member{member.getId(), member.getAddress().cStr(), member.getClientAddress().cStr(),
-                             member.getLearner()});
-  }
-  return members;
-}
 
 // Only these two entry types are Raft log entries (the rest are WAL bookkeeping).
 bool is_log_entry_type(schema::EntryType type) {

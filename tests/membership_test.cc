@@ -15,6 +15,7 @@
 
 #include "apps/kv_socket.h"
 #include "apps/local_cluster.h"
+#include "tests/support/cluster_fixture.h"
 #include "tests/support/run_keyval.h"
 #include "tests/support/temp_dir.h"
 
@@ -37,11 +38,6 @@ KvClientOptions load_options() {
   return options;
 }
 
-std::string binary() {
-  const char* path = std::getenv("KEYVAL_BINARY");
-  BOOST_REQUIRE_MESSAGE(path != nullptr, "KEYVAL_BINARY must name the keyval binary (CTest sets it)");
-  return path;
-}
 
 // Nodes 1..3 bootstrap the cluster; node 4 (and up) can join it.
 struct MembershipFixture {
@@ -49,9 +45,7 @@ struct MembershipFixture {
   std::unique_ptr<LocalCluster> cluster;
 
   explicit MembershipFixture(uint64_t nodes = 4, uint64_t tick_ms = 10) {
-    LocalClusterOptions options;
-    options.directory = dir.path() + "/cluster";
-    options.binary = binary();
+    LocalClusterOptions options = testing::cluster_options(dir.path() + "/cluster");
     options.nodes = nodes;
     options.bootstrap_nodes = 3;
     options.tick_ms = tick_ms;
@@ -63,21 +57,8 @@ struct MembershipFixture {
 
   ~MembershipFixture() { cluster->stop_all(5000); }
 
-  std::string logs() const {
-    std::string text;
-    for (uint64_t id = 1; id <= cluster->nodes(); ++id) {
-      std::string log = read_text(cluster->log_path(id));
-      if (log.size() > 3000) log = "..." + log.substr(log.size() - 3000);
-      text += "--- node " + std::to_string(id) + " ---\n" + log;
-    }
-    return text;
-  }
-
-  uint64_t leader(uint64_t not_this = 0) {
-    auto found = cluster->wait_for_leader(leader_timeout_ms, not_this);
-    BOOST_REQUIRE_MESSAGE(found.is_ok(), found.status().message() + "\n" + logs());
-    return *found;
-  }
+  std::string logs() const { return testing::logs_of(*cluster, 3000); }
+  uint64_t leader(uint64_t not_this = 0) { return testing::wait_for_leader(*cluster, not_this); }
 
   std::vector<Endpoint> founders() const {
     return {cluster->client_endpoints().begin(), cluster->client_endpoints().begin() + 3};
@@ -96,11 +77,7 @@ struct MembershipFixture {
            cluster->client_endpoints()[id - 1].str();
   }
 
-  void wait_for_acks(WriteLoad& load, uint64_t at_least) {
-    const uint64_t deadline = steady_now_ms() + 20000;
-    while (load.acknowledged() < at_least && steady_now_ms() < deadline) ::usleep(5000);
-    BOOST_TEST_REQUIRE(load.acknowledged() >= at_least, "only " << load.acknowledged() << " acknowledged\n" << logs());
-  }
+  void wait_for_acks(WriteLoad& load, uint64_t at_least) { testing::wait_for_acks(*cluster, load, at_least); }
 };
 
 BOOST_AUTO_TEST_CASE(a_joined_learner_is_promoted_and_the_old_leader_removed_under_load) {
@@ -249,9 +226,7 @@ BOOST_AUTO_TEST_CASE(a_missing_data_directory_needs_bootstrap_or_join) {
 
 BOOST_AUTO_TEST_CASE(bootstrap_at_a_restart_changes_nothing) {
   TempDir dir;
-  LocalClusterOptions options;
-  options.directory = dir.path() + "/cluster";
-  options.binary = binary();
+  LocalClusterOptions options = testing::cluster_options(dir.path() + "/cluster");
   options.nodes = 1;
   auto created = LocalCluster::create(options);
   BOOST_REQUIRE_MESSAGE(created.is_ok(), created.status().to_string());

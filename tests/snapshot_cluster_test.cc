@@ -79,6 +79,14 @@ struct SnapshotClusterFixture {
     return create_cluster(cluster_options(dir.path() + "/" + name, node_flags));
   }
 
+  // SIGKILLs `follower` once every node applied the commit index: where its log stopped.
+  uint64_t kill_caught_up(uint64_t follower) {
+    expect_caught_up(*cluster);
+    const uint64_t stopped_at = view(follower).last_index;
+    cluster->signal(follower, SIGKILL);
+    return stopped_at;
+  }
+
   void start(const std::vector<std::string>& node_flags) {
     cluster = make_cluster("cluster", node_flags);
     Status started = cluster->start_all();
@@ -319,9 +327,7 @@ BOOST_AUTO_TEST_CASE(a_follower_stopped_across_two_snapshots_catches_up_through_
 BOOST_AUTO_TEST_CASE(the_leader_killed_mid_transfer_the_follower_still_catches_up) {
   start(big_state_flags);
   const uint64_t follower = leader() % 3 + 1;
-  expect_caught_up(*cluster);
-  const uint64_t stopped_at = view(follower).last_index;
-  cluster->signal(follower, SIGKILL);
+  const uint64_t stopped_at = kill_caught_up(follower);
   WriteLoad big(cluster->client_endpoints(), 2, big_value_bytes, load_options());
   build_state_past(follower, stopped_at, big);
 
@@ -380,9 +386,7 @@ BOOST_AUTO_TEST_CASE(a_follower_killed_mid_receive_starts_over_and_keeps_no_part
   start(big_state_flags);
   const uint64_t leader_id = leader();
   const uint64_t follower = leader_id % 3 + 1;
-  expect_caught_up(*cluster);
-  const uint64_t stopped_at = view(follower).last_index;
-  cluster->signal(follower, SIGKILL);
+  const uint64_t stopped_at = kill_caught_up(follower);
   WriteLoad big(cluster->client_endpoints(), 2, big_value_bytes, load_options());
   build_state_past(follower, stopped_at, big);
 
@@ -418,9 +422,7 @@ BOOST_AUTO_TEST_CASE(a_follower_killed_mid_receive_starts_over_and_keeps_no_part
 BOOST_AUTO_TEST_CASE(the_leader_keeps_acknowledging_writes_while_it_sends_a_snapshot) {
   start(big_state_flags);
   const uint64_t follower = leader() % 3 + 1;
-  expect_caught_up(*cluster);
-  const uint64_t stopped_at = view(follower).last_index;
-  cluster->signal(follower, SIGKILL);
+  const uint64_t stopped_at = kill_caught_up(follower);
   WriteLoad big(cluster->client_endpoints(), 2, big_value_bytes, load_options());
   build_state_past(follower, stopped_at, big);
 
