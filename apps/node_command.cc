@@ -19,7 +19,11 @@
 //                and the transport dials the members' peer addresses. For an existing directory
 //                the members' addresses are still asked for (best effort).
 // Without either, a missing data directory (or one without IDENTITY) is refused, naming the
-// path and both flags.
+// path and both flags. A --join that would create a directory for an id the cluster lists as a
+// voter is refused too, naming the replacement procedure (a new id, then remove the old one).
+// These rules, the supervision of every actor and the stop order are the node's life cycle,
+// actors/node_lifecycle.h, which the simulator's nodes go through as well; this file parses
+// the flags, asks the cluster (KvClient), and owns the sockets and the signals.
 //
 // Defaults: --peers 1=127.0.0.1:7201,2=127.0.0.1:7202,3=127.0.0.1:7203; --peer-listen this
 // node's own entry in --peers; --client-listen 127.0.0.1:(7100 + N); --cluster keyval;
@@ -63,6 +67,7 @@
 #include "actors/client_listener.h"
 #include "actors/messages.h"
 #include "actors/node.h"
+#include "actors/node_lifecycle.h"
 #include "actors/tcp_transport.h"
 #include "apps/cli.h"
 #include "apps/commands.h"
@@ -257,48 +262,30 @@ class NodeLog {
   std::mutex mutex_;
 };
 
-// --- the data directory: created only by --bootstrap or --join ----------------------------
+// --- the data directory: created only by --bootstrap or --join (actors/node_lifecycle.h) ------
 
-struct DataDirectory {
-  NodeIdentity identity;
-  std::map<uint64_t, Endpoint> peers;                // the transport dials these at start
-  std::optional<ConfigurationEntry> bootstrap;       // RecoveryOptions::bootstrap
-};
+std::string join_endpoints(const NodeOptions& options) {
+  std::string endpoints;
+  for (const Endpoint& endpoint : options.join) endpoints += (endpoints.empty() ? "" : ",") + endpoint.str();
+  return endpoints;
+}
 
 // --join: the configuration a running member answers (member_list), its leader's view when it
-// can be had. not_found when it does not list this node.
-Result<std::vector<ConfigurationMember>> ask_cluster(const NodeOptions& options, NodeLog& log) {
+// can be had.
+Result<ClusterView> ask_cluster(const NodeOptions& options) {
   KvClientOptions client_options;
   client_options.operation_timeout_ms = 5000;
   KvClient client(options.join, client_options);
-  auto view = client.member_list();
-  std::string endpoints;
-  for (const Endpoint& endpoint : options.join) endpoints += (endpoints.empty() ? "" : ",") + endpoint.str();
-  if (!view.is_ok()) {
-    return Status::io_error("--join " + endpoints + ": cannot get the cluster's configuration: " +
-                            view.status().message());
+  auto answer = client.member_list();
+  if (!answer.is_ok()) {
+    return Status::io_error("--join " + join_endpoints(options) + ": cannot get the cluster's configuration: " +
+                            answer.status().message());
   }
-  std::string ids;
-  const ConfigurationMember* self = nullptr;
-  for (const ConfigurationMember& member : view->configuration) {
-    ids += (ids.empty() ? "" : ",") + std::to_string(member.node_id) + (member.learner ? " (learner)" : "");
-    if (member.node_id == options.id) self = &member;
-  }
-  if (self == nullptr) {
-    return Status::not_found("--join " + endpoints + ": node " + std::to_string(view->node_id) +
-                             " answers that the configuration at index " + std::to_string(view->configuration_index) +
-                             " (members " + ids + ") does not list node " + std::to_string(options.id) +
-                             ": add it first with: keyval member add " + std::to_string(options.id) + " --peer " +
-                             options.peer_listen.str() + " --client " + options.advertise_client.str() +
-                             " --endpoints " + endpoints);
-  }
-  log("the cluster lists this node (configuration at index " + std::to_string(view->configuration_index) +
-      ", members " + ids + ", answered by node " + std::to_string(view->node_id) + ")");
-  if (self->peer_address != options.peer_listen.str()) {
-    log("warning: the cluster knows this node's peer address as " + self->peer_address + " but it listens on " +
-        options.peer_listen.str());
-  }
-  return view->configuration;
+  ClusterView view;
+  view.answered_by = answer->node_id;
+  view.configuration_index = answer->configuration_index;
+  view.configuration = answer->configuration;
+  return view;
 }
 
 // The members' peer addresses as the transport's start list (this node left out).
@@ -317,54 +304,29 @@ std::map<uint64_t, Endpoint> peers_of(const std::vector<ConfigurationMember>& me
   return peers;
 }
 
-// Checks an existing data directory, or creates one when --bootstrap or --join asks for it.
-Result<DataDirectory> open_data_directory(const NodeOptions& options, NodeLog& log) {
-  DataDirectory directory;
-  directory.peers = options.peers;
-  ConfigurationEntry bootstrap;
-  bootstrap.kind = ConfChangeKind::bootstrap;
-  bootstrap.members = members_of(options.peers);
-  auto existing = check_data_directory(posix_env(), options.data_directory, options.cluster, options.id);
-  if (existing.is_ok()) {
-    directory.identity = *existing;
-    // A log never written to (a crash during its first start) is bootstrapped again; a joined
-    // node's never is: its configuration must come from the cluster it joined.
-    if (options.bootstrap && existing->created != "join") directory.bootstrap = bootstrap;
-    if (options.bootstrap && existing->created == "join") log("--bootstrap ignored: this directory was made by --join");
-    if (!options.join.empty()) {
-      auto members = ask_cluster(options, log);
-      if (members.is_ok()) directory.peers = peers_of(*members, options.id, log);
-      else log("starting with the members' addresses from its own log: " + members.status().message());
-    }
-    return directory;
-  }
-  if (existing.status().code() != Code::not_found) return existing.status();
-  if (!options.bootstrap && options.join.empty()) {
-    return Status::not_found(existing.status().message() +
-                             ": start a node of a new cluster with --bootstrap (the same --peers on every node), or "
-                             "add this node to a running cluster (keyval member add) and start it with --join "
-                             "HOST:PORT,... (the members' client addresses)");
-  }
-  directory.identity.cluster = options.cluster;
-  directory.identity.node_id = options.id;
-  if (options.bootstrap) {
-    directory.identity.created = "bootstrap";
-    directory.bootstrap = bootstrap;
-  } else {
-    directory.identity.created = "join";
-    KV_ASSIGN_OR_RETURN(std::vector<ConfigurationMember> members, ask_cluster(options, log));
-    directory.peers = peers_of(members, options.id, log);
-  }
-  KV_RETURN_IF_ERROR(claim_data_directory(posix_env(), options.data_directory, directory.identity));
-  log("created data directory " + options.data_directory + " for " + directory.identity.describe() + " (" +
-      (options.bootstrap ? "--bootstrap: its log starts with the members of --peers"
-                         : "--join: its configuration comes from the leader") + ")");
+DataDirectoryOptions data_directory_options(const NodeOptions& options, NodeLog& log) {
+  DataDirectoryOptions directory;
+  directory.env = &posix_env();
+  directory.data_directory = options.data_directory;
+  directory.cluster = options.cluster;
+  directory.node_id = options.id;
+  directory.bootstrap = options.bootstrap;
+  directory.bootstrap_members = members_of(options.peers);
+  directory.join = !options.join.empty();
+  directory.ask_cluster = [&options] { return ask_cluster(options); };
+  const std::string endpoints = join_endpoints(options);
+  directory.join_source = "--join " + endpoints;
+  directory.peer_address = options.peer_listen.str();
+  directory.add_member_command = "keyval member add " + std::to_string(options.id) + " --peer " +
+                                 options.peer_listen.str() + " --client " + options.advertise_client.str() +
+                                 " --endpoints " + endpoints;
+  directory.log = log.sink();
   return directory;
 }
 
 // --- running ------------------------------------------------------------------------------
 
-// Set from actors' exit functors when a part of the node stops by itself (fail-stop).
+// Set from the life cycle's failure callback when a part of the node stops by itself (fail-stop).
 struct Failure {
   std::mutex mutex;
   std::string reason;
@@ -376,16 +338,6 @@ struct Failure {
     reason = what;
   }
 };
-
-void watch(caf::actor_system& system, const caf::strong_actor_ptr& actor, const std::string& name, Failure& failure) {
-  if (!actor) return;
-  auto* address = caf::actor_cast<caf::abstract_actor*>(actor);
-  address->attach_functor([&system, &failure, name](const caf::error& reason) {
-    if (reason && reason != caf::exit_reason::user_shutdown && reason != caf::exit_reason::kill) {
-      failure.report(name + " stopped: " + system.render(reason));
-    }
-  });
-}
 
 // A stopping leader hands leadership over first (a follower answers not_leader at once and
 // stops without delay). The raft node logs the transfer's start and end.
@@ -401,12 +353,14 @@ void hand_off_leadership(caf::actor_system& system, const caf::actor& raft_node,
 
 int run_node(const NodeOptions& options) {
   NodeLog log(options.id);
-  auto directory = open_data_directory(options, log);
+  auto directory = open_data_directory(data_directory_options(options, log));
   if (!directory.is_ok()) {
     log("cannot start: " + directory.status().message());
     return exit_failed;
   }
   const NodeIdentity& identity = directory->identity;
+  std::map<uint64_t, Endpoint> peers = options.peers;
+  if (directory->cluster_view) peers = peers_of(directory->cluster_view->configuration, options.id, log);
 
   // The signals are taken synchronously by this thread; every thread CAF starts inherits the mask.
   sigset_t stop_signals;
@@ -433,7 +387,7 @@ int run_node(const NodeOptions& options) {
   transport_config.node_id = options.id;
   transport_config.listen_host = options.peer_listen.host;
   transport_config.listen_port = options.peer_listen.port;
-  for (const auto& [id, endpoint] : directory->peers) {
+  for (const auto& [id, endpoint] : peers) {
     transport_config.peers[id] = TcpPeerAddress{endpoint.host, endpoint.port};
   }
   transport_config.log = log.sink();
@@ -467,11 +421,21 @@ int run_node(const NodeOptions& options) {
   config.raft.transport = transport;
   config.raft.log = log.sink();
 
+  NodeLifecycleConfig lifecycle_config;
+  lifecycle_config.transport = transport;
+  lifecycle_config.failed = [&failure](const std::string& actor, const std::string& reason) {
+    failure.report(actor + " stopped: " + reason);
+  };
+  lifecycle_config.hand_off = [&system, &log](const NodeHandles& handles) {
+    hand_off_leadership(system, handles.raft_node, log);
+  };
+  NodeLifecycle lifecycle(system, std::move(lifecycle_config));
+
   log("starting " + identity.describe() + " in " + options.data_directory);
   const double started_at = cli::monotonic_seconds();
   std::promise<Result<NodeHandles>> started;
   auto start_result = started.get_future();
-  start_node(system, std::move(config), [&started](Result<NodeHandles> result) { started.set_value(std::move(result)); });
+  lifecycle.start(std::move(config), [&started](Result<NodeHandles> result) { started.set_value(std::move(result)); });
   bool stop_requested = false;
   timespec no_wait{0, 0};
   while (start_result.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
@@ -480,7 +444,7 @@ int run_node(const NodeOptions& options) {
   Result<NodeHandles> handles = start_result.get();
   if (!handles.is_ok()) {
     log("cannot start: " + handles.status().to_string());
-    caf::anon_send_exit(transport, caf::exit_reason::user_shutdown);
+    lifecycle.stop(StopMode::clean_without_hand_off);  // only the transport runs
     return exit_failed;
   }
   const double recovery_ms = (cli::monotonic_seconds() - started_at) * 1e3;
@@ -499,24 +463,20 @@ int run_node(const NodeOptions& options) {
   caf::actor listener = spawn_client_listener(system, listener_config, handles->gateway);
   if (!listener) {
     log("cannot start: cannot listen for clients on " + options.client_listen.str());
-    stop_node(*handles);
-    caf::anon_send_exit(transport, caf::exit_reason::user_shutdown);
+    lifecycle.stop(StopMode::clean_without_hand_off);
     return exit_failed;
   }
-
-  watch(system, caf::actor_cast<caf::strong_actor_ptr>(handles->raft_node), "raft node", failure);
-  watch(system, caf::actor_cast<caf::strong_actor_ptr>(handles->writer), "wal_writer", failure);
-  watch(system, caf::actor_cast<caf::strong_actor_ptr>(handles->indexer), "store_indexer", failure);
-  watch(system, caf::actor_cast<caf::strong_actor_ptr>(handles->state_machine), "state machine", failure);
+  lifecycle.supervise_client_side(listener, "client listener");
   log("serving clients on " + options.client_listen.str() + ", peers on " + options.peer_listen.str());
 
   int exit_code = cli::exit_ok;
+  StopMode stop_mode = StopMode::clean_without_hand_off;  // a stop asked for while it started
   timespec poll_interval{0, 100 * 1000 * 1000};
   while (!stop_requested) {
     siginfo_t info{};
     if (::sigtimedwait(&stop_signals, &info, &poll_interval) > 0) {
       log(std::string(info.si_signo == SIGTERM ? "SIGTERM" : "SIGINT") + ": shutting down");
-      hand_off_leadership(system, handles->raft_node, log);
+      stop_mode = StopMode::clean;  // the leader hands leadership over first
       break;
     }
     if (failure.failed) {
@@ -526,9 +486,7 @@ int run_node(const NodeOptions& options) {
       break;
     }
   }
-  caf::anon_send_exit(listener, caf::exit_reason::user_shutdown);
-  stop_node(*handles);
-  caf::anon_send_exit(transport, caf::exit_reason::user_shutdown);
+  lifecycle.stop(stop_mode);
   system.await_all_actors_done();
   log(exit_code == cli::exit_ok ? "stopped" : "stopped after a failure");
   return exit_code;

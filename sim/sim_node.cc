@@ -25,9 +25,26 @@ caf::scheduler::test_coordinator& SimNode::coordinator() const {
   return dynamic_cast<caf::scheduler::test_coordinator&>(system_->scheduler());
 }
 
+// The data directory as `keyval node` opens it (bootstrap or join), on the simulated disk.
+DataDirectoryOptions SimNode::directory_options() const {
+  DataDirectoryOptions directory;
+  directory.env = config_.disk;
+  directory.data_directory = data_directory();
+  directory.cluster = "sim";
+  directory.node_id = config_.id;
+  directory.bootstrap = !config_.voters.empty();
+  directory.join = config_.voters.empty();
+  directory.ask_cluster = config_.ask_cluster;
+  directory.join_source = "join (the simulator's view of the configuration)";
+  directory.peer_address = "sim:" + std::to_string(config_.id);
+  directory.add_member_command = "a membership change that adds node " + std::to_string(config_.id);
+  return directory;
+}
+
 void SimNode::start(uint64_t now_ns, uint64_t seed) {
   KV_ASSERT(!up());
   failed_ = false;
+  failure_.clear();
   system_config_ = std::make_unique<caf::actor_system_config>();
   system_config_->set("scheduler.policy", caf::atom("testing"));
   system_config_->set("logger.verbosity", caf::atom("quiet"));
@@ -39,6 +56,21 @@ void SimNode::start(uint64_t now_ns, uint64_t seed) {
   transport_ = spawn_sim_transport(*system_, config_.id, [this](uint64_t from, uint64_t to, std::vector<uint8_t> bytes) {
     if (!crashing_) config_.send(from, to, std::move(bytes));
   });
+  NodeLifecycleConfig lifecycle;
+  lifecycle.transport = transport_;
+  lifecycle.failed = [this](const std::string& actor, const std::string& reason) {
+    failed_ = true;
+    failure_ = actor + " stopped: " + reason;
+  };
+  lifecycle_ = std::make_unique<NodeLifecycle>(*system_, std::move(lifecycle));
+
+  auto directory = open_data_directory(directory_options());
+  if (!directory.is_ok()) {
+    failed_ = true;
+    failure_ = directory.status().to_string();
+    if (config_.started) config_.started(config_.id, directory.status());
+    return;
+  }
 
   NodeConfig node;
   node.persistence.env = config_.disk;
@@ -49,6 +81,8 @@ void SimNode::start(uint64_t now_ns, uint64_t seed) {
   node.persistence.recovery.wal.write_buffer_bytes = 8u << 10;
   node.persistence.log = [](const std::string&) {};
   node.raft.raft.node_id = config_.id;
+  // directory->bootstrap is not used: the first configuration's nodes keep the core's fixed
+  // voters (SimNodeConfig::voters), so their logs hold no bootstrap entry.
   node.raft.raft.voters = config_.voters;
   node.raft.raft.random_seed = seed;
   node.raft.raft.planted_bug = config_.planted_bug;
@@ -68,18 +102,18 @@ void SimNode::start(uint64_t now_ns, uint64_t seed) {
     node.raft.installed = [installed = config_.installed, id](uint64_t index, uint64_t term) { installed(id, index, term); };
   }
 
-  start_node(*system_, std::move(node), [this](Result<NodeHandles> result) {
+  lifecycle_->start(std::move(node), [this](Result<NodeHandles> result) {
     if (!result.is_ok()) {
       failed_ = true;
+      failure_ = result.status().to_string();
     } else {
       handles_ = *result;
       client_port_ = spawn_sim_client_port(*system_, handles_->gateway, [this](uint64_t call, std::vector<uint8_t> bytes) {
         if (!crashing_) config_.reply(call, std::move(bytes));
       });
-      // Fail-stop: the raft node quits by itself when persistence fails.
-      handles_->raft_node->attach_functor([this](const caf::error& reason) {
-        if (reason != caf::exit_reason::kill && reason != caf::exit_reason::user_shutdown) failed_ = true;
-      });
+      // Fail-stop: any actor of the node that stops by itself (the raft node when persistence
+      // fails, ...) marks the node failed; the simulator then crashes and restarts it.
+      lifecycle_->supervise_client_side(client_port_, "client port");
     }
     if (config_.started) config_.started(config_.id, result);
   });
@@ -89,10 +123,7 @@ void SimNode::crash() {
   if (!up()) return;
   crashing_ = true;
   // kill, not user_shutdown: a crash leaves LMDB unmarked, as SIGKILL or a power cut would.
-  if (handles_) stop_node(*handles_, caf::exit_reason::kill);
-  for (auto* handle : {&transport_, &client_port_}) {
-    if (*handle) caf::anon_send_exit(*handle, caf::exit_reason::kill);
-  }
+  lifecycle_->stop(StopMode::crash);
   auto& scheduler = coordinator();
   for (int round = 0; round < 2; ++round) {
     scheduler.clock().cancel_all();
@@ -103,6 +134,7 @@ void SimNode::crash() {
   client_port_ = nullptr;
   handles_.reset();
   system_.reset();
+  lifecycle_.reset();
   system_config_.reset();
 }
 

@@ -1,8 +1,10 @@
-// One simulated node: the real node (actors/node.h) inside its own CAF actor system with
-// the testing scheduler, so that nothing in it runs unless the simulator says so. The
-// simulator reads its pending jobs and timers, runs one at a time, keeps its clock on the
-// shared virtual time, and crashes it by destroying the actor system (after stopping every
-// actor and cancelling every timer, which a testing actor system needs to shut down).
+// One simulated node: the real node and its real life cycle (actors/node_lifecycle.h: the
+// identity claim on its simulated disk, bootstrap or join, supervision of every actor, the
+// stop order) inside its own CAF actor system with the testing scheduler, so that nothing in
+// it runs unless the simulator says so. The simulator reads its pending jobs and timers, runs
+// one at a time, keeps its clock on the shared virtual time, and crashes it by destroying the
+// actor system (after the life cycle's crash stop and cancelling every timer, which a testing
+// actor system needs to shut down).
 #pragma once
 
 #include <caf/all.hpp>
@@ -15,6 +17,7 @@
 #include <vector>
 
 #include "actors/node.h"
+#include "actors/node_lifecycle.h"
 #include "sim/sim_disk.h"
 #include "sim/sim_transport.h"
 
@@ -22,8 +25,12 @@ namespace keyval::sim {
 
 struct SimNodeConfig {
   uint64_t id = 0;
-  std::vector<uint64_t> voters;        // empty: a node joining a running cluster
-  SimDisk* disk = nullptr;             // the WAL lives here, under "/n<id>"
+  // Not empty: a node of the first configuration (bootstrap; the core's fixed voters, as in a
+  // directory from before configuration entries: its log starts with the first client entry).
+  // Empty: a node joining the running cluster, which asks `ask_cluster` (the simulator's view).
+  std::vector<uint64_t> voters;
+  AskCluster ask_cluster;
+  SimDisk* disk = nullptr;             // IDENTITY and the WAL live here, under "/n<id>"
   std::string lmdb_directory;          // a real directory
   raft::PlantedBug planted_bug = raft::PlantedBug::none;
   std::chrono::milliseconds tick_interval{10};
@@ -61,8 +68,11 @@ class SimNode {
 
   bool up() const { return system_ != nullptr; }
   bool serving() const { return up() && handles_.has_value() && !failed_; }
-  // The raft node stopped by itself (fail-stop after a failed persist), or start failed.
+  // An actor of the node stopped by itself (fail-stop, e.g. the raft node after a failed
+  // persist), or start failed (the data directory refused, recovery refused).
   bool failed() const { return failed_; }
+  // The first failure the life cycle reported ("wal_writer stopped: ..."); empty when none.
+  const std::string& failure() const { return failure_; }
 
   // Scheduling.
   bool has_job() const;
@@ -83,14 +93,17 @@ class SimNode {
 
  private:
   caf::scheduler::test_coordinator& coordinator() const;
+  DataDirectoryOptions directory_options() const;
 
   SimNodeConfig config_;
   std::unique_ptr<caf::actor_system_config> system_config_;
   std::unique_ptr<caf::actor_system> system_;
+  std::unique_ptr<NodeLifecycle> lifecycle_;
   std::optional<NodeHandles> handles_;
   caf::actor transport_;
   caf::actor client_port_;
   bool failed_ = false;
+  std::string failure_;
   bool crashing_ = false;  // winding down: nothing leaves the node any more
 };
 

@@ -183,6 +183,7 @@ class Simulator final : public SimCluster {
     SimNodeConfig config;
     config.id = id;
     if (id <= options_.nodes) config.voters = voters_;  // the others join a running cluster
+    config.ask_cluster = [this] { return cluster_view(); };
     config.disk = &disk_;
     config.lmdb_directory = work_directory_ + "/n" + std::to_string(id) + "-lmdb";
     config.planted_bug = options_.planted_bug;
@@ -231,6 +232,27 @@ class Simulator final : public SimCluster {
     };
     config.started = [this](uint64_t node, const Result<NodeHandles>& result) { on_started(node, result); };
     return config;
+  }
+
+  // What a joining node is told (its --join): the configuration the serving leader uses, with
+  // the spares the simulator has asked it to add and not seen in a configuration yet as
+  // learners (a spare starts right after the leader is asked, before it appended the change).
+  Result<ClusterView> cluster_view() const {
+    const raft::Core* leader = leader_core();
+    if (leader == nullptr) return Status::io_error("no serving leader to ask for the configuration");
+    ClusterView view;
+    view.answered_by = leader->id();
+    view.configuration_index = leader->configuration_index();
+    for (const Member& member : leader->configuration()) {
+      view.configuration.push_back({member.id, member.address, member.client_address, member.learner, 0});
+    }
+    for (uint64_t id : ids_) {
+      if (id <= options_.nodes || spares_.count(id) || retired_.count(id) || joined_.count(id)) continue;
+      if (raft::find_member(leader->configuration(), id) == nullptr) {
+        view.configuration.push_back({id, "sim:" + std::to_string(id), "", true, 0});
+      }
+    }
+    return view;
   }
 
   void add_violations(const std::vector<std::string>& found) {
