@@ -1,7 +1,8 @@
 // Goal: membership changes on real processes (docs/MEMBERSHIP.md): a node joins as a learner
 // under load, catches up, is promoted, the old leader is removed, and no acknowledged write is
 // lost; what the cluster refuses is refused with the reason; a data directory is created only
-// by --bootstrap or --join, and --bootstrap at a restart changes nothing.
+// by --bootstrap or --join (never --join under a voter's id), and --bootstrap at a restart
+// changes nothing.
 // Method: `keyval node` processes on 127.0.0.1 (apps/local_cluster.h, node 4 joins with --join)
 // under a WriteLoad, driven by the `keyval member` commands and KvClient.
 #define BOOST_TEST_MODULE membership_test
@@ -208,6 +209,17 @@ BOOST_AUTO_TEST_CASE(changes_the_cluster_cannot_make_safely_are_refused_with_the
   BOOST_TEST(contains(joined.output, "does not list node 5"), joined.output);
   BOOST_TEST(contains(joined.output, "keyval member add 5"), joined.output);
   BOOST_TEST(!std::filesystem::exists(joiner_directory + "/IDENTITY"));
+
+  // A voter's id never joins again with an empty directory: it is replaced under a new id.
+  const std::string voter_directory = fixture.dir.path() + "/voter-again";
+  Run voter = run_keyval("node --id 2 --data-dir " + voter_directory + " --peer-listen " +
+                         cluster.peer_endpoint(5).str() + " --client-listen " + cluster.client_endpoints()[4].str() +
+                         " --join " + fixture.endpoints_flag(3));
+  BOOST_TEST(voter.exit_code == 1, voter.output);
+  BOOST_TEST(contains(voter.output, "node 2 is a voter of the cluster"), voter.output);
+  BOOST_TEST(contains(voter.output, "remove it (keyval member remove 2) and add a new member with a new id"),
+             voter.output);
+  BOOST_TEST(!std::filesystem::exists(voter_directory + "/IDENTITY"));
 }
 
 BOOST_AUTO_TEST_CASE(a_missing_data_directory_needs_bootstrap_or_join) {
