@@ -16,6 +16,7 @@
 #include "actors/node_lifecycle.h"
 #include "actors/transport.h"
 #include "sim/sim_disk.h"
+#include "sim/sim_node.h"
 #include "tests/support/temp_dir.h"
 
 using namespace keyval;
@@ -311,6 +312,66 @@ BOOST_AUTO_TEST_CASE(a_crash_stop_skips_the_hand_off_and_reports_nothing) {
   node.system->await_all_actors_done();
   std::lock_guard<std::mutex> guard(node.mutex);
   BOOST_TEST(node.failures.empty());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// --- the simulator's node goes through the same life cycle ----------------------------------
+
+BOOST_AUTO_TEST_SUITE(simulated_node)
+
+namespace {
+
+sim::SimNodeConfig sim_node_config(sim::SimDisk& disk, const TempDir& dir, uint64_t id) {
+  sim::SimNodeConfig config;
+  config.id = id;
+  config.voters = {id};
+  config.disk = &disk;
+  config.lmdb_directory = dir.file("lmdb" + std::to_string(id));
+  config.send = [](uint64_t, uint64_t, std::vector<uint8_t>) {};
+  config.reply = [](uint64_t, std::vector<uint8_t>) {};
+  return config;
+}
+
+// Runs the node's jobs (no timers) until nothing is left.
+void run_jobs(sim::SimNode& node) {
+  for (int i = 0; i < 100000 && node.has_job(); ++i) node.run_job(0);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_simulated_node_claims_its_identity_and_a_foreign_one_fails_it) {
+  TempDir dir;
+  sim::SimDisk disk;
+  {
+    sim::SimNode node(sim_node_config(disk, dir, 1));
+    node.start(0, 1);
+    run_jobs(node);
+    BOOST_TEST(node.serving());
+    BOOST_TEST(disk.exists("/n1/IDENTITY"));
+    node.crash();
+    node.start(0, 2);  // a restart checks it
+    run_jobs(node);
+    BOOST_TEST(node.serving());
+  }
+  // /n2 claimed by node 1's identity, then started as node 2: refused, the node is failed.
+  DataDirectoryOptions foreign = options_for(disk, "/n2", 1);
+  foreign.cluster = "sim";
+  foreign.bootstrap = true;
+  BOOST_REQUIRE(open_data_directory(foreign).is_ok());
+  std::optional<Status> refused;
+  sim::SimNodeConfig config = sim_node_config(disk, dir, 2);
+  config.started = [&refused](uint64_t, const Result<NodeHandles>& result) {
+    refused = result.is_ok() ? Status::ok() : result.status();
+  };
+  sim::SimNode node(config);
+  node.start(0, 3);
+  run_jobs(node);
+  BOOST_REQUIRE(refused.has_value());
+  BOOST_TEST(contains(refused->message(), "belongs to node 1 of cluster sim, not to node 2"));
+  BOOST_TEST(node.failed());
+  BOOST_TEST(!node.serving());
+  BOOST_TEST(contains(node.failure(), "belongs to node 1"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -76,7 +76,7 @@ target_link_libraries(client_gateway_test PRIVATE keyval_actors)
 keyval_test(tcp_transport_test actors)
 target_link_libraries(tcp_transport_test PRIVATE keyval_actors)
 keyval_test(node_lifecycle_test actors)
-target_link_libraries(node_lifecycle_test PRIVATE keyval_actors keyval_sim)
+target_link_libraries(node_lifecycle_test PRIVATE keyval_simulator)
 
 # Micro-benchmarks (Google Benchmark); built on demand, never part of ctest.
 find_package(benchmark QUIET)
