@@ -182,6 +182,11 @@ int run(const Config& config) {
   const double before = throughput(ops, window_start, window_end);
   const double during = throughput(ops, join->started_ms, during_end);
   const double ratio = before > 0 ? during / before : 0;
+  // The two parts of the catch-up: until the promotion (the snapshot sent, the log tail caught
+  // up to the promote bound), and from it until the new node applied the index (installing).
+  const uint64_t voter_at = std::min(join->voter_ms, during_end);
+  const double until_voter = throughput(ops, join->started_ms, voter_at);
+  const double after_voter = throughput(ops, voter_at, during_end);
   WriteLoadReport report = load.verify(client_options);
   (*cluster)->stop_all();
 
@@ -191,7 +196,8 @@ int run(const Config& config) {
             << " ms after its start), applied the commit index of its start (" << join->commit_index << ") "
             << (join->caught_up_ms - join->started_ms) << " ms after its start\n"
             << "put throughput (" << config.clients << " clients): " << before << "/s before, " << during
-            << "/s during catch-up (" << (during_end - join->started_ms) << " ms): ratio " << ratio << "\n"
+            << "/s during catch-up (" << (during_end - join->started_ms) << " ms): ratio " << ratio << " ("
+            << until_voter << "/s until it was a voter, " << after_voter << "/s from then until it had applied)\n"
             << "node 4 received " << join->bytes_received << " bytes (" << join->snapshot_bytes
             << " of them in snapshots, the rest its WAL's records)\n"
             << "acknowledged puts read back: " << report.verified << " of " << report.acknowledged << ", lost "
@@ -204,7 +210,8 @@ int run(const Config& config) {
       .add("clients", config.clients).add("load_s", load_s).add("replaced", old).add("leader", *leader)
       .add("voter_ms", voter_ms).add("voter_after_start_ms", join->voter_ms - join->started_ms)
       .add("caught_up_ms", join->caught_up_ms - join->started_ms).add("ops_per_s_before", before)
-      .add("ops_per_s_during", during).add("throughput_ratio", ratio).add("bytes_received", join->bytes_received)
+      .add("ops_per_s_during", during).add("throughput_ratio", ratio).add("ops_per_s_until_voter", until_voter)
+      .add("ops_per_s_voter_to_caught_up", after_voter).add("bytes_received", join->bytes_received)
       .add("snapshot_bytes", join->snapshot_bytes).add("acked", report.acknowledged).add("lost", report.lost)
       .add_bool("voter_target_met", voter_ms <= voter_target_ms)
       .add_bool("throughput_target_met", ratio >= throughput_ratio_target);

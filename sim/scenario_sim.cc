@@ -94,7 +94,7 @@ class ScenarioController final : public SimController {
   void follow_catch_ups(SimCluster& cluster);
   // Membership cycles (kill replace, kill grow).
   void start_membership_cycle(SimCluster& cluster);
-  void change_membership(SimCluster& cluster);
+  void advance_membership(SimCluster& cluster);
   bool step_done(SimCluster& cluster, const SimCluster::Configuration& configuration);
   void ask_step(SimCluster& cluster);
   void follow_joins(SimCluster& cluster);
@@ -157,7 +157,7 @@ void ScenarioController::act(SimCluster& cluster) {
       if (choose_targets(cluster)) kill(cluster);
       return;
     case Phase::arming: return arm(cluster);
-    case Phase::changing: return change_membership(cluster);
+    case Phase::changing: return advance_membership(cluster);
     case Phase::down:
       if (cluster.now_ns() >= down_since_ns_ + scenario_.down_ms * ms) restart(cluster);
       return;
@@ -410,10 +410,10 @@ void ScenarioController::start_membership_cycle(SimCluster& cluster) {
   step_asked_ns_ = 0;
   phase_ = Phase::changing;
   cluster.trace("scenario: cycle " + std::to_string(cycle_) + ": " + kill_target_name(scenario_.target));
-  change_membership(cluster);
+  advance_membership(cluster);
 }
 
-void ScenarioController::change_membership(SimCluster& cluster) {
+void ScenarioController::advance_membership(SimCluster& cluster) {
   follow_joins(cluster);
   const uint64_t now = cluster.now_ns();
   if (now - cycle_start_ns_ > member_cycle_ns_max) {
