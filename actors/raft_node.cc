@@ -447,7 +447,9 @@ class RaftNodeActor : public caf::event_based_actor {
           ": this node no longer votes or campaigns; stop it (its data directory is of no further use)");
     }
     was_member_ = member;
-    if (!config_.transport_follows_configuration || !config_.transport) return;
+    // A configuration that does not list this node is an old one a joining node replays from
+    // the leader's log (or the one that removed it): its links stay with the members it knows.
+    if (!config_.transport_follows_configuration || !config_.transport || !member) return;
     std::vector<uint64_t> peer_ids;
     std::vector<std::string> peer_addresses;
     for (const Member& other : members) {

@@ -179,7 +179,7 @@ int bench_wal_main(const std::vector<std::string>& args) {
 }
 
 int bench_main(const std::vector<std::string>& args) {
-  if (args.empty()) return cli::usage_error("bench", "expects a benchmark: wal, store, recovery, kv, snapshot, size or transfer");
+  if (args.empty()) return cli::usage_error("bench", "expects a benchmark: wal, store, recovery, kv, snapshot, size, transfer or replace");
   std::vector<std::string> rest(args.begin() + 1, args.end());
   if (args[0] == "wal") return bench_wal_main(rest);
   if (args[0] == "store") return bench_store_main(rest);
@@ -188,8 +188,9 @@ int bench_main(const std::vector<std::string>& args) {
   if (args[0] == "transfer") return bench_transfer_main(rest);
   if (args[0] == "snapshot") return bench_snapshot_main(rest);
   if (args[0] == "size") return bench_size_main(rest);
+  if (args[0] == "replace") return bench_replace_main(rest);
   return cli::usage_error("bench",
-                          "unknown benchmark '" + args[0] + "' (expected wal, store, recovery, kv, snapshot, size or transfer)");
+                          "unknown benchmark '" + args[0] + "' (expected wal, store, recovery, kv, snapshot, size, transfer or replace)");
 }
 
 }  // namespace keyval::commands

@@ -48,5 +48,7 @@ int bench_transfer_main(const std::vector<std::string>& args);
 // keyval bench snapshot, keyval bench size (apps/bench_snapshot.cc): their own 3-node clusters.
 int bench_snapshot_main(const std::vector<std::string>& args);
 int bench_size_main(const std::vector<std::string>& args);
+// keyval bench replace (apps/bench_replace.cc): a follower of a loaded cluster replaced.
+int bench_replace_main(const std::vector<std::string>& args);
 
 }  // namespace keyval::commands

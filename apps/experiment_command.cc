@@ -12,6 +12,12 @@
 // middle of that write: its recovery must cut the torn tail).
 // disk-full is refused here (it needs a small file system per node; the crash tests cover a
 // full disk on a real tmpfs).
+//
+// kill replace / kill grow follow the operator's procedure of docs/MEMBERSHIP.md
+// (apps/cluster_membership.h): new nodes (new ids, new empty data directories, started with
+// --join) are added as learners, promoted once caught up, then the oldest members are removed
+// (a leader hands leadership over first), stopped by PID (how: sigkill or sigterm) and their
+// data directories deleted.
 #include <signal.h>
 
 #include <algorithm>
@@ -21,6 +27,7 @@
 #include <random>
 
 #include "apps/cli.h"
+#include "apps/cluster_membership.h"
 #include "apps/commands.h"
 #include "apps/kv_socket.h"
 #include "apps/local_cluster.h"
@@ -45,22 +52,6 @@ constexpr uint64_t catch_up_timeout_ms = 30000;
 
 uint64_t now_ms() { return steady_now_ms(); }
 void sleep_ms(uint64_t ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
-
-// The WAL's bytes of records (not its preallocated space): what open() scanned. A running
-// node may be writing the tail while it is read (a record seen half-written, then whole), so
-// a failed read is retried a few times; nullopt when every attempt raced the writer.
-std::optional<uint64_t> wal_record_bytes(const std::string& data_directory, int attempts = 5) {
-  for (int attempt = 0; attempt < attempts; ++attempt) {
-    WalOptions options;
-    options.read_only = true;
-    uint64_t bytes = 0;
-    auto wal = Wal::open(posix_env(), data_directory + "/wal", options,
-                         [&](const WalRecordInfo& record) { bytes += wal_format::record_bytes(record.payload_bytes); });
-    if (wal.is_ok()) return bytes;
-    sleep_ms(2);
-  }
-  return std::nullopt;
-}
 
 // A write torn by a power cut: the first half of a record that was being appended after the
 // last complete one (a copy of the last record's first half, at the offset where the next
@@ -125,11 +116,13 @@ struct Runner {
   std::mt19937_64 random;
   uint64_t start_ms = 0;
   ExperimentResult result;
+  std::vector<uint64_t> members;  // the configuration's ids, oldest first
+  uint64_t next_new_node = 0;     // kill replace / grow: the id the next new node gets
 
   double since_start(uint64_t at) const { return static_cast<double>(at) - static_cast<double>(start_ms); }
 
   uint64_t current_leader() {
-    auto leader = cluster->wait_for_leader(leader_timeout_ms);
+    auto leader = cluster->wait_for_leader_among(members, leader_timeout_ms);
     return leader.is_ok() ? *leader : 0;
   }
 
@@ -151,6 +144,8 @@ struct Runner {
         for (uint64_t id = 1; id <= n; ++id) all.push_back(id);
         return all;
       }
+      case KillTarget::replace:
+      case KillTarget::grow: return {};  // membership cycles: membership_cycle
     }
     return {};
   }
@@ -218,7 +213,7 @@ struct Runner {
         return false;
       }
     }
-    auto after = cluster->wait_for_leader(leader_timeout_ms);
+    auto after = cluster->wait_for_leader_among(members, leader_timeout_ms);
     if (!after.is_ok()) {
       result.problems.push_back("cycle " + std::to_string(number) + ": " + after.status().message());
       return false;
@@ -247,15 +242,62 @@ struct Runner {
       if (recovery_ms >= 0) recovery_ms = std::max(recovery_ms, line.ms);
     }
     record.recovery_ms = recovery_ms;
+    record_log(record);
+    result.cycles.push_back(record);
+    *came_back_ms = now_ms();
+    return true;
+  }
+
+  // The log when the cycle ended: the highest commit index, the largest WAL (live WALs: a node
+  // whose read raced its writer every time counts with the records read whole before the one
+  // being written; a restarted node's WAL at restart is the floor).
+  void record_log(CycleRecord& record) {
     for (const auto& view : cluster->status()) {
       if (view.is_ok()) record.log_entries = std::max(record.log_entries, view->commit_index);
     }
-    // Live WALs: a node whose read raced its writer every time is left out; the restarted
-    // node's WAL at restart is the floor.
     record.log_bytes = record.recovery_wal_bytes;
-    for (uint64_t id = 1; id <= scenario.nodes; ++id) {
-      record.log_bytes = std::max(record.log_bytes, wal_record_bytes(cluster->data_directory(id)).value_or(0));
+    for (uint64_t id : members) {
+      const std::string directory = cluster->data_directory(id);
+      record.log_bytes = std::max(record.log_bytes, wal_record_bytes(directory).value_or(live_wal_record_bytes(directory)));
     }
+  }
+
+  bool cycle_failed(uint64_t number, const Status& status) {
+    result.problems.push_back("cycle " + std::to_string(number) + ": " + status.message());
+    return false;
+  }
+
+  // kill replace / kill grow: the new node(s) join (learner, caught up, promoted), then the
+  // oldest member(s) leave. The cycle's "kill" is the first removal.
+  bool membership_cycle(uint64_t number, uint64_t* came_back_ms) {
+    CycleRecord record;
+    record.cycle = number;
+    record.how = sim::kill_how_name(scenario.how);
+    record.leader_before = static_cast<int64_t>(current_leader());
+    const uint64_t count = scenario.members_added_per_cycle();
+    std::vector<uint64_t> leaving(members.begin(), members.begin() + std::min<size_t>(count, members.size()));
+    for (uint64_t k = 0; k < count; ++k) {
+      const uint64_t id = next_new_node++;
+      auto join = join_new_member(*cluster, members, id);
+      if (!join.is_ok()) return cycle_failed(number, join.status());
+      members.push_back(id);
+      record.new_members += (record.new_members.empty() ? "" : " ") + std::to_string(id);
+      record.catch_up_ms = std::max(record.catch_up_ms, static_cast<double>(join->caught_up_ms - join->started_ms));
+      record.voter_ms = std::max(record.voter_ms, static_cast<double>(join->voter_ms - join->asked_ms));
+      record.new_member_bytes += join->bytes_received;
+    }
+    record.killed_at_ms = since_start(now_ms());
+    for (uint64_t id : leaving) {
+      record.nodes_down += (record.nodes_down.empty() ? "" : " ") + std::to_string(id);
+      record.was_leader = record.was_leader || id == current_leader();
+      Status removed = remove_old_member(*cluster, members, id, scenario.how == KillHow::sigterm ? SIGTERM : SIGKILL);
+      members.erase(std::find(members.begin(), members.end(), id));
+      if (!removed.is_ok()) return cycle_failed(number, removed);
+    }
+    auto after = cluster->wait_for_leader_among(members, leader_timeout_ms);
+    if (!after.is_ok()) return cycle_failed(number, after.status());
+    record.leader_after = static_cast<int64_t>(*after);
+    record_log(record);
     result.cycles.push_back(record);
     *came_back_ms = now_ms();
     return true;
@@ -305,14 +347,20 @@ struct Runner {
     result.mode = "processes";
     LocalClusterOptions options;
     options.directory = out + "/cluster";
-    options.nodes = scenario.nodes;
+    options.nodes = scenario.nodes + scenario.cycles * scenario.members_added_per_cycle();
+    options.bootstrap_nodes = scenario.nodes;  // the others join (kill replace, kill grow)
     auto created = LocalCluster::create(options);
     if (!created.is_ok()) return cli::usage_error(command_name, created.status().message());
     cluster = std::move(*created);
     random.seed(scenario.seed);
     start_ms = now_ms();
-    Status started = cluster->start_all();
-    if (!started.is_ok() || !cluster->wait_for_leader(leader_timeout_ms).is_ok()) {
+    Status started;
+    for (uint64_t id = 1; id <= scenario.nodes && started.is_ok(); ++id) {
+      members.push_back(id);
+      started = cluster->start(id);
+    }
+    next_new_node = scenario.nodes + 1;
+    if (!started.is_ok() || !cluster->wait_for_leader_among(members, leader_timeout_ms).is_ok()) {
       std::cerr << "keyval experiment run: the cluster did not start; see the logs in " << options.directory << "\n";
       return 1;
     }
@@ -332,11 +380,17 @@ struct Runner {
     uint64_t came_back = now_ms();
     for (uint64_t k = 1; k <= scenario.cycles; ++k) {
       wait_before_kill(came_back, load->acknowledged());
-      if (!cycle(k, &came_back)) break;
+      if (!(scenario.changes_membership() ? membership_cycle(k, &came_back) : cycle(k, &came_back))) break;
+      const CycleRecord& done = result.cycles.back();
       std::cerr << "cycle " << k << " of " << scenario.cycles << ", " << (now_ms() - start_ms) / 1000.0 << " s, "
-                << load->completed() << " ops so far (node " << result.cycles.back().nodes_down << " down "
-                << result.cycles.back().down_ms << " ms, recovered " << result.cycles.back().recovery_entries
-                << " entries)" << std::endl;
+                << load->completed() << " ops so far (";
+      if (scenario.changes_membership()) {
+        std::cerr << "node(s) " << done.new_members << " joined, voter after " << done.voter_ms << " ms, caught up "
+                  << done.catch_up_ms << " ms after the start; node(s) " << done.nodes_down << " removed)" << std::endl;
+      } else {
+        std::cerr << "node " << done.nodes_down << " down " << done.down_ms << " ms, recovered " << done.recovery_entries
+                  << " entries)" << std::endl;
+      }
     }
     const uint64_t settle_until = now_ms() + scenario.settle_ms;
     while (now_ms() < settle_until) sleep_ms(10);
@@ -380,6 +434,13 @@ int run_main(const std::vector<std::string>& args) {
   if (scenario->how == KillHow::disk_full) {
     return cli::usage_error(command_name, "how disk-full is not supported on real processes (it needs a small file "
                                           "system per node); use sigkill, sigterm or torn, or run it in the simulator");
+  }
+  const uint64_t nodes_in_all = scenario->nodes + scenario->cycles * scenario->members_added_per_cycle();
+  if (nodes_in_all > endpoints_max) {
+    return cli::usage_error(command_name, std::string("kill ") + sim::kill_target_name(scenario->target) + " with " +
+                                              std::to_string(scenario->cycles) + " cycles needs " +
+                                              std::to_string(nodes_in_all) + " node ids; at most " +
+                                              std::to_string(endpoints_max) + " on processes");
   }
   Runner runner;
   runner.scenario = *scenario;

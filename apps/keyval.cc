@@ -60,6 +60,8 @@ void print_usage(std::ostream& out) {
          "                                    snapshot take time and put p99 under it, InstallSnapshot rate, restore\n"
          "  bench size [--puts 2000000] [--keys 10000] [--checkpoints A,B,C] [--dir D --keep] [-- NODE FLAGS]\n"
          "                                    data directory size and memory of each node under puts, restart time\n"
+         "  bench replace [--keys 1000000] [--clients 16] [--load-clients 64] [--window-s 5] [--dir D --keep]\n"
+         "                                    a follower of a loaded cluster replaced: time to voter, throughput\n"
          "  help                              this text\n";
 }
 

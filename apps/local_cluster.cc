@@ -165,7 +165,9 @@ std::vector<std::string> LocalCluster::node_arguments(uint64_t id) const {
     return args;
   }
   std::string endpoints;
-  for (uint64_t member = 1; member <= bootstrap_nodes(); ++member) {
+  for (uint64_t member = 1; member <= options_.nodes; ++member) {
+    // The first nodes, and the running ones: after membership changes those are the members.
+    if (member == id || (member > bootstrap_nodes() && pids_[member - 1] == 0)) continue;
     endpoints += (endpoints.empty() ? "" : ",") + client_endpoints_[member - 1].str();
   }
   args.insert(args.end(), {"--peer-listen", peer_endpoints_[id - 1].str(), "--join", endpoints});
@@ -292,18 +294,26 @@ std::vector<Result<ClientResponse>> LocalCluster::status(uint64_t request_timeou
 }
 
 Result<uint64_t> LocalCluster::wait_for_leader(uint64_t timeout_ms, uint64_t not_this) {
+  std::vector<uint64_t> members;
+  for (uint64_t id = 1; id <= options_.nodes; ++id) members.push_back(id);
+  return wait_for_leader_among(members, timeout_ms, not_this);
+}
+
+Result<uint64_t> LocalCluster::wait_for_leader_among(const std::vector<uint64_t>& members, uint64_t timeout_ms,
+                                                     uint64_t not_this) {
   const uint64_t deadline = now_ms() + timeout_ms;
   std::string last = "no node answered";
   while (true) {
     auto views = status();
-    for (uint64_t candidate = 1; candidate <= views.size(); ++candidate) {
-      const auto& view = views[candidate - 1];
+    for (uint64_t candidate : members) {
+      const auto& view = views.at(candidate - 1);
       if (!view.is_ok() || view->role != "leader" || candidate == not_this) continue;
       uint64_t agreeing = 0;
-      for (const auto& other : views) {
+      for (uint64_t other_id : members) {
+        const auto& other = views[other_id - 1];
         if (other.is_ok() && other->leader_hint == candidate && other->term == view->term) ++agreeing;
       }
-      if (agreeing > views.size() / 2) return candidate;
+      if (agreeing > members.size() / 2) return candidate;
       last = "node " + std::to_string(candidate) + " leads term " + std::to_string(view->term) + " but only " +
              std::to_string(agreeing) + " node(s) follow it";
     }

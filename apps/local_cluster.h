@@ -44,8 +44,9 @@ struct LocalClusterOptions {
   std::vector<std::string> extra_node_flags;  // appended to every node's command line
   // Nodes 1..bootstrap_nodes form the cluster: each starts with --bootstrap and their --peers
   // (which creates its data directory at the first start and is ignored at a restart). A node
-  // above them starts with --join (the first ones' client endpoints) and its own --peer-listen:
-  // add it first (keyval member add, KvClient::member_add). 0: every node bootstraps.
+  // above them starts with --join (the client endpoints of the first ones and of every other
+  // node running then) and its own --peer-listen: add it first (keyval member add,
+  // KvClient::member_add). 0: every node bootstraps.
   uint64_t bootstrap_nodes = 0;
 };
 
@@ -92,6 +93,10 @@ class LocalCluster {
   // Polls every node until one is leader and a majority of the nodes name it in its term;
   // its id. not_this: wait for a leader other than this id (after killing it).
   Result<uint64_t> wait_for_leader(uint64_t timeout_ms, uint64_t not_this = 0);
+  // The same among `members` only (the configuration's ids, after membership changes): a
+  // majority of them name the leader.
+  Result<uint64_t> wait_for_leader_among(const std::vector<uint64_t>& members, uint64_t timeout_ms,
+                                         uint64_t not_this = 0);
   // Polls until every running node has applied at least `index`.
   Status wait_for_applied(uint64_t index, uint64_t timeout_ms);
   // One status poll: each node's view or why it did not answer.

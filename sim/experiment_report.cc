@@ -23,7 +23,7 @@ std::string number(double value) {
 const char* const csv_header =
     "cycle,nodes_down,how,was_leader,killed_at_ms,down_ms,leader_before,leader_after,unavailable_ms,"
     "recovery_entries,recovery_wal_bytes,recovery_ms,torn_bytes_cut,catch_up_ms,log_entries,log_bytes,"
-    "ops_acked,ops_failed,ops_unknown";
+    "ops_acked,ops_failed,ops_unknown,new_members,voter_ms,new_member_bytes";
 
 std::string csv_row(const CycleRecord& r) {
   std::ostringstream row;
@@ -31,7 +31,8 @@ std::string csv_row(const CycleRecord& r) {
       << "," << number(r.down_ms) << "," << r.leader_before << "," << r.leader_after << "," << number(r.unavailable_ms)
       << "," << r.recovery_entries << "," << r.recovery_wal_bytes << "," << number(r.recovery_ms) << ","
       << r.torn_bytes_cut << "," << number(r.catch_up_ms) << "," << r.log_entries << "," << r.log_bytes << ","
-      << r.ops_acked << "," << r.ops_failed << "," << r.ops_unknown;
+      << r.ops_acked << "," << r.ops_failed << "," << r.ops_unknown << "," << r.new_members << ","
+      << number(r.voter_ms) << "," << r.new_member_bytes;
   return row.str();
 }
 
@@ -140,6 +141,24 @@ Status write_text(const std::string& path, const std::string& text) {
   return Status::ok();
 }
 
+// Membership cycles (kill replace, kill grow): who left, who joined, how long until the new
+// node(s) applied the cluster's commit index and were voters, and what was sent to them.
+std::string membership_table(const ExperimentResult& result) {
+  std::ostringstream table;
+  char line[256];
+  std::snprintf(line, sizeof line, "%5s %9s %9s %13s %13s %16s\n", "cycle", "removed", "joined", "caught up", "voter after",
+                "bytes to new");
+  table << line;
+  auto ms = [](double value) { return value < 0 ? std::string("-") : number(value) + " ms"; };
+  for (const CycleRecord& r : result.cycles) {
+    std::snprintf(line, sizeof line, "%5llu %9s %9s %13s %13s %16llu\n", static_cast<unsigned long long>(r.cycle),
+                  r.nodes_down.c_str(), r.new_members.c_str(), ms(r.catch_up_ms).c_str(), ms(r.voter_ms).c_str(),
+                  static_cast<unsigned long long>(r.new_member_bytes));
+    table << line;
+  }
+  return table.str();
+}
+
 std::string summary_table(const ExperimentResult& result) {
   std::ostringstream table;
   const Scenario& s = result.scenario;
@@ -162,6 +181,9 @@ std::string summary_table(const ExperimentResult& result) {
                   static_cast<unsigned long long>(r.ops_failed), static_cast<unsigned long long>(r.ops_unknown));
     table << line;
   }
+  if (s.changes_membership()) {
+    table << "\n" << membership_table(result);
+  }
   table << "\nacknowledged writes checked: " << result.acked_writes << ", lost: " << result.lost_acked_writes << "\n";
   for (const std::string& problem : result.problems) table << "problem: " << problem << "\n";
   table << (result.ok() ? "result: ok\n" : "result: FAILED\n");
@@ -171,10 +193,12 @@ std::string summary_table(const ExperimentResult& result) {
 }  // namespace
 
 std::string experiment_summary_json(const ExperimentResult& result) {
-  std::vector<double> unavailable, recovery, catch_up;
+  std::vector<double> unavailable, recovery, catch_up, voter, new_member_bytes;
   uint64_t acked = 0, failed = 0, unknown = 0;
   for (const CycleRecord& r : result.cycles) {
     unavailable.push_back(r.unavailable_ms);
+    voter.push_back(r.voter_ms);
+    if (!r.new_members.empty()) new_member_bytes.push_back(static_cast<double>(r.new_member_bytes));
     recovery.push_back(r.recovery_ms);
     catch_up.push_back(r.catch_up_ms);
     acked += r.ops_acked;
@@ -189,7 +213,8 @@ std::string experiment_summary_json(const ExperimentResult& result) {
          ",\"duration_ms\":" + number(result.duration_ms) + ",\"ops_acked\":" + std::to_string(acked) +
          ",\"ops_failed\":" + std::to_string(failed) + ",\"ops_unknown\":" + std::to_string(unknown) +
          ",\"unavailable_ms\":" + stats_json(stats_of(unavailable)) + ",\"recovery_ms\":" + stats_json(stats_of(recovery)) +
-         ",\"catch_up_ms\":" + stats_json(stats_of(catch_up)) + ",\"acked_writes\":" + std::to_string(result.acked_writes) +
+         ",\"catch_up_ms\":" + stats_json(stats_of(catch_up)) + ",\"voter_ms\":" + stats_json(stats_of(voter)) +
+         ",\"new_member_bytes\":" + stats_json(stats_of(new_member_bytes)) + ",\"acked_writes\":" + std::to_string(result.acked_writes) +
          ",\"lost_acked_writes\":" + std::to_string(result.lost_acked_writes) + ",\"problems\":" + problems +
          ",\"ok\":" + (result.ok() ? "true" : "false") + "}";
 }
@@ -224,6 +249,17 @@ Status write_experiment_outputs(const std::string& directory, const ExperimentRe
     KV_RETURN_IF_ERROR(write_text(directory + "/unavailability.svg",
                                   svg_plot(s.name + ": unavailability per cycle", "cycle",
                                            "kill to first acknowledged write (ms" + unit + ")", {unavailable})));
+    if (s.changes_membership()) {
+      Series caught_up{{}, true, "#1f77b4"};
+      Series voter{{}, true, "#9467bd"};
+      for (const CycleRecord& r : result.cycles) {
+        if (r.catch_up_ms >= 0) caught_up.points.push_back({static_cast<double>(r.cycle), r.catch_up_ms});
+        if (r.voter_ms >= 0) voter.points.push_back({static_cast<double>(r.cycle), r.voter_ms});
+      }
+      KV_RETURN_IF_ERROR(write_text(directory + "/new_member.svg",
+                                    svg_plot(s.name + ": new member caught up (blue) and voter (purple)", "cycle",
+                                             "since its start / its addition (ms" + unit + ")", {caught_up, voter})));
+    }
     Series throughput{{}, true, "#2ca02c"};
     const double per_second = 1000.0 / result.bucket_ms;
     for (const ThroughputSample& sample : result.throughput) {

@@ -142,7 +142,7 @@ class Parser {
         return error("'rate' expects " + expected + ", got '" + values[0] + "'");
       }
     } else if (setting == "kill") {
-      const std::string expected = "leader, follower, random, all or 'node N'";
+      const std::string expected = "leader, follower, random, all, replace, grow or 'node N'";
       if (values.size() == 2 && values[0] == "node") {
         if (!whole_number(values[1], &s.target_node) || s.target_node == 0) {
           return error("'kill node' expects a node id above 0, got '" + values[1] + "'");
@@ -151,7 +151,8 @@ class Parser {
         return Status::ok();
       }
       KV_RETURN_IF_ERROR(one_value(setting, values, expected));
-      for (KillTarget target : {KillTarget::leader, KillTarget::follower, KillTarget::random, KillTarget::all}) {
+      for (KillTarget target : {KillTarget::leader, KillTarget::follower, KillTarget::random, KillTarget::all,
+                                KillTarget::replace, KillTarget::grow}) {
         if (values[0] == kill_target_name(target)) {
           s.target = target;
           return Status::ok();
@@ -159,6 +160,7 @@ class Parser {
       }
       return error("'kill' expects " + expected + ", got '" + values[0] + "'");
     } else if (setting == "how") {
+      how_line_ = line_;
       const std::string expected = "sigkill, sigterm, torn or disk-full";
       KV_RETURN_IF_ERROR(one_value(setting, values, expected));
       for (KillHow how : {KillHow::sigkill, KillHow::sigterm, KillHow::torn, KillHow::disk_full}) {
@@ -189,6 +191,7 @@ class Parser {
       if (s.random_min_ms > s.random_max_ms) return error("'random' range is reversed: " + values[0]);
       s.when = KillWhen::random;
     } else if (setting == "down") {
+      down_line_ = line_;
       KV_RETURN_IF_ERROR(one_value(setting, values, "a duration such as 1s"));
       KV_RETURN_IF_ERROR(time(setting, values[0], &s.down_ms));
     } else if (setting == "settle") {
@@ -260,6 +263,17 @@ class Parser {
     if (s.target == KillTarget::follower && s.nodes < 2) {
       return Status::invalid_argument(source_ + ": 'kill follower' needs at least 2 nodes");
     }
+    if (s.changes_membership()) {
+      const std::string kill = std::string("'kill ") + kill_target_name(s.target) + "'";
+      if (s.how != KillHow::sigkill && s.how != KillHow::sigterm) {
+        return Status::invalid_argument(source_ + " line " + std::to_string(how_line_) + ": " + kill +
+                                        " stops a removed node by sigkill or sigterm, not '" + kill_how_name(s.how) + "'");
+      }
+      if (down_line_ != 0) {
+        return Status::invalid_argument(source_ + " line " + std::to_string(down_line_) + ": 'down' does not apply to " +
+                                        kill + ": a removed node never comes back");
+      }
+    }
     if (s.name.empty()) {
       std::string base = source_.substr(source_.find_last_of('/') + 1);
       base = base.substr(0, base.find('.'));
@@ -272,6 +286,7 @@ class Parser {
   size_t line_ = 0;
   std::set<std::string> seen_;
   bool when_set_ = false;
+  size_t how_line_ = 0, down_line_ = 0;  // where they were given (0: not given)
   Scenario scenario_;
 };
 
@@ -284,6 +299,8 @@ const char* kill_target_name(KillTarget target) {
     case KillTarget::random: return "random";
     case KillTarget::all: return "all";
     case KillTarget::node: return "node";
+    case KillTarget::replace: return "replace";
+    case KillTarget::grow: return "grow";
   }
   return "?";
 }

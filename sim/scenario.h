@@ -15,13 +15,22 @@
 //   value-bytes 100                (default 100)
 //   rate closed                    closed loop (default), or a total target: "rate 500" ops/s
 //   kill leader                    which node goes down each cycle: leader, follower, random,
-//                                  all, or "node N" (default leader)
+//                                  all, or "node N" (default leader); or a membership change
+//                                  instead of a restart: "replace" (each cycle one member, the
+//                                  oldest first, leader included, is replaced by a new node with a
+//                                  new id and an empty data directory: added as a learner, caught
+//                                  up, promoted, then the old one removed and stopped for good) or
+//                                  "grow" (each cycle two new nodes join as above, then the two
+//                                  oldest members are removed: 3 -> 5 -> 3)
 //   how sigkill                    sigkill, sigterm, torn (SIGKILL, then the tail of the last
-//                                  WAL write torn off), disk-full (default sigkill)
+//                                  WAL write torn off), disk-full (default sigkill); with replace
+//                                  or grow, how a removed node's process is stopped: sigkill or
+//                                  sigterm
 //   every 5s                       when: every T after the previous node came back (default 5s),
 //                                  or "after-writes N" acknowledged writes since then, or
 //                                  "random 2s..6s" (uniform, from the seeded generator)
-//   down 2s                        how long the node stays down (default 1s)
+//   down 2s                        how long the node stays down (default 1s; refused with
+//                                  replace and grow: a removed node never comes back)
 //   cycles 5                       number of kill/restart cycles, 1..10000 (default 3)
 //   seed 1                         the generator for random choices and the simulator (default 1)
 //   settle 2s                      after the last cycle, load continues this long (default 1s)
@@ -37,11 +46,11 @@
 
 namespace keyval::sim {
 
-enum class KillTarget { leader, follower, random, all, node };
+enum class KillTarget { leader, follower, random, all, node, replace, grow };
 enum class KillHow { sigkill, sigterm, torn, disk_full };
 enum class KillWhen { every, after_writes, random };
 
-const char* kill_target_name(KillTarget target);  // "leader", ..., "node"
+const char* kill_target_name(KillTarget target);  // "leader", ..., "node", "replace", "grow"
 const char* kill_how_name(KillHow how);           // "sigkill", "sigterm", "torn", "disk-full"
 
 struct Scenario {
@@ -65,6 +74,13 @@ struct Scenario {
   uint64_t seed = 1;
   uint64_t settle_ms = 1000;
   bool record_csv = true, record_summary = true, record_plots = true;
+
+  // replace and grow change the membership instead of restarting nodes.
+  bool changes_membership() const { return target == KillTarget::replace || target == KillTarget::grow; }
+  // New members a cycle adds: 1 for replace, 2 for grow, 0 otherwise.
+  uint64_t members_added_per_cycle() const {
+    return target == KillTarget::replace ? 1 : target == KillTarget::grow ? 2 : 0;
+  }
 };
 
 // Parses scenario text; `source` names it in errors ("FILE line N: ...").
@@ -74,6 +90,12 @@ Result<Scenario> load_scenario(const std::string& path);
 
 // One kill/restart cycle. Times are milliseconds: wall time on real processes, virtual time in
 // the simulator; `_ms` fields that could not be measured are -1.
+//
+// A membership cycle (kill replace, kill grow) fills them as follows: nodes_down are the
+// members removed, was_leader whether one of them led, killed_at_ms when the first removal was
+// asked (removing the leader hands leadership over then), down_ms 0 (nobody comes back), no
+// recovery (recovery_ms -1), catch_up_ms from the new node's start until it applied the commit
+// index the cluster had then (the longest of the new nodes), and the last three fields.
 struct CycleRecord {
   uint64_t cycle = 0;               // from 1
   std::string nodes_down;           // "2" or "1 2 3" (target all)
@@ -94,6 +116,12 @@ struct CycleRecord {
   uint64_t ops_acked = 0;           // operations during the cycle: acknowledged
   uint64_t ops_failed = 0;          //   refused for sure (not applied)
   uint64_t ops_unknown = 0;         //   outcome unknown
+  // Membership cycles only (new columns go last, so existing CSV readers keep working):
+  std::string new_members;          // ids of the nodes that joined: "4" or "4 5"; empty otherwise
+  double voter_ms = -1;             // from asking to add a new node until it was a voter (longest)
+  uint64_t new_member_bytes = 0;    // bytes sent to the new node(s) while they caught up: the
+                                    // network's deliveries in the simulator; on processes the
+                                    // snapshot bytes received plus the WAL's record bytes
 };
 
 // Throughput over time: acknowledged operations per bucket.

@@ -17,6 +17,11 @@ constexpr uint64_t leader_wait_ns_max = 30'000 * ms;
 constexpr uint64_t write_wait_ns_max = 30'000 * ms;
 constexpr uint64_t torn_wait_ns_max = 50 * ms;          // for the node's next WAL write
 constexpr uint64_t disk_full_wait_ns_max = 1'000 * ms;  // for the node to stop by itself
+constexpr uint64_t member_ask_ns = 20 * ms;             // a membership change not seen yet is asked again
+constexpr uint64_t member_cycle_ns_max = 120'000 * ms;  // a replace or grow cycle that takes longer is stuck
+constexpr uint64_t spare_nodes_max = 64;
+constexpr uint64_t membership_snapshot_entries = 1000;       // see options_for
+constexpr uint64_t membership_snapshot_chunk_bytes = 64 << 10;                // new nodes a membership scenario may add
 constexpr double bucket_ms = 100;
 constexpr uint64_t value_bytes_max = 64u << 10;  // the simulated WAL's segments are 16 KiB
 
@@ -54,8 +59,23 @@ class ScenarioController final : public SimController {
 
  private:
   // waiting for the kill; killing: for a leader to kill; arming: torn or disk-full, for the
-  // node to write (or fail); down; settling after the last cycle.
-  enum class Phase { waiting, killing, arming, down, settling, done };
+  // node to write (or fail); down; changing: a membership cycle's steps; settling after the
+  // last cycle.
+  enum class Phase { waiting, killing, arming, down, changing, settling, done };
+
+  // One step of a membership cycle, asked of the leader until its configuration shows it done.
+  struct MemberStep {
+    ConfChangeKind kind;
+    uint64_t node;
+  };
+  // A new member, from its start (with its addition) until it applied the commit index the
+  // cluster had then.
+  struct Join {
+    uint64_t node;
+    uint64_t started_ns;
+    uint64_t commit_index;
+    bool caught_up = false;
+  };
 
   struct CatchUp {
     size_t record;
@@ -72,6 +92,14 @@ class ScenarioController final : public SimController {
   void restart(SimCluster& cluster);
   void end_cycle(SimCluster& cluster);
   void follow_catch_ups(SimCluster& cluster);
+  // Membership cycles (kill replace, kill grow).
+  void start_membership_cycle(SimCluster& cluster);
+  void advance_membership(SimCluster& cluster);
+  bool step_done(SimCluster& cluster, const SimCluster::Configuration& configuration);
+  void ask_step(SimCluster& cluster);
+  void follow_joins(SimCluster& cluster);
+  void finish_membership_cycle(SimCluster& cluster);
+  CycleRecord& membership_record() { return removal_asked_ ? records_.back() : pending_; }
   uint64_t highest_commit_index(SimCluster& cluster) const;
   void give_up(SimCluster& cluster, const std::string& problem);
 
@@ -100,6 +128,14 @@ class ScenarioController final : public SimController {
   std::vector<CatchUp> catch_ups_;
   std::vector<std::pair<uint64_t, uint64_t>> leaders_;
   std::vector<std::string> problems_;
+  // Membership cycles: the steps left, the next id to add, when to ask again, the new members.
+  std::vector<MemberStep> steps_;
+  uint64_t next_new_node_ = 0;
+  uint64_t cycle_start_ns_ = 0;
+  uint64_t step_asked_ns_ = 0;  // when the current step was last asked; 0: not yet
+  bool removal_asked_ = false;  // the cycle's record is in records_ (else pending_)
+  CycleRecord pending_;
+  std::vector<Join> joins_;
 };
 
 void ScenarioController::act(SimCluster& cluster) {
@@ -117,9 +153,11 @@ void ScenarioController::act(SimCluster& cluster) {
       ready_since_ns_ = cluster.now_ns();
       [[fallthrough]];
     case Phase::killing:
+      if (scenario_.changes_membership()) return start_membership_cycle(cluster);
       if (choose_targets(cluster)) kill(cluster);
       return;
     case Phase::arming: return arm(cluster);
+    case Phase::changing: return advance_membership(cluster);
     case Phase::down:
       if (cluster.now_ns() >= down_since_ns_ + scenario_.down_ms * ms) restart(cluster);
       return;
@@ -140,6 +178,7 @@ std::optional<uint64_t> ScenarioController::next_due_ns() const {
       return wait_until_ns_;
     case Phase::killing: return std::nullopt;  // for a leader: steps bring one
     case Phase::arming: return armed_until_ns_;
+    case Phase::changing: return step_asked_ns_ + member_ask_ns;
     case Phase::down: return down_since_ns_ + scenario_.down_ms * ms;
     case Phase::settling: return settle_until_ns_;
     case Phase::done: return std::nullopt;
@@ -197,6 +236,8 @@ bool ScenarioController::choose_targets(SimCluster& cluster) {
       for (uint64_t id = 1; id <= cluster.node_count(); ++id) targets_.push_back(id);
       break;
     case KillTarget::node: targets_.push_back(scenario_.target_node); break;
+    case KillTarget::replace:
+    case KillTarget::grow: break;  // membership cycles: start_membership_cycle
   }
   if (targets_.empty()) {
     if (now - ready_since_ns_ > leader_wait_ns_max) {
@@ -332,6 +373,155 @@ uint64_t ScenarioController::highest_commit_index(SimCluster& cluster) const {
   return highest;
 }
 
+// --- Membership cycles ----------------------------------------------------------------------
+// The operator's procedure (docs/MEMBERSHIP.md), one server at a time: each new node is added as
+// a learner (it starts with an empty data directory), promoted once it caught up, and only then
+// are the oldest members removed (a leader hands leadership over first) and stopped for good.
+
+void ScenarioController::start_membership_cycle(SimCluster& cluster) {
+  const SimCluster::Configuration configuration = cluster.configuration();
+  if (configuration.leader == 0 || !configuration.committed) {
+    if (cluster.now_ns() - ready_since_ns_ > leader_wait_ns_max) {
+      give_up(cluster, "cycle " + std::to_string(cycle_) + ": no leader with a committed configuration for " +
+                           std::to_string(leader_wait_ns_max / ms) + " ms");
+    }
+    return;
+  }
+  if (next_new_node_ == 0) next_new_node_ = scenario_.nodes + 1;
+  std::vector<uint64_t> oldest;
+  for (const Member& member : configuration.members) {
+    if (!member.learner) oldest.push_back(member.id);  // sorted by id: the oldest first
+  }
+  const uint64_t count = scenario_.members_added_per_cycle();
+  oldest.resize(std::min<size_t>(oldest.size(), count));
+  steps_.clear();
+  for (uint64_t k = 0; k < count; ++k) {
+    steps_.push_back({ConfChangeKind::add_learner, next_new_node_});
+    steps_.push_back({ConfChangeKind::promote, next_new_node_++});
+  }
+  for (uint64_t old : oldest) steps_.push_back({ConfChangeKind::remove, old});
+  pending_ = CycleRecord{};
+  pending_.cycle = cycle_;
+  pending_.how = kill_how_name(scenario_.how);
+  pending_.leader_before = static_cast<int64_t>(configuration.leader);
+  joins_.clear();
+  removal_asked_ = false;
+  cycle_start_ns_ = cluster.now_ns();
+  step_asked_ns_ = 0;
+  phase_ = Phase::changing;
+  cluster.trace("scenario: cycle " + std::to_string(cycle_) + ": " + kill_target_name(scenario_.target));
+  advance_membership(cluster);
+}
+
+void ScenarioController::advance_membership(SimCluster& cluster) {
+  follow_joins(cluster);
+  const uint64_t now = cluster.now_ns();
+  if (now - cycle_start_ns_ > member_cycle_ns_max) {
+    return give_up(cluster, "cycle " + std::to_string(cycle_) + ": the membership changes did not complete in " +
+                                std::to_string(member_cycle_ns_max / ms) + " ms (" + std::to_string(steps_.size()) +
+                                " steps left)");
+  }
+  const SimCluster::Configuration configuration = cluster.configuration();
+  while (!steps_.empty() && step_done(cluster, configuration)) {
+    steps_.erase(steps_.begin());
+    step_asked_ns_ = 0;
+  }
+  if (steps_.empty()) return finish_membership_cycle(cluster);
+  if (step_asked_ns_ == 0 || now >= step_asked_ns_ + member_ask_ns) ask_step(cluster);
+}
+
+// Done: the leader's committed configuration shows it (a removed member is then stopped).
+bool ScenarioController::step_done(SimCluster& cluster, const SimCluster::Configuration& configuration) {
+  if (configuration.leader == 0 || !configuration.committed) return false;
+  const MemberStep& step = steps_.front();
+  const Member* member = nullptr;
+  for (const Member& m : configuration.members) {
+    if (m.id == step.node) member = &m;
+  }
+  switch (step.kind) {
+    case ConfChangeKind::add_learner: return member != nullptr;
+    case ConfChangeKind::promote:
+      if (member == nullptr || member->learner) return false;
+      for (const Join& join : joins_) {
+        if (join.node != step.node) continue;
+        CycleRecord& record = membership_record();
+        record.voter_ms = std::max(record.voter_ms, to_ms(cluster.now_ns() - join.started_ns));
+      }
+      return true;
+    case ConfChangeKind::remove:
+      if (member != nullptr) return false;
+      cluster.retire(step.node, scenario_.how == KillHow::sigterm ? SimCluster::Down::clean_stop
+                                                                   : SimCluster::Down::power_cut);
+      return true;
+    case ConfChangeKind::bootstrap: return true;
+  }
+  return true;
+}
+
+void ScenarioController::ask_step(SimCluster& cluster) {
+  const MemberStep& step = steps_.front();
+  const uint64_t now = cluster.now_ns();
+  const bool first = step_asked_ns_ == 0;
+  const bool starts = step.kind == ConfChangeKind::add_learner && cluster.spare(step.node);
+  if (step.kind == ConfChangeKind::remove && !removal_asked_) {
+    // The cycle's "kill": the first removal (the leader's hands leadership over).
+    if (!records_.empty()) end_cycle(cluster);
+    pending_.killed_at_ms = to_ms(now);
+    pending_.down_ms = 0;
+    records_.push_back(pending_);
+    killed_at_ns_.push_back(now);
+    removal_asked_ = true;
+  }
+  if (step.kind == ConfChangeKind::remove && first) {
+    CycleRecord& record = membership_record();
+    record.nodes_down += (record.nodes_down.empty() ? "" : " ") + std::to_string(step.node);
+    record.was_leader = record.was_leader || step.node == cluster.leader();
+  }
+  const uint64_t commit_index = highest_commit_index(cluster);
+  // As `keyval member add` does: promote once the learner's log is within the promote bound.
+  if (step.kind == ConfChangeKind::promote &&
+      (!cluster.serving(step.node) || cluster.applied_index(step.node) == 0 ||
+       cluster.applied_index(step.node) + raft::Config{}.promote_lag_max < commit_index)) {
+    step_asked_ns_ = now;  // looked at again after member_ask_ns
+    return;
+  }
+  if (!cluster.change_membership(step.kind, step.node)) return;  // no leader now: asked again next time
+  step_asked_ns_ = now;
+  if (starts) {
+    joins_.push_back(Join{step.node, now, commit_index});
+    CycleRecord& record = membership_record();
+    record.new_members += (record.new_members.empty() ? "" : " ") + std::to_string(step.node);
+  }
+}
+
+// A new member caught up once it applied the commit index the cluster had at its start; the
+// bytes the network had delivered to it by then are what catching up cost.
+void ScenarioController::follow_joins(SimCluster& cluster) {
+  for (Join& join : joins_) {
+    if (join.caught_up || !cluster.serving(join.node) || cluster.applied_index(join.node) < join.commit_index) continue;
+    join.caught_up = true;
+    CycleRecord& record = membership_record();
+    record.catch_up_ms = std::max(record.catch_up_ms, to_ms(cluster.now_ns() - join.started_ns));
+    record.new_member_bytes += cluster.bytes_delivered(join.node);
+  }
+}
+
+void ScenarioController::finish_membership_cycle(SimCluster& cluster) {
+  for (const Join& join : joins_) {
+    if (!join.caught_up) return;  // looked at again at the next step
+  }
+  if (!removal_asked_) return give_up(cluster, "cycle " + std::to_string(cycle_) + ": no member to remove");
+  const uint64_t now = cluster.now_ns();
+  CycleRecord& record = records_.back();
+  record.leader_after = static_cast<int64_t>(cluster.leader());
+  if (progress_) progress_(record, static_cast<double>(now) / 1e9, cluster.operations());
+  ++cycle_;
+  step_asked_ns_ = now;
+  if (cycle_ <= scenario_.cycles) return start_waiting(cluster);
+  phase_ = Phase::settling;
+  settle_until_ns_ = now + scenario_.settle_ms * ms;
+}
+
 void ScenarioController::give_up(SimCluster& cluster, const std::string& problem) {
   problems_.push_back(problem);
   end_cycle(cluster);
@@ -367,6 +557,16 @@ SimOptions options_for(const Scenario& scenario, const SimOptions& base) {
   options.cas_percent = scenario.cas_percent;
   options.del_percent = scenario.del_percent;
   options.value_bytes = scenario.value_bytes;
+  options.spare_nodes = scenario.cycles * scenario.members_added_per_cycle();  // each joins once
+  if (scenario.changes_membership()) {
+    // A new member starts empty and is sent the leader's snapshot. With the simulator's tiny
+    // snapshots (a new one every 20 entries, sent in 256-byte chunks) a snapshot of a larger
+    // key space is replaced by the next one long before it has been sent, and under load the
+    // learner never catches up; these are closer to a real node's proportions.
+    options.snapshot_entries = std::max<uint64_t>(options.snapshot_entries, membership_snapshot_entries);
+    options.log_tail_entries = std::max<uint64_t>(options.log_tail_entries, membership_snapshot_entries / 2);
+    options.snapshot_chunk_bytes = std::max<uint64_t>(options.snapshot_chunk_bytes, membership_snapshot_chunk_bytes);
+  }
   options.closed_loop = scenario.rate_ops_per_s == 0;
   // The total rate shared by the clients: each invokes every clients / rate seconds.
   if (!options.closed_loop)
@@ -448,6 +648,11 @@ Status check_scenario_for_simulation(const Scenario& scenario) {
       scenario.put_percent + scenario.del_percent + scenario.cas_percent == 0) {
     return Status::invalid_argument("after-writes " + std::to_string(scenario.after_writes) +
                                     ": the mix has no writes (put, del or cas)");
+  }
+  if (scenario.cycles * scenario.members_added_per_cycle() > spare_nodes_max) {
+    return Status::invalid_argument(std::string("kill ") + kill_target_name(scenario.target) + " with " +
+                                    std::to_string(scenario.cycles) + " cycles: the simulator adds at most " +
+                                    std::to_string(spare_nodes_max) + " new nodes in a run");
   }
   if (scenario.target == KillTarget::follower && scenario.nodes < 2) {
     return Status::invalid_argument("kill follower: a cluster of one node has no follower");

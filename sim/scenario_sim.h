@@ -12,6 +12,14 @@
 // simulator heals, reads back every key the clients touched and checks as always (Raft
 // invariants, linearizability, acknowledged writes still in the log).
 //
+// kill replace / kill grow change the membership instead, one server at a time: each new node
+// (a spare, SimOptions::spare_nodes) is added as a learner and starts with an empty data
+// directory, is promoted once within the promote bound, and after it the oldest member(s) are
+// removed (a leader hands over first) and retired with `how` (sigterm: a clean stop; sigkill:
+// a power cut). Each change is asked of the serving leader until its committed configuration
+// shows it. The cycle's kill is the first removal; new_member_bytes are the Raft bytes the
+// network delivered to the new node(s) until they caught up.
+//
 // How a node goes down:
 //   sigkill    a power cut: the simulated disk keeps only what was synced.
 //   torn       a power cut with the last write torn. A node writes and syncs its WAL within

@@ -101,7 +101,7 @@ class Simulator final : public SimCluster {
     for (uint64_t id = 1; id <= options.nodes; ++id) voters_.push_back(id);
     ids_ = voters_;
     current_voters_ = voters_;
-    if (controller_ == nullptr && options_.faults == FaultMode::all) {
+    if (controller_ != nullptr || options_.faults == FaultMode::all) {
       for (uint64_t id = options.nodes + 1; id <= options.nodes + options.spare_nodes; ++id) {
         ids_.push_back(id);
         spares_.insert(id);
@@ -163,6 +163,14 @@ class Simulator final : public SimCluster {
   uint64_t random() override { return random_.next(); }
   void trace(const std::string& line) override {
     if (options_.trace) std::cerr << "[" << now_ns_ / ms << " ms] " << line << "\n";
+  }
+  Configuration configuration() const override;
+  bool change_membership(ConfChangeKind kind, uint64_t id) override;
+  void retire(uint64_t id, Down how) override;
+  bool spare(uint64_t id) const override { return spares_.count(id) != 0; }
+  uint64_t bytes_delivered(uint64_t id) const override {
+    auto found = bytes_delivered_.find(id);
+    return found != bytes_delivered_.end() ? found->second : 0;
   }
 
  private:
@@ -476,6 +484,7 @@ class Simulator final : public SimCluster {
   std::map<uint64_t, bool> bounce_;  // per node: restart within milliseconds
   // The last leadership transfer asked: its target and the leader's term then.
   std::optional<std::pair<uint64_t, uint64_t>> transfer_asked_;
+  std::map<uint64_t, uint64_t> bytes_delivered_;  // per node: Raft message bytes delivered to it
 };
 
 void Simulator::inject_fault() {
@@ -741,7 +750,10 @@ void Simulator::take(const Candidate& candidate) {
 void Simulator::deliver(Packet packet) {
   hash_.add(packet.bytes);
   switch (packet.kind) {
-    case Packet::raft: node(packet.to).deliver_raft(std::move(packet.bytes)); break;
+    case Packet::raft:
+      bytes_delivered_[packet.to] += packet.bytes.size();
+      node(packet.to).deliver_raft(std::move(packet.bytes));
+      break;
     case Packet::client_request: {
       if (!node(packet.to).deliver_client(packet.call, std::move(packet.bytes))) {
         // Connection refused: the client learns at once that nothing was done.
@@ -976,6 +988,40 @@ void Simulator::restart(uint64_t id) {
   hash_.add(now_ns_);
   ++result_.restarts;
   start_node(id);
+}
+
+// A controller's membership changes (scenarios): the same request inject_member_change makes.
+SimCluster::Configuration Simulator::configuration() const {
+  Configuration configuration;
+  const raft::Core* leader = leader_core();
+  if (leader == nullptr) return configuration;
+  configuration.leader = leader->id();
+  configuration.members = leader->configuration();
+  configuration.committed = leader->configuration_index() <= leader->commit_index();
+  return configuration;
+}
+
+bool Simulator::change_membership(ConfChangeKind kind, uint64_t id) {
+  const raft::Core* leader = leader_core();
+  if (leader == nullptr || !node(leader->id()).request_member_change(kind, id)) return false;
+  hash_.add(step_fault);
+  hash_.add(id);
+  hash_.add(now_ns_);
+  hash_.add(static_cast<uint64_t>(kind));
+  ++result_.member_changes;
+  trace("leader " + std::to_string(leader->id()) + " asked to " + conf_change_kind_name(kind) + " node " +
+        std::to_string(id));
+  if (kind == ConfChangeKind::add_learner && spares_.erase(id) != 0) start_node(id);
+  return true;
+}
+
+void Simulator::retire(uint64_t id, Down how) {
+  if (!active(id)) return;
+  take_down(id, how);
+  restart_at_[id - 1] = 0;
+  retired_.insert(id);
+  ++result_.members_removed;
+  trace("node " + std::to_string(id) + " was removed from the configuration: stopped for good");
 }
 
 // Every acknowledged write must be in the log of the final leader, committed, at the index

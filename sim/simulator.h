@@ -36,6 +36,7 @@
 #include "raft/config.h"
 #include "sim/history.h"
 #include "sim/linearizability.h"
+#include "storage/types.h"
 
 namespace keyval::sim {
 
@@ -70,8 +71,8 @@ struct SimOptions {
   uint64_t snapshot_entries = 20;
   uint64_t log_tail_entries = 2;
   uint64_t snapshot_chunk_bytes = 256;
-  // Membership (faults `all`, no controller): nodes beyond `nodes` that start outside the
-  // cluster. Changes at random add one as a learner (it starts with an empty data directory
+  // Membership (faults `all`, or a controller that changes membership): nodes beyond `nodes`
+  // that start outside the cluster. Changes at random add one as a learner (it starts with an empty data directory
   // and joins), promote a learner, remove a member (the leader hands over first), so that
   // over a run nodes are replaced by fresh ones; a removed node is stopped for good.
   size_t spare_nodes = 2;
@@ -140,6 +141,24 @@ class SimCluster {
   virtual void fail_syncs(uint64_t id, bool fail) = 0;     // its fdatasyncs fail (until take_down)
   virtual uint64_t random() = 0;           // from the run's seeded generator
   virtual void trace(const std::string& line) = 0;  // SimOptions::trace
+
+  // Membership (restart-cycle scenarios `kill replace` and `kill grow`), with the spare nodes
+  // (SimOptions::spare_nodes, ids above SimOptions::nodes).
+  struct Configuration {
+    uint64_t leader = 0;          // whose configuration this is; 0: no serving leader (members empty)
+    std::vector<Member> members;  // the latest in its log
+    bool committed = false;       // that configuration is committed
+  };
+  virtual Configuration configuration() const = 0;
+  // Asks the serving leader for one change (fire and forget: a refusal is seen only as a
+  // configuration that did not change, so ask again). add_learner of a spare also starts the
+  // spare, with an empty data directory and no configuration. false: no serving leader.
+  virtual bool change_membership(ConfChangeKind kind, uint64_t id) = 0;
+  // A removed member stops for good (`how`): the simulator does not restart it at the end.
+  virtual void retire(uint64_t id, Down how) = 0;
+  virtual bool spare(uint64_t id) const = 0;  // not started yet
+  // Bytes of Raft messages the simulated network delivered to the node since the run began.
+  virtual uint64_t bytes_delivered(uint64_t id) const = 0;
 };
 
 // Drives a run in place of the random faults (SimOptions::faults is ignored then): it acts

@@ -2,6 +2,7 @@
 // scenario on real `keyval node` processes (127.0.0.1, SIGKILL by PID).
 #define BOOST_TEST_MODULE experiment_test
 #include <boost/test/unit_test.hpp>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -89,11 +90,64 @@ BOOST_AUTO_TEST_CASE(bad_lines_are_named_with_what_was_expected) {
   BOOST_TEST(contains(parse_error("every 5\n"), "line 1: 'every' expects a duration such as 500ms, 2s or 1m, got '5'"));
   BOOST_TEST(contains(parse_error("every 5s\nafter-writes 10\n"), "line 2: only one of 'every', 'after-writes' and 'random'"));
   BOOST_TEST(contains(parse_error("random 6s..2s\n"), "'random' range is reversed"));
-  BOOST_TEST(contains(parse_error("kill leaders\n"), "'kill' expects leader, follower, random, all or 'node N', got 'leaders'"));
+  BOOST_TEST(contains(parse_error("kill leaders\n"), "'kill' expects leader, follower, random, all, replace, grow or 'node N', got 'leaders'"));
   BOOST_TEST(contains(parse_error("how crash\n"), "'how' expects sigkill, sigterm, torn or disk-full, got 'crash'"));
   BOOST_TEST(contains(parse_error("nodes 3\nkill node 5\n"), "'kill node 5' but the cluster has 3 nodes"));
   BOOST_TEST(contains(parse_error("record csv pictures\n"), "'record' expects 'all' or any of csv, summary, plots"));
   BOOST_TEST(contains(parse_error("rate fast\n"), "'rate' expects 'closed' or a number"));
+}
+
+BOOST_AUTO_TEST_CASE(replace_and_grow_are_read_and_their_conflicts_refused) {
+  auto replace = parse_scenario("kill replace\nhow sigterm\ncycles 6\n", "s.scenario");
+  BOOST_TEST_REQUIRE(replace.is_ok(), replace.status().to_string());
+  BOOST_TEST((replace->target == KillTarget::replace && replace->how == KillHow::sigterm));
+  BOOST_TEST(replace->changes_membership());
+  BOOST_TEST(replace->members_added_per_cycle() == 1u);
+  auto grow = parse_scenario("kill grow\n", "s.scenario");
+  BOOST_TEST_REQUIRE(grow.is_ok(), grow.status().to_string());
+  BOOST_TEST((grow->target == KillTarget::grow && grow->how == KillHow::sigkill));
+  BOOST_TEST(grow->members_added_per_cycle() == 2u);
+  BOOST_TEST(!parse_scenario("kill leader\n", "s.scenario")->changes_membership());
+  BOOST_TEST(contains(parse_error("kill replace\nhow torn\n"),
+                      "s.scenario line 2: 'kill replace' stops a removed node by sigkill or sigterm, not 'torn'"));
+  BOOST_TEST(contains(parse_error("how disk-full\nkill grow\n"), "line 1: 'kill grow' stops a removed node by sigkill or sigterm"));
+  BOOST_TEST(contains(parse_error("kill replace\ndown 1s\n"),
+                      "s.scenario line 2: 'down' does not apply to 'kill replace': a removed node never comes back"));
+  BOOST_TEST(contains(parse_error("kill replace grow\n"), "line 1: 'kill' expects leader, follower, random, all, replace, grow"));
+  BOOST_TEST(contains(parse_error("kill replace\nkill grow\n"), "line 2: 'kill' is given twice"));
+}
+
+BOOST_AUTO_TEST_CASE(the_experiment_files_parse) {
+  for (const char* name : {"replace", "grow-shrink", "leader-killed", "rolling-restarts", "torn-followers"}) {
+    auto parsed = load_scenario(std::string(KEYVAL_SOURCE_DIR) + "/experiments/" + name + ".scenario");
+    BOOST_TEST(parsed.is_ok(), name << ": " << parsed.status().to_string());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(membership_columns_are_written_last) {
+  TempDir dir;
+  ExperimentResult result;
+  result.scenario.name = "unit";
+  result.scenario.target = KillTarget::grow;
+  result.mode = "simulation";
+  CycleRecord record;
+  record.cycle = 1;
+  record.nodes_down = "1 2";
+  record.how = "sigkill";
+  record.catch_up_ms = 12.5;
+  record.new_members = "4 5";
+  record.voter_ms = 30;
+  record.new_member_bytes = 4096;
+  result.cycles.push_back(record);
+  BOOST_TEST_REQUIRE(write_experiment_outputs(dir.path() + "/out", result).is_ok());
+  auto rows = lines_of(read_text(dir.path() + "/out/cycles.csv"));
+  BOOST_TEST_REQUIRE(rows.size() == 2u);
+  BOOST_TEST(contains(rows[1], ",4 5,30,4096"), rows[1]);
+  const std::string summary = read_text(dir.path() + "/out/summary.json");
+  BOOST_TEST(contains(summary, "\"voter_ms\":{\"count\":1,\"min\":30"), summary);
+  BOOST_TEST(contains(summary, "\"new_member_bytes\":{\"count\":1,\"min\":4096"), summary);
+  BOOST_TEST(contains(read_text(dir.path() + "/out/summary.txt"), "bytes to new"));
+  BOOST_TEST(contains(read_text(dir.path() + "/out/new_member.svg"), "</svg>"));
 }
 
 BOOST_AUTO_TEST_CASE(outputs_hold_one_row_per_cycle_and_the_plots) {
@@ -119,8 +173,11 @@ BOOST_AUTO_TEST_CASE(outputs_hold_one_row_per_cycle_and_the_plots) {
   BOOST_TEST_REQUIRE(write_experiment_outputs(dir.path() + "/out", result).is_ok());
   auto rows = lines_of(read_text(dir.path() + "/out/cycles.csv"));
   BOOST_TEST_REQUIRE(rows.size() == 3u);
-  BOOST_TEST(fields_of(rows[0]).size() == 19u);
-  BOOST_TEST(fields_of(rows[2]).size() == 19u);
+  BOOST_TEST(fields_of(rows[0]).size() == 22u);
+  BOOST_TEST(fields_of(rows[2]).size() == 22u);
+  // New columns go last: existing readers of the first 19 keep working.
+  const std::string last_columns = ",ops_unknown,new_members,voter_ms,new_member_bytes";
+  BOOST_TEST(rows[0].substr(rows[0].size() - last_columns.size()) == last_columns, rows[0]);
   BOOST_TEST(rows[2].rfind("2,2,sigkill,0,2000,", 0) == 0u, rows[2]);
   const std::string summary = read_text(dir.path() + "/out/summary.json");
   BOOST_TEST(json_field(summary, "ops_acked") == "100");
@@ -190,6 +247,43 @@ BOOST_AUTO_TEST_CASE(a_short_scenario_on_processes_records_every_cycle_and_loses
   rows = lines_of(read_text(dir.file("torn/cycles.csv")));
   BOOST_TEST_REQUIRE(rows.size() == 2u);
   BOOST_TEST(std::stoull(fields_of(rows[1])[12]) > 0u, rows[1]);  // torn_bytes_cut
+}
+
+// kill replace on processes: two cycles, each a new node (--join, a new empty data directory)
+// added, caught up and promoted, then the oldest member removed and stopped by PID; the
+// replaced nodes' data directories are gone and nothing acknowledged was lost.
+BOOST_AUTO_TEST_CASE(a_replace_scenario_on_processes_swaps_members_under_load) {
+  TempDir dir;
+  const std::string scenario = dir.file("replace.scenario");
+  std::ofstream(scenario) << "name replace\nnodes 3\nclients 3\nmix put 80 get 20\nkill replace\nhow sigterm\n"
+                             "every 500ms\ncycles 2\nsettle 300ms\n";
+  auto run = run_keyval("experiment run " + scenario + " --out " + dir.file("out") + " --keep-data");
+  BOOST_TEST_REQUIRE(run.exit_code == 0, run.output);
+  BOOST_TEST(contains(run.output, "cycle 2 of 2"), run.output);
+  const std::string summary = run.last_line();
+  BOOST_TEST(json_field(summary, "lost_acked_writes") == "0");
+  BOOST_TEST(std::stoull(json_field(summary, "acked_writes")) > 0u);
+  auto rows = lines_of(read_text(dir.file("out/cycles.csv")));
+  BOOST_TEST_REQUIRE(rows.size() == 3u, read_text(dir.file("out/cycles.csv")));
+  const auto header = fields_of(rows[0]);
+  for (size_t row = 1; row < rows.size(); ++row) {
+    auto fields = fields_of(rows[row]);
+    BOOST_TEST_REQUIRE(fields.size() == header.size());
+    auto field = [&](const std::string& name) {
+      return fields[std::find(header.begin(), header.end(), name) - header.begin()];
+    };
+    BOOST_TEST(field("nodes_down") == std::to_string(row));       // nodes 1, then 2
+    BOOST_TEST(field("new_members") == std::to_string(row + 3));  // nodes 4, then 5
+    BOOST_TEST(std::stod(field("catch_up_ms")) >= 0);
+    BOOST_TEST(std::stod(field("voter_ms")) >= 0);
+    BOOST_TEST(std::stoull(field("new_member_bytes")) > 0u);
+    BOOST_TEST(std::stod(field("unavailable_ms")) >= 0);
+    BOOST_TEST(std::stoull(field("ops_acked")) > 0u);
+  }
+  BOOST_TEST(!std::filesystem::exists(dir.file("out/cluster/node1")));  // deleted with the member
+  BOOST_TEST(!std::filesystem::exists(dir.file("out/cluster/node2")));
+  BOOST_TEST(std::filesystem::exists(dir.file("out/cluster/node5")));
+  BOOST_TEST(contains(read_text(dir.file("out/summary.txt")), "bytes to new"));
 }
 
 BOOST_AUTO_TEST_CASE(bad_usage_and_bad_files_exit_two_naming_the_line) {

@@ -57,7 +57,7 @@ std::vector<std::map<std::string, std::string>> read_cycles(const std::string& p
   std::string line;
   std::getline(lines, line);
   const std::vector<std::string> header = split(line, ',');
-  BOOST_TEST_REQUIRE(header.size() == 19u, line);
+  BOOST_TEST_REQUIRE(header.size() == 22u, line);
   std::vector<std::map<std::string, std::string>> rows;
   while (std::getline(lines, line)) {
     const std::vector<std::string> fields = split(line, ',');
@@ -328,6 +328,52 @@ BOOST_AUTO_TEST_CASE(scenario_torn_leader_kills_are_cut_by_recovery) {
   uint64_t torn_bytes = 0;
   for (const auto& row : rows) torn_bytes += std::stoull(row.at("torn_bytes_cut"));
   BOOST_TEST(torn_bytes > 0u);
+}
+
+// kill replace: each cycle a new node joins (learner, caught up, promoted) and the oldest member
+// leaves, the leader included; four cycles replace all three original nodes. Nothing
+// acknowledged is lost, and each cycle measured the new member: catch-up, voter, bytes.
+BOOST_AUTO_TEST_CASE(scenario_replace_swaps_every_member_and_loses_no_acknowledged_write) {
+  keyval::testing::TempDir dir;
+  const std::string scenario = dir.file("replace.scenario");
+  write_text(scenario, "name replace\nnodes 3\nclients 3\nmix put 60 get 30 cas 10\nkeys 20\nrate 300\n"
+                       "kill replace\nhow sigterm\nevery 500ms\ncycles 4\nsettle 300ms\n");
+  auto run = run_keyval("sim --scenario " + scenario + " --out " + dir.file("out"));
+  BOOST_TEST_REQUIRE(run.exit_code == 0, run.output);
+  BOOST_TEST(json_field(run.last_line(), "lost_acked_writes") == "0", run.last_line());
+  BOOST_TEST(json_field(run.last_line(), "cycles") == "4", run.last_line());
+  const auto rows = read_cycles(dir.file("out") + "/cycles.csv");
+  BOOST_TEST_REQUIRE(rows.size() == 4u);
+  bool leader_replaced = false;
+  for (size_t k = 0; k < rows.size(); ++k) {
+    const auto& row = rows[k];
+    BOOST_TEST(row.at("nodes_down") == std::to_string(k + 1));      // the oldest member, in turn
+    BOOST_TEST(row.at("new_members") == std::to_string(k + 4));     // a new id each time
+    BOOST_TEST(std::stod(row.at("catch_up_ms")) >= 0.0, "cycle " << row.at("cycle"));
+    BOOST_TEST(std::stod(row.at("voter_ms")) >= 0.0, "cycle " << row.at("cycle"));
+    BOOST_TEST(std::stoull(row.at("new_member_bytes")) > 0u, "cycle " << row.at("cycle"));
+    BOOST_TEST(std::stod(row.at("unavailable_ms")) >= 0.0, "cycle " << row.at("cycle"));
+    BOOST_TEST(row.at("leader_after") != row.at("nodes_down"), "cycle " << row.at("cycle"));
+    leader_replaced = leader_replaced || row.at("was_leader") == "1";
+  }
+  BOOST_TEST(leader_replaced);  // the leader is a member like any other
+}
+
+// kill grow: 3 -> 5 -> 3 voters each cycle.
+BOOST_AUTO_TEST_CASE(scenario_grow_adds_two_members_then_removes_two) {
+  keyval::testing::TempDir dir;
+  const std::string scenario = dir.file("grow.scenario");
+  write_text(scenario, "nodes 3\nclients 3\nkeys 20\nrate 300\nkill grow\nevery 500ms\ncycles 2\nsettle 300ms\n");
+  auto run = run_keyval("sim --scenario " + scenario + " --out " + dir.file("out"));
+  BOOST_TEST_REQUIRE(run.exit_code == 0, run.output);
+  BOOST_TEST(json_field(run.last_line(), "lost_acked_writes") == "0", run.last_line());
+  const auto rows = read_cycles(dir.file("out") + "/cycles.csv");
+  BOOST_TEST_REQUIRE(rows.size() == 2u);
+  BOOST_TEST(rows[0].at("new_members") == "4 5");
+  BOOST_TEST(rows[0].at("nodes_down") == "1 2");
+  BOOST_TEST(rows[1].at("new_members") == "6 7");
+  BOOST_TEST(rows[1].at("nodes_down") == "3 4");
+  for (const auto& row : rows) BOOST_TEST(std::stoull(row.at("new_member_bytes")) > 0u);
 }
 
 BOOST_AUTO_TEST_CASE(scenario_errors_are_usage_errors_naming_the_line) {

@@ -116,6 +116,7 @@ add_dependencies(client_discovery_test keyval)
 # Restart-cycle experiments: the scenario parser, the outputs, a short run on real processes.
 keyval_test(experiment_test cluster)
 target_link_libraries(experiment_test PRIVATE keyval_sim)
+target_compile_definitions(experiment_test PRIVATE KEYVAL_SOURCE_DIR="${CMAKE_CURRENT_SOURCE_DIR}")
 add_dependencies(experiment_test keyval)
 
 # Leadership transfer (§3.10) on real processes: on request and on a leader's SIGTERM, under load.

@@ -176,10 +176,10 @@ BOOST_AUTO_TEST_CASE(bench_wal_rejects_bad_sync_mode) {
 BOOST_AUTO_TEST_CASE(bench_names_the_benchmarks_it_knows) {
   Run run = run_keyval("bench");
   BOOST_TEST(run.exit_code == 2, run.output);
-  BOOST_TEST(run.output.find("keyval bench: expects a benchmark: wal, store, recovery, kv, snapshot, size or transfer") != std::string::npos, run.output);
+  BOOST_TEST(run.output.find("keyval bench: expects a benchmark: wal, store, recovery, kv, snapshot, size, transfer or replace") != std::string::npos, run.output);
   run = run_keyval("bench disk");
   BOOST_TEST(run.exit_code == 2, run.output);
-  BOOST_TEST(run.output.find("unknown benchmark 'disk' (expected wal, store, recovery, kv, snapshot, size or transfer)") != std::string::npos,
+  BOOST_TEST(run.output.find("unknown benchmark 'disk' (expected wal, store, recovery, kv, snapshot, size, transfer or replace)") != std::string::npos,
              run.output);
 }
 
