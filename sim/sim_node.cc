@@ -49,7 +49,15 @@ void SimNode::start(uint64_t now_ns, uint64_t seed) {
   node.persistence.recovery.wal.write_buffer_bytes = 8u << 10;
   node.persistence.log = [](const std::string&) {};
   node.raft.raft.node_id = config_.id;
-  node.raft.raft.voters = config_.voters;
+  // The first members start as `keyval node --bootstrap` does: a directory never written to
+  // gets the bootstrap configuration entry (and probation, raft/probation.cc); a restart
+  // keeps what it has. Members added later start empty and learn the configuration.
+  if (!config_.voters.empty()) {
+    ConfigurationEntry bootstrap;
+    bootstrap.kind = ConfChangeKind::bootstrap;
+    for (uint64_t voter : config_.voters) bootstrap.members.push_back(Member{voter, "sim:" + std::to_string(voter)});
+    node.persistence.recovery.bootstrap = bootstrap;
+  }
   node.raft.raft.random_seed = seed;
   node.raft.raft.planted_bug = config_.planted_bug;
   node.raft.tick_interval = config_.tick_interval;
