@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <set>
 #include <optional>
 
 #include "actors/client_addresses.h"
@@ -141,11 +142,43 @@ class RaftNodeActor : public caf::event_based_actor {
 
   void after_input() {
     drain();
+    if (refuse_if_told()) {
+      if (config_.observe) config_.observe(core_);
+      return;
+    }
     track_configuration();
     check_handoff();
     log_regressions();
     publish_directory();
     if (config_.observe) config_.observe(core_);
+  }
+
+  // A node on probation that a peer says it counted before (raft/probation.cc): its data is
+  // not the data it voted with. It stops (fail-stop) and says how to replace it; the same
+  // command line refuses again. True when it stopped.
+  bool refuse_if_told() {
+    if (core_.refusal().empty()) return false;
+    if (refused_) return true;
+    refused_ = true;
+    const std::string id = std::to_string(core_.id());
+    const std::string why = "node " + id + " refuses to vote or acknowledge under its id: " + core_.refusal() +
+                            ". A voter cannot be re-created with an empty data directory under the same id. Replace "
+                            "it: keyval member remove " + id + ", then keyval member add NEW_ID --peer HOST:PORT "
+                            "--client HOST:PORT and start the new node with --join (docs/MEMBERSHIP.md)";
+    log(why);
+    quit(to_error(Status::invalid_argument(why)));
+    return true;
+  }
+
+  // The other side: a probation answer saying we counted the asker before. Logged once per
+  // asker: that node lost its data and must be replaced.
+  void log_probation_answer(const raft::Message& message) {
+    if (message.type != raft::MessageType::probation_answer || !message.probation_counted) return;
+    if (!refused_peers_logged_.insert(message.to).second) return;
+    const std::string id = std::to_string(message.to);
+    log("node " + id + " came back with a new data directory (it asks whether its vote was ever counted, and this "
+        "node counted it): it refuses to take part. Replace it: keyval member remove " + id +
+        ", then add a new member with a new id (docs/MEMBERSHIP.md)");
   }
 
   // A follower whose log went backwards (its data directory wiped or replaced under the same
@@ -555,6 +588,7 @@ class RaftNodeActor : public caf::event_based_actor {
         start_transfer(message);
         continue;
       }
+      log_probation_answer(message);
       send_message(message);
     }
   }
@@ -985,6 +1019,8 @@ class RaftNodeActor : public caf::event_based_actor {
   std::map<uint64_t, OutgoingTransfer> transfers_;  // leader: by follower
   uint64_t transfer_epoch_ = 0;
   std::optional<IncomingTransfer> incoming_;    // follower
+  bool refused_ = false;
+  std::set<uint64_t> refused_peers_logged_;  // probation answers "counted" logged, by asker
   std::map<std::pair<uint64_t, uint64_t>, SnapshotMetadata> received_;  // (index, term): published, not installed
 };
 

@@ -29,12 +29,14 @@ static_assert(same_number(schema::RaftMessageType::REQUEST_VOTE, raft::MessageTy
                   same_number(schema::RaftMessageType::SNAPSHOT_CHUNK, raft::MessageType::snapshot_chunk) &&
                   same_number(schema::RaftMessageType::SNAPSHOT_CHUNK_RESPONSE,
                               raft::MessageType::snapshot_chunk_response) &&
-                  same_number(schema::RaftMessageType::TIMEOUT_NOW, raft::MessageType::timeout_now),
+                  same_number(schema::RaftMessageType::TIMEOUT_NOW, raft::MessageType::timeout_now) &&
+                  same_number(schema::RaftMessageType::PROBATION_QUERY, raft::MessageType::probation_query) &&
+                  same_number(schema::RaftMessageType::PROBATION_ANSWER, raft::MessageType::probation_answer),
               "schema/raft.capnp numbers its types as raft::MessageType: the encoder casts one to the other");
 
 bool is_known_type(uint16_t type) {
   return type >= static_cast<uint16_t>(raft::MessageType::request_vote) &&
-         type <= static_cast<uint16_t>(raft::MessageType::timeout_now);
+         type <= static_cast<uint16_t>(raft::MessageType::probation_answer);
 }
 
 // Words of one segment that holds the whole message: the root pointer, the root struct,
@@ -114,6 +116,7 @@ Status read_raft_message(schema::RaftMessage::Reader in, raft::Message* message)
   message->chunk_error = in.getChunkError();
   message->leadership_transfer = in.getLeadershipTransfer();
   message->configuration = get_members(in.getConfiguration());
+  message->probation_counted = in.getProbationCounted();
   return read_entries(in.getEntries(), &message->entries);
 }
 
@@ -155,7 +158,8 @@ std::vector<uint8_t> encode_raft_message(const raft::Message& message, const std
   if (!message.chunk_data.empty()) out.setChunkData(kj::arrayPtr(message.chunk_data.data(), message.chunk_data.size()));
   out.setChunkError(message.chunk_error);
   out.setLeadershipTransfer(message.leadership_transfer);
-  // Left null (read back as empty) unless it is an installSnapshot's configuration.
+  out.setProbationCounted(message.probation_counted);
+  // Left null (read back as empty) unless it is an installSnapshot's or probationAnswer's.
   if (!message.configuration.empty()) {
     set_members(out.initConfiguration(static_cast<unsigned>(message.configuration.size())), message.configuration);
   }

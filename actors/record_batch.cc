@@ -112,6 +112,13 @@ std::vector<uint8_t> encode_recovered_state(const RecoveredState& state, const s
   auto root = builder.initRoot<schema::RecoveredState>();
   root.setCurrentTerm(state.metadata.current_term);
   root.setVotedFor(state.metadata.voted_for);
+  if (!state.metadata.counted.empty()) {
+    auto counted = root.initCounted(static_cast<unsigned>(state.metadata.counted.size()));
+    for (size_t i = 0; i < state.metadata.counted.size(); ++i) {
+      counted.set(static_cast<unsigned>(i), state.metadata.counted[i]);
+    }
+  }
+  root.setProbation(state.metadata.probation);
   root.setFirstIndex(state.first_index);
   root.setLastIndex(state.last_index);
   root.setLastTerm(state.last_term);
@@ -138,6 +145,8 @@ Result<RecoveredState> decode_recovered_state(const std::vector<uint8_t>& bytes,
   Status status = read_message(bytes.data(), bytes.size(), "recovered state", [&](capnp::MessageReader& reader) {
     auto root = reader.getRoot<schema::RecoveredState>();
     state.metadata = Metadata{root.getCurrentTerm(), root.getVotedFor()};
+    for (uint64_t id : root.getCounted()) state.metadata.add_counted(id);
+    state.metadata.probation = root.getProbation();
     state.first_index = root.getFirstIndex();
     state.last_index = root.getLastIndex();
     state.last_term = root.getLastTerm();

@@ -116,6 +116,8 @@ std::string result_json(const sim::SimResult& result) {
       .add("members_added", result.members_added)
       .add("members_promoted", result.members_promoted)
       .add("members_removed", result.members_removed)
+      .add("wipes", result.wipes)
+      .add("wipes_refused", result.wipes_refused)
       .add("packets", result.packets_sent)
       .add("virtual_s", result.virtual_seconds)
       .add("wall_s", result.wall_seconds)

@@ -77,7 +77,9 @@ const Progress* Core::progress(uint64_t peer) const {
 }
 
 void Core::tick() {
-  if (role_ == Role::leader) {
+  if (in_probation()) {
+    tick_probation();
+  } else if (role_ == Role::leader) {
     tick_heartbeat();
   } else {
     tick_election();
@@ -92,6 +94,16 @@ void Core::step(const Message& message) {
   // its log does not name yet, a candidate added since); what a non-voter says is weighed
   // where it matters (votes, commit). Peers are authenticated by the transport.
   if (message.from == 0 || message.from == config_.node_id) return;
+  // Probation traffic is outside the term rules: it asks about this node's past, not its term.
+  if (message.type == MessageType::probation_query) {
+    handle_probation_query(message);
+    return;
+  }
+  if (message.type == MessageType::probation_answer) {
+    handle_probation_answer(message);
+    return;
+  }
+  if (in_probation()) return;  // not a participant yet (or never again: refusal())
   if (!handle_term(message)) return;
   switch (message.type) {
     case MessageType::request_vote:
@@ -116,6 +128,8 @@ void Core::step(const Message& message) {
       break;
     case MessageType::snapshot_chunk:
     case MessageType::snapshot_chunk_response:
+    case MessageType::probation_query:
+    case MessageType::probation_answer:
       break;
   }
 }
@@ -156,8 +170,10 @@ void Core::metadata_durable(const Metadata& metadata) {
   KV_ASSERT(metadata.current_term <= metadata_.current_term);
   if (metadata.current_term < durable_metadata_.current_term) return;  // an older write, overtaken
   durable_metadata_ = metadata;
-  // A candidate counts its own vote only once that vote is durable.
+  // A candidate counts its own vote only once that vote is durable; votes and
+  // acknowledgements of peers count once the peers are recorded (Metadata::counted).
   if (role_ == Role::candidate) check_election_result();
+  if (role_ == Role::leader) maybe_commit();
 }
 
 void Core::snapshot_taken(uint64_t index, uint64_t term) {
@@ -202,10 +218,12 @@ void Core::send(Message message, bool needs_vote, uint64_t needs_log_index, uint
   message.from = config_.node_id;
   Outgoing outgoing{std::move(message), std::nullopt, 0, 0, 0};
   const MessageType type = outgoing.message.type;
-  // PreVote traffic promises nothing and changes no state, so it is never held back.
+  // PreVote and probation traffic promise nothing and change no state: never held back.
   const bool planted = config_.planted_bug == PlantedBug::vote_before_durable &&
                        type == MessageType::request_vote_response;
-  if (type != MessageType::pre_vote && type != MessageType::pre_vote_response && !planted) {
+  const bool promises_nothing = type == MessageType::pre_vote || type == MessageType::pre_vote_response ||
+                                type == MessageType::probation_query || type == MessageType::probation_answer;
+  if (!promises_nothing && !planted) {
     KV_ASSERT(!needs_vote || metadata_.voted_for != 0);
     outgoing.needs_metadata = Metadata{metadata_.current_term, needs_vote ? metadata_.voted_for : 0};
   }

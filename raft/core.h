@@ -34,6 +34,9 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <utility>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "raft/config.h"
@@ -181,6 +184,18 @@ class Core {
   bool is_member() const;
   bool is_voter() const;
 
+  // A voter that lost its data (docs/MEMBERSHIP.md, "A voter that lost its data"). A node
+  // whose directory --bootstrap just made is on probation (Metadata::probation): it neither
+  // votes, campaigns nor acknowledges, and drops every message but probation traffic, until
+  // every other voter of its configuration answered that it never counted this node; the
+  // cleared flag is persisted before it takes part. Every node records a peer in
+  // Metadata::counted, durably, before the peer's first vote or acknowledgement counts.
+  bool in_probation() const { return metadata_.probation || durable_metadata_.probation; }
+  // Non-empty once a peer answered that it counted this node before, or that the cluster's
+  // voters changed since this directory was bootstrapped: this node must not take part under
+  // its id. It stays on probation for good; the host stops it and logs this, with the fix.
+  const std::string& refusal() const { return refusal_; }
+
   // Outputs.
   bool has_ready() const;
   Ready take_ready();
@@ -223,6 +238,15 @@ class Core {
     uint64_t read_index;
     uint64_t context;
   };
+
+  // probation.cc
+  void tick_probation();
+  void handle_probation_query(const Message& message);
+  void handle_probation_answer(const Message& message);
+  void maybe_end_probation();
+  // Metadata::counted: a peer's vote or acknowledgement counts once recorded durably.
+  bool counted_durably(uint64_t peer) const;
+  void note_counted(uint64_t peer) { metadata_.add_counted(peer); }
 
   // election.cc
   void tick_election();
@@ -351,6 +375,11 @@ class Core {
   std::vector<Member> configuration_;
   uint64_t configuration_index_ = 0;
   uint64_t voter_count_ = 0;
+
+  // Probation (probation.cc): the voters that answered they never counted us, and why we
+  // must not serve (empty: no reason known).
+  std::set<uint64_t> probation_confirmed_;
+  std::string refusal_;
 };
 
 }  // namespace keyval::raft

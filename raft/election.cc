@@ -54,7 +54,8 @@ void Core::become_follower(uint64_t term, uint64_t leader_id) {
   KV_ASSERT(term >= metadata_.current_term);
   if (term > metadata_.current_term) {
     // §5.1: adopt the newer term; the vote belongs to the old one.
-    metadata_ = Metadata{term, 0};
+    metadata_.current_term = term;
+    metadata_.voted_for = 0;
   }
   role_ = Role::follower;
   leader_id_ = leader_id;
@@ -78,7 +79,8 @@ void Core::become_pre_candidate() {
 
 void Core::become_candidate() {
   // §5.2: increment current_term, vote for self (set ⇒ durable before the candidacy counts).
-  metadata_ = Metadata{metadata_.current_term + 1, config_.node_id};
+  metadata_.current_term += 1;
+  metadata_.voted_for = config_.node_id;
   role_ = Role::candidate;
   leader_id_ = 0;
   votes_.clear();
@@ -182,6 +184,9 @@ void Core::handle_vote_request(const Message& message) {
     return;
   }
   metadata_.voted_for = message.from;
+  // The candidate's campaign rests on its own durable vote: recorded (Metadata::counted) in
+  // the same write as ours.
+  note_counted(message.from);
   election_elapsed_ = 0;  // §5.2: granting a vote resets the election timer
   send(response, /*needs_vote=*/true);  // Figure 2: voted_for durable before the grant leaves
 }
@@ -210,12 +215,22 @@ void Core::check_election_result() {
   uint64_t granted = 0;
   uint64_t rejected = 0;
   for (const auto& [voter, vote] : votes_) {
-    if (is_voter(voter)) (vote ? granted : rejected) += 1;
+    if (!is_voter(voter)) continue;
+    if (!vote) {
+      ++rejected;
+    } else if (role_ == Role::candidate && !counted_durably(voter)) {
+      note_counted(voter);  // counts once the record is durable (metadata_durable decides again)
+    } else {
+      ++granted;
+    }
   }
   // Our own vote: a pre-vote costs nothing; a real vote counts once it is durable, or a
   // crash could let us vote again in this term for someone else (§5.1).
   if (role_ == Role::pre_candidate) granted += 1;
-  if (role_ == Role::candidate && durable_metadata_ == metadata_) granted += 1;
+  if (role_ == Role::candidate && durable_metadata_.current_term == metadata_.current_term &&
+      durable_metadata_.voted_for == metadata_.voted_for) {
+    granted += 1;
+  }
   if (granted >= quorum()) {
     if (role_ == Role::pre_candidate) {
       campaign(false);

@@ -15,6 +15,8 @@ const char* message_type_name(MessageType type) {
     case MessageType::snapshot_chunk: return "snapshot_chunk";
     case MessageType::snapshot_chunk_response: return "snapshot_chunk_response";
     case MessageType::timeout_now: return "timeout_now";
+    case MessageType::probation_query: return "probation_query";
+    case MessageType::probation_answer: return "probation_answer";
   }
   return "unknown";
 }

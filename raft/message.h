@@ -31,6 +31,12 @@ enum class MessageType : uint8_t {
   // own and asks it to campaign at once, skipping PreVote; its request_votes are marked
   // leadership_transfer so voters grant them even within the current leader's lease.
   timeout_now = 10,
+  // A voter on probation (storage/types.h, Metadata::probation: its data directory was just
+  // made by --bootstrap) asks another voter whether it ever counted the asker's vote or
+  // append acknowledgement. Answered by probation_answer: probation_counted, and the
+  // answerer's configuration in use. Neither changes any state or follows the term rules.
+  probation_query = 11,
+  probation_answer = 12,
 };
 
 const char* message_type_name(MessageType type);
@@ -93,6 +99,11 @@ struct Message {
   // install_snapshot: the cluster configuration as of snapshot_index (raft/membership.h); the
   // receiver adopts it with the snapshot. Empty: the sender knew none (Config::voters).
   std::vector<Member> configuration;
+
+  // probation_answer: the answerer counted the asker's vote or acknowledgement before (the
+  // asker's data is not the data it voted with). The answerer's configuration in use is in
+  // `configuration`.
+  bool probation_counted = false;
 };
 
 }  // namespace keyval::raft

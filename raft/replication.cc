@@ -144,6 +144,10 @@ void Core::accept_leader(const Message& message) {
   // §5.2: an AppendEntries (or InstallSnapshot) of the current term comes from its legitimate leader.
   if (role_ != Role::follower || leader_id_ != message.from) become_follower(message.term, message.from);
   election_elapsed_ = 0;
+  // Following a leader relies on its term's election, which rested on its own durable vote:
+  // recorded (Metadata::counted) like a vote or acknowledgement we count, written with what
+  // this append makes us persist.
+  note_counted(message.from);
 }
 
 Message Core::append_response_to(const Message& message) const {
@@ -308,7 +312,10 @@ void Core::maybe_commit() {
   std::vector<uint64_t> match_indexes;
   if (is_voter(config_.node_id)) match_indexes.push_back(durable_index_);
   for (const auto& [peer, progress] : progress_) {
-    if (counts(peer)) match_indexes.push_back(progress.match_index);
+    if (!counts(peer)) continue;
+    // A voter's acknowledgement counts once it is recorded durably (Metadata::counted).
+    if (!counted_durably(peer) && progress.match_index > 0) note_counted(peer);
+    match_indexes.push_back(counted_durably(peer) ? progress.match_index : 0);
   }
   if (match_indexes.size() < quorum()) return;
   std::sort(match_indexes.begin(), match_indexes.end(), std::greater<uint64_t>());

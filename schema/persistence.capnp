@@ -24,4 +24,6 @@ struct RecoveredState {
   hasSnapshot @5 :Bool;
   snapshot @6 :Storage.SnapshotMetadata;
   summary @7 :Text;      # what recovery did, for the node's log line
+  counted @8 :List(UInt64);  # Metadata.counted
+  probation @9 :Bool;        # Metadata.probation
 }

@@ -23,6 +23,8 @@ enum RaftMessageType {
   snapshotChunk @8;          # host to host: chunkData of the snapshot file from chunkOffset
   snapshotChunkResponse @9;  # host to host: the next chunkOffset wanted, chunkError, chunkDone
   timeoutNow @10;            # §3.10 leadership transfer: the leader asks the recipient to campaign now
+  probationQuery @11;        # a voter on probation asks: did you ever count my vote or acknowledgement?
+  probationAnswer @12;       # probationCounted, and the answerer's configuration
 }
 
 # One Raft log entry (storage/types.h Entry).
@@ -93,6 +95,10 @@ struct RaftMessage {
   senderClientAddress @25 :Text;
 
   # installSnapshot: the cluster configuration as of snapshotIndex (the snapshot's metadata),
-  # which the receiving core adopts with the snapshot (raft/membership.h).
+  # which the receiving core adopts with the snapshot (raft/membership.h); probationAnswer:
+  # the answerer's configuration in use.
   configuration @26 :List(Storage.Member);
+
+  # probationAnswer: the answerer counted the asker's vote or acknowledgement before (raft/probation.cc).
+  probationCounted @27 :Bool;
 }

@@ -28,6 +28,8 @@ struct WalEntry {
 struct Metadata {
   currentTerm @0 :UInt64;  # latest term this node has seen
   votedFor @1 :UInt64;     # candidate voted for in currentTerm, 0 for none
+  counted @2 :List(UInt64);  # peers whose vote or acknowledgement this node counted (ascending)
+  probation @3 :Bool;        # made by --bootstrap, not yet confirmed by every other voter
 }
 
 struct Member {

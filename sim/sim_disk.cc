@@ -38,6 +38,13 @@ bool is_under(const std::string& path, const std::string& prefix) {
   return path.compare(0, prefix.size(), prefix) == 0 && (path.size() == prefix.size() || path[prefix.size()] == '/');
 }
 
+// The path a container element names (SimDisk::wipe erases sets and maps alike).
+const std::string* key_of(const std::string& path) { return &path; }
+template <typename Value>
+const std::string* key_of(const std::pair<const std::string, Value>& named) {
+  return &named.first;
+}
+
 // One change to a file since its last sync, kept so that a crash can replay a prefix of them.
 struct Change {
   bool is_write = true;
@@ -416,6 +423,24 @@ Status SimDisk::rename(const std::string& from_in, const std::string& to_in) {
   state_->names.erase(found);
   state_->names[to] = std::move(inode);  // replaces an existing `to`, as rename(2) does
   return Status::ok();
+}
+
+void SimDisk::wipe(const std::string& prefix_in) {
+  std::lock_guard<std::mutex> guard(state_->mutex);
+  const std::string prefix = normalize(prefix_in);
+  auto erase_under = [&](auto& container) {
+    for (auto it = container.begin(); it != container.end();) {
+      if (is_under(*key_of(*it), prefix)) {
+        it = container.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  };
+  erase_under(state_->names);
+  erase_under(state_->durable_names);
+  erase_under(state_->directories);
+  erase_under(state_->locks);
 }
 
 Status SimDisk::remove(const std::string& path_in) {

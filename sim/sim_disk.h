@@ -62,6 +62,10 @@ class SimDisk : public Env {
   // A power cut under `prefix` (see the model above). `random` decides the torn prefixes.
   void crash(const std::string& prefix, raft::SplitMix64& random, bool tear, bool garbage);
 
+  // A replaced disk: every file and directory under `prefix` is gone, durably (the node must
+  // be down: call crash(prefix, ...) first).
+  void wipe(const std::string& prefix);
+
   // Faults.
   void fail_syncs(const std::string& prefix, bool fail);
   void set_capacity(uint64_t bytes);  // 0: unlimited

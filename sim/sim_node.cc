@@ -33,6 +33,7 @@ DataDirectoryOptions SimNode::directory_options() const {
   directory.cluster = "sim";
   directory.node_id = config_.id;
   directory.bootstrap = !config_.voters.empty();
+  for (uint64_t voter : config_.voters) directory.bootstrap_members.push_back(Member{voter, "sim:" + std::to_string(voter)});
   directory.join = config_.voters.empty();
   directory.ask_cluster = config_.ask_cluster;
   directory.join_source = "join (the simulator's view of the configuration)";
@@ -81,9 +82,10 @@ void SimNode::start(uint64_t now_ns, uint64_t seed) {
   node.persistence.recovery.wal.write_buffer_bytes = 8u << 10;
   node.persistence.log = [](const std::string&) {};
   node.raft.raft.node_id = config_.id;
-  // directory->bootstrap is not used: the first configuration's nodes keep the core's fixed
-  // voters (SimNodeConfig::voters), so their logs hold no bootstrap entry.
-  node.raft.raft.voters = config_.voters;
+  // The first members start as `keyval node --bootstrap` does: a directory never written to
+  // gets the bootstrap configuration entry (and probation, raft/probation.cc); a restart
+  // keeps what it has. Members added later start empty and learn the configuration.
+  node.persistence.recovery.bootstrap = directory->bootstrap;
   node.raft.raft.random_seed = seed;
   node.raft.raft.planted_bug = config_.planted_bug;
   node.raft.tick_interval = config_.tick_interval;

@@ -219,6 +219,10 @@ class Simulator final : public SimCluster {
         transfer_asked_.reset();
       }
       if (core.role() == raft::Role::leader) observe_configuration(core);
+      if (!core.refusal().empty() && refused_.insert(node).second) {
+        ++result_.wipes_refused;
+        trace("node " + std::to_string(node) + " refuses to take part: " + core.refusal());
+      }
       uint64_t& snapshot_index = snapshot_index_[node];
       if (core.snapshot_index() > snapshot_index) ++result_.snapshots;
       snapshot_index = core.snapshot_index();
@@ -298,7 +302,9 @@ class Simulator final : public SimCluster {
     for (uint64_t id : current_voters_) down += node(id).up() ? 0 : 1;
     return down < (current_voters_.size() - 1) / 2;
   }
-  bool active(uint64_t id) const { return spares_.count(id) == 0 && retired_.count(id) == 0; }
+  bool active(uint64_t id) const {
+    return spares_.count(id) == 0 && retired_.count(id) == 0 && refused_.count(id) == 0;
+  }
   std::vector<uint64_t> active_ids() const {
     std::vector<uint64_t> ids;
     for (uint64_t id : ids_) {
@@ -405,6 +411,7 @@ class Simulator final : public SimCluster {
   void inject_crash(bool disk);
   void inject_leader_transfer();
   void inject_member_change();
+  void inject_wipe();
   void heal_everything();
   void maybe_crash_after_promise(uint64_t from, const std::vector<uint8_t>& bytes);
 
@@ -452,6 +459,8 @@ class Simulator final : public SimCluster {
   std::set<uint64_t> spares_;     // not started yet: added by a membership change
   std::set<uint64_t> retired_;    // removed from the configuration and stopped for good
   std::set<uint64_t> to_retire_;  // removed by a committed configuration, to stop
+  // Wiped voters that refused to take part (the wrong procedure): stopped, to be removed.
+  std::set<uint64_t> refused_;
   std::set<uint64_t> joined_, promoted_;  // spares seen in a configuration / as voters
   std::vector<uint64_t> current_voters_;  // the serving leader's latest configuration's voters
   std::vector<std::unique_ptr<SimNode>> nodes_;
@@ -494,12 +503,14 @@ void Simulator::inject_fault() {
   if (faults(FaultMode::disk)) kinds.push_back(2);
   if (options_.faults == FaultMode::all) kinds.push_back(3);
   if (options_.faults == FaultMode::all && options_.spare_nodes > 0) kinds.push_back(4);
+  if (options_.faults == FaultMode::all && options_.spare_nodes > 0 && result_.wipes == 0) kinds.push_back(5);
   if (!kinds.empty()) {
     switch (kinds[random_.between(0, kinds.size() - 1)]) {
       case 0: inject_network_fault(); break;
       case 1: inject_crash(false); break;
       case 3: inject_leader_transfer(); break;
       case 4: inject_member_change(); break;
+      case 5: inject_wipe(); break;
       default: inject_crash(true); break;
     }
   }
@@ -570,7 +581,16 @@ void Simulator::inject_member_change() {
   const uint64_t choice = !learners.empty() && random_.between(0, 1) == 0 ? 1 : random_.between(0, 1) * 2;
   ConfChangeKind kind;
   uint64_t member = 0;
-  if (choice == 0 && !spares_.empty()) {
+  // The correct procedure after the wrong one: a voter that refused is removed first (a spare
+  // joins in its place later, as any other).
+  uint64_t refused_member = 0;
+  for (uint64_t id : refused_) {
+    if (raft::find_member(members, id) != nullptr && id != leader->id()) refused_member = id;
+  }
+  if (refused_member != 0 && voters.size() > 1) {
+    kind = ConfChangeKind::remove;
+    member = refused_member;
+  } else if (choice == 0 && !spares_.empty()) {
     kind = ConfChangeKind::add_learner;
     member = *spares_.begin();
   } else if (choice == 1) {
@@ -591,6 +611,28 @@ void Simulator::inject_member_change() {
     spares_.erase(member);
     start_node(member);  // an empty data directory, no configuration: it learns it from the leader
   }
+}
+
+// The wrong procedure (docs/MEMBERSHIP.md, "A voter that lost its data"): a voter of the
+// first configuration loses its data directory (WAL and LMDB) and is started again under its
+// id with --bootstrap. Its probation must make it refuse when any peer counted it before (it
+// then stops, and is removed by a later membership change); if no peer ever did, it may take
+// part. Either way no invariant may break. Once per run.
+void Simulator::inject_wipe() {
+  if (!may_take_down()) return;
+  std::vector<uint64_t> candidates;
+  for (uint64_t id : current_voters_) {
+    if (id <= options_.nodes && active(id) && node(id).up() && crash_at_[id - 1] == 0) candidates.push_back(id);
+  }
+  if (candidates.empty()) return;
+  const uint64_t id = candidates[random_.between(0, candidates.size() - 1)];
+  power_off(id, false, false);
+  disk_.wipe(node(id).data_directory());
+  std::error_code ignored;
+  std::filesystem::remove_all(work_directory_ + "/n" + std::to_string(id) + "-lmdb", ignored);
+  restart_at_[id - 1] = now_ns_ + random_.between(50, 600) * ms;
+  ++result_.wipes;
+  trace("node " + std::to_string(id) + "'s data directory is wiped; it restarts with --bootstrap under its id");
 }
 
 void Simulator::inject_crash(bool disk) {
@@ -721,6 +763,12 @@ void Simulator::take(const Candidate& candidate) {
     case step_client: client_act(candidate.index); break;
     case step_fault: {
       retire_removed();
+      for (uint64_t id : refused_) {
+        if (!node(id).up()) continue;
+        power_off(id, false, false);
+        restart_at_[id - 1] = 0;
+        trace("node " + std::to_string(id) + " stopped itself after refusing (its data was wiped): down until removed");
+      }
       for (uint64_t id : active_ids()) {
         SimNode& n = node(id);
         if (!n.up()) crash_at_[id - 1] = 0;  // already down: nothing left to crash

@@ -99,6 +99,9 @@ struct SimResult {
   // removed (and then stopped for good).
   uint64_t member_changes = 0;
   uint64_t members_added = 0, members_promoted = 0, members_removed = 0;
+  // The wrong procedure (docs/MEMBERSHIP.md): a voter's data wiped and the node started again
+  // under its id with --bootstrap; how many of those it refused (a peer had counted it).
+  uint64_t wipes = 0, wipes_refused = 0;
   uint64_t packets_sent = 0, packets_dropped = 0;
   double virtual_seconds = 0;
   double wall_seconds = 0;

@@ -49,6 +49,11 @@ std::vector<uint8_t> encode_metadata(const Metadata& metadata) {
   auto root = builder.initRoot<schema::Metadata>();
   root.setCurrentTerm(metadata.current_term);
   root.setVotedFor(metadata.voted_for);
+  if (!metadata.counted.empty()) {
+    auto counted = root.initCounted(static_cast<unsigned>(metadata.counted.size()));
+    for (size_t i = 0; i < metadata.counted.size(); ++i) counted.set(static_cast<unsigned>(i), metadata.counted[i]);
+  }
+  root.setProbation(metadata.probation);
   return message_to_bytes(builder);
 }
 
@@ -58,6 +63,14 @@ Result<Metadata> decode_metadata(const uint8_t* data, size_t bytes, const std::s
     auto root = reader.getRoot<schema::Metadata>();
     metadata.current_term = root.getCurrentTerm();
     metadata.voted_for = root.getVotedFor();
+    for (uint64_t id : root.getCounted()) {
+      if (id == 0 || (!metadata.counted.empty() && id <= metadata.counted.back())) {
+        return Status::corruption(where + ": metadata's counted peers are not ascending node ids (" +
+                                  std::to_string(id) + ")");
+      }
+      metadata.counted.push_back(id);
+    }
+    metadata.probation = root.getProbation();
     return Status::ok();
   });
   if (!status.is_ok()) return status;

@@ -515,7 +515,11 @@ Status write_bootstrap(Wal& wal, const LmdbState& lmdb, const ConfigurationEntry
   entry.term = 1;
   entry.type = EntryType::configuration;
   entry.payload = encode_configuration_entry(bootstrap);
-  KV_RETURN_IF_ERROR(wal.save_metadata(Metadata{1, 0}));
+  // On probation until every other voter confirms it never counted this node (types.h,
+  // Metadata): written before the entry, so a bootstrapped log always has it.
+  Metadata metadata{1, 0};
+  metadata.probation = true;
+  KV_RETURN_IF_ERROR(wal.save_metadata(metadata));
   KV_RETURN_IF_ERROR(wal.append(entry));
   KV_RETURN_IF_ERROR(wal.sync());
   report.bootstrapped = true;

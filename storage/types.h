@@ -2,6 +2,7 @@
 // metadata, as the WAL and the LMDB store take and return them.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -36,13 +37,41 @@ struct Entry {
 };
 
 // Raft's persistent state (Figure 2): set ⇒ durable before any reply that depends on it.
+//
+// counted and probation guard against a voter whose data directory was lost and re-created
+// under the same id (docs/MEMBERSHIP.md, "A voter that lost its data"):
+//   counted:   the peers whose promises this node has relied on, ever (sorted, no
+//              duplicates): whose vote or append acknowledgement it counted, to whom it
+//              granted its vote, whom it followed as leader. A peer is recorded here, durably,
+//              before its first vote or acknowledgement counts (and with the vote granted to
+//              it); the set only grows.
+//   probation: set when `keyval node --bootstrap` creates the directory. Such a node neither
+//              votes, campaigns nor acknowledges until every other voter answered that it
+//              never counted this node (so this really is the node's first life); cleared
+//              durably then. A peer that did count it makes it refuse to serve.
 struct Metadata {
+  Metadata() = default;
+  Metadata(uint64_t current_term_in, uint64_t voted_for_in) : current_term(current_term_in), voted_for(voted_for_in) {}
+
   uint64_t current_term = 0;  // latest term seen; never decreases
   uint64_t voted_for = 0;     // node voted for in current_term, 0 for none
+  std::vector<uint64_t> counted;
+  bool probation = false;
+
+  bool has_counted(uint64_t id) const { return std::binary_search(counted.begin(), counted.end(), id); }
+  // Adds `id` to counted; false when it was there already.
+  bool add_counted(uint64_t id) {
+    auto at = std::lower_bound(counted.begin(), counted.end(), id);
+    if (at != counted.end() && *at == id) return false;
+    counted.insert(at, id);
+    return true;
+  }
 
   bool operator==(const Metadata& other) const {
-    return current_term == other.current_term && voted_for == other.voted_for;
+    return current_term == other.current_term && voted_for == other.voted_for && counted == other.counted &&
+           probation == other.probation;
   }
+  bool operator!=(const Metadata& other) const { return !(*this == other); }
 };
 
 struct Member {

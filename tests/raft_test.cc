@@ -287,6 +287,34 @@ class Cluster {
     checker_.restarted(id, 0, 0);
   }
 
+  // `id` loses its data directory and is started again with --bootstrap: recovery writes the
+  // bootstrap configuration entry (index 1, term 1) and term 1 on probation (raft/probation.cc).
+  void wipe_to_bootstrap(uint64_t id) {
+    disks_[id - 1] = Disk{};
+    applied_[id].clear();
+    applied_position_[id] = SnapshotRef{};
+    RecoveredState state = bootstrapped_state(configs_[id - 1].voters);
+    Disk& d = disks_[id - 1];
+    d.written_metadata = d.synced_metadata = state.metadata;
+    d.written_log = d.synced_log = state.entries;
+    cores_[id - 1] = std::make_unique<Core>(configs_[id - 1], state);
+    checker_.restarted(id, state.metadata.current_term, 0);
+  }
+
+  // What recovery hands a node whose directory --bootstrap just made, for these voters.
+  static RecoveredState bootstrapped_state(const std::vector<uint64_t>& voters) {
+    ConfigurationEntry bootstrap;
+    bootstrap.kind = ConfChangeKind::bootstrap;
+    for (uint64_t voter : voters) bootstrap.members.push_back(Member{voter, "peer-" + std::to_string(voter) + ":7000"});
+    Entry entry{1, 1, encode_configuration_entry(bootstrap)};
+    entry.type = EntryType::configuration;
+    RecoveredState state;
+    state.metadata.current_term = 1;
+    state.metadata.probation = true;
+    state.entries.push_back(entry);
+    return state;
+  }
+
   void check() {
     std::vector<const Core*> cores;
     for (const auto& core : cores_) cores.push_back(core.get());
@@ -2046,6 +2074,172 @@ BOOST_AUTO_TEST_CASE(random_changes_under_loss_and_reordering_keep_every_invaria
   BOOST_TEST_MESSAGE("configuration changes proposed: " << changes << ", snapshots installed: " << installs);
   BOOST_TEST(changes >= seeds);  // the sweep exercised configuration changes, not only refusals
   BOOST_TEST(installs > 0u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---- A voter that lost its data (raft/probation.cc, docs/MEMBERSHIP.md) ----
+
+namespace {
+
+std::vector<RecoveredState> all_bootstrapped(size_t nodes) {
+  std::vector<uint64_t> voters;
+  for (uint64_t id = 1; id <= nodes; ++id) voters.push_back(id);
+  return std::vector<RecoveredState>(nodes, Cluster::bootstrapped_state(voters));
+}
+
+bool probation_answer_counted(const Message& message) {
+  return message.type == MessageType::probation_answer && message.probation_counted;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(probation)
+
+BOOST_AUTO_TEST_CASE(a_vote_counts_only_once_its_voter_is_recorded_durably) {
+  Cluster cluster(3);
+  cluster.disk(1).auto_sync = false;
+  // Node 1 campaigns (PreVote first, which records nothing), its candidacy synced by hand.
+  for (int tick = 0; tick < 40 && cluster.node(1).role() != Role::candidate; ++tick) {
+    cluster.tick(1);
+    if (cluster.node(1).role() == Role::pre_candidate) cluster.settle();
+  }
+  BOOST_REQUIRE(cluster.node(1).role() == Role::candidate);
+  cluster.sync(1);
+  cluster.process(1);
+  cluster.settle();  // the vote requests go out; 2 and 3 grant
+  BOOST_TEST(cluster.node(1).role() == Role::candidate);  // granted, but 2 and 3 are not recorded yet
+  BOOST_TEST(cluster.disk(1).synced_metadata.counted.empty());
+  BOOST_TEST(!cluster.disk(1).written_metadata.counted.empty());
+  cluster.sync(1);
+  cluster.process(1);
+  BOOST_TEST(cluster.node(1).role() == Role::leader);
+  BOOST_TEST(!cluster.disk(1).synced_metadata.counted.empty());
+}
+
+BOOST_AUTO_TEST_CASE(an_acknowledgement_counts_only_once_its_follower_is_recorded_durably) {
+  Cluster cluster(3);
+  BOOST_REQUIRE(cluster.elect(1));
+  cluster.settle();
+  BOOST_REQUIRE(commits(cluster, 1, "a"));
+  // Both followers acknowledged: both recorded, durably, by the leader.
+  BOOST_TEST((cluster.disk(1).synced_metadata.counted == std::vector<uint64_t>{2, 3}));
+  // A fresh leader that never counted anyone: its first commit waits for the record's sync.
+  Cluster fresh(3);
+  fresh.cut(2, 1);  // 1 wins without 2's vote reaching it: only 3 is recorded by the election
+  BOOST_REQUIRE(fresh.elect(1));
+  fresh.heal();
+  fresh.settle();
+  BOOST_REQUIRE(!fresh.disk(1).synced_metadata.has_counted(2));
+  fresh.disk(1).auto_sync = false;
+  fresh.isolate(3);
+  const ProposeResult put = fresh.propose(1, "b");
+  fresh.sync(1);
+  fresh.process(1);
+  fresh.settle();
+  for (int tick = 0; tick < 10 && fresh.node(1).progress(2)->match_index < put.index; ++tick) {
+    fresh.tick(1);  // the heartbeat probes 2 again (its answers were lost before the heal)
+    fresh.settle();
+  }
+  BOOST_REQUIRE(fresh.node(1).progress(2)->match_index >= put.index);  // 2 acknowledged...
+  BOOST_TEST(fresh.node(1).commit_index() < put.index);  // ...but is not recorded durably yet
+  fresh.sync(1);
+  fresh.process(1);
+  BOOST_TEST(fresh.node(1).commit_index() >= put.index);
+  BOOST_TEST(fresh.disk(1).synced_metadata.has_counted(2));
+  BOOST_TEST(fresh.violations().empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_new_cluster_leaves_probation_once_every_voter_answered) {
+  Cluster cluster(3, 1, {}, all_bootstrapped(3));
+  for (uint64_t id = 1; id <= 3; ++id) BOOST_REQUIRE(cluster.node(id).in_probation());
+  // Node 3 has not started: nobody may vote, since 3 could be the one that counted them.
+  cluster.isolate(3);
+  for (int tick = 0; tick < 60; ++tick) {
+    cluster.tick(1);
+    cluster.tick(2);
+    cluster.settle();
+  }
+  BOOST_TEST(cluster.leader() == 0u);
+  BOOST_TEST(cluster.node(1).in_probation());
+  BOOST_TEST(cluster.node(2).in_probation());
+  cluster.heal();
+  for (int tick = 0; tick < 60 && cluster.leader() == 0; ++tick) {
+    cluster.tick_all();
+    cluster.settle();
+  }
+  BOOST_TEST(cluster.leader() != 0u);
+  for (uint64_t id = 1; id <= 3; ++id) {
+    BOOST_TEST(!cluster.node(id).in_probation());
+    BOOST_TEST(!cluster.disk(id).synced_metadata.probation);
+    BOOST_TEST(cluster.node(id).refusal().empty());
+  }
+  BOOST_TEST(commits(cluster, cluster.leader(), "first"));
+  BOOST_TEST(cluster.violations().empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_wiped_voter_restarted_with_bootstrap_refuses_and_never_votes) {
+  Cluster cluster(3, 1, {}, all_bootstrapped(3));
+  for (int tick = 0; tick < 60 && cluster.leader() == 0; ++tick) {
+    cluster.tick_all();
+    cluster.settle();
+  }
+  const uint64_t leader = cluster.leader();
+  BOOST_REQUIRE(leader != 0);
+  for (int i = 0; i < 3; ++i) BOOST_REQUIRE(commits(cluster, leader, "w" + std::to_string(i)));
+  const uint64_t wiped = leader == 3 ? 2 : 3;
+  cluster.wipe_to_bootstrap(wiped);
+  BOOST_REQUIRE(cluster.node(wiped).in_probation());
+  const size_t sent_before = cluster.sent.size();
+  for (int tick = 0; tick < 10; ++tick) {
+    cluster.tick(wiped);
+    cluster.settle();
+  }
+  // The leader counted it before, and says so; the wiped node refuses for good.
+  BOOST_TEST(count_sent(cluster, probation_answer_counted) >= 1u);
+  BOOST_TEST(!cluster.node(wiped).refusal().empty());
+  BOOST_TEST(cluster.node(wiped).refusal().find("counted") != std::string::npos);
+  BOOST_TEST(cluster.node(wiped).in_probation());
+  // Whatever happens next, it grants no vote and acknowledges nothing.
+  const uint64_t other = 6 - leader - wiped;
+  cluster.isolate(leader);
+  for (int tick = 0; tick < 100; ++tick) {
+    cluster.tick(other);
+    cluster.tick(wiped);
+    cluster.settle();
+  }
+  for (size_t i = sent_before; i < cluster.sent.size(); ++i) {
+    const Message& message = cluster.sent[i];
+    if (message.from != wiped) continue;
+    BOOST_TEST((message.type == MessageType::probation_query), "node " << wiped << " sent "
+                                                                      << message_type_name(message.type));
+  }
+  BOOST_TEST(cluster.node(other).role() != Role::leader);  // without the wiped node's vote: no majority
+  BOOST_TEST(cluster.violations().empty());
+}
+
+BOOST_AUTO_TEST_CASE(probation_refuses_when_the_voters_changed_since_bootstrap) {
+  Config config = make_config(3, 3, 1);
+  Core core(config, Cluster::bootstrapped_state({1, 2, 3}));
+  BOOST_REQUIRE(core.in_probation());
+  Message answer;
+  answer.type = MessageType::probation_answer;
+  answer.from = 1;
+  answer.to = 3;
+  answer.term = 9;
+  answer.configuration = {Member{1, "a:1"}, Member{2, "b:1"}, Member{4, "d:1"}};
+  core.step(answer);
+  BOOST_TEST(!core.refusal().empty());
+  BOOST_TEST(core.refusal().find("voters 1,2,4") != std::string::npos);
+  BOOST_TEST(core.in_probation());
+}
+
+BOOST_AUTO_TEST_CASE(a_single_voter_leaves_probation_by_itself) {
+  Cluster cluster(1, 1, {}, all_bootstrapped(1));
+  BOOST_REQUIRE(cluster.node(1).in_probation());
+  BOOST_REQUIRE(cluster.elect(1));
+  BOOST_TEST(!cluster.disk(1).synced_metadata.probation);
+  BOOST_TEST(commits(cluster, 1, "alone"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
