@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "schema/storage.capnp.h"
+#include "storage/capnp_message.h"
 #include "storage/codec.h"
 #include "tests/support/temp_dir.h"
 
@@ -86,7 +87,13 @@ int decode_all_expecting_ok_or_corruption(const std::vector<uint8_t>& bytes, boo
 BOOST_AUTO_TEST_SUITE(codec)
 
 BOOST_AUTO_TEST_CASE(metadata_round_trips) {
-  const std::vector<Metadata> values = {{0, 0}, {1, 0}, {7, 3}, {UINT64_MAX, UINT64_MAX - 1}};
+  std::vector<Metadata> values = {{0, 0}, {1, 0}, {7, 3}, {UINT64_MAX, UINT64_MAX - 1}};
+  Metadata recorded{9, 2};  // raft/probation.cc's records
+  recorded.counted = {2, 3, 7};
+  values.push_back(recorded);
+  Metadata on_probation{1, 0};
+  on_probation.probation = true;
+  values.push_back(on_probation);
   for (const Metadata& metadata : values) {
     std::vector<uint8_t> bytes = encode_metadata(metadata);
     BOOST_TEST(bytes.size() % 8 == 0u);
@@ -94,7 +101,25 @@ BOOST_AUTO_TEST_CASE(metadata_round_trips) {
     BOOST_REQUIRE_MESSAGE(decoded.is_ok(), decoded.status().to_string());
     BOOST_TEST(decoded->current_term == metadata.current_term);
     BOOST_TEST(decoded->voted_for == metadata.voted_for);
+    BOOST_TEST(decoded->counted == metadata.counted);
+    BOOST_TEST(decoded->probation == metadata.probation);
+    BOOST_TEST((*decoded == metadata));
   }
+}
+
+BOOST_AUTO_TEST_CASE(metadata_with_counted_peers_out_of_order_is_corruption) {
+  capnp::MallocMessageBuilder builder;
+  auto root = builder.initRoot<schema::Metadata>();
+  root.setCurrentTerm(4);
+  auto counted = root.initCounted(2);
+  counted.set(0, 3);
+  counted.set(1, 2);
+  std::vector<uint8_t> bytes = message_to_bytes(builder);
+  Result<Metadata> decoded = decode_metadata(bytes.data(), bytes.size(), where);
+  BOOST_REQUIRE(!decoded.is_ok());
+  BOOST_TEST(decoded.status().code() == Code::corruption);
+  BOOST_TEST(decoded.status().message().find("counted peers are not ascending") != std::string::npos,
+             decoded.status().message());
 }
 
 BOOST_AUTO_TEST_CASE(snapshot_metadata_round_trips_with_members) {
