@@ -6,7 +6,8 @@
 //   keyval sim --seeds A..B [same flags]     a sweep: one line per failing seed, with the
 //                                            command that replays it; a summary line last
 //   --planted-bug vote-before-durable|ack-before-durable|commit-old-term|snapshot-ack-before-durable|
-//                 compact-past-commit   (tests: a broken Raft to catch)
+//                 compact-past-commit|conf-changes-at-once|removed-still-counts
+//                 (tests: a broken Raft to catch)
 //   keyval sim --scenario FILE [--out DIR] [--seed S] [--history FILE] [--trace]
 //                                            a restart-cycle experiment (sim/scenario.h) in
 //                                            virtual time: a progress line per cycle on stderr,
@@ -48,9 +49,11 @@ Result<raft::PlantedBug> parse_planted_bug(const std::string& text) {
   if (text == "commit-old-term") return raft::PlantedBug::commit_old_term;
   if (text == "snapshot-ack-before-durable") return raft::PlantedBug::snapshot_ack_before_durable;
   if (text == "compact-past-commit") return raft::PlantedBug::compact_past_commit;
+  if (text == "conf-changes-at-once") return raft::PlantedBug::conf_changes_at_once;
+  if (text == "removed-still-counts") return raft::PlantedBug::removed_still_counts;
   return Status::invalid_argument("--planted-bug: unknown '" + text +
                                   "' (vote-before-durable, ack-before-durable, commit-old-term, "
-                                  "snapshot-ack-before-durable, compact-past-commit)");
+                                  "snapshot-ack-before-durable, compact-past-commit, conf-changes-at-once, removed-still-counts)");
 }
 
 Result<sim::SimOptions> parse_options(const cli::Flags& flags) {

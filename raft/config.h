@@ -17,6 +17,13 @@ enum class PlantedBug : uint8_t {
   commit_old_term,      // a leader commits an earlier term's entry by counting replicas (Figure 8)
   snapshot_ack_before_durable,  // an InstallSnapshot success leaves before snapshot_durable()
   compact_past_commit,  // snapshot_taken() compacts the whole log, uncommitted entries included (§7)
+  // propose_conf_change() accepts a change while the previous one is uncommitted: two
+  // single-server changes at once, whose old and new majorities need not overlap (§4.1)
+  conf_changes_at_once,
+  // a leader counts the acknowledgements of every node it replicates to, a member its latest
+  // configuration removed included, toward commit (§4.1: only the voters of the configuration
+  // in use count)
+  removed_still_counts,
 };
 
 struct Config {

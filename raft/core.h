@@ -180,6 +180,8 @@ class Core {
   // The configuration in effect at `index` (snapshot_index() <= index <= log().last_index()):
   // what a snapshot taken at `index` records.
   std::vector<Member> configuration_at(uint64_t index) const;
+  // The indexes of the configuration entries in the log after the snapshot (ascending).
+  std::vector<uint64_t> configuration_entry_indexes() const;
   // This node is in the configuration in use (voter or learner) / votes in it.
   bool is_member() const;
   bool is_voter() const;

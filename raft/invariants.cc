@@ -37,6 +37,7 @@ NodeState NodeState::roles_of(const Core& core) {
   state.log_start_index = core.log().start_index();
   state.log_start_term = core.log().start_term();
   state.snapshot_index = core.snapshot_index();
+  if (core.role() == Role::leader) state.configuration_indexes = core.configuration_entry_indexes();
   // A regressed follower (its log lost what it acknowledged: a wiped directory) is reported by
   // the core itself; its kept match_index is not a claim about its log as it is now.
   for (const auto& [peer, progress] : core.progress_by_peer()) {
@@ -54,6 +55,7 @@ std::vector<std::string> InvariantChecker::observe_roles(const std::vector<NodeS
     check_compaction(node, violations);
   }
   check_match_indexes(nodes, violations);
+  for (const NodeState& node : nodes) check_one_change_at_a_time(node, violations);
   return violations;
 }
 
@@ -80,6 +82,7 @@ std::vector<std::string> InvariantChecker::observe(const std::vector<NodeState>&
   }
   check_match_indexes(nodes, violations);
   for (const NodeState& node : nodes) check_leader_completeness(node, violations);
+  for (const NodeState& node : nodes) check_one_change_at_a_time(node, violations);
   for (size_t i = 0; i < nodes.size(); ++i) {
     for (size_t j = i + 1; j < nodes.size(); ++j) check_log_matching(nodes[i], nodes[j], violations);
   }
@@ -145,6 +148,28 @@ void InvariantChecker::record_committed(const NodeState& node, std::vector<std::
     }
     found->second.committed_in_term = std::min(found->second.committed_in_term, node.current_term);
   }
+}
+
+void InvariantChecker::check_one_change_at_a_time(const NodeState& node, std::vector<std::string>& violations) const {
+  // Single-server changes (thesis §4.1) are safe only one at a time: a leader appends a
+  // configuration entry only once the one before it is committed. Every log is one chain of
+  // leaders that kept that rule, so any leader's log holds at most one configuration entry
+  // above the highest index anyone committed; two there are two changes in flight, whose old
+  // and new majorities need not overlap.
+  if (node.role != Role::leader || node.configuration_indexes.size() < 2) return;
+  uint64_t committed = std::max(node.commit_index, committed_.empty() ? 0 : committed_.rbegin()->first);
+  for (const auto& [id, index] : last_commit_index_) committed = std::max(committed, index);
+  std::string uncommitted;
+  size_t count = 0;
+  for (uint64_t index : node.configuration_indexes) {
+    if (index <= committed) continue;
+    ++count;
+    uncommitted += (uncommitted.empty() ? "" : ", ") + std::to_string(index);
+  }
+  if (count < 2) return;
+  violations.push_back("two configuration changes at once: leader " + node_name(node.id) + " of term " +
+                       std::to_string(node.current_term) + " holds uncommitted configuration entries at " +
+                       uncommitted);
 }
 
 void InvariantChecker::check_match_indexes(const std::vector<NodeState>& nodes, std::vector<std::string>& violations) {

@@ -31,6 +31,8 @@ struct NodeState {
   uint64_t snapshot_index = 0;      // the node's latest snapshot (0: none)
   // A leader's match_index per peer: (peer, match_index).
   std::vector<std::pair<uint64_t, uint64_t>> match_indexes;
+  // A leader's configuration entries in its log after its snapshot, by index.
+  std::vector<uint64_t> configuration_indexes;
 
   // Costs the held log, not the history: a compacted prefix is not visited.
   static NodeState of(const Core& core);
@@ -73,6 +75,7 @@ class InvariantChecker {
   void check_leader_completeness(const NodeState& node, std::vector<std::string>& violations) const;
   static void check_log_matching(const NodeState& a, const NodeState& b, std::vector<std::string>& violations);
   static void check_match_indexes(const std::vector<NodeState>& nodes, std::vector<std::string>& violations);
+  void check_one_change_at_a_time(const NodeState& node, std::vector<std::string>& violations) const;
 
   std::map<uint64_t, uint64_t> leader_of_term_;
   std::map<uint64_t, uint64_t> last_term_;

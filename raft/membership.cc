@@ -149,6 +149,12 @@ std::vector<Member> Core::configuration_at(uint64_t index) const {
 }
 
 bool Core::is_member() const { return find_member(configuration_, config_.node_id) != nullptr; }
+std::vector<uint64_t> Core::configuration_entry_indexes() const {
+  std::vector<uint64_t> indexes;
+  for (const auto& [index, members] : log_configurations_) indexes.push_back(index);
+  return indexes;
+}
+
 bool Core::is_voter() const { return is_voter(config_.node_id); }
 bool Core::is_voter(uint64_t id) const { return raft::is_voter(configuration_, id); }
 
@@ -162,7 +168,7 @@ ConfChangeRefusal Core::check_conf_change(ConfChangeKind kind, const Member& mem
     *why = "a change needs a node id other than 0, a kind other than bootstrap, and an address to add";
     return ConfChangeRefusal::invalid;
   }
-  if (configuration_index_ > commit_index_) {
+  if (configuration_index_ > commit_index_ && config_.planted_bug != PlantedBug::conf_changes_at_once) {
     *why = "the change at index " + std::to_string(configuration_index_) + " is not committed yet (commit index " +
            std::to_string(commit_index_) + ")";
     return ConfChangeRefusal::change_pending;

@@ -312,7 +312,8 @@ void Core::maybe_commit() {
   std::vector<uint64_t> match_indexes;
   if (is_voter(config_.node_id)) match_indexes.push_back(durable_index_);
   for (const auto& [peer, progress] : progress_) {
-    if (!counts(peer)) continue;
+    const bool removed = config_.planted_bug == PlantedBug::removed_still_counts && find_member(configuration_, peer) == nullptr;
+    if (!counts(peer) && !removed) continue;
     // A voter's acknowledgement counts once it is recorded durably (Metadata::counted).
     if (!counted_durably(peer) && progress.match_index > 0) note_counted(peer);
     match_indexes.push_back(counted_durably(peer) ? progress.match_index : 0);

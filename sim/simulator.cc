@@ -340,12 +340,20 @@ class Simulator final : public SimCluster {
     for (uint64_t id : ids_) {
       if (!active(id) || raft::find_member(members, id) != nullptr) continue;
       if (id > options_.nodes && joined_.count(id) == 0) continue;  // asked to join, not added yet
-      to_retire_.insert(id);
+      // An operator stops a removed node some time after the removal, not at once: until then
+      // it runs on, and may still hold (and vote in) an older configuration.
+      if (to_retire_.count(id) == 0) to_retire_[id] = now_ns_ + random_.between(0, 1000) * ms;
     }
   }
 
   void retire_removed() {
-    for (uint64_t id : to_retire_) {
+    for (auto it = to_retire_.begin(); it != to_retire_.end();) {
+      const uint64_t id = it->first;
+      if (it->second > now_ns_) {
+        ++it;
+        continue;
+      }
+      it = to_retire_.erase(it);
       if (!active(id)) continue;
       if (node(id).up()) power_off(id, false, false);
       restart_at_[id - 1] = 0;
@@ -353,7 +361,6 @@ class Simulator final : public SimCluster {
       ++result_.members_removed;
       trace("node " + std::to_string(id) + " was removed from the configuration: stopped for good");
     }
-    to_retire_.clear();
   }
 
   void start_node(uint64_t id) {
@@ -458,7 +465,7 @@ class Simulator final : public SimCluster {
   std::vector<uint64_t> ids_;     // every node: voters_ and the spares
   std::set<uint64_t> spares_;     // not started yet: added by a membership change
   std::set<uint64_t> retired_;    // removed from the configuration and stopped for good
-  std::set<uint64_t> to_retire_;  // removed by a committed configuration, to stop
+  std::map<uint64_t, uint64_t> to_retire_;  // removed by a committed configuration: when to stop it
   // Wiped voters that refused to take part (the wrong procedure): stopped, to be removed.
   std::set<uint64_t> refused_;
   std::set<uint64_t> joined_, promoted_;  // spares seen in a configuration / as voters
@@ -611,6 +618,20 @@ void Simulator::inject_member_change() {
     spares_.erase(member);
     start_node(member);  // an empty data directory, no configuration: it learns it from the leader
   }
+  // Half the time a removal comes with a second one at once (two operators, or a script
+  // that does not wait): the leader must refuse it while the first is uncommitted, or the
+  // old and the new majorities may not overlap (PlantedBug::conf_changes_at_once).
+  if (kind == ConfChangeKind::remove && voters.size() > 4 && random_.between(0, 1) == 0) {
+    std::vector<uint64_t> others;
+    for (uint64_t id : voters) {
+      if (id != member && id != leader->id()) others.push_back(id);
+    }
+    const uint64_t second = others[random_.between(0, others.size() - 1)];
+    if (node(leader->id()).request_member_change(ConfChangeKind::remove, second)) {
+      ++result_.member_changes;
+      trace("leader " + std::to_string(leader->id()) + " asked at once to remove node " + std::to_string(second));
+    }
+  }
 }
 
 // The wrong procedure (docs/MEMBERSHIP.md, "A voter that lost its data"): a voter of the
@@ -718,6 +739,7 @@ void Simulator::collect(std::vector<Candidate>& candidates) {
     if (due && *due <= now_ns_) candidates.push_back({step_client, i});
   }
   bool fault_due = next_fault_ns_ <= now_ns_ || heal_at_ns_ <= now_ns_;
+  for (const auto& [id, at] : to_retire_) fault_due = fault_due || at <= now_ns_;
   for (size_t i = 0; i < nodes_.size(); ++i) {
     if ((restart_at_[i] != 0 && restart_at_[i] <= now_ns_) || (crash_at_[i] != 0 && nodes_[i]->has_job()) ||
         (crash_at_[i] != 0 && crash_at_[i] <= now_ns_) || (nodes_[i]->up() && nodes_[i]->failed())) {
@@ -741,6 +763,7 @@ std::optional<uint64_t> Simulator::next_due_ns() {
     if (due && *due > now_ns_) consider(due);  // a due in the past would stop time from moving
   }
   if (heal_at_ns_ != UINT64_MAX) consider(heal_at_ns_);
+  for (const auto& [id, at] : to_retire_) consider(at);
   for (size_t i = 0; i < nodes_.size(); ++i) {
     if (restart_at_[i] != 0) consider(restart_at_[i]);
     if (crash_at_[i] != 0) consider(crash_at_[i]);

@@ -1956,6 +1956,36 @@ BOOST_AUTO_TEST_CASE(three_to_five_to_three_commits_throughout) {
   BOOST_TEST(cluster.violations().empty());
 }
 
+BOOST_AUTO_TEST_CASE(two_changes_at_once_are_refused_and_the_checker_names_the_planted_bug) {
+  for (const bool planted : {false, true}) {
+    BOOST_TEST_CONTEXT("planted " << planted) {
+      Cluster cluster(5, 1, [planted](Config& config) {
+        if (planted) config.planted_bug = PlantedBug::conf_changes_at_once;
+      });
+      BOOST_REQUIRE(cluster.elect(1));
+      BOOST_REQUIRE(commits(cluster, 1, "first"));
+      // Nodes 4 and 5 hear nothing more: neither removal can commit yet.
+      cluster.isolate(4);
+      cluster.isolate(5);
+      ConfChangeResult first = cluster.node(1).propose_conf_change(ConfChangeKind::remove, peer(4));
+      BOOST_REQUIRE(first.refusal == ConfChangeRefusal::none);
+      ConfChangeResult second = cluster.node(1).propose_conf_change(ConfChangeKind::remove, peer(5));
+      cluster.process(1);
+      if (!planted) {
+        BOOST_TEST(second.refusal == ConfChangeRefusal::change_pending);
+        BOOST_TEST(cluster.violations().empty());
+      } else {
+        BOOST_TEST(second.refusal == ConfChangeRefusal::none);
+        bool named = false;
+        for (const std::string& violation : cluster.violations()) {
+          named = named || violation.find("two configuration changes at once") != std::string::npos;
+        }
+        BOOST_TEST(named);
+      }
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(follower_regression_is_flagged_and_match_index_kept_for_commit) {
   Cluster cluster(3);
   BOOST_REQUIRE(cluster.elect(1));
