@@ -726,7 +726,19 @@ class RaftNodeActor : public caf::event_based_actor {
     uint32_t idle_ticks = 0;
     uint64_t epoch = 0;         // tells replies of an abandoned transfer apart
     caf::actor_clock::time_point started;  // the actor clock: virtual in the simulator
+    uint64_t sent_bytes = 0;    // chunk bytes sent so far, resent ones included (pacing)
+    bool paced = false;         // waiting for the byte rate to allow the next chunk
   };
+
+  // RaftNodeConfig::snapshot_send_bytes_per_second: may the transfer send another chunk now?
+  // One chunk of burst; the budget grows with the time since the transfer started.
+  bool within_send_rate(const OutgoingTransfer& transfer) const {
+    const uint64_t rate = config_.snapshot_send_bytes_per_second;
+    if (rate == 0) return true;
+    const double seconds = std::chrono::duration<double>(clock().now() - transfer.started).count();
+    return static_cast<double>(transfer.sent_bytes) < static_cast<double>(rate) * seconds +
+                                                          static_cast<double>(config_.snapshot_chunk_bytes);
+  }
 
   void start_transfer(const raft::Message& message) {
     auto existing = transfers_.find(message.to);
@@ -762,6 +774,8 @@ class RaftNodeActor : public caf::event_based_actor {
     const uint64_t window = config_.snapshot_chunk_bytes * config_.snapshot_chunks_in_flight_max;
     if (transfer.total_bytes > 0 && transfer.next_offset >= transfer.total_bytes) return;
     if (transfer.next_offset >= transfer.acked_offset + window) return;
+    transfer.paced = !within_send_rate(transfer);
+    if (transfer.paced) return;  // the next tick tries again
     transfer.reading = true;
     const uint64_t epoch = transfer.epoch;
     const uint64_t offset = transfer.next_offset;
@@ -787,6 +801,7 @@ class RaftNodeActor : public caf::event_based_actor {
               message.chunk_total_bytes = total_bytes;
               message.chunk_done = offset + chunk.bytes.size() >= total_bytes;
               transfer.next_offset = offset + chunk.bytes.size();
+              transfer.sent_bytes += chunk.bytes.size();
               message.chunk_data = std::move(chunk.bytes);
               send_message(message);
               pump_transfer(peer);
@@ -834,7 +849,13 @@ class RaftNodeActor : public caf::event_based_actor {
 
   void tick_transfers() {
     std::vector<uint64_t> abandoned;
+    std::vector<uint64_t> paced;
     for (auto& [peer, transfer] : transfers_) {
+      if (transfer.paced) {
+        transfer.idle_ticks = 0;  // held back by the byte rate, not stalled
+        paced.push_back(peer);
+        continue;
+      }
       ++transfer.idle_ticks;
       if (transfer.idle_ticks >= config_.snapshot_transfer_idle_ticks_max) {
         abandoned.push_back(peer);
@@ -843,6 +864,7 @@ class RaftNodeActor : public caf::event_based_actor {
         pump_transfer(peer);
       }
     }
+    for (uint64_t peer : paced) pump_transfer(peer);
     for (uint64_t peer : abandoned) abandon_transfer(peer, "no progress for " + std::to_string(config_.snapshot_transfer_idle_ticks_max) + " ticks");
   }
 

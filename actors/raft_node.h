@@ -70,6 +70,9 @@ struct RaftNodeConfig {
   uint64_t snapshot_chunk_bytes = 1ull << 20;
   uint32_t snapshot_chunks_in_flight_max = 4;
   uint32_t snapshot_transfer_idle_ticks_max = 100;
+  // A byte-rate bound on each InstallSnapshot stream (0: none), so that catching a new member
+  // up leaves the disk and the CPUs to the writes the cluster serves meanwhile.
+  uint64_t snapshot_send_bytes_per_second = 0;
   // The simulator's checker: a snapshot (index, term) replaced this node's state.
   std::function<void(uint64_t, uint64_t)> installed;
   // Membership: whenever the configuration in use changes (and once at start, when the node

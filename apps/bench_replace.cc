@@ -3,7 +3,7 @@
 // a temporary directory (removed at the end unless --keep).
 //
 //   keyval bench replace [--keys 1000000] [--value-bytes 100] [--clients 16] [--load-clients 64]
-//                        [--window-s 5] [--dir D] [--keep]
+//                        [--window-s 5] [--snapshot-send-rate B] [--dir D] [--keep]
 //     1. writes --keys keys (--load-clients clients; the node's default snapshot settings, so
 //        the state is in a snapshot and a short log tail);
 //     2. --clients closed-loop put clients start (unique keys, every acknowledged one read back
@@ -50,12 +50,14 @@ struct Config {
   uint64_t clients = 16;
   uint64_t load_clients = 64;
   uint64_t window_s = 5;
+  uint64_t snapshot_send_rate = 0;  // every node's --snapshot-send-rate (0: the node's default)
   std::string directory;
   bool keep = false;
 };
 
 Result<Config> parse_config(const std::vector<std::string>& args) {
-  KV_ASSIGN_OR_RETURN(auto flags, cli::Flags::parse(args, {"keys", "value-bytes", "clients", "load-clients", "window-s", "dir"},
+  KV_ASSIGN_OR_RETURN(auto flags, cli::Flags::parse(args, {"keys", "value-bytes", "clients", "load-clients", "window-s", "dir",
+                                                              "snapshot-send-rate"},
                                                     {"keep"}));
   if (!flags.positional().empty()) return Status::invalid_argument("unexpected argument '" + flags.positional()[0] + "'");
   Config config;
@@ -64,6 +66,7 @@ Result<Config> parse_config(const std::vector<std::string>& args) {
   KV_ASSIGN_OR_RETURN(config.clients, flags.get_u64("clients", config.clients));
   KV_ASSIGN_OR_RETURN(config.load_clients, flags.get_u64("load-clients", config.load_clients));
   KV_ASSIGN_OR_RETURN(config.window_s, flags.get_u64("window-s", config.window_s));
+  KV_ASSIGN_OR_RETURN(config.snapshot_send_rate, flags.get_u64("snapshot-send-rate", config.snapshot_send_rate));
   if (config.clients == 0 || config.clients > 1024 || config.load_clients == 0 || config.load_clients > 1024) {
     return Status::invalid_argument("--clients and --load-clients expect 1..1024");
   }
@@ -140,6 +143,9 @@ int run(const Config& config) {
   options.directory = config.directory + "/cluster";
   options.nodes = 4;
   options.bootstrap_nodes = 3;
+  if (config.snapshot_send_rate > 0) {
+    options.extra_node_flags = {"--snapshot-send-rate", std::to_string(config.snapshot_send_rate)};
+  }
   auto cluster = LocalCluster::create(options);
   if (!cluster.is_ok()) return fail(cluster.status().to_string());
   std::vector<uint64_t> members = {1, 2, 3};
@@ -207,7 +213,7 @@ int run(const Config& config) {
             << (ratio >= throughput_ratio_target ? "met" : "NOT met") << std::endl;
   cli::JsonLine line;
   line.add("bench", "replace").add("keys", config.keys).add("value_bytes", config.value_bytes)
-      .add("clients", config.clients).add("load_s", load_s).add("replaced", old).add("leader", *leader)
+      .add("clients", config.clients).add("snapshot_send_rate", config.snapshot_send_rate).add("load_s", load_s).add("replaced", old).add("leader", *leader)
       .add("voter_ms", voter_ms).add("voter_after_start_ms", join->voter_ms - join->started_ms)
       .add("caught_up_ms", join->caught_up_ms - join->started_ms).add("ops_per_s_before", before)
       .add("ops_per_s_during", during).add("throughput_ratio", ratio).add("ops_per_s_until_voter", until_voter)

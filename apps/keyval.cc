@@ -24,6 +24,7 @@ void print_usage(std::ostream& out) {
          "  node --id N --data-dir D [--peer-listen H:P] [--client-listen H:P] [--peers 1=H:P,2=H:P,...]\n"
          "       [--cluster NAME] [--config FILE] [--tick-ms T] [--threads N]   one node; SIGTERM stops it\n"
          "       [--snapshot-entries N (10000)] [--snapshot-bytes B (64 MiB)] [--log-tail-entries N (5000)]\n"
+         "       [--snapshot-send-rate B (0: unbounded)]   bytes/s of each InstallSnapshot stream sent\n"
          "       [--bootstrap | --join HOST:PORT,...]   a missing D is created only with one of them:\n"
          "                                    --bootstrap: a new cluster of --peers (ignored at a restart);\n"
          "                                    --join: a member added with `member add`, via running members\n"
@@ -60,7 +61,8 @@ void print_usage(std::ostream& out) {
          "                                    snapshot take time and put p99 under it, InstallSnapshot rate, restore\n"
          "  bench size [--puts 2000000] [--keys 10000] [--checkpoints A,B,C] [--dir D --keep] [-- NODE FLAGS]\n"
          "                                    data directory size and memory of each node under puts, restart time\n"
-         "  bench replace [--keys 1000000] [--clients 16] [--load-clients 64] [--window-s 5] [--dir D --keep]\n"
+         "  bench replace [--keys 1000000] [--clients 16] [--load-clients 64] [--window-s 5]\n"
+         "                [--snapshot-send-rate B] [--dir D --keep]\n"
          "                                    a follower of a loaded cluster replaced: time to voter, throughput\n"
          "  help                              this text\n";
 }

@@ -4,7 +4,7 @@
 //               [--peers 1=HOST:PORT,2=HOST:PORT,3=HOST:PORT] [--cluster NAME] [--config FILE]
 //               [--tick-ms T] [--threads N] [--snapshot-entries N] [--snapshot-bytes B]
 //               [--log-tail-entries N] [--wal-segment-bytes B] [--advertise-client HOST:PORT]
-//               [--bootstrap | --join HOST:PORT,...]
+//               [--snapshot-send-rate B] [--bootstrap | --join HOST:PORT,...]
 //
 // A data directory is created only when asked (docs/MEMBERSHIP.md):
 //   --bootstrap  a node of a NEW cluster whose voters are --peers: a missing directory is
@@ -33,6 +33,9 @@
 // (default 67108864, 64 MiB) of entry payload were applied since the last (0 turns that
 // trigger off), and the log it covers is released but for the last --log-tail-entries
 // (default 5000) entries, kept for followers a little behind (docs/SNAPSHOTS.md).
+// --snapshot-send-rate B bounds each InstallSnapshot stream a leader sends to B bytes per
+// second (default 0: unbounded), so that catching up a new member leaves the disk and the CPUs
+// to the writes served meanwhile (docs/MEMBERSHIP.md).
 // --wal-segment-bytes (default 8388608, 8 MiB; 4096..2147483648) sizes the WAL's segments:
 // small ones make a short run rotate and drop segments (the crash-state tests use it).
 // --advertise-client: the address clients are told to reach this node on (in every answer,
@@ -85,7 +88,8 @@ const char* const peers_default = "1=127.0.0.1:7201,2=127.0.0.1:7202,3=127.0.0.1
 const std::vector<std::string> setting_names = {"id",      "data-dir",         "peer-listen",      "client-listen",
                                                 "peers",   "cluster",          "tick-ms",          "threads",
                                                 "snapshot-entries", "snapshot-bytes", "log-tail-entries",
-                                                "wal-segment-bytes", "advertise-client", "join"};
+                                                "wal-segment-bytes", "advertise-client", "join",
+                                                "snapshot-send-rate"};
 // Bounds of the snapshot settings: far above any useful value, low enough that a typo in
 // units (bytes given as entries) is caught.
 constexpr uint64_t snapshot_entries_max = 1'000'000'000;
@@ -108,6 +112,7 @@ struct NodeOptions {
   uint64_t snapshot_entries = 10000;       // RaftNodeConfig::snapshot_entries
   uint64_t snapshot_bytes = 64ull << 20;   // RaftNodeConfig::snapshot_bytes
   uint64_t log_tail_entries = 5000;        // raft::Config::log_tail_entries
+  uint64_t snapshot_send_rate = 0;         // RaftNodeConfig::snapshot_send_bytes_per_second
   uint64_t wal_segment_bytes = wal_format::segment_bytes_default;  // WalOptions::segment_bytes
   bool bootstrap = false;              // --bootstrap: create a new cluster's node
   std::vector<Endpoint> join;          // --join: a running cluster's client endpoints (empty: not joining)
@@ -143,7 +148,8 @@ Result<std::map<std::string, std::string>> read_config_file(const std::string& p
   return settings;
 }
 
-// --snapshot-entries, --snapshot-bytes, --log-tail-entries (0 allowed: that trigger off, no tail).
+// --snapshot-entries, --snapshot-bytes, --log-tail-entries (0 allowed: that trigger off, no tail),
+// --snapshot-send-rate (bytes per second of each InstallSnapshot stream; 0: unbounded).
 template <class Setting>
 Status parse_snapshot_settings(const Setting& setting, NodeOptions& options) {
   struct Bounded {
@@ -153,7 +159,8 @@ Status parse_snapshot_settings(const Setting& setting, NodeOptions& options) {
   };
   for (const Bounded& bounded : {Bounded{"snapshot-entries", &options.snapshot_entries, snapshot_entries_max},
                                  Bounded{"snapshot-bytes", &options.snapshot_bytes, snapshot_bytes_max},
-                                 Bounded{"log-tail-entries", &options.log_tail_entries, log_tail_entries_max}}) {
+                                 Bounded{"log-tail-entries", &options.log_tail_entries, log_tail_entries_max},
+                                 Bounded{"snapshot-send-rate", &options.snapshot_send_rate, snapshot_bytes_max}}) {
     const std::string flag = std::string("--") + bounded.name;
     KV_ASSIGN_OR_RETURN(*bounded.value, cli::parse_u64(setting(bounded.name, std::to_string(*bounded.value)), flag));
     if (*bounded.value > bounded.max) {
@@ -415,6 +422,7 @@ int run_node(const NodeOptions& options) {
   config.raft.raft.log_tail_entries = options.log_tail_entries;
   config.raft.snapshot_entries = options.snapshot_entries;
   config.raft.snapshot_bytes = options.snapshot_bytes;
+  config.raft.snapshot_send_bytes_per_second = options.snapshot_send_rate;
   config.raft.members = members_of(options.peers);
   config.raft.client_address = options.advertise_client.str();
   config.raft.tick_interval = std::chrono::milliseconds(options.tick_ms);

@@ -324,6 +324,45 @@ BOOST_AUTO_TEST_CASE(a_follower_stopped_across_two_snapshots_catches_up_through_
   expect_no_loss(load);
 }
 
+BOOST_AUTO_TEST_CASE(a_bounded_snapshot_stream_takes_its_bytes_over_the_rate) {
+  // --snapshot-send-rate bounds each InstallSnapshot stream (bytes per second, one 1 MiB chunk
+  // of burst): a snapshot of a few MB sent at 1 MB/s takes seconds, not milliseconds.
+  constexpr uint64_t rate = 1'000'000;
+  start({"--snapshot-entries", "40", "--log-tail-entries", "5", "--snapshot-send-rate", std::to_string(rate)});
+  const uint64_t leader_id = leader();
+  const uint64_t follower = leader_id % 3 + 1;
+  const uint64_t stopped_at = kill_caught_up(follower);
+  KvClient client(cluster->client_endpoints(), load_options());
+  const std::string value(64u << 10, 'v');
+  for (int i = 0; i < 60; ++i) BOOST_TEST_REQUIRE(client.put("big-" + std::to_string(i), value).is_ok());
+  const uint64_t deadline = steady_now_ms() + catch_up_timeout_ms;
+  auto compacted_past = [&] {
+    for (uint64_t id = 1; id <= 3; ++id) {
+      if (id != follower && view(id).first_index <= stopped_at + 1) return false;
+    }
+    return true;
+  };
+  while (!compacted_past() && steady_now_ms() < deadline) sleep_ms(20);
+  BOOST_TEST_REQUIRE(compacted_past(), logs());
+  const uint64_t sender = leader();
+  const uint64_t from = cluster->log_bytes(sender);
+  BOOST_TEST_REQUIRE(cluster->start(follower).is_ok());
+  const std::string sent = wait_for_log(sender, "sent to node " + std::to_string(follower), from, catch_up_timeout_ms);
+  BOOST_TEST_REQUIRE(!sent.empty(), logs());
+  // "snapshot N sent to node F: B bytes in S s"
+  const uint64_t bytes = number_after(sent, "sent to node " + std::to_string(follower) + ": ");
+  const double seconds = std::stod(sent.substr(sent.rfind(" in ") + 4));
+  BOOST_TEST_MESSAGE(sent);
+  BOOST_TEST(bytes > 2u * (1u << 20), sent);
+  // The last chunk (from offset L) leaves once L bytes fit the budget, rate x time + 1 chunk.
+  constexpr uint64_t chunk = 1u << 20;
+  const uint64_t last_offset = (bytes - 1) / chunk * chunk;
+  const double at_least = static_cast<double>(last_offset - chunk) / rate;
+  BOOST_TEST(seconds >= 0.9 * at_least, sent << ": the bound allows no less than " << at_least << " s");
+  expect_caught_up(*cluster);
+  expect_hashes_agree(*cluster);
+}
+
 BOOST_AUTO_TEST_CASE(the_leader_killed_mid_transfer_the_follower_still_catches_up) {
   start(big_state_flags);
   const uint64_t follower = leader() % 3 + 1;
