@@ -5,6 +5,8 @@
 #include "schema/persistence.capnp.h"
 #include "storage/capnp_message.h"
 #include "storage/codec.h"
+#include "storage/member_codec.h"
+#include "storage/metadata_codec.h"
 
 namespace keyval {
 namespace {
@@ -110,15 +112,7 @@ Result<std::vector<Entry>> decode_entries(const std::vector<uint8_t>& bytes, con
 std::vector<uint8_t> encode_recovered_state(const RecoveredState& state, const std::string& summary) {
   capnp::MallocMessageBuilder builder;
   auto root = builder.initRoot<schema::RecoveredState>();
-  root.setCurrentTerm(state.metadata.current_term);
-  root.setVotedFor(state.metadata.voted_for);
-  if (!state.metadata.counted.empty()) {
-    auto counted = root.initCounted(static_cast<unsigned>(state.metadata.counted.size()));
-    for (size_t i = 0; i < state.metadata.counted.size(); ++i) {
-      counted.set(static_cast<unsigned>(i), state.metadata.counted[i]);
-    }
-  }
-  root.setProbation(state.metadata.probation);
+  set_metadata(root.initMetadata(), state.metadata);
   root.setFirstIndex(state.first_index);
   root.setLastIndex(state.last_index);
   root.setLastTerm(state.last_term);
@@ -127,14 +121,8 @@ std::vector<uint8_t> encode_recovered_state(const RecoveredState& state, const s
     auto snapshot = root.initSnapshot();
     snapshot.setLastIncludedIndex(state.snapshot->last_included_index);
     snapshot.setLastIncludedTerm(state.snapshot->last_included_term);
-    const std::vector<Member>& configuration = state.snapshot->configuration;
-    auto members = snapshot.initConfiguration(static_cast<unsigned>(configuration.size()));
-    for (size_t i = 0; i < configuration.size(); ++i) {
-      members[static_cast<unsigned>(i)].setId(configuration[i].id);
-      members[static_cast<unsigned>(i)].setAddress(configuration[i].address);
-      members[static_cast<unsigned>(i)].setClientAddress(configuration[i].client_address);
-      members[static_cast<unsigned>(i)].setLearner(configuration[i].learner);
-    }
+    set_members(snapshot.initConfiguration(static_cast<unsigned>(state.snapshot->configuration.size())),
+                state.snapshot->configuration);
   }
   root.setSummary(summary);
   return message_to_bytes(builder);
@@ -144,9 +132,7 @@ Result<RecoveredState> decode_recovered_state(const std::vector<uint8_t>& bytes,
   RecoveredState state;
   Status status = read_message(bytes.data(), bytes.size(), "recovered state", [&](capnp::MessageReader& reader) {
     auto root = reader.getRoot<schema::RecoveredState>();
-    state.metadata = Metadata{root.getCurrentTerm(), root.getVotedFor()};
-    for (uint64_t id : root.getCounted()) state.metadata.add_counted(id);
-    state.metadata.probation = root.getProbation();
+    KV_ASSIGN_OR_RETURN(state.metadata, get_metadata(root.getMetadata(), "recovered state"));
     state.first_index = root.getFirstIndex();
     state.last_index = root.getLastIndex();
     state.last_term = root.getLastTerm();
@@ -154,10 +140,7 @@ Result<RecoveredState> decode_recovered_state(const std::vector<uint8_t>& bytes,
       SnapshotMetadata snapshot;
       snapshot.last_included_index = root.getSnapshot().getLastIncludedIndex();
       snapshot.last_included_term = root.getSnapshot().getLastIncludedTerm();
-      for (auto member : root.getSnapshot().getConfiguration()) {
-        snapshot.configuration.push_back(Member{member.getId(), member.getAddress().cStr(),
-                                                member.getClientAddress().cStr(), member.getLearner()});
-      }
+      snapshot.configuration = get_members(root.getSnapshot().getConfiguration());
       state.snapshot = snapshot;
     }
     if (summary != nullptr) *summary = root.getSummary().cStr();

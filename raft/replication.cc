@@ -315,8 +315,9 @@ void Core::maybe_commit() {
     const bool removed = config_.planted_bug == PlantedBug::removed_still_counts && find_member(configuration_, peer) == nullptr;
     if (!counts(peer) && !removed) continue;
     // A voter's acknowledgement counts once it is recorded durably (Metadata::counted).
-    if (!counted_durably(peer) && progress.match_index > 0) note_counted(peer);
-    match_indexes.push_back(counted_durably(peer) ? progress.match_index : 0);
+    const bool recorded = counted_durably(peer);
+    if (!recorded && progress.match_index > 0) note_counted(peer);
+    match_indexes.push_back(recorded ? progress.match_index : 0);
   }
   if (match_indexes.size() < quorum()) return;
   std::sort(match_indexes.begin(), match_indexes.end(), std::greater<uint64_t>());

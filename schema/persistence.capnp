@@ -15,15 +15,13 @@ struct RecordBatch {
   records @0 :List(Storage.WalEntry);
 }
 
+# What recovery found, from the recovery coordinator to whoever asked (in process, never stored).
 struct RecoveredState {
-  currentTerm @0 :UInt64;
-  votedFor @1 :UInt64;
-  firstIndex @2 :UInt64;
-  lastIndex @3 :UInt64;
-  lastTerm @4 :UInt64;
-  hasSnapshot @5 :Bool;
-  snapshot @6 :Storage.SnapshotMetadata;
-  summary @7 :Text;      # what recovery did, for the node's log line
-  counted @8 :List(UInt64);  # Metadata.counted
-  probation @9 :Bool;        # Metadata.probation
+  metadata @0 :Storage.Metadata;
+  firstIndex @1 :UInt64;
+  lastIndex @2 :UInt64;
+  lastTerm @3 :UInt64;
+  hasSnapshot @4 :Bool;
+  snapshot @5 :Storage.SnapshotMetadata;
+  summary @6 :Text;      # what recovery did, for the node's log line
 }

@@ -8,6 +8,7 @@
 #include "storage/capnp_message.h"
 #include "storage/crc32c.h"
 #include "storage/member_codec.h"
+#include "storage/metadata_codec.h"
 #include "storage/status.h"
 
 namespace keyval {
@@ -46,31 +47,14 @@ bool is_log_entry_type(schema::EntryType type) {
 
 std::vector<uint8_t> encode_metadata(const Metadata& metadata) {
   capnp::MallocMessageBuilder builder(16);
-  auto root = builder.initRoot<schema::Metadata>();
-  root.setCurrentTerm(metadata.current_term);
-  root.setVotedFor(metadata.voted_for);
-  if (!metadata.counted.empty()) {
-    auto counted = root.initCounted(static_cast<unsigned>(metadata.counted.size()));
-    for (size_t i = 0; i < metadata.counted.size(); ++i) counted.set(static_cast<unsigned>(i), metadata.counted[i]);
-  }
-  root.setProbation(metadata.probation);
+  set_metadata(builder.initRoot<schema::Metadata>(), metadata);
   return message_to_bytes(builder);
 }
 
 Result<Metadata> decode_metadata(const uint8_t* data, size_t bytes, const std::string& where) {
   Metadata metadata;
   Status status = read_message(data, bytes, where, [&](capnp::MessageReader& reader) {
-    auto root = reader.getRoot<schema::Metadata>();
-    metadata.current_term = root.getCurrentTerm();
-    metadata.voted_for = root.getVotedFor();
-    for (uint64_t id : root.getCounted()) {
-      if (id == 0 || (!metadata.counted.empty() && id <= metadata.counted.back())) {
-        return Status::corruption(where + ": metadata's counted peers are not ascending node ids (" +
-                                  std::to_string(id) + ")");
-      }
-      metadata.counted.push_back(id);
-    }
-    metadata.probation = root.getProbation();
+    KV_ASSIGN_OR_RETURN(metadata, get_metadata(reader.getRoot<schema::Metadata>(), where));
     return Status::ok();
   });
   if (!status.is_ok()) return status;

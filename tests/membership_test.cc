@@ -200,11 +200,15 @@ BOOST_AUTO_TEST_CASE(changes_the_cluster_cannot_make_safely_are_refused_with_the
   BOOST_TEST(contains(second.status().message(), "change_pending"), second.status().message());
   BOOST_TEST(first.is_ok(), first.status().message() << "\n" << fixture.logs());
 
+  // `keyval node --join` as node `id` with a new directory (node 5's addresses, unused).
+  auto join_as = [&](uint64_t id, const std::string& directory) {
+    return run_keyval("node --id " + std::to_string(id) + " --data-dir " + directory + " --peer-listen " +
+                      cluster.peer_endpoint(5).str() + " --client-listen " + cluster.client_endpoints()[4].str() +
+                      " --join " + fixture.endpoints_flag(3));
+  };
   // A node the cluster does not list cannot join; its directory is not created.
   const std::string joiner_directory = fixture.dir.path() + "/joiner";
-  Run joined = run_keyval("node --id 5 --data-dir " + joiner_directory + " --peer-listen " +
-                          cluster.peer_endpoint(5).str() + " --client-listen " + cluster.client_endpoints()[4].str() +
-                          " --join " + fixture.endpoints_flag(3));
+  Run joined = join_as(5, joiner_directory);
   BOOST_TEST(joined.exit_code == 1, joined.output);
   BOOST_TEST(contains(joined.output, "does not list node 5"), joined.output);
   BOOST_TEST(contains(joined.output, "keyval member add 5"), joined.output);
@@ -212,9 +216,7 @@ BOOST_AUTO_TEST_CASE(changes_the_cluster_cannot_make_safely_are_refused_with_the
 
   // A voter's id never joins again with an empty directory: it is replaced under a new id.
   const std::string voter_directory = fixture.dir.path() + "/voter-again";
-  Run voter = run_keyval("node --id 2 --data-dir " + voter_directory + " --peer-listen " +
-                         cluster.peer_endpoint(5).str() + " --client-listen " + cluster.client_endpoints()[4].str() +
-                         " --join " + fixture.endpoints_flag(3));
+  Run voter = join_as(2, voter_directory);
   BOOST_TEST(voter.exit_code == 1, voter.output);
   BOOST_TEST(contains(voter.output, "node 2 is a voter of the cluster"), voter.output);
   BOOST_TEST(contains(voter.output, "remove it (keyval member remove 2) and add a new member with a new id"),

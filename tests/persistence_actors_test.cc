@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "actors/persistence.h"
+#include "actors/record_batch.h"
 #include "storage/env.h"
 #include "tests/support/temp_dir.h"
 
@@ -100,6 +101,29 @@ std::vector<Entry> make_entries(uint64_t first, uint64_t count, uint64_t term) {
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(persistence_actors)
+
+BOOST_AUTO_TEST_CASE(recovered_state_carries_the_probation_records_to_the_raft_node) {
+  // A node restarted while on probation must stay on it, and keep the peers it counted
+  // (raft/probation.cc): the recovered state the coordinator hands over carries both.
+  RecoveredState state;
+  state.metadata = Metadata{4, 2};
+  state.metadata.counted = {2, 3};
+  state.metadata.probation = true;
+  state.first_index = 3;
+  state.last_index = 9;
+  state.last_term = 4;
+  state.snapshot = SnapshotMetadata{2, 1, {Member{1, "a:1"}, Member{2, "b:1", "c:1", true}}};
+  std::string summary;
+  auto decoded = decode_recovered_state(encode_recovered_state(state, "recovered 7 entries"), &summary);
+  BOOST_TEST_REQUIRE(decoded.is_ok(), decoded.status().to_string());
+  BOOST_TEST((decoded->metadata == state.metadata));
+  BOOST_TEST(decoded->first_index == 3u);
+  BOOST_TEST(decoded->last_index == 9u);
+  BOOST_TEST(decoded->last_term == 4u);
+  BOOST_TEST_REQUIRE(decoded->snapshot.has_value());
+  BOOST_TEST((*decoded->snapshot == *state.snapshot));
+  BOOST_TEST(summary == "recovered 7 entries");
+}
 
 BOOST_AUTO_TEST_CASE(entries_and_metadata_are_durable_when_acknowledged) {
   TempDir dir;
