@@ -1,9 +1,11 @@
 // keyval wal dump|verify: inspect a WAL directory without changing it.
 //
 // verify exit codes: 0 clean; 1 only a torn tail (bytes reported); 3 corruption
-// (file and offset named); 2 bad usage or an I/O error. Its last line is JSON.
-// Given a node's data directory (one holding `wal/`), verify checks the WAL and the
-// LMDB store together (storage/recovery.h, verify_data_directory), read-only.
+// (file and offset named); 2 bad usage, an I/O error, or a directory that holds no WAL
+// (neither segment files nor a `wal/` folder: a typo must not read as "clean"). Its last
+// line is JSON. Given a node's data directory (one holding `wal/`), verify checks the WAL
+// and the LMDB store together (storage/recovery.h, verify_data_directory), read-only, and
+// dump lists the records of its `wal/`.
 #include <iostream>
 
 #include "apps/cli.h"
@@ -26,6 +28,15 @@ int print_failure(const cli::JsonLine& base, const Status& status) {
   line.add("status", corrupt ? "corruption" : "error").add("error", status.to_string());
   std::cout << line.str() << std::endl;
   return corrupt ? exit_corruption : cli::exit_usage;
+}
+
+// A WAL opened read-only from a directory without segments is empty, not an error; for the
+// tools it is one, since the directory given was most likely not the one meant.
+Status require_segments(const std::string& directory, Wal& wal) {
+  if (wal.open_report().segments > 0) return Status::ok();
+  return Status::invalid_argument(directory +
+                                  " holds no WAL: no segment files and no wal/ folder (give a node's data "
+                                  "directory or its wal/ folder)");
 }
 
 cli::JsonLine summary(const std::string& directory, Wal& wal) {
@@ -103,6 +114,8 @@ int verify(const std::vector<std::string>& args) {
   options.read_only = true;
   auto wal = Wal::open(posix_env(), directory, options);
   if (!wal.is_ok()) return print_failure(cli::JsonLine().add("directory", directory), wal.status());
+  Status has_segments = require_segments(directory, **wal);
+  if (!has_segments.is_ok()) return print_failure(cli::JsonLine().add("directory", directory), has_segments);
   const WalOpenReport& report = (*wal)->open_report();
   cli::JsonLine line = summary(directory, **wal);
   if (report.torn_bytes > 0) {
@@ -124,7 +137,12 @@ int dump(const std::vector<std::string>& args) {
   auto to = flags->get_u64("to", UINT64_MAX);
   if (!from.is_ok()) return cli::usage_error("wal dump", from.status().message());
   if (!to.is_ok()) return cli::usage_error("wal dump", to.status().message());
-  const std::string directory = flags->positional()[0];
+  std::string directory = flags->positional()[0];
+  if (posix_env().exists(join_path(directory, "wal"))) {
+    directory = join_path(directory, "wal");
+    std::cerr << "keyval wal dump: " << flags->positional()[0] << " is a data directory; listing " << directory
+              << "\n";
+  }
   WalOptions options;
   options.read_only = true;
   auto print = [&](const WalRecordInfo& record) {
@@ -135,6 +153,8 @@ int dump(const std::vector<std::string>& args) {
   };
   auto wal = Wal::open(posix_env(), directory, options, print);
   if (!wal.is_ok()) return print_failure(cli::JsonLine().add("directory", directory), wal.status());
+  Status has_segments = require_segments(directory, **wal);
+  if (!has_segments.is_ok()) return print_failure(cli::JsonLine().add("directory", directory), has_segments);
   std::cout << summary(directory, **wal).add("status", (*wal)->open_report().torn_bytes > 0 ? "torn" : "clean").str()
             << std::endl;
   return cli::exit_ok;

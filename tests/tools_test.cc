@@ -225,4 +225,31 @@ BOOST_AUTO_TEST_CASE(verify_data_directory_checks_wal_and_lmdb_together) {
   BOOST_TEST(wal_only.last_line().find("lmdb_") == std::string::npos, wal_only.output);
 }
 
+BOOST_AUTO_TEST_CASE(a_directory_without_a_wal_is_an_error_not_clean) {
+  TempDir dir;  // exists, empty: most likely not the directory meant
+  for (const char* command : {"wal verify ", "wal dump "}) {
+    Run run = run_keyval(command + dir.path());
+    BOOST_TEST(run.exit_code == 2, command << ": " << run.output);
+    BOOST_TEST(run.output.find("holds no WAL") != std::string::npos, command << ": " << run.output);
+    BOOST_TEST(run.last_line().find("\"status\":\"error\"") != std::string::npos, run.output);
+    BOOST_TEST(run.output.find("\"status\":\"clean\"") == std::string::npos, run.output);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(dump_of_a_data_directory_lists_its_wal) {
+  TempDir dir;
+  std::string data = dir.path() + "/node";
+  Run bench = run_keyval("bench recovery --entries 300 --value-bytes 64 --indexed-percent 0 --dir " + data + " --keep");
+  BOOST_REQUIRE_MESSAGE(bench.exit_code == 0, bench.output);
+  Run run = run_keyval("wal dump " + data);
+  BOOST_TEST(run.exit_code == 0, run.output);
+  uint64_t log_lines = 0;
+  std::istringstream lines(run.output);
+  std::string line;
+  while (std::getline(lines, line)) log_lines += line.find("type=log") != std::string::npos;
+  BOOST_TEST(log_lines == 300u, run.output);
+  BOOST_TEST(run.output.find("listing " + data + "/wal") != std::string::npos, run.output);
+  BOOST_TEST(run.last_line().find("\"last_index\":300") != std::string::npos, run.last_line());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
