@@ -3,14 +3,23 @@
 //   keyval cluster start --dir D [--nodes 3] [--client-port-base 7101] [--peer-port-base 7201]
 //       starts the nodes (data in D/node<i>, logs in D/node<i>.log), waits for a leader,
 //       prints the endpoints and stays in the foreground; SIGINT or SIGTERM stops every node
-//       it started (SIGTERM, by PID) and exits 0 when all of them stopped cleanly.
+//       it started (SIGTERM, by PID) and exits 0 when all of them stopped cleanly. Ports
+//       another process holds are refused before anything starts (exit 1, the port named);
+//       a node that exits during start-up, or every node stopping by itself, exits 1.
 //   keyval cluster demo [--dir D --keep] [--keys N] [--writers W] [--value-bytes B]
 //       the README's main job: starts a cluster on free ports, writes and reads N keys, kills
 //       the leader with SIGKILL under load, shows the new leader and the restarted node's
 //       recovery, verifies every acknowledged write, stops everything. Last line JSON; exit 0
 //       only when no acknowledged write was lost and every node stopped cleanly.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <cstdio>
@@ -35,6 +44,32 @@ Result<std::unique_ptr<LocalCluster>> make_cluster(const std::string& directory,
   options.client_port_base = client_base;
   options.peer_port_base = peer_base;
   return LocalCluster::create(options);
+}
+
+// The first of `count` ports from `base` on 127.0.0.1 that cannot be bound (another cluster,
+// or anything else, listens there), named with the reason; ok when all are free. The nodes
+// bind with SO_REUSEADDR, so the check does too: a port in TIME_WAIT is free for them.
+Status check_ports_free(uint16_t base, uint64_t count, const char* what) {
+  for (uint64_t i = 0; i < count; ++i) {
+    const uint16_t port = static_cast<uint16_t>(base + i);
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return Status::io_error(std::string("socket: ") + std::strerror(errno));
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int bound = ::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address);
+    int error = errno;
+    ::close(fd);
+    if (bound != 0) {
+      return Status::io_error(std::string(what) + " port 127.0.0.1:" + std::to_string(port) + " is not free (" +
+                              std::strerror(error) + "): another cluster may be running there; stop it or pick " +
+                              "other ports with --client-port-base / --peer-port-base");
+    }
+  }
+  return Status::ok();
 }
 
 // "node 1: exit 0, node 2: ..." and whether every one exited 0.
@@ -78,6 +113,13 @@ int start_main(const std::vector<std::string>& args) {
   if (*client_base == 0 || *client_base + *nodes > 65536 || *peer_base == 0 || *peer_base + *nodes > 65536) {
     return cli::usage_error("cluster start", "port bases expect 1..65535, with room for every node");
   }
+  for (const auto& [base, what] : {std::pair{*client_base, "client"}, std::pair{*peer_base, "peer"}}) {
+    Status free = check_ports_free(static_cast<uint16_t>(base), *nodes, what);
+    if (!free.is_ok()) {
+      std::cerr << "keyval cluster start: " << free.message() << "\n";
+      return exit_failed;
+    }
+  }
   auto cluster = make_cluster(flags->get("dir"), *nodes, static_cast<uint16_t>(*client_base), static_cast<uint16_t>(*peer_base));
   if (!cluster.is_ok()) return cli::usage_error("cluster start", cluster.status().message());
   LocalCluster& c = **cluster;
@@ -102,6 +144,16 @@ int start_main(const std::vector<std::string>& args) {
               << "); see the logs in " << c.directory() << "\n";
     return exit_failed;
   }
+  // A leader answering on our ports is ours only while our processes run: a node that could
+  // not bind exits, and whatever holds its port would answer in its place.
+  for (uint64_t id = 1; id <= *nodes; ++id) {
+    if (c.running(id)) continue;
+    std::string exits;
+    describe_exits(c.stop_all(), &exits);
+    std::cerr << "keyval cluster start: node " << id << " exited during start-up; stopped (" << exits
+              << "); see " << c.log_path(id) << "\n";
+    return exit_failed;
+  }
   std::cout << "leader: node " << *leader << "\n";
   print_status(c);
   std::cout << "endpoints: " << c.endpoints_flag() << "\n"
@@ -111,11 +163,17 @@ int start_main(const std::vector<std::string>& args) {
   timespec poll{0, 200 * 1000 * 1000};
   while (true) {
     if (::sigtimedwait(&stop_signals, nullptr, &poll) > 0) break;
+    uint64_t live = 0;
     for (uint64_t id = 1; id <= *nodes; ++id) {
       if (c.pid(id) != 0 && !c.running(id)) {
         std::cout << "node " << id << " stopped by itself (" << c.last_exit(id)->describe() << "); see "
                   << c.log_path(id) << "\n" << std::flush;
       }
+      live += c.pid(id) != 0 && c.running(id);
+    }
+    if (live == 0) {
+      std::cerr << "keyval cluster start: every node has stopped; see the logs in " << c.directory() << "\n";
+      return exit_failed;
     }
   }
   std::string exits;

@@ -305,6 +305,29 @@ BOOST_AUTO_TEST_CASE(a_port_in_use_is_refused_with_the_address) {
   ::close(fd);
 }
 
+// `cluster start` on ports another process holds used to start nodes that could not bind,
+// report the other cluster's leader as its own and wait with no live node of its own.
+BOOST_AUTO_TEST_CASE(cluster_start_on_busy_ports_names_the_port_and_starts_nothing) {
+  TempDir dir;
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  BOOST_TEST_REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  BOOST_TEST_REQUIRE(::listen(fd, 1) == 0);
+  BOOST_TEST_REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+  const uint16_t taken = ntohs(address.sin_port);
+  // The busy port is the second node's client port.
+  auto run = run_keyval("cluster start --dir " + dir.file("c") + " --nodes 3 --client-port-base " +
+                        std::to_string(taken - 1) + " --peer-port-base 1");
+  BOOST_TEST(run.exit_code == 1, run.output);
+  BOOST_TEST(contains(run.output, "client port 127.0.0.1:" + std::to_string(taken) + " is not free"), run.output);
+  BOOST_TEST(!contains(run.output, "started"), run.output);
+  BOOST_TEST(!contains(run.output, "leader:"), run.output);
+  ::close(fd);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace keyval
