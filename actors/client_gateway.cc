@@ -205,23 +205,53 @@ void write(Self self, const SharedRequest& request, Ticket ticket) {
           [self, request, ticket](caf::error& error) { answer(self, ticket, failure(*request, error)); });
 }
 
+// A read at `read_index` (0: serializable, whatever this node has applied): get or range.
+void read_at(Self self, const SharedRequest& request, Ticket ticket, uint64_t read_index, uint64_t leader_hint) {
+  auto on_error = [self, request, ticket](caf::error& error) { answer(self, ticket, failure(*request, error)); };
+  if (request->op == ClientOp::range) {
+    self->request(self->state.state_machine, caf::infinite, kv_range_atom_v, Frame{encode_client_request(*request)},
+                  read_index)
+        .then(
+            [self, request, ticket, leader_hint](Frame& frame) {
+              auto read = decode_client_response(frame.bytes.data(), frame.bytes.size());
+              if (!read.is_ok()) {
+                return answer(self, ticket, response_for(*request, ClientStatus::unavailable, read.status().to_string()));
+              }
+              ClientResponse response = response_for(*request, ClientStatus::ok);
+              response.leader_hint = leader_hint;
+              response.keys = std::move(read->keys);
+              response.values = std::move(read->values);
+              response.range_count = read->range_count;
+              response.more = read->more;
+              response.index = read->index;
+              answer(self, ticket, response);
+            },
+            on_error);
+    return;
+  }
+  self->request(self->state.state_machine, caf::infinite, kv_get_atom_v, request->key, read_index)
+      .then(
+          [self, request, ticket, leader_hint](bool found, std::string& value, uint64_t served_at) {
+            ClientResponse response = response_for(*request, ClientStatus::ok);
+            response.leader_hint = leader_hint;
+            response.found = found;
+            response.value = std::move(value);
+            response.index = served_at;
+            answer(self, ticket, response);
+          },
+          on_error);
+}
+
+// get, range: linearizable through a ReadIndex (§6.4) unless the request is serializable,
+// which reads this node's applied state as it is (possibly stale, never blocked by elections).
 void read(Self self, const SharedRequest& request, Ticket ticket) {
   const uint64_t node_id = self->state.config.node_id;
+  if (request->serializable) return read_at(self, request, ticket, 0, self->state.directory_leader);
   self->request(self->state.raft_node, caf::infinite, raft_read_atom_v)
       .then(
           [self, request, ticket, node_id](bool ok, uint64_t read_index, uint64_t hint) {
             if (!ok) return answer(self, ticket, not_leader(*request, hint));
-            self->request(self->state.state_machine, caf::infinite, kv_get_atom_v, request->key, read_index)
-                .then(
-                    [self, request, ticket, node_id](bool found, std::string& value, uint64_t served_at) {
-                      ClientResponse response = response_for(*request, ClientStatus::ok);
-                      response.leader_hint = node_id;
-                      response.found = found;
-                      response.value = std::move(value);
-                      response.index = served_at;
-                      answer(self, ticket, response);
-                    },
-                    [self, request, ticket](caf::error& error) { answer(self, ticket, failure(*request, error)); });
+            read_at(self, request, ticket, read_index, node_id);
           },
           [self, request, ticket](caf::error& error) { answer(self, ticket, failure(*request, error)); });
 }
@@ -491,7 +521,8 @@ caf::result<Frame> on_client(Self self, const Frame& frame) {
   }
   auto shared = std::make_shared<const ClientRequest>(std::move(*request));
   switch (shared->op) {
-    case ClientOp::get: read(self, shared, ticket); break;
+    case ClientOp::get:
+    case ClientOp::range: read(self, shared, ticket); break;
     case ClientOp::status: status(self, shared, ticket); break;
     case ClientOp::snapshot_begin: snapshot_begin(self, shared, ticket); break;
     case ClientOp::snapshot_chunk: snapshot_chunk(self, shared, ticket); break;

@@ -28,7 +28,8 @@ static_assert(schema::ClientRequest::PUT == static_cast<uint16_t>(ClientOp::put)
                   schema::ClientRequest::MEMBER_LIST == static_cast<uint16_t>(ClientOp::member_list) &&
                   schema::ClientRequest::MEMBER_ADD == static_cast<uint16_t>(ClientOp::member_add) &&
                   schema::ClientRequest::MEMBER_PROMOTE == static_cast<uint16_t>(ClientOp::member_promote) &&
-                  schema::ClientRequest::MEMBER_REMOVE == static_cast<uint16_t>(ClientOp::member_remove),
+                  schema::ClientRequest::MEMBER_REMOVE == static_cast<uint16_t>(ClientOp::member_remove) &&
+                  schema::ClientRequest::RANGE == static_cast<uint16_t>(ClientOp::range),
               "schema/client.capnp orders its union as ClientOp");
 
 Status refuse_oversized(size_t bytes, const std::string& where) {
@@ -68,6 +69,7 @@ void fill_request(schema::ClientRequest::Builder out, const ClientRequest& reque
   out.setClientId(request.client_id);
   out.setSequence(request.sequence);
   out.setHash(request.hash);
+  out.setSerializable(request.serializable);
   switch (request.op) {
     case ClientOp::put: {
       auto put = out.initPut();
@@ -106,6 +108,16 @@ void fill_request(schema::ClientRequest::Builder out, const ClientRequest& reque
     }
     case ClientOp::member_promote: out.initMemberPromote().setNodeId(request.member_id); return;
     case ClientOp::member_remove: out.initMemberRemove().setNodeId(request.member_id); return;
+    case ClientOp::range: {
+      auto range = out.initRange();
+      range.setFrom(as_data(request.key));
+      range.setTo(as_data(request.range_end));
+      range.setLimit(request.range_limit);
+      range.setBytesMax(request.range_bytes_max);
+      range.setKeysOnly(request.keys_only);
+      range.setCountOnly(request.count_only);
+      return;
+    }
   }
   KV_ASSERT(false && "ClientRequest with an op outside ClientOp");
 }
@@ -168,6 +180,17 @@ Status read_op(schema::ClientRequest::Reader in, ClientRequest* request) {
       request->op = ClientOp::member_remove;
       request->member_id = in.getMemberRemove().getNodeId();
       return Status::ok();
+    case schema::ClientRequest::RANGE: {
+      auto range = in.getRange();
+      request->op = ClientOp::range;
+      request->key = as_string(range.getFrom());
+      request->range_end = as_string(range.getTo());
+      request->range_limit = range.getLimit();
+      request->range_bytes_max = range.getBytesMax();
+      request->keys_only = range.getKeysOnly();
+      request->count_only = range.getCountOnly();
+      return Status::ok();
+    }
   }
   return Status::corruption("client request: unknown op " + std::to_string(static_cast<uint16_t>(in.which())));
 }
@@ -177,7 +200,15 @@ Status read_request(schema::ClientRequest::Reader in, ClientRequest* request) {
   request->client_id = in.getClientId();
   request->sequence = in.getSequence();
   request->hash = in.getHash();
+  request->serializable = in.getSerializable();
   KV_RETURN_IF_ERROR(read_op(in, request));
+  if (request->op == ClientOp::range) {
+    // Bounds are keys or nothing: "" is the first key (from) or no upper bound (to).
+    for (const std::string* bound : {&request->key, &request->range_end}) {
+      if (bound->size() > kv_key_bytes_max) return check_key(*bound, request->op);
+    }
+    return Status::ok();
+  }
   if (!has_key(request->op)) return Status::ok();
   return check_key(request->key, request->op);
 }
@@ -228,6 +259,16 @@ void fill_response(schema::ClientResponse::Builder out, const ClientResponse& re
       configuration[i].setMatchIndex(member.match_index);
     }
   }
+  if (!response.keys.empty()) {
+    auto keys = out.initKeys(static_cast<unsigned>(response.keys.size()));
+    for (unsigned i = 0; i < keys.size(); ++i) keys.set(i, as_data(response.keys[i]));
+  }
+  if (!response.values.empty()) {
+    auto values = out.initValues(static_cast<unsigned>(response.values.size()));
+    for (unsigned i = 0; i < values.size(); ++i) values.set(i, as_data(response.values[i]));
+  }
+  out.setRangeCount(response.range_count);
+  out.setMore(response.more);
 }
 
 // The configuration an answer carries, bounded as the members are.
@@ -299,6 +340,16 @@ Status read_response(schema::ClientResponse::Reader in, ClientResponse* response
   response->hash_index = in.getHashIndex();
   response->total_bytes = in.getTotalBytes();
   response->chunk = as_string(in.getChunk());
+  auto keys = in.getKeys();
+  auto values = in.getValues();
+  if (values.size() != 0 && values.size() != keys.size()) {
+    return Status::corruption("client response: " + std::to_string(keys.size()) + " range keys but " +
+                              std::to_string(values.size()) + " values");
+  }
+  for (auto key : keys) response->keys.push_back(as_string(key));
+  for (auto value : values) response->values.push_back(as_string(value));
+  response->range_count = in.getRangeCount();
+  response->more = in.getMore();
   KV_RETURN_IF_ERROR(read_configuration(in, response));
   return read_members(in, response);
 }
@@ -327,6 +378,7 @@ const char* client_op_name(ClientOp op) {
     case ClientOp::member_add: return "member_add";
     case ClientOp::member_promote: return "member_promote";
     case ClientOp::member_remove: return "member_remove";
+    case ClientOp::range: return "range";
   }
   return "invalid";
 }
@@ -353,7 +405,10 @@ bool ClientRequest::operator==(const ClientRequest& other) const {
          hash == other.hash && snapshot_index == other.snapshot_index && snapshot_term == other.snapshot_term &&
          chunk_offset == other.chunk_offset && transfer_target == other.transfer_target &&
          member_id == other.member_id && member_peer_address == other.member_peer_address &&
-         member_client_address == other.member_client_address && member_learner == other.member_learner;
+         member_client_address == other.member_client_address && member_learner == other.member_learner &&
+         range_end == other.range_end && range_limit == other.range_limit &&
+         range_bytes_max == other.range_bytes_max && keys_only == other.keys_only &&
+         count_only == other.count_only && serializable == other.serializable;
 }
 
 bool ClientResponse::operator==(const ClientResponse& other) const {
@@ -366,7 +421,8 @@ bool ClientResponse::operator==(const ClientResponse& other) const {
          state_hash == other.state_hash && hash_index == other.hash_index && total_bytes == other.total_bytes &&
          chunk == other.chunk && leader_client_address == other.leader_client_address && members == other.members &&
          configuration_index == other.configuration_index &&
-         configuration_committed == other.configuration_committed && configuration == other.configuration;
+         configuration_committed == other.configuration_committed && configuration == other.configuration &&
+         keys == other.keys && values == other.values && range_count == other.range_count && more == other.more;
 }
 
 // The encoders do not check client_message_bytes_max: the receiving decoder refuses an
@@ -376,7 +432,7 @@ std::vector<uint8_t> encode_client_request(const ClientRequest& request) {
   capnp::MallocMessageBuilder builder(first_segment_words(
       1 + struct_words<schema::ClientRequest>(),
       request.key.size() + request.value.size() + expected_bytes + request.member_peer_address.size() + 1 +
-          request.member_client_address.size() + 1,
+          request.member_client_address.size() + 1 + request.range_end.size(),
       5));
   fill_request(builder.initRoot<schema::ClientRequest>(), request);
   return message_to_bytes(builder);
@@ -402,11 +458,14 @@ std::vector<uint8_t> encode_client_response(const ClientResponse& response) {
     member_bytes += struct_words<schema::ConfigurationMember>() * 8 + member.peer_address.size() +
                     member.client_address.size() + 2 + 16;
   }
+  for (const std::string& key : response.keys) member_bytes += key.size() + 16;
+  for (const std::string& value : response.values) member_bytes += value.size() + 16;
   capnp::MallocMessageBuilder builder(
       first_segment_words(1 + struct_words<schema::ClientResponse>(),
                           response.message.size() + 1 + response.value.size() + response.role.size() + 1 +
                               response.chunk.size() + member_bytes,
-                          7 + response.members.size() + 2 * response.configuration.size()));
+                          7 + response.members.size() + 2 * response.configuration.size() +
+                              response.keys.size() + response.values.size() + 2));
   fill_response(builder.initRoot<schema::ClientResponse>(), response);
   return message_to_bytes(builder);
 }

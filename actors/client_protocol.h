@@ -28,9 +28,12 @@ enum class ClientOp : uint8_t {
   // Membership (docs/MEMBERSHIP.md): the configuration in use; to the leader, add a learner,
   // promote a learner, remove a member (member_id, and for add its addresses).
   member_list = 8, member_add = 9, member_promote = 10, member_remove = 11,
+  // The pairs with key <= key < range_end in key order, bounded and paged (storage/kv_state_machine.h
+  // KvRange): `keyval range`, `keyval get --prefix`.
+  range = 12,
 };
 // "put", "get", "del", "cas", "status", "snapshot_begin", "snapshot_chunk", "leader_transfer",
-// "member_list", "member_add", "member_promote", "member_remove"
+// "member_list", "member_add", "member_promote", "member_remove", "range"
 const char* client_op_name(ClientOp op);
 
 struct ClientRequest {
@@ -54,6 +57,15 @@ struct ClientRequest {
   std::string member_peer_address;
   std::string member_client_address;
   bool member_learner = true;
+  // range: from `key` (may be empty: the first key) to range_end (empty: the last key), at most
+  // range_limit pairs (0: no limit) and range_bytes_max bytes per answer (0: the node's bound).
+  std::string range_end;
+  uint64_t range_limit = 0;
+  uint64_t range_bytes_max = 0;
+  bool keys_only = false;
+  bool count_only = false;
+  // get, range: served from the node's applied state without a ReadIndex (possibly stale).
+  bool serializable = false;
 
   bool operator==(const ClientRequest& other) const;
 };
@@ -145,12 +157,22 @@ struct ClientResponse {
   uint64_t configuration_index = 0;
   bool configuration_committed = false;
   std::vector<ConfigurationMember> configuration;
+  // range: the pairs in key order (values empty with keys_only, none with count_only), how
+  // many (returned, or counted), and whether keys are left past a bound (ask again from the
+  // last key + "\0").
+  std::vector<std::string> keys;
+  std::vector<std::string> values;
+  uint64_t range_count = 0;
+  bool more = false;
 
   bool operator==(const ClientResponse& other) const;
 };
 
 // A frame's payload is bounded: a request or response larger than this is refused.
 constexpr size_t client_message_bytes_max = 4u << 20;
+// A range answer's keys and values, at most (plus one pair of any size when the first is
+// bigger): well inside client_message_bytes_max with the answer's other fields.
+constexpr uint64_t range_bytes_max = 1u << 20;
 // A snapshot_chunk answer carries at most this many file bytes: with the rest of the
 // response it stays well inside client_message_bytes_max (and a 1 MiB read keeps the
 // snapshotter's reply, a copy of it, and the socket's buffer small).

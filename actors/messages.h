@@ -36,6 +36,7 @@ CAF_ADD_ATOM(keyval, keyval, recover_atom, "recover")
 CAF_ADD_ATOM(keyval, keyval, stats_atom, "stats")
 CAF_ADD_ATOM(keyval, keyval, kv_apply_atom, "kvapply")
 CAF_ADD_ATOM(keyval, keyval, kv_get_atom, "kvget")
+CAF_ADD_ATOM(keyval, keyval, kv_range_atom, "kvrange")
 CAF_ADD_ATOM(keyval, keyval, kv_applied_atom, "kvapplied")
 CAF_ADD_ATOM(keyval, keyval, apply_atom, "apply")
 CAF_ADD_ATOM(keyval, keyval, wait_atom, "wait")
@@ -100,6 +101,10 @@ using store_indexer_actor = caf::typed_actor<
     caf::replies_to<kv_apply_atom, Frame>::with<Frame>,
     // The applied value of a key: found, value.
     caf::replies_to<kv_get_atom, std::string>::with<bool, std::string>,
+    // A range read of the applied state: the request is an encoded ClientRequest of op range
+    // (actors/client_protocol.h; key..range_end, limit, bytes, keys_only, count_only), the
+    // reply an encoded ClientResponse holding keys, values, range_count and more.
+    caf::replies_to<kv_range_atom, Frame>::with<Frame>,
     // The state machine's applied index.
     caf::replies_to<kv_applied_atom>::with<uint64_t>,
     // Releases the `log` database's entries <= index (compaction); replies how many went.

@@ -6,6 +6,7 @@
 #include <map>
 #include <vector>
 
+#include "actors/client_protocol.h"
 #include "actors/record_batch.h"
 #include "storage/kv_command.h"
 
@@ -16,6 +17,7 @@ constexpr uint64_t apply_batch_bytes_max = 4u << 20;  // payload bytes merged in
 
 using ResultPromise = caf::typed_response_promise<Frame>;
 using ReadPromise = caf::typed_response_promise<bool, std::string, uint64_t>;
+using RangePromise = caf::typed_response_promise<Frame>;
 
 struct Wait {
   uint64_t term;
@@ -24,6 +26,10 @@ struct Wait {
 struct Read {
   std::string key;
   ReadPromise promise;
+};
+struct RangeRead {
+  Frame request;
+  RangePromise promise;
 };
 struct Recent {
   uint64_t term;
@@ -52,6 +58,7 @@ struct StateMachineState {
   bool applying = false;                 // one kv_apply in flight at a time, in order
   std::multimap<uint64_t, Wait> waits;   // by index
   std::multimap<uint64_t, Read> reads;   // by read index
+  std::multimap<uint64_t, RangeRead> ranges;  // by read index
   std::map<uint64_t, Recent> recent;     // by index, the last recent_max results
 
   static inline const char* name = "state_machine";
@@ -77,6 +84,23 @@ void serve_read(Self self, const std::string& key, ReadPromise promise) {
             [promise](caf::error& error) mutable { promise.deliver(error); });
 }
 
+// The indexer answers with an encoded ClientResponse; `index` says where it was served.
+void serve_range(Self self, Frame& request, RangePromise promise) {
+  const uint64_t served_at = self->state.applied_index;
+  self->request(self->state.indexer, caf::infinite, kv_range_atom_v, std::move(request))
+      .then(
+          [promise, served_at](Frame& answer) mutable {
+            auto response = decode_client_response(answer.bytes.data(), answer.bytes.size());
+            if (!response.is_ok()) {
+              promise.deliver(to_error(response.status()));
+              return;
+            }
+            response->index = served_at;
+            promise.deliver(Frame{encode_client_response(*response)});
+          },
+          [promise](caf::error& error) mutable { promise.deliver(error); });
+}
+
 void pump(Self self);
 
 void on_applied(Self self, const std::vector<EntryId>& ids, std::vector<CommandResult>& results) {
@@ -94,6 +118,9 @@ void on_applied(Self self, const std::vector<EntryId>& ids, std::vector<CommandR
   auto ready_end = state.reads.upper_bound(state.applied_index);
   for (auto it = state.reads.begin(); it != ready_end; ++it) serve_read(self, it->second.key, it->second.promise);
   state.reads.erase(state.reads.begin(), ready_end);
+  auto ranges_end = state.ranges.upper_bound(state.applied_index);
+  for (auto it = state.ranges.begin(); it != ranges_end; ++it) serve_range(self, it->second.request, it->second.promise);
+  state.ranges.erase(state.ranges.begin(), ranges_end);
   pump(self);
 }
 
@@ -187,12 +214,23 @@ caf::result<Frame> on_wait(Self self, uint64_t index, uint64_t term) {
 
 caf::result<bool, std::string, uint64_t> on_get(Self self, std::string& key, uint64_t read_index) {
   auto& state = self->state;
-  if (state.waits.size() + state.reads.size() >= state.config.waits_max) {
+  if (state.waits.size() + state.reads.size() + state.ranges.size() >= state.config.waits_max) {
     return to_error(Status::busy("state machine: too many pending requests"));
   }
   auto promise = self->make_response_promise<bool, std::string, uint64_t>();
   if (read_index <= state.applied_index) serve_read(self, key, promise);
   else state.reads.emplace(read_index, Read{std::move(key), promise});
+  return promise;
+}
+
+caf::result<Frame> on_range(Self self, Frame& request, uint64_t read_index) {
+  auto& state = self->state;
+  if (state.waits.size() + state.reads.size() + state.ranges.size() >= state.config.waits_max) {
+    return to_error(Status::busy("state machine: too many pending requests"));
+  }
+  auto promise = self->make_response_promise<Frame>();
+  if (read_index <= state.applied_index) serve_range(self, request, promise);
+  else state.ranges.emplace(read_index, RangeRead{std::move(request), promise});
   return promise;
 }
 
@@ -219,6 +257,7 @@ state_machine_actor::behavior_type state_machine(Self self, store_indexer_actor 
       },
       [self](wait_atom, uint64_t index, uint64_t term) { return on_wait(self, index, term); },
       [self](kv_get_atom, std::string& key, uint64_t read_index) { return on_get(self, key, read_index); },
+      [self](kv_range_atom, Frame& request, uint64_t read_index) { return on_range(self, request, read_index); },
       [self](kv_applied_atom) { return self->state.applied_index; },
       [self](snapshot_install_atom, uint64_t index, uint64_t term) -> caf::result<uint64_t> {
         Batch batch;

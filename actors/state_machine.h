@@ -7,6 +7,7 @@
 //     entry and never took effect: the answer is Code::not_found ("lost").
 //   * get(key, read_index): the key's value once the applied index has reached read_index
 //     (a ReadIndex confirmed by a quorum, §6.4), which makes the read linearizable.
+//   * range(request, read_index): the same for a range of keys (ClientOp::range).
 // Bounded: pending waits and reads (waits_max), results kept for late waits (recent_max).
 // A failure of the indexer is fail-stop: the actor quits with it.
 #pragma once
@@ -25,6 +26,9 @@ using state_machine_actor = caf::typed_actor<
     caf::replies_to<wait_atom, uint64_t, uint64_t>::with<Frame>,
     // found, value, applied index served at, once applied >= read_index.
     caf::replies_to<kv_get_atom, std::string, uint64_t>::with<bool, std::string, uint64_t>,
+    // A range read (an encoded ClientRequest of op range) once applied >= read_index: the
+    // indexer's encoded ClientResponse, its `index` the applied index served at.
+    caf::replies_to<kv_range_atom, Frame, uint64_t>::with<Frame>,
     // The applied index now.
     caf::replies_to<kv_applied_atom>::with<uint64_t>,
     // An installed snapshot (index, term) replaces the state (§7), after every batch that

@@ -2,7 +2,9 @@
 #include "actors/store_indexer.h"
 
 #include <iostream>
+#include <algorithm>
 
+#include "actors/client_protocol.h"
 #include "actors/record_batch.h"
 #include "storage/codec.h"
 #include "storage/kv_state_machine.h"
@@ -140,6 +142,28 @@ caf::result<bool, std::string> on_kv_get(Self self, const std::string& key) {
   return {true, std::move(**value)};
 }
 
+caf::result<Frame> on_kv_range(Self self, const Frame& frame) {
+  if (!self->state.failure.is_ok()) return to_error(self->state.failure);
+  auto request = decode_client_request(frame.bytes.data(), frame.bytes.size());
+  if (!request.is_ok()) return to_error(request.status());
+  KvRange range;
+  range.from = request->key;
+  range.to = request->range_end;
+  range.limit = request->range_limit;
+  range.bytes_max = request->range_bytes_max == 0 ? range_bytes_max : std::min(request->range_bytes_max, range_bytes_max);
+  range.keys_only = request->keys_only;
+  range.count_only = request->count_only;
+  auto result = self->state.kv->range(range);
+  if (!result.is_ok()) return to_error(result.status());
+  ClientResponse response;
+  response.request_id = request->request_id;
+  response.keys = std::move(result->keys);
+  response.values = std::move(result->values);
+  response.range_count = result->count;
+  response.more = result->more;
+  return Frame{encode_client_response(response)};
+}
+
 caf::result<uint64_t> on_install(Self self, uint64_t index, uint64_t term) {
   auto& state = self->state;
   if (!state.failure.is_ok()) return to_error(state.failure);
@@ -209,6 +233,7 @@ store_indexer_actor::behavior_type store_indexer(Self self, std::shared_ptr<Stor
       },
       [self](kv_apply_atom, Frame& frame) { return on_kv_apply(self, frame); },
       [self](kv_get_atom, const std::string& key) { return on_kv_get(self, key); },
+      [self](kv_range_atom, const Frame& request) { return on_kv_range(self, request); },
       [self](kv_applied_atom) -> caf::result<uint64_t> {
         auto applied = self->state.kv->applied_index();
         if (!applied.is_ok()) return to_error(applied.status());

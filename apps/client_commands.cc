@@ -1,7 +1,14 @@
 // keyval put|get|del|cas|status: one operation against a running cluster, through KvClient.
 //
 //   keyval put KEY VALUE            prints "OK (index I)"
-//   keyval get KEY                  prints the value; exit 1 when the key is absent
+//   keyval get KEY [--serializable] prints the value; exit 1 when the key is absent
+//   keyval get --prefix P [range flags]   every key starting with P (as `range`)
+//   keyval range FROM [TO] [--limit N] [--keys-only] [--count] [--serializable] [--page-bytes B]
+//                                   the pairs with FROM <= key < TO (no TO: to the last key; FROM
+//                                   "": the first key), one "KEY<TAB>VALUE" line each (--keys-only:
+//                                   KEY; --count: only the number), then a summary on stderr;
+//                                   paged by the nodes' 1 MiB answer bound. Linearizable per page
+//                                   by default; --serializable reads one node's applied state.
 //   keyval del KEY                  prints "deleted (index I)" or "absent, nothing deleted (index I)"
 //   keyval cas KEY OLD NEW          sets NEW if the value is OLD; exit 1 when it is not
 //   keyval cas KEY NEW --expect-absent   sets NEW only if KEY is absent; exit 1 when present
@@ -29,6 +36,7 @@
 #include "apps/commands.h"
 #include "apps/kv_client.h"
 #include "storage/kv_command.h"
+#include "storage/kv_state_machine.h"
 
 namespace keyval::commands {
 namespace {
@@ -108,10 +116,100 @@ int put_main(const std::vector<std::string>& args) {
   return cli::exit_ok;
 }
 
+// range and get --prefix: the flags beyond the client's own.
+const std::vector<std::string> range_value_flags = {"limit", "page-bytes", "prefix"};
+const std::vector<std::string> range_boolean_flags = {"keys-only", "count", "serializable"};
+
+int run_range(const std::string& command, KvClient& client, const std::string& from, const RangeOptions& options) {
+  auto answer = client.range(from, options);
+  if (!answer.is_ok()) return failed(command, answer.status());
+  if (options.count_only) {
+    std::cout << answer->count << "\n";
+  } else {
+    for (const auto& [key, value] : answer->pairs) {
+      std::cout << key;
+      if (!options.keys_only) std::cout << "\t" << value;
+      std::cout << "\n";
+    }
+  }
+  std::cerr << answer->count << (answer->count == 1 ? " key" : " keys") << " (" << answer->pages
+            << (answer->pages == 1 ? " answer" : " answers") << ", read index " << answer->index
+            << (options.serializable ? ", serializable" : "") << ")\n";
+  return cli::exit_ok;
+}
+
+// The range flags of an invocation.
+Result<RangeOptions> range_options(const cli::Flags& flags) {
+  RangeOptions options;
+  KV_ASSIGN_OR_RETURN(options.limit, flags.get_u64("limit", 0));
+  KV_ASSIGN_OR_RETURN(options.page_bytes, flags.get_u64("page-bytes", 0));
+  options.keys_only = flags.has("keys-only");
+  options.count_only = flags.has("count");
+  options.serializable = flags.has("serializable");
+  if (options.keys_only && options.count_only) return Status::invalid_argument("--keys-only and --count exclude each other");
+  return options;
+}
+
+Result<cli::Flags> parse_range_flags(const std::vector<std::string>& args) {
+  std::vector<std::string> names = client_flag_names();
+  names.insert(names.end(), range_value_flags.begin(), range_value_flags.end());
+  return cli::Flags::parse(args, names, range_boolean_flags);
+}
+
+int range_main(const std::vector<std::string>& args) {
+  auto flags = parse_range_flags(args);
+  if (!flags.is_ok()) return cli::usage_error("range", flags.status().message());
+  if (flags->has("prefix")) return cli::usage_error("range", "--prefix belongs to `keyval get --prefix P`");
+  const auto& words = flags->positional();
+  if (words.empty() || words.size() > 2) {
+    return cli::usage_error("range", "expects FROM [TO], got " + std::to_string(words.size()) + " argument(s)");
+  }
+  for (const std::string& bound : words) {
+    if (bound.size() > kv_key_bytes_max) {
+      return cli::usage_error("range", "a bound is over " + std::to_string(kv_key_bytes_max) + " bytes");
+    }
+  }
+  auto options = range_options(*flags);
+  if (!options.is_ok()) return cli::usage_error("range", options.status().message());
+  if (words.size() == 2) {
+    options->to = words[1];
+    if (options->to.empty()) return cli::usage_error("range", "TO must not be empty (leave it out: to the last key)");
+    if (options->to <= words[0]) return cli::usage_error("range", "TO must sort after FROM");
+  }
+  auto client = client_from_flags(*flags);
+  if (!client.is_ok()) return cli::usage_error("range", client.status().message());
+  return run_range("range", **client, words[0], *options);
+}
+
+int get_prefix(const cli::Flags& flags) {
+  if (!flags.positional().empty()) return cli::usage_error("get", "--prefix P takes no KEY");
+  const std::string prefix = flags.get("prefix");
+  if (prefix.empty()) return cli::usage_error("get", "--prefix must not be empty (use `keyval range \"\"` for every key)");
+  if (prefix.size() > kv_key_bytes_max) {
+    return cli::usage_error("get", "--prefix is over " + std::to_string(kv_key_bytes_max) + " bytes");
+  }
+  auto options = range_options(flags);
+  if (!options.is_ok()) return cli::usage_error("get", options.status().message());
+  options->to = prefix_end(prefix);
+  auto client = client_from_flags(flags);
+  if (!client.is_ok()) return cli::usage_error("get", client.status().message());
+  return run_range("get", **client, prefix, *options);
+}
+
 int get_main(const std::vector<std::string>& args) {
-  auto invocation = parse(args, 1, "KEY");
+  auto flags = parse_range_flags(args);
+  if (!flags.is_ok()) return cli::usage_error("get", flags.status().message());
+  if (flags->has("prefix")) return get_prefix(*flags);
+  for (const char* name : {"limit", "page-bytes", "keys-only", "count"}) {
+    if (flags->has(name)) return cli::usage_error("get", std::string("--") + name + " goes with --prefix");
+  }
+  std::vector<std::string> plain;
+  for (const std::string& arg : args) {
+    if (arg != "--serializable") plain.push_back(arg);
+  }
+  auto invocation = parse(plain, 1, "KEY");
   if (!invocation.is_ok()) return cli::usage_error("get", invocation.status().message());
-  auto response = invocation->client->get(invocation->words[0]);
+  auto response = invocation->client->get(invocation->words[0], flags->has("serializable"));
   if (!response.is_ok()) return failed("get", response.status());
   if (!response->found) {
     std::cerr << "keyval get: key '" << invocation->words[0] << "' is absent\n";

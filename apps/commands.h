@@ -24,7 +24,8 @@ int sim_main(const std::vector<std::string>& args);          // keyval sim
 // Against a running cluster (apps/client_commands.cc): exit 0 done, 1 absent / no match,
 // 2 usage, 3 the cluster did not complete it.
 int put_main(const std::vector<std::string>& args);          // keyval put KEY VALUE
-int get_main(const std::vector<std::string>& args);          // keyval get KEY
+int get_main(const std::vector<std::string>& args);          // keyval get KEY | get --prefix P
+int range_main(const std::vector<std::string>& args);        // keyval range FROM [TO]
 int del_main(const std::vector<std::string>& args);          // keyval del KEY
 int cas_main(const std::vector<std::string>& args);          // keyval cas KEY OLD NEW | KEY NEW --expect-absent
 int status_main(const std::vector<std::string>& args);       // keyval status [--hash]

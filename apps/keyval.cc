@@ -38,6 +38,10 @@ void print_usage(std::ostream& out) {
          "  cas KEY OLD NEW | cas KEY NEW --expect-absent\n"
          "      [--endpoints HOST:PORT,... in node-id order] [--timeout-ms T] [--request-timeout-ms R]\n"
          "      exit 0 done, 1 get: key absent / cas: no match, 2 usage, 3 cluster did not complete it\n"
+         "  get KEY --serializable            read this node's applied state, no ReadIndex (may be stale)\n"
+         "  range FROM [TO] | get --prefix P  the pairs with FROM <= key < TO (or starting with P), one\n"
+         "      [--limit N] [--keys-only] [--count] [--serializable] [--page-bytes B]\n"
+         "                                    \"KEY<TAB>VALUE\" line each; paged (1 MiB answers); summary on stderr\n"
          "  status [--endpoints ...] [--hash] one line per node and a JSON line; exit 3 when none answers;\n"
          "                                    --hash: each node's state hash and whether the replicas agree\n"
          "                                    (exit 1 when they differ at the same index)\n"
@@ -86,6 +90,7 @@ int main(int argc, char** argv) {
   if (command == "node") return keyval::commands::node_main(rest);
   if (command == "put") return keyval::commands::put_main(rest);
   if (command == "get") return keyval::commands::get_main(rest);
+  if (command == "range") return keyval::commands::range_main(rest);
   if (command == "del") return keyval::commands::del_main(rest);
   if (command == "cas") return keyval::commands::cas_main(rest);
   if (command == "status") return keyval::commands::status_main(rest);

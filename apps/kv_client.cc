@@ -13,6 +13,8 @@
 
 #include "actors/framing.h"
 #include "apps/kv_socket.h"
+#include "storage/kv_command.h"
+#include "storage/kv_state_machine.h"
 
 namespace keyval {
 namespace {
@@ -84,11 +86,45 @@ Result<ClientResponse> KvClient::put(const std::string& key, const std::string& 
   return run(std::move(request));
 }
 
-Result<ClientResponse> KvClient::get(const std::string& key) {
+Result<ClientResponse> KvClient::get(const std::string& key, bool serializable) {
   ClientRequest request;
   request.op = ClientOp::get;
   request.key = key;
+  request.serializable = serializable;
   return run(std::move(request));
+}
+
+Result<RangeAnswer> KvClient::range(const std::string& from, const RangeOptions& options) {
+  RangeAnswer answer;
+  std::string next = from;
+  while (true) {
+    ClientRequest request;
+    request.op = ClientOp::range;
+    request.key = next;
+    request.range_end = options.to;
+    request.range_limit = options.limit == 0 ? 0 : options.limit - answer.count;
+    request.range_bytes_max = options.page_bytes;
+    request.keys_only = options.keys_only;
+    request.count_only = options.count_only;
+    request.serializable = options.serializable;
+    KV_ASSIGN_OR_RETURN(ClientResponse page, run(std::move(request)));
+    if (answer.pages++ == 0) answer.index = page.index;
+    if (!page.values.empty() && page.values.size() != page.keys.size()) {
+      return Status::corruption("range answer: " + std::to_string(page.keys.size()) + " keys but " +
+                                std::to_string(page.values.size()) + " values");
+    }
+    for (size_t i = 0; i < page.keys.size(); ++i) {
+      answer.pairs.emplace_back(std::move(page.keys[i]), page.values.empty() ? std::string() : std::move(page.values[i]));
+    }
+    answer.count += page.range_count;
+    const bool limit_reached = options.limit != 0 && answer.count >= options.limit;
+    if (!page.more || limit_reached || options.count_only || answer.pairs.empty()) return answer;
+    // The least key after the last one: itself + "\0", or, for a key of the largest size
+    // (nothing extends it), the next key of at most that size.
+    const std::string& last = answer.pairs.back().first;
+    next = last.size() < kv_key_bytes_max ? last + std::string(1, '\0') : prefix_end(last);
+    if (next.empty()) return answer;  // the last key was the greatest possible one
+  }
 }
 
 Result<ClientResponse> KvClient::del(const std::string& key) {

@@ -76,6 +76,28 @@ struct NodeView {
 // A backup's progress: bytes of the snapshot file written so far, and its size.
 using SnapshotSaveProgress = std::function<void(uint64_t bytes_done, uint64_t total_bytes)>;
 
+// A range read (KvClient::range): the pairs with from <= key < to ("" : no upper bound) in
+// key order, paged by the nodes' answer bound (page_bytes, 0: the node's, 1 MiB) and
+// gathered here, at most `limit` (0: all). Each page is its own linearizable read (a
+// ReadIndex) unless serializable (each page from one node's applied state, possibly stale):
+// a range that spans pages is not one snapshot; a key written meanwhile may be seen in one
+// page's state and not another's.
+struct RangeOptions {
+  std::string to;
+  uint64_t limit = 0;
+  uint64_t page_bytes = 0;
+  bool keys_only = false;
+  bool count_only = false;  // only the number of pairs (within limit); no pairs
+  bool serializable = false;
+};
+
+struct RangeAnswer {
+  std::vector<std::pair<std::string, std::string>> pairs;  // values empty with keys_only
+  uint64_t count = 0;                                      // pairs, or counted (count_only)
+  uint64_t pages = 0;                                      // answers it took
+  uint64_t index = 0;                                      // the first page's read index
+};
+
 class KvClient {
  public:
   explicit KvClient(std::vector<Endpoint> endpoints, KvClientOptions options = {});
@@ -87,7 +109,10 @@ class KvClient {
   // index) or an error naming why it failed: invalid_argument when the cluster rejected the
   // request, io_error when no node completed it in time (with every node's last failure).
   Result<ClientResponse> put(const std::string& key, const std::string& value);
-  Result<ClientResponse> get(const std::string& key);
+  // serializable: from whichever node answers, without a ReadIndex (possibly stale).
+  Result<ClientResponse> get(const std::string& key, bool serializable = false);
+  // The pairs of a range (RangeOptions above), every page gathered.
+  Result<RangeAnswer> range(const std::string& from, const RangeOptions& options);
   Result<ClientResponse> del(const std::string& key);
   // expected nullopt: the key must be absent. cas_succeeded says whether it matched.
   Result<ClientResponse> cas(const std::string& key, const std::optional<std::string>& expected,

@@ -70,7 +70,23 @@ struct ClientRequest {
     memberRemove :group {
       nodeId @24 :UInt64;
     }
+    # A range read: the pairs with from <= key < to (`to` empty: to the last key), in key
+    # order, at most `limit` (0: no limit) and about `bytesMax` bytes of keys and values per
+    # answer (0: the node's bound, range_bytes_max; a larger value is capped to it). The answer
+    # says `more` when it stopped at a bound: ask again from the last key + "\0".
+    # countOnly: only the number of pairs (within limit); keysOnly: no values.
+    range :group {
+      from @25 :Data;
+      to @26 :Data;
+      limit @27 :UInt64;
+      bytesMax @28 :UInt64;
+      keysOnly @29 :Bool;
+      countOnly @30 :Bool;
+    }
   }
+  # get, range: serve from this node's applied state without a ReadIndex: possibly stale (a
+  # follower behind, a deposed leader), never blocked by an election. Linearizable when false.
+  serializable @31 :Bool;
   # status: also hash the key-value state (stateHash at hashIndex), as `etcdctl endpoint hashkv`.
   # It reads the whole state: ask for it when wanted, not on every status.
   hash @16 :Bool;
@@ -136,6 +152,12 @@ struct ClientResponse {
   configurationIndex @24 :UInt64;
   configurationCommitted @25 :Bool;
   configuration @26 :List(ConfigurationMember);
+  # range: the pairs in key order (values empty with keysOnly; none with countOnly), how many
+  # (returned, or counted with countOnly) and whether keys are left past a bound.
+  keys @27 :List(Data);
+  values @28 :List(Data);
+  rangeCount @29 :UInt64;
+  more @30 :Bool;
 }
 
 # One member of a configuration as member_list answers it. matchIndex: the leader's view of

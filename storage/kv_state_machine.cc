@@ -185,6 +185,43 @@ Result<std::optional<std::string>> KvStateMachine::get(const std::string& key) {
   return value;
 }
 
+std::string prefix_end(const std::string& prefix) {
+  std::string end = prefix;
+  while (!end.empty() && static_cast<unsigned char>(end.back()) == 0xff) end.pop_back();
+  if (!end.empty()) end.back() = static_cast<char>(static_cast<unsigned char>(end.back()) + 1);
+  return end;
+}
+
+Result<KvRangeResult> KvStateMachine::range(const KvRange& range) {
+  KvRangeResult result;
+  if (!range.to.empty() && range.to <= range.from) return result;
+  uint64_t bytes = 0;
+  Status status = store_.read_kv([&](KvReader& reader) -> Status {
+    return reader.scan(range.from, range.to, [&](std::string_view key, std::string_view value) {
+      if (range.limit != 0 && result.count == range.limit) {
+        result.more = true;
+        return false;
+      }
+      if (range.count_only) {
+        ++result.count;
+        return true;
+      }
+      const uint64_t pair_bytes = key.size() + (range.keys_only ? 0 : value.size());
+      if (result.count > 0 && bytes + pair_bytes > range.bytes_max) {
+        result.more = true;
+        return false;
+      }
+      bytes += pair_bytes;
+      result.keys.emplace_back(key);
+      if (!range.keys_only) result.values.emplace_back(value);
+      ++result.count;
+      return true;
+    });
+  });
+  if (!status.is_ok()) return status;
+  return result;
+}
+
 Result<std::pair<uint64_t, uint64_t>> KvStateMachine::applied() {
   std::pair<uint64_t, uint64_t> position;
   Status status = store_.read_kv([&](KvReader& reader) -> Status {

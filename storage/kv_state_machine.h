@@ -39,6 +39,32 @@
 
 namespace keyval {
 
+// A range read (`keyval range`, `keyval get --prefix`): the pairs with from <= key < to (`to`
+// empty: to the last key), in key order, at most `limit` of them (0: no limit) and about
+// `bytes_max` bytes of keys and values (at least one pair, whatever its size). `more` says the
+// answer stopped at a bound with keys left in the range: ask again from the last key + "\0".
+// count_only counts the pairs (within `limit`) and returns none; keys_only leaves values empty.
+struct KvRange {
+  std::string from;
+  std::string to;
+  uint64_t limit = 0;
+  uint64_t bytes_max = 1 << 20;
+  bool keys_only = false;
+  bool count_only = false;
+};
+
+struct KvRangeResult {
+  std::vector<std::string> keys;
+  std::vector<std::string> values;  // empty when keys_only or count_only
+  uint64_t count = 0;               // pairs returned, or counted (count_only)
+  bool more = false;
+};
+
+// `to` of the range holding every key that starts with `prefix`: the prefix with its last
+// byte below 0xff incremented and the bytes after it dropped; "" (no bound) when every byte
+// is 0xff or the prefix is empty.
+std::string prefix_end(const std::string& prefix);
+
 struct KvStateMachineOptions {
   // Bound on the session table (clients remembered). Each row holds one result, including
   // the previous value of the key it changed, so the table's bytes scale with values too.
@@ -58,6 +84,8 @@ class KvStateMachine {
 
   // The value of `key` in the applied state; nullopt when absent.
   Result<std::optional<std::string>> get(const std::string& key);
+  // The pairs of `range` in the applied state (KvRange above), from one read transaction.
+  Result<KvRangeResult> range(const KvRange& range);
   Result<uint64_t> applied_index();
   // (applied index, term of that entry); the term is 0 when an older build applied it.
   Result<std::pair<uint64_t, uint64_t>> applied();

@@ -587,6 +587,25 @@ class Store::Impl::KvTransaction final : public KvWriter {
     return std::optional<std::string>(std::string(bytes->begin(), bytes->end()));
   }
 
+  Status scan(const std::string& from, const std::string& to,
+              const std::function<bool(std::string_view key, std::string_view value)>& visit) override {
+    Cursor cursor;
+    KV_RETURN_IF_ERROR(cursor.open(txn_, impl_.kv, impl_.where("kv", "(scan)")));
+    MDB_val key = as_val(from.data(), from.size());
+    MDB_val value{};
+    int rc = mdb_cursor_get(cursor.get(), &key, &value, from.empty() ? MDB_FIRST : MDB_SET_RANGE);
+    while (rc == 0) {
+      std::string_view key_view(static_cast<const char*>(key.mv_data), key.mv_size);
+      if (!to.empty() && key_view >= std::string_view(to)) return Status::ok();
+      if (!visit(key_view, std::string_view(static_cast<const char*>(value.mv_data), value.mv_size))) {
+        return Status::ok();
+      }
+      rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_NEXT);
+    }
+    if (rc == MDB_NOTFOUND) return Status::ok();
+    return lmdb_status(rc, "scan " + impl_.where("kv", "keys"));
+  }
+
   Status put(const std::string& key, const std::string& value) override {
     MDB_val key_val = as_val(key.data(), key.size());
     MDB_val value_val = as_val(value.data(), value.size());

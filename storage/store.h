@@ -68,6 +68,11 @@ class KvReader {
  public:
   virtual ~KvReader() = default;
   virtual Result<std::optional<std::string>> get(const std::string& key) = 0;
+  // Every pair with from <= key < to (`to` empty: no upper bound), in key order (LMDB's:
+  // bytewise, a prefix before its extensions), until `visit` returns false. The views die
+  // when visit returns.
+  virtual Status scan(const std::string& from, const std::string& to,
+                      const std::function<bool(std::string_view key, std::string_view value)>& visit) = 0;
   virtual Result<std::optional<StoredSession>> load_session(uint64_t client_id) = 0;
   virtual Result<uint64_t> session_count() = 0;
   // The client id whose session has the lowest last_used_index (ties: lowest client id).

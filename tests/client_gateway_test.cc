@@ -119,6 +119,7 @@ state_machine_actor::behavior_type idle_state_machine(int) {
       [](kv_get_atom, std::string&, uint64_t) -> caf::result<bool, std::string, uint64_t> {
         return to_error(Status::busy("idle"));
       },
+      [](kv_range_atom, Frame&, uint64_t) -> caf::result<Frame> { return to_error(Status::busy("idle")); },
       [](kv_applied_atom) { return uint64_t{0}; },
       [](snapshot_install_atom, uint64_t, uint64_t) { return uint64_t{0}; },
   };
@@ -308,6 +309,7 @@ state_machine_actor::behavior_type applied_state_machine(state_machine_actor::po
         *waited = read_index;
         return {false, std::string(), uint64_t{44}};
       },
+      [](kv_range_atom, Frame&, uint64_t) -> caf::result<Frame> { return to_error(Status::busy("unused")); },
       [](kv_applied_atom) { return uint64_t{44}; },
       [](snapshot_install_atom, uint64_t, uint64_t) -> caf::result<uint64_t> { return to_error(Status::busy("unused")); },
   };
@@ -323,6 +325,7 @@ store_indexer_actor::behavior_type hashing_indexer(int) {
       [](checkpoint_atom) -> caf::result<uint64_t> { return unused(); },
       [](kv_apply_atom, Frame&) -> caf::result<Frame> { return unused(); },
       [](kv_get_atom, std::string&) -> caf::result<bool, std::string> { return unused(); },
+      [](kv_range_atom, Frame&) -> caf::result<Frame> { return unused(); },
       [](kv_applied_atom) -> caf::result<uint64_t> { return unused(); },
       [](compact_atom, uint64_t) -> caf::result<uint64_t> { return unused(); },
       [](snapshot_install_atom, uint64_t, uint64_t) -> caf::result<uint64_t> { return unused(); },

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -16,6 +17,7 @@
 #include "actors/framing.h"
 #include "apps/kv_socket.h"
 #include "apps/local_cluster.h"
+#include "storage/kv_state_machine.h"
 #include "storage/node_identity.h"
 #include "tests/support/cluster_fixture.h"
 #include "tests/support/run_keyval.h"
@@ -26,6 +28,7 @@ using keyval::testing::contains;
 using keyval::testing::load_options;
 using keyval::testing::read_text;
 
+using keyval::testing::Run;
 using keyval::testing::run_keyval;
 using keyval::testing::TempDir;
 
@@ -86,6 +89,66 @@ BOOST_FIXTURE_TEST_CASE(three_nodes_elect_one_leader_and_replicate_every_write, 
   BOOST_TEST_REQUIRE(got.is_ok(), got.status().message());
   BOOST_TEST(got->value == "value-42");
   BOOST_TEST(contains(read_text(cluster->log_path(leader_id)), "elected leader in term"));
+  expect_clean_stop();
+}
+
+// Range reads through real nodes: paged by the answer bound, in key order, bounded by a
+// limit, counted, from the CLI, and serializable from a follower.
+BOOST_FIXTURE_TEST_CASE(range_and_prefix_reads_page_through_every_key_in_order, ClusterFixture) {
+  const uint64_t leader_id = leader();
+  KvClient client(cluster->client_endpoints());
+  auto value_of = [](int i) { return "value-" + std::to_string(i) + std::string(90, 'x'); };
+  char key[16];
+  for (int i = 0; i < 300; ++i) {
+    std::snprintf(key, sizeof key, "r/%03d", i);
+    BOOST_TEST_REQUIRE(client.put(key, value_of(i)).is_ok());
+  }
+  for (const char* other : {"q", "r", "r0", "s/x"}) BOOST_TEST_REQUIRE(client.put(other, "other").is_ok());
+
+  RangeOptions paged;
+  paged.to = prefix_end("r/");
+  paged.page_bytes = 2000;  // about 19 pairs per answer
+  auto all = client.range("r/", paged);
+  BOOST_TEST_REQUIRE(all.is_ok(), all.status().message());
+  BOOST_TEST_REQUIRE(all->pairs.size() == 300u);
+  BOOST_TEST(all->count == 300u);
+  BOOST_TEST(all->pages >= 15u, all->pages << " answers");
+  for (int i = 0; i < 300; ++i) {
+    std::snprintf(key, sizeof key, "r/%03d", i);
+    BOOST_TEST(all->pairs[i].first == key);
+    BOOST_TEST(all->pairs[i].second == value_of(i));
+  }
+  paged.limit = 25;
+  auto limited = client.range("r/", paged);
+  BOOST_TEST_REQUIRE(limited.is_ok());
+  BOOST_TEST(limited->pairs.size() == 25u);
+  BOOST_TEST(limited->pairs.back().first == "r/024");
+
+  const std::string endpoints = " --endpoints " + cluster->endpoints_flag();
+  Run prefix = run_keyval("get --prefix r/ --keys-only --page-bytes 500" + endpoints);
+  BOOST_TEST_REQUIRE(prefix.exit_code == 0, prefix.output);
+  BOOST_TEST(contains(prefix.output, "r/000\nr/001\n"), prefix.output.substr(0, 200));
+  BOOST_TEST(contains(prefix.output, "r/298\nr/299\n"));
+  BOOST_TEST(!contains(prefix.output, "r0\n"));
+  BOOST_TEST(contains(prefix.output, "300 keys"), prefix.output.substr(prefix.output.size() - 200));
+
+  Run range = run_keyval("range r/100 r/103" + endpoints);
+  BOOST_TEST_REQUIRE(range.exit_code == 0, range.output);
+  BOOST_TEST(contains(range.output, "r/100\t" + value_of(100) + "\nr/101\t" + value_of(101) + "\nr/102\t" +
+                                        value_of(102) + "\n3 keys"),
+             range.output);
+
+  expect_caught_up();
+  const uint64_t follower = leader_id % 3 + 1;
+  Run counted = run_keyval("range \"\" --count --serializable --endpoints " +
+                           cluster->client_endpoints()[follower - 1].str());
+  BOOST_TEST_REQUIRE(counted.exit_code == 0, counted.output);
+  BOOST_TEST(counted.output.find("304\n") == 0, counted.output);
+  BOOST_TEST(contains(counted.output, "serializable"), counted.output);
+
+  Run backwards = run_keyval("range b a" + endpoints);
+  BOOST_TEST(backwards.exit_code == 2, backwards.output);
+  BOOST_TEST(contains(backwards.output, "TO must sort after FROM"), backwards.output);
   expect_clean_stop();
 }
 

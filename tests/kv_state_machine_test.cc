@@ -140,6 +140,80 @@ BOOST_AUTO_TEST_CASE(put_then_get_returns_the_value_and_reports_the_previous_one
   BOOST_CHECK(!fixture.get("other").has_value());
 }
 
+// Range reads (keyval range, get --prefix): bounds, order, limit, byte bound, keys-only, count.
+BOOST_AUTO_TEST_CASE(range_returns_the_pairs_in_key_order_within_its_bounds) {
+  Fixture fixture;
+  std::vector<Entry> entries;
+  uint64_t index = 0;
+  // Inserted out of order; "a/" < "a/1" < "a/10" < "a/2" < "a0" < "b" bytewise.
+  for (const char* key : {"b", "a/2", "a/10", "a0", "a/", "a/1"}) {
+    entries.push_back(entry(++index, put(0, 0, key, std::string("v-") + key)));
+  }
+  fixture.apply(entries);
+  auto keys_of = [](const KvRangeResult& result) {
+    std::string joined;
+    for (const std::string& key : result.keys) joined += key + " ";
+    return joined;
+  };
+  KvRange all;
+  auto every = fixture.machine().range(all);
+  BOOST_REQUIRE_MESSAGE(every.is_ok(), every.status().to_string());
+  BOOST_TEST(keys_of(*every) == "a/ a/1 a/10 a/2 a0 b ");
+  BOOST_TEST(every->count == 6u);
+  BOOST_TEST(!every->more);
+  BOOST_TEST(every->values.at(2) == "v-a/10");
+
+  KvRange prefix;  // get --prefix a/
+  prefix.from = "a/";
+  prefix.to = prefix_end("a/");
+  BOOST_TEST(prefix.to == "a0");
+  auto under = fixture.machine().range(prefix);
+  BOOST_REQUIRE(under.is_ok());
+  BOOST_TEST(keys_of(*under) == "a/ a/1 a/10 a/2 ");
+
+  KvRange limited = prefix;
+  limited.limit = 2;
+  auto two = fixture.machine().range(limited);
+  BOOST_REQUIRE(two.is_ok());
+  BOOST_TEST(keys_of(*two) == "a/ a/1 ");
+  BOOST_TEST(two->more, "keys are left in the range past the limit");
+  limited.limit = 4;
+  BOOST_TEST(!fixture.machine().range(limited)->more, "a limit equal to what is there leaves nothing more");
+
+  KvRange small = all;  // each pair is 2-4 key bytes + 4-6 value bytes: 12 bytes hold one or two
+  small.bytes_max = 12;
+  auto page = fixture.machine().range(small);
+  BOOST_REQUIRE(page.is_ok());
+  BOOST_TEST(page->count == 1u, keys_of(*page));
+  BOOST_TEST(page->more);
+  small.bytes_max = 1;  // smaller than any pair: still one, so paging always moves on
+  BOOST_TEST(fixture.machine().range(small)->count == 1u);
+
+  KvRange keys = all;
+  keys.keys_only = true;
+  keys.bytes_max = 6;  // keys only: "a/" "a/1" fit, "a/10" does not
+  auto only_keys = fixture.machine().range(keys);
+  BOOST_REQUIRE(only_keys.is_ok());
+  BOOST_TEST(keys_of(*only_keys) == "a/ a/1 ");
+  BOOST_TEST(only_keys->values.empty());
+
+  KvRange count = all;
+  count.count_only = true;
+  count.from = "a/1";
+  count.to = "b";
+  auto counted = fixture.machine().range(count);
+  BOOST_REQUIRE(counted.is_ok());
+  BOOST_TEST(counted->count == 4u);
+  BOOST_TEST(counted->keys.empty());
+
+  KvRange empty;  // to <= from: nothing, not an error
+  empty.from = "b";
+  empty.to = "a";
+  BOOST_TEST(fixture.machine().range(empty)->count == 0u);
+  BOOST_TEST(prefix_end("a\xff\xff") == "b");
+  BOOST_TEST(prefix_end("\xff").empty(), "no key follows every key starting with 0xff: no upper bound");
+}
+
 BOOST_AUTO_TEST_CASE(delete_removes_the_key_and_reports_whether_it_existed) {
   Fixture fixture;
   std::vector<CommandResult> results =

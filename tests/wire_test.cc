@@ -39,7 +39,7 @@ const std::vector<ClientOp> all_ops = {ClientOp::put,    ClientOp::get,         
                                        ClientOp::cas,    ClientOp::status,         ClientOp::snapshot_begin,
                                        ClientOp::snapshot_chunk, ClientOp::leader_transfer,
                                        ClientOp::member_list, ClientOp::member_add, ClientOp::member_promote,
-                                       ClientOp::member_remove};
+                                       ClientOp::member_remove, ClientOp::range};
 
 const std::vector<ClientStatus> all_statuses = {
     ClientStatus::ok,       ClientStatus::not_leader,    ClientStatus::no_leader,       ClientStatus::timeout,
@@ -168,6 +168,14 @@ ClientRequest sample_request(ClientOp op) {
     request.member_peer_address = "127.0.0.1:7204";
     request.member_client_address = "[::1]:7104";
   }
+  if (op == ClientOp::range) {
+    request.key = std::string("a\0", 2);
+    request.range_end = "b";
+    request.range_limit = 10;
+    request.range_bytes_max = 4096;
+    request.keys_only = true;
+    request.serializable = true;
+  }
   return request;
 }
 
@@ -199,6 +207,10 @@ ClientResponse sample_response(ClientStatus status) {
   response.configuration_committed = true;
   response.configuration = {ConfigurationMember{1, "127.0.0.1:7201", "127.0.0.1:7101", false, 99},
                             ConfigurationMember{4, "127.0.0.1:7204", "", true, 12}};
+  response.keys = {"a", std::string("b\0", 2), ""};
+  response.values = {"1", "", std::string("\0", 1)};
+  response.range_count = 3;
+  response.more = true;
   return response;
 }
 
@@ -466,9 +478,9 @@ BOOST_AUTO_TEST_CASE(every_status_round_trips) {
 BOOST_AUTO_TEST_CASE(names_match_the_header) {
   const char* op_names[] = {"put",    "get",           "del",            "cas",
                             "status", "snapshot_begin", "snapshot_chunk", "leader_transfer",
-                            "member_list", "member_add", "member_promote", "member_remove"};
-  for (uint8_t op = 0; op <= 11; ++op) BOOST_TEST(client_op_name(static_cast<ClientOp>(op)) == op_names[op]);
-  BOOST_TEST(client_op_name(static_cast<ClientOp>(12)) == "invalid");
+                            "member_list", "member_add", "member_promote", "member_remove", "range"};
+  for (uint8_t op = 0; op <= 12; ++op) BOOST_TEST(client_op_name(static_cast<ClientOp>(op)) == op_names[op]);
+  BOOST_TEST(client_op_name(static_cast<ClientOp>(13)) == "invalid");
   const char* status_names[] = {"ok",       "not_leader",    "no_leader",       "timeout",
                                 "rejected", "stale_request", "session_expired", "lost",
                                 "busy",     "unavailable"};
@@ -570,11 +582,32 @@ BOOST_AUTO_TEST_CASE(unknown_op_is_refused) {
   std::vector<uint8_t> bytes = encode_client_request(sample_request(ClientOp::status));
   size_t offset = request_discriminant_offset();
   BOOST_REQUIRE(bytes[offset] == static_cast<uint8_t>(schema::ClientRequest::STATUS));  // the layout assumed
-  bytes[offset] = 12;  // one past member_remove
+  bytes[offset] = 13;  // one past range
   auto decoded = decode_request(bytes);
   BOOST_REQUIRE(!decoded.is_ok());
   BOOST_TEST(decoded.status().code() == Code::corruption);
-  BOOST_TEST(contains(decoded.status().message(), "unknown op 12"));
+  BOOST_TEST(contains(decoded.status().message(), "unknown op 13"));
+}
+
+BOOST_AUTO_TEST_CASE(range_bounds_may_be_empty_but_not_over_the_key_bound) {
+  ClientRequest request = sample_request(ClientOp::range);
+  request.key.clear();  // from the first key
+  request.range_end.clear();  // to the last
+  BOOST_TEST(decode_request(encode_client_request(request)).is_ok());
+  request.range_end = std::string(kv_key_bytes_max + 1, 'z');
+  auto decoded = decode_request(encode_client_request(request));
+  BOOST_REQUIRE(!decoded.is_ok());
+  BOOST_TEST(decoded.status().code() == Code::invalid_argument);
+  BOOST_TEST(contains(decoded.status().message(), "range key of 512 bytes"), decoded.status().message());
+}
+
+BOOST_AUTO_TEST_CASE(range_answer_with_values_not_matching_its_keys_is_refused) {
+  ClientResponse response = sample_response(ClientStatus::ok);
+  response.values.pop_back();
+  auto decoded = decode_response(encode_client_response(response));
+  BOOST_REQUIRE(!decoded.is_ok());
+  BOOST_TEST(decoded.status().code() == Code::corruption);
+  BOOST_TEST(contains(decoded.status().message(), "3 range keys but 2 values"), decoded.status().message());
 }
 
 BOOST_AUTO_TEST_CASE(empty_key_is_refused_naming_the_op) {
