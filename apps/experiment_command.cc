@@ -13,6 +13,9 @@
 // disk-full is refused here (it needs a small file system per node; the crash tests cover a
 // full disk on a real tmpfs).
 //
+// A scenario of fault steps (partition, oneway, isolate, delay, heal, pause, fill-disk) runs in
+// apps/experiment_steps.cc; `keyval experiment check HISTORY` checks a recorded history.
+//
 // kill replace / kill grow follow the operator's procedure of docs/MEMBERSHIP.md
 // (apps/cluster_membership.h): new nodes (new ids, new empty data directories, started with
 // --join) are added as learners, promoted once caught up, then the oldest members are removed
@@ -29,6 +32,7 @@
 #include "apps/cli.h"
 #include "apps/cluster_membership.h"
 #include "apps/commands.h"
+#include "apps/experiment_steps.h"
 #include "apps/kv_socket.h"
 #include "apps/local_cluster.h"
 #include "sim/scenario.h"
@@ -431,6 +435,7 @@ int run_main(const std::vector<std::string>& args) {
     if (!seed.is_ok()) return cli::usage_error(command_name, seed.status().message());
     scenario->seed = *seed;
   }
+  if (scenario->has_steps()) return run_fault_steps_experiment(*scenario, flags->get("out"), flags->has("keep-data"));
   if (scenario->how == KillHow::disk_full) {
     return cli::usage_error(command_name, "how disk-full is not supported on real processes (it needs a small file "
                                           "system per node); use sigkill, sigterm or torn, or run it in the simulator");
@@ -452,7 +457,10 @@ int run_main(const std::vector<std::string>& args) {
 }  // namespace
 
 int experiment_main(const std::vector<std::string>& args) {
-  if (args.empty() || args[0] != "run") return cli::usage_error("experiment", "expects: run SCENARIO --out DIR");
+  if (!args.empty() && args[0] == "check") return experiment_check_main(std::vector<std::string>(args.begin() + 1, args.end()));
+  if (args.empty() || args[0] != "run") {
+    return cli::usage_error("experiment", "expects: run SCENARIO --out DIR, or check HISTORY");
+  }
   return run_main(std::vector<std::string>(args.begin() + 1, args.end()));
 }
 
