@@ -4,8 +4,10 @@
 // (free ports; data under DIR/cluster, removed at the end unless --keep-data), with the
 // scenario's load running throughout, and writes the outputs (cycles.csv, summary.json,
 // summary.txt, SVG plots) to DIR. A progress line per cycle goes to stderr; the last stdout
-// line is the summary JSON. Exit 0 when no acknowledged write was lost and every cycle
-// completed, 1 otherwise, 2 for bad usage or a bad scenario file.
+// line is the summary JSON. Every operation of the load goes into DIR/history.jsonl, which is
+// checked for linearizability. Exit 0 when no acknowledged write was lost, the history is
+// linearizable and every cycle completed, 1 otherwise (the cluster directory with the nodes'
+// logs is kept), 2 for bad usage or a bad scenario file.
 //
 // Kill methods on processes: sigkill; sigterm (waits for the clean exit); torn (SIGKILL, then
 // half of a next record is written after the node's last WAL record, as if power failed in the
@@ -408,6 +410,7 @@ struct Runner {
       result.problems.push_back(std::to_string(report.unreadable) + " acknowledged writes could not be read back");
     }
     for (const std::string& problem : report.problems) result.problems.push_back("write " + problem);
+    check_load_history(load->operations(), start_ms * 1'000'000, out, options.directory + "/node<i>.log", result);
     for (const auto& [id, exit] : cluster->stop_all()) {
       if (!exit.exited || exit.code != 0) result.problems.push_back("node " + std::to_string(id) + " stopped with " + exit.describe());
     }
@@ -417,6 +420,9 @@ struct Runner {
     if (!keep_data && result.ok()) {
       std::error_code ignored;
       std::filesystem::remove_all(options.directory, ignored);
+    } else if (!result.ok()) {
+      std::cerr << "keyval experiment run: FAILED; kept the history " << result.history_path << " and the nodes' logs "
+                << options.directory << "/node<i>.log" << std::endl;
     }
     std::cout << sim::experiment_summary_json(result) << std::endl;
     return result.ok() ? cli::exit_ok : 1;

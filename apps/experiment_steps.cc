@@ -17,6 +17,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <iostream>
@@ -231,26 +232,6 @@ struct StepRunner {
     }
   }
 
-  // The history of the load, written and checked; a violation keeps everything and says where.
-  void check(const std::vector<LoadOp>& ops) {
-    std::vector<sim::Operation> history;
-    history.reserve(ops.size());
-    for (const LoadOp& op : ops) history.push_back(to_operation(op, start_ns));
-    std::sort(history.begin(), history.end(),
-              [](const sim::Operation& a, const sim::Operation& b) { return a.invoke_ns < b.invoke_ns; });
-    result.history_path = out + "/history.jsonl";
-    result.history_operations = history.size();
-    std::error_code ignored;
-    std::filesystem::create_directories(out, ignored);
-    Status written = sim::write_history_file(result.history_path, history);
-    if (!written.is_ok()) result.problems.push_back("history: " + written.message());
-    HistoryVerdict verdict = check_history(history, result.history_path);
-    result.linearizable = verdict.linearizable;
-    if (verdict.linearizable == "no") {
-      result.problems.push_back(verdict.detail + "; the nodes' logs: " + cluster->directory() + "/node<i>.log");
-    }
-  }
-
   void tear_down() {
     if (proxy) proxy->heal();
     for (uint64_t id : members) {
@@ -290,7 +271,7 @@ struct StepRunner {
       result.problems.push_back(std::to_string(report.unreadable) + " acknowledged writes could not be read back");
     }
     for (const std::string& problem : report.problems) result.problems.push_back("write " + problem);
-    check(ops);
+    check_load_history(ops, start_ns, out, cluster->directory() + "/node<i>.log", result);
     fill_restarts();
     for (const auto& [id, exit] : cluster->stop_all()) {
       if (!exit.exited || exit.code != 0) result.problems.push_back("node " + std::to_string(id) + " stopped with " + exit.describe());
@@ -333,6 +314,24 @@ HistoryVerdict check_history(const std::vector<sim::Operation>& history, const s
                      " (operations #i are line i+1 of the history " + path + ")";
   }
   return verdict;
+}
+
+void check_load_history(const std::vector<LoadOp>& ops, uint64_t start_ns, const std::string& out,
+                        const std::string& logs, sim::ExperimentResult& result) {
+  std::vector<sim::Operation> history;
+  history.reserve(ops.size());
+  for (const LoadOp& op : ops) history.push_back(to_operation(op, start_ns));
+  std::sort(history.begin(), history.end(),
+            [](const sim::Operation& a, const sim::Operation& b) { return a.invoke_ns < b.invoke_ns; });
+  result.history_path = out + "/history.jsonl";
+  result.history_operations = history.size();
+  std::error_code ignored;
+  std::filesystem::create_directories(out, ignored);
+  Status written = sim::write_history_file(result.history_path, history);
+  if (!written.is_ok()) result.problems.push_back("history: " + written.message());
+  HistoryVerdict verdict = check_history(history, result.history_path);
+  result.linearizable = verdict.linearizable;
+  if (verdict.linearizable == "no") result.problems.push_back(verdict.detail + "; the nodes' logs: " + logs);
 }
 
 int run_fault_steps_experiment(const sim::Scenario& scenario, const std::string& out, bool keep_data) {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/local_cluster.h"
 #include "sim/history.h"
 #include "sim/scenario.h"
 
@@ -23,6 +24,12 @@ struct HistoryVerdict {
   std::string detail;
 };
 HistoryVerdict check_history(const std::vector<sim::Operation>& history, const std::string& path);
+
+// The load's operations as a history (times from `start_ns` on the steady clock), written to
+// OUT/history.jsonl and checked; fills result's linearizable, history_operations, history_path,
+// and on a violation a problem naming the key, the history and the nodes' logs (`logs`).
+void check_load_history(const std::vector<LoadOp>& ops, uint64_t start_ns, const std::string& out,
+                        const std::string& logs, sim::ExperimentResult& result);
 
 // keyval experiment check HISTORY: exit 0 linearizable, 1 a violation, 3 undecided (a search
 // bound), 2 bad usage or an unreadable file.
