@@ -35,6 +35,19 @@ ResolvedStep resolve_step(const FaultStep& step, uint64_t leader, uint64_t nodes
     resolved.nodes += (resolved.nodes.empty() ? "" : separator) + text;
     resolved.groups.push_back(std::move(ids));
   }
+  if (step.kind == StepKind::partition) {
+    // A partition names every node it splits: it touches the leader when the leader's side is
+    // no majority (a node left out of every group keeps all its links and counts on both sides).
+    resolved.names_leader = false;
+    for (const auto& group : resolved.groups) {
+      if (std::find(group.begin(), group.end(), leader) == group.end() || leader == 0) continue;
+      uint64_t side = nodes;
+      for (const auto& other : resolved.groups) {
+        if (&other != &group) side -= other.size();
+      }
+      resolved.names_leader = 2 * side <= nodes;
+    }
+  }
   return resolved;
 }
 

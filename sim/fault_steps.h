@@ -21,7 +21,10 @@ namespace keyval::sim {
 struct ResolvedStep {
   std::vector<std::vector<uint64_t>> groups;
   std::string nodes;          // for the row's nodes_down: "1 2|3", "1>2", "2", "" (heal, delay everywhere)
-  bool names_leader = false;  // a named node was the leader when the step started
+  // The step touched the leader (as it was when the step started): it is the node isolated,
+  // paused or whose disk fills, an end of the one-way link or delayed link, or on a side of
+  // the partition that is no majority.
+  bool names_leader = false;
 };
 
 // Whether the step needs a leader to resolve (it names `leader` or `follower`).

@@ -142,7 +142,8 @@ Result<Scenario> load_scenario(const std::string& path);
 //
 // A fault step is one row too: cycle is the step's number, how its kind ("partition", "pause",
 // ...), nodes_down the nodes it named as resolved when it started ("1 2|3", "1>2", "2"; empty
-// for heal and an every-link delay), was_leader whether they included the leader then,
+// for heal and an every-link delay), was_leader whether the step touched the leader then
+// (sim/fault_steps.h, ResolvedStep::names_leader),
 // killed_at_ms when it started, down_ms how long it lasted, unavailable_ms from its start to the
 // first write acknowledged that was invoked after it, and the operations counted from its start
 // to the next step's. A fill-disk step whose node stopped fills the recovery columns of its
