@@ -4,14 +4,19 @@
 // (free ports; data under DIR/cluster, removed at the end unless --keep-data), with the
 // scenario's load running throughout, and writes the outputs (cycles.csv, summary.json,
 // summary.txt, SVG plots) to DIR. A progress line per cycle goes to stderr; the last stdout
-// line is the summary JSON. Exit 0 when no acknowledged write was lost and every cycle
-// completed, 1 otherwise, 2 for bad usage or a bad scenario file.
+// line is the summary JSON. Every operation of the load goes into DIR/history.jsonl, which is
+// checked for linearizability. Exit 0 when no acknowledged write was lost, the history is
+// linearizable and every cycle completed, 1 otherwise (the cluster directory with the nodes'
+// logs is kept), 2 for bad usage or a bad scenario file.
 //
 // Kill methods on processes: sigkill; sigterm (waits for the clean exit); torn (SIGKILL, then
 // half of a next record is written after the node's last WAL record, as if power failed in the
 // middle of that write: its recovery must cut the torn tail).
 // disk-full is refused here (it needs a small file system per node; the crash tests cover a
 // full disk on a real tmpfs).
+//
+// A scenario of fault steps (partition, oneway, isolate, delay, heal, pause, fill-disk) runs in
+// apps/experiment_steps.cc; `keyval experiment check HISTORY` checks a recorded history.
 //
 // kill replace / kill grow follow the operator's procedure of docs/MEMBERSHIP.md
 // (apps/cluster_membership.h): new nodes (new ids, new empty data directories, started with
@@ -29,6 +34,7 @@
 #include "apps/cli.h"
 #include "apps/cluster_membership.h"
 #include "apps/commands.h"
+#include "apps/experiment_steps.h"
 #include "apps/kv_socket.h"
 #include "apps/local_cluster.h"
 #include "sim/scenario.h"
@@ -404,6 +410,7 @@ struct Runner {
       result.problems.push_back(std::to_string(report.unreadable) + " acknowledged writes could not be read back");
     }
     for (const std::string& problem : report.problems) result.problems.push_back("write " + problem);
+    check_load_history(load->operations(), start_ms * 1'000'000, out, options.directory + "/node<i>.log", result);
     for (const auto& [id, exit] : cluster->stop_all()) {
       if (!exit.exited || exit.code != 0) result.problems.push_back("node " + std::to_string(id) + " stopped with " + exit.describe());
     }
@@ -413,6 +420,9 @@ struct Runner {
     if (!keep_data && result.ok()) {
       std::error_code ignored;
       std::filesystem::remove_all(options.directory, ignored);
+    } else if (!result.ok()) {
+      std::cerr << "keyval experiment run: FAILED; kept the history " << result.history_path << " and the nodes' logs "
+                << options.directory << "/node<i>.log" << std::endl;
     }
     std::cout << sim::experiment_summary_json(result) << std::endl;
     return result.ok() ? cli::exit_ok : 1;
@@ -431,6 +441,7 @@ int run_main(const std::vector<std::string>& args) {
     if (!seed.is_ok()) return cli::usage_error(command_name, seed.status().message());
     scenario->seed = *seed;
   }
+  if (scenario->has_steps()) return run_fault_steps_experiment(*scenario, flags->get("out"), flags->has("keep-data"));
   if (scenario->how == KillHow::disk_full) {
     return cli::usage_error(command_name, "how disk-full is not supported on real processes (it needs a small file "
                                           "system per node); use sigkill, sigterm or torn, or run it in the simulator");
@@ -452,7 +463,10 @@ int run_main(const std::vector<std::string>& args) {
 }  // namespace
 
 int experiment_main(const std::vector<std::string>& args) {
-  if (args.empty() || args[0] != "run") return cli::usage_error("experiment", "expects: run SCENARIO --out DIR");
+  if (!args.empty() && args[0] == "check") return experiment_check_main(std::vector<std::string>(args.begin() + 1, args.end()));
+  if (args.empty() || args[0] != "run") {
+    return cli::usage_error("experiment", "expects: run SCENARIO --out DIR, or check HISTORY");
+  }
   return run_main(std::vector<std::string>(args.begin() + 1, args.end()));
 }
 

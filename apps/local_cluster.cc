@@ -25,6 +25,11 @@ namespace {
 
 uint64_t now_ms() { return steady_now_ms(); }
 
+uint64_t now_ns() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+}
+
 void sleep_ms(uint64_t ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
 
 // Ports the kernel hands out for port 0, all held at once so they differ, then released.
@@ -88,7 +93,9 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::create(LocalClusterOptions o
   const LocalClusterOptions& o = cluster->options_;
   std::vector<uint16_t> picked;
   if (o.client_port_base == 0 || o.peer_port_base == 0) {
-    KV_ASSIGN_OR_RETURN(picked, free_ports(2 * o.nodes));
+    KV_ASSIGN_OR_RETURN(picked, free_ports((o.separate_peer_listen ? 3 : 2) * o.nodes));
+  } else if (o.separate_peer_listen) {
+    KV_ASSIGN_OR_RETURN(picked, free_ports(3 * o.nodes));
   }
   for (uint64_t i = 0; i < o.nodes; ++i) {
     if (o.client_port_base + o.nodes > 65536 || o.peer_port_base + o.nodes > 65536) {
@@ -98,6 +105,8 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::create(LocalClusterOptions o
     uint16_t peer = o.peer_port_base ? static_cast<uint16_t>(o.peer_port_base + i) : picked[o.nodes + i];
     cluster->client_endpoints_.push_back(Endpoint{"127.0.0.1", client});
     cluster->peer_endpoints_.push_back(Endpoint{"127.0.0.1", peer});
+    cluster->peer_listen_endpoints_.push_back(
+        o.separate_peer_listen ? Endpoint{"127.0.0.1", picked[2 * o.nodes + i]} : Endpoint{"127.0.0.1", peer});
   }
   cluster->pids_.assign(o.nodes, 0);
   cluster->exits_.assign(o.nodes, std::nullopt);
@@ -148,7 +157,12 @@ std::string LocalCluster::last_log_line(uint64_t id, const std::string& needle, 
 }
 
 std::string LocalCluster::data_directory(uint64_t id) const {
+  if (options_.data_on_disks) return disk_directory(id) + "/data";
   return options_.directory + "/node" + std::to_string(id);
+}
+
+std::string LocalCluster::disk_directory(uint64_t id) const {
+  return options_.directory + "/disk" + std::to_string(id);
 }
 
 pid_t LocalCluster::pid(uint64_t id) const { return pids_.at(id - 1); }
@@ -161,6 +175,7 @@ std::vector<std::string> LocalCluster::node_arguments(uint64_t id) const {
                                    "--client-listen",  client_endpoints_[id - 1].str(), "--cluster", options_.cluster,
                                    "--tick-ms",        std::to_string(options_.tick_ms)};
   if (id <= bootstrap_nodes()) {
+    if (options_.separate_peer_listen) args.insert(args.end(), {"--peer-listen", peer_listen_endpoints_[id - 1].str()});
     args.push_back("--bootstrap");  // creates the data directory at the first start, ignored at a restart
     return args;
   }
@@ -170,7 +185,7 @@ std::vector<std::string> LocalCluster::node_arguments(uint64_t id) const {
     if (member == id || (member > bootstrap_nodes() && pids_[member - 1] == 0)) continue;
     endpoints += (endpoints.empty() ? "" : ",") + client_endpoints_[member - 1].str();
   }
-  args.insert(args.end(), {"--peer-listen", peer_endpoints_[id - 1].str(), "--join", endpoints});
+  args.insert(args.end(), {"--peer-listen", peer_listen_endpoints_[id - 1].str(), "--join", endpoints});
   return args;
 }
 
@@ -403,20 +418,31 @@ void WriteLoad::run_writer(uint64_t writer) {
               : roll < shape_.put_percent + shape_.get_percent                       ? LoadOp::get
               : roll < shape_.put_percent + shape_.get_percent + shape_.del_percent ? LoadOp::del
                                                                                      : LoadOp::cas;
-    op.invoke_ms = now_ms();
+    op.writer = writer;
+    op.invoke_ns = now_ns();
+    op.invoke_ms = op.invoke_ns / 1'000'000;
     Write write;
     Result<ClientResponse> response = Status::invalid_argument("no operation");
     if (op.kind == LoadOp::put) {
       write.key = shape_.key_prefix + std::to_string(writer) + "-" + std::to_string(++puts);
       write.value = value_for(write.key);
+      op.key = write.key;
+      op.value = write.value;
       response = client.put(write.key, write.value);
     } else {
-      const std::string key = "k" + std::to_string(random() % shape_.keys);
-      if (op.kind == LoadOp::get) response = client.get(key);
-      if (op.kind == LoadOp::del) response = client.del(key);
-      if (op.kind == LoadOp::cas) response = client.cas(key, std::nullopt, value_for(key));
+      op.key = "k" + std::to_string(random() % shape_.keys);
+      if (op.kind == LoadOp::cas) op.value = value_for(op.key);
+      if (op.kind == LoadOp::get) response = client.get(op.key);
+      if (op.kind == LoadOp::del) response = client.del(op.key);
+      if (op.kind == LoadOp::cas) response = client.cas(op.key, std::nullopt, op.value);
     }
-    op.complete_ms = now_ms();
+    op.complete_ns = now_ns();
+    op.complete_ms = op.complete_ns / 1'000'000;
+    if (response.is_ok()) {
+      if (op.kind == LoadOp::get && response->found) op.output = response->value;
+      if (op.kind == LoadOp::del) op.output = response->found ? "true" : "false";
+      if (op.kind == LoadOp::cas) op.output = response->cas_succeeded ? "true" : "false";
+    }
     const bool is_write = op.kind != LoadOp::get;
     op.outcome = response.is_ok()                                     ? LoadOp::acknowledged
                  : is_write && client.last_write_uncertain()          ? LoadOp::unknown

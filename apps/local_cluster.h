@@ -48,6 +48,13 @@ struct LocalClusterOptions {
   // node running then) and its own --peer-listen: add it first (keyval member add,
   // KvClient::member_add). 0: every node bootstraps.
   uint64_t bootstrap_nodes = 0;
+  // Each node listens for peers on a port of its own (--peer-listen, peer_listen_endpoint) while
+  // --peers advertises peer_endpoint: something else (apps/fault_proxy.h) listens there and
+  // forwards to it.
+  bool separate_peer_listen = false;
+  // Node i's data directory is DIR/disk<i>/data, so that DIR/disk<i> can be a file system of
+  // its own (apps/node_disk.h) mounted before the node first starts.
+  bool data_on_disks = false;
 };
 
 struct NodeExit {
@@ -80,6 +87,9 @@ class LocalCluster {
   std::string endpoints_flag() const;  // "127.0.0.1:P1,127.0.0.1:P2,..." in node-id order
   std::string peers_flag() const;      // "1=127.0.0.1:Q1,..." (the bootstrap nodes)
   const Endpoint& peer_endpoint(uint64_t id) const { return peer_endpoints_.at(id - 1); }
+  // Where node id listens for peers: peer_endpoint, or its own port with separate_peer_listen.
+  const Endpoint& peer_listen_endpoint(uint64_t id) const { return peer_listen_endpoints_.at(id - 1); }
+  std::string disk_directory(uint64_t id) const;  // DIR/disk<i> (data_on_disks)
   std::string log_path(uint64_t id) const;
   uint64_t log_bytes(uint64_t id) const;  // the log's size now: where a restart's lines begin
   // The last line of node id's log from byte `from` on that contains `needle`, without its
@@ -111,6 +121,7 @@ class LocalCluster {
   LocalClusterOptions options_;
   std::vector<Endpoint> client_endpoints_;
   std::vector<Endpoint> peer_endpoints_;
+  std::vector<Endpoint> peer_listen_endpoints_;
   std::vector<pid_t> pids_;  // index id - 1; 0: not running
   std::vector<std::optional<NodeExit>> exits_;
 };
@@ -137,12 +148,20 @@ struct LoadShape {
   std::string key_prefix = "w";  // puts write <key_prefix><writer>-<n>: two loads on one cluster differ
 };
 
-// One operation of the load, for per-cycle accounting. Times on the steady clock (ms).
+// One operation of the load, for per-cycle accounting and for the history the
+// linearizability checker reads (sim/history.h). Times on the steady clock.
 struct LoadOp {
   enum Kind : uint8_t { put, get, del, cas } kind = put;
   enum Outcome : uint8_t { acknowledged, unknown, failed } outcome = failed;
   uint64_t invoke_ms = 0;
   uint64_t complete_ms = 0;
+  uint64_t writer = 0;  // 1..writers: the client (one session each, one operation at a time)
+  uint64_t invoke_ns = 0, complete_ns = 0;
+  std::string key;
+  std::string value;  // put, cas: the value written (a cas expects the key absent)
+  // Acknowledged: get: the value read (nullopt: absent); del: "true"/"false", whether the key
+  // existed; cas: "true"/"false", whether it matched; put: nullopt.
+  std::optional<std::string> output;
 };
 
 class WriteLoad {

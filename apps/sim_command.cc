@@ -195,10 +195,12 @@ int run_scenario(const cli::Flags& flags) {
   base.trace = flags.has("trace");
 
   const uint64_t cycles = scenario->cycles;
+  const char* unit = scenario->has_steps() ? "step " : "cycle ";
   sim::ScenarioRun run = sim::run_scenario_simulation(
-      *scenario, base, [cycles](const sim::CycleRecord& cycle, double virtual_s, uint64_t operations) {
-        std::cerr << "cycle " << cycle.cycle << " of " << cycles << ", virtual " << virtual_s << " s, ops so far "
-                  << operations << std::endl;
+      *scenario, base, [cycles, unit](const sim::CycleRecord& cycle, double virtual_s, uint64_t operations) {
+        std::cerr << unit << cycle.cycle << " of " << cycles << ", virtual " << virtual_s << " s, ops so far "
+                  << operations << (cycle.nodes_down.empty() ? "" : " (" + cycle.how + " " + cycle.nodes_down + ")")
+                  << std::endl;
       });
   if (flags.has("history")) {
     Status written = sim::write_history_file(flags.get("history"), run.simulation.history);

@@ -162,9 +162,14 @@ std::string membership_table(const ExperimentResult& result) {
 std::string summary_table(const ExperimentResult& result) {
   std::ostringstream table;
   const Scenario& s = result.scenario;
-  table << "experiment " << s.name << " (" << result.mode << "): " << s.nodes << " nodes, " << s.clients
-        << " clients, kill " << kill_target_name(s.target) << " by " << kill_how_name(s.how) << ", " << s.cycles
-        << " cycles, seed " << s.seed << "\n\n";
+  table << "experiment " << s.name << " (" << result.mode << "): " << s.nodes << " nodes, " << s.clients << " clients, ";
+  if (s.has_steps()) {
+    table << s.steps.size() << " fault steps:";
+    for (size_t k = 0; k < s.steps.size(); ++k) table << (k ? "; " : " ") << s.steps[k].text;
+  } else {
+    table << "kill " << kill_target_name(s.target) << " by " << kill_how_name(s.how) << ", " << s.cycles << " cycles";
+  }
+  table << ", seed " << s.seed << "\n\n";
   char line[256];
   std::snprintf(line, sizeof line, "%5s %8s %9s %6s %7s %13s %9s %11s %9s %11s %10s %7s %6s %7s\n", "cycle", "down",
                 "how", "leader", "new", "unavailable", "recovered", "recovery", "torn cut", "caught up", "log bytes",
@@ -185,6 +190,11 @@ std::string summary_table(const ExperimentResult& result) {
     table << "\n" << membership_table(result);
   }
   table << "\nacknowledged writes checked: " << result.acked_writes << ", lost: " << result.lost_acked_writes << "\n";
+  if (!result.linearizable.empty()) {
+    table << "history: " << result.history_operations << " operations, linearizable: " << result.linearizable;
+    if (!result.history_path.empty()) table << " (" << result.history_path << ")";
+    table << "\n";
+  }
   for (const std::string& problem : result.problems) table << "problem: " << problem << "\n";
   table << (result.ok() ? "result: ok\n" : "result: FAILED\n");
   return table.str();
@@ -215,7 +225,12 @@ std::string experiment_summary_json(const ExperimentResult& result) {
          ",\"unavailable_ms\":" + stats_json(stats_of(unavailable)) + ",\"recovery_ms\":" + stats_json(stats_of(recovery)) +
          ",\"catch_up_ms\":" + stats_json(stats_of(catch_up)) + ",\"voter_ms\":" + stats_json(stats_of(voter)) +
          ",\"new_member_bytes\":" + stats_json(stats_of(new_member_bytes)) + ",\"acked_writes\":" + std::to_string(result.acked_writes) +
-         ",\"lost_acked_writes\":" + std::to_string(result.lost_acked_writes) + ",\"problems\":" + problems +
+         ",\"lost_acked_writes\":" + std::to_string(result.lost_acked_writes) +
+         (result.linearizable.empty() ? std::string()
+                                      : ",\"linearizable\":" + json_quoted(result.linearizable) +
+                                            ",\"history_operations\":" + std::to_string(result.history_operations) +
+                                            ",\"history\":" + json_quoted(result.history_path)) +
+         ",\"problems\":" + problems +
          ",\"ok\":" + (result.ok() ? "true" : "false") + "}";
 }
 

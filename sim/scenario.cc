@@ -4,6 +4,7 @@
 #include "storage/decimal.h"
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -68,6 +69,11 @@ class Parser {
       const std::string& setting = words[0];
       if (!seen_.insert(setting).second && known(setting)) return error("'" + setting + "' is given twice");
       std::vector<std::string> values(words.begin() + 1, words.end());
+      if (is_step(setting)) {
+        KV_RETURN_IF_ERROR(step(setting, values, line));
+        continue;
+      }
+      if (conflicts_with_steps(setting)) conflicting_.emplace_back(setting, line_);
       KV_RETURN_IF_ERROR(apply(setting, values));
     }
     return finish();
@@ -79,6 +85,131 @@ class Parser {
                                                 "rate", "kill",  "how",     "every", "after-writes", "random",
                                                 "down", "cycles", "seed",   "settle", "record"};
     return names.count(setting) != 0;
+  }
+
+  static bool is_step(const std::string& setting) {
+    static const std::set<std::string> names = {"partition", "oneway", "isolate", "delay", "heal", "pause", "fill-disk"};
+    return names.count(setting) != 0;
+  }
+  static bool conflicts_with_steps(const std::string& setting) {
+    static const std::set<std::string> names = {"kill", "how", "down", "cycles", "every", "after-writes", "random"};
+    return names.count(setting) != 0;
+  }
+
+  // "2", "leader", "follower"; false when it is none of them (or an id out of 1..nodes_max).
+  static bool node_ref(const std::string& text, NodeRef* ref) {
+    if (text == "leader" || text == "follower") {
+      ref->kind = text == "leader" ? NodeRef::leader : NodeRef::follower;
+      return true;
+    }
+    ref->kind = NodeRef::id;
+    return whole_number(text, &ref->node) && ref->node >= 1 && ref->node <= nodes_max;
+  }
+
+  // "1,2" -> refs; an error names the step and the word.
+  Status group(const std::string& setting, const std::string& text, std::vector<NodeRef>* refs) {
+    std::istringstream in(text);
+    for (std::string word; std::getline(in, word, ',');) {
+      NodeRef ref;
+      if (!node_ref(word, &ref)) {
+        return error("'" + setting + "' expects nodes as an id (1.." + std::to_string(nodes_max) +
+                     "), leader or follower, got '" + word + "'");
+      }
+      refs->push_back(ref);
+    }
+    if (refs->empty() || text.back() == ',') return error("'" + setting + "' expects a list of nodes such as 1,2, got '" + text + "'");
+    return Status::ok();
+  }
+
+  // A fault step (see scenario.h). `line` is the text without its comment.
+  Status step(const std::string& setting, std::vector<std::string> values, const std::string& line) {
+    FaultStep step;
+    step.text = std::string(words_of(line).empty() ? "" : line);
+    step.text = step.text.substr(step.text.find_first_not_of(" \t"));
+    step.text = step.text.substr(0, step.text.find_last_not_of(" \t") + 1);
+    // The hold: "for D" or a bare duration as the last word (a delay's first duration is the delay).
+    const bool is_delay = setting == "delay";
+    const size_t durations_before_hold = is_delay ? 1 : 0;
+    if (values.size() >= 2 && values[values.size() - 2] == "for") {
+      KV_RETURN_IF_ERROR(time(setting, values.back(), &step.hold_ms));
+      values.resize(values.size() - 2);
+    } else if (!values.empty() && values.size() > durations_before_hold && std::isdigit(static_cast<unsigned char>(values.back()[0])) &&
+               duration(values.back(), &step.hold_ms)) {
+      values.pop_back();
+    }
+    if (step.hold_ms == 0) return error("'" + setting + "' lasts 0 ms: give it a duration above 0");
+    const std::string usage = setting == "partition"   ? "groups of nodes such as 1,2|3"
+                              : setting == "oneway"    ? "a directed link such as 1>2"
+                              : setting == "delay"     ? "a duration such as 50ms, then maybe a directed link such as 1>2"
+                              : setting == "heal"      ? "nothing but maybe 'for DURATION'"
+                                                       : "one node: an id, leader or follower";
+    auto expects = [&] { return error("'" + setting + "' expects " + usage); };
+    if (setting == "partition") {
+      step.kind = StepKind::partition;
+      if (values.size() != 1) return expects();
+      std::istringstream in(values[0]);
+      for (std::string text; std::getline(in, text, '|');) {
+        step.groups.emplace_back();
+        KV_RETURN_IF_ERROR(group(setting, text, &step.groups.back()));
+      }
+      if (step.groups.size() < 2 || values[0].back() == '|') return expects();
+    } else if (setting == "oneway" || (setting == "delay" && values.size() == 2)) {
+      step.kind = setting == "oneway" ? StepKind::oneway : StepKind::delay;
+      const std::string& link = values.back();
+      if (values.size() != (setting == "oneway" ? 1u : 2u) || link.find('>') == std::string::npos) return expects();
+      const size_t arrow = link.find('>');
+      NodeRef from, to;
+      if (!node_ref(link.substr(0, arrow), &from) || !node_ref(link.substr(arrow + 1), &to)) return expects();
+      step.groups = {{from}, {to}};
+    } else if (setting == "delay") {
+      step.kind = StepKind::delay;
+      if (values.size() != 1) return expects();
+    } else if (setting == "heal") {
+      step.kind = StepKind::heal;
+      if (!values.empty()) return expects();
+    } else {
+      step.kind = setting == "isolate" ? StepKind::isolate : setting == "pause" ? StepKind::pause : StepKind::fill_disk;
+      NodeRef ref;
+      if (values.size() != 1 || !node_ref(values[0], &ref)) return expects();
+      step.groups = {{ref}};
+    }
+    if (step.kind == StepKind::delay) {
+      KV_RETURN_IF_ERROR(time(setting, values[0], &step.delay_ms));
+      if (step.delay_ms == 0 || step.delay_ms > 60000) return error("'delay' expects a delay of 1ms..60s, got '" + values[0] + "'");
+    }
+    step_lines_.push_back(line_);
+    scenario_.steps.push_back(std::move(step));
+    return Status::ok();
+  }
+
+  // Ids named by the steps are in the cluster; groups and links name distinct nodes.
+  Status check_steps() {
+    const Scenario& s = scenario_;
+    if (!conflicting_.empty() && s.has_steps()) {
+      return Status::invalid_argument(source_ + " line " + std::to_string(conflicting_.front().second) + ": '" +
+                                      conflicting_.front().first +
+                                      "' does not apply to a scenario of fault steps (partition, oneway, isolate, "
+                                      "delay, heal, pause, fill-disk)");
+    }
+    for (size_t k = 0; k < s.steps.size(); ++k) {
+      std::set<std::string> named;
+      for (const auto& refs : s.steps[k].groups) {
+        for (const NodeRef& ref : refs) {
+          const std::string where = source_ + " line " + std::to_string(step_lines_[k]) + ": ";
+          if (ref.kind == NodeRef::id && ref.node > s.nodes) {
+            return Status::invalid_argument(where + "'" + s.steps[k].text + "' names node " + std::to_string(ref.node) +
+                                            " but the cluster has " + std::to_string(s.nodes) + " nodes");
+          }
+          if (!named.insert(ref.str()).second) {
+            return Status::invalid_argument(where + "'" + s.steps[k].text + "' names " + ref.str() + " twice");
+          }
+          if (ref.kind == NodeRef::follower && s.nodes < 2) {
+            return Status::invalid_argument(where + "'follower' needs at least 2 nodes");
+          }
+        }
+      }
+    }
+    return Status::ok();
   }
 
   Status error(const std::string& what) const {
@@ -202,7 +333,8 @@ class Parser {
     } else {
       return error("unknown setting '" + setting +
                    "' (expected name, nodes, clients, mix, keys, value-bytes, rate, kill, how, every, "
-                   "after-writes, random, down, cycles, seed, settle or record)");
+                   "after-writes, random, down, cycles, seed, settle or record; or a fault step: partition, "
+                   "oneway, isolate, delay, heal, pause, fill-disk)");
     }
     return Status::ok();
   }
@@ -256,6 +388,8 @@ class Parser {
 
   Result<Scenario> finish() {
     Scenario& s = scenario_;
+    KV_RETURN_IF_ERROR(check_steps());
+    if (s.has_steps()) s.cycles = s.steps.size();
     if (s.target == KillTarget::node && s.target_node > s.nodes) {
       return Status::invalid_argument(source_ + ": 'kill node " + std::to_string(s.target_node) + "' but the cluster has " +
                                       std::to_string(s.nodes) + " nodes");
@@ -287,6 +421,8 @@ class Parser {
   std::set<std::string> seen_;
   bool when_set_ = false;
   size_t how_line_ = 0, down_line_ = 0;  // where they were given (0: not given)
+  std::vector<std::pair<std::string, size_t>> conflicting_;  // settings that steps exclude, with their lines
+  std::vector<size_t> step_lines_;  // the line of each step
   Scenario scenario_;
 };
 
@@ -313,6 +449,27 @@ const char* kill_how_name(KillHow how) {
     case KillHow::disk_full: return "disk-full";
   }
   return "?";
+}
+
+std::string NodeRef::str() const {
+  return kind == leader ? "leader" : kind == follower ? "follower" : std::to_string(node);
+}
+
+const char* step_kind_name(StepKind kind) {
+  switch (kind) {
+    case StepKind::partition: return "partition";
+    case StepKind::oneway: return "oneway";
+    case StepKind::isolate: return "isolate";
+    case StepKind::delay: return "delay";
+    case StepKind::heal: return "heal";
+    case StepKind::pause: return "pause";
+    case StepKind::fill_disk: return "fill-disk";
+  }
+  return "?";
+}
+
+bool Scenario::fills_disk() const {
+  return std::any_of(steps.begin(), steps.end(), [](const FaultStep& step) { return step.kind == StepKind::fill_disk; });
 }
 
 Result<Scenario> parse_scenario(const std::string& text, const std::string& source) {

@@ -35,6 +35,25 @@
 //   seed 1                         the generator for random choices and the simulator (default 1)
 //   settle 2s                      after the last cycle, load continues this long (default 1s)
 //   record all                     which outputs: any of csv, summary, plots; or all (default all)
+//
+// Fault steps (instead of kill/restart cycles; each line is one step, run in the file's order,
+// and these lines may repeat). NODE is a node id, `leader` (the leader when the step starts) or
+// `follower` (one follower, picked by the seeded generator; the same one within a step). The
+// last word of a step may be `for DURATION` (or a bare DURATION): how long the step lasts before
+// the next one starts (default 1s). Network faults last until `heal`; a pause and a full disk
+// end with their step.
+//   partition 1,2|3                cut every link between the groups, both ways
+//   oneway 1>2                     drop what 1 sends to 2 (2 still reaches 1)
+//   isolate leader                 cut every link to and from the node
+//   delay 50ms [1>2]               hold every message that long per direction (or on one
+//                                  directed link)
+//   heal                           remove every cut and delay
+//   pause leader 2s                SIGSTOP, then SIGCONT at the end of the step (in the
+//                                  simulator: the node runs no job or timer and receives nothing
+//                                  meanwhile; what was sent to it arrives when it resumes)
+//   fill-disk NODE                 the node's file system is full for the step; a node that
+//                                  stopped (fail-stop) is restarted when the space is back
+// With steps, kill, how, down, cycles, every, after-writes and random do not apply (refused).
 #pragma once
 
 #include <cstdint>
@@ -52,6 +71,26 @@ enum class KillWhen { every, after_writes, random };
 
 const char* kill_target_name(KillTarget target);  // "leader", ..., "node", "replace", "grow"
 const char* kill_how_name(KillHow how);           // "sigkill", "sigterm", "torn", "disk-full"
+
+// A node named by a fault step: an id, the leader or a follower (chosen when the step starts).
+struct NodeRef {
+  enum Kind : uint8_t { id, leader, follower } kind = id;
+  uint64_t node = 0;  // Kind::id
+  std::string str() const;  // "2", "leader", "follower"
+};
+
+enum class StepKind { partition, oneway, isolate, delay, heal, pause, fill_disk };
+const char* step_kind_name(StepKind kind);  // "partition", "oneway", ..., "fill-disk"
+
+struct FaultStep {
+  StepKind kind = StepKind::heal;
+  // partition: two or more groups; oneway and a one-link delay: {from}, {to}; isolate, pause,
+  // fill-disk: one group of one node; heal and an every-link delay: none.
+  std::vector<std::vector<NodeRef>> groups;
+  uint64_t delay_ms = 0;    // delay
+  uint64_t hold_ms = 1000;  // how long the step lasts before the next one
+  std::string text;         // the line as written (without comment), for outputs
+};
 
 struct Scenario {
   std::string name;
@@ -74,6 +113,10 @@ struct Scenario {
   uint64_t seed = 1;
   uint64_t settle_ms = 1000;
   bool record_csv = true, record_summary = true, record_plots = true;
+  std::vector<FaultStep> steps;  // fault steps, in order (empty: kill/restart cycles)
+
+  bool has_steps() const { return !steps.empty(); }
+  bool fills_disk() const;  // a fill-disk step is among the steps
 
   // replace and grow change the membership instead of restarting nodes.
   bool changes_membership() const { return target == KillTarget::replace || target == KillTarget::grow; }
@@ -96,6 +139,15 @@ Result<Scenario> load_scenario(const std::string& path);
 // asked (removing the leader hands leadership over then), down_ms 0 (nobody comes back), no
 // recovery (recovery_ms -1), catch_up_ms from the new node's start until it applied the commit
 // index the cluster had then (the longest of the new nodes), and the last three fields.
+//
+// A fault step is one row too: cycle is the step's number, how its kind ("partition", "pause",
+// ...), nodes_down the nodes it named as resolved when it started ("1 2|3", "1>2", "2"; empty
+// for heal and an every-link delay), was_leader whether the step touched the leader then
+// (sim/fault_steps.h, ResolvedStep::names_leader),
+// killed_at_ms when it started, down_ms how long it lasted, unavailable_ms from its start to the
+// first write acknowledged that was invoked after it, and the operations counted from its start
+// to the next step's. A fill-disk step whose node stopped fills the recovery columns of its
+// restart.
 struct CycleRecord {
   uint64_t cycle = 0;               // from 1
   std::string nodes_down;           // "2" or "1 2 3" (target all)
@@ -140,7 +192,12 @@ struct ExperimentResult {
   uint64_t lost_acked_writes = 0;   // must be 0: the run fails otherwise
   std::vector<std::string> problems;  // what failed, in words (lost writes, a node that never came back...)
   double duration_ms = 0;
-  bool ok() const { return lost_acked_writes == 0 && problems.empty(); }
+  // The history's linearizability check: "yes", "no", "unknown" (a search bound was hit), or
+  // empty when it was not checked; the history's operations and where it was written.
+  std::string linearizable;
+  uint64_t history_operations = 0;
+  std::string history_path;
+  bool ok() const { return lost_acked_writes == 0 && problems.empty() && linearizable != "no"; }
 };
 
 // Writes DIR/cycles.csv (a header row, then one row per cycle, columns as CycleRecord's fields

@@ -3,6 +3,8 @@
 // ExperimentResult from its records and the run's history.
 #include "sim/scenario_sim.h"
 
+#include "sim/fault_steps_sim.h"
+
 #include <algorithm>
 #include <map>
 #include <set>
@@ -661,6 +663,7 @@ Status check_scenario_for_simulation(const Scenario& scenario) {
 }
 
 ScenarioRun run_scenario_simulation(const Scenario& scenario, const SimOptions& base, const CycleProgress& progress) {
+  if (scenario.has_steps()) return run_fault_steps_simulation(scenario, base, progress);
   ScenarioController controller(scenario, progress);
   ScenarioRun run;
   run.simulation = run_simulation(options_for(scenario, base), controller);

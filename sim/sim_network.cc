@@ -1,6 +1,8 @@
 // The simulated network (see sim_network.h).
 #include "sim/sim_network.h"
 
+#include <algorithm>
+
 namespace keyval::sim {
 
 bool chance(raft::SplitMix64& random, double p) {
@@ -15,11 +17,18 @@ void SimNetwork::send(uint64_t now_ns, Packet packet) {
     return;
   }
   const int copies = chance(random_, faults_.duplicate) ? 2 : 1;
+  uint64_t extra_ns = 0;
+  if (packet.kind == Packet::raft && !extra_delay_ns_.empty()) {
+    for (auto link : {std::make_pair(packet.from, packet.to), std::make_pair(uint64_t{0}, uint64_t{0})}) {
+      auto found = extra_delay_ns_.find(link);
+      if (found != extra_delay_ns_.end()) extra_ns = std::max(extra_ns, found->second);
+    }
+  }
   for (int copy = 0; copy < copies; ++copy) {
     uint64_t delay = random_.between(faults_.delay_ns_min, faults_.delay_ns_max);
     if (faults_.spike_ns_max > 0 && chance(random_, faults_.spike)) delay += random_.between(0, faults_.spike_ns_max);
     // The last copy takes the packet's bytes; a duplicate copies them.
-    queue_.emplace(std::make_pair(now_ns + delay, ++sequence_), copy + 1 == copies ? std::move(packet) : packet);
+    queue_.emplace(std::make_pair(now_ns + extra_ns + delay, ++sequence_), copy + 1 == copies ? std::move(packet) : packet);
   }
 }
 

@@ -50,6 +50,10 @@ class SimNetwork {
 
   void cut(uint64_t from, uint64_t to) { cut_.insert({from, to}); }
   void heal() { cut_.clear(); }
+  // A fixed extra delay on the raft packets of one directed link, or (from = to = 0) of every
+  // link, added to the random one; clear_delays() removes them all.
+  void add_delay(uint64_t from, uint64_t to, uint64_t delay_ns) { extra_delay_ns_[{from, to}] = delay_ns; }
+  void clear_delays() { extra_delay_ns_.clear(); }
   bool is_cut(uint64_t from, uint64_t to) const { return cut_.count({from, to}) > 0; }
   bool partitioned() const { return !cut_.empty(); }
 
@@ -65,6 +69,7 @@ class SimNetwork {
   NetworkFaults faults_;
   std::map<std::pair<uint64_t, uint64_t>, Packet> queue_;  // by (due ns, send sequence)
   std::set<std::pair<uint64_t, uint64_t>> cut_;
+  std::map<std::pair<uint64_t, uint64_t>, uint64_t> extra_delay_ns_;  // (0, 0): every link
   uint64_t sequence_ = 0;
   uint64_t sent_ = 0, dropped_ = 0;
 };

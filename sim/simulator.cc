@@ -168,6 +168,14 @@ class Simulator final : public SimCluster {
   bool change_membership(ConfChangeKind kind, uint64_t id) override;
   void retire(uint64_t id, Down how) override;
   bool spare(uint64_t id) const override { return spares_.count(id) != 0; }
+  void cut_link(uint64_t from, uint64_t to) override { network_.cut(from, to); }
+  void delay_link(uint64_t from, uint64_t to, uint64_t delay_ns) override { network_.add_delay(from, to, delay_ns); }
+  void heal_links() override {
+    network_.heal();
+    network_.clear_delays();
+  }
+  void pause(uint64_t id, bool paused) override;
+  bool paused(uint64_t id) const override { return paused_.count(id) != 0; }
   uint64_t bytes_delivered(uint64_t id) const override {
     auto found = bytes_delivered_.find(id);
     return found != bytes_delivered_.end() ? found->second : 0;
@@ -480,6 +488,8 @@ class Simulator final : public SimCluster {
   // Under a controller: client calls delivered to a node and not answered yet (call -> node),
   // so that a node going down breaks their connections as a real process's exit does.
   std::map<uint64_t, uint64_t> calls_at_node_;
+  std::set<uint64_t> paused_;                       // nodes paused by a controller
+  std::map<uint64_t, std::vector<Packet>> held_;    // delivered to a paused node, in order
   bool observed_ = false;
   std::map<uint64_t, std::pair<uint64_t, uint64_t>> committed_commands_;  // index -> (client id, sequence)
   std::map<uint64_t, uint64_t> snapshot_index_;  // by node: its core's snapshot index last seen
@@ -706,7 +716,9 @@ void Simulator::maybe_crash_after_promise(uint64_t from, const std::vector<uint8
 void Simulator::heal_everything() {
   faults_active_ = false;
   network_.heal();
+  network_.clear_delays();
   network_.set_faults(NetworkFaults{});
+  while (!paused_.empty()) pause(*paused_.begin(), false);
   heal_at_ns_ = UINT64_MAX;
   next_fault_ns_ = UINT64_MAX;
   for (uint64_t id : active_ids()) {
@@ -726,9 +738,10 @@ void Simulator::collect(std::vector<Candidate>& candidates) {
     return;
   }
   for (size_t i = 0; i < nodes_.size(); ++i) {
-    if (nodes_[i]->has_job()) candidates.push_back({step_job, i});
+    if (nodes_[i]->has_job() && paused_.count(i + 1) == 0) candidates.push_back({step_job, i});
   }
   for (size_t i = 0; i < nodes_.size(); ++i) {
+    if (paused_.count(i + 1) != 0) continue;
     auto due = nodes_[i]->next_timer_ns();
     if (due && *due <= now_ns_) candidates.push_back({step_timer, i});
   }
@@ -754,7 +767,9 @@ std::optional<uint64_t> Simulator::next_due_ns() {
   auto consider = [&](std::optional<uint64_t> due) {
     if (due && (!next || *due < *next)) next = due;
   };
-  for (const auto& n : nodes_) consider(n->next_timer_ns());
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    if (paused_.count(i + 1) == 0) consider(nodes_[i]->next_timer_ns());
+  }
   consider(network_.next_due_ns());
   for (const auto& client : clients_) consider(client->next_action_ns());
   if (next_fault_ns_ != UINT64_MAX) consider(next_fault_ns_);
@@ -818,7 +833,23 @@ void Simulator::take(const Candidate& candidate) {
   }
 }
 
+void Simulator::pause(uint64_t id, bool paused) {
+  if (!paused) {
+    if (paused_.erase(id) == 0) return;
+    trace("node " + std::to_string(id) + " resumed");
+    std::vector<Packet> held = std::move(held_[id]);
+    held_.erase(id);
+    for (Packet& packet : held) deliver(std::move(packet));
+    return;
+  }
+  if (paused_.insert(id).second) trace("node " + std::to_string(id) + " paused");
+}
+
 void Simulator::deliver(Packet packet) {
+  if (packet.kind != Packet::client_response && paused_.count(packet.to) != 0) {
+    held_[packet.to].push_back(std::move(packet));  // in its socket buffer until it resumes
+    return;
+  }
   hash_.add(packet.bytes);
   switch (packet.kind) {
     case Packet::raft:

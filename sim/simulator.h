@@ -162,6 +162,17 @@ class SimCluster {
   virtual bool spare(uint64_t id) const = 0;  // not started yet
   // Bytes of Raft messages the simulated network delivered to the node since the run began.
   virtual uint64_t bytes_delivered(uint64_t id) const = 0;
+
+  // Network and process faults of fault-step scenarios (sim/scenario.h). Raft messages from
+  // `from` to `to` are lost (those in flight too); a fixed extra delay on one directed link or,
+  // with from = to = 0, on every link; heal_links removes every cut and delay. A paused node
+  // runs no job and no timer, and what is delivered to it (Raft messages, client requests) is
+  // held and handed to it, in order, when it resumes (as a stopped process's socket buffers).
+  virtual void cut_link(uint64_t from, uint64_t to) = 0;
+  virtual void delay_link(uint64_t from, uint64_t to, uint64_t delay_ns) = 0;
+  virtual void heal_links() = 0;
+  virtual void pause(uint64_t id, bool paused) = 0;
+  virtual bool paused(uint64_t id) const = 0;
 };
 
 // Drives a run in place of the random faults (SimOptions::faults is ignored then): it acts

@@ -221,7 +221,7 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(experiment_run)
 
 // A short scenario on real processes: the leader killed twice, then a follower torn, all under
-// load; every cycle recorded, nothing acknowledged lost.
+// load; every cycle recorded, nothing acknowledged lost, the load's history linearizable.
 BOOST_AUTO_TEST_CASE(a_short_scenario_on_processes_records_every_cycle_and_loses_nothing) {
   TempDir dir;
   const std::string scenario = dir.file("short.scenario");
@@ -234,6 +234,8 @@ BOOST_AUTO_TEST_CASE(a_short_scenario_on_processes_records_every_cycle_and_loses
   BOOST_TEST(json_field(summary, "lost_acked_writes") == "0");
   BOOST_TEST(json_field(summary, "mode") == "processes");
   BOOST_TEST(std::stoull(json_field(summary, "acked_writes")) > 0u);
+  BOOST_TEST(json_field(summary, "linearizable") == "yes", summary);  // the load's history, checked
+  BOOST_TEST(!read_text(dir.file("out/history.jsonl")).empty());
   const auto cycles = cycle_rows(dir.file("out/cycles.csv"));
   BOOST_TEST_REQUIRE(cycles.size() == 2u, read_text(dir.file("out/cycles.csv")));
   for (size_t row = 1; row <= cycles.size(); ++row) {

@@ -118,6 +118,13 @@ keyval_test(experiment_test cluster)
 target_link_libraries(experiment_test PRIVATE keyval_sim)
 target_compile_definitions(experiment_test PRIVATE KEYVAL_SOURCE_DIR="${CMAKE_CURRENT_SOURCE_DIR}")
 add_dependencies(experiment_test keyval)
+# Fault steps: the step parser, the peer-link fault proxy on real sockets, a real 3-node cluster
+# under isolation, a one-way cut and a pause (history checked), a doctored history refused,
+# a full tmpfs (root), and the same scenario in the simulator.
+keyval_test(fault_steps_test cluster)
+target_link_libraries(fault_steps_test PRIVATE keyval_sim keyval_cluster)
+target_compile_definitions(fault_steps_test PRIVATE KEYVAL_SOURCE_DIR="${CMAKE_CURRENT_SOURCE_DIR}")
+add_dependencies(fault_steps_test keyval)
 
 # Leadership transfer (§3.10) on real processes: on request and on a leader's SIGTERM, under load.
 keyval_test(leader_transfer_test cluster)
