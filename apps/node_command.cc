@@ -5,6 +5,7 @@
 //               [--tick-ms T] [--threads N] [--snapshot-entries N] [--snapshot-bytes B]
 //               [--log-tail-entries N] [--wal-segment-bytes B] [--advertise-client HOST:PORT]
 //               [--snapshot-send-rate B] [--bootstrap | --join HOST:PORT,...]
+//               [--cluster-secret-file F]
 //
 // A data directory is created only when asked (docs/MEMBERSHIP.md):
 //   --bootstrap  a node of a NEW cluster whose voters are --peers: a missing directory is
@@ -42,6 +43,11 @@
 // and to its peers with its raft messages, so a client given one endpoint finds the others);
 // default --client-listen, with the host of this node's --peers entry when --client-listen
 // listens on every interface (0.0.0.0 or ::).
+// Who may talk to this node (docs/SECURITY.md), in one block of flags (parse_security_options):
+// --cluster-secret-file F: every peer link proves, both ways, that the other side knows the secret
+// in F (HMAC-SHA256 challenge-response, actors/peer_handshake.h); F must be readable by its owner
+// only and hold 16..4096 bytes. Without it peer links are open: whoever reaches the peer port
+// can pose as a peer.
 // --config FILE reads the same settings from "name = value" lines (names as the flags
 // without the dashes; '#' starts a comment); a flag given on the command line wins.
 //
@@ -71,6 +77,7 @@
 #include "actors/messages.h"
 #include "actors/node.h"
 #include "actors/node_lifecycle.h"
+#include "actors/peer_handshake.h"
 #include "actors/tcp_transport.h"
 #include "apps/cli.h"
 #include "apps/commands.h"
@@ -89,7 +96,9 @@ const std::vector<std::string> setting_names = {"id",      "data-dir",         "
                                                 "peers",   "cluster",          "tick-ms",          "threads",
                                                 "snapshot-entries", "snapshot-bytes", "log-tail-entries",
                                                 "wal-segment-bytes", "advertise-client", "join",
-                                                "snapshot-send-rate"};
+                                                "snapshot-send-rate",
+                                                // security (parse_security_options)
+                                                "cluster-secret-file"};
 // Bounds of the snapshot settings: far above any useful value, low enough that a typo in
 // units (bytes given as entries) is caught.
 constexpr uint64_t snapshot_entries_max = 1'000'000'000;
@@ -116,6 +125,8 @@ struct NodeOptions {
   uint64_t wal_segment_bytes = wal_format::segment_bytes_default;  // WalOptions::segment_bytes
   bool bootstrap = false;              // --bootstrap: create a new cluster's node
   std::vector<Endpoint> join;          // --join: a running cluster's client endpoints (empty: not joining)
+  // Security (docs/SECURITY.md).
+  std::string cluster_secret;          // --cluster-secret-file's contents; empty: open peer links
 };
 
 // --- settings: flags over the config file ------------------------------------------------
@@ -166,6 +177,18 @@ Status parse_snapshot_settings(const Setting& setting, NodeOptions& options) {
     if (*bounded.value > bounded.max) {
       return Status::invalid_argument(flag + " expects 0.." + std::to_string(bounded.max));
     }
+  }
+  return Status::ok();
+}
+
+// --cluster-secret-file: read and checked now, so a bad file stops the node before it starts.
+template <class Setting>
+Status parse_security_options(const Setting& setting, NodeOptions& options) {
+  const std::string secret_file = setting("cluster-secret-file", "");
+  if (!secret_file.empty()) {
+    auto secret = read_cluster_secret(secret_file);
+    if (!secret.is_ok()) return Status::invalid_argument("--cluster-secret-file: " + secret.status().message());
+    options.cluster_secret = *secret;
   }
   return Status::ok();
 }
@@ -231,6 +254,7 @@ Result<NodeOptions> parse_options(const std::vector<std::string>& args) {
   KV_ASSIGN_OR_RETURN(options.threads, cli::parse_u64(setting("threads", "1"), "--threads"));
   if (options.threads == 0 || options.threads > 64) return Status::invalid_argument("--threads expects 1..64");
   KV_RETURN_IF_ERROR(parse_snapshot_settings(setting, options));
+  KV_RETURN_IF_ERROR(parse_security_options(setting, options));
   KV_ASSIGN_OR_RETURN(options.wal_segment_bytes,
                       cli::parse_u64(setting("wal-segment-bytes", std::to_string(options.wal_segment_bytes)),
                                      "--wal-segment-bytes"));
@@ -398,6 +422,7 @@ int run_node(const NodeOptions& options) {
     transport_config.peers[id] = TcpPeerAddress{endpoint.host, endpoint.port};
   }
   transport_config.log = log.sink();
+  transport_config.cluster_secret = options.cluster_secret;
   // A restarted peer is found within half a second (the default backs off to 5 s, which
   // would leave a node that was down a few seconds without its log for as long).
   transport_config.reconnect_backoff_ms_max = 500;

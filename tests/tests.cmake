@@ -108,6 +108,12 @@ keyval_test(snapshot_cluster_test cluster)
 target_link_libraries(snapshot_cluster_test PRIVATE keyval_cluster)
 add_dependencies(snapshot_cluster_test keyval)
 
+# Who may talk to a node (docs/SECURITY.md): the forged-peer attack on an open cluster and on
+# one with a cluster secret, a wrong secret refused, a bad secret file refused by name.
+keyval_test(peer_security_test cluster)
+target_link_libraries(peer_security_test PRIVATE keyval_cluster)
+add_dependencies(peer_security_test keyval)
+
 # Clients that find the cluster from one endpoint, in any order, across a leader's SIGKILL.
 keyval_test(client_discovery_test cluster)
 target_link_libraries(client_discovery_test PRIVATE keyval_cluster)
