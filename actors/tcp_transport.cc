@@ -18,6 +18,7 @@
 
 #include "actors/framing.h"
 #include "actors/peer_handshake.h"
+#include "actors/tls.h"
 
 namespace keyval {
 namespace {
@@ -39,8 +40,12 @@ constexpr size_t refusals_remembered_max = 1024;
 // for a slow peer stays in our queue, where the oldest frames can still be dropped.
 constexpr size_t socket_window_bytes = 256u << 10;
 
-// Outgoing links never carry data back; reading them only notices the peer's close.
+// Outgoing links never carry data back after the handshake; reading them only notices the peer's close.
 constexpr size_t outgoing_read_bytes_max = 256;
+// A TLS link reads what the socket has, at most this much at a time.
+constexpr size_t tls_read_bytes_max = 64u << 10;
+// Plaintext an incoming TLS link may hold before its handshake is done (the handshake is 89 bytes).
+constexpr size_t tls_plain_before_handshake_bytes_max = 4096;
 
 struct OutgoingLink {
   TcpPeerAddress address;
@@ -53,6 +58,8 @@ struct OutgoingLink {
   PeerHello hello;             // the current connection's hello (its nonce, for the proofs)
   uint64_t attempt = 0;        // bumped at each connect: older handshake deadlines are stale
   std::string down_reason;     // the reason logged with the last "down"
+  std::shared_ptr<TlsStream> tls;  // the current connection's TLS (null: plaintext)
+  std::vector<uint8_t> plain;      // TLS: the reply's plaintext read so far
   bool reported_down = false;  // "down" logged since the last "up" (one line per transition)
   bool overflowing = false;    // "queue full" logged since the queue last drained
   uint32_t backoff_ms = 0;
@@ -72,6 +79,8 @@ struct IncomingLink {
   PeerNonce acceptor_nonce{};  // sent in the reply
   uint64_t peer_id = 0;        // 0 until the handshake is done
   uint32_t payload_bytes = 0;  // the frame being read; 0 while reading a header
+  std::shared_ptr<TlsStream> tls;  // null: plaintext
+  std::vector<uint8_t> plain;      // TLS: plaintext read, not parsed yet
 };
 
 struct TransportState {
@@ -187,6 +196,8 @@ void forget_connection(Broker* self, OutgoingLink& link) {
   link.connection.reset();
   link.connected = false;
   link.up = false;
+  link.tls.reset();
+  link.plain.clear();
   link.in_flight_bytes = 0;
 }
 
@@ -225,6 +236,23 @@ void link_failed(Broker* self, uint64_t peer_id, OutgoingLink& link, const std::
   schedule_reconnect(self, peer_id, link);
 }
 
+// Writes bytes on an outgoing link (through its TLS stream when it has one) and counts what was
+// handed to the socket as in flight.
+void write_outgoing(Broker* self, OutgoingLink& link, const uint8_t* data, size_t bytes) {
+  if (!link.tls) {
+    self->write(*link.connection, bytes, data);
+  } else {
+    // A failed TLS write leaves nothing to send: the link's read side reports the failure.
+    if (!link.tls->send(data, bytes).is_ok()) return;
+    auto out = link.tls->take_output();
+    if (out.empty()) return;
+    self->write(*link.connection, out.size(), out.data());
+    bytes = out.size();
+  }
+  self->flush(*link.connection);
+  link.in_flight_bytes += bytes;
+}
+
 void connect_peer(Broker* self, uint64_t peer_id, OutgoingLink& link) {
   auto fd = start_connect(link.address);
   if (!fd.is_ok()) return link_failed(self, peer_id, link, fd.status().message());
@@ -234,13 +262,16 @@ void connect_peer(Broker* self, uint64_t peer_id, OutgoingLink& link) {
   // Write acknowledgements tell us when TCP is connected and how much is still buffered.
   self->ack_writes(handle, true);
   // The acceptor's reply, exactly; after the handshake, reads only notice the peer's close.
-  self->configure_read(handle, caf::io::receive_policy::exactly(peer_reply_bytes));
   const PeerLinkMode mode = own_mode(self->state);
   link.hello = PeerHello{self->state.config.node_id, peer_id, mode, make_peer_nonce(mode)};
   auto hello = encode_peer_hello(link.hello);
-  self->write(handle, hello.size(), hello.data());
-  self->flush(handle);
-  link.in_flight_bytes += hello.size();
+  if (self->state.config.tls_client) {
+    link.tls = std::make_shared<TlsStream>(self->state.config.tls_client);
+    self->configure_read(handle, caf::io::receive_policy::at_most(tls_read_bytes_max));
+  } else {
+    self->configure_read(handle, caf::io::receive_policy::exactly(peer_reply_bytes));
+  }
+  write_outgoing(self, link, hello.data(), hello.size());
   ++link.attempt;
   caf::delayed_anon_send(caf::actor_cast<caf::actor>(self),
                          std::chrono::milliseconds(self->state.config.handshake_timeout_ms), dial_handshake_atom_v,
@@ -272,16 +303,16 @@ void read_reply(Broker* self, uint64_t peer_id, OutgoingLink& link, const std::v
                          "it did not prove the cluster secret (another secret, or not " + peer_name(peer_id) + ")");
     }
     auto proof = peer_proof(state.config.cluster_secret, PeerProofSide::dialer, link.hello, reply->acceptor_nonce);
-    self->write(*link.connection, proof.size(), proof.data());
-    self->flush(*link.connection);
-    link.in_flight_bytes += proof.size();
+    write_outgoing(self, link, proof.data(), proof.size());
   }
-  self->configure_read(*link.connection, caf::io::receive_policy::at_most(outgoing_read_bytes_max));
+  if (!link.tls) self->configure_read(*link.connection, caf::io::receive_policy::at_most(outgoing_read_bytes_max));
   link.up = true;
   link.reported_down = false;
   link.down_reason.clear();
   link.backoff_ms = state.config.reconnect_backoff_ms_min;
-  log_line(self, peer_name(peer_id) + " up" + (reply->mode == PeerLinkMode::secret ? " (cluster secret proven both ways)" : ""));
+  std::string how = reply->mode == PeerLinkMode::secret ? "cluster secret proven both ways" : "";
+  if (link.tls) how += std::string(how.empty() ? "" : ", ") + "TLS, certificate " + tls_node_name(peer_id);
+  log_line(self, peer_name(peer_id) + " up" + (how.empty() ? "" : " (" + how + ")"));
   pump(self, link);
 }
 
@@ -295,10 +326,19 @@ void pump(Broker* self, OutgoingLink& link) {
     auto& payload = link.queue.front();
     uint8_t header[frame_header_bytes];
     write_frame_header(header, static_cast<uint32_t>(payload.size()));
-    self->write(*link.connection, sizeof header, header);
-    self->write(*link.connection, payload.size(), payload.data());
     const size_t bytes = frame_header_bytes + payload.size();
-    link.in_flight_bytes += bytes;
+    if (link.tls) {
+      // Ciphertext counts in flight (write_outgoing), what left the queue is the plaintext.
+      if (link.tls->send(header, sizeof header).is_ok() && link.tls->send(payload.data(), payload.size()).is_ok()) {
+        auto out = link.tls->take_output();
+        self->write(*link.connection, out.size(), out.data());
+        link.in_flight_bytes += out.size();
+      }
+    } else {
+      self->write(*link.connection, sizeof header, header);
+      self->write(*link.connection, payload.size(), payload.data());
+      link.in_flight_bytes += bytes;
+    }
     link.queued_bytes -= bytes;
     link.queue.pop_front();
     wrote = true;
@@ -392,12 +432,30 @@ void refuse_incoming(Broker* self, caf::io::connection_handle handle, const std:
   self->close(handle);
 }
 
+// The next read of an incoming link: exactly `bytes` in plaintext; a TLS link reads what comes
+// and parses its plaintext buffer (parse_incoming_plain).
+void expect_incoming(Broker* self, caf::io::connection_handle handle, const IncomingLink& link, size_t bytes) {
+  if (!link.tls) self->configure_read(handle, caf::io::receive_policy::exactly(bytes));
+}
+
+void write_incoming(Broker* self, caf::io::connection_handle handle, IncomingLink& link, const std::vector<uint8_t>& bytes) {
+  if (!link.tls) {
+    self->write(handle, bytes.size(), bytes.data());
+  } else {
+    if (!link.tls->send(bytes.data(), bytes.size()).is_ok()) return;
+    auto out = link.tls->take_output();
+    self->write(handle, out.size(), out.data());
+  }
+  self->flush(handle);
+}
+
 void accept_incoming(Broker* self, caf::io::connection_handle handle, IncomingLink& link) {
   link.stage = IncomingStage::frames;
   link.peer_id = link.hello.dialer_id;
-  log_line(self, "link from " + peer_name(link.peer_id) + " accepted (" + link.remote +
-                     (link.hello.mode == PeerLinkMode::secret ? ", cluster secret proven both ways)" : ", open)"));
-  self->configure_read(handle, caf::io::receive_policy::exactly(frame_header_bytes));
+  std::string how = link.hello.mode == PeerLinkMode::secret ? "cluster secret proven both ways" : "";
+  if (link.tls) how += std::string(how.empty() ? "" : ", ") + "TLS, certificate " + tls_node_name(link.peer_id);
+  log_line(self, "link from " + peer_name(link.peer_id) + " accepted (" + link.remote + ", " + (how.empty() ? "open" : how) + ")");
+  expect_incoming(self, handle, link, frame_header_bytes);
 }
 
 void read_magic(Broker* self, caf::io::connection_handle handle, IncomingLink& link, const std::vector<char>& bytes) {
@@ -407,12 +465,13 @@ void read_magic(Broker* self, caf::io::connection_handle handle, IncomingLink& l
                                                      : "not a KeyVal peer hello (wrong magic)");
   }
   link.stage = IncomingStage::hello;
-  self->configure_read(handle, caf::io::receive_policy::exactly(peer_hello_bytes - peer_magic_bytes));
+  expect_incoming(self, handle, link, peer_hello_bytes - peer_magic_bytes);
 }
 
 // Whether the hello may go on to the reply; refuses it otherwise.
-bool check_hello(Broker* self, caf::io::connection_handle handle, const PeerHello& hello) {
+bool check_hello(Broker* self, caf::io::connection_handle handle, const IncomingLink& link) {
   const auto& state = self->state;
+  const PeerHello& hello = link.hello;
   const uint64_t own_id = state.config.node_id;
   std::string why;
   if (hello.acceptor_id != own_id) {
@@ -423,6 +482,8 @@ bool check_hello(Broker* self, caf::io::connection_handle handle, const PeerHell
     why = "it offers a cluster secret and this node has none (give every node the same --cluster-secret-file, or none)";
   } else if (hello.mode == PeerLinkMode::open && own_mode(state) == PeerLinkMode::secret) {
     why = "it has no cluster secret and this node requires one (--cluster-secret-file)";
+  } else if (link.tls && link.tls->peer_name() != tls_node_name(hello.dialer_id)) {
+    why = "its certificate names '" + link.tls->peer_name() + "', not " + tls_node_name(hello.dialer_id);
   }
   if (why.empty()) return true;
   refuse_incoming(self, handle, why);
@@ -436,7 +497,7 @@ void read_hello(Broker* self, caf::io::connection_handle handle, IncomingLink& l
   if (!hello.is_ok()) return refuse_incoming(self, handle, hello.status().message());
   link.hello = *hello;
   link.stage = IncomingStage::proof;  // from here on the log names the id it claims
-  if (!check_hello(self, handle, link.hello)) return;
+  if (!check_hello(self, handle, link)) return;
   PeerReply reply;
   reply.mode = link.hello.mode;
   if (reply.mode == PeerLinkMode::secret) {
@@ -445,11 +506,9 @@ void read_hello(Broker* self, caf::io::connection_handle handle, IncomingLink& l
     reply.acceptor_proof = peer_proof(self->state.config.cluster_secret, PeerProofSide::acceptor, link.hello,
                                       link.acceptor_nonce);
   }
-  auto reply_bytes = encode_peer_reply(reply);
-  self->write(handle, reply_bytes.size(), reply_bytes.data());
-  self->flush(handle);
+  write_incoming(self, handle, link, encode_peer_reply(reply));
   if (reply.mode == PeerLinkMode::open) return accept_incoming(self, handle, link);
-  self->configure_read(handle, caf::io::receive_policy::exactly(peer_proof_bytes));
+  expect_incoming(self, handle, link, peer_proof_bytes);
 }
 
 void read_proof(Broker* self, caf::io::connection_handle handle, IncomingLink& link, const std::vector<char>& bytes) {
@@ -477,7 +536,13 @@ void new_incoming(Broker* self, caf::io::connection_handle handle) {
     return refuse_incoming(self, handle, "too many handshakes in progress (" +
                                              std::to_string(state.config.handshakes_pending_max) + ")");
   }
-  self->configure_read(handle, caf::io::receive_policy::exactly(peer_magic_bytes));
+  if (state.config.tls_server) {
+    auto& added = state.incoming[handle];
+    added.tls = std::make_shared<TlsStream>(state.config.tls_server);
+    self->configure_read(handle, caf::io::receive_policy::at_most(tls_read_bytes_max));
+  } else {
+    self->configure_read(handle, caf::io::receive_policy::exactly(peer_magic_bytes));
+  }
   caf::delayed_anon_send(caf::actor_cast<caf::actor>(self), std::chrono::milliseconds(state.config.handshake_timeout_ms),
                          incoming_handshake_atom_v, link.serial);
 }
@@ -509,7 +574,7 @@ void read_header(Broker* self, caf::io::connection_handle handle, IncomingLink& 
                                             std::to_string(self->state.config.frame_bytes_max) + ")");
   }
   link.payload_bytes = length;
-  self->configure_read(handle, caf::io::receive_policy::exactly(length));
+  expect_incoming(self, handle, link, length);
 }
 
 void read_payload(Broker* self, caf::io::connection_handle handle, IncomingLink& link, const std::vector<char>& bytes) {
@@ -521,7 +586,86 @@ void read_payload(Broker* self, caf::io::connection_handle handle, IncomingLink&
     ++state.frames_dropped_incoming;  // no raft node yet: a lost message
   }
   link.payload_bytes = 0;
-  self->configure_read(handle, caf::io::receive_policy::exactly(frame_header_bytes));
+  expect_incoming(self, handle, link, frame_header_bytes);
+}
+
+// One step's bytes of an incoming link, exactly as many as its stage asked for.
+void read_incoming_step(Broker* self, caf::io::connection_handle handle, IncomingLink& link, const std::vector<char>& bytes) {
+  switch (link.stage) {
+    case IncomingStage::magic: return read_magic(self, handle, link, bytes);
+    case IncomingStage::hello: return read_hello(self, handle, link, bytes);
+    case IncomingStage::proof: return read_proof(self, handle, link, bytes);
+    case IncomingStage::frames: break;
+  }
+  if (link.payload_bytes == 0) return read_header(self, handle, link, bytes);
+  read_payload(self, handle, link, bytes);
+}
+
+size_t incoming_step_bytes(const IncomingLink& link) {
+  switch (link.stage) {
+    case IncomingStage::magic: return peer_magic_bytes;
+    case IncomingStage::hello: return peer_hello_bytes - peer_magic_bytes;
+    case IncomingStage::proof: return peer_proof_bytes;
+    case IncomingStage::frames: break;
+  }
+  return link.payload_bytes == 0 ? frame_header_bytes : link.payload_bytes;
+}
+
+// An incoming TLS link's bytes: decrypted, then every complete step in the plaintext.
+void read_incoming_tls(Broker* self, caf::io::connection_handle handle, IncomingLink& link, const std::vector<char>& bytes) {
+  auto tls = link.tls;
+  Status received = tls->receive(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), &link.plain);
+  if (auto out = tls->take_output(); !out.empty()) {
+    self->write(handle, out.size(), out.data());
+    self->flush(handle);
+  }
+  if (!received.is_ok()) {
+    if (link.stage == IncomingStage::frames) return close_incoming(self, handle, received.message());
+    return refuse_incoming(self, handle, received.message());
+  }
+  if (link.stage != IncomingStage::frames && link.plain.size() > tls_plain_before_handshake_bytes_max) {
+    return refuse_incoming(self, handle, "more bytes than a handshake before completing one");
+  }
+  const uint64_t serial = link.serial;
+  size_t offset = 0;
+  while (true) {
+    auto found = self->state.incoming.find(handle);
+    if (found == self->state.incoming.end() || found->second.serial != serial) return;  // refused or closed
+    auto& current = found->second;
+    const size_t need = incoming_step_bytes(current);
+    if (current.plain.size() - offset < need) {
+      current.plain.erase(current.plain.begin(), current.plain.begin() + static_cast<std::ptrdiff_t>(offset));
+      return;
+    }
+    std::vector<char> step(current.plain.begin() + static_cast<std::ptrdiff_t>(offset),
+                           current.plain.begin() + static_cast<std::ptrdiff_t>(offset + need));
+    offset += need;
+    read_incoming_step(self, handle, current, step);
+  }
+}
+
+// An outgoing TLS link's bytes: the server's certificate must name the peer dialed, then the
+// reply is read from the plaintext.
+void read_outgoing_tls(Broker* self, uint64_t peer_id, OutgoingLink& link, const std::vector<char>& bytes) {
+  const bool was_done = link.tls->handshake_done();
+  Status received = link.tls->receive(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), &link.plain);
+  if (auto out = link.tls->take_output(); !out.empty()) {
+    self->write(*link.connection, out.size(), out.data());
+    self->flush(*link.connection);
+  }
+  if (!received.is_ok()) {
+    if (link.up) return;  // after the handshake the close itself is reported
+    return dial_failed(self, peer_id, link, received.message());
+  }
+  if (!was_done && link.tls->handshake_done() && link.tls->peer_name() != tls_node_name(peer_id)) {
+    return dial_failed(self, peer_id, link, "its certificate names '" + link.tls->peer_name() + "', not " +
+                                                tls_node_name(peer_id));
+  }
+  if (link.up) return link.plain.clear();
+  if (link.plain.size() < peer_reply_bytes) return;
+  std::vector<char> reply(link.plain.begin(), link.plain.begin() + peer_reply_bytes);
+  link.plain.clear();  // the acceptor writes nothing after its reply
+  read_reply(self, peer_id, link, reply);
 }
 
 void read_incoming(Broker* self, caf::io::new_data_msg& message) {
@@ -529,20 +673,14 @@ void read_incoming(Broker* self, caf::io::new_data_msg& message) {
   if (auto out = state.outgoing.find(message.handle); out != state.outgoing.end()) {
     // The acceptor writes only its handshake reply; later bytes are ignored.
     auto& link = state.peers[out->second];
+    if (link.tls) return read_outgoing_tls(self, out->second, link, message.buf);
     if (!link.up) read_reply(self, out->second, link, message.buf);
     return;
   }
   auto found = state.incoming.find(message.handle);
   if (found == state.incoming.end()) return;
-  auto& link = found->second;
-  switch (link.stage) {
-    case IncomingStage::magic: return read_magic(self, message.handle, link, message.buf);
-    case IncomingStage::hello: return read_hello(self, message.handle, link, message.buf);
-    case IncomingStage::proof: return read_proof(self, message.handle, link, message.buf);
-    case IncomingStage::frames: break;
-  }
-  if (link.payload_bytes == 0) return read_header(self, message.handle, link, message.buf);
-  read_payload(self, message.handle, link, message.buf);
+  if (found->second.tls) return read_incoming_tls(self, message.handle, found->second, message.buf);
+  read_incoming_step(self, message.handle, found->second, message.buf);
 }
 
 void connection_closed(Broker* self, caf::io::connection_handle handle) {
@@ -584,7 +722,8 @@ caf::behavior tcp_transport(Broker* self, TcpTransportConfig config, caf::io::do
   self->add_doorman(std::move(doorman));
   state.config = std::move(config);
   log_line(self, "listening on " + state.config.listen_host + ":" + std::to_string(state.port) +
-                     (state.config.cluster_secret.empty() ? " (open: no cluster secret)" : " (cluster secret required)"));
+                     (state.config.cluster_secret.empty() ? " (no cluster secret" : " (cluster secret required") +
+                     (state.config.tls_server ? ", TLS)" : state.config.cluster_secret.empty() ? ": open)" : ")"));
   for (auto& [peer_id, address] : state.config.peers) set_peer_address(self, peer_id, address);
   return {
       [self](transport_send_atom, uint64_t to, Frame& frame) { enqueue(self, to, frame); },

@@ -18,6 +18,10 @@
 // Connects are non-blocking (the socket is handed to the multiplexer while the TCP handshake is
 // still in flight); a failed, closed or refused link is re-connected after an exponential
 // backoff, reset once a handshake completes.
+// TLS (tls_server/tls_client): each connection is TLS first (memory BIOs in the broker, nothing
+// blocks) and the handshake above runs inside it; the dialer refuses an acceptor whose
+// certificate does not name the node dialed, the acceptor a dialer whose certificate does not
+// name the id its hello claims. Secret and TLS may be combined.
 //
 // Bounds and loss. Per peer, the frames queued plus the bytes handed to the socket but not yet
 // written stay within send_queue_bytes_max. A frame that does not fit evicts the OLDEST queued
@@ -52,10 +56,12 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "actors/messages.h"
 #include "actors/raft_wire.h"
+#include "actors/tls.h"
 
 namespace keyval {
 
@@ -83,6 +89,12 @@ struct TcpTransportConfig {
   // The cluster secret (apps: --cluster-secret-file; read_cluster_secret in peer_handshake.h)
   // that every peer must prove it knows, never sent. Empty: open links.
   std::string cluster_secret;
+  // Mutual TLS on every peer link (actors/tls.h; apps: --peer-cert, --peer-key, --peer-ca): the
+  // acceptor's side and the dialer's side, both with this node's certificate and the CA. A peer
+  // whose certificate's common name is not tls_node_name(the id it claims or was dialed as) is
+  // refused. Both null: no TLS; both set or neither.
+  std::shared_ptr<TlsContext> tls_server;
+  std::shared_ptr<TlsContext> tls_client;
   uint32_t handshake_timeout_ms = 5000;  // a connection's handshake, either side
   size_t handshakes_pending_max = 64;    // incoming connections not yet through the handshake
   std::function<void(const std::string&)> log;  // one line per event; silent when empty

@@ -113,6 +113,11 @@ add_dependencies(snapshot_cluster_test keyval)
 keyval_test(peer_security_test cluster)
 target_link_libraries(peer_security_test PRIVATE keyval_cluster)
 add_dependencies(peer_security_test keyval)
+# TLS on real clusters: certificates from scripts/make-certs.sh, the CLI over TLS, refusals.
+keyval_test(tls_cluster_test cluster)
+target_link_libraries(tls_cluster_test PRIVATE keyval_cluster)
+target_compile_definitions(tls_cluster_test PRIVATE KEYVAL_SOURCE_DIR="${CMAKE_CURRENT_SOURCE_DIR}")
+add_dependencies(tls_cluster_test keyval)
 
 # Clients that find the cluster from one endpoint, in any order, across a leader's SIGKILL.
 keyval_test(client_discovery_test cluster)
