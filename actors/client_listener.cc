@@ -11,12 +11,18 @@
 namespace keyval {
 namespace {
 
+// A TLS connection reads whatever the socket has (at most this much at a time) and parses the
+// plaintext from a buffer that holds at most one partial frame besides.
+constexpr size_t tls_read_bytes_max = 64u << 10;
+
 struct ClientConnection {
   // CAF 0.17 names a connection by its socket descriptor, which the kernel hands to the next
   // connection once this one is closed: a gateway answer finds its connection by this serial.
   uint64_t serial = 0;
   uint32_t payload_bytes = 0;  // the frame being read; 0 while reading a header
   size_t requests_in_flight = 0;
+  std::shared_ptr<TlsStream> tls;  // null: plaintext
+  std::vector<uint8_t> plain;      // TLS: plaintext read, not parsed yet
 };
 
 // A request handed to the gateway and not answered yet. The connection may be gone by the
@@ -47,12 +53,33 @@ std::string peer_of(Broker* self, caf::io::connection_handle handle) {
   return self->remote_addr(handle) + ":" + std::to_string(self->remote_port(handle));
 }
 
+// Writes the ciphertext a TLS connection has produced.
+void write_tls_output(Broker* self, caf::io::connection_handle handle, TlsStream& tls) {
+  auto out = tls.take_output();
+  if (out.empty()) return;
+  self->write(handle, out.size(), out.data());
+  self->flush(handle);
+}
+
 void write_frame(Broker* self, caf::io::connection_handle handle, const std::vector<uint8_t>& payload) {
   uint8_t header[frame_header_bytes];
   write_frame_header(header, static_cast<uint32_t>(payload.size()));
+  auto found = self->state.connections.find(handle);
+  if (found != self->state.connections.end() && found->second.tls) {
+    auto& tls = *found->second.tls;
+    std::vector<uint8_t> frame(header, header + sizeof header);
+    frame.insert(frame.end(), payload.begin(), payload.end());
+    if (tls.send(frame.data(), frame.size()).is_ok()) write_tls_output(self, handle, tls);
+    return;
+  }
   self->write(handle, sizeof header, header);
   self->write(handle, payload.size(), payload.data());
   self->flush(handle);
+}
+
+// The next read: exactly `bytes` on a plaintext connection; a TLS one reads what comes.
+void expect_bytes(Broker* self, caf::io::connection_handle handle, const ClientConnection& connection, size_t bytes) {
+  if (!connection.tls) self->configure_read(handle, caf::io::receive_policy::exactly(bytes));
 }
 
 // One refusal, then close: CAF writes what is buffered before it sends the FIN.
@@ -125,7 +152,7 @@ void read_header(Broker* self, caf::io::connection_handle handle, ClientConnecti
                                 std::to_string(self->state.config.frame_bytes_max) + ")");
   }
   connection.payload_bytes = length;
-  self->configure_read(handle, caf::io::receive_policy::exactly(length));
+  expect_bytes(self, handle, connection, length);
 }
 
 void read_request(Broker* self, caf::io::connection_handle handle, ClientConnection& connection,
@@ -135,7 +162,7 @@ void read_request(Broker* self, caf::io::connection_handle handle, ClientConnect
     return refuse_and_close(self, handle, ClientStatus::rejected, "malformed request: " + request.status().message());
   }
   connection.payload_bytes = 0;
-  self->configure_read(handle, caf::io::receive_policy::exactly(frame_header_bytes));
+  expect_bytes(self, handle, connection, frame_header_bytes);
   uint64_t request_id = request.value().request_id;
   if (connection.requests_in_flight >= self->state.config.requests_in_flight_max) {
     return respond(self, handle, client_refusal(request_id, ClientStatus::busy, "too many requests in flight"));
@@ -143,9 +170,46 @@ void read_request(Broker* self, caf::io::connection_handle handle, ClientConnect
   forward_to_gateway(self, handle, connection, request_id, Frame{std::vector<uint8_t>(bytes.begin(), bytes.end())});
 }
 
+// A TLS connection's bytes: decrypted, then every complete header and request in the plaintext.
+void read_tls(Broker* self, caf::io::connection_handle handle, ClientConnection& connection,
+              const std::vector<char>& bytes) {
+  auto tls = connection.tls;  // kept alive while the connection may be erased below
+  const bool was_done = tls->handshake_done();
+  Status received = tls->receive(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), &connection.plain);
+  write_tls_output(self, handle, *tls);
+  if (!received.is_ok()) {
+    log_line(self, "connection " + peer_of(self, handle) + " closed: " + received.message() +
+                       (was_done ? "" : " (a client without TLS, or without an accepted certificate?)"));
+    self->state.connections.erase(handle);
+    self->close(handle);
+    return;
+  }
+  const uint64_t serial = connection.serial;
+  size_t offset = 0;
+  while (true) {
+    auto found = self->state.connections.find(handle);
+    if (found == self->state.connections.end() || found->second.serial != serial) return;  // closed meanwhile
+    auto& current = found->second;
+    const size_t need = current.payload_bytes == 0 ? frame_header_bytes : current.payload_bytes;
+    if (current.plain.size() - offset < need) {
+      current.plain.erase(current.plain.begin(), current.plain.begin() + static_cast<std::ptrdiff_t>(offset));
+      return;
+    }
+    std::vector<char> chunk(current.plain.begin() + static_cast<std::ptrdiff_t>(offset),
+                            current.plain.begin() + static_cast<std::ptrdiff_t>(offset + need));
+    offset += need;
+    if (current.payload_bytes == 0) {
+      read_header(self, handle, current, chunk);
+    } else {
+      read_request(self, handle, current, chunk);
+    }
+  }
+}
+
 void read_data(Broker* self, caf::io::new_data_msg& message) {
   auto found = self->state.connections.find(message.handle);
   if (found == self->state.connections.end()) return;
+  if (found->second.tls) return read_tls(self, message.handle, found->second, message.buf);
   if (found->second.payload_bytes == 0) return read_header(self, message.handle, found->second, message.buf);
   read_request(self, message.handle, found->second, message.buf);
 }
@@ -154,7 +218,13 @@ void accept_connection(Broker* self, caf::io::connection_handle handle) {
   if (self->state.connections.size() >= self->state.config.connections_max) {
     return refuse_and_close(self, handle, ClientStatus::busy, "too many connections");
   }
-  self->state.connections[handle] = ClientConnection{++self->state.connections_accepted};
+  auto& connection = self->state.connections[handle];
+  connection.serial = ++self->state.connections_accepted;
+  if (self->state.config.tls) {
+    connection.tls = std::make_shared<TlsStream>(self->state.config.tls);
+    self->configure_read(handle, caf::io::receive_policy::at_most(tls_read_bytes_max));
+    return;
+  }
   self->configure_read(handle, caf::io::receive_policy::exactly(frame_header_bytes));
 }
 
@@ -166,7 +236,8 @@ caf::behavior client_listener(Broker* self, ClientListenerConfig config, client_
   state.config = std::move(config);
   state.gateway = std::move(gateway);
   state.forwarded = Deadlines<ForwardedRequest>(state.config.request_timeout);
-  log_line(self, "listening on " + state.config.host + ":" + std::to_string(state.port));
+  log_line(self, "listening on " + state.config.host + ":" + std::to_string(state.port) +
+                     (state.config.tls ? " (TLS)" : ""));
   return {
       [self](bounds_atom) { return self->state.port; },
       [self](sweep_atom) { sweep(self); },

@@ -17,6 +17,11 @@
 // Closing a connection that still has unread bytes makes TCP reset it, and a client may then
 // lose the rejection: a well-behaved client never sends past a frame the node would refuse.
 //
+// TLS (docs/SECURITY.md). With config.tls set, every connection is TLS (actors/tls.h: memory
+// BIOs inside the broker, nothing blocks); a connection whose TLS handshake fails (a plaintext
+// client, a client certificate not signed by the client CA when one is required) is closed with
+// one log line naming its address and the reason, and the listener keeps serving the others.
+//
 // Messages the actor handles (besides the broker's own):
 //   (bounds_atom) -> uint16_t   the port the listener is bound to (learn it when the config
 //                               asked for port 0)
@@ -26,10 +31,12 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "actors/client_gateway.h"
 #include "actors/client_protocol.h"
+#include "actors/tls.h"
 
 namespace keyval {
 
@@ -43,6 +50,9 @@ struct ClientListenerConfig {
   // means a gateway that is stuck, not a slow request. Kept by the listener itself, like
   // the gateway's (actors/deadlines.h): no CAF timer per request.
   std::chrono::milliseconds request_timeout{10000};
+  // TLS for every connection (a server context: the node's certificate and key; with a CA,
+  // clients must present a certificate it signed). Null: plaintext.
+  std::shared_ptr<TlsContext> tls;
   std::function<void(const std::string&)> log;  // one line per event; silent when empty
 };
 

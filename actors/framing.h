@@ -1,8 +1,7 @@
 // Frames on a TCP stream, for both peer links and client connections: a 4-byte
 // little-endian payload length, then the payload (Cap'n Proto bytes: actors/raft_wire.h
 // between nodes, actors/client_protocol.h between clients and nodes). A peer link starts
-// with one hello frame from the connecting side: 8 bytes, "KVPEER01", then 8 bytes
-// little-endian node id, so the acceptor knows who is talking.
+// with the handshake of actors/peer_handshake.h (hello "KVPEER02", reply, proof), not framed.
 // A length of 0 or above the channel's bound is a protocol error: the connection closes.
 #pragma once
 
@@ -14,8 +13,6 @@
 namespace keyval {
 
 constexpr size_t frame_header_bytes = 4;
-constexpr char peer_hello_magic[8] = {'K', 'V', 'P', 'E', 'E', 'R', '0', '1'};
-constexpr size_t peer_hello_bytes = 16;
 
 inline void write_frame_header(uint8_t* header, uint32_t payload_bytes) {
   for (int i = 0; i < 4; ++i) header[i] = static_cast<uint8_t>(payload_bytes >> (8 * i));

@@ -1,5 +1,6 @@
 // The TCP peer transport (see tcp_transport.h): one broker, outgoing links per peer with
-// bounded queues and backoff, incoming links parsed as hello then length-prefixed frames.
+// bounded queues and backoff, incoming links parsed as the handshake (actors/peer_handshake.h)
+// then length-prefixed frames.
 #include "actors/tcp_transport.h"
 
 #include <arpa/inet.h>
@@ -16,19 +17,35 @@
 #include <tuple>
 
 #include "actors/framing.h"
+#include "actors/peer_handshake.h"
+#include "actors/tls.h"
 
 namespace keyval {
 namespace {
 
 using reconnect_atom = caf::atom_constant<caf::atom("tcpreconn")>;
 constexpr reconnect_atom reconnect_atom_v{};
+// (incoming_handshake_atom, serial) and (dial_handshake_atom, peer id, attempt): a handshake's deadline.
+using incoming_handshake_atom = caf::atom_constant<caf::atom("tcphsin")>;
+constexpr incoming_handshake_atom incoming_handshake_atom_v{};
+using dial_handshake_atom = caf::atom_constant<caf::atom("tcphsout")>;
+constexpr dial_handshake_atom dial_handshake_atom_v{};
+
+// The same refusal (remote host and reason) is logged at most once per this interval: a peer
+// with a wrong secret redials every half second.
+constexpr std::chrono::seconds refusal_log_interval{10};
+constexpr size_t refusals_remembered_max = 1024;
 
 // Bytes handed to CAF's write buffer at a time. Small, so that almost everything waiting
 // for a slow peer stays in our queue, where the oldest frames can still be dropped.
 constexpr size_t socket_window_bytes = 256u << 10;
 
-// Outgoing links never carry data back; reading them only notices the peer's close.
+// Outgoing links never carry data back after the handshake; reading them only notices the peer's close.
 constexpr size_t outgoing_read_bytes_max = 256;
+// A TLS link reads what the socket has, at most this much at a time.
+constexpr size_t tls_read_bytes_max = 64u << 10;
+// Plaintext an incoming TLS link may hold before its handshake is done (the handshake is 89 bytes).
+constexpr size_t tls_plain_before_handshake_bytes_max = 4096;
 
 struct OutgoingLink {
   TcpPeerAddress address;
@@ -36,16 +53,34 @@ struct OutgoingLink {
   size_t queued_bytes = 0;
   size_t in_flight_bytes = 0;  // handed to the socket, not yet written by it
   std::optional<caf::io::connection_handle> connection;
-  bool up = false;             // the current connection has written bytes: the handshake is done
+  bool connected = false;      // the current connection has written bytes: TCP is connected
+  bool up = false;             // the current connection's handshake is done: frames may go
+  PeerHello hello;             // the current connection's hello (its nonce, for the proofs)
+  uint64_t attempt = 0;        // bumped at each connect: older handshake deadlines are stale
+  std::string down_reason;     // the reason logged with the last "down"
+  std::shared_ptr<TlsStream> tls;  // the current connection's TLS (null: plaintext)
+  std::vector<uint8_t> plain;      // TLS: the reply's plaintext read so far
   bool reported_down = false;  // "down" logged since the last "up" (one line per transition)
   bool overflowing = false;    // "queue full" logged since the queue last drained
   uint32_t backoff_ms = 0;
   uint64_t epoch = 0;  // bumped when the address changes: older reconnect timers are stale
 };
 
+// An incoming link reads, in turn, the hello's magic, the rest of the hello, the dialer's proof
+// (cluster secret only), then frames; each step asks for exactly its bytes, so nothing is
+// buffered beyond the step's size before the dialer has proved itself.
+enum class IncomingStage { magic, hello, proof, frames };
+
 struct IncomingLink {
-  uint64_t peer_id = 0;        // 0 until the hello has been read
+  IncomingStage stage = IncomingStage::magic;
+  uint64_t serial = 0;         // names the link in its handshake deadline (handles are reused)
+  std::string remote;          // "ADDRESS:PORT", for the log
+  PeerHello hello;             // once read
+  PeerNonce acceptor_nonce{};  // sent in the reply
+  uint64_t peer_id = 0;        // 0 until the handshake is done
   uint32_t payload_bytes = 0;  // the frame being read; 0 while reading a header
+  std::shared_ptr<TlsStream> tls;  // null: plaintext
+  std::vector<uint8_t> plain;      // TLS: plaintext read, not parsed yet
 };
 
 struct TransportState {
@@ -55,6 +90,8 @@ struct TransportState {
   std::map<uint64_t, OutgoingLink> peers;
   std::map<caf::io::connection_handle, uint64_t> outgoing;  // handle -> peer id
   std::map<caf::io::connection_handle, IncomingLink> incoming;
+  uint64_t incoming_serial = 0;  // the last serial handed out
+  std::map<std::string, std::chrono::steady_clock::time_point> refusals_logged;  // host + reason -> when
   uint64_t frames_dropped_outgoing = 0, frames_dropped_incoming = 0, frames_delivered = 0;
   static inline const char* name = "tcp_transport";
 };
@@ -118,27 +155,29 @@ Result<int> start_connect(const TcpPeerAddress& address) {
   return fd;
 }
 
-std::vector<uint8_t> make_hello(uint64_t node_id) {
-  std::vector<uint8_t> hello(peer_hello_magic, peer_hello_magic + sizeof(peer_hello_magic));
-  for (int i = 0; i < 8; ++i) hello.push_back(static_cast<uint8_t>(node_id >> (8 * i)));
-  KV_ASSERT(hello.size() == peer_hello_bytes);
-  return hello;
-}
-
-// The sender's node id, or 0 for a malformed hello.
-uint64_t parse_hello(const std::vector<char>& bytes) {
-  if (bytes.size() != peer_hello_bytes) return 0;
-  if (std::memcmp(bytes.data(), peer_hello_magic, sizeof(peer_hello_magic)) != 0) return 0;
-  uint64_t node_id = 0;
-  for (int i = 0; i < 8; ++i) node_id |= static_cast<uint64_t>(static_cast<uint8_t>(bytes[8 + i])) << (8 * i);
-  return node_id;
-}
-
 void log_line(Broker* self, const std::string& line) {
   if (self->state.config.log) self->state.config.log("transport " + std::to_string(self->state.config.node_id) + ": " + line);
 }
 
 std::string peer_name(uint64_t peer_id) { return "peer " + std::to_string(peer_id); }
+
+PeerLinkMode own_mode(const TransportState& state) {
+  return state.config.cluster_secret.empty() ? PeerLinkMode::open : PeerLinkMode::secret;
+}
+
+std::string address_text(const TcpPeerAddress& address) { return address.host + ":" + std::to_string(address.port); }
+
+// Logs a refused link, unless the same host was refused for the same reason a moment ago.
+void log_refusal(Broker* self, const std::string& host, const std::string& line, const std::string& reason) {
+  auto& logged = self->state.refusals_logged;
+  const auto now = std::chrono::steady_clock::now();
+  auto key = host + "|" + reason;
+  auto found = logged.find(key);
+  if (found != logged.end() && now - found->second < refusal_log_interval) return;
+  if (logged.size() >= refusals_remembered_max) logged.clear();
+  logged[key] = now;
+  log_line(self, line);
+}
 
 // --- outgoing links ------------------------------------------------------------------
 
@@ -155,7 +194,10 @@ void schedule_reconnect(Broker* self, uint64_t peer_id, OutgoingLink& link) {
 void forget_connection(Broker* self, OutgoingLink& link) {
   if (link.connection) self->state.outgoing.erase(*link.connection);
   link.connection.reset();
+  link.connected = false;
   link.up = false;
+  link.tls.reset();
+  link.plain.clear();
   link.in_flight_bytes = 0;
 }
 
@@ -186,9 +228,29 @@ void trim_queue(Broker* self, uint64_t peer_id, OutgoingLink& link, size_t incom
 void link_failed(Broker* self, uint64_t peer_id, OutgoingLink& link, const std::string& why) {
   forget_connection(self, link);
   trim_queue(self, peer_id, link, 0);
-  if (!link.reported_down) log_line(self, peer_name(peer_id) + " down" + (why.empty() ? "" : " (" + why + ")"));
+  if (!link.reported_down || why != link.down_reason) {
+    log_line(self, peer_name(peer_id) + " down" + (why.empty() ? "" : " (" + why + ")"));
+  }
   link.reported_down = true;
+  link.down_reason = why;
   schedule_reconnect(self, peer_id, link);
+}
+
+// Writes bytes on an outgoing link (through its TLS stream when it has one) and counts what was
+// handed to the socket as in flight.
+void write_outgoing(Broker* self, OutgoingLink& link, const uint8_t* data, size_t bytes) {
+  if (!link.tls) {
+    self->write(*link.connection, bytes, data);
+  } else {
+    // A failed TLS write leaves nothing to send: the link's read side reports the failure.
+    if (!link.tls->send(data, bytes).is_ok()) return;
+    auto out = link.tls->take_output();
+    if (out.empty()) return;
+    self->write(*link.connection, out.size(), out.data());
+    bytes = out.size();
+  }
+  self->flush(*link.connection);
+  link.in_flight_bytes += bytes;
 }
 
 void connect_peer(Broker* self, uint64_t peer_id, OutgoingLink& link) {
@@ -197,13 +259,61 @@ void connect_peer(Broker* self, uint64_t peer_id, OutgoingLink& link) {
   auto handle = self->add_scribe(fd.value());
   link.connection = handle;
   self->state.outgoing[handle] = peer_id;
-  // Write acknowledgements tell us when the handshake is done and how much is still buffered.
+  // Write acknowledgements tell us when TCP is connected and how much is still buffered.
   self->ack_writes(handle, true);
-  self->configure_read(handle, caf::io::receive_policy::at_most(outgoing_read_bytes_max));
-  auto hello = make_hello(self->state.config.node_id);
-  self->write(handle, hello.size(), hello.data());
-  self->flush(handle);
-  link.in_flight_bytes += hello.size();
+  // The acceptor's reply, exactly; after the handshake, reads only notice the peer's close.
+  const PeerLinkMode mode = own_mode(self->state);
+  link.hello = PeerHello{self->state.config.node_id, peer_id, mode, make_peer_nonce(mode)};
+  auto hello = encode_peer_hello(link.hello);
+  if (self->state.config.tls_client) {
+    link.tls = std::make_shared<TlsStream>(self->state.config.tls_client);
+    self->configure_read(handle, caf::io::receive_policy::at_most(tls_read_bytes_max));
+  } else {
+    self->configure_read(handle, caf::io::receive_policy::exactly(peer_reply_bytes));
+  }
+  write_outgoing(self, link, hello.data(), hello.size());
+  ++link.attempt;
+  caf::delayed_anon_send(caf::actor_cast<caf::actor>(self),
+                         std::chrono::milliseconds(self->state.config.handshake_timeout_ms), dial_handshake_atom_v,
+                         peer_id, link.attempt);
+}
+
+// The dialer's side of a failed handshake: the connection is closed, the link redialed later.
+void dial_failed(Broker* self, uint64_t peer_id, OutgoingLink& link, const std::string& why) {
+  if (link.connection) self->close(*link.connection);
+  link_failed(self, peer_id, link, "handshake with " + address_text(link.address) + " failed: " + why);
+}
+
+void pump(Broker* self, OutgoingLink& link);
+
+// The acceptor's reply on an outgoing link: with a secret, its proof is checked before this
+// node proves itself and sends any frame.
+void read_reply(Broker* self, uint64_t peer_id, OutgoingLink& link, const std::vector<char>& bytes) {
+  auto& state = self->state;
+  auto reply = decode_peer_reply(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  if (!reply.is_ok()) return dial_failed(self, peer_id, link, reply.status().message());
+  if (reply->mode != own_mode(state)) {
+    return dial_failed(self, peer_id, link, std::string("it answered in mode '") + peer_link_mode_name(reply->mode) +
+                                                "', this node uses '" + peer_link_mode_name(own_mode(state)) + "'");
+  }
+  if (reply->mode == PeerLinkMode::secret) {
+    auto expected = peer_proof(state.config.cluster_secret, PeerProofSide::acceptor, link.hello, reply->acceptor_nonce);
+    if (!peer_proof_matches(expected, reply->acceptor_proof.data())) {
+      return dial_failed(self, peer_id, link,
+                         "it did not prove the cluster secret (another secret, or not " + peer_name(peer_id) + ")");
+    }
+    auto proof = peer_proof(state.config.cluster_secret, PeerProofSide::dialer, link.hello, reply->acceptor_nonce);
+    write_outgoing(self, link, proof.data(), proof.size());
+  }
+  if (!link.tls) self->configure_read(*link.connection, caf::io::receive_policy::at_most(outgoing_read_bytes_max));
+  link.up = true;
+  link.reported_down = false;
+  link.down_reason.clear();
+  link.backoff_ms = state.config.reconnect_backoff_ms_min;
+  std::string how = reply->mode == PeerLinkMode::secret ? "cluster secret proven both ways" : "";
+  if (link.tls) how += std::string(how.empty() ? "" : ", ") + "TLS, certificate " + tls_node_name(peer_id);
+  log_line(self, peer_name(peer_id) + " up" + (how.empty() ? "" : " (" + how + ")"));
+  pump(self, link);
 }
 
 // Hands queued frames to the socket, a window at a time (always at least one frame).
@@ -216,10 +326,19 @@ void pump(Broker* self, OutgoingLink& link) {
     auto& payload = link.queue.front();
     uint8_t header[frame_header_bytes];
     write_frame_header(header, static_cast<uint32_t>(payload.size()));
-    self->write(*link.connection, sizeof header, header);
-    self->write(*link.connection, payload.size(), payload.data());
     const size_t bytes = frame_header_bytes + payload.size();
-    link.in_flight_bytes += bytes;
+    if (link.tls) {
+      // Ciphertext counts in flight (write_outgoing), what left the queue is the plaintext.
+      if (link.tls->send(header, sizeof header).is_ok() && link.tls->send(payload.data(), payload.size()).is_ok()) {
+        auto out = link.tls->take_output();
+        self->write(*link.connection, out.size(), out.data());
+        link.in_flight_bytes += out.size();
+      }
+    } else {
+      self->write(*link.connection, sizeof header, header);
+      self->write(*link.connection, payload.size(), payload.data());
+      link.in_flight_bytes += bytes;
+    }
     link.queued_bytes -= bytes;
     link.queue.pop_front();
     wrote = true;
@@ -301,12 +420,151 @@ void close_incoming(Broker* self, caf::io::connection_handle handle, const std::
   self->close(handle);
 }
 
+// A link that did not complete the handshake: one log line naming the remote address (and the
+// id it claimed, when it got that far) and the reason, then only this connection is closed.
+void refuse_incoming(Broker* self, caf::io::connection_handle handle, const std::string& why) {
+  auto& link = self->state.incoming[handle];
+  std::string claimed = link.stage == IncomingStage::magic || link.stage == IncomingStage::hello
+                            ? std::string()
+                            : " (claiming " + peer_name(link.hello.dialer_id) + ")";
+  log_refusal(self, self->remote_addr(handle), "refused link from " + link.remote + claimed + ": " + why, why);
+  self->state.incoming.erase(handle);
+  self->close(handle);
+}
+
+// The next read of an incoming link: exactly `bytes` in plaintext; a TLS link reads what comes
+// and parses its plaintext buffer (parse_incoming_plain).
+void expect_incoming(Broker* self, caf::io::connection_handle handle, const IncomingLink& link, size_t bytes) {
+  if (!link.tls) self->configure_read(handle, caf::io::receive_policy::exactly(bytes));
+}
+
+void write_incoming(Broker* self, caf::io::connection_handle handle, IncomingLink& link, const std::vector<uint8_t>& bytes) {
+  if (!link.tls) {
+    self->write(handle, bytes.size(), bytes.data());
+  } else {
+    if (!link.tls->send(bytes.data(), bytes.size()).is_ok()) return;
+    auto out = link.tls->take_output();
+    self->write(handle, out.size(), out.data());
+  }
+  self->flush(handle);
+}
+
+void accept_incoming(Broker* self, caf::io::connection_handle handle, IncomingLink& link) {
+  link.stage = IncomingStage::frames;
+  link.peer_id = link.hello.dialer_id;
+  std::string how = link.hello.mode == PeerLinkMode::secret ? "cluster secret proven both ways" : "";
+  if (link.tls) how += std::string(how.empty() ? "" : ", ") + "TLS, certificate " + tls_node_name(link.peer_id);
+  log_line(self, "link from " + peer_name(link.peer_id) + " accepted (" + link.remote + ", " + (how.empty() ? "open" : how) + ")");
+  expect_incoming(self, handle, link, frame_header_bytes);
+}
+
+void read_magic(Broker* self, caf::io::connection_handle handle, IncomingLink& link, const std::vector<char>& bytes) {
+  bool old_version = false;
+  if (!peer_magic_is_current(reinterpret_cast<const uint8_t*>(bytes.data()), &old_version)) {
+    return refuse_incoming(self, handle, old_version ? "an old hello (KVPEER01): a node of an older version, without the handshake"
+                                                     : "not a KeyVal peer hello (wrong magic)");
+  }
+  link.stage = IncomingStage::hello;
+  expect_incoming(self, handle, link, peer_hello_bytes - peer_magic_bytes);
+}
+
+// Whether the hello may go on to the reply; refuses it otherwise.
+bool check_hello(Broker* self, caf::io::connection_handle handle, const IncomingLink& link) {
+  const auto& state = self->state;
+  const PeerHello& hello = link.hello;
+  const uint64_t own_id = state.config.node_id;
+  std::string why;
+  if (hello.acceptor_id != own_id) {
+    why = "it means to reach node " + std::to_string(hello.acceptor_id) + ", this is node " + std::to_string(own_id);
+  } else if (hello.dialer_id == own_id) {
+    why = "it claims this node's own id";
+  } else if (hello.mode == PeerLinkMode::secret && own_mode(state) == PeerLinkMode::open) {
+    why = "it offers a cluster secret and this node has none (give every node the same --cluster-secret-file, or none)";
+  } else if (hello.mode == PeerLinkMode::open && own_mode(state) == PeerLinkMode::secret) {
+    why = "it has no cluster secret and this node requires one (--cluster-secret-file)";
+  } else if (link.tls && link.tls->peer_name() != tls_node_name(hello.dialer_id)) {
+    why = "its certificate names '" + link.tls->peer_name() + "', not " + tls_node_name(hello.dialer_id);
+  }
+  if (why.empty()) return true;
+  refuse_incoming(self, handle, why);
+  return false;
+}
+
 void read_hello(Broker* self, caf::io::connection_handle handle, IncomingLink& link, const std::vector<char>& bytes) {
-  uint64_t peer_id = parse_hello(bytes);
-  if (peer_id == 0) return close_incoming(self, handle, "malformed hello");
-  link.peer_id = peer_id;
-  log_line(self, "link from " + peer_name(peer_id) + " accepted");
-  self->configure_read(handle, caf::io::receive_policy::exactly(frame_header_bytes));
+  std::vector<uint8_t> hello_bytes(peer_hello_magic, peer_hello_magic + peer_magic_bytes);
+  hello_bytes.insert(hello_bytes.end(), bytes.begin(), bytes.end());
+  auto hello = decode_peer_hello(hello_bytes.data(), hello_bytes.size());
+  if (!hello.is_ok()) return refuse_incoming(self, handle, hello.status().message());
+  link.hello = *hello;
+  link.stage = IncomingStage::proof;  // from here on the log names the id it claims
+  if (!check_hello(self, handle, link)) return;
+  PeerReply reply;
+  reply.mode = link.hello.mode;
+  if (reply.mode == PeerLinkMode::secret) {
+    link.acceptor_nonce = make_peer_nonce(reply.mode);
+    reply.acceptor_nonce = link.acceptor_nonce;
+    reply.acceptor_proof = peer_proof(self->state.config.cluster_secret, PeerProofSide::acceptor, link.hello,
+                                      link.acceptor_nonce);
+  }
+  write_incoming(self, handle, link, encode_peer_reply(reply));
+  if (reply.mode == PeerLinkMode::open) return accept_incoming(self, handle, link);
+  expect_incoming(self, handle, link, peer_proof_bytes);
+}
+
+void read_proof(Broker* self, caf::io::connection_handle handle, IncomingLink& link, const std::vector<char>& bytes) {
+  auto expected = peer_proof(self->state.config.cluster_secret, PeerProofSide::dialer, link.hello, link.acceptor_nonce);
+  if (bytes.size() != peer_proof_bytes || !peer_proof_matches(expected, reinterpret_cast<const uint8_t*>(bytes.data()))) {
+    return refuse_incoming(self, handle, "it did not prove the cluster secret (another secret)");
+  }
+  accept_incoming(self, handle, link);
+}
+
+size_t handshakes_pending(const TransportState& state) {
+  size_t pending = 0;
+  for (const auto& [handle, link] : state.incoming) pending += link.stage != IncomingStage::frames;
+  return pending;
+}
+
+void new_incoming(Broker* self, caf::io::connection_handle handle) {
+  auto& state = self->state;
+  IncomingLink link;
+  link.serial = ++state.incoming_serial;
+  link.remote = self->remote_addr(handle) + ":" + std::to_string(self->remote_port(handle));
+  const bool room = handshakes_pending(state) < state.config.handshakes_pending_max;
+  state.incoming[handle] = link;
+  if (!room) {
+    return refuse_incoming(self, handle, "too many handshakes in progress (" +
+                                             std::to_string(state.config.handshakes_pending_max) + ")");
+  }
+  if (state.config.tls_server) {
+    auto& added = state.incoming[handle];
+    added.tls = std::make_shared<TlsStream>(state.config.tls_server);
+    self->configure_read(handle, caf::io::receive_policy::at_most(tls_read_bytes_max));
+  } else {
+    self->configure_read(handle, caf::io::receive_policy::exactly(peer_magic_bytes));
+  }
+  caf::delayed_anon_send(caf::actor_cast<caf::actor>(self), std::chrono::milliseconds(state.config.handshake_timeout_ms),
+                         incoming_handshake_atom_v, link.serial);
+}
+
+void incoming_handshake_deadline(Broker* self, uint64_t serial) {
+  for (auto& [handle, link] : self->state.incoming) {
+    if (link.serial != serial) continue;
+    if (link.stage != IncomingStage::frames) {
+      refuse_incoming(self, handle, "no complete handshake within " +
+                                        std::to_string(self->state.config.handshake_timeout_ms) + " ms");
+    }
+    return;
+  }
+}
+
+void dial_handshake_deadline(Broker* self, uint64_t peer_id, uint64_t attempt) {
+  auto found = self->state.peers.find(peer_id);
+  if (found == self->state.peers.end()) return;
+  auto& link = found->second;
+  if (!link.connection || link.up || link.attempt != attempt) return;
+  dial_failed(self, peer_id, link,
+              "no reply within " + std::to_string(self->state.config.handshake_timeout_ms) + " ms");
 }
 
 void read_header(Broker* self, caf::io::connection_handle handle, IncomingLink& link, const std::vector<char>& bytes) {
@@ -316,7 +574,7 @@ void read_header(Broker* self, caf::io::connection_handle handle, IncomingLink& 
                                             std::to_string(self->state.config.frame_bytes_max) + ")");
   }
   link.payload_bytes = length;
-  self->configure_read(handle, caf::io::receive_policy::exactly(length));
+  expect_incoming(self, handle, link, length);
 }
 
 void read_payload(Broker* self, caf::io::connection_handle handle, IncomingLink& link, const std::vector<char>& bytes) {
@@ -328,26 +586,123 @@ void read_payload(Broker* self, caf::io::connection_handle handle, IncomingLink&
     ++state.frames_dropped_incoming;  // no raft node yet: a lost message
   }
   link.payload_bytes = 0;
-  self->configure_read(handle, caf::io::receive_policy::exactly(frame_header_bytes));
+  expect_incoming(self, handle, link, frame_header_bytes);
+}
+
+// One step's bytes of an incoming link, exactly as many as its stage asked for.
+void read_incoming_step(Broker* self, caf::io::connection_handle handle, IncomingLink& link, const std::vector<char>& bytes) {
+  switch (link.stage) {
+    case IncomingStage::magic: return read_magic(self, handle, link, bytes);
+    case IncomingStage::hello: return read_hello(self, handle, link, bytes);
+    case IncomingStage::proof: return read_proof(self, handle, link, bytes);
+    case IncomingStage::frames: break;
+  }
+  if (link.payload_bytes == 0) return read_header(self, handle, link, bytes);
+  read_payload(self, handle, link, bytes);
+}
+
+size_t incoming_step_bytes(const IncomingLink& link) {
+  switch (link.stage) {
+    case IncomingStage::magic: return peer_magic_bytes;
+    case IncomingStage::hello: return peer_hello_bytes - peer_magic_bytes;
+    case IncomingStage::proof: return peer_proof_bytes;
+    case IncomingStage::frames: break;
+  }
+  return link.payload_bytes == 0 ? frame_header_bytes : link.payload_bytes;
+}
+
+// An incoming TLS link's bytes: decrypted, then every complete step in the plaintext.
+void read_incoming_tls(Broker* self, caf::io::connection_handle handle, IncomingLink& link, const std::vector<char>& bytes) {
+  auto tls = link.tls;
+  Status received = tls->receive(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), &link.plain);
+  if (auto out = tls->take_output(); !out.empty()) {
+    self->write(handle, out.size(), out.data());
+    self->flush(handle);
+  }
+  if (!received.is_ok()) {
+    if (link.stage == IncomingStage::frames) return close_incoming(self, handle, received.message());
+    return refuse_incoming(self, handle, received.message());
+  }
+  if (link.stage != IncomingStage::frames && link.plain.size() > tls_plain_before_handshake_bytes_max) {
+    return refuse_incoming(self, handle, "more bytes than a handshake before completing one");
+  }
+  const uint64_t serial = link.serial;
+  size_t offset = 0;
+  while (true) {
+    auto found = self->state.incoming.find(handle);
+    if (found == self->state.incoming.end() || found->second.serial != serial) return;  // refused or closed
+    auto& current = found->second;
+    const size_t need = incoming_step_bytes(current);
+    if (current.plain.size() - offset < need) {
+      current.plain.erase(current.plain.begin(), current.plain.begin() + static_cast<std::ptrdiff_t>(offset));
+      return;
+    }
+    std::vector<char> step(current.plain.begin() + static_cast<std::ptrdiff_t>(offset),
+                           current.plain.begin() + static_cast<std::ptrdiff_t>(offset + need));
+    offset += need;
+    read_incoming_step(self, handle, current, step);
+  }
+}
+
+// An outgoing TLS link's bytes: the server's certificate must name the peer dialed, then the
+// reply is read from the plaintext.
+void read_outgoing_tls(Broker* self, uint64_t peer_id, OutgoingLink& link, const std::vector<char>& bytes) {
+  const bool was_done = link.tls->handshake_done();
+  Status received = link.tls->receive(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), &link.plain);
+  if (auto out = link.tls->take_output(); !out.empty()) {
+    self->write(*link.connection, out.size(), out.data());
+    self->flush(*link.connection);
+  }
+  if (!received.is_ok()) {
+    if (link.up) return;  // after the handshake the close itself is reported
+    return dial_failed(self, peer_id, link, received.message());
+  }
+  if (!was_done && link.tls->handshake_done() && link.tls->peer_name() != tls_node_name(peer_id)) {
+    return dial_failed(self, peer_id, link, "its certificate names '" + link.tls->peer_name() + "', not " +
+                                                tls_node_name(peer_id));
+  }
+  if (link.up) return link.plain.clear();
+  if (link.plain.size() < peer_reply_bytes) return;
+  std::vector<char> reply(link.plain.begin(), link.plain.begin() + peer_reply_bytes);
+  link.plain.clear();  // the acceptor writes nothing after its reply
+  read_reply(self, peer_id, link, reply);
 }
 
 void read_incoming(Broker* self, caf::io::new_data_msg& message) {
-  auto found = self->state.incoming.find(message.handle);
-  if (found == self->state.incoming.end()) return;  // an outgoing link: peers never write back
-  auto& link = found->second;
-  if (link.peer_id == 0) return read_hello(self, message.handle, link, message.buf);
-  if (link.payload_bytes == 0) return read_header(self, message.handle, link, message.buf);
-  read_payload(self, message.handle, link, message.buf);
+  auto& state = self->state;
+  if (auto out = state.outgoing.find(message.handle); out != state.outgoing.end()) {
+    // The acceptor writes only its handshake reply; later bytes are ignored.
+    auto& link = state.peers[out->second];
+    if (link.tls) return read_outgoing_tls(self, out->second, link, message.buf);
+    if (!link.up) read_reply(self, out->second, link, message.buf);
+    return;
+  }
+  auto found = state.incoming.find(message.handle);
+  if (found == state.incoming.end()) return;
+  if (found->second.tls) return read_incoming_tls(self, message.handle, found->second, message.buf);
+  read_incoming_step(self, message.handle, found->second, message.buf);
 }
 
 void connection_closed(Broker* self, caf::io::connection_handle handle) {
   auto& state = self->state;
   if (auto out = state.outgoing.find(handle); out != state.outgoing.end()) {
     uint64_t peer_id = out->second;
-    return link_failed(self, peer_id, state.peers[peer_id], "");
+    auto& link = state.peers[peer_id];
+    // Connected but closed before the reply: the acceptor refused this node (its log says why).
+    const std::string why = link.connected && !link.up ? "closed by " + address_text(link.address) +
+                                                             " during the handshake: it refused this node (see its log)"
+                                                       : "";
+    return link_failed(self, peer_id, link, why);
   }
   if (auto in = state.incoming.find(handle); in != state.incoming.end()) {
-    if (in->second.peer_id != 0) log_line(self, "link from " + peer_name(in->second.peer_id) + " closed");
+    const IncomingLink& link = in->second;
+    if (link.stage == IncomingStage::frames) {
+      log_line(self, "link from " + peer_name(link.peer_id) + " closed");
+    } else if (link.stage == IncomingStage::proof) {
+      const std::string why = "closed by the dialer during the handshake (it refused this node: see its log)";
+      log_refusal(self, link.remote.substr(0, link.remote.rfind(':')),
+                  "refused link from " + link.remote + " (claiming " + peer_name(link.hello.dialer_id) + "): " + why, why);
+    }
     state.incoming.erase(in);
   }
 }
@@ -357,12 +712,7 @@ void data_transferred(Broker* self, const caf::io::data_transferred_msg& message
   if (found == self->state.outgoing.end()) return;
   auto& link = self->state.peers[found->second];
   link.in_flight_bytes -= std::min<size_t>(link.in_flight_bytes, message.written);
-  if (!link.up) {
-    link.up = true;
-    link.reported_down = false;
-    link.backoff_ms = self->state.config.reconnect_backoff_ms_min;
-    log_line(self, peer_name(found->second) + " up");
-  }
+  link.connected = true;
   pump(self, link);
 }
 
@@ -371,7 +721,9 @@ caf::behavior tcp_transport(Broker* self, TcpTransportConfig config, caf::io::do
   state.port = doorman->port();
   self->add_doorman(std::move(doorman));
   state.config = std::move(config);
-  log_line(self, "listening on " + state.config.listen_host + ":" + std::to_string(state.port));
+  log_line(self, "listening on " + state.config.listen_host + ":" + std::to_string(state.port) +
+                     (state.config.cluster_secret.empty() ? " (no cluster secret" : " (cluster secret required") +
+                     (state.config.tls_server ? ", TLS)" : state.config.cluster_secret.empty() ? ": open)" : ")"));
   for (auto& [peer_id, address] : state.config.peers) set_peer_address(self, peer_id, address);
   return {
       [self](transport_send_atom, uint64_t to, Frame& frame) { enqueue(self, to, frame); },
@@ -392,15 +744,14 @@ caf::behavior tcp_transport(Broker* self, TcpTransportConfig config, caf::io::do
         if (found == self->state.peers.end() || found->second.epoch != epoch || found->second.connection) return;
         connect_peer(self, peer_id, found->second);
       },
+      [self](incoming_handshake_atom, uint64_t serial) { incoming_handshake_deadline(self, serial); },
+      [self](dial_handshake_atom, uint64_t peer_id, uint64_t attempt) { dial_handshake_deadline(self, peer_id, attempt); },
       [self](bounds_atom) { return self->state.port; },
       [self](stats_atom) {
         auto& s = self->state;
         return std::make_tuple(s.frames_dropped_outgoing, s.frames_dropped_incoming, s.frames_delivered);
       },
-      [self](const caf::io::new_connection_msg& message) {
-        self->state.incoming[message.handle] = IncomingLink{};
-        self->configure_read(message.handle, caf::io::receive_policy::exactly(peer_hello_bytes));
-      },
+      [self](const caf::io::new_connection_msg& message) { new_incoming(self, message.handle); },
       [self](caf::io::new_data_msg& message) { read_incoming(self, message); },
       [self](const caf::io::data_transferred_msg& message) { data_transferred(self, message); },
       [self](const caf::io::connection_closed_msg& message) { connection_closed(self, message.handle); },

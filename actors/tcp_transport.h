@@ -3,11 +3,25 @@
 // connect, so no scheduler thread ever blocks on a socket.
 //
 // Links. Each peer has one outgoing connection, used only to send; frames from a peer arrive
-// on the connection that peer opened to us. The connecting side writes the 16-byte hello of
-// actors/framing.h ("KVPEER01" + its node id, little-endian; not length-prefixed), then
-// length-prefixed frames (framing.h). Connects are non-blocking (the socket is handed to the
-// multiplexer while the TCP handshake is still in flight); a failed or closed link is
-// re-connected after an exponential backoff, reset once a connection carries bytes.
+// on the connection that peer opened to us. Each connection starts with the handshake of
+// actors/peer_handshake.h: the connecting side writes its hello ("KVPEER02", its node id, the
+// id it means to reach, its mode and nonce), the acceptor replies (with a cluster secret: its
+// nonce and its proof), and with a secret the connecting side checks that proof and sends its
+// own; only then do length-prefixed frames (framing.h) flow, and only then does the acceptor
+// hand them to the raft node. Without cluster_secret a link is OPEN: any process that reaches
+// the port may claim any node id (docs/SECURITY.md). A node with a secret refuses a peer
+// without one, and the other way round; a wrong proof, a hello for another node id, an old
+// KVPEER01 hello, or a handshake not complete within handshake_timeout_ms is refused with one
+// log line naming the remote address and the reason (the same refusal from the same host is
+// logged once per 10 s), and only that connection is closed. Each handshake step reads exactly
+// its bytes (at most 57), and at most handshakes_pending_max incoming handshakes run at once.
+// Connects are non-blocking (the socket is handed to the multiplexer while the TCP handshake is
+// still in flight); a failed, closed or refused link is re-connected after an exponential
+// backoff, reset once a handshake completes.
+// TLS (tls_server/tls_client): each connection is TLS first (memory BIOs in the broker, nothing
+// blocks) and the handshake above runs inside it; the dialer refuses an acceptor whose
+// certificate does not name the node dialed, the acceptor a dialer whose certificate does not
+// name the id its hello claims. Secret and TLS may be combined.
 //
 // Bounds and loss. Per peer, the frames queued plus the bytes handed to the socket but not yet
 // written stay within send_queue_bytes_max. A frame that does not fit evicts the OLDEST queued
@@ -16,8 +30,8 @@
 // the new frame is dropped. While a peer's link is not up the bound is down_queue_bytes_max
 // (at least the newest frame); frames queued while a peer is down are sent once it is back; bytes
 // handed to a socket that then fails are lost. Raft tolerates both (§5.3: a lost message is
-// re-sent by the leader). An incoming hello with the wrong magic, or a frame length of 0 or
-// above frame_bytes_max, closes that one connection with a log line.
+// re-sent by the leader). A frame length of 0 or above frame_bytes_max closes that one
+// connection with a log line.
 //
 // Messages the actor handles:
 //   (transport_send_atom, uint64_t to, Frame)     queue a frame for peer `to`; never blocks
@@ -42,10 +56,12 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "actors/messages.h"
 #include "actors/raft_wire.h"
+#include "actors/tls.h"
 
 namespace keyval {
 
@@ -70,6 +86,17 @@ struct TcpTransportConfig {
   size_t down_queue_bytes_max = 4u << 20;
   uint32_t reconnect_backoff_ms_min = 50;
   uint32_t reconnect_backoff_ms_max = 5000;
+  // The cluster secret (apps: --cluster-secret-file; read_cluster_secret in peer_handshake.h)
+  // that every peer must prove it knows, never sent. Empty: open links.
+  std::string cluster_secret;
+  // Mutual TLS on every peer link (actors/tls.h; apps: --peer-cert, --peer-key, --peer-ca): the
+  // acceptor's side and the dialer's side, both with this node's certificate and the CA. A peer
+  // whose certificate's common name is not tls_node_name(the id it claims or was dialed as) is
+  // refused. Both null: no TLS; both set or neither.
+  std::shared_ptr<TlsContext> tls_server;
+  std::shared_ptr<TlsContext> tls_client;
+  uint32_t handshake_timeout_ms = 5000;  // a connection's handshake, either side
+  size_t handshakes_pending_max = 64;    // incoming connections not yet through the handshake
   std::function<void(const std::string&)> log;  // one line per event; silent when empty
 };
 

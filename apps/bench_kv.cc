@@ -4,6 +4,7 @@
 //
 //   keyval bench kv [--endpoints HOST:PORT,...] [--clients C] [--ops N] [--value-bytes B]
 //                   [--op put|get] [--keys K] [--key-bytes 16] [--timeout-ms T]
+//                   [--tls-ca F [--tls-cert F --tls-key F]]   TLS to the nodes (docs/SECURITY.md)
 //
 // Operation i uses key number i mod K, written as "k" + zero-padded number, --key-bytes long.
 // --op get first writes those K keys (not timed) so every read finds its key; a read that
@@ -54,7 +55,8 @@ struct ClientTally {
 
 Result<BenchConfig> parse_config(const std::vector<std::string>& args) {
   KV_ASSIGN_OR_RETURN(cli::Flags flags, cli::Flags::parse(args, {"endpoints", "clients", "ops", "value-bytes", "op",
-                                                                 "keys", "key-bytes", "timeout-ms"}));
+                                                                 "keys", "key-bytes", "timeout-ms", "tls-ca", "tls-cert",
+                                                                 "tls-key"}));
   if (!flags.positional().empty()) return Status::invalid_argument("unexpected argument '" + flags.positional()[0] + "'");
   BenchConfig config;
   KV_ASSIGN_OR_RETURN(config.endpoints, parse_endpoints(flags.get("endpoints", endpoints_default)));
@@ -64,6 +66,7 @@ Result<BenchConfig> parse_config(const std::vector<std::string>& args) {
   KV_ASSIGN_OR_RETURN(config.keys, flags.get_u64("keys", config.keys));
   KV_ASSIGN_OR_RETURN(config.key_bytes, flags.get_u64("key-bytes", config.key_bytes));
   KV_ASSIGN_OR_RETURN(config.options.operation_timeout_ms, flags.get_u64("timeout-ms", 5000));
+  KV_ASSIGN_OR_RETURN(config.options.tls, client_tls_from_flags(flags));
   std::string op = flags.get("op", "put");
   if (op != "put" && op != "get") return Status::invalid_argument("--op expects put or get, got '" + op + "'");
   config.get = op == "get";

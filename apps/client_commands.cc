@@ -18,7 +18,10 @@
 //                                   agree; exit 1 when two hashed the same index differently)
 // Flags: --endpoints HOST:PORT,... in any order, one reachable node is enough: the others are
 // learned from its answers (default 127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103), --timeout-ms T for the whole operation (default 5000), --request-timeout-ms R
-// for one attempt (default min(1000, T)).
+// for one attempt (default min(1000, T)); TLS (docs/SECURITY.md): --tls-ca FILE (the CA that
+// signed the nodes' certificates: every connection is TLS and the node's certificate is
+// verified), --tls-cert FILE --tls-key FILE (this client's certificate, for nodes started with
+// --client-ca).
 // Exit codes: 0 done; 1 get found no key or cas did not match; 2 usage (bad flag, malformed
 // endpoint, missing argument) or a request the cluster rejected as invalid; 3 the cluster did not
 // complete it (no leader, unreachable, timed out: for a write the outcome may be unknown).
@@ -90,7 +93,22 @@ std::string describe(const ClientResponse& response) {
 
 }  // namespace
 
-std::vector<std::string> client_flag_names() { return {"endpoints", "timeout-ms", "request-timeout-ms"}; }
+std::vector<std::string> client_flag_names() {
+  return {"endpoints", "timeout-ms", "request-timeout-ms", "tls-ca", "tls-cert", "tls-key"};
+}
+
+Result<std::shared_ptr<TlsContext>> client_tls_from_flags(const cli::Flags& flags) {
+  TlsFiles files{flags.get("tls-cert", ""), flags.get("tls-key", ""), flags.get("tls-ca", "")};
+  if (files.ca.empty()) {
+    if (!files.certificate.empty() || !files.key.empty()) {
+      return Status::invalid_argument("--tls-cert and --tls-key need --tls-ca (the CA that signed the nodes' certificates)");
+    }
+    return std::shared_ptr<TlsContext>();
+  }
+  auto context = TlsContext::create(TlsRole::client, files);
+  if (!context.is_ok()) return Status::invalid_argument(context.status().message());
+  return *context;
+}
 
 Result<std::unique_ptr<KvClient>> client_from_flags(const cli::Flags& flags) {
   KV_ASSIGN_OR_RETURN(std::vector<Endpoint> endpoints, parse_endpoints(flags.get("endpoints", endpoints_default)));
@@ -104,6 +122,7 @@ Result<std::unique_ptr<KvClient>> client_from_flags(const cli::Flags& flags) {
     return Status::invalid_argument("--timeout-ms and --request-timeout-ms expect 1.." +
                                     std::to_string(timeout_ms_max));
   }
+  KV_ASSIGN_OR_RETURN(options.tls, client_tls_from_flags(flags));
   return std::make_unique<KvClient>(std::move(endpoints), options);
 }
 

@@ -36,6 +36,9 @@ int snapshot_main(const std::vector<std::string>& args);
 // --request-timeout-ms), and the client they describe (apps/client_commands.cc).
 std::vector<std::string> client_flag_names();
 Result<std::unique_ptr<KvClient>> client_from_flags(const cli::Flags& flags);
+// --tls-ca, --tls-cert, --tls-key (part of client_flag_names): a client TLS context, or null
+// when --tls-ca is not given (plaintext).
+Result<std::shared_ptr<TlsContext>> client_tls_from_flags(const cli::Flags& flags);
 int cluster_main(const std::vector<std::string>& args);      // keyval cluster start|demo
 int experiment_main(const std::vector<std::string>& args);   // keyval experiment run (apps/experiment_command.cc)
 int node_main(const std::vector<std::string>& args);         // keyval node (apps/node_command.cc)

@@ -16,6 +16,7 @@
 #include <deque>
 
 #include "actors/framing.h"
+#include "actors/peer_handshake.h"
 
 namespace keyval {
 namespace {
@@ -67,6 +68,7 @@ struct FaultProxy::Connection {
   uint64_t to = 0;    // the receiving node (the listener's)
   uint16_t target_port = 0;
   std::vector<uint8_t> hello;
+  uint64_t proof_left = 0;  // the dialer's handshake proof still to pass (cluster-secret mode)
   uint8_t header[frame_header_bytes] = {};
   size_t header_bytes = 0;    // of the next frame's header read so far
   uint64_t payload_left = 0;  // of the frame being passed (or dropped)
@@ -193,9 +195,12 @@ void FaultProxy::read_sender(Connection& c, uint64_t now) {
     c.hello.insert(c.hello.end(), buffer, buffer + take);
     at = take;
     if (c.hello.size() < peer_hello_bytes) return;
-    uint64_t id = 0;
-    for (int i = 0; i < 8; ++i) id |= static_cast<uint64_t>(c.hello[8 + i]) << (8 * i);
-    const bool valid = std::memcmp(c.hello.data(), peer_hello_magic, sizeof peer_hello_magic) == 0 && id != 0;
+    auto hello = decode_peer_hello(c.hello.data(), c.hello.size());
+    const uint64_t id = hello.is_ok() ? hello->dialer_id : 0;
+    const bool valid = hello.is_ok() && id != 0;
+    // With a cluster secret the dialer sends its proof (after the acceptor's reply, which
+    // relay_back passes on) before any frame: it passes as it is, never parsed as a frame.
+    if (valid && hello->mode == PeerLinkMode::secret) c.proof_left = peer_proof_bytes;
     c.upstream = valid ? connect_loopback(c.target_port) : -1;
     if (c.upstream < 0) {
       std::lock_guard<std::mutex> guard(mutex_);
@@ -212,6 +217,13 @@ void FaultProxy::read_sender(Connection& c, uint64_t now) {
   }
   const uint64_t due = std::max(now + delay_of(c.from, c.to), c.pending.empty() ? 0 : c.pending.back().due_ms);
   while (at < n) {
+    if (c.proof_left > 0) {
+      const size_t take = static_cast<size_t>(std::min<uint64_t>(c.proof_left, n - at));
+      c.emit(buffer + at, take, due);
+      c.proof_left -= take;
+      at += take;
+      continue;
+    }
     if (c.payload_left == 0) {
       const size_t take = std::min(frame_header_bytes - c.header_bytes, n - at);
       std::memcpy(c.header + c.header_bytes, buffer + at, take);

@@ -3,10 +3,11 @@
 // configuration records it, so every node dials node j through j's proxy listener), and rules
 // per directed pair of nodes: drop, delay, heal.
 //
-// A peer link carries bytes one way only (actors/tcp_transport.cc: the dialer writes a 16-byte
-// hello, "KVPEER01" and its node id as 8 bytes little-endian, then length-prefixed frames,
-// actors/framing.h; it never reads anything but the connection's state). So the proxy learns
-// the sending node from the hello and the receiving node from the listener the connection came
+// A peer link carries frames one way only (actors/tcp_transport.cc): the dialer writes the
+// hello of actors/peer_handshake.h (its node id at bytes 8..15), the acceptor answers with its
+// reply, and with a cluster secret the dialer sends its proof; then the dialer writes
+// length-prefixed frames (actors/framing.h). So the proxy learns the sending node from the hello
+// and the receiving node from the listener the connection came
 // to, and each connection is one directed pair. It reads the frames as they pass:
 //   drop (a cut pair)  a frame that starts while the pair is cut is read and discarded whole.
 //                      The TCP connection stays up and nothing is refused: the sender sees no
@@ -15,8 +16,10 @@
 //                      goes through on the same connection with no reconnection back-off. A
 //                      frame already being forwarded when the cut starts is finished.
 //   delay              every byte read on the pair is written D ms after it was read, in order.
-// Bytes going the other way (the acceptor's side) are forwarded as they come. A connection
-// whose first 16 bytes are not a hello, or whose upstream refuses it (the node is down), is
+// The handshake passes untouched (the reply and proof are never cut: a cut starts at the next
+// frame). Bytes going the other way (the acceptor's side) are forwarded as they come. TLS peer
+// links (docs/SECURITY.md) cannot be read, so the proxy is for plaintext links, with or without
+// a cluster secret. A connection whose first bytes are not a hello, or whose upstream refuses it (the node is down), is
 // closed. The proxy's own buffering is bounded (buffered_bytes_max per connection: it stops
 // reading from the sender beyond it, which is TCP back-pressure, as on a slow network).
 //

@@ -69,7 +69,8 @@ uint64_t random_client_id() {
 }
 
 KvClient::KvClient(std::vector<Endpoint> endpoints, KvClientOptions options)
-    : endpoints_(std::move(endpoints)), options_(options), nodes_(endpoints_), sockets_(nodes_.size(), -1) {
+    : endpoints_(std::move(endpoints)), options_(options), nodes_(endpoints_), sockets_(nodes_.size(), -1),
+      tls_(nodes_.size(), nullptr) {
   KV_ASSERT(options_.request_timeout_ms > 0 && options_.operation_timeout_ms > 0);
   client_id_ = options_.client_id != 0 ? options_.client_id : random_client_id();
 }
@@ -205,6 +206,7 @@ Result<ClientResponse> KvClient::status_of(const Endpoint& endpoint, bool hash) 
   auto slot = nodes_.add(endpoint);
   if (!slot) return Status::invalid_argument("more than " + std::to_string(endpoints_max) + " nodes known");
   sockets_.resize(nodes_.size(), -1);
+  tls_.resize(nodes_.size(), nullptr);
   return status_at(*slot, hash);
 }
 
@@ -373,10 +375,19 @@ Result<ClientResponse> KvClient::exchange(size_t slot, const ClientRequest& requ
     const bool reused = sockets_[slot] >= 0;
     if (!reused) KV_RETURN_IF_ERROR(connect_slot(slot, deadline_ms));
     const int descriptor = sockets_[slot];
-    SocketIo io = socket_write_all(descriptor, frame.data(), frame.size(), deadline_ms);
+    SSL* tls = tls_[slot];
+    auto write_all = [&](const uint8_t* data, size_t bytes) {
+      return tls ? tls_write_all(tls, descriptor, data, bytes, deadline_ms)
+                 : socket_write_all(descriptor, data, bytes, deadline_ms);
+    };
+    auto read_exact = [&](uint8_t* data, size_t bytes) {
+      return tls ? tls_read_exact(tls, descriptor, data, bytes, deadline_ms)
+                 : socket_read_exact(descriptor, data, bytes, deadline_ms);
+    };
+    SocketIo io = write_all(frame.data(), frame.size());
     if (io.kind == SocketIo::ok) *sent = true;
     uint8_t header[frame_header_bytes];
-    if (io.kind == SocketIo::ok) io = socket_read_exact(descriptor, header, sizeof header, deadline_ms);
+    if (io.kind == SocketIo::ok) io = read_exact(header, sizeof header);
     if (io.kind == SocketIo::closed && reused) {
       close_slot(slot);
       continue;
@@ -391,7 +402,7 @@ Result<ClientResponse> KvClient::exchange(size_t slot, const ClientRequest& requ
       return Status::io_error("answer frame of " + std::to_string(length) + " bytes (protocol error)");
     }
     std::vector<uint8_t> payload(length);
-    io = socket_read_exact(descriptor, payload.data(), payload.size(), deadline_ms);
+    io = read_exact(payload.data(), payload.size());
     if (io.kind != SocketIo::ok) {
       close_slot(slot);
       return Status::io_error(io.what);
@@ -405,6 +416,7 @@ Result<ClientResponse> KvClient::exchange(size_t slot, const ClientRequest& requ
     }
     std::optional<size_t> leader = nodes_.learn(slot, *response);
     sockets_.resize(nodes_.size(), -1);
+    tls_.resize(nodes_.size(), nullptr);
     if (hinted) *hinted = leader;
     return response;
   }
@@ -414,11 +426,21 @@ Result<ClientResponse> KvClient::exchange(size_t slot, const ClientRequest& requ
 Status KvClient::connect_slot(size_t slot, uint64_t deadline_ms) {
   const Endpoint& endpoint = nodes_.endpoint(slot);
   KV_ASSIGN_OR_RETURN(int descriptor, socket_connect(endpoint.host, endpoint.port, deadline_ms));
+  if (options_.tls) {
+    auto tls = tls_connect(descriptor, *options_.tls, deadline_ms);
+    if (!tls.is_ok()) {
+      ::close(descriptor);
+      return tls.status();
+    }
+    tls_[slot] = *tls;
+  }
   sockets_[slot] = descriptor;
   return Status::ok();
 }
 
 void KvClient::close_slot(size_t slot) {
+  if (tls_[slot] != nullptr) tls_close(tls_[slot]);
+  tls_[slot] = nullptr;
   int& descriptor = sockets_[slot];
   if (descriptor >= 0) ::close(descriptor);
   descriptor = -1;

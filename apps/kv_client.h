@@ -38,6 +38,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -45,6 +46,7 @@
 #include "actors/client_protocol.h"
 #include "apps/endpoint.h"
 #include "apps/known_nodes.h"
+#include "actors/tls.h"
 #include "storage/snapshot_file.h"
 #include "storage/status.h"
 
@@ -63,6 +65,9 @@ struct KvClientOptions {
   // A backup whose chunks can no longer be read (the node released that snapshot, or stopped)
   // starts over with a fresh snapshot, up to this many attempts in all.
   uint32_t snapshot_save_attempts_max = 3;
+  // TLS to every node (a client context: the CA that signed the nodes' certificates, and this
+  // client's certificate when the nodes require one; docs/SECURITY.md). Null: plaintext.
+  std::shared_ptr<TlsContext> tls;
 };
 
 // One node's view for `keyval status`: its id (0 when no answer named it), its client address
@@ -187,6 +192,7 @@ class KvClient {
   KvClientOptions options_;
   KnownNodes nodes_;          // given and learned; a slot per node
   std::vector<int> sockets_;  // per slot of nodes_; -1: not connected
+  std::vector<SSL*> tls_;     // per slot of nodes_; null: plaintext or not connected
   uint64_t client_id_ = 0;
   uint64_t sequence_ = 0;     // the last sequence used by a write
   bool session_started_ = false;  // a write of this session is known to have been applied

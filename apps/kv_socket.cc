@@ -2,13 +2,17 @@
 #include "apps/kv_socket.h"
 
 #include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cerrno>
+#include <mutex>
 #include <chrono>
 #include <climits>
 #include <cstring>
@@ -126,5 +130,84 @@ SocketIo socket_read_exact(int descriptor, uint8_t* data, size_t bytes, uint64_t
   }
   return {};
 }
+
+// --- TLS ------------------------------------------------------------------------------------
+
+namespace {
+
+// After an SSL call returned `result`: wait for what it wants, or say why it failed.
+// ok: call again; otherwise the failure.
+SocketIo tls_wait(SSL* ssl, int descriptor, int result, uint64_t deadline_ms, const char* what) {
+  int error = SSL_get_error(ssl, result);
+  if (error == SSL_ERROR_WANT_READ) {
+    if (!wait_for(descriptor, POLLIN, deadline_ms)) return {SocketIo::timed_out, std::string(what) + " timed out"};
+    return {};
+  }
+  if (error == SSL_ERROR_WANT_WRITE) {
+    if (!wait_for(descriptor, POLLOUT, deadline_ms)) return {SocketIo::timed_out, std::string(what) + " timed out"};
+    return {};
+  }
+  if (error == SSL_ERROR_ZERO_RETURN || (error == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)) {
+    return {SocketIo::closed, "connection closed by the node"};
+  }
+  long verify = SSL_get_verify_result(ssl);
+  std::string why = verify != X509_V_OK ? std::string("certificate refused: ") + X509_verify_cert_error_string(verify)
+                                        : tls_error_text();
+  return {SocketIo::failed, std::string(what) + " failed: " + why};
+}
+
+}  // namespace
+
+Result<SSL*> tls_connect(int descriptor, const TlsContext& context, uint64_t deadline_ms) {
+  // OpenSSL writes with write(2): a node that closed the connection must not kill this process.
+  static std::once_flag ignore_sigpipe;
+  std::call_once(ignore_sigpipe, [] { ::signal(SIGPIPE, SIG_IGN); });
+  ERR_clear_error();
+  SSL* ssl = SSL_new(context.native());
+  if (ssl == nullptr) return Status::io_error("SSL_new: " + tls_error_text());
+  SSL_set_fd(ssl, descriptor);
+  while (true) {
+    int result = SSL_connect(ssl);
+    if (result == 1) return ssl;
+    SocketIo io = tls_wait(ssl, descriptor, result, deadline_ms, "TLS handshake");
+    if (io.kind != SocketIo::ok) {
+      SSL_free(ssl);
+      return Status::io_error(io.kind == SocketIo::closed ? "TLS handshake: connection closed by the node" : io.what);
+    }
+  }
+}
+
+SocketIo tls_write_all(SSL* ssl, int descriptor, const uint8_t* data, size_t bytes, uint64_t deadline_ms) {
+  size_t done = 0;
+  while (done < bytes) {
+    ERR_clear_error();
+    int wrote = SSL_write(ssl, data + done, static_cast<int>(bytes - done));
+    if (wrote > 0) {
+      done += static_cast<size_t>(wrote);
+      continue;
+    }
+    SocketIo io = tls_wait(ssl, descriptor, wrote, deadline_ms, "send");
+    if (io.kind != SocketIo::ok) return io;
+  }
+  return {};
+}
+
+SocketIo tls_read_exact(SSL* ssl, int descriptor, uint8_t* data, size_t bytes, uint64_t deadline_ms) {
+  size_t done = 0;
+  while (done < bytes) {
+    ERR_clear_error();
+    int got = SSL_read(ssl, data + done, static_cast<int>(bytes - done));
+    if (got > 0) {
+      done += static_cast<size_t>(got);
+      continue;
+    }
+    SocketIo io = tls_wait(ssl, descriptor, got, deadline_ms, "receive");
+    if (io.kind == SocketIo::timed_out) return {SocketIo::timed_out, "no answer in time"};
+    if (io.kind != SocketIo::ok) return io;
+  }
+  return {};
+}
+
+void tls_close(SSL* ssl) { SSL_free(ssl); }
 
 }  // namespace keyval

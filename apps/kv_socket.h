@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "actors/tls.h"
 #include "storage/status.h"
 
 namespace keyval {
@@ -25,6 +26,14 @@ Result<int> socket_connect(const std::string& host, uint16_t port, uint64_t dead
 // Writes all of data (no SIGPIPE) or reads exactly bytes, waiting at most until deadline_ms.
 SocketIo socket_write_all(int descriptor, const uint8_t* data, size_t bytes, uint64_t deadline_ms);
 SocketIo socket_read_exact(int descriptor, uint8_t* data, size_t bytes, uint64_t deadline_ms);
+
+// TLS on such a socket (docs/SECURITY.md): the client's handshake within deadline_ms (the node's
+// certificate verified against the context's CA), then the same two calls over the TLS stream.
+// The SSL object owns nothing but its own state: close the descriptor after tls_close.
+Result<SSL*> tls_connect(int descriptor, const TlsContext& context, uint64_t deadline_ms);
+SocketIo tls_write_all(SSL* ssl, int descriptor, const uint8_t* data, size_t bytes, uint64_t deadline_ms);
+SocketIo tls_read_exact(SSL* ssl, int descriptor, uint8_t* data, size_t bytes, uint64_t deadline_ms);
+void tls_close(SSL* ssl);  // frees it (no close_notify wait)
 
 // Milliseconds on the steady clock, the unit of the deadlines above.
 uint64_t steady_now_ms();

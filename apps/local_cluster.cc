@@ -108,6 +108,12 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::create(LocalClusterOptions o
     cluster->peer_listen_endpoints_.push_back(
         o.separate_peer_listen ? Endpoint{"127.0.0.1", picked[2 * o.nodes + i]} : Endpoint{"127.0.0.1", peer});
   }
+  if (!o.tls_directory.empty()) {
+    const std::string& d = o.tls_directory;
+    auto tls = TlsContext::create(TlsRole::client, TlsFiles{d + "/client.crt", d + "/client.key", d + "/ca.crt"});
+    if (!tls.is_ok()) return Status::invalid_argument("local cluster TLS: " + tls.status().message());
+    cluster->client_tls_ = *tls;
+  }
   cluster->pids_.assign(o.nodes, 0);
   cluster->exits_.assign(o.nodes, std::nullopt);
   return cluster;
@@ -174,6 +180,12 @@ std::vector<std::string> LocalCluster::node_arguments(uint64_t id) const {
                                    "--data-dir",       data_directory(id), "--peers",     peers_flag(),
                                    "--client-listen",  client_endpoints_[id - 1].str(), "--cluster", options_.cluster,
                                    "--tick-ms",        std::to_string(options_.tick_ms)};
+  if (!options_.tls_directory.empty()) {  // TLS: this node's certificate (scripts/make-certs.sh)
+    const std::string& d = options_.tls_directory;
+    const std::string node = d + "/node-" + std::to_string(id);
+    args.insert(args.end(), {"--peer-cert", node + ".crt", "--peer-key", node + ".key", "--peer-ca", d + "/ca.crt",
+                             "--client-cert", node + ".crt", "--client-key", node + ".key"});
+  }
   if (id <= bootstrap_nodes()) {
     if (options_.separate_peer_listen) args.insert(args.end(), {"--peer-listen", peer_listen_endpoints_[id - 1].str()});
     args.push_back("--bootstrap");  // creates the data directory at the first start, ignored at a restart
@@ -301,6 +313,7 @@ std::vector<Result<ClientResponse>> LocalCluster::status(uint64_t request_timeou
   KvClientOptions options;
   options.request_timeout_ms = request_timeout_ms;
   options.operation_timeout_ms = request_timeout_ms;
+  options.tls = client_tls_;
   KvClient client(client_endpoints_, options);
   // By address: the harness knows which node each endpoint is.
   std::vector<Result<ClientResponse>> views;

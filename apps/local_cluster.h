@@ -55,6 +55,11 @@ struct LocalClusterOptions {
   // Node i's data directory is DIR/disk<i>/data, so that DIR/disk<i> can be a file system of
   // its own (apps/node_disk.h) mounted before the node first starts.
   bool data_on_disks = false;
+  // TLS (docs/SECURITY.md): a directory made by scripts/make-certs.sh DIR 1 2 ...: node i runs
+  // mutual TLS between peers and TLS on its client port with DIR/node-<i>.crt and .key and
+  // DIR/ca.crt, and the cluster's own clients (status, wait_for_leader) use DIR/ca.crt and
+  // DIR/client.crt and .key (client_tls()). Empty: plaintext.
+  std::string tls_directory;
 };
 
 struct NodeExit {
@@ -97,6 +102,9 @@ class LocalCluster {
   std::string last_log_line(uint64_t id, const std::string& needle, uint64_t from = 0) const;
   std::string data_directory(uint64_t id) const;
   const std::string& directory() const { return options_.directory; }
+  // The client TLS context for this cluster's nodes (null without tls_directory): give it to
+  // KvClientOptions::tls.
+  std::shared_ptr<TlsContext> client_tls() const { return client_tls_; }
   // The node's exit, when it exited and was reaped since it was last started.
   std::optional<NodeExit> last_exit(uint64_t id) const;
 
@@ -124,6 +132,7 @@ class LocalCluster {
   std::vector<Endpoint> peer_listen_endpoints_;
   std::vector<pid_t> pids_;  // index id - 1; 0: not running
   std::vector<std::optional<NodeExit>> exits_;
+  std::shared_ptr<TlsContext> client_tls_;
 };
 
 struct WriteLoadReport {

@@ -5,6 +5,8 @@
 //               [--tick-ms T] [--threads N] [--snapshot-entries N] [--snapshot-bytes B]
 //               [--log-tail-entries N] [--wal-segment-bytes B] [--advertise-client HOST:PORT]
 //               [--snapshot-send-rate B] [--bootstrap | --join HOST:PORT,...]
+//               [--cluster-secret-file F] [--peer-cert F --peer-key F --peer-ca F]
+//               [--client-cert F --client-key F [--client-ca F]]
 //
 // A data directory is created only when asked (docs/MEMBERSHIP.md):
 //   --bootstrap  a node of a NEW cluster whose voters are --peers: a missing directory is
@@ -42,6 +44,17 @@
 // and to its peers with its raft messages, so a client given one endpoint finds the others);
 // default --client-listen, with the host of this node's --peers entry when --client-listen
 // listens on every interface (0.0.0.0 or ::).
+// Who may talk to this node (docs/SECURITY.md), in one block of flags (parse_security_options):
+// --cluster-secret-file F: every peer link proves, both ways, that the other side knows the secret
+// in F (HMAC-SHA256 challenge-response, actors/peer_handshake.h); F must be readable by its owner
+// only and hold 16..4096 bytes. Without it peer links are open: whoever reaches the peer port
+// can pose as a peer.
+// --peer-cert, --peer-key, --peer-ca (together): mutual TLS on every peer link; this node's
+// certificate must name it (common name keyval-node-ID, scripts/make-certs.sh) and a peer's
+// certificate must be signed by the CA and name the id the peer claims.
+// --client-cert, --client-key: TLS on the client port; with --client-ca, clients must present a
+// certificate signed by it. A --join to such a cluster talks TLS with --peer-ca as the CA and the
+// peer certificate as the client certificate.
 // --config FILE reads the same settings from "name = value" lines (names as the flags
 // without the dashes; '#' starts a comment); a flag given on the command line wins.
 //
@@ -71,7 +84,9 @@
 #include "actors/messages.h"
 #include "actors/node.h"
 #include "actors/node_lifecycle.h"
+#include "actors/peer_handshake.h"
 #include "actors/tcp_transport.h"
+#include "actors/tls.h"
 #include "apps/cli.h"
 #include "apps/commands.h"
 #include "apps/kv_client.h"
@@ -89,7 +104,10 @@ const std::vector<std::string> setting_names = {"id",      "data-dir",         "
                                                 "peers",   "cluster",          "tick-ms",          "threads",
                                                 "snapshot-entries", "snapshot-bytes", "log-tail-entries",
                                                 "wal-segment-bytes", "advertise-client", "join",
-                                                "snapshot-send-rate"};
+                                                "snapshot-send-rate",
+                                                // security (parse_security_options)
+                                                "cluster-secret-file", "peer-cert", "peer-key", "peer-ca",
+                                                "client-cert", "client-key", "client-ca"};
 // Bounds of the snapshot settings: far above any useful value, low enough that a typo in
 // units (bytes given as entries) is caught.
 constexpr uint64_t snapshot_entries_max = 1'000'000'000;
@@ -116,6 +134,11 @@ struct NodeOptions {
   uint64_t wal_segment_bytes = wal_format::segment_bytes_default;  // WalOptions::segment_bytes
   bool bootstrap = false;              // --bootstrap: create a new cluster's node
   std::vector<Endpoint> join;          // --join: a running cluster's client endpoints (empty: not joining)
+  // Security (docs/SECURITY.md).
+  std::string cluster_secret;          // --cluster-secret-file's contents; empty: open peer links
+  std::shared_ptr<TlsContext> peer_tls_server, peer_tls_client;  // --peer-*; null: no TLS
+  std::shared_ptr<TlsContext> client_tls;  // --client-*; null: plaintext client port
+  std::shared_ptr<TlsContext> join_tls;    // --join's client side when the client port is TLS
 };
 
 // --- settings: flags over the config file ------------------------------------------------
@@ -165,6 +188,42 @@ Status parse_snapshot_settings(const Setting& setting, NodeOptions& options) {
     KV_ASSIGN_OR_RETURN(*bounded.value, cli::parse_u64(setting(bounded.name, std::to_string(*bounded.value)), flag));
     if (*bounded.value > bounded.max) {
       return Status::invalid_argument(flag + " expects 0.." + std::to_string(bounded.max));
+    }
+  }
+  return Status::ok();
+}
+
+// --cluster-secret-file: read and checked now, so a bad file stops the node before it starts.
+template <class Setting>
+Status parse_security_options(const Setting& setting, NodeOptions& options) {
+  const std::string secret_file = setting("cluster-secret-file", "");
+  if (!secret_file.empty()) {
+    auto secret = read_cluster_secret(secret_file);
+    if (!secret.is_ok()) return Status::invalid_argument("--cluster-secret-file: " + secret.status().message());
+    options.cluster_secret = *secret;
+  }
+  const TlsFiles peer{setting("peer-cert", ""), setting("peer-key", ""), setting("peer-ca", "")};
+  const int peer_given = !peer.certificate.empty() + !peer.key.empty() + !peer.ca.empty();
+  if (peer_given != 0 && peer_given != 3) {
+    return Status::invalid_argument("--peer-cert, --peer-key and --peer-ca go together (mutual TLS between peers)");
+  }
+  auto tls = [](TlsRole role, const TlsFiles& files, const std::string& flags) -> Result<std::shared_ptr<TlsContext>> {
+    auto context = TlsContext::create(role, files);
+    if (!context.is_ok()) return Status::invalid_argument(flags + ": " + context.status().message());
+    return *context;
+  };
+  if (peer_given == 3) {
+    KV_ASSIGN_OR_RETURN(options.peer_tls_server, tls(TlsRole::server, peer, "--peer-cert/--peer-key/--peer-ca"));
+    KV_ASSIGN_OR_RETURN(options.peer_tls_client, tls(TlsRole::client, peer, "--peer-cert/--peer-key/--peer-ca"));
+  }
+  const TlsFiles client{setting("client-cert", ""), setting("client-key", ""), setting("client-ca", "")};
+  if (client.certificate.empty() != client.key.empty() || (!client.ca.empty() && client.certificate.empty())) {
+    return Status::invalid_argument("--client-cert and --client-key go together, and --client-ca needs them");
+  }
+  if (!client.certificate.empty()) {
+    KV_ASSIGN_OR_RETURN(options.client_tls, tls(TlsRole::server, client, "--client-cert/--client-key/--client-ca"));
+    if (peer_given == 3) {
+      KV_ASSIGN_OR_RETURN(options.join_tls, tls(TlsRole::client, peer, "--join over TLS"));
     }
   }
   return Status::ok();
@@ -231,6 +290,7 @@ Result<NodeOptions> parse_options(const std::vector<std::string>& args) {
   KV_ASSIGN_OR_RETURN(options.threads, cli::parse_u64(setting("threads", "1"), "--threads"));
   if (options.threads == 0 || options.threads > 64) return Status::invalid_argument("--threads expects 1..64");
   KV_RETURN_IF_ERROR(parse_snapshot_settings(setting, options));
+  KV_RETURN_IF_ERROR(parse_security_options(setting, options));
   KV_ASSIGN_OR_RETURN(options.wal_segment_bytes,
                       cli::parse_u64(setting("wal-segment-bytes", std::to_string(options.wal_segment_bytes)),
                                      "--wal-segment-bytes"));
@@ -282,6 +342,7 @@ std::string join_endpoints(const NodeOptions& options) {
 Result<ClusterView> ask_cluster(const NodeOptions& options) {
   KvClientOptions client_options;
   client_options.operation_timeout_ms = 5000;
+  client_options.tls = options.join_tls;
   KvClient client(options.join, client_options);
   auto answer = client.member_list();
   if (!answer.is_ok()) {
@@ -398,6 +459,9 @@ int run_node(const NodeOptions& options) {
     transport_config.peers[id] = TcpPeerAddress{endpoint.host, endpoint.port};
   }
   transport_config.log = log.sink();
+  transport_config.cluster_secret = options.cluster_secret;
+  transport_config.tls_server = options.peer_tls_server;
+  transport_config.tls_client = options.peer_tls_client;
   // A restarted peer is found within half a second (the default backs off to 5 s, which
   // would leave a node that was down a few seconds without its log for as long).
   transport_config.reconnect_backoff_ms_max = 500;
@@ -468,6 +532,7 @@ int run_node(const NodeOptions& options) {
   listener_config.host = options.client_listen.host;
   listener_config.port = options.client_listen.port;
   listener_config.log = log.sink();
+  listener_config.tls = options.client_tls;
   caf::actor listener = spawn_client_listener(system, listener_config, handles->gateway);
   if (!listener) {
     log("cannot start: cannot listen for clients on " + options.client_listen.str());

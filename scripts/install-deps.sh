@@ -11,6 +11,7 @@ packages=(
   libboost-test-dev               # Boost.Test
   libbenchmark-dev                # Google Benchmark (micro-benchmarks)
   clang libclang-rt-dev           # libFuzzer, ASan, UBSan for scripts/fuzz.sh
+  libssl-dev openssl              # libcrypto (peer handshake HMAC), libssl (TLS); the CLI for certificates
 )
 
 missing=()

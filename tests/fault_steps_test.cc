@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "actors/framing.h"
+#include "actors/peer_handshake.h"
 #include "apps/fault_proxy.h"
 #include "sim/scenario.h"
 #include "tests/support/run_keyval.h"
@@ -115,9 +116,10 @@ void send_all(int fd, const std::vector<uint8_t>& bytes) {
 }
 
 std::vector<uint8_t> hello_from(uint64_t node) {
-  std::vector<uint8_t> hello(peer_hello_magic, peer_hello_magic + sizeof peer_hello_magic);
-  for (int i = 0; i < 8; ++i) hello.push_back(static_cast<uint8_t>(node >> (8 * i)));
-  return hello;
+  PeerHello hello;
+  hello.dialer_id = node;
+  hello.acceptor_id = 2;
+  return encode_peer_hello(hello);
 }
 
 std::vector<uint8_t> frame_of(const std::string& text) {
@@ -140,7 +142,7 @@ std::string receive_for(int fd, int wait_ms) {
   }
 }
 
-// The payloads of the frames in `bytes` (after the 16-byte hello).
+// The payloads of the frames in `bytes` (after the hello).
 std::vector<std::string> payloads(const std::string& bytes) {
   std::vector<std::string> found;
   size_t at = peer_hello_bytes;
@@ -224,7 +226,7 @@ BOOST_AUTO_TEST_CASE(frames_are_dropped_on_a_cut_pair_and_pass_again_once_healed
   int receiver = ::accept(node_listener, nullptr, nullptr);
   BOOST_TEST_REQUIRE(receiver >= 0);
   std::string received = receive_for(receiver, 200);
-  BOOST_TEST(received.substr(0, peer_hello_bytes) == std::string(reinterpret_cast<const char*>(hello_from(1).data()), 16));
+  BOOST_TEST(received.substr(0, peer_hello_bytes) == std::string(reinterpret_cast<const char*>(hello_from(1).data()), peer_hello_bytes));
 
   (*proxy)->cut(1, 2);
   send_all(sender, frame_of("lost-1"));
@@ -250,7 +252,7 @@ BOOST_AUTO_TEST_CASE(frames_are_dropped_on_a_cut_pair_and_pass_again_once_healed
 
   // Not a hello: closed, and counted as refused.
   int stranger = connect_to(proxy_port);
-  send_all(stranger, std::vector<uint8_t>(16, 'x'));
+  send_all(stranger, std::vector<uint8_t>(peer_hello_bytes, 'x'));
   BOOST_TEST(receive_for(stranger, 1000).empty());
   BOOST_TEST((*proxy)->counters().refused == 1u);
   for (int fd : {stranger, sender, receiver, node_listener}) ::close(fd);

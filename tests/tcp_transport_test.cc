@@ -26,6 +26,7 @@
 
 #include "actors/client_listener.h"
 #include "actors/framing.h"
+#include "actors/peer_handshake.h"
 #include "actors/tcp_transport.h"
 #include "tests/support/temp_dir.h"
 
@@ -209,9 +210,15 @@ class RawSocket {
   int fd_ = -1;
 };
 
-std::vector<uint8_t> hello_bytes(const char (&magic)[9], uint64_t node_id) {
-  std::vector<uint8_t> hello(magic, magic + 8);
-  for (int i = 0; i < 8; ++i) hello.push_back(static_cast<uint8_t>(node_id >> (8 * i)));
+// An open-mode hello (no cluster secret) from node `from` to node `to`, as a transport sends it.
+std::vector<uint8_t> open_hello(uint64_t from, uint64_t to) {
+  return encode_peer_hello(PeerHello{from, to, PeerLinkMode::open, PeerNonce{}});
+}
+
+// A hello of the first version: "KVPEER01" and a node id, 16 bytes.
+std::vector<uint8_t> old_hello(uint64_t from) {
+  std::vector<uint8_t> hello(peer_hello_magic_v1, peer_hello_magic_v1 + peer_magic_bytes);
+  for (int i = 0; i < 8; ++i) hello.push_back(static_cast<uint8_t>(from >> (8 * i)));
   return hello;
 }
 
@@ -403,7 +410,7 @@ BOOST_AUTO_TEST_CASE(a_dead_peer_never_blocks_the_others_and_its_queue_drops_the
   constexpr size_t frame_bytes = 1000;
   constexpr size_t frames_that_fit = 4;
   config1.frame_bytes_max = frame_bytes;
-  // Room for exactly four frames, with slack for the 16-byte hello that sits in flight during a
+  // Room for exactly four frames, with slack for the 57-byte hello that sits in flight during a
   // connect attempt (it counts against the same bound).
   config1.send_queue_bytes_max = frames_that_fit * (frame_header_bytes + frame_bytes) + 100;
   PeerNode node1(std::move(config1));
@@ -470,15 +477,31 @@ BOOST_AUTO_TEST_CASE(a_malformed_hello_closes_that_link_only) {
 
   {
     RawSocket wrong_magic(node1.port());
-    wrong_magic.send(hello_bytes("KVPEER02", 7));
+    auto hello = open_hello(7, 1);
+    hello[7] = '9';  // "KVPEER09"
+    wrong_magic.send(hello);
     BOOST_CHECK_MESSAGE(wrong_magic.closed_by_peer_within(), "a hello with the wrong magic was not closed");
   }
   {
+    RawSocket old_version(node1.port());
+    old_version.send(old_hello(7));
+    BOOST_CHECK_MESSAGE(old_version.closed_by_peer_within(), "a KVPEER01 hello was not closed");
+  }
+  {
     RawSocket node_zero(node1.port());
-    node_zero.send(hello_bytes("KVPEER01", 0));  // 0 is no node id
+    node_zero.send(open_hello(0, 1));  // 0 is no node id
     BOOST_CHECK_MESSAGE(node_zero.closed_by_peer_within(), "a hello from node 0 was not closed");
   }
-  BOOST_CHECK_MESSAGE(log.contains_line("transport 1: a new link closed: malformed hello"), log.all());
+  {
+    RawSocket wrong_node(node1.port());
+    wrong_node.send(open_hello(7, 9));  // meant for node 9
+    BOOST_CHECK_MESSAGE(wrong_node.closed_by_peer_within(), "a hello for another node was not closed");
+  }
+  for (const std::string reason : {"not a KeyVal peer hello (wrong magic)", "an old hello (KVPEER01)",
+                                   "hello from node id 0", "it means to reach node 9, this is node 1"}) {
+    BOOST_CHECK_MESSAGE(log.contains_line("transport 1: refused link from 127.0.0.1:"), log.all());
+    BOOST_CHECK_MESSAGE(log.contains_line(reason), reason << " not logged:\n" << log.all());
+  }
 
   node2.send(1, bytes_of("after"));
   node1.expect_frames({bytes_of("after")});
@@ -498,7 +521,8 @@ BOOST_AUTO_TEST_CASE(a_frame_length_out_of_bounds_closes_that_link_only) {
 
   for (uint32_t length : {0u, frame_bytes_max + 1, 0xffffffffu}) {
     RawSocket raw(node1.port());
-    raw.send(hello_bytes("KVPEER01", 7));
+    raw.send(open_hello(7, 1));
+    BOOST_REQUIRE_MESSAGE(raw.read_exact(peer_reply_bytes), "no handshake reply to an open hello");
     raw.send(header_only(length));
     BOOST_CHECK_MESSAGE(raw.closed_by_peer_within(), "a frame length of " << length << " was not closed");
     BOOST_CHECK_MESSAGE(log.contains_line("transport 1: link from peer 7 closed: frame length " +
@@ -508,7 +532,7 @@ BOOST_AUTO_TEST_CASE(a_frame_length_out_of_bounds_closes_that_link_only) {
   {
     // The bound itself is accepted, from a raw peer as from a transport.
     RawSocket raw(node1.port());
-    raw.send(hello_bytes("KVPEER01", 8));
+    raw.send(open_hello(8, 1));
     auto largest = numbered_payload(8, 0, frame_bytes_max);
     raw.send(make_frame(largest));
     node1.expect_frames({largest});
@@ -561,7 +585,7 @@ BOOST_AUTO_TEST_CASE(frames_before_the_raft_node_registers_are_dropped) {
   Owned<caf::actor> transport{spawn_tcp_transport(*system.system, transport_config(1, log))};
   BOOST_REQUIRE(transport.handle);
   RawSocket peer(port_of(*system.system, transport.handle));
-  peer.send(hello_bytes("KVPEER01", 2));
+  peer.send(open_hello(2, 1));
   peer.send(make_frame(bytes_of("too early")));
   BOOST_CHECK(wait_for_incoming_drops(*system.system, transport.handle, 1));
 
@@ -601,6 +625,146 @@ BOOST_AUTO_TEST_CASE(spawn_tcp_transport_refuses_a_peer_host_that_is_not_numeric
       spawn_tcp_transport(*system.system, transport_config(1, log, {{2, TcpPeerAddress{"peer-two.invalid", 7000}}}))};
   BOOST_CHECK(!transport.handle);
   BOOST_CHECK_MESSAGE(log.contains_line("not a numeric address: peer-two.invalid"), log.all());
+}
+
+// --- the handshake: open links and the cluster secret ---------------------------------------
+
+namespace {
+
+const std::string secret_a = "the-first-cluster-secret-0123456789";
+const std::string secret_b = "another-cluster-secret-9876543210";
+
+TcpTransportConfig secret_config(uint64_t node_id, const LogLines& log_lines, const std::string& secret,
+                                 std::map<uint64_t, TcpPeerAddress> peers = {}) {
+  auto config = transport_config(node_id, log_lines, std::move(peers));
+  config.cluster_secret = secret;
+  return config;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_proof_is_bound_to_the_secret_both_ids_both_nonces_and_its_side) {
+  const PeerHello hello{1, 2, PeerLinkMode::secret, make_peer_nonce(PeerLinkMode::secret)};
+  const PeerNonce acceptor_nonce = make_peer_nonce(PeerLinkMode::secret);
+  const PeerProof proof = peer_proof(secret_a, PeerProofSide::dialer, hello, acceptor_nonce);
+  BOOST_CHECK(peer_proof_matches(proof, peer_proof(secret_a, PeerProofSide::dialer, hello, acceptor_nonce).data()));
+  auto differs = [&](const std::string& secret, PeerProofSide side, PeerHello changed, const PeerNonce& nonce) {
+    return !peer_proof_matches(proof, peer_proof(secret, side, changed, nonce).data());
+  };
+  BOOST_CHECK(differs(secret_b, PeerProofSide::dialer, hello, acceptor_nonce));
+  BOOST_CHECK(differs(secret_a, PeerProofSide::acceptor, hello, acceptor_nonce));
+  BOOST_CHECK(differs(secret_a, PeerProofSide::dialer, PeerHello{3, 2, hello.mode, hello.dialer_nonce}, acceptor_nonce));
+  BOOST_CHECK(differs(secret_a, PeerProofSide::dialer, PeerHello{1, 3, hello.mode, hello.dialer_nonce}, acceptor_nonce));
+  BOOST_CHECK(differs(secret_a, PeerProofSide::dialer, PeerHello{1, 2, hello.mode, make_peer_nonce(hello.mode)},
+                      acceptor_nonce));
+  BOOST_CHECK(differs(secret_a, PeerProofSide::dialer, hello, make_peer_nonce(PeerLinkMode::secret)));
+  BOOST_CHECK(hello.dialer_nonce != acceptor_nonce);  // fresh randomness each time
+}
+
+BOOST_AUTO_TEST_CASE(peers_with_the_same_secret_prove_it_both_ways_then_exchange_frames) {
+  LogLines log;
+  PeerNode node2(secret_config(2, log, secret_a));
+  PeerNode node1(secret_config(1, log, secret_a, {{2, node2.address()}}));
+  node2.add_peer(1, node1.address());
+  node1.send(2, bytes_of("one to two"));
+  node2.send(1, bytes_of("two to one"));
+  node2.expect_frames({bytes_of("one to two")});
+  node1.expect_frames({bytes_of("two to one")});
+  BOOST_CHECK_MESSAGE(log.contains_line("transport 1: peer 2 up (cluster secret proven both ways)"), log.all());
+  BOOST_CHECK_MESSAGE(log.contains_line("transport 2: link from peer 1 accepted (127.0.0.1:"), log.all());
+  BOOST_CHECK_MESSAGE(!log.contains_line("refused"), log.all());
+}
+
+BOOST_AUTO_TEST_CASE(a_peer_with_another_secret_is_refused_by_both_sides) {
+  LogLines log;
+  PeerNode node1(secret_config(1, log, secret_a));
+  PeerNode node2(secret_config(2, log, secret_b, {{1, node1.address()}}));
+  node1.add_peer(2, node2.address());
+  node2.send(1, bytes_of("from the wrong secret"));
+  node1.send(2, bytes_of("to the wrong secret"));
+  // Each dialer finds the acceptor's proof wrong and closes; neither raft node gets a frame.
+  BOOST_REQUIRE_MESSAGE(log.wait_for("transport 2: peer 1 down (handshake with 127.0.0.1:" +
+                                     std::to_string(node1.port()) + " failed: it did not prove the cluster secret"),
+                        log.all());
+  BOOST_REQUIRE_MESSAGE(log.wait_for("transport 1: peer 2 down (handshake with 127.0.0.1:" +
+                                     std::to_string(node2.port()) + " failed: it did not prove the cluster secret"),
+                        log.all());
+  BOOST_CHECK_MESSAGE(log.wait_for("transport 1: refused link from 127.0.0.1:"), log.all());
+  BOOST_CHECK_MESSAGE(log.contains_line("(claiming peer 2): closed by the dialer during the handshake"), log.all());
+  BOOST_CHECK(!node1.receive(quiet_period));
+  BOOST_CHECK(!node2.receive(quiet_period));
+  BOOST_CHECK_EQUAL(node1.stats().delivered + node2.stats().delivered, 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_secret_on_one_side_only_is_refused_by_name_both_ways) {
+  LogLines log;
+  PeerNode node1(secret_config(1, log, secret_a));
+  PeerNode node2(transport_config(2, log, {{1, node1.address()}}));
+  node1.add_peer(2, node2.address());
+  node2.send(1, bytes_of("open to secret"));
+  node1.send(2, bytes_of("secret to open"));
+  BOOST_CHECK_MESSAGE(log.wait_for("transport 1: refused link from 127.0.0.1:"), log.all());
+  BOOST_CHECK_MESSAGE(log.wait_for("(claiming peer 2): it has no cluster secret and this node requires one"), log.all());
+  BOOST_CHECK_MESSAGE(log.wait_for("transport 2: refused link from 127.0.0.1:"), log.all());
+  BOOST_CHECK_MESSAGE(log.wait_for("(claiming peer 1): it offers a cluster secret and this node has none"), log.all());
+  BOOST_CHECK_MESSAGE(log.wait_for("transport 2: peer 1 down (closed by 127.0.0.1:" + std::to_string(node1.port()) +
+                                   " during the handshake: it refused this node"),
+                      log.all());
+  BOOST_CHECK(!node1.receive(quiet_period));
+  BOOST_CHECK(!node2.receive(quiet_period));
+}
+
+// The attack, on the transport: a stranger claims a node id and sends a frame.
+BOOST_AUTO_TEST_CASE(a_stranger_without_the_secret_gets_no_frame_to_the_raft_node) {
+  LogLines log;
+  PeerNode node1(secret_config(1, log, secret_a));
+  PeerNode node2(secret_config(2, log, secret_a, {{1, node1.address()}}));
+  {
+    RawSocket open_mode(node1.port());  // what worked before the secret: hello, then frames
+    open_mode.send(open_hello(7, 1));
+    open_mode.send(make_frame(bytes_of("forged")));
+    BOOST_CHECK_MESSAGE(open_mode.closed_by_peer_within(), "an open hello to a node with a secret was not closed");
+  }
+  {
+    // A secret-mode hello gets the acceptor's reply (nothing in it helps a forger: the proof
+    // covers a fresh nonce), then a made-up proof is refused.
+    RawSocket guesser(node1.port());
+    PeerHello hello{7, 1, PeerLinkMode::secret, make_peer_nonce(PeerLinkMode::secret)};
+    guesser.send(encode_peer_hello(hello));
+    auto reply = guesser.read_exact(peer_reply_bytes);
+    BOOST_REQUIRE_MESSAGE(reply, "no handshake reply");
+    guesser.send(std::vector<uint8_t>(peer_proof_bytes, 0x5a));
+    guesser.send(make_frame(bytes_of("forged")));
+    BOOST_CHECK_MESSAGE(guesser.closed_by_peer_within(), "a wrong proof was not closed");
+  }
+  {
+    // The acceptor's own proof sent back as the dialer's: the labels differ, so it fails.
+    RawSocket reflector(node1.port());
+    PeerHello hello{7, 1, PeerLinkMode::secret, make_peer_nonce(PeerLinkMode::secret)};
+    reflector.send(encode_peer_hello(hello));
+    auto reply = reflector.read_exact(peer_reply_bytes);
+    BOOST_REQUIRE_MESSAGE(reply, "no handshake reply");
+    reflector.send(std::vector<uint8_t>(reply->begin() + 1 + peer_nonce_bytes, reply->end()));
+    BOOST_CHECK_MESSAGE(reflector.closed_by_peer_within(), "a reflected proof was not closed");
+  }
+  BOOST_CHECK_MESSAGE(log.contains_line("(claiming peer 7): it has no cluster secret and this node requires one"), log.all());
+  BOOST_CHECK_MESSAGE(log.contains_line("(claiming peer 7): it did not prove the cluster secret"), log.all());
+  BOOST_CHECK_MESSAGE(!node1.receive(quiet_period), "a forged frame reached the raft node");
+  BOOST_CHECK_EQUAL(node1.stats().delivered, 0u);
+  // The real peer's link is unaffected.
+  node2.send(1, bytes_of("real"));
+  node1.expect_frames({bytes_of("real")});
+}
+
+BOOST_AUTO_TEST_CASE(a_silent_connection_is_refused_after_the_handshake_timeout) {
+  LogLines log;
+  auto config = secret_config(1, log, secret_a);
+  config.handshake_timeout_ms = 200;
+  PeerNode node1(std::move(config));
+  RawSocket silent(node1.port());
+  BOOST_CHECK_MESSAGE(silent.closed_by_peer_within(), "a silent connection was kept");
+  BOOST_CHECK_MESSAGE(log.contains_line("transport 1: refused link from 127.0.0.1:"), log.all());
+  BOOST_CHECK_MESSAGE(log.contains_line("no complete handshake within 200 ms"), log.all());
 }
 
 // --- the client listener -----------------------------------------------------------------

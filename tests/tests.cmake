@@ -108,6 +108,17 @@ keyval_test(snapshot_cluster_test cluster)
 target_link_libraries(snapshot_cluster_test PRIVATE keyval_cluster)
 add_dependencies(snapshot_cluster_test keyval)
 
+# Who may talk to a node (docs/SECURITY.md): the forged-peer attack on an open cluster and on
+# one with a cluster secret, a wrong secret refused, a bad secret file refused by name.
+keyval_test(peer_security_test cluster)
+target_link_libraries(peer_security_test PRIVATE keyval_cluster)
+add_dependencies(peer_security_test keyval)
+# TLS on real clusters: certificates from scripts/make-certs.sh, the CLI over TLS, refusals.
+keyval_test(tls_cluster_test cluster)
+target_link_libraries(tls_cluster_test PRIVATE keyval_cluster)
+target_compile_definitions(tls_cluster_test PRIVATE KEYVAL_SOURCE_DIR="${CMAKE_CURRENT_SOURCE_DIR}")
+add_dependencies(tls_cluster_test keyval)
+
 # Clients that find the cluster from one endpoint, in any order, across a leader's SIGKILL.
 keyval_test(client_discovery_test cluster)
 target_link_libraries(client_discovery_test PRIVATE keyval_cluster)

@@ -1,0 +1,150 @@
+// Goal: TLS on real clusters: three nodes with mutual TLS between peers and TLS clients serve puts
+// and gets through the CLI; a peer whose certificate names another node id is refused; a
+// plaintext client, or one without a certificate when --client-ca is set, is refused while the
+// node keeps serving.
+// Method: certificates from scripts/make-certs.sh (the openssl tool), three `keyval node`
+// processes on 127.0.0.1 (apps/local_cluster.h with tls_directory), the CLI and KvClient as
+// clients; every wait is bounded.
+#define BOOST_TEST_MODULE tls_cluster_test
+#include <signal.h>
+#include <unistd.h>
+
+#include <boost/test/unit_test.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <utility>
+
+#include "actors/tls.h"
+#include "apps/kv_client.h"
+#include "apps/kv_socket.h"
+#include "apps/local_cluster.h"
+#include "tests/support/cluster_fixture.h"
+#include "tests/support/run_keyval.h"
+#include "tests/support/temp_dir.h"
+
+using keyval::testing::contains;
+using keyval::testing::read_text;
+using keyval::testing::run_keyval;
+using keyval::testing::TempDir;
+
+namespace keyval {
+namespace {
+
+// scripts/make-certs.sh DIR 1 2 3.
+std::string make_certs(const TempDir& dir) {
+  const std::string certs = dir.file("certs");
+  const std::string command = std::string(KEYVAL_SOURCE_DIR) + "/scripts/make-certs.sh " + certs + " 1 2 3 >/dev/null";
+  BOOST_REQUIRE_MESSAGE(std::system(command.c_str()) == 0, command);
+  return certs;
+}
+
+std::unique_ptr<LocalCluster> start_tls_cluster(const TempDir& dir, const std::string& certs,
+                                          const std::vector<std::string>& flags = {}) {
+  auto options = testing::cluster_options(dir.path() + "/cluster", flags);
+  options.tls_directory = certs;
+  return testing::create_cluster(options);
+}
+
+// Polls until the log of node `id` has a line containing `needle`.
+bool wait_for_log(const LocalCluster& cluster, uint64_t id, const std::string& needle, uint64_t timeout_ms = 5000) {
+  const uint64_t deadline = steady_now_ms() + timeout_ms;
+  while (!contains(read_text(cluster.log_path(id)), needle)) {
+    if (steady_now_ms() >= deadline) return false;
+    ::usleep(50 * 1000);
+  }
+  return true;
+}
+
+KvClientOptions quick(std::shared_ptr<TlsContext> tls) {
+  KvClientOptions options;
+  options.operation_timeout_ms = 1500;
+  options.request_timeout_ms = 500;
+  options.tls = std::move(tls);
+  return options;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(tls_cluster)
+
+// With --client-ca, the client port asks for a client certificate: the CLI with the CA and the
+// client certificate works; a plaintext client and a TLS client without a certificate are refused,
+// each with a log line, and the node keeps serving.
+BOOST_AUTO_TEST_CASE(a_tls_cluster_serves_the_cli_and_refuses_plaintext_and_certificate_less_clients) {
+  TempDir dir;
+  const std::string certs = make_certs(dir);
+  auto cluster = start_tls_cluster(dir, certs, {"--client-ca", certs + "/ca.crt"});
+  BOOST_REQUIRE(cluster->start_all().is_ok());
+  const uint64_t leader = testing::wait_for_leader(*cluster);
+  const std::string tls_flags = " --endpoints " + cluster->endpoints_flag() + " --tls-ca " + certs + "/ca.crt" +
+                                " --tls-cert " + certs + "/client.crt --tls-key " + certs + "/client.key";
+  auto put = run_keyval("put secure-key secure-value" + tls_flags);
+  BOOST_REQUIRE_MESSAGE(put.exit_code == 0, put.output);
+  auto get = run_keyval("get secure-key" + tls_flags);
+  BOOST_CHECK_EQUAL(get.exit_code, 0);
+  BOOST_CHECK_MESSAGE(contains(get.output, "secure-value"), get.output);
+  const std::string leader_log = read_text(cluster->log_path(leader));
+  BOOST_CHECK_MESSAGE(contains(leader_log, "TLS, certificate keyval-node-"), leader_log);
+
+  KvClient plaintext(cluster->client_endpoints(), quick(nullptr));
+  BOOST_CHECK(!plaintext.put("plaintext", "refused").is_ok());
+  auto ca_only = TlsContext::create(TlsRole::client, TlsFiles{"", "", certs + "/ca.crt"});
+  BOOST_REQUIRE(ca_only.is_ok());
+  KvClient no_certificate(cluster->client_endpoints(), quick(*ca_only));
+  BOOST_CHECK(!no_certificate.put("no-certificate", "refused").is_ok());
+  BOOST_CHECK_MESSAGE(wait_for_log(*cluster, leader, "client listener: connection 127.0.0.1:"), leader_log);
+  const std::string after = read_text(cluster->log_path(leader));
+  BOOST_CHECK_MESSAGE(contains(after, "closed: TLS handshake failed"), after);
+  BOOST_CHECK_MESSAGE(contains(after, "a client without TLS, or without an accepted certificate?"), after);
+
+  auto again = run_keyval("get secure-key" + tls_flags);  // still serving
+  BOOST_CHECK_EQUAL(again.exit_code, 0);
+  BOOST_CHECK_EQUAL(run_keyval("get plaintext" + tls_flags).exit_code, 1);  // the refused put wrote nothing
+  cluster->stop_all();
+}
+
+// A follower restarts with another node's certificate: it claims its own id with a certificate
+// naming the other node.
+BOOST_AUTO_TEST_CASE(a_peer_whose_certificate_names_another_id_is_refused) {
+  TempDir dir;
+  const std::string certs = make_certs(dir);
+  auto cluster = start_tls_cluster(dir, certs);
+  BOOST_REQUIRE(cluster->start_all().is_ok());
+  const uint64_t leader = testing::wait_for_leader(*cluster);
+  const uint64_t victim = leader % 3 + 1;  // a follower
+  const uint64_t other = 6 - leader - victim;  // the third node
+  cluster->signal(victim, SIGKILL);
+  const std::string wrong = tls_node_name(other), claimed = tls_node_name(victim);
+  for (const char* ext : {".crt", ".key"}) {
+    std::filesystem::copy_file(certs + "/node-" + std::to_string(other) + ext,
+                               certs + "/node-" + std::to_string(victim) + ext,
+                               std::filesystem::copy_options::overwrite_existing);
+  }
+  const uint64_t leader_from = cluster->log_bytes(leader), other_from = cluster->log_bytes(other);
+  BOOST_REQUIRE(cluster->start(victim).is_ok());
+  auto logged = [&](uint64_t id, uint64_t from, const std::string& needle) {
+    const uint64_t deadline = steady_now_ms() + 5000;
+    while (cluster->last_log_line(id, needle, from).empty()) {
+      if (steady_now_ms() >= deadline) return false;
+      ::usleep(50 * 1000);
+    }
+    return true;
+  };
+  const std::string names = "its certificate names '" + wrong + "', not " + claimed;
+  const std::string dialed = "peer " + std::to_string(victim) + " down (handshake with 127.0.0.1:" +
+                             std::to_string(cluster->peer_endpoint(victim).port) + " failed: " + names;
+  for (auto [id, from] : {std::pair{leader, leader_from}, std::pair{other, other_from}}) {
+    BOOST_CHECK_MESSAGE(logged(id, from, "(claiming peer " + std::to_string(victim) + "): " + names),
+                        testing::logs_of(*cluster));
+    BOOST_CHECK_MESSAGE(logged(id, from, dialed), testing::logs_of(*cluster));
+    BOOST_CHECK(cluster->last_log_line(id, "link from peer " + std::to_string(victim) + " accepted", from).empty());
+  }
+  KvClient client(cluster->client_endpoints(), quick(cluster->client_tls()));
+  auto put = client.put("served-without-" + std::to_string(victim), "yes");
+  BOOST_CHECK_MESSAGE(put.is_ok(), put.status().message());
+  cluster->stop_all();
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+}  // namespace keyval
