@@ -198,6 +198,16 @@ class Core {
   // its id. It stays on probation for good; the host stops it and logs this, with the fix.
   const std::string& refusal() const { return refusal_; }
 
+  // Corruption repaired from peers (docs/PERSISTENCE.md). Recovery discarded the log from an
+  // entry it could not read (Metadata::repairing): the node may have acknowledged, and helped
+  // commit, entries it no longer holds. Until repaired it never votes, never campaigns (nor on
+  // timeout_now), and its shorter log shows the leader (Progress::regressed) that it must not
+  // count it for what it lost. It leaves the state, durably, once an append from a leader of
+  // term T leaves its log matching the leader's through an index at or below the leader's
+  // commit index holding an entry of term T: by Leader Completeness (§5.4) it then holds every
+  // entry ever committed.
+  bool in_repair() const { return metadata_.repairing; }
+
   // Outputs.
   bool has_ready() const;
   Ready take_ready();
@@ -280,6 +290,7 @@ class Core {
   void send_heartbeat(uint64_t peer);
   void send_snapshot(uint64_t peer);
   void handle_append(const Message& message);
+  void maybe_end_repair(const Message& message, uint64_t matched_index);
   Message append_response_to(const Message& message) const;  // term, addressee, read context
   void handle_install_snapshot(const Message& message);
   void accept_leader(const Message& message);

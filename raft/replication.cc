@@ -184,8 +184,22 @@ void Core::handle_append(const Message& message) {
   commit_index_ = std::max(commit_index_, std::min(message.leader_commit, last_new_index));
   response.success = true;
   response.match_index = last_new_index;
+  if (in_repair()) maybe_end_repair(message, last_new_index);
   // The success promises these entries survive a crash: hold it until they are durable.
   send(std::move(response), false, last_new_index);
+}
+
+void Core::maybe_end_repair(const Message& message, uint64_t matched_index) {
+  // The log matches the leader of message.term through matched_index (§5.3: the consistency
+  // check passed and its entries were stored). If it holds an entry of that term at or below
+  // the leader's commit index, the leader's log through there holds every committed entry
+  // (§5.4 Leader Completeness: the leader has them all, and they precede its own term's first
+  // entry), and so does ours. The cleared flag goes out with the next metadata write; until it
+  // is durable no vote leaves (votes wait for the metadata they rest on).
+  const uint64_t through = std::min(matched_index, message.leader_commit);
+  if (through < log_.start_index() || through > log_.last_index()) return;
+  if (log_.term_at(through) != message.term) return;
+  metadata_.repairing = false;
 }
 
 void Core::reject_append(const Message& message, Message& response) {
@@ -317,7 +331,9 @@ void Core::maybe_commit() {
     // A voter's acknowledgement counts once it is recorded durably (Metadata::counted).
     const bool recorded = counted_durably(peer);
     if (!recorded && progress.match_index > 0) note_counted(peer);
-    match_indexes.push_back(recorded ? progress.match_index : 0);
+    // A follower whose log went backwards (a repairing node discarded what it could not read)
+    // counts only for what it holds again: its acknowledgements of lost entries are void.
+    match_indexes.push_back(recorded ? progress.replicated_index() : 0);
   }
   if (match_indexes.size() < quorum()) return;
   std::sort(match_indexes.begin(), match_indexes.end(), std::greater<uint64_t>());

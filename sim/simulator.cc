@@ -17,6 +17,8 @@
 #include "sim/sim_network.h"
 #include "sim/sim_node.h"
 #include "storage/kv_command.h"
+#include "storage/wal.h"
+#include "storage/wal_format.h"
 
 namespace keyval::sim {
 namespace {
@@ -364,6 +366,7 @@ class Simulator final : public SimCluster {
   }
 
   void start_node(uint64_t id) {
+    if (id == media_damaged_ && !misdirect_pending_) media_restarted_ = true;
     disk_.fail_syncs(node(id).data_directory(), false);
     node(id).start(now_ns_, random_.next());
     restart_at_[id - 1] = 0;
@@ -414,6 +417,9 @@ class Simulator final : public SimCluster {
   void schedule_next_fault() { next_fault_ns_ = now_ns_ + random_.between(150, 900) * ms; }
 
   void inject_fault();
+  void inject_media_fault();
+  void damage_wal_at_rest(uint64_t id, uint64_t applied, bool unreadable);
+  void track_repairs();
   void inject_network_fault();
   void inject_crash(bool disk);
   void inject_leader_transfer();
@@ -498,6 +504,14 @@ class Simulator final : public SimCluster {
   bool faults_active_ = true;
   uint64_t crash_now_ = 0;  // a node to crash before anything else happens
   std::map<uint64_t, bool> bounce_;  // per node: restart within milliseconds
+  // Media faults: the node whose WAL was damaged (0: none), until it started again and is out
+  // of repair: one node at a time, a minority. A misdirected write pending on it (it crashes
+  // soon after the write lands), and the disk's count of misdirected writes seen so far.
+  uint64_t media_damaged_ = 0;
+  bool media_restarted_ = false;
+  bool misdirect_pending_ = false;
+  uint64_t misdirected_seen_ = 0;
+  std::map<uint64_t, uint64_t> repairing_from_;  // repairing node -> its last index when first seen so
   // The last leadership transfer asked: its target and the leader's term then.
   std::optional<std::pair<uint64_t, uint64_t>> transfer_asked_;
   std::map<uint64_t, uint64_t> bytes_delivered_;  // per node: Raft message bytes delivered to it
@@ -511,6 +525,7 @@ void Simulator::inject_fault() {
   if (options_.faults == FaultMode::all) kinds.push_back(3);
   if (options_.faults == FaultMode::all && options_.spare_nodes > 0) kinds.push_back(4);
   if (options_.faults == FaultMode::all && options_.spare_nodes > 0 && result_.wipes == 0) kinds.push_back(5);
+  if (faults(FaultMode::disk)) kinds.push_back(6);
   if (!kinds.empty()) {
     switch (kinds[random_.between(0, kinds.size() - 1)]) {
       case 0: inject_network_fault(); break;
@@ -518,10 +533,104 @@ void Simulator::inject_fault() {
       case 3: inject_leader_transfer(); break;
       case 4: inject_member_change(); break;
       case 5: inject_wipe(); break;
+      case 6: inject_media_fault(); break;
       default: inject_crash(true); break;
     }
   }
   schedule_next_fault();
+}
+
+// Media faults (docs/PERSISTENCE.md, "Corruption repaired from peers"). One node at a time
+// (a minority): its WAL loses a record it may have acknowledged, which Raft's fault model does
+// not allow; protocol-aware recovery makes the node notice, discard the log from there and
+// refetch it before it votes again. The record hit is one of the node's entries past its
+// applied index (the ones a leader may have counted and committed while the node had not
+// applied them yet: where a careless repair loses committed data), so the state machine never
+// stands past the salvaged log.
+void Simulator::inject_media_fault() {
+  if (media_damaged_ != 0 || !may_take_down()) return;
+  const uint64_t id = random_active();
+  if (!node(id).up() || crash_at_[id - 1] != 0 || !serving_core(id)) return;
+  const int kind = static_cast<int>(random_.between(0, 2));
+  media_damaged_ = id;
+  media_restarted_ = false;
+  if (kind == 2) {
+    // The next WAL write lands a few sectors further on; the node crashes soon after it lands.
+    const uint64_t shift = 512 * random_.between(1, 16);
+    disk_.misdirect_next_write(node(id).data_directory() + "/wal", shift);
+    misdirect_pending_ = true;
+    trace("node " + std::to_string(id) + ": its next WAL write lands " + std::to_string(shift) + " bytes off");
+    return;
+  }
+  const uint64_t applied = applied_index(id);
+  power_off(id, false, false);
+  damage_wal_at_rest(id, applied, kind == 1);
+  restart_at_[id - 1] = now_ns_ + random_.between(1, 300) * ms;
+}
+
+// Flips a bit in (or makes unreadable) one WAL record of the powered-off node `id` holding an
+// entry past `applied`.
+void Simulator::damage_wal_at_rest(uint64_t id, uint64_t applied, bool unreadable) {
+  const std::string wal = node(id).data_directory() + "/wal";
+  std::vector<WalRecordInfo> records;
+  WalOptions read_only;
+  read_only.read_only = true;
+  const bool read = Wal::open(disk_, wal, read_only, [&](const WalRecordInfo& record) {
+                      if ((record.type == EntryType::log || record.type == EntryType::configuration) &&
+                          record.index > applied) {
+                        records.push_back(record);
+                      }
+                    }).is_ok();
+  if (!read || records.empty()) {
+    trace("node " + std::to_string(id) + " crashed (no WAL record past its applied index to damage)");
+    return;
+  }
+  // The last few records: the newest entries, acknowledged but perhaps not yet applied anywhere.
+  const size_t pick = records.size() - 1 - random_.between(0, std::min<uint64_t>(3, records.size() - 1));
+  const WalRecordInfo& record = records[pick];
+  const std::string path = wal + "/" + record.segment;
+  const uint64_t bytes = wal_format::record_bytes(record.payload_bytes);
+  if (unreadable) {
+    const uint64_t sector = (record.offset + random_.between(0, bytes - 1)) / 512 * 512;
+    if (disk_.add_read_error(path, sector, sector + 512).is_ok()) ++result_.latent_sector_errors;
+  } else {
+    const uint64_t offset = record.offset + random_.between(0, bytes - 1);
+    if (disk_.flip_at_rest(path, offset, static_cast<uint8_t>(1u << random_.between(0, 7))).is_ok()) {
+      ++result_.bit_flips;
+    }
+  }
+  trace("node " + std::to_string(id) + " crashed; " + (unreadable ? "a sector of" : "a bit flipped in") +
+        " its WAL record of entry " + std::to_string(record.index) + " (" + record.segment + " offset " +
+        std::to_string(record.offset) + ")");
+}
+
+// Counts repairs as the cores show them; ends a media fault once its node is out of repair.
+void Simulator::track_repairs() {
+  if (misdirect_pending_ && disk_.misdirected_writes() > misdirected_seen_) {
+    misdirected_seen_ = disk_.misdirected_writes();
+    misdirect_pending_ = false;
+    ++result_.misdirected_writes;
+    if (media_damaged_ != 0 && node(media_damaged_).up() && crash_at_[media_damaged_ - 1] == 0) {
+      crash_at_[media_damaged_ - 1] = now_ns_ + random_.between(1, 20) * ms;  // found at its next start
+      crash_tear_[media_damaged_] = false;
+    }
+  }
+  for (const auto& [id, core] : cores_) {
+    if (!node(id).serving()) continue;
+    auto found = repairing_from_.find(id);
+    if (core->in_repair() && found == repairing_from_.end()) {
+      repairing_from_[id] = core->log().last_index();
+      ++result_.repairs;
+    } else if (!core->in_repair() && found != repairing_from_.end()) {
+      if (core->log().last_index() > found->second) result_.entries_refetched += core->log().last_index() - found->second;
+      ++result_.repairs_completed;
+      repairing_from_.erase(found);
+    }
+  }
+  if (media_damaged_ != 0 && !misdirect_pending_ && media_restarted_ && node(media_damaged_).up() &&
+      serving_core(media_damaged_) != nullptr && !serving_core(media_damaged_)->in_repair()) {
+    media_damaged_ = 0;
+  }
 }
 
 void Simulator::inject_network_fault() {
@@ -861,6 +970,7 @@ void Simulator::client_act(size_t index) {
 // (total log length / 64) events, so a long run stays linear; and once more at the end.
 void Simulator::after_step() {
   ++steps_since_full_check_;
+  track_repairs();
   if (!observed_) return;
   observed_ = false;
   std::vector<raft::NodeState> live;
