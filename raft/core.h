@@ -205,7 +205,8 @@ class Core {
   // count it for what it lost. It leaves the state, durably, once an append from a leader of
   // term T leaves its log matching the leader's through an index at or below the leader's
   // commit index holding an entry of term T: by Leader Completeness (§5.4) it then holds every
-  // entry ever committed.
+  // entry ever committed; and, for a leader of the term it recovered in (which may still
+  // count its old acknowledgements), once its log reaches Metadata::repair_last_index again.
   bool in_repair() const { return metadata_.repairing; }
 
   // Outputs.
@@ -393,6 +394,10 @@ class Core {
   // must not serve (empty: no reason known).
   std::set<uint64_t> probation_confirmed_;
   std::string refusal_;
+
+  // Repair (maybe_end_repair): the term this node recovered in. Leaders of it or earlier may
+  // still hold acknowledgements of entries it lost; a leader of a later term holds none.
+  uint64_t repair_term_ = 0;
 };
 
 }  // namespace keyval::raft

@@ -184,7 +184,12 @@ void Core::handle_append(const Message& message) {
   commit_index_ = std::max(commit_index_, std::min(message.leader_commit, last_new_index));
   response.success = true;
   response.match_index = last_new_index;
-  if (in_repair()) maybe_end_repair(message, last_new_index);
+  if (in_repair()) {
+    // Where our log ends, so that a leader holding an older acknowledgement of entries we
+    // lost stops counting it (Progress::regressed) at once.
+    response.conflict_index = log_.last_index() + 1;
+    maybe_end_repair(message, last_new_index);
+  }
   // The success promises these entries survive a crash: hold it until they are durable.
   send(std::move(response), false, last_new_index);
 }
@@ -199,6 +204,10 @@ void Core::maybe_end_repair(const Message& message, uint64_t matched_index) {
   const uint64_t through = std::min(matched_index, message.leader_commit);
   if (through < log_.start_index() || through > log_.last_index()) return;
   if (log_.term_at(through) != message.term) return;
+  // A leader of the term we acknowledged in may still count our old acknowledgements (until
+  // it hears where our log ends): stay until the log reaches them again. A leader of a later
+  // term holds none of them.
+  if (message.term <= repair_term_ && log_.last_index() < metadata_.repair_last_index) return;
   metadata_.repairing = false;
 }
 
@@ -290,6 +299,13 @@ void Core::handle_append_response(const Message& message) {
   progress.ticks_since_heard = 0;
   progress.read_context_acked = std::max(progress.read_context_acked, message.read_context);
   release_reads();
+  if (message.success && message.conflict_term == 0 && message.conflict_index > 0 &&
+      progress.mode != Progress::Mode::snapshot && progress.regress(message.conflict_index - 1)) {
+    // A repairing follower's log ends below what it acknowledged before (a damaged WAL):
+    // replicate from its end, counting it only for what it holds (maybe_commit).
+    send_append(message.from, true);
+    return;
+  }
   if (!message.success) {
     // The follower's log ends below what it acknowledged (wiped, or lost synced writes):
     // replicate from its end again, but keep match_index for commit (Progress::regressed).
