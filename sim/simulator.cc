@@ -301,7 +301,8 @@ class Simulator final : public SimCluster {
   // Crashes keep a majority of the voters up, so the cluster keeps making progress.
   bool may_take_down() const {
     size_t down = 0;
-    for (uint64_t id : current_voters_) down += node(id).up() ? 0 : 1;
+    // A node repairing a damaged WAL votes for no one: as good as down for elections.
+    for (uint64_t id : current_voters_) down += node(id).up() && id != media_damaged_ ? 0 : 1;
     return down < (current_voters_.size() - 1) / 2;
   }
   bool active(uint64_t id) const {
@@ -418,7 +419,7 @@ class Simulator final : public SimCluster {
 
   void inject_fault();
   void inject_media_fault();
-  void damage_wal_at_rest(uint64_t id, uint64_t applied, bool unreadable);
+  void damage_wal_at_rest(uint64_t id, uint64_t applied, bool unreadable, uint64_t target);
   void track_repairs();
   void inject_network_fault();
   void inject_crash(bool disk);
@@ -543,15 +544,33 @@ void Simulator::inject_fault() {
 // Media faults (docs/PERSISTENCE.md, "Corruption repaired from peers"). One node at a time
 // (a minority): its WAL loses a record it may have acknowledged, which Raft's fault model does
 // not allow; protocol-aware recovery makes the node notice, discard the log from there and
-// refetch it before it votes again. The record hit is one of the node's entries past its
-// applied index (the ones a leader may have counted and committed while the node had not
-// applied them yet: where a careless repair loses committed data), so the state machine never
-// stands past the salvaged log.
+// refetch it before it votes again. The record hit is one of the node's newest entries after
+// its WAL's last snapshot record (committed ones included: where a careless repair loses
+// committed data), or, targeted, the first entry a lagging voter lacks.
 void Simulator::inject_media_fault() {
   if (media_damaged_ != 0 || !may_take_down()) return;
-  const uint64_t id = random_active();
+  uint64_t id = random_active();
+  // Half of the time, the moment it hurts most: a follower that holds entries another
+  // follower lacks loses them, and the leader is cut off, so that the follower lacking them
+  // may campaign while the damaged one is repairing (only its vote could elect it).
+  uint64_t behind = 0;
+  const raft::Core* leader = leader_core();
+  if (leader != nullptr && random_.between(0, 1) == 0) {
+    for (uint64_t ahead : active_ids()) {
+      const raft::Core* a = serving_core(ahead);
+      if (a == nullptr || ahead == leader->id() || crash_at_[ahead - 1] != 0) continue;
+      for (uint64_t lagging : active_ids()) {
+        const raft::Core* l = serving_core(lagging);
+        if (l == nullptr || lagging == ahead || lagging == leader->id() || !l->is_voter()) continue;
+        if (a->log().last_index() > l->log().last_index() + 1) {
+          id = ahead;
+          behind = l->log().last_index();
+        }
+      }
+    }
+  }
   if (!node(id).up() || crash_at_[id - 1] != 0 || !serving_core(id)) return;
-  const int kind = static_cast<int>(random_.between(0, 2));
+  const int kind = behind != 0 ? static_cast<int>(random_.between(0, 1)) : static_cast<int>(random_.between(0, 2));
   media_damaged_ = id;
   media_restarted_ = false;
   if (kind == 2) {
@@ -562,15 +581,28 @@ void Simulator::inject_media_fault() {
     trace("node " + std::to_string(id) + ": its next WAL write lands " + std::to_string(shift) + " bytes off");
     return;
   }
-  const uint64_t applied = applied_index(id);
   power_off(id, false, false);
-  damage_wal_at_rest(id, applied, kind == 1);
+  // Entry behind + 1: the damaged node's log then ends where the lagging one's does, so its
+  // vote (were it given) could elect the lagging node without that entry.
+  damage_wal_at_rest(id, 0, kind == 1, behind != 0 ? behind + 1 : 0);
   restart_at_[id - 1] = now_ns_ + random_.between(1, 300) * ms;
+  if (behind != 0 && leader != nullptr && !network_.partitioned()) {
+    const uint64_t isolated = leader->id();
+    for (uint64_t other : ids_) {
+      if (other == isolated) continue;
+      network_.cut(isolated, other);
+      network_.cut(other, isolated);
+    }
+    ++result_.partitions;
+    heal_at_ns_ = now_ns_ + random_.between(200, 1500) * ms;
+    trace("node " + std::to_string(isolated) + " isolated (the leader, while node " + std::to_string(id) +
+          " repairs what node(s) behind at " + std::to_string(behind) + " lack)");
+  }
 }
 
 // Flips a bit in (or makes unreadable) one WAL record of the powered-off node `id` holding an
-// entry past `applied`.
-void Simulator::damage_wal_at_rest(uint64_t id, uint64_t applied, bool unreadable) {
+// entry past `applied`: entry `target` when it can, else one of the newest.
+void Simulator::damage_wal_at_rest(uint64_t id, uint64_t applied, bool unreadable, uint64_t target) {
   const std::string wal = node(id).data_directory() + "/wal";
   std::vector<WalRecordInfo> all;
   WalOptions read_only;
@@ -578,9 +610,16 @@ void Simulator::damage_wal_at_rest(uint64_t id, uint64_t applied, bool unreadabl
   const bool read = Wal::open(disk_, wal, read_only, [&](const WalRecordInfo& record) { all.push_back(record); }).is_ok();
   // A damaged last record of a segment, with nothing valid after it, reads as a torn write
   // and is cut as one: a flip there cannot be told from a crash mid-write (docs/PERSISTENCE.md,
-  // "Not repaired"). Only records another record follows are hit.
+  // "Not told apart"). Only records another record follows are hit, and only after the WAL's
+  // last snapshot record (discarding that record would leave the WAL naming an older base
+  // snapshot, whose file is gone: refused, "Not repaired"). The node's LMDB is rebuilt at its
+  // restart (the power cut changed the boot id), its state machine from that snapshot.
+  size_t after_snapshot = 0;
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (all[i].type == EntryType::snapshot) after_snapshot = i + 1;
+  }
   std::vector<WalRecordInfo> records;
-  for (size_t i = 0; i + 1 < all.size(); ++i) {
+  for (size_t i = after_snapshot; i + 1 < all.size(); ++i) {
     const WalRecordInfo& record = all[i];
     if ((record.type == EntryType::log || record.type == EntryType::configuration) && record.index > applied &&
         all[i + 1].segment == record.segment) {
@@ -588,16 +627,24 @@ void Simulator::damage_wal_at_rest(uint64_t id, uint64_t applied, bool unreadabl
     }
   }
   if (!read || records.empty()) {
-    trace("node " + std::to_string(id) + " crashed (no WAL record past its applied index to damage)");
+    trace("node " + std::to_string(id) + " crashed (no WAL record to damage after its last snapshot record)");
     return;
   }
-  // The last few records: the newest entries, acknowledged but perhaps not yet applied anywhere.
-  const size_t pick = records.size() - 1 - random_.between(0, std::min<uint64_t>(3, records.size() - 1));
+  // The last few records: the newest entries, acknowledged but perhaps not yet applied anywhere;
+  // or the one asked for.
+  size_t pick = records.size() - 1 - random_.between(0, std::min<uint64_t>(3, records.size() - 1));
+  for (size_t i = 0; i < records.size(); ++i) {
+    if (records[i].index == target) pick = i;
+  }
   const WalRecordInfo& record = records[pick];
   const std::string path = wal + "/" + record.segment;
   const uint64_t bytes = wal_format::record_bytes(record.payload_bytes);
-  if (unreadable) {
-    const uint64_t sector = (record.offset + random_.between(0, bytes - 1)) / 512 * 512;
+  // The first sector holds the segment header and the metadata carried over: unreadable, the
+  // node is refused (docs/PERSISTENCE.md, "Not repaired"). A record there gets a bit flip.
+  const uint64_t first_sector_end = 512;
+  if (unreadable && record.offset + bytes > first_sector_end) {
+    const uint64_t from = std::max(record.offset, first_sector_end);
+    const uint64_t sector = (from + random_.between(0, record.offset + bytes - 1 - from)) / 512 * 512;
     if (disk_.add_read_error(path, sector, sector + 512).is_ok()) ++result_.latent_sector_errors;
   } else {
     const uint64_t offset = record.offset + random_.between(0, bytes - 1);
