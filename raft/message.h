@@ -69,6 +69,8 @@ struct Message {
   // also carries conflict_index = its last index + 1: where its log ends now, perhaps below
   // what it acknowledged before a damaged WAL lost it (0 otherwise).
   bool success = false;
+  // Also on append_entries: what the leader counts the follower as holding (its
+  // Progress::replicated_index), so a repairing follower knows when that is true again.
   uint64_t match_index = 0;
   uint64_t reject_index = 0;
   uint64_t conflict_term = 0;

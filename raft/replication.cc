@@ -87,6 +87,7 @@ void Core::send_append(uint64_t peer, bool send_if_empty) {
     if (request.entries.empty() && !send_if_empty) return;
     request.leader_commit = commit_index_;
     request.read_context = read_context_;
+    request.match_index = progress.replicated_index();  // what we count it for (maybe_end_repair)
     uint64_t bytes = 0;
     for (const Entry& entry : request.entries) bytes += entry.payload.size();
     const uint64_t last_index = request.entries.empty() ? request.prev_log_index : request.entries.back().index;
@@ -119,6 +120,7 @@ void Core::send_heartbeat(uint64_t peer) {
   heartbeat.prev_log_term = log_.term_at(anchor);
   heartbeat.leader_commit = commit_index_;
   heartbeat.read_context = read_context_;
+  heartbeat.match_index = known;  // what we count it for (maybe_end_repair)
   send(std::move(heartbeat));
 }
 
@@ -205,9 +207,13 @@ void Core::maybe_end_repair(const Message& message, uint64_t matched_index) {
   if (through < log_.start_index() || through > log_.last_index()) return;
   if (log_.term_at(through) != message.term) return;
   // A leader of the term we acknowledged in may still count our old acknowledgements (until
-  // it hears where our log ends): stay until the log reaches them again. A leader of a later
-  // term holds none of them.
-  if (message.term <= repair_term_ && log_.last_index() < metadata_.repair_last_index) return;
+  // it hears where our log ends, which every success of ours says while repairing): stay
+  // until the log reaches what it counts us for (its append says) and what we knew we held. A
+  // leader of a later term holds none of them.
+  if (message.term <= repair_term_ &&
+      (message.match_index > log_.last_index() || log_.last_index() < metadata_.repair_last_index)) {
+    return;
+  }
   metadata_.repairing = false;
 }
 

@@ -526,7 +526,6 @@ void Simulator::inject_fault() {
   if (options_.faults == FaultMode::all) kinds.push_back(3);
   if (options_.faults == FaultMode::all && options_.spare_nodes > 0) kinds.push_back(4);
   if (options_.faults == FaultMode::all && options_.spare_nodes > 0 && result_.wipes == 0) kinds.push_back(5);
-  if (faults(FaultMode::disk)) kinds.push_back(6);
   if (!kinds.empty()) {
     switch (kinds[random_.between(0, kinds.size() - 1)]) {
       case 0: inject_network_fault(); break;
@@ -534,10 +533,11 @@ void Simulator::inject_fault() {
       case 3: inject_leader_transfer(); break;
       case 4: inject_member_change(); break;
       case 5: inject_wipe(); break;
-      case 6: inject_media_fault(); break;
       default: inject_crash(true); break;
     }
   }
+  // Media faults come on top of the others (one time in four), not in place of them.
+  if (faults(FaultMode::disk) && random_.between(0, 3) == 0) inject_media_fault();
   schedule_next_fault();
 }
 
@@ -569,7 +569,8 @@ void Simulator::inject_media_fault() {
       }
     }
   }
-  if (!node(id).up() || crash_at_[id - 1] != 0 || !serving_core(id)) return;
+  // Voters only: a learner being caught up for its promotion is left alone.
+  if (!node(id).up() || crash_at_[id - 1] != 0 || !serving_core(id) || !serving_core(id)->is_voter()) return;
   const int kind = behind != 0 ? static_cast<int>(random_.between(0, 1)) : static_cast<int>(random_.between(0, 2));
   media_damaged_ = id;
   media_restarted_ = false;

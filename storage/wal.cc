@@ -576,29 +576,36 @@ Status copy_damaged(Env& env, const std::string& from, const std::string& to, ui
 }
 
 // The highest log index of the valid records that follow `offset` in segment `name` (0: none):
-// what the damaged segment is known to have held after the damage. Best effort (bounded).
+// what the damaged segment is known to have held after the damage. Reads the rest of the file
+// sector by sector, an unreadable sector as zeros, and checks every aligned position.
 uint64_t last_index_after(Env& env, const std::string& directory, const std::string& name, uint64_t offset) {
+  constexpr uint64_t sector_bytes = 512;
   uint64_t id = 0, first = 0;
   if (!parse_segment_file_name(name, &id, &first)) return 0;
   auto file = env.open_file(join_path(directory, name), OpenMode::read_only);
   if (!file.is_ok()) return 0;
-  auto bytes = (*file)->size();
-  if (!bytes.is_ok()) return 0;
+  auto size = (*file)->size();
+  if (!size.is_ok()) return 0;
+  const uint64_t from = std::max<uint64_t>(offset, segment_header_bytes) / sector_bytes * sector_bytes;
+  if (*size <= from) return 0;
+  std::vector<uint8_t> bytes(static_cast<size_t>(*size - from), 0);
+  for (uint64_t at = from; at < *size; at += sector_bytes) {
+    const size_t wanted = static_cast<size_t>(std::min<uint64_t>(sector_bytes, *size - at));
+    auto read = (*file)->read_at(at, bytes.data() + (at - from), wanted);
+    if (!read.is_ok()) std::fill_n(bytes.data() + (at - from), wanted, 0);
+  }
+  const uint32_t salt = segment_salt(id);
   uint64_t last = 0;
-  uint64_t from = std::max<uint64_t>(offset, segment_header_bytes);
-  for (int records = 0; records < (1 << 20) && from < *bytes; ++records) {
-    auto tail = scan_tail(**file, *bytes, from, segment_salt(id));
-    if (!tail.is_ok() || !tail->valid_record_found) break;
-    uint8_t header[record_header_bytes];
-    auto read = (*file)->read_at(tail->valid_record_offset, header, sizeof header);
-    if (!read.is_ok() || *read != sizeof header) break;
-    uint32_t payload = 0;
-    uint64_t index = 0;
-    std::memcpy(&payload, header + 4, sizeof payload);
-    std::memcpy(&index, header + 16, sizeof index);
-    const auto type = static_cast<EntryType>(header[8]);
-    if (type == EntryType::log || type == EntryType::configuration) last = std::max(last, index);
-    from = tail->valid_record_offset + record_bytes(payload);
+  for (uint64_t at = std::max<uint64_t>(offset, segment_header_bytes); at + record_header_bytes <= *size;) {
+    RecordHeader header;
+    const uint8_t* data = bytes.data() + (at - from);
+    const size_t available = static_cast<size_t>(*size - at);
+    if (check_record(data, available, salt, &header) == RecordCheck::valid) {
+      if (header.type == EntryType::log || header.type == EntryType::configuration) last = std::max(last, header.index);
+      at += record_bytes(header.payload_bytes);
+    } else {
+      at += record_alignment_bytes;
+    }
   }
   return last;
 }
