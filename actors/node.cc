@@ -23,7 +23,11 @@ class NodeStarter : public caf::event_based_actor {
 
   caf::behavior make_behavior() override {
     handles_.node_id = config_.raft.raft.node_id;
-    coordinator_ = spawn_recovery_coordinator(system(), config_.persistence);
+    // A node repairs an unreadable part of its log from its peers (docs/PERSISTENCE.md,
+    // "Corruption repaired from peers") rather than refusing to start.
+    PersistenceConfig persistence = config_.persistence;
+    persistence.recovery.repair_corruption = true;
+    coordinator_ = spawn_recovery_coordinator(system(), persistence);
     request(coordinator_, caf::infinite, recover_atom_v)
         .then(
             [this](Frame& state, wal_writer_actor& writer, store_indexer_actor& indexer,

@@ -149,6 +149,7 @@ class RaftNodeActor : public caf::event_based_actor {
     track_configuration();
     check_handoff();
     log_regressions();
+    log_repair_end();
     publish_directory();
     if (config_.observe) config_.observe(core_);
   }
@@ -181,8 +182,23 @@ class RaftNodeActor : public caf::event_based_actor {
         ", then add a new member with a new id (docs/MEMBERSHIP.md)");
   }
 
+  // A node that started repairing (recovery discarded a log it could not read) says when a
+  // leader's entries repaired it: from then on it votes again.
+  void log_repair_end() {
+    if (core_.in_repair()) {
+      repairing_ = true;
+      return;
+    }
+    if (!repairing_) return;
+    repairing_ = false;
+    log("repaired from leader " + std::to_string(core_.leader_id()) + " in term " +
+        std::to_string(core_.current_term()) + ": the log matches it through its commit index (log ends at " +
+        std::to_string(core_.log().last_index()) + "); votes again");
+  }
+
   // A follower whose log went backwards (its data directory wiped or replaced under the same
-  // id): logged once per event. The core keeps its match index for commit (raft/progress.h).
+  // id, or a repairing node that discarded what it could not read): logged once per event. Its
+  // match index is kept, but commit counts it only for what it holds again (raft/progress.h).
   void log_regressions() {
     if (core_.role() != raft::Role::leader) return;
     for (const auto& [peer, progress] : core_.progress_by_peer()) {
@@ -191,8 +207,9 @@ class RaftNodeActor : public caf::event_based_actor {
       if (progress.regressions > logged && progress.regressed) {
         log("follower " + std::to_string(peer) + "'s log went backwards: it holds entries only through " +
             std::to_string(progress.regressed_to) + " but had acknowledged " + std::to_string(progress.match_index) +
-            " (a wiped or replaced data directory?); its acknowledgements are kept for commit. Replace it: keyval "
-            "member remove " + std::to_string(peer) + ", then add a new member with a new id (docs/MEMBERSHIP.md)");
+            " (a repairing node, or a wiped or replaced data directory); it counts for commit only for what it "
+            "holds again. A wiped directory must be replaced: keyval member remove " + std::to_string(peer) +
+            ", then add a new member with a new id (docs/MEMBERSHIP.md)");
       }
       logged = progress.regressions;
     }
@@ -1011,6 +1028,7 @@ class RaftNodeActor : public caf::event_based_actor {
   raft::Core core_;
   ClientAddressBook addresses_;                     // members' client addresses, learned from their messages
   std::map<uint64_t, uint64_t> regressions_logged_;  // per follower: Progress::regressions already logged
+  bool repairing_ = false;  // the core was repairing when last looked at (log_repair_end)
   std::vector<caf::actor> directory_subscribers_;  // told when the leader or an address changes
   bool directory_changed_ = false;
   uint64_t published_leader_ = 0;

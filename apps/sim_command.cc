@@ -6,7 +6,7 @@
 //   keyval sim --seeds A..B [same flags]     a sweep: one line per failing seed, with the
 //                                            command that replays it; a summary line last
 //   --planted-bug vote-before-durable|ack-before-durable|commit-old-term|snapshot-ack-before-durable|
-//                 compact-past-commit|conf-changes-at-once|removed-still-counts
+//                 compact-past-commit|conf-changes-at-once|removed-still-counts|vote-while-repairing
 //                 (tests: a broken Raft to catch)
 //   keyval sim --scenario FILE [--out DIR] [--seed S] [--history FILE] [--trace]
 //                                            a restart-cycle experiment (sim/scenario.h) in
@@ -51,9 +51,11 @@ Result<raft::PlantedBug> parse_planted_bug(const std::string& text) {
   if (text == "compact-past-commit") return raft::PlantedBug::compact_past_commit;
   if (text == "conf-changes-at-once") return raft::PlantedBug::conf_changes_at_once;
   if (text == "removed-still-counts") return raft::PlantedBug::removed_still_counts;
+  if (text == "vote-while-repairing") return raft::PlantedBug::vote_while_repairing;
   return Status::invalid_argument("--planted-bug: unknown '" + text +
                                   "' (vote-before-durable, ack-before-durable, commit-old-term, "
-                                  "snapshot-ack-before-durable, compact-past-commit, conf-changes-at-once, removed-still-counts)");
+                                  "snapshot-ack-before-durable, compact-past-commit, conf-changes-at-once, removed-still-counts, "
+                                  "vote-while-repairing)");
 }
 
 Result<sim::SimOptions> parse_options(const cli::Flags& flags) {
@@ -121,6 +123,12 @@ std::string result_json(const sim::SimResult& result) {
       .add("members_removed", result.members_removed)
       .add("wipes", result.wipes)
       .add("wipes_refused", result.wipes_refused)
+      .add("bit_flips", result.bit_flips)
+      .add("latent_sector_errors", result.latent_sector_errors)
+      .add("misdirected_writes", result.misdirected_writes)
+      .add("repairs", result.repairs)
+      .add("repairs_completed", result.repairs_completed)
+      .add("entries_refetched", result.entries_refetched)
       .add("packets", result.packets_sent)
       .add("virtual_s", result.virtual_seconds)
       .add("wall_s", result.wall_seconds)
@@ -142,12 +150,17 @@ int run_one(const cli::Flags& flags, const sim::SimOptions& options) {
 
 int run_sweep(const cli::Flags& flags, sim::SimOptions options, SeedRange range) {
   uint64_t failing = 0, runs = 0;
+  uint64_t media_faults = 0, repairs = 0, repairs_completed = 0, refetched = 0;
   double wall = 0, simulated = 0;
   const double start = cli::monotonic_seconds();
   for (uint64_t seed = range.first; seed <= range.last; ++seed) {
     options.seed = seed;
     sim::SimResult result = sim::run_simulation(options);
     ++runs;
+    media_faults += result.bit_flips + result.latent_sector_errors + result.misdirected_writes;
+    repairs += result.repairs;
+    repairs_completed += result.repairs_completed;
+    refetched += result.entries_refetched;
     wall += result.wall_seconds;
     simulated += result.virtual_seconds;
     if (!result.ok()) {
@@ -163,7 +176,9 @@ int run_sweep(const cli::Flags& flags, sim::SimOptions options, SeedRange range)
     }
   }
   cli::JsonLine line;
-  line.add("seeds", runs).add("failing", failing).add("wall_s", wall).add("virtual_s", simulated)
+  line.add("seeds", runs).add("failing", failing).add("media_faults", media_faults).add("repairs", repairs)
+      .add("repairs_completed", repairs_completed).add("entries_refetched", refetched)
+      .add("wall_s", wall).add("virtual_s", simulated)
       .add("sim_s_per_wall_s", wall > 0 ? simulated / wall : 0.0);
   std::cout << line.str() << std::endl;
   return failing == 0 ? cli::exit_ok : exit_violation;

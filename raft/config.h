@@ -24,6 +24,9 @@ enum class PlantedBug : uint8_t {
   // configuration removed included, toward commit (§4.1: only the voters of the configuration
   // in use count)
   removed_still_counts,
+  // a node in the repairing state (Metadata::repairing: it discarded a log it could not read)
+  // grants votes like any other, although its log may lack committed entries it acknowledged
+  vote_while_repairing,
 };
 
 struct Config {

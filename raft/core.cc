@@ -35,6 +35,7 @@ Core::Core(Config config, RecoveredState recovered) : config_(std::move(config))
   KV_ASSERT(log_.last_term() <= recovered.metadata.current_term);
 
   metadata_ = durable_metadata_ = handed_metadata_ = recovered.metadata;
+  repair_term_ = metadata_.current_term;
   // Everything recovery found is on disk already.
   durable_index_ = log_.last_index();
   unstable_from_ = log_.last_index() + 1;

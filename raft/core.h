@@ -198,6 +198,17 @@ class Core {
   // its id. It stays on probation for good; the host stops it and logs this, with the fix.
   const std::string& refusal() const { return refusal_; }
 
+  // Corruption repaired from peers (docs/PERSISTENCE.md). Recovery discarded the log from an
+  // entry it could not read (Metadata::repairing): the node may have acknowledged, and helped
+  // commit, entries it no longer holds. Until repaired it never votes, never campaigns (nor on
+  // timeout_now), and its shorter log shows the leader (Progress::regressed) that it must not
+  // count it for what it lost. It leaves the state, durably, once an append from a leader of
+  // term T leaves its log matching the leader's through an index at or below the leader's
+  // commit index holding an entry of term T: by Leader Completeness (§5.4) it then holds every
+  // entry ever committed; and, for a leader of the term it recovered in (which may still
+  // count its old acknowledgements), once its log reaches Metadata::repair_last_index again.
+  bool in_repair() const { return metadata_.repairing; }
+
   // Outputs.
   bool has_ready() const;
   Ready take_ready();
@@ -280,6 +291,7 @@ class Core {
   void send_heartbeat(uint64_t peer);
   void send_snapshot(uint64_t peer);
   void handle_append(const Message& message);
+  void maybe_end_repair(const Message& message, uint64_t matched_index);
   Message append_response_to(const Message& message) const;  // term, addressee, read context
   void handle_install_snapshot(const Message& message);
   void accept_leader(const Message& message);
@@ -382,6 +394,10 @@ class Core {
   // must not serve (empty: no reason known).
   std::set<uint64_t> probation_confirmed_;
   std::string refusal_;
+
+  // Repair (maybe_end_repair): the term this node recovered in. Leaders of it or earlier may
+  // still hold acknowledgements of entries it lost; a leader of a later term holds none.
+  uint64_t repair_term_ = 0;
 };
 
 }  // namespace keyval::raft

@@ -23,6 +23,8 @@ void Core::tick_election() {
   // never campaign: they could not win, and a removed node would only disturb the others.
   // Their timer keeps running, so CheckQuorum's lease (in_lease) ends for them as for voters.
   if (!is_voter()) return;
+  // A repairing node may lack committed entries: it waits for a leader to repair it.
+  if (in_repair()) return;
   campaign(config_.pre_vote);
 }
 
@@ -169,6 +171,12 @@ void Core::handle_vote_request(const Message& message) {
     send(response);
     return;
   }
+  // A repairing node's log may lack committed entries it once acknowledged: its vote could
+  // elect a leader without them (docs/PERSISTENCE.md, "Corruption repaired from peers").
+  if (in_repair() && config_.planted_bug != PlantedBug::vote_while_repairing) {
+    send(response);
+    return;
+  }
   // §5.2: one vote per term, first come first served; a known leader in this term means the
   // election is over. A pre-vote for a later term binds nothing.
   const bool can_vote = metadata_.voted_for == message.from || (metadata_.voted_for == 0 && leader_id_ == 0) ||
@@ -196,7 +204,7 @@ void Core::handle_timeout_now(const Message& message) {
   // in a real election (PreVote would only ask the same voters whether we could win). A
   // candidate is campaigning already; a leader of this term is the sender itself.
   (void)message;
-  if (role_ != Role::follower || !is_voter()) return;
+  if (role_ != Role::follower || !is_voter() || in_repair()) return;
   campaign(/*pre_vote=*/false, /*leadership_transfer=*/true);
 }
 

@@ -37,6 +37,7 @@ NodeState NodeState::roles_of(const Core& core) {
   state.log_start_index = core.log().start_index();
   state.log_start_term = core.log().start_term();
   state.snapshot_index = core.snapshot_index();
+  state.repairing = core.in_repair();
   if (core.role() == Role::leader) state.configuration_indexes = core.configuration_entry_indexes();
   // A regressed follower (its log lost what it acknowledged: a wiped directory) is reported by
   // the core itself; its kept match_index is not a claim about its log as it is now.
@@ -184,6 +185,7 @@ void InvariantChecker::check_match_indexes(const std::vector<NodeState>& nodes, 
     for (const auto& [peer, match_index] : leader.match_indexes) {
       auto found = by_id.find(peer);
       if (found == by_id.end() || found->second->current_term != leader.current_term) continue;
+      if (found->second->repairing) continue;  // its log went backwards: a media fault (NodeState)
       const NodeState& follower = *found->second;
       const uint64_t follower_last = std::max<uint64_t>(follower.last_index, follower.held_last_index());
       if (match_index <= follower_last) continue;

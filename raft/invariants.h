@@ -33,6 +33,10 @@ struct NodeState {
   std::vector<std::pair<uint64_t, uint64_t>> match_indexes;
   // A leader's configuration entries in its log after its snapshot, by index.
   std::vector<uint64_t> configuration_indexes;
+  // Repairing (Core::in_repair): it discarded a log it could not read, acknowledged entries
+  // included (a media fault, outside Raft's fault model): leaders may still hold its old
+  // match_index until they hear of it, and count it only for what it holds again.
+  bool repairing = false;
 
   // Costs the held log, not the history: a compacted prefix is not visited.
   static NodeState of(const Core& core);

@@ -65,8 +65,12 @@ struct Message {
   // stale rejection from a fresh one), and the conflict hint for fast back-off (§5.3, end):
   // conflict_term is the follower's term at reject_index and conflict_index the first index
   // it holds with that term; conflict_term 0 means the follower's log is too short and
-  // conflict_index is its last index + 1.
+  // conflict_index is its last index + 1. A success from a repairing follower (Core::in_repair)
+  // also carries conflict_index = its last index + 1: where its log ends now, perhaps below
+  // what it acknowledged before a damaged WAL lost it (0 otherwise).
   bool success = false;
+  // Also on append_entries: what the leader counts the follower as holding (its
+  // Progress::replicated_index), so a repairing follower knows when that is true again.
   uint64_t match_index = 0;
   uint64_t reject_index = 0;
   uint64_t conflict_term = 0;

@@ -87,6 +87,7 @@ void Core::send_append(uint64_t peer, bool send_if_empty) {
     if (request.entries.empty() && !send_if_empty) return;
     request.leader_commit = commit_index_;
     request.read_context = read_context_;
+    request.match_index = progress.replicated_index();  // what we count it for (maybe_end_repair)
     uint64_t bytes = 0;
     for (const Entry& entry : request.entries) bytes += entry.payload.size();
     const uint64_t last_index = request.entries.empty() ? request.prev_log_index : request.entries.back().index;
@@ -119,6 +120,7 @@ void Core::send_heartbeat(uint64_t peer) {
   heartbeat.prev_log_term = log_.term_at(anchor);
   heartbeat.leader_commit = commit_index_;
   heartbeat.read_context = read_context_;
+  heartbeat.match_index = known;  // what we count it for (maybe_end_repair)
   send(std::move(heartbeat));
 }
 
@@ -184,8 +186,35 @@ void Core::handle_append(const Message& message) {
   commit_index_ = std::max(commit_index_, std::min(message.leader_commit, last_new_index));
   response.success = true;
   response.match_index = last_new_index;
+  if (in_repair()) {
+    // Where our log ends, so that a leader holding an older acknowledgement of entries we
+    // lost stops counting it (Progress::regressed) at once.
+    response.conflict_index = log_.last_index() + 1;
+    maybe_end_repair(message, last_new_index);
+  }
   // The success promises these entries survive a crash: hold it until they are durable.
   send(std::move(response), false, last_new_index);
+}
+
+void Core::maybe_end_repair(const Message& message, uint64_t matched_index) {
+  // The log matches the leader of message.term through matched_index (§5.3: the consistency
+  // check passed and its entries were stored). If it holds an entry of that term at or below
+  // the leader's commit index, the leader's log through there holds every committed entry
+  // (§5.4 Leader Completeness: the leader has them all, and they precede its own term's first
+  // entry), and so does ours. The cleared flag goes out with the next metadata write; until it
+  // is durable no vote leaves (votes wait for the metadata they rest on).
+  const uint64_t through = std::min(matched_index, message.leader_commit);
+  if (through < log_.start_index() || through > log_.last_index()) return;
+  if (log_.term_at(through) != message.term) return;
+  // A leader of the term we acknowledged in may still count our old acknowledgements (until
+  // it hears where our log ends, which every success of ours says while repairing): stay
+  // until the log reaches what it counts us for (its append says) and what we knew we held. A
+  // leader of a later term holds none of them.
+  if (message.term <= repair_term_ &&
+      (message.match_index > log_.last_index() || log_.last_index() < metadata_.repair_last_index)) {
+    return;
+  }
+  metadata_.repairing = false;
 }
 
 void Core::reject_append(const Message& message, Message& response) {
@@ -276,6 +305,13 @@ void Core::handle_append_response(const Message& message) {
   progress.ticks_since_heard = 0;
   progress.read_context_acked = std::max(progress.read_context_acked, message.read_context);
   release_reads();
+  if (message.success && message.conflict_term == 0 && message.conflict_index > 0 &&
+      progress.mode != Progress::Mode::snapshot && progress.regress(message.conflict_index - 1)) {
+    // A repairing follower's log ends below what it acknowledged before (a damaged WAL):
+    // replicate from its end, counting it only for what it holds (maybe_commit).
+    send_append(message.from, true);
+    return;
+  }
   if (!message.success) {
     // The follower's log ends below what it acknowledged (wiped, or lost synced writes):
     // replicate from its end again, but keep match_index for commit (Progress::regressed).
@@ -317,7 +353,9 @@ void Core::maybe_commit() {
     // A voter's acknowledgement counts once it is recorded durably (Metadata::counted).
     const bool recorded = counted_durably(peer);
     if (!recorded && progress.match_index > 0) note_counted(peer);
-    match_indexes.push_back(recorded ? progress.match_index : 0);
+    // A follower whose log went backwards (a repairing node discarded what it could not read)
+    // counts only for what it holds again: its acknowledgements of lost entries are void.
+    match_indexes.push_back(recorded ? progress.replicated_index() : 0);
   }
   if (match_indexes.size() < quorum()) return;
   std::sort(match_indexes.begin(), match_indexes.end(), std::greater<uint64_t>());

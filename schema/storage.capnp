@@ -30,6 +30,8 @@ struct Metadata {
   votedFor @1 :UInt64;     # candidate voted for in currentTerm, 0 for none
   counted @2 :List(UInt64);  # peers whose vote or acknowledgement this node counted (ascending)
   probation @3 :Bool;        # made by --bootstrap, not yet confirmed by every other voter
+  repairing @4 :Bool;        # recovery discarded an unreadable part of the log: repaired from a leader
+  repairLastIndex @5 :UInt64;  # the last index the log held before the damage, when known (0: unknown)
 }
 
 struct Member {

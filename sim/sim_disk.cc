@@ -70,7 +70,15 @@ struct Inode {
   std::vector<uint8_t> data;     // what reads see now
   std::vector<uint8_t> durable;  // what the last successful sync_data made durable
   std::vector<Change> journal;   // since that sync, in order: durable + journal == data
+  std::vector<std::pair<uint64_t, uint64_t>> unreadable;  // latent sector errors: [from, to)
 };
+
+bool overlaps_unreadable(const Inode& inode, uint64_t offset, uint64_t bytes) {
+  for (const auto& [from, to] : inode.unreadable) {
+    if (offset < to && from < offset + bytes) return true;
+  }
+  return false;
+}
 
 // Where a power cut can stop inside a change: after any byte of a write; a resize is atomic.
 uint64_t cut_points(const Change& change) {
@@ -133,6 +141,25 @@ struct SimDisk::State {
   uint64_t next_lock_token = 1;
   std::set<std::string> failing_prefixes;
   std::set<std::string> full_prefixes;  // set_full: no growth under these
+  std::map<std::string, uint64_t> misdirect;  // misdirect_next_write: prefix -> shift of its next .wal write
+  uint64_t misdirected_writes = 0;
+
+  // How far the write to `path` lands from where it was asked to (0 but for a pending misdirection).
+  uint64_t misdirection(const std::string& path) {
+    static const std::string suffix = ".wal";
+    if (misdirect.empty() || path.size() < suffix.size() ||
+        path.compare(path.size() - suffix.size(), suffix.size(), suffix) != 0) {
+      return 0;
+    }
+    for (auto it = misdirect.begin(); it != misdirect.end(); ++it) {
+      if (path.compare(0, it->first.size(), it->first) != 0) continue;
+      const uint64_t shift = it->second;
+      misdirect.erase(it);
+      ++misdirected_writes;
+      return shift;
+    }
+    return 0;
+  }
   uint64_t capacity_bytes = 0;  // 0: unlimited
   uint64_t syncs = 0;
   uint64_t power_cuts = 0;  // crash() calls so far: the boot id
@@ -289,6 +316,10 @@ class SimDisk::State::FileHandle final : public File {
     const std::vector<uint8_t>& data = handle_->inode->data;
     if (offset >= data.size()) return size_t{0};
     size_t count = static_cast<size_t>(std::min<uint64_t>(bytes, data.size() - offset));
+    if (overlaps_unreadable(*handle_->inode, offset, count)) {
+      return Status::io_error("read " + path() + " at offset " + std::to_string(offset) +
+                              ": Input/output error (simulated latent sector error)");
+    }
     std::copy_n(data.begin() + static_cast<std::ptrdiff_t>(offset), count, destination);
     return count;
   }
@@ -297,8 +328,13 @@ class SimDisk::State::FileHandle final : public File {
     std::lock_guard<std::mutex> guard(state_->mutex);
     KV_RETURN_IF_ERROR(check_usable("write", true));
     if (bytes == 0) return Status::ok();  // pwrite of nothing changes nothing, not even the size
+    offset += state_->misdirection(path());
     KV_RETURN_IF_ERROR(state_->check_growth("write", path(), handle_->inode->data.size(), offset + bytes));
     record(Change{true, offset, std::vector<uint8_t>(source, source + bytes), 0});
+    auto& unreadable = handle_->inode->unreadable;  // a rewritten sector reads again (remapped)
+    unreadable.erase(std::remove_if(unreadable.begin(), unreadable.end(),
+                                    [&](const auto& range) { return offset <= range.first && range.second <= offset + bytes; }),
+                     unreadable.end());
     return Status::ok();
   }
 
@@ -320,6 +356,10 @@ class SimDisk::State::FileHandle final : public File {
     if (size_bytes == handle_->inode->data.size()) return Status::ok();
     KV_RETURN_IF_ERROR(state_->check_growth("truncate", path(), handle_->inode->data.size(), size_bytes));
     record(Change{false, 0, {}, size_bytes});
+    auto& unreadable = handle_->inode->unreadable;  // cut off: those sectors are no longer the file's
+    unreadable.erase(std::remove_if(unreadable.begin(), unreadable.end(),
+                                    [&](const auto& range) { return range.first >= size_bytes; }),
+                     unreadable.end());
     return Status::ok();
   }
 
@@ -550,6 +590,35 @@ uint64_t SimDisk::unsynced_bytes(const std::string& prefix) const {
 uint64_t SimDisk::used_bytes() const {
   std::lock_guard<std::mutex> guard(state_->mutex);
   return state_->used_bytes();
+}
+
+Status SimDisk::flip_at_rest(const std::string& path, uint64_t offset, uint8_t mask) {
+  std::lock_guard<std::mutex> guard(state_->mutex);
+  auto found = state_->names.find(normalize(path));
+  if (found == state_->names.end()) return Status::not_found("flip_at_rest: no file " + path);
+  Inode& inode = *found->second;
+  if (offset >= inode.data.size()) return Status::invalid_argument("flip_at_rest: offset past the end of " + path);
+  inode.data[offset] ^= mask;
+  if (offset < inode.durable.size()) inode.durable[offset] ^= mask;
+  return Status::ok();
+}
+
+Status SimDisk::add_read_error(const std::string& path, uint64_t from, uint64_t to) {
+  std::lock_guard<std::mutex> guard(state_->mutex);
+  auto found = state_->names.find(normalize(path));
+  if (found == state_->names.end()) return Status::not_found("add_read_error: no file " + path);
+  found->second->unreadable.emplace_back(from, to);
+  return Status::ok();
+}
+
+void SimDisk::misdirect_next_write(const std::string& prefix, uint64_t shift_bytes) {
+  std::lock_guard<std::mutex> guard(state_->mutex);
+  state_->misdirect[normalize(prefix)] = shift_bytes;
+}
+
+uint64_t SimDisk::misdirected_writes() const {
+  std::lock_guard<std::mutex> guard(state_->mutex);
+  return state_->misdirected_writes;
 }
 
 uint64_t SimDisk::syncs() const {

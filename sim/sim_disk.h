@@ -23,6 +23,8 @@
 //     no_space, leaving the file unchanged; set_full(prefix) does the same for every growth
 //     of a file under the prefix (one node's disk full, the others' not). Writes into space
 //     a file already has (a preallocated WAL segment) still succeed, as on a real full disk.
+//   * Media faults: bit flips at rest, latent sector errors (reads of a range fail), misdirected
+//     writes (a write lands at another offset); see flip_at_rest below.
 //   * Boot id (Env::boot_id): "sim-boot-<power cuts so far>", changed by every crash(). The
 //     disk is shared by every node and boot_id() names no path, so a power cut of one node
 //     changes the id all nodes see: a node restarted after a mere process crash may then
@@ -70,6 +72,19 @@ class SimDisk : public Env {
   void fail_syncs(const std::string& prefix, bool fail);
   void set_capacity(uint64_t bytes);  // 0: unlimited
   void set_full(const std::string& prefix, bool full);
+
+  // Media faults (docs/PERSISTENCE.md, "Corruption repaired from peers"), on bytes at rest:
+  // flip_at_rest xors `mask` into byte `offset` of the file, both what reads see and what is
+  // durable (the file's node should be down: what it had not synced is gone anyway).
+  // add_read_error makes every read overlapping [from, to) of the file fail with io_error (a
+  // latent sector error) until a write covers the range (the drive remaps the sector) or the
+  // file is truncated below it. misdirect_next_write makes the next write to a `.wal` file
+  // under `prefix` land `shift_bytes` further into the file than asked (its own place keeps
+  // its old bytes): misdirected_writes() counts those that happened.
+  Status flip_at_rest(const std::string& path, uint64_t offset, uint8_t mask);
+  Status add_read_error(const std::string& path, uint64_t from, uint64_t to);
+  void misdirect_next_write(const std::string& prefix, uint64_t shift_bytes);
+  uint64_t misdirected_writes() const;
 
   // Observation.
   uint64_t unsynced_bytes(const std::string& prefix) const;  // journal bytes not yet synced

@@ -17,6 +17,8 @@
 #include "sim/sim_network.h"
 #include "sim/sim_node.h"
 #include "storage/kv_command.h"
+#include "storage/wal.h"
+#include "storage/wal_format.h"
 
 namespace keyval::sim {
 namespace {
@@ -307,7 +309,8 @@ class Simulator final : public SimCluster {
   // Crashes keep a majority of the voters up, so the cluster keeps making progress.
   bool may_take_down() const {
     size_t down = 0;
-    for (uint64_t id : current_voters_) down += node(id).up() ? 0 : 1;
+    // A node repairing a damaged WAL votes for no one: as good as down for elections.
+    for (uint64_t id : current_voters_) down += node(id).up() && id != media_damaged_ ? 0 : 1;
     return down < (current_voters_.size() - 1) / 2;
   }
   bool active(uint64_t id) const {
@@ -372,6 +375,7 @@ class Simulator final : public SimCluster {
   }
 
   void start_node(uint64_t id) {
+    if (id == media_damaged_ && !misdirect_pending_) media_restarted_ = true;
     disk_.fail_syncs(node(id).data_directory(), false);
     node(id).start(now_ns_, random_.next());
     restart_at_[id - 1] = 0;
@@ -422,6 +426,9 @@ class Simulator final : public SimCluster {
   void schedule_next_fault() { next_fault_ns_ = now_ns_ + random_.between(150, 900) * ms; }
 
   void inject_fault();
+  void inject_media_fault();
+  void damage_wal_at_rest(uint64_t id, uint64_t applied, bool unreadable, uint64_t target);
+  void track_repairs();
   void inject_network_fault();
   void inject_crash(bool disk);
   void inject_leader_transfer();
@@ -508,6 +515,14 @@ class Simulator final : public SimCluster {
   bool faults_active_ = true;
   uint64_t crash_now_ = 0;  // a node to crash before anything else happens
   std::map<uint64_t, bool> bounce_;  // per node: restart within milliseconds
+  // Media faults: the node whose WAL was damaged (0: none), until it started again and is out
+  // of repair: one node at a time, a minority. A misdirected write pending on it (it crashes
+  // soon after the write lands), and the disk's count of misdirected writes seen so far.
+  uint64_t media_damaged_ = 0;
+  bool media_restarted_ = false;
+  bool misdirect_pending_ = false;
+  uint64_t misdirected_seen_ = 0;
+  std::map<uint64_t, uint64_t> repairing_from_;  // repairing node -> its last index when first seen so
   // The last leadership transfer asked: its target and the leader's term then.
   std::optional<std::pair<uint64_t, uint64_t>> transfer_asked_;
   std::map<uint64_t, uint64_t> bytes_delivered_;  // per node: Raft message bytes delivered to it
@@ -531,7 +546,155 @@ void Simulator::inject_fault() {
       default: inject_crash(true); break;
     }
   }
+  // Media faults come on top of the others (one time in four), not in place of them.
+  if (faults(FaultMode::disk) && random_.between(0, 3) == 0) inject_media_fault();
   schedule_next_fault();
+}
+
+// Media faults (docs/PERSISTENCE.md, "Corruption repaired from peers"). One node at a time
+// (a minority): its WAL loses a record it may have acknowledged, which Raft's fault model does
+// not allow; protocol-aware recovery makes the node notice, discard the log from there and
+// refetch it before it votes again. The record hit is one of the node's newest entries after
+// its WAL's last snapshot record (committed ones included: where a careless repair loses
+// committed data), or, targeted, the first entry a lagging voter lacks.
+void Simulator::inject_media_fault() {
+  if (media_damaged_ != 0 || !may_take_down()) return;
+  uint64_t id = random_active();
+  // Half of the time, the moment it hurts most: a follower that holds entries another
+  // follower lacks loses them, and the leader is cut off, so that the follower lacking them
+  // may campaign while the damaged one is repairing (only its vote could elect it).
+  uint64_t behind = 0;
+  const raft::Core* leader = leader_core();
+  if (leader != nullptr && random_.between(0, 1) == 0) {
+    for (uint64_t ahead : active_ids()) {
+      const raft::Core* a = serving_core(ahead);
+      if (a == nullptr || ahead == leader->id() || crash_at_[ahead - 1] != 0) continue;
+      for (uint64_t lagging : active_ids()) {
+        const raft::Core* l = serving_core(lagging);
+        if (l == nullptr || lagging == ahead || lagging == leader->id() || !l->is_voter()) continue;
+        if (a->log().last_index() > l->log().last_index() + 1) {
+          id = ahead;
+          behind = l->log().last_index();
+        }
+      }
+    }
+  }
+  // Voters only: a learner being caught up for its promotion is left alone.
+  if (!node(id).up() || crash_at_[id - 1] != 0 || !serving_core(id) || !serving_core(id)->is_voter()) return;
+  const int kind = behind != 0 ? static_cast<int>(random_.between(0, 1)) : static_cast<int>(random_.between(0, 2));
+  media_damaged_ = id;
+  media_restarted_ = false;
+  if (kind == 2) {
+    // The next WAL write lands a few sectors further on; the node crashes soon after it lands.
+    const uint64_t shift = 512 * random_.between(1, 16);
+    disk_.misdirect_next_write(node(id).data_directory() + "/wal", shift);
+    misdirect_pending_ = true;
+    trace("node " + std::to_string(id) + ": its next WAL write lands " + std::to_string(shift) + " bytes off");
+    return;
+  }
+  power_off(id, false, false);
+  // Entry behind + 1: the damaged node's log then ends where the lagging one's does, so its
+  // vote (were it given) could elect the lagging node without that entry.
+  damage_wal_at_rest(id, 0, kind == 1, behind != 0 ? behind + 1 : 0);
+  restart_at_[id - 1] = now_ns_ + random_.between(1, 300) * ms;
+  if (behind != 0 && leader != nullptr && !network_.partitioned()) {
+    const uint64_t isolated = leader->id();
+    for (uint64_t other : ids_) {
+      if (other == isolated) continue;
+      network_.cut(isolated, other);
+      network_.cut(other, isolated);
+    }
+    ++result_.partitions;
+    heal_at_ns_ = now_ns_ + random_.between(200, 1500) * ms;
+    trace("node " + std::to_string(isolated) + " isolated (the leader, while node " + std::to_string(id) +
+          " repairs what node(s) behind at " + std::to_string(behind) + " lack)");
+  }
+}
+
+// Flips a bit in (or makes unreadable) one WAL record of the powered-off node `id` holding an
+// entry past `applied`: entry `target` when it can, else one of the newest.
+void Simulator::damage_wal_at_rest(uint64_t id, uint64_t applied, bool unreadable, uint64_t target) {
+  const std::string wal = node(id).data_directory() + "/wal";
+  std::vector<WalRecordInfo> all;
+  WalOptions read_only;
+  read_only.read_only = true;
+  const bool read = Wal::open(disk_, wal, read_only, [&](const WalRecordInfo& record) { all.push_back(record); }).is_ok();
+  // A damaged last record of a segment, with nothing valid after it, reads as a torn write
+  // and is cut as one: a flip there cannot be told from a crash mid-write (docs/PERSISTENCE.md,
+  // "Not told apart"). Only records another record follows are hit, and only after the WAL's
+  // last snapshot record (discarding that record would leave the WAL naming an older base
+  // snapshot, whose file is gone: refused, "Not repaired"). The node's LMDB is rebuilt at its
+  // restart (the power cut changed the boot id), its state machine from that snapshot.
+  size_t after_snapshot = 0;
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (all[i].type == EntryType::snapshot) after_snapshot = i + 1;
+  }
+  std::vector<WalRecordInfo> records;
+  for (size_t i = after_snapshot; i + 1 < all.size(); ++i) {
+    const WalRecordInfo& record = all[i];
+    if ((record.type == EntryType::log || record.type == EntryType::configuration) && record.index > applied &&
+        all[i + 1].segment == record.segment) {
+      records.push_back(record);
+    }
+  }
+  if (!read || records.empty()) {
+    trace("node " + std::to_string(id) + " crashed (no WAL record to damage after its last snapshot record)");
+    return;
+  }
+  // The last few records: the newest entries, acknowledged but perhaps not yet applied anywhere;
+  // or the one asked for.
+  size_t pick = records.size() - 1 - random_.between(0, std::min<uint64_t>(3, records.size() - 1));
+  for (size_t i = 0; i < records.size(); ++i) {
+    if (records[i].index == target) pick = i;
+  }
+  const WalRecordInfo& record = records[pick];
+  const std::string path = wal + "/" + record.segment;
+  const uint64_t bytes = wal_format::record_bytes(record.payload_bytes);
+  // The first sector holds the segment header and the metadata carried over: unreadable, the
+  // node is refused (docs/PERSISTENCE.md, "Not repaired"). A record there gets a bit flip.
+  const uint64_t first_sector_end = 512;
+  if (unreadable && record.offset + bytes > first_sector_end) {
+    const uint64_t from = std::max(record.offset, first_sector_end);
+    const uint64_t sector = (from + random_.between(0, record.offset + bytes - 1 - from)) / 512 * 512;
+    if (disk_.add_read_error(path, sector, sector + 512).is_ok()) ++result_.latent_sector_errors;
+  } else {
+    const uint64_t offset = record.offset + random_.between(0, bytes - 1);
+    if (disk_.flip_at_rest(path, offset, static_cast<uint8_t>(1u << random_.between(0, 7))).is_ok()) {
+      ++result_.bit_flips;
+    }
+  }
+  trace("node " + std::to_string(id) + " crashed; " + (unreadable ? "a sector of" : "a bit flipped in") +
+        " its WAL record of entry " + std::to_string(record.index) + " (" + record.segment + " offset " +
+        std::to_string(record.offset) + ")");
+}
+
+// Counts repairs as the cores show them; ends a media fault once its node is out of repair.
+void Simulator::track_repairs() {
+  if (misdirect_pending_ && disk_.misdirected_writes() > misdirected_seen_) {
+    misdirected_seen_ = disk_.misdirected_writes();
+    misdirect_pending_ = false;
+    ++result_.misdirected_writes;
+    if (media_damaged_ != 0 && node(media_damaged_).up() && crash_at_[media_damaged_ - 1] == 0) {
+      crash_at_[media_damaged_ - 1] = now_ns_ + random_.between(1, 20) * ms;  // found at its next start
+      crash_tear_[media_damaged_] = false;
+    }
+  }
+  for (const auto& [id, core] : cores_) {
+    if (!node(id).serving()) continue;
+    auto found = repairing_from_.find(id);
+    if (core->in_repair() && found == repairing_from_.end()) {
+      repairing_from_[id] = core->log().last_index();
+      ++result_.repairs;
+    } else if (!core->in_repair() && found != repairing_from_.end()) {
+      if (core->log().last_index() > found->second) result_.entries_refetched += core->log().last_index() - found->second;
+      ++result_.repairs_completed;
+      repairing_from_.erase(found);
+    }
+  }
+  if (media_damaged_ != 0 && !misdirect_pending_ && media_restarted_ && node(media_damaged_).up() &&
+      serving_core(media_damaged_) != nullptr && !serving_core(media_damaged_)->in_repair()) {
+    media_damaged_ = 0;
+  }
 }
 
 void Simulator::inject_network_fault() {
@@ -892,6 +1055,7 @@ void Simulator::client_act(size_t index) {
 // (total log length / 64) events, so a long run stays linear; and once more at the end.
 void Simulator::after_step() {
   ++steps_since_full_check_;
+  track_repairs();
   if (!observed_) return;
   observed_ = false;
   std::vector<raft::NodeState> live;

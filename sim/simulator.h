@@ -15,7 +15,9 @@
 // it later through the real recovery; `disk` adds failed fsyncs (the node stops, fail-
 // stop, and is restarted) and torn writes with garbage; `all` is everything, and also asks
 // the leader now and then to hand leadership to a random node (§3.10: itself and nodes that
-// are down included, which it refuses or abandons).
+// are down included, which it refuses or abandons). `disk` and `all` also damage one node's
+// WAL at a time at rest (bit flips, latent sector errors, misdirected writes): the node
+// salvages its WAL and repairs from the leader (docs/PERSISTENCE.md).
 //
 // Clients invoke random put/get/del/cas on a small key space with timeouts and retries
 // (a write retried with the same session sequence), following leader hints, and record a
@@ -102,6 +104,12 @@ struct SimResult {
   // The wrong procedure (docs/MEMBERSHIP.md): a voter's data wiped and the node started again
   // under its id with --bootstrap; how many of those it refused (a peer had counted it).
   uint64_t wipes = 0, wipes_refused = 0;
+  // Media faults (faults `disk` and `all`; docs/PERSISTENCE.md, "Corruption repaired from
+  // peers"), on one node at a time: bit flips and latent sector errors in WAL records at rest
+  // (the node powered off first), misdirected WAL writes (the node crashed soon after); nodes
+  // that started repairing and finished, and the entries they appended while repairing.
+  uint64_t bit_flips = 0, latent_sector_errors = 0, misdirected_writes = 0;
+  uint64_t repairs = 0, repairs_completed = 0, entries_refetched = 0;
   uint64_t packets_sent = 0, packets_dropped = 0;
   double virtual_seconds = 0;
   double wall_seconds = 0;

@@ -1,7 +1,7 @@
 // Raft's persistent metadata as a Cap'n Proto struct (schema/storage.capnp Metadata), shared by
 // the storage formats (WAL and LMDB metadata records: storage/codec.cc) and the recovered state
 // the recovery coordinator hands the raft node (actors/record_batch.cc). Metadata written before
-// counted and probation existed reads them as empty and false.
+// counted, probation and repairing existed reads them as empty, false and 0.
 #pragma once
 
 #include <string>
@@ -20,6 +20,8 @@ inline void set_metadata(schema::Metadata::Builder out, const Metadata& metadata
     for (size_t i = 0; i < metadata.counted.size(); ++i) counted.set(static_cast<unsigned>(i), metadata.counted[i]);
   }
   out.setProbation(metadata.probation);
+  out.setRepairing(metadata.repairing);
+  out.setRepairLastIndex(metadata.repair_last_index);
 }
 
 // corruption naming `where` when the counted peers are not ascending node ids.
@@ -33,6 +35,8 @@ inline Result<Metadata> get_metadata(schema::Metadata::Reader in, const std::str
     metadata.counted.push_back(id);
   }
   metadata.probation = in.getProbation();
+  metadata.repairing = in.getRepairing();
+  metadata.repair_last_index = in.getRepairLastIndex();
   return metadata;
 }
 

@@ -53,7 +53,23 @@ struct LmdbState {
   std::optional<SnapshotMetadata> snapshot;
   StorePositions positions;
   LmdbLog log;
+  // repair_corruption: the first log entry that could not be read (0: none) and why. `log`
+  // then ends before it; the entries from it on are still in LMDB until recovery deletes them.
+  uint64_t damaged_index = 0;
+  std::string damage;
 };
+
+// The first entry of first..last that load_entry cannot read (0: all readable), and why.
+uint64_t first_unreadable(Store& store, uint64_t first, uint64_t last, std::string* why) {
+  for (uint64_t index = first; index <= last; ++index) {
+    auto entry = store.load_entry(index);
+    if (!entry.is_ok()) {
+      *why = entry.status().to_string();
+      return index;
+    }
+  }
+  return 0;
+}
 
 std::string lmdb_log_name(const Store& store) {
   return "LMDB log " + join_path(store.directory(), lmdb_file_name);
@@ -61,7 +77,10 @@ std::string lmdb_log_name(const Store& store) {
 
 // Steps 2-3: streams the whole log in bounded batches, checking that indices are sequential
 // and terms never decrease. load_range checks every entry's checksum and stops at a gap.
-Result<LmdbLog> check_lmdb_log(Store& store, uint64_t batch_entries_max, uint64_t batch_bytes_max) {
+// With `damage` (repair_corruption), an entry that fails its checksum or cannot be read ends
+// the log before it instead of refusing: its index and the error go to `damage`.
+Result<LmdbLog> check_lmdb_log(Store& store, uint64_t batch_entries_max, uint64_t batch_bytes_max,
+                               LmdbState* damage = nullptr) {
   LmdbLog log;
   KV_ASSIGN_OR_RETURN(log.first_index, store.first_index());
   KV_ASSIGN_OR_RETURN(log.last_index, store.last_index());
@@ -69,7 +88,23 @@ Result<LmdbLog> check_lmdb_log(Store& store, uint64_t batch_entries_max, uint64_
   uint64_t previous_term = 0;
   while (!log.empty() && next <= log.last_index) {
     uint64_t batch_last = next + std::min(batch_entries_max - 1, log.last_index - next);
-    KV_ASSIGN_OR_RETURN(std::vector<Entry> batch, store.load_range(next, batch_last, batch_bytes_max));
+    auto loaded = store.load_range(next, batch_last, batch_bytes_max);
+    if (!loaded.is_ok() && damage != nullptr &&
+        (loaded.status().code() == Code::corruption || loaded.status().code() == Code::io_error)) {
+      std::string why;
+      uint64_t bad = first_unreadable(store, next, batch_last, &why);
+      if (bad != 0) {
+        damage->damaged_index = bad;
+        damage->damage = why;
+        if (bad == log.first_index) {
+          log.first_index = log.last_index = 0;
+        } else {
+          log.last_index = bad - 1;
+        }
+        return log;
+      }
+    }
+    KV_ASSIGN_OR_RETURN(std::vector<Entry> batch, std::move(loaded));
     // load_range returns at least one entry unless `next` itself is missing.
     if (batch.empty()) {
       return Status::corruption(lmdb_log_name(store) + ": gap after index " + std::to_string(next - 1) + ": index " +
@@ -92,12 +127,14 @@ Result<LmdbLog> check_lmdb_log(Store& store, uint64_t batch_entries_max, uint64_
 }
 
 // Steps 1-4 after the store is open.
-Result<LmdbState> load_lmdb(Store& store, uint64_t batch_entries_max, uint64_t batch_bytes_max) {
+Result<LmdbState> load_lmdb(Store& store, uint64_t batch_entries_max, uint64_t batch_bytes_max,
+                            bool tolerate_damage = false) {
   LmdbState state;
   KV_ASSIGN_OR_RETURN(state.metadata, store.load_metadata());
   KV_ASSIGN_OR_RETURN(state.positions, store.load_positions());
   KV_ASSIGN_OR_RETURN(state.snapshot, store.load_snapshot_metadata());
-  KV_ASSIGN_OR_RETURN(state.log, check_lmdb_log(store, batch_entries_max, batch_bytes_max));
+  KV_ASSIGN_OR_RETURN(state.log,
+                      check_lmdb_log(store, batch_entries_max, batch_bytes_max, tolerate_damage ? &state : nullptr));
   return state;
 }
 
@@ -422,22 +459,152 @@ std::string RecoveryReport::summary() const {
     if (!lmdb_rebuild_reason.empty()) text += "; " + lmdb_rebuild_reason;
   }
   if (bootstrapped) text += "; bootstrapped: the log starts with the configuration entry at index 1 (term 1)";
+  if (lmdb_damaged_index > 0) {
+    text += "; LMDB log entry " + std::to_string(lmdb_damaged_index) + " unreadable (" + lmdb_damage +
+            "): LMDB's log from there replaced from the WAL";
+  }
+  if (wal_damage.damaged) {
+    text += "; WAL damaged at segment " + wal_damage.damaged_segment + " offset " +
+            std::to_string(wal_damage.damaged_offset) + " (" + wal_damage.damage + "): the WAL is kept up to there, " +
+            std::to_string(wal_damage.damaged_segments) + " segment(s) copied as they were to " +
+            wal_damage.damaged_copy + (wal_damage.damaged_unreadable_bytes > 0
+                                           ? " (" + std::to_string(wal_damage.damaged_unreadable_bytes) +
+                                                 " unreadable bytes copied as zeros)"
+                                           : std::string()) +
+            " and discarded";
+    if (entries_refilled > 0) text += ", " + std::to_string(entries_refilled) + " applied entries copied back from LMDB";
+  }
+  if (repairing) {
+    text += "; repairing: the log ends at index " + std::to_string(entries_recovered_last) +
+            (repair_last_index > 0 ? " (it held at least " + std::to_string(repair_last_index) + " before the damage)"
+                                   : std::string()) +
+            "; no vote or candidacy until a leader's committed entries are refetched";
+  }
   return text;
 }
 
 namespace {
 
 struct RecoveryPaths {
-  std::string lmdb, wal, snapshots;
+  std::string lmdb, wal, snapshots, data_directory;
 };
 
 RecoveryPaths paths_of(const std::string& data_directory, const RecoveryOptions& options) {
   RecoveryPaths paths;
+  paths.data_directory = data_directory;
   paths.lmdb = options.lmdb_directory.empty() ? join_path(data_directory, lmdb_subdirectory) : options.lmdb_directory;
   paths.wal = join_path(data_directory, wal_subdirectory);
   paths.snapshots =
       options.snapshot_directory.empty() ? join_path(data_directory, snapshot_subdirectory) : options.snapshot_directory;
   return paths;
+}
+
+// The WAL's options: with repair_corruption it salvages a damaged WAL, keeping the copies in
+// the data directory.
+WalOptions wal_options_of(const RecoveryOptions& options, const std::string& data_directory) {
+  WalOptions wal = options.wal;
+  if (options.repair_corruption) {
+    wal.salvage = true;
+    wal.salvage_directory = data_directory;
+  }
+  return wal;
+}
+
+// --- corruption repaired from peers (RecoveryOptions::repair_corruption) ----------------------
+
+// An LMDB log entry that could not be read is replaced from the WAL when the WAL holds it (LMDB
+// is only an index of the WAL there). Below the WAL, LMDB held the only local copy: refused.
+Status repair_lmdb_entry(Store& store, const Wal& wal, const LmdbState& lmdb, RecoveryReport& report) {
+  if (lmdb.damaged_index == 0) return Status::ok();
+  const uint64_t bad = lmdb.damaged_index;
+  if (bad < wal.first_index()) {
+    return Status::corruption(lmdb_log_name(store) + ": " + lmdb.damage + "; not repaired: the WAL starts at index " +
+                              std::to_string(wal.first_index()) + ", so LMDB held the only local copy of entry " +
+                              std::to_string(bad) + "; replace this node (docs/OPERATIONS.md)");
+  }
+  KV_RETURN_IF_ERROR(store.delete_suffix_after(bad - 1));
+  report.lmdb_damaged_index = bad;
+  report.lmdb_damage = lmdb.damage;
+  return Status::ok();
+}
+
+// The state machine applied entries the salvaged WAL no longer holds: they are committed, and
+// LMDB's log still holds them when it held entry applied_index with the applied term (Log
+// Matching: then it holds the committed prefix), so they are appended to the WAL again.
+// Otherwise the log cannot be rebuilt under the state machine: refused (at every start, since
+// the WAL stays cut).
+Status refill_from_lmdb(Store& store, Wal& wal, const LmdbState& lmdb, const RecoveryOptions& options,
+                        RecoveryReport& report) {
+  const uint64_t applied = lmdb.positions.applied_index;
+  const uint64_t from = wal.last_index() + 1;
+  if (applied < from) return Status::ok();
+  auto refuse = [&](const std::string& why) {
+    return Status::corruption("WAL " + wal.directory() + " ends at index " + std::to_string(from - 1) +
+                              (report.wal_damage.damaged ? " after salvage (" + report.wal_damage.damage + ")" : "") +
+                              " but the state machine has applied through index " + std::to_string(applied) +
+                              ", and " + why + "; not repaired: replace this node (docs/OPERATIONS.md)");
+  };
+  if (lmdb.log.empty() || lmdb.log.first_index > from || lmdb.log.last_index < applied) {
+    return refuse("LMDB's readable log (" + std::to_string(lmdb.log.first_index) + ".." +
+                  std::to_string(lmdb.log.last_index) + ") does not hold the entries in between");
+  }
+  KV_ASSIGN_OR_RETURN(uint64_t term, lmdb_term(store, applied));
+  if (lmdb.positions.applied_term == 0 || term != lmdb.positions.applied_term) {
+    return refuse("LMDB's entry " + std::to_string(applied) + " is not the one applied");
+  }
+  if (wal_holds_entries(wal) && from - 1 >= lmdb.log.first_index) {
+    KV_ASSIGN_OR_RETURN(uint64_t in_lmdb, lmdb_term(store, from - 1));
+    KV_ASSIGN_OR_RETURN(uint64_t in_wal, wal_term(wal, from - 1));
+    if (in_lmdb != in_wal) return refuse("LMDB and the WAL disagree at index " + std::to_string(from - 1));
+  }
+  for (uint64_t next = from; next <= applied;) {
+    const uint64_t last = std::min(applied, next + options.batch_entries_max - 1);
+    KV_ASSIGN_OR_RETURN(std::vector<Entry> batch, store.load_range(next, last, options.batch_bytes_max));
+    KV_ASSERT(!batch.empty() && batch.front().index == next);
+    KV_RETURN_IF_ERROR(wal.append_batch(batch));
+    next += batch.size();
+    report.entries_refilled += batch.size();
+  }
+  return wal.sync();
+}
+
+// A salvaged WAL puts the node in the repairing state, durably, before anything else happens:
+// the Raft metadata (the latest of the WAL's kept records and LMDB's copy, which may be newer
+// than what the WAL kept) with repairing set and the last index known before the damage.
+Status enter_repair(Store& store, Wal& wal, const LmdbState& lmdb, RecoveryReport& report) {
+  (void)store;
+  const WalOpenReport& damage = wal.open_report();
+  if (damage.damaged) {
+    report.wal_damage = damage;
+    Metadata metadata = wal.metadata().value_or(Metadata{});
+    if (lmdb.metadata) {
+      const Metadata& other = *lmdb.metadata;
+      const bool newer = other.current_term > metadata.current_term ||
+                         (other.current_term == metadata.current_term && metadata.voted_for == 0);
+      std::vector<uint64_t> counted = metadata.counted;
+      if (newer) {
+        const bool probation = metadata.probation;
+        metadata = other;
+        metadata.probation = probation;
+      }
+      for (uint64_t id : counted) metadata.add_counted(id);
+      for (uint64_t id : other.counted) metadata.add_counted(id);
+    }
+    uint64_t known = std::max({damage.damaged_last_index, lmdb.log.last_index, lmdb.positions.indexed_index,
+                               lmdb.damaged_index, wal.last_index()});
+    metadata.repairing = true;
+    metadata.repair_last_index = std::max(metadata.repair_last_index, known);
+    KV_RETURN_IF_ERROR(wal.save_metadata(metadata));
+    if (lmdb.snapshot && (!wal.snapshot() || wal.snapshot()->last_included_index < lmdb.snapshot->last_included_index)) {
+      KV_RETURN_IF_ERROR(wal.save_snapshot(*lmdb.snapshot));
+    }
+    KV_RETURN_IF_ERROR(wal.sync());
+  }
+  if (wal.metadata() && wal.metadata()->repairing) {
+    report.repairing = true;
+    report.repair_last_index = wal.metadata()->repair_last_index;
+  }
+  return Status::ok();
 }
 
 // What shows, before LMDB is opened, that this directory was used: "" when nothing does.
@@ -451,11 +618,13 @@ std::string evidence_before_lmdb(Env& env, const RecoveryPaths& paths, const Lmd
 // Wal::open, which creates a segment: a retry must refuse just the same.
 Status open_trusted(Env& env, const RecoveryPaths& paths, bool wal_existed, const RecoveryOptions& options,
                     Recovered& recovered, LmdbState& lmdb) {
+  const std::string& data_directory = paths.data_directory;
   KV_ASSIGN_OR_RETURN(recovered.store, Store::open(paths.lmdb, options.store));
-  KV_ASSIGN_OR_RETURN(lmdb, load_lmdb(*recovered.store, options.batch_entries_max, options.batch_bytes_max));
+  KV_ASSIGN_OR_RETURN(lmdb, load_lmdb(*recovered.store, options.batch_entries_max, options.batch_bytes_max,
+                                      options.repair_corruption));
   if (!wal_existed) KV_RETURN_IF_ERROR(check_wal_exists(paths.wal, wal_existed, evidence_in_lmdb(lmdb)));
   if (!recovered.wal) {
-    KV_ASSIGN_OR_RETURN(recovered.wal, Wal::open(env, paths.wal, options.wal));
+    KV_ASSIGN_OR_RETURN(recovered.wal, Wal::open(env, paths.wal, wal_options_of(options, data_directory)));
   }
   return Status::ok();
 }
@@ -469,7 +638,7 @@ Status open_trusted(Env& env, const RecoveryPaths& paths, bool wal_existed, cons
 Status open_untrusted(Env& env, const std::string& data_directory, const RecoveryPaths& paths,
                       const RecoveryOptions& options, Recovered& recovered, LmdbState& lmdb) {
   RecoveryReport& report = recovered.report;
-  KV_ASSIGN_OR_RETURN(recovered.wal, Wal::open(env, paths.wal, options.wal));
+  KV_ASSIGN_OR_RETURN(recovered.wal, Wal::open(env, paths.wal, wal_options_of(options, data_directory)));
   const std::optional<SnapshotMetadata> base = base_snapshot_of(recovered.wal->snapshot());
   if (!rebuild_is_possible(*recovered.wal, base)) {
     // Entries before the WAL's first exist only in LMDB (segments dropped by an older build's
@@ -497,7 +666,8 @@ Status open_untrusted(Env& env, const std::string& data_directory, const Recover
   // The fresh LMDB is consistent (one committed transaction, or empty) and lives in this
   // boot's page cache from here on: the rule for any LMDB opened in this boot applies.
   KV_RETURN_IF_ERROR(mark_lmdb_open(env, data_directory));
-  KV_ASSIGN_OR_RETURN(lmdb, load_lmdb(*recovered.store, options.batch_entries_max, options.batch_bytes_max));
+  KV_ASSIGN_OR_RETURN(lmdb, load_lmdb(*recovered.store, options.batch_entries_max, options.batch_bytes_max,
+                                      options.repair_corruption));
   return Status::ok();
 }
 
@@ -559,7 +729,7 @@ Result<Recovered> recover(Env& env, const std::string& data_directory, const Rec
   }
   // LMDB is always a real directory (the simulator too keeps it real), hence posix_env().
   if (!wal_existed && !posix_env().exists(join_path(paths.lmdb, lmdb_file_name))) {
-    KV_ASSIGN_OR_RETURN(recovered.wal, Wal::open(env, paths.wal, options.wal));
+    KV_ASSIGN_OR_RETURN(recovered.wal, Wal::open(env, paths.wal, wal_options_of(options, data_directory)));
   }
   LmdbState lmdb;
   if (trust.trusted || !wal_existed) {
@@ -585,6 +755,12 @@ Result<Recovered> recover(Env& env, const std::string& data_directory, const Rec
     KV_RETURN_IF_ERROR(load_base_snapshot(env, path, *snapshot, store, report));
     KV_ASSIGN_OR_RETURN(lmdb.positions, store.load_positions());
   }
+  if (options.repair_corruption) {
+    // Each can refuse; the WAL may already be cut (salvaged), and LMDB is unchanged.
+    KV_RETURN_IF_ERROR(repair_lmdb_entry(store, wal, lmdb, report));
+    KV_RETURN_IF_ERROR(refill_from_lmdb(store, wal, lmdb, options, report));
+    KV_RETURN_IF_ERROR(enter_repair(store, wal, lmdb, report));
+  }
   KV_RETURN_IF_ERROR(check_wal_continues_lmdb(wal, lmdb.log, snapshot_index));
   KV_RETURN_IF_ERROR(reconcile_log(store, wal, snapshot_index, options, lmdb.log, report));
   KV_RETURN_IF_ERROR(reconcile_metadata(store, wal, lmdb, recovered.state));
@@ -597,6 +773,7 @@ Result<Recovered> recover(Env& env, const std::string& data_directory, const Rec
   KV_RETURN_IF_ERROR(fill_state(store, wal, lmdb.log, recovered.state));
   const RecoveredState& state = recovered.state;
   report.entries_recovered = state.last_index >= state.first_index ? state.last_index - state.first_index + 1 : 0;
+  report.entries_recovered_last = state.last_index;
   return recovered;
 }
 

@@ -64,6 +64,16 @@ struct RecoveryOptions {
   // new cluster writes the same entry. Ignored for a log that holds anything, so the same
   // command line restarts the node (and a crash before the sync bootstraps again).
   std::optional<ConfigurationEntry> bootstrap;
+  // Corruption repaired from peers (docs/PERSISTENCE.md): a WAL record or LMDB log entry that
+  // cannot be read (a failed checksum, an I/O error) no longer refuses the start. An LMDB entry
+  // the WAL still holds is replaced from the WAL. A WAL record: the WAL is salvaged
+  // (WalOptions::salvage: everything before it kept, the rest copied to DATA/damaged-N and
+  // discarded) and the node starts in the durable repairing state (Metadata::repairing), in
+  // which it takes the lost entries from a leader before it votes again. What cannot be
+  // repaired so (the state machine applied past what is still readable, an LMDB entry below
+  // the WAL, damage before the first metadata record) is refused as before, saying so.
+  // Off here (storage tools and tests see corruption as an error); a node turns it on.
+  bool repair_corruption = false;
 };
 
 // What Raft needs to resume.
@@ -85,6 +95,7 @@ struct RecoveryReport {
   std::string torn_segment;
   uint64_t torn_offset = 0;
   uint64_t entries_recovered = 0;  // entries the log holds after recovery (first_index..last_index)
+  uint64_t entries_recovered_last = 0;  // last_index after recovery
   bool lmdb_rebuilt = false;       // LMDB was deleted and rebuilt from the base snapshot and the WAL
   // Why LMDB was rebuilt; or, when not rebuilt, why an untrusted or legacy LMDB was kept. Empty
   // when LMDB was trusted by the rule (closed cleanly, or opened in this boot).
@@ -93,6 +104,13 @@ struct RecoveryReport {
   bool snapshot_loaded = false;       // its file was loaded into LMDB (rebuild, or LMDB behind it)
   bool bootstrapped = false;          // RecoveryOptions::bootstrap was written (a new cluster's first start)
   uint64_t snapshot_keys_loaded = 0;  // keys that load wrote (its cost, in place of a clock)
+  // RecoveryOptions::repair_corruption: what was repaired.
+  WalOpenReport wal_damage;           // damaged: the WAL was salvaged (where, why, the copy)
+  uint64_t entries_refilled = 0;      // entries copied back from LMDB into the salvaged WAL
+  uint64_t lmdb_damaged_index = 0;    // an unreadable LMDB log entry, replaced from the WAL (0: none)
+  std::string lmdb_damage;            // why it was unreadable
+  bool repairing = false;             // the node starts (or stays) in the repairing state
+  uint64_t repair_last_index = 0;     // Metadata::repair_last_index
   // "recovered N entries (R replayed from the WAL, C checked in LMDB), cut T torn bytes[, LMDB
   // rebuilt (why) from snapshot I (K keys)]"
   std::string summary() const;

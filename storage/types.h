@@ -49,6 +49,16 @@ struct Entry {
 //              votes, campaigns nor acknowledges until every other voter answered that it
 //              never counted this node (so this really is the node's first life); cleared
 //              durably then. A peer that did count it makes it refuse to serve.
+//
+// repairing and repair_last_index (docs/PERSISTENCE.md, "Corruption repaired from peers"):
+//   repairing: recovery found an entry it could not read (a failed checksum or an I/O error)
+//              and discarded the log from there on. Set ⇒ durable before the node takes part.
+//              Such a node never votes nor campaigns until its log matches, through the
+//              commit index, a leader of term T holding an entry of term T at or below it
+//              (then, by Leader Completeness, it holds every committed entry); cleared
+//              durably then.
+//   repair_last_index: the last index the log held before the damage as far as recovery
+//              could tell (a lower bound; 0 when unknown), for the operator and the logs.
 struct Metadata {
   Metadata() = default;
   Metadata(uint64_t current_term_in, uint64_t voted_for_in) : current_term(current_term_in), voted_for(voted_for_in) {}
@@ -57,6 +67,8 @@ struct Metadata {
   uint64_t voted_for = 0;     // node voted for in current_term, 0 for none
   std::vector<uint64_t> counted;
   bool probation = false;
+  bool repairing = false;
+  uint64_t repair_last_index = 0;
 
   bool has_counted(uint64_t id) const { return std::binary_search(counted.begin(), counted.end(), id); }
   // Adds `id` to counted; false when it was there already.
@@ -69,7 +81,8 @@ struct Metadata {
 
   bool operator==(const Metadata& other) const {
     return current_term == other.current_term && voted_for == other.voted_for && counted == other.counted &&
-           probation == other.probation;
+           probation == other.probation && repairing == other.repairing &&
+           repair_last_index == other.repair_last_index;
   }
   bool operator!=(const Metadata& other) const { return !(*this == other); }
 };

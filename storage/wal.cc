@@ -78,7 +78,14 @@ class ChunkReader {
     if (offset >= file_bytes_) size = 0;
     size = static_cast<size_t>(std::min<uint64_t>(size, file_bytes_ - std::min(offset, file_bytes_)));
     if (buffer_.size() < std::max(size, wanted)) buffer_.resize(std::max(size, wanted));
-    KV_ASSIGN_OR_RETURN(size_t read, file_.read_at(offset, buffer_.data(), size));
+    auto attempt = file_.read_at(offset, buffer_.data(), size);
+    if (!attempt.is_ok() && size > wanted) {
+      // An unreadable sector somewhere in the chunk (a latent sector error): read just what is
+      // wanted, so the error is met at the record it hits, not records before it.
+      size = static_cast<size_t>(std::min<uint64_t>(wanted, file_bytes_ - std::min(offset, file_bytes_)));
+      attempt = file_.read_at(offset, buffer_.data(), size);
+    }
+    KV_ASSIGN_OR_RETURN(size_t read, std::move(attempt));
     buffer_offset_ = offset;
     buffer_bytes_ = read;
     return Status::ok();
@@ -191,6 +198,16 @@ struct Wal::Impl {
     return &where == &segments.back() && offset >= buffer_offset && offset - buffer_offset < buffer.size();
   }
 
+  // Salvage: where open met an unreadable record. `position` indexes segment_names.
+  struct Damage {
+    size_t position = 0;
+    uint64_t offset = 0;       // readable records of that segment end here (0: the header is bad)
+    bool metadata_seen = false;  // a metadata record lies before it
+  };
+  std::vector<std::string> segment_names;  // every segment file name open listed, in order
+  std::optional<Damage> damage;
+  uint64_t scan_good_end = 0;  // the segment being scanned: its readable records end here
+
   Status fail(Status status) {
     if (!status.is_ok() && failure.is_ok()) failure = status;
     return status;
@@ -284,6 +301,7 @@ Result<uint64_t> Wal::Impl::term_at(uint64_t index) {
 
 Status Wal::Impl::load_segments(const WalRecordObserver& observer) {
   KV_ASSIGN_OR_RETURN(std::vector<std::string> names, env.list(directory));
+  Status gap;  // a missing segment: the segments from there on are unreadable as a log
   for (const std::string& name : names) {
     if (ends_with(name, prepared_suffix) && !options.read_only) {
       // A crash while preparing a segment: it never held records.
@@ -293,9 +311,13 @@ Status Wal::Impl::load_segments(const WalRecordObserver& observer) {
     }
     Segment segment;
     if (!parse_segment_file_name(name, &segment.id, &segment.first_index)) continue;
+    segment_names.push_back(name);
+    if (damage) continue;  // listed for salvage only
     if (!segments.empty() && segment.id != segments.back().id + 1) {
-      return Status::corruption("segment " + name + " follows segment " + segments.back().name +
-                                ": segment ids must be consecutive, a segment is missing");
+      damage = Damage{segment_names.size() - 1, 0, false};
+      gap = Status::corruption("segment " + name + " follows segment " + segments.back().name +
+                               ": segment ids must be consecutive, a segment is missing");
+      continue;
     }
     segment.name = name;
     segment.salt = segment_salt(segment.id);
@@ -303,10 +325,26 @@ Status Wal::Impl::load_segments(const WalRecordObserver& observer) {
   }
   if (report.segments_removed > 0) KV_RETURN_IF_ERROR(env.sync_dir(directory));
   for (size_t i = 0; i < segments.size(); ++i) {
-    bool is_last = i + 1 == segments.size();
+    bool is_last = i + 1 == segments.size() && !damage;
     OpenMode mode = (is_last && !options.read_only) ? OpenMode::read_write : OpenMode::read_only;
-    KV_ASSIGN_OR_RETURN(segments[i].file, env.open_file(join_path(directory, segments[i].name), mode));
-    KV_RETURN_IF_ERROR(scan_segment(segments[i], i == 0, is_last, observer));
+    scan_good_end = 0;
+    auto file = env.open_file(join_path(directory, segments[i].name), mode);
+    Status status = file.status();
+    if (status.is_ok()) {
+      segments[i].file = std::move(file).value();
+      status = scan_segment(segments[i], i == 0, is_last, observer);
+    }
+    if (!status.is_ok()) {
+      // The first unreadable point: what salvage cuts at (a later gap no longer matters).
+      if (status.code() == Code::corruption || status.code() == Code::io_error) {
+        damage = Damage{i, scan_good_end, metadata.has_value()};
+      }
+      return status;
+    }
+  }
+  if (damage) {
+    damage->metadata_seen = metadata.has_value();
+    return gap;
   }
   report.segments = segments.size();
   return Status::ok();
@@ -331,6 +369,7 @@ Status Wal::Impl::scan_segment(Segment& segment, bool is_first, bool is_last, co
                               ": a segment is missing or damaged");
   }
   uint64_t offset = segment_header_bytes;
+  scan_good_end = offset;
   bool stopped_at_bad = false;
   while (true) {
     KV_ASSIGN_OR_RETURN(const uint8_t* data, reader.view(offset, record_header_bytes, &available));
@@ -352,6 +391,7 @@ Status Wal::Impl::scan_segment(Segment& segment, bool is_first, bool is_last, co
     ++report.records;
     report.bytes += record_bytes(record.payload_bytes);
     offset += record_bytes(record.payload_bytes);
+    scan_good_end = offset;
   }
   segment.end_bytes = offset;
   segment.carried_bytes = offset;
@@ -509,6 +549,125 @@ Result<std::vector<uint8_t>> Wal::Impl::read_record(const Location& location, Re
 }
 
 // ---------------------------------------------------------------------------------
+// Salvage (WalOptions::salvage).
+
+namespace {
+
+constexpr uint64_t salvage_block_bytes = 4096;  // copy unit: an unreadable block is written as zeros
+
+// Copies `from` to a new file `to` block by block; blocks that cannot be read become zeros and
+// are counted in *unreadable. The copy is synced.
+Status copy_damaged(Env& env, const std::string& from, const std::string& to, uint64_t* unreadable) {
+  KV_ASSIGN_OR_RETURN(std::unique_ptr<File> source, env.open_file(from, OpenMode::read_only));
+  KV_ASSIGN_OR_RETURN(uint64_t bytes, source->size());
+  KV_ASSIGN_OR_RETURN(std::unique_ptr<File> copy, env.open_file(to, OpenMode::create_or_open));
+  KV_RETURN_IF_ERROR(copy->truncate(0));
+  std::vector<uint8_t> block(salvage_block_bytes);
+  for (uint64_t offset = 0; offset < bytes; offset += salvage_block_bytes) {
+    const size_t wanted = static_cast<size_t>(std::min<uint64_t>(salvage_block_bytes, bytes - offset));
+    auto read = source->read_at(offset, block.data(), wanted);
+    if (!read.is_ok() || *read != wanted) {
+      std::fill(block.begin(), block.end(), 0);
+      *unreadable += wanted;
+    }
+    KV_RETURN_IF_ERROR(copy->write_at(offset, block.data(), wanted));
+  }
+  return copy->sync_data();
+}
+
+// The highest log index of the valid records that follow `offset` in segment `name` (0: none):
+// what the damaged segment is known to have held after the damage. Reads the rest of the file
+// sector by sector, an unreadable sector as zeros, and checks every aligned position.
+uint64_t last_index_after(Env& env, const std::string& directory, const std::string& name, uint64_t offset) {
+  constexpr uint64_t sector_bytes = 512;
+  uint64_t id = 0, first = 0;
+  if (!parse_segment_file_name(name, &id, &first)) return 0;
+  auto file = env.open_file(join_path(directory, name), OpenMode::read_only);
+  if (!file.is_ok()) return 0;
+  auto size = (*file)->size();
+  if (!size.is_ok()) return 0;
+  const uint64_t from = std::max<uint64_t>(offset, segment_header_bytes) / sector_bytes * sector_bytes;
+  if (*size <= from) return 0;
+  std::vector<uint8_t> bytes(static_cast<size_t>(*size - from), 0);
+  for (uint64_t at = from; at < *size; at += sector_bytes) {
+    const size_t wanted = static_cast<size_t>(std::min<uint64_t>(sector_bytes, *size - at));
+    auto read = (*file)->read_at(at, bytes.data() + (at - from), wanted);
+    if (!read.is_ok()) std::fill_n(bytes.data() + (at - from), wanted, 0);
+  }
+  const uint32_t salt = segment_salt(id);
+  uint64_t last = 0;
+  for (uint64_t at = std::max<uint64_t>(offset, segment_header_bytes); at + record_header_bytes <= *size;) {
+    RecordHeader header;
+    const uint8_t* data = bytes.data() + (at - from);
+    const size_t available = static_cast<size_t>(*size - at);
+    if (check_record(data, available, salt, &header) == RecordCheck::valid) {
+      if (header.type == EntryType::log || header.type == EntryType::configuration) last = std::max(last, header.index);
+      at += record_bytes(header.payload_bytes);
+    } else {
+      at += record_alignment_bytes;
+    }
+  }
+  return last;
+}
+
+}  // namespace
+
+Status Wal::salvage(Impl& wal, const Status& damage_status, WalOpenReport& out) {
+  const Impl::Damage damage = *wal.damage;
+  const std::vector<std::string>& names = wal.segment_names;
+  KV_ASSERT(damage.position < names.size());
+  if (!damage.metadata_seen) {
+    return Status::from_code(damage_status.code(), damage_status.message() +
+                                            "; not repaired: nothing before the damage holds the Raft metadata "
+                                            "(term and vote), so the node cannot safely rejoin: replace it "
+                                            "(docs/OPERATIONS.md)");
+  }
+  Env& env = wal.env;
+  const std::string base = wal.options.salvage_directory.empty() ? wal.directory : wal.options.salvage_directory;
+  std::string copy_root;
+  for (uint64_t n = 1;; ++n) {
+    copy_root = join_path(base, "damaged-" + std::to_string(n));
+    if (!env.exists(copy_root)) break;
+  }
+  const std::string copy_wal = join_path(copy_root, "wal");
+  KV_RETURN_IF_ERROR(env.create_dir(copy_root));
+  KV_RETURN_IF_ERROR(env.create_dir(copy_wal));
+  out.damage = damage_status.to_string();
+  out.damaged_segment = names[damage.position];
+  out.damaged_offset = damage.offset;
+  out.damaged_copy = copy_root;
+  for (size_t i = damage.position; i < names.size(); ++i) {
+    KV_RETURN_IF_ERROR(copy_damaged(env, join_path(wal.directory, names[i]), join_path(copy_wal, names[i]),
+                                    &out.damaged_unreadable_bytes));
+    ++out.damaged_segments;
+    uint64_t id = 0, first = 0;
+    if (i > damage.position && parse_segment_file_name(names[i], &id, &first) && first > 0) {
+      out.damaged_last_index = std::max(out.damaged_last_index, first - 1);
+    }
+  }
+  out.damaged_last_index = std::max(out.damaged_last_index, last_index_after(env, wal.directory, names[damage.position],
+                                                                              damage.offset));
+  KV_RETURN_IF_ERROR(env.sync_dir(copy_wal));
+  KV_RETURN_IF_ERROR(env.sync_dir(copy_root));
+  KV_RETURN_IF_ERROR(env.sync_dir(base));
+  // The copies are durable before anything is cut. Later segments go first (newest first), so
+  // a crash part-way leaves a WAL whose damage the next start salvages again.
+  for (size_t i = names.size(); i-- > damage.position + 1;) {
+    KV_RETURN_IF_ERROR(env.remove(join_path(wal.directory, names[i])));
+  }
+  const std::string damaged = join_path(wal.directory, names[damage.position]);
+  if (damage.offset >= segment_header_bytes) {
+    KV_ASSIGN_OR_RETURN(std::unique_ptr<File> file, env.open_file(damaged, OpenMode::read_write));
+    KV_RETURN_IF_ERROR(file->truncate(damage.offset));
+    if (wal.options.preallocate) KV_RETURN_IF_ERROR(file->preallocate(wal.options.segment_bytes));
+    KV_RETURN_IF_ERROR(file->sync_data());
+  } else {
+    KV_RETURN_IF_ERROR(env.remove(damaged));
+  }
+  return env.sync_dir(wal.directory);
+}
+
+// ---------------------------------------------------------------------------------
 // Public interface.
 
 Wal::Wal(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -523,6 +682,36 @@ Result<std::unique_ptr<Wal>> Wal::open(Env& env, const std::string& directory, c
   }
   if (options.first_index == 0) return Status::invalid_argument("WAL first index must be at least 1");
   auto impl = std::make_unique<Impl>(env, directory, options);
+  Status opened = open_impl(*impl, observer);
+  if (opened.is_ok()) return std::unique_ptr<Wal>(new Wal(std::move(impl)));
+  if (!options.salvage || options.read_only || !impl->damage) return opened;
+  WalOpenReport salvaged;
+  KV_RETURN_IF_ERROR(salvage(*impl, opened, salvaged));
+  impl.reset();  // releases the lock and the files: the WAL is opened anew, cut where it was damaged
+  WalOptions again = options;
+  again.salvage = false;
+  auto reopened = open(env, directory, again, observer);
+  if (!reopened.is_ok()) {
+    return Status::from_code(reopened.status().code(), "after salvaging " + salvaged.damaged_segment + ": " +
+                                               reopened.status().message());
+  }
+  WalOpenReport& report = (*reopened)->impl_->report;
+  report.damaged = true;
+  report.damage = salvaged.damage;
+  report.damaged_segment = salvaged.damaged_segment;
+  report.damaged_offset = salvaged.damaged_offset;
+  report.damaged_segments = salvaged.damaged_segments;
+  report.damaged_copy = salvaged.damaged_copy;
+  report.damaged_unreadable_bytes = salvaged.damaged_unreadable_bytes;
+  report.damaged_last_index = salvaged.damaged_last_index;
+  return reopened;
+}
+
+Status Wal::open_impl(Impl& wal, const WalRecordObserver& observer) {
+  Impl* impl = &wal;
+  Env& env = wal.env;
+  const std::string& directory = wal.directory;
+  const WalOptions& options = wal.options;
   if (options.read_only) {
     if (!env.exists(directory)) return Status::not_found("WAL directory " + directory + " does not exist");
   } else {
@@ -543,7 +732,7 @@ Result<std::unique_ptr<Wal>> Wal::open(Env& env, const std::string& directory, c
     impl->buffer_offset = impl->active().end_bytes;
   }
   impl->synced_index = impl->last_index();
-  return std::unique_ptr<Wal>(new Wal(std::move(impl)));
+  return Status::ok();
 }
 
 const WalOpenReport& Wal::open_report() const { return impl_->report; }

@@ -41,6 +41,17 @@ struct WalOptions {
   // Read-only: no lock, no repair, nothing created (for `keyval wal verify|dump`). A torn
   // tail is reported but left in place.
   bool read_only = false;
+  // Salvage (docs/PERSISTENCE.md, "Corruption repaired from peers"): where open meets a record
+  // it cannot read (corruption that is not a torn tail, or an I/O error), it keeps every
+  // record before it and discards the WAL from there on, instead of refusing. The damaged
+  // segment and every later one are first copied, as they were, to
+  // `salvage_directory`/damaged-N/wal/ (N: the first unused number) for the operator; the
+  // damaged segment is then cut at the last good record (removed when its header is bad) and
+  // the later segments removed. Refused as without salvage when nothing readable holds the
+  // Raft metadata (the damage is before the first metadata record). The caller (recovery)
+  // must then make the node take the lost part from its peers.
+  bool salvage = false;
+  std::string salvage_directory;
 };
 
 // One record as open() met it, for `keyval wal dump`.
@@ -63,6 +74,15 @@ struct WalOpenReport {
   std::string torn_segment;       // file holding the torn tail, empty when none
   uint64_t torn_offset = 0;       // where the torn tail began
   uint64_t segments_removed = 0;  // unfinished segment files removed (a crash while preparing one)
+  // Salvage (WalOptions::salvage): set when open discarded the WAL from an unreadable record on.
+  bool damaged = false;
+  std::string damage;              // what open met there (the error salvage replaced)
+  std::string damaged_segment;     // file name of the first damaged segment
+  uint64_t damaged_offset = 0;     // where its readable records stop
+  uint64_t damaged_segments = 0;   // segments copied aside (the damaged one and every later one)
+  std::string damaged_copy;        // the directory holding the copies (DATA/damaged-N)
+  uint64_t damaged_unreadable_bytes = 0;  // bytes that could not be read when copying (written as zeros)
+  uint64_t damaged_last_index = 0;  // a lower bound on the last index the discarded part held (0: unknown)
 };
 
 // A log entry read in place; the bytes live until the next call on the Wal.
@@ -126,6 +146,8 @@ class Wal {
  private:
   struct Impl;
   explicit Wal(std::unique_ptr<Impl> impl);
+  static Status open_impl(Impl& impl, const WalRecordObserver& observer);
+  static Status salvage(Impl& impl, const Status& damage, WalOpenReport& out);
   std::unique_ptr<Impl> impl_;
 };
 

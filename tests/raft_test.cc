@@ -278,6 +278,22 @@ class Cluster {
     check();
   }
 
+  // Crash and recover `id` as recovery does after salvaging a damaged log (docs/PERSISTENCE.md,
+  // "Corruption repaired from peers"): the synced log cut after `keep_through`, the node
+  // repairing. Its state machine starts again from empty, as after an LMDB rebuilt from a WAL
+  // without snapshot (tests of this kind take no snapshot).
+  void restart_repairing(uint64_t id, uint64_t keep_through) {
+    Disk& d = disk(id);
+    BOOST_REQUIRE(d.snapshot.index == 0 && d.synced_start.index == 0);
+    const uint64_t last = d.synced_log.size();
+    d.synced_metadata.repairing = true;
+    d.synced_metadata.repair_last_index = last;
+    if (keep_through < last) d.synced_log.resize(keep_through);
+    applied_[id].clear();
+    applied_position_[id] = SnapshotRef{};
+    restart(id);
+  }
+
   // `id` loses its data directory and starts empty (term 0, no log), with the same Config.
   void wipe(uint64_t id) {
     disks_[id - 1] = Disk{};
@@ -2274,5 +2290,136 @@ BOOST_AUTO_TEST_CASE(a_single_voter_leaves_probation_by_itself) {
 
 BOOST_AUTO_TEST_SUITE_END()
 
+BOOST_AUTO_TEST_SUITE(repair)
+
+// A request_vote to `to` from `from` for the next term, with a log longer than anyone's.
+Message vote_request_to(Cluster& cluster, uint64_t to, uint64_t from) {
+  Message request;
+  request.type = MessageType::request_vote;
+  request.from = from;
+  request.to = to;
+  request.term = cluster.node(to).current_term() + 1;
+  request.last_log_index = 1000;
+  request.last_log_term = cluster.node(to).current_term() + 1;
+  return request;
+}
+
+bool vote_granted_by(Cluster& cluster, uint64_t voter) {
+  for (const Message& message : cluster.sent) {
+    if (message.from == voter && message.type == MessageType::request_vote_response && message.vote_granted) return true;
+  }
+  return false;
+}
+
+BOOST_AUTO_TEST_CASE(repairing_node_refuses_votes_and_never_campaigns) {
+  for (bool planted : {false, true}) {
+    BOOST_TEST_CONTEXT((planted ? "with" : "without") << " the planted bug vote-while-repairing") {
+      Cluster cluster(3, 1, [&](Config& config) {
+        if (planted) config.planted_bug = PlantedBug::vote_while_repairing;
+      });
+      BOOST_REQUIRE(cluster.elect(1));
+      for (int i = 0; i < 5; ++i) BOOST_REQUIRE(commits(cluster, 1, "w" + std::to_string(i)));
+      cluster.restart_repairing(3, 2);
+      BOOST_REQUIRE(cluster.node(3).in_repair());
+      cluster.isolate(3);
+      const uint64_t term = cluster.node(3).current_term();
+      for (int tick = 0; tick < 100; ++tick) cluster.tick(3);
+      BOOST_TEST((cluster.node(3).role() == Role::follower), "a repairing node never campaigns");
+      BOOST_TEST(cluster.node(3).current_term() == term);
+      cluster.sent.clear();
+      cluster.node(3).step(vote_request_to(cluster, 3, 2));
+      cluster.process(3);
+      BOOST_TEST(vote_granted_by(cluster, 3) == planted);
+      BOOST_TEST(cluster.node(3).in_repair());
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(repairing_node_leaves_repair_only_once_it_matches_a_leader_through_its_commit) {
+  Cluster cluster(3);
+  BOOST_REQUIRE(cluster.elect(1));
+  for (int i = 0; i < 8; ++i) BOOST_REQUIRE(commits(cluster, 1, "w" + std::to_string(i)));
+  cluster.restart_repairing(3, 3);
+  BOOST_REQUIRE(cluster.node(3).in_repair());
+  BOOST_REQUIRE(cluster.node(3).log().last_index() < cluster.node(1).commit_index());
+  // Deliver one message at a time: whenever node 3 is out of repair, its log holds the
+  // leader's commit index with the leader's term, and it said so durably at the end.
+  bool left = false;
+  for (int round = 0; round < 20 && !left; ++round) {
+    cluster.tick(1);
+    while (cluster.deliver_next()) {
+      if (cluster.node(3).in_repair()) continue;
+      left = true;
+      const Core& leader = cluster.node(1);
+      const Core& repaired = cluster.node(3);
+      BOOST_TEST(repaired.log().last_index() >= leader.commit_index());
+      BOOST_TEST(repaired.log().term_at(leader.commit_index()) == leader.current_term());
+      for (uint64_t index = repaired.log().start_index() + 1; index <= leader.commit_index(); ++index) {
+        BOOST_TEST(repaired.log().term_at(index) == leader.log().term_at(index));
+      }
+    }
+  }
+  BOOST_TEST(left);
+  cluster.settle();
+  BOOST_TEST(!cluster.disk(3).synced_metadata.repairing, "leaving repair is written down");
+  // Node 2 repairing and node 1 cut off: node 3 finds no majority (node 2 votes for no one):
+  // unavailable, never elected on a vote that rests on lost data.
+  cluster.restart_repairing(2, 3);
+  cluster.isolate(1);
+  BOOST_TEST(!cluster.elect(3));
+  BOOST_TEST(cluster.node(2).in_repair());
+  cluster.heal();
+  for (int tick = 0; tick < 200 && (cluster.leader() == 0 || cluster.node(2).in_repair()); ++tick) {
+    cluster.tick_all();
+    cluster.settle();
+  }
+  const uint64_t leader = cluster.leader();
+  BOOST_REQUIRE(leader != 0u);
+  BOOST_TEST(!cluster.node(2).in_repair());
+  BOOST_TEST(commits(cluster, leader, "after"));
+}
+
+BOOST_AUTO_TEST_CASE(leader_counts_a_repairing_follower_only_for_what_it_holds) {
+  Cluster cluster(5);
+  BOOST_REQUIRE(cluster.elect(1));
+  BOOST_REQUIRE(commits(cluster, 1, "a"));
+  // Entry g reaches only node 3, which acknowledges it: 2 of 5, not committed.
+  for (uint64_t id : {2, 4, 5}) cluster.isolate(id);
+  const ProposeResult g = cluster.propose(1, "g");
+  BOOST_REQUIRE(g.accepted);
+  cluster.settle();
+  BOOST_REQUIRE(cluster.node(1).progress(3)->match_index >= g.index);
+  BOOST_REQUIRE(cluster.node(1).commit_index() < g.index);
+  // Node 3 loses g (an unreadable WAL record) and comes back repairing; the leader learns its
+  // log went backwards.
+  cluster.restart_repairing(3, g.index - 1);
+  for (int tick = 0; tick < 10 && !cluster.node(1).progress(3)->regressed; ++tick) {
+    cluster.tick(1);
+    cluster.settle();
+  }
+  // Node 2 comes back: its acknowledgement of g plus the leader's make 2 real copies; node 3's
+  // old acknowledgement must not make a third. Whenever g is committed, 3 nodes hold it.
+  cluster.heal();
+  for (uint64_t id : {4, 5}) cluster.isolate(id);
+  const uint64_t term = cluster.node(1).current_term();
+  for (int round = 0; round < 10; ++round) {
+    cluster.tick(1);
+    while (cluster.deliver_next()) {
+      if (cluster.node(1).commit_index() < g.index) continue;
+      int copies = 0;
+      for (uint64_t id : {1, 2, 3}) {
+        const Log& log = cluster.node(id).log();
+        copies += log.last_index() >= g.index && log.term_at(g.index) == term;
+      }
+      BOOST_REQUIRE_MESSAGE(copies >= 3, "g committed with " << copies << " copies");
+    }
+  }
+  BOOST_TEST(cluster.node(1).commit_index() >= g.index);
+  BOOST_TEST(!cluster.node(3).in_repair());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
 }  // namespace raft
 }  // namespace keyval
+

@@ -21,6 +21,7 @@
 #include "storage/store.h"
 #include "storage/wal.h"
 #include "storage/wal_format.h"
+#include <lmdb.h>
 #include "tests/support/fault_env.h"
 #include "tests/support/print.h"
 #include "tests/support/temp_dir.h"
@@ -145,6 +146,38 @@ void damage(const std::string& path, uint64_t from, uint64_t to, uint8_t mask) {
   BOOST_REQUIRE(to <= bytes.size());
   for (uint64_t i = from; i < to; ++i) bytes[i] = mask == 0 ? 0 : bytes[i] ^ mask;
   testing::write_file(path, bytes);
+}
+
+// Flips a byte of the value LMDB's `log` database holds for `index`, below the store's API (as
+// a bad sector or a stray write would): the entry then fails its checksum (or its decoding).
+void damage_lmdb_entry(const TempDir& temp, uint64_t index) {
+  MDB_env* env = nullptr;
+  BOOST_REQUIRE(mdb_env_create(&env) == 0);
+  BOOST_REQUIRE(mdb_env_set_maxdbs(env, 16) == 0);
+  BOOST_REQUIRE(mdb_env_set_mapsize(env, 1ull << 30) == 0);
+  BOOST_REQUIRE(mdb_env_open(env, lmdb_dir(temp).c_str(), MDB_NOTLS, 0644) == 0);
+  MDB_txn* txn = nullptr;
+  BOOST_REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+  MDB_dbi log;
+  BOOST_REQUIRE(mdb_dbi_open(txn, "log", 0, &log) == 0);
+  uint8_t key_bytes[8];
+  for (int i = 0; i < 8; ++i) key_bytes[i] = static_cast<uint8_t>(index >> (56 - 8 * i));  // big-endian
+  MDB_val key{sizeof key_bytes, key_bytes};
+  MDB_val value;
+  BOOST_REQUIRE(mdb_get(txn, log, &key, &value) == 0);
+  std::vector<uint8_t> bytes(static_cast<uint8_t*>(value.mv_data), static_cast<uint8_t*>(value.mv_data) + value.mv_size);
+  bytes[bytes.size() - 16] ^= 0x20;  // inside the payload
+  MDB_val changed{bytes.size(), bytes.data()};
+  BOOST_REQUIRE(mdb_put(txn, log, &key, &changed, 0) == 0);
+  BOOST_REQUIRE(mdb_txn_commit(txn) == 0);
+  mdb_env_sync(env, 1);
+  mdb_env_close(env);
+}
+
+RecoveryOptions repairing_options() {
+  RecoveryOptions options;
+  options.repair_corruption = true;
+  return options;
 }
 
 }  // namespace
@@ -383,6 +416,118 @@ BOOST_AUTO_TEST_CASE(corrupted_wal_record_refuses_start_naming_file_and_offset) 
   BOOST_TEST(contains(status.message(), tenth.segment), status.to_string());
   BOOST_TEST(contains(status.message(), "offset " + std::to_string(tenth.offset)), status.to_string());
   BOOST_TEST(open_store(temp)->last_index().value() == 0u, "a refused start changes nothing in LMDB");
+}
+
+BOOST_AUTO_TEST_CASE(flipped_byte_in_committed_wal_record_mid_log_is_salvaged_and_the_node_repairs) {
+  TempDir temp;
+  {
+    auto wal = open_wal(temp);
+    require_ok(wal->save_metadata(Metadata{3, 2}));
+    append(*wal, 1, 50, 3);
+    require_ok(wal->sync());
+  }
+  WalRecordInfo thirtieth = locate(temp, 30);
+  uint64_t payload = thirtieth.offset + wal_format::record_header_bytes;
+  damage(wal_dir(temp) + "/" + thirtieth.segment, payload + 5, payload + 6, 0x10);  // good records follow
+  // Without repair it is refused as before; nothing changes.
+  BOOST_TEST(recover_status(temp).code() == Code::corruption);
+  Recovered recovered = recover_ok(temp, repairing_options());
+  const RecoveryReport& report = recovered.report;
+  BOOST_TEST(report.wal_damage.damaged);
+  BOOST_TEST(report.wal_damage.damaged_segment == thirtieth.segment);
+  BOOST_TEST(report.wal_damage.damaged_offset == thirtieth.offset);
+  BOOST_TEST(report.wal_damage.damaged_last_index == 50u, "records after the damage still name their indexes");
+  BOOST_TEST(recovered.state.last_index == 29u);
+  BOOST_TEST(recovered.state.metadata.repairing);
+  BOOST_TEST(recovered.state.metadata.repair_last_index == 50u);
+  BOOST_TEST(recovered.state.metadata.current_term == 3u);
+  BOOST_TEST(recovered.state.metadata.voted_for == 2u);
+  BOOST_TEST(report.repairing);
+  const std::string copy = node_dir(temp) + "/damaged-1";
+  BOOST_TEST(report.wal_damage.damaged_copy == copy);
+  BOOST_TEST(contains(report.summary(), copy), report.summary());
+  BOOST_TEST(contains(report.summary(), "repairing"), report.summary());
+  require_lmdb_holds(*recovered.store, 1, 29, [](uint64_t) { return 3; });
+  // The copy kept for the operator still shows the damage where it was.
+  WalOptions read_only;
+  read_only.read_only = true;
+  auto kept = Wal::open(posix_env(), copy + "/wal", read_only);
+  BOOST_REQUIRE(!kept.is_ok());
+  BOOST_TEST(kept.status().code() == Code::corruption);
+  BOOST_TEST(contains(kept.status().message(), "offset " + std::to_string(thirtieth.offset)), kept.status().to_string());
+  // The WAL itself now reads clean and ends before the damage.
+  recovered = Recovered{};
+  auto verified = verify_data_directory(posix_env(), node_dir(temp));
+  BOOST_REQUIRE_MESSAGE(verified.is_ok(), verified.status().to_string());
+  BOOST_TEST(verified->wal_last_index == 29u);
+}
+
+BOOST_AUTO_TEST_CASE(crash_while_repairing_restarts_repairing) {
+  TempDir temp;
+  {
+    auto wal = open_wal(temp);
+    require_ok(wal->save_metadata(Metadata{2, 1}));
+    append(*wal, 1, 40, 2);
+    require_ok(wal->sync());
+  }
+  WalRecordInfo twentieth = locate(temp, 20);
+  damage(wal_dir(temp) + "/" + twentieth.segment, twentieth.offset + 40, twentieth.offset + 41, 0x01);
+  { Recovered first = recover_ok(temp, repairing_options()); BOOST_REQUIRE(first.state.metadata.repairing); }
+  // The process dies here (before any leader repaired it): the next start is still repairing,
+  // although its WAL is now clean, and salvages nothing twice.
+  Recovered again = recover_ok(temp, repairing_options());
+  BOOST_TEST(!again.report.wal_damage.damaged);
+  BOOST_TEST(again.state.metadata.repairing);
+  BOOST_TEST(again.state.metadata.repair_last_index == 40u);
+  BOOST_TEST(again.state.last_index == 19u);
+  BOOST_TEST(contains(again.report.summary(), "repairing"), again.report.summary());
+  BOOST_TEST(!posix_env().exists(node_dir(temp) + "/damaged-2"));
+}
+
+BOOST_AUTO_TEST_CASE(unreadable_lmdb_log_entry_is_replaced_from_the_wal) {
+  TempDir temp;
+  {
+    auto wal = open_wal(temp);
+    require_ok(wal->save_metadata(Metadata{1, 0}));
+    append(*wal, 1, 20, 1);
+    require_ok(wal->sync());
+  }
+  { Recovered first = recover_ok(temp); require_lmdb_holds(*first.store, 1, 20, [](uint64_t) { return 1; }); }
+  damage_lmdb_entry(temp, 7);
+  Status refused = recover_status(temp);
+  BOOST_TEST(refused.code() == Code::corruption, refused.to_string());
+  BOOST_TEST(contains(refused.message(), "database log, index 7"), refused.to_string());
+  Recovered recovered = recover_ok(temp, repairing_options());
+  BOOST_TEST(recovered.report.lmdb_damaged_index == 7u);
+  BOOST_TEST(contains(recovered.report.summary(), "LMDB log entry 7 unreadable"), recovered.report.summary());
+  BOOST_TEST(!recovered.state.metadata.repairing, "the WAL held the entry: nothing was lost");
+  require_lmdb_holds(*recovered.store, 1, 20, [](uint64_t) { return 1; });
+}
+
+BOOST_AUTO_TEST_CASE(wal_damage_below_the_applied_index_is_refilled_from_lmdb) {
+  TempDir temp;
+  {
+    auto wal = open_wal(temp);
+    require_ok(wal->save_metadata(Metadata{1, 0}));
+    append(*wal, 1, 30, 1);
+    require_ok(wal->sync());
+  }
+  {
+    Recovered first = recover_ok(temp);
+    require_ok(first.store->save_positions(StorePositions{30, 25, 1}));  // the state machine applied 1..25
+    require_ok(first.store->sync());
+  }
+  WalRecordInfo tenth = locate(temp, 10);
+  damage(wal_dir(temp) + "/" + tenth.segment, tenth.offset + 40, tenth.offset + 41, 0x04);
+  Recovered recovered = recover_ok(temp, repairing_options());
+  BOOST_TEST(recovered.report.entries_refilled == 16u);  // 10..25 from LMDB: committed, applied
+  BOOST_TEST(recovered.state.last_index == 25u);
+  BOOST_TEST(recovered.state.metadata.repairing);
+  require_lmdb_holds(*recovered.store, 1, 25, [](uint64_t) { return 1; });
+  recovered = Recovered{};
+  auto verified = verify_data_directory(posix_env(), node_dir(temp));
+  BOOST_REQUIRE_MESSAGE(verified.is_ok(), verified.status().to_string());
+  BOOST_TEST(verified->wal_last_index == 25u);
 }
 
 BOOST_AUTO_TEST_CASE(lmdb_gap_refuses_start) {

@@ -147,3 +147,8 @@ add_dependencies(leader_transfer_test keyval)
 keyval_test(membership_test cluster)
 target_link_libraries(membership_test PRIVATE keyval_cluster)
 add_dependencies(membership_test keyval)
+
+# A node repairs a damaged WAL from its peers (docs/PERSISTENCE.md, "Corruption repaired from peers").
+keyval_test(repair_cluster_test cluster)
+target_link_libraries(repair_cluster_test PRIVATE keyval_cluster)
+add_dependencies(repair_cluster_test keyval)
