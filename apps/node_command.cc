@@ -88,6 +88,7 @@
 #include "actors/tcp_transport.h"
 #include "actors/tls.h"
 #include "apps/cli.h"
+#include "apps/config_file.h"
 #include "apps/commands.h"
 #include "apps/kv_client.h"
 #include "apps/peers.h"
@@ -143,33 +144,6 @@ struct NodeOptions {
 
 // --- settings: flags over the config file ------------------------------------------------
 
-Result<std::map<std::string, std::string>> read_config_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return Status::invalid_argument("cannot read config file " + path);
-  std::map<std::string, std::string> settings;
-  std::string line;
-  for (size_t number = 1; std::getline(in, line); ++number) {
-    if (auto hash = line.find('#'); hash != std::string::npos) line.resize(hash);
-    auto trim = [](std::string text) {
-      const char* blanks = " \t\r";
-      auto first = text.find_first_not_of(blanks);
-      if (first == std::string::npos) return std::string();
-      return text.substr(first, text.find_last_not_of(blanks) - first + 1);
-    };
-    line = trim(line);
-    if (line.empty()) continue;
-    auto equals = line.find('=');
-    std::string where = path + " line " + std::to_string(number) + ": ";
-    if (equals == std::string::npos) return Status::invalid_argument(where + "expected 'name = value', got '" + line + "'");
-    std::string name = trim(line.substr(0, equals)), value = trim(line.substr(equals + 1));
-    if (std::find(setting_names.begin(), setting_names.end(), name) == setting_names.end()) {
-      return Status::invalid_argument(where + "unknown setting '" + name + "'");
-    }
-    if (value.empty()) return Status::invalid_argument(where + "'" + name + "' has no value");
-    settings[name] = value;
-  }
-  return settings;
-}
 
 // --snapshot-entries, --snapshot-bytes, --log-tail-entries (0 allowed: that trigger off, no tail),
 // --snapshot-send-rate (bytes per second of each InstallSnapshot stream; 0: unbounded).
@@ -236,7 +210,7 @@ Result<NodeOptions> parse_options(const std::vector<std::string>& args) {
   if (!flags.positional().empty()) return Status::invalid_argument("unexpected argument '" + flags.positional()[0] + "'");
   std::map<std::string, std::string> settings;
   if (flags.has("config")) {
-    KV_ASSIGN_OR_RETURN(settings, read_config_file(flags.get("config")));
+    KV_ASSIGN_OR_RETURN(settings, read_config_file(flags.get("config"), setting_names));
   }
   for (const std::string& name : setting_names) {
     if (flags.has(name)) settings[name] = flags.get(name);

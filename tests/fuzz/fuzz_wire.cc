@@ -1,7 +1,8 @@
 // libFuzzer: every Cap'n Proto decoder of bytes that arrive from a socket or cross between
 // actors: raft messages (actors/raft_wire.h, peer links), client requests and responses
 // (actors/client_protocol.h, client connections and the client library), and the
-// persistence actors' record batches, entry lists and recovered state (actors/record_batch.h).
+// persistence actors' record batches, entry lists and recovered state (actors/record_batch.h),
+// and the peer-link handshake's hello and reply (actors/peer_handshake.h, before any frame).
 // Each must return a Status on malformed input and never crash or read out of bounds; a raft
 // message or client request that decodes must survive encode/decode unchanged in what it says.
 #include <cstddef>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "actors/client_protocol.h"
+#include "actors/peer_handshake.h"
 #include "actors/raft_wire.h"
 #include "actors/record_batch.h"
 
@@ -17,7 +19,7 @@ using namespace keyval;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
-  const uint8_t which = data[0] % 6;
+  const uint8_t which = data[0] % 8;
   const std::vector<uint8_t> bytes(data + 1, data + size);
   switch (which) {
     case 0: {
@@ -51,6 +53,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)decode_recovered_state(bytes, &summary);
       break;
     }
+    case 6: {
+      auto hello = decode_peer_hello(bytes.data(), bytes.size());
+      if (hello.is_ok()) {
+        auto again_bytes = encode_peer_hello(*hello);
+        auto again = decode_peer_hello(again_bytes.data(), again_bytes.size());
+        if (!again.is_ok() || again->dialer_id != hello->dialer_id || again->acceptor_id != hello->acceptor_id ||
+            again->mode != hello->mode || again->dialer_nonce != hello->dialer_nonce) {
+          __builtin_trap();
+        }
+      }
+      break;
+    }
+    case 7: (void)decode_peer_reply(bytes.data(), bytes.size()); break;
   }
   return 0;
 }
