@@ -577,8 +577,12 @@ Status enter_repair(Store& store, Wal& wal, const LmdbState& lmdb, RecoveryRepor
   if (damage.damaged) {
     report.wal_damage = damage;
     Metadata metadata = wal.metadata().value_or(Metadata{});
-    if (lmdb.metadata) {
-      const Metadata& other = *lmdb.metadata;
+    // Copies that may be newer than what the WAL kept: a term or vote recorded in the
+    // discarded part (still readable there), and LMDB's (written behind the WAL).
+    std::vector<Metadata> others;
+    if (damage.damaged_metadata) others.push_back(*damage.damaged_metadata);
+    if (lmdb.metadata) others.push_back(*lmdb.metadata);
+    for (const Metadata& other : others) {
       const bool newer = other.current_term > metadata.current_term ||
                          (other.current_term == metadata.current_term && metadata.voted_for == 0);
       std::vector<uint64_t> counted = metadata.counted;

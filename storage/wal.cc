@@ -575,10 +575,20 @@ Status copy_damaged(Env& env, const std::string& from, const std::string& to, ui
   return copy->sync_data();
 }
 
+// Keeps the later of two Raft metadata records: the higher term, and in one term a vote over none.
+void keep_latest(std::optional<Metadata>& kept, const Metadata& found) {
+  if (!kept || found.current_term > kept->current_term ||
+      (found.current_term == kept->current_term && kept->voted_for == 0 && found.voted_for != 0)) {
+    kept = found;
+  }
+}
+
 // The highest log index of the valid records that follow `offset` in segment `name` (0: none):
-// what the damaged segment is known to have held after the damage. Reads the rest of the file
-// sector by sector, an unreadable sector as zeros, and checks every aligned position.
-uint64_t last_index_after(Env& env, const std::string& directory, const std::string& name, uint64_t offset) {
+// what the damaged segment is known to have held after the damage; and into *metadata, the
+// latest Raft metadata among them. Reads the rest of the file sector by sector, an unreadable
+// sector as zeros, and checks every aligned position.
+uint64_t last_index_after(Env& env, const std::string& directory, const std::string& name, uint64_t offset,
+                          std::optional<Metadata>* metadata) {
   constexpr uint64_t sector_bytes = 512;
   uint64_t id = 0, first = 0;
   if (!parse_segment_file_name(name, &id, &first)) return 0;
@@ -602,6 +612,10 @@ uint64_t last_index_after(Env& env, const std::string& directory, const std::str
     const size_t available = static_cast<size_t>(*size - at);
     if (check_record(data, available, salt, &header) == RecordCheck::valid) {
       if (header.type == EntryType::log || header.type == EntryType::configuration) last = std::max(last, header.index);
+      if (header.type == EntryType::metadata) {
+        auto decoded = decode_metadata(data + record_header_bytes, header.payload_bytes, name);
+        if (decoded.is_ok()) keep_latest(*metadata, *decoded);
+      }
       at += record_bytes(header.payload_bytes);
     } else {
       at += record_alignment_bytes;
@@ -644,9 +658,11 @@ Status Wal::salvage(Impl& wal, const Status& damage_status, WalOpenReport& out) 
     if (i > damage.position && parse_segment_file_name(names[i], &id, &first) && first > 0) {
       out.damaged_last_index = std::max(out.damaged_last_index, first - 1);
     }
+    // Every readable record after the damage: its indexes, and its terms and votes.
+    const uint64_t from = i == damage.position ? damage.offset : 0;
+    out.damaged_last_index =
+        std::max(out.damaged_last_index, last_index_after(env, wal.directory, names[i], from, &out.damaged_metadata));
   }
-  out.damaged_last_index = std::max(out.damaged_last_index, last_index_after(env, wal.directory, names[damage.position],
-                                                                              damage.offset));
   KV_RETURN_IF_ERROR(env.sync_dir(copy_wal));
   KV_RETURN_IF_ERROR(env.sync_dir(copy_root));
   KV_RETURN_IF_ERROR(env.sync_dir(base));
@@ -704,6 +720,7 @@ Result<std::unique_ptr<Wal>> Wal::open(Env& env, const std::string& directory, c
   report.damaged_copy = salvaged.damaged_copy;
   report.damaged_unreadable_bytes = salvaged.damaged_unreadable_bytes;
   report.damaged_last_index = salvaged.damaged_last_index;
+  report.damaged_metadata = salvaged.damaged_metadata;
   return reopened;
 }
 

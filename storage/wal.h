@@ -83,6 +83,10 @@ struct WalOpenReport {
   std::string damaged_copy;        // the directory holding the copies (DATA/damaged-N)
   uint64_t damaged_unreadable_bytes = 0;  // bytes that could not be read when copying (written as zeros)
   uint64_t damaged_last_index = 0;  // a lower bound on the last index the discarded part held (0: unknown)
+  // The latest Raft metadata (highest term; in it, a vote over none) among the readable records
+  // of the discarded part: a term or vote recorded after the damage must not be forgotten, or the
+  // node could vote twice in one term. nullopt: none readable there.
+  std::optional<Metadata> damaged_metadata;
 };
 
 // A log entry read in place; the bytes live until the next call on the Wal.

@@ -462,6 +462,34 @@ BOOST_AUTO_TEST_CASE(flipped_byte_in_committed_wal_record_mid_log_is_salvaged_an
   BOOST_TEST(verified->wal_last_index == 29u);
 }
 
+// A term and vote recorded after the damage are kept from the discarded part: forgetting them
+// would let the node vote a second time in a term it voted in.
+BOOST_AUTO_TEST_CASE(a_vote_recorded_after_the_damage_is_not_forgotten) {
+  TempDir temp;
+  {
+    auto wal = open_wal(temp);
+    require_ok(wal->save_metadata(Metadata{3, 2}));
+    append(*wal, 1, 50, 3);
+    require_ok(wal->save_metadata(Metadata{5, 3}));  // voted for node 3 in term 5, after entry 50
+    require_ok(wal->sync());
+  }
+  WalRecordInfo thirtieth = locate(temp, 30);
+  uint64_t payload = thirtieth.offset + wal_format::record_header_bytes;
+  damage(wal_dir(temp) + "/" + thirtieth.segment, payload + 5, payload + 6, 0x10);
+  Recovered recovered = recover_ok(temp, repairing_options());
+  BOOST_TEST(recovered.report.wal_damage.damaged);
+  BOOST_TEST(recovered.state.last_index == 29u);
+  BOOST_REQUIRE(recovered.report.wal_damage.damaged_metadata.has_value());
+  BOOST_TEST(recovered.state.metadata.current_term == 5u);
+  BOOST_TEST(recovered.state.metadata.voted_for == 3u);
+  BOOST_TEST(recovered.state.metadata.repairing);
+  // And it stays so across a restart (written durably, not only reported).
+  recovered = Recovered{};
+  Recovered again = recover_ok(temp, repairing_options());
+  BOOST_TEST(again.state.metadata.current_term == 5u);
+  BOOST_TEST(again.state.metadata.voted_for == 3u);
+}
+
 BOOST_AUTO_TEST_CASE(crash_while_repairing_restarts_repairing) {
   TempDir temp;
   {
