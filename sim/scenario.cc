@@ -155,8 +155,9 @@ class Parser {
       if (step.groups.size() < 2 || values[0].back() == '|') return expects();
     } else if (setting == "oneway" || (setting == "delay" && values.size() == 2)) {
       step.kind = setting == "oneway" ? StepKind::oneway : StepKind::delay;
+      if (values.size() != (setting == "oneway" ? 1u : 2u)) return expects();
       const std::string& link = values.back();
-      if (values.size() != (setting == "oneway" ? 1u : 2u) || link.find('>') == std::string::npos) return expects();
+      if (link.find('>') == std::string::npos) return expects();
       const size_t arrow = link.find('>');
       NodeRef from, to;
       if (!node_ref(link.substr(0, arrow), &from) || !node_ref(link.substr(arrow + 1), &to)) return expects();

@@ -192,6 +192,7 @@ BOOST_AUTO_TEST_CASE(bad_steps_are_named_with_what_was_expected) {
   BOOST_TEST(contains(parse_error("partition 1,2\n"), "line 1: 'partition' expects groups of nodes such as 1,2|3"));
   BOOST_TEST(contains(parse_error("partition 1,x|3\n"), "'partition' expects nodes as an id (1..9), leader or follower, got 'x'"));
   BOOST_TEST(contains(parse_error("oneway 1-2\n"), "'oneway' expects a directed link such as 1>2"));
+  BOOST_TEST(contains(parse_error("oneway\n"), "'oneway' expects a directed link such as 1>2"));  // fuzz finding: no link at all
   BOOST_TEST(contains(parse_error("nodes 3\nisolate 4\n"), "line 2: 'isolate 4' names node 4 but the cluster has 3 nodes"));
   BOOST_TEST(contains(parse_error("partition 1,2|2\n"), "'partition 1,2|2' names 2 twice"));
   BOOST_TEST(contains(parse_error("delay fast\n"), "'delay' expects a duration such as 500ms, 2s or 1m, got 'fast'"));
