@@ -370,19 +370,7 @@ struct Runner {
       std::cerr << "keyval experiment run: the cluster did not start; see the logs in " << options.directory << "\n";
       return 1;
     }
-    KvClientOptions client_options;
-    client_options.operation_timeout_ms = 3000;
-    client_options.request_timeout_ms = 500;
-    LoadShape shape;
-    shape.put_percent = scenario.put_percent;
-    shape.get_percent = scenario.get_percent;
-    shape.del_percent = scenario.del_percent;
-    shape.cas_percent = scenario.cas_percent;
-    shape.keys = scenario.keys;
-    shape.rate_ops_per_s = scenario.rate_ops_per_s;
-    shape.seed = scenario.seed;
-    load = std::make_unique<WriteLoad>(cluster->client_endpoints(), scenario.clients, scenario.value_bytes, client_options,
-                                       shape);
+    load = start_scenario_load(scenario, cluster->client_endpoints());
     uint64_t came_back = now_ms();
     for (uint64_t k = 1; k <= scenario.cycles; ++k) {
       wait_before_kill(came_back, load->acknowledged());
@@ -403,7 +391,7 @@ struct Runner {
     load->stop();
     const uint64_t end = now_ms();
     account(load->operations(), end);
-    WriteLoadReport report = load->verify(client_options);
+    WriteLoadReport report = load->verify(scenario_load_client_options());
     result.acked_writes = report.acknowledged;
     result.lost_acked_writes = report.lost;
     if (report.unreadable > 0) {

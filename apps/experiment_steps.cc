@@ -131,20 +131,8 @@ struct StepRunner {
   }
 
   void start_load() {
-    KvClientOptions client_options;
-    client_options.operation_timeout_ms = 3000;
-    client_options.request_timeout_ms = 500;
-    LoadShape shape;
-    shape.put_percent = scenario.put_percent;
-    shape.get_percent = scenario.get_percent;
-    shape.del_percent = scenario.del_percent;
-    shape.cas_percent = scenario.cas_percent;
-    shape.keys = scenario.keys;
-    shape.rate_ops_per_s = scenario.rate_ops_per_s;
-    shape.seed = scenario.seed;
     start_ns = now_ns();
-    load = std::make_unique<WriteLoad>(cluster->client_endpoints(), scenario.clients, scenario.value_bytes, client_options,
-                                       shape);
+    load = start_scenario_load(scenario, cluster->client_endpoints());
   }
 
   // Applies step k; its row goes into result.cycles. The network faults stay until `heal`.
@@ -332,6 +320,26 @@ void check_load_history(const std::vector<LoadOp>& ops, uint64_t start_ns, const
   HistoryVerdict verdict = check_history(history, result.history_path);
   result.linearizable = verdict.linearizable;
   if (verdict.linearizable == "no") result.problems.push_back(verdict.detail + "; the nodes' logs: " + logs);
+}
+
+KvClientOptions scenario_load_client_options() {
+  KvClientOptions client_options;
+  client_options.operation_timeout_ms = 3000;
+  client_options.request_timeout_ms = 500;
+  return client_options;
+}
+
+std::unique_ptr<WriteLoad> start_scenario_load(const sim::Scenario& scenario, const std::vector<Endpoint>& endpoints) {
+  LoadShape shape;
+  shape.put_percent = scenario.put_percent;
+  shape.get_percent = scenario.get_percent;
+  shape.del_percent = scenario.del_percent;
+  shape.cas_percent = scenario.cas_percent;
+  shape.keys = scenario.keys;
+  shape.rate_ops_per_s = scenario.rate_ops_per_s;
+  shape.seed = scenario.seed;
+  return std::make_unique<WriteLoad>(endpoints, scenario.clients, scenario.value_bytes, scenario_load_client_options(),
+                                     shape);
 }
 
 int run_fault_steps_experiment(const sim::Scenario& scenario, const std::string& out, bool keep_data) {

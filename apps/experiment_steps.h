@@ -3,6 +3,7 @@
 // linearizability check of a recorded history (`keyval experiment check HISTORY`).
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,11 @@ namespace keyval::commands {
 // The run: exit 0 when nothing acknowledged was lost, the history is linearizable and every step
 // ran; 1 otherwise (the history and the nodes' logs are kept and named); 2 when the scenario
 // cannot run here (fill-disk without root).
+// The scenario load's clients: an operation is given up within 3 s, one request within 500 ms.
+KvClientOptions scenario_load_client_options();
+// The scenario's client load (mix, keys, rate, seed, value size) on `endpoints`, started now.
+std::unique_ptr<WriteLoad> start_scenario_load(const sim::Scenario& scenario, const std::vector<Endpoint>& endpoints);
+
 int run_fault_steps_experiment(const sim::Scenario& scenario, const std::string& out, bool keep_data);
 
 // Checks `history` (written to `path`) for linearizability; the verdict ("yes", "no",

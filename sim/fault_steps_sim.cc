@@ -172,22 +172,8 @@ void StepController::node_started(uint64_t id, uint64_t now_ns, const std::strin
 
 ScenarioRun run_fault_steps_simulation(const Scenario& scenario, const SimOptions& base, const CycleProgress& progress) {
   StepController controller(scenario, progress);
-  SimOptions options = base;
-  options.seed = scenario.seed;
-  options.nodes = scenario.nodes;
-  options.clients = scenario.clients;
-  options.keys = scenario.keys;
-  options.faults = FaultMode::none;
-  options.get_percent = scenario.get_percent;
-  options.put_percent = scenario.put_percent;
-  options.cas_percent = scenario.cas_percent;
-  options.del_percent = scenario.del_percent;
-  options.value_bytes = scenario.value_bytes;
-  options.spare_nodes = 0;
-  options.closed_loop = scenario.rate_ops_per_s == 0;
-  if (!options.closed_loop) {
-    options.client_pace_ns = std::max<uint64_t>(1, scenario.clients * 1'000'000'000ull / scenario.rate_ops_per_s);
-  }
+  SimOptions options = scenario_sim_options(scenario, base);
+  options.spare_nodes = 0;  // steps add no members
   ScenarioRun run;
   run.simulation = run_simulation(options, controller);
   const SimResult& simulation = run.simulation;

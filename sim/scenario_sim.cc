@@ -637,6 +637,8 @@ std::vector<ThroughputSample> throughput_of(const std::vector<Operation>& histor
 
 }  // namespace
 
+SimOptions scenario_sim_options(const Scenario& scenario, const SimOptions& base) { return options_for(scenario, base); }
+
 Status check_scenario_for_simulation(const Scenario& scenario) {
   if (scenario.value_bytes > value_bytes_max) {
     return Status::invalid_argument("value-bytes " + std::to_string(scenario.value_bytes) +

@@ -59,4 +59,9 @@ Status check_scenario_for_simulation(const Scenario& scenario);
 ScenarioRun run_scenario_simulation(const Scenario& scenario, const SimOptions& base,
                                     const CycleProgress& progress = {});
 
+// The simulator options a scenario runs with: `base` with the scenario's nodes, clients, keys,
+// workload, seed and rate, no random faults, and the spare nodes and snapshot sizes its
+// membership changes need (none for a scenario of fault steps).
+SimOptions scenario_sim_options(const Scenario& scenario, const SimOptions& base);
+
 }  // namespace keyval::sim

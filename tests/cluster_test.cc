@@ -63,6 +63,20 @@ Result<ClientResponse> exchange_once(const Endpoint& endpoint, const ClientReque
   return decode_client_response(payload.data(), payload.size());
 }
 
+// A socket listening on a free port of 127.0.0.1 (*port), for tests of ports already in use.
+int listen_on_free_port(uint16_t* port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  BOOST_TEST_REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  BOOST_TEST_REQUIRE(::listen(fd, 1) == 0);
+  BOOST_TEST_REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+  *port = ntohs(address.sin_port);
+  return fd;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(cluster)
@@ -353,15 +367,9 @@ BOOST_AUTO_TEST_CASE(a_data_directory_of_another_node_or_cluster_is_refused) {
 
 BOOST_AUTO_TEST_CASE(a_port_in_use_is_refused_with_the_address) {
   TempDir dir;
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  BOOST_TEST_REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-  BOOST_TEST_REQUIRE(::listen(fd, 1) == 0);
-  BOOST_TEST_REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0);
-  const std::string taken = "127.0.0.1:" + std::to_string(ntohs(address.sin_port));
+  uint16_t port = 0;
+  const int fd = listen_on_free_port(&port);
+  const std::string taken = "127.0.0.1:" + std::to_string(port);
   auto run = run_keyval("node --id 1 --data-dir " + dir.file("d") + " --peers 1=" + taken + " --bootstrap");
   BOOST_TEST(run.exit_code == 1, run.output);
   BOOST_TEST(contains(run.output, "cannot listen for peers on " + taken), run.output);
@@ -372,15 +380,8 @@ BOOST_AUTO_TEST_CASE(a_port_in_use_is_refused_with_the_address) {
 // report the other cluster's leader as its own and wait with no live node of its own.
 BOOST_AUTO_TEST_CASE(cluster_start_on_busy_ports_names_the_port_and_starts_nothing) {
   TempDir dir;
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  BOOST_TEST_REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
-  BOOST_TEST_REQUIRE(::listen(fd, 1) == 0);
-  BOOST_TEST_REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0);
-  const uint16_t taken = ntohs(address.sin_port);
+  uint16_t taken = 0;
+  const int fd = listen_on_free_port(&taken);
   // The busy port is the second node's client port.
   auto run = run_keyval("cluster start --dir " + dir.file("c") + " --nodes 3 --client-port-base " +
                         std::to_string(taken - 1) + " --peer-port-base 1");
