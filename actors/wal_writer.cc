@@ -95,6 +95,8 @@ Status append_records(Wal& wal, const std::vector<Record>& records) {
         KV_RETURN_IF_ERROR(wal.save_snapshot(snapshot));
         break;
       }
+      case EntryType::seal:  // the WAL's own record (Wal::sync writes it); decode_records refuses it
+        return Status::invalid_argument("persist of a seal record: the WAL writes its seals itself");
     }
   }
   return Status::ok();

@@ -619,21 +619,23 @@ void Simulator::damage_wal_at_rest(uint64_t id, uint64_t applied, bool unreadabl
   WalOptions read_only;
   read_only.read_only = true;
   const bool read = Wal::open(disk_, wal, read_only, [&](const WalRecordInfo& record) { all.push_back(record); }).is_ok();
-  // A damaged last record of a segment, with nothing valid after it, reads as a torn write
-  // and is cut as one: a flip there cannot be told from a crash mid-write (docs/PERSISTENCE.md,
-  // "Not told apart"). Only records another record follows are hit, and only after the WAL's
-  // last snapshot record (discarding that record would leave the WAL naming an older base
-  // snapshot, whose file is gone: refused, "Not repaired"). The node's LMDB is rebuilt at its
-  // restart (the power cut changed the boot id), its state machine from that snapshot.
+  // Any entry or metadata record may be hit, the newest too: every synced batch ends with a seal
+  // (storage/FORMAT.md, "Seals"), so a damaged record always has a valid one after it and is
+  // never mistaken for a torn write; a damaged metadata record is restated by its batch's seal.
+  // Only records after the WAL's last snapshot record (discarding that record would leave the
+  // WAL naming an older base snapshot, whose file is gone: refused, "Not repaired"), and no
+  // metadata record carried into a segment's first sector (with the header: refused). The
+  // node's LMDB is rebuilt at its restart (the power cut changed the boot id), its state
+  // machine from that snapshot.
   size_t after_snapshot = 0;
   for (size_t i = 0; i < all.size(); ++i) {
     if (all[i].type == EntryType::snapshot) after_snapshot = i + 1;
   }
   std::vector<WalRecordInfo> records;
-  for (size_t i = after_snapshot; i + 1 < all.size(); ++i) {
+  for (size_t i = after_snapshot; i < all.size(); ++i) {
     const WalRecordInfo& record = all[i];
-    if ((record.type == EntryType::log || record.type == EntryType::configuration) && record.index > applied &&
-        all[i + 1].segment == record.segment) {
+    const bool entry = record.type == EntryType::log || record.type == EntryType::configuration;
+    if ((entry && record.index > applied) || (record.type == EntryType::metadata && record.offset >= 512)) {
       records.push_back(record);
     }
   }
@@ -645,7 +647,7 @@ void Simulator::damage_wal_at_rest(uint64_t id, uint64_t applied, bool unreadabl
   // or the one asked for.
   size_t pick = records.size() - 1 - random_.between(0, std::min<uint64_t>(3, records.size() - 1));
   for (size_t i = 0; i < records.size(); ++i) {
-    if (records[i].index == target) pick = i;
+    if (records[i].index == target && records[i].type != EntryType::metadata) pick = i;
   }
   const WalRecordInfo& record = records[pick];
   const std::string path = wal + "/" + record.segment;
@@ -664,7 +666,9 @@ void Simulator::damage_wal_at_rest(uint64_t id, uint64_t applied, bool unreadabl
     }
   }
   trace("node " + std::to_string(id) + " crashed; " + (unreadable ? "a sector of" : "a bit flipped in") +
-        " its WAL record of entry " + std::to_string(record.index) + " (" + record.segment + " offset " +
+        " its WAL record of " +
+        (record.type == EntryType::metadata ? "metadata (log at " : "entry ") + std::to_string(record.index) +
+        (record.type == EntryType::metadata ? ")" : "") + " (" + record.segment + " offset " +
         std::to_string(record.offset) + ")");
 }
 

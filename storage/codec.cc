@@ -20,6 +20,7 @@ const char* entry_type_name(EntryType type) {
     case EntryType::snapshot: return "snapshot";
     case EntryType::truncate: return "truncate";
     case EntryType::configuration: return "configuration";
+    case EntryType::seal: return "seal";
   }
   return "invalid";
 }

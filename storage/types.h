@@ -17,9 +17,11 @@ enum class EntryType : uint8_t {
   snapshot = 3,  // snapshot metadata
   truncate = 4,  // the log ends at `index`; entries after it are discarded
   configuration = 5,  // a Raft log entry holding a configuration change (raft/membership.h)
+  seal = 6,  // WAL only, never in a log or a message: ends every synced batch (storage/FORMAT.md)
 };
 
 const char* entry_type_name(EntryType type);
+// The types a log, a message or a persistence request may carry (not seal, which the WAL keeps to itself).
 bool is_valid_entry_type(uint8_t value);
 
 // One Raft log entry.

@@ -147,7 +147,7 @@ Result<TailScan> scan_tail(File& file, uint64_t file_bytes, uint64_t from, uint3
       uint64_t word;
       std::memcpy(&word, chunk.data() + i, 8);
       if (word != 0) result.nonzero_end = base + i + 8;
-      if (i + record_header_bytes > read || !is_valid_entry_type(chunk[i + 8])) continue;
+      if (i + record_header_bytes > read || !is_wal_record_type(chunk[i + 8])) continue;
       RecordHeader header;
       RecordCheck check = check_record(chunk.data() + i, record_header_bytes, salt, &header);
       if (check == RecordCheck::incomplete) {
@@ -189,6 +189,12 @@ struct Wal::Impl {
   uint64_t synced_index = 0;
   Status failure;  // set once by a failed write or sync: fail-stop
   WalOpenReport report;
+  // Since the last seal (see seal()): a record was appended; a metadata record was, and where
+  // in which segment the last one ends.
+  bool unsealed = false;
+  bool metadata_unsealed = false;
+  uint64_t metadata_segment = 0;
+  uint64_t metadata_end = 0;
 
   uint64_t last_index() const { return first_index + locations.size() - 1; }
   Segment& active() { return segments.back(); }
@@ -230,6 +236,7 @@ struct Wal::Impl {
   Status maybe_rotate(uint64_t record_size);
   Status rotate();
   Status prepare();
+  Status seal();
   Status flush();
 
   // --- read ---
@@ -261,6 +268,18 @@ Status Wal::Impl::apply(const RecordHeader& header, const uint8_t* payload, cons
       KV_ASSIGN_OR_RETURN(SnapshotMetadata decoded,
                           decode_snapshot_metadata(payload, header.payload_bytes, at(where.name, offset)));
       return apply_snapshot(decoded);
+    }
+    case EntryType::seal: {
+      // A seal restates where the log ends, and (when its batch wrote one) the metadata.
+      if (header.index != last_index()) {
+        return Status::corruption(at(where.name, offset) + ": seal says the log ends at index " +
+                                  std::to_string(header.index) + ", but the records before it end at " +
+                                  std::to_string(last_index()));
+      }
+      KV_ASSIGN_OR_RETURN(std::optional<Metadata> copy,
+                          decode_seal_payload(payload, header.payload_bytes, at(where.name, offset)));
+      if (copy) metadata = std::move(copy);
+      return Status::ok();
     }
   }
   return Status::corruption(at(where.name, offset) + ": unknown record type");
@@ -511,7 +530,48 @@ Status Wal::Impl::append_record(EntryType type, uint64_t index, uint64_t term, c
   buffer.resize(position + size);
   encode_record(active().salt, type, index, term, payload, bytes, buffer.data() + position);
   active().end_bytes += size;
+  if (type != EntryType::seal) unsealed = true;
+  if (type == EntryType::metadata) {
+    metadata_unsealed = true;
+    metadata_segment = active().id;
+    metadata_end = active().end_bytes;
+  }
   if (buffer.size() >= options.write_buffer_bytes) return flush();
+  return Status::ok();
+}
+
+// Ends the batch a sync makes durable with a seal record (storage/FORMAT.md, "Seals"): a
+// record damaged at rest then always has a valid record after it (its batch's seal), so it is
+// never mistaken for a write torn by a crash, which leaves nothing valid after it. When the
+// batch wrote a metadata record, the seal carries a copy of the metadata, starting in another
+// block than that record ends in (a padding seal fills the rest of the block), so that one
+// damaged record or unreadable block cannot take the term and vote.
+Status Wal::Impl::seal() {
+  if (!unsealed) return Status::ok();
+  std::vector<uint8_t> copy;
+  if (metadata_unsealed && metadata) copy = encode_metadata(*metadata);
+  const uint64_t seal_size = record_bytes(sizeof(uint32_t) + copy.size());
+  // The padding a copy may need, at most a block and a small record: rotated first if it must be.
+  KV_RETURN_IF_ERROR(maybe_rotate(copy.empty() ? seal_size : seal_size + seal_block_bytes + record_bytes(8)));
+  if (!copy.empty() && metadata_segment == active().id) {
+    const uint64_t block_end = (metadata_end + seal_block_bytes - 1) / seal_block_bytes * seal_block_bytes;
+    uint64_t gap = block_end > active().end_bytes ? block_end - active().end_bytes : 0;
+    if (gap > 0 && gap < record_bytes(sizeof(uint32_t))) gap += seal_block_bytes;  // too small for a record
+    if (gap > 0) {
+      std::vector<uint8_t> padding = encode_seal_payload({}, gap - record_header_bytes);
+      KV_RETURN_IF_ERROR(append_record(EntryType::seal, last_index(), metadata->current_term, padding.data(),
+                                       padding.size()));
+    }
+  }
+  const uint64_t term = metadata ? metadata->current_term : 0;
+  if (copy.empty()) {
+    KV_RETURN_IF_ERROR(append_record(EntryType::seal, last_index(), term, nullptr, 0));
+  } else {
+    std::vector<uint8_t> payload = encode_seal_payload(copy, 0);
+    KV_RETURN_IF_ERROR(append_record(EntryType::seal, last_index(), term, payload.data(), payload.size()));
+  }
+  unsealed = false;
+  metadata_unsealed = false;
   return Status::ok();
 }
 
@@ -611,10 +671,16 @@ uint64_t last_index_after(Env& env, const std::string& directory, const std::str
     const uint8_t* data = bytes.data() + (at - from);
     const size_t available = static_cast<size_t>(*size - at);
     if (check_record(data, available, salt, &header) == RecordCheck::valid) {
-      if (header.type == EntryType::log || header.type == EntryType::configuration) last = std::max(last, header.index);
+      if (header.type == EntryType::log || header.type == EntryType::configuration || header.type == EntryType::seal) {
+        last = std::max(last, header.index);
+      }
       if (header.type == EntryType::metadata) {
         auto decoded = decode_metadata(data + record_header_bytes, header.payload_bytes, name);
         if (decoded.is_ok()) keep_latest(*metadata, *decoded);
+      }
+      if (header.type == EntryType::seal) {
+        auto copy = decode_seal_payload(data + record_header_bytes, header.payload_bytes, name);
+        if (copy.is_ok() && copy->has_value()) keep_latest(*metadata, **copy);
       }
       at += record_bytes(header.payload_bytes);
     } else {
@@ -832,6 +898,7 @@ Status Wal::sync() {
   Impl& wal = *impl_;
   KV_RETURN_IF_ERROR(wal.failure);
   if (wal.options.read_only) return Status::ok();
+  KV_RETURN_IF_ERROR(wal.fail(wal.seal()));
   KV_RETURN_IF_ERROR(wal.flush());
   KV_RETURN_IF_ERROR(wal.fail(wal.active().file->sync_data()));
   wal.synced_index = wal.last_index();

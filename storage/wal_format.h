@@ -5,7 +5,7 @@
 // Segment file  NNNNNNNNNNNNNNNN-FFFFFFFFFFFFFFFF.wal  (segment id, first index; hex)
 //   [0, 32)  segment header, little-endian:
 //              0  u64 magic "KVWALSEG"
-//              8  u32 format version (1)
+//              8  u32 format version (2: seals; version 1 segments are still read)
 //             12  u32 CRC32C of the 32 header bytes with this field zeroed
 //             16  u64 segment id (1, 2, 3 ... without gaps)
 //             24  u64 first index (index the segment's first log record carries)
@@ -16,7 +16,7 @@
 //       [4, 32) of the header and the payload: a record copied from (or left over
 //       by) another segment never validates
 //    4  u32 payload bytes
-//    8  u8  type (1 log, 2 metadata, 3 snapshot, 4 truncate, 5 configuration); 0 is never written,
+//    8  u8  type (1 log, 2 metadata, 3 snapshot, 4 truncate, 5 configuration, 6 seal); 0 is never written,
 //       so an all-zero header is unused space, never a record
 //    9  u8[7] reserved, zero
 //   16  u64 index
@@ -26,7 +26,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "storage/status.h"
 #include "storage/types.h"
@@ -34,7 +36,11 @@
 namespace keyval::wal_format {
 
 constexpr uint64_t segment_magic = 0x4745534C4157564Bull;  // "KVWALSEG" read as little-endian
-constexpr uint32_t format_version = 1;
+constexpr uint32_t format_version = 2;         // written: segments that hold seals
+constexpr uint32_t format_version_oldest = 1;  // read: version 1 never wrote seals
+// A seal's metadata copy starts in another block than the metadata record it restates ends in,
+// so that one unreadable block (a latent sector error) cannot take both (storage/FORMAT.md).
+constexpr uint64_t seal_block_bytes = 4096;
 constexpr size_t segment_header_bytes = 32;
 constexpr size_t record_header_bytes = 32;
 constexpr size_t record_alignment_bytes = 8;
@@ -92,5 +98,14 @@ enum class RecordCheck : uint8_t {
 // Checks the record header at `data` (needs record_header_bytes available) and, when the whole
 // record is within `available` bytes, its CRC. Fills `header` when it returns valid or incomplete.
 RecordCheck check_record(const uint8_t* data, size_t available, uint32_t salt, RecordHeader* header);
+
+// Record types a segment may hold: the log's (is_valid_entry_type) and the seal.
+bool is_wal_record_type(uint8_t value);
+
+// A seal's payload: empty; or u32 n, then n bytes of Cap'n Proto Metadata (the Raft metadata
+// as the batch leaves it, when the batch wrote a metadata record), then zeros. n = 0 with zeros
+// after it is a padding seal. Returns the copy (none for an empty or padding seal).
+std::vector<uint8_t> encode_seal_payload(const std::vector<uint8_t>& metadata, size_t padded_bytes);
+Result<std::optional<Metadata>> decode_seal_payload(const uint8_t* payload, size_t bytes, const std::string& where);
 
 }  // namespace keyval::wal_format

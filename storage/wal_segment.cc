@@ -1,7 +1,9 @@
 // Encoding and checking of WAL segment headers and records (wal_format.h).
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
+#include "storage/codec.h"
 #include "storage/crc32c.h"
 #include "storage/wal_format.h"
 
@@ -91,9 +93,10 @@ Result<SegmentHeader> decode_segment_header(const uint8_t* in, size_t available,
     return Status::corruption(where + " offset 0: segment header checksum mismatch (stored " +
                               std::to_string(stored_crc) + ", computed " + std::to_string(computed_crc) + ")");
   }
-  if (version != format_version) {
+  if (version < format_version_oldest || version > format_version) {
     return Status::unsupported(where + ": segment format version " + std::to_string(version) +
-                               ", this build reads version " + std::to_string(format_version));
+                               ", this build reads versions " + std::to_string(format_version_oldest) + " to " +
+                               std::to_string(format_version));
   }
   return SegmentHeader{load_u64(in + 16), load_u64(in + 24)};
 }
@@ -118,7 +121,7 @@ RecordCheck check_record(const uint8_t* data, size_t available, uint32_t salt, R
   if (is_zero(data, record_header_bytes)) return RecordCheck::zero;
   uint32_t payload_bytes = load_u32(data + 4);
   uint8_t type = data[8];
-  if (!is_valid_entry_type(type) || !is_zero(data + 9, 7) || payload_bytes > record_payload_bytes_max) {
+  if (!is_wal_record_type(type) || !is_zero(data + 9, 7) || payload_bytes > record_payload_bytes_max) {
     return RecordCheck::invalid;
   }
   header->crc = load_u32(data);
@@ -135,6 +138,33 @@ RecordCheck check_record(const uint8_t* data, size_t available, uint32_t salt, R
     return RecordCheck::invalid;
   }
   return RecordCheck::valid;
+}
+
+bool is_wal_record_type(uint8_t value) {
+  return is_valid_entry_type(value) || value == static_cast<uint8_t>(EntryType::seal);
+}
+
+std::vector<uint8_t> encode_seal_payload(const std::vector<uint8_t>& metadata, size_t padded_bytes) {
+  std::vector<uint8_t> payload(std::max(padded_bytes, sizeof(uint32_t) + metadata.size()), 0);
+  store_u32(payload.data(), static_cast<uint32_t>(metadata.size()));
+  if (!metadata.empty()) std::memcpy(payload.data() + sizeof(uint32_t), metadata.data(), metadata.size());
+  return payload;
+}
+
+Result<std::optional<Metadata>> decode_seal_payload(const uint8_t* payload, size_t bytes, const std::string& where) {
+  if (bytes == 0) return std::optional<Metadata>();
+  if (bytes < sizeof(uint32_t)) return Status::corruption(where + ": seal payload of " + std::to_string(bytes) + " bytes");
+  const uint32_t metadata_bytes = load_u32(payload);
+  if (metadata_bytes > bytes - sizeof(uint32_t)) {
+    return Status::corruption(where + ": seal says its metadata copy is " + std::to_string(metadata_bytes) +
+                              " bytes, but its payload holds " + std::to_string(bytes - sizeof(uint32_t)));
+  }
+  if (!is_zero(payload + sizeof(uint32_t) + metadata_bytes, bytes - sizeof(uint32_t) - metadata_bytes)) {
+    return Status::corruption(where + ": seal padding is not zero");
+  }
+  if (metadata_bytes == 0) return std::optional<Metadata>();
+  KV_ASSIGN_OR_RETURN(Metadata copy, decode_metadata(payload + sizeof(uint32_t), metadata_bytes, where));
+  return std::optional<Metadata>(std::move(copy));
 }
 
 }  // namespace keyval::wal_format

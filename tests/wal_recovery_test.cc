@@ -116,6 +116,23 @@ std::vector<RecordSpan> records_of(const std::vector<uint8_t>& file) {
   return records;
 }
 
+// The last entry's record and where its batch ends: after the seal its sync wrote.
+struct LastBatch {
+  RecordSpan entry;
+  uint64_t end = 0;
+};
+
+LastBatch last_batch(const std::vector<RecordSpan>& records) {
+  BOOST_TEST_REQUIRE(records.size() >= 2u);
+  BOOST_TEST_REQUIRE(records.back().type == static_cast<uint8_t>(EntryType::seal), "a sync ends with a seal");
+  LastBatch batch;
+  for (const RecordSpan& record : records) {
+    if (record.type == static_cast<uint8_t>(EntryType::log)) batch.entry = record;
+  }
+  batch.end = records.back().offset + records.back().bytes;
+  return batch;
+}
+
 void flip_bit(const std::string& path, uint64_t offset, int bit) {
   std::vector<uint8_t> bytes = read_file(path);
   BOOST_REQUIRE(offset < bytes.size());
@@ -155,20 +172,32 @@ BOOST_AUTO_TEST_CASE(torn_last_record_is_cut_at_every_byte_offset) {
   const std::string name = files[0];
   const std::vector<uint8_t> pristine = read_file(wal_dir(pristine_temp) + "/" + name);
   std::vector<RecordSpan> records = records_of(pristine);
-  BOOST_TEST_REQUIRE(records.size() == count);
-  const uint64_t start = records.back().offset;
-  const uint64_t end = start + records.back().bytes;
+  // The entries, then the seal the sync ended the batch with.
+  BOOST_TEST_REQUIRE(records.size() == count + 1);
+  const RecordSpan seal = records.back();
+  BOOST_TEST_REQUIRE(seal.type == static_cast<uint8_t>(EntryType::seal));
+  BOOST_TEST(seal.index == count, "the seal says where the log ends");
+  const RecordSpan last = records[count - 1];
+  const uint64_t start = last.offset;
+  const uint64_t end = seal.offset + seal.bytes;  // the batch's last write: the entry and its seal
   // The layout wal_format.h promises: header, then records back to back from offset 32.
   BOOST_TEST(start == segment_header_bytes + (count - 1) * record_bytes(payload_bytes));
-  BOOST_TEST(records.back().index == count);
+  BOOST_TEST(last.index == count);
+  BOOST_TEST(seal.offset == start + last.bytes);
 
   TempDir work;
   const std::string directory = wal_dir(work);
   uint64_t torn_cases = 0;
+  auto nonzero_in = [&](uint64_t from, uint64_t to) {
+    return std::any_of(pristine.begin() + static_cast<std::ptrdiff_t>(from),
+                       pristine.begin() + static_cast<std::ptrdiff_t>(to), [](uint8_t b) { return b != 0; });
+  };
+  // A crash tears the batch's write in order: a prefix lands, the rest reads as zeros or is
+  // missing. The entry and its seal are lost together, or the seal alone.
   for (uint64_t cut = start; cut < end; ++cut) {
     for (bool shorten : {false, true}) {
-      BOOST_TEST_CONTEXT("cut at " << cut << " (record " << start << ".." << end << "), "
-                                   << (shorten ? "file truncated" : "rest zeroed")) {
+      BOOST_TEST_CONTEXT("cut at " << cut << " (entry " << start << ".." << seal.offset << ", seal .." << end
+                                   << "), " << (shorten ? "file truncated" : "rest zeroed")) {
         std::vector<uint8_t> damaged;
         if (shorten) {
           damaged.assign(pristine.begin(), pristine.begin() + static_cast<std::ptrdiff_t>(cut));
@@ -178,40 +207,40 @@ BOOST_AUTO_TEST_CASE(torn_last_record_is_cut_at_every_byte_offset) {
                     damaged.begin() + static_cast<std::ptrdiff_t>(end), 0);
         }
         reset_directory(directory, name, damaged);
-        // Zeroing bytes that were zero already (padding, zero payload bytes) leaves the record whole.
-        const bool intact = damaged == pristine;
-        const bool remnant =
-            std::any_of(pristine.begin() + static_cast<std::ptrdiff_t>(start),
-                        pristine.begin() + static_cast<std::ptrdiff_t>(cut), [](uint8_t b) { return b != 0; });
-        const uint64_t expected_last = intact ? count : count - 1;
+        // Zeroing bytes that were zero already (padding, zero payload bytes) leaves a record whole.
+        const bool entry_whole = cut >= seal.offset || (!shorten && !nonzero_in(cut, seal.offset));
+        const uint64_t torn_start = entry_whole ? seal.offset : start;
+        const bool seal_whole = !shorten && !nonzero_in(std::max(cut, seal.offset), end);
+        const bool remnant = !seal_whole && nonzero_in(torn_start, std::max(cut, torn_start));
+        const uint64_t expected_last = entry_whole ? count : count - 1;
         {
           auto opened = Wal::open(posix_env(), directory, options);
           BOOST_TEST_REQUIRE(opened.is_ok(), opened.status().to_string());
           Wal& wal = *opened.value();
           BOOST_TEST_REQUIRE(wal.last_index() == expected_last);
           const WalOpenReport& report = wal.open_report();
-          if (!intact && remnant) {
+          if (remnant) {
             ++torn_cases;
             BOOST_TEST(report.torn_bytes > 0u);
             BOOST_TEST(report.torn_segment == name);
-            BOOST_TEST(report.torn_offset == start);
+            BOOST_TEST(report.torn_offset == torn_start);
           } else {
             BOOST_TEST(report.torn_bytes == 0u, "nothing but zeros after the last whole record");
           }
-          if (!intact) {
+          if (!entry_whole) {
             check_entries(wal, count - 1, count - 1);
             Entry replacement = make_entry(count, 2);
             require_ok(wal.append(replacement));
-            require_ok(wal.sync());
           }
+          require_ok(wal.sync());
         }
         auto wal = open_wal(directory, options);
         BOOST_TEST(wal->open_report().torn_bytes == 0u);
         BOOST_TEST_REQUIRE(wal->last_index() == count);
         check_entries(*wal, 1, count - 1);
-        auto last = wal->read(count);
-        BOOST_TEST_REQUIRE(last.is_ok(), last.status().to_string());
-        BOOST_TEST((last.value() == (intact ? make_entry(count) : make_entry(count, 2))));
+        auto read = wal->read(count);
+        BOOST_TEST_REQUIRE(read.is_ok(), read.status().to_string());
+        BOOST_TEST((read.value() == (entry_whole ? make_entry(count) : make_entry(count, 2))));
       }
     }
   }
@@ -297,6 +326,172 @@ BOOST_AUTO_TEST_CASE(bit_flip_in_middle_record_is_corruption) {
       BOOST_TEST((read_file(path).size() == pristine.size()), "a refused open repairs nothing");
     }
   }
+}
+
+// Before seals, a flipped bit in the WAL's last record read exactly like a write torn by a
+// crash and was cut silently: an acknowledged entry lost. Its batch's seal now follows it.
+BOOST_AUTO_TEST_CASE(bit_flip_in_the_last_synced_entry_is_corruption_not_a_torn_tail) {
+  constexpr uint64_t count = 10;
+  const WalOptions options = segments_of(64 * kibibyte);
+  TempDir temp;
+  {
+    auto wal = open_wal(wal_dir(temp), options);
+    require_ok(wal->save_metadata(Metadata(2, 1)));  // salvage keeps a WAL only with its term and vote
+    require_ok(wal->sync());
+    for (uint64_t index = 1; index <= count; ++index) require_ok(wal->append(make_entry(index)));
+    require_ok(wal->sync());
+  }
+  const std::string name = segment_files(wal_dir(temp)).at(0);
+  const std::string path = wal_dir(temp) + "/" + name;
+  const std::vector<uint8_t> pristine = read_file(path);
+  const LastBatch batch = last_batch(records_of(pristine));
+  const RecordSpan last = batch.entry;
+  BOOST_TEST_REQUIRE(last.index == count);
+  for (uint64_t byte : {0ull, 16ull, record_header_bytes + 0ull, record_header_bytes + 99ull}) {
+    BOOST_TEST_CONTEXT("byte " << byte << " of the last entry's record") {
+      write_file(path, pristine);
+      flip_bit(path, last.offset + byte, 2);
+      check_corruption(wal_dir(temp), options, name, std::to_string(last.offset));
+      BOOST_TEST((read_file(path).size() == pristine.size()), "a refused open repairs nothing");
+    }
+  }
+  // With salvage (recovery's repair_corruption) it is damage that puts the node in repair,
+  // knowing the log held entry `count`, never a torn tail.
+  write_file(path, pristine);
+  flip_bit(path, last.offset + record_header_bytes + 10, 4);
+  WalOptions salvage = options;
+  salvage.salvage = true;
+  salvage.salvage_directory = temp.path();
+  auto wal = open_wal(wal_dir(temp), salvage);
+  BOOST_TEST(wal->last_index() == count - 1);
+  BOOST_TEST(wal->open_report().damaged);
+  BOOST_TEST(wal->open_report().damaged_offset == last.offset);
+  BOOST_TEST(wal->open_report().damaged_last_index == count, "the seal says the log reached " << count);
+  BOOST_TEST(wal->open_report().torn_bytes == 0u);
+  BOOST_TEST((wal->metadata() == std::optional<Metadata>(Metadata(2, 1))));
+}
+
+// What no sync covered has no seal after it: a damaged record there is a torn write, cut.
+BOOST_AUTO_TEST_CASE(damaged_records_after_the_last_seal_are_a_torn_tail) {
+  constexpr uint64_t count = 10;
+  const WalOptions options = segments_of(64 * kibibyte);
+  TempDir temp;
+  {
+    auto wal = open_wal(wal_dir(temp), options);
+    for (uint64_t index = 1; index <= count; ++index) require_ok(wal->append(make_entry(index)));
+    require_ok(wal->sync());
+    require_ok(wal->append(make_entry(count + 1)));
+    require_ok(wal->append(make_entry(count + 2)));
+    require_ok(wal->flush());  // written, never synced: no seal
+  }
+  const std::string name = segment_files(wal_dir(temp)).at(0);
+  const std::string path = wal_dir(temp) + "/" + name;
+  const std::vector<RecordSpan> records = records_of(read_file(path));
+  BOOST_TEST_REQUIRE(records.size() == count + 3);
+  BOOST_TEST_REQUIRE(records[count].type == static_cast<uint8_t>(EntryType::seal));
+  const RecordSpan unsynced = records[count + 1];
+  BOOST_TEST_REQUIRE(unsynced.index == count + 1);
+  // Torn in order: entry count + 1 half written, nothing of count + 2.
+  std::vector<uint8_t> bytes = read_file(path);
+  std::fill(bytes.begin() + static_cast<std::ptrdiff_t>(unsynced.offset + 60),
+            bytes.begin() + static_cast<std::ptrdiff_t>(records.back().offset + records.back().bytes), 0);
+  write_file(path, bytes);
+  auto wal = open_wal(wal_dir(temp), options);
+  BOOST_TEST(wal->last_index() == count);
+  BOOST_TEST(wal->open_report().torn_offset == unsynced.offset);
+  BOOST_TEST(wal->open_report().torn_bytes > 0u);
+  check_entries(*wal, 1, count);
+}
+
+// A metadata record (term, vote) is restated by its batch's seal, which starts in the next
+// 4 KiB block: a flipped bit in the record, or the whole block unreadable, keeps the vote.
+BOOST_AUTO_TEST_CASE(the_seal_keeps_the_vote_when_its_metadata_record_is_damaged) {
+  const WalOptions options = segments_of(64 * kibibyte);
+  const Metadata before(3, 1);
+  const Metadata vote(7, 2);
+  for (bool whole_block : {false, true}) {
+    BOOST_TEST_CONTEXT((whole_block ? "the metadata record's block overwritten" : "a bit flipped in the record")) {
+      TempDir temp;
+      {
+        auto wal = open_wal(wal_dir(temp), options);
+        require_ok(wal->save_metadata(before));
+        for (uint64_t index = 1; index <= 5; ++index) require_ok(wal->append(make_entry(index)));
+        require_ok(wal->sync());
+        require_ok(wal->save_metadata(vote));
+        require_ok(wal->append(make_entry(6)));
+        require_ok(wal->sync());
+      }
+      const std::string name = segment_files(wal_dir(temp)).at(0);
+      const std::string path = wal_dir(temp) + "/" + name;
+      const std::vector<RecordSpan> records = records_of(read_file(path));
+      const RecordSpan* record = nullptr;
+      const RecordSpan* copy = nullptr;
+      for (const RecordSpan& span : records) {
+        if (span.type == static_cast<uint8_t>(EntryType::metadata)) record = &span;
+        // The seal after it whose payload is larger than an empty seal's or a padding's count.
+        if (record != nullptr && span.type == static_cast<uint8_t>(EntryType::seal) && span.offset > record->offset &&
+            span.bytes > record_bytes(8)) {
+          std::vector<uint8_t> bytes = read_file(path);
+          if (load_u32(bytes.data() + span.offset + record_header_bytes) > 0) copy = &span;
+        }
+      }
+      BOOST_TEST_REQUIRE(record != nullptr);
+      BOOST_TEST_REQUIRE(copy != nullptr, "the batch that voted ends with a seal holding the metadata");
+      constexpr uint64_t block = 4096;
+      BOOST_TEST((record->offset + record->bytes - 1) / block < copy->offset / block,
+                 "the copy starts in a later block than the record ends in");
+      if (whole_block) {
+        std::vector<uint8_t> bytes = read_file(path);
+        const uint64_t from = record->offset / block * block;
+        std::fill(bytes.begin() + static_cast<std::ptrdiff_t>(std::max<uint64_t>(from, record->offset)),
+                  bytes.begin() + static_cast<std::ptrdiff_t>(from + block), 0xEE);
+        write_file(path, bytes);
+      } else {
+        flip_bit(path, record->offset + record_header_bytes + 3, 6);
+      }
+      check_corruption(wal_dir(temp), options, name, std::to_string(record->offset));
+      WalOptions salvage = options;
+      salvage.salvage = true;
+      salvage.salvage_directory = temp.path();
+      auto wal = open_wal(wal_dir(temp), salvage);
+      BOOST_TEST(wal->open_report().damaged);
+      BOOST_TEST_REQUIRE(wal->open_report().damaged_metadata.has_value(), "the vote was lost");
+      BOOST_TEST(wal->open_report().damaged_metadata->current_term == vote.current_term);
+      BOOST_TEST(wal->open_report().damaged_metadata->voted_for == vote.voted_for);
+      BOOST_TEST(wal->open_report().damaged_last_index == 6u);
+      BOOST_TEST((wal->metadata() == std::optional<Metadata>(before)), "the WAL kept up to the damage");
+    }
+  }
+}
+
+// A seal in the middle of the log restates where the log ends; one that disagrees with the
+// records before it was not written there by this WAL.
+BOOST_AUTO_TEST_CASE(a_seal_naming_another_last_index_is_corruption) {
+  const WalOptions options = segments_of(64 * kibibyte);
+  TempDir temp;
+  {
+    auto wal = open_wal(wal_dir(temp), options);
+    for (uint64_t index = 1; index <= 4; ++index) require_ok(wal->append(make_entry(index)));
+    require_ok(wal->sync());
+    require_ok(wal->append(make_entry(5)));
+    require_ok(wal->sync());
+  }
+  const std::string name = segment_files(wal_dir(temp)).at(0);
+  const std::string path = wal_dir(temp) + "/" + name;
+  std::vector<uint8_t> bytes = read_file(path);
+  const std::vector<RecordSpan> records = records_of(bytes);
+  BOOST_TEST_REQUIRE(records.size() == 7u);
+  const RecordSpan seal = records[4];
+  BOOST_TEST_REQUIRE(seal.type == static_cast<uint8_t>(EntryType::seal));
+  BOOST_TEST_REQUIRE(seal.index == 4u);
+  // Re-encoded with a valid checksum but the wrong index.
+  wal_format::encode_record(wal_format::segment_salt(1), EntryType::seal, 3, 0, nullptr, 0,
+                            bytes.data() + seal.offset);
+  write_file(path, bytes);
+  auto opened = Wal::open(posix_env(), wal_dir(temp), options);
+  BOOST_TEST_REQUIRE(!opened.is_ok());
+  BOOST_TEST(opened.status().code() == Code::corruption);
+  BOOST_TEST(contains(opened.status().message(), "seal says the log ends at index 3"), opened.status().message());
 }
 
 BOOST_AUTO_TEST_CASE(bit_flip_in_closed_segment_is_corruption) {
@@ -465,10 +660,11 @@ BOOST_AUTO_TEST_CASE(read_only_open_reports_torn_tail_without_cutting) {
   const std::string name = segment_files(wal_dir(temp)).at(0);
   const std::string path = wal_dir(temp) + "/" + name;
   std::vector<uint8_t> bytes = read_file(path);
-  const RecordSpan last = records_of(bytes).back();
-  // Tear the last record: its second half never reached the disk.
+  const LastBatch batch = last_batch(records_of(bytes));
+  const RecordSpan last = batch.entry;
+  // Tear the last write: the second half of its entry and its seal never reached the disk.
   std::fill(bytes.begin() + static_cast<std::ptrdiff_t>(last.offset + last.bytes / 2),
-            bytes.begin() + static_cast<std::ptrdiff_t>(last.offset + last.bytes), 0);
+            bytes.begin() + static_cast<std::ptrdiff_t>(batch.end), 0);
   write_file(path, bytes);
   // A leftover .wal.tmp stays too: read-only repairs nothing.
   const std::string leftover = wal_dir(temp) + "/0000000000000002.wal.tmp";
@@ -506,9 +702,10 @@ BOOST_AUTO_TEST_CASE(reopen_after_cut_is_clean) {
   const std::string name = segment_files(wal_dir(temp)).at(0);
   const std::string path = wal_dir(temp) + "/" + name;
   std::vector<uint8_t> bytes = read_file(path);
-  const RecordSpan last = records_of(bytes).back();
+  const LastBatch batch = last_batch(records_of(bytes));
+  const RecordSpan last = batch.entry;
   std::fill(bytes.begin() + static_cast<std::ptrdiff_t>(last.offset + 40),
-            bytes.begin() + static_cast<std::ptrdiff_t>(last.offset + last.bytes), 0);
+            bytes.begin() + static_cast<std::ptrdiff_t>(batch.end), 0);
   write_file(path, bytes);
   {
     auto wal = open_wal(wal_dir(temp), options);
