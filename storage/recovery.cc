@@ -582,9 +582,8 @@ Status refill_from_lmdb(Store& store, Wal& wal, const LmdbState& lmdb, const Rec
 // A salvaged WAL puts the node in the repairing state, durably, before anything else happens:
 // the Raft metadata (the latest of the WAL's kept records and LMDB's copy, which may be newer
 // than what the WAL kept) with repairing set and the last index known before the damage. So
-// does `lost_applied` (the WAL ends below the applied index and LMDB cannot refill it): that
-// WAL lost committed entries, whether this start salvaged it or an earlier one did and
-// stopped before this point.
+// does `lost_applied` (the WAL ends below the applied index): that WAL lost committed entries,
+// whether this start salvaged it or an earlier one did and stopped before this point.
 Status enter_repair(Wal& wal, const LmdbState& lmdb, bool lost_applied, RecoveryReport& report) {
   const WalOpenReport& damage = wal.open_report();
   if (damage.damaged) report.wal_damage = damage;
@@ -765,10 +764,15 @@ Status repair_corruption(Env& env, const RecoveryPaths& paths, const RecoveryOpt
   Wal& wal = *recovered.wal;
   RecoveryReport& report = recovered.report;
   KV_RETURN_IF_ERROR(repair_lmdb_entry(store, wal, lmdb, report));
+  // The state machine applies only entries the WAL made durable (the indexer takes nothing
+  // else), so a WAL that ends below the applied index lost durable entries, perhaps
+  // acknowledged ones after the applied index too: repairing, even when an earlier start
+  // salvaged it and stopped before it wrote the repairing state.
+  const bool lost_applied = lmdb.positions.applied_index > wal.last_index();
   KV_ASSIGN_OR_RETURN(std::string obstacle, refill_obstacle(store, wal, lmdb));
   if (obstacle.empty()) {
     KV_RETURN_IF_ERROR(refill_from_lmdb(store, wal, lmdb, options, report));
-    return enter_repair(wal, lmdb, /*lost_applied=*/false, report);
+    return enter_repair(wal, lmdb, lost_applied, report);
   }
   if (wal.open_report().damaged) report.wal_damage = wal.open_report();  // for the refusal's message
   const std::optional<SnapshotMetadata> base = repair_base_snapshot(wal, lmdb);

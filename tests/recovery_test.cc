@@ -558,6 +558,40 @@ BOOST_AUTO_TEST_CASE(wal_damage_below_the_applied_index_is_refilled_from_lmdb) {
   BOOST_TEST(verified->wal_last_index == 25u);
 }
 
+// A start that salvaged the WAL and stopped before it wrote the repairing state leaves a clean
+// WAL that ends below the applied index: the next start refills it and repairs all the same
+// (entries after the applied index may have been acknowledged and are gone).
+BOOST_AUTO_TEST_CASE(a_wal_salvaged_by_an_earlier_start_below_the_applied_index_still_repairs) {
+  TempDir temp;
+  {
+    auto wal = open_wal(temp);
+    require_ok(wal->save_metadata(Metadata{1, 0}));
+    append(*wal, 1, 30, 1);
+    require_ok(wal->sync());
+  }
+  {
+    Recovered first = recover_ok(temp);
+    require_ok(first.store->save_positions(StorePositions{30, 25, 1}));  // the state machine applied 1..25
+    require_ok(first.store->sync());
+  }
+  WalRecordInfo tenth = locate(temp, 10);
+  damage(wal_dir(temp) + "/" + tenth.segment, tenth.offset + 40, tenth.offset + 41, 0x04);
+  {
+    WalOptions salvage;  // what that start's Wal::open did before it stopped
+    salvage.salvage = true;
+    salvage.salvage_directory = node_dir(temp);
+    auto salvaged = open_wal(temp, salvage);
+    BOOST_REQUIRE(salvaged->open_report().damaged);
+    BOOST_REQUIRE_EQUAL(salvaged->last_index(), 9u);
+  }
+  Recovered recovered = recover_ok(temp, repairing_options());
+  BOOST_TEST(!recovered.report.wal_damage.damaged, "salvaged already");
+  BOOST_TEST(recovered.report.entries_refilled == 16u);
+  BOOST_TEST(recovered.state.metadata.repairing);
+  BOOST_TEST(recovered.state.metadata.repair_last_index == 30u);
+  BOOST_TEST(recovered.report.repairing);
+}
+
 BOOST_AUTO_TEST_CASE(lmdb_gap_refuses_start) {
   for (uint64_t batch : {uint64_t{1}, uint64_t{5}, uint64_t{4096}}) {
     BOOST_TEST_CONTEXT("batch_entries_max " << batch) {
