@@ -44,6 +44,8 @@ Result<LmdbMarker> read_lmdb_marker(Env& env, const std::string& data_directory)
     marker.kind = LmdbMarkerKind::open;
   } else if (one_line && space != std::string::npos && word == "clean") {
     marker.kind = LmdbMarkerKind::clean;
+  } else if (one_line && space != std::string::npos && word == "discard") {
+    marker.kind = LmdbMarkerKind::discarding;
   } else {
     marker.kind = LmdbMarkerKind::unreadable;
     marker.boot_id.clear();
@@ -55,6 +57,10 @@ Status mark_lmdb_open(Env& env, const std::string& data_directory) { return writ
 
 Status mark_lmdb_clean(Env& env, const std::string& data_directory) {
   return write_marker(env, data_directory, "clean");
+}
+
+Status mark_lmdb_discarding(Env& env, const std::string& data_directory) {
+  return write_marker(env, data_directory, "discard");
 }
 
 LmdbTrust decide_lmdb_trust(const LmdbMarker& marker, const std::string& current_boot_id, bool wal_exists) {
@@ -70,6 +76,9 @@ LmdbTrust decide_lmdb_trust(const LmdbMarker& marker, const std::string& current
                                   " and this is boot " +
                                   (current_boot_id.empty() ? std::string("(unknown)") : current_boot_id) +
                                   ": a power cut may have torn it"};
+    case LmdbMarkerKind::discarding:
+      return LmdbTrust{false, "LMDB was being discarded to rebuild the state machine from the base snapshot "
+                              "(damage below the applied index) when the last start stopped"};
     case LmdbMarkerKind::unreadable: break;
   }
   return LmdbTrust{false, "LMDB_STATE holds \"" + marker.text.substr(0, 80) + "\", not a state this build wrote"};

@@ -8,6 +8,10 @@
 //
 //   "open <boot id>"   written (durably) by recover() before it changes LMDB
 //   "clean <boot id>"  written by mark_lmdb_clean() after the final LMDB sync of a clean stop
+//   "discard <boot id>" written (durably) by recover() before it deletes a trusted LMDB whose
+//                      state machine must be rebuilt from the base snapshot (damage below the
+//                      applied index, docs/PERSISTENCE.md): never trusted, so a crash before the
+//                      fresh LMDB holds the snapshot rebuilds it again at the next start
 //
 // The file is a line of text replaced atomically: written to LMDB_STATE.tmp, fdatasynced,
 // renamed, directory fsynced. A crash leaves the old marker or the new one, never a mix, and
@@ -21,7 +25,7 @@
 
 namespace keyval {
 
-enum class LmdbMarkerKind : uint8_t { missing, open, clean, unreadable };
+enum class LmdbMarkerKind : uint8_t { missing, open, clean, discarding, unreadable };
 
 struct LmdbMarker {
   LmdbMarkerKind kind = LmdbMarkerKind::missing;
@@ -42,12 +46,17 @@ Status mark_lmdb_open(Env& env, const std::string& data_directory);
 // store_indexer), and change LMDB no more in this process.
 Status mark_lmdb_clean(Env& env, const std::string& data_directory);
 
+// "discard <env.boot_id()>", durably: call before deleting an LMDB that was trusted, when its
+// state machine is to be rebuilt; then "open" once the fresh LMDB holds the base snapshot.
+Status mark_lmdb_discarding(Env& env, const std::string& data_directory);
+
 // The rule. LMDB is trusted when the marker says clean; or says open with a boot id that is
 // known (non-empty) and equal to `current_boot_id`; or is missing while the WAL has no
 // segments (a brand-new directory) or has segments (a directory written before LMDB_STATE
 // existed: trusted, as every build before this one did). An unknown boot id ("", either
 // recorded or current) is never taken to be the same boot: without a way to tell a process
-// crash from a power cut, LMDB is rebuilt (slower, never wrong). Anything else: not trusted.
+// crash from a power cut, LMDB is rebuilt (slower, never wrong). A discard marker is never
+// trusted: a rebuild of the state machine was under way. Anything else: not trusted.
 LmdbTrust decide_lmdb_trust(const LmdbMarker& marker, const std::string& current_boot_id, bool wal_exists);
 
 }  // namespace keyval

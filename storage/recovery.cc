@@ -452,7 +452,7 @@ std::string RecoveryReport::summary() const {
                                   std::to_string(snapshot_keys_loaded) + " keys) and the WAL"
                             : " from the WAL alone (no snapshot)";
   } else {
-    if (snapshot_loaded) {
+    if (snapshot_loaded && !state_machine_rebuilt) {
       text += "; snapshot at index " + std::to_string(snapshot_index) + " loaded into LMDB (" +
               std::to_string(snapshot_keys_loaded) + " keys)";
     }
@@ -473,6 +473,15 @@ std::string RecoveryReport::summary() const {
                                            : std::string()) +
             " and discarded";
     if (entries_refilled > 0) text += ", " + std::to_string(entries_refilled) + " applied entries copied back from LMDB";
+  }
+  if (state_machine_rebuilt) {
+    text += "; state machine rebuilt " +
+            (snapshot_loaded ? "from snapshot " + std::to_string(snapshot_index) + " (" +
+                                   std::to_string(snapshot_keys_loaded) + " keys)"
+                             : std::string("from an empty state (no base snapshot)")) +
+            " because " + state_machine_rebuild_reason + ": applied index went back from " +
+            std::to_string(applied_index_before) + " to " + std::to_string(snapshot_loaded ? snapshot_index : 0) +
+            " (LMDB discarded; the entries after it are applied again as the leader commits them)";
   }
   if (repairing) {
     text += "; repairing: the log ends at index " + std::to_string(entries_recovered_last) +
@@ -530,33 +539,35 @@ Status repair_lmdb_entry(Store& store, const Wal& wal, const LmdbState& lmdb, Re
 
 // The state machine applied entries the salvaged WAL no longer holds: they are committed, and
 // LMDB's log still holds them when it held entry applied_index with the applied term (Log
-// Matching: then it holds the committed prefix), so they are appended to the WAL again.
-// Otherwise the log cannot be rebuilt under the state machine: refused (at every start, since
-// the WAL stays cut).
+// Matching: then it holds the committed prefix). Returns why LMDB's log cannot refill the WAL
+// up to the applied index, or "" when it can (or nothing is missing).
+Result<std::string> refill_obstacle(Store& store, Wal& wal, const LmdbState& lmdb) {
+  const uint64_t applied = lmdb.positions.applied_index;
+  const uint64_t from = wal.last_index() + 1;
+  if (applied < from) return std::string();
+  if (lmdb.log.empty() || lmdb.log.first_index > from || lmdb.log.last_index < applied) {
+    return "LMDB's readable log (" + std::to_string(lmdb.log.first_index) + ".." +
+           std::to_string(lmdb.log.last_index) + ") does not hold the entries in between";
+  }
+  KV_ASSIGN_OR_RETURN(uint64_t term, lmdb_term(store, applied));
+  if (lmdb.positions.applied_term == 0 || term != lmdb.positions.applied_term) {
+    return "LMDB's entry " + std::to_string(applied) + " is not the one applied";
+  }
+  if (wal_holds_entries(wal) && from - 1 >= lmdb.log.first_index) {
+    KV_ASSIGN_OR_RETURN(uint64_t in_lmdb, lmdb_term(store, from - 1));
+    KV_ASSIGN_OR_RETURN(uint64_t in_wal, wal_term(wal, from - 1));
+    if (in_lmdb != in_wal) return "LMDB and the WAL disagree at index " + std::to_string(from - 1);
+  }
+  return std::string();
+}
+
+// The entries the salvaged WAL lost up to the applied index, appended to it again from LMDB's
+// log (refill_obstacle found them there) and synced.
 Status refill_from_lmdb(Store& store, Wal& wal, const LmdbState& lmdb, const RecoveryOptions& options,
                         RecoveryReport& report) {
   const uint64_t applied = lmdb.positions.applied_index;
   const uint64_t from = wal.last_index() + 1;
   if (applied < from) return Status::ok();
-  auto refuse = [&](const std::string& why) {
-    return Status::corruption("WAL " + wal.directory() + " ends at index " + std::to_string(from - 1) +
-                              (report.wal_damage.damaged ? " after salvage (" + report.wal_damage.damage + ")" : "") +
-                              " but the state machine has applied through index " + std::to_string(applied) +
-                              ", and " + why + "; not repaired: replace this node (docs/OPERATIONS.md)");
-  };
-  if (lmdb.log.empty() || lmdb.log.first_index > from || lmdb.log.last_index < applied) {
-    return refuse("LMDB's readable log (" + std::to_string(lmdb.log.first_index) + ".." +
-                  std::to_string(lmdb.log.last_index) + ") does not hold the entries in between");
-  }
-  KV_ASSIGN_OR_RETURN(uint64_t term, lmdb_term(store, applied));
-  if (lmdb.positions.applied_term == 0 || term != lmdb.positions.applied_term) {
-    return refuse("LMDB's entry " + std::to_string(applied) + " is not the one applied");
-  }
-  if (wal_holds_entries(wal) && from - 1 >= lmdb.log.first_index) {
-    KV_ASSIGN_OR_RETURN(uint64_t in_lmdb, lmdb_term(store, from - 1));
-    KV_ASSIGN_OR_RETURN(uint64_t in_wal, wal_term(wal, from - 1));
-    if (in_lmdb != in_wal) return refuse("LMDB and the WAL disagree at index " + std::to_string(from - 1));
-  }
   for (uint64_t next = from; next <= applied;) {
     const uint64_t last = std::min(applied, next + options.batch_entries_max - 1);
     KV_ASSIGN_OR_RETURN(std::vector<Entry> batch, store.load_range(next, last, options.batch_bytes_max));
@@ -570,12 +581,13 @@ Status refill_from_lmdb(Store& store, Wal& wal, const LmdbState& lmdb, const Rec
 
 // A salvaged WAL puts the node in the repairing state, durably, before anything else happens:
 // the Raft metadata (the latest of the WAL's kept records and LMDB's copy, which may be newer
-// than what the WAL kept) with repairing set and the last index known before the damage.
-Status enter_repair(Store& store, Wal& wal, const LmdbState& lmdb, RecoveryReport& report) {
-  (void)store;
+// than what the WAL kept) with repairing set and the last index known before the damage. So
+// does `lost_applied` (the WAL ends below the applied index): that WAL lost committed entries,
+// whether this start salvaged it or an earlier one did and stopped before this point.
+Status enter_repair(Wal& wal, const LmdbState& lmdb, bool lost_applied, RecoveryReport& report) {
   const WalOpenReport& damage = wal.open_report();
-  if (damage.damaged) {
-    report.wal_damage = damage;
+  if (damage.damaged) report.wal_damage = damage;
+  if (damage.damaged || lost_applied) {
     Metadata metadata = wal.metadata().value_or(Metadata{});
     // Copies that may be newer than what the WAL kept: a term or vote recorded in the
     // discarded part (still readable there), and LMDB's (written behind the WAL).
@@ -595,7 +607,7 @@ Status enter_repair(Store& store, Wal& wal, const LmdbState& lmdb, RecoveryRepor
       for (uint64_t id : other.counted) metadata.add_counted(id);
     }
     uint64_t known = std::max({damage.damaged_last_index, lmdb.log.last_index, lmdb.positions.indexed_index,
-                               lmdb.damaged_index, wal.last_index()});
+                               lmdb.positions.applied_index, lmdb.damaged_index, wal.last_index()});
     metadata.repairing = true;
     metadata.repair_last_index = std::max(metadata.repair_last_index, known);
     KV_RETURN_IF_ERROR(wal.save_metadata(metadata));
@@ -675,6 +687,104 @@ Status open_untrusted(Env& env, const std::string& data_directory, const Recover
   return Status::ok();
 }
 
+// --- damage below the applied index: the state machine rebuilt under the log -----------------
+
+// The base snapshot once enter_repair has run: the WAL's, or LMDB's copy when it is newer (the
+// WAL's record of it was discarded with the damage; enter_repair writes it to the WAL again).
+std::optional<SnapshotMetadata> repair_base_snapshot(const Wal& wal, const LmdbState& lmdb) {
+  std::optional<SnapshotMetadata> base = wal.snapshot();
+  if (lmdb.snapshot && (!base || base->last_included_index < lmdb.snapshot->last_included_index)) {
+    base = lmdb.snapshot;
+  }
+  return base_snapshot_of(base);
+}
+
+// Whether the state machine can be rebuilt under the log, checked before anything changes (a
+// refusal leaves the directory as it was): the base snapshot and the WAL must hold everything
+// (no entry between them exists only in LMDB) and the snapshot's file must read back in full.
+Status check_state_machine_rebuild(Env& env, const RecoveryPaths& paths, const Wal& wal, const LmdbState& lmdb,
+                                   const std::optional<SnapshotMetadata>& base, const std::string& obstacle,
+                                   const RecoveryReport& report) {
+  auto refuse = [&](const std::string& why) {
+    return Status::corruption("WAL " + wal.directory() + " ends at index " + std::to_string(wal.last_index()) +
+                              (report.wal_damage.damaged ? " after salvage (" + report.wal_damage.damage + ")" : "") +
+                              " but the state machine has applied through index " +
+                              std::to_string(lmdb.positions.applied_index) + ", " + obstacle +
+                              ", and the state machine cannot be rebuilt under the log: " + why +
+                              "; not repaired: replace this node (docs/OPERATIONS.md)");
+  };
+  if (!rebuild_is_possible(wal, base)) {
+    return refuse("the WAL starts at " + std::to_string(wal.first_index()) + " and " +
+                  (base ? "the base snapshot ends at " + std::to_string(base->last_included_index)
+                        : std::string("there is no base snapshot")) +
+                  ", so LMDB holds the only copy of the entries before");
+  }
+  if (!base) return Status::ok();
+  const std::string path =
+      SnapshotDirectory(env, paths.snapshots).path_for(base->last_included_index, base->last_included_term);
+  auto checked = check_base_snapshot(env, path, *base);
+  return checked.is_ok() ? Status::ok() : refuse(checked.status().message());
+}
+
+// The state machine rebuilt under the log: LMDB (log, state machine, positions) is discarded and
+// the base snapshot loaded into a fresh one, as open_untrusted does for an untrusted LMDB;
+// steps 5-6 then index the WAL's entries into it. The applied index goes back to the
+// snapshot's (0 without one); the node, repairing, applies the entries again as its leader
+// commits them. Crash safety: LMDB_STATE says "discard" (never trusted) before LMDB is deleted
+// and "open" only once the fresh LMDB holds the snapshot, so a crash in between makes the next
+// start rebuild LMDB from the same snapshot and the WAL (open_untrusted). The WAL already
+// records the repairing state and names that snapshot (enter_repair ran first, and synced).
+Status rebuild_state_machine(Env& env, const RecoveryPaths& paths, const RecoveryOptions& options,
+                             const std::optional<SnapshotMetadata>& base, Recovered& recovered, LmdbState& lmdb) {
+  RecoveryReport& report = recovered.report;
+  report.state_machine_rebuilt = true;
+  report.applied_index_before = lmdb.positions.applied_index;
+  KV_RETURN_IF_ERROR(mark_lmdb_discarding(env, paths.data_directory));
+  recovered.store.reset();  // LMDB's environment is closed before its files go
+  KV_RETURN_IF_ERROR(remove_lmdb_files(paths.lmdb));
+  KV_ASSIGN_OR_RETURN(recovered.store, Store::open(paths.lmdb, options.store));
+  if (base) {
+    const std::string path =
+        SnapshotDirectory(env, paths.snapshots).path_for(base->last_included_index, base->last_included_term);
+    KV_RETURN_IF_ERROR(load_base_snapshot(env, path, *base, *recovered.store, report));
+  }
+  KV_RETURN_IF_ERROR(mark_lmdb_open(env, paths.data_directory));
+  KV_ASSIGN_OR_RETURN(lmdb, load_lmdb(*recovered.store, options.batch_entries_max, options.batch_bytes_max,
+                                      options.repair_corruption));
+  return Status::ok();
+}
+
+// RecoveryOptions::repair_corruption, after LMDB and the WAL are open: an unreadable LMDB entry
+// replaced from the WAL; a WAL that ends below the applied index refilled from LMDB's log, or,
+// when LMDB's log cannot, the state machine rebuilt under the log; the repairing state entered.
+// Each check that can refuse runs before anything changes (the WAL may already be salvaged).
+Status repair_corruption(Env& env, const RecoveryPaths& paths, const RecoveryOptions& options, Recovered& recovered,
+                         LmdbState& lmdb) {
+  Store& store = *recovered.store;
+  Wal& wal = *recovered.wal;
+  RecoveryReport& report = recovered.report;
+  KV_RETURN_IF_ERROR(repair_lmdb_entry(store, wal, lmdb, report));
+  // The state machine applies only entries the WAL made durable (the indexer takes nothing
+  // else), so a WAL that ends below the applied index lost durable entries, perhaps
+  // acknowledged ones after the applied index too: repairing, even when an earlier start
+  // salvaged it and stopped before it wrote the repairing state.
+  const bool lost_applied = lmdb.positions.applied_index > wal.last_index();
+  KV_ASSIGN_OR_RETURN(std::string obstacle, refill_obstacle(store, wal, lmdb));
+  if (obstacle.empty()) {
+    KV_RETURN_IF_ERROR(refill_from_lmdb(store, wal, lmdb, options, report));
+    return enter_repair(wal, lmdb, lost_applied, report);
+  }
+  if (wal.open_report().damaged) report.wal_damage = wal.open_report();  // for the refusal's message
+  const std::optional<SnapshotMetadata> base = repair_base_snapshot(wal, lmdb);
+  KV_RETURN_IF_ERROR(check_state_machine_rebuild(env, paths, wal, lmdb, base, obstacle, report));
+  report.state_machine_rebuild_reason = "the WAL ends at index " + std::to_string(wal.last_index()) +
+                                        " below the applied index " +
+                                        std::to_string(lmdb.positions.applied_index) + " and " + obstacle;
+  KV_RETURN_IF_ERROR(enter_repair(wal, lmdb, /*lost_applied=*/true, report));
+  KV_ASSERT(base_snapshot_of(wal.snapshot()) == base);  // enter_repair recorded the base in the WAL
+  return rebuild_state_machine(env, paths, options, base, recovered, lmdb);
+}
+
 // `keyval node --bootstrap`: a log never written to gets the bootstrap configuration entry
 // (index 1, term 1) and term 1, durably in the WAL; reconcile_log then copies it into LMDB.
 // A crash before the sync leaves the log untouched, and the next start writes it again.
@@ -742,29 +852,26 @@ Result<Recovered> recover(Env& env, const std::string& data_directory, const Rec
   } else {
     KV_RETURN_IF_ERROR(open_untrusted(env, data_directory, paths, options, recovered, lmdb));
   }
-  Store& store = *recovered.store;
-  Wal& wal = *recovered.wal;
-  if (options.bootstrap) KV_RETURN_IF_ERROR(write_bootstrap(wal, lmdb, *options.bootstrap, report));
+  if (options.bootstrap) KV_RETURN_IF_ERROR(write_bootstrap(*recovered.wal, lmdb, *options.bootstrap, report));
   report.lmdb_entries_checked = lmdb.log.entries_checked;
-  fill_wal_report(wal.open_report(), report);
+  fill_wal_report(recovered.wal->open_report(), report);
 
-  std::optional<SnapshotMetadata> snapshot = wal.snapshot() ? wal.snapshot() : lmdb.snapshot;
-  uint64_t snapshot_index = snapshot ? snapshot->last_included_index : 0;
-  report.snapshot_index = snapshot_index;
-  if (!report.lmdb_rebuilt && snapshot_index > lmdb.positions.applied_index) {
+  std::optional<SnapshotMetadata> snapshot = recovered.wal->snapshot() ? recovered.wal->snapshot() : lmdb.snapshot;
+  if (!report.lmdb_rebuilt && snapshot && snapshot->last_included_index > lmdb.positions.applied_index) {
     // A crash between the WAL's snapshot record (the commit point of an install) and the
     // state machine's replace: the install is finished here.
     SnapshotDirectory snapshots(env, paths.snapshots);
-    const std::string path = snapshots.path_for(snapshot_index, snapshot->last_included_term);
-    KV_RETURN_IF_ERROR(load_base_snapshot(env, path, *snapshot, store, report));
-    KV_ASSIGN_OR_RETURN(lmdb.positions, store.load_positions());
+    const std::string path = snapshots.path_for(snapshot->last_included_index, snapshot->last_included_term);
+    KV_RETURN_IF_ERROR(load_base_snapshot(env, path, *snapshot, *recovered.store, report));
+    KV_ASSIGN_OR_RETURN(lmdb.positions, recovered.store->load_positions());
   }
-  if (options.repair_corruption) {
-    // Each can refuse; the WAL may already be cut (salvaged), and LMDB is unchanged.
-    KV_RETURN_IF_ERROR(repair_lmdb_entry(store, wal, lmdb, report));
-    KV_RETURN_IF_ERROR(refill_from_lmdb(store, wal, lmdb, options, report));
-    KV_RETURN_IF_ERROR(enter_repair(store, wal, lmdb, report));
-  }
+  // May replace the store (the state machine rebuilt) and record a newer snapshot in the WAL.
+  if (options.repair_corruption) KV_RETURN_IF_ERROR(repair_corruption(env, paths, options, recovered, lmdb));
+  Store& store = *recovered.store;
+  Wal& wal = *recovered.wal;
+  snapshot = wal.snapshot() ? wal.snapshot() : lmdb.snapshot;
+  const uint64_t snapshot_index = snapshot ? snapshot->last_included_index : 0;
+  report.snapshot_index = snapshot_index;
   KV_RETURN_IF_ERROR(check_wal_continues_lmdb(wal, lmdb.log, snapshot_index));
   KV_RETURN_IF_ERROR(reconcile_log(store, wal, snapshot_index, options, lmdb.log, report));
   KV_RETURN_IF_ERROR(reconcile_metadata(store, wal, lmdb, recovered.state));

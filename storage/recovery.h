@@ -69,9 +69,12 @@ struct RecoveryOptions {
   // the WAL still holds is replaced from the WAL. A WAL record: the WAL is salvaged
   // (WalOptions::salvage: everything before it kept, the rest copied to DATA/damaged-N and
   // discarded) and the node starts in the durable repairing state (Metadata::repairing), in
-  // which it takes the lost entries from a leader before it votes again. What cannot be
-  // repaired so (the state machine applied past what is still readable, an LMDB entry below
-  // the WAL, damage before the first metadata record) is refused as before, saying so.
+  // which it takes the lost entries from a leader before it votes again. When the state machine
+  // applied past what the salvaged WAL still holds, LMDB's log refills the WAL; when it cannot,
+  // the state machine is rebuilt from the base snapshot and its applied index goes back there.
+  // What cannot be repaired so (that rebuild without its snapshot file, or with entries that
+  // only LMDB holds; an LMDB entry below the WAL; damage before the first metadata record) is
+  // refused as before, saying so.
   // Off here (storage tools and tests see corruption as an error); a node turns it on.
   bool repair_corruption = false;
 };
@@ -109,10 +112,19 @@ struct RecoveryReport {
   uint64_t entries_refilled = 0;      // entries copied back from LMDB into the salvaged WAL
   uint64_t lmdb_damaged_index = 0;    // an unreadable LMDB log entry, replaced from the WAL (0: none)
   std::string lmdb_damage;            // why it was unreadable
+  // The salvaged WAL ends below the applied index and LMDB's log cannot refill it: LMDB was
+  // discarded and the base snapshot loaded into a fresh one (the state machine rebuilt under
+  // the log). The applied index went back from applied_index_before to snapshot_index (0
+  // without a snapshot); the node repairs and applies the rest again as its leader commits it.
+  bool state_machine_rebuilt = false;
+  uint64_t applied_index_before = 0;
+  std::string state_machine_rebuild_reason;  // why the log could not be rebuilt under it
   bool repairing = false;             // the node starts (or stays) in the repairing state
   uint64_t repair_last_index = 0;     // Metadata::repair_last_index
   // "recovered N entries (R replayed from the WAL, C checked in LMDB), cut T torn bytes[, LMDB
-  // rebuilt (why) from snapshot I (K keys)]"
+  // rebuilt (why) from snapshot I (K keys)]", then what was repaired; a state machine rebuilt
+  // under the log reads "state machine rebuilt from snapshot S (K keys) because ...: applied
+  // index went back from X to S".
   std::string summary() const;
 };
 

@@ -558,6 +558,40 @@ BOOST_AUTO_TEST_CASE(wal_damage_below_the_applied_index_is_refilled_from_lmdb) {
   BOOST_TEST(verified->wal_last_index == 25u);
 }
 
+// A start that salvaged the WAL and stopped before it wrote the repairing state leaves a clean
+// WAL that ends below the applied index: the next start refills it and repairs all the same
+// (entries after the applied index may have been acknowledged and are gone).
+BOOST_AUTO_TEST_CASE(a_wal_salvaged_by_an_earlier_start_below_the_applied_index_still_repairs) {
+  TempDir temp;
+  {
+    auto wal = open_wal(temp);
+    require_ok(wal->save_metadata(Metadata{1, 0}));
+    append(*wal, 1, 30, 1);
+    require_ok(wal->sync());
+  }
+  {
+    Recovered first = recover_ok(temp);
+    require_ok(first.store->save_positions(StorePositions{30, 25, 1}));  // the state machine applied 1..25
+    require_ok(first.store->sync());
+  }
+  WalRecordInfo tenth = locate(temp, 10);
+  damage(wal_dir(temp) + "/" + tenth.segment, tenth.offset + 40, tenth.offset + 41, 0x04);
+  {
+    WalOptions salvage;  // what that start's Wal::open did before it stopped
+    salvage.salvage = true;
+    salvage.salvage_directory = node_dir(temp);
+    auto salvaged = open_wal(temp, salvage);
+    BOOST_REQUIRE(salvaged->open_report().damaged);
+    BOOST_REQUIRE_EQUAL(salvaged->last_index(), 9u);
+  }
+  Recovered recovered = recover_ok(temp, repairing_options());
+  BOOST_TEST(!recovered.report.wal_damage.damaged, "salvaged already");
+  BOOST_TEST(recovered.report.entries_refilled == 16u);
+  BOOST_TEST(recovered.state.metadata.repairing);
+  BOOST_TEST(recovered.state.metadata.repair_last_index == 30u);
+  BOOST_TEST(recovered.report.repairing);
+}
+
 BOOST_AUTO_TEST_CASE(lmdb_gap_refuses_start) {
   for (uint64_t batch : {uint64_t{1}, uint64_t{5}, uint64_t{4096}}) {
     BOOST_TEST_CONTEXT("batch_entries_max " << batch) {
@@ -1037,6 +1071,7 @@ BOOST_AUTO_TEST_CASE(trust_rule_decides_from_the_marker_the_boot_and_the_wal) {
   BOOST_TEST(!decide(LmdbMarkerKind::open, "", "", true));
   BOOST_TEST(!decide(LmdbMarkerKind::open, "a", "", true));
   BOOST_TEST(!decide(LmdbMarkerKind::unreadable, "", "a", true));
+  BOOST_TEST(!decide(LmdbMarkerKind::discarding, "a", "a", true), "a state machine rebuild was under way");
   BOOST_TEST(decide(LmdbMarkerKind::missing, "", "a", false), "a brand-new directory");
   BOOST_TEST(decide(LmdbMarkerKind::missing, "", "a", true), "a directory of an older build");
 }
@@ -1104,6 +1139,271 @@ BOOST_AUTO_TEST_CASE(verify_reads_and_checks_the_base_snapshot_file) {
   auto damaged = verify_data_directory(posix_env(), node_dir(temp));
   BOOST_TEST((damaged.status().code() == Code::corruption), damaged.status().to_string());
   BOOST_TEST(contains(damaged.status().message(), snapshot));
+}
+
+// --- damage below the applied index: the state machine rebuilt under the log -----------------
+
+// A node whose base snapshot (150) was recorded in the WAL before its last entries: entries
+// 1..200 (terms 1, then 2 from 101) in the WAL and LMDB, the snapshot record after entry 160,
+// the state machine applied through 200. Returns the hash of the state at 150 (the snapshot's).
+uint64_t build_node_with_snapshot_inside_the_wal(const TempDir& temp) {
+  Recovered recovered = recover_ok(temp);
+  Wal& wal = *recovered.wal;
+  Store& store = *recovered.store;
+  std::vector<Entry> entries;
+  for (uint64_t index = 1; index <= 200; ++index) entries.push_back(put_entry(index, index <= 100 ? 1 : 2));
+  require_ok(wal.save_metadata(Metadata{2, 1}));
+  const std::vector<Entry> first(entries.begin(), entries.begin() + 160);
+  const std::vector<Entry> rest(entries.begin() + 160, entries.end());
+  require_ok(wal.append_batch(first));
+  require_ok(wal.sync());
+  require_ok(store.save_entries(first));
+  apply_from_log(store, 1, 150);
+  const uint64_t at_snapshot = hash_of(store);
+  SnapshotDirectory directory(posix_env(), snapshots_dir(temp));
+  auto taken = take_snapshot(posix_env(), store, directory, {Member{1, "a:1"}});
+  BOOST_REQUIRE_MESSAGE(taken.is_ok(), taken.status().to_string());
+  BOOST_REQUIRE_EQUAL(taken->header.index, 150u);
+  require_ok(wal.save_snapshot(SnapshotMetadata{150, 2, {Member{1, "a:1"}}}));
+  require_ok(wal.append_batch(rest));
+  require_ok(wal.sync());
+  require_ok(store.save_entries(rest));
+  apply_from_log(store, 151, 200);
+  require_ok(store.sync());
+  BOOST_REQUIRE_EQUAL(store.load_positions().value().applied_index, 200u);
+  return at_snapshot;
+}
+
+// Damage below the applied index that LMDB's log cannot refill: the WAL's record of entry 180
+// flipped (entries after it follow: salvaged, the WAL ends at 179), and LMDB's entry 170
+// unreadable too (its log then ends at 169), while the state machine applied through 200.
+void damage_below_the_applied_index(const TempDir& temp) {
+  WalRecordInfo record = locate(temp, 180);
+  uint64_t payload = record.offset + wal_format::record_header_bytes;
+  damage(wal_dir(temp) + "/" + record.segment, payload + 5, payload + 6, 0x10);
+  damage_lmdb_entry(temp, 170);
+}
+
+// What a rebuilt node must hold: the WAL's log 1..179 in LMDB, the state machine exactly the
+// snapshot's (nothing applied past 150), the repairing state durable in the WAL.
+void require_rebuilt_under_the_log(const Recovered& recovered, uint64_t at_snapshot) {
+  Store& store = *recovered.store;
+  const StorePositions positions = store.load_positions().value();
+  BOOST_TEST(positions.applied_index == 150u);
+  BOOST_TEST(positions.applied_term == 2u);
+  BOOST_TEST(hash_of(store) == at_snapshot, "the state machine holds the snapshot's contents and nothing after");
+  std::vector<Entry> log = lmdb_log(store);
+  BOOST_REQUIRE_EQUAL(log.size(), 179u);
+  for (const Entry& entry : log) {
+    BOOST_REQUIRE_MESSAGE(entry == put_entry(entry.index, entry.index <= 100 ? 1 : 2), "LMDB entry " << entry.index);
+  }
+  BOOST_TEST(recovered.state.last_index == 179u);
+  BOOST_TEST(recovered.state.last_term == 2u);
+  BOOST_REQUIRE(recovered.state.snapshot.has_value());
+  BOOST_TEST(recovered.state.snapshot->last_included_index == 150u);
+  BOOST_TEST(recovered.state.metadata.repairing);
+  BOOST_TEST(recovered.state.metadata.repair_last_index >= 200u, "it held at least 200 before the damage");
+  BOOST_TEST(recovered.report.repairing);
+}
+
+BOOST_AUTO_TEST_CASE(wal_damage_below_the_applied_index_without_lmdb_entries_rebuilds_the_state_machine) {
+  TempDir temp;
+  BootId boot("boot-1");
+  const uint64_t at_snapshot = build_node_with_snapshot_inside_the_wal(temp);
+  damage_below_the_applied_index(temp);
+  Recovered recovered = recover_ok(temp, repairing_options());
+  const RecoveryReport& report = recovered.report;
+  BOOST_TEST(report.wal_damage.damaged);
+  BOOST_TEST(report.lmdb_damaged_index == 170u);
+  BOOST_TEST(report.entries_refilled == 0u);
+  BOOST_TEST(!report.lmdb_rebuilt, "LMDB was trusted: only the damage made it go");
+  BOOST_TEST(report.state_machine_rebuilt);
+  BOOST_TEST(report.applied_index_before == 200u);
+  BOOST_TEST(report.snapshot_index == 150u);
+  BOOST_TEST(report.snapshot_loaded);
+  BOOST_TEST(report.snapshot_keys_loaded == 37u);
+  BOOST_TEST(report.entries_replayed == 179u, "the WAL's whole log, into the fresh LMDB");
+  BOOST_TEST(contains(report.summary(), "state machine rebuilt from snapshot 150 (37 keys)"), report.summary());
+  BOOST_TEST(contains(report.summary(), "applied index went back from 200 to 150"), report.summary());
+  BOOST_TEST(contains(report.summary(), "repairing"), report.summary());
+  require_rebuilt_under_the_log(recovered, at_snapshot);
+  // The leader's entries come back and are applied again, as the node does once they commit.
+  apply_from_log(*recovered.store, 151, 179);
+  BOOST_TEST(recovered.store->load_positions().value().applied_index == 179u);
+  // A restart (a process crash) keeps all of it, repairing still, and rebuilds nothing again.
+  recovered = Recovered{};
+  Recovered again = recover_ok(temp, repairing_options());
+  BOOST_TEST(!again.report.state_machine_rebuilt);
+  BOOST_TEST(!again.report.lmdb_rebuilt);
+  BOOST_TEST(again.state.metadata.repairing);
+  BOOST_TEST(again.store->load_positions().value().applied_index == 179u);
+  again = Recovered{};
+  auto verified = verify_data_directory(posix_env(), node_dir(temp));
+  BOOST_REQUIRE_MESSAGE(verified.is_ok(), verified.status().to_string());
+  BOOST_TEST(verified->wal_last_index == 179u);
+}
+
+// Passes every call to posix_env() but fails (Code::unsupported, which nothing salvages or
+// retries) the `crash_at`-th call that changes a file or a name, or opens a snapshot file: the
+// recovery stops there, with what it did before in place, as a process killed at that call.
+class CrashingEnv final : public Env {
+ public:
+  CrashingEnv(uint64_t crash_at, std::string snapshot_directory)
+      : crash_at_(crash_at), snapshot_directory_(std::move(snapshot_directory)) {}
+  bool crashed() const { return crashed_; }
+
+  Result<std::unique_ptr<File>> open_file(const std::string& path, OpenMode mode) override {
+    const bool snapshot = path.rfind(snapshot_directory_, 0) == 0;
+    if (mode != OpenMode::read_only || snapshot) KV_RETURN_IF_ERROR(step("open " + path));
+    return posix_env().open_file(path, mode);
+  }
+  Status sync_dir(const std::string& directory) override {
+    KV_RETURN_IF_ERROR(step("sync_dir " + directory));
+    return posix_env().sync_dir(directory);
+  }
+  Status rename(const std::string& from, const std::string& to) override {
+    KV_RETURN_IF_ERROR(step("rename " + from));
+    return posix_env().rename(from, to);
+  }
+  Status remove(const std::string& path) override {
+    KV_RETURN_IF_ERROR(step("remove " + path));
+    return posix_env().remove(path);
+  }
+  Status create_dir(const std::string& directory) override {
+    KV_RETURN_IF_ERROR(step("create_dir " + directory));
+    return posix_env().create_dir(directory);
+  }
+  Result<std::vector<std::string>> list(const std::string& directory) override { return posix_env().list(directory); }
+  bool exists(const std::string& path) override { return posix_env().exists(path); }
+  Result<std::unique_ptr<FileLock>> lock(const std::string& path) override { return posix_env().lock(path); }
+  std::string boot_id() override { return posix_env().boot_id(); }
+
+ private:
+  Status step(const std::string& call) {
+    if (++calls_ != crash_at_) return Status::ok();
+    crashed_ = true;
+    return Status::unsupported("simulated crash at call " + std::to_string(calls_) + ": " + call);
+  }
+  uint64_t crash_at_;
+  std::string snapshot_directory_;
+  uint64_t calls_ = 0;
+  bool crashed_ = false;
+};
+
+// A crash at any point of the repair (salvage, repairing state, LMDB discarded, snapshot
+// loaded, log indexed) leaves a directory the next start repairs the same way.
+BOOST_AUTO_TEST_CASE(a_crash_anywhere_in_the_state_machine_rebuild_is_repaired_the_same_way_at_restart) {
+  BootId boot("boot-1");
+  uint64_t crash_points = 0, restarts_rebuilding_under_the_log = 0, restarts_rebuilding_untrusted_lmdb = 0;
+  bool crashed_while_discarding = false;
+  for (uint64_t crash_at = 1;; ++crash_at) {
+    TempDir temp;
+    const uint64_t at_snapshot = build_node_with_snapshot_inside_the_wal(temp);
+    damage_below_the_applied_index(temp);
+    std::string crash;
+    {
+      CrashingEnv crashing(crash_at, snapshots_dir(temp));
+      auto first = recover(crashing, node_dir(temp), repairing_options());
+      if (!crashing.crashed()) {
+        BOOST_REQUIRE_MESSAGE(first.is_ok(), first.status().to_string());
+        require_rebuilt_under_the_log(*first, at_snapshot);
+        break;
+      }
+      BOOST_REQUIRE(!first.is_ok());
+      crash = first.status().to_string();
+    }  // the process is gone: files closed, nothing more written
+    BOOST_TEST_CONTEXT("crash at call " << crash_at << ": " << crash) {
+      ++crash_points;
+      auto marker = read_lmdb_marker(posix_env(), node_dir(temp));
+      if (marker.is_ok() && marker->kind == LmdbMarkerKind::discarding) crashed_while_discarding = true;
+      Recovered recovered = recover_ok(temp, repairing_options());
+      require_rebuilt_under_the_log(recovered, at_snapshot);
+      // Rebuilt under the log again, or (after the discard marker) as an untrusted LMDB, or
+      // nothing left to rebuild (the crash came after the fresh LMDB was marked open).
+      if (recovered.report.state_machine_rebuilt) ++restarts_rebuilding_under_the_log;
+      if (recovered.report.lmdb_rebuilt) ++restarts_rebuilding_untrusted_lmdb;
+    }
+  }
+  BOOST_TEST_MESSAGE(crash_points << " crash points; the restart rebuilt under the log after "
+                                   << restarts_rebuilding_under_the_log << ", an untrusted LMDB after "
+                                   << restarts_rebuilding_untrusted_lmdb);
+  BOOST_TEST(crash_points >= 5u);
+  BOOST_TEST(restarts_rebuilding_under_the_log > 0u);
+  BOOST_TEST(restarts_rebuilding_untrusted_lmdb > 0u);
+  BOOST_TEST(crashed_while_discarding, "some crash fell between discarding LMDB and loading the snapshot");
+}
+
+// The remaining refusal: the base snapshot the rebuild needs is missing or damaged. Refused at
+// every start, naming the file, with LMDB left as it was; with the file back it repairs.
+BOOST_AUTO_TEST_CASE(damage_below_the_applied_index_without_a_usable_base_snapshot_is_refused_naming_the_file) {
+  BootId boot("boot-1");
+  for (bool missing : {true, false}) {
+    BOOST_TEST_CONTEXT((missing ? "missing" : "damaged")) {
+      TempDir temp;
+      const uint64_t at_snapshot = build_node_with_snapshot_inside_the_wal(temp);
+      damage_below_the_applied_index(temp);
+      const std::string snapshot = base_snapshot_path(temp);
+      const std::vector<uint8_t> good = testing::read_file(snapshot);
+      if (missing) {
+        require_ok(posix_env().remove(snapshot));
+      } else {
+        std::vector<uint8_t> bad = good;
+        bad[bad.size() / 2] ^= 1;
+        testing::write_file(snapshot, bad);
+      }
+      const uint64_t lmdb_bytes = testing::file_size(lmdb_dir(temp) + "/data.mdb");
+      for (int start = 0; start < 2; ++start) {  // the second start finds the WAL already salvaged
+        Status status = recover_status(temp, repairing_options());
+        BOOST_TEST((status.code() == Code::corruption), status.to_string());
+        BOOST_TEST(contains(status.message(), snapshot), status.message());
+        BOOST_TEST(contains(status.message(), "applied through index 200"), status.message());
+        BOOST_TEST(contains(status.message(), "cannot be rebuilt under the log"), status.message());
+        BOOST_TEST(contains(status.message(), "not repaired: replace this node"), status.message());
+        BOOST_TEST(testing::file_size(lmdb_dir(temp) + "/data.mdb") == lmdb_bytes, "LMDB is left as it was");
+        auto marker = read_lmdb_marker(posix_env(), node_dir(temp));
+        BOOST_TEST((marker.is_ok() && marker->kind == LmdbMarkerKind::open));
+      }
+      testing::write_file(snapshot, good);  // an operator puts the file back
+      Recovered recovered = recover_ok(temp, repairing_options());
+      BOOST_TEST(recovered.report.state_machine_rebuilt);
+      require_rebuilt_under_the_log(recovered, at_snapshot);
+    }
+  }
+}
+
+// Without any snapshot (a WAL from index 1) the state machine goes back to empty: applied 0.
+BOOST_AUTO_TEST_CASE(without_a_base_snapshot_the_state_machine_is_rebuilt_from_empty) {
+  TempDir temp;
+  BootId boot("boot-1");
+  {
+    Recovered recovered = recover_ok(temp);
+    std::vector<Entry> entries;
+    for (uint64_t index = 1; index <= 60; ++index) entries.push_back(put_entry(index, 1));
+    require_ok(recovered.wal->save_metadata(Metadata{1, 0}));
+    require_ok(recovered.wal->append_batch(entries));
+    require_ok(recovered.wal->sync());
+    require_ok(recovered.store->save_entries(entries));
+    apply_from_log(*recovered.store, 1, 60);
+    require_ok(recovered.store->sync());
+  }
+  WalRecordInfo record = locate(temp, 40);
+  const uint64_t payload = record.offset + wal_format::record_header_bytes;
+  damage(wal_dir(temp) + "/" + record.segment, payload + 2, payload + 3, 0x04);
+  damage_lmdb_entry(temp, 30);
+  Recovered recovered = recover_ok(temp, repairing_options());
+  BOOST_TEST(recovered.report.state_machine_rebuilt);
+  BOOST_TEST(!recovered.report.snapshot_loaded);
+  BOOST_TEST(contains(recovered.report.summary(), "applied index went back from 60 to 0"), recovered.report.summary());
+  BOOST_TEST(recovered.store->load_positions().value().applied_index == 0u);
+  TempDir empty_temp;
+  auto empty = Store::open(empty_temp.file("lmdb"), StoreOptions{SyncMode::relaxed});
+  BOOST_REQUIRE(empty.is_ok());
+  BOOST_TEST(hash_of(*recovered.store) == hash_of(**empty), "nothing applied: an empty state machine");
+  BOOST_TEST(recovered.state.last_index == 39u);
+  BOOST_TEST(recovered.state.metadata.repairing);
+  std::vector<Entry> log = lmdb_log(*recovered.store);
+  BOOST_REQUIRE_EQUAL(log.size(), 39u);
+  for (const Entry& entry : log) BOOST_REQUIRE_MESSAGE(entry == put_entry(entry.index, 1), "LMDB entry " << entry.index);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
