@@ -129,6 +129,19 @@ WalRecordInfo locate(const TempDir& temp, uint64_t index) {
   return found;
 }
 
+// Where the last write to `segment` ends: after the seal the last sync wrote (storage/FORMAT.md,
+// "Seals"). A crash tears that write in order, the seal with it.
+uint64_t written_end(const TempDir& temp, const std::string& segment) {
+  uint64_t end = 0;
+  WalOptions options;
+  options.read_only = true;
+  auto wal = Wal::open(posix_env(), wal_dir(temp), options, [&](const WalRecordInfo& record) {
+    if (record.segment == segment) end = record.offset + wal_format::record_bytes(record.payload_bytes);
+  });
+  BOOST_REQUIRE_MESSAGE(wal.is_ok(), wal.status().to_string());
+  return end;
+}
+
 // A snapshot file of an empty state at (index, term) in the node's snapshot directory: the
 // base snapshot a WAL snapshot record names.
 void write_base_snapshot(const TempDir& temp, uint64_t index, uint64_t term) {
@@ -391,7 +404,8 @@ BOOST_AUTO_TEST_CASE(torn_wal_tail_is_cut_and_reported) {
   }
   WalRecordInfo last = locate(temp, 50);
   uint64_t end = last.offset + wal_format::record_bytes(last.payload_bytes);
-  damage(wal_dir(temp) + "/" + last.segment, end - 40, end, 0);  // the write of entry 50 cut short
+  // The write of entry 50 cut short: its end and the seal after it never landed.
+  damage(wal_dir(temp) + "/" + last.segment, end - 40, written_end(temp, last.segment), 0);
   Recovered recovered = recover_ok(temp);
   BOOST_TEST(recovered.report.torn_bytes_cut > 0u);
   BOOST_TEST(recovered.report.torn_segment == last.segment);
@@ -777,7 +791,7 @@ BOOST_AUTO_TEST_CASE(verify_reports_clean_torn_and_corrupt_directories) {
   WalRecordInfo last = locate(temp, 80);
   std::string segment = wal_dir(temp) + "/" + last.segment;
   uint64_t end = last.offset + wal_format::record_bytes(last.payload_bytes);
-  damage(segment, end - 40, end, 0);
+  damage(segment, end - 40, written_end(temp, last.segment), 0);  // entry 80's write torn, its seal lost
   std::vector<uint8_t> torn_bytes = testing::read_file(segment);
   auto torn = verify_data_directory(posix_env(), node_dir(temp));
   BOOST_REQUIRE_MESSAGE(torn.is_ok(), torn.status().to_string());

@@ -65,8 +65,9 @@ BOOST_AUTO_TEST_CASE(verify_torn_tail_exits_one_and_names_bytes_without_changing
   std::vector<uint8_t> bytes = keyval::testing::read_file(segment);
   uint64_t record = wal_format::record_bytes(100);
   uint64_t end = wal_format::segment_header_bytes + wal_format::record_bytes(encode_metadata(Metadata{7, 2}).size()) + 50 * record;
-  // Wipe the second half of the last record: a write cut short.
-  for (uint64_t i = end - record / 2; i < end; ++i) bytes[i] = 0;
+  // The one write cut short: the second half of the last record, and the seals after it, never landed.
+  BOOST_TEST_REQUIRE(bytes[end + 8] == static_cast<uint8_t>(EntryType::seal), "a seal follows the last entry");
+  for (uint64_t i = end - record / 2; i < bytes.size(); ++i) bytes[i] = 0;
   keyval::testing::write_file(segment, bytes);
   Run run = run_keyval("wal verify " + dir.path());
   BOOST_TEST(run.exit_code == 1, run.output);
