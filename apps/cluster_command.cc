@@ -1,11 +1,15 @@
 // keyval cluster start|demo: a local cluster of `keyval node` processes on 127.0.0.1.
 //
 //   keyval cluster start --dir D [--nodes 3] [--client-port-base 7101] [--peer-port-base 7201]
+//                        [--tls-dir CERTS] [--cluster-secret-file F]
 //       starts the nodes (data in D/node<i>, logs in D/node<i>.log), waits for a leader,
 //       prints the endpoints and stays in the foreground; SIGINT or SIGTERM stops every node
 //       it started (SIGTERM, by PID) and exits 0 when all of them stopped cleanly. Ports
 //       another process holds are refused before anything starts (exit 1, the port named);
 //       a node that exits during start-up, or every node stopping by itself, exits 1.
+//       --tls-dir: a directory made by scripts/make-certs.sh CERTS 1..N: mutual TLS between the
+//       nodes and TLS on their client ports (docs/SECURITY.md); --cluster-secret-file: every
+//       node proves the secret on its peer links. Both are checked before anything starts.
 //   keyval cluster demo [--dir D --keep] [--keys N] [--writers W] [--value-bytes B]
 //       the README's main job: starts a cluster on free ports, writes and reads N keys, kills
 //       the leader with SIGKILL under load, shows the new leader and the restarted node's
@@ -37,12 +41,15 @@ constexpr int exit_failed = 1;
 constexpr uint64_t leader_timeout_ms = 10000;
 
 Result<std::unique_ptr<LocalCluster>> make_cluster(const std::string& directory, uint64_t nodes, uint16_t client_base,
-                                                   uint16_t peer_base) {
+                                                   uint16_t peer_base, const std::string& tls_directory = "",
+                                                   const std::string& cluster_secret_file = "") {
   LocalClusterOptions options;
   options.directory = directory;
   options.nodes = nodes;
   options.client_port_base = client_base;
   options.peer_port_base = peer_base;
+  options.tls_directory = tls_directory;
+  options.cluster_secret_file = cluster_secret_file;
   return LocalCluster::create(options);
 }
 
@@ -99,7 +106,8 @@ void print_status(LocalCluster& cluster) {
 // --- keyval cluster start -------------------------------------------------------------------
 
 int start_main(const std::vector<std::string>& args) {
-  auto flags = cli::Flags::parse(args, {"dir", "nodes", "client-port-base", "peer-port-base"});
+  auto flags =
+      cli::Flags::parse(args, {"dir", "nodes", "client-port-base", "peer-port-base", "tls-dir", "cluster-secret-file"});
   if (!flags.is_ok()) return cli::usage_error("cluster start", flags.status().message());
   if (!flags->positional().empty()) return cli::usage_error("cluster start", "unexpected argument '" + flags->positional()[0] + "'");
   if (!flags->has("dir")) return cli::usage_error("cluster start", "--dir is required");
@@ -120,7 +128,9 @@ int start_main(const std::vector<std::string>& args) {
       return exit_failed;
     }
   }
-  auto cluster = make_cluster(flags->get("dir"), *nodes, static_cast<uint16_t>(*client_base), static_cast<uint16_t>(*peer_base));
+  const std::string tls_directory = flags->get("tls-dir");
+  auto cluster = make_cluster(flags->get("dir"), *nodes, static_cast<uint16_t>(*client_base),
+                              static_cast<uint16_t>(*peer_base), tls_directory, flags->get("cluster-secret-file"));
   if (!cluster.is_ok()) return cli::usage_error("cluster start", cluster.status().message());
   LocalCluster& c = **cluster;
 
@@ -156,8 +166,9 @@ int start_main(const std::vector<std::string>& args) {
   }
   std::cout << "leader: node " << *leader << "\n";
   print_status(c);
+  const std::string client_tls_flags = tls_directory.empty() ? "" : " --tls-ca " + tls_directory + "/ca.crt";
   std::cout << "endpoints: " << c.endpoints_flag() << "\n"
-            << "try: keyval put hello world --endpoints " << c.endpoints_flag() << "\n"
+            << "try: keyval put hello world --endpoints " << c.endpoints_flag() << client_tls_flags << "\n"
             << "stop: Ctrl-C, or kill " << ::getpid() << "\n"
             << std::flush;
   timespec poll{0, 200 * 1000 * 1000};

@@ -1,6 +1,8 @@
 // LocalCluster and WriteLoad (see local_cluster.h).
 #include "apps/local_cluster.h"
 
+#include "actors/peer_handshake.h"
+
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -91,6 +93,9 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::create(LocalClusterOptions o
   }
   std::unique_ptr<LocalCluster> cluster(new LocalCluster(std::move(options)));
   const LocalClusterOptions& o = cluster->options_;
+  // First, so that the destructor (which signals every node) is safe on any early return.
+  cluster->pids_.assign(o.nodes, 0);
+  cluster->exits_.assign(o.nodes, std::nullopt);
   std::vector<uint16_t> picked;
   if (o.client_port_base == 0 || o.peer_port_base == 0) {
     KV_ASSIGN_OR_RETURN(picked, free_ports((o.separate_peer_listen ? 3 : 2) * o.nodes));
@@ -113,9 +118,20 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::create(LocalClusterOptions o
     auto tls = TlsContext::create(TlsRole::client, TlsFiles{d + "/client.crt", d + "/client.key", d + "/ca.crt"});
     if (!tls.is_ok()) return Status::invalid_argument("local cluster TLS: " + tls.status().message());
     cluster->client_tls_ = *tls;
+    for (uint64_t id = 1; id <= o.nodes; ++id) {  // each node's own, checked before any starts
+      const std::string node = d + "/node-" + std::to_string(id);
+      auto server = TlsContext::create(TlsRole::server, TlsFiles{node + ".crt", node + ".key", d + "/ca.crt"});
+      if (!server.is_ok()) {
+        return Status::invalid_argument("local cluster TLS, node " + std::to_string(id) + ": " +
+                                        server.status().message() + " (make them with scripts/make-certs.sh " + d +
+                                        " 1.." + std::to_string(o.nodes) + ")");
+      }
+    }
   }
-  cluster->pids_.assign(o.nodes, 0);
-  cluster->exits_.assign(o.nodes, std::nullopt);
+  if (!o.cluster_secret_file.empty()) {
+    auto secret = read_cluster_secret(o.cluster_secret_file);
+    if (!secret.is_ok()) return Status::invalid_argument("cluster secret: " + secret.status().message());
+  }
   return cluster;
 }
 
@@ -185,6 +201,9 @@ std::vector<std::string> LocalCluster::node_arguments(uint64_t id) const {
     const std::string node = d + "/node-" + std::to_string(id);
     args.insert(args.end(), {"--peer-cert", node + ".crt", "--peer-key", node + ".key", "--peer-ca", d + "/ca.crt",
                              "--client-cert", node + ".crt", "--client-key", node + ".key"});
+  }
+  if (!options_.cluster_secret_file.empty()) {
+    args.insert(args.end(), {"--cluster-secret-file", options_.cluster_secret_file});
   }
   if (id <= bootstrap_nodes()) {
     if (options_.separate_peer_listen) args.insert(args.end(), {"--peer-listen", peer_listen_endpoints_[id - 1].str()});

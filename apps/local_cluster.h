@@ -60,6 +60,9 @@ struct LocalClusterOptions {
   // DIR/ca.crt, and the cluster's own clients (status, wait_for_leader) use DIR/ca.crt and
   // DIR/client.crt and .key (client_tls()). Empty: plaintext.
   std::string tls_directory;
+  // A cluster secret file (keyval node --cluster-secret-file; docs/SECURITY.md) every node
+  // is started with. Empty: none.
+  std::string cluster_secret_file;
 };
 
 struct NodeExit {

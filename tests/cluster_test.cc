@@ -77,18 +77,6 @@ int listen_on_free_port(uint16_t* port) {
   return fd;
 }
 
-// Whether `port` on 127.0.0.1 can be bound right now.
-bool port_is_free(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = htons(port);
-  const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
-  ::close(fd);
-  return free;
-}
-
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(cluster)
@@ -396,7 +384,7 @@ BOOST_AUTO_TEST_CASE(cluster_start_on_busy_ports_names_the_port_and_starts_nothi
   int fd = listen_on_free_port(&taken);
   // The busy port is the second node's client port; the first node's must be free (another
   // test's connection may hold the port below an ephemeral one), so that this one is named.
-  for (int attempt = 0; attempt < 20 && (taken <= 1024 || !port_is_free(static_cast<uint16_t>(taken - 1))); ++attempt) {
+  for (int attempt = 0; attempt < 20 && (taken <= 1024 || !testing::port_is_free(static_cast<uint16_t>(taken - 1))); ++attempt) {
     ::close(fd);
     fd = listen_on_free_port(&taken);
   }

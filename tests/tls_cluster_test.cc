@@ -7,11 +7,13 @@
 // clients; every wait is bounded.
 #define BOOST_TEST_MODULE tls_cluster_test
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <utility>
 
 #include "actors/tls.h"
@@ -143,6 +145,79 @@ BOOST_AUTO_TEST_CASE(a_peer_whose_certificate_names_another_id_is_refused) {
   auto put = client.put("served-without-" + std::to_string(victim), "yes");
   BOOST_CHECK_MESSAGE(put.is_ok(), put.status().message());
   cluster->stop_all();
+}
+
+// `keyval cluster start --tls-dir CERTS --cluster-secret-file F`: the nodes it starts use TLS on
+// both ports and prove the secret; its hint names the CA; the CLI with the CA works and a
+// plaintext client is refused; SIGTERM stops every node and the command exits 0.
+BOOST_AUTO_TEST_CASE(cluster_start_with_tls_and_a_secret_serves_tls_clients_and_stops_on_sigterm) {
+  TempDir dir;
+  const std::string certs = make_certs(dir);
+  const std::string secret = dir.file("secret");
+  {
+    std::ofstream out(secret);
+    out << "a cluster secret of enough bytes\n";
+  }
+  std::filesystem::permissions(secret, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  // Three free ports in a row for clients and three for peers, below the ephemeral range.
+  auto free_run = [](uint16_t from) {
+    for (uint16_t base = from; base < from + 2000; base += 7) {
+      bool free = true;
+      for (uint16_t port = base; port < base + 3 && free; ++port) free = testing::port_is_free(port);
+      if (free) return base;
+    }
+    BOOST_FAIL("no three free ports in a row from " << from);
+    return uint16_t{0};
+  };
+  const uint16_t client_base = free_run(static_cast<uint16_t>(21000 + ::getpid() % 3000));
+  const uint16_t peer_base = free_run(static_cast<uint16_t>(client_base + 10));
+  const std::string output = dir.file("cluster-start.out");
+  const pid_t pid = ::fork();
+  BOOST_REQUIRE(pid >= 0);
+  if (pid == 0) {
+    const std::string command = "exec \"" + std::string(std::getenv("KEYVAL_BINARY")) + "\" cluster start --dir " +
+                                dir.file("c") + " --client-port-base " + std::to_string(client_base) +
+                                " --peer-port-base " + std::to_string(peer_base) + " --tls-dir " + certs +
+                                " --cluster-secret-file " + secret + " > " + output + " 2>&1";
+    ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  const uint64_t deadline = steady_now_ms() + 30000;
+  while (!contains(read_text(output), "try: keyval put") && steady_now_ms() < deadline) ::usleep(100 * 1000);
+  const std::string started = read_text(output);
+  BOOST_CHECK_MESSAGE(contains(started, "leader: node"), started);
+  BOOST_CHECK_MESSAGE(contains(started, "--tls-ca " + certs + "/ca.crt"), started);
+  std::string endpoints;
+  for (int i = 0; i < 3; ++i) {
+    endpoints += (i ? "," : "") + std::string("127.0.0.1:") + std::to_string(client_base + i);
+  }
+  auto put = run_keyval("put tls-start-key yes --endpoints " + endpoints + " --tls-ca " + certs + "/ca.crt");
+  BOOST_CHECK_MESSAGE(put.exit_code == 0, put.output << started);
+  auto get = run_keyval("get tls-start-key --endpoints " + endpoints + " --tls-ca " + certs + "/ca.crt");
+  BOOST_CHECK_MESSAGE(get.exit_code == 0 && contains(get.output, "yes"), get.output);
+  std::vector<Endpoint> client_endpoints;
+  for (int i = 0; i < 3; ++i) client_endpoints.push_back(Endpoint{"127.0.0.1", static_cast<uint16_t>(client_base + i)});
+  KvClient plaintext(client_endpoints, quick(nullptr));
+  BOOST_CHECK(!plaintext.put("plaintext", "refused").is_ok());
+  const std::string node_log = read_text(dir.file("c") + "/node1.log");
+  BOOST_CHECK_MESSAGE(contains(node_log, "TLS"), node_log);
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  BOOST_REQUIRE(::waitpid(pid, &status, 0) == pid);
+  BOOST_CHECK_MESSAGE(WIFEXITED(status) && WEXITSTATUS(status) == 0, read_text(output));
+  // A secret file others may read is refused before anything starts.
+  std::filesystem::permissions(secret, std::filesystem::perms::group_read, std::filesystem::perm_options::add);
+  auto refused = run_keyval("cluster start --dir " + dir.file("c2") + " --client-port-base " +
+                            std::to_string(client_base) + " --peer-port-base " + std::to_string(peer_base) +
+                            " --cluster-secret-file " + secret);
+  BOOST_CHECK_EQUAL(refused.exit_code, 2);
+  BOOST_CHECK_MESSAGE(contains(refused.output, secret), refused.output);
+  BOOST_CHECK_MESSAGE(!contains(refused.output, "started"), refused.output);
+  auto no_certs = run_keyval("cluster start --dir " + dir.file("c3") + " --client-port-base " +
+                             std::to_string(client_base) + " --peer-port-base " + std::to_string(peer_base) +
+                             " --nodes 4 --tls-dir " + certs);
+  BOOST_CHECK_EQUAL(no_certs.exit_code, 2);
+  BOOST_CHECK_MESSAGE(contains(no_certs.output, "node 4"), no_certs.output);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -5,6 +5,9 @@
 // Header only, as Boost.Test's macros belong to each test module.
 #pragma once
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,6 +25,18 @@
 namespace keyval::testing {
 
 constexpr uint64_t cluster_leader_timeout_ms = 10000;
+
+// Whether `port` on 127.0.0.1 can be bound right now (for commands given fixed port bases).
+inline bool port_is_free(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(port);
+  const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+  ::close(fd);
+  return free;
+}
 
 // A WriteLoad's client: an operation is given up within 3 s, one request within 500 ms.
 inline KvClientOptions load_options() {
