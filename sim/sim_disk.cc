@@ -563,6 +563,11 @@ void SimDisk::fail_syncs(const std::string& prefix, bool fail) {
   }
 }
 
+bool SimDisk::syncs_failing(const std::string& prefix) const {
+  std::lock_guard<std::mutex> guard(state_->mutex);
+  return state_->failing_prefixes.count(normalize(prefix)) > 0;
+}
+
 void SimDisk::set_capacity(uint64_t bytes) {
   std::lock_guard<std::mutex> guard(state_->mutex);
   state_->capacity_bytes = bytes;

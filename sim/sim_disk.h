@@ -70,6 +70,7 @@ class SimDisk : public Env {
 
   // Faults.
   void fail_syncs(const std::string& prefix, bool fail);
+  bool syncs_failing(const std::string& prefix) const;  // fail_syncs(prefix, true) is in force
   void set_capacity(uint64_t bytes);  // 0: unlimited
   void set_full(const std::string& prefix, bool full);
 

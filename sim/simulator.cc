@@ -289,6 +289,13 @@ class Simulator final : public SimCluster {
   }
 
   void on_started(uint64_t node, const Result<NodeHandles>& result) {
+    if (!result.is_ok() && result.status().code() == Code::io_error &&
+        disk_.syncs_failing(this->node(node).data_directory())) {
+      // fdatasync was made to fail while the node started: it stops (fail-stop), as it must,
+      // and is restarted like any node that stopped itself. Not a refusal of its data.
+      trace("node " + std::to_string(node) + " failed to start (" + result.status().to_string() + "): fail-stop");
+      return;
+    }
     if (!result.is_ok()) {
       add_violations({"node " + std::to_string(node) + " refused to start: " + result.status().to_string()});
       return;
@@ -312,6 +319,18 @@ class Simulator final : public SimCluster {
     // A node repairing a damaged WAL votes for no one: as good as down for elections.
     for (uint64_t id : current_voters_) down += node(id).up() && id != media_damaged_ ? 0 : 1;
     return down < (current_voters_.size() - 1) / 2;
+  }
+  // Whether removing `removed` from `voters` leaves the crash budget may_take_down keeps: fewer
+  // than (n - 1) / 2 of the remaining voters down, repairing or refused. A fault injected before
+  // the removal commits is budgeted on the larger configuration, so a removal must leave room.
+  bool keeps_fault_budget(const std::vector<uint64_t>& voters, const std::vector<uint64_t>& removed) const {
+    size_t remaining = 0, impaired = 0;
+    for (uint64_t id : voters) {
+      if (std::find(removed.begin(), removed.end(), id) != removed.end()) continue;
+      ++remaining;
+      if (!node(id).up() || id == media_damaged_ || refused_.count(id) != 0) ++impaired;
+    }
+    return impaired < (remaining - 1) / 2 || impaired == 0;
   }
   bool active(uint64_t id) const {
     return spares_.count(id) == 0 && retired_.count(id) == 0 && refused_.count(id) == 0;
@@ -784,6 +803,7 @@ void Simulator::inject_member_change() {
     kind = ConfChangeKind::remove;
     std::vector<uint64_t> removable = voters.size() > 3 ? voters : learners;
     member = removable[random_.between(0, removable.size() - 1)];
+    if (!keeps_fault_budget(voters, {member})) return;
   } else {
     return;
   }
@@ -804,7 +824,8 @@ void Simulator::inject_member_change() {
       if (id != member && id != leader->id()) others.push_back(id);
     }
     const uint64_t second = others[random_.between(0, others.size() - 1)];
-    if (node(leader->id()).request_member_change(ConfChangeKind::remove, second)) {
+    if (keeps_fault_budget(voters, {member, second}) &&
+        node(leader->id()).request_member_change(ConfChangeKind::remove, second)) {
       ++result_.member_changes;
       trace("leader " + std::to_string(leader->id()) + " asked at once to remove node " + std::to_string(second));
     }
@@ -820,7 +841,11 @@ void Simulator::inject_wipe() {
   if (!may_take_down()) return;
   std::vector<uint64_t> candidates;
   for (uint64_t id : current_voters_) {
-    if (id <= options_.nodes && active(id) && node(id).up() && crash_at_[id - 1] == 0) candidates.push_back(id);
+    // Not the node a media fault is pending on: a misdirected write meant for its old disk
+    // would land on the new one's first records, before any metadata (refused, "Not repaired").
+    if (id <= options_.nodes && active(id) && node(id).up() && crash_at_[id - 1] == 0 && id != media_damaged_) {
+      candidates.push_back(id);
+    }
   }
   if (candidates.empty()) return;
   const uint64_t id = candidates[random_.between(0, candidates.size() - 1)];
