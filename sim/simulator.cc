@@ -803,7 +803,17 @@ void Simulator::inject_member_change() {
     kind = ConfChangeKind::remove;
     std::vector<uint64_t> removable = voters.size() > 3 ? voters : learners;
     member = removable[random_.between(0, removable.size() - 1)];
-    if (!keeps_fault_budget(voters, {member})) return;
+    if (!keeps_fault_budget(voters, {member})) {
+      // Not a healthy voter while others are impaired: a voter that is down goes instead (what
+      // an operator removes), or nothing does.
+      member = 0;
+      for (uint64_t id : removable) {
+        if (!node(id).up() && id != media_damaged_ && id != leader->id() && keeps_fault_budget(voters, {id})) {
+          member = id;
+        }
+      }
+      if (member == 0) return;
+    }
   } else {
     return;
   }

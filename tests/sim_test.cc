@@ -138,9 +138,10 @@ BOOST_AUTO_TEST_CASE(no_violation_in_200_seeds_of_five_nodes_under_all_faults) {
   BOOST_TEST(leader_transfers_completed > seeds / 2, "and many of them complete");
   BOOST_TEST(member_changes > seeds, "membership changes (thesis ch. 4) run under the faults");
   BOOST_TEST(members_added > seeds / 2, "fresh nodes join as learners");
-  // seeds / 5: the count sits near 50 for 200 seeds (53 before media faults, 49 with them: the
-  // schedule of every other fault moved), so seeds / 4 failed on noise.
-  BOOST_TEST(members_promoted > seeds / 5, "and are promoted to voters");
+  // seeds / 6: the count moves with the schedule of every other fault (53 for 200 seeds before
+  // media faults, 49 with them, 43 with seals, 36 once a removal keeps the crash budget: fewer
+  // healthy voters leave while others are impaired, so fewer learners are asked to replace them).
+  BOOST_TEST(members_promoted > seeds / 6, "and are promoted to voters");
   BOOST_TEST(members_removed > seeds / 4, "members are removed (and stopped for good)");
   BOOST_TEST(wipes > seeds / 2, "the wrong procedure: a voter's data wiped, restarted under its id");
   BOOST_TEST(wipes_refused > wipes / 2, "and it refuses when a peer counted it before");
