@@ -317,7 +317,8 @@ class Simulator final : public SimCluster {
   bool may_take_down() const {
     size_t down = 0;
     // A node repairing a damaged WAL votes for no one: as good as down for elections.
-    for (uint64_t id : current_voters_) down += node(id).up() && id != media_damaged_ ? 0 : 1;
+    // A wiped voter refuses soon after its restart (its probation): down from the wipe on.
+    for (uint64_t id : current_voters_) down += node(id).up() && id != media_damaged_ && wiped_.count(id) == 0 ? 0 : 1;
     return down < (current_voters_.size() - 1) / 2;
   }
   // Whether removing `removed` from `voters` leaves the crash budget may_take_down keeps: fewer
@@ -328,7 +329,7 @@ class Simulator final : public SimCluster {
     for (uint64_t id : voters) {
       if (std::find(removed.begin(), removed.end(), id) != removed.end()) continue;
       ++remaining;
-      if (!node(id).up() || id == media_damaged_ || refused_.count(id) != 0) ++impaired;
+      if (!node(id).up() || id == media_damaged_ || refused_.count(id) != 0 || wiped_.count(id) != 0) ++impaired;
     }
     return impaired < (remaining - 1) / 2 || impaired == 0;
   }
@@ -540,6 +541,7 @@ class Simulator final : public SimCluster {
   uint64_t media_damaged_ = 0;
   bool media_restarted_ = false;
   bool misdirect_pending_ = false;
+  std::set<uint64_t> wiped_;  // voters whose data directory was wiped (inject_wipe)
   uint64_t misdirected_seen_ = 0;
   std::map<uint64_t, uint64_t> repairing_from_;  // repairing node -> its last index when first seen so
   // The last leadership transfer asked: its target and the leader's term then.
@@ -865,6 +867,7 @@ void Simulator::inject_wipe() {
   std::filesystem::remove_all(work_directory_ + "/n" + std::to_string(id) + "-lmdb", ignored);
   restart_at_[id - 1] = now_ns_ + random_.between(50, 600) * ms;
   ++result_.wipes;
+  wiped_.insert(id);
   trace("node " + std::to_string(id) + "'s data directory is wiped; it restarts with --bootstrap under its id");
 }
 

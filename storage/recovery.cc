@@ -857,6 +857,12 @@ Result<Recovered> recover(Env& env, const std::string& data_directory, const Rec
   fill_wal_report(recovered.wal->open_report(), report);
 
   std::optional<SnapshotMetadata> snapshot = recovered.wal->snapshot() ? recovered.wal->snapshot() : lmdb.snapshot;
+  // LMDB indexes the WAL's records once they are durable, so its snapshot record is newer only
+  // when a damaged WAL lost that record (salvage; repair_corruption writes it to the WAL again):
+  // it was the commit point all the same.
+  if (lmdb.snapshot && snapshot && lmdb.snapshot->last_included_index > snapshot->last_included_index) {
+    snapshot = lmdb.snapshot;
+  }
   if (!report.lmdb_rebuilt && snapshot && snapshot->last_included_index > lmdb.positions.applied_index) {
     // A crash between the WAL's snapshot record (the commit point of an install) and the
     // state machine's replace: the install is finished here.
