@@ -5,6 +5,7 @@
 #include <chrono>
 #include <map>
 #include <set>
+#include <utility>
 #include <optional>
 
 #include "actors/client_addresses.h"
@@ -628,7 +629,7 @@ class RaftNodeActor : public caf::event_based_actor {
   // ---- taking snapshots (§7) and compaction ----
 
   bool snapshot_due() const {
-    if (!forced_next_.empty()) return true;
+    if (!forced_next_.empty() || replacement_next_) return true;
     if (applied_index_ < snapshot_retry_at_) return false;
     const uint64_t entries = applied_index_ > core_.snapshot_index() ? applied_index_ - core_.snapshot_index() : 0;
     const bool amortized = config_.snapshot_size_divisor == 0 ||
@@ -643,6 +644,7 @@ class RaftNodeActor : public caf::event_based_actor {
     snapshot_index_before_ = core_.snapshot_index();
     forced_now_ = std::move(forced_next_);
     forced_next_.clear();
+    replacement_now_ = std::exchange(replacement_next_, false);
     applied_bytes_since_snapshot_ = 0;
     const auto started = clock().now();
     // The state machine snapshots at its own applied index, at most applied_index_: the
@@ -658,7 +660,7 @@ class RaftNodeActor : public caf::event_based_actor {
               record_snapshot(*taken, file_bytes, keys, ms);
             },
             [this](caf::error& error) {
-              log("snapshot failed, the previous one stays: " + to_status(error).to_string());
+              if (!replacement_now_) log("snapshot failed, the previous one stays: " + to_status(error).to_string());
               snapshot_finished(to_status(error), 0, 0, 0);
             });
   }
@@ -668,8 +670,16 @@ class RaftNodeActor : public caf::event_based_actor {
     const uint64_t index = taken.last_included_index;
     if (index >= core_.snapshot_index()) taken.configuration = configuration_at(index);
     const uint64_t term = taken.last_included_term;
+    if (replacement_now_ && index < core_.snapshot_index()) {
+      // The state machine is behind the base (an install not yet applied): the file taken is
+      // not the one transfers read, which stays missing.
+      return snapshot_finished(Status::busy("the state machine is at index " + std::to_string(index) +
+                                            ", behind the snapshot to replace"),
+                               0, 0, 0);
+    }
     if (index <= core_.snapshot_index()) {
-      // Nothing applied since the last one (or an install overtook it): that one stands.
+      // Nothing applied since the last one (or an install overtook it): that one stands (a
+      // replacement at the same index and term was published under its name).
       return snapshot_finished(Status::ok(), core_.snapshot_index(), core_.snapshot_term(), file_bytes);
     }
     char line[160];
@@ -694,6 +704,16 @@ class RaftNodeActor : public caf::event_based_actor {
 
   void snapshot_finished(const Status& status, uint64_t index, uint64_t term, uint64_t file_bytes) {
     snapshot_in_progress_ = false;
+    if (replacement_now_ && status.is_ok()) {
+      log("snapshot " + std::to_string(index) + " (term " + std::to_string(term) +
+          ") replaces the damaged one for transfers");
+    } else if (replacement_now_) {
+      // Transfers stop here; the next InstallSnapshot the core asks for finds the file still
+      // missing and asks for a new one again.
+      log("replacing the damaged snapshot failed, no snapshot can be sent until a later attempt: " +
+          status.to_string());
+    }
+    replacement_now_ = false;
     // A failed snapshot, or one that found nothing new (the state machine lags the log), is
     // tried again only after more entries were applied, never in a loop.
     if (!status.is_ok() || index <= snapshot_index_before_) {
@@ -774,6 +794,21 @@ class RaftNodeActor : public caf::event_based_actor {
     pump_transfer(message.to);
   }
 
+  // The snapshot the core sends failed its checksums when read for a transfer (the snapshotter
+  // logged the file and offset and moved it aside) or is gone: a new snapshot of the state
+  // machine, which LMDB still holds intact, takes its place, through the normal path (a WAL
+  // record, then snapshot_taken). The core names it in its next InstallSnapshot to the follower.
+  // A take already running publishes a new file anyway, so none is added.
+  void replace_snapshot(uint64_t index, uint64_t term, const Status& why) {
+    if (index != core_.snapshot_index() || term != core_.snapshot_term()) return;  // replaced already
+    if (why.code() != Code::corruption && why.code() != Code::not_found) return;
+    if (snapshot_in_progress_) return;
+    log("snapshot " + std::to_string(index) + " (term " + std::to_string(term) +
+        ") cannot be sent, taking a new one: " + why.to_string());
+    replacement_next_ = true;
+    maybe_snapshot();
+  }
+
   void abandon_transfer(uint64_t peer, const std::string& why) {
     auto found = transfers_.find(peer);
     if (found == transfers_.end()) return;
@@ -826,7 +861,10 @@ class RaftNodeActor : public caf::event_based_actor {
             [this, peer, epoch](caf::error& error) {
               auto found = transfers_.find(peer);
               if (found == transfers_.end() || found->second.epoch != epoch) return;
-              abandon_transfer(peer, "reading the snapshot failed: " + to_status(error).to_string());
+              const uint64_t index = found->second.index, term = found->second.term;
+              const Status status = to_status(error);
+              abandon_transfer(peer, "reading the snapshot failed: " + status.to_string());
+              replace_snapshot(index, term, status);
             });
   }
 
@@ -1056,6 +1094,8 @@ class RaftNodeActor : public caf::event_based_actor {
   uint64_t snapshot_retry_at_ = 0;      // after a failed or empty snapshot: not before this applied index
   std::vector<TakePromise> forced_now_;         // answered by the snapshot being taken
   std::vector<TakePromise> forced_next_;        // arrived since: need a later one
+  bool replacement_next_ = false;  // the snapshot to send is damaged or gone: take a new one now
+  bool replacement_now_ = false;   // the snapshot being taken replaces a damaged or missing one
   std::map<uint64_t, OutgoingTransfer> transfers_;  // leader: by follower
   uint64_t transfer_epoch_ = 0;
   std::optional<IncomingTransfer> incoming_;    // follower

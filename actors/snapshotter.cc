@@ -53,6 +53,7 @@ caf::result<Frame, uint64_t, uint64_t> on_take(Self self, const Frame& configura
   auto& state = self->state;
   auto members = decode_snapshot_metadata(configuration.bytes.data(), configuration.bytes.size(), "take request");
   if (!members.is_ok()) return to_error(members.status());
+  state.reading.reset();  // the new file may replace one of the same name (a damaged one moved aside)
   auto summary = take_snapshot(*state.config.env, *state.store, *state.directory, members->configuration);
   if (!summary.is_ok()) {
     log_line(state, "taking a snapshot failed (the previous one stays): " + summary.status().to_string());
@@ -70,8 +71,35 @@ Status open_for_read(SnapshotterState& state, uint64_t index, uint64_t term) {
   return Status::ok();
 }
 
+// Every transfer and every backup reads from offset 0 first (a follower that refused the file
+// asks for offset 0 again): the whole file is checked then, so a published snapshot damaged at
+// rest (a flipped bit, a bad sector) is not streamed to a follower, which would refuse it at its
+// end and ask for it again, forever. The damaged file is moved aside (kept for the operator)
+// and the reply is corruption: the raft node takes a new snapshot of its state machine, which
+// LMDB still holds, and sends that one.
+Status check_before_sending(SnapshotterState& state, uint64_t index, uint64_t term) {
+  state.reading.reset();  // reopened after the check: the file may have been replaced since
+  auto verified = verify_snapshot_file(*state.config.env, state.directory->path_for(index, term));
+  if (verified.is_ok() && verified->header.index == index && verified->header.term == term) return Status::ok();
+  Status damage = verified.is_ok() ? Status::corruption("snapshot " + state.directory->path_for(index, term) +
+                                                        " names index " + std::to_string(verified->header.index) +
+                                                        " term " + std::to_string(verified->header.term))
+                                   : verified.status();
+  if (damage.code() != Code::corruption) return damage;  // missing or unreadable: not moved
+  Status moved = state.directory->move_aside(index, term);
+  log_line(state, "published snapshot damaged: " + damage.message() + "; " +
+                      (moved.is_ok() ? "moved aside to " + state.directory->damaged_path_for(index, term)
+                                     : "moving it aside failed: " + moved.to_string()) +
+                      "; a new snapshot replaces it");
+  return damage;
+}
+
 caf::result<Frame, uint64_t> on_read(Self self, uint64_t index, uint64_t term, uint64_t offset, uint64_t bytes_max) {
   auto& state = self->state;
+  if (offset == 0) {
+    Status checked = check_before_sending(state, index, term);
+    if (!checked.is_ok()) return to_error(checked);
+  }
   Status opened = open_for_read(state, index, term);
   if (!opened.is_ok()) return to_error(opened);
   OpenForRead& reading = *state.reading;

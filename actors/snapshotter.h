@@ -6,7 +6,10 @@
 //     Older snapshots go once the WAL names a newer base (compact). Reading LMDB from this actor while the
 //     store_indexer keeps writing is safe: LMDB readers never block writers, and the
 //     store makes map growth wait for the reader (Store::read_state_machine).
-//   * read: bytes of a published snapshot, for the leader's InstallSnapshot and backups.
+//   * read: bytes of a published snapshot, for the leader's InstallSnapshot and backups. A
+//     read at offset 0 (each transfer and backup begins there) checks the whole file first;
+//     a damaged one is moved aside (snapshots/damaged-<name>, logged with its offset) and the
+//     reply is corruption: the raft node then takes a new snapshot in its place.
 //   * write / finish: an incoming snapshot (InstallSnapshot, §7) is written as it arrives
 //     into a temporary file; finish verifies every chunk checksum and the whole-file
 //     checksum, syncs it and publishes it. Nothing of a half-received snapshot is ever

@@ -535,6 +535,15 @@ Status SnapshotDirectory::publish(const std::string& temp_path, uint64_t index, 
   return env_.sync_dir(directory_);
 }
 
+std::string SnapshotDirectory::damaged_path_for(uint64_t index, uint64_t term) const {
+  return join_path(directory_, "damaged-" + file_name(index, term));
+}
+
+Status SnapshotDirectory::move_aside(uint64_t index, uint64_t term) {
+  KV_RETURN_IF_ERROR(env_.rename(path_for(index, term), damaged_path_for(index, term)));
+  return env_.sync_dir(directory_);
+}
+
 Result<std::vector<std::pair<uint64_t, uint64_t>>> SnapshotDirectory::list() const {
   std::vector<std::pair<uint64_t, uint64_t>> snapshots;
   if (!env_.exists(directory_)) return snapshots;

@@ -134,6 +134,12 @@ class SnapshotDirectory {
   // Removes all but the `count` newest complete snapshots, then fsyncs the directory. The
   // caller keeps the WAL's base snapshot among them (call it after the newest is the base).
   Status retain_newest(size_t count);
+  // Renames the complete snapshot (index, term) to damaged_path_for(index, term), replacing an
+  // older file of that name, then fsyncs the directory: a file that failed its checksums is
+  // kept for the operator to inspect (no "snap-" prefix: list, retain_newest and
+  // remove_temporaries never see it), and no reader opens it again under its old name.
+  Status move_aside(uint64_t index, uint64_t term);
+  std::string damaged_path_for(uint64_t index, uint64_t term) const;
 
   const std::string& directory() const { return directory_; }
 

@@ -12,6 +12,7 @@
 #include <boost/test/unit_test.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <sstream>
 #include <string>
@@ -20,6 +21,7 @@
 #include "apps/kv_socket.h"
 #include "apps/local_cluster.h"
 #include "storage/env.h"
+#include "storage/snapshot_file.h"
 #include "tests/support/cluster_fixture.h"
 #include "tests/support/run_keyval.h"
 #include "tests/support/temp_dir.h"
@@ -63,6 +65,33 @@ uint64_t number_after(const std::string& line, const std::string& prefix) {
   auto at = line.find(prefix);
   if (at == std::string::npos) return 0;
   return std::strtoull(line.c_str() + at + prefix.size(), nullptr, 10);
+}
+
+// The newest published snapshot file of a node's data directory ("" when it has none).
+std::string newest_snapshot_file(const std::string& data_directory) {
+  const std::string snapshots = data_directory + "/snapshots";
+  auto names = posix_env().list(snapshots);
+  std::string newest;
+  if (!names.is_ok()) return newest;
+  for (const std::string& name : *names) {
+    uint64_t index = 0, term = 0;
+    if (SnapshotDirectory::parse_file_name(name, &index, &term) && name > newest) newest = name;
+  }
+  return newest.empty() ? newest : snapshots + "/" + newest;
+}
+
+// Damage at rest: one byte of `path` flipped in place (the same file, as a bad sector or a
+// stray write leaves it, so a reader holding it open sees the damage too).
+void flip_byte_in_place(const std::string& path, uint64_t offset) {
+  std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+  BOOST_TEST_REQUIRE(file.is_open(), path);
+  file.seekg(static_cast<std::streamoff>(offset));
+  char byte = 0;
+  file.get(byte);
+  file.seekp(static_cast<std::streamoff>(offset));
+  file.put(static_cast<char>(byte ^ 0x40));
+  file.flush();
+  BOOST_TEST_REQUIRE(file.good(), path);
 }
 
 // Three-node clusters in one temporary directory; every node still running is stopped at the end.
@@ -322,6 +351,88 @@ BOOST_AUTO_TEST_CASE(a_follower_stopped_across_two_snapshots_catches_up_through_
     BOOST_TEST(got->value == "e" + std::to_string(i));
   }
   expect_no_loss(load);
+}
+
+BOOST_AUTO_TEST_CASE(a_leader_whose_snapshot_file_is_damaged_replaces_it_and_the_follower_catches_up) {
+  // Without the check before sending, the follower refuses the damaged file at its end, the
+  // leader sends it again from offset 0, and the follower never catches up.
+  // A snapshot every 4 MiB of payload: the newest file holds about 8 MiB, so the damage (in its
+  // last eighth) lies past the first 4 chunks. While the follower is down the leader's attempts
+  // send those 4 chunks (its window) and its transport keeps the newest 4 MiB of frames for the
+  // follower: read before the flip, they are still whole; every chunk past them is read after it.
+  start({"--snapshot-entries", "0", "--snapshot-bytes", std::to_string(4u << 20), "--log-tail-entries", "10"});
+  const uint64_t leader_id = leader();
+  const uint64_t follower = leader_id % 3 + 1;
+  KvClient client(cluster->client_endpoints(), load_options());
+  for (int i = 0; i < 50; ++i)
+    BOOST_TEST_REQUIRE(client.put("early-" + std::to_string(i), "e" + std::to_string(i)).is_ok());
+  const uint64_t stopped_at = kill_caught_up(follower);
+
+  // The others take two snapshots and compact past the follower's last entry: it can catch up
+  // only by a snapshot.
+  constexpr int big_keys = 160;
+  const std::string big_value(64u << 10, 'b');
+  for (int i = 0; i < big_keys; ++i) {
+    auto put = client.put("big-" + std::to_string(i), big_value + std::to_string(i));
+    BOOST_TEST_REQUIRE(put.is_ok(), put.status().message() << "\n" << logs());
+  }
+  expect_caught_up(*cluster);
+  sleep_ms(300);  // a snapshot the last applied entries started is published and recorded by now
+  for (uint64_t id = 1; id <= 3; ++id) {
+    if (id == follower) continue;
+    BOOST_TEST_REQUIRE(view(id).first_index > stopped_at + 1,
+                       "node " << id << " did not compact past index " << stopped_at << "\n" << logs());
+  }
+
+  // Both running nodes' newest snapshot (the one InstallSnapshot sends) get one byte flipped in
+  // their body, so whichever leads has a damaged file. No write runs now: no newer snapshot
+  // is taken behind the damage's back.
+  std::map<uint64_t, std::string> damaged;
+  std::map<uint64_t, uint64_t> log_from;
+  for (uint64_t id = 1; id <= 3; ++id) {
+    log_from[id] = cluster->log_bytes(id);
+    if (id == follower) continue;
+    damaged[id] = newest_snapshot_file(cluster->data_directory(id));
+    BOOST_TEST_REQUIRE(!damaged[id].empty(), "node " << id << " has no snapshot file");
+    uint64_t index = 0, term = 0;
+    SnapshotDirectory::parse_file_name(damaged[id].substr(damaged[id].rfind('/') + 1), &index, &term);
+    BOOST_TEST_REQUIRE(view(id).snapshot_index == index, "node " << id << " sends another snapshot than " << damaged[id]);
+    const uint64_t bytes = keyval::testing::file_size(damaged[id]);
+    BOOST_TEST_REQUIRE(bytes - bytes / 8 > (5u << 20), damaged[id] << " holds only " << bytes << " bytes");
+    flip_byte_in_place(damaged[id], bytes - bytes / 8);
+    BOOST_TEST_REQUIRE(!verify_snapshot_file(posix_env(), damaged[id]).is_ok(), damaged[id]);
+  }
+
+  BOOST_TEST_REQUIRE(cluster->start(follower).is_ok());
+  const std::string installed = wait_for_log(follower, "installed snapshot", log_from[follower], catch_up_timeout_ms);
+  BOOST_TEST_REQUIRE(!installed.empty(), "node " << follower << " installed no snapshot\n" << logs());
+  expect_caught_up(*cluster);
+  expect_hashes_agree(*cluster);
+
+  // The node that sent it named its damaged file with an offset and moved it aside.
+  const uint64_t sender = number_after(cluster->last_log_line(follower, "received from node", log_from[follower]),
+                                       "received from node ");
+  BOOST_TEST_REQUIRE(damaged.count(sender) == 1u, "no sender of the installed snapshot found\n" << logs());
+  const std::string& file = damaged[sender];
+  const std::string name = file.substr(file.rfind('/') + 1);
+  BOOST_TEST(has_log_line(sender, {"published snapshot damaged", file, "offset", "moved aside"}, log_from[sender]),
+             logs());
+  BOOST_TEST(has_log_line(sender, {"replaces the damaged one"}, log_from[sender]), logs());
+  BOOST_TEST(posix_env().exists(cluster->data_directory(sender) + "/snapshots/damaged-" + name));
+  const std::string now_sent = newest_snapshot_file(cluster->data_directory(sender));
+  BOOST_TEST(verify_snapshot_file(posix_env(), now_sent).is_ok(), now_sent);
+
+  // Every acknowledged write, read through the cluster (linearizable reads: from the leader).
+  for (int i = 0; i < 50; ++i) {
+    auto got = client.get("early-" + std::to_string(i));
+    BOOST_TEST_REQUIRE(got.is_ok(), got.status().message());
+    BOOST_TEST(got->value == "e" + std::to_string(i));
+  }
+  for (int i = 0; i < big_keys; ++i) {
+    auto got = client.get("big-" + std::to_string(i));
+    BOOST_TEST_REQUIRE(got.is_ok(), got.status().message());
+    BOOST_TEST((got->value == big_value + std::to_string(i)), "big-" << i);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(a_bounded_snapshot_stream_takes_its_bytes_over_the_rate) {

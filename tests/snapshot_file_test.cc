@@ -317,6 +317,27 @@ BOOST_AUTO_TEST_CASE(directory_names_lists_publishes_retains_and_removes_tempora
   BOOST_TEST(missing.list().value().empty());
 }
 
+BOOST_AUTO_TEST_CASE(a_damaged_snapshot_moved_aside_keeps_its_bytes_and_leaves_the_listing) {
+  TempDir temp;
+  SnapshotDirectory directory(posix_env(), temp.file("snapshots"));
+  require_ok(directory.create());
+  for (uint64_t i : {10, 20}) {
+    const std::string tmp = directory.temp_path_for(i, 2, "take");
+    write_snapshot(posix_env(), tmp, SnapshotHeader{i, 2, {}}, make_contents(5, 1, i));
+    require_ok(directory.publish(tmp, i, 2));
+  }
+  const std::vector<uint8_t> bytes = testing::read_file(directory.path_for(20, 2));
+  require_ok(directory.move_aside(20, 2));
+  BOOST_TEST(directory.damaged_path_for(20, 2) == temp.file("snapshots/damaged-" + SnapshotDirectory::file_name(20, 2)));
+  BOOST_TEST(!posix_env().exists(directory.path_for(20, 2)));
+  BOOST_TEST(testing::read_file(directory.damaged_path_for(20, 2)) == bytes, "kept for the operator, unchanged");
+  BOOST_TEST((directory.list().value() == std::vector<std::pair<uint64_t, uint64_t>>{{10, 2}}));
+  require_ok(directory.retain_newest(0));
+  require_ok(directory.remove_temporaries());
+  BOOST_TEST(posix_env().exists(directory.damaged_path_for(20, 2)), "neither retain nor cleanup removes it");
+  BOOST_TEST(!directory.move_aside(20, 2).is_ok(), "nothing left under the old name");
+}
+
 BOOST_AUTO_TEST_CASE(a_published_snapshot_survives_a_power_cut_and_an_unfinished_one_leaves_no_snapshot) {
   sim::SimDisk disk;
   SnapshotDirectory directory(disk, "/n1/snapshots");
