@@ -12,6 +12,11 @@ packages=(
   libbenchmark-dev                # Google Benchmark (micro-benchmarks)
   clang libclang-rt-dev           # libFuzzer, ASan, UBSan for scripts/fuzz.sh
   libssl-dev openssl              # libcrypto (peer handshake HMAC), libssl (TLS); the CLI for certificates
+  libcli11-dev                    # CLI11: command-line parsing and --help
+  nlohmann-json3-dev              # nlohmann/json: JSON output and input
+  libspdlog-dev                   # spdlog: log lines and levels
+  redis-tools redis-server python3-redis  # the Redis gateway's tests drive it with real Redis tools
+  prometheus                      # promtool and a real scraper for the metrics endpoint's tests
 )
 
 missing=()
