@@ -89,6 +89,15 @@ Command command_of(const ClientRequest& request) {
       command.value = request.value;
       command.expected = request.expected;
       break;
+    case ClientOp::put_many:
+      command.kind = CommandKind::put_many;
+      command.keys = request.keys;
+      command.values = request.values;
+      command.condition = static_cast<PutCondition>(request.condition);  // checked by the decoder
+      break;
+    case ClientOp::del_many: command.kind = CommandKind::erase_many; command.keys = request.keys; break;
+    case ClientOp::increment: command.kind = CommandKind::increment; command.delta = request.delta; break;
+    case ClientOp::append: command.kind = CommandKind::append; command.value = request.value; break;
     default: break;
   }
   return command;
@@ -108,6 +117,7 @@ ClientResponse write_response(const ClientRequest& request, const CommandResult&
   response.found = result.found;
   response.value = result.value;
   response.cas_succeeded = result.cas_succeeded;
+  response.number = result.number;
   return response;
 }
 
@@ -533,7 +543,11 @@ caf::result<Frame> on_client(Self self, const Frame& frame) {
     case ClientOp::member_remove: member_change(self, shared, ticket); break;
     case ClientOp::put:
     case ClientOp::del:
-    case ClientOp::cas: write(self, shared, ticket); break;
+    case ClientOp::cas:
+    case ClientOp::put_many:
+    case ClientOp::del_many:
+    case ClientOp::increment:
+    case ClientOp::append: write(self, shared, ticket); break;
   }
   return promise;
 }

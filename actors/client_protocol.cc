@@ -29,7 +29,11 @@ static_assert(schema::ClientRequest::PUT == static_cast<uint16_t>(ClientOp::put)
                   schema::ClientRequest::MEMBER_ADD == static_cast<uint16_t>(ClientOp::member_add) &&
                   schema::ClientRequest::MEMBER_PROMOTE == static_cast<uint16_t>(ClientOp::member_promote) &&
                   schema::ClientRequest::MEMBER_REMOVE == static_cast<uint16_t>(ClientOp::member_remove) &&
-                  schema::ClientRequest::RANGE == static_cast<uint16_t>(ClientOp::range),
+                  schema::ClientRequest::RANGE == static_cast<uint16_t>(ClientOp::range) &&
+                  schema::ClientRequest::PUT_MANY == static_cast<uint16_t>(ClientOp::put_many) &&
+                  schema::ClientRequest::DELETE_MANY == static_cast<uint16_t>(ClientOp::del_many) &&
+                  schema::ClientRequest::INCREMENT == static_cast<uint16_t>(ClientOp::increment) &&
+                  schema::ClientRequest::APPEND == static_cast<uint16_t>(ClientOp::append),
               "schema/client.capnp orders its union as ClientOp");
 
 Status refuse_oversized(size_t bytes, const std::string& where) {
@@ -61,7 +65,40 @@ Status bounded_address(capnp::Text::Reader text, const char* what) {
 }
 
 bool has_key(ClientOp op) {
-  return op == ClientOp::put || op == ClientOp::get || op == ClientOp::del || op == ClientOp::cas;
+  return op == ClientOp::put || op == ClientOp::get || op == ClientOp::del || op == ClientOp::cas ||
+         op == ClientOp::increment || op == ClientOp::append;
+}
+
+// Bounds of a many-key request: as many keys as fit in a message, each a valid key.
+constexpr size_t client_keys_max = 1u << 16;
+
+void fill_list(capnp::List<capnp::Data>::Builder list, const std::vector<std::string>& items) {
+  for (unsigned i = 0; i < items.size(); ++i) list.set(i, as_data(items[i]));
+}
+
+Status read_list(capnp::List<capnp::Data>::Reader list, const char* what, std::vector<std::string>* items) {
+  if (list.size() > client_keys_max) {
+    return Status::corruption(std::string("client request: ") + std::to_string(list.size()) + " " + what +
+                              ", over the bound of " + std::to_string(client_keys_max));
+  }
+  for (auto item : list) items->push_back(as_string(item));
+  return Status::ok();
+}
+
+Status check_many(const ClientRequest& request) {
+  if (request.keys.empty()) {
+    return Status::invalid_argument(std::string("client request: ") + client_op_name(request.op) + " with no keys");
+  }
+  if (request.op == ClientOp::put_many && request.values.size() != request.keys.size()) {
+    return Status::invalid_argument("client request: put_many with " + std::to_string(request.keys.size()) +
+                                    " keys and " + std::to_string(request.values.size()) + " values");
+  }
+  if (request.op == ClientOp::put_many && request.condition > static_cast<uint8_t>(PutCondition::all_present)) {
+    return Status::invalid_argument("client request: put_many with unknown condition " +
+                                    std::to_string(request.condition));
+  }
+  for (const std::string& key : request.keys) KV_RETURN_IF_ERROR(check_key(key, request.op));
+  return Status::ok();
 }
 
 void fill_request(schema::ClientRequest::Builder out, const ClientRequest& request) {
@@ -116,6 +153,28 @@ void fill_request(schema::ClientRequest::Builder out, const ClientRequest& reque
       range.setBytesMax(request.range_bytes_max);
       range.setKeysOnly(request.keys_only);
       range.setCountOnly(request.count_only);
+      return;
+    }
+    case ClientOp::put_many: {
+      auto many = out.initPutMany();
+      fill_list(many.initKeys(static_cast<unsigned>(request.keys.size())), request.keys);
+      fill_list(many.initValues(static_cast<unsigned>(request.values.size())), request.values);
+      many.setCondition(request.condition);
+      return;
+    }
+    case ClientOp::del_many:
+      fill_list(out.initDeleteMany().initKeys(static_cast<unsigned>(request.keys.size())), request.keys);
+      return;
+    case ClientOp::increment: {
+      auto increment = out.initIncrement();
+      increment.setKey(as_data(request.key));
+      increment.setDelta(request.delta);
+      return;
+    }
+    case ClientOp::append: {
+      auto append = out.initAppend();
+      append.setKey(as_data(request.key));
+      append.setValue(as_data(request.value));
       return;
     }
   }
@@ -191,6 +250,26 @@ Status read_op(schema::ClientRequest::Reader in, ClientRequest* request) {
       request->count_only = range.getCountOnly();
       return Status::ok();
     }
+    case schema::ClientRequest::PUT_MANY: {
+      auto many = in.getPutMany();
+      request->op = ClientOp::put_many;
+      request->condition = many.getCondition();
+      KV_RETURN_IF_ERROR(read_list(many.getKeys(), "keys", &request->keys));
+      return read_list(many.getValues(), "values", &request->values);
+    }
+    case schema::ClientRequest::DELETE_MANY:
+      request->op = ClientOp::del_many;
+      return read_list(in.getDeleteMany().getKeys(), "keys", &request->keys);
+    case schema::ClientRequest::INCREMENT:
+      request->op = ClientOp::increment;
+      request->key = as_string(in.getIncrement().getKey());
+      request->delta = in.getIncrement().getDelta();
+      return Status::ok();
+    case schema::ClientRequest::APPEND:
+      request->op = ClientOp::append;
+      request->key = as_string(in.getAppend().getKey());
+      request->value = as_string(in.getAppend().getValue());
+      return Status::ok();
   }
   return Status::corruption("client request: unknown op " + std::to_string(static_cast<uint16_t>(in.which())));
 }
@@ -209,6 +288,7 @@ Status read_request(schema::ClientRequest::Reader in, ClientRequest* request) {
     }
     return Status::ok();
   }
+  if (request->op == ClientOp::put_many || request->op == ClientOp::del_many) return check_many(*request);
   if (!has_key(request->op)) return Status::ok();
   return check_key(request->key, request->op);
 }
@@ -269,6 +349,7 @@ void fill_response(schema::ClientResponse::Builder out, const ClientResponse& re
   }
   out.setRangeCount(response.range_count);
   out.setMore(response.more);
+  out.setNumber(response.number);
 }
 
 // The configuration an answer carries, bounded as the members are.
@@ -350,6 +431,7 @@ Status read_response(schema::ClientResponse::Reader in, ClientResponse* response
   for (auto value : values) response->values.push_back(as_string(value));
   response->range_count = in.getRangeCount();
   response->more = in.getMore();
+  response->number = in.getNumber();
   KV_RETURN_IF_ERROR(read_configuration(in, response));
   return read_members(in, response);
 }
@@ -379,8 +461,17 @@ const char* client_op_name(ClientOp op) {
     case ClientOp::member_promote: return "member_promote";
     case ClientOp::member_remove: return "member_remove";
     case ClientOp::range: return "range";
+    case ClientOp::put_many: return "put_many";
+    case ClientOp::del_many: return "del_many";
+    case ClientOp::increment: return "increment";
+    case ClientOp::append: return "append";
   }
   return "invalid";
+}
+
+bool is_write_op(ClientOp op) {
+  return op == ClientOp::put || op == ClientOp::del || op == ClientOp::cas || op == ClientOp::put_many ||
+         op == ClientOp::del_many || op == ClientOp::increment || op == ClientOp::append;
 }
 
 const char* client_status_name(ClientStatus status) {
@@ -408,7 +499,8 @@ bool ClientRequest::operator==(const ClientRequest& other) const {
          member_client_address == other.member_client_address && member_learner == other.member_learner &&
          range_end == other.range_end && range_limit == other.range_limit &&
          range_bytes_max == other.range_bytes_max && keys_only == other.keys_only &&
-         count_only == other.count_only && serializable == other.serializable;
+         count_only == other.count_only && serializable == other.serializable && keys == other.keys &&
+         values == other.values && condition == other.condition && delta == other.delta;
 }
 
 bool ClientResponse::operator==(const ClientResponse& other) const {
@@ -422,18 +514,22 @@ bool ClientResponse::operator==(const ClientResponse& other) const {
          chunk == other.chunk && leader_client_address == other.leader_client_address && members == other.members &&
          configuration_index == other.configuration_index &&
          configuration_committed == other.configuration_committed && configuration == other.configuration &&
-         keys == other.keys && values == other.values && range_count == other.range_count && more == other.more;
+         keys == other.keys && values == other.values && range_count == other.range_count && more == other.more &&
+         number == other.number;
 }
 
 // The encoders do not check client_message_bytes_max: the receiving decoder refuses an
 // oversized message, and the sender learns it from that reply or a closed connection.
 std::vector<uint8_t> encode_client_request(const ClientRequest& request) {
+  size_t list_bytes = 0;
+  for (const std::string& key : request.keys) list_bytes += key.size() + 8;
+  for (const std::string& value : request.values) list_bytes += value.size() + 8;
   const size_t expected_bytes = request.expected ? request.expected->size() : 0;
   capnp::MallocMessageBuilder builder(first_segment_words(
       1 + struct_words<schema::ClientRequest>(),
       request.key.size() + request.value.size() + expected_bytes + request.member_peer_address.size() + 1 +
-          request.member_client_address.size() + 1 + request.range_end.size(),
-      5));
+          request.member_client_address.size() + 1 + request.range_end.size() + list_bytes,
+      7 + request.keys.size() + request.values.size()));
   fill_request(builder.initRoot<schema::ClientRequest>(), request);
   return message_to_bytes(builder);
 }

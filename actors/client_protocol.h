@@ -31,10 +31,16 @@ enum class ClientOp : uint8_t {
   // The pairs with key <= key < range_end in key order, bounded and paged (storage/kv_state_machine.h
   // KvRange): `keyval range`, `keyval get --prefix`.
   range = 12,
+  // One log entry each, applied atomically by the state machine (storage/kv_command.h): several
+  // keys written under a condition, several deleted, a decimal incremented, a value appended.
+  put_many = 13, del_many = 14, increment = 15, append = 16,
 };
 // "put", "get", "del", "cas", "status", "snapshot_begin", "snapshot_chunk", "leader_transfer",
-// "member_list", "member_add", "member_promote", "member_remove", "range"
+// "member_list", "member_add", "member_promote", "member_remove", "range", "put_many",
+// "del_many", "increment", "append"
 const char* client_op_name(ClientOp op);
+// The ops that change the state through a log entry (and carry a session).
+bool is_write_op(ClientOp op);
 
 struct ClientRequest {
   uint64_t request_id = 0;  // echoed in the response
@@ -66,6 +72,12 @@ struct ClientRequest {
   bool count_only = false;
   // get, range: served from the node's applied state without a ReadIndex (possibly stale).
   bool serializable = false;
+  // put_many: keys[i] gets values[i] when `condition` (PutCondition's number) holds for every
+  // key; del_many: keys. increment: key and delta; append: key and value.
+  std::vector<std::string> keys;
+  std::vector<std::string> values;
+  uint8_t condition = 0;
+  int64_t delta = 0;
 
   bool operator==(const ClientRequest& other) const;
 };
@@ -164,6 +176,9 @@ struct ClientResponse {
   std::vector<std::string> values;
   uint64_t range_count = 0;
   bool more = false;
+  // put_many, del_many: how many of the keys existed (and cas_succeeded: put_many wrote);
+  // increment: the new value; append: the new length.
+  int64_t number = 0;
 
   bool operator==(const ClientResponse& other) const;
 };

@@ -23,7 +23,7 @@ constexpr size_t key_in_message_bytes_max = 40;  // error messages quote at most
 
 uint64_t now_ms() { return steady_now_ms(); }
 
-bool is_write(ClientOp op) { return op == ClientOp::put || op == ClientOp::del || op == ClientOp::cas; }
+bool is_write(ClientOp op) { return is_write_op(op); }
 
 std::string quoted_key(const std::string& key) {
   if (key.size() <= key_in_message_bytes_max) return "'" + key + "'";

@@ -34,7 +34,15 @@ uint64_t now_ns() {
 
 void sleep_ms(uint64_t ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
 
-// Ports the kernel hands out for port 0, all held at once so they differ, then released.
+NodeExit exit_of(int wait_status) {
+  NodeExit exit;
+  exit.exited = WIFEXITED(wait_status);
+  exit.code = exit.exited ? WEXITSTATUS(wait_status) : WTERMSIG(wait_status);
+  return exit;
+}
+
+}  // namespace
+
 Result<std::vector<uint16_t>> free_ports(size_t count) {
   std::vector<int> sockets;
   std::vector<uint16_t> ports;
@@ -62,14 +70,6 @@ Result<std::vector<uint16_t>> free_ports(size_t count) {
   return ports;
 }
 
-NodeExit exit_of(int wait_status) {
-  NodeExit exit;
-  exit.exited = WIFEXITED(wait_status);
-  exit.code = exit.exited ? WEXITSTATUS(wait_status) : WTERMSIG(wait_status);
-  return exit;
-}
-
-}  // namespace
 
 std::string NodeExit::describe() const {
   return exited ? "exit " + std::to_string(code) : "killed by signal " + std::to_string(code);
@@ -224,6 +224,9 @@ Status LocalCluster::start(uint64_t id) {
   KV_ASSERT(id >= 1 && id <= options_.nodes);
   if (running(id)) return Status::invalid_argument("node " + std::to_string(id) + " runs already");
   std::vector<std::string> args = node_arguments(id);
+  if (id <= options_.redis_ports.size()) {
+    args.insert(args.end(), {"--redis-listen", "127.0.0.1:" + std::to_string(options_.redis_ports[id - 1])});
+  }
   args.insert(args.end(), options_.extra_node_flags.begin(), options_.extra_node_flags.end());
   std::vector<char*> argv;
   for (std::string& arg : args) argv.push_back(arg.data());

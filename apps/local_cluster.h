@@ -63,7 +63,14 @@ struct LocalClusterOptions {
   // A cluster secret file (keyval node --cluster-secret-file; docs/SECURITY.md) every node
   // is started with. Empty: none.
   std::string cluster_secret_file;
+  // The Redis gateway (docs/REDIS.md): node i serves it on 127.0.0.1:redis_ports[i - 1]
+  // (--redis-listen). Empty: no node does.
+  std::vector<uint16_t> redis_ports;
 };
+
+// `count` ports on 127.0.0.1 the kernel hands out for port 0, all held at once so they
+// differ, then released (another process may take one before it is used).
+Result<std::vector<uint16_t>> free_ports(size_t count);
 
 struct NodeExit {
   bool exited = false;  // false: killed by a signal

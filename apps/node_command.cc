@@ -81,6 +81,7 @@
 #include <optional>
 
 #include "actors/client_listener.h"
+#include "actors/redis_listener.h"
 #include "actors/messages.h"
 #include "actors/node.h"
 #include "actors/node_lifecycle.h"
@@ -108,7 +109,9 @@ const std::vector<std::string> setting_names = {"id",      "data-dir",         "
                                                 "snapshot-send-rate",
                                                 // security (parse_security_options)
                                                 "cluster-secret-file", "peer-cert", "peer-key", "peer-ca",
-                                                "client-cert", "client-key", "client-ca"};
+                                                "client-cert", "client-key", "client-ca",
+                                                // the Redis gateway (parse_redis_options)
+                                                "redis-listen", "redis-password-file"};
 // Bounds of the snapshot settings: far above any useful value, low enough that a typo in
 // units (bytes given as entries) is caught.
 constexpr uint64_t snapshot_entries_max = 1'000'000'000;
@@ -140,6 +143,9 @@ struct NodeOptions {
   std::shared_ptr<TlsContext> peer_tls_server, peer_tls_client;  // --peer-*; null: no TLS
   std::shared_ptr<TlsContext> client_tls;  // --client-*; null: plaintext client port
   std::shared_ptr<TlsContext> join_tls;    // --join's client side when the client port is TLS
+  // The Redis gateway (docs/REDIS.md): off unless --redis-listen is given.
+  std::optional<Endpoint> redis_listen;
+  std::string redis_password;  // --redis-password-file's contents; empty: no AUTH
 };
 
 // --- settings: flags over the config file ------------------------------------------------
@@ -198,6 +204,34 @@ Status parse_security_options(const Setting& setting, NodeOptions& options) {
     KV_ASSIGN_OR_RETURN(options.client_tls, tls(TlsRole::server, client, "--client-cert/--client-key/--client-ca"));
     if (peer_given == 3) {
       KV_ASSIGN_OR_RETURN(options.join_tls, tls(TlsRole::client, peer, "--join over TLS"));
+    }
+  }
+  return Status::ok();
+}
+
+// --redis-listen HOST:PORT, --redis-password-file F (owner-only, like the cluster secret; one
+// line, its trailing newline dropped).
+template <class Setting>
+Status parse_redis_options(const Setting& setting, NodeOptions& options) {
+  const std::string listen = setting("redis-listen", "");
+  const std::string password_file = setting("redis-password-file", "");
+  if (listen.empty()) {
+    if (!password_file.empty()) return Status::invalid_argument("--redis-password-file needs --redis-listen");
+    return Status::ok();
+  }
+  KV_ASSIGN_OR_RETURN(Endpoint endpoint, parse_listen("redis-listen", listen));
+  options.redis_listen = endpoint;
+  if (options.client_tls) {
+    return Status::invalid_argument(
+        "--redis-listen cannot be combined with --client-cert yet: the Redis port has no TLS (docs/REDIS.md)");
+  }
+  if (!password_file.empty()) {
+    auto password = read_cluster_secret(password_file);
+    if (!password.is_ok()) return Status::invalid_argument("--redis-password-file: " + password.status().message());
+    options.redis_password = *password;
+    while (!options.redis_password.empty() &&
+           (options.redis_password.back() == '\n' || options.redis_password.back() == '\r')) {
+      options.redis_password.pop_back();
     }
   }
   return Status::ok();
@@ -265,6 +299,7 @@ Result<NodeOptions> parse_options(const std::vector<std::string>& args) {
   if (options.threads == 0 || options.threads > 64) return Status::invalid_argument("--threads expects 1..64");
   KV_RETURN_IF_ERROR(parse_snapshot_settings(setting, options));
   KV_RETURN_IF_ERROR(parse_security_options(setting, options));
+  KV_RETURN_IF_ERROR(parse_redis_options(setting, options));
   KV_ASSIGN_OR_RETURN(options.wal_segment_bytes,
                       cli::parse_u64(setting("wal-segment-bytes", std::to_string(options.wal_segment_bytes)),
                                      "--wal-segment-bytes"));
@@ -515,6 +550,21 @@ int run_node(const NodeOptions& options) {
   }
   lifecycle.supervise_client_side(listener, "client listener");
   log("serving clients on " + options.client_listen.str() + ", peers on " + options.peer_listen.str());
+  if (options.redis_listen) {
+    RedisListenerConfig redis_config;
+    redis_config.host = options.redis_listen->host;
+    redis_config.port = options.redis_listen->port;
+    redis_config.node_id = options.id;
+    redis_config.password = options.redis_password;
+    redis_config.log = log.sink();
+    caf::actor redis = spawn_redis_listener(system, redis_config, handles->gateway);
+    if (!redis) {
+      log("cannot start: cannot serve the Redis protocol on " + options.redis_listen->str());
+      lifecycle.stop(StopMode::clean_without_hand_off);
+      return exit_failed;
+    }
+    lifecycle.supervise_client_side(redis, "redis listener");
+  }
 
   int exit_code = cli::exit_ok;
   StopMode stop_mode = StopMode::clean_without_hand_off;  // a stop asked for while it started

@@ -83,6 +83,31 @@ struct ClientRequest {
       keysOnly @29 :Bool;
       countOnly @30 :Bool;
     }
+    # Atomic multi-key and read-modify-write commands (storage/kv_command.h; the Redis
+    # gateway's MSET, MSETNX, SET NX/XX, DEL k..., INCRBY, APPEND): one log entry each.
+    # putMany: keys[i] gets values[i] when `condition` (kv.capnp PutCondition's numbers) holds
+    # for every key; the answer's casSucceeded says whether it wrote, `number` how many keys
+    # existed, found/value the first key's previous value.
+    putMany :group {
+      keys @32 :List(Data);
+      values @33 :List(Data);
+      condition @34 :UInt8;
+    }
+    # deleteMany: the keys deleted; `number`: how many existed.
+    deleteMany :group {
+      keys @35 :List(Data);
+    }
+    # increment: the key's decimal value plus delta; `number`: the new value. A value that is
+    # not a signed 64-bit decimal, or an overflow, is rejected.
+    increment :group {
+      key @36 :Data;
+      delta @37 :Int64;
+    }
+    # append: `value` appended to the key's value; `number`: the new length.
+    append :group {
+      key @38 :Data;
+      value @39 :Data;
+    }
   }
   # get, range: serve from this node's applied state without a ReadIndex: possibly stale (a
   # follower behind, a deposed leader), never blocked by an election. Linearizable when false.
@@ -158,6 +183,8 @@ struct ClientResponse {
   values @28 :List(Data);
   rangeCount @29 :UInt64;
   more @30 :Bool;
+  # putMany, deleteMany, increment, append: the number their comment names.
+  number @31 :Int64;
 }
 
 # One member of a configuration as member_list answers it. matchIndex: the leader's view of

@@ -26,7 +26,35 @@ struct Command {
       expected @8 :Data;        # ignored when expectedAbsent
       newValue @9 :Data;
     }
+    # Several keys written in one entry, all or none (Redis MSET, MSETNX, SET NX/XX): keys[i]
+    # gets values[i] when `condition` holds for every key, else nothing is written.
+    putMany :group {
+      keys @10 :List(Data);
+      values @11 :List(Data);
+      condition @12 :PutCondition;
+    }
+    # Several keys deleted in one entry (Redis DEL k1 k2 ...).
+    deleteMany :group {
+      keys @13 :List(Data);
+    }
+    # The key's value, a signed 64-bit decimal (absent: 0), plus delta (Redis INCR/INCRBY/
+    # DECR/DECRBY). A value that is not such a number, or a sum that overflows, is rejected.
+    increment :group {
+      key @14 :Data;
+      delta @15 :Int64;
+    }
+    # The key's value with `value` appended (absent: `value`) (Redis APPEND).
+    append :group {
+      key @16 :Data;
+      value @17 :Data;
+    }
   }
+}
+
+enum PutCondition {
+  none @0;        # always written
+  allAbsent @1;   # only when no key exists (MSETNX, SET NX)
+  allPresent @2;  # only when every key exists (SET XX)
 }
 
 enum CommandStatus {
@@ -43,7 +71,10 @@ struct CommandResult {
   index @2 :UInt64;       # log index of the entry that produced this result
   found @3 :Bool;         # the key existed before the command
   value @4 :Data;         # the value before the command (put, delete, cas)
-  casSucceeded @5 :Bool;
+  casSucceeded @5 :Bool;  # cas: written; putMany: its condition held and the keys were written
+  # increment: the new value; append: the new value's length in bytes; putMany, deleteMany:
+  # how many of the keys existed before the command. found and value are the first key's.
+  number @6 :Int64;
 }
 
 # One row of the session table: the client's last applied sequence and its result.

@@ -18,6 +18,7 @@ void fill_result(schema::CommandResult::Builder builder, const CommandResult& re
   builder.setFound(result.found);
   builder.setValue(as_data(result.value));
   builder.setCasSucceeded(result.cas_succeeded);
+  builder.setNumber(result.number);
 }
 
 // An unknown status (a newer writer) is corruption for this build, not a silent "ok".
@@ -32,7 +33,19 @@ Status read_result(schema::CommandResult::Reader reader, const std::string& wher
   result->found = reader.getFound();
   result->value = as_string(reader.getValue());
   result->cas_succeeded = reader.getCasSucceeded();
+  result->number = reader.getNumber();
   return Status::ok();
+}
+
+std::vector<std::string> read_keys(capnp::List<capnp::Data>::Reader list) {
+  std::vector<std::string> keys;
+  keys.reserve(list.size());
+  for (auto key : list) keys.push_back(as_string(key));
+  return keys;
+}
+
+void fill_keys(capnp::List<capnp::Data>::Builder list, const std::vector<std::string>& keys) {
+  for (unsigned i = 0; i < keys.size(); ++i) list.set(i, as_data(keys[i]));
 }
 
 // A union member this build does not know (a newer proposer) is malformed for it.
@@ -58,6 +71,36 @@ Status read_command(schema::Command::Reader reader, const std::string& where, Co
       if (!cas.getExpectedAbsent()) command->expected = as_string(cas.getExpected());
       return Status::ok();
     }
+    case schema::Command::PUT_MANY: {
+      auto many = reader.getPutMany();
+      auto condition = static_cast<uint16_t>(many.getCondition());
+      if (condition > static_cast<uint16_t>(PutCondition::all_present)) {
+        return Status::corruption(where + ": unknown put condition " + std::to_string(condition));
+      }
+      command->kind = CommandKind::put_many;
+      command->keys = read_keys(many.getKeys());
+      command->values = read_keys(many.getValues());
+      command->condition = static_cast<PutCondition>(condition);
+      if (command->keys.size() != command->values.size()) {
+        return Status::corruption(where + ": put_many with " + std::to_string(command->keys.size()) + " keys and " +
+                                  std::to_string(command->values.size()) + " values");
+      }
+      return Status::ok();
+    }
+    case schema::Command::DELETE_MANY:
+      command->kind = CommandKind::erase_many;
+      command->keys = read_keys(reader.getDeleteMany().getKeys());
+      return Status::ok();
+    case schema::Command::INCREMENT:
+      command->kind = CommandKind::increment;
+      command->key = as_string(reader.getIncrement().getKey());
+      command->delta = reader.getIncrement().getDelta();
+      return Status::ok();
+    case schema::Command::APPEND:
+      command->kind = CommandKind::append;
+      command->key = as_string(reader.getAppend().getKey());
+      command->value = as_string(reader.getAppend().getValue());
+      return Status::ok();
   }
   return Status::corruption(where + ": unknown command kind " + std::to_string(static_cast<int>(reader.which())));
 }
@@ -76,10 +119,14 @@ const char* command_status_name(CommandStatus status) {
 }
 
 std::vector<uint8_t> encode_command(const Command& command) {
-  const size_t expected_bytes = command.expected ? command.expected->size() : 0;
-  // The root, the command, one of its union's structs (at most 4 words), and its byte fields.
-  capnp::MallocMessageBuilder builder(first_segment_words(1 + struct_words<schema::Command>() + 4,
-                                                          command.key.size() + command.value.size() + expected_bytes, 3));
+  size_t data_bytes = command.key.size() + command.value.size() + (command.expected ? command.expected->size() : 0);
+  for (const std::string& key : command.keys) data_bytes += key.size();
+  for (const std::string& value : command.values) data_bytes += value.size();
+  const size_t blobs = 3 + command.keys.size() + command.values.size();
+  // The root, the command, one of its union's structs (at most 4 words), two list pointers'
+  // worth of list words, and its byte fields.
+  capnp::MallocMessageBuilder builder(first_segment_words(1 + struct_words<schema::Command>() + 4 + blobs,
+                                                          data_bytes, blobs));
   auto root = builder.initRoot<schema::Command>();
   root.setClientId(command.client_id);
   root.setSequence(command.sequence);
@@ -98,6 +145,28 @@ std::vector<uint8_t> encode_command(const Command& command) {
       cas.setExpectedAbsent(!command.expected.has_value());
       if (command.expected) cas.setExpected(as_data(*command.expected));
       cas.setNewValue(as_data(command.value));
+      break;
+    }
+    case CommandKind::put_many: {
+      auto many = root.initPutMany();
+      fill_keys(many.initKeys(static_cast<unsigned>(command.keys.size())), command.keys);
+      fill_keys(many.initValues(static_cast<unsigned>(command.values.size())), command.values);
+      many.setCondition(static_cast<schema::PutCondition>(command.condition));
+      break;
+    }
+    case CommandKind::erase_many:
+      fill_keys(root.initDeleteMany().initKeys(static_cast<unsigned>(command.keys.size())), command.keys);
+      break;
+    case CommandKind::increment: {
+      auto increment = root.initIncrement();
+      increment.setKey(as_data(command.key));
+      increment.setDelta(command.delta);
+      break;
+    }
+    case CommandKind::append: {
+      auto append = root.initAppend();
+      append.setKey(as_data(command.key));
+      append.setValue(as_data(command.value));
       break;
     }
   }

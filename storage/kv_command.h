@@ -18,7 +18,16 @@ namespace keyval {
 // can never fail the apply transaction and stop the node.
 constexpr size_t kv_key_bytes_max = 511;
 
-enum class CommandKind : uint8_t { noop, put, erase, cas };
+// An append cannot grow a value past this, so a get of it still fits in one client message
+// (client_protocol.h) with the answer's other fields. Puts are bounded by that message size.
+constexpr size_t kv_value_bytes_max = 3u << 20;
+
+// put_many, erase_many, increment and append serve the Redis gateway (docs/REDIS.md): each is
+// one entry, so its keys change together or not at all.
+enum class CommandKind : uint8_t { noop, put, erase, cas, put_many, erase_many, increment, append };
+
+// put_many's condition, checked against every key before anything is written.
+enum class PutCondition : uint8_t { none = 0, all_absent = 1, all_present = 2 };
 
 struct Command {
   uint64_t client_id = 0;  // 0: no session, never deduplicated
@@ -27,10 +36,16 @@ struct Command {
   std::string key;
   std::string value;                    // put: the value; cas: the new value
   std::optional<std::string> expected;  // cas: the value required, nullopt = "must be absent"
+  // put_many: keys[i] gets values[i] when `condition` holds for every key; erase_many: keys.
+  std::vector<std::string> keys;
+  std::vector<std::string> values;
+  PutCondition condition = PutCondition::none;
+  int64_t delta = 0;  // increment: added to the key's decimal value (absent: 0)
 
   bool operator==(const Command& other) const {
     return client_id == other.client_id && sequence == other.sequence && kind == other.kind && key == other.key &&
-           value == other.value && expected == other.expected;
+           value == other.value && expected == other.expected && keys == other.keys && values == other.values &&
+           condition == other.condition && delta == other.delta;
   }
 };
 
@@ -51,11 +66,14 @@ struct CommandResult {
   uint64_t index = 0;   // log index of the entry that produced this result
   bool found = false;   // the key existed before the command
   std::string value;    // the value before the command (put, delete, cas)
-  bool cas_succeeded = false;
+  bool cas_succeeded = false;  // cas: written; put_many: its condition held and it wrote
+  // increment: the new value; append: the new value's length; put_many, erase_many: how many
+  // of the keys existed before. found and value are then the first key's.
+  int64_t number = 0;
 
   bool operator==(const CommandResult& other) const {
     return status == other.status && message == other.message && index == other.index && found == other.found &&
-           value == other.value && cas_succeeded == other.cas_succeeded;
+           value == other.value && cas_succeeded == other.cas_succeeded && number == other.number;
   }
 };
 

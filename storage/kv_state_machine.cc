@@ -17,16 +17,100 @@ CommandResult refused(CommandStatus status, uint64_t index, std::string message)
 
 std::string entry_name(uint64_t index) { return "entry " + std::to_string(index); }
 
+bool is_single_key(CommandKind kind) {
+  return kind == CommandKind::put || kind == CommandKind::erase || kind == CommandKind::cas ||
+         kind == CommandKind::increment || kind == CommandKind::append;
+}
+
+std::optional<CommandResult> check_one_key(const std::string& key, uint64_t index) {
+  if (!key.empty() && key.size() <= kv_key_bytes_max) return std::nullopt;
+  return refused(CommandStatus::rejected, index,
+                 entry_name(index) + ": key of " + std::to_string(key.size()) + " bytes; keys hold 1 to " +
+                     std::to_string(kv_key_bytes_max) + " bytes");
+}
+
 // A bad key is the client's mistake: rejected as a result, never an LMDB error that would
 // abort the batch and stop the node on every replica.
 std::optional<CommandResult> check_key(const Command& command, uint64_t index) {
-  if (command.kind == CommandKind::noop) return std::nullopt;
-  if (command.key.empty() || command.key.size() > kv_key_bytes_max) {
+  if (is_single_key(command.kind)) return check_one_key(command.key, index);
+  if (command.kind != CommandKind::put_many && command.kind != CommandKind::erase_many) return std::nullopt;
+  if (command.keys.empty() || (command.kind == CommandKind::put_many && command.values.size() != command.keys.size())) {
     return refused(CommandStatus::rejected, index,
-                   entry_name(index) + ": key of " + std::to_string(command.key.size()) +
-                       " bytes; keys hold 1 to " + std::to_string(kv_key_bytes_max) + " bytes");
+                   entry_name(index) + ": " + std::to_string(command.keys.size()) + " keys and " +
+                       std::to_string(command.values.size()) + " values; one value per key, at least one key");
+  }
+  for (const std::string& key : command.keys) {
+    if (auto bad = check_one_key(key, index)) return bad;
   }
   return std::nullopt;
+}
+
+// Redis's integer rule (string2ll): an optional '-', then digits without a leading zero
+// (except "0" itself), within int64.
+std::optional<int64_t> parse_decimal(const std::string& text) {
+  if (text.empty() || text.size() > 20) return std::nullopt;
+  size_t at = text[0] == '-' ? 1 : 0;
+  if (at == text.size() || (text[at] == '0' && text.size() > at + 1) || (at == 1 && text == "-0")) return std::nullopt;
+  int64_t value = 0;
+  for (; at < text.size(); ++at) {
+    if (text[at] < '0' || text[at] > '9') return std::nullopt;
+    const int64_t digit = text[at] - '0';
+    // Accumulated as a negative number, so INT64_MIN parses too.
+    if (__builtin_mul_overflow(value, 10, &value) || __builtin_sub_overflow(value, digit, &value)) return std::nullopt;
+  }
+  if (text[0] == '-') return value;
+  if (value == INT64_MIN) return std::nullopt;
+  return -value;
+}
+
+// The many-key commands: every key read first (the condition and the answer need them), then
+// written, so the command is all or nothing within the batch's transaction.
+Result<CommandResult> execute_many(KvWriter& writer, const Command& command, CommandResult result) {
+  bool all_present = true;
+  bool all_absent = true;
+  for (size_t i = 0; i < command.keys.size(); ++i) {
+    KV_ASSIGN_OR_RETURN(std::optional<std::string> previous, writer.get(command.keys[i]));
+    if (i == 0 && previous) {
+      result.found = true;
+      result.value = *previous;
+    }
+    result.number += previous ? 1 : 0;
+    (previous ? all_absent : all_present) = false;
+  }
+  if (command.kind == CommandKind::erase_many) {
+    for (const std::string& key : command.keys) KV_RETURN_IF_ERROR(writer.erase(key));
+    return result;
+  }
+  result.cas_succeeded = command.condition == PutCondition::none ||
+                         (command.condition == PutCondition::all_absent && all_absent) ||
+                         (command.condition == PutCondition::all_present && all_present);
+  if (!result.cas_succeeded) return result;
+  for (size_t i = 0; i < command.keys.size(); ++i) KV_RETURN_IF_ERROR(writer.put(command.keys[i], command.values[i]));
+  return result;
+}
+
+// increment and append: a new value computed from the old one, or rejected leaving it as it is.
+Result<CommandResult> execute_update(KvWriter& writer, const Command& command, CommandResult result) {
+  std::string updated;
+  if (command.kind == CommandKind::increment) {
+    std::optional<int64_t> current = result.found ? parse_decimal(result.value) : std::optional<int64_t>(0);
+    int64_t sum = 0;
+    if (!current || __builtin_add_overflow(*current, command.delta, &sum)) {
+      return refused(CommandStatus::rejected, result.index, "value is not an integer or out of range");
+    }
+    result.number = sum;
+    updated = std::to_string(sum);
+  } else {
+    if (result.value.size() + command.value.size() > kv_value_bytes_max) {
+      return refused(CommandStatus::rejected, result.index,
+                     "append would make a value of " + std::to_string(result.value.size() + command.value.size()) +
+                         " bytes, over the bound of " + std::to_string(kv_value_bytes_max));
+    }
+    updated = result.value + command.value;
+    result.number = static_cast<int64_t>(updated.size());
+  }
+  KV_RETURN_IF_ERROR(writer.put(command.key, updated));
+  return result;
 }
 
 // Runs one command against the data; the caller has dealt with sessions.
@@ -35,11 +119,13 @@ Result<CommandResult> execute(KvWriter& writer, const Command& command, uint64_t
   CommandResult result;
   result.index = index;
   if (command.kind == CommandKind::noop) return result;
+  if (command.kind == CommandKind::put_many || command.kind == CommandKind::erase_many) {
+    return execute_many(writer, command, std::move(result));
+  }
   KV_ASSIGN_OR_RETURN(std::optional<std::string> previous, writer.get(command.key));
   result.found = previous.has_value();
   if (previous) result.value = *previous;
   switch (command.kind) {
-    case CommandKind::noop: break;
     case CommandKind::put: KV_RETURN_IF_ERROR(writer.put(command.key, command.value)); break;
     case CommandKind::erase:
       if (previous) KV_RETURN_IF_ERROR(writer.erase(command.key));
@@ -48,6 +134,9 @@ Result<CommandResult> execute(KvWriter& writer, const Command& command, uint64_t
       result.cas_succeeded = command.expected ? previous == command.expected : !previous.has_value();
       if (result.cas_succeeded) KV_RETURN_IF_ERROR(writer.put(command.key, command.value));
       break;
+    case CommandKind::increment:
+    case CommandKind::append: return execute_update(writer, command, std::move(result));
+    default: break;
   }
   return result;
 }

@@ -6,6 +6,7 @@
 
 #include <lmdb.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -30,17 +31,55 @@ std::unique_ptr<Store> open_store(const std::string& directory, const StoreOptio
 
 void require_ok(const Status& status) { BOOST_REQUIRE_MESSAGE(status.is_ok(), status.to_string()); }
 
+// A command of `kind`; the many-key and increment fields are set by their helpers below.
+Command command_of(uint64_t client_id, uint64_t sequence, CommandKind kind, std::string key, std::string value,
+                   std::optional<std::string> expected) {
+  Command command;
+  command.client_id = client_id;
+  command.sequence = sequence;
+  command.kind = kind;
+  command.key = std::move(key);
+  command.value = std::move(value);
+  command.expected = std::move(expected);
+  return command;
+}
+
 Command put(uint64_t client_id, uint64_t sequence, std::string key, std::string value) {
-  return Command{client_id, sequence, CommandKind::put, std::move(key), std::move(value), std::nullopt};
+  return command_of(client_id, sequence, CommandKind::put, std::move(key), std::move(value), std::nullopt);
 }
 
 Command erase(uint64_t client_id, uint64_t sequence, std::string key) {
-  return Command{client_id, sequence, CommandKind::erase, std::move(key), "", std::nullopt};
+  return command_of(client_id, sequence, CommandKind::erase, std::move(key), "", std::nullopt);
 }
 
 Command cas(uint64_t client_id, uint64_t sequence, std::string key, std::optional<std::string> expected,
             std::string value) {
-  return Command{client_id, sequence, CommandKind::cas, std::move(key), std::move(value), std::move(expected)};
+  return command_of(client_id, sequence, CommandKind::cas, std::move(key), std::move(value), std::move(expected));
+}
+
+Command put_many(std::vector<std::string> keys, std::vector<std::string> values, PutCondition condition,
+                 uint64_t client_id = 0, uint64_t sequence = 0) {
+  Command command = command_of(client_id, sequence, CommandKind::put_many, "", "", std::nullopt);
+  command.keys = std::move(keys);
+  command.values = std::move(values);
+  command.condition = condition;
+  return command;
+}
+
+Command erase_many(std::vector<std::string> keys) {
+  Command command = command_of(0, 0, CommandKind::erase_many, "", "", std::nullopt);
+  command.keys = std::move(keys);
+  return command;
+}
+
+Command increment(std::string key, int64_t delta, uint64_t client_id = 0, uint64_t sequence = 0) {
+  Command command = command_of(client_id, sequence, CommandKind::increment, std::move(key), "", std::nullopt);
+  command.delta = delta;
+  return command;
+}
+
+Command append(std::string key, std::string value) {
+  return command_of(0, 0, CommandKind::append, std::move(key), std::move(value), std::nullopt);
 }
 
 Entry entry(uint64_t index, const Command& command) { return Entry{index, 1, encode_command(command)}; }
@@ -112,14 +151,17 @@ BOOST_AUTO_TEST_SUITE(kv_state_machine)
 BOOST_AUTO_TEST_CASE(commands_round_trip_through_their_encoding) {
   const std::vector<Command> commands = {put(1, 2, "k", std::string("v\0w", 3)), erase(3, 4, "k"),
                                          cas(5, 6, "k", std::nullopt, "new"), cas(5, 7, "k", "", "new"),
-                                         Command{9, 1, CommandKind::noop, "", "", std::nullopt}};
+                                         command_of(9, 1, CommandKind::noop, "", "", std::nullopt),
+                                         put_many({"a", "b"}, {"1", std::string("\0", 1)}, PutCondition::all_absent, 3, 4),
+                                         put_many({"a"}, {""}, PutCondition::all_present), erase_many({"a", "b", "c"}),
+                                         increment("n", INT64_MIN), increment("n", 7, 2, 3), append("k", "tail")};
   for (const Command& command : commands) {
     std::vector<uint8_t> bytes = encode_command(command);
     auto decoded = decode_command(bytes.data(), bytes.size(), "test");
     BOOST_REQUIRE_MESSAGE(decoded.is_ok(), decoded.status().to_string());
     BOOST_CHECK(decoded.value() == command);
   }
-  CommandResult result{CommandStatus::stale_request, "why", 42, true, "old", true};
+  CommandResult result{CommandStatus::stale_request, "why", 42, true, "old", true, -17};
   std::vector<uint8_t> bytes = encode_result(result);
   auto decoded = decode_result(bytes.data(), bytes.size(), "test");
   BOOST_REQUIRE_MESSAGE(decoded.is_ok(), decoded.status().to_string());
@@ -138,6 +180,100 @@ BOOST_AUTO_TEST_CASE(put_then_get_returns_the_value_and_reports_the_previous_one
   BOOST_CHECK_EQUAL(second.value, "a");
   BOOST_CHECK(fixture.get("k") == std::optional<std::string>("b"));
   BOOST_CHECK(!fixture.get("other").has_value());
+}
+
+// MSET, MSETNX, SET NX/XX (docs/REDIS.md): every key or none, under the condition.
+BOOST_AUTO_TEST_CASE(put_many_writes_every_key_or_none_under_its_condition) {
+  Fixture fixture;
+  CommandResult all = fixture.apply_one(entry(1, put_many({"a", "b"}, {"1", "2"}, PutCondition::none)));
+  BOOST_CHECK(all.cas_succeeded);
+  BOOST_CHECK_EQUAL(all.number, 0);
+  BOOST_CHECK(fixture.get("a") == std::optional<std::string>("1"));
+  BOOST_CHECK(fixture.get("b") == std::optional<std::string>("2"));
+  // One key of three exists: nothing of an all_absent put is written.
+  CommandResult refused = fixture.apply_one(entry(2, put_many({"c", "a", "d"}, {"x", "y", "z"}, PutCondition::all_absent)));
+  BOOST_CHECK_EQUAL(status_name(refused), "ok");
+  BOOST_CHECK(!refused.cas_succeeded);
+  BOOST_CHECK_EQUAL(refused.number, 1);
+  BOOST_CHECK(!fixture.get("c").has_value());
+  BOOST_CHECK(!fixture.get("d").has_value());
+  BOOST_CHECK(fixture.get("a") == std::optional<std::string>("1"));
+  // all_present: refused while one is absent, written once all exist; found/value are the first key's.
+  BOOST_CHECK(!fixture.apply_one(entry(3, put_many({"a", "c"}, {"p", "q"}, PutCondition::all_present))).cas_succeeded);
+  BOOST_CHECK(fixture.get("a") == std::optional<std::string>("1"));
+  CommandResult present = fixture.apply_one(entry(4, put_many({"b", "a"}, {"p", "q"}, PutCondition::all_present)));
+  BOOST_CHECK(present.cas_succeeded);
+  BOOST_CHECK(present.found);
+  BOOST_CHECK_EQUAL(present.value, "2");
+  BOOST_CHECK_EQUAL(present.number, 2);
+  BOOST_CHECK(fixture.get("b") == std::optional<std::string>("p"));
+  BOOST_CHECK(fixture.get("a") == std::optional<std::string>("q"));
+  // A bad key anywhere rejects the whole command.
+  CommandResult bad = fixture.apply_one(entry(5, put_many({"e", ""}, {"1", "2"}, PutCondition::none)));
+  BOOST_CHECK_EQUAL(status_name(bad), "rejected");
+  BOOST_CHECK(!fixture.get("e").has_value());
+  BOOST_CHECK_EQUAL(fixture.applied_index(), 5u);
+}
+
+BOOST_AUTO_TEST_CASE(erase_many_deletes_the_keys_and_counts_those_that_existed) {
+  Fixture fixture;
+  fixture.apply_one(entry(1, put_many({"a", "b"}, {"1", "2"}, PutCondition::none)));
+  CommandResult erased = fixture.apply_one(entry(2, erase_many({"a", "missing", "b"})));
+  BOOST_CHECK_EQUAL(erased.number, 2);
+  BOOST_CHECK(erased.found);
+  BOOST_CHECK_EQUAL(erased.value, "1");
+  BOOST_CHECK(!fixture.get("a").has_value());
+  BOOST_CHECK(!fixture.get("b").has_value());
+}
+
+// INCR/INCRBY/DECRBY: a signed 64-bit decimal, absent counts as 0; anything else is rejected
+// and leaves the value as it was.
+BOOST_AUTO_TEST_CASE(increment_adds_to_a_decimal_and_rejects_what_is_not_one) {
+  Fixture fixture;
+  CommandResult first = fixture.apply_one(entry(1, increment("n", 5)));
+  BOOST_CHECK_EQUAL(status_name(first), "ok");
+  BOOST_CHECK_EQUAL(first.number, 5);
+  BOOST_CHECK(fixture.get("n") == std::optional<std::string>("5"));
+  BOOST_CHECK_EQUAL(fixture.apply_one(entry(2, increment("n", -12))).number, -7);
+  BOOST_CHECK(fixture.get("n") == std::optional<std::string>("-7"));
+  uint64_t index = 3;
+  for (const std::string& bad : {std::string("abc"), std::string("1.5"), std::string(" 1"), std::string("01"),
+                                 std::string("-0"), std::string("+1"), std::string(""), std::string("99999999999999999999")}) {
+    fixture.apply_one(entry(index++, put(0, 0, "s", bad)));
+    CommandResult refused = fixture.apply_one(entry(index++, increment("s", 1)));
+    BOOST_CHECK_MESSAGE(status_name(refused) == "rejected", "'" + bad + "' was incremented");
+    BOOST_CHECK_EQUAL(refused.message, "value is not an integer or out of range");
+    BOOST_CHECK(fixture.get("s") == std::optional<std::string>(bad));
+  }
+  fixture.apply_one(entry(index++, put(0, 0, "max", "9223372036854775807")));
+  BOOST_CHECK_EQUAL(status_name(fixture.apply_one(entry(index++, increment("max", 1)))), "rejected");
+  fixture.apply_one(entry(index++, put(0, 0, "min", "-9223372036854775808")));
+  BOOST_CHECK_EQUAL(fixture.apply_one(entry(index++, increment("min", 0))).number, INT64_MIN);
+  BOOST_CHECK_EQUAL(status_name(fixture.apply_one(entry(index++, increment("min", -1)))), "rejected");
+}
+
+// A retried INCR (same session sequence) answers its first result and adds once.
+BOOST_AUTO_TEST_CASE(retried_increment_is_applied_once) {
+  Fixture fixture;
+  BOOST_CHECK_EQUAL(fixture.apply_one(entry(1, increment("n", 10, 7, 1))).number, 10);
+  CommandResult retry = fixture.apply_one(entry(2, increment("n", 10, 7, 1)));
+  BOOST_CHECK_EQUAL(retry.number, 10);
+  BOOST_CHECK(fixture.get("n") == std::optional<std::string>("10"));
+  BOOST_CHECK_EQUAL(fixture.apply_one(entry(3, increment("n", 10, 7, 2))).number, 20);
+}
+
+BOOST_AUTO_TEST_CASE(append_extends_the_value_and_answers_its_length) {
+  Fixture fixture;
+  CommandResult first = fixture.apply_one(entry(1, append("k", "ab")));
+  BOOST_CHECK_EQUAL(first.number, 2);
+  BOOST_CHECK(!first.found);
+  CommandResult second = fixture.apply_one(entry(2, append("k", std::string("c\0d", 3))));
+  BOOST_CHECK_EQUAL(second.number, 5);
+  BOOST_CHECK(fixture.get("k") == std::optional<std::string>(std::string("abc\0d", 5)));
+  // Past the value bound: rejected, the value kept.
+  CommandResult too_big = fixture.apply_one(entry(3, append("k", std::string(kv_value_bytes_max, 'x'))));
+  BOOST_CHECK_EQUAL(status_name(too_big), "rejected");
+  BOOST_CHECK(fixture.get("k") == std::optional<std::string>(std::string("abc\0d", 5)));
 }
 
 // Range reads (keyval range, get --prefix): bounds, order, limit, byte bound, keys-only, count.
@@ -371,7 +507,7 @@ BOOST_AUTO_TEST_CASE(noop_and_undecodable_payloads_advance_the_applied_index_onl
   const std::vector<uint8_t> bad_words(64, 0xff);
   std::vector<CommandResult> results =
       fixture.apply({Entry{2, 1, {}}, Entry{3, 1, garbage}, Entry{4, 1, bad_words},
-                     entry(5, Command{0, 0, CommandKind::noop, "", "", std::nullopt})});
+                     entry(5, command_of(0, 0, CommandKind::noop, "", "", std::nullopt))});
   BOOST_CHECK_EQUAL(status_name(results[0]), "ok");
   BOOST_CHECK_EQUAL(status_name(results[1]), "rejected");
   BOOST_CHECK(contains(results[1].message, "undecodable"));

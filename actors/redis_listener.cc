@@ -1,0 +1,452 @@
+// The Redis listener (redis_listener.h): connections, ordered replies, and the routing of
+// client requests to the leader.
+#include "actors/redis_listener.h"
+
+#include <caf/io/all.hpp>
+#include <deque>
+#include <map>
+#include <memory>
+
+#include "actors/framing.h"
+#include "actors/redis_commands.h"
+
+namespace keyval {
+namespace {
+
+using Clock = caf::actor_clock::clock_type;
+using Handle = caf::io::connection_handle;
+
+constexpr auto retry_delay = std::chrono::milliseconds(50);
+constexpr auto tick_interval = std::chrono::milliseconds(25);
+constexpr size_t read_bytes_max = 64u << 10;
+
+// A reply's place in its connection's order; filled when its command is done.
+struct Slot {
+  bool ready = false;
+  bool close_after = false;
+  std::string bytes;
+};
+
+struct RedisConnection {
+  uint64_t serial = 0;  // CAF reuses handles (socket numbers): answers check the serial
+  RedisSession session;
+  RespParser parser;
+  std::deque<Slot> slots;
+  uint64_t first_slot = 0;  // the sequence number of slots.front()
+  uint64_t next_slot = 0;
+  bool closing = false;     // QUIT or a protocol error: no more commands are read
+};
+
+// A command waiting for answers.
+struct CommandRun {
+  Handle handle;
+  uint64_t serial = 0;
+  uint64_t slot = 0;
+  int protocol = 2;
+  RedisStep step;
+  std::vector<ClientResponse> answers;
+  std::vector<bool> answered;
+  size_t remaining = 0;
+  Clock::time_point deadline;
+};
+
+struct PendingRetry {
+  Clock::time_point due;
+  uint64_t run = 0;
+  size_t index = 0;
+};
+
+// The native-protocol connection to the leader's client port.
+struct LeaderLink {
+  std::string address;  // "HOST:PORT"; empty: requests go to this node's gateway
+  bool connected = false;
+  Handle handle;
+  uint32_t payload_bytes = 0;  // the frame being read; 0 while reading a header
+  std::map<uint64_t, std::pair<uint64_t, size_t>> pending;  // request id -> (run, index)
+};
+
+struct ListenerState {
+  RedisListenerConfig config;
+  client_gateway_actor gateway;
+  std::unique_ptr<RedisCommands> commands;
+  RedisStats stats;
+  uint16_t port = 0;
+  std::map<Handle, RedisConnection> connections;
+  std::map<uint64_t, CommandRun> runs;
+  std::vector<PendingRetry> retries;
+  LeaderLink leader;
+  uint64_t next_run = 1;
+  uint64_t next_request_id = 1;
+  bool tick_armed = false;
+  static inline const char* name = "redis_listener";
+};
+
+using Broker = caf::io::stateful_broker<ListenerState>;
+
+void log_line(Broker* self, const std::string& line) {
+  if (self->state.config.log) self->state.config.log("redis listener: " + line);
+}
+
+uint64_t now_ms(Broker* self) {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(self->clock().now().time_since_epoch()).count());
+}
+
+void arm_tick(Broker* self) {
+  if (self->state.tick_armed) return;
+  self->state.tick_armed = true;
+  self->delayed_send(self, tick_interval, sweep_atom_v);
+}
+
+// Writes every reply that is ready at the front of the connection's order.
+void flush_replies(Broker* self, Handle handle) {
+  auto found = self->state.connections.find(handle);
+  if (found == self->state.connections.end()) return;
+  RedisConnection& connection = found->second;
+  bool wrote = false;
+  bool close = false;
+  while (!connection.slots.empty() && connection.slots.front().ready) {
+    Slot& slot = connection.slots.front();
+    if (!slot.bytes.empty()) self->write(handle, slot.bytes.size(), slot.bytes.data());
+    wrote = true;
+    close = slot.close_after;
+    connection.slots.pop_front();
+    ++connection.first_slot;
+    if (close) break;
+  }
+  if (wrote) self->flush(handle);
+  if (close) {
+    self->state.connections.erase(found);
+    --self->state.stats.connections_open;
+    self->close(handle);
+  }
+}
+
+void complete(Broker* self, Handle handle, uint64_t serial, uint64_t slot, std::string bytes, bool close_after) {
+  auto found = self->state.connections.find(handle);
+  if (found == self->state.connections.end() || found->second.serial != serial) return;  // the client left
+  RedisConnection& connection = found->second;
+  if (slot < connection.first_slot) return;
+  Slot& place = connection.slots[static_cast<size_t>(slot - connection.first_slot)];
+  place.ready = true;
+  place.bytes = std::move(bytes);
+  place.close_after = close_after;
+  flush_replies(self, handle);
+}
+
+void send_request(Broker* self, uint64_t run_id, size_t index);
+
+void finish_run(Broker* self, uint64_t run_id, std::optional<std::string> error = std::nullopt) {
+  auto found = self->state.runs.find(run_id);
+  if (found == self->state.runs.end()) return;
+  CommandRun& run = found->second;
+  RespWriter out(run.protocol);
+  if (!error) {
+    for (const ClientResponse& answer : run.answers) {
+      if (answer.status != ClientStatus::ok) {
+        error = RedisCommands::error_of(answer);
+        break;
+      }
+    }
+  }
+  if (error) {
+    out.error(*error);
+  } else if (auto next = run.step.then(run.answers, out)) {
+    // A paged read's next page: the same command, its next requests.
+    run.step = std::move(*next);
+    run.answers.assign(run.step.requests.size(), ClientResponse{});
+    run.answered.assign(run.step.requests.size(), false);
+    run.remaining = run.step.requests.size();
+    for (size_t i = 0; i < run.step.requests.size(); ++i) send_request(self, run_id, i);
+    return;
+  }
+  Handle handle = run.handle;
+  uint64_t serial = run.serial;
+  uint64_t slot = run.slot;
+  self->state.runs.erase(found);
+  complete(self, handle, serial, slot, out.take(), false);
+}
+
+void schedule_retry(Broker* self, uint64_t run_id, size_t index) {
+  self->state.retries.push_back(PendingRetry{self->clock().now() + retry_delay, run_id, index});
+  arm_tick(self);
+}
+
+// Drops the link to the leader; what was in flight on it is answered as the link's loss
+// decides: a read is sent again (to this node), a write's outcome is unknown.
+void drop_leader_link(Broker* self, const std::string& why) {
+  LeaderLink& link = self->state.leader;
+  if (link.connected) {
+    log_line(self, "connection to the leader at " + link.address + " closed: " + why);
+    self->close(link.handle);
+  }
+  auto pending = std::move(link.pending);
+  link = LeaderLink{};
+  for (const auto& [request_id, target] : pending) {
+    auto run = self->state.runs.find(target.first);
+    if (run == self->state.runs.end()) continue;
+    const ClientRequest& request = run->second.step.requests[target.second];
+    if (!is_write_op(request.op)) {
+      schedule_retry(self, target.first, target.second);
+      continue;
+    }
+    ClientResponse lost = client_refusal(request.request_id, ClientStatus::unavailable,
+                                         "the connection to the leader closed before it answered (" + why + ")");
+    run->second.answers[target.second] = lost;
+    run->second.answered[target.second] = true;
+    if (--run->second.remaining == 0) finish_run(self, target.first);
+  }
+}
+
+void on_answer(Broker* self, uint64_t run_id, size_t index, ClientResponse response) {
+  auto found = self->state.runs.find(run_id);
+  if (found == self->state.runs.end()) return;  // timed out meanwhile
+  CommandRun& run = found->second;
+  if (run.answered[index]) return;
+  const bool nothing_done = response.status == ClientStatus::not_leader ||
+                            response.status == ClientStatus::no_leader || response.status == ClientStatus::lost;
+  if (nothing_done && !run.step.local && self->clock().now() < run.deadline) {
+    // Follow the leader the answer names: this node's gateway, or another node's client port.
+    const bool names_other = response.status == ClientStatus::not_leader && response.leader_hint != 0 &&
+                             response.leader_hint != self->state.config.node_id &&
+                             !response.leader_client_address.empty();
+    if (names_other && response.leader_client_address != self->state.leader.address) {
+      drop_leader_link(self, "the leader moved to node " + std::to_string(response.leader_hint));
+      self->state.leader.address = response.leader_client_address;
+      return send_request(self, run_id, index);
+    }
+    if (response.leader_hint == self->state.config.node_id && !self->state.leader.address.empty()) {
+      drop_leader_link(self, "this node leads now");
+      return send_request(self, run_id, index);
+    }
+    return schedule_retry(self, run_id, index);
+  }
+  run.answers[index] = std::move(response);
+  run.answered[index] = true;
+  if (--run.remaining == 0) finish_run(self, run_id);
+}
+
+bool connect_leader(Broker* self) {
+  LeaderLink& link = self->state.leader;
+  if (link.connected) return true;
+  const size_t colon = link.address.rfind(':');
+  if (colon == std::string::npos) return false;
+  std::string host = link.address.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  const auto port = static_cast<uint16_t>(std::stoul(link.address.substr(colon + 1)));
+  auto handle = self->add_tcp_scribe(host, port);
+  if (!handle) {
+    log_line(self, "cannot connect to the leader at " + link.address + ": " + self->system().render(handle.error()));
+    return false;
+  }
+  link.connected = true;
+  link.handle = *handle;
+  link.payload_bytes = 0;
+  self->configure_read(link.handle, caf::io::receive_policy::exactly(frame_header_bytes));
+  log_line(self, "forwarding to the leader at " + link.address);
+  return true;
+}
+
+void send_request(Broker* self, uint64_t run_id, size_t index) {
+  auto found = self->state.runs.find(run_id);
+  if (found == self->state.runs.end()) return;
+  ClientRequest& request = found->second.step.requests[index];
+  request.request_id = self->state.next_request_id++;
+  const bool to_leader = !found->second.step.local && !self->state.leader.address.empty();
+  if (to_leader && connect_leader(self)) {
+    self->state.leader.pending[request.request_id] = {run_id, index};
+    ++self->state.stats.forwarded_total;
+    auto payload = encode_client_request(request);
+    uint8_t header[frame_header_bytes];
+    write_frame_header(header, static_cast<uint32_t>(payload.size()));
+    self->write(self->state.leader.handle, sizeof header, header);
+    self->write(self->state.leader.handle, payload.size(), payload.data());
+    self->flush(self->state.leader.handle);
+    return;
+  }
+  if (to_leader) self->state.leader = LeaderLink{};  // unreachable: ask this node, which names the leader again
+  self->request(self->state.gateway, caf::infinite, client_atom_v, Frame{encode_client_request(request)})
+      .then(
+          [self, run_id, index](Frame& frame) {
+            auto response = decode_client_response(frame.bytes.data(), frame.bytes.size());
+            if (!response.is_ok()) {
+              return on_answer(self, run_id, index,
+                               client_refusal(0, ClientStatus::unavailable, response.status().to_string()));
+            }
+            on_answer(self, run_id, index, std::move(*response));
+          },
+          [self, run_id, index](caf::error& error) {
+            on_answer(self, run_id, index,
+                      client_refusal(0, ClientStatus::unavailable, "gateway failed: " + self->system().render(error)));
+          });
+}
+
+void read_leader_frame(Broker* self, const std::vector<char>& bytes) {
+  LeaderLink& link = self->state.leader;
+  if (link.payload_bytes == 0) {
+    uint32_t length = read_frame_header(reinterpret_cast<const uint8_t*>(bytes.data()));
+    if (length == 0 || length > client_message_bytes_max) {
+      return drop_leader_link(self, "frame length " + std::to_string(length) + " out of bounds");
+    }
+    link.payload_bytes = length;
+    self->configure_read(link.handle, caf::io::receive_policy::exactly(length));
+    return;
+  }
+  link.payload_bytes = 0;
+  self->configure_read(link.handle, caf::io::receive_policy::exactly(frame_header_bytes));
+  auto response = decode_client_response(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  if (!response.is_ok()) return drop_leader_link(self, "malformed answer: " + response.status().message());
+  auto pending = link.pending.find(response->request_id);
+  if (pending == link.pending.end()) return;
+  auto target = pending->second;
+  link.pending.erase(pending);
+  on_answer(self, target.first, target.second, std::move(*response));
+}
+
+void start_command(Broker* self, Handle handle, RedisConnection& connection, const std::vector<std::string>& arguments) {
+  ++self->state.stats.commands_total;
+  self->state.stats.now_ms = now_ms(self);
+  const uint64_t slot = connection.next_slot++;
+  connection.slots.emplace_back();
+  RespWriter out(connection.session.protocol);
+  RedisOutcome outcome = self->state.commands->execute(connection.session, arguments, out, self->state.stats);
+  if (outcome.close) connection.closing = true;
+  if (!outcome.step) return complete(self, handle, connection.serial, slot, out.take(), outcome.close);
+  const uint64_t run_id = self->state.next_run++;
+  CommandRun& run = self->state.runs[run_id];
+  run.handle = handle;
+  run.serial = connection.serial;
+  run.slot = slot;
+  run.protocol = connection.session.protocol;
+  run.step = std::move(*outcome.step);
+  run.answers.assign(run.step.requests.size(), ClientResponse{});
+  run.answered.assign(run.step.requests.size(), false);
+  run.remaining = run.step.requests.size();
+  run.deadline = self->clock().now() + self->state.config.command_timeout;
+  arm_tick(self);
+  for (size_t i = 0; i < run.step.requests.size(); ++i) send_request(self, run_id, i);
+}
+
+void read_commands(Broker* self, caf::io::new_data_msg& message) {
+  auto found = self->state.connections.find(message.handle);
+  if (found == self->state.connections.end()) return;
+  const uint64_t serial = found->second.serial;
+  found->second.parser.feed(message.buf.data(), message.buf.size());
+  std::vector<std::string> arguments;
+  std::string error;
+  while (true) {
+    found = self->state.connections.find(message.handle);
+    if (found == self->state.connections.end() || found->second.serial != serial || found->second.closing) return;
+    RedisConnection& connection = found->second;
+    auto outcome = connection.parser.next(&arguments, &error);
+    if (outcome == RespParser::Outcome::need_more) return;
+    if (outcome == RespParser::Outcome::error) {
+      log_line(self, "connection " + connection.session.address + " closed: " + error);
+      connection.closing = true;
+      connection.slots.emplace_back();
+      RespWriter out(connection.session.protocol);
+      out.error("ERR " + error);
+      return complete(self, message.handle, serial, connection.next_slot++, out.take(), true);
+    }
+    start_command(self, message.handle, connection, arguments);
+  }
+}
+
+void accept_connection(Broker* self, Handle handle) {
+  auto& state = self->state;
+  ++state.stats.connections_total;
+  if (state.connections.size() >= state.config.connections_max) {
+    const std::string reply = "-ERR max number of clients reached\r\n";
+    self->write(handle, reply.size(), reply.data());
+    self->flush(handle);
+    self->close(handle);
+    return;
+  }
+  RedisConnection& connection = state.connections[handle];
+  connection.serial = state.stats.connections_total;
+  connection.session.id = connection.serial;
+  connection.session.address = self->remote_addr(handle) + ":" + std::to_string(self->remote_port(handle));
+  connection.parser = RespParser(state.config.limits);
+  ++state.stats.connections_open;
+  self->configure_read(handle, caf::io::receive_policy::at_most(read_bytes_max));
+}
+
+// Retries that are due, and commands past their deadline (answered with an error; a late
+// answer then finds no run and is dropped).
+void tick(Broker* self) {
+  auto& state = self->state;
+  state.tick_armed = false;
+  const auto now = self->clock().now();
+  std::vector<PendingRetry> due;
+  std::vector<PendingRetry> later;
+  for (const PendingRetry& retry : state.retries) (retry.due <= now ? due : later).push_back(retry);
+  state.retries = std::move(later);
+  for (const PendingRetry& retry : due) send_request(self, retry.run, retry.index);
+  std::vector<uint64_t> overdue;
+  for (const auto& [id, run] : state.runs) {
+    if (run.deadline <= now) overdue.push_back(id);
+  }
+  for (uint64_t id : overdue) {
+    auto run = state.runs.find(id);
+    bool writes = false;
+    for (const ClientRequest& request : run->second.step.requests) writes |= is_write_op(request.op);
+    finish_run(self, id,
+               std::string(writes ? "ERR timeout: the command may or may not have taken effect"
+                                  : "TRYAGAIN timeout: no leader answered in time"));
+  }
+  if (!state.runs.empty() || !state.retries.empty()) arm_tick(self);
+}
+
+void connection_closed(Broker* self, Handle handle) {
+  if (self->state.leader.connected && handle == self->state.leader.handle) {
+    self->state.leader.connected = false;
+    return drop_leader_link(self, "closed by the leader");
+  }
+  if (self->state.connections.erase(handle) > 0) --self->state.stats.connections_open;
+}
+
+caf::behavior redis_listener(Broker* self, RedisListenerConfig config, client_gateway_actor gateway,
+                             caf::io::doorman_ptr doorman) {
+  auto& state = self->state;
+  state.port = doorman->port();
+  self->add_doorman(std::move(doorman));
+  state.config = std::move(config);
+  state.gateway = std::move(gateway);
+  state.commands = std::make_unique<RedisCommands>(RedisCommandsConfig{state.config.node_id, state.config.password});
+  state.stats.started_at_ms = now_ms(self);
+  log_line(self, "serving the Redis protocol on " + state.config.host + ":" + std::to_string(state.port) +
+                     (state.config.password.empty() ? "" : " (AUTH required)"));
+  return {
+      [self](bounds_atom) { return self->state.port; },
+      [self](sweep_atom) { tick(self); },
+      [self](const caf::io::new_connection_msg& message) { accept_connection(self, message.handle); },
+      [self](caf::io::new_data_msg& message) {
+        if (self->state.leader.connected && message.handle == self->state.leader.handle) {
+          return read_leader_frame(self, message.buf);
+        }
+        read_commands(self, message);
+      },
+      [self](const caf::io::connection_closed_msg& message) { connection_closed(self, message.handle); },
+      [self](const caf::io::acceptor_closed_msg&) { log_line(self, "listener closed"); },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_redis_listener(caf::actor_system& system, RedisListenerConfig config, client_gateway_actor gateway) {
+  KV_ASSERT(config.connections_max > 0);
+  auto doorman = system.middleman().backend().new_tcp_doorman(config.port, config.host.c_str(), true);
+  if (!doorman) {
+    if (config.log) {
+      std::string why = system.render(doorman.error());
+      if (why.find("in use") == std::string::npos && why.find("bind") != std::string::npos) {
+        why += " (address already in use?)";
+      }
+      config.log("redis listener: cannot listen on " + config.host + ":" + std::to_string(config.port) + ": " + why);
+    }
+    return {};
+  }
+  return system.middleman().spawn_broker(redis_listener, std::move(config), std::move(gateway), std::move(*doorman));
+}
+
+}  // namespace keyval
