@@ -187,7 +187,7 @@ struct Runner {
     std::vector<uint64_t> targets = pick_targets(leader);
     std::vector<uint64_t> log_offsets;
     for (uint64_t id : targets) {
-      record.nodes_down += (record.nodes_down.empty() ? "" : " ") + std::to_string(id);
+      record.target_nodes += (record.target_nodes.empty() ? "" : " ") + std::to_string(id);
       record.was_leader = record.was_leader || id == leader;
       log_offsets.push_back(cluster->log_bytes(id));
     }
@@ -294,7 +294,7 @@ struct Runner {
     }
     record.killed_at_ms = since_start(now_ms());
     for (uint64_t id : leaving) {
-      record.nodes_down += (record.nodes_down.empty() ? "" : " ") + std::to_string(id);
+      record.target_nodes += (record.target_nodes.empty() ? "" : " ") + std::to_string(id);
       record.was_leader = record.was_leader || id == current_leader();
       Status removed = remove_old_member(*cluster, members, id, scenario.how == KillHow::sigterm ? SIGTERM : SIGKILL);
       members.erase(std::find(members.begin(), members.end(), id));
@@ -380,9 +380,9 @@ struct Runner {
                 << load->completed() << " ops so far (";
       if (scenario.changes_membership()) {
         std::cerr << "node(s) " << done.new_members << " joined, voter after " << done.voter_ms << " ms, caught up "
-                  << done.catch_up_ms << " ms after the start; node(s) " << done.nodes_down << " removed)" << std::endl;
+                  << done.catch_up_ms << " ms after the start; node(s) " << done.target_nodes << " removed)" << std::endl;
       } else {
-        std::cerr << "node " << done.nodes_down << " down " << done.down_ms << " ms, recovered " << done.recovery_entries
+        std::cerr << "node " << done.target_nodes << " down " << done.down_ms << " ms, recovered " << done.recovery_entries
                   << " entries)" << std::endl;
       }
     }

@@ -143,7 +143,7 @@ struct StepRunner {
     CycleRecord row;
     row.cycle = k + 1;
     row.how = sim::step_kind_name(step.kind);
-    row.nodes_down = resolved.nodes;
+    row.target_nodes = resolved.nodes;
     row.was_leader = resolved.names_leader;
     row.leader_before = static_cast<int64_t>(leader_now);
     if (sim::step_needs_leader(step) && leader_now == 0) {
@@ -205,7 +205,7 @@ struct StepRunner {
     // loaded machine (CI's two cores, building while it tests), hence 5 s rather than 1.
     row.leader_after = static_cast<int64_t>(leader(5000));
     std::cerr << "step " << k + 1 << " of " << scenario.steps.size() << " (" << step.text
-              << (row.nodes_down.empty() ? "" : ": nodes " + row.nodes_down) << "), "
+              << (row.target_nodes.empty() ? "" : ": nodes " + row.target_nodes) << "), "
               << static_cast<double>(since_start_ns()) / 1e9 << " s, " << load->completed() << " ops so far"
               << std::endl;
   }

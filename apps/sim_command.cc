@@ -214,7 +214,7 @@ int run_scenario(const cli::Flags& flags) {
   sim::ScenarioRun run = sim::run_scenario_simulation(
       *scenario, base, [cycles, unit](const sim::CycleRecord& cycle, double virtual_s, uint64_t operations) {
         std::cerr << unit << cycle.cycle << " of " << cycles << ", virtual " << virtual_s << " s, ops so far "
-                  << operations << (cycle.nodes_down.empty() ? "" : " (" + cycle.how + " " + cycle.nodes_down + ")")
+                  << operations << (cycle.target_nodes.empty() ? "" : " (" + cycle.how + " " + cycle.target_nodes + ")")
                   << std::endl;
       });
   if (flags.has("history")) {

@@ -21,13 +21,13 @@ std::string number(double value) {
 }
 
 const char* const csv_header =
-    "cycle,nodes_down,how,was_leader,killed_at_ms,down_ms,leader_before,leader_after,unavailable_ms,"
+    "cycle,target_nodes,how,was_leader,killed_at_ms,down_ms,leader_before,leader_after,unavailable_ms,"
     "recovery_entries,recovery_wal_bytes,recovery_ms,torn_bytes_cut,catch_up_ms,log_entries,log_bytes,"
     "ops_acked,ops_failed,ops_unknown,new_members,voter_ms,new_member_bytes";
 
 std::string csv_row(const CycleRecord& r) {
   std::ostringstream row;
-  row << r.cycle << "," << r.nodes_down << "," << r.how << "," << (r.was_leader ? 1 : 0) << "," << number(r.killed_at_ms)
+  row << r.cycle << "," << r.target_nodes << "," << r.how << "," << (r.was_leader ? 1 : 0) << "," << number(r.killed_at_ms)
       << "," << number(r.down_ms) << "," << r.leader_before << "," << r.leader_after << "," << number(r.unavailable_ms)
       << "," << r.recovery_entries << "," << r.recovery_wal_bytes << "," << number(r.recovery_ms) << ","
       << r.torn_bytes_cut << "," << number(r.catch_up_ms) << "," << r.log_entries << "," << r.log_bytes << ","
@@ -60,10 +60,20 @@ std::string stats_json(const Stats& stats) {
 
 // --- SVG ---------------------------------------------------------------------------------
 
+enum class Style { dots, line, bars };
+
 struct Series {
   std::vector<std::pair<double, double>> points;
-  bool line = false;  // joined by a line; else dots
+  Style style = Style::dots;  // a line joins points that belong together (a time series); bars
+                              // stand alone (one per cycle: no line implies values in between)
   std::string color;
+};
+
+// Vertical dashed lines at x, one color per kind (kills, restarts).
+struct Markers {
+  std::vector<double> at;
+  std::string color;
+  std::string dash;
 };
 
 // A nice round step for about `ticks` intervals over [0, max].
@@ -78,7 +88,7 @@ double tick_step(double max, int ticks) {
 }
 
 std::string svg_plot(const std::string& title, const std::string& x_label, const std::string& y_label,
-                     const std::vector<Series>& series, const std::vector<double>& markers = {}) {
+                     const std::vector<Series>& series, const std::vector<Markers>& markers = {}) {
   const double width = 720, height = 400, left = 80, right = 20, top = 40, bottom = 60;
   double x_max = 0, y_max = 0;
   for (const Series& s : series) {
@@ -87,7 +97,12 @@ std::string svg_plot(const std::string& title, const std::string& x_label, const
       y_max = std::max(y_max, y);
     }
   }
-  for (double m : markers) x_max = std::max(x_max, m);
+  bool bars = false;
+  for (const Series& s : series) bars |= s.style == Style::bars;
+  if (bars) x_max += 1;  // room for the last bar
+  for (const Markers& kind : markers) {
+    for (double m : kind.at) x_max = std::max(x_max, m);
+  }
   const double x_step = tick_step(x_max, 8), y_step = tick_step(y_max, 5);
   x_max = std::max(x_step, std::ceil(x_max / x_step) * x_step);
   y_max = std::max(y_step, std::ceil(y_max / y_step) * y_step);
@@ -114,12 +129,20 @@ std::string svg_plot(const std::string& title, const std::string& x_label, const
       << "<text x=\"" << (left + width - right) / 2 << "\" y=\"" << height - 18 << "\" text-anchor=\"middle\">" << x_label
       << "</text>\n<text x=\"18\" y=\"" << (top + height - bottom) / 2 << "\" text-anchor=\"middle\" transform=\"rotate(-90 18 "
       << (top + height - bottom) / 2 << ")\">" << y_label << "</text>\n";
-  for (double m : markers) {
-    svg << "<line x1=\"" << px(m) << "\" y1=\"" << py(0) << "\" x2=\"" << px(m) << "\" y2=\"" << py(y_max)
-        << "\" stroke=\"#d62728\" stroke-dasharray=\"4 3\"/>\n";
+  for (const Markers& kind : markers) {
+    for (double m : kind.at) {
+      svg << "<line x1=\"" << px(m) << "\" y1=\"" << py(0) << "\" x2=\"" << px(m) << "\" y2=\"" << py(y_max)
+          << "\" stroke=\"" << kind.color << "\" stroke-dasharray=\"" << kind.dash << "\"/>\n";
+    }
   }
   for (const Series& s : series) {
-    if (s.line && s.points.size() > 1) {
+    if (s.style == Style::bars) {
+      const double bar_width = std::max(2.0, (px(1) - px(0)) * 0.6);
+      for (auto [x, y] : s.points) {
+        svg << "<rect x=\"" << px(x) - bar_width / 2 << "\" y=\"" << py(y) << "\" width=\"" << bar_width
+            << "\" height=\"" << py(0) - py(y) << "\" fill=\"" << s.color << "\"/>\n";
+      }
+    } else if (s.style == Style::line && s.points.size() > 1) {
       svg << "<polyline fill=\"none\" stroke=\"" << s.color << "\" stroke-width=\"1.5\" points=\"";
       for (auto [x, y] : s.points) svg << px(x) << "," << py(y) << " ";
       svg << "\"/>\n";
@@ -152,7 +175,7 @@ std::string membership_table(const ExperimentResult& result) {
   auto ms = [](double value) { return value < 0 ? std::string("-") : number(value) + " ms"; };
   for (const CycleRecord& r : result.cycles) {
     std::snprintf(line, sizeof line, "%5llu %9s %9s %13s %13s %16llu\n", static_cast<unsigned long long>(r.cycle),
-                  r.nodes_down.c_str(), r.new_members.c_str(), ms(r.catch_up_ms).c_str(), ms(r.voter_ms).c_str(),
+                  r.target_nodes.c_str(), r.new_members.c_str(), ms(r.catch_up_ms).c_str(), ms(r.voter_ms).c_str(),
                   static_cast<unsigned long long>(r.new_member_bytes));
     table << line;
   }
@@ -171,14 +194,14 @@ std::string summary_table(const ExperimentResult& result) {
   }
   table << ", seed " << s.seed << "\n\n";
   char line[256];
-  std::snprintf(line, sizeof line, "%5s %8s %9s %6s %7s %13s %9s %11s %9s %11s %10s %7s %6s %7s\n", "cycle", "down",
+  std::snprintf(line, sizeof line, "%5s %8s %9s %6s %7s %13s %9s %11s %9s %11s %10s %7s %6s %7s\n", "cycle", "nodes",
                 "how", "leader", "new", "unavailable", "recovered", "recovery", "torn cut", "caught up", "log bytes",
                 "acked", "failed", "unknown");
   table << line;
   auto ms = [](double value) { return value < 0 ? std::string("-") : number(value) + " ms"; };
   for (const CycleRecord& r : result.cycles) {
     std::snprintf(line, sizeof line, "%5llu %8s %9s %6s %7lld %13s %9llu %11s %9llu %11s %10llu %7llu %6llu %7llu\n",
-                  static_cast<unsigned long long>(r.cycle), r.nodes_down.c_str(), r.how.c_str(), r.was_leader ? "yes" : "no",
+                  static_cast<unsigned long long>(r.cycle), r.target_nodes.c_str(), r.how.c_str(), r.was_leader ? "yes" : "no",
                   static_cast<long long>(r.leader_after), ms(r.unavailable_ms).c_str(),
                   static_cast<unsigned long long>(r.recovery_entries), ms(r.recovery_ms).c_str(),
                   static_cast<unsigned long long>(r.torn_bytes_cut), ms(r.catch_up_ms).c_str(),
@@ -250,13 +273,16 @@ Status write_experiment_outputs(const std::string& directory, const ExperimentRe
   }
   if (s.record_plots) {
     const std::string unit = result.mode == "simulation" ? " (virtual)" : "";
-    Series recovery{{}, false, "#1f77b4"};
-    Series unavailable{{}, true, "#ff7f0e"};
-    std::vector<double> kills;
+    Series recovery{{}, Style::dots, "#1f77b4"};
+    Series unavailable{{}, Style::bars, "#ff7f0e"};
+    Markers kills{{}, "#d62728", "4 3"};
+    Markers restarts{{}, "#1f77b4", "1 3"};
     for (const CycleRecord& r : result.cycles) {
       if (r.recovery_ms >= 0) recovery.points.push_back({static_cast<double>(r.recovery_wal_bytes) / 1024.0, r.recovery_ms});
       unavailable.points.push_back({static_cast<double>(r.cycle), std::max(0.0, r.unavailable_ms)});
-      kills.push_back(r.killed_at_ms / 1000.0);
+      kills.at.push_back(r.killed_at_ms / 1000.0);
+      // A node that comes back (not a replaced or removed one) restarts after its time down.
+      if (r.down_ms > 0) restarts.at.push_back((r.killed_at_ms + r.down_ms) / 1000.0);
     }
     KV_RETURN_IF_ERROR(write_text(directory + "/recovery_vs_log_size.svg",
                                   svg_plot(s.name + ": recovery time against log size", "WAL at restart (KiB)",
@@ -265,8 +291,8 @@ Status write_experiment_outputs(const std::string& directory, const ExperimentRe
                                   svg_plot(s.name + ": unavailability per cycle", "cycle",
                                            "kill to first acknowledged write (ms" + unit + ")", {unavailable})));
     if (s.changes_membership()) {
-      Series caught_up{{}, true, "#1f77b4"};
-      Series voter{{}, true, "#9467bd"};
+      Series caught_up{{}, Style::bars, "#1f77b4"};
+      Series voter{{}, Style::dots, "#9467bd"};
       for (const CycleRecord& r : result.cycles) {
         if (r.catch_up_ms >= 0) caught_up.points.push_back({static_cast<double>(r.cycle), r.catch_up_ms});
         if (r.voter_ms >= 0) voter.points.push_back({static_cast<double>(r.cycle), r.voter_ms});
@@ -275,14 +301,15 @@ Status write_experiment_outputs(const std::string& directory, const ExperimentRe
                                     svg_plot(s.name + ": new member caught up (blue) and voter (purple)", "cycle",
                                              "since its start / its addition (ms" + unit + ")", {caught_up, voter})));
     }
-    Series throughput{{}, true, "#2ca02c"};
+    Series throughput{{}, Style::line, "#2ca02c"};
     const double per_second = 1000.0 / result.bucket_ms;
     for (const ThroughputSample& sample : result.throughput) {
       throughput.points.push_back({sample.at_ms / 1000.0, static_cast<double>(sample.acked) * per_second});
     }
     KV_RETURN_IF_ERROR(write_text(directory + "/throughput.svg",
-                                  svg_plot(s.name + ": acknowledged operations per second (kills dashed)",
-                                           "time (s" + unit + ")", "ops/s", {throughput}, kills)));
+                                  svg_plot(s.name + ": acknowledged operations per second (kills red dashed, "
+                                                    "restarts blue dotted)",
+                                           "time (s" + unit + ")", "ops/s", {throughput}, {kills, restarts})));
   }
   return Status::ok();
 }

@@ -20,7 +20,7 @@ namespace keyval::sim {
 // picked with `random_value` (the same one wherever the step names it).
 struct ResolvedStep {
   std::vector<std::vector<uint64_t>> groups;
-  std::string nodes;          // for the row's nodes_down: "1 2|3", "1>2", "2", "" (heal, delay everywhere)
+  std::string nodes;          // for the row's target_nodes: "1 2|3", "1>2", "2", "" (heal, delay everywhere)
   // The step touched the leader (as it was when the step started): it is the node isolated,
   // paused or whose disk fills, an end of the one-way link or delayed link, or on a side of
   // the partition that is no majority.

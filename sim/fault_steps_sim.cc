@@ -99,7 +99,7 @@ void StepController::start_step(SimCluster& cluster) {
   CycleRecord row;
   row.cycle = next_ + 1;
   row.how = step_kind_name(step.kind);
-  row.nodes_down = current_.nodes;
+  row.target_nodes = current_.nodes;
   row.was_leader = current_.names_leader;
   row.killed_at_ms = to_ms(now);
   row.leader_before = static_cast<int64_t>(leader);

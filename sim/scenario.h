@@ -134,14 +134,14 @@ Result<Scenario> load_scenario(const std::string& path);
 // One kill/restart cycle. Times are milliseconds: wall time on real processes, virtual time in
 // the simulator; `_ms` fields that could not be measured are -1.
 //
-// A membership cycle (kill replace, kill grow) fills them as follows: nodes_down are the
+// A membership cycle (kill replace, kill grow) fills them as follows: target_nodes are the
 // members removed, was_leader whether one of them led, killed_at_ms when the first removal was
 // asked (removing the leader hands leadership over then), down_ms 0 (nobody comes back), no
 // recovery (recovery_ms -1), catch_up_ms from the new node's start until it applied the commit
 // index the cluster had then (the longest of the new nodes), and the last three fields.
 //
 // A fault step is one row too: cycle is the step's number, how its kind ("partition", "pause",
-// ...), nodes_down the nodes it named as resolved when it started ("1 2|3", "1>2", "2"; empty
+// ...), target_nodes the nodes it named as resolved when it started ("1 2|3", "1>2", "2"; empty
 // for heal and an every-link delay), was_leader whether the step touched the leader then
 // (sim/fault_steps.h, ResolvedStep::names_leader),
 // killed_at_ms when it started, down_ms how long it lasted, unavailable_ms from its start to the
@@ -150,7 +150,7 @@ Result<Scenario> load_scenario(const std::string& path);
 // restart.
 struct CycleRecord {
   uint64_t cycle = 0;               // from 1
-  std::string nodes_down;           // "2" or "1 2 3" (target all)
+  std::string target_nodes;           // "2" or "1 2 3" (target all)
   std::string how;                  // kill_how_name
   bool was_leader = false;          // a node that went down was the leader
   double killed_at_ms = 0;          // since the run started

@@ -262,7 +262,7 @@ void ScenarioController::kill(SimCluster& cluster) {
   record.killed_at_ms = to_ms(now);
   record.leader_before = static_cast<int64_t>(leader);
   for (uint64_t id : targets_) {
-    record.nodes_down += (record.nodes_down.empty() ? "" : " ") + std::to_string(id);
+    record.target_nodes += (record.target_nodes.empty() ? "" : " ") + std::to_string(id);
     record.was_leader = record.was_leader || id == leader;
   }
   records_.push_back(record);
@@ -273,7 +273,7 @@ void ScenarioController::kill(SimCluster& cluster) {
                                     return std::find(targets_.begin(), targets_.end(), c.node) != targets_.end();
                                   }),
                    catch_ups_.end());
-  cluster.trace("scenario: cycle " + std::to_string(cycle_) + ": " + record.how + " node(s) " + record.nodes_down);
+  cluster.trace("scenario: cycle " + std::to_string(cycle_) + ": " + record.how + " node(s) " + record.target_nodes);
   first_down_ns_.reset();
   if (scenario_.how == KillHow::torn || scenario_.how == KillHow::disk_full) {
     // A node writes its WAL and syncs it within one of its jobs, so between two steps it has
@@ -476,7 +476,7 @@ void ScenarioController::ask_step(SimCluster& cluster) {
   }
   if (step.kind == ConfChangeKind::remove && first) {
     CycleRecord& record = membership_record();
-    record.nodes_down += (record.nodes_down.empty() ? "" : " ") + std::to_string(step.node);
+    record.target_nodes += (record.target_nodes.empty() ? "" : " ") + std::to_string(step.node);
     record.was_leader = record.was_leader || step.node == cluster.leader();
   }
   const uint64_t commit_index = highest_commit_index(cluster);

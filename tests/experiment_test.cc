@@ -149,7 +149,7 @@ BOOST_AUTO_TEST_CASE(membership_columns_are_written_last) {
   result.mode = "simulation";
   CycleRecord record;
   record.cycle = 1;
-  record.nodes_down = "1 2";
+  record.target_nodes = "1 2";
   record.how = "sigkill";
   record.catch_up_ms = 12.5;
   record.new_members = "4 5";
@@ -176,9 +176,10 @@ BOOST_AUTO_TEST_CASE(outputs_hold_one_row_per_cycle_and_the_plots) {
   for (uint64_t k = 1; k <= 2; ++k) {
     CycleRecord record;
     record.cycle = k;
-    record.nodes_down = std::to_string(k);
+    record.target_nodes = std::to_string(k);
     record.how = "sigkill";
     record.killed_at_ms = 1000.0 * k;
+    record.down_ms = 500;
     record.unavailable_ms = 100.0 * k;
     record.recovery_ms = 10.5 * k;
     record.recovery_wal_bytes = 4096 * k;
@@ -205,7 +206,20 @@ BOOST_AUTO_TEST_CASE(outputs_hold_one_row_per_cycle_and_the_plots) {
     BOOST_TEST(svg.rfind("<svg", 0) == 0u, plot);
     BOOST_TEST(contains(svg, "</svg>"), plot);
   }
-  BOOST_TEST(contains(read_text(dir.path() + "/out/throughput.svg"), "stroke-dasharray"));  // the kills
+  BOOST_TEST(rows[0].rfind("cycle,target_nodes,how,", 0) == 0u, rows[0]);  // the ids of the nodes taken down
+  auto count = [](const std::string& text, const std::string& part) {
+    size_t found = 0;
+    for (size_t at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++found;
+    return found;
+  };
+  // Unavailability: one bar per cycle, no line joining separate cycles.
+  const std::string unavailability = read_text(dir.path() + "/out/unavailability.svg");
+  BOOST_TEST(count(unavailability, "fill=\"#ff7f0e\"") == 2u, unavailability);
+  BOOST_TEST(!contains(unavailability, "<polyline"));
+  // Throughput: each kill (red dashed) and each restart (blue dotted) marked.
+  const std::string throughput = read_text(dir.path() + "/out/throughput.svg");
+  BOOST_TEST(count(throughput, "stroke=\"#d62728\" stroke-dasharray=\"4 3\"") == 2u, throughput);
+  BOOST_TEST(count(throughput, "stroke=\"#1f77b4\" stroke-dasharray=\"1 3\"") == 2u, throughput);
   result.lost_acked_writes = 1;
   BOOST_TEST(json_field(experiment_summary_json(result), "ok") == "false");
   // Problem texts may hold quotes and newlines (a linearizability explanation): still one
@@ -242,7 +256,7 @@ BOOST_AUTO_TEST_CASE(a_short_scenario_on_processes_records_every_cycle_and_loses
     auto field = [&](const std::string& name) { return cycles[row - 1].at(name); };
     BOOST_TEST(field("cycle") == std::to_string(row));
     BOOST_TEST(field("was_leader") == "1");                       // the leader went down
-    BOOST_TEST(field("leader_after") != field("nodes_down"));     // and another one took over
+    BOOST_TEST(field("leader_after") != field("target_nodes"));     // and another one took over
     BOOST_TEST(std::stod(field("unavailable_ms")) >= 0);
     BOOST_TEST(std::stoull(field("recovery_entries")) > 0u);      // it came back with its log
     BOOST_TEST(std::stod(field("recovery_ms")) >= 0);
@@ -281,7 +295,7 @@ BOOST_AUTO_TEST_CASE(a_replace_scenario_on_processes_swaps_members_under_load) {
   BOOST_TEST_REQUIRE(cycles.size() == 2u, read_text(dir.file("out/cycles.csv")));
   for (size_t row = 1; row <= cycles.size(); ++row) {
     auto field = [&](const std::string& name) { return cycles[row - 1].at(name); };
-    BOOST_TEST(field("nodes_down") == std::to_string(row));       // nodes 1, then 2
+    BOOST_TEST(field("target_nodes") == std::to_string(row));       // nodes 1, then 2
     BOOST_TEST(field("new_members") == std::to_string(row + 3));  // nodes 4, then 5
     BOOST_TEST(std::stod(field("catch_up_ms")) >= 0);
     BOOST_TEST(std::stod(field("voter_ms")) >= 0);

@@ -292,11 +292,11 @@ BOOST_AUTO_TEST_CASE(isolation_oneway_and_pause_keep_writing_and_the_history_is_
   }
   for (size_t k : {0, 4}) {  // the isolated and the paused leader lost leadership to another node
     BOOST_TEST(rows[k].at("was_leader") == "1");
-    BOOST_TEST(rows[k].at("nodes_down") == rows[k].at("leader_before"));
+    BOOST_TEST(rows[k].at("target_nodes") == rows[k].at("leader_before"));
     BOOST_TEST(rows[k].at("leader_after") != rows[k].at("leader_before"), "step " << k + 1);
     BOOST_TEST(rows[k].at("leader_after") != "0");
   }
-  BOOST_TEST(contains(rows[2].at("nodes_down"), ">"));
+  BOOST_TEST(contains(rows[2].at("target_nodes"), ">"));
 
   const std::string history = dir.file("out/history.jsonl");
   auto check = run_keyval("experiment check " + history);

@@ -255,10 +255,13 @@ BOOST_AUTO_TEST_CASE(planted_compact_past_commit_is_caught_within_10_seeds) {
 
 // A follower that acknowledges an installed snapshot before its WAL record is durable, and
 // crashes right after (the simulator crashes a node after half of such promises), comes back
-// with its old log while the leader counts it as holding the snapshot.
-BOOST_AUTO_TEST_CASE(planted_snapshot_ack_before_durable_is_caught_within_20_seeds) {
-  Caught caught = planted_bug_caught(raft::PlantedBug::snapshot_ack_before_durable, 20);
-  BOOST_TEST_REQUIRE(caught.seed != 0u, "the planted bug went unnoticed for 20 seeds");
+// with its old log while the leader counts it as holding the snapshot. About one seed in 25
+// catches it (`keyval sim --seeds 1..80 --nodes 3 --planted-bug snapshot-ack-before-durable`:
+// seeds 35, 37 and 56 since commands grew a word with the Redis commands, which moved every
+// trace; seeds 1..20 caught it before), so the bound leaves room for the next such shift.
+BOOST_AUTO_TEST_CASE(planted_snapshot_ack_before_durable_is_caught_within_60_seeds) {
+  Caught caught = planted_bug_caught(raft::PlantedBug::snapshot_ack_before_durable, 60);
+  BOOST_TEST_REQUIRE(caught.seed != 0u, "the planted bug went unnoticed for 60 seeds");
   BOOST_TEST(caught.violation.find("match index past the follower's log") != std::string::npos, caught.violation);
 }
 
@@ -362,8 +365,8 @@ BOOST_AUTO_TEST_CASE(scenario_leader_kills_lose_no_acknowledged_write_and_replay
       BOOST_TEST(row.at("was_leader") == "1");
       BOOST_TEST(std::stod(row.at("unavailable_ms")) >= 0.0, "cycle " << row.at("cycle"));
       BOOST_TEST(row.at("leader_after") != "0", "cycle " << row.at("cycle"));
-      BOOST_TEST(row.at("leader_after") != row.at("nodes_down"), "cycle " << row.at("cycle"));
-      BOOST_TEST(row.at("leader_before") == row.at("nodes_down"));
+      BOOST_TEST(row.at("leader_after") != row.at("target_nodes"), "cycle " << row.at("cycle"));
+      BOOST_TEST(row.at("leader_before") == row.at("target_nodes"));
     }
     csv.push_back(read_text(out + "/cycles.csv"));
   }
@@ -403,13 +406,13 @@ BOOST_AUTO_TEST_CASE(scenario_replace_swaps_every_member_and_loses_no_acknowledg
   bool leader_replaced = false;
   for (size_t k = 0; k < rows.size(); ++k) {
     const auto& row = rows[k];
-    BOOST_TEST(row.at("nodes_down") == std::to_string(k + 1));      // the oldest member, in turn
+    BOOST_TEST(row.at("target_nodes") == std::to_string(k + 1));      // the oldest member, in turn
     BOOST_TEST(row.at("new_members") == std::to_string(k + 4));     // a new id each time
     BOOST_TEST(std::stod(row.at("catch_up_ms")) >= 0.0, "cycle " << row.at("cycle"));
     BOOST_TEST(std::stod(row.at("voter_ms")) >= 0.0, "cycle " << row.at("cycle"));
     BOOST_TEST(std::stoull(row.at("new_member_bytes")) > 0u, "cycle " << row.at("cycle"));
     BOOST_TEST(std::stod(row.at("unavailable_ms")) >= 0.0, "cycle " << row.at("cycle"));
-    BOOST_TEST(row.at("leader_after") != row.at("nodes_down"), "cycle " << row.at("cycle"));
+    BOOST_TEST(row.at("leader_after") != row.at("target_nodes"), "cycle " << row.at("cycle"));
     leader_replaced = leader_replaced || row.at("was_leader") == "1";
   }
   BOOST_TEST(leader_replaced);  // the leader is a member like any other
@@ -426,9 +429,9 @@ BOOST_AUTO_TEST_CASE(scenario_grow_adds_two_members_then_removes_two) {
   const auto rows = read_cycles(dir.file("out") + "/cycles.csv");
   BOOST_TEST_REQUIRE(rows.size() == 2u);
   BOOST_TEST(rows[0].at("new_members") == "4 5");
-  BOOST_TEST(rows[0].at("nodes_down") == "1 2");
+  BOOST_TEST(rows[0].at("target_nodes") == "1 2");
   BOOST_TEST(rows[1].at("new_members") == "6 7");
-  BOOST_TEST(rows[1].at("nodes_down") == "3 4");
+  BOOST_TEST(rows[1].at("target_nodes") == "3 4");
   for (const auto& row : rows) BOOST_TEST(std::stoull(row.at("new_member_bytes")) > 0u);
 }
 
