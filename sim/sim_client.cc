@@ -10,8 +10,9 @@ constexpr uint64_t generation_shift = 16;  // client id = generation << 16 | slo
 constexpr uint64_t call_slot_shift = 40;   // call id = slot << 40 | n: the simulator routes replies by it
 
 std::string key_name(size_t key) { return "k" + std::to_string(key); }
+std::string counter_name(size_t key) { return "n" + std::to_string(key); }
 
-bool is_write(ClientOp op) { return op == ClientOp::put || op == ClientOp::del || op == ClientOp::cas; }
+bool is_write(ClientOp op) { return is_write_op(op); }
 
 Operation::Kind kind_of(ClientOp op) {
   switch (op) {
@@ -38,6 +39,8 @@ SimClient::SimClient(uint64_t slot, ClientSettings settings, History& history, r
 void SimClient::read_all_keys_then_stop() {
   invoking_ = false;
   for (size_t key = settings_.keys; key-- > 0;) final_keys_.push_back(key_name(key));
+  if (settings_.increment_percent == 0) return;
+  for (size_t key = settings_.keys; key-- > 0;) final_keys_.push_back(counter_name(key));
 }
 
 void SimClient::read_keys_then_stop(const std::vector<std::string>& keys) {
@@ -108,6 +111,8 @@ void SimClient::start_op(uint64_t now_ns) {
   const uint64_t get_below = settings_.get_percent;
   const uint64_t put_below = get_below + settings_.put_percent;
   const uint64_t cas_below = put_below + settings_.cas_percent;
+  const uint64_t del_below = cas_below + settings_.del_percent;
+  if (settings_.increment_percent != 0 && dice >= del_below) return start_increment(now_ns, key);
   request.op = dice < get_below   ? ClientOp::get
                : dice < put_below ? ClientOp::put
                : dice < cas_below ? ClientOp::cas
@@ -131,14 +136,48 @@ void SimClient::start_op(uint64_t now_ns) {
   op_->target = leader_guess_;
 }
 
+// An increment by 1 of counter key `key`, with the session like any write: a retry repeats
+// its sequence, so it must be applied once however many attempts reach a leader.
+void SimClient::start_increment(uint64_t now_ns, size_t key) {
+  ClientRequest request;
+  request.op = ClientOp::increment;
+  request.key = counter_name(key);
+  request.delta = 1;
+  if (!settings_.increments_without_session) {
+    request.client_id = client_id_;
+    request.sequence = ++sequence_;
+  }
+  last_invoke_ns_ = now_ns;
+  op_ = Op{0, std::move(request), now_ns + settings_.operation_timeout_ns};
+  op_->counter = true;
+  op_->target = leader_guess_;
+}
+
 void SimClient::start_read(uint64_t now_ns, const std::string& key) {
   ClientRequest request;
   request.op = ClientOp::get;
   request.key = key;
-  History::OperationId id = history_.invoke(slot_, Operation::get, key, std::nullopt, std::nullopt, now_ns);
+  const bool counter = !key.empty() && key[0] == 'n';
+  History::OperationId id =
+      counter ? 0 : history_.invoke(slot_, Operation::get, key, std::nullopt, std::nullopt, now_ns);
   // Final reads wait as long as it takes: the simulator bounds the settle phase.
   op_ = Op{id, std::move(request), UINT64_MAX};
+  op_->counter = counter;
   op_->target = leader_guess_;
+}
+
+// The end of an increment (recorded in the ledger) or of a counter's final read.
+void SimClient::end_counter_op(uint64_t now_ns, Operation::Status status, const ClientResponse* response) {
+  const ClientRequest& request = op_->request;
+  if (request.op == ClientOp::get) {
+    if (response != nullptr) {
+      final_counters_[request.key] = response->found ? std::optional<std::string>(response->value) : std::nullopt;
+    }
+  } else {
+    increments_.push_back(IncrementRecord{request.key, status, response != nullptr ? response->number : 0});
+  }
+  op_.reset();
+  schedule_next_invoke(now_ns);
 }
 
 ClientRequestOut SimClient::send_attempt(uint64_t now_ns) {
@@ -159,19 +198,29 @@ void SimClient::retry(uint64_t now_ns, uint64_t target, uint64_t delay_ns) {
 void SimClient::give_up(uint64_t now_ns) {
   // Unknown unless every attempt was refused: a write that may have reached a leader may
   // still commit. A read that got no answer had no effect either way.
-  if (!op_->uncertain) history_.complete_fail(op_->id, now_ns);
+  if (!op_->counter && !op_->uncertain) history_.complete_fail(op_->id, now_ns);
   if (is_write(op_->request.op) && !session_established_) {
     // A session starts at sequence 1. Refused: sequence 1 is still free. Uncertain: it may
     // still apply later, so the next write opens a fresh session (never session_expired).
     if (op_->uncertain) client_id_ = (++generation_ << generation_shift) | slot_;
     sequence_ = 0;
   }
+  if (op_->counter) return end_counter_op(now_ns, op_->uncertain ? Operation::unknown : Operation::fail, nullptr);
   op_.reset();
   schedule_next_invoke(now_ns);
 }
 
 void SimClient::finish_ok(uint64_t now_ns, const ClientResponse& response) {
   const ClientRequest& request = op_->request;
+  if (op_->counter) {
+    if (is_write(request.op)) {
+      session_established_ = true;
+      acked_.push_back(AckedWrite{response.index, request.client_id, request.sequence,
+                                  "increment " + request.key + " by client " + std::to_string(request.client_id) +
+                                      " sequence " + std::to_string(request.sequence)});
+    }
+    return end_counter_op(now_ns, Operation::ok, &response);
+  }
   const size_t key = static_cast<size_t>(std::stoul(request.key.substr(1)));
   std::optional<std::string> output;
   switch (request.op) {
@@ -220,6 +269,7 @@ void SimClient::on_response(uint64_t now_ns, uint64_t call, const ClientResponse
     case ClientStatus::rejected:
       problems_.push_back("client " + std::to_string(slot_) + ": unexpected " + client_status_name(response.status) +
                           " for " + client_op_name(op_->request.op) + " " + op_->request.key + ": " + response.message);
+      if (op_->counter) return end_counter_op(now_ns, Operation::fail, nullptr);
       history_.complete_fail(op_->id, now_ns);  // never recorded as ok: the checker stays honest
       op_.reset();
       return;

@@ -24,8 +24,14 @@ namespace keyval::sim {
 struct ClientSettings {
   size_t nodes = 5;
   size_t keys = 4;
-  // The operation mix in percent (sums to 100); drawn in this order: get, put, cas, del.
-  uint32_t get_percent = 40, put_percent = 30, cas_percent = 20, del_percent = 10;
+  // The operation mix in percent (sums to 100); drawn in this order: get, put, cas, del,
+  // increment. Increments (the Redis gateway's INCR, storage/kv_command.h) go to counter keys
+  // "n0".."n{keys-1}" that nothing else writes, and are checked by their own ledger
+  // (IncrementRecord below), not by the register checker.
+  uint32_t get_percent = 40, put_percent = 30, cas_percent = 20, del_percent = 10, increment_percent = 0;
+  // Tests only: increments sent without a session (client id 0), so a retry whose first
+  // attempt was applied applies again; check_increments must catch it.
+  bool increments_without_session = false;
   uint64_t value_bytes = 0;                  // values padded to this size (0: as short as they come)
   uint64_t think_ns_max = 30'000'000;        // pause between operations (random, up to this)
   uint64_t pace_ns = 0;                      // if set: an invocation every pace_ns instead, when
@@ -46,6 +52,14 @@ struct ClientRequestOut {
   uint64_t node = 0;
   uint64_t call = 0;
   std::vector<uint8_t> bytes;
+};
+
+// One increment by 1 of a counter key, as this client saw it end: ok with the value it
+// answered, failed (refused everywhere: not applied), or unknown (it may have been applied).
+struct IncrementRecord {
+  std::string key;
+  Operation::Status status = Operation::unknown;
+  int64_t value = 0;  // ok: the counter after this increment
 };
 
 // Which client (slot) sent a call.
@@ -73,6 +87,9 @@ class SimClient {
 
   uint64_t endpoint() const { return 1000 + slot_; }
   const std::vector<AckedWrite>& acked_writes() const { return acked_; }
+  const std::vector<IncrementRecord>& increments() const { return increments_; }
+  // The final reads of counter keys: key -> value (nullopt: absent).
+  const std::map<std::string, std::optional<std::string>>& final_counters() const { return final_counters_; }
   const std::vector<std::string>& problems() const { return problems_; }
 
  private:
@@ -85,6 +102,7 @@ class SimClient {
     uint64_t target = 1;
     uint64_t current_call = 0;  // the latest attempt's
     bool uncertain = false;     // some attempt may have reached a leader
+    bool counter = false;       // an increment or a counter's final read: not in the history
     std::set<uint64_t> calls{};
   };
 
@@ -92,6 +110,8 @@ class SimClient {
   void start_read(uint64_t now_ns, const std::string& key);
   ClientRequestOut send_attempt(uint64_t now_ns);
   void give_up(uint64_t now_ns);
+  void start_increment(uint64_t now_ns, size_t key);
+  void end_counter_op(uint64_t now_ns, Operation::Status status, const ClientResponse* response);
   void finish_ok(uint64_t now_ns, const ClientResponse& response);
   void retry(uint64_t now_ns, uint64_t target, uint64_t delay_ns);
   void schedule_next_invoke(uint64_t now_ns);
@@ -116,6 +136,8 @@ class SimClient {
   uint64_t leader_guess_ = 1;
   std::map<size_t, std::optional<std::string>> last_seen_;  // per key (absent: never seen), for cas
   std::vector<AckedWrite> acked_;
+  std::vector<IncrementRecord> increments_;
+  std::map<std::string, std::optional<std::string>> final_counters_;
   std::vector<std::string> problems_;
 };
 

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <iostream>
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <set>
@@ -123,6 +124,8 @@ class Simulator final : public SimCluster {
     settings.put_percent = options.put_percent;
     settings.cas_percent = options.cas_percent;
     settings.del_percent = options.del_percent;
+    settings.increment_percent = options.increment_percent;
+    settings.increments_without_session = options.increments_without_session;
     settings.value_bytes = options.value_bytes;
     for (uint64_t slot = 1; slot <= options.clients + 1; ++slot) {
       clients_.push_back(std::make_unique<SimClient>(slot, settings, history_, random_));
@@ -470,6 +473,7 @@ class Simulator final : public SimCluster {
   void start_final_reads();
   bool clients_idle() const;
   void check_acked_writes();
+  void check_increments();
   // With --trace: each node's Raft state and configuration when the run ends.
   void trace_node_states() {
     if (!options_.trace) return;
@@ -1181,6 +1185,7 @@ SimResult Simulator::run() {
                       std::to_string(options_.settle_ms_max) + " ms after the faults stopped"});
     }
     check_acked_writes();
+    check_increments();
   }
   for (const auto& client : clients_) add_violations(client->problems());
 
@@ -1364,6 +1369,52 @@ void Simulator::check_acked_writes() {
         ++result_.lost_acked_writes;
         add_violations({"acknowledged write lost: " + write.what + ": " + problem});
       }
+    }
+  }
+}
+
+// Increments (ClientSettings::increment_percent) apply exactly once: for each counter, every
+// increment acknowledged ok answered a value of its own (two answers alike mean one increment
+// counted twice or one answer repeated for two), none above the final value, and the final
+// value (read linearizably at the end) lies between the acknowledged increments and those plus
+// the ones whose outcome is unknown (a retried increment applied twice would pass it).
+void Simulator::check_increments() {
+  std::map<std::string, std::vector<int64_t>> acknowledged;
+  std::map<std::string, uint64_t> unknown;
+  std::map<std::string, std::optional<std::string>> finals;
+  for (const auto& client : clients_) {
+    for (const IncrementRecord& record : client->increments()) {
+      if (record.status == Operation::ok) acknowledged[record.key].push_back(record.value);
+      if (record.status == Operation::unknown) ++unknown[record.key];
+    }
+    for (const auto& [key, value] : client->final_counters()) finals[key] = value;
+  }
+  for (auto& [key, values] : acknowledged) {
+    result_.increments_acked += values.size();
+    std::sort(values.begin(), values.end());
+    auto repeated = std::adjacent_find(values.begin(), values.end());
+    if (repeated != values.end()) {
+      add_violations({"increments of " + key + ": two acknowledged increments answered " + std::to_string(*repeated)});
+    }
+    auto final_value = finals.find(key);
+    if (final_value == finals.end()) {
+      add_violations({"increments of " + key + ": no final read of the counter"});
+      continue;
+    }
+    const int64_t final_number = final_value->second ? std::stoll(*final_value->second) : 0;
+    const auto low = static_cast<int64_t>(values.size());
+    const auto high = low + static_cast<int64_t>(unknown[key]);
+    if (final_number < low || final_number > high || values.back() > final_number) {
+      add_violations({"increments of " + key + ": final value " + std::to_string(final_number) + " after " +
+                      std::to_string(low) + " acknowledged and " + std::to_string(unknown[key]) +
+                      " unknown increments (largest answer " + std::to_string(values.back()) + ")"});
+    }
+  }
+  for (const auto& [key, value] : finals) {
+    const int64_t final_number = value ? std::stoll(*value) : 0;
+    if (acknowledged.count(key) == 0 && final_number > static_cast<int64_t>(unknown[key])) {
+      add_violations({"increments of " + key + ": final value " + std::to_string(final_number) +
+                      " with no acknowledged and " + std::to_string(unknown[key]) + " unknown increments"});
     }
   }
 }

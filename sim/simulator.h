@@ -60,7 +60,10 @@ struct SimOptions {
   std::string work_directory;         // real directory for the nodes' LMDB; empty: a temp dir
   bool trace = false;                 // print one line per fault and node event to stderr
   // The clients' operations, in percent (sum 100), and value size (0: short unique values).
-  uint32_t get_percent = 40, put_percent = 30, cas_percent = 20, del_percent = 10;
+  // Increments go to counter keys of their own and are checked exactly-once by their own rule
+  // (ClientSettings, Simulator::check_increments).
+  uint32_t get_percent = 40, put_percent = 30, cas_percent = 20, del_percent = 10, increment_percent = 0;
+  bool increments_without_session = false;  // tests only: the planted double increment
   uint64_t value_bytes = 0;
   // Pace of each client: by default `ops` spread over `duration_ms` with random pauses;
   // closed_loop: no pause at all; client_pace_ns: an invocation every client_pace_ns (at once
@@ -90,6 +93,7 @@ struct SimResult {
   std::string linearizability_detail;
   uint64_t acked_writes = 0;
   uint64_t lost_acked_writes = 0;
+  uint64_t increments_acked = 0;     // increments acknowledged ok (checked by check_increments)
   uint64_t steps = 0;
   uint64_t crashes = 0, restarts = 0, partitions = 0, sync_failures = 0;
   uint64_t snapshots = 0;            // times a node's snapshot index rose (taken or installed)

@@ -171,6 +171,51 @@ BOOST_AUTO_TEST_CASE(seeds_that_found_bugs_stay_green) {
   }
 }
 
+// The Redis gateway's INCR is one entry applied by the state machine with the client's
+// session: under every fault, each acknowledged increment answers a value of its own and the
+// counter ends between the acknowledged increments and those plus the unknown ones.
+SimOptions increment_options(uint64_t seed) {
+  SimOptions options;
+  options.seed = seed;
+  options.get_percent = 20;
+  options.increment_percent = 20;
+  return options;
+}
+
+BOOST_AUTO_TEST_CASE(increments_apply_exactly_once_in_30_seeds_under_all_faults) {
+  uint64_t acknowledged = 0, unknown = 0;
+  for (uint64_t seed = 1; seed <= 30; ++seed) {
+    SimResult result = run_simulation(increment_options(seed));
+    BOOST_TEST(result.ok(), "seed " << seed << ": " << describe(result));
+    acknowledged += result.increments_acked;
+    unknown += result.ops_unknown;
+  }
+  BOOST_TEST_MESSAGE(acknowledged << " increments acknowledged in 30 seeds");
+  BOOST_TEST(acknowledged >= 300u, "the sweep exercised only " << acknowledged << " increments");
+}
+
+// Without a session a retried increment whose first attempt was applied is applied again:
+// the increment check must see a counter past what its clients were told.
+BOOST_AUTO_TEST_CASE(planted_increments_without_a_session_are_caught_within_10_seeds) {
+  uint64_t caught = 0;
+  std::string violation;
+  for (uint64_t seed = 1; seed <= 10 && caught == 0; ++seed) {
+    SimOptions options = increment_options(seed);
+    options.increments_without_session = true;
+    SimResult result = run_simulation(options);
+    for (const std::string& found : result.violations) {
+      if (found.find("increments of ") != std::string::npos) {
+        caught = seed;
+        violation = found;
+        break;
+      }
+    }
+  }
+  BOOST_TEST_REQUIRE(caught != 0u, "a double increment went unnoticed for 10 seeds");
+  BOOST_TEST_MESSAGE("caught at seed " << caught << ": " << violation);
+  BOOST_TEST(run_simulation(increment_options(caught)).ok(), "seed " << caught << " with sessions");
+}
+
 BOOST_AUTO_TEST_CASE(without_faults_every_operation_completes) {
   SimOptions options;
   options.seed = 3;
