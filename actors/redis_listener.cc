@@ -309,6 +309,11 @@ void start_command(Broker* self, Handle handle, RedisConnection& connection, con
   const uint64_t slot = connection.next_slot++;
   connection.slots.emplace_back();
   RespWriter out(connection.session.protocol);
+  if (connection.slots.size() > self->state.config.commands_in_flight_max) {
+    out.error("ERR busy: " + std::to_string(self->state.config.commands_in_flight_max) +
+              " commands of this connection are waiting for their replies; read them first");
+    return complete(self, handle, connection.serial, slot, out.take(), false);
+  }
   RedisOutcome outcome = self->state.commands->execute(connection.session, arguments, out, self->state.stats);
   if (outcome.close) connection.closing = true;
   if (!outcome.step) return complete(self, handle, connection.serial, slot, out.take(), outcome.close);

@@ -21,7 +21,8 @@
 // Refusals. A malformed command stream (bad RESP, an argument over RespLimits::bulk_bytes_max,
 // more than arguments_max arguments) gets one "ERR Protocol error: ..." reply and the
 // connection is closed; the others are served on. A connection beyond connections_max gets
-// "ERR max number of clients reached" and is closed.
+// "ERR max number of clients reached" and is closed; a command beyond commands_in_flight_max
+// on its connection gets "ERR busy ..." and is not run.
 //
 // Limits of this version: no TLS on the Redis port or the forwarding connection (the node
 // refuses --redis-listen together with --client-cert), one database (SELECT 0), no TTLs, no
@@ -44,6 +45,9 @@ struct RedisListenerConfig {
   uint64_t node_id = 0;
   std::string password;  // AUTH; empty: none required
   size_t connections_max = 1024;
+  // Commands of one connection waiting for their replies; a command past it is answered
+  // "ERR busy ..." at once (back-pressure on a client that pipelines without reading).
+  size_t commands_in_flight_max = 4096;
   // From a command's arrival to its reply, retries included.
   std::chrono::milliseconds command_timeout{5000};
   RespLimits limits;

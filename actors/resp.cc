@@ -58,6 +58,14 @@ RespParser::Outcome RespParser::next(std::vector<std::string>* arguments, std::s
 // there, so a partial command is parsed again from its start when more bytes arrive; the
 // bounds keep that rescan small next to the bytes it waits for.
 RespParser::Outcome RespParser::parse_array(std::vector<std::string>* arguments, std::string* error) {
+  Outcome outcome = parse_whole_array(arguments, error);
+  if (outcome == Outcome::need_more && buffer_.size() - consumed_ > limits_.command_bytes_max) {
+    return fail(error, "Protocol error: a command over " + std::to_string(limits_.command_bytes_max) + " bytes");
+  }
+  return outcome;
+}
+
+RespParser::Outcome RespParser::parse_whole_array(std::vector<std::string>* arguments, std::string* error) {
   size_t at = consumed_ + 1;
   size_t line_end = buffer_.find("\r\n", at);
   if (line_end == std::string::npos) {

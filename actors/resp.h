@@ -5,7 +5,8 @@
 // What a client sends is a command: an array of bulk strings ("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"),
 // or an inline command, one line of words ("PING\r\n", what `telnet` and `redis-cli` piped
 // input send). The parser bounds everything it buffers: an argument above bulk_bytes_max, more
-// than arguments_max arguments or an inline line above inline_bytes_max is a protocol error,
+// than arguments_max arguments, a command above command_bytes_max in all, or an inline line
+// above inline_bytes_max is a protocol error,
 // reported with Redis's own words ("Protocol error: invalid bulk length"); the connection is
 // then closed, since the rest of its stream cannot be framed.
 //
@@ -25,6 +26,7 @@ struct RespLimits {
   size_t bulk_bytes_max = 8u << 20;   // one argument (a value): a proto-max-bulk-len
   size_t arguments_max = 1u << 17;    // arguments of one command (MSET of 65536 pairs fits)
   size_t inline_bytes_max = 64u << 10;
+  size_t command_bytes_max = 16u << 20;  // one whole command, all its arguments
 };
 
 class RespParser {
@@ -43,6 +45,7 @@ class RespParser {
 
  private:
   Outcome parse_array(std::vector<std::string>* arguments, std::string* error);
+  Outcome parse_whole_array(std::vector<std::string>* arguments, std::string* error);
   Outcome parse_inline(std::vector<std::string>* arguments, std::string* error);
   Outcome fail(std::string* error, const std::string& why);
   void compact();

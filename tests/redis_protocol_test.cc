@@ -112,6 +112,10 @@ BOOST_AUTO_TEST_CASE(malformed_streams_get_redis_protocol_errors) {
   BOOST_CHECK_EQUAL(parse_error("*1\r\n$9\r\n", small), "Protocol error: invalid bulk length");
   BOOST_CHECK_EQUAL(parse_error("*3\r\n", small), "Protocol error: invalid multibulk length");
   BOOST_CHECK_EQUAL(parse_error(std::string(17, 'a'), small), "Protocol error: too big inline request");
+  RespLimits whole;
+  whole.command_bytes_max = 20;
+  BOOST_CHECK_EQUAL(parse_error("*3\r\n$8\r\n12345678\r\n$8\r\n12345678", whole),
+                    "Protocol error: a command over 20 bytes");
   // Within the bounds, the same shapes wait for more bytes.
   BOOST_CHECK_EQUAL(parse_error("*2\r\n$8\r\nabc", small), "");
 }
