@@ -225,6 +225,9 @@ Status LocalCluster::start(uint64_t id) {
   if (running(id)) return Status::invalid_argument("node " + std::to_string(id) + " runs already");
   std::vector<std::string> args = node_arguments(id);
   args.insert(args.end(), options_.extra_node_flags.begin(), options_.extra_node_flags.end());
+  if (auto own = options_.node_flags.find(id); own != options_.node_flags.end()) {
+    args.insert(args.end(), own->second.begin(), own->second.end());
+  }
   std::vector<char*> argv;
   for (std::string& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);
