@@ -25,6 +25,7 @@ void print_usage(std::ostream& out) {
          "       [--cluster NAME] [--config FILE] [--tick-ms T] [--threads N]   one node; SIGTERM stops it\n"
          "       [--snapshot-entries N (10000)] [--snapshot-bytes B (64 MiB)] [--log-tail-entries N (5000)]\n"
          "       [--snapshot-send-rate B (0: unbounded)]   bytes/s of each InstallSnapshot stream sent\n"
+         "       [--metrics-listen H:P]        HTTP /metrics (Prometheus text format) and /health (off by default)\n"
          "       [--bootstrap | --join HOST:PORT,...]   a missing D is created only with one of them:\n"
          "                                    --bootstrap: a new cluster of --peers (ignored at a restart);\n"
          "                                    --join: a member added with `member add`, via running members\n"
