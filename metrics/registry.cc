@@ -175,8 +175,7 @@ Family<Counter>& Registry::counter(std::string name, std::string help, std::vect
   auto family = std::make_unique<Family<Counter>>(std::move(name), std::move(help), MetricType::counter,
                                                   std::move(label_names));
   auto& result = *family;
-  std::lock_guard<std::mutex> guard(mutex_);
-  families_.push_back(std::move(family));
+  add(std::move(family));
   return result;
 }
 
@@ -184,8 +183,7 @@ Family<Gauge>& Registry::gauge(std::string name, std::string help, std::vector<s
   auto family =
       std::make_unique<Family<Gauge>>(std::move(name), std::move(help), MetricType::gauge, std::move(label_names));
   auto& result = *family;
-  std::lock_guard<std::mutex> guard(mutex_);
-  families_.push_back(std::move(family));
+  add(std::move(family));
   return result;
 }
 
@@ -194,9 +192,15 @@ Family<Histogram>& Registry::histogram(std::string name, std::string help, std::
   auto family = std::make_unique<Family<Histogram>>(std::move(name), std::move(help), MetricType::histogram,
                                                     std::move(label_names), std::move(upper_bounds));
   auto& result = *family;
-  std::lock_guard<std::mutex> guard(mutex_);
-  families_.push_back(std::move(family));
+  add(std::move(family));
   return result;
+}
+
+void Registry::add(std::unique_ptr<FamilyBase> family) {
+  std::lock_guard<std::mutex> guard(mutex_);
+  // Two families of one name would render as one with two TYPE lines: a programming error.
+  for (const auto& existing : families_) KV_ASSERT(existing->name() != family->name());
+  families_.push_back(std::move(family));
 }
 
 std::string Registry::render() const {

@@ -123,6 +123,8 @@ class Registry {
   std::string render() const;
 
  private:
+  void add(std::unique_ptr<FamilyBase> family);  // names are unique (asserted)
+
   mutable std::mutex mutex_;
   std::vector<std::unique_ptr<FamilyBase>> families_;
 };
