@@ -31,6 +31,8 @@ struct ForwardedRequest {
   caf::io::connection_handle handle;
   uint64_t serial;
   uint64_t request_id;
+  ClientOp op;                                   // for the metrics
+  std::chrono::steady_clock::time_point arrived;  // for the metrics
 };
 
 struct ListenerState {
@@ -44,6 +46,14 @@ struct ListenerState {
 };
 
 using Broker = caf::io::stateful_broker<ListenerState>;
+
+// The open-connections gauge follows the map (a close that CAF reports after the listener
+// erased the connection itself is not counted twice).
+void publish_connections(Broker* self) {
+  if (self->state.config.metrics) {
+    self->state.config.metrics->client_connections.set(static_cast<int64_t>(self->state.connections.size()));
+  }
+}
 
 void log_line(Broker* self, const std::string& line) {
   if (self->state.config.log) self->state.config.log("client listener: " + line);
@@ -87,11 +97,25 @@ void refuse_and_close(Broker* self, caf::io::connection_handle handle, ClientSta
   log_line(self, "connection " + peer_of(self, handle) + " closed: " + why);
   write_frame(self, handle, encode_client_response(client_refusal(0, status, why)));
   self->state.connections.erase(handle);
+  publish_connections(self);
   self->close(handle);
 }
 
 void respond(Broker* self, caf::io::connection_handle handle, const ClientResponse& response) {
   write_frame(self, handle, encode_client_response(response));
+}
+
+// One request answered: counted by operation and outcome, its time since arrival observed.
+void count_request(Broker* self, ClientOp op, ClientStatus outcome, std::chrono::steady_clock::time_point arrived) {
+  if (!self->state.config.metrics) return;
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - arrived).count();
+  self->state.config.metrics->client_request(client_op_name(op), client_status_name(outcome), seconds);
+}
+
+void count_answer(Broker* self, const ForwardedRequest& request, const std::vector<uint8_t>& response) {
+  if (!self->state.config.metrics) return;
+  auto status = peek_client_status(response.data(), response.size());
+  count_request(self, request.op, status.is_ok() ? *status : ClientStatus::unavailable, request.arrived);
 }
 
 // The connection a forwarded request came on, if the client is still there (not a newer
@@ -111,6 +135,7 @@ void arm_sweep(Broker* self) {
 void sweep(Broker* self) {
   self->state.forwarded.sweep(self->clock().now(), [self](const ForwardedRequest& request) {
     if (!connection_of(self, request)) return;
+    count_request(self, request.op, ClientStatus::timeout, request.arrived);
     respond(self, request.handle,
             client_refusal(request.request_id, ClientStatus::timeout, "gateway did not answer in time"));
   });
@@ -120,9 +145,10 @@ void sweep(Broker* self) {
 // The gateway keeps each request's deadline (it always answers); the listener's own, longer
 // one only catches a gateway that is stuck.
 void forward_to_gateway(Broker* self, caf::io::connection_handle handle, ClientConnection& connection,
-                        uint64_t request_id, Frame request) {
+                        uint64_t request_id, ClientOp op, std::chrono::steady_clock::time_point arrived, Frame request) {
   ++connection.requests_in_flight;
-  const uint64_t token = self->state.forwarded.add(self->clock().now(), ForwardedRequest{handle, connection.serial, request_id});
+  const uint64_t token = self->state.forwarded.add(
+      self->clock().now(), ForwardedRequest{handle, connection.serial, request_id, op, arrived});
   arm_sweep(self);
   self->request(self->state.gateway, caf::infinite, client_atom_v, std::move(request))
       .then(
@@ -130,13 +156,16 @@ void forward_to_gateway(Broker* self, caf::io::connection_handle handle, ClientC
             auto request = self->state.forwarded.take(token);
             if (!request || !connection_of(self, *request)) return;  // timed out, or the client left
             if (response.bytes.size() <= self->state.config.frame_bytes_max) {
+              count_answer(self, *request, response.bytes);
               return write_frame(self, request->handle, response.bytes);
             }
+            count_request(self, request->op, ClientStatus::rejected, request->arrived);
             respond(self, request->handle, client_refusal(request->request_id, ClientStatus::rejected, "response too large"));
           },
           [self, token](caf::error& error) {
             auto request = self->state.forwarded.take(token);
             if (!request || !connection_of(self, *request)) return;
+            count_request(self, request->op, ClientStatus::unavailable, request->arrived);
             respond(self, request->handle,
                     client_refusal(request->request_id, ClientStatus::unavailable,
                                    "gateway failed: " + self->system().render(error)));
@@ -164,10 +193,14 @@ void read_request(Broker* self, caf::io::connection_handle handle, ClientConnect
   connection.payload_bytes = 0;
   expect_bytes(self, handle, connection, frame_header_bytes);
   uint64_t request_id = request.value().request_id;
+  const ClientOp op = request.value().op;
+  const auto arrived = std::chrono::steady_clock::now();
   if (connection.requests_in_flight >= self->state.config.requests_in_flight_max) {
+    count_request(self, op, ClientStatus::busy, arrived);
     return respond(self, handle, client_refusal(request_id, ClientStatus::busy, "too many requests in flight"));
   }
-  forward_to_gateway(self, handle, connection, request_id, Frame{std::vector<uint8_t>(bytes.begin(), bytes.end())});
+  forward_to_gateway(self, handle, connection, request_id, op, arrived,
+                     Frame{std::vector<uint8_t>(bytes.begin(), bytes.end())});
 }
 
 // A TLS connection's bytes: decrypted, then every complete header and request in the plaintext.
@@ -181,6 +214,7 @@ void read_tls(Broker* self, caf::io::connection_handle handle, ClientConnection&
     log_line(self, "connection " + peer_of(self, handle) + " closed: " + received.message() +
                        (was_done ? "" : " (a client without TLS, or without an accepted certificate?)"));
     self->state.connections.erase(handle);
+    publish_connections(self);
     self->close(handle);
     return;
   }
@@ -220,6 +254,8 @@ void accept_connection(Broker* self, caf::io::connection_handle handle) {
   }
   auto& connection = self->state.connections[handle];
   connection.serial = ++self->state.connections_accepted;
+  publish_connections(self);
+  if (self->state.config.metrics) self->state.config.metrics->client_connections_accepted.add();
   if (self->state.config.tls) {
     connection.tls = std::make_shared<TlsStream>(self->state.config.tls);
     self->configure_read(handle, caf::io::receive_policy::at_most(tls_read_bytes_max));
@@ -243,7 +279,10 @@ caf::behavior client_listener(Broker* self, ClientListenerConfig config, client_
       [self](sweep_atom) { sweep(self); },
       [self](const caf::io::new_connection_msg& message) { accept_connection(self, message.handle); },
       [self](caf::io::new_data_msg& message) { read_data(self, message); },
-      [self](const caf::io::connection_closed_msg& message) { self->state.connections.erase(message.handle); },
+      [self](const caf::io::connection_closed_msg& message) {
+        self->state.connections.erase(message.handle);
+        publish_connections(self);
+      },
       [self](const caf::io::acceptor_closed_msg&) { log_line(self, "listener closed"); },
   };
 }

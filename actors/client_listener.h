@@ -37,6 +37,7 @@
 #include "actors/client_gateway.h"
 #include "actors/client_protocol.h"
 #include "actors/tls.h"
+#include "metrics/node_metrics.h"
 
 namespace keyval {
 
@@ -54,6 +55,10 @@ struct ClientListenerConfig {
   // clients must present a certificate it signed). Null: plaintext.
   std::shared_ptr<TlsContext> tls;
   std::function<void(const std::string&)> log;  // one line per event; silent when empty
+  // Connections, and every request by operation, outcome and latency (metrics/node_metrics.h),
+  // counted here because the listener sees every request, those it refuses itself included;
+  // null: none.
+  std::shared_ptr<metrics::NodeMetrics> metrics;
 };
 
 // Binds the listener now (in the caller's thread, so a taken port is reported at once) and

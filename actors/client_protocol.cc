@@ -577,4 +577,20 @@ Result<ClientResponse> decode_client_response(const uint8_t* data, size_t bytes)
   return response;
 }
 
+Result<ClientStatus> peek_client_status(const uint8_t* data, size_t bytes) {
+  const std::string where = "client response";
+  KV_RETURN_IF_ERROR(refuse_oversized(bytes, where));
+  ClientStatus result = ClientStatus::ok;
+  Status status = read_message(data, bytes, where, [&](capnp::MessageReader& reader) {
+    auto code = static_cast<uint16_t>(reader.getRoot<schema::ClientResponse>().getStatus());
+    if (code > static_cast<uint16_t>(ClientStatus::unavailable)) {
+      return Status::corruption("client response: unknown status " + std::to_string(code));
+    }
+    result = static_cast<ClientStatus>(code);
+    return Status::ok();
+  });
+  if (!status.is_ok()) return status;
+  return result;
+}
+
 }  // namespace keyval

@@ -89,6 +89,7 @@ class RaftNodeActor : public caf::event_based_actor {
           raft::ProposeResult result;
           if (!payload.empty()) result = core_.propose(std::move(payload));
           else result.leader_hint = core_.leader_id();
+          if (config_.metrics) (result.accepted ? config_.metrics->proposals_accepted : config_.metrics->proposals_refused).add();
           after_input();
           return caf::make_message(result.accepted, result.index, result.term, result.leader_hint);
         },
@@ -152,7 +153,21 @@ class RaftNodeActor : public caf::event_based_actor {
     log_regressions();
     log_repair_end();
     publish_directory();
+    publish_metrics();
     if (config_.observe) config_.observe(core_);
+  }
+
+  // Pushed after every input rather than asked at scrape time: see metrics/node_metrics.h.
+  void publish_metrics() {
+    if (!config_.metrics) return;
+    metrics::NodeMetrics& metrics = *config_.metrics;
+    metrics.term.set(static_cast<int64_t>(core_.current_term()));
+    metrics.leader_id.set(static_cast<int64_t>(core_.leader_id()));
+    metrics.commit_index.set(static_cast<int64_t>(core_.commit_index()));
+    if (!metrics_role_ || *metrics_role_ != core_.role()) {
+      metrics_role_ = core_.role();
+      metrics.set_role(raft::role_name(core_.role()));
+    }
   }
 
   // A node on probation that a peer says it counted before (raft/probation.cc): its data is
@@ -696,6 +711,7 @@ class RaftNodeActor : public caf::event_based_actor {
       const uint64_t first_before = core_.log().first_index();
       last_snapshot_bytes_ = file_bytes;
       core_.snapshot_taken(index, term);
+      if (config_.metrics) config_.metrics->snapshots_taken.add();
       compact(index, term, core_.log().first_index() - first_before);
       snapshot_finished(Status::ok(), index, term, file_bytes);
       after_input();
@@ -741,6 +757,7 @@ class RaftNodeActor : public caf::event_based_actor {
               request(persistence_->indexer(), caf::infinite, compact_atom_v, lmdb_through)
                   .then(
                       [this, index, memory_entries, segments, wal_first](uint64_t lmdb_entries) {
+                        if (config_.metrics) config_.metrics->log_compactions.add();
                         log("compacted through index " + std::to_string(index) + ": released " +
                             std::to_string(memory_entries) + " entries from memory, " + std::to_string(lmdb_entries) +
                             " from LMDB's log, " + std::to_string(segments) + " WAL segments (the WAL starts at " +
@@ -1046,6 +1063,7 @@ class RaftNodeActor : public caf::event_based_actor {
     fail_changes_through(index);
     applied_index_ = index;
     applied_bytes_since_snapshot_ = 0;
+    if (config_.metrics) config_.metrics->snapshots_installed.add();
     if (config_.installed) config_.installed(index, term);
     if (config_.state_machine) {
       request(config_.state_machine, caf::infinite, snapshot_install_atom_v, index, term)
@@ -1072,7 +1090,8 @@ class RaftNodeActor : public caf::event_based_actor {
   uint64_t published_leader_ = 0;
   uint64_t tick_epoch_ = 1;
   bool persist_in_flight_ = false;
-  raft::Role last_role_ = raft::Role::follower;  // for the elected / stepped down log lines
+  raft::Role last_role_ = raft::Role::follower;
+  std::optional<raft::Role> metrics_role_;  // the role last published to config_.metrics  // for the elected / stepped down log lines
   uint64_t read_request_id_ = 0;
   std::map<uint64_t, ReadPromise> reads_;  // ReadIndex requests waiting for a quorum
   std::optional<Handoff> handoff_;         // a leadership transfer someone waits for (§3.10)

@@ -33,6 +33,7 @@
 #include "actors/messages.h"
 #include "actors/persistence.h"
 #include "actors/state_machine.h"
+#include "metrics/node_metrics.h"
 #include "raft/config.h"
 #include "raft/core.h"
 
@@ -81,6 +82,9 @@ struct RaftNodeConfig {
   // node (the TCP transport adds, moves and drops links to match). Off for transports that
   // know their peers otherwise (the simulator's, the in-process one).
   bool transport_follows_configuration = false;
+  // Term, role, leader, commit index, proposals, snapshots and compactions are counted here
+  // (metrics/node_metrics.h); null: no metrics.
+  std::shared_ptr<metrics::NodeMetrics> metrics;
 };
 
 // Messages the actor handles:

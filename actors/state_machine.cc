@@ -72,7 +72,17 @@ caf::error lost_error(uint64_t index, uint64_t proposed_term, uint64_t applied_t
                                     std::to_string(proposed_term)));
 }
 
-void answer_wait(const Recent& recent, uint64_t index, Wait& wait) {
+// What came of a proposal a client waited for (NodeMetrics::proposals_applied / _lost).
+void count_result(const StateMachineConfig& config, bool applied) {
+  if (config.metrics) (applied ? config.metrics->proposals_applied : config.metrics->proposals_lost).add();
+}
+
+void publish_applied(const StateMachineConfig& config, uint64_t applied_index) {
+  if (config.metrics) config.metrics->applied_index.set(static_cast<int64_t>(applied_index));
+}
+
+void answer_wait(const StateMachineConfig& config, const Recent& recent, uint64_t index, Wait& wait) {
+  count_result(config, recent.term == wait.term);
   if (recent.term == wait.term) wait.promise.deliver(Frame{encode_result(recent.result)});
   else wait.promise.deliver(lost_error(index, wait.term, recent.term));
 }
@@ -109,12 +119,13 @@ void on_applied(Self self, const std::vector<EntryId>& ids, std::vector<CommandR
     const EntryId& entry = ids[i];
     Recent recent{entry.term, std::move(results[i])};
     auto range = state.waits.equal_range(entry.index);
-    for (auto it = range.first; it != range.second; ++it) answer_wait(recent, entry.index, it->second);
+    for (auto it = range.first; it != range.second; ++it) answer_wait(state.config, recent, entry.index, it->second);
     state.waits.erase(range.first, range.second);
     state.recent[entry.index] = std::move(recent);
     while (state.recent.size() > state.config.recent_max) state.recent.erase(state.recent.begin());
   }
   if (!ids.empty()) state.applied_index = std::max(state.applied_index, ids.back().index);
+  publish_applied(state.config, state.applied_index);
   auto ready_end = state.reads.upper_bound(state.applied_index);
   for (auto it = state.reads.begin(); it != ready_end; ++it) serve_read(self, it->second.key, it->second.promise);
   state.reads.erase(state.reads.begin(), ready_end);
@@ -129,6 +140,7 @@ void on_applied(Self self, const std::vector<EntryId>& ids, std::vector<CommandR
 void on_installed(Self self, EntryId snapshot) {
   auto& state = self->state;
   state.applied_index = snapshot.index;
+  publish_applied(state.config, state.applied_index);
   auto forgotten_end = state.waits.upper_bound(snapshot.index);
   for (auto it = state.waits.begin(); it != forgotten_end; ++it) {
     it->second.promise.deliver(to_error(Status::unsupported(
@@ -201,6 +213,7 @@ caf::result<Frame> on_wait(Self self, uint64_t index, uint64_t term) {
     if (recent == state.recent.end()) {
       return to_error(Status::unsupported("the result of index " + std::to_string(index) + " is no longer held"));
     }
+    count_result(state.config, recent->second.term == term);
     if (recent->second.term != term) return lost_error(index, term, recent->second.term);
     return Frame{encode_result(recent->second.result)};
   }
@@ -238,6 +251,7 @@ state_machine_actor::behavior_type state_machine(Self self, store_indexer_actor 
   self->state.indexer = std::move(indexer);
   self->state.config = config;
   self->state.applied_index = config.applied_index;
+  publish_applied(config, config.applied_index);
   return {
       [self](apply_atom, Frame& frame) {
         auto entries = decode_entries(frame.bytes, "apply request");

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "actors/messages.h"
+#include "metrics/node_metrics.h"
 
 namespace keyval {
 
@@ -40,6 +41,8 @@ struct StateMachineConfig {
   uint64_t applied_index = 0;  // what the indexer's state machine had applied at start
   size_t waits_max = 65536;    // pending waits + reads; beyond it a request gets Code::busy
   size_t recent_max = 4096;    // results remembered for a wait that arrives after its apply
+  // The applied index and what came of the proposals waited for (metrics/node_metrics.h); null: none.
+  std::shared_ptr<metrics::NodeMetrics> metrics;
 };
 
 state_machine_actor spawn_state_machine(caf::actor_system& system, store_indexer_actor indexer,

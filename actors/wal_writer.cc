@@ -1,10 +1,12 @@
 // The wal_writer actor (see wal_writer.h for the protocol).
 #include "actors/wal_writer.h"
 
+#include <chrono>
 #include <iostream>
 
 #include "actors/record_batch.h"
 #include "storage/codec.h"
+#include "storage/wal_format.h"
 
 namespace keyval {
 namespace {
@@ -25,6 +27,7 @@ struct WalWriterState {
   uint32_t sync_deferrals = 0;  // times the pending group commit let queued requests join it
   uint64_t group_commits = 0;
   uint64_t records = 0;
+  uint64_t group_entries = 0;  // log entries in the group being gathered (for the metrics)
   Status failure;
 
   static inline const char* name = "wal_writer";
@@ -126,6 +129,14 @@ caf::result<uint64_t> on_persist(Self self, Frame& frame) {
   }
   state.records += records->size();
   state.queued_bytes += frame.bytes.size();
+  if (state.config.metrics) {
+    uint64_t bytes = 0;
+    for (const Record& record : *records) {
+      if (record.is_log_entry()) ++state.group_entries;
+      bytes += wal_format::record_bytes(record.payload.size());
+    }
+    state.config.metrics->wal_written_bytes.add(bytes);
+  }
   for (Record& record : *records) state.to_index.push_back(std::move(record));
   auto promise = self->make_response_promise<uint64_t>();
   state.waiting.push_back(Waiter{promise, reply_index});
@@ -174,9 +185,16 @@ void on_group_sync(Self self) {
   state.sync_deferrals = 0;
   state.sync_scheduled = false;
   if (!state.failure.is_ok() || state.waiting.empty()) return;
+  const auto sync_start = std::chrono::steady_clock::now();
   Status synced = state.wal->sync();
   if (!synced.is_ok()) return fail_stop(self, "WAL sync failed", synced);
   ++state.group_commits;
+  if (state.config.metrics) {
+    state.config.metrics->wal_fsync_seconds.observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - sync_start).count());
+    state.config.metrics->wal_group_entries.observe(static_cast<double>(state.group_entries));
+  }
+  state.group_entries = 0;
   for (Waiter& waiter : state.waiting) waiter.promise.deliver(waiter.index);
   state.waiting.clear();
   state.queued_bytes = 0;

@@ -21,6 +21,7 @@
 #include <string>
 
 #include "actors/messages.h"
+#include "metrics/node_metrics.h"
 #include "storage/wal.h"
 
 namespace keyval {
@@ -31,6 +32,8 @@ struct WalWriterConfig {
   // so they share its fdatasync (bounded: a steady stream cannot postpone it forever).
   uint32_t group_deferrals_max = 4;
   std::function<void(const std::string&)> log;  // one line per event; stderr when empty
+  // fsync durations, entries per group commit, bytes written (metrics/node_metrics.h); null: none.
+  std::shared_ptr<metrics::NodeMetrics> metrics;
 };
 
 wal_writer_actor spawn_wal_writer(caf::actor_system& system, std::shared_ptr<Wal> wal,

@@ -32,6 +32,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -45,7 +46,8 @@ namespace keyval::commands {
 namespace {
 
 constexpr int exit_absent = 1;       // get: no such key; cas: the comparison did not match; status --hash: replicas differ
-constexpr int exit_unavailable = 3;  // the cluster did not complete the operation
+constexpr int exit_unavailable = 3;  // the cluster did not complete the operation; status: no node answered
+constexpr int exit_no_quorum = 4;    // status: nodes answered, but not a majority of the voters
 constexpr uint64_t timeout_ms_default = 5000;
 constexpr uint64_t request_timeout_ms_default = 1000;
 constexpr uint64_t timeout_ms_max = 3'600'000;
@@ -340,6 +342,45 @@ HashCheck check_hashes(const std::vector<NodeView>& views) {
                        " on nodes " + nodes_text(nodes_by_hash.begin()->second)};
 }
 
+// Whether the nodes that answered a status poll make a quorum: a majority of the voters of the
+// configuration the cluster reports (member_list: the leader's when it can be reached, else
+// any answering node's). A configuration that cannot be read counts as no quorum: nothing
+// shows that one is reachable.
+struct QuorumCheck {
+  bool reachable = false;
+  uint64_t voters = 0;
+  uint64_t voters_answered = 0;
+  std::string line;  // why not, for stderr
+};
+
+QuorumCheck check_quorum(KvClient& client, const std::vector<NodeView>& views) {
+  QuorumCheck check;
+  auto configuration = client.member_list();
+  if (!configuration.is_ok() || configuration->status != ClientStatus::ok) {
+    check.line = "no quorum reachable: the configuration could not be read (" +
+                 (configuration.is_ok() ? configuration->message : configuration.status().message()) + ")";
+    return check;
+  }
+  std::set<uint64_t> answered;
+  for (const NodeView& view : views) {
+    if (view.view.is_ok()) answered.insert(view.node_id);
+  }
+  for (const ConfigurationMember& member : configuration->configuration) {
+    if (member.learner) continue;
+    ++check.voters;
+    if (answered.count(member.node_id)) ++check.voters_answered;
+  }
+  const uint64_t majority = check.voters / 2 + 1;
+  check.reachable = check.voters > 0 && check.voters_answered >= majority;
+  if (check.voters == 0) {
+    check.line = "no quorum reachable: the configuration names no voters";
+  } else if (!check.reachable) {
+    check.line = "no quorum reachable: " + std::to_string(check.voters_answered) + " of " +
+                 std::to_string(check.voters) + " voters answered (a quorum is " + std::to_string(majority) + ")";
+  }
+  return check;
+}
+
 }  // namespace
 
 int status_main(const std::vector<std::string>& args) {
@@ -376,11 +417,18 @@ int status_main(const std::vector<std::string>& args) {
   summary.add("command", "status").add("nodes_answered", answered).add("nodes", static_cast<uint64_t>(views.size()))
       .add("leader", leader);
   if (invocation->hash) summary.add("hashes", hashes.verdict);
+  QuorumCheck quorum;
+  if (answered > 0) quorum = check_quorum(client, views);
+  summary.add_bool("quorum", quorum.reachable).add("voters", quorum.voters).add("voters_answered", quorum.voters_answered);
   summary.add_raw("views", "[" + nodes_json + "]");
   std::cout << summary.str() << std::endl;
   if (answered == 0) {
-    std::cerr << "keyval status: no node answered\n";
+    std::cerr << "keyval status: no node answered (no quorum reachable)\n";
     return exit_unavailable;
+  }
+  if (!quorum.reachable) {
+    std::cerr << "keyval status: " << quorum.line << "\n";
+    return exit_no_quorum;
   }
   if (invocation->hash && hashes.verdict == "disagree") {
     std::cerr << "keyval status: " << hashes.line << "\n";

@@ -228,6 +228,9 @@ Status LocalCluster::start(uint64_t id) {
     args.insert(args.end(), {"--redis-listen", "127.0.0.1:" + std::to_string(options_.redis_ports[id - 1])});
   }
   args.insert(args.end(), options_.extra_node_flags.begin(), options_.extra_node_flags.end());
+  if (auto own = options_.node_flags.find(id); own != options_.node_flags.end()) {
+    args.insert(args.end(), own->second.begin(), own->second.end());
+  }
   std::vector<char*> argv;
   for (std::string& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);

@@ -42,6 +42,7 @@ struct LocalClusterOptions {
   std::string cluster = "keyval";
   uint64_t tick_ms = 10;
   std::vector<std::string> extra_node_flags;  // appended to every node's command line
+  std::map<uint64_t, std::vector<std::string>> node_flags;  // appended to node id's only (after those)
   // Nodes 1..bootstrap_nodes form the cluster: each starts with --bootstrap and their --peers
   // (which creates its data directory at the first start and is ignored at a restart). A node
   // above them starts with --join (the client endpoints of the first ones and of every other

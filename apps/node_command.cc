@@ -6,7 +6,7 @@
 //               [--log-tail-entries N] [--wal-segment-bytes B] [--advertise-client HOST:PORT]
 //               [--snapshot-send-rate B] [--bootstrap | --join HOST:PORT,...]
 //               [--cluster-secret-file F] [--peer-cert F --peer-key F --peer-ca F]
-//               [--client-cert F --client-key F [--client-ca F]]
+//               [--client-cert F --client-key F [--client-ca F]] [--metrics-listen HOST:PORT]
 //
 // A data directory is created only when asked (docs/MEMBERSHIP.md):
 //   --bootstrap  a node of a NEW cluster whose voters are --peers: a missing directory is
@@ -55,6 +55,9 @@
 // --client-cert, --client-key: TLS on the client port; with --client-ca, clients must present a
 // certificate signed by it. A --join to such a cluster talks TLS with --peer-ca as the CA and the
 // peer certificate as the client certificate.
+// --metrics-listen HOST:PORT (off by default): HTTP /metrics (Prometheus text format) and /health
+// (actors/metrics_listener.h, docs/OPERATIONS.md "Metrics and health"); it listens from before
+// recovery on, so /health says "recovering" meanwhile.
 // --config FILE reads the same settings from "name = value" lines (names as the flags
 // without the dashes; '#' starts a comment); a flag given on the command line wins.
 //
@@ -83,6 +86,7 @@
 #include "actors/client_listener.h"
 #include "actors/redis_listener.h"
 #include "actors/messages.h"
+#include "actors/metrics_listener.h"
 #include "actors/node.h"
 #include "actors/node_lifecycle.h"
 #include "actors/peer_handshake.h"
@@ -106,7 +110,7 @@ const std::vector<std::string> setting_names = {"id",      "data-dir",         "
                                                 "peers",   "cluster",          "tick-ms",          "threads",
                                                 "snapshot-entries", "snapshot-bytes", "log-tail-entries",
                                                 "wal-segment-bytes", "advertise-client", "join",
-                                                "snapshot-send-rate",
+                                                "snapshot-send-rate", "metrics-listen",
                                                 // security (parse_security_options)
                                                 "cluster-secret-file", "peer-cert", "peer-key", "peer-ca",
                                                 "client-cert", "client-key", "client-ca",
@@ -146,6 +150,7 @@ struct NodeOptions {
   // The Redis gateway (docs/REDIS.md): off unless --redis-listen is given.
   std::optional<Endpoint> redis_listen;
   std::string redis_password;  // --redis-password-file's contents; empty: no AUTH
+  std::optional<Endpoint> metrics_listen;  // --metrics-listen; none: no metrics served
 };
 
 // --- settings: flags over the config file ------------------------------------------------
@@ -292,6 +297,9 @@ Result<NodeOptions> parse_options(const std::vector<std::string>& args) {
     return Status::invalid_argument("--advertise-client: " + advertise_client.status().message());
   }
   options.advertise_client = *advertise_client;
+  if (settings.count("metrics-listen")) {
+    KV_ASSIGN_OR_RETURN(options.metrics_listen, parse_listen("metrics-listen", settings["metrics-listen"]));
+  }
   options.cluster = setting("cluster", options.cluster);
   KV_ASSIGN_OR_RETURN(options.tick_ms, cli::parse_u64(setting("tick-ms", "10"), "--tick-ms"));
   if (options.tick_ms == 0 || options.tick_ms > 10000) return Status::invalid_argument("--tick-ms expects 1..10000");
@@ -480,8 +488,30 @@ int run_node(const NodeOptions& options) {
     return exit_failed;
   }
 
+  // Metrics (--metrics-listen) are served from before recovery on: /health says "recovering".
+  std::shared_ptr<metrics::NodeMetrics> node_metrics;
+  caf::actor metrics_listener;
+  if (options.metrics_listen) {
+    node_metrics = std::make_shared<metrics::NodeMetrics>();
+    MetricsListenerConfig metrics_config;
+    metrics_config.host = options.metrics_listen->host;
+    metrics_config.port = options.metrics_listen->port;
+    metrics_config.metrics = node_metrics;
+    metrics_config.log = log.sink();
+    std::string why;
+    metrics_listener = spawn_metrics_listener(system, metrics_config, &why);
+    if (!metrics_listener) {
+      log("cannot start: " + why);
+      caf::anon_send_exit(transport, caf::exit_reason::user_shutdown);
+      return exit_failed;
+    }
+  }
+
   NodeConfig config;
   config.persistence.data_directory = options.data_directory;
+  config.persistence.writer.metrics = node_metrics;
+  config.raft.metrics = node_metrics;
+  config.state_machine.metrics = node_metrics;
   config.persistence.detached = true;
   config.persistence.log = log.sink();
   config.persistence.recovery.wal.segment_bytes = options.wal_segment_bytes;
@@ -511,6 +541,7 @@ int run_node(const NodeOptions& options) {
     hand_off_leadership(system, handles.raft_node, log);
   };
   NodeLifecycle lifecycle(system, std::move(lifecycle_config));
+  lifecycle.supervise_client_side(metrics_listener, "metrics listener");  // none without --metrics-listen
 
   log("starting " + identity.describe() + " in " + options.data_directory);
   const double started_at = cli::monotonic_seconds();
@@ -542,6 +573,7 @@ int run_node(const NodeOptions& options) {
   listener_config.port = options.client_listen.port;
   listener_config.log = log.sink();
   listener_config.tls = options.client_tls;
+  listener_config.metrics = node_metrics;
   caf::actor listener = spawn_client_listener(system, listener_config, handles->gateway);
   if (!listener) {
     log("cannot start: cannot listen for clients on " + options.client_listen.str());
@@ -565,6 +597,7 @@ int run_node(const NodeOptions& options) {
     }
     lifecycle.supervise_client_side(redis, "redis listener");
   }
+  if (node_metrics) node_metrics->serving.set(1);
 
   int exit_code = cli::exit_ok;
   StopMode stop_mode = StopMode::clean_without_hand_off;  // a stop asked for while it started

@@ -169,10 +169,12 @@ FakeNode::Handler kv_leader(uint64_t node_id) {
         response.commit_index = response.applied_index = *index;
         break;
       case ClientOp::get: break;
+      case ClientOp::member_list:  // a one-voter configuration: `status` finds its quorum
+        response.configuration = {ConfigurationMember{node_id, "127.0.0.1:7201", "", false, 0}};
+        break;
       case ClientOp::snapshot_begin:
       case ClientOp::snapshot_chunk:
       case ClientOp::leader_transfer:
-      case ClientOp::member_list:
       case ClientOp::member_add:
       case ClientOp::member_promote:
       case ClientOp::member_remove: return std::optional(answer(ClientStatus::unavailable, node_id));
@@ -364,6 +366,13 @@ FakeNode::Handler cluster_node(const FakeCluster& cluster, uint64_t node_id) {
     if (request.op == ClientOp::status) {
       ClientResponse response = answer(ClientStatus::ok);
       response.role = cluster.leader == node_id ? "leader" : "follower";
+      return cluster.stamp(node_id, response);
+    }
+    if (request.op == ClientOp::member_list) {  // every node a voter (`status` counts its quorum)
+      ClientResponse response = answer(ClientStatus::ok);
+      for (uint64_t id = 1; id <= cluster.addresses.size(); ++id) {
+        response.configuration.push_back(ConfigurationMember{id, "", cluster.addresses[id - 1], false, 0});
+      }
       return cluster.stamp(node_id, response);
     }
     if (cluster.leader != node_id) return cluster.stamp(node_id, answer(ClientStatus::not_leader));
@@ -601,6 +610,9 @@ FakeNode::Handler hashed_node(uint64_t node_id, uint64_t hash, uint64_t index) {
     response.snapshot_index = 100;
     response.first_index = 51;
     response.last_index = index;
+    if (request.op == ClientOp::member_list) {  // three voters: `status` counts its quorum
+      for (uint64_t id = 1; id <= 3; ++id) response.configuration.push_back(ConfigurationMember{id, "", "", false, 0});
+    }
     if (request.hash) {
       response.hashed = true;
       response.state_hash = hash;

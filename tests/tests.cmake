@@ -159,3 +159,12 @@ add_dependencies(membership_test keyval)
 keyval_test(repair_cluster_test cluster)
 target_link_libraries(repair_cluster_test PRIVATE keyval_cluster)
 add_dependencies(repair_cluster_test keyval)
+
+# Metrics and health (docs/OPERATIONS.md): the registry, the /health rule and the HTTP parser
+# without sockets; then real clusters with --metrics-listen checked by Debian's promtool and
+# scraped by a real prometheus server, and `keyval status` without a quorum.
+keyval_test(metrics_test unit)
+target_link_libraries(metrics_test PRIVATE keyval_metrics)
+keyval_test(metrics_cluster_test cluster)
+target_link_libraries(metrics_cluster_test PRIVATE keyval_cluster)
+add_dependencies(metrics_cluster_test keyval)
