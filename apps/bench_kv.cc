@@ -53,11 +53,23 @@ struct ClientTally {
   std::string first_error;
 };
 
-Result<BenchConfig> parse_config(const std::vector<std::string>& args) {
-  KV_ASSIGN_OR_RETURN(cli::Flags flags, cli::Flags::parse(args, {"endpoints", "clients", "ops", "value-bytes", "op",
-                                                                 "keys", "key-bytes", "timeout-ms", "tls-ca", "tls-cert",
-                                                                 "tls-key"}));
-  if (!flags.positional().empty()) return Status::invalid_argument("unexpected argument '" + flags.positional()[0] + "'");
+cli::Command command() {
+  const BenchConfig defaults;
+  return cli::Command(command_name, "closed-loop put or get load on a running cluster: throughput and latency")
+      .value("endpoints", endpoints_default, "client addresses of the cluster's nodes, HOST:PORT,...")
+      .value("clients", std::to_string(defaults.clients), "concurrent clients (threads), 1.." + std::to_string(clients_max))
+      .value("ops", std::to_string(defaults.ops), "operations in all")
+      .value("value-bytes", std::to_string(defaults.value_bytes), "bytes of each value")
+      .value("op", "put", "put or get (get writes the keys first)")
+      .value("keys", std::to_string(defaults.keys), "distinct keys")
+      .value("key-bytes", std::to_string(defaults.key_bytes), "bytes of each key")
+      .value("timeout-ms", "5000", "one operation, retries included")
+      .value("tls-ca", "", "CA of the nodes' certificates (docs/SECURITY.md)")
+      .value("tls-cert", "", "this client's certificate")
+      .value("tls-key", "", "the key of --tls-cert");
+}
+
+Result<BenchConfig> parse_config(const cli::Flags& flags) {
   BenchConfig config;
   KV_ASSIGN_OR_RETURN(config.endpoints, parse_endpoints(flags.get("endpoints", endpoints_default)));
   KV_ASSIGN_OR_RETURN(config.clients, flags.get_u64("clients", config.clients));
@@ -125,7 +137,9 @@ std::vector<ClientTally> run_clients(const BenchConfig& config, uint64_t total, 
 }  // namespace
 
 int bench_kv_main(const std::vector<std::string>& args) {
-  auto config = parse_config(args);
+  cli::Flags flags;
+  if (auto exit = command().parse(args, flags)) return *exit;
+  auto config = parse_config(flags);
   if (!config.is_ok()) return cli::usage_error(command_name, config.status().message());
   if (config->get) {
     for (const ClientTally& tally : run_clients(*config, config->keys, true)) {

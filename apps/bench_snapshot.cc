@@ -253,16 +253,23 @@ std::optional<ClientResponse> node_status(LocalCluster& cluster, uint64_t id) {
 
 int bench_snapshot_main(const std::vector<std::string>& args) {
   const std::string command = "bench snapshot";
-  auto flags = cli::Flags::parse(args, {"keys", "value-bytes", "clients", "window-s", "dir"}, {"keep"});
-  if (!flags.is_ok()) return cli::usage_error(command, flags.status().message());
-  if (!flags->positional().empty()) return cli::usage_error(command, "unexpected argument '" + flags->positional()[0] + "'");
-  auto keys = flags->get_u64("keys", 1'000'000);
-  auto window_s = flags->get_u64("window-s", 5);
+  const cli::Command spec =
+      cli::Command(command, "snapshot take time and put p99 under it, InstallSnapshot rate, restore (3 nodes)")
+          .value("keys", "1000000", "keys written first")
+          .value("window-s", "5", "seconds of puts measured with and without a snapshot")
+          .value("value-bytes", "100", "bytes of each value, 1..1048576")
+          .value("clients", "64", "concurrent clients, 1..1024")
+          .value("dir", "a new temporary directory", "the cluster's directory (must be empty)")
+          .flag("keep", "keep the directory");
+  cli::Flags flags;
+  if (auto exit = spec.parse(args, flags)) return *exit;
+  auto keys = flags.get_u64("keys", 1'000'000);
+  auto window_s = flags.get_u64("window-s", 5);
   if (!keys.is_ok()) return cli::usage_error(command, keys.status().message());
   if (!window_s.is_ok()) return cli::usage_error(command, window_s.status().message());
   if (*keys == 0) return cli::usage_error(command, "--keys must be at least 1");
   if (*window_s == 0) return cli::usage_error(command, "--window-s must be at least 1");
-  auto common = parse_common(*flags, "bench-snapshot");
+  auto common = parse_common(flags, "bench-snapshot");
   if (!common.is_ok()) return cli::usage_error(command, common.status().message());
 
   LocalClusterOptions options;
@@ -423,17 +430,26 @@ int bench_size_main(const std::vector<std::string>& args) {
     node_flags.assign(separator + 1, own.end());
     own.erase(separator, own.end());
   }
-  auto flags = cli::Flags::parse(own, {"puts", "keys", "value-bytes", "clients", "checkpoints", "dir"}, {"keep"});
-  if (!flags.is_ok()) return cli::usage_error(command, flags.status().message());
-  if (!flags->positional().empty()) return cli::usage_error(command, "unexpected argument '" + flags->positional()[0] + "'");
-  auto puts = flags->get_u64("puts", 2'000'000);
-  auto keys = flags->get_u64("keys", 10'000);
+  const cli::Command spec =
+      cli::Command(command, "data directory size and memory of each node under puts, restart time; flags after -- go "
+                            "to every node")
+          .value("puts", "2000000", "puts in all")
+          .value("keys", "10000", "distinct keys overwritten")
+          .value("checkpoints", "puts/4,puts/2,puts", "after how many puts to measure, A,B,C")
+          .value("value-bytes", "100", "bytes of each value, 1..1048576")
+          .value("clients", "64", "concurrent clients, 1..1024")
+          .value("dir", "a new temporary directory", "the cluster's directory (must be empty)")
+          .flag("keep", "keep the directory");
+  cli::Flags flags;
+  if (auto exit = spec.parse(own, flags)) return *exit;
+  auto puts = flags.get_u64("puts", 2'000'000);
+  auto keys = flags.get_u64("keys", 10'000);
   if (!puts.is_ok()) return cli::usage_error(command, puts.status().message());
   if (!keys.is_ok()) return cli::usage_error(command, keys.status().message());
   if (*puts == 0 || *keys == 0) return cli::usage_error(command, "--puts and --keys must be at least 1");
   std::vector<uint64_t> checkpoints;
   {
-    std::string list = flags->get("checkpoints", std::to_string(*puts / 4) + "," + std::to_string(*puts / 2) + "," +
+    std::string list = flags.get("checkpoints", std::to_string(*puts / 4) + "," + std::to_string(*puts / 2) + "," +
                                                      std::to_string(*puts));
     std::stringstream words(list);
     std::string word;
@@ -445,7 +461,7 @@ int bench_size_main(const std::vector<std::string>& args) {
     }
     std::sort(checkpoints.begin(), checkpoints.end());
   }
-  auto common = parse_common(*flags, "bench-size");
+  auto common = parse_common(flags, "bench-size");
   if (!common.is_ok()) return cli::usage_error(command, common.status().message());
 
   LocalClusterOptions options;

@@ -58,11 +58,20 @@ struct Invocation {
   bool hash = false;
 };
 
-// Parses the shared flags and checks the positional count; a usage message on failure.
-// `booleans`: the command's own boolean flags ("expect-absent", "hash").
-Result<Invocation> parse(const std::vector<std::string>& args, size_t words, const std::string& expected,
-                         const std::vector<std::string>& booleans = {}) {
-  KV_ASSIGN_OR_RETURN(cli::Flags flags, cli::Flags::parse(args, client_flag_names(), booleans));
+const char* const exit_codes_text =
+    "exit: 0 done, 1 get: key absent / cas: no match, 2 usage or a request the cluster rejected as invalid,\n"
+    "3 the cluster did not complete it (no leader, unreachable, timed out: a write's outcome may be unknown)";
+
+// A client command's flag set: the shared client flags, and `own` before them.
+cli::Command client_command(const std::string& path, const std::string& summary, const std::string& words,
+                            const std::vector<cli::FlagSpec>& own = {}) {
+  cli::Command command(path, summary, words);
+  command.add(own).add(client_flag_specs()).footer(exit_codes_text);
+  return command;
+}
+
+// Checks the positional count and builds the client; a usage message on failure.
+Result<Invocation> parse(const cli::Flags& flags, size_t words, const std::string& expected) {
   Invocation invocation;
   invocation.expect_absent = flags.has("expect-absent");
   invocation.hash = flags.has("hash");
@@ -93,8 +102,13 @@ std::string describe(const ClientResponse& response) {
 
 }  // namespace
 
-std::vector<std::string> client_flag_names() {
-  return {"endpoints", "timeout-ms", "request-timeout-ms", "tls-ca", "tls-cert", "tls-key"};
+std::vector<cli::FlagSpec> client_flag_specs() {
+  return {{"endpoints", endpoints_default, "client addresses of any nodes, HOST:PORT,... (one that answers is enough)"},
+          {"timeout-ms", std::to_string(timeout_ms_default), "the whole operation, retries included"},
+          {"request-timeout-ms", "min(" + std::to_string(request_timeout_ms_default) + ", --timeout-ms)", "one attempt"},
+          {"tls-ca", "", "CA of the nodes' certificates: talk TLS and verify them (docs/SECURITY.md)"},
+          {"tls-cert", "", "this client's certificate (nodes started with --client-ca)"},
+          {"tls-key", "", "the key of --tls-cert"}};
 }
 
 Result<std::shared_ptr<TlsContext>> client_tls_from_flags(const cli::Flags& flags) {
@@ -127,7 +141,10 @@ Result<std::unique_ptr<KvClient>> client_from_flags(const cli::Flags& flags) {
 }
 
 int put_main(const std::vector<std::string>& args) {
-  auto invocation = parse(args, 2, "KEY VALUE");
+  const cli::Command command = client_command("put", "set KEY to VALUE; prints \"OK (index I)\"", "KEY VALUE");
+  cli::Flags flags;
+  if (auto exit = command.parse(args, flags)) return *exit;
+  auto invocation = parse(flags, 2, "KEY VALUE");
   if (!invocation.is_ok()) return cli::usage_error("put", invocation.status().message());
   auto response = invocation->client->put(invocation->words[0], invocation->words[1]);
   if (!response.is_ok()) return failed("put", response.status());
@@ -136,8 +153,13 @@ int put_main(const std::vector<std::string>& args) {
 }
 
 // range and get --prefix: the flags beyond the client's own.
-const std::vector<std::string> range_value_flags = {"limit", "page-bytes", "prefix"};
-const std::vector<std::string> range_boolean_flags = {"keys-only", "count", "serializable"};
+std::vector<cli::FlagSpec> range_flag_specs() {
+  return {{"limit", "0 (no limit)", "at most N pairs"},
+          {"page-bytes", "0 (the nodes' 1 MiB bound)", "bytes per answer"},
+          {"keys-only", "", "print keys only", true},
+          {"count", "", "print only the number of keys", true},
+          {"serializable", "", "read one node's applied state, no ReadIndex (may be stale)", true}};
+}
 
 int run_range(const std::string& command, KvClient& client, const std::string& from, const RangeOptions& options) {
   auto answer = client.range(from, options);
@@ -169,16 +191,13 @@ Result<RangeOptions> range_options(const cli::Flags& flags) {
   return options;
 }
 
-Result<cli::Flags> parse_range_flags(const std::vector<std::string>& args) {
-  std::vector<std::string> names = client_flag_names();
-  names.insert(names.end(), range_value_flags.begin(), range_value_flags.end());
-  return cli::Flags::parse(args, names, range_boolean_flags);
-}
-
 int range_main(const std::vector<std::string>& args) {
-  auto flags = parse_range_flags(args);
-  if (!flags.is_ok()) return cli::usage_error("range", flags.status().message());
-  if (flags->has("prefix")) return cli::usage_error("range", "--prefix belongs to `keyval get --prefix P`");
+  const cli::Command command = client_command(
+      "range", "the pairs with FROM <= key < TO (no TO: to the last key), one \"KEY<TAB>VALUE\" line each; "
+      "a summary on stderr", "FROM [TO]", range_flag_specs());
+  cli::Flags parsed;
+  if (auto exit = command.parse(args, parsed)) return *exit;
+  const cli::Flags* flags = &parsed;
   const auto& words = flags->positional();
   if (words.empty() || words.size() > 2) {
     return cli::usage_error("range", "expects FROM [TO], got " + std::to_string(words.size()) + " argument(s)");
@@ -216,17 +235,18 @@ int get_prefix(const cli::Flags& flags) {
 }
 
 int get_main(const std::vector<std::string>& args) {
-  auto flags = parse_range_flags(args);
-  if (!flags.is_ok()) return cli::usage_error("get", flags.status().message());
+  std::vector<cli::FlagSpec> own = {{"prefix", "", "every key starting with P, as `range` (the range flags go with it)"}};
+  for (const cli::FlagSpec& spec : range_flag_specs()) own.push_back(spec);
+  const cli::Command command =
+      client_command("get", "print KEY's value (exit 1 when absent), or with --prefix P every pair under P", "KEY", own);
+  cli::Flags parsed;
+  if (auto exit = command.parse(args, parsed)) return *exit;
+  const cli::Flags* flags = &parsed;
   if (flags->has("prefix")) return get_prefix(*flags);
   for (const char* name : {"limit", "page-bytes", "keys-only", "count"}) {
     if (flags->has(name)) return cli::usage_error("get", std::string("--") + name + " goes with --prefix");
   }
-  std::vector<std::string> plain;
-  for (const std::string& arg : args) {
-    if (arg != "--serializable") plain.push_back(arg);
-  }
-  auto invocation = parse(plain, 1, "KEY");
+  auto invocation = parse(parsed, 1, "KEY");
   if (!invocation.is_ok()) return cli::usage_error("get", invocation.status().message());
   auto response = invocation->client->get(invocation->words[0], flags->has("serializable"));
   if (!response.is_ok()) return failed("get", response.status());
@@ -239,7 +259,11 @@ int get_main(const std::vector<std::string>& args) {
 }
 
 int del_main(const std::vector<std::string>& args) {
-  auto invocation = parse(args, 1, "KEY");
+  const cli::Command command =
+      client_command("del", "delete KEY; prints \"deleted (index I)\" or \"absent, nothing deleted (index I)\"", "KEY");
+  cli::Flags flags;
+  if (auto exit = command.parse(args, flags)) return *exit;
+  auto invocation = parse(flags, 1, "KEY");
   if (!invocation.is_ok()) return cli::usage_error("del", invocation.status().message());
   auto response = invocation->client->del(invocation->words[0]);
   if (!response.is_ok()) return failed("del", response.status());
@@ -248,7 +272,12 @@ int del_main(const std::vector<std::string>& args) {
 }
 
 int cas_main(const std::vector<std::string>& args) {
-  auto invocation = parse(args, 3, "KEY OLD NEW (or KEY NEW --expect-absent)", {"expect-absent"});
+  const cli::Command command = client_command(
+      "cas", "set KEY to NEW if its value is OLD (exit 1 when it is not)", "KEY OLD NEW | KEY NEW --expect-absent",
+      {{"expect-absent", "", "set NEW only if KEY is absent (no OLD)", true}});
+  cli::Flags flags;
+  if (auto exit = command.parse(args, flags)) return *exit;
+  auto invocation = parse(flags, 3, "KEY OLD NEW (or KEY NEW --expect-absent)");
   if (!invocation.is_ok()) return cli::usage_error("cas", invocation.status().message());
   const auto& words = invocation->words;
   std::optional<std::string> expected;
@@ -343,7 +372,12 @@ HashCheck check_hashes(const std::vector<NodeView>& views) {
 }  // namespace
 
 int status_main(const std::vector<std::string>& args) {
-  auto invocation = parse(args, 0, "no arguments", {"hash"});
+  const cli::Command command = client_command(
+      "status", "one line per node, then a JSON line; exit 3 when no node answers", "",
+      {{"hash", "", "each node's state hash, and whether the replicas agree (exit 1 when they differ)", true}});
+  cli::Flags flags;
+  if (auto exit = command.parse(args, flags)) return *exit;
+  auto invocation = parse(flags, 0, "no arguments");
   if (!invocation.is_ok()) return cli::usage_error("status", invocation.status().message());
   KvClient& client = *invocation->client;
   std::vector<NodeView> views = client.status_all(invocation->hash);

@@ -70,7 +70,10 @@ void print_usage(std::ostream& out) {
          "  bench replace [--keys 1000000] [--clients 16] [--load-clients 64] [--window-s 5]\n"
          "                [--snapshot-send-rate B] [--dir D --keep]\n"
          "                                    a follower of a loaded cluster replaced: time to voter, throughput\n"
-         "  help                              this text\n";
+         "  help, --help                      this text\n"
+         "  --version                         the version of keyval\n"
+         "\n"
+         "keyval COMMAND --help (and keyval COMMAND SUBCOMMAND --help): its flags and their defaults\n";
 }
 
 }  // namespace
@@ -99,6 +102,10 @@ int main(int argc, char** argv) {
   if (command == "snapshot") return keyval::commands::snapshot_main(rest);
   if (command == "leader") return keyval::commands::leader_main(rest);
   if (command == "member") return keyval::commands::member_main(rest);
+  if (command == "--version" || command == "-V") {
+    std::cout << "keyval " << keyval::cli::version() << "\n";
+    return keyval::cli::exit_ok;
+  }
   if (command == "help" || command == "--help" || command == "-h") {
     print_usage(std::cout);
     return keyval::cli::exit_ok;

@@ -21,6 +21,8 @@
 
 #include <chrono>
 #include <iostream>
+#include <memory>
+#include <optional>
 
 #include "apps/cli.h"
 #include "apps/commands.h"
@@ -98,6 +100,23 @@ int finish(KvClient& client, const std::string& command, cli::JsonLine& line) {
   return cli::exit_ok;
 }
 
+const char* const exit_codes_text =
+    "exit: 0 done, 2 usage or a change the cluster refused (the message says why), 3 the cluster did not complete it";
+
+// A member subcommand's flags (its own, then the shared client flags) parsed from `args`, and
+// the client they describe; the exit code to end with instead when they are bad or --help.
+std::optional<int> parse_member(const std::string& path, const std::string& summary, const std::string& words,
+                                const std::vector<cli::FlagSpec>& own, const std::vector<std::string>& args,
+                                cli::Flags& flags, std::unique_ptr<KvClient>& client) {
+  cli::Command command(path, summary, words);
+  command.add(own).add(client_flag_specs()).footer(exit_codes_text);
+  if (auto exit = command.parse(args, flags)) return exit;
+  auto made = client_from_flags(flags);
+  if (!made.is_ok()) return cli::usage_error(path, made.status().message());
+  client = std::move(*made);
+  return std::nullopt;
+}
+
 Result<uint64_t> parse_id(const std::vector<std::string>& words, const std::string& command) {
   if (words.size() != 1) {
     return Status::invalid_argument("expects ID, got " + std::to_string(words.size()) + " arguments");
@@ -107,7 +126,14 @@ Result<uint64_t> parse_id(const std::vector<std::string>& words, const std::stri
   return *parsed;
 }
 
-int list_main(const cli::Flags& flags, KvClient& client) {
+int list_main(const std::vector<std::string>& args) {
+  cli::Flags flags;
+  std::unique_ptr<KvClient> client_owner;
+  if (auto exit = parse_member("member list", "the configuration in use: voters, learners, addresses, match indexes",
+                               "", {}, args, flags, client_owner)) {
+    return *exit;
+  }
+  KvClient& client = *client_owner;
   if (!flags.positional().empty()) return cli::usage_error("member list", "expects no arguments");
   auto view = client.member_list();
   if (!view.is_ok()) return failed("member list", view.status());
@@ -143,8 +169,20 @@ bool wait_for_catch_up(KvClient& client, uint64_t id, uint64_t timeout_ms, std::
   }
 }
 
-int add_main(const cli::Flags& flags, KvClient& client) {
+int add_main(const std::vector<std::string>& args) {
   const std::string command = "member add";
+  cli::Flags flags;
+  std::unique_ptr<KvClient> client_owner;
+  if (auto exit = parse_member(
+          command, "add node ID as a learner; without --learner, wait until it caught up and promote it", "ID",
+          {{"peer", "", "the new node's peer address HOST:PORT; required"},
+           {"client", "", "the new node's client address HOST:PORT; required"},
+           {"learner", "", "leave it a learner (promote it later with `member promote`)", true},
+           {"catch-up-timeout-ms", std::to_string(catch_up_timeout_ms_default), "how long to wait for it to catch up"}},
+          args, flags, client_owner)) {
+    return *exit;
+  }
+  KvClient& client = *client_owner;
   auto id = parse_id(flags.positional(), command);
   if (!id.is_ok()) return cli::usage_error(command, id.status().message());
   if (!flags.has("peer") || !flags.has("client")) return cli::usage_error(command, "--peer HOST:PORT and --client HOST:PORT are required");
@@ -191,8 +229,12 @@ int add_main(const cli::Flags& flags, KvClient& client) {
   }
 }
 
-int promote_main(const cli::Flags& flags, KvClient& client) {
+int promote_main(const std::vector<std::string>& args) {
   const std::string command = "member promote";
+  cli::Flags flags;
+  std::unique_ptr<KvClient> client_owner;
+  if (auto exit = parse_member(command, "make learner ID a voter", "ID", {}, args, flags, client_owner)) return *exit;
+  KvClient& client = *client_owner;
   auto id = parse_id(flags.positional(), command);
   if (!id.is_ok()) return cli::usage_error(command, id.status().message());
   auto promoted = client.member_promote(*id);
@@ -204,8 +246,15 @@ int promote_main(const cli::Flags& flags, KvClient& client) {
   return finish(client, command, line);
 }
 
-int remove_main(const cli::Flags& flags, KvClient& client) {
+int remove_main(const std::vector<std::string>& args) {
   const std::string command = "member remove";
+  cli::Flags flags;
+  std::unique_ptr<KvClient> client_owner;
+  if (auto exit = parse_member(command, "remove member ID (the leader hands over first when it is ID)", "ID", {}, args,
+                               flags, client_owner)) {
+    return *exit;
+  }
+  KvClient& client = *client_owner;
   auto id = parse_id(flags.positional(), command);
   if (!id.is_ok()) return cli::usage_error(command, id.status().message());
   auto removed = client.member_remove(*id);
@@ -221,21 +270,12 @@ int remove_main(const cli::Flags& flags, KvClient& client) {
 }  // namespace
 
 int member_main(const std::vector<std::string>& args) {
-  const std::string expects = "expects: member list | add ID --peer H:P --client H:P [--learner] | promote ID | remove ID";
-  if (args.empty()) return cli::usage_error("member", expects);
-  const std::string what = args[0];
-  std::vector<std::string> names = client_flag_names();
-  if (what == "add") names.insert(names.end(), {"peer", "client", "catch-up-timeout-ms"});
-  auto flags = cli::Flags::parse(std::vector<std::string>(args.begin() + 1, args.end()), names,
-                                 what == "add" ? std::vector<std::string>{"learner"} : std::vector<std::string>{});
-  if (what != "list" && what != "add" && what != "promote" && what != "remove") return cli::usage_error("member", expects);
-  if (!flags.is_ok()) return cli::usage_error("member " + what, flags.status().message());
-  auto client = client_from_flags(*flags);
-  if (!client.is_ok()) return cli::usage_error("member " + what, client.status().message());
-  if (what == "list") return list_main(*flags, **client);
-  if (what == "add") return add_main(*flags, **client);
-  if (what == "promote") return promote_main(*flags, **client);
-  return remove_main(*flags, **client);
+  return cli::dispatch("member",
+                       {{"list", "the configuration in use", list_main},
+                        {"add", "add node ID (a learner, promoted once caught up)", add_main},
+                        {"promote", "make learner ID a voter", promote_main},
+                        {"remove", "remove member ID", remove_main}},
+                       args, "expects: member list | add ID --peer H:P --client H:P [--learner] | promote ID | remove ID");
 }
 
 }  // namespace keyval::commands

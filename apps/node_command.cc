@@ -101,14 +101,40 @@ namespace {
 constexpr int exit_failed = 1;
 const char* const command_name = "node";
 const char* const peers_default = "1=127.0.0.1:7201,2=127.0.0.1:7202,3=127.0.0.1:7203";
-const std::vector<std::string> setting_names = {"id",      "data-dir",         "peer-listen",      "client-listen",
-                                                "peers",   "cluster",          "tick-ms",          "threads",
-                                                "snapshot-entries", "snapshot-bytes", "log-tail-entries",
-                                                "wal-segment-bytes", "advertise-client", "join",
-                                                "snapshot-send-rate",
-                                                // security (parse_security_options)
-                                                "cluster-secret-file", "peer-cert", "peer-key", "peer-ca",
-                                                "client-cert", "client-key", "client-ca"};
+// A setting: a flag "--name VALUE" and a config file line "name = value". The default and the
+// help are what `keyval node --help` shows (the value itself comes from the setting's parse
+// below); a bare name is a setting too.
+struct Setting {
+  Setting(const char* name, const char* default_text = "", const char* help = "")
+      : name(name), default_text(default_text), help(help) {}
+  std::string name;
+  std::string default_text;
+  std::string help;
+};
+const std::vector<Setting> setting_names = {
+    {"id", "", "this node's id, from 1; required"},
+    {"data-dir", "", "the node's data directory; required"},
+    {"peer-listen", "this node's --peers entry", "HOST:PORT to listen for peers on"},
+    {"client-listen", "127.0.0.1:(7100 + id)", "HOST:PORT to serve clients on"},
+    {"peers", peers_default, "every voter of a new cluster, ID=HOST:PORT,..."},
+    {"cluster", "keyval", "the cluster's name (kept in the data directory)"},
+    {"tick-ms", "10", "Raft tick; elections time out after 10-20 ticks, heartbeats every 2"},
+    {"threads", "1", "CAF scheduler workers, 1..64"},
+    {"snapshot-entries", "10000", "take a snapshot after this many applied entries (0: never by count)"},
+    {"snapshot-bytes", "67108864", "... or this many bytes of applied entry payload (0: never by bytes)"},
+    {"log-tail-entries", "5000", "entries kept behind a snapshot for followers a little behind"},
+    {"wal-segment-bytes", "8388608", "WAL segment size, 4096..2147483648"},
+    {"advertise-client", "--client-listen", "the client address told to clients and peers"},
+    {"join", "", "HOST:PORT,... of a running cluster to join (after `keyval member add`)"},
+    {"snapshot-send-rate", "0 (unbounded)", "bytes/s of each InstallSnapshot stream sent"},
+    // security (parse_security_options)
+    {"cluster-secret-file", "", "the peers' shared secret (docs/SECURITY.md)"},
+    {"peer-cert", "", "mutual TLS between peers: this node's certificate"},
+    {"peer-key", "", "... its key"},
+    {"peer-ca", "", "... and the CA that signed every node's"},
+    {"client-cert", "", "TLS on the client port: the certificate"},
+    {"client-key", "", "... its key"},
+    {"client-ca", "", "... and, to require client certificates, their CA"}};
 // Bounds of the snapshot settings: far above any useful value, low enough that a typo in
 // units (bytes given as entries) is caught.
 constexpr uint64_t snapshot_entries_max = 1'000'000'000;
@@ -203,16 +229,25 @@ Status parse_security_options(const Setting& setting, NodeOptions& options) {
   return Status::ok();
 }
 
-Result<NodeOptions> parse_options(const std::vector<std::string>& args) {
-  std::vector<std::string> flag_names = setting_names;
-  flag_names.push_back("config");
-  KV_ASSIGN_OR_RETURN(cli::Flags flags, cli::Flags::parse(args, flag_names, {"bootstrap"}));
-  if (!flags.positional().empty()) return Status::invalid_argument("unexpected argument '" + flags.positional()[0] + "'");
+// The flags: one per setting, then --config and --bootstrap.
+cli::Command command() {
+  cli::Command command(command_name, "one cluster node; SIGTERM or SIGINT stops it (a leader hands over first)");
+  for (const Setting& setting : setting_names) command.value(setting.name, setting.default_text, setting.help);
+  command.value("config", "", "read the settings above from FILE, \"name = value\" lines; a flag wins")
+      .flag("bootstrap", "create a missing data directory as a node of a new cluster of --peers")
+      .footer("exit: 0 stopped by SIGTERM or SIGINT, 1 could not start or stopped itself (fail-stop), 2 a bad flag "
+              "or config file");
+  return command;
+}
+
+Result<NodeOptions> parse_options(const cli::Flags& flags) {
   std::map<std::string, std::string> settings;
+  std::vector<std::string> names;
+  for (const Setting& setting : setting_names) names.push_back(setting.name);
   if (flags.has("config")) {
-    KV_ASSIGN_OR_RETURN(settings, read_config_file(flags.get("config"), setting_names));
+    KV_ASSIGN_OR_RETURN(settings, read_config_file(flags.get("config"), names));
   }
-  for (const std::string& name : setting_names) {
+  for (const std::string& name : names) {
     if (flags.has(name)) settings[name] = flags.get(name);
   }
   auto setting = [&](const std::string& name, const std::string& fallback) {
@@ -542,7 +577,9 @@ int run_node(const NodeOptions& options) {
 }  // namespace
 
 int node_main(const std::vector<std::string>& args) {
-  auto options = parse_options(args);
+  cli::Flags flags;
+  if (auto exit = command().parse(args, flags)) return *exit;
+  auto options = parse_options(flags);
   if (!options.is_ok()) return cli::usage_error(command_name, options.status().message());
   return run_node(*options);
 }

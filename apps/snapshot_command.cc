@@ -93,11 +93,14 @@ class ProgressLine {
 };
 
 int save_main(const std::vector<std::string>& args) {
-  auto flags = cli::Flags::parse(args, client_flag_names());
-  if (!flags.is_ok()) return cli::usage_error("snapshot save", flags.status().message());
-  if (flags->positional().size() != 1) return cli::usage_error("snapshot save", "expects FILE");
-  const std::string path = flags->positional()[0];
-  auto client = client_from_flags(*flags);
+  cli::Command command("snapshot save", "back up the cluster's state into FILE (progress on stderr); a JSON line last",
+                       "FILE");
+  command.add(client_flag_specs()).footer("exit: 0 saved, 2 usage, 3 the cluster did not complete the backup");
+  cli::Flags flags;
+  if (auto exit = command.parse(args, flags)) return *exit;
+  if (flags.positional().size() != 1) return cli::usage_error("snapshot save", "expects FILE");
+  const std::string path = flags.positional()[0];
+  auto client = client_from_flags(flags);
   if (!client.is_ok()) return cli::usage_error("snapshot save", client.status().message());
   ProgressLine progress;
   auto saved = (*client)->snapshot_save(path, [&](uint64_t done, uint64_t total) { progress(done, total); });
@@ -119,10 +122,13 @@ int save_main(const std::vector<std::string>& args) {
 }
 
 int status_file_main(const std::vector<std::string>& args) {
-  auto flags = cli::Flags::parse(args, {});
-  if (!flags.is_ok()) return cli::usage_error("snapshot status", flags.status().message());
-  if (flags->positional().size() != 1) return cli::usage_error("snapshot status", "expects FILE");
-  const std::string path = flags->positional()[0];
+  const cli::Command command =
+      cli::Command("snapshot status", "verify a backup; print index, term, keys, bytes; a JSON line last", "FILE")
+          .footer("exit: 0 valid, 1 damaged, 2 usage");
+  cli::Flags flags;
+  if (auto exit = command.parse(args, flags)) return *exit;
+  if (flags.positional().size() != 1) return cli::usage_error("snapshot status", "expects FILE");
+  const std::string path = flags.positional()[0];
   auto summary = verify_snapshot_file(posix_env(), path);
   if (!summary.is_ok()) {
     std::cerr << "keyval snapshot status: " << summary.status().to_string() << "\n";
@@ -150,8 +156,17 @@ int status_file_main(const std::vector<std::string>& args) {
   return cli::exit_ok;
 }
 
-Result<RestoreOptions> parse_restore(const std::vector<std::string>& args) {
-  KV_ASSIGN_OR_RETURN(cli::Flags flags, cli::Flags::parse(args, {"data-dir", "id", "peers", "cluster"}));
+cli::Command restore_command() {
+  return cli::Command("snapshot restore", "seed an empty data directory as node N of a new cluster from a backup",
+                      "FILE")
+      .value("data-dir", "", "the new node's data directory (missing or empty); required")
+      .value("id", "", "the new node's id; required")
+      .value("peers", "", "the new cluster's members, 1=HOST:PORT,...; required")
+      .value("cluster", RestoreOptions().cluster, "the new cluster's name")
+      .footer("exit: 0 restored, 1 a damaged file or a refused restore, 2 usage");
+}
+
+Result<RestoreOptions> parse_restore(const cli::Flags& flags) {
   if (flags.positional().size() != 1) return Status::invalid_argument("expects FILE");
   RestoreOptions options;
   options.snapshot_path = flags.positional()[0];
@@ -171,7 +186,9 @@ Result<RestoreOptions> parse_restore(const std::vector<std::string>& args) {
 }
 
 int restore_main(const std::vector<std::string>& args) {
-  auto options = parse_restore(args);
+  cli::Flags flags;
+  if (auto exit = restore_command().parse(args, flags)) return *exit;
+  auto options = parse_restore(flags);
   if (!options.is_ok()) return cli::usage_error("snapshot restore", options.status().message());
   auto restored = restore_snapshot(posix_env(), *options);
   if (!restored.is_ok()) {
@@ -200,12 +217,11 @@ int restore_main(const std::vector<std::string>& args) {
 }  // namespace
 
 int snapshot_main(const std::vector<std::string>& args) {
-  if (args.empty()) return cli::usage_error("snapshot", "expects a subcommand: save, status or restore");
-  std::vector<std::string> rest(args.begin() + 1, args.end());
-  if (args[0] == "save") return save_main(rest);
-  if (args[0] == "status") return status_file_main(rest);
-  if (args[0] == "restore") return restore_main(rest);
-  return cli::usage_error("snapshot", "unknown subcommand '" + args[0] + "' (expected save, status or restore)");
+  return cli::dispatch("snapshot",
+                       {{"save", "back up the cluster's state into FILE", save_main},
+                        {"status", "verify a backup FILE", status_file_main},
+                        {"restore", "seed an empty data directory from a backup", restore_main}},
+                       args, "expects a subcommand: save, status or restore");
 }
 
 }  // namespace keyval::commands
