@@ -477,7 +477,7 @@ int bench_size_main(const std::vector<std::string>& args) {
   line.add("bench", "size").add("puts", *puts).add("keys", *keys).add("value_bytes", common->value_bytes)
       .add("clients", common->clients);
   uint64_t max_disk = 0, max_rss = 0;
-  std::string samples;
+  cli::Json samples = cli::Json::array();
   const double start = cli::monotonic_seconds();
   {
     PutLoad load((*cluster)->client_endpoints(), common->clients, *keys, common->value_bytes, *puts);
@@ -487,7 +487,8 @@ int bench_size_main(const std::vector<std::string>& args) {
       const uint64_t at = load.done();
       std::ostringstream text;
       text << "at " << at << " puts (" << (cli::monotonic_seconds() - start) << " s):";
-      std::string json = "{\"puts\":" + std::to_string(at);
+      cli::JsonLine sample;
+      sample.add("puts", at);
       for (uint64_t id = 1; id <= (*cluster)->nodes(); ++id) {
         const uint64_t disk = disk_bytes((*cluster)->data_directory(id));
         const uint64_t rss = proc_status_bytes((*cluster)->pid(id), "VmRSS");
@@ -498,12 +499,11 @@ int bench_size_main(const std::vector<std::string>& args) {
         std::snprintf(cell, sizeof cell, " node %llu data %.1f MiB rss %.1f MiB (peak %.1f)",
                       static_cast<unsigned long long>(id), mib(disk), mib(rss), mib(hwm));
         text << cell;
-        json += ",\"node" + std::to_string(id) + "_data_mib\":" + std::to_string(mib(disk)) + ",\"node" +
-                std::to_string(id) + "_rss_mib\":" + std::to_string(mib(rss)) + ",\"node" + std::to_string(id) +
-                "_peak_rss_mib\":" + std::to_string(mib(hwm));
+        const std::string node = "node" + std::to_string(id);
+        sample.add(node + "_data_mib", mib(disk)).add(node + "_rss_mib", mib(rss)).add(node + "_peak_rss_mib", mib(hwm));
       }
       std::cout << text.str() << std::endl;
-      samples += (samples.empty() ? "" : ",") + json + "}";
+      samples.push_back(sample.json());
     }
     load.stop();
     if (load.errors() != 0) std::cerr << "keyval bench size: " << load.errors() << " puts failed; first: " << load.first_error() << "\n";
@@ -531,7 +531,7 @@ int bench_size_main(const std::vector<std::string>& args) {
   if (!recovered.empty()) std::cout << "  its log: " << recovered << "\n";
   (*cluster)->stop_all();
   line.add("load_s", load_s).add("max_data_mib", mib(max_disk)).add("max_rss_mib", mib(max_rss))
-      .add("restart_serving_s", serving_s).add_raw("checkpoints", "[" + samples + "]");
+      .add("restart_serving_s", serving_s).add("checkpoints", samples);
   std::cout << line.str() << std::endl;
   finish(*common);
   return serving_s < 0 ? exit_failed : cli::exit_ok;

@@ -1,11 +1,13 @@
 // Command-line helpers shared by the keyval subcommands: each command declares its flags
 // once (Command, parsed by CLI11, listed with their defaults by --help), reads them back
-// through Flags, and reports a bad one as "keyval <command>: <message>" with exit code 2.
+// through Flags, and reports a bad one as "keyval <command>: <message>" with exit code 2;
+// their JSON output goes through nlohmann/json.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <utility>
@@ -43,6 +45,7 @@ struct FlagSpec {
   std::string default_text;
   std::string help;
   bool boolean = false;
+  std::string short_name = "";  // one letter, "-w", or none
 };
 
 // A command's flags and positional words, declared once; parsed with CLI11. `path` is the
@@ -88,13 +91,29 @@ struct Subcommand {
 int dispatch(const std::string& path, const std::vector<Subcommand>& subcommands, const std::vector<std::string>& args,
              const std::string& missing, const std::string& unknown_what = "subcommand");
 
+// Bytes as lowercase hex, two digits a byte.
+std::string hex_encode(const std::string& bytes);
+// Hex digits (either case, an even number) as bytes; invalid_argument naming `what` otherwise.
+Result<std::string> hex_decode(const std::string& text, const std::string& what);
+// The whole of the file at `path` ("-": standard input), as bytes; invalid_argument naming it
+// when it cannot be read.
+Result<std::string> read_all(const std::string& path);
+
 // The project's version (CMakeLists.txt project(VERSION)).
 const char* version();
 
 // Parses a whole decimal number; error names `what`.
 Result<uint64_t> parse_u64(const std::string& text, const std::string& what);
 
-// Builds one JSON object line: {"a":1,"b":"x"}. Keys keep insertion order.
+// JSON as the commands print it: nlohmann/json objects that keep their keys in insertion order.
+using Json = nlohmann::ordered_json;
+
+// `value` on one line, no spaces ({"a":1,"b":"x"}); bytes that are not UTF-8 become U+FFFD
+// (binary keys and values are printed with --hex).
+std::string json_text(const Json& value);
+
+// Builds one JSON object line field by field, chained: line.add("a", 1).add("b", "x").str().
+// A double keeps 6 significant digits (benchmark figures); not finite, it is null.
 class JsonLine {
  public:
   JsonLine& add(const std::string& key, uint64_t value);
@@ -103,16 +122,14 @@ class JsonLine {
   JsonLine& add(const std::string& key, double value);
   JsonLine& add(const std::string& key, const std::string& value);
   JsonLine& add(const std::string& key, const char* value) { return add(key, std::string(value)); }
+  JsonLine& add(const std::string& key, Json value);
   JsonLine& add_bool(const std::string& key, bool value);
-  JsonLine& add_raw(const std::string& key, const std::string& json);
-  std::string str() const { return "{" + body_ + "}"; }
+  std::string str() const { return json_text(json_); }
+  const Json& json() const { return json_; }
 
  private:
-  void key(const std::string& name);
-  std::string body_;
+  Json json_ = Json::object();
 };
-
-std::string json_escape(const std::string& text);
 
 // Prints "keyval <command>: <message>" to stderr and returns exit_usage.
 int usage_error(const std::string& command, const std::string& message);

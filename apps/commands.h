@@ -36,6 +36,10 @@ int snapshot_main(const std::vector<std::string>& args);
 // --request-timeout-ms, TLS), with their defaults, and the client they describe
 // (apps/client_commands.cc).
 std::vector<cli::FlagSpec> client_flag_specs();
+// -w/--write-out text|json and --json (part of client_flag_specs), and whether they ask for JSON:
+// then a command prints one JSON object per result on stdout and its other lines on stderr.
+std::vector<cli::FlagSpec> output_flag_specs();
+Result<bool> json_output(const cli::Flags& flags);
 Result<std::unique_ptr<KvClient>> client_from_flags(const cli::Flags& flags);
 // --tls-ca, --tls-cert, --tls-key (part of client_flag_specs): a client TLS context, or null
 // when --tls-ca is not given (plaintext).

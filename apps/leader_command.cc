@@ -46,7 +46,9 @@ int transfer_main(const std::vector<std::string>& args) {
     std::cerr << "keyval " << command_name << ": " << response.status().message() << "\n";
     return response.status().code() == Code::invalid_argument ? cli::exit_usage : exit_unavailable;
   }
-  std::cout << "leadership moved from node " << response->node_id << " to node " << response->leader_hint
+  auto json = json_output(flags);
+  if (!json.is_ok()) return cli::usage_error(command_name, json.status().message());
+  (*json ? std::cerr : std::cout) << "leadership moved from node " << response->node_id << " to node " << response->leader_hint
             << " in term " << response->term << " (" << static_cast<uint64_t>(ms) << " ms)\n";
   cli::JsonLine line;
   line.add("command", command_name).add("from", response->node_id).add("to", response->leader_hint)

@@ -39,6 +39,10 @@ constexpr uint64_t catch_up_timeout_ms_default = 60000;
 constexpr uint64_t catch_up_poll_ms = 200;
 constexpr uint64_t catch_up_report_ms = 1000;  // a "waiting" line at most this often
 
+// -w json: stdout carries only the JSON line; the lines for people go to stderr.
+bool json_mode = false;
+std::ostream& text_out() { return json_mode ? std::cerr : std::cout; }
+
 int failed(const std::string& command, const Status& status) {
   std::cerr << "keyval " << command << ": " << status.message() << "\n";
   return status.code() == Code::invalid_argument ? cli::exit_usage : exit_unavailable;
@@ -58,36 +62,36 @@ uint64_t leader_index(const ClientResponse& view) {
 }
 
 void print_configuration(const ClientResponse& view) {
-  std::cout << "configuration at index " << view.configuration_index << " ("
+  text_out() << "configuration at index " << view.configuration_index << " ("
             << (view.configuration_committed ? "committed" : "not yet committed") << "), leader "
             << (view.leader_hint == 0 ? std::string("unknown") : "node " + std::to_string(view.leader_hint))
             << ", as node " << view.node_id << " (" << view.role << ") sees it:\n";
   const bool leads = view.role == "leader";
   for (const ConfigurationMember& member : view.configuration) {
-    std::cout << "  node " << member.node_id << (member.learner ? " learner" : " voter  ") << "  peer "
+    text_out() << "  node " << member.node_id << (member.learner ? " learner" : " voter  ") << "  peer "
               << member.peer_address << "  client "
               << (member.client_address.empty() ? std::string("(unknown)") : member.client_address);
-    if (leads) std::cout << "  match " << member.match_index;
-    std::cout << "\n";
+    if (leads) text_out() << "  match " << member.match_index;
+    text_out() << "\n";
   }
 }
 
-std::string configuration_json(const ClientResponse& view) {
-  std::string members;
+cli::Json configuration_json(const ClientResponse& view) {
+  cli::Json members = cli::Json::array();
   for (const ConfigurationMember& member : view.configuration) {
     cli::JsonLine item;
     item.add("id", member.node_id).add_bool("voter", !member.learner).add("peer", member.peer_address)
         .add("client", member.client_address);
     if (view.role == "leader") item.add("match", member.match_index);
-    members += (members.empty() ? "" : ",") + item.str();
+    members.push_back(item.json());
   }
-  return "[" + members + "]";
+  return members;
 }
 
 void add_configuration(cli::JsonLine& line, const ClientResponse& view) {
   line.add("configuration_index", view.configuration_index).add_bool("committed", view.configuration_committed)
       .add("leader", view.leader_hint).add("answered_by", view.node_id).add("role", view.role)
-      .add_raw("members", configuration_json(view));
+      .add("members", configuration_json(view));
 }
 
 // Prints the configuration the client sees now (from the leader when it can), and the JSON line.
@@ -111,6 +115,9 @@ std::optional<int> parse_member(const std::string& path, const std::string& summ
   cli::Command command(path, summary, words);
   command.add(own).add(client_flag_specs()).footer(exit_codes_text);
   if (auto exit = command.parse(args, flags)) return exit;
+  auto json = json_output(flags);
+  if (!json.is_ok()) return cli::usage_error(path, json.status().message());
+  json_mode = *json;
   auto made = client_from_flags(flags);
   if (!made.is_ok()) return cli::usage_error(path, made.status().message());
   client = std::move(*made);
@@ -159,7 +166,7 @@ bool wait_for_catch_up(KvClient& client, uint64_t id, uint64_t timeout_ms, std::
       *last_seen = "its log at " + std::to_string(match) + " of the leader's " + std::to_string(target);
       if (member != nullptr && match > 0 && match + lag_max >= target) return true;
       if (steady_now_ms() - reported_at >= catch_up_report_ms) {
-        std::cout << "waiting for node " << id << " to catch up: " << *last_seen << " (promoted within "
+        text_out() << "waiting for node " << id << " to catch up: " << *last_seen << " (promoted within "
                   << lag_max << " entries)" << std::endl;
         reported_at = steady_now_ms();
       }
@@ -195,7 +202,7 @@ int add_main(const std::vector<std::string>& args) {
   const bool learner = flags.has("learner");
   auto added = client.member_add(*id, flags.get("peer"), flags.get("client"));
   if (!added.is_ok()) return failed(command, added.status());
-  std::cout << "added node " << *id << " as a learner at index " << added->index << " (term " << added->term
+  text_out() << "added node " << *id << " as a learner at index " << added->index << " (term " << added->term
             << "): peer " << flags.get("peer") << ", client " << flags.get("client") << std::endl;
   cli::JsonLine line;
   line.add("command", command).add("id", *id).add("added_index", added->index);
@@ -215,7 +222,7 @@ int add_main(const std::vector<std::string>& args) {
     }
     auto promoted = client.member_promote(*id);
     if (promoted.is_ok()) {
-      std::cout << "promoted node " << *id << " to voter at index " << promoted->index << " (term "
+      text_out() << "promoted node " << *id << " to voter at index " << promoted->index << " (term "
                 << promoted->term << ")" << std::endl;
       line.add_bool("learner", false).add("promoted_index", promoted->index);
       return finish(client, command, line);
@@ -239,7 +246,7 @@ int promote_main(const std::vector<std::string>& args) {
   if (!id.is_ok()) return cli::usage_error(command, id.status().message());
   auto promoted = client.member_promote(*id);
   if (!promoted.is_ok()) return failed(command, promoted.status());
-  std::cout << "promoted node " << *id << " to voter at index " << promoted->index << " (term " << promoted->term
+  text_out() << "promoted node " << *id << " to voter at index " << promoted->index << " (term " << promoted->term
             << ")" << std::endl;
   cli::JsonLine line;
   line.add("command", command).add("id", *id).add("index", promoted->index).add("term", promoted->term);
@@ -259,7 +266,7 @@ int remove_main(const std::vector<std::string>& args) {
   if (!id.is_ok()) return cli::usage_error(command, id.status().message());
   auto removed = client.member_remove(*id);
   if (!removed.is_ok()) return failed(command, removed.status());
-  std::cout << "removed node " << *id << " at index " << removed->index << " (term " << removed->term
+  text_out() << "removed node " << *id << " at index " << removed->index << " (term " << removed->term
             << ", by leader node " << removed->node_id << ")" << std::endl;
   cli::JsonLine line;
   line.add("command", command).add("id", *id).add("index", removed->index).add("term", removed->term)

@@ -92,11 +92,6 @@ std::string replay_command(const cli::Flags& flags, uint64_t seed) {
 }
 
 std::string result_json(const sim::SimResult& result) {
-  std::string violations = "[";
-  for (size_t i = 0; i < result.violations.size(); ++i) {
-    violations += (i ? "," : "") + ("\"" + cli::json_escape(result.violations[i]) + "\"");
-  }
-  violations += "]";
   cli::JsonLine line;
   line.add("seed", result.seed)
       .add("trace_hash", result.trace_hash)
@@ -104,7 +99,7 @@ std::string result_json(const sim::SimResult& result) {
       .add("ok", result.ops_ok)
       .add("failed", result.ops_failed)
       .add("unknown", result.ops_unknown)
-      .add_raw("violations", violations)
+      .add("violations", cli::Json(result.violations))
       .add("linearizable", sim::verdict_name(result.linearizable))
       .add("acked_writes", result.acked_writes)
       .add("lost_acked_writes", result.lost_acked_writes)

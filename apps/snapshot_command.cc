@@ -48,14 +48,10 @@ std::string megabytes(uint64_t bytes) {
   return text;
 }
 
-std::string members_json(const std::vector<Member>& members) {
-  std::string json;
-  for (const Member& member : members) {
-    cli::JsonLine line;
-    line.add("id", member.id).add("address", member.address);
-    json += (json.empty() ? "" : ",") + line.str();
-  }
-  return "[" + json + "]";
+cli::Json members_json(const std::vector<Member>& members) {
+  cli::Json json = cli::Json::array();
+  for (const Member& member : members) json.push_back(cli::JsonLine().add("id", member.id).add("address", member.address).json());
+  return json;
 }
 
 std::string members_text(const std::vector<Member>& members) {
@@ -99,6 +95,8 @@ int save_main(const std::vector<std::string>& args) {
   cli::Flags flags;
   if (auto exit = command.parse(args, flags)) return *exit;
   if (flags.positional().size() != 1) return cli::usage_error("snapshot save", "expects FILE");
+  auto json_only = json_output(flags);
+  if (!json_only.is_ok()) return cli::usage_error("snapshot save", json_only.status().message());
   const std::string path = flags.positional()[0];
   auto client = client_from_flags(flags);
   if (!client.is_ok()) return cli::usage_error("snapshot save", client.status().message());
@@ -110,7 +108,7 @@ int save_main(const std::vector<std::string>& args) {
   }
   const double seconds = progress.elapsed_s();
   const uint64_t node = (*client)->leader();
-  std::cout << "saved snapshot at index " << saved->header.index << " (term " << saved->header.term << ") from node "
+  (*json_only ? std::cerr : std::cout) << "saved snapshot at index " << saved->header.index << " (term " << saved->header.term << ") from node "
             << node << " to " << path << ": " << saved->keys << " keys, " << saved->sessions << " sessions, "
             << saved->file_bytes << " bytes, checksum " << hex32(saved->checksum) << "\n";
   cli::JsonLine json;
@@ -124,10 +122,13 @@ int save_main(const std::vector<std::string>& args) {
 int status_file_main(const std::vector<std::string>& args) {
   const cli::Command command =
       cli::Command("snapshot status", "verify a backup; print index, term, keys, bytes; a JSON line last", "FILE")
+          .add(output_flag_specs())
           .footer("exit: 0 valid, 1 damaged, 2 usage");
   cli::Flags flags;
   if (auto exit = command.parse(args, flags)) return *exit;
   if (flags.positional().size() != 1) return cli::usage_error("snapshot status", "expects FILE");
+  auto json_only = json_output(flags);
+  if (!json_only.is_ok()) return cli::usage_error("snapshot status", json_only.status().message());
   const std::string path = flags.positional()[0];
   auto summary = verify_snapshot_file(posix_env(), path);
   if (!summary.is_ok()) {
@@ -138,7 +139,7 @@ int status_file_main(const std::vector<std::string>& args) {
     return exit_refused;
   }
   const SnapshotHeader& header = summary->header;
-  std::cout << "file " << path << ": valid\n"
+  (*json_only ? std::cerr : std::cout) << "file " << path << ": valid\n"
             << "index " << header.index << "\n"
             << "term " << header.term << "\n"
             << "keys " << summary->keys << "\n"
@@ -151,7 +152,7 @@ int status_file_main(const std::vector<std::string>& args) {
   json.add("file", path).add_bool("valid", true).add("index", header.index).add("term", header.term)
       .add("keys", summary->keys).add("sessions", summary->sessions).add("bytes", summary->file_bytes)
       .add("chunks", summary->chunks).add("checksum", hex32(summary->checksum))
-      .add_raw("configuration", members_json(header.configuration));
+      .add("configuration", members_json(header.configuration));
   std::cout << json.str() << std::endl;
   return cli::exit_ok;
 }
@@ -209,7 +210,7 @@ int restore_main(const std::vector<std::string>& args) {
   json.add("file", options->snapshot_path).add("data_dir", options->data_directory).add("id", options->node_id)
       .add("cluster", options->cluster).add("index", backup.header.index).add("term", backup.header.term)
       .add("keys", restored->keys_loaded).add("snapshot", restored->snapshot_path)
-      .add_raw("members", members_json(options->members));
+      .add("members", members_json(options->members));
   std::cout << json.str() << std::endl;
   return cli::exit_ok;
 }
