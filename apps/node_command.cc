@@ -58,8 +58,11 @@
 // --config FILE reads the same settings from "name = value" lines (names as the flags
 // without the dashes; '#' starts a comment); a flag given on the command line wins.
 //
-// Log: one line per event on stderr, "TIME [node N] what": listening, recovered N entries in
-// M ms, role changes (elected, stepped down), peer up/down, shutdown.
+// Log (spdlog, NodeLog below): one line per event, "TIME LEVEL [node N] what" ("[term T]" before
+// the raft node's lines): listening, recovered N entries in M ms, role changes (elected,
+// stepped down), peer up/down, shutdown. --log-level error|warn|info|debug (default info):
+// the lowest level written; per-connection lines are debug. --log-file F appends to F instead
+// of stderr.
 // SIGTERM or SIGINT on the leader: it first hands leadership to its most up-to-date follower
 // (§3.10, docs/LEADERSHIP.md), waiting at most handoff_wait_ms, so a rolling restart costs
 // the cluster a round trip instead of an election timeout; then it stops.
@@ -79,6 +82,10 @@
 #include <map>
 #include <mutex>
 #include <optional>
+
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include "actors/client_listener.h"
 #include "actors/messages.h"
@@ -127,6 +134,8 @@ const std::vector<Setting> setting_names = {
     {"advertise-client", "--client-listen", "the client address told to clients and peers"},
     {"join", "", "HOST:PORT,... of a running cluster to join (after `keyval member add`)"},
     {"snapshot-send-rate", "0 (unbounded)", "bytes/s of each InstallSnapshot stream sent"},
+    {"log-level", "info", "error, warn, info or debug: the lowest level logged"},
+    {"log-file", "stderr", "append the log to FILE"},
     // security (parse_security_options)
     {"cluster-secret-file", "", "the peers' shared secret (docs/SECURITY.md)"},
     {"peer-cert", "", "mutual TLS between peers: this node's certificate"},
@@ -166,6 +175,8 @@ struct NodeOptions {
   std::shared_ptr<TlsContext> peer_tls_server, peer_tls_client;  // --peer-*; null: no TLS
   std::shared_ptr<TlsContext> client_tls;  // --client-*; null: plaintext client port
   std::shared_ptr<TlsContext> join_tls;    // --join's client side when the client port is TLS
+  spdlog::level::level_enum log_level = spdlog::level::info;  // --log-level
+  std::string log_file;  // --log-file; empty: stderr
 };
 
 // --- settings: flags over the config file ------------------------------------------------
@@ -299,6 +310,15 @@ Result<NodeOptions> parse_options(const cli::Flags& flags) {
   KV_ASSIGN_OR_RETURN(options.threads, cli::parse_u64(setting("threads", "1"), "--threads"));
   if (options.threads == 0 || options.threads > 64) return Status::invalid_argument("--threads expects 1..64");
   KV_RETURN_IF_ERROR(parse_snapshot_settings(setting, options));
+  const std::string log_level = setting("log-level", "info");
+  const std::map<std::string, spdlog::level::level_enum> log_levels = {
+      {"error", spdlog::level::err}, {"warn", spdlog::level::warn}, {"info", spdlog::level::info},
+      {"debug", spdlog::level::debug}};
+  if (!log_levels.count(log_level)) {
+    return Status::invalid_argument("--log-level expects error, warn, info or debug, got '" + log_level + "'");
+  }
+  options.log_level = log_levels.at(log_level);
+  options.log_file = setting("log-file", "");
   KV_RETURN_IF_ERROR(parse_security_options(setting, options));
   KV_ASSIGN_OR_RETURN(options.wal_segment_bytes,
                       cli::parse_u64(setting("wal-segment-bytes", std::to_string(options.wal_segment_bytes)),
@@ -313,29 +333,62 @@ Result<NodeOptions> parse_options(const cli::Flags& flags) {
 
 // --- the log --------------------------------------------------------------------------------
 
+// The node's log (spdlog): one line per event,
+//   2026-12-05T01:02:03.456Z info [node 1] [term 5] raft node 1: elected leader in term 5
+// time (UTC, ms), level, node id, the current term on the raft node's lines, and what
+// happened; on stderr or appended to --log-file, each line flushed as it is written (a
+// crash loses none). --log-level drops the lines below it. The actors log plain lines
+// through callbacks; the level of such a line is chosen here from what it says (level_of).
 class NodeLog {
  public:
-  explicit NodeLog(uint64_t id) : prefix_("[node " + std::to_string(id) + "] ") {}
-
-  void operator()(const std::string& line) {
-    timespec now{};
-    ::clock_gettime(CLOCK_REALTIME, &now);
-    tm utc{};
-    ::gmtime_r(&now.tv_sec, &utc);
-    char stamp[96];
-    std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ ", utc.tm_year + 1900, utc.tm_mon + 1,
-                  utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, now.tv_nsec / 1000000);
-    std::lock_guard<std::mutex> guard(mutex_);
-    std::cerr << stamp << prefix_ << line << std::endl;
+  static Result<std::unique_ptr<NodeLog>> open(uint64_t id, const std::string& file, spdlog::level::level_enum level) {
+    std::shared_ptr<spdlog::sinks::sink> sink;
+    try {
+      if (file.empty()) {
+        sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+      } else {
+        sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(file);
+      }
+    } catch (const spdlog::spdlog_ex& error) {
+      return Status::invalid_argument("--log-file " + file + ": " + error.what());
+    }
+    auto logger = std::make_shared<spdlog::logger>("node", std::move(sink));
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l [node " + std::to_string(id) + "] %v", spdlog::pattern_time_type::utc);
+    logger->set_level(level);
+    logger->flush_on(spdlog::level::trace);
+    return std::unique_ptr<NodeLog>(new NodeLog(std::move(logger)));
   }
 
+  void operator()(const std::string& line) { write(spdlog::level::info, line); }
+  void error(const std::string& line) { write(spdlog::level::err, line); }
+  void write(spdlog::level::level_enum level, const std::string& line) { logger_->log(level, "{}", line); }
+
+  // For the actors' log callbacks.
   std::function<void(const std::string&)> sink() {
-    return [this](const std::string& line) { (*this)(line); };
+    return [this](const std::string& line) { write(level_of(line), line); };
+  }
+  std::function<void(uint64_t, const std::string&)> sink_in_term() {
+    return [this](uint64_t term, const std::string& line) {
+      write(level_of(line), "[term " + std::to_string(term) + "] " + line);
+    };
   }
 
  private:
-  std::string prefix_;
-  std::mutex mutex_;
+  explicit NodeLog(std::shared_ptr<spdlog::logger> logger) : logger_(std::move(logger)) {}
+
+  // The noisy lines (one per client connection refused, per frame dropped) are debug; a TLS
+  // failure a warning (a client or peer misconfigured); a failed write or stop an error.
+  static spdlog::level::level_enum level_of(const std::string& line) {
+    auto has = [&line](const char* text) { return line.find(text) != std::string::npos; };
+    if (has("persist failed") || has("cannot start") || has("fail-stop")) return spdlog::level::err;
+    if (has("TLS handshake failed") || has("did not prove the cluster secret") || has("send queue full")) {
+      return spdlog::level::warn;
+    }
+    if (has("client listener: connection ") || has(": dropped a frame of ")) return spdlog::level::debug;
+    return spdlog::level::info;
+  }
+
+  std::shared_ptr<spdlog::logger> logger_;
 };
 
 // --- the data directory: created only by --bootstrap or --join (actors/node_lifecycle.h) ------
@@ -428,11 +481,10 @@ void hand_off_leadership(caf::actor_system& system, const caf::actor& raft_node,
           [&](caf::error& error) { log("leadership hand-off: " + system.render(error)); });
 }
 
-int run_node(const NodeOptions& options) {
-  NodeLog log(options.id);
+int run_node(const NodeOptions& options, NodeLog& log) {
   auto directory = open_data_directory(data_directory_options(options, log));
   if (!directory.is_ok()) {
-    log("cannot start: " + directory.status().message());
+    log.error("cannot start: " + directory.status().message());
     return exit_failed;
   }
   const NodeIdentity& identity = directory->identity;
@@ -476,7 +528,7 @@ int run_node(const NodeOptions& options) {
   transport_config.reconnect_backoff_ms_max = 500;
   caf::actor transport = spawn_tcp_transport(system, transport_config);
   if (!transport) {
-    log("cannot start: cannot listen for peers on " + options.peer_listen.str());
+    log.error("cannot start: cannot listen for peers on " + options.peer_listen.str());
     return exit_failed;
   }
 
@@ -500,7 +552,7 @@ int run_node(const NodeOptions& options) {
   config.raft.client_address = options.advertise_client.str();
   config.raft.tick_interval = std::chrono::milliseconds(options.tick_ms);
   config.raft.transport = transport;
-  config.raft.log = log.sink();
+  config.raft.log_in_term = log.sink_in_term();
 
   NodeLifecycleConfig lifecycle_config;
   lifecycle_config.transport = transport;
@@ -524,7 +576,7 @@ int run_node(const NodeOptions& options) {
   }
   Result<NodeHandles> handles = start_result.get();
   if (!handles.is_ok()) {
-    log("cannot start: " + handles.status().to_string());
+    log.error("cannot start: " + handles.status().to_string());
     lifecycle.stop(StopMode::clean_without_hand_off);  // only the transport runs
     return exit_failed;
   }
@@ -544,7 +596,7 @@ int run_node(const NodeOptions& options) {
   listener_config.tls = options.client_tls;
   caf::actor listener = spawn_client_listener(system, listener_config, handles->gateway);
   if (!listener) {
-    log("cannot start: cannot listen for clients on " + options.client_listen.str());
+    log.error("cannot start: cannot listen for clients on " + options.client_listen.str());
     lifecycle.stop(StopMode::clean_without_hand_off);
     return exit_failed;
   }
@@ -563,7 +615,7 @@ int run_node(const NodeOptions& options) {
     }
     if (failure.failed) {
       std::lock_guard<std::mutex> guard(failure.mutex);
-      log(failure.reason + "; shutting down (fail-stop)");
+      log.error(failure.reason + "; shutting down (fail-stop)");
       exit_code = exit_failed;
       break;
     }
@@ -581,7 +633,9 @@ int node_main(const std::vector<std::string>& args) {
   if (auto exit = command().parse(args, flags)) return *exit;
   auto options = parse_options(flags);
   if (!options.is_ok()) return cli::usage_error(command_name, options.status().message());
-  return run_node(*options);
+  auto log = NodeLog::open(options->id, options->log_file, options->log_level);
+  if (!log.is_ok()) return cli::usage_error(command_name, log.status().message());
+  return run_node(*options, **log);
 }
 
 }  // namespace keyval::commands
