@@ -615,6 +615,25 @@ BOOST_AUTO_TEST_CASE(json_output_is_one_object_per_result_with_the_expected_fiel
   BOOST_TEST(contains(bad.output, "-w/--write-out expects text or json"), bad.output);
 }
 
+// bench kv says what its errors were: counts by status and message, on stderr and in the JSON.
+BOOST_AUTO_TEST_CASE(bench_kv_counts_its_errors_by_cause) {
+  // Puts are rejected as invalid (no retry); the client's first status request is answered.
+  FakeNode node([](const ClientRequest& request) {
+    if (request.op == ClientOp::put && request.key.back() == '1') return std::optional(answer(ClientStatus::rejected, 1));
+    return kv_leader(1)(request);
+  });
+  auto run = run_cli("bench kv --clients 1 --ops 6 --keys 3 --key-bytes 4 --value-bytes 8 --timeout-ms 2000 --endpoints " +
+                     node.endpoint().str());
+  BOOST_TEST(run.exit_code == 0, run.output);
+  nlohmann::json summary = nlohmann::json::parse(run.last_line(), nullptr, false);
+  BOOST_REQUIRE_MESSAGE(!summary.is_discarded(), run.output);
+  BOOST_TEST(summary["errors"] == 2, run.output);
+  BOOST_REQUIRE(summary["errors_by_cause"].size() == 1u);
+  BOOST_TEST(summary["errors_by_cause"][0]["count"] == 2);
+  BOOST_TEST(summary["errors_by_cause"][0]["message"].get<std::string>().find("rejected") != std::string::npos, run.output);
+  BOOST_TEST(contains(run.output, "  2 x "), run.output);
+}
+
 // --hex: binary keys and values (NUL, 0xff) in and out.
 BOOST_AUTO_TEST_CASE(hex_round_trips_a_value_with_nul_and_ff_bytes) {
   FakeNode leader(kv_leader(1));
