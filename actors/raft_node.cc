@@ -135,7 +135,12 @@ class RaftNodeActor : public caf::event_based_actor {
   using ReadPromise = caf::typed_response_promise<bool, uint64_t, uint64_t>;
 
   void log(const std::string& line) {
-    if (config_.log) config_.log("raft node " + std::to_string(core_.id()) + ": " + line);
+    const std::string text = "raft node " + std::to_string(core_.id()) + ": " + line;
+    if (config_.log_in_term) {
+      config_.log_in_term(core_.current_term(), text);
+    } else if (config_.log) {
+      config_.log(text);
+    }
   }
 
   void schedule_tick() {

@@ -50,6 +50,9 @@ struct RaftNodeConfig {
   std::function<void(const std::vector<Entry>&)> apply;
   std::function<void(const raft::Core&)> observe;
   std::function<void(const std::string&)> log;            // one line per event; silent when empty
+  // When set, takes the place of `log` and is given the current term with each line (the
+  // node process writes it as a field of its structured log line).
+  std::function<void(uint64_t term, const std::string&)> log_in_term;
 
   // Snapshots (§7, docs/SNAPSHOTS.md). The node takes one on its own once snapshot_entries
   // entries or snapshot_bytes payload bytes were applied since the last (0: never on its

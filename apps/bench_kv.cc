@@ -10,12 +10,15 @@
 // --op get first writes those K keys (not timed) so every read finds its key; a read that
 // finds none counts as an error. Latency is per operation, retries included; ops_per_s counts
 // the operations that succeeded over the timed phase's wall time. Last line: one JSON object.
+// Errors are counted by cause (status and message, the most frequent first) on stderr and in
+// the JSON's errors_by_cause ([{"status","message","count"}], at most 32 distinct causes).
 // Exit 0 when any operation succeeded (errors are in the JSON), 2 usage, 3 when none did or
 // the keys could not be written beforehand.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -51,13 +54,36 @@ struct ClientTally {
   std::vector<double> latencies_ms;  // of the operations that succeeded
   uint64_t errors = 0;
   std::string first_error;
+  // Errors counted by (status, message); at most causes_max distinct ones, the rest under "other".
+  std::map<std::pair<std::string, std::string>, uint64_t> causes;
 };
 
-Result<BenchConfig> parse_config(const std::vector<std::string>& args) {
-  KV_ASSIGN_OR_RETURN(cli::Flags flags, cli::Flags::parse(args, {"endpoints", "clients", "ops", "value-bytes", "op",
-                                                                 "keys", "key-bytes", "timeout-ms", "tls-ca", "tls-cert",
-                                                                 "tls-key"}));
-  if (!flags.positional().empty()) return Status::invalid_argument("unexpected argument '" + flags.positional()[0] + "'");
+constexpr size_t causes_max = 32;
+
+using Causes = std::map<std::pair<std::string, std::string>, uint64_t>;
+
+void count_cause(Causes& causes, std::pair<std::string, std::string> cause, uint64_t count) {
+  if (causes.size() >= causes_max && !causes.count(cause)) cause = {"other", "(more distinct errors than listed)"};
+  causes[cause] += count;
+}
+
+cli::Command command() {
+  const BenchConfig defaults;
+  return cli::Command(command_name, "closed-loop put or get load on a running cluster: throughput and latency")
+      .value("endpoints", endpoints_default, "client addresses of the cluster's nodes, HOST:PORT,...")
+      .value("clients", std::to_string(defaults.clients), "concurrent clients (threads), 1.." + std::to_string(clients_max))
+      .value("ops", std::to_string(defaults.ops), "operations in all")
+      .value("value-bytes", std::to_string(defaults.value_bytes), "bytes of each value")
+      .value("op", "put", "put or get (get writes the keys first)")
+      .value("keys", std::to_string(defaults.keys), "distinct keys")
+      .value("key-bytes", std::to_string(defaults.key_bytes), "bytes of each key")
+      .value("timeout-ms", "5000", "one operation, retries included")
+      .value("tls-ca", "", "CA of the nodes' certificates (docs/SECURITY.md)")
+      .value("tls-cert", "", "this client's certificate")
+      .value("tls-key", "", "the key of --tls-cert");
+}
+
+Result<BenchConfig> parse_config(const cli::Flags& flags) {
   BenchConfig config;
   KV_ASSIGN_OR_RETURN(config.endpoints, parse_endpoints(flags.get("endpoints", endpoints_default)));
   KV_ASSIGN_OR_RETURN(config.clients, flags.get_u64("clients", config.clients));
@@ -104,9 +130,10 @@ void client_loop(const BenchConfig& config, std::atomic<uint64_t>& next, uint64_
     }
     if (failure.is_ok()) {
       tally->latencies_ms.push_back(elapsed_ms);
-    } else if (tally->errors++ == 0) {
-      tally->first_error = failure.message();
+      continue;
     }
+    if (tally->errors++ == 0) tally->first_error = failure.message();
+    count_cause(tally->causes, {code_name(failure.code()), failure.message()}, 1);
   }
 }
 
@@ -125,7 +152,9 @@ std::vector<ClientTally> run_clients(const BenchConfig& config, uint64_t total, 
 }  // namespace
 
 int bench_kv_main(const std::vector<std::string>& args) {
-  auto config = parse_config(args);
+  cli::Flags flags;
+  if (auto exit = command().parse(args, flags)) return *exit;
+  auto config = parse_config(flags);
   if (!config.is_ok()) return cli::usage_error(command_name, config.status().message());
   if (config->get) {
     for (const ClientTally& tally : run_clients(*config, config->keys, true)) {
@@ -141,15 +170,30 @@ int bench_kv_main(const std::vector<std::string>& args) {
   std::vector<double> latencies;
   uint64_t errors = 0;
   std::string first_error;
+  Causes causes;
   for (const ClientTally& tally : tallies) {
     latencies.insert(latencies.end(), tally.latencies_ms.begin(), tally.latencies_ms.end());
     if (tally.errors != 0 && first_error.empty()) first_error = tally.first_error;
     errors += tally.errors;
+    for (const auto& [cause, count] : tally.causes) count_cause(causes, cause, count);
+  }
+  // The causes, most frequent first: what the errors were, not only how many.
+  std::vector<std::pair<uint64_t, std::pair<std::string, std::string>>> by_count;
+  for (const auto& [cause, count] : causes) by_count.emplace_back(count, cause);
+  std::stable_sort(by_count.begin(), by_count.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  cli::Json causes_json = cli::Json::array();
+  for (const auto& [count, cause] : by_count) {
+    causes_json.push_back(cli::JsonLine().add("status", cause.first).add("message", cause.second).add("count", count).json());
   }
   std::sort(latencies.begin(), latencies.end());
   const double ops_per_s = seconds > 0 ? latencies.size() / seconds : 0;
   const std::string op = config->get ? "get" : "put";
-  if (errors != 0) std::cerr << "keyval bench kv: " << errors << " operations failed; first: " << first_error << "\n";
+  if (errors != 0) {
+    std::cerr << "keyval bench kv: " << errors << " operations failed; first: " << first_error << "\n";
+    for (const auto& [count, cause] : by_count) {
+      std::cerr << "  " << count << " x " << cause.first << ": " << cause.second << "\n";
+    }
+  }
   std::cout << op << ": " << config->ops << " ops by " << config->clients << " clients, " << config->value_bytes
             << " B values: " << ops_per_s << " ops/s, p50 " << cli::percentile(latencies, 0.5) << " ms, p99 "
             << cli::percentile(latencies, 0.99) << " ms, " << errors << " errors\n";
@@ -158,7 +202,8 @@ int bench_kv_main(const std::vector<std::string>& args) {
       .add("ok", static_cast<uint64_t>(latencies.size())).add("errors", errors).add("value_bytes", config->value_bytes)
       .add("key_bytes", config->key_bytes).add("keys", config->keys).add("seconds", seconds)
       .add("ops_per_s", ops_per_s).add("p50_ms", cli::percentile(latencies, 0.5))
-      .add("p90_ms", cli::percentile(latencies, 0.9)).add("p99_ms", cli::percentile(latencies, 0.99)).add("max_ms", latencies.empty() ? 0.0 : latencies.back());
+      .add("p90_ms", cli::percentile(latencies, 0.9)).add("p99_ms", cli::percentile(latencies, 0.99)).add("max_ms", latencies.empty() ? 0.0 : latencies.back())
+      .add("errors_by_cause", causes_json);
   std::cout << line.str() << std::endl;
   return latencies.empty() ? exit_unavailable : cli::exit_ok;
 }

@@ -63,11 +63,16 @@ struct Figures {
   RecoveryReport report;
 };
 
-Result<Config> parse(const std::vector<std::string>& args) {
-  KV_ASSIGN_OR_RETURN(cli::Flags flags,
-                      cli::Flags::parse(args, {"entries", "value-bytes", "indexed-percent", "dir"}, {"keep"}));
-  if (!flags.positional().empty())
-    return Status::invalid_argument("unexpected argument '" + flags.positional()[0] + "'");
+cli::Command command() {
+  return cli::Command(command_name, "write a WAL and index part of it into LMDB, then time recovery")
+      .value("entries", std::to_string(entries_default), "entries written, 1.." + std::to_string(entries_max))
+      .value("value-bytes", std::to_string(value_bytes_default), "bytes of each entry's payload")
+      .value("indexed-percent", std::to_string(indexed_percent_default), "share of the entries indexed into LMDB before the restart")
+      .value("dir", "a new temporary directory", "data directory")
+      .flag("keep", "keep the data directory");
+}
+
+Result<Config> parse(const cli::Flags& flags) {
   Config config;
   KV_ASSIGN_OR_RETURN(config.entries, flags.get_u64("entries", entries_default));
   KV_ASSIGN_OR_RETURN(config.value_bytes, flags.get_u64("value-bytes", value_bytes_default));
@@ -238,7 +243,9 @@ void print(const Config& config, const std::string& directory, const Figures& fi
 }  // namespace
 
 int bench_recovery_main(const std::vector<std::string>& args) {
-  auto config = parse(args);
+  cli::Flags flags;
+  if (auto exit = command().parse(args, flags)) return *exit;
+  auto config = parse(flags);
   if (!config.is_ok()) return cli::usage_error(command_name, config.status().message());
   auto directory = make_directory(*config);
   if (!directory.is_ok()) return cli::usage_error(command_name, directory.status().to_string());

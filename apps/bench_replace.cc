@@ -55,11 +55,20 @@ struct Config {
   bool keep = false;
 };
 
-Result<Config> parse_config(const std::vector<std::string>& args) {
-  KV_ASSIGN_OR_RETURN(auto flags, cli::Flags::parse(args, {"keys", "value-bytes", "clients", "load-clients", "window-s", "dir",
-                                                              "snapshot-send-rate"},
-                                                    {"keep"}));
-  if (!flags.positional().empty()) return Status::invalid_argument("unexpected argument '" + flags.positional()[0] + "'");
+cli::Command command() {
+  const Config defaults;
+  return cli::Command(command_name, "replace a follower of a loaded 3-node cluster: time to voter, throughput meanwhile")
+      .value("keys", std::to_string(defaults.keys), "keys written before the replacement")
+      .value("value-bytes", std::to_string(defaults.value_bytes), "bytes of each value, 1..1048576")
+      .value("clients", std::to_string(defaults.clients), "clients writing the keys, 1..1024")
+      .value("load-clients", std::to_string(defaults.load_clients), "clients loading the cluster meanwhile, 1..1024")
+      .value("window-s", std::to_string(defaults.window_s), "seconds of load measured before the replacement")
+      .value("snapshot-send-rate", "0 (the node's default)", "every node's --snapshot-send-rate, bytes/s")
+      .value("dir", "a new temporary directory", "the cluster's directory (must be empty)")
+      .flag("keep", "keep the directory");
+}
+
+Result<Config> parse_config(const cli::Flags& flags) {
   Config config;
   KV_ASSIGN_OR_RETURN(config.keys, flags.get_u64("keys", config.keys));
   KV_ASSIGN_OR_RETURN(config.value_bytes, flags.get_u64("value-bytes", config.value_bytes));
@@ -234,7 +243,9 @@ int run(const Config& config) {
 }  // namespace
 
 int bench_replace_main(const std::vector<std::string>& args) {
-  auto config = parse_config(args);
+  cli::Flags flags;
+  if (auto exit = command().parse(args, flags)) return *exit;
+  auto config = parse_config(flags);
   if (!config.is_ok()) return cli::usage_error(command_name, config.status().message());
   return run(*config);
 }

@@ -253,16 +253,23 @@ std::optional<ClientResponse> node_status(LocalCluster& cluster, uint64_t id) {
 
 int bench_snapshot_main(const std::vector<std::string>& args) {
   const std::string command = "bench snapshot";
-  auto flags = cli::Flags::parse(args, {"keys", "value-bytes", "clients", "window-s", "dir"}, {"keep"});
-  if (!flags.is_ok()) return cli::usage_error(command, flags.status().message());
-  if (!flags->positional().empty()) return cli::usage_error(command, "unexpected argument '" + flags->positional()[0] + "'");
-  auto keys = flags->get_u64("keys", 1'000'000);
-  auto window_s = flags->get_u64("window-s", 5);
+  const cli::Command spec =
+      cli::Command(command, "snapshot take time and put p99 under it, InstallSnapshot rate, restore (3 nodes)")
+          .value("keys", "1000000", "keys written first")
+          .value("window-s", "5", "seconds of puts measured with and without a snapshot")
+          .value("value-bytes", "100", "bytes of each value, 1..1048576")
+          .value("clients", "64", "concurrent clients, 1..1024")
+          .value("dir", "a new temporary directory", "the cluster's directory (must be empty)")
+          .flag("keep", "keep the directory");
+  cli::Flags flags;
+  if (auto exit = spec.parse(args, flags)) return *exit;
+  auto keys = flags.get_u64("keys", 1'000'000);
+  auto window_s = flags.get_u64("window-s", 5);
   if (!keys.is_ok()) return cli::usage_error(command, keys.status().message());
   if (!window_s.is_ok()) return cli::usage_error(command, window_s.status().message());
   if (*keys == 0) return cli::usage_error(command, "--keys must be at least 1");
   if (*window_s == 0) return cli::usage_error(command, "--window-s must be at least 1");
-  auto common = parse_common(*flags, "bench-snapshot");
+  auto common = parse_common(flags, "bench-snapshot");
   if (!common.is_ok()) return cli::usage_error(command, common.status().message());
 
   LocalClusterOptions options;
@@ -423,17 +430,26 @@ int bench_size_main(const std::vector<std::string>& args) {
     node_flags.assign(separator + 1, own.end());
     own.erase(separator, own.end());
   }
-  auto flags = cli::Flags::parse(own, {"puts", "keys", "value-bytes", "clients", "checkpoints", "dir"}, {"keep"});
-  if (!flags.is_ok()) return cli::usage_error(command, flags.status().message());
-  if (!flags->positional().empty()) return cli::usage_error(command, "unexpected argument '" + flags->positional()[0] + "'");
-  auto puts = flags->get_u64("puts", 2'000'000);
-  auto keys = flags->get_u64("keys", 10'000);
+  const cli::Command spec =
+      cli::Command(command, "data directory size and memory of each node under puts, restart time; flags after -- go "
+                            "to every node")
+          .value("puts", "2000000", "puts in all")
+          .value("keys", "10000", "distinct keys overwritten")
+          .value("checkpoints", "puts/4,puts/2,puts", "after how many puts to measure, A,B,C")
+          .value("value-bytes", "100", "bytes of each value, 1..1048576")
+          .value("clients", "64", "concurrent clients, 1..1024")
+          .value("dir", "a new temporary directory", "the cluster's directory (must be empty)")
+          .flag("keep", "keep the directory");
+  cli::Flags flags;
+  if (auto exit = spec.parse(own, flags)) return *exit;
+  auto puts = flags.get_u64("puts", 2'000'000);
+  auto keys = flags.get_u64("keys", 10'000);
   if (!puts.is_ok()) return cli::usage_error(command, puts.status().message());
   if (!keys.is_ok()) return cli::usage_error(command, keys.status().message());
   if (*puts == 0 || *keys == 0) return cli::usage_error(command, "--puts and --keys must be at least 1");
   std::vector<uint64_t> checkpoints;
   {
-    std::string list = flags->get("checkpoints", std::to_string(*puts / 4) + "," + std::to_string(*puts / 2) + "," +
+    std::string list = flags.get("checkpoints", std::to_string(*puts / 4) + "," + std::to_string(*puts / 2) + "," +
                                                      std::to_string(*puts));
     std::stringstream words(list);
     std::string word;
@@ -445,7 +461,7 @@ int bench_size_main(const std::vector<std::string>& args) {
     }
     std::sort(checkpoints.begin(), checkpoints.end());
   }
-  auto common = parse_common(*flags, "bench-size");
+  auto common = parse_common(flags, "bench-size");
   if (!common.is_ok()) return cli::usage_error(command, common.status().message());
 
   LocalClusterOptions options;
@@ -461,7 +477,7 @@ int bench_size_main(const std::vector<std::string>& args) {
   line.add("bench", "size").add("puts", *puts).add("keys", *keys).add("value_bytes", common->value_bytes)
       .add("clients", common->clients);
   uint64_t max_disk = 0, max_rss = 0;
-  std::string samples;
+  cli::Json samples = cli::Json::array();
   const double start = cli::monotonic_seconds();
   {
     PutLoad load((*cluster)->client_endpoints(), common->clients, *keys, common->value_bytes, *puts);
@@ -471,7 +487,8 @@ int bench_size_main(const std::vector<std::string>& args) {
       const uint64_t at = load.done();
       std::ostringstream text;
       text << "at " << at << " puts (" << (cli::monotonic_seconds() - start) << " s):";
-      std::string json = "{\"puts\":" + std::to_string(at);
+      cli::JsonLine sample;
+      sample.add("puts", at);
       for (uint64_t id = 1; id <= (*cluster)->nodes(); ++id) {
         const uint64_t disk = disk_bytes((*cluster)->data_directory(id));
         const uint64_t rss = proc_status_bytes((*cluster)->pid(id), "VmRSS");
@@ -482,12 +499,11 @@ int bench_size_main(const std::vector<std::string>& args) {
         std::snprintf(cell, sizeof cell, " node %llu data %.1f MiB rss %.1f MiB (peak %.1f)",
                       static_cast<unsigned long long>(id), mib(disk), mib(rss), mib(hwm));
         text << cell;
-        json += ",\"node" + std::to_string(id) + "_data_mib\":" + std::to_string(mib(disk)) + ",\"node" +
-                std::to_string(id) + "_rss_mib\":" + std::to_string(mib(rss)) + ",\"node" + std::to_string(id) +
-                "_peak_rss_mib\":" + std::to_string(mib(hwm));
+        const std::string node = "node" + std::to_string(id);
+        sample.add(node + "_data_mib", mib(disk)).add(node + "_rss_mib", mib(rss)).add(node + "_peak_rss_mib", mib(hwm));
       }
       std::cout << text.str() << std::endl;
-      samples += (samples.empty() ? "" : ",") + json + "}";
+      samples.push_back(sample.json());
     }
     load.stop();
     if (load.errors() != 0) std::cerr << "keyval bench size: " << load.errors() << " puts failed; first: " << load.first_error() << "\n";
@@ -515,7 +531,7 @@ int bench_size_main(const std::vector<std::string>& args) {
   if (!recovered.empty()) std::cout << "  its log: " << recovered << "\n";
   (*cluster)->stop_all();
   line.add("load_s", load_s).add("max_data_mib", mib(max_disk)).add("max_rss_mib", mib(max_rss))
-      .add("restart_serving_s", serving_s).add_raw("checkpoints", "[" + samples + "]");
+      .add("restart_serving_s", serving_s).add("checkpoints", samples);
   std::cout << line.str() << std::endl;
   finish(*common);
   return serving_s < 0 ? exit_failed : cli::exit_ok;

@@ -53,9 +53,16 @@ struct BenchConfig {
   bool keep = false;
 };
 
-Result<BenchConfig> parse_config(const std::vector<std::string>& args) {
-  KV_ASSIGN_OR_RETURN(cli::Flags flags, cli::Flags::parse(args, {"entries", "value-bytes", "sync", "dir"}, {"keep"}));
-  if (!flags.positional().empty()) return Status::invalid_argument("unexpected argument '" + flags.positional()[0] + "'");
+cli::Command command() {
+  return cli::Command(command_name, "LMDB store puts, loads and range loads, durable and relaxed")
+      .value("entries", std::to_string(entries_default), "entries written, 1.." + std::to_string(entries_max))
+      .value("value-bytes", std::to_string(value_bytes_default), "bytes of each value")
+      .value("sync", "both", "durable, relaxed or both")
+      .value("dir", "/tmp", "where the store's temporary directory is made")
+      .flag("keep", "keep the store's directory");
+}
+
+Result<BenchConfig> parse_config(const cli::Flags& flags) {
   BenchConfig config;
   KV_ASSIGN_OR_RETURN(config.entries, flags.get_u64("entries", entries_default));
   KV_ASSIGN_OR_RETURN(config.value_bytes, flags.get_u64("value-bytes", value_bytes_default));
@@ -232,7 +239,9 @@ Status run_bench(const BenchConfig& config, const std::string& directory, Report
 }  // namespace
 
 int bench_store_main(const std::vector<std::string>& args) {
-  Result<BenchConfig> config = parse_config(args);
+  cli::Flags flags;
+  if (auto exit = command().parse(args, flags)) return *exit;
+  Result<BenchConfig> config = parse_config(flags);
   if (!config.is_ok()) return cli::usage_error(command_name, config.status().message());
   Result<std::string> directory = make_temp_dir(config->parent_directory);
   if (!directory.is_ok()) {

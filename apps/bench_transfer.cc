@@ -116,10 +116,17 @@ uint64_t largest(const std::vector<uint64_t>& values) {
   return values.empty() ? 0 : *std::max_element(values.begin(), values.end());
 }
 
-Result<BenchTransferConfig> parse_config(const std::vector<std::string>& args) {
-  KV_ASSIGN_OR_RETURN(cli::Flags flags,
-                      cli::Flags::parse(args, {"nodes", "rounds", "writers", "idle-rate", "dir"}, {"keep"}));
-  if (!flags.positional().empty()) return Status::invalid_argument("takes no positional arguments");
+cli::Command command() {
+  return cli::Command("bench transfer", "write unavailability across a leadership transfer and across a SIGKILL")
+      .value("nodes", "3", "cluster size, 3..7")
+      .value("rounds", "5", "transfers and kills per mode, 1..100")
+      .value("writers", "4", "clients writing in the loaded mode, 1..64")
+      .value("idle-rate", "500", "writes per second probing the idle mode")
+      .value("dir", "a new temporary directory", "the clusters' directory")
+      .flag("keep", "keep the directory");
+}
+
+Result<BenchTransferConfig> parse_config(const cli::Flags& flags) {
   BenchTransferConfig config;
   KV_ASSIGN_OR_RETURN(config.nodes, flags.get_u64("nodes", 3));
   KV_ASSIGN_OR_RETURN(config.rounds, flags.get_u64("rounds", 5));
@@ -137,7 +144,9 @@ Result<BenchTransferConfig> parse_config(const std::vector<std::string>& args) {
 }  // namespace
 
 int bench_transfer_main(const std::vector<std::string>& args) {
-  auto config = parse_config(args);
+  cli::Flags flags;
+  if (auto exit = command().parse(args, flags)) return *exit;
+  auto config = parse_config(flags);
   if (!config.is_ok()) return cli::usage_error("bench transfer", config.status().message());
   std::string directory = config->directory;
   if (directory.empty()) {

@@ -104,20 +104,29 @@ Status run(const std::string& directory, uint64_t entries, size_t value_bytes, c
 }  // namespace
 
 int bench_wal_main(const std::vector<std::string>& args) {
-  auto flags = cli::Flags::parse(args, {"entries", "value-bytes", "sync", "dir", "segment-bytes", "writers"}, {"keep"});
-  if (!flags.is_ok()) return cli::usage_error("bench wal", flags.status().message());
-  auto entries = flags->get_u64("entries", 100000);
-  auto value_bytes = flags->get_u64("value-bytes", 128);
-  auto segment_bytes = flags->get_u64("segment-bytes", 64ull << 20);
-  auto writers = flags->get_u64("writers", 1);
-  bool group = flags->get("sync", "none") == "group";
-  auto plan = parse_sync(group ? "none" : flags->get("sync", "none"));
+  const cli::Command command =
+      cli::Command("bench wal", "WAL appends under a sync policy, then reopen and replay")
+          .value("entries", "100000", "entries appended")
+          .value("value-bytes", "128", "bytes of each entry's payload")
+          .value("sync", "none", "none, each, batch:K (a sync every K entries) or group (the wal_writer actor)")
+          .value("segment-bytes", std::to_string(64ull << 20), "WAL segment size")
+          .value("writers", "1", "concurrent writers (--sync group)")
+          .value("dir", "a new temporary directory", "where the WAL is written (must hold none)")
+          .flag("keep", "keep the WAL");
+  cli::Flags flags;
+  if (auto exit = command.parse(args, flags)) return *exit;
+  auto entries = flags.get_u64("entries", 100000);
+  auto value_bytes = flags.get_u64("value-bytes", 128);
+  auto segment_bytes = flags.get_u64("segment-bytes", 64ull << 20);
+  auto writers = flags.get_u64("writers", 1);
+  bool group = flags.get("sync", "none") == "group";
+  auto plan = parse_sync(group ? "none" : flags.get("sync", "none"));
   for (const Status& status :
        {entries.status(), value_bytes.status(), segment_bytes.status(), plan.status(), writers.status()}) {
     if (!status.is_ok()) return cli::usage_error("bench wal", status.message());
   }
   if (*entries == 0) return cli::usage_error("bench wal", "--entries must be at least 1");
-  std::string directory = flags->get("dir");
+  std::string directory = flags.get("dir");
   if (directory.empty()) {
     auto made_temporary = cli::make_temp_directory("bench-wal");
     if (!made_temporary.is_ok()) return cli::usage_error("bench wal", made_temporary.status().to_string());
@@ -130,7 +139,7 @@ int bench_wal_main(const std::vector<std::string>& args) {
   if (group) {
     if (*writers == 0) return cli::usage_error("bench wal", "--writers must be at least 1");
     int code = bench_wal_group_main(*entries, *value_bytes, *writers, directory + "/data");
-    if (!flags->has("keep")) {
+    if (!flags.has("keep")) {
       std::error_code ignored;
       std::filesystem::remove_all(directory, ignored);
     }
@@ -145,7 +154,7 @@ int bench_wal_main(const std::vector<std::string>& args) {
   options.segment_bytes = *segment_bytes;
   Figures figures;
   Status status = run(directory + "/wal", *entries, *value_bytes, *plan, options, &figures);
-  if (!flags->has("keep")) {
+  if (!flags.has("keep")) {
     std::error_code ignored;
     std::filesystem::remove_all(directory, ignored);
   }
@@ -173,24 +182,23 @@ int bench_wal_main(const std::vector<std::string>& args) {
       .add("segments", figures.segments).add("open_ms", figures.open_seconds * 1e3)
       .add("replay_entries_per_s", figures.replayed / figures.replay_seconds)
       .add("recover_entries_per_s", figures.replayed / (figures.open_seconds + figures.replay_seconds))
-      .add("dir", flags->has("keep") ? directory : "");
+      .add("dir", flags.has("keep") ? directory : "");
   std::cout << line.str() << std::endl;
   return cli::exit_ok;
 }
 
 int bench_main(const std::vector<std::string>& args) {
-  if (args.empty()) return cli::usage_error("bench", "expects a benchmark: wal, store, recovery, kv, snapshot, size, transfer or replace");
-  std::vector<std::string> rest(args.begin() + 1, args.end());
-  if (args[0] == "wal") return bench_wal_main(rest);
-  if (args[0] == "store") return bench_store_main(rest);
-  if (args[0] == "recovery") return bench_recovery_main(rest);
-  if (args[0] == "kv") return bench_kv_main(rest);
-  if (args[0] == "transfer") return bench_transfer_main(rest);
-  if (args[0] == "snapshot") return bench_snapshot_main(rest);
-  if (args[0] == "size") return bench_size_main(rest);
-  if (args[0] == "replace") return bench_replace_main(rest);
-  return cli::usage_error("bench",
-                          "unknown benchmark '" + args[0] + "' (expected wal, store, recovery, kv, snapshot, size, transfer or replace)");
+  return cli::dispatch("bench",
+                       {{"wal", "WAL appends under a sync policy, reopen and replay", bench_wal_main},
+                        {"store", "LMDB store puts and loads", bench_store_main},
+                        {"recovery", "recovery time of a WAL + LMDB data directory", bench_recovery_main},
+                        {"kv", "put or get load on a running cluster", bench_kv_main},
+                        {"snapshot", "snapshot take, InstallSnapshot and restore on a 3-node cluster", bench_snapshot_main},
+                        {"size", "data directory size and memory under puts, restart time", bench_size_main},
+                        {"transfer", "write unavailability across a leadership transfer and a SIGKILL", bench_transfer_main},
+                        {"replace", "a follower of a loaded cluster replaced", bench_replace_main}},
+                       args, "expects a benchmark: wal, store, recovery, kv, snapshot, size, transfer or replace",
+                       "benchmark");
 }
 
 }  // namespace keyval::commands

@@ -54,27 +54,72 @@ constexpr uint64_t timeout_ms_max = 3'600'000;
 const char* const endpoints_default = "127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103";
 
 struct Invocation {
-  std::vector<std::string> words;  // positional arguments
+  std::vector<std::string> words;  // positional arguments (--hex: decoded; put/cas: the value last)
   std::unique_ptr<KvClient> client;
   bool expect_absent = false;
   bool hash = false;
+  bool json = false;  // -w json / --json: one JSON object per result on stdout
+  bool hex = false;   // --hex: keys and values given and printed in hex
+
+  // A key or value as printed: as is, or in hex.
+  std::string shown(const std::string& bytes) const { return hex ? cli::hex_encode(bytes) : bytes; }
 };
 
-// Parses the shared flags and checks the positional count; a usage message on failure.
-// `booleans`: the command's own boolean flags ("expect-absent", "hash").
-Result<Invocation> parse(const std::vector<std::string>& args, size_t words, const std::string& expected,
-                         const std::vector<std::string>& booleans = {}) {
-  KV_ASSIGN_OR_RETURN(cli::Flags flags, cli::Flags::parse(args, client_flag_names(), booleans));
+// --hex and, for put and cas, where the value comes from.
+std::vector<cli::FlagSpec> data_flag_specs(bool takes_value) {
+  std::vector<cli::FlagSpec> specs = {
+      {"hex", "", "keys and values (range bounds, --prefix, OLD) are given in hex and printed in hex", true}};
+  if (takes_value) {
+    specs.push_back({"value-file", "", "read the value (cas: NEW) from FILE; the value - reads standard input (raw bytes, any size)"});
+  }
+  return specs;
+}
+
+const char* const exit_codes_text =
+    "exit: 0 done, 1 get: key absent / cas: no match, 2 usage or a request the cluster rejected as invalid,\n"
+    "3 the cluster did not complete it (no leader, unreachable, timed out: a write's outcome may be unknown)";
+
+// A client command's flag set: the shared client flags, and `own` before them.
+cli::Command client_command(const std::string& path, const std::string& summary, const std::string& words,
+                            const std::vector<cli::FlagSpec>& own = {}) {
+  cli::Command command(path, summary, words);
+  command.add(own).add(client_flag_specs()).footer(exit_codes_text);
+  return command;
+}
+
+// Checks the positional count, reads and decodes the words and builds the client; a usage
+// message on failure. `takes_value`: the last word is a value (put VALUE, cas NEW), which
+// --value-file FILE gives instead, and "-" reads from standard input; a value read from a file
+// or stdin is taken as it is, never hex-decoded.
+Result<Invocation> parse(const cli::Flags& flags, size_t words, const std::string& expected, bool takes_value = false) {
   Invocation invocation;
   invocation.expect_absent = flags.has("expect-absent");
   invocation.hash = flags.has("hash");
+  invocation.hex = flags.has("hex");
+  KV_ASSIGN_OR_RETURN(invocation.json, json_output(flags));
   if (invocation.expect_absent) --words;  // cas KEY NEW: no OLD
+  const bool value_from_file = takes_value && flags.has("value-file");
+  if (value_from_file) --words;
   if (flags.positional().size() != words) {
     return Status::invalid_argument("expects " + (invocation.expect_absent ? std::string("KEY NEW --expect-absent")
                                                                             : expected) +
-                                    ", got " + std::to_string(flags.positional().size()) + " argument(s)");
+                                    (value_from_file ? " (the value from --value-file)" : "") + ", got " +
+                                    std::to_string(flags.positional().size()) + " argument(s)");
   }
   invocation.words = flags.positional();
+  std::optional<std::string> value;  // read, not typed
+  if (value_from_file) {
+    KV_ASSIGN_OR_RETURN(value, cli::read_all(flags.get("value-file")));
+  } else if (takes_value && invocation.words.back() == "-") {
+    KV_ASSIGN_OR_RETURN(value, cli::read_all("-"));
+    invocation.words.pop_back();
+  }
+  if (invocation.hex) {
+    for (std::string& word : invocation.words) {
+      KV_ASSIGN_OR_RETURN(word, cli::hex_decode(word, "--hex: '" + word + "'"));
+    }
+  }
+  if (value) invocation.words.push_back(std::move(*value));
   if (words > 0 && invocation.words[0].empty()) return Status::invalid_argument("KEY must not be empty");
   if (words > 0 && invocation.words[0].size() > kv_key_bytes_max) {
     return Status::invalid_argument("KEY is over " + std::to_string(kv_key_bytes_max) + " bytes");
@@ -89,14 +134,32 @@ int failed(const std::string& command, const Status& status) {
   return status.code() == Code::invalid_argument ? cli::exit_usage : exit_unavailable;
 }
 
-std::string describe(const ClientResponse& response) {
-  return response.found ? "'" + response.value + "'" : "absent";
-}
 
 }  // namespace
 
-std::vector<std::string> client_flag_names() {
-  return {"endpoints", "timeout-ms", "request-timeout-ms", "tls-ca", "tls-cert", "tls-key"};
+std::vector<cli::FlagSpec> output_flag_specs() {
+  return {{"write-out", "text", "text, or json: one JSON object per result on stdout (the rest on stderr)", false, "w"},
+          {"json", "", "the same as -w json", true}};
+}
+
+Result<bool> json_output(const cli::Flags& flags) {
+  const std::string format = flags.get("write-out", "text");
+  if (format != "text" && format != "json") {
+    return Status::invalid_argument("-w/--write-out expects text or json, got '" + format + "'");
+  }
+  return format == "json" || flags.has("json");
+}
+
+std::vector<cli::FlagSpec> client_flag_specs() {
+  std::vector<cli::FlagSpec> specs = output_flag_specs();
+  std::vector<cli::FlagSpec> connection = {{"endpoints", endpoints_default, "client addresses of any nodes, HOST:PORT,... (one that answers is enough)"},
+          {"timeout-ms", std::to_string(timeout_ms_default), "the whole operation, retries included"},
+          {"request-timeout-ms", "min(" + std::to_string(request_timeout_ms_default) + ", --timeout-ms)", "one attempt"},
+          {"tls-ca", "", "CA of the nodes' certificates: talk TLS and verify them (docs/SECURITY.md)"},
+          {"tls-cert", "", "this client's certificate (nodes started with --client-ca)"},
+          {"tls-key", "", "the key of --tls-cert"}};
+  specs.insert(specs.end(), connection.begin(), connection.end());
+  return specs;
 }
 
 Result<std::shared_ptr<TlsContext>> client_tls_from_flags(const cli::Flags& flags) {
@@ -129,27 +192,67 @@ Result<std::unique_ptr<KvClient>> client_from_flags(const cli::Flags& flags) {
 }
 
 int put_main(const std::vector<std::string>& args) {
-  auto invocation = parse(args, 2, "KEY VALUE");
+  const cli::Command command = client_command("put", "set KEY to VALUE; prints \"OK (index I)\"",
+                                              "KEY VALUE | KEY - | KEY --value-file FILE", data_flag_specs(true));
+  cli::Flags flags;
+  if (auto exit = command.parse(args, flags)) return *exit;
+  auto invocation = parse(flags, 2, "KEY VALUE", true);
   if (!invocation.is_ok()) return cli::usage_error("put", invocation.status().message());
   auto response = invocation->client->put(invocation->words[0], invocation->words[1]);
   if (!response.is_ok()) return failed("put", response.status());
-  std::cout << "OK (index " << response->index << ")\n";
+  if (invocation->json) {
+    std::cout << cli::JsonLine().add("command", "put").add("key", invocation->shown(invocation->words[0]))
+                     .add("index", response->index).str() << "\n";
+  } else {
+    std::cout << "OK (index " << response->index << ")\n";
+  }
   return cli::exit_ok;
 }
 
 // range and get --prefix: the flags beyond the client's own.
-const std::vector<std::string> range_value_flags = {"limit", "page-bytes", "prefix"};
-const std::vector<std::string> range_boolean_flags = {"keys-only", "count", "serializable"};
+std::vector<cli::FlagSpec> range_flag_specs(bool with_data_flags) {
+  std::vector<cli::FlagSpec> specs = with_data_flags ? data_flag_specs(false) : std::vector<cli::FlagSpec>();
+  std::vector<cli::FlagSpec> range = {{"limit", "0 (no limit)", "at most N pairs"},
+          {"page-bytes", "0 (the nodes' 1 MiB bound)", "bytes per answer"},
+          {"keys-only", "", "print keys only", true},
+          {"count", "", "print only the number of keys", true},
+          {"serializable", "", "read one node's applied state, no ReadIndex (may be stale)", true}};
+  specs.insert(specs.end(), range.begin(), range.end());
+  return specs;
+}
 
-int run_range(const std::string& command, KvClient& client, const std::string& from, const RangeOptions& options) {
+// How range and get --prefix print: -w json, --hex.
+struct RangeOutput {
+  bool json = false;
+  bool hex = false;
+};
+
+int run_range(const std::string& command, KvClient& client, const std::string& from, const RangeOptions& options,
+              const RangeOutput& output) {
   auto answer = client.range(from, options);
   if (!answer.is_ok()) return failed(command, answer.status());
+  auto shown = [&](const std::string& bytes) { return output.hex ? cli::hex_encode(bytes) : bytes; };
+  if (output.json) {
+    // One object per pair, then the summary.
+    if (!options.count_only) {
+      for (const auto& [key, value] : answer->pairs) {
+        cli::JsonLine pair;
+        pair.add("key", shown(key));
+        if (!options.keys_only) pair.add("value", shown(value));
+        std::cout << pair.str() << "\n";
+      }
+    }
+    std::cout << cli::JsonLine().add("command", command).add("count", answer->count).add("pages", answer->pages)
+                     .add("index", answer->index).add_bool("serializable", options.serializable).str()
+              << std::endl;
+    return cli::exit_ok;
+  }
   if (options.count_only) {
     std::cout << answer->count << "\n";
   } else {
     for (const auto& [key, value] : answer->pairs) {
-      std::cout << key;
-      if (!options.keys_only) std::cout << "\t" << value;
+      std::cout << shown(key);
+      if (!options.keys_only) std::cout << "\t" << shown(value);
       std::cout << "\n";
     }
   }
@@ -157,6 +260,19 @@ int run_range(const std::string& command, KvClient& client, const std::string& f
             << (answer->pages == 1 ? " answer" : " answers") << ", read index " << answer->index
             << (options.serializable ? ", serializable" : "") << ")\n";
   return cli::exit_ok;
+}
+
+Result<RangeOutput> range_output(const cli::Flags& flags) {
+  RangeOutput output;
+  KV_ASSIGN_OR_RETURN(output.json, json_output(flags));
+  output.hex = flags.has("hex");
+  return output;
+}
+
+// A range bound or prefix as typed: as is, or hex-decoded (--hex).
+Result<std::string> typed_key(const cli::Flags& flags, const std::string& text, const std::string& what) {
+  if (!flags.has("hex")) return text;
+  return cli::hex_decode(text, "--hex: " + what);
 }
 
 // The range flags of an invocation.
@@ -171,20 +287,24 @@ Result<RangeOptions> range_options(const cli::Flags& flags) {
   return options;
 }
 
-Result<cli::Flags> parse_range_flags(const std::vector<std::string>& args) {
-  std::vector<std::string> names = client_flag_names();
-  names.insert(names.end(), range_value_flags.begin(), range_value_flags.end());
-  return cli::Flags::parse(args, names, range_boolean_flags);
-}
-
 int range_main(const std::vector<std::string>& args) {
-  auto flags = parse_range_flags(args);
-  if (!flags.is_ok()) return cli::usage_error("range", flags.status().message());
-  if (flags->has("prefix")) return cli::usage_error("range", "--prefix belongs to `keyval get --prefix P`");
-  const auto& words = flags->positional();
+  const cli::Command command = client_command(
+      "range", "the pairs with FROM <= key < TO (no TO: to the last key), one \"KEY<TAB>VALUE\" line each; "
+      "a summary on stderr", "FROM [TO]", range_flag_specs(true));
+  cli::Flags parsed;
+  if (auto exit = command.parse(args, parsed)) return *exit;
+  const cli::Flags* flags = &parsed;
+  std::vector<std::string> words = flags->positional();
   if (words.empty() || words.size() > 2) {
     return cli::usage_error("range", "expects FROM [TO], got " + std::to_string(words.size()) + " argument(s)");
   }
+  for (size_t i = 0; i < words.size(); ++i) {
+    auto bound = typed_key(parsed, words[i], i == 0 ? "FROM" : "TO");
+    if (!bound.is_ok()) return cli::usage_error("range", bound.status().message());
+    words[i] = *bound;
+  }
+  auto output = range_output(parsed);
+  if (!output.is_ok()) return cli::usage_error("range", output.status().message());
   for (const std::string& bound : words) {
     if (bound.size() > kv_key_bytes_max) {
       return cli::usage_error("range", "a bound is over " + std::to_string(kv_key_bytes_max) + " bytes");
@@ -199,12 +319,16 @@ int range_main(const std::vector<std::string>& args) {
   }
   auto client = client_from_flags(*flags);
   if (!client.is_ok()) return cli::usage_error("range", client.status().message());
-  return run_range("range", **client, words[0], *options);
+  return run_range("range", **client, words[0], *options, *output);
 }
 
 int get_prefix(const cli::Flags& flags) {
   if (!flags.positional().empty()) return cli::usage_error("get", "--prefix P takes no KEY");
-  const std::string prefix = flags.get("prefix");
+  auto typed = typed_key(flags, flags.get("prefix"), "--prefix");
+  if (!typed.is_ok()) return cli::usage_error("get", typed.status().message());
+  const std::string prefix = *typed;
+  auto output = range_output(flags);
+  if (!output.is_ok()) return cli::usage_error("get", output.status().message());
   if (prefix.empty()) return cli::usage_error("get", "--prefix must not be empty (use `keyval range \"\"` for every key)");
   if (prefix.size() > kv_key_bytes_max) {
     return cli::usage_error("get", "--prefix is over " + std::to_string(kv_key_bytes_max) + " bytes");
@@ -214,51 +338,89 @@ int get_prefix(const cli::Flags& flags) {
   options->to = prefix_end(prefix);
   auto client = client_from_flags(flags);
   if (!client.is_ok()) return cli::usage_error("get", client.status().message());
-  return run_range("get", **client, prefix, *options);
+  return run_range("get", **client, prefix, *options, *output);
 }
 
 int get_main(const std::vector<std::string>& args) {
-  auto flags = parse_range_flags(args);
-  if (!flags.is_ok()) return cli::usage_error("get", flags.status().message());
+  std::vector<cli::FlagSpec> own = {{"prefix", "", "every key starting with P, as `range` (the range flags go with it)"}};
+  for (const cli::FlagSpec& spec : range_flag_specs(true)) own.push_back(spec);
+  const cli::Command command =
+      client_command("get", "print KEY's value (exit 1 when absent), or with --prefix P every pair under P", "KEY", own);
+  cli::Flags parsed;
+  if (auto exit = command.parse(args, parsed)) return *exit;
+  const cli::Flags* flags = &parsed;
   if (flags->has("prefix")) return get_prefix(*flags);
   for (const char* name : {"limit", "page-bytes", "keys-only", "count"}) {
     if (flags->has(name)) return cli::usage_error("get", std::string("--") + name + " goes with --prefix");
   }
-  std::vector<std::string> plain;
-  for (const std::string& arg : args) {
-    if (arg != "--serializable") plain.push_back(arg);
-  }
-  auto invocation = parse(plain, 1, "KEY");
+  auto invocation = parse(parsed, 1, "KEY");
   if (!invocation.is_ok()) return cli::usage_error("get", invocation.status().message());
   auto response = invocation->client->get(invocation->words[0], flags->has("serializable"));
   if (!response.is_ok()) return failed("get", response.status());
+  const std::string key = invocation->shown(invocation->words[0]);
+  if (invocation->json) {
+    cli::JsonLine line;
+    line.add("command", "get").add("key", key).add_bool("found", response->found);
+    if (response->found) line.add("value", invocation->shown(response->value));
+    std::cout << line.str() << "\n";
+  }
   if (!response->found) {
-    std::cerr << "keyval get: key '" << invocation->words[0] << "' is absent\n";
+    std::cerr << "keyval get: key '" << key << "' is absent\n";
     return exit_absent;
   }
-  std::cout << response->value << "\n";
+  if (!invocation->json) std::cout << invocation->shown(response->value) << "\n";
   return cli::exit_ok;
 }
 
 int del_main(const std::vector<std::string>& args) {
-  auto invocation = parse(args, 1, "KEY");
+  const cli::Command command =
+      client_command("del", "delete KEY; prints \"deleted (index I)\" or \"absent, nothing deleted (index I)\"", "KEY",
+                     data_flag_specs(false));
+  cli::Flags flags;
+  if (auto exit = command.parse(args, flags)) return *exit;
+  auto invocation = parse(flags, 1, "KEY");
   if (!invocation.is_ok()) return cli::usage_error("del", invocation.status().message());
   auto response = invocation->client->del(invocation->words[0]);
   if (!response.is_ok()) return failed("del", response.status());
+  if (invocation->json) {
+    std::cout << cli::JsonLine().add("command", "del").add("key", invocation->shown(invocation->words[0]))
+                     .add_bool("deleted", response->found).add("index", response->index).str() << "\n";
+    return cli::exit_ok;
+  }
   std::cout << (response->found ? "deleted" : "absent, nothing deleted") << " (index " << response->index << ")\n";
   return cli::exit_ok;
 }
 
 int cas_main(const std::vector<std::string>& args) {
-  auto invocation = parse(args, 3, "KEY OLD NEW (or KEY NEW --expect-absent)", {"expect-absent"});
+  std::vector<cli::FlagSpec> own = data_flag_specs(true);
+  own.push_back({"expect-absent", "", "set NEW only if KEY is absent (no OLD)", true});
+  const cli::Command command = client_command(
+      "cas", "set KEY to NEW if its value is OLD (exit 1 when it is not); NEW may be - (stdin) or --value-file",
+      "KEY OLD NEW | KEY NEW --expect-absent", own);
+  cli::Flags flags;
+  if (auto exit = command.parse(args, flags)) return *exit;
+  auto invocation = parse(flags, 3, "KEY OLD NEW (or KEY NEW --expect-absent)", true);
   if (!invocation.is_ok()) return cli::usage_error("cas", invocation.status().message());
   const auto& words = invocation->words;
   std::optional<std::string> expected;
   if (!invocation->expect_absent) expected = words[1];
   auto response = invocation->client->cas(words[0], expected, words.back());
   if (!response.is_ok()) return failed("cas", response.status());
+  if (invocation->json) {
+    cli::JsonLine line;
+    line.add("command", "cas").add("key", invocation->shown(words[0])).add_bool("succeeded", response->cas_succeeded);
+    if (response->cas_succeeded) {
+      line.add("index", response->index);
+    } else {
+      line.add_bool("found", response->found);  // the value that did not match
+      if (response->found) line.add("value", invocation->shown(response->value));
+    }
+    std::cout << line.str() << "\n";
+    return response->cas_succeeded ? cli::exit_ok : exit_absent;
+  }
   if (!response->cas_succeeded) {
-    std::cout << "no match: the value is " << describe(*response) << "\n";
+    std::cout << "no match: the value is "
+              << (response->found ? "'" + invocation->shown(response->value) + "'" : std::string("absent")) << "\n";
     return exit_absent;
   }
   std::cout << "OK (index " << response->index << ")\n";
@@ -384,7 +546,12 @@ QuorumCheck check_quorum(KvClient& client, const std::vector<NodeView>& views) {
 }  // namespace
 
 int status_main(const std::vector<std::string>& args) {
-  auto invocation = parse(args, 0, "no arguments", {"hash"});
+  const cli::Command command = client_command(
+      "status", "one line per node, then a JSON line; exit 3 when no node answers, 4 when no quorum of voters does", "",
+      {{"hash", "", "each node's state hash, and whether the replicas agree (exit 1 when they differ)", true}});
+  cli::Flags flags;
+  if (auto exit = command.parse(args, flags)) return *exit;
+  auto invocation = parse(flags, 0, "no arguments");
   if (!invocation.is_ok()) return cli::usage_error("status", invocation.status().message());
   KvClient& client = *invocation->client;
   std::vector<NodeView> views = client.status_all(invocation->hash);
@@ -395,7 +562,7 @@ int status_main(const std::vector<std::string>& args) {
     std::this_thread::sleep_for(std::chrono::milliseconds(status_hash_round_pause_ms));
     views = client.status_all(true);
   }
-  std::string nodes_json;
+  cli::Json nodes_json = cli::Json::array();
   uint64_t answered = 0;
   uint64_t leader = 0;
   for (const NodeView& node_view : views) {
@@ -404,15 +571,18 @@ int status_main(const std::vector<std::string>& args) {
     const std::string endpoint = node_view.endpoint.host.empty() ? "(client address unknown)" : node_view.endpoint.str();
     cli::JsonLine line;
     line.add("id", node).add("endpoint", endpoint);
-    std::cout << "node " << (node == 0 ? std::string("?") : std::to_string(node)) << " " << endpoint << ": "
-              << describe_view(view, line) << "\n";
+    const std::string described = describe_view(view, line);
+    if (!invocation->json) {
+      std::cout << "node " << (node == 0 ? std::string("?") : std::to_string(node)) << " " << endpoint << ": "
+                << described << "\n";
+    }
     if (view.is_ok()) {
       ++answered;
       if (view->role == "leader") leader = node;
     }
-    nodes_json += (nodes_json.empty() ? "" : ",") + line.str();
+    nodes_json.push_back(line.json());
   }
-  if (invocation->hash) std::cout << hashes.line << "\n";
+  if (invocation->hash && !invocation->json) std::cout << hashes.line << "\n";
   cli::JsonLine summary;
   summary.add("command", "status").add("nodes_answered", answered).add("nodes", static_cast<uint64_t>(views.size()))
       .add("leader", leader);
@@ -420,7 +590,7 @@ int status_main(const std::vector<std::string>& args) {
   QuorumCheck quorum;
   if (answered > 0) quorum = check_quorum(client, views);
   summary.add_bool("quorum", quorum.reachable).add("voters", quorum.voters).add("voters_answered", quorum.voters_answered);
-  summary.add_raw("views", "[" + nodes_json + "]");
+  summary.add("views", nodes_json);
   std::cout << summary.str() << std::endl;
   if (answered == 0) {
     std::cerr << "keyval status: no node answered (no quorum reachable)\n";

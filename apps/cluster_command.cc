@@ -106,14 +106,21 @@ void print_status(LocalCluster& cluster) {
 // --- keyval cluster start -------------------------------------------------------------------
 
 int start_main(const std::vector<std::string>& args) {
-  auto flags =
-      cli::Flags::parse(args, {"dir", "nodes", "client-port-base", "peer-port-base", "tls-dir", "cluster-secret-file"});
-  if (!flags.is_ok()) return cli::usage_error("cluster start", flags.status().message());
-  if (!flags->positional().empty()) return cli::usage_error("cluster start", "unexpected argument '" + flags->positional()[0] + "'");
-  if (!flags->has("dir")) return cli::usage_error("cluster start", "--dir is required");
-  auto nodes = flags->get_u64("nodes", 3);
-  auto client_base = flags->get_u64("client-port-base", 7101);
-  auto peer_base = flags->get_u64("peer-port-base", 7201);
+  const cli::Command command =
+      cli::Command("cluster start", "a local cluster of keyval node processes in the foreground; Ctrl-C stops it")
+          .value("dir", "", "data directories and logs (D/node<i>, D/node<i>.log); required")
+          .value("nodes", "3", "cluster size, 1..9")
+          .value("client-port-base", "7101", "node i serves clients on 127.0.0.1:(base + i - 1)")
+          .value("peer-port-base", "7201", "node i listens for peers on 127.0.0.1:(base + i - 1)")
+          .value("tls-dir", "", "certificates made by scripts/make-certs.sh: TLS everywhere (docs/SECURITY.md)")
+          .value("cluster-secret-file", "", "the peers' shared secret (docs/SECURITY.md)")
+          .footer("exit: 0 every node stopped cleanly, 1 a port in use or a node that failed, 2 usage");
+  cli::Flags flags;
+  if (auto exit = command.parse(args, flags)) return *exit;
+  if (!flags.has("dir")) return cli::usage_error("cluster start", "--dir is required");
+  auto nodes = flags.get_u64("nodes", 3);
+  auto client_base = flags.get_u64("client-port-base", 7101);
+  auto peer_base = flags.get_u64("peer-port-base", 7201);
   for (const auto* value : {&nodes, &client_base, &peer_base}) {
     if (!value->is_ok()) return cli::usage_error("cluster start", value->status().message());
   }
@@ -128,9 +135,9 @@ int start_main(const std::vector<std::string>& args) {
       return exit_failed;
     }
   }
-  const std::string tls_directory = flags->get("tls-dir");
-  auto cluster = make_cluster(flags->get("dir"), *nodes, static_cast<uint16_t>(*client_base),
-                              static_cast<uint16_t>(*peer_base), tls_directory, flags->get("cluster-secret-file"));
+  const std::string tls_directory = flags.get("tls-dir");
+  auto cluster = make_cluster(flags.get("dir"), *nodes, static_cast<uint16_t>(*client_base),
+                              static_cast<uint16_t>(*peer_base), tls_directory, flags.get("cluster-secret-file"));
   if (!cluster.is_ok()) return cli::usage_error("cluster start", cluster.status().message());
   LocalCluster& c = **cluster;
 
@@ -197,20 +204,26 @@ int start_main(const std::vector<std::string>& args) {
 
 int cluster_demo_main(const std::vector<std::string>& args) {
   const char* command = "cluster demo";
-  auto flags = cli::Flags::parse(args, {"dir", "keys", "writers", "value-bytes"}, {"keep"});
-  if (!flags.is_ok()) return cli::usage_error(command, flags.status().message());
-  if (!flags->positional().empty()) return cli::usage_error(command, "unexpected argument '" + flags->positional()[0] + "'");
-  auto keys = flags->get_u64("keys", 1000);
-  auto writers = flags->get_u64("writers", 4);
-  auto value_bytes = flags->get_u64("value-bytes", 100);
+  const cli::Command spec =
+      cli::Command(command, "start a cluster, write, kill the leader, recover, verify every acknowledged write, stop")
+          .value("dir", "a new temporary directory", "the cluster's directory")
+          .flag("keep", "keep the directory")
+          .value("keys", "1000", "keys written, 1..1000000")
+          .value("writers", "4", "concurrent writers, 1..64")
+          .value("value-bytes", "100", "bytes of each value, 0..65536");
+  cli::Flags flags;
+  if (auto exit = spec.parse(args, flags)) return *exit;
+  auto keys = flags.get_u64("keys", 1000);
+  auto writers = flags.get_u64("writers", 4);
+  auto value_bytes = flags.get_u64("value-bytes", 100);
   for (const auto* value : {&keys, &writers, &value_bytes}) {
     if (!value->is_ok()) return cli::usage_error(command, value->status().message());
   }
   if (*keys == 0 || *keys > 1000000) return cli::usage_error(command, "--keys expects 1..1000000");
   if (*writers == 0 || *writers > 64) return cli::usage_error(command, "--writers expects 1..64");
   if (*value_bytes > 65536) return cli::usage_error(command, "--value-bytes expects 0..65536");
-  std::string directory = flags->get("dir");
-  const bool remove_after = directory.empty() && !flags->has("keep");
+  std::string directory = flags.get("dir");
+  const bool remove_after = directory.empty() && !flags.has("keep");
   if (directory.empty()) {
     auto made = cli::make_temp_directory("cluster");
     if (!made.is_ok()) return cli::usage_error(command, made.status().message());
@@ -329,11 +342,10 @@ int cluster_demo_main(const std::vector<std::string>& args) {
 }  // namespace
 
 int cluster_main(const std::vector<std::string>& args) {
-  if (args.empty()) return cli::usage_error("cluster", "expects start or demo");
-  std::vector<std::string> rest(args.begin() + 1, args.end());
-  if (args[0] == "start") return start_main(rest);
-  if (args[0] == "demo") return cluster_demo_main(rest);
-  return cli::usage_error("cluster", "unknown subcommand '" + args[0] + "' (expected start or demo)");
+  return cli::dispatch("cluster",
+                       {{"start", "a local cluster in the foreground; Ctrl-C stops it", start_main},
+                        {"demo", "start, write, kill the leader, recover, verify, stop", cluster_demo_main}},
+                       args, "expects start or demo");
 }
 
 }  // namespace keyval::commands

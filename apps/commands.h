@@ -33,10 +33,15 @@ int status_main(const std::vector<std::string>& args);       // keyval status [-
 // file or a refused restore, 2 usage, 3 the cluster did not complete the backup.
 int snapshot_main(const std::vector<std::string>& args);
 // The flags every command against a running cluster takes (--endpoints, --timeout-ms,
-// --request-timeout-ms), and the client they describe (apps/client_commands.cc).
-std::vector<std::string> client_flag_names();
+// --request-timeout-ms, TLS), with their defaults, and the client they describe
+// (apps/client_commands.cc).
+std::vector<cli::FlagSpec> client_flag_specs();
+// -w/--write-out text|json and --json (part of client_flag_specs), and whether they ask for JSON:
+// then a command prints one JSON object per result on stdout and its other lines on stderr.
+std::vector<cli::FlagSpec> output_flag_specs();
+Result<bool> json_output(const cli::Flags& flags);
 Result<std::unique_ptr<KvClient>> client_from_flags(const cli::Flags& flags);
-// --tls-ca, --tls-cert, --tls-key (part of client_flag_names): a client TLS context, or null
+// --tls-ca, --tls-cert, --tls-key (part of client_flag_specs): a client TLS context, or null
 // when --tls-ca is not given (plaintext).
 Result<std::shared_ptr<TlsContext>> client_tls_from_flags(const cli::Flags& flags);
 int cluster_main(const std::vector<std::string>& args);      // keyval cluster start|demo

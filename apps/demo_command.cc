@@ -92,14 +92,18 @@ Status check_phase(const std::string& directory, uint64_t entries, size_t value_
 }  // namespace
 
 int demo_main(const std::vector<std::string>& args) {
-  auto flags = cli::Flags::parse(args, {"dir", "entries", "value-bytes"});
-  if (!flags.is_ok()) return cli::usage_error("demo", flags.status().message());
-  auto entries = flags->get_u64("entries", 20000);
-  auto value_bytes = flags->get_u64("value-bytes", 128);
+  const cli::Command command = cli::Command("demo", "write, reopen and verify a WAL + LMDB store (a storage check)")
+                                   .value("dir", "a new temporary directory", "where the store is written (new or empty)")
+                                   .value("entries", "20000", "entries written")
+                                   .value("value-bytes", "128", "bytes of each entry");
+  cli::Flags flags;
+  if (auto exit = command.parse(args, flags)) return *exit;
+  auto entries = flags.get_u64("entries", 20000);
+  auto value_bytes = flags.get_u64("value-bytes", 128);
   if (!entries.is_ok()) return cli::usage_error("demo", entries.status().message());
   if (!value_bytes.is_ok()) return cli::usage_error("demo", value_bytes.status().message());
   if (*entries == 0) return cli::usage_error("demo", "--entries must be at least 1");
-  std::string directory = flags->get("dir");
+  std::string directory = flags.get("dir");
   bool temporary = directory.empty();
   if (temporary) {
     auto made = cli::make_temp_directory("demo");

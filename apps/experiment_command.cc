@@ -418,18 +418,25 @@ struct Runner {
 };
 
 int run_main(const std::vector<std::string>& args) {
-  auto flags = cli::Flags::parse(args, {"out", "seed"}, {"keep-data"});
-  if (!flags.is_ok()) return cli::usage_error(command_name, flags.status().message());
-  if (flags->positional().size() != 1) return cli::usage_error(command_name, "expects one scenario file");
-  if (!flags->has("out")) return cli::usage_error(command_name, "--out DIR is required");
-  auto scenario = sim::load_scenario(flags->positional()[0]);
+  const cli::Command command =
+      cli::Command(command_name, "a restart-cycle or fault-step scenario on real processes (docs/EXPERIMENTS.md)",
+                   "SCENARIO")
+          .value("out", "", "where the outputs go; required")
+          .value("seed", "the scenario's", "the run's seed")
+          .flag("keep-data", "keep the nodes' data directories")
+          .footer("exit: 0 the run passed its checks, 1 it did not, 2 usage");
+  cli::Flags flags;
+  if (auto exit = command.parse(args, flags)) return *exit;
+  if (flags.positional().size() != 1) return cli::usage_error(command_name, "expects one scenario file");
+  if (!flags.has("out")) return cli::usage_error(command_name, "--out DIR is required");
+  auto scenario = sim::load_scenario(flags.positional()[0]);
   if (!scenario.is_ok()) return cli::usage_error(command_name, scenario.status().message());
-  if (flags->has("seed")) {
-    auto seed = flags->get_u64("seed", 0);
+  if (flags.has("seed")) {
+    auto seed = flags.get_u64("seed", 0);
     if (!seed.is_ok()) return cli::usage_error(command_name, seed.status().message());
     scenario->seed = *seed;
   }
-  if (scenario->has_steps()) return run_fault_steps_experiment(*scenario, flags->get("out"), flags->has("keep-data"));
+  if (scenario->has_steps()) return run_fault_steps_experiment(*scenario, flags.get("out"), flags.has("keep-data"));
   if (scenario->how == KillHow::disk_full) {
     return cli::usage_error(command_name, "how disk-full is not supported on real processes (it needs a small file "
                                           "system per node); use sigkill, sigterm or torn, or run it in the simulator");
@@ -443,19 +450,18 @@ int run_main(const std::vector<std::string>& args) {
   }
   Runner runner;
   runner.scenario = *scenario;
-  runner.out = flags->get("out");
-  runner.keep_data = flags->has("keep-data");
+  runner.out = flags.get("out");
+  runner.keep_data = flags.has("keep-data");
   return runner.run();
 }
 
 }  // namespace
 
 int experiment_main(const std::vector<std::string>& args) {
-  if (!args.empty() && args[0] == "check") return experiment_check_main(std::vector<std::string>(args.begin() + 1, args.end()));
-  if (args.empty() || args[0] != "run") {
-    return cli::usage_error("experiment", "expects: run SCENARIO --out DIR, or check HISTORY");
-  }
-  return run_main(std::vector<std::string>(args.begin() + 1, args.end()));
+  return cli::dispatch("experiment",
+                       {{"run", "a restart-cycle or fault-step scenario on real processes", run_main},
+                        {"check", "a recorded history's linearizability", experiment_check_main}},
+                       args, "expects: run SCENARIO --out DIR, or check HISTORY");
 }
 
 }  // namespace keyval::commands

@@ -359,10 +359,13 @@ int run_fault_steps_experiment(const sim::Scenario& scenario, const std::string&
 }
 
 int experiment_check_main(const std::vector<std::string>& args) {
-  auto flags = cli::Flags::parse(args, {}, {});
-  if (!flags.is_ok()) return cli::usage_error("experiment check", flags.status().message());
-  if (flags->positional().size() != 1) return cli::usage_error("experiment check", "expects one history file");
-  const std::string path = flags->positional()[0];
+  const cli::Command command =
+      cli::Command("experiment check", "check a recorded history for linearizability; prints a JSON line", "HISTORY")
+          .footer("exit: 0 linearizable, 1 a violation, 2 usage, 3 undecided");
+  cli::Flags flags;
+  if (auto exit = command.parse(args, flags)) return *exit;
+  if (flags.positional().size() != 1) return cli::usage_error("experiment check", "expects one history file");
+  const std::string path = flags.positional()[0];
   auto history = sim::read_history_file(path);
   if (!history.is_ok()) return cli::usage_error("experiment check", path + ": " + history.status().message());
   HistoryVerdict verdict = check_history(*history, path);

@@ -26,6 +26,7 @@ void print_usage(std::ostream& out) {
          "       [--snapshot-entries N (10000)] [--snapshot-bytes B (64 MiB)] [--log-tail-entries N (5000)]\n"
          "       [--snapshot-send-rate B (0: unbounded)]   bytes/s of each InstallSnapshot stream sent\n"
          "       [--metrics-listen H:P]        HTTP /metrics (Prometheus text format) and /health (off by default)\n"
+         "       [--log-level error|warn|info|debug (info)] [--log-file F (stderr)]\n"
          "       [--bootstrap | --join HOST:PORT,...]   a missing D is created only with one of them:\n"
          "                                    --bootstrap: a new cluster of --peers (ignored at a restart);\n"
          "                                    --join: a member added with `member add`, via running members\n"
@@ -41,6 +42,8 @@ void print_usage(std::ostream& out) {
          "  cas KEY OLD NEW | cas KEY NEW --expect-absent\n"
          "      [--endpoints HOST:PORT,... in node-id order] [--timeout-ms T] [--request-timeout-ms R]\n"
          "      exit 0 done, 1 get: key absent / cas: no match, 2 usage, 3 cluster did not complete it\n"
+         "      [-w json | --json] one JSON object per result; [--hex] keys and values in hex;\n"
+         "      put KEY - | put KEY --value-file F (cas NEW too): the value from stdin or a file\n"
          "  get KEY --serializable            read this node's applied state, no ReadIndex (may be stale)\n"
          "  range FROM [TO] | get --prefix P  the pairs with FROM <= key < TO (or starting with P), one\n"
          "      [--limit N] [--keys-only] [--count] [--serializable] [--page-bytes B]\n"
@@ -73,7 +76,10 @@ void print_usage(std::ostream& out) {
          "  bench replace [--keys 1000000] [--clients 16] [--load-clients 64] [--window-s 5]\n"
          "                [--snapshot-send-rate B] [--dir D --keep]\n"
          "                                    a follower of a loaded cluster replaced: time to voter, throughput\n"
-         "  help                              this text\n";
+         "  help, --help                      this text\n"
+         "  --version                         the version of keyval\n"
+         "\n"
+         "keyval COMMAND --help (and keyval COMMAND SUBCOMMAND --help): its flags and their defaults\n";
 }
 
 }  // namespace
@@ -102,6 +108,10 @@ int main(int argc, char** argv) {
   if (command == "snapshot") return keyval::commands::snapshot_main(rest);
   if (command == "leader") return keyval::commands::leader_main(rest);
   if (command == "member") return keyval::commands::member_main(rest);
+  if (command == "--version" || command == "-V") {
+    std::cout << "keyval " << keyval::cli::version() << "\n";
+    return keyval::cli::exit_ok;
+  }
   if (command == "help" || command == "--help" || command == "-h") {
     print_usage(std::cout);
     return keyval::cli::exit_ok;

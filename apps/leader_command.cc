@@ -23,9 +23,13 @@ constexpr int exit_unavailable = 3;
 const char* const command_name = "leader transfer";
 
 int transfer_main(const std::vector<std::string>& args) {
-  auto flags = cli::Flags::parse(args, client_flag_names(), {});
-  if (!flags.is_ok()) return cli::usage_error(command_name, flags.status().message());
-  const std::vector<std::string>& words = flags->positional();
+  cli::Command command(command_name, "hand leadership to node ID (default: the most up-to-date follower); a JSON line",
+                       "[ID]");
+  command.add(client_flag_specs())
+      .footer("exit: 0 done, 2 usage or a transfer the cluster refused, 3 not done (no leader, unreachable, timed out)");
+  cli::Flags flags;
+  if (auto exit = command.parse(args, flags)) return *exit;
+  const std::vector<std::string>& words = flags.positional();
   if (words.size() > 1) return cli::usage_error(command_name, "expects [ID], got " + std::to_string(words.size()) + " arguments");
   uint64_t target = 0;
   if (!words.empty()) {
@@ -33,7 +37,7 @@ int transfer_main(const std::vector<std::string>& args) {
     if (!parsed.is_ok() || *parsed == 0) return cli::usage_error(command_name, "ID must be a node id from 1");
     target = *parsed;
   }
-  auto client = client_from_flags(*flags);
+  auto client = client_from_flags(flags);
   if (!client.is_ok()) return cli::usage_error(command_name, client.status().message());
   const auto started = std::chrono::steady_clock::now();
   Result<ClientResponse> response = (*client)->leader_transfer(target);
@@ -42,7 +46,9 @@ int transfer_main(const std::vector<std::string>& args) {
     std::cerr << "keyval " << command_name << ": " << response.status().message() << "\n";
     return response.status().code() == Code::invalid_argument ? cli::exit_usage : exit_unavailable;
   }
-  std::cout << "leadership moved from node " << response->node_id << " to node " << response->leader_hint
+  auto json = json_output(flags);
+  if (!json.is_ok()) return cli::usage_error(command_name, json.status().message());
+  (*json ? std::cerr : std::cout) << "leadership moved from node " << response->node_id << " to node " << response->leader_hint
             << " in term " << response->term << " (" << static_cast<uint64_t>(ms) << " ms)\n";
   cli::JsonLine line;
   line.add("command", command_name).add("from", response->node_id).add("to", response->leader_hint)
@@ -54,8 +60,8 @@ int transfer_main(const std::vector<std::string>& args) {
 }  // namespace
 
 int leader_main(const std::vector<std::string>& args) {
-  if (args.empty() || args[0] != "transfer") return cli::usage_error("leader", "expects: leader transfer [ID]");
-  return transfer_main(std::vector<std::string>(args.begin() + 1, args.end()));
+  return cli::dispatch("leader", {{"transfer", "hand leadership to node ID", transfer_main}}, args,
+                       "expects: leader transfer [ID]");
 }
 
 }  // namespace keyval::commands

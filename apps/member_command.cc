@@ -21,6 +21,8 @@
 
 #include <chrono>
 #include <iostream>
+#include <memory>
+#include <optional>
 
 #include "apps/cli.h"
 #include "apps/commands.h"
@@ -36,6 +38,10 @@ constexpr int exit_unavailable = 3;
 constexpr uint64_t catch_up_timeout_ms_default = 60000;
 constexpr uint64_t catch_up_poll_ms = 200;
 constexpr uint64_t catch_up_report_ms = 1000;  // a "waiting" line at most this often
+
+// -w json: stdout carries only the JSON line; the lines for people go to stderr.
+bool json_mode = false;
+std::ostream& text_out() { return json_mode ? std::cerr : std::cout; }
 
 int failed(const std::string& command, const Status& status) {
   std::cerr << "keyval " << command << ": " << status.message() << "\n";
@@ -56,36 +62,36 @@ uint64_t leader_index(const ClientResponse& view) {
 }
 
 void print_configuration(const ClientResponse& view) {
-  std::cout << "configuration at index " << view.configuration_index << " ("
+  text_out() << "configuration at index " << view.configuration_index << " ("
             << (view.configuration_committed ? "committed" : "not yet committed") << "), leader "
             << (view.leader_hint == 0 ? std::string("unknown") : "node " + std::to_string(view.leader_hint))
             << ", as node " << view.node_id << " (" << view.role << ") sees it:\n";
   const bool leads = view.role == "leader";
   for (const ConfigurationMember& member : view.configuration) {
-    std::cout << "  node " << member.node_id << (member.learner ? " learner" : " voter  ") << "  peer "
+    text_out() << "  node " << member.node_id << (member.learner ? " learner" : " voter  ") << "  peer "
               << member.peer_address << "  client "
               << (member.client_address.empty() ? std::string("(unknown)") : member.client_address);
-    if (leads) std::cout << "  match " << member.match_index;
-    std::cout << "\n";
+    if (leads) text_out() << "  match " << member.match_index;
+    text_out() << "\n";
   }
 }
 
-std::string configuration_json(const ClientResponse& view) {
-  std::string members;
+cli::Json configuration_json(const ClientResponse& view) {
+  cli::Json members = cli::Json::array();
   for (const ConfigurationMember& member : view.configuration) {
     cli::JsonLine item;
     item.add("id", member.node_id).add_bool("voter", !member.learner).add("peer", member.peer_address)
         .add("client", member.client_address);
     if (view.role == "leader") item.add("match", member.match_index);
-    members += (members.empty() ? "" : ",") + item.str();
+    members.push_back(item.json());
   }
-  return "[" + members + "]";
+  return members;
 }
 
 void add_configuration(cli::JsonLine& line, const ClientResponse& view) {
   line.add("configuration_index", view.configuration_index).add_bool("committed", view.configuration_committed)
       .add("leader", view.leader_hint).add("answered_by", view.node_id).add("role", view.role)
-      .add_raw("members", configuration_json(view));
+      .add("members", configuration_json(view));
 }
 
 // Prints the configuration the client sees now (from the leader when it can), and the JSON line.
@@ -98,6 +104,26 @@ int finish(KvClient& client, const std::string& command, cli::JsonLine& line) {
   return cli::exit_ok;
 }
 
+const char* const exit_codes_text =
+    "exit: 0 done, 2 usage or a change the cluster refused (the message says why), 3 the cluster did not complete it";
+
+// A member subcommand's flags (its own, then the shared client flags) parsed from `args`, and
+// the client they describe; the exit code to end with instead when they are bad or --help.
+std::optional<int> parse_member(const std::string& path, const std::string& summary, const std::string& words,
+                                const std::vector<cli::FlagSpec>& own, const std::vector<std::string>& args,
+                                cli::Flags& flags, std::unique_ptr<KvClient>& client) {
+  cli::Command command(path, summary, words);
+  command.add(own).add(client_flag_specs()).footer(exit_codes_text);
+  if (auto exit = command.parse(args, flags)) return exit;
+  auto json = json_output(flags);
+  if (!json.is_ok()) return cli::usage_error(path, json.status().message());
+  json_mode = *json;
+  auto made = client_from_flags(flags);
+  if (!made.is_ok()) return cli::usage_error(path, made.status().message());
+  client = std::move(*made);
+  return std::nullopt;
+}
+
 Result<uint64_t> parse_id(const std::vector<std::string>& words, const std::string& command) {
   if (words.size() != 1) {
     return Status::invalid_argument("expects ID, got " + std::to_string(words.size()) + " arguments");
@@ -107,7 +133,14 @@ Result<uint64_t> parse_id(const std::vector<std::string>& words, const std::stri
   return *parsed;
 }
 
-int list_main(const cli::Flags& flags, KvClient& client) {
+int list_main(const std::vector<std::string>& args) {
+  cli::Flags flags;
+  std::unique_ptr<KvClient> client_owner;
+  if (auto exit = parse_member("member list", "the configuration in use: voters, learners, addresses, match indexes",
+                               "", {}, args, flags, client_owner)) {
+    return *exit;
+  }
+  KvClient& client = *client_owner;
   if (!flags.positional().empty()) return cli::usage_error("member list", "expects no arguments");
   auto view = client.member_list();
   if (!view.is_ok()) return failed("member list", view.status());
@@ -133,7 +166,7 @@ bool wait_for_catch_up(KvClient& client, uint64_t id, uint64_t timeout_ms, std::
       *last_seen = "its log at " + std::to_string(match) + " of the leader's " + std::to_string(target);
       if (member != nullptr && match > 0 && match + lag_max >= target) return true;
       if (steady_now_ms() - reported_at >= catch_up_report_ms) {
-        std::cout << "waiting for node " << id << " to catch up: " << *last_seen << " (promoted within "
+        text_out() << "waiting for node " << id << " to catch up: " << *last_seen << " (promoted within "
                   << lag_max << " entries)" << std::endl;
         reported_at = steady_now_ms();
       }
@@ -143,8 +176,20 @@ bool wait_for_catch_up(KvClient& client, uint64_t id, uint64_t timeout_ms, std::
   }
 }
 
-int add_main(const cli::Flags& flags, KvClient& client) {
+int add_main(const std::vector<std::string>& args) {
   const std::string command = "member add";
+  cli::Flags flags;
+  std::unique_ptr<KvClient> client_owner;
+  if (auto exit = parse_member(
+          command, "add node ID as a learner; without --learner, wait until it caught up and promote it", "ID",
+          {{"peer", "", "the new node's peer address HOST:PORT; required"},
+           {"client", "", "the new node's client address HOST:PORT; required"},
+           {"learner", "", "leave it a learner (promote it later with `member promote`)", true},
+           {"catch-up-timeout-ms", std::to_string(catch_up_timeout_ms_default), "how long to wait for it to catch up"}},
+          args, flags, client_owner)) {
+    return *exit;
+  }
+  KvClient& client = *client_owner;
   auto id = parse_id(flags.positional(), command);
   if (!id.is_ok()) return cli::usage_error(command, id.status().message());
   if (!flags.has("peer") || !flags.has("client")) return cli::usage_error(command, "--peer HOST:PORT and --client HOST:PORT are required");
@@ -157,7 +202,7 @@ int add_main(const cli::Flags& flags, KvClient& client) {
   const bool learner = flags.has("learner");
   auto added = client.member_add(*id, flags.get("peer"), flags.get("client"));
   if (!added.is_ok()) return failed(command, added.status());
-  std::cout << "added node " << *id << " as a learner at index " << added->index << " (term " << added->term
+  text_out() << "added node " << *id << " as a learner at index " << added->index << " (term " << added->term
             << "): peer " << flags.get("peer") << ", client " << flags.get("client") << std::endl;
   cli::JsonLine line;
   line.add("command", command).add("id", *id).add("added_index", added->index);
@@ -177,7 +222,7 @@ int add_main(const cli::Flags& flags, KvClient& client) {
     }
     auto promoted = client.member_promote(*id);
     if (promoted.is_ok()) {
-      std::cout << "promoted node " << *id << " to voter at index " << promoted->index << " (term "
+      text_out() << "promoted node " << *id << " to voter at index " << promoted->index << " (term "
                 << promoted->term << ")" << std::endl;
       line.add_bool("learner", false).add("promoted_index", promoted->index);
       return finish(client, command, line);
@@ -191,26 +236,37 @@ int add_main(const cli::Flags& flags, KvClient& client) {
   }
 }
 
-int promote_main(const cli::Flags& flags, KvClient& client) {
+int promote_main(const std::vector<std::string>& args) {
   const std::string command = "member promote";
+  cli::Flags flags;
+  std::unique_ptr<KvClient> client_owner;
+  if (auto exit = parse_member(command, "make learner ID a voter", "ID", {}, args, flags, client_owner)) return *exit;
+  KvClient& client = *client_owner;
   auto id = parse_id(flags.positional(), command);
   if (!id.is_ok()) return cli::usage_error(command, id.status().message());
   auto promoted = client.member_promote(*id);
   if (!promoted.is_ok()) return failed(command, promoted.status());
-  std::cout << "promoted node " << *id << " to voter at index " << promoted->index << " (term " << promoted->term
+  text_out() << "promoted node " << *id << " to voter at index " << promoted->index << " (term " << promoted->term
             << ")" << std::endl;
   cli::JsonLine line;
   line.add("command", command).add("id", *id).add("index", promoted->index).add("term", promoted->term);
   return finish(client, command, line);
 }
 
-int remove_main(const cli::Flags& flags, KvClient& client) {
+int remove_main(const std::vector<std::string>& args) {
   const std::string command = "member remove";
+  cli::Flags flags;
+  std::unique_ptr<KvClient> client_owner;
+  if (auto exit = parse_member(command, "remove member ID (the leader hands over first when it is ID)", "ID", {}, args,
+                               flags, client_owner)) {
+    return *exit;
+  }
+  KvClient& client = *client_owner;
   auto id = parse_id(flags.positional(), command);
   if (!id.is_ok()) return cli::usage_error(command, id.status().message());
   auto removed = client.member_remove(*id);
   if (!removed.is_ok()) return failed(command, removed.status());
-  std::cout << "removed node " << *id << " at index " << removed->index << " (term " << removed->term
+  text_out() << "removed node " << *id << " at index " << removed->index << " (term " << removed->term
             << ", by leader node " << removed->node_id << ")" << std::endl;
   cli::JsonLine line;
   line.add("command", command).add("id", *id).add("index", removed->index).add("term", removed->term)
@@ -221,21 +277,12 @@ int remove_main(const cli::Flags& flags, KvClient& client) {
 }  // namespace
 
 int member_main(const std::vector<std::string>& args) {
-  const std::string expects = "expects: member list | add ID --peer H:P --client H:P [--learner] | promote ID | remove ID";
-  if (args.empty()) return cli::usage_error("member", expects);
-  const std::string what = args[0];
-  std::vector<std::string> names = client_flag_names();
-  if (what == "add") names.insert(names.end(), {"peer", "client", "catch-up-timeout-ms"});
-  auto flags = cli::Flags::parse(std::vector<std::string>(args.begin() + 1, args.end()), names,
-                                 what == "add" ? std::vector<std::string>{"learner"} : std::vector<std::string>{});
-  if (what != "list" && what != "add" && what != "promote" && what != "remove") return cli::usage_error("member", expects);
-  if (!flags.is_ok()) return cli::usage_error("member " + what, flags.status().message());
-  auto client = client_from_flags(*flags);
-  if (!client.is_ok()) return cli::usage_error("member " + what, client.status().message());
-  if (what == "list") return list_main(*flags, **client);
-  if (what == "add") return add_main(*flags, **client);
-  if (what == "promote") return promote_main(*flags, **client);
-  return remove_main(*flags, **client);
+  return cli::dispatch("member",
+                       {{"list", "the configuration in use", list_main},
+                        {"add", "add node ID (a learner, promoted once caught up)", add_main},
+                        {"promote", "make learner ID a voter", promote_main},
+                        {"remove", "remove member ID", remove_main}},
+                       args, "expects: member list | add ID --peer H:P --client H:P [--learner] | promote ID | remove ID");
 }
 
 }  // namespace keyval::commands

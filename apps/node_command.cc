@@ -61,8 +61,11 @@
 // --config FILE reads the same settings from "name = value" lines (names as the flags
 // without the dashes; '#' starts a comment); a flag given on the command line wins.
 //
-// Log: one line per event on stderr, "TIME [node N] what": listening, recovered N entries in
-// M ms, role changes (elected, stepped down), peer up/down, shutdown.
+// Log (spdlog, NodeLog below): one line per event, "TIME LEVEL [node N] what" ("[term T]" before
+// the raft node's lines): listening, recovered N entries in M ms, role changes (elected,
+// stepped down), peer up/down, shutdown. --log-level error|warn|info|debug (default info):
+// the lowest level written; per-connection lines are debug. --log-file F appends to F instead
+// of stderr.
 // SIGTERM or SIGINT on the leader: it first hands leadership to its most up-to-date follower
 // (§3.10, docs/LEADERSHIP.md), waiting at most handoff_wait_ms, so a rolling restart costs
 // the cluster a round trip instead of an election timeout; then it stops.
@@ -82,6 +85,10 @@
 #include <map>
 #include <mutex>
 #include <optional>
+
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include "actors/client_listener.h"
 #include "actors/redis_listener.h"
@@ -106,16 +113,46 @@ namespace {
 constexpr int exit_failed = 1;
 const char* const command_name = "node";
 const char* const peers_default = "1=127.0.0.1:7201,2=127.0.0.1:7202,3=127.0.0.1:7203";
-const std::vector<std::string> setting_names = {"id",      "data-dir",         "peer-listen",      "client-listen",
-                                                "peers",   "cluster",          "tick-ms",          "threads",
-                                                "snapshot-entries", "snapshot-bytes", "log-tail-entries",
-                                                "wal-segment-bytes", "advertise-client", "join",
-                                                "snapshot-send-rate", "metrics-listen",
-                                                // security (parse_security_options)
-                                                "cluster-secret-file", "peer-cert", "peer-key", "peer-ca",
-                                                "client-cert", "client-key", "client-ca",
-                                                // the Redis gateway (parse_redis_options)
-                                                "redis-listen", "redis-password-file"};
+// A setting: a flag "--name VALUE" and a config file line "name = value". The default and the
+// help are what `keyval node --help` shows (the value itself comes from the setting's parse
+// below); a bare name is a setting too.
+struct Setting {
+  Setting(const char* name, const char* default_text = "", const char* help = "")
+      : name(name), default_text(default_text), help(help) {}
+  std::string name;
+  std::string default_text;
+  std::string help;
+};
+const std::vector<Setting> setting_names = {
+    {"id", "", "this node's id, from 1; required"},
+    {"data-dir", "", "the node's data directory; required"},
+    {"peer-listen", "this node's --peers entry", "HOST:PORT to listen for peers on"},
+    {"client-listen", "127.0.0.1:(7100 + id)", "HOST:PORT to serve clients on"},
+    {"peers", peers_default, "every voter of a new cluster, ID=HOST:PORT,..."},
+    {"cluster", "keyval", "the cluster's name (kept in the data directory)"},
+    {"tick-ms", "10", "Raft tick; elections time out after 10-20 ticks, heartbeats every 2"},
+    {"threads", "1", "CAF scheduler workers, 1..64"},
+    {"snapshot-entries", "10000", "take a snapshot after this many applied entries (0: never by count)"},
+    {"snapshot-bytes", "67108864", "... or this many bytes of applied entry payload (0: never by bytes)"},
+    {"log-tail-entries", "5000", "entries kept behind a snapshot for followers a little behind"},
+    {"wal-segment-bytes", "8388608", "WAL segment size, 4096..2147483648"},
+    {"advertise-client", "--client-listen", "the client address told to clients and peers"},
+    {"join", "", "HOST:PORT,... of a running cluster to join (after `keyval member add`)"},
+    {"snapshot-send-rate", "0 (unbounded)", "bytes/s of each InstallSnapshot stream sent"},
+    {"metrics-listen", "", "HOST:PORT to serve HTTP /metrics (Prometheus) and /health on (off when empty)"},
+    {"log-level", "info", "error, warn, info or debug: the lowest level logged"},
+    {"log-file", "stderr", "append the log to FILE"},
+    // security (parse_security_options)
+    {"cluster-secret-file", "", "the peers' shared secret (docs/SECURITY.md)"},
+    {"peer-cert", "", "mutual TLS between peers: this node's certificate"},
+    {"peer-key", "", "... its key"},
+    {"peer-ca", "", "... and the CA that signed every node's"},
+    {"client-cert", "", "TLS on the client port: the certificate"},
+    {"client-key", "", "... its key"},
+    {"client-ca", "", "... and, to require client certificates, their CA"},
+    // the Redis gateway (parse_redis_options, docs/REDIS.md)
+    {"redis-listen", "", "HOST:PORT to serve the Redis protocol on (off when empty)"},
+    {"redis-password-file", "", "a file holding the password Redis clients must AUTH with"}};
 // Bounds of the snapshot settings: far above any useful value, low enough that a typo in
 // units (bytes given as entries) is caught.
 constexpr uint64_t snapshot_entries_max = 1'000'000'000;
@@ -151,6 +188,8 @@ struct NodeOptions {
   std::optional<Endpoint> redis_listen;
   std::string redis_password;  // --redis-password-file's contents; empty: no AUTH
   std::optional<Endpoint> metrics_listen;  // --metrics-listen; none: no metrics served
+  spdlog::level::level_enum log_level = spdlog::level::info;  // --log-level
+  std::string log_file;  // --log-file; empty: stderr
 };
 
 // --- settings: flags over the config file ------------------------------------------------
@@ -216,8 +255,8 @@ Status parse_security_options(const Setting& setting, NodeOptions& options) {
 
 // --redis-listen HOST:PORT, --redis-password-file F (owner-only, like the cluster secret; one
 // line, its trailing newline dropped).
-template <class Setting>
-Status parse_redis_options(const Setting& setting, NodeOptions& options) {
+template <class SettingOf>
+Status parse_redis_options(const SettingOf& setting, NodeOptions& options) {
   const std::string listen = setting("redis-listen", "");
   const std::string password_file = setting("redis-password-file", "");
   if (listen.empty()) {
@@ -242,16 +281,25 @@ Status parse_redis_options(const Setting& setting, NodeOptions& options) {
   return Status::ok();
 }
 
-Result<NodeOptions> parse_options(const std::vector<std::string>& args) {
-  std::vector<std::string> flag_names = setting_names;
-  flag_names.push_back("config");
-  KV_ASSIGN_OR_RETURN(cli::Flags flags, cli::Flags::parse(args, flag_names, {"bootstrap"}));
-  if (!flags.positional().empty()) return Status::invalid_argument("unexpected argument '" + flags.positional()[0] + "'");
+// The flags: one per setting, then --config and --bootstrap.
+cli::Command command() {
+  cli::Command command(command_name, "one cluster node; SIGTERM or SIGINT stops it (a leader hands over first)");
+  for (const Setting& setting : setting_names) command.value(setting.name, setting.default_text, setting.help);
+  command.value("config", "", "read the settings above from FILE, \"name = value\" lines; a flag wins")
+      .flag("bootstrap", "create a missing data directory as a node of a new cluster of --peers")
+      .footer("exit: 0 stopped by SIGTERM or SIGINT, 1 could not start or stopped itself (fail-stop), 2 a bad flag "
+              "or config file");
+  return command;
+}
+
+Result<NodeOptions> parse_options(const cli::Flags& flags) {
   std::map<std::string, std::string> settings;
+  std::vector<std::string> names;
+  for (const Setting& setting : setting_names) names.push_back(setting.name);
   if (flags.has("config")) {
-    KV_ASSIGN_OR_RETURN(settings, read_config_file(flags.get("config"), setting_names));
+    KV_ASSIGN_OR_RETURN(settings, read_config_file(flags.get("config"), names));
   }
-  for (const std::string& name : setting_names) {
+  for (const std::string& name : names) {
     if (flags.has(name)) settings[name] = flags.get(name);
   }
   auto setting = [&](const std::string& name, const std::string& fallback) {
@@ -306,6 +354,15 @@ Result<NodeOptions> parse_options(const std::vector<std::string>& args) {
   KV_ASSIGN_OR_RETURN(options.threads, cli::parse_u64(setting("threads", "1"), "--threads"));
   if (options.threads == 0 || options.threads > 64) return Status::invalid_argument("--threads expects 1..64");
   KV_RETURN_IF_ERROR(parse_snapshot_settings(setting, options));
+  const std::string log_level = setting("log-level", "info");
+  const std::map<std::string, spdlog::level::level_enum> log_levels = {
+      {"error", spdlog::level::err}, {"warn", spdlog::level::warn}, {"info", spdlog::level::info},
+      {"debug", spdlog::level::debug}};
+  if (!log_levels.count(log_level)) {
+    return Status::invalid_argument("--log-level expects error, warn, info or debug, got '" + log_level + "'");
+  }
+  options.log_level = log_levels.at(log_level);
+  options.log_file = setting("log-file", "");
   KV_RETURN_IF_ERROR(parse_security_options(setting, options));
   KV_RETURN_IF_ERROR(parse_redis_options(setting, options));
   KV_ASSIGN_OR_RETURN(options.wal_segment_bytes,
@@ -321,29 +378,62 @@ Result<NodeOptions> parse_options(const std::vector<std::string>& args) {
 
 // --- the log --------------------------------------------------------------------------------
 
+// The node's log (spdlog): one line per event,
+//   2026-12-05T01:02:03.456Z info [node 1] [term 5] raft node 1: elected leader in term 5
+// time (UTC, ms), level, node id, the current term on the raft node's lines, and what
+// happened; on stderr or appended to --log-file, each line flushed as it is written (a
+// crash loses none). --log-level drops the lines below it. The actors log plain lines
+// through callbacks; the level of such a line is chosen here from what it says (level_of).
 class NodeLog {
  public:
-  explicit NodeLog(uint64_t id) : prefix_("[node " + std::to_string(id) + "] ") {}
-
-  void operator()(const std::string& line) {
-    timespec now{};
-    ::clock_gettime(CLOCK_REALTIME, &now);
-    tm utc{};
-    ::gmtime_r(&now.tv_sec, &utc);
-    char stamp[96];
-    std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ ", utc.tm_year + 1900, utc.tm_mon + 1,
-                  utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, now.tv_nsec / 1000000);
-    std::lock_guard<std::mutex> guard(mutex_);
-    std::cerr << stamp << prefix_ << line << std::endl;
+  static Result<std::unique_ptr<NodeLog>> open(uint64_t id, const std::string& file, spdlog::level::level_enum level) {
+    std::shared_ptr<spdlog::sinks::sink> sink;
+    try {
+      if (file.empty()) {
+        sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+      } else {
+        sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(file);
+      }
+    } catch (const spdlog::spdlog_ex& error) {
+      return Status::invalid_argument("--log-file " + file + ": " + error.what());
+    }
+    auto logger = std::make_shared<spdlog::logger>("node", std::move(sink));
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l [node " + std::to_string(id) + "] %v", spdlog::pattern_time_type::utc);
+    logger->set_level(level);
+    logger->flush_on(spdlog::level::trace);
+    return std::unique_ptr<NodeLog>(new NodeLog(std::move(logger)));
   }
 
+  void operator()(const std::string& line) { write(spdlog::level::info, line); }
+  void error(const std::string& line) { write(spdlog::level::err, line); }
+  void write(spdlog::level::level_enum level, const std::string& line) { logger_->log(level, "{}", line); }
+
+  // For the actors' log callbacks.
   std::function<void(const std::string&)> sink() {
-    return [this](const std::string& line) { (*this)(line); };
+    return [this](const std::string& line) { write(level_of(line), line); };
+  }
+  std::function<void(uint64_t, const std::string&)> sink_in_term() {
+    return [this](uint64_t term, const std::string& line) {
+      write(level_of(line), "[term " + std::to_string(term) + "] " + line);
+    };
   }
 
  private:
-  std::string prefix_;
-  std::mutex mutex_;
+  explicit NodeLog(std::shared_ptr<spdlog::logger> logger) : logger_(std::move(logger)) {}
+
+  // The noisy lines (one per client connection refused, per frame dropped) are debug; a TLS
+  // failure a warning (a client or peer misconfigured); a failed write or stop an error.
+  static spdlog::level::level_enum level_of(const std::string& line) {
+    auto has = [&line](const char* text) { return line.find(text) != std::string::npos; };
+    if (has("persist failed") || has("cannot start") || has("fail-stop")) return spdlog::level::err;
+    if (has("TLS handshake failed") || has("did not prove the cluster secret") || has("send queue full")) {
+      return spdlog::level::warn;
+    }
+    if (has("client listener: connection ") || has(": dropped a frame of ")) return spdlog::level::debug;
+    return spdlog::level::info;
+  }
+
+  std::shared_ptr<spdlog::logger> logger_;
 };
 
 // --- the data directory: created only by --bootstrap or --join (actors/node_lifecycle.h) ------
@@ -436,11 +526,10 @@ void hand_off_leadership(caf::actor_system& system, const caf::actor& raft_node,
           [&](caf::error& error) { log("leadership hand-off: " + system.render(error)); });
 }
 
-int run_node(const NodeOptions& options) {
-  NodeLog log(options.id);
+int run_node(const NodeOptions& options, NodeLog& log) {
   auto directory = open_data_directory(data_directory_options(options, log));
   if (!directory.is_ok()) {
-    log("cannot start: " + directory.status().message());
+    log.error("cannot start: " + directory.status().message());
     return exit_failed;
   }
   const NodeIdentity& identity = directory->identity;
@@ -484,7 +573,7 @@ int run_node(const NodeOptions& options) {
   transport_config.reconnect_backoff_ms_max = 500;
   caf::actor transport = spawn_tcp_transport(system, transport_config);
   if (!transport) {
-    log("cannot start: cannot listen for peers on " + options.peer_listen.str());
+    log.error("cannot start: cannot listen for peers on " + options.peer_listen.str());
     return exit_failed;
   }
 
@@ -530,7 +619,7 @@ int run_node(const NodeOptions& options) {
   config.raft.client_address = options.advertise_client.str();
   config.raft.tick_interval = std::chrono::milliseconds(options.tick_ms);
   config.raft.transport = transport;
-  config.raft.log = log.sink();
+  config.raft.log_in_term = log.sink_in_term();
 
   NodeLifecycleConfig lifecycle_config;
   lifecycle_config.transport = transport;
@@ -555,7 +644,7 @@ int run_node(const NodeOptions& options) {
   }
   Result<NodeHandles> handles = start_result.get();
   if (!handles.is_ok()) {
-    log("cannot start: " + handles.status().to_string());
+    log.error("cannot start: " + handles.status().to_string());
     lifecycle.stop(StopMode::clean_without_hand_off);  // only the transport runs
     return exit_failed;
   }
@@ -576,7 +665,7 @@ int run_node(const NodeOptions& options) {
   listener_config.metrics = node_metrics;
   caf::actor listener = spawn_client_listener(system, listener_config, handles->gateway);
   if (!listener) {
-    log("cannot start: cannot listen for clients on " + options.client_listen.str());
+    log.error("cannot start: cannot listen for clients on " + options.client_listen.str());
     lifecycle.stop(StopMode::clean_without_hand_off);
     return exit_failed;
   }
@@ -611,7 +700,7 @@ int run_node(const NodeOptions& options) {
     }
     if (failure.failed) {
       std::lock_guard<std::mutex> guard(failure.mutex);
-      log(failure.reason + "; shutting down (fail-stop)");
+      log.error(failure.reason + "; shutting down (fail-stop)");
       exit_code = exit_failed;
       break;
     }
@@ -625,9 +714,13 @@ int run_node(const NodeOptions& options) {
 }  // namespace
 
 int node_main(const std::vector<std::string>& args) {
-  auto options = parse_options(args);
+  cli::Flags flags;
+  if (auto exit = command().parse(args, flags)) return *exit;
+  auto options = parse_options(flags);
   if (!options.is_ok()) return cli::usage_error(command_name, options.status().message());
-  return run_node(*options);
+  auto log = NodeLog::open(options->id, options->log_file, options->log_level);
+  if (!log.is_ok()) return cli::usage_error(command_name, log.status().message());
+  return run_node(*options, **log);
 }
 
 }  // namespace keyval::commands

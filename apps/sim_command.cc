@@ -92,11 +92,6 @@ std::string replay_command(const cli::Flags& flags, uint64_t seed) {
 }
 
 std::string result_json(const sim::SimResult& result) {
-  std::string violations = "[";
-  for (size_t i = 0; i < result.violations.size(); ++i) {
-    violations += (i ? "," : "") + ("\"" + cli::json_escape(result.violations[i]) + "\"");
-  }
-  violations += "]";
   cli::JsonLine line;
   line.add("seed", result.seed)
       .add("trace_hash", result.trace_hash)
@@ -104,7 +99,7 @@ std::string result_json(const sim::SimResult& result) {
       .add("ok", result.ops_ok)
       .add("failed", result.ops_failed)
       .add("unknown", result.ops_unknown)
-      .add_raw("violations", violations)
+      .add("violations", cli::Json(result.violations))
       .add("linearizable", sim::verdict_name(result.linearizable))
       .add("acked_writes", result.acked_writes)
       .add("lost_acked_writes", result.lost_acked_writes)
@@ -246,24 +241,39 @@ int run_scenario(const cli::Flags& flags) {
 }  // namespace
 
 int sim_main(const std::vector<std::string>& args) {
-  auto flags = cli::Flags::parse(args, {"seed", "seeds", "nodes", "ops", "clients", "keys", "duration-ms", "faults",
-                                        "history", "planted-bug", "scenario", "out", "snapshot-entries",
-                                        "log-tail-entries"},
-                                 {"trace"});
-  if (!flags.is_ok()) return cli::usage_error("sim", flags.status().message());
-  if (!flags->positional().empty()) return cli::usage_error("sim", "unexpected argument '" + flags->positional()[0] + "'");
-  if (flags->has("scenario")) return run_scenario(*flags);
-  if (flags->has("out")) return cli::usage_error("sim", "--out writes a scenario's outputs: give --scenario FILE");
-  auto options = parse_options(*flags);
+  const sim::SimOptions defaults;
+  const cli::Command command =
+      cli::Command("sim", "deterministic cluster simulation: one seed, a range of seeds, or a scenario file")
+          .value("seed", "1", "the run's seed")
+          .value("seeds", "", "A..B: every seed in the range, a summary line each failure")
+          .value("nodes", std::to_string(defaults.nodes), "cluster size")
+          .value("ops", std::to_string(defaults.ops), "client operations")
+          .value("clients", std::to_string(defaults.clients), "concurrent clients")
+          .value("keys", std::to_string(defaults.keys), "distinct keys")
+          .value("duration-ms", std::to_string(defaults.duration_ms), "virtual time run")
+          .value("faults", "all", "none, network, crash, disk or all")
+          .value("history", "", "write the recorded history to FILE (one seed)")
+          .value("planted-bug", "none", "a known bug to plant, to see the checkers catch it")
+          .value("scenario", "", "a scenario file (docs/EXPERIMENTS.md)")
+          .value("out", "", "with --scenario: where the experiment outputs go")
+          .value("snapshot-entries", std::to_string(defaults.snapshot_entries), "entries between snapshots")
+          .value("log-tail-entries", std::to_string(defaults.log_tail_entries), "log kept behind a snapshot")
+          .flag("trace", "print every delivered event")
+          .footer("exit: 0 no violation, 1 a violation (its seed printed), 2 usage");
+  cli::Flags flags;
+  if (auto exit = command.parse(args, flags)) return *exit;
+  if (flags.has("scenario")) return run_scenario(flags);
+  if (flags.has("out")) return cli::usage_error("sim", "--out writes a scenario's outputs: give --scenario FILE");
+  auto options = parse_options(flags);
   if (!options.is_ok()) return cli::usage_error("sim", options.status().message());
-  if (flags->has("seeds")) {
-    if (flags->has("seed")) return cli::usage_error("sim", "give --seed or --seeds, not both");
-    if (flags->has("history")) return cli::usage_error("sim", "--history records one seed: use --seed");
-    auto range = parse_seed_range(flags->get("seeds"));
+  if (flags.has("seeds")) {
+    if (flags.has("seed")) return cli::usage_error("sim", "give --seed or --seeds, not both");
+    if (flags.has("history")) return cli::usage_error("sim", "--history records one seed: use --seed");
+    auto range = parse_seed_range(flags.get("seeds"));
     if (!range.is_ok()) return cli::usage_error("sim", range.status().message());
-    return run_sweep(*flags, *options, *range);
+    return run_sweep(flags, *options, *range);
   }
-  return run_one(*flags, *options);
+  return run_one(flags, *options);
 }
 
 }  // namespace keyval::commands

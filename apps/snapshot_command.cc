@@ -48,14 +48,10 @@ std::string megabytes(uint64_t bytes) {
   return text;
 }
 
-std::string members_json(const std::vector<Member>& members) {
-  std::string json;
-  for (const Member& member : members) {
-    cli::JsonLine line;
-    line.add("id", member.id).add("address", member.address);
-    json += (json.empty() ? "" : ",") + line.str();
-  }
-  return "[" + json + "]";
+cli::Json members_json(const std::vector<Member>& members) {
+  cli::Json json = cli::Json::array();
+  for (const Member& member : members) json.push_back(cli::JsonLine().add("id", member.id).add("address", member.address).json());
+  return json;
 }
 
 std::string members_text(const std::vector<Member>& members) {
@@ -93,11 +89,16 @@ class ProgressLine {
 };
 
 int save_main(const std::vector<std::string>& args) {
-  auto flags = cli::Flags::parse(args, client_flag_names());
-  if (!flags.is_ok()) return cli::usage_error("snapshot save", flags.status().message());
-  if (flags->positional().size() != 1) return cli::usage_error("snapshot save", "expects FILE");
-  const std::string path = flags->positional()[0];
-  auto client = client_from_flags(*flags);
+  cli::Command command("snapshot save", "back up the cluster's state into FILE (progress on stderr); a JSON line last",
+                       "FILE");
+  command.add(client_flag_specs()).footer("exit: 0 saved, 2 usage, 3 the cluster did not complete the backup");
+  cli::Flags flags;
+  if (auto exit = command.parse(args, flags)) return *exit;
+  if (flags.positional().size() != 1) return cli::usage_error("snapshot save", "expects FILE");
+  auto json_only = json_output(flags);
+  if (!json_only.is_ok()) return cli::usage_error("snapshot save", json_only.status().message());
+  const std::string path = flags.positional()[0];
+  auto client = client_from_flags(flags);
   if (!client.is_ok()) return cli::usage_error("snapshot save", client.status().message());
   ProgressLine progress;
   auto saved = (*client)->snapshot_save(path, [&](uint64_t done, uint64_t total) { progress(done, total); });
@@ -107,7 +108,7 @@ int save_main(const std::vector<std::string>& args) {
   }
   const double seconds = progress.elapsed_s();
   const uint64_t node = (*client)->leader();
-  std::cout << "saved snapshot at index " << saved->header.index << " (term " << saved->header.term << ") from node "
+  (*json_only ? std::cerr : std::cout) << "saved snapshot at index " << saved->header.index << " (term " << saved->header.term << ") from node "
             << node << " to " << path << ": " << saved->keys << " keys, " << saved->sessions << " sessions, "
             << saved->file_bytes << " bytes, checksum " << hex32(saved->checksum) << "\n";
   cli::JsonLine json;
@@ -119,10 +120,16 @@ int save_main(const std::vector<std::string>& args) {
 }
 
 int status_file_main(const std::vector<std::string>& args) {
-  auto flags = cli::Flags::parse(args, {});
-  if (!flags.is_ok()) return cli::usage_error("snapshot status", flags.status().message());
-  if (flags->positional().size() != 1) return cli::usage_error("snapshot status", "expects FILE");
-  const std::string path = flags->positional()[0];
+  const cli::Command command =
+      cli::Command("snapshot status", "verify a backup; print index, term, keys, bytes; a JSON line last", "FILE")
+          .add(output_flag_specs())
+          .footer("exit: 0 valid, 1 damaged, 2 usage");
+  cli::Flags flags;
+  if (auto exit = command.parse(args, flags)) return *exit;
+  if (flags.positional().size() != 1) return cli::usage_error("snapshot status", "expects FILE");
+  auto json_only = json_output(flags);
+  if (!json_only.is_ok()) return cli::usage_error("snapshot status", json_only.status().message());
+  const std::string path = flags.positional()[0];
   auto summary = verify_snapshot_file(posix_env(), path);
   if (!summary.is_ok()) {
     std::cerr << "keyval snapshot status: " << summary.status().to_string() << "\n";
@@ -132,7 +139,7 @@ int status_file_main(const std::vector<std::string>& args) {
     return exit_refused;
   }
   const SnapshotHeader& header = summary->header;
-  std::cout << "file " << path << ": valid\n"
+  (*json_only ? std::cerr : std::cout) << "file " << path << ": valid\n"
             << "index " << header.index << "\n"
             << "term " << header.term << "\n"
             << "keys " << summary->keys << "\n"
@@ -145,13 +152,22 @@ int status_file_main(const std::vector<std::string>& args) {
   json.add("file", path).add_bool("valid", true).add("index", header.index).add("term", header.term)
       .add("keys", summary->keys).add("sessions", summary->sessions).add("bytes", summary->file_bytes)
       .add("chunks", summary->chunks).add("checksum", hex32(summary->checksum))
-      .add_raw("configuration", members_json(header.configuration));
+      .add("configuration", members_json(header.configuration));
   std::cout << json.str() << std::endl;
   return cli::exit_ok;
 }
 
-Result<RestoreOptions> parse_restore(const std::vector<std::string>& args) {
-  KV_ASSIGN_OR_RETURN(cli::Flags flags, cli::Flags::parse(args, {"data-dir", "id", "peers", "cluster"}));
+cli::Command restore_command() {
+  return cli::Command("snapshot restore", "seed an empty data directory as node N of a new cluster from a backup",
+                      "FILE")
+      .value("data-dir", "", "the new node's data directory (missing or empty); required")
+      .value("id", "", "the new node's id; required")
+      .value("peers", "", "the new cluster's members, 1=HOST:PORT,...; required")
+      .value("cluster", RestoreOptions().cluster, "the new cluster's name")
+      .footer("exit: 0 restored, 1 a damaged file or a refused restore, 2 usage");
+}
+
+Result<RestoreOptions> parse_restore(const cli::Flags& flags) {
   if (flags.positional().size() != 1) return Status::invalid_argument("expects FILE");
   RestoreOptions options;
   options.snapshot_path = flags.positional()[0];
@@ -171,7 +187,9 @@ Result<RestoreOptions> parse_restore(const std::vector<std::string>& args) {
 }
 
 int restore_main(const std::vector<std::string>& args) {
-  auto options = parse_restore(args);
+  cli::Flags flags;
+  if (auto exit = restore_command().parse(args, flags)) return *exit;
+  auto options = parse_restore(flags);
   if (!options.is_ok()) return cli::usage_error("snapshot restore", options.status().message());
   auto restored = restore_snapshot(posix_env(), *options);
   if (!restored.is_ok()) {
@@ -192,7 +210,7 @@ int restore_main(const std::vector<std::string>& args) {
   json.add("file", options->snapshot_path).add("data_dir", options->data_directory).add("id", options->node_id)
       .add("cluster", options->cluster).add("index", backup.header.index).add("term", backup.header.term)
       .add("keys", restored->keys_loaded).add("snapshot", restored->snapshot_path)
-      .add_raw("members", members_json(options->members));
+      .add("members", members_json(options->members));
   std::cout << json.str() << std::endl;
   return cli::exit_ok;
 }
@@ -200,12 +218,11 @@ int restore_main(const std::vector<std::string>& args) {
 }  // namespace
 
 int snapshot_main(const std::vector<std::string>& args) {
-  if (args.empty()) return cli::usage_error("snapshot", "expects a subcommand: save, status or restore");
-  std::vector<std::string> rest(args.begin() + 1, args.end());
-  if (args[0] == "save") return save_main(rest);
-  if (args[0] == "status") return status_file_main(rest);
-  if (args[0] == "restore") return restore_main(rest);
-  return cli::usage_error("snapshot", "unknown subcommand '" + args[0] + "' (expected save, status or restore)");
+  return cli::dispatch("snapshot",
+                       {{"save", "back up the cluster's state into FILE", save_main},
+                        {"status", "verify a backup FILE", status_file_main},
+                        {"restore", "seed an empty data directory from a backup", restore_main}},
+                       args, "expects a subcommand: save, status or restore");
 }
 
 }  // namespace keyval::commands

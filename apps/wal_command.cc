@@ -105,10 +105,14 @@ int verify_data_directory_command(const std::string& directory) {
 }
 
 int verify(const std::vector<std::string>& args) {
-  auto flags = cli::Flags::parse(args, {});
-  if (!flags.is_ok()) return cli::usage_error("wal verify", flags.status().message());
-  if (flags->positional().size() != 1) return cli::usage_error("wal verify", "expects one directory: keyval wal verify DIR");
-  const std::string directory = flags->positional()[0];
+  const cli::Command command = cli::Command("wal verify",
+                                            "check every record of a WAL directory, or of a data directory's WAL "
+                                            "and LMDB together; the last line is JSON", "DIR")
+                                   .footer("exit: 0 clean, 1 torn tail, 2 usage / I/O error / no WAL, 3 corruption");
+  cli::Flags flags;
+  if (auto exit = command.parse(args, flags)) return *exit;
+  if (flags.positional().size() != 1) return cli::usage_error("wal verify", "expects one directory: keyval wal verify DIR");
+  const std::string directory = flags.positional()[0];
   if (posix_env().exists(join_path(directory, "wal"))) return verify_data_directory_command(directory);
   WalOptions options;
   options.read_only = true;
@@ -130,17 +134,20 @@ int verify(const std::vector<std::string>& args) {
 }
 
 int dump(const std::vector<std::string>& args) {
-  auto flags = cli::Flags::parse(args, {"from", "to"});
-  if (!flags.is_ok()) return cli::usage_error("wal dump", flags.status().message());
-  if (flags->positional().size() != 1) return cli::usage_error("wal dump", "expects one directory: keyval wal dump DIR");
-  auto from = flags->get_u64("from", 0);
-  auto to = flags->get_u64("to", UINT64_MAX);
+  const cli::Command command = cli::Command("wal dump", "one line per WAL record; the last line is JSON", "DIR")
+                                   .value("from", "0", "first index listed")
+                                   .value("to", "the last", "last index listed");
+  cli::Flags flags;
+  if (auto exit = command.parse(args, flags)) return *exit;
+  if (flags.positional().size() != 1) return cli::usage_error("wal dump", "expects one directory: keyval wal dump DIR");
+  auto from = flags.get_u64("from", 0);
+  auto to = flags.get_u64("to", UINT64_MAX);
   if (!from.is_ok()) return cli::usage_error("wal dump", from.status().message());
   if (!to.is_ok()) return cli::usage_error("wal dump", to.status().message());
-  std::string directory = flags->positional()[0];
+  std::string directory = flags.positional()[0];
   if (posix_env().exists(join_path(directory, "wal"))) {
     directory = join_path(directory, "wal");
-    std::cerr << "keyval wal dump: " << flags->positional()[0] << " is a data directory; listing " << directory
+    std::cerr << "keyval wal dump: " << flags.positional()[0] << " is a data directory; listing " << directory
               << "\n";
   }
   WalOptions options;
@@ -163,11 +170,10 @@ int dump(const std::vector<std::string>& args) {
 }  // namespace
 
 int wal_main(const std::vector<std::string>& args) {
-  if (args.empty()) return cli::usage_error("wal", "expects a subcommand: dump or verify");
-  std::vector<std::string> rest(args.begin() + 1, args.end());
-  if (args[0] == "verify") return verify(rest);
-  if (args[0] == "dump") return dump(rest);
-  return cli::usage_error("wal", "unknown subcommand '" + args[0] + "' (expected dump or verify)");
+  return cli::dispatch("wal",
+                       {{"dump", "one line per WAL record", dump},
+                        {"verify", "check every record (a data directory: WAL + LMDB)", verify}},
+                       args, "expects a subcommand: dump or verify");
 }
 
 }  // namespace keyval::commands

@@ -53,9 +53,19 @@ Stats stats_of(std::vector<double> values) {
   return stats;
 }
 
-std::string stats_json(const Stats& stats) {
-  return "{\"count\":" + std::to_string(stats.count) + ",\"min\":" + number(stats.min) +
-         ",\"median\":" + number(stats.median) + ",\"max\":" + number(stats.max) + "}";
+// A figure for summary.json: a whole number as one, else rounded to 3 decimals (as number()).
+nlohmann::ordered_json json_number(double value) {
+  if (value == std::floor(value) && std::fabs(value) < 1e15) return static_cast<int64_t>(value);
+  return std::round(value * 1000) / 1000;
+}
+
+nlohmann::ordered_json stats_json(const Stats& stats) {
+  nlohmann::ordered_json json;
+  json["count"] = stats.count;
+  json["min"] = json_number(stats.min);
+  json["median"] = json_number(stats.median);
+  json["max"] = json_number(stats.max);
+  return json;
 }
 
 // --- SVG ---------------------------------------------------------------------------------
@@ -238,23 +248,30 @@ std::string experiment_summary_json(const ExperimentResult& result) {
     failed += r.ops_failed;
     unknown += r.ops_unknown;
   }
-  std::string problems = "[";
-  for (size_t i = 0; i < result.problems.size(); ++i) problems += (i ? "," : "") + json_quoted(result.problems[i]);
-  problems += "]";
-  return "{\"experiment\":" + json_quoted(result.scenario.name) + ",\"mode\":" + json_quoted(result.mode) +
-         ",\"seed\":" + std::to_string(result.scenario.seed) + ",\"cycles\":" + std::to_string(result.cycles.size()) +
-         ",\"duration_ms\":" + number(result.duration_ms) + ",\"ops_acked\":" + std::to_string(acked) +
-         ",\"ops_failed\":" + std::to_string(failed) + ",\"ops_unknown\":" + std::to_string(unknown) +
-         ",\"unavailable_ms\":" + stats_json(stats_of(unavailable)) + ",\"recovery_ms\":" + stats_json(stats_of(recovery)) +
-         ",\"catch_up_ms\":" + stats_json(stats_of(catch_up)) + ",\"voter_ms\":" + stats_json(stats_of(voter)) +
-         ",\"new_member_bytes\":" + stats_json(stats_of(new_member_bytes)) + ",\"acked_writes\":" + std::to_string(result.acked_writes) +
-         ",\"lost_acked_writes\":" + std::to_string(result.lost_acked_writes) +
-         (result.linearizable.empty() ? std::string()
-                                      : ",\"linearizable\":" + json_quoted(result.linearizable) +
-                                            ",\"history_operations\":" + std::to_string(result.history_operations) +
-                                            ",\"history\":" + json_quoted(result.history_path)) +
-         ",\"problems\":" + problems +
-         ",\"ok\":" + (result.ok() ? "true" : "false") + "}";
+  nlohmann::ordered_json json;
+  json["experiment"] = result.scenario.name;
+  json["mode"] = result.mode;
+  json["seed"] = result.scenario.seed;
+  json["cycles"] = result.cycles.size();
+  json["duration_ms"] = json_number(result.duration_ms);
+  json["ops_acked"] = acked;
+  json["ops_failed"] = failed;
+  json["ops_unknown"] = unknown;
+  json["unavailable_ms"] = stats_json(stats_of(unavailable));
+  json["recovery_ms"] = stats_json(stats_of(recovery));
+  json["catch_up_ms"] = stats_json(stats_of(catch_up));
+  json["voter_ms"] = stats_json(stats_of(voter));
+  json["new_member_bytes"] = stats_json(stats_of(new_member_bytes));
+  json["acked_writes"] = result.acked_writes;
+  json["lost_acked_writes"] = result.lost_acked_writes;
+  if (!result.linearizable.empty()) {
+    json["linearizable"] = result.linearizable;
+    json["history_operations"] = result.history_operations;
+    json["history"] = result.history_path;
+  }
+  json["problems"] = result.problems;
+  json["ok"] = result.ok();
+  return json_text(json);
 }
 
 Status write_experiment_outputs(const std::string& directory, const ExperimentResult& result) {

@@ -1,6 +1,7 @@
-// Writer and reader of the history file (format: sim/history_json.h). The reader
-// is a hand-written parser for exactly one flat object per line, so every error
-// can name the line, the column and what was expected.
+// Writer and reader of the history file (format: sim/history_json.h). The writer is
+// nlohmann/json's (fields in the format's order); the reader is a hand-written parser for
+// exactly one flat object per line, so every error can name the line, the column and what
+// was expected, and so that a fuzzed line costs no exception.
 #include "sim/history_json.h"
 
 #include <cerrno>
@@ -12,37 +13,9 @@
 namespace keyval::sim {
 namespace {
 
-void append_escaped(std::string& out, const std::string& text) {
-  out += '"';
-  for (unsigned char byte : text) {
-    switch (byte) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default:
-        if (byte < 0x20) {
-          char escape[8];
-          std::snprintf(escape, sizeof escape, "\\u%04x", byte);
-          out += escape;
-        } else {
-          out += static_cast<char>(byte);
-        }
-    }
-  }
-  out += '"';
-}
-
-void append_field(std::string& out, const char* name, const std::optional<std::string>& text) {
-  out += std::string(",\"") + name + "\":";
-  if (text) {
-    append_escaped(out, *text);
-  } else {
-    out += "null";
-  }
+// A string, or null when absent.
+nlohmann::ordered_json optional_text(const std::optional<std::string>& text) {
+  return text ? nlohmann::ordered_json(*text) : nlohmann::ordered_json(nullptr);
 }
 
 // One JSON value as this format allows it: a string, an unsigned integer or null.
@@ -293,24 +266,24 @@ Result<Operation> operation_from(const Fields& fields, size_t line_number) {
 
 }  // namespace
 
-std::string json_quoted(const std::string& text) {
-  std::string out;
-  append_escaped(out, text);
-  return out;
+std::string json_text(const nlohmann::ordered_json& value) {
+  return value.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
+std::string json_quoted(const std::string& text) { return json_text(nlohmann::ordered_json(text)); }
+
 std::string to_json_line(const Operation& operation) {
-  std::string out = "{\"client\":" + std::to_string(operation.client) + ",\"op\":\"" + kind_name(operation.op) +
-                    "\",\"key\":";
-  append_escaped(out, operation.key);
-  append_field(out, "value", operation.value);
-  append_field(out, "expected", operation.expected);
-  out += ",\"invoke\":" + std::to_string(operation.invoke_ns);
-  out += ",\"complete\":" + (operation.complete_ns ? std::to_string(*operation.complete_ns) : std::string("null"));
-  out += std::string(",\"status\":\"") + status_name(operation.status) + "\"";
-  append_field(out, "output", operation.output);
-  out += "}";
-  return out;
+  nlohmann::ordered_json line;
+  line["client"] = operation.client;
+  line["op"] = kind_name(operation.op);
+  line["key"] = operation.key;
+  line["value"] = optional_text(operation.value);
+  line["expected"] = optional_text(operation.expected);
+  line["invoke"] = operation.invoke_ns;
+  line["complete"] = operation.complete_ns ? nlohmann::ordered_json(*operation.complete_ns) : nlohmann::ordered_json(nullptr);
+  line["status"] = status_name(operation.status);
+  line["output"] = optional_text(operation.output);
+  return json_text(line);
 }
 
 Result<Operation> parse_json_line(std::string_view line, size_t line_number) {

@@ -18,6 +18,7 @@
 // reader reports the torn line by number rather than guessing.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,8 +30,11 @@ namespace keyval::sim {
 
 // One line, without the trailing newline.
 std::string to_json_line(const Operation& operation);
-// `text` as a JSON string: quoted, with quotes, backslashes and control characters escaped.
+// `text` as a JSON string: quoted, with quotes, backslashes and control characters escaped
+// (nlohmann/json; bytes that are not UTF-8 become U+FFFD).
 std::string json_quoted(const std::string& text);
+// `value` on one line, as nlohmann/json writes it (no spaces; bytes that are not UTF-8 become U+FFFD).
+std::string json_text(const nlohmann::ordered_json& value);
 // `line_number` (1-based) only goes into error messages.
 Result<Operation> parse_json_line(std::string_view line, size_t line_number);
 

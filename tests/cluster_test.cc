@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include "actors/client_protocol.h"
@@ -103,6 +104,10 @@ BOOST_FIXTURE_TEST_CASE(three_nodes_elect_one_leader_and_replicate_every_write, 
   BOOST_TEST_REQUIRE(got.is_ok(), got.status().message());
   BOOST_TEST(got->value == "value-42");
   BOOST_TEST(contains(read_text(cluster->log_path(leader_id)), "elected leader in term"));
+  // One structured line per event: time, level, node id, and the term on the raft node's lines.
+  const std::regex elected("\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z info \\[node " + std::to_string(leader_id) +
+                           "\\] \\[term \\d+\\] raft node " + std::to_string(leader_id) + ": elected leader in term");
+  BOOST_TEST(std::regex_search(read_text(cluster->log_path(leader_id)), elected), read_text(cluster->log_path(leader_id)));
   expect_clean_stop();
 }
 
@@ -332,7 +337,8 @@ BOOST_AUTO_TEST_CASE(bad_flags_and_config_lines_exit_two_naming_the_problem) {
   for (const char* arguments : {"node", "node --id 0 --data-dir x", "node --id 1", "node --id 4 --data-dir x",
                                 "node --id 1 --data-dir x --peers 1=nohost", "node --id 1 --data-dir x --tick-ms 0",
                                 "node --id 1 --data-dir x --bogus 1", "node --id 1 --data-dir x --peers 1=a.example:1",
-                                "node --id 1 --data-dir x --wal-segment-bytes 4095"}) {
+                                "node --id 1 --data-dir x --wal-segment-bytes 4095",
+                                "node --id 1 --data-dir x --log-level loud", "node --id 1 --data-dir x --log-file /dev/null/f"}) {
     auto run = run_keyval(arguments);
     BOOST_TEST(run.exit_code == 2, arguments << ": " << run.output);
     BOOST_TEST(contains(run.output, "keyval node:"), run.output);
@@ -363,6 +369,27 @@ BOOST_AUTO_TEST_CASE(a_data_directory_of_another_node_or_cluster_is_refused) {
   run = run_keyval("node --id 1 --data-dir " + dir.file("e") + " --peers 1=127.0.0.1:1 --bootstrap");
   BOOST_TEST(run.exit_code == 1, run.output);
   BOOST_TEST(contains(run.output, "holds data (wal/) but no IDENTITY"), run.output);
+}
+
+// --log-file takes the log instead of stderr; --log-level error keeps only the errors.
+BOOST_AUTO_TEST_CASE(log_file_and_log_level_choose_where_and_what) {
+  TempDir dir;
+  uint16_t port = 0;
+  const int fd = listen_on_free_port(&port);  // the node cannot start: one error line
+  const std::string taken = "127.0.0.1:" + std::to_string(port);
+  auto to_stderr = run_keyval("node --id 1 --data-dir " + dir.file("d") + " --peers 1=" + taken + " --bootstrap");
+  BOOST_TEST(to_stderr.exit_code == 1, to_stderr.output);
+  BOOST_TEST(contains(to_stderr.output, " info [node 1] "), to_stderr.output);
+  BOOST_TEST(contains(to_stderr.output, " error [node 1] cannot start: cannot listen for peers on " + taken),
+             to_stderr.output);
+  auto to_file = run_keyval("node --id 1 --data-dir " + dir.file("d") + " --peers 1=" + taken +
+                            " --bootstrap --log-level error --log-file " + dir.file("node.log"));
+  BOOST_TEST(to_file.exit_code == 1, to_file.output);
+  BOOST_TEST(!contains(to_file.output, "cannot listen"), to_file.output);
+  const std::string log = read_text(dir.file("node.log"));
+  BOOST_TEST(contains(log, " error [node 1] cannot start: cannot listen for peers on " + taken), log);
+  BOOST_TEST(!contains(log, " info "), log);
+  ::close(fd);
 }
 
 BOOST_AUTO_TEST_CASE(a_port_in_use_is_refused_with_the_address) {

@@ -12,7 +12,9 @@
 #include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <functional>
+#include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <mutex>
 #include <thread>
 
@@ -549,6 +551,116 @@ BOOST_AUTO_TEST_CASE(an_unreachable_cluster_exits_three_naming_the_failure) {
   auto status = run_cli("status --timeout-ms 300 --endpoints " + down.endpoint().str());
   BOOST_TEST(status.exit_code == 3, status.output);
   BOOST_TEST(contains(status.output, "unreachable"), status.output);
+}
+
+
+// A value too big for a command line (the kernel's 128 KiB bound on one argument) goes in from a
+// file and from stdin, and comes back byte for byte.
+BOOST_AUTO_TEST_CASE(a_one_mebibyte_value_goes_in_from_a_file_and_from_stdin) {
+  FakeNode leader(kv_leader(1));
+  const std::string at = " --endpoints " + leader.endpoint().str();
+  testing::TempDir dir;
+  std::string value(1u << 20, 'x');
+  for (size_t i = 0; i < value.size(); ++i) value[i] = static_cast<char>('a' + (i * 7919) % 26);
+  { std::ofstream(dir.file("value"), std::ios::binary) << value; }
+  auto from_file = run_cli("put big --value-file " + dir.file("value") + at);
+  BOOST_TEST(from_file.exit_code == 0, from_file.output);
+  auto read_back = run_cli("get big" + at);
+  BOOST_TEST(read_back.exit_code == 0);
+  BOOST_TEST((read_back.output == value + "\n"), "get big returned " << read_back.output.size() << " bytes");
+  auto from_stdin = run_cli("put big2 - " + at + " < " + dir.file("value"));
+  BOOST_TEST(from_stdin.exit_code == 0, from_stdin.output);
+  auto cas_from_stdin = run_cli("cas big2 - --expect-absent" + at + " < " + dir.file("value"));
+  BOOST_TEST(cas_from_stdin.exit_code == 1, "big2 exists: no match");
+  auto stdin_back = run_cli("get big2" + at);
+  BOOST_TEST((stdin_back.output == value + "\n"), "get big2 returned " << stdin_back.output.size() << " bytes");
+  auto missing = run_cli("put k --value-file " + dir.file("nothing-here") + at);
+  BOOST_TEST(missing.exit_code == 2, missing.output);
+  BOOST_TEST(contains(missing.output, "nothing-here"), missing.output);
+  auto both = run_cli("put k v --value-file " + dir.file("value") + at);
+  BOOST_TEST(both.exit_code == 2, both.output);
+}
+
+// -w json (and --json): one JSON object per result on stdout, with the fields scripts read.
+BOOST_AUTO_TEST_CASE(json_output_is_one_object_per_result_with_the_expected_fields) {
+  FakeNode leader(kv_leader(1));
+  const std::string at = " --endpoints " + leader.endpoint().str();
+  auto parse = [](const testing::Run& run) {
+    nlohmann::json object = nlohmann::json::parse(run.output, nullptr, false);
+    BOOST_TEST(!object.is_discarded(), "not one JSON object: " << run.output);
+    return object;
+  };
+  auto put = parse(run_cli("put k \"v 1\" -w json" + at));
+  BOOST_TEST(put["command"] == "put");
+  BOOST_TEST(put["key"] == "k");
+  BOOST_TEST(put["index"].is_number_unsigned());
+  auto get_run = run_cli("get k --json" + at);
+  BOOST_TEST(get_run.exit_code == 0, get_run.output);
+  auto get = parse(get_run);
+  BOOST_TEST(get["found"] == true);
+  BOOST_TEST(get["value"] == "v 1");
+  auto absent_run = run_cli("get nothing -w json" + at);
+  BOOST_TEST(absent_run.exit_code == 1, absent_run.output);
+  BOOST_TEST(nlohmann::json::parse(absent_run.output.substr(0, absent_run.output.find('\n')))["found"] == false,
+             absent_run.output);
+  auto unmatched_run = run_cli("cas k old new -w json" + at);
+  BOOST_TEST(unmatched_run.exit_code == 1, unmatched_run.output);
+  auto unmatched = parse(unmatched_run);
+  BOOST_TEST(unmatched["succeeded"] == false);
+  BOOST_TEST(unmatched["value"] == "v 1");
+  auto swapped = parse(run_cli("cas k \"v 1\" v2 -w json" + at));
+  BOOST_TEST(swapped["succeeded"] == true);
+  auto deleted = parse(run_cli("del k -w json" + at));
+  BOOST_TEST(deleted["command"] == "del");
+  BOOST_TEST(deleted["deleted"] == true);
+  auto status_run = run_cli("status -w json" + at);
+  BOOST_TEST(status_run.exit_code == 0, status_run.output);
+  auto status = parse(status_run);
+  BOOST_TEST(status["nodes_answered"] == 1);
+  BOOST_TEST(status["leader"] == 1);
+  BOOST_TEST(status["views"][0]["role"] == "leader");
+  auto bad = run_cli("get k -w yaml" + at);
+  BOOST_TEST(bad.exit_code == 2, bad.output);
+  BOOST_TEST(contains(bad.output, "-w/--write-out expects text or json"), bad.output);
+}
+
+// bench kv says what its errors were: counts by status and message, on stderr and in the JSON.
+BOOST_AUTO_TEST_CASE(bench_kv_counts_its_errors_by_cause) {
+  // Puts are rejected as invalid (no retry); the client's first status request is answered.
+  FakeNode node([](const ClientRequest& request) {
+    if (request.op == ClientOp::put && request.key.back() == '1') return std::optional(answer(ClientStatus::rejected, 1));
+    return kv_leader(1)(request);
+  });
+  auto run = run_cli("bench kv --clients 1 --ops 6 --keys 3 --key-bytes 4 --value-bytes 8 --timeout-ms 2000 --endpoints " +
+                     node.endpoint().str());
+  BOOST_TEST(run.exit_code == 0, run.output);
+  nlohmann::json summary = nlohmann::json::parse(run.last_line(), nullptr, false);
+  BOOST_REQUIRE_MESSAGE(!summary.is_discarded(), run.output);
+  BOOST_TEST(summary["errors"] == 2, run.output);
+  BOOST_REQUIRE(summary["errors_by_cause"].size() == 1u);
+  BOOST_TEST(summary["errors_by_cause"][0]["count"] == 2);
+  BOOST_TEST(summary["errors_by_cause"][0]["message"].get<std::string>().find("rejected") != std::string::npos, run.output);
+  BOOST_TEST(contains(run.output, "  2 x "), run.output);
+}
+
+// --hex: binary keys and values (NUL, 0xff) in and out.
+BOOST_AUTO_TEST_CASE(hex_round_trips_a_value_with_nul_and_ff_bytes) {
+  FakeNode leader(kv_leader(1));
+  const std::string at = " --endpoints " + leader.endpoint().str();
+  auto put = run_cli("put --hex 00ff6b 00ff41FF00" + at);
+  BOOST_TEST(put.exit_code == 0, put.output);
+  const std::vector<ClientRequest> requests = leader.requests();
+  BOOST_REQUIRE(!requests.empty());
+  BOOST_TEST((requests.back().key == std::string("\x00\xff" "k", 3)));
+  BOOST_TEST((requests.back().value == std::string("\x00\xff" "A\xff\x00", 5)));
+  auto get = run_cli("get --hex 00ff6b" + at);
+  BOOST_TEST(get.exit_code == 0, get.output);
+  BOOST_TEST(get.output == "00ff41ff00\n");
+  auto json = run_cli("get --hex 00ff6b -w json" + at);
+  BOOST_TEST(nlohmann::json::parse(json.output)["value"] == "00ff41ff00", json.output);
+  auto odd = run_cli("get --hex abc" + at);
+  BOOST_TEST(odd.exit_code == 2, odd.output);
+  BOOST_TEST(contains(odd.output, "not hex"), odd.output);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

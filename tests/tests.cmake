@@ -101,7 +101,7 @@ keyval_test(known_nodes_test unit)
 target_link_libraries(known_nodes_test PRIVATE keyval_cluster)
 
 keyval_test(kv_client_test storage)
-target_link_libraries(kv_client_test PRIVATE keyval_cluster)
+target_link_libraries(kv_client_test PRIVATE keyval_cluster nlohmann_json::nlohmann_json)
 # Run directly (not through CTest), the test still finds the binary it runs.
 target_compile_definitions(kv_client_test PRIVATE KEYVAL_BINARY_DEFAULT="$<TARGET_FILE:keyval>")
 add_dependencies(kv_client_test keyval)

@@ -253,4 +253,40 @@ BOOST_AUTO_TEST_CASE(dump_of_a_data_directory_lists_its_wal) {
   BOOST_TEST(run.last_line().find("\"last_index\":300") != std::string::npos, run.last_line());
 }
 
+// Every command and subcommand answers --help (exit 0) with its usage and every flag with its
+// default; keyval --version names the version.
+BOOST_AUTO_TEST_CASE(every_command_has_help_listing_flags_with_defaults) {
+  Run version = run_keyval("--version");
+  BOOST_TEST(version.exit_code == 0, version.output);
+  BOOST_TEST(version.output.find("keyval ") == 0, version.output);
+  BOOST_TEST(version.output.find('.') != std::string::npos, version.output);
+  for (const char* command :
+       {"demo", "wal dump", "wal verify", "bench wal", "bench store", "bench recovery", "bench kv", "bench snapshot",
+        "bench size", "bench transfer", "bench replace", "sim", "node", "cluster start", "cluster demo",
+        "experiment run", "experiment check", "put", "get", "del", "cas", "range", "status", "snapshot save",
+        "snapshot status", "snapshot restore", "leader transfer", "member list", "member add", "member promote",
+        "member remove"}) {
+    Run help = run_keyval(std::string(command) + " --help");
+    BOOST_TEST(help.exit_code == 0, command << ": " << help.output);
+    BOOST_TEST(help.output.find(std::string("usage: keyval ") + command) != std::string::npos, help.output);
+  }
+  for (const char* group : {"wal", "bench", "cluster", "experiment", "snapshot", "leader", "member"}) {
+    Run help = run_keyval(std::string(group) + " --help");
+    BOOST_TEST(help.exit_code == 0, group << ": " << help.output);
+  }
+  Run member_add = run_keyval("member add --help");
+  for (const char* line : {"--peer", "--client", "--learner", "--catch-up-timeout-ms VALUE=60000",
+                           "--endpoints VALUE=127.0.0.1:7101", "--timeout-ms VALUE=5000", "-w,--write-out VALUE=text"}) {
+    BOOST_TEST(member_add.output.find(line) != std::string::npos, line << " in\n" << member_add.output);
+  }
+  Run node = run_keyval("node --help");
+  for (const char* line : {"--id", "--data-dir", "--tick-ms VALUE=10", "--snapshot-entries VALUE=10000", "--config",
+                           "--bootstrap", "--join", "--cluster-secret-file"}) {
+    BOOST_TEST(node.output.find(line) != std::string::npos, line << " in\n" << node.output);
+  }
+  Run bad = run_keyval("wal dump /nonexistent --from");
+  BOOST_TEST(bad.exit_code == 2, bad.output);
+  BOOST_TEST(bad.output.find("keyval wal dump: --from") != std::string::npos, bad.output);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
