@@ -42,8 +42,9 @@ constexpr uint64_t leader_timeout_ms = 10000;
 
 Result<std::unique_ptr<LocalCluster>> make_cluster(const std::string& directory, uint64_t nodes, uint16_t client_base,
                                                    uint16_t peer_base, const std::string& tls_directory = "",
-                                                   const std::string& cluster_secret_file = "") {
+                                                   const std::string& cluster_secret_file = "", uint16_t redis_base = 0) {
   LocalClusterOptions options;
+  for (uint64_t i = 0; redis_base != 0 && i < nodes; ++i) options.redis_ports.push_back(static_cast<uint16_t>(redis_base + i));
   options.directory = directory;
   options.nodes = nodes;
   options.client_port_base = client_base;
@@ -105,6 +106,8 @@ void print_status(LocalCluster& cluster) {
 
 // --- keyval cluster start -------------------------------------------------------------------
 
+std::string tls_directory_of(const cli::Flags& flags) { return flags.get("tls-dir"); }
+
 int start_main(const std::vector<std::string>& args) {
   const cli::Command command =
       cli::Command("cluster start", "a local cluster of keyval node processes in the foreground; Ctrl-C stops it")
@@ -114,6 +117,7 @@ int start_main(const std::vector<std::string>& args) {
           .value("peer-port-base", "7201", "node i listens for peers on 127.0.0.1:(base + i - 1)")
           .value("tls-dir", "", "certificates made by scripts/make-certs.sh: TLS everywhere (docs/SECURITY.md)")
           .value("cluster-secret-file", "", "the peers' shared secret (docs/SECURITY.md)")
+          .value("redis-port-base", "0 (none)", "node i serves the Redis protocol on 127.0.0.1:(base + i - 1) (docs/REDIS.md)")
           .footer("exit: 0 every node stopped cleanly, 1 a port in use or a node that failed, 2 usage");
   cli::Flags flags;
   if (auto exit = command.parse(args, flags)) return *exit;
@@ -121,14 +125,21 @@ int start_main(const std::vector<std::string>& args) {
   auto nodes = flags.get_u64("nodes", 3);
   auto client_base = flags.get_u64("client-port-base", 7101);
   auto peer_base = flags.get_u64("peer-port-base", 7201);
-  for (const auto* value : {&nodes, &client_base, &peer_base}) {
+  auto redis_base = flags.get_u64("redis-port-base", 0);
+  for (const auto* value : {&nodes, &client_base, &peer_base, &redis_base}) {
     if (!value->is_ok()) return cli::usage_error("cluster start", value->status().message());
+  }
+  if (*redis_base + *nodes > 65536) return cli::usage_error("cluster start", "--redis-port-base leaves no room for every node");
+  if (*redis_base != 0 && !tls_directory_of(flags).empty()) {
+    return cli::usage_error("cluster start", "--redis-port-base cannot be combined with --tls-dir yet (docs/REDIS.md)");
   }
   if (*nodes == 0 || *nodes > 9) return cli::usage_error("cluster start", "--nodes expects 1..9");
   if (*client_base == 0 || *client_base + *nodes > 65536 || *peer_base == 0 || *peer_base + *nodes > 65536) {
     return cli::usage_error("cluster start", "port bases expect 1..65535, with room for every node");
   }
-  for (const auto& [base, what] : {std::pair{*client_base, "client"}, std::pair{*peer_base, "peer"}}) {
+  for (const auto& [base, what] : {std::pair{*client_base, "client"}, std::pair{*peer_base, "peer"},
+                                   std::pair{*redis_base, "redis"}}) {
+    if (base == 0) continue;
     Status free = check_ports_free(static_cast<uint16_t>(base), *nodes, what);
     if (!free.is_ok()) {
       std::cerr << "keyval cluster start: " << free.message() << "\n";
@@ -137,7 +148,8 @@ int start_main(const std::vector<std::string>& args) {
   }
   const std::string tls_directory = flags.get("tls-dir");
   auto cluster = make_cluster(flags.get("dir"), *nodes, static_cast<uint16_t>(*client_base),
-                              static_cast<uint16_t>(*peer_base), tls_directory, flags.get("cluster-secret-file"));
+                              static_cast<uint16_t>(*peer_base), tls_directory, flags.get("cluster-secret-file"),
+                              static_cast<uint16_t>(*redis_base));
   if (!cluster.is_ok()) return cli::usage_error("cluster start", cluster.status().message());
   LocalCluster& c = **cluster;
 
@@ -175,8 +187,12 @@ int start_main(const std::vector<std::string>& args) {
   print_status(c);
   const std::string client_tls_flags = tls_directory.empty() ? "" : " --tls-ca " + tls_directory + "/ca.crt";
   std::cout << "endpoints: " << c.endpoints_flag() << "\n"
-            << "try: keyval put hello world --endpoints " << c.endpoints_flag() << client_tls_flags << "\n"
-            << "stop: Ctrl-C, or kill " << ::getpid() << "\n"
+            << "try: keyval put hello world --endpoints " << c.endpoints_flag() << client_tls_flags << "\n";
+  if (*redis_base != 0) {
+    std::cout << "redis: 127.0.0.1:" << *redis_base << ".." << (*redis_base + *nodes - 1)
+              << " (try: redis-cli -p " << *redis_base << " SET hello world)\n";
+  }
+  std::cout << "stop: Ctrl-C, or kill " << ::getpid() << "\n"
             << std::flush;
   timespec poll{0, 200 * 1000 * 1000};
   while (true) {

@@ -78,6 +78,13 @@ Result<sim::SimOptions> parse_options(const cli::Flags& flags) {
   KV_ASSIGN_OR_RETURN(options.planted_bug, parse_planted_bug(flags.get("planted-bug")));
   KV_ASSIGN_OR_RETURN(options.snapshot_entries, flags.get_u64("snapshot-entries", options.snapshot_entries));
   KV_ASSIGN_OR_RETURN(options.log_tail_entries, flags.get_u64("log-tail-entries", options.log_tail_entries));
+  KV_ASSIGN_OR_RETURN(uint64_t increments, flags.get_u64("increment-percent", 0));
+  if (increments > options.get_percent) {
+    return Status::invalid_argument("--increment-percent must be 0.." + std::to_string(options.get_percent) +
+                                    " (taken from the gets)");
+  }
+  options.increment_percent = static_cast<uint32_t>(increments);
+  options.get_percent -= static_cast<uint32_t>(increments);
   options.trace = flags.has("trace");
   return options;
 }
@@ -85,7 +92,7 @@ Result<sim::SimOptions> parse_options(const cli::Flags& flags) {
 std::string replay_command(const cli::Flags& flags, uint64_t seed) {
   std::string command = "keyval sim --seed " + std::to_string(seed);
   for (const char* name : {"nodes", "ops", "clients", "keys", "duration-ms", "faults", "planted-bug", "snapshot-entries",
-                           "log-tail-entries"}) {
+                           "log-tail-entries", "increment-percent"}) {
     if (flags.has(name)) command += std::string(" --") + name + " " + flags.get(name);
   }
   return command;
@@ -103,6 +110,7 @@ std::string result_json(const sim::SimResult& result) {
       .add("linearizable", sim::verdict_name(result.linearizable))
       .add("acked_writes", result.acked_writes)
       .add("lost_acked_writes", result.lost_acked_writes)
+      .add("increments_acked", result.increments_acked)
       .add("steps", result.steps)
       .add("crashes", result.crashes)
       .add("restarts", result.restarts)
@@ -258,6 +266,7 @@ int sim_main(const std::vector<std::string>& args) {
           .value("out", "", "with --scenario: where the experiment outputs go")
           .value("snapshot-entries", std::to_string(defaults.snapshot_entries), "entries between snapshots")
           .value("log-tail-entries", std::to_string(defaults.log_tail_entries), "log kept behind a snapshot")
+          .value("increment-percent", "0", "increments of counter keys (the Redis INCR), taken from the gets")
           .flag("trace", "print every delivered event")
           .footer("exit: 0 no violation, 1 a violation (its seed printed), 2 usage");
   cli::Flags flags;

@@ -253,6 +253,55 @@ BOOST_AUTO_TEST_CASE(malformed_resp_closes_only_that_connection) {
   BOOST_CHECK_EQUAL(healthy.read_some(19), "+OK\r\n+PONG\r\n$1\r\nv\r\n");
 }
 
+// `keyval cluster start --redis-port-base P`: every node it starts serves Redis on P + i - 1,
+// its banner says so, and SIGTERM (by PID) stops every node with exit 0.
+BOOST_AUTO_TEST_CASE(cluster_start_with_a_redis_port_base_serves_redis_on_every_node) {
+  require_tools();
+  TempDir dir;
+  auto free_run = [](uint16_t from) {
+    for (uint16_t base = from; base < from + 2000; base += 7) {
+      bool free = true;
+      for (uint16_t port = base; port < base + 3 && free; ++port) free = testing::port_is_free(port);
+      if (free) return base;
+    }
+    BOOST_FAIL("no three free ports in a row from " << from);
+    return uint16_t{0};
+  };
+  const uint16_t client_base = free_run(static_cast<uint16_t>(24000 + ::getpid() % 3000));
+  const uint16_t peer_base = free_run(static_cast<uint16_t>(client_base + 10));
+  const uint16_t redis_base = free_run(static_cast<uint16_t>(peer_base + 10));
+  const std::string output = dir.file("cluster-start.out");
+  const pid_t pid = ::fork();
+  BOOST_REQUIRE(pid >= 0);
+  if (pid == 0) {
+    const std::string command = "exec \"" + std::string(std::getenv("KEYVAL_BINARY")) + "\" cluster start --dir " +
+                                dir.file("c") + " --client-port-base " + std::to_string(client_base) +
+                                " --peer-port-base " + std::to_string(peer_base) + " --redis-port-base " +
+                                std::to_string(redis_base) + " > " + output + " 2>&1";
+    ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  auto read_output = [&] {
+    std::ifstream in(output);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  };
+  for (int i = 0; i < 300 && read_output().find("stop: ") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const std::string started = read_output();
+  BOOST_CHECK_MESSAGE(started.find("redis: 127.0.0.1:" + std::to_string(redis_base)) != std::string::npos, started);
+  Shell set = shell("redis-cli -p " + std::to_string(redis_base) + " SET started yes");
+  BOOST_CHECK_MESSAGE(set.exit_code == 0 && set.output == "OK\n", set.output << started);
+  for (int i = 1; i < 3; ++i) {
+    Shell get = shell("redis-cli -p " + std::to_string(redis_base + i) + " GET started");
+    BOOST_CHECK_MESSAGE(get.output == "yes\n", get.output);
+  }
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  BOOST_REQUIRE(::waitpid(pid, &status, 0) == pid);
+  BOOST_CHECK_MESSAGE(WIFEXITED(status) && WEXITSTATUS(status) == 0, read_output());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace keyval
