@@ -23,7 +23,7 @@ cmake --build "$build_dir" -j "${KEYVAL_JOBS:-2}" --target fuzzers
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
-fuzzers=(wal_segment wal_record storage_codec wire snapshot_file text_parsers)
+fuzzers=(wal_segment wal_record storage_codec wire snapshot_file text_parsers resp)
 failed=()
 for fuzzer in "${fuzzers[@]}"; do
   work="$build_dir/corpus/$fuzzer"

@@ -39,7 +39,8 @@ const std::vector<ClientOp> all_ops = {ClientOp::put,    ClientOp::get,         
                                        ClientOp::cas,    ClientOp::status,         ClientOp::snapshot_begin,
                                        ClientOp::snapshot_chunk, ClientOp::leader_transfer,
                                        ClientOp::member_list, ClientOp::member_add, ClientOp::member_promote,
-                                       ClientOp::member_remove, ClientOp::range};
+                                       ClientOp::member_remove, ClientOp::range, ClientOp::put_many,
+                                       ClientOp::del_many, ClientOp::increment, ClientOp::append};
 
 const std::vector<ClientStatus> all_statuses = {
     ClientStatus::ok,       ClientStatus::not_leader,    ClientStatus::no_leader,       ClientStatus::timeout,
@@ -150,9 +151,16 @@ ClientRequest sample_request(ClientOp op) {
   request.client_id = 5;
   request.sequence = 12;
   request.op = op;
-  const bool keyed = op == ClientOp::put || op == ClientOp::get || op == ClientOp::del || op == ClientOp::cas;
+  const bool keyed = op == ClientOp::put || op == ClientOp::get || op == ClientOp::del || op == ClientOp::cas ||
+                     op == ClientOp::increment || op == ClientOp::append;
   if (keyed) request.key = std::string("k\0ey", 4);  // keys are bytes, NUL included
-  if (op == ClientOp::put || op == ClientOp::cas) request.value = std::string("v\0alue", 6);
+  if (op == ClientOp::put || op == ClientOp::cas || op == ClientOp::append) request.value = std::string("v\0alue", 6);
+  if (op == ClientOp::put_many || op == ClientOp::del_many) request.keys = {std::string("a\0", 2), "b"};
+  if (op == ClientOp::put_many) {
+    request.values = {"", std::string("v\0", 2)};
+    request.condition = 2;
+  }
+  if (op == ClientOp::increment) request.delta = INT64_MIN;
   if (op == ClientOp::cas) request.expected = std::string("old");
   if (op == ClientOp::status) request.hash = true;
   if (op == ClientOp::snapshot_chunk) {
@@ -211,6 +219,7 @@ ClientResponse sample_response(ClientStatus status) {
   response.values = {"1", "", std::string("\0", 1)};
   response.range_count = 3;
   response.more = true;
+  response.number = -42;
   return response;
 }
 
@@ -478,9 +487,10 @@ BOOST_AUTO_TEST_CASE(every_status_round_trips) {
 BOOST_AUTO_TEST_CASE(names_match_the_header) {
   const char* op_names[] = {"put",    "get",           "del",            "cas",
                             "status", "snapshot_begin", "snapshot_chunk", "leader_transfer",
-                            "member_list", "member_add", "member_promote", "member_remove", "range"};
-  for (uint8_t op = 0; op <= 12; ++op) BOOST_TEST(client_op_name(static_cast<ClientOp>(op)) == op_names[op]);
-  BOOST_TEST(client_op_name(static_cast<ClientOp>(13)) == "invalid");
+                            "member_list", "member_add", "member_promote", "member_remove", "range",
+                            "put_many", "del_many", "increment", "append"};
+  for (uint8_t op = 0; op <= 16; ++op) BOOST_TEST(client_op_name(static_cast<ClientOp>(op)) == op_names[op]);
+  BOOST_TEST(client_op_name(static_cast<ClientOp>(17)) == "invalid");
   const char* status_names[] = {"ok",       "not_leader",    "no_leader",       "timeout",
                                 "rejected", "stale_request", "session_expired", "lost",
                                 "busy",     "unavailable"};
@@ -582,11 +592,39 @@ BOOST_AUTO_TEST_CASE(unknown_op_is_refused) {
   std::vector<uint8_t> bytes = encode_client_request(sample_request(ClientOp::status));
   size_t offset = request_discriminant_offset();
   BOOST_REQUIRE(bytes[offset] == static_cast<uint8_t>(schema::ClientRequest::STATUS));  // the layout assumed
-  bytes[offset] = 13;  // one past range
+  bytes[offset] = 17;  // one past append
   auto decoded = decode_request(bytes);
   BOOST_REQUIRE(!decoded.is_ok());
   BOOST_TEST(decoded.status().code() == Code::corruption);
-  BOOST_TEST(contains(decoded.status().message(), "unknown op 13"));
+  BOOST_TEST(contains(decoded.status().message(), "unknown op 17"));
+}
+
+// The many-key requests are checked at the edge like keyed ones: at least one key, each a
+// valid key, one value per key, a known condition.
+BOOST_AUTO_TEST_CASE(many_key_requests_are_refused_when_malformed) {
+  ClientRequest request = sample_request(ClientOp::put_many);
+  auto check_refused = [](const ClientRequest& bad, const std::string& why) {
+    auto decoded = decode_request(encode_client_request(bad));
+    BOOST_REQUIRE(!decoded.is_ok());
+    BOOST_TEST(decoded.status().code() == Code::invalid_argument);
+    BOOST_TEST(contains(decoded.status().message(), why), decoded.status().message());
+  };
+  ClientRequest no_keys = request;
+  no_keys.keys.clear();
+  no_keys.values.clear();
+  check_refused(no_keys, "with no keys");
+  ClientRequest uneven = request;
+  uneven.values.pop_back();
+  check_refused(uneven, "2 keys and 1 values");
+  ClientRequest empty_key = request;
+  empty_key.keys[1] = "";
+  check_refused(empty_key, "empty key");
+  ClientRequest condition = request;
+  condition.condition = 3;
+  check_refused(condition, "unknown condition 3");
+  ClientRequest del_many = sample_request(ClientOp::del_many);
+  del_many.keys.push_back(std::string(kv_key_bytes_max + 1, 'k'));
+  check_refused(del_many, "over the bound");
 }
 
 BOOST_AUTO_TEST_CASE(range_bounds_may_be_empty_but_not_over_the_key_bound) {

@@ -1,6 +1,6 @@
 # libFuzzer harnesses (KEYVAL_FUZZ=ON, clang only): everything that reads bytes from a disk or a
 # socket. scripts/fuzz.sh builds and runs them; their seed corpora are in tests/fuzz/corpus/.
-set(KEYVAL_FUZZERS wal_segment wal_record storage_codec wire snapshot_file text_parsers)
+set(KEYVAL_FUZZERS wal_segment wal_record storage_codec wire snapshot_file text_parsers resp)
 set(KEYVAL_FUZZ_BINARIES)
 foreach(fuzzer IN LISTS KEYVAL_FUZZERS)
   add_executable(fuzz_${fuzzer} tests/fuzz/fuzz_${fuzzer}.cc)
