@@ -160,17 +160,8 @@ BOOST_AUTO_TEST_CASE(cluster_start_with_tls_and_a_secret_serves_tls_clients_and_
   }
   std::filesystem::permissions(secret, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   // Three free ports in a row for clients and three for peers, below the ephemeral range.
-  auto free_run = [](uint16_t from) {
-    for (uint16_t base = from; base < from + 2000; base += 7) {
-      bool free = true;
-      for (uint16_t port = base; port < base + 3 && free; ++port) free = testing::port_is_free(port);
-      if (free) return base;
-    }
-    BOOST_FAIL("no three free ports in a row from " << from);
-    return uint16_t{0};
-  };
-  const uint16_t client_base = free_run(static_cast<uint16_t>(21000 + ::getpid() % 3000));
-  const uint16_t peer_base = free_run(static_cast<uint16_t>(client_base + 10));
+  const uint16_t client_base = testing::free_port_run(static_cast<uint16_t>(21000 + ::getpid() % 3000));
+  const uint16_t peer_base = testing::free_port_run(static_cast<uint16_t>(client_base + 10));
   const std::string output = dir.file("cluster-start.out");
   const pid_t pid = ::fork();
   BOOST_REQUIRE(pid >= 0);

@@ -38,6 +38,18 @@ inline bool port_is_free(uint16_t port) {
   return free;
 }
 
+// The first of three free ports in a row from `from` (stepping by 7, within 2000), for
+// commands given fixed port bases (keyval cluster start).
+inline uint16_t free_port_run(uint16_t from) {
+  for (uint16_t base = from; base < from + 2000; base += 7) {
+    bool free = true;
+    for (uint16_t port = base; port < base + 3 && free; ++port) free = port_is_free(port);
+    if (free) return base;
+  }
+  BOOST_FAIL("no three free ports in a row from " << from);
+  return 0;
+}
+
 // A WriteLoad's client: an operation is given up within 3 s, one request within 500 ms.
 inline KvClientOptions load_options() {
   KvClientOptions options;
