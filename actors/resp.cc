@@ -46,9 +46,9 @@ RespParser::Outcome RespParser::next(std::vector<std::string>* arguments, std::s
   arguments->clear();
   if (failed_) return fail(error, "Protocol error: the connection's stream is no longer framed");
   while (consumed_ < buffer_.size()) {
-    if (buffer_[consumed_] == '*') return parse_array(arguments, error);
-    Outcome outcome = parse_inline(arguments, error);
-    // An empty line (a bare "\r\n" between commands) is skipped, as Redis does.
+    Outcome outcome = buffer_[consumed_] == '*' ? parse_array(arguments, error) : parse_inline(arguments, error);
+    // An empty line (a bare "\r\n" between commands) and an empty array ("*0\r\n") are
+    // skipped, as Redis does: a command always has its name.
     if (outcome != Outcome::command || !arguments->empty()) return outcome;
   }
   return Outcome::need_more;

@@ -90,7 +90,7 @@ BOOST_AUTO_TEST_CASE(arrays_of_bulk_strings_parse_fed_one_byte_at_a_time) {
 
 BOOST_AUTO_TEST_CASE(inline_commands_split_on_spaces_and_keep_quoted_words) {
   RespParser parser;
-  const std::string bytes = "PING\r\n\r\nset  key \"a value\"\nGET key\r\n";
+  const std::string bytes = "PING\r\n\r\n*0\r\nset  key \"a value\"\nGET key\r\n";
   parser.feed(bytes.data(), bytes.size());
   auto commands = parse_all(parser);
   BOOST_REQUIRE_EQUAL(commands.size(), 3u);
