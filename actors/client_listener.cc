@@ -5,6 +5,7 @@
 #include <caf/io/all.hpp>
 #include <map>
 
+#include "actors/bind_failure.h"
 #include "actors/deadlines.h"
 #include "actors/framing.h"
 
@@ -297,7 +298,7 @@ caf::actor spawn_client_listener(caf::actor_system& system, ClientListenerConfig
   if (!doorman) {
     if (config.log) {
       config.log("client listener: cannot listen on " + config.host + ":" + std::to_string(config.port) + ": " +
-                 system.render(doorman.error()));
+                 bind_failure(config.host, config.port, system.render(doorman.error())));
     }
     return {};
   }

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <map>
 
+#include "actors/bind_failure.h"
 #include "actors/messages.h"
 #include "metrics/health.h"
 #include "metrics/http.h"
@@ -151,25 +152,6 @@ caf::behavior metrics_listener(Broker* self, MetricsListenerConfig config, caf::
       [self](const caf::io::connection_closed_msg& message) { self->state.connections.erase(message.handle); },
       [self](const caf::io::acceptor_closed_msg&) { log_line(self, "listener closed"); },
   };
-}
-
-// CAF's error does not say why bind failed: the same bind again, by hand, gets errno's word,
-// so that a taken port reads "address already in use".
-std::string bind_failure(const std::string& host, uint16_t port, const std::string& caf_error) {
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  if (::inet_pton(AF_INET, host.c_str(), &address.sin_addr) != 1) return caf_error;
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return caf_error;
-  const int on = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-  std::string cause = caf_error;
-  if (::bind(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
-    cause = errno == EADDRINUSE ? "address already in use" : std::strerror(errno);
-  }
-  ::close(fd);
-  return cause;
 }
 
 }  // namespace

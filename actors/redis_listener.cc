@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 
+#include "actors/bind_failure.h"
 #include "actors/framing.h"
 #include "actors/redis_commands.h"
 
@@ -443,10 +444,7 @@ caf::actor spawn_redis_listener(caf::actor_system& system, RedisListenerConfig c
   auto doorman = system.middleman().backend().new_tcp_doorman(config.port, config.host.c_str(), true);
   if (!doorman) {
     if (config.log) {
-      std::string why = system.render(doorman.error());
-      if (why.find("in use") == std::string::npos && why.find("bind") != std::string::npos) {
-        why += " (address already in use?)";
-      }
+      const std::string why = bind_failure(config.host, config.port, system.render(doorman.error()));
       config.log("redis listener: cannot listen on " + config.host + ":" + std::to_string(config.port) + ": " + why);
     }
     return {};

@@ -3,6 +3,8 @@
 // then length-prefixed frames.
 #include "actors/tcp_transport.h"
 
+#include "actors/bind_failure.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -780,7 +782,7 @@ caf::actor spawn_tcp_transport(caf::actor_system& system, TcpTransportConfig con
   auto doorman = system.middleman().backend().new_tcp_doorman(config.listen_port, config.listen_host.c_str(), true);
   if (!doorman) {
     say("cannot listen on " + config.listen_host + ":" + std::to_string(config.listen_port) + ": " +
-        system.render(doorman.error()));
+        bind_failure(config.listen_host, config.listen_port, system.render(doorman.error())));
     return {};
   }
   return system.middleman().spawn_broker(tcp_transport, std::move(config), std::move(*doorman));

@@ -400,6 +400,25 @@ BOOST_AUTO_TEST_CASE(a_port_in_use_is_refused_with_the_address) {
   auto run = run_keyval("node --id 1 --data-dir " + dir.file("d") + " --peers 1=" + taken + " --bootstrap");
   BOOST_TEST(run.exit_code == 1, run.output);
   BOOST_TEST(contains(run.output, "cannot listen for peers on " + taken), run.output);
+  BOOST_TEST(contains(run.output, "cannot listen on " + taken + ": address already in use"), run.output);
+  // The client port and the Redis port say the same, not CAF's "tcp socket creation failed".
+  auto spare = free_ports(3);
+  BOOST_TEST_REQUIRE(spare.is_ok(), spare.status().to_string());
+  struct Busy {
+    std::string name;
+    std::string flags;
+  };
+  const Busy cases[] = {
+      {"client", "--client-listen " + taken},
+      {"redis", "--client-listen 127.0.0.1:" + std::to_string((*spare)[2]) + " --redis-listen " + taken}};
+  for (size_t i = 0; i < 2; ++i) {
+    const std::string peer = "127.0.0.1:" + std::to_string((*spare)[i]);
+    auto busy = run_keyval("node --id 1 --data-dir " + dir.file(cases[i].name) + " --peers 1=" + peer + " " +
+                           cases[i].flags + " --bootstrap");
+    BOOST_TEST(busy.exit_code == 1, busy.output);
+    BOOST_TEST(contains(busy.output, "cannot listen on " + taken + ": address already in use"), busy.output);
+    BOOST_TEST(!contains(busy.output, "tcp socket creation failed"), busy.output);
+  }
   ::close(fd);
 }
 
