@@ -230,12 +230,19 @@ void on_answer(Broker* self, uint64_t run_id, size_t index, ClientResponse respo
 bool connect_leader(Broker* self) {
   LeaderLink& link = self->state.leader;
   if (link.connected) return true;
+  // The address comes from the cluster (a node's advertised client address): checked here,
+  // never trusted to parse.
   const size_t colon = link.address.rfind(':');
-  if (colon == std::string::npos) return false;
+  const std::string port_text = colon == std::string::npos ? "" : link.address.substr(colon + 1);
+  uint32_t port = 0;
+  for (char c : port_text) port = (c >= '0' && c <= '9' && port <= 65535) ? port * 10 + (c - '0') : 65536;
+  if (port_text.empty() || port == 0 || port > 65535) {
+    log_line(self, "cannot forward to the leader at '" + link.address + "': not HOST:PORT");
+    return false;
+  }
   std::string host = link.address.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  const auto port = static_cast<uint16_t>(std::stoul(link.address.substr(colon + 1)));
-  auto handle = self->add_tcp_scribe(host, port);
+  auto handle = self->add_tcp_scribe(host, static_cast<uint16_t>(port));
   if (!handle) {
     log_line(self, "cannot connect to the leader at " + link.address + ": " + self->system().render(handle.error()));
     return false;

@@ -14,6 +14,7 @@
 #include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <csignal>
+#include <filesystem>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -65,11 +66,11 @@ struct RedisCluster {
   std::unique_ptr<LocalCluster> cluster;
   uint64_t leader = 0;
 
-  RedisCluster() {
+  explicit RedisCluster(const std::vector<std::string>& node_flags = {}) {
     auto picked = free_ports(3);
     BOOST_REQUIRE_MESSAGE(picked.is_ok(), picked.status().to_string());
     ports = *picked;
-    LocalClusterOptions options = testing::cluster_options(temp.file("cluster"));
+    LocalClusterOptions options = testing::cluster_options(temp.file("cluster"), node_flags);
     options.redis_ports = ports;
     cluster = testing::create_cluster(options);
     BOOST_REQUIRE(cluster->start_all().is_ok());
@@ -232,6 +233,28 @@ BOOST_AUTO_TEST_CASE(a_pipelined_load_loses_no_acknowledged_write_when_the_leade
   Shell verify = shell("/usr/bin/python3 " + client_script + " verify " + acknowledged + " " +
                        std::to_string(redis.port(third)));
   BOOST_CHECK_MESSAGE(verify.exit_code == 0, verify.output);
+}
+
+// --redis-password-file: every node asks for AUTH; the password from the file (its newline
+// dropped) opens the connection, a wrong one does not.
+BOOST_AUTO_TEST_CASE(a_password_file_makes_every_node_require_auth) {
+  require_tools();
+  TempDir dir;
+  const std::string file = dir.file("redis-password");
+  { std::ofstream(file) << "a redis password of some length\n"; }
+  std::filesystem::permissions(file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+                               std::filesystem::perm_options::replace);
+  RedisCluster redis({"--redis-password-file", file});
+  const std::string port = std::to_string(redis.port(redis.follower()));
+  Shell open = shell("redis-cli -p " + port + " SET k v");
+  BOOST_CHECK_MESSAGE(open.output.find("NOAUTH Authentication required.") != std::string::npos, open.output);
+  Shell wrong = shell("redis-cli --no-auth-warning -a 'not it' -p " + port + " SET k v");
+  BOOST_CHECK_MESSAGE(wrong.output.find("WRONGPASS") != std::string::npos, wrong.output);
+  Shell right = shell("redis-cli --no-auth-warning -a 'a redis password of some length' -p " + port + " SET k v");
+  BOOST_CHECK_MESSAGE(right.exit_code == 0 && right.output == "OK\n", right.output);
+  Shell read = shell("redis-cli --no-auth-warning -a 'a redis password of some length' -p " +
+                     std::to_string(redis.port(redis.leader)) + " GET k");
+  BOOST_CHECK_MESSAGE(read.output == "v\n", read.output);
 }
 
 BOOST_AUTO_TEST_CASE(malformed_resp_closes_only_that_connection) {
