@@ -657,6 +657,24 @@ int run_node(const NodeOptions& options, NodeLog& log) {
                 static_cast<unsigned long long>(handles->applied_index));
   log(recovered);
 
+  // The Redis listener binds before the client listener: a port that cannot be bound stops the
+  // node before any broker of its own was spawned (a broker spawned and stopped at once leaves
+  // CAF's doorman behind, which LeakSanitizer reports).
+  if (options.redis_listen) {
+    RedisListenerConfig redis_config;
+    redis_config.host = options.redis_listen->host;
+    redis_config.port = options.redis_listen->port;
+    redis_config.node_id = options.id;
+    redis_config.password = options.redis_password;
+    redis_config.log = log.sink();
+    caf::actor redis = spawn_redis_listener(system, redis_config, handles->gateway);
+    if (!redis) {
+      log.error("cannot start: cannot serve the Redis protocol on " + options.redis_listen->str());
+      lifecycle.stop(StopMode::clean_without_hand_off);
+      return exit_failed;
+    }
+    lifecycle.supervise_client_side(redis, "redis listener");
+  }
   ClientListenerConfig listener_config;
   listener_config.host = options.client_listen.host;
   listener_config.port = options.client_listen.port;
@@ -671,21 +689,6 @@ int run_node(const NodeOptions& options, NodeLog& log) {
   }
   lifecycle.supervise_client_side(listener, "client listener");
   log("serving clients on " + options.client_listen.str() + ", peers on " + options.peer_listen.str());
-  if (options.redis_listen) {
-    RedisListenerConfig redis_config;
-    redis_config.host = options.redis_listen->host;
-    redis_config.port = options.redis_listen->port;
-    redis_config.node_id = options.id;
-    redis_config.password = options.redis_password;
-    redis_config.log = log.sink();
-    caf::actor redis = spawn_redis_listener(system, redis_config, handles->gateway);
-    if (!redis) {
-      log("cannot start: cannot serve the Redis protocol on " + options.redis_listen->str());
-      lifecycle.stop(StopMode::clean_without_hand_off);
-      return exit_failed;
-    }
-    lifecycle.supervise_client_side(redis, "redis listener");
-  }
   if (node_metrics) node_metrics->serving.set(1);
 
   int exit_code = cli::exit_ok;
