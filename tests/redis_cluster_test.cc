@@ -30,22 +30,9 @@ using testing::TempDir;
 
 const std::string client_script = std::string(KEYVAL_SOURCE_DIR) + "/tests/redis/redis_client.py";
 
-struct Shell {
-  int exit_code = -1;
-  std::string output;
-};
+using Shell = testing::Run;
 
-// `command` through the shell, its stdout and stderr captured.
-Shell shell(const std::string& command) {
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  BOOST_REQUIRE(pipe != nullptr);
-  Shell run;
-  char buffer[4096];
-  while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) run.output.append(buffer, n);
-  int status = ::pclose(pipe);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
-}
+Shell shell(const std::string& command) { return testing::run_shell(command); }
 
 // The tools the tests drive must be installed (scripts/install-deps.sh): a missing one fails
 // the test by name instead of skipping it.

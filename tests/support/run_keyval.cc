@@ -16,11 +16,8 @@ std::string Run::last_line() const {
   return newline == std::string::npos ? trimmed : trimmed.substr(newline + 1);
 }
 
-Run run_keyval(const std::string& arguments) {
-  const char* binary = std::getenv("KEYVAL_BINARY");
-  BOOST_REQUIRE_MESSAGE(binary != nullptr, "KEYVAL_BINARY must name the keyval binary (CTest sets it)");
-  std::string command = std::string(binary) + " " + arguments + " 2>&1";
-  FILE* pipe = ::popen(command.c_str(), "r");
+Run run_shell(const std::string& command) {
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
   BOOST_REQUIRE(pipe != nullptr);
   Run run;
   char buffer[4096];
@@ -28,6 +25,12 @@ Run run_keyval(const std::string& arguments) {
   int status = ::pclose(pipe);
   run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return run;
+}
+
+Run run_keyval(const std::string& arguments) {
+  const char* binary = std::getenv("KEYVAL_BINARY");
+  BOOST_REQUIRE_MESSAGE(binary != nullptr, "KEYVAL_BINARY must name the keyval binary (CTest sets it)");
+  return run_shell(std::string(binary) + " " + arguments);
 }
 
 std::string json_field(const std::string& json, const std::string& key) {

@@ -14,6 +14,8 @@ struct Run {
 
 // `arguments` go through the shell: quote what needs it.
 Run run_keyval(const std::string& arguments);
+// Any shell command (redis-cli, python3 ...), its stdout and stderr captured.
+Run run_shell(const std::string& command);
 
 // The value of "key": in a one-line JSON object (numbers and strings as text); "" when absent.
 std::string json_field(const std::string& json, const std::string& key);
