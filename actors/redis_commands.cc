@@ -6,6 +6,7 @@
 #include <cctype>
 #include <memory>
 
+#include "storage/decimal.h"
 #include "storage/kv_command.h"
 #include "storage/kv_state_machine.h"
 
@@ -22,22 +23,6 @@ std::string lower(std::string text) {
 }
 
 bool equals(const std::string& word, const char* lowercase) { return lower(word) == lowercase; }
-
-std::optional<int64_t> parse_integer(const std::string& text) {
-  if (text.empty() || text.size() > 20) return std::nullopt;
-  size_t at = text[0] == '-' ? 1 : 0;
-  if (at == text.size()) return std::nullopt;
-  int64_t value = 0;
-  for (; at < text.size(); ++at) {
-    if (!std::isdigit(static_cast<unsigned char>(text[at]))) return std::nullopt;
-    if (__builtin_mul_overflow(value, 10, &value) || __builtin_sub_overflow(value, text[at] - '0', &value)) {
-      return std::nullopt;
-    }
-  }
-  if (text[0] == '-') return value;
-  if (value == INT64_MIN) return std::nullopt;
-  return -value;
-}
 
 const char* not_an_integer = "ERR value is not an integer or out of range";
 
@@ -74,7 +59,7 @@ RedisOutcome ping(const std::vector<std::string>& arguments, RespWriter& out) {
 }
 
 RedisOutcome select(const std::vector<std::string>& arguments, RespWriter& out) {
-  auto index = parse_integer(arguments[1]);
+  auto index = parse_signed_decimal(arguments[1]);
   if (!index) return error(out, not_an_integer);
   if (*index != 0) return error(out, "ERR DB index is out of range");
   out.simple("OK");
@@ -285,7 +270,7 @@ RedisOutcome increment(const std::string& key, int64_t delta) {
 }
 
 RedisOutcome increment_by(const std::vector<std::string>& arguments, RespWriter& out, bool negate) {
-  auto delta = parse_integer(arguments[2]);
+  auto delta = parse_signed_decimal(arguments[2]);
   if (!delta) return error(out, not_an_integer);
   if (negate && *delta == INT64_MIN) return error(out, "ERR decrement would overflow");
   return increment(arguments[1], negate ? -*delta : *delta);
@@ -390,7 +375,7 @@ RedisOutcome RedisCommands::scan(const std::vector<std::string>& arguments, Resp
     if (option == "match") {
       pattern = arguments[i + 1];
     } else if (option == "count") {
-      auto parsed = parse_integer(arguments[i + 1]);
+      auto parsed = parse_signed_decimal(arguments[i + 1]);
       if (!parsed) return error(out, not_an_integer);
       if (*parsed < 1) return error(out, "ERR syntax error");
       count = std::min<uint64_t>(static_cast<uint64_t>(*parsed), 100000);
@@ -400,7 +385,7 @@ RedisOutcome RedisCommands::scan(const std::vector<std::string>& arguments, Resp
       return error(out, "ERR syntax error");
     }
   }
-  auto cursor = parse_integer(arguments[1]);
+  auto cursor = parse_signed_decimal(arguments[1]);
   if (!cursor || *cursor < 0) return error(out, "ERR invalid cursor");
   const std::string prefix = resp_glob_prefix(pattern);
   std::string from = prefix;
@@ -503,7 +488,7 @@ RedisOutcome RedisCommands::info(const std::vector<std::string>& arguments, cons
 RedisOutcome RedisCommands::hello(RedisSession& session, const std::vector<std::string>& arguments, RespWriter& out) {
   int protocol = session.protocol;
   if (arguments.size() >= 2) {
-    auto version = parse_integer(arguments[1]);
+    auto version = parse_signed_decimal(arguments[1]);
     if (!version) return error(out, "ERR Protocol version is not an integer or out of range");
     if (*version != 2 && *version != 3) return error(out, "NOPROTO unsupported protocol version");
     protocol = static_cast<int>(*version);

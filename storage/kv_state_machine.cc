@@ -4,6 +4,8 @@
 
 #include <utility>
 
+#include "storage/decimal.h"
+
 namespace keyval {
 namespace {
 
@@ -45,24 +47,6 @@ std::optional<CommandResult> check_key(const Command& command, uint64_t index) {
   return std::nullopt;
 }
 
-// Redis's integer rule (string2ll): an optional '-', then digits without a leading zero
-// (except "0" itself), within int64.
-std::optional<int64_t> parse_decimal(const std::string& text) {
-  if (text.empty() || text.size() > 20) return std::nullopt;
-  size_t at = text[0] == '-' ? 1 : 0;
-  if (at == text.size() || (text[at] == '0' && text.size() > at + 1) || (at == 1 && text == "-0")) return std::nullopt;
-  int64_t value = 0;
-  for (; at < text.size(); ++at) {
-    if (text[at] < '0' || text[at] > '9') return std::nullopt;
-    const int64_t digit = text[at] - '0';
-    // Accumulated as a negative number, so INT64_MIN parses too.
-    if (__builtin_mul_overflow(value, 10, &value) || __builtin_sub_overflow(value, digit, &value)) return std::nullopt;
-  }
-  if (text[0] == '-') return value;
-  if (value == INT64_MIN) return std::nullopt;
-  return -value;
-}
-
 // The many-key commands: every key read first (the condition and the answer need them), then
 // written, so the command is all or nothing within the batch's transaction.
 Result<CommandResult> execute_many(KvWriter& writer, const Command& command, CommandResult result) {
@@ -93,7 +77,7 @@ Result<CommandResult> execute_many(KvWriter& writer, const Command& command, Com
 Result<CommandResult> execute_update(KvWriter& writer, const Command& command, CommandResult result) {
   std::string updated;
   if (command.kind == CommandKind::increment) {
-    std::optional<int64_t> current = result.found ? parse_decimal(result.value) : std::optional<int64_t>(0);
+    std::optional<int64_t> current = result.found ? parse_signed_decimal(result.value) : std::optional<int64_t>(0);
     int64_t sum = 0;
     if (!current || __builtin_add_overflow(*current, command.delta, &sum)) {
       return refused(CommandStatus::rejected, result.index, "value is not an integer or out of range");

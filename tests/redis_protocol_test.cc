@@ -177,6 +177,11 @@ BOOST_AUTO_TEST_CASE(unknown_commands_and_wrong_arity_get_redis_error_forms) {
                     "-ERR wrong number of arguments for 'mset' command\r\n");
   BOOST_CHECK_EQUAL(run(commands, session, {"INCRBY", "n", "x"}).reply,
                     "-ERR value is not an integer or out of range\r\n");
+  // Redis's integer rule for arguments too: no leading zero, no "-0".
+  BOOST_CHECK_EQUAL(run(commands, session, {"INCRBY", "n", "007"}).reply,
+                    "-ERR value is not an integer or out of range\r\n");
+  BOOST_CHECK_EQUAL(run(commands, session, {"SELECT", "-0"}).reply,
+                    "-ERR value is not an integer or out of range\r\n");
   BOOST_CHECK_EQUAL(run(commands, session, {"SET", "k", "v", "EX", "10"}).reply.substr(0, 15), "-ERR SET EX is ");
   BOOST_CHECK_EQUAL(run(commands, session, {"SET", "k", "v", "NX", "XX"}).reply, "-ERR syntax error\r\n");
   BOOST_CHECK_EQUAL(run(commands, session, {"SELECT", "1"}).reply, "-ERR DB index is out of range\r\n");
