@@ -109,18 +109,6 @@ std::string required_program(const std::string& name) {
   return {};
 }
 
-// A shell command's exit code and output (stdout and stderr).
-Run run_shell(const std::string& command) {
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  BOOST_REQUIRE(pipe != nullptr);
-  Run run;
-  char buffer[4096];
-  while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) run.output.append(buffer, n);
-  const int status = ::pclose(pipe);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
-}
-
 // The command's JSON line (stdout), wherever stderr's lines fell around it.
 std::string json_line(const std::string& output) {
   const size_t at = output.find("{\"command\"");
