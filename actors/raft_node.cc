@@ -555,11 +555,38 @@ class RaftNodeActor : public caf::event_based_actor {
     for (const caf::actor& subscriber : directory_subscribers_) send_directory(subscriber);
   }
 
-  // Takes Readies until the core has nothing more, stopping at one that needs a persist:
-  // the next Ready is taken once that persist is durable.
+  // Takes Readies until the core has nothing more. Persists are pipelined (thesis §10.2.1):
+  // the next Ready is taken while earlier persists are still being synced, so a leader's new
+  // entries go to its followers while its own fsync runs, and a follower's next append joins
+  // the WAL's next group commit. This is safe because the WAL writer makes requests durable in
+  // the order they were sent and answers them in that order, and because the core holds back
+  // every message that promises durability until durable()/metadata_durable() report it.
+  // Two kinds of Ready wait for every earlier persist, and hold back later ones until theirs
+  // is durable:
+  //   * one that cuts the log (log_truncated_to): an earlier persist's report names the last
+  //     entry it wrote; once a later Ready has cut and rewritten that suffix, an entry with the
+  //     same (index, term) can be back in the log while what is durable on disk is the cut
+  //     one, and the report would claim too much;
+  //   * one that installs a snapshot: the state machine is replaced in its persist's reply,
+  //     and no committed entry after it may be applied before that.
+  // At most persists_in_flight_max persists are outstanding: beyond them the core's Readies
+  // wait (its entries stay in memory, and later proposals join the next Ready: batching).
   void drain() {
-    while (!persist_in_flight_ && core_.has_ready()) {
-      raft::Ready ready = core_.take_ready();
+    while (true) {
+      if (exclusive_in_flight_) return;
+      raft::Ready ready;
+      if (held_ready_) {
+        if (persists_in_flight_ > 0) return;
+        ready = std::move(*held_ready_);
+        held_ready_.reset();
+      } else {
+        if (persists_in_flight_ >= std::max<uint32_t>(1, config_.persists_in_flight_max) || !core_.has_ready()) return;
+        ready = core_.take_ready();
+        if ((ready.snapshot || ready.log_truncated_to) && persists_in_flight_ > 0) {
+          held_ready_ = std::move(ready);
+          return;
+        }
+      }
       if (ready.soft_state) on_soft_state(*ready.soft_state);
       if (ready.snapshot || ready.metadata || ready.log_truncated_to || !ready.entries.empty()) persist(ready);
       send_messages(ready.messages);
@@ -578,10 +605,14 @@ class RaftNodeActor : public caf::event_based_actor {
     if (!ready.entries.empty()) last = std::make_pair(ready.entries.back().index, ready.entries.back().term);
     std::optional<SnapshotMetadata> snapshot;
     if (ready.snapshot) snapshot = installing_metadata(ready.snapshot->index, ready.snapshot->term);
-    persist_in_flight_ = true;
+    const bool exclusive = ready.snapshot.has_value() || ready.log_truncated_to.has_value();
+    ++persists_in_flight_;
+    exclusive_in_flight_ = exclusive;
+    if (config_.persist_issued) config_.persist_issued(persists_in_flight_, core_.role() == raft::Role::leader);
     persistence_->persist(this, Persistence::batch(ready.log_truncated_to, ready.metadata, ready.entries, snapshot),
-                          [this, metadata, last, snapshot](const Status& status, uint64_t) {
-                            persist_in_flight_ = false;
+                          [this, metadata, last, snapshot, exclusive](const Status& status, uint64_t) {
+                            --persists_in_flight_;
+                            if (exclusive) exclusive_in_flight_ = false;
                             if (!status.is_ok()) {
                               log("persist failed, stopping: " + status.to_string());
                               quit(to_error(status));
@@ -1094,7 +1125,9 @@ class RaftNodeActor : public caf::event_based_actor {
   bool directory_changed_ = false;
   uint64_t published_leader_ = 0;
   uint64_t tick_epoch_ = 1;
-  bool persist_in_flight_ = false;
+  uint32_t persists_in_flight_ = 0;     // persist requests sent, not yet answered (drain)
+  bool exclusive_in_flight_ = false;    // one of them cuts the log or installs a snapshot
+  std::optional<raft::Ready> held_ready_;  // taken, waiting for the persists before it (drain)
   raft::Role last_role_ = raft::Role::follower;
   std::optional<raft::Role> metrics_role_;  // the role last published to config_.metrics  // for the elected / stepped down log lines
   uint64_t read_request_id_ = 0;

@@ -5,8 +5,10 @@
 // Proto raft::Message bytes, actors/raft_wire.h), client proposals and ReadIndex requests
 // from the client gateway. After every input the actor drains core.take_ready():
 //   * metadata, truncation and entries go to the WAL in ONE persist request
-//     (Persistence::batch); one persist is in flight at a time, and the next Ready is taken
-//     once its durable reply has been fed back to the core (durable()/metadata_durable());
+//     (Persistence::batch); up to persists_in_flight_max persists are in flight at once
+//     (the WAL writer syncs and answers them in order), each durable reply fed back to the
+//     core (durable()/metadata_durable()); a Ready that cuts the log or installs a snapshot
+//     waits for every persist before it, and later ones wait for it (see drain());
 //   * messages (already durability-gated by the core) go to the transport;
 //   * committed entries go to the state machine actor (and the apply observer), in order;
 //   * read states answer the waiting ReadIndex requests.
@@ -85,6 +87,11 @@ struct RaftNodeConfig {
   // node (the TCP transport adds, moves and drops links to match). Off for transports that
   // know their peers otherwise (the simulator's, the in-process one).
   bool transport_follows_configuration = false;
+  // Persist requests outstanding at once (1: each Ready waits for the previous one's fsync).
+  uint32_t persists_in_flight_max = 8;
+  // The simulator's coverage count: called as each persist is sent, with how many are now in
+  // flight (this one included) and whether this node leads.
+  std::function<void(uint32_t in_flight, bool leader)> persist_issued;
   // Term, role, leader, commit index, proposals, snapshots and compactions are counted here
   // (metrics/node_metrics.h); null: no metrics.
   std::shared_ptr<metrics::NodeMetrics> metrics;

@@ -12,11 +12,16 @@
 // the operations that succeeded over the timed phase's wall time. Last line: one JSON object.
 // Errors are counted by cause (status and message, the most frequent first) on stderr and in
 // the JSON's errors_by_cause ([{"status","message","count"}], at most 32 distinct causes).
+// Before the timed phase every client opens its connection and finds the leader with one
+// untimed linearizable read of a key outside the workload; the clock starts once all are
+// ready. A run longer than 5 s prints a progress line on stderr every 5 s.
 // Exit 0 when any operation succeeded (errors are in the JSON), 2 usage, 3 when none did or
 // the keys could not be written beforehand.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -114,16 +119,35 @@ Result<BenchConfig> parse_config(const cli::Flags& flags) {
   return config;
 }
 
-// Runs operations taken from `next` (shared) until `total`; `write_keys` makes every op a put.
-void client_loop(const BenchConfig& config, std::atomic<uint64_t>& next, uint64_t total, bool write_keys,
-                 ClientTally* tally) {
+// The timed phase's shared state: the clients' start line and the progress count.
+struct Phase {
+  std::mutex mutex;
+  std::condition_variable changed;
+  uint64_t ready = 0;   // clients connected and waiting at the start line
+  bool started = false;
+  std::atomic<uint64_t> next{0};  // the next operation to take
+  std::atomic<uint64_t> done{0};  // operations finished (ok or not)
+};
+
+// Runs operations taken from `phase.next` until `total`; `write_keys` makes every op a put.
+void client_loop(const BenchConfig& config, Phase& phase, uint64_t total, bool write_keys, ClientTally* tally) {
   KvClient client(config.endpoints, config.options);
+  // Untimed: connect and learn the leader (the answer itself does not matter; a failure here
+  // shows again, counted, in the timed operations).
+  (void)client.get(std::string("bench-kv-warmup"));
+  {
+    std::unique_lock<std::mutex> lock(phase.mutex);
+    ++phase.ready;
+    phase.changed.notify_all();
+    phase.changed.wait(lock, [&] { return phase.started; });
+  }
   const std::string value(config.value_bytes, 'v');
-  for (uint64_t i = next++; i < total; i = next++) {
+  for (uint64_t i = phase.next++; i < total; i = phase.next++) {
     const std::string key = cli::bench_key(i % config.keys, config.key_bytes);
     double start = cli::monotonic_seconds();
     auto response = write_keys || !config.get ? client.put(key, value) : client.get(key);
     double elapsed_ms = (cli::monotonic_seconds() - start) * 1e3;
+    ++phase.done;
     Status failure = response.status();
     if (failure.is_ok() && config.get && !write_keys && !response->found) {
       failure = Status::not_found("get '" + key + "': absent, though written beforehand");
@@ -137,16 +161,43 @@ void client_loop(const BenchConfig& config, std::atomic<uint64_t>& next, uint64_
   }
 }
 
-// Runs `total` operations on config.clients threads; returns each thread's tally.
-std::vector<ClientTally> run_clients(const BenchConfig& config, uint64_t total, bool write_keys) {
-  std::vector<ClientTally> tallies(config.clients);
-  std::atomic<uint64_t> next{0};
+struct ClientsRun {
+  std::vector<ClientTally> tallies;
+  double seconds = 0;  // from the start line (every client connected) to the last answer
+};
+
+// Runs `total` operations on config.clients threads, timed once every client is connected;
+// `label` names the phase in the progress lines.
+ClientsRun run_clients(const BenchConfig& config, uint64_t total, bool write_keys, const std::string& label) {
+  ClientsRun run;
+  run.tallies.resize(config.clients);
+  Phase phase;
   std::vector<std::thread> threads;
   for (uint64_t c = 0; c < config.clients; ++c) {
-    threads.emplace_back(client_loop, std::cref(config), std::ref(next), total, write_keys, &tallies[c]);
+    threads.emplace_back(client_loop, std::cref(config), std::ref(phase), total, write_keys, &run.tallies[c]);
+  }
+  double start = 0;
+  {
+    std::unique_lock<std::mutex> lock(phase.mutex);
+    phase.changed.wait(lock, [&] { return phase.ready == config.clients; });
+    start = cli::monotonic_seconds();
+    phase.started = true;
+    phase.changed.notify_all();
+  }
+  constexpr auto progress_every = std::chrono::seconds(5);
+  auto next_progress = std::chrono::steady_clock::now() + progress_every;
+  while (phase.done.load() < total) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (std::chrono::steady_clock::now() < next_progress) continue;
+    next_progress += progress_every;
+    const uint64_t done = phase.done.load();
+    const double elapsed = cli::monotonic_seconds() - start;
+    std::cerr << "keyval bench kv: " << label << " " << done << " of " << total << " ops, "
+              << static_cast<uint64_t>(elapsed > 0 ? done / elapsed : 0) << " ops/s so far\n";
   }
   for (std::thread& thread : threads) thread.join();
-  return tallies;
+  run.seconds = cli::monotonic_seconds() - start;
+  return run;
 }
 
 }  // namespace
@@ -157,16 +208,16 @@ int bench_kv_main(const std::vector<std::string>& args) {
   auto config = parse_config(flags);
   if (!config.is_ok()) return cli::usage_error(command_name, config.status().message());
   if (config->get) {
-    for (const ClientTally& tally : run_clients(*config, config->keys, true)) {
+    for (const ClientTally& tally : run_clients(*config, config->keys, true, "writing the keys:").tallies) {
       if (tally.errors != 0) {
         std::cerr << "keyval bench kv: writing the keys to read failed: " << tally.first_error << "\n";
         return exit_unavailable;
       }
     }
   }
-  double start = cli::monotonic_seconds();
-  std::vector<ClientTally> tallies = run_clients(*config, config->ops, false);
-  double seconds = cli::monotonic_seconds() - start;
+  ClientsRun run = run_clients(*config, config->ops, false, config->get ? "get:" : "put:");
+  const std::vector<ClientTally>& tallies = run.tallies;
+  const double seconds = run.seconds;
   std::vector<double> latencies;
   uint64_t errors = 0;
   std::string first_error;

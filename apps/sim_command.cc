@@ -6,7 +6,8 @@
 //   keyval sim --seeds A..B [same flags]     a sweep: one line per failing seed, with the
 //                                            command that replays it; a summary line last
 //   --planted-bug vote-before-durable|ack-before-durable|commit-old-term|snapshot-ack-before-durable|
-//                 compact-past-commit|conf-changes-at-once|removed-still-counts|vote-while-repairing
+//                 compact-past-commit|conf-changes-at-once|removed-still-counts|vote-while-repairing|
+//                 leader-counts-before-durable
 //                 (tests: a broken Raft to catch)
 //   keyval sim --scenario FILE [--out DIR] [--seed S] [--history FILE] [--trace]
 //                                            a restart-cycle experiment (sim/scenario.h) in
@@ -52,10 +53,11 @@ Result<raft::PlantedBug> parse_planted_bug(const std::string& text) {
   if (text == "conf-changes-at-once") return raft::PlantedBug::conf_changes_at_once;
   if (text == "removed-still-counts") return raft::PlantedBug::removed_still_counts;
   if (text == "vote-while-repairing") return raft::PlantedBug::vote_while_repairing;
+  if (text == "leader-counts-before-durable") return raft::PlantedBug::leader_counts_before_durable;
   return Status::invalid_argument("--planted-bug: unknown '" + text +
                                   "' (vote-before-durable, ack-before-durable, commit-old-term, "
                                   "snapshot-ack-before-durable, compact-past-commit, conf-changes-at-once, removed-still-counts, "
-                                  "vote-while-repairing)");
+                                  "vote-while-repairing, leader-counts-before-durable)");
 }
 
 Result<sim::SimOptions> parse_options(const cli::Flags& flags) {
@@ -85,6 +87,17 @@ Result<sim::SimOptions> parse_options(const cli::Flags& flags) {
   }
   options.increment_percent = static_cast<uint32_t>(increments);
   options.get_percent -= static_cast<uint32_t>(increments);
+  if (flags.has("disk-latency-us")) {
+    options.disk_latency_by_seed = false;
+    const std::string text = flags.get("disk-latency-us");
+    const size_t dots = text.find("..");
+    if (dots == std::string::npos) return Status::invalid_argument("--disk-latency-us wants MIN..MAX, got '" + text + "'");
+    KV_ASSIGN_OR_RETURN(options.disk_latency_min_us, cli::parse_u64(text.substr(0, dots), "--disk-latency-us min"));
+    KV_ASSIGN_OR_RETURN(options.disk_latency_max_us, cli::parse_u64(text.substr(dots + 2), "--disk-latency-us max"));
+    if (options.disk_latency_max_us < options.disk_latency_min_us || options.disk_latency_max_us > 1000000) {
+      return Status::invalid_argument("--disk-latency-us: " + text + " is not a range within 0..1000000");
+    }
+  }
   options.trace = flags.has("trace");
   return options;
 }
@@ -92,7 +105,7 @@ Result<sim::SimOptions> parse_options(const cli::Flags& flags) {
 std::string replay_command(const cli::Flags& flags, uint64_t seed) {
   std::string command = "keyval sim --seed " + std::to_string(seed);
   for (const char* name : {"nodes", "ops", "clients", "keys", "duration-ms", "faults", "planted-bug", "snapshot-entries",
-                           "log-tail-entries", "increment-percent"}) {
+                           "log-tail-entries", "increment-percent", "disk-latency-us"}) {
     if (flags.has(name)) command += std::string(" --") + name + " " + flags.get(name);
   }
   return command;
@@ -132,6 +145,9 @@ std::string result_json(const sim::SimResult& result) {
       .add("repairs", result.repairs)
       .add("repairs_completed", result.repairs_completed)
       .add("entries_refetched", result.entries_refetched)
+      .add("persists_pipelined", result.persists_pipelined)
+      .add("leader_persists_pipelined", result.leader_persists_pipelined)
+      .add("persists_in_flight_max", result.persists_in_flight_max)
       .add("packets", result.packets_sent)
       .add("virtual_s", result.virtual_seconds)
       .add("wall_s", result.wall_seconds)
@@ -267,6 +283,9 @@ int sim_main(const std::vector<std::string>& args) {
           .value("snapshot-entries", std::to_string(defaults.snapshot_entries), "entries between snapshots")
           .value("log-tail-entries", std::to_string(defaults.log_tail_entries), "log kept behind a snapshot")
           .value("increment-percent", "0", "increments of counter keys (the Redis INCR), taken from the gets")
+          .value("disk-latency-us", "by seed",
+                 "MIN..MAX: virtual time a WAL sync takes (0..0: none); by default the seed picks: "
+                 "seed % 3 = 0 none, 1 10..300, 2 50..2000")
           .flag("trace", "print every delivered event")
           .footer("exit: 0 no violation, 1 a violation (its seed printed), 2 usage");
   cli::Flags flags;

@@ -27,6 +27,10 @@ enum class PlantedBug : uint8_t {
   // a node in the repairing state (Metadata::repairing: it discarded a log it could not read)
   // grants votes like any other, although its log may lack committed entries it acknowledged
   vote_while_repairing,
+  // a leader counts its own copy of an entry toward commit as soon as the entry is in its log,
+  // before its own fsync reports it durable (thesis §10.2.1 allows writing the leader's log in
+  // parallel with replicating it, but a leader's copy counts only once durable)
+  leader_counts_before_durable,
 };
 
 struct Config {

@@ -38,6 +38,12 @@ NodeState NodeState::roles_of(const Core& core) {
   state.log_start_term = core.log().start_term();
   state.snapshot_index = core.snapshot_index();
   state.repairing = core.in_repair();
+  state.durable_index = core.durable_index();
+  if (core.role() == Role::leader) {
+    for (const Member& member : core.configuration()) {
+      if (!member.learner) state.voters.push_back(member.id);
+    }
+  }
   if (core.role() == Role::leader) state.configuration_indexes = core.configuration_entry_indexes();
   // A regressed follower (its log lost what it acknowledged: a wiped directory) is reported by
   // the core itself; its kept match_index is not a claim about its log as it is now.
@@ -56,6 +62,7 @@ std::vector<std::string> InvariantChecker::observe_roles(const std::vector<NodeS
     check_compaction(node, violations);
   }
   check_match_indexes(nodes, violations);
+  check_commit_durable(nodes, violations);
   for (const NodeState& node : nodes) check_one_change_at_a_time(node, violations);
   return violations;
 }
@@ -82,6 +89,7 @@ std::vector<std::string> InvariantChecker::observe(const std::vector<NodeState>&
     record_committed(node, violations);
   }
   check_match_indexes(nodes, violations);
+  check_commit_durable(nodes, violations);
   for (const NodeState& node : nodes) check_leader_completeness(node, violations);
   for (const NodeState& node : nodes) check_one_change_at_a_time(node, violations);
   for (size_t i = 0; i < nodes.size(); ++i) {
@@ -269,6 +277,29 @@ void InvariantChecker::installed_snapshot(uint64_t node_id, uint64_t index, uint
     deferred_.push_back("state machine safety: " + node_name(node_id) + " installed a snapshot at index " +
                         std::to_string(index) + " (term " + std::to_string(term) + ") where term " +
                         std::to_string(applied->second.term) + " was applied");
+  }
+}
+
+void InvariantChecker::check_commit_durable(const std::vector<NodeState>& nodes, std::vector<std::string>& violations) {
+  for (const NodeState& node : nodes) durable_[node.id] = node.durable_index;
+  for (const NodeState& node : nodes) {
+    uint64_t& seen = commit_seen_[node.id];
+    const bool rose = node.commit_index > seen;
+    seen = node.commit_index;
+    if (!rose || node.role != Role::leader || node.voters.empty()) continue;
+    size_t durable = 0;
+    std::string copies;
+    for (uint64_t voter : node.voters) {
+      auto found = durable_.find(voter);
+      const uint64_t index = found == durable_.end() ? 0 : found->second;
+      if (index >= node.commit_index) ++durable;
+      copies += (copies.empty() ? "" : ", ") + node_name(voter) + " through " + std::to_string(index);
+    }
+    if (durable >= node.voters.size() / 2 + 1) continue;
+    violations.push_back("commit not durable on a majority: leader " + node_name(node.id) + " in term " +
+                         std::to_string(node.current_term) + " committed through " + std::to_string(node.commit_index) +
+                         " but only " + std::to_string(durable) + " of " + std::to_string(node.voters.size()) +
+                         " voters hold it durably (" + copies + ")");
   }
 }
 

@@ -37,6 +37,10 @@ struct NodeState {
   // included (a media fault, outside Raft's fault model): leaders may still hold its old
   // match_index until they hear of it, and count it only for what it holds again.
   bool repairing = false;
+  // The log index through which the host reported the log durable (Core::durable_index).
+  uint64_t durable_index = 0;
+  // A leader's voters in the configuration in use (itself included); empty otherwise.
+  std::vector<uint64_t> voters;
 
   // Costs the held log, not the history: a compacted prefix is not visited.
   static NodeState of(const Core& core);
@@ -80,6 +84,10 @@ class InvariantChecker {
   static void check_log_matching(const NodeState& a, const NodeState& b, std::vector<std::string>& violations);
   static void check_match_indexes(const std::vector<NodeState>& nodes, std::vector<std::string>& violations);
   void check_one_change_at_a_time(const NodeState& node, std::vector<std::string>& violations) const;
+  // A leader's commit index, each time it rises, is durable on a majority of its voters (by
+  // the durable indexes last seen of each: a commit counted on a copy not yet synced, its own
+  // included, could be lost by one crash).
+  void check_commit_durable(const std::vector<NodeState>& nodes, std::vector<std::string>& violations);
 
   std::map<uint64_t, uint64_t> leader_of_term_;
   std::map<uint64_t, uint64_t> last_term_;
@@ -93,6 +101,8 @@ class InvariantChecker {
   std::map<uint64_t, AppliedEntry> applied_;         // by index, first node to apply it
   std::map<uint64_t, uint64_t> last_applied_index_;  // by node
   std::vector<std::string> deferred_;                // found by installed_snapshot()
+  std::map<uint64_t, uint64_t> durable_;             // by node: durable index last seen (kept while down)
+  std::map<uint64_t, uint64_t> commit_seen_;         // by node: commit index last seen
 };
 
 }  // namespace keyval::raft

@@ -346,7 +346,10 @@ void Core::maybe_commit() {
   KV_ASSERT(role_ == Role::leader);
   // Only voters of the configuration in use count (§4.1); learners replicate but do not.
   std::vector<uint64_t> match_indexes;
-  if (is_voter(config_.node_id)) match_indexes.push_back(durable_index_);
+  if (is_voter(config_.node_id)) {
+    const bool planted = config_.planted_bug == PlantedBug::leader_counts_before_durable;
+    match_indexes.push_back(planted ? log_.last_index() : durable_index_);
+  }
   for (const auto& [peer, progress] : progress_) {
     const bool removed = config_.planted_bug == PlantedBug::removed_still_counts && find_member(configuration_, peer) == nullptr;
     if (!counts(peer) && !removed) continue;

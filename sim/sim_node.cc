@@ -44,6 +44,9 @@ DataDirectoryOptions SimNode::directory_options() const {
 
 void SimNode::start(uint64_t now_ns, uint64_t seed) {
   KV_ASSERT(!up());
+  latency_random_ = raft::SplitMix64(seed ^ 0xd15c'1a7e'0000'0000ULL);
+  writer_job_ = nullptr;
+  writer_release_ns_.reset();
   failed_ = false;
   failure_.clear();
   system_config_ = std::make_unique<caf::actor_system_config>();
@@ -100,6 +103,11 @@ void SimNode::start(uint64_t now_ns, uint64_t seed) {
   node.raft.snapshot_chunk_bytes = config_.snapshot_chunk_bytes;
   node.raft.snapshot_chunks_in_flight_max = 2;
   for (uint64_t voter : config_.voters) node.raft.members.push_back(Member{voter, "sim:" + std::to_string(voter)});
+  if (config_.persist_issued) {
+    node.raft.persist_issued = [issued = config_.persist_issued, id](uint32_t in_flight, bool leader) {
+      issued(id, in_flight, leader);
+    };
+  }
   if (config_.installed) {
     node.raft.installed = [installed = config_.installed, id](uint64_t index, uint64_t term) { installed(id, index, term); };
   }
@@ -110,6 +118,7 @@ void SimNode::start(uint64_t now_ns, uint64_t seed) {
       failure_ = result.status().to_string();
     } else {
       handles_ = *result;
+      writer_job_ = dynamic_cast<caf::resumable*>(caf::actor_cast<caf::abstract_actor*>(handles_->writer));
       client_port_ = spawn_sim_client_port(*system_, handles_->gateway, [this](uint64_t call, std::vector<uint8_t> bytes) {
         if (!crashing_) config_.reply(call, std::move(bytes));
       });
@@ -135,36 +144,85 @@ void SimNode::crash() {
   transport_ = nullptr;
   client_port_ = nullptr;
   handles_.reset();
+  writer_job_ = nullptr;
+  writer_release_ns_.reset();
   system_.reset();
   lifecycle_.reset();
   system_config_.reset();
 }
 
-bool SimNode::has_job() const { return up() && coordinator().has_job(); }
+// The WAL writer may run once its disk latency has passed. The first look at a writer with
+// work draws the latency, so the draw happens at a deterministic step.
+bool SimNode::writer_runnable() const {
+  if (!writer_release_ns_) {
+    const uint64_t low = config_.disk_latency_min_ns, high = std::max(low, config_.disk_latency_max_ns);
+    writer_release_ns_ = now_ns_ + (high == 0 ? 0 : latency_random_.between(low, high));
+  }
+  return *writer_release_ns_ <= now_ns_;
+}
+
+bool SimNode::is_waiting_writer(const caf::resumable* job) const {
+  return job == writer_job_ && writer_job_ != nullptr && !writer_runnable();
+}
+
+bool SimNode::has_job() const {
+  if (!up()) return false;
+  for (const caf::resumable* job : coordinator().jobs) {
+    if (!is_waiting_writer(job)) return true;
+  }
+  return false;
+}
 
 // Actors of one node run concurrently in a real node, so the next actor to run is any with
-// work, not the first in line (each actor's own mailbox order is kept).
+// work, not the first in line (each actor's own mailbox order is kept). A WAL writer still
+// waiting for its disk is not a choice.
 void SimNode::run_job(uint64_t choice) {
   auto& jobs = coordinator().jobs;
-  const size_t pick = choice % jobs.size();
+  size_t runnable = 0;
+  for (const caf::resumable* job : jobs) runnable += is_waiting_writer(job) ? 0 : 1;
+  KV_ASSERT(runnable > 0);
+  size_t pick = choice % runnable;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    if (is_waiting_writer(jobs[i])) continue;
+    if (pick-- != 0) continue;
+    pick = i;
+    break;
+  }
   if (pick != 0) {
     auto* job = jobs[pick];
     jobs.erase(jobs.begin() + static_cast<std::ptrdiff_t>(pick));
     jobs.push_front(job);
   }
   coordinator().try_run_once();
+  if (writer_job_ != nullptr && writer_release_ns_) {
+    bool writer_has_work = false;
+    for (const caf::resumable* job : coordinator().jobs) writer_has_work = writer_has_work || job == writer_job_;
+    if (!writer_has_work) writer_release_ns_.reset();  // idle: the next request waits anew
+  }
 }
 
 std::optional<uint64_t> SimNode::next_timer_ns() const {
   if (!up()) return std::nullopt;
+  std::optional<uint64_t> next;
   const auto& schedule = coordinator().clock().schedule();
-  if (schedule.empty()) return std::nullopt;
-  return to_ns(schedule.begin()->first);
+  if (!schedule.empty()) next = to_ns(schedule.begin()->first);
+  if (writer_release_ns_ && *writer_release_ns_ > now_ns_) {
+    bool waiting = false;
+    for (const caf::resumable* job : coordinator().jobs) waiting = waiting || job == writer_job_;
+    if (waiting && (!next || *writer_release_ns_ < *next)) next = writer_release_ns_;
+  }
+  return next;
 }
 
-void SimNode::fire_timer() { coordinator().clock().trigger_timeout(); }
+void SimNode::fire_timer() {
+  // The writer's release is not a CAF timer: when it is what came due, there is nothing to fire.
+  const auto& schedule = coordinator().clock().schedule();
+  if (schedule.empty() || to_ns(schedule.begin()->first) > now_ns_) return;
+  coordinator().clock().trigger_timeout();
+}
 
 void SimNode::set_time(uint64_t now_ns) {
+  now_ns_ = now_ns;
   if (up()) coordinator().clock().current_time = to_time_point(now_ns);
 }
 

@@ -18,6 +18,7 @@
 
 #include "actors/node.h"
 #include "actors/node_lifecycle.h"
+#include "raft/random.h"
 #include "sim/sim_disk.h"
 #include "sim/sim_transport.h"
 
@@ -44,6 +45,15 @@ struct SimNodeConfig {
   uint64_t log_tail_entries = 2;
   uint64_t snapshot_chunk_bytes = 256;
   std::function<void(uint64_t id, uint64_t index, uint64_t term)> installed;
+  // The disk's sync latency, in virtual time: once the WAL writer has work it waits a random
+  // time in [min, max] before it runs (then it runs its whole mailbox: the requests that
+  // arrived while it waited form one group commit, as in a real node while fdatasync runs).
+  // Meanwhile the rest of the node goes on, so the raft node has several persists in flight
+  // and a leader replicates while its own fsync is pending. max 0: the writer runs at once.
+  uint64_t disk_latency_min_ns = 0;
+  uint64_t disk_latency_max_ns = 0;
+  // Each persist request the raft node sends: how many are in flight with it, and whether it leads.
+  std::function<void(uint64_t id, uint32_t in_flight, bool leader)> persist_issued;
   // The node recovered and serves (handles), or refused to start (error).
   std::function<void(uint64_t id, const Result<NodeHandles>&)> started;
 };
@@ -95,7 +105,17 @@ class SimNode {
   caf::scheduler::test_coordinator& coordinator() const;
   DataDirectoryOptions directory_options() const;
 
+  // The WAL writer's job, when it may run (disk latency; see SimNodeConfig).
+  bool writer_runnable() const;
+  bool is_waiting_writer(const caf::resumable* job) const;
+
   SimNodeConfig config_;
+  uint64_t now_ns_ = 0;
+  mutable raft::SplitMix64 latency_random_{0};
+  caf::resumable* writer_job_ = nullptr;  // the WAL writer actor, once the node serves
+  // The writer has work and may run from then on (set when it is first seen waiting, cleared
+  // once its mailbox is empty again). Mutable: decided when the simulator first looks.
+  mutable std::optional<uint64_t> writer_release_ns_;
   std::unique_ptr<caf::actor_system_config> system_config_;
   std::unique_ptr<caf::actor_system> system_;
   std::unique_ptr<NodeLifecycle> lifecycle_;

@@ -211,10 +211,24 @@ class Simulator final : public SimCluster {
     config.snapshot_entries = options_.snapshot_entries;
     config.log_tail_entries = options_.log_tail_entries;
     config.snapshot_chunk_bytes = options_.snapshot_chunk_bytes;
+    uint64_t latency_min_us = options_.disk_latency_min_us, latency_max_us = options_.disk_latency_max_us;
+    if (options_.disk_latency_by_seed) {
+      static constexpr uint64_t by_seed[3][2] = {{0, 0}, {10, 300}, {50, 2000}};
+      latency_min_us = by_seed[options_.seed % 3][0];
+      latency_max_us = by_seed[options_.seed % 3][1];
+    }
+    config.disk_latency_min_ns = latency_min_us * 1000;
+    config.disk_latency_max_ns = latency_max_us * 1000;
     config.installed = [this](uint64_t node, uint64_t index, uint64_t term) {
       checker_.installed_snapshot(node, index, term);  // violations surface at the next observe
       applied_[node] = index;
       ++result_.snapshots_installed;
+    };
+    config.persist_issued = [this](uint64_t, uint32_t in_flight, bool leader) {
+      if (in_flight < 2) return;
+      ++result_.persists_pipelined;
+      if (leader) ++result_.leader_persists_pipelined;
+      result_.persists_in_flight_max = std::max<uint64_t>(result_.persists_in_flight_max, in_flight);
     };
     config.send = [this](uint64_t from, uint64_t to, std::vector<uint8_t> bytes) {
       if (faults_active_ && faults(FaultMode::crash)) maybe_crash_after_promise(from, bytes);

@@ -76,6 +76,17 @@ struct SimOptions {
   uint64_t snapshot_entries = 20;
   uint64_t log_tail_entries = 2;
   uint64_t snapshot_chunk_bytes = 256;
+  // The disk's sync latency (sim/sim_node.h): each time a node's WAL writer gets work it waits
+  // a random time in [min, max] microseconds of virtual time, while the rest of the node runs
+  // on; so persists pipeline (several in flight, a leader's fsync overlapped with replication).
+  // max 0: the WAL syncs at once. With disk_latency_by_seed the seed picks the disk instead,
+  // so that a sweep covers all three: seed % 3 == 0 an instant disk, 1 a fast one (10..300 µs),
+  // 2 a slow one (50..2000 µs). Each regime finds bugs the others miss: an instant disk
+  // never overlaps persists; a slow one makes the windows between a promise and its fsync
+  // long and the crashes in them rarer.
+  bool disk_latency_by_seed = true;
+  uint64_t disk_latency_min_us = 50;
+  uint64_t disk_latency_max_us = 2000;
   // Membership (faults `all`, or a controller that changes membership): nodes beyond `nodes`
   // that start outside the cluster. Changes at random add one as a learner (it starts with an empty data directory
   // and joins), promote a learner, remove a member (the leader hands over first), so that
@@ -114,6 +125,10 @@ struct SimResult {
   // that started repairing and finished, and the entries they appended while repairing.
   uint64_t bit_flips = 0, latent_sector_errors = 0, misdirected_writes = 0;
   uint64_t repairs = 0, repairs_completed = 0, entries_refetched = 0;
+  // Pipelined persists (actors/raft_node.cc drain()): persist requests a node sent while
+  // another of its own was still being synced, those sent by a leader (its fsync overlapped
+  // with replication and with the next Ready), and the most in flight at once on one node.
+  uint64_t persists_pipelined = 0, leader_persists_pipelined = 0, persists_in_flight_max = 0;
   uint64_t packets_sent = 0, packets_dropped = 0;
   double virtual_seconds = 0;
   double wall_seconds = 0;
