@@ -2,7 +2,7 @@
 //
 //   keyval node --id N --data-dir D [--peer-listen HOST:PORT] [--client-listen HOST:PORT]
 //               [--peers 1=HOST:PORT,2=HOST:PORT,3=HOST:PORT] [--cluster NAME] [--config FILE]
-//               [--tick-ms T] [--threads N] [--snapshot-entries N] [--snapshot-bytes B]
+//               [--tick-ms T] [--threads N] [--persists-in-flight N] [--snapshot-entries N] [--snapshot-bytes B]
 //               [--log-tail-entries N] [--wal-segment-bytes B] [--advertise-client HOST:PORT]
 //               [--snapshot-send-rate B] [--bootstrap | --join HOST:PORT,...]
 //               [--cluster-secret-file F] [--peer-cert F --peer-key F --peer-ca F]
@@ -132,6 +132,7 @@ const std::vector<Setting> setting_names = {
     {"cluster", "keyval", "the cluster's name (kept in the data directory)"},
     {"tick-ms", "10", "Raft tick; elections time out after 10-20 ticks, heartbeats every 2"},
     {"threads", "1", "CAF scheduler workers, 1..64"},
+    {"persists-in-flight", "8", "WAL persist requests the raft node keeps outstanding, 1..64 (1: one fsync at a time)"},
     {"snapshot-entries", "10000", "take a snapshot after this many applied entries (0: never by count)"},
     {"snapshot-bytes", "67108864", "... or this many bytes of applied entry payload (0: never by bytes)"},
     {"log-tail-entries", "5000", "entries kept behind a snapshot for followers a little behind"},
@@ -172,6 +173,7 @@ struct NodeOptions {
   std::string cluster = "keyval";
   uint64_t tick_ms = 10;
   uint64_t threads = 1;  // CAF scheduler workers
+  uint64_t persists_in_flight = 8;  // RaftNodeConfig::persists_in_flight_max
   uint64_t snapshot_entries = 10000;       // RaftNodeConfig::snapshot_entries
   uint64_t snapshot_bytes = 64ull << 20;   // RaftNodeConfig::snapshot_bytes
   uint64_t log_tail_entries = 5000;        // raft::Config::log_tail_entries
@@ -353,6 +355,10 @@ Result<NodeOptions> parse_options(const cli::Flags& flags) {
   if (options.tick_ms == 0 || options.tick_ms > 10000) return Status::invalid_argument("--tick-ms expects 1..10000");
   KV_ASSIGN_OR_RETURN(options.threads, cli::parse_u64(setting("threads", "1"), "--threads"));
   if (options.threads == 0 || options.threads > 64) return Status::invalid_argument("--threads expects 1..64");
+  KV_ASSIGN_OR_RETURN(options.persists_in_flight, cli::parse_u64(setting("persists-in-flight", "8"), "--persists-in-flight"));
+  if (options.persists_in_flight == 0 || options.persists_in_flight > 64) {
+    return Status::invalid_argument("--persists-in-flight expects 1..64");
+  }
   KV_RETURN_IF_ERROR(parse_snapshot_settings(setting, options));
   const std::string log_level = setting("log-level", "info");
   const std::map<std::string, spdlog::level::level_enum> log_levels = {
@@ -612,6 +618,7 @@ int run_node(const NodeOptions& options, NodeLog& log) {
   config.raft.transport_follows_configuration = true;
   config.raft.raft.random_seed = random_client_id();
   config.raft.raft.log_tail_entries = options.log_tail_entries;
+  config.raft.persists_in_flight_max = static_cast<uint32_t>(options.persists_in_flight);
   config.raft.snapshot_entries = options.snapshot_entries;
   config.raft.snapshot_bytes = options.snapshot_bytes;
   config.raft.snapshot_send_bytes_per_second = options.snapshot_send_rate;
