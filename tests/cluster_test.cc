@@ -338,10 +338,14 @@ BOOST_AUTO_TEST_CASE(bad_flags_and_config_lines_exit_two_naming_the_problem) {
                                 "node --id 1 --data-dir x --peers 1=nohost", "node --id 1 --data-dir x --tick-ms 0",
                                 "node --id 1 --data-dir x --bogus 1", "node --id 1 --data-dir x --peers 1=a.example:1",
                                 "node --id 1 --data-dir x --wal-segment-bytes 4095",
-                                "node --id 1 --data-dir x --log-level loud", "node --id 1 --data-dir x --log-file /dev/null/f"}) {
+                                "node --id 1 --data-dir x --log-level loud", "node --id 1 --data-dir x --log-file /dev/null/f",
+                                "node --id 1 --data-dir x --persists-in-flight 0", "node --id 1 --data-dir x --persists-in-flight 65"}) {
     auto run = run_keyval(arguments);
     BOOST_TEST(run.exit_code == 2, arguments << ": " << run.output);
     BOOST_TEST(contains(run.output, "keyval node:"), run.output);
+    if (std::string(arguments).find("--persists-in-flight") != std::string::npos) {
+      BOOST_TEST(contains(run.output, "--persists-in-flight expects 1..64"), run.output);
+    }
   }
   std::ofstream(dir.file("node.conf")) << "# a node\nid = 1\ndata-dir = " << dir.file("d") << "\nport 7000\n";
   auto run = run_keyval("node --config " + dir.file("node.conf"));
