@@ -6,12 +6,22 @@
 
 #include <caf/all.hpp>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "storage/status.h"
 
 namespace keyval {
+
+class Store;
+
+// The node's LMDB store, handed from the recovery coordinator to the state machine actor,
+// which reads it from its own thread (Store::read_kv_shared). A pointer, so a local message
+// only: nodes never send it over a network.
+struct SharedStore {
+  std::shared_ptr<Store> store;
+};
 
 // Cap'n Proto bytes in a copyable message element (CAF messages must be copyable).
 struct Frame {
@@ -24,6 +34,8 @@ typename Inspector::result_type inspect(Inspector& f, Frame& frame) {
 }
 
 }  // namespace keyval
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(keyval::SharedStore)
 
 CAF_BEGIN_TYPE_ID_BLOCK(keyval, caf::first_custom_type_id)
 CAF_ADD_ATOM(keyval, keyval, persist_atom, "persist")
@@ -137,8 +149,9 @@ using snapshotter_actor = caf::typed_actor<
 // The recovery_coordinator (actors/recovery_coordinator.h).
 using recovery_coordinator_actor = caf::typed_actor<
     // Recovers the data directory, spawns the wal_writer, store_indexer and snapshotter,
-    // and replies the recovered state (schema RecoveredState) with their handles.
-    caf::replies_to<recover_atom>::with<Frame, wal_writer_actor, store_indexer_actor, snapshotter_actor>>;
+    // and replies the recovered state (schema RecoveredState) with their handles and the
+    // store they share (for the state machine's reads).
+    caf::replies_to<recover_atom>::with<Frame, wal_writer_actor, store_indexer_actor, snapshotter_actor, SharedStore>>;
 
 // Registers the Frame type and the error category on a node's actor system config.
 void add_message_types(caf::actor_system_config& config);

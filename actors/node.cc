@@ -1,6 +1,8 @@
 // Assembling a node (see node.h).
 #include "actors/node.h"
 
+#include "storage/store.h"
+
 #include "actors/record_batch.h"
 
 namespace keyval {
@@ -31,8 +33,9 @@ class NodeStarter : public caf::event_based_actor {
     request(coordinator_, caf::infinite, recover_atom_v)
         .then(
             [this](Frame& state, wal_writer_actor& writer, store_indexer_actor& indexer,
-                   snapshotter_actor& snapshotter) {
+                   snapshotter_actor& snapshotter, SharedStore& store) {
               send_exit(coordinator_, caf::exit_reason::normal);
+              store_ = std::move(store.store);
               handles_.writer = writer;
               handles_.indexer = indexer;
               handles_.snapshotter = snapshotter;
@@ -95,6 +98,7 @@ class NodeStarter : public caf::event_based_actor {
     Persistence persistence(handles_.writer, handles_.indexer, handles_.recovered, handles_.snapshotter);
     StateMachineConfig machine = config_.state_machine;
     machine.applied_index = handles_.applied_index;
+    machine.store = std::move(store_);
     handles_.state_machine = spawn_state_machine(system(), handles_.indexer, machine);
     RaftNodeConfig raft = config_.raft;
     raft.state_machine = handles_.state_machine;
@@ -130,6 +134,7 @@ class NodeStarter : public caf::event_based_actor {
   NodeConfig config_;
   std::function<void(Result<NodeHandles>)> done_;
   recovery_coordinator_actor coordinator_;
+  std::shared_ptr<Store> store_;  // from recovery, for the state machine's reads
   NodeHandles handles_;
   raft::RecoveredState raft_state_;
 };

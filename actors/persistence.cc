@@ -29,7 +29,8 @@ Result<std::unique_ptr<BlockingPersistence>> BlockingPersistence::start(caf::act
   std::unique_ptr<BlockingPersistence> result;
   self->request(coordinator, caf::infinite, recover_atom_v)
       .receive(
-          [&](Frame& frame, wal_writer_actor& writer, store_indexer_actor& indexer, snapshotter_actor& snapshotter) {
+          [&](Frame& frame, wal_writer_actor& writer, store_indexer_actor& indexer, snapshotter_actor& snapshotter,
+              SharedStore&) {
             std::string summary;
             auto state = decode_recovered_state(frame.bytes, &summary);
             if (!state.is_ok()) {

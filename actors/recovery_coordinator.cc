@@ -20,7 +20,7 @@ void log_line(const PersistenceConfig& config, const std::string& line) {
   }
 }
 
-caf::result<Frame, wal_writer_actor, store_indexer_actor, snapshotter_actor> on_recover(Self self, const PersistenceConfig& config) {
+caf::result<Frame, wal_writer_actor, store_indexer_actor, snapshotter_actor, SharedStore> on_recover(Self self, const PersistenceConfig& config) {
   auto start = self->clock().now();
   auto recovered = recover(*config.env, config.data_directory, config.recovery);
   if (!recovered.is_ok()) {
@@ -51,7 +51,7 @@ caf::result<Frame, wal_writer_actor, store_indexer_actor, snapshotter_actor> on_
   std::snprintf(timing, sizeof timing, " in %.1f ms", milliseconds);
   std::string summary = recovered->report.summary() + timing;
   log_line(config, "recovery_coordinator: " + config.data_directory + ": " + summary);
-  return {Frame{encode_recovered_state(recovered->state, summary)}, writer, indexer, snapshotter};
+  return {Frame{encode_recovered_state(recovered->state, summary)}, writer, indexer, snapshotter, SharedStore{store}};
 }
 
 recovery_coordinator_actor::behavior_type recovery_coordinator(Self self, PersistenceConfig config) {

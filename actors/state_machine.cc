@@ -1,6 +1,8 @@
 // The state machine actor (see state_machine.h).
 #include "actors/state_machine.h"
 
+#include "storage/kv_state_machine.h"
+
 #include <deque>
 #include <optional>
 #include <map>
@@ -9,6 +11,7 @@
 #include "actors/client_protocol.h"
 #include "actors/record_batch.h"
 #include "storage/kv_command.h"
+#include "storage/kv_state_machine.h"
 
 namespace keyval {
 namespace {
@@ -89,6 +92,19 @@ void answer_wait(const StateMachineConfig& config, const Recent& recent, uint64_
 
 void serve_read(Self self, const std::string& key, ReadPromise promise) {
   const uint64_t served_at = self->state.applied_index;
+  if (self->state.config.store) {
+    // The indexer answered the apply through served_at after committing it: this read
+    // transaction sees that state or a later one, never an earlier one.
+    auto value = KvStateMachine::get_shared(*self->state.config.store, key);
+    if (!value.is_ok()) {
+      promise.deliver(to_error(value.status()));
+    } else if (!value->has_value()) {
+      promise.deliver(false, std::string(), served_at);
+    } else {
+      promise.deliver(true, std::move(**value), served_at);
+    }
+    return;
+  }
   self->request(self->state.indexer, caf::infinite, kv_get_atom_v, key)
       .then([promise, served_at](bool found, std::string& value) mutable { promise.deliver(found, value, served_at); },
             [promise](caf::error& error) mutable { promise.deliver(error); });

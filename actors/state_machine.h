@@ -6,7 +6,9 @@
 //     entry applied there has another term, the proposal was replaced by a new leader's
 //     entry and never took effect: the answer is Code::not_found ("lost").
 //   * get(key, read_index): the key's value once the applied index has reached read_index
-//     (a ReadIndex confirmed by a quorum, §6.4), which makes the read linearizable.
+//     (a ReadIndex confirmed by a quorum, §6.4), which makes the read linearizable. The
+//     value is read here, from LMDB (StateMachineConfig::store): the applied index this actor
+//     knows is one the indexer has committed, so a new read transaction sees at least it.
 //   * range(request, read_index): the same for a range of keys (ClientOp::range).
 // Bounded: pending waits and reads (waits_max), results kept for late waits (recent_max).
 // A failure of the indexer is fail-stop: the actor quits with it.
@@ -43,6 +45,10 @@ struct StateMachineConfig {
   size_t recent_max = 4096;    // results remembered for a wait that arrives after its apply
   // The applied index and what came of the proposals waited for (metrics/node_metrics.h); null: none.
   std::shared_ptr<metrics::NodeMetrics> metrics;
+  // The node's LMDB store: gets are read from it here (Store::read_kv_shared) once the applied
+  // index has reached their read index, without a round trip to the indexer's thread. Null:
+  // they are asked of the indexer.
+  std::shared_ptr<Store> store;
 };
 
 state_machine_actor spawn_state_machine(caf::actor_system& system, store_indexer_actor indexer,

@@ -2,6 +2,7 @@
 // transaction per batch, together with the session table and the applied index.
 #include "storage/kv_state_machine.h"
 
+#include <functional>
 #include <utility>
 
 #include "storage/decimal.h"
@@ -246,16 +247,29 @@ Status KvStateMachine::evict_beyond_bound(KvWriter& writer) {
   return Status::ok();
 }
 
-Result<std::optional<std::string>> KvStateMachine::get(const std::string& key) {
+namespace {
+
+Result<std::optional<std::string>> read_value(const std::string& key,
+                                              const std::function<Status(const std::function<Status(KvReader&)>&)>& read) {
   std::optional<std::string> value;
   // LMDB refuses such keys; none can have been stored.
   if (key.empty() || key.size() > kv_key_bytes_max) return value;
-  Status status = store_.read_kv([&](KvReader& reader) -> Status {
+  Status status = read([&](KvReader& reader) -> Status {
     KV_ASSIGN_OR_RETURN(value, reader.get(key));
     return Status::ok();
   });
   if (!status.is_ok()) return status;
   return value;
+}
+
+}  // namespace
+
+Result<std::optional<std::string>> KvStateMachine::get(const std::string& key) {
+  return read_value(key, [this](const std::function<Status(KvReader&)>& body) { return store_.read_kv(body); });
+}
+
+Result<std::optional<std::string>> KvStateMachine::get_shared(Store& store, const std::string& key) {
+  return read_value(key, [&store](const std::function<Status(KvReader&)>& body) { return store.read_kv_shared(body); });
 }
 
 std::string prefix_end(const std::string& prefix) {

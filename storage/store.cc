@@ -864,6 +864,11 @@ Status Store::write_kv(const std::function<Status(KvWriter&)>& body) {
   });
 }
 
+Status Store::read_kv_shared(const std::function<Status(KvReader&)>& body) {
+  std::shared_lock<std::shared_mutex> no_growth(impl_->map_mutex);
+  return read_kv(body);
+}
+
 // Under the shared lock for the whole transaction: a map growth (mdb_env_set_mapsize) while
 // this thread's read transaction is open is undefined behaviour in LMDB.
 Status Store::read_state_machine(const StateMachineVisitor& visitor) {

@@ -17,9 +17,10 @@
 // stay atomic but the last ones may be lost at a power cut until sync().
 // Not thread-safe: one owner (the store_indexer actor) uses it at a time; the
 // environment is opened with MDB_NOTLS so that owner may move between threads. The one
-// exception is read_state_machine(), which another thread (the snapshotter) may run while
-// the owner keeps writing: LMDB's MVCC gives it a fixed view, and map growth (which LMDB
-// allows only while no transaction is open) waits for it on a shared_mutex.
+// exceptions are read_state_machine() and read_kv_shared(), which other threads (the
+// snapshotter, the state machine actor) may run while the owner keeps writing: LMDB's MVCC
+// gives them a fixed view, and map growth (which LMDB allows only while no transaction is
+// open) waits for them on a shared_mutex.
 #pragma once
 
 #include <cstdint>
@@ -154,6 +155,10 @@ class Store {
   // index), streamed to `visitor`. The one call another thread may make while the owner
   // writes (see above); map growth waits until it returns, so keep the visitor's work bounded.
   Status read_state_machine(const StateMachineVisitor& visitor);
+  // read_kv for another thread than the owner's (the state machine actor serving reads while
+  // the indexer applies): the same fixed MVCC view, under the same shared lock against map
+  // growth. Keep `body` short: growth waits for it.
+  Status read_kv_shared(const std::function<Status(KvReader&)>& body);
   // One write transaction: clears kv, sessions and session_order, runs `fill` (which writes
   // the new pairs and sessions through the KvWriter), then sets the applied position to
   // (index, term), keeping indexed_index. Like write_kv, `fill` may run more than once (the
