@@ -278,7 +278,7 @@ class SweepReport {
 void print_progress(uint64_t done, uint64_t total, uint64_t failing, double start, uint64_t jobs) {
   std::cerr << "sim sweep: " << done << " of " << total << " seeds, " << failing << " failing, "
             << cli::monotonic_seconds() - start << " s";
-  if (jobs > 1) std::cerr << " (" << jobs << " workers)";
+  if (jobs > 1) std::cerr << " (--jobs " << jobs << ")";
   std::cerr << std::endl;
 }
 
@@ -318,7 +318,7 @@ int run_sweep(const cli::Flags& flags, sim::SimOptions options, SeedRange range,
   Status ran = sim::run_seeds_in_workers(range.first, range.last, jobs, calls);
   report.print_summary();
   const double elapsed = cli::monotonic_seconds() - start;
-  std::cerr << "sim sweep: " << total << " seeds in " << elapsed << " s elapsed with " << jobs << " workers, "
+  std::cerr << "sim sweep: " << total << " seeds in " << elapsed << " s elapsed (--jobs " << jobs << "), "
             << (elapsed > 0 ? report.simulated_seconds() / elapsed : 0.0) << " simulated s per elapsed s" << std::endl;
   if (!ran.is_ok()) {
     std::cerr << "keyval sim: " << ran.to_string() << std::endl;

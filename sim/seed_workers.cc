@@ -18,6 +18,7 @@
 #include <deque>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <vector>
 
@@ -73,29 +74,33 @@ struct Chunk {
 struct Worker {
   pid_t pid = -1;
   int read_fd = -1;
-  size_t chunk = 0;
+  uint64_t chunk = 0;
   std::string buffer;  // bytes read, not yet a whole frame
 };
 
 class WorkerPool {
  public:
-  WorkerPool(uint64_t first, uint64_t last, uint64_t jobs, const SeedWorkerCalls& calls) : jobs_(jobs), calls_(calls) {
-    const uint64_t count = last - first + 1;
-    // About four chunks per worker, so the last ones finish close together.
-    const uint64_t size = std::clamp<uint64_t>(count / (jobs * 4), 1, chunk_seeds_max);
-    for (uint64_t start = first;; start += size) {
-      const uint64_t end = last - start < size ? last : start + size - 1;
-      chunks_.push_back(Chunk{start, end, {}, false, std::nullopt});
-      if (end == last) break;
-    }
-  }
+  // About four chunks per worker, so the last ones finish close together.
+  WorkerPool(uint64_t first, uint64_t last, uint64_t jobs, const SeedWorkerCalls& calls)
+      : jobs_(jobs),
+        calls_(calls),
+        first_(first),
+        last_(last),
+        chunk_seeds_(std::clamp<uint64_t>((last - first) / (jobs * 4) + 1, 1, chunk_seeds_max)),
+        chunk_count_((last - first) / chunk_seeds_ + 1) {}
 
   Status run();
 
  private:
-  Status start_worker(size_t chunk);
-  [[noreturn]] void work(size_t chunk, int write_fd);
-  // Reads what worker `index` sent; false once its pipe has ended.
+  // Chunk `index`'s seeds; made when its worker starts, dropped once reported, so memory
+  // follows the chunks in flight and not the range.
+  Chunk make_chunk(uint64_t index) const {
+    const uint64_t start = first_ + index * chunk_seeds_;
+    return Chunk{start, last_ - start < chunk_seeds_ ? last_ : start + chunk_seeds_ - 1, {}, false, std::nullopt};
+  }
+  Status start_worker(uint64_t chunk);
+  [[noreturn]] void work(uint64_t chunk, int write_fd);
+  // Reads what the worker sent; false once its pipe has ended.
   bool read_from(Worker& worker);
   void take_frames(Worker& worker);
   void finish(Worker& worker);
@@ -104,16 +109,19 @@ class WorkerPool {
 
   const uint64_t jobs_;
   const SeedWorkerCalls& calls_;
-  std::vector<Chunk> chunks_;
-  size_t next_to_start_ = 0;
-  size_t next_to_report_ = 0;
+  const uint64_t first_, last_;
+  const uint64_t chunk_seeds_;  // seeds per chunk (the last may have fewer)
+  const uint64_t chunk_count_;
+  std::map<uint64_t, Chunk> chunks_;  // started and not yet reported, by index
+  uint64_t next_to_start_ = 0;
+  uint64_t next_to_report_ = 0;
   uint64_t seeds_done_ = 0;
   std::vector<Worker> workers_;
   int signal_pipe_[2] = {-1, -1};
   const pid_t parent_pid_ = ::getpid();
 };
 
-Status WorkerPool::start_worker(size_t chunk) {
+Status WorkerPool::start_worker(uint64_t chunk) {
   int fds[2];
   if (::pipe(fds) != 0) return Status::from_errno("pipe for a seed worker", "", errno);
   std::cout.flush();
@@ -142,18 +150,20 @@ Status WorkerPool::start_worker(size_t chunk) {
     work(chunk, fds[1]);
   }
   ::close(fds[1]);
+  chunks_.emplace(chunk, make_chunk(chunk));
   workers_.push_back(Worker{pid, fds[0], chunk, {}});
   return Status::ok();
 }
 
-void WorkerPool::work(size_t chunk, int write_fd) {
+void WorkerPool::work(uint64_t chunk, int write_fd) {
   // Die with the parent; it may have died between fork and here.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent_pid_) ::_exit(1);
   ::close(signal_pipe_[0]);
   ::close(signal_pipe_[1]);
   for (const Worker& other : workers_) ::close(other.read_fd);
-  for (uint64_t seed = chunks_[chunk].first; seed <= chunks_[chunk].last; ++seed) {
+  const Chunk seeds = make_chunk(chunk);
+  for (uint64_t seed = seeds.first; seed <= seeds.last; ++seed) {
     const std::string record = calls_.run_seed(seed);
     if (!write_all(write_fd, std::to_string(seed) + " " + std::to_string(record.size()) + "\n" + record)) ::_exit(1);
   }
@@ -174,7 +184,7 @@ bool WorkerPool::read_from(Worker& worker) {
 }
 
 void WorkerPool::take_frames(Worker& worker) {
-  Chunk& chunk = chunks_[worker.chunk];
+  Chunk& chunk = chunks_.at(worker.chunk);
   for (;;) {
     const size_t newline = worker.buffer.find('\n');
     if (newline == std::string::npos) return;
@@ -197,7 +207,7 @@ void WorkerPool::finish(Worker& worker) {
   int wait_status = 0;
   while (::waitpid(worker.pid, &wait_status, 0) < 0 && errno == EINTR) {
   }
-  Chunk& chunk = chunks_[worker.chunk];
+  Chunk& chunk = chunks_.at(worker.chunk);
   chunk.finished = true;
   const uint64_t expected = chunk.last - chunk.first + 1;
   const bool clean = WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0;
@@ -210,12 +220,12 @@ void WorkerPool::finish(Worker& worker) {
 }
 
 void WorkerPool::report_finished_chunks() {
-  while (next_to_report_ < chunks_.size() && chunks_[next_to_report_].finished) {
-    Chunk& chunk = chunks_[next_to_report_];
+  for (auto next = chunks_.find(next_to_report_); next != chunks_.end() && next->second.finished;
+       next = chunks_.find(next_to_report_)) {
+    const Chunk& chunk = next->second;
     for (size_t i = 0; i < chunk.records.size(); ++i) calls_.on_record(chunk.first + i, chunk.records[i]);
     if (chunk.failure) calls_.on_failure(*chunk.failure);
-    chunk.records.clear();
-    chunk.records.shrink_to_fit();
+    chunks_.erase(next);
     ++next_to_report_;
   }
 }
@@ -248,8 +258,8 @@ Status WorkerPool::run() {
   ::sigaction(SIGTERM, &action, &old_term);
 
   Status status = Status::ok();
-  while (status.is_ok() && (next_to_start_ < chunks_.size() || !workers_.empty())) {
-    while (workers_.size() < jobs_ && next_to_start_ < chunks_.size()) {
+  while (status.is_ok() && (next_to_start_ < chunk_count_ || !workers_.empty())) {
+    while (workers_.size() < jobs_ && next_to_start_ < chunk_count_) {
       status = start_worker(next_to_start_);
       if (!status.is_ok()) break;
       ++next_to_start_;
