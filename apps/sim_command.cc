@@ -4,7 +4,9 @@
 //              [--faults none|network|crash|disk|all] [--history FILE] [--trace]
 //              [--snapshot-entries N (20)] [--log-tail-entries N (2)]   (0: no snapshots)
 //   keyval sim --seeds A..B [same flags]     a sweep: one line per failing seed, with the
-//                                            command that replays it; a summary line last
+//              [--jobs N (1)]                command that replays it; a summary line last;
+//                                            --jobs: N forked worker processes (sim/seed_workers.h),
+//                                            the same lines in the same order
 //   --planted-bug vote-before-durable|ack-before-durable|commit-old-term|snapshot-ack-before-durable|
 //                 compact-past-commit|conf-changes-at-once|removed-still-counts|vote-while-repairing|
 //                 leader-counts-before-durable
@@ -15,7 +17,10 @@
 //                                            DIR/cycles.csv, summary.json, ... when --out is given
 // One seed: the last line is a JSON object (seed, trace_hash, ops, violations,
 // linearizable, lost_acked_writes, ...); a scenario: the experiment's summary. Exit 0 only
-// when nothing was violated, 1 when something was, 2 on a usage error or a bad scenario file.
+// when nothing was violated, 1 when something was, 2 on a usage error or a bad scenario file,
+// 3 when a sweep's worker process died (an ERROR line names its seeds; they were not all run).
+#include <malloc.h>
+
 #include <iostream>
 
 #include "apps/cli.h"
@@ -23,6 +28,7 @@
 #include "sim/history_json.h"
 #include "sim/scenario.h"
 #include "sim/scenario_sim.h"
+#include "sim/seed_workers.h"
 #include "sim/simulator.h"
 
 namespace keyval::commands {
@@ -167,46 +173,200 @@ int run_one(const cli::Flags& flags, const sim::SimOptions& options) {
   return result.ok() ? cli::exit_ok : exit_violation;
 }
 
-int run_sweep(const cli::Flags& flags, sim::SimOptions options, SeedRange range) {
-  uint64_t failing = 0, runs = 0;
-  uint64_t media_faults = 0, repairs = 0, repairs_completed = 0, refetched = 0;
-  double wall = 0, simulated = 0;
-  const double start = cli::monotonic_seconds();
-  for (uint64_t seed = range.first; seed <= range.last; ++seed) {
-    options.seed = seed;
-    sim::SimResult result = sim::run_simulation(options);
-    ++runs;
-    media_faults += result.bit_flips + result.latent_sector_errors + result.misdirected_writes;
-    repairs += result.repairs;
-    repairs_completed += result.repairs_completed;
-    refetched += result.entries_refetched;
-    wall += result.wall_seconds;
-    simulated += result.virtual_seconds;
-    if (!result.ok()) {
-      ++failing;
-      std::cout << "FAIL seed " << seed << ": "
-                << (result.violations.empty() ? std::string("not linearizable: ") + result.linearizability_detail
-                                              : result.violations.front())
-                << "\n  replay: " << replay_command(flags, seed) << std::endl;
-    }
-    if (runs % 50 == 0) {
-      std::cerr << "sim sweep: " << runs << " of " << (range.last - range.first + 1) << " seeds, " << failing
-                << " failing, " << cli::monotonic_seconds() - start << " s" << std::endl;
-    }
+// What a sweep keeps of one seed's run: enough for its FAIL line and the summary's totals.
+// With --jobs it crosses a pipe from a worker (encode/decode, exact: doubles in JSON round-trip).
+struct SeedOutcome {
+  uint64_t seed = 0;
+  bool failed = false;
+  std::string failure;  // the first violation, or why the history is not linearizable
+  uint64_t media_faults = 0, repairs = 0, repairs_completed = 0, entries_refetched = 0;
+  double wall_seconds = 0, virtual_seconds = 0;
+};
+
+SeedOutcome outcome_of(const sim::SimResult& result) {
+  SeedOutcome outcome;
+  outcome.seed = result.seed;
+  outcome.failed = !result.ok();
+  if (outcome.failed) {
+    outcome.failure = result.violations.empty() ? "not linearizable: " + result.linearizability_detail
+                                                : result.violations.front();
   }
-  cli::JsonLine line;
-  line.add("seeds", runs).add("failing", failing).add("media_faults", media_faults).add("repairs", repairs)
-      .add("repairs_completed", repairs_completed).add("entries_refetched", refetched)
-      .add("wall_s", wall).add("virtual_s", simulated)
-      .add("sim_s_per_wall_s", wall > 0 ? simulated / wall : 0.0);
-  std::cout << line.str() << std::endl;
-  return failing == 0 ? cli::exit_ok : exit_violation;
+  outcome.media_faults = result.bit_flips + result.latent_sector_errors + result.misdirected_writes;
+  outcome.repairs = result.repairs;
+  outcome.repairs_completed = result.repairs_completed;
+  outcome.entries_refetched = result.entries_refetched;
+  outcome.wall_seconds = result.wall_seconds;
+  outcome.virtual_seconds = result.virtual_seconds;
+  return outcome;
 }
+
+// The failure text goes as hex: it is printed byte for byte, and JSON holds only UTF-8.
+std::string encode_outcome(const SeedOutcome& outcome) {
+  cli::Json json{{"seed", outcome.seed},
+                 {"failed", outcome.failed},
+                 {"failure_hex", cli::hex_encode(outcome.failure)},
+                 {"media_faults", outcome.media_faults},
+                 {"repairs", outcome.repairs},
+                 {"repairs_completed", outcome.repairs_completed},
+                 {"entries_refetched", outcome.entries_refetched},
+                 {"wall_s", outcome.wall_seconds},
+                 {"virtual_s", outcome.virtual_seconds}};
+  return json.dump();
+}
+
+SeedOutcome decode_outcome(const std::string& record) {
+  const cli::Json json = cli::Json::parse(record);  // our own workers wrote it: a bad one is a bug
+  SeedOutcome outcome;
+  outcome.seed = json.at("seed").get<uint64_t>();
+  outcome.failed = json.at("failed").get<bool>();
+  auto failure = cli::hex_decode(json.at("failure_hex").get<std::string>(), "failure_hex");
+  KV_ASSERT(failure.is_ok());
+  outcome.failure = *failure;
+  outcome.media_faults = json.at("media_faults").get<uint64_t>();
+  outcome.repairs = json.at("repairs").get<uint64_t>();
+  outcome.repairs_completed = json.at("repairs_completed").get<uint64_t>();
+  outcome.entries_refetched = json.at("entries_refetched").get<uint64_t>();
+  outcome.wall_seconds = json.at("wall_s").get<double>();
+  outcome.virtual_seconds = json.at("virtual_s").get<double>();
+  return outcome;
+}
+
+// Exit code of a sweep whose workers did not all finish: some seeds were not run.
+constexpr int exit_worker_failed = 3;
+constexpr uint64_t progress_every_seeds = 50;
+
+// A sweep's stdout: a FAIL line per failing seed (in seed order), an ERROR line per worker
+// that died, and the summary line last. Serial and parallel sweeps print through it alike.
+class SweepReport {
+ public:
+  explicit SweepReport(const cli::Flags& flags) : flags_(flags) {}
+
+  void add(const SeedOutcome& outcome) {
+    ++runs_;
+    media_faults_ += outcome.media_faults;
+    repairs_ += outcome.repairs;
+    repairs_completed_ += outcome.repairs_completed;
+    refetched_ += outcome.entries_refetched;
+    wall_ += outcome.wall_seconds;
+    simulated_ += outcome.virtual_seconds;
+    if (!outcome.failed) return;
+    ++failing_;
+    std::cout << "FAIL seed " << outcome.seed << ": " << outcome.failure
+              << "\n  replay: " << replay_command(flags_, outcome.seed) << std::endl;
+  }
+
+  void worker_failed(const sim::WorkerFailure& failure) {
+    const uint64_t running = failure.first_seed + failure.seeds_reported;
+    ++worker_failures_;
+    seeds_not_run_ += failure.last_seed - running + 1;
+    const std::string line = "ERROR seeds " + std::to_string(failure.first_seed) + ".." +
+                             std::to_string(failure.last_seed) + ": worker " + std::to_string(failure.pid) + " " +
+                             failure.how + " while running seed " + std::to_string(running) + "; seeds " +
+                             std::to_string(running) + ".." + std::to_string(failure.last_seed) + " not run";
+    std::cout << line << std::endl;
+    std::cerr << "sim sweep: " << line << std::endl;
+  }
+
+  // The summary line; with worker failures it also says how many seeds were not run.
+  void print_summary() const {
+    cli::JsonLine line;
+    line.add("seeds", runs_).add("failing", failing_).add("media_faults", media_faults_).add("repairs", repairs_)
+        .add("repairs_completed", repairs_completed_).add("entries_refetched", refetched_)
+        .add("wall_s", wall_).add("virtual_s", simulated_)
+        .add("sim_s_per_wall_s", wall_ > 0 ? simulated_ / wall_ : 0.0);
+    if (worker_failures_ > 0) line.add("worker_failures", worker_failures_).add("seeds_not_run", seeds_not_run_);
+    std::cout << line.str() << std::endl;
+  }
+
+  int exit_code() const {
+    if (worker_failures_ > 0) return exit_worker_failed;
+    return failing_ == 0 ? cli::exit_ok : exit_violation;
+  }
+  double simulated_seconds() const { return simulated_; }
+
+ private:
+  const cli::Flags& flags_;
+  uint64_t runs_ = 0, failing_ = 0, media_faults_ = 0, repairs_ = 0, repairs_completed_ = 0, refetched_ = 0;
+  uint64_t worker_failures_ = 0, seeds_not_run_ = 0;
+  double wall_ = 0, simulated_ = 0;
+};
+
+void print_progress(uint64_t done, uint64_t total, uint64_t failing, double start, uint64_t jobs) {
+  std::cerr << "sim sweep: " << done << " of " << total << " seeds, " << failing << " failing, "
+            << cli::monotonic_seconds() - start << " s";
+  if (jobs > 1) std::cerr << " (--jobs " << jobs << ")";
+  std::cerr << std::endl;
+}
+
+int run_sweep(const cli::Flags& flags, sim::SimOptions options, SeedRange range, uint64_t jobs) {
+  SweepReport report(flags);
+  const uint64_t total = range.last - range.first + 1;
+  const double start = cli::monotonic_seconds();
+  if (jobs == 1) {
+    uint64_t failing = 0;
+    for (uint64_t seed = range.first; seed <= range.last; ++seed) {
+      options.seed = seed;
+      const SeedOutcome outcome = outcome_of(sim::run_simulation(options));
+      report.add(outcome);
+      failing += outcome.failed ? 1 : 0;
+      const uint64_t done = seed - range.first + 1;
+      if (done % progress_every_seeds == 0) print_progress(done, total, failing, start, jobs);
+    }
+    report.print_summary();
+    return report.exit_code();
+  }
+  uint64_t failing_arrived = 0;  // progress counts seeds as they arrive, in any order
+  sim::SeedWorkerCalls calls;
+  calls.run_seed = [&options](uint64_t seed) {
+    options.seed = seed;
+    return encode_outcome(outcome_of(sim::run_simulation(options)));
+  };
+  calls.on_record = [&report](uint64_t seed, const std::string& record) {
+    SeedOutcome outcome = decode_outcome(record);
+    KV_ASSERT(outcome.seed == seed);
+    report.add(outcome);
+  };
+  calls.on_failure = [&report](const sim::WorkerFailure& failure) { report.worker_failed(failure); };
+  calls.on_progress = [&](uint64_t done, const std::string& record) {
+    failing_arrived += decode_outcome(record).failed ? 1 : 0;
+    if (done % progress_every_seeds == 0) print_progress(done, total, failing_arrived, start, jobs);
+  };
+  Status ran = sim::run_seeds_in_workers(range.first, range.last, jobs, calls);
+  report.print_summary();
+  const double elapsed = cli::monotonic_seconds() - start;
+  std::cerr << "sim sweep: " << total << " seeds in " << elapsed << " s elapsed (--jobs " << jobs << "), "
+            << (elapsed > 0 ? report.simulated_seconds() / elapsed : 0.0) << " simulated s per elapsed s" << std::endl;
+  if (!ran.is_ok()) {
+    std::cerr << "keyval sim: " << ran.to_string() << std::endl;
+    return exit_worker_failed;
+  }
+  return report.exit_code();
+}
+
+Result<uint64_t> parse_jobs(const cli::Flags& flags) {
+  const std::string text = flags.get("jobs", "1");
+  auto jobs = cli::parse_u64(text, "--jobs");
+  if (!jobs.is_ok() || *jobs < 1 || *jobs > sim::jobs_max) {
+    return Status::invalid_argument("--jobs wants a number of worker processes, 1 to " +
+                                    std::to_string(sim::jobs_max) + ", got '" + text + "'");
+  }
+  return *jobs;
+}
+
+// Every simulated node start and stop opens and closes an LMDB environment, and LMDB
+// allocates a 2 MiB dirty-page list (calloc) and a 1 MiB free-page list per environment.
+// With glibc's sliding mmap threshold those came from the heap after the first free: each
+// open then zeroed 2 MiB of memory the heap had just given back to the kernel, a quarter of
+// a sweep's time in memset and page faults (perf, docs/BENCHMARKS.md "Simulator speed").
+// A fixed 1 MiB threshold maps them fresh: already zero, and only the pages LMDB touches are
+// faulted in. Allocation addresses do not reach the simulated behaviour (same trace hashes).
+void keep_large_allocations_apart() { ::mallopt(M_MMAP_THRESHOLD, 1 << 20); }
 
 // A scenario says what these say.
 constexpr const char* flags_a_scenario_sets[] = {"seeds", "nodes", "ops", "clients", "keys", "duration-ms", "faults"};
 
 int run_scenario(const cli::Flags& flags) {
+  if (flags.has("jobs")) return cli::usage_error("sim", "--jobs runs a sweep's seeds in parallel: not with --scenario");
   for (const char* name : flags_a_scenario_sets) {
     if (!flags.has(name)) continue;
     const std::string why = std::string(name) == "seeds" ? "one seed: --seed" : "the scenario says";
@@ -286,10 +446,12 @@ int sim_main(const std::vector<std::string>& args) {
           .value("disk-latency-us", "by seed",
                  "MIN..MAX: virtual time a WAL sync takes (0..0: none); by default the seed picks: "
                  "seed % 3 = 0 none, 1 10..300, 2 50..2000")
+          .value("jobs", "1", "with --seeds: run the seeds in N worker processes (same output)")
           .flag("trace", "print every delivered event")
-          .footer("exit: 0 no violation, 1 a violation (its seed printed), 2 usage");
+          .footer("exit: 0 no violation, 1 a violation (its seed printed), 2 usage, 3 a sweep's worker died");
   cli::Flags flags;
   if (auto exit = command.parse(args, flags)) return *exit;
+  keep_large_allocations_apart();
   if (flags.has("scenario")) return run_scenario(flags);
   if (flags.has("out")) return cli::usage_error("sim", "--out writes a scenario's outputs: give --scenario FILE");
   auto options = parse_options(flags);
@@ -299,8 +461,11 @@ int sim_main(const std::vector<std::string>& args) {
     if (flags.has("history")) return cli::usage_error("sim", "--history records one seed: use --seed");
     auto range = parse_seed_range(flags.get("seeds"));
     if (!range.is_ok()) return cli::usage_error("sim", range.status().message());
-    return run_sweep(flags, *options, *range);
+    auto jobs = parse_jobs(flags);
+    if (!jobs.is_ok()) return cli::usage_error("sim", jobs.status().message());
+    return run_sweep(flags, *options, *range, *jobs);
   }
+  if (flags.has("jobs")) return cli::usage_error("sim", "--jobs runs a sweep's seeds in parallel: give --seeds A..B");
   return run_one(flags, *options);
 }
 

@@ -22,7 +22,8 @@ constexpr int shutdown_jobs_max = 1'000'000;
 }  // namespace
 
 caf::scheduler::test_coordinator& SimNode::coordinator() const {
-  return dynamic_cast<caf::scheduler::test_coordinator&>(system_->scheduler());
+  KV_ASSERT(coordinator_ != nullptr);
+  return *coordinator_;
 }
 
 // The data directory as `keyval node` opens it (bootstrap or join), on the simulated disk.
@@ -54,6 +55,7 @@ void SimNode::start(uint64_t now_ns, uint64_t seed) {
   system_config_->set("logger.verbosity", caf::atom("quiet"));
   add_message_types(*system_config_);
   system_ = std::make_unique<caf::actor_system>(*system_config_);
+  coordinator_ = &dynamic_cast<caf::scheduler::test_coordinator&>(system_->scheduler());
   set_time(now_ns);
 
   crashing_ = false;
@@ -147,6 +149,7 @@ void SimNode::crash() {
   writer_job_ = nullptr;
   writer_release_ns_.reset();
   system_.reset();
+  coordinator_ = nullptr;
   lifecycle_.reset();
   system_config_.reset();
 }

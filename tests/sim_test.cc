@@ -300,13 +300,14 @@ BOOST_AUTO_TEST_CASE(planted_compact_past_commit_is_caught_within_10_seeds) {
 
 // A follower that acknowledges an installed snapshot before its WAL record is durable, and
 // crashes right after (the simulator crashes a node after half of such promises), comes back
-// with its old log while the leader counts it as holding the snapshot. About one seed in 25
-// catches it (`keyval sim --seeds 1..80 --nodes 3 --planted-bug snapshot-ack-before-durable`:
-// seeds 35, 37 and 56 since commands grew a word with the Redis commands, which moved every
-// trace; seeds 1..20 caught it before), so the bound leaves room for the next such shift.
-BOOST_AUTO_TEST_CASE(planted_snapshot_ack_before_durable_is_caught_within_60_seeds) {
-  Caught caught = planted_bug_caught(raft::PlantedBug::snapshot_ack_before_durable, 60);
-  BOOST_TEST_REQUIRE(caught.seed != 0u, "the planted bug went unnoticed for 60 seeds");
+// with its old log while the leader counts it as holding the snapshot. About one seed in 11
+// catches it (`keyval sim --seeds 1..300 --nodes 3 --planted-bug snapshot-ack-before-durable
+// --jobs 2`: 27 of 300 seeds, the first at 59, on 2026-12-05 after the disk latency and the
+// state machine's own reads moved every trace; 35, 37 and 56 of 1..80 before), so the bound
+// leaves room for the next such shift.
+BOOST_AUTO_TEST_CASE(planted_snapshot_ack_before_durable_is_caught_within_150_seeds) {
+  Caught caught = planted_bug_caught(raft::PlantedBug::snapshot_ack_before_durable, 150);
+  BOOST_TEST_REQUIRE(caught.seed != 0u, "the planted bug went unnoticed for 150 seeds");
   BOOST_TEST(caught.violation.find("match index past the follower's log") != std::string::npos, caught.violation);
 }
 
@@ -321,12 +322,14 @@ BOOST_AUTO_TEST_CASE(planted_conf_changes_at_once_is_caught_within_20_seeds) {
 
 // A node that lost acknowledged entries to a damaged WAL must not vote before a leader
 // repaired it: its vote can elect a leader without an entry it helped commit. It takes a
-// media fault, a repair and an election at the wrong moments: about one seed in 60 catches it
-// (`keyval sim --seeds 1..300 --nodes 3 --planted-bug vote-while-repairing`: seeds 65, 155,
-// 182, 241 and 293 since the simulated disk got its sync latency, which moved every trace).
-BOOST_AUTO_TEST_CASE(planted_vote_while_repairing_is_caught_within_120_seeds) {
-  Caught caught = planted_bug_caught(raft::PlantedBug::vote_while_repairing, 120);
-  BOOST_TEST_REQUIRE(caught.seed != 0u, "the planted bug went unnoticed for 120 seeds");
+// media fault, a repair and an election at the wrong moments: rare, about one seed in 150
+// (`keyval sim --seeds 1..600 --nodes 3 --planted-bug vote-while-repairing --jobs 2`: seeds
+// 114, 251, 399 and 515 on 2026-12-05, after the disk latency and the state machine's own
+// reads moved every trace). The bound is deterministic for this code; a change that moves
+// the traces may need it found again with that sweep.
+BOOST_AUTO_TEST_CASE(planted_vote_while_repairing_is_caught_within_200_seeds) {
+  Caught caught = planted_bug_caught(raft::PlantedBug::vote_while_repairing, 200);
+  BOOST_TEST_REQUIRE(caught.seed != 0u, "the planted bug went unnoticed for 200 seeds");
 }
 
 // The raft node pipelines persists (actors/raft_node.cc drain()): a leader replicates and

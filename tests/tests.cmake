@@ -95,6 +95,9 @@ endif()
 keyval_test(sim_test sim)
 target_link_libraries(sim_test PRIVATE keyval_simulator)
 add_dependencies(sim_test keyval)
+# keyval sim --seeds A..B --jobs N: the same lines as a serial sweep; a dead worker fails it.
+keyval_test(sim_jobs_test sim)
+add_dependencies(sim_jobs_test keyval)
 
 # A client learning the cluster from answers; a node its peers' client addresses (no sockets).
 keyval_test(known_nodes_test unit)
