@@ -287,15 +287,17 @@ void InvariantChecker::check_commit_durable(const std::vector<NodeState>& nodes,
     const bool rose = node.commit_index > seen;
     seen = node.commit_index;
     if (!rose || node.role != Role::leader || node.voters.empty()) continue;
-    size_t durable = 0;
-    std::string copies;
-    for (uint64_t voter : node.voters) {
+    auto durable_of = [this](uint64_t voter) {
       auto found = durable_.find(voter);
-      const uint64_t index = found == durable_.end() ? 0 : found->second;
-      if (index >= node.commit_index) ++durable;
-      copies += (copies.empty() ? "" : ", ") + node_name(voter) + " through " + std::to_string(index);
-    }
+      return found == durable_.end() ? uint64_t{0} : found->second;
+    };
+    size_t durable = 0;
+    for (uint64_t voter : node.voters) durable += durable_of(voter) >= node.commit_index ? 1 : 0;
     if (durable >= node.voters.size() / 2 + 1) continue;
+    std::string copies;  // only for the message: this check runs at every rise of a commit index
+    for (uint64_t voter : node.voters) {
+      copies += (copies.empty() ? "" : ", ") + node_name(voter) + " through " + std::to_string(durable_of(voter));
+    }
     violations.push_back("commit not durable on a majority: leader " + node_name(node.id) + " in term " +
                          std::to_string(node.current_term) + " committed through " + std::to_string(node.commit_index) +
                          " but only " + std::to_string(durable) + " of " + std::to_string(node.voters.size()) +

@@ -429,10 +429,14 @@ BOOST_AUTO_TEST_CASE(a_work_directory_that_cannot_be_made_fails_the_run_naming_i
 
 BOOST_AUTO_TEST_CASE(bad_flags_are_refused_with_a_message) {
   for (const char* arguments : {"sim --seed x", "sim --faults lots", "sim --nodes 0", "sim --seeds 5..2",
-                                "sim --seed 1 --seeds 1..2", "sim --bogus", "sim extra"}) {
+                                "sim --seed 1 --seeds 1..2", "sim --bogus", "sim extra", "sim --disk-latency-us 5",
+                                "sim --disk-latency-us 9..3", "sim --disk-latency-us 0..2000000"}) {
     auto run = run_keyval(arguments);
     BOOST_TEST(run.exit_code == 2, arguments << ": " << run.output);
     BOOST_TEST(run.output.find("keyval sim:") != std::string::npos, run.output);
+    if (std::string(arguments).find("--disk-latency-us") != std::string::npos) {
+      BOOST_TEST(run.output.find("--disk-latency-us") != std::string::npos, run.output);
+    }
   }
 }
 
