@@ -4,6 +4,7 @@
 #include "actors/tcp_transport.h"
 
 #include "actors/bind_failure.h"
+#include "actors/broker_exit.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -95,6 +96,7 @@ struct TransportState {
   uint64_t incoming_serial = 0;  // the last serial handed out
   std::map<std::string, std::chrono::steady_clock::time_point> refusals_logged;  // host + reason -> when
   uint64_t frames_dropped_outgoing = 0, frames_dropped_incoming = 0, frames_delivered = 0;
+  bool stopping = false;  // an exit message came: no new connection (actors/broker_exit.h)
   static inline const char* name = "tcp_transport";
 };
 
@@ -256,6 +258,7 @@ void write_outgoing(Broker* self, OutgoingLink& link, const uint8_t* data, size_
 }
 
 void connect_peer(Broker* self, uint64_t peer_id, OutgoingLink& link) {
+  if (self->state.stopping) return;
   auto fd = start_connect(link.address);
   if (!fd.is_ok()) return link_failed(self, peer_id, link, fd.status().message());
   auto handle = self->add_scribe(fd.value());
@@ -723,6 +726,7 @@ caf::behavior tcp_transport(Broker* self, TcpTransportConfig config, caf::io::do
   state.port = doorman->port();
   self->add_doorman(std::move(doorman));
   state.config = std::move(config);
+  quit_in_a_later_cycle(self, state.stopping);
   log_line(self, "listening on " + state.config.listen_host + ":" + std::to_string(state.port) +
                      (state.config.cluster_secret.empty() ? " (no cluster secret" : " (cluster secret required") +
                      (state.config.tls_server ? ", TLS)" : state.config.cluster_secret.empty() ? ": open)" : ")"));
@@ -758,6 +762,7 @@ caf::behavior tcp_transport(Broker* self, TcpTransportConfig config, caf::io::do
       [self](const caf::io::data_transferred_msg& message) { data_transferred(self, message); },
       [self](const caf::io::connection_closed_msg& message) { connection_closed(self, message.handle); },
       [self](const caf::io::acceptor_closed_msg&) { log_line(self, "listener closed"); },
+      [self](broker_quit_atom, caf::error& reason) { quit_now(self, reason); },
   };
 }
 

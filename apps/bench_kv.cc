@@ -30,7 +30,7 @@
 
 #include "apps/cli.h"
 #include "apps/commands.h"
-#include "apps/kv_client.h"
+#include "client/kv_client.h"
 #include "storage/kv_command.h"
 
 namespace keyval::commands {

@@ -32,7 +32,7 @@
 #include "apps/cli.h"
 #include "apps/cluster_membership.h"
 #include "apps/commands.h"
-#include "apps/kv_socket.h"
+#include "client/kv_socket.h"
 #include "apps/local_cluster.h"
 
 namespace keyval::commands {

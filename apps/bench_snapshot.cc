@@ -41,7 +41,7 @@
 
 #include "apps/cli.h"
 #include "apps/commands.h"
-#include "apps/kv_client.h"
+#include "client/kv_client.h"
 #include "apps/local_cluster.h"
 #include "apps/peers.h"
 #include "apps/snapshot_restore.h"

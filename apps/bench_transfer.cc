@@ -22,7 +22,7 @@
 #include "apps/ack_gap.h"
 #include "apps/cli.h"
 #include "apps/commands.h"
-#include "apps/kv_socket.h"
+#include "client/kv_socket.h"
 #include "apps/local_cluster.h"
 
 namespace keyval::commands {

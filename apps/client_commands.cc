@@ -38,7 +38,7 @@
 
 #include "apps/cli.h"
 #include "apps/commands.h"
-#include "apps/kv_client.h"
+#include "client/kv_client.h"
 #include "storage/kv_command.h"
 #include "storage/kv_state_machine.h"
 

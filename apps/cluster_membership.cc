@@ -8,7 +8,7 @@
 #include <fstream>
 #include <thread>
 
-#include "apps/kv_socket.h"
+#include "client/kv_socket.h"
 #include "raft/config.h"
 #include "storage/env.h"
 #include "storage/wal.h"

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "apps/cli.h"
-#include "apps/kv_client.h"
+#include "client/kv_client.h"
 
 namespace keyval::commands {
 

@@ -35,7 +35,7 @@
 #include "apps/cluster_membership.h"
 #include "apps/commands.h"
 #include "apps/experiment_steps.h"
-#include "apps/kv_socket.h"
+#include "client/kv_socket.h"
 #include "apps/local_cluster.h"
 #include "sim/scenario.h"
 #include "storage/env.h"

@@ -27,7 +27,7 @@
 
 #include "apps/cli.h"
 #include "apps/fault_proxy.h"
-#include "apps/kv_socket.h"
+#include "client/kv_socket.h"
 #include "apps/local_cluster.h"
 #include "apps/node_disk.h"
 #include "sim/fault_steps.h"

@@ -14,7 +14,7 @@
 
 #include "apps/cli.h"
 #include "apps/commands.h"
-#include "apps/kv_client.h"
+#include "client/kv_client.h"
 
 namespace keyval::commands {
 namespace {

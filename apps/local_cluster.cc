@@ -3,6 +3,7 @@
 
 #include "actors/peer_handshake.h"
 
+#include <algorithm>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -20,7 +21,7 @@
 #include <fstream>
 #include <random>
 
-#include "apps/kv_socket.h"
+#include "client/kv_socket.h"
 
 namespace keyval {
 namespace {
@@ -43,11 +44,11 @@ NodeExit exit_of(int wait_status) {
 
 }  // namespace
 
-Result<std::vector<uint16_t>> free_ports(size_t count) {
+Result<std::vector<uint16_t>> free_ports(size_t count, const std::vector<uint16_t>& taken) {
   std::vector<int> sockets;
   std::vector<uint16_t> ports;
   Status status;
-  for (size_t i = 0; i < count && status.is_ok(); ++i) {
+  while (ports.size() < count && status.is_ok()) {
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
       status = Status::io_error(std::string("socket: ") + std::strerror(errno));
@@ -63,7 +64,10 @@ Result<std::vector<uint16_t>> free_ports(size_t count) {
       status = Status::io_error(std::string("bind 127.0.0.1:0: ") + std::strerror(errno));
       break;
     }
-    ports.push_back(ntohs(address.sin_port));
+    const uint16_t port = ntohs(address.sin_port);
+    // A port the caller already gave to something else (and released, so the kernel may hand
+    // it out again): skipped, its socket kept bound so the next one differs.
+    if (std::find(taken.begin(), taken.end(), port) == taken.end()) ports.push_back(port);
   }
   for (int fd : sockets) ::close(fd);
   if (!status.is_ok()) return status;
@@ -98,9 +102,10 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::create(LocalClusterOptions o
   cluster->exits_.assign(o.nodes, std::nullopt);
   std::vector<uint16_t> picked;
   if (o.client_port_base == 0 || o.peer_port_base == 0) {
-    KV_ASSIGN_OR_RETURN(picked, free_ports((o.separate_peer_listen ? 3 : 2) * o.nodes));
+    // Not the Redis ports the caller picked for the nodes: a node would find its own port taken.
+    KV_ASSIGN_OR_RETURN(picked, free_ports((o.separate_peer_listen ? 3 : 2) * o.nodes, o.redis_ports));
   } else if (o.separate_peer_listen) {
-    KV_ASSIGN_OR_RETURN(picked, free_ports(3 * o.nodes));
+    KV_ASSIGN_OR_RETURN(picked, free_ports(3 * o.nodes, o.redis_ports));
   }
   for (uint64_t i = 0; i < o.nodes; ++i) {
     if (o.client_port_base + o.nodes > 65536 || o.peer_port_base + o.nodes > 65536) {

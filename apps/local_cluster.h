@@ -28,7 +28,7 @@
 #include <utility>
 #include <vector>
 
-#include "apps/kv_client.h"
+#include "client/kv_client.h"
 #include "storage/status.h"
 
 namespace keyval {
@@ -70,8 +70,8 @@ struct LocalClusterOptions {
 };
 
 // `count` ports on 127.0.0.1 the kernel hands out for port 0, all held at once so they
-// differ, then released (another process may take one before it is used).
-Result<std::vector<uint16_t>> free_ports(size_t count);
+// differ, then released (another process may take one before it is used); none of `taken`.
+Result<std::vector<uint16_t>> free_ports(size_t count, const std::vector<uint16_t>& taken = {});
 
 struct NodeExit {
   bool exited = false;  // false: killed by a signal

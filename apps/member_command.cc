@@ -26,9 +26,9 @@
 
 #include "apps/cli.h"
 #include "apps/commands.h"
-#include "apps/endpoint.h"
-#include "apps/kv_client.h"
-#include "apps/kv_socket.h"
+#include "client/endpoint.h"
+#include "client/kv_client.h"
+#include "client/kv_socket.h"
 #include "raft/config.h"
 
 namespace keyval::commands {

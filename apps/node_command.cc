@@ -102,7 +102,7 @@
 #include "apps/cli.h"
 #include "apps/config_file.h"
 #include "apps/commands.h"
-#include "apps/kv_client.h"
+#include "client/kv_client.h"
 #include "apps/peers.h"
 #include "storage/node_identity.h"
 #include "storage/wal_format.h"

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "apps/kv_client.h"
+#include "client/kv_client.h"
 #include "storage/status.h"
 #include "storage/types.h"
 

@@ -3,7 +3,7 @@
 //
 //   keyval snapshot save FILE [--endpoints ...] [--timeout-ms T] [--request-timeout-ms R]
 //       the leader takes a fresh snapshot holding every write acknowledged before the command;
-//       it is streamed to FILE.part, verified and renamed to FILE (apps/kv_client.h). Progress
+//       it is streamed to FILE.part, verified and renamed to FILE (client/kv_client.h). Progress
 //       on stderr (bytes of total, MB/s); on stdout one line, then JSON
 //       {"file","index","term","bytes","keys","sessions","checksum","node","seconds"}.
 //   keyval snapshot status FILE
@@ -23,7 +23,7 @@
 
 #include "apps/cli.h"
 #include "apps/commands.h"
-#include "apps/kv_client.h"
+#include "client/kv_client.h"
 #include "apps/peers.h"
 #include "apps/snapshot_restore.h"
 #include "storage/snapshot_file.h"

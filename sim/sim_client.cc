@@ -32,7 +32,7 @@ SimClient::SimClient(uint64_t slot, ClientSettings settings, History& history, r
       settings_(settings),
       history_(history),
       random_(random),
-      client_id_(slot) {
+      session_(slot) {
   next_invoke_ns_ = random_.between(0, settings_.pace_ns != 0 ? settings_.pace_ns : settings_.think_ns_max);
 }
 
@@ -64,8 +64,6 @@ std::string SimClient::next_value() {
   return value;
 }
 
-uint64_t SimClient::random_node() { return random_.between(1, settings_.nodes); }
-
 std::optional<uint64_t> SimClient::next_action_ns() const {
   if (op_) {
     uint64_t next = op_->deadline_ns;
@@ -96,8 +94,7 @@ std::optional<ClientRequestOut> SimClient::act(uint64_t now_ns) {
   }
   if (op_->retry_at_ns == 0 && now_ns >= op_->attempt_deadline_ns) {
     // No answer in time: the request (or its answer) may be anywhere.
-    if (is_write(op_->request.op)) op_->uncertain = true;
-    retry(now_ns, random_node(), 0);
+    follow(now_ns, op_->policy.on_no_answer(true), 0);
   }
   if (op_->retry_at_ns != 0 && now_ns >= op_->retry_at_ns) return send_attempt(now_ns);
   return std::nullopt;
@@ -126,13 +123,18 @@ void SimClient::start_op(uint64_t now_ns) {
     request.expected = last_seen_[key];
     expected = request.expected;
   }
-  if (is_write(request.op)) {
-    request.client_id = client_id_;
-    request.sequence = ++sequence_;
-  }
+  if (is_write(request.op)) session_.stamp(request);
   History::OperationId id = history_.invoke(slot_, kind_of(request.op), request.key, value, expected, now_ns);
   last_invoke_ns_ = now_ns;
-  op_ = Op{id, std::move(request), now_ns + settings_.operation_timeout_ns};
+  start(now_ns, id, std::move(request), now_ns + settings_.operation_timeout_ns, false);
+}
+
+void SimClient::start(uint64_t now_ns, History::OperationId id, ClientRequest request, uint64_t deadline_ns,
+                      bool counter) {
+  (void)now_ns;
+  const bool write = is_write(request.op);
+  op_ = Op{id, std::move(request), deadline_ns, 0, 0, OperationPolicy(write, settings_.nodes)};
+  op_->counter = counter;
   op_->target = leader_guess_;
 }
 
@@ -143,14 +145,9 @@ void SimClient::start_increment(uint64_t now_ns, size_t key) {
   request.op = ClientOp::increment;
   request.key = counter_name(key);
   request.delta = 1;
-  if (!settings_.increments_without_session) {
-    request.client_id = client_id_;
-    request.sequence = ++sequence_;
-  }
+  if (!settings_.increments_without_session) session_.stamp(request);
   last_invoke_ns_ = now_ns;
-  op_ = Op{0, std::move(request), now_ns + settings_.operation_timeout_ns};
-  op_->counter = true;
-  op_->target = leader_guess_;
+  start(now_ns, 0, std::move(request), now_ns + settings_.operation_timeout_ns, true);
 }
 
 void SimClient::start_read(uint64_t now_ns, const std::string& key) {
@@ -161,9 +158,7 @@ void SimClient::start_read(uint64_t now_ns, const std::string& key) {
   History::OperationId id =
       counter ? 0 : history_.invoke(slot_, Operation::get, key, std::nullopt, std::nullopt, now_ns);
   // Final reads wait as long as it takes: the simulator bounds the settle phase.
-  op_ = Op{id, std::move(request), UINT64_MAX};
-  op_->counter = counter;
-  op_->target = leader_guess_;
+  start(now_ns, id, std::move(request), UINT64_MAX, counter);
 }
 
 // The end of an increment (recorded in the ledger) or of a counter's final read.
@@ -190,22 +185,29 @@ ClientRequestOut SimClient::send_attempt(uint64_t now_ns) {
   return ClientRequestOut{op_->target, call, encode_client_request(op_->request)};
 }
 
-void SimClient::retry(uint64_t now_ns, uint64_t target, uint64_t delay_ns) {
-  op_->target = target == 0 ? random_node() : target;
-  op_->retry_at_ns = std::max<uint64_t>(now_ns + delay_ns, 1);
+void SimClient::follow(uint64_t now_ns, const Decision& decision, uint64_t hint) {
+  KV_ASSERT(decision.kind == Decision::retry);
+  switch (decision.target) {
+    case RetryTarget::same: break;
+    case RetryTarget::hinted: op_->target = hint != 0 ? hint : op_->target % settings_.nodes + 1; break;
+    case RetryTarget::another: op_->target = op_->target % settings_.nodes + 1; break;
+  }
+  op_->retry_at_ns = std::max<uint64_t>(now_ns + decision.delay_us * 1000, 1);
 }
 
 void SimClient::give_up(uint64_t now_ns) {
-  // Unknown unless every attempt was refused: a write that may have reached a leader may
-  // still commit. A read that got no answer had no effect either way.
-  if (!op_->counter && !op_->uncertain) history_.complete_fail(op_->id, now_ns);
-  if (is_write(op_->request.op) && !session_established_) {
-    // A session starts at sequence 1. Refused: sequence 1 is still free. Uncertain: it may
-    // still apply later, so the next write opens a fresh session (never session_expired).
-    if (op_->uncertain) client_id_ = (++generation_ << generation_shift) | slot_;
-    sequence_ = 0;
+  // Unknown unless no attempt may have taken effect: a write that may have reached a leader
+  // may still commit. A read that got no answer had no effect either way. An attempt still in
+  // flight at the deadline was sent and not answered, as KvClient's last attempt is when the
+  // deadline cuts it short (seed 15 once recorded such a put as failed, and the checker then
+  // found a read of its value impossible).
+  if (op_->retry_at_ns == 0) (void)op_->policy.on_no_answer(true);
+  const bool uncertain = op_->policy.uncertain();
+  if (!op_->counter && !uncertain) history_.complete_fail(op_->id, now_ns);
+  if (is_write(op_->request.op) && op_->request.client_id != 0) {
+    session_.write_ended(false, uncertain, [this] { return (++generation_ << generation_shift) | slot_; });
   }
-  if (op_->counter) return end_counter_op(now_ns, op_->uncertain ? Operation::unknown : Operation::fail, nullptr);
+  if (op_->counter) return end_counter_op(now_ns, uncertain ? Operation::unknown : Operation::fail, nullptr);
   op_.reset();
   schedule_next_invoke(now_ns);
 }
@@ -214,7 +216,7 @@ void SimClient::finish_ok(uint64_t now_ns, const ClientResponse& response) {
   const ClientRequest& request = op_->request;
   if (op_->counter) {
     if (is_write(request.op)) {
-      session_established_ = true;
+      if (request.client_id != 0) session_.write_ended(true, false, nullptr);
       acked_.push_back(AckedWrite{response.index, request.client_id, request.sequence,
                                   "increment " + request.key + " by client " + std::to_string(request.client_id) +
                                       " sequence " + std::to_string(request.sequence)});
@@ -241,7 +243,7 @@ void SimClient::finish_ok(uint64_t now_ns, const ClientResponse& response) {
     default: break;
   }
   if (is_write(request.op)) {
-    session_established_ = true;
+    session_.write_ended(true, false, nullptr);
     acked_.push_back(AckedWrite{response.index, request.client_id, request.sequence,
                                 std::string(client_op_name(request.op)) + " " + request.key + " by client " +
                                     std::to_string(request.client_id) + " sequence " + std::to_string(request.sequence)});
@@ -254,19 +256,13 @@ void SimClient::finish_ok(uint64_t now_ns, const ClientResponse& response) {
 void SimClient::on_response(uint64_t now_ns, uint64_t call, const ClientResponse& response) {
   if (!op_ || op_->calls.count(call) == 0) return;  // an answer to an operation already finished
   if (response.leader_hint != 0) leader_guess_ = response.leader_hint;
-  switch (response.status) {
-    case ClientStatus::ok: return finish_ok(now_ns, response);
-    case ClientStatus::not_leader: return retry(now_ns, response.leader_hint, 1'000'000);
-    case ClientStatus::no_leader: return retry(now_ns, 0, 20'000'000);
-    case ClientStatus::lost: return retry(now_ns, 0, 1'000'000);
-    case ClientStatus::timeout:
-    case ClientStatus::unavailable:
-    case ClientStatus::busy:
-      if (is_write(op_->request.op)) op_->uncertain = true;
-      return retry(now_ns, 0, 10'000'000);
-    case ClientStatus::session_expired:
-    case ClientStatus::stale_request:
-    case ClientStatus::rejected:
+  // A simulated client reaches every node: a hint is reachable when it names another node.
+  const bool hint_reachable = response.leader_hint != 0 && response.leader_hint != op_->target;
+  const Decision decision = op_->policy.on_answer(response, hint_reachable);
+  switch (decision.kind) {
+    case Decision::done: return finish_ok(now_ns, response);
+    case Decision::retry: return follow(now_ns, decision, response.leader_hint);
+    case Decision::fail:
       problems_.push_back("client " + std::to_string(slot_) + ": unexpected " + client_status_name(response.status) +
                           " for " + client_op_name(op_->request.op) + " " + op_->request.key + ": " + response.message);
       if (op_->counter) return end_counter_op(now_ns, Operation::fail, nullptr);
@@ -278,14 +274,13 @@ void SimClient::on_response(uint64_t now_ns, uint64_t call, const ClientResponse
 
 void SimClient::on_refused(uint64_t now_ns, uint64_t call) {
   if (!op_ || op_->calls.count(call) == 0) return;
-  retry(now_ns, 0, 5'000'000);
+  follow(now_ns, op_->policy.on_no_answer(false), 0);
 }
 
 void SimClient::on_connection_lost(uint64_t now_ns, uint64_t call) {
   // Only the attempt in flight matters: an older one was already given up on.
   if (!op_ || call != op_->current_call || op_->retry_at_ns != 0) return;
-  if (is_write(op_->request.op)) op_->uncertain = true;
-  retry(now_ns, 0, 1'000'000);
+  follow(now_ns, op_->policy.on_no_answer(true), 0);
 }
 
 }  // namespace keyval::sim

@@ -1,11 +1,14 @@
 // A simulated client: invokes random operations on a small key space, one at a time, and
 // records each in the history. The mix (get, put, cas, del), the value size and the pace
-// (random pauses, or a fixed interval between invocations) are settings. Writes carry a session (client id, sequence): a retry
-// repeats the sequence, so however many attempts reach a leader the write applies once.
-// Each attempt has a timeout; the operation has a deadline. Answers that prove nothing was
-// done (not leader, no leader, lost, connection refused) lead to a retry elsewhere; a
-// timeout makes the outcome uncertain. At the deadline the operation is recorded as failed
-// when every attempt was refused, else left unknown. Reads need no session.
+// (random pauses, or a fixed interval between invocations) are settings.
+//
+// Where each attempt goes, how long it waits and what an outcome means come from the policy
+// KvClient ships (client/operation_policy.h: OperationPolicy and ClientSession), so the
+// simulator tests the client users run: writes carry a session (a retry repeats the sequence,
+// so however many attempts reach a leader the write applies once), hints are followed, other
+// failures back off and move on to the next node in turn. Each attempt has a timeout; the
+// operation has a deadline. At the deadline the operation is recorded as failed when the
+// policy says no attempt may have taken effect, else left unknown. Reads need no session.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +19,7 @@
 #include <vector>
 
 #include "actors/client_protocol.h"
+#include "client/operation_policy.h"
 #include "raft/random.h"
 #include "sim/history.h"
 
@@ -99,9 +103,9 @@ class SimClient {
     uint64_t deadline_ns;
     uint64_t attempt_deadline_ns = 0;
     uint64_t retry_at_ns = 0;   // when to send the next attempt (0: one is in flight)
+    OperationPolicy policy;
     uint64_t target = 1;
     uint64_t current_call = 0;  // the latest attempt's
-    bool uncertain = false;     // some attempt may have reached a leader
     bool counter = false;       // an increment or a counter's final read: not in the history
     std::set<uint64_t> calls{};
   };
@@ -113,10 +117,11 @@ class SimClient {
   void start_increment(uint64_t now_ns, size_t key);
   void end_counter_op(uint64_t now_ns, Operation::Status status, const ClientResponse* response);
   void finish_ok(uint64_t now_ns, const ClientResponse& response);
-  void retry(uint64_t now_ns, uint64_t target, uint64_t delay_ns);
+  // The next attempt as the policy decided; `hint`: the leader the answer named (0: none).
+  void follow(uint64_t now_ns, const Decision& decision, uint64_t hint);
+  void start(uint64_t now_ns, History::OperationId id, ClientRequest request, uint64_t deadline_ns, bool counter);
   void schedule_next_invoke(uint64_t now_ns);
   std::string next_value();
-  uint64_t random_node();
 
   uint64_t slot_;
   ClientSettings settings_;
@@ -127,10 +132,8 @@ class SimClient {
   uint64_t next_invoke_ns_ = 0;
   uint64_t last_invoke_ns_ = 0;
   std::optional<Op> op_;
-  uint64_t client_id_;
-  uint64_t generation_ = 0;
-  uint64_t sequence_ = 0;     // last sequence used
-  bool session_established_ = false;  // a write of this session was acknowledged
+  ClientSession session_;
+  uint64_t generation_ = 0;  // client id = generation << 16 | slot
   uint64_t next_call_ = 0;
   uint64_t values_written_ = 0;
   uint64_t leader_guess_ = 1;

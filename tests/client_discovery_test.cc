@@ -10,7 +10,7 @@
 #include <cstdlib>
 #include <thread>
 
-#include "apps/kv_socket.h"
+#include "client/kv_socket.h"
 #include "apps/local_cluster.h"
 #include "tests/support/cluster_fixture.h"
 #include "tests/support/run_keyval.h"
@@ -24,7 +24,13 @@ using keyval::testing::TempDir;
 namespace keyval {
 namespace {
 
-constexpr int64_t found_within_ms = 2000;  // what failed after 5 s before clients learned the cluster
+// A client that must wait out a request timeout to find the leader (what happened before
+// clients learned the cluster from answers) takes at least request_timeout_ms; one that follows
+// the answers takes a few round trips. The timeout is set far above the bound, and the bound far
+// above what a sanitized node on a loaded machine needs, so the test tells the two apart
+// without depending on the machine's speed.
+constexpr int64_t found_within_ms = 8000;
+constexpr uint64_t slow_request_timeout_ms = 30000;
 
 struct ClusterFixture : testing::ClusterFixture {
   const Endpoint& endpoint(uint64_t id) const { return cluster->client_endpoints()[id - 1]; }
@@ -63,22 +69,31 @@ BOOST_FIXTURE_TEST_SUITE(client_discovery, ClusterFixture)
 BOOST_AUTO_TEST_CASE(a_client_given_only_a_follower_puts_and_gets_quickly) {
   const uint64_t leader_id = leader();
   const uint64_t follower = leader_id % cluster->nodes() + 1;
+  KvClientOptions options;
+  options.request_timeout_ms = slow_request_timeout_ms;
+  options.operation_timeout_ms = 2 * slow_request_timeout_ms;
   const auto start = std::chrono::steady_clock::now();
-  KvClient client({endpoint(follower)});
+  KvClient client({endpoint(follower)}, options);
   auto put = client.put("x", "y");
   BOOST_REQUIRE_MESSAGE(put.is_ok(), put.status().message() + "\n" + logs());
   auto got = client.get("x");
   BOOST_REQUIRE_MESSAGE(got.is_ok(), got.status().message());
   BOOST_TEST(elapsed_ms(start) < found_within_ms);
   BOOST_TEST(got->value == "y");
-  BOOST_TEST(client.leader() == leader_id);
-  auto leader_slot = client.known_nodes().find_id(leader_id);  // an address the client was not given
+  // The node that answered is the leader (or, when a sanitized node missed a heartbeat, the
+  // one that leads now), found through the follower, at an address the client was not given.
+  const uint64_t answered = client.leader();
+  BOOST_TEST((answered == leader_id || answered == leader()), "answered by node " << answered);
+  BOOST_TEST(answered != follower);
+  auto leader_slot = client.known_nodes().find_id(answered);
   BOOST_REQUIRE(leader_slot.has_value());
-  BOOST_TEST(client.known_nodes().endpoint(*leader_slot).str() == endpoint(leader_id).str());
+  BOOST_TEST(client.known_nodes().endpoint(*leader_slot).str() == endpoint(answered).str());
 
   // The command line as a new user types it.
   const auto cli_start = std::chrono::steady_clock::now();
-  auto run = run_keyval("put x z --endpoints " + endpoint(follower).str());
+  auto run = run_keyval("put x z --endpoints " + endpoint(follower).str() + " --request-timeout-ms " +
+                        std::to_string(slow_request_timeout_ms) + " --timeout-ms " +
+                        std::to_string(2 * slow_request_timeout_ms));
   BOOST_TEST(run.exit_code == 0, run.output);
   BOOST_TEST(elapsed_ms(cli_start) < found_within_ms, run.output);
 }
@@ -94,7 +109,7 @@ BOOST_AUTO_TEST_CASE(endpoints_in_any_order_work_and_status_names_each_node) {
   KvClient client(reversed, options);
   auto put = client.put("k", "v");
   BOOST_REQUIRE_MESSAGE(put.is_ok(), put.status().message());
-  BOOST_TEST(client.leader() == leader_id);
+  BOOST_TEST((client.leader() == leader_id || client.leader() == leader()), "answered by node " << client.leader());
   // A sanitized node on a loaded machine can miss a heartbeat and start an election between
   // two reads. Each check below reads until it sees a settled cluster (one leader, the others
   // its followers) and then asserts every node is named right against the leader it names.
@@ -187,8 +202,10 @@ BOOST_AUTO_TEST_CASE(an_error_names_the_node_it_came_from) {
   KvClient behind(reversed, options);
   auto stale = behind.put("a", "3");
   BOOST_REQUIRE(!stale.is_ok());
-  const std::string named = "node " + std::to_string(leader_id) + " (" + endpoint(leader_id).str() + ")";
-  BOOST_TEST(contains(stale.status().message(), named), stale.status().message());
+  // Named as the leader it came from (the one that leads now, if a sanitized node missed a heartbeat).
+  auto named = [&](uint64_t id) { return "node " + std::to_string(id) + " (" + endpoint(id).str() + ")"; };
+  BOOST_TEST((contains(stale.status().message(), named(leader_id)) || contains(stale.status().message(), named(leader()))),
+             stale.status().message());
   BOOST_TEST(contains(stale.status().message(), "stale_request"), stale.status().message());
 }
 

@@ -16,7 +16,7 @@
 
 #include "actors/client_protocol.h"
 #include "actors/framing.h"
-#include "apps/kv_socket.h"
+#include "client/kv_socket.h"
 #include "apps/local_cluster.h"
 #include "storage/kv_state_machine.h"
 #include "storage/node_identity.h"

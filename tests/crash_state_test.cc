@@ -20,7 +20,7 @@
 #include <optional>
 #include <thread>
 
-#include "apps/kv_socket.h"
+#include "client/kv_socket.h"
 #include "apps/local_cluster.h"
 #include "tests/support/crash_states.h"
 #include "tests/support/run_keyval.h"

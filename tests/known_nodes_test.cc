@@ -1,4 +1,4 @@
-// Goal: a client learns the cluster from answers (apps/known_nodes.h) and a node learns its
+// Goal: a client learns the cluster from answers (client/known_nodes.h) and a node learns its
 // peers' client addresses from their messages (actors/client_addresses.h). Method: answers
 // and messages built by hand, no sockets.
 #define BOOST_TEST_MODULE known_nodes_test
@@ -6,7 +6,7 @@
 
 #include "actors/client_addresses.h"
 #include "actors/raft_wire.h"
-#include "apps/kv_client.h"
+#include "client/kv_client.h"
 
 using namespace keyval;
 

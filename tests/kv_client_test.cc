@@ -19,7 +19,7 @@
 #include <thread>
 
 #include "actors/framing.h"
-#include "apps/kv_client.h"
+#include "client/kv_client.h"
 #include "storage/snapshot_file.h"
 #include "tests/support/print.h"
 #include "tests/support/run_keyval.h"

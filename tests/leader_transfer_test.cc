@@ -10,7 +10,7 @@
 #include <cstdlib>
 
 #include "apps/ack_gap.h"
-#include "apps/kv_socket.h"
+#include "client/kv_socket.h"
 #include "apps/local_cluster.h"
 #include "tests/support/cluster_fixture.h"
 #include "tests/support/run_keyval.h"

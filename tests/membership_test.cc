@@ -14,7 +14,7 @@
 #include <filesystem>
 #include <thread>
 
-#include "apps/kv_socket.h"
+#include "client/kv_socket.h"
 #include "apps/local_cluster.h"
 #include "tests/support/cluster_fixture.h"
 #include "tests/support/run_keyval.h"

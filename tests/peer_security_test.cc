@@ -18,7 +18,7 @@
 #include "actors/framing.h"
 #include "actors/peer_handshake.h"
 #include "actors/raft_wire.h"
-#include "apps/kv_socket.h"
+#include "client/kv_socket.h"
 #include "apps/local_cluster.h"
 #include "tests/support/cluster_fixture.h"
 #include "tests/support/run_keyval.h"

@@ -16,7 +16,7 @@
 #include <fstream>
 #include <vector>
 
-#include "apps/kv_client.h"
+#include "client/kv_client.h"
 #include "apps/local_cluster.h"
 #include "storage/env.h"
 #include "storage/wal.h"

@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "apps/kv_socket.h"
+#include "client/kv_socket.h"
 #include "apps/local_cluster.h"
 #include "storage/env.h"
 #include "storage/snapshot_file.h"

@@ -16,8 +16,11 @@ function(keyval_test name label)
   add_executable(${name} tests/${name}.cc)
   target_link_libraries(${name} PRIVATE keyval_test_support)
   add_test(NAME ${name} COMMAND ${name} --log_level=test_suite --report_level=short)
-  set_tests_properties(${name} PROPERTIES LABELS "${label}" TIMEOUT 600
-    ENVIRONMENT "KEYVAL_BINARY=$<TARGET_FILE:keyval>")
+  set(environment "KEYVAL_BINARY=$<TARGET_FILE:keyval>")
+  if(KEYVAL_SANITIZE)
+    list(APPEND environment "LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_SOURCE_DIR}/tests/lsan.supp")
+  endif()
+  set_tests_properties(${name} PROPERTIES LABELS "${label}" TIMEOUT 600 ENVIRONMENT "${environment}")
 endfunction()
 
 keyval_test(status_test unit)
@@ -102,6 +105,8 @@ add_dependencies(sim_jobs_test keyval)
 # A client learning the cluster from answers; a node its peers' client addresses (no sockets).
 keyval_test(known_nodes_test unit)
 target_link_libraries(known_nodes_test PRIVATE keyval_cluster)
+keyval_test(operation_policy_test unit)
+target_link_libraries(operation_policy_test PRIVATE keyval_client)
 
 keyval_test(kv_client_test storage)
 target_link_libraries(kv_client_test PRIVATE keyval_cluster nlohmann_json::nlohmann_json)

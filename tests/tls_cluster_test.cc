@@ -17,8 +17,8 @@
 #include <utility>
 
 #include "actors/tls.h"
-#include "apps/kv_client.h"
-#include "apps/kv_socket.h"
+#include "client/kv_client.h"
+#include "client/kv_socket.h"
 #include "apps/local_cluster.h"
 #include "tests/support/cluster_fixture.h"
 #include "tests/support/run_keyval.h"

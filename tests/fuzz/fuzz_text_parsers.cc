@@ -1,6 +1,6 @@
 // libFuzzer: the text an operator or a script hands KeyVal: experiment scenarios
 // (sim/scenario.h, `keyval experiment run` and `keyval sim --scenario`), endpoint lists
-// (apps/endpoint.h, every --endpoints flag), operation histories (sim/history_json.h,
+// (client/endpoint.h, every --endpoints flag), operation histories (sim/history_json.h,
 // `keyval experiment check`, `keyval sim --history`) and node config files
 // (apps/config_file.h, `keyval node --config`). Malformed text must get a Status naming what
 // was wrong, never a crash. The first byte picks the parser: below 0x80 its parity (scenario
@@ -10,7 +10,7 @@
 #include <string>
 
 #include "apps/config_file.h"
-#include "apps/endpoint.h"
+#include "client/endpoint.h"
 #include "sim/history_json.h"
 #include "sim/scenario.h"
 

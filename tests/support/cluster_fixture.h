@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "apps/kv_socket.h"
+#include "client/kv_socket.h"
 #include "apps/local_cluster.h"
 #include "tests/support/run_keyval.h"
 #include "tests/support/temp_dir.h"

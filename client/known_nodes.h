@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "actors/client_protocol.h"
-#include "apps/endpoint.h"
+#include "client/endpoint.h"
 
 namespace keyval {
 

@@ -1,5 +1,5 @@
 // Endpoint (see endpoint.h).
-#include "apps/endpoint.h"
+#include "client/endpoint.h"
 
 #include <algorithm>
 

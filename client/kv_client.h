@@ -3,29 +3,28 @@
 //
 // Endpoints are addresses, in any order, and one reachable endpoint is enough: every answer
 // names the node that gave it, the leader with its client address and the members with
-// theirs, and the client learns them (apps/known_nodes.h). It learns which node each endpoint
+// theirs, and the client learns them (client/known_nodes.h). It learns which node each endpoint
 // is, goes to the leader at the address an answer named (one it may not have been given), and
 // cycles through every member it learned of when it must look for the leader. Errors name each
 // node by id and address ("node 2 (127.0.0.1:7102)"), or by address while its id is unknown.
 //
-// Finding the leader: an operation goes first to the last node that answered ok; a
-// not_leader answer with a hint is followed at once (to the leader's client address); a hint
-// without an address the client knows, no_leader, a refused connection, a closed connection
-// or no answer within request_timeout_ms moves on to the next known node after a short
-// backoff (doubling from backoff_ms_min to backoff_ms_max). The whole operation, every retry
-// included, ends within operation_timeout_ms: then the error names the last failure seen at
-// each node. Every socket wait goes through poll() with the
-// attempt's deadline, so nothing blocks forever (name resolution aside: give numeric hosts).
+// Finding the leader and retrying follow the policy every KeyVal client shares
+// (client/operation_policy.h, also run by the simulator's clients): an operation goes first to
+// the last node that answered ok; a not_leader answer with a hint is followed at once (to the
+// leader's client address); other failures move on after a backoff (doubling from
+// backoff_ms_min to backoff_ms_max). The whole operation, every retry included, ends within
+// operation_timeout_ms: then the error names the last failure seen at each node. Every socket
+// wait goes through poll() with the attempt's deadline, so nothing blocks forever (name
+// resolution aside: give numeric hosts).
 //
-// Writes (put, del, cas) carry the session (client_id, sequence; the Raft dissertation
-// §6.3): sequences start at 1 and every retry of one operation repeats its sequence, so the
-// cluster applies it once. A timeout, an unavailable answer or a lost connection after the
-// request was sent leaves the outcome unknown: the client retries the same sequence until
-// the operation timeout, and if it gives up the error says the write may have taken effect.
-// A session starts at sequence 1: if the first write ends unknown, the next write starts a
-// new session (a new client id), since sequence 2 would find no session to follow.
+// Writes (put, del, cas) carry the session (ClientSession: client_id, sequence; the Raft
+// dissertation §6.3), so the cluster applies a retried write once. A write that may have
+// reached a leader without an answer saying what came of it (a timeout, an unavailable or busy
+// answer, a connection lost after the request was sent) is retried with the same sequence
+// until the operation timeout; if the client gives up, the error says the write may have taken
+// effect, and if it was the session's first write, the next write starts a new session.
 //
-// Backups (snapshot_save, apps/kv_client_snapshot.cc): the leader takes a fresh snapshot that
+// Backups (snapshot_save, client/kv_client_snapshot.cc): the leader takes a fresh snapshot that
 // holds every write acknowledged before the call (snapshot_begin, found and retried as any
 // operation, under slow_request_timeout_ms), then its file is read from that node one chunk
 // request at a time into PATH.part, fdatasynced, verified end to end (storage/snapshot_file.h)
@@ -44,8 +43,9 @@
 #include <vector>
 
 #include "actors/client_protocol.h"
-#include "apps/endpoint.h"
-#include "apps/known_nodes.h"
+#include "client/endpoint.h"
+#include "client/operation_policy.h"
+#include "client/known_nodes.h"
 #include "actors/tls.h"
 #include "storage/snapshot_file.h"
 #include "storage/status.h"
@@ -157,7 +157,7 @@ class KvClient {
   Result<ClientResponse> member_promote(uint64_t id);
   Result<ClientResponse> member_remove(uint64_t id);
 
-  uint64_t client_id() const { return client_id_; }
+  uint64_t client_id() const { return session_.client_id(); }
   // The last write failed with an unknown outcome (it may still have taken effect).
   bool last_write_uncertain() const { return last_write_uncertain_; }
   uint64_t leader() const { return leader_; }  // the last node that answered ok; 0: none yet
@@ -165,8 +165,6 @@ class KvClient {
   const KnownNodes& known_nodes() const { return nodes_; }             // given and learned
 
  private:
-  struct Operation;  // one operation's retry state (kv_client.cc)
-
   Result<ClientResponse> run(ClientRequest request);
   // run() with this attempt and operation timeout.
   Result<ClientResponse> run(ClientRequest request, uint64_t attempt_timeout_ms, uint64_t operation_timeout_ms);
@@ -193,9 +191,7 @@ class KvClient {
   KnownNodes nodes_;          // given and learned; a slot per node
   std::vector<int> sockets_;  // per slot of nodes_; -1: not connected
   std::vector<SSL*> tls_;     // per slot of nodes_; null: plaintext or not connected
-  uint64_t client_id_ = 0;
-  uint64_t sequence_ = 0;     // the last sequence used by a write
-  bool session_started_ = false;  // a write of this session is known to have been applied
+  ClientSession session_;
   bool last_write_uncertain_ = false;
   uint64_t leader_ = 0;
   std::optional<size_t> leader_slot_;  // the slot of the last node that answered ok

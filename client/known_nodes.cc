@@ -1,9 +1,9 @@
 // KnownNodes (see known_nodes.h).
-#include "apps/known_nodes.h"
+#include "client/known_nodes.h"
 
 #include <algorithm>
 
-#include "apps/endpoint.h"
+#include "client/endpoint.h"
 
 namespace keyval {
 

@@ -1,4 +1,4 @@
-// Blocking TCP I/O with deadlines, for the client side (apps/kv_client.h): non-blocking
+// Blocking TCP I/O with deadlines, for the client side (client/kv_client.h): non-blocking
 // sockets and poll(), so every wait ends by its deadline (milliseconds on the steady clock).
 // Failures are values naming what happened, in words an operator reads in an error message.
 #pragma once

@@ -9,8 +9,8 @@
 // a failure removes PATH.part.
 #include <algorithm>
 
-#include "apps/kv_client.h"
-#include "apps/kv_socket.h"
+#include "client/kv_client.h"
+#include "client/kv_socket.h"
 #include "storage/env.h"
 
 namespace keyval {

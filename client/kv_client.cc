@@ -1,6 +1,6 @@
 // KvClient (see kv_client.h): leader finding, retries with the session, and framed
 // request/response exchange on non-blocking sockets with poll() deadlines.
-#include "apps/kv_client.h"
+#include "client/kv_client.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "actors/framing.h"
-#include "apps/kv_socket.h"
+#include "client/kv_socket.h"
 #include "storage/kv_command.h"
 #include "storage/kv_state_machine.h"
 
@@ -38,17 +38,6 @@ std::string operation_name(const ClientRequest& request) {
 
 }  // namespace
 
-// One operation's retry state: its deadline, backoff, and each node's last failure.
-struct KvClient::Operation {
-  uint64_t deadline_ms = 0;
-  uint64_t backoff_ms = 0;
-  uint64_t attempts = 0;
-  uint64_t hint_hops = 0;    // not_leader hints followed without a backoff in between
-  bool uncertain = false;    // a write that may have reached a leader (timeout, lost answer)
-  std::map<size_t, std::string> last_failure;  // per slot of nodes_, those that failed
-  bool leader_unknown = false;            // the latest failure was a node saying it knows no leader
-};
-
 uint64_t random_client_id() {
   uint64_t id = 0;
   int descriptor = ::open("/dev/urandom", O_RDONLY | O_CLOEXEC);
@@ -70,9 +59,8 @@ uint64_t random_client_id() {
 
 KvClient::KvClient(std::vector<Endpoint> endpoints, KvClientOptions options)
     : endpoints_(std::move(endpoints)), options_(options), nodes_(endpoints_), sockets_(nodes_.size(), -1),
-      tls_(nodes_.size(), nullptr) {
+      tls_(nodes_.size(), nullptr), session_(options.client_id != 0 ? options.client_id : random_client_id()) {
   KV_ASSERT(options_.request_timeout_ms > 0 && options_.operation_timeout_ms > 0);
-  client_id_ = options_.client_id != 0 ? options_.client_id : random_client_id();
 }
 
 KvClient::~KvClient() {
@@ -255,45 +243,36 @@ Result<ClientResponse> KvClient::run(ClientRequest request) {
 Result<ClientResponse> KvClient::run(ClientRequest request, uint64_t attempt_timeout_ms,
                                      uint64_t operation_timeout_ms) {
   const bool write = is_write(request.op);
-  if (write) {
-    request.client_id = client_id_;
-    request.sequence = ++sequence_;  // the same on every retry below: applied once
-  }
-  Operation op;
-  op.deadline_ms = now_ms() + operation_timeout_ms;
-  op.backoff_ms = options_.backoff_ms_min;
+  if (write) session_.stamp(request);  // the same sequence on every retry below: applied once
+  OperationPolicy policy(write, nodes_.size(), RetryOptions{options_.backoff_ms_min * 1000, options_.backoff_ms_max * 1000});
+  const uint64_t deadline_ms = now_ms() + operation_timeout_ms;
+  std::map<size_t, std::string> last_failure;  // per slot of nodes_, those that failed
   size_t slot = leader_slot_ ? *leader_slot_ : next_slot_ % nodes_.size();
-  // Moves on from `slot`: to `target` (the hinted leader's slot, or next in turn when none),
-  // after a backoff unless it follows a hint (bounded by hint_hops, so two nodes naming each
-  // other cannot spin).
-  auto move_on = [&](std::optional<size_t> target, bool backoff) {
+  // Where the policy says the next attempt goes, after its delay (cut at the deadline).
+  auto move_on = [&](const Decision& decision, std::optional<size_t> hinted) {
     if (leader_slot_ == slot) {
       leader_slot_.reset();
       leader_ = 0;
     }
-    if (!backoff && op.hint_hops < nodes_.size()) {
-      ++op.hint_hops;
-    } else {
-      op.hint_hops = 0;
-      uint64_t now = now_ms();
-      uint64_t wait = std::min(op.backoff_ms, op.deadline_ms > now ? op.deadline_ms - now : 0);
-      std::this_thread::sleep_for(std::chrono::milliseconds(wait));
-      op.backoff_ms = std::min(op.backoff_ms * 2, options_.backoff_ms_max);
+    const uint64_t now = now_ms();
+    const uint64_t wait = std::min(decision.delay_us / 1000, deadline_ms > now ? deadline_ms - now : 0);
+    if (wait > 0) std::this_thread::sleep_for(std::chrono::milliseconds(wait));
+    switch (decision.target) {
+      case RetryTarget::same: break;
+      case RetryTarget::hinted: slot = hinted ? *hinted : nodes_.next(slot); break;
+      case RetryTarget::another: slot = nodes_.next(slot); break;
     }
-    slot = target ? *target : nodes_.next(slot);
     next_slot_ = nodes_.next(slot);
   };
-  while (now_ms() < op.deadline_ms) {
+  while (now_ms() < deadline_ms) {
     request.request_id = ++request_id_;
     bool sent = false;
     std::optional<size_t> hinted;  // the slot of the leader the answer names, when reachable
-    auto answer = exchange(slot, request, std::min(now_ms() + attempt_timeout_ms, op.deadline_ms), &sent, &hinted);
-    ++op.attempts;
+    auto answer = exchange(slot, request, std::min(now_ms() + attempt_timeout_ms, deadline_ms), &sent, &hinted);
+    policy.set_nodes(nodes_.size());
     if (!answer.is_ok()) {
-      if (sent && write) op.uncertain = true;  // it may have reached the node before the failure
-      op.last_failure[slot] = answer.status().message();
-      op.leader_unknown = false;
-      move_on(std::nullopt, true);
+      last_failure[slot] = answer.status().message();
+      move_on(policy.on_no_answer(sent), std::nullopt);
       continue;
     }
     const ClientResponse& response = *answer;
@@ -302,67 +281,44 @@ Result<ClientResponse> KvClient::run(ClientRequest request, uint64_t attempt_tim
     const std::string node = nodes_.describe(slot);  // named after what this answer taught
     const uint64_t hint = response.leader_hint;
     const bool hint_elsewhere = hinted && *hinted != slot;
-    switch (response.status) {
-      case ClientStatus::ok:
+    const Decision decision = policy.on_answer(response, hint_elsewhere);
+    switch (decision.kind) {
+      case Decision::done:
         nodes_.assume(slot, hint);
         leader_slot_ = slot;
         leader_ = nodes_.node_id(slot);
-        if (write) finish_write(true, op.uncertain);
+        if (write) finish_write(true, policy.uncertain());
         return answer;
-      case ClientStatus::rejected:
-        if (write) finish_write(false, op.uncertain);
-        return Status::invalid_argument(operation_name(request) + ": " + node + " rejected it: " + response.message);
-      case ClientStatus::stale_request:
-      case ClientStatus::session_expired:
-        if (write) finish_write(false, op.uncertain);
-        return Status::io_error(operation_name(request) +
-                                ": client " + std::to_string(request.client_id) + " sequence " +
-                                std::to_string(request.sequence) + ": " + node + " " + said);
-      case ClientStatus::not_leader:
-        op.last_failure[slot] = said + (hint == 0 ? "" : hint_elsewhere ? ", hint " + nodes_.describe(*hinted)
-                                                                        : ", hint node " + std::to_string(hint) +
-                                                                              " (client address unknown)");
-        op.leader_unknown = !hint_elsewhere;
-        move_on(hint_elsewhere ? hinted : std::nullopt, !hint_elsewhere);
-        continue;
-      case ClientStatus::no_leader:
-        op.last_failure[slot] = said;
-        op.leader_unknown = true;
-        move_on(std::nullopt, true);
-        continue;
-      case ClientStatus::timeout:  // unknown outcome: ask the leader again, same sequence
-        if (write) op.uncertain = true;
-        op.last_failure[slot] = said;
-        op.leader_unknown = false;
-        move_on(hinted ? hinted : std::optional<size_t>(slot), true);
-        continue;
-      case ClientStatus::unavailable:  // this node is stopping: unknown outcome, ask another
-        if (write) op.uncertain = true;
-        [[fallthrough]];
-      case ClientStatus::lost:  // replaced by another leader's entry: not applied
-      case ClientStatus::busy:
-        op.last_failure[slot] = said;
-        op.leader_unknown = false;
-        move_on(response.status == ClientStatus::busy ? std::optional<size_t>(slot)
-                                                      : (hint_elsewhere ? hinted : std::nullopt),
-                true);
+      case Decision::fail:
+        if (write) finish_write(false, policy.uncertain());
+        if (response.status == ClientStatus::rejected) {
+          return Status::invalid_argument(operation_name(request) + ": " + node + " rejected it: " + response.message);
+        }
+        return Status::io_error(operation_name(request) + ": client " + std::to_string(request.client_id) +
+                                " sequence " + std::to_string(request.sequence) + ": " + node + " " + said);
+      case Decision::retry:
+        last_failure[slot] = said;
+        if (response.status == ClientStatus::not_leader && hint != 0) {
+          last_failure[slot] += hint_elsewhere ? ", hint " + nodes_.describe(*hinted)
+                                               : ", hint node " + std::to_string(hint) + " (client address unknown)";
+        }
+        move_on(decision, hinted);
         continue;
     }
-    KV_ASSERT(false && "ClientResponse with a status outside ClientStatus");
   }
-  if (write) finish_write(false, op.uncertain);
+  if (write) finish_write(false, policy.uncertain());
   std::string message = operation_name(request) + ": " +
-                        (op.leader_unknown ? "no leader found" : "not completed") + " within " +
-                        std::to_string(operation_timeout_ms) + " ms (" + std::to_string(op.attempts) +
+                        (policy.leader_unknown() ? "no leader found" : "not completed") + " within " +
+                        std::to_string(operation_timeout_ms) + " ms (" + std::to_string(policy.attempts()) +
                         " attempts)";
   std::string separator = ": ";
   for (size_t failed : nodes_.by_node_id()) {
-    auto found = op.last_failure.find(failed);
-    if (found == op.last_failure.end()) continue;
+    auto found = last_failure.find(failed);
+    if (found == last_failure.end()) continue;
     message += separator + nodes_.describe(failed) + ": " + found->second;
     separator = "; ";
   }
-  if (write && op.uncertain) message += "; outcome unknown: the write may or may not have taken effect";
+  if (write && policy.uncertain()) message += "; outcome unknown: the write may or may not have taken effect";
   return Status::io_error(message);
 }
 
@@ -448,15 +404,7 @@ void KvClient::close_slot(size_t slot) {
 
 void KvClient::finish_write(bool applied, bool uncertain) {
   last_write_uncertain_ = !applied && uncertain;
-  if (applied) {
-    session_started_ = true;
-    return;
-  }
-  if (session_started_) return;  // the next write takes the next sequence; gaps are allowed
-  // No session yet: the next write must use sequence 1 again. If this one may still apply
-  // later, its sequence 1 is taken (a new write would be answered with its result): new session.
-  if (uncertain) client_id_ = random_client_id();
-  sequence_ = 0;
+  session_.write_ended(applied, uncertain, random_client_id);
 }
 
 }  // namespace keyval

@@ -1,5 +1,5 @@
 // TCP helpers with poll() deadlines (see kv_socket.h).
-#include "apps/kv_socket.h"
+#include "client/kv_socket.h"
 
 #include <netdb.h>
 #include <openssl/err.h>
