@@ -10,6 +10,7 @@
 #include "actors/bind_failure.h"
 #include "actors/framing.h"
 #include "actors/redis_commands.h"
+#include "client/operation_policy.h"
 
 namespace keyval {
 namespace {
@@ -17,7 +18,6 @@ namespace {
 using Clock = caf::actor_clock::clock_type;
 using Handle = caf::io::connection_handle;
 
-constexpr auto retry_delay = std::chrono::milliseconds(50);
 constexpr auto tick_interval = std::chrono::milliseconds(25);
 constexpr size_t read_bytes_max = 64u << 10;
 
@@ -47,6 +47,7 @@ struct CommandRun {
   RedisStep step;
   std::vector<ClientResponse> answers;
   std::vector<bool> answered;
+  std::vector<OperationPolicy> policies;  // per request: the policy every KeyVal client runs
   size_t remaining = 0;
   Clock::time_point deadline;
 };
@@ -139,6 +140,7 @@ void complete(Broker* self, Handle handle, uint64_t serial, uint64_t slot, std::
 }
 
 void send_request(Broker* self, uint64_t run_id, size_t index);
+void begin_step(CommandRun& run);
 
 void finish_run(Broker* self, uint64_t run_id, std::optional<std::string> error = std::nullopt) {
   auto found = self->state.runs.find(run_id);
@@ -158,9 +160,7 @@ void finish_run(Broker* self, uint64_t run_id, std::optional<std::string> error 
   } else if (auto next = run.step.then(run.answers, out)) {
     // A paged read's next page: the same command, its next requests.
     run.step = std::move(*next);
-    run.answers.assign(run.step.requests.size(), ClientResponse{});
-    run.answered.assign(run.step.requests.size(), false);
-    run.remaining = run.step.requests.size();
+    begin_step(run);
     for (size_t i = 0; i < run.step.requests.size(); ++i) send_request(self, run_id, i);
     return;
   }
@@ -171,9 +171,21 @@ void finish_run(Broker* self, uint64_t run_id, std::optional<std::string> error 
   complete(self, handle, serial, slot, out.take(), false);
 }
 
-void schedule_retry(Broker* self, uint64_t run_id, size_t index) {
-  self->state.retries.push_back(PendingRetry{self->clock().now() + retry_delay, run_id, index});
+void schedule_retry(Broker* self, uint64_t run_id, size_t index, uint64_t delay_us) {
+  self->state.retries.push_back(PendingRetry{self->clock().now() + std::chrono::microseconds(delay_us), run_id, index});
   arm_tick(self);
+}
+
+// The answers and policies of a step's requests, before they are sent. The gateway knows two
+// nodes at a time (this one, and the leader it forwards to), so hints are followed at most
+// twice in a row without a backoff.
+void begin_step(CommandRun& run) {
+  const size_t requests = run.step.requests.size();
+  run.answers.assign(requests, ClientResponse{});
+  run.answered.assign(requests, false);
+  run.remaining = requests;
+  run.policies.clear();
+  for (const ClientRequest& request : run.step.requests) run.policies.emplace_back(is_write_op(request.op), 2);
 }
 
 // Drops the link to the leader; what was in flight on it is answered as the link's loss
@@ -189,12 +201,13 @@ void drop_leader_link(Broker* self, const std::string& why) {
   for (const auto& [request_id, target] : pending) {
     auto run = self->state.runs.find(target.first);
     if (run == self->state.runs.end()) continue;
-    const ClientRequest& request = run->second.step.requests[target.second];
-    if (!is_write_op(request.op)) {
-      schedule_retry(self, target.first, target.second);
+    // Sent and not answered: a read goes again; a write's outcome is unknown.
+    const Decision decision = run->second.policies[target.second].on_no_answer(true);
+    if (!run->second.policies[target.second].uncertain()) {
+      schedule_retry(self, target.first, target.second, decision.delay_us);
       continue;
     }
-    ClientResponse lost = client_refusal(request.request_id, ClientStatus::unavailable,
+    ClientResponse lost = client_refusal(run->second.step.requests[target.second].request_id, ClientStatus::unavailable,
                                          "the connection to the leader closed before it answered (" + why + ")");
     run->second.answers[target.second] = lost;
     run->second.answered[target.second] = true;
@@ -207,23 +220,29 @@ void on_answer(Broker* self, uint64_t run_id, size_t index, ClientResponse respo
   if (found == self->state.runs.end()) return;  // timed out meanwhile
   CommandRun& run = found->second;
   if (run.answered[index]) return;
-  const bool nothing_done = response.status == ClientStatus::not_leader ||
-                            response.status == ClientStatus::no_leader || response.status == ClientStatus::lost;
-  if (nothing_done && !run.step.local && self->clock().now() < run.deadline) {
-    // Follow the leader the answer names: this node's gateway, or another node's client port.
-    const bool names_other = response.status == ClientStatus::not_leader && response.leader_hint != 0 &&
-                             response.leader_hint != self->state.config.node_id &&
-                             !response.leader_client_address.empty();
-    if (names_other && response.leader_client_address != self->state.leader.address) {
+  // The leader the answer names, where the gateway can reach it: another node's client port
+  // (one it does not forward to yet), or this node when it forwards elsewhere.
+  LeaderLink& link = self->state.leader;
+  const uint64_t own_id = self->state.config.node_id;
+  const bool to_other = response.status == ClientStatus::not_leader && response.leader_hint != 0 &&
+                        response.leader_hint != own_id && !response.leader_client_address.empty() &&
+                        response.leader_client_address != link.address;
+  const bool to_self = response.leader_hint == own_id && !link.address.empty();
+  OperationPolicy& policy = run.policies[index];
+  const Decision decision = policy.on_answer(response, to_other || to_self);
+  // Retried as the policy says, but never a write whose outcome is unknown: Redis commands
+  // carry no session, so a retry could apply it twice (docs/REDIS.md).
+  const bool retry = decision.kind == Decision::retry && !policy.uncertain() && !run.step.local &&
+                     self->clock().now() < run.deadline;
+  if (retry) {
+    if (decision.target == RetryTarget::hinted && to_other) {
       drop_leader_link(self, "the leader moved to node " + std::to_string(response.leader_hint));
       self->state.leader.address = response.leader_client_address;
-      return send_request(self, run_id, index);
-    }
-    if (response.leader_hint == self->state.config.node_id && !self->state.leader.address.empty()) {
+    } else if (decision.target == RetryTarget::hinted && to_self) {
       drop_leader_link(self, "this node leads now");
-      return send_request(self, run_id, index);
     }
-    return schedule_retry(self, run_id, index);
+    if (decision.delay_us == 0) return send_request(self, run_id, index);
+    return schedule_retry(self, run_id, index, decision.delay_us);
   }
   run.answers[index] = std::move(response);
   run.answered[index] = true;
@@ -335,9 +354,7 @@ void start_command(Broker* self, Handle handle, RedisConnection& connection, con
   run.slot = slot;
   run.protocol = connection.session.protocol;
   run.step = std::move(*outcome.step);
-  run.answers.assign(run.step.requests.size(), ClientResponse{});
-  run.answered.assign(run.step.requests.size(), false);
-  run.remaining = run.step.requests.size();
+  begin_step(run);
   run.deadline = self->clock().now() + self->state.config.command_timeout;
   arm_tick(self);
   for (size_t i = 0; i < run.step.requests.size(); ++i) send_request(self, run_id, i);

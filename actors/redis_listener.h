@@ -12,11 +12,13 @@
 // to this node's client gateway (actor messages, no socket) while this node leads or no leader
 // is known; once an answer names another leader, requests go to that node's client port over
 // one native-protocol TCP connection (actors/client_protocol.h), multiplexed by request id.
-// An answer that says nothing was done (not_leader, no_leader, lost) is sent again, to the
-// leader it names or after 50 ms, until the command's deadline; then the client gets
-// "TRYAGAIN ...". A write whose outcome is unknown (timeout, unavailable, the leader's
-// connection closed under it) is never sent again: the client gets an error saying it may or
-// may not have taken effect, as with the native API.
+// Each request is retried by the policy every KeyVal client runs (client/operation_policy.h):
+// a hint is followed at once, other failures back off (10 ms doubling to 200 ms), until the
+// command's deadline; then the client gets the last answer's error ("TRYAGAIN ..." when no
+// leader was found). A write whose outcome is unknown (timeout, unavailable, busy, the
+// leader's connection closed under it) is never sent again, since Redis commands carry no
+// session: the client gets an error saying it may or may not have taken effect, as with the
+// native API.
 //
 // Refusals. A malformed command stream (bad RESP, an argument over RespLimits::bulk_bytes_max,
 // more than arguments_max arguments) gets one "ERR Protocol error: ..." reply and the

@@ -106,7 +106,7 @@ add_dependencies(sim_jobs_test keyval)
 keyval_test(known_nodes_test unit)
 target_link_libraries(known_nodes_test PRIVATE keyval_cluster)
 keyval_test(operation_policy_test unit)
-target_link_libraries(operation_policy_test PRIVATE keyval_client)
+target_link_libraries(operation_policy_test PRIVATE keyval_actors)
 
 keyval_test(kv_client_test storage)
 target_link_libraries(kv_client_test PRIVATE keyval_cluster nlohmann_json::nlohmann_json)
