@@ -284,7 +284,8 @@ Caught planted_bug_caught(raft::PlantedBug bug, uint64_t seeds, uint64_t nodes =
 }
 
 // A Raft that answers votes before they are durable breaks election safety once a voter
-// crashes right after voting; the simulator's crashes at such moments must find it.
+// crashes right after voting; the simulator's crashes at such moments must find it (8 of
+// seeds 1..60, the first at 7, with the shipped client policy).
 BOOST_AUTO_TEST_CASE(planted_vote_before_durable_is_caught_within_40_seeds) {
   Caught caught = planted_bug_caught(raft::PlantedBug::vote_before_durable, 40);
   BOOST_TEST(caught.seed != 0u, "the planted bug went unnoticed for 40 seeds");
@@ -300,11 +301,11 @@ BOOST_AUTO_TEST_CASE(planted_compact_past_commit_is_caught_within_10_seeds) {
 
 // A follower that acknowledges an installed snapshot before its WAL record is durable, and
 // crashes right after (the simulator crashes a node after half of such promises), comes back
-// with its old log while the leader counts it as holding the snapshot. About one seed in 11
+// with its old log while the leader counts it as holding the snapshot. About one seed in 10
 // catches it (`keyval sim --seeds 1..300 --nodes 3 --planted-bug snapshot-ack-before-durable
-// --jobs 2`: 27 of 300 seeds, the first at 59, on 2026-12-05 after the disk latency and the
-// state machine's own reads moved every trace; 35, 37 and 56 of 1..80 before), so the bound
-// leaves room for the next such shift.
+// --jobs 2`: 30 of 300 seeds, the first at 16, once the simulated clients ran the shipped
+// client policy; 27 of 300, the first at 59, before), so the bound leaves room for the next
+// shift of the traces.
 BOOST_AUTO_TEST_CASE(planted_snapshot_ack_before_durable_is_caught_within_150_seeds) {
   Caught caught = planted_bug_caught(raft::PlantedBug::snapshot_ack_before_durable, 150);
   BOOST_TEST_REQUIRE(caught.seed != 0u, "the planted bug went unnoticed for 150 seeds");
@@ -322,11 +323,11 @@ BOOST_AUTO_TEST_CASE(planted_conf_changes_at_once_is_caught_within_20_seeds) {
 
 // A node that lost acknowledged entries to a damaged WAL must not vote before a leader
 // repaired it: its vote can elect a leader without an entry it helped commit. It takes a
-// media fault, a repair and an election at the wrong moments: rare, about one seed in 150
+// media fault, a repair and an election at the wrong moments: rare, about one seed in 100
 // (`keyval sim --seeds 1..600 --nodes 3 --planted-bug vote-while-repairing --jobs 2`: seeds
-// 114, 251, 399 and 515 on 2026-12-05, after the disk latency and the state machine's own
-// reads moved every trace). The bound is deterministic for this code; a change that moves
-// the traces may need it found again with that sweep.
+// 28, 50, 295, 391, 513 and 550 once the simulated clients ran the shipped client policy;
+// 114, 251, 399 and 515 before). The bound is deterministic for this code; a change that
+// moves the traces may need it found again with that sweep.
 BOOST_AUTO_TEST_CASE(planted_vote_while_repairing_is_caught_within_200_seeds) {
   Caught caught = planted_bug_caught(raft::PlantedBug::vote_while_repairing, 200);
   BOOST_TEST_REQUIRE(caught.seed != 0u, "the planted bug went unnoticed for 200 seeds");
@@ -365,8 +366,9 @@ BOOST_AUTO_TEST_CASE(sweeps_run_with_several_persists_in_flight) {
 
 // A leader that counts its own copy of an entry before its fsync reports it durable commits
 // on fewer durable copies than a majority: the checker names it as soon as the commit index
-// rises (seed 2 caught it when written, `keyval sim --seeds 1..30 --nodes 3 --planted-bug
-// leader-counts-before-durable`); with an instant disk (no fsync to overlap) 100 seeds never did.
+// rises (`keyval sim --seeds 1..30 --nodes 3 --planted-bug leader-counts-before-durable`:
+// seeds 5, 14 and 20 with the shipped client policy; seed 2 when written); with an instant disk
+// (no fsync to overlap) 100 seeds never did.
 BOOST_AUTO_TEST_CASE(planted_leader_counts_before_durable_is_caught_within_20_seeds) {
   Caught caught = planted_bug_caught(raft::PlantedBug::leader_counts_before_durable, 20);
   BOOST_TEST_REQUIRE(caught.seed != 0u, "the planted bug went unnoticed for 20 seeds");
