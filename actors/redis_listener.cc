@@ -415,9 +415,12 @@ void tick(Broker* self) {
   for (const PendingRetry& retry : state.retries) (retry.due <= now ? due : later).push_back(retry);
   state.retries = std::move(later);
   for (const PendingRetry& retry : due) send_request(self, retry.run, retry.index);
+  // Every command gets the same timeout when it starts and run ids grow in start order, so
+  // deadlines grow with the id: the overdue commands are a prefix of `runs` (no full scan).
   std::vector<uint64_t> overdue;
   for (const auto& [id, run] : state.runs) {
-    if (run.deadline <= now) overdue.push_back(id);
+    if (run.deadline > now) break;
+    overdue.push_back(id);
   }
   for (uint64_t id : overdue) {
     auto run = state.runs.find(id);

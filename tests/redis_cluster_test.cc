@@ -244,6 +244,35 @@ BOOST_AUTO_TEST_CASE(a_password_file_makes_every_node_require_auth) {
   BOOST_CHECK_MESSAGE(read.output == "v\n", read.output);
 }
 
+// A node that lost its quorum: each command is retried until its deadline (5 s), then
+// answered with an error; a write's says it may or may not have taken effect unless every
+// attempt was refused, a read's says to try again. The node serves on meanwhile.
+BOOST_AUTO_TEST_CASE(commands_to_a_node_without_quorum_end_at_their_deadline_with_an_error) {
+  require_tools();
+  RedisCluster redis;
+  const uint64_t alone = redis.follower();
+  for (uint64_t id = 1; id <= 3; ++id) {
+    if (id != alone) redis.cluster->signal(id, SIGKILL);
+  }
+  const std::string port = std::to_string(redis.port(alone));
+  for (const std::string& command : {std::string("SET k v"), std::string("GET k")}) {
+    const auto start = std::chrono::steady_clock::now();
+    Shell run = shell("redis-cli -p " + port + " " + command);
+    const auto took =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+    const bool write = command[0] == 'S';
+    const bool said_so = write ? (run.output.find("may or may not have taken effect") != std::string::npos ||
+                                  run.output.find("did not take effect") != std::string::npos)
+                               : run.output.find("TRYAGAIN") != std::string::npos;
+    BOOST_TEST(said_so, command << ": " << run.output);
+    // Answered at the deadline, not before it and not long after (the sweep runs every 25 ms).
+    BOOST_TEST(took >= 4500, command << " answered after " << took << " ms: " << run.output);
+    BOOST_TEST(took < 30000, command << " answered after " << took << " ms");
+  }
+  Shell ping = shell("redis-cli -p " + port + " PING");
+  BOOST_TEST(ping.output == "PONG\n", ping.output);
+}
+
 BOOST_AUTO_TEST_CASE(malformed_resp_closes_only_that_connection) {
   RedisCluster redis;
   const uint16_t port = redis.port(redis.follower());
