@@ -126,12 +126,10 @@ void SimClient::start_op(uint64_t now_ns) {
   if (is_write(request.op)) session_.stamp(request);
   History::OperationId id = history_.invoke(slot_, kind_of(request.op), request.key, value, expected, now_ns);
   last_invoke_ns_ = now_ns;
-  start(now_ns, id, std::move(request), now_ns + settings_.operation_timeout_ns, false);
+  start(id, std::move(request), now_ns + settings_.operation_timeout_ns, false);
 }
 
-void SimClient::start(uint64_t now_ns, History::OperationId id, ClientRequest request, uint64_t deadline_ns,
-                      bool counter) {
-  (void)now_ns;
+void SimClient::start(History::OperationId id, ClientRequest request, uint64_t deadline_ns, bool counter) {
   const bool write = is_write(request.op);
   op_ = Op{id, std::move(request), deadline_ns, 0, 0, OperationPolicy(write, settings_.nodes)};
   op_->counter = counter;
@@ -147,7 +145,7 @@ void SimClient::start_increment(uint64_t now_ns, size_t key) {
   request.delta = 1;
   if (!settings_.increments_without_session) session_.stamp(request);
   last_invoke_ns_ = now_ns;
-  start(now_ns, 0, std::move(request), now_ns + settings_.operation_timeout_ns, true);
+  start(0, std::move(request), now_ns + settings_.operation_timeout_ns, true);
 }
 
 void SimClient::start_read(uint64_t now_ns, const std::string& key) {
@@ -158,7 +156,7 @@ void SimClient::start_read(uint64_t now_ns, const std::string& key) {
   History::OperationId id =
       counter ? 0 : history_.invoke(slot_, Operation::get, key, std::nullopt, std::nullopt, now_ns);
   // Final reads wait as long as it takes: the simulator bounds the settle phase.
-  start(now_ns, id, std::move(request), UINT64_MAX, counter);
+  start(id, std::move(request), UINT64_MAX, counter);
 }
 
 // The end of an increment (recorded in the ledger) or of a counter's final read.

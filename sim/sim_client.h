@@ -119,7 +119,8 @@ class SimClient {
   void finish_ok(uint64_t now_ns, const ClientResponse& response);
   // The next attempt as the policy decided; `hint`: the leader the answer named (0: none).
   void follow(uint64_t now_ns, const Decision& decision, uint64_t hint);
-  void start(uint64_t now_ns, History::OperationId id, ClientRequest request, uint64_t deadline_ns, bool counter);
+  // Makes `request` the operation in progress, its first attempt to the last leader seen.
+  void start(History::OperationId id, ClientRequest request, uint64_t deadline_ns, bool counter);
   void schedule_next_invoke(uint64_t now_ns);
   std::string next_value();
 
