@@ -18,7 +18,6 @@
 #pragma once
 
 #include <caf/all.hpp>
-#include <caf/io/all.hpp>
 #include <chrono>
 #include <utility>
 
@@ -31,9 +30,9 @@ constexpr broker_quit_atom broker_quit_atom_v{};
 constexpr std::chrono::milliseconds broker_quit_delay{20};
 
 // Installs the exit handler; `stopping` (the broker's state) is set on the first exit message.
-// The broker's behavior must handle broker_quit_atom with
-// quit_now() below. The quit message is sent without a sender: one naming the broker would
-// keep it alive through its own mailbox (see schedule_reconnect in actors/tcp_transport.cc).
+// The broker's behavior must handle broker_quit_atom by quitting with the reason it carries.
+// The quit message is sent without a sender: one naming the broker would keep it alive
+// through its own mailbox (see schedule_reconnect in actors/tcp_transport.cc).
 template <class Broker>
 void quit_in_a_later_cycle(Broker* self, bool& stopping) {
   self->set_exit_handler([self, &stopping](caf::exit_msg& message) {
@@ -42,11 +41,6 @@ void quit_in_a_later_cycle(Broker* self, bool& stopping) {
     caf::delayed_anon_send(caf::actor_cast<caf::actor>(self), broker_quit_delay, broker_quit_atom_v,
                            std::move(message.reason));
   });
-}
-
-template <class Broker>
-void quit_now(Broker* self, caf::error& reason) {
-  self->quit(std::move(reason));
 }
 
 }  // namespace keyval

@@ -762,7 +762,7 @@ caf::behavior tcp_transport(Broker* self, TcpTransportConfig config, caf::io::do
       [self](const caf::io::data_transferred_msg& message) { data_transferred(self, message); },
       [self](const caf::io::connection_closed_msg& message) { connection_closed(self, message.handle); },
       [self](const caf::io::acceptor_closed_msg&) { log_line(self, "listener closed"); },
-      [self](broker_quit_atom, caf::error& reason) { quit_now(self, reason); },
+      [self](broker_quit_atom, caf::error& reason) { self->quit(std::move(reason)); },
   };
 }
 
