@@ -20,11 +20,32 @@ using Promise = caf::typed_response_promise<Frame>;
 using slow_sweep_atom = caf::atom_constant<caf::atom("slowsweep")>;
 constexpr slow_sweep_atom slow_sweep_atom_v{};
 
-// A client request not yet answered.
+using BatchPromise = caf::typed_response_promise<std::vector<Frame>>;
+
+// A client_batch's answers, sent together once the last slot is filled.
+struct BatchAnswer {
+  std::vector<Frame> answers;
+  size_t remaining = 0;
+  BatchPromise promise;
+};
+
+// A client request not yet answered: alone (promise), or one slot of a batch.
 struct PendingRequest {
   Promise promise;
   uint64_t request_id;
+  std::shared_ptr<BatchAnswer> batch;
+  size_t slot = 0;
 };
+
+void fill_slot(BatchAnswer& batch, size_t slot, Frame answer) {
+  batch.answers[slot] = std::move(answer);
+  if (--batch.remaining == 0) batch.promise.deliver(std::move(batch.answers));
+}
+
+void deliver(PendingRequest& request, Frame answer) {
+  if (request.batch) return fill_slot(*request.batch, request.slot, std::move(answer));
+  request.promise.deliver(std::move(answer));
+}
 
 // Which request a stage answers: its token in `pending`, or in `slow` (snapshot_begin and
 // status with hash, under slow_request_timeout: one timeout per Deadlines keeps each one's
@@ -152,7 +173,7 @@ void on_directory(Self self, uint64_t leader, const std::vector<uint64_t>& ids, 
 // `timeout` by the sweep, and this answer is dropped).
 void answer(Self self, Ticket ticket, const ClientResponse& response) {
   auto pending = (ticket.slow ? self->state.slow : self->state.pending).take(ticket.token);
-  if (pending) pending->promise.deliver(Frame{encode_client_response(with_directory(self->state, response))});
+  if (pending) deliver(*pending, Frame{encode_client_response(with_directory(self->state, response))});
 }
 
 void arm_sweep(Self self) {
@@ -168,8 +189,8 @@ void arm_slow_sweep(Self self) {
 }
 
 void expire(const GatewayState& state, PendingRequest& request) {
-  request.promise.deliver(Frame{encode_client_response(
-      with_directory(state, client_refusal(request.request_id, ClientStatus::timeout, "request timed out")))});
+  deliver(request, Frame{encode_client_response(
+                       with_directory(state, client_refusal(request.request_id, ClientStatus::timeout, "request timed out")))});
 }
 
 void sweep(Self self) {
@@ -507,29 +528,186 @@ void member_change(Self self, const SharedRequest& request, Ticket ticket) {
           [self, request, ticket](caf::error& error) { answer(self, ticket, failure(*request, error)); });
 }
 
+// A batch's writes: one proposal batch, then one wait for all their results.
+void write_many(Self self, std::shared_ptr<std::vector<SharedRequest>> requests,
+                std::shared_ptr<std::vector<Ticket>> tickets) {
+  std::vector<std::vector<uint8_t>> payloads;
+  payloads.reserve(requests->size());
+  for (const SharedRequest& request : *requests) payloads.push_back(encode_command(command_of(*request)));
+  auto fail_all = [self, requests, tickets](caf::error& error) {
+    for (size_t i = 0; i < requests->size(); ++i) answer(self, (*tickets)[i], failure(*(*requests)[i], error));
+  };
+  const uint64_t node_id = self->state.config.node_id;
+  self->request(self->state.raft_node, caf::infinite, raft_propose_many_atom_v, std::move(payloads))
+      .then(
+          [self, requests, tickets, node_id, fail_all](bool accepted, uint64_t first, uint64_t term, uint64_t hint) {
+            if (!accepted) {
+              for (size_t i = 0; i < requests->size(); ++i) {
+                answer(self, (*tickets)[i], not_leader(*(*requests)[i], hint));
+              }
+              return;
+            }
+            self->request(self->state.state_machine, caf::infinite, wait_many_atom_v, first,
+                          static_cast<uint64_t>(requests->size()), term)
+                .then(
+                    [self, requests, tickets, node_id, first](Frame& frame, std::vector<uint8_t>& outcomes) {
+                      auto results = decode_results(frame.bytes.data(), frame.bytes.size(), "state machine results");
+                      const bool whole = results.is_ok() && results->size() == requests->size() &&
+                                         outcomes.size() == requests->size();
+                      for (size_t i = 0; i < requests->size(); ++i) {
+                        const ClientRequest& request = *(*requests)[i];
+                        const uint64_t index = first + i;
+                        if (!whole) {
+                          answer(self, (*tickets)[i],
+                                 response_for(request, ClientStatus::unavailable,
+                                              results.is_ok() ? "state machine results: wrong count"
+                                                              : results.status().to_string()));
+                        } else if (outcomes[i] == static_cast<uint8_t>(WaitOutcome::applied)) {
+                          answer(self, (*tickets)[i], write_response(request, (*results)[i], node_id));
+                        } else if (outcomes[i] == static_cast<uint8_t>(WaitOutcome::lost)) {
+                          answer(self, (*tickets)[i],
+                                 response_for(request, ClientStatus::lost,
+                                              "lost: another term's entry applied at index " + std::to_string(index)));
+                        } else {
+                          answer(self, (*tickets)[i],
+                                 response_for(request, ClientStatus::timeout,
+                                              "the result of index " + std::to_string(index) + " is no longer held"));
+                        }
+                      }
+                    },
+                    fail_all);
+          },
+          fail_all);
+}
+
+// A batch's linearizable gets: one ReadIndex, then one read of every key at it.
+void read_many(Self self, std::shared_ptr<std::vector<SharedRequest>> requests,
+               std::shared_ptr<std::vector<Ticket>> tickets) {
+  auto fail_all = [self, requests, tickets](caf::error& error) {
+    for (size_t i = 0; i < requests->size(); ++i) answer(self, (*tickets)[i], failure(*(*requests)[i], error));
+  };
+  const uint64_t node_id = self->state.config.node_id;
+  self->request(self->state.raft_node, caf::infinite, raft_read_atom_v)
+      .then(
+          [self, requests, tickets, node_id, fail_all](bool ok, uint64_t read_index, uint64_t hint) {
+            if (!ok) {
+              for (size_t i = 0; i < requests->size(); ++i) {
+                answer(self, (*tickets)[i], not_leader(*(*requests)[i], hint));
+              }
+              return;
+            }
+            std::vector<std::string> keys;
+            keys.reserve(requests->size());
+            for (const SharedRequest& request : *requests) keys.push_back(request->key);
+            self->request(self->state.state_machine, caf::infinite, kv_get_many_atom_v, std::move(keys), read_index)
+                .then(
+                    [self, requests, tickets, node_id](std::vector<std::string>& values, std::vector<uint8_t>& found,
+                                                       uint64_t served_at) {
+                      for (size_t i = 0; i < requests->size(); ++i) {
+                        ClientResponse response = response_for(*(*requests)[i], ClientStatus::ok);
+                        response.leader_hint = node_id;
+                        if (i < values.size() && i < found.size()) {
+                          response.found = found[i] != 0;
+                          response.value = std::move(values[i]);
+                        } else {
+                          response = response_for(*(*requests)[i], ClientStatus::unavailable,
+                                                  "state machine: wrong number of values");
+                        }
+                        response.index = served_at;
+                        answer(self, (*tickets)[i], response);
+                      }
+                    },
+                    fail_all);
+          },
+          fail_all);
+}
+
 bool is_slow(const ClientRequest& request) {
   return request.op == ClientOp::snapshot_begin || (request.op == ClientOp::status && request.hash);
 }
 
-caf::result<Frame> on_client(Self self, const Frame& frame) {
-  auto request = decode_client_request(frame.bytes.data(), frame.bytes.size());
-  if (!request.is_ok()) {
-    ClientResponse response;
-    response.status = ClientStatus::rejected;
-    response.message = request.status().to_string();
-    return Frame{encode_client_response(with_directory(self->state, response))};
-  }
-  auto promise = self->make_response_promise<Frame>();
+Frame malformed_answer(const GatewayState& state, const Status& why) {
+  ClientResponse response;
+  response.status = ClientStatus::rejected;
+  response.message = why.to_string();
+  return Frame{encode_client_response(with_directory(state, response))};
+}
+
+// Registers the request's deadline: its answer goes to `pending` (a promise or a batch slot).
+Ticket admit(Self self, const ClientRequest& request, PendingRequest pending) {
   Ticket ticket;
-  ticket.slow = is_slow(*request);
+  ticket.slow = is_slow(request);
+  pending.request_id = request.request_id;
   if (ticket.slow) {
-    ticket.token = self->state.slow.add(self->clock().now(), PendingRequest{promise, request->request_id});
+    ticket.token = self->state.slow.add(self->clock().now(), std::move(pending));
     arm_slow_sweep(self);
   } else {
-    ticket.token = self->state.pending.add(self->clock().now(), PendingRequest{promise, request->request_id});
+    ticket.token = self->state.pending.add(self->clock().now(), std::move(pending));
     arm_sweep(self);
   }
-  auto shared = std::make_shared<const ClientRequest>(std::move(*request));
+  return ticket;
+}
+
+void dispatch(Self self, const SharedRequest& shared, Ticket ticket);
+
+caf::result<Frame> on_client(Self self, const Frame& frame) {
+  auto request = decode_client_request(frame.bytes.data(), frame.bytes.size());
+  if (!request.is_ok()) return malformed_answer(self->state, request.status());
+  auto promise = self->make_response_promise<Frame>();
+  Ticket ticket = admit(self, *request, PendingRequest{promise, 0, nullptr, 0});
+  dispatch(self, std::make_shared<const ClientRequest>(std::move(*request)), ticket);
+  return promise;
+}
+
+bool is_write(ClientOp op) {
+  switch (op) {
+    case ClientOp::put:
+    case ClientOp::del:
+    case ClientOp::cas:
+    case ClientOp::put_many:
+    case ClientOp::del_many:
+    case ClientOp::increment:
+    case ClientOp::append: return true;
+    default: return false;
+  }
+}
+
+caf::result<std::vector<Frame>> on_client_batch(Self self, const std::vector<Frame>& frames) {
+  auto batch = std::make_shared<BatchAnswer>();
+  batch->answers.resize(frames.size());
+  batch->remaining = frames.size() + 1;  // + 1 until every request is on its way: no answer before
+  batch->promise = self->make_response_promise<std::vector<Frame>>();
+  auto reads = std::make_shared<std::vector<SharedRequest>>();
+  auto read_tickets = std::make_shared<std::vector<Ticket>>();
+  auto writes = std::make_shared<std::vector<SharedRequest>>();
+  auto write_tickets = std::make_shared<std::vector<Ticket>>();
+  for (size_t slot = 0; slot < frames.size(); ++slot) {
+    auto request = decode_client_request(frames[slot].bytes.data(), frames[slot].bytes.size());
+    if (!request.is_ok()) {
+      fill_slot(*batch, slot, malformed_answer(self->state, request.status()));
+      continue;
+    }
+    Ticket ticket = admit(self, *request, PendingRequest{Promise{}, 0, batch, slot});
+    auto shared = std::make_shared<const ClientRequest>(std::move(*request));
+    if (shared->op == ClientOp::get && !shared->serializable) {
+      reads->push_back(std::move(shared));
+      read_tickets->push_back(ticket);
+    } else if (is_write(shared->op)) {
+      writes->push_back(std::move(shared));
+      write_tickets->push_back(ticket);
+    } else {
+      dispatch(self, shared, ticket);
+    }
+  }
+  if (reads->size() == 1) read(self, reads->front(), read_tickets->front());
+  else if (!reads->empty()) read_many(self, reads, read_tickets);
+  if (writes->size() == 1) write(self, writes->front(), write_tickets->front());
+  else if (!writes->empty()) write_many(self, writes, write_tickets);
+  if (--batch->remaining == 0) batch->promise.deliver(std::move(batch->answers));
+  return batch->promise;
+}
+
+void dispatch(Self self, const SharedRequest& shared, Ticket ticket) {
   switch (shared->op) {
     case ClientOp::get:
     case ClientOp::range: read(self, shared, ticket); break;
@@ -549,7 +727,6 @@ caf::result<Frame> on_client(Self self, const Frame& frame) {
     case ClientOp::increment:
     case ClientOp::append: write(self, shared, ticket); break;
   }
-  return promise;
 }
 
 gateway_impl_actor::behavior_type client_gateway(Self self, ClientGatewayConfig config, caf::actor raft_node,
@@ -564,6 +741,7 @@ gateway_impl_actor::behavior_type client_gateway(Self self, ClientGatewayConfig 
   self->state.slow = Deadlines<PendingRequest>(config.slow_request_timeout);
   return {
       [self](client_atom, const Frame& frame) { return on_client(self, frame); },
+      [self](client_batch_atom, const std::vector<Frame>& frames) { return on_client_batch(self, frames); },
       [self](sweep_atom) { sweep(self); },
       [self](slow_sweep_atom) { slow_sweep(self); },
       [self](client_directory_atom, uint64_t leader, const std::vector<uint64_t>& ids,

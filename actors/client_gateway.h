@@ -1,6 +1,7 @@
 // The client gateway: turns client requests (actors/client_protocol.h) into Raft work and
 // answers them. One per node; the TCP client listener and the simulator's clients both
-// speak to it with (client_atom, Frame request) -> Frame response.
+// speak to it with (client_atom, Frame request) -> Frame response; the Redis listener with
+// (client_batch_atom, requests) -> responses, every command a connection sent at once.
 //
 //   put, del, cas: the command (with the client's session) is proposed to the raft node;
 //     once the state machine applied that (index, term), its result is the answer. A
@@ -48,7 +49,13 @@
 
 namespace keyval {
 
-using client_gateway_actor = caf::typed_actor<caf::replies_to<client_atom, Frame>::with<Frame>>;
+using client_gateway_actor = caf::typed_actor<
+    caf::replies_to<client_atom, Frame>::with<Frame>,
+    // A batch of requests (every request a connection's read held): the answers, in order,
+    // once all are answered (each within its own deadline). Linearizable gets share one
+    // ReadIndex and one read of the state; writes become one proposal batch (consecutive
+    // entries of one term) and one wait for their results. Other requests go as they would alone.
+    caf::replies_to<client_batch_atom, std::vector<Frame>>::with<std::vector<Frame>>>;
 
 struct ClientGatewayConfig {
   uint64_t node_id = 0;

@@ -74,6 +74,10 @@ CAF_ADD_ATOM(keyval, keyval, client_directory_atom, "clientdir")
 CAF_ADD_ATOM(keyval, keyval, member_change_atom, "memchange")
 CAF_ADD_ATOM(keyval, keyval, member_list_atom, "memlist")
 CAF_ADD_ATOM(keyval, keyval, transport_peers_atom, "tpeers")
+CAF_ADD_ATOM(keyval, keyval, client_batch_atom, "clientbat")
+CAF_ADD_ATOM(keyval, keyval, raft_propose_many_atom, "raftpropm")
+CAF_ADD_ATOM(keyval, keyval, wait_many_atom, "waitmany")
+CAF_ADD_ATOM(keyval, keyval, kv_get_many_atom, "kvgetmany")
 CAF_END_TYPE_ID_BLOCK(keyval)
 
 namespace keyval {

@@ -93,6 +93,32 @@ class RaftNodeActor : public caf::event_based_actor {
           after_input();
           return caf::make_message(result.accepted, result.index, result.term, result.leader_hint);
         },
+        [this](raft_propose_many_atom, std::vector<std::vector<uint8_t>>& payloads) {
+          // One handler, so no input between them: all are accepted at consecutive indexes
+          // of one term, or none is (the core refuses the first as it would the rest).
+          // An empty payload is reserved for the no-op: such a batch is refused whole.
+          raft::ProposeResult first;
+          uint64_t accepted = 0;
+          const bool valid = !payloads.empty() && std::none_of(payloads.begin(), payloads.end(),
+                                                              [](const auto& payload) { return payload.empty(); });
+          for (auto& payload : payloads) {
+            if (!valid) break;
+            raft::ProposeResult result = core_.propose(std::move(payload));
+            if (!result.accepted) {
+              if (accepted == 0) first = result;
+              break;
+            }
+            if (accepted++ == 0) first = result;
+          }
+          if (accepted == 0 && first.leader_hint == 0) first.leader_hint = core_.leader_id();
+          KV_ASSERT(accepted == 0 || accepted == payloads.size());
+          if (config_.metrics) {
+            (accepted > 0 ? config_.metrics->proposals_accepted : config_.metrics->proposals_refused)
+                .add(accepted > 0 ? accepted : payloads.size());
+          }
+          after_input();
+          return caf::make_message(accepted > 0, first.index, first.term, first.leader_hint);
+        },
         [this](raft_read_atom) -> caf::result<bool, uint64_t, uint64_t> {
           const uint64_t request_id = ++read_request_id_;
           uint64_t hint = 0;

@@ -104,6 +104,10 @@ struct RaftNodeConfig {
 //                                                           uint64_t term, uint64_t leader_hint)
 //       accepted: committed once applied at (index, term); refused (not leader, or an empty
 //       payload, which is reserved for the no-op): leader_hint, 0 when unknown
+//   (raft_propose_many_atom, std::vector<std::vector<uint8_t>> payloads) -> (bool accepted,
+//                                     uint64_t first_index, uint64_t term, uint64_t leader_hint)
+//       a proposal batch: all accepted at first_index, first_index + 1, ... of `term`, or
+//       none (refused as one proposal would be; a batch holding an empty payload is refused)
 //   (raft_read_atom) -> (bool ok, uint64_t read_index, uint64_t leader_hint)
 //       §6.4 ReadIndex: ok once a quorum confirmed this leader still leads; a read served at
 //       an applied index >= read_index is linearizable. Not ok: not leader (or lost leadership

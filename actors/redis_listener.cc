@@ -67,6 +67,14 @@ struct LeaderLink {
   std::map<uint64_t, std::pair<uint64_t, size_t>> pending;  // request id -> (run, index)
 };
 
+// A request for this node's gateway, held until the handler that made it returns: all of
+// them then go in one client_batch (flush_outbox).
+struct Outgoing {
+  uint64_t run = 0;
+  size_t index = 0;
+  Frame request;
+};
+
 struct ListenerState {
   RedisListenerConfig config;
   client_gateway_actor gateway;
@@ -76,6 +84,7 @@ struct ListenerState {
   std::map<Handle, RedisConnection> connections;
   std::map<uint64_t, CommandRun> runs;
   std::vector<PendingRetry> retries;
+  std::vector<Outgoing> outbox;
   LeaderLink leader;
   uint64_t next_run = 1;
   uint64_t next_request_id = 1;
@@ -295,20 +304,62 @@ void send_request(Broker* self, uint64_t run_id, size_t index) {
     return;
   }
   if (to_leader) self->state.leader = LeaderLink{};  // unreachable: ask this node, which names the leader again
-  self->request(self->state.gateway, caf::infinite, client_atom_v, Frame{encode_client_request(request)})
+  self->state.outbox.push_back(Outgoing{run_id, index, Frame{encode_client_request(request)}});
+}
+
+void answer_from_gateway(Broker* self, const Outgoing& sent, const Frame& frame) {
+  auto response = decode_client_response(frame.bytes.data(), frame.bytes.size());
+  if (!response.is_ok()) {
+    return on_answer(self, sent.run, sent.index,
+                     client_refusal(0, ClientStatus::unavailable, response.status().to_string()));
+  }
+  on_answer(self, sent.run, sent.index, std::move(*response));
+}
+
+// Sends what the handler queued for the gateway: one request alone, several as one batch
+// (every command a connection's read held: one message, one proposal batch, one ReadIndex).
+// The answers may queue retries or a next page: they are flushed in turn.
+void flush_outbox(Broker* self) {
+  std::vector<Outgoing> outbox = std::move(self->state.outbox);
+  self->state.outbox.clear();
+  if (outbox.empty()) return;
+  auto gateway_failed = [self](const std::vector<Outgoing>& sent, const caf::error& error) {
+    for (const Outgoing& one : sent) {
+      on_answer(self, one.run, one.index,
+                client_refusal(0, ClientStatus::unavailable, "gateway failed: " + self->system().render(error)));
+    }
+    flush_outbox(self);
+  };
+  if (outbox.size() == 1) {
+    Outgoing sent = std::move(outbox.front());
+    Frame request = std::move(sent.request);
+    self->request(self->state.gateway, caf::infinite, client_atom_v, std::move(request))
+        .then(
+            [self, sent](Frame& frame) {
+              answer_from_gateway(self, sent, frame);
+              flush_outbox(self);
+            },
+            [sent, gateway_failed](caf::error& error) { gateway_failed({sent}, error); });
+    return;
+  }
+  std::vector<Frame> requests;
+  requests.reserve(outbox.size());
+  for (Outgoing& one : outbox) requests.push_back(std::move(one.request));
+  auto sent = std::make_shared<std::vector<Outgoing>>(std::move(outbox));
+  self->request(self->state.gateway, caf::infinite, client_batch_atom_v, std::move(requests))
       .then(
-          [self, run_id, index](Frame& frame) {
-            auto response = decode_client_response(frame.bytes.data(), frame.bytes.size());
-            if (!response.is_ok()) {
-              return on_answer(self, run_id, index,
-                               client_refusal(0, ClientStatus::unavailable, response.status().to_string()));
+          [self, sent](std::vector<Frame>& answers) {
+            for (size_t i = 0; i < sent->size(); ++i) {
+              if (i < answers.size()) {
+                answer_from_gateway(self, (*sent)[i], answers[i]);
+              } else {
+                on_answer(self, (*sent)[i].run, (*sent)[i].index,
+                          client_refusal(0, ClientStatus::unavailable, "gateway answered too few requests"));
+              }
             }
-            on_answer(self, run_id, index, std::move(*response));
+            flush_outbox(self);
           },
-          [self, run_id, index](caf::error& error) {
-            on_answer(self, run_id, index,
-                      client_refusal(0, ClientStatus::unavailable, "gateway failed: " + self->system().render(error)));
-          });
+          [sent, gateway_failed](caf::error& error) { gateway_failed(*sent, error); });
 }
 
 void read_leader_frame(Broker* self, const std::vector<char>& bytes) {
@@ -454,15 +505,20 @@ caf::behavior redis_listener(Broker* self, RedisListenerConfig config, client_ga
                      (state.config.password.empty() ? "" : " (AUTH required)"));
   return {
       [self](bounds_atom) { return self->state.port; },
-      [self](sweep_atom) { tick(self); },
+      [self](sweep_atom) {
+        tick(self);
+        flush_outbox(self);
+      },
       [self](const caf::io::new_connection_msg& message) { accept_connection(self, message.handle); },
       [self](caf::io::new_data_msg& message) {
-        if (self->state.leader.connected && message.handle == self->state.leader.handle) {
-          return read_leader_frame(self, message.buf);
-        }
-        read_commands(self, message);
+        if (self->state.leader.connected && message.handle == self->state.leader.handle) read_leader_frame(self, message.buf);
+        else read_commands(self, message);
+        flush_outbox(self);
       },
-      [self](const caf::io::connection_closed_msg& message) { connection_closed(self, message.handle); },
+      [self](const caf::io::connection_closed_msg& message) {
+        connection_closed(self, message.handle);
+        flush_outbox(self);
+      },
       [self](const caf::io::acceptor_closed_msg&) { log_line(self, "listener closed"); },
   };
 }

@@ -4,6 +4,7 @@
 #include "storage/kv_state_machine.h"
 
 #include <deque>
+#include <functional>
 #include <optional>
 #include <map>
 #include <vector>
@@ -22,13 +23,27 @@ using ResultPromise = caf::typed_response_promise<Frame>;
 using ReadPromise = caf::typed_response_promise<bool, std::string, uint64_t>;
 using RangePromise = caf::typed_response_promise<Frame>;
 
+using ManyResultsPromise = caf::typed_response_promise<Frame, std::vector<uint8_t>>;
+using ManyReadPromise = caf::typed_response_promise<std::vector<std::string>, std::vector<uint8_t>, uint64_t>;
+
+// A wait_many: one proposal batch's entries, answered together once the last is known.
+struct BatchWait {
+  uint64_t first = 0;
+  std::vector<CommandResult> results;
+  std::vector<uint8_t> outcomes;  // WaitOutcome per entry
+  size_t remaining = 0;
+  ManyResultsPromise promise;
+};
 struct Wait {
   uint64_t term;
-  ResultPromise promise;
+  ResultPromise promise;              // a single wait's, or
+  std::shared_ptr<BatchWait> batch;   // the batch this entry is one of
 };
 struct Read {
   std::string key;
   ReadPromise promise;
+  std::vector<std::string> keys;  // a kv_get_many's (many_promise set)
+  std::optional<ManyReadPromise> many_promise;
 };
 struct RangeRead {
   Frame request;
@@ -84,7 +99,22 @@ void publish_applied(const StateMachineConfig& config, uint64_t applied_index) {
   if (config.metrics) config.metrics->applied_index.set(static_cast<int64_t>(applied_index));
 }
 
+// One entry of a batch wait is known: its result (recent), or forgotten (null).
+void fill_batch_slot(const StateMachineConfig& config, BatchWait& batch, uint64_t term, uint64_t index,
+                     const Recent* recent) {
+  const size_t slot = static_cast<size_t>(index - batch.first);
+  if (recent == nullptr) {
+    batch.outcomes[slot] = static_cast<uint8_t>(WaitOutcome::forgotten);
+  } else {
+    count_result(config, recent->term == term);
+    if (recent->term == term) batch.results[slot] = recent->result;
+    batch.outcomes[slot] = static_cast<uint8_t>(recent->term == term ? WaitOutcome::applied : WaitOutcome::lost);
+  }
+  if (--batch.remaining == 0) batch.promise.deliver(Frame{encode_results(batch.results)}, std::move(batch.outcomes));
+}
+
 void answer_wait(const StateMachineConfig& config, const Recent& recent, uint64_t index, Wait& wait) {
+  if (wait.batch) return fill_batch_slot(config, *wait.batch, wait.term, index, &recent);
   count_result(config, recent.term == wait.term);
   if (recent.term == wait.term) wait.promise.deliver(Frame{encode_result(recent.result)});
   else wait.promise.deliver(lost_error(index, wait.term, recent.term));
@@ -108,6 +138,59 @@ void serve_read(Self self, const std::string& key, ReadPromise promise) {
   self->request(self->state.indexer, caf::infinite, kv_get_atom_v, key)
       .then([promise, served_at](bool found, std::string& value) mutable { promise.deliver(found, value, served_at); },
             [promise](caf::error& error) mutable { promise.deliver(error); });
+}
+
+void serve_read_many(Self self, const std::vector<std::string>& keys, ManyReadPromise promise) {
+  const uint64_t served_at = self->state.applied_index;
+  std::vector<std::string> values(keys.size());
+  std::vector<uint8_t> found(keys.size(), 0);
+  if (!self->state.config.store) {
+    // No shared store (a state machine built without one): one indexer read per key, in turn.
+    struct Gather {
+      std::vector<std::string> keys, values;
+      std::vector<uint8_t> found;
+      size_t next = 0;
+    };
+    auto gather = std::make_shared<Gather>(Gather{keys, std::move(values), std::move(found), 0});
+    auto step = std::make_shared<std::function<void()>>();
+    *step = [self, gather, promise, served_at, step]() mutable {
+      if (gather->next == gather->keys.size()) {
+        promise.deliver(std::move(gather->values), std::move(gather->found), served_at);
+        *step = nullptr;  // breaks the cycle through the closure
+        return;
+      }
+      self->request(self->state.indexer, caf::infinite, kv_get_atom_v, gather->keys[gather->next])
+          .then(
+              [gather, step](bool is_found, std::string& value) {
+                gather->found[gather->next] = is_found ? 1 : 0;
+                gather->values[gather->next] = std::move(value);
+                ++gather->next;
+                (*step)();
+              },
+              [promise, step](caf::error& error) mutable {
+                promise.deliver(error);
+                *step = nullptr;
+              });
+    };
+    (*step)();
+    return;
+  }
+  auto read = KvStateMachine::get_many_shared(*self->state.config.store, keys);
+  if (!read.is_ok()) {
+    promise.deliver(to_error(read.status()));
+    return;
+  }
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (!(*read)[i]) continue;
+    found[i] = 1;
+    values[i] = std::move(*(*read)[i]);
+  }
+  promise.deliver(std::move(values), std::move(found), served_at);
+}
+
+void serve(Self self, Read& read) {
+  if (read.many_promise) serve_read_many(self, read.keys, *read.many_promise);
+  else serve_read(self, read.key, read.promise);
 }
 
 // The indexer answers with an encoded ClientResponse; `index` says where it was served.
@@ -143,7 +226,7 @@ void on_applied(Self self, const std::vector<EntryId>& ids, std::vector<CommandR
   if (!ids.empty()) state.applied_index = std::max(state.applied_index, ids.back().index);
   publish_applied(state.config, state.applied_index);
   auto ready_end = state.reads.upper_bound(state.applied_index);
-  for (auto it = state.reads.begin(); it != ready_end; ++it) serve_read(self, it->second.key, it->second.promise);
+  for (auto it = state.reads.begin(); it != ready_end; ++it) serve(self, it->second);
   state.reads.erase(state.reads.begin(), ready_end);
   auto ranges_end = state.ranges.upper_bound(state.applied_index);
   for (auto it = state.ranges.begin(); it != ranges_end; ++it) serve_range(self, it->second.request, it->second.promise);
@@ -159,13 +242,17 @@ void on_installed(Self self, EntryId snapshot) {
   publish_applied(state.config, state.applied_index);
   auto forgotten_end = state.waits.upper_bound(snapshot.index);
   for (auto it = state.waits.begin(); it != forgotten_end; ++it) {
+    if (it->second.batch) {
+      fill_batch_slot(state.config, *it->second.batch, it->second.term, it->first, nullptr);
+      continue;
+    }
     it->second.promise.deliver(to_error(Status::unsupported(
         "the result of index " + std::to_string(it->first) + " is no longer held (a snapshot replaced it)")));
   }
   state.waits.erase(state.waits.begin(), forgotten_end);
   state.recent.clear();
   auto ready_end = state.reads.upper_bound(state.applied_index);
-  for (auto it = state.reads.begin(); it != ready_end; ++it) serve_read(self, it->second.key, it->second.promise);
+  for (auto it = state.reads.begin(); it != ready_end; ++it) serve(self, it->second);
   state.reads.erase(state.reads.begin(), ready_end);
 }
 
@@ -237,7 +324,52 @@ caf::result<Frame> on_wait(Self self, uint64_t index, uint64_t term) {
     return to_error(Status::busy("state machine: too many pending requests"));
   }
   auto promise = self->make_response_promise<Frame>();
-  state.waits.emplace(index, Wait{term, promise});
+  state.waits.emplace(index, Wait{term, promise, nullptr});
+  return promise;
+}
+
+caf::result<Frame, std::vector<uint8_t>> on_wait_many(Self self, uint64_t first, uint64_t count, uint64_t term) {
+  auto& state = self->state;
+  if (count == 0) return {Frame{encode_results({})}, std::vector<uint8_t>{}};
+  if (state.waits.size() + state.reads.size() + count > state.config.waits_max) {
+    return to_error(Status::busy("state machine: too many pending requests"));
+  }
+  auto batch = std::make_shared<BatchWait>();
+  batch->first = first;
+  batch->results.resize(count);
+  batch->outcomes.assign(count, static_cast<uint8_t>(WaitOutcome::forgotten));
+  batch->remaining = count + 1;  // + 1 until every entry is placed: no answer before
+  batch->promise = self->make_response_promise<Frame, std::vector<uint8_t>>();
+  for (uint64_t index = first; index < first + count; ++index) {
+    if (index > state.applied_index) {
+      state.waits.emplace(index, Wait{term, {}, batch});
+      continue;
+    }
+    auto recent = state.recent.find(index);
+    fill_batch_slot(state.config, *batch, term, index, recent == state.recent.end() ? nullptr : &recent->second);
+  }
+  if (--batch->remaining == 0) {
+    batch->promise.deliver(Frame{encode_results(batch->results)}, std::move(batch->outcomes));
+  }
+  return batch->promise;
+}
+
+caf::result<std::vector<std::string>, std::vector<uint8_t>, uint64_t> on_get_many(Self self,
+                                                                                   std::vector<std::string>& keys,
+                                                                                   uint64_t read_index) {
+  auto& state = self->state;
+  if (state.waits.size() + state.reads.size() + state.ranges.size() >= state.config.waits_max) {
+    return to_error(Status::busy("state machine: too many pending requests"));
+  }
+  auto promise = self->make_response_promise<std::vector<std::string>, std::vector<uint8_t>, uint64_t>();
+  if (read_index <= state.applied_index) {
+    serve_read_many(self, keys, promise);
+  } else {
+    Read read;
+    read.keys = std::move(keys);
+    read.many_promise = promise;
+    state.reads.emplace(read_index, std::move(read));
+  }
   return promise;
 }
 
@@ -248,7 +380,7 @@ caf::result<bool, std::string, uint64_t> on_get(Self self, std::string& key, uin
   }
   auto promise = self->make_response_promise<bool, std::string, uint64_t>();
   if (read_index <= state.applied_index) serve_read(self, key, promise);
-  else state.reads.emplace(read_index, Read{std::move(key), promise});
+  else state.reads.emplace(read_index, Read{std::move(key), promise, {}, std::nullopt});
   return promise;
 }
 
@@ -287,6 +419,12 @@ state_machine_actor::behavior_type state_machine(Self self, store_indexer_actor 
       },
       [self](wait_atom, uint64_t index, uint64_t term) { return on_wait(self, index, term); },
       [self](kv_get_atom, std::string& key, uint64_t read_index) { return on_get(self, key, read_index); },
+      [self](wait_many_atom, uint64_t first, uint64_t count, uint64_t term) {
+        return on_wait_many(self, first, count, term);
+      },
+      [self](kv_get_many_atom, std::vector<std::string>& keys, uint64_t read_index) {
+        return on_get_many(self, keys, read_index);
+      },
       [self](kv_range_atom, Frame& request, uint64_t read_index) { return on_range(self, request, read_index); },
       [self](kv_applied_atom) { return self->state.applied_index; },
       [self](snapshot_install_atom, uint64_t index, uint64_t term) -> caf::result<uint64_t> {

@@ -29,6 +29,15 @@ using state_machine_actor = caf::typed_actor<
     caf::replies_to<wait_atom, uint64_t, uint64_t>::with<Frame>,
     // found, value, applied index served at, once applied >= read_index.
     caf::replies_to<kv_get_atom, std::string, uint64_t>::with<bool, std::string, uint64_t>,
+    // One proposal batch's results: the entries first .. first + count - 1, proposed in
+    // `term`, once all are applied. Replies their results (encode_results, one per entry; a
+    // default result where the entry did not apply) and one WaitOutcome per entry. The
+    // answer to `count` waits (one pending request each under waits_max) in one message.
+    caf::replies_to<wait_many_atom, uint64_t, uint64_t, uint64_t>::with<Frame, std::vector<uint8_t>>,
+    // Several keys' values at once, once applied >= read_index, from one read transaction:
+    // values (empty where not found), found (1/0) per key, the applied index served at.
+    caf::replies_to<kv_get_many_atom, std::vector<std::string>, uint64_t>::with<std::vector<std::string>,
+                                                                                std::vector<uint8_t>, uint64_t>,
     // A range read (an encoded ClientRequest of op range) once applied >= read_index: the
     // indexer's encoded ClientResponse, its `index` the applied index served at.
     caf::replies_to<kv_range_atom, Frame, uint64_t>::with<Frame>,
@@ -38,6 +47,11 @@ using state_machine_actor = caf::typed_actor<
     // arrived before it; replies the keys loaded. Waits at or below it are answered as
     // forgotten (their results are not in a snapshot).
     caf::replies_to<snapshot_install_atom, uint64_t, uint64_t>::with<uint64_t>>;
+
+// What came of one entry of a wait_many: applied (its result is the answer), lost (another
+// term's entry applied at its index: the proposal never took effect), forgotten (a snapshot
+// replaced its result before the wait came: the outcome is unknown here).
+enum class WaitOutcome : uint8_t { applied = 0, lost = 1, forgotten = 2 };
 
 struct StateMachineConfig {
   uint64_t applied_index = 0;  // what the indexer's state machine had applied at start

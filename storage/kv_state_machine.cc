@@ -272,6 +272,21 @@ Result<std::optional<std::string>> KvStateMachine::get_shared(Store& store, cons
   return read_value(key, [&store](const std::function<Status(KvReader&)>& body) { return store.read_kv_shared(body); });
 }
 
+Result<std::vector<std::optional<std::string>>> KvStateMachine::get_many_shared(Store& store,
+                                                                                const std::vector<std::string>& keys) {
+  std::vector<std::optional<std::string>> values(keys.size());
+  Status status = store.read_kv_shared([&](KvReader& reader) -> Status {
+    for (size_t i = 0; i < keys.size(); ++i) {
+      // LMDB refuses such keys; none can have been stored.
+      if (keys[i].empty() || keys[i].size() > kv_key_bytes_max) continue;
+      KV_ASSIGN_OR_RETURN(values[i], reader.get(keys[i]));
+    }
+    return Status::ok();
+  });
+  if (!status.is_ok()) return status;
+  return values;
+}
+
 std::string prefix_end(const std::string& prefix) {
   std::string end = prefix;
   while (!end.empty() && static_cast<unsigned char>(end.back()) == 0xff) end.pop_back();

@@ -102,6 +102,7 @@ caf::behavior holding_raft_node(caf::stateful_actor<HoldingRaftState>* self, int
   };
   return {
       [hold_or_refuse](raft_propose_atom, std::vector<uint8_t>&) { return hold_or_refuse(true); },
+      [hold_or_refuse](raft_propose_many_atom, std::vector<std::vector<uint8_t>>&) { return hold_or_refuse(true); },
       [hold_or_refuse](raft_read_atom) { return hold_or_refuse(false); },
       [self](release_atom) {
         self->state.released = true;
@@ -120,6 +121,11 @@ state_machine_actor::behavior_type idle_state_machine(int) {
         return to_error(Status::busy("idle"));
       },
       [](kv_range_atom, Frame&, uint64_t) -> caf::result<Frame> { return to_error(Status::busy("idle")); },
+      [](wait_many_atom, uint64_t, uint64_t, uint64_t) -> caf::result<Frame, std::vector<uint8_t>> {
+        return to_error(Status::busy("idle"));
+      },
+      [](kv_get_many_atom, std::vector<std::string>&, uint64_t)
+          -> caf::result<std::vector<std::string>, std::vector<uint8_t>, uint64_t> { return to_error(Status::busy("idle")); },
       [](kv_applied_atom) { return uint64_t{0}; },
       [](snapshot_install_atom, uint64_t, uint64_t) { return uint64_t{0}; },
   };
@@ -154,6 +160,33 @@ struct GatewayFixture {
     request.value = "value";
     request.snapshot_index = 7;
     (*self)->send(gateway, client_atom_v, Frame{encode_client_request(request)});
+  }
+
+  // Sends a batch of requests (ids and ops; a request of id 0 goes malformed) and returns its
+  // answers, decoded (none: the batch failed).
+  std::optional<std::vector<ClientResponse>> batch(const std::vector<std::pair<uint64_t, ClientOp>>& requests) {
+    std::vector<Frame> frames;
+    for (const auto& [id, op] : requests) {
+      ClientRequest request;
+      request.request_id = id;
+      request.op = op;
+      request.key = "key" + std::to_string(id);
+      request.value = "value";
+      frames.push_back(id == 0 ? Frame{{0x01, 0x02, 0x03}} : Frame{encode_client_request(request)});
+    }
+    std::optional<std::vector<ClientResponse>> responses;
+    (*self)->request(gateway, caf::infinite, client_batch_atom_v, std::move(frames))
+        .receive(
+            [&](std::vector<Frame>& answers) {
+              responses.emplace();
+              for (const Frame& frame : answers) {
+                auto response = decode_client_response(frame.bytes.data(), frame.bytes.size());
+                BOOST_REQUIRE_MESSAGE(response.is_ok(), response.status().to_string());
+                responses->push_back(*response);
+              }
+            },
+            [&](caf::error& error) { BOOST_FAIL("the batch failed: " + system->render(error)); });
+    return responses;
   }
 
   // Every answer that arrives within `window`.
@@ -310,6 +343,13 @@ state_machine_actor::behavior_type applied_state_machine(state_machine_actor::po
         return {false, std::string(), uint64_t{44}};
       },
       [](kv_range_atom, Frame&, uint64_t) -> caf::result<Frame> { return to_error(Status::busy("unused")); },
+      [](wait_many_atom, uint64_t, uint64_t, uint64_t) -> caf::result<Frame, std::vector<uint8_t>> {
+        return to_error(Status::busy("unused"));
+      },
+      [](kv_get_many_atom, std::vector<std::string>&, uint64_t)
+          -> caf::result<std::vector<std::string>, std::vector<uint8_t>, uint64_t> {
+        return to_error(Status::busy("unused"));
+      },
       [](kv_applied_atom) { return uint64_t{44}; },
       [](snapshot_install_atom, uint64_t, uint64_t) -> caf::result<uint64_t> { return to_error(Status::busy("unused")); },
   };
@@ -469,4 +509,46 @@ BOOST_FIXTURE_TEST_CASE(a_chunk_of_a_snapshot_the_node_does_not_have_answers_una
   BOOST_CHECK(answer.status == ClientStatus::unavailable);
   BOOST_CHECK_MESSAGE(answer.message.find("snapshot " + std::to_string(snapshot_index + 1)) != std::string::npos,
                       answer.message);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_batch_is_answered_once_in_request_order_each_request_as_alone, GatewayFixture) {
+  caf::anon_send(raft_node, release_atom_v);  // a follower of node 7 now: every stage refuses at once
+  auto responses = batch({{1, ClientOp::get},
+                          {2, ClientOp::put},
+                          {0, ClientOp::put},  // malformed
+                          {3, ClientOp::put},
+                          {4, ClientOp::get},
+                          {5, ClientOp::snapshot_begin}});
+  BOOST_REQUIRE(responses);
+  BOOST_REQUIRE_EQUAL(responses->size(), 6u);
+  const std::vector<uint64_t> ids{1, 2, 0, 3, 4, 5};
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const ClientResponse& response = (*responses)[i];
+    BOOST_CHECK_EQUAL(response.request_id, ids[i]);
+    BOOST_CHECK_EQUAL(response.node_id, 1u);
+    if (ids[i] == 0) {
+      BOOST_CHECK(response.status == ClientStatus::rejected);
+      continue;
+    }
+    BOOST_CHECK_MESSAGE(response.status == ClientStatus::not_leader, "request " << ids[i] << ": " << response.message);
+    BOOST_CHECK_EQUAL(response.leader_hint, 7u);
+  }
+  // Nothing else comes: one answer for the batch.
+  BOOST_CHECK(answers(request_timeout / 2).empty());
+}
+
+BOOST_FIXTURE_TEST_CASE(a_batch_no_stage_answers_gets_timeout_for_each_request_at_its_deadline, GatewayFixture) {
+  const auto sent_at = Clock::now();
+  auto responses = batch({{1, ClientOp::put}, {2, ClientOp::get}, {3, ClientOp::put}, {4, ClientOp::get}});
+  const auto waited = Clock::now() - sent_at;
+  BOOST_REQUIRE(responses);
+  BOOST_REQUIRE_EQUAL(responses->size(), 4u);
+  for (size_t i = 0; i < responses->size(); ++i) {
+    BOOST_CHECK_EQUAL((*responses)[i].request_id, i + 1);
+    BOOST_CHECK((*responses)[i].status == ClientStatus::timeout);
+  }
+  BOOST_CHECK(waited >= request_timeout);
+  // The stages answer late: not a second answer.
+  caf::anon_send(raft_node, release_atom_v);
+  BOOST_CHECK(answers(request_timeout / 2).empty());
 }

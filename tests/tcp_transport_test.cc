@@ -789,11 +789,18 @@ Frame echo_response(const Frame& request, uint64_t node_id) {
   return Frame{encode_client_response(response)};
 }
 
+std::vector<Frame> echo_batch(const std::vector<Frame>& requests, uint64_t node_id) {
+  std::vector<Frame> answers;
+  for (const Frame& request : requests) answers.push_back(echo_response(request, node_id));
+  return answers;
+}
+
 // Stands in for the client gateway: answers each request at once with echo_response.
 // (Each fake takes an argument: CAF 0.17.6 dereferences a null argument tuple when a function
 // actor is spawned with none, which the sanitizer build reports as undefined behaviour.)
 client_gateway_actor::behavior_type echo_gateway(uint64_t node_id) {
-  return {[node_id](client_atom, const Frame& request) { return echo_response(request, node_id); }};
+  return {[node_id](client_atom, const Frame& request) { return echo_response(request, node_id); },
+          [node_id](client_batch_atom, const std::vector<Frame>& requests) { return echo_batch(requests, node_id); }};
 }
 
 // Like echo_gateway, but holds each request whose key starts with `hold_prefix` until it is
@@ -807,6 +814,7 @@ struct HoldingState {
 holding_gateway_actor::behavior_type holding_gateway(holding_gateway_actor::stateful_pointer<HoldingState> self,
                                                      std::string hold_prefix) {
   return {
+      [](client_batch_atom, const std::vector<Frame>& requests) { return echo_batch(requests, 1); },
       [self, hold_prefix](client_atom, const Frame& request) -> caf::result<Frame> {
         auto decoded = decode_client_request(request.bytes.data(), request.bytes.size());
         if (!decoded.is_ok() || decoded->key.rfind(hold_prefix, 0) != 0) return echo_response(request, 1);

@@ -83,6 +83,8 @@ target_compile_definitions(redis_cluster_test PRIVATE KEYVAL_SOURCE_DIR="${CMAKE
 add_dependencies(redis_cluster_test keyval)
 keyval_test(client_gateway_test actors)
 target_link_libraries(client_gateway_test PRIVATE keyval_actors)
+keyval_test(state_machine_test actors)
+target_link_libraries(state_machine_test PRIVATE keyval_actors)
 keyval_test(tcp_transport_test actors)
 target_link_libraries(tcp_transport_test PRIVATE keyval_actors)
 keyval_test(node_lifecycle_test actors)
