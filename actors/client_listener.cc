@@ -36,8 +36,19 @@ struct ForwardedRequest {
   std::chrono::steady_clock::time_point arrived;  // for the metrics
 };
 
+// Sends the requests read since the last flush to the gateway (see flush_outbox).
+using flush_atom = caf::atom_constant<caf::atom("cflush")>;
+constexpr flush_atom flush_atom_v{};
+
+// A request read and not yet sent: its deadline token and its frame.
+struct Outgoing {
+  uint64_t token = 0;
+  Frame request;
+};
+
 struct ListenerState {
   ClientListenerConfig config;
+  std::vector<Outgoing> outbox;
   client_gateway_actor gateway;
   Deadlines<ForwardedRequest> forwarded;  // a net under the gateway's own deadline
   uint16_t port = 0;
@@ -151,25 +162,65 @@ void forward_to_gateway(Broker* self, caf::io::connection_handle handle, ClientC
   const uint64_t token = self->state.forwarded.add(
       self->clock().now(), ForwardedRequest{handle, connection.serial, request_id, op, arrived});
   arm_sweep(self);
-  self->request(self->state.gateway, caf::infinite, client_atom_v, std::move(request))
+  // Sent once the multiplexer has handed this broker every socket event of its cycle: a
+  // message to itself is handled after them (CAF 0.17's default_multiplexer resumes brokers
+  // posted from its own thread at its next poll), so the requests of every connection read
+  // in one cycle go to the gateway together. Sent without a sender, like the sweep.
+  if (self->state.outbox.empty()) caf::anon_send(caf::actor_cast<caf::actor>(self), flush_atom_v);
+  self->state.outbox.push_back(Outgoing{token, std::move(request)});
+}
+
+void answer_forwarded(Broker* self, uint64_t token, const Frame& response) {
+  auto request = self->state.forwarded.take(token);
+  if (!request || !connection_of(self, *request)) return;  // timed out, or the client left
+  if (response.bytes.size() <= self->state.config.frame_bytes_max) {
+    count_answer(self, *request, response.bytes);
+    return write_frame(self, request->handle, response.bytes);
+  }
+  count_request(self, request->op, ClientStatus::rejected, request->arrived);
+  respond(self, request->handle, client_refusal(request->request_id, ClientStatus::rejected, "response too large"));
+}
+
+void fail_forwarded(Broker* self, uint64_t token, const std::string& why) {
+  auto request = self->state.forwarded.take(token);
+  if (!request || !connection_of(self, *request)) return;
+  count_request(self, request->op, ClientStatus::unavailable, request->arrived);
+  respond(self, request->handle, client_refusal(request->request_id, ClientStatus::unavailable, why));
+}
+
+// One request goes alone; several go as one client_batch (one message to the gateway, whose
+// writes become one proposal batch and whose gets share one ReadIndex).
+void flush_outbox(Broker* self) {
+  std::vector<Outgoing> outbox = std::move(self->state.outbox);
+  self->state.outbox.clear();
+  if (outbox.empty()) return;
+  if (outbox.size() == 1) {
+    const uint64_t token = outbox.front().token;
+    self->request(self->state.gateway, caf::infinite, client_atom_v, std::move(outbox.front().request))
+        .then([self, token](Frame& response) { answer_forwarded(self, token, response); },
+              [self, token](caf::error& error) {
+                fail_forwarded(self, token, "gateway failed: " + self->system().render(error));
+              });
+    return;
+  }
+  std::vector<Frame> requests;
+  std::vector<uint64_t> tokens;
+  requests.reserve(outbox.size());
+  tokens.reserve(outbox.size());
+  for (Outgoing& one : outbox) {
+    tokens.push_back(one.token);
+    requests.push_back(std::move(one.request));
+  }
+  self->request(self->state.gateway, caf::infinite, client_batch_atom_v, std::move(requests))
       .then(
-          [self, token](Frame& response) {
-            auto request = self->state.forwarded.take(token);
-            if (!request || !connection_of(self, *request)) return;  // timed out, or the client left
-            if (response.bytes.size() <= self->state.config.frame_bytes_max) {
-              count_answer(self, *request, response.bytes);
-              return write_frame(self, request->handle, response.bytes);
+          [self, tokens](std::vector<Frame>& answers) {
+            for (size_t i = 0; i < tokens.size(); ++i) {
+              if (i < answers.size()) answer_forwarded(self, tokens[i], answers[i]);
+              else fail_forwarded(self, tokens[i], "gateway answered too few requests");
             }
-            count_request(self, request->op, ClientStatus::rejected, request->arrived);
-            respond(self, request->handle, client_refusal(request->request_id, ClientStatus::rejected, "response too large"));
           },
-          [self, token](caf::error& error) {
-            auto request = self->state.forwarded.take(token);
-            if (!request || !connection_of(self, *request)) return;
-            count_request(self, request->op, ClientStatus::unavailable, request->arrived);
-            respond(self, request->handle,
-                    client_refusal(request->request_id, ClientStatus::unavailable,
-                                   "gateway failed: " + self->system().render(error)));
+          [self, tokens](caf::error& error) {
+            for (uint64_t token : tokens) fail_forwarded(self, token, "gateway failed: " + self->system().render(error));
           });
 }
 
@@ -278,6 +329,7 @@ caf::behavior client_listener(Broker* self, ClientListenerConfig config, client_
   return {
       [self](bounds_atom) { return self->state.port; },
       [self](sweep_atom) { sweep(self); },
+      [self](flush_atom) { flush_outbox(self); },
       [self](const caf::io::new_connection_msg& message) { accept_connection(self, message.handle); },
       [self](caf::io::new_data_msg& message) { read_data(self, message); },
       [self](const caf::io::connection_closed_msg& message) {

@@ -67,13 +67,16 @@ struct LeaderLink {
   std::map<uint64_t, std::pair<uint64_t, size_t>> pending;  // request id -> (run, index)
 };
 
-// A request for this node's gateway, held until the handler that made it returns: all of
-// them then go in one client_batch (flush_outbox).
+// A request for this node's gateway, held until this broker's flush message: all of them
+// then go in one client_batch (flush_outbox).
 struct Outgoing {
   uint64_t run = 0;
   size_t index = 0;
   Frame request;
 };
+
+using flush_atom = caf::atom_constant<caf::atom("rflush")>;
+constexpr flush_atom flush_atom_v{};
 
 struct ListenerState {
   RedisListenerConfig config;
@@ -304,6 +307,11 @@ void send_request(Broker* self, uint64_t run_id, size_t index) {
     return;
   }
   if (to_leader) self->state.leader = LeaderLink{};  // unreachable: ask this node, which names the leader again
+  // Flushed once the multiplexer handed this broker every socket event of its cycle (a
+  // message to itself comes after them: CAF 0.17's default_multiplexer resumes a broker
+  // posted from its own thread at its next poll), so the commands of every connection read
+  // in one cycle go together. Sent without a sender, like the tick.
+  if (self->state.outbox.empty()) caf::anon_send(caf::actor_cast<caf::actor>(self), flush_atom_v);
   self->state.outbox.push_back(Outgoing{run_id, index, Frame{encode_client_request(request)}});
 }
 
@@ -316,9 +324,9 @@ void answer_from_gateway(Broker* self, const Outgoing& sent, const Frame& frame)
   on_answer(self, sent.run, sent.index, std::move(*response));
 }
 
-// Sends what the handler queued for the gateway: one request alone, several as one batch
-// (every command a connection's read held: one message, one proposal batch, one ReadIndex).
-// The answers may queue retries or a next page: they are flushed in turn.
+// Sends what was queued for the gateway: one request alone, several as one batch (every
+// command the connections' reads of one cycle held: one message, one proposal batch, one
+// ReadIndex). Answers that queue retries or a next page flush them with the next cycle.
 void flush_outbox(Broker* self) {
   std::vector<Outgoing> outbox = std::move(self->state.outbox);
   self->state.outbox.clear();
@@ -328,7 +336,6 @@ void flush_outbox(Broker* self) {
       on_answer(self, one.run, one.index,
                 client_refusal(0, ClientStatus::unavailable, "gateway failed: " + self->system().render(error)));
     }
-    flush_outbox(self);
   };
   if (outbox.size() == 1) {
     Outgoing sent = std::move(outbox.front());
@@ -337,7 +344,6 @@ void flush_outbox(Broker* self) {
         .then(
             [self, sent](Frame& frame) {
               answer_from_gateway(self, sent, frame);
-              flush_outbox(self);
             },
             [sent, gateway_failed](caf::error& error) { gateway_failed({sent}, error); });
     return;
@@ -357,7 +363,6 @@ void flush_outbox(Broker* self) {
                           client_refusal(0, ClientStatus::unavailable, "gateway answered too few requests"));
               }
             }
-            flush_outbox(self);
           },
           [sent, gateway_failed](caf::error& error) { gateway_failed(*sent, error); });
 }
@@ -505,20 +510,16 @@ caf::behavior redis_listener(Broker* self, RedisListenerConfig config, client_ga
                      (state.config.password.empty() ? "" : " (AUTH required)"));
   return {
       [self](bounds_atom) { return self->state.port; },
-      [self](sweep_atom) {
-        tick(self);
-        flush_outbox(self);
-      },
+      [self](sweep_atom) { tick(self); },
+      [self](flush_atom) { flush_outbox(self); },
       [self](const caf::io::new_connection_msg& message) { accept_connection(self, message.handle); },
       [self](caf::io::new_data_msg& message) {
-        if (self->state.leader.connected && message.handle == self->state.leader.handle) read_leader_frame(self, message.buf);
-        else read_commands(self, message);
-        flush_outbox(self);
+        if (self->state.leader.connected && message.handle == self->state.leader.handle) {
+          return read_leader_frame(self, message.buf);
+        }
+        read_commands(self, message);
       },
-      [self](const caf::io::connection_closed_msg& message) {
-        connection_closed(self, message.handle);
-        flush_outbox(self);
-      },
+      [self](const caf::io::connection_closed_msg& message) { connection_closed(self, message.handle); },
       [self](const caf::io::acceptor_closed_msg&) { log_line(self, "listener closed"); },
   };
 }
