@@ -8,6 +8,7 @@
 #include <kj/exception.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -82,15 +83,25 @@ Status read_message(const uint8_t* data, size_t bytes, const std::string& where,
     return Status::corruption(where + ": encoded message of " + std::to_string(bytes) +
                               " bytes is not a whole number of 8-byte words");
   }
-  kj::Array<capnp::word> aligned = kj::heapArray<capnp::word>(bytes / sizeof(capnp::word));
-  std::memcpy(aligned.begin(), data, bytes);
+  // Read in place when the bytes are word-aligned (a vector's or a receive buffer's are: the
+  // allocator aligns to 16); copied to an aligned array otherwise.
+  const size_t words = bytes / sizeof(capnp::word);
+  kj::Array<capnp::word> copy;
+  kj::ArrayPtr<const capnp::word> aligned;
+  if (reinterpret_cast<uintptr_t>(data) % alignof(capnp::word) == 0) {
+    aligned = kj::ArrayPtr<const capnp::word>(reinterpret_cast<const capnp::word*>(data), words);
+  } else {
+    copy = kj::heapArray<capnp::word>(words);
+    std::memcpy(copy.begin(), data, bytes);
+    aligned = copy.asPtr();
+  }
   capnp::ReaderOptions options;
   options.traversalLimitInWords =
       std::min(decode_traversal_words_max,
                decode_traversal_words_per_message_word * (bytes / sizeof(capnp::word)) + decode_traversal_words_slack);
   Status status;
   kj::Maybe<kj::Exception> failure = kj::runCatchingExceptions([&]() {
-    capnp::FlatArrayMessageReader reader(aligned.asPtr(), options);
+    capnp::FlatArrayMessageReader reader(aligned, options);
     status = read(reader);
   });
   KJ_IF_MAYBE(exception, failure) {
