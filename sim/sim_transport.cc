@@ -18,15 +18,60 @@ caf::actor spawn_sim_transport(caf::actor_system& system, uint64_t node_id, Pack
       node_id, std::move(send));
 }
 
+namespace {
+
+using port_flush_atom = caf::atom_constant<caf::atom("pflush")>;
+
+// The requests the port received since its last flush: (call, request).
+struct PortState {
+  std::vector<std::pair<uint64_t, Frame>> queued;
+};
+
+// As the node's client listener: requests queue until a message the port sends itself comes
+// up, then go to the gateway alone or as one client_batch. A real listener flushes at the end
+// of its multiplexer's cycle, which under load holds the requests of many connections; the
+// simulated clients are few and their requests rarely arrive together, so the port waits a
+// short window of virtual time instead: batches, proposal batches and shared ReadIndexes are
+// exercised under every fault.
+constexpr auto port_batch_window = std::chrono::microseconds(1000);
+void flush_port(caf::stateful_actor<PortState>* self, const client_gateway_actor& to, const ReplySink& sink) {
+  auto queued = std::move(self->state.queued);
+  self->state.queued.clear();
+  if (queued.empty()) return;
+  if (queued.size() == 1) {
+    const uint64_t call = queued.front().first;
+    self->request(to, caf::infinite, client_atom_v, std::move(queued.front().second))
+        .then([sink, call](Frame& response) { sink(call, std::move(response.bytes)); },
+              [](caf::error&) {});  // the gateway is gone: the node is stopping, the client times out
+    return;
+  }
+  std::vector<uint64_t> calls;
+  std::vector<Frame> requests;
+  for (auto& [call, frame] : queued) {
+    calls.push_back(call);
+    requests.push_back(std::move(frame));
+  }
+  self->request(to, caf::infinite, client_batch_atom_v, std::move(requests))
+      .then(
+          [sink, calls](std::vector<Frame>& responses) {
+            for (size_t i = 0; i < calls.size() && i < responses.size(); ++i) sink(calls[i], std::move(responses[i].bytes));
+          },
+          [](caf::error&) {});
+}
+
+}  // namespace
+
 caf::actor spawn_sim_client_port(caf::actor_system& system, client_gateway_actor gateway, ReplySink reply) {
   return system.spawn(
-      [](caf::event_based_actor* self, client_gateway_actor to, ReplySink sink) -> caf::behavior {
+      [](caf::stateful_actor<PortState>* self, client_gateway_actor to, ReplySink sink) -> caf::behavior {
         return {
-            [self, to, sink](client_atom, uint64_t call, Frame& frame) {
-              self->request(to, caf::infinite, client_atom_v, std::move(frame))
-                  .then([sink, call](Frame& response) { sink(call, std::move(response.bytes)); },
-                        [](caf::error&) {});  // the gateway is gone: the node is stopping, the client times out
+            [self](client_atom, uint64_t call, Frame& frame) {
+              if (self->state.queued.empty()) {
+                caf::delayed_anon_send(caf::actor_cast<caf::actor>(self), port_batch_window, port_flush_atom::value);
+              }
+              self->state.queued.emplace_back(call, std::move(frame));
             },
+            [self, to, sink](port_flush_atom) { flush_port(self, to, sink); },
         };
       },
       std::move(gateway), std::move(reply));
