@@ -36,6 +36,12 @@ struct RedisConnection {
   uint64_t first_slot = 0;  // the sequence number of slots.front()
   uint64_t next_slot = 0;
   bool closing = false;     // QUIT or a protocol error: no more commands are read
+  // Commands run in the order sent, as Redis runs them: reads run together and writes run
+  // together, but a read waits for the writes sent before it (GET after SET sees the SET)
+  // and a write for the reads sent before it (GET before SET does not).
+  size_t reads_in_flight = 0;
+  size_t writes_in_flight = 0;
+  std::deque<uint64_t> held;  // runs waiting for their turn, in order
 };
 
 // A command waiting for answers.
@@ -50,6 +56,8 @@ struct CommandRun {
   std::vector<OperationPolicy> policies;  // per request: the policy every KeyVal client runs
   size_t remaining = 0;
   Clock::time_point deadline;
+  bool writes = false;    // a request of the command writes
+  bool launched = false;  // counted in its connection's in-flight reads or writes
 };
 
 struct PendingRetry {
@@ -153,6 +161,7 @@ void complete(Broker* self, Handle handle, uint64_t serial, uint64_t slot, std::
 
 void send_request(Broker* self, uint64_t run_id, size_t index);
 void begin_step(CommandRun& run);
+void release_held(Broker* self, Handle handle, uint64_t serial);
 
 void finish_run(Broker* self, uint64_t run_id, std::optional<std::string> error = std::nullopt) {
   auto found = self->state.runs.find(run_id);
@@ -179,8 +188,44 @@ void finish_run(Broker* self, uint64_t run_id, std::optional<std::string> error 
   Handle handle = run.handle;
   uint64_t serial = run.serial;
   uint64_t slot = run.slot;
+  auto connection = self->state.connections.find(handle);
+  if (run.launched && connection != self->state.connections.end() && connection->second.serial == serial) {
+    --(run.writes ? connection->second.writes_in_flight : connection->second.reads_in_flight);
+  }
   self->state.runs.erase(found);
   complete(self, handle, serial, slot, out.take(), false);
+  release_held(self, handle, serial);
+}
+
+// Sends a command's requests; it counts as in flight on its connection until it finishes.
+void launch(Broker* self, RedisConnection& connection, uint64_t run_id) {
+  CommandRun& run = self->state.runs[run_id];
+  run.launched = true;
+  ++(run.writes ? connection.writes_in_flight : connection.reads_in_flight);
+  for (size_t i = 0; i < run.step.requests.size(); ++i) send_request(self, run_id, i);
+}
+
+bool may_launch(const RedisConnection& connection, const CommandRun& run) {
+  return (run.writes ? connection.reads_in_flight : connection.writes_in_flight) == 0;
+}
+
+// Starts the held commands whose turn came, in order (a command that ended while held, at its
+// deadline, is skipped).
+void release_held(Broker* self, Handle handle, uint64_t serial) {
+  auto found = self->state.connections.find(handle);
+  if (found == self->state.connections.end() || found->second.serial != serial) return;
+  RedisConnection& connection = found->second;
+  while (!connection.held.empty()) {
+    auto run = self->state.runs.find(connection.held.front());
+    if (run == self->state.runs.end()) {
+      connection.held.pop_front();
+      continue;
+    }
+    if (!may_launch(connection, run->second)) return;
+    const uint64_t run_id = connection.held.front();
+    connection.held.pop_front();
+    launch(self, connection, run_id);
+  }
 }
 
 void schedule_retry(Broker* self, uint64_t run_id, size_t index, uint64_t delay_us) {
@@ -412,8 +457,13 @@ void start_command(Broker* self, Handle handle, RedisConnection& connection, con
   run.step = std::move(*outcome.step);
   begin_step(run);
   run.deadline = self->clock().now() + self->state.config.command_timeout;
+  for (const ClientRequest& request : run.step.requests) run.writes |= is_write_op(request.op);
   arm_tick(self);
-  for (size_t i = 0; i < run.step.requests.size(); ++i) send_request(self, run_id, i);
+  if (!connection.held.empty() || !may_launch(connection, run)) {
+    connection.held.push_back(run_id);
+    return;
+  }
+  launch(self, connection, run_id);
 }
 
 void read_commands(Broker* self, caf::io::new_data_msg& message) {

@@ -61,6 +61,17 @@ def check(port):
         pipe.set("py:pipe:%03d" % i, str(i))
     results = pipe.execute()
     expect("pipelined SETs", results, [True] * 200)
+    # A pipeline runs in the order sent: each GET sees the SET and INCR before it, not after.
+    pipe = r.pipeline(transaction=False)
+    wanted = []
+    for i in range(40):
+        pipe.get("py:order")
+        pipe.set("py:order", str(i))
+        pipe.get("py:order")
+        pipe.incr("py:order:n")
+        pipe.get("py:order:n")
+        wanted += [None if i == 0 else str(i - 1).encode(), True, str(i).encode(), i + 1, str(i + 1).encode()]
+    expect("a pipeline of reads and writes, in order", pipe.execute(), wanted)
     keys = sorted(k.decode() for k in r.scan_iter(match="py:pipe:*", count=37))
     expect("SCAN over the pipelined keys", keys, ["py:pipe:%03d" % i for i in range(200)])
     expect("KEYS", len(r.keys("py:pipe:1*")), 100)
