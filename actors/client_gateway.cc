@@ -171,9 +171,9 @@ void on_directory(Self self, uint64_t leader, const std::vector<uint64_t>& ids, 
 
 // Answers the request behind `ticket`, unless its deadline passed (then it was answered
 // `timeout` by the sweep, and this answer is dropped).
-void answer(Self self, Ticket ticket, const ClientResponse& response) {
+void answer(Self self, Ticket ticket, ClientResponse response) {
   auto pending = (ticket.slow ? self->state.slow : self->state.pending).take(ticket.token);
-  if (pending) deliver(*pending, Frame{encode_client_response(with_directory(self->state, response))});
+  if (pending) deliver(*pending, Frame{encode_client_response(with_directory(self->state, std::move(response)))});
 }
 
 void arm_sweep(Self self) {
@@ -255,7 +255,7 @@ void read_at(Self self, const SharedRequest& request, Ticket ticket, uint64_t re
               response.range_count = read->range_count;
               response.more = read->more;
               response.index = read->index;
-              answer(self, ticket, response);
+              answer(self, ticket, std::move(response));
             },
             on_error);
     return;
@@ -268,7 +268,7 @@ void read_at(Self self, const SharedRequest& request, Ticket ticket, uint64_t re
             response.found = found;
             response.value = std::move(value);
             response.index = served_at;
-            answer(self, ticket, response);
+            answer(self, ticket, std::move(response));
           },
           on_error);
 }
@@ -614,7 +614,7 @@ void read_many(Self self, std::shared_ptr<std::vector<SharedRequest>> requests,
                                                   "state machine: wrong number of values");
                         }
                         response.index = served_at;
-                        answer(self, (*tickets)[i], response);
+                        answer(self, (*tickets)[i], std::move(response));
                       }
                     },
                     fail_all);
