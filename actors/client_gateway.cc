@@ -659,19 +659,6 @@ caf::result<Frame> on_client(Self self, const Frame& frame) {
   return promise;
 }
 
-bool is_write(ClientOp op) {
-  switch (op) {
-    case ClientOp::put:
-    case ClientOp::del:
-    case ClientOp::cas:
-    case ClientOp::put_many:
-    case ClientOp::del_many:
-    case ClientOp::increment:
-    case ClientOp::append: return true;
-    default: return false;
-  }
-}
-
 caf::result<std::vector<Frame>> on_client_batch(Self self, const std::vector<Frame>& frames) {
   auto batch = std::make_shared<BatchAnswer>();
   batch->answers.resize(frames.size());
@@ -692,7 +679,7 @@ caf::result<std::vector<Frame>> on_client_batch(Self self, const std::vector<Fra
     if (shared->op == ClientOp::get && !shared->serializable) {
       reads->push_back(std::move(shared));
       read_tickets->push_back(ticket);
-    } else if (is_write(shared->op)) {
+    } else if (is_write_op(shared->op)) {
       writes->push_back(std::move(shared));
       write_tickets->push_back(ticket);
     } else {
