@@ -44,6 +44,7 @@
 #include <chrono>
 #include <cstdint>
 
+#include "actors/client_protocol.h"
 #include "actors/messages.h"
 #include "actors/state_machine.h"
 
@@ -56,6 +57,15 @@ using client_gateway_actor = caf::typed_actor<
     // ReadIndex and one read of the state; writes become one proposal batch (consecutive
     // entries of one term) and one wait for their results. Other requests go as they would alone.
     caf::replies_to<client_batch_atom, std::vector<Frame>>::with<std::vector<Frame>>>;
+
+// Which client_batch a request may join: a batch is answered once its last request is, so a
+// listener batches only requests that finish together: linearizable gets (one ReadIndex, one
+// read), writes (one proposal batch, one wait). Everything else goes alone.
+enum class BatchKind { alone, reads, writes };
+inline BatchKind batch_kind(const ClientRequest& request) {
+  if (request.op == ClientOp::get && !request.serializable) return BatchKind::reads;
+  return is_write_op(request.op) ? BatchKind::writes : BatchKind::alone;
+}
 
 struct ClientGatewayConfig {
   uint64_t node_id = 0;

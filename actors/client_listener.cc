@@ -12,9 +12,10 @@
 namespace keyval {
 namespace {
 
-// A TLS connection reads whatever the socket has (at most this much at a time) and parses the
-// plaintext from a buffer that holds at most one partial frame besides.
-constexpr size_t tls_read_bytes_max = 64u << 10;
+// A connection reads whatever the socket has (at most this much at a time) and parses the
+// frames from a buffer that holds at most one partial frame besides: every request a read
+// holds is handled in one go (one recv for a request and its header, not two).
+constexpr size_t read_bytes_max = 64u << 10;
 
 struct ClientConnection {
   // CAF 0.17 names a connection by its socket descriptor, which the kernel hands to the next
@@ -23,7 +24,7 @@ struct ClientConnection {
   uint32_t payload_bytes = 0;  // the frame being read; 0 while reading a header
   size_t requests_in_flight = 0;
   std::shared_ptr<TlsStream> tls;  // null: plaintext
-  std::vector<uint8_t> plain;      // TLS: plaintext read, not parsed yet
+  std::vector<uint8_t> plain;      // bytes read (decrypted, for TLS), not parsed yet
 };
 
 // A request handed to the gateway and not answered yet. The connection may be gone by the
@@ -40,10 +41,11 @@ struct ForwardedRequest {
 using flush_atom = caf::atom_constant<caf::atom("cflush")>;
 constexpr flush_atom flush_atom_v{};
 
-// A request read and not yet sent: its deadline token and its frame.
+// A request read and not yet sent: its deadline token, its frame, and which batch it may join.
 struct Outgoing {
   uint64_t token = 0;
   Frame request;
+  BatchKind kind = BatchKind::alone;
 };
 
 struct ListenerState {
@@ -99,11 +101,6 @@ void write_frame(Broker* self, caf::io::connection_handle handle, const std::vec
   self->flush(handle);
 }
 
-// The next read: exactly `bytes` on a plaintext connection; a TLS one reads what comes.
-void expect_bytes(Broker* self, caf::io::connection_handle handle, const ClientConnection& connection, size_t bytes) {
-  if (!connection.tls) self->configure_read(handle, caf::io::receive_policy::exactly(bytes));
-}
-
 // One refusal, then close: CAF writes what is buffered before it sends the FIN.
 void refuse_and_close(Broker* self, caf::io::connection_handle handle, ClientStatus status, const std::string& why) {
   log_line(self, "connection " + peer_of(self, handle) + " closed: " + why);
@@ -157,7 +154,8 @@ void sweep(Broker* self) {
 // The gateway keeps each request's deadline (it always answers); the listener's own, longer
 // one only catches a gateway that is stuck.
 void forward_to_gateway(Broker* self, caf::io::connection_handle handle, ClientConnection& connection,
-                        uint64_t request_id, ClientOp op, std::chrono::steady_clock::time_point arrived, Frame request) {
+                        uint64_t request_id, ClientOp op, BatchKind kind, std::chrono::steady_clock::time_point arrived,
+                        Frame request) {
   ++connection.requests_in_flight;
   const uint64_t token = self->state.forwarded.add(
       self->clock().now(), ForwardedRequest{handle, connection.serial, request_id, op, arrived});
@@ -167,7 +165,7 @@ void forward_to_gateway(Broker* self, caf::io::connection_handle handle, ClientC
   // posted from its own thread at its next poll), so the requests of every connection read
   // in one cycle go to the gateway together. Sent without a sender, like the sweep.
   if (self->state.outbox.empty()) caf::anon_send(caf::actor_cast<caf::actor>(self), flush_atom_v);
-  self->state.outbox.push_back(Outgoing{token, std::move(request)});
+  self->state.outbox.push_back(Outgoing{token, std::move(request), kind});
 }
 
 void answer_forwarded(Broker* self, uint64_t token, const Frame& response) {
@@ -188,11 +186,9 @@ void fail_forwarded(Broker* self, uint64_t token, const std::string& why) {
   respond(self, request->handle, client_refusal(request->request_id, ClientStatus::unavailable, why));
 }
 
-// One request goes alone; several go as one client_batch (one message to the gateway, whose
-// writes become one proposal batch and whose gets share one ReadIndex).
-void flush_outbox(Broker* self) {
-  std::vector<Outgoing> outbox = std::move(self->state.outbox);
-  self->state.outbox.clear();
+// One request goes alone; several of a kind go as one client_batch (one message to the
+// gateway, whose writes become one proposal batch and whose gets share one ReadIndex).
+void send_group(Broker* self, std::vector<Outgoing> outbox) {
   if (outbox.empty()) return;
   if (outbox.size() == 1) {
     const uint64_t token = outbox.front().token;
@@ -224,35 +220,79 @@ void flush_outbox(Broker* self) {
           });
 }
 
-void read_header(Broker* self, caf::io::connection_handle handle, ClientConnection& connection,
-                 const std::vector<char>& bytes) {
-  uint32_t length = read_frame_header(reinterpret_cast<const uint8_t*>(bytes.data()));
+// A batch is answered once its last request is: linearizable gets go together (one ReadIndex,
+// one read), writes together (one proposal batch, one wait), every other request alone, so
+// no request waits for one of another kind (a backup, a membership change, a write).
+void flush_outbox(Broker* self) {
+  std::vector<Outgoing> outbox = std::move(self->state.outbox);
+  self->state.outbox.clear();
+  std::vector<Outgoing> reads, writes;
+  for (Outgoing& one : outbox) {
+    switch (one.kind) {
+      case BatchKind::reads: reads.push_back(std::move(one)); break;
+      case BatchKind::writes: writes.push_back(std::move(one)); break;
+      case BatchKind::alone: {
+        std::vector<Outgoing> alone;
+        alone.push_back(std::move(one));
+        send_group(self, std::move(alone));
+        break;
+      }
+    }
+  }
+  send_group(self, std::move(reads));
+  send_group(self, std::move(writes));
+}
+
+void read_header(Broker* self, caf::io::connection_handle handle, ClientConnection& connection, const uint8_t* bytes) {
+  uint32_t length = read_frame_header(bytes);
   if (length == 0 || length > self->state.config.frame_bytes_max) {
     return refuse_and_close(self, handle, ClientStatus::rejected,
                             "frame length " + std::to_string(length) + " out of bounds (1.." +
                                 std::to_string(self->state.config.frame_bytes_max) + ")");
   }
   connection.payload_bytes = length;
-  expect_bytes(self, handle, connection, length);
 }
 
-void read_request(Broker* self, caf::io::connection_handle handle, ClientConnection& connection,
-                  const std::vector<char>& bytes) {
-  auto request = decode_client_request(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+void read_request(Broker* self, caf::io::connection_handle handle, ClientConnection& connection, const uint8_t* bytes,
+                  size_t size) {
+  auto request = decode_client_request(bytes, size);
   if (!request.is_ok()) {
     return refuse_and_close(self, handle, ClientStatus::rejected, "malformed request: " + request.status().message());
   }
   connection.payload_bytes = 0;
-  expect_bytes(self, handle, connection, frame_header_bytes);
   uint64_t request_id = request.value().request_id;
   const ClientOp op = request.value().op;
+  const BatchKind kind = batch_kind(request.value());
   const auto arrived = std::chrono::steady_clock::now();
   if (connection.requests_in_flight >= self->state.config.requests_in_flight_max) {
     count_request(self, op, ClientStatus::busy, arrived);
     return respond(self, handle, client_refusal(request_id, ClientStatus::busy, "too many requests in flight"));
   }
-  forward_to_gateway(self, handle, connection, request_id, op, arrived,
-                     Frame{std::vector<uint8_t>(bytes.begin(), bytes.end())});
+  forward_to_gateway(self, handle, connection, request_id, op, kind, arrived,
+                     Frame{std::vector<uint8_t>(bytes, bytes + size)});
+}
+
+// Every complete header and request in the connection's buffer, in order; what is left (part
+// of a frame) stays for the next read. Stops when the connection is closed meanwhile.
+void parse_frames(Broker* self, caf::io::connection_handle handle, uint64_t serial) {
+  size_t offset = 0;
+  while (true) {
+    auto found = self->state.connections.find(handle);
+    if (found == self->state.connections.end() || found->second.serial != serial) return;  // closed meanwhile
+    auto& current = found->second;
+    const size_t need = current.payload_bytes == 0 ? frame_header_bytes : current.payload_bytes;
+    if (current.plain.size() - offset < need) {
+      current.plain.erase(current.plain.begin(), current.plain.begin() + static_cast<std::ptrdiff_t>(offset));
+      return;
+    }
+    const uint8_t* at = current.plain.data() + offset;
+    offset += need;
+    if (current.payload_bytes == 0) {
+      read_header(self, handle, current, at);
+    } else {
+      read_request(self, handle, current, at, need);
+    }
+  }
 }
 
 // A TLS connection's bytes: decrypted, then every complete header and request in the plaintext.
@@ -270,34 +310,16 @@ void read_tls(Broker* self, caf::io::connection_handle handle, ClientConnection&
     self->close(handle);
     return;
   }
-  const uint64_t serial = connection.serial;
-  size_t offset = 0;
-  while (true) {
-    auto found = self->state.connections.find(handle);
-    if (found == self->state.connections.end() || found->second.serial != serial) return;  // closed meanwhile
-    auto& current = found->second;
-    const size_t need = current.payload_bytes == 0 ? frame_header_bytes : current.payload_bytes;
-    if (current.plain.size() - offset < need) {
-      current.plain.erase(current.plain.begin(), current.plain.begin() + static_cast<std::ptrdiff_t>(offset));
-      return;
-    }
-    std::vector<char> chunk(current.plain.begin() + static_cast<std::ptrdiff_t>(offset),
-                            current.plain.begin() + static_cast<std::ptrdiff_t>(offset + need));
-    offset += need;
-    if (current.payload_bytes == 0) {
-      read_header(self, handle, current, chunk);
-    } else {
-      read_request(self, handle, current, chunk);
-    }
-  }
+  parse_frames(self, handle, connection.serial);
 }
 
 void read_data(Broker* self, caf::io::new_data_msg& message) {
   auto found = self->state.connections.find(message.handle);
   if (found == self->state.connections.end()) return;
   if (found->second.tls) return read_tls(self, message.handle, found->second, message.buf);
-  if (found->second.payload_bytes == 0) return read_header(self, message.handle, found->second, message.buf);
-  read_request(self, message.handle, found->second, message.buf);
+  std::vector<uint8_t>& plain = found->second.plain;
+  plain.insert(plain.end(), message.buf.begin(), message.buf.end());
+  parse_frames(self, message.handle, found->second.serial);
 }
 
 void accept_connection(Broker* self, caf::io::connection_handle handle) {
@@ -310,10 +332,8 @@ void accept_connection(Broker* self, caf::io::connection_handle handle) {
   if (self->state.config.metrics) self->state.config.metrics->client_connections_accepted.add();
   if (self->state.config.tls) {
     connection.tls = std::make_shared<TlsStream>(self->state.config.tls);
-    self->configure_read(handle, caf::io::receive_policy::at_most(tls_read_bytes_max));
-    return;
   }
-  self->configure_read(handle, caf::io::receive_policy::exactly(frame_header_bytes));
+  self->configure_read(handle, caf::io::receive_policy::at_most(read_bytes_max));
 }
 
 caf::behavior client_listener(Broker* self, ClientListenerConfig config, client_gateway_actor gateway,

@@ -81,6 +81,7 @@ struct Outgoing {
   uint64_t run = 0;
   size_t index = 0;
   Frame request;
+  BatchKind kind = BatchKind::alone;
 };
 
 using flush_atom = caf::atom_constant<caf::atom("rflush")>;
@@ -357,7 +358,7 @@ void send_request(Broker* self, uint64_t run_id, size_t index) {
   // posted from its own thread at its next poll), so the commands of every connection read
   // in one cycle go together. Sent without a sender, like the tick.
   if (self->state.outbox.empty()) caf::anon_send(caf::actor_cast<caf::actor>(self), flush_atom_v);
-  self->state.outbox.push_back(Outgoing{run_id, index, Frame{encode_client_request(request)}});
+  self->state.outbox.push_back(Outgoing{run_id, index, Frame{encode_client_request(request)}, batch_kind(request)});
 }
 
 void answer_from_gateway(Broker* self, const Outgoing& sent, const Frame& frame) {
@@ -372,9 +373,7 @@ void answer_from_gateway(Broker* self, const Outgoing& sent, const Frame& frame)
 // Sends what was queued for the gateway: one request alone, several as one batch (every
 // command the connections' reads of one cycle held: one message, one proposal batch, one
 // ReadIndex). Answers that queue retries or a next page flush them with the next cycle.
-void flush_outbox(Broker* self) {
-  std::vector<Outgoing> outbox = std::move(self->state.outbox);
-  self->state.outbox.clear();
+void send_group(Broker* self, std::vector<Outgoing> outbox) {
   if (outbox.empty()) return;
   auto gateway_failed = [self](const std::vector<Outgoing>& sent, const caf::error& error) {
     for (const Outgoing& one : sent) {
@@ -410,6 +409,28 @@ void flush_outbox(Broker* self) {
             }
           },
           [sent, gateway_failed](caf::error& error) { gateway_failed(*sent, error); });
+}
+
+// A batch is answered once its last request is: gets go together, writes together, every
+// other request alone (batch_kind, client_gateway.h), so none waits for one of another kind.
+void flush_outbox(Broker* self) {
+  std::vector<Outgoing> outbox = std::move(self->state.outbox);
+  self->state.outbox.clear();
+  std::vector<Outgoing> reads, writes;
+  for (Outgoing& one : outbox) {
+    switch (one.kind) {
+      case BatchKind::reads: reads.push_back(std::move(one)); break;
+      case BatchKind::writes: writes.push_back(std::move(one)); break;
+      case BatchKind::alone: {
+        std::vector<Outgoing> alone;
+        alone.push_back(std::move(one));
+        send_group(self, std::move(alone));
+        break;
+      }
+    }
+  }
+  send_group(self, std::move(reads));
+  send_group(self, std::move(writes));
 }
 
 void read_leader_frame(Broker* self, const std::vector<char>& bytes) {

@@ -22,9 +22,15 @@ namespace {
 
 using port_flush_atom = caf::atom_constant<caf::atom("pflush")>;
 
-// The requests the port received since its last flush: (call, request).
+// A request the port received since its last flush.
+struct Queued {
+  uint64_t call = 0;
+  Frame request;
+  BatchKind kind = BatchKind::alone;
+};
+
 struct PortState {
-  std::vector<std::pair<uint64_t, Frame>> queued;
+  std::vector<Queued> queued;
 };
 
 // As the node's client listener: requests queue until a message the port sends itself comes
@@ -34,22 +40,21 @@ struct PortState {
 // short window of virtual time instead: batches, proposal batches and shared ReadIndexes are
 // exercised under every fault.
 constexpr auto port_batch_window = std::chrono::microseconds(1000);
-void flush_port(caf::stateful_actor<PortState>* self, const client_gateway_actor& to, const ReplySink& sink) {
-  auto queued = std::move(self->state.queued);
-  self->state.queued.clear();
+void send_group(caf::stateful_actor<PortState>* self, const client_gateway_actor& to, const ReplySink& sink,
+                std::vector<Queued> queued) {
   if (queued.empty()) return;
   if (queued.size() == 1) {
-    const uint64_t call = queued.front().first;
-    self->request(to, caf::infinite, client_atom_v, std::move(queued.front().second))
+    const uint64_t call = queued.front().call;
+    self->request(to, caf::infinite, client_atom_v, std::move(queued.front().request))
         .then([sink, call](Frame& response) { sink(call, std::move(response.bytes)); },
               [](caf::error&) {});  // the gateway is gone: the node is stopping, the client times out
     return;
   }
   std::vector<uint64_t> calls;
   std::vector<Frame> requests;
-  for (auto& [call, frame] : queued) {
-    calls.push_back(call);
-    requests.push_back(std::move(frame));
+  for (Queued& one : queued) {
+    calls.push_back(one.call);
+    requests.push_back(std::move(one.request));
   }
   self->request(to, caf::infinite, client_batch_atom_v, std::move(requests))
       .then(
@@ -57,6 +62,26 @@ void flush_port(caf::stateful_actor<PortState>* self, const client_gateway_actor
             for (size_t i = 0; i < calls.size() && i < responses.size(); ++i) sink(calls[i], std::move(responses[i].bytes));
           },
           [](caf::error&) {});
+}
+
+// Grouped as the listeners group (batch_kind): gets together, writes together, the rest alone.
+void flush_port(caf::stateful_actor<PortState>* self, const client_gateway_actor& to, const ReplySink& sink) {
+  auto queued = std::move(self->state.queued);
+  self->state.queued.clear();
+  std::vector<Queued> reads, writes;
+  for (Queued& one : queued) {
+    if (one.kind == BatchKind::reads) {
+      reads.push_back(std::move(one));
+    } else if (one.kind == BatchKind::writes) {
+      writes.push_back(std::move(one));
+    } else {
+      std::vector<Queued> alone;
+      alone.push_back(std::move(one));
+      send_group(self, to, sink, std::move(alone));
+    }
+  }
+  send_group(self, to, sink, std::move(reads));
+  send_group(self, to, sink, std::move(writes));
 }
 
 }  // namespace
@@ -69,7 +94,9 @@ caf::actor spawn_sim_client_port(caf::actor_system& system, client_gateway_actor
               if (self->state.queued.empty()) {
                 caf::delayed_anon_send(caf::actor_cast<caf::actor>(self), port_batch_window, port_flush_atom::value);
               }
-              self->state.queued.emplace_back(call, std::move(frame));
+              auto request = decode_client_request(frame.bytes.data(), frame.bytes.size());
+              const BatchKind kind = request.is_ok() ? batch_kind(*request) : BatchKind::alone;
+              self->state.queued.push_back(Queued{call, std::move(frame), kind});
             },
             [self, to, sink](port_flush_atom) { flush_port(self, to, sink); },
         };

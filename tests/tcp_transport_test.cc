@@ -804,28 +804,50 @@ client_gateway_actor::behavior_type echo_gateway(uint64_t node_id) {
 }
 
 // Like echo_gateway, but holds each request whose key starts with `hold_prefix` until it is
-// told (apply_atom) to answer the held ones.
-using holding_gateway_actor = client_gateway_actor::extend<caf::reacts_to<apply_atom>>;
+// told (apply_atom) to answer the held ones; a batch holding one is answered whole then, as
+// the real gateway answers a batch once its last request is answered. stats_atom: how many
+// requests it holds.
+using holding_gateway_actor =
+    client_gateway_actor::extend<caf::reacts_to<apply_atom>, caf::replies_to<stats_atom>::with<uint64_t>>;
 
 struct HoldingState {
   std::vector<std::pair<caf::typed_response_promise<Frame>, Frame>> held;  // promise, its answer
+  std::vector<std::pair<caf::typed_response_promise<std::vector<Frame>>, std::vector<Frame>>> held_batches;
+  uint64_t held_requests = 0;
 };
+
+bool held_key(const Frame& request, const std::string& hold_prefix) {
+  auto decoded = decode_client_request(request.bytes.data(), request.bytes.size());
+  return decoded.is_ok() && decoded->key.rfind(hold_prefix, 0) == 0;
+}
 
 holding_gateway_actor::behavior_type holding_gateway(holding_gateway_actor::stateful_pointer<HoldingState> self,
                                                      std::string hold_prefix) {
   return {
-      [](client_batch_atom, const std::vector<Frame>& requests) { return echo_batch(requests, 1); },
+      [self, hold_prefix](client_batch_atom, const std::vector<Frame>& requests) -> caf::result<std::vector<Frame>> {
+        uint64_t holds = 0;
+        for (const Frame& request : requests) holds += held_key(request, hold_prefix) ? 1 : 0;
+        if (holds == 0) return echo_batch(requests, 1);
+        auto promise = self->make_response_promise<std::vector<Frame>>();
+        self->state.held_batches.emplace_back(promise, echo_batch(requests, 1));
+        self->state.held_requests += holds;
+        return promise;
+      },
       [self, hold_prefix](client_atom, const Frame& request) -> caf::result<Frame> {
-        auto decoded = decode_client_request(request.bytes.data(), request.bytes.size());
-        if (!decoded.is_ok() || decoded->key.rfind(hold_prefix, 0) != 0) return echo_response(request, 1);
+        if (!held_key(request, hold_prefix)) return echo_response(request, 1);
         auto promise = self->make_response_promise<Frame>();
         self->state.held.emplace_back(promise, echo_response(request, 1));
+        ++self->state.held_requests;
         return promise;
       },
       [self](apply_atom) {
         for (auto& [promise, response] : self->state.held) promise.deliver(response);
+        for (auto& [promise, responses] : self->state.held_batches) promise.deliver(responses);
         self->state.held.clear();
+        self->state.held_batches.clear();
+        self->state.held_requests = 0;
       },
+      [self](stats_atom) { return self->state.held_requests; },
   };
 }
 
@@ -860,6 +882,19 @@ class ListenerNode {
 
   // A holding gateway answers the requests it holds.
   void release_held() { caf::anon_send(gateway_.handle, apply_atom_v); }
+
+  // Waits (up to wait_max) until a holding gateway holds `count` requests; false if it never did.
+  bool wait_held(uint64_t count) {
+    caf::scoped_actor self{*system_.system};
+    const auto until = Clock::now() + wait_max;
+    while (Clock::now() < until) {
+      uint64_t held = 0;
+      self->request(gateway_.handle, wait_max, stats_atom_v).receive([&](uint64_t n) { held = n; }, [](caf::error&) {});
+      if (held >= count) return true;
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+    return false;
+  }
 
   // Stops the gateway and returns once it is gone.
   void stop_gateway() {
@@ -1025,7 +1060,9 @@ BOOST_AUTO_TEST_CASE(an_answer_for_a_closed_connection_never_reaches_a_newer_one
   {
     RawSocket leaving(node.port());
     leaving.send(request_frame(1, "hold: for the client that leaves"));
-    // Answered at once: the held request above has reached the gateway.
+    // The probe goes once the held request reached the gateway (in a batch with it, it would
+    // wait for it: a batch is answered whole).
+    BOOST_REQUIRE_MESSAGE(node.wait_held(1), "the held request never reached the gateway");
     leaving.send(request_frame(2, "probe"));
     auto probe = read_response(leaving);
     BOOST_REQUIRE_MESSAGE(probe && probe->request_id == 2u, "the first client was not served");
