@@ -43,6 +43,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <vector>
 
 #include "actors/client_protocol.h"
 #include "actors/messages.h"
@@ -65,6 +66,26 @@ enum class BatchKind { alone, reads, writes };
 inline BatchKind batch_kind(const ClientRequest& request) {
   if (request.op == ClientOp::get && !request.serializable) return BatchKind::reads;
   return is_write_op(request.op) ? BatchKind::writes : BatchKind::alone;
+}
+
+// Hands `send` the batches a sender's queued requests make (each Item has a BatchKind `kind`):
+// every request of kind alone by itself, in order, then all the reads, then all the writes.
+template <class Item, class Send>
+void send_by_kind(std::vector<Item> items, Send&& send) {
+  std::vector<Item> reads, writes;
+  for (Item& item : items) {
+    if (item.kind == BatchKind::reads) {
+      reads.push_back(std::move(item));
+    } else if (item.kind == BatchKind::writes) {
+      writes.push_back(std::move(item));
+    } else {
+      std::vector<Item> alone;
+      alone.push_back(std::move(item));
+      send(std::move(alone));
+    }
+  }
+  if (!reads.empty()) send(std::move(reads));
+  if (!writes.empty()) send(std::move(writes));
 }
 
 struct ClientGatewayConfig {

@@ -416,21 +416,7 @@ void send_group(Broker* self, std::vector<Outgoing> outbox) {
 void flush_outbox(Broker* self) {
   std::vector<Outgoing> outbox = std::move(self->state.outbox);
   self->state.outbox.clear();
-  std::vector<Outgoing> reads, writes;
-  for (Outgoing& one : outbox) {
-    switch (one.kind) {
-      case BatchKind::reads: reads.push_back(std::move(one)); break;
-      case BatchKind::writes: writes.push_back(std::move(one)); break;
-      case BatchKind::alone: {
-        std::vector<Outgoing> alone;
-        alone.push_back(std::move(one));
-        send_group(self, std::move(alone));
-        break;
-      }
-    }
-  }
-  send_group(self, std::move(reads));
-  send_group(self, std::move(writes));
+  send_by_kind(std::move(outbox), [self](std::vector<Outgoing> group) { send_group(self, std::move(group)); });
 }
 
 void read_leader_frame(Broker* self, const std::vector<char>& bytes) {

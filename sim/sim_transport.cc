@@ -68,20 +68,8 @@ void send_group(caf::stateful_actor<PortState>* self, const client_gateway_actor
 void flush_port(caf::stateful_actor<PortState>* self, const client_gateway_actor& to, const ReplySink& sink) {
   auto queued = std::move(self->state.queued);
   self->state.queued.clear();
-  std::vector<Queued> reads, writes;
-  for (Queued& one : queued) {
-    if (one.kind == BatchKind::reads) {
-      reads.push_back(std::move(one));
-    } else if (one.kind == BatchKind::writes) {
-      writes.push_back(std::move(one));
-    } else {
-      std::vector<Queued> alone;
-      alone.push_back(std::move(one));
-      send_group(self, to, sink, std::move(alone));
-    }
-  }
-  send_group(self, to, sink, std::move(reads));
-  send_group(self, to, sink, std::move(writes));
+  send_by_kind(std::move(queued),
+               [self, &to, &sink](std::vector<Queued> group) { send_group(self, to, sink, std::move(group)); });
 }
 
 }  // namespace
