@@ -4,7 +4,6 @@
 #include "storage/kv_state_machine.h"
 
 #include <deque>
-#include <functional>
 #include <optional>
 #include <map>
 #include <vector>
@@ -145,34 +144,35 @@ void serve_read_many(Self self, const std::vector<std::string>& keys, ManyReadPr
   std::vector<std::string> values(keys.size());
   std::vector<uint8_t> found(keys.size(), 0);
   if (!self->state.config.store) {
-    // No shared store (a state machine built without one): one indexer read per key, in turn.
+    // No shared store (a state machine built without one): the indexer reads each key; the
+    // answer goes once the last read came back, or with the first error.
     struct Gather {
-      std::vector<std::string> keys, values;
+      std::vector<std::string> values;
       std::vector<uint8_t> found;
-      size_t next = 0;
+      size_t remaining = 0;
+      bool failed = false;
     };
-    auto gather = std::make_shared<Gather>(Gather{keys, std::move(values), std::move(found), 0});
-    auto step = std::make_shared<std::function<void()>>();
-    *step = [self, gather, promise, served_at, step]() mutable {
-      if (gather->next == gather->keys.size()) {
-        promise.deliver(std::move(gather->values), std::move(gather->found), served_at);
-        *step = nullptr;  // breaks the cycle through the closure
-        return;
-      }
-      self->request(self->state.indexer, caf::infinite, kv_get_atom_v, gather->keys[gather->next])
+    if (keys.empty()) {
+      promise.deliver(std::move(values), std::move(found), served_at);
+      return;
+    }
+    auto gather = std::make_shared<Gather>(Gather{std::move(values), std::move(found), keys.size(), false});
+    for (size_t i = 0; i < keys.size(); ++i) {
+      self->request(self->state.indexer, caf::infinite, kv_get_atom_v, keys[i])
           .then(
-              [gather, step](bool is_found, std::string& value) {
-                gather->found[gather->next] = is_found ? 1 : 0;
-                gather->values[gather->next] = std::move(value);
-                ++gather->next;
-                (*step)();
+              [gather, promise, served_at, i](bool is_found, std::string& value) mutable {
+                gather->found[i] = is_found ? 1 : 0;
+                gather->values[i] = std::move(value);
+                if (--gather->remaining == 0 && !gather->failed) {
+                  promise.deliver(std::move(gather->values), std::move(gather->found), served_at);
+                }
               },
-              [promise, step](caf::error& error) mutable {
+              [gather, promise](caf::error& error) mutable {
+                if (gather->failed) return;
+                gather->failed = true;
                 promise.deliver(error);
-                *step = nullptr;
               });
-    };
-    (*step)();
+    }
     return;
   }
   auto read = KvStateMachine::get_many_shared(*self->state.config.store, keys);
