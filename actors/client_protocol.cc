@@ -525,13 +525,13 @@ std::vector<uint8_t> encode_client_request(const ClientRequest& request) {
   for (const std::string& key : request.keys) list_bytes += key.size() + 8;
   for (const std::string& value : request.values) list_bytes += value.size() + 8;
   const size_t expected_bytes = request.expected ? request.expected->size() : 0;
-  capnp::MallocMessageBuilder builder(first_segment_words(
+  return encode_message(first_segment_words(
       1 + struct_words<schema::ClientRequest>(),
       request.key.size() + request.value.size() + expected_bytes + request.member_peer_address.size() + 1 +
           request.member_client_address.size() + 1 + request.range_end.size() + list_bytes,
-      7 + request.keys.size() + request.values.size()));
-  fill_request(builder.initRoot<schema::ClientRequest>(), request);
-  return message_to_bytes(builder);
+      7 + request.keys.size() + request.values.size()), [&](capnp::MessageBuilder& builder) {
+    fill_request(builder.initRoot<schema::ClientRequest>(), request);
+  });
 }
 
 Result<ClientRequest> decode_client_request(const uint8_t* data, size_t bytes) {
@@ -556,14 +556,14 @@ std::vector<uint8_t> encode_client_response(const ClientResponse& response) {
   }
   for (const std::string& key : response.keys) member_bytes += key.size() + 16;
   for (const std::string& value : response.values) member_bytes += value.size() + 16;
-  capnp::MallocMessageBuilder builder(
+  return encode_message(
       first_segment_words(1 + struct_words<schema::ClientResponse>(),
                           response.message.size() + 1 + response.value.size() + response.role.size() + 1 +
                               response.chunk.size() + member_bytes,
                           7 + response.members.size() + 2 * response.configuration.size() +
-                              response.keys.size() + response.values.size() + 2));
-  fill_response(builder.initRoot<schema::ClientResponse>(), response);
-  return message_to_bytes(builder);
+                              response.keys.size() + response.values.size() + 2), [&](capnp::MessageBuilder& builder) {
+    fill_response(builder.initRoot<schema::ClientResponse>(), response);
+  });
 }
 
 Result<ClientResponse> decode_client_response(const uint8_t* data, size_t bytes) {

@@ -46,18 +46,21 @@ std::vector<uint8_t> encode_peer_hello(const PeerHello& hello) {
   return out;
 }
 
-bool peer_magic_is_current(const uint8_t* data, bool* old_version) {
-  *old_version = std::memcmp(data, peer_hello_magic_v1, peer_magic_bytes) == 0;
-  return std::memcmp(data, peer_hello_magic, peer_magic_bytes) == 0;
+std::string peer_magic_refusal(const uint8_t* data) {
+  if (std::memcmp(data, peer_hello_magic, peer_magic_bytes) == 0) return "";
+  if (std::memcmp(data, peer_hello_magic_v1, peer_magic_bytes) == 0) {
+    return "an old hello (KVPEER01): a node of an older version, without the handshake";
+  }
+  if (std::memcmp(data, peer_hello_magic_v2, peer_magic_bytes) == 0) {
+    return "an old hello (KVPEER02): a node of an older version, whose raft entries carry no checksum";
+  }
+  return "not a KeyVal peer hello (wrong magic)";
 }
 
 Result<PeerHello> decode_peer_hello(const uint8_t* data, size_t bytes) {
   if (bytes != peer_hello_bytes) return Status::invalid_argument("hello of " + std::to_string(bytes) + " bytes");
-  bool old_version = false;
-  if (!peer_magic_is_current(data, &old_version)) {
-    return Status::invalid_argument(old_version ? "an old hello (KVPEER01): a node of an older version, without the handshake"
-                                                : "not a KeyVal peer hello (wrong magic)");
-  }
+  const std::string refusal = peer_magic_refusal(data);
+  if (!refusal.empty()) return Status::invalid_argument(refusal);
   PeerHello hello;
   hello.dialer_id = get_u64(data + 8);
   hello.acceptor_id = get_u64(data + 16);

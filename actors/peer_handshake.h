@@ -4,7 +4,7 @@
 // Bytes on a new peer connection, before the length-prefixed frames of actors/framing.h:
 //
 //   hello, dialer -> acceptor, peer_hello_bytes (57):
-//      0   8  magic "KVPEER02"
+//      0   8  magic "KVPEER03"
 //      8   8  the dialer's node id, little-endian (not 0)
 //     16   8  the node id the dialer means to reach, little-endian
 //     24   1  mode: 0 open (no secret), 1 cluster secret (HMAC-SHA256)
@@ -25,8 +25,9 @@
 // before it has checked the dialer's. The handshake is not encryption: with a secret but without
 // TLS, what follows is authenticated only at the start of the connection (see docs/SECURITY.md).
 //
-// A hello whose magic is KVPEER01 comes from a node of an older version (16-byte hello, no
-// handshake): it is refused by name.
+// A hello whose magic is KVPEER01 (16-byte hello, no handshake) or KVPEER02 (raft entries
+// without their checksum, schema/raft.capnp RaftEntry) comes from a node of an older version:
+// it is refused by name. The proofs' labels kept the "KVPEER02" of the version that made them.
 #pragma once
 
 #include <array>
@@ -40,8 +41,9 @@
 
 namespace keyval {
 
-constexpr char peer_hello_magic[8] = {'K', 'V', 'P', 'E', 'E', 'R', '0', '2'};
+constexpr char peer_hello_magic[8] = {'K', 'V', 'P', 'E', 'E', 'R', '0', '3'};
 constexpr char peer_hello_magic_v1[8] = {'K', 'V', 'P', 'E', 'E', 'R', '0', '1'};
+constexpr char peer_hello_magic_v2[8] = {'K', 'V', 'P', 'E', 'E', 'R', '0', '2'};
 constexpr size_t peer_magic_bytes = 8;
 constexpr size_t peer_nonce_bytes = 32;
 constexpr size_t peer_proof_bytes = 32;  // SHA-256
@@ -75,9 +77,9 @@ struct PeerReply {
 std::vector<uint8_t> encode_peer_hello(const PeerHello& hello);
 // The hello, or invalid_argument naming what is wrong (old magic, unknown mode, node id 0).
 Result<PeerHello> decode_peer_hello(const uint8_t* data, size_t bytes);
-// Whether the first peer_magic_bytes of a hello name this version (else the hello is refused
-// before the rest is read); *old_version: they name KVPEER01.
-bool peer_magic_is_current(const uint8_t* data, bool* old_version);
+// Why the first peer_magic_bytes of a hello are refused before the rest is read (an older
+// version's magic, by name, or not a KeyVal hello); empty when they name this version.
+std::string peer_magic_refusal(const uint8_t* data);
 
 std::vector<uint8_t> encode_peer_reply(const PeerReply& reply);
 Result<PeerReply> decode_peer_reply(const uint8_t* data, size_t bytes);

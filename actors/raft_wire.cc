@@ -7,6 +7,7 @@
 
 #include "schema/raft.capnp.h"
 #include "storage/capnp_message.h"
+#include "storage/codec.h"
 #include "storage/member_codec.h"
 
 namespace keyval {
@@ -61,6 +62,8 @@ void fill_entries(capnp::List<schema::RaftEntry>::Builder list, const std::vecto
     out.setTerm(entries[i].term);
     out.setPayload(kj::arrayPtr(entries[i].payload.data(), entries[i].payload.size()));
     out.setType(static_cast<schema::EntryType>(entries[i].type));
+    out.setChecksum(entry_checksum(entries[i].type, entries[i].index, entries[i].term, entries[i].payload.data(),
+                                   entries[i].payload.size()));
   }
 }
 
@@ -76,6 +79,15 @@ Status read_entries(capnp::List<schema::RaftEntry>::Reader list, std::vector<Ent
                                 std::to_string(static_cast<unsigned>(type)) + ", not log or configuration");
     }
     auto payload = in.getPayload();
+    // TCP's own checksum is 16 bits and ends at the kernel: an entry corrupted on its way
+    // (a NIC, a proxy, a bit flipped in a buffer) would otherwise be made durable and applied.
+    const uint32_t expected = entry_checksum(static_cast<EntryType>(type), in.getIndex(), in.getTerm(), payload.begin(),
+                                             payload.size());
+    if (in.getChecksum() != expected) {
+      return Status::corruption(where + ": entry " + std::to_string(i) + " (index " + std::to_string(in.getIndex()) +
+                                ", term " + std::to_string(in.getTerm()) + ") fails its checksum: carries " +
+                                std::to_string(in.getChecksum()) + ", its bytes give " + std::to_string(expected));
+    }
     entries->push_back(Entry{in.getIndex(), in.getTerm(), std::vector<uint8_t>(payload.begin(), payload.end()),
                              static_cast<EntryType>(type)});
   }
@@ -127,47 +139,47 @@ Status read_raft_message(schema::RaftMessage::Reader in, raft::Message* message)
 std::vector<uint8_t> encode_raft_message(const raft::Message& message) { return encode_raft_message(message, ""); }
 
 std::vector<uint8_t> encode_raft_message(const raft::Message& message, const std::string& sender_client_address) {
-  capnp::MallocMessageBuilder builder(first_segment_words(message) + (sender_client_address.size() + 8) / 8);
-  auto out = builder.initRoot<schema::RaftMessage>();
-  out.setType(static_cast<schema::RaftMessageType>(message.type));
-  out.setFrom(message.from);
-  out.setTo(message.to);
-  out.setTerm(message.term);
-  out.setLastLogIndex(message.last_log_index);
-  out.setLastLogTerm(message.last_log_term);
-  out.setVoteGranted(message.vote_granted);
-  out.setPrevLogIndex(message.prev_log_index);
-  out.setPrevLogTerm(message.prev_log_term);
-  // A heartbeat leaves the list pointer null (read back as empty): no list tag word.
-  if (!message.entries.empty()) {
-    fill_entries(out.initEntries(static_cast<unsigned>(message.entries.size())), message.entries);
-  }
-  out.setLeaderCommit(message.leader_commit);
-  out.setSuccess(message.success);
-  out.setMatchIndex(message.match_index);
-  out.setRejectIndex(message.reject_index);
-  out.setConflictTerm(message.conflict_term);
-  out.setConflictIndex(message.conflict_index);
-  out.setReadContext(message.read_context);
-  out.setSnapshotIndex(message.snapshot_index);
-  out.setSnapshotTerm(message.snapshot_term);
-  out.setChunkOffset(message.chunk_offset);
-  out.setChunkTotalBytes(message.chunk_total_bytes);
-  out.setChunkDone(message.chunk_done);
-  // Left null (read back as empty) unless there are bytes, as the entry list.
-  if (!message.chunk_data.empty()) out.setChunkData(kj::arrayPtr(message.chunk_data.data(), message.chunk_data.size()));
-  out.setChunkError(message.chunk_error);
-  out.setLeadershipTransfer(message.leadership_transfer);
-  out.setProbationCounted(message.probation_counted);
-  // Left null (read back as empty) unless it is an installSnapshot's or probationAnswer's.
-  if (!message.configuration.empty()) {
-    set_members(out.initConfiguration(static_cast<unsigned>(message.configuration.size())), message.configuration);
-  }
-  // Left null without an address, so the simulator's messages keep their bytes.
-  if (!sender_client_address.empty()) {
-    out.setSenderClientAddress(capnp::Text::Reader(sender_client_address.c_str(), sender_client_address.size()));
-  }
-  return message_to_bytes(builder);
+  return encode_message(first_segment_words(message) + (sender_client_address.size() + 8) / 8, [&](capnp::MessageBuilder& builder) {
+    auto out = builder.initRoot<schema::RaftMessage>();
+    out.setType(static_cast<schema::RaftMessageType>(message.type));
+    out.setFrom(message.from);
+    out.setTo(message.to);
+    out.setTerm(message.term);
+    out.setLastLogIndex(message.last_log_index);
+    out.setLastLogTerm(message.last_log_term);
+    out.setVoteGranted(message.vote_granted);
+    out.setPrevLogIndex(message.prev_log_index);
+    out.setPrevLogTerm(message.prev_log_term);
+    // A heartbeat leaves the list pointer null (read back as empty): no list tag word.
+    if (!message.entries.empty()) {
+      fill_entries(out.initEntries(static_cast<unsigned>(message.entries.size())), message.entries);
+    }
+    out.setLeaderCommit(message.leader_commit);
+    out.setSuccess(message.success);
+    out.setMatchIndex(message.match_index);
+    out.setRejectIndex(message.reject_index);
+    out.setConflictTerm(message.conflict_term);
+    out.setConflictIndex(message.conflict_index);
+    out.setReadContext(message.read_context);
+    out.setSnapshotIndex(message.snapshot_index);
+    out.setSnapshotTerm(message.snapshot_term);
+    out.setChunkOffset(message.chunk_offset);
+    out.setChunkTotalBytes(message.chunk_total_bytes);
+    out.setChunkDone(message.chunk_done);
+    // Left null (read back as empty) unless there are bytes, as the entry list.
+    if (!message.chunk_data.empty()) out.setChunkData(kj::arrayPtr(message.chunk_data.data(), message.chunk_data.size()));
+    out.setChunkError(message.chunk_error);
+    out.setLeadershipTransfer(message.leadership_transfer);
+    out.setProbationCounted(message.probation_counted);
+    // Left null (read back as empty) unless it is an installSnapshot's or probationAnswer's.
+    if (!message.configuration.empty()) {
+      set_members(out.initConfiguration(static_cast<unsigned>(message.configuration.size())), message.configuration);
+    }
+    // Left null without an address, so the simulator's messages keep their bytes.
+    if (!sender_client_address.empty()) {
+      out.setSenderClientAddress(capnp::Text::Reader(sender_client_address.c_str(), sender_client_address.size()));
+    }
+  });
 }
 
 Result<raft::Message> decode_raft_message(const uint8_t* data, size_t bytes) {

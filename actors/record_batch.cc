@@ -68,13 +68,13 @@ unsigned batch_words(const std::vector<Item>& items) {
 }
 
 std::vector<uint8_t> encode_record_batch(const std::vector<Record>& records) {
-  capnp::MallocMessageBuilder builder(batch_words(records));
-  auto list = builder.initRoot<schema::RecordBatch>().initRecords(static_cast<unsigned>(records.size()));
-  for (size_t i = 0; i < records.size(); ++i) {
-    const Record& record = records[i];
-    fill(list[static_cast<unsigned>(i)], record.type, record.index, record.term, record.payload);
-  }
-  return message_to_bytes(builder);
+  return encode_message(batch_words(records), [&](capnp::MessageBuilder& builder) {
+    auto list = builder.initRoot<schema::RecordBatch>().initRecords(static_cast<unsigned>(records.size()));
+    for (size_t i = 0; i < records.size(); ++i) {
+      const Record& record = records[i];
+      fill(list[static_cast<unsigned>(i)], record.type, record.index, record.term, record.payload);
+    }
+  });
 }
 
 Result<std::vector<Record>> decode_record_batch(const std::vector<uint8_t>& bytes, const std::string& where) {
@@ -90,12 +90,12 @@ Result<std::vector<Record>> decode_record_batch(const std::vector<uint8_t>& byte
 }
 
 std::vector<uint8_t> encode_entries(const std::vector<Entry>& entries) {
-  capnp::MallocMessageBuilder builder(batch_words(entries));
-  auto list = builder.initRoot<schema::RecordBatch>().initRecords(static_cast<unsigned>(entries.size()));
-  for (size_t i = 0; i < entries.size(); ++i) {
-    fill(list[static_cast<unsigned>(i)], entries[i].type, entries[i].index, entries[i].term, entries[i].payload);
-  }
-  return message_to_bytes(builder);
+  return encode_message(batch_words(entries), [&](capnp::MessageBuilder& builder) {
+    auto list = builder.initRoot<schema::RecordBatch>().initRecords(static_cast<unsigned>(entries.size()));
+    for (size_t i = 0; i < entries.size(); ++i) {
+      fill(list[static_cast<unsigned>(i)], entries[i].type, entries[i].index, entries[i].term, entries[i].payload);
+    }
+  });
 }
 
 Result<std::vector<Entry>> decode_entries(const std::vector<uint8_t>& bytes, const std::string& where) {

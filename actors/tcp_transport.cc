@@ -464,11 +464,8 @@ void accept_incoming(Broker* self, caf::io::connection_handle handle, IncomingLi
 }
 
 void read_magic(Broker* self, caf::io::connection_handle handle, IncomingLink& link, const std::vector<char>& bytes) {
-  bool old_version = false;
-  if (!peer_magic_is_current(reinterpret_cast<const uint8_t*>(bytes.data()), &old_version)) {
-    return refuse_incoming(self, handle, old_version ? "an old hello (KVPEER01): a node of an older version, without the handshake"
-                                                     : "not a KeyVal peer hello (wrong magic)");
-  }
+  const std::string refusal = peer_magic_refusal(reinterpret_cast<const uint8_t*>(bytes.data()));
+  if (!refusal.empty()) return refuse_incoming(self, handle, refusal);
   link.stage = IncomingStage::hello;
   expect_incoming(self, handle, link, peer_hello_bytes - peer_magic_bytes);
 }

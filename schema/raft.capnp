@@ -34,6 +34,8 @@ struct RaftEntry {
   payload @2 :Data;   # log: an encoded kv Command (schema/kv.capnp), empty: Raft's own no-op;
                       # configuration: a Storage.ConfigurationEntry (raft/membership.h)
   type @3 :Storage.EntryType = log;  # log or configuration; anything else is refused
+  checksum @4 :UInt32;  # CRC32C of type, index, term and payload: the WAL entry's own
+                        # (storage/codec.h entry_checksum), checked where the entry arrives
 }
 
 struct RaftMessage {

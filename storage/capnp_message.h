@@ -75,6 +75,40 @@ inline unsigned first_segment_words(size_t fixed_words, size_t data_bytes, size_
   return static_cast<unsigned>(fixed_words + (data_bytes + 7) / 8 + data_fields);
 }
 
+// Builds a message with `fill(capnp::MessageBuilder&)` and returns its flat encoding
+// (message_to_bytes). The first segment is a per-thread scratch array, not a fresh
+// allocation: MallocMessageBuilder callocs its own first segment for every message, and
+// glibc's calloc bypasses the per-thread cache, so on the request path each encode paid a
+// trip through the allocator's bins (and their consolidation) on top of the vector
+// returned. The builder zeroes what it used of a caller's segment when it is destroyed, so
+// the scratch is zero for the next message. An encode nested inside another on the same
+// thread, or one whose estimate (`first_segment_words`) exceeds the scratch, gets a
+// segment of its own as before.
+constexpr unsigned encode_scratch_words = 2048;  // 16 KiB per thread
+
+template <class Fill>
+std::vector<uint8_t> encode_message(unsigned estimated_words, Fill&& fill) {
+  struct Scratch {
+    capnp::word words[encode_scratch_words];
+    bool busy = false;
+    Scratch() { std::memset(words, 0, sizeof words); }
+  };
+  thread_local Scratch scratch;
+  if (scratch.busy || estimated_words > encode_scratch_words) {
+    capnp::MallocMessageBuilder builder(estimated_words);
+    fill(static_cast<capnp::MessageBuilder&>(builder));
+    return message_to_bytes(builder);
+  }
+  struct Release {
+    bool& busy;
+    ~Release() { busy = false; }
+  } release{scratch.busy};
+  scratch.busy = true;
+  capnp::MallocMessageBuilder builder(kj::arrayPtr(scratch.words, encode_scratch_words));
+  fill(static_cast<capnp::MessageBuilder&>(builder));
+  return message_to_bytes(builder);
+}
+
 // Runs `read(capnp::MessageReader&) -> Status` on the message in `data` (need not be
 // word-aligned). Malformed input is a corruption Status naming `where`.
 template <class Function>

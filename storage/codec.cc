@@ -47,9 +47,9 @@ bool is_log_entry_type(schema::EntryType type) {
 }  // namespace
 
 std::vector<uint8_t> encode_metadata(const Metadata& metadata) {
-  capnp::MallocMessageBuilder builder(16);
-  set_metadata(builder.initRoot<schema::Metadata>(), metadata);
-  return message_to_bytes(builder);
+  return encode_message(16, [&](capnp::MessageBuilder& builder) {
+    set_metadata(builder.initRoot<schema::Metadata>(), metadata);
+  });
 }
 
 Result<Metadata> decode_metadata(const uint8_t* data, size_t bytes, const std::string& where) {
@@ -120,15 +120,15 @@ uint32_t entry_checksum(EntryType type, uint64_t index, uint64_t term, const uin
 
 std::vector<uint8_t> encode_entry(const Entry& entry) {
   // Room for the root struct, the payload and the segment table in one first segment.
-  capnp::MallocMessageBuilder builder(static_cast<unsigned>(8 + entry.payload.size() / 8));
-  auto root = builder.initRoot<schema::WalEntry>();
-  KV_ASSERT(entry.type == EntryType::log || entry.type == EntryType::configuration);
-  root.setType(static_cast<schema::EntryType>(entry.type));
-  root.setIndex(entry.index);
-  root.setTerm(entry.term);
-  root.setPayload(kj::arrayPtr(entry.payload.data(), entry.payload.size()));
-  root.setChecksum(entry_checksum(entry.type, entry.index, entry.term, entry.payload.data(), entry.payload.size()));
-  return message_to_bytes(builder);
+  return encode_message(static_cast<unsigned>(8 + entry.payload.size() / 8), [&](capnp::MessageBuilder& builder) {
+    auto root = builder.initRoot<schema::WalEntry>();
+    KV_ASSERT(entry.type == EntryType::log || entry.type == EntryType::configuration);
+    root.setType(static_cast<schema::EntryType>(entry.type));
+    root.setIndex(entry.index);
+    root.setTerm(entry.term);
+    root.setPayload(kj::arrayPtr(entry.payload.data(), entry.payload.size()));
+    root.setChecksum(entry_checksum(entry.type, entry.index, entry.term, entry.payload.data(), entry.payload.size()));
+  });
 }
 
 Result<Entry> decode_entry(const uint8_t* data, size_t bytes, uint64_t expected_index, const std::string& where) {

@@ -125,52 +125,52 @@ std::vector<uint8_t> encode_command(const Command& command) {
   const size_t blobs = 3 + command.keys.size() + command.values.size();
   // The root, the command, one of its union's structs (at most 4 words), two list pointers'
   // worth of list words, and its byte fields.
-  capnp::MallocMessageBuilder builder(first_segment_words(1 + struct_words<schema::Command>() + 4 + blobs,
-                                                          data_bytes, blobs));
-  auto root = builder.initRoot<schema::Command>();
-  root.setClientId(command.client_id);
-  root.setSequence(command.sequence);
-  switch (command.kind) {
-    case CommandKind::noop: root.setNoop(); break;
-    case CommandKind::put: {
-      auto put = root.initPut();
-      put.setKey(as_data(command.key));
-      put.setValue(as_data(command.value));
-      break;
+  return encode_message(first_segment_words(1 + struct_words<schema::Command>() + 4 + blobs,
+                                                          data_bytes, blobs), [&](capnp::MessageBuilder& builder) {
+    auto root = builder.initRoot<schema::Command>();
+    root.setClientId(command.client_id);
+    root.setSequence(command.sequence);
+    switch (command.kind) {
+      case CommandKind::noop: root.setNoop(); break;
+      case CommandKind::put: {
+        auto put = root.initPut();
+        put.setKey(as_data(command.key));
+        put.setValue(as_data(command.value));
+        break;
+      }
+      case CommandKind::erase: root.initDelete().setKey(as_data(command.key)); break;
+      case CommandKind::cas: {
+        auto cas = root.initCas();
+        cas.setKey(as_data(command.key));
+        cas.setExpectedAbsent(!command.expected.has_value());
+        if (command.expected) cas.setExpected(as_data(*command.expected));
+        cas.setNewValue(as_data(command.value));
+        break;
+      }
+      case CommandKind::put_many: {
+        auto many = root.initPutMany();
+        fill_keys(many.initKeys(static_cast<unsigned>(command.keys.size())), command.keys);
+        fill_keys(many.initValues(static_cast<unsigned>(command.values.size())), command.values);
+        many.setCondition(static_cast<schema::PutCondition>(command.condition));
+        break;
+      }
+      case CommandKind::erase_many:
+        fill_keys(root.initDeleteMany().initKeys(static_cast<unsigned>(command.keys.size())), command.keys);
+        break;
+      case CommandKind::increment: {
+        auto increment = root.initIncrement();
+        increment.setKey(as_data(command.key));
+        increment.setDelta(command.delta);
+        break;
+      }
+      case CommandKind::append: {
+        auto append = root.initAppend();
+        append.setKey(as_data(command.key));
+        append.setValue(as_data(command.value));
+        break;
+      }
     }
-    case CommandKind::erase: root.initDelete().setKey(as_data(command.key)); break;
-    case CommandKind::cas: {
-      auto cas = root.initCas();
-      cas.setKey(as_data(command.key));
-      cas.setExpectedAbsent(!command.expected.has_value());
-      if (command.expected) cas.setExpected(as_data(*command.expected));
-      cas.setNewValue(as_data(command.value));
-      break;
-    }
-    case CommandKind::put_many: {
-      auto many = root.initPutMany();
-      fill_keys(many.initKeys(static_cast<unsigned>(command.keys.size())), command.keys);
-      fill_keys(many.initValues(static_cast<unsigned>(command.values.size())), command.values);
-      many.setCondition(static_cast<schema::PutCondition>(command.condition));
-      break;
-    }
-    case CommandKind::erase_many:
-      fill_keys(root.initDeleteMany().initKeys(static_cast<unsigned>(command.keys.size())), command.keys);
-      break;
-    case CommandKind::increment: {
-      auto increment = root.initIncrement();
-      increment.setKey(as_data(command.key));
-      increment.setDelta(command.delta);
-      break;
-    }
-    case CommandKind::append: {
-      auto append = root.initAppend();
-      append.setKey(as_data(command.key));
-      append.setValue(as_data(command.value));
-      break;
-    }
-  }
-  return message_to_bytes(builder);
+  });
 }
 
 Result<Command> decode_command(const uint8_t* data, size_t bytes, const std::string& where) {
@@ -186,10 +186,10 @@ Result<Command> decode_command(const uint8_t* data, size_t bytes, const std::str
 size_t result_data_bytes(const CommandResult& result) { return result.message.size() + 1 + result.value.size(); }
 
 std::vector<uint8_t> encode_result(const CommandResult& result) {
-  capnp::MallocMessageBuilder builder(
-      first_segment_words(1 + struct_words<schema::CommandResult>(), result_data_bytes(result), 2));
-  fill_result(builder.initRoot<schema::CommandResult>(), result);
-  return message_to_bytes(builder);
+  return encode_message(
+      first_segment_words(1 + struct_words<schema::CommandResult>(), result_data_bytes(result), 2), [&](capnp::MessageBuilder& builder) {
+    fill_result(builder.initRoot<schema::CommandResult>(), result);
+  });
 }
 
 Result<CommandResult> decode_result(const uint8_t* data, size_t bytes, const std::string& where) {
@@ -204,12 +204,12 @@ Result<CommandResult> decode_result(const uint8_t* data, size_t bytes, const std
 std::vector<uint8_t> encode_results(const std::vector<CommandResult>& results) {
   size_t data_bytes = 0;
   for (const CommandResult& result : results) data_bytes += result_data_bytes(result);
-  capnp::MallocMessageBuilder builder(first_segment_words(
+  return encode_message(first_segment_words(
       2 + struct_words<schema::CommandResults>() + results.size() * struct_words<schema::CommandResult>(), data_bytes,
-      2 * results.size()));
-  auto list = builder.initRoot<schema::CommandResults>().initResults(static_cast<unsigned>(results.size()));
-  for (unsigned i = 0; i < results.size(); ++i) fill_result(list[i], results[i]);
-  return message_to_bytes(builder);
+      2 * results.size()), [&](capnp::MessageBuilder& builder) {
+    auto list = builder.initRoot<schema::CommandResults>().initResults(static_cast<unsigned>(results.size()));
+    for (unsigned i = 0; i < results.size(); ++i) fill_result(list[i], results[i]);
+  });
 }
 
 Result<std::vector<CommandResult>> decode_results(const uint8_t* data, size_t bytes, const std::string& where) {

@@ -488,6 +488,13 @@ BOOST_AUTO_TEST_CASE(a_malformed_hello_closes_that_link_only) {
     BOOST_CHECK_MESSAGE(old_version.closed_by_peer_within(), "a KVPEER01 hello was not closed");
   }
   {
+    RawSocket previous_version(node1.port());
+    auto hello = open_hello(7, 1);
+    std::copy(peer_hello_magic_v2, peer_hello_magic_v2 + peer_magic_bytes, hello.begin());  // "KVPEER02"
+    previous_version.send(hello);
+    BOOST_CHECK_MESSAGE(previous_version.closed_by_peer_within(), "a KVPEER02 hello was not closed");
+  }
+  {
     RawSocket node_zero(node1.port());
     node_zero.send(open_hello(0, 1));  // 0 is no node id
     BOOST_CHECK_MESSAGE(node_zero.closed_by_peer_within(), "a hello from node 0 was not closed");
@@ -498,6 +505,7 @@ BOOST_AUTO_TEST_CASE(a_malformed_hello_closes_that_link_only) {
     BOOST_CHECK_MESSAGE(wrong_node.closed_by_peer_within(), "a hello for another node was not closed");
   }
   for (const std::string reason : {"not a KeyVal peer hello (wrong magic)", "an old hello (KVPEER01)",
+                                   "an old hello (KVPEER02): a node of an older version, whose raft entries carry no checksum",
                                    "hello from node id 0", "it means to reach node 9, this is node 1"}) {
     BOOST_CHECK_MESSAGE(log.contains_line("transport 1: refused link from 127.0.0.1:"), log.all());
     BOOST_CHECK_MESSAGE(log.contains_line(reason), reason << " not logged:\n" << log.all());

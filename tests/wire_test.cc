@@ -7,6 +7,7 @@
 #include <capnp/schema.h>
 #include <capnp/serialize.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <random>
 #include <set>
@@ -18,6 +19,7 @@
 #include "schema/client.capnp.h"
 #include "schema/raft.capnp.h"
 #include "storage/capnp_message.h"
+#include "storage/codec.h"
 #include "storage/kv_command.h"
 #include "tests/support/print.h"
 #include "tests/support/temp_dir.h"
@@ -443,6 +445,44 @@ BOOST_AUTO_TEST_CASE(entry_with_index_zero_is_refused) {
   BOOST_TEST(contains(decoded.status().message(), "entry 1 has index 0"));
 }
 
+// TCP's 16-bit checksum ends at the kernel: each entry carries its own CRC32C (the WAL
+// entry's), so bytes changed between two nodes are refused, not made durable and applied.
+BOOST_AUTO_TEST_CASE(an_entry_changed_on_the_way_is_refused_by_its_checksum) {
+  const std::vector<uint8_t> payload = make_payload(6, 64);
+  std::vector<uint8_t> bytes = encode_raft_message(
+      sample_message(raft::MessageType::append_entries, {Entry{41, 7, make_payload(1, 8)}, Entry{42, 7, payload}}));
+  BOOST_REQUIRE(decode(bytes).is_ok());
+  auto at = std::search(bytes.begin(), bytes.end(), payload.begin(), payload.end());
+  BOOST_REQUIRE(at != bytes.end());
+  at[20] ^= 0x04;  // one bit of the second entry's payload
+  auto decoded = decode(bytes);
+  BOOST_REQUIRE(!decoded.is_ok());
+  BOOST_TEST(decoded.status().code() == Code::corruption);
+  BOOST_TEST_MESSAGE(decoded.status().to_string());
+  BOOST_TEST(contains(decoded.status().message(), "entry 1 (index 42, term 7) fails its checksum"));
+}
+
+// The checksum covers the entry's identity too: the same payload under another term (or from
+// a sender that fills no checksum) is refused.
+BOOST_AUTO_TEST_CASE(an_entry_checksum_covers_its_index_and_term) {
+  const std::vector<uint8_t> payload = make_payload(7, 30);
+  for (uint32_t checksum : {entry_checksum(EntryType::log, 5, 3, payload.data(), payload.size()), uint32_t{0}}) {
+    capnp::MallocMessageBuilder builder;
+    auto root = builder.initRoot<schema::RaftMessage>();
+    root.setType(schema::RaftMessageType::APPEND_ENTRIES);
+    root.setFrom(1);
+    root.setTo(2);
+    auto entry = root.initEntries(1)[0];
+    entry.setIndex(5);
+    entry.setTerm(4);  // the checksum was computed for term 3
+    entry.setPayload(kj::arrayPtr(payload.data(), payload.size()));
+    entry.setChecksum(checksum);
+    auto decoded = decode(message_to_bytes(builder));
+    BOOST_REQUIRE(!decoded.is_ok());
+    BOOST_TEST(contains(decoded.status().message(), "entry 0 (index 5, term 4) fails its checksum"));
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(client_protocol)
@@ -743,6 +783,45 @@ BOOST_AUTO_TEST_CASE(a_put_encodes_in_one_segment) {
   result.message = "ok";
   bytes = encode_results({result, result, result});
   BOOST_CHECK_EQUAL(bytes[0] | bytes[1] << 8 | bytes[2] << 16 | bytes[3] << 24, 0);
+}
+
+// encode_message builds in a per-thread scratch segment: a message too big for it, one that
+// outgrows its estimate, and one encoded inside another's fill all come out right, and the
+// scratch is zero again afterwards (the next message's bytes are a fresh builder's).
+BOOST_AUTO_TEST_CASE(encode_message_reuses_its_scratch_safely) {
+  auto put_of = [](size_t value_bytes) {
+    ClientRequest request;
+    request.op = ClientOp::put;
+    request.key = "k";
+    request.value = std::string(value_bytes, 'v');
+    return request;
+  };
+  auto fill_put = [](capnp::MessageBuilder& builder, const ClientRequest& request) {
+    auto put = builder.initRoot<schema::ClientRequest>().initPut();
+    put.setKey(as_data(request.key));
+    put.setValue(as_data(request.value));
+  };
+  for (size_t value_bytes : {size_t{3}, size_t{encode_scratch_words * 8 + 100}, size_t{5000}, size_t{3}}) {
+    // An estimate of 4 words: a 5,000-byte value outgrows it inside the scratch, a value
+    // larger than the scratch spills into a second segment.
+    const ClientRequest request = put_of(value_bytes);
+    std::vector<uint8_t> bytes = encode_message(4, [&](capnp::MessageBuilder& builder) {
+      fill_put(builder, request);
+      // Nested: encoded while the scratch is in use.
+      std::vector<uint8_t> inner = encode_client_request(put_of(10));
+      auto decoded_inner = decode_client_request(inner.data(), inner.size());
+      BOOST_REQUIRE(decoded_inner.is_ok());
+      BOOST_CHECK_EQUAL(decoded_inner->value, std::string(10, 'v'));
+    });
+    auto decoded = decode_client_request(bytes.data(), bytes.size());
+    BOOST_REQUIRE_MESSAGE(decoded.is_ok(), decoded.status().to_string());
+    BOOST_CHECK_EQUAL(decoded->value.size(), value_bytes);
+    if (value_bytes < 8 * 1000) {
+      capnp::MallocMessageBuilder fresh(4096);  // one segment, as the scratch gives
+      fill_put(fresh, request);
+      BOOST_CHECK(bytes == message_to_bytes(fresh));
+    }
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
