@@ -57,7 +57,7 @@ struct Ticket {
 
 struct GatewayState {
   ClientGatewayConfig config;
-  caf::actor raft_node;
+  raft_node_actor raft_node;
   state_machine_actor state_machine;
   store_indexer_actor indexer;
   snapshotter_actor snapshotter;
@@ -716,7 +716,7 @@ void dispatch(Self self, const SharedRequest& shared, Ticket ticket) {
   }
 }
 
-gateway_impl_actor::behavior_type client_gateway(Self self, ClientGatewayConfig config, caf::actor raft_node,
+gateway_impl_actor::behavior_type client_gateway(Self self, ClientGatewayConfig config, raft_node_actor raft_node,
                                                    state_machine_actor state_machine, store_indexer_actor indexer,
                                                    snapshotter_actor snapshotter) {
   self->state.config = config;
@@ -738,7 +738,7 @@ gateway_impl_actor::behavior_type client_gateway(Self self, ClientGatewayConfig 
 
 }  // namespace
 
-client_gateway_actor spawn_client_gateway(caf::actor_system& system, ClientGatewayConfig config, caf::actor raft_node,
+client_gateway_actor spawn_client_gateway(caf::actor_system& system, ClientGatewayConfig config, raft_node_actor raft_node,
                                           state_machine_actor state_machine, store_indexer_actor indexer,
                                           snapshotter_actor snapshotter) {
   return system.spawn(client_gateway, config, std::move(raft_node), std::move(state_machine), std::move(indexer),

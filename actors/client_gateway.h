@@ -47,6 +47,7 @@
 
 #include "actors/client_protocol.h"
 #include "actors/messages.h"
+#include "actors/raft_node.h"
 #include "actors/state_machine.h"
 
 namespace keyval {
@@ -97,7 +98,7 @@ struct ClientGatewayConfig {
 
 // `indexer` answers status hashes, `snapshotter` backup chunks; a null handle makes those
 // requests answer `unavailable` (tests that need neither).
-client_gateway_actor spawn_client_gateway(caf::actor_system& system, ClientGatewayConfig config, caf::actor raft_node,
+client_gateway_actor spawn_client_gateway(caf::actor_system& system, ClientGatewayConfig config, raft_node_actor raft_node,
                                           state_machine_actor state_machine, store_indexer_actor indexer,
                                           snapshotter_actor snapshotter);
 

@@ -107,7 +107,7 @@ class NodeStarter : public caf::event_based_actor {
     gateway.node_id = handles_.node_id;
     handles_.gateway = spawn_client_gateway(system(), gateway, handles_.raft_node, handles_.state_machine,
                                             handles_.indexer, handles_.snapshotter);
-    if (config_.raft.transport) send(config_.raft.transport, raft_peer_atom_v, handles_.node_id, handles_.raft_node);
+    if (config_.raft.transport) send(config_.raft.transport, raft_peer_atom_v, handles_.node_id, caf::actor_cast<caf::actor>(handles_.raft_node));
     // A node that serves clients on an address tells its gateway where the cluster does.
     if (!config_.raft.client_address.empty()) {
       send(handles_.raft_node, client_directory_atom_v, caf::actor_cast<caf::actor>(handles_.gateway));

@@ -36,7 +36,7 @@ struct NodeConfig {
 
 struct NodeHandles {
   uint64_t node_id = 0;
-  caf::actor raft_node;
+  raft_node_actor raft_node;
   state_machine_actor state_machine;
   client_gateway_actor gateway;
   wal_writer_actor writer;

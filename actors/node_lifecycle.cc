@@ -157,7 +157,7 @@ void NodeLifecycle::start(NodeConfig node, std::function<void(Result<NodeHandles
         shared->handles = *result;
       }
       const NodeHandles& handles = *result;
-      supervise(handles.raft_node, "raft node");
+      supervise(caf::actor_cast<caf::actor>(handles.raft_node), "raft node");
       supervise(caf::actor_cast<caf::actor>(handles.writer), "wal_writer");
       supervise(caf::actor_cast<caf::actor>(handles.indexer), "store_indexer");
       supervise(caf::actor_cast<caf::actor>(handles.snapshotter), "snapshotter");

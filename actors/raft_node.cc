@@ -17,11 +17,11 @@
 namespace keyval {
 namespace {
 
-class RaftNodeActor : public caf::event_based_actor {
+class RaftNodeActor : public raft_node_actor::base {
  public:
   RaftNodeActor(caf::actor_config& cfg, RaftNodeConfig config, Persistence persistence,
                 raft::RecoveredState recovered)
-      : caf::event_based_actor(cfg),
+      : raft_node_actor::base(cfg),
         config_(std::move(config)),
         persistence_(std::in_place, std::move(persistence)),
         core_(config_.raft, std::move(recovered)),
@@ -56,7 +56,7 @@ class RaftNodeActor : public caf::event_based_actor {
     changes_.clear();
   }
 
-  caf::behavior make_behavior() override {
+  behavior_type make_behavior() override {
     schedule_tick();
     track_configuration();
     return {
@@ -85,15 +85,16 @@ class RaftNodeActor : public caf::event_based_actor {
           core_.step(*message);
           after_input();
         },
-        [this](raft_propose_atom, std::vector<uint8_t>& payload) {
+        [this](raft_propose_atom, std::vector<uint8_t>& payload) -> caf::result<bool, uint64_t, uint64_t, uint64_t> {
           raft::ProposeResult result;
           if (!payload.empty()) result = core_.propose(std::move(payload));
           else result.leader_hint = core_.leader_id();
           if (config_.metrics) (result.accepted ? config_.metrics->proposals_accepted : config_.metrics->proposals_refused).add();
           after_input();
-          return caf::make_message(result.accepted, result.index, result.term, result.leader_hint);
+          return {result.accepted, result.index, result.term, result.leader_hint};
         },
-        [this](raft_propose_many_atom, std::vector<std::vector<uint8_t>>& payloads) {
+        [this](raft_propose_many_atom,
+               std::vector<std::vector<uint8_t>>& payloads) -> caf::result<bool, uint64_t, uint64_t, uint64_t> {
           // One handler, so no input between them: all are accepted at consecutive indexes
           // of one term, or none is (the core refuses the first as it would the rest).
           // An empty payload is reserved for the no-op: such a batch is refused whole.
@@ -117,7 +118,7 @@ class RaftNodeActor : public caf::event_based_actor {
                 .add(accepted > 0 ? accepted : payloads.size());
           }
           after_input();
-          return caf::make_message(accepted > 0, first.index, first.term, first.leader_hint);
+          return {accepted > 0, first.index, first.term, first.leader_hint};
         },
         [this](raft_read_atom) -> caf::result<bool, uint64_t, uint64_t> {
           const uint64_t request_id = ++read_request_id_;
@@ -128,13 +129,12 @@ class RaftNodeActor : public caf::event_based_actor {
           after_input();
           return promise;
         },
-        [this](raft_status_atom) {
-          return caf::make_message(static_cast<uint64_t>(core_.role()), core_.leader_id(), core_.current_term(),
-                                   core_.commit_index(), core_.durable_index());
+        [this](raft_status_atom) -> caf::result<uint64_t, uint64_t, uint64_t, uint64_t, uint64_t> {
+          return {static_cast<uint64_t>(core_.role()), core_.leader_id(), core_.current_term(), core_.commit_index(),
+                  core_.durable_index()};
         },
-        [this](snapshot_status_atom) {
-          return caf::make_message(core_.snapshot_index(), core_.snapshot_term(), core_.log().first_index(),
-                                   core_.log().last_index());
+        [this](snapshot_status_atom) -> caf::result<uint64_t, uint64_t, uint64_t, uint64_t> {
+          return {core_.snapshot_index(), core_.snapshot_term(), core_.log().first_index(), core_.log().last_index()};
         },
         [this](client_directory_atom, caf::actor& subscriber) {
           directory_subscribers_.push_back(subscriber);
@@ -153,7 +153,7 @@ class RaftNodeActor : public caf::event_based_actor {
           return change_membership(static_cast<raft::ConfChangeKind>(kind),
                                    Member{node_id, std::move(peer_address), std::move(client_address), true});
         },
-        [this](member_list_atom) { return Frame{encode_client_response(membership_view())}; },
+        [this](member_list_atom) -> caf::result<Frame> { return Frame{encode_client_response(membership_view())}; },
     };
   }
 
@@ -557,7 +557,7 @@ class RaftNodeActor : public caf::event_based_actor {
       peer_ids.push_back(other.id);
       peer_addresses.push_back(other.address);
     }
-    send(config_.transport, transport_peers_atom_v, std::move(peer_ids), std::move(peer_addresses));
+    caf::anon_send(config_.transport, transport_peers_atom_v, std::move(peer_ids), std::move(peer_addresses));
   }
 
   // ---- where members serve clients (actors/client_addresses.h) ----
@@ -569,7 +569,7 @@ class RaftNodeActor : public caf::event_based_actor {
       ids.push_back(member.node_id);
       addresses.push_back(member.client_address);
     }
-    send(subscriber, client_directory_atom_v, core_.leader_id(), std::move(ids), std::move(addresses));
+    caf::anon_send(subscriber, client_directory_atom_v, core_.leader_id(), std::move(ids), std::move(addresses));
   }
 
   // Tells the subscribers (the client gateway) when the leader or an address changed.
@@ -690,8 +690,8 @@ class RaftNodeActor : public caf::event_based_actor {
 
   void send_message(const raft::Message& message) {
     if (config_.transport) {
-      send(config_.transport, transport_send_atom_v, message.to,
-           Frame{encode_raft_message(message, config_.client_address)});
+      caf::anon_send(config_.transport, transport_send_atom_v, message.to,
+                     Frame{encode_raft_message(message, config_.client_address)});
     }
   }
 
@@ -1189,8 +1189,8 @@ class RaftNodeActor : public caf::event_based_actor {
 
 }  // namespace
 
-caf::actor spawn_raft_node(caf::actor_system& system, RaftNodeConfig config, Persistence persistence,
-                           raft::RecoveredState recovered) {
+raft_node_actor spawn_raft_node(caf::actor_system& system, RaftNodeConfig config, Persistence persistence,
+                                raft::RecoveredState recovered) {
   // A directory from before configurations were logged (no snapshot configuration, no
   // configuration entry): its first configuration is the configured members, with their
   // addresses, so that every change and every snapshot builds on a configuration that names

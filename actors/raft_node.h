@@ -149,7 +149,25 @@ enum class ConfChangeOutcome : uint64_t { done = 0, not_leader = 1, refused = 2,
 //       from now on, whenever the leader or a member's client address changes (and once at
 //       once), the subscriber gets (client_directory_atom, uint64_t leader_id,
 //       std::vector<uint64_t> member_ids, std::vector<std::string> client_addresses)
-caf::actor spawn_raft_node(caf::actor_system& system, RaftNodeConfig config, Persistence persistence,
-                           raft::RecoveredState recovered);
+// The interface above, typed: a sender's message and its reply handler are checked against
+// it when they are compiled (the transport, which only forwards frames, holds it as a
+// caf::actor).
+using raft_node_actor = caf::typed_actor<
+    caf::reacts_to<raft_tick_atom, uint64_t>,
+    caf::reacts_to<raft_message_atom, Frame>,
+    caf::replies_to<raft_propose_atom, std::vector<uint8_t>>::with<bool, uint64_t, uint64_t, uint64_t>,
+    caf::replies_to<raft_propose_many_atom, std::vector<std::vector<uint8_t>>>::with<bool, uint64_t, uint64_t, uint64_t>,
+    caf::replies_to<raft_read_atom>::with<bool, uint64_t, uint64_t>,
+    caf::replies_to<raft_status_atom>::with<uint64_t, uint64_t, uint64_t, uint64_t, uint64_t>,
+    caf::replies_to<snapshot_status_atom>::with<uint64_t, uint64_t, uint64_t, uint64_t>,
+    caf::replies_to<snapshot_take_atom>::with<uint64_t, uint64_t, uint64_t>,
+    caf::replies_to<leader_transfer_atom, uint64_t>::with<uint64_t, uint64_t, uint64_t, std::string>,
+    caf::replies_to<member_change_atom, uint64_t, uint64_t, std::string, std::string>::with<uint64_t, uint64_t, uint64_t,
+                                                                                           uint64_t, std::string>,
+    caf::replies_to<member_list_atom>::with<Frame>,
+    caf::reacts_to<client_directory_atom, caf::actor>>;
+
+raft_node_actor spawn_raft_node(caf::actor_system& system, RaftNodeConfig config, Persistence persistence,
+                                raft::RecoveredState recovered);
 
 }  // namespace keyval

@@ -522,7 +522,7 @@ struct Failure {
 
 // A stopping leader hands leadership over first (a follower answers not_leader at once and
 // stops without delay). The raft node logs the transfer's start and end.
-void hand_off_leadership(caf::actor_system& system, const caf::actor& raft_node, NodeLog& log) {
+void hand_off_leadership(caf::actor_system& system, const raft_node_actor& raft_node, NodeLog& log) {
   caf::scoped_actor self{system};
   self->request(raft_node, handoff_wait_ms, leader_transfer_atom_v, uint64_t{0})
       .receive(

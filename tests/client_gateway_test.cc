@@ -141,8 +141,10 @@ struct GatewayFixture {
     gateway_config.node_id = 1;
     gateway_config.request_timeout = request_timeout;
     gateway_config.slow_request_timeout = slow_request_timeout;
-    gateway = spawn_client_gateway(*system, gateway_config, raft_node, state_machine, store_indexer_actor{},
-                                   snapshotter_actor{});
+    // The fake raft node answers only what these tests ask of it: a dynamically typed actor
+    // behind the typed handle the gateway takes.
+    gateway = spawn_client_gateway(*system, gateway_config, caf::actor_cast<raft_node_actor>(raft_node), state_machine,
+                                   store_indexer_actor{}, snapshotter_actor{});
     self = std::make_unique<caf::scoped_actor>(*system);
   }
   ~GatewayFixture() {
@@ -403,7 +405,8 @@ struct ServingFixture {
     snapshotter = system->spawn(file_snapshotter, 0);
     ClientGatewayConfig gateway_config;
     gateway_config.node_id = 1;
-    gateway = spawn_client_gateway(*system, gateway_config, raft_node, state_machine, indexer, snapshotter);
+    gateway = spawn_client_gateway(*system, gateway_config, caf::actor_cast<raft_node_actor>(raft_node), state_machine,
+                                   indexer, snapshotter);
     self = std::make_unique<caf::scoped_actor>(*system);
   }
   ~ServingFixture() {

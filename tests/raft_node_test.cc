@@ -135,7 +135,7 @@ struct Node {
   caf::actor_system_config config;
   std::unique_ptr<caf::actor_system> system;
   std::unique_ptr<BlockingPersistence> persistence;
-  caf::actor raft;
+  raft_node_actor raft;
   caf::actor transport;
   bool stopped = false;
   std::mutex mutex;
@@ -149,7 +149,7 @@ struct Cluster {
     for (uint64_t id : voters) nodes.push_back(std::make_unique<Node>(id, voters));
     for (auto& node : nodes) {
       for (auto& peer : nodes) {
-        if (peer != node) caf::anon_send(node->transport, raft_peer_atom::value, peer->id, peer->raft);
+        if (peer != node) caf::anon_send(node->transport, raft_peer_atom::value, peer->id, caf::actor_cast<caf::actor>(peer->raft));
       }
     }
   }
