@@ -45,7 +45,9 @@ using sim::StepKind;
 const char* const command_name = "experiment run";
 constexpr uint64_t leader_timeout_ms = 15000;
 constexpr uint64_t disk_bytes = 64ull << 20;             // each node's tmpfs (fill-disk)
-constexpr const char* disk_wal_segment_bytes = "1048576";  // so that a full disk soon refuses a new segment
+// Small segments, so that a full disk soon refuses a new one: LMDB writes into space it
+// reserved when its map last grew (storage/store.cc reserve_map_file) and may need none.
+constexpr const char* disk_wal_segment_bytes = "262144";
 constexpr uint64_t resume_poll_ms = 5;
 
 uint64_t now_ns() {

@@ -40,7 +40,9 @@ enum class SyncMode : uint8_t { durable, relaxed };
 
 struct StoreOptions {
   SyncMode sync_mode = SyncMode::durable;
-  uint64_t map_bytes_initial = 64ull << 20;  // first map size
+  // First map size. A relaxed store reserves its map on disk (store.cc reserve_map_file), so
+  // the first map is small and doubles as the data grows.
+  uint64_t map_bytes_initial = 8ull << 20;
   uint64_t map_bytes_max = 64ull << 30;      // growth stops here: no_space beyond
   // Read-only (MDB_RDONLY, for `keyval wal verify`): nothing is created or changed; the
   // environment must exist; databases never created read as empty; writes return

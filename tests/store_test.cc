@@ -4,6 +4,9 @@
 #include <boost/test/unit_test.hpp>
 
 #include <lmdb.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
@@ -307,6 +310,58 @@ BOOST_AUTO_TEST_CASE(map_grows_when_full) {
   for (uint64_t index = 1; index <= count; ++index) {
     BOOST_TEST((loaded[index - 1] == make_entry(index, 1, 64 * 1024)));
   }
+}
+
+// Relaxed mode writes LMDB's pages through its map (MDB_WRITEMAP): a store into a page with no
+// block behind it would fail inside a page fault (SIGBUS) on a full disk. The map's whole size
+// is reserved on disk at open and before each growth instead.
+BOOST_AUTO_TEST_CASE(relaxed_store_reserves_its_whole_map_on_disk) {
+  TempDir temp;
+  StoreOptions options = relaxed_options();
+  options.map_bytes_initial = 1 * mebibyte;
+  auto store = open_store(store_dir(temp), options);
+  auto reserved = [&]() {
+    struct stat info {};
+    BOOST_REQUIRE(::stat((store_dir(temp) + "/data.mdb").c_str(), &info) == 0);
+    return static_cast<uint64_t>(info.st_blocks) * 512;
+  };
+  BOOST_TEST(reserved() >= 1 * mebibyte);
+  for (uint64_t first = 1; first <= 64; first += 16) require_ok(store->save_entries(make_entries(first, 16, 1, 64 * 1024)));
+  BOOST_TEST(store->map_bytes() >= 4 * mebibyte);
+  BOOST_TEST(reserved() >= store->map_bytes());
+}
+
+// A growth the file system refuses (here the file-size limit, as a full disk would) is a
+// no_space naming the reservation, before the map covers a single unreserved page: the store
+// keeps what it had and goes on serving it.
+BOOST_AUTO_TEST_CASE(a_refused_reservation_is_no_space_and_loses_nothing) {
+  TempDir temp;
+  StoreOptions options = relaxed_options();
+  options.map_bytes_initial = 1 * mebibyte;
+  auto store = open_store(store_dir(temp), options);
+  struct rlimit before {};
+  BOOST_REQUIRE(getrlimit(RLIMIT_FSIZE, &before) == 0);
+  auto old_handler = signal(SIGXFSZ, SIG_IGN);  // the limit's signal: EFBIG instead
+  struct rlimit limited = before;
+  limited.rlim_cur = 3 * mebibyte;
+  BOOST_REQUIRE(setrlimit(RLIMIT_FSIZE, &limited) == 0);
+  uint64_t saved = 0;
+  Status failure;
+  for (int attempt = 0; attempt < 100 && failure.is_ok(); ++attempt) {
+    failure = store->save_entries(make_entries(saved + 1, 8, 1, 64 * 1024));
+    if (failure.is_ok()) saved += 8;
+  }
+  BOOST_REQUIRE(setrlimit(RLIMIT_FSIZE, &before) == 0);
+  signal(SIGXFSZ, old_handler);
+  BOOST_TEST((failure.code() == Code::no_space), failure.to_string());
+  BOOST_TEST(contains(failure.message(), "cannot reserve"), failure.message());
+  BOOST_TEST(contains(failure.message(), store_dir(temp) + "/data.mdb"), failure.message());
+  BOOST_TEST(store->map_bytes() == 2 * mebibyte);  // not grown over what it could not reserve
+  BOOST_TEST(saved >= 8u);
+  BOOST_TEST(last_index(*store) == saved);
+  std::vector<Entry> loaded = load_range(*store, 1, saved);
+  BOOST_REQUIRE(loaded.size() == saved);
+  BOOST_TEST((loaded.back() == make_entry(saved, 1, 64 * 1024)));
 }
 
 BOOST_AUTO_TEST_CASE(map_at_maximum_reports_no_space) {

@@ -11,10 +11,19 @@
  * pwritev(2), ftruncate/truncate, fallocate/posix_fallocate, fsync, fdatasync,
  * sync_file_range, rename/renameat(2), unlink/unlinkat, mkdir/mkdirat, rmdir, close, dup*.
  * A call that could change a traced file by a way the trace cannot follow stops the process
- * with a message (abort): a writable shared mapping (but for LMDB's lock.mdb, a reader table
- * rebuilt at every open), copy_file_range and sendfile into a traced file, a descriptor past
- * the table. The test also replays the whole trace and compares it with the directory the
- * process left: a missed call shows there.
+ * with a message (abort): copy_file_range and sendfile into a traced file, a descriptor past
+ * the table, a partial munmap of a traced mapping. The test also replays the whole trace and
+ * compares it with the directory the process left: a missed call shows there.
+ *
+ * Writable shared mappings (LMDB's MDB_WRITEMAP; lock.mdb, a reader table rebuilt at every
+ * open, is not followed). Stores through a mapping change the file without a call, so the shim
+ * records them at the file's sync points: at msync(MS_SYNC) over the mapping (what LMDB's sync
+ * is with MDB_WRITEMAP) and at fsync/fdatasync of the file, every page that differs from what
+ * the trace last said of it is recorded as written, then the sync. Stores not yet synced are
+ * not in the trace: a power cut is modelled as losing them all, one of the states a real cut
+ * may leave (a relaxed LMDB is trusted after a cut only when a clean stop synced and marked it,
+ * storage/lmdb_state.h). When a process maps a file its non-zero pages are recorded as written
+ * (the page cache may hold stores of an earlier process that no sync recorded).
  *
  * Each record is written after the real call returned, under one mutex that also orders the
  * sequence numbers and CLOCK_MONOTONIC times. Failed calls are not recorded.
@@ -80,6 +89,8 @@ static int (*real_dup)(int);
 static int (*real_dup2)(int, int);
 static int (*real_dup3)(int, int, int);
 static void* (*real_mmap)(void*, size_t, int, int, int, off_t);
+static int (*real_munmap)(void*, size_t);
+static int (*real_msync)(void*, size_t, int);
 static ssize_t (*real_copy_file_range)(int, off64_t*, int, off64_t*, size_t, unsigned int);
 static ssize_t (*real_sendfile)(int, int, off_t*, size_t);
 
@@ -129,6 +140,8 @@ static void resolve_all(void) {
   RESOLVE(dup2);
   RESOLVE(dup3);
   RESOLVE(mmap);
+  RESOLVE(munmap);
+  RESOLVE(msync);
   RESOLVE(copy_file_range);
   RESOLVE(sendfile);
 }
@@ -381,6 +394,8 @@ int dup3(int fd, int target, int flags) {
 
 /* --- writing ---------------------------------------------------------------------------------- */
 
+static void after_write_to_view(const char* path, int fd, uint64_t offset, size_t bytes);
+
 static void after_write(int fd, const char* path, int open_flags, uint64_t offset, const struct iovec* parts,
                         int count, size_t written) {
   /* Record exactly the bytes that were written (a short write: the first `written`). */
@@ -393,6 +408,7 @@ static void after_write(int fd, const char* path, int open_flags, uint64_t offse
     left -= take;
   }
   record(io_trace_write, fd, path, NULL, offset, written, write_flags(open_flags), done, done_count);
+  after_write_to_view(path, fd, offset, written);
 }
 
 /* Writes at the descriptor's position: the offset is where it stands after, less the bytes. */
@@ -514,9 +530,13 @@ int posix_fallocate64(int fd, off64_t offset, off64_t length) { return posix_fal
 
 /* --- syncing ---------------------------------------------------------------------------------- */
 
+static void record_mapped_stores(const char* path);
+
 static void after_sync(int fd, int rc) {
   char path[PATH_MAX];
-  if (rc == 0 && descriptor_path(fd, path, NULL)) record(io_trace_sync, fd, path, NULL, 0, 0, 0, NULL, 0);
+  if (rc != 0 || !descriptor_path(fd, path, NULL)) return;
+  record_mapped_stores(path);  /* a sync writes back what stores dirtied too */
+  record(io_trace_sync, fd, path, NULL, 0, 0, 0, NULL, 0);
 }
 
 int fsync(int fd) {
@@ -598,13 +618,197 @@ static int is_lmdb_lock_file(const char* path) {
   return bytes >= strlen(name) && strcmp(path + bytes - strlen(name), name) == 0;
 }
 
+/* --- writable shared mappings ------------------------------------------------------------- */
+
+#define MAPPINGS_MAX 16
+#define TRACE_PAGE 4096
+#define RUN_PAGES_MAX 256 /* pages per write record (1 MiB) */
+
+struct Mapping {
+  char* address; /* NULL: free slot */
+  size_t bytes;
+  uint64_t offset;
+  int fd;        /* the descriptor it was mapped from (pwrites read back through pread) */
+  char* path;
+};
+/* What the trace says of each page of a mapped file: a hash of its bytes (per path: a file
+ * remapped at a new size keeps what was recorded). */
+struct View {
+  char* path; /* NULL: free slot */
+  uint64_t* hashes;
+  size_t pages;
+};
+static pthread_mutex_t mapping_mutex = PTHREAD_MUTEX_INITIALIZER;
+static struct Mapping mappings[MAPPINGS_MAX];
+static struct View views[MAPPINGS_MAX];
+
+static uint64_t page_hash(const unsigned char* page) {
+  uint64_t hash = 1469598103934665603ull;
+  for (size_t i = 0; i < TRACE_PAGE; i += 8) {
+    uint64_t word;
+    memcpy(&word, page + i, 8);
+    hash = (hash ^ word) * 1099511628211ull;
+    hash ^= hash >> 29;
+  }
+  return hash;
+}
+
+static uint64_t zero_page_hash(void) {
+  static unsigned char zeros[TRACE_PAGE];
+  return page_hash(zeros);
+}
+
+/* The view of `path`, created (every page unknown: hash 0) or grown to `pages`. Under mapping_mutex. */
+static struct View* view_for(const char* path, size_t pages) {
+  struct View* view = NULL;
+  for (int i = 0; i < MAPPINGS_MAX && !view; ++i) {
+    if (views[i].path && strcmp(views[i].path, path) == 0) view = &views[i];
+  }
+  for (int i = 0; i < MAPPINGS_MAX && !view; ++i) {
+    if (!views[i].path) {
+      view = &views[i];
+      view->path = strdup(path);
+      if (!view->path) fail("out of memory", path);
+    }
+  }
+  if (!view) fail("too many mapped files to follow", path);
+  if (view->pages < pages) {
+    uint64_t* grown = realloc(view->hashes, pages * sizeof(uint64_t));
+    if (!grown) fail("out of memory", path);
+    memset(grown + view->pages, 0, (pages - view->pages) * sizeof(uint64_t));
+    view->hashes = grown;
+    view->pages = pages;
+  }
+  return view;
+}
+
+/* Records the pages of `mapping` in [first, last) whose bytes differ from the view (an unknown
+ * page: when it is not zero) as writes, runs of adjacent pages in one record. Under mapping_mutex. */
+static void record_changed_pages(const struct Mapping* mapping, size_t first, size_t last) {
+  const size_t first_file_page = (size_t)(mapping->offset / TRACE_PAGE);
+  struct View* view = view_for(mapping->path, first_file_page + mapping->bytes / TRACE_PAGE);
+  const uint64_t zero = zero_page_hash();
+  size_t run_start = 0, run_pages = 0;
+  for (size_t page = first; page <= last; ++page) {
+    int changed = 0;
+    if (page < last) {
+      const uint64_t hash = page_hash((const unsigned char*)mapping->address + page * TRACE_PAGE);
+      uint64_t* known = &view->hashes[first_file_page + page];
+      changed = *known == 0 ? hash != zero : hash != *known;
+      *known = hash;
+    }
+    if (changed && run_pages > 0 && run_start + run_pages == page && run_pages < RUN_PAGES_MAX) {
+      ++run_pages;
+      continue;
+    }
+    if (run_pages > 0) {
+      struct iovec part = {mapping->address + run_start * TRACE_PAGE, run_pages * TRACE_PAGE};
+      record(io_trace_write, mapping->fd, mapping->path, NULL, mapping->offset + run_start * TRACE_PAGE,
+             part.iov_len, 0, &part, 1);
+    }
+    run_start = page;
+    run_pages = changed ? 1 : 0;
+  }
+}
+
+/* A sync point of `path`: every mapping of it recorded. */
+static void record_mapped_stores(const char* path) {
+  pthread_mutex_lock(&mapping_mutex);
+  for (int i = 0; i < MAPPINGS_MAX; ++i) {
+    if (mappings[i].address && strcmp(mappings[i].path, path) == 0) {
+      record_changed_pages(&mappings[i], 0, mappings[i].bytes / TRACE_PAGE);
+    }
+  }
+  pthread_mutex_unlock(&mapping_mutex);
+}
+
+/* After a traced write to a mapped file: the view takes the pages it changed as recorded. */
+static void after_write_to_view(const char* path, int fd, uint64_t offset, size_t bytes) {
+  if (bytes == 0) return;
+  pthread_mutex_lock(&mapping_mutex);
+  struct View* view = NULL;
+  for (int i = 0; i < MAPPINGS_MAX && !view; ++i) {
+    if (views[i].path && strcmp(views[i].path, path) == 0) view = &views[i];
+  }
+  if (view) {
+    unsigned char page[TRACE_PAGE];
+    for (uint64_t p = offset / TRACE_PAGE; p <= (offset + bytes - 1) / TRACE_PAGE && p < view->pages; ++p) {
+      memset(page, 0, sizeof page);
+      if (pread(fd, page, sizeof page, (off_t)(p * TRACE_PAGE)) < 0) fail("cannot read back a write to", path);
+      view->hashes[p] = page_hash(page);
+    }
+  }
+  pthread_mutex_unlock(&mapping_mutex);
+}
+
 void* mmap(void* address, size_t bytes, int protection, int flags, int fd, off_t offset) {
   resolve_all();
   char path[PATH_MAX];
-  if ((protection & PROT_WRITE) && (flags & MAP_SHARED) && descriptor_path(fd, path, NULL) && !is_lmdb_lock_file(path)) {
-    fail("a writable shared mapping of a traced file (its writes would not be traced)", path);
+  const int followed = (protection & PROT_WRITE) && (flags & MAP_SHARED) && descriptor_path(fd, path, NULL) &&
+                       !is_lmdb_lock_file(path);
+  void* mapped = real_mmap(address, bytes, protection, flags, fd, offset);
+  if (!followed || mapped == MAP_FAILED) return mapped;
+  if (bytes % TRACE_PAGE != 0 || offset % TRACE_PAGE != 0) fail("a writable shared mapping not in whole pages of", path);
+  pthread_mutex_lock(&mapping_mutex);
+  struct Mapping* slot = NULL;
+  for (int i = 0; i < MAPPINGS_MAX && !slot; ++i) {
+    if (!mappings[i].address) slot = &mappings[i];
   }
-  return real_mmap(address, bytes, protection, flags, fd, offset);
+  if (!slot) fail("too many writable shared mappings to follow", path);
+  slot->path = strdup(path);
+  if (!slot->path) fail("out of memory", path);
+  slot->address = mapped;
+  slot->bytes = bytes;
+  slot->offset = (uint64_t)offset;
+  slot->fd = fd;
+  /* What this process finds mapped is taken as written now (pages the view already knows
+   * are recorded only if they differ). */
+  record_changed_pages(slot, 0, bytes / TRACE_PAGE);
+  pthread_mutex_unlock(&mapping_mutex);
+  return mapped;
+}
+
+int munmap(void* address, size_t bytes) {
+  resolve_all();
+  pthread_mutex_lock(&mapping_mutex);
+  for (int i = 0; i < MAPPINGS_MAX; ++i) {
+    struct Mapping* mapping = &mappings[i];
+    if (!mapping->address) continue;
+    const char* start = address;
+    const char* end = start + bytes;
+    if (end <= mapping->address || start >= mapping->address + mapping->bytes) continue;
+    if (start > mapping->address || end < mapping->address + mapping->bytes) {
+      fail("a partial munmap of a followed mapping of", mapping->path);
+    }
+    /* Stores not synced stay in the page cache: the next mapping or sync of the file sees them. */
+    free(mapping->path);
+    memset(mapping, 0, sizeof *mapping);
+  }
+  pthread_mutex_unlock(&mapping_mutex);
+  return real_munmap(address, bytes);
+}
+
+int msync(void* address, size_t bytes, int flags) {
+  resolve_all();
+  int rc = real_msync(address, bytes, flags);
+  if (rc != 0 || !(flags & MS_SYNC)) return rc;
+  char synced[MAPPINGS_MAX][PATH_MAX];
+  int synced_count = 0;
+  pthread_mutex_lock(&mapping_mutex);
+  for (int i = 0; i < MAPPINGS_MAX; ++i) {
+    struct Mapping* mapping = &mappings[i];
+    if (!mapping->address) continue;
+    const char* start = address;
+    const char* end = start + bytes;
+    if (end <= mapping->address || start >= mapping->address + mapping->bytes) continue;
+    const size_t first = start <= mapping->address ? 0 : (size_t)(start - mapping->address) / TRACE_PAGE;
+    const size_t last_byte = end >= mapping->address + mapping->bytes ? mapping->bytes : (size_t)(end - mapping->address);
+    record_changed_pages(mapping, first, (last_byte + TRACE_PAGE - 1) / TRACE_PAGE);
+    strcpy(synced[synced_count++], mapping->path);
+  }
+  pthread_mutex_unlock(&mapping_mutex);
+  for (int i = 0; i < synced_count; ++i) record(io_trace_sync, -1, synced[i], NULL, 0, 0, 0, NULL, 0);
+  return rc;
 }
 
 void* mmap64(void* address, size_t bytes, int protection, int flags, int fd, off64_t offset) {
