@@ -405,7 +405,7 @@ Result<Transaction> Store::Impl::begin(unsigned flags, const std::string& what) 
 // growth turns a full disk into a clear no_space there, as pwrite's ENOSPC was before; the
 // file then takes the map's size on disk (StoreOptions::map_bytes_initial at first, doubling).
 Status Store::Impl::reserve_map_file(uint64_t bytes, const std::string& what) {
-  if (!writemap) return Status::ok();
+  if (!writemap || !options.reserve_map) return Status::ok();
   mdb_filehandle_t fd = -1;
   int rc = mdb_env_get_fd(env, &fd);
   if (rc != 0) return lmdb_status(rc, what + ": the descriptor of " + directory + "/data.mdb");

@@ -48,6 +48,12 @@ struct StoreOptions {
   // environment must exist; databases never created read as empty; writes return
   // invalid_argument and sync() does nothing.
   bool read_only = false;
+  // Relaxed mode writes pages through a shared map: reserve the map's blocks on disk at open
+  // and before each growth, so a full disk is a no_space error, not a SIGBUS in a page fault.
+  // Off only in the simulator, whose LMDB files live in RAM (/dev/shm) and whose full disks
+  // are simulated: there the reservation (zeroed tmpfs pages at every node start) halved the
+  // simulated seconds per wall second.
+  bool reserve_map = true;
 };
 
 // Positions recorded in `meta`.

@@ -768,15 +768,19 @@ void* mmap(void* address, size_t bytes, int protection, int flags, int fd, off_t
   return mapped;
 }
 
+/* Whether a followed mapping shares a byte with [start, end). */
+static int overlaps(const struct Mapping* mapping, const char* start, const char* end) {
+  return mapping->address && end > mapping->address && start < mapping->address + mapping->bytes;
+}
+
 int munmap(void* address, size_t bytes) {
   resolve_all();
   pthread_mutex_lock(&mapping_mutex);
   for (int i = 0; i < MAPPINGS_MAX; ++i) {
     struct Mapping* mapping = &mappings[i];
-    if (!mapping->address) continue;
     const char* start = address;
     const char* end = start + bytes;
-    if (end <= mapping->address || start >= mapping->address + mapping->bytes) continue;
+    if (!overlaps(mapping, start, end)) continue;
     if (start > mapping->address || end < mapping->address + mapping->bytes) {
       fail("a partial munmap of a followed mapping of", mapping->path);
     }
@@ -797,10 +801,9 @@ int msync(void* address, size_t bytes, int flags) {
   pthread_mutex_lock(&mapping_mutex);
   for (int i = 0; i < MAPPINGS_MAX; ++i) {
     struct Mapping* mapping = &mappings[i];
-    if (!mapping->address) continue;
     const char* start = address;
     const char* end = start + bytes;
-    if (end <= mapping->address || start >= mapping->address + mapping->bytes) continue;
+    if (!overlaps(mapping, start, end)) continue;
     const size_t first = start <= mapping->address ? 0 : (size_t)(start - mapping->address) / TRACE_PAGE;
     const size_t last_byte = end >= mapping->address + mapping->bytes ? mapping->bytes : (size_t)(end - mapping->address);
     record_changed_pages(mapping, first, (last_byte + TRACE_PAGE - 1) / TRACE_PAGE);
