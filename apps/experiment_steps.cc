@@ -45,9 +45,11 @@ using sim::StepKind;
 const char* const command_name = "experiment run";
 constexpr uint64_t leader_timeout_ms = 15000;
 constexpr uint64_t disk_bytes = 64ull << 20;             // each node's tmpfs (fill-disk)
-// Small segments, so that a full disk soon refuses a new one: LMDB writes into space it
-// reserved when its map last grew (storage/store.cc reserve_map_file) and may need none.
-constexpr const char* disk_wal_segment_bytes = "262144";
+// Small segments, so that a full disk soon refuses a new one even under a slow build
+// (AddressSanitizer: about 100 entries/s): the WAL is then the first to need space, since
+// LMDB writes into space it reserved when its map last grew (storage/store.cc
+// reserve_map_file) and may need none.
+constexpr const char* disk_wal_segment_bytes = "16384";
 constexpr uint64_t resume_poll_ms = 5;
 
 uint64_t now_ns() {

@@ -335,7 +335,7 @@ BOOST_AUTO_TEST_CASE(a_full_disk_on_a_follower_is_survived_as_root) {
   }
   TempDir dir;
   const std::string scenario = dir.file("full.scenario");
-  std::ofstream(scenario) << "nodes 3\nclients 3\nmix put 80 get 20\nsettle 300ms\nfill-disk follower 2s\nheal 500ms\n";
+  std::ofstream(scenario) << "nodes 3\nclients 3\nmix put 80 get 20\nsettle 300ms\nfill-disk follower 3s\nheal 500ms\n";
   auto run = run_keyval("experiment run " + scenario + " --out " + dir.file("out"));
   BOOST_TEST_REQUIRE(run.exit_code == 0, run.output);
   BOOST_TEST(json_field(run.last_line(), "linearizable") == "yes");
