@@ -775,11 +775,11 @@ static int overlaps(const struct Mapping* mapping, const char* start, const char
 
 int munmap(void* address, size_t bytes) {
   resolve_all();
+  const char* start = address;
+  const char* end = start + bytes;
   pthread_mutex_lock(&mapping_mutex);
   for (int i = 0; i < MAPPINGS_MAX; ++i) {
     struct Mapping* mapping = &mappings[i];
-    const char* start = address;
-    const char* end = start + bytes;
     if (!overlaps(mapping, start, end)) continue;
     if (start > mapping->address || end < mapping->address + mapping->bytes) {
       fail("a partial munmap of a followed mapping of", mapping->path);
@@ -796,13 +796,13 @@ int msync(void* address, size_t bytes, int flags) {
   resolve_all();
   int rc = real_msync(address, bytes, flags);
   if (rc != 0 || !(flags & MS_SYNC)) return rc;
+  const char* start = address;
+  const char* end = start + bytes;
   char synced[MAPPINGS_MAX][PATH_MAX];
   int synced_count = 0;
   pthread_mutex_lock(&mapping_mutex);
   for (int i = 0; i < MAPPINGS_MAX; ++i) {
     struct Mapping* mapping = &mappings[i];
-    const char* start = address;
-    const char* end = start + bytes;
     if (!overlaps(mapping, start, end)) continue;
     const size_t first = start <= mapping->address ? 0 : (size_t)(start - mapping->address) / TRACE_PAGE;
     const size_t last_byte = end >= mapping->address + mapping->bytes ? mapping->bytes : (size_t)(end - mapping->address);
