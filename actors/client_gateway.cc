@@ -35,6 +35,7 @@ struct PendingRequest {
   uint64_t request_id;
   std::shared_ptr<BatchAnswer> batch;
   size_t slot = 0;
+  uint64_t directory_known = 0;  // the request's: members are left out of its answer when current
 };
 
 void fill_slot(BatchAnswer& batch, size_t slot, Frame answer) {
@@ -68,6 +69,8 @@ struct GatewayState {
   // node has no client address is never told).
   uint64_t directory_leader = 0;
   std::map<uint64_t, std::string> client_addresses;
+  std::vector<ClientMember> members;  // client_addresses as answers carry them, by id
+  uint64_t directory_version = 0;     // directory_fingerprint(members)
   static inline const char* name = "client_gateway";
 };
 
@@ -145,8 +148,10 @@ ClientResponse write_response(const ClientRequest& request, const CommandResult&
 // What every answer says about the cluster: which node answers, the leader and its client
 // address, the members and theirs (so a client given one endpoint finds the rest). A hint the
 // stage left at 0 is filled with the leader the raft node last named, unless the answer is
-// no_leader (the raft node just said it knows none).
-ClientResponse with_directory(const GatewayState& state, ClientResponse response) {
+// no_leader (the raft node just said it knows none). The members are left out when the
+// client says it holds this directory already (`known`, its fingerprint): on a busy
+// connection they would be encoded and decoded with every answer for nothing.
+ClientResponse with_directory(const GatewayState& state, ClientResponse response, uint64_t known) {
   response.node_id = state.config.node_id;
   if (response.leader_hint == 0 && response.status != ClientStatus::no_leader) {
     response.leader_hint = state.directory_leader;
@@ -155,8 +160,9 @@ ClientResponse with_directory(const GatewayState& state, ClientResponse response
     auto leader = state.client_addresses.find(response.leader_hint);
     if (leader != state.client_addresses.end()) response.leader_client_address = leader->second;
   }
-  response.members.clear();
-  for (const auto& [id, address] : state.client_addresses) response.members.push_back(ClientMember{id, address});
+  response.directory_version = state.directory_version;
+  if (known != 0 && known == state.directory_version) response.members.clear();
+  else response.members = state.members;
   return response;
 }
 
@@ -167,13 +173,19 @@ void on_directory(Self self, uint64_t leader, const std::vector<uint64_t>& ids, 
   for (size_t i = 0; i < ids.size() && i < addresses.size() && i < client_members_max; ++i) {
     state.client_addresses[ids[i]] = addresses[i];
   }
+  state.members.clear();
+  for (const auto& [id, address] : state.client_addresses) state.members.push_back(ClientMember{id, address});
+  state.directory_version = directory_fingerprint(state.members);
 }
 
 // Answers the request behind `ticket`, unless its deadline passed (then it was answered
 // `timeout` by the sweep, and this answer is dropped).
 void answer(Self self, Ticket ticket, ClientResponse response) {
   auto pending = (ticket.slow ? self->state.slow : self->state.pending).take(ticket.token);
-  if (pending) deliver(*pending, Frame{encode_client_response(with_directory(self->state, std::move(response)))});
+  if (pending) {
+    deliver(*pending,
+            Frame{encode_client_response(with_directory(self->state, std::move(response), pending->directory_known))});
+  }
 }
 
 void arm_sweep(Self self) {
@@ -190,7 +202,8 @@ void arm_slow_sweep(Self self) {
 
 void expire(const GatewayState& state, PendingRequest& request) {
   deliver(request, Frame{encode_client_response(
-                       with_directory(state, client_refusal(request.request_id, ClientStatus::timeout, "request timed out")))});
+                       with_directory(state, client_refusal(request.request_id, ClientStatus::timeout, "request timed out"),
+                                      request.directory_known))});
 }
 
 void sweep(Self self) {
@@ -630,7 +643,7 @@ Frame malformed_answer(const GatewayState& state, const Status& why) {
   ClientResponse response;
   response.status = ClientStatus::rejected;
   response.message = why.to_string();
-  return Frame{encode_client_response(with_directory(state, response))};
+  return Frame{encode_client_response(with_directory(state, response, 0))};
 }
 
 // Registers the request's deadline: its answer goes to `pending` (a promise or a batch slot).
@@ -638,6 +651,7 @@ Ticket admit(Self self, const ClientRequest& request, PendingRequest pending) {
   Ticket ticket;
   ticket.slow = is_slow(request);
   pending.request_id = request.request_id;
+  pending.directory_known = request.directory_known;
   if (ticket.slow) {
     ticket.token = self->state.slow.add(self->clock().now(), std::move(pending));
     arm_slow_sweep(self);

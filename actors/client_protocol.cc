@@ -107,6 +107,7 @@ void fill_request(schema::ClientRequest::Builder out, const ClientRequest& reque
   out.setSequence(request.sequence);
   out.setHash(request.hash);
   out.setSerializable(request.serializable);
+  out.setDirectoryKnown(request.directory_known);
   switch (request.op) {
     case ClientOp::put: {
       auto put = out.initPut();
@@ -280,6 +281,7 @@ Status read_request(schema::ClientRequest::Reader in, ClientRequest* request) {
   request->sequence = in.getSequence();
   request->hash = in.getHash();
   request->serializable = in.getSerializable();
+  request->directory_known = in.getDirectoryKnown();
   KV_RETURN_IF_ERROR(read_op(in, request));
   if (request->op == ClientOp::range) {
     // Bounds are keys or nothing: "" is the first key (from) or no upper bound (to).
@@ -350,6 +352,7 @@ void fill_response(schema::ClientResponse::Builder out, const ClientResponse& re
   out.setRangeCount(response.range_count);
   out.setMore(response.more);
   out.setNumber(response.number);
+  out.setDirectoryVersion(response.directory_version);
 }
 
 // The configuration an answer carries, bounded as the members are.
@@ -432,6 +435,7 @@ Status read_response(schema::ClientResponse::Reader in, ClientResponse* response
   response->range_count = in.getRangeCount();
   response->more = in.getMore();
   response->number = in.getNumber();
+  response->directory_version = in.getDirectoryVersion();
   KV_RETURN_IF_ERROR(read_configuration(in, response));
   return read_members(in, response);
 }
@@ -490,6 +494,22 @@ const char* client_status_name(ClientStatus status) {
   return "invalid";
 }
 
+uint64_t directory_fingerprint(const std::vector<ClientMember>& members) {
+  if (members.empty()) return 0;
+  uint64_t hash = 14695981039346656037ull;
+  auto mix = [&hash](const void* data, size_t bytes) {
+    const auto* p = static_cast<const uint8_t*>(data);
+    for (size_t i = 0; i < bytes; ++i) hash = (hash ^ p[i]) * 1099511628211ull;
+  };
+  for (const ClientMember& member : members) {
+    const uint64_t size = member.client_address.size();
+    mix(&member.node_id, sizeof member.node_id);
+    mix(&size, sizeof size);  // the length keeps ("1", "23") apart from ("12", "3")
+    mix(member.client_address.data(), member.client_address.size());
+  }
+  return hash == 0 ? 1 : hash;
+}
+
 bool ClientRequest::operator==(const ClientRequest& other) const {
   return request_id == other.request_id && client_id == other.client_id && sequence == other.sequence &&
          op == other.op && key == other.key && value == other.value && expected == other.expected &&
@@ -500,7 +520,8 @@ bool ClientRequest::operator==(const ClientRequest& other) const {
          range_end == other.range_end && range_limit == other.range_limit &&
          range_bytes_max == other.range_bytes_max && keys_only == other.keys_only &&
          count_only == other.count_only && serializable == other.serializable && keys == other.keys &&
-         values == other.values && condition == other.condition && delta == other.delta;
+         values == other.values && condition == other.condition && delta == other.delta &&
+         directory_known == other.directory_known;
 }
 
 bool ClientResponse::operator==(const ClientResponse& other) const {
@@ -515,7 +536,7 @@ bool ClientResponse::operator==(const ClientResponse& other) const {
          configuration_index == other.configuration_index &&
          configuration_committed == other.configuration_committed && configuration == other.configuration &&
          keys == other.keys && values == other.values && range_count == other.range_count && more == other.more &&
-         number == other.number;
+         number == other.number && directory_version == other.directory_version;
 }
 
 // The encoders do not check client_message_bytes_max: the receiving decoder refuses an

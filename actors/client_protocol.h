@@ -78,6 +78,9 @@ struct ClientRequest {
   std::vector<std::string> values;
   uint8_t condition = 0;
   int64_t delta = 0;
+  // The fingerprint of the member list the client holds (ClientResponse::directory_version;
+  // 0: none): the answer leaves `members` out when the node's directory has it.
+  uint64_t directory_known = 0;
 
   bool operator==(const ClientRequest& other) const;
 };
@@ -179,6 +182,9 @@ struct ClientResponse {
   // put_many, del_many: how many of the keys existed (and cas_succeeded: put_many wrote);
   // increment: the new value; append: the new length.
   int64_t number = 0;
+  // Every answer: the fingerprint of the answering node's directory (directory_fingerprint;
+  // 0: none). `members` is empty when the request's directory_known equals it.
+  uint64_t directory_version = 0;
 
   bool operator==(const ClientResponse& other) const;
 };
@@ -197,6 +203,11 @@ static_assert(client_snapshot_chunk_bytes_max + (64u << 10) <= client_message_by
 
 // An answer that carries only a status and why (request_id echoed, no leader hint yet).
 ClientResponse client_refusal(uint64_t request_id, ClientStatus status, std::string message);
+
+// The fingerprint of a directory: FNV-1a over the members' ids and client addresses in the
+// order given (callers list them by id). Never 0, which means "no directory"; an empty list
+// has none.
+uint64_t directory_fingerprint(const std::vector<ClientMember>& members);
 
 std::vector<uint8_t> encode_client_request(const ClientRequest& request);
 Result<ClientRequest> decode_client_request(const uint8_t* data, size_t bytes);

@@ -100,6 +100,9 @@ struct ListenerState {
   LeaderLink leader;
   uint64_t next_run = 1;
   uint64_t next_request_id = 1;
+  // The directory fingerprint of the latest answer: requests carry it, so answers leave the
+  // member list out unless it changed (this listener follows leader hints, not member lists).
+  uint64_t directory_version = 0;
   bool tick_armed = false;
   static inline const char* name = "redis_listener";
 };
@@ -340,6 +343,7 @@ void send_request(Broker* self, uint64_t run_id, size_t index) {
   if (found == self->state.runs.end()) return;
   ClientRequest& request = found->second.step.requests[index];
   request.request_id = self->state.next_request_id++;
+  request.directory_known = self->state.directory_version;
   const bool to_leader = !found->second.step.local && !self->state.leader.address.empty();
   if (to_leader && connect_leader(self)) {
     self->state.leader.pending[request.request_id] = {run_id, index};
@@ -367,6 +371,7 @@ void answer_from_gateway(Broker* self, const Outgoing& sent, const Frame& frame)
     return on_answer(self, sent.run, sent.index,
                      client_refusal(0, ClientStatus::unavailable, response.status().to_string()));
   }
+  self->state.directory_version = response->directory_version;
   on_answer(self, sent.run, sent.index, std::move(*response));
 }
 
@@ -434,6 +439,7 @@ void read_leader_frame(Broker* self, const std::vector<char>& bytes) {
   self->configure_read(link.handle, caf::io::receive_policy::exactly(frame_header_bytes));
   auto response = decode_client_response(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
   if (!response.is_ok()) return drop_leader_link(self, "malformed answer: " + response.status().message());
+  self->state.directory_version = response->directory_version;
   auto pending = link.pending.find(response->request_id);
   if (pending == link.pending.end()) return;
   auto target = pending->second;

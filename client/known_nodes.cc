@@ -46,6 +46,7 @@ std::optional<size_t> KnownNodes::learn(size_t slot, const ClientResponse& respo
   KV_ASSERT(slot < nodes_.size());
   if (response.node_id != 0) name(slot, response.node_id, true);
   if (!response.members.empty()) {
+    directory_version_ = response.directory_version;
     members_.clear();
     for (const ClientMember& member : response.members) {
       if (member.node_id == 0) continue;

@@ -55,6 +55,10 @@ class KnownNodes {
   // Members the latest member list named without a client address the client knows.
   std::vector<uint64_t> members_without_endpoint() const;
   bool is_member(uint64_t node_id) const;  // true while no member list was heard
+  // The fingerprint of the latest member list heard (ClientResponse::directory_version; 0:
+  // none, or from a node too old to send one): requests carry it, and a node whose directory
+  // has it leaves the list out of its answer.
+  uint64_t directory_version() const { return directory_version_; }
 
  private:
   struct Node {
@@ -70,6 +74,7 @@ class KnownNodes {
 
   std::vector<Node> nodes_;
   std::vector<uint64_t> members_;  // the latest member list's ids; empty: none heard yet
+  uint64_t directory_version_ = 0;
 };
 
 }  // namespace keyval

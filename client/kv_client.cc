@@ -322,8 +322,10 @@ Result<ClientResponse> KvClient::run(ClientRequest request, uint64_t attempt_tim
   return Status::io_error(message);
 }
 
-Result<ClientResponse> KvClient::exchange(size_t slot, const ClientRequest& request, uint64_t deadline_ms, bool* sent,
+Result<ClientResponse> KvClient::exchange(size_t slot, ClientRequest& request, uint64_t deadline_ms, bool* sent,
                                           std::optional<size_t>* hinted) {
+  // The member list this client holds: a node whose directory it matches leaves it out.
+  request.directory_known = nodes_.directory_version();
   const std::vector<uint8_t> frame = make_frame(encode_client_request(request));
   // A reused connection may have been closed by the node while idle (a restart, an idle
   // limit): one fresh connection is tried at once before this counts as a failure.

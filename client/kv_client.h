@@ -180,7 +180,7 @@ class KvClient {
   // what the answer says about the cluster is learned. Sets *sent once the request bytes were
   // handed to the kernel.
   // *hinted (when given): the slot of the leader the answer names, when its address is known.
-  Result<ClientResponse> exchange(size_t slot, const ClientRequest& request, uint64_t deadline_ms, bool* sent,
+  Result<ClientResponse> exchange(size_t slot, ClientRequest& request, uint64_t deadline_ms, bool* sent,
                                   std::optional<size_t>* hinted = nullptr);
   Status connect_slot(size_t slot, uint64_t deadline_ms);
   void close_slot(size_t slot);

@@ -115,6 +115,10 @@ struct ClientRequest {
   # status: also hash the key-value state (stateHash at hashIndex), as `etcdctl endpoint hashkv`.
   # It reads the whole state: ask for it when wanted, not on every status.
   hash @16 :Bool;
+  # The directory fingerprint (ClientResponse.directoryVersion) of the member list the client
+  # holds: an answer leaves `members` out when the answering node's directory has this
+  # fingerprint. 0: the client holds none (members always sent).
+  directoryKnown @40 :UInt64;
 }
 
 # Numbers are part of the wire format and equal keyval::ClientStatus's values.
@@ -185,6 +189,10 @@ struct ClientResponse {
   more @30 :Bool;
   # putMany, deleteMany, increment, append: the number their comment names.
   number @31 :Int64;
+  # Every answer: the fingerprint of the answering node's directory (its member list with
+  # their client addresses; 0: it has none). `members` is left out when the request's
+  # directoryKnown equals it: the client holds that list already.
+  directoryVersion @32 :UInt64;
 }
 
 # One member of a configuration as member_list answers it. matchIndex: the leader's view of

@@ -161,6 +161,10 @@ struct GatewayFixture {
     request.key = "key";
     request.value = "value";
     request.snapshot_index = 7;
+    send_request(request);
+  }
+
+  void send_request(const ClientRequest& request) {
     (*self)->send(gateway, client_atom_v, Frame{encode_client_request(request)});
   }
 
@@ -302,6 +306,41 @@ BOOST_FIXTURE_TEST_CASE(every_answer_names_this_node_the_leaders_client_address_
   }
   BOOST_CHECK(timed_out[0].status == ClientStatus::timeout);
   BOOST_CHECK(refused[0].status == ClientStatus::not_leader);
+}
+
+BOOST_FIXTURE_TEST_CASE(an_answer_leaves_out_the_members_the_client_holds, GatewayFixture) {
+  caf::anon_send(caf::actor_cast<caf::actor>(gateway), client_directory_atom_v, uint64_t{7},
+                 std::vector<uint64_t>{1, 7}, std::vector<std::string>{"127.0.0.1:7101", "127.0.0.1:7107"});
+  caf::anon_send(raft_node, release_atom_v);
+  const uint64_t version =
+      directory_fingerprint({ClientMember{1, "127.0.0.1:7101"}, ClientMember{7, "127.0.0.1:7107"}});
+  BOOST_REQUIRE_NE(version, 0u);
+  // A client that holds nothing, one that holds this directory, one that holds an older one.
+  for (uint64_t known : {uint64_t{0}, version, version + 1}) {
+    ClientRequest request;
+    request.request_id = 5;
+    request.op = ClientOp::get;
+    request.key = "k";
+    request.directory_known = known;
+    send_request(request);
+    auto responses = answers(request_timeout / 2);
+    BOOST_REQUIRE_EQUAL(responses.size(), 1u);
+    const ClientResponse& response = responses[0];
+    BOOST_CHECK(response.status == ClientStatus::not_leader);
+    BOOST_CHECK_EQUAL(response.directory_version, version);
+    BOOST_CHECK_EQUAL(response.leader_client_address, "127.0.0.1:7107");  // always: a hint must be followable
+    BOOST_CHECK_EQUAL(response.members.size(), known == version ? 0u : 2u);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_directory_fingerprint_names_the_ids_and_the_addresses) {
+  const std::vector<ClientMember> members{{1, "127.0.0.1:7101"}, {2, "127.0.0.1:7102"}};
+  BOOST_CHECK_EQUAL(directory_fingerprint({}), 0u);
+  BOOST_CHECK_NE(directory_fingerprint(members), 0u);
+  BOOST_CHECK_EQUAL(directory_fingerprint(members), directory_fingerprint(members));
+  BOOST_CHECK_NE(directory_fingerprint(members), directory_fingerprint({{1, "127.0.0.1:7101"}, {3, "127.0.0.1:7102"}}));
+  BOOST_CHECK_NE(directory_fingerprint(members), directory_fingerprint({{1, "127.0.0.1:7101"}, {2, "127.0.0.1:7103"}}));
+  BOOST_CHECK_NE(directory_fingerprint({{1, "1"}, {2, "23"}}), directory_fingerprint({{1, "12"}, {2, "3"}}));
 }
 
 BOOST_FIXTURE_TEST_CASE(without_a_snapshotter_or_indexer_backup_and_hash_answer_unavailable, GatewayFixture) {

@@ -86,6 +86,30 @@ BOOST_AUTO_TEST_CASE(a_nodes_own_answer_wins_over_a_member_list) {
   BOOST_TEST(nodes.node_id(1) == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(the_member_list_is_kept_until_an_answer_brings_another) {
+  KnownNodes nodes({at(7101)});
+  BOOST_TEST(nodes.directory_version() == 0u);
+  ClientResponse listed = answer_from(1, 1);
+  listed.directory_version = 41;
+  nodes.learn(0, listed);
+  BOOST_TEST(nodes.directory_version() == 41u);
+  BOOST_TEST(nodes.size() == 3u);
+  // The node left the list out (the client held version 41): nothing is forgotten.
+  ClientResponse without = answer_from(1, 1, false);
+  without.directory_version = 41;
+  nodes.learn(0, without);
+  BOOST_TEST(nodes.directory_version() == 41u);
+  BOOST_TEST(nodes.is_member(3));
+  BOOST_TEST(nodes.members_without_endpoint().empty());
+  // A new list (node 3 left) replaces it, with its fingerprint.
+  ClientResponse smaller = answer_from(1, 1, false);
+  smaller.members = {{1, address(7101)}, {2, address(7102)}};
+  smaller.directory_version = 42;
+  nodes.learn(0, smaller);
+  BOOST_TEST(nodes.directory_version() == 42u);
+  BOOST_TEST(!nodes.is_member(3));
+}
+
 BOOST_AUTO_TEST_CASE(cycling_skips_nodes_that_left_the_configuration) {
   KnownNodes nodes({at(7101), at(7104), at(7102)});
   nodes.learn(1, answer_from(4, 0, false));  // 7104 is node 4

@@ -153,6 +153,7 @@ ClientRequest sample_request(ClientOp op) {
   request.client_id = 5;
   request.sequence = 12;
   request.op = op;
+  request.directory_known = 0x0123456789abcdefull;
   const bool keyed = op == ClientOp::put || op == ClientOp::get || op == ClientOp::del || op == ClientOp::cas ||
                      op == ClientOp::increment || op == ClientOp::append;
   if (keyed) request.key = std::string("k\0ey", 4);  // keys are bytes, NUL included
@@ -222,6 +223,7 @@ ClientResponse sample_response(ClientStatus status) {
   response.range_count = 3;
   response.more = true;
   response.number = -42;
+  response.directory_version = 0xfedcba9876543211ull;
   return response;
 }
 
