@@ -68,8 +68,7 @@ struct GatewayState {
   // the leader it follows and each member's client address. Empty until told (a gateway whose
   // node has no client address is never told).
   uint64_t directory_leader = 0;
-  std::map<uint64_t, std::string> client_addresses;
-  std::vector<ClientMember> members;  // client_addresses as answers carry them, by id
+  std::vector<ClientMember> members;  // in id order, as answers carry them
   uint64_t directory_version = 0;     // directory_fingerprint(members)
   static inline const char* name = "client_gateway";
 };
@@ -157,8 +156,9 @@ ClientResponse with_directory(const GatewayState& state, ClientResponse response
     response.leader_hint = state.directory_leader;
   }
   if (response.leader_hint != 0) {
-    auto leader = state.client_addresses.find(response.leader_hint);
-    if (leader != state.client_addresses.end()) response.leader_client_address = leader->second;
+    auto leader = std::find_if(state.members.begin(), state.members.end(),
+                               [&](const ClientMember& member) { return member.node_id == response.leader_hint; });
+    if (leader != state.members.end()) response.leader_client_address = leader->client_address;
   }
   response.directory_version = state.directory_version;
   if (known != 0 && known == state.directory_version) response.members.clear();
@@ -169,12 +169,10 @@ ClientResponse with_directory(const GatewayState& state, ClientResponse response
 void on_directory(Self self, uint64_t leader, const std::vector<uint64_t>& ids, const std::vector<std::string>& addresses) {
   GatewayState& state = self->state;
   state.directory_leader = leader;
-  state.client_addresses.clear();
-  for (size_t i = 0; i < ids.size() && i < addresses.size() && i < client_members_max; ++i) {
-    state.client_addresses[ids[i]] = addresses[i];
-  }
+  std::map<uint64_t, std::string> by_id;  // one address per id (the last named), in id order
+  for (size_t i = 0; i < ids.size() && i < addresses.size() && i < client_members_max; ++i) by_id[ids[i]] = addresses[i];
   state.members.clear();
-  for (const auto& [id, address] : state.client_addresses) state.members.push_back(ClientMember{id, address});
+  for (auto& [id, address] : by_id) state.members.push_back(ClientMember{id, std::move(address)});
   state.directory_version = directory_fingerprint(state.members);
 }
 

@@ -73,6 +73,7 @@ struct LeaderLink {
   Handle handle;
   uint32_t payload_bytes = 0;  // the frame being read; 0 while reading a header
   std::map<uint64_t, std::pair<uint64_t, size_t>> pending;  // request id -> (run, index)
+  uint64_t directory_version = 0;  // the leader's, from its latest answer (see ListenerState)
 };
 
 // A request for this node's gateway, held until this broker's flush message: all of them
@@ -100,8 +101,10 @@ struct ListenerState {
   LeaderLink leader;
   uint64_t next_run = 1;
   uint64_t next_request_id = 1;
-  // The directory fingerprint of the latest answer: requests carry it, so answers leave the
-  // member list out unless it changed (this listener follows leader hints, not member lists).
+  // The directory fingerprint of this node's gateway's latest answer: requests carry it, so
+  // answers leave the member list out unless it changed (this listener follows leader hints,
+  // not member lists). The leader link keeps its own: two nodes' directories differ (a
+  // follower knows fewer addresses), and one shared value would bring the list every time.
   uint64_t directory_version = 0;
   bool tick_armed = false;
   static inline const char* name = "redis_listener";
@@ -343,9 +346,9 @@ void send_request(Broker* self, uint64_t run_id, size_t index) {
   if (found == self->state.runs.end()) return;
   ClientRequest& request = found->second.step.requests[index];
   request.request_id = self->state.next_request_id++;
-  request.directory_known = self->state.directory_version;
   const bool to_leader = !found->second.step.local && !self->state.leader.address.empty();
   if (to_leader && connect_leader(self)) {
+    request.directory_known = self->state.leader.directory_version;
     self->state.leader.pending[request.request_id] = {run_id, index};
     ++self->state.stats.forwarded_total;
     auto payload = encode_client_request(request);
@@ -357,6 +360,7 @@ void send_request(Broker* self, uint64_t run_id, size_t index) {
     return;
   }
   if (to_leader) self->state.leader = LeaderLink{};  // unreachable: ask this node, which names the leader again
+  request.directory_known = self->state.directory_version;
   // Flushed once the multiplexer handed this broker every socket event of its cycle (a
   // message to itself comes after them: CAF 0.17's default_multiplexer resumes a broker
   // posted from its own thread at its next poll), so the commands of every connection read
@@ -439,7 +443,7 @@ void read_leader_frame(Broker* self, const std::vector<char>& bytes) {
   self->configure_read(link.handle, caf::io::receive_policy::exactly(frame_header_bytes));
   auto response = decode_client_response(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
   if (!response.is_ok()) return drop_leader_link(self, "malformed answer: " + response.status().message());
-  self->state.directory_version = response->directory_version;
+  link.directory_version = response->directory_version;
   auto pending = link.pending.find(response->request_id);
   if (pending == link.pending.end()) return;
   auto target = pending->second;

@@ -404,6 +404,39 @@ BOOST_AUTO_TEST_CASE(a_follower_endpoint_alone_leads_to_the_leader_it_names) {
   BOOST_TEST(one.requests().size() == 1u);  // the get went straight to the leader
 }
 
+// The client sends the fingerprint of the member list it holds, and keeps the list when an
+// answer leaves it out (the node's directory has that fingerprint).
+BOOST_AUTO_TEST_CASE(requests_carry_the_fingerprint_of_the_member_list_the_client_holds) {
+  auto base = kv_leader(1);
+  auto listed = std::make_shared<bool>(false);
+  auto endpoint_text = std::make_shared<std::string>();
+  FakeNode leader([=](const ClientRequest& request) {
+    auto response = base(request);
+    response->node_id = 1;
+    response->directory_version = 77;
+    if (request.directory_known != 77) {  // a node sends the list unless the client holds it
+      response->members = {ClientMember{1, *endpoint_text}, ClientMember{2, "127.0.0.1:1"}};
+      *listed = true;
+    }
+    return response;
+  });
+  *endpoint_text = leader.endpoint().str();
+  KvClient client({leader.endpoint()}, quick_options());
+  for (const char* key : {"a", "b", "c"}) {
+    auto put = client.put(key, "v");
+    BOOST_REQUIRE_MESSAGE(put.is_ok(), put.status().to_string());
+  }
+  const std::vector<ClientRequest> requests = leader.requests();
+  BOOST_REQUIRE(requests.size() == 3u);
+  BOOST_TEST(requests[0].directory_known == 0u);
+  BOOST_TEST(requests[1].directory_known == 77u);
+  BOOST_TEST(requests[2].directory_known == 77u);
+  BOOST_TEST(*listed);
+  // Node 2 came only with the first answer's list, and is still known after two without one.
+  BOOST_TEST(client.known_nodes().find_id(2).has_value());
+  BOOST_TEST(client.known_nodes().is_member(2));
+}
+
 BOOST_AUTO_TEST_CASE(endpoints_in_any_order_are_named_by_their_answers) {
   FakeCluster cluster;
   FakeNode one(cluster_node(cluster, 1)), two(cluster_node(cluster, 2)), three(cluster_node(cluster, 3));
