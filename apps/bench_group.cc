@@ -67,6 +67,10 @@ double percentile(std::vector<double>& values, double fraction) {
 int bench_wal_group_main(uint64_t entries, uint64_t value_bytes, uint64_t writers, const std::string& directory) {
   caf::actor_system_config config;
   add_message_types(config);
+  // The scheduler a node runs (apps/node_command.cc, --threads 1): one shared queue, one
+  // worker, the persistence actors on their own threads.
+  config.set("scheduler.policy", caf::atom("sharing"));
+  config.set("scheduler.max-threads", size_t{1});
   caf::actor_system system{config};
   PersistenceConfig persistence_config;
   persistence_config.data_directory = directory;

@@ -40,6 +40,7 @@ struct Segment {
   uint32_t salt = 0;
   uint64_t end_bytes = 0;      // end of the valid records, buffered ones included
   uint64_t carried_bytes = 0;  // end of the header and the records carried over at creation
+  uint64_t zeroed_end = 0;     // zeros written ahead of the records reach this far (WalOptions)
 };
 
 bool ends_with(const std::string& text, const std::string& suffix) {
@@ -238,6 +239,7 @@ struct Wal::Impl {
   Status prepare();
   Status seal();
   Status flush();
+  Status zero_ahead(uint64_t data_end);
 
   // --- read ---
   Result<std::vector<uint8_t>> read_record(const Location& location, RecordHeader* header);
@@ -489,9 +491,30 @@ Status Wal::Impl::prepare() {
 
 Status Wal::Impl::flush() {
   if (buffer.empty()) return Status::ok();
+  KV_RETURN_IF_ERROR(fail(zero_ahead(buffer_offset + buffer.size())));
   KV_RETURN_IF_ERROR(fail(active().file->write_at(buffer_offset, buffer.data(), buffer.size())));
   buffer_offset += buffer.size();
   buffer.clear();
+  return Status::ok();
+}
+
+// Before records up to `data_end` are written: when they come within half of
+// zero_ahead_bytes of the zeros, the next zero_ahead_bytes past both are written (never past
+// the segment's size). Only offsets no record reaches are zeroed.
+Status Wal::Impl::zero_ahead(uint64_t data_end) {
+  Segment& segment = active();
+  if (options.zero_ahead_bytes == 0 || data_end + options.zero_ahead_bytes / 2 <= segment.zeroed_end) {
+    return Status::ok();
+  }
+  static const std::vector<uint8_t> zeros(256u << 10, 0);
+  uint64_t from = std::max(segment.zeroed_end, data_end);
+  const uint64_t to = std::min(from + options.zero_ahead_bytes, options.segment_bytes);
+  while (from < to) {
+    const uint64_t chunk = std::min<uint64_t>(zeros.size(), to - from);
+    KV_RETURN_IF_ERROR(segment.file->write_at(from, zeros.data(), chunk));
+    from += chunk;
+  }
+  segment.zeroed_end = std::max(from, data_end);
   return Status::ok();
 }
 

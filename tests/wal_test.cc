@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -112,6 +113,54 @@ SnapshotMetadata make_snapshot(uint64_t index, uint64_t term) {
   snapshot.configuration = {Member{1, "10.0.0.1:7001"}, Member{2, "10.0.0.2:7001"}, Member{3, "10.0.0.3:7001"}};
   return snapshot;
 }
+
+// Passes everything to posix_env() and records each write to a segment file: where, how
+// long, and whether it was all zeros (a record never is: its header holds a length and CRC).
+class WriteLogEnv final : public Env {
+ public:
+  struct Write {
+    std::string path;
+    uint64_t offset = 0;
+    uint64_t bytes = 0;
+    bool zeros = false;
+  };
+  std::vector<Write> writes;
+
+  Result<std::unique_ptr<File>> open_file(const std::string& path, OpenMode mode) override {
+    KV_ASSIGN_OR_RETURN(std::unique_ptr<File> file, posix_env().open_file(path, mode));
+    return std::unique_ptr<File>(new LoggedFile(std::move(file), writes));
+  }
+  Status sync_dir(const std::string& directory) override { return posix_env().sync_dir(directory); }
+  Status rename(const std::string& from, const std::string& to) override { return posix_env().rename(from, to); }
+  Status remove(const std::string& path) override { return posix_env().remove(path); }
+  Result<std::vector<std::string>> list(const std::string& directory) override { return posix_env().list(directory); }
+  Status create_dir(const std::string& directory) override { return posix_env().create_dir(directory); }
+  bool exists(const std::string& path) override { return posix_env().exists(path); }
+  Result<std::unique_ptr<FileLock>> lock(const std::string& path) override { return posix_env().lock(path); }
+
+ private:
+  class LoggedFile final : public File {
+   public:
+    LoggedFile(std::unique_ptr<File> file, std::vector<Write>& writes) : file_(std::move(file)), writes_(writes) {}
+    Result<size_t> read_at(uint64_t offset, uint8_t* destination, size_t bytes) override {
+      return file_->read_at(offset, destination, bytes);
+    }
+    Status write_at(uint64_t offset, const uint8_t* source, size_t bytes) override {
+      const bool zeros = std::all_of(source, source + bytes, [](uint8_t byte) { return byte == 0; });
+      writes_.push_back(Write{file_->path(), offset, bytes, zeros});
+      return file_->write_at(offset, source, bytes);
+    }
+    Status sync_data() override { return file_->sync_data(); }
+    Status truncate(uint64_t size_bytes) override { return file_->truncate(size_bytes); }
+    Status preallocate(uint64_t size_bytes) override { return file_->preallocate(size_bytes); }
+    Result<uint64_t> size() override { return file_->size(); }
+    const std::string& path() const override { return file_->path(); }
+
+   private:
+    std::unique_ptr<File> file_;
+    std::vector<Write>& writes_;
+  };
+};
 
 BOOST_AUTO_TEST_SUITE(wal)
 
@@ -790,6 +839,74 @@ BOOST_AUTO_TEST_CASE(configuration_records_are_log_entries_that_keep_their_type)
   auto read = wal->read(4);
   BOOST_REQUIRE(read.is_ok());
   BOOST_TEST((read->type == EntryType::log));
+}
+
+// On ext4 a block allocated but never written is an unwritten extent, and an fdatasync after
+// the first write into one commits the journal too. So the WAL writes zeros ahead of its
+// records (WalOptions::zero_ahead_bytes): at every write of records the zeros already reach
+// half of zero_ahead_bytes beyond them, and no zero ever lands where a record was written.
+BOOST_AUTO_TEST_CASE(zeros_are_written_ahead_of_the_records_and_never_over_them) {
+  TempDir temp;
+  WriteLogEnv env;
+  WalOptions options;
+  options.segment_bytes = 256 * kibibyte;
+  options.write_buffer_bytes = 2 * kibibyte;
+  options.zero_ahead_bytes = 32 * kibibyte;
+  std::vector<Entry> entries = make_entries(1, 3000, 1, 200);
+  {
+    auto opened = Wal::open(env, wal_dir(temp), options);
+    BOOST_REQUIRE_MESSAGE(opened.is_ok(), opened.status().to_string());
+    for (const Entry& entry : entries) {
+      require_ok((*opened)->append(entry));
+      if (entry.index % 7 == 0) require_ok((*opened)->sync());
+    }
+    require_ok((*opened)->sync());
+    BOOST_TEST((*opened)->segment_count() > 2u, "the entries span several segments");
+  }
+  std::map<std::string, uint64_t> zeroed_end;
+  std::map<std::string, std::vector<std::pair<uint64_t, uint64_t>>> records;
+  uint64_t record_writes = 0;
+  for (const WriteLogEnv::Write& write : env.writes) {
+    if (write.path.size() < 4 || write.path.compare(write.path.size() - 4, 4, ".wal") != 0) continue;
+    const uint64_t end = write.offset + write.bytes;
+    if (write.zeros) {
+      for (const auto& [from, to] : records[write.path]) {
+        BOOST_TEST_REQUIRE((end <= from || write.offset >= to),
+                           "zeros at " << write.offset << ".." << end << " of " << write.path << " over records at "
+                                       << from << ".." << to);
+      }
+      zeroed_end[write.path] = std::max(zeroed_end[write.path], end);
+      continue;
+    }
+    ++record_writes;
+    records[write.path].emplace_back(write.offset, end);
+    const uint64_t wanted = std::min<uint64_t>(end + options.zero_ahead_bytes / 2, options.segment_bytes);
+    BOOST_TEST_REQUIRE(zeroed_end[write.path] >= wanted,
+                       "records written to " << end << " of " << write.path << " with zeros only to "
+                                             << zeroed_end[write.path]);
+  }
+  BOOST_TEST(record_writes > 100u);
+  auto wal = open_wal(wal_dir(temp), options);
+  BOOST_TEST(wal->open_report().torn_bytes == 0u);
+  check_entries(*wal, entries);
+}
+
+// zero_ahead_bytes 0: the records alone are written.
+BOOST_AUTO_TEST_CASE(no_zeros_are_written_when_zero_ahead_is_off) {
+  TempDir temp;
+  WriteLogEnv env;
+  WalOptions options;
+  options.zero_ahead_bytes = 0;
+  options.preallocate = false;  // no fallback that extends a file with zeros
+  {
+    auto opened = Wal::open(env, wal_dir(temp), options);
+    BOOST_REQUIRE_MESSAGE(opened.is_ok(), opened.status().to_string());
+    for (const Entry& entry : make_entries(1, 50, 1)) require_ok((*opened)->append(entry));
+    require_ok((*opened)->sync());
+  }
+  for (const WriteLogEnv::Write& write : env.writes) {
+    BOOST_TEST(!(write.zeros && write.offset > 0), "zeros written at " << write.offset << " of " << write.path);
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
