@@ -281,7 +281,20 @@ void InvariantChecker::installed_snapshot(uint64_t node_id, uint64_t index, uint
 }
 
 void InvariantChecker::check_commit_durable(const std::vector<NodeState>& nodes, std::vector<std::string>& violations) {
-  for (const NodeState& node : nodes) durable_[node.id] = node.durable_index;
+  for (const NodeState& node : nodes) {
+    uint64_t& last = durable_[node.id];
+    if (node.repairing) {
+      // A media fault took entries it had acknowledged (NodeState::repairing). Leaders may
+      // still count its copies by the match index they heard before (check_match_indexes
+      // allows it): what keeps those entries is that it votes for no one until a leader has
+      // sent them again, not its disk. So it keeps the durable index it had until it repairs.
+      uint64_t& credit = repair_credit_[node.id];
+      credit = std::max({credit, last, node.durable_index});
+    } else {
+      repair_credit_.erase(node.id);
+    }
+    last = node.durable_index;
+  }
   for (const NodeState& node : nodes) {
     uint64_t& seen = commit_seen_[node.id];
     const bool rose = node.commit_index > seen;
@@ -289,7 +302,9 @@ void InvariantChecker::check_commit_durable(const std::vector<NodeState>& nodes,
     if (!rose || node.role != Role::leader || node.voters.empty()) continue;
     auto durable_of = [this](uint64_t voter) {
       auto found = durable_.find(voter);
-      return found == durable_.end() ? uint64_t{0} : found->second;
+      uint64_t durable = found == durable_.end() ? uint64_t{0} : found->second;
+      auto credit = repair_credit_.find(voter);
+      return credit == repair_credit_.end() ? durable : std::max(durable, credit->second);
     };
     size_t durable = 0;
     for (uint64_t voter : node.voters) durable += durable_of(voter) >= node.commit_index ? 1 : 0;

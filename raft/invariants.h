@@ -86,7 +86,8 @@ class InvariantChecker {
   void check_one_change_at_a_time(const NodeState& node, std::vector<std::string>& violations) const;
   // A leader's commit index, each time it rises, is durable on a majority of its voters (by
   // the durable indexes last seen of each: a commit counted on a copy not yet synced, its own
-  // included, could be lost by one crash).
+  // included, could be lost by one crash). A voter repairing after a media fault counts with
+  // the durable index it had before the fault until it has repaired.
   void check_commit_durable(const std::vector<NodeState>& nodes, std::vector<std::string>& violations);
 
   std::map<uint64_t, uint64_t> leader_of_term_;
@@ -103,6 +104,9 @@ class InvariantChecker {
   std::vector<std::string> deferred_;                // found by installed_snapshot()
   std::map<uint64_t, uint64_t> durable_;             // by node: durable index last seen (kept while down)
   std::map<uint64_t, uint64_t> commit_seen_;         // by node: commit index last seen
+  // By repairing node: the durable index it had before a media fault took acknowledged
+  // entries, credited until it stops repairing (check_commit_durable).
+  std::map<uint64_t, uint64_t> repair_credit_;
 };
 
 }  // namespace keyval::raft

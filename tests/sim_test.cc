@@ -160,6 +160,8 @@ BOOST_AUTO_TEST_CASE(seeds_that_found_bugs_stay_green) {
       {1044, "a voter removal keeps the crash budget"},
       {1396, "a wiped voter counts as down from the wipe on"},
       {2123, "recovery finishes an install whose WAL snapshot record a salvage discarded"},
+      {1978, "the commit check credits a voter repairing after a bit flip with what it acknowledged"},
+      {3888, "the commit check credits a voter repairing after a misdirected write"},
   };
   for (const auto& [seed, what] : found) {
     BOOST_TEST_CONTEXT("seed " << seed << ": " << what) {
