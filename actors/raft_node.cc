@@ -844,7 +844,20 @@ class RaftNodeActor : public raft_node_actor::base {
     caf::actor_clock::time_point started;  // the actor clock: virtual in the simulator
     uint64_t sent_bytes = 0;    // chunk bytes sent so far, resent ones included (pacing)
     bool paced = false;         // waiting for the byte rate to allow the next chunk
+    // Each rewind to an earlier offset starts a new round; chunks carry it and answers echo it,
+    // so answers to chunks sent before a rewind rewind nothing again. Without it every answer
+    // to a stale or duplicated chunk rewound and re-sent the window, and the chunks in flight
+    // multiplied (simulator seed 9288: a follower whose writes failed).
+    uint64_t round = 1;
+    bool restart_on_tick = false;  // the follower failed a write: start over at the next tick
   };
+
+  // Sends the transfer back to `offset` in a new round.
+  static void rewind(OutgoingTransfer& transfer, uint64_t offset) {
+    ++transfer.round;
+    transfer.acked_offset = std::min(transfer.acked_offset, offset);
+    transfer.next_offset = offset;
+  }
 
   // RaftNodeConfig::snapshot_send_bytes_per_second: may the transfer send another chunk now?
   // One chunk of burst; the budget grows with the time since the transfer started.
@@ -901,7 +914,7 @@ class RaftNodeActor : public raft_node_actor::base {
     auto found = transfers_.find(peer);
     if (found == transfers_.end()) return;
     OutgoingTransfer& transfer = found->second;
-    if (transfer.reading) return;
+    if (transfer.reading || transfer.restart_on_tick) return;
     const uint64_t window = config_.snapshot_chunk_bytes * config_.snapshot_chunks_in_flight_max;
     if (transfer.total_bytes > 0 && transfer.next_offset >= transfer.total_bytes) return;
     if (transfer.next_offset >= transfer.acked_offset + window) return;
@@ -929,6 +942,7 @@ class RaftNodeActor : public raft_node_actor::base {
               message.snapshot_term = transfer.term;
               message.leader_commit = core_.commit_index();
               message.chunk_offset = offset;
+              message.chunk_round = transfer.round;
               message.chunk_total_bytes = total_bytes;
               message.chunk_done = offset + chunk.bytes.size() >= total_bytes;
               transfer.next_offset = offset + chunk.bytes.size();
@@ -952,18 +966,23 @@ class RaftNodeActor : public raft_node_actor::base {
     if (found == transfers_.end()) return;
     OutgoingTransfer& transfer = found->second;
     if (message.snapshot_index != transfer.index || message.snapshot_term != transfer.term) return;
-    transfer.idle_ticks = 0;
+    if (message.chunk_round != 0 && message.chunk_round != transfer.round) return;  // sent before a rewind
     if (message.chunk_error) {
-      // The follower dropped what it had (a failed write or verification): start over.
-      transfer.next_offset = transfer.acked_offset = message.chunk_offset;
-      return pump_transfer(message.from);
+      // The follower dropped what it had (a failed write or verification): start over, at the
+      // next tick rather than at once (a follower whose disk fails would answer every chunk
+      // so). It is no progress: a transfer that only fails is abandoned after its idle ticks.
+      rewind(transfer, message.chunk_offset);
+      transfer.acked_offset = message.chunk_offset;
+      transfer.restart_on_tick = true;
+      return;
     }
+    transfer.idle_ticks = 0;
     // chunk_offset: the follower holds every byte below it; reject_index: the chunk answered.
     if (message.reject_index > message.chunk_offset) {
       // It expects an earlier byte than the chunk it answers: a chunk was lost or reordered,
       // or the follower restarted. Go back to what it expects.
       transfer.acked_offset = message.chunk_offset;
-      if (message.chunk_offset < transfer.next_offset) transfer.next_offset = message.chunk_offset;
+      if (message.chunk_offset < transfer.next_offset) rewind(transfer, message.chunk_offset);
     } else if (message.chunk_offset > transfer.acked_offset) {
       transfer.acked_offset = message.chunk_offset;
     }
@@ -991,10 +1010,14 @@ class RaftNodeActor : public raft_node_actor::base {
         continue;
       }
       ++transfer.idle_ticks;
+      if (transfer.restart_on_tick) {
+        transfer.restart_on_tick = false;
+        if (transfer.idle_ticks < config_.snapshot_transfer_idle_ticks_max) paced.push_back(peer);
+      }
       if (transfer.idle_ticks >= config_.snapshot_transfer_idle_ticks_max) {
         abandoned.push_back(peer);
       } else if (transfer.idle_ticks == config_.snapshot_transfer_idle_ticks_max / 2 && !transfer.reading) {
-        transfer.next_offset = transfer.acked_offset;  // the unacknowledged tail may be lost: resend it
+        rewind(transfer, transfer.acked_offset);  // the unacknowledged tail may be lost: resend it
         pump_transfer(peer);
       }
     }
@@ -1023,6 +1046,7 @@ class RaftNodeActor : public raft_node_actor::base {
     answer.snapshot_term = chunk.snapshot_term;
     answer.chunk_offset = expected_offset;
     answer.reject_index = chunk.chunk_offset;  // which chunk this answers
+    answer.chunk_round = chunk.chunk_round;
     answer.chunk_error = error;
     answer.chunk_done = done;
     send_message(answer);

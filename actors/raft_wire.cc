@@ -126,6 +126,7 @@ Status read_raft_message(schema::RaftMessage::Reader in, raft::Message* message)
   auto chunk_data = in.getChunkData();
   message->chunk_data.assign(chunk_data.begin(), chunk_data.end());
   message->chunk_error = in.getChunkError();
+  message->chunk_round = in.getChunkRound();
   message->leadership_transfer = in.getLeadershipTransfer();
   message->configuration = get_members(in.getConfiguration());
   message->probation_counted = in.getProbationCounted();
@@ -169,6 +170,7 @@ std::vector<uint8_t> encode_raft_message(const raft::Message& message, const std
     // Left null (read back as empty) unless there are bytes, as the entry list.
     if (!message.chunk_data.empty()) out.setChunkData(kj::arrayPtr(message.chunk_data.data(), message.chunk_data.size()));
     out.setChunkError(message.chunk_error);
+    out.setChunkRound(message.chunk_round);
     out.setLeadershipTransfer(message.leadership_transfer);
     out.setProbationCounted(message.probation_counted);
     // Left null (read back as empty) unless it is an installSnapshot's or probationAnswer's.

@@ -93,6 +93,9 @@ struct Message {
   uint64_t chunk_offset = 0;
   uint64_t chunk_total_bytes = 0;
   bool chunk_done = false;
+  // snapshot_chunk: the sender's round of its transfer (each rewind starts a new one);
+  // snapshot_chunk_response: the round of the chunk it answers (0: taken as current).
+  uint64_t chunk_round = 0;
   std::vector<uint8_t> chunk_data;
   bool chunk_error = false;
 

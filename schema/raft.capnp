@@ -103,4 +103,9 @@ struct RaftMessage {
 
   # probationAnswer: the answerer counted the asker's vote or acknowledgement before (raft/probation.cc).
   probationCounted @27 :Bool;
+
+  # snapshotChunk: the sender's round of its transfer (each rewind starts a new one);
+  # snapshotChunkResponse: the round of the chunk it answers, so the sender can tell answers to
+  # chunks sent before a rewind apart (0: a peer that sends no rounds; taken as current).
+  chunkRound @28 :UInt64;
 }

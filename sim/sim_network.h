@@ -44,6 +44,7 @@ class SimNetwork {
 
   void set_faults(const NetworkFaults& faults) { faults_ = faults; }
   const NetworkFaults& faults() const { return faults_; }
+  size_t in_flight() const { return queue_.size(); }  // packets sent and not yet delivered or dropped
 
   // Queues `packet`, sent at now_ns (maybe lost, maybe twice, each copy with its own delay).
   void send(uint64_t now_ns, Packet packet);

@@ -81,6 +81,7 @@ raft::Message sample_message(raft::MessageType type, std::vector<Entry> entries)
   message.chunk_done = true;
   message.chunk_data = make_payload(5, 33);
   message.chunk_error = true;
+  message.chunk_round = 12;
   message.leadership_transfer = true;
   return message;
 }
@@ -97,7 +98,7 @@ std::string describe(const raft::Message& m) {
                          m.prev_log_index, m.prev_log_term, m.leader_commit, uint64_t{m.success}, m.match_index,
                          m.reject_index, m.conflict_term, m.conflict_index, m.read_context, m.snapshot_index,
                          m.snapshot_term, m.chunk_offset, m.chunk_total_bytes, uint64_t{m.chunk_done},
-                         uint64_t{m.chunk_error}, uint64_t{m.chunk_data.size()}, uint64_t{m.leadership_transfer}}) {
+                         uint64_t{m.chunk_error}, m.chunk_round, uint64_t{m.chunk_data.size()}, uint64_t{m.leadership_transfer}}) {
     text += " " + std::to_string(field);
   }
   for (const Entry& entry : m.entries) {
