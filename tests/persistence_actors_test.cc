@@ -9,6 +9,7 @@
 #include "actors/persistence.h"
 #include "actors/record_batch.h"
 #include "storage/env.h"
+#include "tests/support/forwarding_env.h"
 #include "tests/support/temp_dir.h"
 
 using namespace keyval;
@@ -18,46 +19,28 @@ namespace {
 
 // Passes everything to the real file system but fails fdatasync once `fail_syncs` is set,
 // and makes each fdatasync take `sync_delay_ms` longer.
-class FailingSyncEnv final : public Env {
+class FailingSyncEnv final : public keyval::testing::ForwardingEnv {
  public:
   std::atomic<bool> fail_syncs{false};
   std::atomic<int> sync_delay_ms{0};
 
   Result<std::unique_ptr<File>> open_file(const std::string& path, OpenMode mode) override {
-    KV_ASSIGN_OR_RETURN(std::unique_ptr<File> file, posix_env().open_file(path, mode));
+    KV_ASSIGN_OR_RETURN(std::unique_ptr<File> file, base_.open_file(path, mode));
     return std::unique_ptr<File>(new FailingFile(std::move(file), fail_syncs, sync_delay_ms));
   }
-  Status sync_dir(const std::string& directory) override { return posix_env().sync_dir(directory); }
-  Status rename(const std::string& from, const std::string& to) override { return posix_env().rename(from, to); }
-  Status remove(const std::string& path) override { return posix_env().remove(path); }
-  Result<std::vector<std::string>> list(const std::string& directory) override { return posix_env().list(directory); }
-  Status create_dir(const std::string& directory) override { return posix_env().create_dir(directory); }
-  bool exists(const std::string& path) override { return posix_env().exists(path); }
-  Result<std::unique_ptr<FileLock>> lock(const std::string& path) override { return posix_env().lock(path); }
 
  private:
-  class FailingFile final : public File {
+  class FailingFile final : public keyval::testing::ForwardingFile {
    public:
     FailingFile(std::unique_ptr<File> file, std::atomic<bool>& fail, std::atomic<int>& delay_ms)
-        : file_(std::move(file)), fail_(fail), delay_ms_(delay_ms) {}
-    Result<size_t> read_at(uint64_t offset, uint8_t* destination, size_t bytes) override {
-      return file_->read_at(offset, destination, bytes);
-    }
-    Status write_at(uint64_t offset, const uint8_t* source, size_t bytes) override {
-      return file_->write_at(offset, source, bytes);
-    }
+        : ForwardingFile(std::move(file)), fail_(fail), delay_ms_(delay_ms) {}
     Status sync_data() override {
       std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_.load()));
       if (fail_) return Status::io_error("fdatasync " + file_->path() + ": Input/output error (injected)");
       return file_->sync_data();
     }
-    Status truncate(uint64_t size_bytes) override { return file_->truncate(size_bytes); }
-    Status preallocate(uint64_t size_bytes) override { return file_->preallocate(size_bytes); }
-    Result<uint64_t> size() override { return file_->size(); }
-    const std::string& path() const override { return file_->path(); }
 
    private:
-    std::unique_ptr<File> file_;
     std::atomic<bool>& fail_;
     std::atomic<int>& delay_ms_;
   };

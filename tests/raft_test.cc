@@ -396,6 +396,26 @@ std::vector<Entry> entries(std::initializer_list<uint64_t> terms) {
   return log;
 }
 
+// A node of a three-voter cluster in term 2 holding entries 1..3, for the commit-durable check.
+NodeState commit_check_state(uint64_t id, Role role, uint64_t commit, uint64_t durable, bool repairing = false) {
+  NodeState node;
+  node.id = id;
+  node.current_term = 2;
+  node.role = role;
+  node.commit_index = commit;
+  node.log_terms = {1, 2, 2};
+  node.last_index = 3;
+  node.durable_index = durable;
+  node.repairing = repairing;
+  if (role == Role::leader) node.voters = {1, 2, 3};
+  return node;
+}
+
+bool names_commit_not_durable(const std::vector<std::string>& violations) {
+  return std::any_of(violations.begin(), violations.end(),
+                     [](const std::string& v) { return v.find("commit not durable on a majority") != std::string::npos; });
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(raft)
@@ -961,22 +981,10 @@ BOOST_AUTO_TEST_CASE(invariant_checker_detects_log_and_commit_violations) {
 // leader's commit index with the durable indexes last seen of its voters (down nodes keep
 // theirs: what was synced survives the crash).
 BOOST_AUTO_TEST_CASE(invariant_checker_detects_a_commit_not_durable_on_a_majority) {
-  auto state = [](uint64_t id, Role role, uint64_t commit, uint64_t durable) {
-    NodeState node;
-    node.id = id;
-    node.current_term = 2;
-    node.role = role;
-    node.commit_index = commit;
-    node.log_terms = {1, 2, 2};
-    node.last_index = 3;
-    node.durable_index = durable;
-    if (role == Role::leader) node.voters = {1, 2, 3};
-    return node;
+  const auto state = [](uint64_t id, Role role, uint64_t commit, uint64_t durable, bool repairing = false) {
+    return commit_check_state(id, role, commit, durable, repairing);
   };
-  auto has = [](const std::vector<std::string>& violations) {
-    return std::any_of(violations.begin(), violations.end(),
-                       [](const std::string& v) { return v.find("commit not durable on a majority") != std::string::npos; });
-  };
+  const auto has = names_commit_not_durable;
   InvariantChecker checker;
   // Leader 1 has 3 durable, follower 2 has it durable: 2 of 3 hold index 3.
   BOOST_TEST(!has(checker.observe({state(1, Role::leader, 3, 3), state(2, Role::follower, 1, 3), state(3, Role::follower, 1, 1)})));
@@ -996,23 +1004,10 @@ BOOST_AUTO_TEST_CASE(invariant_checker_detects_a_commit_not_durable_on_a_majorit
 // without the repair is one. Found by the 10,000-seed soak (seeds 1978, 2690, 3301 and 3888:
 // a bit flip or a misdirected write just before the leader's commit rose).
 BOOST_AUTO_TEST_CASE(invariant_checker_credits_a_repairing_voter_with_what_it_held_before_the_fault) {
-  auto state = [](uint64_t id, Role role, uint64_t commit, uint64_t durable, bool repairing = false) {
-    NodeState node;
-    node.id = id;
-    node.current_term = 2;
-    node.role = role;
-    node.commit_index = commit;
-    node.log_terms = {1, 2, 2};
-    node.last_index = 3;
-    node.durable_index = durable;
-    node.repairing = repairing;
-    if (role == Role::leader) node.voters = {1, 2, 3};
-    return node;
+  const auto state = [](uint64_t id, Role role, uint64_t commit, uint64_t durable, bool repairing = false) {
+    return commit_check_state(id, role, commit, durable, repairing);
   };
-  auto has = [](const std::vector<std::string>& violations) {
-    return std::any_of(violations.begin(), violations.end(),
-                       [](const std::string& v) { return v.find("commit not durable on a majority") != std::string::npos; });
-  };
+  const auto has = names_commit_not_durable;
   for (bool repairing : {true, false}) {
     BOOST_TEST_CONTEXT("follower 2 repairing: " << repairing) {
       InvariantChecker checker;

@@ -20,6 +20,7 @@
 #include "storage/env.h"
 #include "storage/wal.h"
 #include "storage/wal_format.h"
+#include "tests/support/forwarding_env.h"
 #include "tests/support/print.h"
 #include "tests/support/temp_dir.h"
 
@@ -116,7 +117,7 @@ SnapshotMetadata make_snapshot(uint64_t index, uint64_t term) {
 
 // Passes everything to posix_env() and records each write to a segment file: where, how
 // long, and whether it was all zeros (a record never is: its header holds a length and CRC).
-class WriteLogEnv final : public Env {
+class WriteLogEnv final : public testing::ForwardingEnv {
  public:
   struct Write {
     std::string path;
@@ -127,37 +128,21 @@ class WriteLogEnv final : public Env {
   std::vector<Write> writes;
 
   Result<std::unique_ptr<File>> open_file(const std::string& path, OpenMode mode) override {
-    KV_ASSIGN_OR_RETURN(std::unique_ptr<File> file, posix_env().open_file(path, mode));
+    KV_ASSIGN_OR_RETURN(std::unique_ptr<File> file, base_.open_file(path, mode));
     return std::unique_ptr<File>(new LoggedFile(std::move(file), writes));
   }
-  Status sync_dir(const std::string& directory) override { return posix_env().sync_dir(directory); }
-  Status rename(const std::string& from, const std::string& to) override { return posix_env().rename(from, to); }
-  Status remove(const std::string& path) override { return posix_env().remove(path); }
-  Result<std::vector<std::string>> list(const std::string& directory) override { return posix_env().list(directory); }
-  Status create_dir(const std::string& directory) override { return posix_env().create_dir(directory); }
-  bool exists(const std::string& path) override { return posix_env().exists(path); }
-  Result<std::unique_ptr<FileLock>> lock(const std::string& path) override { return posix_env().lock(path); }
 
  private:
-  class LoggedFile final : public File {
+  class LoggedFile final : public testing::ForwardingFile {
    public:
-    LoggedFile(std::unique_ptr<File> file, std::vector<Write>& writes) : file_(std::move(file)), writes_(writes) {}
-    Result<size_t> read_at(uint64_t offset, uint8_t* destination, size_t bytes) override {
-      return file_->read_at(offset, destination, bytes);
-    }
+    LoggedFile(std::unique_ptr<File> file, std::vector<Write>& writes) : ForwardingFile(std::move(file)), writes_(writes) {}
     Status write_at(uint64_t offset, const uint8_t* source, size_t bytes) override {
       const bool zeros = std::all_of(source, source + bytes, [](uint8_t byte) { return byte == 0; });
       writes_.push_back(Write{file_->path(), offset, bytes, zeros});
       return file_->write_at(offset, source, bytes);
     }
-    Status sync_data() override { return file_->sync_data(); }
-    Status truncate(uint64_t size_bytes) override { return file_->truncate(size_bytes); }
-    Status preallocate(uint64_t size_bytes) override { return file_->preallocate(size_bytes); }
-    Result<uint64_t> size() override { return file_->size(); }
-    const std::string& path() const override { return file_->path(); }
 
    private:
-    std::unique_ptr<File> file_;
     std::vector<Write>& writes_;
   };
 };
