@@ -145,6 +145,11 @@ void start_node(caf::actor_system& system, NodeConfig config, std::function<void
   system.spawn<NodeStarter>(std::move(config), std::move(done));
 }
 
+void use_node_scheduler(caf::actor_system_config& config, size_t workers) {
+  config.set("scheduler.policy", caf::atom("sharing"));
+  config.set("scheduler.max-threads", workers);
+}
+
 void stop_node(const NodeHandles& handles, caf::exit_reason reason) {
   if (handles.gateway) caf::anon_send_exit(handles.gateway, reason);
   if (handles.raft_node) caf::anon_send_exit(handles.raft_node, reason);

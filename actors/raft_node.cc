@@ -11,6 +11,7 @@
 #include "actors/client_addresses.h"
 #include "actors/client_protocol.h"
 #include "actors/raft_wire.h"
+#include "actors/snapshot_send.h"
 #include "actors/record_batch.h"
 #include "storage/codec.h"
 
@@ -836,28 +837,14 @@ class RaftNodeActor : public raft_node_actor::base {
     uint64_t index = 0;
     uint64_t term = 0;
     uint64_t total_bytes = 0;   // known after the first read
-    uint64_t next_offset = 0;   // next byte to read and send
-    uint64_t acked_offset = 0;  // the follower has every byte below this
+    SnapshotSendWindow window;  // what to send next, what the follower holds (snapshot_send.h)
     bool reading = false;       // one read from the snapshotter at a time
     uint32_t idle_ticks = 0;
     uint64_t epoch = 0;         // tells replies of an abandoned transfer apart
     caf::actor_clock::time_point started;  // the actor clock: virtual in the simulator
     uint64_t sent_bytes = 0;    // chunk bytes sent so far, resent ones included (pacing)
     bool paced = false;         // waiting for the byte rate to allow the next chunk
-    // Each rewind to an earlier offset starts a new round; chunks carry it and answers echo it,
-    // so answers to chunks sent before a rewind rewind nothing again. Without it every answer
-    // to a stale or duplicated chunk rewound and re-sent the window, and the chunks in flight
-    // multiplied (simulator seed 9288: a follower whose writes failed).
-    uint64_t round = 1;
-    bool restart_on_tick = false;  // the follower failed a write: start over at the next tick
   };
-
-  // Sends the transfer back to `offset` in a new round.
-  static void rewind(OutgoingTransfer& transfer, uint64_t offset) {
-    ++transfer.round;
-    transfer.acked_offset = std::min(transfer.acked_offset, offset);
-    transfer.next_offset = offset;
-  }
 
   // RaftNodeConfig::snapshot_send_bytes_per_second: may the transfer send another chunk now?
   // One chunk of burst; the budget grows with the time since the transfer started.
@@ -914,15 +901,14 @@ class RaftNodeActor : public raft_node_actor::base {
     auto found = transfers_.find(peer);
     if (found == transfers_.end()) return;
     OutgoingTransfer& transfer = found->second;
-    if (transfer.reading || transfer.restart_on_tick) return;
+    if (transfer.reading) return;
     const uint64_t window = config_.snapshot_chunk_bytes * config_.snapshot_chunks_in_flight_max;
-    if (transfer.total_bytes > 0 && transfer.next_offset >= transfer.total_bytes) return;
-    if (transfer.next_offset >= transfer.acked_offset + window) return;
+    if (!transfer.window.may_send(window, transfer.total_bytes)) return;
     transfer.paced = !within_send_rate(transfer);
     if (transfer.paced) return;  // the next tick tries again
     transfer.reading = true;
     const uint64_t epoch = transfer.epoch;
-    const uint64_t offset = transfer.next_offset;
+    const uint64_t offset = transfer.window.next_offset();
     request(persistence_->snapshotter(), caf::infinite, snapshot_read_atom_v, transfer.index, transfer.term, offset,
             config_.snapshot_chunk_bytes)
         .then(
@@ -932,7 +918,7 @@ class RaftNodeActor : public raft_node_actor::base {
               OutgoingTransfer& transfer = found->second;
               transfer.reading = false;
               transfer.total_bytes = total_bytes;
-              if (offset != transfer.next_offset) return pump_transfer(peer);  // rewound meanwhile
+              if (offset != transfer.window.next_offset()) return pump_transfer(peer);  // rewound meanwhile
               raft::Message message;
               message.type = raft::MessageType::snapshot_chunk;
               message.from = core_.id();
@@ -942,10 +928,10 @@ class RaftNodeActor : public raft_node_actor::base {
               message.snapshot_term = transfer.term;
               message.leader_commit = core_.commit_index();
               message.chunk_offset = offset;
-              message.chunk_round = transfer.round;
+              message.chunk_round = transfer.window.round();
               message.chunk_total_bytes = total_bytes;
               message.chunk_done = offset + chunk.bytes.size() >= total_bytes;
-              transfer.next_offset = offset + chunk.bytes.size();
+              transfer.window.sent(chunk.bytes.size());
               transfer.sent_bytes += chunk.bytes.size();
               message.chunk_data = std::move(chunk.bytes);
               send_message(message);
@@ -966,27 +952,10 @@ class RaftNodeActor : public raft_node_actor::base {
     if (found == transfers_.end()) return;
     OutgoingTransfer& transfer = found->second;
     if (message.snapshot_index != transfer.index || message.snapshot_term != transfer.term) return;
-    if (message.chunk_round != 0 && message.chunk_round != transfer.round) return;  // sent before a rewind
-    if (message.chunk_error) {
-      // The follower dropped what it had (a failed write or verification): start over, at the
-      // next tick rather than at once (a follower whose disk fails would answer every chunk
-      // so). It is no progress: a transfer that only fails is abandoned after its idle ticks.
-      rewind(transfer, message.chunk_offset);
-      transfer.acked_offset = message.chunk_offset;
-      transfer.restart_on_tick = true;
-      return;
-    }
+    const SnapshotSendWindow::Answer answer = transfer.window.on_answer(message, transfer.total_bytes);
+    if (answer == SnapshotSendWindow::Answer::ignored || answer == SnapshotSendWindow::Answer::failed) return;
     transfer.idle_ticks = 0;
-    // chunk_offset: the follower holds every byte below it; reject_index: the chunk answered.
-    if (message.reject_index > message.chunk_offset) {
-      // It expects an earlier byte than the chunk it answers: a chunk was lost or reordered,
-      // or the follower restarted. Go back to what it expects.
-      transfer.acked_offset = message.chunk_offset;
-      if (message.chunk_offset < transfer.next_offset) rewind(transfer, message.chunk_offset);
-    } else if (message.chunk_offset > transfer.acked_offset) {
-      transfer.acked_offset = message.chunk_offset;
-    }
-    if (transfer.total_bytes > 0 && transfer.acked_offset >= transfer.total_bytes && message.chunk_done) {
+    if (answer == SnapshotSendWindow::Answer::complete) {
       const double seconds =
           std::chrono::duration<double>(clock().now() - transfer.started).count();
       char line[160];
@@ -1002,26 +971,25 @@ class RaftNodeActor : public raft_node_actor::base {
 
   void tick_transfers() {
     std::vector<uint64_t> abandoned;
-    std::vector<uint64_t> paced;
+    std::vector<uint64_t> to_pump;  // held back by the byte rate, or restarting after a failure
     for (auto& [peer, transfer] : transfers_) {
       if (transfer.paced) {
         transfer.idle_ticks = 0;  // held back by the byte rate, not stalled
-        paced.push_back(peer);
+        to_pump.push_back(peer);
         continue;
       }
       ++transfer.idle_ticks;
-      if (transfer.restart_on_tick) {
-        transfer.restart_on_tick = false;
-        if (transfer.idle_ticks < config_.snapshot_transfer_idle_ticks_max) paced.push_back(peer);
+      if (transfer.window.tick() && transfer.idle_ticks < config_.snapshot_transfer_idle_ticks_max) {
+        to_pump.push_back(peer);
       }
       if (transfer.idle_ticks >= config_.snapshot_transfer_idle_ticks_max) {
         abandoned.push_back(peer);
       } else if (transfer.idle_ticks == config_.snapshot_transfer_idle_ticks_max / 2 && !transfer.reading) {
-        rewind(transfer, transfer.acked_offset);  // the unacknowledged tail may be lost: resend it
+        transfer.window.rewind(transfer.window.acked_offset());  // the unacknowledged tail may be lost: resend it
         pump_transfer(peer);
       }
     }
-    for (uint64_t peer : paced) pump_transfer(peer);
+    for (uint64_t peer : to_pump) pump_transfer(peer);
     for (uint64_t peer : abandoned) abandon_transfer(peer, "no progress for " + std::to_string(config_.snapshot_transfer_idle_ticks_max) + " ticks");
   }
 

@@ -10,6 +10,7 @@
 #include <iostream>
 #include <memory>
 
+#include "actors/node.h"
 #include "actors/persistence.h"
 #include "apps/cli.h"
 #include "apps/commands.h"
@@ -67,10 +68,7 @@ double percentile(std::vector<double>& values, double fraction) {
 int bench_wal_group_main(uint64_t entries, uint64_t value_bytes, uint64_t writers, const std::string& directory) {
   caf::actor_system_config config;
   add_message_types(config);
-  // The scheduler a node runs (apps/node_command.cc, --threads 1): one shared queue, one
-  // worker, the persistence actors on their own threads.
-  config.set("scheduler.policy", caf::atom("sharing"));
-  config.set("scheduler.max-threads", size_t{1});
+  use_node_scheduler(config, 1);  // as `keyval node` runs by default (--threads 1)
   caf::actor_system system{config};
   PersistenceConfig persistence_config;
   persistence_config.data_directory = directory;

@@ -555,11 +555,7 @@ int run_node(const NodeOptions& options, NodeLog& log) {
   system_config.load<caf::io::middleman>();
   system_config.set("logger.verbosity", caf::atom("quiet"));
   system_config.set("middleman.enable-automatic-connections", false);
-  // One shared queue and few workers: the persistence actors run on their own threads, and
-  // work-stealing workers polling for jobs cost a small machine more CPU than they save
-  // (docs/BENCHMARKS.md, "Where the time goes").
-  system_config.set("scheduler.policy", caf::atom("sharing"));
-  system_config.set("scheduler.max-threads", static_cast<size_t>(options.threads));
+  use_node_scheduler(system_config, static_cast<size_t>(options.threads));
   add_message_types(system_config);
   caf::actor_system system{system_config};
 

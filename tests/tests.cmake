@@ -37,6 +37,8 @@ target_link_libraries(snapshot_file_test PRIVATE keyval_sim)  # SimDisk, for pow
 keyval_test(tools_test storage)
 keyval_test(raft_test unit)
 target_link_libraries(raft_test PRIVATE keyval_raft)
+keyval_test(snapshot_send_test unit)
+target_link_libraries(snapshot_send_test PRIVATE keyval_raft)
 keyval_test(persistence_actors_test actors)
 target_link_libraries(persistence_actors_test PRIVATE keyval_actors)
 keyval_test(raft_node_test actors)

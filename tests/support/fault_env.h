@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "storage/env.h"
+#include "tests/support/forwarding_env.h"
 
 namespace keyval::testing {
 
@@ -36,13 +37,13 @@ const char* fault_point_name(FaultPoint point);
 // Every point above but none, in order.
 std::vector<FaultPoint> all_fault_points();
 
-class FaultEnv final : public Env {
+class FaultEnv final : public ForwardingEnv {
  public:
   // Called when the armed point is reached for the `hit`-th time; if it returns, the
   // operation goes on (a torn write then returns an io_error).
   using Hook = std::function<void(FaultPoint)>;
 
-  explicit FaultEnv(Env& base) : base_(base) {}
+  explicit FaultEnv(Env& base) : ForwardingEnv(base) {}
 
   // Arms `point`: its `hit`-th occurrence (1 = the first) calls `hook`.
   void arm(FaultPoint point, uint64_t hit, Hook hook);
@@ -55,11 +56,6 @@ class FaultEnv final : public Env {
   Status sync_dir(const std::string& directory) override;
   Status rename(const std::string& from, const std::string& to) override;
   Status remove(const std::string& path) override;
-  Result<std::vector<std::string>> list(const std::string& directory) override { return base_.list(directory); }
-  Status create_dir(const std::string& directory) override { return base_.create_dir(directory); }
-  bool exists(const std::string& path) override { return base_.exists(path); }
-  Result<std::unique_ptr<FileLock>> lock(const std::string& path) override { return base_.lock(path); }
-  std::string boot_id() override { return base_.boot_id(); }
 
   // Used by the file wrapper.
   // Counts an occurrence of `point`; true when it is the armed hit (the caller then fires).
@@ -70,7 +66,6 @@ class FaultEnv final : public Env {
   Status take_space(const std::string& path, uint64_t bytes);
 
  private:
-  Env& base_;
   std::atomic<uint64_t> hits_[static_cast<size_t>(FaultPoint::torn_write) + 1] = {};
   std::mutex mutex_;
   FaultPoint armed_ = FaultPoint::none;
