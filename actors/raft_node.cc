@@ -542,7 +542,7 @@ class RaftNodeActor : public raft_node_actor::base {
     const bool member = core_.is_member();
     if (was_member_ && !member) {
       log("removed from the configuration at index " + std::to_string(index) +
-          ": this node no longer votes or campaigns; stop it (its data directory is of no further use)");
+          ": this node no longer votes, nor campaigns once the removal commits; stop it then (its data directory is of no further use)");
     }
     was_member_ = member;
     // A configuration that does not list this node is an old one a joining node replays from

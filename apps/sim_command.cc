@@ -143,6 +143,7 @@ std::string result_json(const sim::SimResult& result) {
       .add("members_added", result.members_added)
       .add("members_promoted", result.members_promoted)
       .add("members_removed", result.members_removed)
+      .add("leaders_outside_configuration", result.leaders_outside_configuration)
       .add("wipes", result.wipes)
       .add("wipes_refused", result.wipes_refused)
       .add("bit_flips", result.bit_flips)
@@ -180,6 +181,7 @@ struct SeedOutcome {
   bool failed = false;
   std::string failure;  // the first violation, or why the history is not linearizable
   uint64_t media_faults = 0, repairs = 0, repairs_completed = 0, entries_refetched = 0;
+  uint64_t leaders_outside_configuration = 0;
   double wall_seconds = 0, virtual_seconds = 0;
 };
 
@@ -195,6 +197,7 @@ SeedOutcome outcome_of(const sim::SimResult& result) {
   outcome.repairs = result.repairs;
   outcome.repairs_completed = result.repairs_completed;
   outcome.entries_refetched = result.entries_refetched;
+  outcome.leaders_outside_configuration = result.leaders_outside_configuration;
   outcome.wall_seconds = result.wall_seconds;
   outcome.virtual_seconds = result.virtual_seconds;
   return outcome;
@@ -209,6 +212,7 @@ std::string encode_outcome(const SeedOutcome& outcome) {
                  {"repairs", outcome.repairs},
                  {"repairs_completed", outcome.repairs_completed},
                  {"entries_refetched", outcome.entries_refetched},
+                 {"leaders_outside_configuration", outcome.leaders_outside_configuration},
                  {"wall_s", outcome.wall_seconds},
                  {"virtual_s", outcome.virtual_seconds}};
   return json.dump();
@@ -226,6 +230,7 @@ SeedOutcome decode_outcome(const std::string& record) {
   outcome.repairs = json.at("repairs").get<uint64_t>();
   outcome.repairs_completed = json.at("repairs_completed").get<uint64_t>();
   outcome.entries_refetched = json.at("entries_refetched").get<uint64_t>();
+  outcome.leaders_outside_configuration = json.at("leaders_outside_configuration").get<uint64_t>();
   outcome.wall_seconds = json.at("wall_s").get<double>();
   outcome.virtual_seconds = json.at("virtual_s").get<double>();
   return outcome;
@@ -247,6 +252,7 @@ class SweepReport {
     repairs_ += outcome.repairs;
     repairs_completed_ += outcome.repairs_completed;
     refetched_ += outcome.entries_refetched;
+    leaders_outside_ += outcome.leaders_outside_configuration;
     wall_ += outcome.wall_seconds;
     simulated_ += outcome.virtual_seconds;
     if (!outcome.failed) return;
@@ -272,6 +278,7 @@ class SweepReport {
     cli::JsonLine line;
     line.add("seeds", runs_).add("failing", failing_).add("media_faults", media_faults_).add("repairs", repairs_)
         .add("repairs_completed", repairs_completed_).add("entries_refetched", refetched_)
+        .add("leaders_outside_configuration", leaders_outside_)
         .add("wall_s", wall_).add("virtual_s", simulated_)
         .add("sim_s_per_wall_s", wall_ > 0 ? simulated_ / wall_ : 0.0);
     if (worker_failures_ > 0) line.add("worker_failures", worker_failures_).add("seeds_not_run", seeds_not_run_);
@@ -287,6 +294,7 @@ class SweepReport {
  private:
   const cli::Flags& flags_;
   uint64_t runs_ = 0, failing_ = 0, media_faults_ = 0, repairs_ = 0, repairs_completed_ = 0, refetched_ = 0;
+  uint64_t leaders_outside_ = 0;
   uint64_t worker_failures_ = 0, seeds_not_run_ = 0;
   double wall_ = 0, simulated_ = 0;
 };

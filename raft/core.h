@@ -185,6 +185,8 @@ class Core {
   // This node is in the configuration in use (voter or learner) / votes in it.
   bool is_member() const;
   bool is_voter() const;
+  // A voter, or a voter that only an uncommitted configuration entry leaves out.
+  bool may_campaign() const;
 
   // A voter that lost its data (docs/MEMBERSHIP.md, "A voter that lost its data"). A node
   // whose directory --bootstrap just made is on probation (Metadata::probation): it neither

@@ -20,9 +20,10 @@ void Core::tick_election() {
   // §5.2: no word from a leader (or no decision) within the election timeout: campaign.
   if (election_elapsed_ < randomized_election_timeout_) return;
   // Learners and nodes outside the configuration (removed, or joining with an empty log)
-  // never campaign: they could not win, and a removed node would only disturb the others.
+  // do not campaign: they could not win, and a removed node would only disturb the others.
   // Their timer keeps running, so CheckQuorum's lease (in_lease) ends for them as for voters.
-  if (!is_voter()) return;
+  // A voter left out only by an uncommitted change still campaigns (may_campaign).
+  if (!may_campaign()) return;
   // A repairing node may lack committed entries: it waits for a leader to repair it.
   if (in_repair()) return;
   campaign(config_.pre_vote);
@@ -34,7 +35,7 @@ void Core::campaign(bool pre_vote, bool leadership_transfer) {
   } else {
     become_candidate();
   }
-  KV_ASSERT(is_voter());
+  KV_ASSERT(may_campaign());
   const MessageType type = pre_vote ? MessageType::pre_vote : MessageType::request_vote;
   for (uint64_t peer : voter_ids(configuration_)) {
     if (peer == config_.node_id) continue;
@@ -233,9 +234,10 @@ void Core::check_election_result() {
     }
   }
   // Our own vote: a pre-vote costs nothing; a real vote counts once it is durable, or a
-  // crash could let us vote again in this term for someone else (§5.1).
-  if (role_ == Role::pre_candidate) granted += 1;
-  if (role_ == Role::candidate && durable_metadata_.current_term == metadata_.current_term &&
+  // crash could let us vote again in this term for someone else (§5.1). A candidate that
+  // the uncommitted configuration leaves out (may_campaign) has no vote in it to count.
+  if (role_ == Role::pre_candidate && is_voter()) granted += 1;
+  if (role_ == Role::candidate && is_voter() && durable_metadata_.current_term == metadata_.current_term &&
       durable_metadata_.voted_for == metadata_.voted_for) {
     granted += 1;
   }

@@ -133,7 +133,8 @@ void Core::sync_progress() {
 
 void Core::step_down_if_removed() {
   // §4.2.2: a leader that is no longer a voter of its committed configuration steps down. The
-  // leader never proposes its own removal (remove_leader): this guards the rule, defensively.
+  // leader never proposes its own removal (remove_leader), but a voter whose removal another
+  // leader appended may be elected before it commits (may_campaign) and commit it itself.
   if (role_ == Role::leader && commit_index_ >= configuration_index_ && !is_voter(config_.node_id)) {
     become_follower(metadata_.current_term, 0);
   }
@@ -156,6 +157,19 @@ std::vector<uint64_t> Core::configuration_entry_indexes() const {
 }
 
 bool Core::is_voter() const { return is_voter(config_.node_id); }
+
+bool Core::may_campaign() const {
+  if (is_voter()) return true;
+  // Thesis §4.2.2: a server that is not part of its own latest configuration still starts
+  // elections while that configuration is uncommitted, for it may be needed until then. A
+  // voter whose removal is appended but not committed may hold the only copy, among the
+  // voters that can vote, of the entry that removes it: without its candidacy no leader
+  // could be elected (simulator seed 417). It counts the votes of the latest configuration,
+  // in which it has none of its own, leads without counting itself (maybe_commit,
+  // check_quorum, release_reads), and steps down once its removal commits.
+  return configuration_index_ > commit_index_ &&
+         raft::is_voter(configuration_at(configuration_index_ - 1), config_.node_id);
+}
 bool Core::is_voter(uint64_t id) const { return raft::is_voter(configuration_, id); }
 
 ConfChangeRefusal Core::check_conf_change(ConfChangeKind kind, const Member& member, std::string* why) const {

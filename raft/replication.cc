@@ -369,12 +369,14 @@ void Core::maybe_commit() {
   const bool current_term = log_.term_at(replicated_index) == metadata_.current_term;
   if (!current_term && config_.planted_bug != PlantedBug::commit_old_term) return;
   commit_index_ = replicated_index;
+  // Tell followers now rather than at the next heartbeat. A member whose removal just
+  // committed hears it too (it holds the entry: its Progress lasted until now), so it stops
+  // campaigning (may_campaign); a leader whose own removal committed tells the others.
+  for (auto& [peer, progress] : progress_) send_append(peer, true);
   // A committed removal drops the removed member's Progress; §4.2.2 for ourselves.
   sync_progress();
   step_down_if_removed();
   if (role_ != Role::leader) return;
-  // Tell followers now rather than at the next heartbeat.
-  for (auto& [peer, progress] : progress_) send_append(peer, true);
   if (!reads_before_commit_.empty()) {
     std::vector<uint64_t> waiting = std::move(reads_before_commit_);
     reads_before_commit_.clear();

@@ -248,6 +248,13 @@ class Simulator final : public SimCluster {
         transfer_asked_.reset();
       }
       if (core.role() == raft::Role::leader) observe_configuration(core);
+      if (core.role() == raft::Role::leader && !core.is_voter() &&
+          leaders_outside_.insert({node, core.current_term()}).second) {
+        ++result_.leaders_outside_configuration;
+        trace("node " + std::to_string(node) + " leads term " + std::to_string(core.current_term()) +
+              " outside its configuration (its removal at index " + std::to_string(core.configuration_index()) +
+              " is not committed yet)");
+      }
       if (!core.refusal().empty() && refused_.insert(node).second) {
         ++result_.wipes_refused;
         trace("node " + std::to_string(node) + " refuses to take part: " + core.refusal());
@@ -523,6 +530,7 @@ class Simulator final : public SimCluster {
   std::map<uint64_t, uint64_t> to_retire_;  // removed by a committed configuration: when to stop it
   // Wiped voters that refused to take part (the wrong procedure): stopped, to be removed.
   std::set<uint64_t> refused_;
+  std::set<std::pair<uint64_t, uint64_t>> leaders_outside_;  // (node, term): led outside its configuration
   std::set<uint64_t> joined_, promoted_;  // spares seen in a configuration / as voters
   std::vector<uint64_t> current_voters_;  // the serving leader's latest configuration's voters
   std::vector<std::unique_ptr<SimNode>> nodes_;

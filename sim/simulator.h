@@ -116,6 +116,9 @@ struct SimResult {
   // removed (and then stopped for good).
   uint64_t member_changes = 0;
   uint64_t members_added = 0, members_promoted = 0, members_removed = 0;
+  // Leaderships (node, term) of a voter that only an uncommitted removal left out: elected to
+  // commit its own removal (raft::Core::may_campaign, thesis §4.2.2).
+  uint64_t leaders_outside_configuration = 0;
   // The wrong procedure (docs/MEMBERSHIP.md): a voter's data wiped and the node started again
   // under its id with --bootstrap; how many of those it refused (a peer had counted it).
   uint64_t wipes = 0, wipes_refused = 0;

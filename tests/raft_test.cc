@@ -1823,6 +1823,54 @@ BOOST_AUTO_TEST_CASE(removed_node_does_not_campaign) {
   BOOST_TEST(count_sent(cluster, [](const Message& m) { return m.from == 3 && m.vote_granted; }) == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(a_voter_only_an_uncommitted_removal_leaves_out_campaigns_commits_it_and_steps_down) {
+  // Simulator seed 417, reduced. Leader 4 of voters 1..4 appends the removal of node 1, which
+  // only node 1 receives, and is lost. Nodes 2 and 3 lack the entry: node 1 refuses them (it
+  // is outside its own latest configuration, so it grants no vote), and two votes of four
+  // elect no one. Only node 1 can lead: it counts the votes of the configuration it holds
+  // ({2, 3, 4}: 2 and 3 are a majority), commits its own removal, and steps down.
+  Cluster cluster(4);
+  BOOST_REQUIRE(cluster.elect(4));
+  cluster.settle();
+  for (uint64_t id : {2, 3}) cluster.cut(4, id);
+  ConfChangeResult removal = cluster.node(4).propose_conf_change(ConfChangeKind::remove, peer(1));
+  BOOST_REQUIRE_MESSAGE(removal.refusal == ConfChangeRefusal::none, removal.why);
+  cluster.process(4);
+  cluster.settle();
+  BOOST_REQUIRE(cluster.node(1).log().last_index() == removal.index);
+  BOOST_REQUIRE(!cluster.node(1).is_member());
+  BOOST_REQUIRE(cluster.node(1).may_campaign());
+  for (uint64_t id : {2, 3}) BOOST_REQUIRE(cluster.node(id).log().last_index() < removal.index);
+  BOOST_REQUIRE(cluster.node(4).commit_index() < removal.index);
+  const uint64_t old_term = cluster.node(4).current_term();
+  cluster.isolate(4);
+
+  cluster.sent.clear();
+  uint64_t leader = 0;
+  for (int round = 0; round < 300 && leader == 0; ++round) {
+    for (uint64_t id : {1, 2, 3}) {
+      cluster.tick(id);
+      cluster.settle();
+    }
+    for (uint64_t id : {2, 3}) {
+      if (cluster.node(id).role() == Role::leader && cluster.node(id).current_term() > old_term) leader = id;
+    }
+  }
+  // Node 1 led (it sent appends in a newer term: it won, committed and stepped down within
+  // one round of deliveries)...
+  BOOST_TEST(count_sent(cluster, [&](const Message& m) {
+               return m.from == 1 && m.type == MessageType::append_entries && m.term > old_term;
+             }) > 0u);
+  BOOST_TEST(cluster.node(1).role() == Role::follower);  // ...and stepped down
+  BOOST_TEST(cluster.node(1).commit_index() >= removal.index);
+  BOOST_TEST(!cluster.node(1).may_campaign());  // its removal committed: it campaigns no more
+  BOOST_REQUIRE(leader != 0);  // a voter of {2, 3, 4} leads
+  BOOST_TEST(cluster.node(leader).commit_index() >= removal.index);
+  BOOST_TEST((voters_of(cluster.node(leader)) == std::vector<uint64_t>{2, 3, 4}));
+  BOOST_TEST(commits(cluster, leader, "after the removal"));
+  BOOST_TEST(cluster.violations().empty());
+}
+
 BOOST_AUTO_TEST_CASE(joining_node_with_empty_log_neither_campaigns_nor_votes) {
   Cluster cluster(4, 1, members_tweak(3));
   for (int tick = 0; tick < 100; ++tick) cluster.tick(4);
