@@ -106,6 +106,7 @@ class Simulator final : public SimCluster {
     for (uint64_t id = 1; id <= options.nodes; ++id) voters_.push_back(id);
     ids_ = voters_;
     current_voters_ = voters_;
+    committed_voters_ = voters_;
     if (controller_ != nullptr || options_.faults == FaultMode::all) {
       for (uint64_t id = options.nodes + 1; id <= options.nodes + options.spare_nodes; ++id) {
         ids_.push_back(id);
@@ -341,11 +342,17 @@ class Simulator final : public SimCluster {
   }
   // Crashes keep a majority of the voters up, so the cluster keeps making progress.
   bool may_take_down() const {
+    // Both the leader's latest configuration and its committed one: the latest may be lost
+    // with its leader (seed 4818: a budget counted on an uncommitted removal of a repairing
+    // voter let a second voter be wiped, and the committed configuration had no majority).
+    return budget_left(current_voters_) && budget_left(committed_voters_);
+  }
+  bool budget_left(const std::vector<uint64_t>& voters) const {
     size_t down = 0;
     // A node repairing a damaged WAL votes for no one: as good as down for elections.
     // A wiped voter refuses soon after its restart (its probation): down from the wipe on.
-    for (uint64_t id : current_voters_) down += node(id).up() && id != media_damaged_ && wiped_.count(id) == 0 ? 0 : 1;
-    return down < (current_voters_.size() - 1) / 2;
+    for (uint64_t id : voters) down += node(id).up() && id != media_damaged_ && wiped_.count(id) == 0 ? 0 : 1;
+    return down < (voters.size() - 1) / 2;
   }
   // Whether removing `removed` from `voters` leaves the crash budget may_take_down keeps: fewer
   // than (n - 1) / 2 of the remaining voters down, repairing or refused. A fault injected before
@@ -393,6 +400,8 @@ class Simulator final : public SimCluster {
       }
     }
     if (!voters.empty()) current_voters_ = voters;
+    const std::vector<uint64_t> committed = raft::voter_ids(core.configuration_at(core.commit_index()));
+    if (!committed.empty()) committed_voters_ = committed;
     if (core.configuration_index() > core.commit_index()) return;
     for (uint64_t id : ids_) {
       if (!active(id) || raft::find_member(members, id) != nullptr) continue;
@@ -533,6 +542,7 @@ class Simulator final : public SimCluster {
   std::set<std::pair<uint64_t, uint64_t>> leaders_outside_;  // (node, term): led outside its configuration
   std::set<uint64_t> joined_, promoted_;  // spares seen in a configuration / as voters
   std::vector<uint64_t> current_voters_;  // the serving leader's latest configuration's voters
+  std::vector<uint64_t> committed_voters_;  // and its committed configuration's
   std::vector<std::unique_ptr<SimNode>> nodes_;
   std::vector<std::unique_ptr<SimClient>> clients_;
   History history_;
