@@ -112,7 +112,7 @@ int main(int argc, char** argv) {
   if (command == "leader") return keyval::commands::leader_main(rest);
   if (command == "member") return keyval::commands::member_main(rest);
   if (command == "--version" || command == "-V") {
-    std::cout << "keyval " << keyval::cli::version() << "\n";
+    std::cout << "keyval " << keyval::cli::version() << "\nallocator: " << KEYVAL_ALLOCATOR << "\n";
     return keyval::cli::exit_ok;
   }
   if (command == "help" || command == "--help" || command == "-h") {

@@ -15,6 +15,7 @@ packages=(
   libcli11-dev                    # CLI11: command-line parsing and --help
   nlohmann-json3-dev              # nlohmann/json: JSON output and input
   libspdlog-dev                   # spdlog: log lines and levels
+  libjemalloc-dev                 # jemalloc: the keyval binary's allocator (docs/DATAPATH.md)
   redis-tools redis-server python3-redis  # the Redis gateway's tests drive it with real Redis tools
   prometheus                      # promtool and a real scraper for the metrics endpoint's tests
 )

@@ -253,6 +253,18 @@ BOOST_AUTO_TEST_CASE(dump_of_a_data_directory_lists_its_wal) {
   BOOST_TEST(run.last_line().find("\"last_index\":300") != std::string::npos, run.last_line());
 }
 
+// keyval --version names the allocator the binary was linked with, and it is the one that
+// allocates: jemalloc prints its statistics at exit when MALLOC_CONF asks, glibc never does.
+BOOST_AUTO_TEST_CASE(the_binary_allocates_with_the_allocator_its_version_names) {
+  Run version = run_keyval("--version");
+  BOOST_REQUIRE(version.exit_code == 0);
+  const bool jemalloc = version.output.find("allocator: jemalloc") != std::string::npos;
+  Run stats = keyval::testing::run_shell(std::string("MALLOC_CONF=stats_print:true ") + std::getenv("KEYVAL_BINARY") + " --version");
+  BOOST_TEST(stats.exit_code == 0, stats.output);
+  BOOST_TEST((stats.output.find("jemalloc statistics") != std::string::npos) == jemalloc,
+             version.output << "---\n" << stats.output.substr(0, 400));
+}
+
 // Every command and subcommand answers --help (exit 0) with its usage and every flag with its
 // default; keyval --version names the version.
 BOOST_AUTO_TEST_CASE(every_command_has_help_listing_flags_with_defaults) {
@@ -260,6 +272,7 @@ BOOST_AUTO_TEST_CASE(every_command_has_help_listing_flags_with_defaults) {
   BOOST_TEST(version.exit_code == 0, version.output);
   BOOST_TEST(version.output.find("keyval ") == 0, version.output);
   BOOST_TEST(version.output.find('.') != std::string::npos, version.output);
+  BOOST_TEST(version.output.find("\nallocator: ") != std::string::npos, version.output);
   for (const char* command :
        {"demo", "wal dump", "wal verify", "bench wal", "bench store", "bench recovery", "bench kv", "bench snapshot",
         "bench size", "bench transfer", "bench replace", "sim", "node", "cluster start", "cluster demo",
