@@ -105,7 +105,11 @@ Command command_of(const ClientRequest& request) {
   command.sequence = request.sequence;
   command.key = request.key;
   switch (request.op) {
-    case ClientOp::put: command.kind = CommandKind::put; command.value = request.value; break;
+    case ClientOp::put:
+      command.kind = CommandKind::put;
+      command.value = request.value;
+      command.blind = request.blind;
+      break;
     case ClientOp::del: command.kind = CommandKind::erase; break;
     case ClientOp::cas:
       command.kind = CommandKind::cas;

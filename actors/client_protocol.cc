@@ -113,6 +113,7 @@ void fill_request(schema::ClientRequest::Builder out, const ClientRequest& reque
       auto put = out.initPut();
       put.setKey(as_data(request.key));
       put.setValue(as_data(request.value));
+      put.setBlind(request.blind);
       return;
     }
     case ClientOp::get: out.initGet().setKey(as_data(request.key)); return;
@@ -189,6 +190,7 @@ Status read_op(schema::ClientRequest::Reader in, ClientRequest* request) {
       request->op = ClientOp::put;
       request->key = as_string(in.getPut().getKey());
       request->value = as_string(in.getPut().getValue());
+      request->blind = in.getPut().getBlind();
       return Status::ok();
     case schema::ClientRequest::GET:
       request->op = ClientOp::get;
@@ -513,7 +515,7 @@ uint64_t directory_fingerprint(const std::vector<ClientMember>& members) {
 bool ClientRequest::operator==(const ClientRequest& other) const {
   return request_id == other.request_id && client_id == other.client_id && sequence == other.sequence &&
          op == other.op && key == other.key && value == other.value && expected == other.expected &&
-         hash == other.hash && snapshot_index == other.snapshot_index && snapshot_term == other.snapshot_term &&
+         blind == other.blind && hash == other.hash && snapshot_index == other.snapshot_index && snapshot_term == other.snapshot_term &&
          chunk_offset == other.chunk_offset && transfer_target == other.transfer_target &&
          member_id == other.member_id && member_peer_address == other.member_peer_address &&
          member_client_address == other.member_client_address && member_learner == other.member_learner &&

@@ -50,6 +50,7 @@ struct ClientRequest {
   std::string key;                      // put, get, del, cas
   std::string value;                    // put: the value; cas: the new value
   std::optional<std::string> expected;  // cas: the value required (nullopt: the key must be absent)
+  bool blind = false;                   // put: the answer need not carry the value replaced
   bool hash = false;                    // status: also the key-value state's hash (slow: reads it all)
   // snapshot_chunk: the snapshot (as snapshot_begin named it) and the file offset to read from.
   uint64_t snapshot_index = 0;

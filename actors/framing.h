@@ -19,9 +19,11 @@ inline void write_frame_header(uint8_t* header, uint32_t payload_bytes) {
 }
 
 inline void append_frame_header(std::vector<uint8_t>& out, uint32_t payload_bytes) {
-  uint8_t header[frame_header_bytes];
-  write_frame_header(header, payload_bytes);
-  out.insert(out.end(), header, header + frame_header_bytes);
+  // Grown, then written in place (an insert from a local array here set off GCC 12's
+  // -Wstringop-overflow, a false positive).
+  const size_t at = out.size();
+  out.resize(at + frame_header_bytes);
+  write_frame_header(out.data() + at, payload_bytes);
 }
 
 inline uint32_t read_frame_header(const uint8_t* header) {

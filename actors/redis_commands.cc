@@ -183,6 +183,7 @@ RedisOutcome set(const std::vector<std::string>& arguments, RespWriter& out) {
   if (nx && xx) return error(out, "ERR syntax error");
   ClientRequest request = request_of(ClientOp::put, arguments[1]);
   request.value = arguments[2];
+  request.blind = !get_previous;  // SET GET answers the value replaced: read it
   if (nx || xx) {
     request.op = ClientOp::put_many;
     request.keys = {arguments[1]};

@@ -113,6 +113,8 @@ class KvClient {
   // Each returns the ok response (its fields hold the answer: found, value, cas_succeeded,
   // index) or an error naming why it failed: invalid_argument when the cluster rejected the
   // request, io_error when no node completed it in time (with every node's last failure).
+  // A put's answer is its index: it does not read the value it replaces (a blind put), so
+  // found is false and value empty.
   Result<ClientResponse> put(const std::string& key, const std::string& value);
   // serializable: from whichever node answers, without a ReadIndex (possibly stale).
   Result<ClientResponse> get(const std::string& key, bool serializable = false);

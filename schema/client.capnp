@@ -18,6 +18,7 @@ struct ClientRequest {
     put :group {
       key @3 :Data;
       value @4 :Data;
+      blind @41 :Bool;  # the answer need not carry the value replaced (Command.put.blind)
     }
     get :group {
       key @5 :Data;

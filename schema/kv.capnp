@@ -16,6 +16,10 @@ struct Command {
     put :group {
       key @3 :Data;
       value @4 :Data;
+      # true: the value it replaces is not read, and the result leaves it out (found false,
+      # no value): one LMDB search fewer per put (Redis SET without GET, the native put).
+      # Entries from before this field read it, as they did.
+      blind @18 :Bool;
     }
     delete :group {
       key @5 :Data;

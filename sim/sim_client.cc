@@ -119,6 +119,7 @@ void SimClient::start_op(uint64_t now_ns) {
     request.value = next_value();
     value = request.value;
   }
+  request.blind = request.op == ClientOp::put;  // as KvClient::put sends it
   if (request.op == ClientOp::cas) {
     request.expected = last_seen_[key];
     expected = request.expected;

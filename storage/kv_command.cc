@@ -58,6 +58,7 @@ Status read_command(schema::Command::Reader reader, const std::string& where, Co
       command->kind = CommandKind::put;
       command->key = as_string(reader.getPut().getKey());
       command->value = as_string(reader.getPut().getValue());
+      command->blind = reader.getPut().getBlind();
       return Status::ok();
     case schema::Command::DELETE:
       command->kind = CommandKind::erase;
@@ -136,6 +137,7 @@ std::vector<uint8_t> encode_command(const Command& command) {
         auto put = root.initPut();
         put.setKey(as_data(command.key));
         put.setValue(as_data(command.value));
+        put.setBlind(command.blind);
         break;
       }
       case CommandKind::erase: root.initDelete().setKey(as_data(command.key)); break;

@@ -41,11 +41,13 @@ struct Command {
   std::vector<std::string> values;
   PutCondition condition = PutCondition::none;
   int64_t delta = 0;  // increment: added to the key's decimal value (absent: 0)
+  // put: the value replaced is not read, and the result leaves it out (found false, no value).
+  bool blind = false;
 
   bool operator==(const Command& other) const {
     return client_id == other.client_id && sequence == other.sequence && kind == other.kind && key == other.key &&
            value == other.value && expected == other.expected && keys == other.keys && values == other.values &&
-           condition == other.condition && delta == other.delta;
+           condition == other.condition && delta == other.delta && blind == other.blind;
   }
 };
 

@@ -107,7 +107,11 @@ Result<CommandResult> execute(KvWriter& writer, const Command& command, uint64_t
   if (command.kind == CommandKind::put_many || command.kind == CommandKind::erase_many) {
     return execute_many(writer, command, std::move(result));
   }
-  KV_ASSIGN_OR_RETURN(std::optional<std::string> previous, writer.get(command.key));
+  // A blind put does not read the value it replaces (nobody asked for it).
+  std::optional<std::string> previous;
+  if (command.kind != CommandKind::put || !command.blind) {
+    KV_ASSIGN_OR_RETURN(previous, writer.get(command.key));
+  }
   result.found = previous.has_value();
   if (previous) result.value = *previous;
   switch (command.kind) {

@@ -48,6 +48,13 @@ Command put(uint64_t client_id, uint64_t sequence, std::string key, std::string 
   return command_of(client_id, sequence, CommandKind::put, std::move(key), std::move(value), std::nullopt);
 }
 
+// A put that does not read the value it replaces (Redis SET without GET, KvClient::put).
+Command blind_put(uint64_t client_id, uint64_t sequence, std::string key, std::string value) {
+  Command command = put(client_id, sequence, std::move(key), std::move(value));
+  command.blind = true;
+  return command;
+}
+
 Command erase(uint64_t client_id, uint64_t sequence, std::string key) {
   return command_of(client_id, sequence, CommandKind::erase, std::move(key), "", std::nullopt);
 }
@@ -154,7 +161,8 @@ BOOST_AUTO_TEST_CASE(commands_round_trip_through_their_encoding) {
                                          command_of(9, 1, CommandKind::noop, "", "", std::nullopt),
                                          put_many({"a", "b"}, {"1", std::string("\0", 1)}, PutCondition::all_absent, 3, 4),
                                          put_many({"a"}, {""}, PutCondition::all_present), erase_many({"a", "b", "c"}),
-                                         increment("n", INT64_MIN), increment("n", 7, 2, 3), append("k", "tail")};
+                                         increment("n", INT64_MIN), increment("n", 7, 2, 3), append("k", "tail"),
+                                         blind_put(4, 5, "k", "v")};
   for (const Command& command : commands) {
     std::vector<uint8_t> bytes = encode_command(command);
     auto decoded = decode_command(bytes.data(), bytes.size(), "test");
@@ -180,6 +188,27 @@ BOOST_AUTO_TEST_CASE(put_then_get_returns_the_value_and_reports_the_previous_one
   BOOST_CHECK_EQUAL(second.value, "a");
   BOOST_CHECK(fixture.get("k") == std::optional<std::string>("b"));
   BOOST_CHECK(!fixture.get("other").has_value());
+}
+
+BOOST_AUTO_TEST_CASE(a_blind_put_writes_without_reporting_the_value_it_replaced) {
+  Fixture fixture;
+  fixture.apply_one(entry(1, put(0, 0, "k", "a")));
+  CommandResult blind = fixture.apply_one(entry(2, blind_put(0, 0, "k", "b")));
+  BOOST_CHECK_EQUAL(status_name(blind), "ok");
+  BOOST_CHECK_EQUAL(blind.index, 2u);
+  BOOST_CHECK(!blind.found);  // "a" was there, but not read
+  BOOST_CHECK(blind.value.empty());
+  BOOST_CHECK(fixture.get("k") == std::optional<std::string>("b"));
+  // A put that asks reads it as before.
+  CommandResult seeing = fixture.apply_one(entry(3, put(0, 0, "k", "c")));
+  BOOST_CHECK(seeing.found);
+  BOOST_CHECK_EQUAL(seeing.value, "b");
+  // With a session, a retry of a blind put is answered with its first result, not applied again.
+  CommandResult first = fixture.apply_one(entry(4, blind_put(7, 1, "k", "d")));
+  fixture.apply_one(entry(5, put(0, 0, "k", "e")));
+  CommandResult retry = fixture.apply_one(entry(6, blind_put(7, 1, "k", "d")));
+  BOOST_CHECK(retry == first);
+  BOOST_CHECK(fixture.get("k") == std::optional<std::string>("e"));
 }
 
 // MSET, MSETNX, SET NX/XX (docs/REDIS.md): every key or none, under the condition.

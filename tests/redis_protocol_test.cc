@@ -255,6 +255,8 @@ BOOST_AUTO_TEST_CASE(writes_map_onto_one_request_each) {
   BOOST_CHECK_EQUAL(finish(*set_nx.outcome.step, {refused}), "$-1\r\n");
   Executed set_get = run(commands, session, {"SET", "k", "v", "GET"});
   BOOST_CHECK(set_get.outcome.step->requests[0].op == ClientOp::put);
+  BOOST_CHECK(!set_get.outcome.step->requests[0].blind);  // SET GET reads the value it replaces
+  BOOST_CHECK(run(commands, session, {"SET", "k", "v"}).outcome.step->requests[0].blind);
   BOOST_CHECK_EQUAL(finish(*set_get.outcome.step, {found("old")}), "$3\r\nold\r\n");
 
   Executed decrby = run(commands, session, {"DECRBY", "n", "5"});

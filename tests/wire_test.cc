@@ -167,6 +167,7 @@ ClientRequest sample_request(ClientOp op) {
   if (op == ClientOp::increment) request.delta = INT64_MIN;
   if (op == ClientOp::cas) request.expected = std::string("old");
   if (op == ClientOp::status) request.hash = true;
+  if (op == ClientOp::put) request.blind = true;
   if (op == ClientOp::snapshot_chunk) {
     request.snapshot_index = 4000;
     request.snapshot_term = 9;
