@@ -7,7 +7,10 @@
 // EntryType::configuration whose payload is encode_configuration_entry(...)
 // (storage/codec.h; ConfigurationEntry is in storage/types.h) and in snapshots (SnapshotMetadata::configuration). A node uses the
 // latest configuration in its log, committed or not (§4.1); a truncated configuration
-// entry rolls the node back to the one before it.
+// entry rolls the node back to the one before it. The one exception (§4.2.2): a voter that
+// only an uncommitted entry leaves out still campaigns (Core::may_campaign), since it may
+// hold the only copy of that entry among the nodes that can vote; it then leads without
+// counting itself and steps down once the entry commits.
 //
 // Why single-server changes rather than joint consensus: every change KeyVal's operators
 // make (add a learner, promote it, remove a node) moves one server, any two majorities of
