@@ -183,7 +183,6 @@ RedisOutcome set(const std::vector<std::string>& arguments, RespWriter& out) {
   if (nx && xx) return error(out, "ERR syntax error");
   ClientRequest request = request_of(ClientOp::put, arguments[1]);
   request.value = arguments[2];
-  request.blind = !get_previous;  // SET GET answers the value replaced: read it
   if (nx || xx) {
     request.op = ClientOp::put_many;
     request.keys = {arguments[1]};
@@ -192,6 +191,7 @@ RedisOutcome set(const std::vector<std::string>& arguments, RespWriter& out) {
     request.condition = static_cast<uint8_t>(nx ? PutCondition::all_absent : PutCondition::all_present);
   }
   const bool conditional = nx || xx;
+  request.blind = !conditional && !get_previous;  // SET GET answers the value replaced: read it
   return step({std::move(request)}, [conditional, get_previous](const auto& answers, RespWriter& out) {
     const ClientResponse& answer = answers[0];
     if (get_previous) {

@@ -400,9 +400,12 @@ class Simulator final : public SimCluster {
       }
     }
     if (!voters.empty()) current_voters_ = voters;
-    const std::vector<uint64_t> committed = raft::voter_ids(core.configuration_at(core.commit_index()));
-    if (!committed.empty()) committed_voters_ = committed;
-    if (core.configuration_index() > core.commit_index()) return;
+    if (core.configuration_index() > core.commit_index()) {
+      const std::vector<uint64_t> committed = raft::voter_ids(core.configuration_at(core.commit_index()));
+      if (!committed.empty()) committed_voters_ = committed;
+      return;
+    }
+    committed_voters_ = current_voters_;
     for (uint64_t id : ids_) {
       if (!active(id) || raft::find_member(members, id) != nullptr) continue;
       if (id > options_.nodes && joined_.count(id) == 0) continue;  // asked to join, not added yet

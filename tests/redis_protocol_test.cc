@@ -252,6 +252,7 @@ BOOST_AUTO_TEST_CASE(writes_map_onto_one_request_each) {
 
   Executed set_nx = run(commands, session, {"SET", "k", "v", "nx"});
   BOOST_CHECK(set_nx.outcome.step->requests[0].op == ClientOp::put_many);
+  BOOST_CHECK(!set_nx.outcome.step->requests[0].blind);  // blind is a plain put's only
   BOOST_CHECK_EQUAL(finish(*set_nx.outcome.step, {refused}), "$-1\r\n");
   Executed set_get = run(commands, session, {"SET", "k", "v", "GET"});
   BOOST_CHECK(set_get.outcome.step->requests[0].op == ClientOp::put);

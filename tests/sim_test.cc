@@ -292,8 +292,7 @@ Caught planted_bug_caught(raft::PlantedBug bug, uint64_t seeds, uint64_t nodes =
 
 // A Raft that answers votes before they are durable breaks election safety once a voter
 // crashes right after voting; the simulator's crashes at such moments must find it (4 of
-// seeds 1..60, the first at 12, since puts are blind; the first at 27 since the simulated
-// client port batches requests).
+// seeds 1..60, the first at 12, 2026-12-06; how the seeds moved: docs/SIMULATION.md).
 BOOST_AUTO_TEST_CASE(planted_vote_before_durable_is_caught_within_40_seeds) {
   Caught caught = planted_bug_caught(raft::PlantedBug::vote_before_durable, 40);
   BOOST_TEST(caught.seed != 0u, "the planted bug went unnoticed for 40 seeds");
@@ -310,12 +309,9 @@ BOOST_AUTO_TEST_CASE(planted_compact_past_commit_is_caught_within_10_seeds) {
 // A follower that acknowledges an installed snapshot before its WAL record is durable, and
 // crashes right after (the simulator crashes a node after half of such promises), comes back
 // with its old log while the leader counts it as holding the snapshot. About one seed in 10
-// catches it (`keyval sim --seeds 1..300 --nodes 3 --planted-bug snapshot-ack-before-durable
-// --jobs 2`: 57 of 600 seeds, the first at 7, since puts are blind; 58 since a committed
-// removal is told to the removed node; 60 since snapshot chunks carry their round; 41,
-// the first at 2, once the WAL wrote zeros ahead; 42 once the
-// simulated client port batched requests; 30 of 300, the first at 16, with the shipped client policy; 27 of 300, the first
-// at 59, before), so the bound leaves room for the next shift of the traces.
+// catches it (`keyval sim --seeds 1..600 --nodes 3 --planted-bug snapshot-ack-before-durable
+// --jobs 2`: 57 of 600 seeds, the first at 7, 2026-12-06; the first has been as late as 59 as
+// the traces moved, docs/SIMULATION.md), so the bound leaves room for the next shift.
 BOOST_AUTO_TEST_CASE(planted_snapshot_ack_before_durable_is_caught_within_150_seeds) {
   Caught caught = planted_bug_caught(raft::PlantedBug::snapshot_ack_before_durable, 150);
   BOOST_TEST_REQUIRE(caught.seed != 0u, "the planted bug went unnoticed for 150 seeds");
@@ -335,11 +331,9 @@ BOOST_AUTO_TEST_CASE(planted_conf_changes_at_once_is_caught_within_20_seeds) {
 // repaired it: its vote can elect a leader without an entry it helped commit. It takes a
 // media fault, a repair and an election at the wrong moments: rare, about one seed in 100
 // (`keyval sim --seeds 1..600 --nodes 3 --planted-bug vote-while-repairing --jobs 2`: seeds
-// 161, 215, 351, 589 and 594 since puts are blind; 161, 215, 256, 351, 589 and 594 since
-// snapshot chunks carry their round; 161, 215, 256, 309,
-// 351, 423, 589 and 594 once the simulated client port batched requests; 28, 50,
-// 295, 391, 513 and 550 with the shipped client policy; 114, 251, 399 and 515 before). The bound is deterministic for this code; a change that
-// moves the traces may need it found again with that sweep.
+// 161, 215, 351, 589 and 594, 2026-12-06; earlier seeds in docs/SIMULATION.md). The bound is
+// deterministic for this code; a change that moves the traces may need it found again with
+// that sweep.
 BOOST_AUTO_TEST_CASE(planted_vote_while_repairing_is_caught_within_200_seeds) {
   Caught caught = planted_bug_caught(raft::PlantedBug::vote_while_repairing, 200);
   BOOST_TEST_REQUIRE(caught.seed != 0u, "the planted bug went unnoticed for 200 seeds");
@@ -379,9 +373,7 @@ BOOST_AUTO_TEST_CASE(sweeps_run_with_several_persists_in_flight) {
 // A leader that counts its own copy of an entry before its fsync reports it durable commits
 // on fewer durable copies than a majority: the checker names it as soon as the commit index
 // rises (`keyval sim --seeds 1..30 --nodes 3 --planted-bug leader-counts-before-durable`:
-// seeds 2, 14 and 23 since puts are blind; 14, 23 and 29 since snapshot chunks carry their round; 14, 17, 23 and 29 once the
-// simulated client port batched requests; seed 2 when
-// written); with an instant disk
+// seeds 2, 14 and 23, 2026-12-06; earlier seeds in docs/SIMULATION.md); with an instant disk
 // (no fsync to overlap) 100 seeds never did.
 BOOST_AUTO_TEST_CASE(planted_leader_counts_before_durable_is_caught_within_20_seeds) {
   Caught caught = planted_bug_caught(raft::PlantedBug::leader_counts_before_durable, 20);
