@@ -65,7 +65,7 @@ struct RaftNodeConfig {
   // only once the payload applied since the last snapshot reaches 1/snapshot_size_divisor of
   // that snapshot's file size (0: no such wait). Writing snapshots then costs at most that many
   // times the log's own bytes; the byte threshold above still bounds the log whatever the state.
-  uint64_t snapshot_size_divisor = 4;
+  uint64_t snapshot_size_divisor = 1;
   std::vector<Member> members;                            // the configuration a snapshot records
   // Where this node serves clients ("HOST:PORT"), sent with every raft message so peers can
   // tell clients (actors/client_addresses.h). Empty (the simulator): nothing sent, no bytes.

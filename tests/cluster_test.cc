@@ -288,8 +288,8 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(node_command)
 
 // The entry threshold waits, for a state much larger than its entries, until the log since
-// the last snapshot holds a quarter of that snapshot's bytes (RaftNodeConfig::
-// snapshot_size_divisor): a large state is not rewritten every --snapshot-entries entries.
+// the last snapshot holds as many bytes as that snapshot (RaftNodeConfig::snapshot_size_divisor):
+// a large state is not rewritten every --snapshot-entries entries.
 BOOST_AUTO_TEST_CASE(a_large_state_is_not_rewritten_every_snapshot_entries_entries) {
   TempDir dir;
   LocalClusterOptions options;
@@ -307,7 +307,7 @@ BOOST_AUTO_TEST_CASE(a_large_state_is_not_rewritten_every_snapshot_entries_entri
   const std::string value(100, 'v');
   auto put_range = [&](uint64_t first, uint64_t count) {
     for (uint64_t i = first; i < first + count; ++i) {
-      auto put = client.put("key" + std::to_string(i % 2000), value);
+      auto put = client.put("key" + std::to_string(i % 1000), value);
       BOOST_REQUIRE_MESSAGE(put.is_ok(), put.status().to_string());
     }
   };
@@ -320,12 +320,12 @@ BOOST_AUTO_TEST_CASE(a_large_state_is_not_rewritten_every_snapshot_entries_entri
     }
     return count;
   };
-  put_range(0, 2000);  // a state of 2,000 keys (about 300 KB in a snapshot file)
+  put_range(0, 1000);  // a state of 1,000 keys (about 150 KB in a snapshot file)
   const uint64_t from = cluster.log_bytes(1);
   const uint64_t taken_before = snapshots_since(0);
-  put_range(0, 1000);  // 1,000 overwrites: ten times --snapshot-entries
+  put_range(0, 2000);  // 2,000 overwrites: twenty times --snapshot-entries
   const uint64_t taken = snapshots_since(from);
-  // The entry threshold alone would take 10; a quarter of the state's bytes is about 500 puts.
+  // The entry threshold alone would take 20; the state's bytes are about 1,000 puts' payload.
   BOOST_TEST(taken_before >= 3u, read_text(cluster.log_path(1)));
   BOOST_TEST(taken >= 1u, read_text(cluster.log_path(1)));
   BOOST_TEST(taken <= 4u, read_text(cluster.log_path(1)));
