@@ -47,16 +47,18 @@ inline std::vector<uint8_t> message_to_bytes(capnp::MessageBuilder& builder) {
   const size_t table_words = (segments.size() + 2) / 2;
   size_t words = table_words;
   for (const auto& segment : segments) words += segment.size();
-  std::vector<uint8_t> bytes(words * sizeof(capnp::word));  // zeroed: the table's padding too
+  // The table is written (its padding zeroed), the segments copied in: no byte is written
+  // twice, as zero-initialising the whole vector first would.
+  std::vector<uint8_t> bytes(table_words * sizeof(capnp::word));
+  bytes.reserve(words * sizeof(capnp::word));
   auto put_u32 = [&](size_t at, size_t value) {
     for (int i = 0; i < 4; ++i) bytes[at + i] = static_cast<uint8_t>(value >> (8 * i));
   };
   put_u32(0, segments.size() - 1);
   for (size_t i = 0; i < segments.size(); ++i) put_u32(4 * (i + 1), segments[i].size());
-  uint8_t* out = bytes.data() + table_words * sizeof(capnp::word);
   for (const auto& segment : segments) {
-    std::memcpy(out, segment.begin(), segment.size() * sizeof(capnp::word));
-    out += segment.size() * sizeof(capnp::word);
+    const auto* begin = reinterpret_cast<const uint8_t*>(segment.begin());
+    bytes.insert(bytes.end(), begin, begin + segment.size() * sizeof(capnp::word));
   }
   return bytes;
 }
@@ -81,30 +83,41 @@ inline unsigned first_segment_words(size_t fixed_words, size_t data_bytes, size_
 // glibc's calloc bypasses the per-thread cache, so on the request path each encode paid a
 // trip through the allocator's bins (and their consolidation) on top of the vector
 // returned. The builder zeroes what it used of a caller's segment when it is destroyed, so
-// the scratch is zero for the next message. An encode nested inside another on the same
-// thread, or one whose estimate (`first_segment_words`) exceeds the scratch, gets a
-// segment of its own as before.
-constexpr unsigned encode_scratch_words = 2048;  // 16 KiB per thread
+// the scratch is zero for the next message. The scratch grows to the largest estimate seen
+// (up to encode_scratch_words_max): a batch of entries (a Ready's records, an apply batch)
+// callocked a fresh segment of its own size for every encode, and the allocator handed
+// back pages the kernel had to fault in and zero, about a third of the leader's page
+// faults under pipelined SETs (docs/BENCHMARKS.md, "Encodes into a kept scratch"). An
+// encode nested inside another on the same thread, or one whose estimate
+// (`first_segment_words`) exceeds the maximum, gets a segment of its own as before.
+constexpr unsigned encode_scratch_words = 2048;            // 16 KiB per thread at first
+constexpr unsigned encode_scratch_words_max = 1u << 20;    // at most 8 MiB per thread
 
 template <class Fill>
 std::vector<uint8_t> encode_message(unsigned estimated_words, Fill&& fill) {
   struct Scratch {
-    capnp::word words[encode_scratch_words];
+    kj::Array<capnp::word> words = kj::heapArray<capnp::word>(0);
     bool busy = false;
-    Scratch() { std::memset(words, 0, sizeof words); }
   };
   thread_local Scratch scratch;
-  if (scratch.busy || estimated_words > encode_scratch_words) {
+  if (scratch.busy || estimated_words > encode_scratch_words_max) {
     capnp::MallocMessageBuilder builder(estimated_words);
     fill(static_cast<capnp::MessageBuilder&>(builder));
     return message_to_bytes(builder);
+  }
+  if (scratch.words.size() < estimated_words || scratch.words.size() == 0) {
+    size_t size = std::max<size_t>(encode_scratch_words, scratch.words.size());
+    while (size < estimated_words) size *= 2;
+    size = std::min<size_t>(size, encode_scratch_words_max);
+    scratch.words = kj::heapArray<capnp::word>(size);
+    std::memset(scratch.words.begin(), 0, size * sizeof(capnp::word));
   }
   struct Release {
     bool& busy;
     ~Release() { busy = false; }
   } release{scratch.busy};
   scratch.busy = true;
-  capnp::MallocMessageBuilder builder(kj::arrayPtr(scratch.words, encode_scratch_words));
+  capnp::MallocMessageBuilder builder(scratch.words.asPtr());
   fill(static_cast<capnp::MessageBuilder&>(builder));
   return message_to_bytes(builder);
 }

@@ -826,6 +826,26 @@ BOOST_AUTO_TEST_CASE(encode_message_reuses_its_scratch_safely) {
       BOOST_CHECK(bytes == message_to_bytes(fresh));
     }
   }
+  // Estimates beyond the first scratch grow it (a batch's encode); what follows, larger or
+  // smaller, is encoded as a fresh builder of one segment would, so the grown scratch was
+  // left zeroed and nothing of an earlier message shows through.
+  for (size_t value_bytes : {size_t{100000}, size_t{3}, size_t{300000}, size_t{20000}, size_t{3}}) {
+    const ClientRequest request = put_of(value_bytes);
+    const unsigned estimate = first_segment_words(16, value_bytes + 1, 2);
+    std::vector<uint8_t> bytes = encode_message(estimate, [&](capnp::MessageBuilder& builder) { fill_put(builder, request); });
+    capnp::MallocMessageBuilder fresh(estimate);
+    fill_put(fresh, request);
+    BOOST_CHECK_MESSAGE(bytes == message_to_bytes(fresh), value_bytes << "-byte value");
+    BOOST_CHECK_EQUAL(fresh.getSegmentsForOutput().size(), 1u);
+  }
+  // An estimate past the scratch's maximum gets a segment of its own.
+  const ClientRequest huge = put_of(size_t{encode_scratch_words_max} * 8 + 64);
+  const unsigned huge_estimate = first_segment_words(16, huge.value.size() + 1, 2);
+  std::vector<uint8_t> bytes =
+      encode_message(huge_estimate, [&](capnp::MessageBuilder& builder) { fill_put(builder, huge); });
+  capnp::MallocMessageBuilder fresh(huge_estimate);
+  fill_put(fresh, huge);
+  BOOST_CHECK(bytes == message_to_bytes(fresh));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
