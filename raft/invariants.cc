@@ -145,17 +145,22 @@ void InvariantChecker::check_compaction(const NodeState& node, std::vector<std::
 void InvariantChecker::record_committed(const NodeState& node, std::vector<std::string>& violations) {
   // The log start is committed too (it is covered by a snapshot), and its term is known.
   const uint64_t upto = std::min<uint64_t>(node.commit_index, node.held_last_index());
+  if (upto >= committed_.size()) committed_.resize(upto + 1, Committed{0, 0});
   for (uint64_t index = std::max<uint64_t>(1, node.log_start_index); index <= upto; ++index) {
     const uint64_t term = node.term_at(index);
-    auto [found, inserted] = committed_.emplace(index, Committed{term, node.current_term});
-    if (inserted) continue;
+    Committed& found = committed_[index];
+    if (found.entry_term == 0) {
+      found = Committed{term, node.current_term};
+      committed_last_ = std::max(committed_last_, index);
+      continue;
+    }
     // Two nodes committed different entries at one index: state machine safety is lost.
-    if (found->second.entry_term != term) {
+    if (found.entry_term != term) {
       violations.push_back("committed entries differ: " + node_name(node.id) + " committed term " +
                            std::to_string(term) + " at index " + std::to_string(index) + ", earlier term " +
-                           std::to_string(found->second.entry_term));
+                           std::to_string(found.entry_term));
     }
-    found->second.committed_in_term = std::min(found->second.committed_in_term, node.current_term);
+    found.committed_in_term = std::min(found.committed_in_term, node.current_term);
   }
 }
 
@@ -166,7 +171,7 @@ void InvariantChecker::check_one_change_at_a_time(const NodeState& node, std::ve
   // above the highest index anyone committed; two there are two changes in flight, whose old
   // and new majorities need not overlap.
   if (node.role != Role::leader || node.configuration_indexes.size() < 2) return;
-  uint64_t committed = std::max(node.commit_index, committed_.empty() ? 0 : committed_.rbegin()->first);
+  uint64_t committed = std::max(node.commit_index, committed_last_);
   for (const auto& [id, index] : last_commit_index_) committed = std::max(committed, index);
   std::string uncommitted;
   size_t count = 0;
@@ -209,9 +214,9 @@ void InvariantChecker::check_leader_completeness(const NodeState& node, std::vec
   // Leader Completeness (§5.4): an entry committed in a term is in the log of every leader of
   // every later term. Below the leader's log start its snapshot covers it (compaction keeps
   // only committed entries, checked on its own): the check starts at the log start.
-  for (auto it = committed_.lower_bound(std::max<uint64_t>(1, node.log_start_index)); it != committed_.end(); ++it) {
-    const auto& [index, committed] = *it;
-    if (committed.committed_in_term >= node.current_term) continue;
+  for (uint64_t index = std::max<uint64_t>(1, node.log_start_index); index <= committed_last_; ++index) {
+    const Committed& committed = committed_[index];
+    if (committed.entry_term == 0 || committed.committed_in_term >= node.current_term) continue;
     const uint64_t term = node.term_at(index);
     if (term != committed.entry_term) {
       violations.push_back("leader completeness: leader " + node_name(node.id) + " of term " +
@@ -266,11 +271,11 @@ void InvariantChecker::installed_snapshot(uint64_t node_id, uint64_t index, uint
   last_applied = std::max(last_applied, index);
   // State Machine Safety across snapshots: the snapshot's last entry is the one committed and
   // applied at its index everywhere else.
-  auto committed = committed_.find(index);
-  if (committed != committed_.end() && committed->second.entry_term != term) {
+  const Committed* committed = committed_at(index);
+  if (committed != nullptr && committed->entry_term != term) {
     deferred_.push_back("snapshot disagrees with committed: " + node_name(node_id) + " installed index " +
                         std::to_string(index) + " term " + std::to_string(term) + ", committed term " +
-                        std::to_string(committed->second.entry_term));
+                        std::to_string(committed->entry_term));
   }
   auto applied = applied_.find(index);
   if (applied != applied_.end() && applied->second.term != term) {

@@ -93,7 +93,13 @@ class InvariantChecker {
   std::map<uint64_t, uint64_t> leader_of_term_;
   std::map<uint64_t, uint64_t> last_term_;
   std::map<uint64_t, uint64_t> last_commit_index_;
-  std::map<uint64_t, Committed> committed_;  // by index
+  // By index (a vector: the checker looks up every committed index after many events); an
+  // entry_term of 0 marks an index no node was seen to commit (entries have terms >= 1).
+  std::vector<Committed> committed_;
+  uint64_t committed_last_ = 0;  // the highest index recorded in committed_
+  const Committed* committed_at(uint64_t index) const {
+    return index < committed_.size() && committed_[index].entry_term != 0 ? &committed_[index] : nullptr;
+  }
   struct AppliedEntry {
     uint64_t term;
     std::vector<uint8_t> payload;
