@@ -106,7 +106,7 @@ struct RecoveredState {
   // The configuration as of the snapshot (snapshot_index > 0) or of the log's start;
   // configuration entries in `entries` supersede it. Empty with no configuration entry at
   // all: a directory made before configurations were logged, and Config::voters is used.
-  std::vector<Member> configuration;
+  std::vector<Member> configuration{};
 };
 
 struct ProposeResult {

@@ -30,9 +30,9 @@ struct NodeState {
   uint64_t log_start_term = 0;      // its term
   uint64_t snapshot_index = 0;      // the node's latest snapshot (0: none)
   // A leader's match_index per peer: (peer, match_index).
-  std::vector<std::pair<uint64_t, uint64_t>> match_indexes;
+  std::vector<std::pair<uint64_t, uint64_t>> match_indexes{};
   // A leader's configuration entries in its log after its snapshot, by index.
-  std::vector<uint64_t> configuration_indexes;
+  std::vector<uint64_t> configuration_indexes{};
   // Repairing (Core::in_repair): it discarded a log it could not read, acknowledged entries
   // included (a media fault, outside Raft's fault model): leaders may still hold its old
   // match_index until they hear of it, and count it only for what it holds again.
@@ -40,7 +40,7 @@ struct NodeState {
   // The log index through which the host reported the log durable (Core::durable_index).
   uint64_t durable_index = 0;
   // A leader's voters in the configuration in use (itself included); empty otherwise.
-  std::vector<uint64_t> voters;
+  std::vector<uint64_t> voters{};
 
   // Costs the held log, not the history: a compacted prefix is not visited.
   static NodeState of(const Core& core);

@@ -179,7 +179,12 @@ FakeNode::Handler kv_leader(uint64_t node_id) {
       case ClientOp::leader_transfer:
       case ClientOp::member_add:
       case ClientOp::member_promote:
-      case ClientOp::member_remove: return std::optional(answer(ClientStatus::unavailable, node_id));
+      case ClientOp::member_remove:
+      case ClientOp::put_many:
+      case ClientOp::del_many:
+      case ClientOp::increment:
+      case ClientOp::append:
+      case ClientOp::range: return std::optional(answer(ClientStatus::unavailable, node_id));
     }
     return std::optional<ClientResponse>(response);
   };

@@ -885,8 +885,12 @@ class BootId {
 };
 
 Entry put_entry(uint64_t index, uint64_t term) {
-  Command command{index % 5 + 1, index / 5 + 1, CommandKind::put, "key" + std::to_string(index % 37),
-                  "value" + std::to_string(index), std::nullopt};
+  Command command;
+  command.client_id = index % 5 + 1;
+  command.sequence = index / 5 + 1;
+  command.kind = CommandKind::put;
+  command.key = "key" + std::to_string(index % 37);
+  command.value = "value" + std::to_string(index);
   return Entry{index, term, encode_command(command)};
 }
 
