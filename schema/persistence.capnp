@@ -12,7 +12,7 @@ using Storage = import "storage.capnp";
 # record, see schema/storage.capnp), metadata, snapshot metadata, truncations.
 # A log record with index 0 asks the wal_writer to assign the next index.
 struct RecordBatch {
-  records @0 :List(Storage.WalEntry);
+  records @0 :List(Storage.WalEntry);  # checksum left 0: in process only, never stored
 }
 
 # What recovery found, from the recovery coordinator to whoever asked (in process, never stored).
