@@ -25,8 +25,6 @@ namespace keyval::sim {
 namespace {
 
 constexpr uint64_t ms = 1'000'000;  // ns
-// A run stops with a violation when more packets than this are in flight (a message storm).
-constexpr size_t packets_in_flight_max = 20000;
 constexpr size_t violations_max = 20;
 
 // FNV-1a, 64 bit: the trace hash folds every step in.
@@ -1205,11 +1203,11 @@ SimResult Simulator::run() {
       // Raised in the simulator's own code; failed_assertions_ already holds it.
     }
     ++result_.steps;
-    if (network_.in_flight() > packets_in_flight_max) {
+    if (network_.in_flight() > options_.packets_in_flight_max) {
       // Bounded by what the nodes may have outstanding; beyond it messages are multiplying
       // (each answer sending more than one message), and the run would not end.
       add_violations({"message storm: " + std::to_string(network_.in_flight()) + " packets in flight at " +
-                      std::to_string(now_ns_ / ms) + " ms (bound " + std::to_string(packets_in_flight_max) +
+                      std::to_string(now_ns_ / ms) + " ms (bound " + std::to_string(options_.packets_in_flight_max) +
                       ", run stopped here)"});
       break;
     }

@@ -57,6 +57,9 @@ struct SimOptions {
   uint64_t duration_ms = 10000;       // virtual time of the workload phase
   uint64_t settle_ms_max = 20000;     // after it: virtual time allowed to heal and answer final reads
   raft::PlantedBug planted_bug = raft::PlantedBug::none;  // tests only
+  // A run stops with a violation ("message storm") once more packets than this are in
+  // flight: bounded by what the nodes may have outstanding, beyond it messages multiply.
+  size_t packets_in_flight_max = 20000;
   std::string work_directory;         // real directory for the nodes' LMDB; empty: a temp dir
   bool trace = false;                 // print one line per fault and node event to stderr
   // The clients' operations, in percent (sum 100), and value size (0: short unique values).
