@@ -89,9 +89,11 @@ inline unsigned first_segment_words(size_t fixed_words, size_t data_bytes, size_
 // back pages the kernel had to fault in and zero, about a third of the leader's page
 // faults under pipelined SETs (docs/BENCHMARKS.md, "Encodes into a kept scratch"). An
 // encode nested inside another on the same thread, or one whose estimate
-// (`first_segment_words`) exceeds the maximum, gets a segment of its own as before.
-constexpr unsigned encode_scratch_words = 2048;            // 16 KiB per thread at first
-constexpr unsigned encode_scratch_words_max = 1u << 20;    // at most 8 MiB per thread
+// (`first_segment_words`) exceeds the maximum, gets a segment of its own as before. The
+// scratch is per thread and per encoder (each instantiation of this template has its own):
+// only the batch encoders grow theirs, to the largest batch they encoded.
+constexpr unsigned encode_scratch_words = 2048;            // 16 KiB at first
+constexpr unsigned encode_scratch_words_max = 1u << 20;    // at most 8 MiB
 
 template <class Fill>
 std::vector<uint8_t> encode_message(unsigned estimated_words, Fill&& fill) {
