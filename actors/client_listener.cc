@@ -2,6 +2,8 @@
 // of length-prefixed ClientRequest frames, every request handed to the gateway.
 #include "actors/client_listener.h"
 
+#include "actors/read_size.h"
+
 #include <caf/io/all.hpp>
 #include <map>
 
@@ -15,13 +17,15 @@ namespace {
 // A connection reads whatever the socket has (at most this much at a time) and parses the
 // frames from a buffer that holds at most one partial frame besides: every request a read
 // holds is handled in one go (one recv for a request and its header, not two).
-constexpr size_t read_bytes_max = 64u << 10;
+constexpr size_t read_bytes_min = 4u << 10;   // a connection's reads: 4 KiB ...
+constexpr size_t read_bytes_max = 64u << 10;  // ... to 64 KiB (actors/read_size.h)
 
 struct ClientConnection {
   // CAF 0.17 names a connection by its socket descriptor, which the kernel hands to the next
   // connection once this one is closed: a gateway answer finds its connection by this serial.
   uint64_t serial = 0;
   uint32_t payload_bytes = 0;  // the frame being read; 0 while reading a header
+  ReadSize read_size{read_bytes_min, read_bytes_max};  // what each read asks for (read_size.h)
   size_t requests_in_flight = 0;
   std::shared_ptr<TlsStream> tls;  // null: plaintext
   std::vector<uint8_t> plain;      // bytes read (decrypted, for TLS), not parsed yet
@@ -302,6 +306,9 @@ void read_tls(Broker* self, caf::io::connection_handle handle, ClientConnection&
 void read_data(Broker* self, caf::io::new_data_msg& message) {
   auto found = self->state.connections.find(message.handle);
   if (found == self->state.connections.end()) return;
+  ReadSize& read_size = found->second.read_size;
+  const size_t next_read = read_size.after_read(message.buf.size());
+  if (read_size.changed()) self->configure_read(message.handle, caf::io::receive_policy::at_most(next_read));
   if (found->second.tls) return read_tls(self, message.handle, found->second, message.buf);
   std::vector<uint8_t>& plain = found->second.plain;
   plain.insert(plain.end(), message.buf.begin(), message.buf.end());
@@ -319,7 +326,7 @@ void accept_connection(Broker* self, caf::io::connection_handle handle) {
   if (self->state.config.tls) {
     connection.tls = std::make_shared<TlsStream>(self->state.config.tls);
   }
-  self->configure_read(handle, caf::io::receive_policy::at_most(read_bytes_max));
+  self->configure_read(handle, caf::io::receive_policy::at_most(connection.read_size.current()));
 }
 
 caf::behavior client_listener(Broker* self, ClientListenerConfig config, client_gateway_actor gateway,

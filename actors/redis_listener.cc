@@ -2,6 +2,8 @@
 // client requests to the leader.
 #include "actors/redis_listener.h"
 
+#include "actors/read_size.h"
+
 #include <caf/io/all.hpp>
 #include <deque>
 #include <map>
@@ -19,7 +21,8 @@ using Clock = caf::actor_clock::clock_type;
 using Handle = caf::io::connection_handle;
 
 constexpr auto tick_interval = std::chrono::milliseconds(25);
-constexpr size_t read_bytes_max = 64u << 10;
+constexpr size_t read_bytes_min = 4u << 10;   // a connection's reads: 4 KiB ...
+constexpr size_t read_bytes_max = 64u << 10;  // ... to 64 KiB (actors/read_size.h)
 
 // A reply's place in its connection's order; filled when its command is done.
 struct Slot {
@@ -30,6 +33,7 @@ struct Slot {
 
 struct RedisConnection {
   uint64_t serial = 0;  // CAF reuses handles (socket numbers): answers check the serial
+  ReadSize read_size{read_bytes_min, read_bytes_max};  // what each read asks for (read_size.h)
   RedisSession session;
   RespParser parser;
   std::deque<Slot> slots;
@@ -487,6 +491,9 @@ void read_commands(Broker* self, caf::io::new_data_msg& message) {
   auto found = self->state.connections.find(message.handle);
   if (found == self->state.connections.end()) return;
   const uint64_t serial = found->second.serial;
+  ReadSize& read_size = found->second.read_size;
+  const size_t next_read = read_size.after_read(message.buf.size());
+  if (read_size.changed()) self->configure_read(message.handle, caf::io::receive_policy::at_most(next_read));
   found->second.parser.feed(message.buf.data(), message.buf.size());
   std::vector<std::string> arguments;
   std::string error;
@@ -524,7 +531,7 @@ void accept_connection(Broker* self, Handle handle) {
   connection.session.address = self->remote_addr(handle) + ":" + std::to_string(self->remote_port(handle));
   connection.parser = RespParser(state.config.limits);
   ++state.stats.connections_open;
-  self->configure_read(handle, caf::io::receive_policy::at_most(read_bytes_max));
+  self->configure_read(handle, caf::io::receive_policy::at_most(connection.read_size.current()));
 }
 
 // Retries that are due, and commands past their deadline (answered with an error; a late

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/read_size.h"
 #include "actors/redis_commands.h"
 #include "actors/resp.h"
 #include "storage/kv_command.h"
@@ -335,3 +336,33 @@ BOOST_AUTO_TEST_CASE(cluster_failures_become_errors_that_say_whether_the_write_h
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace keyval
+
+// What a listener asks CAF to read per event (actors/read_size.h): it doubles after a read
+// that filled it, up to the maximum, halves after a read of at most a quarter, down to the
+// minimum, and stays put in between; changed() says when the listener must reconfigure.
+BOOST_AUTO_TEST_SUITE(read_size)
+
+BOOST_AUTO_TEST_CASE(a_read_size_follows_what_the_reads_bring_within_its_bounds) {
+  keyval::ReadSize size(4096, 65536);
+  BOOST_TEST(size.current() == 4096u);
+  BOOST_TEST(size.after_read(100) == 4096u);  // small reads at the minimum: no change
+  BOOST_TEST(!size.changed());
+  BOOST_TEST(size.after_read(4096) == 8192u);  // filled: doubles
+  BOOST_TEST(size.changed());
+  BOOST_TEST(size.after_read(8192) == 16384u);
+  BOOST_TEST(size.after_read(16384) == 32768u);
+  BOOST_TEST(size.after_read(32768) == 65536u);
+  BOOST_TEST(size.after_read(65536) == 65536u);  // at the maximum
+  BOOST_TEST(!size.changed());
+  BOOST_TEST(size.after_read(20000) == 65536u);  // more than a quarter: stays
+  BOOST_TEST(!size.changed());
+  BOOST_TEST(size.after_read(16384) == 32768u);  // a quarter: halves
+  BOOST_TEST(size.changed());
+  BOOST_TEST(size.after_read(10) == 16384u);
+  BOOST_TEST(size.after_read(10) == 8192u);
+  BOOST_TEST(size.after_read(10) == 4096u);
+  BOOST_TEST(size.after_read(10) == 4096u);  // at the minimum
+  BOOST_TEST(!size.changed());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
