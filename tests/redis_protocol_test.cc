@@ -343,26 +343,30 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(read_size)
 
 BOOST_AUTO_TEST_CASE(a_read_size_follows_what_the_reads_bring_within_its_bounds) {
+  struct Step {
+    size_t read;
+    size_t next;
+    bool changed;
+  };
+  const Step steps[] = {
+      {100, 4096, false},     // small reads at the minimum: no change
+      {4096, 8192, true},     // filled: doubles
+      {8192, 16384, true},   {16384, 32768, true}, {32768, 65536, true},
+      {65536, 65536, false},  // filled at the maximum: stays
+      {20000, 65536, false},  // more than a quarter: stays
+      {16384, 32768, true},   // a quarter: halves
+      {10, 16384, true},     {10, 8192, true},     {10, 4096, true},
+      {10, 4096, false},      // at the minimum
+  };
   keyval::ReadSize size(4096, 65536);
   BOOST_TEST(size.current() == 4096u);
-  BOOST_TEST(size.after_read(100) == 4096u);  // small reads at the minimum: no change
-  BOOST_TEST(!size.changed());
-  BOOST_TEST(size.after_read(4096) == 8192u);  // filled: doubles
-  BOOST_TEST(size.changed());
-  BOOST_TEST(size.after_read(8192) == 16384u);
-  BOOST_TEST(size.after_read(16384) == 32768u);
-  BOOST_TEST(size.after_read(32768) == 65536u);
-  BOOST_TEST(size.after_read(65536) == 65536u);  // at the maximum
-  BOOST_TEST(!size.changed());
-  BOOST_TEST(size.after_read(20000) == 65536u);  // more than a quarter: stays
-  BOOST_TEST(!size.changed());
-  BOOST_TEST(size.after_read(16384) == 32768u);  // a quarter: halves
-  BOOST_TEST(size.changed());
-  BOOST_TEST(size.after_read(10) == 16384u);
-  BOOST_TEST(size.after_read(10) == 8192u);
-  BOOST_TEST(size.after_read(10) == 4096u);
-  BOOST_TEST(size.after_read(10) == 4096u);  // at the minimum
-  BOOST_TEST(!size.changed());
+  for (const Step& step : steps) {
+    BOOST_TEST_CONTEXT("a read of " << step.read << " bytes at " << size.current()) {
+      BOOST_TEST(size.after_read(step.read) == step.next);
+      BOOST_TEST(size.changed() == step.changed);
+      BOOST_TEST(size.current() == step.next);
+    }
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
