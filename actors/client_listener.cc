@@ -307,8 +307,9 @@ void read_data(Broker* self, caf::io::new_data_msg& message) {
   auto found = self->state.connections.find(message.handle);
   if (found == self->state.connections.end()) return;
   ReadSize& read_size = found->second.read_size;
-  const size_t next_read = read_size.after_read(message.buf.size());
-  if (read_size.changed()) self->configure_read(message.handle, caf::io::receive_policy::at_most(next_read));
+  if (read_size.after_read(message.buf.size())) {
+    self->configure_read(message.handle, caf::io::receive_policy::at_most(read_size.current()));
+  }
   if (found->second.tls) return read_tls(self, message.handle, found->second, message.buf);
   std::vector<uint8_t>& plain = found->second.plain;
   plain.insert(plain.end(), message.buf.begin(), message.buf.end());

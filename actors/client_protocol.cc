@@ -515,7 +515,8 @@ uint64_t directory_fingerprint(const std::vector<ClientMember>& members) {
 bool ClientRequest::operator==(const ClientRequest& other) const {
   return request_id == other.request_id && client_id == other.client_id && sequence == other.sequence &&
          op == other.op && key == other.key && value == other.value && expected == other.expected &&
-         blind == other.blind && hash == other.hash && snapshot_index == other.snapshot_index && snapshot_term == other.snapshot_term &&
+         blind == other.blind && hash == other.hash && snapshot_index == other.snapshot_index &&
+         snapshot_term == other.snapshot_term &&
          chunk_offset == other.chunk_offset && transfer_target == other.transfer_target &&
          member_id == other.member_id && member_peer_address == other.member_peer_address &&
          member_client_address == other.member_client_address && member_learner == other.member_learner &&

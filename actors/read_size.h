@@ -9,6 +9,7 @@
 // `max`), half as large after a read of at most a quarter of it (down to `min`).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 
 namespace keyval {
@@ -19,24 +20,22 @@ class ReadSize {
 
   size_t current() const { return current_; }
 
-  // After a read of `bytes`: the size for the next read (changed() says whether it moved).
-  size_t after_read(size_t bytes) {
+  // After a read of `bytes`: true when current() moved (the listener then configures the
+  // connection's next read with it).
+  bool after_read(size_t bytes) {
     const size_t before = current_;
-    if (bytes >= current_ && current_ < max_) {
-      current_ = current_ * 2 < max_ ? current_ * 2 : max_;
-    } else if (bytes <= current_ / 4 && current_ > min_) {
-      current_ = current_ / 2 > min_ ? current_ / 2 : min_;
+    if (bytes >= current_) {
+      current_ = std::min(current_ * 2, max_);
+    } else if (bytes <= current_ / 4) {
+      current_ = std::max(current_ / 2, min_);
     }
-    changed_ = current_ != before;
-    return current_;
+    return current_ != before;
   }
-  bool changed() const { return changed_; }
 
  private:
   size_t min_;
   size_t max_;
   size_t current_;
-  bool changed_ = false;
 };
 
 }  // namespace keyval

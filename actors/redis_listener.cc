@@ -492,8 +492,9 @@ void read_commands(Broker* self, caf::io::new_data_msg& message) {
   if (found == self->state.connections.end()) return;
   const uint64_t serial = found->second.serial;
   ReadSize& read_size = found->second.read_size;
-  const size_t next_read = read_size.after_read(message.buf.size());
-  if (read_size.changed()) self->configure_read(message.handle, caf::io::receive_policy::at_most(next_read));
+  if (read_size.after_read(message.buf.size())) {
+    self->configure_read(message.handle, caf::io::receive_policy::at_most(read_size.current()));
+  }
   found->second.parser.feed(message.buf.data(), message.buf.size());
   std::vector<std::string> arguments;
   std::string error;

@@ -107,9 +107,10 @@ std::vector<uint8_t> encode_message(unsigned estimated_words, Fill&& fill) {
     fill(static_cast<capnp::MessageBuilder&>(builder));
     return message_to_bytes(builder);
   }
-  if (scratch.words.size() < estimated_words || scratch.words.size() == 0) {
+  const size_t wanted = std::max<size_t>(estimated_words, encode_scratch_words);
+  if (scratch.words.size() < wanted) {
     size_t size = std::max<size_t>(encode_scratch_words, scratch.words.size());
-    while (size < estimated_words) size *= 2;
+    while (size < wanted) size *= 2;
     size = std::min<size_t>(size, encode_scratch_words_max);
     scratch.words = kj::heapArray<capnp::word>(size);
     std::memset(scratch.words.begin(), 0, size * sizeof(capnp::word));

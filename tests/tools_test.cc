@@ -259,7 +259,9 @@ BOOST_AUTO_TEST_CASE(the_binary_allocates_with_the_allocator_its_version_names) 
   Run version = run_keyval("--version");
   BOOST_REQUIRE(version.exit_code == 0);
   const bool jemalloc = version.output.find("allocator: jemalloc") != std::string::npos;
-  Run stats = keyval::testing::run_shell(std::string("MALLOC_CONF=stats_print:true ") + std::getenv("KEYVAL_BINARY") + " --version");
+  const char* binary = std::getenv("KEYVAL_BINARY");  // run_keyval above required it
+  BOOST_REQUIRE(binary != nullptr);
+  Run stats = keyval::testing::run_shell(std::string("MALLOC_CONF=stats_print:true ") + binary + " --version");
   BOOST_TEST(stats.exit_code == 0, stats.output);
   BOOST_TEST((stats.output.find("jemalloc statistics") != std::string::npos) == jemalloc,
              version.output << "---\n" << stats.output.substr(0, 400));
