@@ -60,7 +60,6 @@ struct GatewayState {
   ClientGatewayConfig config;
   raft_node_actor raft_node;
   state_machine_actor state_machine;
-  store_indexer_actor indexer;
   snapshotter_actor snapshotter;
   Deadlines<PendingRequest> pending;
   Deadlines<PendingRequest> slow;
@@ -308,10 +307,7 @@ using SharedResponse = std::shared_ptr<ClientResponse>;
 
 void status_hash(Self self, const SharedRequest& request, Ticket ticket, const SharedResponse& response) {
   if (!request->hash) return answer(self, ticket, *response);
-  if (!self->state.indexer) {
-    return answer(self, ticket, response_for(*request, ClientStatus::unavailable, "this node cannot hash its state"));
-  }
-  self->request(self->state.indexer, caf::infinite, hash_atom_v)
+  self->request(self->state.state_machine, caf::infinite, hash_atom_v)
       .then(
           [self, ticket, response](uint64_t applied, uint64_t hash) {
             response->hashed = true;
@@ -733,12 +729,10 @@ void dispatch(Self self, const SharedRequest& shared, Ticket ticket) {
 }
 
 gateway_impl_actor::behavior_type client_gateway(Self self, ClientGatewayConfig config, raft_node_actor raft_node,
-                                                   state_machine_actor state_machine, store_indexer_actor indexer,
-                                                   snapshotter_actor snapshotter) {
+                                                   state_machine_actor state_machine, snapshotter_actor snapshotter) {
   self->state.config = config;
   self->state.raft_node = std::move(raft_node);
   self->state.state_machine = std::move(state_machine);
-  self->state.indexer = std::move(indexer);
   self->state.snapshotter = std::move(snapshotter);
   self->state.pending = Deadlines<PendingRequest>(config.request_timeout);
   self->state.slow = Deadlines<PendingRequest>(config.slow_request_timeout);
@@ -755,10 +749,8 @@ gateway_impl_actor::behavior_type client_gateway(Self self, ClientGatewayConfig 
 }  // namespace
 
 client_gateway_actor spawn_client_gateway(caf::actor_system& system, ClientGatewayConfig config, raft_node_actor raft_node,
-                                          state_machine_actor state_machine, store_indexer_actor indexer,
-                                          snapshotter_actor snapshotter) {
-  return system.spawn(client_gateway, config, std::move(raft_node), std::move(state_machine), std::move(indexer),
-                      std::move(snapshotter));
+                                          state_machine_actor state_machine, snapshotter_actor snapshotter) {
+  return system.spawn(client_gateway, config, std::move(raft_node), std::move(state_machine), std::move(snapshotter));
 }
 
 }  // namespace keyval

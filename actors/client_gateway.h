@@ -11,7 +11,7 @@
 //     applied that far: linearizable, without a log entry.
 //   status: the node's role, term, commit and applied index, its latest snapshot and log
 //     bounds (the raft node's snapshot_status); with `hash`, also the key-value state's hash
-//     and the applied index it was computed at (the store_indexer's hash_atom), so an
+//     and the applied index it was computed at (the state machine's hash_atom), so an
 //     operator can see that the replicas agree (`keyval status --hash`).
 //   snapshot_begin (a backup): a ReadIndex confirms this node leads, the state machine
 //     applies through it (so every write acknowledged before the request is in the state),
@@ -96,10 +96,9 @@ struct ClientGatewayConfig {
   std::chrono::milliseconds slow_request_timeout{60000};
 };
 
-// `indexer` answers status hashes, `snapshotter` backup chunks; a null handle makes those
-// requests answer `unavailable` (tests that need neither).
+// `state_machine` also answers status hashes; `snapshotter` answers backup chunks, and a null
+// one makes those requests answer `unavailable` (tests that need none).
 client_gateway_actor spawn_client_gateway(caf::actor_system& system, ClientGatewayConfig config, raft_node_actor raft_node,
-                                          state_machine_actor state_machine, store_indexer_actor indexer,
-                                          snapshotter_actor snapshotter);
+                                          state_machine_actor state_machine, snapshotter_actor snapshotter);
 
 }  // namespace keyval

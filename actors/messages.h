@@ -16,11 +16,18 @@ namespace keyval {
 
 class Store;
 
-// The node's LMDB store, handed from the recovery coordinator to the state machine actor,
-// which reads it from its own thread (Store::read_kv_shared). A pointer, so a local message
-// only: nodes never send it over a network.
+class LmdbCleanStop;
+class Env;
+
+// What the recovery coordinator hands the node for its state machine actor: the node's LMDB
+// store (the state machine writes its keys there, beside the indexer's log), where snapshots
+// are installed from, and the clean-stop mark both writers share (actors/lmdb_clean_stop.h).
+// Pointers, so a local message only: nodes never send it over a network.
 struct SharedStore {
   std::shared_ptr<Store> store;
+  std::shared_ptr<LmdbCleanStop> clean_stop;
+  Env* env = nullptr;
+  std::string snapshot_directory;
 };
 
 // Cap'n Proto bytes in a copyable message element (CAF messages must be copyable).
@@ -110,26 +117,8 @@ using store_indexer_actor = caf::typed_actor<
     caf::replies_to<bounds_atom>::with<uint64_t, uint64_t>,
     // Syncs LMDB; replies the index it is durable through.
     caf::replies_to<checkpoint_atom>::with<uint64_t>,
-    // The key-value state machine (storage/kv_state_machine.h) lives here too, beside the
-    // LMDB environment it writes (one owner per environment). Committed entries (the
-    // entries of a RecordBatch, in order, first = applied index + 1): replies the results
-    // (schema CommandResults), one per entry, applied in one transaction with the index.
-    caf::replies_to<kv_apply_atom, Frame>::with<Frame>,
-    // The applied value of a key: found, value.
-    caf::replies_to<kv_get_atom, std::string>::with<bool, std::string>,
-    // A range read of the applied state: the request is an encoded ClientRequest of op range
-    // (actors/client_protocol.h; key..range_end, limit, bytes, keys_only, count_only), the
-    // reply an encoded ClientResponse holding keys, values, range_count and more.
-    caf::replies_to<kv_range_atom, Frame>::with<Frame>,
-    // The state machine's applied index.
-    caf::replies_to<kv_applied_atom>::with<uint64_t>,
     // Releases the `log` database's entries <= index (compaction); replies how many went.
-    caf::replies_to<compact_atom, uint64_t>::with<uint64_t>,
-    // Replaces the state machine with the published snapshot file (index, term), in one
-    // transaction; replies the keys loaded.
-    caf::replies_to<snapshot_install_atom, uint64_t, uint64_t>::with<uint64_t>,
-    // The hash of the key-value state (storage/snapshot.h) and the applied index it is at.
-    caf::replies_to<hash_atom>::with<uint64_t, uint64_t>>;
+    caf::replies_to<compact_atom, uint64_t>::with<uint64_t>>;
 
 // The snapshotter (actors/snapshotter.h): all snapshot file I/O of a node.
 using snapshotter_actor = caf::typed_actor<

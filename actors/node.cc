@@ -19,6 +19,7 @@ class NodeStarter : public caf::event_based_actor {
     done_ = nullptr;
     if (handles_.writer) caf::anon_send_exit(handles_.writer, caf::exit_reason::kill);
     if (handles_.indexer) caf::anon_send_exit(handles_.indexer, caf::exit_reason::kill);
+    if (handles_.state_machine) caf::anon_send_exit(handles_.state_machine, caf::exit_reason::kill);
     if (handles_.snapshotter) caf::anon_send_exit(handles_.snapshotter, caf::exit_reason::kill);
     if (coordinator_) caf::anon_send_exit(coordinator_, caf::exit_reason::kill);
   }
@@ -35,22 +36,29 @@ class NodeStarter : public caf::event_based_actor {
             [this](Frame& state, wal_writer_actor& writer, store_indexer_actor& indexer,
                    snapshotter_actor& snapshotter, SharedStore& store) {
               send_exit(coordinator_, caf::exit_reason::normal);
-              store_ = std::move(store.store);
+              store_ = std::move(store);
               handles_.writer = writer;
               handles_.indexer = indexer;
               handles_.snapshotter = snapshotter;
               auto recovered = decode_recovered_state(state.bytes, &handles_.recovery_summary);
               if (!recovered.is_ok()) return fail(recovered.status());
               handles_.recovered = *recovered;
-              load_applied_index();
+              start_state_machine();
             },
             [this](caf::error& error) { fail(to_status(error)); });
     return {[](stats_atom) {}};  // never sent: the replies above do the work
   }
 
  private:
-  void load_applied_index() {
-    request(handles_.indexer, caf::infinite, kv_applied_atom_v)
+  // The state machine first: its applied index (read from LMDB as it starts) is where the
+  // core's applying resumes.
+  void start_state_machine() {
+    StateMachineConfig machine = config_.state_machine;
+    machine.persistence = std::move(store_);
+    machine.detached = config_.persistence.detached;
+    if (!machine.log) machine.log = config_.persistence.log;
+    handles_.state_machine = spawn_state_machine(system(), std::move(machine));
+    request(handles_.state_machine, caf::infinite, kv_applied_atom_v)
         .then(
             [this](uint64_t applied) {
               handles_.applied_index = applied;
@@ -96,17 +104,13 @@ class NodeStarter : public caf::event_based_actor {
 
   void spawn_node() {
     Persistence persistence(handles_.writer, handles_.indexer, handles_.recovered, handles_.snapshotter);
-    StateMachineConfig machine = config_.state_machine;
-    machine.applied_index = handles_.applied_index;
-    machine.store = std::move(store_);
-    handles_.state_machine = spawn_state_machine(system(), handles_.indexer, machine);
     RaftNodeConfig raft = config_.raft;
     raft.state_machine = handles_.state_machine;
     handles_.raft_node = spawn_raft_node(system(), std::move(raft), std::move(persistence), std::move(raft_state_));
     ClientGatewayConfig gateway = config_.gateway;
     gateway.node_id = handles_.node_id;
     handles_.gateway = spawn_client_gateway(system(), gateway, handles_.raft_node, handles_.state_machine,
-                                            handles_.indexer, handles_.snapshotter);
+                                            handles_.snapshotter);
     if (config_.raft.transport) send(config_.raft.transport, raft_peer_atom_v, handles_.node_id, caf::actor_cast<caf::actor>(handles_.raft_node));
     // A node that serves clients on an address tells its gateway where the cluster does.
     if (!config_.raft.client_address.empty()) {
@@ -118,6 +122,7 @@ class NodeStarter : public caf::event_based_actor {
   void fail(const Status& status) {
     if (handles_.writer) send_exit(handles_.writer, caf::exit_reason::user_shutdown);
     if (handles_.indexer) send_exit(handles_.indexer, caf::exit_reason::user_shutdown);
+    if (handles_.state_machine) send_exit(handles_.state_machine, caf::exit_reason::user_shutdown);
     if (handles_.snapshotter) send_exit(handles_.snapshotter, caf::exit_reason::user_shutdown);
     if (coordinator_) send_exit(coordinator_, caf::exit_reason::user_shutdown);
     finish(status);
@@ -134,7 +139,7 @@ class NodeStarter : public caf::event_based_actor {
   NodeConfig config_;
   std::function<void(Result<NodeHandles>)> done_;
   recovery_coordinator_actor coordinator_;
-  std::shared_ptr<Store> store_;  // from recovery, for the state machine's reads
+  SharedStore store_;  // from recovery, for the state machine
   NodeHandles handles_;
   raft::RecoveredState raft_state_;
 };

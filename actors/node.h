@@ -6,9 +6,9 @@
 // start_node() never blocks. In the node's actor system it spawns a starter actor that:
 //   1. runs the recovery_coordinator (storage/recovery.h: LMDB and the WAL checked,
 //      repaired, reconciled), which spawns the wal_writer and store_indexer;
-//   2. asks the indexer for the state machine's applied index and loads the log;
-//   3. spawns the state machine, the raft node (given the transport) and the client
-//      gateway, tells the transport where this node's raft messages go
+//   2. spawns the state machine actor (the key-value state on the same LMDB, its applied
+//      index read as it starts), asks it for that index and loads the log from the indexer;
+//   3. spawns the raft node (given the transport) and the client gateway, tells the transport where this node's raft messages go
 //      (raft_peer_atom, node_id, raft node), and
 //   4. runs `done` with the handles, or with the error that stopped it (corruption, a
 //      locked data directory, ...), after which nothing of the node is left running.
@@ -31,7 +31,7 @@ struct NodeConfig {
   PersistenceConfig persistence;  // data directory, Env, detached or not
   RaftNodeConfig raft;            // raft.raft.node_id and voters must be set; transport and observers
   ClientGatewayConfig gateway;    // node_id is filled in from raft.raft.node_id
-  StateMachineConfig state_machine;  // applied_index is filled in from recovery
+  StateMachineConfig state_machine;  // persistence, detached and log are filled in from recovery
 };
 
 struct NodeHandles {
@@ -50,7 +50,8 @@ struct NodeHandles {
 void start_node(caf::actor_system& system, NodeConfig config, std::function<void(Result<NodeHandles>)> done);
 
 // Stops every actor of a started node (the raft node first, persistence last). With
-// user_shutdown (a clean stop) the store_indexer syncs LMDB and marks it clean; the
+// user_shutdown (a clean stop) the last of LMDB's two writers to stop (the store_indexer, the
+// state machine) syncs LMDB and marks it clean; the
 // simulator's crashes use kill, which leaves LMDB as a crash would.
 void stop_node(const NodeHandles& handles, caf::exit_reason reason = caf::exit_reason::user_shutdown);
 

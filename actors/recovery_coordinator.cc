@@ -40,9 +40,9 @@ caf::result<Frame, wal_writer_actor, store_indexer_actor, snapshotter_actor, Sha
                                      ? join_path(config.data_directory, "snapshots")
                                      : config.recovery.snapshot_directory;
   if (!snapshotter_config.log) snapshotter_config.log = config.log;
-  indexer_config.env = config.env;
-  indexer_config.snapshot_directory = snapshotter_config.directory;
-  indexer_config.data_directory = config.data_directory;
+  // LMDB's two writers (this indexer, then the node's state machine actor) share the mark.
+  auto clean_stop = std::make_shared<LmdbCleanStop>(store, config.env, config.data_directory, indexer_config.log);
+  indexer_config.clean_stop = clean_stop;
   auto snapshotter = spawn_snapshotter(self->system(), store, snapshotter_config, config.detached);
   auto indexer = spawn_store_indexer(self->system(), store, indexer_config, config.detached);
   auto writer = spawn_wal_writer(self->system(), wal, indexer, writer_config, config.detached);
@@ -51,7 +51,8 @@ caf::result<Frame, wal_writer_actor, store_indexer_actor, snapshotter_actor, Sha
   std::snprintf(timing, sizeof timing, " in %.1f ms", milliseconds);
   std::string summary = recovered->report.summary() + timing;
   log_line(config, "recovery_coordinator: " + config.data_directory + ": " + summary);
-  return {Frame{encode_recovered_state(recovered->state, summary)}, writer, indexer, snapshotter, SharedStore{store}};
+  return {Frame{encode_recovered_state(recovered->state, summary)}, writer, indexer, snapshotter,
+          SharedStore{store, clean_stop, config.env, snapshotter_config.directory}};
 }
 
 recovery_coordinator_actor::behavior_type recovery_coordinator(Self self, PersistenceConfig config) {

@@ -1,17 +1,17 @@
 // The state machine actor (see state_machine.h).
 #include "actors/state_machine.h"
 
-#include "storage/kv_state_machine.h"
-
 #include <deque>
-#include <optional>
+#include <iostream>
 #include <map>
+#include <optional>
 #include <vector>
 
 #include "actors/client_protocol.h"
 #include "actors/record_batch.h"
 #include "storage/kv_command.h"
-#include "storage/kv_state_machine.h"
+#include "storage/snapshot.h"
+#include "storage/snapshot_file.h"
 
 namespace keyval {
 namespace {
@@ -52,14 +52,13 @@ struct Recent {
   uint64_t term;
   CommandResult result;  // encoded only when someone asks for it
 };
-// One committed batch from the raft node: its frame as it came (sent to the indexer as is
-// when nothing else is queued), and what the answers need of each entry.
+// One committed batch from the raft node, decoded, and what the answers need of each entry.
 struct EntryId {
   uint64_t index;
   uint64_t term;
 };
 struct Batch {
-  Frame frame;
+  std::vector<Entry> entries;
   std::vector<EntryId> ids;
   uint64_t payload_bytes = 0;
   // A snapshot to install instead of entries (ordered with the batches around it).
@@ -68,11 +67,13 @@ struct Batch {
 };
 
 struct StateMachineState {
-  store_indexer_actor indexer;
   StateMachineConfig config;
+  std::unique_ptr<KvStateMachine> kv;    // on config.persistence.store
   uint64_t applied_index = 0;
-  std::deque<Batch> queue;               // committed, not yet sent to the indexer
-  bool applying = false;                 // one kv_apply in flight at a time, in order
+  std::deque<Batch> queue;               // committed, not yet applied
+  bool apply_pending = false;            // a kv_apply to itself is on its way
+  // Set when it fail-stops; shared with the exit hook, which runs after the state is gone.
+  std::shared_ptr<bool> failed = std::make_shared<bool>(false);
   std::multimap<uint64_t, Wait> waits;   // by index
   std::multimap<uint64_t, Read> reads;   // by read index
   std::multimap<uint64_t, RangeRead> ranges;  // by read index
@@ -119,73 +120,38 @@ void answer_wait(const StateMachineConfig& config, const Recent& recent, uint64_
   else wait.promise.deliver(lost_error(index, wait.term, recent.term));
 }
 
+// Fail-stop: an LMDB write that failed leaves this replica unable to follow the log.
+void fail_stop(Self self, const Status& status) {
+  *self->state.failed = true;
+  std::string line = "state_machine: stopped, LMDB failed: " + status.to_string();
+  if (self->state.config.log) self->state.config.log(line);
+  else std::cerr << line << std::endl;
+  self->quit(to_error(status));
+}
+
+// Reads run here, in a read transaction begun after the apply through applied_index committed:
+// they see that state or a later one, never an earlier one.
 void serve_read(Self self, const std::string& key, ReadPromise promise) {
-  const uint64_t served_at = self->state.applied_index;
-  if (self->state.config.store) {
-    // The indexer answered the apply through served_at after committing it: this read
-    // transaction sees that state or a later one, never an earlier one.
-    auto value = KvStateMachine::get_shared(*self->state.config.store, key);
-    if (!value.is_ok()) {
-      promise.deliver(to_error(value.status()));
-    } else if (!value->has_value()) {
-      promise.deliver(false, std::string(), served_at);
-    } else {
-      promise.deliver(true, std::move(**value), served_at);
-    }
-    return;
-  }
-  self->request(self->state.indexer, caf::infinite, kv_get_atom_v, key)
-      .then([promise, served_at](bool found, std::string& value) mutable { promise.deliver(found, value, served_at); },
-            [promise](caf::error& error) mutable { promise.deliver(error); });
+  auto value = self->state.kv->get(key);
+  if (!value.is_ok()) promise.deliver(to_error(value.status()));
+  else if (!value->has_value()) promise.deliver(false, std::string(), self->state.applied_index);
+  else promise.deliver(true, std::move(**value), self->state.applied_index);
 }
 
 void serve_read_many(Self self, const std::vector<std::string>& keys, ManyReadPromise promise) {
-  const uint64_t served_at = self->state.applied_index;
-  std::vector<std::string> values(keys.size());
-  std::vector<uint8_t> found(keys.size(), 0);
-  if (!self->state.config.store) {
-    // No shared store (a state machine built without one): the indexer reads each key; the
-    // answer goes once the last read came back, or with the first error.
-    struct Gather {
-      std::vector<std::string> values;
-      std::vector<uint8_t> found;
-      size_t remaining = 0;
-      bool failed = false;
-    };
-    if (keys.empty()) {
-      promise.deliver(std::move(values), std::move(found), served_at);
-      return;
-    }
-    auto gather = std::make_shared<Gather>(Gather{std::move(values), std::move(found), keys.size(), false});
-    for (size_t i = 0; i < keys.size(); ++i) {
-      self->request(self->state.indexer, caf::infinite, kv_get_atom_v, keys[i])
-          .then(
-              [gather, promise, served_at, i](bool is_found, std::string& value) mutable {
-                gather->found[i] = is_found ? 1 : 0;
-                gather->values[i] = std::move(value);
-                if (--gather->remaining == 0 && !gather->failed) {
-                  promise.deliver(std::move(gather->values), std::move(gather->found), served_at);
-                }
-              },
-              [gather, promise](caf::error& error) mutable {
-                if (gather->failed) return;
-                gather->failed = true;
-                promise.deliver(error);
-              });
-    }
-    return;
-  }
-  auto read = KvStateMachine::get_many_shared(*self->state.config.store, keys);
+  auto read = self->state.kv->get_many(keys);
   if (!read.is_ok()) {
     promise.deliver(to_error(read.status()));
     return;
   }
+  std::vector<std::string> values(keys.size());
+  std::vector<uint8_t> found(keys.size(), 0);
   for (size_t i = 0; i < keys.size(); ++i) {
     if (!(*read)[i]) continue;
     found[i] = 1;
     values[i] = std::move(*(*read)[i]);
   }
-  promise.deliver(std::move(values), std::move(found), served_at);
+  promise.deliver(std::move(values), std::move(found), self->state.applied_index);
 }
 
 void serve(Self self, Read& read) {
@@ -193,21 +159,32 @@ void serve(Self self, Read& read) {
   else serve_read(self, read.key, read.promise);
 }
 
-// The indexer answers with an encoded ClientResponse; `index` says where it was served.
-void serve_range(Self self, Frame& request, RangePromise promise) {
-  const uint64_t served_at = self->state.applied_index;
-  self->request(self->state.indexer, caf::infinite, kv_range_atom_v, std::move(request))
-      .then(
-          [promise, served_at](Frame& answer) mutable {
-            auto response = decode_client_response(answer.bytes.data(), answer.bytes.size());
-            if (!response.is_ok()) {
-              promise.deliver(to_error(response.status()));
-              return;
-            }
-            response->index = served_at;
-            promise.deliver(Frame{encode_client_response(*response)});
-          },
-          [promise](caf::error& error) mutable { promise.deliver(error); });
+void serve_range(Self self, const Frame& frame, RangePromise promise) {
+  auto request = decode_client_request(frame.bytes.data(), frame.bytes.size());
+  if (!request.is_ok()) {
+    promise.deliver(to_error(request.status()));
+    return;
+  }
+  KvRange range;
+  range.from = request->key;
+  range.to = request->range_end;
+  range.limit = request->range_limit;
+  range.bytes_max = request->range_bytes_max == 0 ? range_bytes_max : std::min(request->range_bytes_max, range_bytes_max);
+  range.keys_only = request->keys_only;
+  range.count_only = request->count_only;
+  auto result = self->state.kv->range(range);
+  if (!result.is_ok()) {
+    promise.deliver(to_error(result.status()));
+    return;
+  }
+  ClientResponse response;
+  response.request_id = request->request_id;
+  response.keys = std::move(result->keys);
+  response.values = std::move(result->values);
+  response.range_count = result->count;
+  response.more = result->more;
+  response.index = self->state.applied_index;
+  promise.deliver(Frame{encode_client_response(response)});
 }
 
 void pump(Self self);
@@ -231,11 +208,8 @@ void on_applied(Self self, const std::vector<EntryId>& ids, std::vector<CommandR
   auto ranges_end = state.ranges.upper_bound(state.applied_index);
   for (auto it = state.ranges.begin(); it != ranges_end; ++it) serve_range(self, it->second.request, it->second.promise);
   state.ranges.erase(state.ranges.begin(), ranges_end);
-  pump(self);
 }
 
-// Sends the queued batches to the indexer's state machine: one as it came, or several
-// merged (up to a byte bound) into one frame.
 void on_installed(Self self, EntryId snapshot) {
   auto& state = self->state;
   state.applied_index = snapshot.index;
@@ -256,57 +230,51 @@ void on_installed(Self self, EntryId snapshot) {
   state.reads.erase(state.reads.begin(), ready_end);
 }
 
-void install(Self self, Batch batch) {
-  self->state.applying = true;
+// Replaces the state with the published snapshot file; false when it failed (fail-stop).
+bool install(Self self, Batch& batch) {
+  auto& state = self->state;
   const EntryId snapshot = *batch.snapshot;
-  self->request(self->state.indexer, caf::infinite, snapshot_install_atom_v, snapshot.index, snapshot.term)
-      .then(
-          [self, snapshot, promise = batch.installed](uint64_t keys) mutable {
-            self->state.applying = false;
-            on_installed(self, snapshot);
-            promise.deliver(keys);
-            pump(self);
-          },
-          [self, promise = batch.installed](caf::error& error) mutable {
-            promise.deliver(error);
-            self->quit(error);
-          });
+  const SharedStore& persistence = state.config.persistence;
+  if (persistence.env == nullptr || persistence.snapshot_directory.empty()) {
+    batch.installed.deliver(to_error(Status::invalid_argument("state_machine: no snapshot directory")));
+    return true;
+  }
+  SnapshotDirectory directory(*persistence.env, persistence.snapshot_directory);
+  auto loaded = load_snapshot(*persistence.env, directory.path_for(snapshot.index, snapshot.term), *persistence.store);
+  if (!loaded.is_ok()) {
+    // The file was verified and published before the WAL named it: failing to load it now
+    // is the disk failing under us. Fail-stop; recovery retries the load from the file.
+    batch.installed.deliver(to_error(loaded.status()));
+    fail_stop(self, loaded.status());
+    return false;
+  }
+  on_installed(self, snapshot);
+  batch.installed.deliver(loaded->keys);
+  return true;
 }
 
+// Applies everything queued, in order: consecutive entry batches merged (up to a byte bound)
+// into one LMDB transaction, a snapshot on its own.
 void pump(Self self) {
   auto& state = self->state;
-  if (state.applying || state.queue.empty()) return;
-  Batch batch = std::move(state.queue.front());
-  state.queue.pop_front();
-  if (batch.snapshot) return install(self, std::move(batch));
-  if (!state.queue.empty() && batch.payload_bytes < apply_batch_bytes_max && !state.queue.front().snapshot) {
-    auto merged = decode_entries(batch.frame.bytes, "apply queue");
-    KV_ASSERT(merged.is_ok());  // decoded once already when it arrived
+  while (!state.queue.empty()) {
+    Batch batch = std::move(state.queue.front());
+    state.queue.pop_front();
+    if (batch.snapshot) {
+      if (!install(self, batch)) return;
+      continue;
+    }
     while (!state.queue.empty() && batch.payload_bytes < apply_batch_bytes_max && !state.queue.front().snapshot) {
       Batch& next = state.queue.front();
-      auto entries = decode_entries(next.frame.bytes, "apply queue");
-      KV_ASSERT(entries.is_ok());
-      for (Entry& entry : *entries) merged->push_back(std::move(entry));
+      for (Entry& entry : next.entries) batch.entries.push_back(std::move(entry));
       batch.ids.insert(batch.ids.end(), next.ids.begin(), next.ids.end());
       batch.payload_bytes += next.payload_bytes;
       state.queue.pop_front();
     }
-    batch.frame = Frame{encode_entries(*merged)};
+    auto results = state.kv->apply(batch.entries);
+    if (!results.is_ok()) return fail_stop(self, results.status());
+    on_applied(self, batch.ids, *results);
   }
-  state.applying = true;
-  self->request(state.indexer, caf::infinite, kv_apply_atom_v, std::move(batch.frame))
-      .then(
-          [self, ids = std::move(batch.ids)](Frame& reply) {
-            self->state.applying = false;
-            auto results = decode_results(reply.bytes.data(), reply.bytes.size(), "kv apply reply");
-            if (!results.is_ok() || results->size() != ids.size()) {
-              self->quit(to_error(results.is_ok() ? Status::corruption("kv apply reply: wrong result count")
-                                                  : results.status()));
-              return;
-            }
-            on_applied(self, ids, *results);
-          },
-          [self](caf::error& error) { self->quit(error); });
 }
 
 caf::result<Frame> on_wait(Self self, uint64_t index, uint64_t term) {
@@ -395,11 +363,17 @@ caf::result<Frame> on_range(Self self, Frame& request, uint64_t read_index) {
   return promise;
 }
 
-state_machine_actor::behavior_type state_machine(Self self, store_indexer_actor indexer, StateMachineConfig config) {
-  self->state.indexer = std::move(indexer);
-  self->state.config = config;
-  self->state.applied_index = config.applied_index;
-  publish_applied(config, config.applied_index);
+state_machine_actor::behavior_type state_machine(Self self, StateMachineConfig config) {
+  auto& state = self->state;
+  state.config = std::move(config);
+  state.kv = std::make_unique<KvStateMachine>(*state.config.persistence.store, state.config.kv);
+  auto applied = state.kv->applied_index();
+  if (applied.is_ok()) state.applied_index = *applied;
+  else fail_stop(self, applied.status());  // quits once this returns
+  publish_applied(state.config, state.applied_index);
+  self->attach_functor([clean_stop = state.config.persistence.clean_stop, failed = state.failed](const caf::error& reason) {
+    if (clean_stop) clean_stop->writer_stopped(reason, *failed);
+  });
   return {
       [self](apply_atom, Frame& frame) {
         auto entries = decode_entries(frame.bytes, "apply request");
@@ -413,8 +387,15 @@ state_machine_actor::behavior_type state_machine(Self self, store_indexer_actor 
           batch.ids.push_back({entry.index, entry.term});
           batch.payload_bytes += entry.payload.size();
         }
-        batch.frame = std::move(frame);
+        batch.entries = std::move(*entries);
         self->state.queue.push_back(std::move(batch));
+        // Batches already in the mailbox come first, then this: one transaction for all.
+        if (self->state.apply_pending) return;
+        self->state.apply_pending = true;
+        self->send(self, kv_apply_atom_v);
+      },
+      [self](kv_apply_atom) {
+        self->state.apply_pending = false;
         pump(self);
       },
       [self](wait_atom, uint64_t index, uint64_t term) { return on_wait(self, index, term); },
@@ -433,17 +414,26 @@ state_machine_actor::behavior_type state_machine(Self self, store_indexer_actor 
         batch.installed = self->make_response_promise<uint64_t>();
         auto promise = batch.installed;
         self->state.queue.push_back(std::move(batch));
-        pump(self);
+        if (!self->state.apply_pending) {
+          self->state.apply_pending = true;
+          self->send(self, kv_apply_atom_v);
+        }
         return promise;
+      },
+      [self](hash_atom) -> caf::result<uint64_t, uint64_t> {
+        auto hashed = hash_state_machine(*self->state.config.persistence.store);
+        if (!hashed.is_ok()) return to_error(hashed.status());
+        return {hashed->first, hashed->second};
       },
   };
 }
 
 }  // namespace
 
-state_machine_actor spawn_state_machine(caf::actor_system& system, store_indexer_actor indexer,
-                                        StateMachineConfig config) {
-  return system.spawn(state_machine, std::move(indexer), config);
+state_machine_actor spawn_state_machine(caf::actor_system& system, StateMachineConfig config) {
+  if (config.persistence.clean_stop) config.persistence.clean_stop->add_writer();  // reported by the exit hook
+  if (config.detached) return system.spawn<caf::detached>(state_machine, std::move(config));
+  return system.spawn(state_machine, std::move(config));
 }
 
 }  // namespace keyval

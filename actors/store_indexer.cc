@@ -4,20 +4,14 @@
 #include <iostream>
 #include <algorithm>
 
-#include "actors/client_protocol.h"
 #include "actors/record_batch.h"
 #include "storage/codec.h"
-#include "storage/kv_state_machine.h"
-#include "storage/lmdb_state.h"
-#include "storage/snapshot.h"
-#include "storage/snapshot_file.h"
 
 namespace keyval {
 namespace {
 
 struct StoreIndexerState {
   std::shared_ptr<Store> store;
-  std::unique_ptr<KvStateMachine> kv;  // the node's state machine, on the same environment
   StoreIndexerConfig config;
   uint64_t indexed_index = 0;     // last log index applied to LMDB
   uint64_t unsynced_entries = 0;  // applied since the last LMDB sync
@@ -85,9 +79,8 @@ Status apply_records(StoreIndexerState& state, std::vector<Record>& records) {
 
 // Syncs LMDB with its position recorded; returns the index it is durable through.
 Result<uint64_t> sync_store(StoreIndexerState& state) {
-  KV_ASSIGN_OR_RETURN(StorePositions positions, state.store->load_positions());
-  positions.indexed_index = state.indexed_index;
-  KV_RETURN_IF_ERROR(state.store->save_positions(positions));
+  // Only its own field: the state machine actor writes the applied index meanwhile.
+  KV_RETURN_IF_ERROR(state.store->save_indexed_index(state.indexed_index));
   KV_RETURN_IF_ERROR(state.store->sync());
   state.unsynced_entries = 0;
   return state.indexed_index;
@@ -119,66 +112,6 @@ caf::result<Frame> on_read(Self self, uint64_t first, uint64_t last) {
   return Frame{encode_entries(*entries)};
 }
 
-// Applies committed entries to the kv state machine. A failure here is fail-stop too: an
-// entry the state machine cannot apply would make this replica diverge from the others.
-caf::result<Frame> on_kv_apply(Self self, Frame& frame) {
-  auto& state = self->state;
-  if (!state.failure.is_ok()) return to_error(state.failure);
-  auto entries = decode_entries(frame.bytes, "kv apply request");
-  if (!entries.is_ok()) return to_error(entries.status());
-  auto results = state.kv->apply(*entries);
-  if (!results.is_ok()) {
-    fail_stop(self, results.status());
-    return to_error(results.status());
-  }
-  return Frame{encode_results(*results)};
-}
-
-caf::result<bool, std::string> on_kv_get(Self self, const std::string& key) {
-  if (!self->state.failure.is_ok()) return to_error(self->state.failure);
-  auto value = self->state.kv->get(key);
-  if (!value.is_ok()) return to_error(value.status());
-  if (!value->has_value()) return {false, std::string()};
-  return {true, std::move(**value)};
-}
-
-caf::result<Frame> on_kv_range(Self self, const Frame& frame) {
-  if (!self->state.failure.is_ok()) return to_error(self->state.failure);
-  auto request = decode_client_request(frame.bytes.data(), frame.bytes.size());
-  if (!request.is_ok()) return to_error(request.status());
-  KvRange range;
-  range.from = request->key;
-  range.to = request->range_end;
-  range.limit = request->range_limit;
-  range.bytes_max = request->range_bytes_max == 0 ? range_bytes_max : std::min(request->range_bytes_max, range_bytes_max);
-  range.keys_only = request->keys_only;
-  range.count_only = request->count_only;
-  auto result = self->state.kv->range(range);
-  if (!result.is_ok()) return to_error(result.status());
-  ClientResponse response;
-  response.request_id = request->request_id;
-  response.keys = std::move(result->keys);
-  response.values = std::move(result->values);
-  response.range_count = result->count;
-  response.more = result->more;
-  return Frame{encode_client_response(response)};
-}
-
-caf::result<uint64_t> on_install(Self self, uint64_t index, uint64_t term) {
-  auto& state = self->state;
-  if (!state.failure.is_ok()) return to_error(state.failure);
-  if (state.config.env == nullptr) return to_error(Status::invalid_argument("store_indexer: no snapshot directory"));
-  SnapshotDirectory directory(*state.config.env, state.config.snapshot_directory);
-  auto loaded = load_snapshot(*state.config.env, directory.path_for(index, term), *state.store);
-  if (!loaded.is_ok()) {
-    // The file was verified and published before the WAL named it: failing to load it now
-    // is the disk failing under us. Fail-stop; recovery retries the load from the file.
-    fail_stop(self, loaded.status());
-    return to_error(loaded.status());
-  }
-  return loaded->keys;
-}
-
 caf::result<uint64_t> on_compact(Self self, uint64_t index) {
   auto& state = self->state;
   if (!state.failure.is_ok()) return to_error(state.failure);
@@ -194,23 +127,14 @@ caf::result<uint64_t> on_compact(Self self, uint64_t index) {
   return last_dropped >= *first ? last_dropped - *first + 1 : 0;
 }
 
-// A clean stop leaves LMDB synced and marked so: the next start may trust it after a reboot.
-void on_stop(const std::shared_ptr<Store>& store, const StoreIndexerConfig& config, const caf::error& reason) {
-  if (reason && reason != caf::exit_reason::user_shutdown && reason != caf::exit_reason::normal) return;
-  if (config.env == nullptr || config.data_directory.empty()) return;
-  if (!store->sync().is_ok()) return;
-  Status marked = mark_lmdb_clean(*config.env, config.data_directory);
-  if (!marked.is_ok() && config.log) config.log("store_indexer: could not mark LMDB clean: " + marked.to_string());
-}
-
 store_indexer_actor::behavior_type store_indexer(Self self, std::shared_ptr<Store> store, StoreIndexerConfig config) {
   self->state.store = std::move(store);
-  self->state.kv = std::make_unique<KvStateMachine>(*self->state.store, config.kv);
   self->state.config = config;
   auto last = self->state.store->last_index();
   self->state.indexed_index = last.is_ok() ? *last : 0;
-  self->attach_functor([store = self->state.store, failed = self->state.failed, config](const caf::error& reason) {
-    if (!*failed) on_stop(store, config, reason);
+  // A clean stop leaves LMDB synced and marked so, once the state machine stopped too.
+  self->attach_functor([clean_stop = config.clean_stop, failed = self->state.failed](const caf::error& reason) {
+    if (clean_stop) clean_stop->writer_stopped(reason, *failed);
   });
   return {
       [self](index_atom, Frame& frame) { return on_index(self, frame); },
@@ -231,22 +155,7 @@ store_indexer_actor::behavior_type store_indexer(Self self, std::shared_ptr<Stor
         }
         return *synced;
       },
-      [self](kv_apply_atom, Frame& frame) { return on_kv_apply(self, frame); },
-      [self](kv_get_atom, const std::string& key) { return on_kv_get(self, key); },
-      [self](kv_range_atom, const Frame& request) { return on_kv_range(self, request); },
-      [self](kv_applied_atom) -> caf::result<uint64_t> {
-        auto applied = self->state.kv->applied_index();
-        if (!applied.is_ok()) return to_error(applied.status());
-        return *applied;
-      },
       [self](compact_atom, uint64_t index) { return on_compact(self, index); },
-      [self](snapshot_install_atom, uint64_t index, uint64_t term) { return on_install(self, index, term); },
-      [self](hash_atom) -> caf::result<uint64_t, uint64_t> {
-        if (!self->state.failure.is_ok()) return to_error(self->state.failure);
-        auto hashed = hash_state_machine(*self->state.store);
-        if (!hashed.is_ok()) return to_error(hashed.status());
-        return {hashed->first, hashed->second};
-      },
   };
 }
 
@@ -254,6 +163,7 @@ store_indexer_actor::behavior_type store_indexer(Self self, std::shared_ptr<Stor
 
 store_indexer_actor spawn_store_indexer(caf::actor_system& system, std::shared_ptr<Store> store,
                                         const StoreIndexerConfig& config, bool detached) {
+  if (config.clean_stop) config.clean_stop->add_writer();  // reported by the exit hook
   if (detached) return system.spawn<caf::detached>(store_indexer, std::move(store), config);
   return system.spawn(store_indexer, std::move(store), config);
 }

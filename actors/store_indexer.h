@@ -7,12 +7,11 @@
 // drop the WAL segments LMDB now holds. It serves entry reads and log bounds.
 // Snapshots: a snapshot record (durable in the WAL) is saved as the snapshot metadata; when
 // LMDB's log does not hold the snapshot's last entry with its term, the snapshot replaced the
-// log (§7) and every entry LMDB holds goes. snapshot_install loads a published snapshot file
-// into the state machine (one transaction); compact deletes the log's prefix. A clean stop
+// log (§7) and every entry LMDB holds goes; compact deletes the log's prefix. A clean stop
 // (exit reason user_shutdown or normal) syncs LMDB and marks it clean, so the next start
-// trusts it even after a reboot.
-// It also hosts the key-value state machine (the `kv` and session databases of the same
-// environment): committed entries are applied here, one transaction per batch.
+// trusts it even after a reboot: once the state machine actor, the environment's other
+// writer (the `kv` and session databases), has stopped cleanly too (lmdb_clean_stop.h).
+// The indexer only indexes: it applies nothing to the key-value state.
 // An LMDB failure is fail-stop, as in the wal_writer: every later request gets it.
 #pragma once
 
@@ -20,9 +19,8 @@
 #include <memory>
 #include <string>
 
+#include "actors/lmdb_clean_stop.h"
 #include "actors/messages.h"
-#include "storage/env.h"
-#include "storage/kv_state_machine.h"
 #include "storage/store.h"
 
 namespace keyval {
@@ -35,13 +33,10 @@ struct StoreIndexerConfig {
   // entries that was a tenth of the cluster's SET throughput (docs/BENCHMARKS.md).
   uint64_t sync_every_entries = 1000000;
   uint64_t read_bytes_max = 4ull << 20;  // payload bytes in one read reply (at least one entry)
-  KvStateMachineOptions kv;              // the state machine hosted beside the log
   std::function<void(const std::string&)> log;  // one line per event; stderr when empty
-  // Filled in by the recovery_coordinator: where snapshots are installed from, and the data
-  // directory whose LMDB_STATE a clean stop marks (storage/recovery.h mark_lmdb_clean).
-  Env* env = nullptr;
-  std::string snapshot_directory;
-  std::string data_directory;
+  // Filled in by the recovery_coordinator: the mark a clean stop of every LMDB writer leaves
+  // (null: none).
+  std::shared_ptr<LmdbCleanStop> clean_stop;
 };
 
 store_indexer_actor spawn_store_indexer(caf::actor_system& system, std::shared_ptr<Store> store,

@@ -272,14 +272,9 @@ Result<std::optional<std::string>> KvStateMachine::get(const std::string& key) {
   return read_value(key, [this](const std::function<Status(KvReader&)>& body) { return store_.read_kv(body); });
 }
 
-Result<std::optional<std::string>> KvStateMachine::get_shared(Store& store, const std::string& key) {
-  return read_value(key, [&store](const std::function<Status(KvReader&)>& body) { return store.read_kv_shared(body); });
-}
-
-Result<std::vector<std::optional<std::string>>> KvStateMachine::get_many_shared(Store& store,
-                                                                                const std::vector<std::string>& keys) {
+Result<std::vector<std::optional<std::string>>> KvStateMachine::get_many(const std::vector<std::string>& keys) {
   std::vector<std::optional<std::string>> values(keys.size());
-  Status status = store.read_kv_shared([&](KvReader& reader) -> Status {
+  Status status = store_.read_kv([&](KvReader& reader) -> Status {
     for (size_t i = 0; i < keys.size(); ++i) {
       // LMDB refuses such keys; none can have been stored.
       if (keys[i].empty() || keys[i].size() > kv_key_bytes_max) continue;

@@ -84,13 +84,9 @@ class KvStateMachine {
 
   // The value of `key` in the applied state; nullopt when absent.
   Result<std::optional<std::string>> get(const std::string& key);
-  // get() from another thread than the store's owner (Store::read_kv_shared): what the state
-  // machine actor serves linearizable reads with, without a round trip to the indexer.
-  static Result<std::optional<std::string>> get_shared(Store& store, const std::string& key);
-  // get_shared for several keys in one read transaction (one consistent view): a value per
-  // key, in order, nullopt where absent.
-  static Result<std::vector<std::optional<std::string>>> get_many_shared(Store& store,
-                                                                        const std::vector<std::string>& keys);
+  // Several keys' values from one read transaction (one consistent view): a value per key,
+  // in order, nullopt where absent.
+  Result<std::vector<std::optional<std::string>>> get_many(const std::vector<std::string>& keys);
   // The pairs of `range` in the applied state (KvRange above), from one read transaction.
   Result<KvRangeResult> range(const KvRange& range);
   Result<uint64_t> applied_index();

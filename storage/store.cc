@@ -43,6 +43,7 @@
 #include <cstring>
 #include <exception>
 #include <functional>
+#include <atomic>
 #include <mutex>
 #include <set>
 #include <shared_mutex>
@@ -242,10 +243,14 @@ struct Store::Impl {
   // Read-only over an environment written before the session databases existed: the session
   // table reads as empty.
   bool sessions_missing = false;
-  uint64_t map_bytes = 0;
+  // Read by map_bytes() on any thread; changed only under map_mutex held exclusively.
+  std::atomic<uint64_t> map_bytes{0};
   bool writemap = false;  // MDB_WRITEMAP: pages written through the map (open_environment)
   // mdb_env_set_mapsize needs no transaction open in the process: growth holds this
-  // exclusively, read_state_machine (another thread's read transaction) shared.
+  // exclusively, every transaction (read or write, on any thread) shared for its whole life.
+  // Two actors write this environment (the indexer its log, the state machine its keys) and
+  // others read it (the snapshotter), so any of them may be mid-transaction when another
+  // finds the map full.
   std::shared_mutex map_mutex;
 
   ~Impl() {
@@ -258,7 +263,8 @@ struct Store::Impl {
   Status open_databases_read_only();
   void refresh_map_bytes();
   Result<Transaction> begin(unsigned flags, const std::string& what);
-  Status grow_map(const std::string& what);
+  // Doubles the map, unless another writer grew it past `full_at` (the size that was full).
+  Status grow_map(const std::string& what, uint64_t full_at);
   Status reserve_map_file(uint64_t bytes, const std::string& what);
   Status write(const std::string& what, const TransactionBody& body);
   Status write_once(const std::string& what, const TransactionBody& body);
@@ -417,15 +423,16 @@ Status Store::Impl::reserve_map_file(uint64_t bytes, const std::string& what) {
   return Status::io_error(why);
 }
 
-Status Store::Impl::grow_map(const std::string& what) {
+Status Store::Impl::grow_map(const std::string& what, uint64_t full_at) {
+  std::unique_lock<std::shared_mutex> no_transaction(map_mutex);
+  if (map_bytes > full_at) return Status::ok();  // another writer grew it meanwhile: retry
   if (map_bytes >= options.map_bytes_max) {
-    return Status::no_space(what + ": the LMDB map of " + directory + " is full at " + std::to_string(map_bytes) +
-                            " bytes, its configured maximum (map_bytes_max " +
+    return Status::no_space(what + ": the LMDB map of " + directory + " is full at " +
+                            std::to_string(map_bytes.load()) + " bytes, its configured maximum (map_bytes_max " +
                             std::to_string(options.map_bytes_max) + ")");
   }
   uint64_t grown = map_bytes > options.map_bytes_max / 2 ? options.map_bytes_max : map_bytes * 2;
   KV_RETURN_IF_ERROR(reserve_map_file(grown, what));  // before the map covers it
-  std::unique_lock<std::shared_mutex> no_reader(map_mutex);
   int rc = mdb_env_set_mapsize(env, grown);
   if (rc != 0) return lmdb_status(rc, "grow the map of " + directory + " to " + std::to_string(grown) + " bytes");
   refresh_map_bytes();
@@ -437,17 +444,19 @@ Status Store::Impl::grow_map(const std::string& what) {
 Status Store::Impl::write(const std::string& what, const TransactionBody& body) {
   if (options.read_only) return Status::invalid_argument(what + ": the store " + directory + " is open read-only");
   for (int attempt = 0; attempt < map_growth_attempts_max; ++attempt) {
+    const uint64_t size = map_bytes;
     Status status = write_once(what, body);
     if (!is_map_full(status)) return status;
-    KV_RETURN_IF_ERROR(grow_map(what));
+    KV_RETURN_IF_ERROR(grow_map(what, size));
   }
   return Status::no_space(what + ": the LMDB map of " + directory + " is still full after " +
-                          std::to_string(map_growth_attempts_max) + " growths, at " + std::to_string(map_bytes) +
+                          std::to_string(map_growth_attempts_max) + " growths, at " + std::to_string(map_bytes.load()) +
                           " bytes");
 }
 
 Status Store::Impl::write_once(const std::string& what, const TransactionBody& body) {
   return run_guarded(what, [&]() -> Status {
+    std::shared_lock<std::shared_mutex> no_growth(map_mutex);  // released after the commit
     KV_ASSIGN_OR_RETURN(Transaction txn, begin(0, what));
     KV_RETURN_IF_ERROR(body(txn.get()));
     int rc = txn.commit();
@@ -460,6 +469,7 @@ Status Store::Impl::write_once(const std::string& what, const TransactionBody& b
 Status Store::Impl::read(const std::string& what, const TransactionBody& body) {
   if (databases_missing) return Status::ok();  // the body's result stays "nothing found"
   return run_guarded(what, [&]() -> Status {
+    std::shared_lock<std::shared_mutex> no_growth(map_mutex);  // released after the abort
     KV_ASSIGN_OR_RETURN(Transaction txn, begin(MDB_RDONLY, what));
     return body(txn.get());
   });
@@ -813,6 +823,22 @@ Status Store::save_positions(const StorePositions& positions) {
   });
 }
 
+Status Store::save_indexed_index(uint64_t indexed_index) {
+  std::string where = impl_->where("meta", positions_key);
+  return impl_->write("save the indexed index in " + where, [&](MDB_txn* txn) -> Status {
+    StorePositions positions;
+    MDB_val key = as_val(positions_key, std::strlen(positions_key));
+    MDB_val value;
+    int rc = mdb_get(txn, impl_->meta, &key, &value);
+    if (rc != 0 && rc != MDB_NOTFOUND) return lmdb_status(rc, "get " + where);
+    if (rc == 0) {
+      KV_ASSIGN_OR_RETURN(positions, decode_positions(static_cast<const uint8_t*>(value.mv_data), value.mv_size, where));
+    }
+    positions.indexed_index = indexed_index;
+    return impl_->put(txn, impl_->meta, positions_key, encode_positions(positions), where);
+  });
+}
+
 Result<StorePositions> Store::load_positions() {
   std::string where = impl_->where("meta", positions_key);
   KV_ASSIGN_OR_RETURN(std::optional<std::vector<uint8_t>> bytes, impl_->get(impl_->meta, positions_key, where));
@@ -900,15 +926,8 @@ Status Store::write_kv(const std::function<Status(KvWriter&)>& body) {
   });
 }
 
-Status Store::read_kv_shared(const std::function<Status(KvReader&)>& body) {
-  std::shared_lock<std::shared_mutex> no_growth(impl_->map_mutex);
-  return read_kv(body);
-}
-
-// Under the shared lock for the whole transaction: a map growth (mdb_env_set_mapsize) while
-// this thread's read transaction is open is undefined behaviour in LMDB.
+// Every transaction holds the growth lock shared (Impl::read, Impl::write_once).
 Status Store::read_state_machine(const StateMachineVisitor& visitor) {
-  std::shared_lock<std::shared_mutex> no_growth(impl_->map_mutex);
   return impl_->read("read the state machine of " + impl_->directory, [&](MDB_txn* txn) -> Status {
     Impl::KvTransaction transaction(*impl_, txn);
     KV_ASSIGN_OR_RETURN(uint64_t index, transaction.applied_index());

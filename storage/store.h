@@ -15,12 +15,16 @@
 // Durability: with sync_mode::durable every commit is fsynced; with
 // sync_mode::relaxed (MDB_NOSYNC, the indexer's mode behind the WAL) commits
 // stay atomic but the last ones may be lost at a power cut until sync().
-// Not thread-safe: one owner (the store_indexer actor) uses it at a time; the
-// environment is opened with MDB_NOTLS so that owner may move between threads. The one
-// exceptions are read_state_machine() and read_kv_shared(), which other threads (the
-// snapshotter, the state machine actor) may run while the owner keeps writing: LMDB's MVCC
-// gives them a fixed view, and map growth (which LMDB allows only while no transaction is
-// open) waits for them on a shared_mutex.
+// Threads: two writers share the environment, each with its own databases: the
+// store_indexer (meta's metadata and indexed_index, log, snapshot) and the state machine
+// actor (kv, sessions, session_order, meta's applied index and term); the snapshotter only
+// reads. LMDB runs one write transaction at a time and gives each read a fixed MVCC view. A
+// writer changes only its own fields of the shared `positions` record, reading and rewriting
+// it inside its own write transaction (save_indexed_index, KvWriter::set_applied), so
+// neither undoes the other's. The environment is opened with MDB_NOTLS (an actor may move
+// between threads); every transaction holds a shared lock that map growth (which LMDB allows
+// only while no transaction is open in the process) takes exclusively. Other calls
+// (save_entries, write_kv, ...) must not be made by two threads on the same databases.
 #pragma once
 
 #include <cstdint>
@@ -122,7 +126,10 @@ class Store {
   Status save_metadata(const Metadata& metadata);
   // nullopt when never saved.
   Result<std::optional<Metadata>> load_metadata();
+  // Replaces the whole record: for a store no other thread writes (recovery, tools).
   Status save_positions(const StorePositions& positions);
+  // Sets positions.indexed_index, keeping the applied index and term, in one transaction.
+  Status save_indexed_index(uint64_t indexed_index);
   Result<StorePositions> load_positions();  // zeros when never saved
 
   // --- log ---
@@ -160,13 +167,9 @@ class Store {
   // transaction retried), so it must start from scratch each time.
   Status write_kv(const std::function<Status(KvWriter&)>& body);
   // The whole state machine from one read-only transaction (a consistent view at one applied
-  // index), streamed to `visitor`. The one call another thread may make while the owner
-  // writes (see above); map growth waits until it returns, so keep the visitor's work bounded.
+  // index), streamed to `visitor` (the snapshotter's thread, while both writers go on); map
+  // growth waits until it returns, so keep the visitor's work bounded.
   Status read_state_machine(const StateMachineVisitor& visitor);
-  // read_kv for another thread than the owner's (the state machine actor serving reads while
-  // the indexer applies): the same fixed MVCC view, under the same shared lock against map
-  // growth. Keep `body` short: growth waits for it.
-  Status read_kv_shared(const std::function<Status(KvReader&)>& body);
   // One write transaction: clears kv, sessions and session_order, runs `fill` (which writes
   // the new pairs and sessions through the KvWriter), then sets the applied position to
   // (index, term), keeping indexed_index. Like write_kv, `fill` may run more than once (the

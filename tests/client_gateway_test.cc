@@ -128,6 +128,8 @@ state_machine_actor::behavior_type idle_state_machine(int) {
           -> caf::result<std::vector<std::string>, std::vector<uint8_t>, uint64_t> { return to_error(Status::busy("idle")); },
       [](kv_applied_atom) { return uint64_t{0}; },
       [](snapshot_install_atom, uint64_t, uint64_t) { return uint64_t{0}; },
+      [](kv_apply_atom) {},
+      [](hash_atom) -> caf::result<uint64_t, uint64_t> { return to_error(Status::busy("idle")); },
   };
 }
 
@@ -144,7 +146,7 @@ struct GatewayFixture {
     // The fake raft node answers only what these tests ask of it: a dynamically typed actor
     // behind the typed handle the gateway takes.
     gateway = spawn_client_gateway(*system, gateway_config, caf::actor_cast<raft_node_actor>(raft_node), state_machine,
-                                   store_indexer_actor{}, snapshotter_actor{});
+                                   snapshotter_actor{});
     self = std::make_unique<caf::scoped_actor>(*system);
   }
   ~GatewayFixture() {
@@ -343,7 +345,7 @@ BOOST_AUTO_TEST_CASE(a_directory_fingerprint_names_the_ids_and_the_addresses) {
   BOOST_CHECK_NE(directory_fingerprint({{1, "1"}, {2, "23"}}), directory_fingerprint({{1, "12"}, {2, "3"}}));
 }
 
-BOOST_FIXTURE_TEST_CASE(without_a_snapshotter_or_indexer_backup_and_hash_answer_unavailable, GatewayFixture) {
+BOOST_FIXTURE_TEST_CASE(without_a_snapshotter_backup_chunks_answer_unavailable, GatewayFixture) {
   send(1, ClientOp::snapshot_chunk);
   auto responses = answers(request_timeout / 2);
   BOOST_REQUIRE_EQUAL(responses.size(), 1u);
@@ -393,26 +395,12 @@ state_machine_actor::behavior_type applied_state_machine(state_machine_actor::po
       },
       [](kv_applied_atom) { return uint64_t{44}; },
       [](snapshot_install_atom, uint64_t, uint64_t) -> caf::result<uint64_t> { return to_error(Status::busy("unused")); },
+      [](kv_apply_atom) {},
+      [](hash_atom) -> caf::result<uint64_t, uint64_t> { return {uint64_t{44}, uint64_t{0xfeedbeef}}; },
   };
 }
 
 caf::error unused() { return to_error(Status::unsupported("not used by the gateway")); }
-
-store_indexer_actor::behavior_type hashing_indexer(int) {
-  return {
-      [](index_atom, Frame&) -> caf::result<uint64_t> { return unused(); },
-      [](read_atom, uint64_t, uint64_t) -> caf::result<Frame> { return unused(); },
-      [](bounds_atom) -> caf::result<uint64_t, uint64_t> { return unused(); },
-      [](checkpoint_atom) -> caf::result<uint64_t> { return unused(); },
-      [](kv_apply_atom, Frame&) -> caf::result<Frame> { return unused(); },
-      [](kv_get_atom, std::string&) -> caf::result<bool, std::string> { return unused(); },
-      [](kv_range_atom, Frame&) -> caf::result<Frame> { return unused(); },
-      [](kv_applied_atom) -> caf::result<uint64_t> { return unused(); },
-      [](compact_atom, uint64_t) -> caf::result<uint64_t> { return unused(); },
-      [](snapshot_install_atom, uint64_t, uint64_t) -> caf::result<uint64_t> { return unused(); },
-      [](hash_atom) -> caf::result<uint64_t, uint64_t> { return {uint64_t{44}, uint64_t{0xfeedbeef}}; },
-  };
-}
 
 // Serves snapshot (snapshot_index, snapshot_term) of snapshot_file_bytes bytes, file_byte each.
 snapshotter_actor::behavior_type file_snapshotter(int) {
@@ -440,17 +428,16 @@ struct ServingFixture {
     system = std::make_unique<caf::actor_system>(config);
     raft_node = system->spawn(leading_raft_node, 0);
     state_machine = system->spawn(applied_state_machine, waited_read_index);
-    indexer = system->spawn(hashing_indexer, 0);
     snapshotter = system->spawn(file_snapshotter, 0);
     ClientGatewayConfig gateway_config;
     gateway_config.node_id = 1;
     gateway = spawn_client_gateway(*system, gateway_config, caf::actor_cast<raft_node_actor>(raft_node), state_machine,
-                                   indexer, snapshotter);
+                                   snapshotter);
     self = std::make_unique<caf::scoped_actor>(*system);
   }
   ~ServingFixture() {
     for (const caf::actor& actor : {caf::actor_cast<caf::actor>(gateway), raft_node, caf::actor_cast<caf::actor>(state_machine),
-                                    caf::actor_cast<caf::actor>(indexer), caf::actor_cast<caf::actor>(snapshotter)}) {
+                                    caf::actor_cast<caf::actor>(snapshotter)}) {
       caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
     }
   }
@@ -474,7 +461,6 @@ struct ServingFixture {
   std::shared_ptr<uint64_t> waited_read_index = std::make_shared<uint64_t>(0);
   caf::actor raft_node;
   state_machine_actor state_machine;
-  store_indexer_actor indexer;
   snapshotter_actor snapshotter;
   client_gateway_actor gateway;
   std::unique_ptr<caf::scoped_actor> self;

@@ -1,59 +1,48 @@
-// Goal: the state machine actor answers a proposal batch's wait (wait_many) and a batch of
-// gets (kv_get_many) exactly as it answers one wait or one get each: a result per entry once
-// applied, `lost` where another term's entry applied at an index, `forgotten` where a
-// snapshot replaced results still awaited, and values read at the read index. It runs in a
-// real actor system against a fake indexer whose apply answers each entry with its payload
-// as the result's value, so every answer can be traced to its entry.
+// Goal: the state machine actor applies committed entries to the node's LMDB itself and
+// answers a proposal batch's wait (wait_many) and a batch of gets (kv_get_many) exactly as it
+// answers one wait or one get each: a result per entry once applied, `lost` where another
+// term's entry applied at an index, `forgotten` where a snapshot replaced results still
+// awaited, and values read at the read index. It also checks the clean-stop mark the state
+// machine shares with the store_indexer (LMDB's other writer): written only once both have
+// stopped cleanly.
+// Method: a real actor system and a real LMDB store in a temporary directory, applied through
+// 10 at start; each entry appends its text to the key "log", so its result (the value's new
+// length) and the stored value trace back to the entries applied.
 #define BOOST_TEST_MODULE state_machine_test
 #include <boost/test/unit_test.hpp>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "actors/client_protocol.h"
+#include "actors/lmdb_clean_stop.h"
 #include "actors/record_batch.h"
 #include "actors/state_machine.h"
 #include "storage/kv_command.h"
+#include "storage/lmdb_state.h"
+#include "storage/env.h"
+#include "storage/snapshot.h"
+#include "tests/support/temp_dir.h"
 
 using namespace keyval;
 
 namespace {
 
-caf::error unused() { return to_error(Status::unsupported("not used by the state machine")); }
+void require_ok(const Status& status) { BOOST_REQUIRE_MESSAGE(status.is_ok(), status.to_string()); }
 
-// Applies anything: each entry's result carries its payload (as text) and its index. Gets
-// answer "v:" + key, found, for keys not starting with "absent".
-store_indexer_actor::behavior_type echo_indexer(int) {
-  return {
-      [](index_atom, Frame&) -> caf::result<uint64_t> { return unused(); },
-      [](read_atom, uint64_t, uint64_t) -> caf::result<Frame> { return unused(); },
-      [](bounds_atom) -> caf::result<uint64_t, uint64_t> { return unused(); },
-      [](checkpoint_atom) -> caf::result<uint64_t> { return unused(); },
-      [](kv_apply_atom, Frame& frame) -> caf::result<Frame> {
-        auto entries = decode_entries(frame.bytes, "test apply");
-        if (!entries.is_ok()) return to_error(entries.status());
-        std::vector<CommandResult> results;
-        for (const Entry& entry : *entries) {
-          CommandResult result;
-          result.index = entry.index;
-          result.value.assign(entry.payload.begin(), entry.payload.end());
-          results.push_back(result);
-        }
-        return Frame{encode_results(results)};
-      },
-      [](kv_get_atom, std::string& key) -> caf::result<bool, std::string> {
-        if (key.rfind("absent", 0) == 0) return {false, std::string()};
-        return {true, "v:" + key};
-      },
-      [](kv_range_atom, Frame&) -> caf::result<Frame> { return unused(); },
-      [](kv_applied_atom) -> caf::result<uint64_t> { return unused(); },
-      [](compact_atom, uint64_t) -> caf::result<uint64_t> { return unused(); },
-      [](snapshot_install_atom, uint64_t, uint64_t) -> caf::result<uint64_t> { return uint64_t{0}; },
-      [](hash_atom) -> caf::result<uint64_t, uint64_t> { return unused(); },
-  };
+std::shared_ptr<Store> open_store(const std::string& directory) {
+  auto opened = Store::open(directory);
+  BOOST_REQUIRE_MESSAGE(opened.is_ok(), opened.status().to_string());
+  return std::shared_ptr<Store>(std::move(opened).value());
 }
 
+// The entry at (index, term) appends `text` to the key "log".
 Entry entry(uint64_t index, uint64_t term, const std::string& text) {
-  return Entry{index, term, std::vector<uint8_t>(text.begin(), text.end())};
+  Command command;
+  command.kind = CommandKind::append;
+  command.key = "log";
+  command.value = text;
+  return Entry{index, term, encode_command(command)};
 }
 
 struct WaitAnswer {
@@ -64,17 +53,32 @@ struct WaitAnswer {
 
 struct Fixture {
   Fixture() {
+    store = open_store(dir.file("lmdb"));
+    // Applied through (10, 2), with two keys the gets find.
+    require_ok(store->write_kv([](KvWriter& writer) -> Status {
+      KV_RETURN_IF_ERROR(writer.put("k1", "v:k1"));
+      KV_RETURN_IF_ERROR(writer.put("k3", "v:k3"));
+      return writer.set_applied(10, 2);
+    }));
     add_message_types(config);
     system = std::make_unique<caf::actor_system>(config);
-    indexer = system->spawn(echo_indexer, 0);
     StateMachineConfig machine_config;
-    machine_config.applied_index = 10;  // no store: gets go to the indexer
-    machine = spawn_state_machine(*system, indexer, machine_config);
+    machine_config.persistence = SharedStore{store, nullptr, &posix_env(), dir.file("snapshots")};
+    machine_config.detached = false;
+    machine = spawn_state_machine(*system, machine_config);
     self = std::make_unique<caf::scoped_actor>(*system);
   }
-  ~Fixture() {
-    caf::anon_send_exit(machine, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(indexer, caf::exit_reason::user_shutdown);
+  ~Fixture() { caf::anon_send_exit(machine, caf::exit_reason::user_shutdown); }
+
+  // The value of "log" in LMDB now.
+  std::string stored_log() {
+    std::string value;
+    require_ok(store->read_kv([&](KvReader& reader) -> Status {
+      KV_ASSIGN_OR_RETURN(auto found, reader.get("log"));
+      if (found) value = *found;
+      return Status::ok();
+    }));
+    return value;
   }
 
   void apply(const std::vector<Entry>& entries) { caf::anon_send(machine, apply_atom_v, Frame{encode_entries(entries)}); }
@@ -107,9 +111,10 @@ struct Fixture {
     return !got;
   }
 
+  testing::TempDir dir;
+  std::shared_ptr<Store> store;
   caf::actor_system_config config;
   std::unique_ptr<caf::actor_system> system;
-  store_indexer_actor indexer;
   state_machine_actor machine;
   std::unique_ptr<caf::scoped_actor> self;
 };
@@ -129,11 +134,11 @@ BOOST_FIXTURE_TEST_CASE(a_batch_wait_is_answered_once_every_entry_applied_each_w
   BOOST_REQUIRE(answer.answered);
   BOOST_REQUIRE_EQUAL(answer.results.size(), 3u);
   BOOST_CHECK((answer.outcomes == std::vector<uint8_t>{applied, applied, applied}));
-  const std::vector<std::string> values{"a", "b", "c"};
   for (size_t i = 0; i < 3; ++i) {
-    BOOST_CHECK_EQUAL(answer.results[i].value, values[i]);
+    BOOST_CHECK_EQUAL(answer.results[i].number, static_cast<int64_t>(i + 1));  // "a", "ab", "abc"
     BOOST_CHECK_EQUAL(answer.results[i].index, 11 + i);
   }
+  BOOST_CHECK_EQUAL(stored_log(), "abc");
 }
 
 BOOST_FIXTURE_TEST_CASE(entries_another_term_replaced_are_lost_the_rest_applied, Fixture) {
@@ -143,8 +148,10 @@ BOOST_FIXTURE_TEST_CASE(entries_another_term_replaced_are_lost_the_rest_applied,
   WaitAnswer answer = collect();
   BOOST_REQUIRE(answer.answered);
   BOOST_CHECK((answer.outcomes == std::vector<uint8_t>{applied, lost, lost}));
-  BOOST_CHECK_EQUAL(answer.results[0].value, "a");
-  BOOST_CHECK_EQUAL(answer.results[1].value, "");  // never another entry's result
+  BOOST_CHECK_EQUAL(answer.results[0].number, 1);
+  BOOST_CHECK_EQUAL(answer.results[1].index, 0u);  // never another entry's result
+  BOOST_CHECK_EQUAL(answer.results[1].number, 0);
+  BOOST_CHECK_EQUAL(stored_log(), "axy");
 }
 
 BOOST_FIXTURE_TEST_CASE(a_batch_wait_for_entries_already_applied_is_answered_at_once, Fixture) {
@@ -153,14 +160,30 @@ BOOST_FIXTURE_TEST_CASE(a_batch_wait_for_entries_already_applied_is_answered_at_
   WaitAnswer answer = collect();
   BOOST_REQUIRE(answer.answered);
   BOOST_CHECK((answer.outcomes == std::vector<uint8_t>{applied, applied}));
-  BOOST_CHECK_EQUAL(answer.results[1].value, "b");
+  BOOST_CHECK_EQUAL(answer.results[1].number, 2);
+  BOOST_CHECK_EQUAL(answer.results[1].index, 12u);
 }
 
 BOOST_FIXTURE_TEST_CASE(a_snapshot_over_awaited_entries_answers_them_forgotten, Fixture) {
+  {
+    // The published snapshot (20, 3): another store's state, "log" = "snap".
+    auto source = open_store(dir.file("source"));
+    require_ok(source->write_kv([](KvWriter& writer) -> Status {
+      KV_RETURN_IF_ERROR(writer.put("log", "snap"));
+      return writer.set_applied(20, 3);
+    }));
+    SnapshotDirectory snapshots(posix_env(), dir.file("snapshots"));
+    auto taken = take_snapshot(posix_env(), *source, snapshots, {});
+    BOOST_REQUIRE_MESSAGE(taken.is_ok(), taken.status().to_string());
+  }
   wait_many(11, 2, 2);
   apply({entry(11, 2, "a")});
+  uint64_t keys = 0;
   (*self)->request(machine, caf::infinite, snapshot_install_atom_v, uint64_t{20}, uint64_t{3})
-      .receive([](uint64_t) {}, [&](caf::error& error) { BOOST_FAIL("install failed: " + system->render(error)); });
+      .receive([&](uint64_t loaded) { keys = loaded; },
+               [&](caf::error& error) { BOOST_FAIL("install failed: " + system->render(error)); });
+  BOOST_CHECK_EQUAL(keys, 1u);
+  BOOST_CHECK_EQUAL(stored_log(), "snap");  // the snapshot replaced k1, k3 and "a"
   WaitAnswer answer = collect();
   BOOST_REQUIRE(answer.answered);
   BOOST_CHECK((answer.outcomes == std::vector<uint8_t>{applied, forgotten}));
@@ -169,6 +192,13 @@ BOOST_FIXTURE_TEST_CASE(a_snapshot_over_awaited_entries_answers_them_forgotten, 
   WaitAnswer late = collect();
   BOOST_REQUIRE(late.answered);
   BOOST_CHECK((late.outcomes == std::vector<uint8_t>{forgotten}));
+  // Applying goes on from the snapshot.
+  wait_many(21, 1, 3);
+  apply({entry(21, 3, "!")});
+  WaitAnswer next = collect();
+  BOOST_REQUIRE(next.answered);
+  BOOST_CHECK_EQUAL(next.results[0].number, 5);
+  BOOST_CHECK_EQUAL(stored_log(), "snap!");
 }
 
 BOOST_FIXTURE_TEST_CASE(a_batch_wait_beyond_the_pending_bound_is_refused_busy, Fixture) {
@@ -194,7 +224,85 @@ BOOST_FIXTURE_TEST_CASE(a_batch_of_gets_waits_for_its_read_index_and_answers_eac
       },
       caf::after(std::chrono::seconds(2)) >> [] {});
   BOOST_REQUIRE(answered);
-  BOOST_CHECK((values == std::vector<std::string>{"v:k1", "", "v:k3"}));
+  BOOST_CHECK((values == std::vector<std::string>{"v:k1", "", "v:k3"}));  // from LMDB
   BOOST_CHECK((found == std::vector<uint8_t>{1, 0, 1}));
   BOOST_CHECK_GE(served_at, 12u);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_range_is_read_from_what_was_applied_at_its_read_index, Fixture) {
+  ClientRequest request;
+  request.op = ClientOp::range;
+  request.request_id = 7;
+  request.key = "k";
+  request.range_end = "l";
+  (*self)->send(machine, kv_range_atom_v, Frame{encode_client_request(request)}, uint64_t{11});
+  BOOST_CHECK_MESSAGE(quiet(), "served before the read index was applied");
+  apply({entry(11, 2, "a")});
+  bool answered = false;
+  (*self)->receive(
+      [&](Frame& frame) {
+        auto response = decode_client_response(frame.bytes.data(), frame.bytes.size());
+        BOOST_REQUIRE_MESSAGE(response.is_ok(), response.status().to_string());
+        answered = true;
+        BOOST_CHECK_EQUAL(response->request_id, 7u);
+        BOOST_CHECK((response->keys == std::vector<std::string>{"k1", "k3"}));
+        BOOST_CHECK((response->values == std::vector<std::string>{"v:k1", "v:k3"}));
+        BOOST_CHECK_GE(response->index, 11u);
+      },
+      [&](caf::error& error) { BOOST_FAIL("range failed: " + system->render(error)); },
+      caf::after(std::chrono::seconds(2)) >> [] {});
+  BOOST_CHECK(answered);
+}
+
+BOOST_FIXTURE_TEST_CASE(the_hash_is_of_the_applied_state_at_its_index, Fixture) {
+  wait_many(11, 1, 2);
+  apply({entry(11, 2, "a")});
+  BOOST_REQUIRE(collect().answered);
+  uint64_t at = 0, hash = 0;
+  (*self)->request(machine, caf::infinite, hash_atom_v)
+      .receive([&](uint64_t applied, uint64_t hashed) { at = applied, hash = hashed; },
+               [&](caf::error& error) { BOOST_FAIL("hash failed: " + system->render(error)); });
+  auto expected = hash_state_machine(*store);
+  BOOST_REQUIRE(expected.is_ok());
+  BOOST_CHECK_EQUAL(at, 11u);
+  BOOST_CHECK_EQUAL(at, expected->first);
+  BOOST_CHECK_EQUAL(hash, expected->second);
+}
+
+// --- the clean-stop mark LMDB's two writers share ---------------------------------------------
+
+namespace {
+
+LmdbMarkerKind marker_kind(const std::string& data_directory) {
+  auto marker = read_lmdb_marker(posix_env(), data_directory);
+  BOOST_REQUIRE_MESSAGE(marker.is_ok(), marker.status().to_string());
+  return marker->kind;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(lmdb_is_marked_clean_only_after_both_writers_stopped_cleanly) {
+  testing::TempDir dir;
+  auto store = open_store(dir.file("lmdb"));
+  LmdbCleanStop mark(store, &posix_env(), dir.path(), nullptr);
+  mark.add_writer();  // the indexer
+  mark.add_writer();  // the state machine
+  mark.writer_stopped(caf::exit_reason::user_shutdown, false);
+  BOOST_CHECK_MESSAGE(marker_kind(dir.path()) == LmdbMarkerKind::missing, "marked while a writer still ran");
+  mark.writer_stopped(caf::exit_reason::user_shutdown, false);
+  BOOST_CHECK(marker_kind(dir.path()) == LmdbMarkerKind::clean);
+}
+
+BOOST_AUTO_TEST_CASE(a_writer_that_failed_or_was_killed_leaves_lmdb_unmarked) {
+  for (bool failed : {true, false}) {
+    testing::TempDir dir;
+    auto store = open_store(dir.file("lmdb"));
+    LmdbCleanStop mark(store, &posix_env(), dir.path(), nullptr);
+    mark.add_writer();
+    mark.add_writer();
+    // One writer fail-stopped (a clean exit reason, but its LMDB work failed), or was killed.
+    mark.writer_stopped(failed ? caf::error(caf::exit_reason::user_shutdown) : caf::error(caf::exit_reason::kill), failed);
+    mark.writer_stopped(caf::exit_reason::user_shutdown, false);
+    BOOST_CHECK_MESSAGE(marker_kind(dir.path()) == LmdbMarkerKind::missing, (failed ? "failed" : "killed"));
+  }
 }
