@@ -250,6 +250,33 @@ void write(Self self, const SharedRequest& request, Ticket ticket) {
           [self, request, ticket](caf::error& error) { answer(self, ticket, failure(*request, error)); });
 }
 
+// Reads `keys` here when the state machine has published an applied index at or past
+// `read_index` (AppliedReads): one LMDB read transaction, no hop. False: not applied that far
+// yet (or no published state), nothing done; the caller asks the state machine.
+template <class Answer, class Fail>
+bool read_applied(Self self, const std::vector<std::string>& keys, uint64_t read_index, Answer& answer_all,
+                  Fail& fail_all) {
+  AppliedReads* reads = self->state.config.applied_reads.get();
+  if (reads == nullptr) return false;
+  const uint64_t applied = reads->applied_index();
+  if (applied < read_index) return false;
+  auto read = reads->get_many(keys);
+  if (!read.is_ok()) {
+    caf::error error = to_error(read.status());
+    fail_all(error);
+    return true;
+  }
+  std::vector<std::string> values(keys.size());
+  std::vector<uint8_t> found(keys.size(), 0);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (!(*read)[i]) continue;
+    found[i] = 1;
+    values[i] = std::move(*(*read)[i]);
+  }
+  answer_all(values, found, applied);
+  return true;
+}
+
 // A read at `read_index` (0: serializable, whatever this node has applied): get or range.
 void read_at(Self self, const SharedRequest& request, Ticket ticket, uint64_t read_index, uint64_t leader_hint) {
   auto on_error = [self, request, ticket](caf::error& error) { answer(self, ticket, failure(*request, error)); };
@@ -274,17 +301,20 @@ void read_at(Self self, const SharedRequest& request, Ticket ticket, uint64_t re
             on_error);
     return;
   }
+  auto answer_one = [self, request, ticket, leader_hint](bool found, std::string& value, uint64_t served_at) {
+    ClientResponse response = response_for(*request, ClientStatus::ok);
+    response.leader_hint = leader_hint;
+    response.found = found;
+    response.value = std::move(value);
+    response.index = served_at;
+    answer(self, ticket, std::move(response));
+  };
+  auto answer_read = [&answer_one](std::vector<std::string>& values, std::vector<uint8_t>& found, uint64_t served_at) {
+    answer_one(found[0] != 0, values[0], served_at);
+  };
+  if (read_applied(self, {request->key}, read_index, answer_read, on_error)) return;
   self->request(self->state.state_machine, caf::infinite, kv_get_atom_v, request->key, read_index)
-      .then(
-          [self, request, ticket, leader_hint](bool found, std::string& value, uint64_t served_at) {
-            ClientResponse response = response_for(*request, ClientStatus::ok);
-            response.leader_hint = leader_hint;
-            response.found = found;
-            response.value = std::move(value);
-            response.index = served_at;
-            answer(self, ticket, std::move(response));
-          },
-          on_error);
+      .then(answer_one, on_error);
 }
 
 // get, range: linearizable through a ReadIndex (§6.4) unless the request is serializable,
@@ -610,25 +640,25 @@ void read_many(Self self, std::shared_ptr<std::vector<SharedRequest>> requests,
             std::vector<std::string> keys;
             keys.reserve(requests->size());
             for (const SharedRequest& request : *requests) keys.push_back(request->key);
+            auto answer_all = [self, requests, tickets, node_id](std::vector<std::string>& values,
+                                                                 std::vector<uint8_t>& found, uint64_t served_at) {
+              for (size_t i = 0; i < requests->size(); ++i) {
+                ClientResponse response = response_for(*(*requests)[i], ClientStatus::ok);
+                response.leader_hint = node_id;
+                if (i < values.size() && i < found.size()) {
+                  response.found = found[i] != 0;
+                  response.value = std::move(values[i]);
+                } else {
+                  response = response_for(*(*requests)[i], ClientStatus::unavailable,
+                                          "state machine: wrong number of values");
+                }
+                response.index = served_at;
+                answer(self, (*tickets)[i], std::move(response));
+              }
+            };
+            if (read_applied(self, keys, read_index, answer_all, fail_all)) return;
             self->request(self->state.state_machine, caf::infinite, kv_get_many_atom_v, std::move(keys), read_index)
-                .then(
-                    [self, requests, tickets, node_id](std::vector<std::string>& values, std::vector<uint8_t>& found,
-                                                       uint64_t served_at) {
-                      for (size_t i = 0; i < requests->size(); ++i) {
-                        ClientResponse response = response_for(*(*requests)[i], ClientStatus::ok);
-                        response.leader_hint = node_id;
-                        if (i < values.size() && i < found.size()) {
-                          response.found = found[i] != 0;
-                          response.value = std::move(values[i]);
-                        } else {
-                          response = response_for(*(*requests)[i], ClientStatus::unavailable,
-                                                  "state machine: wrong number of values");
-                        }
-                        response.index = served_at;
-                        answer(self, (*tickets)[i], std::move(response));
-                      }
-                    },
-                    fail_all);
+                .then(answer_all, fail_all);
           },
           fail_all);
 }

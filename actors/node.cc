@@ -54,6 +54,8 @@ class NodeStarter : public caf::event_based_actor {
   // core's applying resumes.
   void start_state_machine() {
     StateMachineConfig machine = config_.state_machine;
+    applied_reads_ = std::make_shared<AppliedReads>(store_.store);
+    machine.applied_reads = applied_reads_;
     machine.persistence = std::move(store_);
     machine.detached = config_.persistence.detached;
     if (!machine.log) machine.log = config_.persistence.log;
@@ -109,6 +111,7 @@ class NodeStarter : public caf::event_based_actor {
     handles_.raft_node = spawn_raft_node(system(), std::move(raft), std::move(persistence), std::move(raft_state_));
     ClientGatewayConfig gateway = config_.gateway;
     gateway.node_id = handles_.node_id;
+    gateway.applied_reads = applied_reads_;
     handles_.gateway = spawn_client_gateway(system(), gateway, handles_.raft_node, handles_.state_machine,
                                             handles_.snapshotter);
     if (config_.raft.transport) send(config_.raft.transport, raft_peer_atom_v, handles_.node_id, caf::actor_cast<caf::actor>(handles_.raft_node));
@@ -140,6 +143,7 @@ class NodeStarter : public caf::event_based_actor {
   std::function<void(Result<NodeHandles>)> done_;
   recovery_coordinator_actor coordinator_;
   SharedStore store_;  // from recovery, for the state machine
+  std::shared_ptr<AppliedReads> applied_reads_;  // the state machine publishes, the gateway reads
   NodeHandles handles_;
   raft::RecoveredState raft_state_;
 };

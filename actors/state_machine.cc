@@ -97,6 +97,7 @@ void count_result(const StateMachineConfig& config, bool applied) {
 
 void publish_applied(const StateMachineConfig& config, uint64_t applied_index) {
   if (config.metrics) config.metrics->applied_index.set(static_cast<int64_t>(applied_index));
+  if (config.applied_reads) config.applied_reads->publish(applied_index);
 }
 
 // One entry of a batch wait is known: its result (recent), or forgotten (null).

@@ -16,6 +16,7 @@
 // replica cannot apply would make it diverge from the others.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -63,6 +64,28 @@ using state_machine_actor = caf::typed_actor<
 // replaced its result before the wait came: the outcome is unknown here).
 enum class WaitOutcome : uint8_t { applied = 0, lost = 1, forgotten = 2 };
 
+// The applied state as other actors read it from their own threads. The state machine
+// publishes its applied index once the transaction through it has committed; a read
+// transaction begun after seeing index N sees that state or a later one, never an earlier one.
+// So the client gateway serves a linearizable read itself, without a hop to the state
+// machine's thread, when the published index has reached the read index; otherwise it asks
+// the state machine, which waits for it.
+class AppliedReads {
+ public:
+  explicit AppliedReads(std::shared_ptr<Store> store) : store_(std::move(store)), kv_(*store_) {}
+  uint64_t applied_index() const { return applied_.load(std::memory_order_acquire); }
+  void publish(uint64_t index) { applied_.store(index, std::memory_order_release); }
+  // The keys' values from one read transaction, nullopt where absent.
+  Result<std::vector<std::optional<std::string>>> get_many(const std::vector<std::string>& keys) {
+    return kv_.get_many(keys);
+  }
+
+ private:
+  std::shared_ptr<Store> store_;
+  KvStateMachine kv_;  // only read through
+  std::atomic<uint64_t> applied_{0};
+};
+
 struct StateMachineConfig {
   size_t waits_max = 65536;    // pending waits + reads; beyond it a request gets Code::busy
   size_t recent_max = 4096;    // results remembered for a wait that arrives after its apply
@@ -73,6 +96,8 @@ struct StateMachineConfig {
   // indexer shares (from the recovery coordinator: actors/messages.h SharedStore). The store
   // is required; without a mark, a stop marks nothing.
   SharedStore persistence;
+  // Where the applied index is published for readers on other threads; null: nowhere.
+  std::shared_ptr<AppliedReads> applied_reads;
   bool detached = true;  // a real node: on its own thread (LMDB commits); the simulator: false
   std::function<void(const std::string&)> log;  // fail-stop lines; stderr when empty
 };

@@ -354,12 +354,13 @@ BOOST_AUTO_TEST_CASE(planted_conf_changes_at_once_is_caught_within_20_seeds) {
 // repaired it: its vote can elect a leader without an entry it helped commit. It takes a
 // media fault, a repair and an election at the wrong moments: rare, about one seed in 100
 // (`keyval sim --seeds 1..600 --nodes 3 --planted-bug vote-while-repairing --jobs 2`: seeds
-// 161, 215, 351, 589 and 594, 2026-12-06; earlier seeds in docs/SIMULATION.md). The bound is
+// 206, 221, 310, 339 and 528 once the state machine got its own actor, 2026-12-06; before
+// it 161, 215, 351, 589 and 594; earlier seeds in docs/SIMULATION.md). The bound is
 // deterministic for this code; a change that moves the traces may need it found again with
 // that sweep.
-BOOST_AUTO_TEST_CASE(planted_vote_while_repairing_is_caught_within_200_seeds) {
-  Caught caught = planted_bug_caught(raft::PlantedBug::vote_while_repairing, 200);
-  BOOST_TEST_REQUIRE(caught.seed != 0u, "the planted bug went unnoticed for 200 seeds");
+BOOST_AUTO_TEST_CASE(planted_vote_while_repairing_is_caught_within_250_seeds) {
+  Caught caught = planted_bug_caught(raft::PlantedBug::vote_while_repairing, 250);
+  BOOST_TEST_REQUIRE(caught.seed != 0u, "the planted bug went unnoticed for 250 seeds");
 }
 
 // The raft node pipelines persists (actors/raft_node.cc drain()): a leader replicates and

@@ -620,6 +620,42 @@ BOOST_AUTO_TEST_CASE(read_state_machine_on_another_thread_sees_one_state_while_t
   BOOST_TEST(read_contents(*store).applied_index == writes);
 }
 
+// The node's two writers (the indexer's log, the state machine's keys) on their own threads,
+// with a map small enough that both make it grow: every write lands, and neither undoes the
+// other's field of the shared positions record.
+BOOST_AUTO_TEST_CASE(two_writers_on_two_threads_grow_the_map_and_keep_each_others_positions) {
+  TempDir temp;
+  StoreOptions options;
+  options.sync_mode = SyncMode::relaxed;
+  options.map_bytes_initial = 1 * mebibyte;
+  auto store = open_store(store_dir(temp), options);
+  constexpr uint64_t batches = 200, batch_entries = 10;
+  const std::string filler(16 * 1024, 'k');
+  Status indexer_status = Status::ok();  // Boost.Test checks only on the test's thread
+  std::thread indexer([&] {
+    for (uint64_t batch = 0; batch < batches && indexer_status.is_ok(); ++batch) {
+      indexer_status = store->save_entries(make_entries(batch * batch_entries + 1, batch_entries, 1, 4096));
+      if (indexer_status.is_ok()) indexer_status = store->save_indexed_index((batch + 1) * batch_entries);
+    }
+  });
+  for (uint64_t i = 1; i <= batches * batch_entries; ++i) {
+    require_ok(store->write_kv([&](KvWriter& writer) -> Status {
+      KV_RETURN_IF_ERROR(writer.put("key" + std::to_string(i), filler));
+      return writer.set_applied(i, 1);
+    }));
+  }
+  indexer.join();
+  require_ok(indexer_status);
+  BOOST_TEST(store->map_bytes() >= 32 * mebibyte, "the map grew");
+  auto positions = store->load_positions();
+  BOOST_REQUIRE_MESSAGE(positions.is_ok(), positions.status().to_string());
+  BOOST_TEST(positions->indexed_index == batches * batch_entries);
+  BOOST_TEST(positions->applied_index == batches * batch_entries);
+  BOOST_TEST(positions->applied_term == 1u);
+  BOOST_TEST(load_range(*store, 1, batches * batch_entries).size() == batches * batch_entries);
+  BOOST_TEST(read_contents(*store).pairs.size() == batches * batch_entries);
+}
+
 BOOST_AUTO_TEST_CASE(reopen_keeps_everything) {
   TempDir temp;
   std::vector<Entry> entries = make_entries(1, 200, 3);
