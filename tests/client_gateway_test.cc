@@ -17,6 +17,8 @@
 #include "actors/client_protocol.h"
 #include "actors/deadlines.h"
 #include "raft/core.h"
+#include "storage/store.h"
+#include "tests/support/temp_dir.h"
 
 using namespace keyval;
 using namespace std::chrono_literals;
@@ -424,6 +426,14 @@ snapshotter_actor::behavior_type file_snapshotter(int) {
 
 struct ServingFixture {
   ServingFixture() {
+    // The applied state the gateway may read itself: "k" = "v", published at 0 until a test
+    // publishes more (AppliedReads).
+    auto opened = Store::open(dir.file("lmdb"));
+    BOOST_REQUIRE_MESSAGE(opened.is_ok(), opened.status().to_string());
+    std::shared_ptr<Store> store = std::move(opened).value();
+    Status written = store->write_kv([](KvWriter& writer) { return writer.put("k", "v"); });
+    BOOST_REQUIRE_MESSAGE(written.is_ok(), written.to_string());
+    applied_reads = std::make_shared<AppliedReads>(store);
     add_message_types(config);
     system = std::make_unique<caf::actor_system>(config);
     raft_node = system->spawn(leading_raft_node, 0);
@@ -431,6 +441,7 @@ struct ServingFixture {
     snapshotter = system->spawn(file_snapshotter, 0);
     ClientGatewayConfig gateway_config;
     gateway_config.node_id = 1;
+    gateway_config.applied_reads = applied_reads;
     gateway = spawn_client_gateway(*system, gateway_config, caf::actor_cast<raft_node_actor>(raft_node), state_machine,
                                    snapshotter);
     self = std::make_unique<caf::scoped_actor>(*system);
@@ -456,6 +467,8 @@ struct ServingFixture {
     return response;
   }
 
+  testing::TempDir dir;
+  std::shared_ptr<AppliedReads> applied_reads;
   caf::actor_system_config config;
   std::unique_ptr<caf::actor_system> system;
   std::shared_ptr<uint64_t> waited_read_index = std::make_shared<uint64_t>(0);
@@ -467,6 +480,31 @@ struct ServingFixture {
 };
 
 }  // namespace
+
+BOOST_FIXTURE_TEST_CASE(a_get_is_read_by_the_gateway_once_the_published_applied_index_reaches_its_read_index,
+                        ServingFixture) {
+  ClientRequest get;
+  get.request_id = 1;
+  get.op = ClientOp::get;
+  get.key = "k";
+  // Published 30, read index 40: the state machine answers (its fake: absent, at 44).
+  applied_reads->publish(leader_read_index - 10);
+  ClientResponse asked = ask(get);
+  BOOST_REQUIRE_MESSAGE(asked.status == ClientStatus::ok, asked.message);
+  BOOST_CHECK_EQUAL(*waited_read_index, leader_read_index);
+  BOOST_CHECK(!asked.found);
+  BOOST_CHECK_EQUAL(asked.index, 44u);
+  // Published 50: read here, from LMDB, without asking the state machine.
+  *waited_read_index = 0;
+  applied_reads->publish(leader_read_index + 10);
+  get.request_id = 2;
+  ClientResponse read = ask(get);
+  BOOST_REQUIRE_MESSAGE(read.status == ClientStatus::ok, read.message);
+  BOOST_CHECK_EQUAL(*waited_read_index, 0u);
+  BOOST_CHECK(read.found);
+  BOOST_CHECK_EQUAL(read.value, "v");
+  BOOST_CHECK_EQUAL(read.index, leader_read_index + 10);
+}
 
 BOOST_FIXTURE_TEST_CASE(status_carries_the_log_bounds_and_the_hash_only_when_asked, ServingFixture) {
   ClientRequest request;
