@@ -266,14 +266,8 @@ bool read_applied(Self self, const std::vector<std::string>& keys, uint64_t read
     fail_all(error);
     return true;
   }
-  std::vector<std::string> values(keys.size());
-  std::vector<uint8_t> found(keys.size(), 0);
-  for (size_t i = 0; i < keys.size(); ++i) {
-    if (!(*read)[i]) continue;
-    found[i] = 1;
-    values[i] = std::move(*(*read)[i]);
-  }
-  answer_all(values, found, applied);
+  ManyValues answer = many_values(std::move(*read));
+  answer_all(answer.values, answer.found, applied);
   return true;
 }
 

@@ -145,14 +145,8 @@ void serve_read_many(Self self, const std::vector<std::string>& keys, ManyReadPr
     promise.deliver(to_error(read.status()));
     return;
   }
-  std::vector<std::string> values(keys.size());
-  std::vector<uint8_t> found(keys.size(), 0);
-  for (size_t i = 0; i < keys.size(); ++i) {
-    if (!(*read)[i]) continue;
-    found[i] = 1;
-    values[i] = std::move(*(*read)[i]);
-  }
-  promise.deliver(std::move(values), std::move(found), self->state.applied_index);
+  ManyValues answer = many_values(std::move(*read));
+  promise.deliver(std::move(answer.values), std::move(answer.found), self->state.applied_index);
 }
 
 void serve(Self self, Read& read) {
@@ -430,6 +424,18 @@ state_machine_actor::behavior_type state_machine(Self self, StateMachineConfig c
 }
 
 }  // namespace
+
+ManyValues many_values(std::vector<std::optional<std::string>>&& read) {
+  ManyValues answer;
+  answer.values.resize(read.size());
+  answer.found.assign(read.size(), 0);
+  for (size_t i = 0; i < read.size(); ++i) {
+    if (!read[i]) continue;
+    answer.found[i] = 1;
+    answer.values[i] = std::move(*read[i]);
+  }
+  return answer;
+}
 
 state_machine_actor spawn_state_machine(caf::actor_system& system, StateMachineConfig config) {
   if (config.persistence.clean_stop) config.persistence.clean_stop->add_writer();  // reported by the exit hook

@@ -19,7 +19,9 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "actors/lmdb_clean_stop.h"
 #include "actors/messages.h"
@@ -85,6 +87,14 @@ class AppliedReads {
   KvStateMachine kv_;  // only read through
   std::atomic<uint64_t> applied_{0};
 };
+
+// A batch of reads in kv_get_many's answer form: each value (empty where absent) and whether
+// it was found (1/0).
+struct ManyValues {
+  std::vector<std::string> values;
+  std::vector<uint8_t> found;
+};
+ManyValues many_values(std::vector<std::optional<std::string>>&& read);
 
 struct StateMachineConfig {
   size_t waits_max = 65536;    // pending waits + reads; beyond it a request gets Code::busy

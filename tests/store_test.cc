@@ -570,15 +570,20 @@ BOOST_AUTO_TEST_CASE(replace_state_machine_larger_than_the_map_grows_it_and_runs
   BOOST_TEST(contents.applied_index == 64u);
 }
 
+// A relaxed store whose first map (1 MiB) is small enough that a test's writes grow it.
+std::unique_ptr<Store> open_growing_store(const TempDir& temp) {
+  StoreOptions options;
+  options.sync_mode = SyncMode::relaxed;
+  options.map_bytes_initial = 1 * mebibyte;
+  return open_store(store_dir(temp), options);
+}
+
 // Each write transaction i sets "counter" and "mirror" to i, adds a 64 KiB value (so the map
 // must grow many times) and sets applied to (i, 1); a reader on another thread must always
 // see counter == mirror == applied, and map growth must wait for it rather than break it.
 BOOST_AUTO_TEST_CASE(read_state_machine_on_another_thread_sees_one_state_while_the_owner_writes_and_grows) {
   TempDir temp;
-  StoreOptions options;
-  options.sync_mode = SyncMode::relaxed;
-  options.map_bytes_initial = 1 * mebibyte;
-  auto store = open_store(store_dir(temp), options);
+  auto store = open_growing_store(temp);
   const std::string filler(64 * 1024, 'f');
   constexpr uint64_t writes = 300;
   std::atomic<bool> done{false};
@@ -625,10 +630,7 @@ BOOST_AUTO_TEST_CASE(read_state_machine_on_another_thread_sees_one_state_while_t
 // other's field of the shared positions record.
 BOOST_AUTO_TEST_CASE(two_writers_on_two_threads_grow_the_map_and_keep_each_others_positions) {
   TempDir temp;
-  StoreOptions options;
-  options.sync_mode = SyncMode::relaxed;
-  options.map_bytes_initial = 1 * mebibyte;
-  auto store = open_store(store_dir(temp), options);
+  auto store = open_growing_store(temp);
   constexpr uint64_t batches = 200, batch_entries = 10;
   const std::string filler(16 * 1024, 'k');
   Status indexer_status = Status::ok();  // Boost.Test checks only on the test's thread
