@@ -38,6 +38,7 @@ NodeState NodeState::roles_of(const Core& core) {
   state.log_start_term = core.log().start_term();
   state.snapshot_index = core.snapshot_index();
   state.repairing = core.in_repair();
+  state.on_probation = core.in_probation();
   state.durable_index = core.durable_index();
   if (core.role() == Role::leader) {
     for (const Member& member : core.configuration()) {
@@ -288,11 +289,14 @@ void InvariantChecker::installed_snapshot(uint64_t node_id, uint64_t index, uint
 void InvariantChecker::check_commit_durable(const std::vector<NodeState>& nodes, std::vector<std::string>& violations) {
   for (const NodeState& node : nodes) {
     uint64_t& last = durable_[node.id];
-    if (node.repairing) {
-      // A media fault took entries it had acknowledged (NodeState::repairing). Leaders may
-      // still count its copies by the match index they heard before (check_match_indexes
-      // allows it): what keeps those entries is that it votes for no one until a leader has
-      // sent them again, not its disk. So it keeps the durable index it had until it repairs.
+    if (node.repairing || node.on_probation) {
+      // A media fault took entries it had acknowledged (NodeState::repairing), or a wipe took
+      // its whole directory (NodeState::on_probation). Leaders may still count its copies by
+      // the match index they heard before (check_match_indexes allows it): what keeps those
+      // entries is that it votes for no one (until a leader has sent them again, or until
+      // every other voter said it never counted this node), not its disk. So it keeps the
+      // durable index it had until it repairs or its probation ends. A commit quorum holding
+      // it still meets every election quorum: elections need a majority of the others.
       uint64_t& credit = repair_credit_[node.id];
       credit = std::max({credit, last, node.durable_index});
     } else {

@@ -37,6 +37,10 @@ struct NodeState {
   // included (a media fault, outside Raft's fault model): leaders may still hold its old
   // match_index until they hear of it, and count it only for what it holds again.
   bool repairing = false;
+  // On probation (Core::in_probation): a directory --bootstrap made, possibly over a voter's
+  // lost data (a wipe, outside Raft's fault model). It votes for no one until every other
+  // voter answered that it never counted this node, and for good once one did.
+  bool on_probation = false;
   // The log index through which the host reported the log durable (Core::durable_index).
   uint64_t durable_index = 0;
   // A leader's voters in the configuration in use (itself included); empty otherwise.
@@ -87,7 +91,9 @@ class InvariantChecker {
   // A leader's commit index, each time it rises, is durable on a majority of its voters (by
   // the durable indexes last seen of each: a commit counted on a copy not yet synced, its own
   // included, could be lost by one crash). A voter repairing after a media fault counts with
-  // the durable index it had before the fault until it has repaired.
+  // the durable index it had before the fault until it has repaired; a voter on probation
+  // (its directory wiped and bootstrapped again) with the one it had before the wipe, while
+  // the probation lasts.
   void check_commit_durable(const std::vector<NodeState>& nodes, std::vector<std::string>& violations);
 
   std::map<uint64_t, uint64_t> leader_of_term_;

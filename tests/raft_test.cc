@@ -1027,6 +1027,26 @@ BOOST_AUTO_TEST_CASE(invariant_checker_credits_a_repairing_voter_with_what_it_he
   BOOST_TEST(has(checker.observe({state(1, Role::leader, 3, 3), state(2, Role::follower, 1, 2), state(3, Role::follower, 1, 1)})));
 }
 
+// The same credit for a voter whose directory was wiped and bootstrapped again (seed 4655): it
+// is on probation, votes for no one, and keeps the durable index it had before the wipe while
+// the probation lasts; a drop without probation is still named.
+BOOST_AUTO_TEST_CASE(invariant_checker_credits_a_wiped_voter_on_probation_with_what_it_held_before) {
+  const auto has = names_commit_not_durable;
+  for (bool on_probation : {true, false}) {
+    BOOST_TEST_CONTEXT("follower 2 on probation: " << on_probation) {
+      InvariantChecker checker;
+      BOOST_TEST(!has(checker.observe({commit_check_state(1, Role::leader, 1, 3), commit_check_state(2, Role::follower, 1, 3),
+                                       commit_check_state(3, Role::follower, 1, 1)})));
+      // Follower 2 comes back with a fresh bootstrap (its log holds index 1); the commit rises to 3.
+      NodeState wiped = commit_check_state(2, Role::follower, 1, 1);
+      wiped.on_probation = on_probation;
+      const auto violations = checker.observe(
+          {commit_check_state(1, Role::leader, 3, 3), wiped, commit_check_state(3, Role::follower, 1, 1)});
+      BOOST_TEST(has(violations) == !on_probation);
+    }
+  }
+}
+
 // --- §7: snapshots, log compaction and InstallSnapshot ---------------------------------
 
 bool is_install_to(const Message& m, uint64_t to) { return m.type == MessageType::install_snapshot && m.to == to; }

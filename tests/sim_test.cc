@@ -162,6 +162,7 @@ BOOST_AUTO_TEST_CASE(seeds_that_found_bugs_stay_green) {
       {2123, "recovery finishes an install whose WAL snapshot record a salvage discarded"},
       {1978, "the commit check credits a voter repairing after a bit flip with what it acknowledged"},
       {3888, "the commit check credits a voter repairing after a misdirected write"},
+      {4655, "the commit check credits a wiped voter on probation with what it acknowledged before"},
       {9288, "snapshot chunks sent before a rewind rewind nothing again (they multiplied without end)"},
       // The two below replay runs whose traces the fixes moved away from the failing state;
       // raft_test keeps 417's case, and 4818's was the simulator's own budget.
