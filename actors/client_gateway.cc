@@ -275,22 +275,36 @@ bool read_applied(Self self, const std::vector<std::string>& keys, uint64_t read
 void read_at(Self self, const SharedRequest& request, Ticket ticket, uint64_t read_index, uint64_t leader_hint) {
   auto on_error = [self, request, ticket](caf::error& error) { answer(self, ticket, failure(*request, error)); };
   if (request->op == ClientOp::range) {
+    auto answer_range = [self, request, ticket, leader_hint](ClientResponse& read) {
+      ClientResponse response = response_for(*request, ClientStatus::ok);
+      response.leader_hint = leader_hint;
+      response.keys = std::move(read.keys);
+      response.values = std::move(read.values);
+      response.range_count = read.range_count;
+      response.more = read.more;
+      response.index = read.index;
+      answer(self, ticket, std::move(response));
+    };
+    // Applied far enough already (AppliedReads): read here, in one LMDB read transaction.
+    AppliedReads* reads = self->state.config.applied_reads.get();
+    if (reads != nullptr) {
+      const uint64_t applied = reads->applied_index();
+      if (applied >= read_index) {
+        auto read = reads->range(*request);
+        if (!read.is_ok()) return answer(self, ticket, failure(*request, to_error(read.status())));
+        read->index = applied;
+        return answer_range(*read);
+      }
+    }
     self->request(self->state.state_machine, caf::infinite, kv_range_atom_v, Frame{encode_client_request(*request)},
                   read_index)
         .then(
-            [self, request, ticket, leader_hint](Frame& frame) {
+            [self, request, ticket, answer_range](Frame& frame) mutable {
               auto read = decode_client_response(frame.bytes.data(), frame.bytes.size());
               if (!read.is_ok()) {
                 return answer(self, ticket, response_for(*request, ClientStatus::unavailable, read.status().to_string()));
               }
-              ClientResponse response = response_for(*request, ClientStatus::ok);
-              response.leader_hint = leader_hint;
-              response.keys = std::move(read->keys);
-              response.values = std::move(read->values);
-              response.range_count = read->range_count;
-              response.more = read->more;
-              response.index = read->index;
-              answer(self, ticket, std::move(response));
+              answer_range(*read);
             },
             on_error);
     return;

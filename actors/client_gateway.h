@@ -94,9 +94,9 @@ struct ClientGatewayConfig {
   std::chrono::milliseconds request_timeout{2000};  // from the request's arrival to its answer
   // snapshot_begin and status with hash: they take a snapshot or hash the whole state.
   std::chrono::milliseconds slow_request_timeout{60000};
-  // The state machine's applied state (actors/state_machine.h): gets whose read index it has
-  // reached are read here, in one LMDB read transaction, without a hop to the state machine's
-  // thread. Null: every get goes to the state machine.
+  // The state machine's applied state (actors/state_machine.h): gets and ranges whose read
+  // index it has reached are read here, in one LMDB read transaction, without a hop to the
+  // state machine's thread. Null: every read goes to the state machine.
   std::shared_ptr<AppliedReads> applied_reads;
 };
 

@@ -160,26 +160,13 @@ void serve_range(Self self, const Frame& frame, RangePromise promise) {
     promise.deliver(to_error(request.status()));
     return;
   }
-  KvRange range;
-  range.from = request->key;
-  range.to = request->range_end;
-  range.limit = request->range_limit;
-  range.bytes_max = request->range_bytes_max == 0 ? range_bytes_max : std::min(request->range_bytes_max, range_bytes_max);
-  range.keys_only = request->keys_only;
-  range.count_only = request->count_only;
-  auto result = self->state.kv->range(range);
-  if (!result.is_ok()) {
-    promise.deliver(to_error(result.status()));
+  auto response = read_range(*self->state.kv, *request);
+  if (!response.is_ok()) {
+    promise.deliver(to_error(response.status()));
     return;
   }
-  ClientResponse response;
-  response.request_id = request->request_id;
-  response.keys = std::move(result->keys);
-  response.values = std::move(result->values);
-  response.range_count = result->count;
-  response.more = result->more;
-  response.index = self->state.applied_index;
-  promise.deliver(Frame{encode_client_response(response)});
+  response->index = self->state.applied_index;
+  promise.deliver(Frame{encode_client_response(*response)});
 }
 
 void pump(Self self);
@@ -424,6 +411,24 @@ state_machine_actor::behavior_type state_machine(Self self, StateMachineConfig c
 }
 
 }  // namespace
+
+Result<ClientResponse> read_range(KvStateMachine& kv, const ClientRequest& request) {
+  KvRange range;
+  range.from = request.key;
+  range.to = request.range_end;
+  range.limit = request.range_limit;
+  range.bytes_max = request.range_bytes_max == 0 ? range_bytes_max : std::min(request.range_bytes_max, range_bytes_max);
+  range.keys_only = request.keys_only;
+  range.count_only = request.count_only;
+  KV_ASSIGN_OR_RETURN(KvRangeResult result, kv.range(range));
+  ClientResponse response;
+  response.request_id = request.request_id;
+  response.keys = std::move(result.keys);
+  response.values = std::move(result.values);
+  response.range_count = result.count;
+  response.more = result.more;
+  return response;
+}
 
 ManyValues many_values(std::vector<std::optional<std::string>>&& read) {
   ManyValues answer;

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/client_protocol.h"
 #include "actors/lmdb_clean_stop.h"
 #include "actors/messages.h"
 #include "metrics/node_metrics.h"
@@ -66,6 +67,11 @@ using state_machine_actor = caf::typed_actor<
 // replaced its result before the wait came: the outcome is unknown here).
 enum class WaitOutcome : uint8_t { applied = 0, lost = 1, forgotten = 2 };
 
+// A range read (a ClientRequest of op range: key..range_end, limit, bytes, keys_only,
+// count_only) of `kv`'s applied state, in one read transaction: the answer's request_id,
+// keys, values, range_count and more (the caller fills in the rest).
+Result<ClientResponse> read_range(KvStateMachine& kv, const ClientRequest& request);
+
 // The applied state as other actors read it from their own threads. The state machine
 // publishes its applied index once the transaction through it has committed; a read
 // transaction begun after seeing index N sees that state or a later one, never an earlier one.
@@ -81,6 +87,7 @@ class AppliedReads {
   Result<std::vector<std::optional<std::string>>> get_many(const std::vector<std::string>& keys) {
     return kv_.get_many(keys);
   }
+  Result<ClientResponse> range(const ClientRequest& request) { return read_range(kv_, request); }
 
  private:
   std::shared_ptr<Store> store_;

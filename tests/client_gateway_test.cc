@@ -506,6 +506,29 @@ BOOST_FIXTURE_TEST_CASE(a_get_is_read_by_the_gateway_once_the_published_applied_
   BOOST_CHECK_EQUAL(read.index, leader_read_index + 10);
 }
 
+BOOST_FIXTURE_TEST_CASE(a_range_is_read_by_the_gateway_once_the_published_applied_index_reaches_its_read_index,
+                        ServingFixture) {
+  ClientRequest range;
+  range.request_id = 1;
+  range.op = ClientOp::range;
+  range.key = "a";
+  range.range_end = "z";
+  // Published 30, read index 40: asked of the state machine, whose fake refuses ranges.
+  applied_reads->publish(leader_read_index - 10);
+  ClientResponse asked = ask(range);
+  BOOST_CHECK(asked.status != ClientStatus::ok);
+  // Published 50: read here, from LMDB.
+  applied_reads->publish(leader_read_index + 10);
+  range.request_id = 2;
+  ClientResponse read = ask(range);
+  BOOST_REQUIRE_MESSAGE(read.status == ClientStatus::ok, read.message);
+  BOOST_CHECK((read.keys == std::vector<std::string>{"k"}));
+  BOOST_CHECK((read.values == std::vector<std::string>{"v"}));
+  BOOST_CHECK_EQUAL(read.range_count, 1u);
+  BOOST_CHECK(!read.more);
+  BOOST_CHECK_EQUAL(read.index, leader_read_index + 10);
+}
+
 BOOST_FIXTURE_TEST_CASE(status_carries_the_log_bounds_and_the_hash_only_when_asked, ServingFixture) {
   ClientRequest request;
   request.request_id = 1;
