@@ -453,6 +453,15 @@ struct ServingFixture {
     }
   }
 
+  // Request 1 of `op` (get or range) from `key`.
+  static ClientRequest read_request(ClientOp op, const std::string& key) {
+    ClientRequest request;
+    request.request_id = 1;
+    request.op = op;
+    request.key = key;
+    return request;
+  }
+
   ClientResponse ask(const ClientRequest& request) {
     ClientResponse response;
     (*self)
@@ -483,10 +492,7 @@ struct ServingFixture {
 
 BOOST_FIXTURE_TEST_CASE(a_get_is_read_by_the_gateway_once_the_published_applied_index_reaches_its_read_index,
                         ServingFixture) {
-  ClientRequest get;
-  get.request_id = 1;
-  get.op = ClientOp::get;
-  get.key = "k";
+  ClientRequest get = read_request(ClientOp::get, "k");
   // Published 30, read index 40: the state machine answers (its fake: absent, at 44).
   applied_reads->publish(leader_read_index - 10);
   ClientResponse asked = ask(get);
@@ -508,10 +514,7 @@ BOOST_FIXTURE_TEST_CASE(a_get_is_read_by_the_gateway_once_the_published_applied_
 
 BOOST_FIXTURE_TEST_CASE(a_range_is_read_by_the_gateway_once_the_published_applied_index_reaches_its_read_index,
                         ServingFixture) {
-  ClientRequest range;
-  range.request_id = 1;
-  range.op = ClientOp::range;
-  range.key = "a";
+  ClientRequest range = read_request(ClientOp::range, "a");
   range.range_end = "z";
   // Published 30, read index 40: asked of the state machine, whose fake refuses ranges.
   applied_reads->publish(leader_read_index - 10);
