@@ -625,6 +625,26 @@ BOOST_AUTO_TEST_CASE(read_state_machine_on_another_thread_sees_one_state_while_t
   BOOST_TEST(read_contents(*store).applied_index == writes);
 }
 
+// The shared positions record: the indexer's save_indexed_index keeps the applied index and
+// term the state machine set, and the state machine's set_applied keeps the indexed index.
+BOOST_AUTO_TEST_CASE(each_writer_changes_only_its_own_field_of_the_positions) {
+  TempDir temp;
+  auto store = open_store(store_dir(temp));
+  require_ok(store->write_kv([](KvWriter& writer) { return writer.set_applied(40, 3); }));
+  require_ok(store->save_indexed_index(55));
+  auto after_index = store->load_positions();
+  BOOST_REQUIRE_MESSAGE(after_index.is_ok(), after_index.status().to_string());
+  BOOST_TEST(after_index->indexed_index == 55u);
+  BOOST_TEST(after_index->applied_index == 40u);
+  BOOST_TEST(after_index->applied_term == 3u);
+  require_ok(store->write_kv([](KvWriter& writer) { return writer.set_applied(41, 4); }));
+  auto after_apply = store->load_positions();
+  BOOST_REQUIRE_MESSAGE(after_apply.is_ok(), after_apply.status().to_string());
+  BOOST_TEST(after_apply->indexed_index == 55u);
+  BOOST_TEST(after_apply->applied_index == 41u);
+  BOOST_TEST(after_apply->applied_term == 4u);
+}
+
 // The node's two writers (the indexer's log, the state machine's keys) on their own threads,
 // with a map small enough that both make it grow: every write lands, and neither undoes the
 // other's field of the shared positions record.
