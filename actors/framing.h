@@ -1,7 +1,7 @@
 // Frames on a TCP stream, for both peer links and client connections: a 4-byte
 // little-endian payload length, then the payload (Cap'n Proto bytes: actors/raft_wire.h
 // between nodes, actors/client_protocol.h between clients and nodes). A peer link starts
-// with the handshake of actors/peer_handshake.h (hello "KVPEER03", reply, proof), not framed.
+// with the handshake of actors/peer_handshake.h (hello "KVPEER04", reply, proof), not framed.
 // A length of 0 or above the channel's bound is a protocol error: the connection closes.
 #pragma once
 

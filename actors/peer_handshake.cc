@@ -54,6 +54,9 @@ std::string peer_magic_refusal(const uint8_t* data) {
   if (std::memcmp(data, peer_hello_magic_v2, peer_magic_bytes) == 0) {
     return "an old hello (KVPEER02): a node of an older version, whose raft entries carry no checksum";
   }
+  if (std::memcmp(data, peer_hello_magic_v3, peer_magic_bytes) == 0) {
+    return "an old hello (KVPEER03): a node of an older version, whose raft entries are not frames";
+  }
   return "not a KeyVal peer hello (wrong magic)";
 }
 

@@ -4,7 +4,7 @@
 // Bytes on a new peer connection, before the length-prefixed frames of actors/framing.h:
 //
 //   hello, dialer -> acceptor, peer_hello_bytes (57):
-//      0   8  magic "KVPEER03"
+//      0   8  magic "KVPEER04"
 //      8   8  the dialer's node id, little-endian (not 0)
 //     16   8  the node id the dialer means to reach, little-endian
 //     24   1  mode: 0 open (no secret), 1 cluster secret (HMAC-SHA256)
@@ -25,9 +25,9 @@
 // before it has checked the dialer's. The handshake is not encryption: with a secret but without
 // TLS, what follows is authenticated only at the start of the connection (see docs/SECURITY.md).
 //
-// A hello whose magic is KVPEER01 (16-byte hello, no handshake) or KVPEER02 (raft entries
-// without their checksum, schema/raft.capnp RaftEntry) comes from a node of an older version:
-// it is refused by name. The proofs' labels kept the "KVPEER02" of the version that made them.
+// A hello whose magic is KVPEER01 (16-byte hello, no handshake), KVPEER02 (raft entries
+// without their checksum, schema/raft.capnp RaftEntry) or KVPEER03 (entries as RaftEntry
+// structs, not frames) comes from a node of an older version: it is refused by name. The proofs' labels kept the "KVPEER02" of the version that made them.
 #pragma once
 
 #include <array>
@@ -41,9 +41,10 @@
 
 namespace keyval {
 
-constexpr char peer_hello_magic[8] = {'K', 'V', 'P', 'E', 'E', 'R', '0', '3'};
+constexpr char peer_hello_magic[8] = {'K', 'V', 'P', 'E', 'E', 'R', '0', '4'};
 constexpr char peer_hello_magic_v1[8] = {'K', 'V', 'P', 'E', 'E', 'R', '0', '1'};
 constexpr char peer_hello_magic_v2[8] = {'K', 'V', 'P', 'E', 'E', 'R', '0', '2'};
+constexpr char peer_hello_magic_v3[8] = {'K', 'V', 'P', 'E', 'E', 'R', '0', '3'};
 constexpr size_t peer_magic_bytes = 8;
 constexpr size_t peer_nonce_bytes = 32;
 constexpr size_t peer_proof_bytes = 32;  // SHA-256

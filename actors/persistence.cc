@@ -6,7 +6,7 @@ namespace keyval {
 std::vector<Record> Persistence::entry_records(const std::vector<Entry>& entries) {
   std::vector<Record> records;
   records.reserve(entries.size());
-  for (const Entry& entry : entries) records.push_back(Record::entry(entry));
+  for (const Entry& entry : entries) records.push_back(Record::entry_of(entry));
   return records;
 }
 

@@ -699,7 +699,7 @@ class RaftNodeActor : public raft_node_actor::base {
   void apply(const std::vector<Entry>& committed) {
     if (config_.apply) config_.apply(committed);
     if (config_.state_machine) send(config_.state_machine, apply_atom_v, Frame{encode_entries(committed)});
-    for (const Entry& entry : committed) applied_bytes_since_snapshot_ += entry.payload.size();
+    for (const Entry& entry : committed) applied_bytes_since_snapshot_ += entry.payload().size();
     applied_index_ = committed.back().index;
     maybe_snapshot();
   }

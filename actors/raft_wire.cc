@@ -8,6 +8,7 @@
 #include "schema/raft.capnp.h"
 #include "storage/capnp_message.h"
 #include "storage/codec.h"
+#include "storage/entry_frame.h"
 #include "storage/member_codec.h"
 
 namespace keyval {
@@ -45,9 +46,8 @@ bool is_known_type(uint16_t type) {
 // One segment keeps the encoding free of far pointers and of further segment table entries.
 unsigned first_segment_words(const raft::Message& message) {
   size_t words = 1 + struct_words<schema::RaftMessage>() + 1 + (message.chunk_data.size() + 7) / 8;
-  for (const Entry& entry : message.entries) {
-    words += struct_words<schema::RaftEntry>() + (entry.payload.size() + 7) / 8;
-  }
+  if (!message.entries.empty()) words += 1;  // the frame list's tag
+  for (const Entry& entry : message.entries) words += 1 + (entry.frame().size() + 7) / 8;
   if (!message.configuration.empty()) words += 1;  // the member list's tag
   for (const Member& member : message.configuration) {
     words += struct_words<schema::Member>() + (member.address.size() + 8) / 8 + (member.client_address.size() + 8) / 8;
@@ -55,41 +55,24 @@ unsigned first_segment_words(const raft::Message& message) {
   return static_cast<unsigned>(words);
 }
 
-void fill_entries(capnp::List<schema::RaftEntry>::Builder list, const std::vector<Entry>& entries) {
+void fill_frames(capnp::List<capnp::Data>::Builder list, const std::vector<Entry>& entries) {
   for (size_t i = 0; i < entries.size(); ++i) {
-    auto out = list[static_cast<unsigned>(i)];
-    out.setIndex(entries[i].index);
-    out.setTerm(entries[i].term);
-    out.setPayload(kj::arrayPtr(entries[i].payload.data(), entries[i].payload.size()));
-    out.setType(static_cast<schema::EntryType>(entries[i].type));
-    out.setChecksum(entry_checksum(entries[i].type, entries[i].index, entries[i].term, entries[i].payload.data(),
-                                   entries[i].payload.size()));
+    const std::vector<uint8_t>& frame = entries[i].frame();
+    list.set(static_cast<unsigned>(i), kj::arrayPtr(frame.data(), frame.size()));
   }
 }
 
-// Checks each entry before keeping it: a hostile list of zero-sized elements (each reads as
-// index 0) is refused at its first element instead of growing the vector.
-Status read_entries(capnp::List<schema::RaftEntry>::Reader list, std::vector<Entry>* entries) {
+// Checks each frame before keeping it (storage/entry_frame.h check: its length, a log or
+// configuration type, its CRC32C): TCP's own checksum is 16 bits and ends at the kernel, so an
+// entry corrupted on its way (a NIC, a proxy, a bit flipped in a buffer) would otherwise be made
+// durable and applied. A hostile list of empty elements is refused at its first element.
+Status read_frames(capnp::List<capnp::Data>::Reader list, std::vector<Entry>* entries) {
   for (unsigned i = 0; i < list.size(); ++i) {
-    auto in = list[i];
-    if (in.getIndex() == 0) return Status::corruption(where + ": entry " + std::to_string(i) + " has index 0");
-    const auto type = in.getType();
-    if (type != schema::EntryType::LOG && type != schema::EntryType::CONFIGURATION) {
-      return Status::corruption(where + ": entry " + std::to_string(i) + " has type " +
-                                std::to_string(static_cast<unsigned>(type)) + ", not log or configuration");
-    }
-    auto payload = in.getPayload();
-    // TCP's own checksum is 16 bits and ends at the kernel: an entry corrupted on its way
-    // (a NIC, a proxy, a bit flipped in a buffer) would otherwise be made durable and applied.
-    const uint32_t expected = entry_checksum(static_cast<EntryType>(type), in.getIndex(), in.getTerm(), payload.begin(),
-                                             payload.size());
-    if (in.getChecksum() != expected) {
-      return Status::corruption(where + ": entry " + std::to_string(i) + " (index " + std::to_string(in.getIndex()) +
-                                ", term " + std::to_string(in.getTerm()) + ") fails its checksum: carries " +
-                                std::to_string(in.getChecksum()) + ", its bytes give " + std::to_string(expected));
-    }
-    entries->push_back(Entry{in.getIndex(), in.getTerm(), std::vector<uint8_t>(payload.begin(), payload.end()),
-                             static_cast<EntryType>(type)});
+    auto frame = list[i];
+    const std::string name = where + ": entry " + std::to_string(i);
+    KV_ASSIGN_OR_RETURN(entry_frame::Header header, entry_frame::check(frame.begin(), frame.size(), 0, name));
+    if (header.index == 0) return Status::corruption(name + " has index 0");
+    entries->push_back(Entry::from_checked_frame(std::make_shared<const std::vector<uint8_t>>(frame.begin(), frame.end())));
   }
   return Status::ok();
 }
@@ -130,7 +113,7 @@ Status read_raft_message(schema::RaftMessage::Reader in, raft::Message* message)
   message->leadership_transfer = in.getLeadershipTransfer();
   message->configuration = get_members(in.getConfiguration());
   message->probation_counted = in.getProbationCounted();
-  return read_entries(in.getEntries(), &message->entries);
+  return read_frames(in.getFrames(), &message->entries);
 }
 
 }  // namespace
@@ -153,7 +136,7 @@ std::vector<uint8_t> encode_raft_message(const raft::Message& message, const std
     out.setPrevLogTerm(message.prev_log_term);
     // A heartbeat leaves the list pointer null (read back as empty): no list tag word.
     if (!message.entries.empty()) {
-      fill_entries(out.initEntries(static_cast<unsigned>(message.entries.size())), message.entries);
+      fill_frames(out.initFrames(static_cast<unsigned>(message.entries.size())), message.entries);
     }
     out.setLeaderCommit(message.leader_commit);
     out.setSuccess(message.success);

@@ -5,27 +5,46 @@
 #include "schema/persistence.capnp.h"
 #include "storage/capnp_message.h"
 #include "storage/codec.h"
+#include "storage/entry_frame.h"
 #include "storage/member_codec.h"
 #include "storage/metadata_codec.h"
 
 namespace keyval {
 namespace {
 
-void fill(schema::WalEntry::Builder out, EntryType type, uint64_t index, uint64_t term,
-          const std::vector<uint8_t>& payload) {
-  out.setType(static_cast<schema::EntryType>(type));
-  out.setIndex(index);
-  out.setTerm(term);
-  out.setPayload(kj::arrayPtr(payload.data(), payload.size()));
-  // No checksum: a record batch only crosses mailboxes inside one process (raft node to WAL
-  // writer to store indexer). The WAL's record framing checksums what reaches the disk, the
-  // LMDB log entry carries its own, and a RaftEntry its own on the wire (docs/DATAPATH.md).
+void fill(schema::PersistRecord::Builder out, const Record& record) {
+  if (record.is_log_entry()) {
+    // In process, unchecked: the frame carries the entry's checksum for where it is stored or
+    // sent (docs/DATAPATH.md).
+    const std::vector<uint8_t>& frame = record.entry.frame();
+    out.setFrame(kj::arrayPtr(frame.data(), frame.size()));
+    return;
+  }
+  out.setType(static_cast<schema::EntryType>(record.type));
+  out.setIndex(record.index);
+  out.setTerm(record.term);
+  out.setPayload(kj::arrayPtr(record.payload.data(), record.payload.size()));
 }
 
-Status read_record(schema::WalEntry::Reader in, const std::string& where, Record* out) {
+Status read_record(schema::PersistRecord::Reader in, const std::string& where, Record* out) {
+  if (in.hasFrame()) {
+    auto frame = in.getFrame();
+    if (frame.size() < entry_frame::header_bytes) {
+      return Status::corruption(where + ": entry frame of " + std::to_string(frame.size()) + " bytes");
+    }
+    out->entry = Entry::from_checked_frame(std::make_shared<const std::vector<uint8_t>>(frame.begin(), frame.end()));
+    out->type = out->entry.type;
+    out->index = out->entry.index;
+    out->term = out->entry.term;
+    if (!out->is_log_entry()) {
+      return Status::corruption(where + ": entry frame of type " + std::to_string(static_cast<unsigned>(out->type)));
+    }
+    return Status::ok();
+  }
   uint8_t type = static_cast<uint8_t>(in.getType());
-  if (!is_valid_entry_type(type)) {
-    return Status::corruption(where + ": record of unknown type " + std::to_string(type));
+  if (!is_valid_entry_type(type) || type == static_cast<uint8_t>(EntryType::log) ||
+      type == static_cast<uint8_t>(EntryType::configuration)) {
+    return Status::corruption(where + ": record of type " + std::to_string(type) + " without a frame");
   }
   out->type = static_cast<EntryType>(type);
   out->index = in.getIndex();
@@ -37,42 +56,45 @@ Status read_record(schema::WalEntry::Reader in, const std::string& where, Record
 
 }  // namespace
 
-Record Record::log(uint64_t index, uint64_t term, std::vector<uint8_t> payload) {
-  return Record{EntryType::log, index, term, std::move(payload)};
+Record Record::log(uint64_t index, uint64_t term, const std::vector<uint8_t>& payload) {
+  return entry_of(Entry{index, term, payload});
 }
 
-Record Record::entry(const Entry& entry) {
+Record Record::entry_of(const Entry& entry) {
   KV_ASSERT(entry.type == EntryType::log || entry.type == EntryType::configuration);
-  return Record{entry.type, entry.index, entry.term, entry.payload};
+  Record record{entry.type, entry.index, entry.term, {}, entry};
+  return record;
 }
 
 Record Record::metadata(const Metadata& metadata) {
-  return Record{EntryType::metadata, 0, metadata.current_term, encode_metadata(metadata)};
+  return Record{EntryType::metadata, 0, metadata.current_term, encode_metadata(metadata), {}};
 }
 
 Record Record::snapshot(const SnapshotMetadata& snapshot) {
   return Record{EntryType::snapshot, snapshot.last_included_index, snapshot.last_included_term,
-                encode_snapshot_metadata(snapshot)};
+                encode_snapshot_metadata(snapshot), {}};
 }
 
-Record Record::truncate_after(uint64_t index) { return Record{EntryType::truncate, index, 0, {}}; }
+Record Record::truncate_after(uint64_t index) { return Record{EntryType::truncate, index, 0, {}, {}}; }
 
-// The root, the batch, the list tag, then per record its struct and its payload.
-template <class Item>
-unsigned batch_words(const std::vector<Item>& items) {
-  size_t payload_bytes = 0;
-  for (const Item& item : items) payload_bytes += item.payload.size();
-  return first_segment_words(2 + struct_words<schema::RecordBatch>() + items.size() * struct_words<schema::WalEntry>(),
-                             payload_bytes, items.size());
+namespace {
+
+// The root, the batch, the list tag, then per record its struct and its frame or payload.
+unsigned batch_words(size_t count, size_t bytes) {
+  return first_segment_words(2 + struct_words<schema::RecordBatch>() + count * struct_words<schema::PersistRecord>(),
+                             bytes, count);
 }
+
+}  // namespace
 
 std::vector<uint8_t> encode_record_batch(const std::vector<Record>& records) {
-  return encode_message(batch_words(records), [&](capnp::MessageBuilder& builder) {
+  size_t bytes = 0;
+  for (const Record& record : records) {
+    bytes += record.is_log_entry() ? record.entry.frame().size() : record.payload.size();
+  }
+  return encode_message(batch_words(records.size(), bytes), [&](capnp::MessageBuilder& builder) {
     auto list = builder.initRoot<schema::RecordBatch>().initRecords(static_cast<unsigned>(records.size()));
-    for (size_t i = 0; i < records.size(); ++i) {
-      const Record& record = records[i];
-      fill(list[static_cast<unsigned>(i)], record.type, record.index, record.term, record.payload);
-    }
+    for (size_t i = 0; i < records.size(); ++i) fill(list[static_cast<unsigned>(i)], records[i]);
   });
 }
 
@@ -89,10 +111,13 @@ Result<std::vector<Record>> decode_record_batch(const std::vector<uint8_t>& byte
 }
 
 std::vector<uint8_t> encode_entries(const std::vector<Entry>& entries) {
-  return encode_message(batch_words(entries), [&](capnp::MessageBuilder& builder) {
+  size_t bytes = 0;
+  for (const Entry& entry : entries) bytes += entry.frame().size();
+  return encode_message(batch_words(entries.size(), bytes), [&](capnp::MessageBuilder& builder) {
     auto list = builder.initRoot<schema::RecordBatch>().initRecords(static_cast<unsigned>(entries.size()));
     for (size_t i = 0; i < entries.size(); ++i) {
-      fill(list[static_cast<unsigned>(i)], entries[i].type, entries[i].index, entries[i].term, entries[i].payload);
+      const std::vector<uint8_t>& frame = entries[i].frame();
+      list[static_cast<unsigned>(i)].setFrame(kj::arrayPtr(frame.data(), frame.size()));
     }
   });
 }
@@ -103,7 +128,7 @@ Result<std::vector<Entry>> decode_entries(const std::vector<uint8_t>& bytes, con
   entries.reserve(records.size());
   for (Record& record : records) {
     if (!record.is_log_entry()) return Status::corruption(where + ": expected only log entries");
-    entries.push_back(Entry{record.index, record.term, std::move(record.payload), record.type});
+    entries.push_back(std::move(record.entry));
   }
   return entries;
 }

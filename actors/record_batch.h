@@ -14,18 +14,28 @@
 
 namespace keyval {
 
-// One WAL record as it travels between actors.
+// One WAL record as it travels between actors. A log or configuration entry travels as its
+// frame (`entry`: storage/entry_frame.h), the bytes the WAL and LMDB store, built once when the
+// entry was made; the other records as their fields and payload.
 struct Record {
   EntryType type = EntryType::log;
   uint64_t index = 0;  // log: 0 asks the wal_writer to assign the next index
   uint64_t term = 0;
-  std::vector<uint8_t> payload;  // log: command bytes; metadata/snapshot: their Cap'n Proto encoding
+  std::vector<uint8_t> payload;  // metadata/snapshot: their Cap'n Proto encoding; empty for entries
+  Entry entry;                   // log/configuration: the entry (its index and term are the record's)
 
-  static Record log(uint64_t index, uint64_t term, std::vector<uint8_t> payload);
-  // A Raft log entry with its type (log or configuration).
-  static Record entry(const Entry& entry);
+  static Record log(uint64_t index, uint64_t term, const std::vector<uint8_t>& payload);
+  // A Raft log entry with its type (log or configuration): shares the entry's frame.
+  static Record entry_of(const Entry& entry);
   // Holds a Raft log entry (log or configuration), which takes the next index.
   bool is_log_entry() const { return type == EntryType::log || type == EntryType::configuration; }
+  // The entry, with the record's index (a wal_writer may have assigned it).
+  const Entry& log_entry() {
+    entry.index = index;
+    return entry;
+  }
+  // The payload: the entry's, or the record's own.
+  ByteView bytes() const { return is_log_entry() ? entry.payload() : ByteView(payload); }
   static Record metadata(const Metadata& metadata);
   static Record snapshot(const SnapshotMetadata& snapshot);
   static Record truncate_after(uint64_t index);

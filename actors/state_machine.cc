@@ -367,7 +367,7 @@ state_machine_actor::behavior_type state_machine(Self self, StateMachineConfig c
         batch.ids.reserve(entries->size());
         for (const Entry& entry : *entries) {
           batch.ids.push_back({entry.index, entry.term});
-          batch.payload_bytes += entry.payload.size();
+          batch.payload_bytes += entry.payload().size();
         }
         batch.entries = std::move(*entries);
         self->state.queue.push_back(std::move(batch));

@@ -57,7 +57,7 @@ Status apply_records(StoreIndexerState& state, std::vector<Record>& records) {
   };
   for (Record& record : records) {
     if (record.is_log_entry()) {
-      batch.push_back(Entry{record.index, record.term, std::move(record.payload), record.type});
+      batch.push_back(record.log_entry());  // its frame is what LMDB stores
       continue;
     }
     KV_RETURN_IF_ERROR(flush());

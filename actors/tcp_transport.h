@@ -4,14 +4,14 @@
 //
 // Links. Each peer has one outgoing connection, used only to send; frames from a peer arrive
 // on the connection that peer opened to us. Each connection starts with the handshake of
-// actors/peer_handshake.h: the connecting side writes its hello ("KVPEER03", its node id, the
+// actors/peer_handshake.h: the connecting side writes its hello ("KVPEER04", its node id, the
 // id it means to reach, its mode and nonce), the acceptor replies (with a cluster secret: its
 // nonce and its proof), and with a secret the connecting side checks that proof and sends its
 // own; only then do length-prefixed frames (framing.h) flow, and only then does the acceptor
 // hand them to the raft node. Without cluster_secret a link is OPEN: any process that reaches
 // the port may claim any node id (docs/SECURITY.md). A node with a secret refuses a peer
 // without one, and the other way round; a wrong proof, a hello for another node id, an older
-// version's hello (KVPEER01, KVPEER02), or a handshake not complete within handshake_timeout_ms is refused with one
+// version's hello (KVPEER01 to KVPEER03), or a handshake not complete within handshake_timeout_ms is refused with one
 // log line naming the remote address and the reason (the same refusal from the same host is
 // logged once per 10 s), and only that connection is closed. Each handshake step reads exactly
 // its bytes (at most 57), and at most handshakes_pending_max incoming handshakes run at once.

@@ -76,13 +76,12 @@ Status assign_and_check(const Wal& wal, std::vector<Record>& records) {
   return Status::ok();
 }
 
-Status append_records(Wal& wal, const std::vector<Record>& records) {
-  for (const Record& record : records) {
+Status append_records(Wal& wal, std::vector<Record>& records) {
+  for (Record& record : records) {
     switch (record.type) {
       case EntryType::log:
       case EntryType::configuration:
-        KV_RETURN_IF_ERROR(
-            wal.append(record.index, record.term, record.payload.data(), record.payload.size(), record.type));
+        KV_RETURN_IF_ERROR(wal.append(record.log_entry()));  // the entry's frame, written as it is
         break;
       case EntryType::truncate:
         KV_RETURN_IF_ERROR(wal.truncate_suffix_after(record.index));
@@ -133,7 +132,7 @@ caf::result<uint64_t> on_persist(Self self, Frame& frame) {
     uint64_t bytes = 0;
     for (const Record& record : *records) {
       if (record.is_log_entry()) ++state.group_entries;
-      bytes += wal_format::record_bytes(record.payload.size());
+      bytes += wal_format::record_bytes(record.bytes().size());
     }
     state.config.metrics->wal_written_bytes.add(bytes);
   }

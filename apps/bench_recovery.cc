@@ -117,9 +117,9 @@ Status index_prefix(const std::string& directory, const Config& config) {
   KV_RETURN_IF_ERROR(store->save_metadata(Metadata{term, 1}));
   std::vector<Entry> batch;
   for (uint64_t index = 1; index <= config.indexed_entries(); ++index) {
-    Entry entry{index, term, std::vector<uint8_t>(config.value_bytes)};
-    fill_payload(index, entry.payload);
-    batch.push_back(std::move(entry));
+    std::vector<uint8_t> payload(config.value_bytes);
+    fill_payload(index, payload);
+    batch.push_back(Entry{index, term, payload});
     if (batch.size() == index_batch_entries || index == config.indexed_entries()) {
       KV_RETURN_IF_ERROR(store->save_entries(batch));
       batch.clear();
@@ -138,7 +138,7 @@ Status spot_check(Store& store, const Config& config, uint64_t* checked) {
     if (index < 1 || index > config.entries) continue;
     KV_ASSIGN_OR_RETURN(Entry entry, store.load_entry(index));
     fill_payload(index, expected);
-    if (entry.index != index || entry.term != term || entry.payload != expected) {
+    if (entry.index != index || entry.term != term || entry.payload() != expected) {
       return Status::corruption("entry " + std::to_string(index) +
                                 " loaded from LMDB after recovery differs from the one written");
     }

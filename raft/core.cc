@@ -298,8 +298,8 @@ std::vector<Entry> Core::take_committed() {
   uint64_t bytes = 0;
   while (applied_index_ < upto) {
     const Entry& entry = log_.at(applied_index_ + 1);
-    if (!committed.empty() && bytes + entry.payload.size() > config_.max_apply_bytes_per_ready) break;
-    bytes += entry.payload.size();
+    if (!committed.empty() && bytes + entry.payload().size() > config_.max_apply_bytes_per_ready) break;
+    bytes += entry.payload().size();
     committed.push_back(entry);
     ++applied_index_;
   }

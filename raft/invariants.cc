@@ -253,8 +253,8 @@ std::vector<std::string> InvariantChecker::applied(uint64_t node_id, const Entry
   }
   last_applied = std::max(last_applied, entry.index);
   // State Machine Safety: no two nodes apply different entries at the same index.
-  auto [found, inserted] = applied_.emplace(entry.index, AppliedEntry{entry.term, entry.payload, entry.type});
-  if (!inserted && (found->second.term != entry.term || found->second.payload != entry.payload ||
+  auto [found, inserted] = applied_.emplace(entry.index, AppliedEntry{entry.term, entry, entry.type});
+  if (!inserted && (found->second.term != entry.term || found->second.entry.payload() != entry.payload() ||
                     found->second.type != entry.type)) {
     violations.push_back("state machine safety: " + node_name(node_id) + " applied a different entry at index " +
                          std::to_string(entry.index) + " (term " + std::to_string(entry.term) + " vs " +

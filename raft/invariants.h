@@ -108,7 +108,7 @@ class InvariantChecker {
   }
   struct AppliedEntry {
     uint64_t term;
-    std::vector<uint8_t> payload;
+    Entry entry;  // shares the applied entry's frame
     EntryType type;
   };
   std::map<uint64_t, AppliedEntry> applied_;         // by index, first node to apply it

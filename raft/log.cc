@@ -45,8 +45,8 @@ std::vector<Entry> Log::slice(uint64_t from, uint64_t count_max, uint64_t bytes_
   uint64_t bytes = 0;
   for (uint64_t index = from; index <= last_index() && result.size() < count_max; ++index) {
     const Entry& entry = at(index);
-    if (!result.empty() && bytes + entry.payload.size() > bytes_max) break;
-    bytes += entry.payload.size();
+    if (!result.empty() && bytes + entry.payload().size() > bytes_max) break;
+    bytes += entry.payload().size();
     result.push_back(entry);
   }
   return result;

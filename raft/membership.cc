@@ -52,7 +52,7 @@ std::vector<uint64_t> voter_ids(const std::vector<Member>& members) {
 namespace {
 
 std::vector<Member> decode_members(const Entry& entry) {
-  auto decoded = decode_configuration_entry(entry.payload.data(), entry.payload.size(),
+  auto decoded = decode_configuration_entry(entry.payload().data(), entry.payload().size(),
                                             "configuration entry " + std::to_string(entry.index));
   // Every path that carries an entry checks its checksum: an undecodable configuration that
   // passed them is a bug, and guessing a configuration could break quorum overlap.

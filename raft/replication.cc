@@ -89,7 +89,7 @@ void Core::send_append(uint64_t peer, bool send_if_empty) {
     request.read_context = read_context_;
     request.match_index = progress.replicated_index();  // what we count it for (maybe_end_repair)
     uint64_t bytes = 0;
-    for (const Entry& entry : request.entries) bytes += entry.payload.size();
+    for (const Entry& entry : request.entries) bytes += entry.payload().size();
     const uint64_t last_index = request.entries.empty() ? request.prev_log_index : request.entries.back().index;
     progress.sent(last_index, bytes);
     send(std::move(request));

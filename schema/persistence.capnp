@@ -12,7 +12,17 @@ using Storage = import "storage.capnp";
 # record, see schema/storage.capnp), metadata, snapshot metadata, truncations.
 # A log record with index 0 asks the wal_writer to assign the next index.
 struct RecordBatch {
-  records @0 :List(Storage.WalEntry);  # checksum left 0: in process only, never stored
+  records @0 :List(PersistRecord);  # in process only, never stored: changed freely
+}
+
+# A log or configuration entry travels as its frame (storage/entry_frame.h), the bytes the WAL
+# and LMDB store; metadata, snapshot and truncate records as their fields and payload.
+struct PersistRecord {
+  frame @0 :Data;
+  type @1 :Storage.EntryType;
+  index @2 :UInt64;
+  term @3 :UInt64;
+  payload @4 :Data;
 }
 
 # What recovery found, from the recovery coordinator to whoever asked (in process, never stored).

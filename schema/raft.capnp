@@ -54,7 +54,7 @@ struct RaftMessage {
   # appendEntries (§5.3): entries follow (prevLogIndex, prevLogTerm).
   prevLogIndex @7 :UInt64;
   prevLogTerm @8 :UInt64;
-  entries @9 :List(RaftEntry);
+  entries @9 :List(RaftEntry);  # written by nodes before KVPEER04; no longer read (see frames)
   leaderCommit @10 :UInt64;
 
   # appendEntriesResponse. On success, matchIndex is the last index the request covered.
@@ -108,4 +108,8 @@ struct RaftMessage {
   # snapshotChunkResponse: the round of the chunk it answers, so the sender can tell answers to
   # chunks sent before a rewind apart (0: a peer that sends no rounds; taken as current).
   chunkRound @28 :UInt64;
+
+  # appendEntries: the entries, each as its frame (storage/entry_frame.h: the bytes the leader
+  # wrote to its WAL, with their CRC32C), checked by the receiver. Replaced `entries` (KVPEER04).
+  frames @29 :List(Data);
 }

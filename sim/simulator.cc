@@ -268,11 +268,11 @@ class Simulator final : public SimCluster {
         add_violations(checker_.applied(node, entry));
         // What was committed at each index, for the acknowledged-write check once the logs
         // are compacted past it.
-        if (committed_commands_.count(entry.index) != 0 || entry.payload.empty() ||
+        if (committed_commands_.count(entry.index) != 0 || entry.payload().empty() ||
             entry.type != EntryType::log) {
           continue;
         }
-        auto command = decode_command(entry.payload.data(), entry.payload.size(), "applied entry");
+        auto command = decode_command(entry.payload().data(), entry.payload().size(), "applied entry");
         if (command.is_ok()) committed_commands_[entry.index] = {command->client_id, command->sequence};
       }
       if (!entries.empty()) applied_[node] = entries.back().index;
@@ -1403,7 +1403,7 @@ void Simulator::check_acked_writes() {
         }
       } else {
         const Entry& entry = leader->log().at(write.index);
-        auto command = decode_command(entry.payload.data(), entry.payload.size(), "acked write check");
+        auto command = decode_command(entry.payload().data(), entry.payload().size(), "acked write check");
         if (!command.is_ok() || command->client_id != write.client_id || command->sequence != write.sequence) {
           problem = "the log holds another entry at index " + std::to_string(write.index);
         }

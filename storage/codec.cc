@@ -2,6 +2,8 @@
 // input with exceptions; they are caught here and never leave this file.
 #include "storage/codec.h"
 
+#include "storage/entry_frame.h"
+
 #include <cstring>
 
 #include "schema/storage.capnp.h"
@@ -119,19 +121,15 @@ uint32_t entry_checksum(EntryType type, uint64_t index, uint64_t term, const uin
 }
 
 std::vector<uint8_t> encode_entry(const Entry& entry) {
-  // Room for the root struct, the payload and the segment table in one first segment.
-  return encode_message(static_cast<unsigned>(8 + entry.payload.size() / 8), [&](capnp::MessageBuilder& builder) {
-    auto root = builder.initRoot<schema::WalEntry>();
-    KV_ASSERT(entry.type == EntryType::log || entry.type == EntryType::configuration);
-    root.setType(static_cast<schema::EntryType>(entry.type));
-    root.setIndex(entry.index);
-    root.setTerm(entry.term);
-    root.setPayload(kj::arrayPtr(entry.payload.data(), entry.payload.size()));
-    root.setChecksum(entry_checksum(entry.type, entry.index, entry.term, entry.payload.data(), entry.payload.size()));
-  });
+  KV_ASSERT(entry.type == EntryType::log || entry.type == EntryType::configuration);
+  return entry.frame();
 }
 
 Result<Entry> decode_entry(const uint8_t* data, size_t bytes, uint64_t expected_index, const std::string& where) {
+  if (entry_frame::looks_like_frame(data, bytes)) return entry_frame::decode(data, bytes, expected_index, where);
+  // The older form, a Cap'n Proto WalEntry (written before entry frames, 2026-12-06): a
+  // one-segment message starts with a zero word count too, but is never 32 bytes longer than
+  // the number in its second word (storage/FORMAT.md).
   Entry entry;
   Status status = read_message(data, bytes, where, [&](capnp::MessageReader& reader) {
     auto root = reader.getRoot<schema::WalEntry>();
@@ -144,8 +142,8 @@ Result<Entry> decode_entry(const uint8_t* data, size_t bytes, uint64_t expected_
     entry.index = root.getIndex();
     entry.term = root.getTerm();
     auto payload = root.getPayload();
-    entry.payload.assign(payload.begin(), payload.end());
-    uint32_t expected = entry_checksum(entry.type, entry.index, entry.term, entry.payload.data(), entry.payload.size());
+    entry.set_payload(ByteView(payload.begin(), payload.size()));
+    uint32_t expected = entry_checksum(entry.type, entry.index, entry.term, payload.begin(), payload.size());
     if (root.getChecksum() != expected) {
       return Status::corruption(where + ": entry checksum mismatch (stored " + std::to_string(root.getChecksum()) +
                                 ", computed " + std::to_string(expected) + ")");

@@ -21,9 +21,10 @@ Result<SnapshotMetadata> decode_snapshot_metadata(const uint8_t* data, size_t by
 std::vector<uint8_t> encode_configuration_entry(const ConfigurationEntry& entry);
 Result<ConfigurationEntry> decode_configuration_entry(const uint8_t* data, size_t bytes, const std::string& where);
 
-// A log entry as a WalEntry with its checksum, the form the LMDB `log` database stores.
+// A log entry as the LMDB `log` database stores it: its frame (storage/entry_frame.h).
 std::vector<uint8_t> encode_entry(const Entry& entry);
-// Checks the checksum and that the stored index is `expected_index` (0: any).
+// Checks the checksum and that the stored index is `expected_index` (0: any). Reads a frame,
+// or the Cap'n Proto WalEntry that stores written before frames hold.
 Result<Entry> decode_entry(const uint8_t* data, size_t bytes, uint64_t expected_index, const std::string& where);
 
 // CRC32C of a log entry's identity and payload, independent of where it is stored.

@@ -185,11 +185,11 @@ Status KvStateMachine::apply_in(KvWriter& writer, const std::vector<Entry>& comm
 Result<CommandResult> KvStateMachine::apply_entry(KvWriter& writer, const Entry& entry) {
   CommandResult result;
   result.index = entry.index;
-  if (entry.payload.empty()) return result;  // Raft's own no-op (a new leader's first entry)
+  if (entry.payload().empty()) return result;  // Raft's own no-op (a new leader's first entry)
   // A configuration change is Raft's own business (raft/membership.h): a no-op here that
   // still advances the applied index, like the leader's no-op.
   if (entry.type == EntryType::configuration) return result;
-  auto command = decode_command(entry.payload.data(), entry.payload.size(), entry_name(entry.index));
+  auto command = decode_command(entry.payload().data(), entry.payload().size(), entry_name(entry.index));
   if (!command.is_ok()) {
     // An undecodable payload is committed on every replica alike: applying it as a no-op
     // recorded as rejected keeps replicas identical and the node running. Stopping here would
@@ -228,8 +228,8 @@ Result<CommandResult> KvStateMachine::apply_with_session(KvWriter& writer, const
 Result<CommandResult> KvStateMachine::skipped_result(KvWriter& writer, const Entry& entry) {
   CommandResult gone = refused(CommandStatus::already_applied, entry.index,
                                entry_name(entry.index) + " was applied before and its result is no longer kept");
-  if (entry.payload.empty() || entry.type == EntryType::configuration) return gone;
-  auto command = decode_command(entry.payload.data(), entry.payload.size(), entry_name(entry.index));
+  if (entry.payload().empty() || entry.type == EntryType::configuration) return gone;
+  auto command = decode_command(entry.payload().data(), entry.payload().size(), entry_name(entry.index));
   if (!command.is_ok() || command->client_id == 0) return gone;
   KV_ASSIGN_OR_RETURN(std::optional<Session> session, load_session(writer, command->client_id));
   if (session && session->sequence == command->sequence) return session->result;

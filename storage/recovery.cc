@@ -794,11 +794,7 @@ Status write_bootstrap(Wal& wal, const LmdbState& lmdb, const ConfigurationEntry
                          !lmdb.snapshot && (!lmdb.metadata || lmdb.metadata->current_term == 0);
   if (!untouched) return Status::ok();
   KV_ASSERT(bootstrap.kind == ConfChangeKind::bootstrap && !bootstrap.members.empty());
-  Entry entry;
-  entry.index = 1;
-  entry.term = 1;
-  entry.type = EntryType::configuration;
-  entry.payload = encode_configuration_entry(bootstrap);
+  const Entry entry{1, 1, encode_configuration_entry(bootstrap), EntryType::configuration};
   // On probation until every other voter confirms it never counted this node (types.h,
   // Metadata): written before the entry, so a bootstrapped log always has it.
   Metadata metadata{1, 0};

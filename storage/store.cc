@@ -4,8 +4,10 @@
 //             "positions" -> 24 bytes: indexed_index, applied_index, applied_term, each a u64
 //                            big-endian (16 bytes, without applied_term, from older builds: read
 //                            with applied_term 0)
-//   log       8-byte big-endian index (so LMDB's byte order is log order) -> encode_entry(Entry),
-//             a WalEntry whose CRC32C and index are checked on every load
+//   log       8-byte big-endian index (so LMDB's byte order is log order) -> the entry's frame
+//             (storage/entry_frame.h, the bytes its WAL record holds), whose CRC32C and index
+//             are checked on every load; a store written before frames holds a Cap'n Proto
+//             WalEntry instead, read as before (decode_entry tells the two apart)
 //   snapshot  "metadata"  -> encode_snapshot_metadata(SnapshotMetadata)
 //   kv        the state machine's keys and values (opened here, written by the state machine)
 //   sessions       8-byte big-endian client id -> 8-byte big-endian last used index, then the
@@ -517,7 +519,7 @@ Status Store::Impl::put_entries(MDB_txn* txn, const std::vector<Entry>& entries)
                                       " of the batch has index " + std::to_string(entry.index) + " after index " +
                                       std::to_string(previous) + "; indices must be positive and increasing");
     }
-    std::vector<uint8_t> value = encode_entry(entry);
+    const std::vector<uint8_t>& value = entry.frame();  // the bytes the WAL holds (storage/entry_frame.h)
     IndexKey key = encode_index_key(entry.index);
     MDB_val key_val = as_val(key.data(), key.size());
     MDB_val value_val = as_val(value.data(), value.size());
@@ -550,8 +552,8 @@ Status Store::Impl::collect_range(MDB_txn* txn, uint64_t first, uint64_t last, u
     auto decoded = decode_entry(bytes, value.mv_size, index, std::string());
     if (!decoded.is_ok()) return decode_entry(bytes, value.mv_size, index, where_index(index)).status();
     Entry entry = std::move(decoded).value();
-    if (!entries->empty() && payload_bytes + entry.payload.size() > bytes_max) break;
-    payload_bytes += entry.payload.size();
+    if (!entries->empty() && payload_bytes + entry.payload().size() > bytes_max) break;
+    payload_bytes += entry.payload().size();
     entries->push_back(std::move(entry));
     if (expected == UINT64_MAX) break;  // the next expected index would wrap around
     rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_NEXT);

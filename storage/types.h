@@ -4,6 +4,10 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
+#include <initializer_list>
+#include <memory>
+#include <ostream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -24,18 +28,72 @@ const char* entry_type_name(EntryType type);
 // The types a log, a message or a persistence request may carry (not seal, which the WAL keeps to itself).
 bool is_valid_entry_type(uint8_t value);
 
-// One Raft log entry.
+// Bytes viewed in place, without owning them (an entry's payload inside its frame).
+class ByteView {
+ public:
+  ByteView() = default;
+  ByteView(const uint8_t* data, size_t size) : data_(data), size_(size) {}
+  ByteView(const std::vector<uint8_t>& bytes) : data_(bytes.data()), size_(bytes.size()) {}  // NOLINT: implicit
+  ByteView(const ByteView&) = default;
+  // Only to a named view: `entry.payload() = bytes` would change nothing, so it does not compile.
+  ByteView& operator=(const ByteView&) & = default;
+
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  const uint8_t* begin() const { return data_; }
+  const uint8_t* end() const { return data_ + size_; }
+  uint8_t operator[](size_t i) const { return data_[i]; }
+  std::vector<uint8_t> to_vector() const { return std::vector<uint8_t>(begin(), end()); }
+
+  friend bool operator==(ByteView a, ByteView b) {
+    return a.size_ == b.size_ && (a.size_ == 0 || std::memcmp(a.data_, b.data_, a.size_) == 0);
+  }
+  friend bool operator!=(ByteView a, ByteView b) { return !(a == b); }
+  friend std::ostream& operator<<(std::ostream& out, ByteView bytes);
+
+ private:
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+// One Raft log entry. It holds its frame (storage/entry_frame.h): the bytes it is stored and
+// sent as, built once when the entry is made and shared by every copy of the entry, so the
+// WAL, LMDB and the peers get the same bytes without encoding the entry again. The payload is
+// a view into the frame. index, term and type are plain fields; a frame built before one of
+// them changed is rebuilt by frame() (only tests and recovery's hand-made entries do that).
 struct Entry {
   uint64_t index = 0;
   uint64_t term = 0;
-  std::vector<uint8_t> payload;
   // log: a state-machine command (empty: the leader's no-op); configuration: the payload is
   // encode_configuration_entry(...) (raft/membership.h), applied by Raft, not the state machine.
   EntryType type = EntryType::log;
 
+  Entry() = default;
+  // Frames the payload: one copy of it, one checksum over it.
+  Entry(uint64_t index_in, uint64_t term_in, ByteView payload_in, EntryType type_in = EntryType::log);
+  Entry(uint64_t index_in, uint64_t term_in, std::initializer_list<uint8_t> payload_in,
+        EntryType type_in = EntryType::log)
+      : Entry(index_in, term_in, ByteView(payload_in.begin(), payload_in.size()), type_in) {}
+  // Takes a frame that entry_frame::check accepted (index, term and type are read from it).
+  static Entry from_checked_frame(std::shared_ptr<const std::vector<uint8_t>> frame);
+
+  ByteView payload() const;
+  void set_payload(ByteView payload_in);
+  // The entry's frame, as stored and sent (rebuilt first if index, term or type changed).
+  const std::vector<uint8_t>& frame() const;
+  const std::shared_ptr<const std::vector<uint8_t>>& shared_frame() const;
+  // CRC32C of type, index, term and payload (storage/codec.h entry_checksum), from the frame.
+  uint32_t checksum() const;
+
   bool operator==(const Entry& other) const {
-    return index == other.index && term == other.term && payload == other.payload && type == other.type;
+    return index == other.index && term == other.term && type == other.type && payload() == other.payload();
   }
+  bool operator!=(const Entry& other) const { return !(*this == other); }
+
+ private:
+  bool frame_matches() const;
+  mutable std::shared_ptr<const std::vector<uint8_t>> frame_;
 };
 
 // Raft's persistent state (Figure 2): set ⇒ durable before any reply that depends on it.

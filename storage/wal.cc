@@ -37,7 +37,7 @@ struct Segment {
   uint64_t first_index = 0;
   std::string name;
   std::unique_ptr<File> file;
-  uint32_t salt = 0;
+  SegmentCodec codec;  // its salt and format version (from its header once scanned)
   uint64_t end_bytes = 0;      // end of the valid records, buffered ones included
   uint64_t carried_bytes = 0;  // end of the header and the records carried over at creation
   uint64_t zeroed_end = 0;     // zeros written ahead of the records reach this far (WalOptions)
@@ -120,7 +120,7 @@ struct TailScan {
 // Looks at every aligned position from `from` to the end of the file for non-zero
 // bytes and for a record that validates in this segment. Reads in large chunks and
 // checks a position in full only when its type and reserved bytes look like a record.
-Result<TailScan> scan_tail(File& file, uint64_t file_bytes, uint64_t from, uint32_t salt) {
+Result<TailScan> scan_tail(File& file, uint64_t file_bytes, uint64_t from, SegmentCodec codec) {
   TailScan result;
   // Sized to what is left to scan: a small segment must not cost a zeroed 4 MiB buffer.
   const uint64_t left = file_bytes > from ? file_bytes - from : 0;
@@ -150,11 +150,11 @@ Result<TailScan> scan_tail(File& file, uint64_t file_bytes, uint64_t from, uint3
       if (word != 0) result.nonzero_end = base + i + 8;
       if (i + record_header_bytes > read || !is_wal_record_type(chunk[i + 8])) continue;
       RecordHeader header;
-      RecordCheck check = check_record(chunk.data() + i, record_header_bytes, salt, &header);
+      RecordCheck check = check_record(chunk.data() + i, record_header_bytes, codec, &header);
       if (check == RecordCheck::incomplete) {
         candidate.resize(static_cast<size_t>(record_bytes(header.payload_bytes)));
         KV_ASSIGN_OR_RETURN(size_t got, file.read_at(base + i, candidate.data(), candidate.size()));
-        check = check_record(candidate.data(), got, salt, &header);
+        check = check_record(candidate.data(), got, codec, &header);
       }
       if (check == RecordCheck::valid) {
         result.valid_record_found = true;
@@ -234,6 +234,8 @@ struct Wal::Impl {
 
   // --- write ---
   Status append_record(EntryType type, uint64_t index, uint64_t term, const uint8_t* payload, size_t bytes);
+  Status check_append(uint64_t index, size_t payload_bytes, EntryType type);
+  Status append_frame(const std::vector<uint8_t>& frame);
   Status maybe_rotate(uint64_t record_size);
   Status rotate();
   Status prepare();
@@ -341,7 +343,7 @@ Status Wal::Impl::load_segments(const WalRecordObserver& observer) {
       continue;
     }
     segment.name = name;
-    segment.salt = segment_salt(segment.id);
+    segment.codec.salt = segment_salt(segment.id);
     segments.push_back(std::move(segment));
   }
   if (report.segments_removed > 0) KV_RETURN_IF_ERROR(env.sync_dir(directory));
@@ -377,6 +379,7 @@ Status Wal::Impl::scan_segment(Segment& segment, bool is_first, bool is_last, co
   size_t available = 0;
   KV_ASSIGN_OR_RETURN(const uint8_t* head, reader.view(0, segment_header_bytes, &available));
   KV_ASSIGN_OR_RETURN(SegmentHeader header, decode_segment_header(head, available, "segment " + segment.name));
+  segment.codec.version = header.version;
   if (header.segment_id != segment.id || header.first_index != segment.first_index) {
     return Status::corruption("segment " + segment.name + " offset 0: header says segment " +
                               std::to_string(header.segment_id) + " first index " + std::to_string(header.first_index) +
@@ -396,10 +399,10 @@ Status Wal::Impl::scan_segment(Segment& segment, bool is_first, bool is_last, co
     KV_ASSIGN_OR_RETURN(const uint8_t* data, reader.view(offset, record_header_bytes, &available));
     if (available < record_header_bytes) break;  // classify_stop tells zeros from garbage
     RecordHeader record;
-    RecordCheck check = check_record(data, available, segment.salt, &record);
+    RecordCheck check = check_record(data, available, segment.codec, &record);
     if (check == RecordCheck::incomplete) {
       KV_ASSIGN_OR_RETURN(data, reader.view(offset, static_cast<size_t>(record_bytes(record.payload_bytes)), &available));
-      check = check_record(data, available, segment.salt, &record);
+      check = check_record(data, available, segment.codec, &record);
     }
     if (check != RecordCheck::valid) {
       stopped_at_bad = check != RecordCheck::zero;
@@ -423,7 +426,7 @@ Status Wal::Impl::scan_segment(Segment& segment, bool is_first, bool is_last, co
 // tail (garbage, nothing valid after it, last segment) and corruption (anything else).
 Status Wal::Impl::classify_stop(Segment& segment, ChunkReader& reader, uint64_t stop, bool stopped_at_bad,
                                 bool is_last) {
-  KV_ASSIGN_OR_RETURN(TailScan tail, scan_tail(*segment.file, reader.file_bytes(), stop, segment.salt));
+  KV_ASSIGN_OR_RETURN(TailScan tail, scan_tail(*segment.file, reader.file_bytes(), stop, segment.codec));
   if (tail.valid_record_found) {
     return Status::corruption(at(segment.name, stop) + ": record is damaged but a valid record follows at offset " +
                               std::to_string(tail.valid_record_offset) + " (not a torn write; refusing to skip it)");
@@ -456,7 +459,7 @@ Status Wal::Impl::create_segment(uint64_t id, uint64_t first_index_in) {
   segment.id = id;
   segment.first_index = first_index_in;
   segment.name = segment_file_name(id, first_index_in);
-  segment.salt = segment_salt(id);
+  segment.codec.salt = segment_salt(id);
   segment.end_bytes = segment_header_bytes;
   segment.carried_bytes = segment_header_bytes;
   std::string path = join_path(directory, segment.name);
@@ -547,11 +550,38 @@ Status Wal::Impl::rotate() {
   return Status::ok();
 }
 
+Status Wal::Impl::check_append(uint64_t index, size_t payload_bytes, EntryType type) {
+  KV_ASSERT(type == EntryType::log || type == EntryType::configuration);
+  KV_RETURN_IF_ERROR(failure);
+  if (options.read_only) return Status::invalid_argument("WAL " + directory + " is open read-only");
+  if (index != last_index() + 1) {
+    return Status::invalid_argument("append of index " + std::to_string(index) + ", expected " +
+                                    std::to_string(last_index() + 1));
+  }
+  if (payload_bytes > record_payload_bytes_max) {
+    return Status::invalid_argument("entry " + std::to_string(index) + " has " + std::to_string(payload_bytes) +
+                                    " payload bytes, more than the limit of " + std::to_string(record_payload_bytes_max));
+  }
+  return Status::ok();
+}
+
+// An entry's record from its frame: the frame's bytes, the CRC slot filled (wal_format.h).
+Status Wal::Impl::append_frame(const std::vector<uint8_t>& frame) {
+  const uint64_t size = record_bytes(frame.size() - record_header_bytes);
+  size_t position = buffer.size();
+  buffer.resize(position + size);
+  encode_framed_record(active().codec, frame, buffer.data() + position);
+  active().end_bytes += size;
+  unsealed = true;
+  if (buffer.size() >= options.write_buffer_bytes) return flush();
+  return Status::ok();
+}
+
 Status Wal::Impl::append_record(EntryType type, uint64_t index, uint64_t term, const uint8_t* payload, size_t bytes) {
   uint64_t size = record_bytes(bytes);
   size_t position = buffer.size();
   buffer.resize(position + size);
-  encode_record(active().salt, type, index, term, payload, bytes, buffer.data() + position);
+  encode_record(active().codec, type, index, term, payload, bytes, buffer.data() + position);
   active().end_bytes += size;
   if (type != EntryType::seal) unsealed = true;
   if (type == EntryType::metadata) {
@@ -619,11 +649,11 @@ Result<std::vector<uint8_t>> Wal::Impl::read_record(const Location& location, Re
     return Status::ok();
   };
   KV_RETURN_IF_ERROR(fetch(record.data(), record_header_bytes));
-  RecordCheck check = check_record(record.data(), record.size(), where.salt, header);
+  RecordCheck check = check_record(record.data(), record.size(), where.codec, header);
   if (check == RecordCheck::incomplete) {
     record.resize(record_bytes(header->payload_bytes));
     KV_RETURN_IF_ERROR(fetch(record.data(), record.size()));
-    check = check_record(record.data(), record.size(), where.salt, header);
+    check = check_record(record.data(), record.size(), where.codec, header);
   }
   if (check != RecordCheck::valid) {
     return Status::corruption(at(where.name, location.offset) + ": record fails its checksum on read");
@@ -687,13 +717,15 @@ uint64_t last_index_after(Env& env, const std::string& directory, const std::str
     auto read = (*file)->read_at(at, bytes.data() + (at - from), wanted);
     if (!read.is_ok()) std::fill_n(bytes.data() + (at - from), wanted, 0);
   }
+  // The header may be what is damaged: a record counts when it checks in either format.
   const uint32_t salt = segment_salt(id);
   uint64_t last = 0;
   for (uint64_t at = std::max<uint64_t>(offset, segment_header_bytes); at + record_header_bytes <= *size;) {
     RecordHeader header;
     const uint8_t* data = bytes.data() + (at - from);
     const size_t available = static_cast<size_t>(*size - at);
-    if (check_record(data, available, salt, &header) == RecordCheck::valid) {
+    if (check_record(data, available, SegmentCodec{salt, format_version}, &header) == RecordCheck::valid ||
+        check_record(data, available, SegmentCodec{salt, format_version_sealed}, &header) == RecordCheck::valid) {
       if (header.type == EntryType::log || header.type == EntryType::configuration || header.type == EntryType::seal) {
         last = std::max(last, header.index);
       }
@@ -844,22 +876,19 @@ Status Wal::open_impl(Impl& wal, const WalRecordObserver& observer) {
 const WalOpenReport& Wal::open_report() const { return impl_->report; }
 
 Status Wal::append(const Entry& entry) {
-  return append(entry.index, entry.term, entry.payload.data(), entry.payload.size(), entry.type);
+  Impl& wal = *impl_;
+  const ByteView payload = entry.payload();
+  KV_RETURN_IF_ERROR(wal.check_append(entry.index, payload.size(), entry.type));
+  KV_RETURN_IF_ERROR(wal.maybe_rotate(record_bytes(payload.size())));
+  Location location{static_cast<uint32_t>(wal.active().id), static_cast<uint32_t>(wal.active().end_bytes)};
+  KV_RETURN_IF_ERROR(wal.append_frame(entry.frame()));
+  wal.locations.push_back(location);
+  return Status::ok();
 }
 
 Status Wal::append(uint64_t index, uint64_t term, const uint8_t* payload, size_t payload_bytes, EntryType type) {
   Impl& wal = *impl_;
-  KV_ASSERT(type == EntryType::log || type == EntryType::configuration);
-  KV_RETURN_IF_ERROR(wal.failure);
-  if (wal.options.read_only) return Status::invalid_argument("WAL " + wal.directory + " is open read-only");
-  if (index != wal.last_index() + 1) {
-    return Status::invalid_argument("append of index " + std::to_string(index) + ", expected " +
-                                    std::to_string(wal.last_index() + 1));
-  }
-  if (payload_bytes > record_payload_bytes_max) {
-    return Status::invalid_argument("entry " + std::to_string(index) + " has " + std::to_string(payload_bytes) +
-                                    " payload bytes, more than the limit of " + std::to_string(record_payload_bytes_max));
-  }
+  KV_RETURN_IF_ERROR(wal.check_append(index, payload_bytes, type));
   KV_RETURN_IF_ERROR(wal.maybe_rotate(record_bytes(payload_bytes)));
   Location location{static_cast<uint32_t>(wal.active().id), static_cast<uint32_t>(wal.active().end_bytes)};
   KV_RETURN_IF_ERROR(wal.append_record(type, index, term, payload, payload_bytes));
@@ -975,20 +1004,15 @@ Result<Entry> Wal::read(uint64_t index) {
     return Status::corruption("WAL " + wal.directory + ": record located for entry " + std::to_string(index) +
                               " holds " + entry_type_name(header.type) + " index " + std::to_string(header.index));
   }
-  Entry entry;
-  entry.index = header.index;
-  entry.term = header.term;
-  entry.type = header.type;
-  entry.payload.assign(record.begin() + record_header_bytes, record.begin() + record_header_bytes + header.payload_bytes);
-  return entry;
+  return Entry{header.index, header.term, ByteView(record.data() + record_header_bytes, header.payload_bytes),
+               header.type};
 }
 
 Result<std::vector<Entry>> Wal::read_range(uint64_t first, uint64_t last) {
   std::vector<Entry> entries;
   Status status = replay(first, [&](const EntryView& view) {
     if (view.index > last) return Status::not_found("end of range");
-    entries.push_back(
-        Entry{view.index, view.term, std::vector<uint8_t>(view.payload, view.payload + view.payload_bytes), view.type});
+    entries.push_back(Entry{view.index, view.term, ByteView(view.payload, view.payload_bytes), view.type});
     return Status::ok();
   });
   if (!status.is_ok() && !(status.code() == Code::not_found && status.message() == "end of range")) return status;
@@ -1017,12 +1041,12 @@ Status Wal::replay(uint64_t from, const std::function<Status(const EntryView&)>&
       KV_ASSIGN_OR_RETURN(data, reader->view(location.offset, record_header_bytes, &available));
       RecordHeader peek;
       if (available == record_header_bytes &&
-          check_record(data, available, where.salt, &peek) == RecordCheck::incomplete) {
+          check_record(data, available, where.codec, &peek) == RecordCheck::incomplete) {
         KV_ASSIGN_OR_RETURN(data, reader->view(location.offset, record_bytes(peek.payload_bytes), &available));
       }
     }
     RecordHeader header;
-    if (available < record_header_bytes || check_record(data, available, where.salt, &header) != RecordCheck::valid ||
+    if (available < record_header_bytes || check_record(data, available, where.codec, &header) != RecordCheck::valid ||
         header.index != index || !is_log_record(header.type)) {
       return Status::corruption(at(where.name, location.offset) + ": entry " + std::to_string(index) +
                                 " fails its check on replay");

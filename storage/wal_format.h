@@ -36,7 +36,8 @@
 namespace keyval::wal_format {
 
 constexpr uint64_t segment_magic = 0x4745534C4157564Bull;  // "KVWALSEG" read as little-endian
-constexpr uint32_t format_version = 2;         // written: segments that hold seals
+constexpr uint32_t format_version = 3;         // written: records are entry frames (storage/entry_frame.h)
+constexpr uint32_t format_version_sealed = 2;  // read: seals, a record CRC over header and payload
 constexpr uint32_t format_version_oldest = 1;  // read: version 1 never wrote seals
 // A seal's metadata copy starts in another block than the metadata record it restates ends in,
 // so that one unreadable block (a latent sector error) cannot take both (storage/FORMAT.md).
@@ -58,6 +59,15 @@ static_assert(segment_bytes_max + record_header_bytes + record_payload_bytes_max
 struct SegmentHeader {
   uint64_t segment_id = 0;
   uint64_t first_index = 0;
+  uint32_t version = format_version;  // decode: the version the segment was written in
+};
+
+// How one segment's records are checksummed: its salt, and its format version (before 3 the
+// record CRC covers header and payload; from 3 it covers the header, and the header holds the
+// payload's checksum, the entry frame's).
+struct SegmentCodec {
+  uint32_t salt = 0;
+  uint32_t version = format_version;
 };
 
 struct RecordHeader {
@@ -85,8 +95,11 @@ void encode_segment_header(const SegmentHeader& header, uint8_t* out);
 Result<SegmentHeader> decode_segment_header(const uint8_t* in, size_t available, const std::string& where);
 
 // Writes header, payload and padding (record_bytes(bytes) in all) at `out`.
-void encode_record(uint32_t salt, EntryType type, uint64_t index, uint64_t term, const uint8_t* payload,
+void encode_record(SegmentCodec codec, EntryType type, uint64_t index, uint64_t term, const uint8_t* payload,
                    size_t bytes, uint8_t* out);
+// A log or configuration entry's record from its frame: in version 3 the frame's bytes as they
+// are, with the CRC slot filled (no pass over the payload); before, as encode_record.
+void encode_framed_record(SegmentCodec codec, const std::vector<uint8_t>& frame, uint8_t* out);
 
 enum class RecordCheck : uint8_t {
   valid,       // a whole record whose CRC matches this segment
@@ -97,7 +110,7 @@ enum class RecordCheck : uint8_t {
 
 // Checks the record header at `data` (needs record_header_bytes available) and, when the whole
 // record is within `available` bytes, its CRC. Fills `header` when it returns valid or incomplete.
-RecordCheck check_record(const uint8_t* data, size_t available, uint32_t salt, RecordHeader* header);
+RecordCheck check_record(const uint8_t* data, size_t available, SegmentCodec codec, RecordHeader* header);
 
 // Record types a segment may hold: the log's (is_valid_entry_type) and the seal.
 bool is_wal_record_type(uint8_t value);

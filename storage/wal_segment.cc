@@ -5,6 +5,7 @@
 
 #include "storage/codec.h"
 #include "storage/crc32c.h"
+#include "storage/entry_frame.h"
 #include "storage/wal_format.h"
 
 namespace keyval::wal_format {
@@ -74,7 +75,7 @@ bool parse_segment_file_name(const std::string& name, uint64_t* segment_id, uint
 void encode_segment_header(const SegmentHeader& header, uint8_t* out) {
   std::memset(out, 0, segment_header_bytes);
   store_u64(out, segment_magic);
-  store_u32(out + 8, format_version);
+  store_u32(out + 8, header.version);
   store_u64(out + 16, header.segment_id);
   store_u64(out + 24, header.first_index);
   store_u32(out + 12, segment_header_crc(out));
@@ -98,30 +99,52 @@ Result<SegmentHeader> decode_segment_header(const uint8_t* in, size_t available,
                                ", this build reads versions " + std::to_string(format_version_oldest) + " to " +
                                std::to_string(format_version));
   }
-  return SegmentHeader{load_u64(in + 16), load_u64(in + 24)};
+  return SegmentHeader{load_u64(in + 16), load_u64(in + 24), version};
 }
 
-void encode_record(uint32_t salt, EntryType type, uint64_t index, uint64_t term, const uint8_t* payload,
+void encode_record(SegmentCodec codec, EntryType type, uint64_t index, uint64_t term, const uint8_t* payload,
                    size_t bytes, uint8_t* out) {
   KV_ASSERT(bytes <= record_payload_bytes_max);
+  size_t padded = record_bytes(bytes) - record_header_bytes;
+  if (codec.version >= 3) {
+    entry_frame::write_header(type, index, term, payload, bytes, out);
+    if (bytes > 0) std::memcpy(out + record_header_bytes, payload, bytes);
+    std::memset(out + record_header_bytes + bytes, 0, padded - bytes);
+    store_u32(out, crc32c_extend(codec.salt, out + 4, record_header_bytes - 4));
+    return;
+  }
   std::memset(out, 0, record_header_bytes);
   store_u32(out + 4, static_cast<uint32_t>(bytes));
   out[8] = static_cast<uint8_t>(type);
   store_u64(out + 16, index);
   store_u64(out + 24, term);
   if (bytes > 0) std::memcpy(out + record_header_bytes, payload, bytes);
-  size_t padded = record_bytes(bytes) - record_header_bytes;
   std::memset(out + record_header_bytes + bytes, 0, padded - bytes);
-  uint32_t crc = crc32c_extend(crc32c_extend(salt, out + 4, record_header_bytes - 4), out + record_header_bytes, bytes);
+  uint32_t crc =
+      crc32c_extend(crc32c_extend(codec.salt, out + 4, record_header_bytes - 4), out + record_header_bytes, bytes);
   store_u32(out, crc);
 }
 
-RecordCheck check_record(const uint8_t* data, size_t available, uint32_t salt, RecordHeader* header) {
+void encode_framed_record(SegmentCodec codec, const std::vector<uint8_t>& frame, uint8_t* out) {
+  static_assert(entry_frame::header_bytes == record_header_bytes, "a version 3 record is a frame");
+  const entry_frame::Header header = entry_frame::read_header(frame.data());
+  const uint8_t* payload = frame.data() + entry_frame::header_bytes;
+  if (codec.version < 3) {
+    encode_record(codec, header.type, header.index, header.term, payload, header.payload_bytes, out);
+    return;
+  }
+  std::memcpy(out, frame.data(), frame.size());
+  std::memset(out + frame.size(), 0, record_bytes(header.payload_bytes) - frame.size());
+  store_u32(out, crc32c_extend(codec.salt, out + 4, record_header_bytes - 4));
+}
+
+RecordCheck check_record(const uint8_t* data, size_t available, SegmentCodec codec, RecordHeader* header) {
   KV_ASSERT(available >= record_header_bytes);
   if (is_zero(data, record_header_bytes)) return RecordCheck::zero;
   uint32_t payload_bytes = load_u32(data + 4);
   uint8_t type = data[8];
-  if (!is_wal_record_type(type) || !is_zero(data + 9, 7) || payload_bytes > record_payload_bytes_max) {
+  const size_t reserved = codec.version >= 3 ? 3 : 7;  // from version 3, bytes 12..15 hold the payload's checksum
+  if (!is_wal_record_type(type) || !is_zero(data + 9, reserved) || payload_bytes > record_payload_bytes_max) {
     return RecordCheck::invalid;
   }
   header->crc = load_u32(data);
@@ -130,9 +153,17 @@ RecordCheck check_record(const uint8_t* data, size_t available, uint32_t salt, R
   header->index = load_u64(data + 16);
   header->term = load_u64(data + 24);
   if (record_bytes(payload_bytes) > available) return RecordCheck::incomplete;
-  uint32_t crc =
-      crc32c_extend(crc32c_extend(salt, data + 4, record_header_bytes - 4), data + record_header_bytes, payload_bytes);
-  if (crc != header->crc) return RecordCheck::invalid;
+  if (codec.version >= 3) {
+    if (crc32c_extend(codec.salt, data + 4, record_header_bytes - 4) != header->crc) return RecordCheck::invalid;
+    if (entry_checksum(header->type, header->index, header->term, data + record_header_bytes, payload_bytes) !=
+        load_u32(data + 12)) {
+      return RecordCheck::invalid;
+    }
+  } else {
+    uint32_t crc = crc32c_extend(crc32c_extend(codec.salt, data + 4, record_header_bytes - 4),
+                                 data + record_header_bytes, payload_bytes);
+    if (crc != header->crc) return RecordCheck::invalid;
+  }
   // Padding is written as zeros; anything else means the bytes were not written by us.
   if (!is_zero(data + record_header_bytes + payload_bytes, record_bytes(payload_bytes) - record_header_bytes - payload_bytes)) {
     return RecordCheck::invalid;

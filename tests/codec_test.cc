@@ -17,6 +17,7 @@
 #include "schema/storage.capnp.h"
 #include "storage/capnp_message.h"
 #include "storage/codec.h"
+#include "storage/entry_frame.h"
 #include "tests/support/temp_dir.h"
 
 namespace keyval {
@@ -150,17 +151,76 @@ BOOST_AUTO_TEST_CASE(entry_round_trips_at_many_payload_sizes) {
   for (size_t payload_bytes : {1u, 7u, 8u, 9u, 128u, 4096u, 100000u}) {
     Entry entry{1000 + payload_bytes, 5, make_payload(payload_bytes, payload_bytes)};
     std::vector<uint8_t> bytes = encode_entry(entry);
-    BOOST_TEST(bytes.size() % 8 == 0u);
-    BOOST_TEST(bytes.size() >= payload_bytes);
+    BOOST_TEST(bytes.size() == entry_frame::header_bytes + payload_bytes);  // the frame, unpadded
+    BOOST_TEST((bytes == entry.frame()));
     Entry decoded = decode_ok(bytes, entry.index);
     BOOST_TEST_CONTEXT("payload of " << payload_bytes << " bytes") {
       BOOST_TEST(decoded.index == entry.index);
       BOOST_TEST(decoded.term == entry.term);
-      BOOST_TEST((decoded.payload == entry.payload));
+      BOOST_TEST((decoded.payload() == entry.payload()));
     }
   }
   Entry extreme{UINT64_MAX, UINT64_MAX, marked_payload()};
   BOOST_TEST((decode_ok(encode_entry(extreme)) == extreme));
+}
+
+// LMDB stores written before entry frames hold each log entry as a Cap'n Proto WalEntry: they
+// still read, checksum and index checked, and decode_entry never takes one form for the other.
+BOOST_AUTO_TEST_CASE(an_entry_stored_before_frames_still_reads) {
+  for (size_t payload_bytes : {0u, 1u, 24u, 100u, 4096u}) {
+    const std::vector<uint8_t> payload = make_payload(payload_bytes, payload_bytes);
+    capnp::MallocMessageBuilder builder;
+    auto root = builder.initRoot<schema::WalEntry>();
+    root.setType(schema::EntryType::LOG);
+    root.setIndex(42);
+    root.setTerm(7);
+    root.setPayload(kj::arrayPtr(payload.data(), payload.size()));
+    root.setChecksum(entry_checksum(EntryType::log, 42, 7, payload.data(), payload.size()));
+    kj::Array<capnp::word> words = capnp::messageToFlatArray(builder);
+    std::vector<uint8_t> bytes(words.asBytes().begin(), words.asBytes().end());
+    BOOST_TEST_CONTEXT("payload of " << payload_bytes << " bytes") {
+      BOOST_TEST(!entry_frame::looks_like_frame(bytes.data(), bytes.size()));
+      Entry decoded = decode_ok(bytes, 42);
+      BOOST_TEST((decoded == Entry{42, 7, payload}));
+      // Read back, it holds a frame like any other entry.
+      BOOST_TEST((decoded.frame() == entry_frame::build(EntryType::log, 42, 7, payload.data(), payload.size())));
+      if (payload_bytes > 0) {  // its checksum is still checked
+        std::vector<uint8_t> damaged = bytes;
+        damaged[find_bytes(bytes, payload)] ^= 0x01;
+        BOOST_TEST(!decode_entry(damaged.data(), damaged.size(), 42, where).is_ok());
+      }
+    }
+  }
+}
+
+// The frame's layout is the on-disk format (storage/FORMAT.md, "Entry frame"): fields where
+// the page says they are.
+BOOST_AUTO_TEST_CASE(an_entry_frame_has_its_fields_where_the_format_says) {
+  const std::vector<uint8_t> payload = make_payload(5, 13);
+  const Entry entry{0x1122334455667788ull, 0x0102030405060708ull, payload, EntryType::configuration};
+  const std::vector<uint8_t>& frame = entry.frame();
+  BOOST_REQUIRE(frame.size() == 32u + 13u);
+  auto u32 = [&](size_t at) { uint32_t v; std::memcpy(&v, frame.data() + at, 4); return v; };
+  auto u64 = [&](size_t at) { uint64_t v; std::memcpy(&v, frame.data() + at, 8); return v; };
+  BOOST_TEST(u32(0) == 0u);   // the WAL's CRC slot
+  BOOST_TEST(u32(4) == 13u);  // payload bytes
+  BOOST_TEST(unsigned(frame[8]) == 5u);  // configuration
+  BOOST_TEST((frame[9] | frame[10] | frame[11]) == 0);
+  BOOST_TEST(u32(12) == entry_checksum(EntryType::configuration, entry.index, entry.term, payload.data(), payload.size()));
+  BOOST_TEST(u32(12) == entry.checksum());
+  BOOST_TEST(u64(16) == entry.index);
+  BOOST_TEST(u64(24) == entry.term);
+  BOOST_TEST((std::vector<uint8_t>(frame.begin() + 32, frame.end()) == payload));
+  // Copies share the bytes: the frame is built once.
+  const Entry copy = entry;
+  BOOST_TEST(copy.shared_frame().get() == entry.shared_frame().get());
+  // A field changed afterwards gives a new frame, never a stale one.
+  Entry moved = entry;
+  moved.term = 9;
+  BOOST_TEST(u64(24) == entry.term);
+  Result<Entry> reread = decode_entry(moved.frame().data(), moved.frame().size(), 0, where);
+  BOOST_REQUIRE(reread.is_ok());
+  BOOST_TEST(reread->term == 9u);
 }
 
 BOOST_AUTO_TEST_CASE(entry_with_empty_payload_round_trips) {
@@ -169,7 +229,7 @@ BOOST_AUTO_TEST_CASE(entry_with_empty_payload_round_trips) {
   Entry decoded = decode_ok(bytes, 9);
   BOOST_TEST(decoded.index == 9u);
   BOOST_TEST(decoded.term == 2u);
-  BOOST_TEST(decoded.payload.empty());
+  BOOST_TEST(decoded.payload().empty());
   // An empty payload still binds index and term: a changed term must not pass.
   BOOST_TEST(entry_checksum(EntryType::log, 9, 2, nullptr, 0) != entry_checksum(EntryType::log, 9, 3, nullptr, 0));
 }
@@ -177,8 +237,8 @@ BOOST_AUTO_TEST_CASE(entry_with_empty_payload_round_trips) {
 BOOST_AUTO_TEST_CASE(flipped_payload_byte_fails_the_checksum) {
   Entry entry{77, 3, marked_payload()};
   const std::vector<uint8_t> bytes = encode_entry(entry);
-  const size_t payload_offset = find_bytes(bytes, entry.payload);
-  for (size_t i = 0; i < entry.payload.size(); ++i) {
+  const size_t payload_offset = find_bytes(bytes, entry.payload().to_vector());
+  for (size_t i = 0; i < entry.payload().size(); ++i) {
     std::vector<uint8_t> damaged = bytes;
     damaged[payload_offset + i] ^= 0x01;
     Result<Entry> decoded = decode_entry(damaged.data(), damaged.size(), 77, where);
@@ -398,7 +458,7 @@ BOOST_AUTO_TEST_CASE(any_single_byte_damage_is_caught_or_harmless) {
       }
     }
   }
-  BOOST_TEST(caught >= static_cast<int>(entry.payload.size()) * 3);  // at least every payload byte
+  BOOST_TEST(caught >= static_cast<int>(entry.payload().size()) * 3);  // at least every payload byte
 }
 
 BOOST_AUTO_TEST_CASE(configuration_entry_round_trips_with_every_member_field) {
@@ -474,9 +534,9 @@ BOOST_AUTO_TEST_CASE(configuration_entry_keeps_its_type_through_encode_entry) {
   root.setType(schema::EntryType::LOG);
   root.setIndex(entry.index);
   root.setTerm(entry.term);
-  root.setPayload(kj::arrayPtr(entry.payload.data(), entry.payload.size()));
-  root.setChecksum(entry_checksum(EntryType::configuration, entry.index, entry.term, entry.payload.data(),
-                                  entry.payload.size()));
+  root.setPayload(kj::arrayPtr(entry.payload().data(), entry.payload().size()));
+  root.setChecksum(entry_checksum(EntryType::configuration, entry.index, entry.term, entry.payload().data(),
+                                  entry.payload().size()));
   kj::Array<capnp::word> words = capnp::messageToFlatArray(builder);
   std::vector<uint8_t> relabelled(words.asBytes().begin(), words.asBytes().end());
   Result<Entry> forged = decode_entry(relabelled.data(), relabelled.size(), 12, where);

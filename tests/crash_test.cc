@@ -463,7 +463,7 @@ std::vector<RecordSpan> valid_records(const std::vector<uint8_t>& file, const st
   uint64_t offset = wal_format::segment_header_bytes;
   while (offset + wal_format::record_header_bytes <= file.size()) {
     RecordSpan span{offset, {}};
-    auto check = wal_format::check_record(file.data() + offset, file.size() - offset, salt, &span.header);
+    auto check = wal_format::check_record(file.data() + offset, file.size() - offset, wal_format::SegmentCodec{salt}, &span.header);
     if (check != wal_format::RecordCheck::valid) break;
     records.push_back(span);
     offset += wal_format::record_bytes(span.header.payload_bytes);
@@ -598,7 +598,7 @@ BOOST_AUTO_TEST_CASE(torn_tail_planted_after_crash_is_cut) {
       wal_format::parse_segment_file_name(newest, &id, &first);
       std::vector<uint8_t> payload = payload_for(node.cycles(), 99, cycle);
       std::vector<uint8_t> record(wal_format::record_bytes(payload.size()));
-      wal_format::encode_record(wal_format::segment_salt(id), EntryType::log, last.header.index + 1, node.cycles(),
+      wal_format::encode_record(wal_format::SegmentCodec{wal_format::segment_salt(id)}, EntryType::log, last.header.index + 1, node.cycles(),
                                 payload.data(), payload.size(), record.data());
       // Cut inside header or payload: a cut in the zero padding would leave a whole, valid record.
       record.resize(

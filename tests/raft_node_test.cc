@@ -203,7 +203,7 @@ struct Cluster {
           ++running;
           auto entry = node->applied_at(proposal->index);
           if (!entry) continue;
-          if (entry->term == proposal->term && entry->payload == bytes_of(payload)) ++done;
+          if (entry->term == proposal->term && entry->payload() == bytes_of(payload)) ++done;
           else ++lost;  // another entry won that index: propose again
         }
         if (done == running) return true;
@@ -242,7 +242,7 @@ BOOST_AUTO_TEST_CASE(three_nodes_elect_commit_and_survive_one_stop) {
         break;
       }
       BOOST_REQUIRE(entry->term == proposal->term);
-      BOOST_REQUIRE(entry->payload == bytes_of("first"));
+      BOOST_REQUIRE(entry->payload() == bytes_of("first"));
     }
     if (!applied_everywhere) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }

@@ -33,7 +33,7 @@ namespace keyval {
 
 // Let BOOST_TEST print what it compares.
 std::ostream& boost_test_print_type(std::ostream& out, const Entry& entry) {
-  return out << "Entry{" << entry.index << ", term " << entry.term << ", " << entry.payload.size() << " bytes}";
+  return out << "Entry{" << entry.index << ", term " << entry.term << ", " << entry.payload().size() << " bytes}";
 }
 
 namespace raft {
@@ -428,8 +428,8 @@ BOOST_AUTO_TEST_CASE(single_node_elects_itself_and_commits) {
   cluster.settle();
   // The no-op at index 1, then the proposal.
   BOOST_REQUIRE_EQUAL(cluster.applied(1).size(), 2u);
-  BOOST_TEST(cluster.applied(1)[0].payload.empty());
-  BOOST_TEST(cluster.applied(1)[1].payload == bytes_of("a"));
+  BOOST_TEST(cluster.applied(1)[0].payload().empty());
+  BOOST_TEST(cluster.applied(1)[1].payload() == bytes_of("a"));
   BOOST_TEST(cluster.node(1).commit_index() == 2u);
   BOOST_TEST(cluster.violations().empty());
 }
@@ -732,7 +732,7 @@ BOOST_AUTO_TEST_CASE(append_entries_respect_batch_and_inflight_bounds) {
       if (m.type != MessageType::append_entries || m.to != 2 || m.entries.empty()) continue;
       ++carrying;
       uint64_t bytes = 0;
-      for (const Entry& entry : m.entries) bytes += entry.payload.size();
+      for (const Entry& entry : m.entries) bytes += entry.payload().size();
       BOOST_TEST(m.entries.size() <= 4u);
       BOOST_TEST((bytes <= 100u || m.entries.size() == 1u));
     }
@@ -1100,7 +1100,7 @@ BOOST_AUTO_TEST_CASE(leader_sends_install_snapshot_when_follower_needs_compacted
   cluster.settle();
   BOOST_TEST(cluster.node(3).commit_index() == after.index);
   BOOST_TEST(cluster.applied_position(3).index == after.index);
-  BOOST_TEST(cluster.applied(3).back().payload == bytes_of("after"));
+  BOOST_TEST(cluster.applied(3).back().payload() == bytes_of("after"));
   BOOST_TEST(cluster.violations().empty());
 }
 
@@ -1255,7 +1255,7 @@ BOOST_AUTO_TEST_CASE(compaction_keeps_tail_and_never_passes_commit) {
   BOOST_TEST(log.compacted(7));
   BOOST_TEST(!log.compacted(8));
   BOOST_TEST(log.term_at(7) == 0u);
-  BOOST_TEST(log.at(9).payload == bytes_of("c7"));
+  BOOST_TEST(log.at(9).payload() == bytes_of("c7"));
   // The disk dropped the same prefix, and an older snapshot changes nothing.
   BOOST_TEST(cluster.disk(1).synced_start.index == 8u);
   BOOST_TEST(cluster.disk(1).synced_log.front().index == 9u);
@@ -1437,7 +1437,7 @@ BOOST_AUTO_TEST_CASE(recovered_state_with_snapshot_and_tail) {
   const ProposeResult result = cluster.propose(1, "after restart");
   heartbeat_rounds(cluster, 1, 3);
   BOOST_TEST(cluster.node(2).commit_index() == result.index);
-  BOOST_TEST(cluster.applied(2).back().payload == bytes_of("after restart"));
+  BOOST_TEST(cluster.applied(2).back().payload() == bytes_of("after restart"));
   BOOST_TEST(cluster.violations().empty());
 }
 
@@ -2066,9 +2066,9 @@ BOOST_AUTO_TEST_CASE(recovered_configuration_entries_supersede_the_snapshot) {
   state.metadata = Metadata{2, 0};
   for (uint64_t index = 1; index <= 8; ++index) state.entries.push_back(Entry{index, 2, bytes_of("e")});
   state.entries[2].type = EntryType::configuration;  // index 3: only node 9
-  state.entries[2].payload = encode_configuration_entry({ConfChangeKind::bootstrap, 0, {peer(9)}});
+  state.entries[2].set_payload(encode_configuration_entry({ConfChangeKind::bootstrap, 0, {peer(9)}}));
   state.entries[6].type = EntryType::configuration;  // index 7
-  state.entries[6].payload = encode_configuration_entry({ConfChangeKind::add_learner, 4, with_learner});
+  state.entries[6].set_payload(encode_configuration_entry({ConfChangeKind::add_learner, 4, with_learner}));
   state.snapshot_index = 5;
   state.snapshot_term = 2;
   state.applied_index = 5;

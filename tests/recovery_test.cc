@@ -254,7 +254,7 @@ BOOST_AUTO_TEST_CASE(bootstrap_starts_an_untouched_log_with_the_configuration_en
     Entry entry = first.wal->read(1).value();
     BOOST_TEST((entry.type == EntryType::configuration));
     BOOST_TEST(entry.term == 1u);
-    auto decoded = decode_configuration_entry(entry.payload.data(), entry.payload.size(), "test");
+    auto decoded = decode_configuration_entry(entry.payload().data(), entry.payload().size(), "test");
     BOOST_TEST_REQUIRE(decoded.is_ok(), decoded.status().to_string());
     BOOST_TEST((decoded.value() == bootstrap));
     append(*first.wal, 2, 10, 1);

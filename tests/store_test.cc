@@ -713,7 +713,7 @@ BOOST_AUTO_TEST_CASE(corrupted_entry_value_is_reported) {
     require_ok(store->save_entry(victim));
     require_ok(store->save_entry(make_entry(8, 2)));
   }
-  std::vector<uint8_t> marker(victim.payload.begin() + 100, victim.payload.begin() + 164);
+  std::vector<uint8_t> marker(victim.payload().begin() + 100, victim.payload().begin() + 164);
   BOOST_REQUIRE(damage_every_copy(temp.file("store/data.mdb"), marker) >= 1u);
 
   auto store = open_store(store_dir(temp));

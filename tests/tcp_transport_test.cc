@@ -495,6 +495,13 @@ BOOST_AUTO_TEST_CASE(a_malformed_hello_closes_that_link_only) {
     BOOST_CHECK_MESSAGE(previous_version.closed_by_peer_within(), "a KVPEER02 hello was not closed");
   }
   {
+    RawSocket before_frames(node1.port());
+    auto hello = open_hello(7, 1);
+    std::copy(peer_hello_magic_v3, peer_hello_magic_v3 + peer_magic_bytes, hello.begin());  // "KVPEER03"
+    before_frames.send(hello);
+    BOOST_CHECK_MESSAGE(before_frames.closed_by_peer_within(), "a KVPEER03 hello was not closed");
+  }
+  {
     RawSocket node_zero(node1.port());
     node_zero.send(open_hello(0, 1));  // 0 is no node id
     BOOST_CHECK_MESSAGE(node_zero.closed_by_peer_within(), "a hello from node 0 was not closed");
@@ -506,6 +513,7 @@ BOOST_AUTO_TEST_CASE(a_malformed_hello_closes_that_link_only) {
   }
   for (const std::string reason : {"not a KeyVal peer hello (wrong magic)", "an old hello (KVPEER01)",
                                    "an old hello (KVPEER02): a node of an older version, whose raft entries carry no checksum",
+                                   "an old hello (KVPEER03): a node of an older version, whose raft entries are not frames",
                                    "hello from node id 0", "it means to reach node 9, this is node 1"}) {
     BOOST_CHECK_MESSAGE(log.contains_line("transport 1: refused link from 127.0.0.1:"), log.all());
     BOOST_CHECK_MESSAGE(log.contains_line(reason), reason << " not logged:\n" << log.all());

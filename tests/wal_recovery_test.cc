@@ -485,7 +485,7 @@ BOOST_AUTO_TEST_CASE(a_seal_naming_another_last_index_is_corruption) {
   BOOST_TEST_REQUIRE(seal.type == static_cast<uint8_t>(EntryType::seal));
   BOOST_TEST_REQUIRE(seal.index == 4u);
   // Re-encoded with a valid checksum but the wrong index.
-  wal_format::encode_record(wal_format::segment_salt(1), EntryType::seal, 3, 0, nullptr, 0,
+  wal_format::encode_record(wal_format::SegmentCodec{wal_format::segment_salt(1)}, EntryType::seal, 3, 0, nullptr, 0,
                             bytes.data() + seal.offset);
   write_file(path, bytes);
   auto opened = Wal::open(posix_env(), wal_dir(temp), options);
@@ -566,7 +566,7 @@ BOOST_AUTO_TEST_CASE(stale_record_from_other_segment_never_validates) {
     BOOST_TEST_REQUIRE(wal_format::parse_segment_file_name(files.back(), &segment_id, &first_index));
     std::vector<uint8_t> control = last_pristine;
     const uint8_t* payload = stale_bytes.data() + record_header_bytes;
-    wal_format::encode_record(wal_format::segment_salt(segment_id), EntryType::log, 6, 1, payload, payload_bytes,
+    wal_format::encode_record(wal_format::SegmentCodec{wal_format::segment_salt(segment_id)}, EntryType::log, 6, 1, payload, payload_bytes,
                               control.data() + end);
     write_file(last_path, control);
     auto wal = open_wal(wal_dir(temp), options);

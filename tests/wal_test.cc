@@ -11,12 +11,15 @@
 #include <algorithm>
 #include <cstddef>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <ostream>
 #include <string>
 #include <vector>
 
+#include "storage/codec.h"
 #include "storage/env.h"
 #include "storage/wal.h"
 #include "storage/wal_format.h"
@@ -54,6 +57,18 @@ WalOptions small_segments() {
   WalOptions options;
   options.segment_bytes = 4 * kibibyte;
   return options;
+}
+
+std::vector<uint8_t> read_file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  BOOST_REQUIRE_MESSAGE(in, "cannot read " << path);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void write_file_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  BOOST_REQUIRE_MESSAGE(out.good(), "cannot write " << path);
 }
 
 Entry make_entry(uint64_t index, uint64_t term, size_t payload_bytes = 40) {
@@ -753,7 +768,7 @@ BOOST_AUTO_TEST_CASE(zero_length_payload_round_trips) {
   auto wal = open_wal(wal_dir(temp));
   BOOST_TEST(wal->last_index() == 3u);
   check_entries(*wal, entries);
-  BOOST_TEST(read_entry(*wal, 3).payload.empty());
+  BOOST_TEST(read_entry(*wal, 3).payload().empty());
 }
 
 BOOST_AUTO_TEST_CASE(many_small_entries) {
@@ -892,6 +907,101 @@ BOOST_AUTO_TEST_CASE(no_zeros_are_written_when_zero_ahead_is_off) {
   for (const WriteLogEnv::Write& write : env.writes) {
     BOOST_TEST(!(write.zeros && write.offset > 0), "zeros written at " << write.offset << " of " << write.path);
   }
+}
+
+// A version 3 record is the entry's frame as it is, with the CRC slot filled: the bytes that
+// go to the followers and into LMDB (storage/entry_frame.h).
+BOOST_AUTO_TEST_CASE(a_log_record_is_the_entrys_frame_with_its_crc_slot_filled) {
+  TempDir temp;
+  const Entry entry = make_entry(1, 4, 45);
+  {
+    WalOptions options;
+    options.preallocate = false;
+    auto wal = open_wal(wal_dir(temp), options);
+    require_ok(wal->append(entry));
+    require_ok(wal->sync());
+  }
+  std::vector<std::string> files = segment_files(wal_dir(temp));
+  BOOST_REQUIRE(files.size() == 1u);
+  const std::vector<uint8_t> bytes = read_file_bytes(wal_dir(temp) + "/" + files[0]);
+  const std::vector<uint8_t>& frame = entry.frame();
+  // The frame from byte 4 on (the CRC slot is the record's own) somewhere after the header.
+  auto at = std::search(bytes.begin(), bytes.end(), frame.begin() + 4, frame.end());
+  BOOST_REQUIRE(at != bytes.end());
+  const size_t offset = static_cast<size_t>(at - bytes.begin()) - 4;
+  wal_format::RecordHeader header;
+  const wal_format::SegmentCodec codec{wal_format::segment_salt(1)};
+  BOOST_TEST((wal_format::check_record(bytes.data() + offset, bytes.size() - offset, codec, &header) ==
+              wal_format::RecordCheck::valid));
+  BOOST_TEST(header.index == 1u);
+  // A payload byte changed at rest fails the record, though its header still checks.
+  std::vector<uint8_t> damaged(bytes.begin() + offset, bytes.end());
+  damaged[wal_format::record_header_bytes + 3] ^= 0x10;
+  BOOST_TEST((wal_format::check_record(damaged.data(), damaged.size(), codec, &header) ==
+              wal_format::RecordCheck::invalid));
+}
+
+// Segments written before entry frames (version 2: the record CRC over header and payload)
+// still open; appends to such a segment keep its format, and the next segment is version 3.
+BOOST_AUTO_TEST_CASE(a_version_2_segment_reads_and_takes_appends_in_its_own_format) {
+  TempDir temp;
+  std::filesystem::create_directories(wal_dir(temp));
+  const wal_format::SegmentCodec old_codec{wal_format::segment_salt(1), wal_format::format_version_sealed};
+  std::vector<uint8_t> file(wal_format::segment_header_bytes);
+  wal_format::encode_segment_header(wal_format::SegmentHeader{1, 1, wal_format::format_version_sealed}, file.data());
+  auto add = [&](EntryType type, uint64_t index, uint64_t term, const std::vector<uint8_t>& payload) {
+    const size_t at = file.size();
+    file.resize(at + wal_format::record_bytes(payload.size()));
+    wal_format::encode_record(old_codec, type, index, term, payload.data(), payload.size(), file.data() + at);
+  };
+  add(EntryType::metadata, 0, 2, encode_metadata(Metadata{2, 1}));
+  std::vector<Entry> entries = make_entries(1, 3, 2);
+  for (const Entry& entry : entries) add(EntryType::log, entry.index, entry.term, entry.payload().to_vector());
+  add(EntryType::seal, 3, 2, {});
+  write_file_bytes(wal_dir(temp) + "/" + wal_format::segment_file_name(1, 1), file);
+
+  WalOptions options = small_segments();
+  options.preallocate = false;
+  {
+    auto wal = open_wal(wal_dir(temp), options);
+    BOOST_TEST(wal->last_index() == 3u);
+    BOOST_TEST(wal->metadata()->current_term == 2u);
+    check_entries(*wal, entries);
+    entries.push_back(make_entry(4, 2));
+    require_ok(wal->append(entries.back()));
+    require_ok(wal->sync());
+  }
+  const std::vector<uint8_t> bytes = read_file_bytes(wal_dir(temp) + "/" + wal_format::segment_file_name(1, 1));
+  wal_format::RecordHeader header;
+  size_t offset = wal_format::segment_header_bytes;
+  bool found = false;
+  while (offset + wal_format::record_header_bytes <= bytes.size()) {
+    if (wal_format::check_record(bytes.data() + offset, bytes.size() - offset, old_codec, &header) !=
+        wal_format::RecordCheck::valid) {
+      break;
+    }
+    if (header.type == EntryType::log && header.index == 4) found = true;
+    offset += wal_format::record_bytes(header.payload_bytes);
+  }
+  BOOST_TEST(found, "entry 4 was written into the version 2 segment in version 2's format");
+  {
+    auto wal = open_wal(wal_dir(temp), options);
+    check_entries(*wal, entries);
+    // Enough to rotate: the new segment is version 3, and both read back.
+    for (uint64_t index = 5; index <= 200; ++index) {
+      entries.push_back(make_entry(index, 2));
+      require_ok(wal->append(entries.back()));
+    }
+    require_ok(wal->sync());
+    BOOST_TEST(wal->segment_count() > 1u);
+  }
+  const std::vector<std::string> files = segment_files(wal_dir(temp));
+  const std::vector<uint8_t> second = read_file_bytes(wal_dir(temp) + "/" + files[1]);
+  auto decoded = wal_format::decode_segment_header(second.data(), second.size(), files[1]);
+  BOOST_REQUIRE(decoded.is_ok());
+  BOOST_TEST(decoded->version == wal_format::format_version);
+  auto wal = open_wal(wal_dir(temp), options);
+  check_entries(*wal, entries);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

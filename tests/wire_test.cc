@@ -20,6 +20,7 @@
 #include "schema/raft.capnp.h"
 #include "storage/capnp_message.h"
 #include "storage/codec.h"
+#include "storage/entry_frame.h"
 #include "storage/kv_command.h"
 #include "tests/support/print.h"
 #include "tests/support/temp_dir.h"
@@ -103,7 +104,7 @@ std::string describe(const raft::Message& m) {
   }
   for (const Entry& entry : m.entries) {
     text += " [" + std::to_string(entry.index) + "," + std::to_string(entry.term) + "," +
-            std::to_string(entry.payload.size()) + "]";
+            std::to_string(entry.payload().size()) + "]";
   }
   return text;
 }
@@ -402,12 +403,12 @@ BOOST_AUTO_TEST_CASE(random_byte_flips_never_crash) {
 BOOST_AUTO_TEST_CASE(message_at_the_bound_decodes_and_one_word_more_is_refused) {
   raft::Message message = sample_message(raft::MessageType::append_entries, {Entry{41, 7, {}}});
   size_t overhead_bytes = encode_raft_message(message).size();
-  message.entries[0].payload = make_payload(4, raft_message_bytes_max - overhead_bytes);
+  message.entries[0].set_payload(make_payload(4, raft_message_bytes_max - overhead_bytes));
   std::vector<uint8_t> bytes = encode_raft_message(message);
   BOOST_REQUIRE(bytes.size() == raft_message_bytes_max);
   auto decoded = decode(bytes);
   BOOST_REQUIRE_MESSAGE(decoded.is_ok(), decoded.status().to_string());
-  BOOST_TEST(decoded->entries[0].payload.size() == raft_message_bytes_max - overhead_bytes);
+  BOOST_TEST(decoded->entries[0].payload().size() == raft_message_bytes_max - overhead_bytes);
 
   bytes.resize(raft_message_bytes_max + 8);
   auto refused = decode(bytes);
@@ -470,20 +471,41 @@ BOOST_AUTO_TEST_CASE(an_entry_changed_on_the_way_is_refused_by_its_checksum) {
 // a sender that fills no checksum) is refused.
 BOOST_AUTO_TEST_CASE(an_entry_checksum_covers_its_index_and_term) {
   const std::vector<uint8_t> payload = make_payload(7, 30);
-  for (uint32_t checksum : {entry_checksum(EntryType::log, 5, 3, payload.data(), payload.size()), uint32_t{0}}) {
+  for (bool zero_checksum : {false, true}) {
+    std::vector<uint8_t> frame = entry_frame::build(EntryType::log, 5, 3, payload.data(), payload.size());
+    const uint64_t term = 4;  // the checksum was computed for term 3
+    std::memcpy(frame.data() + 24, &term, 8);
+    if (zero_checksum) std::memset(frame.data() + 12, 0, 4);
     capnp::MallocMessageBuilder builder;
     auto root = builder.initRoot<schema::RaftMessage>();
     root.setType(schema::RaftMessageType::APPEND_ENTRIES);
     root.setFrom(1);
     root.setTo(2);
-    auto entry = root.initEntries(1)[0];
-    entry.setIndex(5);
-    entry.setTerm(4);  // the checksum was computed for term 3
-    entry.setPayload(kj::arrayPtr(payload.data(), payload.size()));
-    entry.setChecksum(checksum);
+    root.initFrames(1).set(0, kj::arrayPtr(frame.data(), frame.size()));
     auto decoded = decode(message_to_bytes(builder));
     BOOST_REQUIRE(!decoded.is_ok());
     BOOST_TEST(contains(decoded.status().message(), "entry 0 (index 5, term 4) fails its checksum"));
+  }
+}
+
+// A frame is checked whole where it arrives: one of a type no log holds, or too short for its
+// header, is refused by name.
+BOOST_AUTO_TEST_CASE(a_frame_too_short_or_of_another_type_is_refused) {
+  const std::vector<uint8_t> payload = make_payload(8, 16);
+  std::vector<uint8_t> metadata = entry_frame::build(EntryType::metadata, 5, 3, payload.data(), payload.size());
+  std::vector<uint8_t> short_frame(20, 0);
+  for (const auto& [frame, reason] : {std::make_pair(metadata, std::string("has type 2")),
+                                      std::make_pair(short_frame, std::string("shorter than its 32-byte header"))}) {
+    capnp::MallocMessageBuilder builder;
+    auto root = builder.initRoot<schema::RaftMessage>();
+    root.setType(schema::RaftMessageType::APPEND_ENTRIES);
+    root.setFrom(1);
+    root.setTo(2);
+    root.initFrames(1).set(0, kj::arrayPtr(frame.data(), frame.size()));
+    auto decoded = decode(message_to_bytes(builder));
+    BOOST_REQUIRE(!decoded.is_ok());
+    BOOST_TEST_MESSAGE(decoded.status().to_string());
+    BOOST_TEST(contains(decoded.status().message(), reason));
   }
 }
 

@@ -141,7 +141,7 @@ void check_lmdb(Store& store, const Ledger& ledger, uint64_t wal_first_index, En
                                                                    << state.last_index);
     for (const Entry& entry : *batch) {
       BOOST_TEST_REQUIRE(entry.index == next);
-      checker.check(entry.index, entry.term, entry.payload.data(), entry.payload.size(), "LMDB");
+      checker.check(entry.index, entry.term, entry.payload().data(), entry.payload().size(), "LMDB");
       if (entry.term < previous_term) {
         checker.problem("term decreases from " + std::to_string(previous_term) + " to " + std::to_string(entry.term) +
                         " at index " + std::to_string(entry.index));
