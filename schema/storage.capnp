@@ -2,8 +2,9 @@
 #
 # WAL records carry index, term and type in their fixed binary frame
 # (storage/wal_format.h); the payloads of metadata and snapshot records are the
-# structs below. The LMDB `log` database stores each entry as a WalEntry, whose
-# checksum (CRC32C over type, index, term and payload) is verified on every load.
+# structs below. The LMDB `log` database stores each entry as its frame
+# (storage/entry_frame.h); stores written before frames hold a WalEntry, whose checksum
+# (CRC32C over type, index, term and payload, the frame's too) is verified on every load.
 @0xf1a21f692fe9c6d4;
 
 $import "/capnp/c++.capnp".namespace("keyval::schema");

@@ -3,7 +3,7 @@
 //   meta      current_term/voted_for (Metadata), and the positions the indexer
 //             and the state machine have reached (indexed_index, applied_index/_term)
 //   log       Raft entries keyed by big-endian index (so LMDB's order is log order),
-//             each a Cap'n Proto WalEntry with a CRC32C checked on every load
+//             each its frame (storage/entry_frame.h) with a CRC32C checked on every load
 //   snapshot  snapshot metadata
 //   kv        the state machine's keys and values (used by the state machine)
 //   sessions       the state machine's client session table, by client id
