@@ -48,14 +48,15 @@ void BM_crc32c_portable(benchmark::State& state) {
 }
 BENCHMARK(BM_crc32c_portable)->Apply(crc32c_sizes);
 
-// encode_entry of an entry with a 128-byte payload (checksum included).
+// Making an entry with a 128-byte payload: its frame, the one encode an entry gets (the
+// payload copied behind a 32-byte header, its CRC32C computed; storage/entry_frame.h).
 void BM_encode_entry(benchmark::State& state) {
-  const Entry entry{1000, 7, random_bytes(entry_payload_bytes)};
+  const std::vector<uint8_t> payload = random_bytes(entry_payload_bytes);
   size_t encoded_bytes = 0;
   for (auto _ : state) {
-    std::vector<uint8_t> bytes = encode_entry(entry);
-    encoded_bytes = bytes.size();
-    benchmark::DoNotOptimize(bytes.data());
+    const Entry entry{1000, 7, payload};
+    encoded_bytes = entry.frame().size();
+    benchmark::DoNotOptimize(entry.frame().data());
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * encoded_bytes));
@@ -63,7 +64,8 @@ void BM_encode_entry(benchmark::State& state) {
 }
 BENCHMARK(BM_encode_entry);
 
-// decode_entry of the same entry (copy to aligned words, checksum check, index check).
+// decode_entry of the same entry as LMDB's log holds it (its frame: checksum check, index
+// check, a copy).
 void BM_decode_entry(benchmark::State& state) {
   const Entry entry{1000, 7, random_bytes(entry_payload_bytes)};
   const std::vector<uint8_t> bytes = encode_entry(entry);
@@ -73,7 +75,7 @@ void BM_decode_entry(benchmark::State& state) {
       state.SkipWithError(decoded.status().to_string().c_str());
       break;
     }
-    benchmark::DoNotOptimize(decoded.value().payload.data());
+    benchmark::DoNotOptimize(decoded.value().payload().data());
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * bytes.size()));
