@@ -5,20 +5,15 @@
 #include <iomanip>
 
 #include "storage/codec.h"
+#include "storage/little_endian.h"
 
 namespace keyval {
 namespace {
 
-uint32_t load_u32(const uint8_t* in) {
-  uint32_t value;
-  std::memcpy(&value, in, 4);  // little-endian host (crc32c.cc asserts it)
-  return value;
-}
-uint64_t load_u64(const uint8_t* in) {
-  uint64_t value;
-  std::memcpy(&value, in, 8);
-  return value;
-}
+using little_endian::load_u32;
+using little_endian::load_u64;
+using little_endian::store_u32;
+using little_endian::store_u64;
 
 std::shared_ptr<const std::vector<uint8_t>> make_frame(EntryType type, uint64_t index, uint64_t term, ByteView payload) {
   return std::make_shared<const std::vector<uint8_t>>(
@@ -32,13 +27,11 @@ namespace entry_frame {
 void write_header(EntryType type, uint64_t index, uint64_t term, const uint8_t* payload, size_t bytes, uint8_t* out) {
   KV_ASSERT(bytes <= payload_bytes_max);
   std::memset(out, 0, header_bytes);
-  const uint32_t size = static_cast<uint32_t>(bytes);
-  std::memcpy(out + 4, &size, 4);
+  store_u32(out + 4, static_cast<uint32_t>(bytes));
   out[8] = static_cast<uint8_t>(type);
-  const uint32_t checksum = entry_checksum(type, index, term, payload, bytes);
-  std::memcpy(out + 12, &checksum, 4);
-  std::memcpy(out + 16, &index, 8);
-  std::memcpy(out + 24, &term, 8);
+  store_u32(out + 12, entry_checksum(type, index, term, payload, bytes));
+  store_u64(out + 16, index);
+  store_u64(out + 24, term);
 }
 
 std::vector<uint8_t> build(EntryType type, uint64_t index, uint64_t term, const uint8_t* payload, size_t bytes) {

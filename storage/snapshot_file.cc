@@ -8,6 +8,7 @@
 #include "storage/crc32c.h"
 #include "storage/decimal.h"
 #include "storage/kv_command.h"
+#include "storage/little_endian.h"
 
 namespace keyval {
 namespace {
@@ -53,19 +54,9 @@ void put_u32(std::vector<uint8_t>& out, uint32_t value) {
 void put_u64(std::vector<uint8_t>& out, uint64_t value) {
   for (int i = 0; i < 8; ++i) out.push_back(static_cast<uint8_t>(value >> (8 * i)));
 }
-void store_u32(uint8_t* out, uint32_t value) {
-  for (int i = 0; i < 4; ++i) out[i] = static_cast<uint8_t>(value >> (8 * i));
-}
-uint32_t load_u32(const uint8_t* in) {
-  uint32_t value = 0;
-  for (int i = 3; i >= 0; --i) value = (value << 8) | in[i];
-  return value;
-}
-uint64_t load_u64(const uint8_t* in) {
-  uint64_t value = 0;
-  for (int i = 7; i >= 0; --i) value = (value << 8) | in[i];
-  return value;
-}
+using little_endian::load_u32;
+using little_endian::load_u64;
+using little_endian::store_u32;
 
 bool ends_with(const std::string& text, const std::string& suffix) {
   return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;

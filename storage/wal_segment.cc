@@ -6,25 +6,16 @@
 #include "storage/codec.h"
 #include "storage/crc32c.h"
 #include "storage/entry_frame.h"
+#include "storage/little_endian.h"
 #include "storage/wal_format.h"
 
 namespace keyval::wal_format {
 namespace {
 
-uint64_t load_u64(const uint8_t* in) {
-  uint64_t value;
-  std::memcpy(&value, in, 8);  // little-endian host (crc32c.cc asserts it)
-  return value;
-}
-
-uint32_t load_u32(const uint8_t* in) {
-  uint32_t value;
-  std::memcpy(&value, in, 4);
-  return value;
-}
-
-void store_u64(uint8_t* out, uint64_t value) { std::memcpy(out, &value, 8); }
-void store_u32(uint8_t* out, uint32_t value) { std::memcpy(out, &value, 4); }
+using little_endian::load_u32;
+using little_endian::load_u64;
+using little_endian::store_u32;
+using little_endian::store_u64;
 
 uint32_t segment_header_crc(const uint8_t* in) {
   uint8_t copy[segment_header_bytes];

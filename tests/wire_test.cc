@@ -467,6 +467,17 @@ BOOST_AUTO_TEST_CASE(an_entry_changed_on_the_way_is_refused_by_its_checksum) {
   BOOST_TEST(contains(decoded.status().message(), "entry 1 (index 42, term 7) fails its checksum"));
 }
 
+// An AppendEntries from node 1 to node 2 carrying `frame` as its one entry, as sent.
+std::vector<uint8_t> append_with_frame(const std::vector<uint8_t>& frame) {
+  capnp::MallocMessageBuilder builder;
+  auto root = builder.initRoot<schema::RaftMessage>();
+  root.setType(schema::RaftMessageType::APPEND_ENTRIES);
+  root.setFrom(1);
+  root.setTo(2);
+  root.initFrames(1).set(0, kj::arrayPtr(frame.data(), frame.size()));
+  return message_to_bytes(builder);
+}
+
 // The checksum covers the entry's identity too: the same payload under another term (or from
 // a sender that fills no checksum) is refused.
 BOOST_AUTO_TEST_CASE(an_entry_checksum_covers_its_index_and_term) {
@@ -476,13 +487,7 @@ BOOST_AUTO_TEST_CASE(an_entry_checksum_covers_its_index_and_term) {
     const uint64_t term = 4;  // the checksum was computed for term 3
     std::memcpy(frame.data() + 24, &term, 8);
     if (zero_checksum) std::memset(frame.data() + 12, 0, 4);
-    capnp::MallocMessageBuilder builder;
-    auto root = builder.initRoot<schema::RaftMessage>();
-    root.setType(schema::RaftMessageType::APPEND_ENTRIES);
-    root.setFrom(1);
-    root.setTo(2);
-    root.initFrames(1).set(0, kj::arrayPtr(frame.data(), frame.size()));
-    auto decoded = decode(message_to_bytes(builder));
+    auto decoded = decode(append_with_frame(frame));
     BOOST_REQUIRE(!decoded.is_ok());
     BOOST_TEST(contains(decoded.status().message(), "entry 0 (index 5, term 4) fails its checksum"));
   }
@@ -496,13 +501,7 @@ BOOST_AUTO_TEST_CASE(a_frame_too_short_or_of_another_type_is_refused) {
   std::vector<uint8_t> short_frame(20, 0);
   for (const auto& [frame, reason] : {std::make_pair(metadata, std::string("has type 2")),
                                       std::make_pair(short_frame, std::string("shorter than its 32-byte header"))}) {
-    capnp::MallocMessageBuilder builder;
-    auto root = builder.initRoot<schema::RaftMessage>();
-    root.setType(schema::RaftMessageType::APPEND_ENTRIES);
-    root.setFrom(1);
-    root.setTo(2);
-    root.initFrames(1).set(0, kj::arrayPtr(frame.data(), frame.size()));
-    auto decoded = decode(message_to_bytes(builder));
+    auto decoded = decode(append_with_frame(frame));
     BOOST_REQUIRE(!decoded.is_ok());
     BOOST_TEST_MESSAGE(decoded.status().to_string());
     BOOST_TEST(contains(decoded.status().message(), reason));
