@@ -101,11 +101,14 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::create(LocalClusterOptions o
   cluster->pids_.assign(o.nodes, 0);
   cluster->exits_.assign(o.nodes, std::nullopt);
   std::vector<uint16_t> picked;
+  // Not the ports the caller picked for the nodes (Redis, metrics): a node would find its own
+  // port taken.
+  std::vector<uint16_t> taken = o.redis_ports;
+  taken.insert(taken.end(), o.taken_ports.begin(), o.taken_ports.end());
   if (o.client_port_base == 0 || o.peer_port_base == 0) {
-    // Not the Redis ports the caller picked for the nodes: a node would find its own port taken.
-    KV_ASSIGN_OR_RETURN(picked, free_ports((o.separate_peer_listen ? 3 : 2) * o.nodes, o.redis_ports));
+    KV_ASSIGN_OR_RETURN(picked, free_ports((o.separate_peer_listen ? 3 : 2) * o.nodes, taken));
   } else if (o.separate_peer_listen) {
-    KV_ASSIGN_OR_RETURN(picked, free_ports(3 * o.nodes, o.redis_ports));
+    KV_ASSIGN_OR_RETURN(picked, free_ports(3 * o.nodes, taken));
   }
   for (uint64_t i = 0; i < o.nodes; ++i) {
     if (o.client_port_base + o.nodes > 65536 || o.peer_port_base + o.nodes > 65536) {

@@ -67,6 +67,9 @@ struct LocalClusterOptions {
   // The Redis gateway (docs/REDIS.md): node i serves it on 127.0.0.1:redis_ports[i - 1]
   // (--redis-listen). Empty: no node does.
   std::vector<uint16_t> redis_ports;
+  // Ports the caller gave away itself (in node_flags, e.g. --metrics-listen): never picked
+  // for a node's client or peer port.
+  std::vector<uint16_t> taken_ports;
 };
 
 // `count` ports on 127.0.0.1 the kernel hands out for port 0, all held at once so they

@@ -133,9 +133,14 @@ struct MetricsCluster {
 
   MetricsCluster() {
     LocalClusterOptions options = cluster_options(dir.path() + "/cluster");
+    // Three distinct ports, kept out of the ones the cluster picks for its nodes (the kernel
+    // may hand a released port out again: a node's peer port once equalled another's metrics port).
+    auto picked = free_ports(3);
+    BOOST_REQUIRE_MESSAGE(picked.is_ok(), picked.status().to_string());
+    metrics_ports = *picked;
+    options.taken_ports = metrics_ports;
     for (uint64_t id = 1; id <= 3; ++id) {
-      metrics_ports.push_back(free_port());
-      options.node_flags[id] = {"--metrics-listen", "127.0.0.1:" + std::to_string(metrics_ports.back())};
+      options.node_flags[id] = {"--metrics-listen", "127.0.0.1:" + std::to_string(metrics_ports[id - 1])};
     }
     cluster = create_cluster(options);
     Status started = cluster->start_all();
@@ -304,8 +309,10 @@ BOOST_AUTO_TEST_CASE(the_listener_refuses_what_it_does_not_serve_and_keeps_servi
 
   // A taken port: the node refuses to start and says why.
   const std::string data = fixture.dir.path() + "/busy";
+  auto free = free_ports(2, {port});
+  BOOST_REQUIRE_MESSAGE(free.is_ok(), free.status().to_string());
   Run busy = run_keyval("node --id 1 --bootstrap --data-dir " + data + " --peers 1=127.0.0.1:" +
-                        std::to_string(free_port()) + " --client-listen 127.0.0.1:" + std::to_string(free_port()) +
+                        std::to_string((*free)[0]) + " --client-listen 127.0.0.1:" + std::to_string((*free)[1]) +
                         " --metrics-listen 127.0.0.1:" + std::to_string(port));
   BOOST_TEST(busy.exit_code == 1, busy.output);
   BOOST_TEST(contains(busy.output, "address already in use"), busy.output);
