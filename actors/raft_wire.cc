@@ -41,12 +41,13 @@ bool is_known_type(uint16_t type) {
          type <= static_cast<uint16_t>(raft::MessageType::probation_answer);
 }
 
-// Words of one segment that holds the whole message: the root pointer, the root struct,
-// the list tag, per entry its struct and its padded payload, and a chunk's padded data.
+// Words of one segment that holds the whole message: the root pointer, the root struct, a
+// chunk's padded data, per entry a list pointer and its padded frame (one word of slack for
+// the frame list), and the member list.
 // One segment keeps the encoding free of far pointers and of further segment table entries.
 unsigned first_segment_words(const raft::Message& message) {
   size_t words = 1 + struct_words<schema::RaftMessage>() + 1 + (message.chunk_data.size() + 7) / 8;
-  if (!message.entries.empty()) words += 1;  // the frame list's tag
+  if (!message.entries.empty()) words += 1;  // slack: a list of Data has no tag word
   for (const Entry& entry : message.entries) words += 1 + (entry.frame().size() + 7) / 8;
   if (!message.configuration.empty()) words += 1;  // the member list's tag
   for (const Member& member : message.configuration) {
@@ -72,7 +73,7 @@ Status read_frames(capnp::List<capnp::Data>::Reader list, std::vector<Entry>* en
     const std::string name = where + ": entry " + std::to_string(i);
     KV_ASSIGN_OR_RETURN(entry_frame::Header header, entry_frame::check(frame.begin(), frame.size(), 0, name));
     if (header.index == 0) return Status::corruption(name + " has index 0");
-    entries->push_back(Entry::from_checked_frame(std::make_shared<const std::vector<uint8_t>>(frame.begin(), frame.end())));
+    entries->push_back(Entry::from_frame(std::make_shared<const std::vector<uint8_t>>(frame.begin(), frame.end())));
   }
   return Status::ok();
 }

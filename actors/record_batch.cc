@@ -32,7 +32,7 @@ Status read_record(schema::PersistRecord::Reader in, const std::string& where, R
     if (frame.size() < entry_frame::header_bytes) {
       return Status::corruption(where + ": entry frame of " + std::to_string(frame.size()) + " bytes");
     }
-    out->entry = Entry::from_checked_frame(std::make_shared<const std::vector<uint8_t>>(frame.begin(), frame.end()));
+    out->entry = Entry::from_frame(std::make_shared<const std::vector<uint8_t>>(frame.begin(), frame.end()));
     out->type = out->entry.type;
     out->index = out->entry.index;
     out->term = out->entry.term;

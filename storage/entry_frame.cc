@@ -90,7 +90,7 @@ Result<Header> check(const uint8_t* data, size_t bytes, uint64_t expected_index,
 Result<Entry> decode(const uint8_t* data, size_t bytes, uint64_t expected_index, const std::string& where) {
   KV_ASSIGN_OR_RETURN(Header header, check(data, bytes, expected_index, where));
   (void)header;
-  return Entry::from_checked_frame(std::make_shared<const std::vector<uint8_t>>(data, data + bytes));
+  return Entry::from_frame(std::make_shared<const std::vector<uint8_t>>(data, data + bytes));
 }
 
 }  // namespace entry_frame
@@ -110,7 +110,7 @@ std::ostream& operator<<(std::ostream& out, ByteView bytes) {
 Entry::Entry(uint64_t index_in, uint64_t term_in, ByteView payload_in, EntryType type_in)
     : index(index_in), term(term_in), type(type_in), frame_(make_frame(type_in, index_in, term_in, payload_in)) {}
 
-Entry Entry::from_checked_frame(std::shared_ptr<const std::vector<uint8_t>> frame) {
+Entry Entry::from_frame(std::shared_ptr<const std::vector<uint8_t>> frame) {
   KV_ASSERT(frame && frame->size() >= entry_frame::header_bytes);
   const entry_frame::Header header = entry_frame::read_header(frame->data());
   Entry entry;

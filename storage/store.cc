@@ -519,6 +519,7 @@ Status Store::Impl::put_entries(MDB_txn* txn, const std::vector<Entry>& entries)
                                       " of the batch has index " + std::to_string(entry.index) + " after index " +
                                       std::to_string(previous) + "; indices must be positive and increasing");
     }
+    KV_ASSERT(entry.type == EntryType::log || entry.type == EntryType::configuration);
     const std::vector<uint8_t>& value = entry.frame();  // the bytes the WAL holds (storage/entry_frame.h)
     IndexKey key = encode_index_key(entry.index);
     MDB_val key_val = as_val(key.data(), key.size());

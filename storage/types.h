@@ -75,8 +75,10 @@ struct Entry {
   Entry(uint64_t index_in, uint64_t term_in, std::initializer_list<uint8_t> payload_in,
         EntryType type_in = EntryType::log)
       : Entry(index_in, term_in, ByteView(payload_in.begin(), payload_in.size()), type_in) {}
-  // Takes a frame that entry_frame::check accepted (index, term and type are read from it).
-  static Entry from_checked_frame(std::shared_ptr<const std::vector<uint8_t>> frame);
+  // Takes a frame's bytes (index, term and type are read from its header): bytes that came
+  // from another process or from disk only after entry_frame::check accepted them; bytes from
+  // another actor of this node as they are (docs/DATAPATH.md: in-process hops check nothing).
+  static Entry from_frame(std::shared_ptr<const std::vector<uint8_t>> frame);
 
   ByteView payload() const;
   void set_payload(ByteView payload_in);

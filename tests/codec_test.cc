@@ -53,6 +53,21 @@ size_t find_bytes(const std::vector<uint8_t>& haystack, const std::vector<uint8_
   return static_cast<size_t>(found - haystack.begin());
 }
 
+// A log entry as stores written before entry frames hold it: a Cap'n Proto WalEntry with the
+// given checksum.
+std::vector<uint8_t> wal_entry_message(schema::EntryType type, uint64_t index, uint64_t term, ByteView payload,
+                                       uint32_t checksum) {
+  capnp::MallocMessageBuilder builder;
+  auto root = builder.initRoot<schema::WalEntry>();
+  root.setType(type);
+  root.setIndex(index);
+  root.setTerm(term);
+  root.setPayload(kj::arrayPtr(payload.data(), payload.size()));
+  root.setChecksum(checksum);
+  kj::Array<capnp::word> words = capnp::messageToFlatArray(builder);
+  return std::vector<uint8_t>(words.asBytes().begin(), words.asBytes().end());
+}
+
 Entry decode_ok(const std::vector<uint8_t>& bytes, uint64_t expected_index = 0) {
   Result<Entry> decoded = decode_entry(bytes.data(), bytes.size(), expected_index, where);
   BOOST_REQUIRE_MESSAGE(decoded.is_ok(), decoded.status().to_string());
@@ -169,15 +184,9 @@ BOOST_AUTO_TEST_CASE(entry_round_trips_at_many_payload_sizes) {
 BOOST_AUTO_TEST_CASE(an_entry_stored_before_frames_still_reads) {
   for (size_t payload_bytes : {0u, 1u, 24u, 100u, 4096u}) {
     const std::vector<uint8_t> payload = make_payload(payload_bytes, payload_bytes);
-    capnp::MallocMessageBuilder builder;
-    auto root = builder.initRoot<schema::WalEntry>();
-    root.setType(schema::EntryType::LOG);
-    root.setIndex(42);
-    root.setTerm(7);
-    root.setPayload(kj::arrayPtr(payload.data(), payload.size()));
-    root.setChecksum(entry_checksum(EntryType::log, 42, 7, payload.data(), payload.size()));
-    kj::Array<capnp::word> words = capnp::messageToFlatArray(builder);
-    std::vector<uint8_t> bytes(words.asBytes().begin(), words.asBytes().end());
+    const std::vector<uint8_t> bytes = wal_entry_message(schema::EntryType::LOG, 42, 7, payload,
+                                                         entry_checksum(EntryType::log, 42, 7, payload.data(),
+                                                                        payload.size()));
     BOOST_TEST_CONTEXT("payload of " << payload_bytes << " bytes") {
       BOOST_TEST(!entry_frame::looks_like_frame(bytes.data(), bytes.size()));
       Entry decoded = decode_ok(bytes, 42);
@@ -285,16 +294,9 @@ BOOST_AUTO_TEST_CASE(wrong_expected_index_is_corruption_naming_both_indices) {
 
 BOOST_AUTO_TEST_CASE(entry_of_another_type_is_corruption) {
   // A WalEntry whose checksum is right for its own type, but which is not a log entry.
-  capnp::MallocMessageBuilder builder;
-  auto root = builder.initRoot<schema::WalEntry>();
   std::vector<uint8_t> payload = make_payload(3, 16);
-  root.setType(schema::EntryType::METADATA);
-  root.setIndex(5);
-  root.setTerm(1);
-  root.setPayload(kj::arrayPtr(payload.data(), payload.size()));
-  root.setChecksum(entry_checksum(EntryType::metadata, 5, 1, payload.data(), payload.size()));
-  kj::Array<capnp::word> words = capnp::messageToFlatArray(builder);
-  std::vector<uint8_t> bytes(words.asBytes().begin(), words.asBytes().end());
+  const std::vector<uint8_t> bytes = wal_entry_message(
+      schema::EntryType::METADATA, 5, 1, payload, entry_checksum(EntryType::metadata, 5, 1, payload.data(), payload.size()));
 
   Result<Entry> decoded = decode_entry(bytes.data(), bytes.size(), 0, where);
   BOOST_REQUIRE(!decoded.is_ok());
@@ -528,20 +530,19 @@ BOOST_AUTO_TEST_CASE(configuration_entry_keeps_its_type_through_encode_entry) {
   BOOST_REQUIRE_MESSAGE(decoded.is_ok(), decoded.status().to_string());
   BOOST_TEST(decoded->type == EntryType::configuration);
   BOOST_TEST((decoded.value() == entry));
-  // The checksum covers the type: the same bytes relabelled as a log entry do not verify.
-  capnp::MallocMessageBuilder builder;
-  auto root = builder.initRoot<schema::WalEntry>();
-  root.setType(schema::EntryType::LOG);
-  root.setIndex(entry.index);
-  root.setTerm(entry.term);
-  root.setPayload(kj::arrayPtr(entry.payload().data(), entry.payload().size()));
-  root.setChecksum(entry_checksum(EntryType::configuration, entry.index, entry.term, entry.payload().data(),
-                                  entry.payload().size()));
-  kj::Array<capnp::word> words = capnp::messageToFlatArray(builder);
-  std::vector<uint8_t> relabelled(words.asBytes().begin(), words.asBytes().end());
-  Result<Entry> forged = decode_entry(relabelled.data(), relabelled.size(), 12, where);
-  BOOST_REQUIRE(!forged.is_ok());
-  BOOST_TEST(forged.status().code() == Code::corruption);
+  // The checksum covers the type: the same bytes relabelled as a log entry do not verify, in
+  // the frame or in the older form.
+  std::vector<uint8_t> relabelled_frame = bytes;
+  relabelled_frame[8] = static_cast<uint8_t>(EntryType::log);
+  const std::vector<uint8_t> relabelled = wal_entry_message(schema::EntryType::LOG, entry.index, entry.term,
+                                                            entry.payload(), entry.checksum());
+  const std::vector<const std::vector<uint8_t>*> forgeries{&relabelled_frame, &relabelled};
+  for (const std::vector<uint8_t>* forgery : forgeries) {
+    Result<Entry> forged = decode_entry(forgery->data(), forgery->size(), 12, where);
+    BOOST_REQUIRE(!forged.is_ok());
+    BOOST_TEST(forged.status().code() == Code::corruption);
+    BOOST_TEST(contains(forged.status().message(), "checksum"));
+  }
   // A plain log entry still decodes as one.
   Entry plain{13, 3, make_payload(5, 20)};
   std::vector<uint8_t> plain_bytes = encode_entry(plain);
