@@ -7,6 +7,7 @@
 
 #include "actors/client_protocol.h"
 #include "actors/deadlines.h"
+#include "actors/node_scheduler.h"
 #include "actors/raft_node.h"
 #include "raft/core.h"
 #include "storage/kv_command.h"
@@ -787,8 +788,10 @@ gateway_impl_actor::behavior_type client_gateway(Self self, ClientGatewayConfig 
 }  // namespace
 
 client_gateway_actor spawn_client_gateway(caf::actor_system& system, ClientGatewayConfig config, raft_node_actor raft_node,
-                                          state_machine_actor state_machine, snapshotter_actor snapshotter) {
-  return system.spawn(client_gateway, config, std::move(raft_node), std::move(state_machine), std::move(snapshotter));
+                                          state_machine_actor state_machine, snapshotter_actor snapshotter,
+                                          bool on_network_thread) {
+  return spawn_fun_on_network_thread(system, on_network_thread, client_gateway, config, std::move(raft_node),
+                                     std::move(state_machine), std::move(snapshotter));
 }
 
 }  // namespace keyval

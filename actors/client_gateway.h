@@ -102,7 +102,9 @@ struct ClientGatewayConfig {
 
 // `state_machine` also answers status hashes; `snapshotter` answers backup chunks, and a null
 // one makes those requests answer `unavailable` (tests that need none).
+// on_network_thread: run it on the network thread (spawn_on_network_thread, node_scheduler.h).
 client_gateway_actor spawn_client_gateway(caf::actor_system& system, ClientGatewayConfig config, raft_node_actor raft_node,
-                                          state_machine_actor state_machine, snapshotter_actor snapshotter);
+                                          state_machine_actor state_machine, snapshotter_actor snapshotter,
+                                          bool on_network_thread = false);
 
 }  // namespace keyval

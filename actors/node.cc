@@ -1,6 +1,8 @@
 // Assembling a node (see node.h).
 #include "actors/node.h"
 
+#include "actors/node_scheduler.h"
+
 #include "storage/store.h"
 
 #include "actors/record_batch.h"
@@ -108,12 +110,13 @@ class NodeStarter : public caf::event_based_actor {
     Persistence persistence(handles_.writer, handles_.indexer, handles_.recovered, handles_.snapshotter);
     RaftNodeConfig raft = config_.raft;
     raft.state_machine = handles_.state_machine;
-    handles_.raft_node = spawn_raft_node(system(), std::move(raft), std::move(persistence), std::move(raft_state_));
+    handles_.raft_node = spawn_raft_node(system(), std::move(raft), std::move(persistence), std::move(raft_state_),
+                                         config_.on_network_thread);
     ClientGatewayConfig gateway = config_.gateway;
     gateway.node_id = handles_.node_id;
     gateway.applied_reads = applied_reads_;
     handles_.gateway = spawn_client_gateway(system(), gateway, handles_.raft_node, handles_.state_machine,
-                                            handles_.snapshotter);
+                                            handles_.snapshotter, config_.on_network_thread);
     if (config_.raft.transport) send(config_.raft.transport, raft_peer_atom_v, handles_.node_id, caf::actor_cast<caf::actor>(handles_.raft_node));
     // A node that serves clients on an address tells its gateway where the cluster does.
     if (!config_.raft.client_address.empty()) {
@@ -155,7 +158,7 @@ void start_node(caf::actor_system& system, NodeConfig config, std::function<void
 }
 
 void use_node_scheduler(caf::actor_system_config& config, size_t workers) {
-  config.set("scheduler.policy", caf::atom("sharing"));
+  use_node_coordinator(config);
   config.set("scheduler.max-threads", workers);
 }
 

@@ -32,6 +32,9 @@ struct NodeConfig {
   RaftNodeConfig raft;            // raft.raft.node_id and voters must be set; transport and observers
   ClientGatewayConfig gateway;    // node_id is filled in from raft.raft.node_id
   StateMachineConfig state_machine;  // persistence, detached and log are filled in from recovery
+  // The raft node and the client gateway on the network thread (`keyval node --threads 0`,
+  // node_scheduler.h) rather than on the scheduler's workers.
+  bool on_network_thread = false;
 };
 
 struct NodeHandles {

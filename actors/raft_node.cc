@@ -10,6 +10,7 @@
 
 #include "actors/client_addresses.h"
 #include "actors/client_protocol.h"
+#include "actors/node_scheduler.h"
 #include "actors/raft_wire.h"
 #include "actors/snapshot_send.h"
 #include "actors/record_batch.h"
@@ -1182,7 +1183,7 @@ class RaftNodeActor : public raft_node_actor::base {
 }  // namespace
 
 raft_node_actor spawn_raft_node(caf::actor_system& system, RaftNodeConfig config, Persistence persistence,
-                                raft::RecoveredState recovered) {
+                                raft::RecoveredState recovered, bool on_network_thread) {
   // A directory from before configurations were logged (no snapshot configuration, no
   // configuration entry): its first configuration is the configured members, with their
   // addresses, so that every change and every snapshot builds on a configuration that names
@@ -1196,7 +1197,8 @@ raft_node_actor spawn_raft_node(caf::actor_system& system, RaftNodeConfig config
       }
     }
   }
-  return system.spawn<RaftNodeActor>(std::move(config), std::move(persistence), std::move(recovered));
+  return spawn_on_network_thread<RaftNodeActor>(system, on_network_thread, std::move(config), std::move(persistence),
+                                                std::move(recovered));
 }
 
 }  // namespace keyval

@@ -167,7 +167,8 @@ using raft_node_actor = caf::typed_actor<
     caf::replies_to<member_list_atom>::with<Frame>,
     caf::reacts_to<client_directory_atom, caf::actor>>;
 
+// on_network_thread: run it on the network thread (spawn_on_network_thread, node_scheduler.h).
 raft_node_actor spawn_raft_node(caf::actor_system& system, RaftNodeConfig config, Persistence persistence,
-                                raft::RecoveredState recovered);
+                                raft::RecoveredState recovered, bool on_network_thread = false);
 
 }  // namespace keyval

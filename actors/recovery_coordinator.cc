@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "actors/node_scheduler.h"
 #include "actors/record_batch.h"
 
 namespace keyval {
@@ -64,7 +65,7 @@ recovery_coordinator_actor::behavior_type recovery_coordinator(Self self, Persis
 }  // namespace
 
 recovery_coordinator_actor spawn_recovery_coordinator(caf::actor_system& system, const PersistenceConfig& config) {
-  if (config.detached) return system.spawn<caf::detached>(recovery_coordinator, config);
+  if (config.detached) return spawn_on_own_thread(system, "kv.recovery", recovery_coordinator, config);
   return system.spawn(recovery_coordinator, config);
 }
 

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <optional>
 
+#include "actors/node_scheduler.h"
 #include "storage/codec.h"
 #include "storage/snapshot.h"
 #include "storage/snapshot_file.h"
@@ -230,7 +231,7 @@ snapshotter_actor::behavior_type snapshotter(Self self, std::shared_ptr<Store> s
 
 snapshotter_actor spawn_snapshotter(caf::actor_system& system, std::shared_ptr<Store> store,
                                     const SnapshotterConfig& config, bool detached) {
-  if (detached) return system.spawn<caf::detached>(snapshotter, std::move(store), config);
+  if (detached) return spawn_on_own_thread(system, "kv.snapshotter", snapshotter, std::move(store), config);
   return system.spawn(snapshotter, std::move(store), config);
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "actors/client_protocol.h"
+#include "actors/node_scheduler.h"
 #include "actors/record_batch.h"
 #include "storage/kv_command.h"
 #include "storage/snapshot.h"
@@ -444,7 +445,7 @@ ManyValues many_values(std::vector<std::optional<std::string>>&& read) {
 
 state_machine_actor spawn_state_machine(caf::actor_system& system, StateMachineConfig config) {
   if (config.persistence.clean_stop) config.persistence.clean_stop->add_writer();  // reported by the exit hook
-  if (config.detached) return system.spawn<caf::detached>(state_machine, std::move(config));
+  if (config.detached) return spawn_on_own_thread(system, "kv.state", state_machine, std::move(config));
   return system.spawn(state_machine, std::move(config));
 }
 

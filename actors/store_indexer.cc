@@ -4,6 +4,7 @@
 #include <iostream>
 #include <algorithm>
 
+#include "actors/node_scheduler.h"
 #include "actors/record_batch.h"
 #include "storage/codec.h"
 
@@ -164,7 +165,7 @@ store_indexer_actor::behavior_type store_indexer(Self self, std::shared_ptr<Stor
 store_indexer_actor spawn_store_indexer(caf::actor_system& system, std::shared_ptr<Store> store,
                                         const StoreIndexerConfig& config, bool detached) {
   if (config.clean_stop) config.clean_stop->add_writer();  // reported by the exit hook
-  if (detached) return system.spawn<caf::detached>(store_indexer, std::move(store), config);
+  if (detached) return spawn_on_own_thread(system, "kv.indexer", store_indexer, std::move(store), config);
   return system.spawn(store_indexer, std::move(store), config);
 }
 

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <iostream>
 
+#include "actors/node_scheduler.h"
 #include "actors/record_batch.h"
 #include "storage/codec.h"
 #include "storage/wal_format.h"
@@ -255,7 +256,7 @@ wal_writer_actor::behavior_type wal_writer(Self self, std::shared_ptr<Wal> wal, 
 
 wal_writer_actor spawn_wal_writer(caf::actor_system& system, std::shared_ptr<Wal> wal,
                                   store_indexer_actor indexer, const WalWriterConfig& config, bool detached) {
-  if (detached) return system.spawn<caf::detached>(wal_writer, std::move(wal), std::move(indexer), config);
+  if (detached) return spawn_on_own_thread(system, "kv.wal", wal_writer, std::move(wal), std::move(indexer), config);
   return system.spawn(wal_writer, std::move(wal), std::move(indexer), config);
 }
 

@@ -68,7 +68,7 @@ double percentile(std::vector<double>& values, double fraction) {
 int bench_wal_group_main(uint64_t entries, uint64_t value_bytes, uint64_t writers, const std::string& directory) {
   caf::actor_system_config config;
   add_message_types(config);
-  use_node_scheduler(config, 1);  // as `keyval node` runs by default (--threads 1)
+  use_node_scheduler(config, 1);  // as `keyval node` runs (one worker besides the network thread)
   caf::actor_system system{config};
   PersistenceConfig persistence_config;
   persistence_config.data_directory = directory;

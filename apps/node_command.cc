@@ -29,8 +29,9 @@
 //
 // Defaults: --peers 1=127.0.0.1:7201,2=127.0.0.1:7202,3=127.0.0.1:7203; --peer-listen this
 // node's own entry in --peers; --client-listen 127.0.0.1:(7100 + N); --cluster keyval;
-// --tick-ms 10 (elections time out after 10-20 ticks, heartbeats every 2); --threads 1 (CAF
-// scheduler workers; the WAL writer, the LMDB indexer and the network have their own threads).
+// --tick-ms 10 (elections time out after 10-20 ticks, heartbeats every 2); --threads 0 (the
+// raft node and the client gateway run on the network thread; N >= 1: on N CAF scheduler
+// workers; the WAL writer, the LMDB indexer and the state machine have their own threads).
 // Snapshots: one is taken once --snapshot-entries (default 10000) entries or --snapshot-bytes
 // (default 67108864, 64 MiB) of entry payload were applied since the last (0 turns that
 // trigger off), and the log it covers is released but for the last --log-tail-entries
@@ -131,7 +132,7 @@ const std::vector<Setting> setting_names = {
     {"peers", peers_default, "every voter of a new cluster, ID=HOST:PORT,..."},
     {"cluster", "keyval", "the cluster's name (kept in the data directory)"},
     {"tick-ms", "10", "Raft tick; elections time out after 10-20 ticks, heartbeats every 2"},
-    {"threads", "1", "CAF scheduler workers, 1..64"},
+    {"threads", "0", "0: the raft node and client gateway run on the network thread; 1..64: on that many CAF scheduler workers"},
     {"persists-in-flight", "8", "WAL persist requests the raft node keeps outstanding, 1..64 (1: one fsync at a time)"},
     {"snapshot-entries", "10000", "take a snapshot after this many applied entries (0: never by count)"},
     {"snapshot-bytes", "67108864", "... or this many bytes of applied entry payload (0: never by bytes)"},
@@ -172,7 +173,7 @@ struct NodeOptions {
   std::map<uint64_t, Endpoint> peers;  // every voter, this node included
   std::string cluster = "keyval";
   uint64_t tick_ms = 10;
-  uint64_t threads = 1;  // CAF scheduler workers
+  uint64_t threads = 0;  // CAF scheduler workers for the raft node and gateway; 0: the network thread
   uint64_t persists_in_flight = 8;  // RaftNodeConfig::persists_in_flight_max
   uint64_t snapshot_entries = 10000;       // RaftNodeConfig::snapshot_entries
   uint64_t snapshot_bytes = 64ull << 20;   // RaftNodeConfig::snapshot_bytes
@@ -353,8 +354,8 @@ Result<NodeOptions> parse_options(const cli::Flags& flags) {
   options.cluster = setting("cluster", options.cluster);
   KV_ASSIGN_OR_RETURN(options.tick_ms, cli::parse_u64(setting("tick-ms", "10"), "--tick-ms"));
   if (options.tick_ms == 0 || options.tick_ms > 10000) return Status::invalid_argument("--tick-ms expects 1..10000");
-  KV_ASSIGN_OR_RETURN(options.threads, cli::parse_u64(setting("threads", "1"), "--threads"));
-  if (options.threads == 0 || options.threads > 64) return Status::invalid_argument("--threads expects 1..64");
+  KV_ASSIGN_OR_RETURN(options.threads, cli::parse_u64(setting("threads", "0"), "--threads"));
+  if (options.threads > 64) return Status::invalid_argument("--threads expects 0..64");
   KV_ASSIGN_OR_RETURN(options.persists_in_flight, cli::parse_u64(setting("persists-in-flight", "8"), "--persists-in-flight"));
   if (options.persists_in_flight == 0 || options.persists_in_flight > 64) {
     return Status::invalid_argument("--persists-in-flight expects 1..64");
@@ -555,7 +556,7 @@ int run_node(const NodeOptions& options, NodeLog& log) {
   system_config.load<caf::io::middleman>();
   system_config.set("logger.verbosity", caf::atom("quiet"));
   system_config.set("middleman.enable-automatic-connections", false);
-  use_node_scheduler(system_config, static_cast<size_t>(options.threads));
+  use_node_scheduler(system_config, std::max<size_t>(1, static_cast<size_t>(options.threads)));
   add_message_types(system_config);
   caf::actor_system system{system_config};
 
@@ -604,6 +605,7 @@ int run_node(const NodeOptions& options, NodeLog& log) {
   config.raft.metrics = node_metrics;
   config.state_machine.metrics = node_metrics;
   config.persistence.detached = true;
+  config.on_network_thread = options.threads == 0;
   config.persistence.log = log.sink();
   config.persistence.recovery.wal.segment_bytes = options.wal_segment_bytes;
   config.persistence.recovery.bootstrap = directory->bootstrap;

@@ -26,6 +26,7 @@ class Progress {
   bool probe_sent = false;   // probe mode: one request outstanding; cleared by a response or heartbeat
   bool recent_active = false;  // heard from since the last CheckQuorum round
   uint64_t read_context_acked = 0;  // highest ReadIndex round the follower answered (§6.4)
+  uint64_t commit_sent = 0;  // the highest commit index sent to it (appends, heartbeats)
   uint32_t ticks_without_progress = 0;  // replicate and snapshot modes: retransmit timer
   uint64_t pending_snapshot = 0;  // snapshot mode: the index of the snapshot sent
   // Ticks since the follower last answered (any append or snapshot response); starts "never".

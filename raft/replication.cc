@@ -26,6 +26,11 @@ void Core::tick_heartbeat() {
     heartbeat_elapsed_ = 0;
     // §5.2: leaders send periodic heartbeats to maintain their authority.
     for (auto& [peer, progress] : progress_) send_heartbeat(peer);
+    return;
+  }
+  // A commit no append has carried yet (maybe_commit): tell the follower now.
+  for (auto& [peer, progress] : progress_) {
+    if (progress.mode == Progress::Mode::replicate && progress.commit_sent < commit_index_) send_append(peer, true);
   }
 }
 
@@ -86,6 +91,7 @@ void Core::send_append(uint64_t peer, bool send_if_empty) {
         log_.slice(progress.next_index, config_.max_entries_per_append, config_.max_bytes_per_append);
     if (request.entries.empty() && !send_if_empty) return;
     request.leader_commit = commit_index_;
+    progress.commit_sent = std::max(progress.commit_sent, commit_index_);
     request.read_context = read_context_;
     request.match_index = progress.replicated_index();  // what we count it for (maybe_end_repair)
     uint64_t bytes = 0;
@@ -119,6 +125,7 @@ void Core::send_heartbeat(uint64_t peer) {
   heartbeat.prev_log_index = anchor;
   heartbeat.prev_log_term = log_.term_at(anchor);
   heartbeat.leader_commit = commit_index_;
+  progress.commit_sent = std::max(progress.commit_sent, commit_index_);
   heartbeat.read_context = read_context_;
   heartbeat.match_index = known;  // what we count it for (maybe_end_repair)
   send(std::move(heartbeat));
@@ -368,11 +375,20 @@ void Core::maybe_commit() {
   if (replicated_index <= commit_index_) return;
   const bool current_term = log_.term_at(replicated_index) == metadata_.current_term;
   if (!current_term && config_.planted_bug != PlantedBug::commit_old_term) return;
+  const uint64_t previous_commit = commit_index_;
   commit_index_ = replicated_index;
-  // Tell followers now rather than at the next heartbeat. A member whose removal just
-  // committed hears it too (it holds the entry: its Progress lasted until now), so it stops
-  // campaigning (may_campaign); a leader whose own removal committed tells the others.
-  for (auto& [peer, progress] : progress_) send_append(peer, true);
+  // Followers learn a commit from the next append that carries entries, or, when none goes
+  // first, from an empty one at the next tick (tick_heartbeat): an empty append for every
+  // commit doubled each follower's messages under one client's puts, and the leader answers
+  // its clients without waiting for it. A follower's state lags the leader's by at most one
+  // tick when the leader is idle (docs/DATAPATH.md). A configuration entry's commit goes out
+  // at once: a member whose removal just committed hears it (it holds the entry: its
+  // Progress lasted until now), so it stops campaigning (may_campaign); a leader whose own
+  // removal committed tells the others.
+  const auto configuration = log_configurations_.upper_bound(previous_commit);
+  const bool configuration_committed =
+      configuration != log_configurations_.end() && configuration->first <= commit_index_;
+  for (auto& [peer, progress] : progress_) send_append(peer, configuration_committed);
   // A committed removal drops the removed member's Progress; §4.2.2 for ourselves.
   sync_progress();
   step_down_if_removed();

@@ -10,6 +10,7 @@
 #   (ms, from --csv), then the medians and KeyVal/Redis ratios.
 #
 # Knobs (env): REPS=3 N=200000 CLIENTS=64 PIPELINE=16 WORK=/tmp/keyval-bench-redis KEYVAL=build/keyval
+#   KV_NODE_FLAGS (added to each `keyval node`)
 #   PORT_BASE=26300
 set -euo pipefail
 KEYVAL=${KEYVAL:-$PWD/build/keyval}
@@ -67,7 +68,7 @@ for rep in $(seq 1 "$REPS"); do
   pids=()
   for id in 1 2 3; do
     "$KEYVAL" node --id $id --data-dir "$WORK/kv-$rep-$id" --peers "$peers" --bootstrap \
-      --client-listen $HOST:$((PORT_BASE+10+id)) --redis-listen $HOST:$((PORT_BASE+80+id)) \
+      --client-listen $HOST:$((PORT_BASE+10+id)) --redis-listen $HOST:$((PORT_BASE+80+id)) $KV_NODE_FLAGS \
       > "$WORK/kv-$rep-$id.log" 2>&1 &
     STARTED_PIDS+=($!); pids+=($!)
   done

@@ -685,6 +685,43 @@ BOOST_AUTO_TEST_CASE(proposals_to_follower_return_leader_hint) {
   BOOST_TEST(!cluster.node(2).propose({}).accepted);  // empty payloads are the leader's no-op
 }
 
+void heartbeat_rounds(Cluster& cluster, uint64_t leader, int rounds);
+
+// A follower learns a commit from the next append that carries entries, or from an empty one
+// at the leader's next tick: not from an empty append per commit (twice the messages under
+// one client's puts).
+BOOST_AUTO_TEST_CASE(a_commit_reaches_followers_with_the_next_append_or_at_the_next_tick) {
+  Cluster cluster(3);
+  BOOST_REQUIRE(cluster.elect(1));
+  cluster.settle();
+  heartbeat_rounds(cluster, 1, 2);
+  const ProposeResult first = cluster.propose(1, "first");
+  BOOST_REQUIRE(first.accepted);
+  const size_t sent_before = cluster.sent.size();
+  cluster.settle();
+  BOOST_TEST(cluster.node(1).commit_index() == first.index);
+  // The acknowledgements committed it; no append went out for that alone.
+  size_t appends = 0;
+  for (size_t i = sent_before; i < cluster.sent.size(); ++i) {
+    if (cluster.sent[i].type == MessageType::append_entries) ++appends;
+  }
+  BOOST_TEST(appends == 0u);
+  BOOST_TEST(cluster.node(2).commit_index() < first.index);
+  // The next proposal's append carries it.
+  const ProposeResult second = cluster.propose(1, "second");
+  BOOST_REQUIRE(second.accepted);
+  cluster.settle();
+  BOOST_TEST(cluster.node(2).commit_index() == first.index);
+  BOOST_TEST(cluster.node(3).commit_index() == first.index);
+  // With nothing more to send, the next tick (not a heartbeat's) tells them.
+  BOOST_REQUIRE_GE(cluster.node(1).commit_index(), second.index);
+  cluster.tick(1);
+  cluster.settle();
+  BOOST_TEST(cluster.node(2).commit_index() == second.index);
+  BOOST_TEST(cluster.node(3).commit_index() == second.index);
+  BOOST_TEST(cluster.violations().empty());
+}
+
 BOOST_AUTO_TEST_CASE(committed_entries_applied_once_in_order) {
   Cluster cluster(3, 7);
   BOOST_REQUIRE(cluster.elect(1));
@@ -829,6 +866,7 @@ BOOST_AUTO_TEST_CASE(transfer_completes_to_up_to_date_follower) {
   const ProposeResult result = cluster.propose(2, "after");
   BOOST_REQUIRE(result.accepted);
   cluster.settle();
+  heartbeat_rounds(cluster, 2, 1);  // the commit reaches followers at the next tick
   BOOST_TEST(cluster.node(1).commit_index() >= result.index);
   BOOST_TEST(cluster.violations().empty());
 }
@@ -1098,6 +1136,7 @@ BOOST_AUTO_TEST_CASE(leader_sends_install_snapshot_when_follower_needs_compacted
   BOOST_TEST(cluster.node(1).progress(3)->mode == Progress::Mode::replicate);
   const ProposeResult after = cluster.propose(1, "after");
   cluster.settle();
+  heartbeat_rounds(cluster, 1, 1);  // the commit reaches followers at the next tick
   BOOST_TEST(cluster.node(3).commit_index() == after.index);
   BOOST_TEST(cluster.applied_position(3).index == after.index);
   BOOST_TEST(cluster.applied(3).back().payload() == bytes_of("after"));
@@ -1427,6 +1466,7 @@ BOOST_AUTO_TEST_CASE(recovered_state_with_snapshot_and_tail) {
   BOOST_REQUIRE(cluster.elect(1));
   for (int i = 0; i < 8; ++i) cluster.propose(1, "r" + std::to_string(i));
   cluster.settle();
+  heartbeat_rounds(cluster, 1, 1);  // the last commit reaches followers at the next tick
   BOOST_REQUIRE(cluster.take_snapshot(2));
   BOOST_REQUIRE_EQUAL(cluster.node(2).log().start_index(), 7u);
   cluster.restart(2);
@@ -1744,6 +1784,27 @@ bool commits(Cluster& cluster, uint64_t leader, const std::string& payload) {
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(membership)
+
+// A configuration entry's commit goes to every follower at once, not at the next tick: a
+// member it removes must hear it to stop campaigning.
+BOOST_AUTO_TEST_CASE(a_configuration_entrys_commit_reaches_followers_at_once) {
+  Cluster cluster(3);
+  BOOST_REQUIRE(cluster.elect(1));
+  cluster.settle();
+  for (int round = 0; round < 2; ++round) {
+    cluster.tick(1);
+    cluster.settle();
+  }
+  ConfChangeResult result = cluster.node(1).propose_conf_change(ConfChangeKind::remove, peer(3));
+  BOOST_REQUIRE(result.refusal == ConfChangeRefusal::none);
+  cluster.process(1);
+  cluster.settle();  // no tick
+  BOOST_REQUIRE(cluster.node(1).commit_index() >= result.index);
+  BOOST_TEST(cluster.node(2).commit_index() >= result.index);
+  BOOST_TEST(cluster.node(3).commit_index() >= result.index);
+  BOOST_TEST(cluster.violations().empty());
+}
+
 
 BOOST_AUTO_TEST_CASE(learner_is_replicated_but_not_counted) {
   Cluster cluster(4, 1, members_tweak(3));
