@@ -97,6 +97,8 @@ using wal_writer_actor = caf::typed_actor<
     caf::replies_to<persist_atom, Frame>::with<uint64_t>,
     // Internal: the group commit of everything queued since the last one.
     caf::reacts_to<group_sync_atom>,
+    // Internal: hand the durable records gathered since the last hand-off to the store_indexer.
+    caf::reacts_to<index_atom>,
     // LMDB synced, WAL segments it covers dropped; replies the index LMDB is durable through.
     caf::replies_to<checkpoint_atom>::with<uint64_t>,
     // A snapshot through `index` is durable (file and WAL record): whole segments whose

@@ -25,6 +25,7 @@ struct WalWriterState {
   std::vector<Record> to_index;   // handed to the indexer once durable
   uint64_t queued_bytes = 0;
   bool sync_scheduled = false;
+  bool index_scheduled = false;  // an index_atom to itself is on its way
   uint32_t sync_deferrals = 0;  // times the pending group commit let queued requests join it
   uint64_t group_commits = 0;
   uint64_t records = 0;
@@ -173,6 +174,18 @@ void hand_to_indexer(Self self) {
           [self](caf::error& error) { fail_stop(self, "store_indexer failed", to_status(error)); });
 }
 
+// After a group commit: hand the batch over if it is full, else make sure a hand-off comes.
+void after_group(Self self) {
+  auto& state = self->state;
+  if (state.to_index.empty()) return;
+  if (state.to_index.size() >= state.config.index_batch_records || state.config.index_delay.count() <= 0) {
+    return hand_to_indexer(self);
+  }
+  if (state.index_scheduled) return;
+  state.index_scheduled = true;
+  self->delayed_send(self, state.config.index_delay, index_atom_v);
+}
+
 void on_group_sync(Self self) {
   auto& state = self->state;
   // Requests already in the mailbox join this group: one fdatasync for all of them.
@@ -198,7 +211,7 @@ void on_group_sync(Self self) {
   for (Waiter& waiter : state.waiting) waiter.promise.deliver(waiter.index);
   state.waiting.clear();
   state.queued_bytes = 0;
-  hand_to_indexer(self);
+  after_group(self);
   // Between groups: get the next segment ready so rotation never waits for allocation.
   Status prepared = state.wal->prepare_next_segment();
   if (!prepared.is_ok()) fail_stop(self, "preparing the next WAL segment failed", prepared);
@@ -206,6 +219,7 @@ void on_group_sync(Self self) {
 
 caf::result<uint64_t> on_checkpoint(Self self) {
   if (!self->state.failure.is_ok()) return to_error(self->state.failure);
+  hand_to_indexer(self);  // the checkpoint covers every durable record
   auto promise = self->make_response_promise<uint64_t>();
   self->request(self->state.indexer, caf::infinite, checkpoint_atom_v)
       .then(
@@ -229,6 +243,10 @@ wal_writer_actor::behavior_type wal_writer(Self self, std::shared_ptr<Wal> wal, 
   return {
       [self](persist_atom, Frame& frame) { return on_persist(self, frame); },
       [self](group_sync_atom) { on_group_sync(self); },
+      [self](index_atom) {
+        self->state.index_scheduled = false;
+        hand_to_indexer(self);
+      },
       [self](checkpoint_atom) { return on_checkpoint(self); },
       [self](compact_atom, uint64_t index) -> caf::result<uint64_t, uint64_t> {
         auto& state = self->state;
