@@ -48,7 +48,7 @@ struct Config {
   bool check_quorum = true;        // a leader that lost a quorum steps down; live leader ⇒ ignore votes
 
   // Bounds on one AppendEntries and on what may be unacknowledged per follower (pipelining).
-  uint32_t max_entries_per_append = 64;
+  uint32_t max_entries_per_append = 1024;
   uint64_t max_bytes_per_append = 1 << 20;
   uint32_t max_inflight_appends = 8;
   uint64_t max_inflight_bytes = 8 << 20;

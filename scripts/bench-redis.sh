@@ -68,7 +68,7 @@ for rep in $(seq 1 "$REPS"); do
   pids=()
   for id in 1 2 3; do
     "$KEYVAL" node --id $id --data-dir "$WORK/kv-$rep-$id" --peers "$peers" --bootstrap \
-      --client-listen $HOST:$((PORT_BASE+10+id)) --redis-listen $HOST:$((PORT_BASE+80+id)) $KV_NODE_FLAGS \
+      --client-listen $HOST:$((PORT_BASE+10+id)) --redis-listen $HOST:$((PORT_BASE+80+id)) ${KV_NODE_FLAGS:-} \
       > "$WORK/kv-$rep-$id.log" 2>&1 &
     STARTED_PIDS+=($!); pids+=($!)
   done
