@@ -251,6 +251,10 @@ void write(Self self, const SharedRequest& request, Ticket ticket) {
           [self, request, ticket](caf::error& error) { answer(self, ticket, failure(*request, error)); });
 }
 
+// The most keys of one batch read by the gateway itself (read_applied); more go to the
+// state machine.
+constexpr size_t kReadHereMax = 32;
+
 // Reads `keys` here when the state machine has published an applied index at or past
 // `read_index` (AppliedReads): one LMDB read transaction, no hop. False: not applied that far
 // yet (or no published state), nothing done; the caller asks the state machine.
@@ -665,7 +669,9 @@ void read_many(Self self, std::shared_ptr<std::vector<SharedRequest>> requests,
                 answer(self, (*tickets)[i], std::move(response));
               }
             };
-            if (read_applied(self, keys, read_index, answer_all, fail_all)) return;
+            // A large batch (pipelined clients) is read by the state machine's thread, while
+            // this one, which may be the network thread, reads the sockets' next requests.
+            if (keys.size() < kReadHereMax && read_applied(self, keys, read_index, answer_all, fail_all)) return;
             self->request(self->state.state_machine, caf::infinite, kv_get_many_atom_v, std::move(keys), read_index)
                 .then(answer_all, fail_all);
           },
