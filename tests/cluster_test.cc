@@ -186,6 +186,27 @@ BOOST_FIXTURE_TEST_CASE(leader_killed_with_sigkill_under_load_loses_no_acknowled
   expect_clean_stop();
 }
 
+// The same with the raft node and the gateway on two scheduler workers (`--threads 2`)
+// instead of the network thread (the default, `--threads 0`).
+BOOST_AUTO_TEST_CASE(on_scheduler_workers_a_killed_leader_loses_no_acknowledged_write) {
+  testing::ClusterFixture fixture({"--threads", "2"});
+  LocalCluster& cluster = *fixture.cluster;
+  const uint64_t first = fixture.leader();
+  WriteLoad load(cluster.client_endpoints(), 4, 100, load_options());
+  fixture.wait_for_acks(load, 200);
+  cluster.signal(first, SIGKILL);
+  const uint64_t second = fixture.leader(first);
+  BOOST_TEST(second != first);
+  fixture.wait_for_acks(load, load.acknowledged() + 200);
+  BOOST_TEST_REQUIRE(cluster.start(first).is_ok());
+  fixture.expect_caught_up();
+  load.stop();
+  fixture.expect_no_loss(load);
+  for (const auto& [id, exit] : cluster.stop_all(10000)) {
+    BOOST_TEST((exit.exited && exit.code == 0), "node " << id << ": " << exit.describe() << "\n" << fixture.logs());
+  }
+}
+
 BOOST_FIXTURE_TEST_CASE(a_follower_restarted_after_sigkill_catches_up, ClusterFixture) {
   const uint64_t leader_id = leader();
   const uint64_t follower = leader_id % 3 + 1;
