@@ -1,6 +1,7 @@
 // The wal_writer actor (see wal_writer.h for the protocol).
 #include "actors/wal_writer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 
@@ -175,10 +176,15 @@ void hand_to_indexer(Self self) {
 }
 
 // After a group commit: hand the batch over if it is full, else make sure a hand-off comes.
+// A snapshot record goes at once: recovery falls back on LMDB's copy of it when a damaged WAL
+// lost it (storage/recovery.cc), and the older snapshot file goes once the record is durable.
 void after_group(Self self) {
   auto& state = self->state;
   if (state.to_index.empty()) return;
-  if (state.to_index.size() >= state.config.index_batch_records || state.config.index_delay.count() <= 0) {
+  const bool snapshot = std::any_of(state.to_index.begin(), state.to_index.end(),
+                                    [](const Record& record) { return record.type == EntryType::snapshot; });
+  if (snapshot || state.to_index.size() >= state.config.index_batch_records ||
+      state.config.index_delay.count() <= 0) {
     return hand_to_indexer(self);
   }
   if (state.index_scheduled) return;

@@ -37,7 +37,8 @@ struct WalWriterConfig {
   // index_delay after the first of a batch. The indexer's LMDB log only speeds up a restart
   // (recovery replays what the WAL holds beyond it, and WAL segments are released only once
   // LMDB holds them durably), so nothing waits for it; a hand-off per group commit woke the
-  // indexer's thread, and its answer the writer's, for every fdatasync. 0: every group.
+  // indexer's thread, and its answer the writer's, for every fdatasync. 0: every group. A
+  // batch holding a snapshot record goes at once (recovery may need LMDB's copy of it).
   uint64_t index_batch_records = 1024;
   std::chrono::milliseconds index_delay{5};
   std::function<void(const std::string&)> log;  // one line per event; stderr when empty

@@ -210,6 +210,9 @@ class Core {
   // entry ever committed; and, for a leader of the term it recovered in (which may still
   // count its old acknowledgements), once its log reaches Metadata::repair_last_index again.
   bool in_repair() const { return metadata_.repairing; }
+  // Whether the end of the repair is also on disk: until then a crash restarts the node
+  // repairing (the simulator's fault budget counts it as down until this holds).
+  bool repair_ended_durably() const { return !metadata_.repairing && !durable_metadata_.repairing; }
 
   // Outputs.
   bool has_ready() const;

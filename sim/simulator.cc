@@ -755,8 +755,11 @@ void Simulator::track_repairs() {
       repairing_from_.erase(found);
     }
   }
+  // Repaired durably: a node whose repair ended only in memory restarts repairing after a
+  // crash, and abstains again (seed 1599: a second media fault was let in meanwhile, and two
+  // of four voters abstained at once).
   if (media_damaged_ != 0 && !misdirect_pending_ && media_restarted_ && node(media_damaged_).up() &&
-      serving_core(media_damaged_) != nullptr && !serving_core(media_damaged_)->in_repair()) {
+      serving_core(media_damaged_) != nullptr && serving_core(media_damaged_)->repair_ended_durably()) {
     media_damaged_ = 0;
   }
 }

@@ -168,6 +168,7 @@ BOOST_AUTO_TEST_CASE(seeds_that_found_bugs_stay_green) {
       // raft_test keeps 417's case, and 4818's was the simulator's own budget.
       {417, "a voter only an uncommitted removal leaves out campaigns"},
       {4818, "the fault budget holds for the committed configuration, not only the latest"},
+      {1599, "the fault budget counts a voter repairing until the end of its repair is durable"},
   };
   for (const auto& [seed, what] : found) {
     BOOST_TEST_CONTEXT("seed " << seed << ": " << what) {
