@@ -58,10 +58,10 @@ void start_node(caf::actor_system& system, NodeConfig config, std::function<void
 // simulator's crashes use kill, which leaves LMDB as a crash would.
 void stop_node(const NodeHandles& handles, caf::exit_reason reason = caf::exit_reason::user_shutdown);
 
-// The scheduler a node runs on (`keyval node --threads N`, and the benchmarks that measure its
-// actors): one shared queue and `workers` workers. The persistence actors run on their own
-// threads, and work-stealing workers polling for jobs cost a small machine more CPU than they
-// save (docs/BENCHMARKS.md, "Where the time goes").
+// The scheduler a node runs on (`keyval node`, and the benchmarks that measure its actors):
+// NodeCoordinator (actors/node_scheduler.h), one shared queue and `workers` workers. The
+// persistence actors run on threads of their own; work-stealing workers polling for jobs cost
+// a small machine more CPU than they save (docs/BENCHMARKS.md, "Where the time goes").
 void use_node_scheduler(caf::actor_system_config& config, size_t workers);
 
 }  // namespace keyval

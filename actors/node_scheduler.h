@@ -15,7 +15,9 @@
 // is for: the WAL writer's fdatasync, LMDB's commits block) woken the same way: the actor is
 // spawned lazily, and the scheduler routes it, whenever it becomes ready, to its thread
 // instead of the shared queue. Under any other scheduler (a test's default, the simulator's
-// deterministic one) spawn_on_own_thread() spawns `detached` as before.
+// deterministic one) spawn_on_own_thread() spawns `detached` as before. And
+// spawn_on_network_thread() runs an actor on CAF's multiplexer thread, beside the brokers
+// (`keyval node --threads 0`, the default): its messages to and from them cross no thread.
 #pragma once
 
 #include <atomic>
@@ -48,7 +50,8 @@ class Lane {
 
 // The actors placed on lanes of their own (a thread, or the network thread), and those lanes.
 // route() is called for every job the scheduler is given, from any thread, so it takes no
-// lock.
+// lock: a slot's lane is stored before its job, and a job is routed only after its spawn
+// returned (its first message comes from a thread that has seen the handle).
 class OwnThreads {
  public:
   static constexpr size_t capacity = 32;
@@ -183,7 +186,8 @@ class NodeCoordinator : public caf::scheduler::coordinator<NodeSharing> {
   void stop() override;
 };
 
-// Installs NodeCoordinator with `workers` workers on a config (use_node_scheduler, node.h).
+// Installs NodeCoordinator on a config, as its scheduler module (CAF then makes none of its
+// own); the number of workers comes from `scheduler.max-threads` (use_node_scheduler, node.h).
 void use_node_coordinator(caf::actor_system_config& config);
 
 // The system's OwnThreads, or null when it does not run NodeCoordinator.
