@@ -164,7 +164,11 @@ bool wait_for_catch_up(KvClient& client, uint64_t id, uint64_t timeout_ms, std::
       const uint64_t target = leader_index(*view);
       const uint64_t match = member != nullptr ? member->match_index : 0;
       *last_seen = "its log at " + std::to_string(match) + " of the leader's " + std::to_string(target);
-      if (member != nullptr && match > 0 && match + lag_max >= target) return true;
+      // The leader promotes a learner only once its log holds the configuration in use
+      // (raft/membership.cc, check_conf_change): until then it would not vote.
+      if (member != nullptr && match > 0 && match >= view->configuration_index && match + lag_max >= target) {
+        return true;
+      }
       if (steady_now_ms() - reported_at >= catch_up_report_ms) {
         text_out() << "waiting for node " << id << " to catch up: " << *last_seen << " (promoted within "
                   << lag_max << " entries)" << std::endl;

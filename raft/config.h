@@ -61,7 +61,8 @@ struct Config {
   uint64_t log_tail_entries = 5000;
 
   // Membership: a learner is promoted only while its log is at most this many entries behind
-  // the leader's last index and it answered within the last election timeout.
+  // the leader's last index, holds the configuration entry in use, and answered within the
+  // last election timeout.
   uint64_t promote_lag_max = 1000;
 
   uint64_t random_seed = 1;        // election timeouts; derive it from the node's seed

@@ -210,10 +210,16 @@ ConfChangeRefusal Core::check_conf_change(ConfChangeKind kind, const Member& mem
     const Progress& progress = progress_.at(id);
     const uint64_t behind = log_.last_index() - std::min(log_.last_index(), progress.replicated_index());
     const bool heard = progress.ticks_since_heard < config_.election_timeout_ticks_min;
-    if (behind > config_.promote_lag_max || !heard) {
+    // The learner must hold the configuration in use (which names it): until then it does not
+    // know it is a member and grants no vote (handle_vote_request), so promoting it would add a
+    // voter that cannot help elect anyone. With a short log the lag bound alone lets a learner
+    // with an empty log through (simulator seed 9506: no quorum could form after that).
+    const bool has_configuration = progress.replicated_index() >= configuration_index_;
+    if (behind > config_.promote_lag_max || !heard || !has_configuration) {
       *why = "learner " + node_name(id) + " has the log through " + std::to_string(progress.replicated_index()) +
              " of " + std::to_string(log_.last_index()) + " (at most " + std::to_string(config_.promote_lag_max) +
-             " behind allowed)" + (heard ? "" : " and has not answered within an election timeout");
+             " behind allowed, and at least the configuration entry " + std::to_string(configuration_index_) + ")" +
+             (heard ? "" : " and has not answered within an election timeout");
       return ConfChangeRefusal::learner_behind;
     }
     return ConfChangeRefusal::none;

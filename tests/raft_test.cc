@@ -2037,6 +2037,35 @@ BOOST_AUTO_TEST_CASE(each_refusal_is_reported_and_proposes_nothing) {
   BOOST_TEST(cluster.violations().empty());
 }
 
+BOOST_AUTO_TEST_CASE(a_learner_without_the_configuration_that_names_it_is_not_promoted) {
+  // Simulator seed 9506: with a short log, the lag bound (1,000 entries) let a learner with an
+  // empty log be promoted. Not knowing it was a member, it granted no vote, and with one other
+  // voter repairing no leader could be elected again.
+  Cluster cluster(4, 1, members_tweak(3));
+  BOOST_REQUIRE(cluster.elect(1));
+  Core& leader = cluster.node(1);
+  BOOST_REQUIRE(tick_until_committed(cluster, 1, leader.log().last_index()));
+  // The learner gets the leader's empty appends and answers them, so the leader hears from it,
+  // but no entry reaches it: its log stays empty, well within the lag bound of a short log.
+  cluster.drop_if = [](const Message& m) { return m.to == 4 && !m.entries.empty(); };
+  BOOST_REQUIRE(leader.propose_conf_change(ConfChangeKind::add_learner, peer(4)).refusal == ConfChangeRefusal::none);
+  BOOST_REQUIRE(tick_until_committed(cluster, 1, leader.configuration_index()));
+  BOOST_REQUIRE(leader.log().last_index() < Config{}.promote_lag_max);
+  BOOST_REQUIRE(leader.progress(4)->match_index < leader.configuration_index());
+  BOOST_REQUIRE(leader.progress(4)->ticks_since_heard < Config{}.election_timeout_ticks_min);
+  ConfChangeResult early = leader.propose_conf_change(ConfChangeKind::promote, peer(4));
+  BOOST_TEST(early.refusal == ConfChangeRefusal::learner_behind);
+  BOOST_TEST(early.why.find("configuration entry") != std::string::npos);
+  cluster.drop_if = nullptr;
+  for (int tick = 0; tick < 5 && leader.progress(4)->match_index < leader.configuration_index(); ++tick) {
+    cluster.tick(1);
+    cluster.settle();
+  }
+  BOOST_REQUIRE(leader.progress(4)->match_index >= leader.configuration_index());
+  BOOST_TEST(leader.propose_conf_change(ConfChangeKind::promote, peer(4)).refusal == ConfChangeRefusal::none);
+  BOOST_TEST(cluster.violations().empty());
+}
+
 BOOST_AUTO_TEST_CASE(removing_the_only_voter_is_refused) {
   Cluster cluster(2, 1, members_tweak(1));
   BOOST_REQUIRE(cluster.elect(1));
