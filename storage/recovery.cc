@@ -371,17 +371,21 @@ std::string describe_snapshot(const std::string& path, const SnapshotMetadata& s
          std::to_string(snapshot.last_included_term) + ", named by the WAL's snapshot record)";
 }
 
+// The snapshot file, read in full and its header compared with (index, term).
+Result<SnapshotSummary> read_snapshot_file(Env& env, const std::string& path, uint64_t index, uint64_t term) {
+  auto summary = verify_snapshot_file(env, path);
+  if (summary.is_ok() && (summary->header.index != index || summary->header.term != term)) {
+    return Status::corruption("its header says index " + std::to_string(summary->header.index) + ", term " +
+                              std::to_string(summary->header.term));
+  }
+  return summary;
+}
+
 // The base snapshot's file, read in full and its header compared with the WAL's record.
 Result<SnapshotSummary> check_base_snapshot(Env& env, const std::string& path, const SnapshotMetadata& snapshot) {
-  auto summary = verify_snapshot_file(env, path);
-  Status status = summary.status();
-  if (status.is_ok() && (summary->header.index != snapshot.last_included_index ||
-                         summary->header.term != snapshot.last_included_term)) {
-    status = Status::corruption("its header says index " + std::to_string(summary->header.index) + ", term " +
-                                std::to_string(summary->header.term));
-  }
-  if (status.is_ok()) return summary;
-  return Status::corruption(describe_snapshot(path, snapshot) + " cannot be used: " + status.to_string() +
+  auto summary = read_snapshot_file(env, path, snapshot.last_included_index, snapshot.last_included_term);
+  if (summary.is_ok()) return summary;
+  return Status::corruption(describe_snapshot(path, snapshot) + " cannot be used: " + summary.status().to_string() +
                             ". Without it LMDB cannot be rebuilt: restore this node from a peer or a backup");
 }
 
@@ -459,6 +463,7 @@ std::string RecoveryReport::summary() const {
     if (!lmdb_rebuild_reason.empty()) text += "; " + lmdb_rebuild_reason;
   }
   if (bootstrapped) text += "; bootstrapped: the log starts with the configuration entry at index 1 (term 1)";
+  if (!snapshot_adopted.empty()) text += "; " + snapshot_adopted;
   if (lmdb_damaged_index > 0) {
     text += "; LMDB log entry " + std::to_string(lmdb_damaged_index) + " unreadable (" + lmdb_damage +
             "): LMDB's log from there replaced from the WAL";
@@ -651,11 +656,50 @@ Status open_trusted(Env& env, const RecoveryPaths& paths, bool wal_existed, cons
 // full before LMDB is deleted, so a refused start leaves LMDB as it was. LMDB_STATE keeps
 // its old (distrusted) marker until the fresh LMDB holds the snapshot: a start refused or
 // a crash before that point distrusts LMDB again at the next start, in any boot.
+// The WAL names base snapshot `base`, whose file cannot be used. A snapshot file is published
+// (complete, fsynced) only for committed state, before its WAL record is written, and an older
+// file is released only once a newer record is durable: a missing base file beside a newer one
+// means the WAL lost that newer record (a salvage keeps the WAL only up to its first damaged
+// record). The newest complete snapshot newer than `base` whose file reads back in full is
+// adopted: its record is written to the WAL again (Wal::save_snapshot discards the log it does
+// not continue) and synced. nullopt, changing nothing, when there is none.
+// Only a snapshot the WAL's log reaches (no entry between them held by LMDB alone) qualifies.
+Result<std::optional<SnapshotMetadata>> adopt_newer_snapshot(Env& env, const RecoveryPaths& paths, Wal& wal,
+                                                             const SnapshotMetadata& base, const Status& unusable,
+                                                             RecoveryReport& report) {
+  SnapshotDirectory snapshots(env, paths.snapshots);
+  KV_ASSIGN_OR_RETURN(auto listed, snapshots.list());
+  for (auto it = listed.rbegin(); it != listed.rend(); ++it) {
+    const auto [index, term] = *it;
+    if (index <= base.last_included_index || index + 1 < wal.first_index()) break;
+    auto summary = read_snapshot_file(env, snapshots.path_for(index, term), index, term);
+    if (!summary.is_ok()) continue;
+    const SnapshotMetadata newer{index, term, summary->header.configuration};
+    KV_RETURN_IF_ERROR(wal.save_snapshot(newer));
+    KV_RETURN_IF_ERROR(wal.sync());
+    report.snapshot_adopted = "base snapshot " + std::to_string(base.last_included_index) + " unusable (" +
+                              unusable.message() + "): the newer complete snapshot " + std::to_string(index) +
+                              " (term " + std::to_string(term) + ") beside it adopted and recorded in the WAL again";
+    return std::optional<SnapshotMetadata>(newer);
+  }
+  return std::optional<SnapshotMetadata>();
+}
+
 Status open_untrusted(Env& env, const std::string& data_directory, const RecoveryPaths& paths,
                       const RecoveryOptions& options, Recovered& recovered, LmdbState& lmdb) {
   RecoveryReport& report = recovered.report;
   KV_ASSIGN_OR_RETURN(recovered.wal, Wal::open(env, paths.wal, wal_options_of(options, data_directory)));
-  const std::optional<SnapshotMetadata> base = base_snapshot_of(recovered.wal->snapshot());
+  std::optional<SnapshotMetadata> base = base_snapshot_of(recovered.wal->snapshot());
+  if (base) {
+    const std::string path = SnapshotDirectory(env, paths.snapshots).path_for(base->last_included_index,
+                                                                             base->last_included_term);
+    const Status usable = read_snapshot_file(env, path, base->last_included_index, base->last_included_term).status();
+    if (!usable.is_ok()) {
+      KV_ASSIGN_OR_RETURN(auto adopted, adopt_newer_snapshot(env, paths, *recovered.wal, *base, usable, report));
+      if (!adopted) return check_base_snapshot(env, path, *base).status();  // the refusal, naming the file
+      base = adopted;
+    }
+  }
   if (!rebuild_is_possible(*recovered.wal, base)) {
     // Entries before the WAL's first exist only in LMDB (segments dropped by an older build's
     // rule): deleting it would lose them. Kept, as every build before LMDB_STATE did.

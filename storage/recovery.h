@@ -119,6 +119,10 @@ struct RecoveryReport {
   bool state_machine_rebuilt = false;
   uint64_t applied_index_before = 0;
   std::string state_machine_rebuild_reason;  // why the log could not be rebuilt under it
+  // The WAL's base snapshot file could not be used (a salvage cut the record of a newer one whose
+  // file lies beside it): the newest complete snapshot was adopted and its record written to the
+  // WAL again. Empty otherwise; else "base snapshot I (file: why) replaced by the newer J".
+  std::string snapshot_adopted;
   bool repairing = false;             // the node starts (or stays) in the repairing state
   uint64_t repair_last_index = 0;     // Metadata::repair_last_index
   // "recovered N entries (R replayed from the WAL, C checked in LMDB), cut T torn bytes[, LMDB

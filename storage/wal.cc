@@ -196,6 +196,12 @@ struct Wal::Impl {
   bool metadata_unsealed = false;
   uint64_t metadata_segment = 0;
   uint64_t metadata_end = 0;
+  // The segments holding the latest metadata and snapshot records (read or written), and
+  // whether those records are durable: drop_segments_through never removes the only durable
+  // copy of either (carry_records, then a sync, first).
+  uint64_t metadata_record_segment = 0;
+  uint64_t snapshot_record_segment = 0;
+  bool records_durable = true;
 
   uint64_t last_index() const { return first_index + locations.size() - 1; }
   Segment& active() { return segments.back(); }
@@ -238,6 +244,8 @@ struct Wal::Impl {
   Status append_frame(const std::vector<uint8_t>& frame);
   Status maybe_rotate(uint64_t record_size);
   Status rotate();
+  Status carry_records();
+  uint64_t carried_record_bytes() const;
   Status prepare();
   Status seal();
   Status flush();
@@ -266,11 +274,13 @@ Status Wal::Impl::apply(const RecordHeader& header, const uint8_t* payload, cons
     case EntryType::metadata: {
       KV_ASSIGN_OR_RETURN(Metadata decoded, decode_metadata(payload, header.payload_bytes, at(where.name, offset)));
       metadata = decoded;
+      metadata_record_segment = where.id;
       return Status::ok();
     }
     case EntryType::snapshot: {
       KV_ASSIGN_OR_RETURN(SnapshotMetadata decoded,
                           decode_snapshot_metadata(payload, header.payload_bytes, at(where.name, offset)));
+      snapshot_record_segment = where.id;
       return apply_snapshot(decoded);
     }
     case EntryType::seal: {
@@ -282,7 +292,10 @@ Status Wal::Impl::apply(const RecordHeader& header, const uint8_t* payload, cons
       }
       KV_ASSIGN_OR_RETURN(std::optional<Metadata> copy,
                           decode_seal_payload(payload, header.payload_bytes, at(where.name, offset)));
-      if (copy) metadata = std::move(copy);
+      if (copy) {
+        metadata = std::move(copy);
+        metadata_record_segment = where.id;
+      }
       return Status::ok();
     }
   }
@@ -536,6 +549,20 @@ Status Wal::Impl::rotate() {
   KV_RETURN_IF_ERROR(fail(active().file->sync_data()));
   synced_index = last_index();
   KV_RETURN_IF_ERROR(fail(create_segment(active().id + 1, last_index() + 1)));
+  KV_RETURN_IF_ERROR(carry_records());
+  active().carried_bytes = active().end_bytes;
+  return Status::ok();
+}
+
+uint64_t Wal::Impl::carried_record_bytes() const {
+  return (metadata ? record_bytes(encode_metadata(*metadata).size()) : 0) +
+         (snapshot ? record_bytes(encode_snapshot_metadata(*snapshot).size()) : 0);
+}
+
+// The current metadata and snapshot records, written again into the active segment (buffered).
+// Restating the snapshot the WAL already applied changes nothing on replay (apply_snapshot: the
+// log continues it, or starts after it).
+Status Wal::Impl::carry_records() {
   if (metadata) {
     std::vector<uint8_t> payload = encode_metadata(*metadata);
     KV_RETURN_IF_ERROR(append_record(EntryType::metadata, last_index(), metadata->current_term, payload.data(),
@@ -546,7 +573,6 @@ Status Wal::Impl::rotate() {
     KV_RETURN_IF_ERROR(append_record(EntryType::snapshot, snapshot->last_included_index,
                                      snapshot->last_included_term, payload.data(), payload.size()));
   }
-  active().carried_bytes = active().end_bytes;
   return Status::ok();
 }
 
@@ -588,6 +614,12 @@ Status Wal::Impl::append_record(EntryType type, uint64_t index, uint64_t term, c
     metadata_unsealed = true;
     metadata_segment = active().id;
     metadata_end = active().end_bytes;
+    metadata_record_segment = active().id;
+    records_durable = false;
+  }
+  if (type == EntryType::snapshot) {
+    snapshot_record_segment = active().id;
+    records_durable = false;
   }
   if (buffer.size() >= options.write_buffer_bytes) return flush();
   return Status::ok();
@@ -954,6 +986,7 @@ Status Wal::sync() {
   KV_RETURN_IF_ERROR(wal.flush());
   KV_RETURN_IF_ERROR(wal.fail(wal.active().file->sync_data()));
   wal.synced_index = wal.last_index();
+  wal.records_durable = true;
   return Status::ok();
 }
 
@@ -961,6 +994,23 @@ Result<uint64_t> Wal::drop_segments_through(uint64_t index) {
   Impl& wal = *impl_;
   KV_RETURN_IF_ERROR(wal.failure);
   if (wal.options.read_only) return Status::invalid_argument("WAL " + wal.directory + " is open read-only");
+  // The latest metadata (term, vote) and snapshot records must outlive the segments dropped, as
+  // durable records in one that stays. Rotation carries them into each new segment, but a crash
+  // before those copies were synced leaves a new segment without them (simulator seed 12662: the
+  // next start appended to it, a later drop removed the only copies, and the node came back
+  // with no term and no vote).
+  size_t dropping = 0;
+  while (dropping + 1 < wal.segments.size() && wal.segments[dropping + 1].first_index <= index + 1) ++dropping;
+  if (dropping > 0) {
+    const uint64_t kept_from = wal.segments[dropping].id;
+    if ((wal.metadata && wal.metadata_record_segment < kept_from) ||
+        (wal.snapshot && wal.snapshot_record_segment < kept_from)) {
+      const uint64_t before = wal.active().id;
+      KV_RETURN_IF_ERROR(wal.fail(wal.maybe_rotate(wal.carried_record_bytes())));  // a rotation carries them
+      if (wal.active().id == before) KV_RETURN_IF_ERROR(wal.fail(wal.carry_records()));
+    }
+    if (!wal.records_durable) KV_RETURN_IF_ERROR(sync());
+  }
   uint64_t removed = 0;
   while (wal.segments.size() > 1 && wal.segments[1].first_index <= index + 1) {
     // Every entry of the oldest segment is below the next segment's first index.

@@ -1023,6 +1023,58 @@ BOOST_AUTO_TEST_CASE(missing_or_damaged_base_snapshot_refuses_a_rebuild_and_leav
   }
 }
 
+// Simulator seed 6632: a newer snapshot (200) taken, its WAL record durable, the old base file
+// (150) released; then a damaged WAL record before that snapshot record, and a power cut. The
+// salvage keeps the WAL up to the damage, so the surviving record names the released file,
+// and LMDB, distrusted, cannot give the newer record. The newer file beside it is adopted.
+BOOST_AUTO_TEST_CASE(a_salvage_that_lost_the_newer_snapshot_record_adopts_the_newer_snapshot_file) {
+  TempDir temp;
+  BootId boot("boot-1");
+  const uint64_t before = build_node_with_base_snapshot(temp);
+  {
+    Recovered recovered = recover_ok(temp);  // same boot: LMDB trusted
+    // A term, and entries past the applied index, before the newer snapshot's record: the
+    // damage lands among them (a salvage needs the metadata before the damage).
+    require_ok(recovered.wal->save_metadata(Metadata{2, 1}));
+    std::vector<Entry> entries;
+    for (uint64_t index = 201; index <= 210; ++index) entries.push_back(put_entry(index, 2));
+    require_ok(recovered.wal->append_batch(entries));
+    require_ok(recovered.wal->sync());
+    require_ok(recovered.store->save_entries(entries));
+    SnapshotDirectory directory(posix_env(), snapshots_dir(temp));
+    auto taken = take_snapshot(posix_env(), *recovered.store, directory, {Member{1, "a:1"}});
+    BOOST_REQUIRE_MESSAGE(taken.is_ok(), taken.status().to_string());
+    BOOST_REQUIRE_EQUAL(taken->header.index, 200u);
+    require_ok(recovered.wal->save_snapshot(SnapshotMetadata{200, 2, {Member{1, "a:1"}}}));
+    require_ok(recovered.wal->sync());
+    require_ok(directory.retain_newest(1));  // the old base is released once the newer record is durable
+  }
+  BOOST_REQUIRE(!posix_env().exists(base_snapshot_path(temp)));
+  WalRecordInfo record = locate(temp, 205);
+  const uint64_t payload = record.offset + wal_format::record_header_bytes;
+  damage(wal_dir(temp) + "/" + record.segment, payload + 5, payload + 6, 0x10);
+  boot.set("boot-2");  // a power cut: LMDB distrusted
+  Recovered recovered = recover_ok(temp, repairing_options());
+  const RecoveryReport& report = recovered.report;
+  BOOST_TEST(report.wal_damage.damaged);
+  BOOST_TEST(report.lmdb_rebuilt);
+  BOOST_TEST(contains(report.snapshot_adopted, "base snapshot 150"), report.snapshot_adopted);
+  BOOST_TEST(contains(report.snapshot_adopted, "newer complete snapshot 200"), report.snapshot_adopted);
+  BOOST_TEST(contains(report.summary(), report.snapshot_adopted), report.summary());
+  BOOST_TEST(report.snapshot_loaded);
+  BOOST_TEST(report.snapshot_index == 200u);
+  BOOST_TEST(report.repairing, "entries after the damage were lost: the node repairs");
+  BOOST_REQUIRE(recovered.state.snapshot.has_value());
+  BOOST_TEST(recovered.state.snapshot->last_included_index == 200u);
+  BOOST_TEST(recovered.wal->snapshot()->last_included_index == 200u, "the record is in the WAL again");
+  BOOST_TEST(hash_of(*recovered.store) == before, "the state at 200, from the adopted file");
+  // The next start, in the same boot, finds everything in place.
+  recovered = Recovered{};
+  Recovered again = recover_ok(temp, repairing_options());
+  BOOST_TEST(again.report.snapshot_adopted.empty(), again.report.snapshot_adopted);
+  BOOST_TEST(hash_of(*again.store) == before);
+}
+
 BOOST_AUTO_TEST_CASE(trusted_lmdb_behind_the_base_snapshot_gets_it_loaded) {
   TempDir temp;
   BootId boot("boot-1");

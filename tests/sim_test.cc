@@ -170,6 +170,7 @@ BOOST_AUTO_TEST_CASE(seeds_that_found_bugs_stay_green) {
       {4818, "the fault budget holds for the committed configuration, not only the latest"},
       {1599, "the fault budget counts a voter repairing until the end of its repair is durable"},
       {9506, "a learner is promoted only once its log holds the configuration that names it"},
+      {12662, "a WAL segment drop keeps durable copies of the term, vote and snapshot records"},
   };
   for (const auto& [seed, what] : found) {
     BOOST_TEST_CONTEXT("seed " << seed << ": " << what) {
