@@ -24,6 +24,20 @@ void log_line(const PersistenceConfig& config, const std::string& line) {
 caf::result<Frame, wal_writer_actor, store_indexer_actor, snapshotter_actor, SharedStore> on_recover(Self self, const PersistenceConfig& config) {
   auto start = self->clock().now();
   auto recovered = recover(*config.env, config.data_directory, config.recovery);
+  if (recovered.is_ok()) {
+    // The term is recorded before the entries it lets in (raft::Core asserts it): a log ahead
+    // of the recorded term means the record of this node's term and vote was lost (a WAL
+    // segment drop could lose it before 2026-12-06, after a power cut mid-rotation). Started,
+    // the node could vote twice in one term.
+    const RecoveredState& state = recovered->state;
+    if (state.last_term > state.metadata.current_term) {
+      recovered = Status::corruption(
+          "the log ends at index " + std::to_string(state.last_index) + " of term " + std::to_string(state.last_term) +
+          " but the recorded current term is " + std::to_string(state.metadata.current_term) +
+          ": the record of this node's term and vote was lost, and started it could vote twice in one term; "
+          "not started: replace this node (docs/OPERATIONS.md)");
+    }
+  }
   if (!recovered.is_ok()) {
     log_line(config, "recovery_coordinator: refusing to start " + config.data_directory + ": " +
                          recovered.status().to_string());

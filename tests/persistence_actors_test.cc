@@ -267,6 +267,25 @@ BOOST_AUTO_TEST_CASE(failed_fdatasync_stops_the_writer_and_acknowledges_nothing)
   BOOST_TEST(!after.is_ok());
 }
 
+BOOST_AUTO_TEST_CASE(a_log_ahead_of_the_recorded_term_refuses_start) {
+  // The state a WAL segment drop could leave before 2026-12-06 (simulator seed 12662): entries
+  // of a term whose record was lost. The raft core would assert; the coordinator refuses.
+  TempDir dir;
+  {
+    Node node(dir.path());
+    BOOST_REQUIRE_MESSAGE(node.status.is_ok(), node.status.to_string());
+    BOOST_REQUIRE(node.persistence->persist_metadata(Metadata{3, 2}).is_ok());
+    BOOST_REQUIRE(node.persistence->persist_entries(make_entries(1, 10, 5)).is_ok());
+  }
+  Node refused(dir.path());
+  BOOST_REQUIRE(!refused.status.is_ok());
+  BOOST_TEST((refused.status.code() == Code::corruption), refused.status.to_string());
+  const std::string message = refused.status.message();
+  BOOST_TEST(message.find("index 10 of term 5") != std::string::npos, message);
+  BOOST_TEST(message.find("recorded current term is 3") != std::string::npos, message);
+  BOOST_TEST(message.find("replace this node") != std::string::npos, message);
+}
+
 BOOST_AUTO_TEST_CASE(corruption_refuses_start_naming_file_and_offset) {
   TempDir dir;
   {
