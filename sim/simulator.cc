@@ -1049,9 +1049,17 @@ void Simulator::take(const Candidate& candidate) {
     case step_fault: {
       retire_removed();
       for (uint64_t id : refused_) {
-        if (!node(id).up()) continue;
+        // Down until removed: a restart or crash scheduled before it refused (it may have
+        // crashed since) is dropped too, or the step stays due and the run never ends (seed
+        // 24564: a refused node crashed, and its restart came due).
+        if (!node(id).up()) {
+          restart_at_[id - 1] = 0;
+          crash_at_[id - 1] = 0;
+          continue;
+        }
         power_off(id, false, false);
         restart_at_[id - 1] = 0;
+        crash_at_[id - 1] = 0;
         trace("node " + std::to_string(id) + " stopped itself after refusing (its data was wiped): down until removed");
       }
       for (uint64_t id : active_ids()) {
@@ -1171,6 +1179,8 @@ SimResult Simulator::run() {
   std::vector<Candidate> candidates;
   bool final_reads_started = false;
   uint64_t settled_at_ns = 0;
+  uint64_t instant_ns = now_ns_;
+  uint64_t steps_at_instant = 0;
   while (now_ns_ < settle_end_ns) {
     if (controller_ != nullptr && faults_active_) {
       controller_->act(*this);
@@ -1206,6 +1216,16 @@ SimResult Simulator::run() {
       // Raised in the simulator's own code; failed_assertions_ already holds it.
     }
     ++result_.steps;
+    // (Not at 0 ms, where every node starts at once: a run stopped there cannot stop its nodes.)
+    if (now_ns_ != instant_ns) {
+      instant_ns = now_ns_;
+      steps_at_instant = 0;
+    } else if (++steps_at_instant > options_.steps_at_one_instant_max && now_ns_ > 0) {
+      add_violations({"livelock: " + std::to_string(steps_at_instant) + " steps at " + std::to_string(now_ns_ / ms) +
+                      " ms without virtual time advancing (bound " + std::to_string(options_.steps_at_one_instant_max) +
+                      ", run stopped here)"});
+      break;
+    }
     if (network_.in_flight() > options_.packets_in_flight_max) {
       // Bounded by what the nodes may have outstanding; beyond it messages are multiplying
       // (each answer sending more than one message), and the run would not end.

@@ -60,6 +60,10 @@ struct SimOptions {
   // A run stops with a violation ("message storm") once more packets than this are in
   // flight: bounded by what the nodes may have outstanding, beyond it messages multiply.
   size_t packets_in_flight_max = 20000;
+  // A run stops with a violation ("livelock") once this many steps ran without virtual time
+  // advancing: a simulator or node bug that keeps some step due forever (seed 24564 once did).
+  // Healthy runs take a few hundred steps at one instant at most.
+  uint64_t steps_at_one_instant_max = 1000000;
   std::string work_directory;         // real directory for the nodes' LMDB; empty: a temp dir
   bool trace = false;                 // print one line per fault and node event to stderr
   // The clients' operations, in percent (sum 100), and value size (0: short unique values).

@@ -171,6 +171,8 @@ BOOST_AUTO_TEST_CASE(seeds_that_found_bugs_stay_green) {
       {1599, "the fault budget counts a voter repairing until the end of its repair is durable"},
       {9506, "a learner is promoted only once its log holds the configuration that names it"},
       {12662, "a WAL segment drop keeps durable copies of the term, vote and snapshot records"},
+      {20541, "a snapshot before the WAL's retained log discards a log of an older term"},
+      {24564, "a node that refused to take part stays down: no restart of it stays due"},
   };
   for (const auto& [seed, what] : found) {
     BOOST_TEST_CONTEXT("seed " << seed << ": " << what) {
@@ -203,6 +205,28 @@ BOOST_AUTO_TEST_CASE(a_message_storm_stops_the_run_with_a_violation) {
   }
   BOOST_TEST(named, violations);
   BOOST_TEST(stormy.steps < healthy.steps);  // stopped, not run to its end
+}
+
+// The livelock guard: a run in which some step stays due without virtual time advancing stops
+// with a violation naming it (seed 24564 once ran forever so: a refused node's restart stayed
+// due). A bound below the steps a healthy run takes at one instant trips it.
+BOOST_AUTO_TEST_CASE(steps_without_virtual_time_advancing_stop_the_run_with_a_violation) {
+  SimOptions options;
+  options.seed = 1;
+  const SimResult healthy = run_simulation(options);
+  BOOST_TEST_REQUIRE(healthy.ok(), describe(healthy));
+  options.steps_at_one_instant_max = 25;  // seed 1 takes up to 29 steps at one instant after 0 ms
+  const SimResult stuck = run_simulation(options);
+  BOOST_TEST(!stuck.ok());
+  std::string violations;
+  bool named = false;
+  for (const std::string& violation : stuck.violations) {
+    violations += violation + "\n";
+    named = named || (violation.find(" ms: livelock: 26 steps at ") != std::string::npos &&
+                      violation.find("(bound 25, run stopped here)") != std::string::npos);
+  }
+  BOOST_TEST(named, violations);
+  BOOST_TEST(stuck.steps < healthy.steps);
 }
 
 // The Redis gateway's INCR is one entry applied by the state machine with the client's

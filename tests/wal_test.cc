@@ -417,6 +417,41 @@ BOOST_AUTO_TEST_CASE(metadata_and_snapshot_survive_a_drop_after_a_crash_that_los
   BOOST_TEST((*wal->snapshot() == snapshot));
 }
 
+// Simulator seed 20541: a follower whose WAL had dropped the segments up to its first entry
+// installed a leader's snapshot ending just before it, in a newer term. The entry could not be
+// compared, and was kept: a log of term 24 after a snapshot of term 25.
+BOOST_AUTO_TEST_CASE(a_snapshot_before_the_retained_log_discards_it_when_the_log_has_an_older_term) {
+  for (uint64_t snapshot_term : {25u, 24u}) {
+    BOOST_TEST_CONTEXT("snapshot term " << snapshot_term) {
+      TempDir temp;
+      uint64_t first = 0;
+      {
+        auto wal = open_wal(wal_dir(temp), small_segments());
+        require_ok(wal->save_metadata(Metadata{25, 0}));
+        append_all(*wal, make_entries(1, 100, 24, 100));
+        require_ok(wal->sync());
+        auto removed = wal->drop_segments_through(50);
+        BOOST_REQUIRE(removed.is_ok() && removed.value() > 0);
+        first = wal->first_index();
+        BOOST_REQUIRE(first > 2u);
+        require_ok(wal->save_snapshot(SnapshotMetadata{first - 2, snapshot_term, {}}));
+        require_ok(wal->sync());
+        if (snapshot_term == 25) {
+          // Entry `first` (term 24) cannot follow an entry of term 25: the whole log goes (§7).
+          BOOST_TEST(wal->first_index() == first - 1);
+          BOOST_TEST(wal->last_index() == first - 2);
+        } else {
+          BOOST_TEST(wal->first_index() == first, "an entry of the snapshot's term or later continues it");
+          BOOST_TEST(wal->last_index() == 100u);
+        }
+      }
+      auto wal = open_wal(wal_dir(temp), small_segments());
+      BOOST_TEST(wal->first_index() == (snapshot_term == 25 ? first - 1 : first));
+      BOOST_TEST(wal->last_index() == (snapshot_term == 25 ? first - 2 : 100u));
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(snapshot_metadata_round_trips) {
   TempDir temp;
   std::vector<Entry> entries = make_entries(1, 10, 2);
