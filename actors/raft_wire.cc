@@ -111,6 +111,8 @@ Status read_raft_message(schema::RaftMessage::Reader in, raft::Message* message)
   message->chunk_data.assign(chunk_data.begin(), chunk_data.end());
   message->chunk_error = in.getChunkError();
   message->chunk_round = in.getChunkRound();
+  message->sequence = in.getSequence();
+  message->incarnation = in.getIncarnation();
   message->leadership_transfer = in.getLeadershipTransfer();
   message->configuration = get_members(in.getConfiguration());
   message->probation_counted = in.getProbationCounted();
@@ -155,6 +157,8 @@ std::vector<uint8_t> encode_raft_message(const raft::Message& message, const std
     if (!message.chunk_data.empty()) out.setChunkData(kj::arrayPtr(message.chunk_data.data(), message.chunk_data.size()));
     out.setChunkError(message.chunk_error);
     out.setChunkRound(message.chunk_round);
+    out.setSequence(message.sequence);
+    out.setIncarnation(message.incarnation);
     out.setLeadershipTransfer(message.leadership_transfer);
     out.setProbationCounted(message.probation_counted);
     // Left null (read back as empty) unless it is an installSnapshot's or probationAnswer's.

@@ -65,7 +65,7 @@ struct Config {
   // last election timeout.
   uint64_t promote_lag_max = 1000;
 
-  uint64_t random_seed = 1;        // election timeouts; derive it from the node's seed
+  uint64_t random_seed = 1;        // election timeouts and the incarnation; a new one at each start
 
   PlantedBug planted_bug = PlantedBug::none;  // tests only (see PlantedBug)
 };

@@ -36,6 +36,7 @@ Core::Core(Config config, RecoveredState recovered) : config_(std::move(config))
 
   metadata_ = durable_metadata_ = handed_metadata_ = recovered.metadata;
   repair_term_ = metadata_.current_term;
+  incarnation_ = SplitMix64(config_.random_seed ^ 0x1ca4'7a71'0e00'0000ULL).next() | 1;
   // Everything recovery found is on disk already.
   durable_index_ = log_.last_index();
   unstable_from_ = log_.last_index() + 1;

@@ -403,6 +403,10 @@ class Core {
   // Repair (maybe_end_repair): the term this node recovered in. Leaders of it or earlier may
   // still hold acknowledgements of entries it lost; a leader of a later term holds none.
   uint64_t repair_term_ = 0;
+  // This life's number, drawn at construction from Config::random_seed (which differs per start:
+  // random in a process, drawn by the simulator per start); never 0. Append answers carry it
+  // (Progress::fence).
+  uint64_t incarnation_ = 0;
 };
 
 }  // namespace keyval::raft

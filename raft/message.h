@@ -79,6 +79,14 @@ struct Message {
   // append_entries and its response: the leader's ReadIndex round (§6.4), echoed back.
   uint64_t read_context = 0;
 
+  // Stale answers from a follower's earlier life (docs/PERSISTENCE.md, "Corruption repaired
+  // from peers"). append_entries and install_snapshot: sequence numbers the leader's requests
+  // to this follower (Progress::sequence_sent), and incarnation names the follower incarnation
+  // the leader heard a repairing answer from (0: none). append_entries_response: sequence
+  // echoes the request's, and incarnation is the sender's own, a number drawn at each start.
+  uint64_t sequence = 0;
+  uint64_t incarnation = 0;
+
   // install_snapshot (also uses leader_commit), snapshot_chunk, snapshot_chunk_response: the
   // snapshot's last included index and its term. An append_entries_response that answers an
   // installed snapshot names it too (the leader reads only match_index; the simulator uses it

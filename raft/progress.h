@@ -43,6 +43,17 @@ class Progress {
   uint64_t regressed_to = 0;
   uint64_t regressions = 0;
 
+  // Answers from a follower's earlier life. Requests to it are numbered (sequence_sent, the
+  // last one sent). When a repairing answer comes from an incarnation other than
+  // fenced_incarnation, that one becomes fenced_incarnation and fence the last number sent:
+  // every request an earlier incarnation answered was sent by then, so a success from another
+  // incarnation answering a request numbered at most fence is stale (a promise its WAL may no
+  // longer keep) and is ignored. Requests carry fenced_incarnation, so the follower ends its
+  // repair only once the fence is in place (Core::maybe_end_repair).
+  uint64_t sequence_sent = 0;
+  uint64_t fence = 0;
+  uint64_t fenced_incarnation = 0;
+
   // May the leader send an AppendEntries now, given the in-flight bounds?
   bool paused(uint32_t inflight_max, uint64_t inflight_bytes_max) const;
   // Records an AppendEntries carrying entries through `last_index` (`bytes` of payload).

@@ -94,6 +94,8 @@ void Core::send_append(uint64_t peer, bool send_if_empty) {
     progress.commit_sent = std::max(progress.commit_sent, commit_index_);
     request.read_context = read_context_;
     request.match_index = progress.replicated_index();  // what we count it for (maybe_end_repair)
+    request.sequence = ++progress.sequence_sent;
+    request.incarnation = progress.fenced_incarnation;
     uint64_t bytes = 0;
     for (const Entry& entry : request.entries) bytes += entry.payload().size();
     const uint64_t last_index = request.entries.empty() ? request.prev_log_index : request.entries.back().index;
@@ -128,6 +130,8 @@ void Core::send_heartbeat(uint64_t peer) {
   progress.commit_sent = std::max(progress.commit_sent, commit_index_);
   heartbeat.read_context = read_context_;
   heartbeat.match_index = known;  // what we count it for (maybe_end_repair)
+  heartbeat.sequence = ++progress.sequence_sent;
+  heartbeat.incarnation = progress.fenced_incarnation;
   send(std::move(heartbeat));
 }
 
@@ -143,6 +147,8 @@ void Core::send_snapshot(uint64_t peer) {
   request.snapshot_term = snapshot_term_;
   request.leader_commit = commit_index_;
   request.configuration = base_configuration_;  // the configuration as of snapshot_index_
+  request.sequence = ++progress.sequence_sent;
+  request.incarnation = progress.fenced_incarnation;
   progress.become_snapshot(snapshot_index_);
   send(std::move(request));
 }
@@ -165,6 +171,8 @@ Message Core::append_response_to(const Message& message) const {
   response.to = message.from;
   response.term = metadata_.current_term;
   response.read_context = message.read_context;
+  response.sequence = message.sequence;
+  response.incarnation = incarnation_;
   return response;
 }
 
@@ -217,8 +225,12 @@ void Core::maybe_end_repair(const Message& message, uint64_t matched_index) {
   // it hears where our log ends, which every success of ours says while repairing): stay
   // until the log reaches what it counts us for (its append says) and what we knew we held. A
   // leader of a later term holds none of them.
+  // And the leader must have heard a repairing answer from this life of ours (the request names
+  // our incarnation): until then a success we sent before the restart, still in flight, could
+  // make it count the lost entries again (Progress::fence; simulator seed 20741).
   if (message.term <= repair_term_ &&
-      (message.match_index > log_.last_index() || log_.last_index() < metadata_.repair_last_index)) {
+      (message.incarnation != incarnation_ || message.match_index > log_.last_index() ||
+       log_.last_index() < metadata_.repair_last_index)) {
     return;
   }
   metadata_.repairing = false;
@@ -308,6 +320,16 @@ void Core::handle_append_response(const Message& message) {
   auto found = progress_.find(message.from);
   if (found == progress_.end()) return;  // no longer a member
   Progress& progress = found->second;
+  // A repairing follower's success says where its log ends now (conflict_index): fence off the
+  // successes of its earlier lives still in flight (Progress::fence) before anything counts.
+  const bool repairing_answer = message.success && message.conflict_term == 0 && message.conflict_index > 0;
+  if (repairing_answer && message.incarnation != 0 && message.incarnation != progress.fenced_incarnation) {
+    progress.fenced_incarnation = message.incarnation;
+    progress.fence = progress.sequence_sent;
+  } else if (message.success && progress.fence > 0 && message.incarnation != progress.fenced_incarnation &&
+             message.sequence <= progress.fence) {
+    return;  // sent by an earlier life of the follower, before it lost what it promised
+  }
   progress.recent_active = true;
   progress.ticks_since_heard = 0;
   progress.read_context_acked = std::max(progress.read_context_acked, message.read_context);

@@ -112,4 +112,12 @@ struct RaftMessage {
   # appendEntries: the entries, each as its frame (storage/entry_frame.h: the bytes the leader
   # wrote to its WAL, with their CRC32C), checked by the receiver. Replaced `entries` (KVPEER04).
   frames @29 :List(Data);
+
+  # appendEntries, installSnapshot: the leader's sequence number of this request to this
+  # follower, and the follower incarnation it heard a repairing answer from (0: none).
+  # appendEntriesResponse: the request's sequence, echoed, and the sender's own incarnation
+  # (drawn at each start). A leader ignores successes from an earlier incarnation that answer
+  # requests sent before it heard the repairing one (raft/replication.cc).
+  sequence @30 :UInt64;
+  incarnation @31 :UInt64;
 }

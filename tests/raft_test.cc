@@ -282,15 +282,19 @@ class Cluster {
   // "Corruption repaired from peers"): the synced log cut after `keep_through`, the node
   // repairing. Its state machine starts again from empty, as after an LMDB rebuilt from a WAL
   // without snapshot (tests of this kind take no snapshot).
-  void restart_repairing(uint64_t id, uint64_t keep_through) {
+  // `knows_it_held`: whether recovery could tell how far the log reached before the damage
+  // (records after it readable) or not (the damage took the last records: it knows only
+  // keep_through). A new life draws a new incarnation (Config::random_seed), as a process does.
+  void restart_repairing(uint64_t id, uint64_t keep_through, bool knows_it_held = true) {
     Disk& d = disk(id);
     BOOST_REQUIRE(d.snapshot.index == 0 && d.synced_start.index == 0);
     const uint64_t last = d.synced_log.size();
     d.synced_metadata.repairing = true;
-    d.synced_metadata.repair_last_index = last;
+    d.synced_metadata.repair_last_index = knows_it_held ? last : keep_through;
     if (keep_through < last) d.synced_log.resize(keep_through);
     applied_[id].clear();
     applied_position_[id] = SnapshotRef{};
+    configs_[id - 1].random_seed += 7919;
     restart(id);
   }
 
@@ -2605,6 +2609,49 @@ BOOST_AUTO_TEST_CASE(repairing_node_leaves_repair_only_once_it_matches_a_leader_
   BOOST_REQUIRE(leader != 0u);
   BOOST_TEST(!cluster.node(2).in_repair());
   BOOST_TEST(commits(cluster, leader, "after"));
+}
+
+// Simulator seed 20741: a follower acknowledged entry g, then lost it with the last record of
+// its WAL, and restarted repairing, knowing only the log before g. Its success for g, sent
+// before the crash, was still in flight. Once it has left its repair, that success must not
+// make the leader count it for g again (Progress::fence), and it leaves its repair only after
+// the leader heard from its new life.
+BOOST_AUTO_TEST_CASE(a_success_from_before_a_repairing_restart_does_not_count_again) {
+  Cluster cluster(3);
+  BOOST_REQUIRE(cluster.elect(1));
+  for (int i = 0; i < 3; ++i) BOOST_REQUIRE(commits(cluster, 1, "w" + std::to_string(i)));
+  std::vector<Message> held;
+  cluster.drop_if = [&](const Message& m) {
+    if (m.from != 3 || m.type != MessageType::append_entries_response || !m.success) return false;
+    held.push_back(m);  // node 3's acknowledgements stay in flight
+    return true;
+  };
+  const ProposeResult g = cluster.propose(1, "g");
+  BOOST_REQUIRE(g.accepted);
+  cluster.settle();
+  BOOST_REQUIRE(cluster.node(3).log().last_index() >= g.index);
+  BOOST_REQUIRE(!held.empty() && held.back().match_index >= g.index);
+  const Message stale = held.back();
+  cluster.drop_if = nullptr;
+  cluster.restart_repairing(3, g.index - 1, /*knows_it_held=*/false);
+  BOOST_REQUIRE(cluster.node(3).in_repair());
+  bool left = false;
+  for (int round = 0; round < 10 && !left; ++round) {
+    cluster.tick(1);
+    while (!left && cluster.deliver_next()) {
+      if (cluster.node(3).in_repair()) continue;
+      left = true;
+      BOOST_TEST(cluster.node(1).progress(3)->fenced_incarnation != 0u, "the leader heard the new life first");
+      cluster.node(1).step(stale);  // the old success arrives now
+      cluster.process(1);
+      BOOST_TEST(cluster.node(1).progress(3)->replicated_index() <= cluster.node(3).log().last_index(),
+                 "counted for " << cluster.node(1).progress(3)->replicated_index() << ", holds through "
+                                << cluster.node(3).log().last_index());
+    }
+  }
+  BOOST_TEST(left);
+  cluster.settle();
+  BOOST_TEST(commits(cluster, 1, "after"));
 }
 
 BOOST_AUTO_TEST_CASE(leader_counts_a_repairing_follower_only_for_what_it_holds) {
