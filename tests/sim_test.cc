@@ -4,10 +4,10 @@
 // Method: run_simulation() in process, and the keyval binary (`keyval sim`) as a child.
 // Restart-cycle scenarios (`keyval sim --scenario`) go through the binary too.
 #define BOOST_TEST_MODULE sim_test
-#include <functional>
 #include <boost/test/unit_test.hpp>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 #include <string>
