@@ -176,6 +176,7 @@ BOOST_AUTO_TEST_CASE(seeds_that_found_bugs_stay_green) {
       {24564, "a node that refused to take part stays down: no restart of it stays due"},
       {20741, "a success sent before a repairing restart does not count after the repair"},
       {25402, "a success sent before a repairing restart does not count after the repair"},
+      {18521, "a client's request is delivered at most once, as on its TCP connection"},
   };
   for (const auto& [seed, what] : found) {
     BOOST_TEST_CONTEXT("seed " << seed << ": " << what) {
