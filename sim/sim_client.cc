@@ -257,6 +257,10 @@ void SimClient::on_response(uint64_t now_ns, uint64_t call, const ClientResponse
   if (response.leader_hint != 0) leader_guess_ = response.leader_hint;
   // A simulated client reaches every node: a hint is reachable when it names another node.
   const bool hint_reachable = response.leader_hint != 0 && response.leader_hint != op_->target;
+  // Only the attempt in flight moves the operation on, as in KvClient: an earlier attempt was
+  // either answered already or given up on as possibly applied (on_no_answer). Its late "ok"
+  // still ends the operation: the write took effect.
+  if (call != op_->current_call && response.status != ClientStatus::ok) return;
   const Decision decision = op_->policy.on_answer(response, hint_reachable);
   switch (decision.kind) {
     case Decision::done: return finish_ok(now_ns, response);

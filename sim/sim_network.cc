@@ -16,12 +16,14 @@ void SimNetwork::send(uint64_t now_ns, Packet packet) {
     ++dropped_;
     return;
   }
-  // A client's request travels on its own TCP connection, which delivers it at most once: only
-  // peer messages are duplicated (seed 18521: a duplicated put, delivered after the first copy
-  // was answered "no leader", was proposed, while its client had recorded a definite failure).
-  // The draw is made for every packet, so the random stream, and every other run, is unchanged.
+  // A client's request and its answer travel on the client's TCP connection, which delivers
+  // each at most once: only peer messages are duplicated. Seed 18521: a duplicated put,
+  // delivered after the first copy was answered "no leader", was proposed while its client had
+  // recorded a definite failure; seed 4618: a duplicated "not the leader" answer moved a client
+  // on from the attempt that had just reached the leader. The draw is made for every packet, so
+  // the random stream, and every run without such a duplicate, is unchanged.
   const bool duplicate = chance(random_, faults_.duplicate);
-  const int copies = duplicate && packet.kind != Packet::client_request ? 2 : 1;
+  const int copies = duplicate && packet.kind == Packet::raft ? 2 : 1;
   uint64_t extra_ns = 0;
   if (packet.kind == Packet::raft && !extra_delay_ns_.empty()) {
     for (auto link : {std::make_pair(packet.from, packet.to), std::make_pair(uint64_t{0}, uint64_t{0})}) {

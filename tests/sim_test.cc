@@ -177,6 +177,7 @@ BOOST_AUTO_TEST_CASE(seeds_that_found_bugs_stay_green) {
       {20741, "a success sent before a repairing restart does not count after the repair"},
       {25402, "a success sent before a repairing restart does not count after the repair"},
       {18521, "a client's request is delivered at most once, as on its TCP connection"},
+      {4618, "only the attempt in flight moves a client on (an answer is delivered at most once)"},
   };
   for (const auto& [seed, what] : found) {
     BOOST_TEST_CONTEXT("seed " << seed << ": " << what) {
