@@ -24,6 +24,7 @@ struct WalWriterState {
   WalWriterConfig config;
   std::vector<Waiter> waiting;    // answered at the next group commit
   std::vector<Record> to_index;   // handed to the indexer once durable
+  bool to_index_has_snapshot = false;  // to_index holds a snapshot record (after_group)
   uint64_t queued_bytes = 0;
   bool sync_scheduled = false;
   bool index_scheduled = false;  // an index_atom to itself is on its way
@@ -52,6 +53,7 @@ void fail_stop(Self self, const std::string& what, const Status& status) {
   for (Waiter& waiter : state.waiting) waiter.promise.deliver(to_error(state.failure));
   state.waiting.clear();
   state.to_index.clear();
+  state.to_index_has_snapshot = false;
 }
 
 // Checks the indices of a batch before anything is appended, so a bad request leaves no trace.
@@ -139,7 +141,10 @@ caf::result<uint64_t> on_persist(Self self, Frame& frame) {
     }
     state.config.metrics->wal_written_bytes.add(bytes);
   }
-  for (Record& record : *records) state.to_index.push_back(std::move(record));
+  for (Record& record : *records) {
+    state.to_index_has_snapshot = state.to_index_has_snapshot || record.type == EntryType::snapshot;
+    state.to_index.push_back(std::move(record));
+  }
   auto promise = self->make_response_promise<uint64_t>();
   state.waiting.push_back(Waiter{promise, reply_index});
   if (!state.sync_scheduled) {
@@ -163,6 +168,7 @@ void hand_to_indexer(Self self) {
   if (state.to_index.empty()) return;
   Frame frame{encode_record_batch(state.to_index)};
   state.to_index.clear();
+  state.to_index_has_snapshot = false;
   self->request(state.indexer, caf::infinite, index_atom_v, std::move(frame))
       .then(
           [self](uint64_t lmdb_durable_index) {
@@ -181,9 +187,7 @@ void hand_to_indexer(Self self) {
 void after_group(Self self) {
   auto& state = self->state;
   if (state.to_index.empty()) return;
-  const bool snapshot = std::any_of(state.to_index.begin(), state.to_index.end(),
-                                    [](const Record& record) { return record.type == EntryType::snapshot; });
-  if (snapshot || state.to_index.size() >= state.config.index_batch_records ||
+  if (state.to_index_has_snapshot || state.to_index.size() >= state.config.index_batch_records ||
       state.config.index_delay.count() <= 0) {
     return hand_to_indexer(self);
   }

@@ -334,8 +334,7 @@ void Core::handle_append_response(const Message& message) {
   progress.ticks_since_heard = 0;
   progress.read_context_acked = std::max(progress.read_context_acked, message.read_context);
   release_reads();
-  if (message.success && message.conflict_term == 0 && message.conflict_index > 0 &&
-      progress.mode != Progress::Mode::snapshot && progress.regress(message.conflict_index - 1)) {
+  if (repairing_answer && progress.mode != Progress::Mode::snapshot && progress.regress(message.conflict_index - 1)) {
     // A repairing follower's log ends below what it acknowledged before (a damaged WAL):
     // replicate from its end, counting it only for what it holds (maybe_commit).
     send_append(message.from, true);
