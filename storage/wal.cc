@@ -962,6 +962,17 @@ Status Wal::save_snapshot(const SnapshotMetadata& snapshot) {
   KV_RETURN_IF_ERROR(wal.append_record(EntryType::snapshot, snapshot.last_included_index,
                                        snapshot.last_included_term, payload.data(), payload.size()));
   KV_RETURN_IF_ERROR(wal.fail(wal.apply_snapshot(snapshot)));
+  if (wal.last_index() + 1 < wal.active().first_index) {
+    // The snapshot discarded the log, and the next entry goes below the index the active
+    // segment's header names. Once the older segments are dropped, a replay starts from that
+    // header, and the snapshot record alone cannot say the log went (nothing before it in the
+    // segment to compare): a truncate record says it (apply_truncate moves the first index
+    // back). Simulator seed 27818. A rotation instead starts a segment at the right index.
+    KV_RETURN_IF_ERROR(wal.maybe_rotate(record_bytes(0)));
+    if (wal.last_index() + 1 < wal.active().first_index) {
+      KV_RETURN_IF_ERROR(wal.append_record(EntryType::truncate, wal.last_index(), 0, nullptr, 0));
+    }
+  }
   wal.synced_index = std::min(wal.synced_index, wal.last_index());
   return Status::ok();
 }

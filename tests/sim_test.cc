@@ -178,6 +178,7 @@ BOOST_AUTO_TEST_CASE(seeds_that_found_bugs_stay_green) {
       {25402, "a success sent before a repairing restart does not count after the repair"},
       {18521, "a client's request is delivered at most once, as on its TCP connection"},
       {4618, "only the attempt in flight moves a client on (an answer is delivered at most once)"},
+      {27818, "a log a snapshot discarded below the active segment's first index is replayed so after a drop"},
   };
   for (const auto& [seed, what] : found) {
     BOOST_TEST_CONTEXT("seed " << seed << ": " << what) {

@@ -452,6 +452,51 @@ BOOST_AUTO_TEST_CASE(a_snapshot_before_the_retained_log_discards_it_when_the_log
   }
 }
 
+// Simulator seed 27818: a rotation left the active segment with no entries and a header saying
+// the log goes on at 44; a snapshot at 42 of a newer term then discarded the log (the WAL's next
+// entry is 43, still in that segment). Once a checkpoint dropped the older segments, a replay
+// started from that header could not learn the discard from the snapshot record alone (with no
+// entry before it in the segment, nothing to compare), and the node saw damage that was not
+// there ("seal says the log ends at index 42, but the records before it end at 43") and
+// repaired from its peers, losing its vote while it did.
+BOOST_AUTO_TEST_CASE(a_log_discarded_below_the_active_segments_first_index_survives_dropping_the_older_segments) {
+  TempDir temp;
+  WalOptions options;
+  options.segment_bytes = 64 * kibibyte;  // room for a seal's block of padding and ten entries
+  uint64_t segment_first = 0;
+  {
+    auto wal = open_wal(wal_dir(temp), options);
+    require_ok(wal->save_metadata(Metadata{2, 0}));
+    append_all(*wal, make_entries(1, 40, 1, 100));
+    require_ok(wal->sync());
+    // Rotate with no entry after it: the new active segment starts at 41 and holds only records.
+    const uint64_t segments = wal->segment_count();
+    while (wal->segment_count() == segments) require_ok(wal->save_metadata(Metadata{2, 0}));
+    segment_first = wal->last_index() + 1;
+    BOOST_REQUIRE(segment_first == 41u);
+    // Entry 30 has term 1, the snapshot term 2: the whole log goes, the next entry is 31.
+    require_ok(wal->save_snapshot(SnapshotMetadata{30, 2, {}}));
+    BOOST_TEST(wal->first_index() == 31u);
+    BOOST_TEST(wal->last_index() == 30u);
+    append_all(*wal, make_entries(31, 10, 2, 100));
+    require_ok(wal->sync());
+    BOOST_REQUIRE(wal->segment_count() == segments + 1);
+    // A checkpoint at 40 drops every segment before the one that starts at 41.
+    auto removed = wal->drop_segments_through(40);
+    BOOST_REQUIRE(removed.is_ok());
+    BOOST_REQUIRE(removed.value() == segments);
+    BOOST_REQUIRE(wal->segment_count() == 1u);
+  }
+  auto reopened = Wal::open(posix_env(), wal_dir(temp), options);
+  BOOST_REQUIRE_MESSAGE(reopened.is_ok(), reopened.status().to_string());
+  Wal& wal = *reopened.value();
+  BOOST_TEST(wal.first_index() == 31u);
+  BOOST_TEST(wal.last_index() == 40u);
+  BOOST_TEST_REQUIRE(wal.snapshot().has_value());
+  BOOST_TEST(wal.snapshot()->last_included_index == 30u);
+  check_entries(wal, make_entries(31, 10, 2, 100));
+}
+
 BOOST_AUTO_TEST_CASE(snapshot_metadata_round_trips) {
   TempDir temp;
   std::vector<Entry> entries = make_entries(1, 10, 2);
