@@ -201,7 +201,7 @@ Result<CommandResult> KvStateMachine::apply_entry(KvWriter& writer, const Entry&
 }
 
 Result<CommandResult> KvStateMachine::apply_with_session(KvWriter& writer, const Command& command, uint64_t index) {
-  std::string client = "client " + std::to_string(command.client_id);
+  auto client = [&command] { return "client " + std::to_string(command.client_id); };
   KV_ASSIGN_OR_RETURN(std::optional<Session> session, load_session(writer, command.client_id));
   if (session && command.sequence == session->sequence) {
     // A retry: answered with the first result; the session counts as used again.
@@ -210,12 +210,12 @@ Result<CommandResult> KvStateMachine::apply_with_session(KvWriter& writer, const
   }
   if (session && command.sequence < session->sequence) {
     return refused(CommandStatus::stale_request, index,
-                   client + " sequence " + std::to_string(command.sequence) + " is stale: sequence " +
+                   client() + " sequence " + std::to_string(command.sequence) + " is stale: sequence " +
                        std::to_string(session->sequence) + " was already applied");
   }
   if (!session && command.sequence != 1) {
     return refused(CommandStatus::session_expired, index,
-                   client + " has no session (expired or never started) and sent sequence " +
+                   client() + " has no session (expired or never started) and sent sequence " +
                        std::to_string(command.sequence) + "; a new session starts at sequence 1");
   }
   KV_ASSIGN_OR_RETURN(CommandResult result, execute(writer, command, index));

@@ -688,15 +688,45 @@ class Store::Impl::KvTransaction final : public KvWriter {
   }
 
   Status save_session(uint64_t client_id, const StoredSession& session) override {
-    KV_RETURN_IF_ERROR(erase_session(client_id));  // drops its old place in session_order
+    // The row is replaced in place (a put overwrites); only its place in session_order moves,
+    // found from the first 8 bytes of the row it replaces, read without copying the row.
     IndexKey key = encode_index_key(client_id);
-    std::vector<uint8_t> value(index_key_bytes);
+    MDB_val key_val = as_val(key.data(), key.size());
+    auto what = [client_id] { return "client " + std::to_string(client_id); };
+    std::optional<uint64_t> old_last_used;
+    if (!impl_.sessions_missing) {
+      MDB_val old;
+      const int rc = mdb_get(txn_, impl_.sessions, &key_val, &old);
+      if (rc != 0 && rc != MDB_NOTFOUND) return lmdb_status(rc, "get " + impl_.where("sessions", what()));
+      if (rc == 0) {
+        if (old.mv_size < index_key_bytes) {
+          return Status::corruption(impl_.where("sessions", what()) + ": value has " + std::to_string(old.mv_size) +
+                                    " bytes, fewer than the " + std::to_string(index_key_bytes) + " of its index");
+        }
+        old_last_used = load_big_endian(static_cast<const uint8_t*>(old.mv_data));
+      }
+    }
+    if (old_last_used && *old_last_used != session.last_used_index) {
+      SessionOrderKey order = encode_session_order_key(*old_last_used, client_id);
+      MDB_val order_val = as_val(order.data(), order.size());
+      const int rc = mdb_del(txn_, impl_.session_order, &order_val, nullptr);
+      // The two rows change together; one without the other is damage, not a crash.
+      if (rc == MDB_NOTFOUND) return Status::corruption(impl_.where("session_order", what()) + ": order key missing");
+      if (rc != 0) return lmdb_status(rc, "delete " + impl_.where("session_order", what()));
+    }
+    std::vector<uint8_t> value(index_key_bytes + session.record.size());
     store_big_endian(value.data(), session.last_used_index);
-    value.insert(value.end(), session.record.begin(), session.record.end());
-    std::string what = "client " + std::to_string(client_id);
-    KV_RETURN_IF_ERROR(put_raw(impl_.sessions, as_val(key.data(), key.size()), value, "sessions", what));
+    std::copy(session.record.begin(), session.record.end(), value.begin() + index_key_bytes);
+    MDB_val value_val = as_val(value.data(), value.size());
+    int rc = mdb_put(txn_, impl_.sessions, &key_val, &value_val, 0);
+    if (rc != 0) return lmdb_status(rc, "put " + impl_.where("sessions", what()));
+    if (old_last_used && *old_last_used == session.last_used_index) return Status::ok();  // its place stays
     SessionOrderKey order = encode_session_order_key(session.last_used_index, client_id);
-    return put_raw(impl_.session_order, as_val(order.data(), order.size()), {}, "session_order", what);
+    MDB_val order_val = as_val(order.data(), order.size());
+    MDB_val empty{0, nullptr};
+    rc = mdb_put(txn_, impl_.session_order, &order_val, &empty, 0);
+    if (rc != 0) return lmdb_status(rc, "put " + impl_.where("session_order", what()));
+    return Status::ok();
   }
 
   Status erase_session(uint64_t client_id) override {
