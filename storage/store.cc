@@ -674,16 +674,12 @@ class Store::Impl::KvTransaction final : public KvWriter {
   Result<std::optional<StoredSession>> load_session(uint64_t client_id) override {
     if (impl_.sessions_missing) return std::optional<StoredSession>();
     IndexKey key = encode_index_key(client_id);
-    std::string what = "client " + std::to_string(client_id);
-    KV_ASSIGN_OR_RETURN(auto bytes, lookup(impl_.sessions, as_val(key.data(), key.size()), "sessions", what));
-    if (!bytes) return std::optional<StoredSession>();
-    if (bytes->size() < index_key_bytes) {
-      return Status::corruption(impl_.where("sessions", what) + ": value has " + std::to_string(bytes->size()) +
-                                " bytes, fewer than the " + std::to_string(index_key_bytes) + " of its index");
-    }
+    KV_ASSIGN_OR_RETURN(std::optional<MDB_val> row, session_row(as_val(key.data(), key.size()), client_id));
+    if (!row) return std::optional<StoredSession>();
+    const auto* bytes = static_cast<const uint8_t*>(row->mv_data);
     StoredSession session;
-    session.last_used_index = load_big_endian(bytes->data());
-    session.record.assign(bytes->begin() + index_key_bytes, bytes->end());
+    session.last_used_index = load_big_endian(bytes);
+    session.record.assign(bytes + index_key_bytes, bytes + row->mv_size);
     return std::optional<StoredSession>(std::move(session));
   }
 
@@ -692,57 +688,37 @@ class Store::Impl::KvTransaction final : public KvWriter {
     // found from the first 8 bytes of the row it replaces, read without copying the row.
     IndexKey key = encode_index_key(client_id);
     MDB_val key_val = as_val(key.data(), key.size());
-    auto what = [client_id] { return "client " + std::to_string(client_id); };
-    std::optional<uint64_t> old_last_used;
+    std::optional<MDB_val> old;
     if (!impl_.sessions_missing) {
-      MDB_val old;
-      const int rc = mdb_get(txn_, impl_.sessions, &key_val, &old);
-      if (rc != 0 && rc != MDB_NOTFOUND) return lmdb_status(rc, "get " + impl_.where("sessions", what()));
-      if (rc == 0) {
-        if (old.mv_size < index_key_bytes) {
-          return Status::corruption(impl_.where("sessions", what()) + ": value has " + std::to_string(old.mv_size) +
-                                    " bytes, fewer than the " + std::to_string(index_key_bytes) + " of its index");
-        }
-        old_last_used = load_big_endian(static_cast<const uint8_t*>(old.mv_data));
-      }
+      KV_ASSIGN_OR_RETURN(old, session_row(key_val, client_id));
     }
-    if (old_last_used && *old_last_used != session.last_used_index) {
-      SessionOrderKey order = encode_session_order_key(*old_last_used, client_id);
-      MDB_val order_val = as_val(order.data(), order.size());
-      const int rc = mdb_del(txn_, impl_.session_order, &order_val, nullptr);
-      // The two rows change together; one without the other is damage, not a crash.
-      if (rc == MDB_NOTFOUND) return Status::corruption(impl_.where("session_order", what()) + ": order key missing");
-      if (rc != 0) return lmdb_status(rc, "delete " + impl_.where("session_order", what()));
-    }
+    const bool place_stays = old && last_used_of(*old) == session.last_used_index;
+    if (old && !place_stays) KV_RETURN_IF_ERROR(delete_session_order(last_used_of(*old), client_id));
     std::vector<uint8_t> value(index_key_bytes + session.record.size());
     store_big_endian(value.data(), session.last_used_index);
     std::copy(session.record.begin(), session.record.end(), value.begin() + index_key_bytes);
     MDB_val value_val = as_val(value.data(), value.size());
     int rc = mdb_put(txn_, impl_.sessions, &key_val, &value_val, 0);
-    if (rc != 0) return lmdb_status(rc, "put " + impl_.where("sessions", what()));
-    if (old_last_used && *old_last_used == session.last_used_index) return Status::ok();  // its place stays
+    if (rc != 0) return lmdb_status(rc, "put " + impl_.where("sessions", client_name(client_id)));
+    if (place_stays) return Status::ok();
     SessionOrderKey order = encode_session_order_key(session.last_used_index, client_id);
     MDB_val order_val = as_val(order.data(), order.size());
     MDB_val empty{0, nullptr};
     rc = mdb_put(txn_, impl_.session_order, &order_val, &empty, 0);
-    if (rc != 0) return lmdb_status(rc, "put " + impl_.where("session_order", what()));
+    if (rc != 0) return lmdb_status(rc, "put " + impl_.where("session_order", client_name(client_id)));
     return Status::ok();
   }
 
   Status erase_session(uint64_t client_id) override {
-    KV_ASSIGN_OR_RETURN(std::optional<StoredSession> old, load_session(client_id));
-    if (!old) return Status::ok();
-    std::string what = "client " + std::to_string(client_id);
+    if (impl_.sessions_missing) return Status::ok();
     IndexKey key = encode_index_key(client_id);
     MDB_val key_val = as_val(key.data(), key.size());
+    KV_ASSIGN_OR_RETURN(std::optional<MDB_val> old, session_row(key_val, client_id));
+    if (!old) return Status::ok();
+    const uint64_t last_used = last_used_of(*old);  // read before the delete frees the page
     KV_RETURN_IF_ERROR(lmdb_status(mdb_del(txn_, impl_.sessions, &key_val, nullptr),
-                                   "delete " + impl_.where("sessions", what)));
-    SessionOrderKey order = encode_session_order_key(old->last_used_index, client_id);
-    MDB_val order_val = as_val(order.data(), order.size());
-    int rc = mdb_del(txn_, impl_.session_order, &order_val, nullptr);
-    // The two rows change together; one without the other is damage, not a crash.
-    if (rc == MDB_NOTFOUND) return Status::corruption(impl_.where("session_order", what) + ": order key missing");
-    return lmdb_status(rc, "delete " + impl_.where("session_order", what));
+                                   "delete " + impl_.where("sessions", client_name(client_id))));
+    return delete_session_order(last_used, client_id);
   }
 
   Result<uint64_t> session_count() override {
@@ -792,6 +768,37 @@ class Store::Impl::KvTransaction final : public KvWriter {
     KV_ASSIGN_OR_RETURN(auto bytes, lookup(impl_.meta, key, "meta", positions_key));
     if (!bytes) return StorePositions{};
     return decode_positions(bytes->data(), bytes->size(), impl_.where("meta", positions_key));
+  }
+
+  static std::string client_name(uint64_t client_id) { return "client " + std::to_string(client_id); }
+  static uint64_t last_used_of(const MDB_val& row) { return load_big_endian(static_cast<const uint8_t*>(row.mv_data)); }
+
+  // The client's session row as LMDB holds it (valid until the next write), checked to begin
+  // with its 8-byte last used index; none when absent.
+  Result<std::optional<MDB_val>> session_row(MDB_val key, uint64_t client_id) {
+    MDB_val row;
+    const int rc = mdb_get(txn_, impl_.sessions, &key, &row);
+    if (rc == MDB_NOTFOUND) return std::optional<MDB_val>();
+    if (rc != 0) return lmdb_status(rc, "get " + impl_.where("sessions", client_name(client_id)));
+    if (row.mv_size < index_key_bytes) {
+      return Status::corruption(impl_.where("sessions", client_name(client_id)) + ": value has " +
+                                std::to_string(row.mv_size) + " bytes, fewer than the " +
+                                std::to_string(index_key_bytes) + " of its index");
+    }
+    return std::optional<MDB_val>(row);
+  }
+
+  // Removes the client's place in the least-recently-used order.
+  Status delete_session_order(uint64_t last_used_index, uint64_t client_id) {
+    SessionOrderKey order = encode_session_order_key(last_used_index, client_id);
+    MDB_val order_val = as_val(order.data(), order.size());
+    const int rc = mdb_del(txn_, impl_.session_order, &order_val, nullptr);
+    if (rc == 0) return Status::ok();
+    // The two rows change together; one without the other is damage, not a crash.
+    if (rc == MDB_NOTFOUND) {
+      return Status::corruption(impl_.where("session_order", client_name(client_id)) + ": order key missing");
+    }
+    return lmdb_status(rc, "delete " + impl_.where("session_order", client_name(client_id)));
   }
 
   Result<std::optional<std::vector<uint8_t>>> lookup(MDB_dbi dbi, MDB_val key, const char* database,

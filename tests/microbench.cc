@@ -98,6 +98,13 @@ void BM_apply_session_puts(benchmark::State& state) {
       (std::filesystem::exists("/dev/shm") ? std::string("/dev/shm") : std::filesystem::temp_directory_path().string()) +
       "/keyval-microbench-" + std::to_string(::getpid());
   std::filesystem::remove_all(directory);
+  struct RemoveOnExit {  // on every way out, after the store below has closed
+    const std::string& path;
+    ~RemoveOnExit() {
+      std::error_code ignored;
+      std::filesystem::remove_all(path, ignored);
+    }
+  } remove_on_exit{directory};
   {
     StoreOptions options;
     options.sync_mode = SyncMode::relaxed;  // as a node opens it: pages written through the map
@@ -148,7 +155,6 @@ void BM_apply_session_puts(benchmark::State& state) {
     }
     state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * batch_size));
   }
-  std::filesystem::remove_all(directory);
 }
 BENCHMARK(BM_apply_session_puts);
 

@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -505,6 +507,113 @@ BOOST_AUTO_TEST_CASE(read_state_machine_reports_applied_then_pairs_in_key_order_
   BOOST_TEST((contents.order == std::vector<std::string>{"applied", "kv", "session"}));
   BOOST_TEST((contents.pairs == std::vector<std::pair<std::string, std::string>>{{"a", "1"}, {"b", "2"}, {"c", "3"}}));
   BOOST_TEST((contents.sessions == std::vector<std::pair<uint64_t, uint64_t>>{{4, 11}, {9, 12}}));
+}
+
+// Edits one database of a closed store's environment directly, as damage would.
+void edit_raw(const TempDir& temp, const char* database, const std::function<void(MDB_txn*, MDB_dbi)>& edit) {
+  MDB_env* env = nullptr;
+  BOOST_REQUIRE(mdb_env_create(&env) == 0);
+  BOOST_REQUIRE(mdb_env_set_maxdbs(env, 8) == 0);
+  BOOST_REQUIRE(mdb_env_open(env, store_dir(temp).c_str(), 0, 0644) == 0);
+  MDB_txn* txn = nullptr;
+  BOOST_REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+  MDB_dbi dbi = 0;
+  BOOST_REQUIRE(mdb_dbi_open(txn, database, 0, &dbi) == 0);
+  edit(txn, dbi);
+  BOOST_REQUIRE(mdb_txn_commit(txn) == 0);
+  mdb_env_close(env);
+}
+
+std::vector<uint8_t> big_endian_key(std::initializer_list<uint64_t> parts) {
+  std::vector<uint8_t> key;
+  for (uint64_t part : parts) {
+    for (int shift = 56; shift >= 0; shift -= 8) key.push_back(static_cast<uint8_t>(part >> shift));
+  }
+  return key;
+}
+
+std::optional<uint64_t> oldest_session(Store& store) {
+  std::optional<uint64_t> oldest;
+  require_ok(store.read_kv([&](KvReader& reader) -> Status {
+    KV_ASSIGN_OR_RETURN(oldest, reader.least_recently_used_session());
+    return Status::ok();
+  }));
+  return oldest;
+}
+
+// A saved session replaces the row in place and moves its place in the least-recently-used
+// order; a save at the same index keeps it; an erase removes both rows.
+BOOST_AUTO_TEST_CASE(saving_a_session_again_replaces_it_and_moves_its_place_in_the_order) {
+  TempDir temp;
+  auto store = open_store(store_dir(temp));
+  require_ok(store->write_kv([](KvWriter& writer) -> Status {
+    KV_RETURN_IF_ERROR(writer.save_session(1, StoredSession{10, {1}}));
+    return writer.save_session(2, StoredSession{11, {2}});
+  }));
+  BOOST_TEST((oldest_session(*store) == std::optional<uint64_t>(1)));
+  require_ok(store->write_kv([](KvWriter& writer) { return writer.save_session(1, StoredSession{12, {3, 4}}); }));
+  BOOST_TEST((oldest_session(*store) == std::optional<uint64_t>(2)));
+  require_ok(store->write_kv([](KvWriter& writer) { return writer.save_session(1, StoredSession{12, {5}}); }));
+  require_ok(store->read_kv([](KvReader& reader) -> Status {
+    KV_ASSIGN_OR_RETURN(std::optional<StoredSession> one, reader.load_session(1));
+    BOOST_TEST_REQUIRE(one.has_value());
+    BOOST_TEST(one->last_used_index == 12u);
+    BOOST_TEST((one->record == std::vector<uint8_t>{5}));
+    KV_ASSIGN_OR_RETURN(uint64_t count, reader.session_count());
+    BOOST_TEST(count == 2u);
+    return Status::ok();
+  }));
+  require_ok(store->write_kv([](KvWriter& writer) { return writer.erase_session(2); }));
+  BOOST_TEST((oldest_session(*store) == std::optional<uint64_t>(1)));
+  require_ok(store->write_kv([](KvWriter& writer) { return writer.erase_session(1); }));
+  BOOST_TEST(!oldest_session(*store).has_value());
+  StateMachineContents contents = read_contents(*store);
+  BOOST_TEST(contents.sessions.empty());
+}
+
+// A session row too short to hold its index, or a row whose place in the order is missing, is
+// damage: every use of it names the database and the client, and nothing is written.
+BOOST_AUTO_TEST_CASE(a_damaged_session_row_or_order_key_is_a_clear_corruption_error) {
+  TempDir temp;
+  {
+    auto store = open_store(store_dir(temp));
+    require_ok(store->write_kv([](KvWriter& writer) -> Status {
+      KV_RETURN_IF_ERROR(writer.save_session(5, StoredSession{20, {1}}));
+      return writer.save_session(6, StoredSession{21, {2}});
+    }));
+  }
+  edit_raw(temp, "sessions", [](MDB_txn* txn, MDB_dbi dbi) {
+    std::vector<uint8_t> key = big_endian_key({5});
+    uint8_t short_row[3] = {0, 0, 1};
+    MDB_val key_val{key.size(), key.data()};
+    MDB_val value_val{sizeof(short_row), short_row};
+    BOOST_REQUIRE(mdb_put(txn, dbi, &key_val, &value_val, 0) == 0);
+  });
+  edit_raw(temp, "session_order", [](MDB_txn* txn, MDB_dbi dbi) {
+    std::vector<uint8_t> key = big_endian_key({21, 6});
+    MDB_val key_val{key.size(), key.data()};
+    BOOST_REQUIRE(mdb_del(txn, dbi, &key_val, nullptr) == 0);
+  });
+  auto store = open_store(store_dir(temp));
+  auto expect_corruption = [&](const std::function<Status(KvWriter&)>& use, const std::string& names) {
+    Status status = store->write_kv(use);
+    BOOST_TEST((status.code() == Code::corruption), status.to_string());
+    BOOST_TEST(status.message().find(names) != std::string::npos, status.to_string());
+  };
+  const std::string short_row = "database sessions, client 5: value has 3 bytes, fewer than the 8 of its index";
+  expect_corruption([](KvWriter& writer) { return writer.load_session(5).status(); }, short_row);
+  expect_corruption([](KvWriter& writer) { return writer.save_session(5, StoredSession{30, {9}}); }, short_row);
+  expect_corruption([](KvWriter& writer) { return writer.erase_session(5); }, short_row);
+  const std::string no_order = "database session_order, client 6: order key missing";
+  expect_corruption([](KvWriter& writer) { return writer.save_session(6, StoredSession{31, {9}}); }, no_order);
+  expect_corruption([](KvWriter& writer) { return writer.erase_session(6); }, no_order);
+  // Nothing was written: client 6's row is as it was.
+  require_ok(store->read_kv([](KvReader& reader) -> Status {
+    KV_ASSIGN_OR_RETURN(std::optional<StoredSession> six, reader.load_session(6));
+    BOOST_TEST_REQUIRE(six.has_value());
+    BOOST_TEST(six->last_used_index == 21u);
+    return Status::ok();
+  }));
 }
 
 BOOST_AUTO_TEST_CASE(replace_state_machine_clears_everything_and_sets_the_applied_position) {
