@@ -3,6 +3,7 @@
 //   keyval sim --seed S [--nodes N] [--ops N] [--clients C] [--keys K] [--duration-ms T]
 //              [--faults none|network|crash|disk|all] [--history FILE] [--trace]
 //              [--snapshot-entries N (20)] [--log-tail-entries N (2)]   (0: no snapshots)
+//              [--value-bytes B (0: values as short as they come; up to 64 KiB)]
 //   keyval sim --seeds A..B [same flags]     a sweep: one line per failing seed, with the
 //              [--jobs N (1)]                command that replays it; a summary line last;
 //                                            --jobs: N forked worker processes (sim/seed_workers.h),
@@ -35,6 +36,7 @@ namespace keyval::commands {
 namespace {
 
 constexpr int exit_violation = 1;
+constexpr uint64_t sim_value_bytes_max = 64u << 10;  // as a scenario's value-bytes (sim/scenario_sim.cc)
 
 struct SeedRange {
   uint64_t first = 1, last = 1;
@@ -104,6 +106,11 @@ Result<sim::SimOptions> parse_options(const cli::Flags& flags) {
       return Status::invalid_argument("--disk-latency-us: " + text + " is not a range within 0..1000000");
     }
   }
+  KV_ASSIGN_OR_RETURN(options.value_bytes, flags.get_u64("value-bytes", 0));
+  if (options.value_bytes > sim_value_bytes_max) {
+    return Status::invalid_argument("--value-bytes must be 0.." + std::to_string(sim_value_bytes_max) + ", got " +
+                                    std::to_string(options.value_bytes));
+  }
   options.trace = flags.has("trace");
   return options;
 }
@@ -111,7 +118,7 @@ Result<sim::SimOptions> parse_options(const cli::Flags& flags) {
 std::string replay_command(const cli::Flags& flags, uint64_t seed) {
   std::string command = "keyval sim --seed " + std::to_string(seed);
   for (const char* name : {"nodes", "ops", "clients", "keys", "duration-ms", "faults", "planted-bug", "snapshot-entries",
-                           "log-tail-entries", "increment-percent", "disk-latency-us"}) {
+                           "log-tail-entries", "increment-percent", "disk-latency-us", "value-bytes"}) {
     if (flags.has(name)) command += std::string(" --") + name + " " + flags.get(name);
   }
   return command;
@@ -454,6 +461,7 @@ int sim_main(const std::vector<std::string>& args) {
           .value("disk-latency-us", "by seed",
                  "MIN..MAX: virtual time a WAL sync takes (0..0: none); by default the seed picks: "
                  "seed % 3 = 0 none, 1 10..300, 2 50..2000")
+          .value("value-bytes", "0", "values written padded to B bytes, up to 65536 (0: as short as they come)")
           .value("jobs", "1", "with --seeds: run the seeds in N worker processes (same output)")
           .flag("trace", "print every delivered event")
           .footer("exit: 0 no violation, 1 a violation (its seed printed), 2 usage, 3 a sweep's worker died");

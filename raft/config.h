@@ -52,6 +52,9 @@ struct Config {
   uint64_t max_bytes_per_append = 1 << 20;
   uint32_t max_inflight_appends = 8;
   uint64_t max_inflight_bytes = 8 << 20;
+  // A probe carrying more entry bytes than this is not resent at every heartbeat, only after
+  // an election timeout without an answer (Core::send_heartbeat).
+  uint64_t probe_resend_bytes = 64 << 10;
 
   // Bound on the committed entries handed out in one Ready (the rest follow in the next).
   uint64_t max_apply_bytes_per_ready = 4 << 20;

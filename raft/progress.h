@@ -24,6 +24,10 @@ class Progress {
   uint64_t next_index = 1;   // index of the next entry to send
   Mode mode = Mode::probe;
   bool probe_sent = false;   // probe mode: one request outstanding; cleared by a response or heartbeat
+  // Probe mode, while probe_sent: the payload bytes the probe carried and the ticks since it
+  // went (Core::send_heartbeat resends a large one only after an election timeout).
+  uint64_t probe_bytes = 0;
+  uint32_t probe_ticks = 0;
   bool recent_active = false;  // heard from since the last CheckQuorum round
   uint64_t read_context_acked = 0;  // highest ReadIndex round the follower answered (§6.4)
   uint64_t commit_sent = 0;  // the highest commit index sent to it (appends, heartbeats)

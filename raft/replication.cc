@@ -20,6 +20,7 @@ void Core::tick_heartbeat() {
   }
   for (auto& [peer, progress] : progress_) {
     if (progress.ticks_since_heard != UINT32_MAX) ++progress.ticks_since_heard;
+    if (progress.mode == Progress::Mode::probe && progress.probe_sent) ++progress.probe_ticks;
     tick_progress(progress);
   }
   if (heartbeat_elapsed_ >= config_.heartbeat_ticks) {
@@ -99,6 +100,10 @@ void Core::send_append(uint64_t peer, bool send_if_empty) {
     uint64_t bytes = 0;
     for (const Entry& entry : request.entries) bytes += entry.payload().size();
     const uint64_t last_index = request.entries.empty() ? request.prev_log_index : request.entries.back().index;
+    if (progress.mode == Progress::Mode::probe) {
+      progress.probe_bytes = bytes;
+      progress.probe_ticks = 0;
+    }
     progress.sent(last_index, bytes);
     send(std::move(request));
     send_if_empty = false;
@@ -107,8 +112,16 @@ void Core::send_append(uint64_t peer, bool send_if_empty) {
 
 void Core::send_heartbeat(uint64_t peer) {
   Progress& progress = progress_.at(peer);
-  if (progress.mode == Progress::Mode::probe) {
-    // In probe mode the heartbeat doubles as a retransmitted probe.
+  // In probe mode the heartbeat doubles as a retransmitted probe, so a lost one costs a
+  // heartbeat interval. A large probe (more than probe_resend_bytes of entries) is resent only
+  // once an election timeout passed since it went, like the retransmit timer in replicate mode
+  // (tick_progress): its answer waits until the follower made the entries durable, and a
+  // follower slow to take them in (1 MiB on a slow disk or a busy CPU) that got another copy
+  // at every heartbeat only fell further behind, until it missed heartbeats and campaigned.
+  // Meanwhile it gets plain heartbeats, which keep this leader in office and ReadIndex going.
+  if (progress.mode == Progress::Mode::probe &&
+      (!progress.probe_sent || progress.probe_bytes <= config_.probe_resend_bytes ||
+       progress.probe_ticks >= config_.election_timeout_ticks_min)) {
     progress.probe_sent = false;
     send_append(peer, true);
     // Unless the probe became an InstallSnapshot, which carries no ReadIndex context.

@@ -1120,6 +1120,62 @@ void heartbeat_rounds(Cluster& cluster, uint64_t leader, int rounds) {
   }
 }
 
+// A follower slow to make a probe's entries durable holds its answer. The leader resends a
+// small probe at every heartbeat, since a lost one should cost no more than that. It resends
+// a probe of more than probe_resend_bytes only after an election timeout (10 ticks here).
+// In between, the follower gets plain heartbeats, which carry no entries.
+BOOST_AUTO_TEST_CASE(a_large_probe_waits_an_election_timeout_before_it_is_resent) {
+  for (const size_t payload : {size_t{100}, size_t{100} << 10}) {
+    BOOST_TEST_CONTEXT("payload " << payload << " bytes") {
+      Cluster cluster(3);
+      BOOST_REQUIRE(cluster.elect(1));
+      cluster.settle();
+      cluster.disk(3).auto_sync = false;  // 3 takes the entry in but holds its success
+      const auto entries_to_3 = [](const Message& m) {
+        return m.type == MessageType::append_entries && m.to == 3 && !m.entries.empty();
+      };
+      const auto heartbeats_to_3 = [](const Message& m) {
+        return m.type == MessageType::append_entries && m.to == 3 && m.entries.empty();
+      };
+      const size_t before = count_sent(cluster, entries_to_3);
+      const ProposeResult put = cluster.propose(1, std::string(payload, 'v'));
+      BOOST_REQUIRE(put.accepted);
+      cluster.settle();
+      BOOST_REQUIRE(cluster.node(1).commit_index() >= put.index);  // 1 and 2 made it durable
+      // No progress from 3 for an election timeout: the leader falls back to probing it, and
+      // the next heartbeat sends the probe, the entry's second copy.
+      const size_t first_copy = count_sent(cluster, entries_to_3);
+      BOOST_REQUIRE(first_copy == before + 1);
+      for (int tick = 0; tick < 20 && count_sent(cluster, entries_to_3) == first_copy; ++tick) {
+        heartbeat_rounds(cluster, 1, 1);
+      }
+      BOOST_REQUIRE(cluster.node(1).progress(3)->mode == Progress::Mode::probe);
+      const size_t probes = count_sent(cluster, entries_to_3);
+      BOOST_REQUIRE(probes == before + 2);
+      const size_t heartbeats = count_sent(cluster, heartbeats_to_3);
+      heartbeat_rounds(cluster, 1, 8);  // four heartbeats, less than an election timeout after it
+      const size_t resent = count_sent(cluster, entries_to_3) - probes;
+      if (payload <= 64u << 10) {
+        BOOST_TEST(resent == 4u);
+      } else {
+        BOOST_TEST(resent == 0u);
+        BOOST_TEST(count_sent(cluster, heartbeats_to_3) - heartbeats == 4u);
+        heartbeat_rounds(cluster, 1, 2);  // an election timeout after the probe: resent once
+        BOOST_TEST(count_sent(cluster, entries_to_3) - probes == 1u);
+      }
+      // 3's disk catches up: its success reaches the leader, which pipelines again.
+      cluster.disk(3).auto_sync = true;
+      cluster.sync(3);
+      cluster.process(3);
+      cluster.settle();
+      BOOST_TEST(cluster.node(1).progress(3)->match_index >= put.index);
+      BOOST_TEST(cluster.node(1).progress(3)->mode == Progress::Mode::replicate);
+      BOOST_TEST(cluster.node(3).role() == Role::follower);
+      BOOST_TEST(cluster.violations().empty());
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(leader_sends_install_snapshot_when_follower_needs_compacted_entry) {
   Cluster cluster(3, 1, no_tail);
   leave_follower_behind_a_snapshot(cluster, 10);

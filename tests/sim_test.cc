@@ -274,6 +274,22 @@ BOOST_AUTO_TEST_CASE(planted_increments_without_a_session_are_caught_within_10_s
   BOOST_TEST(run_simulation(increment_options(caught)).ok(), "seed " << caught << " with sessions");
 }
 
+// Values of 30 KiB: a probe after a partition or a crash carries several, more than
+// raft::Config::probe_resend_bytes, so leaders resend it only after an election timeout (plain
+// heartbeats meanwhile), and a value spans two of the simulated WAL's 16 KiB segments.
+BOOST_AUTO_TEST_CASE(values_of_30_kib_lose_nothing_in_10_seeds_under_all_faults) {
+  uint64_t acked = 0;
+  for (uint64_t seed = 1; seed <= 10; ++seed) {
+    SimOptions options;
+    options.seed = seed;
+    options.value_bytes = 30u << 10;
+    SimResult result = run_simulation(options);
+    BOOST_TEST(result.ok(), "seed " << seed << ": " << describe(result));
+    acked += result.acked_writes;
+  }
+  BOOST_TEST(acked >= 300u, "the sweep acknowledged only " << acked << " writes");
+}
+
 BOOST_AUTO_TEST_CASE(without_faults_every_operation_completes) {
   SimOptions options;
   options.seed = 3;
@@ -495,12 +511,15 @@ BOOST_AUTO_TEST_CASE(a_work_directory_that_cannot_be_made_fails_the_run_naming_i
 BOOST_AUTO_TEST_CASE(bad_flags_are_refused_with_a_message) {
   for (const char* arguments : {"sim --seed x", "sim --faults lots", "sim --nodes 0", "sim --seeds 5..2",
                                 "sim --seed 1 --seeds 1..2", "sim --bogus", "sim extra", "sim --disk-latency-us 5",
-                                "sim --disk-latency-us 9..3", "sim --disk-latency-us 0..2000000"}) {
+                                "sim --disk-latency-us 9..3", "sim --disk-latency-us 0..2000000",
+                                "sim --value-bytes 70000"}) {
     auto run = run_keyval(arguments);
     BOOST_TEST(run.exit_code == 2, arguments << ": " << run.output);
     BOOST_TEST(run.output.find("keyval sim:") != std::string::npos, run.output);
-    if (std::string(arguments).find("--disk-latency-us") != std::string::npos) {
-      BOOST_TEST(run.output.find("--disk-latency-us") != std::string::npos, run.output);
+    for (const char* flag : {"--disk-latency-us", "--value-bytes"}) {
+      if (std::string(arguments).find(flag) != std::string::npos) {
+        BOOST_TEST(run.output.find(flag) != std::string::npos, run.output);
+      }
     }
   }
 }
