@@ -214,11 +214,17 @@ ConfChangeRefusal Core::check_conf_change(ConfChangeKind kind, const Member& mem
     // know it is a member and grants no vote (handle_vote_request), so promoting it would add a
     // voter that cannot help elect anyone. With a short log the lag bound alone lets a learner
     // with an empty log through (simulator seed 9506: no quorum could form after that).
-    const bool has_configuration = progress.replicated_index() >= configuration_index_;
+    // When no configuration entry follows our snapshot, the one in use is the snapshot's own
+    // (configuration_index_ 0): the learner holds it once its log reaches the snapshot (seeds
+    // 152, 175 and 412 with --value-bytes 30720: a learner with an empty log was promoted that way).
+    const uint64_t configuration_at = configuration_index_ > 0 ? configuration_index_ : snapshot_index_;
+    const bool has_configuration = progress.replicated_index() >= configuration_at;
     if (behind > config_.promote_lag_max || !heard || !has_configuration) {
       *why = "learner " + node_name(id) + " has the log through " + std::to_string(progress.replicated_index()) +
              " of " + std::to_string(log_.last_index()) + " (at most " + std::to_string(config_.promote_lag_max) +
-             " behind allowed, and at least the configuration entry " + std::to_string(configuration_index_) + ")" +
+             " behind allowed, and at least the configuration " +
+             (configuration_index_ > 0 ? "entry " + std::to_string(configuration_index_)
+                                       : "of the snapshot at " + std::to_string(snapshot_index_)) + ")" +
              (heard ? "" : " and has not answered within an election timeout");
       return ConfChangeRefusal::learner_behind;
     }

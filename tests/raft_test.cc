@@ -2126,6 +2126,61 @@ BOOST_AUTO_TEST_CASE(a_learner_without_the_configuration_that_names_it_is_not_pr
   BOOST_TEST(cluster.violations().empty());
 }
 
+// Simulator seeds 152, 175 and 412 with --value-bytes 30720: once the leader's snapshot
+// covered the entry that added the learner, no configuration entry followed it, and the
+// configuration in use was the snapshot's own (configuration_index() 0). The check compared
+// the learner's log against index 0, and a learner with an empty log was promoted: it granted
+// no vote, and with a wiped voter and a repairing one no leader could be elected again.
+BOOST_AUTO_TEST_CASE(a_learner_short_of_the_snapshot_that_holds_the_configuration_is_not_promoted) {
+  Cluster cluster(4, 1, members_tweak(3, [](Config& config) { config.log_tail_entries = 0; }));
+  BOOST_REQUIRE(cluster.elect(1));
+  Core& leader = cluster.node(1);
+  BOOST_REQUIRE(tick_until_committed(cluster, 1, leader.log().last_index()));
+  // Neither entries nor a snapshot reach the learner.
+  cluster.drop_if = [](const Message& m) {
+    return m.to == 4 && (!m.entries.empty() || m.type == MessageType::install_snapshot);
+  };
+  BOOST_REQUIRE(leader.propose_conf_change(ConfChangeKind::add_learner, peer(4)).refusal == ConfChangeRefusal::none);
+  BOOST_REQUIRE(tick_until_committed(cluster, 1, leader.configuration_index()));
+  for (int i = 0; i < 3; ++i) BOOST_REQUIRE(cluster.propose(1, "after-" + std::to_string(i)).accepted);
+  BOOST_REQUIRE(tick_until_committed(cluster, 1, leader.log().last_index()));
+  cluster.tick(1);  // the commit reaches the followers
+  cluster.settle();
+  // The voters snapshot past the entry that added the learner and restart: each recovers the
+  // configuration from its snapshot. Node 1 leads again.
+  for (uint64_t id = 1; id <= 3; ++id) {
+    BOOST_REQUIRE(cluster.take_snapshot(id));
+    cluster.restart(id);
+  }
+  BOOST_REQUIRE(cluster.elect(1));
+  Core& leader_again = cluster.node(1);
+  BOOST_REQUIRE(leader_again.configuration_index() == 0u);  // the snapshot's configuration is in use
+  BOOST_REQUIRE(leader_again.progress(4) != nullptr);
+  // Entries now reach the learner but cannot be taken without the snapshot, which is lost: it
+  // answers, rejecting them, then heartbeats while the leader waits on the snapshot.
+  cluster.drop_if = [](const Message& m) { return m.to == 4 && m.type == MessageType::install_snapshot; };
+  for (int tick = 0; tick < 4; ++tick) {
+    cluster.tick(1);
+    cluster.settle();
+  }
+  BOOST_REQUIRE(leader_again.progress(4)->match_index < leader_again.snapshot_index());
+  BOOST_REQUIRE(leader_again.progress(4)->ticks_since_heard < Config{}.election_timeout_ticks_min);
+  ConfChangeResult early = leader_again.propose_conf_change(ConfChangeKind::promote, peer(4));
+  BOOST_TEST(early.refusal == ConfChangeRefusal::learner_behind);
+  BOOST_TEST(early.why.find("of the snapshot at " + std::to_string(leader_again.snapshot_index())) != std::string::npos,
+             early.why);
+  // The snapshot reaches it: now it holds the configuration, and may be promoted.
+  cluster.drop_if = nullptr;
+  for (int tick = 0; tick < 30 && leader_again.progress(4)->match_index < leader_again.snapshot_index(); ++tick) {
+    cluster.tick(1);
+    cluster.settle();
+  }
+  BOOST_REQUIRE(leader_again.progress(4)->match_index >= leader_again.snapshot_index());
+  BOOST_TEST(cluster.node(4).configuration().size() == 4u);
+  BOOST_TEST(leader_again.propose_conf_change(ConfChangeKind::promote, peer(4)).refusal == ConfChangeRefusal::none);
+  BOOST_TEST(cluster.violations().empty());
+}
+
 BOOST_AUTO_TEST_CASE(removing_the_only_voter_is_refused) {
   Cluster cluster(2, 1, members_tweak(1));
   BOOST_REQUIRE(cluster.elect(1));
