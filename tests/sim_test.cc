@@ -188,6 +188,22 @@ BOOST_AUTO_TEST_CASE(seeds_that_found_bugs_stay_green) {
       BOOST_TEST(result.ok(), describe(result));
     }
   }
+  // With values of 30 KiB (--value-bytes 30720). 152 and 412 failed before the large-probe
+  // pacing (raft::Config::probe_resend_bytes), 175 after it; raft_test keeps the case.
+  const std::pair<uint64_t, const char*> found_with_30_kib_values[] = {
+      {152, "a learner is promoted only once its log reaches the snapshot whose configuration names it"},
+      {175, "a learner is promoted only once its log reaches the snapshot whose configuration names it"},
+      {412, "a learner is promoted only once its log reaches the snapshot whose configuration names it"},
+  };
+  for (const auto& [seed, what] : found_with_30_kib_values) {
+    BOOST_TEST_CONTEXT("seed " << seed << " --value-bytes 30720: " << what) {
+      SimOptions options;
+      options.seed = seed;
+      options.value_bytes = 30720;
+      SimResult result = run_simulation(options);
+      BOOST_TEST(result.ok(), describe(result));
+    }
+  }
 }
 
 // Runs seed 1 as it is, then with `tighten` applied to its options: the tightened run must stop
