@@ -2,7 +2,6 @@
 // client requests to the leader.
 #include "actors/redis_listener.h"
 
-#include "actors/direct_send.h"
 #include "actors/read_size.h"
 
 #include <caf/io/all.hpp>
@@ -47,7 +46,6 @@ struct RedisConnection {
   size_t reads_in_flight = 0;
   size_t writes_in_flight = 0;
   std::deque<uint64_t> held;  // runs waiting for their turn, in order
-  DirectSocket socket;        // replies are sent straight to it (actors/direct_send.h)
 };
 
 // A command waiting for answers.
@@ -141,20 +139,18 @@ void flush_replies(Broker* self, Handle handle) {
   auto found = self->state.connections.find(handle);
   if (found == self->state.connections.end()) return;
   RedisConnection& connection = found->second;
-  // Every ready reply at the front, in one write (straight to the socket when it takes them).
-  size_t ready = 0;
+  bool wrote = false;
   bool close = false;
-  std::vector<DirectPiece> pieces;
-  for (const Slot& slot : connection.slots) {
-    if (!slot.ready) break;
-    ++ready;
-    if (!slot.bytes.empty()) pieces.push_back(DirectPiece{slot.bytes.data(), slot.bytes.size()});
+  while (!connection.slots.empty() && connection.slots.front().ready) {
+    Slot& slot = connection.slots.front();
+    if (!slot.bytes.empty()) self->write(handle, slot.bytes.size(), slot.bytes.data());
+    wrote = true;
     close = slot.close_after;
+    connection.slots.pop_front();
+    ++connection.first_slot;
     if (close) break;
   }
-  if (!pieces.empty()) send_direct(self, handle, connection.socket, pieces.data(), pieces.size());
-  connection.slots.erase(connection.slots.begin(), connection.slots.begin() + static_cast<std::ptrdiff_t>(ready));
-  connection.first_slot += ready;
+  if (wrote) self->flush(handle);
   if (close) {
     self->state.connections.erase(found);
     --self->state.stats.connections_open;
@@ -535,7 +531,6 @@ void accept_connection(Broker* self, Handle handle) {
   connection.session.id = connection.serial;
   connection.session.address = self->remote_addr(handle) + ":" + std::to_string(self->remote_port(handle));
   connection.parser = RespParser(state.config.limits);
-  connection.socket.fd = accepted_socket(self, handle);
   ++state.stats.connections_open;
   self->configure_read(handle, caf::io::receive_policy::at_most(connection.read_size.current()));
 }
@@ -598,12 +593,6 @@ caf::behavior redis_listener(Broker* self, RedisListenerConfig config, client_ga
           return read_leader_frame(self, message.buf);
         }
         read_commands(self, message);
-      },
-      [self](const caf::io::data_transferred_msg& message) {
-        auto found = self->state.connections.find(message.handle);
-        if (found != self->state.connections.end()) {
-          direct_transferred(self, message.handle, found->second.socket, message.written);
-        }
       },
       [self](const caf::io::connection_closed_msg& message) { connection_closed(self, message.handle); },
       [self](const caf::io::acceptor_closed_msg&) { log_line(self, "listener closed"); },

@@ -22,7 +22,6 @@
 
 #include "actors/framing.h"
 #include "actors/peer_handshake.h"
-#include "actors/direct_send.h"
 #include "actors/tls.h"
 
 namespace keyval {
@@ -57,8 +56,7 @@ struct OutgoingLink {
   TcpPeerAddress address;
   std::deque<std::vector<uint8_t>> queue;  // payloads, oldest first (the header is written with each)
   size_t queued_bytes = 0;
-  size_t in_flight_bytes = 0;  // handed to CAF, not yet written by it (see write_outgoing)
-  DirectSocket socket;         // the current connection's socket, written straight (direct_send.h)
+  size_t in_flight_bytes = 0;  // handed to the socket, not yet written by it
   std::optional<caf::io::connection_handle> connection;
   bool connected = false;      // the current connection has written bytes: TCP is connected
   bool up = false;             // the current connection's handshake is done: frames may go
@@ -211,7 +209,6 @@ void forget_connection(Broker* self, OutgoingLink& link) {
   link.tls.reset();
   link.plain.clear();
   link.in_flight_bytes = 0;
-  link.socket = DirectSocket{};
 }
 
 void drop_outgoing(Broker* self, uint64_t peer_id, OutgoingLink& link) {
@@ -249,26 +246,21 @@ void link_failed(Broker* self, uint64_t peer_id, OutgoingLink& link, const std::
   schedule_reconnect(self, peer_id, link);
 }
 
-// Every write of an outgoing link goes through here: straight to its socket when the socket
-// takes it, else handed to CAF, in order (actors/direct_send.h). What CAF holds counts as in
-// flight until CAF reports it written (data_transferred); what the socket took at once is
-// written, and says TCP is connected.
-void send_outgoing(Broker* self, OutgoingLink& link, std::initializer_list<DirectPiece> pieces) {
-  size_t total = 0;
-  for (const DirectPiece& piece : pieces) total += piece.size;
-  const size_t handed = send_direct(self, *link.connection, link.socket, pieces, /*keep_acks=*/true);
-  link.in_flight_bytes += handed;
-  if (handed < total) link.connected = true;
-}
-
-// Writes bytes on an outgoing link (through its TLS stream when it has one).
+// Writes bytes on an outgoing link (through its TLS stream when it has one) and counts what was
+// handed to the socket as in flight.
 void write_outgoing(Broker* self, OutgoingLink& link, const uint8_t* data, size_t bytes) {
-  if (!link.tls) return send_outgoing(self, link, {{data, bytes}});
-  // A failed TLS write leaves nothing to send: the link's read side reports the failure.
-  if (!link.tls->send(data, bytes).is_ok()) return;
-  auto out = link.tls->take_output();
-  if (out.empty()) return;
-  send_outgoing(self, link, {{out.data(), out.size()}});
+  if (!link.tls) {
+    self->write(*link.connection, bytes, data);
+  } else {
+    // A failed TLS write leaves nothing to send: the link's read side reports the failure.
+    if (!link.tls->send(data, bytes).is_ok()) return;
+    auto out = link.tls->take_output();
+    if (out.empty()) return;
+    self->write(*link.connection, out.size(), out.data());
+    bytes = out.size();
+  }
+  self->flush(*link.connection);
+  link.in_flight_bytes += bytes;
 }
 
 void connect_peer(Broker* self, uint64_t peer_id, OutgoingLink& link) {
@@ -277,7 +269,6 @@ void connect_peer(Broker* self, uint64_t peer_id, OutgoingLink& link) {
   if (!fd.is_ok()) return link_failed(self, peer_id, link, fd.status().message());
   auto handle = self->add_scribe(fd.value());
   link.connection = handle;
-  link.socket = DirectSocket{fd.value()};
   self->state.outgoing[handle] = peer_id;
   // Write acknowledgements tell us when TCP is connected and how much is still buffered.
   self->ack_writes(handle, true);
@@ -340,6 +331,7 @@ void read_reply(Broker* self, uint64_t peer_id, OutgoingLink& link, const std::v
 // Hands queued frames to the socket, a window at a time (always at least one frame).
 void pump(Broker* self, OutgoingLink& link) {
   if (!link.up) return;
+  bool wrote = false;
   while (!link.queue.empty() && (link.in_flight_bytes == 0 || link.in_flight_bytes + frame_header_bytes +
                                                                       link.queue.front().size() <=
                                                                   socket_window_bytes)) {
@@ -348,17 +340,22 @@ void pump(Broker* self, OutgoingLink& link) {
     write_frame_header(header, static_cast<uint32_t>(payload.size()));
     const size_t bytes = frame_header_bytes + payload.size();
     if (link.tls) {
-      // Ciphertext counts in flight (send_outgoing), what left the queue is the plaintext.
+      // Ciphertext counts in flight (write_outgoing), what left the queue is the plaintext.
       if (link.tls->send(header, sizeof header).is_ok() && link.tls->send(payload.data(), payload.size()).is_ok()) {
         auto out = link.tls->take_output();
-        send_outgoing(self, link, {{out.data(), out.size()}});
+        self->write(*link.connection, out.size(), out.data());
+        link.in_flight_bytes += out.size();
       }
     } else {
-      send_outgoing(self, link, {{header, sizeof header}, {payload.data(), payload.size()}});
+      self->write(*link.connection, sizeof header, header);
+      self->write(*link.connection, payload.size(), payload.data());
+      link.in_flight_bytes += bytes;
     }
     link.queued_bytes -= bytes;
     link.queue.pop_front();
+    wrote = true;
   }
+  if (wrote) self->flush(*link.connection);
   if (link.queue.empty()) link.overflowing = false;
 }
 
@@ -667,7 +664,10 @@ void read_outgoing_tls(Broker* self, uint64_t peer_id, OutgoingLink& link, const
   }
   const bool was_done = link.tls->handshake_done();
   Status received = link.tls->receive(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), &link.plain);
-  if (auto out = link.tls->take_output(); !out.empty()) send_outgoing(self, link, {{out.data(), out.size()}});
+  if (auto out = link.tls->take_output(); !out.empty()) {
+    self->write(*link.connection, out.size(), out.data());
+    self->flush(*link.connection);
+  }
   if (!received.is_ok()) {
     if (link.up) return;  // after the handshake the close itself is reported
     return dial_failed(self, peer_id, link, received.message());
@@ -727,7 +727,6 @@ void data_transferred(Broker* self, const caf::io::data_transferred_msg& message
   if (found == self->state.outgoing.end()) return;
   auto& link = self->state.peers[found->second];
   link.in_flight_bytes -= std::min<size_t>(link.in_flight_bytes, message.written);
-  direct_transferred(self, message.handle, link.socket, message.written, /*keep_acks=*/true);
   link.connected = true;
   pump(self, link);
 }
