@@ -59,7 +59,7 @@ snapshot > "$WORK/before"
 "$KEYVAL" bench kv --endpoints "$endpoints" --clients "$CLIENTS" --ops "$OPS" --value-bytes "$VALUE_BYTES" \
   --op "$OP" > "$WORK/bench.txt" 2>&1
 snapshot > "$WORK/after"
-head -1 "$WORK/bench.txt"
+tail -1 "$WORK/bench.txt"  # the JSON line (progress lines go before it)
 hz=$(getconf CLK_TCK)
 join <(sort "$WORK/before") <(sort "$WORK/after") | awk -v n="$OPS" -v hz="$hz" '
   { us = ($6 - $3) * 1e6 / hz / n; cs = ($7 - $4) / n; split($1, id, "/")
