@@ -13,45 +13,24 @@ set -euo pipefail
 KEYVAL=${KEYVAL:-$PWD/build/keyval}
 CLIENTS=${CLIENTS:-16}; OPS=${OPS:-40000}; OP=${OP:-put}
 WORK=${WORK:-/tmp/keyval-syscalls}; PORT_BASE=${PORT_BASE:-27600}
-HOST=127.0.0.1
-pids=(); perf_pids=()
-cleanup() {
-  local p
-  for p in "${perf_pids[@]}" "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${perf_pids[@]}" "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-[ -x "$KEYVAL" ] || { echo "no keyval binary at $KEYVAL (set KEYVAL)" >&2; exit 1; }
 command -v perf > /dev/null || { echo "perf missing (linux-perf)" >&2; exit 1; }
-rm -rf "$WORK"; mkdir -p "$WORK"
-peers="1=$HOST:$((PORT_BASE+1)),2=$HOST:$((PORT_BASE+2)),3=$HOST:$((PORT_BASE+3))"
-for id in 1 2 3; do
-  # shellcheck disable=SC2086
-  "$KEYVAL" node --id $id --data-dir "$WORK/kv-$id" --peers "$peers" --bootstrap \
-    --client-listen $HOST:$((PORT_BASE+10+id)) ${KV_NODE_FLAGS:-} > "$WORK/kv-$id.log" 2>&1 &
-  pids+=($!)
-done
-endpoints="$HOST:$((PORT_BASE+11)),$HOST:$((PORT_BASE+12)),$HOST:$((PORT_BASE+13))"
-for _ in $(seq 1 100); do
-  "$KEYVAL" put --endpoints "$endpoints" syscalls-probe x > /dev/null 2>&1 && break
-  sleep 0.1
-done
+# shellcheck source=scripts/measure-cluster.sh
+. "$(dirname "$0")/measure-cluster.sh"
+start_measured_cluster
 events=raw_syscalls:sys_enter
 for name in epoll_wait epoll_ctl recvfrom sendto sendmsg read write futex pwrite64 fdatasync; do
   events+=",syscalls:sys_enter_$name"
 done
 for i in 0 1 2; do
   perf stat -x, -e "$events" -p "${pids[$i]}" -o "$WORK/perf-$((i + 1)).txt" &
-  perf_pids+=($!)
+  extra_pids+=($!)
 done
 sleep 0.5
 "$KEYVAL" bench kv --endpoints "$endpoints" --clients "$CLIENTS" --ops "$OPS" --value-bytes 100 --op "$OP" \
   > "$WORK/bench.txt" 2>&1
-for p in "${perf_pids[@]}"; do kill -INT "$p"; done
-for p in "${perf_pids[@]}"; do wait "$p" 2>/dev/null || true; done
-perf_pids=()
+for p in "${extra_pids[@]}"; do kill -INT "$p"; done
+for p in "${extra_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+extra_pids=()
 tail -1 "$WORK/bench.txt"
 leader=$(for id in 1 2 3; do grep -l "elected leader" "$WORK/kv-$id.log" > /dev/null 2>&1 && echo $id; done | tail -1)
 for id in 1 2 3; do

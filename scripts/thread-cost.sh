@@ -20,31 +20,9 @@ set -euo pipefail
 KEYVAL=${KEYVAL:-$PWD/build/keyval}
 CLIENTS=${CLIENTS:-16}; OPS=${OPS:-40000}; OP=${OP:-put}; VALUE_BYTES=${VALUE_BYTES:-100}
 WORK=${WORK:-/tmp/keyval-thread-cost}; PORT_BASE=${PORT_BASE:-27500}
-HOST=127.0.0.1
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-[ -x "$KEYVAL" ] || { echo "no keyval binary at $KEYVAL (set KEYVAL)" >&2; exit 1; }
-rm -rf "$WORK"; mkdir -p "$WORK"
-peers="1=$HOST:$((PORT_BASE+1)),2=$HOST:$((PORT_BASE+2)),3=$HOST:$((PORT_BASE+3))"
-for id in 1 2 3; do
-  # shellcheck disable=SC2086
-  "$KEYVAL" node --id $id --data-dir "$WORK/kv-$id" --peers "$peers" --bootstrap \
-    --client-listen $HOST:$((PORT_BASE+10+id)) ${KV_NODE_FLAGS:-} > "$WORK/kv-$id.log" 2>&1 &
-  pids+=($!)
-done
-endpoints="$HOST:$((PORT_BASE+11)),$HOST:$((PORT_BASE+12)),$HOST:$((PORT_BASE+13))"
-# Wait for a leader: a write answers.
-for _ in $(seq 1 100); do
-  "$KEYVAL" put --endpoints "$endpoints" thread-cost-probe x > /dev/null 2>&1 && break
-  sleep 0.1
-done
+# shellcheck source=scripts/measure-cluster.sh
+. "$(dirname "$0")/measure-cluster.sh"
+start_measured_cluster
 
 snapshot() {  # node-pid/tid name ticks voluntary-switches
   local p t
