@@ -20,7 +20,7 @@ void print_usage(std::ostream& out) {
          "  bench store [--entries N] [--value-bytes B] [--sync durable|relaxed|both] [--dir D --keep]\n"
          "  bench recovery --entries N --value-bytes B [--indexed-percent P] [--dir D --keep]\n"
          "  sim --seed S | --seeds A..B [--nodes N] [--ops N] [--faults none|network|crash|disk|all]\n"
-         "      [--history FILE] [--trace] [--increment-percent P]\n"
+         "      [--history FILE] [--trace] [--increment-percent P] [--value-bytes B]\n"
          "                                    deterministic cluster simulation; exit 0 when no violation\n"
          "  node --id N --data-dir D [--peer-listen H:P] [--client-listen H:P] [--peers 1=H:P,2=H:P,...]\n"
          "       [--cluster NAME] [--config FILE] [--tick-ms T] [--threads N]   one node; SIGTERM stops it\n"
