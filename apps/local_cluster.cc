@@ -44,24 +44,75 @@ NodeExit exit_of(int wait_status) {
 
 }  // namespace
 
+namespace {
+
+// The kernel's range of ephemeral ports (the local ports of outgoing connections and of binds
+// to port 0), from /proc/sys/net/ipv4/ip_local_port_range; Linux's default when unreadable.
+std::pair<uint32_t, uint32_t> ephemeral_port_range() {
+  std::ifstream file("/proc/sys/net/ipv4/ip_local_port_range");
+  uint32_t low = 0, high = 0;
+  if (file >> low >> high && low >= 1024 && low <= high && high <= 65535) return {low, high};
+  return {32768, 60999};
+}
+
+// Binds a socket to 127.0.0.1:port (0: any); -1 when it cannot be bound.
+int bind_loopback(uint16_t port, std::string* error) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    *error = std::string("socket: ") + std::strerror(errno);
+    return -1;
+  }
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(port);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    *error = "bind 127.0.0.1:" + std::to_string(port) + ": " + std::strerror(errno);
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+}  // namespace
+
+// Ports below the ephemeral range. One bound to port 0 comes from that range, and before the
+// node listens on it any process's outgoing connection may take it as its local port: a CI
+// run's node 3 found "127.0.0.1:42309: address already in use". Below the range only another
+// listener takes a port. Each candidate is bound here, and all stay bound until every port is
+// picked; the walk starts at a random port, so clusters picking at once rarely meet. Where
+// the range leaves too little room below it, ports come from binds to port 0, as before.
 Result<std::vector<uint16_t>> free_ports(size_t count, const std::vector<uint16_t>& taken) {
   std::vector<int> sockets;
   std::vector<uint16_t> ports;
+  std::string error;
+  const auto range = ephemeral_port_range();
+  constexpr uint32_t lowest = 10000;
+  if (range.first > lowest + 1000) {
+    const uint32_t span = range.first - lowest;
+    std::random_device entropy;
+    const uint32_t start = entropy() % span;
+    for (uint32_t step = 0; step < span && ports.size() < count; ++step) {
+      const auto port = static_cast<uint16_t>(lowest + (start + step) % span);
+      if (std::find(taken.begin(), taken.end(), port) != taken.end()) continue;
+      const int fd = bind_loopback(port, &error);
+      if (fd < 0) continue;  // in use: the next one
+      sockets.push_back(fd);
+      ports.push_back(port);
+    }
+  }
   Status status;
-  while (ports.size() < count && status.is_ok()) {
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  while (ports.size() < count) {
+    const int fd = bind_loopback(0, &error);
     if (fd < 0) {
-      status = Status::io_error(std::string("socket: ") + std::strerror(errno));
+      status = Status::io_error(error);
       break;
     }
     sockets.push_back(fd);
     sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t length = sizeof address;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-      status = Status::io_error(std::string("bind 127.0.0.1:0: ") + std::strerror(errno));
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+      status = Status::io_error(std::string("getsockname: ") + std::strerror(errno));
       break;
     }
     const uint16_t port = ntohs(address.sin_port);

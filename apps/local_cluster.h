@@ -72,8 +72,10 @@ struct LocalClusterOptions {
   std::vector<uint16_t> taken_ports;
 };
 
-// `count` ports on 127.0.0.1 the kernel hands out for port 0, all held at once so they
-// differ, then released (another process may take one before it is used); none of `taken`.
+// `count` free ports on 127.0.0.1, none of `taken`: below the kernel's ephemeral range when it
+// leaves room (an outgoing connection cannot take them as its local port before they are
+// used), else ports the kernel hands out for port 0. All are held at once so they differ, then
+// released: another listener may still take one before it is used.
 Result<std::vector<uint16_t>> free_ports(size_t count, const std::vector<uint16_t>& taken = {});
 
 struct NodeExit {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -415,6 +416,36 @@ BOOST_AUTO_TEST_CASE(log_file_and_log_level_choose_where_and_what) {
   BOOST_TEST(contains(log, " error [node 1] cannot start: cannot listen for peers on " + taken), log);
   BOOST_TEST(!contains(log, " info "), log);
   ::close(fd);
+}
+
+// free_ports picks below the kernel's ephemeral range, where no outgoing connection takes a port
+// as its local one between the pick and the node's listen (a CI run lost a cluster that way);
+// the ports differ, skip `taken`, and can be listened on.
+BOOST_AUTO_TEST_CASE(free_ports_are_below_the_ephemeral_range_distinct_and_listenable) {
+  std::ifstream range_file("/proc/sys/net/ipv4/ip_local_port_range");
+  uint32_t low = 32768, high = 60999;
+  range_file >> low >> high;
+  auto first = free_ports(6);
+  BOOST_TEST_REQUIRE(first.is_ok(), first.status().to_string());
+  auto second = free_ports(6, *first);
+  BOOST_TEST_REQUIRE(second.is_ok(), second.status().to_string());
+  std::vector<uint16_t> all = *first;
+  all.insert(all.end(), second->begin(), second->end());
+  std::vector<uint16_t> sorted = all;
+  std::sort(sorted.begin(), sorted.end());
+  BOOST_TEST((std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end()), "a port was picked twice");
+  for (uint16_t port : all) {
+    if (low > 11000) BOOST_TEST(port < low, "port " << port << " is in the ephemeral range from " << low);
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    BOOST_TEST_REQUIRE(fd >= 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = htons(port);
+    BOOST_TEST((::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 && ::listen(fd, 1) == 0),
+               "cannot listen on picked port " << port);
+    ::close(fd);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(a_port_in_use_is_refused_with_the_address) {
