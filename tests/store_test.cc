@@ -425,26 +425,31 @@ BOOST_AUTO_TEST_CASE(positions_round_trip) {
   BOOST_TEST(loaded.value().applied_term == 7u);
 }
 
+// Edits one database of a closed store's environment directly, as damage would.
+void edit_raw(const TempDir& temp, const char* database, const std::function<void(MDB_txn*, MDB_dbi)>& edit) {
+  MDB_env* env = nullptr;
+  BOOST_REQUIRE(mdb_env_create(&env) == 0);
+  BOOST_REQUIRE(mdb_env_set_maxdbs(env, 8) == 0);
+  BOOST_REQUIRE(mdb_env_open(env, store_dir(temp).c_str(), 0, 0644) == 0);
+  MDB_txn* txn = nullptr;
+  BOOST_REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+  MDB_dbi dbi = 0;
+  BOOST_REQUIRE(mdb_dbi_open(txn, database, 0, &dbi) == 0);
+  edit(txn, dbi);
+  BOOST_REQUIRE(mdb_txn_commit(txn) == 0);
+  mdb_env_close(env);
+}
+
 BOOST_AUTO_TEST_CASE(positions_of_sixteen_bytes_from_an_older_build_read_with_applied_term_zero) {
   TempDir temp;
   open_store(store_dir(temp)).reset();  // creates the environment and its databases
-  {
-    // The value an older build wrote: indexed_index then applied_index, 8 bytes big-endian each.
-    MDB_env* env = nullptr;
-    BOOST_REQUIRE(mdb_env_create(&env) == 0);
-    BOOST_REQUIRE(mdb_env_set_maxdbs(env, 8) == 0);
-    BOOST_REQUIRE(mdb_env_open(env, store_dir(temp).c_str(), 0, 0644) == 0);
-    MDB_txn* txn = nullptr;
-    BOOST_REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
-    MDB_dbi meta = 0;
-    BOOST_REQUIRE(mdb_dbi_open(txn, "meta", 0, &meta) == 0);
+  // The value an older build wrote: indexed_index then applied_index, 8 bytes big-endian each.
+  edit_raw(temp, "meta", [](MDB_txn* txn, MDB_dbi meta) {
     uint8_t value[16] = {0, 0, 0, 0, 0, 0, 0, 40, 0, 0, 0, 0, 0, 0, 0, 30};
     MDB_val key_val{9, const_cast<char*>("positions")};
     MDB_val value_val{sizeof(value), value};
     BOOST_REQUIRE(mdb_put(txn, meta, &key_val, &value_val, 0) == 0);
-    BOOST_REQUIRE(mdb_txn_commit(txn) == 0);
-    mdb_env_close(env);
-  }
+  });
   auto store = open_store(store_dir(temp));
   auto loaded = store->load_positions();
   BOOST_REQUIRE_MESSAGE(loaded.is_ok(), loaded.status().to_string());
@@ -507,21 +512,6 @@ BOOST_AUTO_TEST_CASE(read_state_machine_reports_applied_then_pairs_in_key_order_
   BOOST_TEST((contents.order == std::vector<std::string>{"applied", "kv", "session"}));
   BOOST_TEST((contents.pairs == std::vector<std::pair<std::string, std::string>>{{"a", "1"}, {"b", "2"}, {"c", "3"}}));
   BOOST_TEST((contents.sessions == std::vector<std::pair<uint64_t, uint64_t>>{{4, 11}, {9, 12}}));
-}
-
-// Edits one database of a closed store's environment directly, as damage would.
-void edit_raw(const TempDir& temp, const char* database, const std::function<void(MDB_txn*, MDB_dbi)>& edit) {
-  MDB_env* env = nullptr;
-  BOOST_REQUIRE(mdb_env_create(&env) == 0);
-  BOOST_REQUIRE(mdb_env_set_maxdbs(env, 8) == 0);
-  BOOST_REQUIRE(mdb_env_open(env, store_dir(temp).c_str(), 0, 0644) == 0);
-  MDB_txn* txn = nullptr;
-  BOOST_REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
-  MDB_dbi dbi = 0;
-  BOOST_REQUIRE(mdb_dbi_open(txn, database, 0, &dbi) == 0);
-  edit(txn, dbi);
-  BOOST_REQUIRE(mdb_txn_commit(txn) == 0);
-  mdb_env_close(env);
 }
 
 std::vector<uint8_t> big_endian_key(std::initializer_list<uint64_t> parts) {
