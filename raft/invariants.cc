@@ -15,16 +15,17 @@ std::string node_name(uint64_t id) { return "node " + std::to_string(id); }
 
 NodeState NodeState::of(const Core& core) {
   NodeState state = roles_of(core);
-  const Log& log = core.log();
-  state.log_terms.reserve(log.last_index() - log.start_index());
-  for (uint64_t index = log.first_index(); index <= log.last_index(); ++index) state.log_terms.push_back(log.term_at(index));
+  core.log().append_terms(state.log_terms);
   return state;
 }
 
-uint64_t NodeState::term_at(uint64_t index) const {
-  if (index == log_start_index) return log_start_term;
-  if (index < log_start_index || index > held_last_index()) return 0;
-  return log_terms[index - log_start_index - 1];
+bool operator==(const NodeState& a, const NodeState& b) {
+  return a.id == b.id && a.current_term == b.current_term && a.role == b.role && a.commit_index == b.commit_index &&
+         a.log_terms == b.log_terms && a.last_index == b.last_index && a.log_start_index == b.log_start_index &&
+         a.log_start_term == b.log_start_term && a.snapshot_index == b.snapshot_index &&
+         a.match_indexes == b.match_indexes && a.configuration_indexes == b.configuration_indexes &&
+         a.repairing == b.repairing && a.on_probation == b.on_probation && a.durable_index == b.durable_index &&
+         a.voters == b.voters;
 }
 
 NodeState NodeState::roles_of(const Core& core) {
@@ -192,15 +193,14 @@ void InvariantChecker::check_match_indexes(const std::vector<NodeState>& nodes, 
   // changes a follower's log, never below what the follower acknowledged: so a leader's
   // match_index for a follower in its term never runs past the follower's log, crashes
   // included. (A success that left early, then lost in a crash, shows here.)
-  std::map<uint64_t, const NodeState*> by_id;
-  for (const NodeState& node : nodes) by_id[node.id] = &node;
   for (const NodeState& leader : nodes) {
     if (leader.role != Role::leader) continue;
     for (const auto& [peer, match_index] : leader.match_indexes) {
-      auto found = by_id.find(peer);
-      if (found == by_id.end() || found->second->current_term != leader.current_term) continue;
-      if (found->second->repairing) continue;  // its log went backwards: a media fault (NodeState)
-      const NodeState& follower = *found->second;
+      // A handful of nodes: a linear search, run after every simulated event, allocates nothing.
+      auto found = std::find_if(nodes.begin(), nodes.end(), [peer = peer](const NodeState& n) { return n.id == peer; });
+      if (found == nodes.end() || found->current_term != leader.current_term) continue;
+      if (found->repairing) continue;  // its log went backwards: a media fault (NodeState)
+      const NodeState& follower = *found;
       const uint64_t follower_last = std::max<uint64_t>(follower.last_index, follower.held_last_index());
       if (match_index <= follower_last) continue;
       violations.push_back("match index past the follower's log: leader " + node_name(leader.id) + " of term " +

@@ -52,8 +52,18 @@ struct NodeState {
 
   uint64_t held_last_index() const { return log_start_index + log_terms.size(); }
   // The term at `index` if this state shows it (log_start_index..held_last_index), else 0.
-  uint64_t term_at(uint64_t index) const;
+  // Inline: the whole-log checks call it for every index of every log.
+  uint64_t term_at(uint64_t index) const {
+    if (index == log_start_index) return log_start_term;
+    if (index < log_start_index || index > held_last_index()) return 0;
+    return log_terms[index - log_start_index - 1];
+  }
 };
+
+// Every field equal (log_terms included): the simulator skips a whole-log check of states
+// equal to the last ones checked, whose logs have the same versions (Log::version).
+bool operator==(const NodeState& a, const NodeState& b);
+inline bool operator!=(const NodeState& a, const NodeState& b) { return !(a == b); }
 
 class InvariantChecker {
  public:

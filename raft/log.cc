@@ -1,6 +1,7 @@
 // The in-memory Raft log (see log.h).
 #include "raft/log.h"
 
+#include <atomic>
 #include <utility>
 
 #include "storage/status.h"
@@ -20,6 +21,11 @@ uint64_t Log::term_at(uint64_t index) const {
   if (index == start_index_) return start_term_;
   if (index < start_index_ || index > last_index()) return 0;
   return entries_[index - start_index_ - 1].term;
+}
+
+void Log::append_terms(std::vector<uint64_t>& terms) const {
+  terms.reserve(terms.size() + entries_.size());
+  for (const Entry& entry : entries_) terms.push_back(entry.term);
 }
 
 const Entry& Log::at(uint64_t index) const {
@@ -52,21 +58,29 @@ std::vector<Entry> Log::slice(uint64_t from, uint64_t count_max, uint64_t bytes_
   return result;
 }
 
+uint64_t Log::next_version() {
+  static std::atomic<uint64_t> versions{0};
+  return versions.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
 void Log::append(Entry entry) {
   KV_ASSERT(entry.index == last_index() + 1);
   // Terms never decrease along a log: each leader appends in its own, newer term.
   KV_ASSERT(entry.term >= last_term());
   entries_.push_back(std::move(entry));
+  version_ = next_version();
 }
 
 void Log::truncate_after(uint64_t index) {
   KV_ASSERT(index >= start_index_ && index <= last_index());
   entries_.resize(index - start_index_);
+  version_ = next_version();
 }
 
 void Log::compact_through(uint64_t index) {
   KV_ASSERT(index >= start_index_ && index <= last_index());
   if (index == start_index_) return;
+  version_ = next_version();
   start_term_ = term_at(index);
   // A deque drops its front without moving the rest: compaction costs the entries dropped.
   entries_.erase(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(index - start_index_));
@@ -78,6 +92,7 @@ void Log::reset(uint64_t index, uint64_t term) {
   entries_.clear();
   start_index_ = index;
   start_term_ = term;
+  version_ = next_version();
 }
 
 }  // namespace keyval::raft

@@ -34,6 +34,12 @@ class Log {
   bool compacted(uint64_t index) const { return index < start_index_; }
   // The term at `index`: start_term at start_index; 0 for a compacted index and past the end.
   uint64_t term_at(uint64_t index) const;
+  // Appends the term of every held entry (start_index()+1 .. last_index()) to `terms`, in order.
+  void append_terms(std::vector<uint64_t>& terms) const;
+  // Names the log's contents: every construction and every change takes a number no other log
+  // in the process had (a copy keeps its original's, as it holds the same entries). Equal
+  // versions, equal logs: the simulator skips a whole-log check when no version changed.
+  uint64_t version() const { return version_; }
   const Entry& at(uint64_t index) const;  // first_index() <= index <= last_index()
   // The first index holding `term`, searching down from `index` (for the conflict hint); never
   // below first_index(), since the compacted terms are unknown.
@@ -58,6 +64,9 @@ class Log {
   uint64_t start_index_ = 0;
   uint64_t start_term_ = 0;
   std::deque<Entry> entries_;  // entries_[i] has index start_index_ + 1 + i
+  uint64_t version_ = next_version();
+
+  static uint64_t next_version();
 };
 
 }  // namespace keyval::raft

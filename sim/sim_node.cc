@@ -84,6 +84,7 @@ void SimNode::start(uint64_t now_ns, uint64_t seed) {
   node.persistence.detached = false;
   node.persistence.recovery.lmdb_directory = config_.lmdb_directory;
   node.persistence.recovery.store.reserve_map = false;  // in RAM, its full disks simulated (store.h)
+  node.persistence.recovery.store.write_through_map = false;  // fresh map pages are dear in RAM (store.h)
   node.persistence.recovery.wal.segment_bytes = 16u << 10;  // small: segments rotate in every run
   node.persistence.recovery.wal.write_buffer_bytes = 8u << 10;
   node.persistence.log = [](const std::string&) {};

@@ -327,7 +327,7 @@ Status Store::Impl::open_environment() {
   // its fsync per commit is what it is for. A process crash loses nothing either way (the
   // page cache holds what the map wrote); a power cut in relaxed mode was already never
   // trusted (DATA/LMDB_STATE). The file is reserved to the map's size (reserve_map_file).
-  writemap = options.sync_mode == SyncMode::relaxed && !options.read_only;
+  writemap = options.sync_mode == SyncMode::relaxed && !options.read_only && options.write_through_map;
   if (options.sync_mode == SyncMode::relaxed) flags |= MDB_NOSYNC;
   if (writemap) flags |= MDB_WRITEMAP;
   if (options.read_only) flags |= MDB_RDONLY;

@@ -58,6 +58,13 @@ struct StoreOptions {
   // are simulated: there the reservation (zeroed tmpfs pages at every node start) halved the
   // simulated seconds per wall second.
   bool reserve_map = true;
+  // Relaxed mode writes pages through the shared map (MDB_WRITEMAP, store.cc open_environment)
+  // when set; otherwise LMDB copies each dirty page into the file with pwrite at commit, as
+  // durable mode does. Off only in the simulator: its LMDB files are rebuilt in RAM (/dev/shm)
+  // at every simulated restart, and on a virtual machine each fresh page first written through
+  // a shared map costs a page-table trap, about 12 us against 2-4 us for pwrite and a read
+  // fault (docs/BENCHMARKS.md, "Simulator speed"). The data and every rule are the same.
+  bool write_through_map = true;
 };
 
 // Positions recorded in `meta`.

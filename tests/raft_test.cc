@@ -997,6 +997,45 @@ BOOST_AUTO_TEST_CASE(invariant_checker_detects_two_leaders_in_one_term) {
   BOOST_TEST(violations[0].find("election safety") != std::string::npos);
 }
 
+// The simulator skips a whole-log check when every log's version is the one it last checked
+// (sim/simulator.cc full_check): so every change must take a new version, and no two logs
+// with different entries may share one.
+BOOST_AUTO_TEST_CASE(every_log_change_takes_a_version_no_other_log_had) {
+  Log log;
+  std::set<uint64_t> seen{log.version()};
+  auto changed = [&](const char* what) {
+    BOOST_TEST(seen.insert(log.version()).second, what << " kept a version already seen");
+  };
+  for (uint64_t index = 1; index <= 4; ++index) {
+    log.append(Entry{index, 1, bytes_of("x")});
+    changed("append");
+  }
+  log.truncate_after(3);
+  changed("truncate_after");
+  log.append(Entry{4, 2, bytes_of("y")});  // the same length and index as before, another term
+  changed("append after a truncation");
+  log.compact_through(2);
+  changed("compact_through");
+  log.reset(9, 3);
+  changed("reset");
+  // Two logs built alike are still two logs: each takes its own version.
+  Log first(std::vector<Entry>{Entry{1, 1, bytes_of("a")}});
+  Log second(std::vector<Entry>{Entry{1, 1, bytes_of("a")}});
+  BOOST_TEST(first.version() != second.version());
+  BOOST_TEST(seen.count(first.version()) == 0u);
+  // A copy holds the same entries and keeps the version; its next change takes a new one.
+  Log copy = first;
+  BOOST_TEST(copy.version() == first.version());
+  copy.append(Entry{2, 1, bytes_of("b")});
+  BOOST_TEST(copy.version() != first.version());
+  // Reading changes nothing.
+  const uint64_t before = log.version();
+  std::vector<uint64_t> terms;
+  log.append_terms(terms);
+  (void)log.term_at(9);
+  BOOST_TEST(log.version() == before);
+}
+
 BOOST_AUTO_TEST_CASE(invariant_checker_detects_log_and_commit_violations) {
   InvariantChecker checker;
   NodeState a{1, 3, Role::follower, 2, {1, 2, 3}};
