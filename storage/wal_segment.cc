@@ -24,11 +24,18 @@ uint32_t segment_header_crc(const uint8_t* in) {
   return crc32c(copy, segment_header_bytes);
 }
 
+// Eight bytes at a time (a seal's padding runs to a 4 KiB block: a byte loop was 1.5 % of a
+// simulated run, which reopens WALs at every restart), the tail byte by byte.
 bool is_zero(const uint8_t* data, size_t bytes) {
-  for (size_t i = 0; i < bytes; ++i) {
-    if (data[i] != 0) return false;
+  size_t i = 0;
+  uint64_t bits = 0;
+  for (; i + 8 <= bytes; i += 8) {
+    uint64_t word;
+    std::memcpy(&word, data + i, 8);
+    bits |= word;
   }
-  return true;
+  for (; i < bytes; ++i) bits |= data[i];
+  return bits == 0;
 }
 
 }  // namespace

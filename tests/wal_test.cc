@@ -164,6 +164,28 @@ class WriteLogEnv final : public testing::ForwardingEnv {
 
 BOOST_AUTO_TEST_SUITE(wal)
 
+// A seal's padding must be zero to its last byte: a non-zero byte at the start, inside the
+// word-at-a-time part or in the tail past the last whole word is corruption, named as such.
+BOOST_AUTO_TEST_CASE(a_seal_with_any_non_zero_padding_byte_is_corrupt) {
+  const std::vector<uint8_t> metadata = encode_metadata(Metadata(7, 3));
+  for (size_t padded : {metadata.size() + 4, metadata.size() + 4 + 13, size_t{4096}}) {
+    const std::vector<uint8_t> seal = wal_format::encode_seal_payload(metadata, padded);
+    BOOST_REQUIRE_EQUAL(seal.size(), padded);
+    auto decoded = wal_format::decode_seal_payload(seal.data(), seal.size(), "seal");
+    BOOST_REQUIRE(decoded.is_ok());
+    BOOST_REQUIRE(decoded->has_value());
+    BOOST_TEST((*decoded)->current_term == 7u);
+    const size_t padding_start = 4 + metadata.size();
+    for (size_t at = padding_start; at < seal.size(); ++at) {
+      std::vector<uint8_t> damaged = seal;
+      damaged[at] = 0x40;
+      auto refused = wal_format::decode_seal_payload(damaged.data(), damaged.size(), "seal");
+      BOOST_TEST_REQUIRE(!refused.is_ok(), "a non-zero padding byte at offset " << at << " of " << padded << " passed");
+      BOOST_TEST(refused.status().to_string().find("seal padding is not zero") != std::string::npos);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(empty_wal_has_no_entries) {
   TempDir temp;
   for (int round = 0; round < 2; ++round) {  // brand new, then reopened
