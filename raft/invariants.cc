@@ -30,29 +30,37 @@ bool operator==(const NodeState& a, const NodeState& b) {
 
 NodeState NodeState::roles_of(const Core& core) {
   NodeState state;
-  state.id = core.id();
-  state.current_term = core.current_term();
-  state.role = core.role();
-  state.commit_index = core.commit_index();
-  state.last_index = core.log().last_index();
-  state.log_start_index = core.log().start_index();
-  state.log_start_term = core.log().start_term();
-  state.snapshot_index = core.snapshot_index();
-  state.repairing = core.in_repair();
-  state.on_probation = core.in_probation();
-  state.durable_index = core.durable_index();
+  state.read_roles(core);
+  return state;
+}
+
+void NodeState::read_roles(const Core& core) {
+  id = core.id();
+  current_term = core.current_term();
+  role = core.role();
+  commit_index = core.commit_index();
+  log_terms.clear();
+  last_index = core.log().last_index();
+  log_start_index = core.log().start_index();
+  log_start_term = core.log().start_term();
+  snapshot_index = core.snapshot_index();
+  repairing = core.in_repair();
+  on_probation = core.in_probation();
+  durable_index = core.durable_index();
+  voters.clear();
+  configuration_indexes.clear();
   if (core.role() == Role::leader) {
     for (const Member& member : core.configuration()) {
-      if (!member.learner) state.voters.push_back(member.id);
+      if (!member.learner) voters.push_back(member.id);
     }
+    configuration_indexes = core.configuration_entry_indexes();
   }
-  if (core.role() == Role::leader) state.configuration_indexes = core.configuration_entry_indexes();
   // A regressed follower (its log lost what it acknowledged: a wiped directory) is reported by
   // the core itself; its kept match_index is not a claim about its log as it is now.
+  match_indexes.clear();
   for (const auto& [peer, progress] : core.progress_by_peer()) {
-    if (!progress.regressed) state.match_indexes.emplace_back(peer, progress.match_index);
+    if (!progress.regressed) match_indexes.emplace_back(peer, progress.match_index);
   }
-  return state;
 }
 
 std::vector<std::string> InvariantChecker::observe_roles(const std::vector<NodeState>& nodes) {

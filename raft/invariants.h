@@ -49,6 +49,8 @@ struct NodeState {
   // Costs the held log, not the history: a compacted prefix is not visited.
   static NodeState of(const Core& core);
   static NodeState roles_of(const Core& core);  // without log_terms (for observe_roles)
+  // roles_of into this state, its vectors' storage reused (the simulator does it at every step).
+  void read_roles(const Core& core);
 
   uint64_t held_last_index() const { return log_start_index + log_terms.size(); }
   // The term at `index` if this state shows it (log_start_index..held_last_index), else 0.

@@ -239,7 +239,7 @@ class Simulator final : public SimCluster {
       network_.send(now_ns_, Packet{Packet::client_response, id, 1000 + client_slot_of_call(call), call, std::move(bytes)});
     };
     config.observe = [this](uint64_t node, const raft::Core& core) {
-      states_[node] = raft::NodeState::roles_of(core);
+      states_[node].read_roles(core);
       cores_[node] = &core;
       if (transfer_asked_ && core.id() == transfer_asked_->first && core.role() == raft::Role::leader &&
           core.current_term() == transfer_asked_->second + 1) {
@@ -564,6 +564,9 @@ class Simulator final : public SimCluster {
   // What the last full check read (full_check): the nodes' states, without log terms, and
   // their logs' versions.
   std::vector<raft::NodeState> checked_states_;
+  std::vector<raft::NodeState> observed_states_;  // after_step's copy of states_
+  std::vector<raft::NodeState> full_states_;      // full_check's reading, kept for its storage
+  std::vector<uint64_t> full_log_versions_;
   std::vector<uint64_t> checked_log_versions_;
   TraceHash hash_;
   SimResult result_;
@@ -1154,10 +1157,11 @@ void Simulator::after_step() {
   track_repairs();
   if (!observed_) return;
   observed_ = false;
-  std::vector<raft::NodeState> live;
-  live.reserve(states_.size());
-  for (const auto& [id, state] : states_) live.push_back(state);
-  add_violations(checker_.observe_roles(live));
+  // Copied into storage kept from step to step: the states' vectors are reused, not reallocated.
+  observed_states_.resize(states_.size());
+  size_t i = 0;
+  for (const auto& [id, state] : states_) observed_states_[i++] = state;
+  add_violations(checker_.observe_roles(observed_states_));
   if (steps_since_full_check_ >= std::max<uint64_t>(1, logged_entries_ / 64)) full_check();
 }
 
@@ -1166,17 +1170,20 @@ void Simulator::after_step() {
 // they would find nothing new (most due checks in a run: a step that changes no log or index).
 void Simulator::full_check() {
   steps_since_full_check_ = 0;
-  std::vector<raft::NodeState> live;
-  std::vector<uint64_t> versions;
-  live.reserve(cores_.size());
-  versions.reserve(cores_.size());
+  // Read into storage kept between checks (read_roles reuses the states' vectors).
+  std::vector<raft::NodeState>& live = full_states_;
+  std::vector<uint64_t>& versions = full_log_versions_;
+  versions.clear();
   logged_entries_ = 0;
+  size_t count = 0;
   for (const auto& [id, core] : cores_) {
     if (!node(id).serving()) continue;  // its core may be gone
-    live.push_back(raft::NodeState::roles_of(*core));
+    if (count == live.size()) live.emplace_back();
+    live[count++].read_roles(*core);
     versions.push_back(core->log().version());
     logged_entries_ += core->log().last_index() - core->log().start_index();
   }
+  live.resize(count);
   if (versions == checked_log_versions_ && live == checked_states_) return;
   checked_log_versions_ = versions;
   checked_states_ = live;
