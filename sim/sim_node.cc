@@ -56,6 +56,7 @@ void SimNode::start(uint64_t now_ns, uint64_t seed) {
   add_message_types(*system_config_);
   system_ = std::make_unique<caf::actor_system>(*system_config_);
   coordinator_ = &dynamic_cast<caf::scheduler::test_coordinator&>(system_->scheduler());
+  clock_ = &coordinator_->clock();
   set_time(now_ns);
 
   crashing_ = false;
@@ -155,6 +156,7 @@ void SimNode::crash() {
   writer_release_ns_.reset();
   system_.reset();
   coordinator_ = nullptr;
+  clock_ = nullptr;
   lifecycle_.reset();
   system_config_.reset();
 }
@@ -212,7 +214,7 @@ void SimNode::run_job(uint64_t choice) {
 std::optional<uint64_t> SimNode::next_timer_ns() const {
   if (!up()) return std::nullopt;
   std::optional<uint64_t> next;
-  const auto& schedule = coordinator().clock().schedule();
+  const auto& schedule = clock_->schedule();
   if (!schedule.empty()) next = to_ns(schedule.begin()->first);
   if (writer_release_ns_ && *writer_release_ns_ > now_ns_) {
     bool waiting = false;

@@ -121,6 +121,9 @@ class SimNode {
   // system_'s scheduler, found once per start: the simulator asks it for jobs and timers
   // several times a step, and a dynamic_cast each time was a measurable share of a sweep.
   caf::scheduler::test_coordinator* coordinator_ = nullptr;
+  // coordinator_->clock(), kept: next_timer_ns() reads it for every node at every step, and
+  // clock() is a virtual call.
+  caf::detail::test_actor_clock* clock_ = nullptr;
   std::unique_ptr<NodeLifecycle> lifecycle_;
   std::optional<NodeHandles> handles_;
   caf::actor transport_;
