@@ -57,6 +57,7 @@ void SimNode::start(uint64_t now_ns, uint64_t seed) {
   system_ = std::make_unique<caf::actor_system>(*system_config_);
   coordinator_ = &dynamic_cast<caf::scheduler::test_coordinator&>(system_->scheduler());
   clock_ = &coordinator_->clock();
+  schedule_read_ = false;
   set_time(now_ns);
 
   crashing_ = false;
@@ -76,6 +77,7 @@ void SimNode::start(uint64_t now_ns, uint64_t seed) {
     failed_ = true;
     failure_ = directory.status().to_string();
     if (config_.started) config_.started(config_.id, directory.status());
+    schedule_read_ = false;
     return;
   }
 
@@ -136,6 +138,7 @@ void SimNode::start(uint64_t now_ns, uint64_t seed) {
     }
     if (config_.started) config_.started(config_.id, result);
   });
+  schedule_read_ = false;  // starting may have scheduled timeouts
 }
 
 void SimNode::crash() {
@@ -157,6 +160,7 @@ void SimNode::crash() {
   system_.reset();
   coordinator_ = nullptr;
   clock_ = nullptr;
+  schedule_read_ = false;
   lifecycle_.reset();
   system_config_.reset();
 }
@@ -204,6 +208,7 @@ void SimNode::run_job(uint64_t choice) {
     jobs.push_front(job);
   }
   coordinator().try_run_once();
+  schedule_read_ = false;  // the job may have set or cancelled timeouts
   if (writer_job_ != nullptr && writer_release_ns_) {
     bool writer_has_work = false;
     for (const caf::resumable* job : coordinator().jobs) writer_has_work = writer_has_work || job == writer_job_;
@@ -213,9 +218,12 @@ void SimNode::run_job(uint64_t choice) {
 
 std::optional<uint64_t> SimNode::next_timer_ns() const {
   if (!up()) return std::nullopt;
-  std::optional<uint64_t> next;
-  const auto& schedule = clock_->schedule();
-  if (!schedule.empty()) next = to_ns(schedule.begin()->first);
+  if (!schedule_read_) {
+    const auto& schedule = clock_->schedule();
+    first_timeout_ns_ = schedule.empty() ? std::nullopt : std::optional<uint64_t>(to_ns(schedule.begin()->first));
+    schedule_read_ = true;
+  }
+  std::optional<uint64_t> next = first_timeout_ns_;
   if (writer_release_ns_ && *writer_release_ns_ > now_ns_) {
     bool waiting = false;
     for (const caf::resumable* job : coordinator().jobs) waiting = waiting || job == writer_job_;
@@ -226,7 +234,10 @@ std::optional<uint64_t> SimNode::next_timer_ns() const {
 
 // The writer's release never comes here: next_timer_ns() names it only while it lies ahead,
 // and once time reaches it the writer's job is simply runnable (has_job()).
-void SimNode::fire_timer() { coordinator().clock().trigger_timeout(); }
+void SimNode::fire_timer() {
+  coordinator().clock().trigger_timeout();
+  schedule_read_ = false;
+}
 
 void SimNode::set_time(uint64_t now_ns) {
   now_ns_ = now_ns;
