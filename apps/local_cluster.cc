@@ -42,10 +42,6 @@ NodeExit exit_of(int wait_status) {
   return exit;
 }
 
-}  // namespace
-
-namespace {
-
 // The kernel's range of ephemeral ports (the local ports of outgoing connections and of binds
 // to port 0), from /proc/sys/net/ipv4/ip_local_port_range; Linux's default when unreadable.
 std::pair<uint32_t, uint32_t> ephemeral_port_range() {
@@ -55,12 +51,13 @@ std::pair<uint32_t, uint32_t> ephemeral_port_range() {
   return {32768, 60999};
 }
 
-// Binds a socket to 127.0.0.1:port (0: any); -1 when it cannot be bound.
+// Binds a socket to 127.0.0.1:port (0: any); -1 when it cannot be bound, and -2 when no
+// socket can be made at all (out of descriptors: no other port would do better).
 int bind_loopback(uint16_t port, std::string* error) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     *error = std::string("socket: ") + std::strerror(errno);
-    return -1;
+    return -2;
   }
   sockaddr_in address{};
   address.sin_family = AF_INET;
@@ -96,6 +93,7 @@ Result<std::vector<uint16_t>> free_ports(size_t count, const std::vector<uint16_
       const auto port = static_cast<uint16_t>(lowest + (start + step) % span);
       if (std::find(taken.begin(), taken.end(), port) != taken.end()) continue;
       const int fd = bind_loopback(port, &error);
+      if (fd == -2) break;  // no socket at all: the port-0 path below reports it
       if (fd < 0) continue;  // in use: the next one
       sockets.push_back(fd);
       ports.push_back(port);
@@ -124,7 +122,6 @@ Result<std::vector<uint16_t>> free_ports(size_t count, const std::vector<uint16_
   if (!status.is_ok()) return status;
   return ports;
 }
-
 
 std::string NodeExit::describe() const {
   return exited ? "exit " + std::to_string(code) : "killed by signal " + std::to_string(code);

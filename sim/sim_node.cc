@@ -57,7 +57,6 @@ void SimNode::start(uint64_t now_ns, uint64_t seed) {
   system_ = std::make_unique<caf::actor_system>(*system_config_);
   coordinator_ = &dynamic_cast<caf::scheduler::test_coordinator&>(system_->scheduler());
   clock_ = &coordinator_->clock();
-  schedule_read_ = false;
   set_time(now_ns);
 
   crashing_ = false;
@@ -235,13 +234,13 @@ std::optional<uint64_t> SimNode::next_timer_ns() const {
 // The writer's release never comes here: next_timer_ns() names it only while it lies ahead,
 // and once time reaches it the writer's job is simply runnable (has_job()).
 void SimNode::fire_timer() {
-  coordinator().clock().trigger_timeout();
+  clock_->trigger_timeout();
   schedule_read_ = false;
 }
 
 void SimNode::set_time(uint64_t now_ns) {
   now_ns_ = now_ns;
-  if (up()) coordinator().clock().current_time = to_time_point(now_ns);
+  if (up()) clock_->current_time = to_time_point(now_ns);
 }
 
 void SimNode::deliver_raft(std::vector<uint8_t> bytes) {

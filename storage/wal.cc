@@ -99,17 +99,6 @@ class ChunkReader {
   size_t buffer_bytes_ = 0;
 };
 
-// True when the 72 bytes at `data` (a 64-byte line and the next word) are all zero.
-bool is_zero_line(const uint8_t* data) {
-  uint64_t bits = 0;
-  for (size_t k = 0; k < 9; ++k) {
-    uint64_t word;
-    std::memcpy(&word, data + 8 * k, 8);
-    bits |= word;
-  }
-  return bits == 0;
-}
-
 // What lies after the point where a segment's records stop.
 struct TailScan {
   bool valid_record_found = false;
@@ -141,7 +130,7 @@ Result<TailScan> scan_tail(File& file, uint64_t file_bytes, uint64_t from, Segme
     for (size_t i = 0; i + record_alignment_bytes <= limit; i += record_alignment_bytes) {
       // Fast path over zeros: no record starts in a 64-byte line whose bytes, and the type
       // byte of its last position (in the next line), are all zero.
-      if (i % 64 == 0 && i + 72 <= read && is_zero_line(chunk.data() + i)) {
+      if (i % 64 == 0 && i + 72 <= read && all_zero(chunk.data() + i, 72)) {
         i += 64 - record_alignment_bytes;
         continue;
       }

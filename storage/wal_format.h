@@ -26,6 +26,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <vector>
@@ -118,6 +119,20 @@ bool is_wal_record_type(uint8_t value);
 // A seal's payload: empty; or u32 n, then n bytes of Cap'n Proto Metadata (the Raft metadata
 // as the batch leaves it, when the batch wrote a metadata record), then zeros. n = 0 with zeros
 // after it is a padding seal. Returns the copy (none for an empty or padding seal).
+// True when the `bytes` bytes at `data` are all zero; eight at a time, then the tail (the WAL's
+// tail scan asks it of every 72-byte line past the records, and a seal's padding is up to 4 KiB).
+inline bool all_zero(const uint8_t* data, size_t bytes) {
+  size_t at = 0;
+  uint64_t bits = 0;
+  for (; at + 8 <= bytes; at += 8) {
+    uint64_t word;
+    std::memcpy(&word, data + at, 8);
+    bits |= word;
+  }
+  for (; at < bytes; ++at) bits |= data[at];
+  return bits == 0;
+}
+
 std::vector<uint8_t> encode_seal_payload(const std::vector<uint8_t>& metadata, size_t padded_bytes);
 Result<std::optional<Metadata>> decode_seal_payload(const uint8_t* payload, size_t bytes, const std::string& where);
 

@@ -24,20 +24,6 @@ uint32_t segment_header_crc(const uint8_t* in) {
   return crc32c(copy, segment_header_bytes);
 }
 
-// Eight bytes at a time (a seal's padding runs to a 4 KiB block: a byte loop was 1.5 % of a
-// simulated run, which reopens WALs at every restart), the tail byte by byte.
-bool is_zero(const uint8_t* data, size_t bytes) {
-  size_t i = 0;
-  uint64_t bits = 0;
-  for (; i + 8 <= bytes; i += 8) {
-    uint64_t word;
-    std::memcpy(&word, data + i, 8);
-    bits |= word;
-  }
-  for (; i < bytes; ++i) bits |= data[i];
-  return bits == 0;
-}
-
 }  // namespace
 
 uint32_t segment_salt(uint64_t segment_id) {
@@ -138,11 +124,11 @@ void encode_framed_record(SegmentCodec codec, const std::vector<uint8_t>& frame,
 
 RecordCheck check_record(const uint8_t* data, size_t available, SegmentCodec codec, RecordHeader* header) {
   KV_ASSERT(available >= record_header_bytes);
-  if (is_zero(data, record_header_bytes)) return RecordCheck::zero;
+  if (all_zero(data, record_header_bytes)) return RecordCheck::zero;
   uint32_t payload_bytes = load_u32(data + 4);
   uint8_t type = data[8];
   const size_t reserved = codec.version >= 3 ? 3 : 7;  // from version 3, bytes 12..15 hold the payload's checksum
-  if (!is_wal_record_type(type) || !is_zero(data + 9, reserved) || payload_bytes > record_payload_bytes_max) {
+  if (!is_wal_record_type(type) || !all_zero(data + 9, reserved) || payload_bytes > record_payload_bytes_max) {
     return RecordCheck::invalid;
   }
   header->crc = load_u32(data);
@@ -163,7 +149,7 @@ RecordCheck check_record(const uint8_t* data, size_t available, SegmentCodec cod
     if (crc != header->crc) return RecordCheck::invalid;
   }
   // Padding is written as zeros; anything else means the bytes were not written by us.
-  if (!is_zero(data + record_header_bytes + payload_bytes, record_bytes(payload_bytes) - record_header_bytes - payload_bytes)) {
+  if (!all_zero(data + record_header_bytes + payload_bytes, record_bytes(payload_bytes) - record_header_bytes - payload_bytes)) {
     return RecordCheck::invalid;
   }
   return RecordCheck::valid;
@@ -188,7 +174,7 @@ Result<std::optional<Metadata>> decode_seal_payload(const uint8_t* payload, size
     return Status::corruption(where + ": seal says its metadata copy is " + std::to_string(metadata_bytes) +
                               " bytes, but its payload holds " + std::to_string(bytes - sizeof(uint32_t)));
   }
-  if (!is_zero(payload + sizeof(uint32_t) + metadata_bytes, bytes - sizeof(uint32_t) - metadata_bytes)) {
+  if (!all_zero(payload + sizeof(uint32_t) + metadata_bytes, bytes - sizeof(uint32_t) - metadata_bytes)) {
     return Status::corruption(where + ": seal padding is not zero");
   }
   if (metadata_bytes == 0) return std::optional<Metadata>();

@@ -1036,6 +1036,35 @@ BOOST_AUTO_TEST_CASE(every_log_change_takes_a_version_no_other_log_had) {
   BOOST_TEST(log.version() == before);
 }
 
+// The simulator skips a whole-log check when the states equal those it last checked
+// (NodeState's operator==): a change in any one field must make them unequal.
+BOOST_AUTO_TEST_CASE(node_states_differing_in_any_one_field_are_unequal) {
+  NodeState base{1, 2, Role::leader, 3, {1, 2, 2}, 3, 0, 0, 0, {{2, 3}}, {1}, false, false, 3, {1, 2, 3}};
+  BOOST_TEST((NodeState(base) == base));
+  const std::vector<std::pair<const char*, std::function<void(NodeState&)>>> changes = {
+      {"id", [](NodeState& s) { s.id = 9; }},
+      {"current_term", [](NodeState& s) { s.current_term = 9; }},
+      {"role", [](NodeState& s) { s.role = Role::follower; }},
+      {"commit_index", [](NodeState& s) { s.commit_index = 2; }},
+      {"log_terms", [](NodeState& s) { s.log_terms.back() = 9; }},
+      {"last_index", [](NodeState& s) { s.last_index = 4; }},
+      {"log_start_index", [](NodeState& s) { s.log_start_index = 1; }},
+      {"log_start_term", [](NodeState& s) { s.log_start_term = 1; }},
+      {"snapshot_index", [](NodeState& s) { s.snapshot_index = 1; }},
+      {"match_indexes", [](NodeState& s) { s.match_indexes[0].second = 2; }},
+      {"configuration_indexes", [](NodeState& s) { s.configuration_indexes.push_back(3); }},
+      {"repairing", [](NodeState& s) { s.repairing = true; }},
+      {"on_probation", [](NodeState& s) { s.on_probation = true; }},
+      {"durable_index", [](NodeState& s) { s.durable_index = 2; }},
+      {"voters", [](NodeState& s) { s.voters.pop_back(); }},
+  };
+  for (const auto& [field, change] : changes) {
+    NodeState changed = base;
+    change(changed);
+    BOOST_TEST((changed != base), "a change of " << field << " left the states equal");
+  }
+}
+
 BOOST_AUTO_TEST_CASE(invariant_checker_detects_log_and_commit_violations) {
   InvariantChecker checker;
   NodeState a{1, 3, Role::follower, 2, {1, 2, 3}};
