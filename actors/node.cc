@@ -16,17 +16,26 @@ class NodeStarter : public caf::event_based_actor {
       : caf::event_based_actor(cfg), config_(std::move(config)), done_(std::move(done)) {}
 
   // Stopped before it finished (the node crashed while starting): what it spawned goes too.
+  // (An exit before make_behavior ran, or one the exit handler below did not see.)
   void on_exit() override {
     if (!done_) return;
+    auto done = std::move(done_);
     done_ = nullptr;
     if (handles_.writer) caf::anon_send_exit(handles_.writer, caf::exit_reason::kill);
     if (handles_.indexer) caf::anon_send_exit(handles_.indexer, caf::exit_reason::kill);
     if (handles_.state_machine) caf::anon_send_exit(handles_.state_machine, caf::exit_reason::kill);
     if (handles_.snapshotter) caf::anon_send_exit(handles_.snapshotter, caf::exit_reason::kill);
     if (coordinator_) caf::anon_send_exit(coordinator_, caf::exit_reason::kill);
+    done(Status::busy("the node was stopped while it started"));
   }
 
   caf::behavior make_behavior() override {
+    // Asked to stop (NodeLifecycle::stop while the node starts): the answer in flight still
+    // comes, and may name actors recovery just spawned, so the starter waits for it, then stops
+    // everything it has and reports that the node did not start (stopped_while_starting).
+    set_exit_handler([this](caf::exit_msg& message) {
+      if (!stop_reason_) stop_reason_ = message.reason ? message.reason : caf::error(caf::exit_reason::kill);
+    });
     handles_.node_id = config_.raft.raft.node_id;
     // A node repairs an unreadable part of its log from its peers (docs/PERSISTENCE.md,
     // "Corruption repaired from peers") rather than refusing to start.
@@ -42,6 +51,7 @@ class NodeStarter : public caf::event_based_actor {
               handles_.writer = writer;
               handles_.indexer = indexer;
               handles_.snapshotter = snapshotter;
+              if (stop_reason_) return stopped_while_starting();
               auto recovered = decode_recovered_state(state.bytes, &handles_.recovery_summary);
               if (!recovered.is_ok()) return fail(recovered.status());
               handles_.recovered = *recovered;
@@ -65,6 +75,7 @@ class NodeStarter : public caf::event_based_actor {
     request(handles_.state_machine, caf::infinite, kv_applied_atom_v)
         .then(
             [this](uint64_t applied) {
+              if (stop_reason_) return stopped_while_starting();
               handles_.applied_index = applied;
               raft_state_.metadata = handles_.recovered.metadata;
               raft_state_.applied_index = applied;
@@ -89,6 +100,7 @@ class NodeStarter : public caf::event_based_actor {
 
   // The log after the base snapshot into the core, one bounded read at a time.
   void load_entries(uint64_t next) {
+    if (stop_reason_) return stopped_while_starting();
     if (next > handles_.recovered.last_index) return spawn_node();
     request(handles_.indexer, caf::infinite, read_atom_v, next, handles_.recovered.last_index)
         .then(
@@ -126,12 +138,19 @@ class NodeStarter : public caf::event_based_actor {
   }
 
   void fail(const Status& status) {
-    if (handles_.writer) send_exit(handles_.writer, caf::exit_reason::user_shutdown);
-    if (handles_.indexer) send_exit(handles_.indexer, caf::exit_reason::user_shutdown);
-    if (handles_.state_machine) send_exit(handles_.state_machine, caf::exit_reason::user_shutdown);
-    if (handles_.snapshotter) send_exit(handles_.snapshotter, caf::exit_reason::user_shutdown);
-    if (coordinator_) send_exit(coordinator_, caf::exit_reason::user_shutdown);
-    finish(status);
+    stop_started(stop_reason_ ? stop_reason_ : caf::error(caf::exit_reason::user_shutdown));
+    finish(stop_reason_ ? Status::busy("the node was stopped while it started") : status);
+  }
+
+  void stopped_while_starting() { fail(Status::busy("the node was stopped while it started")); }
+
+  // What the start spawned so far stops, with `reason` (kill leaves LMDB unmarked, as a crash).
+  void stop_started(const caf::error& reason) {
+    if (handles_.writer) send_exit(handles_.writer, reason);
+    if (handles_.indexer) send_exit(handles_.indexer, reason);
+    if (handles_.state_machine) send_exit(handles_.state_machine, reason);
+    if (handles_.snapshotter) send_exit(handles_.snapshotter, reason);
+    if (coordinator_) send_exit(coordinator_, reason);
   }
 
   void finish(Result<NodeHandles> result) {
@@ -143,6 +162,7 @@ class NodeStarter : public caf::event_based_actor {
   }
 
   NodeConfig config_;
+  caf::error stop_reason_;  // set by an exit message: stop at the next answer
   std::function<void(Result<NodeHandles>)> done_;
   recovery_coordinator_actor coordinator_;
   SharedStore store_;  // from recovery, for the state machine
@@ -153,8 +173,8 @@ class NodeStarter : public caf::event_based_actor {
 
 }  // namespace
 
-void start_node(caf::actor_system& system, NodeConfig config, std::function<void(Result<NodeHandles>)> done) {
-  system.spawn<NodeStarter>(std::move(config), std::move(done));
+caf::actor start_node(caf::actor_system& system, NodeConfig config, std::function<void(Result<NodeHandles>)> done) {
+  return system.spawn<NodeStarter>(std::move(config), std::move(done));
 }
 
 void use_node_scheduler(caf::actor_system_config& config, size_t workers) {

@@ -50,7 +50,9 @@ struct NodeHandles {
   uint64_t applied_index = 0;    // the state machine's, at start
 };
 
-void start_node(caf::actor_system& system, NodeConfig config, std::function<void(Result<NodeHandles>)> done);
+// Returns the starter: an exit sent to it before `done` ran stops what it spawned so far (a
+// node stopped while starting), and `done` never runs.
+caf::actor start_node(caf::actor_system& system, NodeConfig config, std::function<void(Result<NodeHandles>)> done);
 
 // Stops every actor of a started node (the raft node first, persistence last). With
 // user_shutdown (a clean stop) the last of LMDB's two writers to stop (the store_indexer, the

@@ -122,6 +122,9 @@ struct NodeLifecycle::Shared {
   bool stopping = false;
   bool reported = false;
   std::optional<NodeHandles> handles;
+  caf::actor starter;            // start_node's, while it starts the node
+  bool start_ended = false;      // the starter reported (handles or an error)
+  caf::exit_reason stop_reason = caf::exit_reason::kill;  // stop()'s, for a start that ends after it
   std::vector<caf::actor> client_side;
   std::function<void(const std::string&, const std::string&)> failed;
 };
@@ -150,12 +153,26 @@ void NodeLifecycle::supervise(const caf::actor& actor, const std::string& name) 
 
 void NodeLifecycle::start(NodeConfig node, std::function<void(Result<NodeHandles>)> done) {
   supervise(config_.transport, "transport");
-  start_node(system_, std::move(node), [this, shared = shared_, done = std::move(done)](Result<NodeHandles> result) {
+  caf::actor starter = start_node(system_, std::move(node), [this, shared = shared_, done = std::move(done)](
+                                                                Result<NodeHandles> result) {
+    bool stopping = false;
+    caf::exit_reason reason = caf::exit_reason::kill;
+    {
+      std::lock_guard<std::mutex> guard(shared->mutex);
+      shared->start_ended = true;
+      shared->starter = nullptr;
+      stopping = shared->stopping;
+      reason = shared->stop_reason;
+      if (result.is_ok() && !stopping) shared->handles = *result;
+    }
+    if (stopping) {
+      // stop() came while the node was starting, and the start finished before the starter saw
+      // its exit: what it started stops now, and the caller hears that it did not start.
+      if (result.is_ok()) stop_node(*result, reason);
+      if (done) done(Status::busy("the node was stopped while it started"));
+      return;
+    }
     if (result.is_ok()) {
-      {
-        std::lock_guard<std::mutex> guard(shared->mutex);
-        shared->handles = *result;
-      }
       const NodeHandles& handles = *result;
       supervise(caf::actor_cast<caf::actor>(handles.raft_node), "raft node");
       supervise(caf::actor_cast<caf::actor>(handles.writer), "wal_writer");
@@ -166,6 +183,8 @@ void NodeLifecycle::start(NodeConfig node, std::function<void(Result<NodeHandles
     }
     if (done) done(std::move(result));
   });
+  std::lock_guard<std::mutex> guard(shared_->mutex);
+  if (!shared_->start_ended) shared_->starter = std::move(starter);
 }
 
 void NodeLifecycle::supervise_client_side(caf::actor actor, std::string name) {
@@ -180,17 +199,23 @@ void NodeLifecycle::supervise_client_side(caf::actor actor, std::string name) {
 void NodeLifecycle::stop(StopMode mode) {
   std::optional<NodeHandles> handles;
   std::vector<caf::actor> client_side;
+  caf::actor starter;
+  const caf::exit_reason reason = mode == StopMode::clean ? caf::exit_reason::user_shutdown : caf::exit_reason::kill;
   {
     std::lock_guard<std::mutex> guard(shared_->mutex);
     if (shared_->stopping) return;
     shared_->stopping = true;
+    shared_->stop_reason = reason;
     handles = shared_->handles;
     client_side = shared_->client_side;
+    starter = shared_->starter;
   }
   if (mode == StopMode::clean && handles && config_.hand_off) config_.hand_off(*handles);
-  const caf::exit_reason reason = mode == StopMode::clean ? caf::exit_reason::user_shutdown : caf::exit_reason::kill;
   for (const caf::actor& actor : client_side) caf::anon_send_exit(actor, reason);
   if (handles) stop_node(*handles, reason);  // gateway, raft node, state machine, persistence
+  // Still starting: the starter stops what it spawned so far (recovery, persistence, the state
+  // machine), or, when its start ends first, the callback above stops the node it started.
+  if (starter) caf::anon_send_exit(starter, reason);
   if (config_.transport) caf::anon_send_exit(config_.transport, reason);
 }
 

@@ -139,6 +139,9 @@ std::string result_json(const sim::SimResult& result) {
       .add("increments_acked", result.increments_acked)
       .add("steps", result.steps)
       .add("crashes", result.crashes)
+      .add("process_crashes", result.process_crashes)
+      .add("kills_at_sync", result.kills_at_sync)
+      .add("lmdb_rebuilds", result.lmdb_rebuilds)
       .add("restarts", result.restarts)
       .add("partitions", result.partitions)
       .add("sync_failures", result.sync_failures)
@@ -189,6 +192,7 @@ struct SeedOutcome {
   std::string failure;  // the first violation, or why the history is not linearizable
   uint64_t media_faults = 0, repairs = 0, repairs_completed = 0, entries_refetched = 0;
   uint64_t leaders_outside_configuration = 0;
+  uint64_t process_crashes = 0, lmdb_rebuilds = 0;
   double wall_seconds = 0, virtual_seconds = 0;
 };
 
@@ -205,6 +209,8 @@ SeedOutcome outcome_of(const sim::SimResult& result) {
   outcome.repairs_completed = result.repairs_completed;
   outcome.entries_refetched = result.entries_refetched;
   outcome.leaders_outside_configuration = result.leaders_outside_configuration;
+  outcome.process_crashes = result.process_crashes;
+  outcome.lmdb_rebuilds = result.lmdb_rebuilds;
   outcome.wall_seconds = result.wall_seconds;
   outcome.virtual_seconds = result.virtual_seconds;
   return outcome;
@@ -220,6 +226,8 @@ std::string encode_outcome(const SeedOutcome& outcome) {
                  {"repairs_completed", outcome.repairs_completed},
                  {"entries_refetched", outcome.entries_refetched},
                  {"leaders_outside_configuration", outcome.leaders_outside_configuration},
+                 {"process_crashes", outcome.process_crashes},
+                 {"lmdb_rebuilds", outcome.lmdb_rebuilds},
                  {"wall_s", outcome.wall_seconds},
                  {"virtual_s", outcome.virtual_seconds}};
   return json.dump();
@@ -238,6 +246,8 @@ SeedOutcome decode_outcome(const std::string& record) {
   outcome.repairs_completed = json.at("repairs_completed").get<uint64_t>();
   outcome.entries_refetched = json.at("entries_refetched").get<uint64_t>();
   outcome.leaders_outside_configuration = json.at("leaders_outside_configuration").get<uint64_t>();
+  outcome.process_crashes = json.at("process_crashes").get<uint64_t>();
+  outcome.lmdb_rebuilds = json.at("lmdb_rebuilds").get<uint64_t>();
   outcome.wall_seconds = json.at("wall_s").get<double>();
   outcome.virtual_seconds = json.at("virtual_s").get<double>();
   return outcome;
@@ -260,6 +270,8 @@ class SweepReport {
     repairs_completed_ += outcome.repairs_completed;
     refetched_ += outcome.entries_refetched;
     leaders_outside_ += outcome.leaders_outside_configuration;
+    process_crashes_ += outcome.process_crashes;
+    lmdb_rebuilds_ += outcome.lmdb_rebuilds;
     wall_ += outcome.wall_seconds;
     simulated_ += outcome.virtual_seconds;
     if (!outcome.failed) return;
@@ -286,6 +298,7 @@ class SweepReport {
     line.add("seeds", runs_).add("failing", failing_).add("media_faults", media_faults_).add("repairs", repairs_)
         .add("repairs_completed", repairs_completed_).add("entries_refetched", refetched_)
         .add("leaders_outside_configuration", leaders_outside_)
+        .add("process_crashes", process_crashes_).add("lmdb_rebuilds", lmdb_rebuilds_)
         .add("wall_s", wall_).add("virtual_s", simulated_)
         .add("sim_s_per_wall_s", wall_ > 0 ? simulated_ / wall_ : 0.0);
     if (worker_failures_ > 0) line.add("worker_failures", worker_failures_).add("seeds_not_run", seeds_not_run_);
@@ -301,7 +314,7 @@ class SweepReport {
  private:
   const cli::Flags& flags_;
   uint64_t runs_ = 0, failing_ = 0, media_faults_ = 0, repairs_ = 0, repairs_completed_ = 0, refetched_ = 0;
-  uint64_t leaders_outside_ = 0;
+  uint64_t leaders_outside_ = 0, process_crashes_ = 0, lmdb_rebuilds_ = 0;
   uint64_t worker_failures_ = 0, seeds_not_run_ = 0;
   double wall_ = 0, simulated_ = 0;
 };

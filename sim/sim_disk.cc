@@ -140,6 +140,7 @@ struct SimDisk::State {
   std::map<std::string, uint64_t> locks;  // held lock path -> holder token
   uint64_t next_lock_token = 1;
   std::set<std::string> failing_prefixes;
+  std::map<std::string, bool> kill_at_sync;  // kill_at_next_sync: prefix -> sprung
   std::set<std::string> full_prefixes;  // set_full: no growth under these
   std::map<std::string, uint64_t> misdirect;  // misdirect_next_write: prefix -> shift of its next .wal write
   uint64_t misdirected_writes = 0;
@@ -162,7 +163,8 @@ struct SimDisk::State {
   }
   uint64_t capacity_bytes = 0;  // 0: unlimited
   uint64_t syncs = 0;
-  uint64_t power_cuts = 0;  // crash() calls so far: the boot id
+  uint64_t power_cuts = 0;  // crash() calls so far: the disk-wide boot id
+  std::map<std::string, uint64_t> power_cuts_of;  // crash() calls per prefix: each machine's boot id
 
   bool directory_exists(const std::string& directory) const {
     return directory.empty() || directory == "/" || directories.count(directory) > 0;
@@ -343,6 +345,13 @@ class SimDisk::State::FileHandle final : public File {
     KV_RETURN_IF_ERROR(check_usable("fdatasync", false));
     // Like fdatasync's EIO: nothing became durable, and the caller must stop (env.h).
     if (state_->syncs_fail(path())) return Status::io_error("fdatasync " + path() + ": failed (simulated)");
+    for (auto& [prefix, sprung] : state_->kill_at_sync) {
+      if (sprung || !is_under(path(), prefix)) continue;
+      sprung = true;
+      state_->kill_handles(prefix);
+      state_->release_locks(prefix);
+      return Status::io_error("fdatasync " + path() + ": the process was killed (simulated)");
+    }
     Inode& inode = *handle_->inode;
     for (const Change& change : inode.journal) replay(inode.durable, change);
     inode.journal.clear();
@@ -384,7 +393,7 @@ class SimDisk::State::FileHandle final : public File {
   Status check_usable(const char* operation, bool writes) const {
     const char* reason = nullptr;  // the message is built only on failure: this runs on every call
     if (handle_->dead) {
-      reason = ": crashed (handle opened before a simulated power cut)";
+      reason = ": crashed (handle opened before a simulated crash)";
     } else if (writes && !handle_->writable) {
       reason = ": opened read-only";
     }
@@ -547,11 +556,71 @@ void SimDisk::crash(const std::string& prefix_in, raft::SplitMix64& random, bool
   state_->revert_names(prefix);
   state_->revert_contents(prefix, random, tear, garbage);
   ++state_->power_cuts;
+  ++state_->power_cuts_of[prefix];
+}
+
+void SimDisk::kill_process(const std::string& prefix_in) {
+  std::lock_guard<std::mutex> guard(state_->mutex);
+  std::string prefix = normalize(prefix_in);
+  state_->kill_handles(prefix);
+  state_->release_locks(prefix);
+}
+
+void SimDisk::kill_at_next_sync(const std::string& prefix) {
+  std::lock_guard<std::mutex> guard(state_->mutex);
+  state_->kill_at_sync[normalize(prefix)] = false;
+}
+
+bool SimDisk::killed_at_sync(const std::string& prefix) const {
+  std::lock_guard<std::mutex> guard(state_->mutex);
+  auto found = state_->kill_at_sync.find(normalize(prefix));
+  return found != state_->kill_at_sync.end() && found->second;
+}
+
+void SimDisk::disarm_kill(const std::string& prefix) {
+  std::lock_guard<std::mutex> guard(state_->mutex);
+  state_->kill_at_sync.erase(normalize(prefix));
 }
 
 std::string SimDisk::boot_id() {
   std::lock_guard<std::mutex> guard(state_->mutex);
   return "sim-boot-" + std::to_string(state_->power_cuts);
+}
+
+std::string SimDisk::boot_id(const std::string& prefix_in) const {
+  std::lock_guard<std::mutex> guard(state_->mutex);
+  std::string prefix = normalize(prefix_in);
+  auto found = state_->power_cuts_of.find(prefix);
+  return "sim-boot-" + prefix + "-" + std::to_string(found == state_->power_cuts_of.end() ? 0 : found->second);
+}
+
+namespace {
+
+// One machine's view of the shared disk: its own boot id, everything else the disk's.
+class SimMachine final : public Env {
+ public:
+  SimMachine(SimDisk& disk, std::string prefix) : disk_(disk), prefix_(std::move(prefix)) {}
+  Result<std::unique_ptr<File>> open_file(const std::string& path, OpenMode mode) override {
+    return disk_.open_file(path, mode);
+  }
+  Status sync_dir(const std::string& directory) override { return disk_.sync_dir(directory); }
+  Status rename(const std::string& from, const std::string& to) override { return disk_.rename(from, to); }
+  Status remove(const std::string& path) override { return disk_.remove(path); }
+  Result<std::vector<std::string>> list(const std::string& directory) override { return disk_.list(directory); }
+  Status create_dir(const std::string& directory) override { return disk_.create_dir(directory); }
+  bool exists(const std::string& path) override { return disk_.exists(path); }
+  Result<std::unique_ptr<FileLock>> lock(const std::string& path) override { return disk_.lock(path); }
+  std::string boot_id() override { return disk_.boot_id(prefix_); }
+
+ private:
+  SimDisk& disk_;
+  std::string prefix_;
+};
+
+}  // namespace
+
+std::unique_ptr<Env> SimDisk::machine(const std::string& prefix) {
+  return std::make_unique<SimMachine>(*this, prefix);
 }
 
 void SimDisk::fail_syncs(const std::string& prefix, bool fail) {

@@ -25,11 +25,16 @@
 //     a file already has (a preallocated WAL segment) still succeed, as on a real full disk.
 //   * Media faults: bit flips at rest, latent sector errors (reads of a range fail), misdirected
 //     writes (a write lands at another offset); see flip_at_rest below.
-//   * Boot id (Env::boot_id): "sim-boot-<power cuts so far>", changed by every crash(). The
-//     disk is shared by every node and boot_id() names no path, so a power cut of one node
-//     changes the id all nodes see: a node restarted after a mere process crash may then
-//     think it lost power too. That only costs it an LMDB rebuild (always safe), never trust
-//     in an LMDB that a power cut may have torn.
+//   * kill_process(prefix): a process crash (SIGKILL) of the node under `prefix`. Its handles
+//     die and its locks are released, nothing else: the page cache survives, so every byte
+//     written and every name changed stays readable, still volatile (a later power cut of the
+//     same machine may lose what was never synced, even if a restarted node read it).
+//   * Boot ids. Each node is its own machine: machine(prefix) is the Env a node under `prefix`
+//     uses, the shared disk with the boot id "sim-boot-<prefix>-<power cuts of prefix>",
+//     changed by every crash(prefix) and by nothing else. So a node restarted after a process
+//     crash finds its boot unchanged and trusts the LMDB it wrote without sync
+//     (storage/lmdb_state.h); after a power cut it rebuilds it. SimDisk::boot_id(), for callers
+//     that name no machine, changes at every power cut of any node.
 // Deterministic: no clock, no global randomness, ordered containers only.
 #pragma once
 
@@ -63,6 +68,19 @@ class SimDisk : public Env {
 
   // A power cut under `prefix` (see the model above). `random` decides the torn prefixes.
   void crash(const std::string& prefix, raft::SplitMix64& random, bool tear, bool garbage);
+  // A process crash under `prefix`: handles die, locks go, every byte and name stays (above).
+  void kill_process(const std::string& prefix);
+  // The process dies at its next fdatasync under `prefix`, between its write and the sync:
+  // that sync fails ("killed") and kill_process(prefix) happens instead. killed_at_sync tells
+  // whether it has happened since it was armed; disarm_kill drops a trap not yet sprung.
+  void kill_at_next_sync(const std::string& prefix);
+  bool killed_at_sync(const std::string& prefix) const;
+  void disarm_kill(const std::string& prefix);
+
+  // The disk as the machine of the node under `prefix` sees it: every call goes to this disk,
+  // and boot_id() is that machine's (above). Must not outlive the disk.
+  std::unique_ptr<Env> machine(const std::string& prefix);
+  std::string boot_id(const std::string& prefix) const;
 
   // A replaced disk: every file and directory under `prefix` is gone, durably (the node must
   // be down: call crash(prefix, ...) first).

@@ -29,7 +29,7 @@ caf::scheduler::test_coordinator& SimNode::coordinator() const {
 // The data directory as `keyval node` opens it (bootstrap or join), on the simulated disk.
 DataDirectoryOptions SimNode::directory_options() const {
   DataDirectoryOptions directory;
-  directory.env = config_.disk;
+  directory.env = machine_.get();
   directory.data_directory = data_directory();
   directory.cluster = "sim";
   directory.node_id = config_.id;
@@ -81,7 +81,7 @@ void SimNode::start(uint64_t now_ns, uint64_t seed) {
   }
 
   NodeConfig node;
-  node.persistence.env = config_.disk;
+  node.persistence.env = machine_.get();
   node.persistence.data_directory = data_directory();
   node.persistence.detached = false;
   node.persistence.recovery.lmdb_directory = config_.lmdb_directory;
@@ -135,7 +135,8 @@ void SimNode::start(uint64_t now_ns, uint64_t seed) {
       // fails, ...) marks the node failed; the simulator then crashes and restarts it.
       lifecycle_->supervise_client_side(client_port_, "client port");
     }
-    if (config_.started) config_.started(config_.id, result);
+    // A start that ends while the node crashes (its wind-down) is no start.
+    if (config_.started && !crashing_) config_.started(config_.id, result);
   });
   schedule_read_ = false;  // starting may have scheduled timeouts
 }

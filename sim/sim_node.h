@@ -31,7 +31,7 @@ struct SimNodeConfig {
   // Empty: a node joining the running cluster, which asks `ask_cluster` (the simulator's view).
   std::vector<uint64_t> voters;
   AskCluster ask_cluster;
-  SimDisk* disk = nullptr;             // IDENTITY and the WAL live here, under "/n<id>"
+  SimDisk* disk = nullptr;             // IDENTITY and the WAL live here, under "/n<id>" (its machine)
   std::string lmdb_directory;          // a real directory
   raft::PlantedBug planted_bug = raft::PlantedBug::none;
   std::chrono::milliseconds tick_interval{10};
@@ -60,7 +60,8 @@ struct SimNodeConfig {
 
 class SimNode {
  public:
-  explicit SimNode(SimNodeConfig config) : config_(std::move(config)) {}
+  explicit SimNode(SimNodeConfig config)
+      : config_(std::move(config)), machine_(config_.disk->machine(data_directory())) {}
   ~SimNode() { crash(); }
   SimNode(const SimNode&) = delete;
   SimNode& operator=(const SimNode&) = delete;
@@ -110,6 +111,7 @@ class SimNode {
   bool is_waiting_writer(const caf::resumable* job) const;
 
   SimNodeConfig config_;
+  std::unique_ptr<Env> machine_;  // config_.disk as this node's machine sees it (its own boot id)
   uint64_t now_ns_ = 0;
   mutable raft::SplitMix64 latency_random_{0};
   caf::resumable* writer_job_ = nullptr;  // the WAL writer actor, once the node serves

@@ -334,6 +334,7 @@ class Simulator final : public SimCluster {
       return;
     }
     checker_.restarted(node, result->recovered.metadata.current_term, result->applied_index);
+    if (result->recovery_summary.find("LMDB rebuilt") != std::string::npos) ++result_.lmdb_rebuilds;
     applied_[node] = result->applied_index;
     if (controller_ != nullptr) controller_->node_started(node, now_ns_, result->recovery_summary);
     trace("node " + std::to_string(node) + " up in term " + std::to_string(result->recovered.metadata.current_term) +
@@ -443,6 +444,15 @@ class Simulator final : public SimCluster {
     disk_.fail_syncs(node(id).data_directory(), false);
     node(id).start(now_ns_, random_.next());
     restart_at_[id - 1] = 0;
+    // After a process crash, half the time the machine loses power soon after the restart: what
+    // the restarted node read from the page cache and built on (its log, its vote) must have
+    // been made durable by then, or the power cut takes it back after it was promised.
+    if (process_killed_.erase(id) > 0 && random_.between(0, 1) == 0 && crash_at_[id - 1] == 0) {
+      crash_at_[id - 1] = now_ns_ + random_.between(1, 30) * ms;
+      crash_tear_[id] = faults(FaultMode::disk);
+      crash_process_[id] = false;
+      crash_on_time_.insert(id);  // at that time, not at its first job: it has recovered and serves by then
+    }
   }
 
   // The power goes first: the disk keeps only what was synced (maybe a torn tail). Then the
@@ -450,13 +460,64 @@ class Simulator final : public SimCluster {
   // (syncs fail, and a second cut drops what they wrote) nor leave the node.
   void power_off(uint64_t id, bool tear, bool garbage) {
     const std::string prefix = node(id).data_directory();
+    process_killed_.erase(id);
+    disk_.disarm_kill(prefix);
+    // What the node holds durable (votes and acknowledgements rest on it), to check against
+    // what the power cut leaves.
+    uint64_t claimed = 0, claimed_term = 0;
+    if (const raft::Core* core = serving_core(id)) {
+      claimed = core->durable_index();
+      claimed_term = core->log().term_at(claimed);
+    }
     disk_.fail_syncs(prefix, true);
     disk_.crash(prefix, random_, tear, garbage);
+    check_durable_claim(id, claimed, claimed_term);
     node(id).crash();
     disk_.crash(prefix, random_, false, false);
     disk_.fail_syncs(prefix, false);
     forget_node(id);
     ++result_.crashes;
+  }
+
+  // A process crash (SIGKILL, the OOM killer): the node's handles die and its actors wind down
+  // (nothing they send leaves it; a WAL write they try fails), but its machine keeps the page
+  // cache: every byte and name it wrote stays, unsynced, and its boot id does not change, so
+  // the restart trusts the LMDB it wrote without sync (storage/lmdb_state.h). A later power cut
+  // of the machine may still lose what was never synced, even what the restart read.
+  void kill_process(uint64_t id) {
+    disk_.disarm_kill(node(id).data_directory());
+    disk_.kill_process(node(id).data_directory());
+    node(id).crash();
+    forget_node(id);
+    process_killed_.insert(id);
+    ++result_.crashes;
+    ++result_.process_crashes;
+  }
+
+  // Right after a power cut of a node that reported its log durable through `claimed` (of
+  // `claimed_term`): its WAL must still hold that entry, or a snapshot record past it. A media
+  // fault on the node (a misdirected write, damage at rest) may take what was synced: not
+  // checked there. (A restart after a process crash that took the page cache's unsynced tail
+  // for durable, without syncing it, fails this when the power then goes.)
+  void check_durable_claim(uint64_t id, uint64_t claimed, uint64_t claimed_term) {
+    if (claimed == 0 || id == media_damaged_ || misdirect_pending_) return;
+    WalOptions read_only;
+    read_only.read_only = true;
+    auto wal = Wal::open(disk_, node(id).data_directory() + "/wal", read_only);
+    if (!wal.is_ok() || (*wal)->open_report().damaged) return;  // refused or salvaged at the restart, not here
+    const uint64_t last = (*wal)->last_index();
+    uint64_t term = 0;
+    if (last >= claimed) {
+      auto snapshot = (*wal)->snapshot();
+      if (snapshot && snapshot->last_included_index >= claimed) return;  // covered by the snapshot
+      auto entry = (*wal)->read(claimed);
+      term = entry.is_ok() ? entry->term : 0;
+      if (term == claimed_term || claimed_term == 0) return;
+    }
+    add_violations({"node " + std::to_string(id) + " reported its log durable through index " +
+                    std::to_string(claimed) + " (term " + std::to_string(claimed_term) +
+                    ") but a power cut left its WAL ending at " + std::to_string(last) +
+                    (last >= claimed ? " with term " + std::to_string(term) + " there" : "")});
   }
 
   // The node is down: what the simulator knew of it goes, and the connections to it break.
@@ -465,6 +526,7 @@ class Simulator final : public SimCluster {
     states_.erase(id);
     applied_.erase(id);
     crash_at_[id - 1] = 0;
+    crash_on_time_.erase(id);
     for (auto it = calls_at_node_.begin(); it != calls_at_node_.end();) {
       if (it->second != id) {
         ++it;
@@ -475,15 +537,31 @@ class Simulator final : public SimCluster {
     }
   }
 
-  void crash_node(uint64_t id, bool tear, bool garbage) {
-    power_off(id, tear, garbage);
+  // A node that stopped by itself (fail-stop): killed at an fdatasync (kill_at_next_sync), its
+  // page cache kept; else it lost power (`tear`: the last write torn) or its disk failed it.
+  void crash_failed(uint64_t id, bool tear) {
+    const bool killed = disk_.killed_at_sync(node(id).data_directory());
+    trace("node " + std::to_string(id) + (killed ? " was killed at an fdatasync" : " stopped itself (fail-stop)"));
+    if (killed) ++result_.kills_at_sync;
+    crash_node(id, tear && !killed, tear && !killed, killed);
+  }
+
+  // A power cut (`tear`: the last write torn, `garbage`: its lost part random), or with
+  // `process` a process crash (kill_process).
+  void crash_node(uint64_t id, bool tear, bool garbage, bool process = false) {
+    if (process) {
+      kill_process(id);
+    } else {
+      power_off(id, tear, garbage);
+    }
     // Down for a moment (a supervisor restarting the process) or for a while.
     uint64_t down_ns = random_.between(50, 600) * ms;
     if (bounce_[id]) down_ns = random_.between(10'000, 300'000);  // back before the election is over
     else if (random_.between(0, 2) == 0) down_ns = random_.between(1, 10) * ms;
     bounce_[id] = false;
     restart_at_[id - 1] = now_ns_ + down_ns;
-    trace("node " + std::to_string(id) + " crashed" + (tear ? " (torn write)" : ""));
+    trace("node " + std::to_string(id) + (process ? " crashed (process killed, page cache kept)" : " crashed") +
+          (tear && !process ? " (torn write)" : ""));
   }
 
   // Faults --------------------------------------------------------------------
@@ -586,6 +664,9 @@ class Simulator final : public SimCluster {
   std::vector<uint64_t> restart_at_;  // per node; 0: not scheduled
   std::vector<uint64_t> crash_at_;    // per node: crash deadline of a pending crash; 0: none
   std::map<uint64_t, bool> crash_tear_;  // per node: the pending crash tears the last write
+  std::map<uint64_t, bool> crash_process_;  // per node: the pending crash kills the process only
+  std::set<uint64_t> process_killed_;       // nodes down after a process crash, until restarted
+  std::set<uint64_t> crash_on_time_;        // pending crashes that wait for their time, not a job
   bool faults_active_ = true;
   uint64_t crash_now_ = 0;  // a node to crash before anything else happens
   std::map<uint64_t, bool> bounce_;  // per node: restart within milliseconds
@@ -756,6 +837,7 @@ void Simulator::track_repairs() {
     if (media_damaged_ != 0 && node(media_damaged_).up() && crash_at_[media_damaged_ - 1] == 0) {
       crash_at_[media_damaged_ - 1] = now_ns_ + random_.between(1, 20) * ms;  // found at its next start
       crash_tear_[media_damaged_] = false;
+      crash_process_[media_damaged_] = false;
     }
   }
   for (const auto& [id, core] : cores_) {
@@ -942,8 +1024,20 @@ void Simulator::inject_crash(bool disk) {
   }
   // Crash at a moment the node is busy (jobs pending), within 50 ms: the worst moments
   // are between a decision and its fdatasync.
+  // A third of these crashes kill the process only: the machine keeps its page cache and its
+  // boot, and the restart takes the path a supervisor's restart takes (LMDB trusted, the
+  // unsynced WAL tail read back). Half of those come at the node's next fdatasync, after its
+  // write landed in the page cache and before it was synced. The rest cut the power (tearing
+  // the last write with `disk`).
+  const bool process = random_.between(0, 2) == 0;
+  if (process && random_.between(0, 1) == 0) {
+    disk_.kill_at_next_sync(node(id).data_directory());
+    trace("node " + std::to_string(id) + " will be killed at its next fdatasync");
+    return;
+  }
   crash_at_[id - 1] = now_ns_ + 50 * ms;
   crash_tear_[id] = disk;
+  crash_process_[id] = process;
 }
 
 // The moments a crash hurts most: right after a node promised something (a vote, an
@@ -961,6 +1055,7 @@ void Simulator::maybe_crash_after_promise(uint64_t from, const std::vector<uint8
   if (!may_take_down() || !active(from) || crash_at_[from - 1] != 0) return;
   crash_at_[from - 1] = now_ns_;
   crash_tear_[from] = faults(FaultMode::disk);
+  crash_process_[from] = false;  // the promise must survive a power cut: nothing unsynced may be kept
   crash_now_ = from;
   bounce_[from] = vote;  // and back at once, while the election it voted in is still on
   // Sometimes the node that received the promise goes down soon after acting on it (a new
@@ -969,6 +1064,7 @@ void Simulator::maybe_crash_after_promise(uint64_t from, const std::vector<uint8
   if (to >= 1 && to <= ids_.size() && active(to) && crash_at_[to - 1] == 0 && chance(random_, 0.5)) {
     crash_at_[to - 1] = now_ns_ + random_.between(2, 20) * ms;
     crash_tear_[to] = faults(FaultMode::disk);
+    crash_process_[to] = false;
   }
   const char* promise = vote ? "granting a vote" : install ? "an installed snapshot's success" : "an append success";
   trace("node " + std::to_string(from) + " crashes right after " + promise + " to node " +
@@ -985,9 +1081,10 @@ void Simulator::heal_everything() {
   next_fault_ns_ = UINT64_MAX;
   for (uint64_t id : active_ids()) {
     crash_at_[id - 1] = 0;
+    crash_on_time_.erase(id);
     disk_.fail_syncs(node(id).data_directory(), false);
     disk_.set_full(node(id).data_directory(), false);
-    if (node(id).up() && node(id).failed()) crash_node(id, false, false);
+    if (node(id).up() && node(id).failed()) crash_failed(id, false);
     if (!node(id).up()) restart_at_[id - 1] = now_ns_;
   }
   trace("faults stop: network healed, every node restarting");
@@ -1016,7 +1113,7 @@ void Simulator::collect(std::vector<Candidate>& candidates) {
   bool fault_due = next_fault_ns_ <= now_ns_ || heal_at_ns_ <= now_ns_;
   for (const auto& [id, at] : to_retire_) fault_due = fault_due || at <= now_ns_;
   for (size_t i = 0; i < nodes_.size(); ++i) {
-    if ((restart_at_[i] != 0 && restart_at_[i] <= now_ns_) || (crash_at_[i] != 0 && nodes_[i]->has_job()) ||
+    if ((restart_at_[i] != 0 && restart_at_[i] <= now_ns_) || (crash_at_[i] != 0 && !crash_on_time_.count(i + 1) && nodes_[i]->has_job()) ||
         (crash_at_[i] != 0 && crash_at_[i] <= now_ns_) || (nodes_[i]->up() && nodes_[i]->failed())) {
       fault_due = true;
     }
@@ -1079,13 +1176,16 @@ void Simulator::take(const Candidate& candidate) {
       }
       for (uint64_t id : active_ids()) {
         SimNode& n = node(id);
-        if (!n.up()) crash_at_[id - 1] = 0;  // already down: nothing left to crash
+        if (!n.up()) {
+          crash_at_[id - 1] = 0;  // already down: nothing left to crash
+          crash_on_time_.erase(id);
+        }
         if (n.up() && n.failed()) {
-          trace("node " + std::to_string(id) + " stopped itself (fail-stop)");
-          crash_node(id, faults(FaultMode::disk), faults(FaultMode::disk));
-        } else if (crash_at_[id - 1] != 0 && (n.has_job() || crash_at_[id - 1] <= now_ns_) && n.up()) {
+          crash_failed(id, faults(FaultMode::disk));
+        } else if (crash_at_[id - 1] != 0 && ((n.has_job() && !crash_on_time_.count(id)) || crash_at_[id - 1] <= now_ns_) &&
+                   n.up()) {
           bool tear = crash_tear_[id];
-          crash_node(id, tear, tear);
+          crash_node(id, tear, tear, crash_process_[id]);
         } else if (restart_at_[id - 1] != 0 && restart_at_[id - 1] <= now_ns_ && !n.up()) {
           ++result_.restarts;
           start_node(id);

@@ -114,6 +114,10 @@ struct SimResult {
   uint64_t increments_acked = 0;     // increments acknowledged ok (checked by check_increments)
   uint64_t steps = 0;
   uint64_t crashes = 0, restarts = 0, partitions = 0, sync_failures = 0;
+  // Of the crashes, process crashes (the page cache and the boot kept; the rest cut the power),
+  // and of those the kills between a write and its fdatasync; starts whose recovery rebuilt LMDB
+  // (after a power cut: it was not trusted).
+  uint64_t process_crashes = 0, kills_at_sync = 0, lmdb_rebuilds = 0;
   uint64_t snapshots = 0;            // times a node's snapshot index rose (taken or installed)
   uint64_t snapshots_installed = 0;  // of those, InstallSnapshot transfers completed (§7)
   uint64_t leader_transfers = 0;     // leadership transfers asked of the leader (§3.10; faults `all`)

@@ -897,6 +897,15 @@ Status Wal::open_impl(Impl& wal, const WalRecordObserver& observer) {
     if (!options.read_only) KV_RETURN_IF_ERROR(impl->create_segment(1, options.first_index));
   } else {
     impl->buffer_offset = impl->active().end_bytes;
+    // What was read may be only in the page cache: a process crash (SIGKILL) keeps bytes that
+    // were never synced, and names (a segment created, renamed or removed) whose directory was
+    // never synced; a later power cut would still lose them. Everything read is taken as
+    // durable below (votes and acknowledgements rest on it), so it is made durable first:
+    // the active segment's data (rotation synced every earlier one) and the directory.
+    if (!options.read_only) {
+      KV_RETURN_IF_ERROR(impl->active().file->sync_data());
+      KV_RETURN_IF_ERROR(env.sync_dir(directory));
+    }
   }
   impl->synced_index = impl->last_index();
   return Status::ok();

@@ -343,6 +343,65 @@ void run_jobs(sim::SimNode& node) {
 
 }  // namespace
 
+// A stop may come at any moment of a start (SIGTERM during a long recovery, a crash in the
+// simulator): whatever the start spawned by then must stop too, or the actor system never
+// ends. Stopped after each number of jobs of a start, in a testing actor system, until a stop
+// comes after the start ended; a restart after each (the crash's disk kept) must still serve.
+BOOST_AUTO_TEST_CASE(a_node_stopped_at_any_step_of_its_start_leaves_no_actor_running) {
+  TempDir dir;
+  sim::SimDisk disk;
+  DataDirectoryOptions directory = options_for(disk, "/n1", 1);
+  directory.cluster = "sim";
+  directory.bootstrap = true;
+  directory.bootstrap_members = {Member{1, "sim:1"}};
+  BOOST_REQUIRE(open_data_directory(directory).is_ok());
+  bool stopped_after_start = false;
+  size_t stopped_during_start = 0;
+  for (int steps = 0; steps < 10000 && !stopped_after_start; ++steps) {
+    caf::actor_system_config config;
+    config.set("scheduler.policy", caf::atom("testing"));
+    config.set("logger.verbosity", caf::atom("quiet"));
+    add_message_types(config);
+    // Not deleted when an actor is left running: its destructor would wait for it forever.
+    auto* system = new caf::actor_system(config);
+    auto& scheduler = dynamic_cast<caf::scheduler::test_coordinator&>(system->scheduler());
+    NodeLifecycleConfig lifecycle_config;
+    lifecycle_config.transport = spawn_local_transport(*system);
+    auto lifecycle = std::make_unique<NodeLifecycle>(*system, std::move(lifecycle_config));
+    NodeConfig node;
+    node.persistence.env = &disk;
+    node.persistence.data_directory = "/n1";
+    node.persistence.detached = false;
+    node.persistence.recovery.lmdb_directory = dir.file("lmdb");
+    node.persistence.log = [](const std::string&) {};
+    node.raft.raft.node_id = 1;
+    node.raft.members = {Member{1, "sim:1"}};
+    node.raft.raft.random_seed = 7;
+    std::optional<Status> outcome;
+    lifecycle->start(std::move(node), [&outcome](Result<NodeHandles> result) { outcome = result.status(); });
+    for (int i = 0; i < steps && scheduler.has_job(); ++i) scheduler.run_once();
+    stopped_after_start = outcome.has_value();
+    if (!stopped_after_start) ++stopped_during_start;
+    BOOST_TEST_INFO("stopped after " << steps << " jobs");
+    if (stopped_after_start) BOOST_TEST(outcome->is_ok(), outcome->to_string());
+    lifecycle->stop(StopMode::crash);
+    for (int round = 0; round < 2; ++round) {
+      scheduler.clock().cancel_all();
+      for (int i = 0; i < 1000000 && scheduler.has_job(); ++i) scheduler.run_once();
+    }
+    if (!stopped_after_start) {
+      BOOST_TEST(outcome.has_value(), "the start reports, with an error, once stopped");
+      BOOST_TEST((outcome.has_value() && !outcome->is_ok()));
+    }
+    const size_t running = system->registry().running();
+    BOOST_TEST_REQUIRE(running == 0u, running << " actors still running after a stop at job " << steps);
+    lifecycle.reset();
+    delete system;
+  }
+  BOOST_TEST(stopped_after_start, "the start ended within the bound");
+  BOOST_TEST(stopped_during_start > 5u, "stops came at several points of the start");
+}
+
 BOOST_AUTO_TEST_CASE(a_simulated_node_claims_its_identity_and_a_foreign_one_fails_it) {
   TempDir dir;
   sim::SimDisk disk;

@@ -90,6 +90,7 @@ BOOST_AUTO_TEST_CASE(no_violation_in_200_seeds_of_five_nodes_under_all_faults) {
   uint64_t member_changes = 0, members_added = 0, members_promoted = 0, members_removed = 0;
   uint64_t wipes = 0, wipes_refused = 0;
   uint64_t media_faults = 0, repairs = 0, repairs_completed = 0, refetched = 0;
+  uint64_t restarts = 0, process_crashes = 0, kills_at_sync = 0, lmdb_rebuilds = 0;
   double simulated = 0, wall = 0;
   for (uint64_t seed = 1; seed <= seeds; ++seed) {
     SimOptions options;
@@ -115,6 +116,10 @@ BOOST_AUTO_TEST_CASE(no_violation_in_200_seeds_of_five_nodes_under_all_faults) {
     repairs += result.repairs;
     repairs_completed += result.repairs_completed;
     refetched += result.entries_refetched;
+    restarts += result.restarts;
+    process_crashes += result.process_crashes;
+    kills_at_sync += result.kills_at_sync;
+    lmdb_rebuilds += result.lmdb_rebuilds;
     simulated += result.virtual_seconds;
     wall += result.wall_seconds;
   }
@@ -127,7 +132,9 @@ BOOST_AUTO_TEST_CASE(no_violation_in_200_seeds_of_five_nodes_under_all_faults) {
                            << " promoted, " << members_removed << " removed), " << wipes << " voters wiped ("
                            << wipes_refused << " refused), " << media_faults << " media faults (" << repairs
                            << " repairs started, " << repairs_completed << " completed, " << refetched
-                           << " entries refetched); " << simulated / wall << " simulated s per wall s");
+                           << " entries refetched), " << process_crashes << " process crashes (" << kills_at_sync
+                           << " between a write and its fdatasync), " << restarts << " restarts (" << lmdb_rebuilds
+                           << " rebuilt LMDB); " << simulated / wall << " simulated s per wall s");
   // The sweep exercised what it claims to.
   BOOST_TEST(crashes > seeds);
   BOOST_TEST(partitions > seeds / 2);
@@ -150,6 +157,9 @@ BOOST_AUTO_TEST_CASE(no_violation_in_200_seeds_of_five_nodes_under_all_faults) {
   BOOST_TEST(repairs > seeds / 4, "nodes salvage a damaged WAL and repair from the leader");
   BOOST_TEST(repairs_completed > repairs / 2, "and most repairs complete under the faults");
   BOOST_TEST(refetched > 0u, "the lost entries are fetched again");
+  BOOST_TEST(process_crashes > seeds, "processes killed, the page cache kept");
+  BOOST_TEST(kills_at_sync > seeds / 4, "some between a write and its fdatasync");
+  BOOST_TEST(restarts > lmdb_rebuilds + seeds / 2, "restarts after a process crash trust the LMDB they find");
 }
 
 // Seeds past the default sweep that once failed, each for the reason named (docs/SIMULATION.md):
@@ -370,8 +380,9 @@ Caught planted_bug_caught(raft::PlantedBug bug, uint64_t seeds, uint64_t nodes =
 }
 
 // A Raft that answers votes before they are durable breaks election safety once a voter
-// crashes right after voting; the simulator's crashes at such moments must find it (6 of
-// seeds 1..60, the first at 3, 2026-12-06 night; how the seeds moved: docs/SIMULATION.md).
+// crashes right after voting; the simulator's crashes at such moments must find it (3 of
+// seeds 1..60, the first at 25, 2026-12-07 with process crashes in the fault mix; 6 of 1..60,
+// the first at 3, 2026-12-06 night; how the seeds moved: docs/SIMULATION.md).
 BOOST_AUTO_TEST_CASE(planted_vote_before_durable_is_caught_within_40_seeds) {
   Caught caught = planted_bug_caught(raft::PlantedBug::vote_before_durable, 40);
   BOOST_TEST(caught.seed != 0u, "the planted bug went unnoticed for 40 seeds");
@@ -390,12 +401,17 @@ BOOST_AUTO_TEST_CASE(planted_compact_past_commit_is_caught_within_10_seeds) {
 // with its old log while the leader counts it as holding the snapshot. About one seed in 10
 // catches it (`keyval sim --seeds 1..600 --nodes 3 --planted-bug snapshot-ack-before-durable
 // --jobs 2`: 45 of 600 seeds, the first at 1, 2026-12-06 evening; 5 of 1..60, the first at 2,
-// that night; the first has been as late as 59 as
+// that night; 15 of 1..60, the first at 11, 2026-12-07, once every power cut checks what the
+// node reported durable; the first has been as late as 59 as
 // the traces moved, docs/SIMULATION.md), so the bound leaves room for the next shift.
 BOOST_AUTO_TEST_CASE(planted_snapshot_ack_before_durable_is_caught_within_150_seeds) {
   Caught caught = planted_bug_caught(raft::PlantedBug::snapshot_ack_before_durable, 150);
   BOOST_TEST_REQUIRE(caught.seed != 0u, "the planted bug went unnoticed for 150 seeds");
-  BOOST_TEST(caught.violation.find("match index past the follower's log") != std::string::npos, caught.violation);
+  // Named by the durability check at the follower's power cut (it reported the snapshot durable)
+  // or, when it was not cut before the leader counted it, by the match index check.
+  BOOST_TEST((caught.violation.find("match index past the follower's log") != std::string::npos ||
+              caught.violation.find("reported its log durable through") != std::string::npos),
+             caught.violation);
 }
 
 // A leader that accepts a membership change while the previous one is uncommitted (the
@@ -411,15 +427,16 @@ BOOST_AUTO_TEST_CASE(planted_conf_changes_at_once_is_caught_within_20_seeds) {
 // repaired it: its vote can elect a leader without an entry it helped commit. It takes a
 // media fault, a repair and an election at the wrong moments: rare, about one seed in 100
 // (`keyval sim --seeds 1..600 --nodes 3 --planted-bug vote-while-repairing --jobs 2`: seeds
+// 256, 261, 288, 351, 374, 377, 413, 424 and 563, 2026-12-07 with process crashes;
 // 119, 140, 256, 319, 351, 368, 374 and 563, 2026-12-06 night; 125, 312, 335, 400, 508 and
 // 525 that evening; 206, 221, 310, 339 and 528 once the
 // state machine got its own actor; before
 // it 161, 215, 351, 589 and 594; earlier seeds in docs/SIMULATION.md). The bound is
 // deterministic for this code; a change that moves the traces may need it found again with
 // that sweep.
-BOOST_AUTO_TEST_CASE(planted_vote_while_repairing_is_caught_within_250_seeds) {
-  Caught caught = planted_bug_caught(raft::PlantedBug::vote_while_repairing, 250);
-  BOOST_TEST_REQUIRE(caught.seed != 0u, "the planted bug went unnoticed for 250 seeds");
+BOOST_AUTO_TEST_CASE(planted_vote_while_repairing_is_caught_within_300_seeds) {
+  Caught caught = planted_bug_caught(raft::PlantedBug::vote_while_repairing, 300);
+  BOOST_TEST_REQUIRE(caught.seed != 0u, "the planted bug went unnoticed for 300 seeds");
 }
 
 // The raft node pipelines persists (actors/raft_node.cc drain()): a leader replicates and
@@ -456,13 +473,14 @@ BOOST_AUTO_TEST_CASE(sweeps_run_with_several_persists_in_flight) {
 // A leader that counts its own copy of an entry before its fsync reports it durable commits
 // on fewer durable copies than a majority: the checker names it as soon as the commit index
 // rises (`keyval sim --seeds 1..60 --nodes 3 --planted-bug leader-counts-before-durable`:
+// seeds 29, 32, 41, 44 and 47, 2026-12-07 with process crashes in the fault mix;
 // seeds 8, 29, 32, 38, 41, 44, 47 and 59, 2026-12-06 night; 5, 11, 14, 23, 35, 47, 50 and 53
 // that evening; earlier seeds in
 // docs/SIMULATION.md); with an instant disk
 // (no fsync to overlap) 100 seeds never did.
-BOOST_AUTO_TEST_CASE(planted_leader_counts_before_durable_is_caught_within_20_seeds) {
-  Caught caught = planted_bug_caught(raft::PlantedBug::leader_counts_before_durable, 20);
-  BOOST_TEST_REQUIRE(caught.seed != 0u, "the planted bug went unnoticed for 20 seeds");
+BOOST_AUTO_TEST_CASE(planted_leader_counts_before_durable_is_caught_within_50_seeds) {
+  Caught caught = planted_bug_caught(raft::PlantedBug::leader_counts_before_durable, 50);
+  BOOST_TEST_REQUIRE(caught.seed != 0u, "the planted bug went unnoticed for 50 seeds");
   BOOST_TEST(caught.violation.find("commit not durable on a majority") != std::string::npos, caught.violation);
 }
 
@@ -482,7 +500,7 @@ BOOST_AUTO_TEST_CASE(history_file_holds_every_operation_and_checks_linearizable)
 }
 
 BOOST_AUTO_TEST_CASE(a_sweep_names_each_failing_seed_with_its_replay_command) {
-  auto run = run_keyval("sim --seeds 1..20 --nodes 3 --planted-bug leader-counts-before-durable");
+  auto run = run_keyval("sim --seeds 1..20 --nodes 3 --planted-bug snapshot-ack-before-durable");
   BOOST_TEST_REQUIRE(run.exit_code == 1, run.output);
   // Every "FAIL seed N" line is followed by the command that replays seed N, and that
   // command fails the same way on its own.
@@ -495,7 +513,7 @@ BOOST_AUTO_TEST_CASE(a_sweep_names_each_failing_seed_with_its_replay_command) {
     std::string seed = line.substr(10, line.find(':') - 10);
     std::string replay;
     BOOST_TEST_REQUIRE(static_cast<bool>(std::getline(lines, replay)), run.output);
-    BOOST_TEST(replay == "  replay: keyval sim --seed " + seed + " --nodes 3 --planted-bug leader-counts-before-durable", replay);
+    BOOST_TEST(replay == "  replay: keyval sim --seed " + seed + " --nodes 3 --planted-bug snapshot-ack-before-durable", replay);
     if (first_replay.empty()) first_replay = replay.substr(std::string("  replay: keyval ").size());
   }
   BOOST_TEST_REQUIRE(failing >= 1u, run.output);
