@@ -287,7 +287,7 @@ void ScenarioController::kill(SimCluster& cluster) {
     return arm(cluster);
   }
   const SimCluster::Down how =
-      scenario_.how == KillHow::sigterm ? SimCluster::Down::clean_stop : SimCluster::Down::power_cut;
+      scenario_.how == KillHow::sigterm ? SimCluster::Down::clean_stop : SimCluster::Down::process_crash;
   for (uint64_t id : targets_) cluster.take_down(id, how);
   down_since_ns_ = now;
   phase_ = Phase::down;
@@ -453,7 +453,7 @@ bool ScenarioController::step_done(SimCluster& cluster, const SimCluster::Config
     case ConfChangeKind::remove:
       if (member != nullptr) return false;
       cluster.retire(step.node, scenario_.how == KillHow::sigterm ? SimCluster::Down::clean_stop
-                                                                   : SimCluster::Down::power_cut);
+                                                                   : SimCluster::Down::process_crash);
       return true;
     case ConfChangeKind::bootstrap: return true;
   }

@@ -1480,6 +1480,7 @@ void Simulator::take_down(uint64_t id, Down how) {
   restart_at_[id - 1] = 0;
   switch (how) {
     case Down::power_cut: power_off(id, false, false); break;
+    case Down::process_crash: kill_process(id); break;
     case Down::power_cut_torn: power_off(id, true, false); break;
     case Down::clean_stop:
       // The process stops: its actors wind down with the disk working, and the operating system
@@ -1490,7 +1491,7 @@ void Simulator::take_down(uint64_t id, Down how) {
       break;
   }
   trace("node " + std::to_string(id) + (how == Down::clean_stop ? " stopped" : " crashed") +
-        (how == Down::power_cut_torn ? " (torn write)" : ""));
+        (how == Down::power_cut_torn ? " (torn write)" : "") + (how == Down::process_crash ? " (process killed)" : ""));
 }
 
 void Simulator::restart(uint64_t id) {

@@ -161,6 +161,7 @@ class SimCluster {
  public:
   enum class Down : uint8_t {
     power_cut,       // the disk keeps only what was synced
+    process_crash,   // SIGKILL: the page cache keeps every byte written, the boot id stays
     power_cut_torn,  // ... and a prefix of the unsynced writes, the last one possibly torn
     clean_stop,      // the process stops; every byte it wrote stays on the disk, synced or not
   };
