@@ -132,8 +132,10 @@ class NodeLifecycle {
   // listener, the simulator's client port): supervised under `name`, stopped first.
   void supervise_client_side(caf::actor actor, std::string name);
 
-  // Stops the node in the order above (only the transport and the client side when it never
-  // started). Failures are no longer reported from the moment it is called. Idempotent.
+  // Stops the node in the order above. While it is still starting, the start is stopped: what
+  // it spawned so far stops, and start()'s `done` hears busy ("stopped while it started")
+  // instead of the handles. Failures are no longer reported from the moment it is called.
+  // Idempotent.
   void stop(StopMode mode);
 
   bool stopping() const;
