@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <mutex>
 
+#include "storage/forwarding_env.h"
+
 namespace keyval::sim {
 namespace {
 
@@ -597,19 +599,9 @@ std::string SimDisk::boot_id(const std::string& prefix_in) const {
 namespace {
 
 // One machine's view of the shared disk: its own boot id, everything else the disk's.
-class SimMachine final : public Env {
+class SimMachine final : public ForwardingEnv {
  public:
-  SimMachine(SimDisk& disk, std::string prefix) : disk_(disk), prefix_(std::move(prefix)) {}
-  Result<std::unique_ptr<File>> open_file(const std::string& path, OpenMode mode) override {
-    return disk_.open_file(path, mode);
-  }
-  Status sync_dir(const std::string& directory) override { return disk_.sync_dir(directory); }
-  Status rename(const std::string& from, const std::string& to) override { return disk_.rename(from, to); }
-  Status remove(const std::string& path) override { return disk_.remove(path); }
-  Result<std::vector<std::string>> list(const std::string& directory) override { return disk_.list(directory); }
-  Status create_dir(const std::string& directory) override { return disk_.create_dir(directory); }
-  bool exists(const std::string& path) override { return disk_.exists(path); }
-  Result<std::unique_ptr<FileLock>> lock(const std::string& path) override { return disk_.lock(path); }
+  SimMachine(SimDisk& disk, std::string prefix) : ForwardingEnv(disk), disk_(disk), prefix_(std::move(prefix)) {}
   std::string boot_id() override { return disk_.boot_id(prefix_); }
 
  private:
