@@ -113,7 +113,10 @@ struct NodeLifecycleConfig {
 
 enum class StopMode : uint8_t {
   clean,                   // hand-off hook, then user_shutdown (LMDB synced and marked clean)
-  clean_without_hand_off,  // user_shutdown at once: a fail-stop, a stop asked for before serving
+  // No hand-off, and kill, as `crash` (a fail-stop, a stop asked for before serving): LMDB is
+  // left unmarked, trusted again in the same boot and rebuilt after a reboot. (Documented as
+  // user_shutdown until 2026-12-07; the code has used kill since the life cycle was written.)
+  clean_without_hand_off,
   crash,                   // no hand-off, kill (the simulator's crash: LMDB left as SIGKILL leaves it)
 };
 
