@@ -141,7 +141,7 @@ class Simulator final : public SimCluster {
     }
     clients_.back()->stop_invoking();  // the last one does the final reads
     restart_at_.assign(ids_.size(), 0);
-    crash_at_.assign(ids_.size(), 0);
+    crash_.assign(ids_.size(), PendingCrash{});
     set_assertion_handler(throw_in_simulation);
     failed_assertions = &failed_assertions_;
   }
@@ -447,11 +447,9 @@ class Simulator final : public SimCluster {
     // After a process crash, half the time the machine loses power soon after the restart: what
     // the restarted node read from the page cache and built on (its log, its vote) must have
     // been made durable by then, or the power cut takes it back after it was promised.
-    if (process_killed_.erase(id) > 0 && random_.between(0, 1) == 0 && crash_at_[id - 1] == 0) {
-      crash_at_[id - 1] = now_ns_ + random_.between(1, 30) * ms;
-      crash_tear_[id] = faults(FaultMode::disk);
-      crash_process_[id] = false;
-      crash_on_time_.insert(id);  // at that time, not at its first job: it has recovered and serves by then
+    if (process_killed_.erase(id) > 0 && random_.between(0, 1) == 0 && !crash_[id - 1].pending()) {
+      // At that time, not at its first job: it has recovered and serves by then.
+      crash_[id - 1] = PendingCrash{now_ns_ + random_.between(1, 30) * ms, faults(FaultMode::disk), false, true};
     }
   }
 
@@ -500,7 +498,7 @@ class Simulator final : public SimCluster {
   // checked there. (A restart after a process crash that took the page cache's unsynced tail
   // for durable, without syncing it, fails this when the power then goes.)
   void check_durable_claim(uint64_t id, uint64_t claimed, uint64_t claimed_term) {
-    if (claimed == 0 || id == media_damaged_ || misdirect_pending_) return;
+    if (claimed == 0 || id == media_damaged_) return;  // a pending misdirected write is on media_damaged_ too
     WalOptions read_only;
     read_only.read_only = true;
     auto wal = Wal::open(disk_, node(id).data_directory() + "/wal", read_only);
@@ -525,8 +523,7 @@ class Simulator final : public SimCluster {
     cores_.erase(id);
     states_.erase(id);
     applied_.erase(id);
-    crash_at_[id - 1] = 0;
-    crash_on_time_.erase(id);
+    crash_[id - 1] = PendingCrash{};
     for (auto it = calls_at_node_.begin(); it != calls_at_node_.end();) {
       if (it->second != id) {
         ++it;
@@ -662,11 +659,21 @@ class Simulator final : public SimCluster {
   uint64_t next_fault_ns_ = UINT64_MAX;
   uint64_t heal_at_ns_ = UINT64_MAX;
   std::vector<uint64_t> restart_at_;  // per node; 0: not scheduled
-  std::vector<uint64_t> crash_at_;    // per node: crash deadline of a pending crash; 0: none
-  std::map<uint64_t, bool> crash_tear_;  // per node: the pending crash tears the last write
-  std::map<uint64_t, bool> crash_process_;  // per node: the pending crash kills the process only
-  std::set<uint64_t> process_killed_;       // nodes down after a process crash, until restarted
-  std::set<uint64_t> crash_on_time_;        // pending crashes that wait for their time, not a job
+  // A crash scheduled for a node, and what it does.
+  struct PendingCrash {
+    uint64_t at_ns = 0;    // its deadline; 0: none pending
+    bool tear = false;     // a power cut that tears the last write (and fills its lost part with garbage)
+    bool process = false;  // a process crash (kill_process) instead of a power cut
+    bool on_time = false;  // waits for at_ns; otherwise it comes at the node's next job, at_ns at the latest
+    bool pending() const { return at_ns != 0; }
+    // `has_job` is asked only when it matters (a node's first look at its writer draws its latency).
+    template <class HasJob>
+    bool due(uint64_t now_ns, HasJob has_job) const {
+      return pending() && ((!on_time && has_job()) || at_ns <= now_ns);
+    }
+  };
+  std::vector<PendingCrash> crash_;  // per node (index id - 1)
+  std::set<uint64_t> process_killed_;  // nodes down after a process crash, until restarted
   bool faults_active_ = true;
   uint64_t crash_now_ = 0;  // a node to crash before anything else happens
   std::map<uint64_t, bool> bounce_;  // per node: restart within milliseconds
@@ -724,7 +731,7 @@ void Simulator::inject_media_fault() {
   if (leader != nullptr && random_.between(0, 1) == 0) {
     for (uint64_t ahead : active_ids()) {
       const raft::Core* a = serving_core(ahead);
-      if (a == nullptr || ahead == leader->id() || crash_at_[ahead - 1] != 0) continue;
+      if (a == nullptr || ahead == leader->id() || crash_[ahead - 1].pending()) continue;
       for (uint64_t lagging : active_ids()) {
         const raft::Core* l = serving_core(lagging);
         if (l == nullptr || lagging == ahead || lagging == leader->id() || !l->is_voter()) continue;
@@ -736,7 +743,7 @@ void Simulator::inject_media_fault() {
     }
   }
   // Voters only: a learner being caught up for its promotion is left alone.
-  if (!node(id).up() || crash_at_[id - 1] != 0 || !serving_core(id) || !serving_core(id)->is_voter()) return;
+  if (!node(id).up() || crash_[id - 1].pending() || !serving_core(id) || !serving_core(id)->is_voter()) return;
   const int kind = behind != 0 ? static_cast<int>(random_.between(0, 1)) : static_cast<int>(random_.between(0, 2));
   media_damaged_ = id;
   media_restarted_ = false;
@@ -834,10 +841,8 @@ void Simulator::track_repairs() {
     misdirected_seen_ = disk_.misdirected_writes();
     misdirect_pending_ = false;
     ++result_.misdirected_writes;
-    if (media_damaged_ != 0 && node(media_damaged_).up() && crash_at_[media_damaged_ - 1] == 0) {
-      crash_at_[media_damaged_ - 1] = now_ns_ + random_.between(1, 20) * ms;  // found at its next start
-      crash_tear_[media_damaged_] = false;
-      crash_process_[media_damaged_] = false;
+    if (media_damaged_ != 0 && node(media_damaged_).up() && !crash_[media_damaged_ - 1].pending()) {
+      crash_[media_damaged_ - 1] = PendingCrash{now_ns_ + random_.between(1, 20) * ms};  // found at its next start
     }
   }
   for (const auto& [id, core] : cores_) {
@@ -994,7 +999,7 @@ void Simulator::inject_wipe() {
   for (uint64_t id : current_voters_) {
     // Not the node a media fault is pending on: a misdirected write meant for its old disk
     // would land on the new one's first records, before any metadata (refused, "Not repaired").
-    if (id <= options_.nodes && active(id) && node(id).up() && crash_at_[id - 1] == 0 && id != media_damaged_) {
+    if (id <= options_.nodes && active(id) && node(id).up() && !crash_[id - 1].pending() && id != media_damaged_) {
       candidates.push_back(id);
     }
   }
@@ -1014,7 +1019,7 @@ void Simulator::inject_crash(bool disk) {
   // A minority at most is down at once, so the cluster keeps making progress.
   if (!may_take_down()) return;
   uint64_t id = random_active();
-  if (!node(id).up() || crash_at_[id - 1] != 0) return;
+  if (!node(id).up() || crash_[id - 1].pending()) return;
   if (disk && random_.between(0, 2) == 0) {
     // fdatasync starts failing: the node must stop by itself (fail-stop); it is restarted.
     disk_.fail_syncs(node(id).data_directory(), true);
@@ -1035,9 +1040,7 @@ void Simulator::inject_crash(bool disk) {
     trace("node " + std::to_string(id) + " will be killed at its next fdatasync");
     return;
   }
-  crash_at_[id - 1] = now_ns_ + 50 * ms;
-  crash_tear_[id] = disk;
-  crash_process_[id] = process;
+  crash_[id - 1] = PendingCrash{now_ns_ + 50 * ms, disk, process};
 }
 
 // The moments a crash hurts most: right after a node promised something (a vote, an
@@ -1052,19 +1055,16 @@ void Simulator::maybe_crash_after_promise(uint64_t from, const std::vector<uint8
   if (!(vote && chance(random_, 0.9)) && !(install && chance(random_, 0.5)) && !(append && chance(random_, 0.003))) {
     return;
   }
-  if (!may_take_down() || !active(from) || crash_at_[from - 1] != 0) return;
-  crash_at_[from - 1] = now_ns_;
-  crash_tear_[from] = faults(FaultMode::disk);
-  crash_process_[from] = false;  // the promise must survive a power cut: nothing unsynced may be kept
+  if (!may_take_down() || !active(from) || crash_[from - 1].pending()) return;
+  // A power cut: the promise must survive one, so nothing unsynced may be kept.
+  crash_[from - 1] = PendingCrash{now_ns_, faults(FaultMode::disk)};
   crash_now_ = from;
   bounce_[from] = vote;  // and back at once, while the election it voted in is still on
   // Sometimes the node that received the promise goes down soon after acting on it (a new
   // leader, a commit): if the promise was not durable, what it built on is now gone.
   const uint64_t to = message->to;
-  if (to >= 1 && to <= ids_.size() && active(to) && crash_at_[to - 1] == 0 && chance(random_, 0.5)) {
-    crash_at_[to - 1] = now_ns_ + random_.between(2, 20) * ms;
-    crash_tear_[to] = faults(FaultMode::disk);
-    crash_process_[to] = false;
+  if (to >= 1 && to <= ids_.size() && active(to) && !crash_[to - 1].pending() && chance(random_, 0.5)) {
+    crash_[to - 1] = PendingCrash{now_ns_ + random_.between(2, 20) * ms, faults(FaultMode::disk)};
   }
   const char* promise = vote ? "granting a vote" : install ? "an installed snapshot's success" : "an append success";
   trace("node " + std::to_string(from) + " crashes right after " + promise + " to node " +
@@ -1080,8 +1080,7 @@ void Simulator::heal_everything() {
   heal_at_ns_ = UINT64_MAX;
   next_fault_ns_ = UINT64_MAX;
   for (uint64_t id : active_ids()) {
-    crash_at_[id - 1] = 0;
-    crash_on_time_.erase(id);
+    crash_[id - 1] = PendingCrash{};
     disk_.fail_syncs(node(id).data_directory(), false);
     disk_.set_full(node(id).data_directory(), false);
     if (node(id).up() && node(id).failed()) crash_failed(id, false);
@@ -1113,8 +1112,8 @@ void Simulator::collect(std::vector<Candidate>& candidates) {
   bool fault_due = next_fault_ns_ <= now_ns_ || heal_at_ns_ <= now_ns_;
   for (const auto& [id, at] : to_retire_) fault_due = fault_due || at <= now_ns_;
   for (size_t i = 0; i < nodes_.size(); ++i) {
-    if ((restart_at_[i] != 0 && restart_at_[i] <= now_ns_) || (crash_at_[i] != 0 && !crash_on_time_.count(i + 1) && nodes_[i]->has_job()) ||
-        (crash_at_[i] != 0 && crash_at_[i] <= now_ns_) || (nodes_[i]->up() && nodes_[i]->failed())) {
+    if ((restart_at_[i] != 0 && restart_at_[i] <= now_ns_) || crash_[i].due(now_ns_, [&] { return nodes_[i]->has_job(); }) ||
+        (nodes_[i]->up() && nodes_[i]->failed())) {
       fault_due = true;
     }
   }
@@ -1140,7 +1139,7 @@ std::optional<uint64_t> Simulator::next_due_ns() {
   for (const auto& [id, at] : to_retire_) consider(at);
   for (size_t i = 0; i < nodes_.size(); ++i) {
     if (restart_at_[i] != 0) consider(restart_at_[i]);
-    if (crash_at_[i] != 0) consider(crash_at_[i]);
+    if (crash_[i].pending()) consider(crash_[i].at_ns);
   }
   return next;
 }
@@ -1166,26 +1165,22 @@ void Simulator::take(const Candidate& candidate) {
         // 24564: a refused node crashed, and its restart came due).
         if (!node(id).up()) {
           restart_at_[id - 1] = 0;
-          crash_at_[id - 1] = 0;
+          crash_[id - 1] = PendingCrash{};
           continue;
         }
         power_off(id, false, false);
         restart_at_[id - 1] = 0;
-        crash_at_[id - 1] = 0;
+        crash_[id - 1] = PendingCrash{};
         trace("node " + std::to_string(id) + " stopped itself after refusing (its data was wiped): down until removed");
       }
       for (uint64_t id : active_ids()) {
         SimNode& n = node(id);
-        if (!n.up()) {
-          crash_at_[id - 1] = 0;  // already down: nothing left to crash
-          crash_on_time_.erase(id);
-        }
+        if (!n.up()) crash_[id - 1] = PendingCrash{};  // already down: nothing left to crash
         if (n.up() && n.failed()) {
           crash_failed(id, faults(FaultMode::disk));
-        } else if (crash_at_[id - 1] != 0 && ((n.has_job() && !crash_on_time_.count(id)) || crash_at_[id - 1] <= now_ns_) &&
-                   n.up()) {
-          bool tear = crash_tear_[id];
-          crash_node(id, tear, tear, crash_process_[id]);
+        } else if (crash_[id - 1].due(now_ns_, [&] { return n.has_job(); }) && n.up()) {
+          const PendingCrash crash = crash_[id - 1];
+          crash_node(id, crash.tear, crash.tear, crash.process);
         } else if (restart_at_[id - 1] != 0 && restart_at_[id - 1] <= now_ns_ && !n.up()) {
           ++result_.restarts;
           start_node(id);

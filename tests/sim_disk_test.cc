@@ -522,6 +522,35 @@ BOOST_AUTO_TEST_CASE(wal_reopened_after_a_process_crash_makes_what_it_read_durab
   }
 }
 
+// The directory too: a process killed between removing a segment (as a drop of compacted
+// segments does) and syncing the directory leaves the removal in the page cache only. The
+// reopened WAL goes by the directory as it reads it, so that reading must be made durable, or
+// a power cut brings back a segment the reopened WAL no longer counts.
+BOOST_AUTO_TEST_CASE(wal_reopened_after_a_process_crash_makes_its_directory_durable) {
+  WalOptions options;
+  options.segment_bytes = 4096;
+  SimDisk disk;
+  auto wal = open_wal(disk, options);
+  append_through(*wal, 60, 200, 5);
+  require_ok(wal->sync());
+  BOOST_TEST_REQUIRE(wal->segment_count() > 2u);
+  auto listed = disk.list(wal_directory);
+  BOOST_REQUIRE(listed.is_ok());
+  std::string first;
+  for (const std::string& name : listed.value()) {
+    if (first.empty() && name.size() > 4 && name.compare(name.size() - 4, 4, ".wal") == 0) first = name;
+  }
+  BOOST_TEST_REQUIRE(!first.empty());
+  require_ok(disk.remove(wal_directory + "/" + first));  // the directory is not synced after it
+  disk.kill_process("/n1");
+  wal.reset();
+  wal = open_wal(disk, options);
+  const std::vector<std::string> seen = disk.list(wal_directory).value();
+  crash(disk, "/n1");
+  BOOST_TEST(!disk.exists(wal_directory + "/" + first), first << " came back after the power cut");
+  BOOST_TEST(disk.list(wal_directory).value() == seen, boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_CASE(wal_keeps_every_synced_entry_through_crashes_across_rotation) {
   WalOptions options;
   options.segment_bytes = 4096;
