@@ -59,7 +59,7 @@ uint64_t random_client_id() {
 
 KvClient::KvClient(std::vector<Endpoint> endpoints, KvClientOptions options)
     : endpoints_(std::move(endpoints)), options_(options), nodes_(endpoints_), sockets_(nodes_.size(), -1),
-      tls_(nodes_.size(), nullptr), session_(options.client_id != 0 ? options.client_id : random_client_id()) {
+      tls_(nodes_.size(), nullptr), inbound_(nodes_.size()), session_(options.client_id != 0 ? options.client_id : random_client_id()) {
   KV_ASSERT(options_.request_timeout_ms > 0 && options_.operation_timeout_ms > 0);
 }
 
@@ -196,6 +196,7 @@ Result<ClientResponse> KvClient::status_of(const Endpoint& endpoint, bool hash) 
   if (!slot) return Status::invalid_argument("more than " + std::to_string(endpoints_max) + " nodes known");
   sockets_.resize(nodes_.size(), -1);
   tls_.resize(nodes_.size(), nullptr);
+  inbound_.resize(nodes_.size());
   return status_at(*slot, hash);
 }
 
@@ -339,14 +340,31 @@ Result<ClientResponse> KvClient::exchange(size_t slot, ClientRequest& request, u
       return tls ? tls_write_all(tls, descriptor, data, bytes, deadline_ms)
                  : socket_write_all(descriptor, data, bytes, deadline_ms);
     };
-    auto read_exact = [&](uint8_t* data, size_t bytes) {
-      return tls ? tls_read_exact(tls, descriptor, data, bytes, deadline_ms)
-                 : socket_read_exact(descriptor, data, bytes, deadline_ms);
+    // Plaintext: the answer is read into the connection's buffer, usually by one recv(), and
+    // decoded where it lies. TLS: OpenSSL buffers the record; header, then payload.
+    ReadBuffer& in = inbound_[slot];
+    std::vector<uint8_t> payload;
+    auto read_length = [&](uint32_t* length) {
+      SocketIo got;
+      if (tls) {
+        uint8_t header[frame_header_bytes];
+        got = tls_read_exact(tls, descriptor, header, sizeof header, deadline_ms);
+        if (got.kind == SocketIo::ok) *length = read_frame_header(header);
+      } else {
+        got = socket_read_at_least(descriptor, in, frame_header_bytes, deadline_ms);
+        if (got.kind == SocketIo::ok) *length = read_frame_header(in.data());
+      }
+      return got;
+    };
+    auto read_payload = [&](uint32_t length) {
+      if (!tls) return socket_read_at_least(descriptor, in, frame_header_bytes + length, deadline_ms);
+      payload.resize(length);
+      return tls_read_exact(tls, descriptor, payload.data(), payload.size(), deadline_ms);
     };
     SocketIo io = write_all(frame.data(), frame.size());
     if (io.kind == SocketIo::ok) *sent = true;
-    uint8_t header[frame_header_bytes];
-    if (io.kind == SocketIo::ok) io = read_exact(header, sizeof header);
+    uint32_t length = 0;
+    if (io.kind == SocketIo::ok) io = read_length(&length);
     if (io.kind == SocketIo::closed && reused) {
       close_slot(slot);
       continue;
@@ -355,18 +373,18 @@ Result<ClientResponse> KvClient::exchange(size_t slot, ClientRequest& request, u
       close_slot(slot);
       return Status::io_error(io.what);
     }
-    const uint32_t length = read_frame_header(header);
     if (length == 0 || length > client_message_bytes_max) {
       close_slot(slot);
       return Status::io_error("answer frame of " + std::to_string(length) + " bytes (protocol error)");
     }
-    std::vector<uint8_t> payload(length);
-    io = read_exact(payload.data(), payload.size());
+    io = read_payload(length);
     if (io.kind != SocketIo::ok) {
       close_slot(slot);
       return Status::io_error(io.what);
     }
-    auto response = decode_client_response(payload.data(), payload.size());
+    const uint8_t* bytes = tls ? payload.data() : in.data() + frame_header_bytes;
+    auto response = decode_client_response(bytes, length);
+    if (!tls) in.consume(frame_header_bytes + length);
     if (!response.is_ok() || response->request_id != request.request_id) {
       close_slot(slot);  // the stream can no longer be trusted
       return Status::io_error(response.is_ok() ? "answer to request " + std::to_string(response->request_id) +
@@ -376,6 +394,7 @@ Result<ClientResponse> KvClient::exchange(size_t slot, ClientRequest& request, u
     std::optional<size_t> leader = nodes_.learn(slot, *response);
     sockets_.resize(nodes_.size(), -1);
     tls_.resize(nodes_.size(), nullptr);
+    inbound_.resize(nodes_.size());
     if (hinted) *hinted = leader;
     return response;
   }
@@ -400,6 +419,7 @@ Status KvClient::connect_slot(size_t slot, uint64_t deadline_ms) {
 void KvClient::close_slot(size_t slot) {
   if (tls_[slot] != nullptr) tls_close(tls_[slot]);
   tls_[slot] = nullptr;
+  inbound_[slot].clear();
   int& descriptor = sockets_[slot];
   if (descriptor >= 0) ::close(descriptor);
   descriptor = -1;

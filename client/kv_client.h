@@ -46,6 +46,7 @@
 #include "client/endpoint.h"
 #include "client/operation_policy.h"
 #include "client/known_nodes.h"
+#include "client/kv_socket.h"
 #include "actors/tls.h"
 #include "storage/snapshot_file.h"
 #include "storage/status.h"
@@ -193,6 +194,7 @@ class KvClient {
   KnownNodes nodes_;          // given and learned; a slot per node
   std::vector<int> sockets_;  // per slot of nodes_; -1: not connected
   std::vector<SSL*> tls_;     // per slot of nodes_; null: plaintext or not connected
+  std::vector<ReadBuffer> inbound_;  // per slot of nodes_: plaintext bytes read past the last answer
   ClientSession session_;
   bool last_write_uncertain_ = false;
   uint64_t leader_ = 0;

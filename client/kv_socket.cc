@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <mutex>
 #include <chrono>
+#include <algorithm>
 #include <climits>
 #include <cstring>
 
@@ -125,6 +126,38 @@ SocketIo socket_read_exact(int descriptor, uint8_t* data, size_t bytes, uint64_t
     } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
       if (!wait_for(descriptor, POLLIN, deadline_ms)) return {SocketIo::timed_out, "no answer in time"};
     } else if (errno != EINTR) {
+      return {SocketIo::failed, error_text("recv", errno)};
+    }
+  }
+  return {};
+}
+
+void ReadBuffer::consume(size_t bytes) {
+  begin_ += bytes;
+  if (begin_ == end_) begin_ = end_ = 0;
+}
+
+uint8_t* ReadBuffer::room(size_t bytes) {
+  if (begin_ > 0) {
+    std::memmove(bytes_.data(), bytes_.data() + begin_, end_ - begin_);
+    end_ -= begin_;
+    begin_ = 0;
+  }
+  if (bytes_.size() - end_ < bytes) bytes_.resize(end_ + bytes);
+  return bytes_.data() + end_;
+}
+
+SocketIo socket_read_at_least(int descriptor, ReadBuffer& buffer, size_t bytes, uint64_t deadline_ms) {
+  constexpr size_t read_bytes_min = 16u << 10;
+  while (buffer.size() < bytes) {
+    if (!wait_for(descriptor, POLLIN, deadline_ms)) return {SocketIo::timed_out, "no answer in time"};
+    uint8_t* at = buffer.room(std::max(bytes - buffer.size(), read_bytes_min));
+    ssize_t got = ::recv(descriptor, at, buffer.room_size(), 0);
+    if (got > 0) {
+      buffer.filled(static_cast<size_t>(got));
+    } else if (got == 0 || (got < 0 && errno == ECONNRESET)) {
+      return {SocketIo::closed, "connection closed by the node"};
+    } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
       return {SocketIo::failed, error_text("recv", errno)};
     }
   }

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "actors/tls.h"
 #include "storage/status.h"
@@ -26,6 +27,31 @@ Result<int> socket_connect(const std::string& host, uint16_t port, uint64_t dead
 // Writes all of data (no SIGPIPE) or reads exactly bytes, waiting at most until deadline_ms.
 SocketIo socket_write_all(int descriptor, const uint8_t* data, size_t bytes, uint64_t deadline_ms);
 SocketIo socket_read_exact(int descriptor, uint8_t* data, size_t bytes, uint64_t deadline_ms);
+
+// Bytes read from a connection and not yet consumed: KvClient keeps one per connection, so
+// one recv() takes a whole answer (header and payload) and nothing read past it is lost.
+// Its storage is kept between answers (grown, never zeroed again).
+class ReadBuffer {
+ public:
+  const uint8_t* data() const { return bytes_.data() + begin_; }
+  size_t size() const { return end_ - begin_; }
+  void consume(size_t bytes);
+  void clear() { begin_ = end_ = 0; }
+  // Room for at least `bytes` more at the end (what is held moves to the front first).
+  uint8_t* room(size_t bytes);
+  size_t room_size() const { return bytes_.size() - end_; }
+  void filled(size_t bytes) { end_ += bytes; }
+
+ private:
+  std::vector<uint8_t> bytes_;
+  size_t begin_ = 0;
+  size_t end_ = 0;
+};
+
+// Reads into `buffer` until it holds at least `bytes`, waiting until deadline_ms: poll() for
+// readability first (an answer is awaited, so it is seldom there already), then one recv() of
+// whatever the socket has, up to the buffer's room (at least 16 KiB).
+SocketIo socket_read_at_least(int descriptor, ReadBuffer& buffer, size_t bytes, uint64_t deadline_ms);
 
 // TLS on such a socket (docs/SECURITY.md): the client's handshake within deadline_ms (the node's
 // certificate verified against the context's CA), then the same two calls over the TLS stream.

@@ -4,6 +4,7 @@
 #define BOOST_TEST_MODULE kv_client_test
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -67,8 +68,12 @@ class RefusingPort {
 class FakeNode {
  public:
   using Handler = std::function<std::optional<ClientResponse>(const ClientRequest&)>;
+  // How an answer's bytes go out: in one send, one byte per send (each its own TCP segment),
+  // or in one send together with `stray`'s frame when it returns one (bytes past the answer).
+  enum class Delivery { whole, byte_by_byte };
 
-  explicit FakeNode(Handler handler) : handler_(std::move(handler)) {
+  explicit FakeNode(Handler handler, Delivery delivery = Delivery::whole, Handler stray = nullptr)
+      : handler_(std::move(handler)), delivery_(delivery), stray_(std::move(stray)) {
     listener_ = bound_socket(true, &port_);
     accept_thread_ = std::thread([this] { accept_loop(); });
   }
@@ -107,6 +112,18 @@ class FakeNode {
       if (descriptor >= 0) connection_threads_.emplace_back([this, descriptor] { serve(descriptor); });
     }
   }
+  bool send_frame(int descriptor, const std::vector<uint8_t>& frame) {
+    if (delivery_ == Delivery::whole) {
+      return ::send(descriptor, frame.data(), frame.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(frame.size());
+    }
+    int one = 1;
+    ::setsockopt(descriptor, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    for (uint8_t byte : frame) {
+      if (::send(descriptor, &byte, 1, MSG_NOSIGNAL) != 1) return false;
+      std::this_thread::sleep_for(std::chrono::microseconds(300));
+    }
+    return true;
+  }
   void serve(int descriptor) {
     uint8_t header[frame_header_bytes];
     while (read_exact(descriptor, header, sizeof header)) {
@@ -123,12 +140,23 @@ class FakeNode {
       if (!answer) continue;
       answer->request_id = request->request_id;
       std::vector<uint8_t> frame = make_frame(encode_client_response(*answer));
-      if (::send(descriptor, frame.data(), frame.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(frame.size())) break;
+      std::optional<ClientResponse> stray;
+      if (stray_) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stray = stray_(*request);
+      }
+      if (stray) {
+        std::vector<uint8_t> more = make_frame(encode_client_response(*stray));
+        frame.insert(frame.end(), more.begin(), more.end());
+      }
+      if (!send_frame(descriptor, frame)) break;
     }
     ::close(descriptor);
   }
 
   Handler handler_;
+  Delivery delivery_;
+  Handler stray_;
   int listener_ = -1;
   uint16_t port_ = 0;
   std::atomic<bool> stop_{false};
@@ -206,6 +234,48 @@ testing::Run run_cli(const std::string& arguments) {
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(kv_client)
+
+// The client reads an answer into its connection's buffer, most often whole in one recv():
+// an answer that comes a byte at a time is still read whole, header and payload.
+BOOST_AUTO_TEST_CASE(an_answer_arriving_a_byte_at_a_time_is_read_whole) {
+  FakeNode leader(kv_leader(1), FakeNode::Delivery::byte_by_byte);
+  KvClient client({leader.endpoint()}, quick_options(5000, 3000));
+  const std::string value(300, 'v');
+  BOOST_TEST_REQUIRE(client.put("key", value).is_ok());
+  auto got = client.get("key");
+  BOOST_TEST_REQUIRE(got.is_ok(), got.status().to_string());
+  BOOST_TEST(got->found);
+  BOOST_TEST(got->value == value);
+  BOOST_TEST(leader.requests().size() == 2u);
+}
+
+// Bytes that come after an answer (here a stray answer to a request never made) stay in the
+// connection's buffer: the next operation reads them first, sees an answer that is not its
+// own, and drops the connection with what it held; its retry on a fresh connection gets the
+// real answer. The stray one is never taken for an answer.
+BOOST_AUTO_TEST_CASE(bytes_past_an_answer_are_read_as_the_next_answer_and_never_mistaken_for_it) {
+  std::atomic<int> strays{0};
+  auto stray = [&](const ClientRequest& request) -> std::optional<ClientResponse> {
+    if (strays.fetch_add(1) != 0) return std::nullopt;  // after the first answer only
+    ClientResponse response = answer(ClientStatus::ok, 1);
+    response.request_id = request.request_id + 1000;
+    response.found = true;
+    response.value = "stray";
+    return response;
+  };
+  FakeNode leader(kv_leader(1), FakeNode::Delivery::whole, stray);
+  KvClient client({leader.endpoint()}, quick_options(5000, 1000));
+  BOOST_TEST_REQUIRE(client.put("key", "first").is_ok());
+  auto got = client.get("key");
+  BOOST_TEST_REQUIRE(got.is_ok(), got.status().to_string());
+  BOOST_TEST(got->value == "first");
+  // The get was sent twice: on the first connection (answered by the stray bytes, refused)
+  // and on a fresh one.
+  auto requests = leader.requests();
+  BOOST_TEST_REQUIRE(requests.size() == 3u);
+  BOOST_TEST((requests[1].op == ClientOp::get && requests[2].op == ClientOp::get));
+  BOOST_TEST(client.get("key")->value == "first");
+}
 
 BOOST_AUTO_TEST_CASE(follows_a_not_leader_hint_then_asks_the_leader_directly) {
   FakeNode follower([](const ClientRequest&) { return std::optional(answer(ClientStatus::not_leader, 2)); });
