@@ -388,6 +388,10 @@ Result<uint64_t> parse_jobs(const cli::Flags& flags) {
 // a sweep's time in memset and page faults (perf, docs/BENCHMARKS.md "Simulator speed").
 // A fixed 1 MiB threshold maps them fresh: already zero, and only the pages LMDB touches are
 // faulted in. Allocation addresses do not reach the simulated behaviour (same trace hashes).
+// Only glibc's malloc reads this: the default build allocates with jemalloc (KEYVAL_JEMALLOC,
+// CMakeLists.txt), which ignores it; a build with -DKEYVAL_JEMALLOC=OFF still gains from it.
+// (Under jemalloc, purging freed blocks at once, MALLOC_CONF=dirty_decay_ms:0, made
+// `keyval sim --seeds 1..40` slower: twice the page faults, seven times the madvise calls.)
 void keep_large_allocations_apart() { ::mallopt(M_MMAP_THRESHOLD, 1 << 20); }
 
 // A scenario says what these say.
