@@ -52,7 +52,7 @@ class NodeStarter : public caf::event_based_actor {
               handles_.indexer = indexer;
               handles_.snapshotter = snapshotter;
               if (stop_reason_) return stopped_while_starting();
-              auto recovered = decode_recovered_state(state.bytes, &handles_.recovery_summary);
+              auto recovered = decode_recovered_state(state.bytes, &handles_.recovery_summary, &handles_.recovery);
               if (!recovered.is_ok()) return fail(recovered.status());
               handles_.recovered = *recovered;
               start_state_machine();

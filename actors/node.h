@@ -47,6 +47,7 @@ struct NodeHandles {
   snapshotter_actor snapshotter;
   RecoveredState recovered;      // what recovery found (log bounds, metadata)
   std::string recovery_summary;  // the recovery_coordinator's one line
+  RecoveryFigures recovery;      // its figures
   uint64_t applied_index = 0;    // the state machine's, at start
 };
 

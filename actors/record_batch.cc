@@ -133,7 +133,8 @@ Result<std::vector<Entry>> decode_entries(const std::vector<uint8_t>& bytes, con
   return entries;
 }
 
-std::vector<uint8_t> encode_recovered_state(const RecoveredState& state, const std::string& summary) {
+std::vector<uint8_t> encode_recovered_state(const RecoveredState& state, const std::string& summary,
+                                            const RecoveryFigures& figures) {
   capnp::MallocMessageBuilder builder;
   auto root = builder.initRoot<schema::RecoveredState>();
   set_metadata(root.initMetadata(), state.metadata);
@@ -149,10 +150,14 @@ std::vector<uint8_t> encode_recovered_state(const RecoveredState& state, const s
                 state.snapshot->configuration);
   }
   root.setSummary(summary);
+  root.setEntriesRecovered(figures.entries_recovered);
+  root.setTornBytesCut(figures.torn_bytes_cut);
+  root.setLmdbRebuilt(figures.lmdb_rebuilt);
   return message_to_bytes(builder);
 }
 
-Result<RecoveredState> decode_recovered_state(const std::vector<uint8_t>& bytes, std::string* summary) {
+Result<RecoveredState> decode_recovered_state(const std::vector<uint8_t>& bytes, std::string* summary,
+                                              RecoveryFigures* figures) {
   RecoveredState state;
   Status status = read_message(bytes.data(), bytes.size(), "recovered state", [&](capnp::MessageReader& reader) {
     auto root = reader.getRoot<schema::RecoveredState>();
@@ -168,6 +173,7 @@ Result<RecoveredState> decode_recovered_state(const std::vector<uint8_t>& bytes,
       state.snapshot = snapshot;
     }
     if (summary != nullptr) *summary = root.getSummary().cStr();
+    if (figures != nullptr) *figures = {root.getEntriesRecovered(), root.getTornBytesCut(), root.getLmdbRebuilt()};
     return Status::ok();
   });
   if (!status.is_ok()) return status;

@@ -49,7 +49,9 @@ Result<std::vector<Record>> decode_record_batch(const std::vector<uint8_t>& byte
 std::vector<uint8_t> encode_entries(const std::vector<Entry>& entries);
 Result<std::vector<Entry>> decode_entries(const std::vector<uint8_t>& bytes, const std::string& where);
 
-std::vector<uint8_t> encode_recovered_state(const RecoveredState& state, const std::string& summary);
-Result<RecoveredState> decode_recovered_state(const std::vector<uint8_t>& bytes, std::string* summary);
+std::vector<uint8_t> encode_recovered_state(const RecoveredState& state, const std::string& summary,
+                                            const RecoveryFigures& figures = {});
+Result<RecoveredState> decode_recovered_state(const std::vector<uint8_t>& bytes, std::string* summary,
+                                              RecoveryFigures* figures = nullptr);
 
 }  // namespace keyval

@@ -66,7 +66,7 @@ caf::result<Frame, wal_writer_actor, store_indexer_actor, snapshotter_actor, Sha
   std::snprintf(timing, sizeof timing, " in %.1f ms", milliseconds);
   std::string summary = recovered->report.summary() + timing;
   log_line(config, "recovery_coordinator: " + config.data_directory + ": " + summary);
-  return {Frame{encode_recovered_state(recovered->state, summary)}, writer, indexer, snapshotter,
+  return {Frame{encode_recovered_state(recovered->state, summary, recovered->report.figures())}, writer, indexer, snapshotter,
           SharedStore{store, clean_stop, config.env, snapshotter_config.directory}};
 }
 

@@ -34,4 +34,7 @@ struct RecoveredState {
   hasSnapshot @4 :Bool;
   snapshot @5 :Storage.SnapshotMetadata;
   summary @6 :Text;      # what recovery did, for the node's log line
+  entriesRecovered @7 :UInt64;  # RecoveryFigures (storage/recovery.h)
+  tornBytesCut @8 :UInt64;
+  lmdbRebuilt @9 :Bool;
 }

@@ -21,7 +21,7 @@ class StepController final : public SimController {
   void act(SimCluster& cluster) override;
   std::optional<uint64_t> next_due_ns() const override { return done_ ? std::nullopt : std::optional<uint64_t>(due_ns_); }
   bool workload_done() const override { return done_; }
-  void node_started(uint64_t id, uint64_t now_ns, const std::string& recovery_summary) override;
+  void node_started(uint64_t id, uint64_t now_ns, const RecoveryFigures& recovery) override;
 
   std::vector<CycleRecord>& rows() { return rows_; }
   const std::vector<uint64_t>& start_ns() const { return start_ns_; }
@@ -150,20 +150,11 @@ void StepController::end_step(SimCluster& cluster) {
   if (progress_) progress_(row, static_cast<double>(now) / 1e9, cluster.operations());
 }
 
-void StepController::node_started(uint64_t id, uint64_t now_ns, const std::string& recovery_summary) {
+void StepController::node_started(uint64_t id, uint64_t now_ns, const RecoveryFigures& recovery) {
   if (restarting_node_ == 0 || restarting_node_ != id) return;
   CycleRecord& row = rows_[restarting_row_];
-  auto number_after = [&](const std::string& marker) {
-    size_t at = recovery_summary.find(marker);
-    uint64_t value = 0;
-    if (at == std::string::npos) return value;
-    for (at += marker.size(); at < recovery_summary.size() && recovery_summary[at] >= '0' && recovery_summary[at] <= '9'; ++at) {
-      value = value * 10 + static_cast<uint64_t>(recovery_summary[at] - '0');
-    }
-    return value;
-  };
-  row.recovery_entries = number_after("recovered ");
-  row.torn_bytes_cut = number_after("cut ");
+  row.recovery_entries = recovery.entries_recovered;
+  row.torn_bytes_cut = recovery.torn_bytes_cut;
   row.recovery_ms = to_ms(now_ns - restarted_ns_);
   restarting_node_ = 0;
 }

@@ -31,16 +31,6 @@ double to_ms(uint64_t ns) {
   return static_cast<double>(ns) / 1e6;
 }
 
-// The number after `marker` in `text` (0 when absent): "recovered 12 entries", "cut 40 torn".
-uint64_t number_after(const std::string& text, const std::string& marker) {
-  size_t at = text.find(marker);
-  if (at == std::string::npos) return 0;
-  at += marker.size();
-  uint64_t value = 0;
-  while (at < text.size() && text[at] >= '0' && text[at] <= '9') value = value * 10 + (text[at++] - '0');
-  return value;
-}
-
 class ScenarioController final : public SimController {
  public:
   ScenarioController(const Scenario& scenario, CycleProgress progress)
@@ -49,7 +39,7 @@ class ScenarioController final : public SimController {
   void act(SimCluster& cluster) override;
   std::optional<uint64_t> next_due_ns() const override;
   bool workload_done() const override { return phase_ == Phase::done; }
-  void node_started(uint64_t id, uint64_t now_ns, const std::string& recovery_summary) override;
+  void node_started(uint64_t id, uint64_t now_ns, const RecoveryFigures& recovery) override;
 
   std::vector<CycleRecord>& records() { return records_; }
   const std::vector<uint64_t>& killed_at_ns() const { return killed_at_ns_; }
@@ -535,12 +525,12 @@ void ScenarioController::give_up(SimCluster& cluster, const std::string& problem
 // node serving: recovery runs as the node's first jobs, between steps, in no virtual time (the
 // simulated disk has no latency), so it is 0 unless something else ran meanwhile; the
 // recovery_coordinator's own "in X ms" reads the same virtual clock.
-void ScenarioController::node_started(uint64_t id, uint64_t now_ns, const std::string& recovery_summary) {
+void ScenarioController::node_started(uint64_t id, uint64_t now_ns, const RecoveryFigures& recovery) {
   auto found = recovering_.find(id);
   if (found == recovering_.end()) return;  // the first start, or a restart the simulator made
   CycleRecord& record = records_[found->second.first];
-  record.recovery_entries += number_after(recovery_summary, "recovered ");
-  record.torn_bytes_cut += number_after(recovery_summary, "cut ");
+  record.recovery_entries += recovery.entries_recovered;
+  record.torn_bytes_cut += recovery.torn_bytes_cut;
   record.recovery_ms = std::max(record.recovery_ms, to_ms(now_ns - found->second.second));
   recovering_.erase(found);
 }

@@ -334,9 +334,9 @@ class Simulator final : public SimCluster {
       return;
     }
     checker_.restarted(node, result->recovered.metadata.current_term, result->applied_index);
-    if (result->recovery_summary.find("LMDB rebuilt") != std::string::npos) ++result_.lmdb_rebuilds;
+    if (result->recovery.lmdb_rebuilt) ++result_.lmdb_rebuilds;
     applied_[node] = result->applied_index;
-    if (controller_ != nullptr) controller_->node_started(node, now_ns_, result->recovery_summary);
+    if (controller_ != nullptr) controller_->node_started(node, now_ns_, result->recovery);
     trace("node " + std::to_string(node) + " up in term " + std::to_string(result->recovered.metadata.current_term) +
           " (voted for " + std::to_string(result->recovered.metadata.voted_for) + "): " + result->recovery_summary);
   }

@@ -38,6 +38,7 @@
 #include "raft/config.h"
 #include "sim/history.h"
 #include "sim/linearizability.h"
+#include "storage/recovery.h"
 #include "storage/types.h"
 
 namespace keyval::sim {
@@ -227,8 +228,8 @@ class SimController {
   virtual void act(SimCluster& cluster) = 0;
   virtual std::optional<uint64_t> next_due_ns() const = 0;  // when it wants to act next, if at a time
   virtual bool workload_done() const = 0;
-  // A node recovered and serves; `recovery_summary` is the recovery_coordinator's line.
-  virtual void node_started(uint64_t id, uint64_t now_ns, const std::string& recovery_summary) = 0;
+  // A node recovered and serves; `recovery` holds what its recovery did.
+  virtual void node_started(uint64_t id, uint64_t now_ns, const RecoveryFigures& recovery) = 0;
 };
 
 SimResult run_simulation(const SimOptions& options, SimController& controller);

@@ -88,6 +88,15 @@ struct RecoveredState {
   uint64_t last_term = 0;  // term of last_index (snapshot term when the log is empty)
 };
 
+// The figures of a RecoveryReport that the node's callers act on (the simulator counts LMDB
+// rebuilds, the experiment tables show the entries recovered and the torn bytes cut), carried
+// beside the summary line so nobody reads them back out of its words.
+struct RecoveryFigures {
+  uint64_t entries_recovered = 0;
+  uint64_t torn_bytes_cut = 0;
+  bool lmdb_rebuilt = false;
+};
+
 struct RecoveryReport {
   uint64_t lmdb_entries_checked = 0;  // entries streamed and checked in step 2-3
   uint64_t wal_records = 0;           // valid WAL records scanned
@@ -130,6 +139,7 @@ struct RecoveryReport {
   // under the log reads "state machine rebuilt from snapshot S (K keys) because ...: applied
   // index went back from X to S".
   std::string summary() const;
+  RecoveryFigures figures() const { return {entries_recovered, torn_bytes_cut, lmdb_rebuilt}; }
 };
 
 struct Recovered {

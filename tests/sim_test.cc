@@ -159,8 +159,9 @@ BOOST_AUTO_TEST_CASE(no_violation_in_200_seeds_of_five_nodes_under_all_faults) {
   BOOST_TEST(refetched > 0u, "the lost entries are fetched again");
   BOOST_TEST(process_crashes > seeds, "processes killed, the page cache kept");
   BOOST_TEST(kills_at_sync > seeds / 4, "some between a write and its fdatasync");
-  // lmdb_rebuilds counts recovery summaries that say "LMDB rebuilt": power cuts must show some,
-  // or the count (and the check after it) no longer reads what recovery decided.
+  // lmdb_rebuilds counts the starts whose recovery reported rebuilding LMDB
+  // (RecoveryFigures::lmdb_rebuilt): power cuts must show some, or the count (and the check
+  // after it) no longer reads what recovery decided.
   BOOST_TEST(lmdb_rebuilds > seeds, "restarts after a power cut rebuild LMDB");
   BOOST_TEST(restarts > lmdb_rebuilds + seeds / 2, "restarts after a process crash trust the LMDB they find");
 }
