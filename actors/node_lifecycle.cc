@@ -200,7 +200,7 @@ void NodeLifecycle::stop(StopMode mode) {
   std::optional<NodeHandles> handles;
   std::vector<caf::actor> client_side;
   caf::actor starter;
-  const caf::exit_reason reason = mode == StopMode::clean ? caf::exit_reason::user_shutdown : caf::exit_reason::kill;
+  const caf::exit_reason reason = mode == StopMode::crash ? caf::exit_reason::kill : caf::exit_reason::user_shutdown;
   {
     std::lock_guard<std::mutex> guard(shared_->mutex);
     if (shared_->stopping) return;

@@ -113,11 +113,13 @@ struct NodeLifecycleConfig {
 
 enum class StopMode : uint8_t {
   clean,                   // hand-off hook, then user_shutdown (LMDB synced and marked clean)
-  // No hand-off, and kill, as `crash` (a fail-stop, a stop asked for before serving): LMDB is
-  // left unmarked, trusted again in the same boot and rebuilt after a reboot. (Documented as
-  // user_shutdown until 2026-12-07; the code has used kill since the life cycle was written.)
+  // No hand-off, then user_shutdown as `clean` (a stop asked for while the node started, a
+  // listener that could not bind): LMDB synced and marked clean. (Until 2026-12-07 this killed,
+  // leaving LMDB unmarked, so the next start after a reboot rebuilt it for nothing.)
   clean_without_hand_off,
-  crash,                   // no hand-off, kill (the simulator's crash: LMDB left as SIGKILL leaves it)
+  // No hand-off, kill (a fail-stop; the simulator's crash): LMDB left as SIGKILL leaves it,
+  // trusted again in the same boot and rebuilt after a reboot.
+  crash,
 };
 
 class NodeLifecycle {

@@ -710,6 +710,7 @@ int run_node(const NodeOptions& options, NodeLog& log) {
       std::lock_guard<std::mutex> guard(failure.mutex);
       log.error(failure.reason + "; shutting down (fail-stop)");
       exit_code = exit_failed;
+      stop_mode = StopMode::crash;  // a failed node marks nothing clean
       break;
     }
   }

@@ -16,6 +16,7 @@
 #include "actors/node_lifecycle.h"
 #include "actors/transport.h"
 #include "sim/sim_disk.h"
+#include "storage/lmdb_state.h"
 #include "sim/sim_node.h"
 #include "tests/support/temp_dir.h"
 
@@ -232,9 +233,18 @@ struct RunningNode {
     handles = *handles_or;
   }
 
-  ~RunningNode() {
+  ~RunningNode() { shut_down(); }
+
+  // Stops the node (if nothing stopped it yet) and ends the actor system, joining its threads:
+  // the exit hooks of the persistence actors (LMDB's clean mark) have run when this returns.
+  void shut_down() {
+    if (!system) return;
     lifecycle->stop(StopMode::clean_without_hand_off);
     system->await_all_actors_done();
+    lifecycle.reset();
+    transport = nullptr;
+    handles = NodeHandles{};
+    system.reset();
   }
 
   // The first failure reported, waiting up to 10 s for one.
@@ -313,8 +323,32 @@ BOOST_AUTO_TEST_CASE(a_crash_stop_skips_the_hand_off_and_reports_nothing) {
   node.lifecycle->stop(StopMode::crash);
   BOOST_TEST(!node.handed_off);
   node.system->await_all_actors_done();
-  std::lock_guard<std::mutex> guard(node.mutex);
-  BOOST_TEST(node.failures.empty());
+  {
+    std::lock_guard<std::mutex> guard(node.mutex);
+    BOOST_TEST(node.failures.empty());
+  }
+  node.shut_down();
+  // As SIGKILL leaves it: LMDB still marked open (trusted again only in this boot).
+  auto marker = read_lmdb_marker(posix_env(), node.dir.path());
+  BOOST_TEST_REQUIRE(marker.is_ok(), marker.status().to_string());
+  BOOST_TEST((marker->kind == LmdbMarkerKind::open));
+}
+
+// A stop without the hand-off (asked for while the node started, or after a listener could not
+// bind) is still a clean stop: LMDB synced and marked clean, so a start after a reboot trusts it.
+BOOST_AUTO_TEST_CASE(a_clean_stop_without_hand_off_marks_lmdb_clean) {
+  RunningNode node;
+  node.lifecycle->stop(StopMode::clean_without_hand_off);
+  BOOST_TEST(!node.handed_off);
+  node.system->await_all_actors_done();
+  {
+    std::lock_guard<std::mutex> guard(node.mutex);
+    BOOST_TEST(node.failures.empty());
+  }
+  node.shut_down();
+  auto marker = read_lmdb_marker(posix_env(), node.dir.path());
+  BOOST_TEST_REQUIRE(marker.is_ok(), marker.status().to_string());
+  BOOST_TEST((marker->kind == LmdbMarkerKind::clean), "LMDB_STATE reads: " << marker->text);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
