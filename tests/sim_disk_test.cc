@@ -522,6 +522,61 @@ BOOST_AUTO_TEST_CASE(wal_reopened_after_a_process_crash_makes_what_it_read_durab
   }
 }
 
+// SIGKILL can stop a write(2) part way: the kernel copies a write into the page cache a page at
+// a time and gives up at a page boundary once a fatal signal is pending, so the page cache keeps
+// a page-aligned prefix of the last write and the old bytes past it (here: the segment's zeros).
+// A WAL reopened in the same boot then finds whole records up to the cut and a torn one at it:
+// it keeps the former, drops the latter, makes what it kept durable, and appends after it.
+BOOST_AUTO_TEST_CASE(wal_reopened_after_a_process_killed_inside_a_write_keeps_the_whole_records) {
+  constexpr uint64_t page = 4096;
+  for (uint64_t seed = 0; seed < 12; ++seed) {
+    WalOptions options;
+    options.segment_bytes = 1 << 20;
+    SimDisk disk;
+    // Each seed its own sizes, so the write and its page boundaries fall elsewhere.
+    const size_t payload = 120 + 53 * seed;
+    const uint64_t synced = 10 + seed, written = synced + 20 + 2 * seed;
+    auto wal = open_wal(disk, options);
+    append_through(*wal, synced, payload, 5);
+    require_ok(wal->sync());
+    std::string segment;
+    for (const std::string& name : disk.list(wal_directory).value()) {
+      if (name.size() > 4 && name.compare(name.size() - 4, 4, ".wal") == 0) segment = wal_directory + "/" + name;
+    }
+    BOOST_TEST_REQUIRE(!segment.empty());
+    const std::string before = contents(disk, segment);
+    append_through(*wal, written, payload, written);  // one write, never synced
+    const std::string after = contents(disk, segment);
+    BOOST_TEST_REQUIRE(after.size() == before.size(), "the segment is preallocated");
+    uint64_t low = 0, high = after.size();
+    while (low < high && before[low] == after[low]) ++low;
+    while (high > low && before[high - 1] == after[high - 1]) --high;
+    const uint64_t first_boundary = (low / page + 1) * page;
+    BOOST_TEST_REQUIRE(first_boundary < high, "the write spans a page boundary");
+    const uint64_t boundaries = (high - 1 - first_boundary) / page + 1;
+    const uint64_t cut = first_boundary + (seed % boundaries) * page;
+    // What the page cache holds when the copy stopped at `cut`: the old bytes past it.
+    write(*open(disk, segment, OpenMode::read_write), cut, before.substr(cut, high - cut));
+    disk.kill_process("/n1");
+    wal.reset();
+    wal = open_wal(disk, options);
+    const uint64_t kept = wal->last_index();
+    BOOST_TEST_MESSAGE("seed " << seed << ": cut at byte " << cut << " of the write " << low << ".." << high << ", kept " << kept);
+    BOOST_TEST_REQUIRE(kept >= synced, "seed " << seed << ": a synced entry lost");
+    BOOST_TEST_REQUIRE(kept < written, "seed " << seed << ": entries past the cut read back");
+    check_reopened(*wal, synced, written, payload);
+    BOOST_TEST(wal->synced_index() == kept);
+    BOOST_TEST(disk.unsynced_bytes("/n1") == 0u, "seed " << seed << ": what the reopened WAL kept is durable");
+    append_through(*wal, kept + 10, payload, 5);
+    require_ok(wal->sync());
+    crash(disk, "/n1", seed, true, seed % 2 == 0);
+    wal.reset();
+    wal = open_wal(disk, options);
+    BOOST_TEST(wal->last_index() == kept + 10, "seed " << seed << ": the entries appended after the torn one");
+    check_reopened(*wal, kept + 10, kept + 10, payload);
+  }
+}
+
 // The directory too: a process killed between removing a segment (as a drop of compacted
 // segments does) and syncing the directory leaves the removal in the page cache only. The
 // reopened WAL goes by the directory as it reads it, so that reading must be made durable, or
