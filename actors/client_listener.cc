@@ -9,6 +9,7 @@
 
 #include "actors/bind_failure.h"
 #include "actors/deadlines.h"
+#include "actors/direct_send.h"
 #include "actors/framing.h"
 
 namespace keyval {
@@ -29,6 +30,7 @@ struct ClientConnection {
   size_t requests_in_flight = 0;
   std::shared_ptr<TlsStream> tls;  // null: plaintext
   std::vector<uint8_t> plain;      // bytes read (decrypted, for TLS), not parsed yet
+  DirectSocket socket;             // answers are sent straight to it (actors/direct_send.h)
 };
 
 // A request handed to the gateway and not answered yet. The connection may be gone by the
@@ -81,12 +83,20 @@ std::string peer_of(Broker* self, caf::io::connection_handle handle) {
   return self->remote_addr(handle) + ":" + std::to_string(self->remote_port(handle));
 }
 
+// Every write of a connection goes through here: straight to its socket when it can, in order
+// behind what CAF still holds of it otherwise (actors/direct_send.h). A connection this
+// listener no longer holds is written by CAF alone.
+void write_bytes(Broker* self, caf::io::connection_handle handle, std::initializer_list<DirectPiece> pieces) {
+  auto found = self->state.connections.find(handle);
+  DirectSocket unknown;
+  send_direct(self, handle, found != self->state.connections.end() ? found->second.socket : unknown, pieces);
+}
+
 // Writes the ciphertext a TLS connection has produced.
 void write_tls_output(Broker* self, caf::io::connection_handle handle, TlsStream& tls) {
   auto out = tls.take_output();
   if (out.empty()) return;
-  self->write(handle, out.size(), out.data());
-  self->flush(handle);
+  write_bytes(self, handle, {{out.data(), out.size()}});
 }
 
 void write_frame(Broker* self, caf::io::connection_handle handle, const std::vector<uint8_t>& payload) {
@@ -100,9 +110,7 @@ void write_frame(Broker* self, caf::io::connection_handle handle, const std::vec
     if (tls.send(frame.data(), frame.size()).is_ok()) write_tls_output(self, handle, tls);
     return;
   }
-  self->write(handle, sizeof header, header);
-  self->write(handle, payload.size(), payload.data());
-  self->flush(handle);
+  write_bytes(self, handle, {{header, sizeof header}, {payload.data(), payload.size()}});
 }
 
 // One refusal, then close: CAF writes what is buffered before it sends the FIN.
@@ -327,6 +335,7 @@ void accept_connection(Broker* self, caf::io::connection_handle handle) {
   if (self->state.config.tls) {
     connection.tls = std::make_shared<TlsStream>(self->state.config.tls);
   }
+  connection.socket.fd = accepted_socket(self, handle);
   self->configure_read(handle, caf::io::receive_policy::at_most(connection.read_size.current()));
 }
 
@@ -346,6 +355,12 @@ caf::behavior client_listener(Broker* self, ClientListenerConfig config, client_
       [self](flush_atom) { flush_outbox(self); },
       [self](const caf::io::new_connection_msg& message) { accept_connection(self, message.handle); },
       [self](caf::io::new_data_msg& message) { read_data(self, message); },
+      [self](const caf::io::data_transferred_msg& message) {
+        auto found = self->state.connections.find(message.handle);
+        if (found != self->state.connections.end()) {
+          direct_transferred(self, message.handle, found->second.socket, message.written);
+        }
+      },
       [self](const caf::io::connection_closed_msg& message) {
         self->state.connections.erase(message.handle);
         publish_connections(self);
