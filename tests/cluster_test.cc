@@ -274,16 +274,31 @@ BOOST_FIXTURE_TEST_CASE(a_retried_write_is_applied_once_across_a_leader_change, 
 // Answers go straight to the client's socket while it has room, and through CAF's buffer, in
 // order behind what that buffer holds, when it has not (actors/direct_send.h). A 1 MiB answer is
 // more than a fresh loopback socket takes at once: pipelined on one connection, large and small
-// answers must each arrive whole, none cut into another.
+// answers must each arrive whole, none cut into another. The gets are serializable (the node's
+// own state, no leader needed): under the sanitizers a 1 MiB entry can take longer to replicate
+// than an election timeout, and leadership may move meanwhile (tls_cluster_test says more).
 BOOST_FIXTURE_TEST_CASE(large_and_small_answers_pipelined_on_one_connection_arrive_whole, ClusterFixture) {
-  const uint64_t leader_id = leader();
-  const Endpoint endpoint = cluster->client_endpoints()[leader_id - 1];
-  KvClient client(cluster->client_endpoints());
+  KvClientOptions patient = load_options();
+  patient.operation_timeout_ms = 60000;
+  patient.request_timeout_ms = 5000;
+  KvClient client(cluster->client_endpoints(), patient);
   std::string large(1u << 20, '\0');
   for (size_t i = 0; i < large.size(); ++i) large[i] = static_cast<char>('a' + (i * 7 + i / 4096) % 26);
-  BOOST_TEST_REQUIRE(client.put("large", large).is_ok());
+  auto put = client.put("large", large);
+  BOOST_TEST_REQUIRE(put.is_ok(), put.status().message());
   BOOST_TEST_REQUIRE(client.put("small", "s").is_ok());
-  const uint64_t deadline = steady_now_ms() + 20000;
+  // The node that answered last holds both once it applied them (serializable reads wait for nothing).
+  const Endpoint endpoint = cluster->client_endpoints()[client.leader() - 1];
+  KvClient local({endpoint}, patient);
+  const uint64_t applied_by = steady_now_ms() + 20000;
+  bool holds = false;
+  while (!holds && steady_now_ms() < applied_by) {
+    auto got = local.get("small", true);
+    holds = got.is_ok() && got->found;
+    if (!holds) ::usleep(20 * 1000);
+  }
+  BOOST_TEST_REQUIRE(holds, "node at port " << endpoint.port << " did not apply the puts\n" << logs());
+  const uint64_t deadline = steady_now_ms() + 30000;
   auto fd = socket_connect(endpoint.host, endpoint.port, deadline);
   BOOST_TEST_REQUIRE(fd.is_ok(), fd.status().message());
   constexpr uint64_t requests = 12;
@@ -292,6 +307,7 @@ BOOST_FIXTURE_TEST_CASE(large_and_small_answers_pipelined_on_one_connection_arri
     ClientRequest request;
     request.request_id = id;
     request.op = ClientOp::get;
+    request.serializable = true;
     request.key = id % 2 == 1 ? "large" : "small";
     auto frame = make_frame(encode_client_request(request));
     pipelined.insert(pipelined.end(), frame.begin(), frame.end());
