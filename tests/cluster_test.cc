@@ -13,6 +13,8 @@
 #include <cstdlib>
 #include <fstream>
 #include <set>
+#include <chrono>
+#include <thread>
 #include <regex>
 #include <sstream>
 
@@ -312,7 +314,13 @@ BOOST_FIXTURE_TEST_CASE(large_and_small_answers_pipelined_on_one_connection_arri
     auto frame = make_frame(encode_client_request(request));
     pipelined.insert(pipelined.end(), frame.begin(), frame.end());
   }
+  // A small receive buffer, and no reading for a while: the node's socket fills (its send
+  // buffer holds at most 4 MiB here, tcp_wmem), so some answer is only partly taken at once and
+  // CAF writes the rest, with the answers after it behind.
+  const int receive_bytes = 64 << 10;
+  ::setsockopt(*fd, SOL_SOCKET, SO_RCVBUF, &receive_bytes, sizeof receive_bytes);
   BOOST_TEST_REQUIRE(socket_write_all(*fd, pipelined.data(), pipelined.size(), deadline).kind == SocketIo::ok);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
   std::set<uint64_t> answered;
   for (uint64_t n = 0; n < requests; ++n) {
     uint8_t header[frame_header_bytes];
