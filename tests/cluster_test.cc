@@ -280,12 +280,9 @@ BOOST_FIXTURE_TEST_CASE(a_retried_write_is_applied_once_across_a_leader_change, 
 // own state, no leader needed): under the sanitizers a 1 MiB entry can take longer to replicate
 // than an election timeout, and leadership may move meanwhile (tls_cluster_test says more).
 BOOST_FIXTURE_TEST_CASE(large_and_small_answers_pipelined_on_one_connection_arrive_whole, ClusterFixture) {
-  KvClientOptions patient = load_options();
-  patient.operation_timeout_ms = 60000;
-  patient.request_timeout_ms = 5000;
+  const KvClientOptions patient = testing::through_leader_changes(load_options());
   KvClient client(cluster->client_endpoints(), patient);
-  std::string large(1u << 20, '\0');
-  for (size_t i = 0; i < large.size(); ++i) large[i] = static_cast<char>('a' + (i * 7 + i / 4096) % 26);
+  const std::string large = testing::patterned_value(1u << 20);
   auto put = client.put("large", large);
   BOOST_TEST_REQUIRE(put.is_ok(), put.status().message());
   BOOST_TEST_REQUIRE(client.put("small", "s").is_ok());
@@ -318,7 +315,7 @@ BOOST_FIXTURE_TEST_CASE(large_and_small_answers_pipelined_on_one_connection_arri
   // buffer holds at most 4 MiB here, tcp_wmem), so some answer is only partly taken at once and
   // CAF writes the rest, with the answers after it behind.
   const int receive_bytes = 64 << 10;
-  ::setsockopt(*fd, SOL_SOCKET, SO_RCVBUF, &receive_bytes, sizeof receive_bytes);
+  BOOST_TEST_REQUIRE(::setsockopt(*fd, SOL_SOCKET, SO_RCVBUF, &receive_bytes, sizeof receive_bytes) == 0);
   BOOST_TEST_REQUIRE(socket_write_all(*fd, pipelined.data(), pipelined.size(), deadline).kind == SocketIo::ok);
   std::this_thread::sleep_for(std::chrono::seconds(1));
   std::set<uint64_t> answered;

@@ -164,12 +164,8 @@ BOOST_AUTO_TEST_CASE(large_and_small_entries_cross_tls_peer_links_whole) {
   auto cluster = testing::create_cluster(options);
   BOOST_REQUIRE(cluster->start_all().is_ok());
   testing::wait_for_leader(*cluster);
-  KvClientOptions patient = quick(cluster->client_tls());
-  patient.operation_timeout_ms = 60000;
-  patient.request_timeout_ms = 5000;
-  KvClient client(cluster->client_endpoints(), patient);
-  std::string large(1u << 20, '\0');
-  for (size_t i = 0; i < large.size(); ++i) large[i] = static_cast<char>('a' + (i * 7 + i / 4096) % 26);
+  KvClient client(cluster->client_endpoints(), testing::through_leader_changes(quick(cluster->client_tls())));
+  const std::string large = testing::patterned_value(1u << 20);
   auto put = client.put("large", large);
   BOOST_REQUIRE_MESSAGE(put.is_ok(), put.status().message());
   for (int i = 0; i < 20; ++i) {

@@ -58,6 +58,22 @@ inline KvClientOptions load_options() {
   return options;
 }
 
+// `base` made patient enough for 1 MiB entries under the sanitizers, which can take longer to
+// replicate than an election timeout: an attempt waits 5 s, the operation (retried through
+// leader changes, its session making a retry safe) up to 60 s.
+inline KvClientOptions through_leader_changes(KvClientOptions base) {
+  base.operation_timeout_ms = 60000;
+  base.request_timeout_ms = 5000;
+  return base;
+}
+
+// `bytes` of letters in a pattern that differs from page to page (a misplaced 4 KiB block shows).
+inline std::string patterned_value(size_t bytes) {
+  std::string value(bytes, '\0');
+  for (size_t i = 0; i < value.size(); ++i) value[i] = static_cast<char>('a' + (i * 7 + i / 4096) % 26);
+  return value;
+}
+
 // The last `tail_bytes` of every node's log, for failure messages.
 inline std::string logs_of(const LocalCluster& cluster, size_t tail_bytes = 4000) {
   std::string text;
