@@ -1,6 +1,9 @@
 // keyval bench kv: load on a running cluster, shaped like etcd's benchmark tool
-// (`benchmark put --clients --total --val-size`): C client threads, each its own KvClient
-// (its own connections and session) with one request in flight, N operations in total.
+// (`benchmark put --clients --total --val-size`): C clients, each its own session and
+// connection with one request in flight, N operations in total. The clients share one thread
+// (a ClientLoop, client/client_loop.h: epoll over their sockets, KvClient's policy and errors),
+// so the load generator takes little of the CPU the nodes under test share with it; with TLS
+// each client is a KvClient on a thread of its own.
 //
 //   keyval bench kv [--endpoints HOST:PORT,...] [--clients C] [--ops N] [--value-bytes B]
 //                   [--op put|get] [--keys K] [--key-bytes 16] [--timeout-ms T]
@@ -30,6 +33,7 @@
 
 #include "apps/cli.h"
 #include "apps/commands.h"
+#include "client/client_loop.h"
 #include "client/kv_client.h"
 #include "storage/kv_command.h"
 
@@ -76,7 +80,7 @@ cli::Command command() {
   const BenchConfig defaults;
   return cli::Command(command_name, "closed-loop put or get load on a running cluster: throughput and latency")
       .value("endpoints", endpoints_default, "client addresses of the cluster's nodes, HOST:PORT,...")
-      .value("clients", std::to_string(defaults.clients), "concurrent clients (threads), 1.." + std::to_string(clients_max))
+      .value("clients", std::to_string(defaults.clients), "concurrent clients (one request in flight each), 1.." + std::to_string(clients_max))
       .value("ops", std::to_string(defaults.ops), "operations in all")
       .value("value-bytes", std::to_string(defaults.value_bytes), "bytes of each value")
       .value("op", "put", "put or get (get writes the keys first)")
@@ -129,12 +133,44 @@ struct Phase {
   std::atomic<uint64_t> done{0};  // operations finished (ok or not)
 };
 
+// Counts one operation's outcome; `key` of a get that found nothing is an error.
+void record(const BenchConfig& config, bool write_keys, const std::string& key, const Result<ClientResponse>& response,
+            double elapsed_ms, ClientTally* tally) {
+  Status failure = response.status();
+  if (failure.is_ok() && config.get && !write_keys && !response->found) {
+    failure = Status::not_found("get '" + key + "': absent, though written beforehand");
+  }
+  if (failure.is_ok()) {
+    tally->latencies_ms.push_back(elapsed_ms);
+    return;
+  }
+  if (tally->errors++ == 0) tally->first_error = failure.message();
+  count_cause(tally->causes, {code_name(failure.code()), failure.message()}, 1);
+}
+
+// Operation i of a phase: a put of key i mod K, or a get of it.
+ClientRequest operation(const BenchConfig& config, bool write_keys, uint64_t i, const std::string& value) {
+  ClientRequest request;
+  request.key = cli::bench_key(i % config.keys, config.key_bytes);
+  if (write_keys || !config.get) {
+    request.op = ClientOp::put;
+    request.value = value;
+    request.blind = true;  // as KvClient::put
+  } else {
+    request.op = ClientOp::get;
+  }
+  return request;
+}
+
+// The key no operation uses, read once by every client before the timed phase.
+const char* const warmup_key = "bench-kv-warmup";
+
 // Runs operations taken from `phase.next` until `total`; `write_keys` makes every op a put.
 void client_loop(const BenchConfig& config, Phase& phase, uint64_t total, bool write_keys, ClientTally* tally) {
   KvClient client(config.endpoints, config.options);
   // Untimed: connect and learn the leader (the answer itself does not matter; a failure here
   // shows again, counted, in the timed operations).
-  (void)client.get(std::string("bench-kv-warmup"));
+  (void)client.get(std::string(warmup_key));
   {
     std::unique_lock<std::mutex> lock(phase.mutex);
     ++phase.ready;
@@ -143,21 +179,11 @@ void client_loop(const BenchConfig& config, Phase& phase, uint64_t total, bool w
   }
   const std::string value(config.value_bytes, 'v');
   for (uint64_t i = phase.next++; i < total; i = phase.next++) {
-    const std::string key = cli::bench_key(i % config.keys, config.key_bytes);
+    const ClientRequest request = operation(config, write_keys, i, value);
     double start = cli::monotonic_seconds();
-    auto response = write_keys || !config.get ? client.put(key, value) : client.get(key);
-    double elapsed_ms = (cli::monotonic_seconds() - start) * 1e3;
+    auto response = request.op == ClientOp::put ? client.put(request.key, request.value) : client.get(request.key);
+    record(config, write_keys, request.key, response, (cli::monotonic_seconds() - start) * 1e3, tally);
     ++phase.done;
-    Status failure = response.status();
-    if (failure.is_ok() && config.get && !write_keys && !response->found) {
-      failure = Status::not_found("get '" + key + "': absent, though written beforehand");
-    }
-    if (failure.is_ok()) {
-      tally->latencies_ms.push_back(elapsed_ms);
-      continue;
-    }
-    if (tally->errors++ == 0) tally->first_error = failure.message();
-    count_cause(tally->causes, {code_name(failure.code()), failure.message()}, 1);
   }
 }
 
@@ -166,9 +192,24 @@ struct ClientsRun {
   double seconds = 0;  // from the start line (every client connected) to the last answer
 };
 
-// Runs `total` operations on config.clients threads, timed once every client is connected;
-// `label` names the phase in the progress lines.
-ClientsRun run_clients(const BenchConfig& config, uint64_t total, bool write_keys, const std::string& label) {
+// Prints a progress line on stderr every 5 s until `done` reaches `total`.
+void report_progress(const std::atomic<uint64_t>& done, uint64_t total, double start, const std::string& label) {
+  constexpr auto progress_every = std::chrono::seconds(5);
+  auto next_progress = std::chrono::steady_clock::now() + progress_every;
+  while (done.load() < total) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (std::chrono::steady_clock::now() < next_progress) continue;
+    next_progress += progress_every;
+    const uint64_t so_far = done.load();
+    const double elapsed = cli::monotonic_seconds() - start;
+    std::cerr << "keyval bench kv: " << label << " " << so_far << " of " << total << " ops, "
+              << static_cast<uint64_t>(elapsed > 0 ? so_far / elapsed : 0) << " ops/s so far\n";
+  }
+}
+
+// TLS: runs `total` operations on config.clients threads, each a KvClient, timed once every
+// client is connected; `label` names the phase in the progress lines.
+ClientsRun run_client_threads(const BenchConfig& config, uint64_t total, bool write_keys, const std::string& label) {
   ClientsRun run;
   run.tallies.resize(config.clients);
   Phase phase;
@@ -184,19 +225,42 @@ ClientsRun run_clients(const BenchConfig& config, uint64_t total, bool write_key
     phase.started = true;
     phase.changed.notify_all();
   }
-  constexpr auto progress_every = std::chrono::seconds(5);
-  auto next_progress = std::chrono::steady_clock::now() + progress_every;
-  while (phase.done.load() < total) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    if (std::chrono::steady_clock::now() < next_progress) continue;
-    next_progress += progress_every;
-    const uint64_t done = phase.done.load();
-    const double elapsed = cli::monotonic_seconds() - start;
-    std::cerr << "keyval bench kv: " << label << " " << done << " of " << total << " ops, "
-              << static_cast<uint64_t>(elapsed > 0 ? done / elapsed : 0) << " ops/s so far\n";
-  }
+  report_progress(phase.done, total, start, label);
   for (std::thread& thread : threads) thread.join();
   run.seconds = cli::monotonic_seconds() - start;
+  return run;
+}
+
+// Plaintext: the same on one thread, every client of one ClientLoop (client/client_loop.h),
+// already connected (the loop's first run reads warmup_key once per client).
+ClientsRun run_client_loop(ClientLoop& loop, const BenchConfig& config, uint64_t total, bool write_keys,
+                           const std::string& label) {
+  ClientsRun run;
+  run.tallies.resize(config.clients);
+  std::vector<double> started(config.clients, 0);
+  std::atomic<uint64_t> done{0};
+  const std::string value(config.value_bytes, 'v');
+  uint64_t next = 0;
+  const double start = cli::monotonic_seconds();
+  std::thread progress(report_progress, std::cref(done), total, start, label);
+  Status looped = loop.run(
+      [&](size_t client, ClientRequest* request) {
+        if (next >= total) return false;
+        *request = operation(config, write_keys, next++, value);
+        started[client] = cli::monotonic_seconds();
+        return true;
+      },
+      [&](size_t client, const ClientRequest& request, Result<ClientResponse> outcome) {
+        record(config, write_keys, request.key, outcome, (cli::monotonic_seconds() - started[client]) * 1e3,
+               &run.tallies[client]);
+        ++done;
+      });
+  run.seconds = cli::monotonic_seconds() - start;
+  if (!looped.is_ok()) {  // the operations not begun count as failed, with the loop's error
+    for (; next < total; ++next) record(config, write_keys, "", looped, 0, &run.tallies[0]);
+    done = total;
+  }
+  progress.join();
   return run;
 }
 
@@ -207,15 +271,34 @@ int bench_kv_main(const std::vector<std::string>& args) {
   if (auto exit = command().parse(args, flags)) return *exit;
   auto config = parse_config(flags);
   if (!config.is_ok()) return cli::usage_error(command_name, config.status().message());
+  // Plaintext clients share one thread (a ClientLoop); TLS clients are threads of their own.
+  std::unique_ptr<ClientLoop> loop;
+  if (!config->options.tls) {
+    loop = std::make_unique<ClientLoop>(config->endpoints, config->options, config->clients);
+    std::vector<bool> warmed(config->clients, false);
+    (void)loop->run(
+        [&](size_t client, ClientRequest* request) {  // untimed: connect and learn the leader
+          if (warmed[client]) return false;
+          warmed[client] = true;
+          request->op = ClientOp::get;
+          request->key = warmup_key;
+          return true;
+        },
+        [](size_t, const ClientRequest&, Result<ClientResponse>) {});
+  }
+  auto run_clients = [&](uint64_t total, bool write_keys, const std::string& label) {
+    return loop ? run_client_loop(*loop, *config, total, write_keys, label)
+                : run_client_threads(*config, total, write_keys, label);
+  };
   if (config->get) {
-    for (const ClientTally& tally : run_clients(*config, config->keys, true, "writing the keys:").tallies) {
+    for (const ClientTally& tally : run_clients(config->keys, true, "writing the keys:").tallies) {
       if (tally.errors != 0) {
         std::cerr << "keyval bench kv: writing the keys to read failed: " << tally.first_error << "\n";
         return exit_unavailable;
       }
     }
   }
-  ClientsRun run = run_clients(*config, config->ops, false, config->get ? "get:" : "put:");
+  ClientsRun run = run_clients(config->ops, false, config->get ? "get:" : "put:");
   const std::vector<ClientTally>& tallies = run.tallies;
   const double seconds = run.seconds;
   std::vector<double> latencies;

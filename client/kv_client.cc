@@ -57,6 +57,46 @@ uint64_t random_client_id() {
   return z == 0 ? 1 : z;
 }
 
+std::string said_text(const ClientResponse& response) {
+  return std::string("said ") + client_status_name(response.status) +
+         (response.message.empty() ? "" : " (" + response.message + ")");
+}
+
+std::string retried_answer(const ClientResponse& response, const std::string& hinted_node) {
+  std::string text = said_text(response);
+  if (response.status == ClientStatus::not_leader && response.leader_hint != 0) {
+    text += !hinted_node.empty() ? ", hint " + hinted_node
+                                 : ", hint node " + std::to_string(response.leader_hint) + " (client address unknown)";
+  }
+  return text;
+}
+
+Status failed_operation(const ClientRequest& request, const ClientResponse& response, const std::string& node) {
+  if (response.status == ClientStatus::rejected) {
+    return Status::invalid_argument(operation_name(request) + ": " + node + " rejected it: " + response.message);
+  }
+  return Status::io_error(operation_name(request) + ": client " + std::to_string(request.client_id) + " sequence " +
+                          std::to_string(request.sequence) + ": " + node + " " + said_text(response));
+}
+
+Status unfinished_operation(const ClientRequest& request, const OperationPolicy& policy, uint64_t operation_timeout_ms,
+                            const KnownNodes& nodes, const std::map<size_t, std::string>& last_failure) {
+  std::string message = operation_name(request) + ": " + (policy.leader_unknown() ? "no leader found" : "not completed") +
+                        " within " + std::to_string(operation_timeout_ms) + " ms (" +
+                        std::to_string(policy.attempts()) + " attempts)";
+  std::string separator = ": ";
+  for (size_t failed : nodes.by_node_id()) {
+    auto found = last_failure.find(failed);
+    if (found == last_failure.end()) continue;
+    message += separator + nodes.describe(failed) + ": " + found->second;
+    separator = "; ";
+  }
+  if (is_write(request.op) && policy.uncertain()) {
+    message += "; outcome unknown: the write may or may not have taken effect";
+  }
+  return Status::io_error(message);
+}
+
 KvClient::KvClient(std::vector<Endpoint> endpoints, KvClientOptions options)
     : endpoints_(std::move(endpoints)), options_(options), nodes_(endpoints_), sockets_(nodes_.size(), -1),
       tls_(nodes_.size(), nullptr), inbound_(nodes_.size()), session_(options.client_id != 0 ? options.client_id : random_client_id()) {
@@ -278,8 +318,6 @@ Result<ClientResponse> KvClient::run(ClientRequest request, uint64_t attempt_tim
       continue;
     }
     const ClientResponse& response = *answer;
-    const std::string said = std::string("said ") + client_status_name(response.status) +
-                             (response.message.empty() ? "" : " (" + response.message + ")");
     const std::string node = nodes_.describe(slot);  // named after what this answer taught
     const uint64_t hint = response.leader_hint;
     const bool hint_elsewhere = hinted && *hinted != slot;
@@ -293,35 +331,15 @@ Result<ClientResponse> KvClient::run(ClientRequest request, uint64_t attempt_tim
         return answer;
       case Decision::fail:
         if (write) finish_write(false, policy.uncertain());
-        if (response.status == ClientStatus::rejected) {
-          return Status::invalid_argument(operation_name(request) + ": " + node + " rejected it: " + response.message);
-        }
-        return Status::io_error(operation_name(request) + ": client " + std::to_string(request.client_id) +
-                                " sequence " + std::to_string(request.sequence) + ": " + node + " " + said);
+        return failed_operation(request, response, node);
       case Decision::retry:
-        last_failure[slot] = said;
-        if (response.status == ClientStatus::not_leader && hint != 0) {
-          last_failure[slot] += hint_elsewhere ? ", hint " + nodes_.describe(*hinted)
-                                               : ", hint node " + std::to_string(hint) + " (client address unknown)";
-        }
+        last_failure[slot] = retried_answer(response, hint_elsewhere ? nodes_.describe(*hinted) : std::string());
         move_on(decision, hinted);
         continue;
     }
   }
   if (write) finish_write(false, policy.uncertain());
-  std::string message = operation_name(request) + ": " +
-                        (policy.leader_unknown() ? "no leader found" : "not completed") + " within " +
-                        std::to_string(operation_timeout_ms) + " ms (" + std::to_string(policy.attempts()) +
-                        " attempts)";
-  std::string separator = ": ";
-  for (size_t failed : nodes_.by_node_id()) {
-    auto found = last_failure.find(failed);
-    if (found == last_failure.end()) continue;
-    message += separator + nodes_.describe(failed) + ": " + found->second;
-    separator = "; ";
-  }
-  if (write && policy.uncertain()) message += "; outcome unknown: the write may or may not have taken effect";
-  return Status::io_error(message);
+  return unfinished_operation(request, policy, operation_timeout_ms, nodes_, last_failure);
 }
 
 Result<ClientResponse> KvClient::exchange(size_t slot, ClientRequest& request, uint64_t deadline_ms, bool* sent,

@@ -37,6 +37,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -205,5 +206,18 @@ class KvClient {
 
 // A nonzero random id from /dev/urandom (falls back to the clock and pid if it cannot be read).
 uint64_t random_client_id();
+
+// KvClient's words for how an operation went, shared with ClientLoop (client/client_loop.h).
+// An answer that the policy retried: "said not_leader (...), hint node 2 (127.0.0.1:7102)";
+// hinted_node is the hinted leader described, empty when its client address is unknown.
+std::string retried_answer(const ClientResponse& response, const std::string& hinted_node);
+// An answer that ended the operation failed: invalid_argument when `node` rejected it, else
+// io_error naming the session, the node and what it said.
+Status failed_operation(const ClientRequest& request, const ClientResponse& response, const std::string& node);
+// No attempt completed by the operation's deadline: io_error with each node's last failure
+// (last_failure: per slot of `nodes`) and, for a write that may have reached a leader, that
+// its outcome is unknown.
+Status unfinished_operation(const ClientRequest& request, const OperationPolicy& policy, uint64_t operation_timeout_ms,
+                            const KnownNodes& nodes, const std::map<size_t, std::string>& last_failure);
 
 }  // namespace keyval

@@ -17,9 +17,11 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "actors/framing.h"
+#include "client/client_loop.h"
 #include "client/kv_client.h"
 #include "storage/snapshot_file.h"
 #include "tests/support/print.h"
@@ -938,6 +940,160 @@ BOOST_AUTO_TEST_CASE(status_hash_says_whether_the_replicas_agree) {
   BOOST_TEST(plain.exit_code == 0, plain.output);
   BOOST_TEST(!contains(plain.output, "state_hash"), plain.output);
   BOOST_TEST(contains(plain.last_line(), "\"snapshot_index\":100,\"first_index\":51,\"last_index\":300"), plain.output);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ClientLoop (client/client_loop.h): `keyval bench kv`'s clients, many on one thread, with
+// KvClient's policy, sessions and errors.
+BOOST_AUTO_TEST_SUITE(client_loop)
+
+namespace {
+
+// Runs `per_client` operations on each of the loop's clients (made by make(client, i)) and
+// returns every outcome in the order they ended, with the client that ran it.
+struct LoopOutcome {
+  size_t client;
+  ClientRequest request;
+  Result<ClientResponse> outcome;
+};
+std::vector<LoopOutcome> run_loop(ClientLoop& loop, size_t per_client,
+                                  const std::function<ClientRequest(size_t, size_t)>& make) {
+  std::vector<size_t> begun(loop.clients(), 0);
+  std::vector<LoopOutcome> outcomes;
+  Status ran = loop.run(
+      [&](size_t client, ClientRequest* request) {
+        if (begun[client] == per_client) return false;
+        *request = make(client, begun[client]++);
+        return true;
+      },
+      [&](size_t client, const ClientRequest& request, Result<ClientResponse> outcome) {
+        outcomes.push_back(LoopOutcome{client, request, std::move(outcome)});
+      });
+  BOOST_TEST_REQUIRE(ran.is_ok(), ran.to_string());
+  return outcomes;
+}
+
+ClientRequest put_request(const std::string& key, const std::string& value) {
+  ClientRequest request;
+  request.op = ClientOp::put;
+  request.key = key;
+  request.value = value;
+  return request;
+}
+
+ClientRequest get_request(const std::string& key) {
+  ClientRequest request;
+  request.op = ClientOp::get;
+  request.key = key;
+  return request;
+}
+
+}  // namespace
+
+// Eight clients on one thread, answers arriving a byte at a time: every operation ends ok with
+// its own answer, each client is its own session with consecutive sequences, and each client
+// has one request in flight (the fake answers a connection's requests in order, so a second
+// request in flight would be answered with the first one's id and refused).
+BOOST_AUTO_TEST_CASE(many_clients_on_one_thread_each_a_session_with_one_request_in_flight) {
+  FakeNode leader(kv_leader(1), FakeNode::Delivery::byte_by_byte);
+  ClientLoop loop({leader.endpoint()}, quick_options(10000, 5000), 8);
+  auto puts = run_loop(loop, 3, [](size_t c, size_t i) {
+    return put_request("k" + std::to_string(c) + "-" + std::to_string(i), "v" + std::to_string(c * 10 + i));
+  });
+  BOOST_TEST_REQUIRE(puts.size() == 24u);
+  std::map<size_t, std::vector<uint64_t>> sequences;  // per client, in the order its puts ended
+  std::set<uint64_t> sessions;
+  for (const LoopOutcome& put : puts) {
+    BOOST_TEST_REQUIRE(put.outcome.is_ok(), put.outcome.status().to_string());
+    BOOST_TEST((put.outcome->status == ClientStatus::ok));
+    sequences[put.client].push_back(put.request.sequence);
+    sessions.insert(put.request.client_id);
+  }
+  BOOST_TEST(sessions.size() == 8u);
+  for (const auto& [client, seen] : sequences) BOOST_TEST((seen == std::vector<uint64_t>{1, 2, 3}), "client " << client);
+  auto gets = run_loop(loop, 3, [](size_t c, size_t i) { return get_request("k" + std::to_string(c) + "-" + std::to_string(i)); });
+  BOOST_TEST_REQUIRE(gets.size() == 24u);
+  for (const LoopOutcome& get : gets) {
+    BOOST_TEST_REQUIRE(get.outcome.is_ok(), get.outcome.status().to_string());
+    const std::string expected = "v" + std::to_string(get.client * 10 + std::stoul(get.request.key.substr(get.request.key.find('-') + 1)));
+    BOOST_TEST(get.outcome->found);
+    BOOST_TEST(get.outcome->value == expected);
+  }
+  BOOST_TEST(leader.requests().size() == 48u);  // no retries: nothing was refused
+}
+
+BOOST_AUTO_TEST_CASE(each_client_finds_the_leader_past_a_refused_node_and_a_follower_then_stays_with_it) {
+  RefusingPort down;
+  FakeNode follower([](const ClientRequest&) { return std::optional(answer(ClientStatus::not_leader, 2)); });
+  FakeNode leader(kv_leader(2));
+  ClientLoop loop({down.endpoint(), follower.endpoint(), leader.endpoint()}, quick_options(), 4);
+  auto puts = run_loop(loop, 3, [](size_t c, size_t i) { return put_request("k" + std::to_string(c * 3 + i), "v"); });
+  BOOST_TEST_REQUIRE(puts.size() == 12u);
+  for (const LoopOutcome& put : puts) BOOST_TEST_REQUIRE(put.outcome.is_ok(), put.outcome.status().to_string());
+  BOOST_TEST(follower.requests().size() <= 4u);  // at most one per client: then the leader
+  BOOST_TEST(leader.requests().size() == 12u);
+}
+
+// A bytes-past-an-answer stray is refused as KvClient refuses it; a silent attempt and a
+// timeout answer are retried with the write's session and sequence.
+BOOST_AUTO_TEST_CASE(a_stray_answer_is_refused_and_an_unknown_outcome_retried_with_the_same_sequence) {
+  std::atomic<int> strays{0};
+  auto stray = [&](const ClientRequest& request) -> std::optional<ClientResponse> {
+    if (strays.fetch_add(1) != 0) return std::nullopt;
+    ClientResponse response = answer(ClientStatus::ok, 1);
+    response.request_id = request.request_id + 1000;
+    response.found = true;
+    response.value = "stray";
+    return response;
+  };
+  int attempts = 0;
+  auto handler = kv_leader(1);
+  FakeNode leader(
+      [&](const ClientRequest& request) -> std::optional<ClientResponse> {
+        if (request.value == "retried" && ++attempts == 1) return std::nullopt;      // no answer in time
+        if (request.value == "retried" && attempts == 2) return answer(ClientStatus::timeout, 1);
+        return handler(request);
+      },
+      FakeNode::Delivery::whole, stray);
+  ClientLoop loop({leader.endpoint()}, quick_options(5000, 150), 1);
+  BOOST_TEST_REQUIRE(run_loop(loop, 1, [](size_t, size_t) { return put_request("key", "first"); })[0].outcome.is_ok());
+  auto got = run_loop(loop, 1, [](size_t, size_t) { return get_request("key"); });
+  BOOST_TEST_REQUIRE(got[0].outcome.is_ok(), got[0].outcome.status().to_string());
+  BOOST_TEST(got[0].outcome->value == "first");
+  auto put = run_loop(loop, 1, [](size_t, size_t) { return put_request("key", "retried"); });
+  BOOST_TEST_REQUIRE(put[0].outcome.is_ok(), put[0].outcome.status().to_string());
+  std::vector<ClientRequest> seen = leader.requests();
+  BOOST_TEST_REQUIRE(seen.size() == 6u);  // put; get twice (the stray refused); the put three times
+  BOOST_TEST((seen[1].op == ClientOp::get && seen[2].op == ClientOp::get));
+  for (size_t i = 3; i < 6; ++i) {
+    BOOST_TEST(seen[i].client_id == seen[0].client_id);
+    BOOST_TEST(seen[i].sequence == 2u);
+  }
+  BOOST_TEST(seen[3].request_id != seen[4].request_id);
+}
+
+BOOST_AUTO_TEST_CASE(names_every_node_when_none_answers_in_time) {
+  RefusingPort down;
+  FakeNode silent([](const ClientRequest&) { return std::optional<ClientResponse>(); });
+  FakeNode candidate([](const ClientRequest&) { return std::optional(answer(ClientStatus::no_leader)); });
+  ClientLoop loop({down.endpoint(), silent.endpoint(), candidate.endpoint()}, quick_options(600, 100), 2);
+  auto start = std::chrono::steady_clock::now();
+  auto puts = run_loop(loop, 1, [](size_t c, size_t) { return put_request("k" + std::to_string(c), "v"); });
+  auto elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  BOOST_TEST_REQUIRE(puts.size() == 2u);
+  BOOST_TEST(elapsed_ms.count() < 600 + 500);  // both clients waited at once, each within its deadline
+  const std::string unnamed = " (node id not known yet): ";
+  for (const LoopOutcome& put : puts) {
+    BOOST_TEST_REQUIRE(!put.outcome.is_ok());
+    const std::string& message = put.outcome.status().message();
+    BOOST_TEST(put.outcome.status().code() == Code::io_error);
+    BOOST_TEST(contains(message, "within 600 ms"), message);
+    BOOST_TEST(contains(message, down.endpoint().str() + unnamed + "connect failed: Connection refused"), message);
+    BOOST_TEST(contains(message, silent.endpoint().str() + unnamed + "no answer in time"), message);
+    BOOST_TEST(contains(message, candidate.endpoint().str() + unnamed + "said no_leader"), message);
+    BOOST_TEST(contains(message, "outcome unknown"), message);
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
