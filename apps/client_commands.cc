@@ -583,14 +583,15 @@ int status_main(const std::vector<std::string>& args) {
     nodes_json.push_back(line.json());
   }
   if (invocation->hash && !invocation->json) std::cout << hashes.line << "\n";
-  cli::JsonLine summary;
-  summary.add("command", "status").add("nodes_answered", answered).add("nodes", static_cast<uint64_t>(views.size()))
-      .add("leader", leader);
-  if (invocation->hash) summary.add("hashes", hashes.verdict);
   QuorumCheck quorum;
   if (answered > 0) quorum = check_quorum(client, views);
+  // "leader" then "views", in that order: scripts read the leader with one pattern
+  // (../shared/bench/compare.sh: "leader":N,"views").
+  cli::JsonLine summary;
+  summary.add("command", "status").add("nodes_answered", answered).add("nodes", static_cast<uint64_t>(views.size()));
+  if (invocation->hash) summary.add("hashes", hashes.verdict);
   summary.add_bool("quorum", quorum.reachable).add("voters", quorum.voters).add("voters_answered", quorum.voters_answered);
-  summary.add("views", nodes_json);
+  summary.add("leader", leader).add("views", nodes_json);
   std::cout << summary.str() << std::endl;
   if (answered == 0) {
     std::cerr << "keyval status: no node answered (no quorum reachable)\n";
