@@ -45,7 +45,8 @@ Status ClientLoop::run(const NextRequest& next, const Finished& finished) {
     uint64_t now = steady_now_ms();
     uint64_t wake = UINT64_MAX;
     for (const Client& client : clients_) {
-      if (client.phase == Phase::backoff || client.phase == Phase::sending || client.phase == Phase::awaiting) {
+      if (client.phase == Phase::backoff || client.phase == Phase::connecting || client.phase == Phase::sending ||
+          client.phase == Phase::awaiting) {
         wake = std::min(wake, client.attempt_deadline_ms);
       }
     }
@@ -58,8 +59,12 @@ Status ClientLoop::run(const NextRequest& next, const Finished& finished) {
     for (int e = 0; e < ready; ++e) {
       const size_t index = events[e].data.u64;
       Client& client = clients_[index];
-      if ((events[e].events & EPOLLOUT) && client.phase == Phase::sending) send_some(index);
-      if (events[e].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) readable(index);
+      if (client.phase == Phase::connecting) {
+        connected(index);  // writable or in error: the connect's outcome
+      } else {
+        if ((events[e].events & EPOLLOUT) && client.phase == Phase::sending) send_some(index);
+        if (events[e].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) readable(index);
+      }
       if (client.phase == Phase::idle) begin(index, next);
     }
     now = steady_now_ms();
@@ -68,6 +73,8 @@ Status ClientLoop::run(const NextRequest& next, const Finished& finished) {
       if (now < client.attempt_deadline_ms) continue;
       if (client.phase == Phase::backoff) {
         attempt(c);
+      } else if (client.phase == Phase::connecting) {
+        no_answer(c, "connect timed out");
       } else if (client.phase == Phase::sending || client.phase == Phase::awaiting) {
         no_answer(c, "no answer in time");
       }
@@ -118,22 +125,20 @@ void ClientLoop::attempt(size_t index) {
   client.reconnected = false;
   if (client.socket >= 0 && client.socket_slot != client.slot) close_socket(client);
   client.phase = Phase::sending;
-  if (client.socket < 0) {
-    Status connected = connect(index);
-    if (!connected.is_ok()) {
-      no_answer(index, connected.message());
-      return;
-    }
+  if (client.socket >= 0) {
+    send_some(index);
+    return;
   }
-  send_some(index);
+  Status begun = connect(index);  // the request goes once the connect is made
+  if (!begun.is_ok()) no_answer(index, begun.message());
 }
 
 Status ClientLoop::connect(size_t index) {
   Client& client = clients_[index];
   const Endpoint& endpoint = client.nodes.endpoint(client.slot);
-  KV_ASSIGN_OR_RETURN(int descriptor, socket_connect(endpoint.host, endpoint.port, client.attempt_deadline_ms));
+  KV_ASSIGN_OR_RETURN(int descriptor, socket_connect_begin(endpoint.host, endpoint.port));
   epoll_event event{};
-  event.events = EPOLLIN;
+  event.events = EPOLLIN | EPOLLOUT;  // writable: the connect's outcome is known
   event.data.u64 = index;
   if (::epoll_ctl(epoll_, EPOLL_CTL_ADD, descriptor, &event) != 0) {
     const int error = errno;
@@ -143,8 +148,20 @@ Status ClientLoop::connect(size_t index) {
   client.socket = descriptor;
   client.socket_slot = client.slot;
   client.socket_answered = false;
-  client.want_write = false;
+  client.want_write = true;
+  client.phase = Phase::connecting;
   return Status::ok();
+}
+
+void ClientLoop::connected(size_t index) {
+  Client& client = clients_[index];
+  Status made = socket_connect_end(client.socket);
+  if (!made.is_ok()) {
+    no_answer(index, made.message());
+    return;
+  }
+  client.phase = Phase::sending;
+  send_some(index);
 }
 
 void ClientLoop::send_some(size_t index) {
@@ -182,7 +199,7 @@ void ClientLoop::readable(size_t index) {
   if (got <= 0) {
     const std::string what =
         got == 0 ? std::string("connection closed by the node") : std::string("receive failed: ") + std::strerror(errno);
-    if (client.phase != Phase::sending && client.phase != Phase::awaiting) {
+    if (client.phase != Phase::sending && client.phase != Phase::awaiting) {  // (connecting is handled apart)
       close_socket(client);  // closed while idle or waiting out a backoff: the next attempt reconnects
       return;
     }
@@ -190,15 +207,9 @@ void ClientLoop::readable(size_t index) {
     if (got == 0 && client.socket_answered && !client.reconnected) {
       close_socket(client);
       client.reconnected = true;
-      Status connected = connect(index);
-      if (!connected.is_ok()) {
-        no_answer(index, connected.message());
-        return;
-      }
-      client.out_done = 0;
-      client.sent = false;
-      client.phase = Phase::sending;
-      send_some(index);
+      client.out_done = 0;  // the whole request again; `sent` stays: the closed one may have had it
+      Status begun = connect(index);
+      if (!begun.is_ok()) no_answer(index, begun.message());
       return;
     }
     no_answer(index, what);

@@ -12,9 +12,9 @@
 //
 // Each client holds one connection, to the node its operation goes to (reopened when closed or
 // moved). Plaintext only: TLS clients are KvClients (`keyval bench kv` runs those on threads).
-// Connections are opened in line (socket_connect, bounded by the attempt's timeout): on
-// 127.0.0.1 a connect is answered at once, but while one waits the loop's other clients wait
-// with it.
+// Connects do not block the loop either (a node whose host does not answer holds only the
+// clients that go to it, each until its attempt's timeout); a host name is resolved in line
+// (getaddrinfo: give numeric hosts, as for KvClient).
 #pragma once
 
 #include <cstdint>
@@ -57,7 +57,7 @@ class ClientLoop {
   size_t clients() const { return clients_.size(); }
 
  private:
-  enum class Phase { idle, backoff, sending, awaiting, done };
+  enum class Phase { idle, backoff, connecting, sending, awaiting, done };
   struct Client {
     explicit Client(const std::vector<Endpoint>& endpoints, uint64_t client_id)
         : nodes(endpoints), session(client_id) {}
@@ -71,7 +71,7 @@ class ClientLoop {
     ReadBuffer in;
     std::vector<uint8_t> out;  // the request's frame
     size_t out_done = 0;       // bytes of it sent
-    bool want_write = false;   // epoll also waits for room to send
+    bool want_write = false;   // epoll also waits for room to send (or for the connect)
     // The operation in progress.
     Phase phase = Phase::idle;
     ClientRequest request;
@@ -88,7 +88,8 @@ class ClientLoop {
   void begin(size_t index, const NextRequest& next);
   void attempt(size_t index);
   void send_some(size_t index);
-  Status connect(size_t index);  // to client.slot, watched by epoll
+  Status connect(size_t index);  // begins one to client.slot, watched by epoll (phase connecting)
+  void connected(size_t index);  // its outcome: the request goes, or the attempt failed
   void readable(size_t index);
   void take_answer(size_t index);  // the answer awaited, when the buffer holds it whole
   void answered(size_t index, const ClientResponse& response);

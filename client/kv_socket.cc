@@ -39,8 +39,8 @@ std::string error_text(const char* operation, int error_number) {
   return std::string(operation) + " failed: " + std::strerror(error_number);
 }
 
-// One address: connect without blocking, then wait for the outcome.
-Result<int> connect_address(const addrinfo& address, uint64_t deadline_ms) {
+// One address: a non-blocking socket with its connect begun (or already made).
+Result<int> connect_begin_address(const addrinfo& address) {
   int descriptor = ::socket(address.ai_family, address.ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
                             address.ai_protocol);
   if (descriptor < 0) return Status::io_error(error_text("socket", errno));
@@ -50,22 +50,34 @@ Result<int> connect_address(const addrinfo& address, uint64_t deadline_ms) {
     ::close(descriptor);
     return Status::io_error(error_text("connect", error_number));
   }
-  if (result != 0) {
-    if (!wait_for(descriptor, POLLOUT, deadline_ms)) {
-      ::close(descriptor);
-      return Status::io_error("connect timed out");
-    }
-    int error_number = 0;
-    socklen_t length = sizeof error_number;
-    if (::getsockopt(descriptor, SOL_SOCKET, SO_ERROR, &error_number, &length) != 0) error_number = errno;
-    if (error_number != 0) {
-      ::close(descriptor);
-      return Status::io_error(error_text("connect", error_number));
-    }
-  }
-  int one = 1;
-  ::setsockopt(descriptor, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // small frames, one in flight
   return descriptor;
+}
+
+// One address: connect without blocking, then wait for the outcome.
+Result<int> connect_address(const addrinfo& address, uint64_t deadline_ms) {
+  KV_ASSIGN_OR_RETURN(int descriptor, connect_begin_address(address));
+  if (!wait_for(descriptor, POLLOUT, deadline_ms)) {
+    ::close(descriptor);
+    return Status::io_error("connect timed out");
+  }
+  Status made = socket_connect_end(descriptor);
+  if (!made.is_ok()) {
+    ::close(descriptor);
+    return made;
+  }
+  return descriptor;
+}
+
+// The addresses of host:port (freed by the caller with freeaddrinfo), or why there are none.
+Result<addrinfo*> resolve(const std::string& host, uint16_t port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* addresses = nullptr;
+  int lookup = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &addresses);
+  if (lookup != 0) return Status::io_error("cannot resolve host '" + host + "': " + ::gai_strerror(lookup));
+  return addresses;
 }
 
 }  // namespace
@@ -76,13 +88,7 @@ uint64_t steady_now_ms() {
 }
 
 Result<int> socket_connect(const std::string& host, uint16_t port, uint64_t deadline_ms) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV;
-  addrinfo* addresses = nullptr;
-  int lookup = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &addresses);
-  if (lookup != 0) return Status::io_error("cannot resolve host '" + host + "': " + ::gai_strerror(lookup));
+  KV_ASSIGN_OR_RETURN(addrinfo* addresses, resolve(host, port));
   Status last = Status::io_error("no address for host '" + host + "'");
   for (addrinfo* address = addresses; address != nullptr; address = address->ai_next) {
     auto connected = connect_address(*address, deadline_ms);
@@ -94,6 +100,31 @@ Result<int> socket_connect(const std::string& host, uint16_t port, uint64_t dead
   }
   ::freeaddrinfo(addresses);
   return last;
+}
+
+Result<int> socket_connect_begin(const std::string& host, uint16_t port) {
+  KV_ASSIGN_OR_RETURN(addrinfo* addresses, resolve(host, port));
+  Status last = Status::io_error("no address for host '" + host + "'");
+  for (addrinfo* address = addresses; address != nullptr; address = address->ai_next) {
+    auto begun = connect_begin_address(*address);
+    if (begun.is_ok()) {
+      ::freeaddrinfo(addresses);
+      return begun;
+    }
+    last = begun.status();
+  }
+  ::freeaddrinfo(addresses);
+  return last;
+}
+
+Status socket_connect_end(int descriptor) {
+  int error_number = 0;
+  socklen_t length = sizeof error_number;
+  if (::getsockopt(descriptor, SOL_SOCKET, SO_ERROR, &error_number, &length) != 0) error_number = errno;
+  if (error_number != 0) return Status::io_error(error_text("connect", error_number));
+  int one = 1;
+  ::setsockopt(descriptor, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // small frames, one in flight
+  return Status::ok();
 }
 
 SocketIo socket_write_all(int descriptor, const uint8_t* data, size_t bytes, uint64_t deadline_ms) {

@@ -24,6 +24,13 @@ struct SocketIo {
 // The name lookup itself (getaddrinfo) is not bounded: numeric hosts resolve at once.
 Result<int> socket_connect(const std::string& host, uint16_t port, uint64_t deadline_ms);
 
+// The same without waiting, for an event loop (client/client_loop.h): a non-blocking socket
+// whose connect to the first address of host:port that takes one has begun (or is made); once
+// it is writable (or in error), socket_connect_end says whether the connect was made (and sets
+// TCP_NODELAY). The caller closes the descriptor either way.
+Result<int> socket_connect_begin(const std::string& host, uint16_t port);
+Status socket_connect_end(int descriptor);
+
 // Writes all of data (no SIGPIPE) or reads exactly bytes, waiting at most until deadline_ms.
 SocketIo socket_write_all(int descriptor, const uint8_t* data, size_t bytes, uint64_t deadline_ms);
 SocketIo socket_read_exact(int descriptor, uint8_t* data, size_t bytes, uint64_t deadline_ms);

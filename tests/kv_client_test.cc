@@ -1073,6 +1073,57 @@ BOOST_AUTO_TEST_CASE(a_stray_answer_is_refused_and_an_unknown_outcome_retried_wi
   BOOST_TEST(seen[3].request_id != seen[4].request_id);
 }
 
+// A port whose connects are never made: a listener that never accepts, with its accept queue
+// filled by connections of its own (the kernel drops a SYN to a full queue, so the next connect
+// waits for retransmissions, a second and more).
+class UnansweringPort {
+ public:
+  UnansweringPort() {
+    listener_ = bound_socket(false, &port_);
+    BOOST_REQUIRE(::listen(listener_, 0) == 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = htons(port_);
+    for (int filler = 0; filler < 16; ++filler) {
+      int descriptor = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      BOOST_REQUIRE(descriptor >= 0);
+      fillers_.push_back(descriptor);
+      if (::connect(descriptor, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) continue;
+      pollfd entry{descriptor, POLLOUT, 0};
+      if (::poll(&entry, 1, 200) == 0) return;  // this one hangs: the queue is full
+    }
+    BOOST_FAIL("the accept queue never filled");
+  }
+  ~UnansweringPort() {
+    for (int descriptor : fillers_) ::close(descriptor);
+    ::close(listener_);
+  }
+  Endpoint endpoint() const { return {"127.0.0.1", port_}; }
+
+ private:
+  int listener_ = -1;
+  uint16_t port_ = 0;
+  std::vector<int> fillers_;
+};
+
+// A connect that hangs holds only its own client: eight clients all begin at a node whose
+// connects are never made, each gives up on it after its attempt's 300 ms and finds the leader,
+// together (one after another would take 8 x 300 ms).
+BOOST_AUTO_TEST_CASE(a_connect_that_hangs_holds_only_its_own_client) {
+  UnansweringPort hanging;
+  FakeNode leader(kv_leader(2));
+  ClientLoop loop({hanging.endpoint(), leader.endpoint()}, quick_options(5000, 300), 8);
+  auto start = std::chrono::steady_clock::now();
+  auto puts = run_loop(loop, 1, [](size_t c, size_t) { return put_request("k" + std::to_string(c), "v"); });
+  auto elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  BOOST_TEST_REQUIRE(puts.size() == 8u);
+  for (const LoopOutcome& put : puts) BOOST_TEST_REQUIRE(put.outcome.is_ok(), put.outcome.status().to_string());
+  BOOST_TEST(elapsed_ms.count() >= 300);  // every client waited for the hanging connect first
+  BOOST_TEST(elapsed_ms.count() < 1200);
+  BOOST_TEST(leader.requests().size() == 8u);
+}
+
 BOOST_AUTO_TEST_CASE(names_every_node_when_none_answers_in_time) {
   RefusingPort down;
   FakeNode silent([](const ClientRequest&) { return std::optional<ClientResponse>(); });
