@@ -32,7 +32,8 @@ for p in "${extra_pids[@]}"; do kill -INT "$p"; done
 for p in "${extra_pids[@]}"; do wait "$p" 2>/dev/null || true; done
 extra_pids=()
 tail -1 "$WORK/bench.txt"
-leader=$(for id in 1 2 3; do grep -l "elected leader" "$WORK/kv-$id.log" > /dev/null 2>&1 && echo $id; done | tail -1)
+# The node that last logged its election (every grep that finds nothing is not a failure here).
+leader=$(for id in 1 2 3; do if grep -q "elected leader" "$WORK/kv-$id.log" 2>/dev/null; then echo "$id"; fi; done | tail -1)
 for id in 1 2 3; do
   printf "node %s%s:" "$id" "$([ "$id" = "$leader" ] && echo " (leader)")"
   grep -v '^#' "$WORK/perf-$id.txt" | awk -F, -v n="$OPS" 'NF > 2 && $1 ~ /^[0-9]+$/ {
