@@ -669,9 +669,15 @@ void read_many(Self self, std::shared_ptr<std::vector<SharedRequest>> requests,
                 answer(self, (*tickets)[i], std::move(response));
               }
             };
-            // A large batch (pipelined clients) is read by the state machine's thread, while
-            // this one, which may be the network thread, reads the sockets' next requests.
+            // A large batch (pipelined clients) is read on another thread (the reader's, else
+            // the state machine's), while this one, which may be the network thread, reads the
+            // sockets' next requests.
             if (keys.size() < kReadHereMax && read_applied(self, keys, read_index, answer_all, fail_all)) return;
+            if (keys.size() >= kReadHereMax && self->state.config.reader) {
+              self->request(self->state.config.reader, caf::infinite, kv_get_many_atom_v, std::move(keys), read_index)
+                  .then(answer_all, fail_all);
+              return;
+            }
             self->request(self->state.state_machine, caf::infinite, kv_get_many_atom_v, std::move(keys), read_index)
                 .then(answer_all, fail_all);
           },

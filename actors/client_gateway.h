@@ -98,6 +98,9 @@ struct ClientGatewayConfig {
   // index it has reached are read here, in one LMDB read transaction, without a hop to the
   // state machine's thread. Null: every read goes to the state machine.
   std::shared_ptr<AppliedReads> applied_reads;
+  // Where a batch of kReadHereMax or more gets goes (applied_reader_actor, state_machine.h);
+  // null: to the state machine.
+  applied_reader_actor reader;
 };
 
 // `state_machine` also answers status hashes; `snapshotter` answers backup chunks, and a null

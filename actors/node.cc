@@ -24,6 +24,7 @@ class NodeStarter : public caf::event_based_actor {
     if (handles_.writer) caf::anon_send_exit(handles_.writer, caf::exit_reason::kill);
     if (handles_.indexer) caf::anon_send_exit(handles_.indexer, caf::exit_reason::kill);
     if (handles_.state_machine) caf::anon_send_exit(handles_.state_machine, caf::exit_reason::kill);
+    if (handles_.reader) caf::anon_send_exit(handles_.reader, caf::exit_reason::kill);
     if (handles_.snapshotter) caf::anon_send_exit(handles_.snapshotter, caf::exit_reason::kill);
     if (coordinator_) caf::anon_send_exit(coordinator_, caf::exit_reason::kill);
     done(Status::busy("the node was stopped while it started"));
@@ -70,6 +71,7 @@ class NodeStarter : public caf::event_based_actor {
     machine.applied_reads = applied_reads_;
     machine.persistence = std::move(store_);
     machine.detached = config_.persistence.detached;
+    machine.on_network_thread = config_.on_network_thread;
     if (!machine.log) machine.log = config_.persistence.log;
     handles_.state_machine = spawn_state_machine(system(), std::move(machine));
     request(handles_.state_machine, caf::infinite, kv_applied_atom_v)
@@ -127,6 +129,11 @@ class NodeStarter : public caf::event_based_actor {
     ClientGatewayConfig gateway = config_.gateway;
     gateway.node_id = handles_.node_id;
     gateway.applied_reads = applied_reads_;
+    // The state machine on the network thread: large get batches are read on a thread of their own.
+    if (config_.on_network_thread && config_.persistence.detached) {
+      handles_.reader = spawn_applied_reader(system(), applied_reads_, handles_.state_machine);
+      gateway.reader = handles_.reader;
+    }
     handles_.gateway = spawn_client_gateway(system(), gateway, handles_.raft_node, handles_.state_machine,
                                             handles_.snapshotter, config_.on_network_thread);
     if (config_.raft.transport) send(config_.raft.transport, raft_peer_atom_v, handles_.node_id, caf::actor_cast<caf::actor>(handles_.raft_node));
@@ -149,6 +156,7 @@ class NodeStarter : public caf::event_based_actor {
     if (handles_.writer) send_exit(handles_.writer, reason);
     if (handles_.indexer) send_exit(handles_.indexer, reason);
     if (handles_.state_machine) send_exit(handles_.state_machine, reason);
+    if (handles_.reader) send_exit(handles_.reader, reason);
     if (handles_.snapshotter) send_exit(handles_.snapshotter, reason);
     if (coordinator_) send_exit(coordinator_, reason);
   }
@@ -186,6 +194,7 @@ void stop_node(const NodeHandles& handles, caf::exit_reason reason) {
   if (handles.gateway) caf::anon_send_exit(handles.gateway, reason);
   if (handles.raft_node) caf::anon_send_exit(handles.raft_node, reason);
   if (handles.state_machine) caf::anon_send_exit(handles.state_machine, reason);
+  if (handles.reader) caf::anon_send_exit(handles.reader, reason);
   if (handles.snapshotter) caf::anon_send_exit(handles.snapshotter, reason);
   if (handles.writer) caf::anon_send_exit(handles.writer, reason);
   if (handles.indexer) caf::anon_send_exit(handles.indexer, reason);

@@ -33,7 +33,8 @@ struct NodeConfig {
   ClientGatewayConfig gateway;    // node_id is filled in from raft.raft.node_id
   StateMachineConfig state_machine;  // persistence, detached and log are filled in from recovery
   // The raft node and the client gateway on the network thread (`keyval node --threads 0`,
-  // node_scheduler.h) rather than on the scheduler's workers.
+  // node_scheduler.h) rather than on the scheduler's workers, and the state machine there
+  // rather than on a thread of its own (StateMachineConfig::on_network_thread).
   bool on_network_thread = false;
 };
 
@@ -45,6 +46,7 @@ struct NodeHandles {
   wal_writer_actor writer;
   store_indexer_actor indexer;
   snapshotter_actor snapshotter;
+  applied_reader_actor reader;   // large get batches (state_machine.h); null unless on_network_thread
   RecoveredState recovered;      // what recovery found (log bounds, metadata)
   std::string recovery_summary;  // the recovery_coordinator's one line
   RecoveryFigures recovery;      // its figures

@@ -179,6 +179,7 @@ void NodeLifecycle::start(NodeConfig node, std::function<void(Result<NodeHandles
       supervise(caf::actor_cast<caf::actor>(handles.indexer), "store_indexer");
       supervise(caf::actor_cast<caf::actor>(handles.snapshotter), "snapshotter");
       supervise(caf::actor_cast<caf::actor>(handles.state_machine), "state machine");
+      if (handles.reader) supervise(caf::actor_cast<caf::actor>(handles.reader), "applied reader");
       supervise(caf::actor_cast<caf::actor>(handles.gateway), "client gateway");
     }
     if (done) done(std::move(result));

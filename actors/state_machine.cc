@@ -346,6 +346,21 @@ caf::result<Frame> on_range(Self self, Frame& request, uint64_t read_index) {
   return promise;
 }
 
+// One hash of the state (hash_atom), then done: the state machine's helper when it runs on
+// the network thread. The store's read transactions may come from any thread (storage/store.h).
+using state_hasher_actor = caf::typed_actor<caf::replies_to<hash_atom>::with<uint64_t, uint64_t>>;
+
+state_hasher_actor::behavior_type state_hasher(state_hasher_actor::pointer self, std::shared_ptr<Store> store) {
+  return {
+      [self, store](hash_atom) -> caf::result<uint64_t, uint64_t> {
+        self->quit();
+        auto hashed = hash_state_machine(*store);
+        if (!hashed.is_ok()) return to_error(hashed.status());
+        return {hashed->first, hashed->second};
+      },
+  };
+}
+
 state_machine_actor::behavior_type state_machine(Self self, StateMachineConfig config) {
   auto& state = self->state;
   state.config = std::move(config);
@@ -404,6 +419,11 @@ state_machine_actor::behavior_type state_machine(Self self, StateMachineConfig c
         return promise;
       },
       [self](hash_atom) -> caf::result<uint64_t, uint64_t> {
+        if (self->state.config.on_network_thread) {
+          // A scan of the whole state: on a thread of its own, off the network thread.
+          auto helper = self->spawn<caf::detached>(state_hasher, self->state.config.persistence.store);
+          return self->delegate(helper, hash_atom_v);
+        }
         auto hashed = hash_state_machine(*self->state.config.persistence.store);
         if (!hashed.is_ok()) return to_error(hashed.status());
         return {hashed->first, hashed->second};
@@ -443,8 +463,37 @@ ManyValues many_values(std::vector<std::optional<std::string>>&& read) {
   return answer;
 }
 
+namespace {
+
+applied_reader_actor::behavior_type applied_reader(applied_reader_actor::pointer self,
+                                                   std::shared_ptr<AppliedReads> reads,
+                                                   state_machine_actor state_machine) {
+  return {
+      [self, reads, state_machine](kv_get_many_atom, std::vector<std::string>& keys, uint64_t read_index)
+          -> caf::result<std::vector<std::string>, std::vector<uint8_t>, uint64_t> {
+        const uint64_t applied = reads->applied_index();
+        if (applied < read_index) return self->delegate(state_machine, kv_get_many_atom_v, std::move(keys), read_index);
+        auto read = reads->get_many(keys);
+        if (!read.is_ok()) return to_error(read.status());
+        ManyValues answer = many_values(std::move(*read));
+        return {std::move(answer.values), std::move(answer.found), applied};
+      },
+  };
+}
+
+}  // namespace
+
+applied_reader_actor spawn_applied_reader(caf::actor_system& system, std::shared_ptr<AppliedReads> reads,
+                                          state_machine_actor state_machine, bool detached) {
+  if (detached) return spawn_on_own_thread(system, "kv.reader", applied_reader, std::move(reads), std::move(state_machine));
+  return system.spawn(applied_reader, std::move(reads), std::move(state_machine));
+}
+
 state_machine_actor spawn_state_machine(caf::actor_system& system, StateMachineConfig config) {
   if (config.persistence.clean_stop) config.persistence.clean_stop->add_writer();  // reported by the exit hook
+  if (config.detached && config.on_network_thread && network_lanes_of(system, true) != nullptr) {
+    return spawn_fun_on_network_thread(system, true, state_machine, std::move(config));
+  }
   if (config.detached) return spawn_on_own_thread(system, "kv.state", state_machine, std::move(config));
   return system.spawn(state_machine, std::move(config));
 }

@@ -103,6 +103,14 @@ struct ManyValues {
 };
 ManyValues many_values(std::vector<std::optional<std::string>>&& read);
 
+// Large batches of linearizable gets (pipelined clients) read on a thread of their own, when
+// the state machine runs on the network thread: the network thread reads the sockets' next
+// requests meanwhile. A batch whose read index the published applied index has reached is read
+// here, in one read transaction; any other goes on to the state machine, which waits for it.
+using applied_reader_actor = caf::typed_actor<
+    caf::replies_to<kv_get_many_atom, std::vector<std::string>, uint64_t>::with<std::vector<std::string>,
+                                                                                std::vector<uint8_t>, uint64_t>>;
+
 struct StateMachineConfig {
   size_t waits_max = 65536;    // pending waits + reads; beyond it a request gets Code::busy
   size_t recent_max = 4096;    // results remembered for a wait that arrives after its apply
@@ -116,10 +124,21 @@ struct StateMachineConfig {
   // Where the applied index is published for readers on other threads; null: nowhere.
   std::shared_ptr<AppliedReads> applied_reads;
   bool detached = true;  // a real node: on its own thread (LMDB commits); the simulator: false
+  // With detached: on the network thread instead (`keyval node --threads 0`, the default;
+  // node_scheduler.h), beside the raft node that sends it the committed entries and the
+  // gateway it answers, so neither an apply nor its answer is a thread woken. A hash (a scan of
+  // the whole state) is then computed by a helper on a thread of its own, so the network thread
+  // serves the sockets and the raft node's heartbeats meanwhile (docs/DATAPATH.md).
+  bool on_network_thread = false;
   std::function<void(const std::string&)> log;  // fail-stop lines; stderr when empty
 };
 
 // The applied index is read from the store.
 state_machine_actor spawn_state_machine(caf::actor_system& system, StateMachineConfig config);
+
+// The reader above, on a thread of its own named kv.reader (a real node; `detached` false: on
+// the scheduler, for tests).
+applied_reader_actor spawn_applied_reader(caf::actor_system& system, std::shared_ptr<AppliedReads> reads,
+                                          state_machine_actor state_machine, bool detached = true);
 
 }  // namespace keyval
