@@ -269,6 +269,67 @@ BOOST_FIXTURE_TEST_CASE(the_hash_is_of_the_applied_state_at_its_index, Fixture) 
   BOOST_CHECK_EQUAL(hash, expected->second);
 }
 
+// On the network thread (StateMachineConfig::on_network_thread) the state machine hands a hash
+// to a helper on a thread of its own: the same answer, the hash of the applied state at its index.
+BOOST_FIXTURE_TEST_CASE(a_hash_handed_to_a_helper_is_the_applied_state_at_its_index, Fixture) {
+  StateMachineConfig config;
+  config.persistence = SharedStore{store, nullptr, &posix_env(), dir.file("snapshots")};
+  config.detached = false;
+  config.on_network_thread = true;  // no network thread here: the hash still goes to the helper
+  state_machine_actor on_network = spawn_state_machine(*system, config);
+  uint64_t at = 0, hash = 0;
+  (*self)->request(on_network, std::chrono::seconds(5), hash_atom_v)
+      .receive([&](uint64_t applied, uint64_t hashed) { at = applied, hash = hashed; },
+               [&](caf::error& error) { BOOST_FAIL("hash failed: " + system->render(error)); });
+  caf::anon_send_exit(on_network, caf::exit_reason::user_shutdown);
+  auto expected = hash_state_machine(*store);
+  BOOST_REQUIRE(expected.is_ok());
+  BOOST_CHECK_EQUAL(at, 10u);
+  BOOST_CHECK_EQUAL(at, expected->first);
+  BOOST_CHECK_EQUAL(hash, expected->second);
+}
+
+// The reader of large get batches (applied_reader_actor) reads a batch whose read index the
+// published applied index has reached itself, at that index, and hands any other to the state
+// machine, which answers once it applied that far.
+BOOST_FIXTURE_TEST_CASE(the_reader_serves_an_applied_batch_and_hands_a_later_one_to_the_state_machine, Fixture) {
+  // Published 11 while the state machine has applied 10: a read at 11 served at once can only
+  // be the reader's (the state machine would wait for entry 11).
+  auto reads = std::make_shared<AppliedReads>(store);
+  reads->publish(11);
+  applied_reader_actor reader = spawn_applied_reader(*system, reads, machine, false);
+  const std::vector<std::string> keys{"k1", "absent", "k3"};
+  auto ask = [&](uint64_t read_index, uint64_t* served_at) {
+    std::vector<std::string> values;
+    (*self)->request(reader, std::chrono::seconds(5), kv_get_many_atom_v, keys, read_index)
+        .receive(
+            [&](std::vector<std::string>& v, std::vector<uint8_t>& found, uint64_t at) {
+              BOOST_CHECK((found == std::vector<uint8_t>{1, 0, 1}));
+              values = std::move(v);
+              *served_at = at;
+            },
+            [&](caf::error& error) { BOOST_FAIL("kv_get_many failed: " + system->render(error)); });
+    return values;
+  };
+  uint64_t served_at = 0;
+  BOOST_CHECK((ask(11, &served_at) == std::vector<std::string>{"v:k1", "", "v:k3"}));
+  BOOST_CHECK_EQUAL(served_at, 11u);  // the published index: read by the reader
+  // Read index 12, published 11: the state machine waits for entries 11 and 12.
+  (*self)->send(reader, kv_get_many_atom_v, keys, uint64_t{12});
+  BOOST_CHECK_MESSAGE(quiet(), "served before the read index was applied");
+  apply({entry(11, 2, "a"), entry(12, 2, "b")});
+  bool answered = false;
+  (*self)->receive(
+      [&](std::vector<std::string>& values, std::vector<uint8_t>&, uint64_t at) {
+        answered = true;
+        BOOST_CHECK((values == std::vector<std::string>{"v:k1", "", "v:k3"}));
+        BOOST_CHECK_GE(at, 12u);  // the state machine's applied index (nothing published 12)
+      },
+      caf::after(std::chrono::seconds(2)) >> [] {});
+  BOOST_CHECK(answered);
+  caf::anon_send_exit(reader, caf::exit_reason::user_shutdown);
+}
+
 // --- the clean-stop mark LMDB's two writers share ---------------------------------------------
 
 namespace {
