@@ -73,6 +73,7 @@ struct StateMachineState {
   uint64_t applied_index = 0;
   std::deque<Batch> queue;               // committed, not yet applied
   bool apply_pending = false;            // a kv_apply to itself is on its way
+  bool installing = false;               // a helper loads a snapshot: nothing else applies meanwhile
   // Set when it fail-stops; shared with the exit hook, which runs after the state is gone.
   std::shared_ptr<bool> failed = std::make_shared<bool>(false);
   std::multimap<uint64_t, Wait> waits;   // by index
@@ -236,14 +237,61 @@ bool install(Self self, Batch& batch) {
   return true;
 }
 
+// Loads one snapshot (snapshot_install_atom: index, term) into the store, replies the keys
+// loaded, then is done: the state machine's helper when it runs on the network thread.
+using snapshot_loader_actor = caf::typed_actor<caf::replies_to<snapshot_install_atom, uint64_t, uint64_t>::with<uint64_t>>;
+
+snapshot_loader_actor::behavior_type snapshot_loader(snapshot_loader_actor::pointer self, SharedStore persistence) {
+  return {
+      [self, persistence](snapshot_install_atom, uint64_t index, uint64_t term) -> caf::result<uint64_t> {
+        self->quit();
+        SnapshotDirectory directory(*persistence.env, persistence.snapshot_directory);
+        auto loaded = load_snapshot(*persistence.env, directory.path_for(index, term), *persistence.store);
+        if (!loaded.is_ok()) return to_error(loaded.status());
+        return loaded->keys;
+      },
+  };
+}
+
+void pump(Self self);
+
+// On the network thread, a snapshot (a whole state in one LMDB transaction) loads on a
+// helper's thread, so the sockets and the raft node are served meanwhile; nothing queued after
+// it applies until it is in (state.installing), as when the state machine loads it itself.
+// False when there is nothing to hand off (no snapshot directory): install() answers that.
+bool install_on_helper(Self self, Batch& batch) {
+  auto& state = self->state;
+  const SharedStore& persistence = state.config.persistence;
+  if (persistence.env == nullptr || persistence.snapshot_directory.empty()) return false;
+  const EntryId snapshot = *batch.snapshot;
+  state.installing = true;
+  auto loader = self->spawn<caf::detached>(snapshot_loader, persistence);
+  auto installed = batch.installed;
+  self->request(loader, caf::infinite, snapshot_install_atom_v, snapshot.index, snapshot.term)
+      .then(
+          [self, snapshot, installed](uint64_t keys) mutable {
+            self->state.installing = false;
+            on_installed(self, snapshot);
+            installed.deliver(keys);
+            pump(self);
+          },
+          [self, installed](caf::error& error) mutable {
+            // As install(): the disk failing under us. Fail-stop; recovery retries the load.
+            installed.deliver(error);
+            fail_stop(self, to_status(error));
+          });
+  return true;
+}
+
 // Applies everything queued, in order: consecutive entry batches merged (up to a byte bound)
 // into one LMDB transaction, a snapshot on its own.
 void pump(Self self) {
   auto& state = self->state;
-  while (!state.queue.empty()) {
+  while (!state.queue.empty() && !state.installing) {
     Batch batch = std::move(state.queue.front());
     state.queue.pop_front();
     if (batch.snapshot) {
+      if (state.config.on_network_thread && install_on_helper(self, batch)) return;
       if (!install(self, batch)) return;
       continue;
     }

@@ -127,8 +127,9 @@ struct StateMachineConfig {
   // With detached: on the network thread instead (`keyval node --threads 0`, the default;
   // node_scheduler.h), beside the raft node that sends it the committed entries and the
   // gateway it answers, so neither an apply nor its answer is a thread woken. A hash (a scan of
-  // the whole state) is then computed by a helper on a thread of its own, so the network thread
-  // serves the sockets and the raft node's heartbeats meanwhile (docs/DATAPATH.md).
+  // the whole state) and a snapshot install (a whole state loaded) are then done by helpers on
+  // threads of their own, so the network thread serves the sockets and the raft node's
+  // heartbeats meanwhile (docs/DATAPATH.md); nothing applies while an install is under way.
   bool on_network_thread = false;
   std::function<void(const std::string&)> log;  // fail-stop lines; stderr when empty
 };

@@ -52,7 +52,9 @@ struct WaitAnswer {
 };
 
 struct Fixture {
-  Fixture() {
+  // on_network_thread: the placement's behaviour (hashes and installs on helpers); there is no
+  // network thread in these tests, so the machine runs on the scheduler either way.
+  explicit Fixture(bool on_network_thread = false) {
     store = open_store(dir.file("lmdb"));
     // Applied through (10, 2), with two keys the gets find.
     require_ok(store->write_kv([](KvWriter& writer) -> Status {
@@ -65,6 +67,7 @@ struct Fixture {
     StateMachineConfig machine_config;
     machine_config.persistence = SharedStore{store, nullptr, &posix_env(), dir.file("snapshots")};
     machine_config.detached = false;
+    machine_config.on_network_thread = on_network_thread;
     machine = spawn_state_machine(*system, machine_config);
     self = std::make_unique<caf::scoped_actor>(*system);
   }
@@ -119,6 +122,23 @@ struct Fixture {
   std::unique_ptr<caf::scoped_actor> self;
 };
 
+struct NetworkFixture : Fixture {
+  NetworkFixture() : Fixture(true) {}
+};
+
+// Publishes snapshot (20, 3) in the fixture's snapshot directory: another store's state,
+// "log" = "snap".
+void publish_snapshot(testing::TempDir& dir) {
+  auto source = open_store(dir.file("source"));
+  require_ok(source->write_kv([](KvWriter& writer) -> Status {
+    KV_RETURN_IF_ERROR(writer.put("log", "snap"));
+    return writer.set_applied(20, 3);
+  }));
+  SnapshotDirectory snapshots(posix_env(), dir.file("snapshots"));
+  auto taken = take_snapshot(posix_env(), *source, snapshots, {});
+  BOOST_REQUIRE_MESSAGE(taken.is_ok(), taken.status().to_string());
+}
+
 const auto applied = static_cast<uint8_t>(WaitOutcome::applied);
 const auto lost = static_cast<uint8_t>(WaitOutcome::lost);
 const auto forgotten = static_cast<uint8_t>(WaitOutcome::forgotten);
@@ -165,17 +185,7 @@ BOOST_FIXTURE_TEST_CASE(a_batch_wait_for_entries_already_applied_is_answered_at_
 }
 
 BOOST_FIXTURE_TEST_CASE(a_snapshot_over_awaited_entries_answers_them_forgotten, Fixture) {
-  {
-    // The published snapshot (20, 3): another store's state, "log" = "snap".
-    auto source = open_store(dir.file("source"));
-    require_ok(source->write_kv([](KvWriter& writer) -> Status {
-      KV_RETURN_IF_ERROR(writer.put("log", "snap"));
-      return writer.set_applied(20, 3);
-    }));
-    SnapshotDirectory snapshots(posix_env(), dir.file("snapshots"));
-    auto taken = take_snapshot(posix_env(), *source, snapshots, {});
-    BOOST_REQUIRE_MESSAGE(taken.is_ok(), taken.status().to_string());
-  }
+  publish_snapshot(dir);
   wait_many(11, 2, 2);
   apply({entry(11, 2, "a")});
   uint64_t keys = 0;
@@ -198,6 +208,26 @@ BOOST_FIXTURE_TEST_CASE(a_snapshot_over_awaited_entries_answers_them_forgotten, 
   WaitAnswer next = collect();
   BOOST_REQUIRE(next.answered);
   BOOST_CHECK_EQUAL(next.results[0].number, 5);
+  BOOST_CHECK_EQUAL(stored_log(), "snap!");
+}
+
+// Placed on the network thread, the state machine loads a snapshot on a helper's thread; an
+// entry committed after the snapshot and sent while the load runs applies after it, on top of
+// the snapshot's state, never before it (the load would then erase it).
+BOOST_FIXTURE_TEST_CASE(an_install_on_a_helper_holds_back_the_entries_after_it, NetworkFixture) {
+  publish_snapshot(dir);
+  wait_many(21, 1, 3);
+  (*self)->send(machine, snapshot_install_atom_v, uint64_t{20}, uint64_t{3});
+  apply({entry(21, 3, "!")});  // queued while the install is under way
+  uint64_t keys = 0;
+  (*self)->receive([&](uint64_t loaded) { keys = loaded; },
+                   [&](caf::error& error) { BOOST_FAIL("install failed: " + system->render(error)); },
+                   caf::after(std::chrono::seconds(5)) >> [] { BOOST_FAIL("no install answer"); });
+  BOOST_CHECK_EQUAL(keys, 1u);
+  WaitAnswer next = collect();
+  BOOST_REQUIRE(next.answered);
+  BOOST_CHECK((next.outcomes == std::vector<uint8_t>{applied}));
+  BOOST_CHECK_EQUAL(next.results[0].number, 5);  // "snap!": appended to the snapshot's value
   BOOST_CHECK_EQUAL(stored_log(), "snap!");
 }
 
