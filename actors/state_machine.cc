@@ -214,6 +214,19 @@ void on_installed(Self self, EntryId snapshot) {
   state.reads.erase(state.reads.begin(), ready_end);
 }
 
+// Loads the published snapshot (index, term) into the store: install() here, or its helper.
+auto load_published(const SharedStore& persistence, uint64_t index, uint64_t term) {
+  SnapshotDirectory directory(*persistence.env, persistence.snapshot_directory);
+  return load_snapshot(*persistence.env, directory.path_for(index, term), *persistence.store);
+}
+
+// hash_atom's answer: the applied index and the state's hash, from one read transaction.
+caf::result<uint64_t, uint64_t> hash_of(Store& store) {
+  auto hashed = hash_state_machine(store);
+  if (!hashed.is_ok()) return to_error(hashed.status());
+  return {hashed->first, hashed->second};
+}
+
 // Replaces the state with the published snapshot file; false when it failed (fail-stop).
 bool install(Self self, Batch& batch) {
   auto& state = self->state;
@@ -223,8 +236,7 @@ bool install(Self self, Batch& batch) {
     batch.installed.deliver(to_error(Status::invalid_argument("state_machine: no snapshot directory")));
     return true;
   }
-  SnapshotDirectory directory(*persistence.env, persistence.snapshot_directory);
-  auto loaded = load_snapshot(*persistence.env, directory.path_for(snapshot.index, snapshot.term), *persistence.store);
+  auto loaded = load_published(persistence, snapshot.index, snapshot.term);
   if (!loaded.is_ok()) {
     // The file was verified and published before the WAL named it: failing to load it now
     // is the disk failing under us. Fail-stop; recovery retries the load from the file.
@@ -245,8 +257,7 @@ snapshot_loader_actor::behavior_type snapshot_loader(snapshot_loader_actor::poin
   return {
       [self, persistence](snapshot_install_atom, uint64_t index, uint64_t term) -> caf::result<uint64_t> {
         self->quit();
-        SnapshotDirectory directory(*persistence.env, persistence.snapshot_directory);
-        auto loaded = load_snapshot(*persistence.env, directory.path_for(index, term), *persistence.store);
+        auto loaded = load_published(persistence, index, term);
         if (!loaded.is_ok()) return to_error(loaded.status());
         return loaded->keys;
       },
@@ -402,9 +413,7 @@ state_hasher_actor::behavior_type state_hasher(state_hasher_actor::pointer self,
   return {
       [self, store](hash_atom) -> caf::result<uint64_t, uint64_t> {
         self->quit();
-        auto hashed = hash_state_machine(*store);
-        if (!hashed.is_ok()) return to_error(hashed.status());
-        return {hashed->first, hashed->second};
+        return hash_of(*store);
       },
   };
 }
@@ -472,9 +481,7 @@ state_machine_actor::behavior_type state_machine(Self self, StateMachineConfig c
           auto helper = self->spawn<caf::detached>(state_hasher, self->state.config.persistence.store);
           return self->delegate(helper, hash_atom_v);
         }
-        auto hashed = hash_state_machine(*self->state.config.persistence.store);
-        if (!hashed.is_ok()) return to_error(hashed.status());
-        return {hashed->first, hashed->second};
+        return hash_of(*self->state.config.persistence.store);
       },
   };
 }

@@ -87,11 +87,13 @@ uint64_t steady_now_ms() {
   return static_cast<uint64_t>(duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count());
 }
 
-Result<int> socket_connect(const std::string& host, uint16_t port, uint64_t deadline_ms) {
+// The first address of host:port that `attempt` connects (or begins to), else the last failure.
+template <class Attempt>
+Result<int> connect_first(const std::string& host, uint16_t port, Attempt attempt) {
   KV_ASSIGN_OR_RETURN(addrinfo* addresses, resolve(host, port));
   Status last = Status::io_error("no address for host '" + host + "'");
   for (addrinfo* address = addresses; address != nullptr; address = address->ai_next) {
-    auto connected = connect_address(*address, deadline_ms);
+    Result<int> connected = attempt(*address);
     if (connected.is_ok()) {
       ::freeaddrinfo(addresses);
       return connected;
@@ -102,19 +104,12 @@ Result<int> socket_connect(const std::string& host, uint16_t port, uint64_t dead
   return last;
 }
 
+Result<int> socket_connect(const std::string& host, uint16_t port, uint64_t deadline_ms) {
+  return connect_first(host, port, [deadline_ms](const addrinfo& address) { return connect_address(address, deadline_ms); });
+}
+
 Result<int> socket_connect_begin(const std::string& host, uint16_t port) {
-  KV_ASSIGN_OR_RETURN(addrinfo* addresses, resolve(host, port));
-  Status last = Status::io_error("no address for host '" + host + "'");
-  for (addrinfo* address = addresses; address != nullptr; address = address->ai_next) {
-    auto begun = connect_begin_address(*address);
-    if (begun.is_ok()) {
-      ::freeaddrinfo(addresses);
-      return begun;
-    }
-    last = begun.status();
-  }
-  ::freeaddrinfo(addresses);
-  return last;
+  return connect_first(host, port, connect_begin_address);
 }
 
 Status socket_connect_end(int descriptor) {

@@ -107,6 +107,19 @@ struct Fixture {
     return answer;
   }
 
+  // `of` answers hash_atom with applied_index and the hash of the store's applied state.
+  void expect_hash_of_store(const state_machine_actor& of, uint64_t applied_index) {
+    uint64_t at = 0, hash = 0;
+    (*self)->request(of, std::chrono::seconds(5), hash_atom_v)
+        .receive([&](uint64_t applied, uint64_t hashed) { at = applied, hash = hashed; },
+                 [&](caf::error& error) { BOOST_FAIL("hash failed: " + system->render(error)); });
+    auto expected = hash_state_machine(*store);
+    BOOST_REQUIRE(expected.is_ok());
+    BOOST_CHECK_EQUAL(at, applied_index);
+    BOOST_CHECK_EQUAL(at, expected->first);
+    BOOST_CHECK_EQUAL(hash, expected->second);
+  }
+
   // Nothing arrives within 200 ms.
   bool quiet() {
     bool got = false;
@@ -288,15 +301,7 @@ BOOST_FIXTURE_TEST_CASE(the_hash_is_of_the_applied_state_at_its_index, Fixture) 
   wait_many(11, 1, 2);
   apply({entry(11, 2, "a")});
   BOOST_REQUIRE(collect().answered);
-  uint64_t at = 0, hash = 0;
-  (*self)->request(machine, caf::infinite, hash_atom_v)
-      .receive([&](uint64_t applied, uint64_t hashed) { at = applied, hash = hashed; },
-               [&](caf::error& error) { BOOST_FAIL("hash failed: " + system->render(error)); });
-  auto expected = hash_state_machine(*store);
-  BOOST_REQUIRE(expected.is_ok());
-  BOOST_CHECK_EQUAL(at, 11u);
-  BOOST_CHECK_EQUAL(at, expected->first);
-  BOOST_CHECK_EQUAL(hash, expected->second);
+  expect_hash_of_store(machine, 11);
 }
 
 // On the network thread (StateMachineConfig::on_network_thread) the state machine hands a hash
@@ -307,16 +312,8 @@ BOOST_FIXTURE_TEST_CASE(a_hash_handed_to_a_helper_is_the_applied_state_at_its_in
   config.detached = false;
   config.on_network_thread = true;  // no network thread here: the hash still goes to the helper
   state_machine_actor on_network = spawn_state_machine(*system, config);
-  uint64_t at = 0, hash = 0;
-  (*self)->request(on_network, std::chrono::seconds(5), hash_atom_v)
-      .receive([&](uint64_t applied, uint64_t hashed) { at = applied, hash = hashed; },
-               [&](caf::error& error) { BOOST_FAIL("hash failed: " + system->render(error)); });
+  expect_hash_of_store(on_network, 10);
   caf::anon_send_exit(on_network, caf::exit_reason::user_shutdown);
-  auto expected = hash_state_machine(*store);
-  BOOST_REQUIRE(expected.is_ok());
-  BOOST_CHECK_EQUAL(at, 10u);
-  BOOST_CHECK_EQUAL(at, expected->first);
-  BOOST_CHECK_EQUAL(hash, expected->second);
 }
 
 // The reader of large get batches (applied_reader_actor) reads a batch whose read index the
