@@ -59,15 +59,14 @@ class RaftNodeActor : public raft_node_actor::base {
   }
 
   behavior_type make_behavior() override {
+    last_tick_at_ = clock().now();
     schedule_tick();
     track_configuration();
     return {
         [this](raft_tick_atom, uint64_t epoch) {
           if (epoch != tick_epoch_) return;  // a timer from an earlier schedule
-          core_.tick();
-          schedule_tick();
-          tick_transfers();
-          tick_handoff();
+          tick_timer_pending_ = false;
+          catch_up_ticks();
           after_input();
         },
         [this](raft_message_atom, const Frame& frame) {
@@ -84,6 +83,7 @@ class RaftNodeActor : public raft_node_actor::base {
           }
           if (message->type == raft::MessageType::snapshot_chunk) return on_chunk(*message);
           if (message->type == raft::MessageType::snapshot_chunk_response) return on_chunk_response(*message);
+          catch_up_ticks();  // the core weighs a message against its tick count (in_lease)
           core_.step(*message);
           after_input();
         },
@@ -171,11 +171,57 @@ class RaftNodeActor : public raft_node_actor::base {
     }
   }
 
+  // Ticks. The core counts ticks of config_.tick_interval, on boundaries last_tick_at_ +
+  // k * interval. While the coming ticks would only count (Core::quiet_ticks: a follower
+  // waiting out its election timeout; no snapshot transfer or handoff counting here), one
+  // timer stands for all of them, due at the first tick that may act; a peer's message
+  // first catches the count up, so the core weighs it with the ticks a timer per tick would
+  // have given it. A follower hearing heartbeats wakes about once an election timeout, not
+  // at every tick. A timer never moves later: a reset count (a heartbeat) lets it fire early,
+  // and it is set anew from there.
+  uint32_t quiet_ticks() const {
+    if (!transfers_.empty() || handoff_) return 0;
+    return core_.quiet_ticks();
+  }
+
+  void tick_once() {
+    core_.tick();
+    tick_transfers();
+    tick_handoff();
+  }
+
+  // Every tick boundary passed is delivered, but at most one that may act: a node that fell
+  // behind (its thread starved, its process stopped) gets one such tick, as a timer per
+  // tick would have given it one, not a burst of elections or quorum checks.
+  void catch_up_ticks() {
+    const auto interval = std::chrono::duration_cast<caf::actor_clock::duration_type>(config_.tick_interval);
+    if (interval.count() <= 0) return;
+    const auto now = clock().now();
+    while (now - last_tick_at_ >= interval) {
+      const bool may_act = quiet_ticks() == 0;
+      last_tick_at_ += interval;
+      tick_once();
+      if (may_act) {
+        last_tick_at_ += ((now - last_tick_at_) / interval) * interval;
+        break;
+      }
+    }
+  }
+
+  // After every input: the timer is due at the first tick that may act (or earlier).
   void schedule_tick() {
-    delayed_send(this, config_.tick_interval, raft_tick_atom_v, tick_epoch_);
+    const auto interval = std::chrono::duration_cast<caf::actor_clock::duration_type>(config_.tick_interval);
+    const auto due = last_tick_at_ + interval * (1 + static_cast<int64_t>(quiet_ticks()));
+    if (tick_timer_pending_ && tick_timer_due_ <= due) return;
+    ++tick_epoch_;  // a timer set before, due later, is now stale
+    tick_timer_pending_ = true;
+    tick_timer_due_ = due;
+    const auto now = clock().now();
+    delayed_send(this, due > now ? due - now : caf::actor_clock::duration_type::zero(), raft_tick_atom_v, tick_epoch_);
   }
 
   void after_input() {
+    schedule_tick();
     drain();
     if (refuse_if_told()) {
       if (config_.observe) config_.observe(core_);
@@ -1144,6 +1190,9 @@ class RaftNodeActor : public raft_node_actor::base {
   bool directory_changed_ = false;
   uint64_t published_leader_ = 0;
   uint64_t tick_epoch_ = 1;
+  caf::actor_clock::time_point last_tick_at_;   // the last tick boundary the core was given
+  caf::actor_clock::time_point tick_timer_due_;  // the tick timer set last, when pending
+  bool tick_timer_pending_ = false;
   uint32_t persists_in_flight_ = 0;     // persist requests sent, not yet answered (drain)
   bool exclusive_in_flight_ = false;    // one of them cuts the log or installs a snapshot
   std::optional<raft::Ready> held_ready_;  // taken, waiting for the persists before it (drain)

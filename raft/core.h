@@ -134,6 +134,11 @@ class Core {
 
   // Inputs.
   void tick();
+  // How many of the coming ticks would only count, if no other input came between them: a
+  // follower, candidate or learner waiting out its election timeout (not on probation). A
+  // host may hold those ticks back and deliver them in one go before its next input; 0 when
+  // the next tick may act (a leader's always may).
+  uint32_t quiet_ticks() const;
   void step(const Message& message);
   // An empty payload is reserved for the leader's no-op entry and is refused.
   ProposeResult propose(std::vector<uint8_t> payload);

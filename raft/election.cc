@@ -29,6 +29,13 @@ void Core::tick_election() {
   campaign(config_.pre_vote);
 }
 
+// tick_election only counts until the count reaches the randomized timeout.
+uint32_t Core::quiet_ticks() const {
+  if (in_probation() || role_ == Role::leader) return 0;
+  if (randomized_election_timeout_ == 0 || election_elapsed_ + 1 >= randomized_election_timeout_) return 0;
+  return randomized_election_timeout_ - election_elapsed_ - 1;
+}
+
 void Core::campaign(bool pre_vote, bool leadership_transfer) {
   if (pre_vote) {
     become_pre_candidate();

@@ -152,6 +152,7 @@ void SimNode::crash() {
     for (int i = 0; i < shutdown_jobs_max && scheduler.has_job(); ++i) scheduler.run_once();
   }
   scheduler.clock().cancel_all();
+  stop_sim_transport(transport_);
   transport_ = nullptr;
   client_port_ = nullptr;
   handles_.reset();

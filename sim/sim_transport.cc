@@ -1,21 +1,35 @@
 // The simulated transport and client port (see sim_transport.h).
 #include "sim/sim_transport.h"
 
+#include <caf/actor_companion.hpp>
+
 namespace keyval::sim {
 
 // The actors' state is passed as spawn arguments, not captured: CAF 0.17 runs a function actor
 // spawned without arguments through a null tuple pointer (UBSan: reference binding to null).
 
+// A companion actor: CAF calls its handler in `enqueue`, so a frame the raft node sends is a
+// packet in the simulated network when the send returns. A transport actor of its own would
+// add a job per packet to the node's schedule, a step that stands for nothing a real node
+// does between its raft node and its socket (the network's delays and faults are the
+// simulator's). The companion never runs as a job; `stop_sim_transport` ends it.
 caf::actor spawn_sim_transport(caf::actor_system& system, uint64_t node_id, PacketSink send) {
-  return system.spawn(
-      [](caf::event_based_actor*, uint64_t id, PacketSink sink) -> caf::behavior {
-        return {
-            [id, sink](transport_send_atom, uint64_t to, Frame& frame) { sink(id, to, std::move(frame.bytes)); },
-            // start_node says where incoming messages go; the simulator delivers them itself.
-            [](raft_peer_atom, uint64_t, const caf::actor&) {},
-        };
-      },
-      node_id, std::move(send));
+  caf::actor transport = system.spawn<caf::actor_companion>();
+  auto* companion = static_cast<caf::actor_companion*>(caf::actor_cast<caf::abstract_actor*>(transport));
+  companion->on_enqueue([node_id, sink = std::move(send)](caf::mailbox_element_ptr element) {
+    caf::message content = element->move_content_to_message();
+    if (!content.match_elements<transport_send_atom, uint64_t, Frame>()) return;  // peers to dial, exits
+    sink(node_id, content.get_as<uint64_t>(1), std::move(content.get_mutable_as<Frame>(2).bytes));
+  });
+  return transport;
+}
+
+void stop_sim_transport(const caf::actor& transport) {
+  if (!transport) return;
+  // What actor_companion::disconnect does (declared in CAF 0.17.6, not in its library).
+  auto* companion = static_cast<caf::actor_companion*>(caf::actor_cast<caf::abstract_actor*>(transport));
+  companion->on_enqueue(nullptr);
+  companion->cleanup(caf::make_error(caf::exit_reason::kill), nullptr);
 }
 
 namespace {

@@ -676,6 +676,40 @@ BOOST_AUTO_TEST_CASE(check_quorum_leader_steps_down_when_isolated) {
   BOOST_TEST(!cluster.node(1).propose(bytes_of("late")).accepted);
 }
 
+// A host may hold back the ticks Core::quiet_ticks names and deliver them late (the raft
+// node sets one timer for them): each of them must only count, and the tick after them must
+// be the one that campaigns. A leader's ticks are never quiet; a heartbeat resets the count.
+BOOST_AUTO_TEST_CASE(quiet_ticks_only_count_and_the_next_one_campaigns) {
+  for (uint64_t seed = 1; seed <= 10; ++seed) {
+    Cluster cluster(3, seed);
+    const uint32_t quiet = cluster.node(2).quiet_ticks();
+    BOOST_REQUIRE(quiet >= Config{}.election_timeout_ticks_min - 1);
+    BOOST_REQUIRE(quiet < Config{}.election_timeout_ticks_max);
+    for (uint32_t tick = 0; tick < quiet; ++tick) {
+      const size_t sent = cluster.sent.size();
+      cluster.tick(2);
+      BOOST_TEST(cluster.sent.size() == sent);
+      BOOST_TEST(cluster.node(2).role() == Role::follower);
+      BOOST_TEST(cluster.node(2).quiet_ticks() == quiet - tick - 1);
+    }
+    const size_t sent = cluster.sent.size();
+    cluster.tick(2);
+    BOOST_TEST(cluster.node(2).role() != Role::follower);  // campaigning (a pre-vote first)
+    BOOST_TEST(cluster.sent.size() > sent);
+    cluster.settle();
+    BOOST_REQUIRE(cluster.elect(2));
+    BOOST_TEST(cluster.node(2).quiet_ticks() == 0u);
+    // Node 3 hears heartbeats: its count starts over at each.
+    for (int ticks = 0; ticks < 5; ++ticks) cluster.tick(3);
+    const uint32_t before = cluster.node(3).quiet_ticks();
+    for (uint32_t beat = 0; beat < Config{}.heartbeat_ticks; ++beat) cluster.tick(2);
+    cluster.settle();
+    BOOST_TEST(cluster.node(3).quiet_ticks() > before);
+    BOOST_TEST(cluster.node(3).quiet_ticks() >= Config{}.election_timeout_ticks_min - 1);
+    BOOST_TEST(cluster.violations().empty());
+  }
+}
+
 BOOST_AUTO_TEST_CASE(proposals_to_follower_return_leader_hint) {
   Cluster cluster(3);
   BOOST_REQUIRE(cluster.elect(2));
