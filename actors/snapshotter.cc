@@ -20,6 +20,7 @@ struct Incoming {
   std::string temp_path;
   std::unique_ptr<File> file;
   uint64_t next_offset = 0;
+  caf::actor_clock::time_point last_chunk_at;  // started, or the last chunk written
 };
 
 // A published snapshot kept open between reads of one transfer.
@@ -139,12 +140,23 @@ Status start_incoming(SnapshotterState& state, uint64_t index, uint64_t term) {
   return Status::ok();
 }
 
+// Before every message: an incoming snapshot idle past incoming_idle_max is dropped.
+void drop_idle_incoming(Self self) {
+  auto& state = self->state;
+  if (!state.incoming || self->clock().now() - state.incoming->last_chunk_at < state.config.incoming_idle_max) return;
+  log_line(state, "incoming snapshot " + std::to_string(state.incoming->index) + " dropped: no chunk for " +
+                      std::to_string(state.config.incoming_idle_max.count()) + " ms after " +
+                      std::to_string(state.incoming->next_offset) + " bytes (its sender gave it up)");
+  drop_incoming(state);
+}
+
 caf::result<uint64_t> on_write(Self self, uint64_t index, uint64_t term, uint64_t offset, const Frame& frame) {
   auto& state = self->state;
   const bool same = state.incoming && state.incoming->index == index && state.incoming->term == term;
   if (offset == 0 && (!same || state.incoming->next_offset != 0)) {
     Status started = start_incoming(state, index, term);
     if (!started.is_ok()) return to_error(started);
+    state.incoming->last_chunk_at = self->clock().now();
   } else if (!same) {
     return uint64_t{0};  // another snapshot (or none) in progress: the sender starts over
   }
@@ -159,6 +171,7 @@ caf::result<uint64_t> on_write(Self self, uint64_t index, uint64_t term, uint64_
     return to_error(written);
   }
   incoming.next_offset += frame.bytes.size();
+  incoming.last_chunk_at = self->clock().now();
   return incoming.next_offset;
 }
 
@@ -215,15 +228,26 @@ snapshotter_actor::behavior_type snapshotter(Self self, std::shared_ptr<Store> s
   Status created = self->state.directory->create();
   if (!created.is_ok()) log_line(self->state, "cannot create " + self->state.config.directory + ": " + created.to_string());
   return {
-      [self](snapshot_take_atom, const Frame& configuration) { return on_take(self, configuration); },
+      [self](snapshot_take_atom, const Frame& configuration) {
+        drop_idle_incoming(self);
+        return on_take(self, configuration);
+      },
       [self](snapshot_read_atom, uint64_t index, uint64_t term, uint64_t offset, uint64_t bytes_max) {
+        drop_idle_incoming(self);
         return on_read(self, index, term, offset, bytes_max);
       },
       [self](snapshot_write_atom, uint64_t index, uint64_t term, uint64_t offset, const Frame& frame) {
+        drop_idle_incoming(self);
         return on_write(self, index, term, offset, frame);
       },
-      [self](snapshot_finish_atom, uint64_t index, uint64_t term) { return on_finish(self, index, term); },
-      [self](compact_atom, uint64_t index, uint64_t term) { return on_release(self, index, term); },
+      [self](snapshot_finish_atom, uint64_t index, uint64_t term) {
+        drop_idle_incoming(self);
+        return on_finish(self, index, term);
+      },
+      [self](compact_atom, uint64_t index, uint64_t term) {
+        drop_idle_incoming(self);
+        return on_release(self, index, term);
+      },
   };
 }
 

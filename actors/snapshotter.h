@@ -13,13 +13,15 @@
 //   * write / finish: an incoming snapshot (InstallSnapshot, §7) is written as it arrives
 //     into a temporary file; finish verifies every chunk checksum and the whole-file
 //     checksum, syncs it and publishes it. Nothing of a half-received snapshot is ever
-//     published: a crash leaves a temporary file that recovery removes.
+//     published: a crash leaves a temporary file that recovery removes; a transfer its sender
+//     gave up is removed at the first message after it has been idle incoming_idle_max.
 // It does blocking I/O (fdatasync, long reads), so a real node runs it detached; the
 // simulator runs it on the deterministic scheduler with the files on its disk.
 // Errors are replies, never fail-stop: a failed snapshot leaves the previous one valid and
 // the node serving (a full disk, say); the raft node logs it and tries again later.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -34,6 +36,12 @@ struct SnapshotterConfig {
   Env* env = &posix_env();
   std::string directory;                // DATA/snapshots
   uint64_t read_bytes_max = 4ull << 20;  // bound on one read reply
+  // An incoming snapshot that took no chunk for this long was given up by its sender (a
+  // leader abandons a transfer after a second without progress, RaftNodeConfig, and starts
+  // over from offset 0, which replaces it anyway): its temporary file goes at the
+  // snapshotter's next message (every node takes snapshots and compacts, so one comes),
+  // not only at the next restart.
+  std::chrono::milliseconds incoming_idle_max{30'000};
   std::function<void(const std::string&)> log;  // one line per event; silent when empty
 };
 

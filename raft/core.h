@@ -234,6 +234,9 @@ class Core {
   uint64_t applied_index() const { return applied_index_; }
   // The node's latest snapshot (taken, recovered or installed); (0, 0) for none.
   uint64_t snapshot_index() const { return snapshot_index_; }
+  // False while an installed snapshot is not durable yet: durable_index() then counts the
+  // snapshot, but nothing resting on the log leaves until it is (snapshot_durable()).
+  bool log_base_durable() const { return durable_snapshot_index_ >= log_.start_index(); }
   uint64_t snapshot_term() const { return snapshot_term_; }
   const Log& log() const { return log_; }
   const Progress* progress(uint64_t peer) const;

@@ -1,13 +1,17 @@
-// Goal: the wal_writer, store_indexer and recovery_coordinator keep the durability contract as actors.
+// Goal: the wal_writer, store_indexer and recovery_coordinator keep the durability contract as actors;
+// the snapshotter drops an incoming snapshot its sender gave up.
 // Method: a real actor system over real files in a temporary directory, driven through BlockingPersistence.
 #define BOOST_TEST_MODULE persistence_actors_test
 #include <boost/test/unit_test.hpp>
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "actors/persistence.h"
 #include "actors/record_batch.h"
+#include "actors/snapshotter.h"
 #include "storage/env.h"
 #include "tests/support/forwarding_env.h"
 #include "tests/support/temp_dir.h"
@@ -378,3 +382,63 @@ BOOST_AUTO_TEST_CASE(malformed_frame_is_refused_without_stopping_the_writer) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// A leader abandons a transfer that makes no progress and may never start another (a new
+// leader catches the follower up with appends): the follower's partial file must not wait for
+// a restart. The snapshotter drops an incoming snapshot idle past incoming_idle_max at its
+// next message, and a late chunk of it is told to start over.
+BOOST_AUTO_TEST_CASE(an_incoming_snapshot_its_sender_gave_up_is_dropped_at_the_next_message) {
+  TempDir dir;
+  auto store = Store::open(dir.path() + "/lmdb");
+  BOOST_REQUIRE_MESSAGE(store.is_ok(), store.status().to_string());
+  caf::actor_system_config system_config;
+  add_message_types(system_config);
+  caf::actor_system system{system_config};
+  SnapshotterConfig config;
+  config.directory = dir.path() + "/snapshots";
+  config.incoming_idle_max = std::chrono::milliseconds(300);
+  auto lines = std::make_shared<std::vector<std::string>>();
+  auto lines_mutex = std::make_shared<std::mutex>();
+  config.log = [lines, lines_mutex](const std::string& line) {
+    std::lock_guard<std::mutex> lock(*lines_mutex);
+    lines->push_back(line);
+  };
+  auto snapshotter = spawn_snapshotter(system, std::shared_ptr<Store>(std::move(store).value()), config, false);
+  caf::scoped_actor self{system};
+  auto write = [&](uint64_t offset, size_t bytes) {
+    uint64_t next = UINT64_MAX;
+    self->request(snapshotter, std::chrono::seconds(5), snapshot_write_atom_v, uint64_t{7}, uint64_t{2}, offset,
+                  Frame{std::vector<uint8_t>(bytes, 0xab)})
+        .receive([&](uint64_t reply) { next = reply; }, [&](caf::error& error) { BOOST_FAIL(to_string(error)); });
+    return next;
+  };
+  auto release_nothing = [&] {
+    self->request(snapshotter, std::chrono::seconds(5), compact_atom_v, uint64_t{0}, uint64_t{0})
+        .receive([](uint64_t) {}, [&](caf::error& error) { BOOST_FAIL(to_string(error)); });
+  };
+  auto partial_files = [&] {
+    size_t count = 0;
+    auto names = posix_env().list(config.directory);
+    BOOST_REQUIRE(names.is_ok());
+    for (const std::string& name : *names) count += name.find(".receive.tmp") != std::string::npos ? 1 : 0;
+    return count;
+  };
+
+  BOOST_TEST(write(0, 100) == 100u);
+  BOOST_TEST(write(100, 50) == 150u);
+  release_nothing();  // within the idle bound: kept
+  BOOST_TEST(partial_files() == 1u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  BOOST_TEST(partial_files() == 1u);  // no timer: it goes at the next message
+  release_nothing();
+  BOOST_TEST(partial_files() == 0u);
+  {
+    std::lock_guard<std::mutex> lock(*lines_mutex);
+    bool logged = false;
+    for (const std::string& line : *lines) logged = logged || line.find("incoming snapshot 7 dropped: no chunk for 300 ms after 150 bytes") != std::string::npos;
+    BOOST_TEST(logged);
+  }
+  BOOST_TEST(write(150, 10) == 0u);  // the sender starts over
+  BOOST_TEST(partial_files() == 0u);
+  caf::anon_send_exit(snapshotter, caf::exit_reason::user_shutdown);
+}
