@@ -853,13 +853,19 @@ class RaftNodeActor : public raft_node_actor::base {
     maybe_snapshot();
   }
 
-  // Releases what a durable snapshot through `index` covers: the WAL's whole segments and
-  // LMDB's log below the kept tail. One log line when both answered.
-  void compact(uint64_t index, uint64_t term, uint64_t memory_entries) {
-    const uint64_t tail = config_.raft.log_tail_entries;
+  // The snapshot files older than (index, term) go.
+  void release_snapshot_files(uint64_t index, uint64_t term) {
     request(persistence_->snapshotter(), caf::infinite, compact_atom_v, index, term)
         .then([](uint64_t) {},
               [this](caf::error& error) { log("removing old snapshots failed: " + to_status(error).to_string()); });
+  }
+
+  // Releases what a durable snapshot through `index` covers: the WAL's whole segments and
+  // LMDB's log below the kept tail, and (unless `keep_files`) the older snapshot files. One
+  // log line when both answered.
+  void compact(uint64_t index, uint64_t term, uint64_t memory_entries, bool keep_files = false) {
+    const uint64_t tail = config_.raft.log_tail_entries;
+    if (!keep_files) release_snapshot_files(index, term);
     const uint64_t lmdb_through = index > tail ? index - tail : 0;
     request(persistence_->writer(), caf::infinite, compact_atom_v, index)
         .then(
@@ -1166,17 +1172,22 @@ class RaftNodeActor : public raft_node_actor::base {
     applied_bytes_since_snapshot_ = 0;
     if (config_.metrics) config_.metrics->snapshots_installed.add();
     if (config_.installed) config_.installed(index, term);
+    // The older snapshot files go once the state machine has loaded this one: a snapshot
+    // received right before it may still be loading (installs load on a helper thread, in
+    // order), and its file must be there (snapshot_cluster_test under the sanitizers: two
+    // snapshots received back to back, the first one's file removed before its load).
     if (config_.state_machine) {
       request(config_.state_machine, caf::infinite, snapshot_install_atom_v, index, term)
-          .then([this, index](uint64_t keys) {
+          .then([this, index, term](uint64_t keys) {
                   log("installed snapshot " + std::to_string(index) + " (" + std::to_string(keys) + " keys)");
+                  release_snapshot_files(index, term);
                 },
                 [this](caf::error& error) {
                   log("installing the snapshot failed, stopping: " + to_status(error).to_string());
                   quit(error);
                 });
     }
-    compact(index, term, 0);
+    compact(index, term, 0, /*keep_files=*/static_cast<bool>(config_.state_machine));
   }
 
   RaftNodeConfig config_;

@@ -541,7 +541,10 @@ class Simulator final : public SimCluster {
   // page cache kept; else it lost power (`tear`: the last write torn) or its disk failed it.
   void crash_failed(uint64_t id, bool tear) {
     const bool killed = disk_.killed_at_sync(node(id).data_directory());
-    trace("node " + std::to_string(id) + (killed ? " was killed at an fdatasync" : " stopped itself (fail-stop)"));
+    if (options_.trace) {
+      trace("node " + std::to_string(id) +
+            (killed ? " was killed at an fdatasync" : " stopped itself (fail-stop): " + node(id).failure()));
+    }
     if (killed) ++result_.kills_at_sync;
     crash_node(id, tear && !killed, tear && !killed, killed);
   }
