@@ -193,8 +193,12 @@ class RaftNodeActor : public raft_node_actor::base {
   // Every tick boundary passed is delivered, but at most one that may act: a node that fell
   // behind (its thread starved, its process stopped) gets one such tick, as a timer per
   // tick would have given it one, not a burst of elections or quorum checks.
+  caf::actor_clock::duration_type tick_interval() const {
+    return std::chrono::duration_cast<caf::actor_clock::duration_type>(config_.tick_interval);
+  }
+
   void catch_up_ticks() {
-    const auto interval = std::chrono::duration_cast<caf::actor_clock::duration_type>(config_.tick_interval);
+    const auto interval = tick_interval();
     if (interval.count() <= 0) return;
     const auto now = clock().now();
     while (now - last_tick_at_ >= interval) {
@@ -210,8 +214,7 @@ class RaftNodeActor : public raft_node_actor::base {
 
   // After every input: the timer is due at the first tick that may act (or earlier).
   void schedule_tick() {
-    const auto interval = std::chrono::duration_cast<caf::actor_clock::duration_type>(config_.tick_interval);
-    const auto due = last_tick_at_ + interval * (1 + static_cast<int64_t>(quiet_ticks()));
+    const auto due = last_tick_at_ + tick_interval() * (1 + static_cast<int64_t>(quiet_ticks()));
     if (tick_timer_pending_ && tick_timer_due_ <= due) return;
     ++tick_epoch_;  // a timer set before, due later, is now stale
     tick_timer_pending_ = true;

@@ -269,7 +269,7 @@ bool Core::deliverable(const Outgoing& outgoing, bool* stale) const {
   if ((outgoing.needs_log_index > 0 || outgoing.needs_snapshot_index > 0) && !outgoing.planted_snapshot_ack) {
     // §7: a log that starts at an installed snapshot rests on it: until the snapshot is durable a
     // crash would bring back the old log, so nothing resting on the new one may be promised.
-    if (durable_snapshot_index_ < log_.start_index()) return false;
+    if (!log_base_durable()) return false;
     if (durable_snapshot_index_ < outgoing.needs_snapshot_index) return false;
   }
   return true;
