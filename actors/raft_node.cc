@@ -1190,7 +1190,8 @@ class RaftNodeActor : public raft_node_actor::base {
                   quit(error);
                 });
     }
-    compact(index, term, 0, /*keep_files=*/static_cast<bool>(config_.state_machine));
+    const bool release_now = config_.raft.planted_bug == raft::PlantedBug::release_snapshot_before_load;
+    compact(index, term, 0, /*keep_files=*/static_cast<bool>(config_.state_machine) && !release_now);
   }
 
   RaftNodeConfig config_;

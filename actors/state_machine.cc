@@ -276,7 +276,9 @@ bool install_on_helper(Self self, Batch& batch) {
   if (persistence.env == nullptr || persistence.snapshot_directory.empty()) return false;
   const EntryId snapshot = *batch.snapshot;
   state.installing = true;
-  auto loader = self->spawn<caf::detached>(snapshot_loader, persistence);
+  auto loader = state.config.helpers_detached ? self->spawn<caf::detached>(snapshot_loader, persistence)
+                                              : self->spawn(snapshot_loader, persistence);
+  if (state.config.helper_spawned) state.config.helper_spawned(caf::actor_cast<caf::actor>(loader));
   auto installed = batch.installed;
   self->request(loader, caf::infinite, snapshot_install_atom_v, snapshot.index, snapshot.term)
       .then(
@@ -302,7 +304,7 @@ void pump(Self self) {
     Batch batch = std::move(state.queue.front());
     state.queue.pop_front();
     if (batch.snapshot) {
-      if (state.config.on_network_thread && install_on_helper(self, batch)) return;
+      if ((state.config.on_network_thread || state.config.install_on_helper) && install_on_helper(self, batch)) return;
       if (!install(self, batch)) return;
       continue;
     }

@@ -131,6 +131,14 @@ struct StateMachineConfig {
   // threads of their own, so the network thread serves the sockets and the raft node's
   // heartbeats meanwhile (docs/DATAPATH.md); nothing applies while an install is under way.
   bool on_network_thread = false;
+  // A snapshot install loads on a helper actor (above) also when not on the network thread:
+  // the simulator's nodes do, so that it runs the path a default node takes.
+  bool install_on_helper = false;
+  // The install helper's thread: its own (a real node), or the scheduler's (false: the
+  // simulator, whose scheduler runs every job). Each helper is handed to helper_spawned when
+  // set: the simulator holds its job back for a load's virtual time.
+  bool helpers_detached = true;
+  std::function<void(const caf::actor&)> helper_spawned;
   std::function<void(const std::string&)> log;  // fail-stop lines; stderr when empty
 };
 

@@ -31,6 +31,10 @@ enum class PlantedBug : uint8_t {
   // before its own fsync reports it durable (thesis §10.2.1 allows writing the leader's log in
   // parallel with replicating it, but a leader's copy counts only once durable)
   leader_counts_before_durable,
+  // Not the core's: the raft node (actors/raft_node.cc installed()) removes the snapshot files
+  // older than an installed snapshot at once, not after its state machine has loaded it, so a
+  // snapshot received just before may lose its file before its load
+  release_snapshot_before_load,
 };
 
 struct Config {

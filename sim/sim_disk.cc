@@ -146,6 +146,20 @@ struct SimDisk::State {
   std::set<std::string> full_prefixes;  // set_full: no growth under these
   std::map<std::string, uint64_t> misdirect;  // misdirect_next_write: prefix -> shift of its next .wal write
   uint64_t misdirected_writes = 0;
+  // Injected faults that reached a file, by path (SimDisk::faults_met, damage_placed): errors
+  // returned to a caller (a failed sync, a full disk, a latent sector's read, a sync the process
+  // was killed at), and damage placed on bytes (a flip at rest, an unreadable range, a
+  // misdirected write). Kept across crashes; wipe() erases those under its prefix.
+  std::map<std::string, uint64_t> faults_met;
+  std::map<std::string, uint64_t> damage_placed;
+  static uint64_t sum_under(const std::map<std::string, uint64_t>& counts, const std::string& prefix) {
+    uint64_t sum = 0;
+    for (auto it = counts.lower_bound(prefix); it != counts.end() && it->first.compare(0, prefix.size(), prefix) == 0;
+         ++it) {
+      if (is_under(it->first, prefix)) sum += it->second;
+    }
+    return sum;
+  }
 
   // How far the write to `path` lands from where it was asked to (0 but for a pending misdirection).
   uint64_t misdirection(const std::string& path) {
@@ -159,6 +173,7 @@ struct SimDisk::State {
       const uint64_t shift = it->second;
       misdirect.erase(it);
       ++misdirected_writes;
+      ++damage_placed[path];
       return shift;
     }
     return 0;
@@ -321,6 +336,7 @@ class SimDisk::State::FileHandle final : public File {
     if (offset >= data.size()) return size_t{0};
     size_t count = static_cast<size_t>(std::min<uint64_t>(bytes, data.size() - offset));
     if (overlaps_unreadable(*handle_->inode, offset, count)) {
+      ++state_->faults_met[path()];
       return Status::io_error("read " + path() + " at offset " + std::to_string(offset) +
                               ": Input/output error (simulated latent sector error)");
     }
@@ -333,7 +349,7 @@ class SimDisk::State::FileHandle final : public File {
     KV_RETURN_IF_ERROR(check_usable("write", true));
     if (bytes == 0) return Status::ok();  // pwrite of nothing changes nothing, not even the size
     offset += state_->misdirection(path());
-    KV_RETURN_IF_ERROR(state_->check_growth("write", path(), handle_->inode->data.size(), offset + bytes));
+    KV_RETURN_IF_ERROR(grow_checked("write", path(), handle_->inode->data.size(), offset + bytes));
     record(Change{true, offset, std::vector<uint8_t>(source, source + bytes), 0});
     auto& unreadable = handle_->inode->unreadable;  // a rewritten sector reads again (remapped)
     unreadable.erase(std::remove_if(unreadable.begin(), unreadable.end(),
@@ -346,10 +362,14 @@ class SimDisk::State::FileHandle final : public File {
     std::lock_guard<std::mutex> guard(state_->mutex);
     KV_RETURN_IF_ERROR(check_usable("fdatasync", false));
     // Like fdatasync's EIO: nothing became durable, and the caller must stop (env.h).
-    if (state_->syncs_fail(path())) return Status::io_error("fdatasync " + path() + ": failed (simulated)");
+    if (state_->syncs_fail(path())) {
+      ++state_->faults_met[path()];
+      return Status::io_error("fdatasync " + path() + ": failed (simulated)");
+    }
     for (auto& [prefix, sprung] : state_->kill_at_sync) {
       if (sprung || !is_under(path(), prefix)) continue;
       sprung = true;
+      ++state_->faults_met[path()];
       state_->kill_handles(prefix);
       state_->release_locks(prefix);
       return Status::io_error("fdatasync " + path() + ": the process was killed (simulated)");
@@ -365,7 +385,7 @@ class SimDisk::State::FileHandle final : public File {
     std::lock_guard<std::mutex> guard(state_->mutex);
     KV_RETURN_IF_ERROR(check_usable("truncate", true));
     if (size_bytes == handle_->inode->data.size()) return Status::ok();
-    KV_RETURN_IF_ERROR(state_->check_growth("truncate", path(), handle_->inode->data.size(), size_bytes));
+    KV_RETURN_IF_ERROR(grow_checked("truncate", path(), handle_->inode->data.size(), size_bytes));
     record(Change{false, 0, {}, size_bytes});
     auto& unreadable = handle_->inode->unreadable;  // cut off: those sectors are no longer the file's
     unreadable.erase(std::remove_if(unreadable.begin(), unreadable.end(),
@@ -378,7 +398,7 @@ class SimDisk::State::FileHandle final : public File {
     std::lock_guard<std::mutex> guard(state_->mutex);
     KV_RETURN_IF_ERROR(check_usable("fallocate", true));
     if (size_bytes <= handle_->inode->data.size()) return Status::ok();  // never shrinks
-    KV_RETURN_IF_ERROR(state_->check_growth("fallocate", path(), handle_->inode->data.size(), size_bytes));
+    KV_RETURN_IF_ERROR(grow_checked("fallocate", path(), handle_->inode->data.size(), size_bytes));
     record(Change{false, 0, {}, size_bytes});
     return Status::ok();
   }
@@ -401,6 +421,13 @@ class SimDisk::State::FileHandle final : public File {
     }
     if (reason == nullptr) return Status::ok();
     return Status::io_error(std::string(operation) + " " + path() + reason);
+  }
+
+  // State::check_growth, counting a no_space it returns as a fault met.
+  Status grow_checked(const char* operation, const std::string& path, uint64_t current, uint64_t wanted) {
+    Status status = state_->check_growth(operation, path, current, wanted);
+    if (!status.is_ok()) ++state_->faults_met[path];
+    return status;
   }
 
   void record(Change change) {
@@ -448,7 +475,10 @@ Status SimDisk::sync_dir(const std::string& directory_in) {
   if (!state_->directory_exists(directory)) {
     return Status::not_found("fsync directory " + directory + ": no such directory");
   }
-  if (state_->syncs_fail(directory)) return Status::io_error("fsync directory " + directory + ": failed (simulated)");
+  if (state_->syncs_fail(directory)) {
+    ++state_->faults_met[directory];
+    return Status::io_error("fsync directory " + directory + ": failed (simulated)");
+  }
   for (const std::string& path : State::children(state_->durable_names, directory)) state_->durable_names.erase(path);
   for (const std::string& path : State::children(state_->names, directory)) {
     state_->durable_names[path] = state_->names[path];
@@ -492,6 +522,8 @@ void SimDisk::wipe(const std::string& prefix_in) {
   erase_under(state_->durable_names);
   erase_under(state_->directories);
   erase_under(state_->locks);
+  erase_under(state_->faults_met);
+  erase_under(state_->damage_placed);
 }
 
 Status SimDisk::remove(const std::string& path_in) {
@@ -666,6 +698,7 @@ Status SimDisk::flip_at_rest(const std::string& path, uint64_t offset, uint8_t m
   if (offset >= inode.data.size()) return Status::invalid_argument("flip_at_rest: offset past the end of " + path);
   inode.data[offset] ^= mask;
   if (offset < inode.durable.size()) inode.durable[offset] ^= mask;
+  ++state_->damage_placed[found->first];
   return Status::ok();
 }
 
@@ -674,6 +707,7 @@ Status SimDisk::add_read_error(const std::string& path, uint64_t from, uint64_t 
   auto found = state_->names.find(normalize(path));
   if (found == state_->names.end()) return Status::not_found("add_read_error: no file " + path);
   found->second->unreadable.emplace_back(from, to);
+  ++state_->damage_placed[found->first];
   return Status::ok();
 }
 
@@ -685,6 +719,16 @@ void SimDisk::misdirect_next_write(const std::string& prefix, uint64_t shift_byt
 uint64_t SimDisk::misdirected_writes() const {
   std::lock_guard<std::mutex> guard(state_->mutex);
   return state_->misdirected_writes;
+}
+
+uint64_t SimDisk::faults_met(const std::string& prefix) const {
+  std::lock_guard<std::mutex> guard(state_->mutex);
+  return State::sum_under(state_->faults_met, normalize(prefix));
+}
+
+uint64_t SimDisk::damage_placed(const std::string& prefix) const {
+  std::lock_guard<std::mutex> guard(state_->mutex);
+  return State::sum_under(state_->damage_placed, normalize(prefix));
 }
 
 uint64_t SimDisk::syncs() const {

@@ -110,6 +110,12 @@ class SimDisk : public Env {
   uint64_t used_bytes() const;                               // sum of current file sizes
   uint64_t used_bytes(const std::string& prefix) const;      // of the files named under `prefix`
   uint64_t syncs() const;                                    // successful sync_data calls so far
+  // Injected faults under `prefix` so far (since its last wipe): faults_met counts the errors
+  // returned for them (a failed sync, a full disk, a latent sector's read, a sync the process
+  // was killed at); damage_placed counts bytes damaged (flip_at_rest, add_read_error, a
+  // misdirected write). A node that stops by itself with neither moved has no fault to blame.
+  uint64_t faults_met(const std::string& prefix) const;
+  uint64_t damage_placed(const std::string& prefix) const;
 
  private:
   struct State;

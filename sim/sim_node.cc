@@ -46,8 +46,10 @@ DataDirectoryOptions SimNode::directory_options() const {
 void SimNode::start(uint64_t now_ns, uint64_t seed) {
   KV_ASSERT(!up());
   latency_random_ = raft::SplitMix64(seed ^ 0xd15c'1a7e'0000'0000ULL);
+  load_random_ = raft::SplitMix64(seed ^ 0x10ad'0000'0000'0000ULL);
   writer_job_ = nullptr;
   writer_release_ns_.reset();
+  helpers_.clear();
   failed_ = false;
   failure_.clear();
   system_config_ = std::make_unique<caf::actor_system_config>();
@@ -91,6 +93,13 @@ void SimNode::start(uint64_t now_ns, uint64_t seed) {
   node.persistence.recovery.wal.write_buffer_bytes = 8u << 10;
   node.persistence.log = [](const std::string&) {};
   node.raft.raft.node_id = config_.id;
+  node.state_machine.install_on_helper = true;
+  node.state_machine.helpers_detached = false;
+  node.state_machine.helper_spawned = [this](const caf::actor& helper) {
+    const uint64_t low = config_.snapshot_load_min_ns, high = std::max(low, config_.snapshot_load_max_ns);
+    helpers_[dynamic_cast<caf::resumable*>(caf::actor_cast<caf::abstract_actor*>(helper))] =
+        now_ns_ + load_random_.between(low, high);
+  };
   // The first members start as `keyval node --bootstrap` does: a directory never written to
   // gets the bootstrap configuration entry (and probation, raft/probation.cc); a restart
   // keeps what it has. Members added later start empty and learn the configuration.
@@ -158,6 +167,7 @@ void SimNode::crash() {
   handles_.reset();
   writer_job_ = nullptr;
   writer_release_ns_.reset();
+  helpers_.clear();
   system_.reset();
   coordinator_ = nullptr;
   clock_ = nullptr;
@@ -176,14 +186,17 @@ bool SimNode::writer_runnable() const {
   return *writer_release_ns_ <= now_ns_;
 }
 
-bool SimNode::is_waiting_writer(const caf::resumable* job) const {
-  return job == writer_job_ && writer_job_ != nullptr && !writer_runnable();
+bool SimNode::is_held(const caf::resumable* job) const {
+  if (job == writer_job_ && writer_job_ != nullptr) return !writer_runnable();
+  if (helpers_.empty()) return false;
+  auto helper = helpers_.find(job);
+  return helper != helpers_.end() && helper->second > now_ns_;
 }
 
 bool SimNode::has_job() const {
   if (!up()) return false;
   for (const caf::resumable* job : coordinator().jobs) {
-    if (!is_waiting_writer(job)) return true;
+    if (!is_held(job)) return true;
   }
   return false;
 }
@@ -194,11 +207,11 @@ bool SimNode::has_job() const {
 void SimNode::run_job(uint64_t choice) {
   auto& jobs = coordinator().jobs;
   size_t runnable = 0;
-  for (const caf::resumable* job : jobs) runnable += is_waiting_writer(job) ? 0 : 1;
+  for (const caf::resumable* job : jobs) runnable += is_held(job) ? 0 : 1;
   KV_ASSERT(runnable > 0);
   size_t pick = choice % runnable;
   for (size_t i = 0; i < jobs.size(); ++i) {
-    if (is_waiting_writer(jobs[i])) continue;
+    if (is_held(jobs[i])) continue;
     if (pick-- != 0) continue;
     pick = i;
     break;
@@ -208,6 +221,7 @@ void SimNode::run_job(uint64_t choice) {
     jobs.erase(jobs.begin() + static_cast<std::ptrdiff_t>(pick));
     jobs.push_front(job);
   }
+  if (!helpers_.empty()) helpers_.erase(jobs.front());  // a helper's one job: it leaves after it
   coordinator().try_run_once();
   schedule_read_ = false;  // the job may have set or cancelled timeouts
   if (writer_job_ != nullptr && writer_release_ns_) {
@@ -229,6 +243,12 @@ std::optional<uint64_t> SimNode::next_timer_ns() const {
     bool waiting = false;
     for (const caf::resumable* job : coordinator().jobs) waiting = waiting || job == writer_job_;
     if (waiting && (!next || *writer_release_ns_ < *next)) next = writer_release_ns_;
+  }
+  for (const auto& [job, release_ns] : helpers_) {  // the minimum: the order does not matter
+    if (release_ns <= now_ns_ || (next && release_ns >= *next)) continue;
+    bool waiting = false;
+    for (const caf::resumable* queued : coordinator().jobs) waiting = waiting || queued == job;
+    if (waiting) next = release_ns;
   }
   return next;
 }

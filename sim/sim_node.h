@@ -11,6 +11,7 @@
 #include <caf/scheduler/test_coordinator.hpp>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -52,6 +53,12 @@ struct SimNodeConfig {
   // and a leader replicates while its own fsync is pending. max 0: the writer runs at once.
   uint64_t disk_latency_min_ns = 0;
   uint64_t disk_latency_max_ns = 0;
+  // A snapshot's load into the state machine, in virtual time: the state machine hands each
+  // install to a helper actor, as a default node does (StateMachineConfig::install_on_helper),
+  // and the helper's job waits a random time in [min, max] before it may run. Meanwhile the
+  // node goes on: the raft node may take and install the next snapshot while one still loads.
+  uint64_t snapshot_load_min_ns = 1'000'000;
+  uint64_t snapshot_load_max_ns = 40'000'000;
   // Each persist request the raft node sends: how many are in flight with it, and whether it leads.
   std::function<void(uint64_t id, uint32_t in_flight, bool leader)> persist_issued;
   // The node recovered and serves (handles), or refused to start (error).
@@ -108,7 +115,9 @@ class SimNode {
 
   // The WAL writer's job, when it may run (disk latency; see SimNodeConfig).
   bool writer_runnable() const;
-  bool is_waiting_writer(const caf::resumable* job) const;
+  // A job the simulator may not run yet: the writer waiting for its disk, an install helper
+  // for its load's time.
+  bool is_held(const caf::resumable* job) const;
 
   SimNodeConfig config_;
   std::unique_ptr<Env> machine_;  // config_.disk as this node's machine sees it (its own boot id)
@@ -118,6 +127,10 @@ class SimNode {
   // The writer has work and may run from then on (set when it is first seen waiting, cleared
   // once its mailbox is empty again). Mutable: decided when the simulator first looks.
   mutable std::optional<uint64_t> writer_release_ns_;
+  // Install helpers (StateMachineConfig::helper_spawned) and when each may run; a helper
+  // runs once (one load) and leaves. Looked up by address only, never iterated for a choice.
+  std::map<const caf::resumable*, uint64_t> helpers_;
+  raft::SplitMix64 load_random_{0};
   std::unique_ptr<caf::actor_system_config> system_config_;
   std::unique_ptr<caf::actor_system> system_;
   // system_'s scheduler, found once per start: the simulator asks it for jobs and timers

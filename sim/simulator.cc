@@ -141,6 +141,7 @@ class Simulator final : public SimCluster {
     }
     clients_.back()->stop_invoking();  // the last one does the final reads
     restart_at_.assign(ids_.size(), 0);
+    faults_met_at_start_.assign(ids_.size(), 0);
     crash_.assign(ids_.size(), PendingCrash{});
     set_assertion_handler(throw_in_simulation);
     failed_assertions = &failed_assertions_;
@@ -442,6 +443,7 @@ class Simulator final : public SimCluster {
   void start_node(uint64_t id) {
     if (id == media_damaged_ && !misdirect_pending_) media_restarted_ = true;
     disk_.fail_syncs(node(id).data_directory(), false);
+    faults_met_at_start_[id - 1] = disk_.faults_met(node(id).data_directory());
     node(id).start(now_ns_, random_.next());
     restart_at_[id - 1] = 0;
     // After a process crash, half the time the machine loses power soon after the restart: what
@@ -539,8 +541,18 @@ class Simulator final : public SimCluster {
 
   // A node that stopped by itself (fail-stop): killed at an fdatasync (kill_at_next_sync), its
   // page cache kept; else it lost power (`tear`: the last write torn) or its disk failed it.
+  // A node may stop itself only for a fault the simulator injected into its disk: an error
+  // one of its calls met since it started (a failed sync, a full disk, an unreadable sector),
+  // or damage placed on its bytes. Any other stop is a bug of the node (an assertion, an
+  // unexpected error, a file missing) and a violation: a sweep that let it pass would count
+  // it as one more injected fault.
   void crash_failed(uint64_t id, bool tear) {
-    const bool killed = disk_.killed_at_sync(node(id).data_directory());
+    const std::string prefix = node(id).data_directory();
+    const bool killed = disk_.killed_at_sync(prefix);
+    if (!killed && disk_.faults_met(prefix) == faults_met_at_start_[id - 1] && disk_.damage_placed(prefix) == 0) {
+      add_violations({"node " + std::to_string(id) + " stopped itself with no injected fault to explain it: " +
+                      node(id).failure()});
+    }
     if (options_.trace) {
       trace("node " + std::to_string(id) +
             (killed ? " was killed at an fdatasync" : " stopped itself (fail-stop): " + node(id).failure()));
@@ -665,6 +677,7 @@ class Simulator final : public SimCluster {
   uint64_t next_fault_ns_ = UINT64_MAX;
   uint64_t heal_at_ns_ = UINT64_MAX;
   std::vector<uint64_t> restart_at_;  // per node; 0: not scheduled
+  std::vector<uint64_t> faults_met_at_start_;  // per node: disk_.faults_met at its last start (crash_failed)
   // A crash scheduled for a node, and what it does.
   struct PendingCrash {
     uint64_t at_ns = 0;    // its deadline; 0: none pending

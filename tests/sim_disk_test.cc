@@ -382,6 +382,51 @@ BOOST_AUTO_TEST_CASE(capacity_gives_no_space_and_leaves_the_file_unchanged) {
   BOOST_TEST(disk.used_bytes() == 109u);
 }
 
+// The simulator blames a node's fail-stop on an injected fault only when one reached that
+// node's disk: every injected error returned and every damage placed is counted under the
+// file's node, and nothing else is.
+BOOST_AUTO_TEST_CASE(faults_met_and_damage_placed_count_injected_faults_per_node) {
+  SimDisk disk;
+  require_ok(disk.create_dir("/n1"));
+  require_ok(disk.create_dir("/n10"));
+  auto file = open(disk, "/n1/f", OpenMode::create_new);
+  auto other = open(disk, "/n10/f", OpenMode::create_new);
+  write(*file, 0, "data");
+  require_ok(file->sync_data());
+  require_ok(disk.sync_dir("/n1"));
+  BOOST_TEST(disk.faults_met("/n1") == 0u);  // plain calls that succeed count nothing
+
+  disk.fail_syncs("/n1", true);
+  BOOST_TEST(file->sync_data().code() == Code::io_error);
+  BOOST_TEST(disk.sync_dir("/n1").code() == Code::io_error);
+  disk.fail_syncs("/n1", false);
+  BOOST_TEST(disk.faults_met("/n1") == 2u);
+  disk.set_full("/n1", true);
+  Bytes more(8, 'x');
+  BOOST_TEST(file->write_at(4, more.data(), more.size()).code() == Code::no_space);
+  disk.set_full("/n1", false);
+  BOOST_TEST(disk.faults_met("/n1") == 3u);
+  require_ok(disk.add_read_error("/n1/f", 0, 2));
+  Bytes buffer(4);
+  BOOST_TEST(!file->read_at(0, buffer.data(), buffer.size()).is_ok());
+  BOOST_TEST(disk.faults_met("/n1") == 4u);
+  BOOST_TEST(disk.faults_met("/n10") == 0u);  // "/n1" is not a prefix of node 10's files
+  BOOST_TEST(disk.damage_placed("/n10") == 0u);
+
+  BOOST_TEST(disk.damage_placed("/n1") == 1u);  // the unreadable range
+  require_ok(disk.flip_at_rest("/n1/f", 3, 0x01));
+  BOOST_TEST(disk.damage_placed("/n1") == 2u);
+  write(*other, 0, "other");
+  BOOST_TEST(disk.faults_met("/n10") == 0u);
+
+  raft::SplitMix64 random(1);
+  disk.crash("/n1", random, false, false);  // kept across a power cut
+  BOOST_TEST(disk.faults_met("/n1") == 4u);
+  disk.wipe("/n1");                          // a replaced disk starts clean
+  BOOST_TEST(disk.faults_met("/n1") == 0u);
+  BOOST_TEST(disk.damage_placed("/n1") == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(lock_is_exclusive_until_released) {
   SimDisk disk;
   require_ok(disk.create_dir("/n1"));
