@@ -315,6 +315,7 @@ class Core {
   void maybe_commit();
   void register_reads(const std::vector<uint64_t>& request_ids);
   void start_read_round(const std::vector<uint64_t>& request_ids);
+  void send_read_round();
   void release_reads();
   bool has_sendable_entries() const;
 
@@ -387,6 +388,12 @@ class Core {
   std::vector<uint64_t> reads_before_commit_;// waiting for the leader's first commit in its term
   std::vector<uint64_t> reads_next_round_;   // arrived while a confirmation round was in flight
   uint64_t read_context_ = 0;
+  // Read rounds sent to a quorum, not to every voter (send_read_round): the round that last
+  // went to every voter (0: none yet in this term), the peers in the order they answered it,
+  // and the rounds sent since.
+  uint64_t read_broadcast_context_ = 0;
+  std::vector<uint64_t> read_answer_order_;
+  uint32_t read_rounds_since_broadcast_ = 0;
 
   // §3.10 leadership transfer, leader only: the recipient (0: none) and the ticks since it began.
   uint64_t transfer_target_ = 0;

@@ -75,6 +75,8 @@ void Core::become_follower(uint64_t term, uint64_t leader_id) {
   pending_reads_.clear();
   reads_before_commit_.clear();
   reads_next_round_.clear();
+  read_broadcast_context_ = 0;
+  read_answer_order_.clear();
   reset_timers();
 }
 
@@ -109,6 +111,8 @@ void Core::become_leader() {
   sync_progress();
   election_elapsed_ = 0;
   heartbeat_elapsed_ = 0;
+  read_broadcast_context_ = 0;  // the first read round goes to every voter
+  read_answer_order_.clear();
   // §5.4.2 / §8: a no-op in the new term lets the leader commit (and learn the commit index
   // of) everything earlier, which it may not do by counting old-term replicas.
   append_local(Entry{log_.last_index() + 1, metadata_.current_term, {}});

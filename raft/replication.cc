@@ -345,6 +345,10 @@ void Core::handle_append_response(const Message& message) {
   }
   progress.recent_active = true;
   progress.ticks_since_heard = 0;
+  if (read_broadcast_context_ != 0 && message.read_context >= read_broadcast_context_ &&
+      std::find(read_answer_order_.begin(), read_answer_order_.end(), message.from) == read_answer_order_.end()) {
+    read_answer_order_.push_back(message.from);  // answered the last round sent to every voter
+  }
   progress.read_context_acked = std::max(progress.read_context_acked, message.read_context);
   release_reads();
   if (repairing_answer && progress.mode != Progress::Mode::snapshot && progress.regress(message.conflict_index - 1)) {
@@ -467,8 +471,53 @@ void Core::start_read_round(const std::vector<uint64_t>& request_ids) {
   // leader existed when the read arrived.
   ++read_context_;
   for (uint64_t request_id : request_ids) pending_reads_.push_back({request_id, commit_index_, read_context_});
-  for (auto& [peer, progress] : progress_) send_heartbeat(peer);
+  send_read_round();
   release_reads();
+}
+
+// A round needs the answers of a quorum, the leader's own counted: on three nodes, one
+// follower's. It goes to the voters that answered the last round sent to every voter first
+// (the quickest, while they keep up), as many as the quorum needs; every voter gets it when
+// one of those missed the round before (answered it late, through a later heartbeat, or not
+// at all), when too few of them are left, and every read_broadcast_rounds rounds (to learn
+// who is quickest now). A round whose chosen peers do not answer is still confirmed by the
+// next heartbeat, which goes to every peer with the newest context: a failed follower delays
+// one round by at most a heartbeat interval, and the next round goes to every voter. The
+// other followers hear from the leader at every heartbeat as before. Half the messages of a
+// read on three nodes.
+void Core::send_read_round() {
+  constexpr uint32_t read_broadcast_rounds = 16;
+  const uint64_t own = is_voter(config_.node_id) ? 1 : 0;
+  const size_t needed = static_cast<size_t>(quorum() > own ? quorum() - own : 0);
+  bool broadcast = read_broadcast_context_ == 0 || ++read_rounds_since_broadcast_ >= read_broadcast_rounds;
+  size_t chosen = 0;
+  if (!broadcast) {
+    for (uint64_t peer : read_answer_order_) {
+      if (chosen == needed) break;
+      auto found = progress_.find(peer);
+      if (found == progress_.end() || !counts(peer)) continue;
+      if (found->second.read_context_acked + 1 < read_context_) {
+        broadcast = true;  // it missed the round before
+        break;
+      }
+      ++chosen;
+    }
+    broadcast = broadcast || chosen < needed;
+  }
+  if (broadcast) {
+    read_broadcast_context_ = read_context_;
+    read_answer_order_.clear();
+    read_rounds_since_broadcast_ = 0;
+    for (auto& [peer, progress] : progress_) send_heartbeat(peer);
+    return;
+  }
+  chosen = 0;
+  for (uint64_t peer : read_answer_order_) {
+    if (chosen == needed) break;
+    if (progress_.count(peer) == 0 || !counts(peer)) continue;
+    send_heartbeat(peer);
+    ++chosen;
+  }
 }
 
 void Core::release_reads() {

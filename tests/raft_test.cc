@@ -873,6 +873,56 @@ BOOST_AUTO_TEST_CASE(read_index_answers_after_leadership_is_confirmed) {
   BOOST_TEST(cluster.read_states.size() == 1u);
 }
 
+// A read round needs a quorum's answers, the leader's own counted: after a first round to
+// every voter, the next goes to the follower that answered first only. When that follower
+// misses a round, the next heartbeat (to every peer, with the newest context) confirms it,
+// and the round after goes to every voter again.
+BOOST_AUTO_TEST_CASE(read_rounds_go_to_a_quorum_and_to_every_voter_after_a_miss) {
+  Cluster cluster(3);
+  BOOST_REQUIRE(cluster.elect(1));
+  cluster.settle();
+  cluster.propose(1, "w");
+  cluster.settle();
+  auto round_to = [&](uint64_t request_id) {  // the peers the leader's heartbeats for this read went to
+    const size_t mark = cluster.sent.size();
+    BOOST_REQUIRE(cluster.node(1).read_index(request_id, nullptr));
+    cluster.process(1);
+    std::set<uint64_t> peers;
+    for (size_t i = mark; i < cluster.sent.size(); ++i) {
+      const Message& message = cluster.sent[i];
+      if (message.type == MessageType::append_entries && message.entries.empty()) peers.insert(message.to);
+    }
+    return peers;
+  };
+  auto confirmed = [&](uint64_t request_id) {
+    for (const ReadState& read : cluster.read_states) {
+      if (read.request_id == request_id) return true;
+    }
+    return false;
+  };
+  BOOST_TEST((round_to(42) == std::set<uint64_t>{2, 3}));  // the first round: every voter
+  cluster.settle();
+  BOOST_TEST(confirmed(42));
+  BOOST_TEST((round_to(43) == std::set<uint64_t>{2}));  // node 2 answered first
+  cluster.settle();
+  BOOST_TEST(confirmed(43));
+
+  cluster.cut(1, 2);
+  BOOST_TEST((round_to(44) == std::set<uint64_t>{2}));
+  cluster.settle();
+  BOOST_TEST(!confirmed(44));  // node 2 never heard it
+  for (int tick = 0; tick < 2 && !confirmed(44); ++tick) {
+    cluster.tick(1);  // the heartbeat interval: every peer, node 3 answers
+    cluster.settle();
+  }
+  BOOST_TEST(confirmed(44));
+  cluster.heal();
+  BOOST_TEST((round_to(45) == std::set<uint64_t>{2, 3}));  // node 2 missed a round: every voter
+  cluster.settle();
+  BOOST_TEST(confirmed(45));
+  BOOST_TEST(cluster.violations().empty());
+}
+
 // --- leadership transfer (thesis §3.10) ---
 
 bool is_type(const Message& message, MessageType type) { return message.type == type; }
