@@ -361,12 +361,13 @@ struct Caught {
 
 // Runs seeds 1..seeds on 3 nodes with `bug` planted until one fails; that seed run again
 // without the bug must be clean (the bug, not the setup, was caught).
-Caught planted_bug_caught(raft::PlantedBug bug, uint64_t seeds, uint64_t nodes = 3) {
+Caught planted_bug_caught(raft::PlantedBug bug, uint64_t seeds, uint64_t nodes = 3, uint64_t snapshot_entries = 20) {
   Caught caught;
   for (uint64_t seed = 1; seed <= seeds && caught.seed == 0; ++seed) {
     SimOptions options;
     options.seed = seed;
     options.nodes = nodes;
+    options.snapshot_entries = snapshot_entries;
     options.planted_bug = bug;
     SimResult result = run_simulation(options);
     if (!result.ok()) {
@@ -379,6 +380,7 @@ Caught planted_bug_caught(raft::PlantedBug bug, uint64_t seeds, uint64_t nodes =
   SimOptions correct;
   correct.seed = caught.seed;
   correct.nodes = nodes;
+  correct.snapshot_entries = snapshot_entries;
   SimResult clean = run_simulation(correct);
   BOOST_TEST(clean.ok(), describe(clean));
   return caught;
@@ -494,12 +496,14 @@ BOOST_AUTO_TEST_CASE(planted_leader_counts_before_durable_is_caught_within_50_se
 // before while it still loads (the simulator's state machine loads on a helper for a random
 // virtual time, as a default node's does on a thread of its own). The node stops itself,
 // and with no injected fault to blame the simulator names it: a stop is not a crash to
-// restart from. (`keyval sim --seeds 1..400 --nodes 3 --planted-bug
-// release-snapshot-before-load`: seeds 24, 95, 122 and 124, 2026-12-07; the clean-clone CI's
-// sanitized cluster test had found the real race the day before.)
-BOOST_AUTO_TEST_CASE(planted_release_snapshot_before_load_is_caught_within_40_seeds) {
-  Caught caught = planted_bug_caught(raft::PlantedBug::release_snapshot_before_load, 40);
-  BOOST_TEST_REQUIRE(caught.seed != 0u, "the planted bug went unnoticed for 40 seeds");
+// restart from. Snapshots every 5 entries make installs back to back common enough
+// (`keyval sim --seeds 1..600 --nodes 3 --snapshot-entries 5 --planted-bug
+// release-snapshot-before-load`: 10 seeds, the first 12 and 52, 2026-12-07, sixth session;
+// every 20 entries, 0 of 1..600). The clean-clone CI's sanitized cluster test had found the
+// real race the day before.
+BOOST_AUTO_TEST_CASE(planted_release_snapshot_before_load_is_caught_within_60_seeds) {
+  Caught caught = planted_bug_caught(raft::PlantedBug::release_snapshot_before_load, 60, 3, 5);
+  BOOST_TEST_REQUIRE(caught.seed != 0u, "the planted bug went unnoticed for 60 seeds");
   BOOST_TEST(caught.violation.find("stopped itself with no injected fault to explain it") != std::string::npos,
              caught.violation);
 }
