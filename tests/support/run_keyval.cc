@@ -30,7 +30,11 @@ Run run_shell(const std::string& command) {
 Run run_keyval(const std::string& arguments) {
   const char* binary = std::getenv("KEYVAL_BINARY");
   BOOST_REQUIRE_MESSAGE(binary != nullptr, "KEYVAL_BINARY must name the keyval binary (CTest sets it)");
-  return run_shell(std::string(binary) + " " + arguments);
+  // Bounded: a command that does not end (a `node` that was expected to refuse but started)
+  // is killed with its children after keyval_run_seconds_max, and the test fails on its exit
+  // code (124, or 137 after the KILL) instead of hanging until CTest's timeout.
+  return run_shell("timeout -k 10 " + std::to_string(keyval_run_seconds_max) + " " + std::string(binary) + " " +
+                   arguments);
 }
 
 std::string json_field(const std::string& json, const std::string& key) {

@@ -12,7 +12,9 @@ struct Run {
   std::string last_line() const;
 };
 
-// `arguments` go through the shell: quote what needs it.
+// `arguments` go through the shell: quote what needs it. The command is killed (with its
+// children) if it runs longer than keyval_run_seconds_max; no test's command comes near it.
+constexpr unsigned keyval_run_seconds_max = 300;
 Run run_keyval(const std::string& arguments);
 // Any shell command (redis-cli, python3 ...), its stdout and stderr captured.
 Run run_shell(const std::string& command);
