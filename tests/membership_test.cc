@@ -183,6 +183,9 @@ BOOST_AUTO_TEST_CASE(changes_the_cluster_cannot_make_safely_are_refused_with_the
   for (uint64_t id = 1; id <= 3; ++id) {
     if (id != leader) followers.push_back(id);
   }
+  KvClient watcher({cluster.client_endpoints()[leader - 1]}, load_options());
+  auto before = watcher.member_list();
+  BOOST_TEST_REQUIRE(before.is_ok(), before.status().message());
   for (uint64_t id : followers) cluster.signal(id, SIGSTOP);
   Result<ClientResponse> first = Status::io_error("not run");
   std::thread proposing([&] {
@@ -191,7 +194,21 @@ BOOST_AUTO_TEST_CASE(changes_the_cluster_cannot_make_safely_are_refused_with_the
     KvClient client({cluster.client_endpoints()[leader - 1]}, patient);
     first = client.member_remove(4);
   });
-  ::usleep(400 * 1000);  // the first change reaches the leader (a loaded machine took longer than 150 ms)
+  // The second change goes once the first is in the leader's log and not committed (its
+  // followers are stopped): the leader's view says so. A fixed wait was not always enough on
+  // a loaded machine.
+  bool first_pending = false;
+  for (uint64_t deadline = steady_now_ms() + 5000; !first_pending && steady_now_ms() < deadline;) {
+    auto view = watcher.member_list();
+    first_pending = view.is_ok() && view->configuration_index > before->configuration_index &&
+                    !view->configuration_committed;
+    if (!first_pending) ::usleep(10 * 1000);
+  }
+  if (!first_pending) {
+    for (uint64_t id : followers) cluster.signal(id, SIGCONT);
+    proposing.join();
+  }
+  BOOST_TEST_REQUIRE(first_pending, "the first change never showed in the leader's configuration\n" << fixture.logs());
   KvClient second_client({cluster.client_endpoints()[leader - 1]}, load_options());
   auto second = second_client.member_add(5, cluster.peer_endpoint(5).str(), cluster.client_endpoints()[4].str());
   for (uint64_t id : followers) cluster.signal(id, SIGCONT);
