@@ -394,6 +394,7 @@ class Core {
   uint64_t read_broadcast_context_ = 0;
   std::vector<uint64_t> read_answer_order_;
   uint32_t read_rounds_since_broadcast_ = 0;
+  std::vector<uint64_t> read_chosen_;  // send_read_round's choice (kept: no allocation per round)
 
   // §3.10 leadership transfer, leader only: the recipient (0: none) and the ticks since it began.
   uint64_t transfer_target_ = 0;

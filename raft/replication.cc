@@ -490,34 +490,22 @@ void Core::send_read_round() {
   const uint64_t own = is_voter(config_.node_id) ? 1 : 0;
   const size_t needed = static_cast<size_t>(quorum() > own ? quorum() - own : 0);
   bool broadcast = read_broadcast_context_ == 0 || ++read_rounds_since_broadcast_ >= read_broadcast_rounds;
-  size_t chosen = 0;
-  if (!broadcast) {
-    for (uint64_t peer : read_answer_order_) {
-      if (chosen == needed) break;
-      auto found = progress_.find(peer);
-      if (found == progress_.end() || !counts(peer)) continue;
-      if (found->second.read_context_acked + 1 < read_context_) {
-        broadcast = true;  // it missed the round before
-        break;
-      }
-      ++chosen;
-    }
-    broadcast = broadcast || chosen < needed;
+  read_chosen_.clear();
+  for (auto peer = read_answer_order_.begin(); !broadcast && read_chosen_.size() < needed && peer != read_answer_order_.end();
+       ++peer) {
+    auto found = progress_.find(*peer);
+    if (found == progress_.end() || !counts(*peer)) continue;
+    broadcast = found->second.read_context_acked + 1 < read_context_;  // it missed the round before
+    read_chosen_.push_back(*peer);
   }
-  if (broadcast) {
+  if (broadcast || read_chosen_.size() < needed) {
     read_broadcast_context_ = read_context_;
     read_answer_order_.clear();
     read_rounds_since_broadcast_ = 0;
     for (auto& [peer, progress] : progress_) send_heartbeat(peer);
     return;
   }
-  chosen = 0;
-  for (uint64_t peer : read_answer_order_) {
-    if (chosen == needed) break;
-    if (progress_.count(peer) == 0 || !counts(peer)) continue;
-    send_heartbeat(peer);
-    ++chosen;
-  }
+  for (uint64_t peer : read_chosen_) send_heartbeat(peer);
 }
 
 void Core::release_reads() {
