@@ -220,11 +220,13 @@ struct SimDisk::State {
     return used;
   }
 
-  // no_space when growing a file from `current` to `wanted` bytes would pass the capacity.
-  Status check_growth(const char* operation, const std::string& path, uint64_t current, uint64_t wanted) const {
+  // no_space when growing a file from `current` to `wanted` bytes would pass the capacity
+  // (counted as a fault met by `path`).
+  Status check_growth(const char* operation, const std::string& path, uint64_t current, uint64_t wanted) {
     if (wanted <= current) return Status::ok();
     for (const std::string& prefix : full_prefixes) {
       if (is_under(path, prefix)) {
+        ++faults_met[path];
         return Status::no_space(std::string(operation) + " " + path + ": the simulated disk of " + prefix +
                                 " is full (" + std::to_string(wanted - current) + " more bytes needed)");
       }
@@ -232,6 +234,7 @@ struct SimDisk::State {
     if (capacity_bytes == 0) return Status::ok();
     uint64_t used = used_bytes();
     if (used + (wanted - current) <= capacity_bytes) return Status::ok();
+    ++faults_met[path];
     return Status::no_space(std::string(operation) + " " + path + ": the simulated disk is full (" +
                             std::to_string(used) + " of " + std::to_string(capacity_bytes) + " bytes used, " +
                             std::to_string(wanted - current) + " more needed)");
@@ -349,7 +352,7 @@ class SimDisk::State::FileHandle final : public File {
     KV_RETURN_IF_ERROR(check_usable("write", true));
     if (bytes == 0) return Status::ok();  // pwrite of nothing changes nothing, not even the size
     offset += state_->misdirection(path());
-    KV_RETURN_IF_ERROR(grow_checked("write", path(), handle_->inode->data.size(), offset + bytes));
+    KV_RETURN_IF_ERROR(state_->check_growth("write", path(), handle_->inode->data.size(), offset + bytes));
     record(Change{true, offset, std::vector<uint8_t>(source, source + bytes), 0});
     auto& unreadable = handle_->inode->unreadable;  // a rewritten sector reads again (remapped)
     unreadable.erase(std::remove_if(unreadable.begin(), unreadable.end(),
@@ -385,7 +388,7 @@ class SimDisk::State::FileHandle final : public File {
     std::lock_guard<std::mutex> guard(state_->mutex);
     KV_RETURN_IF_ERROR(check_usable("truncate", true));
     if (size_bytes == handle_->inode->data.size()) return Status::ok();
-    KV_RETURN_IF_ERROR(grow_checked("truncate", path(), handle_->inode->data.size(), size_bytes));
+    KV_RETURN_IF_ERROR(state_->check_growth("truncate", path(), handle_->inode->data.size(), size_bytes));
     record(Change{false, 0, {}, size_bytes});
     auto& unreadable = handle_->inode->unreadable;  // cut off: those sectors are no longer the file's
     unreadable.erase(std::remove_if(unreadable.begin(), unreadable.end(),
@@ -398,7 +401,7 @@ class SimDisk::State::FileHandle final : public File {
     std::lock_guard<std::mutex> guard(state_->mutex);
     KV_RETURN_IF_ERROR(check_usable("fallocate", true));
     if (size_bytes <= handle_->inode->data.size()) return Status::ok();  // never shrinks
-    KV_RETURN_IF_ERROR(grow_checked("fallocate", path(), handle_->inode->data.size(), size_bytes));
+    KV_RETURN_IF_ERROR(state_->check_growth("fallocate", path(), handle_->inode->data.size(), size_bytes));
     record(Change{false, 0, {}, size_bytes});
     return Status::ok();
   }
@@ -421,13 +424,6 @@ class SimDisk::State::FileHandle final : public File {
     }
     if (reason == nullptr) return Status::ok();
     return Status::io_error(std::string(operation) + " " + path() + reason);
-  }
-
-  // State::check_growth, counting a no_space it returns as a fault met.
-  Status grow_checked(const char* operation, const std::string& path, uint64_t current, uint64_t wanted) {
-    Status status = state_->check_growth(operation, path, current, wanted);
-    if (!status.is_ok()) ++state_->faults_met[path];
-    return status;
   }
 
   void record(Change change) {
