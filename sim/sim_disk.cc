@@ -73,6 +73,9 @@ struct Inode {
   std::vector<uint8_t> durable;  // what the last successful sync_data made durable
   std::vector<Change> journal;   // since that sync, in order: durable + journal == data
   std::vector<std::pair<uint64_t, uint64_t>> unreadable;  // latent sector errors: [from, to)
+  // Damage placed on this file's bytes (a flip at rest, an unreadable range, a misdirected
+  // write): it lasts as long as the file (SimDisk::damage_present).
+  uint64_t damage = 0;
 };
 
 bool overlaps_unreadable(const Inode& inode, uint64_t offset, uint64_t bytes) {
@@ -146,12 +149,10 @@ struct SimDisk::State {
   std::set<std::string> full_prefixes;  // set_full: no growth under these
   std::map<std::string, uint64_t> misdirect;  // misdirect_next_write: prefix -> shift of its next .wal write
   uint64_t misdirected_writes = 0;
-  // Injected faults that reached a file, by path (SimDisk::faults_met, damage_placed): errors
-  // returned to a caller (a failed sync, a full disk, a latent sector's read, a sync the process
-  // was killed at), and damage placed on bytes (a flip at rest, an unreadable range, a
-  // misdirected write). Kept across crashes; wipe() erases those under its prefix.
+  // Injected errors returned to a caller, by path (SimDisk::faults_met): a failed sync, a full
+  // disk, a latent sector's read, a sync the process was killed at. Kept across crashes;
+  // wipe() erases those under its prefix. (Damage placed on bytes is kept by its inode.)
   std::map<std::string, uint64_t> faults_met;
-  std::map<std::string, uint64_t> damage_placed;
   static uint64_t sum_under(const std::map<std::string, uint64_t>& counts, const std::string& prefix) {
     uint64_t sum = 0;
     for (auto it = counts.lower_bound(prefix); it != counts.end() && it->first.compare(0, prefix.size(), prefix) == 0;
@@ -161,8 +162,9 @@ struct SimDisk::State {
     return sum;
   }
 
-  // How far the write to `path` lands from where it was asked to (0 but for a pending misdirection).
-  uint64_t misdirection(const std::string& path) {
+  // How far the write to `path` (its inode `inode`) lands from where it was asked to (0 but for
+  // a pending misdirection).
+  uint64_t misdirection(const std::string& path, Inode& inode) {
     static const std::string suffix = ".wal";
     if (misdirect.empty() || path.size() < suffix.size() ||
         path.compare(path.size() - suffix.size(), suffix.size(), suffix) != 0) {
@@ -173,7 +175,7 @@ struct SimDisk::State {
       const uint64_t shift = it->second;
       misdirect.erase(it);
       ++misdirected_writes;
-      ++damage_placed[path];
+      ++inode.damage;
       return shift;
     }
     return 0;
@@ -351,7 +353,7 @@ class SimDisk::State::FileHandle final : public File {
     std::lock_guard<std::mutex> guard(state_->mutex);
     KV_RETURN_IF_ERROR(check_usable("write", true));
     if (bytes == 0) return Status::ok();  // pwrite of nothing changes nothing, not even the size
-    offset += state_->misdirection(path());
+    offset += state_->misdirection(path(), *handle_->inode);
     KV_RETURN_IF_ERROR(state_->check_growth("write", path(), handle_->inode->data.size(), offset + bytes));
     record(Change{true, offset, std::vector<uint8_t>(source, source + bytes), 0});
     auto& unreadable = handle_->inode->unreadable;  // a rewritten sector reads again (remapped)
@@ -519,7 +521,6 @@ void SimDisk::wipe(const std::string& prefix_in) {
   erase_under(state_->directories);
   erase_under(state_->locks);
   erase_under(state_->faults_met);
-  erase_under(state_->damage_placed);
 }
 
 Status SimDisk::remove(const std::string& path_in) {
@@ -694,7 +695,7 @@ Status SimDisk::flip_at_rest(const std::string& path, uint64_t offset, uint8_t m
   if (offset >= inode.data.size()) return Status::invalid_argument("flip_at_rest: offset past the end of " + path);
   inode.data[offset] ^= mask;
   if (offset < inode.durable.size()) inode.durable[offset] ^= mask;
-  ++state_->damage_placed[found->first];
+  ++inode.damage;
   return Status::ok();
 }
 
@@ -703,7 +704,7 @@ Status SimDisk::add_read_error(const std::string& path, uint64_t from, uint64_t 
   auto found = state_->names.find(normalize(path));
   if (found == state_->names.end()) return Status::not_found("add_read_error: no file " + path);
   found->second->unreadable.emplace_back(from, to);
-  ++state_->damage_placed[found->first];
+  ++found->second->damage;
   return Status::ok();
 }
 
@@ -722,9 +723,20 @@ uint64_t SimDisk::faults_met(const std::string& prefix) const {
   return State::sum_under(state_->faults_met, normalize(prefix));
 }
 
-uint64_t SimDisk::damage_placed(const std::string& prefix) const {
+uint64_t SimDisk::damage_present(const std::string& prefix_in) const {
   std::lock_guard<std::mutex> guard(state_->mutex);
-  return State::sum_under(state_->damage_placed, normalize(prefix));
+  const std::string prefix = normalize(prefix_in);
+  std::set<const Inode*> counted;  // membership only: the sum does not depend on its order
+  uint64_t damage = 0;
+  auto count = [&](const std::string& path, const Inode* inode) {
+    if (is_under(path, prefix) && counted.insert(inode).second) damage += inode->damage;
+  };
+  for (const auto& [path, inode] : state_->names) count(path, inode.get());
+  for (const std::weak_ptr<Handle>& weak : state_->handles) {  // removed, but still open
+    std::shared_ptr<Handle> handle = weak.lock();
+    if (handle && !handle->dead) count(handle->path, handle->inode.get());
+  }
+  return damage;
 }
 
 uint64_t SimDisk::syncs() const {

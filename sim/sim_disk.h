@@ -110,12 +110,15 @@ class SimDisk : public Env {
   uint64_t used_bytes() const;                               // sum of current file sizes
   uint64_t used_bytes(const std::string& prefix) const;      // of the files named under `prefix`
   uint64_t syncs() const;                                    // successful sync_data calls so far
-  // Injected faults under `prefix` so far (since its last wipe): faults_met counts the errors
-  // returned for them (a failed sync, a full disk, a latent sector's read, a sync the process
-  // was killed at); damage_placed counts bytes damaged (flip_at_rest, add_read_error, a
-  // misdirected write). A node that stops by itself with neither moved has no fault to blame.
+  // Injected faults under `prefix`. faults_met counts the errors returned for them since the
+  // last wipe (a failed sync, a full disk, a latent sector's read, a sync the process was
+  // killed at). damage_present counts the damage placed (flip_at_rest, add_read_error, a
+  // misdirected write) on files that still exist: named under `prefix` now, or removed but
+  // still open there; a removed file takes its damage with it, and so does a wipe. A node
+  // that stops by itself with faults_met unmoved since its start and no damage present has
+  // no fault to blame.
   uint64_t faults_met(const std::string& prefix) const;
-  uint64_t damage_placed(const std::string& prefix) const;
+  uint64_t damage_present(const std::string& prefix) const;
 
  private:
   struct State;

@@ -543,13 +543,15 @@ class Simulator final : public SimCluster {
   // page cache kept; else it lost power (`tear`: the last write torn) or its disk failed it.
   // A node may stop itself only for a fault the simulator injected into its disk: an error
   // one of its calls met since it started (a failed sync, a full disk, an unreadable sector),
-  // or damage placed on its bytes. Any other stop is a bug of the node (an assertion, an
+  // or damage still on one of its files (placed in any earlier life: a flip at rest is found
+  // when a later start reads it; a file removed, by a repair or a compaction, took its damage
+  // with it). Any other stop is a bug of the node (an assertion, an
   // unexpected error, a file missing) and a violation: a sweep that let it pass would count
   // it as one more injected fault.
   void crash_failed(uint64_t id, bool tear) {
     const std::string prefix = node(id).data_directory();
     const bool killed = disk_.killed_at_sync(prefix);
-    if (!killed && disk_.faults_met(prefix) == faults_met_at_start_[id - 1] && disk_.damage_placed(prefix) == 0) {
+    if (!killed && disk_.faults_met(prefix) == faults_met_at_start_[id - 1] && disk_.damage_present(prefix) == 0) {
       add_violations({"node " + std::to_string(id) + " stopped itself with no injected fault to explain it: " +
                       node(id).failure()});
     }

@@ -383,9 +383,9 @@ BOOST_AUTO_TEST_CASE(capacity_gives_no_space_and_leaves_the_file_unchanged) {
 }
 
 // The simulator blames a node's fail-stop on an injected fault only when one reached that
-// node's disk: every injected error returned and every damage placed is counted under the
-// file's node, and nothing else is.
-BOOST_AUTO_TEST_CASE(faults_met_and_damage_placed_count_injected_faults_per_node) {
+// node's disk: every injected error returned is counted under the file's node, and so is the
+// damage placed on a file while that file exists; nothing else is.
+BOOST_AUTO_TEST_CASE(faults_met_and_damage_present_count_injected_faults_per_node) {
   SimDisk disk;
   require_ok(disk.create_dir("/n1"));
   require_ok(disk.create_dir("/n10"));
@@ -411,20 +411,33 @@ BOOST_AUTO_TEST_CASE(faults_met_and_damage_placed_count_injected_faults_per_node
   BOOST_TEST(!file->read_at(0, buffer.data(), buffer.size()).is_ok());
   BOOST_TEST(disk.faults_met("/n1") == 4u);
   BOOST_TEST(disk.faults_met("/n10") == 0u);  // "/n1" is not a prefix of node 10's files
-  BOOST_TEST(disk.damage_placed("/n10") == 0u);
+  BOOST_TEST(disk.damage_present("/n10") == 0u);
 
-  BOOST_TEST(disk.damage_placed("/n1") == 1u);  // the unreadable range
+  BOOST_TEST(disk.damage_present("/n1") == 1u);  // the unreadable range
   require_ok(disk.flip_at_rest("/n1/f", 3, 0x01));
-  BOOST_TEST(disk.damage_placed("/n1") == 2u);
+  BOOST_TEST(disk.damage_present("/n1") == 2u);
   write(*other, 0, "other");
   BOOST_TEST(disk.faults_met("/n10") == 0u);
 
   raft::SplitMix64 random(1);
   disk.crash("/n1", random, false, false);  // kept across a power cut
   BOOST_TEST(disk.faults_met("/n1") == 4u);
+  BOOST_TEST(disk.damage_present("/n1") == 2u);
+
+  // A misdirected write damages the file it lands in; the damage goes with the file.
+  auto segment = open(disk, "/n1/1.wal", OpenMode::create_new);
+  disk.misdirect_next_write("/n1", 4);
+  write(*segment, 0, "record");
+  BOOST_TEST(disk.misdirected_writes() == 1u);
+  BOOST_TEST(disk.damage_present("/n1") == 3u);
+  require_ok(disk.remove("/n1/1.wal"));
+  BOOST_TEST(disk.damage_present("/n1") == 3u);  // removed but still open: still readable
+  segment.reset();
+  BOOST_TEST(disk.damage_present("/n1") == 2u);
+
   disk.wipe("/n1");                          // a replaced disk starts clean
   BOOST_TEST(disk.faults_met("/n1") == 0u);
-  BOOST_TEST(disk.damage_placed("/n1") == 0u);
+  BOOST_TEST(disk.damage_present("/n1") == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(lock_is_exclusive_until_released) {
