@@ -37,6 +37,7 @@ SimClient::SimClient(uint64_t slot, ClientSettings settings, History& history, r
 }
 
 void SimClient::read_all_keys_then_stop() {
+  ++changes_;
   invoking_ = false;
   for (size_t key = settings_.keys; key-- > 0;) final_keys_.push_back(key_name(key));
   if (settings_.increment_percent == 0) return;
@@ -44,6 +45,7 @@ void SimClient::read_all_keys_then_stop() {
 }
 
 void SimClient::read_keys_then_stop(const std::vector<std::string>& keys) {
+  ++changes_;
   invoking_ = false;
   final_keys_.insert(final_keys_.end(), keys.rbegin(), keys.rend());
 }
@@ -76,6 +78,7 @@ std::optional<uint64_t> SimClient::next_action_ns() const {
 }
 
 std::optional<ClientRequestOut> SimClient::act(uint64_t now_ns) {
+  ++changes_;
   if (!op_) {
     if (!final_keys_.empty()) {
       std::string key = final_keys_.back();
@@ -253,6 +256,7 @@ void SimClient::finish_ok(uint64_t now_ns, const ClientResponse& response) {
 }
 
 void SimClient::on_response(uint64_t now_ns, uint64_t call, const ClientResponse& response) {
+  ++changes_;
   if (!op_ || op_->calls.count(call) == 0) return;  // an answer to an operation already finished
   if (response.leader_hint != 0) leader_guess_ = response.leader_hint;
   // A simulated client reaches every node: a hint is reachable when it names another node.
@@ -276,11 +280,13 @@ void SimClient::on_response(uint64_t now_ns, uint64_t call, const ClientResponse
 }
 
 void SimClient::on_refused(uint64_t now_ns, uint64_t call) {
+  ++changes_;
   if (!op_ || op_->calls.count(call) == 0) return;
   follow(now_ns, op_->policy.on_no_answer(false), 0);
 }
 
 void SimClient::on_connection_lost(uint64_t now_ns, uint64_t call) {
+  ++changes_;
   // Only the attempt in flight matters: an older one was already given up on.
   if (!op_ || call != op_->current_call || op_->retry_at_ns != 0) return;
   follow(now_ns, op_->policy.on_no_answer(true), 0);

@@ -81,10 +81,16 @@ class SimClient {
   // write may or may not have happened; the client retries elsewhere at once.
   void on_connection_lost(uint64_t now_ns, uint64_t call);
   // No new operations after the current one.
-  void stop_invoking() { invoking_ = false; }
+  void stop_invoking() {
+    ++changes_;
+    invoking_ = false;
+  }
   bool idle() const { return !op_ && !invoking_ && final_keys_.empty(); }
 
   std::optional<uint64_t> next_action_ns() const;
+  // Moves whenever next_action_ns() may have changed (every method above and below that
+  // changes the client): the simulator asks again only then.
+  uint64_t changes() const { return changes_; }
   std::optional<ClientRequestOut> act(uint64_t now_ns);
   void on_response(uint64_t now_ns, uint64_t call, const ClientResponse& response);
   void on_refused(uint64_t now_ns, uint64_t call);  // the node is down: nothing was done
@@ -128,6 +134,7 @@ class SimClient {
   ClientSettings settings_;
   History& history_;
   raft::SplitMix64& random_;
+  uint64_t changes_ = 0;
   bool invoking_ = true;
   std::vector<std::string> final_keys_;
   uint64_t next_invoke_ns_ = 0;

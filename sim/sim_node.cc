@@ -45,6 +45,7 @@ DataDirectoryOptions SimNode::directory_options() const {
 
 void SimNode::start(uint64_t now_ns, uint64_t seed) {
   KV_ASSERT(!up());
+  ++changes_;
   latency_random_ = raft::SplitMix64(seed ^ 0xd15c'1a7e'0000'0000ULL);
   load_random_ = raft::SplitMix64(seed ^ 0x10ad'0000'0000'0000ULL);
   writer_job_ = nullptr;
@@ -152,6 +153,7 @@ void SimNode::start(uint64_t now_ns, uint64_t seed) {
 
 void SimNode::crash() {
   if (!up()) return;
+  ++changes_;
   crashing_ = true;
   // kill, not user_shutdown: a crash leaves LMDB unmarked, as SIGKILL or a power cut would.
   lifecycle_->stop(StopMode::crash);
@@ -205,6 +207,7 @@ bool SimNode::has_job() const {
 // work, not the first in line (each actor's own mailbox order is kept). A WAL writer still
 // waiting for its disk is not a choice.
 void SimNode::run_job(uint64_t choice) {
+  ++changes_;
   auto& jobs = coordinator().jobs;
   size_t runnable = 0;
   for (const caf::resumable* job : jobs) runnable += is_held(job) ? 0 : 1;
@@ -256,28 +259,33 @@ std::optional<uint64_t> SimNode::next_timer_ns() const {
 // The writer's release never comes here: next_timer_ns() names it only while it lies ahead,
 // and once time reaches it the writer's job is simply runnable (has_job()).
 void SimNode::fire_timer() {
+  ++changes_;
   clock_->trigger_timeout();
   schedule_read_ = false;
 }
 
 void SimNode::set_time(uint64_t now_ns) {
+  if (now_ns != now_ns_) ++changes_;
   now_ns_ = now_ns;
   if (up()) clock_->current_time = to_time_point(now_ns);
 }
 
 void SimNode::deliver_raft(std::vector<uint8_t> bytes) {
   if (!serving()) return;
+  ++changes_;
   caf::anon_send(handles_->raft_node, raft_message_atom_v, Frame{std::move(bytes)});
 }
 
 bool SimNode::request_leader_transfer(uint64_t target) {
   if (!serving()) return false;
+  ++changes_;
   caf::anon_send(handles_->raft_node, leader_transfer_atom_v, target);
   return true;
 }
 
 bool SimNode::request_member_change(ConfChangeKind kind, uint64_t member) {
   if (!serving()) return false;
+  ++changes_;
   caf::anon_send(handles_->raft_node, member_change_atom_v, static_cast<uint64_t>(kind), member,
                  "sim:" + std::to_string(member), std::string());
   return true;
@@ -285,6 +293,7 @@ bool SimNode::request_member_change(ConfChangeKind kind, uint64_t member) {
 
 bool SimNode::deliver_client(uint64_t call, std::vector<uint8_t> bytes) {
   if (!serving() || !client_port_) return false;
+  ++changes_;
   caf::anon_send(client_port_, client_atom_v, call, Frame{std::move(bytes)});
   return true;
 }

@@ -93,6 +93,10 @@ class SimNode {
   const std::string& failure() const { return failure_; }
 
   // Scheduling.
+  // Moves whenever has_job(), next_timer_ns(), up() or failed() may have changed: every method
+  // below that runs, feeds or restarts the node, and a new time. The simulator reads those
+  // again only for a node whose count moved since its last look (most steps change one node).
+  uint64_t changes() const { return changes_; }
   bool has_job() const;
   void run_job(uint64_t choice);  // runs the job at choice % jobs: any actor with work
   std::optional<uint64_t> next_timer_ns() const;
@@ -120,6 +124,7 @@ class SimNode {
   bool is_held(const caf::resumable* job) const;
 
   SimNodeConfig config_;
+  uint64_t changes_ = 0;
   std::unique_ptr<Env> machine_;  // config_.disk as this node's machine sees it (its own boot id)
   uint64_t now_ns_ = 0;
   mutable raft::SplitMix64 latency_random_{0};

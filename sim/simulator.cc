@@ -140,6 +140,8 @@ class Simulator final : public SimCluster {
       clients_.push_back(std::make_unique<SimClient>(slot, settings, history_, random_));
     }
     clients_.back()->stop_invoking();  // the last one does the final reads
+    node_views_.resize(nodes_.size());
+    client_views_.resize(clients_.size());
     restart_at_.assign(ids_.size(), 0);
     faults_met_at_start_.assign(ids_.size(), 0);
     crash_.assign(ids_.size(), PendingCrash{});
@@ -649,6 +651,45 @@ class Simulator final : public SimCluster {
   std::vector<uint64_t> committed_voters_;  // and its committed configuration's
   std::vector<std::unique_ptr<SimNode>> nodes_;
   std::vector<std::unique_ptr<SimClient>> clients_;
+  // What the step selection reads of each node and client, read again only when its change
+  // count moved (SimNode::changes, SimClient::changes). Every step used to ask every node for
+  // its jobs and timers and every client for its next action; most steps change one node and
+  // one client. A node's jobs are read before its timers, as before: the first look at a WAL
+  // writer with work draws its disk latency, and that look comes at the same step.
+  struct NodeView {
+    uint64_t changes = UINT64_MAX;
+    bool has_job = false;
+    bool up = false;
+    bool failed = false;
+    std::optional<uint64_t> timer_ns;
+  };
+  struct ClientView {
+    uint64_t changes = UINT64_MAX;
+    std::optional<uint64_t> action_ns;
+  };
+  std::vector<NodeView> node_views_;
+  std::vector<ClientView> client_views_;
+  const NodeView& node_view(size_t i) {
+    NodeView& view = node_views_[i];
+    const SimNode& n = *nodes_[i];
+    if (view.changes != n.changes()) {
+      view.changes = n.changes();
+      view.has_job = n.has_job();
+      view.timer_ns = n.next_timer_ns();
+      view.up = n.up();
+      view.failed = n.failed();
+    }
+    return view;
+  }
+  const ClientView& client_view(size_t i) {
+    ClientView& view = client_views_[i];
+    const SimClient& client = *clients_[i];
+    if (view.changes != client.changes()) {
+      view.changes = client.changes();
+      view.action_ns = client.next_action_ns();
+    }
+    return view;
+  }
   History history_;
   raft::InvariantChecker checker_;
   std::map<uint64_t, raft::NodeState> states_;
@@ -1116,41 +1157,43 @@ void Simulator::collect(std::vector<Candidate>& candidates) {
     candidates.push_back({step_fault, 0});
     return;
   }
-  for (size_t i = 0; i < nodes_.size(); ++i) {
-    if (nodes_[i]->has_job() && paused_.count(i + 1) == 0) candidates.push_back({step_job, i});
+  const size_t nodes = nodes_.size();
+  for (size_t i = 0; i < nodes; ++i) {
+    if (node_view(i).has_job && paused_.count(i + 1) == 0) candidates.push_back({step_job, i});
   }
-  for (size_t i = 0; i < nodes_.size(); ++i) {
-    if (paused_.count(i + 1) != 0) continue;
-    auto due = nodes_[i]->next_timer_ns();
-    if (due && *due <= now_ns_) candidates.push_back({step_timer, i});
+  for (size_t i = 0; i < nodes; ++i) {
+    const NodeView& view = node_views_[i];
+    if (view.timer_ns && *view.timer_ns <= now_ns_ && paused_.count(i + 1) == 0) candidates.push_back({step_timer, i});
   }
   auto packet = network_.next_due_ns();
   if (packet && *packet <= now_ns_) candidates.push_back({step_packet, 0});
   for (size_t i = 0; i < clients_.size(); ++i) {
-    auto due = clients_[i]->next_action_ns();
-    if (due && *due <= now_ns_) candidates.push_back({step_client, i});
+    const ClientView& view = client_view(i);
+    if (view.action_ns && *view.action_ns <= now_ns_) candidates.push_back({step_client, i});
   }
   bool fault_due = next_fault_ns_ <= now_ns_ || heal_at_ns_ <= now_ns_;
   for (const auto& [id, at] : to_retire_) fault_due = fault_due || at <= now_ns_;
-  for (size_t i = 0; i < nodes_.size(); ++i) {
-    if ((restart_at_[i] != 0 && restart_at_[i] <= now_ns_) || crash_[i].due(now_ns_, [&] { return nodes_[i]->has_job(); }) ||
-        (nodes_[i]->up() && nodes_[i]->failed())) {
+  for (size_t i = 0; i < nodes && !fault_due; ++i) {
+    const NodeView& view = node_views_[i];
+    if ((restart_at_[i] != 0 && restart_at_[i] <= now_ns_) || crash_[i].due(now_ns_, [&] { return view.has_job; }) ||
+        (view.up && view.failed)) {
       fault_due = true;
     }
   }
   if (fault_due) candidates.push_back({step_fault, 0});
 }
 
+// Called right after collect() found nothing to do, so every view is current.
 std::optional<uint64_t> Simulator::next_due_ns() {
   std::optional<uint64_t> next;
   auto consider = [&](std::optional<uint64_t> due) {
     if (due && (!next || *due < *next)) next = due;
   };
   for (size_t i = 0; i < nodes_.size(); ++i) {
-    if (paused_.count(i + 1) == 0) consider(nodes_[i]->next_timer_ns());
+    if (paused_.count(i + 1) == 0) consider(node_views_[i].timer_ns);
   }
   consider(network_.next_due_ns());
-  for (const auto& client : clients_) consider(client->next_action_ns());
+  for (const ClientView& view : client_views_) consider(view.action_ns);
   if (next_fault_ns_ != UINT64_MAX) consider(next_fault_ns_);
   if (controller_ != nullptr && faults_active_) {
     auto due = controller_->next_due_ns();
