@@ -65,12 +65,13 @@ Result<Metadata> decode_metadata(const uint8_t* data, size_t bytes, const std::s
 }
 
 std::vector<uint8_t> encode_snapshot_metadata(const SnapshotMetadata& snapshot) {
-  capnp::MallocMessageBuilder builder;
-  auto root = builder.initRoot<schema::SnapshotMetadata>();
-  root.setLastIncludedIndex(snapshot.last_included_index);
-  root.setLastIncludedTerm(snapshot.last_included_term);
-  set_members(root.initConfiguration(static_cast<unsigned>(snapshot.configuration.size())), snapshot.configuration);
-  return message_to_bytes(builder);
+  const size_t words = 1 + struct_words<schema::SnapshotMetadata>() + members_words(snapshot.configuration);
+  return encode_message(static_cast<unsigned>(words), [&](capnp::MessageBuilder& builder) {
+    auto root = builder.initRoot<schema::SnapshotMetadata>();
+    root.setLastIncludedIndex(snapshot.last_included_index);
+    root.setLastIncludedTerm(snapshot.last_included_term);
+    set_members(root.initConfiguration(static_cast<unsigned>(snapshot.configuration.size())), snapshot.configuration);
+  });
 }
 
 Result<SnapshotMetadata> decode_snapshot_metadata(const uint8_t* data, size_t bytes, const std::string& where) {
@@ -87,12 +88,13 @@ Result<SnapshotMetadata> decode_snapshot_metadata(const uint8_t* data, size_t by
 }
 
 std::vector<uint8_t> encode_configuration_entry(const ConfigurationEntry& entry) {
-  capnp::MallocMessageBuilder builder;
-  auto root = builder.initRoot<schema::ConfigurationEntry>();
-  root.setKind(static_cast<schema::ConfChangeKind>(entry.kind));
-  root.setNodeId(entry.node_id);
-  set_members(root.initMembers(static_cast<unsigned>(entry.members.size())), entry.members);
-  return message_to_bytes(builder);
+  const size_t words = 1 + struct_words<schema::ConfigurationEntry>() + members_words(entry.members);
+  return encode_message(static_cast<unsigned>(words), [&](capnp::MessageBuilder& builder) {
+    auto root = builder.initRoot<schema::ConfigurationEntry>();
+    root.setKind(static_cast<schema::ConfChangeKind>(entry.kind));
+    root.setNodeId(entry.node_id);
+    set_members(root.initMembers(static_cast<unsigned>(entry.members.size())), entry.members);
+  });
 }
 
 Result<ConfigurationEntry> decode_configuration_entry(const uint8_t* data, size_t bytes, const std::string& where) {

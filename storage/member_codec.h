@@ -7,9 +7,20 @@
 #include <vector>
 
 #include "schema/storage.capnp.h"
+#include "storage/capnp_message.h"
 #include "storage/types.h"
 
 namespace keyval {
+
+// Words a list of `members` takes in a message (its list tag, the structs, their two texts):
+// the first-segment estimate of a message that holds it (capnp_message.h encode_message).
+inline size_t members_words(const std::vector<Member>& members) {
+  size_t words = 1;
+  for (const Member& member : members) {
+    words += struct_words<schema::Member>() + (member.address.size() + 8) / 8 + (member.client_address.size() + 8) / 8;
+  }
+  return words;
+}
 
 inline void set_members(capnp::List<schema::Member>::Builder out, const std::vector<Member>& members) {
   for (size_t i = 0; i < members.size(); ++i) {

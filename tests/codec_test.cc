@@ -18,6 +18,8 @@
 #include "storage/capnp_message.h"
 #include "storage/codec.h"
 #include "storage/entry_frame.h"
+#include "storage/kv_command.h"
+#include "storage/member_codec.h"
 #include "tests/support/temp_dir.h"
 
 namespace keyval {
@@ -160,6 +162,57 @@ BOOST_AUTO_TEST_CASE(snapshot_metadata_round_trips_with_members) {
   Result<SnapshotMetadata> empty_decoded = decode_snapshot_metadata(empty_bytes.data(), empty_bytes.size(), where);
   BOOST_REQUIRE_MESSAGE(empty_decoded.is_ok(), empty_decoded.status().to_string());
   BOOST_TEST((empty_decoded.value() == empty));
+}
+
+// The stored records built in a sized first segment (encode_message) are one segment, byte for
+// byte what the builder's default 8 KiB first segment gave before: the formats on disk and in
+// LMDB did not change, whatever the size of what they hold.
+BOOST_AUTO_TEST_CASE(stored_records_are_one_segment_and_the_bytes_a_default_builder_writes) {
+  auto one_segment = [](const std::vector<uint8_t>& bytes) {
+    uint32_t segments_minus_one = 0;
+    std::memcpy(&segments_minus_one, bytes.data(), sizeof(segments_minus_one));
+    return bytes.size() >= 8 && segments_minus_one == 0;
+  };
+  for (size_t members : {0u, 1u, 3u, 40u}) {
+    SnapshotMetadata snapshot{987654321, 77, {}};
+    for (size_t i = 0; i < members; ++i) {
+      snapshot.configuration.push_back(
+          Member{i + 1, std::string(i * 7 % 61, 'a') + ":7001", std::string(i * 13 % 97, 'c') + ":7101", i % 2 == 1});
+    }
+    const std::vector<uint8_t> bytes = encode_snapshot_metadata(snapshot);
+    BOOST_TEST(one_segment(bytes));
+    capnp::MallocMessageBuilder reference;
+    auto root = reference.initRoot<schema::SnapshotMetadata>();
+    root.setLastIncludedIndex(snapshot.last_included_index);
+    root.setLastIncludedTerm(snapshot.last_included_term);
+    set_members(root.initConfiguration(static_cast<unsigned>(snapshot.configuration.size())), snapshot.configuration);
+    BOOST_TEST((bytes == message_to_bytes(reference)), members << " members");
+
+    ConfigurationEntry entry{ConfChangeKind::add_learner, members + 1, snapshot.configuration};
+    const std::vector<uint8_t> entry_bytes = encode_configuration_entry(entry);
+    BOOST_TEST(one_segment(entry_bytes));
+    capnp::MallocMessageBuilder entry_reference;
+    auto entry_root = entry_reference.initRoot<schema::ConfigurationEntry>();
+    entry_root.setKind(static_cast<schema::ConfChangeKind>(entry.kind));
+    entry_root.setNodeId(entry.node_id);
+    set_members(entry_root.initMembers(static_cast<unsigned>(entry.members.size())), entry.members);
+    BOOST_TEST((entry_bytes == message_to_bytes(entry_reference)), members << " members");
+  }
+  for (size_t value_bytes : {0u, 1u, 100u, 8191u, 65536u}) {
+    CommandResult result;
+    result.status = CommandStatus::ok;
+    result.index = 42;
+    result.found = true;
+    result.value = std::string(value_bytes, 'v');
+    result.message = std::string(value_bytes % 50, 'm');
+    const std::vector<uint8_t> bytes = encode_session(Session{7, result});
+    BOOST_TEST(one_segment(bytes), value_bytes << "-byte value");
+    Result<Session> decoded = decode_session(bytes.data(), bytes.size(), where);
+    BOOST_REQUIRE_MESSAGE(decoded.is_ok(), decoded.status().to_string());
+    BOOST_TEST(decoded->sequence == 7u);
+    BOOST_TEST(decoded->result.value == result.value);
+    BOOST_TEST(decoded->result.message == result.message);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(entry_round_trips_at_many_payload_sizes) {
