@@ -207,18 +207,26 @@ struct SimDisk::State {
     return found;
   }
 
-  // Sum of the sizes of the files that exist now: named, or unlinked but still open.
-  uint64_t used_bytes() const {
-    std::set<const Inode*> counted;  // membership only: the sum does not depend on its order
-    uint64_t used = 0;
-    auto count = [&](const Inode* inode) {
-      if (counted.insert(inode).second) used += inode->data.size();
+  // Calls `visit(inode)` once for each file that exists now under `prefix` ("": everywhere):
+  // named there, or unlinked but still open through a path there. For sums, whose result
+  // does not depend on the order of the visits.
+  template <class Visit>
+  void for_each_existing(const std::string& prefix, Visit visit) const {
+    std::set<const Inode*> visited;
+    auto once = [&](const std::string& path, const Inode* inode) {
+      if (is_under(path, prefix) && visited.insert(inode).second) visit(*inode);
     };
-    for (const auto& [path, inode] : names) count(inode.get());
+    for (const auto& [path, inode] : names) once(path, inode.get());
     for (const std::weak_ptr<Handle>& weak : handles) {
       std::shared_ptr<Handle> handle = weak.lock();
-      if (handle && !handle->dead) count(handle->inode.get());
+      if (handle && !handle->dead) once(handle->path, handle->inode.get());
     }
+  }
+
+  // Sum of the sizes of the files that exist now: named, or unlinked but still open.
+  uint64_t used_bytes() const {
+    uint64_t used = 0;
+    for_each_existing("", [&](const Inode& inode) { used += inode.data.size(); });
     return used;
   }
 
@@ -723,19 +731,10 @@ uint64_t SimDisk::faults_met(const std::string& prefix) const {
   return State::sum_under(state_->faults_met, normalize(prefix));
 }
 
-uint64_t SimDisk::damage_present(const std::string& prefix_in) const {
+uint64_t SimDisk::damage_present(const std::string& prefix) const {
   std::lock_guard<std::mutex> guard(state_->mutex);
-  const std::string prefix = normalize(prefix_in);
-  std::set<const Inode*> counted;  // membership only: the sum does not depend on its order
   uint64_t damage = 0;
-  auto count = [&](const std::string& path, const Inode* inode) {
-    if (is_under(path, prefix) && counted.insert(inode).second) damage += inode->damage;
-  };
-  for (const auto& [path, inode] : state_->names) count(path, inode.get());
-  for (const std::weak_ptr<Handle>& weak : state_->handles) {  // removed, but still open
-    std::shared_ptr<Handle> handle = weak.lock();
-    if (handle && !handle->dead) count(handle->path, handle->inode.get());
-  }
+  state_->for_each_existing(normalize(prefix), [&](const Inode& inode) { damage += inode.damage; });
   return damage;
 }
 
