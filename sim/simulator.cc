@@ -600,6 +600,7 @@ class Simulator final : public SimCluster {
 
   // Steps ---------------------------------------------------------------------
   void collect(std::vector<Candidate>& candidates);
+  void check_step_views();  // SimOptions::check_step_views
   std::optional<uint64_t> next_due_ns();
   void take(const Candidate& candidate);
   void deliver(Packet packet);
@@ -1181,6 +1182,28 @@ void Simulator::collect(std::vector<Candidate>& candidates) {
     }
   }
   if (fault_due) candidates.push_back({step_fault, 0});
+  if (options_.check_step_views) check_step_views();
+}
+
+// After collect() read every view (a node's jobs before its timers, as it always does): each
+// must equal a fresh read. Fresh reads of a current view draw nothing (SimNode::has_job draws
+// a writer's latency only at its first look), so they leave the run as it was.
+void Simulator::check_step_views() {
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    const NodeView& view = node_views_[i];
+    const SimNode& n = *nodes_[i];
+    if (view.has_job != n.has_job() || view.timer_ns != n.next_timer_ns() || view.up != n.up() ||
+        view.failed != n.failed()) {
+      add_violations({"node " + std::to_string(n.id()) +
+                      ": the step selection's view is stale (the node changed without moving SimNode::changes)"});
+    }
+  }
+  for (size_t i = 0; i < clients_.size(); ++i) {
+    if (client_views_[i].action_ns != clients_[i]->next_action_ns()) {
+      add_violations({"client " + std::to_string(i + 1) +
+                      ": the step selection's view is stale (the client changed without moving SimClient::changes)"});
+    }
+  }
 }
 
 // Called right after collect() found nothing to do, so every view is current.

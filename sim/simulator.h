@@ -65,6 +65,12 @@ struct SimOptions {
   // advancing: a simulator or node bug that keeps some step due forever (seed 24564 once did).
   // Healthy runs take a few hundred steps at one instant at most.
   uint64_t steps_at_one_instant_max = 1000000;
+  // Tests only: at every step, compare the step selection's view of each node and client
+  // (read again only when its change count moved, docs/SIMULATION.md "One step") with a fresh
+  // read, and report a violation where they differ: a method that changes a node or client
+  // without moving its count. The fresh reads change nothing when the views are right, so
+  // the run is the same with or without the check.
+  bool check_step_views = false;
   std::string work_directory;         // real directory for the nodes' LMDB; empty: a temp dir
   bool trace = false;                 // print one line per fault and node event to stderr
   // The clients' operations, in percent (sum 100), and value size (0: short unique values).

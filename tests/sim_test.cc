@@ -342,6 +342,33 @@ BOOST_AUTO_TEST_CASE(same_seed_gives_the_same_trace_in_one_process) {
   BOOST_TEST(other.trace_hash != first.trace_hash);
 }
 
+// The step selection reads a node's jobs and timers, and a client's next action, again only
+// when its change count moved. With SimOptions::check_step_views every step compares those
+// views with fresh reads: a method that changes a node or client without moving its count
+// is a violation. The check itself leaves the run as it was (same steps, same trace).
+BOOST_AUTO_TEST_CASE(the_step_selection_sees_every_change_of_a_node_or_client) {
+  struct Case {
+    uint64_t seed;
+    size_t nodes;
+    uint64_t snapshot_entries;
+  };
+  // Seeds of each disk regime (seed % 3), five nodes with joins and removals, and three
+  // nodes with installs back to back.
+  for (const Case& run : {Case{1, 5, 20}, Case{2, 5, 20}, Case{3, 5, 20}, Case{7, 5, 20}, Case{12, 3, 5},
+                          Case{13, 3, 5}}) {
+    SimOptions options;
+    options.seed = run.seed;
+    options.nodes = run.nodes;
+    options.snapshot_entries = run.snapshot_entries;
+    const SimResult plain = run_simulation(options);
+    options.check_step_views = true;
+    const SimResult checked = run_simulation(options);
+    BOOST_TEST(checked.ok(), describe(checked));
+    BOOST_TEST(checked.trace_hash == plain.trace_hash, "seed " << run.seed);
+    BOOST_TEST(checked.steps == plain.steps, "seed " << run.seed);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(same_seed_gives_the_same_trace_in_another_process) {
   SimOptions options;
   options.seed = 21;
