@@ -37,6 +37,7 @@ struct PendingRequest {
   std::shared_ptr<BatchAnswer> batch;
   size_t slot = 0;
   uint64_t directory_known = 0;  // the request's: members are left out of its answer when current
+  bool gets = false;             // a GetBatch: answered with a GetBatchAnswer
 };
 
 void fill_slot(BatchAnswer& batch, size_t slot, Frame answer) {
@@ -182,11 +183,25 @@ void on_directory(Self self, uint64_t leader, const std::vector<uint64_t>& ids, 
 
 // Answers the request behind `ticket`, unless its deadline passed (then it was answered
 // `timeout` by the sweep, and this answer is dropped).
+// The answer to `request` that says only `response` (a GetBatch's: its header, no values).
+Frame encode_answer(const GatewayState& state, const PendingRequest& request, ClientResponse response) {
+  response = with_directory(state, std::move(response), request.directory_known);
+  if (request.gets) return Frame{encode_get_batch_answer(response, {}, {})};
+  return Frame{encode_client_response(response)};
+}
+
 void answer(Self self, Ticket ticket, ClientResponse response) {
   auto pending = (ticket.slow ? self->state.slow : self->state.pending).take(ticket.token);
+  if (pending) deliver(*pending, encode_answer(self->state, *pending, std::move(response)));
+}
+
+// A GetBatch's answer with its values (header ok).
+void answer_gets(Self self, Ticket ticket, ClientResponse header, const std::vector<uint8_t>& found,
+                 const std::vector<std::string>& values) {
+  auto pending = self->state.pending.take(ticket.token);
   if (pending) {
-    deliver(*pending,
-            Frame{encode_client_response(with_directory(self->state, std::move(response), pending->directory_known))});
+    deliver(*pending, Frame{encode_get_batch_answer(
+                          with_directory(self->state, std::move(header), pending->directory_known), found, values)});
   }
 }
 
@@ -203,9 +218,8 @@ void arm_slow_sweep(Self self) {
 }
 
 void expire(const GatewayState& state, PendingRequest& request) {
-  deliver(request, Frame{encode_client_response(
-                       with_directory(state, client_refusal(request.request_id, ClientStatus::timeout, "request timed out"),
-                                      request.directory_known))});
+  deliver(request,
+          encode_answer(state, request, client_refusal(request.request_id, ClientStatus::timeout, "request timed out")));
 }
 
 void sweep(Self self) {
@@ -684,6 +698,41 @@ void read_many(Self self, std::shared_ptr<std::vector<SharedRequest>> requests,
           fail_all);
 }
 
+// A GetBatch: one ReadIndex, then one read of every key at it, one answer for all. The header
+// of a refusal is what a get alone would be answered (not_leader, timeout, ...).
+void read_batch(Self self, std::shared_ptr<std::vector<std::string>> keys, Ticket ticket) {
+  static const ClientRequest batch_request;  // request id 0: the batch's answer has no id
+  auto fail_all = [self, ticket](caf::error& error) { answer(self, ticket, failure(batch_request, error)); };
+  const uint64_t node_id = self->state.config.node_id;
+  self->request(self->state.raft_node, caf::infinite, raft_read_atom_v)
+      .then(
+          [self, keys, ticket, node_id, fail_all](bool ok, uint64_t read_index, uint64_t hint) mutable {
+            if (!ok) return answer(self, ticket, not_leader(batch_request, hint));
+            const size_t count = keys->size();
+            auto answer_all = [self, ticket, node_id, count](std::vector<std::string>& values,
+                                                            std::vector<uint8_t>& found, uint64_t served_at) {
+              if (values.size() != count || found.size() != count) {
+                return answer(self, ticket,
+                              response_for(batch_request, ClientStatus::unavailable,
+                                           "state machine: wrong number of values"));
+              }
+              ClientResponse header = response_for(batch_request, ClientStatus::ok);
+              header.leader_hint = node_id;
+              header.index = served_at;
+              answer_gets(self, ticket, std::move(header), found, values);
+            };
+            if (count < kReadHereMax && read_applied(self, *keys, read_index, answer_all, fail_all)) return;
+            if (count >= kReadHereMax && self->state.config.reader) {
+              self->request(self->state.config.reader, caf::infinite, kv_get_many_atom_v, std::move(*keys), read_index)
+                  .then(answer_all, fail_all);
+              return;
+            }
+            self->request(self->state.state_machine, caf::infinite, kv_get_many_atom_v, std::move(*keys), read_index)
+                .then(answer_all, fail_all);
+          },
+          fail_all);
+}
+
 bool is_slow(const ClientRequest& request) {
   return request.op == ClientOp::snapshot_begin || (request.op == ClientOp::status && request.hash);
 }
@@ -757,6 +806,22 @@ caf::result<std::vector<Frame>> on_client_batch(Self self, const std::vector<Fra
   return batch->promise;
 }
 
+caf::result<Frame> on_client_gets(Self self, const Frame& frame) {
+  auto batch = decode_get_batch(frame.bytes.data(), frame.bytes.size());
+  if (!batch.is_ok()) {
+    ClientResponse refusal = client_refusal(0, ClientStatus::rejected, batch.status().to_string());
+    return Frame{encode_get_batch_answer(with_directory(self->state, std::move(refusal), 0), {}, {})};
+  }
+  auto promise = self->make_response_promise<Frame>();
+  ClientRequest request;  // what admit reads: a get, no id, the batch's directory
+  request.directory_known = batch->directory_known;
+  PendingRequest pending{promise, 0, nullptr, 0};
+  pending.gets = true;
+  Ticket ticket = admit(self, request, std::move(pending));
+  read_batch(self, std::make_shared<std::vector<std::string>>(std::move(batch->keys)), ticket);
+  return promise;
+}
+
 void dispatch(Self self, const SharedRequest& shared, Ticket ticket) {
   switch (shared->op) {
     case ClientOp::get:
@@ -790,6 +855,7 @@ gateway_impl_actor::behavior_type client_gateway(Self self, ClientGatewayConfig 
   return {
       [self](client_atom, const Frame& frame) { return on_client(self, frame); },
       [self](client_batch_atom, const std::vector<Frame>& frames) { return on_client_batch(self, frames); },
+      [self](client_gets_atom, const Frame& frame) { return on_client_gets(self, frame); },
       [self](sweep_atom) { sweep(self); },
       [self](slow_sweep_atom) { slow_sweep(self); },
       [self](client_directory_atom, uint64_t leader, const std::vector<uint64_t>& ids,

@@ -58,7 +58,11 @@ using client_gateway_actor = caf::typed_actor<
     // once all are answered (each within its own deadline). Linearizable gets share one
     // ReadIndex and one read of the state; writes become one proposal batch (consecutive
     // entries of one term) and one wait for their results. Other requests go as they would alone.
-    caf::replies_to<client_batch_atom, std::vector<Frame>>::with<std::vector<Frame>>>;
+    caf::replies_to<client_batch_atom, std::vector<Frame>>::with<std::vector<Frame>>,
+    // A batch of linearizable gets (a GetBatch, client_protocol.h) -> a GetBatchAnswer: one
+    // ReadIndex, one read of every key, one answer with one status for the batch, within the
+    // request timeout (`timeout` after it). A follower answers not_leader, as for a get alone.
+    caf::replies_to<client_gets_atom, Frame>::with<Frame>>;
 
 // Which client_batch a request may join: a batch is answered once its last request is, so a
 // listener batches only requests that finish together: linearizable gets (one ReadIndex, one

@@ -569,7 +569,10 @@ Result<ClientRequest> decode_client_request(const uint8_t* data, size_t bytes) {
   return request;
 }
 
-std::vector<uint8_t> encode_client_response(const ClientResponse& response) {
+namespace {
+
+// The first segment an encoded response needs (first_segment_words' arguments, summed).
+unsigned response_words(const ClientResponse& response) {
   size_t member_bytes = response.leader_client_address.size() + 1;
   for (const ClientMember& member : response.members) {
     member_bytes += struct_words<schema::ClientMember>() * 8 + member.client_address.size() + 1 + 8;
@@ -580,12 +583,17 @@ std::vector<uint8_t> encode_client_response(const ClientResponse& response) {
   }
   for (const std::string& key : response.keys) member_bytes += key.size() + 16;
   for (const std::string& value : response.values) member_bytes += value.size() + 16;
-  return encode_message(
-      first_segment_words(1 + struct_words<schema::ClientResponse>(),
-                          response.message.size() + 1 + response.value.size() + response.role.size() + 1 +
-                              response.chunk.size() + member_bytes,
-                          7 + response.members.size() + 2 * response.configuration.size() +
-                              response.keys.size() + response.values.size() + 2), [&](capnp::MessageBuilder& builder) {
+  return first_segment_words(struct_words<schema::ClientResponse>(),
+                             response.message.size() + 1 + response.value.size() + response.role.size() + 1 +
+                                 response.chunk.size() + member_bytes,
+                             7 + response.members.size() + 2 * response.configuration.size() +
+                                 response.keys.size() + response.values.size() + 2);
+}
+
+}  // namespace
+
+std::vector<uint8_t> encode_client_response(const ClientResponse& response) {
+  return encode_message(1 + response_words(response), [&](capnp::MessageBuilder& builder) {
     fill_response(builder.initRoot<schema::ClientResponse>(), response);
   });
 }
@@ -615,6 +623,92 @@ Result<ClientStatus> peek_client_status(const uint8_t* data, size_t bytes) {
   });
   if (!status.is_ok()) return status;
   return result;
+}
+
+std::vector<uint8_t> encode_get_batch(const GetBatch& batch) {
+  size_t key_bytes = 0;
+  for (const std::string& key : batch.keys) key_bytes += key.size();
+  return encode_message(first_segment_words(1 + struct_words<schema::GetBatch>() + 1, key_bytes, batch.keys.size()),
+                        [&](capnp::MessageBuilder& builder) {
+                          auto out = builder.initRoot<schema::GetBatch>();
+                          fill_list(out.initKeys(static_cast<unsigned>(batch.keys.size())), batch.keys);
+                          out.setDirectoryKnown(batch.directory_known);
+                        });
+}
+
+Result<GetBatch> decode_get_batch(const uint8_t* data, size_t bytes) {
+  GetBatch batch;
+  Status status = read_message(data, bytes, "get batch", [&](capnp::MessageReader& reader) {
+    auto in = reader.getRoot<schema::GetBatch>();
+    auto keys = in.getKeys();
+    if (keys.size() > get_batch_keys_max) {
+      return Status::corruption("get batch: " + std::to_string(keys.size()) + " keys, over the bound of " +
+                                std::to_string(get_batch_keys_max));
+    }
+    batch.keys.reserve(keys.size());
+    for (auto key : keys) {
+      batch.keys.push_back(as_string(key));
+      KV_RETURN_IF_ERROR(check_key(batch.keys.back(), ClientOp::get));
+    }
+    batch.directory_known = in.getDirectoryKnown();
+    return Status::ok();
+  });
+  if (!status.is_ok()) return status;
+  return batch;
+}
+
+std::vector<uint8_t> encode_get_batch_answer(const ClientResponse& header, const std::vector<uint8_t>& found,
+                                             const std::vector<std::string>& values) {
+  const bool ok = header.status == ClientStatus::ok;
+  KV_ASSERT(!ok || found.size() == values.size());
+  size_t value_bytes = 0;
+  if (ok) {
+    for (const std::string& value : values) value_bytes += value.size();
+  }
+  const size_t count = ok ? values.size() : 0;
+  return encode_message(
+      1 + struct_words<schema::GetBatchAnswer>() + response_words(header) +
+          first_segment_words(2 + (count + 63) / 64, value_bytes, count),
+      [&](capnp::MessageBuilder& builder) {
+        auto out = builder.initRoot<schema::GetBatchAnswer>();
+        fill_response(out.initHeader(), header);
+        if (!ok) return;
+        auto found_list = out.initFound(static_cast<unsigned>(count));
+        for (unsigned i = 0; i < count; ++i) found_list.set(i, found[i] != 0);
+        fill_list(out.initValues(static_cast<unsigned>(count)), values);
+      });
+}
+
+Result<GetBatchAnswer> decode_get_batch_answer(const uint8_t* data, size_t bytes) {
+  GetBatchAnswer answer;
+  Status status = read_message(data, bytes, "get batch answer", [&](capnp::MessageReader& reader) {
+    auto in = reader.getRoot<schema::GetBatchAnswer>();
+    KV_RETURN_IF_ERROR(read_response(in.getHeader(), &answer.header));
+    auto found = in.getFound();
+    auto values = in.getValues();
+    if (found.size() != values.size()) {
+      return Status::corruption("get batch answer: " + std::to_string(found.size()) + " found flags but " +
+                                std::to_string(values.size()) + " values");
+    }
+    answer.found.reserve(found.size());
+    answer.values.reserve(values.size());
+    for (bool one : found) answer.found.push_back(one ? 1 : 0);
+    for (auto value : values) answer.values.push_back(as_string(value));
+    return Status::ok();
+  });
+  if (!status.is_ok()) return status;
+  return answer;
+}
+
+ClientResponse get_batch_response(GetBatchAnswer& answer, size_t i, uint64_t request_id) {
+  ClientResponse response = answer.header;
+  response.request_id = request_id;
+  if (response.status == ClientStatus::ok) {
+    KV_ASSERT(i < answer.values.size() && i < answer.found.size());
+    response.found = answer.found[i] != 0;
+    response.value = std::move(answer.values[i]);
+  }
+  return response;
 }
 
 }  // namespace keyval

@@ -214,6 +214,34 @@ std::vector<uint8_t> encode_client_request(const ClientRequest& request);
 Result<ClientRequest> decode_client_request(const uint8_t* data, size_t bytes);
 std::vector<uint8_t> encode_client_response(const ClientResponse& response);
 Result<ClientResponse> decode_client_response(const uint8_t* data, size_t bytes);
+// A batch of linearizable gets inside one node (schema/client.capnp GetBatch): listeners send
+// the gets of a cycle to their gateway as one message (client_gets_atom, client_gateway.h).
+constexpr size_t get_batch_keys_max = 4096;
+struct GetBatch {
+  std::vector<std::string> keys;
+  uint64_t directory_known = 0;
+};
+// Its answer: `header` as a get's answer (status, message, leader, read index, node, directory),
+// for every key; when it is ok, found[i] and values[i] are keys[i]'s.
+struct GetBatchAnswer {
+  ClientResponse header;
+  std::vector<uint8_t> found;
+  std::vector<std::string> values;
+};
+std::vector<uint8_t> encode_get_batch(const GetBatch& batch);
+// Corruption when malformed or over get_batch_keys_max; invalid_argument naming the key when
+// a key is empty or longer than kv_key_bytes_max (as decode_client_request refuses a get's).
+Result<GetBatch> decode_get_batch(const uint8_t* data, size_t bytes);
+// `found` and `values` are read only when header.status is ok (then they must be as long).
+std::vector<uint8_t> encode_get_batch_answer(const ClientResponse& header, const std::vector<uint8_t>& found,
+                                             const std::vector<std::string>& values);
+// Corruption when malformed, or ok with lists of different lengths.
+Result<GetBatchAnswer> decode_get_batch_answer(const uint8_t* data, size_t bytes);
+// The answer a get alone would have had (request_id: the get's): the header, and when it is
+// ok the key's found and value (moved out of `answer`). `i` must be below answer.values.size()
+// when the header is ok.
+ClientResponse get_batch_response(GetBatchAnswer& answer, size_t i, uint64_t request_id);
+
 // Only the status of an encoded ClientResponse, nothing copied (the metrics count every
 // answer by its outcome); corruption as decode_client_response says it.
 Result<ClientStatus> peek_client_status(const uint8_t* data, size_t bytes);

@@ -85,6 +85,7 @@ CAF_ADD_ATOM(keyval, keyval, client_batch_atom, "clientbat")
 CAF_ADD_ATOM(keyval, keyval, raft_propose_many_atom, "raftpropm")
 CAF_ADD_ATOM(keyval, keyval, wait_many_atom, "waitmany")
 CAF_ADD_ATOM(keyval, keyval, kv_get_many_atom, "kvgetmany")
+CAF_ADD_ATOM(keyval, keyval, client_gets_atom, "clientgets")
 CAF_END_TYPE_ID_BLOCK(keyval)
 
 namespace keyval {

@@ -625,6 +625,38 @@ std::vector<std::string> RedisCommands::command_names() {
   return names;
 }
 
+bool RedisCommands::batched_read(const RedisSession& session, const std::vector<std::string>& arguments,
+                                 bool* array) const {
+  if (arguments.size() < 2 || arguments[0].size() > 4) return false;
+  if (!config_.password.empty() && !session.authenticated) return false;
+  const std::string name = lower(arguments[0]);
+  if (name == "get") {
+    if (arguments.size() != 2) return false;
+    *array = false;
+  } else if (name == "mget") {
+    if (arguments.size() - 1 > get_batch_keys_max) return false;
+    *array = true;
+  } else {
+    return false;
+  }
+  for (size_t i = 1; i < arguments.size(); ++i) {
+    if (arguments[i].empty() || arguments[i].size() > kv_key_bytes_max) return false;
+  }
+  return true;
+}
+
+void RedisCommands::write_read_reply(RespWriter& out, bool array, const uint8_t* found, const std::string* values,
+                                     size_t count) {
+  if (array) out.array(count);
+  for (size_t i = 0; i < count; ++i) {
+    if (found[i] != 0) {
+      out.bulk(values[i]);
+    } else {
+      out.null();
+    }
+  }
+}
+
 RedisOutcome RedisCommands::execute(RedisSession& session, const std::vector<std::string>& arguments,
                                     RespWriter& out, const RedisStats& stats) {
   KV_ASSERT(!arguments.empty());

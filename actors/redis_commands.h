@@ -78,6 +78,16 @@ class RedisCommands {
   RedisOutcome execute(RedisSession& session, const std::vector<std::string>& arguments, RespWriter& out,
                        const RedisStats& stats);
 
+  // Whether the command is a plain read of keys that a batch of gets can serve (GET, MGET:
+  // the session may run commands, the arity is right, every key is within kv_key_bytes_max
+  // and not empty), with `array` set for MGET (its reply is an array). The listener sends such
+  // commands' keys to the gateway as one GetBatch per cycle (client_gets_atom) and writes the
+  // replies itself (write_read_reply); everything else goes through execute.
+  bool batched_read(const RedisSession& session, const std::vector<std::string>& arguments, bool* array) const;
+  // A GET's or MGET's reply from its keys' answers: a bulk string or a null, or an array of them.
+  static void write_read_reply(RespWriter& out, bool array, const uint8_t* found, const std::string* values,
+                               size_t count);
+
   // The error reply for an answer that is not ok (after the listener's retries).
   static std::string error_of(const ClientResponse& response);
   // The names this gateway serves, lower case (COMMAND COUNT and docs/REDIS.md).

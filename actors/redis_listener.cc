@@ -89,6 +89,25 @@ struct Outgoing {
   BatchKind kind = BatchKind::alone;
 };
 
+// A GET or MGET read in the cycle's GetBatch (RedisCommands::batched_read): its keys are
+// keys[first, first + count) of its group. Counted in its connection's reads in flight.
+struct BatchedRead {
+  Handle handle;
+  uint64_t serial = 0;
+  uint64_t slot = 0;
+  int protocol = 2;
+  bool array = false;  // MGET
+  size_t first = 0;
+  size_t count = 0;
+  Clock::time_point deadline;  // the command's, should it go the general way after all
+};
+
+// The reads of one GetBatch and their keys.
+struct ReadGroup {
+  std::vector<BatchedRead> reads;
+  std::vector<std::string> keys;
+};
+
 using flush_atom = caf::atom_constant<caf::atom("rflush")>;
 constexpr flush_atom flush_atom_v{};
 
@@ -102,6 +121,7 @@ struct ListenerState {
   std::map<uint64_t, CommandRun> runs;
   std::vector<PendingRetry> retries;
   std::vector<Outgoing> outbox;
+  ReadGroup reads;  // this cycle's batched reads, sent with the outbox
   LeaderLink leader;
   uint64_t next_run = 1;
   uint64_t next_request_id = 1;
@@ -171,6 +191,7 @@ void complete(Broker* self, Handle handle, uint64_t serial, uint64_t slot, std::
 }
 
 void send_request(Broker* self, uint64_t run_id, size_t index);
+void send_reads(Broker* self);
 void begin_step(CommandRun& run);
 void release_held(Broker* self, Handle handle, uint64_t serial);
 
@@ -427,6 +448,7 @@ void send_group(Broker* self, std::vector<Outgoing> outbox) {
 // A batch is answered once its last request is: gets go together, writes together, every
 // other request alone (batch_kind, client_gateway.h), so none waits for one of another kind.
 void flush_outbox(Broker* self) {
+  send_reads(self);
   std::vector<Outgoing> outbox = std::move(self->state.outbox);
   self->state.outbox.clear();
   send_by_kind(std::move(outbox), [self](std::vector<Outgoing> group) { send_group(self, std::move(group)); });
@@ -455,36 +477,132 @@ void read_leader_frame(Broker* self, const std::vector<char>& bytes) {
   on_answer(self, target.first, target.second, std::move(*response));
 }
 
-void start_command(Broker* self, Handle handle, RedisConnection& connection, const std::vector<std::string>& arguments) {
-  ++self->state.stats.commands_total;
-  self->state.stats.now_ms = now_ms(self);
-  const uint64_t slot = connection.next_slot++;
-  connection.slots.emplace_back();
-  RespWriter out(connection.session.protocol);
-  if (connection.slots.size() > self->state.config.commands_in_flight_max) {
-    out.error("ERR busy: " + std::to_string(self->state.config.commands_in_flight_max) +
-              " commands of this connection are waiting for their replies; read them first");
-    return complete(self, handle, connection.serial, slot, out.take(), false);
-  }
-  RedisOutcome outcome = self->state.commands->execute(connection.session, arguments, out, self->state.stats);
-  if (outcome.close) connection.closing = true;
-  if (!outcome.step) return complete(self, handle, connection.serial, slot, out.take(), outcome.close);
+// Runs a command's step of requests from `slot` on: now, or once the commands before it allow
+// (`in_order`: a command just read; a read that went the general way after a GetBatch did
+// not serve it was in flight already and goes at once).
+void run_step(Broker* self, Handle handle, RedisConnection& connection, uint64_t slot, RedisStep step,
+              Clock::time_point deadline, bool in_order) {
   const uint64_t run_id = self->state.next_run++;
   CommandRun& run = self->state.runs[run_id];
   run.handle = handle;
   run.serial = connection.serial;
   run.slot = slot;
   run.protocol = connection.session.protocol;
-  run.step = std::move(*outcome.step);
+  run.step = std::move(step);
   begin_step(run);
-  run.deadline = self->clock().now() + self->state.config.command_timeout;
+  run.deadline = deadline;
   for (const ClientRequest& request : run.step.requests) run.writes |= is_write_op(request.op);
   arm_tick(self);
-  if (!connection.held.empty() || !may_launch(connection, run)) {
+  if (in_order && (!connection.held.empty() || !may_launch(connection, run))) {
     connection.held.push_back(run_id);
     return;
   }
   launch(self, connection, run_id);
+}
+
+void start_command(Broker* self, Handle handle, RedisConnection& connection, std::vector<std::string>& arguments,
+                   Clock::time_point now) {
+  auto& state = self->state;
+  ++state.stats.commands_total;
+  state.stats.now_ms =
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count());
+  const uint64_t slot = connection.next_slot++;
+  connection.slots.emplace_back();
+  if (connection.slots.size() > state.config.commands_in_flight_max) {
+    RespWriter out(connection.session.protocol);
+    out.error("ERR busy: " + std::to_string(state.config.commands_in_flight_max) +
+              " commands of this connection are waiting for their replies; read them first");
+    return complete(self, handle, connection.serial, slot, out.take(), false);
+  }
+  const auto deadline = now + state.config.command_timeout;
+  bool array = false;
+  // A plain GET or MGET that may run now (no write before it in flight or held) joins the
+  // cycle's GetBatch, while this node's gateway is where requests go (no leader elsewhere).
+  if (state.leader.address.empty() && connection.held.empty() && connection.writes_in_flight == 0 &&
+      state.commands->batched_read(connection.session, arguments, &array)) {
+    if (state.reads.keys.size() + arguments.size() - 1 > get_batch_keys_max) send_reads(self);
+    if (state.outbox.empty() && state.reads.reads.empty()) {
+      caf::anon_send(caf::actor_cast<caf::actor>(self), flush_atom_v);
+    }
+    ++connection.reads_in_flight;
+    state.reads.reads.push_back(BatchedRead{handle, connection.serial, slot, connection.session.protocol, array,
+                                            state.reads.keys.size(), arguments.size() - 1, deadline});
+    for (size_t i = 1; i < arguments.size(); ++i) state.reads.keys.push_back(std::move(arguments[i]));
+    return;
+  }
+  RespWriter out(connection.session.protocol);
+  RedisOutcome outcome = state.commands->execute(connection.session, arguments, out, state.stats);
+  if (outcome.close) connection.closing = true;
+  if (!outcome.step) return complete(self, handle, connection.serial, slot, out.take(), outcome.close);
+  run_step(self, handle, connection, slot, std::move(*outcome.step), deadline, true);
+}
+
+// A batched read is over: its reply takes its place in the connection's order.
+void end_read(Broker* self, const BatchedRead& read, std::string reply) {
+  auto found = self->state.connections.find(read.handle);
+  if (found == self->state.connections.end() || found->second.serial != read.serial) return;  // the client left
+  --found->second.reads_in_flight;
+  complete(self, read.handle, read.serial, read.slot, std::move(reply), false);
+  release_held(self, read.handle, read.serial);
+}
+
+// A batched read the GetBatch did not serve (this node does not lead, no quorum, the batch
+// timed out, ...) goes the general way: its own requests, retried by the client policy (a
+// leader named is followed), until the command's deadline.
+void read_the_general_way(Broker* self, const BatchedRead& read, const std::vector<std::string>& keys) {
+  auto found = self->state.connections.find(read.handle);
+  if (found == self->state.connections.end() || found->second.serial != read.serial) return;
+  RedisConnection& connection = found->second;
+  std::vector<std::string> arguments;
+  arguments.reserve(read.count + 1);
+  arguments.emplace_back(read.array ? "MGET" : "GET");
+  for (size_t i = 0; i < read.count; ++i) arguments.push_back(keys[read.first + i]);
+  RespWriter out(read.protocol);
+  RedisOutcome outcome = self->state.commands->execute(connection.session, arguments, out, self->state.stats);
+  --connection.reads_in_flight;
+  if (!outcome.step) {
+    complete(self, read.handle, read.serial, read.slot, out.take(), false);
+    return release_held(self, read.handle, read.serial);
+  }
+  run_step(self, read.handle, connection, read.slot, std::move(*outcome.step), read.deadline, false);
+}
+
+void reads_answered(Broker* self, const ReadGroup& group, const Frame* frame, const std::string& failure) {
+  std::optional<GetBatchAnswer> answer;
+  if (frame != nullptr) {
+    auto decoded = decode_get_batch_answer(frame->bytes.data(), frame->bytes.size());
+    if (decoded.is_ok()) {
+      self->state.directory_version = decoded->header.directory_version;
+      if (decoded->header.status == ClientStatus::ok && decoded->values.size() == group.keys.size()) {
+        answer = std::move(*decoded);
+      }
+    } else {
+      log_line(self, "gateway answered a get batch with a malformed message: " + decoded.status().to_string());
+    }
+  } else {
+    log_line(self, "gateway failed a get batch: " + failure);
+  }
+  for (const BatchedRead& read : group.reads) {
+    if (!answer) {
+      read_the_general_way(self, read, group.keys);
+      continue;
+    }
+    RespWriter out(read.protocol);
+    RedisCommands::write_read_reply(out, read.array, answer->found.data() + read.first,
+                                    answer->values.data() + read.first, read.count);
+    end_read(self, read, out.take());
+  }
+}
+
+// Sends the cycle's batched reads as one GetBatch.
+void send_reads(Broker* self) {
+  if (self->state.reads.reads.empty()) return;
+  auto group = std::make_shared<ReadGroup>(std::move(self->state.reads));
+  self->state.reads = ReadGroup{};
+  Frame batch{encode_get_batch(GetBatch{group->keys, self->state.directory_version})};
+  self->request(self->state.gateway, caf::infinite, client_gets_atom_v, std::move(batch))
+      .then([self, group](Frame& frame) { reads_answered(self, *group, &frame, {}); },
+            [self, group](caf::error& error) { reads_answered(self, *group, nullptr, self->system().render(error)); });
 }
 
 void read_commands(Broker* self, caf::io::new_data_msg& message) {
@@ -496,6 +614,7 @@ void read_commands(Broker* self, caf::io::new_data_msg& message) {
     self->configure_read(message.handle, caf::io::receive_policy::at_most(read_size.current()));
   }
   found->second.parser.feed(message.buf.data(), message.buf.size());
+  const auto now = self->clock().now();
   std::vector<std::string> arguments;
   std::string error;
   while (true) {
@@ -512,7 +631,7 @@ void read_commands(Broker* self, caf::io::new_data_msg& message) {
       out.error("ERR " + error);
       return complete(self, message.handle, serial, connection.next_slot++, out.take(), true);
     }
-    start_command(self, message.handle, connection, arguments);
+    start_command(self, message.handle, connection, arguments, now);
   }
 }
 

@@ -214,3 +214,24 @@ struct ClientMember {
   nodeId @0 :UInt64;
   clientAddress @1 :Text;
 }
+
+# A batch of linearizable gets inside one node, never on a socket: from a listener (the Redis
+# gateway's plain GET and MGET commands, the native listener's gets of one cycle, the
+# simulator's client port) to the node's client gateway (actors/client_gateway.h
+# client_gets_atom). The keys share one ReadIndex, one read and one answer, with no request
+# or response struct per key. At most get_batch_keys_max keys (actors/client_protocol.h).
+struct GetBatch {
+  keys @0 :List(Data);
+  # As ClientRequest.directoryKnown: the header of the answer leaves the members out when
+  # the gateway's directory has this fingerprint.
+  directoryKnown @1 :UInt64;
+}
+
+# The answer to a GetBatch: `header` says for the whole batch what a get's answer says (status,
+# why, the leader, the read index served, the answering node and its directory); when it is
+# ok, found[i] and values[i] are keys[i]'s, and the lists are as long as the keys.
+struct GetBatchAnswer {
+  header @0 :ClientResponse;
+  found @1 :List(Bool);
+  values @2 :List(Data);
+}

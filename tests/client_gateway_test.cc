@@ -16,6 +16,7 @@
 #include "actors/client_gateway.h"
 #include "actors/client_protocol.h"
 #include "actors/deadlines.h"
+#include "storage/kv_command.h"
 #include "raft/core.h"
 #include "storage/store.h"
 #include "tests/support/temp_dir.h"
@@ -133,6 +134,20 @@ state_machine_actor::behavior_type idle_state_machine(int) {
       [](kv_apply_atom) {},
       [](hash_atom) -> caf::result<uint64_t, uint64_t> { return to_error(Status::busy("idle")); },
   };
+}
+
+// Asks `gateway` for `keys` as one GetBatch and returns its answer, decoded.
+GetBatchAnswer ask_gets(caf::scoped_actor& self, const client_gateway_actor& gateway, std::vector<std::string> keys) {
+  GetBatchAnswer answer;
+  self->request(gateway, std::chrono::seconds(5), client_gets_atom_v, Frame{encode_get_batch(GetBatch{std::move(keys), 0})})
+      .receive(
+          [&](Frame& frame) {
+            auto decoded = decode_get_batch_answer(frame.bytes.data(), frame.bytes.size());
+            BOOST_REQUIRE_MESSAGE(decoded.is_ok(), decoded.status().to_string());
+            answer = std::move(*decoded);
+          },
+          [&](caf::error& error) { BOOST_FAIL("no answer to the get batch: " << self->system().render(error)); });
+  return answer;
 }
 
 struct GatewayFixture {
@@ -391,9 +406,10 @@ state_machine_actor::behavior_type applied_state_machine(state_machine_actor::po
       [](wait_many_atom, uint64_t, uint64_t, uint64_t) -> caf::result<Frame, std::vector<uint8_t>> {
         return to_error(Status::busy("unused"));
       },
-      [](kv_get_many_atom, std::vector<std::string>&, uint64_t)
+      [waited](kv_get_many_atom, std::vector<std::string>& keys, uint64_t read_index)
           -> caf::result<std::vector<std::string>, std::vector<uint8_t>, uint64_t> {
-        return to_error(Status::busy("unused"));
+        *waited = read_index;
+        return {std::vector<std::string>(keys.size()), std::vector<uint8_t>(keys.size(), 0), uint64_t{44}};
       },
       [](kv_applied_atom) { return uint64_t{44}; },
       [](snapshot_install_atom, uint64_t, uint64_t) -> caf::result<uint64_t> { return to_error(Status::busy("unused")); },
@@ -643,4 +659,75 @@ BOOST_FIXTURE_TEST_CASE(a_batch_no_stage_answers_gets_timeout_for_each_request_a
   // The stages answer late: not a second answer.
   caf::anon_send(raft_node, release_atom_v);
   BOOST_CHECK(answers(request_timeout / 2).empty());
+}
+
+BOOST_FIXTURE_TEST_CASE(a_get_batch_no_stage_answers_is_answered_timeout_whole_at_its_deadline, GatewayFixture) {
+  const auto sent_at = Clock::now();
+  GetBatchAnswer answer = ask_gets(*self, gateway, {"a", "b", "c"});
+  const auto waited = Clock::now() - sent_at;
+  BOOST_CHECK(answer.header.status == ClientStatus::timeout);
+  BOOST_CHECK_EQUAL(answer.header.node_id, 1u);
+  BOOST_CHECK(answer.values.empty() && answer.found.empty());
+  BOOST_CHECK(waited >= request_timeout);
+  caf::anon_send(raft_node, release_atom_v);  // the ReadIndex is refused late: not a second answer
+  BOOST_CHECK(answers(request_timeout / 2).empty());
+}
+
+BOOST_FIXTURE_TEST_CASE(a_get_batch_on_a_follower_answers_not_leader_naming_the_leader, GatewayFixture) {
+  caf::anon_send(raft_node, release_atom_v);  // a follower of node 7
+  GetBatchAnswer answer = ask_gets(*self, gateway, {"a", "b"});
+  BOOST_CHECK_MESSAGE(answer.header.status == ClientStatus::not_leader, answer.header.message);
+  BOOST_CHECK_EQUAL(answer.header.leader_hint, 7u);
+  BOOST_CHECK(answer.values.empty());
+}
+
+BOOST_FIXTURE_TEST_CASE(a_get_batch_with_an_impossible_key_is_rejected_naming_it, GatewayFixture) {
+  GetBatchAnswer empty_key = ask_gets(*self, gateway, {"a", ""});
+  BOOST_CHECK(empty_key.header.status == ClientStatus::rejected);
+  BOOST_CHECK_MESSAGE(empty_key.header.message.find("empty key") != std::string::npos, empty_key.header.message);
+  GetBatchAnswer long_key = ask_gets(*self, gateway, {std::string(kv_key_bytes_max + 1, 'k')});
+  BOOST_CHECK(long_key.header.status == ClientStatus::rejected);
+  BOOST_CHECK_MESSAGE(long_key.header.message.find(std::to_string(kv_key_bytes_max + 1) + " bytes") != std::string::npos,
+                      long_key.header.message);
+  // Not a GetBatch at all.
+  GetBatchAnswer garbage;
+  (*self)
+      ->request(gateway, std::chrono::seconds(5), client_gets_atom_v, Frame{{1, 2, 3}})
+      .receive(
+          [&](Frame& frame) {
+            auto decoded = decode_get_batch_answer(frame.bytes.data(), frame.bytes.size());
+            BOOST_REQUIRE(decoded.is_ok());
+            garbage = std::move(*decoded);
+          },
+          [&](caf::error& error) { BOOST_FAIL(system->render(error)); });
+  BOOST_CHECK(garbage.header.status == ClientStatus::rejected);
+  BOOST_CHECK_MESSAGE(garbage.header.message.find("get batch") != std::string::npos, garbage.header.message);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_get_batch_reads_every_key_at_one_read_index_here_or_in_the_state_machine, ServingFixture) {
+  // Published 30, read index 40: the state machine reads them (its fake: all absent, at 44).
+  applied_reads->publish(leader_read_index - 10);
+  GetBatchAnswer waited = ask_gets(*self, gateway, {"k", "x", "k"});
+  BOOST_REQUIRE_MESSAGE(waited.header.status == ClientStatus::ok, waited.header.message);
+  BOOST_CHECK_EQUAL(*waited_read_index, leader_read_index);
+  BOOST_CHECK_EQUAL(waited.header.index, 44u);
+  BOOST_CHECK_EQUAL(waited.header.leader_hint, 1u);
+  BOOST_REQUIRE_EQUAL(waited.values.size(), 3u);
+  BOOST_CHECK(waited.found == std::vector<uint8_t>({0, 0, 0}));
+  // Published 50: read here, from LMDB, in request order, without asking the state machine.
+  *waited_read_index = 0;
+  applied_reads->publish(leader_read_index + 10);
+  GetBatchAnswer read = ask_gets(*self, gateway, {"k", "x", "k"});
+  BOOST_REQUIRE_MESSAGE(read.header.status == ClientStatus::ok, read.header.message);
+  BOOST_CHECK_EQUAL(*waited_read_index, 0u);
+  BOOST_CHECK_EQUAL(read.header.index, leader_read_index + 10);
+  BOOST_CHECK(read.found == std::vector<uint8_t>({1, 0, 1}));
+  BOOST_CHECK(read.values == std::vector<std::string>({"v", "", "v"}));
+  // As each get alone would have been answered.
+  ClientResponse second = get_batch_response(read, 2, 9);
+  BOOST_CHECK_EQUAL(second.request_id, 9u);
+  BOOST_CHECK(second.found);
+  BOOST_CHECK_EQUAL(second.value, "v");
+  BOOST_CHECK_EQUAL(second.index, leader_read_index + 10);
+  BOOST_CHECK_EQUAL(second.node_id, 1u);
 }

@@ -285,6 +285,51 @@ BOOST_AUTO_TEST_CASE(mget_and_exists_read_each_key) {
   BOOST_CHECK_EQUAL(finish(*exists.outcome.step, {found("1"), found("1"), ClientResponse{}}), ":2\r\n");
 }
 
+// Plain GET and MGET go to the gateway as part of a batch of gets; any other command, a wrong
+// arity, a key the gateway would refuse, or a session that has not authenticated goes through
+// execute. The reply from the batch's answers is the one the step's continuation makes.
+BOOST_AUTO_TEST_CASE(plain_gets_and_mgets_are_batched_reads_and_reply_as_their_steps_would) {
+  RedisCommands commands(RedisCommandsConfig{1, ""});
+  RedisSession session;
+  bool array = true;
+  BOOST_CHECK(commands.batched_read(session, {"get", "a"}, &array));
+  BOOST_CHECK(!array);
+  BOOST_CHECK(commands.batched_read(session, {"MGet", "a", "b", "c"}, &array));
+  BOOST_CHECK(array);
+  BOOST_CHECK(!commands.batched_read(session, {"GET", "a", "b"}, &array));  // wrong arity: execute's error
+  BOOST_CHECK(!commands.batched_read(session, {"GET"}, &array));
+  BOOST_CHECK(!commands.batched_read(session, {"MGET"}, &array));
+  BOOST_CHECK(!commands.batched_read(session, {"GET", ""}, &array));
+  BOOST_CHECK(!commands.batched_read(session, {"MGET", "a", std::string(kv_key_bytes_max + 1, 'k')}, &array));
+  BOOST_CHECK(!commands.batched_read(session, {"GETDEL", "a"}, &array));
+  BOOST_CHECK(!commands.batched_read(session, {"EXISTS", "a"}, &array));
+  BOOST_CHECK(!commands.batched_read(session, {"SET", "a", "b"}, &array));
+  Words many{"MGET"};
+  for (size_t i = 0; i <= get_batch_keys_max; ++i) many.push_back("k" + std::to_string(i));
+  BOOST_CHECK(!commands.batched_read(session, many, &array));  // more keys than one batch holds
+  RedisCommands locked(RedisCommandsConfig{1, "secret"});
+  RedisSession stranger;
+  BOOST_CHECK(!locked.batched_read(stranger, {"GET", "a"}, &array));  // execute answers NOAUTH
+  stranger.authenticated = true;
+  BOOST_CHECK(locked.batched_read(stranger, {"GET", "a"}, &array));
+
+  const std::vector<uint8_t> found_flags{1, 0};
+  const std::vector<std::string> values{"1", ""};
+  for (int protocol : {2, 3}) {
+    Executed get = run(commands, session, {"GET", "a"});
+    RespWriter one(protocol);
+    RedisCommands::write_read_reply(one, false, found_flags.data(), values.data(), 1);
+    BOOST_CHECK_EQUAL(one.take(), finish(*get.outcome.step, {found("1")}, protocol));
+    RespWriter absent(protocol);
+    RedisCommands::write_read_reply(absent, false, found_flags.data() + 1, values.data() + 1, 1);
+    BOOST_CHECK_EQUAL(absent.take(), finish(*get.outcome.step, {ClientResponse{}}, protocol));
+    Executed mget = run(commands, session, {"MGET", "a", "b"});
+    RespWriter both(protocol);
+    RedisCommands::write_read_reply(both, true, found_flags.data(), values.data(), 2);
+    BOOST_CHECK_EQUAL(both.take(), finish(*mget.outcome.step, {found("1"), ClientResponse{}}, protocol));
+  }
+}
+
 // SCAN hands out numeric cursors that stand for the key to resume from; KEYS pages through
 // range reads until the range is done.
 BOOST_AUTO_TEST_CASE(scan_cursors_resume_where_the_last_page_stopped) {

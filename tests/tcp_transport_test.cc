@@ -811,12 +811,36 @@ std::vector<Frame> echo_batch(const std::vector<Frame>& requests, uint64_t node_
   return answers;
 }
 
+// A GetBatch's answer in the same way: ok, every key found with itself as its value.
+Frame echo_gets(const Frame& request, uint64_t node_id) {
+  ClientResponse header;
+  header.leader_hint = node_id;
+  header.node_id = node_id;
+  auto decoded = decode_get_batch(request.bytes.data(), request.bytes.size());
+  if (!decoded.is_ok()) {
+    header.status = ClientStatus::rejected;
+    header.message = "the fake gateway got an undecodable get batch";
+    return Frame{encode_get_batch_answer(header, {}, {})};
+  }
+  return Frame{encode_get_batch_answer(header, std::vector<uint8_t>(decoded->keys.size(), 1), decoded->keys)};
+}
+
+bool held_gets(const Frame& request, const std::string& hold_prefix) {
+  auto decoded = decode_get_batch(request.bytes.data(), request.bytes.size());
+  if (!decoded.is_ok()) return false;
+  for (const std::string& key : decoded->keys) {
+    if (key.rfind(hold_prefix, 0) == 0) return true;
+  }
+  return false;
+}
+
 // Stands in for the client gateway: answers each request at once with echo_response.
 // (Each fake takes an argument: CAF 0.17.6 dereferences a null argument tuple when a function
 // actor is spawned with none, which the sanitizer build reports as undefined behaviour.)
 client_gateway_actor::behavior_type echo_gateway(uint64_t node_id) {
   return {[node_id](client_atom, const Frame& request) { return echo_response(request, node_id); },
-          [node_id](client_batch_atom, const std::vector<Frame>& requests) { return echo_batch(requests, node_id); }};
+          [node_id](client_batch_atom, const std::vector<Frame>& requests) { return echo_batch(requests, node_id); },
+          [node_id](client_gets_atom, const Frame& request) { return echo_gets(request, node_id); }};
 }
 
 // Like echo_gateway, but holds each request whose key starts with `hold_prefix` until it is
@@ -853,6 +877,13 @@ holding_gateway_actor::behavior_type holding_gateway(holding_gateway_actor::stat
         if (!held_key(request, hold_prefix)) return echo_response(request, 1);
         auto promise = self->make_response_promise<Frame>();
         self->state.held.emplace_back(promise, echo_response(request, 1));
+        ++self->state.held_requests;
+        return promise;
+      },
+      [self, hold_prefix](client_gets_atom, const Frame& request) -> caf::result<Frame> {
+        if (!held_gets(request, hold_prefix)) return echo_gets(request, 1);
+        auto promise = self->make_response_promise<Frame>();
+        self->state.held.emplace_back(promise, echo_gets(request, 1));
         ++self->state.held_requests;
         return promise;
       },

@@ -757,6 +757,67 @@ BOOST_AUTO_TEST_CASE(key_over_the_bound_is_refused_and_at_the_bound_accepted) {
   }
 }
 
+// A batch of gets and its answer (inside a node: listener to gateway) round-trip; a key the
+// gateway would refuse alone is refused in a batch, as is a batch over get_batch_keys_max and
+// an answer whose lists disagree; truncations are refused.
+BOOST_AUTO_TEST_CASE(get_batches_round_trip_and_are_refused_when_malformed) {
+  GetBatch batch{{"a", std::string(kv_key_bytes_max, 'k'), "a"}, 77};
+  auto decoded = decode_get_batch(encode_get_batch(batch).data(), encode_get_batch(batch).size());
+  BOOST_REQUIRE_MESSAGE(decoded.is_ok(), decoded.status().to_string());
+  BOOST_TEST(decoded->keys == batch.keys);
+  BOOST_TEST(decoded->directory_known == 77u);
+
+  auto refused = [](const GetBatch& bad, Code code, const std::string& why) {
+    std::vector<uint8_t> bytes = encode_get_batch(bad);
+    auto result = decode_get_batch(bytes.data(), bytes.size());
+    BOOST_REQUIRE(!result.is_ok());
+    BOOST_TEST((result.status().code() == code));
+    BOOST_TEST(contains(result.status().message(), why), result.status().message());
+  };
+  refused(GetBatch{{"a", ""}, 0}, Code::invalid_argument, "empty key");
+  refused(GetBatch{{std::string(kv_key_bytes_max + 1, 'k')}, 0}, Code::invalid_argument, "over the bound");
+  refused(GetBatch{std::vector<std::string>(get_batch_keys_max + 1, "k"), 0}, Code::corruption,
+          std::to_string(get_batch_keys_max + 1) + " keys");
+
+  ClientResponse header = sample_response(ClientStatus::ok);
+  std::vector<uint8_t> answer_bytes =
+      encode_get_batch_answer(header, {1, 0, 1}, {"one", "", std::string(100000, 'v')});
+  auto answer = decode_get_batch_answer(answer_bytes.data(), answer_bytes.size());
+  BOOST_REQUIRE_MESSAGE(answer.is_ok(), answer.status().to_string());
+  BOOST_TEST((answer->header == header));
+  BOOST_TEST(answer->found == std::vector<uint8_t>({1, 0, 1}));
+  BOOST_TEST(answer->values[2].size() == 100000u);
+  ClientResponse third = get_batch_response(*answer, 2, 5);
+  BOOST_TEST(third.request_id == 5u);
+  BOOST_TEST(third.found);
+  BOOST_TEST(third.value.size() == 100000u);
+  BOOST_TEST(third.leader_hint == header.leader_hint);
+
+  ClientResponse refusal = sample_response(ClientStatus::not_leader);
+  std::vector<uint8_t> refusal_bytes = encode_get_batch_answer(refusal, {}, {});
+  auto refused_answer = decode_get_batch_answer(refusal_bytes.data(), refusal_bytes.size());
+  BOOST_REQUIRE(refused_answer.is_ok());
+  BOOST_TEST((refused_answer->header.status == ClientStatus::not_leader));
+  BOOST_TEST((get_batch_response(*refused_answer, 0, 3).status == ClientStatus::not_leader));
+
+  capnp::MallocMessageBuilder uneven;
+  auto root = uneven.initRoot<schema::GetBatchAnswer>();
+  root.initFound(2);
+  root.initValues(1);
+  std::vector<uint8_t> uneven_bytes = message_to_bytes(uneven);
+  auto uneven_answer = decode_get_batch_answer(uneven_bytes.data(), uneven_bytes.size());
+  BOOST_REQUIRE(!uneven_answer.is_ok());
+  BOOST_TEST(contains(uneven_answer.status().message(), "2 found flags but 1 values"));
+
+  std::vector<uint8_t> batch_bytes = encode_get_batch(batch);
+  for (size_t size = 0; size < batch_bytes.size(); size += 8) {
+    BOOST_TEST(!decode_get_batch(batch_bytes.data(), size).is_ok());
+  }
+  for (size_t size = 0; size < answer_bytes.size(); size += 8) {
+    BOOST_TEST(!decode_get_batch_answer(answer_bytes.data(), size).is_ok());
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(capnp_message)
