@@ -4,6 +4,7 @@
 
 #include "actors/read_size.h"
 
+#include <algorithm>
 #include <caf/io/all.hpp>
 #include <deque>
 #include <map>
@@ -131,6 +132,11 @@ struct ListenerState {
   // follower knows fewer addresses), and one shared value would bring the list every time.
   uint64_t directory_version = 0;
   bool tick_armed = false;
+  // While a GetBatch's answers are written (reads_answered): the connections written to, each
+  // flushed once at the end. A flush per reply sent a connection's first reply alone and the
+  // rest behind it: two sends (and their wake-ups of the client) where one does.
+  bool deferring_flush = false;
+  std::vector<Handle> to_flush;
   static inline const char* name = "redis_listener";
 };
 
@@ -170,7 +176,11 @@ void flush_replies(Broker* self, Handle handle) {
     ++connection.first_slot;
     if (close) break;
   }
-  if (wrote) self->flush(handle);
+  if (wrote && !close && self->state.deferring_flush) {
+    self->state.to_flush.push_back(handle);
+  } else if (wrote) {
+    self->flush(handle);
+  }
   if (close) {
     self->state.connections.erase(found);
     --self->state.stats.connections_open;
@@ -582,16 +592,23 @@ void reads_answered(Broker* self, const ReadGroup& group, const Frame* frame, co
   } else {
     log_line(self, "gateway failed a get batch: " + failure);
   }
+  if (!answer) {
+    for (const BatchedRead& read : group.reads) read_the_general_way(self, read, group.keys);
+    return;
+  }
+  auto& state = self->state;
+  state.deferring_flush = true;
   for (const BatchedRead& read : group.reads) {
-    if (!answer) {
-      read_the_general_way(self, read, group.keys);
-      continue;
-    }
     RespWriter out(read.protocol);
     RedisCommands::write_read_reply(out, read.array, answer->found.data() + read.first,
                                     answer->values.data() + read.first, read.count);
     end_read(self, read, out.take());
   }
+  state.deferring_flush = false;
+  std::sort(state.to_flush.begin(), state.to_flush.end());
+  state.to_flush.erase(std::unique(state.to_flush.begin(), state.to_flush.end()), state.to_flush.end());
+  for (Handle handle : state.to_flush) self->flush(handle);
+  state.to_flush.clear();
 }
 
 // Sends the cycle's batched reads as one GetBatch.
