@@ -4,6 +4,7 @@
 
 #include "actors/read_size.h"
 
+#include <algorithm>
 #include <caf/io/all.hpp>
 #include <map>
 
@@ -52,6 +53,7 @@ struct Outgoing {
   uint64_t token = 0;
   Frame request;
   BatchKind kind = BatchKind::alone;
+  BatchedGet get;  // kind reads: the get, for a GetBatch
 };
 
 struct ListenerState {
@@ -167,7 +169,7 @@ void sweep(Broker* self) {
 // one only catches a gateway that is stuck.
 void forward_to_gateway(Broker* self, caf::io::connection_handle handle, ClientConnection& connection,
                         uint64_t request_id, ClientOp op, BatchKind kind, std::chrono::steady_clock::time_point arrived,
-                        Frame request) {
+                        Frame request, BatchedGet get) {
   ++connection.requests_in_flight;
   const uint64_t token = self->state.forwarded.add(
       self->clock().now(), ForwardedRequest{handle, connection.serial, request_id, op, arrived});
@@ -177,7 +179,7 @@ void forward_to_gateway(Broker* self, caf::io::connection_handle handle, ClientC
   // posted from its own thread at its next poll), so the requests of every connection read
   // in one cycle go to the gateway together. Sent without a sender, like the sweep.
   if (self->state.outbox.empty()) caf::anon_send(caf::actor_cast<caf::actor>(self), flush_atom_v);
-  self->state.outbox.push_back(Outgoing{token, std::move(request), kind});
+  self->state.outbox.push_back(Outgoing{token, std::move(request), kind, std::move(get)});
 }
 
 void answer_forwarded(Broker* self, uint64_t token, const Frame& response) {
@@ -200,8 +202,37 @@ void fail_forwarded(Broker* self, uint64_t token, const std::string& why) {
 
 // One request goes alone; several of a kind go as one client_batch (one message to the
 // gateway, whose writes become one proposal batch and whose gets share one ReadIndex).
+// Several gets: one GetBatch (at most get_batch_keys_max gets each), each get answered from it.
+void send_gets(Broker* self, std::vector<Outgoing> outbox) {
+  for (size_t begin = 0; begin < outbox.size(); begin += get_batch_keys_max) {
+    const size_t end = std::min(outbox.size(), begin + get_batch_keys_max);
+    std::vector<BatchedGet> gets;
+    std::vector<uint64_t> tokens;
+    gets.reserve(end - begin);
+    tokens.reserve(end - begin);
+    for (size_t i = begin; i < end; ++i) {
+      gets.push_back(std::move(outbox[i].get));
+      tokens.push_back(outbox[i].token);
+    }
+    Frame batch = get_batch_frame(gets);
+    self->request(self->state.gateway, caf::infinite, client_gets_atom_v, std::move(batch))
+        .then(
+            [self, gets, tokens](Frame& answer) {
+              auto answers = get_batch_answers(gets, answer);
+              for (size_t i = 0; i < tokens.size(); ++i) {
+                if (answers.is_ok()) answer_forwarded(self, tokens[i], (*answers)[i]);
+                else fail_forwarded(self, tokens[i], "gateway: " + answers.status().to_string());
+              }
+            },
+            [self, tokens](caf::error& error) {
+              for (uint64_t token : tokens) fail_forwarded(self, token, "gateway failed: " + self->system().render(error));
+            });
+  }
+}
+
 void send_group(Broker* self, std::vector<Outgoing> outbox) {
   if (outbox.empty()) return;
+  if (outbox.size() > 1 && outbox.front().kind == BatchKind::reads) return send_gets(self, std::move(outbox));
   if (outbox.size() == 1) {
     const uint64_t token = outbox.front().token;
     self->request(self->state.gateway, caf::infinite, client_atom_v, std::move(outbox.front().request))
@@ -266,8 +297,10 @@ void read_request(Broker* self, caf::io::connection_handle handle, ClientConnect
     count_request(self, op, ClientStatus::busy, arrived);
     return respond(self, handle, client_refusal(request_id, ClientStatus::busy, "too many requests in flight"));
   }
+  BatchedGet get;
+  if (kind == BatchKind::reads) get = BatchedGet{request_id, std::move(request.value().key), request.value().directory_known};
   forward_to_gateway(self, handle, connection, request_id, op, kind, arrived,
-                     Frame{std::vector<uint8_t>(bytes, bytes + size)});
+                     Frame{std::vector<uint8_t>(bytes, bytes + size)}, std::move(get));
 }
 
 // Every complete header and request in the connection's buffer, in order; what is left (part

@@ -129,6 +129,7 @@ class NodeStarter : public caf::event_based_actor {
     ClientGatewayConfig gateway = config_.gateway;
     gateway.node_id = handles_.node_id;
     gateway.applied_reads = applied_reads_;
+    gateway.planted_bug = config_.raft.raft.planted_bug;
     // The state machine on the network thread: large get batches are read on a thread of their own.
     if (config_.on_network_thread && config_.persistence.detached) {
       handles_.reader = spawn_applied_reader(system(), applied_reads_, handles_.state_machine);

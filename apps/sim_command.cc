@@ -10,7 +10,8 @@
 //                                            the same lines in the same order
 //   --planted-bug vote-before-durable|ack-before-durable|commit-old-term|snapshot-ack-before-durable|
 //                 compact-past-commit|conf-changes-at-once|removed-still-counts|vote-while-repairing|
-//                 leader-counts-before-durable|release-snapshot-before-load
+//                 leader-counts-before-durable|release-snapshot-before-load|
+//                 get-batch-without-read-index
 //                 (tests: a broken Raft to catch)
 //   keyval sim --scenario FILE [--out DIR] [--seed S] [--history FILE] [--trace]
 //                                            a restart-cycle experiment (sim/scenario.h) in
@@ -63,10 +64,12 @@ Result<raft::PlantedBug> parse_planted_bug(const std::string& text) {
   if (text == "vote-while-repairing") return raft::PlantedBug::vote_while_repairing;
   if (text == "leader-counts-before-durable") return raft::PlantedBug::leader_counts_before_durable;
   if (text == "release-snapshot-before-load") return raft::PlantedBug::release_snapshot_before_load;
+  if (text == "get-batch-without-read-index") return raft::PlantedBug::get_batch_without_read_index;
   return Status::invalid_argument("--planted-bug: unknown '" + text +
                                   "' (vote-before-durable, ack-before-durable, commit-old-term, "
                                   "snapshot-ack-before-durable, compact-past-commit, conf-changes-at-once, removed-still-counts, "
-                                  "vote-while-repairing, leader-counts-before-durable, release-snapshot-before-load)");
+                                  "vote-while-repairing, leader-counts-before-durable, release-snapshot-before-load, "
+                                  "get-batch-without-read-index)");
 }
 
 Result<sim::SimOptions> parse_options(const cli::Flags& flags) {

@@ -35,6 +35,10 @@ enum class PlantedBug : uint8_t {
   // older than an installed snapshot at once, not after its state machine has loaded it, so a
   // snapshot received just before may lose its file before its load
   release_snapshot_before_load,
+  // Not the core's: the client gateway (actors/client_gateway.cc read_batch) serves a batch of
+  // gets (GetBatch) from the node's applied state without a ReadIndex, so a deposed leader or
+  // a follower answers with values that may be stale (§6.4)
+  get_batch_without_read_index,
 };
 
 struct Config {

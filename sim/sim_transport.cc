@@ -41,6 +41,7 @@ struct Queued {
   uint64_t call = 0;
   Frame request;
   BatchKind kind = BatchKind::alone;
+  BatchedGet get;  // kind reads: the get, for a GetBatch
 };
 
 struct PortState {
@@ -62,6 +63,29 @@ void send_group(caf::stateful_actor<PortState>* self, const client_gateway_actor
     self->request(to, caf::infinite, client_atom_v, std::move(queued.front().request))
         .then([sink, call](Frame& response) { sink(call, std::move(response.bytes)); },
               [](caf::error&) {});  // the gateway is gone: the node is stopping, the client times out
+    return;
+  }
+  if (queued.front().kind == BatchKind::reads) {
+    // Several gets: one GetBatch, as the client listener sends them (get_batch_keys_max is
+    // far above what the simulated clients have in flight).
+    std::vector<uint64_t> calls;
+    std::vector<BatchedGet> gets;
+    for (Queued& one : queued) {
+      calls.push_back(one.call);
+      gets.push_back(std::move(one.get));
+    }
+    Frame batch = get_batch_frame(gets);
+    self->request(to, caf::infinite, client_gets_atom_v, std::move(batch))
+        .then(
+            [sink, calls, gets](Frame& answer) {
+              // A malformed batch answer is a gateway bug: each get then gets no bytes, which
+              // the simulator reports as a malformed client response (a violation).
+              auto answers = get_batch_answers(gets, answer);
+              for (size_t i = 0; i < calls.size(); ++i) {
+                sink(calls[i], answers.is_ok() ? std::move((*answers)[i].bytes) : std::vector<uint8_t>{});
+              }
+            },
+            [](caf::error&) {});  // the gateway is gone: the node is stopping, the clients time out
     return;
   }
   std::vector<uint64_t> calls;
@@ -98,7 +122,9 @@ caf::actor spawn_sim_client_port(caf::actor_system& system, client_gateway_actor
               }
               auto request = decode_client_request(frame.bytes.data(), frame.bytes.size());
               const BatchKind kind = request.is_ok() ? batch_kind(*request) : BatchKind::alone;
-              self->state.queued.push_back(Queued{call, std::move(frame), kind});
+              BatchedGet get;
+              if (kind == BatchKind::reads) get = BatchedGet{request->request_id, request->key, request->directory_known};
+              self->state.queued.push_back(Queued{call, std::move(frame), kind, std::move(get)});
             },
             [self, to, sink](port_flush_atom) { flush_port(self, to, sink); },
         };

@@ -388,13 +388,15 @@ struct Caught {
 
 // Runs seeds 1..seeds on 3 nodes with `bug` planted until one fails; that seed run again
 // without the bug must be clean (the bug, not the setup, was caught).
-Caught planted_bug_caught(raft::PlantedBug bug, uint64_t seeds, uint64_t nodes = 3, uint64_t snapshot_entries = 20) {
+Caught planted_bug_caught(raft::PlantedBug bug, uint64_t seeds, uint64_t nodes = 3, uint64_t snapshot_entries = 20,
+                          size_t clients = SimOptions{}.clients) {
   Caught caught;
   for (uint64_t seed = 1; seed <= seeds && caught.seed == 0; ++seed) {
     SimOptions options;
     options.seed = seed;
     options.nodes = nodes;
     options.snapshot_entries = snapshot_entries;
+    options.clients = clients;
     options.planted_bug = bug;
     SimResult result = run_simulation(options);
     if (!result.ok()) {
@@ -408,6 +410,7 @@ Caught planted_bug_caught(raft::PlantedBug bug, uint64_t seeds, uint64_t nodes =
   correct.seed = caught.seed;
   correct.nodes = nodes;
   correct.snapshot_entries = snapshot_entries;
+  correct.clients = clients;
   SimResult clean = run_simulation(correct);
   BOOST_TEST(clean.ok(), describe(clean));
   return caught;
@@ -533,6 +536,17 @@ BOOST_AUTO_TEST_CASE(planted_release_snapshot_before_load_is_caught_within_60_se
   BOOST_TEST_REQUIRE(caught.seed != 0u, "the planted bug went unnoticed for 60 seeds");
   BOOST_TEST(caught.violation.find("stopped itself with no injected fault to explain it") != std::string::npos,
              caught.violation);
+}
+
+// A gateway that serves a batch of gets (GetBatch: what the client listener sends for the gets
+// of one cycle, as the simulator's client port does) without a ReadIndex answers from a
+// deposed leader's or a follower's applied state: stale reads. Eight clients make batches of
+// gets common enough (`keyval sim --seeds 1..300 --clients 8 --jobs 2 --planted-bug
+// get-batch-without-read-index`: seeds 5, 17, 23, 43, ... fail, 2026-12-07, eighth session).
+BOOST_AUTO_TEST_CASE(planted_get_batch_without_read_index_is_caught_within_30_seeds) {
+  Caught caught = planted_bug_caught(raft::PlantedBug::get_batch_without_read_index, 30, 3, 20, 8);
+  BOOST_TEST_REQUIRE(caught.seed != 0u, "the planted bug went unnoticed for 30 seeds");
+  BOOST_TEST(caught.violation.find("not linearizable") != std::string::npos, caught.violation);
 }
 
 BOOST_AUTO_TEST_CASE(history_file_holds_every_operation_and_checks_linearizable) {
