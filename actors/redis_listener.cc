@@ -202,6 +202,22 @@ void complete(Broker* self, Handle handle, uint64_t serial, uint64_t slot, std::
 
 void send_request(Broker* self, uint64_t run_id, size_t index);
 void send_reads(Broker* self);
+
+// Runs `write_replies`, then flushes each connection it wrote to once (ListenerState::
+// deferring_flush): the answers to a batch reach their connections in one send each.
+template <class Write>
+void with_one_flush_each(Broker* self, Write&& write_replies) {
+  auto& state = self->state;
+  const bool outer = !state.deferring_flush;
+  state.deferring_flush = true;
+  write_replies();
+  if (!outer) return;
+  state.deferring_flush = false;
+  std::sort(state.to_flush.begin(), state.to_flush.end());
+  state.to_flush.erase(std::unique(state.to_flush.begin(), state.to_flush.end()), state.to_flush.end());
+  for (Handle handle : state.to_flush) self->flush(handle);
+  state.to_flush.clear();
+}
 void begin_step(CommandRun& run);
 void release_held(Broker* self, Handle handle, uint64_t serial);
 
@@ -443,14 +459,16 @@ void send_group(Broker* self, std::vector<Outgoing> outbox) {
   self->request(self->state.gateway, caf::infinite, client_batch_atom_v, std::move(requests))
       .then(
           [self, sent](std::vector<Frame>& answers) {
-            for (size_t i = 0; i < sent->size(); ++i) {
-              if (i < answers.size()) {
-                answer_from_gateway(self, (*sent)[i], answers[i]);
-              } else {
-                on_answer(self, (*sent)[i].run, (*sent)[i].index,
-                          client_refusal(0, ClientStatus::unavailable, "gateway answered too few requests"));
+            with_one_flush_each(self, [&] {
+              for (size_t i = 0; i < sent->size(); ++i) {
+                if (i < answers.size()) {
+                  answer_from_gateway(self, (*sent)[i], answers[i]);
+                } else {
+                  on_answer(self, (*sent)[i].run, (*sent)[i].index,
+                            client_refusal(0, ClientStatus::unavailable, "gateway answered too few requests"));
+                }
               }
-            }
+            });
           },
           [sent, gateway_failed](caf::error& error) { gateway_failed(*sent, error); });
 }
@@ -596,19 +614,14 @@ void reads_answered(Broker* self, const ReadGroup& group, const Frame* frame, co
     for (const BatchedRead& read : group.reads) read_the_general_way(self, read, group.keys);
     return;
   }
-  auto& state = self->state;
-  state.deferring_flush = true;
-  for (const BatchedRead& read : group.reads) {
-    RespWriter out(read.protocol);
-    RedisCommands::write_read_reply(out, read.array, answer->found.data() + read.first,
-                                    answer->values.data() + read.first, read.count);
-    end_read(self, read, out.take());
-  }
-  state.deferring_flush = false;
-  std::sort(state.to_flush.begin(), state.to_flush.end());
-  state.to_flush.erase(std::unique(state.to_flush.begin(), state.to_flush.end()), state.to_flush.end());
-  for (Handle handle : state.to_flush) self->flush(handle);
-  state.to_flush.clear();
+  with_one_flush_each(self, [&] {
+    for (const BatchedRead& read : group.reads) {
+      RespWriter out(read.protocol);
+      RedisCommands::write_read_reply(out, read.array, answer->found.data() + read.first,
+                                      answer->values.data() + read.first, read.count);
+      end_read(self, read, out.take());
+    }
+  });
 }
 
 // Sends the cycle's batched reads as one GetBatch.
