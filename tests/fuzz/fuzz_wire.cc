@@ -2,7 +2,8 @@
 // actors: raft messages (actors/raft_wire.h, peer links), client requests and responses
 // (actors/client_protocol.h, client connections and the client library), and the
 // persistence actors' record batches, entry lists and recovered state (actors/record_batch.h),
-// and the peer-link handshake's hello and reply (actors/peer_handshake.h, before any frame).
+// and the peer-link handshake's hello and reply (actors/peer_handshake.h, before any frame),
+// and the batches of gets a listener sends its gateway and their answers (GetBatch).
 // Each must return a Status on malformed input and never crash or read out of bounds; a raft
 // message or client request that decodes must survive encode/decode unchanged in what it says.
 #include <cstddef>
@@ -19,7 +20,7 @@ using namespace keyval;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
-  const uint8_t which = data[0] % 8;
+  const uint8_t which = data[0] % 10;
   const std::vector<uint8_t> bytes(data + 1, data + size);
   switch (which) {
     case 0: {
@@ -66,6 +67,30 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     }
     case 7: (void)decode_peer_reply(bytes.data(), bytes.size()); break;
+    case 8: {
+      auto batch = decode_get_batch(bytes.data(), bytes.size());
+      if (batch.is_ok()) {
+        auto again_bytes = encode_get_batch(*batch);
+        auto again = decode_get_batch(again_bytes.data(), again_bytes.size());
+        if (!again.is_ok() || again->keys != batch->keys || again->directory_known != batch->directory_known) {
+          __builtin_trap();
+        }
+      }
+      break;
+    }
+    case 9: {
+      auto answer = decode_get_batch_answer(bytes.data(), bytes.size());
+      if (answer.is_ok()) {
+        auto again_bytes = encode_get_batch_answer(answer->header, answer->found, answer->values);
+        auto again = decode_get_batch_answer(again_bytes.data(), again_bytes.size());
+        const bool ok = answer->header.status == ClientStatus::ok;
+        if (!again.is_ok() || again->header.status != answer->header.status ||
+            (ok && (again->values != answer->values || again->found != answer->found))) {
+          __builtin_trap();
+        }
+      }
+      break;
+    }
   }
   return 0;
 }

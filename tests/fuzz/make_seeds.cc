@@ -163,6 +163,12 @@ void wire_seeds() {
   state.last_index = 5;
   state.last_term = 3;
   write_seed("wire", "recovered", tagged(5, encode_recovered_state(state, "summary")));
+  write_seed("wire", "get_batch", tagged(8, encode_get_batch(GetBatch{{"a", "key-2"}, 7})));
+  ClientResponse header;
+  header.leader_hint = 2;
+  header.node_id = 2;
+  header.index = 9;
+  write_seed("wire", "get_batch_answer", tagged(9, encode_get_batch_answer(header, {1, 0}, {"value", ""})));
 }
 
 void snapshot_seeds() {
