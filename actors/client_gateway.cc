@@ -648,91 +648,88 @@ void write_many(Self self, std::shared_ptr<std::vector<SharedRequest>> requests,
           fail_all);
 }
 
-// A batch's linearizable gets: one ReadIndex, then one read of every key at it.
+// The gets of a batch (read_many) or of a GetBatch (read_batch): one ReadIndex, then one read
+// of every key at it: here, in one LMDB read transaction, when the state machine has applied
+// that far and the keys are few; a large batch (pipelined clients) on another thread (the
+// reader's, else the state machine's), while this one, which may be the network thread,
+// reads the sockets' next requests. `values(values, found, served_at)` gets them in key
+// order, `refused(hint)` says this node could not confirm it leads, `failed(error)` the rest.
+// `without_read_index` is the planted bug get_batch_without_read_index: read whatever this
+// node has applied, leader or not.
+template <class Values, class Refused, class Failed>
+void read_keys_at_read_index(Self self, std::shared_ptr<std::vector<std::string>> keys, bool without_read_index,
+                             Values values, Refused refused, Failed failed) {
+  self->request(self->state.raft_node, caf::infinite, raft_read_atom_v)
+      .then(
+          [self, keys, without_read_index, values, refused, failed](bool ok, uint64_t read_index,
+                                                                    uint64_t hint) mutable {
+            if (!ok && !without_read_index) return refused(hint);
+            if (without_read_index) read_index = 0;
+            const size_t count = keys->size();
+            if (count < kReadHereMax && read_applied(self, *keys, read_index, values, failed)) return;
+            if (count >= kReadHereMax && self->state.config.reader) {
+              self->request(self->state.config.reader, caf::infinite, kv_get_many_atom_v, std::move(*keys), read_index)
+                  .then(values, failed);
+              return;
+            }
+            self->request(self->state.state_machine, caf::infinite, kv_get_many_atom_v, std::move(*keys), read_index)
+                .then(values, failed);
+          },
+          failed);
+}
+
+// A client_batch's linearizable gets: each answered as it would be alone.
 void read_many(Self self, std::shared_ptr<std::vector<SharedRequest>> requests,
                std::shared_ptr<std::vector<Ticket>> tickets) {
   auto fail_all = [self, requests, tickets](caf::error& error) {
     for (size_t i = 0; i < requests->size(); ++i) answer(self, (*tickets)[i], failure(*(*requests)[i], error));
   };
+  auto refuse_all = [self, requests, tickets](uint64_t hint) {
+    for (size_t i = 0; i < requests->size(); ++i) answer(self, (*tickets)[i], not_leader(*(*requests)[i], hint));
+  };
   const uint64_t node_id = self->state.config.node_id;
-  self->request(self->state.raft_node, caf::infinite, raft_read_atom_v)
-      .then(
-          [self, requests, tickets, node_id, fail_all](bool ok, uint64_t read_index, uint64_t hint) {
-            if (!ok) {
-              for (size_t i = 0; i < requests->size(); ++i) {
-                answer(self, (*tickets)[i], not_leader(*(*requests)[i], hint));
-              }
-              return;
-            }
-            std::vector<std::string> keys;
-            keys.reserve(requests->size());
-            for (const SharedRequest& request : *requests) keys.push_back(request->key);
-            auto answer_all = [self, requests, tickets, node_id](std::vector<std::string>& values,
-                                                                 std::vector<uint8_t>& found, uint64_t served_at) {
-              for (size_t i = 0; i < requests->size(); ++i) {
-                ClientResponse response = response_for(*(*requests)[i], ClientStatus::ok);
-                response.leader_hint = node_id;
-                if (i < values.size() && i < found.size()) {
-                  response.found = found[i] != 0;
-                  response.value = std::move(values[i]);
-                } else {
-                  response = response_for(*(*requests)[i], ClientStatus::unavailable,
-                                          "state machine: wrong number of values");
-                }
-                response.index = served_at;
-                answer(self, (*tickets)[i], std::move(response));
-              }
-            };
-            // A large batch (pipelined clients) is read on another thread (the reader's, else
-            // the state machine's), while this one, which may be the network thread, reads the
-            // sockets' next requests.
-            if (keys.size() < kReadHereMax && read_applied(self, keys, read_index, answer_all, fail_all)) return;
-            if (keys.size() >= kReadHereMax && self->state.config.reader) {
-              self->request(self->state.config.reader, caf::infinite, kv_get_many_atom_v, std::move(keys), read_index)
-                  .then(answer_all, fail_all);
-              return;
-            }
-            self->request(self->state.state_machine, caf::infinite, kv_get_many_atom_v, std::move(keys), read_index)
-                .then(answer_all, fail_all);
-          },
-          fail_all);
+  auto answer_all = [self, requests, tickets, node_id](std::vector<std::string>& values, std::vector<uint8_t>& found,
+                                                       uint64_t served_at) {
+    for (size_t i = 0; i < requests->size(); ++i) {
+      ClientResponse response = response_for(*(*requests)[i], ClientStatus::ok);
+      response.leader_hint = node_id;
+      if (i < values.size() && i < found.size()) {
+        response.found = found[i] != 0;
+        response.value = std::move(values[i]);
+      } else {
+        response = response_for(*(*requests)[i], ClientStatus::unavailable, "state machine: wrong number of values");
+      }
+      response.index = served_at;
+      answer(self, (*tickets)[i], std::move(response));
+    }
+  };
+  auto keys = std::make_shared<std::vector<std::string>>();
+  keys->reserve(requests->size());
+  for (const SharedRequest& request : *requests) keys->push_back(request->key);
+  read_keys_at_read_index(self, std::move(keys), false, answer_all, refuse_all, fail_all);
 }
 
-// A GetBatch: one ReadIndex, then one read of every key at it, one answer for all. The header
-// of a refusal is what a get alone would be answered (not_leader, timeout, ...).
+// A GetBatch: one answer for all its keys. The header of a refusal is what a get alone would
+// be answered (not_leader, timeout, ...).
 void read_batch(Self self, std::shared_ptr<std::vector<std::string>> keys, Ticket ticket) {
   static const ClientRequest batch_request;  // request id 0: the batch's answer has no id
   auto fail_all = [self, ticket](caf::error& error) { answer(self, ticket, failure(batch_request, error)); };
+  auto refuse_all = [self, ticket](uint64_t hint) { answer(self, ticket, not_leader(batch_request, hint)); };
   const uint64_t node_id = self->state.config.node_id;
-  self->request(self->state.raft_node, caf::infinite, raft_read_atom_v)
-      .then(
-          [self, keys, ticket, node_id, fail_all](bool ok, uint64_t read_index, uint64_t hint) mutable {
-            const bool planted = self->state.config.planted_bug == raft::PlantedBug::get_batch_without_read_index;
-            if (!ok && !planted) return answer(self, ticket, not_leader(batch_request, hint));
-            if (planted) read_index = 0;  // whatever this node has applied, leader or not
-            const size_t count = keys->size();
-            auto answer_all = [self, ticket, node_id, count](std::vector<std::string>& values,
-                                                            std::vector<uint8_t>& found, uint64_t served_at) {
-              if (values.size() != count || found.size() != count) {
-                return answer(self, ticket,
-                              response_for(batch_request, ClientStatus::unavailable,
-                                           "state machine: wrong number of values"));
-              }
-              ClientResponse header = response_for(batch_request, ClientStatus::ok);
-              header.leader_hint = node_id;
-              header.index = served_at;
-              answer_gets(self, ticket, std::move(header), found, values);
-            };
-            if (count < kReadHereMax && read_applied(self, *keys, read_index, answer_all, fail_all)) return;
-            if (count >= kReadHereMax && self->state.config.reader) {
-              self->request(self->state.config.reader, caf::infinite, kv_get_many_atom_v, std::move(*keys), read_index)
-                  .then(answer_all, fail_all);
-              return;
-            }
-            self->request(self->state.state_machine, caf::infinite, kv_get_many_atom_v, std::move(*keys), read_index)
-                .then(answer_all, fail_all);
-          },
-          fail_all);
+  const size_t count = keys->size();
+  auto answer_all = [self, ticket, node_id, count](std::vector<std::string>& values, std::vector<uint8_t>& found,
+                                                  uint64_t served_at) {
+    if (values.size() != count || found.size() != count) {
+      return answer(self, ticket,
+                    response_for(batch_request, ClientStatus::unavailable, "state machine: wrong number of values"));
+    }
+    ClientResponse header = response_for(batch_request, ClientStatus::ok);
+    header.leader_hint = node_id;
+    header.index = served_at;
+    answer_gets(self, ticket, std::move(header), found, values);
+  };
+  const bool planted = self->state.config.planted_bug == raft::PlantedBug::get_batch_without_read_index;
+  read_keys_at_read_index(self, std::move(keys), planted, answer_all, refuse_all, fail_all);
 }
 
 bool is_slow(const ClientRequest& request) {
@@ -868,14 +865,14 @@ gateway_impl_actor::behavior_type client_gateway(Self self, ClientGatewayConfig 
 }  // namespace
 
 Frame get_batch_frame(const std::vector<BatchedGet>& gets) {
-  GetBatch batch;
-  batch.keys.reserve(gets.size());
-  for (const BatchedGet& get : gets) batch.keys.push_back(get.key);
-  batch.directory_known = gets.empty() ? 0 : gets.front().directory_known;
+  std::vector<std::string> keys;
+  keys.reserve(gets.size());
+  uint64_t directory_known = gets.empty() ? 0 : gets.front().directory_known;
   for (const BatchedGet& get : gets) {
-    if (get.directory_known != batch.directory_known) batch.directory_known = 0;
+    keys.push_back(get.key);
+    if (get.directory_known != directory_known) directory_known = 0;
   }
-  return Frame{encode_get_batch(batch)};
+  return Frame{encode_get_batch(keys, directory_known)};
 }
 
 Result<std::vector<Frame>> get_batch_answers(const std::vector<BatchedGet>& gets, const Frame& answer) {

@@ -625,14 +625,14 @@ Result<ClientStatus> peek_client_status(const uint8_t* data, size_t bytes) {
   return result;
 }
 
-std::vector<uint8_t> encode_get_batch(const GetBatch& batch) {
+std::vector<uint8_t> encode_get_batch(const std::vector<std::string>& keys, uint64_t directory_known) {
   size_t key_bytes = 0;
-  for (const std::string& key : batch.keys) key_bytes += key.size();
-  return encode_message(first_segment_words(1 + struct_words<schema::GetBatch>() + 1, key_bytes, batch.keys.size()),
+  for (const std::string& key : keys) key_bytes += key.size();
+  return encode_message(first_segment_words(1 + struct_words<schema::GetBatch>() + 1, key_bytes, keys.size()),
                         [&](capnp::MessageBuilder& builder) {
                           auto out = builder.initRoot<schema::GetBatch>();
-                          fill_list(out.initKeys(static_cast<unsigned>(batch.keys.size())), batch.keys);
-                          out.setDirectoryKnown(batch.directory_known);
+                          fill_list(out.initKeys(static_cast<unsigned>(keys.size())), keys);
+                          out.setDirectoryKnown(directory_known);
                         });
 }
 

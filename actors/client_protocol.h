@@ -228,7 +228,9 @@ struct GetBatchAnswer {
   std::vector<uint8_t> found;
   std::vector<std::string> values;
 };
-std::vector<uint8_t> encode_get_batch(const GetBatch& batch);
+// A GetBatch of `keys` (encoded from the caller's vector: a listener keeps its keys, to send
+// them again one by one should the batch be refused).
+std::vector<uint8_t> encode_get_batch(const std::vector<std::string>& keys, uint64_t directory_known);
 // Corruption when malformed or over get_batch_keys_max; invalid_argument naming the key when
 // a key is empty or longer than kv_key_bytes_max (as decode_client_request refuses a get's).
 Result<GetBatch> decode_get_batch(const uint8_t* data, size_t bytes);

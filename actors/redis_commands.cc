@@ -477,6 +477,7 @@ RedisOutcome RedisCommands::info(const std::vector<std::string>& arguments, cons
           line("total_connections_received", std::to_string(stats.connections_total));
           line("total_commands_processed", std::to_string(stats.commands_total));
           line("forwarded_requests", std::to_string(stats.forwarded_total));
+          line("batched_read_commands", std::to_string(stats.batched_reads_total));
           text += "\r\n";
         }
         out.verbatim(text);

@@ -43,6 +43,8 @@ struct RedisStats {
   uint64_t connections_total = 0;
   uint64_t commands_total = 0;
   uint64_t forwarded_total = 0;  // requests sent to another node's client port (the leader)
+  // GET and MGET commands answered from a GetBatch (the rest of the reads go the general way).
+  uint64_t batched_reads_total = 0;
   uint64_t started_at_ms = 0;    // monotonic, for uptime
   uint64_t now_ms = 0;
 };

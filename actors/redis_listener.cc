@@ -614,6 +614,7 @@ void reads_answered(Broker* self, const ReadGroup& group, const Frame* frame, co
     for (const BatchedRead& read : group.reads) read_the_general_way(self, read, group.keys);
     return;
   }
+  self->state.stats.batched_reads_total += group.reads.size();
   with_one_flush_each(self, [&] {
     for (const BatchedRead& read : group.reads) {
       RespWriter out(read.protocol);
@@ -629,7 +630,7 @@ void send_reads(Broker* self) {
   if (self->state.reads.reads.empty()) return;
   auto group = std::make_shared<ReadGroup>(std::move(self->state.reads));
   self->state.reads = ReadGroup{};
-  Frame batch{encode_get_batch(GetBatch{group->keys, self->state.directory_version})};
+  Frame batch{encode_get_batch(group->keys, self->state.directory_version)};
   self->request(self->state.gateway, caf::infinite, client_gets_atom_v, std::move(batch))
       .then([self, group](Frame& frame) { reads_answered(self, *group, &frame, {}); },
             [self, group](caf::error& error) { reads_answered(self, *group, nullptr, self->system().render(error)); });

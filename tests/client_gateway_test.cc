@@ -139,7 +139,7 @@ state_machine_actor::behavior_type idle_state_machine(int) {
 // Asks `gateway` for `keys` as one GetBatch and returns its answer, decoded.
 GetBatchAnswer ask_gets(caf::scoped_actor& self, const client_gateway_actor& gateway, std::vector<std::string> keys) {
   GetBatchAnswer answer;
-  self->request(gateway, std::chrono::seconds(5), client_gets_atom_v, Frame{encode_get_batch(GetBatch{std::move(keys), 0})})
+  self->request(gateway, std::chrono::seconds(5), client_gets_atom_v, Frame{encode_get_batch(keys, 0)})
       .receive(
           [&](Frame& frame) {
             auto decoded = decode_get_batch_answer(frame.bytes.data(), frame.bytes.size());

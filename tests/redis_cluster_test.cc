@@ -152,6 +152,14 @@ BOOST_AUTO_TEST_CASE(redis_cli_reads_and_writes_through_the_leader_and_the_follo
   BOOST_CHECK_MESSAGE(arity.find("wrong number of arguments for 'get' command") != std::string::npos, arity);
   const std::string info = redis.cli(redis.leader, "INFO replication");
   BOOST_CHECK_MESSAGE(info.find("raft_role:leader") != std::string::npos, info);
+  // The leader answered its GET and MGET from GetBatches; a follower's gateway refuses them
+  // (it cannot confirm a read index), so its reads went the general way, to the leader.
+  const std::string leader_stats = redis.cli(redis.leader, "INFO stats");
+  BOOST_CHECK_MESSAGE(leader_stats.find("batched_read_commands:2\r") != std::string::npos ||
+                          leader_stats.find("batched_read_commands:2\n") != std::string::npos,
+                      leader_stats);
+  const std::string follower_stats = redis.cli(follower, "INFO stats");
+  BOOST_CHECK_MESSAGE(follower_stats.find("batched_read_commands:0") != std::string::npos, follower_stats);
   const std::string follower_info = redis.cli(follower, "INFO replication");
   BOOST_CHECK_MESSAGE(follower_info.find("raft_leader_id:" + std::to_string(redis.leader)) != std::string::npos,
                       follower_info);

@@ -762,13 +762,14 @@ BOOST_AUTO_TEST_CASE(key_over_the_bound_is_refused_and_at_the_bound_accepted) {
 // an answer whose lists disagree; truncations are refused.
 BOOST_AUTO_TEST_CASE(get_batches_round_trip_and_are_refused_when_malformed) {
   GetBatch batch{{"a", std::string(kv_key_bytes_max, 'k'), "a"}, 77};
-  auto decoded = decode_get_batch(encode_get_batch(batch).data(), encode_get_batch(batch).size());
+  std::vector<uint8_t> batch_bytes = encode_get_batch(batch.keys, batch.directory_known);
+  auto decoded = decode_get_batch(batch_bytes.data(), batch_bytes.size());
   BOOST_REQUIRE_MESSAGE(decoded.is_ok(), decoded.status().to_string());
   BOOST_TEST(decoded->keys == batch.keys);
   BOOST_TEST(decoded->directory_known == 77u);
 
   auto refused = [](const GetBatch& bad, Code code, const std::string& why) {
-    std::vector<uint8_t> bytes = encode_get_batch(bad);
+    std::vector<uint8_t> bytes = encode_get_batch(bad.keys, bad.directory_known);
     auto result = decode_get_batch(bytes.data(), bytes.size());
     BOOST_REQUIRE(!result.is_ok());
     BOOST_TEST((result.status().code() == code));
@@ -809,7 +810,6 @@ BOOST_AUTO_TEST_CASE(get_batches_round_trip_and_are_refused_when_malformed) {
   BOOST_REQUIRE(!uneven_answer.is_ok());
   BOOST_TEST(contains(uneven_answer.status().message(), "2 found flags but 1 values"));
 
-  std::vector<uint8_t> batch_bytes = encode_get_batch(batch);
   for (size_t size = 0; size < batch_bytes.size(); size += 8) {
     BOOST_TEST(!decode_get_batch(batch_bytes.data(), size).is_ok());
   }

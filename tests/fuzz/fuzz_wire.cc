@@ -70,7 +70,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 8: {
       auto batch = decode_get_batch(bytes.data(), bytes.size());
       if (batch.is_ok()) {
-        auto again_bytes = encode_get_batch(*batch);
+        auto again_bytes = encode_get_batch(batch->keys, batch->directory_known);
         auto again = decode_get_batch(again_bytes.data(), again_bytes.size());
         if (!again.is_ok() || again->keys != batch->keys || again->directory_known != batch->directory_known) {
           __builtin_trap();

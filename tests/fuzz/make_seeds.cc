@@ -163,7 +163,7 @@ void wire_seeds() {
   state.last_index = 5;
   state.last_term = 3;
   write_seed("wire", "recovered", tagged(5, encode_recovered_state(state, "summary")));
-  write_seed("wire", "get_batch", tagged(8, encode_get_batch(GetBatch{{"a", "key-2"}, 7})));
+  write_seed("wire", "get_batch", tagged(8, encode_get_batch({"a", "key-2"}, 7)));
   ClientResponse header;
   header.leader_hint = 2;
   header.node_id = 2;
